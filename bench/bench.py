@@ -1,0 +1,234 @@
+"""Time the library against PyTorch's attention backends: same run, same inputs.
+
+    python3 bench/bench.py [--quick] [--out DIR] [--md FILE]
+
+Grid (../shared/BENCH.md): bf16 and fp16, head dim 64/128/256, heads =
+2048 / head_dim, batch x seqlen = 16384 tokens, seqlen 512..16384, causal
+and full; plus packed varlen GQA, sliding window and other head dims.
+The library runs through build/libflashattn.so (ctypes) on torch's current
+stream; peers are torch varlen_attn (FlashAttention 2 inside torch), SDPA
+cuDNN and SDPA flash. Timing: triton's do_bench (CUDA events, warm-up,
+median). Each row also checks the library's output against varlen_attn's.
+"""
+import argparse
+import ctypes
+import datetime
+import json
+import math
+import os
+import sys
+
+import torch
+import torch.nn.functional as F
+from torch.nn.attention import SDPBackend, sdpa_kernel
+from torch.nn.attention.varlen import varlen_attn
+from triton.testing import do_bench
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python"))
+from flashattn import _native as N  # noqa: E402
+
+DEV = "cuda"
+LIB = N.load()
+
+
+class Call:
+    """A prepared library call: the params struct is built once, so the timed
+    region is one ctypes call plus the library's own host work."""
+
+    def __init__(self, q, k, v, cu_q, cu_k, max_q, max_k, window=(-1, -1), softcap=0.0):
+        self.out = torch.empty_like(q)
+        self.keep = (q, k, v, cu_q, cu_k)
+        p = LIB.fa_fwd_params_default()
+        p.backend = N.FA_BACKEND_CUDA
+        p.dtype = N.FA_DTYPE_BF16 if q.dtype == torch.bfloat16 else N.FA_DTYPE_FP16
+        p.batch = cu_q.numel() - 1
+        p.num_heads_q, p.num_heads_k, p.head_dim = q.shape[1], k.shape[1], q.shape[2]
+        p.cu_seqlens_q, p.cu_seqlens_k = cu_q.data_ptr(), cu_k.data_ptr()
+        p.total_q, p.total_k = q.shape[0], k.shape[0]
+        p.max_seqlen_q, p.max_seqlen_k = max_q, max_k
+        p.q, p.k, p.v, p.out = q.data_ptr(), k.data_ptr(), v.data_ptr(), self.out.data_ptr()
+        p.window_left, p.window_right = window
+        p.softcap = softcap
+        p.stream = torch.cuda.current_stream().cuda_stream
+        self.p = p
+        self.pp = ctypes.byref(p)
+        msg = N.Message()
+        idx = ctypes.c_size_t()
+        st = LIB.fa_fwd_query(self.pp, ctypes.byref(idx), ctypes.byref(msg))
+        if st != 0:
+            raise RuntimeError(msg.text.decode())
+        self.kernel = N.kernel_info(LIB, idx.value).name.decode()
+
+    def __call__(self):
+        st = LIB.fa_fwd(self.pp, None)
+        if st != 0:
+            raise RuntimeError(LIB.fa_status_string(st).decode())
+        return self.out
+
+
+def bench(fn):
+    try:
+        fn()
+        torch.cuda.synchronize()
+        return do_bench(fn, warmup=25, rep=100, return_mode="median")
+    except Exception as e:  # noqa: BLE001 - a failing peer is reported, not fatal
+        return "ERR " + type(e).__name__ + ": " + str(e).split("\n")[0][:60]
+
+
+def packed(b, s, h, d, dt):
+    return torch.randn(b * s, h, d, device=DEV, dtype=dt)
+
+
+def cu_from_lens(lens):
+    cu = torch.zeros(len(lens) + 1, dtype=torch.int32)
+    cu[1:] = torch.cumsum(torch.tensor(lens), 0)
+    return cu.to(DEV)
+
+
+def rel_diff(a, b):
+    return ((a.float() - b.float()).norm() / b.float().norm()).item()
+
+
+def time_row(rows, label, flops, q, k, v, cu_q, cu_k, max_q, max_k, window, dense_shape=None, peers=True):
+    """Time ours and the peers on one problem; append a result row."""
+    ours = Call(q, k, v, cu_q, cu_k, max_q, max_k, window)
+    r = {"row": label, "kernel": ours.kernel, "flops": flops}
+    r["ours_ms"] = bench(ours)
+    ref = None
+    if peers:
+        def vfn():
+            return varlen_attn(q, k, v, cu_q, cu_k, max_q, max_k, window_size=window)
+        r["varlen_ms"] = bench(vfn)
+        ref = vfn()
+        if dense_shape is not None:
+            b, s = dense_shape
+            h, d = q.shape[1], q.shape[2]
+            qd, kd, vd = (x.view(b, s, x.shape[1], d).transpose(1, 2) for x in (q, k, v))
+            causal = window == (-1, 0)
+            for be, nm in [(SDPBackend.CUDNN_ATTENTION, "cudnn_ms"), (SDPBackend.FLASH_ATTENTION, "sdpa_flash_ms")]:
+                def sfn(be=be):
+                    with sdpa_kernel([be]):
+                        return F.scaled_dot_product_attention(qd, kd, vd, is_causal=causal)
+                r[nm] = bench(sfn)
+    if ref is not None:
+        r["diff_vs_varlen"] = rel_diff(ours(), ref)
+    rows.append(r)
+    print(fmt_row(r), flush=True)
+
+
+def tflops(r, key):
+    ms = r.get(key)
+    return r["flops"] / ms / 1e9 if isinstance(ms, float) else None
+
+
+def ratio(r, peer):
+    a, b = r.get("ours_ms"), r.get(peer)
+    return b / a if isinstance(a, float) and isinstance(b, float) else None
+
+
+def f1(x, spec="{:.0f}"):
+    return spec.format(x) if x is not None else "-"
+
+
+def fmt_row(r):
+    return (f"{r['row']:44s} ours {f1(tflops(r, 'ours_ms')):>4s} TF/s | varlen {f1(tflops(r, 'varlen_ms')):>4s} "
+            f"x{f1(ratio(r, 'varlen_ms'), '{:.2f}')} | cudnn {f1(tflops(r, 'cudnn_ms')):>4s} "
+            f"x{f1(ratio(r, 'cudnn_ms'), '{:.2f}')} | diff {f1(r.get('diff_vs_varlen'), '{:.1e}')}")
+
+
+def grid(rows, seqs, dtypes, dims):
+    total = 16384
+    for dt in dtypes:
+        for d in dims:
+            h = 2048 // d
+            for s in seqs:
+                b = max(1, total // s)
+                q, k, v = (packed(b, s, h, d, dt) for _ in range(3))
+                cu = torch.arange(0, (b + 1) * s, s, device=DEV, dtype=torch.int32)
+                for causal in (False, True):
+                    f = 4 * b * s * s * h * d / (2 if causal else 1)
+                    label = f"{str(dt)[6:]} d{d} b{b} h{h} s{s} {'causal' if causal else 'full'}"
+                    time_row(rows, label, f, q, k, v, cu, cu, s, s, (-1, 0) if causal else (-1, -1), (b, s))
+                del q, k, v
+
+
+def extras(rows):
+    dt = torch.bfloat16
+    g = torch.Generator().manual_seed(0)
+    lens = torch.randint(64, 4096, (24,), generator=g).tolist()
+    hq, hk, d = 32, 8, 128
+    q = torch.randn(sum(lens), hq, d, device=DEV, dtype=dt)
+    k = torch.randn(sum(lens), hk, d, device=DEV, dtype=dt)
+    v = torch.randn(sum(lens), hk, d, device=DEV, dtype=dt)
+    cu = cu_from_lens(lens)
+    f = sum(4 * hq * d * l * l / 2 for l in lens)
+    time_row(rows, f"bf16 packed24 gqa32/8 d128 causal", f, q, k, v, cu, cu, max(lens), max(lens), (-1, 0))
+    s, h = 16384, 16
+    q, k, v = (torch.randn(s, h, d, device=DEV, dtype=dt) for _ in range(3))
+    cu1 = torch.tensor([0, s], device=DEV, dtype=torch.int32)
+    vis = sum(min(4096 + 1, i + 1) for i in range(s))
+    time_row(rows, "bf16 swa4096 d128 h16 s16384", 4 * h * d * vis, q, k, v, cu1, cu1, s, s, (4096, 0))
+    for d in (80, 96):
+        h, s, b = 2048 // d if 2048 % d == 0 else 16, 4096, 4
+        q, k, v = (packed(b, s, h, d, dt) for _ in range(3))
+        cu = torch.arange(0, (b + 1) * s, s, device=DEV, dtype=torch.int32)
+        for causal in (False, True):
+            f = 4 * b * s * s * h * d / (2 if causal else 1)
+            time_row(rows, f"bf16 d{d} b{b} h{h} s{s} {'causal' if causal else 'full'}", f, q, k, v, cu, cu, s, s,
+                     (-1, 0) if causal else (-1, -1), (b, s))
+    lens = torch.randint(64, 4097, (40,), generator=g).tolist()
+    h, d = 16, 80
+    q, k, v = (torch.randn(sum(lens), h, d, device=DEV, dtype=dt) for _ in range(3))
+    cu = cu_from_lens(lens)
+    f = sum(4 * h * d * l * l for l in lens)
+    time_row(rows, "bf16 vision packed40 h16 d80 full", f, q, k, v, cu, cu, max(lens), max(lens), (-1, -1))
+
+
+def markdown(rows, env):
+    out = [f"Device: {env['device']}; torch {env['torch']}, CUDA {env['cuda']}, cuDNN {env['cudnn']}; "
+           f"date {env['date']}.", "",
+           "TF/s of the visible attention FLOPs; xN = peer time / our time (above 1: we are faster).", "",
+           "| problem | kernel | ours TF/s | varlen_attn TF/s | ours vs varlen | cuDNN TF/s | ours vs cuDNN | "
+           "SDPA flash TF/s | diff vs varlen |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for r in rows:
+        out.append(f"| {r['row']} | {r['kernel']} | {f1(tflops(r, 'ours_ms'))} | {f1(tflops(r, 'varlen_ms'))} | "
+                   f"{f1(ratio(r, 'varlen_ms'), '{:.2f}')} | {f1(tflops(r, 'cudnn_ms'))} | "
+                   f"{f1(ratio(r, 'cudnn_ms'), '{:.2f}')} | {f1(tflops(r, 'sdpa_flash_ms'))} | "
+                   f"{f1(r.get('diff_vs_varlen'), '{:.1e}')} |")
+    return "\n".join(out) + "\n"
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--dims", default="64,128,256")
+    ap.add_argument("--dtypes", default="bf16,fp16")
+    ap.add_argument("--no-extras", action="store_true")
+    ap.add_argument("--md", help="write the Markdown table here")
+    args = ap.parse_args()
+    p = torch.cuda.get_device_properties(0)
+    env = {"device": p.name, "torch": torch.__version__, "cuda": torch.version.cuda,
+           "cudnn": torch.backends.cudnn.version(), "date": datetime.date.today().isoformat()}
+    print(env)
+    seqs = [512, 2048, 8192] if args.quick else [512, 1024, 2048, 4096, 8192, 16384]
+    dts = [{"bf16": torch.bfloat16, "fp16": torch.float16}[x] for x in args.dtypes.split(",")]
+    rows = []
+    grid(rows, seqs, dts, [int(x) for x in args.dims.split(",")])
+    if not args.no_extras:
+        extras(rows)
+    md = markdown(rows, env)
+    out = os.environ.get("OUT")
+    if out:
+        with open(os.path.join(out, "bench.json"), "w") as fh:
+            json.dump({"env": env, "rows": rows}, fh, indent=1)
+        with open(os.path.join(out, "bench.md"), "w") as fh:
+            fh.write(md)
+    if args.md:
+        with open(args.md, "w") as fh:
+            fh.write(md)
+    worst = min((ratio(r, "varlen_ms") or 9, r["row"]) for r in rows)
+    print(f"\nworst ratio vs varlen_attn: {worst[0]:.2f} ({worst[1]})")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,336 @@
+/*
+ * fa_demo.c - the main job: varlen attention on a default problem (or one
+ * given by flags), on the GPU when there is one and on the CPU backend
+ * otherwise. Prints the kernel that ran, its time, TFLOP/s and its error
+ * against the double-precision reference (tests/reference.c).
+ *
+ *   build/fa_demo [--backend cuda|cpu] [--dtype bf16|fp16] [--head-dim D]
+ *                 [--heads-q H] [--heads-k H] [--seqlens 1024,256,...]
+ *                 [--seqlens-k ...] [--causal] [--window L,R] [--softcap C]
+ *                 [--sinks] [--scale S] [--repeat N] [--check-rows N] [--seed S]
+ *
+ * The default problem is the seed's: packed image sequences of a Qwen-VL
+ * style vision encoder (head_dim 80, 16 heads, full attention, bf16).
+ * On the CPU backend the default lengths are 4x shorter.
+ * Exit status: 0 when the error is within the dtype's tolerance.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cuda_runtime_api.h>
+
+#include "flashattn.h"
+#include "reference.h"
+#include "test_util.h"
+
+#define MAX_SEQS 256
+
+typedef struct options {
+  fa_backend backend; /* 0 = auto */
+  fa_dtype dtype;
+  int head_dim, heads_q, heads_k;
+  int nseq;
+  int lens_q[MAX_SEQS], lens_k[MAX_SEQS];
+  int have_lens_k;
+  int window_left, window_right;
+  float softcap, scale;
+  int sinks;
+  int repeat;
+  int check_rows; /* query rows sampled per sequence for the reference */
+  uint64_t seed;
+} options;
+
+static void usage(void) {
+  fprintf(stderr,
+          "usage: fa_demo [--backend cuda|cpu] [--dtype bf16|fp16] [--head-dim D] [--heads-q H] [--heads-k H]\n"
+          "               [--seqlens a,b,...] [--seqlens-k a,b,...] [--causal] [--window L,R] [--softcap C]\n"
+          "               [--sinks] [--scale S] [--repeat N] [--check-rows N] [--seed S]\n");
+  exit(2);
+}
+
+static int parse_list(const char *s, int *out, int max) {
+  int n = 0;
+  while (*s && n < max) {
+    char *end;
+    const long v = strtol(s, &end, 10);
+    if (end == s || v < 0 || v > (1L << 30)) usage();
+    out[n++] = (int)v;
+    s = *end == ',' ? end + 1 : end;
+    if (*end && *end != ',') usage();
+  }
+  return n;
+}
+
+static options parse_options(int argc, char **argv) {
+  options o;
+  memset(&o, 0, sizeof o);
+  o.dtype = FA_DTYPE_BF16;
+  o.head_dim = 80;
+  o.heads_q = o.heads_k = 16;
+  const int default_lens[] = {1024, 256, 2048, 576, 100, 1600};
+  o.nseq = 6;
+  memcpy(o.lens_q, default_lens, sizeof default_lens);
+  o.window_left = o.window_right = -1;
+  o.repeat = 20;
+  o.check_rows = 64;
+  o.seed = 0;
+  for (int i = 1; i < argc; ++i) {
+    const char *a = argv[i];
+    const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+#define TAKE() (v ? (++i, v) : (usage(), ""))
+    if (!strcmp(a, "--backend")) {
+      const char *b = TAKE();
+      o.backend = !strcmp(b, "cuda") ? FA_BACKEND_CUDA : !strcmp(b, "cpu") ? FA_BACKEND_CPU : (usage(), 0);
+    } else if (!strcmp(a, "--dtype")) {
+      const char *d = TAKE();
+      o.dtype = !strcmp(d, "bf16") ? FA_DTYPE_BF16 : !strcmp(d, "fp16") ? FA_DTYPE_FP16 : (usage(), 0);
+    } else if (!strcmp(a, "--head-dim")) o.head_dim = atoi(TAKE());
+    else if (!strcmp(a, "--heads-q")) o.heads_q = atoi(TAKE());
+    else if (!strcmp(a, "--heads-k")) o.heads_k = atoi(TAKE());
+    else if (!strcmp(a, "--seqlens")) o.nseq = parse_list(TAKE(), o.lens_q, MAX_SEQS);
+    else if (!strcmp(a, "--seqlens-k")) {
+      o.have_lens_k = parse_list(TAKE(), o.lens_k, MAX_SEQS);
+    } else if (!strcmp(a, "--causal")) o.window_left = -1, o.window_right = 0;
+    else if (!strcmp(a, "--window")) {
+      if (sscanf(TAKE(), "%d,%d", &o.window_left, &o.window_right) != 2) usage();
+    } else if (!strcmp(a, "--softcap")) o.softcap = (float)atof(TAKE());
+    else if (!strcmp(a, "--scale")) o.scale = (float)atof(TAKE());
+    else if (!strcmp(a, "--sinks")) o.sinks = 1;
+    else if (!strcmp(a, "--repeat")) o.repeat = atoi(TAKE());
+    else if (!strcmp(a, "--check-rows")) o.check_rows = atoi(TAKE());
+    else if (!strcmp(a, "--seed")) o.seed = strtoull(TAKE(), NULL, 0);
+    else usage();
+#undef TAKE
+  }
+  if (o.nseq < 1 || o.repeat < 1 || o.heads_q < 1 || o.heads_k < 1) usage();
+  if (o.have_lens_k && o.have_lens_k != o.nseq) {
+    fprintf(stderr, "--seqlens-k needs as many lengths as --seqlens\n");
+    exit(2);
+  }
+  if (!o.have_lens_k) memcpy(o.lens_k, o.lens_q, sizeof o.lens_q);
+  return o;
+}
+
+static double now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+static int cmp_double(const void *a, const void *b) {
+  const double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+/* Attention FLOPs of the visible (query, key) pairs: 4 * pairs * heads * head_dim. */
+static double visible_flops(const options *o) {
+  double pairs = 0;
+  for (int b = 0; b < o->nseq; ++b)
+    for (int64_t i = 0; i < o->lens_q[b]; ++i)
+      for (int64_t j = 0; j < o->lens_k[b]; ++j)
+        pairs += ref_key_visible(i, j, o->lens_q[b], o->lens_k[b], o->window_left, o->window_right);
+  return 4.0 * pairs * o->heads_q * o->head_dim;
+}
+
+int main(int argc, char **argv) {
+  options o = parse_options(argc, argv);
+  tu_device dev;
+  const int have_gpu = tu_cuda_device(&dev);
+  if (o.backend == 0) o.backend = have_gpu ? FA_BACKEND_CUDA : FA_BACKEND_CPU;
+  const int on_gpu = o.backend == FA_BACKEND_CUDA;
+  int user_lens = 0;
+  for (int i = 1; i < argc; ++i) user_lens |= !strcmp(argv[i], "--seqlens");
+  if (!on_gpu && !user_lens)
+    for (int b = 0; b < o.nseq; ++b) o.lens_q[b] /= 4, o.lens_k[b] /= 4;
+
+  int from_env = 0;
+  if (o.seed == 0) o.seed = tu_seed_from_env(&from_env);
+  tu_rng rng = tu_rng_make(o.seed);
+
+  printf("flashattn %s demo\n", fa_version_string());
+  if (on_gpu)
+    printf("device: %s (sm_%d%d), CUDA backend\n", dev.name, dev.cc_major, dev.cc_minor);
+  else
+    printf("device: %s; CPU backend (single thread)\n", have_gpu ? "GPU present but not used" : dev.reason);
+
+  /* Packed varlen layout. */
+  int64_t total_q = 0, total_k = 0;
+  int max_q = 0, max_k = 0;
+  int32_t cu_q[MAX_SEQS + 1], cu_k[MAX_SEQS + 1];
+  cu_q[0] = cu_k[0] = 0;
+  for (int b = 0; b < o.nseq; ++b) {
+    total_q += o.lens_q[b];
+    total_k += o.lens_k[b];
+    cu_q[b + 1] = (int32_t)total_q;
+    cu_k[b + 1] = (int32_t)total_k;
+    if (o.lens_q[b] > max_q) max_q = o.lens_q[b];
+    if (o.lens_k[b] > max_k) max_k = o.lens_k[b];
+  }
+  printf("problem: varlen, %d sequences, q lens", o.nseq);
+  for (int b = 0; b < o.nseq && b < 12; ++b) printf("%s%d", b ? "," : " ", o.lens_q[b]);
+  printf("%s; heads %d/%d, head_dim %d, %s, window (%d, %d) = %s, softcap %g, sinks %s, seed 0x%llx\n",
+         o.nseq > 12 ? ",..." : "", o.heads_q, o.heads_k, o.head_dim, fa_dtype_name(o.dtype), o.window_left,
+         o.window_right, fa_mask_name(fa_mask_from_window(o.window_left, o.window_right)), o.softcap,
+         o.sinks ? "yes" : "no", (unsigned long long)o.seed);
+
+  const size_t nq = (size_t)total_q * o.heads_q * o.head_dim, nk = (size_t)total_k * o.heads_k * o.head_dim;
+  tu_pool pool;
+  tu_pool_init(&pool);
+  uint16_t *hq = tu_pool_host(&pool, nq * 2 + 16), *hk = tu_pool_host(&pool, nk * 2 + 16);
+  uint16_t *hv = tu_pool_host(&pool, nk * 2 + 16), *hout = tu_pool_host(&pool, nq * 2 + 16);
+  float *hlse = tu_pool_host(&pool, (size_t)total_q * o.heads_q * 4 + 16);
+  float *hsinks = tu_pool_host(&pool, (size_t)o.heads_q * 4 + 16);
+  if (!hq || !hk || !hv || !hout || !hlse || !hsinks) {
+    fprintf(stderr, "out of host memory\n");
+    return 1;
+  }
+  tu_fill_random(hq, nq, o.dtype, 1.0, &rng);
+  tu_fill_random(hk, nk, o.dtype, 1.0, &rng);
+  tu_fill_random(hv, nk, o.dtype, 1.0, &rng);
+  for (int h = 0; h < o.heads_q; ++h) hsinks[h] = (float)tu_rng_normal(&rng);
+  tu_poison16(hout, nq);
+  tu_poison32(hlse, (size_t)total_q * o.heads_q);
+
+  fa_fwd_params p = fa_fwd_params_default();
+  p.backend = o.backend;
+  p.dtype = o.dtype;
+  p.batch = o.nseq;
+  p.num_heads_q = o.heads_q;
+  p.num_heads_k = o.heads_k;
+  p.head_dim = o.head_dim;
+  p.total_q = total_q;
+  p.total_k = total_k;
+  p.max_seqlen_q = max_q;
+  p.max_seqlen_k = max_k;
+  p.window_left = o.window_left;
+  p.window_right = o.window_right;
+  p.softcap = o.softcap;
+  p.scale = o.scale;
+
+  const char *why = NULL;
+  fa_stream_t stream = NULL;
+  if (on_gpu) {
+    void *dq = tu_pool_device(&pool, nq * 2, &why), *dk = tu_pool_device(&pool, nk * 2, &why);
+    void *dv = tu_pool_device(&pool, nk * 2, &why), *dout = tu_pool_device(&pool, nq * 2, &why);
+    void *dlse = tu_pool_device(&pool, (size_t)total_q * o.heads_q * 4, &why);
+    void *dsinks = tu_pool_device(&pool, (size_t)o.heads_q * 4, &why);
+    void *dcu_q = tu_pool_device(&pool, sizeof cu_q, &why), *dcu_k = tu_pool_device(&pool, sizeof cu_k, &why);
+    stream = tu_pool_stream(&pool, &why);
+    if (!dq || !dk || !dv || !dout || !dlse || !dsinks || !dcu_q || !dcu_k || !stream ||
+        tu_to_device(dq, hq, nq * 2, &why) || tu_to_device(dk, hk, nk * 2, &why) ||
+        tu_to_device(dv, hv, nk * 2, &why) || tu_to_device(dout, hout, nq * 2, &why) ||
+        tu_to_device(dlse, hlse, (size_t)total_q * o.heads_q * 4, &why) ||
+        tu_to_device(dsinks, hsinks, (size_t)o.heads_q * 4, &why) || tu_to_device(dcu_q, cu_q, sizeof cu_q, &why) ||
+        tu_to_device(dcu_k, cu_k, sizeof cu_k, &why)) {
+      fprintf(stderr, "device setup failed: %s\n", why ? why : "?");
+      tu_pool_release(&pool);
+      return 1;
+    }
+    p.q = dq, p.k = dk, p.v = dv, p.out = dout, p.lse = dlse, p.sinks = o.sinks ? dsinks : NULL;
+    p.cu_seqlens_q = dcu_q, p.cu_seqlens_k = dcu_k, p.stream = stream;
+  } else {
+    p.q = hq, p.k = hk, p.v = hv, p.out = hout, p.lse = hlse, p.sinks = o.sinks ? hsinks : NULL;
+    p.cu_seqlens_q = cu_q, p.cu_seqlens_k = cu_k;
+  }
+
+  fa_message msg;
+  size_t kernel_index = 0;
+  fa_status st = fa_fwd_query(&p, &kernel_index, &msg);
+  if (st != FA_OK) {
+    fprintf(stderr, "fa_fwd_query: %s\n", msg.text);
+    tu_pool_release(&pool);
+    return 1;
+  }
+  fa_kernel_info info;
+  fa_kernel_info_get(kernel_index, &info);
+  printf("kernel: %s (family %s, block %dx%d, %d threads, %zu B shared memory)\n", info.name, info.family,
+         info.block_m, info.block_n, info.threads, info.smem_bytes);
+
+  /* Time: one warm-up call, then `repeat` calls; median of per-call times
+   * (CUDA events on the GPU). */
+  const int reps = on_gpu ? o.repeat : (o.repeat < 3 ? o.repeat : 3);
+  double *times = calloc((size_t)reps, sizeof *times);
+  if (times == NULL) return 1;
+  if ((st = fa_fwd(&p, &msg)) != FA_OK) {
+    fprintf(stderr, "fa_fwd: %s\n", msg.text);
+    return 1;
+  }
+  for (int r = 0; r < reps; ++r) {
+    if (on_gpu) {
+      cudaEvent_t e0, e1;
+      cudaEventCreate(&e0);
+      cudaEventCreate(&e1);
+      cudaEventRecord(e0, (cudaStream_t)stream);
+      st = fa_fwd(&p, &msg);
+      cudaEventRecord(e1, (cudaStream_t)stream);
+      cudaEventSynchronize(e1);
+      float ms = 0;
+      cudaEventElapsedTime(&ms, e0, e1);
+      times[r] = ms;
+      cudaEventDestroy(e0);
+      cudaEventDestroy(e1);
+    } else {
+      const double t0 = now_ms();
+      st = fa_fwd(&p, &msg);
+      times[r] = now_ms() - t0;
+    }
+    if (st != FA_OK) {
+      fprintf(stderr, "fa_fwd: %s\n", msg.text);
+      return 1;
+    }
+  }
+  qsort(times, (size_t)reps, sizeof *times, cmp_double);
+  const double ms = times[reps / 2];
+  free(times);
+  printf("time: %.3f ms (median of %d), %.1f TFLOP/s\n", ms, reps, visible_flops(&o) / (ms * 1e9));
+
+  if (on_gpu && (tu_to_host(hout, p.out, nq * 2, &why) ||
+                 tu_to_host(hlse, p.lse, (size_t)total_q * o.heads_q * 4, &why))) {
+    fprintf(stderr, "copy back failed: %s\n", why);
+    return 1;
+  }
+
+  /* Reference on sampled rows: each sequence's first and last rows and
+   * random ones in between, every head. */
+  double err2 = 0, ref2 = 0, lse_err = 0;
+  long rows_checked = 0, nonfinite = 0;
+  const int d = o.head_dim;
+  double *ref_out = malloc(sizeof(double) * (size_t)d);
+  if (ref_out == NULL) return 1;
+  for (int b = 0; b < o.nseq; ++b) {
+    const int lq = o.lens_q[b];
+    const int n_rows = lq < o.check_rows ? lq : o.check_rows;
+    for (int r = 0; r < n_rows; ++r) {
+      const int64_t i = r == 0 ? 0 : r == 1 ? lq - 1 : tu_rng_int(&rng, 0, lq - 1);
+      for (int h = 0; h < o.heads_q; ++h) {
+        double ref_lse;
+        ref_attention_row(hq, hk, hv, o.dtype, cu_q[b], cu_k[b], lq, o.lens_k[b], o.heads_q, o.heads_k, d, h, i,
+                          o.window_left, o.window_right, o.scale != 0 ? o.scale : 1.0 / sqrt((double)d), o.softcap,
+                          o.sinks ? &hsinks[h] : NULL, ref_out, &ref_lse);
+        const uint16_t *got = hout + ((size_t)(cu_q[b] + i) * o.heads_q + h) * d;
+        for (int c = 0; c < d; ++c) {
+          const double g = tu_half_to_double(got[c], o.dtype);
+          if (!isfinite(g)) ++nonfinite;
+          err2 += (g - ref_out[c]) * (g - ref_out[c]);
+          ref2 += ref_out[c] * ref_out[c];
+        }
+        const double gl = hlse[(size_t)h * total_q + cu_q[b] + i];
+        if (isinf(ref_lse) ? gl != ref_lse : fabs(gl - ref_lse) > lse_err) lse_err = isinf(ref_lse) ? INFINITY : fabs(gl - ref_lse);
+        ++rows_checked;
+      }
+    }
+  }
+  free(ref_out);
+  const double rel = ref2 > 0 ? sqrt(err2 / ref2) : sqrt(err2);
+  const double tol = o.dtype == FA_DTYPE_BF16 ? 1e-2 : 2e-3;
+  const int pass = nonfinite == 0 && rel <= tol && lse_err < 1e-3;
+  printf("error vs double reference (%ld sampled (row, head) pairs): rel Frobenius %.2e (tolerance %.0e), "
+         "lse max abs %.1e, non-finite %ld: %s\n",
+         rows_checked, rel, tol, lse_err, nonfinite, pass ? "PASS" : "FAIL");
+  tu_pool_release(&pool);
+  return pass ? 0 : 1;
+}

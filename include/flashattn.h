@@ -1,0 +1,227 @@
+/*
+ * flashattn.h - exact softmax attention (flash attention) for inference
+ * runtimes written in C. One header, plain C99/C11, usable from C++.
+ *
+ * Semantics follow PyTorch's varlen_attn and FlashAttention 2/3:
+ *   out = softmax(scale * q k^T + mask) v, per query head, per sequence.
+ * Storage is fp16 or bf16; accumulation is fp32.
+ *
+ * The library never allocates, keeps no mutable global state, never prints,
+ * and is safe to call from several threads at once. Every GPU call is
+ * asynchronous on the stream the caller names.
+ */
+#ifndef FLASHATTN_H
+#define FLASHATTN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---------------------------------------------------------------- version */
+
+#define FA_VERSION_MAJOR 0
+#define FA_VERSION_MINOR 1
+#define FA_VERSION_PATCH 0
+#define FA_VERSION_NUMBER \
+  (FA_VERSION_MAJOR * 10000 + FA_VERSION_MINOR * 100 + FA_VERSION_PATCH)
+
+/* FA_VERSION_NUMBER of the library linked in (may differ from the header). */
+unsigned fa_version_number(void);
+/* "MAJOR.MINOR.PATCH" of the library linked in. */
+const char *fa_version_string(void);
+
+/* ---------------------------------------------------------------- status */
+
+typedef enum fa_status {
+  FA_OK = 0,
+  FA_ERR_NULL_POINTER = 1,       /* a required pointer is NULL */
+  FA_ERR_INVALID_SHAPE = 2,      /* batch, heads, head_dim, seqlens or totals out of range */
+  FA_ERR_HEADS_NOT_DIVISIBLE = 3,/* num_heads_q is not a multiple of num_heads_k */
+  FA_ERR_INVALID_STRIDE = 4,     /* a stride is negative or not a multiple of 8 elements */
+  FA_ERR_MISALIGNED = 5,         /* a pointer is not aligned as documented below */
+  FA_ERR_INVALID_WINDOW = 6,     /* window_left / window_right below -1 */
+  FA_ERR_INVALID_SCALE = 7,      /* scale is NaN or infinite */
+  FA_ERR_INVALID_SOFTCAP = 8,    /* softcap is negative, NaN or infinite */
+  FA_ERR_INVALID_SEQLENS = 9,    /* cu_seqlens / seqused_k contents (checked where readable) */
+  FA_ERR_OVERFLOW = 10,          /* an offset or the launch grid would overflow */
+  FA_ERR_UNSUPPORTED_HEAD_DIM = 11, /* head_dim is not in the generated set */
+  FA_ERR_UNSUPPORTED_DTYPE = 12, /* dtype is not one of fa_dtype */
+  FA_ERR_UNSUPPORTED_DEVICE = 13,/* no kernel was built for this GPU architecture */
+  FA_ERR_NO_KERNEL = 14,         /* this combination was not generated, or kernel index invalid */
+  FA_ERR_INVALID_BACKEND = 15,   /* backend is not one of fa_backend */
+  FA_ERR_NO_DEVICE = 16,         /* CUDA backend asked for, but no usable CUDA device */
+  FA_ERR_INVALID_POINTER = 17,   /* a CUDA-backend pointer is not device-accessible memory */
+  FA_ERR_CUDA = 18               /* a CUDA runtime call failed (launch, stream, device query) */
+} fa_status;
+
+/* Short constant name of a status ("FA_ERR_MISALIGNED"); never NULL. */
+const char *fa_status_string(fa_status status);
+
+/* The specific reason for a failed call: pass one to any call that takes
+ * it (or NULL). It is written only by that call, so it needs no global
+ * state. On success text[0] is '\0'. */
+#define FA_MESSAGE_CAPACITY 512
+typedef struct fa_message {
+  char text[FA_MESSAGE_CAPACITY];
+} fa_message;
+
+/* ---------------------------------------------------------------- enums */
+
+typedef enum fa_dtype { FA_DTYPE_FP16 = 1, FA_DTYPE_BF16 = 2 } fa_dtype;
+
+/* Where the tensors live: device pointers (CUDA) or host pointers (CPU). */
+typedef enum fa_backend { FA_BACKEND_CUDA = 1, FA_BACKEND_CPU = 2 } fa_backend;
+
+/* Mask modes, derived from the window (see fa_fwd_params). */
+typedef enum fa_mask {
+  FA_MASK_NONE = 0,   /* window (-1, -1) */
+  FA_MASK_CAUSAL = 1, /* window (-1, 0)  */
+  FA_MASK_LOCAL = 2   /* any other window */
+} fa_mask;
+
+const char *fa_dtype_name(fa_dtype dtype);       /* "fp16", "bf16" */
+const char *fa_backend_name(fa_backend backend); /* "cuda", "cpu" */
+const char *fa_mask_name(fa_mask mask);          /* "none", "causal", "local" */
+/* Mask mode of a window; windows below -1 give FA_MASK_LOCAL (and are rejected by calls). */
+fa_mask fa_mask_from_window(int32_t window_left, int32_t window_right);
+
+/* Same type as cudaStream_t, without needing CUDA's headers. NULL is the
+ * legacy default stream. */
+typedef struct CUstream_st *fa_stream_t;
+
+/* ---------------------------------------------------------------- forward */
+
+/*
+ * Forward attention. Two layouts:
+ *
+ * Varlen (cu_seqlens_q and cu_seqlens_k both set), as PyTorch varlen_attn:
+ *   q    [total_q, num_heads_q, head_dim]
+ *   k, v [total_k, num_heads_k, head_dim]
+ *   out  [total_q, num_heads_q, head_dim]
+ *   cu_seqlens_q/k: int32[batch + 1], prefix sums of the sequence lengths,
+ *   starting at 0; sequence b holds rows cu_seqlens[b] .. cu_seqlens[b+1]-1.
+ *   max_seqlen_q/k: host integers >= every sequence length (no device sync
+ *   is ever needed). Query rows past max_seqlen_q are not computed.
+ *   lse: float32[num_heads_q, total_q].
+ *
+ * Dense (both cu_seqlens NULL), as flash_attn_func:
+ *   q, out [batch, max_seqlen_q, num_heads_q, head_dim]
+ *   k, v   [batch, max_seqlen_k, num_heads_k, head_dim]
+ *   lse: float32[batch, num_heads_q, max_seqlen_q].
+ *
+ * The last dimension is contiguous. Strides are in elements; a stride of 0
+ * means "packed": head stride = head_dim, row stride = heads * head_dim,
+ * batch stride (dense) = seqlen * row stride. Views of a fused QKV buffer
+ * therefore work without copies.
+ *
+ * Alignment: q, k, v, out 16 bytes and every stride a multiple of 8
+ * elements (16-byte vector loads); lse, sinks, cu_seqlens, seqused_k 4 bytes.
+ *
+ * Masking, with Lq queries and Lk keys in a sequence: query row i sits at
+ * key position p = i + Lk - Lq (bottom-right alignment) and sees key j when
+ *   (window_left  < 0 || j >= p - window_left) &&
+ *   (window_right < 0 || j <= p + window_right).
+ * Causal is (-1, 0); no mask is (-1, -1). Rows that see no key get zeros in
+ * out and -inf in lse (or the sink logit, if sinks are given); never NaN.
+ *
+ * softcap > 0: scores s = scale * q.k become softcap * tanh(s / softcap).
+ * sinks[h]: an extra logit of head h that joins the softmax denominator
+ * only (it has no value row). lse is the natural log of that denominator.
+ *
+ * GQA/MQA: query head h reads key/value head h / (num_heads_q / num_heads_k).
+ *
+ * CUDA backend: every pointer is device memory of the current device; the
+ * call validates, picks a kernel, launches it on `stream` and returns
+ * without waiting. cu_seqlens contents cannot be checked without a sync:
+ * the kernel clamps every access to [0, total) so a wrong prefix sum never
+ * reads or writes out of bounds, but rows it implies are then not written.
+ * CPU backend: host pointers, computed before the call returns, single
+ * threaded; cu_seqlens and seqused_k contents are checked.
+ */
+typedef struct fa_fwd_params {
+  fa_backend backend; /* default FA_BACKEND_CUDA */
+  fa_dtype dtype;     /* default FA_DTYPE_BF16 */
+
+  int32_t batch;       /* number of sequences, >= 1 */
+  int32_t num_heads_q; /* >= 1 */
+  int32_t num_heads_k; /* >= 1, divides num_heads_q */
+  int32_t head_dim;    /* one of the generated head dims (fa_kernel_info) */
+
+  const int32_t *cu_seqlens_q; /* varlen: [batch + 1]; NULL for dense */
+  const int32_t *cu_seqlens_k; /* varlen: [batch + 1]; NULL for dense */
+  int64_t total_q;             /* varlen: rows of q and out */
+  int64_t total_k;             /* varlen: rows of k and v */
+  int32_t max_seqlen_q;        /* varlen: longest query sequence; dense: seqlen_q */
+  int32_t max_seqlen_k;        /* varlen: longest key sequence;   dense: seqlen_k */
+  const int32_t *seqused_k;    /* optional [batch]: keys used per sequence (KV caches) */
+
+  const void *q;
+  const void *k;
+  const void *v;
+  void *out;
+
+  /* Strides in elements; 0 = packed (see above). */
+  int64_t q_batch_stride, q_row_stride, q_head_stride;
+  int64_t k_batch_stride, k_row_stride, k_head_stride;
+  int64_t v_batch_stride, v_row_stride, v_head_stride;
+  int64_t out_batch_stride, out_row_stride, out_head_stride;
+
+  float scale;          /* softmax scale; 0 = 1 / sqrt(head_dim) (default 0) */
+  float softcap;        /* 0 = off (default) */
+  int32_t window_left;  /* -1 = unbounded (default -1) */
+  int32_t window_right; /* -1 = unbounded (default -1); causal is (-1, 0) */
+
+  const float *sinks; /* optional float32[num_heads_q] */
+  float *lse;         /* optional output, layout above */
+
+  fa_stream_t stream; /* CUDA backend only; default NULL */
+} fa_fwd_params;
+
+/* Defaults: CUDA, bf16, no mask (window -1/-1), scale 0, everything else 0.
+ * Start from this rather than from a zeroed struct: window (0, 0) means
+ * "each query sees only its own position". */
+fa_fwd_params fa_fwd_params_default(void);
+
+/* Validate, pick the kernel for (backend, device arch, head_dim, dtype,
+ * mask) and run it. On any error nothing is written or launched. */
+fa_status fa_fwd(const fa_fwd_params *params, fa_message *message);
+
+/* Validate and pick the kernel fa_fwd would run, without running it.
+ * *kernel_index (may be NULL) receives its index for fa_kernel_info_get. */
+fa_status fa_fwd_query(const fa_fwd_params *params, size_t *kernel_index,
+                       fa_message *message);
+
+/* Advanced: run a given kernel of the table (tests, benchmarks). The kernel
+ * must match the call (backend, head_dim, dtype, mask) and the device. */
+fa_status fa_fwd_with_kernel(const fa_fwd_params *params, size_t kernel_index,
+                             fa_message *message);
+
+/* ---------------------------------------------------------------- kernel table */
+
+typedef struct fa_kernel_info {
+  const char *name;   /* e.g. "fwd_cuda_sm90_hdim128_bf16_causal" */
+  const char *family; /* kernel family, e.g. "mma" (mma.sync), "cpu" */
+  fa_backend backend;
+  int arch;           /* CUDA compute capability x10 it is built for (80, 90); 0 for CPU */
+  int head_dim;
+  fa_dtype dtype;
+  fa_mask mask;
+  int block_m;        /* query rows per thread block (CPU: per tile) */
+  int block_n;        /* key rows per iteration */
+  int threads;        /* threads per block (CPU: 1) */
+  size_t smem_bytes;  /* dynamic shared memory per block (CPU: 0) */
+} fa_kernel_info;
+
+/* Number of kernels compiled into the library. */
+size_t fa_kernel_count(void);
+/* Describe kernel `index` (< fa_kernel_count()). */
+fa_status fa_kernel_info_get(size_t index, fa_kernel_info *info);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* FLASHATTN_H */

@@ -1,0 +1,507 @@
+/*
+ * api.c - the public entry points: check a call, normalize it into
+ * fa_fwd_args, pick a kernel from the generated table, run it.
+ *
+ * Order of work in fa_fwd: every check that needs no device (shapes,
+ * strides, alignment, sizes) first; then the device checks (device present,
+ * pointers device-accessible); then the lookup; then the launch. Nothing is
+ * written to out/lse before all checks passed.
+ */
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cuda_runtime_api.h>
+
+#include "fa_args.h"
+
+#define FA_LOG2E 1.4426950408889634
+
+#define FA_STR2(x) #x
+#define FA_STR(x) FA_STR2(x)
+
+unsigned fa_version_number(void) { return FA_VERSION_NUMBER; }
+
+const char *fa_version_string(void) {
+  return FA_STR(FA_VERSION_MAJOR) "." FA_STR(FA_VERSION_MINOR) "." FA_STR(FA_VERSION_PATCH);
+}
+
+const char *fa_status_string(fa_status status) {
+  switch (status) {
+    case FA_OK: return "FA_OK";
+    case FA_ERR_NULL_POINTER: return "FA_ERR_NULL_POINTER";
+    case FA_ERR_INVALID_SHAPE: return "FA_ERR_INVALID_SHAPE";
+    case FA_ERR_HEADS_NOT_DIVISIBLE: return "FA_ERR_HEADS_NOT_DIVISIBLE";
+    case FA_ERR_INVALID_STRIDE: return "FA_ERR_INVALID_STRIDE";
+    case FA_ERR_MISALIGNED: return "FA_ERR_MISALIGNED";
+    case FA_ERR_INVALID_WINDOW: return "FA_ERR_INVALID_WINDOW";
+    case FA_ERR_INVALID_SCALE: return "FA_ERR_INVALID_SCALE";
+    case FA_ERR_INVALID_SOFTCAP: return "FA_ERR_INVALID_SOFTCAP";
+    case FA_ERR_INVALID_SEQLENS: return "FA_ERR_INVALID_SEQLENS";
+    case FA_ERR_OVERFLOW: return "FA_ERR_OVERFLOW";
+    case FA_ERR_UNSUPPORTED_HEAD_DIM: return "FA_ERR_UNSUPPORTED_HEAD_DIM";
+    case FA_ERR_UNSUPPORTED_DTYPE: return "FA_ERR_UNSUPPORTED_DTYPE";
+    case FA_ERR_UNSUPPORTED_DEVICE: return "FA_ERR_UNSUPPORTED_DEVICE";
+    case FA_ERR_NO_KERNEL: return "FA_ERR_NO_KERNEL";
+    case FA_ERR_INVALID_BACKEND: return "FA_ERR_INVALID_BACKEND";
+    case FA_ERR_NO_DEVICE: return "FA_ERR_NO_DEVICE";
+    case FA_ERR_INVALID_POINTER: return "FA_ERR_INVALID_POINTER";
+    case FA_ERR_CUDA: return "FA_ERR_CUDA";
+  }
+  return "FA_ERR_UNKNOWN_STATUS";
+}
+
+const char *fa_dtype_name(fa_dtype dtype) {
+  switch (dtype) {
+    case FA_DTYPE_FP16: return "fp16";
+    case FA_DTYPE_BF16: return "bf16";
+  }
+  return "unknown-dtype";
+}
+
+const char *fa_backend_name(fa_backend backend) {
+  switch (backend) {
+    case FA_BACKEND_CUDA: return "cuda";
+    case FA_BACKEND_CPU: return "cpu";
+  }
+  return "unknown-backend";
+}
+
+const char *fa_mask_name(fa_mask mask) {
+  switch (mask) {
+    case FA_MASK_NONE: return "none";
+    case FA_MASK_CAUSAL: return "causal";
+    case FA_MASK_LOCAL: return "local";
+  }
+  return "unknown-mask";
+}
+
+fa_mask fa_mask_from_window(int32_t window_left, int32_t window_right) {
+  if (window_left == -1 && window_right == -1) return FA_MASK_NONE;
+  if (window_left == -1 && window_right == 0) return FA_MASK_CAUSAL;
+  return FA_MASK_LOCAL;
+}
+
+fa_fwd_params fa_fwd_params_default(void) {
+  fa_fwd_params p;
+  memset(&p, 0, sizeof p);
+  p.backend = FA_BACKEND_CUDA;
+  p.dtype = FA_DTYPE_BF16;
+  p.window_left = -1;
+  p.window_right = -1;
+  return p;
+}
+
+size_t fa_kernel_count(void) { return fa_kernel_table_size; }
+
+fa_status fa_kernel_info_get(size_t index, fa_kernel_info *info) {
+  if (info == NULL) return FA_ERR_NULL_POINTER;
+  if (index >= fa_kernel_table_size) return FA_ERR_NO_KERNEL;
+  *info = fa_kernel_table[index].info;
+  return FA_OK;
+}
+
+/* ------------------------------------------------------------ messages */
+
+/* Record why a call failed (message may be NULL) and return the status. */
+static fa_status fail(fa_message *message, fa_status status, const char *fmt, ...) {
+  if (message != NULL) {
+    va_list ap;
+    va_start(ap, fmt);
+    int n = snprintf(message->text, sizeof message->text, "%s: ", fa_status_string(status));
+    if (n < 0) n = 0;
+    if ((size_t)n < sizeof message->text) vsnprintf(message->text + n, sizeof message->text - (size_t)n, fmt, ap);
+    va_end(ap);
+  }
+  return status;
+}
+
+static void clear_message(fa_message *message) {
+  if (message != NULL) message->text[0] = '\0';
+}
+
+/* ------------------------------------------------------------ checks without a device */
+
+/* Bound on any element offset: leaves headroom so that offset + row * stride
+ * arithmetic in kernels cannot overflow int64. */
+#define FA_MAX_OFFSET (INT64_C(1) << 60)
+
+typedef struct tensor_desc {
+  const char *name;
+  const void *ptr;
+  int64_t batch_stride, row_stride, head_stride;
+  int64_t batches, rows, heads; /* extents: batches is 1 in varlen mode */
+} tensor_desc;
+
+static fa_status check_tensor(const tensor_desc *t, int32_t head_dim, fa_message *message) {
+  if (t->ptr == NULL) return fail(message, FA_ERR_NULL_POINTER, "%s is NULL", t->name);
+  if (((uintptr_t)t->ptr & 15u) != 0)
+    return fail(message, FA_ERR_MISALIGNED, "%s (%p) must be 16-byte aligned for 16-byte vector loads", t->name,
+                t->ptr);
+  /* Row and head first: a bad row stride also makes the default batch stride bad. */
+  const int64_t strides[3] = {t->row_stride, t->head_stride, t->batch_stride};
+  const char *which[3] = {"row", "head", "batch"};
+  for (int i = 0; i < 3; ++i) {
+    if (strides[i] < 0)
+      return fail(message, FA_ERR_INVALID_STRIDE, "%s_%s_stride is %lld; strides must be >= 0", t->name, which[i],
+                  (long long)strides[i]);
+    if (strides[i] % 8 != 0)
+      return fail(message, FA_ERR_INVALID_STRIDE,
+                  "%s_%s_stride is %lld elements; it must be a multiple of 8 (16-byte rows)", t->name, which[i],
+                  (long long)strides[i]);
+    if (strides[i] > FA_MAX_OFFSET)
+      return fail(message, FA_ERR_OVERFLOW, "%s_%s_stride %lld is too large (limit 2^60 elements)", t->name,
+                  which[i], (long long)strides[i]);
+  }
+  /* Largest element offset touched: must fit comfortably in int64. */
+  const double last = (double)(t->batches - 1) * (double)t->batch_stride +
+                      (double)(t->rows > 0 ? t->rows - 1 : 0) * (double)t->row_stride +
+                      (double)(t->heads - 1) * (double)t->head_stride + (double)head_dim;
+  if (last > (double)FA_MAX_OFFSET)
+    return fail(message, FA_ERR_OVERFLOW, "%s spans more than 2^60 elements with these strides and shapes", t->name);
+  return FA_OK;
+}
+
+static int64_t or_default(int64_t stride, int64_t packed) { return stride != 0 ? stride : packed; }
+
+/* Shapes, scalars and pointers; fills the normalized args. No device access. */
+static fa_status check_and_normalize(const fa_fwd_params *p, fa_fwd_args *a, fa_message *message) {
+  if (p == NULL) return fail(message, FA_ERR_NULL_POINTER, "params is NULL");
+  if (p->backend != FA_BACKEND_CUDA && p->backend != FA_BACKEND_CPU)
+    return fail(message, FA_ERR_INVALID_BACKEND, "backend %d is not FA_BACKEND_CUDA (1) or FA_BACKEND_CPU (2)",
+                (int)p->backend);
+  if (p->dtype != FA_DTYPE_FP16 && p->dtype != FA_DTYPE_BF16)
+    return fail(message, FA_ERR_UNSUPPORTED_DTYPE, "dtype %d is not FA_DTYPE_FP16 (1) or FA_DTYPE_BF16 (2)",
+                (int)p->dtype);
+  if (p->batch < 1) return fail(message, FA_ERR_INVALID_SHAPE, "batch is %d; it must be >= 1", p->batch);
+  if (p->num_heads_q < 1 || p->num_heads_k < 1)
+    return fail(message, FA_ERR_INVALID_SHAPE, "num_heads_q (%d) and num_heads_k (%d) must be >= 1",
+                p->num_heads_q, p->num_heads_k);
+  if (p->num_heads_q % p->num_heads_k != 0)
+    return fail(message, FA_ERR_HEADS_NOT_DIVISIBLE,
+                "num_heads_q (%d) must be a multiple of num_heads_k (%d) for GQA/MQA", p->num_heads_q,
+                p->num_heads_k);
+  if (p->head_dim < 1)
+    return fail(message, FA_ERR_UNSUPPORTED_HEAD_DIM, "head_dim is %d; generated head dims: %s", p->head_dim,
+                fa_generated_head_dims);
+  if (p->max_seqlen_q < 0 || p->max_seqlen_k < 0)
+    return fail(message, FA_ERR_INVALID_SHAPE, "max_seqlen_q (%d) and max_seqlen_k (%d) must be >= 0",
+                p->max_seqlen_q, p->max_seqlen_k);
+  if (p->window_left < -1 || p->window_right < -1)
+    return fail(message, FA_ERR_INVALID_WINDOW,
+                "window_left (%d) and window_right (%d) must be >= 0, or -1 for unbounded", p->window_left,
+                p->window_right);
+  if (!isfinite(p->scale))
+    return fail(message, FA_ERR_INVALID_SCALE, "scale must be finite (0 selects 1/sqrt(head_dim))");
+  if (!isfinite(p->softcap) || p->softcap < 0.f)
+    return fail(message, FA_ERR_INVALID_SOFTCAP, "softcap must be finite and >= 0 (0 = off)");
+
+  const int varlen = p->cu_seqlens_q != NULL || p->cu_seqlens_k != NULL;
+  if (varlen && (p->cu_seqlens_q == NULL || p->cu_seqlens_k == NULL))
+    return fail(message, FA_ERR_NULL_POINTER, "%s is NULL: give both cu_seqlens_q and cu_seqlens_k (varlen) or neither (dense)",
+                p->cu_seqlens_q == NULL ? "cu_seqlens_q" : "cu_seqlens_k");
+  if (varlen && (p->total_q < 0 || p->total_k < 0))
+    return fail(message, FA_ERR_INVALID_SHAPE, "total_q (%lld) and total_k (%lld) must be >= 0",
+                (long long)p->total_q, (long long)p->total_k);
+
+  memset(a, 0, sizeof *a);
+  const int64_t d = p->head_dim, hq = p->num_heads_q, hk = p->num_heads_k;
+  const int64_t sq = p->max_seqlen_q, sk = p->max_seqlen_k;
+  a->total_q = varlen ? p->total_q : (int64_t)p->batch * sq;
+  a->total_k = varlen ? p->total_k : (int64_t)p->batch * sk;
+
+  tensor_desc t[4] = {
+      {"q", p->q, 0, or_default(p->q_row_stride, hq * d), or_default(p->q_head_stride, d), 1, 0, hq},
+      {"k", p->k, 0, or_default(p->k_row_stride, hk * d), or_default(p->k_head_stride, d), 1, 0, hk},
+      {"v", p->v, 0, or_default(p->v_row_stride, hk * d), or_default(p->v_head_stride, d), 1, 0, hk},
+      {"out", p->out, 0, or_default(p->out_row_stride, hq * d), or_default(p->out_head_stride, d), 1, 0, hq},
+  };
+  const int64_t batch_given[4] = {p->q_batch_stride, p->k_batch_stride, p->v_batch_stride, p->out_batch_stride};
+  for (int i = 0; i < 4; ++i) {
+    const int is_q_side = i == 0 || i == 3;
+    t[i].rows = varlen ? (is_q_side ? a->total_q : a->total_k) : (is_q_side ? sq : sk);
+    if (varlen) {
+      if (batch_given[i] != 0)
+        return fail(message, FA_ERR_INVALID_STRIDE,
+                    "%s_batch_stride is %lld but this is a varlen call (cu_seqlens set): leave it 0", t[i].name,
+                    (long long)batch_given[i]);
+    } else {
+      t[i].batches = p->batch;
+      t[i].batch_stride = or_default(batch_given[i], t[i].rows * t[i].row_stride);
+    }
+    const fa_status st = check_tensor(&t[i], p->head_dim, message);
+    if (st != FA_OK) return st;
+  }
+  const void *small[] = {p->lse, p->sinks, p->cu_seqlens_q, p->cu_seqlens_k, p->seqused_k};
+  const char *small_names[] = {"lse", "sinks", "cu_seqlens_q", "cu_seqlens_k", "seqused_k"};
+  for (int i = 0; i < 5; ++i)
+    if ((uintptr_t)small[i] & 3u)
+      return fail(message, FA_ERR_MISALIGNED, "%s (%p) must be 4-byte aligned", small_names[i], small[i]);
+  if ((double)hq * (double)a->total_q > (double)FA_MAX_OFFSET)
+    return fail(message, FA_ERR_OVERFLOW, "lse would span more than 2^60 elements");
+
+  a->q = p->q;
+  a->k = p->k;
+  a->v = p->v;
+  a->out = p->out;
+  a->lse = p->lse;
+  a->sinks = p->sinks;
+  a->cu_seqlens_q = p->cu_seqlens_q;
+  a->cu_seqlens_k = p->cu_seqlens_k;
+  a->seqused_k = p->seqused_k;
+  a->q_batch_stride = t[0].batch_stride, a->q_row_stride = t[0].row_stride, a->q_head_stride = t[0].head_stride;
+  a->k_batch_stride = t[1].batch_stride, a->k_row_stride = t[1].row_stride, a->k_head_stride = t[1].head_stride;
+  a->v_batch_stride = t[2].batch_stride, a->v_row_stride = t[2].row_stride, a->v_head_stride = t[2].head_stride;
+  a->out_batch_stride = t[3].batch_stride, a->out_row_stride = t[3].row_stride;
+  a->out_head_stride = t[3].head_stride;
+  /* lse: varlen [heads, total_q]; dense [batch, heads, seqlen_q]. */
+  a->lse_head_stride = varlen ? a->total_q : sq;
+  a->lse_batch_stride = varlen ? 0 : hq * sq;
+  a->batch = p->batch;
+  a->num_heads_q = p->num_heads_q;
+  a->num_heads_k = p->num_heads_k;
+  a->head_dim = p->head_dim;
+  a->heads_per_kv = p->num_heads_q / p->num_heads_k;
+  a->seqlen_q = p->max_seqlen_q;
+  a->seqlen_k = p->max_seqlen_k;
+  /* A causal window and a local window that happens to be (-1, 0) are one mask. */
+  a->window_left = p->window_left;
+  a->window_right = p->window_right;
+  a->scale = p->scale != 0.f ? p->scale : (float)(1.0 / sqrt((double)p->head_dim));
+  a->softcap = p->softcap;
+  if (p->softcap > 0.f) {
+    /* The softcapped score is already scaled: the softmax sees it with scale 1. */
+    a->score_log2_scale = (float)FA_LOG2E;
+    a->softcap_inner_scale = a->scale / p->softcap;
+  } else {
+    a->score_log2_scale = (float)(a->scale * FA_LOG2E);
+    a->softcap_inner_scale = 0.f;
+  }
+  return FA_OK;
+}
+
+/* CPU backend: the sequence tables are host memory, so check them fully. */
+static fa_status check_host_seqlens(const fa_fwd_params *p, fa_message *message) {
+  if (p->cu_seqlens_q != NULL) {
+    const int32_t *cu[2] = {p->cu_seqlens_q, p->cu_seqlens_k};
+    const char *name[2] = {"cu_seqlens_q", "cu_seqlens_k"};
+    const int64_t total[2] = {p->total_q, p->total_k};
+    const int32_t max_len[2] = {p->max_seqlen_q, p->max_seqlen_k};
+    for (int t = 0; t < 2; ++t) {
+      if (cu[t][0] != 0) return fail(message, FA_ERR_INVALID_SEQLENS, "%s[0] is %d; it must be 0", name[t], cu[t][0]);
+      for (int32_t b = 0; b < p->batch; ++b) {
+        const int64_t len = (int64_t)cu[t][b + 1] - cu[t][b];
+        if (len < 0)
+          return fail(message, FA_ERR_INVALID_SEQLENS, "%s decreases at index %d (%d -> %d)", name[t], b + 1,
+                      cu[t][b], cu[t][b + 1]);
+        if (len > max_len[t])
+          return fail(message, FA_ERR_INVALID_SEQLENS, "sequence %d has length %lld > max_seqlen_%c (%d)", b,
+                      (long long)len, t == 0 ? 'q' : 'k', max_len[t]);
+      }
+      if (cu[t][p->batch] > total[t])
+        return fail(message, FA_ERR_INVALID_SEQLENS, "%s[batch] = %d exceeds total_%c = %lld", name[t],
+                    cu[t][p->batch], t == 0 ? 'q' : 'k', (long long)total[t]);
+    }
+  }
+  if (p->seqused_k != NULL) {
+    for (int32_t b = 0; b < p->batch; ++b) {
+      const int64_t cap = p->cu_seqlens_k != NULL ? (int64_t)p->cu_seqlens_k[b + 1] - p->cu_seqlens_k[b]
+                                                  : p->max_seqlen_k;
+      if (p->seqused_k[b] < 0 || p->seqused_k[b] > cap)
+        return fail(message, FA_ERR_INVALID_SEQLENS, "seqused_k[%d] = %d is outside [0, %lld] (keys of sequence %d)",
+                    b, p->seqused_k[b], (long long)cap, b);
+    }
+  }
+  return FA_OK;
+}
+
+/* ------------------------------------------------------------ device checks */
+
+typedef struct device_info {
+  int device;
+  int arch; /* major * 10 + minor */
+} device_info;
+
+static fa_status query_device(device_info *dev, fa_message *message) {
+  int count = 0;
+  cudaError_t e = cudaGetDeviceCount(&count);
+  if (e != cudaSuccess || count == 0)
+    return fail(message, FA_ERR_NO_DEVICE, "the CUDA backend needs a CUDA device, and none is usable (%s); use FA_BACKEND_CPU with host pointers",
+                e != cudaSuccess ? cudaGetErrorString(e) : "no device");
+  int major = 0, minor = 0;
+  if ((e = cudaGetDevice(&dev->device)) != cudaSuccess ||
+      (e = cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev->device)) != cudaSuccess ||
+      (e = cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, dev->device)) != cudaSuccess)
+    return fail(message, FA_ERR_CUDA, "querying the current device failed: %s", cudaGetErrorString(e));
+  dev->arch = major * 10 + minor;
+  return FA_OK;
+}
+
+/* A pointer the kernel will dereference must be device (or managed) memory
+ * of this device: a host pointer would fault the whole CUDA context. */
+static fa_status check_device_pointer(const void *ptr, const char *name, const device_info *dev, fa_message *message) {
+  if (ptr == NULL) return FA_OK;
+  struct cudaPointerAttributes attr;
+  const cudaError_t e = cudaPointerGetAttributes(&attr, ptr);
+  if (e != cudaSuccess) {
+    (void)cudaGetLastError(); /* this query's error is not sticky: do not leave it behind */
+    return fail(message, FA_ERR_INVALID_POINTER, "%s (%p) is not CUDA memory: %s", name, ptr, cudaGetErrorString(e));
+  }
+  if (attr.type == cudaMemoryTypeDevice || attr.type == cudaMemoryTypeManaged) {
+    if (attr.device != dev->device)
+      return fail(message, FA_ERR_INVALID_POINTER, "%s (%p) lives on device %d but the current device is %d", name, ptr,
+                  attr.device, dev->device);
+    return FA_OK;
+  }
+  if (attr.type == cudaMemoryTypeHost && attr.devicePointer == ptr) return FA_OK; /* mapped pinned memory */
+  return fail(message, FA_ERR_INVALID_POINTER,
+              "%s (%p) is host memory; the CUDA backend needs device pointers (or use FA_BACKEND_CPU)", name, ptr);
+}
+
+static fa_status check_device_pointers(const fa_fwd_params *p, const device_info *dev, fa_message *message) {
+  const void *ptrs[] = {p->q, p->k, p->v, p->out, p->lse, p->sinks, p->cu_seqlens_q, p->cu_seqlens_k, p->seqused_k};
+  const char *names[] = {"q", "k", "v", "out", "lse", "sinks", "cu_seqlens_q", "cu_seqlens_k", "seqused_k"};
+  for (size_t i = 0; i < sizeof ptrs / sizeof ptrs[0]; ++i) {
+    const fa_status st = check_device_pointer(ptrs[i], names[i], dev, message);
+    if (st != FA_OK) return st;
+  }
+  return FA_OK;
+}
+
+/* ------------------------------------------------------------ kernel choice */
+
+/* Machine code for sm_XY runs on devices of the same major version and at
+ * least that minor version. */
+static int arch_runs_on(int kernel_arch, int device_arch) {
+  return kernel_arch / 10 == device_arch / 10 && kernel_arch <= device_arch;
+}
+
+static int kernel_matches(const fa_kernel_info *k, fa_backend backend, int device_arch, int head_dim, fa_dtype dtype,
+                          fa_mask mask) {
+  if (k->backend != backend || k->head_dim != head_dim || k->dtype != dtype || k->mask != mask) return 0;
+  return backend == FA_BACKEND_CPU || arch_runs_on(k->arch, device_arch);
+}
+
+/* The one place that chooses a kernel: among the table entries that match,
+ * prefer the newest architecture (closest to the device). When a second
+ * family lands for the same specialization, its preference goes here. */
+static fa_status choose_kernel(fa_backend backend, int device_arch, int head_dim, fa_dtype dtype, fa_mask mask,
+                               size_t *index, fa_message *message) {
+  size_t best = fa_kernel_table_size;
+  int head_dim_known = 0, arch_known = 0;
+  for (size_t i = 0; i < fa_kernel_table_size; ++i) {
+    const fa_kernel_info *k = &fa_kernel_table[i].info;
+    if (k->head_dim == head_dim) head_dim_known = 1;
+    if (k->backend == backend && (backend == FA_BACKEND_CPU || arch_runs_on(k->arch, device_arch))) arch_known = 1;
+    if (!kernel_matches(k, backend, device_arch, head_dim, dtype, mask)) continue;
+    if (best == fa_kernel_table_size || k->arch > fa_kernel_table[best].info.arch) best = i;
+  }
+  if (best < fa_kernel_table_size) {
+    *index = best;
+    return FA_OK;
+  }
+  if (!head_dim_known)
+    return fail(message, FA_ERR_UNSUPPORTED_HEAD_DIM,
+                "head_dim %d is not generated; generated: %s. Add it to HEAD_DIMS in gen/spec.py and run ninja",
+                head_dim, fa_generated_head_dims);
+  if (!arch_known)
+    return fail(message, FA_ERR_UNSUPPORTED_DEVICE,
+                "no kernel was built for this device (sm_%d); built: %s. Add its arch to CUDA_ARCHS in gen/spec.py and "
+                "rebuild",
+                device_arch, fa_generated_cuda_archs);
+  return fail(message, FA_ERR_NO_KERNEL,
+              "no %s kernel for head_dim %d, %s, mask %s was generated; add it to gen/spec.py (HEAD_DIMS, DTYPES, "
+              "MASKS) and run ninja",
+              fa_backend_name(backend), head_dim, fa_dtype_name(dtype), fa_mask_name(mask));
+}
+
+/* Checks that depend on the chosen kernel's tile shape. */
+static fa_status check_grid(const fa_fwd_args *a, const fa_kernel_info *k, fa_message *message) {
+  if (k->backend != FA_BACKEND_CUDA) return FA_OK;
+  const int64_t m_blocks = ((int64_t)a->seqlen_q + k->block_m - 1) / k->block_m;
+  const double blocks = (double)m_blocks * a->num_heads_q * a->batch;
+  if (blocks > (double)INT32_MAX)
+    return fail(message, FA_ERR_OVERFLOW, "the launch would need %.0f thread blocks (limit 2^31 - 1): split the batch",
+                blocks);
+  return FA_OK;
+}
+
+/* ------------------------------------------------------------ entry points */
+
+typedef struct prepared_call {
+  fa_fwd_args args;
+  device_info dev;
+} prepared_call;
+
+/* Everything up to (not including) the kernel choice. */
+static fa_status prepare(const fa_fwd_params *p, prepared_call *call, fa_message *message) {
+  fa_status st = check_and_normalize(p, &call->args, message);
+  if (st != FA_OK) return st;
+  call->dev.device = -1;
+  call->dev.arch = 0;
+  if (p->backend == FA_BACKEND_CPU) return check_host_seqlens(p, message);
+  if ((st = query_device(&call->dev, message)) != FA_OK) return st;
+  return check_device_pointers(p, &call->dev, message);
+}
+
+static fa_status run_kernel(const fa_fwd_params *p, const prepared_call *call, size_t index, fa_message *message) {
+  const fa_kernel_entry *k = &fa_kernel_table[index];
+  const fa_status st = check_grid(&call->args, &k->info, message);
+  if (st != FA_OK) return st;
+  const int err = k->launch(&call->args, p->stream);
+  if (err != 0)
+    return fail(message, FA_ERR_CUDA, "launching %s failed: %s", k->info.name, cudaGetErrorString((cudaError_t)err));
+  return FA_OK;
+}
+
+fa_status fa_fwd_query(const fa_fwd_params *params, size_t *kernel_index, fa_message *message) {
+  clear_message(message);
+  prepared_call call;
+  fa_status st = prepare(params, &call, message);
+  if (st != FA_OK) return st;
+  size_t index = 0;
+  st = choose_kernel(params->backend, call.dev.arch, params->head_dim, params->dtype,
+                     fa_mask_from_window(params->window_left, params->window_right), &index, message);
+  if (st != FA_OK) return st;
+  if ((st = check_grid(&call.args, &fa_kernel_table[index].info, message)) != FA_OK) return st;
+  if (kernel_index != NULL) *kernel_index = index;
+  return FA_OK;
+}
+
+fa_status fa_fwd(const fa_fwd_params *params, fa_message *message) {
+  clear_message(message);
+  prepared_call call;
+  fa_status st = prepare(params, &call, message);
+  if (st != FA_OK) return st;
+  size_t index = 0;
+  st = choose_kernel(params->backend, call.dev.arch, params->head_dim, params->dtype,
+                     fa_mask_from_window(params->window_left, params->window_right), &index, message);
+  if (st != FA_OK) return st;
+  return run_kernel(params, &call, index, message);
+}
+
+fa_status fa_fwd_with_kernel(const fa_fwd_params *params, size_t kernel_index, fa_message *message) {
+  clear_message(message);
+  if (kernel_index >= fa_kernel_table_size)
+    return fail(message, FA_ERR_NO_KERNEL, "kernel_index %zu is out of range (the table has %zu kernels)", kernel_index,
+                fa_kernel_table_size);
+  prepared_call call;
+  fa_status st = prepare(params, &call, message);
+  if (st != FA_OK) return st;
+  const fa_kernel_info *k = &fa_kernel_table[kernel_index].info;
+  const fa_mask mask = fa_mask_from_window(params->window_left, params->window_right);
+  if (k->backend != params->backend || k->head_dim != params->head_dim || k->dtype != params->dtype)
+    return fail(message, FA_ERR_NO_KERNEL, "kernel %s does not match the call (backend %s, head_dim %d, %s)", k->name,
+                fa_backend_name(params->backend), params->head_dim, fa_dtype_name(params->dtype));
+  /* A local kernel computes any window, causal and none included; the
+   * narrower kernels only their own. */
+  if (k->mask != mask && k->mask != FA_MASK_LOCAL)
+    return fail(message, FA_ERR_NO_KERNEL, "kernel %s computes mask '%s' but the window (%d, %d) needs '%s'", k->name,
+                fa_mask_name(k->mask), params->window_left, params->window_right, fa_mask_name(mask));
+  if (k->backend == FA_BACKEND_CUDA && !arch_runs_on(k->arch, call.dev.arch))
+    return fail(message, FA_ERR_UNSUPPORTED_DEVICE, "kernel %s is built for sm_%d and cannot run on this sm_%d device",
+                k->name, k->arch, call.dev.arch);
+  return run_kernel(params, &call, kernel_index, message);
+}

@@ -1,0 +1,509 @@
+// fwd_mma.cuh - forward attention on mma.sync m16n8k16 (FlashAttention-2
+// scheme), for sm_80 and later. Design note: fwd_mma.md beside this file.
+//
+// One thread block computes block_m query rows of one (sequence, head):
+//   load Q tile                                    (cp.async, once)
+//   for each key tile the mask does not hide:
+//     S = Q K^T                  (ldmatrix + mma, fp32 accumulators)
+//     softcap, mask              (run-time branches, uniform per block)
+//     online softmax             (running max / sum per row, rescale O)
+//     O += P V                   (P packed to fp16/bf16 straight from S)
+//   O /= sum, write O and LSE                      (through shared memory)
+// K and V each have one shared-memory buffer; V(n) loads while S = Q K(n)^T
+// runs, K(n+1) loads while the softmax and O += P V(n) run.
+#pragma once
+
+#include <cuda_runtime.h>
+#include <math.h>
+#include <stdint.h>
+
+#include "cuda/ptx.cuh"
+#include "fa_args.h"
+
+namespace fa {
+
+enum MaskKind { kMaskNone = 0, kMaskCausal = 1, kMaskLocal = 2 };
+
+template <int HEAD_DIM, int BLOCK_M, int BLOCK_N, int WARPS, int STAGES, typename ElemT, int MASK>
+struct FwdMmaTraits {
+  using Elem = ElemT;
+  static constexpr int kHeadDim = HEAD_DIM;
+  static constexpr int kHeadDimPadded = (HEAD_DIM + 15) / 16 * 16;  // mma k-steps of 16
+  static constexpr int kBlockM = BLOCK_M;
+  static constexpr int kBlockN = BLOCK_N;
+  static constexpr int kWarps = WARPS;
+  static constexpr int kThreads = WARPS * 32;
+  static constexpr int kStages = STAGES;  // shared buffers per K and per V
+  static constexpr int kMask = MASK;
+
+  static constexpr int kWarpRows = BLOCK_M / WARPS;  // each warp owns contiguous query rows
+  static constexpr int kMTiles = kWarpRows / 16;     // m16 tiles per warp
+  static constexpr int kSTiles = BLOCK_N / 8;        // n8 tiles of S per m16 tile
+  static constexpr int kOTiles = kHeadDimPadded / 8; // n8 tiles of O per m16 tile
+  static constexpr int kQKSteps = kHeadDimPadded / 16;
+  static constexpr int kPVSteps = BLOCK_N / 16;
+
+  // Shared-memory rows are padded by 16 bytes: a row pitch of 4 (mod 8)
+  // words puts the 8 rows an ldmatrix phase reads in 8 distinct bank quads,
+  // for any head dim (no swizzle needed, so odd head dims like 80 just work).
+  static constexpr int kRowElems = kHeadDimPadded + 8;
+  static constexpr int kRowBytes = kRowElems * 2;
+  static constexpr int kChunksPerRow = kHeadDimPadded / 8;  // 16-byte chunks
+  static constexpr int kQBytes = BLOCK_M * kRowBytes;
+  static constexpr int kKVBytes = BLOCK_N * kRowBytes;
+  static constexpr int kSmemBytes = kQBytes + 2 * STAGES * kKVBytes;
+
+  static_assert(HEAD_DIM % 8 == 0 && HEAD_DIM >= 8 && HEAD_DIM <= 256, "head dim: multiple of 8 in 8..256");
+  static_assert(BLOCK_M % WARPS == 0 && kWarpRows % 16 == 0, "each warp owns whole m16 tiles");
+  static_assert(BLOCK_N % 16 == 0, "block_n: multiple of 16");
+  static_assert(sizeof(Elem) == 2, "16-bit storage");
+  static_assert(STAGES == 1 || STAGES == 2, "one buffer per K/V (two barriers per tile) or two (one barrier)");
+};
+
+constexpr float kLog2e = 1.4426950408889634f;
+constexpr float kLn2 = 0.6931471805599453f;
+
+// ------------------------------------------------------------ sequence setup
+
+// Where one (sequence, head) lives and how long it is. Varlen offsets are
+// clamped to [0, total) so that a wrong prefix sum cannot cause an
+// out-of-bounds access (the host cannot check device-side cu_seqlens).
+struct Sequence {
+  int64_t q_start, k_start;
+  int len_q, len_k;
+};
+
+__device__ __forceinline__ int64_t clamp64(int64_t x, int64_t lo, int64_t hi) {
+  return x < lo ? lo : (x > hi ? hi : x);
+}
+
+__device__ __forceinline__ Sequence locate_sequence(const fa_fwd_args &a, int b) {
+  Sequence s;
+  if (a.cu_seqlens_q != nullptr) {
+    s.q_start = clamp64(a.cu_seqlens_q[b], 0, a.total_q);
+    s.k_start = clamp64(a.cu_seqlens_k[b], 0, a.total_k);
+    s.len_q = (int)(clamp64(a.cu_seqlens_q[b + 1], s.q_start, a.total_q) - s.q_start);
+    s.len_k = (int)(clamp64(a.cu_seqlens_k[b + 1], s.k_start, a.total_k) - s.k_start);
+  } else {
+    s.q_start = 0;
+    s.k_start = 0;
+    s.len_q = a.seqlen_q;
+    s.len_k = a.seqlen_k;
+  }
+  if (a.seqused_k != nullptr) s.len_k = (int)clamp64(a.seqused_k[b], 0, s.len_k);
+  return s;
+}
+
+// Keys [lo, hi) visible from key position `pos` (query row + len_k - len_q).
+template <int MASK>
+__device__ __forceinline__ void visible_keys(int64_t pos, const fa_fwd_args &a, int len_k, int &lo, int &hi) {
+  lo = 0;
+  hi = len_k;
+  if (MASK == kMaskCausal) hi = (int)clamp64(pos + 1, 0, len_k);
+  if (MASK == kMaskLocal) {
+    if (a.window_left >= 0) lo = (int)clamp64(pos - a.window_left, 0, len_k);
+    if (a.window_right >= 0) hi = (int)clamp64(pos + a.window_right + 1, 0, len_k);
+  }
+}
+
+// ------------------------------------------------------------ tile loads
+
+// Copy `ROWS` rows of the head-dim-padded tile into shared memory with
+// cp.async; rows >= valid_rows and padding columns are zero-filled, so
+// padded K/V rows contribute 0 (not NaN) to the products.
+// Each thread owns one 16-byte column chunk and walks down the rows with one
+// 64-bit pointer step: per-chunk addresses would otherwise be hoisted out of
+// the main loop as 64-bit registers and spill.
+template <class T, int ROWS>
+__device__ __forceinline__ void load_tile(uint32_t smem, const typename T::Elem *src, int64_t row_stride,
+                                          int valid_rows, const void *any_valid_address) {
+  constexpr int kRowsPerPass = T::kThreads / T::kChunksPerRow;
+  constexpr int kPasses = (ROWS + kRowsPerPass - 1) / kRowsPerPass;
+  const int row = (int)threadIdx.x / T::kChunksPerRow;
+  const int col = ((int)threadIdx.x % T::kChunksPerRow) * 8;
+  if (row >= kRowsPerPass) return;  // when the chunks per row do not divide the threads
+  const bool col_valid = col < T::kHeadDim;
+  const typename T::Elem *g = src + row * row_stride + col;
+  const int64_t step = kRowsPerPass * row_stride;
+  uint32_t dst = smem + row * T::kRowBytes + col * 2;
+#pragma unroll
+  for (int p = 0; p < kPasses; ++p) {
+    const int r = row + p * kRowsPerPass;
+    if (ROWS % kRowsPerPass == 0 || r < ROWS) {
+      const bool valid = col_valid && r < valid_rows;
+      cp_async_16(dst, valid ? static_cast<const void *>(g) : any_valid_address, valid);
+    }
+    g += step;
+    dst += kRowsPerPass * T::kRowBytes;
+  }
+}
+
+// ------------------------------------------------------------ warp GEMMs
+
+// S[m][n] = sum_d Q[m][d] K[n][d] over this warp's rows. A fragments from Q
+// (ldmatrix), B fragments from K rows (ldmatrix, no transpose: K is already
+// "column-major" for B = K^T).
+template <class T>
+__device__ __forceinline__ void qk_gemm(float (&s)[T::kMTiles][T::kSTiles][4], uint32_t sq_warp, uint32_t sk,
+                                        int lane) {
+  // ldmatrix row addresses: A matrices (rows 0-7|8-15) x (k 0-7|8-15);
+  // B matrices (n 0-7, k 0-7), (n 0-7, k 8-15), (n 8-15, k 0-7), (n 8-15, k 8-15).
+  const uint32_t a_off = (lane & 15) * T::kRowBytes + (lane >> 4) * 16;
+  const uint32_t b_off = ((lane & 7) + ((lane >> 4) << 3)) * T::kRowBytes + ((lane >> 3) & 1) * 16;
+#pragma unroll
+  for (int kk = 0; kk < T::kQKSteps; ++kk) {
+    uint32_t a[T::kMTiles][4];
+#pragma unroll
+    for (int mt = 0; mt < T::kMTiles; ++mt) ldmatrix_x4(a[mt], sq_warp + mt * 16 * T::kRowBytes + a_off + kk * 32);
+#pragma unroll
+    for (int np = 0; np < T::kSTiles / 2; ++np) {
+      uint32_t b[4];
+      ldmatrix_x4(b, sk + np * 16 * T::kRowBytes + b_off + kk * 32);
+#pragma unroll
+      for (int mt = 0; mt < T::kMTiles; ++mt) {
+        mma_16816<typename T::Elem>(s[mt][2 * np], a[mt], b[0], b[1]);
+        mma_16816<typename T::Elem>(s[mt][2 * np + 1], a[mt], b[2], b[3]);
+      }
+    }
+  }
+}
+
+// O[m][d] += sum_n P[m][n] V[n][d]. P comes from the S accumulators (the C
+// layout of one k16 step is exactly the A layout), V through ldmatrix.trans.
+template <class T>
+__device__ __forceinline__ void pv_gemm(float (&o)[T::kMTiles][T::kOTiles][4],
+                                        const float (&p)[T::kMTiles][T::kSTiles][4], uint32_t sv, int lane) {
+  // Matrices (keys 0-7, d 0-7), (keys 8-15, d 0-7), (keys 0-7, d 8-15), (keys 8-15, d 8-15).
+  const uint32_t v_off = ((lane & 7) + ((lane >> 3) & 1) * 8) * T::kRowBytes + (lane >> 4) * 16;
+#pragma unroll
+  for (int kk = 0; kk < T::kPVSteps; ++kk) {
+    uint32_t a[T::kMTiles][4];
+#pragma unroll
+    for (int mt = 0; mt < T::kMTiles; ++mt) {
+      a[mt][0] = pack2<typename T::Elem>(p[mt][2 * kk][0], p[mt][2 * kk][1]);
+      a[mt][1] = pack2<typename T::Elem>(p[mt][2 * kk][2], p[mt][2 * kk][3]);
+      a[mt][2] = pack2<typename T::Elem>(p[mt][2 * kk + 1][0], p[mt][2 * kk + 1][1]);
+      a[mt][3] = pack2<typename T::Elem>(p[mt][2 * kk + 1][2], p[mt][2 * kk + 1][3]);
+    }
+#pragma unroll
+    for (int dp = 0; dp < T::kOTiles / 2; ++dp) {
+      uint32_t b[4];
+      ldmatrix_x4_trans(b, sv + kk * 16 * T::kRowBytes + v_off + dp * 32);
+#pragma unroll
+      for (int mt = 0; mt < T::kMTiles; ++mt) {
+        mma_16816<typename T::Elem>(o[mt][2 * dp], a[mt], b[0], b[1]);
+        mma_16816<typename T::Elem>(o[mt][2 * dp + 1], a[mt], b[2], b[3]);
+      }
+    }
+  }
+}
+
+// ------------------------------------------------------------ score transforms
+
+// softcap * tanh(s * scale / softcap), with tanh(x) = 1 - 2 / (1 + e^{2x}):
+// one MUFU.EX2 and a fast divide, accurate to ~1e-7 absolute (tanh.approx's
+// 2^-11 relative error would cost fp16 its accuracy at large caps).
+template <class T>
+__device__ __forceinline__ void apply_softcap(float (&s)[T::kMTiles][T::kSTiles][4], float cap, float inner) {
+  const float k2 = 2.f * kLog2e * inner;
+#pragma unroll
+  for (int mt = 0; mt < T::kMTiles; ++mt)
+#pragma unroll
+    for (int nt = 0; nt < T::kSTiles; ++nt)
+#pragma unroll
+      for (int c = 0; c < 4; ++c) s[mt][nt][c] = cap * (1.f - __fdividef(2.f, 1.f + ex2(s[mt][nt][c] * k2)));
+}
+
+// Element-wise mask for tiles the window cuts: key n of a row is visible
+// iff it lies in the row's visible range. Hidden scores become `hidden`
+// (the raw value whose scaled score is -inf). The ranges are recomputed
+// here rather than kept in registers: only boundary tiles pay for them.
+template <class T>
+__device__ __forceinline__ void apply_mask(float (&s)[T::kMTiles][T::kSTiles][4], const fa_fwd_args &a, int n0,
+                                           int row0, int64_t diag, int len_k, int lane, float hidden) {
+#pragma unroll
+  for (int mt = 0; mt < T::kMTiles; ++mt)
+#pragma unroll
+    for (int half = 0; half < 2; ++half) {
+      int lo, hi;
+      visible_keys<T::kMask>(row0 + mt * 16 + (lane >> 2) + half * 8 + diag, a, len_k, lo, hi);
+#pragma unroll
+      for (int nt = 0; nt < T::kSTiles; ++nt)
+#pragma unroll
+        for (int j = 0; j < 2; ++j) {
+          const int n = n0 + nt * 8 + (lane & 3) * 2 + j;
+          if (n < lo || n >= hi) s[mt][nt][2 * half + j] = hidden;
+        }
+    }
+}
+
+// ------------------------------------------------------------ online softmax
+
+__device__ __forceinline__ float quad_max(float x) {
+  x = fmaxf(x, __shfl_xor_sync(0xffffffffu, x, 1));
+  return fmaxf(x, __shfl_xor_sync(0xffffffffu, x, 2));
+}
+
+__device__ __forceinline__ float quad_min(float x) {
+  x = fminf(x, __shfl_xor_sync(0xffffffffu, x, 1));
+  return fminf(x, __shfl_xor_sync(0xffffffffu, x, 2));
+}
+
+__device__ __forceinline__ float quad_sum(float x) {
+  x += __shfl_xor_sync(0xffffffffu, x, 1);
+  return x + __shfl_xor_sync(0xffffffffu, x, 2);
+}
+
+// Pairwise (tree) reductions over a register array: log2(N) dependent steps
+// instead of N. With two warps per scheduler a linear chain of FMNMX/FADD
+// left ncu reporting 45% of cycles stalled on fixed-latency dependencies.
+// Fold one tile of raw scores into the running max / sum of each row and
+// rescale O; leaves p = exp2(s * c - max) in s. Row max is tracked in the
+// scaled base-2 domain; for a negative scale the largest scaled score comes
+// from the smallest raw one, hence the min branch (uniform per block).
+template <class T>
+__device__ __forceinline__ void online_softmax(float (&s)[T::kMTiles][T::kSTiles][4],
+                                               float (&o)[T::kMTiles][T::kOTiles][4],
+                                               float (&row_max)[T::kMTiles][2], float (&row_sum)[T::kMTiles][2],
+                                               float c, bool positive_scale) {
+#pragma unroll
+  for (int mt = 0; mt < T::kMTiles; ++mt)
+#pragma unroll
+    for (int half = 0; half < 2; ++half) {
+      float ext = s[mt][0][2 * half];
+      if (positive_scale) {
+#pragma unroll
+        for (int nt = 0; nt < T::kSTiles; ++nt)
+          ext = fmaxf(ext, fmaxf(s[mt][nt][2 * half], s[mt][nt][2 * half + 1]));
+        ext = quad_max(ext);
+      } else {
+#pragma unroll
+        for (int nt = 0; nt < T::kSTiles; ++nt)
+          ext = fminf(ext, fminf(s[mt][nt][2 * half], s[mt][nt][2 * half + 1]));
+        ext = quad_min(ext);
+      }
+      const float m_new = fmaxf(row_max[mt][half], ext * c);
+      // A row that has seen only hidden keys keeps max -inf: subtract 0
+      // instead so that exp2(-inf - -inf) never makes a NaN.
+      const float m_use = m_new == -INFINITY ? 0.f : m_new;
+      const float alpha = ex2(row_max[mt][half] - m_use);
+      row_max[mt][half] = m_new;
+      row_sum[mt][half] *= alpha;
+#pragma unroll
+      for (int dt = 0; dt < T::kOTiles; ++dt) {
+        o[mt][dt][2 * half] *= alpha;
+        o[mt][dt][2 * half + 1] *= alpha;
+      }
+      const float neg_max = -m_use;
+#pragma unroll
+      for (int nt = 0; nt < T::kSTiles; ++nt)
+#pragma unroll
+        for (int j = 0; j < 2; ++j) {
+          const float p = ex2(fmaf(s[mt][nt][2 * half + j], c, neg_max));
+          s[mt][nt][2 * half + j] = p;
+          row_sum[mt][half] += p;
+        }
+    }
+}
+
+// ------------------------------------------------------------ the kernel
+
+template <class T>
+__global__ void __launch_bounds__(T::kThreads, 1) fwd_mma_kernel(const __grid_constant__ fa_fwd_args a) {
+  using Elem = typename T::Elem;
+  extern __shared__ __align__(16) unsigned char smem[];
+  const uint32_t sq = smem_u32(smem);
+  const uint32_t sk = sq + T::kQBytes;  // K(stage 0), V(stage 0)[, K(stage 1), V(stage 1)]
+  const uint32_t sv = sk + T::kKVBytes;
+
+  const int tid = threadIdx.x;
+  const int lane = tid & 31;
+  const int warp = tid >> 5;
+
+  // Block -> (sequence, head, query tile). Query tiles of one head are
+  // adjacent (they share K/V in L2) and run last-first: with a causal mask
+  // the last tiles are the longest, so the grid's tail is the short ones.
+  const int num_m_blocks = (a.seqlen_q + T::kBlockM - 1) / T::kBlockM;
+  const int m_block = num_m_blocks - 1 - (int)(blockIdx.x % num_m_blocks);
+  const int bh = (int)(blockIdx.x / num_m_blocks);
+  const int head = bh % a.num_heads_q;
+  const int b = bh / a.num_heads_q;
+
+  const Sequence seq = locate_sequence(a, b);
+  const int m0 = m_block * T::kBlockM;
+  if (m0 >= seq.len_q) return;
+  const int kv_head = head / a.heads_per_kv;
+  const int64_t diag = (int64_t)seq.len_k - seq.len_q;  // key position of query row 0
+
+  const Elem *q = static_cast<const Elem *>(a.q) + b * a.q_batch_stride + (seq.q_start + m0) * a.q_row_stride +
+                  head * a.q_head_stride;
+  const Elem *k = static_cast<const Elem *>(a.k) + b * a.k_batch_stride + seq.k_start * a.k_row_stride +
+                  kv_head * a.k_head_stride;
+  const Elem *v = static_cast<const Elem *>(a.v) + b * a.v_batch_stride + seq.k_start * a.v_row_stride +
+                  kv_head * a.v_head_stride;
+
+  // Key tiles to visit: the union of the visible ranges of the block's rows
+  // (ranges move right with the row). Tiles inside every row's range need
+  // no element-wise mask.
+  const int last_row = min(m0 + T::kBlockM, seq.len_q) - 1;
+  int n_lo, n_hi, first_lo, first_hi, end_lo, end_hi;
+  visible_keys<T::kMask>(m0 + diag, a, seq.len_k, first_lo, first_hi);
+  visible_keys<T::kMask>(last_row + diag, a, seq.len_k, n_lo, n_hi);
+  visible_keys<T::kMask>(m0 + T::kBlockM - 1 + diag, a, seq.len_k, end_lo, end_hi);
+  n_lo = first_lo;
+  const int unmasked_lo = end_lo;    // no row of the block sees less than [end_lo, first_hi)
+  const int unmasked_hi = first_hi;
+  const int n_block_min = n_lo / T::kBlockN;
+  const int n_block_max = n_hi > n_lo ? (n_hi + T::kBlockN - 1) / T::kBlockN : n_block_min;
+
+  const int warp_row0 = warp * T::kWarpRows;
+
+  const float c = a.score_log2_scale;
+  const bool positive_scale = c > 0.f;
+  const float hidden = positive_scale ? -INFINITY : INFINITY;
+
+  float o[T::kMTiles][T::kOTiles][4];
+  float row_max[T::kMTiles][2], row_sum[T::kMTiles][2];
+#pragma unroll
+  for (int mt = 0; mt < T::kMTiles; ++mt) {
+#pragma unroll
+    for (int dt = 0; dt < T::kOTiles; ++dt)
+#pragma unroll
+      for (int j = 0; j < 4; ++j) o[mt][dt][j] = 0.f;
+    row_max[mt][0] = row_max[mt][1] = -INFINITY;
+    row_sum[mt][0] = row_sum[mt][1] = 0.f;
+  }
+
+  const uint32_t sq_warp = sq + warp_row0 * T::kRowBytes;
+  if (n_block_min < n_block_max) {
+    load_tile<T, T::kBlockM>(sq, q, a.q_row_stride, seq.len_q - m0, a.q);
+    load_tile<T, T::kBlockN>(sk, k + (int64_t)n_block_min * T::kBlockN * a.k_row_stride, a.k_row_stride,
+                             seq.len_k - n_block_min * T::kBlockN, a.k);
+    if (T::kStages == 2)
+      load_tile<T, T::kBlockN>(sv, v + (int64_t)n_block_min * T::kBlockN * a.v_row_stride, a.v_row_stride,
+                               seq.len_k - n_block_min * T::kBlockN, a.v);
+    cp_async_commit();
+  }
+
+  for (int nb = n_block_min; nb < n_block_max; ++nb) {
+    const int n0 = nb * T::kBlockN;
+    float s[T::kMTiles][T::kSTiles][4];
+#pragma unroll
+    for (int mt = 0; mt < T::kMTiles; ++mt)
+#pragma unroll
+      for (int nt = 0; nt < T::kSTiles; ++nt)
+#pragma unroll
+        for (int j = 0; j < 4; ++j) s[mt][nt][j] = 0.f;
+
+    uint32_t sk_cur = sk, sv_cur = sv;
+    if (T::kStages == 1) {
+      cp_async_wait<0>();  // K(nb) (and Q) landed
+      __syncthreads();     // ... for every thread; everyone is done reading V(nb-1)
+      load_tile<T, T::kBlockN>(sv, v + (int64_t)n0 * a.v_row_stride, a.v_row_stride, seq.len_k - n0, a.v);
+      cp_async_commit();
+      qk_gemm<T>(s, sq_warp, sk, lane);
+      cp_async_wait<0>();  // V(nb) landed
+      __syncthreads();     // every thread is done reading K(nb)
+      if (nb + 1 < n_block_max) {
+        load_tile<T, T::kBlockN>(sk, k + (int64_t)(n0 + T::kBlockN) * a.k_row_stride, a.k_row_stride,
+                                 seq.len_k - n0 - T::kBlockN, a.k);
+        cp_async_commit();
+      }
+    } else {
+      // Buffers alternate; K(nb+1) and V(nb+1) load during this whole iteration.
+      const uint32_t stage_off = ((nb - n_block_min) & 1) * 2 * T::kKVBytes;
+      sk_cur += stage_off;
+      sv_cur += stage_off;
+      cp_async_wait<0>();  // K(nb), V(nb) (and Q) landed
+      __syncthreads();     // ... for every thread; everyone is done with iteration nb-1's buffers
+      if (nb + 1 < n_block_max) {
+        const uint32_t next_off = 2 * T::kKVBytes - stage_off;
+        load_tile<T, T::kBlockN>(sk + next_off, k + (int64_t)(n0 + T::kBlockN) * a.k_row_stride, a.k_row_stride,
+                                 seq.len_k - n0 - T::kBlockN, a.k);
+        load_tile<T, T::kBlockN>(sv + next_off, v + (int64_t)(n0 + T::kBlockN) * a.v_row_stride, a.v_row_stride,
+                                 seq.len_k - n0 - T::kBlockN, a.v);
+        cp_async_commit();
+      }
+      qk_gemm<T>(s, sq_warp, sk_cur, lane);
+    }
+
+    if (a.softcap > 0.f) apply_softcap<T>(s, a.softcap, a.softcap_inner_scale);
+    if (n0 < unmasked_lo || n0 + T::kBlockN > unmasked_hi)
+      apply_mask<T>(s, a, n0, m0 + warp_row0, diag, seq.len_k, lane, hidden);
+    online_softmax<T>(s, o, row_max, row_sum, c, positive_scale);
+    pv_gemm<T>(o, s, sv_cur, lane);
+  }
+
+  // ---- epilogue: normalize, LSE, write O through this warp's Q rows.
+  const float sink = a.sinks != nullptr ? a.sinks[head] * kLog2e : -INFINITY;
+  float *lse = a.lse == nullptr ? nullptr
+                                : a.lse + b * a.lse_batch_stride + head * a.lse_head_stride + seq.q_start + m0;
+#pragma unroll
+  for (int mt = 0; mt < T::kMTiles; ++mt)
+#pragma unroll
+    for (int half = 0; half < 2; ++half) {
+      float sum = quad_sum(row_sum[mt][half]);
+      // The sink joins the denominator as one more logit with a zero value row.
+      const float m_fin = fmaxf(row_max[mt][half], sink);
+      float o_scale = 1.f;
+      if (m_fin != -INFINITY && sink != -INFINITY) {
+        o_scale = ex2(row_max[mt][half] - m_fin);
+        sum = sum * o_scale + ex2(sink - m_fin);
+      }
+      const float inv = sum == 0.f ? 0.f : o_scale / sum;  // rows that saw nothing: zeros
+#pragma unroll
+      for (int dt = 0; dt < T::kOTiles; ++dt) {
+        o[mt][dt][2 * half] *= inv;
+        o[mt][dt][2 * half + 1] *= inv;
+      }
+      const int r = warp_row0 + mt * 16 + (lane >> 2) + half * 8;
+      if (lse != nullptr && (lane & 3) == 0 && m0 + r < seq.len_q)
+        lse[r] = m_fin == -INFINITY ? -INFINITY : (m_fin + log2f(sum)) * kLn2;
+    }
+
+  // Each warp reads only its own Q rows, so it may overwrite them without a
+  // block barrier (all cp.async groups have completed by now).
+#pragma unroll
+  for (int mt = 0; mt < T::kMTiles; ++mt)
+#pragma unroll
+    for (int dt = 0; dt < T::kOTiles; ++dt)
+#pragma unroll
+      for (int half = 0; half < 2; ++half) {
+        const int r = mt * 16 + (lane >> 2) + half * 8;
+        const int col = dt * 8 + (lane & 3) * 2;
+        st_shared_4(sq_warp + r * T::kRowBytes + col * 2,
+                    pack2<Elem>(o[mt][dt][2 * half], o[mt][dt][2 * half + 1]));
+      }
+  __syncwarp();
+  Elem *out = static_cast<Elem *>(a.out) + b * a.out_batch_stride +
+              (seq.q_start + m0 + warp_row0) * a.out_row_stride + head * a.out_head_stride;
+  const int rows_left = seq.len_q - m0 - warp_row0;
+  constexpr int kChunks = T::kWarpRows * T::kChunksPerRow;
+#pragma unroll
+  for (int it = 0; it < (kChunks + 31) / 32; ++it) {
+    const int i = lane + it * 32;
+    const int r = i / T::kChunksPerRow;
+    const int col = (i % T::kChunksPerRow) * 8;
+    if (i < kChunks && r < rows_left && col < T::kHeadDim) {
+      const uint4 val = ld_shared_16(sq_warp + r * T::kRowBytes + col * 2);
+      *reinterpret_cast<uint4 *>(out + r * a.out_row_stride + col) = val;
+    }
+  }
+}
+
+// Host side: launch one specialization. Returns a cudaError_t.
+template <class T>
+int launch_fwd_mma(const fa_fwd_args *args, cudaStream_t stream) {
+  const long long m_blocks = (args->seqlen_q + T::kBlockM - 1) / T::kBlockM;
+  const long long blocks = m_blocks * args->num_heads_q * args->batch;  // <= INT32_MAX, checked by the caller
+  if (blocks == 0) return cudaSuccess;
+  const void *kernel = reinterpret_cast<const void *>(fwd_mma_kernel<T>);
+  if (T::kSmemBytes > 48 * 1024) {
+    const cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, T::kSmemBytes);
+    if (e != cudaSuccess) return e;
+  }
+  void *params[] = {const_cast<fa_fwd_args *>(args)};
+  return cudaLaunchKernel(kernel, dim3((unsigned)blocks), dim3(T::kThreads), params, T::kSmemBytes, stream);
+}
+
+}  // namespace fa

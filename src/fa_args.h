@@ -1,0 +1,86 @@
+/*
+ * fa_args.h - the checked, normalized form of a forward call, shared by the
+ * host code (C) and every kernel (CUDA C and C). Internal.
+ *
+ * fa_fwd() turns the public fa_fwd_params into this once: defaults filled
+ * in (packed strides, scale), dense and varlen brought to one addressing
+ * scheme, derived constants precomputed. Kernels read nothing else.
+ */
+#ifndef FA_ARGS_H
+#define FA_ARGS_H
+
+#include <stdint.h>
+
+#include "flashattn.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/*
+ * Addressing of row i of sequence b, head h, for tensor X in {q, k, v, out}:
+ *   X + b * X_batch_stride + (start_X(b) + i) * X_row_stride + h * X_head_stride
+ * where start_X(b) = cu_seqlens_X[b] in varlen mode and 0 in dense mode
+ * (dense mode has X_batch_stride != 0, varlen has 0).
+ * lse row: lse + b * lse_batch_stride + h * lse_head_stride + start_q(b) + i.
+ */
+typedef struct fa_fwd_args {
+  const void *q, *k, *v;
+  void *out;
+  float *lse;         /* NULL when not requested */
+  const float *sinks; /* NULL when not given */
+
+  const int32_t *cu_seqlens_q; /* NULL in dense mode */
+  const int32_t *cu_seqlens_k; /* NULL in dense mode */
+  const int32_t *seqused_k;    /* optional */
+
+  int64_t q_batch_stride, q_row_stride, q_head_stride;
+  int64_t k_batch_stride, k_row_stride, k_head_stride;
+  int64_t v_batch_stride, v_row_stride, v_head_stride;
+  int64_t out_batch_stride, out_row_stride, out_head_stride;
+  int64_t lse_batch_stride, lse_head_stride;
+
+  int64_t total_q; /* rows of q/out: bound for varlen offsets */
+  int64_t total_k; /* rows of k/v */
+
+  int32_t batch;
+  int32_t num_heads_q;
+  int32_t num_heads_k;
+  int32_t head_dim;
+  int32_t heads_per_kv; /* num_heads_q / num_heads_k */
+  int32_t seqlen_q;     /* dense: length; varlen: max_seqlen_q (grid size) */
+  int32_t seqlen_k;     /* dense: length; varlen: max_seqlen_k */
+
+  int32_t window_left;  /* -1 = unbounded */
+  int32_t window_right; /* -1 = unbounded */
+
+  float scale;      /* resolved softmax scale */
+  float softcap;    /* 0 = off */
+  /* Softmax in base 2: p = exp2(t * score_log2_scale - row_max), where t is
+   * the raw dot product (no softcap) or the capped score (softcap). */
+  float score_log2_scale;
+  float softcap_inner_scale; /* scale / softcap: tanh argument per raw dot product */
+} fa_fwd_args;
+
+/* A kernel of the generated table. */
+typedef int (*fa_launch_fn)(const fa_fwd_args *args, fa_stream_t stream);
+
+typedef struct fa_kernel_entry {
+  fa_kernel_info info;
+  /* CUDA: launches asynchronously, returns a cudaError_t (0 = success).
+   * CPU: computes synchronously, returns 0. */
+  fa_launch_fn launch;
+} fa_kernel_entry;
+
+/* Written by the generator (generated/kernel_table.c). */
+extern const fa_kernel_entry fa_kernel_table[];
+extern const size_t fa_kernel_table_size;
+/* "32, 64, ..." and "80, 90": the generated sets, for error messages. */
+extern const char fa_generated_head_dims[];
+extern const char fa_generated_cuda_archs[];
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* FA_ARGS_H */
