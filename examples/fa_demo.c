@@ -76,7 +76,7 @@ static options parse_options(int argc, char **argv) {
   memcpy(o.lens_q, default_lens, sizeof default_lens);
   o.window_left = o.window_right = -1;
   o.repeat = 20;
-  o.check_rows = 64;
+  o.check_rows = 32;
   o.seed = 0;
   for (int i = 1; i < argc; ++i) {
     const char *a = argv[i];
@@ -155,7 +155,9 @@ int main(int argc, char **argv) {
   if (on_gpu)
     printf("device: %s (sm_%d%d), CUDA backend\n", dev.name, dev.cc_major, dev.cc_minor);
   else
-    printf("device: %s; CPU backend (single thread)\n", have_gpu ? "GPU present but not used" : dev.reason);
+    printf("device: %s; CPU backend (single thread)\n",
+           have_gpu ? "GPU present but not used (--backend cpu)" : "no usable CUDA device");
+  if (!have_gpu) printf("  (%s)\n", dev.reason);
 
   /* Packed varlen layout. */
   int64_t total_q = 0, total_k = 0;
@@ -286,7 +288,11 @@ int main(int argc, char **argv) {
   qsort(times, (size_t)reps, sizeof *times, cmp_double);
   const double ms = times[reps / 2];
   free(times);
-  printf("time: %.3f ms (median of %d), %.1f TFLOP/s\n", ms, reps, visible_flops(&o) / (ms * 1e9));
+  const double flops = visible_flops(&o);
+  if (on_gpu)
+    printf("time: %.3f ms (median of %d), %.1f TFLOP/s\n", ms, reps, flops / (ms * 1e9));
+  else
+    printf("time: %.3f ms (median of %d), %.2f GFLOP/s\n", ms, reps, flops / (ms * 1e6));
 
   if (on_gpu && (tu_to_host(hout, p.out, nq * 2, &why) ||
                  tu_to_host(hlse, p.lse, (size_t)total_q * o.heads_q * 4, &why))) {

@@ -116,6 +116,13 @@ def mma_smem_bytes(head_dim, block_m, block_n, stages):
     return (block_m + 2 * stages * block_n) * (padded + 8) * 2
 
 
+def cpu_block_m(head_dim, block_n):
+    """Query rows per CPU block: as many as the kernel's fixed stack buffers
+    hold (src/cpu/fwd_cpu.h: 1024 floats of queries/accumulators, 512 of
+    scores, at most 32 rows; the generated file static-asserts this)."""
+    return max(1, min(1024 // head_dim, 512 // block_n, 32))
+
+
 def kernels():
     out = []
     for d in sorted(spec.HEAD_DIMS):
@@ -125,7 +132,8 @@ def kernels():
                 for a in sorted(spec.CUDA_ARCHS):
                     out.append(Kernel("cuda", "mma", a, d, dt, m, block_m, block_n, warps * 32, stages,
                                       mma_smem_bytes(d, block_m, block_n, stages)))
-                out.append(Kernel("cpu", "cpu", 0, d, dt, m, 1, spec.CPU_BLOCK_N, 1, 1, 0))
+                out.append(Kernel("cpu", "cpu", 0, d, dt, m, cpu_block_m(d, spec.CPU_BLOCK_N), spec.CPU_BLOCK_N,
+                                  1, 1, 0))
     return sorted(out, key=lambda k: (k.backend, k.arch, k.head_dim, k.dtype, k.mask))
 
 

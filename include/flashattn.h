@@ -38,7 +38,7 @@ const char *fa_version_string(void);
 typedef enum fa_status {
   FA_OK = 0,
   FA_ERR_NULL_POINTER = 1,       /* a required pointer is NULL */
-  FA_ERR_INVALID_SHAPE = 2,      /* batch, heads, head_dim, seqlens or totals out of range */
+  FA_ERR_INVALID_SHAPE = 2,      /* batch, heads, seqlens or totals out of range */
   FA_ERR_HEADS_NOT_DIVISIBLE = 3,/* num_heads_q is not a multiple of num_heads_k */
   FA_ERR_INVALID_STRIDE = 4,     /* a stride is negative or not a multiple of 8 elements */
   FA_ERR_MISALIGNED = 5,         /* a pointer is not aligned as documented below */
@@ -195,7 +195,9 @@ fa_status fa_fwd_query(const fa_fwd_params *params, size_t *kernel_index,
                        fa_message *message);
 
 /* Advanced: run a given kernel of the table (tests, benchmarks). The kernel
- * must match the call (backend, head_dim, dtype, mask) and the device. */
+ * must match the call's backend, head_dim and dtype, run on the device, and
+ * compute its window: a "local" kernel computes any window (causal and none
+ * included), a "causal" or "none" kernel only its own. */
 fa_status fa_fwd_with_kernel(const fa_fwd_params *params, size_t kernel_index,
                              fa_message *message);
 

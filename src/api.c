@@ -166,6 +166,12 @@ static fa_status check_tensor(const tensor_desc *t, int32_t head_dim, fa_message
 
 static int64_t or_default(int64_t stride, int64_t packed) { return stride != 0 ? stride : packed; }
 
+static int head_dim_generated(int32_t head_dim) {
+  for (size_t i = 0; i < fa_kernel_table_size; ++i)
+    if (fa_kernel_table[i].info.head_dim == head_dim) return 1;
+  return 0;
+}
+
 /* Shapes, scalars and pointers; fills the normalized args. No device access. */
 static fa_status check_and_normalize(const fa_fwd_params *p, fa_fwd_args *a, fa_message *message) {
   if (p == NULL) return fail(message, FA_ERR_NULL_POINTER, "params is NULL");
@@ -183,9 +189,10 @@ static fa_status check_and_normalize(const fa_fwd_params *p, fa_fwd_args *a, fa_
     return fail(message, FA_ERR_HEADS_NOT_DIVISIBLE,
                 "num_heads_q (%d) must be a multiple of num_heads_k (%d) for GQA/MQA", p->num_heads_q,
                 p->num_heads_k);
-  if (p->head_dim < 1)
-    return fail(message, FA_ERR_UNSUPPORTED_HEAD_DIM, "head_dim is %d; generated head dims: %s", p->head_dim,
-                fa_generated_head_dims);
+  if (!head_dim_generated(p->head_dim))
+    return fail(message, FA_ERR_UNSUPPORTED_HEAD_DIM,
+                "head_dim %d is not generated; generated: %s. Add it to HEAD_DIMS in gen/spec.py and run ninja",
+                p->head_dim, fa_generated_head_dims);
   if (p->max_seqlen_q < 0 || p->max_seqlen_k < 0)
     return fail(message, FA_ERR_INVALID_SHAPE, "max_seqlen_q (%d) and max_seqlen_k (%d) must be >= 0",
                 p->max_seqlen_q, p->max_seqlen_k);

@@ -56,8 +56,11 @@ typedef struct fa_fwd_args {
 
   float scale;      /* resolved softmax scale */
   float softcap;    /* 0 = off */
-  /* Softmax in base 2: p = exp2(t * score_log2_scale - row_max), where t is
-   * the raw dot product (no softcap) or the capped score (softcap). */
+  /* Softmax in base 2: p = exp2(t * score_log2_scale - row_max). Without
+   * softcap, t is the raw dot product q.k and score_log2_scale is
+   * scale * log2(e). With softcap, t is the capped score
+   * softcap * tanh(q.k * softcap_inner_scale), already scaled, and
+   * score_log2_scale is log2(e). */
   float score_log2_scale;
   float softcap_inner_scale; /* scale / softcap: tanh argument per raw dot product */
 } fa_fwd_args;

@@ -2,10 +2,15 @@
 /* fwd_cpu_hdim128_bf16_none: portable C forward, head dim 128, bf16, mask none. */
 #include "cpu/fwd_cpu.h"
 
+_Static_assert(128 <= FA_CPU_MAX_HEAD_DIM && 8 <= FA_CPU_MAX_BLOCK_M &&
+                   8 * 128 <= FA_CPU_BLOCK_FLOATS &&
+                   8 * 64 <= FA_CPU_SCORE_FLOATS,
+               "gen/generate.py cpu_block_m and src/cpu/fwd_cpu.h disagree on the stack buffers");
+
 int fa_launch_fwd_cpu_hdim128_bf16_none(const fa_fwd_args *args, fa_stream_t stream);
 
 int fa_launch_fwd_cpu_hdim128_bf16_none(const fa_fwd_args *args, fa_stream_t stream) {
   (void)stream;
-  fa_cpu_fwd(args, 128, FA_DTYPE_BF16, FA_MASK_NONE, 64);
+  fa_cpu_fwd(args, 128, FA_DTYPE_BF16, FA_MASK_NONE, 8, 64);
   return 0;
 }

@@ -2,10 +2,15 @@
 /* fwd_cpu_hdim32_bf16_local: portable C forward, head dim 32, bf16, mask local. */
 #include "cpu/fwd_cpu.h"
 
+_Static_assert(32 <= FA_CPU_MAX_HEAD_DIM && 8 <= FA_CPU_MAX_BLOCK_M &&
+                   8 * 32 <= FA_CPU_BLOCK_FLOATS &&
+                   8 * 64 <= FA_CPU_SCORE_FLOATS,
+               "gen/generate.py cpu_block_m and src/cpu/fwd_cpu.h disagree on the stack buffers");
+
 int fa_launch_fwd_cpu_hdim32_bf16_local(const fa_fwd_args *args, fa_stream_t stream);
 
 int fa_launch_fwd_cpu_hdim32_bf16_local(const fa_fwd_args *args, fa_stream_t stream) {
   (void)stream;
-  fa_cpu_fwd(args, 32, FA_DTYPE_BF16, FA_MASK_LOCAL, 64);
+  fa_cpu_fwd(args, 32, FA_DTYPE_BF16, FA_MASK_LOCAL, 8, 64);
   return 0;
 }

@@ -2,10 +2,15 @@
 /* fwd_cpu_hdim64_bf16_causal: portable C forward, head dim 64, bf16, mask causal. */
 #include "cpu/fwd_cpu.h"
 
+_Static_assert(64 <= FA_CPU_MAX_HEAD_DIM && 8 <= FA_CPU_MAX_BLOCK_M &&
+                   8 * 64 <= FA_CPU_BLOCK_FLOATS &&
+                   8 * 64 <= FA_CPU_SCORE_FLOATS,
+               "gen/generate.py cpu_block_m and src/cpu/fwd_cpu.h disagree on the stack buffers");
+
 int fa_launch_fwd_cpu_hdim64_bf16_causal(const fa_fwd_args *args, fa_stream_t stream);
 
 int fa_launch_fwd_cpu_hdim64_bf16_causal(const fa_fwd_args *args, fa_stream_t stream) {
   (void)stream;
-  fa_cpu_fwd(args, 64, FA_DTYPE_BF16, FA_MASK_CAUSAL, 64);
+  fa_cpu_fwd(args, 64, FA_DTYPE_BF16, FA_MASK_CAUSAL, 8, 64);
   return 0;
 }

@@ -30,9 +30,9 @@
  * l = 0 (zeros, lse = -inf) or with the sink alone (zeros, lse = sink).
  *
  * Memory: no heap, no globals. All scratch is on the stack in fixed arrays
- * sized for head_dim up to FA_CPU_MAX_HEAD_DIM (512): BM is chosen so that
- * the query block and its accumulators fit in 1024 floats each and its
- * score tile in 512 (BM = 8 up to head_dim 128, 4 at 256, 2 at 512, with
+ * sized for head_dim up to FA_CPU_MAX_HEAD_DIM (512): BM (chosen by the
+ * generator, gen/generate.py cpu_block_m) is such that the query block and
+ * its accumulators fit in 1024 floats each and its score tile in 512 (BM = 8 up to head_dim 128, 4 at 256, 2 at 512, with
  * block_n 64): about 13.5 KiB of stack in all (measured with
  * -fstack-usage, gcc and clang). Larger blocks gained nothing measurable.
  *
@@ -82,16 +82,6 @@ typedef struct fa_cpu_ctx {
 
 static inline int64_t fa_cpu_clamp(int64_t x, int64_t lo, int64_t hi) {
   return x < lo ? lo : (x > hi ? hi : x);
-}
-
-/* Query rows per block: as many as fit the fixed buffers. */
-static inline int fa_cpu_block_m(int head_dim, int block_n) {
-  int bm = FA_CPU_BLOCK_FLOATS / head_dim;
-  if (bm > FA_CPU_SCORE_FLOATS / block_n)
-    bm = FA_CPU_SCORE_FLOATS / block_n;
-  if (bm > FA_CPU_MAX_BLOCK_M)
-    bm = FA_CPU_MAX_BLOCK_M;
-  return bm < 1 ? 1 : bm;
 }
 
 static inline fa_cpu_seq fa_cpu_sequence(const fa_fwd_args *a, int32_t b) {
@@ -330,12 +320,14 @@ static inline void fa_cpu_fwd_block(const fa_cpu_ctx *c, int head_dim, fa_dtype 
  * CAUSAL imply (-1, -1) and (-1, 0).
  */
 static inline void fa_cpu_fwd(const fa_fwd_args *args, int head_dim, fa_dtype dtype,
-                              fa_mask mask, int block_n) {
+                              fa_mask mask, int block_m, int block_n) {
   fa_cpu_ctx c;
   int32_t b, h;
-  /* Outside what the stack buffers hold: refuse rather than overflow. */
-  if (head_dim <= 0 || head_dim > FA_CPU_MAX_HEAD_DIM || block_n <= 0 ||
-      args->heads_per_kv <= 0)
+  /* Outside what the stack buffers hold: refuse rather than overflow (the
+   * generated wrappers also check this at compile time). */
+  if (head_dim <= 0 || head_dim > FA_CPU_MAX_HEAD_DIM || block_n <= 0 || block_m <= 0 ||
+      block_m > FA_CPU_MAX_BLOCK_M || block_m * head_dim > FA_CPU_BLOCK_FLOATS ||
+      block_m * block_n > FA_CPU_SCORE_FLOATS || args->heads_per_kv <= 0)
     return;
 
   c.a = args;
@@ -350,8 +342,8 @@ static inline void fa_cpu_fwd(const fa_fwd_args *args, int head_dim, fa_dtype dt
     c.q_mul = args->scale * FA_CPU_LOG2E;
     c.cap_mul = 0.f;
   }
-  c.block_n = block_n < FA_CPU_SCORE_FLOATS ? block_n : FA_CPU_SCORE_FLOATS;
-  c.block_m = fa_cpu_block_m(head_dim, c.block_n);
+  c.block_n = block_n;
+  c.block_m = block_m;
 
   for (b = 0; b < args->batch; ++b) {
     const fa_cpu_seq s = fa_cpu_sequence(args, b);
