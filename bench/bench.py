@@ -8,7 +8,8 @@ and full; plus packed varlen GQA, sliding window and other head dims.
 The library runs through build/libflashattn.so (ctypes) on torch's current
 stream; peers are torch varlen_attn (FlashAttention 2 inside torch), SDPA
 cuDNN and SDPA flash. Timing: triton's do_bench (CUDA events, warm-up,
-median). Each row also checks the library's output against varlen_attn's.
+median), in 3 interleaved rounds per row whose median is reported. Each row
+also checks the library's output against varlen_attn's.
 """
 import argparse
 import ctypes
@@ -29,6 +30,7 @@ from flashattn import _native as N  # noqa: E402
 
 DEV = "cuda"
 LIB = N.load()
+REPEATS = 3
 
 
 class Call:
@@ -90,28 +92,35 @@ def rel_diff(a, b):
 
 
 def time_row(rows, label, flops, q, k, v, cu_q, cu_k, max_q, max_k, window, dense_shape=None, peers=True):
-    """Time ours and the peers on one problem; append a result row."""
+    """Time ours and the peers on one problem, REPEATS rounds interleaved
+    (ours, then each peer), median per function; append a result row."""
     ours = Call(q, k, v, cu_q, cu_k, max_q, max_k, window)
-    r = {"row": label, "kernel": ours.kernel, "flops": flops}
-    r["ours_ms"] = bench(ours)
-    ref = None
+    fns = {"ours_ms": ours}
     if peers:
         def vfn():
             return varlen_attn(q, k, v, cu_q, cu_k, max_q, max_k, window_size=window)
-        r["varlen_ms"] = bench(vfn)
-        ref = vfn()
+        fns["varlen_ms"] = vfn
         if dense_shape is not None:
             b, s = dense_shape
-            h, d = q.shape[1], q.shape[2]
+            d = q.shape[2]
             qd, kd, vd = (x.view(b, s, x.shape[1], d).transpose(1, 2) for x in (q, k, v))
             causal = window == (-1, 0)
             for be, nm in [(SDPBackend.CUDNN_ATTENTION, "cudnn_ms"), (SDPBackend.FLASH_ATTENTION, "sdpa_flash_ms")]:
                 def sfn(be=be):
                     with sdpa_kernel([be]):
                         return F.scaled_dot_product_attention(qd, kd, vd, is_causal=causal)
-                r[nm] = bench(sfn)
-    if ref is not None:
-        r["diff_vs_varlen"] = rel_diff(ours(), ref)
+                fns[nm] = sfn
+    times = {key: [] for key in fns}
+    for _ in range(REPEATS):
+        for key, fn in fns.items():
+            times[key].append(bench(fn))
+    r = {"row": label, "kernel": ours.kernel, "flops": flops}
+    for key, ts in times.items():
+        ok = sorted(t for t in ts if isinstance(t, float))
+        r[key] = ok[len(ok) // 2] if ok else ts[0]
+        r[key.replace("_ms", "_all_ms")] = ts
+    if peers:
+        r["diff_vs_varlen"] = rel_diff(ours(), fns["varlen_ms"]())
     rows.append(r)
     print(fmt_row(r), flush=True)
 
@@ -186,7 +195,8 @@ def extras(rows):
 
 def markdown(rows, env):
     out = [f"Device: {env['device']}; torch {env['torch']}, CUDA {env['cuda']}, cuDNN {env['cudnn']}; "
-           f"date {env['date']}.", "",
+           f"date {env['date']}. Command: `python3 bench/bench.py` (median of {REPEATS} interleaved rounds "
+           f"of triton do_bench medians).", "",
            "TF/s of the visible attention FLOPs; xN = peer time / our time (above 1: we are faster).", "",
            "| problem | kernel | ours TF/s | varlen_attn TF/s | ours vs varlen | cuDNN TF/s | ours vs cuDNN | "
            "SDPA flash TF/s | diff vs varlen |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
@@ -205,7 +215,10 @@ def main():
     ap.add_argument("--dtypes", default="bf16,fp16")
     ap.add_argument("--no-extras", action="store_true")
     ap.add_argument("--md", help="write the Markdown table here")
+    ap.add_argument("--repeats", type=int, default=3, help="interleaved timing rounds per row (median)")
     args = ap.parse_args()
+    global REPEATS
+    REPEATS = args.repeats
     p = torch.cuda.get_device_properties(0)
     env = {"device": p.name, "torch": torch.__version__, "cuda": torch.version.cuda,
            "cudnn": torch.backends.cudnn.version(), "date": datetime.date.today().isoformat()}

@@ -40,12 +40,22 @@ step_check() {
   tail -1 "$OUT/torch_check.log" >>"$SUMMARY"
 }
 
+# "OK n, FAILED n, SKIPPED n" of a CMocka log.
+counts() {
+  echo "OK $(grep -c '^\[       OK \]' "$1"), FAILED $(grep -c '^\[  FAILED  \] [a-z]' "$1"), SKIPPED $(grep -c '^\[  SKIPPED \] [a-z]' "$1" | awk '{print $1/2}')"
+}
+
 step_tests() {
+  local t
   for t in build/tests/test_api build/tests/test_fwd build/tests/link_check; do
-    [ -x "$t" ] || continue
     "$t" >"$OUT/$(basename "$t").log" 2>&1
-    note "$(basename "$t"): exit $? $(grep -E '^\[  (PASSED|FAILED|SKIPPED) \]' "$OUT/$(basename "$t").log" | tr '\n' ' ')"
+    note "$(basename "$t"): exit $? ($(counts "$OUT/$(basename "$t").log"))"
   done
+  # Per group (CMocka prints one summary per group; this is the tally).
+  for g in fwd_cuda_sm90 fwd_cuda_sm80 fwd_cpu; do
+    note "  $g: OK $(grep -c "^\[       OK \] ${g}_" "$OUT/test_fwd.log"), FAILED $(grep -c "^\[  FAILED  \] ${g}_" "$OUT/test_fwd.log")"
+  done
+  grep -m1 "skip" "$OUT/test_fwd.log" | tee -a "$SUMMARY" || true
 }
 
 step_sanitize() {
@@ -76,7 +86,7 @@ step_extra_dims() {
   if ! ninja -j16 all >"$OUT/build_extra.log" 2>&1; then note "extra dims: build FAILED"; tail -20 "$OUT/build_extra.log"; return; fi
   for d in 72 160; do
     build/tests/test_fwd "cuda_sm90_hdim${d}_" >"$OUT/test_fwd_hdim$d.log" 2>&1
-    note "extra head dim $d (sm90): exit $? $(grep -E '^\[  (PASSED|FAILED|SKIPPED) \]' "$OUT/test_fwd_hdim$d.log" | tr '\n' ' ')"
+    note "extra head dim $d (sm90): exit $? ($(counts "$OUT/test_fwd_hdim$d.log"))"
   done
 }
 
@@ -99,5 +109,7 @@ for s in "$@"; do
     *) echo "unknown step $s"; exit 2 ;;
   esac
 done
+# The device tool returns at most 8 files: pack the logs into one.
+(cd "$OUT" && tar czf logs.tgz --exclude=logs.tgz --exclude=summary.txt --exclude=bench.md --exclude=bench.json *.log *.txt 2>/dev/null && rm -f *.log env.txt)
 echo "==== summary"
 cat "$SUMMARY"

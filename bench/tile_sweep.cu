@@ -71,10 +71,10 @@ float time_config(const Problem &pb, __nv_bfloat16 *q, __nv_bfloat16 *k, __nv_bf
   return ms[ms.size() / 2];
 }
 
-template <int D, int BM, int BN, int W, int ST>
+template <int D, int BM, int BN, int W>
 void sweep(const char *tag, __nv_bfloat16 *q, __nv_bfloat16 *k, __nv_bfloat16 *v, __nv_bfloat16 *o) {
-  using TF = fa::FwdMmaTraits<D, BM, BN, W, ST, __nv_bfloat16, fa::kMaskNone>;
-  using TC = fa::FwdMmaTraits<D, BM, BN, W, ST, __nv_bfloat16, fa::kMaskCausal>;
+  using TF = fa::FwdMmaTraits<D, BM, BN, W, __nv_bfloat16, fa::kMaskNone>;
+  using TC = fa::FwdMmaTraits<D, BM, BN, W, __nv_bfloat16, fa::kMaskCausal>;
   const char *only_s = std::getenv("SWEEP_SEQLEN");  // one problem, e.g. for ncu
   for (int s : {512, 2048, 8192}) {
     if (only_s && std::atoi(only_s) != s) continue;
@@ -82,7 +82,7 @@ void sweep(const char *tag, __nv_bfloat16 *q, __nv_bfloat16 *k, __nv_bfloat16 *v
       Problem pb{D, s, causal};
       const float ms = causal ? time_config<TC>(pb, q, k, v, o) : time_config<TF>(pb, q, k, v, o);
       const double flops = 4.0 * 16384 * s * 2048 / (causal ? 2 : 1);
-      std::printf("%-6s d%-3d %3dx%-3d w%d st%d s%-5d %-6s %7.1f us %6.1f TF/s\n", tag, D, BM, BN, W, ST, s,
+      std::printf("%-6s d%-3d %3dx%-3d w%d s%-5d %-6s %7.1f us %6.1f TF/s\n", tag, D, BM, BN, W, s,
                   causal ? "causal" : "full", ms * 1e3, flops / ms / 1e9);
     }
   }
@@ -100,9 +100,9 @@ int main() {
   fill_random<<<1024, 256>>>(v, n, 3);
   CHECK(cudaDeviceSynchronize());
 #ifdef SW_D
-  sweep<SW_D, SW_BM, SW_BN, SW_W, SW_ST>("cfg", q, k, v, o);
+  sweep<SW_D, SW_BM, SW_BN, SW_W>("cfg", q, k, v, o);
 #else
-  sweep<128, 128, 64, 4, 1>("cfg", q, k, v, o);
+  sweep<128, 128, 64, 4>("cfg", q, k, v, o);
 #endif
   return 0;
 }

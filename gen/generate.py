@@ -43,7 +43,6 @@ class Kernel:
     block_m: int
     block_n: int
     threads: int
-    stages: int
     smem_bytes: int
 
     @property
@@ -104,16 +103,16 @@ def check_spec():
 
 
 def mma_tile(head_dim):
-    for max_dim, block_m, block_n, warps, stages in spec.MMA_TILES:
+    for max_dim, block_m, block_n, warps in spec.MMA_TILES:
         if head_dim <= max_dim:
-            return block_m, block_n, warps, stages
+            return block_m, block_n, warps
     sys.exit(f"gen/spec.py: no MMA_TILES row covers head dim {head_dim}")
 
 
-def mma_smem_bytes(head_dim, block_m, block_n, stages):
-    """Q tile + `stages` K and V tiles, rows padded by 16 bytes (see fwd_mma.cuh)."""
+def mma_smem_bytes(head_dim, block_m, block_n):
+    """Q tile + one K tile + one V tile, rows padded by 16 bytes (see fwd_mma.cuh)."""
     padded = (head_dim + 15) // 16 * 16
-    return (block_m + 2 * stages * block_n) * (padded + 8) * 2
+    return (block_m + 2 * block_n) * (padded + 8) * 2
 
 
 def cpu_block_m(head_dim, block_n):
@@ -128,12 +127,12 @@ def kernels():
     for d in sorted(spec.HEAD_DIMS):
         for dt in spec.DTYPES:
             for m in spec.MASKS:
-                block_m, block_n, warps, stages = mma_tile(d)
+                block_m, block_n, warps = mma_tile(d)
                 for a in sorted(spec.CUDA_ARCHS):
-                    out.append(Kernel("cuda", "mma", a, d, dt, m, block_m, block_n, warps * 32, stages,
-                                      mma_smem_bytes(d, block_m, block_n, stages)))
+                    out.append(Kernel("cuda", "mma", a, d, dt, m, block_m, block_n, warps * 32,
+                                      mma_smem_bytes(d, block_m, block_n)))
                 out.append(Kernel("cpu", "cpu", 0, d, dt, m, cpu_block_m(d, spec.CPU_BLOCK_N), spec.CPU_BLOCK_N,
-                                  1, 1, 0))
+                                  1, 0))
     return sorted(out, key=lambda k: (k.backend, k.arch, k.head_dim, k.dtype, k.mask))
 
 

@@ -28,14 +28,12 @@ CUDA_ARCHS = [80, 90]
 # the first row whose max_head_dim >= head_dim applies.
 #   block_m: query rows per thread block, split evenly over the warps
 #   block_n: key rows per main-loop iteration
-#   stages:  shared-memory buffers for each of K and V (1: FlashAttention 2's
-#            two barriers per key tile; 2: double-buffered, one barrier)
 # See src/cuda/fwd_mma.md for why these shapes.
 MMA_TILES = [
-    # max_head_dim, block_m, block_n, warps, stages
-    (64, 128, 128, 4, 1),
-    (128, 128, 64, 4, 1),
-    (256, 64, 64, 4, 1),  # measured: 5-13% faster than 128x64x8 (two blocks per SM)
+    # max_head_dim, block_m, block_n, warps
+    (64, 128, 128, 4),
+    (128, 128, 64, 4),
+    (256, 64, 64, 4),  # measured: 5-13% faster than 128x64x8 (two blocks per SM)
 ]
 
 # CPU backend: key rows per online-softmax step.

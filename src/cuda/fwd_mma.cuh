@@ -24,7 +24,7 @@ namespace fa {
 
 enum MaskKind { kMaskNone = 0, kMaskCausal = 1, kMaskLocal = 2 };
 
-template <int HEAD_DIM, int BLOCK_M, int BLOCK_N, int WARPS, int STAGES, typename ElemT, int MASK>
+template <int HEAD_DIM, int BLOCK_M, int BLOCK_N, int WARPS, typename ElemT, int MASK>
 struct FwdMmaTraits {
   using Elem = ElemT;
   static constexpr int kHeadDim = HEAD_DIM;
@@ -33,7 +33,6 @@ struct FwdMmaTraits {
   static constexpr int kBlockN = BLOCK_N;
   static constexpr int kWarps = WARPS;
   static constexpr int kThreads = WARPS * 32;
-  static constexpr int kStages = STAGES;  // shared buffers per K and per V
   static constexpr int kMask = MASK;
 
   static constexpr int kWarpRows = BLOCK_M / WARPS;  // each warp owns contiguous query rows
@@ -51,13 +50,12 @@ struct FwdMmaTraits {
   static constexpr int kChunksPerRow = kHeadDimPadded / 8;  // 16-byte chunks
   static constexpr int kQBytes = BLOCK_M * kRowBytes;
   static constexpr int kKVBytes = BLOCK_N * kRowBytes;
-  static constexpr int kSmemBytes = kQBytes + 2 * STAGES * kKVBytes;
+  static constexpr int kSmemBytes = kQBytes + 2 * kKVBytes;
 
   static_assert(HEAD_DIM % 8 == 0 && HEAD_DIM >= 8 && HEAD_DIM <= 256, "head dim: multiple of 8 in 8..256");
   static_assert(BLOCK_M % WARPS == 0 && kWarpRows % 16 == 0, "each warp owns whole m16 tiles");
   static_assert(BLOCK_N % 16 == 0, "block_n: multiple of 16");
   static_assert(sizeof(Elem) == 2, "16-bit storage");
-  static_assert(STAGES == 1 || STAGES == 2, "one buffer per K/V (two barriers per tile) or two (one barrier)");
 };
 
 constexpr float kLog2e = 1.4426950408889634f;
@@ -143,6 +141,35 @@ __device__ __forceinline__ void load_tile(uint32_t smem, const typename T::Elem 
 // S[m][n] = sum_d Q[m][d] K[n][d] over this warp's rows. A fragments from Q
 // (ldmatrix), B fragments from K rows (ldmatrix, no transpose: K is already
 // "column-major" for B = K^T).
+#ifdef FA_EXPERIMENT_QK_PREFETCH
+// Experiment: fragments of k-step kk+1 loaded before the MMAs of step kk.
+template <class T>
+__device__ __forceinline__ void qk_gemm(float (&s)[T::kMTiles][T::kSTiles][4], uint32_t sq_warp, uint32_t sk,
+                                        int lane) {
+  const uint32_t a_off = (lane & 15) * T::kRowBytes + (lane >> 4) * 16;
+  const uint32_t b_off = ((lane & 7) + ((lane >> 4) << 3)) * T::kRowBytes + ((lane >> 3) & 1) * 16;
+  uint32_t a[2][T::kMTiles][4], b[2][T::kSTiles / 2][4];
+  auto load = [&](int buf, int kk) {
+#pragma unroll
+    for (int mt = 0; mt < T::kMTiles; ++mt)
+      ldmatrix_x4(a[buf][mt], sq_warp + mt * 16 * T::kRowBytes + a_off + kk * 32);
+#pragma unroll
+    for (int np = 0; np < T::kSTiles / 2; ++np) ldmatrix_x4(b[buf][np], sk + np * 16 * T::kRowBytes + b_off + kk * 32);
+  };
+  load(0, 0);
+#pragma unroll
+  for (int kk = 0; kk < T::kQKSteps; ++kk) {
+    if (kk + 1 < T::kQKSteps) load((kk + 1) & 1, kk + 1);
+#pragma unroll
+    for (int np = 0; np < T::kSTiles / 2; ++np)
+#pragma unroll
+      for (int mt = 0; mt < T::kMTiles; ++mt) {
+        mma_16816<typename T::Elem>(s[mt][2 * np], a[kk & 1][mt], b[kk & 1][np][0], b[kk & 1][np][1]);
+        mma_16816<typename T::Elem>(s[mt][2 * np + 1], a[kk & 1][mt], b[kk & 1][np][2], b[kk & 1][np][3]);
+      }
+  }
+}
+#else
 template <class T>
 __device__ __forceinline__ void qk_gemm(float (&s)[T::kMTiles][T::kSTiles][4], uint32_t sq_warp, uint32_t sk,
                                         int lane) {
@@ -167,6 +194,7 @@ __device__ __forceinline__ void qk_gemm(float (&s)[T::kMTiles][T::kSTiles][4], u
     }
   }
 }
+#endif
 
 // O[m][d] += sum_n P[m][n] V[n][d]. P comes from the S accumulators (the C
 // layout of one k16 step is exactly the A layout), V through ldmatrix.trans.
@@ -313,7 +341,7 @@ __global__ void __launch_bounds__(T::kThreads, 1) fwd_mma_kernel(const __grid_co
   using Elem = typename T::Elem;
   extern __shared__ __align__(16) unsigned char smem[];
   const uint32_t sq = smem_u32(smem);
-  const uint32_t sk = sq + T::kQBytes;  // K(stage 0), V(stage 0)[, K(stage 1), V(stage 1)]
+  const uint32_t sk = sq + T::kQBytes;
   const uint32_t sv = sk + T::kKVBytes;
 
   const int tid = threadIdx.x;
@@ -379,9 +407,6 @@ __global__ void __launch_bounds__(T::kThreads, 1) fwd_mma_kernel(const __grid_co
     load_tile<T, T::kBlockM>(sq, q, a.q_row_stride, seq.len_q - m0, a.q);
     load_tile<T, T::kBlockN>(sk, k + (int64_t)n_block_min * T::kBlockN * a.k_row_stride, a.k_row_stride,
                              seq.len_k - n_block_min * T::kBlockN, a.k);
-    if (T::kStages == 2)
-      load_tile<T, T::kBlockN>(sv, v + (int64_t)n_block_min * T::kBlockN * a.v_row_stride, a.v_row_stride,
-                               seq.len_k - n_block_min * T::kBlockN, a.v);
     cp_async_commit();
   }
 
@@ -395,43 +420,24 @@ __global__ void __launch_bounds__(T::kThreads, 1) fwd_mma_kernel(const __grid_co
 #pragma unroll
         for (int j = 0; j < 4; ++j) s[mt][nt][j] = 0.f;
 
-    uint32_t sk_cur = sk, sv_cur = sv;
-    if (T::kStages == 1) {
-      cp_async_wait<0>();  // K(nb) (and Q) landed
-      __syncthreads();     // ... for every thread; everyone is done reading V(nb-1)
-      load_tile<T, T::kBlockN>(sv, v + (int64_t)n0 * a.v_row_stride, a.v_row_stride, seq.len_k - n0, a.v);
+    cp_async_wait<0>();  // K(nb) (and Q) landed
+    __syncthreads();     // ... for every thread; everyone is done reading V(nb-1)
+    load_tile<T, T::kBlockN>(sv, v + (int64_t)n0 * a.v_row_stride, a.v_row_stride, seq.len_k - n0, a.v);
+    cp_async_commit();
+    qk_gemm<T>(s, sq_warp, sk, lane);
+    cp_async_wait<0>();  // V(nb) landed
+    __syncthreads();     // every thread is done reading K(nb)
+    if (nb + 1 < n_block_max) {
+      load_tile<T, T::kBlockN>(sk, k + (int64_t)(n0 + T::kBlockN) * a.k_row_stride, a.k_row_stride,
+                               seq.len_k - n0 - T::kBlockN, a.k);
       cp_async_commit();
-      qk_gemm<T>(s, sq_warp, sk, lane);
-      cp_async_wait<0>();  // V(nb) landed
-      __syncthreads();     // every thread is done reading K(nb)
-      if (nb + 1 < n_block_max) {
-        load_tile<T, T::kBlockN>(sk, k + (int64_t)(n0 + T::kBlockN) * a.k_row_stride, a.k_row_stride,
-                                 seq.len_k - n0 - T::kBlockN, a.k);
-        cp_async_commit();
-      }
-    } else {
-      // Buffers alternate; K(nb+1) and V(nb+1) load during this whole iteration.
-      const uint32_t stage_off = ((nb - n_block_min) & 1) * 2 * T::kKVBytes;
-      sk_cur += stage_off;
-      sv_cur += stage_off;
-      cp_async_wait<0>();  // K(nb), V(nb) (and Q) landed
-      __syncthreads();     // ... for every thread; everyone is done with iteration nb-1's buffers
-      if (nb + 1 < n_block_max) {
-        const uint32_t next_off = 2 * T::kKVBytes - stage_off;
-        load_tile<T, T::kBlockN>(sk + next_off, k + (int64_t)(n0 + T::kBlockN) * a.k_row_stride, a.k_row_stride,
-                                 seq.len_k - n0 - T::kBlockN, a.k);
-        load_tile<T, T::kBlockN>(sv + next_off, v + (int64_t)(n0 + T::kBlockN) * a.v_row_stride, a.v_row_stride,
-                                 seq.len_k - n0 - T::kBlockN, a.v);
-        cp_async_commit();
-      }
-      qk_gemm<T>(s, sq_warp, sk_cur, lane);
     }
 
     if (a.softcap > 0.f) apply_softcap<T>(s, a.softcap, a.softcap_inner_scale);
     if (n0 < unmasked_lo || n0 + T::kBlockN > unmasked_hi)
       apply_mask<T>(s, a, n0, m0 + warp_row0, diag, seq.len_k, lane, hidden);
     online_softmax<T>(s, o, row_max, row_sum, c, positive_scale);
-    pv_gemm<T>(o, s, sv_cur, lane);
+    pv_gemm<T>(o, s, sv, lane);
   }
 
   // ---- epilogue: normalize, LSE, write O through this warp's Q rows.
