@@ -1,6 +1,6 @@
 #!/bin/bash
 # Build one tile_sweep binary per configuration (in parallel) and run them.
-#   bash bench/tile_sweep.sh [... d,bm,bn,w,-DFA_EXPERIMENT_X] "256,128,64,8" "256,64,64,4" ...   (head_dim,block_m,block_n,warps)
+#   bash bench/tile_sweep.sh [d,bm,bn,w[,-DEXTRA_FLAG] ...] "256,128,64,8" "256,64,64,4" ...   (head_dim,block_m,block_n,warps)
 set -u
 mkdir -p build/sweep
 for c in "$@"; do

@@ -141,35 +141,6 @@ __device__ __forceinline__ void load_tile(uint32_t smem, const typename T::Elem 
 // S[m][n] = sum_d Q[m][d] K[n][d] over this warp's rows. A fragments from Q
 // (ldmatrix), B fragments from K rows (ldmatrix, no transpose: K is already
 // "column-major" for B = K^T).
-#ifdef FA_EXPERIMENT_QK_PREFETCH
-// Experiment: fragments of k-step kk+1 loaded before the MMAs of step kk.
-template <class T>
-__device__ __forceinline__ void qk_gemm(float (&s)[T::kMTiles][T::kSTiles][4], uint32_t sq_warp, uint32_t sk,
-                                        int lane) {
-  const uint32_t a_off = (lane & 15) * T::kRowBytes + (lane >> 4) * 16;
-  const uint32_t b_off = ((lane & 7) + ((lane >> 4) << 3)) * T::kRowBytes + ((lane >> 3) & 1) * 16;
-  uint32_t a[2][T::kMTiles][4], b[2][T::kSTiles / 2][4];
-  auto load = [&](int buf, int kk) {
-#pragma unroll
-    for (int mt = 0; mt < T::kMTiles; ++mt)
-      ldmatrix_x4(a[buf][mt], sq_warp + mt * 16 * T::kRowBytes + a_off + kk * 32);
-#pragma unroll
-    for (int np = 0; np < T::kSTiles / 2; ++np) ldmatrix_x4(b[buf][np], sk + np * 16 * T::kRowBytes + b_off + kk * 32);
-  };
-  load(0, 0);
-#pragma unroll
-  for (int kk = 0; kk < T::kQKSteps; ++kk) {
-    if (kk + 1 < T::kQKSteps) load((kk + 1) & 1, kk + 1);
-#pragma unroll
-    for (int np = 0; np < T::kSTiles / 2; ++np)
-#pragma unroll
-      for (int mt = 0; mt < T::kMTiles; ++mt) {
-        mma_16816<typename T::Elem>(s[mt][2 * np], a[kk & 1][mt], b[kk & 1][np][0], b[kk & 1][np][1]);
-        mma_16816<typename T::Elem>(s[mt][2 * np + 1], a[kk & 1][mt], b[kk & 1][np][2], b[kk & 1][np][3]);
-      }
-  }
-}
-#else
 template <class T>
 __device__ __forceinline__ void qk_gemm(float (&s)[T::kMTiles][T::kSTiles][4], uint32_t sq_warp, uint32_t sk,
                                         int lane) {
@@ -194,7 +165,6 @@ __device__ __forceinline__ void qk_gemm(float (&s)[T::kMTiles][T::kSTiles][4], u
     }
   }
 }
-#endif
 
 // O[m][d] += sum_n P[m][n] V[n][d]. P comes from the S accumulators (the C
 // layout of one k16 step is exactly the A layout), V through ldmatrix.trans.
