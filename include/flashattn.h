@@ -201,6 +201,100 @@ fa_status fa_fwd_query(const fa_fwd_params *params, size_t *kernel_index,
 fa_status fa_fwd_with_kernel(const fa_fwd_params *params, size_t kernel_index,
                              fa_message *message);
 
+/* ---------------------------------------------------------------- padding masks, packed ids */
+
+/*
+ * The transformers paths into varlen attention, without a device sync:
+ *
+ * Mask path (padded batch + attention mask):
+ *   fa_unpad_info  mask [batch, seqlen] -> indices, cu_seqlens, max_seqlen
+ *   fa_unpad_rows  gather q/k/v rows:    packed[i] = padded[indices[i]]
+ *   fa_fwd         on the packed rows (total_q = batch * seqlen works as a
+ *                  bound; max_seqlen_q = seqlen is a valid host bound)
+ *   fa_pad_rows    scatter back:         padded[indices[i]] = packed[i], 0 elsewhere
+ *
+ * Packed path (no mask, position ids restarting at 0 per sequence):
+ *   fa_seqlens_from_position_ids -> cu_seqlens, number of sequences, max_seqlen
+ *
+ * All results stay in the backend's memory and every CUDA call is
+ * asynchronous on `stream`. A caller who needs a value on the host (the
+ * number of sequences, the exact max_seqlen) asks for it explicitly with
+ * fa_copy_to_host, which is the one call here that waits.
+ * The CPU backend takes host pointers and computes before returning.
+ */
+
+/* Integer element types of masks and position ids. FA_INT_BOOL is one byte
+ * per element (C bool, torch.bool, numpy bool_/uint8); nonzero is true. */
+typedef enum fa_int_dtype { FA_INT_BOOL = 1, FA_INT32 = 2, FA_INT64 = 3 } fa_int_dtype;
+
+typedef struct fa_unpad_info_params {
+  fa_backend backend;
+  const void *attention_mask; /* [batch, seqlen], row-major, contiguous; nonzero = keep.
+                                 Left or right padding, or holes: every kept token counts. */
+  fa_int_dtype mask_dtype;
+  int32_t batch;   /* >= 1 */
+  int32_t seqlen;  /* >= 1; batch * seqlen < 2^31 (else FA_ERR_INVALID_SHAPE) */
+  int64_t *indices;    /* out [batch * seqlen]: the flat positions b * seqlen + s of the kept
+                          tokens, in order; entries from total to the end are set to -1 */
+  int32_t *cu_seqlens; /* out [batch + 1]: prefix sums of kept tokens per row (total at [batch]) */
+  int32_t *max_seqlen; /* out [1]: the longest row */
+  fa_stream_t stream;
+} fa_unpad_info_params;
+
+/* Indices, cu_seqlens and max_seqlen of an attention mask (transformers'
+ * _get_unpad_data, without its .item()). */
+fa_status fa_unpad_info(const fa_unpad_info_params *params, fa_message *message);
+
+typedef struct fa_rows_params {
+  fa_backend backend;
+  fa_dtype dtype;          /* element type of the rows (2 bytes) */
+  int64_t row_elems;       /* contiguous elements per row (heads * head_dim), multiple of 8, >= 8 */
+  const void *src;         /* 16-byte aligned; must not overlap dst */
+  int64_t src_row_stride;  /* elements; 0 = row_elems; else >= row_elems, multiple of 8 */
+  void *dst;               /* 16-byte aligned */
+  int64_t dst_row_stride;  /* elements; 0 = row_elems; else >= row_elems, multiple of 8 */
+  const int64_t *indices;  /* from fa_unpad_info: distinct, in [0, padded_rows) */
+  const int32_t *count;    /* the number of valid indices, read where it lives (&cu_seqlens[batch]) */
+  int64_t padded_rows;     /* rows of the padded side (batch * seqlen), in [1, 2^31) */
+  fa_stream_t stream;
+} fa_rows_params;
+
+/* Gather: dst[i] = src[indices[i]] for i < *count (dst: packed, src: padded).
+ * Rows of dst from *count to padded_rows are left untouched.
+ * Bad *count or indices (they live on the device, unchecked by the host):
+ * the CPU backend rejects them with FA_ERR_INVALID_SEQLENS; the CUDA kernels
+ * clamp *count into [0, padded_rows] and skip out-of-range indices, so
+ * nothing is read or written out of bounds. */
+fa_status fa_unpad_rows(const fa_rows_params *params, fa_message *message);
+/* Scatter: dst[indices[i]] = src[i] for i < *count (dst: padded, src: packed);
+ * every other of the padded_rows rows of dst is set to zero. */
+fa_status fa_pad_rows(const fa_rows_params *params, fa_message *message);
+
+typedef struct fa_position_ids_params {
+  fa_backend backend;
+  const void *position_ids; /* [total]: 0, 1, 2, ... restarting at 0 where a sequence starts */
+  fa_int_dtype dtype;       /* FA_INT32 or FA_INT64 */
+  int64_t total;            /* >= 1, < 2^31 */
+  int32_t *cu_seqlens;      /* out [total + 1]: sequence starts, then total; entries after
+                               the last sequence are also total (empty sequences), so any
+                               batch bound up to `total` may be passed to fa_fwd */
+  int32_t *num_seqs;        /* out [1] */
+  int32_t *max_seqlen;      /* out [1] */
+  fa_stream_t stream;
+} fa_position_ids_params;
+
+/* cu_seqlens of packed sequences from their position ids: token 0 and every
+ * token whose position id is 0 start a sequence. */
+fa_status fa_seqlens_from_position_ids(const fa_position_ids_params *params, fa_message *message);
+
+/* Copy `bytes` from backend memory to the host, waiting for `stream` (CUDA)
+ * first: the explicit synchronization point for callers who need
+ * max_seqlen or num_seqs on the host. CPU backend: a plain copy.
+ * 0 bytes is valid (pointers must still be non-NULL; CUDA still waits);
+ * host_dst must be host memory (device memory: FA_ERR_INVALID_POINTER). */
+fa_status fa_copy_to_host(fa_backend backend, void *host_dst, const void *src, size_t bytes, fa_stream_t stream,
+                          fa_message *message);
+
 /* ---------------------------------------------------------------- kernel table */
 
 typedef struct fa_kernel_info {

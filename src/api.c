@@ -9,12 +9,11 @@
  */
 #include <limits.h>
 #include <math.h>
-#include <stdarg.h>
-#include <stdio.h>
 #include <string.h>
 
 #include <cuda_runtime_api.h>
 
+#include "common.h"
 #include "fa_args.h"
 
 #define FA_LOG2E 1.4426950408889634
@@ -103,25 +102,6 @@ fa_status fa_kernel_info_get(size_t index, fa_kernel_info *info) {
   return FA_OK;
 }
 
-/* ------------------------------------------------------------ messages */
-
-/* Record why a call failed (message may be NULL) and return the status. */
-static fa_status fail(fa_message *message, fa_status status, const char *fmt, ...) {
-  if (message != NULL) {
-    va_list ap;
-    va_start(ap, fmt);
-    int n = snprintf(message->text, sizeof message->text, "%s: ", fa_status_string(status));
-    if (n < 0) n = 0;
-    if ((size_t)n < sizeof message->text) vsnprintf(message->text + n, sizeof message->text - (size_t)n, fmt, ap);
-    va_end(ap);
-  }
-  return status;
-}
-
-static void clear_message(fa_message *message) {
-  if (message != NULL) message->text[0] = '\0';
-}
-
 /* ------------------------------------------------------------ checks without a device */
 
 /* Bound on any element offset: leaves headroom so that offset + row * stride
@@ -136,31 +116,31 @@ typedef struct tensor_desc {
 } tensor_desc;
 
 static fa_status check_tensor(const tensor_desc *t, int32_t head_dim, fa_message *message) {
-  if (t->ptr == NULL) return fail(message, FA_ERR_NULL_POINTER, "%s is NULL", t->name);
+  if (t->ptr == NULL) return fa_fail(message, FA_ERR_NULL_POINTER, "%s is NULL", t->name);
   if (((uintptr_t)t->ptr & 15u) != 0)
-    return fail(message, FA_ERR_MISALIGNED, "%s (%p) must be 16-byte aligned for 16-byte vector loads", t->name,
-                t->ptr);
+    return fa_fail(message, FA_ERR_MISALIGNED, "%s (%p) must be 16-byte aligned for 16-byte vector loads", t->name,
+                   t->ptr);
   /* Row and head first: a bad row stride also makes the default batch stride bad. */
   const int64_t strides[3] = {t->row_stride, t->head_stride, t->batch_stride};
   const char *which[3] = {"row", "head", "batch"};
   for (int i = 0; i < 3; ++i) {
     if (strides[i] < 0)
-      return fail(message, FA_ERR_INVALID_STRIDE, "%s_%s_stride is %lld; strides must be >= 0", t->name, which[i],
-                  (long long)strides[i]);
+      return fa_fail(message, FA_ERR_INVALID_STRIDE, "%s_%s_stride is %lld; strides must be >= 0", t->name, which[i],
+                     (long long)strides[i]);
     if (strides[i] % 8 != 0)
-      return fail(message, FA_ERR_INVALID_STRIDE,
-                  "%s_%s_stride is %lld elements; it must be a multiple of 8 (16-byte rows)", t->name, which[i],
-                  (long long)strides[i]);
+      return fa_fail(message, FA_ERR_INVALID_STRIDE,
+                     "%s_%s_stride is %lld elements; it must be a multiple of 8 (16-byte rows)", t->name, which[i],
+                     (long long)strides[i]);
     if (strides[i] > FA_MAX_OFFSET)
-      return fail(message, FA_ERR_OVERFLOW, "%s_%s_stride %lld is too large (limit 2^60 elements)", t->name,
-                  which[i], (long long)strides[i]);
+      return fa_fail(message, FA_ERR_OVERFLOW, "%s_%s_stride %lld is too large (limit 2^60 elements)", t->name,
+                     which[i], (long long)strides[i]);
   }
   /* Largest element offset touched: must fit comfortably in int64. */
   const double last = (double)(t->batches - 1) * (double)t->batch_stride +
                       (double)(t->rows > 0 ? t->rows - 1 : 0) * (double)t->row_stride +
                       (double)(t->heads - 1) * (double)t->head_stride + (double)head_dim;
   if (last > (double)FA_MAX_OFFSET)
-    return fail(message, FA_ERR_OVERFLOW, "%s spans more than 2^60 elements with these strides and shapes", t->name);
+    return fa_fail(message, FA_ERR_OVERFLOW, "%s spans more than 2^60 elements with these strides and shapes", t->name);
   return FA_OK;
 }
 
@@ -174,44 +154,45 @@ static int head_dim_generated(int32_t head_dim) {
 
 /* Shapes, scalars and pointers; fills the normalized args. No device access. */
 static fa_status check_and_normalize(const fa_fwd_params *p, fa_fwd_args *a, fa_message *message) {
-  if (p == NULL) return fail(message, FA_ERR_NULL_POINTER, "params is NULL");
+  if (p == NULL) return fa_fail(message, FA_ERR_NULL_POINTER, "params is NULL");
   if (p->backend != FA_BACKEND_CUDA && p->backend != FA_BACKEND_CPU)
-    return fail(message, FA_ERR_INVALID_BACKEND, "backend %d is not FA_BACKEND_CUDA (1) or FA_BACKEND_CPU (2)",
-                (int)p->backend);
+    return fa_fail(message, FA_ERR_INVALID_BACKEND, "backend %d is not FA_BACKEND_CUDA (1) or FA_BACKEND_CPU (2)",
+                   (int)p->backend);
   if (p->dtype != FA_DTYPE_FP16 && p->dtype != FA_DTYPE_BF16)
-    return fail(message, FA_ERR_UNSUPPORTED_DTYPE, "dtype %d is not FA_DTYPE_FP16 (1) or FA_DTYPE_BF16 (2)",
-                (int)p->dtype);
-  if (p->batch < 1) return fail(message, FA_ERR_INVALID_SHAPE, "batch is %d; it must be >= 1", p->batch);
+    return fa_fail(message, FA_ERR_UNSUPPORTED_DTYPE, "dtype %d is not FA_DTYPE_FP16 (1) or FA_DTYPE_BF16 (2)",
+                   (int)p->dtype);
+  if (p->batch < 1) return fa_fail(message, FA_ERR_INVALID_SHAPE, "batch is %d; it must be >= 1", p->batch);
   if (p->num_heads_q < 1 || p->num_heads_k < 1)
-    return fail(message, FA_ERR_INVALID_SHAPE, "num_heads_q (%d) and num_heads_k (%d) must be >= 1",
-                p->num_heads_q, p->num_heads_k);
+    return fa_fail(message, FA_ERR_INVALID_SHAPE, "num_heads_q (%d) and num_heads_k (%d) must be >= 1",
+                   p->num_heads_q, p->num_heads_k);
   if (p->num_heads_q % p->num_heads_k != 0)
-    return fail(message, FA_ERR_HEADS_NOT_DIVISIBLE,
-                "num_heads_q (%d) must be a multiple of num_heads_k (%d) for GQA/MQA", p->num_heads_q,
-                p->num_heads_k);
+    return fa_fail(message, FA_ERR_HEADS_NOT_DIVISIBLE,
+                   "num_heads_q (%d) must be a multiple of num_heads_k (%d) for GQA/MQA", p->num_heads_q,
+                   p->num_heads_k);
   if (!head_dim_generated(p->head_dim))
-    return fail(message, FA_ERR_UNSUPPORTED_HEAD_DIM,
-                "head_dim %d is not generated; generated: %s. Add it to HEAD_DIMS in gen/spec.py and run ninja",
-                p->head_dim, fa_generated_head_dims);
+    return fa_fail(message, FA_ERR_UNSUPPORTED_HEAD_DIM,
+                   "head_dim %d is not generated; generated: %s. Add it to HEAD_DIMS in gen/spec.py and run ninja",
+                   p->head_dim, fa_generated_head_dims);
   if (p->max_seqlen_q < 0 || p->max_seqlen_k < 0)
-    return fail(message, FA_ERR_INVALID_SHAPE, "max_seqlen_q (%d) and max_seqlen_k (%d) must be >= 0",
-                p->max_seqlen_q, p->max_seqlen_k);
+    return fa_fail(message, FA_ERR_INVALID_SHAPE, "max_seqlen_q (%d) and max_seqlen_k (%d) must be >= 0",
+                   p->max_seqlen_q, p->max_seqlen_k);
   if (p->window_left < -1 || p->window_right < -1)
-    return fail(message, FA_ERR_INVALID_WINDOW,
-                "window_left (%d) and window_right (%d) must be >= 0, or -1 for unbounded", p->window_left,
-                p->window_right);
+    return fa_fail(message, FA_ERR_INVALID_WINDOW,
+                   "window_left (%d) and window_right (%d) must be >= 0, or -1 for unbounded", p->window_left,
+                   p->window_right);
   if (!isfinite(p->scale))
-    return fail(message, FA_ERR_INVALID_SCALE, "scale must be finite (0 selects 1/sqrt(head_dim))");
+    return fa_fail(message, FA_ERR_INVALID_SCALE, "scale must be finite (0 selects 1/sqrt(head_dim))");
   if (!isfinite(p->softcap) || p->softcap < 0.f)
-    return fail(message, FA_ERR_INVALID_SOFTCAP, "softcap must be finite and >= 0 (0 = off)");
+    return fa_fail(message, FA_ERR_INVALID_SOFTCAP, "softcap must be finite and >= 0 (0 = off)");
 
   const int varlen = p->cu_seqlens_q != NULL || p->cu_seqlens_k != NULL;
   if (varlen && (p->cu_seqlens_q == NULL || p->cu_seqlens_k == NULL))
-    return fail(message, FA_ERR_NULL_POINTER, "%s is NULL: give both cu_seqlens_q and cu_seqlens_k (varlen) or neither (dense)",
-                p->cu_seqlens_q == NULL ? "cu_seqlens_q" : "cu_seqlens_k");
+    return fa_fail(message, FA_ERR_NULL_POINTER,
+                   "%s is NULL: give both cu_seqlens_q and cu_seqlens_k (varlen) or neither (dense)",
+                   p->cu_seqlens_q == NULL ? "cu_seqlens_q" : "cu_seqlens_k");
   if (varlen && (p->total_q < 0 || p->total_k < 0))
-    return fail(message, FA_ERR_INVALID_SHAPE, "total_q (%lld) and total_k (%lld) must be >= 0",
-                (long long)p->total_q, (long long)p->total_k);
+    return fa_fail(message, FA_ERR_INVALID_SHAPE, "total_q (%lld) and total_k (%lld) must be >= 0",
+                   (long long)p->total_q, (long long)p->total_k);
 
   memset(a, 0, sizeof *a);
   const int64_t d = p->head_dim, hq = p->num_heads_q, hk = p->num_heads_k;
@@ -231,9 +212,9 @@ static fa_status check_and_normalize(const fa_fwd_params *p, fa_fwd_args *a, fa_
     t[i].rows = varlen ? (is_q_side ? a->total_q : a->total_k) : (is_q_side ? sq : sk);
     if (varlen) {
       if (batch_given[i] != 0)
-        return fail(message, FA_ERR_INVALID_STRIDE,
-                    "%s_batch_stride is %lld but this is a varlen call (cu_seqlens set): leave it 0", t[i].name,
-                    (long long)batch_given[i]);
+        return fa_fail(message, FA_ERR_INVALID_STRIDE,
+                       "%s_batch_stride is %lld but this is a varlen call (cu_seqlens set): leave it 0", t[i].name,
+                       (long long)batch_given[i]);
     } else {
       t[i].batches = p->batch;
       t[i].batch_stride = or_default(batch_given[i], t[i].rows * t[i].row_stride);
@@ -245,9 +226,9 @@ static fa_status check_and_normalize(const fa_fwd_params *p, fa_fwd_args *a, fa_
   const char *small_names[] = {"lse", "sinks", "cu_seqlens_q", "cu_seqlens_k", "seqused_k"};
   for (int i = 0; i < 5; ++i)
     if ((uintptr_t)small[i] & 3u)
-      return fail(message, FA_ERR_MISALIGNED, "%s (%p) must be 4-byte aligned", small_names[i], small[i]);
+      return fa_fail(message, FA_ERR_MISALIGNED, "%s (%p) must be 4-byte aligned", small_names[i], small[i]);
   if ((double)hq * (double)a->total_q > (double)FA_MAX_OFFSET)
-    return fail(message, FA_ERR_OVERFLOW, "lse would span more than 2^60 elements");
+    return fa_fail(message, FA_ERR_OVERFLOW, "lse would span more than 2^60 elements");
 
   a->q = p->q;
   a->k = p->k;
@@ -297,19 +278,20 @@ static fa_status check_host_seqlens(const fa_fwd_params *p, fa_message *message)
     const int64_t total[2] = {p->total_q, p->total_k};
     const int32_t max_len[2] = {p->max_seqlen_q, p->max_seqlen_k};
     for (int t = 0; t < 2; ++t) {
-      if (cu[t][0] != 0) return fail(message, FA_ERR_INVALID_SEQLENS, "%s[0] is %d; it must be 0", name[t], cu[t][0]);
+      if (cu[t][0] != 0)
+        return fa_fail(message, FA_ERR_INVALID_SEQLENS, "%s[0] is %d; it must be 0", name[t], cu[t][0]);
       for (int32_t b = 0; b < p->batch; ++b) {
         const int64_t len = (int64_t)cu[t][b + 1] - cu[t][b];
         if (len < 0)
-          return fail(message, FA_ERR_INVALID_SEQLENS, "%s decreases at index %d (%d -> %d)", name[t], b + 1,
-                      cu[t][b], cu[t][b + 1]);
+          return fa_fail(message, FA_ERR_INVALID_SEQLENS, "%s decreases at index %d (%d -> %d)", name[t], b + 1,
+                         cu[t][b], cu[t][b + 1]);
         if (len > max_len[t])
-          return fail(message, FA_ERR_INVALID_SEQLENS, "sequence %d has length %lld > max_seqlen_%c (%d)", b,
-                      (long long)len, t == 0 ? 'q' : 'k', max_len[t]);
+          return fa_fail(message, FA_ERR_INVALID_SEQLENS, "sequence %d has length %lld > max_seqlen_%c (%d)", b,
+                         (long long)len, t == 0 ? 'q' : 'k', max_len[t]);
       }
       if (cu[t][p->batch] > total[t])
-        return fail(message, FA_ERR_INVALID_SEQLENS, "%s[batch] = %d exceeds total_%c = %lld", name[t],
-                    cu[t][p->batch], t == 0 ? 'q' : 'k', (long long)total[t]);
+        return fa_fail(message, FA_ERR_INVALID_SEQLENS, "%s[batch] = %d exceeds total_%c = %lld", name[t],
+                       cu[t][p->batch], t == 0 ? 'q' : 'k', (long long)total[t]);
     }
   }
   if (p->seqused_k != NULL) {
@@ -317,8 +299,9 @@ static fa_status check_host_seqlens(const fa_fwd_params *p, fa_message *message)
       const int64_t cap = p->cu_seqlens_k != NULL ? (int64_t)p->cu_seqlens_k[b + 1] - p->cu_seqlens_k[b]
                                                   : p->max_seqlen_k;
       if (p->seqused_k[b] < 0 || p->seqused_k[b] > cap)
-        return fail(message, FA_ERR_INVALID_SEQLENS, "seqused_k[%d] = %d is outside [0, %lld] (keys of sequence %d)",
-                    b, p->seqused_k[b], (long long)cap, b);
+        return fa_fail(message, FA_ERR_INVALID_SEQLENS,
+                       "seqused_k[%d] = %d is outside [0, %lld] (keys of sequence %d)", b, p->seqused_k[b],
+                       (long long)cap, b);
     }
   }
   return FA_OK;
@@ -326,52 +309,11 @@ static fa_status check_host_seqlens(const fa_fwd_params *p, fa_message *message)
 
 /* ------------------------------------------------------------ device checks */
 
-typedef struct device_info {
-  int device;
-  int arch; /* major * 10 + minor */
-} device_info;
-
-static fa_status query_device(device_info *dev, fa_message *message) {
-  int count = 0;
-  cudaError_t e = cudaGetDeviceCount(&count);
-  if (e != cudaSuccess || count == 0)
-    return fail(message, FA_ERR_NO_DEVICE, "the CUDA backend needs a CUDA device, and none is usable (%s); use FA_BACKEND_CPU with host pointers",
-                e != cudaSuccess ? cudaGetErrorString(e) : "no device");
-  int major = 0, minor = 0;
-  if ((e = cudaGetDevice(&dev->device)) != cudaSuccess ||
-      (e = cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev->device)) != cudaSuccess ||
-      (e = cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, dev->device)) != cudaSuccess)
-    return fail(message, FA_ERR_CUDA, "querying the current device failed: %s", cudaGetErrorString(e));
-  dev->arch = major * 10 + minor;
-  return FA_OK;
-}
-
-/* A pointer the kernel will dereference must be device (or managed) memory
- * of this device: a host pointer would fault the whole CUDA context. */
-static fa_status check_device_pointer(const void *ptr, const char *name, const device_info *dev, fa_message *message) {
-  if (ptr == NULL) return FA_OK;
-  struct cudaPointerAttributes attr;
-  const cudaError_t e = cudaPointerGetAttributes(&attr, ptr);
-  if (e != cudaSuccess) {
-    (void)cudaGetLastError(); /* this query's error is not sticky: do not leave it behind */
-    return fail(message, FA_ERR_INVALID_POINTER, "%s (%p) is not CUDA memory: %s", name, ptr, cudaGetErrorString(e));
-  }
-  if (attr.type == cudaMemoryTypeDevice || attr.type == cudaMemoryTypeManaged) {
-    if (attr.device != dev->device)
-      return fail(message, FA_ERR_INVALID_POINTER, "%s (%p) lives on device %d but the current device is %d", name, ptr,
-                  attr.device, dev->device);
-    return FA_OK;
-  }
-  if (attr.type == cudaMemoryTypeHost && attr.devicePointer == ptr) return FA_OK; /* mapped pinned memory */
-  return fail(message, FA_ERR_INVALID_POINTER,
-              "%s (%p) is host memory; the CUDA backend needs device pointers (or use FA_BACKEND_CPU)", name, ptr);
-}
-
-static fa_status check_device_pointers(const fa_fwd_params *p, const device_info *dev, fa_message *message) {
+static fa_status check_device_pointers(const fa_fwd_params *p, const fa_device_info *dev, fa_message *message) {
   const void *ptrs[] = {p->q, p->k, p->v, p->out, p->lse, p->sinks, p->cu_seqlens_q, p->cu_seqlens_k, p->seqused_k};
   const char *names[] = {"q", "k", "v", "out", "lse", "sinks", "cu_seqlens_q", "cu_seqlens_k", "seqused_k"};
   for (size_t i = 0; i < sizeof ptrs / sizeof ptrs[0]; ++i) {
-    const fa_status st = check_device_pointer(ptrs[i], names[i], dev, message);
+    const fa_status st = fa_check_device_pointer(ptrs[i], names[i], dev, message);
     if (st != FA_OK) return st;
   }
   return FA_OK;
@@ -410,18 +352,18 @@ static fa_status choose_kernel(fa_backend backend, int device_arch, int head_dim
     return FA_OK;
   }
   if (!head_dim_known)
-    return fail(message, FA_ERR_UNSUPPORTED_HEAD_DIM,
-                "head_dim %d is not generated; generated: %s. Add it to HEAD_DIMS in gen/spec.py and run ninja",
-                head_dim, fa_generated_head_dims);
+    return fa_fail(message, FA_ERR_UNSUPPORTED_HEAD_DIM,
+                   "head_dim %d is not generated; generated: %s. Add it to HEAD_DIMS in gen/spec.py and run ninja",
+                   head_dim, fa_generated_head_dims);
   if (!arch_known)
-    return fail(message, FA_ERR_UNSUPPORTED_DEVICE,
-                "no kernel was built for this device (sm_%d); built: %s. Add its arch to CUDA_ARCHS in gen/spec.py and "
-                "rebuild",
-                device_arch, fa_generated_cuda_archs);
-  return fail(message, FA_ERR_NO_KERNEL,
-              "no %s kernel for head_dim %d, %s, mask %s was generated; add it to gen/spec.py (HEAD_DIMS, DTYPES, "
-              "MASKS) and run ninja",
-              fa_backend_name(backend), head_dim, fa_dtype_name(dtype), fa_mask_name(mask));
+    return fa_fail(message, FA_ERR_UNSUPPORTED_DEVICE,
+                   "no kernel was built for this device (sm_%d); built: %s. Add its arch to CUDA_ARCHS in gen/spec.py "
+                   "and rebuild",
+                   device_arch, fa_generated_cuda_archs);
+  return fa_fail(message, FA_ERR_NO_KERNEL,
+                 "no %s kernel for head_dim %d, %s, mask %s was generated; add it to gen/spec.py (HEAD_DIMS, DTYPES, "
+                 "MASKS) and run ninja",
+                 fa_backend_name(backend), head_dim, fa_dtype_name(dtype), fa_mask_name(mask));
 }
 
 /* Checks that depend on the chosen kernel's tile shape. */
@@ -430,8 +372,8 @@ static fa_status check_grid(const fa_fwd_args *a, const fa_kernel_info *k, fa_me
   const int64_t m_blocks = ((int64_t)a->seqlen_q + k->block_m - 1) / k->block_m;
   const double blocks = (double)m_blocks * a->num_heads_q * a->batch;
   if (blocks > (double)INT32_MAX)
-    return fail(message, FA_ERR_OVERFLOW, "the launch would need %.0f thread blocks (limit 2^31 - 1): split the batch",
-                blocks);
+    return fa_fail(message, FA_ERR_OVERFLOW,
+                   "the launch would need %.0f thread blocks (limit 2^31 - 1): split the batch", blocks);
   return FA_OK;
 }
 
@@ -439,7 +381,7 @@ static fa_status check_grid(const fa_fwd_args *a, const fa_kernel_info *k, fa_me
 
 typedef struct prepared_call {
   fa_fwd_args args;
-  device_info dev;
+  fa_device_info dev;
 } prepared_call;
 
 /* Everything up to (not including) the kernel choice. */
@@ -449,7 +391,7 @@ static fa_status prepare(const fa_fwd_params *p, prepared_call *call, fa_message
   call->dev.device = -1;
   call->dev.arch = 0;
   if (p->backend == FA_BACKEND_CPU) return check_host_seqlens(p, message);
-  if ((st = query_device(&call->dev, message)) != FA_OK) return st;
+  if ((st = fa_query_device(&call->dev, message)) != FA_OK) return st;
   return check_device_pointers(p, &call->dev, message);
 }
 
@@ -459,12 +401,12 @@ static fa_status run_kernel(const fa_fwd_params *p, const prepared_call *call, s
   if (st != FA_OK) return st;
   const int err = k->launch(&call->args, p->stream);
   if (err != 0)
-    return fail(message, FA_ERR_CUDA, "launching %s failed: %s", k->info.name, cudaGetErrorString((cudaError_t)err));
+    return fa_fail(message, FA_ERR_CUDA, "launching %s failed: %s", k->info.name, cudaGetErrorString((cudaError_t)err));
   return FA_OK;
 }
 
 fa_status fa_fwd_query(const fa_fwd_params *params, size_t *kernel_index, fa_message *message) {
-  clear_message(message);
+  fa_clear_message(message);
   prepared_call call;
   fa_status st = prepare(params, &call, message);
   if (st != FA_OK) return st;
@@ -478,7 +420,7 @@ fa_status fa_fwd_query(const fa_fwd_params *params, size_t *kernel_index, fa_mes
 }
 
 fa_status fa_fwd(const fa_fwd_params *params, fa_message *message) {
-  clear_message(message);
+  fa_clear_message(message);
   prepared_call call;
   fa_status st = prepare(params, &call, message);
   if (st != FA_OK) return st;
@@ -490,25 +432,25 @@ fa_status fa_fwd(const fa_fwd_params *params, fa_message *message) {
 }
 
 fa_status fa_fwd_with_kernel(const fa_fwd_params *params, size_t kernel_index, fa_message *message) {
-  clear_message(message);
+  fa_clear_message(message);
   if (kernel_index >= fa_kernel_table_size)
-    return fail(message, FA_ERR_NO_KERNEL, "kernel_index %zu is out of range (the table has %zu kernels)", kernel_index,
-                fa_kernel_table_size);
+    return fa_fail(message, FA_ERR_NO_KERNEL, "kernel_index %zu is out of range (the table has %zu kernels)",
+                   kernel_index, fa_kernel_table_size);
   prepared_call call;
   fa_status st = prepare(params, &call, message);
   if (st != FA_OK) return st;
   const fa_kernel_info *k = &fa_kernel_table[kernel_index].info;
   const fa_mask mask = fa_mask_from_window(params->window_left, params->window_right);
   if (k->backend != params->backend || k->head_dim != params->head_dim || k->dtype != params->dtype)
-    return fail(message, FA_ERR_NO_KERNEL, "kernel %s does not match the call (backend %s, head_dim %d, %s)", k->name,
-                fa_backend_name(params->backend), params->head_dim, fa_dtype_name(params->dtype));
+    return fa_fail(message, FA_ERR_NO_KERNEL, "kernel %s does not match the call (backend %s, head_dim %d, %s)",
+                   k->name, fa_backend_name(params->backend), params->head_dim, fa_dtype_name(params->dtype));
   /* A local kernel computes any window, causal and none included; the
    * narrower kernels only their own. */
   if (k->mask != mask && k->mask != FA_MASK_LOCAL)
-    return fail(message, FA_ERR_NO_KERNEL, "kernel %s computes mask '%s' but the window (%d, %d) needs '%s'", k->name,
-                fa_mask_name(k->mask), params->window_left, params->window_right, fa_mask_name(mask));
+    return fa_fail(message, FA_ERR_NO_KERNEL, "kernel %s computes mask '%s' but the window (%d, %d) needs '%s'",
+                   k->name, fa_mask_name(k->mask), params->window_left, params->window_right, fa_mask_name(mask));
   if (k->backend == FA_BACKEND_CUDA && !arch_runs_on(k->arch, call.dev.arch))
-    return fail(message, FA_ERR_UNSUPPORTED_DEVICE, "kernel %s is built for sm_%d and cannot run on this sm_%d device",
-                k->name, k->arch, call.dev.arch);
+    return fa_fail(message, FA_ERR_UNSUPPORTED_DEVICE,
+                   "kernel %s is built for sm_%d and cannot run on this sm_%d device", k->name, k->arch, call.dev.arch);
   return run_kernel(params, &call, kernel_index, message);
 }

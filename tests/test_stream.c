@@ -1,0 +1,149 @@
+/*
+ * test_stream.c - the library inside the CUDA stream machinery a runtime
+ * uses: capture into a CUDA graph and replay, and a stream error (a launch
+ * the capture rules forbid) that must come back as FA_ERR_CUDA with a
+ * message and leave the context usable. GPU only: every case skips, with
+ * the reason, without a device.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <cuda_runtime_api.h>
+
+#include "flashattn.h"
+#include "test_util.h"
+
+enum { HEADS = 4, DIM = 128, SEQ0 = 300, SEQ1 = 77, TOTAL = SEQ0 + SEQ1 };
+
+typedef struct problem {
+  tu_pool pool;
+  fa_fwd_params params;
+  size_t n;         /* elements of q (= out) */
+  uint16_t *host_q; /* inputs on the host, for the reference-free comparisons */
+} problem;
+
+/* Skips the calling test (with the reason) when no device is present. */
+static void require_device(void) {
+  tu_device dev;
+  if (!tu_cuda_device(&dev)) {
+    printf("skipped: no CUDA device: %s\n", dev.reason);
+    skip();
+  }
+}
+
+static void *upload(problem *pb, const void *host, size_t bytes) {
+  const char *why = NULL;
+  void *dev = tu_pool_device(&pb->pool, bytes, &why);
+  assert_non_null(dev);
+  assert_int_equal(tu_to_device(dev, host, bytes, &why), 0);
+  return dev;
+}
+
+/* Two causal bf16 sequences, GQA 4/4, on a fresh stream; out poisoned. */
+static void make_problem(problem *pb, uint64_t seed) {
+  tu_pool_init(&pb->pool);
+  tu_rng rng = tu_rng_make(seed);
+  pb->n = (size_t)TOTAL * HEADS * DIM;
+  uint16_t *q = tu_pool_host(&pb->pool, pb->n * 2), *k = tu_pool_host(&pb->pool, pb->n * 2);
+  uint16_t *v = tu_pool_host(&pb->pool, pb->n * 2), *out = tu_pool_host(&pb->pool, pb->n * 2);
+  assert_true(q && k && v && out);
+  tu_fill_random(q, pb->n, FA_DTYPE_BF16, 1.0, &rng);
+  tu_fill_random(k, pb->n, FA_DTYPE_BF16, 1.0, &rng);
+  tu_fill_random(v, pb->n, FA_DTYPE_BF16, 1.0, &rng);
+  tu_poison16(out, pb->n);
+  const int32_t cu[3] = {0, SEQ0, TOTAL};
+  const char *why = NULL;
+  fa_fwd_params p = fa_fwd_params_default();
+  p.batch = 2, p.num_heads_q = HEADS, p.num_heads_k = HEADS, p.head_dim = DIM;
+  p.q = upload(pb, q, pb->n * 2), p.k = upload(pb, k, pb->n * 2), p.v = upload(pb, v, pb->n * 2);
+  p.out = upload(pb, out, pb->n * 2);
+  p.cu_seqlens_q = upload(pb, cu, sizeof cu), p.cu_seqlens_k = p.cu_seqlens_q;
+  p.total_q = p.total_k = TOTAL, p.max_seqlen_q = p.max_seqlen_k = SEQ0;
+  p.window_left = -1, p.window_right = 0;
+  p.stream = tu_pool_stream(&pb->pool, &why);
+  assert_non_null(p.stream);
+  pb->params = p;
+  pb->host_q = q;
+}
+
+static void download(problem *pb, uint16_t *dst) {
+  const char *why = NULL;
+  assert_int_equal(tu_stream_sync(pb->params.stream, &why), 0);
+  assert_int_equal(tu_to_host(dst, pb->params.out, pb->n * 2, &why), 0);
+}
+
+/* Captured into a graph, replayed twice: the same bits as a direct call. */
+static void graph_capture_and_replay(void **state) {
+  (void)state;
+  require_device();
+  problem pb;
+  make_problem(&pb, 7);
+  uint16_t *direct = tu_pool_host(&pb.pool, pb.n * 2), *replayed = tu_pool_host(&pb.pool, pb.n * 2);
+  fa_message msg;
+  assert_int_equal(fa_fwd(&pb.params, &msg), FA_OK);
+  download(&pb, direct);
+  for (size_t i = 0; i < pb.n; ++i) assert_false(tu_is_poison16(direct[i]));
+
+  const char *why = NULL;
+  assert_int_equal(cudaMemsetAsync(pb.params.out, 0xff, pb.n * 2, (cudaStream_t)pb.params.stream), cudaSuccess);
+  cudaGraph_t graph = NULL;
+  cudaGraphExec_t exec = NULL;
+  assert_int_equal(cudaStreamBeginCapture((cudaStream_t)pb.params.stream, cudaStreamCaptureModeThreadLocal),
+                   cudaSuccess);
+  const fa_status st = fa_fwd(&pb.params, &msg);
+  assert_int_equal(cudaStreamEndCapture((cudaStream_t)pb.params.stream, &graph), cudaSuccess);
+  if (st != FA_OK) fail_msg("fa_fwd under capture: %s", msg.text);
+  assert_int_equal(cudaGraphInstantiate(&exec, graph, 0), cudaSuccess);
+  for (int r = 0; r < 2; ++r) assert_int_equal(cudaGraphLaunch(exec, (cudaStream_t)pb.params.stream), cudaSuccess);
+  download(&pb, replayed);
+  assert_memory_equal(direct, replayed, pb.n * 2);
+  cudaGraphExecDestroy(exec);
+  cudaGraphDestroy(graph);
+  (void)why;
+  tu_pool_release(&pb.pool);
+}
+
+/* A launch on the legacy stream while another stream of this thread
+ * captures in global mode is a stream error: the call must fail with
+ * FA_ERR_CUDA and a message, and the library must work afterwards. */
+static void stream_error_is_reported(void **state) {
+  (void)state;
+  require_device();
+  problem pb;
+  make_problem(&pb, 11);
+  const char *why = NULL;
+  fa_stream_t capturing = tu_pool_stream(&pb.pool, &why);
+  assert_non_null(capturing);
+  assert_int_equal(cudaStreamBeginCapture((cudaStream_t)capturing, cudaStreamCaptureModeGlobal), cudaSuccess);
+  fa_fwd_params p = pb.params;
+  p.stream = NULL; /* legacy default stream: forbidden while a global capture runs */
+  fa_message msg;
+  const fa_status st = fa_fwd(&p, &msg);
+  cudaGraph_t graph = NULL;
+  (void)cudaStreamEndCapture((cudaStream_t)capturing, &graph); /* invalidated or empty: either way ends it */
+  if (graph != NULL) cudaGraphDestroy(graph);
+  (void)cudaGetLastError();
+  printf("call during a global capture: %s / %s\n", fa_status_string(st), msg.text);
+  assert_int_equal(st, FA_ERR_CUDA);
+  assert_true(strlen(msg.text) > 0);
+
+  /* The context is still usable: a normal call on the problem's stream works. */
+  uint16_t *out = tu_pool_host(&pb.pool, pb.n * 2);
+  assert_int_equal(fa_fwd(&pb.params, &msg), FA_OK);
+  download(&pb, out);
+  for (size_t i = 0; i < pb.n; ++i) assert_false(tu_is_poison16(out[i]));
+  tu_pool_release(&pb.pool);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(graph_capture_and_replay),
+      cmocka_unit_test(stream_error_is_reported),
+  };
+  return cmocka_run_group_tests_name("cuda_streams", tests, NULL, NULL);
+}
