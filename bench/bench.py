@@ -1,6 +1,7 @@
 """Time the library against PyTorch's attention backends: same run, same inputs.
 
-    python3 bench/bench.py [--quick] [--out DIR] [--md FILE]
+    python3 bench/bench.py [--quick] [--out DIR] [--md FILE] [--png FILE]
+    python3 bench/bench.py --replot RESULTS.json [--png FILE]   (no GPU, no torch)
 
 Grid (../shared/BENCH.md): bf16 and fp16, head dim 64/128/256, heads =
 2048 / head_dim, batch x seqlen = 16384 tokens, seqlen 512..16384, causal
@@ -10,6 +11,11 @@ stream; peers are torch varlen_attn (FlashAttention 2 inside torch), SDPA
 cuDNN and SDPA flash. Timing: triton's do_bench (CUDA events, warm-up,
 median), in 3 interleaved rounds per row whose median is reported. Each row
 also checks the library's output against varlen_attn's.
+
+When matplotlib is importable, a run also writes a PNG plot (plot.py: TF/s
+of ours, varlen_attn and cuDNN per head dim and dtype, causal and full) to
+--png and, when $OUT is set, to $OUT/bench.png. --replot re-draws the plot
+of a saved JSON result without running anything.
 """
 import argparse
 import ctypes
@@ -19,17 +25,23 @@ import math
 import os
 import sys
 
-import torch
-import torch.nn.functional as F
-from torch.nn.attention import SDPBackend, sdpa_kernel
-from torch.nn.attention.varlen import varlen_attn
-from triton.testing import do_bench
+try:
+    import torch
+    import torch.nn.functional as F
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+    from torch.nn.attention.varlen import varlen_attn
+    from triton.testing import do_bench
+except ImportError as e:  # --replot needs none of these
+    torch, TORCH_IMPORT_ERROR = None, e
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python"))
 from flashattn import _native as N  # noqa: E402
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import plot as bench_plot  # noqa: E402
+
 DEV = "cuda"
-LIB = N.load()
+LIB = None  # loaded by main() (--replot needs no library)
 REPEATS = 3
 
 
@@ -193,6 +205,30 @@ def extras(rows):
     time_row(rows, "bf16 vision packed40 h16 d80 full", f, q, k, v, cu, cu, max(lens), max(lens), (-1, -1))
 
 
+def host_overhead(n=2000):
+    """Host time per call on a one-token problem: what the API's checks and
+    the launch cost the calling thread (the GPU work is ~microseconds)."""
+    import time
+    d, h = 128, 8
+    q, k, v = (torch.randn(1, h, d, device=DEV, dtype=torch.bfloat16) for _ in range(3))
+    cu = torch.tensor([0, 1], device=DEV, dtype=torch.int32)
+    ours = Call(q, k, v, cu, cu, 1, 1)
+    result = {}
+    for name, fn in [("ours", ours), ("varlen_attn", lambda: varlen_attn(q, k, v, cu, cu, 1, 1))]:
+        for _ in range(100):
+            fn()
+        torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        for _ in range(n):
+            fn()
+        t1 = time.perf_counter()
+        torch.cuda.synchronize()
+        result[name] = (t1 - t0) / n * 1e6
+    print(f"host time per call (1-token problem, {n} calls, no sync): ours {result['ours']:.1f} us, "
+          f"varlen_attn {result['varlen_attn']:.1f} us", flush=True)
+    return result
+
+
 def markdown(rows, env):
     out = [f"Device: {env['device']}; torch {env['torch']}, CUDA {env['cuda']}, cuDNN {env['cudnn']}; "
            f"date {env['date']}. Command: `python3 bench/bench.py` (median of {REPEATS} interleaved rounds "
@@ -214,15 +250,30 @@ def main():
     ap.add_argument("--dims", default="64,128,256")
     ap.add_argument("--dtypes", default="bf16,fp16")
     ap.add_argument("--no-extras", action="store_true")
+    ap.add_argument("--overhead-only", action="store_true", help="only measure host time per call")
     ap.add_argument("--md", help="write the Markdown table here")
     ap.add_argument("--repeats", type=int, default=3, help="interleaved timing rounds per row (median)")
+    ap.add_argument("--png", help="write the plot here (needs matplotlib; also $OUT/bench.png when $OUT is set)")
+    ap.add_argument("--replot", metavar="JSON", help="only plot a saved result (bench.json) to --png "
+                    "(default: the JSON's path with .png); needs no GPU")
     args = ap.parse_args()
-    global REPEATS
+    if args.replot:
+        with open(args.replot) as fh:
+            data = json.load(fh)
+        print("wrote", bench_plot.plot(data, args.png or os.path.splitext(args.replot)[0] + ".png"))
+        return
+    if torch is None:
+        raise TORCH_IMPORT_ERROR
+    global REPEATS, LIB
     REPEATS = args.repeats
+    LIB = N.load()
     p = torch.cuda.get_device_properties(0)
     env = {"device": p.name, "torch": torch.__version__, "cuda": torch.version.cuda,
            "cudnn": torch.backends.cudnn.version(), "date": datetime.date.today().isoformat()}
     print(env)
+    if args.overhead_only:
+        host_overhead()
+        return
     seqs = [512, 2048, 8192] if args.quick else [512, 1024, 2048, 4096, 8192, 16384]
     dts = [{"bf16": torch.bfloat16, "fp16": torch.float16}[x] for x in args.dtypes.split(",")]
     rows = []
@@ -239,6 +290,15 @@ def main():
     if args.md:
         with open(args.md, "w") as fh:
             fh.write(md)
+    pngs = [x for x in (args.png, os.path.join(out, "bench.png") if out else None) if x]
+    if pngs and bench_plot.have_matplotlib():
+        for path in pngs:
+            try:
+                print("wrote", bench_plot.plot({"env": env, "rows": rows}, path))
+            except Exception as e:  # noqa: BLE001 - a plot failure must not lose the run
+                print(f"plot {path} failed: {type(e).__name__}: {e}")
+    elif pngs:
+        print("matplotlib is not importable: no PNG written")
     worst = min((ratio(r, "varlen_ms") or 9, r["row"]) for r in rows)
     print(f"\nworst ratio vs varlen_attn: {worst[0]:.2f} ({worst[1]})")
 

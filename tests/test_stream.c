@@ -116,17 +116,19 @@ static void stream_error_is_reported(void **state) {
   require_device();
   problem pb;
   make_problem(&pb, 11);
-  const char *why = NULL;
-  fa_stream_t capturing = tu_pool_stream(&pb.pool, &why);
-  assert_non_null(capturing);
-  assert_int_equal(cudaStreamBeginCapture((cudaStream_t)capturing, cudaStreamCaptureModeGlobal), cudaSuccess);
+  /* A blocking stream: the legacy stream synchronizes with it implicitly,
+   * which a capture cannot record (a non-blocking one would not conflict). */
+  cudaStream_t capturing = NULL;
+  assert_int_equal(cudaStreamCreate(&capturing), cudaSuccess);
+  assert_int_equal(cudaStreamBeginCapture(capturing, cudaStreamCaptureModeGlobal), cudaSuccess);
   fa_fwd_params p = pb.params;
   p.stream = NULL; /* legacy default stream: forbidden while a global capture runs */
   fa_message msg;
   const fa_status st = fa_fwd(&p, &msg);
   cudaGraph_t graph = NULL;
-  (void)cudaStreamEndCapture((cudaStream_t)capturing, &graph); /* invalidated or empty: either way ends it */
+  (void)cudaStreamEndCapture(capturing, &graph); /* invalidated or empty: either way ends it */
   if (graph != NULL) cudaGraphDestroy(graph);
+  cudaStreamDestroy(capturing);
   (void)cudaGetLastError();
   printf("call during a global capture: %s / %s\n", fa_status_string(st), msg.text);
   assert_int_equal(st, FA_ERR_CUDA);

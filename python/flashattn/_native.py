@@ -1,16 +1,81 @@
 """ctypes view of include/flashattn.h (no compilation step, no torch build dependency).
 
-Keep FwdParams in the exact field order of `fa_fwd_params`.
+This module is the raw layer: constants, the structs of the header in their
+exact field order, and `load()`, which opens the shared library and declares
+the argument types of every function. `flashattn/__init__.py` builds the
+Python API (`varlen_attn`, the mask helpers) on top of it; `bench/bench.py`
+uses this module directly.
+
+Layout
+------
+The structs below mirror the C structs field by field, so ctypes computes the
+same offsets as the C compiler for the platform ABI (LP64: Linux x86_64 and
+aarch64). C enums are `int` (4 bytes); `fa_stream_t` and every pointer are
+`c_void_p`; `size_t` is `c_size_t`. On LP64 the layouts are:
+
+    fa_fwd_params (240 bytes)
+      0 backend   4 dtype   8 batch  12 num_heads_q  16 num_heads_k  20 head_dim
+     24 cu_seqlens_q  32 cu_seqlens_k  40 total_q  48 total_k
+     56 max_seqlen_q  60 max_seqlen_k  64 seqused_k
+     72 q  80 k  88 v  96 out
+    104..192 the 12 int64 strides (q, k, v, out) x (batch, row, head)
+    200 scale  204 softcap  208 window_left  212 window_right
+    216 sinks  224 lse  232 stream
+
+    fa_unpad_info_params (64 bytes)
+      0 backend  8 attention_mask  16 mask_dtype  20 batch  24 seqlen
+     32 indices  40 cu_seqlens  48 max_seqlen  56 stream
+
+    fa_rows_params (80 bytes)
+      0 backend  4 dtype  8 row_elems  16 src  24 src_row_stride  32 dst
+     40 dst_row_stride  48 indices  56 count  64 padded_rows  72 stream
+
+    fa_position_ids_params (64 bytes)
+      0 backend  8 position_ids  16 dtype  24 total  32 cu_seqlens
+     40 num_seqs  48 max_seqlen  56 stream
+
+    fa_message (512 bytes), fa_kernel_info (56 bytes)
+
+`python/tests/test_layout.py` checks all of this against the header: it
+writes a small C program that prints sizeof/offsetof of every field named
+here (and the enum values), compiles it with `cc -Iinclude` and compares
+with ctypes. Run it after any change to a struct of the header. Nothing is
+compiled at import time.
+
+Library search order (`find_library_path`): the environment variable
+FLASHATTN_LIB, then the package-relative build (`<repo>/build/libflashattn.so`
+for a source checkout), then an installed `libflashattn.so` found by
+`ctypes.util.find_library("flashattn")`.
 """
 import ctypes
+import ctypes.util
 import os
+
+# ---------------------------------------------------------------- enums
+
+FA_OK = 0
+STATUS_NAMES = (
+    "FA_OK", "FA_ERR_NULL_POINTER", "FA_ERR_INVALID_SHAPE", "FA_ERR_HEADS_NOT_DIVISIBLE", "FA_ERR_INVALID_STRIDE",
+    "FA_ERR_MISALIGNED", "FA_ERR_INVALID_WINDOW", "FA_ERR_INVALID_SCALE", "FA_ERR_INVALID_SOFTCAP",
+    "FA_ERR_INVALID_SEQLENS", "FA_ERR_OVERFLOW", "FA_ERR_UNSUPPORTED_HEAD_DIM", "FA_ERR_UNSUPPORTED_DTYPE",
+    "FA_ERR_UNSUPPORTED_DEVICE", "FA_ERR_NO_KERNEL", "FA_ERR_INVALID_BACKEND", "FA_ERR_NO_DEVICE",
+    "FA_ERR_INVALID_POINTER", "FA_ERR_CUDA",
+)
+for _i, _n in enumerate(STATUS_NAMES):
+    globals()[_n] = _i
+del _i, _n
 
 FA_BACKEND_CUDA, FA_BACKEND_CPU = 1, 2
 FA_DTYPE_FP16, FA_DTYPE_BF16 = 1, 2
 FA_MASK_NONE, FA_MASK_CAUSAL, FA_MASK_LOCAL = 0, 1, 2
+FA_INT_BOOL, FA_INT32, FA_INT64 = 1, 2, 3
+FA_MESSAGE_CAPACITY = 512
+
+# ---------------------------------------------------------------- structs
 
 
 class FwdParams(ctypes.Structure):
+    """fa_fwd_params, in the header's field order."""
     _fields_ = [
         ("backend", ctypes.c_int),
         ("dtype", ctypes.c_int),
@@ -29,7 +94,8 @@ class FwdParams(ctypes.Structure):
         ("k", ctypes.c_void_p),
         ("v", ctypes.c_void_p),
         ("out", ctypes.c_void_p),
-    ] + [(f"{t}_{s}_stride", ctypes.c_int64) for t in ("q", "k", "v", "out") for s in ("batch", "row", "head")] + [
+    ] + [("%s_%s_stride" % (t, s), ctypes.c_int64) for t in ("q", "k", "v", "out")
+         for s in ("batch", "row", "head")] + [
         ("scale", ctypes.c_float),
         ("softcap", ctypes.c_float),
         ("window_left", ctypes.c_int32),
@@ -40,11 +106,59 @@ class FwdParams(ctypes.Structure):
     ]
 
 
+class UnpadInfoParams(ctypes.Structure):
+    """fa_unpad_info_params: attention mask -> indices, cu_seqlens, max_seqlen."""
+    _fields_ = [
+        ("backend", ctypes.c_int),
+        ("attention_mask", ctypes.c_void_p),
+        ("mask_dtype", ctypes.c_int),
+        ("batch", ctypes.c_int32),
+        ("seqlen", ctypes.c_int32),
+        ("indices", ctypes.c_void_p),
+        ("cu_seqlens", ctypes.c_void_p),
+        ("max_seqlen", ctypes.c_void_p),
+        ("stream", ctypes.c_void_p),
+    ]
+
+
+class RowsParams(ctypes.Structure):
+    """fa_rows_params: gather (fa_unpad_rows) / scatter (fa_pad_rows) of rows."""
+    _fields_ = [
+        ("backend", ctypes.c_int),
+        ("dtype", ctypes.c_int),
+        ("row_elems", ctypes.c_int64),
+        ("src", ctypes.c_void_p),
+        ("src_row_stride", ctypes.c_int64),
+        ("dst", ctypes.c_void_p),
+        ("dst_row_stride", ctypes.c_int64),
+        ("indices", ctypes.c_void_p),
+        ("count", ctypes.c_void_p),
+        ("padded_rows", ctypes.c_int64),
+        ("stream", ctypes.c_void_p),
+    ]
+
+
+class PositionIdsParams(ctypes.Structure):
+    """fa_position_ids_params: position ids of packed sequences -> cu_seqlens."""
+    _fields_ = [
+        ("backend", ctypes.c_int),
+        ("position_ids", ctypes.c_void_p),
+        ("dtype", ctypes.c_int),
+        ("total", ctypes.c_int64),
+        ("cu_seqlens", ctypes.c_void_p),
+        ("num_seqs", ctypes.c_void_p),
+        ("max_seqlen", ctypes.c_void_p),
+        ("stream", ctypes.c_void_p),
+    ]
+
+
 class Message(ctypes.Structure):
-    _fields_ = [("text", ctypes.c_char * 512)]
+    """fa_message: the reason for a failed call."""
+    _fields_ = [("text", ctypes.c_char * FA_MESSAGE_CAPACITY)]
 
 
 class KernelInfo(ctypes.Structure):
+    """fa_kernel_info."""
     _fields_ = [
         ("name", ctypes.c_char_p),
         ("family", ctypes.c_char_p),
@@ -60,29 +174,108 @@ class KernelInfo(ctypes.Structure):
     ]
 
 
-def default_library_path():
+# (ctypes class, C type name): what tests/test_layout.py compares with the header.
+STRUCTS = (
+    (FwdParams, "fa_fwd_params"),
+    (UnpadInfoParams, "fa_unpad_info_params"),
+    (RowsParams, "fa_rows_params"),
+    (PositionIdsParams, "fa_position_ids_params"),
+    (Message, "fa_message"),
+    (KernelInfo, "fa_kernel_info"),
+)
+
+# Enum and macro values mirrored above, by their C names.
+CONSTANTS = dict(
+    [(n, i) for i, n in enumerate(STATUS_NAMES)] + [
+        ("FA_BACKEND_CUDA", FA_BACKEND_CUDA), ("FA_BACKEND_CPU", FA_BACKEND_CPU),
+        ("FA_DTYPE_FP16", FA_DTYPE_FP16), ("FA_DTYPE_BF16", FA_DTYPE_BF16),
+        ("FA_MASK_NONE", FA_MASK_NONE), ("FA_MASK_CAUSAL", FA_MASK_CAUSAL), ("FA_MASK_LOCAL", FA_MASK_LOCAL),
+        ("FA_INT_BOOL", FA_INT_BOOL), ("FA_INT32", FA_INT32), ("FA_INT64", FA_INT64),
+        ("FA_MESSAGE_CAPACITY", FA_MESSAGE_CAPACITY),
+    ])
+
+# ---------------------------------------------------------------- loading
+
+
+def _package_build_path():
     here = os.path.dirname(os.path.abspath(__file__))
-    return os.environ.get("FLASHATTN_LIB", os.path.join(here, "..", "..", "build", "libflashattn.so"))
+    return os.path.normpath(os.path.join(here, "..", "..", "build", "libflashattn.so"))
+
+
+def find_library_path():
+    """Path (or soname) of the shared library to load, or None.
+
+    Order: $FLASHATTN_LIB; the package-relative build/libflashattn.so of a
+    source checkout; an installed libflashattn.so (ctypes.util.find_library,
+    which searches the linker cache and LD_LIBRARY_PATH)."""
+    env = os.environ.get("FLASHATTN_LIB")
+    if env:
+        return env
+    local = _package_build_path()
+    if os.path.exists(local):
+        return local
+    return ctypes.util.find_library("flashattn")
+
+
+def default_library_path():
+    """Kept for older callers: find_library_path(), or the package-relative path."""
+    return find_library_path() or _package_build_path()
+
+
+_P = ctypes.c_void_p
+_MSG = ctypes.POINTER(Message)
+
+# name: (restype, argtypes). Helpers may be missing from an older build: see load().
+_SIGNATURES = {
+    "fa_version_number": (ctypes.c_uint, []),
+    "fa_version_string": (ctypes.c_char_p, []),
+    "fa_status_string": (ctypes.c_char_p, [ctypes.c_int]),
+    "fa_dtype_name": (ctypes.c_char_p, [ctypes.c_int]),
+    "fa_backend_name": (ctypes.c_char_p, [ctypes.c_int]),
+    "fa_mask_name": (ctypes.c_char_p, [ctypes.c_int]),
+    "fa_mask_from_window": (ctypes.c_int, [ctypes.c_int32, ctypes.c_int32]),
+    "fa_fwd_params_default": (FwdParams, []),
+    "fa_fwd": (ctypes.c_int, [ctypes.POINTER(FwdParams), _MSG]),
+    "fa_fwd_query": (ctypes.c_int, [ctypes.POINTER(FwdParams), ctypes.POINTER(ctypes.c_size_t), _MSG]),
+    "fa_fwd_with_kernel": (ctypes.c_int, [ctypes.POINTER(FwdParams), ctypes.c_size_t, _MSG]),
+    "fa_unpad_info": (ctypes.c_int, [ctypes.POINTER(UnpadInfoParams), _MSG]),
+    "fa_unpad_rows": (ctypes.c_int, [ctypes.POINTER(RowsParams), _MSG]),
+    "fa_pad_rows": (ctypes.c_int, [ctypes.POINTER(RowsParams), _MSG]),
+    "fa_seqlens_from_position_ids": (ctypes.c_int, [ctypes.POINTER(PositionIdsParams), _MSG]),
+    "fa_copy_to_host": (ctypes.c_int, [ctypes.c_int, _P, _P, ctypes.c_size_t, _P, _MSG]),
+    "fa_kernel_count": (ctypes.c_size_t, []),
+    "fa_kernel_info_get": (ctypes.c_int, [ctypes.c_size_t, ctypes.POINTER(KernelInfo)]),
+}
+
+# Symbols an older build may lack (the padding-mask / packed-ids helpers).
+OPTIONAL = ("fa_unpad_info", "fa_unpad_rows", "fa_pad_rows", "fa_seqlens_from_position_ids", "fa_copy_to_host")
 
 
 def load(path=None):
-    lib = ctypes.CDLL(path or default_library_path())
-    lib.fa_fwd_params_default.restype = FwdParams
-    lib.fa_fwd.argtypes = [ctypes.POINTER(FwdParams), ctypes.POINTER(Message)]
-    lib.fa_fwd.restype = ctypes.c_int
-    lib.fa_fwd_query.argtypes = [ctypes.POINTER(FwdParams), ctypes.POINTER(ctypes.c_size_t), ctypes.POINTER(Message)]
-    lib.fa_fwd_query.restype = ctypes.c_int
-    lib.fa_fwd_with_kernel.argtypes = [ctypes.POINTER(FwdParams), ctypes.c_size_t, ctypes.POINTER(Message)]
-    lib.fa_fwd_with_kernel.restype = ctypes.c_int
-    lib.fa_kernel_count.restype = ctypes.c_size_t
-    lib.fa_kernel_info_get.argtypes = [ctypes.c_size_t, ctypes.POINTER(KernelInfo)]
-    lib.fa_kernel_info_get.restype = ctypes.c_int
-    lib.fa_status_string.restype = ctypes.c_char_p
-    lib.fa_version_string.restype = ctypes.c_char_p
+    """Open the shared library (see find_library_path) and declare every
+    function's argument and return types. Functions in OPTIONAL that the
+    library does not export are skipped (hasattr(lib, name) is then False).
+    Raises OSError naming what was tried when no library is found."""
+    target = path or find_library_path()
+    if target is None:
+        raise OSError("libflashattn.so not found: set FLASHATTN_LIB, build it with `ninja` (build/libflashattn.so), "
+                      "or install it (`ninja install`) where the dynamic linker finds it")
+    lib = ctypes.CDLL(target)
+    for name, (restype, argtypes) in _SIGNATURES.items():
+        try:
+            fn = getattr(lib, name)
+        except AttributeError:
+            if name in OPTIONAL:
+                continue
+            raise
+        fn.restype = restype
+        fn.argtypes = argtypes
+    lib._flashattn_path = target
     return lib
 
 
 def kernel_info(lib, index):
+    """fa_kernel_info of kernel `index`; IndexError when out of range."""
     info = KernelInfo()
     if lib.fa_kernel_info_get(index, ctypes.byref(info)) != 0:
         raise IndexError(index)
