@@ -82,11 +82,15 @@ def _packed_cu_seqlens(position_ids, no_sync):
     return value
 
 
+CALLS = {"n": 0}  # how often transformers called us: a PASS must not come from another implementation
+
+
 def fa_varlen_attention(module, query, key, value, attention_mask, dropout=0.0, scaling=None, sliding_window=None,
                         softcap=None, is_causal=None, s_aux=None, position_ids=None, cu_seq_lens_q=None,
                         cu_seq_lens_k=None, max_length_q=None, max_length_k=None, **kwargs):
     """transformers attention function: query [b, hq, sq, d], key/value [b, hk, sk, d];
     returns ([b, sq, hq, d], None)."""
+    CALLS["n"] += 1
     if dropout and module.training:
         raise NotImplementedError("fa_varlen is forward-only (no dropout, no autograd)")
     b, hq, sq, d = query.shape
@@ -201,6 +205,14 @@ def check(label, ours, ref, truth, ref_impl, tol):
     return ok
 
 
+def used_ours(calls_before, layers):
+    """One call per layer, or the comparison below would prove nothing."""
+    n = CALLS["n"] - calls_before
+    if n != layers:
+        print("  FAIL: our attention ran %d times for %d layers" % (n, layers), flush=True)
+    return n == layers
+
+
 @torch.no_grad()
 def run(kind, device, dtype, tol):
     model, ref_impl = make_model(kind, dtype, device)
@@ -222,7 +234,9 @@ def run(kind, device, dtype, tol):
     seqs = [torch.randint(0, vocab, (n,), generator=g).to(device) for n in lens]
     ids = torch.cat(seqs)[None]
     pos = torch.cat([torch.arange(n) for n in lens])[None].to(device)
+    calls = CALLS["n"]
     ours = logits(model, IMPL, input_ids=ids, position_ids=pos)[0]
+    ok &= used_ours(calls, model.config.num_hidden_layers)
     ref = torch.cat([logits(model, ref_impl, input_ids=x[None])[0] for x in seqs])
     exact = torch.cat([logits(truth, None, input_ids=x[None])[0] for x in seqs])
     ok &= check("(a) packed %s, position ids, no mask; reference: each sequence alone" % lens, ours, ref, exact,
@@ -238,7 +252,9 @@ def run(kind, device, dtype, tol):
     pos = (mask.cumsum(-1) - 1).clamp(min=0)
     ids, mask, pos = ids.to(device), mask.to(device), pos.to(device)
     keep = mask.bool()
+    calls = CALLS["n"]
     ours = logits(model, IMPL, input_ids=ids, attention_mask=mask, position_ids=pos)[keep]
+    ok &= used_ours(calls, model.config.num_hidden_layers)
     ref = logits(model, ref_impl, input_ids=ids, attention_mask=mask, position_ids=pos)[keep]
     exact = torch.cat([logits(truth, None, input_ids=ids[i, s - n:][None])[0] for i, n in enumerate(lens)])
     ok &= check("(b) left-padded %s with attention mask; reference: the same batch and mask" % lens, ours, ref,
