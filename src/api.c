@@ -107,6 +107,8 @@ fa_status fa_kernel_info_get(size_t index, fa_kernel_info *info) {
 /* Bound on any element offset: leaves headroom so that offset + row * stride
  * arithmetic in kernels cannot overflow int64. */
 #define FA_MAX_OFFSET (INT64_C(1) << 60)
+/* Largest |scale|, softcap and |scale| / softcap accepted. */
+#define FA_MAX_SCALE 1e30
 
 typedef struct tensor_desc {
   const char *name;
@@ -180,10 +182,19 @@ static fa_status check_and_normalize(const fa_fwd_params *p, fa_fwd_args *a, fa_
     return fa_fail(message, FA_ERR_INVALID_WINDOW,
                    "window_left (%d) and window_right (%d) must be >= 0, or -1 for unbounded", p->window_left,
                    p->window_right);
-  if (!isfinite(p->scale))
-    return fa_fail(message, FA_ERR_INVALID_SCALE, "scale must be finite (0 selects 1/sqrt(head_dim))");
-  if (!isfinite(p->softcap) || p->softcap < 0.f)
-    return fa_fail(message, FA_ERR_INVALID_SOFTCAP, "softcap must be finite and >= 0 (0 = off)");
+  /* Bounds keep the derived fp32 constants (scale * log2 e, scale / softcap,
+   * softcap * log2 e) finite: beyond them every output would be NaN. */
+  if (!isfinite(p->scale) || fabsf(p->scale) > FA_MAX_SCALE)
+    return fa_fail(message, FA_ERR_INVALID_SCALE,
+                   "scale must be finite with |scale| <= 1e30 (0 selects 1/sqrt(head_dim))");
+  if (!isfinite(p->softcap) || p->softcap < 0.f || p->softcap > FA_MAX_SCALE)
+    return fa_fail(message, FA_ERR_INVALID_SOFTCAP, "softcap must be in [0, 1e30] (0 = off)");
+  if (p->softcap > 0.f) {
+    const double inner = (p->scale != 0.f ? fabs((double)p->scale) : 1.0 / sqrt((double)p->head_dim)) / p->softcap;
+    if (inner > FA_MAX_SCALE)
+      return fa_fail(message, FA_ERR_INVALID_SOFTCAP, "softcap %g is too small for scale: |scale| / softcap must be <= 1e30",
+                     (double)p->softcap);
+  }
 
   const int varlen = p->cu_seqlens_q != NULL || p->cu_seqlens_k != NULL;
   if (varlen && (p->cu_seqlens_q == NULL || p->cu_seqlens_k == NULL))
@@ -217,7 +228,17 @@ static fa_status check_and_normalize(const fa_fwd_params *p, fa_fwd_args *a, fa_
                        (long long)batch_given[i]);
     } else {
       t[i].batches = p->batch;
-      t[i].batch_stride = or_default(batch_given[i], t[i].rows * t[i].row_stride);
+      if (batch_given[i] != 0) {
+        t[i].batch_stride = batch_given[i];
+      } else {
+        /* The packed default seqlen * row_stride; an invalid row stride is
+         * left for check_tensor to report (it checks the row stride first). */
+        const int64_t rs = t[i].row_stride;
+        if (rs >= 0 && rs <= FA_MAX_OFFSET && (double)t[i].rows * (double)rs > (double)FA_MAX_OFFSET)
+          return fa_fail(message, FA_ERR_OVERFLOW, "%s: max_seqlen x %s_row_stride spans more than 2^60 elements",
+                         t[i].name, t[i].name);
+        t[i].batch_stride = rs >= 0 && rs <= FA_MAX_OFFSET ? t[i].rows * rs : 0;
+      }
     }
     const fa_status st = check_tensor(&t[i], p->head_dim, message);
     if (st != FA_OK) return st;

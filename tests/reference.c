@@ -37,7 +37,7 @@ static void ref_row(const ref_problem *p, const double *q, const double *k,
   const double *sink = p->sinks ? &p->sinks[h] : NULL;
   double mx = -INFINITY, denom = 0.0;
   int64_t j, n = 0;
-  int d;
+  int d, nan_score = 0;
 
   for (d = 0; d < p->head_dim; ++d)
     out[d] = 0.0;
@@ -45,6 +45,7 @@ static void ref_row(const ref_problem *p, const double *q, const double *k,
     if (!ref_key_visible(i, j, lq, lk, p->window_left, p->window_right))
       continue;
     s[j] = ref_score(p, q, k + j * kstride + (int64_t)hk * p->head_dim);
+    nan_score |= isnan(s[j]);
     if (s[j] > mx)
       mx = s[j];
     ++n;
@@ -53,6 +54,12 @@ static void ref_row(const ref_problem *p, const double *q, const double *k,
     mx = *sink;
   if (visible)
     *visible = n;
+  if (nan_score) { /* a NaN score makes the whole denominator NaN: the row is NaN */
+    for (d = 0; d < p->head_dim; ++d)
+      out[d] = NAN;
+    *lse = NAN;
+    return;
+  }
   if (mx == -INFINITY) { /* nothing seen, no (finite) sink */
     *lse = -INFINITY;
     return;
@@ -139,6 +146,12 @@ void ref_attention_row(const uint16_t *q, const uint16_t *k, const uint16_t *v, 
   for (j = 0; j < lk; ++j)
     if (ref_key_visible(i, j, lq, lk, window_left, window_right)) {
       const double s = ref_row_score(qrow, kbase + j * kstride, dtype, head_dim, scale, softcap);
+      if (isnan(s)) { /* a NaN score makes the whole denominator NaN: the row is NaN */
+        for (d = 0; d < head_dim; ++d)
+          out[d] = NAN;
+        *lse = NAN;
+        return;
+      }
       if (s > mx)
         mx = s;
     }
