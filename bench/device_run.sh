@@ -47,7 +47,7 @@ counts() {
 
 step_tests() {
   local t
-  for t in build/tests/test_api build/tests/test_fwd build/tests/link_check build/tests/test_stream; do
+  for t in build/tests/test_api build/tests/test_fwd build/tests/link_check build/tests/test_stream build/tests/test_helpers build/tests/test_stress; do
     "$t" >"$OUT/$(basename "$t").log" 2>&1
     note "$(basename "$t"): exit $? ($(counts "$OUT/$(basename "$t").log"))"
   done

@@ -280,7 +280,7 @@ __device__ __forceinline__ void online_softmax(float (&s)[T::kMTiles][T::kSTiles
           ext = fminf(ext, fminf(s[mt][nt][2 * half], s[mt][nt][2 * half + 1]));
         ext = quad_min(ext);
       }
-      const float m_new = fmaxf(row_max[mt][half], ext * c);
+      const float m_new = fmaxf(row_max[mt][half], __fmul_rn(ext, c));  // a NaN row is ignored here
       // A row that has seen only hidden keys keeps max -inf: subtract 0
       // instead so that exp2(-inf - -inf) never makes a NaN.
       const float m_use = m_new == -INFINITY ? 0.f : m_new;
@@ -293,11 +293,16 @@ __device__ __forceinline__ void online_softmax(float (&s)[T::kMTiles][T::kSTiles
         o[mt][dt][2 * half + 1] *= alpha;
       }
       const float neg_max = -m_use;
+      // Round s * c first, exactly as m was rounded, then subtract: the max
+      // element gets exp2(0) at any magnitude. (A single fma(s, c, -m) keeps
+      // s * c unrounded, so its argument at the max element is m's rounding
+      // error, which near |m| = 1e30 alone overflows exp2. Measured: the
+      // extra instruction costs nothing visible, +-1% at d64/d128/d256.)
 #pragma unroll
       for (int nt = 0; nt < T::kSTiles; ++nt)
 #pragma unroll
         for (int j = 0; j < 2; ++j) {
-          const float p = ex2(fmaf(s[mt][nt][2 * half + j], c, neg_max));
+          const float p = ex2(__fadd_rn(__fmul_rn(s[mt][nt][2 * half + j], c), neg_max));
           s[mt][nt][2 * half + j] = p;
           row_sum[mt][half] += p;
         }
@@ -434,7 +439,9 @@ __global__ void __launch_bounds__(T::kThreads, 1) fwd_mma_kernel(const __grid_co
       }
       const int r = warp_row0 + mt * 16 + (lane >> 2) + half * 8;
       if (lse != nullptr && (lane & 3) == 0 && m0 + r < seq.len_q)
-        lse[r] = m_fin == -INFINITY ? -INFINITY : (m_fin + log2f(sum)) * kLn2;
+        // Empty rows: -inf. A NaN row (NaN in q) never raised the max but made
+        // the sum NaN: NaN, as its output.
+        lse[r] = m_fin == -INFINITY && sum == 0.f ? -INFINITY : (m_fin + log2f(sum)) * kLn2;
     }
 
   // Each warp reads only its own Q rows, so it may overwrite them without a
