@@ -1,0 +1,1998 @@
+/*
+ * fuzz_fwd.c - libFuzzer target for the public entry points, CPU backend.
+ *
+ * Each input is decoded into one call of fa_fwd, fa_fwd_query,
+ * fa_fwd_with_kernel, fa_kernel_info_get, or of the mask helpers
+ * (fa_unpad_info, fa_unpad_rows, fa_pad_rows, fa_seqlens_from_position_ids,
+ * fa_copy_to_host): every field of the parameter struct can be
+ * hostile (negative, huge, INT_MAX, odd or overflowing strides, windows
+ * below -1, NaN/inf scale and softcap, NULL and misaligned pointers,
+ * corrupted cu_seqlens / seqused_k), and so can the tensor contents (NaN,
+ * inf, huge, raw bit patterns).
+ *
+ * The harness keeps its own model of the documented contract
+ * (include/flashattn.h, README): from the decoded fields it computes the
+ * set of statuses the call may return (empty: the call is valid) and the
+ * exact extents of every buffer. It then allocates each buffer with exactly
+ * the size the contract implies (ASan catches a single byte beyond), as long
+ * as the total stays under FZ_MAX_BYTES. Buffers too large to allocate are
+ * replaced by small ones: the library must then reject the call (the model
+ * says so) and touch nothing, or the call only goes to fa_fwd_query, which
+ * must not touch the tensors at all. Invariants checked after every call:
+ *
+ *   - the status is a known fa_status; invalid calls get one of the statuses
+ *     the model allows, valid ones FA_OK; fa_fwd_query and fa_fwd agree;
+ *   - on error: message non-empty, NUL-terminated, starting with the
+ *     status name; out and lse byte-for-byte unchanged; *kernel_index not
+ *     written;
+ *   - on success: message empty; every input buffer unchanged; every byte
+ *     of out/lse outside the rows the call owns unchanged; each owned row
+ *     that reads only finite inputs (and whose fp32 scores cannot overflow)
+ *     is finite and matches a double-precision reference; rows that see no
+ *     key are exactly zero with lse = -inf (or the sink).
+ *
+ * A violated invariant prints what and why to stderr and aborts, so
+ * libFuzzer records the input. fuzz_replay.c replays files (the seed
+ * corpus and every regression input) through the same function without
+ * libFuzzer, for CI.
+ */
+#define _POSIX_C_SOURCE 200809L /* posix_memalign */
+#include <float.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "flashattn.h"
+#include "fp_convert.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* Per call: bytes of buffers allocated, multiply-adds of the kernel (a
+ * valid call above this only goes to fa_fwd_query), entries of the small
+ * host arrays (cu_seqlens, seqused_k, sinks). */
+#define FZ_MAX_BYTES ((int64_t)1 << 20)
+#define FZ_MAX_WORK ((int64_t)1 << 18)
+#define FZ_MAX_SMALL 4096
+/* The library's documented bound on element offsets, and a band around it
+ * where double rounding in the library may decide either way. */
+#define FZ_LIMIT ((int64_t)1 << 60)
+#define FZ_BAND ((int64_t)1 << 20)
+
+#define FZ_LOG2E 1.4426950408889634
+
+/* ------------------------------------------------------------ failure */
+
+static const char *fz_current = "";
+
+static void fz_die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+
+static void fz_die(const char *fmt, ...) {
+  va_list ap;
+  fprintf(stderr, "\nfuzz_fwd: INVARIANT VIOLATED (%s): ", fz_current);
+  va_start(ap, fmt);
+  vfprintf(stderr, fmt, ap);
+  va_end(ap);
+  fprintf(stderr, "\n");
+  fflush(stderr);
+  abort();
+}
+
+/* ------------------------------------------------------------ input reader */
+
+typedef struct fz_in {
+  const uint8_t *p;
+  size_t n;
+} fz_in;
+
+static unsigned fz_u8(fz_in *in) {
+  if (in->n == 0)
+    return 0;
+  in->n--;
+  return *in->p++;
+}
+
+static uint32_t fz_u32(fz_in *in) {
+  uint32_t v = 0;
+  int i;
+  for (i = 0; i < 4; ++i)
+    v |= (uint32_t)fz_u8(in) << (8 * i);
+  return v;
+}
+
+static uint64_t fz_u64(fz_in *in) {
+  const uint64_t lo = fz_u32(in);
+  return lo | (uint64_t)fz_u32(in) << 32;
+}
+
+/* An int32 in [lo, hi] three times out of four; otherwise a hostile value. */
+static int32_t fz_i32(fz_in *in, int32_t lo, int32_t hi) {
+  const unsigned t = fz_u8(in);
+  if (t < 0xC0)
+    return lo + (int32_t)(t % (unsigned)(hi - lo + 1));
+  switch (t & 15) {
+    case 0: return -1;
+    case 1: return -2;
+    case 2: return 0;
+    case 3: return INT32_MAX;
+    case 4: return INT32_MIN;
+    case 5: return INT32_MAX - 1;
+    case 6: return (int32_t)1 << (fz_u8(in) % 31);
+    case 7: return -((int32_t)1 << (fz_u8(in) % 31));
+    case 8: return (int32_t)fz_u32(in);
+    case 9: return 65535;
+    case 10: return 65536;
+    case 11: return 1 << 30;
+    case 12: return hi + 1;
+    case 13: return lo - 1;
+    case 14: return hi * 2 + 1;
+    default: return (int32_t)fz_u8(in);
+  }
+}
+
+/* A hostile int64 (totals): `typical` three times out of four. */
+static int64_t fz_i64(fz_in *in, int64_t typical) {
+  const unsigned t = fz_u8(in);
+  if (t < 0xC0)
+    return typical + (int64_t)(t % 4);
+  switch (t & 15) {
+    case 0: return -1;
+    case 1: return typical - 1;
+    case 2: return 0;
+    case 3: return INT64_MAX;
+    case 4: return INT64_MIN;
+    case 5: return (int64_t)1 << 40;
+    case 6: return FZ_LIMIT;
+    case 7: return FZ_LIMIT + 1;
+    case 8: return (int64_t)fz_u64(in);
+    case 9: return INT32_MAX;
+    case 10: return (int64_t)INT32_MAX + 1;
+    case 11: return -typical - 1;
+    default: return typical + (int64_t)(fz_u8(in) % 64);
+  }
+}
+
+/* A hostile float: `typical` (decoded by the caller's range) most of the time. */
+static float fz_special_float(fz_in *in, unsigned t) {
+  switch (t & 15) {
+    case 0: return NAN;
+    case 1: return INFINITY;
+    case 2: return -INFINITY;
+    case 3: return -0.0f;
+    case 4: return FLT_MAX;
+    case 5: return -FLT_MAX;
+    case 6: return 1.4e-45f; /* smallest subnormal */
+    case 7: return FLT_MIN;
+    case 8: return 1e30f;
+    case 9: return 1e-30f;
+    case 10: {
+      const uint32_t bits = fz_u32(in);
+      float f;
+      memcpy(&f, &bits, sizeof f);
+      return f;
+    }
+    case 11: return 1.0f;
+    case 12: return 65504.f;
+    case 13: return -1.0f;
+    case 14: return 3e38f;
+    default: return 1e-6f;
+  }
+}
+
+/* scale: 0 (the default) half the time. */
+static float fz_scale(fz_in *in) {
+  const unsigned t = fz_u8(in);
+  if (t < 0x80)
+    return 0.f;
+  if (t < 0xD0)
+    return (float)((int)(t % 64) - 32) / 16.0f;
+  return fz_special_float(in, t);
+}
+
+/* softcap: 0 (off) most of the time. */
+static float fz_softcap(fz_in *in) {
+  const unsigned t = fz_u8(in);
+  if (t < 0xA0)
+    return 0.f;
+  if (t < 0xD8)
+    return (float)(t % 48) / 4.0f;
+  return fz_special_float(in, t);
+}
+
+static int32_t fz_window(fz_in *in) {
+  const unsigned t = fz_u8(in);
+  if (t < 0x60)
+    return -1;
+  if (t < 0xD0)
+    return (int32_t)(t % 24);
+  switch (t & 7) {
+    case 0: return -2;
+    case 1: return INT32_MIN;
+    case 2: return INT32_MAX;
+    case 3: return INT32_MAX - 1;
+    case 4: return (int32_t)fz_u32(in);
+    case 5: return 1 << 30;
+    default: return -3;
+  }
+}
+
+static int64_t sat_add(int64_t a, int64_t b) {
+  int64_t r;
+  if (__builtin_add_overflow(a, b, &r))
+    return a < 0 ? INT64_MIN : INT64_MAX;
+  return r;
+}
+
+static int64_t sat_mul(int64_t a, int64_t b) {
+  int64_t r;
+  if (__builtin_mul_overflow(a, b, &r))
+    return (a < 0) != (b < 0) ? INT64_MIN : INT64_MAX;
+  return r;
+}
+
+/* A stride, given the packed value `need`: 0 (packed) most of the time. */
+static int64_t fz_stride(fz_in *in, int64_t need) {
+  const unsigned t = fz_u8(in);
+  if (t < 0xA0)
+    return 0;
+  if (t < 0xC0)
+    return sat_add(need, 8 * (int64_t)(t % 4)); /* padded */
+  if (t < 0xD0)
+    return 8 * (int64_t)(t % 4); /* small: views that overlap (or 0) */
+  switch (t & 15) {
+    case 0: return sat_add(need, 1 + (int64_t)(t % 7)); /* odd */
+    case 1: return -8;
+    case 2: return FZ_LIMIT;
+    case 3: return FZ_LIMIT + 8;
+    case 4: return INT64_MAX;
+    case 5: return INT64_MIN;
+    case 6: return (int64_t)fz_u64(in);
+    case 7: return (int64_t)1 << 43;
+    case 8: return 8;
+    case 9: return need > 0 ? -need : -8;
+    case 10: return ((int64_t)1 << 62);
+    case 11: return INT64_MAX - 7;
+    default: return sat_mul(need, 2);
+  }
+}
+
+/* Pointer modes: normal, NULL, misaligned by `shift` bytes, or valid with
+ * an extra (aligned) offset. */
+enum { PTR_NORMAL, PTR_NULL, PTR_SHIFT };
+typedef struct fz_ptr_mode {
+  int kind;
+  size_t shift; /* bytes added to the buffer start (PTR_SHIFT) */
+} fz_ptr_mode;
+
+static fz_ptr_mode fz_ptr(fz_in *in, size_t align) {
+  const unsigned t = fz_u8(in);
+  fz_ptr_mode m = {PTR_NORMAL, 0};
+  if (t < 0xE0)
+    return m;
+  if (t < 0xE8) {
+    m.kind = PTR_NULL;
+  } else if (t < 0xF0) {
+    m.kind = PTR_SHIFT;
+    m.shift = 1 + (t & 7) % (align > 1 ? align - 1 : 1); /* misaligned: 1 .. align-1 */
+    if (align == 16 && (t & 1))
+      m.shift = 8; /* element-aligned, not 16-byte aligned */
+  } else {
+    m.kind = PTR_SHIFT;
+    m.shift = align; /* aligned: a valid offset view */
+  }
+  return m;
+}
+
+/* ------------------------------------------------------------ value fill */
+
+typedef struct fz_rng {
+  uint64_t s;
+} fz_rng;
+
+static uint64_t fz_next(fz_rng *r) {
+  uint64_t z = (r->s += 0x9E3779B97F4A7C15ull);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+static double fz_uniform(fz_rng *r) { return (double)(fz_next(r) >> 11) * (1.0 / 9007199254740992.0); }
+
+static double fz_normal(fz_rng *r) {
+  const double u = 1.0 - fz_uniform(r), w = fz_uniform(r);
+  return sqrt(-2.0 * log(u)) * cos(6.283185307179586 * w);
+}
+
+static uint16_t fz_encode(double x, fa_dtype dt) {
+  return dt == FA_DTYPE_BF16 ? fa_float_to_bf16((float)x) : fa_float_to_fp16((float)x);
+}
+
+/* Exact value of an fp16/bf16 (decoded independently of the library). */
+static double fz_decode(uint16_t bits, fa_dtype dt) {
+  const int mb = dt == FA_DTYPE_BF16 ? 7 : 10, eb = dt == FA_DTYPE_BF16 ? 8 : 5;
+  const int bias = (1 << (eb - 1)) - 1;
+  const int e = (bits >> mb) & ((1 << eb) - 1), m = bits & ((1 << mb) - 1);
+  double mag;
+  if (e == (1 << eb) - 1)
+    mag = m ? NAN : INFINITY;
+  else if (e == 0)
+    mag = ldexp((double)m, 1 - bias - mb);
+  else
+    mag = ldexp((double)(m | (1 << mb)), e - bias - mb);
+  return (bits & 0x8000) ? -mag : mag;
+}
+
+typedef struct fz_fill {
+  int mode;      /* 0-3 normal(sigma), 4 large, 5 small ints, 6 sprinkled specials, 7 raw bits */
+  double sigma;
+  fz_rng rng;
+  int n_special;
+  unsigned special_at[4]; /* which element (mod count) of q/k/v gets a special */
+  unsigned special_tensor[4];
+  float special_value[4];
+} fz_fill;
+
+static uint16_t fz_value(fz_fill *f, fa_dtype dt) {
+  switch (f->mode) {
+    case 4: return fz_encode(fz_normal(&f->rng) * (dt == FA_DTYPE_BF16 ? 1e30 : 3e4), dt);
+    case 5: return fz_encode((double)((int)(fz_next(&f->rng) % 9) - 4), dt);
+    case 7: return (uint16_t)fz_next(&f->rng);
+    default: return fz_encode(fz_normal(&f->rng) * f->sigma, dt);
+  }
+}
+
+/* ------------------------------------------------------------ the model */
+
+#define BIT(st) (1u << (unsigned)(st))
+
+/* One of q, k, v, out as the contract sees it. */
+typedef struct fz_tensor {
+  const char *name;
+  fz_ptr_mode ptr;
+  int64_t given_hs, given_rs, given_bs; /* as passed (0 = packed) */
+  int64_t hs, rs, bs;                   /* effective (saturated) */
+  int64_t rows, batches, heads;
+  int64_t span;    /* elements the contract says the buffer holds (0: none read) */
+  uint16_t *base;  /* allocation */
+  size_t bytes;    /* allocation size */
+  const void *arg; /* pointer passed */
+} fz_tensor;
+
+typedef struct fz_call {
+  fa_fwd_params p;
+  int op;          /* 0 fwd, 1 query, 2 with_kernel */
+  int varlen;
+  int params_null, message_null;
+  size_t kernel_index;
+  fz_tensor t[4];  /* q, k, v, out */
+  /* Aligned harness copies of the small arrays (what the model reads; the
+   * library gets the same values at p's pointers, which may be misaligned). */
+  int32_t cu_vals[2][65];
+  int32_t *cu[2];  /* cu_vals[t], or NULL when not passed */
+  int64_t cu_n;    /* entries allocated in each */
+  fz_ptr_mode cu_ptr[2], lse_ptr, sinks_ptr, seqused_ptr;
+  int32_t *seqused; /* malloc'd copy, or NULL */
+  float *sinks;     /* malloc'd copy, or NULL */
+  void *seqused_arg, *sinks_arg;
+  float *lse;
+  int64_t lse_span;
+  void *cu_alloc[2], *seqused_alloc, *sinks_alloc, *lse_alloc;
+  size_t lse_bytes;
+  fz_fill fill;
+  /* the model's verdict */
+  uint32_t allowed;  /* statuses an invalid call may return; 0 = valid */
+  int ambiguous;     /* near the 2^60 bound: OVERFLOW or OK */
+  uint32_t may_reject; /* a valid call may also be rejected with these (extreme scale / softcap) */
+  int no_kernel;     /* valid, but no CPU kernel for (head_dim, dtype, mask) */
+  int64_t work;
+} fz_call;
+
+static int head_dim_in_table(int32_t d) {
+  size_t i;
+  for (i = 0; i < fa_kernel_count(); ++i) {
+    fa_kernel_info info;
+    if (fa_kernel_info_get(i, &info) == FA_OK && info.head_dim == d)
+      return 1;
+  }
+  return 0;
+}
+
+static size_t cpu_kernel(int32_t d, fa_dtype dt, fa_mask mask) {
+  size_t i;
+  for (i = 0; i < fa_kernel_count(); ++i) {
+    fa_kernel_info info;
+    if (fa_kernel_info_get(i, &info) == FA_OK && info.backend == FA_BACKEND_CPU && info.head_dim == d &&
+        info.dtype == dt && info.mask == mask)
+      return i;
+  }
+  return SIZE_MAX;
+}
+
+/* Pointer and stride rules of one tensor that need no shapes: NULL,
+ * 16-byte alignment, strides >= 0, multiples of 8, at most 2^60. */
+static void model_tensor_ptr(fz_call *c, const fz_tensor *t) {
+  const int64_t given[3] = {t->given_hs, t->given_rs, t->given_bs};
+  int i;
+  if (t->ptr.kind == PTR_NULL)
+    c->allowed |= BIT(FA_ERR_NULL_POINTER);
+  if (t->ptr.kind == PTR_SHIFT && t->ptr.shift % 16 != 0)
+    c->allowed |= BIT(FA_ERR_MISALIGNED);
+  for (i = 0; i < 3; ++i) {
+    if (given[i] < 0 || given[i] % 8 != 0)
+      c->allowed |= BIT(FA_ERR_INVALID_STRIDE);
+    else if (given[i] > FZ_LIMIT)
+      c->allowed |= BIT(FA_ERR_OVERFLOW);
+  }
+  if (c->varlen && t->given_bs != 0)
+    c->allowed |= BIT(FA_ERR_INVALID_STRIDE);
+}
+
+/* With valid shapes: effective strides (defaults filled in), the bound on
+ * the largest offset, and the span (elements the buffer must hold). */
+static void model_tensor_span(fz_call *c, fz_tensor *t, int32_t d) {
+  int64_t last;
+  t->hs = t->given_hs != 0 ? t->given_hs : d;
+  t->rs = t->given_rs != 0 ? t->given_rs : sat_mul(t->heads, d);
+  t->bs = c->varlen ? 0 : (t->given_bs != 0 ? t->given_bs : sat_mul(t->rows, t->rs));
+  if (t->rs > FZ_LIMIT || t->bs > FZ_LIMIT) /* a default stride past the bound */
+    c->allowed |= BIT(FA_ERR_OVERFLOW);
+  last = sat_add(sat_add(sat_mul(t->batches - 1, t->bs < 0 ? 0 : t->bs),
+                         sat_mul(t->rows > 0 ? t->rows - 1 : 0, t->rs < 0 ? 0 : t->rs)),
+                 sat_add(sat_mul(t->heads - 1, t->hs < 0 ? 0 : t->hs), d));
+  if (last > FZ_LIMIT + FZ_BAND)
+    c->allowed |= BIT(FA_ERR_OVERFLOW);
+  else if (last > FZ_LIMIT - FZ_BAND)
+    c->ambiguous = 1;
+  t->span = t->rows > 0 && t->batches > 0 ? last : 0;
+}
+
+/* The contract's rules, evaluated in no particular order: `allowed`
+ * collects every status a violated rule may produce, so the library may
+ * check in any order it likes. */
+static void model_fwd(fz_call *c) {
+  const fa_fwd_params *p = &c->p;
+  const int64_t d = p->head_dim, hq = p->num_heads_q, hk = p->num_heads_k;
+  int shapes_ok, i;
+  c->allowed = 0;
+  c->ambiguous = 0;
+  c->may_reject = 0;
+  c->no_kernel = 0;
+  if (c->params_null) {
+    c->allowed = BIT(FA_ERR_NULL_POINTER);
+    return;
+  }
+  if (p->backend != FA_BACKEND_CPU && p->backend != FA_BACKEND_CUDA)
+    c->allowed |= BIT(FA_ERR_INVALID_BACKEND);
+  if (p->dtype != FA_DTYPE_FP16 && p->dtype != FA_DTYPE_BF16)
+    c->allowed |= BIT(FA_ERR_UNSUPPORTED_DTYPE);
+  if (p->batch < 1 || hq < 1 || hk < 1 || p->max_seqlen_q < 0 || p->max_seqlen_k < 0)
+    c->allowed |= BIT(FA_ERR_INVALID_SHAPE);
+  if (hq >= 1 && hk >= 1 && hq % hk != 0)
+    c->allowed |= BIT(FA_ERR_HEADS_NOT_DIVISIBLE);
+  if (!head_dim_in_table(p->head_dim))
+    c->allowed |= BIT(FA_ERR_UNSUPPORTED_HEAD_DIM);
+  if (p->window_left < -1 || p->window_right < -1)
+    c->allowed |= BIT(FA_ERR_INVALID_WINDOW);
+  if (!isfinite(p->scale))
+    c->allowed |= BIT(FA_ERR_INVALID_SCALE);
+  if (!isfinite(p->softcap) || p->softcap < 0.f)
+    c->allowed |= BIT(FA_ERR_INVALID_SOFTCAP);
+  /* Finite, but past what fp32 constants derived from them can hold
+   * (scale * log2(e), softcap * log2(e), scale / softcap): the library may
+   * reject these; if it accepts them, results must still be finite. */
+  if (isfinite(p->scale) && fabs((double)p->scale) > 1e30)
+    c->may_reject |= BIT(FA_ERR_INVALID_SCALE);
+  if (isfinite(p->softcap) && (double)p->softcap > 1e30)
+    c->may_reject |= BIT(FA_ERR_INVALID_SOFTCAP);
+  if (isfinite(p->scale) && isfinite(p->softcap) && p->softcap > 0.f) {
+    /* (the default scale needs a valid head_dim; 1/sqrt(8) bounds it) */
+    const double sc = p->scale != 0.f ? fabs((double)p->scale)
+                                      : 1.0 / sqrt(p->head_dim >= 8 ? (double)p->head_dim : 8.0);
+    if (sc / (double)p->softcap > 1e30 * (p->scale != 0.f ? 1.0 : 0.5))
+      c->may_reject |= BIT(FA_ERR_INVALID_SOFTCAP) | BIT(FA_ERR_INVALID_SCALE);
+  }
+  if ((p->cu_seqlens_q == NULL) != (p->cu_seqlens_k == NULL))
+    c->allowed |= BIT(FA_ERR_NULL_POINTER);
+  if (c->varlen && (p->total_q < 0 || p->total_k < 0))
+    c->allowed |= BIT(FA_ERR_INVALID_SHAPE);
+  {
+    const int64_t given[4][3] = {{p->q_head_stride, p->q_row_stride, p->q_batch_stride},
+                                 {p->k_head_stride, p->k_row_stride, p->k_batch_stride},
+                                 {p->v_head_stride, p->v_row_stride, p->v_batch_stride},
+                                 {p->out_head_stride, p->out_row_stride, p->out_batch_stride}};
+    for (i = 0; i < 4; ++i) {
+      c->t[i].given_hs = given[i][0];
+      c->t[i].given_rs = given[i][1];
+      c->t[i].given_bs = given[i][2];
+      model_tensor_ptr(c, &c->t[i]);
+    }
+  }
+  if ((c->lse_ptr.kind == PTR_SHIFT && c->lse_ptr.shift % 4) ||
+      (c->sinks_ptr.kind == PTR_SHIFT && c->sinks_ptr.shift % 4) ||
+      (c->seqused_ptr.kind == PTR_SHIFT && c->seqused_ptr.shift % 4) ||
+      (p->cu_seqlens_q != NULL && c->cu_ptr[0].kind == PTR_SHIFT && c->cu_ptr[0].shift % 4) ||
+      (p->cu_seqlens_k != NULL && c->cu_ptr[1].kind == PTR_SHIFT && c->cu_ptr[1].shift % 4))
+    c->allowed |= BIT(FA_ERR_MISALIGNED);
+  if (p->backend == FA_BACKEND_CUDA) /* host pointers: no device here, or not device memory */
+    c->allowed |= BIT(FA_ERR_NO_DEVICE) | BIT(FA_ERR_INVALID_POINTER) | BIT(FA_ERR_UNSUPPORTED_DEVICE) |
+                  BIT(FA_ERR_CUDA) | BIT(FA_ERR_NO_KERNEL);
+
+  shapes_ok = p->batch >= 1 && hq >= 1 && hk >= 1 && p->max_seqlen_q >= 0 && p->max_seqlen_k >= 0 &&
+              head_dim_in_table(p->head_dim) && !(c->varlen && (p->total_q < 0 || p->total_k < 0));
+  if (shapes_ok) {
+    const int64_t total_q = c->varlen ? p->total_q : sat_mul(p->batch, p->max_seqlen_q);
+    const int64_t total_k = c->varlen ? p->total_k : sat_mul(p->batch, p->max_seqlen_k);
+    const int64_t heads[4] = {hq, hk, hk, hq};
+    const int64_t rows[4] = {c->varlen ? total_q : p->max_seqlen_q, c->varlen ? total_k : p->max_seqlen_k,
+                             c->varlen ? total_k : p->max_seqlen_k, c->varlen ? total_q : p->max_seqlen_q};
+    for (i = 0; i < 4; ++i) {
+      c->t[i].heads = heads[i];
+      c->t[i].rows = rows[i];
+      c->t[i].batches = c->varlen ? 1 : p->batch;
+      model_tensor_span(c, &c->t[i], p->head_dim);
+    }
+    c->lse_span = sat_mul(hq, total_q);
+    if (c->lse_span > FZ_LIMIT + FZ_BAND)
+      c->allowed |= BIT(FA_ERR_OVERFLOW);
+    else if (c->lse_span > FZ_LIMIT - FZ_BAND)
+      c->ambiguous = 1;
+  }
+  (void)d;
+
+  /* CPU: the contents of cu_seqlens and seqused_k are checked. They are
+   * readable whenever passed (the harness allocates batch + 1 / batch). */
+  if (p->backend == FA_BACKEND_CPU && p->batch >= 1) {
+    if (p->cu_seqlens_q != NULL && p->cu_seqlens_k != NULL) {
+      const int32_t *cu[2] = {c->cu[0], c->cu[1]};
+      const int64_t total[2] = {p->total_q, p->total_k};
+      const int32_t maxlen[2] = {p->max_seqlen_q, p->max_seqlen_k};
+      int t;
+      int32_t b;
+      for (t = 0; t < 2; ++t) {
+        if (cu[t][0] != 0 || cu[t][p->batch] > total[t])
+          c->allowed |= BIT(FA_ERR_INVALID_SEQLENS);
+        for (b = 0; b < p->batch; ++b) {
+          const int64_t len = (int64_t)cu[t][b + 1] - cu[t][b];
+          if (len < 0 || len > maxlen[t])
+            c->allowed |= BIT(FA_ERR_INVALID_SEQLENS);
+        }
+      }
+    }
+    if (p->seqused_k != NULL && (p->cu_seqlens_q == NULL) == (p->cu_seqlens_k == NULL)) {
+      int32_t b;
+      for (b = 0; b < p->batch; ++b) {
+        const int64_t cap =
+            c->varlen ? (int64_t)c->cu[1][b + 1] - c->cu[1][b] : (int64_t)p->max_seqlen_k;
+        if (c->seqused[b] < 0 || c->seqused[b] > cap)
+          c->allowed |= BIT(FA_ERR_INVALID_SEQLENS);
+      }
+    }
+  }
+  if (c->allowed == 0 &&
+      cpu_kernel(p->head_dim, p->dtype, fa_mask_from_window(p->window_left, p->window_right)) == SIZE_MAX)
+    c->no_kernel = 1;
+}
+
+/* ------------------------------------------------------------ sequences (valid calls) */
+
+typedef struct fz_seq {
+  int64_t q0, k0; /* first row in q/out and in k/v */
+  int64_t lq, lk; /* query rows, keys used */
+} fz_seq;
+
+static fz_seq seq_of(const fz_call *c, int32_t b) {
+  const fa_fwd_params *p = &c->p;
+  fz_seq s;
+  if (c->varlen) {
+    s.q0 = c->cu[0][b];
+    s.k0 = c->cu[1][b];
+    s.lq = (int64_t)c->cu[0][b + 1] - s.q0;
+    s.lk = (int64_t)c->cu[1][b + 1] - s.k0;
+  } else {
+    s.q0 = s.k0 = 0;
+    s.lq = p->max_seqlen_q;
+    s.lk = p->max_seqlen_k;
+  }
+  if (c->seqused != NULL)
+    s.lk = c->seqused[b];
+  return s;
+}
+
+static int64_t elem_offset(const fz_tensor *t, const fz_call *c, int32_t b, int64_t row, int64_t h) {
+  return (c->varlen ? 0 : (int64_t)b * t->bs) + row * t->rs + h * t->hs;
+}
+
+/* Keys [lo, hi) seen by query row i: bottom-right aligned window. */
+static void visible(const fa_fwd_params *p, const fz_seq *s, int64_t i, int64_t *lo, int64_t *hi) {
+  const int64_t pos = i + s->lk - s->lq;
+  int64_t l = p->window_left < 0 ? 0 : pos - p->window_left;
+  int64_t h = p->window_right < 0 ? s->lk : pos + p->window_right + 1;
+  if (l < 0)
+    l = 0;
+  if (h > s->lk)
+    h = s->lk;
+  *lo = l;
+  *hi = h > l ? h : l;
+}
+
+static int64_t model_work(const fz_call *c) {
+  const fa_fwd_params *p = &c->p;
+  int64_t w = sat_mul(p->batch, p->num_heads_q);
+  int32_t b;
+  if (w > FZ_MAX_WORK)
+    return w;
+  for (b = 0; b < p->batch && w <= FZ_MAX_WORK; ++b) {
+    const fz_seq s = seq_of(c, b);
+    w = sat_add(w, sat_mul(sat_mul(s.lq, s.lk + 1), sat_mul(p->num_heads_q, p->head_dim)));
+    /* Filling the rows the call reads (overlapping views can make many rows
+     * of a small buffer): the harness's own cost. */
+    w = sat_add(w, sat_mul(sat_add(sat_mul(s.lq, p->num_heads_q), sat_mul(2 * s.lk, p->num_heads_k)), p->head_dim));
+  }
+  return w;
+}
+
+/* ------------------------------------------------------------ allocation */
+
+static void *fz_alloc(size_t bytes) {
+  void *p = NULL;
+  if (posix_memalign(&p, 16, bytes ? bytes : 1) != 0)
+    fz_die("out of memory (%zu bytes)", bytes);
+  return p;
+}
+
+static size_t small_bytes(int64_t n, size_t elem) { return (size_t)(n > 0 ? n : 0) * elem; }
+
+/* ------------------------------------------------------------ checks */
+
+static void check_status_known(fa_status st) {
+  if (strcmp(fa_status_string(st), "FA_ERR_UNKNOWN_STATUS") == 0)
+    fz_die("returned status %d is not an fa_status", (int)st);
+}
+
+static void check_message(const char *call, fa_status st, const fa_message *m) {
+  const char *name = fa_status_string(st);
+  if (memchr(m->text, '\0', sizeof m->text) == NULL)
+    fz_die("%s: message is not NUL-terminated", call);
+  if (st == FA_OK) {
+    if (m->text[0] != '\0')
+      fz_die("%s: FA_OK with a message \"%s\"", call, m->text);
+    return;
+  }
+  if (m->text[0] == '\0')
+    fz_die("%s: %s with an empty message", call, name);
+  if (strncmp(m->text, name, strlen(name)) != 0 || m->text[strlen(name)] != ':')
+    fz_die("%s: message \"%s\" does not start with \"%s:\"", call, m->text, name);
+}
+
+static void fz_message_reset(fa_message *m) { memset(m->text, 'x', sizeof m->text); }
+
+static void describe_allowed(uint32_t allowed, char *buf, size_t len) {
+  int s;
+  size_t n = 0;
+  buf[0] = '\0';
+  for (s = 0; s < 32 && n < len; ++s)
+    if (allowed & BIT(s))
+      n += (size_t)snprintf(buf + n, len - n, "%s%s", n ? "|" : "", fa_status_string((fa_status)s));
+  if (allowed == 0)
+    snprintf(buf, len, "FA_OK");
+}
+
+/* The status agrees with the model. */
+static void check_verdict(const char *call, const fz_call *c, uint32_t allowed, fa_status st) {
+  char want[512];
+  check_status_known(st);
+  if (c->ambiguous && (st == FA_OK || st == FA_ERR_OVERFLOW))
+    return;
+  if (allowed == 0 && st != FA_OK && (c->may_reject & BIT(st)))
+    return;
+  if (allowed != 0) {
+    allowed |= c->may_reject;
+    if (st == FA_OK || !(allowed & BIT(st))) {
+      describe_allowed(allowed, want, sizeof want);
+      fz_die("%s returned %s; the contract allows only %s", call, fa_status_string(st), want);
+    }
+    return;
+  }
+  if (c->no_kernel) {
+    if (st != FA_ERR_NO_KERNEL)
+      fz_die("%s returned %s for a combination without a kernel (expected FA_ERR_NO_KERNEL)", call,
+             fa_status_string(st));
+    return;
+  }
+  if (st != FA_OK)
+    fz_die("%s returned %s for a valid call", call, fa_status_string(st));
+}
+
+/* ------------------------------------------------------------ building a call */
+
+static void place_tensor(fz_tensor *t, int64_t elems, int fits) {
+  const size_t shift = t->ptr.kind == PTR_SHIFT ? t->ptr.shift : 0;
+  t->bytes = (fits ? (size_t)elems * 2 : 64) + shift;
+  t->base = (uint16_t *)fz_alloc(t->bytes);
+  memset(t->base, 0xFF, t->bytes); /* NaN in fp16 and bf16 */
+  t->arg = t->ptr.kind == PTR_NULL ? NULL : (const void *)((char *)t->base + shift);
+}
+
+/* Small host arrays: allocated with exactly n entries (+ the pointer shift). */
+static void *place_small(fz_ptr_mode m, int64_t n, size_t elem, void **alloc, size_t *bytes_out) {
+  const size_t shift = m.kind == PTR_SHIFT ? m.shift : 0;
+  const size_t bytes = small_bytes(n, elem) + shift;
+  *alloc = fz_alloc(bytes);
+  memset(*alloc, 0xFF, bytes ? bytes : 1);
+  if (bytes_out)
+    *bytes_out = bytes;
+  return m.kind == PTR_NULL ? NULL : (char *)*alloc + shift;
+}
+
+static void free_call(fz_call *c) {
+  int i;
+  for (i = 0; i < 4; ++i)
+    free(c->t[i].base);
+  free(c->cu_alloc[0]);
+  free(c->cu_alloc[1]);
+  free(c->seqused_alloc);
+  free(c->sinks_alloc);
+  free(c->lse_alloc);
+  free(c->seqused);
+  free(c->sinks);
+}
+
+/* Fill the rows a valid call reads (all others stay NaN). */
+static void fill_inputs(fz_call *c) {
+  const fa_fwd_params *p = &c->p;
+  int32_t b;
+  int64_t i, h;
+  int which, e;
+  for (b = 0; b < p->batch; ++b) {
+    const fz_seq s = seq_of(c, b);
+    for (i = 0; i < s.lq; ++i)
+      for (h = 0; h < p->num_heads_q; ++h) {
+        uint16_t *row = (uint16_t *)c->t[0].arg + elem_offset(&c->t[0], c, b, s.q0 + i, h);
+        for (e = 0; e < p->head_dim; ++e)
+          row[e] = fz_value(&c->fill, p->dtype);
+      }
+    for (which = 1; which <= 2; ++which)
+      for (i = 0; i < s.lk; ++i)
+        for (h = 0; h < p->num_heads_k; ++h) {
+          uint16_t *row = (uint16_t *)c->t[which].arg + elem_offset(&c->t[which], c, b, s.k0 + i, h);
+          for (e = 0; e < p->head_dim; ++e)
+            row[e] = fz_value(&c->fill, p->dtype);
+        }
+  }
+  /* Sprinkle specials at input-chosen places among the elements read. */
+  for (e = 0; e < c->fill.n_special; ++e) {
+    const int t = (int)(c->fill.special_tensor[e] % 3);
+    const int32_t bb = (int32_t)(c->fill.special_at[e] % (unsigned)p->batch);
+    const fz_seq s = seq_of(c, bb);
+    const int64_t rows = t == 0 ? s.lq : s.lk, heads = t == 0 ? p->num_heads_q : p->num_heads_k;
+    if (rows > 0) {
+      const unsigned at = c->fill.special_at[e] / 7u;
+      const int64_t r = (int64_t)(at % (unsigned)rows), hh = (int64_t)((at / 3u) % (unsigned)heads);
+      uint16_t *row = (uint16_t *)c->t[t].arg + elem_offset(&c->t[t], c, bb, (t == 0 ? s.q0 : s.k0) + r, hh);
+      row[(at / 5u) % (unsigned)p->head_dim] = fz_encode(c->fill.special_value[e], p->dtype);
+    }
+  }
+  if (c->sinks != NULL) {
+    for (h = 0; h < p->num_heads_q; ++h)
+      c->sinks[h] = c->fill.mode == 7 ? (float)(fz_normal(&c->fill.rng) * 40.0) : (float)fz_normal(&c->fill.rng);
+    memcpy(c->sinks_arg, c->sinks, small_bytes(p->num_heads_q, 4));
+  }
+}
+
+/* ------------------------------------------------------------ results of a valid run */
+
+static double row_max_abs(const uint16_t *row, int d, fa_dtype dt, int *finite) {
+  double m = 0.0;
+  int e;
+  for (e = 0; e < d; ++e) {
+    const double x = fz_decode(row[e], dt);
+    if (!isfinite(x))
+      *finite = 0;
+    else if (fabs(x) > m)
+      m = fabs(x);
+  }
+  return m;
+}
+
+/* Bytes of out (in elements) and lse that a valid call owns. */
+static void check_results(const fz_call *c, const uint16_t *out_before, const float *lse_before) {
+  const fa_fwd_params *p = &c->p;
+  const fz_tensor *tq = &c->t[0], *tk = &c->t[1], *tv = &c->t[2], *to = &c->t[3];
+  const int d = p->head_dim;
+  const fa_dtype dt = p->dtype;
+  const int64_t out_elems = (int64_t)(to->bytes / 2);
+  const int64_t out_shift = (const uint16_t *)to->arg - to->base;
+  unsigned char *owned = (unsigned char *)calloc((size_t)out_elems + 1, 1);
+  unsigned char *lse_owned = (unsigned char *)calloc(c->lse_bytes / 4 + 1, 1);
+  const int64_t lse_shift = c->lse != NULL ? (int64_t)(((char *)c->lse - (char *)c->lse_alloc) / 4) : 0;
+  double *s = NULL, *ref = (double *)malloc(sizeof(double) * (size_t)d);
+  const double scale = p->scale != 0.f ? (double)p->scale : 1.0 / sqrt((double)d);
+  const double q_mul = fabs(p->softcap > 0.f ? scale / (double)p->softcap : scale * FZ_LOG2E);
+  const double ulp = dt == FA_DTYPE_BF16 ? 1.0 / 256 : 1.0 / 2048;
+  int64_t max_lk = 1, e;
+  int32_t b;
+  int64_t i, h;
+  if (owned == NULL || lse_owned == NULL || ref == NULL)
+    fz_die("out of memory");
+
+  /* How many (row, head)s own each element: overlapping views are legal
+   * (some write wins), but then that row's values are not checked. */
+  for (b = 0; b < p->batch; ++b) {
+    const fz_seq sq = seq_of(c, b);
+    if (sq.lk > max_lk)
+      max_lk = sq.lk;
+    for (i = 0; i < sq.lq; ++i)
+      for (h = 0; h < p->num_heads_q; ++h) {
+        const int64_t at = out_shift + elem_offset(to, c, b, sq.q0 + i, h);
+        int k;
+        for (k = 0; k < d; ++k)
+          owned[at + k] = owned[at + k] < 2 ? (unsigned char)(owned[at + k] + 1) : 2;
+        if (c->lse != NULL) {
+          const int64_t li = c->varlen ? h * p->total_q + sq.q0 + i
+                                       : ((int64_t)b * p->num_heads_q + h) * p->max_seqlen_q + i;
+          if (lse_owned[lse_shift + li])
+            fz_die("two rows map to lse element %lld", (long long)li);
+          lse_owned[lse_shift + li] = 1;
+        }
+      }
+  }
+  /* Everything else is untouched. */
+  {
+    const uint16_t *now = to->base;
+    for (e = 0; e < out_elems; ++e)
+      if (!owned[e] && now[e] != out_before[e])
+        fz_die("out element %lld (byte %lld of the buffer), outside every row the call owns, was written",
+               (long long)(e - out_shift), (long long)(2 * e));
+    if (c->lse != NULL)
+      for (e = 0; e < (int64_t)(c->lse_bytes / 4); ++e)
+        if (!lse_owned[e] && memcmp(&((float *)c->lse_alloc)[e], &lse_before[e], 4) != 0)
+          fz_die("lse element %lld, outside every row, was written", (long long)(e - lse_shift));
+  }
+
+  s = (double *)malloc(sizeof(double) * (size_t)max_lk);
+  if (s == NULL)
+    fz_die("out of memory");
+  for (b = 0; b < p->batch; ++b) {
+    const fz_seq sq = seq_of(c, b);
+    for (i = 0; i < sq.lq; ++i)
+      for (h = 0; h < p->num_heads_q; ++h) {
+        const int64_t hk = h / (p->num_heads_q / p->num_heads_k);
+        const uint16_t *qrow = (const uint16_t *)tq->arg + elem_offset(tq, c, b, sq.q0 + i, h);
+        const uint16_t *orow = (const uint16_t *)to->arg + elem_offset(to, c, b, sq.q0 + i, h);
+        const float *sink = c->sinks != NULL ? &c->sinks[h] : NULL;
+        float lse_got = 0.f;
+        int64_t lo, hi, j;
+        int finite = 1, shared = 0, k;
+        double qmax, kmax = 0.0, vmax = 0.0, mx = -INFINITY, denom = 0.0, lse_want, err_s = 0.0;
+        visible(p, &sq, i, &lo, &hi);
+        for (k = 0; k < d; ++k)
+          shared |= owned[out_shift + elem_offset(to, c, b, sq.q0 + i, h) + k] > 1;
+        if (c->lse != NULL) {
+          const int64_t li = c->varlen ? h * p->total_q + sq.q0 + i
+                                       : ((int64_t)b * p->num_heads_q + h) * p->max_seqlen_q + i;
+          lse_got = c->lse[li];
+        }
+        if (hi <= lo) { /* sees no key: zeros, lse -inf or the sink */
+          if (!shared)
+            for (k = 0; k < d; ++k)
+              if (fz_decode(orow[k], dt) != 0.0)
+                fz_die("seq %d row %lld head %lld sees no key but out[%d] = %g", b, (long long)i, (long long)h, k,
+                       fz_decode(orow[k], dt));
+          if (c->lse != NULL && sink == NULL && !(isinf(lse_got) && lse_got < 0))
+            fz_die("seq %d row %lld head %lld sees no key but lse = %g (expected -inf)", b, (long long)i,
+                   (long long)h, (double)lse_got);
+          if (c->lse != NULL && sink != NULL && isfinite(*sink) &&
+              !(fabs((double)lse_got - (double)*sink) <= 1e-5 * (1.0 + fabs((double)*sink))))
+            fz_die("seq %d row %lld head %lld sees only the sink %g but lse = %g", b, (long long)i, (long long)h,
+                   (double)*sink, (double)lse_got);
+          continue;
+        }
+        /* Does this row read only finite inputs, without fp32 overflow? */
+        qmax = row_max_abs(qrow, d, dt, &finite);
+        for (j = lo; j < hi && finite; ++j) {
+          const uint16_t *krow = (const uint16_t *)tk->arg + elem_offset(tk, c, b, sq.k0 + j, hk);
+          const uint16_t *vrow = (const uint16_t *)tv->arg + elem_offset(tv, c, b, sq.k0 + j, hk);
+          double dot = 0.0, mag = 0.0;
+          const double km = row_max_abs(krow, d, dt, &finite), vm = row_max_abs(vrow, d, dt, &finite);
+          if (km > kmax)
+            kmax = km;
+          if (vm > vmax)
+            vmax = vm;
+          if (!finite)
+            break;
+          for (k = 0; k < d; ++k) {
+            const double a = fz_decode(qrow[k], dt), bk = fz_decode(krow[k], dt);
+            dot += a * bk;
+            mag += fabs(a * bk);
+          }
+          s[j - lo] = scale * dot;
+          if (p->softcap > 0.f)
+            s[j - lo] = (double)p->softcap * tanh(s[j - lo] / (double)p->softcap);
+          /* fp32 error bound of the score (nats): dot product rounding. */
+          {
+            const double es = fabs(scale) * mag * (double)(d + 8) * 1.2e-7;
+            if (es > err_s)
+              err_s = es;
+          }
+          if (s[j - lo] > mx)
+            mx = s[j - lo];
+          if (!(mag * q_mul < 1e30))
+            finite = 0; /* the fp32 dot product of scaled q and k may overflow: not promised */
+        }
+        if (sink != NULL && !isfinite(*sink))
+          finite = 0;
+        /* q is scaled in fp32 before the dot product (scale * log2(e), or
+         * scale / softcap): that must be representable. */
+        if (!(qmax * q_mul < 1e30) || !(kmax < 1e30) || !((double)(hi - lo) * vmax < 1e30))
+          finite = 0;
+        if (!finite)
+          continue;
+        for (k = 0; k < d && !shared; ++k)
+          if (!isfinite(fz_decode(orow[k], dt)))
+            fz_die("seq %d row %lld head %lld reads only finite inputs, but out[%d] = %g", b, (long long)i,
+                   (long long)h, k, fz_decode(orow[k], dt));
+        if (c->lse != NULL && !isfinite(lse_got))
+          fz_die("seq %d row %lld head %lld reads only finite inputs, but lse = %g", b, (long long)i, (long long)h,
+                 (double)lse_got);
+        if (shared)
+          continue;
+        /* Double reference of this row. */
+        if (sink != NULL && *sink > mx)
+          mx = *sink;
+        for (k = 0; k < d; ++k)
+          ref[k] = 0.0;
+        for (j = lo; j < hi; ++j) {
+          const uint16_t *vrow = (const uint16_t *)tv->arg + elem_offset(tv, c, b, sq.k0 + j, hk);
+          const double w = exp(s[j - lo] - mx);
+          denom += w;
+          for (k = 0; k < d; ++k)
+            ref[k] += w * fz_decode(vrow[k], dt);
+        }
+        if (sink != NULL)
+          denom += exp((double)*sink - mx);
+        lse_want = mx + log(denom);
+        {
+          /* Rounding to storage, fp32 weights, score errors (both ends). */
+          const double tol = vmax * (ulp + 4.0 * err_s + 1e-5) + 1e-6;
+          for (k = 0; k < d; ++k) {
+            const double want = ref[k] / denom, got = fz_decode(orow[k], dt);
+            if (!(fabs(got - want) <= tol + ulp * fabs(want)))
+              fz_die("seq %d row %lld head %lld: out[%d] = %.9g, reference %.9g (tol %.3g; %lld keys)", b,
+                     (long long)i, (long long)h, k, got, want, tol, (long long)(hi - lo));
+          }
+        }
+        if (c->lse != NULL && !(fabs((double)lse_got - lse_want) <= 2.0 * err_s + 1e-5 * (1.0 + fabs(lse_want))))
+          fz_die("seq %d row %lld head %lld: lse = %.9g, reference %.9g", b, (long long)i, (long long)h,
+                 (double)lse_got, lse_want);
+      }
+  }
+  free(s);
+  free(ref);
+  free(owned);
+  free(lse_owned);
+}
+
+/* ------------------------------------------------------------ the forward ops */
+
+static void decode_fwd(fz_in *in, fz_call *c, int op) {
+  fa_fwd_params *p = &c->p;
+  const unsigned flags = fz_u8(in);
+  size_t n_dims = 0;
+  int32_t dims[64];
+  int32_t lens_q[64], lens_k[64];
+  int32_t b;
+  size_t i;
+  memset(c, 0, sizeof *c);
+  c->op = op;
+  *p = fa_fwd_params_default();
+  c->varlen = flags & 1;
+  c->message_null = (flags >> 4) & 1;
+  c->params_null = ((flags >> 5) & 3) == 3 && (flags & 0x80);
+
+  for (i = 0; i < fa_kernel_count() && n_dims < 64; ++i) {
+    fa_kernel_info info;
+    size_t j;
+    if (fa_kernel_info_get(i, &info) != FA_OK)
+      continue;
+    for (j = 0; j < n_dims && dims[j] != info.head_dim; ++j) {
+    }
+    if (j == n_dims)
+      dims[n_dims++] = info.head_dim;
+  }
+  {
+    const unsigned t = fz_u8(in);
+    p->backend = t < 0xF0 ? FA_BACKEND_CPU : (t < 0xF8 ? FA_BACKEND_CUDA : (fa_backend)(int32_t)fz_u32(in));
+  }
+  {
+    const unsigned t = fz_u8(in);
+    p->dtype = t < 0xF0 ? ((t & 1) ? FA_DTYPE_FP16 : FA_DTYPE_BF16) : (fa_dtype)(int32_t)fz_u32(in);
+  }
+  p->batch = fz_i32(in, 1, 4);
+  p->num_heads_k = fz_i32(in, 1, 3);
+  {
+    /* A typical group size multiplies num_heads_k; a hostile value is
+     * num_heads_q itself (so it need not divide). */
+    const int32_t group = fz_i32(in, 1, 4);
+    int32_t hq;
+    if (group < 1 || group > 4 || __builtin_mul_overflow(p->num_heads_k, group, &hq))
+      hq = group;
+    p->num_heads_q = hq;
+  }
+  {
+    const unsigned t = fz_u8(in);
+    p->head_dim = t < 0xE0 && n_dims > 0 ? dims[t % n_dims] : fz_i32(in, 8, 520);
+  }
+  /* Only small tables are passed (a larger batch cannot have them). */
+  if (p->batch < 1 || p->batch > 64)
+    c->varlen = 0;
+  if (c->varlen) {
+    int64_t sum_q = 0, sum_k = 0;
+    int32_t mq = 0, mk = 0;
+    for (b = 0; b < p->batch; ++b) {
+      lens_q[b] = (int32_t)(fz_u8(in) % 40);
+      lens_k[b] = (int32_t)(fz_u8(in) % 48);
+      mq = lens_q[b] > mq ? lens_q[b] : mq;
+      mk = lens_k[b] > mk ? lens_k[b] : mk;
+    }
+    p->max_seqlen_q = fz_i32(in, mq, mq + 2);
+    p->max_seqlen_k = fz_i32(in, mk, mk + 2);
+    c->cu_ptr[0] = fz_ptr(in, 4);
+    c->cu_ptr[1] = fz_ptr(in, 4);
+    c->cu_n = (int64_t)p->batch + 1;
+    {
+      void *arg_q = place_small(c->cu_ptr[0], c->cu_n, 4, &c->cu_alloc[0], NULL);
+      void *arg_k = place_small(c->cu_ptr[1], c->cu_n, 4, &c->cu_alloc[1], NULL);
+      int32_t *cq = c->cu_vals[0], *ck = c->cu_vals[1];
+      memset(c->cu_vals, 0xFF, sizeof c->cu_vals);
+      c->cu[0] = arg_q != NULL ? cq : NULL;
+      c->cu[1] = arg_k != NULL ? ck : NULL;
+      if (arg_q != NULL && arg_k != NULL) {
+        cq[0] = ck[0] = 0;
+        for (b = 0; b < p->batch; ++b) {
+          sum_q += lens_q[b];
+          sum_k += lens_k[b];
+          cq[b + 1] = (int32_t)sum_q;
+          ck[b + 1] = (int32_t)sum_k;
+        }
+        /* Corruptions. */
+        {
+          const unsigned t = fz_u8(in);
+          if (t >= 0xD0) {
+            const int32_t at = (int32_t)(fz_u8(in) % (unsigned)(p->batch + 1));
+            int32_t *arr = (t & 8) ? ck : cq;
+            switch (t & 7) {
+              case 0: arr[0] = 1; break;
+              case 1: arr[0] = -1; break;
+              case 2: arr[at] = at > 0 ? arr[at - 1] - 1 : -5; break;
+              case 3: arr[at] = INT32_MAX; break;
+              case 4: arr[at] = INT32_MIN; break;
+              case 5: arr[p->batch] += 1 + (int32_t)(fz_u8(in) % 8); break;
+              case 6: arr[at] = (int32_t)fz_u32(in); break;
+              default: arr[at] += (int32_t)(fz_u8(in) % 16) - 8; break;
+            }
+          }
+        }
+      }
+      if (arg_q != NULL)
+        memcpy(arg_q, cq, (size_t)c->cu_n * 4);
+      if (arg_k != NULL)
+        memcpy(arg_k, ck, (size_t)c->cu_n * 4);
+      p->cu_seqlens_q = (const int32_t *)arg_q;
+      p->cu_seqlens_k = (const int32_t *)arg_k;
+      c->varlen = arg_q != NULL || arg_k != NULL; /* both NULL: a dense call */
+      p->total_q = fz_i64(in, sum_q);
+      p->total_k = fz_i64(in, sum_k);
+    }
+  } else {
+    p->max_seqlen_q = fz_i32(in, 0, 40);
+    p->max_seqlen_k = fz_i32(in, 0, 48);
+    if (fz_u8(in) >= 0xF8) /* dense with stray totals: ignored */
+      p->total_q = fz_i64(in, 0), p->total_k = fz_i64(in, 0);
+  }
+  /* Strides, in the order head, row, batch of q, k, v, out. */
+  {
+    int64_t *given[4][3] = {{&p->q_head_stride, &p->q_row_stride, &p->q_batch_stride},
+                            {&p->k_head_stride, &p->k_row_stride, &p->k_batch_stride},
+                            {&p->v_head_stride, &p->v_row_stride, &p->v_batch_stride},
+                            {&p->out_head_stride, &p->out_row_stride, &p->out_batch_stride}};
+    const int32_t heads[4] = {p->num_heads_q, p->num_heads_k, p->num_heads_k, p->num_heads_q};
+    const int64_t rows[4] = {p->max_seqlen_q, p->max_seqlen_k, p->max_seqlen_k, p->max_seqlen_q};
+    int t;
+    for (t = 0; t < 4; ++t) {
+      const int64_t d = p->head_dim;
+      int64_t hs, rs;
+      *given[t][0] = fz_stride(in, d);
+      hs = *given[t][0] != 0 ? *given[t][0] : d;
+      *given[t][1] = fz_stride(in, sat_mul(heads[t], hs));
+      rs = *given[t][1] != 0 ? *given[t][1] : sat_mul(heads[t], d);
+      *given[t][2] = c->varlen && fz_u8(in) < 0xF0 ? 0 : fz_stride(in, sat_mul(rows[t], rs));
+    }
+  }
+  p->scale = fz_scale(in);
+  p->softcap = fz_softcap(in);
+  p->window_left = fz_window(in);
+  p->window_right = fz_window(in);
+  for (i = 0; i < 4; ++i) {
+    static const char *const names[4] = {"q", "k", "v", "out"};
+    c->t[i].name = names[i];
+    c->t[i].ptr = fz_ptr(in, 16);
+  }
+  c->lse_ptr = fz_ptr(in, 4);
+  c->sinks_ptr = fz_ptr(in, 4);
+  c->seqused_ptr = fz_ptr(in, 4);
+  if (!(flags & 2))
+    c->lse_ptr.kind = PTR_NULL;
+  if (!(flags & 4) || p->num_heads_q < 1 || p->num_heads_q > FZ_MAX_SMALL)
+    c->sinks_ptr.kind = PTR_NULL;
+  if (!(flags & 8) || p->batch < 1 || p->batch > FZ_MAX_SMALL)
+    c->seqused_ptr.kind = PTR_NULL;
+  if (c->seqused_ptr.kind != PTR_NULL) {
+    c->seqused_arg = place_small(c->seqused_ptr, p->batch, 4, &c->seqused_alloc, NULL);
+    c->seqused = (int32_t *)fz_alloc(small_bytes(p->batch, 4));
+    for (b = 0; b < p->batch; ++b) {
+      const int64_t cap = c->varlen && c->cu[1] != NULL ? (int64_t)c->cu[1][b + 1] - c->cu[1][b] : p->max_seqlen_k;
+      const int32_t cap32 = (int32_t)(cap < 0 ? 0 : (cap > 1000 ? 1000 : cap));
+      c->seqused[b] = fz_i32(in, 0, cap32);
+    }
+    memcpy(c->seqused_arg, c->seqused, small_bytes(p->batch, 4));
+    p->seqused_k = (const int32_t *)c->seqused_arg;
+  }
+  if (c->sinks_ptr.kind != PTR_NULL) {
+    c->sinks_arg = place_small(c->sinks_ptr, p->num_heads_q, 4, &c->sinks_alloc, NULL);
+    c->sinks = (float *)fz_alloc(small_bytes(p->num_heads_q, 4));
+    memset(c->sinks, 0, small_bytes(p->num_heads_q, 4));
+    memcpy(c->sinks_arg, c->sinks, small_bytes(p->num_heads_q, 4));
+    p->sinks = (const float *)c->sinks_arg;
+  }
+  /* Values. */
+  {
+    static const double sigmas[4] = {1.0, 0.1, 4.0, 30.0};
+    const unsigned t = fz_u8(in);
+    int k;
+    c->fill.mode = (int)(t % 8);
+    c->fill.sigma = sigmas[t % 4];
+    c->fill.rng.s = fz_u64(in);
+    c->fill.n_special = c->fill.mode == 6 ? 1 + (int)(fz_u8(in) % 4) : 0;
+    for (k = 0; k < c->fill.n_special; ++k) {
+      const unsigned u = fz_u8(in);
+      c->fill.special_tensor[k] = u;
+      c->fill.special_at[k] = fz_u32(in);
+      c->fill.special_value[k] = fz_special_float(in, u >> 4);
+    }
+  }
+  if (op == 2) {
+    const unsigned t = fz_u8(in);
+    const fa_mask mask = fa_mask_from_window(p->window_left, p->window_right);
+    if (t < 0xA0)
+      c->kernel_index = cpu_kernel(p->head_dim, p->dtype, (t & 1) ? FA_MASK_LOCAL : mask);
+    else if (t < 0xE0)
+      c->kernel_index = (size_t)fz_u8(in) % (fa_kernel_count() + 1);
+    else
+      switch (t & 3) {
+        case 0: c->kernel_index = SIZE_MAX; break;
+        case 1: c->kernel_index = fa_kernel_count(); break;
+        case 2: c->kernel_index = (size_t)fz_u64(in); break;
+        default: c->kernel_index = SIZE_MAX / 2; break;
+      }
+    if (c->kernel_index == SIZE_MAX && t < 0xA0)
+      c->kernel_index = 0;
+  }
+}
+
+/* Extra rules of fa_fwd_with_kernel: the index is in the table, and the
+ * kernel matches the call's backend, head_dim, dtype and window (a local
+ * kernel computes any window). */
+static uint32_t model_with_kernel(const fz_call *c) {
+  const fa_fwd_params *p = &c->p;
+  fa_kernel_info k;
+  if (c->kernel_index >= fa_kernel_count())
+    return BIT(FA_ERR_NO_KERNEL);
+  if (c->params_null)
+    return 0;
+  if (fa_kernel_info_get(c->kernel_index, &k) != FA_OK)
+    fz_die("fa_kernel_info_get(%zu) failed below fa_kernel_count()", c->kernel_index);
+  if (k.backend != p->backend || k.head_dim != p->head_dim || k.dtype != p->dtype ||
+      (k.mask != fa_mask_from_window(p->window_left, p->window_right) && k.mask != FA_MASK_LOCAL))
+    return BIT(FA_ERR_NO_KERNEL);
+  if (k.backend == FA_BACKEND_CUDA)
+    return BIT(FA_ERR_NO_DEVICE) | BIT(FA_ERR_UNSUPPORTED_DEVICE) | BIT(FA_ERR_INVALID_POINTER);
+  return 0;
+}
+
+/* Snapshot of a buffer, to prove it unchanged. */
+typedef struct fz_snap {
+  const char *name;
+  const void *at;
+  size_t bytes;
+  void *copy;
+} fz_snap;
+
+static void snap_take(fz_snap *s, const char *name, const void *at, size_t bytes) {
+  s->name = name;
+  s->at = at;
+  s->bytes = at != NULL ? bytes : 0;
+  s->copy = fz_alloc(s->bytes);
+  if (s->bytes)
+    memcpy(s->copy, at, s->bytes);
+}
+
+static int snap_same(const fz_snap *s) { return s->bytes == 0 || memcmp(s->copy, s->at, s->bytes) == 0; }
+
+enum { SNAP_Q, SNAP_K, SNAP_V, SNAP_OUT, SNAP_LSE, SNAP_CU_Q, SNAP_CU_K, SNAP_SEQUSED, SNAP_SINKS, N_SNAPS };
+
+static void run_fwd(fz_in *in, int op) {
+  fz_call c;
+  fa_message msg;
+  fa_fwd_params *p = &c.p;
+  const fa_fwd_params *arg;
+  fz_snap snaps[N_SNAPS];
+  int64_t total_bytes = 0;
+  uint32_t allowed_query, allowed_call;
+  int fits, runnable, i;
+  fa_status st, stq;
+  size_t index = 0x5A5A5A5Au;
+
+  decode_fwd(in, &c, op);
+  model_fwd(&c);
+  allowed_query = c.allowed;
+  allowed_call = op == 2 ? c.allowed | model_with_kernel(&c) : c.allowed;
+
+  /* Allocate exactly the contract's extents when the call is valid and
+   * they fit; small buffers otherwise (the call must then be rejected, or
+   * go to fa_fwd_query only). */
+  for (i = 0; i < 4; ++i)
+    total_bytes = sat_add(total_bytes, sat_mul(c.t[i].span, 2));
+  if (c.lse_ptr.kind != PTR_NULL)
+    total_bytes = sat_add(total_bytes, sat_mul(c.lse_span, 4));
+  fits = allowed_call == 0 && !c.ambiguous && total_bytes <= FZ_MAX_BYTES;
+  for (i = 0; i < 4; ++i)
+    place_tensor(&c.t[i], fits ? c.t[i].span : 0, fits);
+  p->q = c.t[0].arg, p->k = c.t[1].arg, p->v = c.t[2].arg, p->out = (void *)c.t[3].arg;
+  if (c.lse_ptr.kind != PTR_NULL) {
+    c.lse = (float *)place_small(c.lse_ptr, fits ? c.lse_span : 4, 4, &c.lse_alloc, &c.lse_bytes);
+    p->lse = c.lse;
+  }
+  c.work = fits && !c.no_kernel ? model_work(&c) : 0;
+  runnable = fits && !c.no_kernel && c.work <= FZ_MAX_WORK && p->backend == FA_BACKEND_CPU;
+  if (getenv("FZ_VERBOSE") != NULL) {
+    char want[512];
+    describe_allowed(allowed_call, want, sizeof want);
+    fprintf(stderr,
+            "  op %d backend %d dtype %d batch %d heads %d/%d d %d %s max (%d, %d) totals (%lld, %lld) "
+            "strides q (%lld %lld %lld) scale %g softcap %g window (%d, %d) lse %d sinks %d seqused %d fill %d\n"
+            "  model: %s%s%s; work %lld, runnable %d\n",
+            op, (int)p->backend, (int)p->dtype, p->batch, p->num_heads_q, p->num_heads_k, p->head_dim,
+            c.varlen ? "varlen" : "dense", p->max_seqlen_q, p->max_seqlen_k, (long long)p->total_q,
+            (long long)p->total_k, (long long)p->q_head_stride, (long long)p->q_row_stride,
+            (long long)p->q_batch_stride, (double)p->scale, (double)p->softcap, p->window_left, p->window_right,
+            p->lse != NULL, p->sinks != NULL, p->seqused_k != NULL, c.fill.mode, want,
+            c.ambiguous ? " (ambiguous)" : "", c.no_kernel ? " (no kernel)" : "", (long long)c.work, runnable);
+  }
+
+  if (runnable)
+    fill_inputs(&c);
+  arg = c.params_null ? NULL : p;
+
+  for (i = 0; i < 4; ++i)
+    snap_take(&snaps[i], c.t[i].name, c.t[i].base, c.t[i].bytes);
+  snap_take(&snaps[SNAP_LSE], "lse", c.lse_alloc, c.lse_bytes);
+  snap_take(&snaps[SNAP_CU_Q], "cu_seqlens_q", p->cu_seqlens_q, small_bytes(c.cu_n, 4));
+  snap_take(&snaps[SNAP_CU_K], "cu_seqlens_k", p->cu_seqlens_k, small_bytes(c.cu_n, 4));
+  snap_take(&snaps[SNAP_SEQUSED], "seqused_k", p->seqused_k, small_bytes(p->batch, 4));
+  snap_take(&snaps[SNAP_SINKS], "sinks", p->sinks, small_bytes(p->num_heads_q, 4));
+
+  /* fa_fwd_query: always (it must not touch any buffer). */
+  fz_current = "fa_fwd_query";
+  fz_message_reset(&msg);
+  stq = fa_fwd_query(arg, &index, c.message_null ? NULL : &msg);
+  check_verdict("fa_fwd_query", &c, allowed_query, stq);
+  if (!c.message_null)
+    check_message("fa_fwd_query", stq, &msg);
+  if (stq != FA_OK && index != 0x5A5A5A5Au)
+    fz_die("fa_fwd_query failed (%s) but wrote *kernel_index", fa_status_string(stq));
+  if (stq == FA_OK) {
+    fa_kernel_info info;
+    if (fa_kernel_info_get(index, &info) != FA_OK)
+      fz_die("fa_fwd_query chose kernel %zu, not in the table", index);
+    if (info.backend != p->backend || info.head_dim != p->head_dim || info.dtype != p->dtype ||
+        info.mask != fa_mask_from_window(p->window_left, p->window_right))
+      fz_die("fa_fwd_query chose %s for head_dim %d, %s, window (%d, %d)", info.name, p->head_dim,
+             fa_dtype_name(p->dtype), p->window_left, p->window_right);
+  }
+  for (i = 0; i < N_SNAPS; ++i)
+    if (!snap_same(&snaps[i]))
+      fz_die("fa_fwd_query modified %s", snaps[i].name);
+
+  /* The real call: when it can run here, or when it must be rejected. */
+  if (op != 1 && (runnable || (allowed_call != 0 && !c.ambiguous))) {
+    const char *name = op == 2 ? "fa_fwd_with_kernel" : "fa_fwd";
+    fz_current = name;
+    fz_message_reset(&msg);
+    st = op == 2 ? fa_fwd_with_kernel(arg, c.kernel_index, c.message_null ? NULL : &msg)
+                 : fa_fwd(arg, c.message_null ? NULL : &msg);
+    check_verdict(name, &c, allowed_call, st);
+    if (!c.message_null)
+      check_message(name, st, &msg);
+    if (op == 0 && st != stq)
+      fz_die("fa_fwd returned %s but fa_fwd_query %s", fa_status_string(st), fa_status_string(stq));
+    for (i = 0; i < N_SNAPS; ++i)
+      if (i != SNAP_OUT && i != SNAP_LSE && !snap_same(&snaps[i]))
+        fz_die("%s modified its input %s", name, snaps[i].name);
+    if (st != FA_OK) {
+      if (!snap_same(&snaps[SNAP_OUT]) || !snap_same(&snaps[SNAP_LSE]))
+        fz_die("%s failed (%s) but wrote out or lse", name, fa_status_string(st));
+    } else {
+      check_results(&c, (const uint16_t *)snaps[SNAP_OUT].copy, (const float *)snaps[SNAP_LSE].copy);
+    }
+  }
+  for (i = 0; i < N_SNAPS; ++i)
+    free(snaps[i].copy);
+  free_call(&c);
+}
+
+/* ------------------------------------------------------------ fa_kernel_info_get */
+
+static void run_kernel_info(fz_in *in) {
+  const unsigned t = fz_u8(in);
+  const size_t n = fa_kernel_count();
+  size_t index;
+  fa_kernel_info info;
+  fa_status st;
+  fz_current = "fa_kernel_info_get";
+  switch (t & 3) {
+    case 0: index = n ? (size_t)fz_u8(in) % n : 0; break;
+    case 1: index = n + (size_t)fz_u8(in); break;
+    case 2: index = (size_t)fz_u64(in); break;
+    default: index = SIZE_MAX - (size_t)fz_u8(in); break;
+  }
+  memset(&info, 0xA5, sizeof info);
+  st = fa_kernel_info_get(index, (t & 4) ? NULL : &info);
+  check_status_known(st);
+  if (t & 4) {
+    if (st != FA_ERR_NULL_POINTER)
+      fz_die("fa_kernel_info_get(%zu, NULL) returned %s", index, fa_status_string(st));
+    return;
+  }
+  if (index >= n) {
+    if (st != FA_ERR_NO_KERNEL)
+      fz_die("fa_kernel_info_get(%zu) of %zu returned %s", index, n, fa_status_string(st));
+    return;
+  }
+  if (st != FA_OK || info.name == NULL || info.family == NULL || strlen(info.name) == 0 ||
+      (info.backend != FA_BACKEND_CPU && info.backend != FA_BACKEND_CUDA) || !head_dim_in_table(info.head_dim) ||
+      (info.dtype != FA_DTYPE_FP16 && info.dtype != FA_DTYPE_BF16) || info.block_m < 1 || info.block_n < 1 ||
+      info.threads < 1)
+    fz_die("fa_kernel_info_get(%zu): %s or an inconsistent description", index, fa_status_string(st));
+}
+
+/* ------------------------------------------------------------ mask helpers */
+
+/* The verdict of a helper call: `allowed` as for the forward (0 = valid). */
+static void check_helper_verdict(const char *call, uint32_t allowed, int ambiguous, fa_status st) {
+  char want[512];
+  check_status_known(st);
+  if (getenv("FZ_VERBOSE") != NULL) {
+    describe_allowed(allowed, want, sizeof want);
+    fprintf(stderr, "  %s: %s (model: %s%s)\n", call, fa_status_string(st), want, ambiguous ? ", ambiguous" : "");
+  }
+  if (ambiguous && (st == FA_OK || st == FA_ERR_OVERFLOW))
+    return;
+  if (allowed != 0 && (st == FA_OK || !(allowed & BIT(st)))) {
+    describe_allowed(allowed, want, sizeof want);
+    fz_die("%s returned %s; the contract allows only %s", call, fa_status_string(st), want);
+  }
+  if (allowed == 0 && st != FA_OK)
+    fz_die("%s returned %s for a valid call", call, fa_status_string(st));
+}
+
+static fa_backend fz_backend(fz_in *in) {
+  const unsigned t = fz_u8(in);
+  return t < 0xF0 ? FA_BACKEND_CPU : (t < 0xF8 ? FA_BACKEND_CUDA : (fa_backend)(int32_t)fz_u32(in));
+}
+
+static uint32_t backend_rules(fa_backend backend) {
+  if (backend != FA_BACKEND_CPU && backend != FA_BACKEND_CUDA)
+    return BIT(FA_ERR_INVALID_BACKEND);
+  if (backend == FA_BACKEND_CUDA) /* host pointers: no device here, or not device memory */
+    return BIT(FA_ERR_NO_DEVICE) | BIT(FA_ERR_INVALID_POINTER) | BIT(FA_ERR_CUDA);
+  return 0;
+}
+
+static uint32_t ptr_rule(fz_ptr_mode m, size_t align) {
+  if (m.kind == PTR_NULL)
+    return BIT(FA_ERR_NULL_POINTER);
+  if (m.kind == PTR_SHIFT && align > 1 && m.shift % align != 0)
+    return BIT(FA_ERR_MISALIGNED);
+  return 0;
+}
+
+static size_t int_size(fa_int_dtype dt) {
+  return dt == FA_INT_BOOL ? 1 : dt == FA_INT32 ? 4 : dt == FA_INT64 ? 8 : 0;
+}
+
+/* A buffer of a helper call: exactly `bytes` (+ its shift), poisoned. */
+typedef struct fz_buf {
+  fz_ptr_mode mode;
+  void *alloc;
+  void *arg;
+  size_t bytes; /* what the contract says it holds */
+} fz_buf;
+
+static void buf_place(fz_buf *b, size_t bytes, unsigned char poison) {
+  const size_t shift = b->mode.kind == PTR_SHIFT ? b->mode.shift : 0;
+  b->bytes = bytes;
+  b->alloc = fz_alloc(bytes + shift);
+  memset(b->alloc, poison, bytes + shift);
+  b->arg = b->mode.kind == PTR_NULL ? NULL : (char *)b->alloc + shift;
+}
+
+static void buf_free(fz_buf *b) { free(b->alloc); }
+
+/* A flag byte shared by the helper ops: bit 0 message NULL, bits 5-7 set:
+ * params NULL. */
+typedef struct fz_flags {
+  int message_null, params_null;
+  unsigned raw;
+} fz_flags;
+
+static fz_flags fz_helper_flags(fz_in *in) {
+  fz_flags f;
+  f.raw = fz_u8(in);
+  f.message_null = f.raw & 1;
+  f.params_null = (f.raw & 0xE0) == 0xE0;
+  return f;
+}
+
+static void run_unpad_info(fz_in *in) {
+  const fz_flags fl = fz_helper_flags(in);
+  fa_unpad_info_params p;
+  fz_buf mask, indices, cu, maxlen;
+  fa_message msg;
+  fa_status st;
+  uint32_t allowed;
+  int fits;
+  int64_t n = 0;
+  size_t esize;
+  memset(&p, 0, sizeof p);
+  p.backend = fz_backend(in);
+  {
+    const unsigned t = fz_u8(in);
+    p.mask_dtype = t < 0xF0 ? (fa_int_dtype)(1 + t % 3) : (fa_int_dtype)(int32_t)fz_u32(in);
+  }
+  p.batch = fz_i32(in, 1, 6);
+  p.seqlen = fz_i32(in, 1, 24);
+  esize = int_size(p.mask_dtype);
+  mask.mode = fz_ptr(in, esize ? esize : 1);
+  indices.mode = fz_ptr(in, 8);
+  cu.mode = fz_ptr(in, 4);
+  maxlen.mode = fz_ptr(in, 4);
+  allowed = fl.params_null ? BIT(FA_ERR_NULL_POINTER) : 0;
+  if (!fl.params_null) {
+    allowed |= backend_rules(p.backend);
+    if (esize == 0)
+      allowed |= BIT(FA_ERR_UNSUPPORTED_DTYPE);
+    if (p.batch < 1 || p.seqlen < 1 || (int64_t)p.batch * p.seqlen > INT32_MAX)
+      allowed |= BIT(FA_ERR_INVALID_SHAPE);
+    allowed |= ptr_rule(mask.mode, esize ? esize : 1) | ptr_rule(indices.mode, 8) | ptr_rule(cu.mode, 4) |
+               ptr_rule(maxlen.mode, 4);
+  }
+  if (p.batch >= 1 && p.seqlen >= 1)
+    n = (int64_t)p.batch * p.seqlen;
+  fits = allowed == 0 && n <= 4096;
+  buf_place(&mask, fits ? (size_t)n * esize : 8, 0);
+  buf_place(&indices, fits ? (size_t)n * 8 : 8, 0xA5);
+  buf_place(&cu, fits ? (size_t)(p.batch + 1) * 4 : 4, 0xA5);
+  buf_place(&maxlen, 4, 0xA5);
+  if (fits) { /* the mask: left / right padding, holes, all or nothing; any nonzero keeps */
+    fz_rng rng;
+    const unsigned mode = fz_u8(in) % 5;
+    int64_t i;
+    rng.s = fz_u64(in);
+    for (i = 0; i < n; ++i) {
+      const int64_t s = i % p.seqlen;
+      const int64_t cut = (int64_t)((fz_next(&rng) >> 8) % (uint64_t)(p.seqlen + 1));
+      int keep;
+      switch (mode) {
+        case 0: keep = (fz_next(&rng) & 3) != 0; break;
+        case 1: keep = s >= cut; break;
+        case 2: keep = s < cut; break;
+        case 3: keep = 0; break;
+        default: keep = 1; break;
+      }
+      {
+        const int64_t v = keep ? (int64_t)(fz_next(&rng) | 1) : 0; /* nonzero: any bit pattern */
+        if (esize == 1) {
+          const unsigned char c = (unsigned char)(keep ? (v & 0xFF) | 1 : 0);
+          memcpy((char *)mask.arg + i, &c, 1);
+        } else if (esize == 4) {
+          const int32_t w = keep ? (int32_t)(v | 1) : 0;
+          memcpy((char *)mask.arg + 4 * i, &w, 4);
+        } else {
+          memcpy((char *)mask.arg + 8 * i, &v, 8);
+        }
+      }
+    }
+  }
+  p.attention_mask = mask.arg;
+  p.indices = (int64_t *)indices.arg;
+  p.cu_seqlens = (int32_t *)cu.arg;
+  p.max_seqlen = (int32_t *)maxlen.arg;
+  if (fits || allowed != 0) {
+    fz_snap s_mask, s_out[3];
+    snap_take(&s_mask, "attention_mask", mask.alloc, mask.bytes);
+    snap_take(&s_out[0], "indices", indices.alloc, indices.bytes);
+    snap_take(&s_out[1], "cu_seqlens", cu.alloc, cu.bytes);
+    snap_take(&s_out[2], "max_seqlen", maxlen.alloc, maxlen.bytes);
+    fz_current = "fa_unpad_info";
+    fz_message_reset(&msg);
+    st = fa_unpad_info(fl.params_null ? NULL : &p, fl.message_null ? NULL : &msg);
+    check_helper_verdict("fa_unpad_info", allowed, 0, st);
+    if (!fl.message_null)
+      check_message("fa_unpad_info", st, &msg);
+    if (!snap_same(&s_mask))
+      fz_die("fa_unpad_info modified attention_mask");
+    if (st != FA_OK) {
+      int k;
+      for (k = 0; k < 3; ++k)
+        if (!snap_same(&s_out[k]))
+          fz_die("fa_unpad_info failed (%s) but wrote %s", fa_status_string(st), s_out[k].name);
+    } else {
+      int64_t total = 0, i, got64;
+      int32_t longest = 0, b, got32;
+      for (b = 0; b < p.batch; ++b) {
+        int64_t row = 0;
+        memcpy(&got32, (char *)cu.arg + 4 * b, 4);
+        if (got32 != total)
+          fz_die("fa_unpad_info: cu_seqlens[%d] = %d, expected %lld", b, got32, (long long)total);
+        for (i = (int64_t)b * p.seqlen; i < (int64_t)(b + 1) * p.seqlen; ++i) {
+          int keep;
+          if (esize == 1)
+            keep = ((const unsigned char *)mask.arg)[i] != 0;
+          else if (esize == 4) {
+            int32_t w;
+            memcpy(&w, (const char *)mask.arg + 4 * i, 4);
+            keep = w != 0;
+          } else {
+            int64_t w;
+            memcpy(&w, (const char *)mask.arg + 8 * i, 8);
+            keep = w != 0;
+          }
+          if (!keep)
+            continue;
+          memcpy(&got64, (char *)indices.arg + 8 * total, 8);
+          if (got64 != i)
+            fz_die("fa_unpad_info: indices[%lld] = %lld, expected %lld", (long long)total, (long long)got64,
+                   (long long)i);
+          ++total, ++row;
+        }
+        if (row > longest)
+          longest = (int32_t)row;
+      }
+      memcpy(&got32, (char *)cu.arg + 4 * p.batch, 4);
+      if (got32 != total)
+        fz_die("fa_unpad_info: cu_seqlens[batch] = %d, expected %lld", got32, (long long)total);
+      for (i = total; i < n; ++i) {
+        memcpy(&got64, (char *)indices.arg + 8 * i, 8);
+        if (got64 != -1)
+          fz_die("fa_unpad_info: indices[%lld] = %lld past the total %lld, expected -1", (long long)i,
+                 (long long)got64, (long long)total);
+      }
+      memcpy(&got32, maxlen.arg, 4);
+      if (got32 != longest)
+        fz_die("fa_unpad_info: max_seqlen = %d, expected %d", got32, longest);
+    }
+    free(s_mask.copy);
+    free(s_out[0].copy), free(s_out[1].copy), free(s_out[2].copy);
+  }
+  buf_free(&mask), buf_free(&indices), buf_free(&cu), buf_free(&maxlen);
+}
+
+static int64_t fz_rows_i64(fz_in *in, int64_t lo, int64_t span) {
+  const unsigned t = fz_u8(in);
+  if (t < 0xC0)
+    return lo + (int64_t)(t % (unsigned)span);
+  switch (t & 7) {
+    case 0: return 0;
+    case 1: return -1;
+    case 2: return INT32_MAX;
+    case 3: return (int64_t)INT32_MAX + 1;
+    case 4: return (int64_t)1 << 40;
+    case 5: return INT64_MAX;
+    case 6: return (int64_t)fz_u64(in);
+    default: return lo + span;
+  }
+}
+
+/* fa_unpad_rows (gather) or fa_pad_rows (scatter). */
+static void run_rows(fz_in *in) {
+  const fz_flags fl = fz_helper_flags(in);
+  const int scatter = (fl.raw >> 1) & 1;
+  const char *name = scatter ? "fa_pad_rows" : "fa_unpad_rows";
+  fa_rows_params p;
+  fz_buf src, dst, idx, cnt;
+  fa_message msg;
+  fa_status st;
+  uint32_t allowed;
+  int ambiguous = 0, fits, i;
+  int64_t src_rs = 0, dst_rs = 0, src_rows, dst_rows, count_val = 0;
+  unsigned t;
+  memset(&p, 0, sizeof p);
+  p.backend = fz_backend(in);
+  t = fz_u8(in);
+  p.dtype = t < 0xF0 ? ((t & 1) ? FA_DTYPE_FP16 : FA_DTYPE_BF16) : (fa_dtype)(int32_t)fz_u32(in);
+  t = fz_u8(in);
+  if (t < 0xC0)
+    p.row_elems = 8 * (1 + (int64_t)(t % 8));
+  else
+    switch (t & 7) {
+      case 0: p.row_elems = 0; break;
+      case 1: p.row_elems = -8; break;
+      case 2: p.row_elems = 7; break;
+      case 3: p.row_elems = 12; break;
+      case 4: p.row_elems = (int64_t)1 << 40; break;
+      case 5: p.row_elems = INT64_MAX - 7; break;
+      case 6: p.row_elems = (int64_t)fz_u64(in); break;
+      default: p.row_elems = 4; break;
+    }
+  p.padded_rows = fz_rows_i64(in, 1, 24);
+  {
+    int64_t *strides[2] = {&p.src_row_stride, &p.dst_row_stride};
+    for (i = 0; i < 2; ++i) {
+      t = fz_u8(in);
+      if (t < 0xA0)
+        *strides[i] = 0;
+      else if (t < 0xC0)
+        *strides[i] = p.row_elems > 0 && p.row_elems < ((int64_t)1 << 40) ? p.row_elems + 8 * (int64_t)(t % 4) : 8;
+      else
+        switch (t & 7) {
+          case 0: *strides[i] = p.row_elems - 8; break;
+          case 1: *strides[i] = p.row_elems + 1; break;
+          case 2: *strides[i] = -8; break;
+          case 3: *strides[i] = FZ_LIMIT; break;
+          case 4: *strides[i] = INT64_MAX; break;
+          case 5: *strides[i] = (int64_t)fz_u64(in); break;
+          case 6: *strides[i] = INT64_MIN; break;
+          default: *strides[i] = 8; break;
+        }
+    }
+  }
+  src.mode = fz_ptr(in, 16);
+  dst.mode = fz_ptr(in, 16);
+  idx.mode = fz_ptr(in, 8);
+  cnt.mode = fz_ptr(in, 4);
+  allowed = fl.params_null ? BIT(FA_ERR_NULL_POINTER) : 0;
+  if (!fl.params_null) {
+    const int64_t given[2] = {p.src_row_stride, p.dst_row_stride};
+    int64_t *res[2] = {&src_rs, &dst_rs};
+    allowed |= backend_rules(p.backend);
+    if (p.dtype != FA_DTYPE_FP16 && p.dtype != FA_DTYPE_BF16)
+      allowed |= BIT(FA_ERR_UNSUPPORTED_DTYPE);
+    if (p.row_elems < 8 || p.row_elems % 8 != 0)
+      allowed |= BIT(FA_ERR_INVALID_SHAPE);
+    if (p.padded_rows < 1 || p.padded_rows > INT32_MAX)
+      allowed |= BIT(FA_ERR_INVALID_SHAPE);
+    allowed |= ptr_rule(src.mode, 16) | ptr_rule(dst.mode, 16) | ptr_rule(idx.mode, 8) | ptr_rule(cnt.mode, 4);
+    for (i = 0; i < 2; ++i) {
+      const int64_t stride = given[i] != 0 ? given[i] : p.row_elems;
+      *res[i] = stride;
+      if (p.row_elems >= 8 && p.row_elems % 8 == 0) {
+        if (stride < p.row_elems || stride % 8 != 0)
+          allowed |= BIT(FA_ERR_INVALID_STRIDE);
+        else if (p.padded_rows >= 1) {
+          const int64_t last = sat_add(sat_mul(p.padded_rows - 1, stride), p.row_elems);
+          if (last > FZ_LIMIT + FZ_BAND)
+            allowed |= BIT(FA_ERR_OVERFLOW);
+          else if (last > FZ_LIMIT - FZ_BAND)
+            ambiguous = 1;
+        }
+      }
+    }
+  }
+  /* count and indices live "on the device": the CPU backend checks them. */
+  fits = allowed == 0 && !ambiguous && p.padded_rows <= 64 && p.row_elems <= 256 && src_rs <= 1024 &&
+         dst_rs <= 1024;
+  t = fz_u8(in);
+  if (fits) {
+    if (t < 0xC0)
+      count_val = (int64_t)(t % (unsigned)(p.padded_rows + 1));
+    else
+      switch (t & 7) {
+        case 0: count_val = -1; break;
+        case 1: count_val = p.padded_rows + 1; break;
+        case 2: count_val = INT32_MAX; break;
+        case 3: count_val = INT32_MIN; break;
+        default: count_val = p.padded_rows; break;
+      }
+  }
+  /* Extents: the padded side has padded_rows rows, the packed side *count
+   * (at least one row is allocated when the count is bad). */
+  src_rows = scatter ? (count_val >= 0 && count_val <= p.padded_rows ? count_val : 1) : p.padded_rows;
+  dst_rows = scatter ? p.padded_rows : (count_val >= 0 && count_val <= p.padded_rows ? count_val : 1);
+  buf_place(&src, fits && src_rows > 0 ? (size_t)((src_rows - 1) * src_rs + p.row_elems) * 2 : 16, 0);
+  buf_place(&dst, fits && dst_rows > 0 ? (size_t)((dst_rows - 1) * dst_rs + p.row_elems) * 2 : 16, 0xA5);
+  buf_place(&idx, fits ? (size_t)p.padded_rows * 8 : 8, 0xFF);
+  buf_place(&cnt, 4, 0);
+  if (fits) {
+    fz_rng rng;
+    const unsigned mode = fz_u8(in);
+    const int32_t c32 = (int32_t)count_val;
+    int64_t *perm = (int64_t *)fz_alloc((size_t)p.padded_rows * 8), r;
+    rng.s = fz_u64(in);
+    for (r = 0; r < p.padded_rows; ++r)
+      perm[r] = r;
+    for (r = p.padded_rows - 1; r > 0; --r) { /* distinct indices, shuffled; sorted half the time */
+      const int64_t j = (int64_t)(fz_next(&rng) % (uint64_t)(r + 1)), tmp = perm[r];
+      perm[r] = perm[j], perm[j] = tmp;
+    }
+    if (mode & 1) {
+      int64_t a, b2;
+      for (a = 1; a < count_val && count_val <= p.padded_rows; ++a)
+        for (b2 = a; b2 > 0 && perm[b2 - 1] > perm[b2]; --b2) {
+          const int64_t tmp = perm[b2];
+          perm[b2] = perm[b2 - 1], perm[b2 - 1] = tmp;
+        }
+    }
+    if ((mode & 0x1E) == 0x1E && count_val > 0 && count_val <= p.padded_rows) { /* one index out of range */
+      static const int64_t bad[4] = {-1, 0, INT64_MAX, INT64_MIN};
+      const int64_t at = (int64_t)(fz_u8(in) % (unsigned)count_val);
+      perm[at] = (mode >> 5) == 1 ? p.padded_rows : bad[(mode >> 5) & 3];
+      if (perm[at] == 0)
+        perm[at] = p.padded_rows + 7;
+    }
+    memcpy(idx.arg ? idx.arg : idx.alloc, perm, (size_t)p.padded_rows * 8);
+    memcpy(cnt.arg ? cnt.arg : cnt.alloc, &c32, 4);
+    for (r = 0; r < (int64_t)(src.bytes / 2); ++r) {
+      const uint16_t v = (uint16_t)fz_next(&rng);
+      memcpy((char *)src.arg + 2 * r, &v, 2);
+    }
+    free(perm);
+  }
+  p.src = src.arg, p.dst = dst.arg, p.indices = (const int64_t *)idx.arg, p.count = (const int32_t *)cnt.arg;
+  /* CPU: *count outside [0, padded_rows] or an index outside [0, padded_rows) is rejected. */
+  if (fits && p.backend == FA_BACKEND_CPU) {
+    int64_t r;
+    if (count_val < 0 || count_val > p.padded_rows)
+      allowed |= BIT(FA_ERR_INVALID_SEQLENS);
+    else
+      for (r = 0; r < count_val; ++r) {
+        int64_t v;
+        memcpy(&v, (char *)idx.arg + 8 * r, 8);
+        if (v < 0 || v >= p.padded_rows)
+          allowed |= BIT(FA_ERR_INVALID_SEQLENS);
+      }
+  }
+  if (fits || (allowed != 0 && !ambiguous)) {
+    fz_snap s_src, s_dst, s_idx, s_cnt;
+    snap_take(&s_src, "src", src.alloc, src.bytes + (src.mode.kind == PTR_SHIFT ? src.mode.shift : 0));
+    snap_take(&s_dst, "dst", dst.alloc, dst.bytes + (dst.mode.kind == PTR_SHIFT ? dst.mode.shift : 0));
+    snap_take(&s_idx, "indices", idx.alloc, idx.bytes);
+    snap_take(&s_cnt, "count", cnt.alloc, cnt.bytes);
+    fz_current = name;
+    fz_message_reset(&msg);
+    st = scatter ? fa_pad_rows(fl.params_null ? NULL : &p, fl.message_null ? NULL : &msg)
+                 : fa_unpad_rows(fl.params_null ? NULL : &p, fl.message_null ? NULL : &msg);
+    check_helper_verdict(name, allowed, ambiguous, st);
+    if (!fl.message_null)
+      check_message(name, st, &msg);
+    if (!snap_same(&s_src) || !snap_same(&s_idx) || !snap_same(&s_cnt))
+      fz_die("%s modified an input (src, indices or count)", name);
+    if (st != FA_OK) {
+      if (!snap_same(&s_dst))
+        fz_die("%s failed (%s) but wrote dst", name, fa_status_string(st));
+    } else {
+      /* dst: the rows written hold the right source rows; every other byte
+       * (rows not written, stride gaps) as before, or zero for the padded
+       * rows of a scatter. */
+      const size_t shift = dst.mode.kind == PTR_SHIFT ? dst.mode.shift : 0;
+      unsigned char *expect = (unsigned char *)fz_alloc(dst.bytes + shift);
+      int64_t r;
+      memcpy(expect, s_dst.copy, dst.bytes + shift);
+      if (scatter)
+        for (r = 0; r < p.padded_rows; ++r)
+          memset(expect + shift + (size_t)(r * dst_rs) * 2, 0, (size_t)p.row_elems * 2);
+      for (r = 0; r < count_val; ++r) {
+        int64_t ix;
+        memcpy(&ix, (char *)idx.arg + 8 * r, 8);
+        memcpy(expect + shift + (size_t)((scatter ? ix : r) * dst_rs) * 2,
+               (const char *)src.arg + (size_t)((scatter ? r : ix) * src_rs) * 2, (size_t)p.row_elems * 2);
+      }
+      if (memcmp(expect, dst.alloc, dst.bytes + shift) != 0) {
+        size_t b;
+        for (b = 0; b < dst.bytes + shift && expect[b] == ((unsigned char *)dst.alloc)[b]; ++b) {
+        }
+        fz_die("%s: dst byte %zu is 0x%02x, expected 0x%02x (count %lld, padded_rows %lld, row_elems %lld)", name,
+               b, ((unsigned char *)dst.alloc)[b], expect[b], (long long)count_val, (long long)p.padded_rows,
+               (long long)p.row_elems);
+      }
+      free(expect);
+    }
+    free(s_src.copy), free(s_dst.copy), free(s_idx.copy), free(s_cnt.copy);
+  }
+  buf_free(&src), buf_free(&dst), buf_free(&idx), buf_free(&cnt);
+}
+
+static void run_position_ids(fz_in *in) {
+  const fz_flags fl = fz_helper_flags(in);
+  fa_position_ids_params p;
+  fz_buf ids, cu, num, maxlen;
+  fa_message msg;
+  fa_status st;
+  uint32_t allowed;
+  size_t esize;
+  int fits;
+  unsigned t;
+  memset(&p, 0, sizeof p);
+  p.backend = fz_backend(in);
+  t = fz_u8(in);
+  p.dtype = t < 0xF0 ? (fa_int_dtype)(2 + t % 2) : (t < 0xF8 ? FA_INT_BOOL : (fa_int_dtype)(int32_t)fz_u32(in));
+  p.total = fz_rows_i64(in, 1, 64);
+  esize = p.dtype == FA_INT32 ? 4 : p.dtype == FA_INT64 ? 8 : 0;
+  ids.mode = fz_ptr(in, esize ? esize : 1);
+  cu.mode = fz_ptr(in, 4);
+  num.mode = fz_ptr(in, 4);
+  maxlen.mode = fz_ptr(in, 4);
+  allowed = fl.params_null ? BIT(FA_ERR_NULL_POINTER) : 0;
+  if (!fl.params_null) {
+    allowed |= backend_rules(p.backend);
+    if (esize == 0)
+      allowed |= BIT(FA_ERR_UNSUPPORTED_DTYPE);
+    if (p.total < 1 || p.total > INT32_MAX)
+      allowed |= BIT(FA_ERR_INVALID_SHAPE);
+    allowed |= ptr_rule(ids.mode, esize ? esize : 1) | ptr_rule(cu.mode, 4) | ptr_rule(num.mode, 4) |
+               ptr_rule(maxlen.mode, 4);
+  }
+  fits = allowed == 0 && p.total <= 4096;
+  buf_place(&ids, fits ? (size_t)p.total * esize : 8, 0);
+  buf_place(&cu, fits ? (size_t)(p.total + 1) * 4 : 4, 0xA5);
+  buf_place(&num, 4, 0xA5);
+  buf_place(&maxlen, 4, 0xA5);
+  if (fits) { /* packed sequences, or arbitrary values (negative, repeated zeros) */
+    fz_rng rng;
+    const unsigned mode = fz_u8(in) % 4;
+    int64_t i, pos = 0;
+    rng.s = fz_u64(in);
+    for (i = 0; i < p.total; ++i) {
+      int64_t v;
+      if (mode == 0) {
+        if ((fz_next(&rng) % 8) == 0)
+          pos = 0;
+        v = pos++;
+      } else if (mode == 1) {
+        v = (int64_t)(fz_next(&rng) % 5) - 1;
+      } else if (mode == 2) {
+        v = 0;
+      } else {
+        v = (int64_t)fz_next(&rng);
+      }
+      if (esize == 4) {
+        const int32_t w = (int32_t)v;
+        memcpy((char *)ids.arg + 4 * i, &w, 4);
+      } else {
+        memcpy((char *)ids.arg + 8 * i, &v, 8);
+      }
+    }
+  }
+  p.position_ids = ids.arg;
+  p.cu_seqlens = (int32_t *)cu.arg, p.num_seqs = (int32_t *)num.arg, p.max_seqlen = (int32_t *)maxlen.arg;
+  if (fits || allowed != 0) {
+    fz_snap s_ids, s_out[3];
+    snap_take(&s_ids, "position_ids", ids.alloc, ids.bytes);
+    snap_take(&s_out[0], "cu_seqlens", cu.alloc, cu.bytes);
+    snap_take(&s_out[1], "num_seqs", num.alloc, num.bytes);
+    snap_take(&s_out[2], "max_seqlen", maxlen.alloc, maxlen.bytes);
+    fz_current = "fa_seqlens_from_position_ids";
+    fz_message_reset(&msg);
+    st = fa_seqlens_from_position_ids(fl.params_null ? NULL : &p, fl.message_null ? NULL : &msg);
+    check_helper_verdict(fz_current, allowed, 0, st);
+    if (!fl.message_null)
+      check_message(fz_current, st, &msg);
+    if (!snap_same(&s_ids))
+      fz_die("modified position_ids");
+    if (st != FA_OK) {
+      int k;
+      for (k = 0; k < 3; ++k)
+        if (!snap_same(&s_out[k]))
+          fz_die("failed (%s) but wrote %s", fa_status_string(st), s_out[k].name);
+    } else {
+      int32_t n = 0, longest = 0, prev = 0, got;
+      int64_t i;
+      for (i = 0; i <= p.total; ++i) {
+        int64_t v = 0;
+        int starts;
+        if (i < p.total) {
+          if (esize == 4) {
+            int32_t w;
+            memcpy(&w, (char *)ids.arg + 4 * i, 4);
+            v = w;
+          } else {
+            memcpy(&v, (char *)ids.arg + 8 * i, 8);
+          }
+        }
+        starts = i == 0 || i == p.total || v == 0;
+        if (!starts)
+          continue;
+        if (i > 0 && i - prev > longest)
+          longest = (int32_t)(i - prev);
+        if (i < p.total) {
+          memcpy(&got, (char *)cu.arg + 4 * n, 4);
+          if (got != (int32_t)i)
+            fz_die("cu_seqlens[%d] = %d, expected %lld", n, got, (long long)i);
+          ++n;
+          prev = (int32_t)i;
+        }
+      }
+      for (i = n; i <= p.total; ++i) {
+        memcpy(&got, (char *)cu.arg + 4 * i, 4);
+        if (got != (int32_t)p.total)
+          fz_die("cu_seqlens[%lld] = %d after the last sequence, expected total %lld", (long long)i, got,
+                 (long long)p.total);
+      }
+      memcpy(&got, num.arg, 4);
+      if (got != n)
+        fz_die("num_seqs = %d, expected %d", got, n);
+      memcpy(&got, maxlen.arg, 4);
+      if (got != longest)
+        fz_die("max_seqlen = %d, expected %d", got, longest);
+    }
+    free(s_ids.copy);
+    free(s_out[0].copy), free(s_out[1].copy), free(s_out[2].copy);
+  }
+  buf_free(&ids), buf_free(&cu), buf_free(&num), buf_free(&maxlen);
+}
+
+static void run_copy_to_host(fz_in *in) {
+  const fa_backend backend = fz_backend(in);
+  const unsigned t = fz_u8(in);
+  const size_t bytes = t < 0xF0 ? (size_t)(t % 96) : 0;
+  const fz_ptr_mode md = fz_ptr(in, 1), ms = fz_ptr(in, 1);
+  const int message_null = fz_u8(in) & 1;
+  fz_buf dst, src;
+  fa_message msg;
+  fa_status st;
+  uint32_t allowed = backend_rules(backend);
+  size_t i;
+  dst.mode = md, src.mode = ms;
+  allowed |= ptr_rule(md, 1) | ptr_rule(ms, 1);
+  buf_place(&dst, bytes, 0xA5);
+  buf_place(&src, bytes, 0);
+  for (i = 0; i < bytes && src.arg != NULL; ++i)
+    ((unsigned char *)src.arg)[i] = (unsigned char)(i * 37 + 11);
+  fz_current = "fa_copy_to_host";
+  fz_message_reset(&msg);
+  st = fa_copy_to_host(backend, dst.arg, src.arg, bytes, NULL, message_null ? NULL : &msg);
+  check_helper_verdict(fz_current, allowed, 0, st);
+  if (!message_null)
+    check_message(fz_current, st, &msg);
+  for (i = 0; i < bytes && dst.arg != NULL; ++i) {
+    const unsigned char want = st == FA_OK ? (unsigned char)(i * 37 + 11) : 0xA5;
+    if (((unsigned char *)dst.arg)[i] != want)
+      fz_die("fa_copy_to_host (%s): byte %zu of %zu is 0x%02x, expected 0x%02x", fa_status_string(st), i, bytes,
+             ((unsigned char *)dst.arg)[i], want);
+  }
+  buf_free(&dst), buf_free(&src);
+}
+
+/* ------------------------------------------------------------ entry */
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+  fz_in in;
+  unsigned op;
+  in.p = data;
+  in.n = size;
+  op = fz_u8(&in);
+  switch (op % 9) {
+    case 0:
+    case 1: run_fwd(&in, 0); break;
+    case 2: run_fwd(&in, 1); break;
+    case 3: run_fwd(&in, 2); break;
+    case 4: run_kernel_info(&in); break;
+    case 5: run_unpad_info(&in); break;
+    case 6: run_rows(&in); break;
+    case 7: run_position_ids(&in); break;
+    default: run_copy_to_host(&in); break;
+  }
+  fz_current = "";
+  return 0;
+}

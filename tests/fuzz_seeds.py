@@ -1,0 +1,186 @@
+#!/usr/bin/env python3
+"""Writes the seed corpus of tests/fuzz_fwd.c into tests/fuzz_corpus/.
+
+    python3 tests/fuzz_seeds.py [OUTDIR]
+
+Each seed is one call, encoded the way fuzz_fwd.c decodes its input (see
+decode_fwd and the run_* functions there): valid calls on every entry point
+and a few invalid ones of each class. The bytes are deterministic, so
+re-running the script reproduces the committed files exactly.
+"""
+import os
+import struct
+import sys
+
+# Entry points: the first byte, modulo 9.
+OP_FWD, OP_QUERY, OP_WITH_KERNEL, OP_INFO = 0, 2, 3, 4
+OP_UNPAD_INFO, OP_ROWS, OP_POSITION_IDS, OP_COPY = 5, 6, 7, 8
+
+# Head dims by position in the table (32, 64, 80, 96, 128, 192, 256 today).
+DIM32, DIM64, DIM80, DIM96, DIM128, DIM192, DIM256 = range(7)
+
+# Pointer modes (fz_ptr): normal, NULL, misaligned, valid shifted view.
+P_OK, P_NULL, P_MIS, P_SHIFT = 0x00, 0xE0, 0xE9, 0xF0
+
+
+def u32(v):
+    return struct.pack("<I", v & 0xFFFFFFFF)
+
+
+def u64(v):
+    return struct.pack("<Q", v & 0xFFFFFFFFFFFFFFFF)
+
+
+def small(v):
+    """fz_i32 typical value lo + v (v < 0xC0)."""
+    assert 0 <= v < 0xC0
+    return bytes([v])
+
+
+def hostile_i32(kind, extra=b""):
+    """fz_i32 hostile value of kind 0..15 (see fz_i32)."""
+    return bytes([0xC0 | kind]) + extra
+
+
+def fwd(op=OP_FWD, varlen=True, lse=True, sinks=False, seqused=False, msg_null=False,
+        backend=0x00, dtype_fp16=False, batch=1, heads_k=1, group=1, dim=DIM64,
+        lens=((5, 7),), max_slack=(0, 0), cu_modes=(P_OK, P_OK), corrupt=b"\x00",
+        totals=(b"\x00", b"\x00"), dense_lens=(8, 9), strides=None,
+        scale=b"\x00", softcap=b"\x00", window=(b"\x00", b"\x00"),
+        ptrs=(P_OK, P_OK, P_OK, P_OK), small_ptrs=(P_OK, P_OK, P_OK), seqused_vals=(),
+        fill=0, seed=12345, specials=(), kernel=b"\x00", raw_batch=None, raw_heads=None):
+    flags = (1 if varlen else 0) | (2 if lse else 0) | (4 if sinks else 0) | (8 if seqused else 0)
+    flags |= 0x10 if msg_null else 0
+    b = bytes([op, flags, backend, 1 if dtype_fp16 else 0])
+    b += raw_batch if raw_batch is not None else small(batch - 1)
+    b += small(heads_k - 1)
+    b += raw_heads if raw_heads is not None else small(group - 1)
+    b += dim if isinstance(dim, bytes) else bytes([dim])
+    if varlen:
+        for lq, lk in lens:
+            b += bytes([lq, lk])
+        b += small(max_slack[0]) + small(max_slack[1])
+        b += bytes(cu_modes)
+        b += corrupt
+        b += totals[0] + totals[1]
+    else:
+        b += small(dense_lens[0]) + small(dense_lens[1])
+        b += b"\x00"  # no stray totals
+    # strides: per tensor head, row, batch (varlen: a byte < 0xF0 keeps batch 0)
+    for t in range(4):
+        s = strides[t] if strides else (b"\x00", b"\x00", b"\x00")
+        b += s[0] + s[1] + (b"\x00" if varlen else s[2])
+    b += scale + softcap + window[0] + window[1]
+    b += bytes(ptrs) + bytes(small_ptrs)
+    b += b"".join(seqused_vals)
+    b += bytes([fill]) + u64(seed)
+    if fill % 8 == 6:
+        b += bytes([len(specials) - 1])
+        for tensor, at, kind in specials:
+            b += bytes([(kind << 4) | tensor]) + u32(at)
+    if op == OP_WITH_KERNEL:
+        b += kernel
+    return b
+
+
+def win(v):
+    """fz_window: -1 below 0x60, else v in 0..23."""
+    return bytes([0x60 + v]) if v >= 0 else b"\x00"
+
+
+PAD = bytes([0xA1])  # fz_stride: padded (need + 8)
+
+
+def seeds():
+    s = {}
+    s["fwd_varlen_gqa_causal_lse"] = fwd(batch=2, heads_k=2, group=2, lens=((5, 7), (3, 3)),
+                                         window=(b"\x00", win(0)))
+    s["fwd_varlen_sinks_softcap_local"] = fwd(batch=3, heads_k=1, group=3, sinks=True, dim=DIM32,
+                                              lens=((9, 20), (0, 4), (4, 0)), max_slack=(2, 1),
+                                              softcap=bytes([0xA0 + 20]), window=(win(3), win(2)),
+                                              totals=(b"\x02", b"\x01"))
+    s["fwd_dense_fp16_seqused"] = fwd(varlen=False, dtype_fp16=True, batch=2, heads_k=2, group=2,
+                                      dim=DIM128, dense_lens=(6, 11), seqused=True,
+                                      seqused_vals=(small(11), small(3)))
+    s["fwd_varlen_padded_strides"] = fwd(batch=2, heads_k=2, group=1, dim=DIM80,
+                                         lens=((4, 6), (2, 9)),
+                                         strides=[(PAD, PAD, b"")] * 4)
+    s["fwd_dense_padded_batch_stride"] = fwd(varlen=False, batch=2, dim=DIM96, dense_lens=(3, 5),
+                                             strides=[(PAD, PAD, PAD)] * 4, scale=bytes([0x80 + 40]))
+    s["fwd_overlapping_head_views"] = fwd(batch=1, heads_k=2, group=2, dim=DIM32, lens=((3, 3),),
+                                          strides=[(bytes([0xC1]), b"\x00", b"")] * 4)
+    s["fwd_nan_inf_inputs"] = fwd(batch=2, lens=((6, 8), (5, 5)), window=(b"\x00", win(0)), fill=6,
+                                  specials=((0, 77, 0), (1, 1234, 2), (2, 999, 1)))
+    s["fwd_large_values"] = fwd(batch=1, lens=((4, 30),), fill=4)
+    s["fwd_raw_bits"] = fwd(batch=1, dtype_fp16=True, lens=((4, 10),), fill=7, sinks=True)
+    s["fwd_cuda_backend"] = fwd(backend=0xF0)
+    s["fwd_message_null_valid"] = fwd(msg_null=True)
+    s["query_big_valid"] = fwd(op=OP_QUERY, varlen=False, batch=4, heads_k=3, group=4, dim=DIM256,
+                               dense_lens=(40, 48))
+    s["with_kernel_local_for_causal"] = fwd(op=OP_WITH_KERNEL, window=(b"\x00", win(0)), kernel=b"\x01")
+    s["with_kernel_out_of_range"] = fwd(op=OP_WITH_KERNEL, kernel=b"\xE0")
+    s["info_valid"] = bytes([OP_INFO, 0x00, 5])
+    s["info_null"] = bytes([OP_INFO, 0x04, 5])
+    s["info_huge_index"] = bytes([OP_INFO, 0x03, 0])
+    # invalid calls
+    s["bad_misaligned_q"] = fwd(ptrs=(P_MIS, P_OK, P_OK, P_OK))
+    s["bad_null_out"] = fwd(ptrs=(P_OK, P_OK, P_OK, P_NULL))
+    s["bad_misaligned_lse"] = fwd(small_ptrs=(0xE9, P_OK, P_OK))
+    s["bad_negative_stride"] = fwd(strides=[(b"\x00", bytes([0xD1]), b"")] + [(b"\x00",) * 3] * 3)
+    s["bad_odd_stride"] = fwd(strides=[(bytes([0xD0]), b"\x00", b"")] + [(b"\x00",) * 3] * 3)
+    # (a dense call with q_row_stride 2^62 is tests/fuzz_regressions/api_default_batch_stride_overflow)
+    s["bad_nan_scale"] = fwd(scale=bytes([0xF0]))
+    s["bad_negative_softcap"] = fwd(softcap=bytes([0xFD]))
+    s["bad_window"] = fwd(window=(bytes([0xF0]), b"\x00"))
+    s["bad_cu_seqlens_decreasing"] = fwd(batch=3, lens=((3, 3), (4, 4), (5, 5)), corrupt=b"\xD2\x02")
+    s["bad_total_too_small"] = fwd(batch=2, lens=((3, 3), (4, 4)), totals=(bytes([0xC1]), b"\x00"))
+    s["bad_head_dim_72"] = fwd(dim=bytes([0xE0, 64]))  # fz_i32(8, 520): 8 + 64
+    s["bad_heads_not_divisible"] = fwd(heads_k=2, raw_heads=hostile_i32(12))  # num_heads_q 5
+    s["bad_batch_int_max"] = fwd(varlen=False, raw_batch=hostile_i32(3), dense_lens=(0, 0))
+    s["bad_half_varlen"] = fwd(cu_modes=(P_NULL, P_OK))
+    s["bad_seqused_too_big"] = fwd(seqused=True, seqused_vals=(hostile_i32(12),))
+    # mask helpers
+    def unpad_info(flags=0, backend=0, dtype=0, batch=3, seqlen=10, ptrs=(P_OK,) * 4, mode=1, seed=7):
+        return bytes([OP_UNPAD_INFO, flags, backend, dtype]) + small(batch - 1) + small(seqlen - 1) + \
+            bytes(ptrs) + bytes([mode]) + u64(seed)
+    s["unpad_info_left_padding_bool"] = unpad_info(dtype=0, mode=1)
+    s["unpad_info_holes_int32"] = unpad_info(dtype=1, batch=4, seqlen=17, mode=0)
+    s["unpad_info_right_padding_int64"] = unpad_info(dtype=2, mode=2)
+    s["unpad_info_all_masked"] = unpad_info(mode=3)
+    s["bad_unpad_info_misaligned_indices"] = unpad_info(ptrs=(P_OK, 0xE9, P_OK, P_OK))
+    s["bad_unpad_info_huge"] = bytes([OP_UNPAD_INFO, 0, 0, 0]) + hostile_i32(11) + hostile_i32(11) + bytes(4)
+
+    def rows(scatter=False, backend=0, row_elems=3, padded=11, strides=(0, 0), ptrs=(P_OK,) * 4, count=7,
+             mode=0, seed=9, extra=b""):
+        return bytes([OP_ROWS, 2 if scatter else 0, backend, 0, row_elems, padded - 1]) + bytes(strides) + \
+            bytes(ptrs) + bytes([count, mode]) + u64(seed) + extra
+    s["unpad_rows_gather"] = rows()
+    s["pad_rows_scatter_sorted"] = rows(scatter=True, mode=1)
+    s["unpad_rows_padded_strides"] = rows(strides=(0xA1, 0xA2), count=11)
+    s["pad_rows_count_zero"] = rows(scatter=True, count=0)
+    s["bad_unpad_rows_index_out_of_range"] = rows(mode=0x3E, extra=b"\x02")
+    s["bad_pad_rows_count_too_big"] = rows(scatter=True, count=0xC1)
+    s["bad_rows_stride_below_row"] = rows(strides=(0xC0, 0))
+
+    def position_ids(dtype=0, total=40, ptrs=(P_OK,) * 4, mode=0, seed=3):
+        return bytes([OP_POSITION_IDS, 0, 0, dtype, total - 1]) + bytes(ptrs) + bytes([mode]) + u64(seed)
+    s["position_ids_packed_int32"] = position_ids()
+    s["position_ids_random_int64"] = position_ids(dtype=1, mode=1)
+    s["position_ids_all_zero"] = position_ids(mode=2)
+    s["bad_position_ids_bool"] = position_ids(dtype=0xF0)
+    s["copy_to_host"] = bytes([OP_COPY, 0, 40, P_OK, P_OK, 0])
+    s["bad_copy_to_host_null"] = bytes([OP_COPY, 0, 40, P_NULL, P_OK, 0])
+    return s
+
+
+def main():
+    out = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "fuzz_corpus")
+    os.makedirs(out, exist_ok=True)
+    for name, data in sorted(seeds().items()):
+        with open(os.path.join(out, name), "wb") as f:
+            f.write(data)
+    print(f"wrote {len(seeds())} seeds to {out}")
+
+
+if __name__ == "__main__":
+    main()
