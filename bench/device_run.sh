@@ -2,6 +2,7 @@
 # One call on the lent GPU machine: build, test, sanitize, benchmark.
 #
 #   bash bench/device_run.sh STEP...     steps: env build check tests demo sanitize extra-dims bench bench-quick
+#                                        gpu-sanitize (tests/gpu_sanitize.sh $SAN_ARGS)
 #
 # Logs go to $OUT (the device tool brings them back); a short summary is
 # printed last. cmocka is not installed on the device image: its Debian
@@ -90,12 +91,23 @@ step_extra_dims() {
   done
 }
 
+# tests/gpu_sanitize.sh with the arguments in $SAN_ARGS; logs in $OUT/san.
+step_gpu_sanitize() {
+  # shellcheck disable=SC2086
+  sh tests/gpu_sanitize.sh -l "$OUT/san" ${SAN_ARGS:-} >"$OUT/gpu_sanitize.log" 2>&1
+  note "gpu_sanitize ${SAN_ARGS:-}: exit $?"
+  grep '^|' "$OUT/san/summary.md" | tee -a "$SUMMARY" >/dev/null
+  cat "$OUT/san/summary.md" >>"$OUT/san_tables.txt"
+  mv "$OUT/san/summary.md" "$OUT/san/summary-$(date +%s).md"
+}
+
 step_bench() {
   python3 bench/bench.py "$@" --md "$OUT/bench.md" 2>&1 | tee "$OUT/bench.log" | tail -4 >>"$SUMMARY"
 }
 
 setup_cmocka
 for s in "$@"; do
+  t0=$SECONDS
   case "$s" in
     env) step_env ;;
     build) step_build ;;
@@ -106,10 +118,12 @@ for s in "$@"; do
     demo) step_demo ;;
     bench) step_bench ;;
     bench-quick) step_bench --quick --no-extras ;;
+    gpu-sanitize) step_gpu_sanitize ;;
     *) echo "unknown step $s"; exit 2 ;;
   esac
+  echo "step $s: $((SECONDS - t0)) s" >>"$OUT/timing.txt"
 done
 # The device tool returns at most 8 files: pack the logs into one.
-(cd "$OUT" && tar czf logs.tgz --exclude=logs.tgz --exclude=summary.txt --exclude=bench.md --exclude=bench.json *.log *.txt 2>/dev/null && rm -f *.log env.txt)
+(cd "$OUT" && tar czf logs.tgz --exclude=logs.tgz --exclude=summary.txt --exclude=bench.md --exclude=bench.json *.log *.txt $(ls -d san 2>/dev/null) 2>/dev/null && rm -rf *.log env.txt san)
 echo "==== summary"
-cat "$SUMMARY"
+cat "$SUMMARY" "$OUT/timing.txt"

@@ -71,10 +71,10 @@ float time_config(const Problem &pb, __nv_bfloat16 *q, __nv_bfloat16 *k, __nv_bf
   return ms[ms.size() / 2];
 }
 
-template <int D, int BM, int BN, int W>
+template <int D, int BM, int BN, int W, bool QR = false>
 void sweep(const char *tag, __nv_bfloat16 *q, __nv_bfloat16 *k, __nv_bfloat16 *v, __nv_bfloat16 *o) {
-  using TF = fa::FwdMmaTraits<D, BM, BN, W, __nv_bfloat16, fa::kMaskNone>;
-  using TC = fa::FwdMmaTraits<D, BM, BN, W, __nv_bfloat16, fa::kMaskCausal>;
+  using TF = fa::FwdMmaTraits<D, BM, BN, W, QR, __nv_bfloat16, fa::kMaskNone>;
+  using TC = fa::FwdMmaTraits<D, BM, BN, W, QR, __nv_bfloat16, fa::kMaskCausal>;
   const char *only_s = std::getenv("SWEEP_SEQLEN");  // one problem, e.g. for ncu
   for (int s : {512, 2048, 8192}) {
     if (only_s && std::atoi(only_s) != s) continue;
@@ -100,7 +100,10 @@ int main() {
   fill_random<<<1024, 256>>>(v, n, 3);
   CHECK(cudaDeviceSynchronize());
 #ifdef SW_D
-  sweep<SW_D, SW_BM, SW_BN, SW_W>("cfg", q, k, v, o);
+#ifndef SW_QR
+#define SW_QR false
+#endif
+  sweep<SW_D, SW_BM, SW_BN, SW_W, SW_QR>("cfg", q, k, v, o);
 #else
   sweep<128, 128, 64, 4>("cfg", q, k, v, o);
 #endif

@@ -44,6 +44,7 @@ class Kernel:
     block_n: int
     threads: int
     smem_bytes: int
+    q_regs: bool = False
 
     @property
     def name(self):
@@ -103,9 +104,9 @@ def check_spec():
 
 
 def mma_tile(head_dim):
-    for max_dim, block_m, block_n, warps in spec.MMA_TILES:
+    for max_dim, block_m, block_n, warps, q_regs in spec.MMA_TILES:
         if head_dim <= max_dim:
-            return block_m, block_n, warps
+            return block_m, block_n, warps, q_regs
     sys.exit(f"gen/spec.py: no MMA_TILES row covers head dim {head_dim}")
 
 
@@ -127,10 +128,10 @@ def kernels():
     for d in sorted(spec.HEAD_DIMS):
         for dt in spec.DTYPES:
             for m in spec.MASKS:
-                block_m, block_n, warps = mma_tile(d)
+                block_m, block_n, warps, q_regs = mma_tile(d)
                 for a in sorted(spec.CUDA_ARCHS):
                     out.append(Kernel("cuda", "mma", a, d, dt, m, block_m, block_n, warps * 32,
-                                      mma_smem_bytes(d, block_m, block_n)))
+                                      mma_smem_bytes(d, block_m, block_n), q_regs))
                 out.append(Kernel("cpu", "cpu", 0, d, dt, m, cpu_block_m(d, spec.CPU_BLOCK_N), spec.CPU_BLOCK_N,
                                   1, 0))
     return sorted(out, key=lambda k: (k.backend, k.arch, k.head_dim, k.dtype, k.mask))

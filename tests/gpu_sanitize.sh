@@ -165,6 +165,12 @@ for tool in $(echo "$tools" | tr ',' ' '); do
     skipped=$(cmocka_sum "$log" "SKIPPED")
     failed=$(cmocka_sum "$log" "FAILED")
     errors=$(grep -E "ERROR SUMMARY: [0-9]+ error" "$log" | tail -1 | sed -E 's/.*ERROR SUMMARY: ([0-9]+) error.*/\1/')
+    # racecheck prints "RACECHECK SUMMARY: N hazards displayed (E errors, W warnings)"
+    # instead; every hazard counts, warnings included.
+    if [ -z "$errors" ]; then
+      errors=$(grep -E "RACECHECK SUMMARY: [0-9]+ hazard" "$log" | tail -1 |
+        sed -E 's/.*\(([0-9]+) errors?, ([0-9]+) warnings?\).*/\1 \2/' | awk 'NF == 2 {print $1 + $2}')
+    fi
     [ -n "$errors" ] || errors="?"
     exit_note=$rc
     [ "$rc" = 124 ] && exit_note="124 (time limit)"

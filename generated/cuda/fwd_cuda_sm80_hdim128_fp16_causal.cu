@@ -3,7 +3,7 @@
 #include "cuda/fwd_mma.cuh"
 
 namespace {
-using Traits = fa::FwdMmaTraits<128, 128, 64, 4, __half, fa::kMaskCausal>;
+using Traits = fa::FwdMmaTraits<128, 128, 64, 4, false, __half, fa::kMaskCausal>;
 static_assert(Traits::kSmemBytes == 69632, "gen/generate.py and fwd_mma.cuh disagree on shared memory");
 }  // namespace
 

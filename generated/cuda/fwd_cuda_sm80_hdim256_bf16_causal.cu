@@ -3,7 +3,7 @@
 #include "cuda/fwd_mma.cuh"
 
 namespace {
-using Traits = fa::FwdMmaTraits<256, 64, 64, 4, __nv_bfloat16, fa::kMaskCausal>;
+using Traits = fa::FwdMmaTraits<256, 64, 64, 4, false, __nv_bfloat16, fa::kMaskCausal>;
 static_assert(Traits::kSmemBytes == 101376, "gen/generate.py and fwd_mma.cuh disagree on shared memory");
 }  // namespace
 

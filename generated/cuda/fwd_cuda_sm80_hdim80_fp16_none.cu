@@ -3,7 +3,7 @@
 #include "cuda/fwd_mma.cuh"
 
 namespace {
-using Traits = fa::FwdMmaTraits<80, 128, 64, 4, __half, fa::kMaskNone>;
+using Traits = fa::FwdMmaTraits<80, 128, 64, 4, false, __half, fa::kMaskNone>;
 static_assert(Traits::kSmemBytes == 45056, "gen/generate.py and fwd_mma.cuh disagree on shared memory");
 }  // namespace
 

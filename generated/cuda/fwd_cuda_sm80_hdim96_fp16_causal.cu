@@ -3,7 +3,7 @@
 #include "cuda/fwd_mma.cuh"
 
 namespace {
-using Traits = fa::FwdMmaTraits<96, 128, 64, 4, __half, fa::kMaskCausal>;
+using Traits = fa::FwdMmaTraits<96, 128, 64, 4, false, __half, fa::kMaskCausal>;
 static_assert(Traits::kSmemBytes == 53248, "gen/generate.py and fwd_mma.cuh disagree on shared memory");
 }  // namespace
 

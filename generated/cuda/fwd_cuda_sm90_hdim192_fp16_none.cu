@@ -3,7 +3,7 @@
 #include "cuda/fwd_mma.cuh"
 
 namespace {
-using Traits = fa::FwdMmaTraits<192, 64, 64, 4, __half, fa::kMaskNone>;
+using Traits = fa::FwdMmaTraits<192, 64, 64, 4, true, __half, fa::kMaskNone>;
 static_assert(Traits::kSmemBytes == 76800, "gen/generate.py and fwd_mma.cuh disagree on shared memory");
 }  // namespace
 

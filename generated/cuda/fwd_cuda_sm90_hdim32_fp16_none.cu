@@ -3,7 +3,7 @@
 #include "cuda/fwd_mma.cuh"
 
 namespace {
-using Traits = fa::FwdMmaTraits<32, 128, 128, 4, __half, fa::kMaskNone>;
+using Traits = fa::FwdMmaTraits<32, 128, 128, 4, false, __half, fa::kMaskNone>;
 static_assert(Traits::kSmemBytes == 30720, "gen/generate.py and fwd_mma.cuh disagree on shared memory");
 }  // namespace
 

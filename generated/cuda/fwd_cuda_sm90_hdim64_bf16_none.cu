@@ -3,7 +3,7 @@
 #include "cuda/fwd_mma.cuh"
 
 namespace {
-using Traits = fa::FwdMmaTraits<64, 128, 128, 4, __nv_bfloat16, fa::kMaskNone>;
+using Traits = fa::FwdMmaTraits<64, 128, 128, 4, false, __nv_bfloat16, fa::kMaskNone>;
 static_assert(Traits::kSmemBytes == 55296, "gen/generate.py and fwd_mma.cuh disagree on shared memory");
 }  // namespace
 

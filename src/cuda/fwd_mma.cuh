@@ -24,7 +24,7 @@ namespace fa {
 
 enum MaskKind { kMaskNone = 0, kMaskCausal = 1, kMaskLocal = 2 };
 
-template <int HEAD_DIM, int BLOCK_M, int BLOCK_N, int WARPS, typename ElemT, int MASK>
+template <int HEAD_DIM, int BLOCK_M, int BLOCK_N, int WARPS, bool Q_IN_REGS, typename ElemT, int MASK>
 struct FwdMmaTraits {
   using Elem = ElemT;
   static constexpr int kHeadDim = HEAD_DIM;
@@ -34,6 +34,10 @@ struct FwdMmaTraits {
   static constexpr int kWarps = WARPS;
   static constexpr int kThreads = WARPS * 32;
   static constexpr int kMask = MASK;
+  // Keep the warp's Q fragments in registers (loaded once) instead of
+  // re-reading Q from shared memory for every key tile: less ldmatrix
+  // traffic, 16 * head_dim / 32 more registers per m16 tile.
+  static constexpr bool kQInRegs = Q_IN_REGS;
 
   static constexpr int kWarpRows = BLOCK_M / WARPS;  // each warp owns contiguous query rows
   static constexpr int kMTiles = kWarpRows / 16;     // m16 tiles per warp
@@ -140,30 +144,69 @@ __device__ __forceinline__ void load_tile(uint32_t smem, const typename T::Elem 
 
 // S[m][n] = sum_d Q[m][d] K[n][d] over this warp's rows. A fragments from Q
 // (ldmatrix), B fragments from K rows (ldmatrix, no transpose: K is already
-// "column-major" for B = K^T).
+// "column-major" for B = K^T). ldmatrix row addresses: A matrices
+// (rows 0-7|8-15) x (k 0-7|8-15); B matrices (n 0-7, k 0-7), (n 0-7, k 8-15),
+// (n 8-15, k 0-7), (n 8-15, k 8-15).
+template <class T>
+__device__ __forceinline__ uint32_t q_frag_offset(int lane) {
+  return (lane & 15) * T::kRowBytes + (lane >> 4) * 16;
+}
+
+template <class T>
+__device__ __forceinline__ uint32_t k_frag_offset(int lane) {
+  return ((lane & 7) + ((lane >> 4) << 3)) * T::kRowBytes + ((lane >> 3) & 1) * 16;
+}
+
+// The A fragments of k16 step kk for every m16 tile of the warp.
+template <class T>
+__device__ __forceinline__ void load_q_step(uint32_t (&a)[T::kMTiles][4], uint32_t sq_warp, uint32_t a_off, int kk) {
+#pragma unroll
+  for (int mt = 0; mt < T::kMTiles; ++mt) ldmatrix_x4(a[mt], sq_warp + mt * 16 * T::kRowBytes + a_off + kk * 32);
+}
+
+// S += A(kk) K(kk)^T over the whole key tile.
+template <class T>
+__device__ __forceinline__ void qk_step(float (&s)[T::kMTiles][T::kSTiles][4], const uint32_t (&a)[T::kMTiles][4],
+                                        uint32_t sk, uint32_t b_off, int kk) {
+#pragma unroll
+  for (int np = 0; np < T::kSTiles / 2; ++np) {
+    uint32_t b[4];
+    ldmatrix_x4(b, sk + np * 16 * T::kRowBytes + b_off + kk * 32);
+#pragma unroll
+    for (int mt = 0; mt < T::kMTiles; ++mt) {
+      mma_16816<typename T::Elem>(s[mt][2 * np], a[mt], b[0], b[1]);
+      mma_16816<typename T::Elem>(s[mt][2 * np + 1], a[mt], b[2], b[3]);
+    }
+  }
+}
+
+// Q read from shared memory at every key tile.
 template <class T>
 __device__ __forceinline__ void qk_gemm(float (&s)[T::kMTiles][T::kSTiles][4], uint32_t sq_warp, uint32_t sk,
                                         int lane) {
-  // ldmatrix row addresses: A matrices (rows 0-7|8-15) x (k 0-7|8-15);
-  // B matrices (n 0-7, k 0-7), (n 0-7, k 8-15), (n 8-15, k 0-7), (n 8-15, k 8-15).
-  const uint32_t a_off = (lane & 15) * T::kRowBytes + (lane >> 4) * 16;
-  const uint32_t b_off = ((lane & 7) + ((lane >> 4) << 3)) * T::kRowBytes + ((lane >> 3) & 1) * 16;
+  const uint32_t a_off = q_frag_offset<T>(lane), b_off = k_frag_offset<T>(lane);
 #pragma unroll
   for (int kk = 0; kk < T::kQKSteps; ++kk) {
     uint32_t a[T::kMTiles][4];
-#pragma unroll
-    for (int mt = 0; mt < T::kMTiles; ++mt) ldmatrix_x4(a[mt], sq_warp + mt * 16 * T::kRowBytes + a_off + kk * 32);
-#pragma unroll
-    for (int np = 0; np < T::kSTiles / 2; ++np) {
-      uint32_t b[4];
-      ldmatrix_x4(b, sk + np * 16 * T::kRowBytes + b_off + kk * 32);
-#pragma unroll
-      for (int mt = 0; mt < T::kMTiles; ++mt) {
-        mma_16816<typename T::Elem>(s[mt][2 * np], a[mt], b[0], b[1]);
-        mma_16816<typename T::Elem>(s[mt][2 * np + 1], a[mt], b[2], b[3]);
-      }
-    }
+    load_q_step<T>(a, sq_warp, a_off, kk);
+    qk_step<T>(s, a, sk, b_off, kk);
   }
+}
+
+// Q_IN_REGS: the warp's Q fragments for every k16 step, loaded once.
+template <class T>
+__device__ __forceinline__ void load_q_fragments(uint32_t (&qf)[T::kQKSteps][T::kMTiles][4], uint32_t sq_warp,
+                                                 int lane) {
+#pragma unroll
+  for (int kk = 0; kk < T::kQKSteps; ++kk) load_q_step<T>(qf[kk], sq_warp, q_frag_offset<T>(lane), kk);
+}
+
+template <class T>
+__device__ __forceinline__ void qk_gemm_qregs(float (&s)[T::kMTiles][T::kSTiles][4],
+                                              const uint32_t (&qf)[T::kQKSteps][T::kMTiles][4], uint32_t sk,
+                                              int lane) {
+#pragma unroll
+  for (int kk = 0; kk < T::kQKSteps; ++kk) qk_step<T>(s, qf[kk], sk, k_frag_offset<T>(lane), kk);
 }
 
 // O[m][d] += sum_n P[m][n] V[n][d]. P comes from the S accumulators (the C
@@ -385,6 +428,8 @@ __global__ void __launch_bounds__(T::kThreads, 1) fwd_mma_kernel(const __grid_co
     cp_async_commit();
   }
 
+  uint32_t qf[T::kQInRegs ? T::kQKSteps : 1][T::kMTiles][4];  // Q_IN_REGS only
+  bool q_loaded = false;
   for (int nb = n_block_min; nb < n_block_max; ++nb) {
     const int n0 = nb * T::kBlockN;
     float s[T::kMTiles][T::kSTiles][4];
@@ -399,7 +444,15 @@ __global__ void __launch_bounds__(T::kThreads, 1) fwd_mma_kernel(const __grid_co
     __syncthreads();     // ... for every thread; everyone is done reading V(nb-1)
     load_tile<T, T::kBlockN>(sv, v + (int64_t)n0 * a.v_row_stride, a.v_row_stride, seq.len_k - n0, a.v);
     cp_async_commit();
-    qk_gemm<T>(s, sq_warp, sk, lane);
+    if constexpr (T::kQInRegs) {
+      if (!q_loaded) {  // Q landed with K(n_block_min), waited for above
+        load_q_fragments<T>(qf, sq_warp, lane);
+        q_loaded = true;
+      }
+      qk_gemm_qregs<T>(s, qf, sk, lane);
+    } else {
+      qk_gemm<T>(s, sq_warp, sk, lane);
+    }
     cp_async_wait<0>();  // V(nb) landed
     __syncthreads();     // every thread is done reading K(nb)
     if (nb + 1 < n_block_max) {
