@@ -142,6 +142,14 @@ __device__ __forceinline__ void load_tile(uint32_t smem, const typename T::Elem 
 
 // ------------------------------------------------------------ warp GEMMs
 
+// Two n8 tiles side by side: b holds the B fragments of both (an x4 ldmatrix).
+template <typename Elem>
+__device__ __forceinline__ void mma_16816_pair(float (&c0)[4], float (&c1)[4], const uint32_t (&a)[4],
+                                               const uint32_t (&b)[4]) {
+  mma_16816<Elem>(c0, a, b[0], b[1]);
+  mma_16816<Elem>(c1, a, b[2], b[3]);
+}
+
 // S[m][n] = sum_d Q[m][d] K[n][d] over this warp's rows. A fragments from Q
 // (ldmatrix), B fragments from K rows (ldmatrix, no transpose: K is already
 // "column-major" for B = K^T). ldmatrix row addresses: A matrices
@@ -173,10 +181,7 @@ __device__ __forceinline__ void qk_step(float (&s)[T::kMTiles][T::kSTiles][4], c
     uint32_t b[4];
     ldmatrix_x4(b, sk + np * 16 * T::kRowBytes + b_off + kk * 32);
 #pragma unroll
-    for (int mt = 0; mt < T::kMTiles; ++mt) {
-      mma_16816<typename T::Elem>(s[mt][2 * np], a[mt], b[0], b[1]);
-      mma_16816<typename T::Elem>(s[mt][2 * np + 1], a[mt], b[2], b[3]);
-    }
+    for (int mt = 0; mt < T::kMTiles; ++mt) mma_16816_pair<typename T::Elem>(s[mt][2 * np], s[mt][2 * np + 1], a[mt], b);
   }
 }
 
@@ -231,10 +236,7 @@ __device__ __forceinline__ void pv_gemm(float (&o)[T::kMTiles][T::kOTiles][4],
       uint32_t b[4];
       ldmatrix_x4_trans(b, sv + kk * 16 * T::kRowBytes + v_off + dp * 32);
 #pragma unroll
-      for (int mt = 0; mt < T::kMTiles; ++mt) {
-        mma_16816<typename T::Elem>(o[mt][2 * dp], a[mt], b[0], b[1]);
-        mma_16816<typename T::Elem>(o[mt][2 * dp + 1], a[mt], b[2], b[3]);
-      }
+      for (int mt = 0; mt < T::kMTiles; ++mt) mma_16816_pair<typename T::Elem>(o[mt][2 * dp], o[mt][2 * dp + 1], a[mt], b);
     }
   }
 }
