@@ -181,7 +181,8 @@ __device__ __forceinline__ void qk_step(float (&s)[T::kMTiles][T::kSTiles][4], c
     uint32_t b[4];
     ldmatrix_x4(b, sk + np * 16 * T::kRowBytes + b_off + kk * 32);
 #pragma unroll
-    for (int mt = 0; mt < T::kMTiles; ++mt) mma_16816_pair<typename T::Elem>(s[mt][2 * np], s[mt][2 * np + 1], a[mt], b);
+    for (int mt = 0; mt < T::kMTiles; ++mt)
+      mma_16816_pair<typename T::Elem>(s[mt][2 * np], s[mt][2 * np + 1], a[mt], b);
   }
 }
 
@@ -202,16 +203,18 @@ __device__ __forceinline__ void qk_gemm(float (&s)[T::kMTiles][T::kSTiles][4], u
 template <class T>
 __device__ __forceinline__ void load_q_fragments(uint32_t (&qf)[T::kQKSteps][T::kMTiles][4], uint32_t sq_warp,
                                                  int lane) {
+  const uint32_t a_off = q_frag_offset<T>(lane);
 #pragma unroll
-  for (int kk = 0; kk < T::kQKSteps; ++kk) load_q_step<T>(qf[kk], sq_warp, q_frag_offset<T>(lane), kk);
+  for (int kk = 0; kk < T::kQKSteps; ++kk) load_q_step<T>(qf[kk], sq_warp, a_off, kk);
 }
 
 template <class T>
 __device__ __forceinline__ void qk_gemm_qregs(float (&s)[T::kMTiles][T::kSTiles][4],
                                               const uint32_t (&qf)[T::kQKSteps][T::kMTiles][4], uint32_t sk,
                                               int lane) {
+  const uint32_t b_off = k_frag_offset<T>(lane);
 #pragma unroll
-  for (int kk = 0; kk < T::kQKSteps; ++kk) qk_step<T>(s, qf[kk], sk, k_frag_offset<T>(lane), kk);
+  for (int kk = 0; kk < T::kQKSteps; ++kk) qk_step<T>(s, qf[kk], sk, b_off, kk);
 }
 
 // O[m][d] += sum_n P[m][n] V[n][d]. P comes from the S accumulators (the C
@@ -236,7 +239,8 @@ __device__ __forceinline__ void pv_gemm(float (&o)[T::kMTiles][T::kOTiles][4],
       uint32_t b[4];
       ldmatrix_x4_trans(b, sv + kk * 16 * T::kRowBytes + v_off + dp * 32);
 #pragma unroll
-      for (int mt = 0; mt < T::kMTiles; ++mt) mma_16816_pair<typename T::Elem>(o[mt][2 * dp], o[mt][2 * dp + 1], a[mt], b);
+      for (int mt = 0; mt < T::kMTiles; ++mt)
+        mma_16816_pair<typename T::Elem>(o[mt][2 * dp], o[mt][2 * dp + 1], a[mt], b);
     }
   }
 }
@@ -431,7 +435,6 @@ __global__ void __launch_bounds__(T::kThreads, 1) fwd_mma_kernel(const __grid_co
   }
 
   uint32_t qf[T::kQInRegs ? T::kQKSteps : 1][T::kMTiles][4];  // Q_IN_REGS only
-  bool q_loaded = false;
   for (int nb = n_block_min; nb < n_block_max; ++nb) {
     const int n0 = nb * T::kBlockN;
     float s[T::kMTiles][T::kSTiles][4];
@@ -447,10 +450,7 @@ __global__ void __launch_bounds__(T::kThreads, 1) fwd_mma_kernel(const __grid_co
     load_tile<T, T::kBlockN>(sv, v + (int64_t)n0 * a.v_row_stride, a.v_row_stride, seq.len_k - n0, a.v);
     cp_async_commit();
     if constexpr (T::kQInRegs) {
-      if (!q_loaded) {  // Q landed with K(n_block_min), waited for above
-        load_q_fragments<T>(qf, sq_warp, lane);
-        q_loaded = true;
-      }
+      if (nb == n_block_min) load_q_fragments<T>(qf, sq_warp, lane);  // Q landed with K(n_block_min)
       qk_gemm_qregs<T>(s, qf, sk, lane);
     } else {
       qk_gemm<T>(s, sq_warp, sk, lane);
