@@ -247,7 +247,7 @@ int main(int argc, char **argv) {
     tu_pool_release(&pool);
     return 1;
   }
-  fa_kernel_info info;
+  fa_kernel_info info = FA_KERNEL_INFO_INIT;
   fa_kernel_info_get(kernel_index, &info);
   printf("kernel: %s (family %s, block %dx%d, %d threads, %zu B shared memory)\n", info.name, info.family,
          info.block_m, info.block_n, info.threads, info.smem_bytes);

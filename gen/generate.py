@@ -11,6 +11,7 @@ import argparse
 import difflib
 import filecmp
 import os
+import re
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -30,13 +31,43 @@ DTYPE_ENUM = {"fp16": "FA_DTYPE_FP16", "bf16": "FA_DTYPE_BF16"}
 DTYPE_CUDA = {"fp16": "__half", "bf16": "__nv_bfloat16"}
 MASK_ENUM = {"none": "FA_MASK_NONE", "causal": "FA_MASK_CAUSAL", "local": "FA_MASK_LOCAL"}
 MASK_CUDA = {"none": "fa::kMaskNone", "causal": "fa::kMaskCausal", "local": "fa::kMaskLocal"}
+BACKEND_ENUM = {"cuda": "FA_BACKEND_CUDA", "cpu": "FA_BACKEND_CPU"}
+FAMILY_KEYS = {"name", "backend", "summary", "design_note", "template", "host", "host_sources", "archs",
+               "head_dims", "dtypes", "masks", "tiles", "smem_bytes", "priority", "unit"}
+UNITS = ("kernel", "head_dim")
+
+
+@dataclass(frozen=True)
+class Family:
+    name: str
+    backend: str  # "cuda" | "cpu"
+    summary: str
+    design_note: str
+    template: str
+    host: str
+    host_sources: tuple
+    archs: tuple  # "80", "90", "90a"; ("",) for the CPU
+    head_dims: tuple
+    dtypes: tuple
+    masks: tuple
+    priority: int
+    unit: str
+    tiles: object  # list of dicts or a function head_dim -> dict
+    smem_bytes: object  # function (head_dim, tile) -> bytes
+
+    def tile(self, head_dim):
+        if callable(self.tiles):
+            return dict(self.tiles(head_dim))
+        for row in self.tiles:
+            if head_dim <= row["max_head_dim"]:
+                return dict(row)
+        sys.exit(f"gen/spec.py: family {self.name}: no tile row covers head dim {head_dim}")
 
 
 @dataclass(frozen=True)
 class Kernel:
-    backend: str  # "cuda" | "cpu"
-    family: str  # "mma" | "cpu"
-    arch: int  # compute capability x10; 0 for the CPU
+    family: Family
+    arch: str  # "80", "90a"; "" for the CPU
     head_dim: int
     dtype: str
     mask: str
@@ -44,25 +75,56 @@ class Kernel:
     block_n: int
     threads: int
     smem_bytes: int
-    q_regs: bool = False
+    tile: tuple  # the family's tile row, as sorted (key, value) pairs
 
     @property
-    def name(self):
-        where = f"cuda_sm{self.arch}" if self.backend == "cuda" else "cpu"
-        return f"fwd_{where}_hdim{self.head_dim}_{self.dtype}_{self.mask}"
+    def backend(self):
+        return self.family.backend
+
+    @property
+    def arch_number(self):
+        """Compute capability x10 ("90a" -> 90); 0 for the CPU."""
+        return int(self.arch.rstrip("a")) if self.arch else 0
+
+    @property
+    def arch_name(self):
+        return f"sm_{self.arch}" if self.arch else ""
 
     @property
     def group(self):
-        return self.name.split("_hdim")[0]
+        """fwd_<family>[_sm<arch>]: the kernels of one family built for one target."""
+        return f"fwd_{self.family.name}" + (f"_sm{self.arch}" if self.arch else "")
+
+    @property
+    def name(self):
+        return f"{self.group}_hdim{self.head_dim}_{self.dtype}_{self.mask}"
 
     @property
     def symbol(self):
         return "fa_launch_" + self.name
 
     @property
+    def unit(self):
+        """The compilation unit (file stem) that holds this kernel."""
+        return self.name if self.family.unit == "kernel" else f"{self.group}_hdim{self.head_dim}"
+
+    @property
     def source(self):
         ext = "cu" if self.backend == "cuda" else "c"
-        return f"generated/{self.backend}/{self.name}.{ext}"
+        return f"generated/{self.backend}/{self.unit}.{ext}"
+
+    @property
+    def opt(self):
+        """The tile row's entries (block_m, q_regs, ...) by name, for templates."""
+        return dict(self.tile)
+
+    @property
+    def description(self):
+        t = self.opt
+        shape = f"{self.block_m}x{self.block_n} tile"
+        if self.backend == "cuda":
+            shape += f", {self.threads // 32} warps" + ("; Q in registers" if t.get("q_regs") else "")
+        return f"{self.family.summary}; {shape}"
 
     @property
     def dtype_enum(self):
@@ -71,6 +133,10 @@ class Kernel:
     @property
     def mask_enum(self):
         return MASK_ENUM[self.mask]
+
+    @property
+    def backend_enum(self):
+        return BACKEND_ENUM[self.backend]
 
     @property
     def dtype_cuda(self):
@@ -85,56 +151,62 @@ class Kernel:
         return self.threads // 32
 
 
-def check_spec():
-    dims = spec.HEAD_DIMS
-    if sorted(set(dims)) != sorted(dims):
-        sys.exit(f"gen/spec.py: HEAD_DIMS has duplicates: {dims}")
-    for d in dims:
-        if d % 8 or not 8 <= d <= spec.MAX_HEAD_DIM:
-            sys.exit(f"gen/spec.py: head dim {d} must be a multiple of 8 in 8..{spec.MAX_HEAD_DIM}")
-    for dt in spec.DTYPES:
-        if dt not in DTYPE_ENUM:
-            sys.exit(f"gen/spec.py: unknown dtype {dt!r}; known: {sorted(DTYPE_ENUM)}")
-    for m in spec.MASKS:
-        if m not in MASK_ENUM:
-            sys.exit(f"gen/spec.py: unknown mask {m!r}; known: {sorted(MASK_ENUM)}")
-    for a in spec.CUDA_ARCHS:
-        if a < 80:
-            sys.exit(f"gen/spec.py: arch {a}: the mma.sync family needs sm_80 or newer")
+def load_families():
+    fams = []
+    names = set()
+    for raw in spec.FAMILIES:
+        where = f"gen/spec.py: family {raw.get('name', '?')!r}"
+        missing, unknown = FAMILY_KEYS - set(raw), set(raw) - FAMILY_KEYS
+        if missing or unknown:
+            sys.exit(f"{where}: missing keys {sorted(missing)}, unknown keys {sorted(unknown)}")
+        if not re.fullmatch(r"[a-z][a-z0-9]*", raw["name"]) or raw["name"] in names:
+            sys.exit(f"{where}: the name must be lowercase letters/digits and unique")
+        names.add(raw["name"])
+        if raw["backend"] not in BACKEND_ENUM:
+            sys.exit(f"{where}: backend must be one of {sorted(BACKEND_ENUM)}")
+        if raw["unit"] not in UNITS:
+            sys.exit(f"{where}: unit must be one of {UNITS}")
+        archs = tuple(raw["archs"])
+        if raw["backend"] == "cpu" and archs != ("",):
+            sys.exit(f"{where}: a CPU family has archs [\"\"]")
+        for a in archs if raw["backend"] == "cuda" else ():
+            if not re.fullmatch(r"\d{2,3}a?", a) or int(a.rstrip("a")) < 80:
+                sys.exit(f"{where}: arch {a!r}: give compute capabilities as strings like \"80\", \"90a\" (>= 80)")
+        for d in raw["head_dims"]:
+            if d % 8 or not 8 <= d <= spec.MAX_HEAD_DIM:
+                sys.exit(f"{where}: head dim {d} must be a multiple of 8 in 8..{spec.MAX_HEAD_DIM}")
+        if len(set(raw["head_dims"])) != len(raw["head_dims"]):
+            sys.exit(f"{where}: head_dims has duplicates")
+        for dt in raw["dtypes"]:
+            if dt not in DTYPE_ENUM:
+                sys.exit(f"{where}: unknown dtype {dt!r}; known: {sorted(DTYPE_ENUM)}")
+        for m in raw["masks"]:
+            if m not in MASK_ENUM:
+                sys.exit(f"{where}: unknown mask {m!r}; known: {sorted(MASK_ENUM)}")
+        if not os.path.exists(os.path.join(ROOT, "templates", raw["template"])):
+            sys.exit(f"{where}: template templates/{raw['template']} does not exist")
+        fams.append(Family(raw["name"], raw["backend"], raw["summary"], raw["design_note"], raw["template"],
+                           raw["host"], tuple(raw["host_sources"]), archs, tuple(sorted(raw["head_dims"])),
+                           tuple(raw["dtypes"]), tuple(raw["masks"]), int(raw["priority"]), raw["unit"],
+                           raw["tiles"], raw["smem_bytes"]))
+    return fams
 
 
-def mma_tile(head_dim):
-    for max_dim, block_m, block_n, warps, q_regs in spec.MMA_TILES:
-        if head_dim <= max_dim:
-            return block_m, block_n, warps, q_regs
-    sys.exit(f"gen/spec.py: no MMA_TILES row covers head dim {head_dim}")
-
-
-def mma_smem_bytes(head_dim, block_m, block_n):
-    """Q tile + one K tile + one V tile, rows padded by 16 bytes (see fwd_mma.cuh)."""
-    padded = (head_dim + 15) // 16 * 16
-    return (block_m + 2 * block_n) * (padded + 8) * 2
-
-
-def cpu_block_m(head_dim, block_n):
-    """Query rows per CPU block: as many as the kernel's fixed stack buffers
-    hold (src/cpu/fwd_cpu.h: 1024 floats of queries/accumulators, 512 of
-    scores, at most 32 rows; the generated file static-asserts this)."""
-    return max(1, min(1024 // head_dim, 512 // block_n, 32))
-
-
-def kernels():
+def kernels(fams):
     out = []
-    for d in sorted(spec.HEAD_DIMS):
-        for dt in spec.DTYPES:
-            for m in spec.MASKS:
-                block_m, block_n, warps, q_regs = mma_tile(d)
-                for a in sorted(spec.CUDA_ARCHS):
-                    out.append(Kernel("cuda", "mma", a, d, dt, m, block_m, block_n, warps * 32,
-                                      mma_smem_bytes(d, block_m, block_n), q_regs))
-                out.append(Kernel("cpu", "cpu", 0, d, dt, m, cpu_block_m(d, spec.CPU_BLOCK_N), spec.CPU_BLOCK_N,
-                                  1, 0))
-    return sorted(out, key=lambda k: (k.backend, k.arch, k.head_dim, k.dtype, k.mask))
+    for f in fams:
+        for a in f.archs:
+            for d in f.head_dims:
+                t = f.tile(d)
+                threads = t.get("warps", 0) * 32 if f.backend == "cuda" else 1
+                for dt in f.dtypes:
+                    for m in f.masks:
+                        out.append(Kernel(f, a, d, dt, m, t["block_m"], t["block_n"], threads,
+                                          int(f.smem_bytes(d, t)), tuple(sorted(t.items()))))
+    names = [k.name for k in out]
+    if len(set(names)) != len(names):
+        sys.exit("gen/spec.py: two kernels would get the same name")
+    return sorted(out, key=lambda k: (k.backend, k.family.name, k.arch_number, k.arch, k.head_dim, k.dtype, k.mask))
 
 
 def render_all():
@@ -146,22 +218,29 @@ def render_all():
         lstrip_blocks=True,
         undefined=jinja2.StrictUndefined,
     )
-    ks = kernels()
+    fams = load_families()
+    ks = kernels(fams)
+    units = {}
+    for k in ks:
+        units.setdefault(k.source, []).append(k)
+    all_dims = sorted({k.head_dim for k in ks})
+    cuda_targets = sorted({k.arch_name for k in ks if k.backend == "cuda"}, key=lambda a: (int(a[3:].rstrip("a")), a))
     ctx = {
         "kernels": ks,
+        "families": fams,
+        "units": sorted(units.items()),
         "cuda_kernels": [k for k in ks if k.backend == "cuda"],
         "cpu_kernels": [k for k in ks if k.backend == "cpu"],
-        "head_dims": sorted(spec.HEAD_DIMS),
+        "head_dims": all_dims,
         "dtypes": spec.DTYPES,
         "masks": spec.MASKS,
-        "cuda_archs": sorted(spec.CUDA_ARCHS),
-        "mma_tiles": spec.MMA_TILES,
-        "cpu_block_n": spec.CPU_BLOCK_N,
+        "cuda_targets": cuda_targets,
+        "host_sources": sorted({s for f in fams for s in f.host_sources}),
     }
     files = {}
-    for k in ks:
-        tpl = "fwd_mma.cu.j2" if k.backend == "cuda" else "fwd_cpu.c.j2"
-        files[os.path.relpath(k.source, "generated")] = env.get_template(tpl).render(k=k, **ctx)
+    for source, uks in sorted(units.items()):
+        files[os.path.relpath(source, "generated")] = env.get_template(uks[0].family.template).render(
+            unit=uks[0].unit, unit_kernels=uks, **ctx)
     for tpl, name in [
         ("kernel_table.c.j2", "kernel_table.c"),
         ("build.ninja.j2", "build.ninja"),
@@ -225,7 +304,6 @@ def main():
     ap.add_argument("--check", action="store_true", help="fail if --out differs from a fresh render")
     ap.add_argument("--touch", metavar="FILE", help="bump FILE's mtime after writing")
     args = ap.parse_args()
-    check_spec()
     files = render_all()
     if args.check:
         problems = check_tree(files, args.out)

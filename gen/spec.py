@@ -4,10 +4,21 @@ Edit this file and run `ninja`: the generator rewrites generated/ (kernel
 sources, lookup table, build edges, test list, support matrix) and the build
 compiles what changed.
 
-Every axis listed here multiplies the number of compiled kernels; everything
-else (varlen or dense, GQA, softcap, sinks, LSE, window sizes, sequence
-lengths) is a run-time branch inside each kernel. Count before adding an axis:
-kernels = len(HEAD_DIMS) * len(DTYPES) * len(MASKS) * (len(CUDA_ARCHS) + 1 for the CPU).
+A kernel family is declared once, in FAMILIES below: its templates, the
+architectures it is built for, its tile table, which head dims, dtypes and
+masks it covers, and its dispatch priority. The generator crosses each
+family with its own axes:
+
+    kernels = sum over families of
+              len(archs) * len(head_dims) * len(dtypes) * len(masks)
+
+Everything else (varlen or dense, GQA, softcap, sinks, LSE, window sizes,
+sequence lengths) is a run-time branch inside each kernel. Count before
+adding an axis.
+
+Adding a family: declare it here, write its kernel template in templates/
+and its host descriptor (src/.../<family>_family.c: what it supports, how
+much workspace it needs); nothing in gen/generate.py changes.
 """
 
 # Head dims to generate. Any multiple of 8 from 8 to 256 works (the mma.sync
@@ -18,11 +29,17 @@ HEAD_DIMS = [32, 64, 80, 96, 128, 192, 256]
 DTYPES = ["fp16", "bf16"]
 
 # none: window (-1, -1); causal: (-1, 0); local: any other window (run time).
+# A "local" kernel computes every window, so a family may build only it.
 MASKS = ["none", "causal", "local"]
 
-# CUDA compute capabilities (x10) to build the mma.sync family for. sm_80
-# machine code also runs on sm_86 / sm_89; sm_90 needs its own.
-CUDA_ARCHS = [80, 90]
+
+# ---------------------------------------------------------------- mma.sync
+
+def mma_smem_bytes(head_dim, tile):
+    """Q tile + one K tile + one V tile, rows padded by 16 bytes (src/cuda/fwd_mma.cuh)."""
+    padded = (head_dim + 15) // 16 * 16
+    return (tile["block_m"] + 2 * tile["block_n"]) * (padded + 8) * 2
+
 
 # Tile shapes of the mma.sync family (FlashAttention-2 style), by head dim:
 # the first row whose max_head_dim >= head_dim applies.
@@ -32,14 +49,84 @@ CUDA_ARCHS = [80, 90]
 #            traffic; only where the registers allow it)
 # See src/cuda/fwd_mma.md for why these shapes.
 MMA_TILES = [
-    # max_head_dim, block_m, block_n, warps, q_regs
-    (64, 128, 128, 4, False),
-    (128, 128, 64, 4, False),
-    (192, 64, 64, 4, True),  # q_regs: +0.9-4.8% at d192 (H100), -12% at d256 (255 registers)
-    (256, 64, 64, 4, False),  # measured: 5-13% faster than 128x64x8 (two blocks per SM)
+    dict(max_head_dim=64, block_m=128, block_n=128, warps=4, q_regs=False),
+    dict(max_head_dim=128, block_m=128, block_n=64, warps=4, q_regs=False),
+    # q_regs: +0.9-4.8% at d192 (H100), -12% at d256 (255 registers)
+    dict(max_head_dim=192, block_m=64, block_n=64, warps=4, q_regs=True),
+    # measured: 5-13% faster than 128x64x8 (two blocks per SM)
+    dict(max_head_dim=256, block_m=64, block_n=64, warps=4, q_regs=False),
 ]
 
-# CPU backend: key rows per online-softmax step.
-CPU_BLOCK_N = 64
+
+# ---------------------------------------------------------------- CPU
+
+CPU_BLOCK_N = 64  # key rows per online-softmax step
+
+
+def cpu_tile(head_dim):
+    """Query rows per CPU block: as many as the kernel's fixed stack buffers
+    hold (src/cpu/fwd_cpu.h: 1024 floats of queries/accumulators, 512 of
+    scores, at most 32 rows; the generated file static-asserts this)."""
+    block_m = max(1, min(1024 // head_dim, 512 // CPU_BLOCK_N, 32))
+    return dict(max_head_dim=512, block_m=block_m, block_n=CPU_BLOCK_N, warps=0)
+
+
+# ---------------------------------------------------------------- families
+#
+# name:          in kernel names, symbols, files and test cases
+#                (fwd_<name>_sm<arch>_hdim<d>_<dtype>_<mask>; CPU: no arch)
+# backend:       "cuda" or "cpu"
+# summary:       one line for fa_kernel_info.description and SUPPORT.md
+# design_note:   where the family's design note lives
+# template:      kernel template in templates/ (renders one compilation unit)
+# host:          the C descriptor (fa_family) with supports() and
+#                workspace_bytes(); host_sources: the files that define it
+# archs:         CUDA targets as strings: "80" builds sm_80, "90a" builds
+#                sm_90a (-gencode arch=compute_90a,code=sm_90a); CPU: [""]
+# head_dims, dtypes, masks: the family's own axes
+# tiles:         list of dicts; the first with max_head_dim >= d applies,
+#                or a function head_dim -> dict
+# smem_bytes:    function (head_dim, tile) -> dynamic shared memory per block
+# priority:      dispatch prefers the highest priority whose supports() says
+#                yes (the CPU backend has its own, single, family)
+# unit:          "kernel": one file per kernel; "head_dim": one file per
+#                (arch, head dim) holding every dtype x mask (fewer nvcc
+#                runs, less parallelism: measured in README "Build and CI")
+FAMILIES = [
+    dict(
+        name="mma",
+        backend="cuda",
+        summary="mma.sync m16n8k16 forward (FlashAttention-2 scheme), any query length",
+        design_note="src/cuda/fwd_mma.md",
+        template="fwd_mma.cu.j2",
+        host="fa_family_mma",
+        host_sources=["src/cuda/fwd_mma_family.c"],
+        archs=["80", "90"],
+        head_dims=HEAD_DIMS,
+        dtypes=DTYPES,
+        masks=MASKS,
+        tiles=MMA_TILES,
+        smem_bytes=mma_smem_bytes,
+        priority=10,
+        unit="kernel",
+    ),
+    dict(
+        name="cpu",
+        backend="cpu",
+        summary="portable C11 forward, single thread (correct fallback, not fast)",
+        design_note="src/cpu/fwd_cpu.h",
+        template="fwd_cpu.c.j2",
+        host="fa_family_cpu",
+        host_sources=["src/cpu/fwd_cpu_family.c"],
+        archs=[""],
+        head_dims=HEAD_DIMS,
+        dtypes=DTYPES,
+        masks=MASKS,
+        tiles=cpu_tile,
+        smem_bytes=lambda head_dim, tile: 0,
+        priority=0,
+        unit="kernel",
+    ),
+]
 
 MAX_HEAD_DIM = 256  # the mma.sync family keeps O in registers; 512 needs another family

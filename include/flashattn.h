@@ -23,7 +23,7 @@ extern "C" {
 /* ---------------------------------------------------------------- version */
 
 #define FA_VERSION_MAJOR 0
-#define FA_VERSION_MINOR 1
+#define FA_VERSION_MINOR 2
 #define FA_VERSION_PATCH 0
 #define FA_VERSION_NUMBER \
   (FA_VERSION_MAJOR * 10000 + FA_VERSION_MINOR * 100 + FA_VERSION_PATCH)
@@ -54,7 +54,11 @@ typedef enum fa_status {
   FA_ERR_INVALID_BACKEND = 15,   /* backend is not one of fa_backend */
   FA_ERR_NO_DEVICE = 16,         /* CUDA backend asked for, but no usable CUDA device */
   FA_ERR_INVALID_POINTER = 17,   /* a CUDA-backend pointer is not device-accessible memory */
-  FA_ERR_CUDA = 18               /* a CUDA runtime call failed (launch, stream, device query) */
+  FA_ERR_CUDA = 18,              /* a CUDA runtime call failed (launch, stream, device query) */
+  FA_ERR_STRUCT_SIZE = 19,       /* struct_size of a struct is 0 or not a size this library knows */
+  FA_ERR_INVALID_CONTEXT = 20,   /* fa_context not initialized, of another backend or another device */
+  FA_ERR_WORKSPACE = 21,         /* workspace missing or smaller than fa_fwd_workspace_size says */
+  FA_ERR_UNSUPPORTED = 22        /* every kernel built for this call declined it (the message says why) */
 } fa_status;
 
 /* Short constant name of a status ("FA_ERR_MISALIGNED"); never NULL. */
@@ -91,6 +95,55 @@ fa_mask fa_mask_from_window(int32_t window_left, int32_t window_right);
 /* Same type as cudaStream_t, without needing CUDA's headers. NULL is the
  * legacy default stream. */
 typedef struct CUstream_st *fa_stream_t;
+
+/* ---------------------------------------------------------------- structs that grow
+ *
+ * Every parameter struct (and fa_kernel_info, which the library fills)
+ * starts with `uint32_t struct_size`, the sizeof of the struct as the
+ * caller's header declares it. Its *_default() initializer sets it; set it
+ * yourself (= sizeof) only where you do not start from the initializer.
+ * Later minor versions only append fields, and accept the sizes of every
+ * earlier version: the fields a caller's older header lacks take their
+ * defaults. A size of 0, or one this library does not know (from a newer
+ * header), is rejected with FA_ERR_STRUCT_SIZE and nothing is done.
+ *
+ *   FA_<STRUCT>_SIZE_V0_2 below are the sizes of the 0.2 layout (LP64).
+ */
+
+/* ---------------------------------------------------------------- context */
+
+/*
+ * Device facts a call needs, gathered once by fa_context_init so calls need
+ * not ask again: device index, compute capability, SM count, shared-memory
+ * limits, and the driver entry points later kernel families use (the
+ * tensor-map encoder, reached through the CUDA runtime's driver-entry-point
+ * query, so nothing links libcuda). Caller-allocated, fixed size, read-only
+ * after init: one context may be shared by any number of threads.
+ *
+ * Pass it in fa_fwd_params.context (NULL: each call queries the current
+ * device, as before). A CUDA context must be used while its device is the
+ * current device (cudaSetDevice); otherwise calls fail with
+ * FA_ERR_INVALID_CONTEXT.
+ */
+#define FA_CONTEXT_RESERVED_WORDS 24
+typedef struct fa_context {
+  uint32_t struct_size;      /* sizeof(fa_context), set by fa_context_init */
+  fa_backend backend;
+  int32_t device;            /* CUDA device index; -1 on the CPU backend */
+  int32_t arch;              /* compute capability x10 (90 for sm_90); 0 on the CPU */
+  int32_t sm_count;          /* streaming multiprocessors; 0 on the CPU */
+  int32_t max_smem_per_block; /* bytes a block may opt in to (cudaDevAttrMaxSharedMemoryPerBlockOptin) */
+  int32_t smem_per_sm;       /* bytes of shared memory per SM */
+  int32_t l2_bytes;          /* L2 cache size */
+  void *tensor_map_encode;   /* cuTensorMapEncodeTiled (driver entry point), or NULL where unavailable */
+  uint64_t reserved[FA_CONTEXT_RESERVED_WORDS]; /* zero; later versions put fields here */
+} fa_context;
+
+/* Fill *context for `backend`. CUDA: `device` is a device index, or
+ * FA_CURRENT_DEVICE for the current one; the call does not change the
+ * current device and does not synchronize. CPU: `device` is ignored. */
+#define FA_CURRENT_DEVICE (-1)
+fa_status fa_context_init(fa_context *context, fa_backend backend, int device, fa_message *message);
 
 /* ---------------------------------------------------------------- forward */
 
@@ -142,7 +195,8 @@ typedef struct CUstream_st *fa_stream_t;
  * threaded; cu_seqlens and seqused_k contents are checked.
  */
 typedef struct fa_fwd_params {
-  fa_backend backend; /* default FA_BACKEND_CUDA */
+  uint32_t struct_size; /* sizeof(fa_fwd_params); set by fa_fwd_params_default() */
+  fa_backend backend;   /* default FA_BACKEND_CUDA */
   fa_dtype dtype;     /* default FA_DTYPE_BF16 */
 
   int32_t batch;       /* number of sequences, >= 1 */
@@ -178,25 +232,48 @@ typedef struct fa_fwd_params {
   float *lse;         /* optional output, layout above */
 
   fa_stream_t stream; /* CUDA backend only; default NULL */
+
+  const fa_context *context; /* optional (see fa_context); NULL = query the current device */
+  /* Scratch memory for the kernel (split-KV partials, scheduler state),
+   * caller-allocated in the backend's memory, 256-byte aligned, at least
+   * fa_fwd_workspace_size bytes. NULL with 0 bytes when that size is 0. */
+  void *workspace;
+  size_t workspace_bytes;
 } fa_fwd_params;
 
-/* Defaults: CUDA, bf16, no mask (window -1/-1), scale 0, everything else 0.
- * Start from this rather than from a zeroed struct: window (0, 0) means
- * "each query sees only its own position". */
+#define FA_FWD_PARAMS_SIZE_V0_2 272
+
+/* Defaults: struct_size set, CUDA, bf16, no mask (window -1/-1), scale 0,
+ * everything else 0. Start from this rather than from a zeroed struct:
+ * window (0, 0) means "each query sees only its own position", and a zero
+ * struct_size is rejected. */
 fa_fwd_params fa_fwd_params_default(void);
 
-/* Validate, pick the kernel for (backend, device arch, head_dim, dtype,
- * mask) and run it. On any error nothing is written or launched. */
+/* Validate, choose a kernel and run it. The choice (src/dispatch.c): among
+ * the kernels built for the call's backend, device architecture, head_dim,
+ * dtype and window, the one of highest priority whose family supports the
+ * call's shape (query length, GQA ratio, grid limits, features). On any
+ * error nothing is written or launched. */
 fa_status fa_fwd(const fa_fwd_params *params, fa_message *message);
 
-/* Validate and pick the kernel fa_fwd would run, without running it.
- * *kernel_index (may be NULL) receives its index for fa_kernel_info_get. */
+/* Validate and choose the kernel fa_fwd would run, without running it.
+ * *kernel_index (may be NULL) receives its index for fa_kernel_info_get.
+ * When no kernel supports the call, the message names each family that
+ * declined and why. */
 fa_status fa_fwd_query(const fa_fwd_params *params, size_t *kernel_index,
                        fa_message *message);
 
-/* Advanced: run a given kernel of the table (tests, benchmarks). The kernel
- * must match the call's backend, head_dim and dtype, run on the device, and
- * compute its window: a "local" kernel computes any window (causal and none
+/* Bytes of workspace the kernel fa_fwd would choose needs for this call.
+ * Host only: reads no device memory and never synchronizes. The size
+ * depends only on host-known values (shapes, max_seqlen, head counts, the
+ * device), so one allocation serves every call of a captured CUDA graph
+ * whose host values stay the same. */
+fa_status fa_fwd_workspace_size(const fa_fwd_params *params, size_t *bytes, fa_message *message);
+
+/* Advanced: run a given kernel of the table (tests, benchmarks), bypassing
+ * the priority order but not the kernel's own limits. The kernel must match
+ * the call's backend, head_dim and dtype, run on the device, and compute
+ * its window: a "local" kernel computes any window (causal and none
  * included), a "causal" or "none" kernel only its own. */
 fa_status fa_fwd_with_kernel(const fa_fwd_params *params, size_t kernel_index,
                              fa_message *message);
@@ -228,6 +305,7 @@ fa_status fa_fwd_with_kernel(const fa_fwd_params *params, size_t kernel_index,
 typedef enum fa_int_dtype { FA_INT_BOOL = 1, FA_INT32 = 2, FA_INT64 = 3 } fa_int_dtype;
 
 typedef struct fa_unpad_info_params {
+  uint32_t struct_size; /* set by fa_unpad_info_params_default() */
   fa_backend backend;
   const void *attention_mask; /* [batch, seqlen], row-major, contiguous; nonzero = keep.
                                  Left or right padding, or holes: every kept token counts. */
@@ -241,11 +319,16 @@ typedef struct fa_unpad_info_params {
   fa_stream_t stream;
 } fa_unpad_info_params;
 
+#define FA_UNPAD_INFO_PARAMS_SIZE_V0_2 64
+/* Defaults: struct_size set, CUDA, mask_dtype FA_INT_BOOL, everything else 0. */
+fa_unpad_info_params fa_unpad_info_params_default(void);
+
 /* Indices, cu_seqlens and max_seqlen of an attention mask (transformers'
  * _get_unpad_data, without its .item()). */
 fa_status fa_unpad_info(const fa_unpad_info_params *params, fa_message *message);
 
 typedef struct fa_rows_params {
+  uint32_t struct_size; /* set by fa_rows_params_default() */
   fa_backend backend;
   fa_dtype dtype;          /* element type of the rows (2 bytes) */
   int64_t row_elems;       /* contiguous elements per row (heads * head_dim), multiple of 8, >= 8 */
@@ -259,6 +342,10 @@ typedef struct fa_rows_params {
   fa_stream_t stream;
 } fa_rows_params;
 
+#define FA_ROWS_PARAMS_SIZE_V0_2 88
+/* Defaults: struct_size set, CUDA, bf16, everything else 0. */
+fa_rows_params fa_rows_params_default(void);
+
 /* Gather: dst[i] = src[indices[i]] for i < *count (dst: packed, src: padded).
  * Rows of dst from *count to padded_rows are left untouched.
  * Bad *count or indices (they live on the device, unchecked by the host):
@@ -271,6 +358,7 @@ fa_status fa_unpad_rows(const fa_rows_params *params, fa_message *message);
 fa_status fa_pad_rows(const fa_rows_params *params, fa_message *message);
 
 typedef struct fa_position_ids_params {
+  uint32_t struct_size; /* set by fa_position_ids_params_default() */
   fa_backend backend;
   const void *position_ids; /* [total]: 0, 1, 2, ... restarting at 0 where a sequence starts */
   fa_int_dtype dtype;       /* FA_INT32 or FA_INT64 */
@@ -282,6 +370,10 @@ typedef struct fa_position_ids_params {
   int32_t *max_seqlen;      /* out [1] */
   fa_stream_t stream;
 } fa_position_ids_params;
+
+#define FA_POSITION_IDS_PARAMS_SIZE_V0_2 64
+/* Defaults: struct_size set, CUDA, dtype FA_INT64, everything else 0. */
+fa_position_ids_params fa_position_ids_params_default(void);
 
 /* cu_seqlens of packed sequences from their position ids: token 0 and every
  * token whose position id is 0 start a sequence. */
@@ -298,22 +390,30 @@ fa_status fa_copy_to_host(fa_backend backend, void *host_dst, const void *src, s
 /* ---------------------------------------------------------------- kernel table */
 
 typedef struct fa_kernel_info {
-  const char *name;   /* e.g. "fwd_cuda_sm90_hdim128_bf16_causal" */
-  const char *family; /* kernel family, e.g. "mma" (mma.sync), "cpu" */
+  uint32_t struct_size;    /* set by the caller: sizeof(fa_kernel_info) (FA_KERNEL_INFO_INIT) */
+  const char *name;        /* e.g. "fwd_mma_sm90_hdim128_bf16_causal", "fwd_cpu_hdim80_fp16_local" */
+  const char *family;      /* kernel family: "mma" (mma.sync), "cpu", ... */
+  const char *description; /* what the family does and this kernel's tile, one line */
+  const char *arch_name;   /* build target: "sm_80", "sm_90", "sm_90a"; "" for the CPU */
   fa_backend backend;
-  int arch;           /* CUDA compute capability x10 it is built for (80, 90); 0 for CPU */
-  int head_dim;
+  int32_t arch;            /* compute capability x10 of arch_name (90 for sm_90a); 0 for the CPU */
+  int32_t head_dim;
   fa_dtype dtype;
-  fa_mask mask;
-  int block_m;        /* query rows per thread block (CPU: per tile) */
-  int block_n;        /* key rows per iteration */
-  int threads;        /* threads per block (CPU: 1) */
-  size_t smem_bytes;  /* dynamic shared memory per block (CPU: 0) */
+  fa_mask mask;            /* the window it computes: "local" kernels compute any window */
+  int32_t priority;        /* dispatch prefers higher priorities (among kernels that support a call) */
+  int32_t block_m;         /* query rows per tile (thread block on CUDA) */
+  int32_t block_n;         /* key rows per step */
+  int32_t threads;         /* threads per block (CPU: 1) */
+  size_t smem_bytes;       /* dynamic shared memory per block (CPU: 0) */
 } fa_kernel_info;
+
+#define FA_KERNEL_INFO_SIZE_V0_2 88
+#define FA_KERNEL_INFO_INIT {.struct_size = sizeof(fa_kernel_info)}
 
 /* Number of kernels compiled into the library. */
 size_t fa_kernel_count(void);
-/* Describe kernel `index` (< fa_kernel_count()). */
+/* Describe kernel `index` (< fa_kernel_count()) into *info, whose
+ * struct_size the caller sets: fa_kernel_info info = FA_KERNEL_INFO_INIT; */
 fa_status fa_kernel_info_get(size_t index, fa_kernel_info *info);
 
 #ifdef __cplusplus

@@ -1,11 +1,14 @@
 /*
- * api.c - the public entry points: check a call, normalize it into
- * fa_fwd_args, pick a kernel from the generated table, run it.
+ * api.c - the forward entry points: read the caller's struct (whatever its
+ * layout version), check the call, normalize it into fa_fwd_args, let
+ * dispatch.c choose a kernel, check the workspace it needs, run it.
  *
  * Order of work in fa_fwd: every check that needs no device (shapes,
- * strides, alignment, sizes) first; then the device checks (device present,
- * pointers device-accessible); then the lookup; then the launch. Nothing is
- * written to out/lse before all checks passed.
+ * strides, alignment, sizes) first; then the device facts (from the
+ * context, or queried) and the device checks (pointers device-accessible);
+ * then the choice, whose families apply their own limits (grid size, query
+ * length); then the workspace; then the launch. Nothing is written to
+ * out/lse before all checks passed.
  */
 #include <limits.h>
 #include <math.h>
@@ -14,7 +17,7 @@
 #include <cuda_runtime_api.h>
 
 #include "common.h"
-#include "fa_args.h"
+#include "dispatch.h"
 
 #define FA_LOG2E 1.4426950408889634
 
@@ -48,6 +51,10 @@ const char *fa_status_string(fa_status status) {
     case FA_ERR_NO_DEVICE: return "FA_ERR_NO_DEVICE";
     case FA_ERR_INVALID_POINTER: return "FA_ERR_INVALID_POINTER";
     case FA_ERR_CUDA: return "FA_ERR_CUDA";
+    case FA_ERR_STRUCT_SIZE: return "FA_ERR_STRUCT_SIZE";
+    case FA_ERR_INVALID_CONTEXT: return "FA_ERR_INVALID_CONTEXT";
+    case FA_ERR_WORKSPACE: return "FA_ERR_WORKSPACE";
+    case FA_ERR_UNSUPPORTED: return "FA_ERR_UNSUPPORTED";
   }
   return "FA_ERR_UNKNOWN_STATUS";
 }
@@ -83,9 +90,19 @@ fa_mask fa_mask_from_window(int32_t window_left, int32_t window_right) {
   return FA_MASK_LOCAL;
 }
 
+/* The layouts of fa_fwd_params this library accepts (flashattn.h, "structs
+ * that grow"): one size per released version, ascending. */
+_Static_assert(sizeof(void *) != 8 || sizeof(fa_fwd_params) == FA_FWD_PARAMS_SIZE_V0_2,
+               "fa_fwd_params changed: append fields only, and add the new size to FWD_PARAMS_SIZES");
+_Static_assert(sizeof(void *) != 8 || sizeof(fa_kernel_info) == FA_KERNEL_INFO_SIZE_V0_2,
+               "fa_kernel_info changed: append fields only, and add the new size to KERNEL_INFO_SIZES");
+static const uint32_t FWD_PARAMS_SIZES[] = {(uint32_t)sizeof(fa_fwd_params)};
+static const uint32_t KERNEL_INFO_SIZES[] = {(uint32_t)sizeof(fa_kernel_info)};
+
 fa_fwd_params fa_fwd_params_default(void) {
   fa_fwd_params p;
   memset(&p, 0, sizeof p);
+  p.struct_size = sizeof p;
   p.backend = FA_BACKEND_CUDA;
   p.dtype = FA_DTYPE_BF16;
   p.window_left = -1;
@@ -93,12 +110,19 @@ fa_fwd_params fa_fwd_params_default(void) {
   return p;
 }
 
-size_t fa_kernel_count(void) { return fa_kernel_table_size; }
+size_t fa_kernel_count(void) { return fa_kernel_table.size; }
 
 fa_status fa_kernel_info_get(size_t index, fa_kernel_info *info) {
   if (info == NULL) return FA_ERR_NULL_POINTER;
-  if (index >= fa_kernel_table_size) return FA_ERR_NO_KERNEL;
-  *info = fa_kernel_table[index].info;
+  uint32_t size;
+  memcpy(&size, info, sizeof size);
+  size_t k = 0;
+  while (k < sizeof KERNEL_INFO_SIZES / sizeof KERNEL_INFO_SIZES[0] && KERNEL_INFO_SIZES[k] != size) ++k;
+  if (k == sizeof KERNEL_INFO_SIZES / sizeof KERNEL_INFO_SIZES[0]) return FA_ERR_STRUCT_SIZE;
+  if (index >= fa_kernel_table.size) return FA_ERR_NO_KERNEL;
+  /* The caller's layout may be older (smaller): copy what it has room for. */
+  memcpy(info, &fa_kernel_table.entries[index].info, size);
+  info->struct_size = size;
   return FA_OK;
 }
 
@@ -149,8 +173,8 @@ static fa_status check_tensor(const tensor_desc *t, int32_t head_dim, fa_message
 static int64_t or_default(int64_t stride, int64_t packed) { return stride != 0 ? stride : packed; }
 
 static int head_dim_generated(int32_t head_dim) {
-  for (size_t i = 0; i < fa_kernel_table_size; ++i)
-    if (fa_kernel_table[i].info.head_dim == head_dim) return 1;
+  for (size_t i = 0; i < fa_kernel_table.size; ++i)
+    if (fa_kernel_table.entries[i].info.head_dim == head_dim) return 1;
   return 0;
 }
 
@@ -174,7 +198,7 @@ static fa_status check_and_normalize(const fa_fwd_params *p, fa_fwd_args *a, fa_
   if (!head_dim_generated(p->head_dim))
     return fa_fail(message, FA_ERR_UNSUPPORTED_HEAD_DIM,
                    "head_dim %d is not generated; generated: %s. Add it to HEAD_DIMS in gen/spec.py and run ninja",
-                   p->head_dim, fa_generated_head_dims);
+                   p->head_dim, fa_kernel_table.head_dims);
   if (p->max_seqlen_q < 0 || p->max_seqlen_k < 0)
     return fa_fail(message, FA_ERR_INVALID_SHAPE, "max_seqlen_q (%d) and max_seqlen_k (%d) must be >= 0",
                    p->max_seqlen_q, p->max_seqlen_k);
@@ -331,8 +355,10 @@ static fa_status check_host_seqlens(const fa_fwd_params *p, fa_message *message)
 /* ------------------------------------------------------------ device checks */
 
 static fa_status check_device_pointers(const fa_fwd_params *p, const fa_device_info *dev, fa_message *message) {
-  const void *ptrs[] = {p->q, p->k, p->v, p->out, p->lse, p->sinks, p->cu_seqlens_q, p->cu_seqlens_k, p->seqused_k};
-  const char *names[] = {"q", "k", "v", "out", "lse", "sinks", "cu_seqlens_q", "cu_seqlens_k", "seqused_k"};
+  const void *ptrs[] = {p->q,     p->k,           p->v,           p->out,        p->lse,
+                        p->sinks, p->cu_seqlens_q, p->cu_seqlens_k, p->seqused_k, p->workspace};
+  const char *names[] = {"q",     "k",            "v",            "out",       "lse",
+                         "sinks", "cu_seqlens_q", "cu_seqlens_k", "seqused_k", "workspace"};
   for (size_t i = 0; i < sizeof ptrs / sizeof ptrs[0]; ++i) {
     const fa_status st = fa_check_device_pointer(ptrs[i], names[i], dev, message);
     if (st != FA_OK) return st;
@@ -340,87 +366,55 @@ static fa_status check_device_pointers(const fa_fwd_params *p, const fa_device_i
   return FA_OK;
 }
 
-/* ------------------------------------------------------------ kernel choice */
-
-/* Machine code for sm_XY runs on devices of the same major version and at
- * least that minor version. */
-static int arch_runs_on(int kernel_arch, int device_arch) {
-  return kernel_arch / 10 == device_arch / 10 && kernel_arch <= device_arch;
-}
-
-static int kernel_matches(const fa_kernel_info *k, fa_backend backend, int device_arch, int head_dim, fa_dtype dtype,
-                          fa_mask mask) {
-  if (k->backend != backend || k->head_dim != head_dim || k->dtype != dtype || k->mask != mask) return 0;
-  return backend == FA_BACKEND_CPU || arch_runs_on(k->arch, device_arch);
-}
-
-/* The one place that chooses a kernel: among the table entries that match,
- * prefer the newest architecture (closest to the device). When a second
- * family lands for the same specialization, its preference goes here. */
-static fa_status choose_kernel(fa_backend backend, int device_arch, int head_dim, fa_dtype dtype, fa_mask mask,
-                               size_t *index, fa_message *message) {
-  size_t best = fa_kernel_table_size;
-  int head_dim_known = 0, arch_known = 0;
-  for (size_t i = 0; i < fa_kernel_table_size; ++i) {
-    const fa_kernel_info *k = &fa_kernel_table[i].info;
-    if (k->head_dim == head_dim) head_dim_known = 1;
-    if (k->backend == backend && (backend == FA_BACKEND_CPU || arch_runs_on(k->arch, device_arch))) arch_known = 1;
-    if (!kernel_matches(k, backend, device_arch, head_dim, dtype, mask)) continue;
-    if (best == fa_kernel_table_size || k->arch > fa_kernel_table[best].info.arch) best = i;
-  }
-  if (best < fa_kernel_table_size) {
-    *index = best;
-    return FA_OK;
-  }
-  if (!head_dim_known)
-    return fa_fail(message, FA_ERR_UNSUPPORTED_HEAD_DIM,
-                   "head_dim %d is not generated; generated: %s. Add it to HEAD_DIMS in gen/spec.py and run ninja",
-                   head_dim, fa_generated_head_dims);
-  if (!arch_known)
-    return fa_fail(message, FA_ERR_UNSUPPORTED_DEVICE,
-                   "no kernel was built for this device (sm_%d); built: %s. Add its arch to CUDA_ARCHS in gen/spec.py "
-                   "and rebuild",
-                   device_arch, fa_generated_cuda_archs);
-  return fa_fail(message, FA_ERR_NO_KERNEL,
-                 "no %s kernel for head_dim %d, %s, mask %s was generated; add it to gen/spec.py (HEAD_DIMS, DTYPES, "
-                 "MASKS) and run ninja",
-                 fa_backend_name(backend), head_dim, fa_dtype_name(dtype), fa_mask_name(mask));
-}
-
-/* Checks that depend on the chosen kernel's tile shape. */
-static fa_status check_grid(const fa_fwd_args *a, const fa_kernel_info *k, fa_message *message) {
-  if (k->backend != FA_BACKEND_CUDA) return FA_OK;
-  const int64_t m_blocks = ((int64_t)a->seqlen_q + k->block_m - 1) / k->block_m;
-  const double blocks = (double)m_blocks * a->num_heads_q * a->batch;
-  if (blocks > (double)INT32_MAX)
-    return fa_fail(message, FA_ERR_OVERFLOW,
-                   "the launch would need %.0f thread blocks (limit 2^31 - 1): split the batch", blocks);
-  return FA_OK;
-}
-
 /* ------------------------------------------------------------ entry points */
 
 typedef struct prepared_call {
+  fa_fwd_params p; /* the caller's struct in this library's layout */
   fa_fwd_args args;
   fa_device_info dev;
 } prepared_call;
 
+/* The workspace pointer and size, before any kernel is chosen. */
+static fa_status check_workspace_pointer(const fa_fwd_params *p, fa_message *message) {
+  if (p->workspace == NULL && p->workspace_bytes != 0)
+    return fa_fail(message, FA_ERR_NULL_POINTER, "workspace is NULL but workspace_bytes is %zu", p->workspace_bytes);
+  if (((uintptr_t)p->workspace & 255u) != 0)
+    return fa_fail(message, FA_ERR_MISALIGNED, "workspace (%p) must be 256-byte aligned", p->workspace);
+  return FA_OK;
+}
+
 /* Everything up to (not including) the kernel choice. */
-static fa_status prepare(const fa_fwd_params *p, prepared_call *call, fa_message *message) {
-  fa_status st = check_and_normalize(p, &call->args, message);
+static fa_status prepare(const fa_fwd_params *given, prepared_call *call, fa_message *message) {
+  call->p = fa_fwd_params_default();
+  fa_status st = fa_read_struct(given, &call->p, FWD_PARAMS_SIZES, sizeof FWD_PARAMS_SIZES / sizeof FWD_PARAMS_SIZES[0],
+                                "params", message);
   if (st != FA_OK) return st;
-  call->dev.device = -1;
-  call->dev.arch = 0;
+  const fa_fwd_params *p = &call->p;
+  if ((st = check_and_normalize(p, &call->args, message)) != FA_OK) return st;
+  if ((st = check_workspace_pointer(p, message)) != FA_OK) return st;
+  if ((st = fa_call_device(p->backend, p->context, &call->dev, message)) != FA_OK) return st;
+  call->args.sm_count = call->dev.sm_count;
+  call->args.workspace = p->workspace;
+  call->args.workspace_bytes = p->workspace_bytes;
   if (p->backend == FA_BACKEND_CPU) return check_host_seqlens(p, message);
-  if ((st = fa_query_device(&call->dev, message)) != FA_OK) return st;
   return check_device_pointers(p, &call->dev, message);
 }
 
-static fa_status run_kernel(const fa_fwd_params *p, const prepared_call *call, size_t index, fa_message *message) {
-  const fa_kernel_entry *k = &fa_kernel_table[index];
-  const fa_status st = check_grid(&call->args, &k->info, message);
+static fa_status choose(const prepared_call *call, size_t *index, fa_message *message) {
+  return fa_choose_kernel_in(&fa_kernel_table, call->p.backend, &call->args, call->p.dtype, &call->dev, index,
+                             message);
+}
+
+static size_t workspace_needed(const prepared_call *call, size_t index) {
+  const fa_kernel_entry *e = &fa_kernel_table.entries[index];
+  return e->family->workspace_bytes(&call->args, &e->info, &call->dev);
+}
+
+static fa_status run_kernel(const prepared_call *call, size_t index, fa_message *message) {
+  const fa_kernel_entry *k = &fa_kernel_table.entries[index];
+  const fa_status st = fa_check_workspace(k, &call->args, &call->dev, message);
   if (st != FA_OK) return st;
-  const int err = k->launch(&call->args, p->stream);
+  const int err = k->launch(&call->args, call->p.stream);
   if (err != 0)
     return fa_fail(message, FA_ERR_CUDA, "launching %s failed: %s", k->info.name, cudaGetErrorString((cudaError_t)err));
   return FA_OK;
@@ -432,11 +426,20 @@ fa_status fa_fwd_query(const fa_fwd_params *params, size_t *kernel_index, fa_mes
   fa_status st = prepare(params, &call, message);
   if (st != FA_OK) return st;
   size_t index = 0;
-  st = choose_kernel(params->backend, call.dev.arch, params->head_dim, params->dtype,
-                     fa_mask_from_window(params->window_left, params->window_right), &index, message);
-  if (st != FA_OK) return st;
-  if ((st = check_grid(&call.args, &fa_kernel_table[index].info, message)) != FA_OK) return st;
+  if ((st = choose(&call, &index, message)) != FA_OK) return st;
   if (kernel_index != NULL) *kernel_index = index;
+  return FA_OK;
+}
+
+fa_status fa_fwd_workspace_size(const fa_fwd_params *params, size_t *bytes, fa_message *message) {
+  fa_clear_message(message);
+  if (bytes == NULL) return fa_fail(message, FA_ERR_NULL_POINTER, "bytes is NULL");
+  prepared_call call;
+  fa_status st = prepare(params, &call, message);
+  if (st != FA_OK) return st;
+  size_t index = 0;
+  if ((st = choose(&call, &index, message)) != FA_OK) return st;
+  *bytes = workspace_needed(&call, index);
   return FA_OK;
 }
 
@@ -446,32 +449,20 @@ fa_status fa_fwd(const fa_fwd_params *params, fa_message *message) {
   fa_status st = prepare(params, &call, message);
   if (st != FA_OK) return st;
   size_t index = 0;
-  st = choose_kernel(params->backend, call.dev.arch, params->head_dim, params->dtype,
-                     fa_mask_from_window(params->window_left, params->window_right), &index, message);
-  if (st != FA_OK) return st;
-  return run_kernel(params, &call, index, message);
+  if ((st = choose(&call, &index, message)) != FA_OK) return st;
+  return run_kernel(&call, index, message);
 }
 
 fa_status fa_fwd_with_kernel(const fa_fwd_params *params, size_t kernel_index, fa_message *message) {
   fa_clear_message(message);
-  if (kernel_index >= fa_kernel_table_size)
+  if (kernel_index >= fa_kernel_table.size)
     return fa_fail(message, FA_ERR_NO_KERNEL, "kernel_index %zu is out of range (the table has %zu kernels)",
-                   kernel_index, fa_kernel_table_size);
+                   kernel_index, fa_kernel_table.size);
   prepared_call call;
   fa_status st = prepare(params, &call, message);
   if (st != FA_OK) return st;
-  const fa_kernel_info *k = &fa_kernel_table[kernel_index].info;
-  const fa_mask mask = fa_mask_from_window(params->window_left, params->window_right);
-  if (k->backend != params->backend || k->head_dim != params->head_dim || k->dtype != params->dtype)
-    return fa_fail(message, FA_ERR_NO_KERNEL, "kernel %s does not match the call (backend %s, head_dim %d, %s)",
-                   k->name, fa_backend_name(params->backend), params->head_dim, fa_dtype_name(params->dtype));
-  /* A local kernel computes any window, causal and none included; the
-   * narrower kernels only their own. */
-  if (k->mask != mask && k->mask != FA_MASK_LOCAL)
-    return fa_fail(message, FA_ERR_NO_KERNEL, "kernel %s computes mask '%s' but the window (%d, %d) needs '%s'",
-                   k->name, fa_mask_name(k->mask), params->window_left, params->window_right, fa_mask_name(mask));
-  if (k->backend == FA_BACKEND_CUDA && !arch_runs_on(k->arch, call.dev.arch))
-    return fa_fail(message, FA_ERR_UNSUPPORTED_DEVICE,
-                   "kernel %s is built for sm_%d and cannot run on this sm_%d device", k->name, k->arch, call.dev.arch);
-  return run_kernel(params, &call, kernel_index, message);
+  st = fa_check_forced_kernel_in(&fa_kernel_table, kernel_index, call.p.backend, &call.args, call.p.dtype, &call.dev,
+                                 message);
+  if (st != FA_OK) return st;
+  return run_kernel(&call, kernel_index, message);
 }

@@ -6,6 +6,7 @@
 #ifndef FA_COMMON_H
 #define FA_COMMON_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "flashattn.h"
@@ -27,14 +28,32 @@ fa_status fa_fail(fa_message *message, fa_status status, const char *fmt, ...) F
 /* Every entry point starts with this: on success the message is empty. */
 void fa_clear_message(fa_message *message);
 
+/* What a call knows about its device: from a fa_context, or queried. */
 typedef struct fa_device_info {
-  int device;
-  int arch; /* major * 10 + minor */
+  int device;             /* -1 on the CPU backend */
+  int arch;               /* major * 10 + minor; 0 on the CPU */
+  int sm_count;
+  int max_smem_per_block; /* opt-in limit, bytes */
+  void *tensor_map_encode; /* cuTensorMapEncodeTiled or NULL (only from a context) */
 } fa_device_info;
 
 /* The current CUDA device: FA_ERR_NO_DEVICE when none is usable,
  * FA_ERR_CUDA when querying it fails. */
 fa_status fa_query_device(fa_device_info *dev, fa_message *message);
+
+/* The device facts of a call on `backend`: from `context` when given
+ * (checked: initialized, same backend, its device current), else queried. */
+fa_status fa_call_device(fa_backend backend, const fa_context *context, fa_device_info *dev, fa_message *message);
+
+/*
+ * Structs that grow (flashattn.h): copy the caller's struct into *local,
+ * which the caller pre-filled with defaults, accepting exactly the sizes in
+ * known[] (one per released layout, ascending, the last = sizeof). Fields
+ * past the caller's size keep their defaults. FA_ERR_NULL_POINTER for NULL,
+ * FA_ERR_STRUCT_SIZE for 0 or an unknown size; `name` names the struct.
+ */
+fa_status fa_read_struct(const void *given, void *local, const uint32_t *known, size_t n_known, const char *name,
+                         fa_message *message);
 
 /* A pointer a kernel will dereference must be device (or managed) memory of
  * the current device, or mapped pinned memory: a host pointer would fault

@@ -63,24 +63,17 @@ typedef struct fa_fwd_args {
    * score_log2_scale is log2(e). */
   float score_log2_scale;
   float softcap_inner_scale; /* scale / softcap: tanh argument per raw dot product */
+
+  /* The device the call runs on (CPU backend: 0) and the caller's scratch
+   * memory (at least what the chosen family's workspace_bytes asked for). */
+  int32_t sm_count;
+  void *workspace;
+  size_t workspace_bytes;
 } fa_fwd_args;
 
-/* A kernel of the generated table. */
+/* A kernel of the generated table: CUDA launches asynchronously and returns
+ * a cudaError_t (0 = success); CPU computes synchronously and returns 0. */
 typedef int (*fa_launch_fn)(const fa_fwd_args *args, fa_stream_t stream);
-
-typedef struct fa_kernel_entry {
-  fa_kernel_info info;
-  /* CUDA: launches asynchronously, returns a cudaError_t (0 = success).
-   * CPU: computes synchronously, returns 0. */
-  fa_launch_fn launch;
-} fa_kernel_entry;
-
-/* Written by the generator (generated/kernel_table.c). */
-extern const fa_kernel_entry fa_kernel_table[];
-extern const size_t fa_kernel_table_size;
-/* "32, 64, ..." and "80, 90": the generated sets, for error messages. */
-extern const char fa_generated_head_dims[];
-extern const char fa_generated_cuda_archs[];
 
 #ifdef __cplusplus
 }

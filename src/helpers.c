@@ -79,6 +79,46 @@ static fa_status launched(int err, const char *what, fa_message *message) {
   return FA_OK;
 }
 
+/* ------------------------------------------------------------ struct layouts */
+
+/* The sizes of each parameter struct this library accepts (flashattn.h,
+ * "structs that grow"): one per released layout, ascending. */
+_Static_assert(sizeof(void *) != 8 || (sizeof(fa_unpad_info_params) == FA_UNPAD_INFO_PARAMS_SIZE_V0_2 &&
+                                       sizeof(fa_rows_params) == FA_ROWS_PARAMS_SIZE_V0_2 &&
+                                       sizeof(fa_position_ids_params) == FA_POSITION_IDS_PARAMS_SIZE_V0_2),
+               "a helper params struct changed: append fields only and list the new size below");
+static const uint32_t UNPAD_INFO_SIZES[] = {(uint32_t)sizeof(fa_unpad_info_params)};
+static const uint32_t ROWS_SIZES[] = {(uint32_t)sizeof(fa_rows_params)};
+static const uint32_t POSITION_IDS_SIZES[] = {(uint32_t)sizeof(fa_position_ids_params)};
+#define N_SIZES(a) (sizeof(a) / sizeof((a)[0]))
+
+fa_unpad_info_params fa_unpad_info_params_default(void) {
+  fa_unpad_info_params p;
+  memset(&p, 0, sizeof p);
+  p.struct_size = sizeof p;
+  p.backend = FA_BACKEND_CUDA;
+  p.mask_dtype = FA_INT_BOOL;
+  return p;
+}
+
+fa_rows_params fa_rows_params_default(void) {
+  fa_rows_params p;
+  memset(&p, 0, sizeof p);
+  p.struct_size = sizeof p;
+  p.backend = FA_BACKEND_CUDA;
+  p.dtype = FA_DTYPE_BF16;
+  return p;
+}
+
+fa_position_ids_params fa_position_ids_params_default(void) {
+  fa_position_ids_params p;
+  memset(&p, 0, sizeof p);
+  p.struct_size = sizeof p;
+  p.backend = FA_BACKEND_CUDA;
+  p.dtype = FA_INT64;
+  return p;
+}
+
 /* ------------------------------------------------------------ fa_unpad_info */
 
 /* Whether mask element i (of a checked dtype) is nonzero. */
@@ -109,9 +149,11 @@ static void unpad_info_cpu(const fa_unpad_info_params *p) {
 
 fa_status fa_unpad_info(const fa_unpad_info_params *params, fa_message *message) {
   fa_clear_message(message);
-  const fa_unpad_info_params *p = params;
-  if (p == NULL) return fa_fail(message, FA_ERR_NULL_POINTER, "params is NULL");
-  fa_status st = check_backend(p->backend, message);
+  fa_unpad_info_params local = fa_unpad_info_params_default();
+  fa_status st = fa_read_struct(params, &local, UNPAD_INFO_SIZES, N_SIZES(UNPAD_INFO_SIZES), "params", message);
+  if (st != FA_OK) return st;
+  const fa_unpad_info_params *p = &local;
+  st = check_backend(p->backend, message);
   if (st != FA_OK) return st;
   const size_t mask_size = int_dtype_size(p->mask_dtype);
   if (mask_size == 0)
@@ -167,10 +209,14 @@ static fa_status check_row_stride(const char *name, int64_t given, int64_t row_e
   return FA_OK;
 }
 
-/* Everything but the contents of count and indices. */
-static fa_status check_rows(const fa_rows_params *p, rows_layout *layout, fa_message *message) {
-  if (p == NULL) return fa_fail(message, FA_ERR_NULL_POINTER, "params is NULL");
-  fa_status st = check_backend(p->backend, message);
+/* Everything but the contents of count and indices; *p receives the
+ * caller's struct in this library's layout. */
+static fa_status check_rows(const fa_rows_params *params, fa_rows_params *p, rows_layout *layout,
+                            fa_message *message) {
+  *p = fa_rows_params_default();
+  fa_status st = fa_read_struct(params, p, ROWS_SIZES, N_SIZES(ROWS_SIZES), "params", message);
+  if (st != FA_OK) return st;
+  st = check_backend(p->backend, message);
   if (st != FA_OK) return st;
   if (p->dtype != FA_DTYPE_FP16 && p->dtype != FA_DTYPE_BF16)
     return fa_fail(message, FA_ERR_UNSUPPORTED_DTYPE, "dtype %d is not FA_DTYPE_FP16 (1) or FA_DTYPE_BF16 (2)",
@@ -227,9 +273,10 @@ static const unsigned char *const_row_at(const void *base, int64_t row, int64_t 
 fa_status fa_unpad_rows(const fa_rows_params *params, fa_message *message) {
   fa_clear_message(message);
   rows_layout layout;
-  fa_status st = check_rows(params, &layout, message);
+  fa_rows_params local;
+  fa_status st = check_rows(params, &local, &layout, message);
   if (st != FA_OK) return st;
-  const fa_rows_params *p = params;
+  const fa_rows_params *p = &local;
   if (p->backend == FA_BACKEND_CUDA)
     return launched(fa_cuda_gather_rows(p->src, layout.src_stride, p->dst, layout.dst_stride, p->row_elems,
                                         p->indices, p->count, p->padded_rows, p->stream),
@@ -245,9 +292,10 @@ fa_status fa_unpad_rows(const fa_rows_params *params, fa_message *message) {
 fa_status fa_pad_rows(const fa_rows_params *params, fa_message *message) {
   fa_clear_message(message);
   rows_layout layout;
-  fa_status st = check_rows(params, &layout, message);
+  fa_rows_params local;
+  fa_status st = check_rows(params, &local, &layout, message);
   if (st != FA_OK) return st;
-  const fa_rows_params *p = params;
+  const fa_rows_params *p = &local;
   if (p->backend == FA_BACKEND_CUDA)
     return launched(fa_cuda_scatter_rows(p->src, layout.src_stride, p->dst, layout.dst_stride, p->row_elems,
                                          p->indices, p->count, p->padded_rows, p->stream),
@@ -281,9 +329,11 @@ static void seqlens_from_position_ids_cpu(const fa_position_ids_params *p) {
 
 fa_status fa_seqlens_from_position_ids(const fa_position_ids_params *params, fa_message *message) {
   fa_clear_message(message);
-  const fa_position_ids_params *p = params;
-  if (p == NULL) return fa_fail(message, FA_ERR_NULL_POINTER, "params is NULL");
-  fa_status st = check_backend(p->backend, message);
+  fa_position_ids_params local = fa_position_ids_params_default();
+  fa_status st = fa_read_struct(params, &local, POSITION_IDS_SIZES, N_SIZES(POSITION_IDS_SIZES), "params", message);
+  if (st != FA_OK) return st;
+  const fa_position_ids_params *p = &local;
+  st = check_backend(p->backend, message);
   if (st != FA_OK) return st;
   if (p->dtype != FA_INT32 && p->dtype != FA_INT64)
     return fa_fail(message, FA_ERR_UNSUPPORTED_DTYPE,

@@ -392,7 +392,7 @@ typedef struct fz_call {
 static int head_dim_in_table(int32_t d) {
   size_t i;
   for (i = 0; i < fa_kernel_count(); ++i) {
-    fa_kernel_info info;
+    fa_kernel_info info = FA_KERNEL_INFO_INIT;
     if (fa_kernel_info_get(i, &info) == FA_OK && info.head_dim == d)
       return 1;
   }
@@ -402,7 +402,7 @@ static int head_dim_in_table(int32_t d) {
 static size_t cpu_kernel(int32_t d, fa_dtype dt, fa_mask mask) {
   size_t i;
   for (i = 0; i < fa_kernel_count(); ++i) {
-    fa_kernel_info info;
+    fa_kernel_info info = FA_KERNEL_INFO_INIT;
     if (fa_kernel_info_get(i, &info) == FA_OK && info.backend == FA_BACKEND_CPU && info.head_dim == d &&
         info.dtype == dt && info.mask == mask)
       return i;
@@ -992,7 +992,7 @@ static void decode_fwd(fz_in *in, fz_call *c, int op) {
   c->params_null = ((flags >> 5) & 3) == 3 && (flags & 0x80);
 
   for (i = 0; i < fa_kernel_count() && n_dims < 64; ++i) {
-    fa_kernel_info info;
+    fa_kernel_info info = FA_KERNEL_INFO_INIT;
     size_t j;
     if (fa_kernel_info_get(i, &info) != FA_OK)
       continue;
@@ -1186,7 +1186,7 @@ static void decode_fwd(fz_in *in, fz_call *c, int op) {
  * kernel computes any window). */
 static uint32_t model_with_kernel(const fz_call *c) {
   const fa_fwd_params *p = &c->p;
-  fa_kernel_info k;
+  fa_kernel_info k = FA_KERNEL_INFO_INIT;
   if (c->kernel_index >= fa_kernel_count())
     return BIT(FA_ERR_NO_KERNEL);
   if (c->params_null)
@@ -1293,7 +1293,7 @@ static void run_fwd(fz_in *in, int op) {
   if (stq != FA_OK && index != 0x5A5A5A5Au)
     fz_die("fa_fwd_query failed (%s) but wrote *kernel_index", fa_status_string(stq));
   if (stq == FA_OK) {
-    fa_kernel_info info;
+    fa_kernel_info info = FA_KERNEL_INFO_INIT;
     if (fa_kernel_info_get(index, &info) != FA_OK)
       fz_die("fa_fwd_query chose kernel %zu, not in the table", index);
     if (info.backend != p->backend || info.head_dim != p->head_dim || info.dtype != p->dtype ||
@@ -1338,7 +1338,7 @@ static void run_kernel_info(fz_in *in) {
   const unsigned t = fz_u8(in);
   const size_t n = fa_kernel_count();
   size_t index;
-  fa_kernel_info info;
+  fa_kernel_info info = FA_KERNEL_INFO_INIT;
   fa_status st;
   fz_current = "fa_kernel_info_get";
   switch (t & 3) {
@@ -1455,7 +1455,7 @@ static void run_unpad_info(fz_in *in) {
   int fits;
   int64_t n = 0;
   size_t esize;
-  memset(&p, 0, sizeof p);
+  p = fa_unpad_info_params_default();
   p.backend = fz_backend(in);
   {
     const unsigned t = fz_u8(in);
@@ -1618,7 +1618,7 @@ static void run_rows(fz_in *in) {
   int ambiguous = 0, fits, i;
   int64_t src_rs = 0, dst_rs = 0, src_rows, dst_rows, count_val = 0;
   unsigned t;
-  memset(&p, 0, sizeof p);
+  p = fa_rows_params_default();
   p.backend = fz_backend(in);
   t = fz_u8(in);
   p.dtype = t < 0xF0 ? ((t & 1) ? FA_DTYPE_FP16 : FA_DTYPE_BF16) : (fa_dtype)(int32_t)fz_u32(in);
@@ -1823,7 +1823,7 @@ static void run_position_ids(fz_in *in) {
   size_t esize;
   int fits;
   unsigned t;
-  memset(&p, 0, sizeof p);
+  p = fa_position_ids_params_default();
   p.backend = fz_backend(in);
   t = fz_u8(in);
   p.dtype = t < 0xF0 ? (fa_int_dtype)(2 + t % 2) : (t < 0xF8 ? FA_INT_BOOL : (fa_int_dtype)(int32_t)fz_u32(in));

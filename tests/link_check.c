@@ -36,7 +36,7 @@ static float from_bf16(unsigned short b) {
 static int cpu_head_dim(void) {
   size_t i;
   for (i = 0; i < fa_kernel_count(); ++i) {
-    fa_kernel_info info;
+    fa_kernel_info info = FA_KERNEL_INFO_INIT;
     if (fa_kernel_info_get(i, &info) == FA_OK && info.backend == FA_BACKEND_CPU &&
         info.head_dim <= MAX_D)
       return info.head_dim;

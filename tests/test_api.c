@@ -8,6 +8,7 @@
  *   test_api [FILTER]    run the tests whose name contains FILTER
  */
 #include <ctype.h>
+#include <pthread.h>
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -58,7 +59,7 @@ static void *alloc16(tu_pool *pool, size_t bytes) {
 static size_t kernel_by_name(const char *name) {
   size_t i;
   for (i = 0; i < fa_kernel_count(); ++i) {
-    fa_kernel_info info;
+    fa_kernel_info info = FA_KERNEL_INFO_INIT;
     if (fa_kernel_info_get(i, &info) == FA_OK && strcmp(info.name, name) == 0)
       return i;
   }
@@ -345,7 +346,7 @@ static void test_heads_not_divisible(void **state) {
 static int head_dim_generated(int32_t head_dim) {
   size_t i;
   for (i = 0; i < fa_kernel_count(); ++i) {
-    fa_kernel_info info;
+    fa_kernel_info info = FA_KERNEL_INFO_INIT;
     if (fa_kernel_info_get(i, &info) == FA_OK && info.head_dim == head_dim)
       return 1;
   }
@@ -373,7 +374,7 @@ static void test_unsupported_head_dim(void **state) {
     /* The message says what is available. */
     assert_int_equal(fa_fwd(&p, &msg), FA_ERR_UNSUPPORTED_HEAD_DIM);
     {
-      fa_kernel_info first;
+      fa_kernel_info first = FA_KERNEL_INFO_INIT;
       char dim[16];
       assert_int_equal(fa_kernel_info_get(0, &first), FA_OK);
       snprintf(dim, sizeof dim, "%d", first.head_dim);
@@ -618,7 +619,7 @@ static void test_invalid_seqused_k(void **state) {
 static size_t first_kernel_where(fa_backend backend, int head_dim, fa_dtype dtype, fa_mask mask) {
   size_t i;
   for (i = 0; i < fa_kernel_count(); ++i) {
-    fa_kernel_info info;
+    fa_kernel_info info = FA_KERNEL_INFO_INIT;
     assert_int_equal(fa_kernel_info_get(i, &info), FA_OK);
     if (info.backend == backend && info.head_dim == head_dim && info.dtype == dtype &&
         info.mask == mask)
@@ -696,11 +697,12 @@ static void test_status_strings(void **state) {
       "FA_ERR_INVALID_SCALE", "FA_ERR_INVALID_SOFTCAP", "FA_ERR_INVALID_SEQLENS",
       "FA_ERR_OVERFLOW", "FA_ERR_UNSUPPORTED_HEAD_DIM", "FA_ERR_UNSUPPORTED_DTYPE",
       "FA_ERR_UNSUPPORTED_DEVICE", "FA_ERR_NO_KERNEL", "FA_ERR_INVALID_BACKEND",
-      "FA_ERR_NO_DEVICE", "FA_ERR_INVALID_POINTER", "FA_ERR_CUDA"};
+      "FA_ERR_NO_DEVICE", "FA_ERR_INVALID_POINTER", "FA_ERR_CUDA", "FA_ERR_STRUCT_SIZE",
+      "FA_ERR_INVALID_CONTEXT", "FA_ERR_WORKSPACE", "FA_ERR_UNSUPPORTED"};
   int s;
   (void)state;
-  assert_int_equal(FA_ERR_CUDA + 1, sizeof names / sizeof names[0]);
-  for (s = 0; s <= FA_ERR_CUDA; ++s)
+  assert_int_equal(FA_ERR_UNSUPPORTED + 1, sizeof names / sizeof names[0]);
+  for (s = 0; s <= FA_ERR_UNSUPPORTED; ++s)
     assert_string_equal(fa_status_string((fa_status)s), names[s]);
   /* Out-of-range values still get a string. */
   assert_non_null(fa_status_string((fa_status)99));
@@ -711,6 +713,16 @@ static void test_status_strings(void **state) {
 static void test_params_default(void **state) {
   const fa_fwd_params p = fa_fwd_params_default();
   (void)state;
+  assert_int_equal(p.struct_size, sizeof(fa_fwd_params));
+  assert_null(p.context);
+  assert_null(p.workspace);
+  assert_int_equal(p.workspace_bytes, 0);
+  assert_int_equal(fa_unpad_info_params_default().struct_size, sizeof(fa_unpad_info_params));
+  assert_int_equal(fa_unpad_info_params_default().mask_dtype, FA_INT_BOOL);
+  assert_int_equal(fa_rows_params_default().struct_size, sizeof(fa_rows_params));
+  assert_int_equal(fa_rows_params_default().dtype, FA_DTYPE_BF16);
+  assert_int_equal(fa_position_ids_params_default().struct_size, sizeof(fa_position_ids_params));
+  assert_int_equal(fa_position_ids_params_default().dtype, FA_INT64);
   assert_int_equal(p.backend, FA_BACKEND_CUDA);
   assert_int_equal(p.dtype, FA_DTYPE_BF16);
   assert_int_equal(p.window_left, -1);
@@ -773,34 +785,44 @@ static void test_names_and_version(void **state) {
   assert_non_null(fa_mask_name((fa_mask)7));
 }
 
-/* Every entry: its fields agree with its name, names are unique, and the
- * CPU backend covers every (head_dim, dtype, mask) the table has. */
+/* Every entry: its fields agree with its name (which carries the family
+ * and the build target), names are unique, and the CPU backend covers every
+ * (head_dim, dtype, mask) the table has. */
 static void test_kernel_table(void **state) {
   const size_t n = fa_kernel_count();
   fa_kernel_info *all;
-  fa_kernel_info info;
+  fa_kernel_info info = FA_KERNEL_INFO_INIT;
   size_t i, j;
   (void)state;
   assert_true(n > 0);
   all = (fa_kernel_info *)calloc(n, sizeof *all);
   assert_non_null(all);
   for (i = 0; i < n; ++i) {
-    char expect_name[128];
+    char expect_name[160];
     fa_kernel_info *k = &all[i];
+    k->struct_size = sizeof *k;
     assert_int_equal(fa_kernel_info_get(i, k), FA_OK);
     assert_non_null(k->name);
     assert_non_null(k->family);
+    assert_non_null(k->description);
+    assert_non_null(k->arch_name);
+    assert_true(strlen(k->description) > 10);
     if (k->backend == FA_BACKEND_CPU) {
-      snprintf(expect_name, sizeof expect_name, "fwd_cpu_hdim%d_%s_%s", k->head_dim,
+      snprintf(expect_name, sizeof expect_name, "fwd_%s_hdim%d_%s_%s", k->family, k->head_dim,
                fa_dtype_name(k->dtype), fa_mask_name(k->mask));
       assert_int_equal(k->arch, 0);
+      assert_string_equal(k->arch_name, "");
       assert_string_equal(k->family, "cpu");
       assert_int_equal(k->threads, 1);
       assert_int_equal(k->smem_bytes, 0);
     } else {
+      char target[16];
       assert_int_equal(k->backend, FA_BACKEND_CUDA);
-      snprintf(expect_name, sizeof expect_name, "fwd_cuda_sm%d_hdim%d_%s_%s", k->arch,
+      assert_true(strncmp(k->arch_name, "sm_", 3) == 0);
+      snprintf(expect_name, sizeof expect_name, "fwd_%s_sm%s_hdim%d_%s_%s", k->family, k->arch_name + 3,
                k->head_dim, fa_dtype_name(k->dtype), fa_mask_name(k->mask));
+      snprintf(target, sizeof target, "sm_%d", k->arch);
+      assert_true(strncmp(k->arch_name, target, strlen(target)) == 0); /* "sm_90a" starts with "sm_90" */
       assert_true(k->arch >= 80);
       assert_true(k->threads > 0 && k->threads % 32 == 0 && k->threads <= 1024);
       assert_true(k->smem_bytes <= 228 * 1024);
@@ -820,6 +842,233 @@ static void test_kernel_table(void **state) {
   assert_int_equal(fa_kernel_info_get(n, &info), FA_ERR_NO_KERNEL);
   assert_int_equal(fa_kernel_info_get(SIZE_MAX, &info), FA_ERR_NO_KERNEL);
   assert_int_equal(fa_kernel_info_get(0, NULL), FA_ERR_NULL_POINTER);
+  info.struct_size = 0;
+  assert_int_equal(fa_kernel_info_get(0, &info), FA_ERR_STRUCT_SIZE);
+  info.struct_size = sizeof info + 8;
+  assert_int_equal(fa_kernel_info_get(0, &info), FA_ERR_STRUCT_SIZE);
+}
+
+/* ------------------------------------------------------------ context */
+
+static void test_context_init(void **state) {
+  api_fixture *fx = (api_fixture *)*state;
+  fa_context ctx;
+  fa_message msg;
+  memset(&ctx, 0x5A, sizeof ctx);
+  check_status("fa_context_init", "CPU backend", fa_context_init(&ctx, FA_BACKEND_CPU, 0, &msg), FA_OK, &msg, NULL,
+               fx);
+  assert_int_equal(ctx.struct_size, sizeof ctx);
+  assert_int_equal(ctx.backend, FA_BACKEND_CPU);
+  assert_int_equal(ctx.device, -1);
+  assert_int_equal(ctx.arch, 0);
+  assert_null(ctx.tensor_map_encode);
+  {
+    size_t w;
+    for (w = 0; w < FA_CONTEXT_RESERVED_WORDS; ++w)
+      assert_int_equal(ctx.reserved[w], 0);
+  }
+  check_status("fa_context_init", "NULL context", fa_context_init(NULL, FA_BACKEND_CPU, 0, &msg),
+               FA_ERR_NULL_POINTER, &msg, "context", fx);
+  check_status("fa_context_init", "bad backend", fa_context_init(&ctx, (fa_backend)7, 0, &msg),
+               FA_ERR_INVALID_BACKEND, &msg, "backend", fx);
+  if (!fx->device.present) {
+    check_status("fa_context_init", "CUDA without a device",
+                 fa_context_init(&ctx, FA_BACKEND_CUDA, FA_CURRENT_DEVICE, &msg), FA_ERR_NO_DEVICE, &msg, NULL, fx);
+    print_message("no CUDA device (%s): CUDA contexts checked for FA_ERR_NO_DEVICE only\n", fx->device.reason);
+    return;
+  }
+  check_status("fa_context_init", "current device", fa_context_init(&ctx, FA_BACKEND_CUDA, FA_CURRENT_DEVICE, &msg),
+               FA_OK, &msg, NULL, fx);
+  assert_int_equal(ctx.backend, FA_BACKEND_CUDA);
+  assert_true(ctx.device >= 0);
+  assert_int_equal(ctx.arch, fx->device.cc_major * 10 + fx->device.cc_minor);
+  assert_true(ctx.sm_count > 0 && ctx.max_smem_per_block >= 48 * 1024 && ctx.smem_per_sm > 0 && ctx.l2_bytes > 0);
+  /* The tensor-map encoder exists on every driver of CUDA 12 and later. */
+  assert_non_null(ctx.tensor_map_encode);
+  check_status("fa_context_init", "device 4096", fa_context_init(&ctx, FA_BACKEND_CUDA, 4096, &msg),
+               FA_ERR_NO_DEVICE, &msg, "device", fx);
+}
+
+/* A context on the call: same result as without; a context of the wrong
+ * backend, an uninitialized one, or one of another device is refused. */
+static void test_context_use(void **state) {
+  api_fixture *fx = (api_fixture *)*state;
+  fa_context cpu, bad;
+  fa_message msg;
+  fa_fwd_params p = varlen_params(fx);
+  uint16_t *first = (uint16_t *)malloc(fx->out_bytes);
+  assert_non_null(first);
+  assert_int_equal(fa_context_init(&cpu, FA_BACKEND_CPU, 0, &msg), FA_OK);
+  assert_int_equal(fa_fwd(&p, &msg), FA_OK);
+  memcpy(first, fx->out, fx->out_bytes);
+  p = varlen_params(fx);
+  p.context = &cpu;
+  assert_int_equal(fa_fwd(&p, &msg), FA_OK);
+  assert_memory_equal(first, fx->out, fx->out_bytes);
+  free(first);
+
+  p = varlen_params(fx);
+  bad = cpu;
+  bad.struct_size = 0;
+  p.context = &bad;
+  expect(fx, &p, FA_ERR_INVALID_CONTEXT, "context", "context never initialized");
+  p = varlen_params(fx);
+  p.backend = FA_BACKEND_CUDA;
+  p.context = &cpu;
+  expect_kernel(fx, &p, FA_ERR_INVALID_CONTEXT, "backend", "CPU context on a CUDA call", SIZE_MAX);
+  if (!fx->device.present) {
+    print_message("no CUDA device (%s): a context of another device not checked\n", fx->device.reason);
+    return;
+  }
+  {
+    fa_context other;
+    assert_int_equal(fa_context_init(&other, FA_BACKEND_CUDA, FA_CURRENT_DEVICE, &msg), FA_OK);
+    other.device += 1; /* as if initialized for the next device */
+    p = varlen_params(fx);
+    p.backend = FA_BACKEND_CUDA;
+    p.context = &other;
+    expect_kernel(fx, &p, FA_ERR_INVALID_CONTEXT, "device", "context of another device", SIZE_MAX);
+    other.device -= 1;
+    p.context = &other;
+    /* The right context gets as far as the host pointers. */
+    expect_kernel(fx, &p, FA_ERR_INVALID_POINTER, NULL, "CUDA context, host pointers", SIZE_MAX);
+  }
+}
+
+/* One context shared by several threads, each with its own problem. */
+#define CTX_THREADS 8
+typedef struct ctx_job {
+  const fa_context *ctx;
+  api_fixture *fx;
+  uint16_t *out;
+  fa_status st;
+} ctx_job;
+
+static void *ctx_worker(void *arg) {
+  ctx_job *job = (ctx_job *)arg;
+  int r;
+  for (r = 0; r < 20 && job->st == FA_OK; ++r) {
+    fa_fwd_params p = fa_fwd_params_default();
+    fa_message msg;
+    p.backend = FA_BACKEND_CPU;
+    p.batch = API_BATCH;
+    p.num_heads_q = API_HQ;
+    p.num_heads_k = API_HK;
+    p.head_dim = API_D;
+    p.max_seqlen_q = API_DENSE_LQ;
+    p.max_seqlen_k = API_DENSE_LK;
+    p.q = job->fx->q;
+    p.k = job->fx->k;
+    p.v = job->fx->v;
+    p.out = job->out;
+    p.window_right = 0;
+    p.context = job->ctx;
+    job->st = fa_fwd(&p, &msg);
+  }
+  return NULL;
+}
+
+static void test_context_threads(void **state) {
+  api_fixture *fx = (api_fixture *)*state;
+  const size_t bytes = (size_t)API_BATCH * API_DENSE_LQ * API_HQ * API_D * 2;
+  fa_context ctx;
+  fa_message msg;
+  pthread_t th[CTX_THREADS];
+  ctx_job jobs[CTX_THREADS];
+  uint16_t *want = (uint16_t *)malloc(bytes);
+  int t;
+  assert_non_null(want);
+  assert_int_equal(fa_context_init(&ctx, FA_BACKEND_CPU, 0, &msg), FA_OK);
+  {
+    ctx_job single = {NULL, fx, want, FA_OK};
+    ctx_worker(&single);
+    assert_int_equal(single.st, FA_OK);
+  }
+  for (t = 0; t < CTX_THREADS; ++t) {
+    jobs[t].ctx = &ctx, jobs[t].fx = fx, jobs[t].st = FA_OK;
+    jobs[t].out = (uint16_t *)malloc(bytes);
+    assert_non_null(jobs[t].out);
+    assert_int_equal(pthread_create(&th[t], NULL, ctx_worker, &jobs[t]), 0);
+  }
+  for (t = 0; t < CTX_THREADS; ++t) assert_int_equal(pthread_join(th[t], NULL), 0);
+  for (t = 0; t < CTX_THREADS; ++t) {
+    assert_int_equal(jobs[t].st, FA_OK);
+    assert_memory_equal(jobs[t].out, want, bytes);
+    free(jobs[t].out);
+  }
+  free(want);
+}
+
+/* ------------------------------------------------------------ workspace */
+
+static void test_workspace(void **state) {
+  api_fixture *fx = (api_fixture *)*state;
+  fa_fwd_params p = varlen_params(fx);
+  fa_message msg;
+  size_t bytes = 12345;
+  unsigned char *raw = (unsigned char *)malloc(4096 + 512);
+  unsigned char *aligned;
+  assert_non_null(raw);
+  aligned = raw + (256 - (uintptr_t)raw % 256) % 256;
+  /* Today's CPU and mma kernels need none. */
+  check_status("fa_fwd_workspace_size", "CPU call", fa_fwd_workspace_size(&p, &bytes, &msg), FA_OK, &msg, NULL, fx);
+  assert_int_equal(bytes, 0);
+  check_status("fa_fwd_workspace_size", "bytes NULL", fa_fwd_workspace_size(&p, NULL, &msg), FA_ERR_NULL_POINTER,
+               &msg, "bytes", fx);
+  /* The size query validates like fa_fwd. */
+  p.head_dim = 72;
+  check_status("fa_fwd_workspace_size", "bad head_dim", fa_fwd_workspace_size(&p, &bytes, &msg),
+               FA_ERR_UNSUPPORTED_HEAD_DIM, &msg, "head_dim", fx);
+  /* NULL with 0 bytes: valid. NULL with bytes, or misaligned: refused. */
+  p = varlen_params(fx);
+  expect(fx, &p, FA_OK, NULL, "workspace NULL, 0 bytes");
+  p = varlen_params(fx);
+  p.workspace_bytes = 4096;
+  expect(fx, &p, FA_ERR_NULL_POINTER, "workspace", "workspace NULL, 4096 bytes");
+  p = varlen_params(fx);
+  p.workspace = aligned + 16;
+  p.workspace_bytes = 4096;
+  expect(fx, &p, FA_ERR_MISALIGNED, "workspace", "workspace 16 bytes past a 256-byte boundary");
+  p = varlen_params(fx);
+  p.workspace = aligned;
+  p.workspace_bytes = 4096;
+  expect(fx, &p, FA_OK, NULL, "aligned workspace nobody needs");
+  free(raw);
+}
+
+/* ------------------------------------------------------------ structs that grow */
+
+static void test_struct_sizes(void **state) {
+  api_fixture *fx = (api_fixture *)*state;
+  fa_fwd_params p = varlen_params(fx);
+  fa_message msg;
+  (void)fx;
+  assert_int_equal(sizeof(fa_fwd_params), FA_FWD_PARAMS_SIZE_V0_2);
+  assert_int_equal(sizeof(fa_kernel_info), FA_KERNEL_INFO_SIZE_V0_2);
+  assert_int_equal(sizeof(fa_unpad_info_params), FA_UNPAD_INFO_PARAMS_SIZE_V0_2);
+  assert_int_equal(sizeof(fa_rows_params), FA_ROWS_PARAMS_SIZE_V0_2);
+  assert_int_equal(sizeof(fa_position_ids_params), FA_POSITION_IDS_PARAMS_SIZE_V0_2);
+  p.struct_size = 0;
+  expect(fx, &p, FA_ERR_STRUCT_SIZE, "struct_size", "struct_size 0 (a zeroed struct)");
+  assert_non_null(strstr((fa_fwd(&p, &msg), msg.text), "_default()"));
+  p.struct_size = sizeof p + 8;
+  expect(fx, &p, FA_ERR_STRUCT_SIZE, "struct_size", "struct_size from a newer header");
+  assert_non_null(strstr((fa_fwd(&p, &msg), msg.text), "newer"));
+  p.struct_size = 100;
+  expect(fx, &p, FA_ERR_STRUCT_SIZE, "struct_size", "struct_size of no layout");
+  p.struct_size = sizeof p;
+  assert_int_equal(fa_fwd_workspace_size(&p, NULL, &msg), FA_ERR_NULL_POINTER);
+  {
+    fa_unpad_info_params u = fa_unpad_info_params_default();
+    fa_rows_params r = fa_rows_params_default();
+    fa_position_ids_params pi = fa_position_ids_params_default();
+    u.struct_size = 0, r.struct_size = sizeof r + 8, pi.struct_size = 3;
+    assert_int_equal(fa_unpad_info(&u, &msg), FA_ERR_STRUCT_SIZE);
+    assert_non_null(strstr(msg.text, "struct_size"));
+    assert_int_equal(fa_unpad_rows(&r, &msg), FA_ERR_STRUCT_SIZE);
+    assert_int_equal(fa_pad_rows(&r, &msg), FA_ERR_STRUCT_SIZE);
+    assert_int_equal(fa_seqlens_from_position_ids(&pi, &msg), FA_ERR_STRUCT_SIZE);
+  }
 }
 
 /* ------------------------------------------------------------ main */
@@ -848,6 +1097,11 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_mask_from_window),
       cmocka_unit_test(test_names_and_version),
       cmocka_unit_test(test_kernel_table),
+      cmocka_unit_test(test_context_init),
+      cmocka_unit_test(test_context_use),
+      cmocka_unit_test(test_context_threads),
+      cmocka_unit_test(test_workspace),
+      cmocka_unit_test(test_struct_sizes),
   };
   struct CMUnitTest chosen[sizeof all / sizeof all[0]];
   size_t i, n = 0;

@@ -60,16 +60,18 @@
 typedef struct fwd_case {
   const char *name;
   const char *group;
+  const char *family;
   fa_backend backend;
   int arch;
+  const char *arch_name;
   int head_dim;
   fa_dtype dtype;
   fa_mask mask;
 } fwd_case;
 
 static const fwd_case k_cases[] = {
-#define FA_FWD_CASE(name, group, backend, arch, head_dim, dtype, mask) \
-  {#name, group, backend, arch, head_dim, dtype, mask},
+#define FA_FWD_CASE(name, group, family, backend, arch, arch_name, head_dim, dtype, mask) \
+  {#name, group, family, backend, arch, arch_name, head_dim, dtype, mask},
 #include "../generated/test_cases.inc"
 #undef FA_FWD_CASE
 };
@@ -679,16 +681,17 @@ static size_t find_kernel(const fwd_case *c) {
   const size_t n = fa_kernel_count();
   size_t i;
   for (i = 0; i < n; ++i) {
-    fa_kernel_info info;
+    fa_kernel_info info = FA_KERNEL_INFO_INIT;
     assert_int_equal(fa_kernel_info_get(i, &info), FA_OK);
     if (strcmp(info.name, c->name) != 0)
       continue;
     if (info.backend != c->backend || info.arch != c->arch || info.head_dim != c->head_dim ||
-        info.dtype != c->dtype || info.mask != c->mask)
-      fail_msg("kernel table entry %zu (%s) disagrees with test_cases.inc: backend %d/%d, "
-               "arch %d/%d, head_dim %d/%d, dtype %d/%d, mask %d/%d",
-               i, info.name, info.backend, c->backend, info.arch, c->arch, info.head_dim,
-               c->head_dim, info.dtype, c->dtype, info.mask, c->mask);
+        info.dtype != c->dtype || info.mask != c->mask || strcmp(info.family, c->family) != 0 ||
+        strcmp(info.arch_name, c->arch_name) != 0)
+      fail_msg("kernel table entry %zu (%s) disagrees with test_cases.inc: family %s/%s, backend %d/%d, "
+               "arch %s/%s, head_dim %d/%d, dtype %d/%d, mask %d/%d",
+               i, info.name, info.family, c->family, info.backend, c->backend, info.arch_name,
+               c->arch_name, info.head_dim, c->head_dim, info.dtype, c->dtype, info.mask, c->mask);
     return i;
   }
   fail_msg("kernel %s is in generated/test_cases.inc but not in the library's table", c->name);
@@ -718,7 +721,7 @@ static void test_fwd_case(void **state) {
   if (cuda) {
     char why[512];
     const char *err = NULL;
-    if (!tu_arch_runs_on(c->arch, s->device, why, sizeof why)) {
+    if (!tu_arch_runs_on(c->arch_name, c->arch, s->device, why, sizeof why)) {
       print_message("skipped %s: %s\n", c->name, why);
       skip();
     }

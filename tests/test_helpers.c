@@ -377,7 +377,7 @@ static void run_unpad_info(hcase *hc, const unpad_scenario *sc, fa_int_dtype dty
   make_mask(sc->kind, sc->batch, sc->seqlen, rng, keep);
   ref_unpad_info(keep, sc->batch, sc->seqlen, want_idx, want_cu, &want_max);
 
-  memset(&p, 0, sizeof p);
+  p = fa_unpad_info_params_default();
   p.backend = hc->backend;
   p.attention_mask =
       uploaded(hc, encode_ints(hc, keep, n, dtype, 1, rng), (size_t)n * int_size(dtype));
@@ -518,7 +518,7 @@ static void run_position_ids(hcase *hc, const ids_scenario *sc, fa_int_dtype dty
   make_ids(sc, rng, ids);
   want_n = ref_position_ids(ids, total, want_cu, &want_max);
 
-  memset(&p, 0, sizeof p);
+  p = fa_position_ids_params_default();
   p.backend = hc->backend;
   p.position_ids = uploaded(hc, encode_ints(hc, ids, total, dtype, 0, rng),
                             (size_t)total * int_size(dtype));
@@ -608,7 +608,7 @@ static rows_setup make_rows_setup(hcase *hc, const rows_scenario *sc, tu_rng *rn
 
 static fa_rows_params rows_params(const hcase *hc, const rows_scenario *sc, const rows_setup *r) {
   fa_rows_params p;
-  memset(&p, 0, sizeof p);
+  p = fa_rows_params_default();
   p.backend = hc->backend;
   p.dtype = sc->dtype;
   p.row_elems = sc->row_elems;
@@ -755,7 +755,7 @@ static void test_rows_bad_contents(void **state) {
       char what[160];
       /* valid (clamped) count, and the rows it covers */
       const int eff = counts[c] < 0 ? 0 : (counts[c] > ROWS ? ROWS : counts[c]);
-      memset(&p, 0, sizeof p);
+      p = fa_rows_params_default();
       p.backend = hc->backend;
       p.dtype = FA_DTYPE_BF16;
       p.row_elems = ELEMS;
@@ -870,7 +870,7 @@ static void test_pipeline(void **state) {
   d_cu = (int32_t *)backend_mem(hc, sizeof cu);
   d_max = (int32_t *)backend_mem(hc, 4);
 
-  memset(&ui, 0, sizeof ui);
+  ui = fa_unpad_info_params_default();
   ui.backend = hc->backend;
   ui.attention_mask = d_mask;
   ui.mask_dtype = FA_INT64;
@@ -882,7 +882,7 @@ static void test_pipeline(void **state) {
   ui.stream = hc->stream;
   expect_ok(fa_unpad_info(&ui, &msg), &msg, "pipeline: fa_unpad_info");
 
-  memset(&rp, 0, sizeof rp);
+  rp = fa_rows_params_default();
   rp.backend = hc->backend;
   rp.dtype = dtype;
   rp.indices = d_idx;
@@ -1082,7 +1082,7 @@ static void test_unpad_info_bad(void **state) {
   watch(&c, cu, (B + 1) * 4 + SLACK);
   watch(&c, mx, 4 + SLACK);
 
-  memset(&base, 0, sizeof base);
+  base = fa_unpad_info_params_default();
   base.backend = hc->backend;
   base.attention_mask = mask32;
   base.mask_dtype = FA_INT32;
@@ -1183,7 +1183,7 @@ static void test_rows_bad(void **state) {
     fa_rows_params base, p;
     fa_message msg;
     char what[160];
-    memset(&base, 0, sizeof base);
+    base = fa_rows_params_default();
     base.backend = hc->backend;
     base.dtype = FA_DTYPE_FP16;
     base.row_elems = ELEMS;
@@ -1271,7 +1271,7 @@ static void test_position_ids_bad(void **state) {
   watch(&c, cu, (T + 1) * 4 + SLACK);
   watch(&c, ns, 4 + SLACK);
   watch(&c, mx, 4 + SLACK);
-  memset(&base, 0, sizeof base);
+  base = fa_position_ids_params_default();
   base.backend = hc->backend;
   base.position_ids = p32;
   base.dtype = FA_INT32;
@@ -1394,7 +1394,7 @@ static void test_cuda_backend_without_device(void **state) {
   memset(dst, POISON_BYTE, sizeof dst);
   memcpy(dst0, dst, sizeof dst);
 
-  memset(&up, 0, sizeof up);
+  up = fa_unpad_info_params_default();
   up.backend = FA_BACKEND_CUDA;
   up.attention_mask = ids;
   up.mask_dtype = FA_INT32;
@@ -1405,7 +1405,7 @@ static void test_cuda_backend_without_device(void **state) {
   up.seqlen = 0;
   assert_int_equal(fa_unpad_info(&up, &msg), FA_ERR_INVALID_SHAPE);
 
-  memset(&rp, 0, sizeof rp);
+  rp = fa_rows_params_default();
   rp.backend = FA_BACKEND_CUDA;
   rp.dtype = FA_DTYPE_BF16;
   rp.row_elems = 16;
@@ -1416,7 +1416,7 @@ static void test_cuda_backend_without_device(void **state) {
   rp.row_elems = 12;
   assert_int_equal(fa_pad_rows(&rp, &msg), FA_ERR_INVALID_SHAPE);
 
-  memset(&pp, 0, sizeof pp);
+  pp = fa_position_ids_params_default();
   pp.backend = FA_BACKEND_CUDA;
   pp.position_ids = ids, pp.dtype = FA_INT32, pp.total = 4;
   pp.cu_seqlens = cu, pp.num_seqs = one, pp.max_seqlen = one + 1;

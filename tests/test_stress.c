@@ -841,7 +841,7 @@ typedef struct nf_ctx {
 /* Query rows per thread block of the CUDA kernels of this head dim and
  * dtype (every architecture shares the tile shape), from the public table. */
 static int cuda_block_m(int head_dim, fa_dtype dtype) {
-  fa_kernel_info info;
+  fa_kernel_info info = FA_KERNEL_INFO_INIT;
   size_t i;
   for (i = 0; i < fa_kernel_count(); ++i)
     if (fa_kernel_info_get(i, &info) == FA_OK && info.backend == FA_BACKEND_CUDA && info.head_dim == head_dim &&
@@ -1247,7 +1247,7 @@ static void test_determinism(void **state) {
     {
       size_t idx_local = SIZE_MAX, i;
       for (i = 0; i < fa_kernel_count(); ++i) {
-        fa_kernel_info info;
+        fa_kernel_info info = FA_KERNEL_INFO_INIT;
         if (fa_kernel_info_get(i, &info) == FA_OK && info.backend == s->backend && info.head_dim == 128 &&
             info.dtype == dt && info.mask == FA_MASK_LOCAL && (!cuda(s) || info.arch / 10 == s->device->cc_major))
           idx_local = i;
@@ -1361,7 +1361,7 @@ static void test_concurrency(void **state) {
   w = (worker *)keep_alloc(s, N_THREADS * sizeof *w); /* freed at teardown, even when a check fails */
   memset(w, 0, N_THREADS * sizeof *w);
   for (k = 0; k < fa_kernel_count() && n_dims < 16; ++k) {
-    fa_kernel_info info;
+    fa_kernel_info info = FA_KERNEL_INFO_INIT;
     int j;
     if (fa_kernel_info_get(k, &info) != FA_OK || info.backend != s->backend)
       continue;

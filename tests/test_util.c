@@ -268,16 +268,19 @@ int tu_cuda_device(tu_device *dev) {
   return 1;
 }
 
-int tu_arch_runs_on(int arch, const tu_device *dev, char *why, size_t why_len) {
+int tu_arch_runs_on(const char *arch_name, int arch, const tu_device *dev, char *why, size_t why_len) {
+  const size_t len = strlen(arch_name);
+  const int arch_specific = len > 0 && arch_name[len - 1] == 'a';
+  const int dev_arch = dev->cc_major * 10 + dev->cc_minor;
   if (!dev->present) {
     snprintf(why, why_len, "no CUDA device: %s", dev->reason);
     return 0;
   }
-  if (arch / 10 != dev->cc_major) {
+  if (arch_specific ? arch != dev_arch : (arch / 10 != dev->cc_major || arch > dev_arch)) {
     snprintf(why, why_len,
-             "kernel built for sm_%d needs a compute capability %d.x device; "
-             "this one (%s) is %d.%d",
-             arch, arch / 10, dev->name, dev->cc_major, dev->cc_minor);
+             "kernel built for %s needs a compute capability %s%d.%d device; this one (%s) is %d.%d",
+             arch_name, arch_specific ? "" : "major ", arch / 10, arch % 10, dev->name, dev->cc_major,
+             dev->cc_minor);
     return 0;
   }
   return 1;

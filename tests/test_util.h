@@ -103,10 +103,11 @@ typedef struct tu_device {
 /* Fills *dev; returns dev->present. */
 int tu_cuda_device(tu_device *dev);
 
-/* Whether a kernel built for arch (x10) runs on the device; if not, *why
- * says why. Architecture-specific code (sm_80, sm_90) runs only on devices
- * of the same major compute capability. */
-int tu_arch_runs_on(int arch, const tu_device *dev, char *why, size_t why_len);
+/* Whether a kernel built for arch_name ("sm_80", "sm_90a"; arch = its
+ * compute capability x10) runs on the device; if not, *why says why. sm_XY
+ * machine code runs on the same major version with minor >= Y; an
+ * arch-specific target (sm_90a) only on exactly that compute capability. */
+int tu_arch_runs_on(const char *arch_name, int arch, const tu_device *dev, char *why, size_t why_len);
 
 #ifdef __cplusplus
 }

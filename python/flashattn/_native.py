@@ -11,36 +11,28 @@ Layout
 The structs below mirror the C structs field by field, so ctypes computes the
 same offsets as the C compiler for the platform ABI (LP64: Linux x86_64 and
 aarch64). C enums are `int` (4 bytes); `fa_stream_t` and every pointer are
-`c_void_p`; `size_t` is `c_size_t`. On LP64 the layouts are:
+`c_void_p`; `size_t` is `c_size_t`. Every parameter struct (and
+fa_kernel_info) starts with `uint32_t struct_size`, which the header's
+*_default() initializers set; here every such class sets it in __init__, so
+`FwdParams()` is as valid a start as `lib.fa_fwd_params_default()` (whose
+other defaults, the -1 windows, it does not have). On LP64 (0.2 layout):
 
-    fa_fwd_params (240 bytes)
-      0 backend   4 dtype   8 batch  12 num_heads_q  16 num_heads_k  20 head_dim
-     24 cu_seqlens_q  32 cu_seqlens_k  40 total_q  48 total_k
-     56 max_seqlen_q  60 max_seqlen_k  64 seqused_k
-     72 q  80 k  88 v  96 out
-    104..192 the 12 int64 strides (q, k, v, out) x (batch, row, head)
-    200 scale  204 softcap  208 window_left  212 window_right
-    216 sinks  224 lse  232 stream
+    fa_fwd_params (272 bytes)
+      0 struct_size  4 backend  8 dtype  12 batch  16 num_heads_q  20 num_heads_k
+     24 head_dim  32 cu_seqlens_q  40 cu_seqlens_k  48 total_q  56 total_k
+     64 max_seqlen_q  68 max_seqlen_k  72 seqused_k  80 q  88 k  96 v  104 out
+    112..200 the 12 int64 strides (q, k, v, out) x (batch, row, head)
+    208 scale  212 softcap  216 window_left  220 window_right
+    224 sinks  232 lse  240 stream  248 context  256 workspace  264 workspace_bytes
 
-    fa_unpad_info_params (64 bytes)
-      0 backend  8 attention_mask  16 mask_dtype  20 batch  24 seqlen
-     32 indices  40 cu_seqlens  48 max_seqlen  56 stream
+    fa_context (232 bytes, fixed), fa_unpad_info_params (64), fa_rows_params (88),
+    fa_position_ids_params (64), fa_message (512), fa_kernel_info (88)
 
-    fa_rows_params (80 bytes)
-      0 backend  4 dtype  8 row_elems  16 src  24 src_row_stride  32 dst
-     40 dst_row_stride  48 indices  56 count  64 padded_rows  72 stream
-
-    fa_position_ids_params (64 bytes)
-      0 backend  8 position_ids  16 dtype  24 total  32 cu_seqlens
-     40 num_seqs  48 max_seqlen  56 stream
-
-    fa_message (512 bytes), fa_kernel_info (56 bytes)
-
-`python/tests/test_layout.py` checks all of this against the header: it
-writes a small C program that prints sizeof/offsetof of every field named
-here (and the enum values), compiles it with `cc -Iinclude` and compares
-with ctypes. Run it after any change to a struct of the header. Nothing is
-compiled at import time.
+`python/tests/test_layout.py` checks all of this against the header: field
+names and order of every struct, and (with a C compiler) sizeof/offsetof of
+every field and the value of every enum constant and macro the header
+defines, by compiling a small C program against include/flashattn.h.
+Run it after any change to the header. Nothing is compiled at import time.
 
 Library search order (`find_library_path`): the environment variable
 FLASHATTN_LIB, then the package-relative build (`<repo>/build/libflashattn.so`
@@ -59,7 +51,8 @@ STATUS_NAMES = (
     "FA_ERR_MISALIGNED", "FA_ERR_INVALID_WINDOW", "FA_ERR_INVALID_SCALE", "FA_ERR_INVALID_SOFTCAP",
     "FA_ERR_INVALID_SEQLENS", "FA_ERR_OVERFLOW", "FA_ERR_UNSUPPORTED_HEAD_DIM", "FA_ERR_UNSUPPORTED_DTYPE",
     "FA_ERR_UNSUPPORTED_DEVICE", "FA_ERR_NO_KERNEL", "FA_ERR_INVALID_BACKEND", "FA_ERR_NO_DEVICE",
-    "FA_ERR_INVALID_POINTER", "FA_ERR_CUDA",
+    "FA_ERR_INVALID_POINTER", "FA_ERR_CUDA", "FA_ERR_STRUCT_SIZE", "FA_ERR_INVALID_CONTEXT", "FA_ERR_WORKSPACE",
+    "FA_ERR_UNSUPPORTED",
 )
 for _i, _n in enumerate(STATUS_NAMES):
     globals()[_n] = _i
@@ -70,13 +63,40 @@ FA_DTYPE_FP16, FA_DTYPE_BF16 = 1, 2
 FA_MASK_NONE, FA_MASK_CAUSAL, FA_MASK_LOCAL = 0, 1, 2
 FA_INT_BOOL, FA_INT32, FA_INT64 = 1, 2, 3
 FA_MESSAGE_CAPACITY = 512
+FA_CONTEXT_RESERVED_WORDS = 24
+FA_CURRENT_DEVICE = -1
 
 # ---------------------------------------------------------------- structs
 
 
-class FwdParams(ctypes.Structure):
+class SizedStructure(ctypes.Structure):
+    """A header struct that starts with uint32_t struct_size: set on construction."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.struct_size = ctypes.sizeof(self)
+
+
+class Context(ctypes.Structure):
+    """fa_context: filled by fa_context_init (fixed size)."""
+    _fields_ = [
+        ("struct_size", ctypes.c_uint32),
+        ("backend", ctypes.c_int),
+        ("device", ctypes.c_int32),
+        ("arch", ctypes.c_int32),
+        ("sm_count", ctypes.c_int32),
+        ("max_smem_per_block", ctypes.c_int32),
+        ("smem_per_sm", ctypes.c_int32),
+        ("l2_bytes", ctypes.c_int32),
+        ("tensor_map_encode", ctypes.c_void_p),
+        ("reserved", ctypes.c_uint64 * FA_CONTEXT_RESERVED_WORDS),
+    ]
+
+
+class FwdParams(SizedStructure):
     """fa_fwd_params, in the header's field order."""
     _fields_ = [
+        ("struct_size", ctypes.c_uint32),
         ("backend", ctypes.c_int),
         ("dtype", ctypes.c_int),
         ("batch", ctypes.c_int32),
@@ -103,12 +123,16 @@ class FwdParams(ctypes.Structure):
         ("sinks", ctypes.c_void_p),
         ("lse", ctypes.c_void_p),
         ("stream", ctypes.c_void_p),
+        ("context", ctypes.c_void_p),
+        ("workspace", ctypes.c_void_p),
+        ("workspace_bytes", ctypes.c_size_t),
     ]
 
 
-class UnpadInfoParams(ctypes.Structure):
+class UnpadInfoParams(SizedStructure):
     """fa_unpad_info_params: attention mask -> indices, cu_seqlens, max_seqlen."""
     _fields_ = [
+        ("struct_size", ctypes.c_uint32),
         ("backend", ctypes.c_int),
         ("attention_mask", ctypes.c_void_p),
         ("mask_dtype", ctypes.c_int),
@@ -121,9 +145,10 @@ class UnpadInfoParams(ctypes.Structure):
     ]
 
 
-class RowsParams(ctypes.Structure):
+class RowsParams(SizedStructure):
     """fa_rows_params: gather (fa_unpad_rows) / scatter (fa_pad_rows) of rows."""
     _fields_ = [
+        ("struct_size", ctypes.c_uint32),
         ("backend", ctypes.c_int),
         ("dtype", ctypes.c_int),
         ("row_elems", ctypes.c_int64),
@@ -138,9 +163,10 @@ class RowsParams(ctypes.Structure):
     ]
 
 
-class PositionIdsParams(ctypes.Structure):
+class PositionIdsParams(SizedStructure):
     """fa_position_ids_params: position ids of packed sequences -> cu_seqlens."""
     _fields_ = [
+        ("struct_size", ctypes.c_uint32),
         ("backend", ctypes.c_int),
         ("position_ids", ctypes.c_void_p),
         ("dtype", ctypes.c_int),
@@ -157,25 +183,30 @@ class Message(ctypes.Structure):
     _fields_ = [("text", ctypes.c_char * FA_MESSAGE_CAPACITY)]
 
 
-class KernelInfo(ctypes.Structure):
-    """fa_kernel_info."""
+class KernelInfo(SizedStructure):
+    """fa_kernel_info (struct_size set on construction, as FA_KERNEL_INFO_INIT)."""
     _fields_ = [
+        ("struct_size", ctypes.c_uint32),
         ("name", ctypes.c_char_p),
         ("family", ctypes.c_char_p),
+        ("description", ctypes.c_char_p),
+        ("arch_name", ctypes.c_char_p),
         ("backend", ctypes.c_int),
-        ("arch", ctypes.c_int),
-        ("head_dim", ctypes.c_int),
+        ("arch", ctypes.c_int32),
+        ("head_dim", ctypes.c_int32),
         ("dtype", ctypes.c_int),
         ("mask", ctypes.c_int),
-        ("block_m", ctypes.c_int),
-        ("block_n", ctypes.c_int),
-        ("threads", ctypes.c_int),
+        ("priority", ctypes.c_int32),
+        ("block_m", ctypes.c_int32),
+        ("block_n", ctypes.c_int32),
+        ("threads", ctypes.c_int32),
         ("smem_bytes", ctypes.c_size_t),
     ]
 
 
 # (ctypes class, C type name): what tests/test_layout.py compares with the header.
 STRUCTS = (
+    (Context, "fa_context"),
     (FwdParams, "fa_fwd_params"),
     (UnpadInfoParams, "fa_unpad_info_params"),
     (RowsParams, "fa_rows_params"),
@@ -191,8 +222,16 @@ CONSTANTS = dict(
         ("FA_DTYPE_FP16", FA_DTYPE_FP16), ("FA_DTYPE_BF16", FA_DTYPE_BF16),
         ("FA_MASK_NONE", FA_MASK_NONE), ("FA_MASK_CAUSAL", FA_MASK_CAUSAL), ("FA_MASK_LOCAL", FA_MASK_LOCAL),
         ("FA_INT_BOOL", FA_INT_BOOL), ("FA_INT32", FA_INT32), ("FA_INT64", FA_INT64),
-        ("FA_MESSAGE_CAPACITY", FA_MESSAGE_CAPACITY),
-    ])
+        ("FA_MESSAGE_CAPACITY", FA_MESSAGE_CAPACITY), ("FA_CONTEXT_RESERVED_WORDS", FA_CONTEXT_RESERVED_WORDS),
+        ("FA_CURRENT_DEVICE", FA_CURRENT_DEVICE),
+        ("FA_VERSION_MAJOR", 0), ("FA_VERSION_MINOR", 2), ("FA_VERSION_PATCH", 0),
+    ] + [(name, size) for name, size in (
+        ("FA_FWD_PARAMS_SIZE_V0_2", 272), ("FA_UNPAD_INFO_PARAMS_SIZE_V0_2", 64), ("FA_ROWS_PARAMS_SIZE_V0_2", 88),
+        ("FA_POSITION_IDS_PARAMS_SIZE_V0_2", 64), ("FA_KERNEL_INFO_SIZE_V0_2", 88))])
+
+# The layout version these mirrors describe: a library older than this has
+# other struct layouts (0.1 had no struct_size) and is refused by load().
+LAYOUT_VERSION_NUMBER = 200
 
 # ---------------------------------------------------------------- loading
 
@@ -234,10 +273,15 @@ _SIGNATURES = {
     "fa_backend_name": (ctypes.c_char_p, [ctypes.c_int]),
     "fa_mask_name": (ctypes.c_char_p, [ctypes.c_int]),
     "fa_mask_from_window": (ctypes.c_int, [ctypes.c_int32, ctypes.c_int32]),
+    "fa_context_init": (ctypes.c_int, [ctypes.POINTER(Context), ctypes.c_int, ctypes.c_int, _MSG]),
     "fa_fwd_params_default": (FwdParams, []),
     "fa_fwd": (ctypes.c_int, [ctypes.POINTER(FwdParams), _MSG]),
     "fa_fwd_query": (ctypes.c_int, [ctypes.POINTER(FwdParams), ctypes.POINTER(ctypes.c_size_t), _MSG]),
+    "fa_fwd_workspace_size": (ctypes.c_int, [ctypes.POINTER(FwdParams), ctypes.POINTER(ctypes.c_size_t), _MSG]),
     "fa_fwd_with_kernel": (ctypes.c_int, [ctypes.POINTER(FwdParams), ctypes.c_size_t, _MSG]),
+    "fa_unpad_info_params_default": (UnpadInfoParams, []),
+    "fa_rows_params_default": (RowsParams, []),
+    "fa_position_ids_params_default": (PositionIdsParams, []),
     "fa_unpad_info": (ctypes.c_int, [ctypes.POINTER(UnpadInfoParams), _MSG]),
     "fa_unpad_rows": (ctypes.c_int, [ctypes.POINTER(RowsParams), _MSG]),
     "fa_pad_rows": (ctypes.c_int, [ctypes.POINTER(RowsParams), _MSG]),
@@ -247,8 +291,8 @@ _SIGNATURES = {
     "fa_kernel_info_get": (ctypes.c_int, [ctypes.c_size_t, ctypes.POINTER(KernelInfo)]),
 }
 
-# Symbols an older build may lack (the padding-mask / packed-ids helpers).
-OPTIONAL = ("fa_unpad_info", "fa_unpad_rows", "fa_pad_rows", "fa_seqlens_from_position_ids", "fa_copy_to_host")
+# Symbols a library of LAYOUT_VERSION_NUMBER or later may lack: none yet.
+OPTIONAL = ()
 
 
 def load(path=None):
@@ -261,6 +305,13 @@ def load(path=None):
         raise OSError("libflashattn.so not found: set FLASHATTN_LIB, build it with `ninja` (build/libflashattn.so), "
                       "or install it (`ninja install`) where the dynamic linker finds it")
     lib = ctypes.CDLL(target)
+    lib.fa_version_number.restype = ctypes.c_uint
+    version = lib.fa_version_number()
+    if version < LAYOUT_VERSION_NUMBER or version // 10000 != LAYOUT_VERSION_NUMBER // 10000:
+        raise OSError("%s is flashattn %d.%d.%d; this binding mirrors the structs of %d.%d and later minor versions "
+                      "of the same major: rebuild the library (ninja) or use the binding that came with it"
+                      % (target, version // 10000, version // 100 % 100, version % 100,
+                         LAYOUT_VERSION_NUMBER // 10000, LAYOUT_VERSION_NUMBER // 100 % 100))
     for name, (restype, argtypes) in _SIGNATURES.items():
         try:
             fn = getattr(lib, name)

@@ -40,7 +40,35 @@ def header_fields():
     return out
 
 
+def header_constants():
+    """Names of every enum constant and every numeric FA_ macro of the header."""
+    with open(HEADER) as fh:
+        text = fh.read()
+    text = re.sub(r"/\*.*?\*/", " ", text, flags=re.S)
+    names = set()
+    for m in re.finditer(r"typedef\s+enum\s+\w+\s*\{(.*?)\}", text, flags=re.S):
+        for item in m.group(1).split(","):
+            item = item.strip()
+            if item:
+                names.add(re.match(r"(\w+)", item).group(1))
+    for m in re.finditer(r"^#define\s+(FA_\w+)\s+\(?-?\d+\)?\s*$", text, flags=re.M):
+        names.add(m.group(1))
+    return names
+
+
 class LayoutNames(unittest.TestCase):
+    def test_every_constant_is_mirrored(self):
+        missing = sorted(header_constants() - set(N.CONSTANTS))
+        self.assertEqual(missing, [], "enum constants / macros of flashattn.h without a mirror in _native.py")
+
+    def test_sizes_of_this_layout(self):
+        for cls, cname in N.STRUCTS:
+            macro = "FA_%s_SIZE_V0_2" % cname[3:].upper()
+            if macro in N.CONSTANTS:
+                self.assertEqual(ctypes.sizeof(cls), N.CONSTANTS[macro], macro)
+            if any(f == "struct_size" for f, _ in cls._fields_) and cls is not N.Context:
+                self.assertEqual(cls().struct_size, ctypes.sizeof(cls), "%s() sets struct_size" % cls.__name__)
+
     def test_field_names_and_order(self):
         fields = header_fields()
         for cls, cname in N.STRUCTS:

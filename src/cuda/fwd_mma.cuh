@@ -11,12 +11,21 @@
 //   O /= sum, write O and LSE                      (through shared memory)
 // K and V each have one shared-memory buffer; V(n) loads while S = Q K(n)^T
 // runs, K(n+1) loads while the softmax and O += P V(n) run.
+//
+// The family-independent rules (where a sequence lives, the mask rule and
+// the key tiles to visit, the softmax step, softcap, and the epilogue's
+// LSE/sink/empty-row policy) come from src/attn/; this file owns the
+// register layouts, the tile loads and the tensor-core products.
 #pragma once
 
 #include <cuda_runtime.h>
 #include <math.h>
 #include <stdint.h>
 
+#include "attn/mask.h"
+#include "attn/sequence.h"
+#include "attn/softmax.h"
+#include "cuda/common/quad.cuh"
 #include "cuda/ptx.cuh"
 #include "fa_args.h"
 
@@ -62,50 +71,18 @@ struct FwdMmaTraits {
   static_assert(sizeof(Elem) == 2, "16-bit storage");
 };
 
-constexpr float kLog2e = 1.4426950408889634f;
-constexpr float kLn2 = 0.6931471805599453f;
+constexpr float kLog2e = FA_LOG2E_F;
 
-// ------------------------------------------------------------ sequence setup
-
-// Where one (sequence, head) lives and how long it is. Varlen offsets are
-// clamped to [0, total) so that a wrong prefix sum cannot cause an
-// out-of-bounds access (the host cannot check device-side cu_seqlens).
-struct Sequence {
-  int64_t q_start, k_start;
-  int len_q, len_k;
-};
-
-__device__ __forceinline__ int64_t clamp64(int64_t x, int64_t lo, int64_t hi) {
-  return x < lo ? lo : (x > hi ? hi : x);
-}
-
-__device__ __forceinline__ Sequence locate_sequence(const fa_fwd_args &a, int b) {
-  Sequence s;
-  if (a.cu_seqlens_q != nullptr) {
-    s.q_start = clamp64(a.cu_seqlens_q[b], 0, a.total_q);
-    s.k_start = clamp64(a.cu_seqlens_k[b], 0, a.total_k);
-    s.len_q = (int)(clamp64(a.cu_seqlens_q[b + 1], s.q_start, a.total_q) - s.q_start);
-    s.len_k = (int)(clamp64(a.cu_seqlens_k[b + 1], s.k_start, a.total_k) - s.k_start);
-  } else {
-    s.q_start = 0;
-    s.k_start = 0;
-    s.len_q = a.seqlen_q;
-    s.len_k = a.seqlen_k;
-  }
-  if (a.seqused_k != nullptr) s.len_k = (int)clamp64(a.seqused_k[b], 0, s.len_k);
-  return s;
-}
-
-// Keys [lo, hi) visible from key position `pos` (query row + len_k - len_q).
+// The window a mask mode computes: causal and none are constants, so their
+// bounds fold away at compile time; local reads the call's window.
 template <int MASK>
-__device__ __forceinline__ void visible_keys(int64_t pos, const fa_fwd_args &a, int len_k, int &lo, int &hi) {
-  lo = 0;
-  hi = len_k;
-  if (MASK == kMaskCausal) hi = (int)clamp64(pos + 1, 0, len_k);
-  if (MASK == kMaskLocal) {
-    if (a.window_left >= 0) lo = (int)clamp64(pos - a.window_left, 0, len_k);
-    if (a.window_right >= 0) hi = (int)clamp64(pos + a.window_right + 1, 0, len_k);
-  }
+__device__ __forceinline__ int window_left_of(const fa_fwd_args &a) {
+  return MASK == kMaskLocal ? a.window_left : -1;
+}
+
+template <int MASK>
+__device__ __forceinline__ int window_right_of(const fa_fwd_args &a) {
+  return MASK == kMaskLocal ? a.window_right : (MASK == kMaskCausal ? 0 : -1);
 }
 
 // ------------------------------------------------------------ tile loads
@@ -247,9 +224,7 @@ __device__ __forceinline__ void pv_gemm(float (&o)[T::kMTiles][T::kOTiles][4],
 
 // ------------------------------------------------------------ score transforms
 
-// softcap * tanh(s * scale / softcap), with tanh(x) = 1 - 2 / (1 + e^{2x}):
-// one MUFU.EX2 and a fast divide, accurate to ~1e-7 absolute (tanh.approx's
-// 2^-11 relative error would cost fp16 its accuracy at large caps).
+// softcap (attn/softmax.h) on every raw score of the tile.
 template <class T>
 __device__ __forceinline__ void apply_softcap(float (&s)[T::kMTiles][T::kSTiles][4], float cap, float inner) {
   const float k2 = 2.f * kLog2e * inner;
@@ -258,56 +233,42 @@ __device__ __forceinline__ void apply_softcap(float (&s)[T::kMTiles][T::kSTiles]
 #pragma unroll
     for (int nt = 0; nt < T::kSTiles; ++nt)
 #pragma unroll
-      for (int c = 0; c < 4; ++c) s[mt][nt][c] = cap * (1.f - __fdividef(2.f, 1.f + ex2(s[mt][nt][c] * k2)));
+      for (int c = 0; c < 4; ++c) s[mt][nt][c] = fa_softcap(s[mt][nt][c], cap, k2);
 }
 
 // Element-wise mask for tiles the window cuts: key n of a row is visible
-// iff it lies in the row's visible range. Hidden scores become `hidden`
-// (the raw value whose scaled score is -inf). The ranges are recomputed
-// here rather than kept in registers: only boundary tiles pay for them.
+// iff it lies in the row's visible range (attn/mask.h). Hidden scores
+// become `hidden` (the raw value whose scaled score is -inf). The ranges
+// are recomputed here rather than kept in registers: only boundary tiles
+// pay for them.
 template <class T>
 __device__ __forceinline__ void apply_mask(float (&s)[T::kMTiles][T::kSTiles][4], const fa_fwd_args &a, int n0,
                                            int row0, int64_t diag, int len_k, int lane, float hidden) {
+  const int wl = window_left_of<T::kMask>(a), wr = window_right_of<T::kMask>(a);
 #pragma unroll
   for (int mt = 0; mt < T::kMTiles; ++mt)
 #pragma unroll
     for (int half = 0; half < 2; ++half) {
-      int lo, hi;
-      visible_keys<T::kMask>(row0 + mt * 16 + (lane >> 2) + half * 8 + diag, a, len_k, lo, hi);
+      const fa_key_range r = fa_visible_keys(row0 + mt * 16 + (lane >> 2) + half * 8 + diag, wl, wr, len_k);
 #pragma unroll
       for (int nt = 0; nt < T::kSTiles; ++nt)
 #pragma unroll
         for (int j = 0; j < 2; ++j) {
           const int n = n0 + nt * 8 + (lane & 3) * 2 + j;
-          if (n < lo || n >= hi) s[mt][nt][2 * half + j] = hidden;
+          if (n < r.lo || n >= r.hi) s[mt][nt][2 * half + j] = hidden;
         }
     }
 }
 
 // ------------------------------------------------------------ online softmax
 
-__device__ __forceinline__ float quad_max(float x) {
-  x = fmaxf(x, __shfl_xor_sync(0xffffffffu, x, 1));
-  return fmaxf(x, __shfl_xor_sync(0xffffffffu, x, 2));
-}
-
-__device__ __forceinline__ float quad_min(float x) {
-  x = fminf(x, __shfl_xor_sync(0xffffffffu, x, 1));
-  return fminf(x, __shfl_xor_sync(0xffffffffu, x, 2));
-}
-
-__device__ __forceinline__ float quad_sum(float x) {
-  x += __shfl_xor_sync(0xffffffffu, x, 1);
-  return x + __shfl_xor_sync(0xffffffffu, x, 2);
-}
-
-// Pairwise (tree) reductions over a register array: log2(N) dependent steps
-// instead of N. With two warps per scheduler a linear chain of FMNMX/FADD
-// left ncu reporting 45% of cycles stalled on fixed-latency dependencies.
 // Fold one tile of raw scores into the running max / sum of each row and
-// rescale O; leaves p = exp2(s * c - max) in s. Row max is tracked in the
-// scaled base-2 domain; for a negative scale the largest scaled score comes
-// from the smallest raw one, hence the min branch (uniform per block).
+// rescale O (the step itself: attn/softmax.h); leaves p = 2^(s * c - max)
+// in s. Row max is tracked in the scaled base-2 domain; for a negative
+// scale the largest scaled score comes from the smallest raw one, hence the
+// min branch (uniform per block). Linear max/sum chains, not trees: ncu
+// showed 45% of cycles stalled on fixed-latency dependencies at d64, but a
+// tree measured -4..+3%, i.e. noise (fwd_mma.md).
 template <class T>
 __device__ __forceinline__ void online_softmax(float (&s)[T::kMTiles][T::kSTiles][4],
                                                float (&o)[T::kMTiles][T::kOTiles][4],
@@ -329,29 +290,20 @@ __device__ __forceinline__ void online_softmax(float (&s)[T::kMTiles][T::kSTiles
           ext = fminf(ext, fminf(s[mt][nt][2 * half], s[mt][nt][2 * half + 1]));
         ext = quad_min(ext);
       }
-      const float m_new = fmaxf(row_max[mt][half], __fmul_rn(ext, c));  // a NaN row is ignored here
-      // A row that has seen only hidden keys keeps max -inf: subtract 0
-      // instead so that exp2(-inf - -inf) never makes a NaN.
-      const float m_use = m_new == -INFINITY ? 0.f : m_new;
-      const float alpha = ex2(row_max[mt][half] - m_use);
-      row_max[mt][half] = m_new;
-      row_sum[mt][half] *= alpha;
+      const fa_softmax_step st = fa_softmax_rescale(row_max[mt][half], __fmul_rn(ext, c));
+      row_max[mt][half] = st.max;
+      row_sum[mt][half] *= st.alpha;
 #pragma unroll
       for (int dt = 0; dt < T::kOTiles; ++dt) {
-        o[mt][dt][2 * half] *= alpha;
-        o[mt][dt][2 * half + 1] *= alpha;
+        o[mt][dt][2 * half] *= st.alpha;
+        o[mt][dt][2 * half + 1] *= st.alpha;
       }
-      const float neg_max = -m_use;
-      // Round s * c first, exactly as m was rounded, then subtract: the max
-      // element gets exp2(0) at any magnitude. (A single fma(s, c, -m) keeps
-      // s * c unrounded, so its argument at the max element is m's rounding
-      // error, which near |m| = 1e30 alone overflows exp2. Measured: the
-      // extra instruction costs nothing visible, +-1% at d64/d128/d256.)
+      const float neg_sub = -st.sub;
 #pragma unroll
       for (int nt = 0; nt < T::kSTiles; ++nt)
 #pragma unroll
         for (int j = 0; j < 2; ++j) {
-          const float p = ex2(__fadd_rn(__fmul_rn(s[mt][nt][2 * half + j], c), neg_max));
+          const float p = fa_softmax_weight(s[mt][nt][2 * half + j], c, neg_sub);
           s[mt][nt][2 * half + j] = p;
           row_sum[mt][half] += p;
         }
@@ -381,7 +333,7 @@ __global__ void __launch_bounds__(T::kThreads, 1) fwd_mma_kernel(const __grid_co
   const int head = bh % a.num_heads_q;
   const int b = bh / a.num_heads_q;
 
-  const Sequence seq = locate_sequence(a, b);
+  const fa_seq seq = fa_locate_sequence(&a, b);
   const int m0 = m_block * T::kBlockM;
   if (m0 >= seq.len_q) return;
   const int kv_head = head / a.heads_per_kv;
@@ -394,19 +346,12 @@ __global__ void __launch_bounds__(T::kThreads, 1) fwd_mma_kernel(const __grid_co
   const Elem *v = static_cast<const Elem *>(a.v) + b * a.v_batch_stride + seq.k_start * a.v_row_stride +
                   kv_head * a.v_head_stride;
 
-  // Key tiles to visit: the union of the visible ranges of the block's rows
-  // (ranges move right with the row). Tiles inside every row's range need
-  // no element-wise mask.
-  const int last_row = min(m0 + T::kBlockM, seq.len_q) - 1;
-  int n_lo, n_hi, first_lo, first_hi, end_lo, end_hi;
-  visible_keys<T::kMask>(m0 + diag, a, seq.len_k, first_lo, first_hi);
-  visible_keys<T::kMask>(last_row + diag, a, seq.len_k, n_lo, n_hi);
-  visible_keys<T::kMask>(m0 + T::kBlockM - 1 + diag, a, seq.len_k, end_lo, end_hi);
-  n_lo = first_lo;
-  const int unmasked_lo = end_lo;    // no row of the block sees less than [end_lo, first_hi)
-  const int unmasked_hi = first_hi;
-  const int n_block_min = n_lo / T::kBlockN;
-  const int n_block_max = n_hi > n_lo ? (n_hi + T::kBlockN - 1) / T::kBlockN : n_block_min;
+  // Key tiles to visit (attn/mask.h): the union of the visible ranges of
+  // the block's rows; tiles inside every row's range need no element mask.
+  const fa_tile_plan plan = fa_plan_key_tiles(m0, T::kBlockM, seq.len_q, seq.len_k, window_left_of<T::kMask>(a),
+                                              window_right_of<T::kMask>(a), T::kBlockN);
+  const int n_block_min = plan.n_block_min;
+  const int n_block_max = plan.n_block_max;
 
   const int warp_row0 = warp * T::kWarpRows;
 
@@ -464,7 +409,7 @@ __global__ void __launch_bounds__(T::kThreads, 1) fwd_mma_kernel(const __grid_co
     }
 
     if (a.softcap > 0.f) apply_softcap<T>(s, a.softcap, a.softcap_inner_scale);
-    if (n0 < unmasked_lo || n0 + T::kBlockN > unmasked_hi)
+    if (fa_tile_needs_mask(&plan, n0, T::kBlockN))
       apply_mask<T>(s, a, n0, m0 + warp_row0, diag, seq.len_k, lane, hidden);
     online_softmax<T>(s, o, row_max, row_sum, c, positive_scale);
     pv_gemm<T>(o, s, sv, lane);
@@ -478,25 +423,16 @@ __global__ void __launch_bounds__(T::kThreads, 1) fwd_mma_kernel(const __grid_co
   for (int mt = 0; mt < T::kMTiles; ++mt)
 #pragma unroll
     for (int half = 0; half < 2; ++half) {
-      float sum = quad_sum(row_sum[mt][half]);
-      // The sink joins the denominator as one more logit with a zero value row.
-      const float m_fin = fmaxf(row_max[mt][half], sink);
-      float o_scale = 1.f;
-      if (m_fin != -INFINITY && sink != -INFINITY) {
-        o_scale = ex2(row_max[mt][half] - m_fin);
-        sum = sum * o_scale + ex2(sink - m_fin);
-      }
-      const float inv = sum == 0.f ? 0.f : o_scale / sum;  // rows that saw nothing: zeros
+      // Sinks, empty rows, NaN rows: attn/softmax.h's policy.
+      const fa_row_total total = fa_row_with_sink(row_max[mt][half], quad_sum(row_sum[mt][half]), sink);
+      const float inv = fa_row_out_scale(total);
 #pragma unroll
       for (int dt = 0; dt < T::kOTiles; ++dt) {
         o[mt][dt][2 * half] *= inv;
         o[mt][dt][2 * half + 1] *= inv;
       }
       const int r = warp_row0 + mt * 16 + (lane >> 2) + half * 8;
-      if (lse != nullptr && (lane & 3) == 0 && m0 + r < seq.len_q)
-        // Empty rows: -inf. A NaN row (NaN in q) never raised the max but made
-        // the sum NaN: NaN, as its output.
-        lse[r] = m_fin == -INFINITY && sum == 0.f ? -INFINITY : (m_fin + log2f(sum)) * kLn2;
+      if (lse != nullptr && (lane & 3) == 0 && m0 + r < seq.len_q) lse[r] = fa_row_lse(total);
     }
 
   // Each warp reads only its own Q rows, so it may overwrite them without a

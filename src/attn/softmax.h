@@ -1,0 +1,84 @@
+/*
+ * attn/softmax.h - the arithmetic every family shares: the softcap
+ * transform, one step of the online softmax, and the epilogue's policy for
+ * sinks, LSE, empty rows and NaN. Families own their register layouts and
+ * reductions; the numbers they compute per row come from here.
+ *
+ * Everything is in base 2: a score t in the softmax's units is a natural
+ * logit times log2(e). Running state per query row: `max` (largest t seen,
+ * -inf before any visible key) and `sum` (sum of 2^(t - max)).
+ */
+#ifndef FA_ATTN_SOFTMAX_H
+#define FA_ATTN_SOFTMAX_H
+
+#include "attn/portable.h"
+
+/* softcap * tanh(dot * inner) for inner = scale / softcap, with
+ * tanh(y) = 1 - 2 / (1 + 2^(2y log2 e)): one exp2 and a fast divide,
+ * ~1e-7 absolute (tanh.approx's 2^-11 relative error would cost fp16 its
+ * accuracy at large caps). two_log2e_inner = 2 * log2(e) * inner. */
+FA_RULE float fa_softcap(float dot, float cap, float two_log2e_inner) {
+  return cap * (1.f - fa_fast_div(2.f, 1.f + fa_exp2(dot * two_log2e_inner)));
+}
+
+/* The online-softmax step for one row after a tile whose largest score
+ * (base 2) is tile_max: the new running max, what to subtract from the
+ * tile's scores, and alpha, the factor for the old sum and accumulators.
+ * A row that has seen only hidden keys keeps max -inf and subtracts 0, so
+ * 2^(-inf - -inf) never makes a NaN. fmaxf ignores a NaN tile_max (a NaN
+ * row still turns NaN through its sum). */
+typedef struct fa_softmax_step {
+  float max, sub, alpha;
+} fa_softmax_step;
+
+FA_RULE fa_softmax_step fa_softmax_rescale(float old_max, float tile_max) {
+  fa_softmax_step st;
+  st.max = fmaxf(old_max, tile_max);
+  st.sub = st.max == -INFINITY ? 0.f : st.max;
+  st.alpha = fa_exp2(old_max - st.sub);
+  return st;
+}
+
+/* Weight of one score: 2^(round(s * c) - sub). Rounding s * c first, exactly
+ * as the max was rounded, gives the max element exactly 2^0 at any
+ * magnitude (a fused s * c - sub keeps s * c unrounded, and near |max| =
+ * 1e30 its rounding error alone overflows exp2: found by test_stress.c). */
+FA_RULE float fa_softmax_weight(float s, float c, float neg_sub) { return fa_exp2(fa_mul_add_rounded(s, c, neg_sub)); }
+
+/*
+ * The end of a row: its softmax denominator with the sink, then the factor
+ * for its accumulated output and its LSE (natural log of the denominator).
+ *   - The sink (base 2; -inf without sinks) joins the denominator once, as
+ *     a logit without value row.
+ *   - A row that saw no key (sum 0) gets out = 0 and lse = -inf, or
+ *     lse = sink when there is one; never NaN.
+ *   - A NaN row (NaN in its inputs) keeps NaN in out and lse.
+ * fa_row_lse is separate so that a family computes it only where it stores
+ * it (log2f is not free).
+ */
+typedef struct fa_row_total {
+  float max;     /* max(row max, sink) */
+  float sum;     /* denominator relative to 2^max, sink included */
+  float o_scale; /* 2^(row max - max): rescales the accumulated output */
+} fa_row_total;
+
+FA_RULE fa_row_total fa_row_with_sink(float row_max, float row_sum, float sink_log2) {
+  fa_row_total t;
+  t.max = fmaxf(row_max, sink_log2);
+  t.sum = row_sum;
+  t.o_scale = 1.f;
+  if (t.max != -INFINITY && sink_log2 != -INFINITY) {
+    t.o_scale = fa_exp2(row_max - t.max);
+    t.sum = t.sum * t.o_scale + fa_exp2(sink_log2 - t.max);
+  }
+  return t;
+}
+
+/* Multiply the accumulated output by this: 0 for rows that saw nothing. */
+FA_RULE float fa_row_out_scale(fa_row_total t) { return t.sum == 0.f ? 0.f : t.o_scale / t.sum; }
+
+FA_RULE float fa_row_lse(fa_row_total t) {
+  return t.max == -INFINITY && t.sum == 0.f ? -INFINITY : (t.max + log2f(t.sum)) * FA_LN2_F;
+}
+
+#endif /* FA_ATTN_SOFTMAX_H */

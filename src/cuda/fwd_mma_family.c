@@ -1,0 +1,34 @@
+/*
+ * fwd_mma_family.c - host descriptor of the mma.sync family (fwd_mma.cuh):
+ * what it computes and what it needs. Plain C.
+ *
+ * The family computes every query length, window, GQA ratio and run-time
+ * feature; its limits are the launch grid (one block per query tile, head
+ * and sequence, flattened into gridDim.x) and the device's shared memory.
+ * It needs no workspace.
+ */
+#include <stdint.h>
+
+#include "dispatch.h"
+
+static fa_status mma_supports(const fa_fwd_args *a, const fa_kernel_info *k, const fa_device_info *dev,
+                              fa_message *why) {
+  const double m_blocks = (double)(((int64_t)a->seqlen_q + k->block_m - 1) / k->block_m);
+  const double blocks = m_blocks * a->num_heads_q * a->batch;
+  if (blocks > (double)INT32_MAX)
+    return fa_fail(why, FA_ERR_OVERFLOW,
+                   "the launch would need %.0f thread blocks (max_seqlen_q / %d x num_heads_q x batch; limit 2^31 - 1): "
+                   "split the batch",
+                   blocks, k->block_m);
+  if (dev->max_smem_per_block > 0 && k->smem_bytes > (size_t)dev->max_smem_per_block)
+    return fa_fail(why, FA_ERR_UNSUPPORTED_DEVICE, "%s needs %zu bytes of shared memory per block; this device allows %d",
+                   k->name, k->smem_bytes, dev->max_smem_per_block);
+  return FA_OK;
+}
+
+static size_t mma_workspace_bytes(const fa_fwd_args *a, const fa_kernel_info *k, const fa_device_info *dev) {
+  (void)a, (void)k, (void)dev;
+  return 0;
+}
+
+const fa_family fa_family_mma = {"mma", mma_supports, mma_workspace_bytes};

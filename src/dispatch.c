@@ -1,0 +1,172 @@
+/*
+ * dispatch.c - choose the kernel for a call. The whole decision is here:
+ *
+ *   1. Keep the table entries built for the call's backend, device
+ *      architecture, head dim and dtype whose mask computes the window
+ *      (a "local" kernel computes any window).
+ *   2. Order them by family priority, then an exact mask before "local"
+ *      (the narrower kernel skips the per-row bounds), then the newest
+ *      architecture.
+ *   3. Take the first whose family supports the call (its own limits:
+ *      query rows per sequence, GQA ratio, grid size, features).
+ *
+ * When nothing is left after 1, the message says which axis is missing
+ * from the build; when every family declined in 3, it says who declined and
+ * why, and the status is the most general family's (the last asked).
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "dispatch.h"
+
+int fa_kernel_runs_on(const fa_kernel_info *k, int device_arch) {
+  if (k->backend != FA_BACKEND_CUDA) return 1;
+  const size_t len = strlen(k->arch_name);
+  const int arch_specific = len > 0 && k->arch_name[len - 1] == 'a';
+  if (arch_specific) return k->arch == device_arch;
+  return k->arch / 10 == device_arch / 10 && k->arch <= device_arch;
+}
+
+int fa_kernel_computes_window(const fa_kernel_info *k, int32_t window_left, int32_t window_right) {
+  return k->mask == FA_MASK_LOCAL || k->mask == fa_mask_from_window(window_left, window_right);
+}
+
+/* Whether entry a goes before entry b (both candidates for one call). */
+static int ranks_before(const fa_kernel_info *a, const fa_kernel_info *b, fa_mask mask) {
+  if (a->priority != b->priority) return a->priority > b->priority;
+  const int a_exact = a->mask == mask, b_exact = b->mask == mask;
+  if (a_exact != b_exact) return a_exact;
+  return a->arch > b->arch;
+}
+
+/* Candidates of step 1, sorted as step 2 says. A call has a handful (a
+ * few families, two masks); beyond `cap` the lowest-ranked are dropped. */
+static size_t candidates(const fa_kernel_table_view *t, fa_backend backend, const fa_fwd_args *a, fa_dtype dtype,
+                         int device_arch, size_t *out, size_t cap) {
+  const fa_mask mask = fa_mask_from_window(a->window_left, a->window_right);
+  size_t n = 0;
+  for (size_t i = 0; i < t->size; ++i) {
+    const fa_kernel_info *k = &t->entries[i].info;
+    if (k->backend != backend || k->head_dim != a->head_dim || k->dtype != dtype) continue;
+    if (!fa_kernel_runs_on(k, device_arch) || !fa_kernel_computes_window(k, a->window_left, a->window_right))
+      continue;
+    size_t j = n;
+    if (n < cap) {
+      ++n;
+    } else if (ranks_before(k, &t->entries[out[cap - 1]].info, mask)) {
+      j = cap - 1; /* replaces the last */
+    } else {
+      continue;
+    }
+    for (; j > 0 && ranks_before(k, &t->entries[out[j - 1]].info, mask); --j) out[j] = out[j - 1];
+    out[j] = i;
+  }
+  return n;
+}
+
+/* Step 1 found nothing: say which axis the build lacks. */
+static fa_status explain_missing(const fa_kernel_table_view *t, fa_backend backend, const fa_fwd_args *a,
+                                 fa_dtype dtype, int device_arch, fa_message *message) {
+  int head_dim_known = 0, arch_known = 0, dtype_known = 0;
+  for (size_t i = 0; i < t->size; ++i) {
+    const fa_kernel_info *k = &t->entries[i].info;
+    if (k->head_dim == a->head_dim) head_dim_known = 1;
+    if (k->backend == backend && fa_kernel_runs_on(k, device_arch)) {
+      arch_known = 1;
+      if (k->head_dim == a->head_dim && k->dtype == dtype) dtype_known = 1;
+    }
+  }
+  if (!head_dim_known)
+    return fa_fail(message, FA_ERR_UNSUPPORTED_HEAD_DIM,
+                   "head_dim %d is not generated; generated: %s. Add it to HEAD_DIMS in gen/spec.py and run ninja",
+                   a->head_dim, t->head_dims);
+  if (!arch_known)
+    return fa_fail(message, FA_ERR_UNSUPPORTED_DEVICE,
+                   "no kernel was built for this device (sm_%d); built: %s. Add its arch to a family's archs in "
+                   "gen/spec.py and rebuild",
+                   device_arch, t->cuda_archs);
+  return fa_fail(message, FA_ERR_NO_KERNEL,
+                 "no %s kernel for head_dim %d, %s, mask %s was generated%s; add it to a family in gen/spec.py "
+                 "(head_dims, dtypes, masks) and run ninja",
+                 fa_backend_name(backend), a->head_dim, fa_dtype_name(dtype),
+                 fa_mask_name(fa_mask_from_window(a->window_left, a->window_right)),
+                 dtype_known ? "" : " (no kernel of this dtype at all)");
+}
+
+/* Append "family (kernel): reason" to the list of declines in msg. */
+static void note_decline(fa_message *list, const fa_kernel_entry *e, const fa_message *why) {
+  if (list == NULL) return;
+  const size_t used = strlen(list->text);
+  /* why->text starts with "FA_ERR_...: "; keep only the reason. */
+  const char *reason = strstr(why->text, ": ");
+  reason = reason != NULL ? reason + 2 : why->text;
+  snprintf(list->text + used, sizeof list->text - used, "%sfamily %s (%s) declined: %s", used ? "; " : "",
+           e->family->name, e->info.name, reason);
+}
+
+fa_status fa_choose_kernel_in(const fa_kernel_table_view *t, fa_backend backend, const fa_fwd_args *a, fa_dtype dtype,
+                              const fa_device_info *dev, size_t *index, fa_message *message) {
+  size_t cand[32];
+  const size_t n = candidates(t, backend, a, dtype, dev->arch, cand, sizeof cand / sizeof cand[0]);
+  if (n == 0) return explain_missing(t, backend, a, dtype, dev->arch, message);
+  fa_message declines;
+  declines.text[0] = '\0';
+  fa_status last = FA_ERR_UNSUPPORTED;
+  for (size_t c = 0; c < n; ++c) {
+    const fa_kernel_entry *e = &t->entries[cand[c]];
+    fa_message why;
+    why.text[0] = '\0';
+    const fa_status st = e->family->supports(a, &e->info, dev, &why);
+    if (st == FA_OK) {
+      *index = cand[c];
+      return FA_OK;
+    }
+    note_decline(&declines, e, &why);
+    last = st;
+  }
+  return fa_fail(message, last, "no kernel supports this call: %s", declines.text);
+}
+
+fa_status fa_check_forced_kernel_in(const fa_kernel_table_view *t, size_t index, fa_backend backend,
+                                    const fa_fwd_args *a, fa_dtype dtype, const fa_device_info *dev,
+                                    fa_message *message) {
+  if (index >= t->size)
+    return fa_fail(message, FA_ERR_NO_KERNEL, "kernel_index %zu is out of range (the table has %zu kernels)", index,
+                   t->size);
+  const fa_kernel_entry *e = &t->entries[index];
+  const fa_kernel_info *k = &e->info;
+  if (k->backend != backend || k->head_dim != a->head_dim || k->dtype != dtype)
+    return fa_fail(message, FA_ERR_NO_KERNEL, "kernel %s does not match the call (backend %s, head_dim %d, %s)",
+                   k->name, fa_backend_name(backend), a->head_dim, fa_dtype_name(dtype));
+  if (!fa_kernel_computes_window(k, a->window_left, a->window_right))
+    return fa_fail(message, FA_ERR_NO_KERNEL, "kernel %s computes mask '%s' but the window (%d, %d) needs '%s'",
+                   k->name, fa_mask_name(k->mask), a->window_left, a->window_right,
+                   fa_mask_name(fa_mask_from_window(a->window_left, a->window_right)));
+  if (!fa_kernel_runs_on(k, dev->arch))
+    return fa_fail(message, FA_ERR_UNSUPPORTED_DEVICE, "kernel %s is built for %s and cannot run on this sm_%d device",
+                   k->name, k->arch_name, dev->arch);
+  fa_message why;
+  why.text[0] = '\0';
+  const fa_status st = e->family->supports(a, k, dev, &why);
+  if (st != FA_OK) {
+    const char *reason = strstr(why.text, ": ");
+    return fa_fail(message, st, "family %s (%s) declined: %s", e->family->name, k->name,
+                   reason != NULL ? reason + 2 : why.text);
+  }
+  return FA_OK;
+}
+
+fa_status fa_check_workspace(const fa_kernel_entry *e, const fa_fwd_args *a, const fa_device_info *dev,
+                             fa_message *message) {
+  const size_t need = e->family->workspace_bytes(a, &e->info, dev);
+  if (need == 0) return FA_OK;
+  if (a->workspace == NULL)
+    return fa_fail(message, FA_ERR_WORKSPACE,
+                   "%s needs %zu bytes of workspace for this call (ask fa_fwd_workspace_size) but workspace is NULL",
+                   e->info.name, need);
+  if (a->workspace_bytes < need)
+    return fa_fail(message, FA_ERR_WORKSPACE,
+                   "%s needs %zu bytes of workspace for this call (fa_fwd_workspace_size) but workspace_bytes is %zu",
+                   e->info.name, need, a->workspace_bytes);
+  return FA_OK;
+}

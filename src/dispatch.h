@@ -1,0 +1,86 @@
+/*
+ * dispatch.h - kernel families, the generated table, and the one function
+ * that chooses a kernel for a call. Internal.
+ *
+ * A family (gen/spec.py FAMILIES) is one way of computing attention: the
+ * mma.sync prefill kernels, the CPU kernels, later wgmma and decode. The
+ * generator writes one table entry per kernel (family x arch x head dim x
+ * dtype x mask); each entry points to its family's host descriptor, which
+ * says whether the family computes a given call (its own limits: query rows
+ * per sequence, GQA ratio, grid size, features) and how much workspace it
+ * needs. Dispatch filters the table by what is fixed at build time
+ * (backend, arch, head dim, dtype, mask) and asks the families, highest
+ * priority first.
+ */
+#ifndef FA_DISPATCH_H
+#define FA_DISPATCH_H
+
+#include <stddef.h>
+
+#include "common.h"
+#include "fa_args.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct fa_family {
+  const char *name;
+  /* FA_OK when the family computes this call with this kernel; otherwise the
+   * status to report and, in *why, a sentence saying what limit the call
+   * exceeds (without the "STATUS: " prefix, which dispatch adds). */
+  fa_status (*supports)(const fa_fwd_args *args, const fa_kernel_info *kernel, const fa_device_info *dev,
+                        fa_message *why);
+  /* Bytes of workspace the kernel needs for this call, from host-known
+   * values only (the size must not depend on device-side lengths). */
+  size_t (*workspace_bytes)(const fa_fwd_args *args, const fa_kernel_info *kernel, const fa_device_info *dev);
+} fa_family;
+
+typedef struct fa_kernel_entry {
+  fa_kernel_info info;
+  const fa_family *family;
+  fa_launch_fn launch;
+} fa_kernel_entry;
+
+/* A table of kernels: the generated one (fa_kernel_table), or a test's. */
+typedef struct fa_kernel_table_view {
+  const fa_kernel_entry *entries;
+  size_t size;
+  const char *head_dims;  /* "32, 64, ...": the generated head dims, for messages */
+  const char *cuda_archs; /* "sm_80, sm_90": the CUDA targets, for messages */
+} fa_kernel_table_view;
+
+/* Written by the generator (generated/kernel_table.c). */
+extern const fa_kernel_table_view fa_kernel_table;
+
+/* Whether machine code built for `kernel` runs on a device of compute
+ * capability `device_arch` (x10): sm_XY runs on the same major version and
+ * minor >= Y; arch-specific targets (sm_90a) only on exactly that arch. */
+int fa_kernel_runs_on(const fa_kernel_info *kernel, int device_arch);
+
+/* Whether `kernel` computes the window (window_left, window_right): its own
+ * mask mode, or any window for a "local" kernel. */
+int fa_kernel_computes_window(const fa_kernel_info *kernel, int32_t window_left, int32_t window_right);
+
+/* The one place that chooses a kernel for a call: see fa_fwd in flashattn.h
+ * and the top of dispatch.c. On failure the message says what is missing
+ * from the table, or which family declined and why. */
+fa_status fa_choose_kernel_in(const fa_kernel_table_view *table, fa_backend backend, const fa_fwd_args *args,
+                              fa_dtype dtype, const fa_device_info *dev, size_t *index, fa_message *message);
+
+/* A forced kernel (fa_fwd_with_kernel): whether it matches the call
+ * (backend, head dim, dtype, window, device) and its family supports it. */
+fa_status fa_check_forced_kernel_in(const fa_kernel_table_view *table, size_t index, fa_backend backend,
+                                    const fa_fwd_args *args, fa_dtype dtype, const fa_device_info *dev,
+                                    fa_message *message);
+
+/* Whether args->workspace / workspace_bytes cover what the kernel's family
+ * needs for this call (FA_ERR_WORKSPACE otherwise). */
+fa_status fa_check_workspace(const fa_kernel_entry *entry, const fa_fwd_args *args, const fa_device_info *dev,
+                             fa_message *message);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* FA_DISPATCH_H */

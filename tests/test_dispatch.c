@@ -1,0 +1,374 @@
+/*
+ * test_dispatch.c - the kernel choice (src/dispatch.c) on tables made up
+ * for the test, so that every rule is exercised on any machine: priority
+ * order, exact mask before "local", a family declining with its reason,
+ * every family declining, a family missing for an architecture,
+ * arch-specific targets (sm_90a), forcing a kernel, the workspace check,
+ * and the struct-growth reader (fa_read_struct). Then the generated table
+ * itself: names carry the family, every entry has a family, and the public
+ * query picks what the rules say.
+ *
+ *   test_dispatch [FILTER]    run the tests whose name contains FILTER
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "dispatch.h"
+#include "test_util.h"
+
+/* ------------------------------------------------------------ fake families */
+
+/* "fast": a decode-like family that computes at most 16 query rows per
+ * sequence and needs no workspace. */
+static fa_status fast_supports(const fa_fwd_args *a, const fa_kernel_info *k, const fa_device_info *dev,
+                               fa_message *why) {
+  (void)k, (void)dev;
+  if (a->seqlen_q > 16)
+    return fa_fail(why, FA_ERR_UNSUPPORTED, "max_seqlen_q %d is more than the 16 query rows per sequence it packs",
+                   a->seqlen_q);
+  return FA_OK;
+}
+
+/* "general": computes everything but grids over 2^20 "blocks". */
+static fa_status general_supports(const fa_fwd_args *a, const fa_kernel_info *k, const fa_device_info *dev,
+                                  fa_message *why) {
+  (void)k, (void)dev;
+  if ((int64_t)a->batch * a->num_heads_q > (1 << 20))
+    return fa_fail(why, FA_ERR_OVERFLOW, "the grid would need %lld blocks (limit 2^20)",
+                   (long long)a->batch * a->num_heads_q);
+  return FA_OK;
+}
+
+static size_t no_workspace(const fa_fwd_args *a, const fa_kernel_info *k, const fa_device_info *dev) {
+  (void)a, (void)k, (void)dev;
+  return 0;
+}
+
+/* "split": needs 1 KiB of workspace per sequence. */
+static size_t split_workspace(const fa_fwd_args *a, const fa_kernel_info *k, const fa_device_info *dev) {
+  (void)k, (void)dev;
+  return (size_t)a->batch * 1024;
+}
+
+static const fa_family fake_fast = {"fast", fast_supports, no_workspace};
+static const fa_family fake_general = {"general", general_supports, no_workspace};
+static const fa_family fake_split = {"split", general_supports, split_workspace};
+
+#define ENTRY(name, family, arch_name, arch, d, dtype, mask, prio) \
+  {{sizeof(fa_kernel_info), name, #family, "test kernel", arch_name, FA_BACKEND_CUDA, arch, d, dtype, mask, prio, \
+    64, 64, 128, 0},                                                                                               \
+   &fake_##family, NULL}
+
+static const fa_kernel_entry fake_entries[] = {
+    ENTRY("fwd_general_sm80_hdim64_bf16_none", general, "sm_80", 80, 64, FA_DTYPE_BF16, FA_MASK_NONE, 10),
+    ENTRY("fwd_general_sm80_hdim64_bf16_local", general, "sm_80", 80, 64, FA_DTYPE_BF16, FA_MASK_LOCAL, 10),
+    ENTRY("fwd_general_sm90_hdim64_bf16_none", general, "sm_90", 90, 64, FA_DTYPE_BF16, FA_MASK_NONE, 10),
+    ENTRY("fwd_general_sm90_hdim64_bf16_local", general, "sm_90", 90, 64, FA_DTYPE_BF16, FA_MASK_LOCAL, 10),
+    ENTRY("fwd_fast_sm90a_hdim64_bf16_local", fast, "sm_90a", 90, 64, FA_DTYPE_BF16, FA_MASK_LOCAL, 20),
+    ENTRY("fwd_split_sm90_hdim64_fp16_none", split, "sm_90", 90, 64, FA_DTYPE_FP16, FA_MASK_NONE, 10),
+};
+static const fa_kernel_table_view fake_table = {fake_entries, sizeof fake_entries / sizeof fake_entries[0], "64",
+                                                "sm_80, sm_90, sm_90a"};
+
+/* Only the fast family, to see every family decline. */
+static const fa_kernel_entry fast_only_entries[] = {
+    ENTRY("fwd_fast_sm90a_hdim64_bf16_local", fast, "sm_90a", 90, 64, FA_DTYPE_BF16, FA_MASK_LOCAL, 20),
+    ENTRY("fwd_general_sm90_hdim64_bf16_local", general, "sm_90", 90, 64, FA_DTYPE_BF16, FA_MASK_LOCAL, 10),
+};
+static const fa_kernel_table_view fast_only_table = {fast_only_entries, 2, "64", "sm_90, sm_90a"};
+
+/* ------------------------------------------------------------ helpers */
+
+static fa_fwd_args call_args(int32_t seqlen_q, int32_t window_left, int32_t window_right) {
+  fa_fwd_args a;
+  memset(&a, 0, sizeof a);
+  a.batch = 4;
+  a.num_heads_q = 8;
+  a.num_heads_k = 2;
+  a.heads_per_kv = 4;
+  a.head_dim = 64;
+  a.seqlen_q = seqlen_q;
+  a.seqlen_k = 4096;
+  a.window_left = window_left;
+  a.window_right = window_right;
+  return a;
+}
+
+static fa_device_info device_of(int arch) {
+  fa_device_info d;
+  memset(&d, 0, sizeof d);
+  d.device = 0;
+  d.arch = arch;
+  d.sm_count = 132;
+  return d;
+}
+
+/* Choose on `table` and expect kernel `want` (a name) or status `st`. */
+static void expect_choice(const fa_kernel_table_view *table, const fa_fwd_args *a, fa_dtype dtype, int arch,
+                          const char *want, fa_status want_st, const char *words) {
+  const fa_device_info dev = device_of(arch);
+  fa_message msg;
+  size_t index = SIZE_MAX;
+  msg.text[0] = '\0';
+  const fa_status st = fa_choose_kernel_in(table, FA_BACKEND_CUDA, a, dtype, &dev, &index, &msg);
+  if (st != want_st)
+    fail_msg("sm_%d, seqlen_q %d, window (%d, %d): got %s (\"%s\"), expected %s", arch, a->seqlen_q,
+             a->window_left, a->window_right, fa_status_string(st), msg.text, fa_status_string(want_st));
+  if (want != NULL && strcmp(table->entries[index].info.name, want) != 0)
+    fail_msg("sm_%d, seqlen_q %d, window (%d, %d): chose %s, expected %s", arch, a->seqlen_q, a->window_left,
+             a->window_right, table->entries[index].info.name, want);
+  if (words != NULL) {
+    char copy[256];
+    char *w;
+    snprintf(copy, sizeof copy, "%s", words);
+    for (w = strtok(copy, "|"); w != NULL; w = strtok(NULL, "|"))
+      if (strstr(msg.text, w) == NULL)
+        fail_msg("message \"%s\" does not contain \"%s\"", msg.text, w);
+  }
+}
+
+/* ------------------------------------------------------------ dispatch */
+
+static void test_priority_order(void **state) {
+  fa_fwd_args a = call_args(1, -1, -1);
+  (void)state;
+  /* The sm_90a family has the highest priority: it wins on 9.0 even over
+   * an exact-mask kernel of lower priority. */
+  expect_choice(&fake_table, &a, FA_DTYPE_BF16, 90, "fwd_fast_sm90a_hdim64_bf16_local", FA_OK, NULL);
+  a = call_args(16, -1, 0);
+  expect_choice(&fake_table, &a, FA_DTYPE_BF16, 90, "fwd_fast_sm90a_hdim64_bf16_local", FA_OK, NULL);
+}
+
+static void test_exact_mask_before_local(void **state) {
+  /* Same family and priority: the kernel compiled for the exact mask wins. */
+  fa_fwd_args a = call_args(100, -1, -1);
+  (void)state;
+  expect_choice(&fake_table, &a, FA_DTYPE_BF16, 90, "fwd_general_sm90_hdim64_bf16_none", FA_OK, NULL);
+  /* Causal: only the local kernel computes it. */
+  a = call_args(100, -1, 0);
+  expect_choice(&fake_table, &a, FA_DTYPE_BF16, 90, "fwd_general_sm90_hdim64_bf16_local", FA_OK, NULL);
+}
+
+static void test_family_declines_with_reason(void **state) {
+  /* 100 query rows: the fast family declines, the general one takes it;
+   * fa_fwd_query reports only the choice. */
+  fa_fwd_args a = call_args(100, 128, 0);
+  (void)state;
+  expect_choice(&fake_table, &a, FA_DTYPE_BF16, 90, "fwd_general_sm90_hdim64_bf16_local", FA_OK, NULL);
+  /* Every family declines: the status is the last (most general) one's,
+   * the message names each family and its reason. */
+  a = call_args(100, -1, -1);
+  a.batch = 1 << 20;
+  expect_choice(&fast_only_table, &a, FA_DTYPE_BF16, 90, NULL, FA_ERR_OVERFLOW,
+                "family fast|declined|16 query rows|family general|2^20");
+}
+
+static void test_family_missing_for_arch(void **state) {
+  fa_fwd_args a = call_args(1, -1, -1);
+  (void)state;
+  /* 8.9: sm_80 code runs, sm_90 and sm_90a do not. */
+  expect_choice(&fake_table, &a, FA_DTYPE_BF16, 89, "fwd_general_sm80_hdim64_bf16_none", FA_OK, NULL);
+  /* 8.0: the same. */
+  expect_choice(&fake_table, &a, FA_DTYPE_BF16, 80, "fwd_general_sm80_hdim64_bf16_none", FA_OK, NULL);
+  /* 7.5 and 10.0: nothing was built; the message lists the targets. */
+  expect_choice(&fake_table, &a, FA_DTYPE_BF16, 75, NULL, FA_ERR_UNSUPPORTED_DEVICE, "sm_75|sm_80, sm_90, sm_90a");
+  expect_choice(&fake_table, &a, FA_DTYPE_BF16, 100, NULL, FA_ERR_UNSUPPORTED_DEVICE, "sm_100");
+  /* A hypothetical 9.1: sm_90 code runs there, sm_90a (arch-specific) not. */
+  expect_choice(&fake_table, &a, FA_DTYPE_BF16, 91, "fwd_general_sm90_hdim64_bf16_none", FA_OK, NULL);
+}
+
+static void test_missing_head_dim_and_dtype(void **state) {
+  fa_fwd_args a = call_args(1, -1, -1);
+  (void)state;
+  a.head_dim = 72;
+  expect_choice(&fake_table, &a, FA_DTYPE_BF16, 90, NULL, FA_ERR_UNSUPPORTED_HEAD_DIM, "head_dim 72|gen/spec.py");
+  a.head_dim = 64;
+  /* fp16 exists for 64 only as a no-mask kernel: causal has none. */
+  a.window_right = 0;
+  expect_choice(&fake_table, &a, FA_DTYPE_FP16, 90, NULL, FA_ERR_NO_KERNEL, "fp16|causal");
+}
+
+static void test_forced_kernel(void **state) {
+  const fa_device_info d90 = device_of(90), d80 = device_of(80);
+  fa_fwd_args a = call_args(100, -1, -1);
+  fa_message msg;
+  (void)state;
+  /* A lower-priority kernel may be forced... */
+  assert_int_equal(fa_check_forced_kernel_in(&fake_table, 3, FA_BACKEND_CUDA, &a, FA_DTYPE_BF16, &d90, &msg), FA_OK);
+  /* ...but not past its family's limits: the reason is kept. */
+  assert_int_equal(fa_check_forced_kernel_in(&fake_table, 4, FA_BACKEND_CUDA, &a, FA_DTYPE_BF16, &d90, &msg),
+                   FA_ERR_UNSUPPORTED);
+  assert_non_null(strstr(msg.text, "16 query rows"));
+  assert_non_null(strstr(msg.text, "fwd_fast_sm90a_hdim64_bf16_local"));
+  /* Wrong dtype, wrong window, wrong device, out of range. */
+  assert_int_equal(fa_check_forced_kernel_in(&fake_table, 5, FA_BACKEND_CUDA, &a, FA_DTYPE_BF16, &d90, &msg),
+                   FA_ERR_NO_KERNEL);
+  a = call_args(1, -1, 0);
+  assert_int_equal(fa_check_forced_kernel_in(&fake_table, 2, FA_BACKEND_CUDA, &a, FA_DTYPE_BF16, &d90, &msg),
+                   FA_ERR_NO_KERNEL);
+  assert_non_null(strstr(msg.text, "causal"));
+  assert_int_equal(fa_check_forced_kernel_in(&fake_table, 4, FA_BACKEND_CUDA, &a, FA_DTYPE_BF16, &d80, &msg),
+                   FA_ERR_UNSUPPORTED_DEVICE);
+  assert_non_null(strstr(msg.text, "sm_90a"));
+  assert_int_equal(fa_check_forced_kernel_in(&fake_table, 6, FA_BACKEND_CUDA, &a, FA_DTYPE_BF16, &d90, &msg),
+                   FA_ERR_NO_KERNEL);
+  assert_int_equal(fa_check_forced_kernel_in(&fake_table, 1, FA_BACKEND_CPU, &a, FA_DTYPE_BF16, &d90, &msg),
+                   FA_ERR_NO_KERNEL);
+}
+
+static void test_workspace_check(void **state) {
+  const fa_device_info dev = device_of(90);
+  const fa_kernel_entry *split = &fake_entries[5];
+  fa_fwd_args a = call_args(1, -1, -1);
+  unsigned char buf[8192];
+  fa_message msg;
+  (void)state;
+  /* batch 4: 4096 bytes needed. */
+  assert_int_equal(fa_check_workspace(split, &a, &dev, &msg), FA_ERR_WORKSPACE);
+  assert_non_null(strstr(msg.text, "4096"));
+  assert_non_null(strstr(msg.text, "NULL"));
+  a.workspace = buf;
+  a.workspace_bytes = 4095;
+  assert_int_equal(fa_check_workspace(split, &a, &dev, &msg), FA_ERR_WORKSPACE);
+  assert_non_null(strstr(msg.text, "4095"));
+  a.workspace_bytes = 4096;
+  assert_int_equal(fa_check_workspace(split, &a, &dev, &msg), FA_OK);
+  /* A family that needs none: NULL with 0 bytes is fine. */
+  a.workspace = NULL;
+  a.workspace_bytes = 0;
+  assert_int_equal(fa_check_workspace(&fake_entries[0], &a, &dev, &msg), FA_OK);
+}
+
+/* ------------------------------------------------------------ struct growth */
+
+/* Version 1 of a made-up struct had {size, a}; version 2 appended b. */
+typedef struct grow_v1 {
+  uint32_t struct_size;
+  int32_t a;
+} grow_v1;
+typedef struct grow_v2 {
+  uint32_t struct_size;
+  int32_t a;
+  int64_t b;
+} grow_v2;
+
+static void test_struct_growth(void **state) {
+  static const uint32_t known[] = {sizeof(grow_v1), sizeof(grow_v2)};
+  grow_v1 old = {sizeof(grow_v1), 7};
+  grow_v2 cur = {sizeof(grow_v2), 8, 9}, local;
+  unsigned char future[32];
+  fa_message msg;
+  (void)state;
+  /* An older caller: its fields are read, the appended one keeps its default. */
+  local.struct_size = 0, local.a = 0, local.b = -1;
+  assert_int_equal(fa_read_struct(&old, &local, known, 2, "params", &msg), FA_OK);
+  assert_int_equal(local.a, 7);
+  assert_int_equal(local.b, -1);
+  assert_int_equal(local.struct_size, sizeof(grow_v1));
+  assert_int_equal(fa_read_struct(&cur, &local, known, 2, "params", &msg), FA_OK);
+  assert_int_equal(local.b, 9);
+  /* Zero, unknown and future sizes: FA_ERR_STRUCT_SIZE with a reason. */
+  cur.struct_size = 0;
+  assert_int_equal(fa_read_struct(&cur, &local, known, 2, "params", &msg), FA_ERR_STRUCT_SIZE);
+  assert_non_null(strstr(msg.text, "struct_size is 0"));
+  cur.struct_size = 12;
+  assert_int_equal(fa_read_struct(&cur, &local, known, 2, "params", &msg), FA_ERR_STRUCT_SIZE);
+  assert_non_null(strstr(msg.text, "not the size of any released layout"));
+  memset(future, 0, sizeof future);
+  future[0] = 32;
+  assert_int_equal(fa_read_struct(future, &local, known, 2, "params", &msg), FA_ERR_STRUCT_SIZE);
+  assert_non_null(strstr(msg.text, "newer flashattn.h"));
+  assert_int_equal(fa_read_struct(NULL, &local, known, 2, "params", &msg), FA_ERR_NULL_POINTER);
+}
+
+/* ------------------------------------------------------------ the generated table */
+
+static void test_generated_table(void **state) {
+  const size_t n = fa_kernel_count();
+  size_t i;
+  (void)state;
+  assert_true(n == fa_kernel_table.size && n > 0);
+  for (i = 0; i < n; ++i) {
+    const fa_kernel_entry *e = &fa_kernel_table.entries[i];
+    char want[160];
+    assert_non_null(e->family);
+    assert_non_null(e->launch);
+    assert_string_equal(e->family->name, e->info.family);
+    if (e->info.backend == FA_BACKEND_CPU)
+      snprintf(want, sizeof want, "fwd_%s_hdim%d_%s_%s", e->info.family, e->info.head_dim,
+               fa_dtype_name(e->info.dtype), fa_mask_name(e->info.mask));
+    else
+      snprintf(want, sizeof want, "fwd_%s_sm%s_hdim%d_%s_%s", e->info.family, e->info.arch_name + 3,
+               e->info.head_dim, fa_dtype_name(e->info.dtype), fa_mask_name(e->info.mask));
+    if (strcmp(want, e->info.name) != 0)
+      fail_msg("table entry %zu is named %s; its fields say %s", i, e->info.name, want);
+    if (strcmp(e->info.family, "mma") == 0)
+      assert_int_equal(e->info.priority, 10);
+    if (strcmp(e->info.family, "cpu") == 0)
+      assert_int_equal(e->info.priority, 0);
+  }
+}
+
+/* The public query on the CPU backend picks the CPU family's exact-mask
+ * kernel; the choice is the same through a CPU context. */
+static void test_query_cpu(void **state) {
+  static const struct {
+    int32_t wl, wr;
+    const char *name;
+  } cases[] = {{-1, -1, "fwd_cpu_hdim64_bf16_none"},
+               {-1, 0, "fwd_cpu_hdim64_bf16_causal"},
+               {16, 0, "fwd_cpu_hdim64_bf16_local"}};
+  _Alignas(16) uint16_t q[8 * 64], k[8 * 64], v[8 * 64], out[8 * 64];
+  fa_context ctx;
+  fa_message msg;
+  size_t c;
+  (void)state;
+  assert_int_equal(fa_context_init(&ctx, FA_BACKEND_CPU, 0, &msg), FA_OK);
+  for (c = 0; c < sizeof cases / sizeof cases[0]; ++c) {
+    fa_fwd_params p = fa_fwd_params_default();
+    fa_kernel_info info = FA_KERNEL_INFO_INIT;
+    size_t index = SIZE_MAX;
+    int with_ctx;
+    p.backend = FA_BACKEND_CPU;
+    p.batch = 1, p.num_heads_q = p.num_heads_k = 1, p.head_dim = 64;
+    p.max_seqlen_q = p.max_seqlen_k = 8;
+    p.q = q, p.k = k, p.v = v, p.out = out;
+    p.window_left = cases[c].wl, p.window_right = cases[c].wr;
+    for (with_ctx = 0; with_ctx < 2; ++with_ctx) {
+      p.context = with_ctx ? &ctx : NULL;
+      assert_int_equal(fa_fwd_query(&p, &index, &msg), FA_OK);
+      assert_int_equal(fa_kernel_info_get(index, &info), FA_OK);
+      assert_string_equal(info.name, cases[c].name);
+      assert_string_equal(info.family, "cpu");
+    }
+  }
+}
+
+int main(int argc, char **argv) {
+  const char *filter = argc > 1 ? argv[1] : NULL;
+  const struct CMUnitTest all[] = {
+      cmocka_unit_test(test_priority_order),
+      cmocka_unit_test(test_exact_mask_before_local),
+      cmocka_unit_test(test_family_declines_with_reason),
+      cmocka_unit_test(test_family_missing_for_arch),
+      cmocka_unit_test(test_missing_head_dim_and_dtype),
+      cmocka_unit_test(test_forced_kernel),
+      cmocka_unit_test(test_workspace_check),
+      cmocka_unit_test(test_struct_growth),
+      cmocka_unit_test(test_generated_table),
+      cmocka_unit_test(test_query_cpu),
+  };
+  struct CMUnitTest run[sizeof all / sizeof all[0]];
+  size_t n = 0, i;
+  for (i = 0; i < sizeof all / sizeof all[0]; ++i)
+    if (filter == NULL || strstr(all[i].name, filter) != NULL)
+      run[n++] = all[i];
+  return _cmocka_run_group_tests("dispatch", run, n, NULL, NULL);
+}
