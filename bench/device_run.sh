@@ -3,6 +3,7 @@
 #
 #   bash bench/device_run.sh STEP...     steps: env build check tests demo sanitize extra-dims bench bench-quick
 #                                        gpu-sanitize (tests/gpu_sanitize.sh $SAN_ARGS)
+#                                        ab (bench/ab_prefill.sh .ab/old: the A/B of a refactor)
 #
 # Logs go to $OUT (the device tool brings them back); a short summary is
 # printed last. cmocka is not installed on the device image: its Debian
@@ -48,12 +49,12 @@ counts() {
 
 step_tests() {
   local t
-  for t in build/tests/test_api build/tests/test_fwd build/tests/link_check build/tests/test_stream build/tests/test_helpers build/tests/test_stress; do
+  for t in build/tests/test_api build/tests/test_dispatch build/tests/test_fwd build/tests/link_check build/tests/test_stream build/tests/test_helpers build/tests/test_stress; do
     "$t" >"$OUT/$(basename "$t").log" 2>&1
     note "$(basename "$t"): exit $? ($(counts "$OUT/$(basename "$t").log"))"
   done
   # Per group (CMocka prints one summary per group; this is the tally).
-  for g in fwd_cuda_sm90 fwd_cuda_sm80 fwd_cpu; do
+  for g in $(grep -o 'FA_FWD_CASE([a-z0-9_]*, "[a-z0-9_]*"' generated/test_cases.inc | cut -d'"' -f2 | sort -u); do
     note "  $g: OK $(grep -c "^\[       OK \] ${g}_" "$OUT/test_fwd.log"), FAILED $(grep -c "^\[  FAILED  \] ${g}_" "$OUT/test_fwd.log")"
   done
   grep -m1 "skip" "$OUT/test_fwd.log" | tee -a "$SUMMARY" || true
@@ -66,7 +67,7 @@ step_sanitize() {
   for t in memcheck racecheck; do
     local rc=0 f
     : >"$OUT/sanitize_$t.log"
-    for f in sm90_hdim64_ sm90_hdim80_fp16 sm90_hdim128_bf16 sm90_hdim256_bf16 64bit; do
+    for f in mma_sm90_hdim64_ mma_sm90_hdim80_fp16 mma_sm90_hdim128_bf16 mma_sm90_hdim256_bf16 64bit; do
       timeout 300 compute-sanitizer --tool "$t" --error-exitcode 99 build/tests/test_fwd "$f" >>"$OUT/sanitize_$t.log" 2>&1 || rc=$?
     done
     note "compute-sanitizer $t: exit $rc; $(grep -cE '^\[       OK \]' "$OUT/sanitize_$t.log") cases OK; $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$OUT/sanitize_$t.log" | sort | uniq -c | tr '\n' ' ')"
@@ -86,7 +87,7 @@ step_extra_dims() {
   sed -i 's/^HEAD_DIMS = \[/HEAD_DIMS = [72, 160, /' gen/spec.py
   if ! ninja -j16 all >"$OUT/build_extra.log" 2>&1; then note "extra dims: build FAILED"; tail -20 "$OUT/build_extra.log"; return; fi
   for d in 72 160; do
-    build/tests/test_fwd "cuda_sm90_hdim${d}_" >"$OUT/test_fwd_hdim$d.log" 2>&1
+    build/tests/test_fwd "mma_sm90_hdim${d}_" >"$OUT/test_fwd_hdim$d.log" 2>&1
     note "extra head dim $d (sm90): exit $? ($(counts "$OUT/test_fwd_hdim$d.log"))"
   done
 }
@@ -99,6 +100,10 @@ step_gpu_sanitize() {
   grep '^|' "$OUT/san/summary.md" | tee -a "$SUMMARY" >/dev/null
   cat "$OUT/san/summary.md" >>"$OUT/san_tables.txt"
   mv "$OUT/san/summary.md" "$OUT/san/summary-$(date +%s).md"
+}
+
+step_ab() {
+  bash bench/ab_prefill.sh .ab/old "${AB_ROUNDS:-3}" 2>&1 | tee "$OUT/ab.log" | tail -3 >>"$SUMMARY"
 }
 
 step_bench() {
@@ -119,11 +124,12 @@ for s in "$@"; do
     bench) step_bench ;;
     bench-quick) step_bench --quick --no-extras ;;
     gpu-sanitize) step_gpu_sanitize ;;
+    ab) step_ab ;;
     *) echo "unknown step $s"; exit 2 ;;
   esac
   echo "step $s: $((SECONDS - t0)) s" >>"$OUT/timing.txt"
 done
 # The device tool returns at most 8 files: pack the logs into one.
-(cd "$OUT" && tar czf logs.tgz --exclude=logs.tgz --exclude=summary.txt --exclude=bench.md --exclude=bench.json *.log *.txt $(ls -d san 2>/dev/null) 2>/dev/null && rm -rf *.log env.txt san)
+(cd "$OUT" && tar czf logs.tgz --exclude=logs.tgz --exclude=summary.txt --exclude=bench.md --exclude=bench.json --exclude='ab_prefill.*' *.log *.txt $(ls -d san 2>/dev/null) 2>/dev/null && rm -rf *.log env.txt san)
 echo "==== summary"
 cat "$SUMMARY" "$OUT/timing.txt"

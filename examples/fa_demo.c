@@ -249,8 +249,9 @@ int main(int argc, char **argv) {
   }
   fa_kernel_info info = FA_KERNEL_INFO_INIT;
   fa_kernel_info_get(kernel_index, &info);
-  printf("kernel: %s (family %s, block %dx%d, %d threads, %zu B shared memory)\n", info.name, info.family,
-         info.block_m, info.block_n, info.threads, info.smem_bytes);
+  printf("kernel: %s (family %s%s%s, priority %d: %s; %d threads, %zu B shared memory)\n", info.name, info.family,
+         info.arch_name[0] ? ", " : "", info.arch_name, info.priority, info.description, info.threads,
+         info.smem_bytes);
 
   /* Time: one warm-up call, then `repeat` calls; median of per-call times
    * (CUDA events on the GPU). */

@@ -58,6 +58,31 @@ MMA_TILES = [
 ]
 
 
+# ---------------------------------------------------------------- decode
+
+def decode_smem_bytes(head_dim, tile):
+    """Q tile (16 packed rows) + each warp's ring of `stages` K and V tiles of
+    16 keys, rows padded by 16 bytes; after the loop the ring holds the warps'
+    fp32 O, max and sum (src/cuda/fwd_decode.cuh)."""
+    padded = (head_dim + 15) // 16 * 16
+    row = (padded + 8) * 2
+    ring = tile["warps"] * tile["stages"] * 2 * 16 * row
+    merge = tile["warps"] * 16 * (padded + 2) * 4
+    return 16 * row + max(ring, merge)
+
+
+# Tile shapes of the decode family, by head dim: block_m is the 16 packed
+# query rows of a block, block_n the keys its 4 warps take per step (16
+# each), stages the depth of each warp's cp.async ring. The stages are
+# chosen so that 3 (d64), 2 (d128) or 1 (d256) blocks fit an SM with about
+# 100 KB of K/V in flight per SM (src/cuda/fwd_decode.md).
+DECODE_TILES = [
+    dict(max_head_dim=64, block_m=16, block_n=64, warps=4, stages=4),
+    dict(max_head_dim=128, block_m=16, block_n=64, warps=4, stages=3),
+    dict(max_head_dim=256, block_m=16, block_n=64, warps=4, stages=3),
+]
+
+
 # ---------------------------------------------------------------- CPU
 
 CPU_BLOCK_N = 64  # key rows per online-softmax step
@@ -108,6 +133,23 @@ FAMILIES = [
         tiles=MMA_TILES,
         smem_bytes=mma_smem_bytes,
         priority=10,
+        unit="kernel",
+    ),
+    dict(
+        name="decode",
+        backend="cuda",
+        summary="KV-cache decode forward: contiguous or paged K/V (any page size), GQA packing, split-KV",
+        design_note="src/cuda/fwd_decode.md",
+        template="fwd_decode.cu.j2",
+        host="fa_family_decode",
+        host_sources=["src/cuda/fwd_decode_family.c"],
+        archs=["80", "90"],
+        head_dims=HEAD_DIMS,
+        dtypes=DTYPES,
+        masks=["local"],  # one kernel per (head dim, dtype): every window at run time
+        tiles=DECODE_TILES,
+        smem_bytes=decode_smem_bytes,
+        priority=20,
         unit="kernel",
     ),
     dict(

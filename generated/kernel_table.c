@@ -4,6 +4,7 @@
 #include "dispatch.h"
 
 extern const fa_family fa_family_mma;
+extern const fa_family fa_family_decode;
 extern const fa_family fa_family_cpu;
 
 int fa_launch_fwd_cpu_hdim32_bf16_causal(const fa_fwd_args *args, fa_stream_t stream);
@@ -48,6 +49,34 @@ int fa_launch_fwd_cpu_hdim256_bf16_none(const fa_fwd_args *args, fa_stream_t str
 int fa_launch_fwd_cpu_hdim256_fp16_causal(const fa_fwd_args *args, fa_stream_t stream);
 int fa_launch_fwd_cpu_hdim256_fp16_local(const fa_fwd_args *args, fa_stream_t stream);
 int fa_launch_fwd_cpu_hdim256_fp16_none(const fa_fwd_args *args, fa_stream_t stream);
+int fa_launch_fwd_decode_sm80_hdim32_bf16_local(const fa_fwd_args *args, fa_stream_t stream);
+int fa_launch_fwd_decode_sm80_hdim32_fp16_local(const fa_fwd_args *args, fa_stream_t stream);
+int fa_launch_fwd_decode_sm80_hdim64_bf16_local(const fa_fwd_args *args, fa_stream_t stream);
+int fa_launch_fwd_decode_sm80_hdim64_fp16_local(const fa_fwd_args *args, fa_stream_t stream);
+int fa_launch_fwd_decode_sm80_hdim80_bf16_local(const fa_fwd_args *args, fa_stream_t stream);
+int fa_launch_fwd_decode_sm80_hdim80_fp16_local(const fa_fwd_args *args, fa_stream_t stream);
+int fa_launch_fwd_decode_sm80_hdim96_bf16_local(const fa_fwd_args *args, fa_stream_t stream);
+int fa_launch_fwd_decode_sm80_hdim96_fp16_local(const fa_fwd_args *args, fa_stream_t stream);
+int fa_launch_fwd_decode_sm80_hdim128_bf16_local(const fa_fwd_args *args, fa_stream_t stream);
+int fa_launch_fwd_decode_sm80_hdim128_fp16_local(const fa_fwd_args *args, fa_stream_t stream);
+int fa_launch_fwd_decode_sm80_hdim192_bf16_local(const fa_fwd_args *args, fa_stream_t stream);
+int fa_launch_fwd_decode_sm80_hdim192_fp16_local(const fa_fwd_args *args, fa_stream_t stream);
+int fa_launch_fwd_decode_sm80_hdim256_bf16_local(const fa_fwd_args *args, fa_stream_t stream);
+int fa_launch_fwd_decode_sm80_hdim256_fp16_local(const fa_fwd_args *args, fa_stream_t stream);
+int fa_launch_fwd_decode_sm90_hdim32_bf16_local(const fa_fwd_args *args, fa_stream_t stream);
+int fa_launch_fwd_decode_sm90_hdim32_fp16_local(const fa_fwd_args *args, fa_stream_t stream);
+int fa_launch_fwd_decode_sm90_hdim64_bf16_local(const fa_fwd_args *args, fa_stream_t stream);
+int fa_launch_fwd_decode_sm90_hdim64_fp16_local(const fa_fwd_args *args, fa_stream_t stream);
+int fa_launch_fwd_decode_sm90_hdim80_bf16_local(const fa_fwd_args *args, fa_stream_t stream);
+int fa_launch_fwd_decode_sm90_hdim80_fp16_local(const fa_fwd_args *args, fa_stream_t stream);
+int fa_launch_fwd_decode_sm90_hdim96_bf16_local(const fa_fwd_args *args, fa_stream_t stream);
+int fa_launch_fwd_decode_sm90_hdim96_fp16_local(const fa_fwd_args *args, fa_stream_t stream);
+int fa_launch_fwd_decode_sm90_hdim128_bf16_local(const fa_fwd_args *args, fa_stream_t stream);
+int fa_launch_fwd_decode_sm90_hdim128_fp16_local(const fa_fwd_args *args, fa_stream_t stream);
+int fa_launch_fwd_decode_sm90_hdim192_bf16_local(const fa_fwd_args *args, fa_stream_t stream);
+int fa_launch_fwd_decode_sm90_hdim192_fp16_local(const fa_fwd_args *args, fa_stream_t stream);
+int fa_launch_fwd_decode_sm90_hdim256_bf16_local(const fa_fwd_args *args, fa_stream_t stream);
+int fa_launch_fwd_decode_sm90_hdim256_fp16_local(const fa_fwd_args *args, fa_stream_t stream);
 int fa_launch_fwd_mma_sm80_hdim32_bf16_causal(const fa_fwd_args *args, fa_stream_t stream);
 int fa_launch_fwd_mma_sm80_hdim32_bf16_local(const fa_fwd_args *args, fa_stream_t stream);
 int fa_launch_fwd_mma_sm80_hdim32_bf16_none(const fa_fwd_args *args, fa_stream_t stream);
@@ -218,6 +247,62 @@ static const fa_kernel_entry entries[] = {
      &fa_family_cpu, fa_launch_fwd_cpu_hdim256_fp16_local},
     {{sizeof(fa_kernel_info), "fwd_cpu_hdim256_fp16_none", "cpu", "portable C11 forward, single thread (correct fallback, not fast); 4x64 tile", "", FA_BACKEND_CPU, 0, 256, FA_DTYPE_FP16, FA_MASK_NONE, 0, 4, 64, 1, 0},
      &fa_family_cpu, fa_launch_fwd_cpu_hdim256_fp16_none},
+    {{sizeof(fa_kernel_info), "fwd_decode_sm80_hdim32_bf16_local", "decode", "KV-cache decode forward: contiguous or paged K/V (any page size), GQA packing, split-KV; 16x64 tile, 4 warps", "sm_80", FA_BACKEND_CUDA, 80, 32, FA_DTYPE_BF16, FA_MASK_LOCAL, 20, 16, 64, 128, 42240},
+     &fa_family_decode, fa_launch_fwd_decode_sm80_hdim32_bf16_local},
+    {{sizeof(fa_kernel_info), "fwd_decode_sm80_hdim32_fp16_local", "decode", "KV-cache decode forward: contiguous or paged K/V (any page size), GQA packing, split-KV; 16x64 tile, 4 warps", "sm_80", FA_BACKEND_CUDA, 80, 32, FA_DTYPE_FP16, FA_MASK_LOCAL, 20, 16, 64, 128, 42240},
+     &fa_family_decode, fa_launch_fwd_decode_sm80_hdim32_fp16_local},
+    {{sizeof(fa_kernel_info), "fwd_decode_sm80_hdim64_bf16_local", "decode", "KV-cache decode forward: contiguous or paged K/V (any page size), GQA packing, split-KV; 16x64 tile, 4 warps", "sm_80", FA_BACKEND_CUDA, 80, 64, FA_DTYPE_BF16, FA_MASK_LOCAL, 20, 16, 64, 128, 76032},
+     &fa_family_decode, fa_launch_fwd_decode_sm80_hdim64_bf16_local},
+    {{sizeof(fa_kernel_info), "fwd_decode_sm80_hdim64_fp16_local", "decode", "KV-cache decode forward: contiguous or paged K/V (any page size), GQA packing, split-KV; 16x64 tile, 4 warps", "sm_80", FA_BACKEND_CUDA, 80, 64, FA_DTYPE_FP16, FA_MASK_LOCAL, 20, 16, 64, 128, 76032},
+     &fa_family_decode, fa_launch_fwd_decode_sm80_hdim64_fp16_local},
+    {{sizeof(fa_kernel_info), "fwd_decode_sm80_hdim80_bf16_local", "decode", "KV-cache decode forward: contiguous or paged K/V (any page size), GQA packing, split-KV; 16x64 tile, 4 warps", "sm_80", FA_BACKEND_CUDA, 80, 80, FA_DTYPE_BF16, FA_MASK_LOCAL, 20, 16, 64, 128, 70400},
+     &fa_family_decode, fa_launch_fwd_decode_sm80_hdim80_bf16_local},
+    {{sizeof(fa_kernel_info), "fwd_decode_sm80_hdim80_fp16_local", "decode", "KV-cache decode forward: contiguous or paged K/V (any page size), GQA packing, split-KV; 16x64 tile, 4 warps", "sm_80", FA_BACKEND_CUDA, 80, 80, FA_DTYPE_FP16, FA_MASK_LOCAL, 20, 16, 64, 128, 70400},
+     &fa_family_decode, fa_launch_fwd_decode_sm80_hdim80_fp16_local},
+    {{sizeof(fa_kernel_info), "fwd_decode_sm80_hdim96_bf16_local", "decode", "KV-cache decode forward: contiguous or paged K/V (any page size), GQA packing, split-KV; 16x64 tile, 4 warps", "sm_80", FA_BACKEND_CUDA, 80, 96, FA_DTYPE_BF16, FA_MASK_LOCAL, 20, 16, 64, 128, 83200},
+     &fa_family_decode, fa_launch_fwd_decode_sm80_hdim96_bf16_local},
+    {{sizeof(fa_kernel_info), "fwd_decode_sm80_hdim96_fp16_local", "decode", "KV-cache decode forward: contiguous or paged K/V (any page size), GQA packing, split-KV; 16x64 tile, 4 warps", "sm_80", FA_BACKEND_CUDA, 80, 96, FA_DTYPE_FP16, FA_MASK_LOCAL, 20, 16, 64, 128, 83200},
+     &fa_family_decode, fa_launch_fwd_decode_sm80_hdim96_fp16_local},
+    {{sizeof(fa_kernel_info), "fwd_decode_sm80_hdim128_bf16_local", "decode", "KV-cache decode forward: contiguous or paged K/V (any page size), GQA packing, split-KV; 16x64 tile, 4 warps", "sm_80", FA_BACKEND_CUDA, 80, 128, FA_DTYPE_BF16, FA_MASK_LOCAL, 20, 16, 64, 128, 108800},
+     &fa_family_decode, fa_launch_fwd_decode_sm80_hdim128_bf16_local},
+    {{sizeof(fa_kernel_info), "fwd_decode_sm80_hdim128_fp16_local", "decode", "KV-cache decode forward: contiguous or paged K/V (any page size), GQA packing, split-KV; 16x64 tile, 4 warps", "sm_80", FA_BACKEND_CUDA, 80, 128, FA_DTYPE_FP16, FA_MASK_LOCAL, 20, 16, 64, 128, 108800},
+     &fa_family_decode, fa_launch_fwd_decode_sm80_hdim128_fp16_local},
+    {{sizeof(fa_kernel_info), "fwd_decode_sm80_hdim192_bf16_local", "decode", "KV-cache decode forward: contiguous or paged K/V (any page size), GQA packing, split-KV; 16x64 tile, 4 warps", "sm_80", FA_BACKEND_CUDA, 80, 192, FA_DTYPE_BF16, FA_MASK_LOCAL, 20, 16, 64, 128, 160000},
+     &fa_family_decode, fa_launch_fwd_decode_sm80_hdim192_bf16_local},
+    {{sizeof(fa_kernel_info), "fwd_decode_sm80_hdim192_fp16_local", "decode", "KV-cache decode forward: contiguous or paged K/V (any page size), GQA packing, split-KV; 16x64 tile, 4 warps", "sm_80", FA_BACKEND_CUDA, 80, 192, FA_DTYPE_FP16, FA_MASK_LOCAL, 20, 16, 64, 128, 160000},
+     &fa_family_decode, fa_launch_fwd_decode_sm80_hdim192_fp16_local},
+    {{sizeof(fa_kernel_info), "fwd_decode_sm80_hdim256_bf16_local", "decode", "KV-cache decode forward: contiguous or paged K/V (any page size), GQA packing, split-KV; 16x64 tile, 4 warps", "sm_80", FA_BACKEND_CUDA, 80, 256, FA_DTYPE_BF16, FA_MASK_LOCAL, 20, 16, 64, 128, 211200},
+     &fa_family_decode, fa_launch_fwd_decode_sm80_hdim256_bf16_local},
+    {{sizeof(fa_kernel_info), "fwd_decode_sm80_hdim256_fp16_local", "decode", "KV-cache decode forward: contiguous or paged K/V (any page size), GQA packing, split-KV; 16x64 tile, 4 warps", "sm_80", FA_BACKEND_CUDA, 80, 256, FA_DTYPE_FP16, FA_MASK_LOCAL, 20, 16, 64, 128, 211200},
+     &fa_family_decode, fa_launch_fwd_decode_sm80_hdim256_fp16_local},
+    {{sizeof(fa_kernel_info), "fwd_decode_sm90_hdim32_bf16_local", "decode", "KV-cache decode forward: contiguous or paged K/V (any page size), GQA packing, split-KV; 16x64 tile, 4 warps", "sm_90", FA_BACKEND_CUDA, 90, 32, FA_DTYPE_BF16, FA_MASK_LOCAL, 20, 16, 64, 128, 42240},
+     &fa_family_decode, fa_launch_fwd_decode_sm90_hdim32_bf16_local},
+    {{sizeof(fa_kernel_info), "fwd_decode_sm90_hdim32_fp16_local", "decode", "KV-cache decode forward: contiguous or paged K/V (any page size), GQA packing, split-KV; 16x64 tile, 4 warps", "sm_90", FA_BACKEND_CUDA, 90, 32, FA_DTYPE_FP16, FA_MASK_LOCAL, 20, 16, 64, 128, 42240},
+     &fa_family_decode, fa_launch_fwd_decode_sm90_hdim32_fp16_local},
+    {{sizeof(fa_kernel_info), "fwd_decode_sm90_hdim64_bf16_local", "decode", "KV-cache decode forward: contiguous or paged K/V (any page size), GQA packing, split-KV; 16x64 tile, 4 warps", "sm_90", FA_BACKEND_CUDA, 90, 64, FA_DTYPE_BF16, FA_MASK_LOCAL, 20, 16, 64, 128, 76032},
+     &fa_family_decode, fa_launch_fwd_decode_sm90_hdim64_bf16_local},
+    {{sizeof(fa_kernel_info), "fwd_decode_sm90_hdim64_fp16_local", "decode", "KV-cache decode forward: contiguous or paged K/V (any page size), GQA packing, split-KV; 16x64 tile, 4 warps", "sm_90", FA_BACKEND_CUDA, 90, 64, FA_DTYPE_FP16, FA_MASK_LOCAL, 20, 16, 64, 128, 76032},
+     &fa_family_decode, fa_launch_fwd_decode_sm90_hdim64_fp16_local},
+    {{sizeof(fa_kernel_info), "fwd_decode_sm90_hdim80_bf16_local", "decode", "KV-cache decode forward: contiguous or paged K/V (any page size), GQA packing, split-KV; 16x64 tile, 4 warps", "sm_90", FA_BACKEND_CUDA, 90, 80, FA_DTYPE_BF16, FA_MASK_LOCAL, 20, 16, 64, 128, 70400},
+     &fa_family_decode, fa_launch_fwd_decode_sm90_hdim80_bf16_local},
+    {{sizeof(fa_kernel_info), "fwd_decode_sm90_hdim80_fp16_local", "decode", "KV-cache decode forward: contiguous or paged K/V (any page size), GQA packing, split-KV; 16x64 tile, 4 warps", "sm_90", FA_BACKEND_CUDA, 90, 80, FA_DTYPE_FP16, FA_MASK_LOCAL, 20, 16, 64, 128, 70400},
+     &fa_family_decode, fa_launch_fwd_decode_sm90_hdim80_fp16_local},
+    {{sizeof(fa_kernel_info), "fwd_decode_sm90_hdim96_bf16_local", "decode", "KV-cache decode forward: contiguous or paged K/V (any page size), GQA packing, split-KV; 16x64 tile, 4 warps", "sm_90", FA_BACKEND_CUDA, 90, 96, FA_DTYPE_BF16, FA_MASK_LOCAL, 20, 16, 64, 128, 83200},
+     &fa_family_decode, fa_launch_fwd_decode_sm90_hdim96_bf16_local},
+    {{sizeof(fa_kernel_info), "fwd_decode_sm90_hdim96_fp16_local", "decode", "KV-cache decode forward: contiguous or paged K/V (any page size), GQA packing, split-KV; 16x64 tile, 4 warps", "sm_90", FA_BACKEND_CUDA, 90, 96, FA_DTYPE_FP16, FA_MASK_LOCAL, 20, 16, 64, 128, 83200},
+     &fa_family_decode, fa_launch_fwd_decode_sm90_hdim96_fp16_local},
+    {{sizeof(fa_kernel_info), "fwd_decode_sm90_hdim128_bf16_local", "decode", "KV-cache decode forward: contiguous or paged K/V (any page size), GQA packing, split-KV; 16x64 tile, 4 warps", "sm_90", FA_BACKEND_CUDA, 90, 128, FA_DTYPE_BF16, FA_MASK_LOCAL, 20, 16, 64, 128, 108800},
+     &fa_family_decode, fa_launch_fwd_decode_sm90_hdim128_bf16_local},
+    {{sizeof(fa_kernel_info), "fwd_decode_sm90_hdim128_fp16_local", "decode", "KV-cache decode forward: contiguous or paged K/V (any page size), GQA packing, split-KV; 16x64 tile, 4 warps", "sm_90", FA_BACKEND_CUDA, 90, 128, FA_DTYPE_FP16, FA_MASK_LOCAL, 20, 16, 64, 128, 108800},
+     &fa_family_decode, fa_launch_fwd_decode_sm90_hdim128_fp16_local},
+    {{sizeof(fa_kernel_info), "fwd_decode_sm90_hdim192_bf16_local", "decode", "KV-cache decode forward: contiguous or paged K/V (any page size), GQA packing, split-KV; 16x64 tile, 4 warps", "sm_90", FA_BACKEND_CUDA, 90, 192, FA_DTYPE_BF16, FA_MASK_LOCAL, 20, 16, 64, 128, 160000},
+     &fa_family_decode, fa_launch_fwd_decode_sm90_hdim192_bf16_local},
+    {{sizeof(fa_kernel_info), "fwd_decode_sm90_hdim192_fp16_local", "decode", "KV-cache decode forward: contiguous or paged K/V (any page size), GQA packing, split-KV; 16x64 tile, 4 warps", "sm_90", FA_BACKEND_CUDA, 90, 192, FA_DTYPE_FP16, FA_MASK_LOCAL, 20, 16, 64, 128, 160000},
+     &fa_family_decode, fa_launch_fwd_decode_sm90_hdim192_fp16_local},
+    {{sizeof(fa_kernel_info), "fwd_decode_sm90_hdim256_bf16_local", "decode", "KV-cache decode forward: contiguous or paged K/V (any page size), GQA packing, split-KV; 16x64 tile, 4 warps", "sm_90", FA_BACKEND_CUDA, 90, 256, FA_DTYPE_BF16, FA_MASK_LOCAL, 20, 16, 64, 128, 211200},
+     &fa_family_decode, fa_launch_fwd_decode_sm90_hdim256_bf16_local},
+    {{sizeof(fa_kernel_info), "fwd_decode_sm90_hdim256_fp16_local", "decode", "KV-cache decode forward: contiguous or paged K/V (any page size), GQA packing, split-KV; 16x64 tile, 4 warps", "sm_90", FA_BACKEND_CUDA, 90, 256, FA_DTYPE_FP16, FA_MASK_LOCAL, 20, 16, 64, 128, 211200},
+     &fa_family_decode, fa_launch_fwd_decode_sm90_hdim256_fp16_local},
     {{sizeof(fa_kernel_info), "fwd_mma_sm80_hdim32_bf16_causal", "mma", "mma.sync m16n8k16 forward (FlashAttention-2 scheme), any query length; 128x128 tile, 4 warps", "sm_80", FA_BACKEND_CUDA, 80, 32, FA_DTYPE_BF16, FA_MASK_CAUSAL, 10, 128, 128, 128, 30720},
      &fa_family_mma, fa_launch_fwd_mma_sm80_hdim32_bf16_causal},
     {{sizeof(fa_kernel_info), "fwd_mma_sm80_hdim32_bf16_local", "mma", "mma.sync m16n8k16 forward (FlashAttention-2 scheme), any query length; 128x128 tile, 4 warps", "sm_80", FA_BACKEND_CUDA, 80, 32, FA_DTYPE_BF16, FA_MASK_LOCAL, 10, 128, 128, 128, 30720},

@@ -23,7 +23,7 @@ extern "C" {
 /* ---------------------------------------------------------------- version */
 
 #define FA_VERSION_MAJOR 0
-#define FA_VERSION_MINOR 2
+#define FA_VERSION_MINOR 3
 #define FA_VERSION_PATCH 0
 #define FA_VERSION_NUMBER \
   (FA_VERSION_MAJOR * 10000 + FA_VERSION_MINOR * 100 + FA_VERSION_PATCH)
@@ -74,7 +74,8 @@ typedef struct fa_message {
 
 /* ---------------------------------------------------------------- enums */
 
-typedef enum fa_dtype { FA_DTYPE_FP16 = 1, FA_DTYPE_BF16 = 2 } fa_dtype;
+/* Storage types. FA_DTYPE_FP32 only where a call says so (fa_combine's output). */
+typedef enum fa_dtype { FA_DTYPE_FP16 = 1, FA_DTYPE_BF16 = 2, FA_DTYPE_FP32 = 3 } fa_dtype;
 
 /* Where the tensors live: device pointers (CUDA) or host pointers (CPU). */
 typedef enum fa_backend { FA_BACKEND_CUDA = 1, FA_BACKEND_CPU = 2 } fa_backend;
@@ -239,9 +240,55 @@ typedef struct fa_fwd_params {
    * fa_fwd_workspace_size bytes. NULL with 0 bytes when that size is 0. */
   void *workspace;
   size_t workspace_bytes;
+
+  /* ---- 0.3: KV caches (paged or contiguous), append, split-KV ----
+   *
+   * Paged K/V cache: with block_table set, k and v hold pages
+   *   k, v [num_pages, page_size, num_heads_k, head_dim]
+   * (k_batch_stride / v_batch_stride are the page strides, k_row_stride /
+   * v_row_stride the token strides; 0 = packed). Key j of sequence b lives
+   * in page block_table[b * block_table_stride + j / page_size], row
+   * j % page_size. Any page size >= 1. seqused_k is required (the keys of
+   * each sequence) and cu_seqlens_k must be NULL; queries are varlen
+   * (cu_seqlens_q) or dense. max_seqlen_k bounds the keys of every sequence
+   * (appended rows included) and must be <= max_pages_per_seq * page_size.
+   * Page ids and lengths live on the device: the kernels clamp page ids
+   * into [0, num_pages) and lengths into the table's capacity, so a bad
+   * table never reads or writes outside the pool; the CPU backend checks
+   * them and rejects bad ones (FA_ERR_INVALID_SEQLENS). Table columns past
+   * a sequence's last page and cache rows past its length are never read
+   * into the result (they may hold anything, NaN included). */
+  const int32_t *block_table;  /* device int32; NULL = not paged */
+  int64_t block_table_stride;  /* int32 entries per row; 0 = max_pages_per_seq */
+  int32_t max_pages_per_seq;   /* table columns a sequence may use, >= 1 */
+  int32_t page_size;           /* tokens per page, >= 1 */
+  int64_t num_pages;           /* pages in the pool, >= 1 */
+
+  /* Append: this step's new K/V rows, laid out like q (varlen
+   * [total_q, num_heads_k, head_dim], dense [batch, max_seqlen_q, ...];
+   * strides as for q, 0 = packed). Sequence b's Lq new rows are written into
+   * the cache (paged or contiguous) at positions seqused_k[b] ..
+   * seqused_k[b] + Lq - 1 before attention, which then sees
+   * seqused_k[b] + Lq keys: seqused_k is required and holds the cache
+   * lengths BEFORE the append (as FlashAttention's cache_seqlens; the
+   * library does not update it). fa_append_kv does the same write alone. */
+  const void *k_new;
+  const void *v_new;
+  int64_t k_new_batch_stride, k_new_row_stride, k_new_head_stride;
+  int64_t v_new_batch_stride, v_new_row_stride, v_new_head_stride;
+
+  /* Split-KV (flash-decoding): 0 = chosen from the shapes and the device's
+   * SM count (host values only, never a sync); 1 = never split: each
+   * sequence's result is then independent of the rest of the batch; n > 1 =
+   * at most n splits per sequence (<= FA_MAX_SPLITS). A call that splits
+   * needs workspace (fa_fwd_workspace_size). */
+  int32_t num_splits;
+  int32_t reserved_v0_3; /* zero */
 } fa_fwd_params;
 
 #define FA_FWD_PARAMS_SIZE_V0_2 272
+#define FA_FWD_PARAMS_SIZE_V0_3 376
+#define FA_MAX_SPLITS 256
 
 /* Defaults: struct_size set, CUDA, bf16, no mask (window -1/-1), scale 0,
  * everything else 0. Start from this rather than from a zeroed struct:
@@ -277,6 +324,60 @@ fa_status fa_fwd_workspace_size(const fa_fwd_params *params, size_t *bytes, fa_m
  * included), a "causal" or "none" kernel only its own. */
 fa_status fa_fwd_with_kernel(const fa_fwd_params *params, size_t kernel_index,
                              fa_message *message);
+
+/* Append alone: write params->k_new / v_new into the cache that params
+ * describes (paged or contiguous) exactly as fa_fwd would before attending,
+ * and nothing else: q, out and lse are neither read nor written (they may
+ * be NULL), and no kernel of the table runs. For runtimes that fill the
+ * cache before attention (vLLM's reshape_and_cache). */
+fa_status fa_append_kv(const fa_fwd_params *params, fa_message *message);
+
+/* ---------------------------------------------------------------- combine */
+
+/*
+ * Merge attention computed over disjoint sets of keys (split-KV partials, a
+ * shared prefix and per-request suffixes, parts computed on several GPUs)
+ * into the attention over their union. Part p of (row r, head h) is a
+ * normalized output o_p (the softmax-weighted average of the values it
+ * saw, as fa_fwd's out) and its lse l_p (natural log of its softmax
+ * denominator, as fa_fwd's lse; -inf for a part that saw no key). Then
+ *   lse = log(sum_p exp(l_p) [+ exp(sink_h)]),  out = sum_p exp(l_p - lse) o_p.
+ * The sink, if given, joins the denominator once. Parts with l_p = -inf are
+ * skipped (their o_p is not read into the result); a row whose parts are
+ * all empty gets out 0 and lse -inf (or the sink); NaN in a part's l_p or
+ * o_p makes that row NaN. The order of the parts does not change the
+ * result's bits (a fixed per-row reduction order). FlashInfer's states use
+ * log2: multiply their lse by ln 2 first.
+ */
+typedef struct fa_combine_params {
+  uint32_t struct_size; /* set by fa_combine_params_default() */
+  fa_backend backend;
+  int32_t num_parts;    /* 1 .. FA_MAX_SPLITS */
+  int32_t num_heads;    /* >= 1 */
+  int32_t head_dim;     /* multiple of 8, 8 .. 512 */
+  int64_t num_rows;     /* >= 0 */
+  /* fp32 [num_parts][num_rows][num_heads][head_dim]; strides in elements,
+   * 0 = packed; multiples of 4, pointer 16-byte aligned. */
+  const float *out_parts;
+  int64_t out_parts_part_stride, out_parts_row_stride, out_parts_head_stride;
+  /* fp32 [num_parts][num_heads][num_rows] (rows contiguous); 0 = packed. */
+  const float *lse_parts;
+  int64_t lse_parts_part_stride, lse_parts_head_stride;
+  const float *sinks;   /* optional float32[num_heads], natural-log logits */
+  fa_dtype out_dtype;   /* FA_DTYPE_FP16, FA_DTYPE_BF16 or FA_DTYPE_FP32 */
+  /* [num_rows][num_heads][head_dim]; strides 0 = packed, multiples of 8 for
+   * 16-bit and 4 for fp32 outputs; pointer 16-byte aligned. */
+  void *out;
+  int64_t out_row_stride, out_head_stride;
+  float *lse;           /* optional float32[num_heads][lse_head_stride]: natural log */
+  int64_t lse_head_stride; /* 0 = num_rows */
+  fa_stream_t stream;
+} fa_combine_params;
+
+#define FA_COMBINE_PARAMS_SIZE_V0_3 152
+/* Defaults: struct_size set, CUDA, out_dtype bf16, everything else 0. */
+fa_combine_params fa_combine_params_default(void);
+fa_status fa_combine(const fa_combine_params *params, fa_message *message);
 
 /* ---------------------------------------------------------------- padding masks, packed ids */
 

@@ -11,12 +11,14 @@
  * out/lse before all checks passed.
  */
 #include <limits.h>
+#include <stddef.h>
 #include <math.h>
 #include <string.h>
 
 #include <cuda_runtime_api.h>
 
 #include "common.h"
+#include "cuda/kv_append.h"
 #include "dispatch.h"
 
 #define FA_LOG2E 1.4426950408889634
@@ -63,6 +65,7 @@ const char *fa_dtype_name(fa_dtype dtype) {
   switch (dtype) {
     case FA_DTYPE_FP16: return "fp16";
     case FA_DTYPE_BF16: return "bf16";
+    case FA_DTYPE_FP32: return "fp32";
   }
   return "unknown-dtype";
 }
@@ -92,11 +95,13 @@ fa_mask fa_mask_from_window(int32_t window_left, int32_t window_right) {
 
 /* The layouts of fa_fwd_params this library accepts (flashattn.h, "structs
  * that grow"): one size per released version, ascending. */
-_Static_assert(sizeof(void *) != 8 || sizeof(fa_fwd_params) == FA_FWD_PARAMS_SIZE_V0_2,
+_Static_assert(sizeof(void *) != 8 || (offsetof(fa_fwd_params, block_table) == FA_FWD_PARAMS_SIZE_V0_2 &&
+                                       sizeof(fa_fwd_params) == FA_FWD_PARAMS_SIZE_V0_3),
                "fa_fwd_params changed: append fields only, and add the new size to FWD_PARAMS_SIZES");
 _Static_assert(sizeof(void *) != 8 || sizeof(fa_kernel_info) == FA_KERNEL_INFO_SIZE_V0_2,
                "fa_kernel_info changed: append fields only, and add the new size to KERNEL_INFO_SIZES");
-static const uint32_t FWD_PARAMS_SIZES[] = {(uint32_t)sizeof(fa_fwd_params)};
+static const uint32_t FWD_PARAMS_SIZES[] = {(uint32_t)offsetof(fa_fwd_params, block_table),
+                                            (uint32_t)sizeof(fa_fwd_params)};
 static const uint32_t KERNEL_INFO_SIZES[] = {(uint32_t)sizeof(fa_kernel_info)};
 
 fa_fwd_params fa_fwd_params_default(void) {
@@ -178,9 +183,8 @@ static int head_dim_generated(int32_t head_dim) {
   return 0;
 }
 
-/* Shapes, scalars and pointers; fills the normalized args. No device access. */
-static fa_status check_and_normalize(const fa_fwd_params *p, fa_fwd_args *a, fa_message *message) {
-  if (p == NULL) return fa_fail(message, FA_ERR_NULL_POINTER, "params is NULL");
+/* Scalars and shapes that need no pointer. */
+static fa_status check_scalars(const fa_fwd_params *p, fa_message *message) {
   if (p->backend != FA_BACKEND_CUDA && p->backend != FA_BACKEND_CPU)
     return fa_fail(message, FA_ERR_INVALID_BACKEND, "backend %d is not FA_BACKEND_CUDA (1) or FA_BACKEND_CPU (2)",
                    (int)p->backend);
@@ -219,57 +223,126 @@ static fa_status check_and_normalize(const fa_fwd_params *p, fa_fwd_args *a, fa_
       return fa_fail(message, FA_ERR_INVALID_SOFTCAP, "softcap %g is too small for scale: |scale| / softcap must be <= 1e30",
                      (double)p->softcap);
   }
+  if (p->num_splits < 0 || p->num_splits > FA_MAX_SPLITS)
+    return fa_fail(message, FA_ERR_INVALID_SHAPE,
+                   "num_splits is %d; it must be 0 (chosen by the library), 1 (no split) or at most %d",
+                   p->num_splits, FA_MAX_SPLITS);
+  return FA_OK;
+}
 
-  const int varlen = p->cu_seqlens_q != NULL || p->cu_seqlens_k != NULL;
-  if (varlen && (p->cu_seqlens_q == NULL || p->cu_seqlens_k == NULL))
+/* The KV-cache fields (0.3): paging and append. */
+static fa_status check_cache(const fa_fwd_params *p, fa_message *message) {
+  const int append = p->k_new != NULL || p->v_new != NULL;
+  if (append && (p->k_new == NULL || p->v_new == NULL))
+    return fa_fail(message, FA_ERR_NULL_POINTER, "%s is NULL: an append needs both k_new and v_new",
+                   p->k_new == NULL ? "k_new" : "v_new");
+  if (append && p->seqused_k == NULL)
+    return fa_fail(message, FA_ERR_NULL_POINTER,
+                   "seqused_k is NULL: an append (k_new, v_new) needs each sequence's cache length before it");
+  if (p->block_table == NULL) return FA_OK;
+  if (p->page_size < 1 || p->max_pages_per_seq < 1 || p->num_pages < 1)
+    return fa_fail(message, FA_ERR_INVALID_SHAPE,
+                   "page_size (%d), max_pages_per_seq (%d) and num_pages (%lld) must be >= 1 with a block_table",
+                   p->page_size, p->max_pages_per_seq, (long long)p->num_pages);
+  if (p->block_table_stride != 0 && p->block_table_stride < p->max_pages_per_seq)
+    return fa_fail(message, FA_ERR_INVALID_STRIDE,
+                   "block_table_stride (%lld) must be 0 or >= max_pages_per_seq (%d)", (long long)p->block_table_stride,
+                   p->max_pages_per_seq);
+  if (p->seqused_k == NULL)
+    return fa_fail(message, FA_ERR_NULL_POINTER, "seqused_k is NULL: a paged cache needs each sequence's length");
+  if (p->cu_seqlens_k != NULL)
+    return fa_fail(message, FA_ERR_INVALID_SHAPE,
+                   "cu_seqlens_k must be NULL with a block_table (key positions come from the table)");
+  const int64_t capacity = (int64_t)p->max_pages_per_seq * p->page_size;
+  if (capacity > INT32_MAX)
+    return fa_fail(message, FA_ERR_OVERFLOW, "max_pages_per_seq x page_size = %lld keys; the limit is 2^31 - 1",
+                   (long long)capacity);
+  if (p->max_seqlen_k > capacity)
+    return fa_fail(message, FA_ERR_INVALID_SHAPE,
+                   "the block table is too narrow: max_seqlen_k (%d) > max_pages_per_seq (%d) x page_size (%d)",
+                   p->max_seqlen_k, p->max_pages_per_seq, p->page_size);
+  if ((double)p->batch * (double)(p->block_table_stride ? p->block_table_stride : p->max_pages_per_seq) >
+      (double)FA_MAX_OFFSET)
+    return fa_fail(message, FA_ERR_OVERFLOW, "block_table spans more than 2^60 entries");
+  return FA_OK;
+}
+
+/* Shapes, scalars and pointers; fills the normalized args. No device access. */
+static fa_status check_and_normalize(const fa_fwd_params *p, int append_only, fa_fwd_args *a, fa_message *message) {
+  fa_status st;
+  if ((st = check_scalars(p, message)) != FA_OK || (st = check_cache(p, message)) != FA_OK) return st;
+  if (append_only && p->k_new == NULL)
+    return fa_fail(message, FA_ERR_NULL_POINTER, "k_new is NULL: fa_append_kv writes k_new and v_new into the cache");
+  const int paged = p->block_table != NULL, append = p->k_new != NULL;
+  const int varlen_q = p->cu_seqlens_q != NULL;
+  /* Varlen: both tables, or (paged) cu_seqlens_q alone. */
+  if (!paged && varlen_q != (p->cu_seqlens_k != NULL))
     return fa_fail(message, FA_ERR_NULL_POINTER,
                    "%s is NULL: give both cu_seqlens_q and cu_seqlens_k (varlen) or neither (dense)",
                    p->cu_seqlens_q == NULL ? "cu_seqlens_q" : "cu_seqlens_k");
-  if (varlen && (p->total_q < 0 || p->total_k < 0))
+  if (varlen_q && (p->total_q < 0 || p->total_k < 0))
     return fa_fail(message, FA_ERR_INVALID_SHAPE, "total_q (%lld) and total_k (%lld) must be >= 0",
                    (long long)p->total_q, (long long)p->total_k);
 
   memset(a, 0, sizeof *a);
   const int64_t d = p->head_dim, hq = p->num_heads_q, hk = p->num_heads_k;
   const int64_t sq = p->max_seqlen_q, sk = p->max_seqlen_k;
-  a->total_q = varlen ? p->total_q : (int64_t)p->batch * sq;
-  a->total_k = varlen ? p->total_k : (int64_t)p->batch * sk;
+  a->total_q = varlen_q ? p->total_q : (int64_t)p->batch * sq;
+  a->total_k = p->cu_seqlens_k != NULL ? p->total_k : (int64_t)p->batch * sk;
 
-  tensor_desc t[4] = {
+  /* q, k, v, out, then (append) k_new, v_new. Per tensor: the rows of one
+   * "batch" (a sequence in dense mode, a page when paged, everything in
+   * varlen mode) and the number of such batches. */
+  enum { N_TENSORS = 6 };
+  tensor_desc t[N_TENSORS] = {
       {"q", p->q, 0, or_default(p->q_row_stride, hq * d), or_default(p->q_head_stride, d), 1, 0, hq},
       {"k", p->k, 0, or_default(p->k_row_stride, hk * d), or_default(p->k_head_stride, d), 1, 0, hk},
       {"v", p->v, 0, or_default(p->v_row_stride, hk * d), or_default(p->v_head_stride, d), 1, 0, hk},
       {"out", p->out, 0, or_default(p->out_row_stride, hq * d), or_default(p->out_head_stride, d), 1, 0, hq},
+      {"k_new", p->k_new, 0, or_default(p->k_new_row_stride, hk * d), or_default(p->k_new_head_stride, d), 1, 0, hk},
+      {"v_new", p->v_new, 0, or_default(p->v_new_row_stride, hk * d), or_default(p->v_new_head_stride, d), 1, 0, hk},
   };
-  const int64_t batch_given[4] = {p->q_batch_stride, p->k_batch_stride, p->v_batch_stride, p->out_batch_stride};
-  for (int i = 0; i < 4; ++i) {
-    const int is_q_side = i == 0 || i == 3;
-    t[i].rows = varlen ? (is_q_side ? a->total_q : a->total_k) : (is_q_side ? sq : sk);
-    if (varlen) {
+  const int64_t batch_given[N_TENSORS] = {p->q_batch_stride,   p->k_batch_stride,     p->v_batch_stride,
+                                          p->out_batch_stride, p->k_new_batch_stride, p->v_new_batch_stride};
+  const int n_tensors = append ? 6 : 4;
+  for (int i = 0; i < n_tensors; ++i) {
+    const int is_kv = i == 1 || i == 2;
+    if (append_only && (i == 0 || i == 3)) continue; /* q and out are not used */
+    int64_t batches = 1, rows;
+    if (is_kv && paged) {
+      batches = p->num_pages, rows = p->page_size;
+    } else if (is_kv) {
+      rows = p->cu_seqlens_k != NULL ? a->total_k : sk;
+      batches = p->cu_seqlens_k != NULL ? 1 : p->batch;
+    } else {
+      rows = varlen_q ? a->total_q : sq;
+      batches = varlen_q ? 1 : p->batch;
+    }
+    t[i].rows = rows;
+    if (batches == 1 && !(is_kv && paged)) {
       if (batch_given[i] != 0)
         return fa_fail(message, FA_ERR_INVALID_STRIDE,
                        "%s_batch_stride is %lld but this is a varlen call (cu_seqlens set): leave it 0", t[i].name,
                        (long long)batch_given[i]);
     } else {
-      t[i].batches = p->batch;
+      t[i].batches = batches;
       if (batch_given[i] != 0) {
         t[i].batch_stride = batch_given[i];
       } else {
-        /* The packed default seqlen * row_stride; an invalid row stride is
+        /* The packed default rows * row_stride; an invalid row stride is
          * left for check_tensor to report (it checks the row stride first). */
         const int64_t rs = t[i].row_stride;
-        if (rs >= 0 && rs <= FA_MAX_OFFSET && (double)t[i].rows * (double)rs > (double)FA_MAX_OFFSET)
-          return fa_fail(message, FA_ERR_OVERFLOW, "%s: max_seqlen x %s_row_stride spans more than 2^60 elements",
-                         t[i].name, t[i].name);
-        t[i].batch_stride = rs >= 0 && rs <= FA_MAX_OFFSET ? t[i].rows * rs : 0;
+        if (rs >= 0 && rs <= FA_MAX_OFFSET && (double)rows * (double)rs > (double)FA_MAX_OFFSET)
+          return fa_fail(message, FA_ERR_OVERFLOW, "%s: %s x %s_row_stride spans more than 2^60 elements", t[i].name,
+                         is_kv && paged ? "page_size" : "max_seqlen", t[i].name);
+        t[i].batch_stride = rs >= 0 && rs <= FA_MAX_OFFSET ? rows * rs : 0;
       }
     }
-    const fa_status st = check_tensor(&t[i], p->head_dim, message);
-    if (st != FA_OK) return st;
+    if ((st = check_tensor(&t[i], p->head_dim, message)) != FA_OK) return st;
   }
-  const void *small[] = {p->lse, p->sinks, p->cu_seqlens_q, p->cu_seqlens_k, p->seqused_k};
-  const char *small_names[] = {"lse", "sinks", "cu_seqlens_q", "cu_seqlens_k", "seqused_k"};
-  for (int i = 0; i < 5; ++i)
+  const void *small[] = {p->lse, p->sinks, p->cu_seqlens_q, p->cu_seqlens_k, p->seqused_k, p->block_table};
+  const char *small_names[] = {"lse", "sinks", "cu_seqlens_q", "cu_seqlens_k", "seqused_k", "block_table"};
+  for (int i = 0; i < 6; ++i)
     if ((uintptr_t)small[i] & 3u)
       return fa_fail(message, FA_ERR_MISALIGNED, "%s (%p) must be 4-byte aligned", small_names[i], small[i]);
   if ((double)hq * (double)a->total_q > (double)FA_MAX_OFFSET)
@@ -290,8 +363,8 @@ static fa_status check_and_normalize(const fa_fwd_params *p, fa_fwd_args *a, fa_
   a->out_batch_stride = t[3].batch_stride, a->out_row_stride = t[3].row_stride;
   a->out_head_stride = t[3].head_stride;
   /* lse: varlen [heads, total_q]; dense [batch, heads, seqlen_q]. */
-  a->lse_head_stride = varlen ? a->total_q : sq;
-  a->lse_batch_stride = varlen ? 0 : hq * sq;
+  a->lse_head_stride = varlen_q ? a->total_q : sq;
+  a->lse_batch_stride = varlen_q ? 0 : hq * sq;
   a->batch = p->batch;
   a->num_heads_q = p->num_heads_q;
   a->num_heads_k = p->num_heads_k;
@@ -299,7 +372,6 @@ static fa_status check_and_normalize(const fa_fwd_params *p, fa_fwd_args *a, fa_
   a->heads_per_kv = p->num_heads_q / p->num_heads_k;
   a->seqlen_q = p->max_seqlen_q;
   a->seqlen_k = p->max_seqlen_k;
-  /* A causal window and a local window that happens to be (-1, 0) are one mask. */
   a->window_left = p->window_left;
   a->window_right = p->window_right;
   a->scale = p->scale != 0.f ? p->scale : (float)(1.0 / sqrt((double)p->head_dim));
@@ -312,41 +384,80 @@ static fa_status check_and_normalize(const fa_fwd_params *p, fa_fwd_args *a, fa_
     a->score_log2_scale = (float)(a->scale * FA_LOG2E);
     a->softcap_inner_scale = 0.f;
   }
+  a->block_table = p->block_table;
+  a->block_table_stride = paged ? or_default(p->block_table_stride, p->max_pages_per_seq) : 0;
+  a->max_pages_per_seq = paged ? p->max_pages_per_seq : 0;
+  a->page_size = paged ? p->page_size : 0;
+  a->num_pages = paged ? p->num_pages : 0;
+  a->kv_capacity = paged ? p->max_pages_per_seq * p->page_size : p->max_seqlen_k;
+  a->append = append;
+  a->k_new = p->k_new;
+  a->v_new = p->v_new;
+  if (append) {
+    a->k_new_batch_stride = t[4].batch_stride, a->k_new_row_stride = t[4].row_stride;
+    a->k_new_head_stride = t[4].head_stride;
+    a->v_new_batch_stride = t[5].batch_stride, a->v_new_row_stride = t[5].row_stride;
+    a->v_new_head_stride = t[5].head_stride;
+  }
+  a->num_splits = p->num_splits;
+  a->splits = 1;
   return FA_OK;
 }
 
 /* CPU backend: the sequence tables are host memory, so check them fully. */
-static fa_status check_host_seqlens(const fa_fwd_params *p, fa_message *message) {
-  if (p->cu_seqlens_q != NULL) {
-    const int32_t *cu[2] = {p->cu_seqlens_q, p->cu_seqlens_k};
-    const char *name[2] = {"cu_seqlens_q", "cu_seqlens_k"};
-    const int64_t total[2] = {p->total_q, p->total_k};
-    const int32_t max_len[2] = {p->max_seqlen_q, p->max_seqlen_k};
-    for (int t = 0; t < 2; ++t) {
-      if (cu[t][0] != 0)
-        return fa_fail(message, FA_ERR_INVALID_SEQLENS, "%s[0] is %d; it must be 0", name[t], cu[t][0]);
-      for (int32_t b = 0; b < p->batch; ++b) {
-        const int64_t len = (int64_t)cu[t][b + 1] - cu[t][b];
-        if (len < 0)
-          return fa_fail(message, FA_ERR_INVALID_SEQLENS, "%s decreases at index %d (%d -> %d)", name[t], b + 1,
-                         cu[t][b], cu[t][b + 1]);
-        if (len > max_len[t])
-          return fa_fail(message, FA_ERR_INVALID_SEQLENS, "sequence %d has length %lld > max_seqlen_%c (%d)", b,
-                         (long long)len, t == 0 ? 'q' : 'k', max_len[t]);
-      }
-      if (cu[t][p->batch] > total[t])
-        return fa_fail(message, FA_ERR_INVALID_SEQLENS, "%s[batch] = %d exceeds total_%c = %lld", name[t],
-                       cu[t][p->batch], t == 0 ? 'q' : 'k', (long long)total[t]);
-    }
+static fa_status check_host_prefix_sums(const int32_t *cu, const char *name, char which, int64_t total,
+                                        int32_t max_len, int32_t batch, fa_message *message) {
+  if (cu[0] != 0) return fa_fail(message, FA_ERR_INVALID_SEQLENS, "%s[0] is %d; it must be 0", name, cu[0]);
+  for (int32_t b = 0; b < batch; ++b) {
+    const int64_t len = (int64_t)cu[b + 1] - cu[b];
+    if (len < 0)
+      return fa_fail(message, FA_ERR_INVALID_SEQLENS, "%s decreases at index %d (%d -> %d)", name, b + 1, cu[b],
+                     cu[b + 1]);
+    if (len > max_len)
+      return fa_fail(message, FA_ERR_INVALID_SEQLENS, "sequence %d has length %lld > max_seqlen_%c (%d)", b,
+                     (long long)len, which, max_len);
   }
-  if (p->seqused_k != NULL) {
-    for (int32_t b = 0; b < p->batch; ++b) {
-      const int64_t cap = p->cu_seqlens_k != NULL ? (int64_t)p->cu_seqlens_k[b + 1] - p->cu_seqlens_k[b]
-                                                  : p->max_seqlen_k;
-      if (p->seqused_k[b] < 0 || p->seqused_k[b] > cap)
-        return fa_fail(message, FA_ERR_INVALID_SEQLENS,
-                       "seqused_k[%d] = %d is outside [0, %lld] (keys of sequence %d)", b, p->seqused_k[b],
-                       (long long)cap, b);
+  if (cu[batch] > total)
+    return fa_fail(message, FA_ERR_INVALID_SEQLENS, "%s[batch] = %d exceeds total_%c = %lld", name, cu[batch], which,
+                   (long long)total);
+  return FA_OK;
+}
+
+static fa_status check_host_seqlens(const fa_fwd_params *p, fa_message *message) {
+  fa_status st;
+  if (p->cu_seqlens_q != NULL &&
+      (st = check_host_prefix_sums(p->cu_seqlens_q, "cu_seqlens_q", 'q', p->total_q, p->max_seqlen_q, p->batch,
+                                   message)) != FA_OK)
+    return st;
+  if (p->cu_seqlens_k != NULL &&
+      (st = check_host_prefix_sums(p->cu_seqlens_k, "cu_seqlens_k", 'k', p->total_k, p->max_seqlen_k, p->batch,
+                                   message)) != FA_OK)
+    return st;
+  if (p->seqused_k == NULL) return FA_OK;
+  const int64_t bt_stride = p->block_table_stride ? p->block_table_stride : p->max_pages_per_seq;
+  for (int32_t b = 0; b < p->batch; ++b) {
+    /* What sequence b can hold, and what it uses (with this call's rows when appending). */
+    const int64_t cap = p->cu_seqlens_k != NULL ? (int64_t)p->cu_seqlens_k[b + 1] - p->cu_seqlens_k[b]
+                        : p->block_table != NULL ? (int64_t)p->max_pages_per_seq * p->page_size
+                                                 : p->max_seqlen_k;
+    const int64_t len_q = p->cu_seqlens_q != NULL ? (int64_t)p->cu_seqlens_q[b + 1] - p->cu_seqlens_q[b]
+                                                  : p->max_seqlen_q;
+    const int64_t used = (int64_t)p->seqused_k[b] + (p->k_new != NULL ? len_q : 0);
+    if (p->seqused_k[b] < 0 || used > cap)
+      return fa_fail(message, FA_ERR_INVALID_SEQLENS,
+                     "seqused_k[%d] = %d%s is outside [0, %lld] (the keys sequence %d can hold)", b, p->seqused_k[b],
+                     p->k_new != NULL ? " plus the appended rows" : "", (long long)cap, b);
+    if (p->block_table != NULL) {
+      if (used > p->max_seqlen_k)
+        return fa_fail(message, FA_ERR_INVALID_SEQLENS, "sequence %d has %lld keys > max_seqlen_k (%d)", b,
+                       (long long)used, p->max_seqlen_k);
+      for (int64_t c = 0; c < (used + p->page_size - 1) / p->page_size; ++c) {
+        const int32_t page = p->block_table[b * bt_stride + c];
+        if (page < 0 || page >= p->num_pages)
+          return fa_fail(message, FA_ERR_INVALID_SEQLENS,
+                         "block_table[%d][%lld] = %d is not a page of the pool [0, %lld)", b, (long long)c, page,
+                         (long long)p->num_pages);
+      }
     }
   }
   return FA_OK;
@@ -355,10 +466,12 @@ static fa_status check_host_seqlens(const fa_fwd_params *p, fa_message *message)
 /* ------------------------------------------------------------ device checks */
 
 static fa_status check_device_pointers(const fa_fwd_params *p, const fa_device_info *dev, fa_message *message) {
-  const void *ptrs[] = {p->q,     p->k,           p->v,           p->out,        p->lse,
-                        p->sinks, p->cu_seqlens_q, p->cu_seqlens_k, p->seqused_k, p->workspace};
-  const char *names[] = {"q",     "k",            "v",            "out",       "lse",
-                         "sinks", "cu_seqlens_q", "cu_seqlens_k", "seqused_k", "workspace"};
+  const void *ptrs[] = {p->q,         p->k,           p->v,           p->out,      p->lse,
+                        p->sinks,     p->cu_seqlens_q, p->cu_seqlens_k, p->seqused_k, p->workspace,
+                        p->block_table, p->k_new,       p->v_new};
+  const char *names[] = {"q",           "k",            "v",            "out",       "lse",
+                         "sinks",       "cu_seqlens_q", "cu_seqlens_k", "seqused_k", "workspace",
+                         "block_table", "k_new",        "v_new"};
   for (size_t i = 0; i < sizeof ptrs / sizeof ptrs[0]; ++i) {
     const fa_status st = fa_check_device_pointer(ptrs[i], names[i], dev, message);
     if (st != FA_OK) return st;
@@ -384,13 +497,13 @@ static fa_status check_workspace_pointer(const fa_fwd_params *p, fa_message *mes
 }
 
 /* Everything up to (not including) the kernel choice. */
-static fa_status prepare(const fa_fwd_params *given, prepared_call *call, fa_message *message) {
+static fa_status prepare(const fa_fwd_params *given, int append_only, prepared_call *call, fa_message *message) {
   call->p = fa_fwd_params_default();
   fa_status st = fa_read_struct(given, &call->p, FWD_PARAMS_SIZES, sizeof FWD_PARAMS_SIZES / sizeof FWD_PARAMS_SIZES[0],
                                 "params", message);
   if (st != FA_OK) return st;
   const fa_fwd_params *p = &call->p;
-  if ((st = check_and_normalize(p, &call->args, message)) != FA_OK) return st;
+  if ((st = check_and_normalize(p, append_only, &call->args, message)) != FA_OK) return st;
   if ((st = check_workspace_pointer(p, message)) != FA_OK) return st;
   if ((st = fa_call_device(p->backend, p->context, &call->dev, message)) != FA_OK) return st;
   call->args.sm_count = call->dev.sm_count;
@@ -405,15 +518,31 @@ static fa_status choose(const prepared_call *call, size_t *index, fa_message *me
                              message);
 }
 
-static size_t workspace_needed(const prepared_call *call, size_t index) {
+/* The chosen family's launch-time choices (split count), from host values. */
+static void plan(prepared_call *call, size_t index) {
   const fa_kernel_entry *e = &fa_kernel_table.entries[index];
-  return e->family->workspace_bytes(&call->args, &e->info, &call->dev);
+  if (e->family->plan != NULL) e->family->plan(&call->args, &e->info, &call->dev);
 }
 
-static fa_status run_kernel(const prepared_call *call, size_t index, fa_message *message) {
+/* The append step (k_new, v_new into the cache), before any kernel reads it. */
+static fa_status append_rows(const prepared_call *call, fa_message *message) {
+  if (!call->args.append) return FA_OK;
+  if (call->p.backend == FA_BACKEND_CPU) {
+    fa_cpu_append_kv(&call->args);
+    return FA_OK;
+  }
+  const int err = fa_cuda_append_kv(&call->args, call->p.stream);
+  if (err != 0)
+    return fa_fail(message, FA_ERR_CUDA, "launching the append kernel failed: %s", cudaGetErrorString((cudaError_t)err));
+  return FA_OK;
+}
+
+static fa_status run_kernel(prepared_call *call, size_t index, fa_message *message) {
   const fa_kernel_entry *k = &fa_kernel_table.entries[index];
-  const fa_status st = fa_check_workspace(k, &call->args, &call->dev, message);
+  plan(call, index);
+  fa_status st = fa_check_workspace(k, &call->args, &call->dev, message);
   if (st != FA_OK) return st;
+  if ((st = append_rows(call, message)) != FA_OK) return st;
   const int err = k->launch(&call->args, call->p.stream);
   if (err != 0)
     return fa_fail(message, FA_ERR_CUDA, "launching %s failed: %s", k->info.name, cudaGetErrorString((cudaError_t)err));
@@ -423,7 +552,7 @@ static fa_status run_kernel(const prepared_call *call, size_t index, fa_message 
 fa_status fa_fwd_query(const fa_fwd_params *params, size_t *kernel_index, fa_message *message) {
   fa_clear_message(message);
   prepared_call call;
-  fa_status st = prepare(params, &call, message);
+  fa_status st = prepare(params, 0, &call, message);
   if (st != FA_OK) return st;
   size_t index = 0;
   if ((st = choose(&call, &index, message)) != FA_OK) return st;
@@ -435,18 +564,19 @@ fa_status fa_fwd_workspace_size(const fa_fwd_params *params, size_t *bytes, fa_m
   fa_clear_message(message);
   if (bytes == NULL) return fa_fail(message, FA_ERR_NULL_POINTER, "bytes is NULL");
   prepared_call call;
-  fa_status st = prepare(params, &call, message);
+  fa_status st = prepare(params, 0, &call, message);
   if (st != FA_OK) return st;
   size_t index = 0;
   if ((st = choose(&call, &index, message)) != FA_OK) return st;
-  *bytes = workspace_needed(&call, index);
+  const fa_kernel_entry *e = &fa_kernel_table.entries[index];
+  *bytes = e->family->workspace_bytes(&call.args, &e->info, &call.dev);
   return FA_OK;
 }
 
 fa_status fa_fwd(const fa_fwd_params *params, fa_message *message) {
   fa_clear_message(message);
   prepared_call call;
-  fa_status st = prepare(params, &call, message);
+  fa_status st = prepare(params, 0, &call, message);
   if (st != FA_OK) return st;
   size_t index = 0;
   if ((st = choose(&call, &index, message)) != FA_OK) return st;
@@ -459,10 +589,18 @@ fa_status fa_fwd_with_kernel(const fa_fwd_params *params, size_t kernel_index, f
     return fa_fail(message, FA_ERR_NO_KERNEL, "kernel_index %zu is out of range (the table has %zu kernels)",
                    kernel_index, fa_kernel_table.size);
   prepared_call call;
-  fa_status st = prepare(params, &call, message);
+  fa_status st = prepare(params, 0, &call, message);
   if (st != FA_OK) return st;
   st = fa_check_forced_kernel_in(&fa_kernel_table, kernel_index, call.p.backend, &call.args, call.p.dtype, &call.dev,
                                  message);
   if (st != FA_OK) return st;
   return run_kernel(&call, kernel_index, message);
+}
+
+fa_status fa_append_kv(const fa_fwd_params *params, fa_message *message) {
+  fa_clear_message(message);
+  prepared_call call;
+  const fa_status st = prepare(params, 1, &call, message);
+  if (st != FA_OK) return st;
+  return append_rows(&call, message);
 }

@@ -34,6 +34,9 @@ typedef struct fa_family {
   /* Bytes of workspace the kernel needs for this call, from host-known
    * values only (the size must not depend on device-side lengths). */
   size_t (*workspace_bytes)(const fa_fwd_args *args, const fa_kernel_info *kernel, const fa_device_info *dev);
+  /* Optional: decide launch-time choices from host values (the split count)
+   * into args before the workspace check and the launch. NULL: nothing. */
+  void (*plan)(fa_fwd_args *args, const fa_kernel_info *kernel, const fa_device_info *dev);
 } fa_family;
 
 typedef struct fa_kernel_entry {

@@ -18,11 +18,14 @@ extern "C" {
 #endif
 
 /*
- * Addressing of row i of sequence b, head h, for tensor X in {q, k, v, out}:
- *   X + b * X_batch_stride + (start_X(b) + i) * X_row_stride + h * X_head_stride
- * where start_X(b) = cu_seqlens_X[b] in varlen mode and 0 in dense mode
+ * Addressing of row i of sequence b, head h, for tensor X in {q, out}:
+ *   X + b * X_batch_stride + (start_q(b) + i) * X_row_stride + h * X_head_stride
+ * where start_q(b) = cu_seqlens_q[b] in varlen mode and 0 in dense mode
  * (dense mode has X_batch_stride != 0, varlen has 0).
  * lse row: lse + b * lse_batch_stride + h * lse_head_stride + start_q(b) + i.
+ * Key/value row j: fa_kv_row_offset (attn/sequence.h): the same scheme with
+ * start_k(b), or, with a block table, page * batch_stride (the page stride)
+ * + (j % page_size) * row_stride. k_new/v_new rows are addressed like q.
  */
 typedef struct fa_fwd_args {
   const void *q, *k, *v;
@@ -69,6 +72,21 @@ typedef struct fa_fwd_args {
   int32_t sm_count;
   void *workspace;
   size_t workspace_bytes;
+
+  /* KV cache. kv_capacity: keys a sequence can hold when cu_seqlens_k is
+   * NULL (dense: seqlen_k; paged: max_pages_per_seq * page_size). */
+  const int32_t *block_table; /* NULL = not paged */
+  int64_t block_table_stride;
+  int32_t max_pages_per_seq;
+  int32_t page_size;
+  int64_t num_pages;
+  int32_t kv_capacity;
+  int32_t append; /* k_new/v_new given: len_k = seqused_k[b] + len_q */
+  const void *k_new, *v_new;
+  int64_t k_new_batch_stride, k_new_row_stride, k_new_head_stride;
+  int64_t v_new_batch_stride, v_new_row_stride, v_new_head_stride;
+  int32_t num_splits; /* as requested: 0 = the family decides, 1 = none, n = at most n */
+  int32_t splits;     /* as planned by the chosen family (fa_family.plan); 1 when it does not split */
 } fa_fwd_args;
 
 /* A kernel of the generated table: CUDA launches asynchronously and returns

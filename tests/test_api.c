@@ -1043,7 +1043,9 @@ static void test_struct_sizes(void **state) {
   fa_fwd_params p = varlen_params(fx);
   fa_message msg;
   (void)fx;
-  assert_int_equal(sizeof(fa_fwd_params), FA_FWD_PARAMS_SIZE_V0_2);
+  assert_int_equal(offsetof(fa_fwd_params, block_table), FA_FWD_PARAMS_SIZE_V0_2);
+  assert_int_equal(sizeof(fa_fwd_params), FA_FWD_PARAMS_SIZE_V0_3);
+  assert_int_equal(sizeof(fa_combine_params), FA_COMBINE_PARAMS_SIZE_V0_3);
   assert_int_equal(sizeof(fa_kernel_info), FA_KERNEL_INFO_SIZE_V0_2);
   assert_int_equal(sizeof(fa_unpad_info_params), FA_UNPAD_INFO_PARAMS_SIZE_V0_2);
   assert_int_equal(sizeof(fa_rows_params), FA_ROWS_PARAMS_SIZE_V0_2);
@@ -1058,6 +1060,29 @@ static void test_struct_sizes(void **state) {
   expect(fx, &p, FA_ERR_STRUCT_SIZE, "struct_size", "struct_size of no layout");
   p.struct_size = sizeof p;
   assert_int_equal(fa_fwd_workspace_size(&p, NULL, &msg), FA_ERR_NULL_POINTER);
+  {
+    /* A caller built against the 0.2 header: its struct ends before the 0.3
+     * fields, so whatever lies there (here: garbage that would be rejected)
+     * is never read, and the call equals a 0.3 call with those defaults. */
+    uint16_t *want = (uint16_t *)malloc(fx->out_bytes);
+    assert_non_null(want);
+    p = varlen_params(fx);
+    assert_int_equal(fa_fwd(&p, &msg), FA_OK);
+    memcpy(want, fx->out, fx->out_bytes);
+    p = varlen_params(fx);
+    p.struct_size = FA_FWD_PARAMS_SIZE_V0_2;
+    p.block_table = (const int32_t *)(uintptr_t)0x13;
+    p.page_size = -7;
+    p.k_new = (const void *)(uintptr_t)0x21;
+    p.num_splits = -5;
+    expect(fx, &p, FA_OK, NULL, "0.2-sized struct with garbage past its end");
+    assert_int_equal(fa_fwd(&p, &msg), FA_OK);
+    assert_memory_equal(want, fx->out, fx->out_bytes);
+    free(want);
+    /* The same garbage in a 0.3-sized struct is read, and rejected. */
+    p.struct_size = sizeof p;
+    assert_int_not_equal(fa_fwd(&p, &msg), FA_OK);
+  }
   {
     fa_unpad_info_params u = fa_unpad_info_params_default();
     fa_rows_params r = fa_rows_params_default();

@@ -57,9 +57,9 @@ static size_t split_workspace(const fa_fwd_args *a, const fa_kernel_info *k, con
   return (size_t)a->batch * 1024;
 }
 
-static const fa_family fake_fast = {"fast", fast_supports, no_workspace};
-static const fa_family fake_general = {"general", general_supports, no_workspace};
-static const fa_family fake_split = {"split", general_supports, split_workspace};
+static const fa_family fake_fast = {"fast", fast_supports, no_workspace, NULL};
+static const fa_family fake_general = {"general", general_supports, no_workspace, NULL};
+static const fa_family fake_split = {"split", general_supports, split_workspace, NULL};
 
 #define ENTRY(name, family, arch_name, arch, d, dtype, mask, prio) \
   {{sizeof(fa_kernel_info), name, #family, "test kernel", arch_name, FA_BACKEND_CUDA, arch, d, dtype, mask, prio, \

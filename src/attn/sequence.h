@@ -1,8 +1,11 @@
 /*
  * attn/sequence.h - where sequence b of a call lives and how long it is,
- * for every family. Varlen offsets come from device-side cu_seqlens that
- * the host cannot check without a sync, so they are clamped to [0, total):
- * a wrong prefix sum can never make a kernel read or write out of bounds.
+ * and where its key/value rows are (contiguous or paged), for every family.
+ * Varlen offsets, cache lengths and page ids come from device memory that
+ * the host cannot check without a sync, so they are clamped (offsets to
+ * [0, total), lengths to what the sequence can hold, page ids to the pool):
+ * a wrong prefix sum or table can never make a kernel read or write out of
+ * bounds.
  */
 #ifndef FA_ATTN_SEQUENCE_H
 #define FA_ATTN_SEQUENCE_H
@@ -21,17 +24,51 @@ FA_RULE fa_seq fa_locate_sequence(const fa_fwd_args *a, int32_t b) {
   fa_seq s;
   if (a->cu_seqlens_q != NULL) {
     s.q_start = fa_clamp64(a->cu_seqlens_q[b], 0, a->total_q);
-    s.k_start = fa_clamp64(a->cu_seqlens_k[b], 0, a->total_k);
     s.len_q = (int32_t)(fa_clamp64(a->cu_seqlens_q[b + 1], s.q_start, a->total_q) - s.q_start);
-    s.len_k = (int32_t)(fa_clamp64(a->cu_seqlens_k[b + 1], s.k_start, a->total_k) - s.k_start);
   } else {
     s.q_start = 0;
-    s.k_start = 0;
     s.len_q = a->seqlen_q;
-    s.len_k = a->seqlen_k;
   }
-  if (a->seqused_k != NULL) s.len_k = (int32_t)fa_clamp64(a->seqused_k[b], 0, s.len_k);
+  if (a->cu_seqlens_k != NULL) {
+    s.k_start = fa_clamp64(a->cu_seqlens_k[b], 0, a->total_k);
+    s.len_k = (int32_t)(fa_clamp64(a->cu_seqlens_k[b + 1], s.k_start, a->total_k) - s.k_start);
+  } else {
+    s.k_start = 0;
+    s.len_k = a->kv_capacity;
+  }
+  /* seqused_k: the keys used (with an append: the cache length before it,
+   * plus this call's rows), never more than the sequence can hold. */
+  if (a->seqused_k != NULL)
+    s.len_k = (int32_t)fa_clamp64((int64_t)a->seqused_k[b] + (a->append ? s.len_q : 0), 0, s.len_k);
   return s;
+}
+
+/* Where key/value row j (0 <= j < len_k) of sequence b lives: `outer` is
+ * the batch index (dense), the page id (paged) or 0 (varlen), `row` the row
+ * inside it. With a block table the page id is clamped into the pool, so a
+ * bad table entry can never address outside it. The element offset in a K
+ * or V tensor is outer * batch_stride + row * row_stride (+ head offset). */
+typedef struct fa_kv_coords {
+  int64_t outer, row;
+} fa_kv_coords;
+
+FA_RULE fa_kv_coords fa_kv_row_coords(const fa_fwd_args *a, int32_t b, const fa_seq *s, int32_t j) {
+  fa_kv_coords c;
+  if (a->block_table != NULL) {
+    const int32_t col = j / a->page_size;
+    c.outer = fa_clamp64(a->block_table[(int64_t)b * a->block_table_stride + col], 0, a->num_pages - 1);
+    c.row = j - col * a->page_size;
+  } else {
+    c.outer = b;
+    c.row = s->k_start + j;
+  }
+  return c;
+}
+
+FA_RULE int64_t fa_kv_row_offset(const fa_fwd_args *a, int32_t b, const fa_seq *s, int32_t j, int64_t batch_stride,
+                                 int64_t row_stride) {
+  const fa_kv_coords c = fa_kv_row_coords(a, b, s, j);
+  return c.outer * batch_stride + c.row * row_stride;
 }
 
 #endif /* FA_ATTN_SEQUENCE_H */

@@ -13,12 +13,23 @@
 
 #include "attn/portable.h"
 
-/* softcap * tanh(dot * inner) for inner = scale / softcap, with
- * tanh(y) = 1 - 2 / (1 + 2^(2y log2 e)): one exp2 and a fast divide,
- * ~1e-7 absolute (tanh.approx's 2^-11 relative error would cost fp16 its
- * accuracy at large caps). two_log2e_inner = 2 * log2(e) * inner. */
-FA_RULE float fa_softcap(float dot, float cap, float two_log2e_inner) {
-  return cap * (1.f - fa_fast_div(2.f, 1.f + fa_exp2(dot * two_log2e_inner)));
+/* softcap * tanh(dot * inner) for inner = scale / softcap.
+ * On the GPU: tanh(y) = 1 - 2 / (1 + 2^(2y log2 e)), one MUFU.EX2 and a
+ * fast divide, ~1e-7 absolute (tanh.approx's 2^-11 relative error would
+ * cost fp16 its accuracy at large caps). That form cancels for small |y|
+ * (at softcap 1e10 every score would become 0), so below |y| = 1/8 the odd
+ * Taylor polynomial to y^7 takes over (error < 2e-9 relative there).
+ * On the CPU: tanhf. */
+FA_RULE float fa_softcap(float dot, float cap, float inner) {
+  const float y = dot * inner;
+#if defined(__CUDA_ARCH__)
+  const float y2 = y * y;
+  const float small = y * (1.f - y2 * (1.f / 3.f - y2 * (2.f / 15.f - y2 * (17.f / 315.f))));
+  const float large = 1.f - fa_fast_div(2.f, 1.f + fa_exp2(y * (2.f * FA_LOG2E_F)));
+  return cap * (fabsf(y) < 0.125f ? small : large);
+#else
+  return cap * tanhf(y);
+#endif
 }
 
 /* The online-softmax step for one row after a tile whose largest score
@@ -79,6 +90,50 @@ FA_RULE float fa_row_out_scale(fa_row_total t) { return t.sum == 0.f ? 0.f : t.o
 
 FA_RULE float fa_row_lse(fa_row_total t) {
   return t.max == -INFINITY && t.sum == 0.f ? -INFINITY : (t.max + log2f(t.sum)) * FA_LN2_F;
+}
+
+/*
+ * Merging partial results over disjoint key sets (split-KV, fa_combine).
+ * Part p has a normalized output o_p and lse l_p (natural log, -inf =
+ * empty). In base 2 with L_p = l_p log2(e): M = max(L_p, sink), S =
+ * sum_p 2^(L_p - M) + 2^(sink - M), lse = (M + log2 S) ln 2, and part p's
+ * weight is 2^(L_p - M) / S. Empty parts are skipped (their o_p is never
+ * read); a NaN l_p makes S, lse and every weight NaN.
+ */
+typedef struct fa_merge {
+  float max;     /* M, base 2 (-inf: nothing to merge) */
+  float inv_sum; /* 1 / S, 0 when there is nothing */
+  float lse;     /* natural log */
+} fa_merge;
+
+/* lse[p * stride], p < n: the parts' natural-log LSEs. */
+FA_RULE fa_merge fa_merge_parts(const float *lse, int64_t stride, int32_t n, float sink_log2) {
+  fa_merge m;
+  float max = sink_log2, sum = 0.f;
+  for (int32_t p = 0; p < n; ++p) {
+    const float l = lse[p * stride];
+    if (l != -INFINITY) max = fmaxf(max, l * FA_LOG2E_F);
+  }
+  m.max = max;
+  if (max == -INFINITY) {
+    m.inv_sum = 0.f;
+    m.lse = -INFINITY;
+    return m;
+  }
+  for (int32_t p = 0; p < n; ++p) {
+    const float l = lse[p * stride];
+    if (l != -INFINITY) sum += fa_exp2(fa_mul_add_rounded(l, FA_LOG2E_F, -max));
+  }
+  if (sink_log2 != -INFINITY) sum += fa_exp2(sink_log2 - max);
+  m.inv_sum = 1.f / sum;
+  m.lse = (max + log2f(sum)) * FA_LN2_F;
+  return m;
+}
+
+/* Weight of a part with natural-log lse l (0 for an empty part, which the
+ * caller skips). */
+FA_RULE float fa_merge_weight(const fa_merge *m, float l) {
+  return fa_exp2(fa_mul_add_rounded(l, FA_LOG2E_F, -m->max)) * m->inv_sum;
 }
 
 #endif /* FA_ATTN_SOFTMAX_H */

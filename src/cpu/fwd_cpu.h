@@ -41,9 +41,11 @@
  * gained nothing measurable.
  *
  * Bounds: in varlen mode, every row range taken from cu_seqlens (and
- * seqused_k) is clamped to [0, total) (fa_locate_sequence), so even wrong
- * offsets cannot make it read or write outside the tensors (validation
- * rejects them anyway).
+ * seqused_k) is clamped to [0, total) (fa_locate_sequence), and key rows of
+ * a paged cache are found through fa_kv_row_offset (page ids clamped to the
+ * pool), so even wrong offsets cannot make it read or write outside the
+ * tensors (validation rejects them anyway). Split-KV does not apply: the
+ * CPU computes each row in one pass, whatever num_splits says.
  */
 #ifndef FA_CPU_FWD_CPU_H
 #define FA_CPU_FWD_CPU_H
@@ -80,7 +82,7 @@ typedef struct fa_cpu_ctx {
   int32_t window_left, window_right; /* -1 = unbounded */
   float c;         /* raw score -> base-2 softmax units (score_log2_scale) */
   float softcap;   /* 0 = off */
-  float cap_k2;    /* 2 log2(e) scale / softcap: fa_softcap's argument factor */
+  float cap_inner; /* scale / softcap: fa_softcap's argument factor */
   int block_n;     /* keys per tile (<= FA_CPU_SCORE_FLOATS) */
   int block_m;     /* query rows per block (BM) */
 } fa_cpu_ctx;
@@ -239,8 +241,9 @@ static inline void fa_cpu_fwd_block(const fa_cpu_ctx *c, int head_dim, fa_dtype 
     /* Scores: each K row converted once, used by every row that sees it. */
     for (j = 0; j < nk; ++j) {
       fa_cpu_load_row(kv,
-                      fa_cpu_elem(a->k, a->k_batch_stride, a->k_row_stride,
-                                  a->k_head_stride, b, s->k_start + n0 + j, hk),
+                      (const uint16_t *)a->k +
+                          fa_kv_row_offset(a, b, s, (int32_t)(n0 + j), a->k_batch_stride, a->k_row_stride) +
+                          (int64_t)hk * a->k_head_stride,
                       head_dim, dtype, 1.f);
       for (r = 0; r < st.n; ++r)
         if (j >= ja[r] && j < jb[r])
@@ -254,7 +257,7 @@ static inline void fa_cpu_fwd_block(const fa_cpu_ctx *c, int head_dim, fa_dtype 
       if (n == 0)
         continue;
       for (j = 0; j < n; ++j) {
-        const float score = c->softcap > 0.f ? fa_softcap(t[j], c->softcap, c->cap_k2) : t[j];
+        const float score = c->softcap > 0.f ? fa_softcap(t[j], c->softcap, c->cap_inner) : t[j];
         t[j] = score * c->c; /* rounded here, as on the GPU */
       }
       fa_cpu_softmax_update(&st, r, t, n, acc + r * head_dim, head_dim);
@@ -263,8 +266,9 @@ static inline void fa_cpu_fwd_block(const fa_cpu_ctx *c, int head_dim, fa_dtype 
     /* o += P V: each V row converted once. */
     for (j = 0; j < nk; ++j) {
       fa_cpu_load_row(kv,
-                      fa_cpu_elem(a->v, a->v_batch_stride, a->v_row_stride,
-                                  a->v_head_stride, b, s->k_start + n0 + j, hk),
+                      (const uint16_t *)a->v +
+                          fa_kv_row_offset(a, b, s, (int32_t)(n0 + j), a->v_batch_stride, a->v_row_stride) +
+                          (int64_t)hk * a->v_head_stride,
                       head_dim, dtype, 1.f);
       for (r = 0; r < st.n; ++r)
         if (j >= ja[r] && j < jb[r])
@@ -310,7 +314,7 @@ static inline void fa_cpu_fwd(const fa_fwd_args *args, int head_dim, fa_dtype dt
                                             : args->window_right;
   c.c = args->score_log2_scale;
   c.softcap = args->softcap;
-  c.cap_k2 = 2.f * FA_LOG2E_F * args->softcap_inner_scale;
+  c.cap_inner = args->softcap_inner_scale;
   c.block_n = block_n;
   c.block_m = block_m;
 

@@ -1,0 +1,366 @@
+// fwd_decode.cuh - forward attention over a KV cache for decoding (family
+// decode): few query rows per sequence, many keys, contiguous or paged K/V
+// of any page size, GQA packing, split-KV. mma.sync m16n8k16, sm_80 and
+// later. Design note: fwd_decode.md beside this file.
+//
+// One thread block computes, for one (sequence, KV head, split, row tile),
+// the 16 "packed" query rows (query row i, group member g) -> row i * G + g,
+// G = num_heads_q / num_heads_k: the query heads that share the KV head, so
+// each K/V byte is read once for all of them. Its 4 warps stream the
+// split's key tiles (16 keys each) in turn, each through its own cp.async
+// ring of STAGES tiles (no block barrier in the main loop), and each keeps
+// its own online-softmax state and O accumulator:
+//   load Q tile (16 packed rows), Q fragments -> registers (every warp)
+//   per warp, for its tiles t = w, w + 4, ...:
+//     issue K/V(t + STAGES - 1) (per-row page lookup, or one per tile when
+//       page_size is a multiple of 16); wait K/V(t)
+//     S = Q K^T (16 x 16), softcap, mask (boundary tiles only), online
+//       softmax, O += P V                        (cuda/common/mma_tile.cuh)
+//   merge the 4 warps' (max, sum, O) through shared memory
+//   one split: sinks, normalize, write O and LSE (attn/softmax.h's policy)
+//   several: write the normalized partial O and its LSE (fp32) to the
+//     workspace; combine.cu merges them (sinks join there, once).
+#pragma once
+
+#include <cuda_runtime.h>
+#include <math.h>
+#include <stdint.h>
+
+#include "attn/mask.h"
+#include "attn/sequence.h"
+#include "attn/softmax.h"
+#include "cuda/combine.h"
+#include "cuda/common/mma_tile.cuh"
+#include "cuda/fwd_decode_plan.h"
+#include "cuda/ptx.cuh"
+#include "fa_args.h"
+
+namespace fa {
+
+template <int HEAD_DIM, int STAGES, typename ElemT>
+struct DecodeTraits {
+  using Elem = ElemT;
+  static constexpr int kHeadDim = HEAD_DIM;
+  static constexpr int kHeadDimPadded = (HEAD_DIM + 15) / 16 * 16;
+  static constexpr int kWarps = 4;
+  static constexpr int kThreads = kWarps * 32;
+  static constexpr int kRows = FA_DECODE_ROWS;       // packed query rows per block: one m16 tile
+  static constexpr int kStepKeys = FA_DECODE_STEP;   // keys per warp step
+  static constexpr int kStages = STAGES;
+  // The mma_tile.cuh tile shape.
+  static constexpr int kMTiles = 1;
+  static constexpr int kSTiles = kStepKeys / 8;
+  static constexpr int kOTiles = kHeadDimPadded / 8;
+  static constexpr int kQKSteps = kHeadDimPadded / 16;
+  static constexpr int kPVSteps = kStepKeys / 16;
+  // Rows padded by 16 bytes, as in fwd_mma.cuh: conflict-free ldmatrix.
+  static constexpr int kRowElems = kHeadDimPadded + 8;
+  static constexpr int kRowBytes = kRowElems * 2;
+  static constexpr int kChunksPerRow = kHeadDimPadded / 8;  // 16-byte chunks
+  static constexpr int kQBytes = kRows * kRowBytes;
+  static constexpr int kStepBytes = kStepKeys * kRowBytes;    // one K or V tile
+  static constexpr int kWarpRingBytes = kStages * 2 * kStepBytes;
+  static constexpr int kRingBytes = kWarps * kWarpRingBytes;
+  // After the main loop the ring holds each warp's O (fp32), max and sum.
+  static constexpr int kMergeBytes = kWarps * kRows * (kHeadDimPadded + 2) * 4;
+  static constexpr int kSmemBytes = kQBytes + (kRingBytes > kMergeBytes ? kRingBytes : kMergeBytes);
+
+  static_assert(kChunksPerRow <= 32, "a warp loads at least one row per pass");
+  static_assert(STAGES >= 2, "at least double buffering");
+  static_assert(sizeof(Elem) == 2, "16-bit storage");
+};
+
+__host__ __device__ constexpr fa_dtype dtype_of(const __half *) { return FA_DTYPE_FP16; }
+__host__ __device__ constexpr fa_dtype dtype_of(const __nv_bfloat16 *) { return FA_DTYPE_BF16; }
+
+// ------------------------------------------------------------ loads
+
+// K and V tile t (keys n0 .. n0 + 15) into this warp's ring slot. Rows past
+// the sequence's keys are zero-filled, never read: unused cache rows and
+// the tail of the last page may hold anything (NaN included). Each lane
+// owns one 16-byte chunk of a row; a pass covers 32 / chunks rows.
+template <class T>
+__device__ __forceinline__ void load_kv_step(uint32_t sk, uint32_t sv, const fa_fwd_args &a, int b, const fa_seq &seq,
+                                             int kv_head, int n0, int lane) {
+  using Elem = typename T::Elem;
+  constexpr int kRowsPerPass = 32 / T::kChunksPerRow;
+  constexpr int kPasses = (T::kStepKeys + kRowsPerPass - 1) / kRowsPerPass;
+  const int prow = lane / T::kChunksPerRow;
+  const int col = (lane % T::kChunksPerRow) * 8;
+  if (prow >= kRowsPerPass) return;
+  const Elem *k = static_cast<const Elem *>(a.k) + kv_head * a.k_head_stride + col;
+  const Elem *v = static_cast<const Elem *>(a.v) + kv_head * a.v_head_stride + col;
+  // One page per tile when pages are whole tiles (tiles start at multiples
+  // of 16): a single table read per step instead of one per row.
+  const bool tile_in_one_page = a.block_table == nullptr || a.page_size % T::kStepKeys == 0;
+  fa_kv_coords base = {0, 0};
+  if (tile_in_one_page && n0 < seq.len_k) base = fa_kv_row_coords(&a, b, &seq, n0);
+#pragma unroll
+  for (int p = 0; p < kPasses; ++p) {
+    const int r = p * kRowsPerPass + prow;
+    if (T::kStepKeys % kRowsPerPass != 0 && r >= T::kStepKeys) break;
+    const int n = n0 + r;
+    const bool valid = n < seq.len_k && col < T::kHeadDim;
+    fa_kv_coords c = base;
+    c.row += r;
+    if (!tile_in_one_page && valid) c = fa_kv_row_coords(&a, b, &seq, n);
+    const uint32_t off = r * T::kRowBytes + col * 2;
+    cp_async_16(sk + off, valid ? static_cast<const void *>(k + c.outer * a.k_batch_stride + c.row * a.k_row_stride) : a.k,
+                valid);
+    cp_async_16(sv + off, valid ? static_cast<const void *>(v + c.outer * a.v_batch_stride + c.row * a.v_row_stride) : a.v,
+                valid);
+  }
+}
+
+// The block's 16 packed query rows; rows past the sequence's and padding
+// columns are zero.
+template <class T>
+__device__ __forceinline__ void load_q_rows(uint32_t sq, const fa_fwd_args &a, int b, const fa_seq &seq, int kv_head,
+                                            int r0, int rows_total) {
+  using Elem = typename T::Elem;
+  const int g_count = a.heads_per_kv;
+  for (int i = threadIdx.x; i < T::kRows * T::kChunksPerRow; i += T::kThreads) {
+    const int r = i / T::kChunksPerRow, col = (i % T::kChunksPerRow) * 8;
+    const int pr = r0 + r;
+    const bool valid = pr < rows_total && col < T::kHeadDim;
+    const int qi = pr / g_count, head = kv_head * g_count + pr % g_count;
+    const Elem *src = static_cast<const Elem *>(a.q) + b * a.q_batch_stride + (seq.q_start + qi) * a.q_row_stride +
+                      head * a.q_head_stride + col;
+    cp_async_16(sq + r * T::kRowBytes + col * 2, valid ? static_cast<const void *>(src) : a.q, valid);
+  }
+}
+
+// ------------------------------------------------------------ mask
+
+// Element-wise mask of a boundary tile: packed row r is query row r / G,
+// at key position r / G + diag (attn/mask.h's rule).
+template <class T>
+__device__ __forceinline__ void mask_packed(float (&s)[1][T::kSTiles][4], const fa_fwd_args &a, int n0, int r0,
+                                            int64_t diag, int len_k, int lane, float hidden) {
+#pragma unroll
+  for (int half = 0; half < 2; ++half) {
+    const int qi = (r0 + (lane >> 2) + half * 8) / a.heads_per_kv;
+    const fa_key_range vis = fa_visible_keys(qi + diag, a.window_left, a.window_right, len_k);
+#pragma unroll
+    for (int nt = 0; nt < T::kSTiles; ++nt)
+#pragma unroll
+      for (int j = 0; j < 2; ++j) {
+        const int n = n0 + nt * 8 + (lane & 3) * 2 + j;
+        if (n < vis.lo || n >= vis.hi) s[0][nt][2 * half + j] = hidden;
+      }
+  }
+}
+
+// ------------------------------------------------------------ the kernel
+
+template <class T>
+__global__ void __launch_bounds__(T::kThreads) fwd_decode_kernel(const __grid_constant__ fa_fwd_args a, int m_tiles) {
+  using Elem = typename T::Elem;
+  extern __shared__ __align__(16) unsigned char smem[];
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const uint32_t sq = smem_u32(smem);
+  const uint32_t ring = sq + T::kQBytes + warp * T::kWarpRingBytes;
+
+  // Block -> (sequence, KV head, row tile, split); splits innermost.
+  const int splits = a.splits;
+  int64_t idx = blockIdx.x;
+  const int split = (int)(idx % splits);
+  idx /= splits;
+  const int mt = (int)(idx % m_tiles);
+  idx /= m_tiles;
+  const int kv_head = (int)(idx % a.num_heads_k);
+  const int b = (int)(idx / a.num_heads_k);
+
+  const fa_seq seq = fa_locate_sequence(&a, b);
+  const int g_count = a.heads_per_kv;
+  const int rows_total = seq.len_q * g_count;
+  const int r0 = mt * T::kRows;
+  if (r0 >= rows_total) return;
+  const int64_t diag = (int64_t)seq.len_k - seq.len_q;
+
+  // Keys the block's rows see: their union (visited) and intersection
+  // (tiles inside it need no mask); then this split's share of the tiles.
+  const int qi_first = r0 / g_count, qi_last = (min(r0 + T::kRows, rows_total) - 1) / g_count;
+  const fa_key_range first = fa_visible_keys(qi_first + diag, a.window_left, a.window_right, seq.len_k);
+  const fa_key_range last = fa_visible_keys(qi_last + diag, a.window_left, a.window_right, seq.len_k);
+  const fa_tile_plan plan = {first.lo / T::kStepKeys,
+                             last.hi > first.lo ? (last.hi + T::kStepKeys - 1) / T::kStepKeys : first.lo / T::kStepKeys,
+                             last.lo, first.hi};
+  const int n_tiles = plan.n_block_max - plan.n_block_min;
+  const int per_split = (n_tiles + splits - 1) / splits;
+  const int t_begin = plan.n_block_min + min(split * per_split, n_tiles);
+  const int t_end = plan.n_block_min + min((split + 1) * per_split, n_tiles);
+  const int my_steps = t_end - t_begin > warp ? (t_end - t_begin - warp + T::kWarps - 1) / T::kWarps : 0;
+
+  const float c = a.score_log2_scale;
+  const bool positive_scale = c > 0.f;
+  const float hidden = positive_scale ? -INFINITY : INFINITY;
+
+  // Q for every warp, then each warp's first STAGES - 1 tiles.
+  load_q_rows<T>(sq, a, b, seq, kv_head, r0, rows_total);
+  cp_async_commit();
+#pragma unroll
+  for (int i = 0; i < T::kStages - 1; ++i) {
+    if (i < my_steps) {
+      const uint32_t slot = ring + i * 2 * T::kStepBytes;
+      load_kv_step<T>(slot, slot + T::kStepBytes, a, b, seq, kv_head, (t_begin + warp + i * T::kWarps) * T::kStepKeys,
+                      lane);
+    }
+    cp_async_commit();  // every thread commits the same groups, loaded or not
+  }
+  cp_async_wait<T::kStages - 1>();
+  __syncthreads();  // Q landed for everyone
+  uint32_t qf[T::kQKSteps][1][4];
+  load_q_fragments<T>(qf, sq, lane);
+
+  float o[1][T::kOTiles][4];
+  float row_max[1][2] = {{-INFINITY, -INFINITY}}, row_sum[1][2] = {{0.f, 0.f}};
+#pragma unroll
+  for (int dt = 0; dt < T::kOTiles; ++dt)
+#pragma unroll
+    for (int j = 0; j < 4; ++j) o[0][dt][j] = 0.f;
+
+  for (int i = 0; i < my_steps; ++i) {
+    // Refill the slot freed by step i - 1 with step i + STAGES - 1.
+    const int ahead = i + T::kStages - 1;
+    if (ahead < my_steps) {
+      const uint32_t slot = ring + (ahead % T::kStages) * 2 * T::kStepBytes;
+      load_kv_step<T>(slot, slot + T::kStepBytes, a, b, seq, kv_head,
+                      (t_begin + warp + ahead * T::kWarps) * T::kStepKeys, lane);
+    }
+    cp_async_commit();
+    cp_async_wait<T::kStages - 1>();  // step i landed
+    __syncwarp();
+    const uint32_t sk = ring + (i % T::kStages) * 2 * T::kStepBytes, sv = sk + T::kStepBytes;
+    const int n0 = (t_begin + warp + i * T::kWarps) * T::kStepKeys;
+    float s[1][T::kSTiles][4];
+#pragma unroll
+    for (int nt = 0; nt < T::kSTiles; ++nt)
+#pragma unroll
+      for (int j = 0; j < 4; ++j) s[0][nt][j] = 0.f;
+    qk_gemm_qregs<T>(s, qf, sk, lane);
+    if (a.softcap > 0.f) apply_softcap<T>(s, a.softcap, a.softcap_inner_scale);
+    if (fa_tile_needs_mask(&plan, n0, T::kStepKeys)) mask_packed<T>(s, a, n0, r0, diag, seq.len_k, lane, hidden);
+    online_softmax<T>(s, o, row_max, row_sum, c, positive_scale);
+    pv_gemm<T>(o, s, sv, lane);
+    __syncwarp();  // every lane is done with the slot before it is refilled
+  }
+  cp_async_wait<0>();
+
+  // ---- merge the warps: max, sum and O per row through shared memory.
+  float *merge_o = reinterpret_cast<float *>(smem + T::kQBytes);  // [warp][row][kHeadDimPadded]
+  float *merge_max = merge_o + T::kWarps * T::kRows * T::kHeadDimPadded;  // [warp][row]
+  float *merge_sum = merge_max + T::kWarps * T::kRows;
+  const float sum_a = quad_sum(row_sum[0][0]), sum_b = quad_sum(row_sum[0][1]);
+  __syncthreads();  // every warp is done with its ring
+  const int ra = lane >> 2, rb = ra + 8;
+  if ((lane & 3) == 0) {
+    merge_max[warp * T::kRows + ra] = row_max[0][0], merge_sum[warp * T::kRows + ra] = sum_a;
+    merge_max[warp * T::kRows + rb] = row_max[0][1], merge_sum[warp * T::kRows + rb] = sum_b;
+  }
+  __syncthreads();
+  float block_max[2];
+#pragma unroll
+  for (int half = 0; half < 2; ++half) {
+    float m = -INFINITY;
+#pragma unroll
+    for (int w = 0; w < T::kWarps; ++w) m = fmaxf(m, merge_max[w * T::kRows + ra + half * 8]);
+    block_max[half] = m;
+  }
+#pragma unroll
+  for (int half = 0; half < 2; ++half) {
+    const float f = fa_exp2(row_max[0][half] - (block_max[half] == -INFINITY ? 0.f : block_max[half]));
+    float *dst = merge_o + (warp * T::kRows + ra + half * 8) * T::kHeadDimPadded + (lane & 3) * 2;
+#pragma unroll
+    for (int dt = 0; dt < T::kOTiles; ++dt) {
+      dst[dt * 8] = o[0][dt][2 * half] * f;
+      dst[dt * 8 + 1] = o[0][dt][2 * half + 1] * f;
+    }
+  }
+  __syncthreads();
+
+  // ---- epilogue: 4 consecutive head-dim elements per thread and pass.
+  const float sink_scale = kLog2e;
+  const fa_decode_workspace ws = fa_decode_workspace_layout(&a, splits);
+  constexpr int kQuads = T::kRows * T::kHeadDimPadded / 4;
+  for (int e = threadIdx.x; e < kQuads; e += T::kThreads) {
+    const int r = e / (T::kHeadDimPadded / 4), col = (e % (T::kHeadDimPadded / 4)) * 4;
+    const int pr = r0 + r;
+    if (pr >= rows_total || col >= T::kHeadDim) continue;
+    float m = -INFINITY;
+#pragma unroll
+    for (int w = 0; w < T::kWarps; ++w) m = fmaxf(m, merge_max[w * T::kRows + r]);
+    const float m_use = m == -INFINITY ? 0.f : m;
+    float sum = 0.f, acc[4] = {0.f, 0.f, 0.f, 0.f};
+#pragma unroll
+    for (int w = 0; w < T::kWarps; ++w) {
+      sum += merge_sum[w * T::kRows + r] * fa_exp2(merge_max[w * T::kRows + r] - m_use);
+      const float4 v = *reinterpret_cast<const float4 *>(merge_o + (w * T::kRows + r) * T::kHeadDimPadded + col);
+      acc[0] += v.x, acc[1] += v.y, acc[2] += v.z, acc[3] += v.w;
+    }
+    const int qi = pr / g_count, head = kv_head * g_count + pr % g_count;
+    if (splits == 1) {
+      const float sink = a.sinks != nullptr ? a.sinks[head] * sink_scale : -INFINITY;
+      const fa_row_total total = fa_row_with_sink(m, sum, sink);
+      const float scale = fa_row_out_scale(total);
+      Elem *out = static_cast<Elem *>(a.out) + b * a.out_batch_stride + (seq.q_start + qi) * a.out_row_stride +
+                  head * a.out_head_stride + col;
+      uint2 bits;
+      bits.x = pack2<Elem>(acc[0] * scale, acc[1] * scale);
+      bits.y = pack2<Elem>(acc[2] * scale, acc[3] * scale);
+      *reinterpret_cast<uint2 *>(out) = bits;
+      if (a.lse != nullptr && col == 0)
+        a.lse[b * a.lse_batch_stride + head * a.lse_head_stride + seq.q_start + qi] = fa_row_lse(total);
+    } else {
+      // A normalized partial and its LSE (no sink: the combine adds it once).
+      const fa_row_total total = fa_row_with_sink(m, sum, -INFINITY);
+      const float scale = fa_row_out_scale(total);
+      const int64_t row = a.cu_seqlens_q != nullptr ? seq.q_start + qi : (int64_t)b * a.seqlen_q + qi;
+      float *o_part = reinterpret_cast<float *>(static_cast<char *>(a.workspace) + ws.o_offset) +
+                      split * ws.o_part_stride + row * ws.o_row_stride + head * ws.o_head_stride + col;
+      *reinterpret_cast<float4 *>(o_part) = make_float4(acc[0] * scale, acc[1] * scale, acc[2] * scale, acc[3] * scale);
+      if (col == 0) {
+        float *lse_part = reinterpret_cast<float *>(static_cast<char *>(a.workspace) + ws.lse_offset);
+        lse_part[split * ws.lse_part_stride + head * ws.lse_head_stride + row] = fa_row_lse(total);
+      }
+    }
+  }
+}
+
+// Host side: the decode kernel, then (several splits) the combine. Returns a
+// cudaError_t. The split count (a->splits) and the workspace come planned
+// and checked by the family (fwd_decode_family.c).
+template <class T>
+int launch_fwd_decode(const fa_fwd_args *args, cudaStream_t stream) {
+  const long long m_tiles = ((long long)args->seqlen_q * args->heads_per_kv + T::kRows - 1) / T::kRows;
+  const long long blocks = m_tiles * args->num_heads_k * args->batch * args->splits;  // <= INT32_MAX: supports()
+  if (blocks == 0) return cudaSuccess;
+  const void *kernel = reinterpret_cast<const void *>(fwd_decode_kernel<T>);
+  if (T::kSmemBytes > 48 * 1024) {
+    const cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, T::kSmemBytes);
+    if (e != cudaSuccess) return e;
+  }
+  int m_tiles_arg = (int)m_tiles;
+  void *params[] = {const_cast<fa_fwd_args *>(args), &m_tiles_arg};
+  cudaError_t e = cudaLaunchKernel(kernel, dim3((unsigned)blocks), dim3(T::kThreads), params, T::kSmemBytes, stream);
+  if (e != cudaSuccess || args->splits == 1) return e;
+  const fa_decode_workspace ws = fa_decode_workspace_layout(args, args->splits);
+  fa_combine_job job = {};
+  job.o_parts = reinterpret_cast<const float *>(static_cast<const char *>(args->workspace) + ws.o_offset);
+  job.o_part_stride = ws.o_part_stride, job.o_row_stride = ws.o_row_stride, job.o_head_stride = ws.o_head_stride;
+  job.lse_parts = reinterpret_cast<const float *>(static_cast<const char *>(args->workspace) + ws.lse_offset);
+  job.lse_part_stride = ws.lse_part_stride, job.lse_part_head_stride = ws.lse_head_stride;
+  job.num_parts = args->splits, job.num_heads = args->num_heads_q, job.head_dim = args->head_dim;
+  job.sinks = args->sinks;
+  job.out = args->out;
+  job.out_dtype = dtype_of(static_cast<const typename T::Elem *>(nullptr));
+  job.out_batch_stride = args->out_batch_stride, job.out_row_stride = args->out_row_stride;
+  job.out_head_stride = args->out_head_stride;
+  job.lse = args->lse, job.lse_batch_stride = args->lse_batch_stride, job.lse_head_stride = args->lse_head_stride;
+  job.batch = args->batch;
+  job.rows_per_batch = args->seqlen_q;
+  job.cu_seqlens_q = args->cu_seqlens_q, job.total_q = args->total_q;
+  return fa_cuda_combine(&job, (fa_stream_t)stream);
+}
+
+}  // namespace fa

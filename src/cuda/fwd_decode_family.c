@@ -1,0 +1,91 @@
+/*
+ * fwd_decode_family.c - host descriptor of the decode family
+ * (fwd_decode.cuh): which calls it takes, how many splits it uses, and the
+ * workspace they need. Plain C; every decision uses host values only (no
+ * device read, no sync), so one workspace size and one split count serve
+ * every replay of a captured CUDA graph whose host values stay the same.
+ */
+#include <stdint.h>
+
+#include "cuda/fwd_decode_plan.h"
+#include "dispatch.h"
+
+/* Packed query rows (query rows x heads per KV head) this family takes per
+ * sequence when the cache is contiguous; longer queries are the mma
+ * family's (its 128-row tiles use the tensor cores better). A paged cache
+ * is read by this family at any query length. */
+#define DECODE_MAX_PACKED_ROWS 64
+/* A split gives each warp at least this many 16-key steps. */
+#define DECODE_MIN_STEPS_PER_WARP 4
+/* Take the smallest split count whose wave efficiency is within this
+ * fraction of the best. */
+#define DECODE_WAVE_EFFICIENCY 0.9
+
+static int64_t m_tiles(const fa_fwd_args *a) {
+  return ((int64_t)a->seqlen_q * a->heads_per_kv + FA_DECODE_ROWS - 1) / FA_DECODE_ROWS;
+}
+
+/* Blocks resident per SM: shared memory is the limit (threads allow 16). */
+static int64_t blocks_per_sm(const fa_kernel_info *k, const fa_device_info *dev) {
+  const int64_t per_sm = ((int64_t)dev->max_smem_per_block + 1024) / ((int64_t)k->smem_bytes + 1024);
+  const int64_t by_threads = 2048 / (k->threads > 0 ? k->threads : 128);
+  return per_sm < 1 ? 1 : (per_sm < by_threads ? per_sm : by_threads);
+}
+
+/*
+ * Splits per sequence: 1 when the blocks without splitting already fill the
+ * GPU (or the caller asked for 1); otherwise the smallest count whose waves
+ * are within DECODE_WAVE_EFFICIENCY of the best, among counts that leave
+ * every warp DECODE_MIN_STEPS_PER_WARP steps of the longest sequence and do
+ * not exceed the caller's cap (num_splits > 1) or FA_MAX_SPLITS.
+ */
+static int32_t decode_splits(const fa_fwd_args *a, const fa_kernel_info *k, const fa_device_info *dev) {
+  if (a->num_splits == 1 || dev->sm_count <= 0) return 1;
+  const int64_t units = (int64_t)a->batch * a->num_heads_k * m_tiles(a);
+  const int64_t slots = (int64_t)dev->sm_count * blocks_per_sm(k, dev);
+  const int64_t key_tiles = ((int64_t)a->seqlen_k + FA_DECODE_STEP - 1) / FA_DECODE_STEP;
+  int64_t limit = key_tiles / (FA_DECODE_WARPS * DECODE_MIN_STEPS_PER_WARP);
+  const int64_t cap = a->num_splits > 1 ? a->num_splits : FA_MAX_SPLITS;
+  if (limit > cap) limit = cap;
+  if (units == 0 || limit <= 1 || units * 10 >= slots * 8) return 1;
+  double eff[FA_MAX_SPLITS + 1], best = 0.0;
+  for (int64_t s = 1; s <= limit; ++s) {
+    const double waves = (double)(units * s) / (double)slots;
+    const double full = (double)((units * s + slots - 1) / slots);
+    eff[s] = waves / full;
+    if (eff[s] > best) best = eff[s];
+  }
+  for (int64_t s = 1; s <= limit; ++s)
+    if (eff[s] >= DECODE_WAVE_EFFICIENCY * best) return (int32_t)s;
+  return 1;
+}
+
+static fa_status decode_supports(const fa_fwd_args *a, const fa_kernel_info *k, const fa_device_info *dev,
+                                 fa_message *why) {
+  const int64_t rows = (int64_t)a->seqlen_q * a->heads_per_kv;
+  if (a->block_table == NULL && rows > DECODE_MAX_PACKED_ROWS)
+    return fa_fail(why, FA_ERR_UNSUPPORTED,
+                   "max_seqlen_q x (num_heads_q / num_heads_k) = %lld packed query rows per sequence; with a "
+                   "contiguous cache it takes at most %d (longer queries are the mma family's)",
+                   (long long)rows, DECODE_MAX_PACKED_ROWS);
+  const double blocks = (double)m_tiles(a) * a->num_heads_k * a->batch * decode_splits(a, k, dev);
+  if (blocks > (double)INT32_MAX)
+    return fa_fail(why, FA_ERR_OVERFLOW,
+                   "the launch would need %.0f thread blocks (batch x num_heads_k x row tiles x splits; limit "
+                   "2^31 - 1): split the batch",
+                   blocks);
+  if (dev->max_smem_per_block > 0 && k->smem_bytes > (size_t)dev->max_smem_per_block)
+    return fa_fail(why, FA_ERR_UNSUPPORTED_DEVICE, "%s needs %zu bytes of shared memory per block; this device allows %d",
+                   k->name, k->smem_bytes, dev->max_smem_per_block);
+  return FA_OK;
+}
+
+static size_t decode_workspace_bytes(const fa_fwd_args *a, const fa_kernel_info *k, const fa_device_info *dev) {
+  return (size_t)fa_decode_workspace_layout(a, decode_splits(a, k, dev)).bytes;
+}
+
+static void decode_plan(fa_fwd_args *a, const fa_kernel_info *k, const fa_device_info *dev) {
+  a->splits = decode_splits(a, k, dev);
+}
+
+const fa_family fa_family_decode = {"decode", decode_supports, decode_workspace_bytes, decode_plan};
