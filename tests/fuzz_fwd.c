@@ -1,14 +1,21 @@
 /*
  * fuzz_fwd.c - libFuzzer target for the public entry points, CPU backend.
  *
- * Each input is decoded into one call of fa_fwd, fa_fwd_query,
- * fa_fwd_with_kernel, fa_kernel_info_get, or of the mask helpers
- * (fa_unpad_info, fa_unpad_rows, fa_pad_rows, fa_seqlens_from_position_ids,
+ * Each input is decoded into one call of fa_fwd, fa_fwd_query (always
+ * followed by fa_fwd_workspace_size), fa_fwd_with_kernel,
+ * fa_kernel_info_get, or of the mask helpers (fa_unpad_info,
+ * fa_unpad_rows, fa_pad_rows, fa_seqlens_from_position_ids,
  * fa_copy_to_host): every field of the parameter struct can be
  * hostile (negative, huge, INT_MAX, odd or overflowing strides, windows
  * below -1, NaN/inf scale and softcap, NULL and misaligned pointers,
- * corrupted cu_seqlens / seqused_k), and so can the tensor contents (NaN,
- * inf, huge, raw bit patterns).
+ * corrupted cu_seqlens / seqused_k, a struct_size the library does not
+ * know, a broken or foreign fa_context, a NULL or misaligned workspace),
+ * and so can the tensor contents (NaN, inf, huge, raw bit patterns).
+ *
+ * Input format: the fields added in 0.2 (struct_size, context, workspace)
+ * are decoded last, and a missing byte reads as 0, which decodes to the
+ * default (struct_size = sizeof, no context, no workspace): inputs written
+ * for 0.1 keep their meaning.
  *
  * The harness keeps its own model of the documented contract
  * (include/flashattn.h, README): from the decoded fields it computes the
@@ -21,11 +28,18 @@
  * must not touch the tensors at all. Invariants checked after every call:
  *
  *   - the status is a known fa_status; invalid calls get one of the statuses
- *     the model allows, valid ones FA_OK; fa_fwd_query and fa_fwd agree;
+ *     the model allows, valid ones FA_OK; fa_fwd_query, fa_fwd_workspace_size
+ *     and fa_fwd agree; a struct_size the library does not know gets
+ *     FA_ERR_STRUCT_SIZE and nothing else (the struct cannot be read);
+ *   - every struct passed lives in a heap block of exactly its size (ASan
+ *     catches a read past it, whatever struct_size claims) and is unchanged
+ *     by the call;
  *   - on error: message non-empty, NUL-terminated, starting with the
- *     status name; out and lse byte-for-byte unchanged; *kernel_index not
- *     written;
- *   - on success: message empty; every input buffer unchanged; every byte
+ *     status name; out, lse and the workspace byte-for-byte unchanged;
+ *     *kernel_index and *bytes not written;
+ *   - on success: message empty; fa_fwd_workspace_size says 0 bytes (no
+ *     kernel needs a workspace yet) and the workspace is untouched; every
+ *     input buffer unchanged; every byte
  *     of out/lse outside the rows the call owns unchanged; each owned row
  *     that reads only finite inputs (and whose fp32 scores cannot overflow)
  *     is finite and matches a double-precision reference; rows that see no
@@ -285,6 +299,28 @@ static fz_ptr_mode fz_ptr(fz_in *in, size_t align) {
   return m;
 }
 
+/* struct_size of a struct whose sizeof is `size`: that most of the time;
+ * otherwise 0 (a zeroed struct), the size of a newer header (size + 8), a
+ * size between layouts, or a random one. 0.2 is the only layout so far, so
+ * the library knows exactly sizeof (fz_size_known). */
+static uint32_t fz_struct_size(fz_in *in, uint32_t size) {
+  const unsigned t = fz_u8(in);
+  if (t < 0xE0)
+    return size;
+  switch (t & 7) {
+    case 0: return 0;
+    case 1: return size + 8;
+    case 2: return size - 8;
+    case 3: return size + 1;
+    case 4: return 4; /* the size field alone */
+    case 5: return UINT32_MAX;
+    case 6: return fz_u32(in);
+    default: return size * 2;
+  }
+}
+
+static int fz_size_known(uint32_t got, size_t size) { return got == size; }
+
 /* ------------------------------------------------------------ value fill */
 
 typedef struct fz_rng {
@@ -380,6 +416,15 @@ typedef struct fz_call {
   int64_t lse_span;
   void *cu_alloc[2], *seqused_alloc, *sinks_alloc, *lse_alloc;
   size_t lse_bytes;
+  /* 0.2: the context (a heap block of exactly sizeof(fa_context), or NULL)
+   * and the workspace (256-byte aligned block; p.workspace may be shifted) */
+  fa_context *ctx;
+  unsigned ctx_mode;
+  void *ws_alloc;
+  size_t ws_alloc_bytes;
+  int ws_size_null; /* fa_fwd_workspace_size gets bytes == NULL */
+  size_t v02_left;  /* input bytes left where the 0.2 fields start */
+  fa_fwd_params *p_copy; /* what the library gets (exact heap block) */
   fz_fill fill;
   /* the model's verdict */
   uint32_t allowed;  /* statuses an invalid call may return; 0 = valid */
@@ -515,9 +560,23 @@ static void model_fwd(fz_call *c) {
       (p->cu_seqlens_q != NULL && c->cu_ptr[0].kind == PTR_SHIFT && c->cu_ptr[0].shift % 4) ||
       (p->cu_seqlens_k != NULL && c->cu_ptr[1].kind == PTR_SHIFT && c->cu_ptr[1].shift % 4))
     c->allowed |= BIT(FA_ERR_MISALIGNED);
-  if (p->backend == FA_BACKEND_CUDA) /* host pointers: no device here, or not device memory */
+  if (p->backend == FA_BACKEND_CUDA) /* host pointers: no device here, or not device memory; or declined */
     c->allowed |= BIT(FA_ERR_NO_DEVICE) | BIT(FA_ERR_INVALID_POINTER) | BIT(FA_ERR_UNSUPPORTED_DEVICE) |
-                  BIT(FA_ERR_CUDA) | BIT(FA_ERR_NO_KERNEL);
+                  BIT(FA_ERR_CUDA) | BIT(FA_ERR_NO_KERNEL) | BIT(FA_ERR_UNSUPPORTED);
+  /* The context: initialized (its struct_size), of the call's backend, and
+   * on CUDA of the current device, which the model cannot tell. */
+  if (p->context != NULL) {
+    const fa_context *x = p->context;
+    if (x->struct_size != sizeof *x || x->backend != p->backend || p->backend == FA_BACKEND_CUDA)
+      c->allowed |= BIT(FA_ERR_INVALID_CONTEXT);
+  }
+  /* The workspace: NULL only with 0 bytes, else 256-byte aligned (on CUDA
+   * also device memory: FA_ERR_INVALID_POINTER above). Every kernel needs 0
+   * bytes so far, so no size is too small: never FA_ERR_WORKSPACE. */
+  if (p->workspace == NULL && p->workspace_bytes != 0)
+    c->allowed |= BIT(FA_ERR_NULL_POINTER);
+  if (((uintptr_t)p->workspace & 255u) != 0)
+    c->allowed |= BIT(FA_ERR_MISALIGNED);
 
   shapes_ok = p->batch >= 1 && hq >= 1 && hk >= 1 && p->max_seqlen_q >= 0 && p->max_seqlen_k >= 0 &&
               head_dim_in_table(p->head_dim) && !(c->varlen && (p->total_q < 0 || p->total_k < 0));
@@ -573,6 +632,14 @@ static void model_fwd(fz_call *c) {
   if (c->allowed == 0 &&
       cpu_kernel(p->head_dim, p->dtype, fa_mask_from_window(p->window_left, p->window_right)) == SIZE_MAX)
     c->no_kernel = 1;
+  /* A struct_size the library does not know: it cannot read the struct, so
+   * no other field may decide the status. */
+  if (!fz_size_known(p->struct_size, sizeof *p)) {
+    c->allowed = BIT(FA_ERR_STRUCT_SIZE);
+    c->ambiguous = 0;
+    c->may_reject = 0;
+    c->no_kernel = 0;
+  }
 }
 
 /* ------------------------------------------------------------ sequences (valid calls) */
@@ -643,6 +710,16 @@ static void *fz_alloc(size_t bytes) {
 }
 
 static size_t small_bytes(int64_t n, size_t elem) { return (size_t)(n > 0 ? n : 0) * elem; }
+
+/* A struct passed to the library, in a heap block of exactly its size: a
+ * library that trusted a larger struct_size would read past it (ASan). */
+static void *fz_exact_copy(const void *src, size_t bytes) {
+  void *p = malloc(bytes);
+  if (p == NULL)
+    fz_die("out of memory (%zu bytes)", bytes);
+  memcpy(p, src, bytes);
+  return p;
+}
 
 /* ------------------------------------------------------------ checks */
 
@@ -737,6 +814,9 @@ static void free_call(fz_call *c) {
   free(c->lse_alloc);
   free(c->seqused);
   free(c->sinks);
+  free(c->ctx);
+  free(c->ws_alloc);
+  free(c->p_copy);
 }
 
 /* Fill the rows a valid call reads (all others stay NaN). */
@@ -976,6 +1056,74 @@ static void check_results(const fz_call *c, const uint16_t *out_before, const fl
 
 /* ------------------------------------------------------------ the forward ops */
 
+/* The fields of 0.2, decoded after all others: struct_size, then the
+ * context, then the workspace. A byte past the end of the input reads 0:
+ * a known size, no context, no workspace. */
+static void decode_v02(fz_in *in, fz_call *c) {
+  fa_fwd_params *p = &c->p;
+  unsigned t;
+  c->v02_left = in->n;
+  p->struct_size = fz_struct_size(in, sizeof *p);
+
+  /* Context: mostly none; else a CPU context from fa_context_init, intact
+   * or broken (never initialized, a newer header's size, another backend,
+   * used on a CUDA call). */
+  t = fz_u8(in);
+  c->ctx_mode = t;
+  if (t >= 0xC0) {
+    fa_context x;
+    fa_message m;
+    fa_status st;
+    memset(&x, 0x5A, sizeof x);
+    fz_message_reset(&m);
+    st = fa_context_init(&x, FA_BACKEND_CPU, (int)(t & 3) - 1, &m); /* the device is ignored on the CPU */
+    if (st != FA_OK || m.text[0] != '\0' || x.struct_size != sizeof x || x.backend != FA_BACKEND_CPU ||
+        x.device != -1 || x.arch != 0 || x.sm_count != 0 || x.tensor_map_encode != NULL)
+      fz_die("fa_context_init(CPU) returned %s \"%.80s\" or an inconsistent context", fa_status_string(st), m.text);
+    if (t >= 0xE0)
+      switch (t & 7) {
+        case 0: x.struct_size = 0; break; /* zeroed, never initialized */
+        case 1: x.struct_size += 8; break; /* from a newer header */
+        case 2: x.struct_size = fz_u32(in); break;
+        case 3: p->backend = FA_BACKEND_CUDA; break; /* a CPU context on a CUDA call */
+        case 4: x.backend = FA_BACKEND_CUDA, x.device = 0, x.arch = 90; break; /* a CUDA one on this call */
+        case 5: x.backend = (fa_backend)(int32_t)fz_u32(in); break;
+        case 6: x.struct_size -= 8; break;
+        default: memset(&x, 0xA5, sizeof x); break; /* uninitialized memory */
+      }
+    c->ctx = (fa_context *)fz_exact_copy(&x, sizeof x);
+    p->context = c->ctx;
+  }
+
+  /* Workspace: mostly none; else NULL with bytes, misaligned, or aligned
+   * (ignored: no kernel needs one yet). 0xB0-0xBF: none, and
+   * fa_fwd_workspace_size gets bytes == NULL. */
+  t = fz_u8(in);
+  c->ws_size_null = t >= 0xB0 && t < 0xC0;
+  if (t >= 0xC0) {
+    size_t shift = 0, bytes = 256;
+    int null = 0;
+    switch (t & 7) {
+      case 0: null = 1, bytes = 1 + (size_t)fz_u8(in); break;
+      case 1: null = 1, bytes = SIZE_MAX; break;
+      case 2: shift = 1 + (size_t)fz_u8(in) % 255, bytes = 64; break;
+      case 3: shift = 16, bytes = 64; break; /* aligned for vectors, not to 256 */
+      case 4: bytes = 0; break;
+      case 5: bytes = 256; break;
+      case 6: bytes = 16 * (1 + (size_t)fz_u8(in)); break;
+      default: shift = 128, bytes = 0; break; /* misaligned, even with 0 bytes */
+    }
+    p->workspace_bytes = bytes;
+    if (!null) {
+      c->ws_alloc_bytes = shift + bytes;
+      if (posix_memalign(&c->ws_alloc, 256, c->ws_alloc_bytes ? c->ws_alloc_bytes : 1) != 0)
+        fz_die("out of memory (%zu bytes)", c->ws_alloc_bytes);
+      memset(c->ws_alloc, 0x5A, c->ws_alloc_bytes);
+      p->workspace = (char *)c->ws_alloc + shift;
+    }
+  }
+}
+
 static void decode_fwd(fz_in *in, fz_call *c, int op) {
   fa_fwd_params *p = &c->p;
   const unsigned flags = fz_u8(in);
@@ -1179,6 +1327,7 @@ static void decode_fwd(fz_in *in, fz_call *c, int op) {
     if (c->kernel_index == SIZE_MAX && t < 0xA0)
       c->kernel_index = 0;
   }
+  decode_v02(in, c);
 }
 
 /* Extra rules of fa_fwd_with_kernel: the index is in the table, and the
@@ -1187,9 +1336,9 @@ static void decode_fwd(fz_in *in, fz_call *c, int op) {
 static uint32_t model_with_kernel(const fz_call *c) {
   const fa_fwd_params *p = &c->p;
   fa_kernel_info k = FA_KERNEL_INFO_INIT;
-  if (c->kernel_index >= fa_kernel_count())
+  if (c->kernel_index >= fa_kernel_count()) /* an argument, not a field: judged whatever the struct */
     return BIT(FA_ERR_NO_KERNEL);
-  if (c->params_null)
+  if (c->params_null || !fz_size_known(p->struct_size, sizeof *p))
     return 0;
   if (fa_kernel_info_get(c->kernel_index, &k) != FA_OK)
     fz_die("fa_kernel_info_get(%zu) failed below fa_kernel_count()", c->kernel_index);
@@ -1220,7 +1369,21 @@ static void snap_take(fz_snap *s, const char *name, const void *at, size_t bytes
 
 static int snap_same(const fz_snap *s) { return s->bytes == 0 || memcmp(s->copy, s->at, s->bytes) == 0; }
 
-enum { SNAP_Q, SNAP_K, SNAP_V, SNAP_OUT, SNAP_LSE, SNAP_CU_Q, SNAP_CU_K, SNAP_SEQUSED, SNAP_SINKS, N_SNAPS };
+enum {
+  SNAP_Q,
+  SNAP_K,
+  SNAP_V,
+  SNAP_OUT,
+  SNAP_LSE,
+  SNAP_CU_Q,
+  SNAP_CU_K,
+  SNAP_SEQUSED,
+  SNAP_SINKS,
+  SNAP_PARAMS,
+  SNAP_CONTEXT,
+  SNAP_WORKSPACE, /* no kernel needs one yet: untouched even on success */
+  N_SNAPS
+};
 
 static void run_fwd(fz_in *in, int op) {
   fz_call c;
@@ -1231,8 +1394,10 @@ static void run_fwd(fz_in *in, int op) {
   int64_t total_bytes = 0;
   uint32_t allowed_query, allowed_call;
   int fits, runnable, i;
-  fa_status st, stq;
+  fa_status st, stq, stw;
   size_t index = 0x5A5A5A5Au;
+  const size_t bytes_unset = (size_t)0xA5A5A5A5u;
+  size_t bytes = bytes_unset;
 
   decode_fwd(in, &c, op);
   model_fwd(&c);
@@ -1262,18 +1427,22 @@ static void run_fwd(fz_in *in, int op) {
     fprintf(stderr,
             "  op %d backend %d dtype %d batch %d heads %d/%d d %d %s max (%d, %d) totals (%lld, %lld) "
             "strides q (%lld %lld %lld) scale %g softcap %g window (%d, %d) lse %d sinks %d seqused %d fill %d\n"
+            "  (%zu bytes left) struct_size %u context %s (0x%02x) workspace %p + %zu%s\n"
             "  model: %s%s%s; work %lld, runnable %d\n",
             op, (int)p->backend, (int)p->dtype, p->batch, p->num_heads_q, p->num_heads_k, p->head_dim,
             c.varlen ? "varlen" : "dense", p->max_seqlen_q, p->max_seqlen_k, (long long)p->total_q,
             (long long)p->total_k, (long long)p->q_head_stride, (long long)p->q_row_stride,
             (long long)p->q_batch_stride, (double)p->scale, (double)p->softcap, p->window_left, p->window_right,
-            p->lse != NULL, p->sinks != NULL, p->seqused_k != NULL, c.fill.mode, want,
-            c.ambiguous ? " (ambiguous)" : "", c.no_kernel ? " (no kernel)" : "", (long long)c.work, runnable);
+            p->lse != NULL, p->sinks != NULL, p->seqused_k != NULL, c.fill.mode, c.v02_left, (unsigned)p->struct_size,
+            c.ctx != NULL ? "given" : "none", c.ctx_mode, p->workspace, p->workspace_bytes,
+            c.ws_size_null ? " (workspace_size: bytes NULL)" : "", want, c.ambiguous ? " (ambiguous)" : "",
+            c.no_kernel ? " (no kernel)" : "", (long long)c.work, runnable);
   }
 
   if (runnable)
     fill_inputs(&c);
-  arg = c.params_null ? NULL : p;
+  c.p_copy = (fa_fwd_params *)fz_exact_copy(p, sizeof *p);
+  arg = c.params_null ? NULL : c.p_copy;
 
   for (i = 0; i < 4; ++i)
     snap_take(&snaps[i], c.t[i].name, c.t[i].base, c.t[i].bytes);
@@ -1282,6 +1451,9 @@ static void run_fwd(fz_in *in, int op) {
   snap_take(&snaps[SNAP_CU_K], "cu_seqlens_k", p->cu_seqlens_k, small_bytes(c.cu_n, 4));
   snap_take(&snaps[SNAP_SEQUSED], "seqused_k", p->seqused_k, small_bytes(p->batch, 4));
   snap_take(&snaps[SNAP_SINKS], "sinks", p->sinks, small_bytes(p->num_heads_q, 4));
+  snap_take(&snaps[SNAP_PARAMS], "params", c.p_copy, sizeof *p);
+  snap_take(&snaps[SNAP_CONTEXT], "context", c.ctx, sizeof *c.ctx);
+  snap_take(&snaps[SNAP_WORKSPACE], "workspace", c.ws_alloc, c.ws_alloc_bytes);
 
   /* fa_fwd_query: always (it must not touch any buffer). */
   fz_current = "fa_fwd_query";
@@ -1304,6 +1476,35 @@ static void run_fwd(fz_in *in, int op) {
   for (i = 0; i < N_SNAPS; ++i)
     if (!snap_same(&snaps[i]))
       fz_die("fa_fwd_query modified %s", snaps[i].name);
+
+  /* fa_fwd_workspace_size: validates exactly as fa_fwd_query; no kernel
+   * needs a workspace yet, so a valid call needs 0 bytes. */
+  fz_current = "fa_fwd_workspace_size";
+  fz_message_reset(&msg);
+  stw = fa_fwd_workspace_size(arg, c.ws_size_null ? NULL : &bytes, c.message_null ? NULL : &msg);
+  check_status_known(stw);
+  if (!c.message_null)
+    check_message("fa_fwd_workspace_size", stw, &msg);
+  if (c.ws_size_null) { /* FA_ERR_NULL_POINTER, or whatever else the call breaks */
+    const uint32_t allowed = allowed_query | c.may_reject | BIT(FA_ERR_NULL_POINTER) |
+                             (c.no_kernel ? BIT(FA_ERR_NO_KERNEL) : 0) | (c.ambiguous ? BIT(FA_ERR_OVERFLOW) : 0);
+    if (!(allowed & BIT(stw))) {
+      char want[512];
+      describe_allowed(allowed, want, sizeof want);
+      fz_die("fa_fwd_workspace_size(bytes NULL) returned %s; the contract allows only %s", fa_status_string(stw),
+             want);
+    }
+  } else {
+    if (stw != stq)
+      fz_die("fa_fwd_workspace_size returned %s but fa_fwd_query %s", fa_status_string(stw), fa_status_string(stq));
+    if (stw == FA_OK && bytes != 0)
+      fz_die("fa_fwd_workspace_size says %zu bytes; no kernel needs a workspace", bytes);
+    if (stw != FA_OK && bytes != bytes_unset)
+      fz_die("fa_fwd_workspace_size failed (%s) but wrote *bytes", fa_status_string(stw));
+  }
+  for (i = 0; i < N_SNAPS; ++i)
+    if (!snap_same(&snaps[i]))
+      fz_die("fa_fwd_workspace_size modified %s", snaps[i].name);
 
   /* The real call: when it can run here, or when it must be rejected. */
   if (op != 1 && (runnable || (allowed_call != 0 && !c.ambiguous))) {
@@ -1337,9 +1538,13 @@ static void run_fwd(fz_in *in, int op) {
 static void run_kernel_info(fz_in *in) {
   const unsigned t = fz_u8(in);
   const size_t n = fa_kernel_count();
+  const int info_null = (t & 4) != 0;
   size_t index;
-  fa_kernel_info info = FA_KERNEL_INFO_INIT;
-  fa_status st;
+  uint32_t size;
+  fa_kernel_info *info;
+  unsigned char before[sizeof(fa_kernel_info)];
+  char text[256];
+  fa_status st, want;
   fz_current = "fa_kernel_info_get";
   switch (t & 3) {
     case 0: index = n ? (size_t)fz_u8(in) % n : 0; break;
@@ -1347,24 +1552,56 @@ static void run_kernel_info(fz_in *in) {
     case 2: index = (size_t)fz_u64(in); break;
     default: index = SIZE_MAX - (size_t)fz_u8(in); break;
   }
-  memset(&info, 0xA5, sizeof info);
-  st = fa_kernel_info_get(index, (t & 4) ? NULL : &info);
+  size = fz_struct_size(in, sizeof *info);
+  /* Poisoned, in a block of exactly sizeof: the library writes at most the
+   * struct_size it accepts. */
+  info = (fa_kernel_info *)fz_alloc(sizeof *info);
+  memset(info, 0xA5, sizeof *info);
+  info->struct_size = size;
+  memcpy(before, info, sizeof before);
+  st = fa_kernel_info_get(index, info_null ? NULL : info);
   check_status_known(st);
-  if (t & 4) {
-    if (st != FA_ERR_NULL_POINTER)
-      fz_die("fa_kernel_info_get(%zu, NULL) returned %s", index, fa_status_string(st));
+  /* The documented order: info, then its struct_size, then the index. */
+  want = info_null                          ? FA_ERR_NULL_POINTER
+         : !fz_size_known(size, sizeof *info) ? FA_ERR_STRUCT_SIZE
+         : index >= n                       ? FA_ERR_NO_KERNEL
+                                            : FA_OK;
+  if (getenv("FZ_VERBOSE") != NULL)
+    fprintf(stderr, "  fa_kernel_info_get(%zu of %zu, %s, struct_size %u): %s (model: %s)\n", index, n,
+            info_null ? "NULL" : "info", (unsigned)size, fa_status_string(st), fa_status_string(want));
+  if (st != want)
+    fz_die("fa_kernel_info_get(%zu of %zu, %s, struct_size %u) returned %s, expected %s", index, n,
+           info_null ? "NULL" : "info", (unsigned)size, fa_status_string(st), fa_status_string(want));
+  if (st != FA_OK) {
+    if (memcmp(before, info, sizeof before) != 0)
+      fz_die("fa_kernel_info_get(%zu) failed (%s) but wrote *info", index, fa_status_string(st));
+    free(info);
     return;
   }
-  if (index >= n) {
-    if (st != FA_ERR_NO_KERNEL)
-      fz_die("fa_kernel_info_get(%zu) of %zu returned %s", index, n, fa_status_string(st));
-    return;
-  }
-  if (st != FA_OK || info.name == NULL || info.family == NULL || strlen(info.name) == 0 ||
-      (info.backend != FA_BACKEND_CPU && info.backend != FA_BACKEND_CUDA) || !head_dim_in_table(info.head_dim) ||
-      (info.dtype != FA_DTYPE_FP16 && info.dtype != FA_DTYPE_BF16) || info.block_m < 1 || info.block_n < 1 ||
-      info.threads < 1)
-    fz_die("fa_kernel_info_get(%zu): %s or an inconsistent description", index, fa_status_string(st));
+  if (info->struct_size != sizeof *info || info->name == NULL || info->family == NULL || info->description == NULL ||
+      info->arch_name == NULL || strlen(info->name) == 0 ||
+      (info->backend != FA_BACKEND_CPU && info->backend != FA_BACKEND_CUDA) || !head_dim_in_table(info->head_dim) ||
+      (info->dtype != FA_DTYPE_FP16 && info->dtype != FA_DTYPE_BF16) ||
+      (info->mask != FA_MASK_NONE && info->mask != FA_MASK_CAUSAL && info->mask != FA_MASK_LOCAL) ||
+      info->block_m < 1 || info->block_n < 1 || info->threads < 1)
+    fz_die("fa_kernel_info_get(%zu): an inconsistent description", index);
+  /* The CPU family is the CPU backend, with no device facts. */
+  if ((info->backend == FA_BACKEND_CPU) != (strcmp(info->family, "cpu") == 0) ||
+      (info->backend == FA_BACKEND_CPU
+           ? info->arch != 0 || info->arch_name[0] != '\0' || info->threads != 1 || info->smem_bytes != 0
+           : info->arch < 10 || info->arch_name[0] == '\0'))
+    fz_die("fa_kernel_info_get(%zu): %s: family %s, backend %s, arch %d \"%s\"", index, info->name, info->family,
+           fa_backend_name(info->backend), info->arch, info->arch_name);
+  /* Names: fwd_<family>_[<arch>_]hdim<d>_<dtype>_<mask>. */
+  snprintf(text, sizeof text, "fwd_%s_", info->family);
+  if (strncmp(info->name, text, strlen(text)) != 0)
+    fz_die("fa_kernel_info_get(%zu): name %s does not start with %s", index, info->name, text);
+  snprintf(text, sizeof text, "hdim%d_%s_%s", (int)info->head_dim, fa_dtype_name(info->dtype),
+           fa_mask_name(info->mask));
+  if (strlen(info->name) <= strlen(text) || strcmp(info->name + strlen(info->name) - strlen(text), text) != 0 ||
+      info->name[strlen(info->name) - strlen(text) - 1] != '_')
+    fz_die("fa_kernel_info_get(%zu): name %s does not end with _%s", index, info->name, text);
+  free(info);
 }
 
 /* ------------------------------------------------------------ mask helpers */
@@ -1437,6 +1674,24 @@ typedef struct fz_flags {
   unsigned raw;
 } fz_flags;
 
+/* struct_size of a helper's params, decoded after every other byte (inputs
+ * of 0.1 end before it: a known size). An unknown size leaves the struct
+ * unreadable, so it alone decides the status. */
+static void fz_helper_struct_size(fz_in *in, uint32_t *struct_size, size_t size, const fz_flags *fl,
+                                  uint32_t *allowed, int *ambiguous) {
+  *struct_size = fz_struct_size(in, (uint32_t)size);
+  if (!fl->params_null && !fz_size_known(*struct_size, size)) {
+    *allowed = BIT(FA_ERR_STRUCT_SIZE);
+    *ambiguous = 0;
+  }
+}
+
+/* The helper's params unchanged by the call (they are const). */
+static void check_params_same(const char *call, const void *arg, const void *p, size_t size) {
+  if (arg != NULL && memcmp(arg, p, size) != 0)
+    fz_die("%s modified its params", call);
+}
+
 static fz_flags fz_helper_flags(fz_in *in) {
   fz_flags f;
   f.raw = fz_u8(in);
@@ -1452,7 +1707,7 @@ static void run_unpad_info(fz_in *in) {
   fa_message msg;
   fa_status st;
   uint32_t allowed;
-  int fits;
+  int fits, ambiguous = 0;
   int64_t n = 0;
   size_t esize;
   p = fa_unpad_info_params_default();
@@ -1519,7 +1774,9 @@ static void run_unpad_info(fz_in *in) {
   p.indices = (int64_t *)indices.arg;
   p.cu_seqlens = (int32_t *)cu.arg;
   p.max_seqlen = (int32_t *)maxlen.arg;
+  fz_helper_struct_size(in, &p.struct_size, sizeof p, &fl, &allowed, &ambiguous);
   if (fits || allowed != 0) {
+    fa_unpad_info_params *arg = fl.params_null ? NULL : (fa_unpad_info_params *)fz_exact_copy(&p, sizeof p);
     fz_snap s_mask, s_out[3];
     snap_take(&s_mask, "attention_mask", mask.alloc, mask.bytes);
     snap_take(&s_out[0], "indices", indices.alloc, indices.bytes);
@@ -1527,10 +1784,12 @@ static void run_unpad_info(fz_in *in) {
     snap_take(&s_out[2], "max_seqlen", maxlen.alloc, maxlen.bytes);
     fz_current = "fa_unpad_info";
     fz_message_reset(&msg);
-    st = fa_unpad_info(fl.params_null ? NULL : &p, fl.message_null ? NULL : &msg);
-    check_helper_verdict("fa_unpad_info", allowed, 0, st);
+    st = fa_unpad_info(arg, fl.message_null ? NULL : &msg);
+    check_helper_verdict("fa_unpad_info", allowed, ambiguous, st);
     if (!fl.message_null)
       check_message("fa_unpad_info", st, &msg);
+    check_params_same("fa_unpad_info", arg, &p, sizeof p);
+    free(arg);
     if (!snap_same(&s_mask))
       fz_die("fa_unpad_info modified attention_mask");
     if (st != FA_OK) {
@@ -1763,7 +2022,9 @@ static void run_rows(fz_in *in) {
           allowed |= BIT(FA_ERR_INVALID_SEQLENS);
       }
   }
+  fz_helper_struct_size(in, &p.struct_size, sizeof p, &fl, &allowed, &ambiguous);
   if (fits || (allowed != 0 && !ambiguous)) {
+    fa_rows_params *arg = fl.params_null ? NULL : (fa_rows_params *)fz_exact_copy(&p, sizeof p);
     fz_snap s_src, s_dst, s_idx, s_cnt;
     snap_take(&s_src, "src", src.alloc, src.bytes + (src.mode.kind == PTR_SHIFT ? src.mode.shift : 0));
     snap_take(&s_dst, "dst", dst.alloc, dst.bytes + (dst.mode.kind == PTR_SHIFT ? dst.mode.shift : 0));
@@ -1771,11 +2032,12 @@ static void run_rows(fz_in *in) {
     snap_take(&s_cnt, "count", cnt.alloc, cnt.bytes);
     fz_current = name;
     fz_message_reset(&msg);
-    st = scatter ? fa_pad_rows(fl.params_null ? NULL : &p, fl.message_null ? NULL : &msg)
-                 : fa_unpad_rows(fl.params_null ? NULL : &p, fl.message_null ? NULL : &msg);
+    st = scatter ? fa_pad_rows(arg, fl.message_null ? NULL : &msg) : fa_unpad_rows(arg, fl.message_null ? NULL : &msg);
     check_helper_verdict(name, allowed, ambiguous, st);
     if (!fl.message_null)
       check_message(name, st, &msg);
+    check_params_same(name, arg, &p, sizeof p);
+    free(arg);
     if (!snap_same(&s_src) || !snap_same(&s_idx) || !snap_same(&s_cnt))
       fz_die("%s modified an input (src, indices or count)", name);
     if (st != FA_OK) {
@@ -1821,7 +2083,7 @@ static void run_position_ids(fz_in *in) {
   fa_status st;
   uint32_t allowed;
   size_t esize;
-  int fits;
+  int fits, ambiguous = 0;
   unsigned t;
   p = fa_position_ids_params_default();
   p.backend = fz_backend(in);
@@ -1876,7 +2138,9 @@ static void run_position_ids(fz_in *in) {
   }
   p.position_ids = ids.arg;
   p.cu_seqlens = (int32_t *)cu.arg, p.num_seqs = (int32_t *)num.arg, p.max_seqlen = (int32_t *)maxlen.arg;
+  fz_helper_struct_size(in, &p.struct_size, sizeof p, &fl, &allowed, &ambiguous);
   if (fits || allowed != 0) {
+    fa_position_ids_params *arg = fl.params_null ? NULL : (fa_position_ids_params *)fz_exact_copy(&p, sizeof p);
     fz_snap s_ids, s_out[3];
     snap_take(&s_ids, "position_ids", ids.alloc, ids.bytes);
     snap_take(&s_out[0], "cu_seqlens", cu.alloc, cu.bytes);
@@ -1884,10 +2148,12 @@ static void run_position_ids(fz_in *in) {
     snap_take(&s_out[2], "max_seqlen", maxlen.alloc, maxlen.bytes);
     fz_current = "fa_seqlens_from_position_ids";
     fz_message_reset(&msg);
-    st = fa_seqlens_from_position_ids(fl.params_null ? NULL : &p, fl.message_null ? NULL : &msg);
-    check_helper_verdict(fz_current, allowed, 0, st);
+    st = fa_seqlens_from_position_ids(arg, fl.message_null ? NULL : &msg);
+    check_helper_verdict(fz_current, allowed, ambiguous, st);
     if (!fl.message_null)
       check_message(fz_current, st, &msg);
+    check_params_same(fz_current, arg, &p, sizeof p);
+    free(arg);
     if (!snap_same(&s_ids))
       fz_die("modified position_ids");
     if (st != FA_OK) {

@@ -7,6 +7,11 @@ Each seed is one call, encoded the way fuzz_fwd.c decodes its input (see
 decode_fwd and the run_* functions there): valid calls on every entry point
 and a few invalid ones of each class. The bytes are deterministic, so
 re-running the script reproduces the committed files exactly.
+
+The fields of 0.2 (struct_size, then fa_fwd_params' context and workspace)
+are the last bytes of an input; an input that ends before them gets the
+defaults (a known struct_size, no context, no workspace), so the seeds of
+0.1 are unchanged and only the seeds that set one of them carry the tail.
 """
 import os
 import struct
@@ -31,6 +36,57 @@ def u64(v):
     return struct.pack("<Q", v & 0xFFFFFFFFFFFFFFFF)
 
 
+# struct_size (fz_struct_size): sizeof below 0xE0, else by the low 3 bits.
+SS_OK, SS_ZERO, SS_NEWER, SS_OLDER = b"\x00", b"\xE0", b"\xE1", b"\xE2"
+
+
+def ss_random(v):
+    return b"\xE6" + u32(v)
+
+
+# fa_fwd_params.context (decode_v02): none below 0xC0, a CPU context from
+# fa_context_init up to 0xDF, broken above.
+CTX_NONE, CTX_CPU = b"\x00", b"\xC0"
+CTX_SIZE_ZERO, CTX_SIZE_NEWER, CTX_CPU_ON_CUDA_CALL = b"\xE0", b"\xE1", b"\xE3"
+CTX_CUDA, CTX_SIZE_OLDER, CTX_UNINITIALIZED = b"\xE4", b"\xE6", b"\xE7"
+
+
+def ctx_size(v):
+    return b"\xE2" + u32(v)
+
+
+def ctx_backend(v):
+    return b"\xE5" + u32(v)
+
+
+# fa_fwd_params.workspace (decode_v02): none below 0xB0; none, with
+# fa_fwd_workspace_size given bytes == NULL, up to 0xBF; else by the low 3 bits.
+WS_NONE, WS_SIZE_OUT_NULL = b"\x00", b"\xB0"
+WS_NULL_HUGE, WS_MISALIGNED_16, WS_EMPTY, WS_256, WS_MISALIGNED_EMPTY = b"\xC1", b"\xC3", b"\xC4", b"\xC5", b"\xC7"
+
+
+def ws_null(v):
+    """NULL workspace, workspace_bytes 1 + v."""
+    return b"\xC0" + bytes([v])
+
+
+def ws_misaligned(v):
+    """Shifted 1 + v % 255 bytes from a 256-byte boundary, 64 bytes."""
+    return b"\xC2" + bytes([v])
+
+
+def ws_aligned(v):
+    """256-byte aligned, 16 * (1 + v) bytes."""
+    return b"\xC6" + bytes([v])
+
+
+def tail(struct_size, ctx, ws):
+    """The 0.2 fields of a forward input: nothing when all are defaults."""
+    if struct_size is None and ctx is None and ws is None:
+        return b""
+    return (struct_size or SS_OK) + (ctx or CTX_NONE) + (ws or WS_NONE)
+
+
 def small(v):
     """fz_i32 typical value lo + v (v < 0xC0)."""
     assert 0 <= v < 0xC0
@@ -48,7 +104,8 @@ def fwd(op=OP_FWD, varlen=True, lse=True, sinks=False, seqused=False, msg_null=F
         totals=(b"\x00", b"\x00"), dense_lens=(8, 9), strides=None,
         scale=b"\x00", softcap=b"\x00", window=(b"\x00", b"\x00"),
         ptrs=(P_OK, P_OK, P_OK, P_OK), small_ptrs=(P_OK, P_OK, P_OK), seqused_vals=(),
-        fill=0, seed=12345, specials=(), kernel=b"\x00", raw_batch=None, raw_heads=None):
+        fill=0, seed=12345, specials=(), kernel=b"\x00", raw_batch=None, raw_heads=None,
+        struct_size=None, ctx=None, ws=None):
     flags = (1 if varlen else 0) | (2 if lse else 0) | (4 if sinks else 0) | (8 if seqused else 0)
     flags |= 0x10 if msg_null else 0
     b = bytes([op, flags, backend, 1 if dtype_fp16 else 0])
@@ -80,7 +137,7 @@ def fwd(op=OP_FWD, varlen=True, lse=True, sinks=False, seqused=False, msg_null=F
             b += bytes([(kind << 4) | tensor]) + u32(at)
     if op == OP_WITH_KERNEL:
         b += kernel
-    return b
+    return b + tail(struct_size, ctx, ws)
 
 
 def win(v):
@@ -122,6 +179,12 @@ def seeds():
     s["info_valid"] = bytes([OP_INFO, 0x00, 5])
     s["info_null"] = bytes([OP_INFO, 0x04, 5])
     s["info_huge_index"] = bytes([OP_INFO, 0x03, 0])
+    # 0.2: info->struct_size (after the index); the order is info NULL, size, index
+    s["info_v02_struct_size_zero"] = bytes([OP_INFO, 0x00, 5]) + SS_ZERO
+    s["info_v02_struct_size_newer"] = bytes([OP_INFO, 0x00, 5]) + SS_NEWER
+    s["info_v02_struct_size_random"] = bytes([OP_INFO, 0x00, 5]) + ss_random(40)
+    s["info_v02_null_and_bad_size"] = bytes([OP_INFO, 0x04, 5]) + SS_ZERO
+    s["info_v02_out_of_range_and_bad_size"] = bytes([OP_INFO, 0x01, 3]) + SS_OLDER
     # invalid calls
     s["bad_misaligned_q"] = fwd(ptrs=(P_MIS, P_OK, P_OK, P_OK))
     s["bad_null_out"] = fwd(ptrs=(P_OK, P_OK, P_OK, P_NULL))
@@ -139,21 +202,61 @@ def seeds():
     s["bad_batch_int_max"] = fwd(varlen=False, raw_batch=hostile_i32(3), dense_lens=(0, 0))
     s["bad_half_varlen"] = fwd(cu_modes=(P_NULL, P_OK))
     s["bad_seqused_too_big"] = fwd(seqused=True, seqused_vals=(hostile_i32(12),))
+    # 0.2: struct_size, context, workspace, fa_fwd_workspace_size
+    s["fwd_v02_cpu_context"] = fwd(batch=2, heads_k=2, group=2, lens=((5, 7), (3, 3)), ctx=CTX_CPU)
+    s["fwd_v02_aligned_workspace"] = fwd(window=(b"\x00", win(0)), ws=ws_aligned(15))
+    s["fwd_v02_context_workspace_dense"] = fwd(varlen=False, dtype_fp16=True, batch=2, dim=DIM128,
+                                               dense_lens=(6, 11), ctx=CTX_CPU, ws=WS_256)
+    s["fwd_v02_empty_aligned_workspace"] = fwd(ws=WS_EMPTY)
+    s["query_v02_workspace_size_bytes_null"] = fwd(op=OP_QUERY, ws=WS_SIZE_OUT_NULL)
+    s["with_kernel_v02_context_workspace"] = fwd(op=OP_WITH_KERNEL, window=(b"\x00", win(0)), kernel=b"\x01",
+                                                 ctx=CTX_CPU, ws=ws_aligned(3))
+    s["bad_struct_size_zero"] = fwd(struct_size=SS_ZERO)
+    s["bad_struct_size_newer"] = fwd(struct_size=SS_NEWER)
+    s["bad_struct_size_older"] = fwd(varlen=False, struct_size=SS_OLDER)
+    # every other field broken too: FA_ERR_STRUCT_SIZE alone
+    s["bad_struct_size_random_and_all_else"] = fwd(ptrs=(P_MIS, P_NULL, P_OK, P_OK), scale=bytes([0xF0]),
+                                                   window=(bytes([0xF0]), b"\x00"), struct_size=ss_random(0x1234),
+                                                   ctx=CTX_UNINITIALIZED, ws=ws_misaligned(6))
+    s["query_bad_struct_size_newer"] = fwd(op=OP_QUERY, struct_size=SS_NEWER)
+    s["query_bad_struct_size_and_bytes_null"] = fwd(op=OP_QUERY, struct_size=SS_ZERO, ws=WS_SIZE_OUT_NULL)
+    s["with_kernel_bad_struct_size"] = fwd(op=OP_WITH_KERNEL, kernel=b"\x01", struct_size=SS_OLDER)
+    s["with_kernel_bad_struct_size_out_of_range"] = fwd(op=OP_WITH_KERNEL, kernel=b"\xE0", struct_size=SS_ZERO)
+    s["bad_context_size_zero"] = fwd(ctx=CTX_SIZE_ZERO)
+    s["bad_context_size_newer"] = fwd(ctx=CTX_SIZE_NEWER)
+    s["bad_context_size_older"] = fwd(varlen=False, ctx=CTX_SIZE_OLDER)
+    s["bad_context_size_random"] = fwd(ctx=ctx_size(0xDEADBEEF))
+    s["bad_context_uninitialized"] = fwd(ctx=CTX_UNINITIALIZED)
+    s["bad_context_cpu_on_cuda_call"] = fwd(ctx=CTX_CPU_ON_CUDA_CALL)
+    s["bad_context_cuda_on_cpu_call"] = fwd(ctx=CTX_CUDA)
+    s["bad_context_backend_garbage"] = fwd(ctx=ctx_backend(7))
+    s["bad_workspace_null_with_bytes"] = fwd(ws=ws_null(63))
+    s["bad_workspace_null_huge"] = fwd(varlen=False, ws=WS_NULL_HUGE)
+    s["bad_workspace_misaligned"] = fwd(ws=ws_misaligned(6))
+    s["bad_workspace_misaligned_16"] = fwd(ws=WS_MISALIGNED_16)
+    s["bad_workspace_misaligned_empty"] = fwd(op=OP_QUERY, ws=WS_MISALIGNED_EMPTY)
+    s["bad_workspace_and_context"] = fwd(ctx=CTX_CUDA, ws=ws_null(0))
     # mask helpers
-    def unpad_info(flags=0, backend=0, dtype=0, batch=3, seqlen=10, ptrs=(P_OK,) * 4, mode=1, seed=7):
+    # (struct_size: the last byte, after the contents, which only a call that
+    # is valid and small enough reads: fill=False leaves them out)
+    def unpad_info(flags=0, backend=0, dtype=0, batch=3, seqlen=10, ptrs=(P_OK,) * 4, mode=1, seed=7,
+                   fill=True, struct_size=b""):
         return bytes([OP_UNPAD_INFO, flags, backend, dtype]) + small(batch - 1) + small(seqlen - 1) + \
-            bytes(ptrs) + bytes([mode]) + u64(seed)
+            bytes(ptrs) + (bytes([mode]) + u64(seed) if fill else b"") + struct_size
     s["unpad_info_left_padding_bool"] = unpad_info(dtype=0, mode=1)
     s["unpad_info_holes_int32"] = unpad_info(dtype=1, batch=4, seqlen=17, mode=0)
     s["unpad_info_right_padding_int64"] = unpad_info(dtype=2, mode=2)
     s["unpad_info_all_masked"] = unpad_info(mode=3)
     s["bad_unpad_info_misaligned_indices"] = unpad_info(ptrs=(P_OK, 0xE9, P_OK, P_OK))
     s["bad_unpad_info_huge"] = bytes([OP_UNPAD_INFO, 0, 0, 0]) + hostile_i32(11) + hostile_i32(11) + bytes(4)
+    s["bad_unpad_info_struct_size_zero"] = unpad_info(struct_size=SS_ZERO)
+    s["bad_unpad_info_struct_size_newer_and_misaligned"] = unpad_info(ptrs=(P_OK, 0xE9, P_OK, P_OK), fill=False,
+                                                                      struct_size=SS_NEWER)
 
     def rows(scatter=False, backend=0, row_elems=3, padded=11, strides=(0, 0), ptrs=(P_OK,) * 4, count=7,
-             mode=0, seed=9, extra=b""):
+             mode=0, seed=9, extra=b"", struct_size=b""):
         return bytes([OP_ROWS, 2 if scatter else 0, backend, 0, row_elems, padded - 1]) + bytes(strides) + \
-            bytes(ptrs) + bytes([count, mode]) + u64(seed) + extra
+            bytes(ptrs) + bytes([count, mode]) + u64(seed) + extra + struct_size
     s["unpad_rows_gather"] = rows()
     s["pad_rows_scatter_sorted"] = rows(scatter=True, mode=1)
     s["unpad_rows_padded_strides"] = rows(strides=(0xA1, 0xA2), count=11)
@@ -161,13 +264,20 @@ def seeds():
     s["bad_unpad_rows_index_out_of_range"] = rows(mode=0x3E, extra=b"\x02")
     s["bad_pad_rows_count_too_big"] = rows(scatter=True, count=0xC1)
     s["bad_rows_stride_below_row"] = rows(strides=(0xC0, 0))
+    s["bad_unpad_rows_struct_size_older"] = rows(struct_size=SS_OLDER)
+    s["bad_pad_rows_struct_size_random"] = rows(scatter=True, struct_size=ss_random(88 * 2))
+    # a bad count too (the CPU would reject it): the size alone decides
+    s["bad_pad_rows_struct_size_and_count"] = rows(scatter=True, count=0xC1, struct_size=SS_ZERO)
 
-    def position_ids(dtype=0, total=40, ptrs=(P_OK,) * 4, mode=0, seed=3):
-        return bytes([OP_POSITION_IDS, 0, 0, dtype, total - 1]) + bytes(ptrs) + bytes([mode]) + u64(seed)
+    def position_ids(dtype=0, total=40, ptrs=(P_OK,) * 4, mode=0, seed=3, fill=True, struct_size=b""):
+        return bytes([OP_POSITION_IDS, 0, 0, dtype, total - 1]) + bytes(ptrs) + \
+            (bytes([mode]) + u64(seed) if fill else b"") + struct_size
     s["position_ids_packed_int32"] = position_ids()
     s["position_ids_random_int64"] = position_ids(dtype=1, mode=1)
     s["position_ids_all_zero"] = position_ids(mode=2)
     s["bad_position_ids_bool"] = position_ids(dtype=0xF0)
+    s["bad_position_ids_struct_size_newer"] = position_ids(struct_size=SS_NEWER)
+    s["bad_position_ids_struct_size_zero_and_bool"] = position_ids(dtype=0xF0, fill=False, struct_size=SS_ZERO)
     s["copy_to_host"] = bytes([OP_COPY, 0, 40, P_OK, P_OK, 0])
     s["bad_copy_to_host_null"] = bytes([OP_COPY, 0, 40, P_NULL, P_OK, 0])
     return s
