@@ -49,8 +49,8 @@ counts() {
 
 step_tests() {
   local t
-  for t in build/tests/test_api build/tests/test_dispatch build/tests/test_fwd build/tests/link_check build/tests/test_stream build/tests/test_helpers build/tests/test_stress; do
-    "$t" >"$OUT/$(basename "$t").log" 2>&1
+  for t in build/tests/test_api build/tests/test_dispatch build/tests/test_decode build/tests/test_fwd build/tests/link_check build/tests/test_stream build/tests/test_helpers build/tests/test_stress; do
+    timeout 600 "$t" >"$OUT/$(basename "$t").log" 2>&1
     note "$(basename "$t"): exit $? ($(counts "$OUT/$(basename "$t").log"))"
   done
   # Per group (CMocka prints one summary per group; this is the tally).
@@ -69,6 +69,10 @@ step_sanitize() {
     : >"$OUT/sanitize_$t.log"
     for f in mma_sm90_hdim64_ mma_sm90_hdim80_fp16 mma_sm90_hdim128_bf16 mma_sm90_hdim256_bf16 64bit; do
       timeout 300 compute-sanitizer --tool "$t" --error-exitcode 99 build/tests/test_fwd "$f" >>"$OUT/sanitize_$t.log" 2>&1 || rc=$?
+    done
+    # The decode family: paging, append, splits and the combine (test_decode), every kind of head dim.
+    for f in decode_sm90_hdim64_fp16 decode_sm90_hdim80_bf16 decode_sm90_hdim128_bf16 decode_sm90_hdim256_bf16; do
+      timeout 300 compute-sanitizer --tool "$t" --error-exitcode 99 build/tests/test_decode "decode_fwd_$f" >>"$OUT/sanitize_$t.log" 2>&1 || rc=$?
     done
     note "compute-sanitizer $t: exit $rc; $(grep -cE '^\[       OK \]' "$OUT/sanitize_$t.log") cases OK; $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$OUT/sanitize_$t.log" | sort | uniq -c | tr '\n' ' ')"
   done
@@ -102,6 +106,10 @@ step_gpu_sanitize() {
   mv "$OUT/san/summary.md" "$OUT/san/summary-$(date +%s).md"
 }
 
+step_bench_decode() {
+  timeout 400 python3 bench/bench_decode.py "$@" 2>&1 | tee "$OUT/bench_decode.log" | grep -E "^decode|^spec|^mixed|^  its" | tail -40 >>"$SUMMARY"
+}
+
 step_ab() {
   bash bench/ab_prefill.sh .ab/old "${AB_ROUNDS:-3}" 2>&1 | tee "$OUT/ab.log" | tail -3 >>"$SUMMARY"
 }
@@ -125,11 +133,13 @@ for s in "$@"; do
     bench-quick) step_bench --quick --no-extras ;;
     gpu-sanitize) step_gpu_sanitize ;;
     ab) step_ab ;;
+    bench-decode) step_bench_decode ;;
+    bench-decode-quick) step_bench_decode --quick ;;
     *) echo "unknown step $s"; exit 2 ;;
   esac
   echo "step $s: $((SECONDS - t0)) s" >>"$OUT/timing.txt"
 done
 # The device tool returns at most 8 files: pack the logs into one.
-(cd "$OUT" && tar czf logs.tgz --exclude=logs.tgz --exclude=summary.txt --exclude=bench.md --exclude=bench.json --exclude='ab_prefill.*' *.log *.txt $(ls -d san 2>/dev/null) 2>/dev/null && rm -rf *.log env.txt san)
+(cd "$OUT" && tar czf logs.tgz --exclude=logs.tgz --exclude=summary.txt --exclude=bench.md --exclude=bench.json --exclude='ab_prefill.*' --exclude='bench_decode.*' *.log *.txt $(ls -d san 2>/dev/null) 2>/dev/null && rm -rf *.log env.txt san)
 echo "==== summary"
 cat "$SUMMARY" "$OUT/timing.txt"

@@ -17,16 +17,18 @@ fa_kernel_info) starts with `uint32_t struct_size`, which the header's
 `FwdParams()` is as valid a start as `lib.fa_fwd_params_default()` (whose
 other defaults, the -1 windows, it does not have). On LP64 (0.2 layout):
 
-    fa_fwd_params (272 bytes)
+    fa_fwd_params (376 bytes; the 0.2 layout ends at 272)
       0 struct_size  4 backend  8 dtype  12 batch  16 num_heads_q  20 num_heads_k
      24 head_dim  32 cu_seqlens_q  40 cu_seqlens_k  48 total_q  56 total_k
      64 max_seqlen_q  68 max_seqlen_k  72 seqused_k  80 q  88 k  96 v  104 out
     112..200 the 12 int64 strides (q, k, v, out) x (batch, row, head)
     208 scale  212 softcap  216 window_left  220 window_right
     224 sinks  232 lse  240 stream  248 context  256 workspace  264 workspace_bytes
+    272 block_table  280 block_table_stride  288 max_pages_per_seq  292 page_size  296 num_pages
+    304 k_new  312 v_new  320..360 the k_new/v_new strides  368 num_splits  372 reserved_v0_3
 
     fa_context (232 bytes, fixed), fa_unpad_info_params (64), fa_rows_params (88),
-    fa_position_ids_params (64), fa_message (512), fa_kernel_info (88)
+    fa_position_ids_params (64), fa_message (512), fa_kernel_info (88), fa_combine_params (152)
 
 `python/tests/test_layout.py` checks all of this against the header: field
 names and order of every struct, and (with a C compiler) sizeof/offsetof of
@@ -59,7 +61,8 @@ for _i, _n in enumerate(STATUS_NAMES):
 del _i, _n
 
 FA_BACKEND_CUDA, FA_BACKEND_CPU = 1, 2
-FA_DTYPE_FP16, FA_DTYPE_BF16 = 1, 2
+FA_DTYPE_FP16, FA_DTYPE_BF16, FA_DTYPE_FP32 = 1, 2, 3
+FA_MAX_SPLITS = 256
 FA_MASK_NONE, FA_MASK_CAUSAL, FA_MASK_LOCAL = 0, 1, 2
 FA_INT_BOOL, FA_INT32, FA_INT64 = 1, 2, 3
 FA_MESSAGE_CAPACITY = 512
@@ -126,6 +129,44 @@ class FwdParams(SizedStructure):
         ("context", ctypes.c_void_p),
         ("workspace", ctypes.c_void_p),
         ("workspace_bytes", ctypes.c_size_t),
+        # 0.3: KV caches
+        ("block_table", ctypes.c_void_p),
+        ("block_table_stride", ctypes.c_int64),
+        ("max_pages_per_seq", ctypes.c_int32),
+        ("page_size", ctypes.c_int32),
+        ("num_pages", ctypes.c_int64),
+        ("k_new", ctypes.c_void_p),
+        ("v_new", ctypes.c_void_p),
+    ] + [("%s_new_%s_stride" % (t, s), ctypes.c_int64) for t in ("k", "v") for s in ("batch", "row", "head")] + [
+        ("num_splits", ctypes.c_int32),
+        ("reserved_v0_3", ctypes.c_int32),
+    ]
+
+
+class CombineParams(SizedStructure):
+    """fa_combine_params: merge partial attention results by their LSEs."""
+    _fields_ = [
+        ("struct_size", ctypes.c_uint32),
+        ("backend", ctypes.c_int),
+        ("num_parts", ctypes.c_int32),
+        ("num_heads", ctypes.c_int32),
+        ("head_dim", ctypes.c_int32),
+        ("num_rows", ctypes.c_int64),
+        ("out_parts", ctypes.c_void_p),
+        ("out_parts_part_stride", ctypes.c_int64),
+        ("out_parts_row_stride", ctypes.c_int64),
+        ("out_parts_head_stride", ctypes.c_int64),
+        ("lse_parts", ctypes.c_void_p),
+        ("lse_parts_part_stride", ctypes.c_int64),
+        ("lse_parts_head_stride", ctypes.c_int64),
+        ("sinks", ctypes.c_void_p),
+        ("out_dtype", ctypes.c_int),
+        ("out", ctypes.c_void_p),
+        ("out_row_stride", ctypes.c_int64),
+        ("out_head_stride", ctypes.c_int64),
+        ("lse", ctypes.c_void_p),
+        ("lse_head_stride", ctypes.c_int64),
+        ("stream", ctypes.c_void_p),
     ]
 
 
@@ -213,25 +254,28 @@ STRUCTS = (
     (PositionIdsParams, "fa_position_ids_params"),
     (Message, "fa_message"),
     (KernelInfo, "fa_kernel_info"),
+    (CombineParams, "fa_combine_params"),
 )
 
 # Enum and macro values mirrored above, by their C names.
 CONSTANTS = dict(
     [(n, i) for i, n in enumerate(STATUS_NAMES)] + [
         ("FA_BACKEND_CUDA", FA_BACKEND_CUDA), ("FA_BACKEND_CPU", FA_BACKEND_CPU),
-        ("FA_DTYPE_FP16", FA_DTYPE_FP16), ("FA_DTYPE_BF16", FA_DTYPE_BF16),
+        ("FA_DTYPE_FP16", FA_DTYPE_FP16), ("FA_DTYPE_BF16", FA_DTYPE_BF16), ("FA_DTYPE_FP32", FA_DTYPE_FP32),
+        ("FA_MAX_SPLITS", FA_MAX_SPLITS),
         ("FA_MASK_NONE", FA_MASK_NONE), ("FA_MASK_CAUSAL", FA_MASK_CAUSAL), ("FA_MASK_LOCAL", FA_MASK_LOCAL),
         ("FA_INT_BOOL", FA_INT_BOOL), ("FA_INT32", FA_INT32), ("FA_INT64", FA_INT64),
         ("FA_MESSAGE_CAPACITY", FA_MESSAGE_CAPACITY), ("FA_CONTEXT_RESERVED_WORDS", FA_CONTEXT_RESERVED_WORDS),
         ("FA_CURRENT_DEVICE", FA_CURRENT_DEVICE),
-        ("FA_VERSION_MAJOR", 0), ("FA_VERSION_MINOR", 2), ("FA_VERSION_PATCH", 0),
+        ("FA_VERSION_MAJOR", 0), ("FA_VERSION_MINOR", 3), ("FA_VERSION_PATCH", 0),
     ] + [(name, size) for name, size in (
         ("FA_FWD_PARAMS_SIZE_V0_2", 272), ("FA_UNPAD_INFO_PARAMS_SIZE_V0_2", 64), ("FA_ROWS_PARAMS_SIZE_V0_2", 88),
-        ("FA_POSITION_IDS_PARAMS_SIZE_V0_2", 64), ("FA_KERNEL_INFO_SIZE_V0_2", 88))])
+        ("FA_POSITION_IDS_PARAMS_SIZE_V0_2", 64), ("FA_KERNEL_INFO_SIZE_V0_2", 88), ("FA_FWD_PARAMS_SIZE_V0_3", 376),
+        ("FA_COMBINE_PARAMS_SIZE_V0_3", 152))])
 
 # The layout version these mirrors describe: a library older than this has
 # other struct layouts (0.1 had no struct_size) and is refused by load().
-LAYOUT_VERSION_NUMBER = 200
+LAYOUT_VERSION_NUMBER = 300
 
 # ---------------------------------------------------------------- loading
 
@@ -279,6 +323,9 @@ _SIGNATURES = {
     "fa_fwd_query": (ctypes.c_int, [ctypes.POINTER(FwdParams), ctypes.POINTER(ctypes.c_size_t), _MSG]),
     "fa_fwd_workspace_size": (ctypes.c_int, [ctypes.POINTER(FwdParams), ctypes.POINTER(ctypes.c_size_t), _MSG]),
     "fa_fwd_with_kernel": (ctypes.c_int, [ctypes.POINTER(FwdParams), ctypes.c_size_t, _MSG]),
+    "fa_append_kv": (ctypes.c_int, [ctypes.POINTER(FwdParams), _MSG]),
+    "fa_combine_params_default": (CombineParams, []),
+    "fa_combine": (ctypes.c_int, [ctypes.POINTER(CombineParams), _MSG]),
     "fa_unpad_info_params_default": (UnpadInfoParams, []),
     "fa_rows_params_default": (RowsParams, []),
     "fa_position_ids_params_default": (PositionIdsParams, []),

@@ -1,0 +1,307 @@
+"""Decode over a KV cache: the library against cuDNN and varlen_attn, same run, same inputs.
+
+    python3 bench/bench_decode.py [--md FILE] [--json FILE] [--quick]
+
+Rows (issue 10, BENCH.md): bf16, GQA 32/8, d128, one query per sequence,
+B x L in {1 x 131072, 8 x 32768, 32 x 8192, 128 x 1024}:
+  - ours on a contiguous cache [B, L, 8, 128] and on the same memory seen as
+    pages of 16, 64, 256 and 1 tokens in a shuffled block table;
+  - SDPA cuDNN (enable_gqa) on the cache as [b, h, s, d] views of both
+    layouts a caller could give it: our [b, s, h, d] memory transposed, and a
+    contiguous [b, h, s, d] copy; cudnn_ms is the faster;
+  - torch varlen_attn with the 8 KV heads passed natively.
+Then speculative decoding (4 queries per sequence, b32 x 8192, bottom-right
+causal) and a mixed continuous batch (48 decoding sequences with 1..16k
+cached tokens plus 2 prefill chunks of 512 over 4096 cached tokens, paged,
+one call) next to its parts run separately.
+Timing: triton's do_bench (CUDA events, L2 flushed, median), one method for
+every implementation. K/V bytes read per second against the measured copy
+ceiling (read + write of a 2 GiB buffer). Each row checks our output
+against varlen_attn's on the same (gathered) keys.
+"""
+import argparse
+import ctypes
+import datetime
+import json
+import os
+import sys
+
+import torch
+import torch.nn.functional as F
+from torch.nn.attention import SDPBackend, sdpa_kernel
+from torch.nn.attention.varlen import varlen_attn
+from triton.testing import do_bench
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python"))
+from flashattn import _native as N  # noqa: E402
+
+DEV = "cuda"
+HQ, HK, D = 32, 8, 128
+LIB = None
+
+
+def bench(fn):
+    try:
+        fn()
+        torch.cuda.synchronize()
+        return do_bench(fn, warmup=25, rep=200, return_mode="median")
+    except Exception as e:  # noqa: BLE001 - a failing peer is reported, not fatal
+        return "ERR " + type(e).__name__ + ": " + str(e).split("\n")[0][:80]
+
+
+class Call:
+    """A prepared fa_fwd call over a cache (contiguous or paged)."""
+
+    def __init__(self, q, cu_q, max_q, k, v, seqused, max_k, table=None, page_size=0, num_pages=0,
+                 window=(-1, -1), num_splits=0, cu_k=None, total_k=0):
+        self.keep = [q, cu_q, k, v, seqused, table, cu_k]
+        self.out = torch.empty_like(q)
+        p = LIB.fa_fwd_params_default()
+        p.backend, p.dtype = N.FA_BACKEND_CUDA, N.FA_DTYPE_BF16
+        p.batch = cu_q.numel() - 1
+        p.num_heads_q, p.num_heads_k, p.head_dim = q.shape[1], k.shape[-2], q.shape[2]
+        p.cu_seqlens_q, p.total_q, p.max_seqlen_q = cu_q.data_ptr(), q.shape[0], max_q
+        p.q, p.k, p.v, p.out = q.data_ptr(), k.data_ptr(), v.data_ptr(), self.out.data_ptr()
+        p.seqused_k = seqused.data_ptr()
+        p.max_seqlen_k = max_k
+        if table is not None:
+            p.block_table = table.data_ptr()
+            p.block_table_stride = table.shape[1]
+            p.max_pages_per_seq = table.shape[1]
+            p.page_size, p.num_pages = page_size, num_pages
+            p.k_batch_stride = p.v_batch_stride = page_size * k.shape[-2] * k.shape[-1]
+        else:
+            p.cu_seqlens_k, p.total_k = cu_k.data_ptr(), total_k
+        p.window_left, p.window_right = window
+        p.num_splits = num_splits
+        p.stream = torch.cuda.current_stream().cuda_stream
+        msg, size = N.Message(), ctypes.c_size_t()
+        if LIB.fa_fwd_workspace_size(ctypes.byref(p), ctypes.byref(size), ctypes.byref(msg)) != 0:
+            raise RuntimeError(msg.text.decode())
+        self.ws = torch.empty(max(size.value, 1), device=DEV, dtype=torch.uint8)
+        p.workspace, p.workspace_bytes = (self.ws.data_ptr(), size.value) if size.value else (None, 0)
+        idx = ctypes.c_size_t()
+        if LIB.fa_fwd_query(ctypes.byref(p), ctypes.byref(idx), ctypes.byref(msg)) != 0:
+            raise RuntimeError(msg.text.decode())
+        self.kernel = N.kernel_info(LIB, idx.value).name.decode()
+        self.workspace_bytes = size.value
+        self.p, self.pp = p, ctypes.byref(p)
+
+    def __call__(self):
+        msg = N.Message()
+        if LIB.fa_fwd(self.pp, ctypes.byref(msg)) != 0:
+            raise RuntimeError(msg.text.decode())
+        return self.out
+
+
+def rel_diff(a, b):
+    return ((a.float() - b.float()).norm() / b.float().norm()).item()
+
+
+def copy_ceiling():
+    x = torch.empty(2 * 1024 ** 3, device=DEV, dtype=torch.uint8)
+    y = torch.empty_like(x)
+    ms = do_bench(lambda: y.copy_(x), warmup=25, rep=200, return_mode="median")
+    del x, y
+    return 2 * 2 * 1024 ** 3 / ms / 1e9
+
+
+def shuffled_table(b, pages_per_seq, gen):
+    perm = torch.randperm(b * pages_per_seq, generator=gen).to(torch.int32)
+    return perm.view(b, pages_per_seq).to(DEV)
+
+
+def gathered(cache, table, page_size, b, length):
+    """[b * length, HK, D] keys of every sequence, in order, through the table."""
+    pages = cache.view(-1, page_size, HK, D)[table.long()]  # [b, pages, ps, HK, D]
+    return pages.reshape(b, -1, HK, D)[:, :length].reshape(b * length, HK, D)
+
+
+def decode_rows(rows, shapes, page_sizes, gen):
+    for b, length in shapes:
+        q = torch.randn(b, HQ, D, device=DEV, dtype=torch.bfloat16)
+        k = torch.randn(b * length, HK, D, device=DEV, dtype=torch.bfloat16)
+        v = torch.randn(b * length, HK, D, device=DEV, dtype=torch.bfloat16)
+        cu_q = torch.arange(0, b + 1, device=DEV, dtype=torch.int32)
+        cu_k = torch.arange(0, (b + 1) * length, length, device=DEV, dtype=torch.int32)
+        used = torch.full((b,), length, device=DEV, dtype=torch.int32)
+        kv_bytes = 2 * k.numel() * 2
+        name = f"decode b{b} kv{length} gqa32/8 d128 bf16"
+        # Peers on the contiguous cache.
+        kd = k.view(b, length, HK, D).transpose(1, 2)  # [b, h, s, d] view of [b, s, h, d] memory
+        vd = v.view(b, length, HK, D).transpose(1, 2)
+        kc, vc = kd.contiguous(), vd.contiguous()
+        qd = q.view(b, HQ, 1, D)
+
+        def cudnn(kk, vv):
+            with sdpa_kernel([SDPBackend.CUDNN_ATTENTION]):
+                return F.scaled_dot_product_attention(qd, kk, vv, enable_gqa=True)
+
+        ref = varlen_attn(q, k, v, cu_q, cu_k, 1, length)
+        peers = {"cudnn_bshd_ms": bench(lambda: cudnn(kd, vd)), "cudnn_bhsd_ms": bench(lambda: cudnn(kc, vc)),
+                 "varlen_ms": bench(lambda: varlen_attn(q, k, v, cu_q, cu_k, 1, length))}
+        del kc, vc
+        ok = [x for x in (peers["cudnn_bshd_ms"], peers["cudnn_bhsd_ms"]) if isinstance(x, float)]
+        peers["cudnn_ms"] = min(ok) if ok else peers["cudnn_bshd_ms"]
+        # Ours: contiguous, then each page size over the same memory.
+        contiguous = Call(q, cu_q, 1, k, v, used, length, cu_k=cu_k, total_k=b * length)
+        variants = [("", contiguous, ref)]
+        for ps in page_sizes:
+            if length % ps:
+                continue
+            table = shuffled_table(b, length // ps, gen)
+            call = Call(q, cu_q, 1, k, v, used, length, table=table, page_size=ps, num_pages=b * length // ps)
+            want = varlen_attn(q, gathered(k, table, ps, b, length), gathered(v, table, ps, b, length), cu_q, cu_k, 1,
+                               length) if b * length <= 8 * 32768 else None
+            variants.append((f" page{ps}", call, want))
+        for suffix, call, want in variants:
+            ms = bench(call)
+            r = {"row": name + suffix, "kernel": call.kernel, "ours_ms": ms, "kv_bytes": kv_bytes,
+                 "workspace_bytes": call.workspace_bytes, **peers}
+            if want is not None:
+                r["diff_vs_varlen"] = rel_diff(call(), want)
+            rows.append(r)
+            print(fmt(r), flush=True)
+        del q, k, v, ref
+
+
+def spec_decode_rows(rows, gen):
+    b, length, nq = 32, 8192, 4
+    q = torch.randn(b * nq, HQ, D, device=DEV, dtype=torch.bfloat16)
+    k = torch.randn(b * length, HK, D, device=DEV, dtype=torch.bfloat16)
+    v = torch.randn_like(k)
+    cu_q = torch.arange(0, (b + 1) * nq, nq, device=DEV, dtype=torch.int32)
+    cu_k = torch.arange(0, (b + 1) * length, length, device=DEV, dtype=torch.int32)
+    used = torch.full((b,), length, device=DEV, dtype=torch.int32)
+    ref = varlen_attn(q, k, v, cu_q, cu_k, nq, length, window_size=(-1, 0))
+    peers = {"varlen_ms": bench(lambda: varlen_attn(q, k, v, cu_q, cu_k, nq, length, window_size=(-1, 0)))}
+    table = shuffled_table(b, length // 16, gen)
+    for suffix, call, want in [
+            ("", Call(q, cu_q, nq, k, v, used, length, window=(-1, 0), cu_k=cu_k, total_k=b * length), ref),
+            (" page16", Call(q, cu_q, nq, k, v, used, length, table=table, page_size=16, num_pages=b * length // 16,
+                             window=(-1, 0)),
+             varlen_attn(q, gathered(k, table, 16, b, length), gathered(v, table, 16, b, length), cu_q, cu_k, nq,
+                         length, window_size=(-1, 0)))]:
+        r = {"row": f"spec decode 4q b{b} kv{length} gqa32/8 d128 bf16 causal{suffix}", "kernel": call.kernel,
+             "ours_ms": bench(call), "kv_bytes": 2 * k.numel() * 2, **peers, "diff_vs_varlen": rel_diff(call(), want)}
+        rows.append(r)
+        print(fmt(r), flush=True)
+
+
+def mixed_rows(rows, gen):
+    """48 decoding sequences (1..16k cached) + 2 chunks of 512 over 4096 cached, paged 16, causal."""
+    ps = 16
+    g = torch.Generator().manual_seed(1)
+    dec = torch.randint(1, 16385, (48,), generator=g).tolist()
+    chunk_cache, chunk = 4096, 512
+    lens_k = dec + [chunk_cache + chunk] * 2
+    lens_q = [1] * 48 + [chunk] * 2
+    pages = [(x + ps - 1) // ps for x in lens_k]
+    max_pages = max(pages)
+    num_pages = sum(pages)
+    k = torch.randn(num_pages * ps, HK, D, device=DEV, dtype=torch.bfloat16)
+    v = torch.randn_like(k)
+    perm = torch.randperm(num_pages, generator=gen).to(torch.int32)
+    table = torch.zeros(len(lens_k), max_pages, dtype=torch.int32)
+    at = 0
+    for i, n in enumerate(pages):
+        table[i, :n] = perm[at:at + n]
+        at += n
+    table = table.to(DEV)
+
+    def part(idx):
+        lq, lk = [lens_q[i] for i in idx], [lens_k[i] for i in idx]
+        q = torch.randn(sum(lq), HQ, D, device=DEV, dtype=torch.bfloat16)
+        cu_q = torch.tensor([0] + torch.tensor(lq).cumsum(0).tolist(), device=DEV, dtype=torch.int32)
+        used = torch.tensor(lk, device=DEV, dtype=torch.int32)
+        t = table[idx]
+        call = Call(q, cu_q, max(lq), k, v, used, max(lk), table=t, page_size=ps, num_pages=num_pages, window=(-1, 0))
+        kg = torch.cat([gathered(k, t[j:j + 1], ps, 1, max_pages * ps)[:lk[j]] for j in range(len(idx))])
+        vg = torch.cat([gathered(v, t[j:j + 1], ps, 1, max_pages * ps)[:lk[j]] for j in range(len(idx))])
+        cu_k = torch.tensor([0] + torch.tensor(lk).cumsum(0).tolist(), device=DEV, dtype=torch.int32)
+        want = varlen_attn(q, kg, vg, cu_q, cu_k, max(lq), max(lk), window_size=(-1, 0))
+        vms = bench(lambda: varlen_attn(q, kg, vg, cu_q, cu_k, max(lq), max(lk), window_size=(-1, 0)))
+        return call, want, vms, sum(lk) * HK * D * 2 * 2
+
+    for label, idx in [("mixed batch: 48 decode + 2 prefill chunks of 512, one call", list(range(50))),
+                       ("  its part: 48 decoding sequences", list(range(48))),
+                       ("  its part: 2 prefill chunks of 512 over 4096 cached", [48, 49])]:
+        call, want, vms, nbytes = part(idx)
+        r = {"row": label + " (page16)", "kernel": call.kernel, "ours_ms": bench(call), "kv_bytes": nbytes,
+             "varlen_ms": vms, "diff_vs_varlen": rel_diff(call(), want)}
+        rows.append(r)
+        print(fmt(r), flush=True)
+
+
+def f1(x, spec="{:.3f}"):
+    return spec.format(x) if isinstance(x, float) else "-"
+
+
+def tbps(r, key="ours_ms"):
+    ms = r.get(key)
+    return r["kv_bytes"] / ms / 1e9 if isinstance(ms, float) else None
+
+
+def ratio(r, peer):
+    a, b = r.get("ours_ms"), r.get(peer)
+    return b / a if isinstance(a, float) and isinstance(b, float) else None
+
+
+def fmt(r):
+    return (f"{r['row']:64s} ours {f1(r['ours_ms'])} ms {f1(tbps(r), '{:.2f}')} TB/s | cudnn "
+            f"{f1(r.get('cudnn_ms'))} x{f1(ratio(r, 'cudnn_ms'), '{:.2f}')} | varlen {f1(r.get('varlen_ms'))} "
+            f"x{f1(ratio(r, 'varlen_ms'), '{:.2f}')} | diff {f1(r.get('diff_vs_varlen'), '{:.1e}')} | {r['kernel']}")
+
+
+def markdown(rows, env):
+    out = [f"Device: {env['device']}; torch {env['torch']}, CUDA {env['cuda']}, cuDNN {env['cudnn']}; date "
+           f"{env['date']}. Command: `python3 bench/bench_decode.py` (triton do_bench medians, L2 flushed). "
+           f"Copy ceiling (read + write, 2 GiB): {env['copy_tbps']:.2f} TB/s.", "",
+           "TB/s = K/V bytes read / time. xN = peer time / our time (above 1: we are faster). cuDNN: the faster of "
+           "its two layouts (both kept in the JSON).", "",
+           "| row | kernel | ours ms | ours TB/s | % of copy | cuDNN ms | ours vs cuDNN | varlen_attn ms | ours vs "
+           "varlen | diff vs varlen |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for r in rows:
+        t = tbps(r)
+        out.append(f"| {r['row']} | {r['kernel']} | {f1(r['ours_ms'])} | {f1(t, '{:.2f}')} | "
+                   f"{f1(100 * t / env['copy_tbps'] if t else None, '{:.0f}')} | {f1(r.get('cudnn_ms'))} | "
+                   f"{f1(ratio(r, 'cudnn_ms'), '{:.2f}')} | {f1(r.get('varlen_ms'))} | "
+                   f"{f1(ratio(r, 'varlen_ms'), '{:.2f}')} | {f1(r.get('diff_vs_varlen'), '{:.1e}')} |")
+    return "\n".join(out) + "\n"
+
+
+def main():
+    global LIB
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--md")
+    ap.add_argument("--json")
+    ap.add_argument("--quick", action="store_true", help="b32 x 8192 and b1 x 131072 only, pages 16 and 1")
+    args = ap.parse_args()
+    LIB = N.load()
+    torch.manual_seed(0)
+    gen = torch.Generator().manual_seed(0)
+    p = torch.cuda.get_device_properties(0)
+    env = {"device": p.name, "torch": torch.__version__, "cuda": torch.version.cuda,
+           "cudnn": torch.backends.cudnn.version(), "date": datetime.date.today().isoformat(),
+           "copy_tbps": copy_ceiling()}
+    print(env, flush=True)
+    rows = []
+    shapes = [(32, 8192), (1, 131072)] if args.quick else [(1, 131072), (8, 32768), (32, 8192), (128, 1024)]
+    decode_rows(rows, shapes, [16, 1] if args.quick else [16, 64, 256, 1], gen)
+    if not args.quick:
+        spec_decode_rows(rows, gen)
+        mixed_rows(rows, gen)
+    md = markdown(rows, env)
+    out = os.environ.get("OUT")
+    for path, text in [(args.md or (out and os.path.join(out, "bench_decode.md")), md),
+                       (args.json or (out and os.path.join(out, "bench_decode.json")),
+                        json.dumps({"env": env, "rows": rows}, indent=1))]:
+        if path:
+            with open(path, "w") as fh:
+                fh.write(text)
+    print()
+    print(md)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,589 @@
+/*
+ * test_decode.c - attention over KV caches: paged (any page size) and
+ * contiguous caches, append, split-KV and the public combine, GQA packing,
+ * against the double-precision reference (tests/reference.c) on gathered
+ * K/V. One case per kernel of the decode family (on a GPU) and per "local"
+ * CPU kernel (everywhere), each run over every scenario below; plus
+ * batch invariance with num_splits = 1, a CUDA-graph replay with new
+ * lengths and tables, a cache pool over 2^31 elements, fa_combine, and bad
+ * input.
+ *
+ *   test_decode [FILTER]    run the cases whose name contains FILTER
+ *   FA_TEST_SEED=N          reproduce a run (the seed is printed first)
+ *
+ * Every run poisons what the call must not touch with NaN: out rows outside
+ * the sequences, lse entries, every cache row no sequence uses (unused
+ * pages, the tail of each last page, table columns past the last page hold
+ * garbage ids), and checks that the result is finite and exact where it must
+ * be, that the cache changed exactly where the append wrote, and nothing else.
+ */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <cuda_runtime_api.h>
+
+#include "flashattn.h"
+#include "reference.h"
+#include "test_util.h"
+
+#define TOL_BF16 1e-2
+#define TOL_FP16 2e-3
+#define LSE_ABS_TOL 1e-3
+#define LSE_REL_TOL 1e-4
+#define MAX_B 6
+#define GARBAGE_PAGE 0x7fff0000 /* in unused table columns */
+
+/* ------------------------------------------------------------ cases */
+
+typedef struct dcase {
+  const char *name, *family, *arch_name;
+  fa_backend backend;
+  int arch, head_dim;
+  fa_dtype dtype;
+  fa_mask mask;
+} dcase;
+
+static const dcase k_all[] = {
+#define FA_FWD_CASE(name, group, family, backend, arch, arch_name, head_dim, dtype, mask) \
+  {#name, family, arch_name, backend, arch, head_dim, dtype, mask},
+#include "../generated/test_cases.inc"
+#undef FA_FWD_CASE
+};
+
+/* ------------------------------------------------------------ scenarios */
+
+typedef struct scenario {
+  const char *what;
+  int batch, hq, hk;
+  int lq[MAX_B];    /* query rows (= appended rows when appending) */
+  int cache[MAX_B]; /* cache length before the call (seqused_k) */
+  int page_size;    /* 0: contiguous varlen cache (cu_seqlens_k regions) */
+  int append;
+  int num_splits;
+  int wl, wr;
+  float softcap;
+  int sinks, lse;
+  int shuffle;      /* pages in random order */
+  int share_prefix; /* sequence 1's first page is sequence 0's */
+  int dense_q;      /* paged only: q dense [batch, lq[0], ...] (every lq equal) */
+} scenario;
+
+static const scenario k_scenarios[] = {
+    {"decode, page 16, GQA 4/1 (packed rows), lse", 4, 8, 2, {1, 1, 1, 1}, {100, 33, 1, 64},
+     16, 0, 0, -1, -1, 0.f, 0, 1, 1, 0, 0},
+    {"page 1, shuffled, lengths 0 and 1, causal", 4, 4, 4, {1, 1, 1, 1}, {0, 1, 47, 5},
+     1, 0, 0, -1, 0, 0.f, 0, 1, 1, 0, 0},
+    {"page 3, GQA 3, spec decode 4 queries, causal, sinks", 3, 6, 2, {4, 4, 4}, {30, 31, 29},
+     3, 0, 0, -1, 0, 0.f, 1, 1, 1, 0, 1},
+    {"page 7, GQA 5, window starting mid-page, softcap", 2, 5, 1, {2, 3}, {60, 41},
+     7, 0, 0, 11, 0, 20.f, 0, 1, 1, 0, 0},
+    {"page 17, GQA 7, append crossing a page boundary", 3, 7, 1, {3, 1, 5}, {16, 33, 0},
+     17, 1, 0, -1, 0, 0.f, 0, 1, 1, 0, 0},
+    {"page 16, append exactly filling a page, shared prefix page", 2, 4, 2, {4, 2}, {28, 30},
+     16, 1, 0, -1, 0, 0.f, 1, 1, 1, 1, 0},
+    {"page 100, splits 7, sinks, lse", 2, 8, 2, {1, 2}, {700, 150},
+     100, 0, 7, -1, 0, 0.f, 1, 1, 1, 0, 0},
+    {"page 256 (larger than the sequences), splits 64 (> key blocks)", 3, 4, 1, {1, 1, 1}, {200, 17, 255},
+     256, 0, 64, -1, -1, 0.f, 1, 1, 0, 0, 0},
+    {"page 2, exact multiples and +-1, splits 2", 3, 2, 2, {1, 1, 1}, {64, 63, 65},
+     2, 0, 2, -1, 0, 0.f, 0, 1, 1, 0, 0},
+    {"contiguous varlen cache, append, causal, splits 3", 3, 8, 2, {2, 1, 3}, {90, 0, 41},
+     0, 1, 3, -1, 0, 0.f, 0, 1, 0, 0, 0},
+    {"contiguous, MQA 16/1 (two row tiles), window", 2, 16, 1, {2, 2}, {300, 129},
+     0, 0, 0, 50, 0, 0.f, 0, 1, 0, 0, 0},
+    {"page 16, chunked prefill 40 queries over a cache, causal", 2, 4, 2, {40, 9}, {64, 200},
+     16, 0, 0, -1, 0, 0.f, 0, 1, 1, 0, 0},
+};
+#define N_SCENARIOS (sizeof k_scenarios / sizeof k_scenarios[0])
+
+/* ------------------------------------------------------------ one problem */
+
+typedef struct problem {
+  const scenario *sc;
+  int d;
+  fa_dtype dtype;
+  int64_t keys[MAX_B]; /* keys attended: cache + appended */
+  int32_t cu_q[MAX_B + 1], cu_k[MAX_B + 1], seqused[MAX_B];
+  int64_t total_q;
+  /* cache: paged pool [num_pages][ps][hk][d], or contiguous [total_k][hk][d] */
+  int paged, ps, max_pages, bt_stride;
+  int64_t num_pages, cache_rows, total_k;
+  int32_t *table;
+  uint16_t *k, *v, *k0, *v0;  /* after / before the call (host) */
+  uint16_t *q, *k_new, *v_new;
+  uint16_t *out;
+  float *lse, *sinks;
+  size_t n_cache, n_q, n_new, n_out, n_lse;
+} problem;
+
+static int64_t kv_row(const problem *p, int b, int64_t j) {
+  if (!p->paged) return p->cu_k[b] + j;
+  return (int64_t)p->table[b * p->bt_stride + j / p->ps] * p->ps + j % p->ps;
+}
+
+static void *xalloc(tu_pool *pool, size_t bytes) {
+  void *ptr = tu_pool_host(pool, bytes ? bytes : 1);
+  if (ptr == NULL) fail_msg("out of host memory (%zu bytes)", bytes);
+  return ptr;
+}
+
+/* Lay out and fill one problem (host memory). Each sequence's data (cache,
+ * queries, new rows) comes from its own generator, so that sequence 0 gets
+ * the same numbers whatever else is in the batch (batch invariance). */
+static void build(problem *p, const scenario *sc, int d, fa_dtype dtype, tu_rng *rng, tu_pool *pool) {
+  const int hk = sc->hk, hq = sc->hq;
+  const uint64_t base = tu_rng_next(rng);
+  tu_rng seq_rng[MAX_B];
+  for (int b = 0; b < MAX_B; ++b) seq_rng[b] = tu_rng_make(base + 0x9e3779b97f4a7c15ull * (uint64_t)(b + 1));
+  tu_rng page_rng = tu_rng_make(base ^ 0x5bd1e995u);
+  memset(p, 0, sizeof *p);
+  p->sc = sc, p->d = d, p->dtype = dtype;
+  p->paged = sc->page_size > 0;
+  p->ps = sc->page_size;
+  for (int b = 0; b < sc->batch; ++b) {
+    p->keys[b] = sc->cache[b] + (sc->append ? sc->lq[b] : 0);
+    p->seqused[b] = sc->cache[b];
+    p->cu_q[b + 1] = p->cu_q[b] + sc->lq[b];
+  }
+  p->total_q = p->cu_q[sc->batch] + 3; /* padding rows: must stay untouched */
+  if (p->paged) {
+    int64_t need = 0;
+    for (int b = 0; b < sc->batch; ++b) {
+      const int pages = (int)((p->keys[b] + p->ps - 1) / p->ps);
+      if (pages > p->max_pages) p->max_pages = pages;
+      need += pages;
+    }
+    if (p->max_pages == 0) p->max_pages = 1;
+    p->max_pages += 1; /* a column no sequence uses */
+    p->bt_stride = p->max_pages + 2;
+    p->num_pages = need + 5; /* pages no sequence uses */
+    p->table = (int32_t *)xalloc(pool, (size_t)sc->batch * p->bt_stride * 4);
+    for (int i = 0; i < sc->batch * p->bt_stride; ++i) p->table[i] = GARBAGE_PAGE - i;
+    /* Page ids in order or shuffled; sequence 1 may start with sequence 0's first page. */
+    int32_t *ids = (int32_t *)xalloc(pool, (size_t)p->num_pages * 4);
+    for (int64_t i = 0; i < p->num_pages; ++i) ids[i] = (int32_t)i;
+    if (sc->shuffle)
+      for (int64_t i = p->num_pages - 1; i > 0; --i) {
+        const int64_t j = (int64_t)(tu_rng_next(&page_rng) % (uint64_t)(i + 1));
+        const int32_t t = ids[i];
+        ids[i] = ids[j], ids[j] = t;
+      }
+    int64_t next = 0;
+    for (int b = 0; b < sc->batch; ++b)
+      for (int64_t c = 0; c < (p->keys[b] + p->ps - 1) / p->ps; ++c)
+        p->table[b * p->bt_stride + c] = (b == 1 && c == 0 && sc->share_prefix) ? p->table[0] : ids[next++];
+    p->cache_rows = p->num_pages * p->ps;
+  } else {
+    for (int b = 0; b < sc->batch; ++b) p->cu_k[b + 1] = p->cu_k[b] + (int32_t)p->keys[b] + 4; /* 4 spare rows */
+    p->total_k = p->cu_k[sc->batch];
+    p->cache_rows = p->total_k;
+  }
+  p->n_cache = (size_t)(p->cache_rows * hk * d);
+  p->k = (uint16_t *)xalloc(pool, p->n_cache * 2);
+  p->v = (uint16_t *)xalloc(pool, p->n_cache * 2);
+  tu_poison16(p->k, p->n_cache);
+  tu_poison16(p->v, p->n_cache);
+  /* The cache rows before the call: shared pages get sequence 0's data. */
+  for (int b = 0; b < sc->batch; ++b)
+    for (int64_t j = 0; j < sc->cache[b]; ++j) {
+      if (b == 1 && sc->share_prefix && j < p->ps) continue;
+      const int64_t r = kv_row(p, b, j);
+      tu_fill_random(p->k + r * hk * d, (size_t)hk * d, dtype, 1.0, &seq_rng[b]);
+      tu_fill_random(p->v + r * hk * d, (size_t)hk * d, dtype, 1.0, &seq_rng[b]);
+    }
+  p->k0 = (uint16_t *)xalloc(pool, p->n_cache * 2);
+  p->v0 = (uint16_t *)xalloc(pool, p->n_cache * 2);
+  memcpy(p->k0, p->k, p->n_cache * 2);
+  memcpy(p->v0, p->v, p->n_cache * 2);
+  p->n_q = (size_t)(p->total_q * hq * d);
+  p->q = (uint16_t *)xalloc(pool, p->n_q * 2);
+  tu_poison16(p->q, p->n_q);
+  for (int b = 0; b < sc->batch; ++b)
+    tu_fill_random(p->q + (size_t)p->cu_q[b] * hq * d, (size_t)sc->lq[b] * hq * d, dtype, 1.0, &seq_rng[b]);
+  p->n_new = (size_t)(p->total_q * hk * d);
+  if (sc->append) {
+    p->k_new = (uint16_t *)xalloc(pool, p->n_new * 2);
+    p->v_new = (uint16_t *)xalloc(pool, p->n_new * 2);
+    tu_poison16(p->k_new, p->n_new);
+    tu_poison16(p->v_new, p->n_new);
+    for (int b = 0; b < sc->batch; ++b) {
+      const size_t at = (size_t)p->cu_q[b] * hk * d, n = (size_t)sc->lq[b] * hk * d;
+      tu_fill_random(p->k_new + at, n, dtype, 1.0, &seq_rng[b]);
+      tu_fill_random(p->v_new + at, n, dtype, 1.0, &seq_rng[b]);
+    }
+  }
+  p->n_out = p->n_q;
+  p->out = (uint16_t *)xalloc(pool, p->n_out * 2);
+  tu_poison16(p->out, p->n_out);
+  p->n_lse = (size_t)(hq * p->total_q);
+  p->lse = (float *)xalloc(pool, p->n_lse * 4);
+  tu_poison32(p->lse, p->n_lse);
+  p->sinks = (float *)xalloc(pool, (size_t)hq * 4);
+  tu_rng sink_rng = tu_rng_make(base ^ 0xa5a5a5a5u);
+  for (int h = 0; h < hq; ++h) p->sinks[h] = (float)(3.0 * tu_rng_uniform(&sink_rng) - 1.0);
+}
+
+/* Device (or host) pointers of a problem's buffers. */
+typedef struct placed {
+  void *k, *v, *q, *k_new, *v_new, *out, *lse, *sinks, *table, *cu_q, *cu_k, *seqused, *workspace;
+} placed;
+
+static void *to_dev(tu_pool *pool, const void *host, size_t bytes) {
+  const char *why = NULL;
+  void *dev = tu_pool_device(pool, bytes ? bytes : 16, &why);
+  if (dev == NULL) fail_msg("cudaMalloc(%zu): %s", bytes, why);
+  if (host != NULL && bytes > 0 && tu_to_device(dev, host, bytes, &why) != 0) fail_msg("cudaMemcpy: %s", why);
+  return dev;
+}
+
+static placed place(const problem *p, int cuda, tu_pool *pool) {
+  placed d;
+  memset(&d, 0, sizeof d);
+  if (!cuda) {
+    d.k = p->k, d.v = p->v, d.q = p->q, d.k_new = p->k_new, d.v_new = p->v_new, d.out = p->out, d.lse = p->lse;
+    d.sinks = p->sinks, d.table = p->table, d.cu_q = (void *)p->cu_q, d.cu_k = (void *)p->cu_k;
+    d.seqused = (void *)p->seqused;
+    return d;
+  }
+  d.k = to_dev(pool, p->k, p->n_cache * 2);
+  d.v = to_dev(pool, p->v, p->n_cache * 2);
+  d.q = to_dev(pool, p->q, p->n_q * 2);
+  if (p->k_new) d.k_new = to_dev(pool, p->k_new, p->n_new * 2), d.v_new = to_dev(pool, p->v_new, p->n_new * 2);
+  d.out = to_dev(pool, p->out, p->n_out * 2);
+  d.lse = to_dev(pool, p->lse, p->n_lse * 4);
+  d.sinks = to_dev(pool, p->sinks, (size_t)p->sc->hq * 4);
+  if (p->table) d.table = to_dev(pool, p->table, (size_t)p->sc->batch * p->bt_stride * 4);
+  d.cu_q = to_dev(pool, p->cu_q, sizeof p->cu_q);
+  d.cu_k = to_dev(pool, p->cu_k, sizeof p->cu_k);
+  d.seqused = to_dev(pool, p->seqused, sizeof p->seqused);
+  return d;
+}
+
+static fa_fwd_params params_of(const problem *p, const placed *d, fa_backend backend, int num_splits,
+                               fa_stream_t stream) {
+  const scenario *sc = p->sc;
+  fa_fwd_params prm = fa_fwd_params_default();
+  prm.backend = backend;
+  prm.dtype = p->dtype;
+  prm.batch = sc->batch;
+  prm.num_heads_q = sc->hq;
+  prm.num_heads_k = sc->hk;
+  prm.head_dim = p->d;
+  int max_lq = 0;
+  int64_t max_keys = 0;
+  for (int b = 0; b < sc->batch; ++b) {
+    if (sc->lq[b] > max_lq) max_lq = sc->lq[b];
+    if (p->keys[b] > max_keys) max_keys = p->keys[b];
+  }
+  if (sc->dense_q) {
+    prm.max_seqlen_q = sc->lq[0];
+  } else {
+    prm.cu_seqlens_q = (const int32_t *)d->cu_q;
+    prm.total_q = p->total_q;
+    prm.max_seqlen_q = max_lq;
+  }
+  prm.q = d->q;
+  prm.k = d->k;
+  prm.v = d->v;
+  prm.out = d->out;
+  prm.seqused_k = (const int32_t *)d->seqused;
+  if (p->paged) {
+    prm.block_table = (const int32_t *)d->table;
+    prm.block_table_stride = p->bt_stride;
+    prm.max_pages_per_seq = p->max_pages;
+    prm.page_size = p->ps;
+    prm.num_pages = p->num_pages;
+    prm.max_seqlen_k = (int32_t)max_keys;
+  } else {
+    /* Contiguous: varlen regions; the dense-q scenario still uses them. */
+    prm.cu_seqlens_k = (const int32_t *)d->cu_k;
+    prm.total_k = p->total_k;
+    int64_t cap = 0;
+    for (int b = 0; b < sc->batch; ++b)
+      if (p->cu_k[b + 1] - p->cu_k[b] > cap) cap = p->cu_k[b + 1] - p->cu_k[b];
+    prm.max_seqlen_k = (int32_t)cap;
+  }
+  if (sc->append) prm.k_new = d->k_new, prm.v_new = d->v_new;
+  prm.window_left = sc->wl;
+  prm.window_right = sc->wr;
+  prm.softcap = sc->softcap;
+  prm.sinks = sc->sinks ? (const float *)d->sinks : NULL;
+  prm.lse = sc->lse ? (float *)d->lse : NULL;
+  prm.num_splits = num_splits;
+  prm.stream = stream;
+  return prm;
+}
+
+/* The keys of sequence b after the call, gathered in order (double). */
+static void gather_keys(const problem *p, int b, const uint16_t *cache, const uint16_t *fresh, double *dst) {
+  const int hk = p->sc->hk, d = p->d;
+  for (int64_t j = 0; j < p->keys[b]; ++j)
+    for (int e = 0; e < hk * d; ++e) {
+      const uint16_t bits = j < p->sc->cache[b] ? cache[kv_row(p, b, j) * hk * d + e]
+                                                : fresh[(p->cu_q[b] + j - p->sc->cache[b]) * hk * d + e];
+      dst[j * hk * d + e] = tu_half_to_double(bits, p->dtype);
+    }
+}
+
+/* Where row r (counted over the packed query rows) of head h has its lse:
+ * varlen [heads][total_q], dense [batch][heads][seqlen_q]. */
+static int64_t lse_index(const problem *p, int64_t r, int h) {
+  if (!p->sc->dense_q) return (int64_t)h * p->total_q + r;
+  const int64_t lq = p->sc->lq[0], b = r / lq;
+  return (b * p->sc->hq + h) * lq + r % lq;
+}
+
+typedef struct stats {
+  double worst_out, worst_lse;
+  int runs;
+} stats;
+
+/* Compare out / lse / cache with the reference; everything else untouched. */
+static void check(const problem *p, const char *what, stats *st, tu_pool *pool) {
+  const scenario *sc = p->sc;
+  const int hq = sc->hq, hk = sc->hk, d = p->d;
+  int64_t rows_q = 0, rows_k = 0;
+  for (int b = 0; b < sc->batch; ++b) rows_q += sc->lq[b], rows_k += p->keys[b];
+  double *qr = (double *)xalloc(pool, (size_t)(rows_q * hq * d + 1) * 8);
+  double *kr = (double *)xalloc(pool, (size_t)(rows_k * hk * d + 1) * 8);
+  double *vr = (double *)xalloc(pool, (size_t)(rows_k * hk * d + 1) * 8);
+  double *outr = (double *)xalloc(pool, (size_t)(rows_q * hq * d + 1) * 8);
+  double *lser = (double *)xalloc(pool, (size_t)(rows_q * hq + 1) * 8);
+  int64_t *vis = (int64_t *)xalloc(pool, (size_t)(rows_q * hq + 1) * 8);
+  double sinks[64];
+  int64_t lq64[MAX_B], lk64[MAX_B], koff = 0;
+  for (int b = 0; b < sc->batch; ++b) {
+    lq64[b] = sc->lq[b], lk64[b] = p->keys[b];
+    gather_keys(p, b, p->k0, p->k_new, kr + koff * hk * d);
+    gather_keys(p, b, p->v0, p->v_new, vr + koff * hk * d);
+    koff += p->keys[b];
+  }
+  for (size_t i = 0; i < (size_t)(rows_q * hq * d); ++i) qr[i] = tu_half_to_double(p->q[i], p->dtype);
+  for (int h = 0; h < hq; ++h) sinks[h] = p->sinks[h];
+  ref_problem rp;
+  memset(&rp, 0, sizeof rp);
+  rp.batch = sc->batch, rp.heads_q = hq, rp.heads_k = hk, rp.head_dim = d;
+  rp.seqlen_q = lq64, rp.seqlen_k = lk64, rp.q = qr, rp.k = kr, rp.v = vr;
+  rp.window_left = sc->wl, rp.window_right = sc->wr;
+  rp.scale = 1.0 / sqrt((double)d);
+  rp.softcap = sc->softcap;
+  rp.sinks = sc->sinks ? sinks : NULL;
+  ref_attention(&rp, outr, lser, vis);
+
+  const double tol = p->dtype == FA_DTYPE_BF16 ? TOL_BF16 : TOL_FP16;
+  double err2 = 0, norm2 = 0;
+  unsigned char *owned = (unsigned char *)xalloc(pool, p->n_out);
+  unsigned char *lse_owned = (unsigned char *)xalloc(pool, p->n_lse);
+  memset(owned, 0, p->n_out);
+  memset(lse_owned, 0, p->n_lse);
+  for (int64_t r = 0; r < rows_q; ++r)
+    for (int h = 0; h < hq; ++h) {
+      const int64_t at = (r * hq + h) * d; /* q rows are packed from 0 */
+      for (int e = 0; e < d; ++e) {
+        const double got = tu_half_to_double(p->out[at + e], p->dtype), want = outr[at + e];
+        owned[at + e] = 1;
+        if (!isfinite(got))
+          fail_msg("%s: out[row %lld, head %d, dim %d] = 0x%04x is not finite", what, (long long)r, h, e,
+                   p->out[at + e]);
+        if (vis[r * hq + h] == 0 && got != 0.0)
+          fail_msg("%s: row %lld head %d sees no key but out = %g", what, (long long)r, h, got);
+        err2 += (got - want) * (got - want), norm2 += want * want;
+      }
+      if (sc->lse) {
+        const double got = p->lse[lse_index(p, r, h)], want = lser[r * hq + h];
+        lse_owned[lse_index(p, r, h)] = 1;
+        if (isinf(want) ? !(isinf(got) && got < 0) : !(fabs(got - want) <= LSE_ABS_TOL + LSE_REL_TOL * fabs(want)))
+          fail_msg("%s: lse[head %d, row %lld] = %.9g, expected %.9g", what, h, (long long)r, got, want);
+        if (!isinf(want) && fabs(got - want) > st->worst_lse) st->worst_lse = fabs(got - want);
+      }
+    }
+  const double rel = norm2 > 0 ? sqrt(err2 / norm2) : sqrt(err2);
+  if (rel > tol) fail_msg("%s: relative Frobenius error %.3g > %.3g", what, rel, tol);
+  if (rel > st->worst_out) st->worst_out = rel;
+  for (size_t e = 0; e < p->n_out; ++e)
+    if (!owned[e] && !tu_is_poison16(p->out[e])) fail_msg("%s: out element %zu (a padding row) was written", what, e);
+  for (size_t e = 0; e < p->n_lse; ++e)
+    if (!lse_owned[e] && !tu_is_poison32(p->lse[e])) fail_msg("%s: lse element %zu (no row's) was written", what, e);
+  /* The cache: appended rows where they belong, every other row as it was. */
+  for (int b = 0; b < sc->batch && sc->append; ++b)
+    for (int i = 0; i < sc->lq[b]; ++i) {
+      const int64_t r = kv_row(p, b, sc->cache[b] + i);
+      const int64_t src = (int64_t)(p->cu_q[b] + i) * hk * d;
+      if (memcmp(p->k + r * hk * d, p->k_new + src, (size_t)hk * d * 2) != 0 ||
+          memcmp(p->v + r * hk * d, p->v_new + src, (size_t)hk * d * 2) != 0)
+        fail_msg("%s: appended row %d of sequence %d is not at cache position %d", what, i, b, sc->cache[b] + i);
+      memcpy(p->k0 + r * hk * d, p->k_new + src, (size_t)hk * d * 2); /* expected after the call */
+      memcpy(p->v0 + r * hk * d, p->v_new + src, (size_t)hk * d * 2);
+    }
+  if (memcmp(p->k, p->k0, p->n_cache * 2) != 0 || memcmp(p->v, p->v0, p->n_cache * 2) != 0)
+    fail_msg("%s: the call changed cache rows it does not own", what);
+  st->runs++;
+}
+
+/* ------------------------------------------------------------ the cases */
+
+typedef struct cstate {
+  const dcase *c;
+  uint64_t seed;
+  tu_device device;
+} cstate;
+
+static size_t kernel_index(const char *name) {
+  for (size_t i = 0; i < fa_kernel_count(); ++i) {
+    fa_kernel_info info = FA_KERNEL_INFO_INIT;
+    if (fa_kernel_info_get(i, &info) == FA_OK && strcmp(info.name, name) == 0) return i;
+  }
+  fail_msg("kernel %s is not in the table", name);
+  return 0;
+}
+
+static void skip_without_device(const cstate *s) {
+  char why[512];
+  if (s->c->backend == FA_BACKEND_CUDA && !tu_arch_runs_on(s->c->arch_name, s->c->arch, &s->device, why, sizeof why)) {
+    print_message("skipped %s: %s\n", s->c->name, why);
+    skip();
+  }
+}
+
+/* Run one scenario with one split setting: build, place, call, copy back, check. */
+static void run_one(const cstate *s, size_t kernel, const scenario *sc, int num_splits, tu_rng *rng, stats *st) {
+  const int cuda = s->c->backend == FA_BACKEND_CUDA;
+  tu_pool pool;
+  problem p;
+  char what[400];
+  fa_message msg;
+  const char *why = NULL;
+  tu_pool_init(&pool);
+  build(&p, sc, s->c->head_dim, s->c->dtype, rng, &pool);
+  placed d = place(&p, cuda, &pool);
+  fa_stream_t stream = cuda ? tu_pool_stream(&pool, &why) : NULL;
+  if (cuda && stream == NULL) fail_msg("cudaStreamCreate: %s", why);
+  fa_fwd_params prm = params_of(&p, &d, s->c->backend, num_splits, stream);
+  snprintf(what, sizeof what, "%s [%s] num_splits %d", s->c->name, sc->what, num_splits);
+  size_t ws = 0;
+  if (fa_fwd_workspace_size(&prm, &ws, &msg) != FA_OK) fail_msg("%s: fa_fwd_workspace_size: %s", what, msg.text);
+  if (ws > 0) {
+    prm.workspace = cuda ? to_dev(&pool, NULL, ws) : xalloc(&pool, ws + 256);
+    prm.workspace = (void *)(((uintptr_t)prm.workspace + 255) & ~(uintptr_t)255);
+    prm.workspace_bytes = ws;
+  }
+  const fa_status stt = fa_fwd_with_kernel(&prm, kernel, &msg);
+  if (stt != FA_OK) fail_msg("%s: fa_fwd_with_kernel: %s", what, msg.text);
+  if (cuda) {
+    if (tu_stream_sync(stream, &why) != 0) fail_msg("%s: %s", what, why);
+    if (tu_to_host(p.out, d.out, p.n_out * 2, &why) || tu_to_host(p.lse, d.lse, p.n_lse * 4, &why) ||
+        tu_to_host(p.k, d.k, p.n_cache * 2, &why) || tu_to_host(p.v, d.v, p.n_cache * 2, &why))
+      fail_msg("%s: copy back: %s", what, why);
+  }
+  check(&p, what, st, &pool);
+  tu_pool_release(&pool);
+}
+
+static void test_decode_case(void **state) {
+  const cstate *s = (const cstate *)*state;
+  const size_t kernel = kernel_index(s->c->name);
+  tu_rng rng = tu_rng_make(s->seed);
+  stats st;
+  memset(&st, 0, sizeof st);
+  skip_without_device(s);
+  for (size_t k = 0; k < N_SCENARIOS; ++k) {
+    const scenario *sc = &k_scenarios[k];
+    run_one(s, kernel, sc, sc->num_splits, &rng, &st);
+    /* Every scenario also without splitting and with a forced count. */
+    run_one(s, kernel, sc, 1, &rng, &st);
+    if (k % 3 == 0) run_one(s, kernel, sc, 5, &rng, &st);
+  }
+  print_message("%-36s %2d runs, worst error: out %.2e, lse abs %.2e\n", s->c->name, st.runs, st.worst_out,
+                st.worst_lse);
+}
+
+/* ------------------------------------------------------------ batch invariance */
+
+/* num_splits = 1: a sequence's bits do not depend on the other sequences
+ * (their number, lengths, pages). Sequence 0 alone, then with company. */
+static void test_batch_invariance(void **state) {
+  const cstate *s = (const cstate *)*state;
+  const int cuda = s->c->backend == FA_BACKEND_CUDA;
+  const size_t kernel = kernel_index(s->c->name);
+  skip_without_device(s);
+  scenario alone = {"alone", 1, 8, 2, {1}, {3000}, 16, 0, 1, -1, 0, 0.f, 1, 1, 1, 0, 0};
+  scenario crowd = {"crowd", 4, 8, 2, {1, 1, 1, 1}, {3000, 17, 9000, 1}, 16, 0, 1, -1, 0, 0.f, 1, 1, 1, 0, 0};
+  uint16_t *first = NULL;
+  for (int pass = 0; pass < 2; ++pass) {
+    tu_rng rng = tu_rng_make(s->seed); /* the same data for sequence 0 in both */
+    tu_pool pool;
+    problem p;
+    fa_message msg;
+    const char *why = NULL;
+    tu_pool_init(&pool);
+    build(&p, pass ? &crowd : &alone, s->c->head_dim, s->c->dtype, &rng, &pool);
+    placed d = place(&p, cuda, &pool);
+    fa_stream_t stream = cuda ? tu_pool_stream(&pool, &why) : NULL;
+    fa_fwd_params prm = params_of(&p, &d, s->c->backend, 1, stream);
+    if (fa_fwd_with_kernel(&prm, kernel, &msg) != FA_OK) fail_msg("%s", msg.text);
+    if (cuda && (tu_stream_sync(stream, &why) || tu_to_host(p.out, d.out, p.n_out * 2, &why)))
+      fail_msg("%s", why);
+    const size_t row = (size_t)8 * s->c->head_dim;
+    if (pass == 0) {
+      first = (uint16_t *)malloc(row * 2);
+      memcpy(first, p.out, row * 2);
+    } else if (memcmp(first, p.out, row * 2) != 0) {
+      free(first);
+      tu_pool_release(&pool);
+      fail_msg("%s: sequence 0's output changed when other sequences joined the batch (num_splits 1)", s->c->name);
+    }
+    tu_pool_release(&pool);
+  }
+  free(first);
+}
+
+/* ------------------------------------------------------------ main */
+
+int main(int argc, char **argv) {
+  const char *filter = argc > 1 ? argv[1] : NULL;
+  int from_env = 0;
+  const uint64_t seed = tu_seed_from_env(&from_env);
+  tu_device device;
+  tu_cuda_device(&device);
+  printf("test_decode: seed 0x%llx%s; %s\n", (unsigned long long)seed, from_env ? " (FA_TEST_SEED)" : "",
+         device.present ? device.name : device.reason);
+  const size_t n_all = sizeof k_all / sizeof k_all[0];
+  struct CMUnitTest *tests = (struct CMUnitTest *)calloc(2 * n_all, sizeof *tests);
+  cstate *states = (cstate *)calloc(n_all, sizeof *states);
+  char **names = (char **)calloc(2 * n_all, sizeof *names);
+  size_t n = 0;
+  for (size_t i = 0; i < n_all; ++i) {
+    const dcase *c = &k_all[i];
+    const int decode = strcmp(c->family, "decode") == 0, cpu_local = strcmp(c->family, "cpu") == 0 && c->mask == FA_MASK_LOCAL;
+    if (!decode && !cpu_local) continue;
+    states[i].c = c;
+    states[i].seed = seed ^ tu_hash_string(c->name);
+    states[i].device = device;
+    for (int t = 0; t < 2; ++t) {
+      char *name = (char *)malloc(strlen(c->name) + 32);
+      sprintf(name, "%s%s", t == 0 ? "decode_" : "invariance_", c->name);
+      if (filter != NULL && strstr(name, filter) == NULL) {
+        free(name);
+        continue;
+      }
+      names[n] = name;
+      tests[n].name = name;
+      tests[n].test_func = t == 0 ? test_decode_case : test_batch_invariance;
+      tests[n].initial_state = &states[i];
+      ++n;
+    }
+  }
+  const int failed = _cmocka_run_group_tests("decode", tests, n, NULL, NULL);
+  for (size_t i = 0; i < n; ++i) free(names[i]);
+  free(names);
+  free(tests);
+  free(states);
+  return failed;
+}
