@@ -50,7 +50,7 @@ counts() {
 step_tests() {
   local t
   for t in build/tests/test_api build/tests/test_dispatch build/tests/test_decode build/tests/test_fwd build/tests/link_check build/tests/test_stream build/tests/test_helpers build/tests/test_stress; do
-    timeout 600 "$t" >"$OUT/$(basename "$t").log" 2>&1
+    timeout 240 "$t" >"$OUT/$(basename "$t").log" 2>&1
     note "$(basename "$t"): exit $? ($(counts "$OUT/$(basename "$t").log"))"
   done
   # Per group (CMocka prints one summary per group; this is the tally).

@@ -62,13 +62,14 @@ MMA_TILES = [
 
 def decode_smem_bytes(head_dim, tile):
     """Q tile (16 packed rows) + each warp's ring of `stages` K and V tiles of
-    16 keys, rows padded by 16 bytes; after the loop the ring holds the warps'
-    fp32 O, max and sum (src/cuda/fwd_decode.cuh)."""
+    16 keys, rows padded by 16 bytes (after the loop the ring holds the warps'
+    fp32 O, max and sum) + the ring slots' mbarriers (src/cuda/fwd_decode.cuh)."""
     padded = (head_dim + 15) // 16 * 16
     row = (padded + 8) * 2
     ring = tile["warps"] * tile["stages"] * 2 * 16 * row
     merge = tile["warps"] * 16 * (padded + 2) * 4
-    return 16 * row + max(ring, merge)
+    barriers = tile["warps"] * tile["stages"] * 8  # sm_90: one mbarrier per ring slot
+    return 16 * row + max(ring, merge) + barriers
 
 
 # Tile shapes of the decode family, by head dim: block_m is the 16 packed

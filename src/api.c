@@ -400,7 +400,7 @@ static fa_status check_and_normalize(const fa_fwd_params *p, int append_only, fa
     a->v_new_head_stride = t[5].head_stride;
   }
   a->num_splits = p->num_splits;
-  a->splits = 1;
+  a->splits = 0; /* planned by the chosen family (fa_family.plan); 0 = not yet */
   return FA_OK;
 }
 
@@ -513,15 +513,44 @@ static fa_status prepare(const fa_fwd_params *given, int append_only, prepared_c
   return check_device_pointers(p, &call->dev, message);
 }
 
-static fa_status choose(const prepared_call *call, size_t *index, fa_message *message) {
-  return fa_choose_kernel_in(&fa_kernel_table, call->p.backend, &call->args, call->p.dtype, &call->dev, index,
+static fa_status choose(const prepared_call *call, fa_choice *choice, fa_message *message) {
+  return fa_choose_kernel_in(&fa_kernel_table, call->p.backend, &call->args, call->p.dtype, &call->dev, choice,
                              message);
 }
 
-/* The chosen family's launch-time choices (split count), from host values. */
-static void plan(prepared_call *call, size_t index) {
-  const fa_kernel_entry *e = &fa_kernel_table.entries[index];
-  if (e->family->plan != NULL) e->family->plan(&call->args, &e->info, &call->dev);
+/* One kernel's share of a call: its sequences (a pair splits them), its
+ * plan (split count) and its part of the workspace. */
+typedef struct launch_part {
+  size_t index;
+  fa_fwd_args args;
+} launch_part;
+
+static size_t round_up_256(size_t x) { return (x + 255) & ~(size_t)255; }
+
+/* The parts of a call (1 or 2), planned, each with its workspace slice:
+ * the first part's at the start, the second's after it (256-aligned).
+ * *need receives the bytes both need. */
+static int plan_parts(const prepared_call *call, fa_choice choice, launch_part parts[2], size_t *need) {
+  const int n = choice.partner == SIZE_MAX ? 1 : 2;
+  const size_t idx[2] = {choice.index, choice.partner};
+  size_t offset = 0;
+  for (int i = 0; i < n; ++i) {
+    const fa_kernel_entry *e = &fa_kernel_table.entries[idx[i]];
+    parts[i].index = idx[i];
+    parts[i].args = call->args;
+    parts[i].args.seq_filter = n == 1 ? FA_SEQ_ALL : (i == 0 ? FA_SEQ_SHORT : FA_SEQ_LONG);
+    parts[i].args.short_rows = fa_kernel_table.entries[choice.index].family->short_rows;
+    /* What this part may use of the caller's workspace. */
+    const size_t have = call->args.workspace != NULL && call->args.workspace_bytes > offset
+                            ? call->args.workspace_bytes - offset
+                            : 0;
+    parts[i].args.workspace = have > 0 ? (char *)call->args.workspace + offset : NULL;
+    parts[i].args.workspace_bytes = have;
+    if (e->family->plan != NULL) e->family->plan(&parts[i].args, &e->info, &call->dev);
+    offset += round_up_256(e->family->workspace_bytes(&parts[i].args, &e->info, &call->dev));
+  }
+  *need = offset;
+  return n;
 }
 
 /* The append step (k_new, v_new into the cache), before any kernel reads it. */
@@ -537,15 +566,23 @@ static fa_status append_rows(const prepared_call *call, fa_message *message) {
   return FA_OK;
 }
 
-static fa_status run_kernel(prepared_call *call, size_t index, fa_message *message) {
-  const fa_kernel_entry *k = &fa_kernel_table.entries[index];
-  plan(call, index);
-  fa_status st = fa_check_workspace(k, &call->args, &call->dev, message);
-  if (st != FA_OK) return st;
+static fa_status run(const prepared_call *call, fa_choice choice, fa_message *message) {
+  launch_part parts[2];
+  size_t need = 0;
+  const int n = plan_parts(call, choice, parts, &need);
+  fa_status st;
+  for (int i = 0; i < n; ++i)
+    if ((st = fa_check_workspace(&fa_kernel_table.entries[parts[i].index], &parts[i].args, &call->dev, message)) !=
+        FA_OK)
+      return st;
   if ((st = append_rows(call, message)) != FA_OK) return st;
-  const int err = k->launch(&call->args, call->p.stream);
-  if (err != 0)
-    return fa_fail(message, FA_ERR_CUDA, "launching %s failed: %s", k->info.name, cudaGetErrorString((cudaError_t)err));
+  for (int i = 0; i < n; ++i) {
+    const fa_kernel_entry *k = &fa_kernel_table.entries[parts[i].index];
+    const int err = k->launch(&parts[i].args, call->p.stream);
+    if (err != 0)
+      return fa_fail(message, FA_ERR_CUDA, "launching %s failed: %s", k->info.name,
+                     cudaGetErrorString((cudaError_t)err));
+  }
   return FA_OK;
 }
 
@@ -554,9 +591,9 @@ fa_status fa_fwd_query(const fa_fwd_params *params, size_t *kernel_index, fa_mes
   prepared_call call;
   fa_status st = prepare(params, 0, &call, message);
   if (st != FA_OK) return st;
-  size_t index = 0;
-  if ((st = choose(&call, &index, message)) != FA_OK) return st;
-  if (kernel_index != NULL) *kernel_index = index;
+  fa_choice choice;
+  if ((st = choose(&call, &choice, message)) != FA_OK) return st;
+  if (kernel_index != NULL) *kernel_index = choice.index;
   return FA_OK;
 }
 
@@ -566,10 +603,22 @@ fa_status fa_fwd_workspace_size(const fa_fwd_params *params, size_t *bytes, fa_m
   prepared_call call;
   fa_status st = prepare(params, 0, &call, message);
   if (st != FA_OK) return st;
-  size_t index = 0;
-  if ((st = choose(&call, &index, message)) != FA_OK) return st;
-  const fa_kernel_entry *e = &fa_kernel_table.entries[index];
-  *bytes = e->family->workspace_bytes(&call.args, &e->info, &call.dev);
+  fa_choice choice;
+  if ((st = choose(&call, &choice, message)) != FA_OK) return st;
+  /* What the families want, whatever workspace the params carry: the
+   * parts' split counts as the heuristic wishes them (unplanned). */
+  call.args.workspace = NULL;
+  call.args.workspace_bytes = 0;
+  launch_part parts[2];
+  size_t need = 0, total = 0;
+  const int n = plan_parts(&call, choice, parts, &need);
+  for (int i = 0; i < n; ++i) {
+    const fa_kernel_entry *e = &fa_kernel_table.entries[parts[i].index];
+    fa_fwd_args unplanned = parts[i].args;
+    unplanned.splits = 0; /* the heuristic's wish, not what fits in no workspace */
+    total += round_up_256(e->family->workspace_bytes(&unplanned, &e->info, &call.dev));
+  }
+  *bytes = total;
   return FA_OK;
 }
 
@@ -578,9 +627,9 @@ fa_status fa_fwd(const fa_fwd_params *params, fa_message *message) {
   prepared_call call;
   fa_status st = prepare(params, 0, &call, message);
   if (st != FA_OK) return st;
-  size_t index = 0;
-  if ((st = choose(&call, &index, message)) != FA_OK) return st;
-  return run_kernel(&call, index, message);
+  fa_choice choice;
+  if ((st = choose(&call, &choice, message)) != FA_OK) return st;
+  return run(&call, choice, message);
 }
 
 fa_status fa_fwd_with_kernel(const fa_fwd_params *params, size_t kernel_index, fa_message *message) {
@@ -594,7 +643,8 @@ fa_status fa_fwd_with_kernel(const fa_fwd_params *params, size_t kernel_index, f
   st = fa_check_forced_kernel_in(&fa_kernel_table, kernel_index, call.p.backend, &call.args, call.p.dtype, &call.dev,
                                  message);
   if (st != FA_OK) return st;
-  return run_kernel(&call, kernel_index, message);
+  const fa_choice alone = {kernel_index, SIZE_MAX};
+  return run(&call, alone, message);
 }
 
 fa_status fa_append_kv(const fa_fwd_params *params, fa_message *message) {

@@ -9,6 +9,10 @@
  *      architecture.
  *   3. Take the first whose family supports the call (its own limits:
  *      query rows per sequence, GQA ratio, grid size, features).
+ *   4. If that family is made for short sequences (decode) and the call
+ *      may hold long ones, pair it with the next supporting family made for
+ *      any length (mma): each computes its own sequences (fa_choice). A
+ *      dense call has one length: the family made for it runs alone.
  *
  * When nothing is left after 1, the message says which axis is missing
  * from the build; when every family declined in 3, it says who declined and
@@ -105,24 +109,46 @@ static void note_decline(fa_message *list, const fa_kernel_entry *e, const fa_me
 }
 
 fa_status fa_choose_kernel_in(const fa_kernel_table_view *t, fa_backend backend, const fa_fwd_args *a, fa_dtype dtype,
-                              const fa_device_info *dev, size_t *index, fa_message *message) {
+                              const fa_device_info *dev, fa_choice *choice, fa_message *message) {
   size_t cand[32];
   const size_t n = candidates(t, backend, a, dtype, dev->arch, cand, sizeof cand / sizeof cand[0]);
   if (n == 0) return explain_missing(t, backend, a, dtype, dev->arch, message);
   fa_message declines;
   declines.text[0] = '\0';
   fa_status last = FA_ERR_UNSUPPORTED;
+  const int64_t rows = (int64_t)a->seqlen_q * a->heads_per_kv;
+  size_t first = SIZE_MAX;
   for (size_t c = 0; c < n; ++c) {
     const fa_kernel_entry *e = &t->entries[cand[c]];
     fa_message why;
     why.text[0] = '\0';
     const fa_status st = e->family->supports(a, &e->info, dev, &why);
-    if (st == FA_OK) {
-      *index = cand[c];
+    if (st != FA_OK) {
+      note_decline(&declines, e, &why);
+      last = st;
+      continue;
+    }
+    const int32_t limit = e->family->short_rows;
+    if (first == SIZE_MAX) {
+      if (limit == 0 || rows <= limit) { /* made for this call's lengths */
+        choice->index = cand[c], choice->partner = SIZE_MAX;
+        return FA_OK;
+      }
+      first = cand[c];  /* short sequences only: find a family for the long ones */
+      continue;
+    }
+    if (limit == 0 || rows <= limit) {
+      if (a->cu_seqlens_q == NULL) { /* dense: every sequence is long */
+        choice->index = cand[c], choice->partner = SIZE_MAX;
+      } else {
+        choice->index = first, choice->partner = cand[c];
+      }
       return FA_OK;
     }
-    note_decline(&declines, e, &why);
-    last = st;
+  }
+  if (first != SIZE_MAX) { /* nobody else: it computes every sequence */
+    choice->index = first, choice->partner = SIZE_MAX;
+    return FA_OK;
   }
   return fa_fail(message, last, "no kernel supports this call: %s", declines.text);
 }

@@ -37,6 +37,10 @@ typedef struct fa_family {
   /* Optional: decide launch-time choices from host values (the split count)
    * into args before the workspace check and the launch. NULL: nothing. */
   void (*plan)(fa_fwd_args *args, const fa_kernel_info *kernel, const fa_device_info *dev);
+  /* 0: the family is made for any query length. > 0: it is made for
+   * sequences of at most this many packed query rows (len_q x heads per KV
+   * head); a call that may hold longer ones runs as a pair (below). */
+  int32_t short_rows;
 } fa_family;
 
 typedef struct fa_kernel_entry {
@@ -65,11 +69,25 @@ int fa_kernel_runs_on(const fa_kernel_info *kernel, int device_arch);
  * mask mode, or any window for a "local" kernel. */
 int fa_kernel_computes_window(const fa_kernel_info *kernel, int32_t window_left, int32_t window_right);
 
-/* The one place that chooses a kernel for a call: see fa_fwd in flashattn.h
- * and the top of dispatch.c. On failure the message says what is missing
- * from the table, or which family declined and why. */
+/* What runs for a call: one kernel, or a pair splitting the sequences. A
+ * pair happens when the chosen kernel's family is made for short sequences
+ * (short_rows > 0), the call may hold longer ones (varlen queries with
+ * max_seqlen_q x heads_per_kv above short_rows: only the device knows each
+ * length), and a lower-ranked family that supports the call takes any
+ * length: `index` then computes the short sequences and `partner` the
+ * others, in the same call (each kernel skips the other's sequences). A
+ * dense call, whose sequences all have max_seqlen_q rows, goes to one of
+ * them. */
+typedef struct fa_choice {
+  size_t index;
+  size_t partner; /* SIZE_MAX: none */
+} fa_choice;
+
+/* The one place that chooses the kernels for a call: see fa_fwd in
+ * flashattn.h and the top of dispatch.c. On failure the message says what
+ * is missing from the table, or which family declined and why. */
 fa_status fa_choose_kernel_in(const fa_kernel_table_view *table, fa_backend backend, const fa_fwd_args *args,
-                              fa_dtype dtype, const fa_device_info *dev, size_t *index, fa_message *message);
+                              fa_dtype dtype, const fa_device_info *dev, fa_choice *choice, fa_message *message);
 
 /* A forced kernel (fa_fwd_with_kernel): whether it matches the call
  * (backend, head dim, dtype, window, device) and its family supports it. */

@@ -86,8 +86,15 @@ typedef struct fa_fwd_args {
   int64_t k_new_batch_stride, k_new_row_stride, k_new_head_stride;
   int64_t v_new_batch_stride, v_new_row_stride, v_new_head_stride;
   int32_t num_splits; /* as requested: 0 = the family decides, 1 = none, n = at most n */
-  int32_t splits;     /* as planned by the chosen family (fa_family.plan); 1 when it does not split */
+  int32_t splits;     /* as planned by the chosen family (fa_family.plan); 0 before; unused by families that do not split */
+  /* Which sequences this launch computes (a call split between two kernels,
+   * dispatch.h): FA_SEQ_ALL, or only those with at most / more than
+   * short_rows packed query rows (len_q x heads_per_kv). */
+  int32_t seq_filter;
+  int32_t short_rows;
 } fa_fwd_args;
+
+enum { FA_SEQ_ALL = 0, FA_SEQ_SHORT = 1, FA_SEQ_LONG = 2 };
 
 /* A kernel of the generated table: CUDA launches asynchronously and returns
  * a cudaError_t (0 = success); CPU computes synchronously and returns 0. */

@@ -474,8 +474,9 @@ static void run_one(const cstate *s, size_t kernel, const scenario *sc, int num_
     prm.workspace = (void *)(((uintptr_t)prm.workspace + 255) & ~(uintptr_t)255);
     prm.workspace_bytes = ws;
   }
-  const fa_status stt = fa_fwd_with_kernel(&prm, kernel, &msg);
-  if (stt != FA_OK) fail_msg("%s: fa_fwd_with_kernel: %s", what, msg.text);
+  /* kernel SIZE_MAX: let dispatch choose (a mixed batch runs as a pair). */
+  const fa_status stt = kernel == SIZE_MAX ? fa_fwd(&prm, &msg) : fa_fwd_with_kernel(&prm, kernel, &msg);
+  if (stt != FA_OK) fail_msg("%s: %s: %s", what, kernel == SIZE_MAX ? "fa_fwd" : "fa_fwd_with_kernel", msg.text);
   if (cuda) {
     if (tu_stream_sync(stream, &why) != 0) fail_msg("%s: %s", what, why);
     if (tu_to_host(p.out, d.out, p.n_out * 2, &why) || tu_to_host(p.lse, d.lse, p.n_lse * 4, &why) ||
@@ -544,6 +545,30 @@ static void test_batch_invariance(void **state) {
   free(first);
 }
 
+/* ------------------------------------------------------------ dispatch of a mixed batch */
+
+/* A continuous batch through fa_fwd: decoding sequences and a prefill
+ * chunk over a paged cache (the decode family takes the short sequences,
+ * the mma family the long one, in one call), then the same over a
+ * contiguous cache; every row against the reference. */
+static void test_mixed_batch(void **state) {
+  const cstate *s = (const cstate *)*state;
+  static const scenario mixed[] = {
+      {"mixed: 3 decoding + a 90-row chunk, page 16, causal", 4, 8, 2, {1, 1, 90, 1}, {700, 33, 300, 5},
+       16, 0, 0, -1, 0, 0.f, 1, 1, 1, 0, 0},
+      {"mixed: 2 decoding + a 70-row chunk, page 5, append, window", 3, 4, 4, {1, 70, 2}, {100, 200, 9},
+       5, 1, 0, 64, 0, 0.f, 0, 1, 1, 0, 0},
+      {"mixed: contiguous cache, 3 decoding + a 100-row chunk, causal", 4, 8, 2, {1, 100, 1, 1}, {64, 150, 3, 999},
+       0, 0, 0, -1, 0, 0.f, 0, 1, 0, 0, 0},
+  };
+  tu_rng rng = tu_rng_make(s->seed);
+  stats st;
+  memset(&st, 0, sizeof st);
+  skip_without_device(s);
+  for (size_t k = 0; k < sizeof mixed / sizeof mixed[0]; ++k) run_one(s, SIZE_MAX, &mixed[k], 0, &rng, &st);
+  print_message("%-36s %2d runs through fa_fwd, worst error: out %.2e\n", s->c->name, st.runs, st.worst_out);
+}
+
 /* ------------------------------------------------------------ main */
 
 int main(int argc, char **argv) {
@@ -555,27 +580,33 @@ int main(int argc, char **argv) {
   printf("test_decode: seed 0x%llx%s; %s\n", (unsigned long long)seed, from_env ? " (FA_TEST_SEED)" : "",
          device.present ? device.name : device.reason);
   const size_t n_all = sizeof k_all / sizeof k_all[0];
-  struct CMUnitTest *tests = (struct CMUnitTest *)calloc(2 * n_all, sizeof *tests);
+  struct CMUnitTest *tests = (struct CMUnitTest *)calloc(3 * n_all, sizeof *tests);
   cstate *states = (cstate *)calloc(n_all, sizeof *states);
-  char **names = (char **)calloc(2 * n_all, sizeof *names);
+  char **names = (char **)calloc(3 * n_all, sizeof *names);
   size_t n = 0;
   for (size_t i = 0; i < n_all; ++i) {
     const dcase *c = &k_all[i];
-    const int decode = strcmp(c->family, "decode") == 0, cpu_local = strcmp(c->family, "cpu") == 0 && c->mask == FA_MASK_LOCAL;
-    if (!decode && !cpu_local) continue;
+    /* Every kernel that reads caches: decode, the local (any-window) kernels
+     * of mma (paged variant) and of the CPU. */
+    const int decode = strcmp(c->family, "decode") == 0;
+    const int local = c->mask == FA_MASK_LOCAL && (strcmp(c->family, "cpu") == 0 || strcmp(c->family, "mma") == 0);
+    if (!decode && !local) continue;
     states[i].c = c;
     states[i].seed = seed ^ tu_hash_string(c->name);
     states[i].device = device;
-    for (int t = 0; t < 2; ++t) {
+    for (int t = 0; t < 3; ++t) {
+      static const char *const prefix[3] = {"decode_", "invariance_", "mixed_"};
+      /* The dispatch test once per (backend, head dim, dtype): on a decode kernel's case. */
+      if (t == 2 && !decode && strcmp(c->family, "cpu") != 0) continue;
       char *name = (char *)malloc(strlen(c->name) + 32);
-      sprintf(name, "%s%s", t == 0 ? "decode_" : "invariance_", c->name);
+      sprintf(name, "%s%s", prefix[t], c->name);
       if (filter != NULL && strstr(name, filter) == NULL) {
         free(name);
         continue;
       }
       names[n] = name;
       tests[n].name = name;
-      tests[n].test_func = t == 0 ? test_decode_case : test_batch_invariance;
+      tests[n].test_func = t == 0 ? test_decode_case : t == 1 ? test_batch_invariance : test_mixed_batch;
       tests[n].initial_state = &states[i];
       ++n;
     }

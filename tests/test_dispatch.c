@@ -57,9 +57,9 @@ static size_t split_workspace(const fa_fwd_args *a, const fa_kernel_info *k, con
   return (size_t)a->batch * 1024;
 }
 
-static const fa_family fake_fast = {"fast", fast_supports, no_workspace, NULL};
-static const fa_family fake_general = {"general", general_supports, no_workspace, NULL};
-static const fa_family fake_split = {"split", general_supports, split_workspace, NULL};
+static const fa_family fake_fast = {"fast", fast_supports, no_workspace, NULL, 0};
+static const fa_family fake_general = {"general", general_supports, no_workspace, NULL, 0};
+static const fa_family fake_split = {"split", general_supports, split_workspace, NULL, 0};
 
 #define ENTRY(name, family, arch_name, arch, d, dtype, mask, prio) \
   {{sizeof(fa_kernel_info), name, #family, "test kernel", arch_name, FA_BACKEND_CUDA, arch, d, dtype, mask, prio, \
@@ -115,9 +115,13 @@ static void expect_choice(const fa_kernel_table_view *table, const fa_fwd_args *
                           const char *want, fa_status want_st, const char *words) {
   const fa_device_info dev = device_of(arch);
   fa_message msg;
-  size_t index = SIZE_MAX;
+  fa_choice choice = {SIZE_MAX, SIZE_MAX};
   msg.text[0] = '\0';
-  const fa_status st = fa_choose_kernel_in(table, FA_BACKEND_CUDA, a, dtype, &dev, &index, &msg);
+  const fa_status st = fa_choose_kernel_in(table, FA_BACKEND_CUDA, a, dtype, &dev, &choice, &msg);
+  const size_t index = choice.index;
+  if (st == FA_OK && choice.partner != SIZE_MAX)
+    fail_msg("sm_%d, seqlen_q %d: a pair (%s + %s) where one kernel was expected", arch, a->seqlen_q,
+             table->entries[choice.index].info.name, table->entries[choice.partner].info.name);
   if (st != want_st)
     fail_msg("sm_%d, seqlen_q %d, window (%d, %d): got %s (\"%s\"), expected %s", arch, a->seqlen_q,
              a->window_left, a->window_right, fa_status_string(st), msg.text, fa_status_string(want_st));
@@ -246,6 +250,57 @@ static void test_workspace_check(void **state) {
   assert_int_equal(fa_check_workspace(&fake_entries[0], &a, &dev, &msg), FA_OK);
 }
 
+/* ------------------------------------------------------------ pairs */
+
+/* "short": made for at most 16 packed rows per sequence (decode-like). */
+static fa_status any_supports(const fa_fwd_args *a, const fa_kernel_info *k, const fa_device_info *dev,
+                              fa_message *why) {
+  (void)a, (void)k, (void)dev, (void)why;
+  return FA_OK;
+}
+static const fa_family fake_short = {"short", any_supports, no_workspace, NULL, 16};
+static const fa_kernel_entry pair_entries[] = {
+    ENTRY("fwd_short_sm90_hdim64_bf16_local", short, "sm_90", 90, 64, FA_DTYPE_BF16, FA_MASK_LOCAL, 20),
+    ENTRY("fwd_general_sm90_hdim64_bf16_local", general, "sm_90", 90, 64, FA_DTYPE_BF16, FA_MASK_LOCAL, 10),
+};
+static const fa_kernel_table_view pair_table = {pair_entries, 2, "64", "sm_90"};
+static const fa_kernel_table_view short_only_table = {pair_entries, 1, "64", "sm_90"};
+
+static fa_choice choose_pair(const fa_kernel_table_view *t, const fa_fwd_args *a) {
+  const fa_device_info dev = device_of(90);
+  fa_choice c = {SIZE_MAX, SIZE_MAX};
+  fa_message msg;
+  if (fa_choose_kernel_in(t, FA_BACKEND_CUDA, a, FA_DTYPE_BF16, &dev, &c, &msg) != FA_OK) fail_msg("%s", msg.text);
+  return c;
+}
+
+static void test_pairs(void **state) {
+  int32_t cu[3] = {0, 1, 101};
+  fa_fwd_args a = call_args(4, -1, 0); /* 4 rows x 4 heads per KV head = 16 packed rows: short */
+  fa_choice c;
+  (void)state;
+  a.cu_seqlens_q = cu;
+  c = choose_pair(&pair_table, &a);
+  assert_int_equal(c.index, 0);
+  assert_int_equal(c.partner, SIZE_MAX);
+  /* Varlen with up to 100 rows: the device may hold short and long
+   * sequences: short family for the short ones, general for the rest. */
+  a.seqlen_q = 100;
+  c = choose_pair(&pair_table, &a);
+  assert_int_equal(c.index, 0);
+  assert_int_equal(c.partner, 1);
+  /* Dense: every sequence has 100 rows: the general family alone. */
+  a.cu_seqlens_q = NULL;
+  c = choose_pair(&pair_table, &a);
+  assert_int_equal(c.index, 1);
+  assert_int_equal(c.partner, SIZE_MAX);
+  /* Nobody for the long ones: the short family computes every sequence. */
+  a.cu_seqlens_q = cu;
+  c = choose_pair(&short_only_table, &a);
+  assert_int_equal(c.index, 0);
+  assert_int_equal(c.partner, SIZE_MAX);
+}
+
 /* ------------------------------------------------------------ struct growth */
 
 /* Version 1 of a made-up struct had {size, a}; version 2 appended b. */
@@ -361,6 +416,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_missing_head_dim_and_dtype),
       cmocka_unit_test(test_forced_kernel),
       cmocka_unit_test(test_workspace_check),
+      cmocka_unit_test(test_pairs),
       cmocka_unit_test(test_struct_growth),
       cmocka_unit_test(test_generated_table),
       cmocka_unit_test(test_query_cpu),

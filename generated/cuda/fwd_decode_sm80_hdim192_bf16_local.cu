@@ -5,7 +5,7 @@
 // fwd_decode_sm80_hdim192_bf16_local: sm_80, head dim 192, bf16, any window.
 namespace fwd_decode_sm80_hdim192_bf16_local {
 using Traits = fa::DecodeTraits<192, 3, __nv_bfloat16>;
-static_assert(Traits::kSmemBytes == 160000, "gen/spec.py decode_smem_bytes and fwd_decode.cuh disagree");
+static_assert(Traits::kSmemBytes == 160096, "gen/spec.py decode_smem_bytes and fwd_decode.cuh disagree");
 }  // namespace fwd_decode_sm80_hdim192_bf16_local
 
 extern "C" int fa_launch_fwd_decode_sm80_hdim192_bf16_local(const fa_fwd_args *args, fa_stream_t stream) {

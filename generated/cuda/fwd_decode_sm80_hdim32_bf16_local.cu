@@ -5,7 +5,7 @@
 // fwd_decode_sm80_hdim32_bf16_local: sm_80, head dim 32, bf16, any window.
 namespace fwd_decode_sm80_hdim32_bf16_local {
 using Traits = fa::DecodeTraits<32, 4, __nv_bfloat16>;
-static_assert(Traits::kSmemBytes == 42240, "gen/spec.py decode_smem_bytes and fwd_decode.cuh disagree");
+static_assert(Traits::kSmemBytes == 42368, "gen/spec.py decode_smem_bytes and fwd_decode.cuh disagree");
 }  // namespace fwd_decode_sm80_hdim32_bf16_local
 
 extern "C" int fa_launch_fwd_decode_sm80_hdim32_bf16_local(const fa_fwd_args *args, fa_stream_t stream) {

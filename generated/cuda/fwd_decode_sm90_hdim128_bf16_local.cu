@@ -5,7 +5,7 @@
 // fwd_decode_sm90_hdim128_bf16_local: sm_90, head dim 128, bf16, any window.
 namespace fwd_decode_sm90_hdim128_bf16_local {
 using Traits = fa::DecodeTraits<128, 3, __nv_bfloat16>;
-static_assert(Traits::kSmemBytes == 108800, "gen/spec.py decode_smem_bytes and fwd_decode.cuh disagree");
+static_assert(Traits::kSmemBytes == 108896, "gen/spec.py decode_smem_bytes and fwd_decode.cuh disagree");
 }  // namespace fwd_decode_sm90_hdim128_bf16_local
 
 extern "C" int fa_launch_fwd_decode_sm90_hdim128_bf16_local(const fa_fwd_args *args, fa_stream_t stream) {

@@ -5,7 +5,7 @@
 // fwd_decode_sm90_hdim80_fp16_local: sm_90, head dim 80, fp16, any window.
 namespace fwd_decode_sm90_hdim80_fp16_local {
 using Traits = fa::DecodeTraits<80, 3, __half>;
-static_assert(Traits::kSmemBytes == 70400, "gen/spec.py decode_smem_bytes and fwd_decode.cuh disagree");
+static_assert(Traits::kSmemBytes == 70496, "gen/spec.py decode_smem_bytes and fwd_decode.cuh disagree");
 }  // namespace fwd_decode_sm90_hdim80_fp16_local
 
 extern "C" int fa_launch_fwd_decode_sm90_hdim80_fp16_local(const fa_fwd_args *args, fa_stream_t stream) {

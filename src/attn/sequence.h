@@ -39,8 +39,17 @@ FA_RULE fa_seq fa_locate_sequence(const fa_fwd_args *a, int32_t b) {
   /* seqused_k: the keys used (with an append: the cache length before it,
    * plus this call's rows), never more than the sequence can hold. */
   if (a->seqused_k != NULL)
-    s.len_k = (int32_t)fa_clamp64((int64_t)a->seqused_k[b] + (a->append ? s.len_q : 0), 0, s.len_k);
+    s.len_k = (int32_t)fa_clamp64((int64_t)a->seqused_k[b] + (s.len_q & -a->append), 0, s.len_k);
   return s;
+}
+
+/* Whether this launch computes sequence s: a call may be split between a
+ * kernel for short sequences and one for long ones (dispatch.h), each
+ * skipping the other's. */
+FA_RULE int fa_seq_selected(const fa_fwd_args *a, const fa_seq *s) {
+  if (a->seq_filter == FA_SEQ_ALL) return 1;
+  const int is_short = (int64_t)s->len_q * a->heads_per_kv <= a->short_rows;
+  return is_short == (a->seq_filter == FA_SEQ_SHORT);
 }
 
 /* Where key/value row j (0 <= j < len_k) of sequence b lives: `outer` is

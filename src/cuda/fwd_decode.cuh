@@ -13,7 +13,9 @@
 //   load Q tile (16 packed rows), Q fragments -> registers (every warp)
 //   per warp, for its tiles t = w, w + 4, ...:
 //     issue K/V(t + STAGES - 1) (per-row page lookup, or one per tile when
-//       page_size is a multiple of 16); wait K/V(t)
+//       page_size is a multiple of 16; sm_90: one bulk copy per row on the
+//       copy engine, completing on the slot's mbarrier; sm_80: cp.async);
+//     wait K/V(t)
 //     S = Q K^T (16 x 16), softcap, mask (boundary tiles only), online
 //       softmax, O += P V                        (cuda/common/mma_tile.cuh)
 //   merge the 4 warps' (max, sum, O) through shared memory
@@ -63,7 +65,10 @@ struct DecodeTraits {
   static constexpr int kRingBytes = kWarps * kWarpRingBytes;
   // After the main loop the ring holds each warp's O (fp32), max and sum.
   static constexpr int kMergeBytes = kWarps * kRows * (kHeadDimPadded + 2) * 4;
-  static constexpr int kSmemBytes = kQBytes + (kRingBytes > kMergeBytes ? kRingBytes : kMergeBytes);
+  static constexpr int kRingOrMergeBytes = kRingBytes > kMergeBytes ? kRingBytes : kMergeBytes;
+  // sm_90: one mbarrier per warp and ring slot (the bulk copies complete on it).
+  static constexpr int kBarBytes = kWarps * kStages * 8;
+  static constexpr int kSmemBytes = kQBytes + kRingOrMergeBytes + kBarBytes;
 
   static_assert(kChunksPerRow <= 32, "a warp loads at least one row per pass");
   static_assert(STAGES >= 2, "at least double buffering");
@@ -112,6 +117,49 @@ __device__ __forceinline__ void load_kv_step(uint32_t sk, uint32_t sv, const fa_
   }
 }
 
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+// sm_90: the same tile through the bulk-copy engine: lane 2r + {0, 1} copies
+// row r of K or V (head_dim * 2 bytes, one instruction) and the copies
+// complete on the slot's mbarrier, which lane 0 arms with the byte count.
+// Rows past the sequence's keys, and the padding columns of head dims that
+// are not multiples of 16, are zeroed with ordinary stores (never read from
+// the cache); the proxy fence orders those stores before later bulk writes
+// into the same slot.
+template <class T>
+__device__ __forceinline__ void load_kv_step_bulk(uint32_t sk, uint32_t sv, uint32_t bar, const fa_fwd_args &a, int b,
+                                                  const fa_seq &seq, int kv_head, int n0, int lane) {
+  using Elem = typename T::Elem;
+  constexpr uint32_t kCopyBytes = T::kHeadDim * 2;
+  const int valid_rows = max(0, min(T::kStepKeys, seq.len_k - n0));
+  fence_proxy_async_shared();
+  __syncwarp();
+  if (lane == 0) mbar_arrive_expect_tx(bar, (uint32_t)valid_rows * kCopyBytes * 2);
+  __syncwarp();
+  const int r = lane >> 1;
+  const bool is_v = (lane & 1) != 0;
+  const uint32_t dst = (is_v ? sv : sk) + r * T::kRowBytes;
+  if (r < valid_rows) {
+    const bool tile_in_one_page = a.block_table == nullptr || a.page_size % T::kStepKeys == 0;
+    fa_kv_coords c;
+    if (tile_in_one_page) {
+      c = fa_kv_row_coords(&a, b, &seq, n0);
+      c.row += r;
+    } else {
+      c = fa_kv_row_coords(&a, b, &seq, n0 + r);
+    }
+    const Elem *src = is_v ? static_cast<const Elem *>(a.v) + kv_head * a.v_head_stride + c.outer * a.v_batch_stride +
+                                 c.row * a.v_row_stride
+                           : static_cast<const Elem *>(a.k) + kv_head * a.k_head_stride + c.outer * a.k_batch_stride +
+                                 c.row * a.k_row_stride;
+    cp_async_bulk(dst, src, kCopyBytes, bar);
+    if (T::kHeadDim != T::kHeadDimPadded)
+      for (int c16 = T::kHeadDim / 8; c16 < T::kChunksPerRow; ++c16) st_shared_zero_16(dst + c16 * 16);
+  } else if (r < T::kStepKeys) {
+    for (int c16 = 0; c16 < T::kChunksPerRow; ++c16) st_shared_zero_16(dst + c16 * 16);
+  }
+}
+#endif
+
 // The block's 16 packed query rows; rows past the sequence's and padding
 // columns are zero.
 template <class T>
@@ -151,15 +199,55 @@ __device__ __forceinline__ void mask_packed(float (&s)[1][T::kSTiles][4], const 
   }
 }
 
+// ------------------------------------------------------------ the ring
+
+// A warp's ring of STAGES K/V slots: step i lives in slot i % STAGES.
+// issue() fills a slot; wait() returns once step i has landed and is visible
+// to every lane. sm_90: bulk copies on per-slot mbarriers (phase = use
+// count of the slot, mod 2); sm_80: cp.async groups (one per step, committed
+// even when empty so that every thread counts the same groups).
+template <class T>
+struct KvRing {
+  uint32_t ring, bars;
+  __device__ __forceinline__ uint32_t slot(int i) const { return ring + (i % T::kStages) * 2 * T::kStepBytes; }
+  __device__ __forceinline__ void issue(int i, bool load, const fa_fwd_args &a, int b, const fa_seq &seq, int kv_head,
+                                        int n0, int lane) const {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    if (load)
+      load_kv_step_bulk<T>(slot(i), slot(i) + T::kStepBytes, bars + (i % T::kStages) * 8, a, b, seq, kv_head, n0, lane);
+#else
+    if (load) load_kv_step<T>(slot(i), slot(i) + T::kStepBytes, a, b, seq, kv_head, n0, lane);
+    cp_async_commit();
+#endif
+  }
+  __device__ __forceinline__ void wait(int i) const {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    mbar_wait(bars + (i % T::kStages) * 8, (uint32_t)(i / T::kStages) & 1u);
+#else
+    cp_async_wait<T::kStages - 1>();
+#endif
+    __syncwarp();
+  }
+};
+
 // ------------------------------------------------------------ the kernel
 
-template <class T>
+// SOFTCAP: a compile-time variant, as in fwd_mma.cuh.
+template <class T, bool SOFTCAP>
 __global__ void __launch_bounds__(T::kThreads) fwd_decode_kernel(const __grid_constant__ fa_fwd_args a, int m_tiles) {
   using Elem = typename T::Elem;
   extern __shared__ __align__(16) unsigned char smem[];
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const uint32_t sq = smem_u32(smem);
-  const uint32_t ring = sq + T::kQBytes + warp * T::kWarpRingBytes;
+  const KvRing<T> kv = {sq + T::kQBytes + warp * T::kWarpRingBytes,
+                        sq + T::kQBytes + T::kRingOrMergeBytes + warp * T::kStages * 8};
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  if (lane == 0) {
+    for (int st = 0; st < T::kStages; ++st) mbar_init(kv.bars + st * 8, 1);
+    fence_mbar_init();
+  }
+  __syncwarp();
+#endif
 
   // Block -> (sequence, KV head, row tile, split); splits innermost.
   const int splits = a.splits;
@@ -175,7 +263,7 @@ __global__ void __launch_bounds__(T::kThreads) fwd_decode_kernel(const __grid_co
   const int g_count = a.heads_per_kv;
   const int rows_total = seq.len_q * g_count;
   const int r0 = mt * T::kRows;
-  if (r0 >= rows_total) return;
+  if (r0 >= rows_total || !fa_seq_selected(&a, &seq)) return;
   const int64_t diag = (int64_t)seq.len_k - seq.len_q;
 
   // Keys the block's rows see: their union (visited) and intersection
@@ -200,15 +288,13 @@ __global__ void __launch_bounds__(T::kThreads) fwd_decode_kernel(const __grid_co
   load_q_rows<T>(sq, a, b, seq, kv_head, r0, rows_total);
   cp_async_commit();
 #pragma unroll
-  for (int i = 0; i < T::kStages - 1; ++i) {
-    if (i < my_steps) {
-      const uint32_t slot = ring + i * 2 * T::kStepBytes;
-      load_kv_step<T>(slot, slot + T::kStepBytes, a, b, seq, kv_head, (t_begin + warp + i * T::kWarps) * T::kStepKeys,
-                      lane);
-    }
-    cp_async_commit();  // every thread commits the same groups, loaded or not
-  }
+  for (int i = 0; i < T::kStages - 1; ++i)
+    kv.issue(i, i < my_steps, a, b, seq, kv_head, (t_begin + warp + i * T::kWarps) * T::kStepKeys, lane);
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  cp_async_wait<0>();  // the Q group is this thread's only cp.async group
+#else
   cp_async_wait<T::kStages - 1>();
+#endif
   __syncthreads();  // Q landed for everyone
   uint32_t qf[T::kQKSteps][1][4];
   load_q_fragments<T>(qf, sq, lane);
@@ -223,15 +309,9 @@ __global__ void __launch_bounds__(T::kThreads) fwd_decode_kernel(const __grid_co
   for (int i = 0; i < my_steps; ++i) {
     // Refill the slot freed by step i - 1 with step i + STAGES - 1.
     const int ahead = i + T::kStages - 1;
-    if (ahead < my_steps) {
-      const uint32_t slot = ring + (ahead % T::kStages) * 2 * T::kStepBytes;
-      load_kv_step<T>(slot, slot + T::kStepBytes, a, b, seq, kv_head,
-                      (t_begin + warp + ahead * T::kWarps) * T::kStepKeys, lane);
-    }
-    cp_async_commit();
-    cp_async_wait<T::kStages - 1>();  // step i landed
-    __syncwarp();
-    const uint32_t sk = ring + (i % T::kStages) * 2 * T::kStepBytes, sv = sk + T::kStepBytes;
+    kv.issue(ahead, ahead < my_steps, a, b, seq, kv_head, (t_begin + warp + ahead * T::kWarps) * T::kStepKeys, lane);
+    kv.wait(i);
+    const uint32_t sk = kv.slot(i), sv = sk + T::kStepBytes;
     const int n0 = (t_begin + warp + i * T::kWarps) * T::kStepKeys;
     float s[1][T::kSTiles][4];
 #pragma unroll
@@ -239,7 +319,7 @@ __global__ void __launch_bounds__(T::kThreads) fwd_decode_kernel(const __grid_co
 #pragma unroll
       for (int j = 0; j < 4; ++j) s[0][nt][j] = 0.f;
     qk_gemm_qregs<T>(s, qf, sk, lane);
-    if (a.softcap > 0.f) apply_softcap<T>(s, a.softcap, a.softcap_inner_scale);
+    if (SOFTCAP) apply_softcap<T>(s, a.softcap, a.softcap_inner_scale);
     if (fa_tile_needs_mask(&plan, n0, T::kStepKeys)) mask_packed<T>(s, a, n0, r0, diag, seq.len_k, lane, hidden);
     online_softmax<T>(s, o, row_max, row_sum, c, positive_scale);
     pv_gemm<T>(o, s, sv, lane);
@@ -332,10 +412,11 @@ __global__ void __launch_bounds__(T::kThreads) fwd_decode_kernel(const __grid_co
 // and checked by the family (fwd_decode_family.c).
 template <class T>
 int launch_fwd_decode(const fa_fwd_args *args, cudaStream_t stream) {
-  const long long m_tiles = ((long long)args->seqlen_q * args->heads_per_kv + T::kRows - 1) / T::kRows;
+  const long long m_tiles = fa_decode_row_tiles(args);
   const long long blocks = m_tiles * args->num_heads_k * args->batch * args->splits;  // <= INT32_MAX: supports()
   if (blocks == 0) return cudaSuccess;
-  const void *kernel = reinterpret_cast<const void *>(fwd_decode_kernel<T>);
+  const void *kernel = args->softcap > 0.f ? reinterpret_cast<const void *>(fwd_decode_kernel<T, true>)
+                                           : reinterpret_cast<const void *>(fwd_decode_kernel<T, false>);
   if (T::kSmemBytes > 48 * 1024) {
     const cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, T::kSmemBytes);
     if (e != cudaSuccess) return e;

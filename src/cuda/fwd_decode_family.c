@@ -10,20 +10,19 @@
 #include "cuda/fwd_decode_plan.h"
 #include "dispatch.h"
 
-/* Packed query rows (query rows x heads per KV head) this family takes per
- * sequence when the cache is contiguous; longer queries are the mma
- * family's (its 128-row tiles use the tensor cores better). A paged cache
- * is read by this family at any query length. */
-#define DECODE_MAX_PACKED_ROWS 64
+/* Packed query rows (query rows x heads per KV head) this family is made
+ * for: longer sequences are the mma family's (its 128-row tiles use the
+ * tensor cores better); a call holding both runs as a pair (dispatch.h). */
+#define DECODE_SHORT_ROWS 64
 /* A split gives each warp at least this many 16-key steps. */
 #define DECODE_MIN_STEPS_PER_WARP 4
 /* Take the smallest split count whose wave efficiency is within this
  * fraction of the best. */
 #define DECODE_WAVE_EFFICIENCY 0.9
 
-static int64_t m_tiles(const fa_fwd_args *a) {
-  return ((int64_t)a->seqlen_q * a->heads_per_kv + FA_DECODE_ROWS - 1) / FA_DECODE_ROWS;
-}
+/* Row tiles per (sequence, KV head): only the short sequences' when the
+ * call is split with a partner. */
+static int64_t m_tiles(const fa_fwd_args *a) { return fa_decode_row_tiles(a); }
 
 /* Blocks resident per SM: shared memory is the limit (threads allow 16). */
 static int64_t blocks_per_sm(const fa_kernel_info *k, const fa_device_info *dev) {
@@ -62,13 +61,7 @@ static int32_t decode_splits(const fa_fwd_args *a, const fa_kernel_info *k, cons
 
 static fa_status decode_supports(const fa_fwd_args *a, const fa_kernel_info *k, const fa_device_info *dev,
                                  fa_message *why) {
-  const int64_t rows = (int64_t)a->seqlen_q * a->heads_per_kv;
-  if (a->block_table == NULL && rows > DECODE_MAX_PACKED_ROWS)
-    return fa_fail(why, FA_ERR_UNSUPPORTED,
-                   "max_seqlen_q x (num_heads_q / num_heads_k) = %lld packed query rows per sequence; with a "
-                   "contiguous cache it takes at most %d (longer queries are the mma family's)",
-                   (long long)rows, DECODE_MAX_PACKED_ROWS);
-  const double blocks = (double)m_tiles(a) * a->num_heads_k * a->batch * decode_splits(a, k, dev);
+  const double blocks = (double)m_tiles(a) * a->num_heads_k * a->batch * decode_splits(a, k, dev);  // the most
   if (blocks > (double)INT32_MAX)
     return fa_fail(why, FA_ERR_OVERFLOW,
                    "the launch would need %.0f thread blocks (batch x num_heads_k x row tiles x splits; limit "
@@ -80,12 +73,25 @@ static fa_status decode_supports(const fa_fwd_args *a, const fa_kernel_info *k, 
   return FA_OK;
 }
 
+/* Before plan() (a->splits == 0): what the heuristic wants, which
+ * fa_fwd_workspace_size reports. After it: what the planned splits need. */
 static size_t decode_workspace_bytes(const fa_fwd_args *a, const fa_kernel_info *k, const fa_device_info *dev) {
-  return (size_t)fa_decode_workspace_layout(a, decode_splits(a, k, dev)).bytes;
+  return (size_t)fa_decode_workspace_layout(a, a->splits > 0 ? a->splits : decode_splits(a, k, dev)).bytes;
 }
 
+/* The split count: the heuristic's, except that with num_splits = 0 it is
+ * lowered to what the caller's workspace holds (down to 1, which needs
+ * none): a caller that never asked for a workspace still gets an answer,
+ * and one that allocated fa_fwd_workspace_size bytes gets the fast path.
+ * An explicit num_splits > 1 is not lowered: too small a workspace is then
+ * FA_ERR_WORKSPACE. */
 static void decode_plan(fa_fwd_args *a, const fa_kernel_info *k, const fa_device_info *dev) {
-  a->splits = decode_splits(a, k, dev);
+  int32_t s = decode_splits(a, k, dev);
+  if (a->num_splits == 0) {
+    const int64_t have = a->workspace != NULL ? (int64_t)a->workspace_bytes : 0;
+    while (s > 1 && fa_decode_workspace_layout(a, s).bytes > have) --s;
+  }
+  a->splits = s;
 }
 
-const fa_family fa_family_decode = {"decode", decode_supports, decode_workspace_bytes, decode_plan};
+const fa_family fa_family_decode = {"decode", decode_supports, decode_workspace_bytes, decode_plan, DECODE_SHORT_ROWS};

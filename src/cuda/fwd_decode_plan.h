@@ -20,6 +20,15 @@ extern "C" {
 #define FA_DECODE_STEP 16 /* keys per warp step; key tiles start at multiples of it */
 #define FA_DECODE_WARPS 4
 
+/* Row tiles per (sequence, KV head) a launch covers: enough for
+ * max_seqlen_q x heads_per_kv packed rows, or, when the call is split and
+ * this launch takes the short sequences, for short_rows of them. */
+FA_RULE int64_t fa_decode_row_tiles(const fa_fwd_args *a) {
+  int64_t rows = (int64_t)a->seqlen_q * a->heads_per_kv;
+  if (a->seq_filter == FA_SEQ_SHORT && rows > a->short_rows) rows = a->short_rows;
+  return (rows + FA_DECODE_ROWS - 1) / FA_DECODE_ROWS;
+}
+
 /*
  * The workspace of a split call (splits > 1), in bytes from its start:
  *   lse parts: fp32 [splits][num_heads_q][total_q]     at lse_offset (0)

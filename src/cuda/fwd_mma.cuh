@@ -115,6 +115,45 @@ __device__ __forceinline__ void load_tile(uint32_t smem, const typename T::Elem 
   }
 }
 
+// A K or V tile from a paged cache: rows n0 .. n0 + BLOCK_N - 1 of
+// sequence b through its block table (attn/sequence.h's layout). Each
+// thread walks its rows as load_tile does, keeping (table column, row in
+// page): one division per tile and one table read per page it enters.
+// Rows >= valid_rows are zero-filled, never read.
+template <class T>
+__device__ __forceinline__ void load_tile_paged(uint32_t smem, const typename T::Elem *head_base, int64_t page_stride,
+                                                int64_t row_stride, const fa_fwd_args &a, int b, int n0,
+                                                int valid_rows, const void *any_valid_address) {
+  constexpr int kRowsPerPass = T::kThreads / T::kChunksPerRow;
+  constexpr int kPasses = (T::kBlockN + kRowsPerPass - 1) / kRowsPerPass;
+  const int row = (int)threadIdx.x / T::kChunksPerRow;
+  const int col = ((int)threadIdx.x % T::kChunksPerRow) * 8;
+  if (row >= kRowsPerPass) return;
+  const bool col_valid = col < T::kHeadDim;
+  const int32_t *table = a.block_table + (int64_t)b * a.block_table_stride;
+  const int n = n0 + row;
+  int page_col = n / a.page_size;
+  int in_page = n - page_col * a.page_size;
+  int64_t page = page_col < a.max_pages_per_seq ? fa_clamp64(table[page_col], 0, a.num_pages - 1) : 0;
+  uint32_t dst = smem + row * T::kRowBytes + col * 2;
+#pragma unroll
+  for (int p = 0; p < kPasses; ++p) {
+    const int r = row + p * kRowsPerPass;
+    if (T::kBlockN % kRowsPerPass == 0 || r < T::kBlockN) {
+      const bool valid = col_valid && r < valid_rows;
+      const void *src = head_base + page * page_stride + in_page * row_stride + col;
+      cp_async_16(dst, valid ? src : any_valid_address, valid);
+    }
+    dst += kRowsPerPass * T::kRowBytes;
+    in_page += kRowsPerPass;
+    while (in_page >= a.page_size) {
+      in_page -= a.page_size;
+      ++page_col;
+      page = page_col < a.max_pages_per_seq ? fa_clamp64(table[page_col], 0, a.num_pages - 1) : 0;
+    }
+  }
+}
+
 // ------------------------------------------------------------ mask
 
 // Element-wise mask for tiles the window cuts: key n of a row is visible
@@ -143,7 +182,11 @@ __device__ __forceinline__ void apply_mask(float (&s)[T::kMTiles][T::kSTiles][4]
 
 // ------------------------------------------------------------ the kernel
 
-template <class T>
+// SOFTCAP, PAGED: compile-time variants (launch_fwd_mma picks one from the
+// call): softcap code in the main loop changed the register allocation of
+// the 255-register tiles even when a run-time branch skipped it (d64: -4%),
+// and a paged cache changes the K/V loads.
+template <class T, bool SOFTCAP, bool PAGED>
 __global__ void __launch_bounds__(T::kThreads, 1) fwd_mma_kernel(const __grid_constant__ fa_fwd_args a) {
   using Elem = typename T::Elem;
   extern __shared__ __align__(16) unsigned char smem[];
@@ -166,16 +209,20 @@ __global__ void __launch_bounds__(T::kThreads, 1) fwd_mma_kernel(const __grid_co
 
   const fa_seq seq = fa_locate_sequence(&a, b);
   const int m0 = m_block * T::kBlockM;
-  if (m0 >= seq.len_q) return;
+  if (m0 >= seq.len_q || !fa_seq_selected(&a, &seq)) return;
   const int kv_head = head / a.heads_per_kv;
   const int64_t diag = (int64_t)seq.len_k - seq.len_q;  // key position of query row 0
 
   const Elem *q = static_cast<const Elem *>(a.q) + b * a.q_batch_stride + (seq.q_start + m0) * a.q_row_stride +
                   head * a.q_head_stride;
-  const Elem *k = static_cast<const Elem *>(a.k) + b * a.k_batch_stride + seq.k_start * a.k_row_stride +
-                  kv_head * a.k_head_stride;
-  const Elem *v = static_cast<const Elem *>(a.v) + b * a.v_batch_stride + seq.k_start * a.v_row_stride +
-                  kv_head * a.v_head_stride;
+  // K/V of the sequence's head: at its first row, or (paged) at the head's
+  // offset in the pool.
+  const Elem *k = PAGED ? static_cast<const Elem *>(a.k) + kv_head * a.k_head_stride
+                        : static_cast<const Elem *>(a.k) + b * a.k_batch_stride + seq.k_start * a.k_row_stride +
+                              kv_head * a.k_head_stride;
+  const Elem *v = PAGED ? static_cast<const Elem *>(a.v) + kv_head * a.v_head_stride
+                        : static_cast<const Elem *>(a.v) + b * a.v_batch_stride + seq.k_start * a.v_row_stride +
+                              kv_head * a.v_head_stride;
 
   // Key tiles to visit (attn/mask.h): the union of the visible ranges of
   // the block's rows; tiles inside every row's range need no element mask.
@@ -205,8 +252,12 @@ __global__ void __launch_bounds__(T::kThreads, 1) fwd_mma_kernel(const __grid_co
   const uint32_t sq_warp = sq + warp_row0 * T::kRowBytes;
   if (n_block_min < n_block_max) {
     load_tile<T, T::kBlockM>(sq, q, a.q_row_stride, seq.len_q - m0, a.q);
-    load_tile<T, T::kBlockN>(sk, k + (int64_t)n_block_min * T::kBlockN * a.k_row_stride, a.k_row_stride,
-                             seq.len_k - n_block_min * T::kBlockN, a.k);
+    if constexpr (PAGED)
+      load_tile_paged<T>(sk, k, a.k_batch_stride, a.k_row_stride, a, b, n_block_min * T::kBlockN,
+                         seq.len_k - n_block_min * T::kBlockN, a.k);
+    else
+      load_tile<T, T::kBlockN>(sk, k + (int64_t)n_block_min * T::kBlockN * a.k_row_stride, a.k_row_stride,
+                               seq.len_k - n_block_min * T::kBlockN, a.k);
     cp_async_commit();
   }
 
@@ -223,7 +274,10 @@ __global__ void __launch_bounds__(T::kThreads, 1) fwd_mma_kernel(const __grid_co
 
     cp_async_wait<0>();  // K(nb) (and Q) landed
     __syncthreads();     // ... for every thread; everyone is done reading V(nb-1)
-    load_tile<T, T::kBlockN>(sv, v + (int64_t)n0 * a.v_row_stride, a.v_row_stride, seq.len_k - n0, a.v);
+    if constexpr (PAGED)
+      load_tile_paged<T>(sv, v, a.v_batch_stride, a.v_row_stride, a, b, n0, seq.len_k - n0, a.v);
+    else
+      load_tile<T, T::kBlockN>(sv, v + (int64_t)n0 * a.v_row_stride, a.v_row_stride, seq.len_k - n0, a.v);
     cp_async_commit();
     if constexpr (T::kQInRegs) {
       if (nb == n_block_min) load_q_fragments<T>(qf, sq_warp, lane);  // Q landed with K(n_block_min)
@@ -234,12 +288,16 @@ __global__ void __launch_bounds__(T::kThreads, 1) fwd_mma_kernel(const __grid_co
     cp_async_wait<0>();  // V(nb) landed
     __syncthreads();     // every thread is done reading K(nb)
     if (nb + 1 < n_block_max) {
-      load_tile<T, T::kBlockN>(sk, k + (int64_t)(n0 + T::kBlockN) * a.k_row_stride, a.k_row_stride,
-                               seq.len_k - n0 - T::kBlockN, a.k);
+      if constexpr (PAGED)
+        load_tile_paged<T>(sk, k, a.k_batch_stride, a.k_row_stride, a, b, n0 + T::kBlockN,
+                           seq.len_k - n0 - T::kBlockN, a.k);
+      else
+        load_tile<T, T::kBlockN>(sk, k + (int64_t)(n0 + T::kBlockN) * a.k_row_stride, a.k_row_stride,
+                                 seq.len_k - n0 - T::kBlockN, a.k);
       cp_async_commit();
     }
 
-    if (a.softcap > 0.f) apply_softcap<T>(s, a.softcap, a.softcap_inner_scale);
+    if (SOFTCAP) apply_softcap<T>(s, a.softcap, a.softcap_inner_scale);
     if (fa_tile_needs_mask(&plan, n0, T::kBlockN))
       apply_mask<T>(s, a, n0, m0 + warp_row0, diag, seq.len_k, lane, hidden);
     online_softmax<T>(s, o, row_max, row_sum, c, positive_scale);
@@ -302,7 +360,11 @@ int launch_fwd_mma(const fa_fwd_args *args, cudaStream_t stream) {
   const long long m_blocks = (args->seqlen_q + T::kBlockM - 1) / T::kBlockM;
   const long long blocks = m_blocks * args->num_heads_q * args->batch;  // <= INT32_MAX, checked by the caller
   if (blocks == 0) return cudaSuccess;
-  const void *kernel = reinterpret_cast<const void *>(fwd_mma_kernel<T>);
+  const bool softcap = args->softcap > 0.f, paged = args->block_table != nullptr;
+  const void *kernel = softcap ? (paged ? reinterpret_cast<const void *>(fwd_mma_kernel<T, true, true>)
+                                        : reinterpret_cast<const void *>(fwd_mma_kernel<T, true, false>))
+                               : (paged ? reinterpret_cast<const void *>(fwd_mma_kernel<T, false, true>)
+                                        : reinterpret_cast<const void *>(fwd_mma_kernel<T, false, false>));
   if (T::kSmemBytes > 48 * 1024) {
     const cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, T::kSmemBytes);
     if (e != cudaSuccess) return e;

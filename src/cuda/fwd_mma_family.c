@@ -3,10 +3,10 @@
  * what it computes and what it needs. Plain C.
  *
  * The family computes every query length, window, GQA ratio and run-time
- * feature over contiguous K/V (an append is done before it runs, by
- * api.c); it does not read paged caches. Its other limits are the launch
- * grid (one block per query tile, head and sequence, flattened into
- * gridDim.x) and the device's shared memory. It needs no workspace.
+ * feature, over contiguous or paged K/V (an append is done before it
+ * runs, by api.c). Its limits are the launch grid (one block per query
+ * tile, head and sequence, flattened into gridDim.x) and the device's
+ * shared memory. It needs no workspace.
  */
 #include <stdint.h>
 
@@ -14,9 +14,6 @@
 
 static fa_status mma_supports(const fa_fwd_args *a, const fa_kernel_info *k, const fa_device_info *dev,
                               fa_message *why) {
-  if (a->block_table != NULL)
-    return fa_fail(why, FA_ERR_UNSUPPORTED,
-                   "it does not read a paged K/V cache (block_table): the decode family does, at any query length");
   const double m_blocks = (double)(((int64_t)a->seqlen_q + k->block_m - 1) / k->block_m);
   const double blocks = m_blocks * a->num_heads_q * a->batch;
   if (blocks > (double)INT32_MAX)
@@ -35,4 +32,4 @@ static size_t mma_workspace_bytes(const fa_fwd_args *a, const fa_kernel_info *k,
   return 0;
 }
 
-const fa_family fa_family_mma = {"mma", mma_supports, mma_workspace_bytes, NULL};
+const fa_family fa_family_mma = {"mma", mma_supports, mma_workspace_bytes, NULL, 0};
