@@ -9,17 +9,26 @@ and a few invalid ones of each class. The bytes are deterministic, so
 re-running the script reproduces the committed files exactly.
 
 The fields of 0.2 (struct_size, then fa_fwd_params' context and workspace)
-are the last bytes of an input; an input that ends before them gets the
-defaults (a known struct_size, no context, no workspace), so the seeds of
-0.1 are unchanged and only the seeds that set one of them carry the tail.
+follow those of 0.1, and the fields of 0.3 (decode_v03: paged cache,
+append, num_splits, the 0.2 struct_size) follow them; an input that ends
+before them gets the defaults (a known struct_size, no context, no
+workspace, no cache fields), so the seeds of 0.1 and 0.2 are unchanged and
+only the seeds that set one of them carry the tail. fa_append_kv and
+fa_combine are the first bytes 0xE0 and 0xF0 (no seed of 0.2 starts with
+a byte above 0x08).
+
+Seeds named *_strict_* are valid inputs for an open library issue: they
+pass as the harness runs in CI, and fail with FZ_STRICT=1 (fuzz_fwd.c)
+until the library is fixed.
 """
 import os
 import struct
 import sys
 
-# Entry points: the first byte, modulo 9.
+# Entry points: the first byte, modulo 9 below 0xE0.
 OP_FWD, OP_QUERY, OP_WITH_KERNEL, OP_INFO = 0, 2, 3, 4
 OP_UNPAD_INFO, OP_ROWS, OP_POSITION_IDS, OP_COPY = 5, 6, 7, 8
+OP_APPEND_KV, OP_COMBINE = 0xE0, 0xF0
 
 # Head dims by position in the table (32, 64, 80, 96, 128, 192, 256 today).
 DIM32, DIM64, DIM80, DIM96, DIM128, DIM192, DIM256 = range(7)
@@ -87,6 +96,49 @@ def tail(struct_size, ctx, ws):
     return (struct_size or SS_OK) + (ctx or CTX_NONE) + (ws or WS_NONE)
 
 
+def v03(paged=None, append=None, splits=None, old_layout=0, max_k=None, seqused=None, seqused_ptr=P_OK,
+        table_ptr=P_OK, keep_cu_k=False, varlen_k=False, varlen_q=False, kv_strides=None, new_ptrs=(P_OK, P_OK),
+        new_strides=None, new_batch=None, garbage_seed=None):
+    """The 0.3 fields of a forward input (decode_v03), after the 0.2 ones.
+
+    paged: dict(page_size=byte, max_pages=byte, stride=byte, num_pages=byte,
+    table_mode=byte, table_seed=int, bad_col=byte or None); append: True
+    (new_batch: the batch-stride bytes of k_new and v_new, as decoded);
+    splits: the bytes of fz_i32; max_k: fz_i32 byte (with a cache, or an
+    append to a dense cache); seqused: fz_i32 bytes per sequence.
+    """
+    mode = (1 if paged else 0) | (2 if append else 0) | (4 if splits is not None else 0) | (old_layout << 3)
+    b = bytes([mode])
+    if paged or (append and not varlen_k):
+        b += max_k
+    if paged:
+        b += paged["page_size"] + paged["max_pages"] + paged.get("stride", b"\x00") + paged["num_pages"]
+        b += bytes([table_ptr])
+        if varlen_k:
+            b += b"\xF0" if keep_cu_k else b"\x00"
+        for t in range(2):
+            s = kv_strides[t] if kv_strides else (b"\x00", b"\x00", b"\x00")
+            b += s[0] + s[1] + s[2]
+    if append:
+        for t in range(2):
+            s = new_strides[t] if new_strides else (b"\x00", b"\x00", b"\x00")
+            batch = new_batch[t] if new_batch else (b"\x00" if varlen_q else s[2])
+            b += bytes([new_ptrs[t]]) + s[0] + s[1] + batch
+    if paged or append:
+        b += bytes([seqused_ptr])
+        if seqused_ptr != P_NULL:
+            b += b"".join(seqused)
+    if paged and paged.get("table_mode") is not None:
+        b += bytes([paged["table_mode"]]) + u64(paged.get("table_seed", 77))
+        if paged["table_mode"] & 0xF0 == 0xF0:
+            b += paged["bad_col"]
+    if splits is not None:
+        b += splits
+    if garbage_seed is not None:
+        b += u64(garbage_seed)
+    return b
+
+
 def small(v):
     """fz_i32 typical value lo + v (v < 0xC0)."""
     assert 0 <= v < 0xC0
@@ -105,7 +157,7 @@ def fwd(op=OP_FWD, varlen=True, lse=True, sinks=False, seqused=False, msg_null=F
         scale=b"\x00", softcap=b"\x00", window=(b"\x00", b"\x00"),
         ptrs=(P_OK, P_OK, P_OK, P_OK), small_ptrs=(P_OK, P_OK, P_OK), seqused_vals=(),
         fill=0, seed=12345, specials=(), kernel=b"\x00", raw_batch=None, raw_heads=None,
-        struct_size=None, ctx=None, ws=None):
+        struct_size=None, ctx=None, ws=None, tail03=None):
     flags = (1 if varlen else 0) | (2 if lse else 0) | (4 if sinks else 0) | (8 if seqused else 0)
     flags |= 0x10 if msg_null else 0
     b = bytes([op, flags, backend, 1 if dtype_fp16 else 0])
@@ -137,6 +189,8 @@ def fwd(op=OP_FWD, varlen=True, lse=True, sinks=False, seqused=False, msg_null=F
             b += bytes([(kind << 4) | tensor]) + u32(at)
     if op == OP_WITH_KERNEL:
         b += kernel
+    if tail03 is not None:
+        return b + (struct_size or SS_OK) + (ctx or CTX_NONE) + (ws or WS_NONE) + tail03
     return b + tail(struct_size, ctx, ws)
 
 
@@ -236,6 +290,204 @@ def seeds():
     s["bad_workspace_misaligned_16"] = fwd(ws=WS_MISALIGNED_16)
     s["bad_workspace_misaligned_empty"] = fwd(op=OP_QUERY, ws=WS_MISALIGNED_EMPTY)
     s["bad_workspace_and_context"] = fwd(ctx=CTX_CUDA, ws=ws_null(0))
+    # 0.3: paged KV cache (decode_v03), on every forward entry point
+    def pg(page_size, max_pages, num_pages, stride=b"\x00", table_mode=0, table_seed=77, bad_col=None):
+        return dict(page_size=page_size, max_pages=max_pages, stride=stride, num_pages=num_pages,
+                    table_mode=table_mode, table_seed=table_seed, bad_col=bad_col)
+    PS1, PS3, PS16, PS256 = b"\x00", b"\x02", b"\x05", b"\x07"  # fz_page_size
+    SHARED = 0x80  # fz_num_pages: 1 + v % columns (pages shared)
+    # dense q (3 rows), 2 sequences of up to 20 keys in pages of 16, distinct pages
+    s["fwd_v03_paged_dense_ps16"] = fwd(varlen=False, batch=2, heads_k=2, group=2, dense_lens=(3, 9),
+                                        tail03=v03(paged=pg(PS16, small(1), small(2)), max_k=small(20),
+                                                   seqused=(small(17), small(9))))
+    # varlen q, cu_seqlens_k dropped, pages of 1 key, padded table rows, random pages, causal
+    s["fwd_v03_paged_varlen_ps1_causal"] = fwd(batch=2, heads_k=2, group=2, lens=((4, 6), (2, 9)),
+                                               window=(b"\x00", win(0)),
+                                               tail03=v03(paged=pg(PS1, small(0), bytes([0x7F]), stride=PAD,
+                                                                   table_mode=1),
+                                                          max_k=small(12), varlen_k=True, varlen_q=True,
+                                                          seqused=(small(10), small(5))))
+    # pages of 3 keys from a small pool (shared pages), padded page strides, garbage in unused entries, local
+    s["fwd_v03_paged_ps3_shared_pool"] = fwd(varlen=False, batch=3, dim=DIM32, dense_lens=(4, 9),
+                                             window=(win(5), win(1)),
+                                             tail03=v03(paged=pg(PS3, small(2), bytes([SHARED + 3]), table_mode=6),
+                                                        max_k=small(14), kv_strides=[(PAD, PAD, PAD)] * 2,
+                                                        seqused=(small(14), small(7), small(1))))
+    # pages far larger than any sequence, sinks and softcap
+    s["fwd_v03_paged_page_larger_than_seq"] = fwd(varlen=False, batch=2, sinks=True, dim=DIM32, dense_lens=(2, 9),
+                                                  softcap=bytes([0xA0 + 20]),
+                                                  tail03=v03(paged=pg(PS256, small(1), small(1), table_mode=3),
+                                                             max_k=small(10), seqused=(small(10), small(0))))
+    s["query_v03_paged"] = fwd(op=OP_QUERY, varlen=False, batch=2, dense_lens=(3, 9),
+                               tail03=v03(paged=pg(PS16, small(0), small(0)), max_k=small(20),
+                                          seqused=(small(20), small(3))))
+    s["with_kernel_v03_paged_local_kernel"] = fwd(op=OP_WITH_KERNEL, window=(b"\x00", win(0)), kernel=b"\x01",
+                                                  tail03=v03(paged=pg(PS3, small(1), small(1)), max_k=small(9),
+                                                             varlen_k=True, varlen_q=True, seqused=(small(8),)))
+    # 0.3: append (k_new, v_new written at seqused_k[b] .. + Lq - 1, then attention over them)
+    s["fwd_v03_append_dense_cache"] = fwd(varlen=False, batch=2, heads_k=2, group=2, dense_lens=(3, 9),
+                                          window=(b"\x00", win(0)),
+                                          tail03=v03(append=True, max_k=small(9), seqused=(small(4), small(9))))
+    s["fwd_v03_append_varlen_contiguous"] = fwd(batch=2, lens=((2, 9), (3, 5)), dtype_fp16=True,
+                                                tail03=v03(append=True, varlen_k=True, varlen_q=True,
+                                                           new_strides=[(PAD, PAD, b"")] * 2,
+                                                           seqused=(small(7), small(1))))
+    s["fwd_v03_append_paged_ps3"] = fwd(varlen=False, batch=3, heads_k=1, group=2, dense_lens=(2, 9),
+                                        tail03=v03(append=True, paged=pg(PS3, small(0), small(0)), max_k=small(10),
+                                                   seqused=(small(10), small(0), small(5))))
+    # two sequences appending into one shared page: the harness compares only what one write hit
+    s["fwd_v03_append_paged_shared_pages"] = fwd(varlen=False, batch=2, dense_lens=(2, 9),
+                                                 tail03=v03(append=True, paged=pg(PS16, small(0), bytes([SHARED]),
+                                                                                   table_mode=2),
+                                                            max_k=small(6), seqused=(small(3), small(5))))
+    s["query_v03_append_paged"] = fwd(op=OP_QUERY, varlen=False, batch=2, dense_lens=(2, 9),
+                                      tail03=v03(append=True, paged=pg(PS1, small(0), small(0)), max_k=small(6),
+                                                 seqused=(small(3), small(4))))
+    s["append_kv_v03_paged_q_out_null"] = fwd(op=OP_APPEND_KV, batch=2, lens=((3, 6), (1, 2)),
+                                              ptrs=(P_NULL, P_OK, P_OK, P_NULL),
+                                              tail03=v03(append=True, paged=pg(PS16, small(0), small(1)),
+                                                         max_k=small(12), varlen_k=True, varlen_q=True,
+                                                         seqused=(small(9), small(16))))
+    s["append_kv_v03_dense_cache"] = fwd(op=OP_APPEND_KV, varlen=False, batch=2, heads_k=3, dim=DIM128,
+                                         dense_lens=(4, 9), dtype_fp16=True,
+                                         tail03=v03(append=True, max_k=small(6), seqused=(small(0), small(6))))
+    s["append_kv_v03_varlen_padded_strides"] = fwd(op=OP_APPEND_KV, batch=2, heads_k=2, lens=((2, 9), (3, 5)),
+                                                   tail03=v03(append=True, varlen_k=True, varlen_q=True,
+                                                              new_strides=[(PAD, PAD, b"")] * 2,
+                                                              seqused=(small(7), small(2))))
+    # 0.3: num_splits (0..256 valid; the CPU ignores it)
+    s["fwd_v03_num_splits_1"] = fwd(tail03=v03(splits=small(1)))
+    s["fwd_v03_num_splits_256"] = fwd(varlen=False, tail03=v03(splits=hostile_i32(6, b"\x08")))
+    s["bad_num_splits_257"] = fwd(tail03=v03(splits=hostile_i32(12)))
+    s["bad_num_splits_negative"] = fwd(op=OP_QUERY, tail03=v03(splits=hostile_i32(0)))
+    # 0.3: a caller of 0.2 (struct_size 272): the cache fields past it are ignored, whatever they hold
+    s["fwd_v03_struct_size_v02_ignores_cache_fields"] = fwd(
+        varlen=False, batch=2, dense_lens=(3, 9),
+        tail03=v03(paged=pg(PS3, small(0), small(0), table_mode=0xF0, bad_col=small(0)), append=True,
+                   splits=hostile_i32(12), old_layout=1, max_k=small(9), seqused=(small(6), small(2))))
+    s["fwd_v03_struct_size_v02_exact_block"] = fwd(varlen=False, batch=2, dense_lens=(3, 9),
+                                                   tail03=v03(append=True, old_layout=2, max_k=small(9),
+                                                              seqused=(small(4), small(1))))
+    s["fwd_v03_struct_size_v02_garbage"] = fwd(tail03=v03(splits=hostile_i32(0), old_layout=3, garbage_seed=99))
+    s["query_v03_struct_size_v02"] = fwd(op=OP_QUERY, tail03=v03(old_layout=2))
+    # (k_new / v_new lie past byte 272: fa_append_kv of a 0.2 caller has no rows to write)
+    s["bad_append_kv_struct_size_v02"] = fwd(op=OP_APPEND_KV, varlen=False, dense_lens=(2, 9),
+                                             tail03=v03(append=True, old_layout=1, max_k=small(4),
+                                                        seqused=(small(3),)))
+    # invalid cache calls
+    s["bad_paged_page_out_of_the_pool"] = fwd(varlen=False, batch=2, dense_lens=(3, 9),
+                                              tail03=v03(paged=pg(PS3, small(0), small(0), table_mode=0xF4,
+                                                                  bad_col=small(3)),
+                                                         max_k=small(9), seqused=(small(5), small(9))))
+    s["bad_paged_negative_page"] = fwd(varlen=False, batch=2, dense_lens=(3, 9),
+                                       tail03=v03(paged=pg(PS16, small(0), small(0), table_mode=0xF0,
+                                                           bad_col=small(1)),
+                                                  max_k=small(9), seqused=(small(5), small(9))))
+    s["bad_paged_seqused_null"] = fwd(varlen=False, dense_lens=(3, 9),
+                                      tail03=v03(paged=pg(PS16, small(0), small(0)), max_k=small(9),
+                                                 seqused_ptr=P_NULL))
+    s["bad_paged_cu_seqlens_k_kept"] = fwd(tail03=v03(paged=pg(PS16, small(0), small(0)), max_k=small(9),
+                                                      varlen_k=True, keep_cu_k=True, varlen_q=True,
+                                                      seqused=(small(7),)))
+    s["bad_paged_table_too_narrow"] = fwd(varlen=False, dense_lens=(3, 9),
+                                          tail03=v03(paged=pg(PS3, hostile_i32(13), small(0)), max_k=small(9),
+                                                     seqused=(small(4),)))
+    s["bad_paged_table_stride_narrow"] = fwd(varlen=False, batch=2, dense_lens=(3, 9),
+                                             tail03=v03(paged=pg(PS3, small(1), small(0), stride=b"\xC0",
+                                                                 table_mode=None),
+                                                        max_k=small(9), seqused=(small(4), small(4))))
+    s["bad_paged_page_size_zero"] = fwd(varlen=False, dense_lens=(3, 9),
+                                        tail03=v03(paged=pg(b"\xC0", small(0), small(0), table_mode=None),
+                                                   max_k=small(9), seqused=(small(4),)))
+    s["bad_paged_capacity_overflow"] = fwd(varlen=False, dense_lens=(3, 9),
+                                           tail03=v03(paged=pg(PS16, hostile_i32(3), small(0), table_mode=None),
+                                                      max_k=small(9), seqused=(small(4),)))
+    s["bad_paged_table_misaligned"] = fwd(varlen=False, dense_lens=(3, 9),
+                                          tail03=v03(paged=pg(PS16, small(0), small(0)), table_ptr=0xE9,
+                                                     max_k=small(9), seqused=(small(4),)))
+    s["bad_paged_keys_past_max_seqlen_k"] = fwd(varlen=False, batch=2, dense_lens=(3, 9),
+                                                tail03=v03(paged=pg(PS3, small(0), small(0)), max_k=small(9),
+                                                           seqused=(small(2), hostile_i32(12))))
+    s["bad_append_v_new_null"] = fwd(varlen=False, dense_lens=(3, 9),
+                                     tail03=v03(append=True, new_ptrs=(P_OK, P_NULL), max_k=small(9),
+                                                seqused=(small(4),)))
+    s["bad_append_seqused_null"] = fwd(varlen=False, dense_lens=(3, 9),
+                                       tail03=v03(append=True, max_k=small(9), seqused_ptr=P_NULL))
+    s["bad_append_past_the_sequence"] = fwd(varlen=False, batch=2, dense_lens=(3, 9),
+                                            tail03=v03(append=True, max_k=small(9),
+                                                       seqused=(small(1), hostile_i32(12))))
+    s["bad_append_kv_past_the_pages"] = fwd(op=OP_APPEND_KV, varlen=False, dense_lens=(3, 9),
+                                            tail03=v03(append=True, paged=pg(PS3, small(0), small(0)),
+                                                       max_k=small(9), seqused=(hostile_i32(12),)))
+    s["bad_append_kv_without_new_rows"] = fwd(op=OP_APPEND_KV, ptrs=(P_NULL, P_OK, P_OK, P_NULL))
+    s["bad_append_kv_batch_stride_varlen"] = fwd(op=OP_APPEND_KV, lens=((3, 8),),
+                                                 tail03=v03(append=True, varlen_k=True, varlen_q=True,
+                                                            new_batch=(b"\xF0" + PAD, b"\x00"),
+                                                            seqused=(small(2),)))
+    s["append_kv_v03_cuda_backend"] = fwd(op=OP_APPEND_KV, backend=0xF0, varlen=False, dense_lens=(3, 9),
+                                          tail03=v03(append=True, max_k=small(9), seqused=(small(4),)))
+    s["fwd_v03_paged_cuda_backend"] = fwd(backend=0xF0, varlen=False, dense_lens=(3, 9),
+                                          tail03=v03(paged=pg(PS16, small(0), small(0)), append=True, max_k=small(9),
+                                                     seqused=(small(4),)))
+    # open issue (FZ_STRICT): a dense call of batch 1 with a batch stride is rejected as varlen
+    s["fwd_strict_dense_batch1_batch_stride"] = fwd(varlen=False, dense_lens=(3, 9),
+                                                    strides=[(b"\x00", b"\x00", PAD)] + [(b"\x00",) * 3] * 3)
+
+    # 0.3: fa_combine (run_combine)
+    def combine(flags=0x06, backend=0, dtype=2, parts=3, heads=2, dim=7, rows=5, strides=(b"\x00",) * 8,
+                ptrs=(P_OK,) * 5, fill=0x00, seed=5, special=None, fits=True, struct_size=b""):
+        """parts: 1 + v (v < 0xC0) or a byte >= 0xC0; dim: the fz byte (7: 64); rows: 0..11."""
+        b = bytes([OP_COMBINE, flags, backend, dtype]) + (bytes([parts - 1]) if parts <= 8 else bytes([parts]))
+        b += small(heads - 1) + bytes([dim]) + bytes([rows]) + b"".join(strides) + bytes(ptrs) + bytes([fill])
+        if fits:
+            b += u64(seed)
+            if fill & 0xC0 == 0xC0:
+                b += special
+        return b + struct_size
+    FP16, BF16, FP32 = 0, 1, 2
+    SINKS, LSE = 0x02, 0x04
+    s["combine_fp32_lse"] = combine(flags=LSE)
+    s["combine_bf16_sinks_empty_parts"] = combine(flags=SINKS | LSE, dtype=BF16, parts=5, fill=0x11)
+    s["combine_fp16_empty_rows_sink"] = combine(flags=SINKS | LSE, dtype=FP16, heads=3, dim=3, rows=7, fill=0x36)
+    s["combine_fp16_empty_rows_no_sink"] = combine(flags=LSE, dtype=FP16, rows=4, fill=0x30)
+    s["combine_padded_strides"] = combine(flags=LSE, dtype=BF16, strides=(PAD,) * 8)
+    s["combine_overlapping_out_heads"] = combine(flags=LSE, dtype=FP32, strides=(b"\x00",) * 5 + (b"\xC1",) +
+                                                 (b"\x00",) * 2)
+    s["combine_256_parts"] = combine(flags=LSE, parts=0xC2, heads=1, dim=0, rows=2, fill=0x12)
+    s["combine_head_dim_512"] = combine(flags=SINKS, dtype=BF16, parts=2, heads=1, dim=0x80 + 63, rows=2)
+    s["combine_one_part"] = combine(flags=LSE, parts=1, rows=3, fill=0x03)
+    s["combine_large_lse"] = combine(flags=SINKS | LSE, parts=4, fill=0x0B)
+    s["combine_rows_zero"] = combine(flags=LSE, rows=0)
+    s["combine_nan_part_with_sink"] = combine(flags=SINKS | LSE, parts=2, rows=3, fill=0xC0,
+                                              special=b"\x00" + u32(7 * 1 + 0))
+    s["combine_nan_output"] = combine(flags=LSE, parts=2, rows=3, fill=0xC0, special=b"\x10" + u32(13 * 5))
+    s["combine_message_null"] = combine(flags=0x01 | LSE)
+    s["combine_cuda_backend"] = combine(backend=0xF0)
+    s["bad_combine_parts_zero"] = combine(parts=0xC0, fits=False)
+    s["bad_combine_parts_257"] = combine(parts=0xC3, fits=False)
+    s["bad_combine_head_dim_12"] = combine(dim=0xC2, fits=False)
+    s["bad_combine_head_dim_520"] = combine(dim=0xC3, fits=False)
+    s["bad_combine_out_stride_not_8_for_16bit"] = combine(dtype=FP16, strides=(b"\x00",) * 5 + (b"\xD9",) +
+                                                          (b"\x00",) * 2, fits=False)
+    s["bad_combine_parts_stride_not_4"] = combine(strides=(b"\xD8",) + (b"\x00",) * 7, fits=False)
+    s["bad_combine_negative_lse_stride"] = combine(strides=(b"\x00",) * 3 + (b"\xD1",) + (b"\x00",) * 4,
+                                                   fits=False)
+    s["bad_combine_misaligned_out_parts"] = combine(ptrs=(0xE9, P_OK, P_OK, P_OK, P_OK), fits=False)
+    s["bad_combine_misaligned_lse"] = combine(flags=LSE, ptrs=(P_OK, P_OK, P_OK, P_OK, 0xE9), fits=False)
+    s["bad_combine_lse_parts_null"] = combine(ptrs=(P_OK, P_NULL, P_OK, P_OK, P_OK), fits=False)
+    s["bad_combine_dtype"] = bytes([OP_COMBINE, 0x04, 0, 0xF0]) + u32(7) + bytes([2, 1, 7, 5]) + bytes(8) + \
+        bytes(5) + b"\x00"
+    s["bad_combine_out_parts_span"] = combine(strides=(b"\x00", b"\x00", b"\xD2") + (b"\x00",) * 5, fits=False)
+    s["bad_combine_params_null"] = combine(flags=0xE0, fits=False)
+    s["bad_combine_struct_size_newer"] = combine(struct_size=SS_NEWER)
+    s["bad_combine_struct_size_and_parts"] = combine(parts=0xC0, fits=False, struct_size=SS_ZERO)
+    # open issues (FZ_STRICT)
+    s["combine_strict_part_order"] = combine(flags=LSE, dtype=FP32, parts=4, rows=3, fill=0x01)
+    s["combine_strict_nan_part_alone"] = combine(flags=LSE, parts=1, heads=1, rows=1, fill=0xC0,
+                                                 special=b"\x00" + u32(0))
+    s["combine_strict_default_stride_overflow"] = combine(strides=(b"\xDB",) + (b"\x00",) * 7, fits=False)
+    s["combine_strict_lse_stride_overflow"] = combine(parts=0xC2, strides=(b"\x00",) * 4 + (b"\xD2",) +
+                                                      (b"\x00",) * 3, fits=False)
     # mask helpers
     # (struct_size: the last byte, after the contents, which only a call that
     # is valid and small enough reads: fill=False leaves them out)
