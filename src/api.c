@@ -319,7 +319,8 @@ static fa_status check_and_normalize(const fa_fwd_params *p, int append_only, fa
       batches = varlen_q ? 1 : p->batch;
     }
     t[i].rows = rows;
-    if (batches == 1 && !(is_kv && paged)) {
+    const int varlen_rows = is_kv ? (!paged && p->cu_seqlens_k != NULL) : varlen_q;
+    if (varlen_rows) {
       if (batch_given[i] != 0)
         return fa_fail(message, FA_ERR_INVALID_STRIDE,
                        "%s_batch_stride is %lld but this is a varlen call (cu_seqlens set): leave it 0", t[i].name,

@@ -109,31 +109,47 @@ fa_status fa_combine(const fa_combine_params *params, fa_message *message) {
       return fa_fail(message, FA_ERR_MISALIGNED, "%s (%p) must be 4-byte aligned", small_names[i], small[i]);
 
   const int64_t d = p.head_dim, h = p.num_heads, rows = p.num_rows, out_multiple = p.out_dtype == FA_DTYPE_FP32 ? 4 : 8;
-  fa_combine_job j;
-  memset(&j, 0, sizeof j);
-  j.o_head_stride = packed_or(p.out_parts_head_stride, d);
-  j.o_row_stride = packed_or(p.out_parts_row_stride, h * j.o_head_stride);
-  j.o_part_stride = packed_or(p.out_parts_part_stride, rows * j.o_row_stride);
-  j.lse_part_head_stride = packed_or(p.lse_parts_head_stride, rows);
-  j.lse_part_stride = packed_or(p.lse_parts_part_stride, h * j.lse_part_head_stride);
-  j.out_head_stride = packed_or(p.out_head_stride, d);
-  j.out_row_stride = packed_or(p.out_row_stride, h * j.out_head_stride);
-  j.lse_head_stride = packed_or(p.lse_head_stride, rows);
+  /* The given strides first (0 = packed), so that the packed defaults below
+   * are products of checked values. */
   const struct {
     const char *name;
     int64_t value;
     int multiple;
-  } strides[] = {{"out_parts_head_stride", j.o_head_stride, 4},     {"out_parts_row_stride", j.o_row_stride, 4},
-                 {"out_parts_part_stride", j.o_part_stride, 4},     {"lse_parts_head_stride", j.lse_part_head_stride, 1},
-                 {"lse_parts_part_stride", j.lse_part_stride, 1},   {"out_head_stride", j.out_head_stride, out_multiple},
-                 {"out_row_stride", j.out_row_stride, out_multiple}, {"lse_head_stride", j.lse_head_stride, 1}};
-  for (size_t i = 0; i < sizeof strides / sizeof strides[0]; ++i)
-    if ((st = check_stride(strides[i].name, strides[i].value, strides[i].multiple, message)) != FA_OK) return st;
-  const double span_o = (double)(p.num_parts - 1) * j.o_part_stride + (double)(rows > 0 ? rows - 1 : 0) * j.o_row_stride +
-                        (double)(h - 1) * j.o_head_stride + (double)d;
-  const double span_out = (double)(rows > 0 ? rows - 1 : 0) * j.out_row_stride + (double)(h - 1) * j.out_head_stride + d;
-  if (span_o > (double)FA_MAX_OFFSET || span_out > (double)FA_MAX_OFFSET)
-    return fa_fail(message, FA_ERR_OVERFLOW, "out_parts or out spans more than 2^60 elements");
+  } given[] = {{"out_parts_head_stride", p.out_parts_head_stride, 4}, {"out_parts_row_stride", p.out_parts_row_stride, 4},
+               {"out_parts_part_stride", p.out_parts_part_stride, 4}, {"lse_parts_head_stride", p.lse_parts_head_stride, 1},
+               {"lse_parts_part_stride", p.lse_parts_part_stride, 1}, {"out_head_stride", p.out_head_stride, out_multiple},
+               {"out_row_stride", p.out_row_stride, out_multiple},    {"lse_head_stride", p.lse_head_stride, 1}};
+  for (size_t i = 0; i < sizeof given / sizeof given[0]; ++i)
+    if ((st = check_stride(given[i].name, given[i].value, given[i].multiple, message)) != FA_OK) return st;
+  /* Packed defaults, each a product bounded before it is formed. */
+  fa_combine_job j;
+  memset(&j, 0, sizeof j);
+  double o_head = (double)(p.out_parts_head_stride ? p.out_parts_head_stride : d);
+  double o_row = p.out_parts_row_stride ? (double)p.out_parts_row_stride : (double)h * o_head;
+  double o_part = p.out_parts_part_stride ? (double)p.out_parts_part_stride : (double)rows * o_row;
+  double l_head = (double)(p.lse_parts_head_stride ? p.lse_parts_head_stride : rows);
+  double l_part = p.lse_parts_part_stride ? (double)p.lse_parts_part_stride : (double)h * l_head;
+  double out_head = (double)(p.out_head_stride ? p.out_head_stride : d);
+  double out_row = p.out_row_stride ? (double)p.out_row_stride : (double)h * out_head;
+  double lse_head = (double)(p.lse_head_stride ? p.lse_head_stride : rows);
+  const double last_row = (double)(rows > 0 ? rows - 1 : 0);
+  const double spans[4] = {
+      (double)(p.num_parts - 1) * o_part + last_row * o_row + (double)(h - 1) * o_head + (double)d, /* out_parts */
+      (double)(p.num_parts - 1) * l_part + (double)(h - 1) * l_head + last_row + 1,                  /* lse_parts */
+      last_row * out_row + (double)(h - 1) * out_head + (double)d,                                    /* out */
+      (double)(h - 1) * lse_head + last_row + 1};                                                     /* lse */
+  const char *span_names[4] = {"out_parts", "lse_parts", "out", "lse"};
+  const double limit = (double)FA_MAX_OFFSET;
+  if (o_row > limit || o_part > limit || l_part > limit || out_row > limit)
+    return fa_fail(message, FA_ERR_OVERFLOW, "a packed stride of out_parts, lse_parts or out exceeds 2^60 elements");
+  for (int i = 0; i < 4; ++i)
+    if (spans[i] > limit)
+      return fa_fail(message, FA_ERR_OVERFLOW, "%s spans more than 2^60 elements with these strides and shapes",
+                     span_names[i]);
+  j.o_head_stride = (int64_t)o_head, j.o_row_stride = (int64_t)o_row, j.o_part_stride = (int64_t)o_part;
+  j.lse_part_head_stride = (int64_t)l_head, j.lse_part_stride = (int64_t)l_part;
+  j.out_head_stride = (int64_t)out_head, j.out_row_stride = (int64_t)out_row;
+  j.lse_head_stride = (int64_t)lse_head;
 
   j.o_parts = p.out_parts;
   j.lse_parts = p.lse_parts;

@@ -98,7 +98,8 @@ FA_RULE float fa_row_lse(fa_row_total t) {
  * empty). In base 2 with L_p = l_p log2(e): M = max(L_p, sink), S =
  * sum_p 2^(L_p - M) + 2^(sink - M), lse = (M + log2 S) ln 2, and part p's
  * weight is 2^(L_p - M) / S. Empty parts are skipped (their o_p is never
- * read); a NaN l_p makes S, lse and every weight NaN.
+ * read); a NaN l_p makes lse and every weight NaN. The caller sums the
+ * parts in index order.
  */
 typedef struct fa_merge {
   float max;     /* M, base 2 (-inf: nothing to merge) */
@@ -110,9 +111,15 @@ typedef struct fa_merge {
 FA_RULE fa_merge fa_merge_parts(const float *lse, int64_t stride, int32_t n, float sink_log2) {
   fa_merge m;
   float max = sink_log2, sum = 0.f;
+  int nan = 0;
   for (int32_t p = 0; p < n; ++p) {
     const float l = lse[p * stride];
+    nan |= l != l;
     if (l != -INFINITY) max = fmaxf(max, l * FA_LOG2E_F);
+  }
+  if (nan) { /* a NaN part makes the row NaN, even with nothing else to merge */
+    m.max = m.inv_sum = m.lse = NAN;
+    return m;
   }
   m.max = max;
   if (max == -INFINITY) {
