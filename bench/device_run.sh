@@ -60,6 +60,24 @@ step_tests() {
   grep -m1 "skip" "$OUT/test_fwd.log" | tee -a "$SUMMARY" || true
 }
 
+# compute-sanitizer on the cache paths: decode kernels (paging, append,
+# splits, combine), the mma family's paged variant, a mixed batch (pair
+# dispatch), and one prefill subset; each run has its own time limit.
+step_sanitize_cache() {
+  local t f
+  for t in memcheck racecheck; do
+    : >"$OUT/sancache_$t.log"
+    for f in "test_decode decode_fwd_decode_sm90_hdim128_bf16" "test_decode decode_fwd_decode_sm90_hdim80_fp16" \
+             "test_decode decode_fwd_mma_sm90_hdim128_bf16" "test_decode mixed_fwd_decode_sm90_hdim64_bf16" \
+             "test_fwd mma_sm90_hdim64_bf16_causal"; do
+      set -- $f
+      local rc=0
+      timeout 170 compute-sanitizer --tool "$t" --error-exitcode 99 "build/tests/$1" "$2" >>"$OUT/sancache_$t.log" 2>&1 || rc=$?
+      note "compute-sanitizer $t $1 $2: exit $rc; $(grep -cE '^\[       OK \]' "$OUT/sancache_$t.log") OK so far; $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$OUT/sancache_$t.log" | tail -1)"
+    done
+  done
+}
+
 step_sanitize() {
   # compute-sanitizer slows kernels 10-100x: a representative subset of the
   # sm90 cases (every mask mode, both dtypes, small/odd/large head dims).
@@ -133,6 +151,8 @@ for s in "$@"; do
     bench-quick) step_bench --quick --no-extras ;;
     gpu-sanitize) step_gpu_sanitize ;;
     ab) step_ab ;;
+    sanitize-cache) step_sanitize_cache ;;
+    d64) bash bench/d64_variants.sh 2>&1 | tee "$OUT/d64.log" | tail -30 ;;
     bench-decode) step_bench_decode ;;
     bench-decode-quick) step_bench_decode --quick ;;
     *) echo "unknown step $s"; exit 2 ;;

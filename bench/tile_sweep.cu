@@ -48,6 +48,9 @@ float time_config(const Problem &pb, __nv_bfloat16 *q, __nv_bfloat16 *k, __nv_bf
   a.total_q = a.total_k = total;
   a.batch = b, a.num_heads_q = a.num_heads_k = h, a.head_dim = pb.d, a.heads_per_kv = 1;
   a.seqlen_q = a.seqlen_k = pb.s;
+#if FA_VERSION_MINOR >= 3
+  a.kv_capacity = pb.s;  // dense: the keys a sequence holds
+#endif
   a.window_left = -1, a.window_right = pb.causal ? 0 : -1;
   a.scale = 1.f / sqrtf((float)pb.d);
   a.score_log2_scale = a.scale * 1.4426950408889634f;
