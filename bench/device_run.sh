@@ -72,7 +72,7 @@ step_sanitize_cache() {
              "test_fwd mma_sm90_hdim64_bf16_causal"; do
       set -- $f
       local rc=0
-      timeout 170 compute-sanitizer --tool "$t" --error-exitcode 99 "build/tests/$1" "$2" >>"$OUT/sancache_$t.log" 2>&1 || rc=$?
+      timeout 90 compute-sanitizer --tool "$t" --error-exitcode 99 "build/tests/$1" "$2" >>"$OUT/sancache_$t.log" 2>&1 || rc=$?
       note "compute-sanitizer $t $1 $2: exit $rc; $(grep -cE '^\[       OK \]' "$OUT/sancache_$t.log") OK so far; $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$OUT/sancache_$t.log" | tail -1)"
     done
   done
