@@ -4,7 +4,7 @@
 
 // fwd_mma_sm80_hdim128_bf16_local: sm_80, head dim 128, bf16, mask local.
 namespace fwd_mma_sm80_hdim128_bf16_local {
-using Traits = fa::FwdMmaTraits<128, 128, 64, 4, false, __nv_bfloat16, fa::kMaskLocal>;
+using Traits = fa::FwdMmaTraits<128, 128, 64, 4, false, __nv_bfloat16, fa::kMaskLocal, false>;
 static_assert(Traits::kSmemBytes == 69632, "gen/spec.py mma_smem_bytes and fwd_mma.cuh disagree on shared memory");
 }  // namespace fwd_mma_sm80_hdim128_bf16_local
 

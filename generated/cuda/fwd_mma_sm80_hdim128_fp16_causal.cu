@@ -4,7 +4,7 @@
 
 // fwd_mma_sm80_hdim128_fp16_causal: sm_80, head dim 128, fp16, mask causal.
 namespace fwd_mma_sm80_hdim128_fp16_causal {
-using Traits = fa::FwdMmaTraits<128, 128, 64, 4, false, __half, fa::kMaskCausal>;
+using Traits = fa::FwdMmaTraits<128, 128, 64, 4, false, __half, fa::kMaskCausal, false>;
 static_assert(Traits::kSmemBytes == 69632, "gen/spec.py mma_smem_bytes and fwd_mma.cuh disagree on shared memory");
 }  // namespace fwd_mma_sm80_hdim128_fp16_causal
 

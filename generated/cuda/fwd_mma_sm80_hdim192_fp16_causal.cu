@@ -4,7 +4,7 @@
 
 // fwd_mma_sm80_hdim192_fp16_causal: sm_80, head dim 192, fp16, mask causal.
 namespace fwd_mma_sm80_hdim192_fp16_causal {
-using Traits = fa::FwdMmaTraits<192, 64, 64, 4, true, __half, fa::kMaskCausal>;
+using Traits = fa::FwdMmaTraits<192, 64, 64, 4, true, __half, fa::kMaskCausal, false>;
 static_assert(Traits::kSmemBytes == 76800, "gen/spec.py mma_smem_bytes and fwd_mma.cuh disagree on shared memory");
 }  // namespace fwd_mma_sm80_hdim192_fp16_causal
 

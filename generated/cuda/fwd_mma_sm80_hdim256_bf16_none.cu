@@ -4,7 +4,7 @@
 
 // fwd_mma_sm80_hdim256_bf16_none: sm_80, head dim 256, bf16, mask none.
 namespace fwd_mma_sm80_hdim256_bf16_none {
-using Traits = fa::FwdMmaTraits<256, 64, 64, 4, false, __nv_bfloat16, fa::kMaskNone>;
+using Traits = fa::FwdMmaTraits<256, 64, 64, 4, false, __nv_bfloat16, fa::kMaskNone, false>;
 static_assert(Traits::kSmemBytes == 101376, "gen/spec.py mma_smem_bytes and fwd_mma.cuh disagree on shared memory");
 }  // namespace fwd_mma_sm80_hdim256_bf16_none
 

@@ -4,7 +4,7 @@
 
 // fwd_mma_sm80_hdim32_bf16_causal: sm_80, head dim 32, bf16, mask causal.
 namespace fwd_mma_sm80_hdim32_bf16_causal {
-using Traits = fa::FwdMmaTraits<32, 128, 128, 4, false, __nv_bfloat16, fa::kMaskCausal>;
+using Traits = fa::FwdMmaTraits<32, 128, 128, 4, false, __nv_bfloat16, fa::kMaskCausal, true>;
 static_assert(Traits::kSmemBytes == 30720, "gen/spec.py mma_smem_bytes and fwd_mma.cuh disagree on shared memory");
 }  // namespace fwd_mma_sm80_hdim32_bf16_causal
 

@@ -4,7 +4,7 @@
 
 // fwd_mma_sm80_hdim32_fp16_local: sm_80, head dim 32, fp16, mask local.
 namespace fwd_mma_sm80_hdim32_fp16_local {
-using Traits = fa::FwdMmaTraits<32, 128, 128, 4, false, __half, fa::kMaskLocal>;
+using Traits = fa::FwdMmaTraits<32, 128, 128, 4, false, __half, fa::kMaskLocal, true>;
 static_assert(Traits::kSmemBytes == 30720, "gen/spec.py mma_smem_bytes and fwd_mma.cuh disagree on shared memory");
 }  // namespace fwd_mma_sm80_hdim32_fp16_local
 

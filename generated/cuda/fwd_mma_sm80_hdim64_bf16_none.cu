@@ -4,7 +4,7 @@
 
 // fwd_mma_sm80_hdim64_bf16_none: sm_80, head dim 64, bf16, mask none.
 namespace fwd_mma_sm80_hdim64_bf16_none {
-using Traits = fa::FwdMmaTraits<64, 128, 128, 4, false, __nv_bfloat16, fa::kMaskNone>;
+using Traits = fa::FwdMmaTraits<64, 128, 128, 4, false, __nv_bfloat16, fa::kMaskNone, true>;
 static_assert(Traits::kSmemBytes == 55296, "gen/spec.py mma_smem_bytes and fwd_mma.cuh disagree on shared memory");
 }  // namespace fwd_mma_sm80_hdim64_bf16_none
 

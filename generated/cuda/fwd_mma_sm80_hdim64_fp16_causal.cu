@@ -4,7 +4,7 @@
 
 // fwd_mma_sm80_hdim64_fp16_causal: sm_80, head dim 64, fp16, mask causal.
 namespace fwd_mma_sm80_hdim64_fp16_causal {
-using Traits = fa::FwdMmaTraits<64, 128, 128, 4, false, __half, fa::kMaskCausal>;
+using Traits = fa::FwdMmaTraits<64, 128, 128, 4, false, __half, fa::kMaskCausal, true>;
 static_assert(Traits::kSmemBytes == 55296, "gen/spec.py mma_smem_bytes and fwd_mma.cuh disagree on shared memory");
 }  // namespace fwd_mma_sm80_hdim64_fp16_causal
 

@@ -4,7 +4,7 @@
 
 // fwd_mma_sm90_hdim128_bf16_causal: sm_90, head dim 128, bf16, mask causal.
 namespace fwd_mma_sm90_hdim128_bf16_causal {
-using Traits = fa::FwdMmaTraits<128, 128, 64, 4, false, __nv_bfloat16, fa::kMaskCausal>;
+using Traits = fa::FwdMmaTraits<128, 128, 64, 4, false, __nv_bfloat16, fa::kMaskCausal, false>;
 static_assert(Traits::kSmemBytes == 69632, "gen/spec.py mma_smem_bytes and fwd_mma.cuh disagree on shared memory");
 }  // namespace fwd_mma_sm90_hdim128_bf16_causal
 

@@ -4,7 +4,7 @@
 
 // fwd_mma_sm90_hdim128_fp16_none: sm_90, head dim 128, fp16, mask none.
 namespace fwd_mma_sm90_hdim128_fp16_none {
-using Traits = fa::FwdMmaTraits<128, 128, 64, 4, false, __half, fa::kMaskNone>;
+using Traits = fa::FwdMmaTraits<128, 128, 64, 4, false, __half, fa::kMaskNone, false>;
 static_assert(Traits::kSmemBytes == 69632, "gen/spec.py mma_smem_bytes and fwd_mma.cuh disagree on shared memory");
 }  // namespace fwd_mma_sm90_hdim128_fp16_none
 

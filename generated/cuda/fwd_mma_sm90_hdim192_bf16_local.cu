@@ -4,7 +4,7 @@
 
 // fwd_mma_sm90_hdim192_bf16_local: sm_90, head dim 192, bf16, mask local.
 namespace fwd_mma_sm90_hdim192_bf16_local {
-using Traits = fa::FwdMmaTraits<192, 64, 64, 4, true, __nv_bfloat16, fa::kMaskLocal>;
+using Traits = fa::FwdMmaTraits<192, 64, 64, 4, true, __nv_bfloat16, fa::kMaskLocal, false>;
 static_assert(Traits::kSmemBytes == 76800, "gen/spec.py mma_smem_bytes and fwd_mma.cuh disagree on shared memory");
 }  // namespace fwd_mma_sm90_hdim192_bf16_local
 

@@ -4,7 +4,7 @@
 
 // fwd_mma_sm90_hdim256_fp16_causal: sm_90, head dim 256, fp16, mask causal.
 namespace fwd_mma_sm90_hdim256_fp16_causal {
-using Traits = fa::FwdMmaTraits<256, 64, 64, 4, false, __half, fa::kMaskCausal>;
+using Traits = fa::FwdMmaTraits<256, 64, 64, 4, false, __half, fa::kMaskCausal, false>;
 static_assert(Traits::kSmemBytes == 101376, "gen/spec.py mma_smem_bytes and fwd_mma.cuh disagree on shared memory");
 }  // namespace fwd_mma_sm90_hdim256_fp16_causal
 

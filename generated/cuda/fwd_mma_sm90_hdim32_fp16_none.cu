@@ -4,7 +4,7 @@
 
 // fwd_mma_sm90_hdim32_fp16_none: sm_90, head dim 32, fp16, mask none.
 namespace fwd_mma_sm90_hdim32_fp16_none {
-using Traits = fa::FwdMmaTraits<32, 128, 128, 4, false, __half, fa::kMaskNone>;
+using Traits = fa::FwdMmaTraits<32, 128, 128, 4, false, __half, fa::kMaskNone, true>;
 static_assert(Traits::kSmemBytes == 30720, "gen/spec.py mma_smem_bytes and fwd_mma.cuh disagree on shared memory");
 }  // namespace fwd_mma_sm90_hdim32_fp16_none
 

@@ -33,7 +33,8 @@ namespace fa {
 
 enum MaskKind { kMaskNone = 0, kMaskCausal = 1, kMaskLocal = 2 };
 
-template <int HEAD_DIM, int BLOCK_M, int BLOCK_N, int WARPS, bool Q_IN_REGS, typename ElemT, int MASK>
+template <int HEAD_DIM, int BLOCK_M, int BLOCK_N, int WARPS, bool Q_IN_REGS, typename ElemT, int MASK,
+          bool K_AFTER_SOFTMAX = false>
 struct FwdMmaTraits {
   using Elem = ElemT;
   static constexpr int kHeadDim = HEAD_DIM;
@@ -47,6 +48,10 @@ struct FwdMmaTraits {
   // re-reading Q from shared memory for every key tile: less ldmatrix
   // traffic, 16 * head_dim / 32 more registers per m16 tile.
   static constexpr bool kQInRegs = Q_IN_REGS;
+  // Issue the next K tile's loads after the softmax rather than right after
+  // the barrier that frees its buffer: a scheduling choice, measured per
+  // tile (gen/spec.py k_after_softmax; fwd_mma.md).
+  static constexpr bool kKAfterSoftmax = K_AFTER_SOFTMAX;
 
   static constexpr int kWarpRows = BLOCK_M / WARPS;  // each warp owns contiguous query rows
   static constexpr int kMTiles = kWarpRows / 16;     // m16 tiles per warp
@@ -286,21 +291,25 @@ __global__ void __launch_bounds__(T::kThreads, 1) fwd_mma_kernel(const __grid_co
       qk_gemm<T>(s, sq_warp, sk, lane);
     }
     cp_async_wait<0>();  // V(nb) landed
-    __syncthreads();     // every thread is done reading K(nb)
-    if (nb + 1 < n_block_max) {
-      if constexpr (PAGED)
-        load_tile_paged<T>(sk, k, a.k_batch_stride, a.k_row_stride, a, b, n0 + T::kBlockN,
-                           seq.len_k - n0 - T::kBlockN, a.k);
-      else
-        load_tile<T, T::kBlockN>(sk, k + (int64_t)(n0 + T::kBlockN) * a.k_row_stride, a.k_row_stride,
-                                 seq.len_k - n0 - T::kBlockN, a.k);
-      cp_async_commit();
-    }
+    __syncthreads();     // every thread is done reading K(nb): its buffer is free
+    const auto load_next_k = [&]() {
+      if (nb + 1 < n_block_max) {
+        if constexpr (PAGED)
+          load_tile_paged<T>(sk, k, a.k_batch_stride, a.k_row_stride, a, b, n0 + T::kBlockN,
+                             seq.len_k - n0 - T::kBlockN, a.k);
+        else
+          load_tile<T, T::kBlockN>(sk, k + (int64_t)(n0 + T::kBlockN) * a.k_row_stride, a.k_row_stride,
+                                   seq.len_k - n0 - T::kBlockN, a.k);
+        cp_async_commit();
+      }
+    };
+    if constexpr (!T::kKAfterSoftmax) load_next_k();
 
     if (SOFTCAP) apply_softcap<T>(s, a.softcap, a.softcap_inner_scale);
     if (fa_tile_needs_mask(&plan, n0, T::kBlockN))
       apply_mask<T>(s, a, n0, m0 + warp_row0, diag, seq.len_k, lane, hidden);
     online_softmax<T>(s, o, row_max, row_sum, c, positive_scale);
+    if constexpr (T::kKAfterSoftmax) load_next_k();
     pv_gemm<T>(o, s, sv, lane);
   }
 
