@@ -175,7 +175,7 @@ def _resolve_dtype(q, dtype):
 
 def varlen_attn(query, key, value, cu_seq_q, cu_seq_k, max_q, max_k, *, scale=None, window_size=(-1, -1),
                 softcap=0.0, sinks=None, return_lse=False, return_aux=None, enable_gqa=None, seqused_k=None,
-                dtype=None):
+                block_table=None, num_splits=None, dtype=None):
     """Variable-length (packed) attention, as torch.nn.attention.varlen.varlen_attn.
 
     Args:
@@ -205,6 +205,16 @@ def varlen_attn(query, key, value, cu_seq_q, cu_seq_k, max_q, max_k, *, scale=No
         heads_q != heads_k as torch does.
       seqused_k: optional int32 [batch]: sequence b uses its first
         seqused_k[b] keys (KV caches).
+      block_table: optional int32 [batch, max_pages] (torch 2.12's name): key
+        and value are then a paged cache [num_pages, page_size, heads_k,
+        head_dim] (any page size >= 1, any page order); key j of sequence b is
+        row j % page_size of page block_table[b, j // page_size].
+        seqused_k is required; cu_seq_k may be None (it is not used); max_k
+        bounds the keys per sequence and must be <= max_pages * page_size.
+      num_splits: torch 2.12's split-KV knob: None or 0 = chosen by the
+        library, 1 = no split (a sequence's result does not depend on the
+        rest of the batch), n = at most n. The binding allocates the
+        workspace the library asks for.
       dtype: numpy only: 'bf16' when query/key/value are uint16 views holding
         bfloat16 bits (numpy has no bfloat16; the output is then uint16 too);
         'fp16' optional for float16 arrays. ml_dtypes.bfloat16 arrays work
@@ -220,7 +230,8 @@ def varlen_attn(query, key, value, cu_seq_q, cu_seq_k, max_q, max_k, *, scale=No
     not written. Forward only: no autograd.
 
     Returns: out [total_q, heads_q, head_dim] (a new tensor of query's dtype
-    on query's device), or (out, lse) when return_lse.
+    on query's device), or (out, lse) when return_lse. Rows that see no key:
+    out 0 and lse -inf (torch's varlen_attn and FlashAttention 2 give +inf).
 
     Raises TypeError / ValueError naming the argument for wrong kinds,
     dtypes, devices, ranks, shapes and layouts; FlashAttnError with the
@@ -230,14 +241,20 @@ def varlen_attn(query, key, value, cu_seq_q, cu_seq_k, max_q, max_k, *, scale=No
     q = A.Arr(query, "query")
     k = A.Arr(key, "key").check_like(q)
     v = A.Arr(value, "value").check_like(q)
-    for a in (q, k, v):
-        a.check_ndim(3)
+    paged = block_table is not None
+    q.check_ndim(3)
+    for a in (k, v):
+        a.check_ndim(4 if paged else 3)
     fa_dtype = _resolve_dtype(q, dtype)
     for a in (k, v):
         if a.dtype != q.dtype:
             raise TypeError("%s has dtype %s but query has dtype %s" % (a.name, a.dtype, q.dtype))
     total_q, heads_q, head_dim = q.shape
-    total_k, heads_k, head_dim_k = k.shape
+    if paged:
+        num_pages, page_size = k.shape[0], k.shape[1]
+        total_k, heads_k, head_dim_k = num_pages * page_size, k.shape[2], k.shape[3]
+    else:
+        total_k, heads_k, head_dim_k = k.shape
     if head_dim_k != head_dim:
         raise ValueError("key has head_dim %d but query has %d (shapes %s, %s)"
                          % (head_dim_k, head_dim, list(k.shape), list(q.shape)))
@@ -252,15 +269,17 @@ def varlen_attn(query, key, value, cu_seq_q, cu_seq_k, max_q, max_k, *, scale=No
         _check_vector_tensor(a, a.name)
 
     cq = A.Arr(cu_seq_q, "cu_seq_q")
-    if cu_seq_k is None:
-        raise TypeError("cu_seq_k must be given (paged KV caches are not supported by this binding)")
-    ck = A.Arr(cu_seq_k, "cu_seq_k")
+    if cu_seq_k is None and not paged:
+        raise TypeError("cu_seq_k must be given (or a block_table with seqused_k for a paged cache)")
+    ck = A.Arr(cu_seq_k, "cu_seq_k") if not paged else None
     for c in (cq, ck):
+        if c is None:
+            continue
         c.check_like(q).check_ndim(1).check_dtype((A.INT32,), "int32")
         c.check_contiguous()
         if c.shape[0] < 2:
             raise ValueError("%s must have batch + 1 >= 2 entries, got %d" % (c.name, c.shape[0]))
-    if ck.shape[0] != cq.shape[0]:
+    if ck is not None and ck.shape[0] != cq.shape[0]:
         raise ValueError("cu_seq_k has %d entries but cu_seq_q has %d; both are [batch + 1]"
                          % (ck.shape[0], cq.shape[0]))
     batch = cq.shape[0] - 1
@@ -305,6 +324,17 @@ def varlen_attn(query, key, value, cu_seq_q, cu_seq_k, max_q, max_k, *, scale=No
             raise ValueError("seqused_k has %d entries; it must have one per sequence (batch = %d)"
                              % (su.shape[0], batch))
 
+    bt = None
+    if paged:
+        if su is None:
+            raise ValueError("a paged cache (block_table) needs seqused_k: the keys of each sequence")
+        bt = A.Arr(block_table, "block_table").check_like(q).check_ndim(2).check_dtype((A.INT32,), "int32")
+        if bt.shape[0] != batch:
+            raise ValueError("block_table has %d rows; it must have one per sequence (batch = %d)" % (bt.shape[0], batch))
+        if bt.strides[1] != 1:
+            raise ValueError("block_table's last dimension must be contiguous")
+    splits = 0 if num_splits is None else _host_int(num_splits, "num_splits", 0, N.FA_MAX_SPLITS)
+
     want_lse = bool(return_lse) or bool(return_aux is not None and getattr(return_aux, "lse", False))
 
     with _device_scope(q):
@@ -318,8 +348,9 @@ def varlen_attn(query, key, value, cu_seq_q, cu_seq_k, max_q, max_k, *, scale=No
         p.dtype = N.FA_DTYPE_FP16 if fa_dtype == A.FP16 else N.FA_DTYPE_BF16
         p.batch = batch
         p.num_heads_q, p.num_heads_k, p.head_dim = heads_q, heads_k, head_dim
-        p.cu_seqlens_q, p.cu_seqlens_k = cq.ptr, ck.ptr
-        p.total_q, p.total_k = total_q, total_k
+        p.cu_seqlens_q = cq.ptr
+        p.cu_seqlens_k = ck.ptr if ck is not None else None
+        p.total_q, p.total_k = total_q, total_k if ck is not None else 0
         p.max_seqlen_q, p.max_seqlen_k = mq, mk
         p.seqused_k = su.ptr if su is not None else None
         # An empty key/value tensor is never read: give the library a valid pointer.
@@ -327,16 +358,35 @@ def varlen_attn(query, key, value, cu_seq_q, cu_seq_k, max_q, max_k, *, scale=No
         p.k = k.ptr if k.numel else o.ptr
         p.v = v.ptr if v.numel else o.ptr
         p.out = o.ptr
-        for t, a in (("q", q), ("k", k), ("v", v), ("out", o)):
+        for t, a in (("q", q), ("out", o)) + ((("k", k), ("v", v)) if not paged else ()):
             setattr(p, t + "_row_stride", _norm_stride(a.shape[0], a.strides[0]))
             setattr(p, t + "_head_stride", _norm_stride(a.shape[1], a.strides[1]))
+        if paged:
+            for t, a in (("k", k), ("v", v)):
+                setattr(p, t + "_batch_stride", _norm_stride(a.shape[0], a.strides[0]))
+                setattr(p, t + "_row_stride", _norm_stride(a.shape[1], a.strides[1]))
+                setattr(p, t + "_head_stride", _norm_stride(a.shape[2], a.strides[2]))
+            p.block_table = bt.ptr
+            p.block_table_stride = bt.strides[0]
+            p.max_pages_per_seq = bt.shape[1]
+            p.page_size, p.num_pages = page_size, num_pages
+        p.num_splits = splits
         p.scale = sc
         p.softcap = cap
         p.window_left, p.window_right = wl, wr
         p.sinks = sk.ptr if sk is not None else None
         p.lse = A.Arr(lse, "lse").ptr if lse is not None else None
         p.stream = _stream_of(q)
+        # Scratch the call asks for (split-KV partials): the binding allocates it, not the library.
+        size = ctypes.c_size_t()
+        _call("fa_fwd_workspace_size", ctypes.byref(p), ctypes.byref(size))
+        ws = None
+        if size.value:
+            ws = A.empty(q, (size.value + 256,), A.UINT8)
+            base = A.Arr(ws, "workspace").ptr
+            p.workspace, p.workspace_bytes = (base + 255) // 256 * 256, size.value
         _call("fa_fwd", ctypes.byref(p))
+        del ws  # ordered after the call on the stream (torch's caching allocator), like sk below
         # keep the float32 sinks copy alive until the call is enqueued (torch's
         # caching allocator orders its reuse on the same stream)
         del sk

@@ -130,6 +130,58 @@ class VarlenNumpy(unittest.TestCase):
         self.assertEqual(out.shape, (0, 2, 64))
         self.assertEqual(lse.shape, (2, 0))
 
+    def paged(self, lens_q, lens_k, page_size, hq=8, hk=2, d=64, window=(-1, 0), num_splits=None, seed=0):
+        """A paged cache in shuffled page order against the same keys laid out contiguously."""
+        rng = np.random.default_rng(seed)
+        batch = len(lens_k)
+        max_pages = max((n + page_size - 1) // page_size for n in lens_k) + 1  # one spare column
+        num_pages = batch * max_pages + 3
+        order = rng.permutation(num_pages).astype(np.int32)
+        table = order[:batch * max_pages].reshape(batch, max_pages).copy()
+        kc = rand(rng, (num_pages, page_size, hk, d), np.float16)
+        vc = rand(rng, (num_pages, page_size, hk, d), np.float16)
+        q = rand(rng, (sum(lens_q), hq, d), np.float16)
+        # The contiguous copy of each sequence's keys: row j is row j % P of page table[b, j // P].
+        k = np.concatenate([kc[table[b, np.arange(n) // page_size], np.arange(n) % page_size]
+                            for b, n in enumerate(lens_k)])
+        v = np.concatenate([vc[table[b, np.arange(n) // page_size], np.arange(n) % page_size]
+                            for b, n in enumerate(lens_k)])
+        cu_q, cu_k = cu_from_lens(lens_q), cu_from_lens(lens_k)
+        used = np.array(lens_k, np.int32)
+        out, lse = flashattn.varlen_attn(q, kc, vc, cu_q, None, max(lens_q), max(lens_k), window_size=window,
+                                         return_lse=True, seqused_k=used, block_table=table,
+                                         num_splits=num_splits)
+        ro, rl = reference(q, k, v, cu_q, cu_k, window=window)
+        np.testing.assert_allclose(out.astype(np.float64), ro, atol=3e-3, rtol=3e-3)
+        fin = np.isfinite(rl)
+        np.testing.assert_array_equal(np.isfinite(lse), fin)
+        np.testing.assert_allclose(lse[fin], rl[fin], atol=1e-3, rtol=1e-3)
+
+    def test_paged_decode(self):
+        self.paged([1, 1, 1], [37, 1, 64], page_size=16)
+
+    def test_paged_chunk_prefill(self):
+        self.paged([5, 12], [40, 12], page_size=7, num_splits=1)
+
+    def test_paged_page_size_one(self):
+        self.paged([2, 3], [9, 3], page_size=1, window=(4, 0))
+
+    def test_paged_errors(self):
+        q = np.zeros((2, 2, 64), np.float16)
+        kc = np.zeros((4, 8, 2, 64), np.float16)
+        cu = np.array([0, 2], np.int32)
+        table = np.zeros((1, 2), np.int32)
+        with self.assertRaisesRegex(ValueError, "seqused_k"):
+            flashattn.varlen_attn(q, kc, kc, cu, None, 2, 8, block_table=table)
+        with self.assertRaisesRegex(ValueError, "block_table has 2 rows"):
+            flashattn.varlen_attn(q, kc, kc, cu, None, 2, 8, block_table=np.zeros((2, 2), np.int32),
+                                  seqused_k=np.array([8], np.int32))
+        with self.assertRaisesRegex(TypeError, "cu_seq_k must be given"):
+            flashattn.varlen_attn(q, q, q, cu, None, 2, 2)
+        with self.assertRaises(flashattn.FlashAttnError):  # a page index outside the cache
+            flashattn.varlen_attn(q, kc, kc, cu, None, 2, 8, block_table=np.array([[9, 0]], np.int32),
+                                  seqused_k=np.array([8], np.int32))
+
     def test_int_like_max(self):
         rng = np.random.default_rng(2)
         q = rand(rng, (10, 2, 64), np.float16)
