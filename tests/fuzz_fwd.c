@@ -53,13 +53,10 @@
  *     is finite and matches a double-precision reference, whose K/V rows
  *     come through the block table; rows that see no key are exactly zero
  *     with lse = -inf (or the sink);
- *   - fa_combine: the same status and untouched-buffer rules, and a result
- *     that matches a double-precision merge of the parts.
- *
- * Library issues found and reported but not fixed yet are listed where the
- * model meets them (model_fwd, run_combine): the contract is enforced there
- * only with FZ_STRICT=1 in the environment, so that CI passes and the
- * fuzzer explores past them; the seeds *_strict_* reproduce each one.
+ *   - fa_combine: the same status and untouched-buffer rules, a result
+ *     that matches a double-precision merge of the parts, and the same
+ *     bytes when the same call is made again (flashattn.h: the same parts
+ *     in the same order give the same bits on every call).
  *
  * A violated invariant prints what and why to stderr and aborts, so
  * libFuzzer records the input. fuzz_replay.c replays files (the seed
@@ -117,12 +114,6 @@ static void fz_die(const char *fmt, ...) {
   fflush(stderr);
   abort();
 }
-
-/* Library issues that are reported but not fixed yet (model_fwd and
- * run_combine list them) are judged by the contract only with FZ_STRICT
- * set; without it the model tolerates them, so that CI passes and the
- * fuzzer explores past them. FZ_STRICT=1 makes their inputs fail. */
-static int fz_strict(void) { return getenv("FZ_STRICT") != NULL; }
 
 /* ------------------------------------------------------------ input reader */
 
@@ -750,13 +741,8 @@ static void model_fwd(fz_call *c) {
       /* fa_append_kv neither reads q nor writes out: their fields are not judged. */
       if (append_only && (i == T_Q || i == T_OUT))
         t->present = 0;
-      if (t->present && (i < T_K_NEW || t->ptr.kind != PTR_NULL)) {
+      if (t->present && (i < T_K_NEW || t->ptr.kind != PTR_NULL))
         model_tensor_ptr(c, t);
-        /* Open issue (FZ_STRICT): 0.3 takes a dense call of batch 1 for a
-         * varlen one and rejects its batch strides (src/api.c, "batches == 1"). */
-        if (!fz_strict() && p->batch == 1 && !t->flat && !(is_kv && c->paged) && t->given_bs != 0)
-          c->may_reject |= BIT(FA_ERR_INVALID_STRIDE);
-      }
     }
   }
   /* 4-byte arrays. fa_append_kv reads neither lse nor sinks: it may check them, or not. */
@@ -2904,21 +2890,17 @@ static float out_value(const void *out, int64_t at, fa_dtype dt) {
  * model: num_parts in [1, 256], num_heads >= 1, num_rows in [0, 2^31),
  * head_dim a multiple of 8 up to 512, out_dtype fp16 / bf16 / fp32,
  * out_parts / lse_parts / out non-NULL, out_parts and out 16-byte aligned,
- * lse_parts / sinks / lse 4-byte aligned, strides (packed defaults
- * filled in) >= 0 and multiples of 4 (fp32 parts), 8 (16-bit out) or 4
- * (fp32 out), at most 2^60, and no buffer spanning more than 2^60 elements.
- *
- * Open library issues, checked only with FZ_STRICT (reported with the
- * seeds combine_strict_*):
- *   - the order of the parts changes the result's bits (flashattn.h says
- *     it does not): the CPU loop sums the parts in index order;
- *   - a NaN part lse with no other part and no sink gives lse -inf (out
- *     is NaN): flashattn.h says the row is NaN;
- *   - a given stride past INT64_MAX / num_heads (or / num_rows) overflows
- *     int64 computing the packed defaults (UB in src/combine.c) before any
- *     check; without FZ_STRICT such calls are not made;
- *   - lse_parts and lse are not bounded: strides whose offsets overflow
- *     int64 are accepted and read wild addresses; without FZ_STRICT not made.
+ * lse_parts / sinks / lse 4-byte aligned; the given strides >= 0 and
+ * multiples of 4 (fp32 parts), 8 (16-bit out) or 4 (fp32 out), else
+ * FA_ERR_INVALID_STRIDE, and at most 2^60, else FA_ERR_OVERFLOW, whatever
+ * they multiply into (src/combine.c checks them before it forms the packed
+ * defaults); the packed defaults (num_heads x head stride, num_rows x row
+ * stride) at most 2^60 and no buffer, out_parts, lse_parts, out or lse,
+ * spanning more than 2^60 elements, else FA_ERR_OVERFLOW. As in
+ * src/combine.c, lse's span is bounded even when lse is NULL (its stride is
+ * checked either way), and a call of 0 rows spans its part and head
+ * strides as if it had one row. The library computes the defaults and the
+ * spans in double: within FZ_BAND of 2^60 either verdict is taken.
  */
 typedef struct fz_cmb {
   fa_combine_params p;
@@ -2935,8 +2917,7 @@ typedef struct fz_cmb {
  * NaN, NaN in o_p[e] makes out[e] NaN. Every byte of out and lse outside
  * the rows stays as it was; elements two (row, head)s share (overlapping
  * views) are not compared. */
-static void check_combine_result(const fz_cmb *c, const unsigned char *out_before, const unsigned char *lse_before,
-                                 int strict) {
+static void check_combine_result(const fz_cmb *c, const unsigned char *out_before, const unsigned char *lse_before) {
   const fa_combine_params *p = &c->p;
   const int64_t n = p->num_parts, h = p->num_heads, rows = p->num_rows, d = p->head_dim;
   const size_t os = c->osize;
@@ -2992,16 +2973,14 @@ static void check_combine_result(const fz_cmb *c, const unsigned char *out_befor
           big = fabs(l[pp]) > big ? fabs(l[pp]) : big;
         }
       }
-      if (nan_part) { /* the row is NaN (but see run_combine's open issues) */
+      if (nan_part) { /* the row is NaN, lse too, even for a NaN part alone */
         for (e = 0; e < d; ++e) {
           const int64_t at = r * c->urs + hh * c->uhs + e;
           if (owned[at] == 1 && !isnan(out_value(c->out.arg, at, p->out_dtype)))
             fz_die("fa_combine: row %lld head %lld has a NaN part lse but out[%lld] = %g", (long long)r,
                    (long long)hh, (long long)e, (double)out_value(c->out.arg, at, p->out_dtype));
         }
-        /* Open issue (FZ_STRICT): a NaN part alone (no other part, no sink) gives lse -inf. */
-        if (lse_got != NULL && !isnan(*lse_got) &&
-            (strict || nonempty > 0 || p->sinks != NULL || *lse_got != -INFINITY))
+        if (lse_got != NULL && !isnan(*lse_got))
           fz_die("fa_combine: row %lld head %lld has a NaN part lse but lse = %g", (long long)r, (long long)hh,
                  (double)*lse_got);
         continue;
@@ -3076,54 +3055,62 @@ static void check_combine_result(const fz_cmb *c, const unsigned char *out_befor
   free(l);
 }
 
-/* flashattn.h: "The order of the parts does not change the result's bits."
- * The same call with the parts reversed (packed strides only: no views that
- * overlap) must give the same bytes. Open issue: checked with FZ_STRICT. */
-static void check_combine_order(const fz_cmb *c, const fa_combine_params *arg) {
-  const fa_combine_params *p = &c->p;
-  const int64_t n = p->num_parts, h = p->num_heads, rows = p->num_rows, d = p->head_dim;
-  fa_combine_params q = *p;
-  float *o2, *l2;
-  void *out2, *lse2 = NULL;
+/* flashattn.h: "the same parts in the same order give the same bits on
+ * every call". After a successful call, the same call again on copies of
+ * every buffer (the same layout, at other addresses), out and lse as they
+ * were before the first call: FA_OK, an empty message, and the bytes of
+ * out and lse (every byte of their blocks) equal to the first call's. */
+static void check_combine_repeat(const fz_cmb *c, const fa_combine_params *arg, const unsigned char *out_before,
+                                 const unsigned char *lse_before) {
+  const fz_buf *bufs[5] = {&c->o, &c->l, &c->sinks, &c->out, &c->lse};
+  const unsigned char *init[5] = {NULL, NULL, NULL, out_before, lse_before};
+  void *copy[5];
+  size_t bytes[5];
+  fa_combine_params q = *arg;
+  fa_combine_params *qa;
   fa_message msg;
   fa_status st;
-  int64_t pp, r, hh;
-  if (arg == NULL || p->out_parts_head_stride || p->out_parts_row_stride || p->out_parts_part_stride ||
-      p->lse_parts_head_stride || p->lse_parts_part_stride || p->out_head_stride || p->out_row_stride ||
-      p->lse_head_stride)
-    return;
-  o2 = (float *)fz_alloc((size_t)c->span_o * 4);
-  l2 = (float *)fz_alloc((size_t)c->span_l * 4);
-  out2 = fz_alloc((size_t)c->span_out * c->osize);
-  if (p->lse != NULL)
-    lse2 = fz_alloc((size_t)c->span_lse * 4);
-  for (pp = 0; pp < n; ++pp)
-    for (r = 0; r < rows; ++r)
-      for (hh = 0; hh < h; ++hh) {
-        l2[(n - 1 - pp) * c->lps + hh * c->lhs + r] = p->lse_parts[pp * c->lps + hh * c->lhs + r];
-        memcpy(o2 + (n - 1 - pp) * c->ops + r * c->ors + hh * c->ohs,
-               p->out_parts + pp * c->ops + r * c->ors + hh * c->ohs, (size_t)d * 4);
-      }
-  q.out_parts = o2, q.lse_parts = l2, q.out = out2, q.lse = (float *)lse2;
-  st = fa_combine(&q, &msg);
+  int i;
+  for (i = 0; i < 5; ++i) {
+    bytes[i] = bufs[i]->bytes + (bufs[i]->mode.kind == PTR_SHIFT ? bufs[i]->mode.shift : 0);
+    copy[i] = fz_alloc(bytes[i]);
+    memcpy(copy[i], init[i] != NULL ? (const void *)init[i] : bufs[i]->alloc, bytes[i]);
+  }
+#define FZ_MOVED(i, type) \
+  (bufs[i]->arg != NULL ? (type)((char *)copy[i] + ((const char *)bufs[i]->arg - (const char *)bufs[i]->alloc)) : NULL)
+  q.out_parts = FZ_MOVED(0, const float *);
+  q.lse_parts = FZ_MOVED(1, const float *);
+  q.sinks = FZ_MOVED(2, const float *);
+  q.out = FZ_MOVED(3, void *);
+  q.lse = FZ_MOVED(4, float *);
+#undef FZ_MOVED
+  qa = (fa_combine_params *)fz_exact_copy(&q, sizeof q);
+  fz_current = "fa_combine (the same call again)";
+  fz_message_reset(&msg);
+  st = fa_combine(qa, &msg);
   if (st != FA_OK)
-    fz_die("fa_combine with the parts reversed returned %s", fa_status_string(st));
-  if (memcmp(out2, p->out, (size_t)c->span_out * c->osize) != 0 ||
-      (lse2 != NULL && memcmp(lse2, p->lse, (size_t)c->span_lse * 4) != 0))
-    fz_die("fa_combine: reversing the order of the %lld parts changed the result's bits (flashattn.h says it does "
-           "not)", (long long)n);
-  free(o2), free(l2), free(out2), free(lse2);
+    fz_die("returned %s; the same call returned FA_OK before", fa_status_string(st));
+  check_message(fz_current, st, &msg);
+  for (i = 0; i < 3; ++i)
+    if (memcmp(copy[i], bufs[i]->alloc, bytes[i]) != 0)
+      fz_die("modified an input");
+  if (memcmp(copy[3], c->out.alloc, bytes[3]) != 0 || memcmp(copy[4], c->lse.alloc, bytes[4]) != 0)
+    fz_die("the same call on the same %d parts gave other bytes of out or lse than the first (flashattn.h: the "
+           "same parts in the same order give the same bits on every call)", arg->num_parts);
+  fz_current = "fa_combine";
+  free(qa);
+  for (i = 0; i < 5; ++i)
+    free(copy[i]);
 }
 
 static void run_combine(fz_in *in) {
   const fz_flags fl = fz_helper_flags(in);
-  const int strict = fz_strict();
   fz_cmb c;
   fa_combine_params *p = &c.p;
   fa_message msg;
   fa_status st;
   uint32_t allowed;
-  int ambiguous = 0, shapes_ok, fits, skip = 0, i;
+  int ambiguous = 0, shapes_ok, fits, i;
   unsigned t;
   int64_t h, rows, d;
   memset(&c, 0, sizeof c);
@@ -3204,39 +3191,49 @@ static void run_combine(fz_in *in) {
                 p->num_rows <= INT32_MAX && p->head_dim >= 8 && p->head_dim <= 512 && p->head_dim % 8 == 0;
     if (shapes_ok) {
       const int64_t v[8] = {c.ohs, c.ors, c.ops, c.lhs, c.lps, c.uhs, c.urs, c.lsh};
+      const int64_t given[8] = {p->out_parts_head_stride, p->out_parts_row_stride, p->out_parts_part_stride,
+                                p->lse_parts_head_stride, p->lse_parts_part_stride, p->out_head_stride,
+                                p->out_row_stride,        p->lse_head_stride};
       const int64_t m[8] = {4, 4, 4, 1, 1, mult_out, mult_out, 1};
-      int bad = 0;
+      int bad = 0, given_bad;
+      /* The given strides first, compared exactly; only when they all
+       * pass, the packed defaults: products of valid strides, so >= 0 and
+       * multiples of theirs (sat_mul's INT64_MAX stands for "too large"),
+       * formed in double by the library: within FZ_BAND of 2^60 either
+       * verdict. */
       for (i = 0; i < 8; ++i) {
-        if (v[i] < 0 || v[i] % m[i] != 0)
+        if (given[i] == 0)
+          continue;
+        if (given[i] < 0 || given[i] % m[i] != 0)
           allowed |= BIT(FA_ERR_INVALID_STRIDE), bad = 1;
-        else if (v[i] > FZ_LIMIT)
+        else if (given[i] > FZ_LIMIT)
           allowed |= BIT(FA_ERR_OVERFLOW), bad = 1;
       }
-      /* The library computes num_heads x head stride and num_rows x row
-       * stride for its defaults, given strides or not. */
-      if (sat_mul(h, c.ohs) == INT64_MAX || sat_mul(h, c.ohs) == INT64_MIN || sat_mul(rows, c.ors) == INT64_MAX ||
-          sat_mul(rows, c.ors) == INT64_MIN || sat_mul(h, c.lhs) == INT64_MAX || sat_mul(h, c.lhs) == INT64_MIN ||
-          sat_mul(h, c.uhs) == INT64_MAX || sat_mul(h, c.uhs) == INT64_MIN)
-        skip = !strict;
+      given_bad = bad;
+      for (i = 0; i < 8; ++i) {
+        if (given_bad || given[i] != 0)
+          continue;
+        if (v[i] > FZ_LIMIT + FZ_BAND)
+          allowed |= BIT(FA_ERR_OVERFLOW), bad = 1;
+        else if (v[i] > FZ_LIMIT - FZ_BAND)
+          ambiguous = 1, bad = 1;
+      }
       if (!bad) {
-        const int64_t n = p->num_parts;
-        c.span_o = sat_add(sat_add(sat_mul(n - 1, c.ops), sat_mul(rows > 0 ? rows - 1 : 0, c.ors)),
-                           sat_add(sat_mul(h - 1, c.ohs), d));
-        c.span_out = sat_add(sat_add(sat_mul(rows > 0 ? rows - 1 : 0, c.urs), sat_mul(h - 1, c.uhs)), d);
-        c.span_l = rows > 0 ? sat_add(sat_add(sat_mul(n - 1, c.lps), sat_mul(h - 1, c.lhs)), rows) : 0;
-        c.span_lse = rows > 0 ? sat_add(sat_mul(h - 1, c.lsh), rows) : 0;
-        if (c.span_o > FZ_LIMIT + FZ_BAND || c.span_out > FZ_LIMIT + FZ_BAND)
+        const int64_t n = p->num_parts, last_row = rows > 0 ? rows - 1 : 0;
+        /* The spans the library bounds (0 rows: as if one), then the
+         * elements the harness allocates (lse_parts and lse: none for 0 rows). */
+        const int64_t bound_l = sat_add(sat_add(sat_mul(n - 1, c.lps), sat_mul(h - 1, c.lhs)), last_row + 1);
+        const int64_t bound_lse = sat_add(sat_mul(h - 1, c.lsh), last_row + 1);
+        c.span_o = sat_add(sat_add(sat_mul(n - 1, c.ops), sat_mul(last_row, c.ors)), sat_add(sat_mul(h - 1, c.ohs), d));
+        c.span_out = sat_add(sat_add(sat_mul(last_row, c.urs), sat_mul(h - 1, c.uhs)), d);
+        c.span_l = rows > 0 ? bound_l : 0;
+        c.span_lse = rows > 0 ? bound_lse : 0;
+        if (c.span_o > FZ_LIMIT + FZ_BAND || c.span_out > FZ_LIMIT + FZ_BAND || bound_l > FZ_LIMIT + FZ_BAND ||
+            bound_lse > FZ_LIMIT + FZ_BAND)
           allowed |= BIT(FA_ERR_OVERFLOW);
-        else if (c.span_o > FZ_LIMIT - FZ_BAND || c.span_out > FZ_LIMIT - FZ_BAND)
+        else if (c.span_o > FZ_LIMIT - FZ_BAND || c.span_out > FZ_LIMIT - FZ_BAND || bound_l > FZ_LIMIT - FZ_BAND ||
+                 bound_lse > FZ_LIMIT - FZ_BAND)
           ambiguous = 1;
-        /* lse_parts and lse: offsets past int64 must be rejected; past
-         * 2^60 they may be. */
-        if (c.span_l == INT64_MAX || (c.lse.mode.kind != PTR_NULL && c.span_lse == INT64_MAX)) {
-          allowed |= BIT(FA_ERR_OVERFLOW);
-          skip |= !strict;
-        } else if (c.span_l > FZ_LIMIT - FZ_BAND || (c.lse.mode.kind != PTR_NULL && c.span_lse > FZ_LIMIT - FZ_BAND)) {
-          ambiguous = 1;
-        }
       }
     }
   }
@@ -3294,21 +3291,19 @@ static void run_combine(fz_in *in) {
   p->out = c.out.arg;
   p->lse = (float *)c.lse.arg;
   fz_helper_struct_size(in, &p->struct_size, sizeof *p, &fl, &allowed, &ambiguous);
-  if (!fl.params_null && !fz_size_known(p->struct_size, sizeof *p))
-    skip = 0; /* the struct is not read at all */
   if (getenv("FZ_VERBOSE") != NULL) {
     char want[512];
     describe_allowed(allowed, want, sizeof want);
     fprintf(stderr,
             "  fa_combine backend %d out_dtype %d parts %d heads %d d %d rows %lld strides o (%lld %lld %lld) "
             "lse_parts (%lld %lld) out (%lld %lld) lse %lld sinks %d lse %d struct_size %u\n"
-            "  model: %s%s; fits %d, skip %d\n",
+            "  model: %s%s; fits %d\n",
             (int)p->backend, (int)p->out_dtype, p->num_parts, p->num_heads, p->head_dim, (long long)p->num_rows,
             (long long)c.ohs, (long long)c.ors, (long long)c.ops, (long long)c.lhs, (long long)c.lps,
             (long long)c.uhs, (long long)c.urs, (long long)c.lsh, p->sinks != NULL, p->lse != NULL,
-            (unsigned)p->struct_size, want, ambiguous ? " (ambiguous)" : "", fits, skip);
+            (unsigned)p->struct_size, want, ambiguous ? " (ambiguous)" : "", fits);
   }
-  if (!skip && (fits || (allowed != 0 && !ambiguous))) {
+  if (fits || (allowed != 0 && !ambiguous)) {
     fa_combine_params *arg = fl.params_null ? NULL : (fa_combine_params *)fz_exact_copy(p, sizeof *p);
     fz_snap s_in[3], s_out[2];
     snap_take(&s_in[0], "out_parts", c.o.alloc, c.o.bytes + (c.o.mode.kind == PTR_SHIFT ? c.o.mode.shift : 0));
@@ -3331,10 +3326,8 @@ static void run_combine(fz_in *in) {
       if (!snap_same(&s_out[0]) || !snap_same(&s_out[1]))
         fz_die("failed (%s) but wrote out or lse", fa_status_string(st));
     } else {
-      check_combine_result(&c, (const unsigned char *)s_out[0].copy, (const unsigned char *)s_out[1].copy,
-                           strict);
-      if (strict && p->num_parts > 1)
-        check_combine_order(&c, arg);
+      check_combine_result(&c, (const unsigned char *)s_out[0].copy, (const unsigned char *)s_out[1].copy);
+      check_combine_repeat(&c, arg, (const unsigned char *)s_out[0].copy, (const unsigned char *)s_out[1].copy);
     }
     free(arg);
     for (i = 0; i < 3; ++i)

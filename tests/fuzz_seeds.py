@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""Writes the seed corpus of tests/fuzz_fwd.c into tests/fuzz_corpus/.
+"""Writes the seed corpus of tests/fuzz_fwd.c into tests/fuzz_corpus/, and
+the regression inputs it generates into tests/fuzz_regressions/.
 
-    python3 tests/fuzz_seeds.py [OUTDIR]
+    python3 tests/fuzz_seeds.py [OUTDIR [REGRESSIONS_OUTDIR]]
 
 Each seed is one call, encoded the way fuzz_fwd.c decodes its input (see
 decode_fwd and the run_* functions there): valid calls on every entry point
@@ -17,9 +18,12 @@ only the seeds that set one of them carry the tail. fa_append_kv and
 fa_combine are the first bytes 0xE0 and 0xF0 (no seed of 0.2 starts with
 a byte above 0x08).
 
-Seeds named *_strict_* are valid inputs for an open library issue: they
-pass as the harness runs in CI, and fail with FZ_STRICT=1 (fuzz_fwd.c)
-until the library is fixed.
+Some inputs that found a library issue were written here as seeds; once
+the issue was fixed they moved to tests/fuzz_regressions/ (README.md there
+says what each one caught): regressions() builds them, and main() writes
+them there, next to the regression inputs that the fuzzer found (which are
+committed as they are, not generated). Both sets are replayed by `ninja
+sanitize-test`.
 """
 import os
 import struct
@@ -202,8 +206,9 @@ def win(v):
 PAD = bytes([0xA1])  # fz_stride: padded (need + 8)
 
 
-def seeds():
-    s = {}
+def build():
+    """(seeds, regressions): name -> bytes."""
+    s, r = {}, {}
     s["fwd_varlen_gqa_causal_lse"] = fwd(batch=2, heads_k=2, group=2, lens=((5, 7), (3, 3)),
                                          window=(b"\x00", win(0)))
     s["fwd_varlen_sinks_softcap_local"] = fwd(batch=3, heads_k=1, group=3, sinks=True, dim=DIM32,
@@ -426,12 +431,12 @@ def seeds():
                                                             seqused=(small(2),)))
     s["append_kv_v03_cuda_backend"] = fwd(op=OP_APPEND_KV, backend=0xF0, varlen=False, dense_lens=(3, 9),
                                           tail03=v03(append=True, max_k=small(9), seqused=(small(4),)))
+    # regression: a dense call of batch 1 with a batch stride was rejected as varlen (fixed in de2f7c6)
+    r["fwd_dense_batch1_batch_stride"] = fwd(varlen=False, dense_lens=(3, 9),
+                                             strides=[(b"\x00", b"\x00", PAD)] + [(b"\x00",) * 3] * 3)
     s["fwd_v03_paged_cuda_backend"] = fwd(backend=0xF0, varlen=False, dense_lens=(3, 9),
                                           tail03=v03(paged=pg(PS16, small(0), small(0)), append=True, max_k=small(9),
                                                      seqused=(small(4),)))
-    # open issue (FZ_STRICT): a dense call of batch 1 with a batch stride is rejected as varlen
-    s["fwd_strict_dense_batch1_batch_stride"] = fwd(varlen=False, dense_lens=(3, 9),
-                                                    strides=[(b"\x00", b"\x00", PAD)] + [(b"\x00",) * 3] * 3)
 
     # 0.3: fa_combine (run_combine)
     def combine(flags=0x06, backend=0, dtype=2, parts=3, heads=2, dim=7, rows=5, strides=(b"\x00",) * 8,
@@ -481,13 +486,12 @@ def seeds():
     s["bad_combine_params_null"] = combine(flags=0xE0, fits=False)
     s["bad_combine_struct_size_newer"] = combine(struct_size=SS_NEWER)
     s["bad_combine_struct_size_and_parts"] = combine(parts=0xC0, fits=False, struct_size=SS_ZERO)
-    # open issues (FZ_STRICT)
-    s["combine_strict_part_order"] = combine(flags=LSE, dtype=FP32, parts=4, rows=3, fill=0x01)
-    s["combine_strict_nan_part_alone"] = combine(flags=LSE, parts=1, heads=1, rows=1, fill=0xC0,
-                                                 special=b"\x00" + u32(0))
-    s["combine_strict_default_stride_overflow"] = combine(strides=(b"\xDB",) + (b"\x00",) * 7, fits=False)
-    s["combine_strict_lse_stride_overflow"] = combine(parts=0xC2, strides=(b"\x00",) * 4 + (b"\xD2",) +
-                                                      (b"\x00",) * 3, fits=False)
+    # regressions (fixed in de2f7c6; tests/fuzz_regressions/README.md)
+    r["combine_part_order"] = combine(flags=LSE, dtype=FP32, parts=4, rows=3, fill=0x01)
+    r["combine_nan_part_alone"] = combine(flags=LSE, parts=1, heads=1, rows=1, fill=0xC0, special=b"\x00" + u32(0))
+    r["combine_default_stride_overflow"] = combine(strides=(b"\xDB",) + (b"\x00",) * 7, fits=False)
+    r["combine_lse_stride_overflow"] = combine(parts=0xC2, strides=(b"\x00",) * 4 + (b"\xD2",) + (b"\x00",) * 3,
+                                               fits=False)
     # mask helpers
     # (struct_size: the last byte, after the contents, which only a call that
     # is valid and small enough reads: fill=False leaves them out)
@@ -532,16 +536,31 @@ def seeds():
     s["bad_position_ids_struct_size_zero_and_bool"] = position_ids(dtype=0xF0, fill=False, struct_size=SS_ZERO)
     s["copy_to_host"] = bytes([OP_COPY, 0, 40, P_OK, P_OK, 0])
     s["bad_copy_to_host_null"] = bytes([OP_COPY, 0, 40, P_NULL, P_OK, 0])
-    return s
+    assert not set(s) & set(r)
+    return s, r
+
+
+def seeds():
+    return build()[0]
+
+
+def regressions():
+    return build()[1]
+
+
+def write(out, files, what):
+    os.makedirs(out, exist_ok=True)
+    for name, data in sorted(files.items()):
+        with open(os.path.join(out, name), "wb") as f:
+            f.write(data)
+    print(f"wrote {len(files)} {what} to {out}")
 
 
 def main():
-    out = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "fuzz_corpus")
-    os.makedirs(out, exist_ok=True)
-    for name, data in sorted(seeds().items()):
-        with open(os.path.join(out, name), "wb") as f:
-            f.write(data)
-    print(f"wrote {len(seeds())} seeds to {out}")
+    here = os.path.dirname(__file__)
+    s, r = build()
+    write(sys.argv[1] if len(sys.argv) > 1 else os.path.join(here, "fuzz_corpus"), s, "seeds")
+    write(sys.argv[2] if len(sys.argv) > 2 else os.path.join(here, "fuzz_regressions"), r, "regression inputs")
 
 
 if __name__ == "__main__":
