@@ -8,10 +8,19 @@
  *                 [--heads-q H] [--heads-k H] [--seqlens 1024,256,...]
  *                 [--seqlens-k ...] [--causal] [--window L,R] [--softcap C]
  *                 [--sinks] [--scale S] [--repeat N] [--check-rows N] [--seed S]
+ *                 [--decode] [--queries N] [--page-size P] [--splits N]
  *
  * The default problem is the seed's: packed image sequences of a Qwen-VL
  * style vision encoder (head_dim 80, 16 heads, full attention, bf16).
  * On the CPU backend the default lengths are 4x shorter.
+ *
+ * --decode: the decoding step of a server instead: --queries (default 1)
+ * new tokens per sequence, causal, over KV caches of --seqlens-k keys
+ * (default 32 sequences of 8192; 8 of 2048 on the CPU), GQA 32/8, head_dim
+ * 128 unless given. --page-size P puts the cache in pages of P tokens in a
+ * shuffled pool with a block table (0 = contiguous); --splits forces the
+ * split-KV count (0 = the library's choice). Reports K/V bytes read per
+ * second, the figure that bounds decoding.
  * Exit status: 0 when the error is within the dtype's tolerance.
  */
 #define _POSIX_C_SOURCE 200809L
@@ -42,13 +51,21 @@ typedef struct options {
   int repeat;
   int check_rows; /* query rows sampled per sequence for the reference */
   uint64_t seed;
+  int decode;     /* --decode: queries per sequence over a KV cache */
+  int queries;
+  int page_size;  /* 0 = contiguous cache */
+  int splits;
 } options;
+
+/* Flags the user gave, so that --decode changes only the defaults. */
+enum { SET_HEAD_DIM = 1, SET_HEADS = 2, SET_LENS_Q = 4, SET_WINDOW = 8 };
 
 static void usage(void) {
   fprintf(stderr,
           "usage: fa_demo [--backend cuda|cpu] [--dtype bf16|fp16] [--head-dim D] [--heads-q H] [--heads-k H]\n"
           "               [--seqlens a,b,...] [--seqlens-k a,b,...] [--causal] [--window L,R] [--softcap C]\n"
-          "               [--sinks] [--scale S] [--repeat N] [--check-rows N] [--seed S]\n");
+          "               [--sinks] [--scale S] [--repeat N] [--check-rows N] [--seed S]\n"
+          "               [--decode] [--queries N] [--page-size P] [--splits N]\n");
   exit(2);
 }
 
@@ -65,7 +82,22 @@ static int parse_list(const char *s, int *out, int max) {
   return n;
 }
 
-static options parse_options(int argc, char **argv) {
+/* --decode: one decoding step of a server, with the defaults of the
+ * benchmark's decode rows (GQA 32/8, head_dim 128) where not given. */
+static void apply_decode_defaults(options *o, int set, int on_gpu) {
+  if (!(set & SET_HEAD_DIM)) o->head_dim = 128;
+  if (!(set & SET_HEADS)) o->heads_q = 32, o->heads_k = 8;
+  if (!(set & SET_WINDOW)) o->window_left = -1, o->window_right = 0;
+  if (!o->have_lens_k) {
+    o->nseq = on_gpu ? 32 : 8;
+    for (int b = 0; b < o->nseq; ++b) o->lens_k[b] = on_gpu ? 8192 : 2048;
+  } else {
+    o->nseq = o->have_lens_k;
+  }
+  for (int b = 0; b < o->nseq; ++b) o->lens_q[b] = o->queries;
+}
+
+static options parse_options(int argc, char **argv, int *set) {
   options o;
   memset(&o, 0, sizeof o);
   o.dtype = FA_DTYPE_BF16;
@@ -78,6 +110,8 @@ static options parse_options(int argc, char **argv) {
   o.repeat = 20;
   o.check_rows = 32;
   o.seed = 0;
+  o.queries = 1;
+  *set = 0;
   for (int i = 1; i < argc; ++i) {
     const char *a = argv[i];
     const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -88,16 +122,21 @@ static options parse_options(int argc, char **argv) {
     } else if (!strcmp(a, "--dtype")) {
       const char *d = TAKE();
       o.dtype = !strcmp(d, "bf16") ? FA_DTYPE_BF16 : !strcmp(d, "fp16") ? FA_DTYPE_FP16 : (usage(), 0);
-    } else if (!strcmp(a, "--head-dim")) o.head_dim = atoi(TAKE());
-    else if (!strcmp(a, "--heads-q")) o.heads_q = atoi(TAKE());
-    else if (!strcmp(a, "--heads-k")) o.heads_k = atoi(TAKE());
-    else if (!strcmp(a, "--seqlens")) o.nseq = parse_list(TAKE(), o.lens_q, MAX_SEQS);
+    } else if (!strcmp(a, "--head-dim")) o.head_dim = atoi(TAKE()), *set |= SET_HEAD_DIM;
+    else if (!strcmp(a, "--heads-q")) o.heads_q = atoi(TAKE()), *set |= SET_HEADS;
+    else if (!strcmp(a, "--heads-k")) o.heads_k = atoi(TAKE()), *set |= SET_HEADS;
+    else if (!strcmp(a, "--seqlens")) o.nseq = parse_list(TAKE(), o.lens_q, MAX_SEQS), *set |= SET_LENS_Q;
     else if (!strcmp(a, "--seqlens-k")) {
       o.have_lens_k = parse_list(TAKE(), o.lens_k, MAX_SEQS);
-    } else if (!strcmp(a, "--causal")) o.window_left = -1, o.window_right = 0;
+    } else if (!strcmp(a, "--causal")) o.window_left = -1, o.window_right = 0, *set |= SET_WINDOW;
     else if (!strcmp(a, "--window")) {
       if (sscanf(TAKE(), "%d,%d", &o.window_left, &o.window_right) != 2) usage();
-    } else if (!strcmp(a, "--softcap")) o.softcap = (float)atof(TAKE());
+      *set |= SET_WINDOW;
+    } else if (!strcmp(a, "--decode")) o.decode = 1;
+    else if (!strcmp(a, "--queries")) o.queries = atoi(TAKE());
+    else if (!strcmp(a, "--page-size")) o.page_size = atoi(TAKE());
+    else if (!strcmp(a, "--splits")) o.splits = atoi(TAKE());
+    else if (!strcmp(a, "--softcap")) o.softcap = (float)atof(TAKE());
     else if (!strcmp(a, "--scale")) o.scale = (float)atof(TAKE());
     else if (!strcmp(a, "--sinks")) o.sinks = 1;
     else if (!strcmp(a, "--repeat")) o.repeat = atoi(TAKE());
@@ -106,12 +145,22 @@ static options parse_options(int argc, char **argv) {
     else usage();
 #undef TAKE
   }
-  if (o.nseq < 1 || o.repeat < 1 || o.heads_q < 1 || o.heads_k < 1) usage();
-  if (o.have_lens_k && o.have_lens_k != o.nseq) {
+  if (o.nseq < 1 || o.repeat < 1 || o.heads_q < 1 || o.heads_k < 1 || o.queries < 1 || o.page_size < 0 ||
+      o.splits < 0)
+    usage();
+  if (o.decode && (*set & SET_LENS_Q)) {
+    fprintf(stderr, "--decode takes --queries and --seqlens-k, not --seqlens\n");
+    exit(2);
+  }
+  if (o.page_size && !o.decode) {
+    fprintf(stderr, "--page-size needs --decode (the cache of a decoding step)\n");
+    exit(2);
+  }
+  if (!o.decode && o.have_lens_k && o.have_lens_k != o.nseq) {
     fprintf(stderr, "--seqlens-k needs as many lengths as --seqlens\n");
     exit(2);
   }
-  if (!o.have_lens_k) memcpy(o.lens_k, o.lens_q, sizeof o.lens_q);
+  if (!o.decode && !o.have_lens_k) memcpy(o.lens_k, o.lens_q, sizeof o.lens_q);
   return o;
 }
 
@@ -136,15 +185,78 @@ static double visible_flops(const options *o) {
   return 4.0 * pairs * o->heads_q * o->head_dim;
 }
 
+/* K/V bytes a call reads: every cached key and value once (GQA packing
+ * reads a KV head once for all its query heads). */
+static double kv_bytes(const options *o) {
+  double keys = 0;
+  for (int b = 0; b < o->nseq; ++b) keys += o->lens_k[b];
+  return keys * o->heads_k * o->head_dim * 2.0 /* K and V */ * 2.0 /* bytes per element */;
+}
+
+/* A paged cache as a server keeps it: a pool of pages in shuffled order,
+ * a block table per sequence (unused columns point at a spare page), and
+ * NaN in every slot no sequence owns, which a correct kernel never reads. */
+typedef struct paged_cache {
+  int max_pages;     /* table columns */
+  int64_t num_pages; /* pool size */
+  int32_t *table;    /* host [nseq][max_pages] */
+  int32_t *used;     /* host [nseq]: keys per sequence (seqused_k) */
+  uint16_t *k, *v;   /* host [num_pages][page_size][heads_k][head_dim] */
+  size_t pool_elems;
+} paged_cache;
+
+static int build_paged_cache(const options *o, const int32_t *cu_k, const uint16_t *hk, const uint16_t *hv,
+                             tu_pool *pool, tu_rng *rng, paged_cache *c) {
+  const int ps = o->page_size;
+  const size_t row = (size_t)o->heads_k * o->head_dim;
+  int64_t pages_needed = 0;
+  c->max_pages = 1;
+  for (int b = 0; b < o->nseq; ++b) {
+    const int pages = (o->lens_k[b] + ps - 1) / ps;
+    pages_needed += pages;
+    if (pages > c->max_pages) c->max_pages = pages;
+  }
+  c->num_pages = pages_needed + 1; /* + the spare page unused columns point at */
+  c->pool_elems = (size_t)c->num_pages * ps * row;
+  c->table = tu_pool_host(pool, sizeof(int32_t) * (size_t)o->nseq * c->max_pages);
+  c->used = tu_pool_host(pool, sizeof(int32_t) * (size_t)o->nseq);
+  c->k = tu_pool_host(pool, c->pool_elems * 2);
+  c->v = tu_pool_host(pool, c->pool_elems * 2);
+  int32_t *order = tu_pool_host(pool, sizeof(int32_t) * (size_t)c->num_pages);
+  if (!c->table || !c->used || !c->k || !c->v || !order) return 1;
+  for (int64_t i = 0; i < c->num_pages; ++i) order[i] = (int32_t)i;
+  for (int64_t i = c->num_pages - 1; i > 0; --i) { /* Fisher-Yates */
+    const int64_t j = tu_rng_int(rng, 0, (int)i);
+    const int32_t t = order[i];
+    order[i] = order[j], order[j] = t;
+  }
+  tu_poison16(c->k, c->pool_elems);
+  tu_poison16(c->v, c->pool_elems);
+  int64_t next = 0;
+  for (int b = 0; b < o->nseq; ++b) {
+    int32_t *t = c->table + (size_t)b * c->max_pages;
+    for (int col = 0; col < c->max_pages; ++col)
+      t[col] = col * ps < o->lens_k[b] ? order[next++] : order[c->num_pages - 1];
+    for (int j = 0; j < o->lens_k[b]; ++j) {
+      const size_t dst = ((size_t)t[j / ps] * ps + j % ps) * row, src = (size_t)(cu_k[b] + j) * row;
+      memcpy(c->k + dst, hk + src, row * 2);
+      memcpy(c->v + dst, hv + src, row * 2);
+    }
+    c->used[b] = o->lens_k[b];
+  }
+  return 0;
+}
+
 int main(int argc, char **argv) {
-  options o = parse_options(argc, argv);
+  int set;
+  options o = parse_options(argc, argv, &set);
   tu_device dev;
   const int have_gpu = tu_cuda_device(&dev);
   if (o.backend == 0) o.backend = have_gpu ? FA_BACKEND_CUDA : FA_BACKEND_CPU;
   const int on_gpu = o.backend == FA_BACKEND_CUDA;
-  int user_lens = 0;
-  for (int i = 1; i < argc; ++i) user_lens |= !strcmp(argv[i], "--seqlens");
-  if (!on_gpu && !user_lens)
+  if (o.decode)
+    apply_decode_defaults(&o, set, on_gpu);
+  else if (!on_gpu && !(set & SET_LENS_Q))
     for (int b = 0; b < o.nseq; ++b) o.lens_q[b] /= 4, o.lens_k[b] /= 4;
 
   int from_env = 0;
@@ -172,7 +284,15 @@ int main(int argc, char **argv) {
     if (o.lens_q[b] > max_q) max_q = o.lens_q[b];
     if (o.lens_k[b] > max_k) max_k = o.lens_k[b];
   }
-  printf("problem: varlen, %d sequences, q lens", o.nseq);
+  if (o.decode) {
+    printf("problem: decode, %d sequences, %d quer%s each over KV caches of", o.nseq, o.queries,
+           o.queries == 1 ? "y" : "ies");
+    for (int b = 0; b < o.nseq && b < 12; ++b) printf("%s%d", b ? "," : " ", o.lens_k[b]);
+    printf("%s keys, %s", o.nseq > 12 ? ",..." : "", o.page_size ? "" : "contiguous");
+    if (o.page_size) printf("pages of %d (shuffled pool, NaN in unowned slots)", o.page_size);
+    printf(", splits %s\n", o.splits ? "forced" : "chosen by the library");
+  }
+  printf("%s: varlen, %d sequences, q lens", o.decode ? "as a call" : "problem", o.nseq);
   for (int b = 0; b < o.nseq && b < 12; ++b) printf("%s%d", b ? "," : " ", o.lens_q[b]);
   printf("%s; heads %d/%d, head_dim %d, %s, window (%d, %d) = %s, softcap %g, sinks %s, seed 0x%llx\n",
          o.nseq > 12 ? ",..." : "", o.heads_q, o.heads_k, o.head_dim, fa_dtype_name(o.dtype), o.window_left,
@@ -196,6 +316,12 @@ int main(int argc, char **argv) {
   for (int h = 0; h < o.heads_q; ++h) hsinks[h] = (float)tu_rng_normal(&rng);
   tu_poison16(hout, nq);
   tu_poison32(hlse, (size_t)total_q * o.heads_q);
+  paged_cache cache;
+  memset(&cache, 0, sizeof cache);
+  if (o.page_size && build_paged_cache(&o, cu_k, hk, hv, &pool, &rng, &cache)) {
+    fprintf(stderr, "out of host memory\n");
+    return 1;
+  }
 
   fa_fwd_params p = fa_fwd_params_default();
   p.backend = o.backend;
@@ -212,6 +338,13 @@ int main(int argc, char **argv) {
   p.window_right = o.window_right;
   p.softcap = o.softcap;
   p.scale = o.scale;
+  p.num_splits = o.splits;
+  if (o.page_size) {
+    p.cu_seqlens_k = NULL, p.total_k = 0; /* the table and seqused_k say where the keys are */
+    p.block_table_stride = p.max_pages_per_seq = cache.max_pages;
+    p.page_size = o.page_size;
+    p.num_pages = cache.num_pages;
+  }
 
   const char *why = NULL;
   fa_stream_t stream = NULL;
@@ -234,14 +367,52 @@ int main(int argc, char **argv) {
     }
     p.q = dq, p.k = dk, p.v = dv, p.out = dout, p.lse = dlse, p.sinks = o.sinks ? dsinks : NULL;
     p.cu_seqlens_q = dcu_q, p.cu_seqlens_k = dcu_k, p.stream = stream;
+    if (o.page_size) {
+      const size_t table_bytes = sizeof(int32_t) * (size_t)o.nseq * cache.max_pages;
+      void *dkp = tu_pool_device(&pool, cache.pool_elems * 2, &why);
+      void *dvp = tu_pool_device(&pool, cache.pool_elems * 2, &why);
+      void *dtable = tu_pool_device(&pool, table_bytes, &why);
+      void *dused = tu_pool_device(&pool, sizeof(int32_t) * (size_t)o.nseq, &why);
+      if (!dkp || !dvp || !dtable || !dused || tu_to_device(dkp, cache.k, cache.pool_elems * 2, &why) ||
+          tu_to_device(dvp, cache.v, cache.pool_elems * 2, &why) ||
+          tu_to_device(dtable, cache.table, table_bytes, &why) ||
+          tu_to_device(dused, cache.used, sizeof(int32_t) * (size_t)o.nseq, &why)) {
+        fprintf(stderr, "device setup failed: %s\n", why ? why : "?");
+        tu_pool_release(&pool);
+        return 1;
+      }
+      p.k = dkp, p.v = dvp, p.block_table = dtable, p.seqused_k = dused, p.cu_seqlens_k = NULL;
+    }
   } else {
     p.q = hq, p.k = hk, p.v = hv, p.out = hout, p.lse = hlse, p.sinks = o.sinks ? hsinks : NULL;
     p.cu_seqlens_q = cu_q, p.cu_seqlens_k = cu_k;
+    if (o.page_size)
+      p.k = cache.k, p.v = cache.v, p.block_table = cache.table, p.seqused_k = cache.used, p.cu_seqlens_k = NULL;
   }
 
+  /* Split-KV partials go to a workspace the caller owns: ask how much. */
   fa_message msg;
+  size_t ws_bytes = 0;
+  fa_status st = fa_fwd_workspace_size(&p, &ws_bytes, &msg);
+  if (st != FA_OK) {
+    fprintf(stderr, "fa_fwd_workspace_size: %s\n", msg.text);
+    tu_pool_release(&pool);
+    return 1;
+  }
+  if (ws_bytes) {
+    /* cudaMalloc is 256-byte aligned; on the host, align by hand. */
+    char *ws = on_gpu ? tu_pool_device(&pool, ws_bytes, &why) : tu_pool_host(&pool, ws_bytes + 255);
+    if (ws == NULL) {
+      fprintf(stderr, "workspace of %zu bytes: %s\n", ws_bytes, why ? why : "out of memory");
+      tu_pool_release(&pool);
+      return 1;
+    }
+    p.workspace = on_gpu ? ws : ws + ((256 - (uintptr_t)ws % 256) % 256);
+    p.workspace_bytes = ws_bytes;
+  }
+
   size_t kernel_index = 0;
-  fa_status st = fa_fwd_query(&p, &kernel_index, &msg);
+  st = fa_fwd_query(&p, &kernel_index, &msg);
   if (st != FA_OK) {
     fprintf(stderr, "fa_fwd_query: %s\n", msg.text);
     tu_pool_release(&pool);
@@ -252,6 +423,7 @@ int main(int argc, char **argv) {
   printf("kernel: %s (family %s%s%s, priority %d: %s; %d threads, %zu B shared memory)\n", info.name, info.family,
          info.arch_name[0] ? ", " : "", info.arch_name, info.priority, info.description, info.threads,
          info.smem_bytes);
+  if (ws_bytes) printf("workspace: %zu bytes (split-KV partials)\n", ws_bytes);
 
   /* Time: one warm-up call, then `repeat` calls; median of per-call times
    * (CUDA events on the GPU). */
@@ -290,7 +462,10 @@ int main(int argc, char **argv) {
   const double ms = times[reps / 2];
   free(times);
   const double flops = visible_flops(&o);
-  if (on_gpu)
+  if (o.decode)
+    printf("time: %.3f ms (median of %d), K/V read %.1f MB at %.2f %s/s\n", ms, reps, kv_bytes(&o) / 1e6,
+           kv_bytes(&o) / (ms * (on_gpu ? 1e9 : 1e6)), on_gpu ? "TB" : "GB");
+  else if (on_gpu)
     printf("time: %.3f ms (median of %d), %.1f TFLOP/s\n", ms, reps, flops / (ms * 1e9));
   else
     printf("time: %.3f ms (median of %d), %.2f GFLOP/s\n", ms, reps, flops / (ms * 1e6));
