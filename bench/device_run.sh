@@ -4,6 +4,7 @@
 #   bash bench/device_run.sh STEP...     steps: env build check tests demo sanitize extra-dims bench bench-quick
 #                                        gpu-sanitize (tests/gpu_sanitize.sh $SAN_ARGS)
 #                                        ab (bench/ab_prefill.sh .ab/old: the A/B of a refactor)
+#                                        build-small cache-extras (graphs, 2^31 pool, decode demo, example)
 #
 # Logs go to $OUT (the device tool brings them back); a short summary is
 # printed last. cmocka is not installed on the device image: its Debian
@@ -128,6 +129,39 @@ step_bench_decode() {
   timeout 400 python3 bench/bench_decode.py "$@" 2>&1 | tee "$OUT/bench_decode.log" | grep -E "^decode|^spec|^mixed|^  its" | tail -40 >>"$SUMMARY"
 }
 
+# A quick build of what the cache steps need: sm_90 only, head dims 64 and
+# 128 (one edit of gen/spec.py on this copy, as a user adds a head dim).
+step_build_small() {
+  local t0=$SECONDS
+  sed -i 's/archs=\["80", "90"\]/archs=["90"]/; s/^HEAD_DIMS = \[.*\]/HEAD_DIMS = [64, 128]/' gen/spec.py
+  if ninja -j16 build/tests/test_decode build/fa_demo $(ls examples/continuous_batching.c >/dev/null 2>&1 && echo build/continuous_batching) >"$OUT/build.log" 2>&1; then
+    note "build (sm_90, head dims 64 and 128): ok in $((SECONDS - t0)) s"; else
+    note "build: FAILED"; tail -30 "$OUT/build.log"; exit 1; fi
+}
+
+# CUDA-graph capture + replays, the pool over 2^31 elements, the decode
+# demo, the serving example, memcheck of a replay.
+step_cache_extras() {
+  build/tests/test_decode graph_ >"$OUT/graph.log" 2>&1
+  note "test_decode graph_: exit $? ($(counts "$OUT/graph.log"))"
+  grep -E "replays checked" "$OUT/graph.log" | head -3 | tee -a "$SUMMARY"
+  build/tests/test_decode large_pool_ >"$OUT/large_pool.log" 2>&1
+  note "test_decode large_pool_: exit $? ($(counts "$OUT/large_pool.log"))"
+  grep -E "offset" "$OUT/large_pool.log" | head -4 | tee -a "$SUMMARY"
+  local a
+  for a in "" "--page-size 16" "--page-size 1" "--queries 4 --page-size 64" "--seqlens-k 131072 --page-size 256"; do
+    # shellcheck disable=SC2086
+    build/fa_demo --decode $a >"$OUT/demo_decode.log" 2>&1
+    note "fa_demo --decode $a: exit $? | $(grep -E '^kernel:' "$OUT/demo_decode.log" | cut -d' ' -f2) | $(grep -E '^time:' "$OUT/demo_decode.log") | $(grep -oE '(PASS|FAIL)$' "$OUT/demo_decode.log")"
+  done
+  if [ -x build/continuous_batching ]; then
+    build/continuous_batching >"$OUT/serve.log" 2>&1
+    note "continuous_batching: exit $?"; tail -8 "$OUT/serve.log" | tee -a "$SUMMARY"
+  fi
+  timeout 120 compute-sanitizer --tool memcheck --error-exitcode 99 build/tests/test_decode graph_fwd_decode_sm90_hdim128_bf16 >"$OUT/graph_memcheck.log" 2>&1
+  note "compute-sanitizer memcheck graph_fwd_decode_sm90_hdim128_bf16: exit $? $(grep 'ERROR SUMMARY' "$OUT/graph_memcheck.log")"
+}
+
 step_ab() {
   bash bench/ab_prefill.sh .ab/old "${AB_ROUNDS:-3}" 2>&1 | tee "$OUT/ab.log" | tail -3 >>"$SUMMARY"
 }
@@ -151,6 +185,8 @@ for s in "$@"; do
     bench-quick) step_bench --quick --no-extras ;;
     gpu-sanitize) step_gpu_sanitize ;;
     ab) step_ab ;;
+    build-small) step_build_small ;;
+    cache-extras) step_cache_extras ;;
     sanitize-cache) step_sanitize_cache ;;
     d64) bash bench/d64_variants.sh 2>&1 | tee "$OUT/d64.log" | tail -30 ;;
     bench-decode) step_bench_decode ;;

@@ -73,33 +73,35 @@ typedef struct scenario {
   int shuffle;      /* pages in random order */
   int share_prefix; /* sequence 1's first page is sequence 0's */
   int dense_q;      /* paged only: q dense [batch, lq[0], ...] (every lq equal) */
+  int table_cols;   /* paged: table columns (0 = what the lengths need + 1) */
+  int64_t pool_pages; /* paged: pages in the pool (0 = what the lengths need + 5) */
 } scenario;
 
 static const scenario k_scenarios[] = {
     {"decode, page 16, GQA 4/1 (packed rows), lse", 4, 8, 2, {1, 1, 1, 1}, {100, 33, 1, 64},
-     16, 0, 0, -1, -1, 0.f, 0, 1, 1, 0, 0},
+     16, 0, 0, -1, -1, 0.f, 0, 1, 1, 0, 0, 0, 0},
     {"page 1, shuffled, lengths 0 and 1, causal", 4, 4, 4, {1, 1, 1, 1}, {0, 1, 47, 5},
-     1, 0, 0, -1, 0, 0.f, 0, 1, 1, 0, 0},
+     1, 0, 0, -1, 0, 0.f, 0, 1, 1, 0, 0, 0, 0},
     {"page 3, GQA 3, spec decode 4 queries, causal, sinks", 3, 6, 2, {4, 4, 4}, {30, 31, 29},
-     3, 0, 0, -1, 0, 0.f, 1, 1, 1, 0, 1},
+     3, 0, 0, -1, 0, 0.f, 1, 1, 1, 0, 1, 0, 0},
     {"page 7, GQA 5, window starting mid-page, softcap", 2, 5, 1, {2, 3}, {60, 41},
-     7, 0, 0, 11, 0, 20.f, 0, 1, 1, 0, 0},
+     7, 0, 0, 11, 0, 20.f, 0, 1, 1, 0, 0, 0, 0},
     {"page 17, GQA 7, append crossing a page boundary", 3, 7, 1, {3, 1, 5}, {16, 33, 0},
-     17, 1, 0, -1, 0, 0.f, 0, 1, 1, 0, 0},
+     17, 1, 0, -1, 0, 0.f, 0, 1, 1, 0, 0, 0, 0},
     {"page 16, append exactly filling a page, shared prefix page", 2, 4, 2, {4, 2}, {28, 30},
-     16, 1, 0, -1, 0, 0.f, 1, 1, 1, 1, 0},
+     16, 1, 0, -1, 0, 0.f, 1, 1, 1, 1, 0, 0, 0},
     {"page 100, splits 7, sinks, lse", 2, 8, 2, {1, 2}, {700, 150},
-     100, 0, 7, -1, 0, 0.f, 1, 1, 1, 0, 0},
+     100, 0, 7, -1, 0, 0.f, 1, 1, 1, 0, 0, 0, 0},
     {"page 256 (larger than the sequences), splits 64 (> key blocks)", 3, 4, 1, {1, 1, 1}, {200, 17, 255},
-     256, 0, 64, -1, -1, 0.f, 1, 1, 0, 0, 0},
+     256, 0, 64, -1, -1, 0.f, 1, 1, 0, 0, 0, 0, 0},
     {"page 2, exact multiples and +-1, splits 2", 3, 2, 2, {1, 1, 1}, {64, 63, 65},
-     2, 0, 2, -1, 0, 0.f, 0, 1, 1, 0, 0},
+     2, 0, 2, -1, 0, 0.f, 0, 1, 1, 0, 0, 0, 0},
     {"contiguous varlen cache, append, causal, splits 3", 3, 8, 2, {2, 1, 3}, {90, 0, 41},
-     0, 1, 3, -1, 0, 0.f, 0, 1, 0, 0, 0},
+     0, 1, 3, -1, 0, 0.f, 0, 1, 0, 0, 0, 0, 0},
     {"contiguous, MQA 16/1 (two row tiles), window", 2, 16, 1, {2, 2}, {300, 129},
-     0, 0, 0, 50, 0, 0.f, 0, 1, 0, 0, 0},
+     0, 0, 0, 50, 0, 0.f, 0, 1, 0, 0, 0, 0, 0},
     {"page 16, chunked prefill 40 queries over a cache, causal", 2, 4, 2, {40, 9}, {64, 200},
-     16, 0, 0, -1, 0, 0.f, 0, 1, 1, 0, 0},
+     16, 0, 0, -1, 0, 0.f, 0, 1, 1, 0, 0, 0, 0},
 };
 #define N_SCENARIOS (sizeof k_scenarios / sizeof k_scenarios[0])
 
@@ -162,8 +164,17 @@ static void build(problem *p, const scenario *sc, int d, fa_dtype dtype, tu_rng 
     }
     if (p->max_pages == 0) p->max_pages = 1;
     p->max_pages += 1; /* a column no sequence uses */
-    p->bt_stride = p->max_pages + 2;
     p->num_pages = need + 5; /* pages no sequence uses */
+    /* A fixed geometry (CUDA-graph replays keep the captured one). */
+    if (sc->table_cols) {
+      if (sc->table_cols < p->max_pages - 1) fail_msg("%s: table_cols %d < %d pages", sc->what, sc->table_cols, p->max_pages - 1);
+      p->max_pages = sc->table_cols;
+    }
+    if (sc->pool_pages) {
+      if (sc->pool_pages < need) fail_msg("%s: pool_pages %lld < %lld", sc->what, (long long)sc->pool_pages, (long long)need);
+      p->num_pages = sc->pool_pages;
+    }
+    p->bt_stride = p->max_pages + 2;
     p->table = (int32_t *)xalloc(pool, (size_t)sc->batch * p->bt_stride * 4);
     for (int i = 0; i < sc->batch * p->bt_stride; ++i) p->table[i] = GARBAGE_PAGE - i;
     /* Page ids in order or shuffled; sequence 1 may start with sequence 0's first page. */
@@ -514,8 +525,8 @@ static void test_batch_invariance(void **state) {
   const int cuda = s->c->backend == FA_BACKEND_CUDA;
   const size_t kernel = kernel_index(s->c->name);
   skip_without_device(s);
-  scenario alone = {"alone", 1, 8, 2, {1}, {3000}, 16, 0, 1, -1, 0, 0.f, 1, 1, 1, 0, 0};
-  scenario crowd = {"crowd", 4, 8, 2, {1, 1, 1, 1}, {3000, 17, 9000, 1}, 16, 0, 1, -1, 0, 0.f, 1, 1, 1, 0, 0};
+  scenario alone = {"alone", 1, 8, 2, {1}, {3000}, 16, 0, 1, -1, 0, 0.f, 1, 1, 1, 0, 0, 0, 0};
+  scenario crowd = {"crowd", 4, 8, 2, {1, 1, 1, 1}, {3000, 17, 9000, 1}, 16, 0, 1, -1, 0, 0.f, 1, 1, 1, 0, 0, 0, 0};
   uint16_t *first = NULL;
   for (int pass = 0; pass < 2; ++pass) {
     tu_rng rng = tu_rng_make(s->seed); /* the same data for sequence 0 in both */
@@ -555,11 +566,11 @@ static void test_mixed_batch(void **state) {
   const cstate *s = (const cstate *)*state;
   static const scenario mixed[] = {
       {"mixed: 3 decoding + a 90-row chunk, page 16, causal", 4, 8, 2, {1, 1, 90, 1}, {700, 33, 300, 5},
-       16, 0, 0, -1, 0, 0.f, 1, 1, 1, 0, 0},
+       16, 0, 0, -1, 0, 0.f, 1, 1, 1, 0, 0, 0, 0},
       {"mixed: 2 decoding + a 70-row chunk, page 5, append, window", 3, 4, 4, {1, 70, 2}, {100, 200, 9},
-       5, 1, 0, 64, 0, 0.f, 0, 1, 1, 0, 0},
+       5, 1, 0, 64, 0, 0.f, 0, 1, 1, 0, 0, 0, 0},
       {"mixed: contiguous cache, 3 decoding + a 100-row chunk, causal", 4, 8, 2, {1, 100, 1, 1}, {64, 150, 3, 999},
-       0, 0, 0, -1, 0, 0.f, 0, 1, 0, 0, 0},
+       0, 0, 0, -1, 0, 0.f, 0, 1, 0, 0, 0, 0, 0},
   };
   tu_rng rng = tu_rng_make(s->seed);
   stats st;
@@ -567,6 +578,152 @@ static void test_mixed_batch(void **state) {
   skip_without_device(s);
   for (size_t k = 0; k < sizeof mixed / sizeof mixed[0]; ++k) run_one(s, SIZE_MAX, &mixed[k], 0, &rng, &st);
   print_message("%-36s %2d runs through fa_fwd, worst error: out %.2e\n", s->c->name, st.runs, st.worst_out);
+}
+
+/* ------------------------------------------------------------ CUDA graphs */
+
+/* Copy a problem's inputs (and its poisoned outputs) into buffers placed
+ * for another problem of the same geometry. */
+static void refill(const problem *p, const placed *d) {
+  const char *why = NULL;
+  if (tu_to_device(d->k, p->k, p->n_cache * 2, &why) || tu_to_device(d->v, p->v, p->n_cache * 2, &why) ||
+      tu_to_device(d->q, p->q, p->n_q * 2, &why) || tu_to_device(d->out, p->out, p->n_out * 2, &why) ||
+      tu_to_device(d->lse, p->lse, p->n_lse * 4, &why) ||
+      tu_to_device(d->sinks, p->sinks, (size_t)p->sc->hq * 4, &why) ||
+      tu_to_device(d->table, p->table, (size_t)p->sc->batch * p->bt_stride * 4, &why) ||
+      tu_to_device(d->seqused, p->seqused, sizeof p->seqused, &why) ||
+      (p->k_new && (tu_to_device(d->k_new, p->k_new, p->n_new * 2, &why) ||
+                    tu_to_device(d->v_new, p->v_new, p->n_new * 2, &why))))
+    fail_msg("refill: %s", why);
+}
+
+static void fetch(problem *p, const placed *d, fa_stream_t stream, const char *what) {
+  const char *why = NULL;
+  if (tu_stream_sync(stream, &why) || tu_to_host(p->out, d->out, p->n_out * 2, &why) ||
+      tu_to_host(p->lse, d->lse, p->n_lse * 4, &why) || tu_to_host(p->k, d->k, p->n_cache * 2, &why) ||
+      tu_to_host(p->v, d->v, p->n_cache * 2, &why))
+    fail_msg("%s: %s", what, why);
+}
+
+/* What a server does: capture one decoding step (append + attention, a
+ * split cap of 8, max_seqlen_k the table's capacity) into a CUDA graph
+ * once, then replay it with new cache lengths, block tables, queries and
+ * cache contents written into the same buffers. Every replay against the
+ * reference. */
+static void test_graph_replay(void **state) {
+  const cstate *s = (const cstate *)*state;
+  skip_without_device(s);
+  const size_t kernel = kernel_index(s->c->name);
+  static const scenario steps[] = {
+      {"graph capture: caches 1000/17/640/1", 4, 8, 2, {1, 1, 1, 1}, {1000, 17, 640, 1},
+       16, 1, 8, -1, 0, 0.f, 1, 1, 1, 0, 0, 80, 300},
+      {"graph replay: new lengths 3/1200/0/500 and tables", 4, 8, 2, {1, 1, 1, 1}, {3, 1200, 0, 500},
+       16, 1, 8, -1, 0, 0.f, 1, 1, 1, 0, 0, 80, 300},
+      {"graph replay: every sequence at 1279 (the table's capacity - 1)", 4, 8, 2, {1, 1, 1, 1},
+       {1279, 1279, 0, 7}, 16, 1, 8, -1, 0, 0.f, 1, 1, 1, 0, 0, 80, 300},
+  };
+  tu_rng rng = tu_rng_make(s->seed);
+  tu_pool pool;
+  tu_pool_init(&pool);
+  problem first;
+  fa_message msg;
+  const char *why = NULL;
+  stats st;
+  memset(&st, 0, sizeof st);
+  build(&first, &steps[0], s->c->head_dim, s->c->dtype, &rng, &pool);
+  placed d = place(&first, 1, &pool);
+  fa_stream_t stream = tu_pool_stream(&pool, &why);
+  if (stream == NULL) fail_msg("cudaStreamCreate: %s", why);
+  fa_fwd_params prm = params_of(&first, &d, s->c->backend, 8, stream);
+  prm.max_seqlen_k = first.max_pages * first.ps; /* a bound for every replay */
+  size_t ws = 0;
+  if (fa_fwd_workspace_size(&prm, &ws, &msg) != FA_OK) fail_msg("fa_fwd_workspace_size: %s", msg.text);
+  if (ws) prm.workspace = to_dev(&pool, NULL, ws), prm.workspace_bytes = ws;
+
+  cudaGraph_t graph = NULL;
+  cudaGraphExec_t exec = NULL;
+  cudaError_t err = cudaStreamBeginCapture((cudaStream_t)stream, cudaStreamCaptureModeThreadLocal);
+  if (err != cudaSuccess) fail_msg("cudaStreamBeginCapture: %s", cudaGetErrorString(err));
+  const fa_status call = fa_fwd_with_kernel(&prm, kernel, &msg);
+  err = cudaStreamEndCapture((cudaStream_t)stream, &graph);
+  if (call != FA_OK) fail_msg("%s: fa_fwd_with_kernel under capture: %s", s->c->name, msg.text);
+  if (err != cudaSuccess) fail_msg("cudaStreamEndCapture: %s", cudaGetErrorString(err));
+  err = cudaGraphInstantiate(&exec, graph, 0);
+  if (err != cudaSuccess) fail_msg("cudaGraphInstantiate: %s", cudaGetErrorString(err));
+  for (size_t k = 0; k < sizeof steps / sizeof steps[0]; ++k) {
+    problem next;
+    problem *p = &first;
+    if (k > 0) {
+      build(&next, &steps[k], s->c->head_dim, s->c->dtype, &rng, &pool);
+      if (next.n_cache != first.n_cache || next.bt_stride != first.bt_stride || next.total_q != first.total_q)
+        fail_msg("graph test: step %zu does not keep the captured geometry", k);
+      refill(&next, &d);
+      p = &next;
+    }
+    if ((err = cudaGraphLaunch(exec, (cudaStream_t)stream)) != cudaSuccess)
+      fail_msg("cudaGraphLaunch: %s", cudaGetErrorString(err));
+    char what[300];
+    snprintf(what, sizeof what, "%s [%s]", s->c->name, steps[k].what);
+    fetch(p, &d, stream, what);
+    check(p, what, &st, &pool);
+  }
+  cudaGraphExecDestroy(exec);
+  cudaGraphDestroy(graph);
+  tu_pool_release(&pool);
+  print_message("%-36s captured once, %d replays checked (workspace %zu B)\n", s->c->name, st.runs, ws);
+}
+
+/* ------------------------------------------------------------ 64-bit offsets */
+
+/* A page pool of more than 2^31 elements per K and V, the sequences' pages
+ * at its far end: page offsets need 64 bits. The small problem is built on
+ * the host as usual and placed `base` pages into a large device pool. */
+static void test_large_pool(void **state) {
+  const cstate *s = (const cstate *)*state;
+  skip_without_device(s);
+  const size_t kernel = kernel_index(s->c->name);
+  static const scenario sc = {"pool over 2^31 elements, pages at its end, append", 2, 8, 2, {1, 3}, {500, 130},
+                              64, 1, 0, -1, 0, 0.f, 1, 1, 1, 0, 0, 0, 0};
+  tu_rng rng = tu_rng_make(s->seed);
+  tu_pool pool;
+  tu_pool_init(&pool);
+  problem p;
+  fa_message msg;
+  const char *why = NULL;
+  stats st;
+  memset(&st, 0, sizeof st);
+  build(&p, &sc, s->c->head_dim, s->c->dtype, &rng, &pool);
+  placed d = place(&p, 1, &pool);
+  const int64_t page_elems = (int64_t)p.ps * sc.hk * p.d;
+  const int64_t base = (((int64_t)1 << 31) + page_elems - 1) / page_elems + 1;
+  const size_t big_bytes = (size_t)((base + p.num_pages) * page_elems * 2);
+  void *big_k = tu_pool_device(&pool, big_bytes, &why), *big_v = big_k ? tu_pool_device(&pool, big_bytes, &why) : NULL;
+  if (big_k == NULL || big_v == NULL) {
+    print_message("skipped %s: two pools of %.1f GB do not fit: %s\n", s->c->name, big_bytes / 1e9, why);
+    tu_pool_release(&pool);
+    skip();
+  }
+  char *const k_at = (char *)big_k + base * page_elems * 2, *const v_at = (char *)big_v + base * page_elems * 2;
+  int32_t *shifted = (int32_t *)xalloc(&pool, (size_t)sc.batch * p.bt_stride * 4);
+  for (int i = 0; i < sc.batch * p.bt_stride; ++i) shifted[i] = p.table[i] + (int32_t)base;
+  if (tu_to_device(k_at, p.k, p.n_cache * 2, &why) || tu_to_device(v_at, p.v, p.n_cache * 2, &why) ||
+      tu_to_device(d.table, shifted, (size_t)sc.batch * p.bt_stride * 4, &why))
+    fail_msg("%s", why);
+  fa_stream_t stream = tu_pool_stream(&pool, &why);
+  fa_fwd_params prm = params_of(&p, &d, s->c->backend, 0, stream);
+  prm.k = big_k, prm.v = big_v, prm.num_pages = base + p.num_pages;
+  size_t ws = 0;
+  if (fa_fwd_workspace_size(&prm, &ws, &msg) != FA_OK) fail_msg("fa_fwd_workspace_size: %s", msg.text);
+  if (ws) prm.workspace = to_dev(&pool, NULL, ws), prm.workspace_bytes = ws;
+  if (fa_fwd_with_kernel(&prm, kernel, &msg) != FA_OK) fail_msg("%s: %s", s->c->name, msg.text);
+  d.k = k_at, d.v = v_at; /* read back the region the sequences own */
+  char what[300];
+  snprintf(what, sizeof what, "%s [%s]", s->c->name, sc.what);
+  fetch(&p, &d, stream, what);
+  check(&p, what, &st, &pool);
+  print_message("%-36s pages at element offset %.3g (> 2^31) read and appended correctly\n", s->c->name,
+                (double)(base * page_elems));
+  tu_pool_release(&pool);
 }
 
 /* ------------------------------------------------------------ main */
@@ -580,9 +737,9 @@ int main(int argc, char **argv) {
   printf("test_decode: seed 0x%llx%s; %s\n", (unsigned long long)seed, from_env ? " (FA_TEST_SEED)" : "",
          device.present ? device.name : device.reason);
   const size_t n_all = sizeof k_all / sizeof k_all[0];
-  struct CMUnitTest *tests = (struct CMUnitTest *)calloc(3 * n_all, sizeof *tests);
+  struct CMUnitTest *tests = (struct CMUnitTest *)calloc(5 * n_all, sizeof *tests);
   cstate *states = (cstate *)calloc(n_all, sizeof *states);
-  char **names = (char **)calloc(3 * n_all, sizeof *names);
+  char **names = (char **)calloc(5 * n_all, sizeof *names);
   size_t n = 0;
   for (size_t i = 0; i < n_all; ++i) {
     const dcase *c = &k_all[i];
@@ -594,10 +751,16 @@ int main(int argc, char **argv) {
     states[i].c = c;
     states[i].seed = seed ^ tu_hash_string(c->name);
     states[i].device = device;
-    for (int t = 0; t < 3; ++t) {
-      static const char *const prefix[3] = {"decode_", "invariance_", "mixed_"};
+    for (int t = 0; t < 5; ++t) {
+      static const char *const prefix[5] = {"decode_", "invariance_", "mixed_", "graph_", "large_pool_"};
+      static void (*const run[5])(void **) = {test_decode_case, test_batch_invariance, test_mixed_batch,
+                                              test_graph_replay, test_large_pool};
+      const int cuda = c->backend == FA_BACKEND_CUDA;
       /* The dispatch test once per (backend, head dim, dtype): on a decode kernel's case. */
       if (t == 2 && !decode && strcmp(c->family, "cpu") != 0) continue;
+      if (t == 3 && !cuda) continue; /* graphs: CUDA only */
+      /* 2 x 8.6 GB of pools: one head dim and dtype per family and arch. */
+      if (t == 4 && !(cuda && c->head_dim == 128 && c->dtype == FA_DTYPE_BF16)) continue;
       char *name = (char *)malloc(strlen(c->name) + 32);
       sprintf(name, "%s%s", prefix[t], c->name);
       if (filter != NULL && strstr(name, filter) == NULL) {
@@ -606,7 +769,7 @@ int main(int argc, char **argv) {
       }
       names[n] = name;
       tests[n].name = name;
-      tests[n].test_func = t == 0 ? test_decode_case : t == 1 ? test_batch_invariance : test_mixed_batch;
+      tests[n].test_func = run[t];
       tests[n].initial_state = &states[i];
       ++n;
     }
