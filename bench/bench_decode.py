@@ -38,6 +38,7 @@ from flashattn import _native as N  # noqa: E402
 DEV = "cuda"
 HQ, HK, D = 32, 8, 128
 LIB = None
+OLD = None  # --ab: the older library, timed interleaved with LIB
 
 
 def bench(fn):
@@ -53,10 +54,11 @@ class Call:
     """A prepared fa_fwd call over a cache (contiguous or paged)."""
 
     def __init__(self, q, cu_q, max_q, k, v, seqused, max_k, table=None, page_size=0, num_pages=0,
-                 window=(-1, -1), num_splits=0, cu_k=None, total_k=0):
+                 window=(-1, -1), num_splits=0, cu_k=None, total_k=0, lib=None):
+        self.lib = lib or LIB
         self.keep = [q, cu_q, k, v, seqused, table, cu_k]
         self.out = torch.empty_like(q)
-        p = LIB.fa_fwd_params_default()
+        p = self.lib.fa_fwd_params_default()
         p.backend, p.dtype = N.FA_BACKEND_CUDA, N.FA_DTYPE_BF16
         p.batch = cu_q.numel() - 1
         p.num_heads_q, p.num_heads_k, p.head_dim = q.shape[1], k.shape[-2], q.shape[2]
@@ -76,22 +78,44 @@ class Call:
         p.num_splits = num_splits
         p.stream = torch.cuda.current_stream().cuda_stream
         msg, size = N.Message(), ctypes.c_size_t()
-        if LIB.fa_fwd_workspace_size(ctypes.byref(p), ctypes.byref(size), ctypes.byref(msg)) != 0:
+        if self.lib.fa_fwd_workspace_size(ctypes.byref(p), ctypes.byref(size), ctypes.byref(msg)) != 0:
             raise RuntimeError(msg.text.decode())
         self.ws = torch.empty(max(size.value, 1), device=DEV, dtype=torch.uint8)
         p.workspace, p.workspace_bytes = (self.ws.data_ptr(), size.value) if size.value else (None, 0)
         idx = ctypes.c_size_t()
-        if LIB.fa_fwd_query(ctypes.byref(p), ctypes.byref(idx), ctypes.byref(msg)) != 0:
+        if self.lib.fa_fwd_query(ctypes.byref(p), ctypes.byref(idx), ctypes.byref(msg)) != 0:
             raise RuntimeError(msg.text.decode())
-        self.kernel = N.kernel_info(LIB, idx.value).name.decode()
+        self.kernel = N.kernel_info(self.lib, idx.value).name.decode()
         self.workspace_bytes = size.value
         self.p, self.pp = p, ctypes.byref(p)
 
     def __call__(self):
         msg = N.Message()
-        if LIB.fa_fwd(self.pp, ctypes.byref(msg)) != 0:
+        if self.lib.fa_fwd(self.pp, ctypes.byref(msg)) != 0:
             raise RuntimeError(msg.text.decode())
         return self.out
+
+
+def time_ours(make):
+    """Our time for a call built by make(lib). With --ab OLD_LIB, the old
+    and the new library are timed interleaved (old, new, old, new) on the
+    same inputs; each side keeps its faster median. Returns (new call,
+    fields for the row)."""
+    call = make(LIB)
+    if OLD is None:
+        return call, {"ours_ms": bench(call)}
+    old = make(OLD)
+    t_old, t_new = [], []
+    for _ in range(2):
+        t_old.append(bench(old))
+        t_new.append(bench(call))
+    ok_old = [t for t in t_old if isinstance(t, float)]
+    ok_new = [t for t in t_new if isinstance(t, float)]
+    r = {"ours_ms": min(ok_new) if ok_new else t_new[0], "old_ms": min(ok_old) if ok_old else t_old[0],
+         "old_kernel": old.kernel}
+    if ok_new and ok_old:
+        r["old_over_new"] = r["old_ms"] / r["ours_ms"]
+    return call, r
 
 
 def rel_diff(a, b):
@@ -144,19 +168,19 @@ def decode_rows(rows, shapes, page_sizes, gen):
         ok = [x for x in (peers["cudnn_bshd_ms"], peers["cudnn_bhsd_ms"]) if isinstance(x, float)]
         peers["cudnn_ms"] = min(ok) if ok else peers["cudnn_bshd_ms"]
         # Ours: contiguous, then each page size over the same memory.
-        contiguous = Call(q, cu_q, 1, k, v, used, length, cu_k=cu_k, total_k=b * length)
-        variants = [("", contiguous, ref)]
+        variants = [("", lambda lib: Call(q, cu_q, 1, k, v, used, length, cu_k=cu_k, total_k=b * length, lib=lib),
+                     ref)]
         for ps in page_sizes:
             if length % ps:
                 continue
             table = shuffled_table(b, length // ps, gen)
-            call = Call(q, cu_q, 1, k, v, used, length, table=table, page_size=ps, num_pages=b * length // ps)
             want = varlen_attn(q, gathered(k, table, ps, b, length), gathered(v, table, ps, b, length), cu_q, cu_k, 1,
                                length) if b * length <= 8 * 32768 else None
-            variants.append((f" page{ps}", call, want))
-        for suffix, call, want in variants:
-            ms = bench(call)
-            r = {"row": name + suffix, "kernel": call.kernel, "ours_ms": ms, "kv_bytes": kv_bytes,
+            variants.append((f" page{ps}", lambda lib, table=table, ps=ps: Call(
+                q, cu_q, 1, k, v, used, length, table=table, page_size=ps, num_pages=b * length // ps, lib=lib), want))
+        for suffix, make, want in variants:
+            call, timing = time_ours(make)
+            r = {"row": name + suffix, "kernel": call.kernel, **timing, "kv_bytes": kv_bytes,
                  "workspace_bytes": call.workspace_bytes, **peers}
             if want is not None:
                 r["diff_vs_varlen"] = rel_diff(call(), want)
@@ -233,6 +257,44 @@ def mixed_rows(rows, gen):
         print(fmt(r), flush=True)
 
 
+def chunk_rows(rows, gen):
+    """Chunked prefill over a cache: b chunks of lq new queries after `cached`
+    tokens (bottom-right causal), ours on a contiguous cache and on the same
+    memory as pages of 16, 64, 256 (the issue's bar: paged at least 0.9x of
+    contiguous); varlen_attn on the contiguous keys."""
+    for b, lq, cached in [(2, 512, 4096), (8, 1024, 8192)]:
+        lk = cached + lq
+        q = torch.randn(b * lq, HQ, D, device=DEV, dtype=torch.bfloat16)
+        k = torch.randn(b * lk, HK, D, device=DEV, dtype=torch.bfloat16)
+        v = torch.randn_like(k)
+        cu_q = torch.arange(0, (b + 1) * lq, lq, device=DEV, dtype=torch.int32)
+        cu_k = torch.arange(0, (b + 1) * lk, lk, device=DEV, dtype=torch.int32)
+        used = torch.full((b,), lk, device=DEV, dtype=torch.int32)
+        ref = varlen_attn(q, k, v, cu_q, cu_k, lq, lk, window_size=(-1, 0))
+        peers = {"varlen_ms": bench(lambda: varlen_attn(q, k, v, cu_q, cu_k, lq, lk, window_size=(-1, 0)))}
+        name = f"chunked prefill b{b} q{lq} kv{lk} gqa32/8 d128 bf16 causal"
+        variants = [("", lambda lib: Call(q, cu_q, lq, k, v, used, lk, window=(-1, 0), cu_k=cu_k, total_k=b * lk,
+                                          lib=lib), ref)]
+        for ps in (16, 64, 256):
+            pages = (lk + ps - 1) // ps
+            pool_k = torch.full((b * pages * ps, HK, D), float("nan"), device=DEV, dtype=torch.bfloat16)
+            pool_v = torch.full_like(pool_k, float("nan"))
+            table = shuffled_table(b, pages, gen)
+            for j in range(b):  # scatter sequence j's keys into its pages
+                rows_j = (table[j].long()[:, None] * ps + torch.arange(ps, device=DEV)[None, :]).reshape(-1)[:lk]
+                pool_k[rows_j] = k[j * lk:(j + 1) * lk]
+                pool_v[rows_j] = v[j * lk:(j + 1) * lk]
+            # (Every loop value bound as a default: the calls are built after the loop.)
+            variants.append((f" page{ps}", lambda lib, t=table, ps=ps, pk=pool_k, pv=pool_v, n=b * pages: Call(
+                q, cu_q, lq, pk, pv, used, lk, table=t, page_size=ps, num_pages=n, window=(-1, 0), lib=lib), ref))
+        for suffix, make, want in variants:
+            call, timing = time_ours(make)
+            r = {"row": name + suffix, "kernel": call.kernel, **timing, "kv_bytes": 2 * k.numel() * 2, **peers,
+                 "diff_vs_varlen": rel_diff(call(), want)}
+            rows.append(r)
+            print(fmt(r), flush=True)
+
+
 def f1(x, spec="{:.3f}"):
     return spec.format(x) if isinstance(x, float) else "-"
 
@@ -250,7 +312,8 @@ def ratio(r, peer):
 def fmt(r):
     return (f"{r['row']:64s} ours {f1(r['ours_ms'])} ms {f1(tbps(r), '{:.2f}')} TB/s | cudnn "
             f"{f1(r.get('cudnn_ms'))} x{f1(ratio(r, 'cudnn_ms'), '{:.2f}')} | varlen {f1(r.get('varlen_ms'))} "
-            f"x{f1(ratio(r, 'varlen_ms'), '{:.2f}')} | diff {f1(r.get('diff_vs_varlen'), '{:.1e}')} | {r['kernel']}")
+            f"x{f1(ratio(r, 'varlen_ms'), '{:.2f}')} | diff {f1(r.get('diff_vs_varlen'), '{:.1e}')} | {r['kernel']}"
+            + (f" | old {f1(r.get('old_ms'))} old/new {f1(r.get('old_over_new'), '{:.3f}')}" if "old_ms" in r else ""))
 
 
 def markdown(rows, env):
@@ -261,23 +324,32 @@ def markdown(rows, env):
            "its two layouts (both kept in the JSON).", "",
            "| row | kernel | ours ms | ours TB/s | % of copy | cuDNN ms | ours vs cuDNN | varlen_attn ms | ours vs "
            "varlen | diff vs varlen |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    if any("old_ms" in r for r in rows):
+        out[2] += " old ms: the previous build, timed interleaved with ours (--ab); old/new above 1: we got faster."
+        out[4] += " old ms | old/new |"
+        out[5] += " --- | --- |"
     for r in rows:
         t = tbps(r)
         out.append(f"| {r['row']} | {r['kernel']} | {f1(r['ours_ms'])} | {f1(t, '{:.2f}')} | "
                    f"{f1(100 * t / env['copy_tbps'] if t else None, '{:.0f}')} | {f1(r.get('cudnn_ms'))} | "
                    f"{f1(ratio(r, 'cudnn_ms'), '{:.2f}')} | {f1(r.get('varlen_ms'))} | "
-                   f"{f1(ratio(r, 'varlen_ms'), '{:.2f}')} | {f1(r.get('diff_vs_varlen'), '{:.1e}')} |")
+                   f"{f1(ratio(r, 'varlen_ms'), '{:.2f}')} | {f1(r.get('diff_vs_varlen'), '{:.1e}')} |"
+                   + (f" {f1(r.get('old_ms'))} | {f1(r.get('old_over_new'), '{:.3f}')} |" if "old_ms" in r else ""))
     return "\n".join(out) + "\n"
 
 
 def main():
-    global LIB
+    global LIB, OLD
     ap = argparse.ArgumentParser()
     ap.add_argument("--md")
     ap.add_argument("--json")
     ap.add_argument("--quick", action="store_true", help="b32 x 8192 and b1 x 131072 only, pages 16 and 1")
+    ap.add_argument("--sections", default="decode,spec,mixed,chunk", help="comma list of decode, spec, mixed, chunk")
+    ap.add_argument("--ab", metavar="OLD_LIB", help="time this older libflashattn.so interleaved with ours")
     args = ap.parse_args()
     LIB = N.load()
+    if args.ab:
+        OLD = N.load(args.ab)
     torch.manual_seed(0)
     gen = torch.Generator().manual_seed(0)
     p = torch.cuda.get_device_properties(0)
@@ -287,10 +359,15 @@ def main():
     print(env, flush=True)
     rows = []
     shapes = [(32, 8192), (1, 131072)] if args.quick else [(1, 131072), (8, 32768), (32, 8192), (128, 1024)]
-    decode_rows(rows, shapes, [16, 1] if args.quick else [16, 64, 256, 1], gen)
-    if not args.quick:
+    sections = args.sections.split(",")
+    if "decode" in sections:
+        decode_rows(rows, shapes, [16, 1] if args.quick else [16, 64, 256, 1], gen)
+    if "spec" in sections and not args.quick:
         spec_decode_rows(rows, gen)
+    if "mixed" in sections and not args.quick:
         mixed_rows(rows, gen)
+    if "chunk" in sections:
+        chunk_rows(rows, gen)
     md = markdown(rows, env)
     out = os.environ.get("OUT")
     for path, text in [(args.md or (out and os.path.join(out, "bench_decode.md")), md),

@@ -5,6 +5,9 @@
 #                                        gpu-sanitize (tests/gpu_sanitize.sh $SAN_ARGS)
 #                                        ab (bench/ab_prefill.sh .ab/old: the A/B of a refactor)
 #                                        build-small cache-extras (graphs, 2^31 pool, decode demo, example)
+#                                        tests-small ab-decode (after build-small: its tests; the decode
+#                                        benchmark A/B against .ab/old, sections from $AB_SECTIONS)
+#                                        sanitize-small (memcheck, racecheck of the small build's cache paths)
 #
 # Logs go to $OUT (the device tool brings them back); a short summary is
 # printed last. cmocka is not installed on the device image: its Debian
@@ -28,7 +31,7 @@ setup_cmocka() {
 
 step_env() {
   nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm,memory.total --format=csv | tee "$OUT/env.txt"
-  { nvcc --version | tail -1; cc --version | head -1; ninja --version; python3 -c 'import torch, jinja2; print("torch", torch.__version__, "jinja2", jinja2.__version__)'; } 2>&1 | tee -a "$OUT/env.txt"
+  { nvcc --version | tail -1; cc --version | head -1; ninja --version; python3 -c 'import torch, jinja2, transformers; print("torch", torch.__version__, "jinja2", jinja2.__version__, "transformers", transformers.__version__)'; } 2>&1 | tee -a "$OUT/env.txt"
 }
 
 step_build() {
@@ -131,10 +134,15 @@ step_bench_decode() {
 
 # A quick build of what the cache steps need: sm_90 only, head dims 64 and
 # 128 (one edit of gen/spec.py on this copy, as a user adds a head dim).
+small_spec() {
+  sed -i 's/archs=\["80", "90"\]/archs=["90"]/; s/^HEAD_DIMS = \[.*\]/HEAD_DIMS = [64, 128]/' "$1"
+}
+
 step_build_small() {
   local t0=$SECONDS
-  sed -i 's/archs=\["80", "90"\]/archs=["90"]/; s/^HEAD_DIMS = \[.*\]/HEAD_DIMS = [64, 128]/' gen/spec.py
-  if ninja -j16 build/tests/test_decode build/fa_demo $(ls examples/continuous_batching.c >/dev/null 2>&1 && echo build/continuous_batching) >"$OUT/build.log" 2>&1; then
+  small_spec gen/spec.py
+  if timeout 300 ninja -j16 build/libflashattn.so build/tests/test_decode build/tests/test_fwd build/fa_demo \
+      $(ls examples/continuous_batching.c >/dev/null 2>&1 && echo build/continuous_batching) >"$OUT/build.log" 2>&1; then
     note "build (sm_90, head dims 64 and 128): ok in $((SECONDS - t0)) s"; else
     note "build: FAILED"; tail -30 "$OUT/build.log"; exit 1; fi
 }
@@ -142,24 +150,65 @@ step_build_small() {
 # CUDA-graph capture + replays, the pool over 2^31 elements, the decode
 # demo, the serving example, memcheck of a replay.
 step_cache_extras() {
-  build/tests/test_decode graph_ >"$OUT/graph.log" 2>&1
+  timeout 120 build/tests/test_decode graph_ >"$OUT/graph.log" 2>&1
   note "test_decode graph_: exit $? ($(counts "$OUT/graph.log"))"
   grep -E "replays checked" "$OUT/graph.log" | head -3 | tee -a "$SUMMARY"
-  build/tests/test_decode large_pool_ >"$OUT/large_pool.log" 2>&1
+  timeout 120 build/tests/test_decode large_pool_ >"$OUT/large_pool.log" 2>&1
   note "test_decode large_pool_: exit $? ($(counts "$OUT/large_pool.log"))"
   grep -E "offset" "$OUT/large_pool.log" | head -4 | tee -a "$SUMMARY"
-  local a
+  local a i=0
   for a in "" "--page-size 16" "--page-size 1" "--queries 4 --page-size 64" "--seqlens-k 131072 --page-size 256"; do
     # shellcheck disable=SC2086
-    build/fa_demo --decode $a >"$OUT/demo_decode.log" 2>&1
-    note "fa_demo --decode $a: exit $? | $(grep -E '^kernel:' "$OUT/demo_decode.log" | cut -d' ' -f2) | $(grep -E '^time:' "$OUT/demo_decode.log") | $(grep -oE '(PASS|FAIL)$' "$OUT/demo_decode.log")"
+    i=$((i + 1))
+    local log="$OUT/demo_decode_$i.log" t1=$SECONDS
+    timeout 60 stdbuf -oL build/fa_demo --decode $a >"$log" 2>&1
+    note "fa_demo --decode $a: exit $? in $((SECONDS - t1)) s | $(grep -E '^kernel:' "$log" | cut -d' ' -f2) | $(grep -E '^time:' "$log") | $(grep -oE '(PASS|FAIL)$' "$log")"
   done
   if [ -x build/continuous_batching ]; then
-    build/continuous_batching >"$OUT/serve.log" 2>&1
+    timeout 120 build/continuous_batching >"$OUT/serve.log" 2>&1
     note "continuous_batching: exit $?"; tail -8 "$OUT/serve.log" | tee -a "$SUMMARY"
   fi
   timeout 120 compute-sanitizer --tool memcheck --error-exitcode 99 build/tests/test_decode graph_fwd_decode_sm90_hdim128_bf16 >"$OUT/graph_memcheck.log" 2>&1
   note "compute-sanitizer memcheck graph_fwd_decode_sm90_hdim128_bf16: exit $? $(grep 'ERROR SUMMARY' "$OUT/graph_memcheck.log")"
+}
+
+# The decode benchmark with the previous build timed interleaved (--ab):
+# .ab/old is that build's source tree (git archive, carried), built here
+# with the same small spec.
+step_ab_decode() {
+  local t0=$SECONDS
+  small_spec .ab/old/gen/spec.py
+  if (cd .ab/old && timeout 300 ninja -j16 build/libflashattn.so) >"$OUT/ab_old_build.log" 2>&1; then
+    note "old build: ok in $((SECONDS - t0)) s"; else note "old build: FAILED"; tail -20 "$OUT/ab_old_build.log"; return; fi
+  timeout 480 python3 bench/bench_decode.py --ab .ab/old/build/libflashattn.so --sections "${AB_SECTIONS:-decode,chunk}" \
+    --json "$OUT/bench_decode_ab.json" --md "$OUT/bench_decode_ab.md" 2>&1 | tee "$OUT/bench_decode_ab.log" |
+    grep -E "^decode|^chunked|^spec|^mixed|^  its|Error|error" | tail -40 >>"$SUMMARY"
+}
+
+# Tests of the small build: test_decode (decode, paged mma, mixed, graphs,
+# the big pool) and test_fwd's sm90 cases; sanitizers on the cache paths.
+step_tests_small() {
+  local t
+  for t in "test_decode" "test_fwd mma_sm90"; do
+    set -- $t
+    timeout 240 "build/tests/$1" ${2:-} >"$OUT/$1.log" 2>&1
+    note "$1 ${2:-}: exit $? ($(counts "$OUT/$1.log"))"
+  done
+}
+
+# compute-sanitizer memcheck and racecheck on the small build's cache paths:
+# the decode kernel and the mma family's paged variant (test_decode runs
+# every page size, append, splits; the mma cases include chunked queries).
+step_sanitize_small() {
+  local t f
+  for t in memcheck racecheck; do
+    for f in decode_fwd_decode_sm90_hdim128_bf16 decode_fwd_mma_sm90_hdim128_bf16 decode_fwd_mma_sm90_hdim64_fp16 \
+             mixed_fwd_decode_sm90_hdim128_bf16; do
+      local rc=0 log="$OUT/san_${t}_$f.log"
+      timeout 120 compute-sanitizer --tool "$t" --error-exitcode 99 build/tests/test_decode "$f" >"$log" 2>&1 || rc=$?
+      note "compute-sanitizer $t $f: exit $rc; $(grep -cE '^\[       OK \]' "$log") OK; $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$log" | tail -1)"
+    done
+  done
 }
 
 step_ab() {
@@ -188,6 +237,9 @@ for s in "$@"; do
     build-small) step_build_small ;;
     cache-extras) step_cache_extras ;;
     sanitize-cache) step_sanitize_cache ;;
+    tests-small) step_tests_small ;;
+    sanitize-small) step_sanitize_small ;;
+    ab-decode) step_ab_decode ;;
     d64) bash bench/d64_variants.sh 2>&1 | tee "$OUT/d64.log" | tail -30 ;;
     bench-decode) step_bench_decode ;;
     bench-decode-quick) step_bench_decode --quick ;;

@@ -6,6 +6,7 @@
 namespace fwd_mma_sm90_hdim256_bf16_causal {
 using Traits = fa::FwdMmaTraits<256, 64, 64, 4, false, __nv_bfloat16, fa::kMaskCausal, false>;
 static_assert(Traits::kSmemBytes == 101376, "gen/spec.py mma_smem_bytes and fwd_mma.cuh disagree on shared memory");
+static_assert(Traits::kPageRowsBytes == 2 * 64 * 8, "fwd_mma_family.c and fwd_mma.cuh disagree on a paged cache's shared memory");
 }  // namespace fwd_mma_sm90_hdim256_bf16_causal
 
 extern "C" int fa_launch_fwd_mma_sm90_hdim256_bf16_causal(const fa_fwd_args *args, fa_stream_t stream) {

@@ -6,6 +6,7 @@
 namespace fwd_mma_sm90_hdim64_fp16_local {
 using Traits = fa::FwdMmaTraits<64, 128, 128, 4, false, __half, fa::kMaskLocal, true>;
 static_assert(Traits::kSmemBytes == 55296, "gen/spec.py mma_smem_bytes and fwd_mma.cuh disagree on shared memory");
+static_assert(Traits::kPageRowsBytes == 2 * 128 * 8, "fwd_mma_family.c and fwd_mma.cuh disagree on a paged cache's shared memory");
 }  // namespace fwd_mma_sm90_hdim64_fp16_local
 
 extern "C" int fa_launch_fwd_mma_sm90_hdim64_fp16_local(const fa_fwd_args *args, fa_stream_t stream) {

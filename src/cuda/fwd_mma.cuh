@@ -69,10 +69,14 @@ struct FwdMmaTraits {
   static constexpr int kQBytes = BLOCK_M * kRowBytes;
   static constexpr int kKVBytes = BLOCK_N * kRowBytes;
   static constexpr int kSmemBytes = kQBytes + 2 * kKVBytes;
+  // Paged caches add two slots of staged (page, row) entries (load_tile_paged).
+  static constexpr int kPageRowsBytes = 2 * BLOCK_N * 8;
+  static constexpr int kSmemBytesPaged = kSmemBytes + kPageRowsBytes;
 
   static_assert(HEAD_DIM % 8 == 0 && HEAD_DIM >= 8 && HEAD_DIM <= 256, "head dim: multiple of 8 in 8..256");
   static_assert(BLOCK_M % WARPS == 0 && kWarpRows % 16 == 0, "each warp owns whole m16 tiles");
   static_assert(BLOCK_N % 16 == 0, "block_n: multiple of 16");
+  static_assert(BLOCK_N <= WARPS * 32, "one thread stages each key row's page (stage_page_rows_begin)");
   static_assert(sizeof(Elem) == 2, "16-bit storage");
 };
 
@@ -120,42 +124,67 @@ __device__ __forceinline__ void load_tile(uint32_t smem, const typename T::Elem 
   }
 }
 
-// A K or V tile from a paged cache: rows n0 .. n0 + BLOCK_N - 1 of
-// sequence b through its block table (attn/sequence.h's layout). Each
-// thread walks its rows as load_tile does, keeping (table column, row in
-// page): one division per tile and one table read per page it enters.
-// Rows >= valid_rows are zero-filled, never read.
+// Paged caches: the (page, row in page) of each key row of a tile, staged
+// in shared memory once per tile so that the K and V loads of the tile
+// read them there instead of walking the block table serially (4 dependent
+// table reads per load at page 16 left a chunked prefill at 0.6x). Two
+// slots of BLOCK_N entries (tiles alternate); entry r is written by thread
+// r, whose table read is issued before a matrix product and stored after
+// it (stage_page_rows_begin / _end), so its latency hides behind the
+// product. Rows past the sequence's keys, or past the table, get (0, 0):
+// their loads are zero-filled anyway.
+template <class T>
+__device__ __forceinline__ int2 stage_page_rows_begin(const fa_fwd_args &a, int b, int len_k, int n0) {
+  const int n = n0 + (int)threadIdx.x;
+  int2 e = make_int2(0, 0);
+  if (threadIdx.x < T::kBlockN && n < len_k) {
+    const int col = n / a.page_size;
+    if (col < a.max_pages_per_seq) {
+      e.x = (int)fa_clamp64(a.block_table[(int64_t)b * a.block_table_stride + col], 0, a.num_pages - 1);
+      e.y = n - col * a.page_size;
+    }
+  }
+  return e;
+}
+
+template <class T>
+__device__ __forceinline__ void stage_page_rows_end(uint32_t slot, int2 e) {
+  if (threadIdx.x < T::kBlockN) st_shared_8(slot + threadIdx.x * 8, (uint32_t)e.x, (uint32_t)e.y);
+}
+
+// A K or V tile from a paged cache: rows n0 .. n0 + BLOCK_N - 1 of the
+// sequence, their (page, row) staged at `rows` (above). Rows >= valid_rows
+// are zero-filled, never read. Pages that are whole tiles (page_size a
+// multiple of BLOCK_N; tiles start at multiples of BLOCK_N) hold the tile
+// in one run of rows: load_tile from its first row, as for a contiguous
+// cache. Otherwise each thread walks its rows, one staged entry per row.
 template <class T>
 __device__ __forceinline__ void load_tile_paged(uint32_t smem, const typename T::Elem *head_base, int64_t page_stride,
-                                                int64_t row_stride, const fa_fwd_args &a, int b, int n0,
-                                                int valid_rows, const void *any_valid_address) {
+                                                int64_t row_stride, int page_size, uint32_t rows, int valid_rows,
+                                                const void *any_valid_address) {
+  if (page_size % T::kBlockN == 0) {
+    const uint2 e = ld_shared_8(rows);
+    load_tile<T, T::kBlockN>(smem, head_base + (int64_t)(int)e.x * page_stride + (int64_t)(int)e.y * row_stride,
+                             row_stride, valid_rows, any_valid_address);
+    return;
+  }
   constexpr int kRowsPerPass = T::kThreads / T::kChunksPerRow;
   constexpr int kPasses = (T::kBlockN + kRowsPerPass - 1) / kRowsPerPass;
   const int row = (int)threadIdx.x / T::kChunksPerRow;
   const int col = ((int)threadIdx.x % T::kChunksPerRow) * 8;
   if (row >= kRowsPerPass) return;
   const bool col_valid = col < T::kHeadDim;
-  const int32_t *table = a.block_table + (int64_t)b * a.block_table_stride;
-  const int n = n0 + row;
-  int page_col = n / a.page_size;
-  int in_page = n - page_col * a.page_size;
-  int64_t page = page_col < a.max_pages_per_seq ? fa_clamp64(table[page_col], 0, a.num_pages - 1) : 0;
   uint32_t dst = smem + row * T::kRowBytes + col * 2;
 #pragma unroll
   for (int p = 0; p < kPasses; ++p) {
     const int r = row + p * kRowsPerPass;
     if (T::kBlockN % kRowsPerPass == 0 || r < T::kBlockN) {
       const bool valid = col_valid && r < valid_rows;
-      const void *src = head_base + page * page_stride + in_page * row_stride + col;
+      const uint2 e = ld_shared_8(rows + r * 8);
+      const void *src = head_base + (int64_t)(int)e.x * page_stride + (int64_t)(int)e.y * row_stride + col;
       cp_async_16(dst, valid ? src : any_valid_address, valid);
     }
     dst += kRowsPerPass * T::kRowBytes;
-    in_page += kRowsPerPass;
-    while (in_page >= a.page_size) {
-      in_page -= a.page_size;
-      ++page_col;
-      page = page_col < a.max_pages_per_seq ? fa_clamp64(table[page_col], 0, a.num_pages - 1) : 0;
-    }
   }
 }
 
@@ -198,6 +227,8 @@ __global__ void __launch_bounds__(T::kThreads, 1) fwd_mma_kernel(const __grid_co
   const uint32_t sq = smem_u32(smem);
   const uint32_t sk = sq + T::kQBytes;
   const uint32_t sv = sk + T::kKVBytes;
+  const uint32_t page_rows = sv + T::kKVBytes;  // PAGED: [2][BLOCK_N] (page, row)
+  const auto page_rows_of = [&](int nb) { return page_rows + (nb & 1) * T::kBlockN * 8; };
 
   const int tid = threadIdx.x;
   const int lane = tid & 31;
@@ -257,10 +288,13 @@ __global__ void __launch_bounds__(T::kThreads, 1) fwd_mma_kernel(const __grid_co
   const uint32_t sq_warp = sq + warp_row0 * T::kRowBytes;
   if (n_block_min < n_block_max) {
     load_tile<T, T::kBlockM>(sq, q, a.q_row_stride, seq.len_q - m0, a.q);
-    if constexpr (PAGED)
-      load_tile_paged<T>(sk, k, a.k_batch_stride, a.k_row_stride, a, b, n_block_min * T::kBlockN,
+    if constexpr (PAGED) {
+      stage_page_rows_end<T>(page_rows_of(n_block_min),
+                             stage_page_rows_begin<T>(a, b, seq.len_k, n_block_min * T::kBlockN));
+      __syncthreads();
+      load_tile_paged<T>(sk, k, a.k_batch_stride, a.k_row_stride, a.page_size, page_rows_of(n_block_min),
                          seq.len_k - n_block_min * T::kBlockN, a.k);
-    else
+    } else
       load_tile<T, T::kBlockN>(sk, k + (int64_t)n_block_min * T::kBlockN * a.k_row_stride, a.k_row_stride,
                                seq.len_k - n_block_min * T::kBlockN, a.k);
     cp_async_commit();
@@ -280,22 +314,28 @@ __global__ void __launch_bounds__(T::kThreads, 1) fwd_mma_kernel(const __grid_co
     cp_async_wait<0>();  // K(nb) (and Q) landed
     __syncthreads();     // ... for every thread; everyone is done reading V(nb-1)
     if constexpr (PAGED)
-      load_tile_paged<T>(sv, v, a.v_batch_stride, a.v_row_stride, a, b, n0, seq.len_k - n0, a.v);
+      load_tile_paged<T>(sv, v, a.v_batch_stride, a.v_row_stride, a.page_size, page_rows_of(nb), seq.len_k - n0, a.v);
     else
       load_tile<T, T::kBlockN>(sv, v + (int64_t)n0 * a.v_row_stride, a.v_row_stride, seq.len_k - n0, a.v);
     cp_async_commit();
+    // PAGED: the next tile's (page, row) entries, read now, stored after the
+    // product (the other slot: its last reader, V(nb - 1), was issued before
+    // the barrier above), visible to K(nb + 1) after the barrier below.
+    int2 next_rows;
+    if constexpr (PAGED) next_rows = stage_page_rows_begin<T>(a, b, seq.len_k, n0 + T::kBlockN);
     if constexpr (T::kQInRegs) {
       if (nb == n_block_min) load_q_fragments<T>(qf, sq_warp, lane);  // Q landed with K(n_block_min)
       qk_gemm_qregs<T>(s, qf, sk, lane);
     } else {
       qk_gemm<T>(s, sq_warp, sk, lane);
     }
+    if constexpr (PAGED) stage_page_rows_end<T>(page_rows_of(nb + 1), next_rows);
     cp_async_wait<0>();  // V(nb) landed
     __syncthreads();     // every thread is done reading K(nb): its buffer is free
     const auto load_next_k = [&]() {
       if (nb + 1 < n_block_max) {
         if constexpr (PAGED)
-          load_tile_paged<T>(sk, k, a.k_batch_stride, a.k_row_stride, a, b, n0 + T::kBlockN,
+          load_tile_paged<T>(sk, k, a.k_batch_stride, a.k_row_stride, a.page_size, page_rows_of(nb + 1),
                              seq.len_k - n0 - T::kBlockN, a.k);
         else
           load_tile<T, T::kBlockN>(sk, k + (int64_t)(n0 + T::kBlockN) * a.k_row_stride, a.k_row_stride,
@@ -374,12 +414,13 @@ int launch_fwd_mma(const fa_fwd_args *args, cudaStream_t stream) {
                                         : reinterpret_cast<const void *>(fwd_mma_kernel<T, true, false>))
                                : (paged ? reinterpret_cast<const void *>(fwd_mma_kernel<T, false, true>)
                                         : reinterpret_cast<const void *>(fwd_mma_kernel<T, false, false>));
-  if (T::kSmemBytes > 48 * 1024) {
-    const cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, T::kSmemBytes);
+  const int smem = paged ? T::kSmemBytesPaged : T::kSmemBytes;
+  if (smem > 48 * 1024) {
+    const cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
     if (e != cudaSuccess) return e;
   }
   void *params[] = {const_cast<fa_fwd_args *>(args)};
-  return cudaLaunchKernel(kernel, dim3((unsigned)blocks), dim3(T::kThreads), params, T::kSmemBytes, stream);
+  return cudaLaunchKernel(kernel, dim3((unsigned)blocks), dim3(T::kThreads), params, smem, stream);
 }
 
 }  // namespace fa

@@ -21,9 +21,12 @@ static fa_status mma_supports(const fa_fwd_args *a, const fa_kernel_info *k, con
                    "the launch would need %.0f thread blocks (max_seqlen_q / %d x num_heads_q x batch; limit 2^31 - 1): "
                    "split the batch",
                    blocks, k->block_m);
-  if (dev->max_smem_per_block > 0 && k->smem_bytes > (size_t)dev->max_smem_per_block)
-    return fa_fail(why, FA_ERR_UNSUPPORTED_DEVICE, "%s needs %zu bytes of shared memory per block; this device allows %d",
-                   k->name, k->smem_bytes, dev->max_smem_per_block);
+  /* A paged cache adds two slots of staged (page, row) entries, 8 bytes per
+   * key row of a tile (fwd_mma.cuh, kPageRowsBytes). */
+  const size_t smem = k->smem_bytes + (a->block_table != NULL ? 2 * (size_t)k->block_n * 8 : 0);
+  if (dev->max_smem_per_block > 0 && smem > (size_t)dev->max_smem_per_block)
+    return fa_fail(why, FA_ERR_UNSUPPORTED_DEVICE, "%s needs %zu bytes of shared memory per block%s; this device allows %d",
+                   k->name, smem, a->block_table != NULL ? " over a paged cache" : "", dev->max_smem_per_block);
   return FA_OK;
 }
 
