@@ -190,6 +190,47 @@ class TestTransformers(unittest.TestCase):
         self.assertEqual(used.tolist(), lens)
         self.assertEqual(table.tolist(), [[7, 2, 9], [0, 0, 0], [5, 3, 0]])
 
+    def test_paged_decode_block_table(self):
+        """transformers' decode fast path (a block table per layer group, -1 padded; transformers 5.17 enables
+        it only for flash_attention_2/3 on CUDA): called directly with a stand-in cache, against float64."""
+        import types
+        torch.manual_seed(3)
+        bs, hk, hq, d, pages = 4, 2, 4, 64, 12
+        past = [5, 0, 11]
+        rows = pages * bs
+        kc = torch.randn(rows, hk, d).half()
+        vc = torch.randn(rows, hk, d).half()
+        cache = types.SimpleNamespace(block_size=bs, num_key_value_heads=hk, head_dim=d, key_cache=[kc],
+                                      value_cache=[vc], layer_index_to_group_indices={0: (0, 0)},
+                                      write_trash_index=(pages - 1) * bs)
+        perm = torch.randperm(pages - 1).tolist()
+        table = torch.full((1, len(past), 4), -1, dtype=torch.int32)
+        for b, n in enumerate(past):
+            need = n // bs + 1
+            table[0, b, :need] = torch.tensor([perm.pop() for _ in range(need)], dtype=torch.int32)
+        lens = [n + 1 for n in past]
+        cu_k = torch.tensor([0] + list(torch.tensor(lens).cumsum(0)), dtype=torch.int32)
+        cu_q = torch.arange(len(past) + 1, dtype=torch.int32)
+        q = torch.randn(1, hq, len(past), d).half()
+        k = torch.randn(1, hk, len(past), d).half()
+        v = torch.randn(1, hk, len(past), d).half()
+        module = types.SimpleNamespace(layer_idx=0, scaling=d ** -0.5, sliding_window=None, training=False)
+        self.fat.reset_stats()
+        out, _ = self.fat.paged_attention_forward(module, q, k, v, None, scaling=d ** -0.5, cache=cache,
+                                                  cu_seq_lens_q=cu_q, cu_seq_lens_k=cu_k, max_seqlen_q=1,
+                                                  max_seqlen_k=1, block_table=table, read_index=[], write_index=[])
+        self.assertEqual(self.fat.stats["paged_decode_table"], 1)
+        self.assertEqual(tuple(out.shape), (1, len(past), hq, d))
+        for b, n in enumerate(past):
+            key_rows = [int(table[0, b, j // bs]) * bs + j % bs for j in range(n + 1)]
+            # the new token was written where transformers' kernel would have appended it
+            self.assertTrue(torch.equal(kc[key_rows[-1]], k[0, :, b]))
+            kk = kc[key_rows].double().repeat_interleave(hq // hk, dim=1)  # [n + 1, hq, d]
+            vv = vc[key_rows].double().repeat_interleave(hq // hk, dim=1)
+            s_ = torch.einsum("hd,nhd->hn", q[0, :, b].double(), kk) * d ** -0.5
+            ref = torch.einsum("hn,nhd->hd", s_.softmax(-1), vv)
+            self.assertLess((out[0, b].double() - ref).abs().max().item(), 2e-3)
+
 
 if __name__ == "__main__":
     unittest.main()
