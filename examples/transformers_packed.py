@@ -3,9 +3,10 @@
     python3 examples/transformers_packed.py [--device cuda|cpu] [--dtype bf16|fp16]
                                             [--model llama|qwen2|gemma2|gpt_oss|all] [--no-sync]
 
-Registers the binding (python/flashattn) with transformers' AttentionInterface
-under the name "fa_varlen" (with the flash-attention mask function, so the
-attention receives the 2D padding mask or None), builds a small randomly
+Registers the binding with transformers through the package's glue,
+flashattn.transformers.register() (attention function and flash-attention mask
+function under the name "flashattn", so the attention receives the 2D padding
+mask or None; see python/README.md), builds a small randomly
 initialised model (no download; HF_HUB_OFFLINE=1 is set), and checks two
 paths against the same weights on transformers' own attention:
 
@@ -43,106 +44,16 @@ import torch  # noqa: E402
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python"))
 import flashattn  # noqa: E402
 
-IMPL = "fa_varlen"  # no "flash" in the name: transformers treats those names specially
-NO_SYNC = False  # --no-sync
+import flashattn.transformers as fat  # noqa: E402  (the glue: attention and mask functions, register())
+
+IMPL = fat.DEFAULT_NAME  # "flashattn"; fat.register() makes transformers accept it
+# Models that list `_compatible_flash_implementations` (gpt-oss) replace any implementation whose name contains
+# "flash" by their own flash kernel: they get the same functions under a name without "flash".
+IMPL_NO_FLASH = "fa_varlen"
 
 
-# ---------------------------------------------------------------- the attention function
-
-class _PackedCache(object):
-    """cu_seqlens and max_seqlen of the last position_ids seen: every layer of
-    one forward gets the same tensor, so only the first layer computes them."""
-    ids = None
-    value = None
-
-
-def _rows(x):
-    """[b, h, s, d] (transformers' layout) -> [b * s, h, d] rows for varlen_attn.
-    b == 1 is a strided view (no copy: the binding passes strides through);
-    b > 1 needs a copy, as in transformers' own flash path."""
-    b, h, s, d = x.shape
-    if b == 1:
-        return x[0].transpose(0, 1)
-    return x.transpose(1, 2).reshape(b * s, h, d)
-
-
-def _packed_cu_seqlens(position_ids, no_sync):
-    ids = position_ids.reshape(-1)
-    if _PackedCache.ids is position_ids:
-        return _PackedCache.value
-    info = flashattn.cu_seqlens_from_position_ids(ids if ids.is_contiguous() else ids.contiguous())
-    total = ids.numel()
-    if no_sync:
-        # every entry: trailing sequences are empty; total bounds every length
-        value = (info.cu_seqlens, total)
-    else:
-        n, max_len = flashattn.to_host(info.num_seqs, info.max_seqlen)
-        value = (info.cu_seqlens[:n + 1], max_len)
-    _PackedCache.ids, _PackedCache.value = position_ids, value
-    return value
-
-
-CALLS = {"n": 0}  # how often transformers called us: a PASS must not come from another implementation
-
-
-def fa_varlen_attention(module, query, key, value, attention_mask, dropout=0.0, scaling=None, sliding_window=None,
-                        softcap=None, is_causal=None, s_aux=None, position_ids=None, cu_seq_lens_q=None,
-                        cu_seq_lens_k=None, max_length_q=None, max_length_k=None, **kwargs):
-    """transformers attention function: query [b, hq, sq, d], key/value [b, hk, sk, d];
-    returns ([b, sq, hq, d], None)."""
-    CALLS["n"] += 1
-    if dropout and module.training:
-        raise NotImplementedError("fa_varlen is forward-only (no dropout, no autograd)")
-    b, hq, sq, d = query.shape
-    sk = key.shape[2]
-    if query.dtype not in (torch.float16, torch.bfloat16):  # e.g. fp32 layer norms upstream
-        target = next(p for p in module.parameters() if p.dtype in (torch.float16, torch.bfloat16)).dtype
-        query, key, value = query.to(target), key.to(target), value.to(target)
-    causal = module.is_causal if is_causal is None else is_causal
-    if sliding_window is not None:  # transformers' FA convention: sliding_window tokens including itself
-        window = (sliding_window - 1, 0 if causal else sliding_window - 1)
-    else:
-        window = (-1, 0) if causal else (-1, -1)
-    opts = dict(scale=scaling, window_size=window, softcap=softcap or 0.0, sinks=s_aux)
-
-    if attention_mask is not None:
-        # (b) padding mask [b, sk] (bool): gather, attend, scatter; no sync anywhere
-        mask = attention_mask[:, -sk:].contiguous()
-        info_k = flashattn.unpad_info(mask)
-        info_q = info_k if sq == sk else flashattn.unpad_info(mask[:, -sq:].contiguous())  # left padding
-        q = flashattn.unpad(query.transpose(1, 2).contiguous(), info_q.indices, info_q.count)
-        k = flashattn.unpad(key.transpose(1, 2).contiguous(), info_k.indices, info_k.count)
-        v = flashattn.unpad(value.transpose(1, 2).contiguous(), info_k.indices, info_k.count)
-        # total = b * s rows and max = s are valid host bounds: no .item()
-        out = flashattn.varlen_attn(q, k, v, info_q.cu_seqlens, info_k.cu_seqlens, sq, sk, **opts)
-        return flashattn.pad(out, info_q.indices, info_q.count, b, sq), None
-
-    if cu_seq_lens_q is not None and cu_seq_lens_k is not None:
-        # varlen kwargs given by the caller (transformers' FlashAttentionKwargs)
-        cu_q, cu_k = cu_seq_lens_q.to(torch.int32), cu_seq_lens_k.to(torch.int32)
-        max_q = int(max_length_q) if max_length_q is not None else b * sq
-        max_k = int(max_length_k) if max_length_k is not None else b * sk
-    elif position_ids is not None and b == 1 and sq == sk:
-        # (a) packed sequences: position ids restart at 0 where a sequence starts
-        cu_q, max_q = _packed_cu_seqlens(position_ids, NO_SYNC)
-        cu_k, max_k = cu_q, max_q
-    else:
-        # a plain batch: every row is one sequence (sq queries at the end of sk keys)
-        dev = query.device
-        cu_q = torch.arange(0, (b + 1) * sq, sq, dtype=torch.int32, device=dev)
-        cu_k = torch.arange(0, (b + 1) * sk, sk, dtype=torch.int32, device=dev)
-        max_q, max_k = sq, sk
-    out = flashattn.varlen_attn(_rows(query), _rows(key), _rows(value), cu_q, cu_k, max_q, max_k, **opts)
-    return out.view(b, sq, hq, d), None
-
-
-def register():
-    """Register "fa_varlen": the attention function and the flash-attention mask
-    function (the attention then receives the 2D padding mask, or None)."""
-    from transformers import AttentionInterface, AttentionMaskInterface
-    from transformers.masking_utils import flash_attention_mask
-    AttentionInterface.register(IMPL, fa_varlen_attention)
-    AttentionMaskInterface.register(IMPL, flash_attention_mask)
+def impl_for(model):
+    return IMPL_NO_FLASH if getattr(model, "_compatible_flash_implementations", None) else IMPL
 
 
 # ---------------------------------------------------------------- models
@@ -207,7 +118,7 @@ def check(label, ours, ref, truth, ref_impl, tol):
 
 def used_ours(calls_before, layers):
     """One call per layer, or the comparison below would prove nothing."""
-    n = CALLS["n"] - calls_before
+    n = fat.stats["attention"] - calls_before
     if n != layers:
         print("  FAIL: our attention ran %d times for %d layers" % (n, layers), flush=True)
     return n == layers
@@ -216,10 +127,11 @@ def used_ours(calls_before, layers):
 @torch.no_grad()
 def run(kind, device, dtype, tol):
     model, ref_impl = make_model(kind, dtype, device)
+    impl = impl_for(model)
     truth = copy.deepcopy(model).float()  # float32 weights, eager attention: the yardstick for both
     set_impl(truth, "eager")
-    print("%s (%d layers, heads 8/2, head_dim 64) on %s, %s; reference attention: %s" % (
-        kind, model.config.num_hidden_layers, device, str(dtype)[6:], ref_impl), flush=True)
+    print("%s (%d layers, heads 8/2, head_dim 64) on %s, %s; ours as %r, reference attention: %s" % (
+        kind, model.config.num_hidden_layers, device, str(dtype)[6:], impl, ref_impl), flush=True)
     g = torch.Generator().manual_seed(1)
     vocab = model.config.vocab_size
 
@@ -234,8 +146,8 @@ def run(kind, device, dtype, tol):
     seqs = [torch.randint(0, vocab, (n,), generator=g).to(device) for n in lens]
     ids = torch.cat(seqs)[None]
     pos = torch.cat([torch.arange(n) for n in lens])[None].to(device)
-    calls = CALLS["n"]
-    ours = logits(model, IMPL, input_ids=ids, position_ids=pos)[0]
+    calls = fat.stats["attention"]
+    ours = logits(model, impl, input_ids=ids, position_ids=pos)[0]
     ok &= used_ours(calls, model.config.num_hidden_layers)
     ref = torch.cat([logits(model, ref_impl, input_ids=x[None])[0] for x in seqs])
     exact = torch.cat([logits(truth, None, input_ids=x[None])[0] for x in seqs])
@@ -252,8 +164,8 @@ def run(kind, device, dtype, tol):
     pos = (mask.cumsum(-1) - 1).clamp(min=0)
     ids, mask, pos = ids.to(device), mask.to(device), pos.to(device)
     keep = mask.bool()
-    calls = CALLS["n"]
-    ours = logits(model, IMPL, input_ids=ids, attention_mask=mask, position_ids=pos)[keep]
+    calls = fat.stats["attention"]
+    ours = logits(model, impl, input_ids=ids, attention_mask=mask, position_ids=pos)[keep]
     ok &= used_ours(calls, model.config.num_hidden_layers)
     ref = logits(model, ref_impl, input_ids=ids, attention_mask=mask, position_ids=pos)[keep]
     exact = torch.cat([logits(truth, None, input_ids=ids[i, s - n:][None])[0] for i, n in enumerate(lens)])
@@ -272,14 +184,14 @@ def main():
     ap.add_argument("--no-sync", action="store_true",
                     help="packed path without to_host: all of cu_seqlens, max_seqlen = total")
     args = ap.parse_args()
-    global NO_SYNC
-    NO_SYNC = args.no_sync
+    fat.NO_SYNC = args.no_sync
     import transformers
     dtype = torch.bfloat16 if args.dtype == "bf16" else torch.float16
     tol = args.tol or (2e-2 if dtype == torch.bfloat16 else 5e-3)
     print("flashattn %s (%s), torch %s, transformers %s" % (
         flashattn.version(), flashattn.library()._flashattn_path, torch.__version__, transformers.__version__))
-    register()
+    fat.register(IMPL)
+    fat.register(IMPL_NO_FLASH)
     kinds = ["llama", "qwen2", "gemma2", "gpt_oss"] if args.model == "all" else [args.model]
     results = {k: run(k, args.device, dtype, tol) for k in kinds}
     bad = [k for k, ok in results.items() if not ok]

@@ -25,6 +25,10 @@ Functions
   unpad(x, indices, count) / pad(x, indices, count, batch, seqlen)
   cu_seqlens_from_position_ids(position_ids) -> PackedSeqInfo(cu_seqlens, num_seqs, max_seqlen)
   to_host(*tensors): the explicit sync that brings small results to Python ints.
+- flashattn.transformers (imported on its own; needs torch and transformers
+  >= 5): register(name="flashattn") makes the library a transformers
+  attention implementation, including "paged|flashattn" for continuous
+  batching over transformers' own paged KV cache.
 
 Errors: wrong kinds, dtypes, devices, ranks, shapes or layouts raise
 TypeError / ValueError naming the argument; a call the library rejects
