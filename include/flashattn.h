@@ -23,7 +23,7 @@ extern "C" {
 /* ---------------------------------------------------------------- version */
 
 #define FA_VERSION_MAJOR 0
-#define FA_VERSION_MINOR 3
+#define FA_VERSION_MINOR 4
 #define FA_VERSION_PATCH 0
 #define FA_VERSION_NUMBER \
   (FA_VERSION_MAJOR * 10000 + FA_VERSION_MINOR * 100 + FA_VERSION_PATCH)
@@ -108,7 +108,8 @@ typedef struct CUstream_st *fa_stream_t;
  * defaults. A size of 0, or one this library does not know (from a newer
  * header), is rejected with FA_ERR_STRUCT_SIZE and nothing is done.
  *
- *   FA_<STRUCT>_SIZE_V0_2 below are the sizes of the 0.2 layout (LP64).
+ *   FA_<STRUCT>_SIZE_V0_2 below are the sizes of the 0.2 layout (LP64),
+ *   FA_<STRUCT>_SIZE_V0_3 and _V0_4 those of later layouts or new structs.
  */
 
 /* ---------------------------------------------------------------- context */
@@ -304,18 +305,98 @@ fa_fwd_params fa_fwd_params_default(void);
 fa_status fa_fwd(const fa_fwd_params *params, fa_message *message);
 
 /* Validate and choose the kernel fa_fwd would run, without running it.
- * *kernel_index (may be NULL) receives its index for fa_kernel_info_get.
- * When no kernel supports the call, the message names each family that
- * declined and why. */
+ * *kernel_index (may be NULL) receives its index for fa_kernel_info_get;
+ * for a call that runs as a pair (below) it is the kernel of the short
+ * sequences: fa_fwd_query_dispatch names both. When no kernel supports the
+ * call, the message names each family that declined and why. */
 fa_status fa_fwd_query(const fa_fwd_params *params, size_t *kernel_index,
                        fa_message *message);
 
-/* Bytes of workspace the kernel fa_fwd would choose needs for this call.
- * Host only: reads no device memory and never synchronizes. The size
- * depends only on host-known values (shapes, max_seqlen, head counts, the
- * device), so one allocation serves every call of a captured CUDA graph
- * whose host values stay the same. */
+/*
+ * What fa_fwd would run for a call, in full (0.4). A varlen call whose
+ * longest query may exceed what the highest-ranked family is made for (the
+ * decode family: short_rows packed query rows per sequence) runs as a
+ * pair, in the one call: kernel_index[0] computes the sequences with
+ *   len_q x (num_heads_q / num_heads_k) <= short_rows
+ * (equivalently len_q <= short_seqlen_q), kernel_index[1] the others. The
+ * host does not know each len_q (it lives on the device), so both kernels
+ * are launched; each skips the other's sequences. A dense call, or one
+ * whose max_seqlen_q fits, runs one kernel.
+ *
+ * Filled by the library, like fa_kernel_info: the caller sets struct_size
+ * (FA_FWD_DISPATCH_INFO_INIT); a caller built against an older layout gets
+ * the fields it has room for.
+ */
+typedef struct fa_fwd_dispatch_info {
+  uint32_t struct_size;   /* set by the caller: sizeof(fa_fwd_dispatch_info) (FA_FWD_DISPATCH_INFO_INIT) */
+  int32_t num_kernels;    /* 1, or 2 when the call runs as a pair */
+  size_t kernel_index[2]; /* for fa_kernel_info_get: [0] is what fa_fwd_query reports (in a pair, the kernel
+                             of the short sequences); [1] the kernel of the longer ones, SIZE_MAX when alone */
+  int32_t short_rows;     /* pair: the packed-row bound above; 0 when num_kernels is 1 */
+  int32_t short_seqlen_q; /* pair: the same bound in query rows (short_rows / heads per KV head); 0 alone */
+  int32_t splits[2];      /* split-KV count each kernel runs with, given these params (num_splits, the
+                             workspace they carry, the device): 1 = not split; 0 for an absent kernel */
+  size_t workspace_bytes; /* what fa_fwd_workspace_size reports for these params */
+} fa_fwd_dispatch_info;
+
+#define FA_FWD_DISPATCH_INFO_SIZE_V0_4 48
+#define FA_FWD_DISPATCH_INFO_INIT {.struct_size = sizeof(fa_fwd_dispatch_info)}
+
+/* Validate like fa_fwd and describe the kernel(s) it would run, without
+ * running anything; *info (struct_size set by the caller) is written only
+ * on success. Host only, never synchronizes. */
+fa_status fa_fwd_query_dispatch(const fa_fwd_params *params, fa_fwd_dispatch_info *info, fa_message *message);
+
+/* Bytes of workspace the kernel(s) fa_fwd would choose need for this call
+ * (a pair: both parts, each 256-byte aligned). Host only: reads no device
+ * memory and never synchronizes. The size depends only on host-known
+ * values (shapes, max_seqlen, head counts, the device), so one allocation
+ * serves every call of a captured CUDA graph whose host values stay the
+ * same; fa_fwd_workspace_size_max bounds it over a range of calls. */
 fa_status fa_fwd_workspace_size(const fa_fwd_params *params, size_t *bytes, fa_message *message);
+
+/*
+ * Worst-case workspace (0.4), for runtimes that allocate once (CUDA
+ * graphs, continuous batching): upper bounds on the host values of the
+ * calls they will make. A call is within these bounds when it has the same
+ * backend, dtype, num_heads_q, num_heads_k and head_dim, and
+ *   params.batch        <= bounds.max_batch,
+ *   params.total_q      <= bounds.max_total_q (dense: batch x max_seqlen_q),
+ *   params.max_seqlen_q <= bounds.max_seqlen_q,
+ *   params.max_seqlen_k <= bounds.max_seqlen_k,
+ *   params.num_splits   any value when bounds.num_splits is 0, else 1 .. bounds.num_splits,
+ * on the device of `context` (NULL: the current device), whatever its
+ * window, softcap, sinks, strides, paging (page size, table) or append,
+ * and whether it runs one kernel or a pair. Such a call never needs more
+ * than fa_fwd_workspace_size_max reports. The workspace grows with
+ * total_q and the split count, which the library chooses from the batch,
+ * the query and key lengths and the SM count (and need not grow with the
+ * batch), so the bound is taken over every batch size up to max_batch,
+ * not at max_batch alone.
+ */
+typedef struct fa_fwd_workspace_bounds {
+  uint32_t struct_size;  /* set by fa_fwd_workspace_bounds_default() */
+  fa_backend backend;    /* default FA_BACKEND_CUDA */
+  fa_dtype dtype;        /* default FA_DTYPE_BF16 */
+  int32_t num_heads_q;   /* >= 1 */
+  int32_t num_heads_k;   /* >= 1, divides num_heads_q */
+  int32_t head_dim;      /* one of the generated head dims */
+  int32_t max_batch;     /* >= 1 */
+  int32_t max_seqlen_q;  /* >= 0: the longest query sequence of any call */
+  int64_t max_total_q;   /* >= 0: the most query rows of any call */
+  int32_t max_seqlen_k;  /* >= 0: the longest key sequence of any call (appended rows included) */
+  int32_t num_splits;    /* 0 = calls pass any num_splits (default); n = calls pass 1 .. n (<= FA_MAX_SPLITS) */
+  const fa_context *context; /* optional; NULL = the current device */
+} fa_fwd_workspace_bounds;
+
+#define FA_FWD_WORKSPACE_BOUNDS_SIZE_V0_4 56
+/* Defaults: struct_size set, CUDA, bf16, everything else 0. */
+fa_fwd_workspace_bounds fa_fwd_workspace_bounds_default(void);
+
+/* Bytes that suffice for every call within *bounds (above). Host only,
+ * never synchronizes; 0 when no kernel that could run such a call needs
+ * workspace (the CPU backend, num_splits = 1). */
+fa_status fa_fwd_workspace_size_max(const fa_fwd_workspace_bounds *bounds, size_t *bytes, fa_message *message);
 
 /* Advanced: run a given kernel of the table (tests, benchmarks), bypassing
  * the priority order but not the kernel's own limits. The kernel must match

@@ -33,6 +33,11 @@ _Static_assert(sizeof(void *) != 8 || sizeof(fa_kernel_info) == FA_KERNEL_INFO_S
 static const uint32_t FWD_PARAMS_SIZES[] = {(uint32_t)offsetof(fa_fwd_params, block_table),
                                             (uint32_t)sizeof(fa_fwd_params)};
 static const uint32_t KERNEL_INFO_SIZES[] = {(uint32_t)sizeof(fa_kernel_info)};
+_Static_assert(sizeof(void *) != 8 || (sizeof(fa_fwd_dispatch_info) == FA_FWD_DISPATCH_INFO_SIZE_V0_4 &&
+                                       sizeof(fa_fwd_workspace_bounds) == FA_FWD_WORKSPACE_BOUNDS_SIZE_V0_4),
+               "a 0.4 struct changed: append fields only, and add the new size to its SIZES list");
+static const uint32_t DISPATCH_INFO_SIZES[] = {(uint32_t)sizeof(fa_fwd_dispatch_info)};
+static const uint32_t WORKSPACE_BOUNDS_SIZES[] = {(uint32_t)sizeof(fa_fwd_workspace_bounds)};
 
 fa_fwd_params fa_fwd_params_default(void) {
   fa_fwd_params p;
@@ -468,9 +473,7 @@ static int plan_parts(const prepared_call *call, fa_choice choice, launch_part p
   for (int i = 0; i < n; ++i) {
     const fa_kernel_entry *e = &fa_kernel_table.entries[idx[i]];
     parts[i].index = idx[i];
-    parts[i].args = call->args;
-    parts[i].args.seq_filter = n == 1 ? FA_SEQ_ALL : (i == 0 ? FA_SEQ_SHORT : FA_SEQ_LONG);
-    parts[i].args.short_rows = fa_kernel_table.entries[choice.index].family->short_rows;
+    parts[i].args = fa_part_args(&fa_kernel_table, choice, i, &call->args);
     /* What this part may use of the caller's workspace. */
     const size_t have = call->args.workspace != NULL && call->args.workspace_bytes > offset
                             ? call->args.workspace_bytes - offset
@@ -528,6 +531,45 @@ fa_status fa_fwd_query(const fa_fwd_params *params, size_t *kernel_index, fa_mes
   return FA_OK;
 }
 
+fa_status fa_fwd_query_dispatch(const fa_fwd_params *params, fa_fwd_dispatch_info *info, fa_message *message) {
+  fa_clear_message(message);
+  /* The caller's layout (an output, like fa_kernel_info), checked first. */
+  if (info == NULL) return fa_fail(message, FA_ERR_NULL_POINTER, "info is NULL");
+  uint32_t size;
+  memcpy(&size, info, sizeof size);
+  size_t known = 0;
+  while (known < sizeof DISPATCH_INFO_SIZES / sizeof DISPATCH_INFO_SIZES[0] && DISPATCH_INFO_SIZES[known] != size)
+    ++known;
+  if (known == sizeof DISPATCH_INFO_SIZES / sizeof DISPATCH_INFO_SIZES[0])
+    return fa_fail(message, FA_ERR_STRUCT_SIZE,
+                   "info->struct_size is %u, not the size of any fa_fwd_dispatch_info layout this library (%s) knows "
+                   "(%u): initialize it with FA_FWD_DISPATCH_INFO_INIT",
+                   (unsigned)size, fa_version_string(), (unsigned)sizeof(fa_fwd_dispatch_info));
+  prepared_call call;
+  fa_status st = prepare(params, 0, &call, message);
+  if (st != FA_OK) return st;
+  fa_choice choice;
+  if ((st = choose(&call, &choice, message)) != FA_OK) return st;
+  launch_part parts[2];
+  size_t need = 0;
+  const int n = plan_parts(&call, choice, parts, &need); /* as fa_fwd plans, with the params' workspace */
+  fa_fwd_dispatch_info local;
+  memset(&local, 0, sizeof local);
+  local.struct_size = size;
+  local.num_kernels = n;
+  local.kernel_index[0] = choice.index;
+  local.kernel_index[1] = choice.partner; /* SIZE_MAX when alone */
+  for (int i = 0; i < n; ++i) local.splits[i] = parts[i].args.splits > 0 ? parts[i].args.splits : 1;
+  if (n == 2) {
+    local.short_rows = parts[0].args.short_rows;
+    local.short_seqlen_q = local.short_rows / call.args.heads_per_kv;
+  }
+  local.workspace_bytes = fa_choice_workspace_bytes(&fa_kernel_table, choice, &call.args, &call.dev);
+  /* The caller's layout may be older (smaller): write what it has room for. */
+  memcpy(info, &local, size);
+  return FA_OK;
+}
+
 fa_status fa_fwd_workspace_size(const fa_fwd_params *params, size_t *bytes, fa_message *message) {
   fa_clear_message(message);
   if (bytes == NULL) return fa_fail(message, FA_ERR_NULL_POINTER, "bytes is NULL");
@@ -538,18 +580,84 @@ fa_status fa_fwd_workspace_size(const fa_fwd_params *params, size_t *bytes, fa_m
   if ((st = choose(&call, &choice, message)) != FA_OK) return st;
   /* What the families want, whatever workspace the params carry: the
    * parts' split counts as the heuristic wishes them (unplanned). */
-  call.args.workspace = NULL;
-  call.args.workspace_bytes = 0;
-  launch_part parts[2];
-  size_t need = 0, total = 0;
-  const int n = plan_parts(&call, choice, parts, &need);
-  for (int i = 0; i < n; ++i) {
-    const fa_kernel_entry *e = &fa_kernel_table.entries[parts[i].index];
-    fa_fwd_args unplanned = parts[i].args;
-    unplanned.splits = 0; /* the heuristic's wish, not what fits in no workspace */
-    total += round_up_256(e->family->workspace_bytes(&unplanned, &e->info, &call.dev));
-  }
-  *bytes = total;
+  *bytes = fa_choice_workspace_bytes(&fa_kernel_table, choice, &call.args, &call.dev);
+  return FA_OK;
+}
+
+fa_fwd_workspace_bounds fa_fwd_workspace_bounds_default(void) {
+  fa_fwd_workspace_bounds b;
+  memset(&b, 0, sizeof b);
+  b.struct_size = sizeof b;
+  b.backend = FA_BACKEND_CUDA;
+  b.dtype = FA_DTYPE_BF16;
+  return b;
+}
+
+/* The bounds as an args struct of upper bounds (dispatch.h,
+ * fa_workspace_bound_in), after the checks a call within them passes. */
+static fa_status check_bounds(const fa_fwd_workspace_bounds *b, fa_fwd_args *a, fa_message *message) {
+  if (b->backend != FA_BACKEND_CUDA && b->backend != FA_BACKEND_CPU)
+    return fa_fail(message, FA_ERR_INVALID_BACKEND, "bounds backend %d is not FA_BACKEND_CUDA (1) or FA_BACKEND_CPU (2)",
+                   (int)b->backend);
+  if (b->dtype != FA_DTYPE_FP16 && b->dtype != FA_DTYPE_BF16)
+    return fa_fail(message, FA_ERR_UNSUPPORTED_DTYPE, "bounds dtype %d is not FA_DTYPE_FP16 (1) or FA_DTYPE_BF16 (2)",
+                   (int)b->dtype);
+  if (b->num_heads_q < 1 || b->num_heads_k < 1)
+    return fa_fail(message, FA_ERR_INVALID_SHAPE, "num_heads_q (%d) and num_heads_k (%d) must be >= 1",
+                   b->num_heads_q, b->num_heads_k);
+  if (b->num_heads_q % b->num_heads_k != 0)
+    return fa_fail(message, FA_ERR_HEADS_NOT_DIVISIBLE,
+                   "num_heads_q (%d) must be a multiple of num_heads_k (%d) for GQA/MQA", b->num_heads_q,
+                   b->num_heads_k);
+  if (!head_dim_generated(b->head_dim))
+    return fa_fail(message, FA_ERR_UNSUPPORTED_HEAD_DIM,
+                   "head_dim %d is not generated; generated: %s. Add it to HEAD_DIMS in gen/spec.py and run ninja",
+                   b->head_dim, fa_kernel_table.head_dims);
+  if (b->max_batch < 1)
+    return fa_fail(message, FA_ERR_INVALID_SHAPE, "max_batch is %d; it must be >= 1 (the largest batch of any call)",
+                   b->max_batch);
+  if (b->max_seqlen_q < 0 || b->max_seqlen_k < 0 || b->max_total_q < 0)
+    return fa_fail(message, FA_ERR_INVALID_SHAPE, "max_seqlen_q (%d), max_seqlen_k (%d) and max_total_q (%lld) must be >= 0",
+                   b->max_seqlen_q, b->max_seqlen_k, (long long)b->max_total_q);
+  if (b->num_splits < 0 || b->num_splits > FA_MAX_SPLITS)
+    return fa_fail(message, FA_ERR_INVALID_SHAPE,
+                   "num_splits is %d; it must be 0 (calls pass any num_splits) or the largest num_splits of any call "
+                   "(1 .. %d)",
+                   b->num_splits, FA_MAX_SPLITS);
+  /* Split partials are fp32 [splits][total_q][heads_q][head_dim + 1]: the
+   * most that could be asked for must fit in 64 bits with room to spare. */
+  if ((double)b->max_total_q * b->num_heads_q * (b->head_dim + 1) * 4.0 * FA_MAX_SPLITS > 0x1p62)
+    return fa_fail(message, FA_ERR_OVERFLOW,
+                   "max_total_q (%lld) x num_heads_q (%d) x head_dim (%d) is too large: split partials over that many "
+                   "rows could not be addressed; lower max_total_q",
+                   (long long)b->max_total_q, b->num_heads_q, b->head_dim);
+  memset(a, 0, sizeof *a);
+  a->batch = b->max_batch;
+  a->num_heads_q = b->num_heads_q;
+  a->num_heads_k = b->num_heads_k;
+  a->head_dim = b->head_dim;
+  a->heads_per_kv = b->num_heads_q / b->num_heads_k;
+  a->total_q = b->max_total_q;
+  a->seqlen_q = b->max_seqlen_q;
+  a->seqlen_k = b->max_seqlen_k;
+  a->window_left = -1, a->window_right = -1;
+  a->num_splits = b->num_splits;
+  return FA_OK;
+}
+
+fa_status fa_fwd_workspace_size_max(const fa_fwd_workspace_bounds *bounds, size_t *bytes, fa_message *message) {
+  fa_clear_message(message);
+  fa_fwd_workspace_bounds b = fa_fwd_workspace_bounds_default();
+  fa_status st = fa_read_struct(bounds, &b, WORKSPACE_BOUNDS_SIZES,
+                                sizeof WORKSPACE_BOUNDS_SIZES / sizeof WORKSPACE_BOUNDS_SIZES[0], "bounds", message);
+  if (st != FA_OK) return st;
+  if (bytes == NULL) return fa_fail(message, FA_ERR_NULL_POINTER, "bytes is NULL");
+  fa_fwd_args a;
+  if ((st = check_bounds(&b, &a, message)) != FA_OK) return st;
+  fa_device_info dev;
+  if ((st = fa_call_device(b.backend, b.context, &dev, message)) != FA_OK) return st;
+  a.sm_count = dev.sm_count;
+  *bytes = fa_workspace_bound_in(&fa_kernel_table, b.backend, &a, b.dtype, &dev);
   return FA_OK;
 }
 

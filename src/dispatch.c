@@ -196,3 +196,69 @@ fa_status fa_check_workspace(const fa_kernel_entry *e, const fa_fwd_args *a, con
                    e->info.name, need, a->workspace_bytes);
   return FA_OK;
 }
+
+fa_fwd_args fa_part_args(const fa_kernel_table_view *t, fa_choice choice, int part, const fa_fwd_args *call) {
+  fa_fwd_args a = *call;
+  const int pair = choice.partner != SIZE_MAX;
+  a.seq_filter = !pair ? FA_SEQ_ALL : (part == 0 ? FA_SEQ_SHORT : FA_SEQ_LONG);
+  a.short_rows = t->entries[choice.index].family->short_rows;
+  return a;
+}
+
+static size_t round_up_256(size_t x) { return (x + 255) & ~(size_t)255; }
+
+size_t fa_choice_workspace_bytes(const fa_kernel_table_view *t, fa_choice choice, const fa_fwd_args *call,
+                                 const fa_device_info *dev) {
+  const size_t idx[2] = {choice.index, choice.partner};
+  size_t total = 0;
+  for (int i = 0; i < (choice.partner == SIZE_MAX ? 1 : 2); ++i) {
+    const fa_kernel_entry *e = &t->entries[idx[i]];
+    fa_fwd_args a = fa_part_args(t, choice, i, call);
+    a.workspace = NULL, a.workspace_bytes = 0;
+    a.splits = 0; /* the heuristic's wish, not what fits in the call's workspace */
+    total += round_up_256(e->family->workspace_bytes(&a, &e->info, dev));
+  }
+  return total;
+}
+
+size_t fa_workspace_bound_in(const fa_kernel_table_view *t, fa_backend backend, const fa_fwd_args *bounds,
+                             fa_dtype dtype, const fa_device_info *dev) {
+  /* Per family (a handful): its largest bound over the kernels a call
+   * within the bounds could run. */
+  const fa_family *family[16];
+  size_t most[16];
+  size_t n = 0, extra = 0;
+  for (size_t i = 0; i < t->size; ++i) {
+    const fa_kernel_entry *e = &t->entries[i];
+    const fa_kernel_info *k = &e->info;
+    if (k->backend != backend || k->head_dim != bounds->head_dim || k->dtype != dtype) continue;
+    if (!fa_kernel_runs_on(k, dev->arch)) continue;
+    size_t bytes;
+    if (e->family->max_workspace_bytes != NULL) {
+      bytes = e->family->max_workspace_bytes(bounds, k, dev);
+    } else {
+      fa_fwd_args a = *bounds;
+      a.seq_filter = FA_SEQ_ALL, a.short_rows = 0, a.splits = 0;
+      a.workspace = NULL, a.workspace_bytes = 0;
+      bytes = e->family->workspace_bytes(&a, k, dev);
+    }
+    bytes = round_up_256(bytes);
+    size_t f = 0;
+    while (f < n && family[f] != e->family) ++f;
+    if (f == n && n == sizeof family / sizeof family[0]) {
+      extra += bytes; /* more families than this keeps apart: count every kernel of the rest */
+      continue;
+    }
+    if (f == n) family[n] = e->family, most[n] = 0, ++n;
+    if (bytes > most[f]) most[f] = bytes;
+  }
+  size_t first = 0, second = 0;
+  for (size_t f = 0; f < n; ++f) {
+    if (most[f] > first) {
+      second = first, first = most[f];
+    } else if (most[f] > second) {
+      second = most[f];
+    }
+  }
+  return first + second + extra;
+}

@@ -41,6 +41,14 @@ typedef struct fa_family {
    * sequences of at most this many packed query rows (len_q x heads per KV
    * head); a call that may hold longer ones runs as a pair (below). */
   int32_t short_rows;
+  /* Optional (fa_fwd_workspace_size_max): bytes that cover workspace_bytes()
+   * of every call this family may run whose host values are at most those
+   * of `bounds` (batch, total_q, seqlen_q, seqlen_k; num_splits 0 = any,
+   * n = 1 .. n; the same heads, head dim and dtype), alone or as either part
+   * of a pair (seq_filter, short_rows), before plan() (splits 0). NULL: the
+   * family's workspace_bytes() does not decrease as any of those values
+   * grows, so its value at the bounds is the answer. */
+  size_t (*max_workspace_bytes)(const fa_fwd_args *bounds, const fa_kernel_info *kernel, const fa_device_info *dev);
 } fa_family;
 
 typedef struct fa_kernel_entry {
@@ -94,6 +102,28 @@ fa_status fa_choose_kernel_in(const fa_kernel_table_view *table, fa_backend back
 fa_status fa_check_forced_kernel_in(const fa_kernel_table_view *table, size_t index, fa_backend backend,
                                     const fa_fwd_args *args, fa_dtype dtype, const fa_device_info *dev,
                                     fa_message *message);
+
+/* The args of part `part` (0, or 1 of a pair) of `choice`: the call's, with
+ * the sequences that part computes (seq_filter) and the first kernel's
+ * short_rows. Workspace and plan are left to the caller. */
+fa_fwd_args fa_part_args(const fa_kernel_table_view *table, fa_choice choice, int part, const fa_fwd_args *call);
+
+/* What fa_fwd_workspace_size reports for a call and its choice: each
+ * part's need as its family's heuristic wishes it (unplanned: splits 0,
+ * whatever workspace the call carries), 256-byte rounded, summed. */
+size_t fa_choice_workspace_bytes(const fa_kernel_table_view *table, fa_choice choice, const fa_fwd_args *call,
+                                 const fa_device_info *dev);
+
+/* fa_fwd_workspace_size_max on `table`: bytes that cover
+ * fa_choice_workspace_bytes of every call within `bounds` (an args struct
+ * whose batch, total_q, seqlen_q, seqlen_k are upper bounds and num_splits
+ * a cap, 0 = any). Every kernel of the backend, device, head dim and dtype
+ * is considered, whatever its mask and whether its family would decline;
+ * per family the largest (256-byte rounded) bound of its kernels; then the
+ * sum of the two largest families' (a call runs at most two kernels, of
+ * two families). */
+size_t fa_workspace_bound_in(const fa_kernel_table_view *table, fa_backend backend, const fa_fwd_args *bounds,
+                             fa_dtype dtype, const fa_device_info *dev);
 
 /* Whether args->workspace / workspace_bytes cover what the kernel's family
  * needs for this call (FA_ERR_WORKSPACE otherwise). */

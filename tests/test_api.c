@@ -1036,6 +1036,165 @@ static void test_workspace(void **state) {
   free(raw);
 }
 
+/* fa_fwd_query_dispatch: the same choice and status as fa_fwd_query, both
+ * kernels of a call (one on the CPU backend, which never pairs), written
+ * only on success, for the caller's layout only. */
+static void test_query_dispatch(void **state) {
+  api_fixture *fx = (api_fixture *)*state;
+  fa_fwd_params p = varlen_params(fx);
+  fa_fwd_dispatch_info info = FA_FWD_DISPATCH_INFO_INIT, before;
+  fa_message msg;
+  size_t index = SIZE_MAX;
+  check_status("fa_fwd_query_dispatch", "CPU call", fa_fwd_query_dispatch(&p, &info, &msg), FA_OK, &msg, NULL, fx);
+  assert_int_equal(fa_fwd_query(&p, &index, NULL), FA_OK);
+  assert_int_equal(info.struct_size, sizeof info);
+  assert_int_equal(info.num_kernels, 1);
+  assert_int_equal(info.kernel_index[0], index);
+  assert_int_equal(info.kernel_index[0], fx->kernel_none);
+  assert_true(info.kernel_index[1] == SIZE_MAX);
+  assert_int_equal(info.short_rows, 0);
+  assert_int_equal(info.short_seqlen_q, 0);
+  assert_int_equal(info.splits[0], 1);
+  assert_int_equal(info.splits[1], 0);
+  assert_int_equal(info.workspace_bytes, 0);
+  assert_true(outputs_untouched(fx)); /* a query writes nothing */
+  p.window_right = 0;
+  assert_int_equal(fa_fwd_query_dispatch(&p, &info, NULL), FA_OK);
+  assert_int_equal(info.kernel_index[0], fx->kernel_causal);
+  /* Failures: the status of fa_fwd_query, the message names the field,
+   * *info untouched. */
+  p = varlen_params(fx);
+  p.head_dim = 72;
+  memset(&info, 0x5a, sizeof info);
+  info.struct_size = sizeof info;
+  before = info;
+  check_status("fa_fwd_query_dispatch", "bad head_dim", fa_fwd_query_dispatch(&p, &info, &msg),
+               FA_ERR_UNSUPPORTED_HEAD_DIM, &msg, "head_dim", fx);
+  assert_memory_equal(&info, &before, sizeof info);
+  p = varlen_params(fx);
+  p.num_heads_k = 3;
+  check_status("fa_fwd_query_dispatch", "heads 4/3", fa_fwd_query_dispatch(&p, &info, &msg),
+               fa_fwd_query(&p, NULL, NULL), &msg, "num_heads_q|num_heads_k", fx);
+  assert_memory_equal(&info, &before, sizeof info);
+  p = varlen_params(fx);
+  check_status("fa_fwd_query_dispatch", "info NULL", fa_fwd_query_dispatch(&p, NULL, &msg), FA_ERR_NULL_POINTER,
+               &msg, "info", fx);
+  check_status("fa_fwd_query_dispatch", "params NULL", fa_fwd_query_dispatch(NULL, &info, &msg),
+               FA_ERR_NULL_POINTER, &msg, "params", fx);
+  assert_int_equal(fa_fwd_query_dispatch(&p, &info, NULL), FA_OK); /* message optional */
+  /* struct_size: 0, unknown, from a newer header. */
+  info.struct_size = 0;
+  check_status("fa_fwd_query_dispatch", "info struct_size 0", fa_fwd_query_dispatch(&p, &info, &msg),
+               FA_ERR_STRUCT_SIZE, &msg, "struct_size", fx);
+  assert_non_null(strstr(msg.text, "FA_FWD_DISPATCH_INFO_INIT"));
+  info.struct_size = sizeof info + 8;
+  assert_int_equal(fa_fwd_query_dispatch(&p, &info, &msg), FA_ERR_STRUCT_SIZE);
+  info.struct_size = 12;
+  assert_int_equal(fa_fwd_query_dispatch(&p, &info, &msg), FA_ERR_STRUCT_SIZE);
+  assert_int_equal(info.struct_size, 12); /* untouched */
+  /* A 0.3 fa_fwd_params is accepted here as everywhere. */
+  info.struct_size = sizeof info;
+  p.struct_size = FA_FWD_PARAMS_SIZE_V0_2;
+  assert_int_equal(fa_fwd_query_dispatch(&p, &info, &msg), FA_OK);
+  assert_int_equal(info.kernel_index[0], fx->kernel_none);
+}
+
+/* fa_fwd_workspace_size_max: validation, struct sizes, and the CPU
+ * backend (which needs no workspace). The bound itself is proven against
+ * every call within it on the real table in test_dispatch
+ * (test_workspace_bound); on a GPU, here too through the public calls. */
+static fa_fwd_workspace_bounds cpu_bounds(void) {
+  fa_fwd_workspace_bounds b = fa_fwd_workspace_bounds_default();
+  b.backend = FA_BACKEND_CPU;
+  b.num_heads_q = 32, b.num_heads_k = 8, b.head_dim = 128;
+  b.max_batch = 64, b.max_seqlen_q = 512, b.max_total_q = 2048, b.max_seqlen_k = 32768;
+  return b;
+}
+
+static void test_workspace_size_max(void **state) {
+  api_fixture *fx = (api_fixture *)*state;
+  fa_fwd_workspace_bounds b = fa_fwd_workspace_bounds_default();
+  fa_message msg;
+  size_t bytes = 12345;
+  fa_context ctx;
+  assert_int_equal(b.struct_size, sizeof b);
+  assert_int_equal(b.struct_size, FA_FWD_WORKSPACE_BOUNDS_SIZE_V0_4);
+  assert_int_equal(b.backend, FA_BACKEND_CUDA);
+  assert_int_equal(b.dtype, FA_DTYPE_BF16);
+  assert_int_equal(b.num_splits, 0);
+  assert_null(b.context);
+  b = cpu_bounds();
+  check_status("fa_fwd_workspace_size_max", "CPU bounds", fa_fwd_workspace_size_max(&b, &bytes, &msg), FA_OK, &msg,
+               NULL, fx);
+  assert_int_equal(bytes, 0);
+  assert_int_equal(fa_context_init(&ctx, FA_BACKEND_CPU, 0, &msg), FA_OK);
+  b.context = &ctx;
+  bytes = 1;
+  assert_int_equal(fa_fwd_workspace_size_max(&b, &bytes, NULL), FA_OK);
+  assert_int_equal(bytes, 0);
+  /* Rejected bounds: status, the field named, *bytes untouched. */
+  {
+    static const struct {
+      const char *what, *fields;
+      fa_status want;
+      int field;
+      int64_t value;
+    } bad[] = {
+        {"backend 7", "backend", FA_ERR_INVALID_BACKEND, 0, 7},
+        {"dtype fp32", "dtype", FA_ERR_UNSUPPORTED_DTYPE, 1, FA_DTYPE_FP32},
+        {"num_heads_q 0", "num_heads_q|num_heads_k", FA_ERR_INVALID_SHAPE, 2, 0},
+        {"num_heads_k 3", "num_heads_q|num_heads_k", FA_ERR_HEADS_NOT_DIVISIBLE, 3, 3},
+        {"head_dim 72", "head_dim", FA_ERR_UNSUPPORTED_HEAD_DIM, 4, 72},
+        {"max_batch 0", "max_batch", FA_ERR_INVALID_SHAPE, 5, 0},
+        {"max_seqlen_q -1", "max_seqlen_q", FA_ERR_INVALID_SHAPE, 6, -1},
+        {"max_total_q -1", "max_total_q", FA_ERR_INVALID_SHAPE, 7, -1},
+        {"max_seqlen_k -1", "max_seqlen_k", FA_ERR_INVALID_SHAPE, 8, -1},
+        {"num_splits 257", "num_splits", FA_ERR_INVALID_SHAPE, 9, FA_MAX_SPLITS + 1},
+        {"num_splits -1", "num_splits", FA_ERR_INVALID_SHAPE, 9, -1},
+        {"max_total_q 2^50", "max_total_q", FA_ERR_OVERFLOW, 7, INT64_C(1) << 50},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; ++i) {
+      b = cpu_bounds();
+      switch (bad[i].field) {
+        case 0: b.backend = (fa_backend)bad[i].value; break;
+        case 1: b.dtype = (fa_dtype)bad[i].value; break;
+        case 2: b.num_heads_q = (int32_t)bad[i].value; break;
+        case 3: b.num_heads_k = (int32_t)bad[i].value; break;
+        case 4: b.head_dim = (int32_t)bad[i].value; break;
+        case 5: b.max_batch = (int32_t)bad[i].value; break;
+        case 6: b.max_seqlen_q = (int32_t)bad[i].value; break;
+        case 7: b.max_total_q = bad[i].value; break;
+        case 8: b.max_seqlen_k = (int32_t)bad[i].value; break;
+        default: b.num_splits = (int32_t)bad[i].value; break;
+      }
+      bytes = 12345;
+      check_status("fa_fwd_workspace_size_max", bad[i].what, fa_fwd_workspace_size_max(&b, &bytes, &msg),
+                   bad[i].want, &msg, bad[i].fields, fx);
+      assert_int_equal(bytes, 12345);
+    }
+  }
+  b = cpu_bounds();
+  check_status("fa_fwd_workspace_size_max", "bytes NULL", fa_fwd_workspace_size_max(&b, NULL, &msg),
+               FA_ERR_NULL_POINTER, &msg, "bytes", fx);
+  check_status("fa_fwd_workspace_size_max", "bounds NULL", fa_fwd_workspace_size_max(NULL, &bytes, &msg),
+               FA_ERR_NULL_POINTER, &msg, "bounds", fx);
+  b.struct_size = 0;
+  check_status("fa_fwd_workspace_size_max", "struct_size 0", fa_fwd_workspace_size_max(&b, &bytes, &msg),
+               FA_ERR_STRUCT_SIZE, &msg, "struct_size", fx);
+  b.struct_size = sizeof b + 8;
+  assert_int_equal(fa_fwd_workspace_size_max(&b, &bytes, &msg), FA_ERR_STRUCT_SIZE);
+  assert_non_null(strstr(msg.text, "newer"));
+  /* A context of the other backend. */
+  b = cpu_bounds();
+  b.backend = FA_BACKEND_CUDA;
+  b.context = &ctx;
+  assert_int_equal(fa_fwd_workspace_size_max(&b, &bytes, &msg), FA_ERR_INVALID_CONTEXT);
+  b.context = NULL;
+  if (!fx->device.present)
+    check_status("fa_fwd_workspace_size_max", "CUDA without a device", fa_fwd_workspace_size_max(&b, &bytes, &msg),
+                 FA_ERR_NO_DEVICE, &msg, NULL, fx);
+}
+
 /* ------------------------------------------------------------ structs that grow */
 
 static void test_struct_sizes(void **state) {
@@ -1047,6 +1206,8 @@ static void test_struct_sizes(void **state) {
   assert_int_equal(sizeof(fa_fwd_params), FA_FWD_PARAMS_SIZE_V0_3);
   assert_int_equal(sizeof(fa_combine_params), FA_COMBINE_PARAMS_SIZE_V0_3);
   assert_int_equal(sizeof(fa_kernel_info), FA_KERNEL_INFO_SIZE_V0_2);
+  assert_int_equal(sizeof(fa_fwd_dispatch_info), FA_FWD_DISPATCH_INFO_SIZE_V0_4);
+  assert_int_equal(sizeof(fa_fwd_workspace_bounds), FA_FWD_WORKSPACE_BOUNDS_SIZE_V0_4);
   assert_int_equal(sizeof(fa_unpad_info_params), FA_UNPAD_INFO_PARAMS_SIZE_V0_2);
   assert_int_equal(sizeof(fa_rows_params), FA_ROWS_PARAMS_SIZE_V0_2);
   assert_int_equal(sizeof(fa_position_ids_params), FA_POSITION_IDS_PARAMS_SIZE_V0_2);
@@ -1126,6 +1287,8 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_context_use),
       cmocka_unit_test(test_context_threads),
       cmocka_unit_test(test_workspace),
+      cmocka_unit_test(test_query_dispatch),
+      cmocka_unit_test(test_workspace_size_max),
       cmocka_unit_test(test_struct_sizes),
   };
   struct CMUnitTest chosen[sizeof all / sizeof all[0]];

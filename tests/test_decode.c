@@ -480,6 +480,27 @@ static void run_one(const cstate *s, size_t kernel, const scenario *sc, int num_
   snprintf(what, sizeof what, "%s [%s] num_splits %d", s->c->name, sc->what, num_splits);
   size_t ws = 0;
   if (fa_fwd_workspace_size(&prm, &ws, &msg) != FA_OK) fail_msg("%s: fa_fwd_workspace_size: %s", what, msg.text);
+  if (kernel == SIZE_MAX && cuda) {
+    /* A mixed batch: the query names both kernels of the pair, and the
+     * worst case over bounds that hold this call covers it. */
+    fa_fwd_dispatch_info di = FA_FWD_DISPATCH_INFO_INIT;
+    fa_kernel_info k0 = FA_KERNEL_INFO_INIT, k1 = FA_KERNEL_INFO_INIT;
+    if (fa_fwd_query_dispatch(&prm, &di, &msg) != FA_OK) fail_msg("%s: fa_fwd_query_dispatch: %s", what, msg.text);
+    if (di.num_kernels != 2 || fa_kernel_info_get(di.kernel_index[0], &k0) != FA_OK ||
+        fa_kernel_info_get(di.kernel_index[1], &k1) != FA_OK || strcmp(k0.family, "decode") != 0 ||
+        strcmp(k1.family, "mma") != 0 || di.short_rows <= 0 || di.workspace_bytes != ws)
+      fail_msg("%s: fa_fwd_query_dispatch: %d kernels, short_rows %d, workspace %zu (size query %zu)", what,
+               di.num_kernels, di.short_rows, di.workspace_bytes, ws);
+    fa_fwd_workspace_bounds b = fa_fwd_workspace_bounds_default();
+    size_t worst = 0;
+    b.backend = prm.backend, b.dtype = prm.dtype;
+    b.num_heads_q = prm.num_heads_q, b.num_heads_k = prm.num_heads_k, b.head_dim = prm.head_dim;
+    b.max_batch = prm.batch + 3, b.max_total_q = prm.total_q + 100;
+    b.max_seqlen_q = prm.max_seqlen_q, b.max_seqlen_k = prm.max_seqlen_k + 1000;
+    if (fa_fwd_workspace_size_max(&b, &worst, &msg) != FA_OK)
+      fail_msg("%s: fa_fwd_workspace_size_max: %s", what, msg.text);
+    if (ws > worst) fail_msg("%s: the call needs %zu bytes of workspace, the worst case says %zu", what, ws, worst);
+  }
   if (ws > 0) {
     prm.workspace = cuda ? to_dev(&pool, NULL, ws) : xalloc(&pool, ws + 256);
     prm.workspace = (void *)(((uintptr_t)prm.workspace + 255) & ~(uintptr_t)255);

@@ -57,9 +57,9 @@ static size_t split_workspace(const fa_fwd_args *a, const fa_kernel_info *k, con
   return (size_t)a->batch * 1024;
 }
 
-static const fa_family fake_fast = {"fast", fast_supports, no_workspace, NULL, 0};
-static const fa_family fake_general = {"general", general_supports, no_workspace, NULL, 0};
-static const fa_family fake_split = {"split", general_supports, split_workspace, NULL, 0};
+static const fa_family fake_fast = {"fast", fast_supports, no_workspace, NULL, 0, NULL};
+static const fa_family fake_general = {"general", general_supports, no_workspace, NULL, 0, NULL};
+static const fa_family fake_split = {"split", general_supports, split_workspace, NULL, 0, NULL};
 
 #define ENTRY(name, family, arch_name, arch, d, dtype, mask, prio) \
   {{sizeof(fa_kernel_info), name, #family, "test kernel", arch_name, FA_BACKEND_CUDA, arch, d, dtype, mask, prio, \
@@ -258,7 +258,7 @@ static fa_status any_supports(const fa_fwd_args *a, const fa_kernel_info *k, con
   (void)a, (void)k, (void)dev, (void)why;
   return FA_OK;
 }
-static const fa_family fake_short = {"short", any_supports, no_workspace, NULL, 16};
+static const fa_family fake_short = {"short", any_supports, no_workspace, NULL, 16, NULL};
 static const fa_kernel_entry pair_entries[] = {
     ENTRY("fwd_short_sm90_hdim64_bf16_local", short, "sm_90", 90, 64, FA_DTYPE_BF16, FA_MASK_LOCAL, 20),
     ENTRY("fwd_general_sm90_hdim64_bf16_local", general, "sm_90", 90, 64, FA_DTYPE_BF16, FA_MASK_LOCAL, 10),
@@ -299,6 +299,251 @@ static void test_pairs(void **state) {
   c = choose_pair(&short_only_table, &a);
   assert_int_equal(c.index, 0);
   assert_int_equal(c.partner, SIZE_MAX);
+}
+
+/* The parts of a pair and their workspace (fa_part_args,
+ * fa_choice_workspace_bytes): each part sees only its sequences, the
+ * first kernel's short_rows, and the sizes add up 256-byte rounded. */
+static size_t per_seq_workspace(const fa_fwd_args *a, const fa_kernel_info *k, const fa_device_info *dev) {
+  (void)k, (void)dev;
+  return (size_t)a->batch * 100 + (a->seq_filter == FA_SEQ_LONG ? 1 : 0);
+}
+static const fa_family fake_short_ws = {"short", any_supports, per_seq_workspace, NULL, 16, NULL};
+static const fa_family fake_general_ws = {"general", general_supports, per_seq_workspace, NULL, 0, NULL};
+static const fa_kernel_entry pair_ws_entries[] = {
+    ENTRY("fwd_short_sm90_hdim64_bf16_local", short_ws, "sm_90", 90, 64, FA_DTYPE_BF16, FA_MASK_LOCAL, 20),
+    ENTRY("fwd_general_sm90_hdim64_bf16_local", general_ws, "sm_90", 90, 64, FA_DTYPE_BF16, FA_MASK_LOCAL, 10),
+    ENTRY("fwd_general_sm90_hdim64_bf16_causal", general_ws, "sm_90", 90, 64, FA_DTYPE_BF16, FA_MASK_CAUSAL, 10),
+};
+static const fa_kernel_table_view pair_ws_table = {pair_ws_entries, 3, "64", "sm_90"};
+
+static void test_pair_parts_and_workspace(void **state) {
+  const fa_device_info dev = device_of(90);
+  int32_t cu[3] = {0, 1, 101};
+  fa_fwd_args a = call_args(100, -1, -1), p0, p1;
+  fa_choice c;
+  (void)state;
+  a.cu_seqlens_q = cu;
+  c = choose_pair(&pair_ws_table, &a);
+  assert_int_equal(c.partner, 1);
+  p0 = fa_part_args(&pair_ws_table, c, 0, &a);
+  p1 = fa_part_args(&pair_ws_table, c, 1, &a);
+  assert_int_equal(p0.seq_filter, FA_SEQ_SHORT);
+  assert_int_equal(p1.seq_filter, FA_SEQ_LONG);
+  assert_int_equal(p0.short_rows, 16);
+  assert_int_equal(p1.short_rows, 16);
+  /* batch 4: 400 bytes (short part), 401 (long part), each rounded to 256. */
+  assert_int_equal(fa_choice_workspace_bytes(&pair_ws_table, c, &a, &dev), 512 + 512);
+  /* Alone: FA_SEQ_ALL, 400 bytes -> 512. */
+  a.seqlen_q = 4;
+  c = choose_pair(&pair_ws_table, &a);
+  assert_int_equal(c.partner, SIZE_MAX);
+  assert_int_equal(fa_part_args(&pair_ws_table, c, 0, &a).seq_filter, FA_SEQ_ALL);
+  assert_int_equal(fa_choice_workspace_bytes(&pair_ws_table, c, &a, &dev), 512);
+  /* The bound without a family hook: workspace_bytes at the bounds (batch
+   * 10: 1000 -> 1024), the two largest families added (a pair runs two). */
+  a.batch = 10;
+  assert_int_equal(fa_workspace_bound_in(&pair_ws_table, FA_BACKEND_CUDA, &a, FA_DTYPE_BF16, &dev), 1024 + 1024);
+  /* Only kernels the device runs, of the dtype and head dim, count. */
+  assert_int_equal(fa_workspace_bound_in(&pair_ws_table, FA_BACKEND_CUDA, &a, FA_DTYPE_FP16, &dev), 0);
+  {
+    const fa_device_info d80 = device_of(80);
+    assert_int_equal(fa_workspace_bound_in(&pair_ws_table, FA_BACKEND_CUDA, &a, FA_DTYPE_BF16, &d80), 0);
+  }
+}
+
+/* ------------------------------------------------------------ the worst-case workspace, on the real table */
+
+/* Devices the bound is proven on (no GPU needed: the families read only
+ * these facts): H100/H200 (132 SMs), A100 (108), an RTX 3090-class sm_86
+ * (82 SMs, 99 KiB per block), a small sm_89 part (24 SMs). */
+typedef struct fake_gpu {
+  const char *name;
+  int arch, sm_count, max_smem;
+} fake_gpu;
+static const fake_gpu k_gpus[] = {
+    {"sm_90 x 132", 90, 132, 232448},
+    {"sm_80 x 108", 80, 108, 166912},
+    {"sm_86 x 82", 86, 82, 101376},
+    {"sm_89 x 24", 89, 24, 101376},
+};
+
+/* A model's attention shape and the bounds of the calls a runtime makes. */
+typedef struct ws_model {
+  int32_t hq, hk, d;
+  fa_dtype dtype;
+  int32_t max_batch, max_q, max_k;
+  int64_t max_total_q;
+} ws_model;
+
+/* The normalized args of a call, as api.c builds them (what dispatch and
+ * the families read). */
+static fa_fwd_args ws_call(const ws_model *m, int32_t batch, int32_t sq, int64_t total_q, int32_t sk, int varlen,
+                           int32_t num_splits, int32_t wl, int32_t wr, int sm_count) {
+  static const int32_t cu_dummy[1] = {0};
+  fa_fwd_args a;
+  memset(&a, 0, sizeof a);
+  a.batch = batch;
+  a.num_heads_q = m->hq, a.num_heads_k = m->hk, a.head_dim = m->d;
+  a.heads_per_kv = m->hq / m->hk;
+  a.seqlen_q = sq, a.seqlen_k = sk;
+  a.total_q = varlen ? total_q : (int64_t)batch * sq;
+  a.cu_seqlens_q = varlen ? cu_dummy : NULL; /* dispatch only asks whether it is set */
+  a.window_left = wl, a.window_right = wr;
+  a.num_splits = num_splits;
+  a.sm_count = sm_count;
+  return a;
+}
+
+typedef struct ws_tally {
+  long calls, pairs, split_calls, pair_split_calls;
+  size_t most;
+} ws_tally;
+
+/* One call: choose on the real table, and its fa_fwd_workspace_size must
+ * not exceed the bound. */
+static void ws_check_call(const fa_fwd_args *a, fa_dtype dtype, const fa_device_info *dev, size_t bound,
+                          const char *gpu, ws_tally *t) {
+  fa_choice c = {SIZE_MAX, SIZE_MAX};
+  fa_message msg;
+  if (fa_choose_kernel_in(&fa_kernel_table, FA_BACKEND_CUDA, a, dtype, dev, &c, &msg) != FA_OK)
+    fail_msg("%s: no kernel for batch %d, max_seqlen_q %d: %s", gpu, a->batch, a->seqlen_q, msg.text);
+  const size_t need = fa_choice_workspace_bytes(&fa_kernel_table, c, a, dev);
+  t->calls++;
+  if (c.partner != SIZE_MAX) t->pairs++;
+  if (need > 0) t->split_calls++;
+  if (need > 0 && c.partner != SIZE_MAX) t->pair_split_calls++;
+  if (need > t->most) t->most = need;
+  if (need > bound)
+    fail_msg("%s, heads %d/%d, d %d: the call batch %d, max_seqlen_q %d, total_q %lld, max_seqlen_k %d, %s, "
+             "num_splits %d (%s%s%s) needs %zu bytes of workspace, more than the worst case %zu",
+             gpu, a->num_heads_q, a->num_heads_k, a->head_dim, a->batch, a->seqlen_q, (long long)a->total_q,
+             a->seqlen_k, a->cu_seqlens_q ? "varlen" : "dense", a->num_splits,
+             fa_kernel_table.entries[c.index].info.name, c.partner != SIZE_MAX ? " + " : "",
+             c.partner != SIZE_MAX ? fa_kernel_table.entries[c.partner].info.name : "", need, bound);
+}
+
+/* Every batch 1..max_batch and max_seqlen_q 1..max_q (varlen with total_q
+ * at the bound, at batch x max_seqlen_q, and at max_seqlen_q; dense where
+ * batch x max_seqlen_q fits), keys at the bound and shorter, num_splits
+ * within the cap, causal and local windows: each call within the bounds
+ * needs no more than fa_workspace_bound_in says. */
+static ws_tally ws_enumerate(const ws_model *m, int32_t cap, const fake_gpu *g, size_t *bound_out) {
+  fa_device_info dev = device_of(g->arch);
+  dev.sm_count = g->sm_count, dev.max_smem_per_block = g->max_smem;
+  const fa_fwd_args bounds = ws_call(m, m->max_batch, m->max_q, m->max_total_q, m->max_k, 1, cap, -1, -1, g->sm_count);
+  const size_t bound = fa_workspace_bound_in(&fa_kernel_table, FA_BACKEND_CUDA, &bounds, m->dtype, &dev);
+  const int32_t splits_any[] = {0, 3}, splits_capped[] = {cap, 2};
+  const int32_t *splits = cap == 0 ? splits_any : splits_capped;
+  const int32_t sks[] = {m->max_k, m->max_k / 3};
+  ws_tally t;
+  memset(&t, 0, sizeof t);
+  for (int32_t b = 1; b <= m->max_batch; ++b)
+    for (int32_t sq = 1; sq <= m->max_q; ++sq) {
+      const int64_t full = (int64_t)b * sq < m->max_total_q ? (int64_t)b * sq : m->max_total_q;
+      const int64_t totals[] = {m->max_total_q, full, sq < m->max_total_q ? sq : m->max_total_q};
+      const int32_t wl = (b + sq) % 2 ? -1 : 128, wr = 0; /* causal, or a window of 128 */
+      for (int s = 0; s < 2; ++s)
+        for (int k = 0; k < 2; ++k) {
+          for (int tq = 0; tq < 3; ++tq) {
+            const fa_fwd_args a = ws_call(m, b, sq, totals[tq], sks[k], 1, splits[s], wl, wr, g->sm_count);
+            ws_check_call(&a, m->dtype, &dev, bound, g->name, &t);
+          }
+          if ((int64_t)b * sq <= m->max_total_q) {
+            const fa_fwd_args a = ws_call(m, b, sq, 0, sks[k], 0, splits[s], wl, wr, g->sm_count);
+            ws_check_call(&a, m->dtype, &dev, bound, g->name, &t);
+          }
+        }
+    }
+  *bound_out = bound;
+  return t;
+}
+
+static void test_workspace_bound(void **state) {
+  /* GQA 32/8 d128 bf16 (Llama 3 8B), MHA 8/8 d64 fp16, 64/4 d256 (16 query
+   * heads per KV head: only 4 query rows are "short"), 28/4 d80 (7 per KV
+   * head: a short bound of 9 rows). Query rows up to 80: calls with 1 row
+   * per sequence (decode) up to prefill chunks, so that pairs occur. */
+  static const ws_model models[] = {
+      {32, 8, 128, FA_DTYPE_BF16, 40, 80, 20000, 400},
+      {8, 8, 64, FA_DTYPE_FP16, 40, 80, 9000, 333},
+      {64, 4, 256, FA_DTYPE_BF16, 24, 40, 30000, 256},
+      {28, 4, 80, FA_DTYPE_BF16, 40, 48, 5000, 512},
+  };
+  static const int32_t caps[] = {0, 8};
+  long calls = 0, pairs = 0, split_calls = 0, pair_split_calls = 0;
+  (void)state;
+  for (size_t g = 0; g < sizeof k_gpus / sizeof k_gpus[0]; ++g)
+    for (size_t m = 0; m < sizeof models / sizeof models[0]; ++m)
+      for (size_t c = 0; c < 2; ++c) {
+        size_t bound = 0;
+        const ws_tally t = ws_enumerate(&models[m], caps[c], &k_gpus[g], &bound);
+        calls += t.calls, pairs += t.pairs, split_calls += t.split_calls, pair_split_calls += t.pair_split_calls;
+        if (t.most > 0 && g == 0 && c == 0)
+          print_message("%s, heads %d/%d d %d: worst case %zu B, largest call %zu B (%.0f%%)\n", k_gpus[g].name,
+                        models[m].hq, models[m].hk, models[m].d, bound, t.most, 100.0 * t.most / bound);
+        /* The bound is not vacuous: it is 0 only when no call splits. */
+        if (t.most == 0 && bound != 0 && caps[c] == 0)
+          fail_msg("%s, model %zu: no call splits, yet the worst case is %zu bytes", k_gpus[g].name, m, bound);
+      }
+  print_message("%ld calls within the bounds checked: %ld pairs, %ld split (%ld of them pairs)\n", calls, pairs,
+                split_calls, pair_split_calls);
+  /* The enumeration covers what it claims to. */
+  assert_true(pairs > 0);
+  assert_true(split_calls > 0);
+  assert_true(pair_split_calls > 0);
+}
+
+/* Where no pair can occur (max_seqlen_q x heads per KV head within the
+ * decode family's 64 rows), every row-tile count the bound considers is
+ * reached by some call: the bound is exact, not just safe. */
+static void test_workspace_bound_exact(void **state) {
+  static const ws_model models[] = {
+      {32, 8, 128, FA_DTYPE_BF16, 64, 16, 32768, 1024},
+      {8, 8, 64, FA_DTYPE_FP16, 48, 64, 12000, 700},
+      {16, 1, 96, FA_DTYPE_BF16, 200, 4, 65536, 800},
+  };
+  (void)state;
+  for (size_t g = 0; g < sizeof k_gpus / sizeof k_gpus[0]; ++g)
+    for (size_t m = 0; m < sizeof models / sizeof models[0]; ++m) {
+      size_t bound = 0;
+      const ws_tally t = ws_enumerate(&models[m], 0, &k_gpus[g], &bound);
+      assert_int_equal(t.pairs, 0);
+      if (t.most != bound)
+        fail_msg("%s, model %zu: worst case %zu bytes, but the largest call needs %zu", k_gpus[g].name, m, bound,
+                 t.most);
+    }
+}
+
+/* num_splits = 1 as the cap: nothing splits, the bound is 0; a device
+ * that reports no SMs (sm_count 0) does not split either. */
+static void test_workspace_bound_edges(void **state) {
+  const ws_model m = {32, 8, 128, FA_DTYPE_BF16, 64, 16, 32768, 1024};
+  fa_device_info dev = device_of(90);
+  fa_fwd_args b = ws_call(&m, 64, 16, 1024, 32768, 1, 1, -1, -1, 132);
+  (void)state;
+  dev.max_smem_per_block = 232448;
+  assert_int_equal(fa_workspace_bound_in(&fa_kernel_table, FA_BACKEND_CUDA, &b, FA_DTYPE_BF16, &dev), 0);
+  b.num_splits = 0;
+  assert_true(fa_workspace_bound_in(&fa_kernel_table, FA_BACKEND_CUDA, &b, FA_DTYPE_BF16, &dev) > 0);
+  /* Keys too short to split: a split needs 4 warps x 4 steps of 16 keys,
+   * so 2 need more than 31 key tiles of 16. */
+  b.seqlen_k = 31 * 16;
+  assert_int_equal(fa_workspace_bound_in(&fa_kernel_table, FA_BACKEND_CUDA, &b, FA_DTYPE_BF16, &dev), 0);
+  b.seqlen_k = 31 * 16 + 1;
+  assert_true(fa_workspace_bound_in(&fa_kernel_table, FA_BACKEND_CUDA, &b, FA_DTYPE_BF16, &dev) > 0);
+  /* A device whose blocks cannot hold the decode kernel's shared memory
+   * never runs it (the family declines every call): nothing. */
+  dev.max_smem_per_block = 48 * 1024;
+  assert_int_equal(fa_workspace_bound_in(&fa_kernel_table, FA_BACKEND_CUDA, &b, FA_DTYPE_BF16, &dev), 0);
+  dev.max_smem_per_block = 232448;
+  b.seqlen_k = 0;
+  assert_int_equal(fa_workspace_bound_in(&fa_kernel_table, FA_BACKEND_CUDA, &b, FA_DTYPE_BF16, &dev), 0);
+  b.seqlen_k = 32768;
+  dev.sm_count = 0;
+  assert_int_equal(fa_workspace_bound_in(&fa_kernel_table, FA_BACKEND_CUDA, &b, FA_DTYPE_BF16, &dev), 0);
+  /* The CPU family needs none. */
+  assert_int_equal(fa_workspace_bound_in(&fa_kernel_table, FA_BACKEND_CPU, &b, FA_DTYPE_BF16, &dev), 0);
 }
 
 /* ------------------------------------------------------------ struct growth */
@@ -417,6 +662,10 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_forced_kernel),
       cmocka_unit_test(test_workspace_check),
       cmocka_unit_test(test_pairs),
+      cmocka_unit_test(test_pair_parts_and_workspace),
+      cmocka_unit_test(test_workspace_bound),
+      cmocka_unit_test(test_workspace_bound_exact),
+      cmocka_unit_test(test_workspace_bound_edges),
       cmocka_unit_test(test_struct_growth),
       cmocka_unit_test(test_generated_table),
       cmocka_unit_test(test_query_cpu),

@@ -28,7 +28,8 @@ other defaults, the -1 windows, it does not have). On LP64 (0.2 layout):
     304 k_new  312 v_new  320..360 the k_new/v_new strides  368 num_splits  372 reserved_v0_3
 
     fa_context (232 bytes, fixed), fa_unpad_info_params (64), fa_rows_params (88),
-    fa_position_ids_params (64), fa_message (512), fa_kernel_info (88), fa_combine_params (152)
+    fa_position_ids_params (64), fa_message (512), fa_kernel_info (88), fa_combine_params (152),
+    fa_fwd_dispatch_info (48, 0.4), fa_fwd_workspace_bounds (56, 0.4)
 
 `python/tests/test_layout.py` checks all of this against the header: field
 names and order of every struct, and (with a C compiler) sizeof/offsetof of
@@ -219,6 +220,39 @@ class PositionIdsParams(SizedStructure):
     ]
 
 
+class FwdDispatchInfo(SizedStructure):
+    """fa_fwd_dispatch_info (0.4), filled by fa_fwd_query_dispatch (struct_size set on construction, as
+    FA_FWD_DISPATCH_INFO_INIT): the kernel(s) fa_fwd would run, a pair's short-row bound, splits, workspace."""
+    _fields_ = [
+        ("struct_size", ctypes.c_uint32),
+        ("num_kernels", ctypes.c_int32),
+        ("kernel_index", ctypes.c_size_t * 2),
+        ("short_rows", ctypes.c_int32),
+        ("short_seqlen_q", ctypes.c_int32),
+        ("splits", ctypes.c_int32 * 2),
+        ("workspace_bytes", ctypes.c_size_t),
+    ]
+
+
+class FwdWorkspaceBounds(SizedStructure):
+    """fa_fwd_workspace_bounds (0.4): upper bounds of the calls fa_fwd_workspace_size_max covers. Construct it
+    with lib.fa_fwd_workspace_bounds_default() for the header's defaults (CUDA, bf16)."""
+    _fields_ = [
+        ("struct_size", ctypes.c_uint32),
+        ("backend", ctypes.c_int),
+        ("dtype", ctypes.c_int),
+        ("num_heads_q", ctypes.c_int32),
+        ("num_heads_k", ctypes.c_int32),
+        ("head_dim", ctypes.c_int32),
+        ("max_batch", ctypes.c_int32),
+        ("max_seqlen_q", ctypes.c_int32),
+        ("max_total_q", ctypes.c_int64),
+        ("max_seqlen_k", ctypes.c_int32),
+        ("num_splits", ctypes.c_int32),
+        ("context", ctypes.c_void_p),
+    ]
+
+
 class Message(ctypes.Structure):
     """fa_message: the reason for a failed call."""
     _fields_ = [("text", ctypes.c_char * FA_MESSAGE_CAPACITY)]
@@ -255,6 +289,8 @@ STRUCTS = (
     (Message, "fa_message"),
     (KernelInfo, "fa_kernel_info"),
     (CombineParams, "fa_combine_params"),
+    (FwdDispatchInfo, "fa_fwd_dispatch_info"),
+    (FwdWorkspaceBounds, "fa_fwd_workspace_bounds"),
 )
 
 # Enum and macro values mirrored above, by their C names.
@@ -267,11 +303,12 @@ CONSTANTS = dict(
         ("FA_INT_BOOL", FA_INT_BOOL), ("FA_INT32", FA_INT32), ("FA_INT64", FA_INT64),
         ("FA_MESSAGE_CAPACITY", FA_MESSAGE_CAPACITY), ("FA_CONTEXT_RESERVED_WORDS", FA_CONTEXT_RESERVED_WORDS),
         ("FA_CURRENT_DEVICE", FA_CURRENT_DEVICE),
-        ("FA_VERSION_MAJOR", 0), ("FA_VERSION_MINOR", 3), ("FA_VERSION_PATCH", 0),
+        ("FA_VERSION_MAJOR", 0), ("FA_VERSION_MINOR", 4), ("FA_VERSION_PATCH", 0),
     ] + [(name, size) for name, size in (
         ("FA_FWD_PARAMS_SIZE_V0_2", 272), ("FA_UNPAD_INFO_PARAMS_SIZE_V0_2", 64), ("FA_ROWS_PARAMS_SIZE_V0_2", 88),
         ("FA_POSITION_IDS_PARAMS_SIZE_V0_2", 64), ("FA_KERNEL_INFO_SIZE_V0_2", 88), ("FA_FWD_PARAMS_SIZE_V0_3", 376),
-        ("FA_COMBINE_PARAMS_SIZE_V0_3", 152))])
+        ("FA_COMBINE_PARAMS_SIZE_V0_3", 152), ("FA_FWD_DISPATCH_INFO_SIZE_V0_4", 48),
+        ("FA_FWD_WORKSPACE_BOUNDS_SIZE_V0_4", 56))])
 
 # The layout version these mirrors describe: a library older than this has
 # other struct layouts (0.1 had no struct_size) and is refused by load().
@@ -322,6 +359,10 @@ _SIGNATURES = {
     "fa_fwd": (ctypes.c_int, [ctypes.POINTER(FwdParams), _MSG]),
     "fa_fwd_query": (ctypes.c_int, [ctypes.POINTER(FwdParams), ctypes.POINTER(ctypes.c_size_t), _MSG]),
     "fa_fwd_workspace_size": (ctypes.c_int, [ctypes.POINTER(FwdParams), ctypes.POINTER(ctypes.c_size_t), _MSG]),
+    "fa_fwd_query_dispatch": (ctypes.c_int, [ctypes.POINTER(FwdParams), ctypes.POINTER(FwdDispatchInfo), _MSG]),
+    "fa_fwd_workspace_bounds_default": (FwdWorkspaceBounds, []),
+    "fa_fwd_workspace_size_max": (ctypes.c_int, [ctypes.POINTER(FwdWorkspaceBounds), ctypes.POINTER(ctypes.c_size_t),
+                                                 _MSG]),
     "fa_fwd_with_kernel": (ctypes.c_int, [ctypes.POINTER(FwdParams), ctypes.c_size_t, _MSG]),
     "fa_append_kv": (ctypes.c_int, [ctypes.POINTER(FwdParams), _MSG]),
     "fa_combine_params_default": (CombineParams, []),
@@ -338,8 +379,9 @@ _SIGNATURES = {
     "fa_kernel_info_get": (ctypes.c_int, [ctypes.c_size_t, ctypes.POINTER(KernelInfo)]),
 }
 
-# Symbols a library of LAYOUT_VERSION_NUMBER or later may lack: none yet.
-OPTIONAL = ()
+# Symbols a library of LAYOUT_VERSION_NUMBER or later may lack: the 0.4 queries (a 0.3 library has the same
+# structs for everything else).
+OPTIONAL = ("fa_fwd_query_dispatch", "fa_fwd_workspace_bounds_default", "fa_fwd_workspace_size_max")
 
 
 def load(path=None):

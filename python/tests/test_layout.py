@@ -63,7 +63,7 @@ class LayoutNames(unittest.TestCase):
 
     def test_sizes_of_this_layout(self):
         for cls, cname in N.STRUCTS:
-            sizes = [N.CONSTANTS[m] for m in ("FA_%s_SIZE_V0_%d" % (cname[3:].upper(), v) for v in (2, 3))
+            sizes = [N.CONSTANTS[m] for m in ("FA_%s_SIZE_V0_%d" % (cname[3:].upper(), v) for v in (2, 3, 4))
                      if m in N.CONSTANTS]
             if sizes:  # the newest layout is this binding's
                 self.assertEqual(ctypes.sizeof(cls), max(sizes), cname)

@@ -16,4 +16,4 @@ static size_t cpu_workspace_bytes(const fa_fwd_args *a, const fa_kernel_info *k,
   return 0;
 }
 
-const fa_family fa_family_cpu = {"cpu", cpu_supports, cpu_workspace_bytes, NULL, 0};
+const fa_family fa_family_cpu = {"cpu", cpu_supports, cpu_workspace_bytes, NULL, 0, NULL};

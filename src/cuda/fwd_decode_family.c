@@ -32,19 +32,26 @@ static int64_t blocks_per_sm(const fa_kernel_info *k, const fa_device_info *dev)
 }
 
 /*
- * Splits per sequence: 1 when the blocks without splitting already fill the
- * GPU (or the caller asked for 1); otherwise the smallest count whose waves
- * are within DECODE_WAVE_EFFICIENCY of the best, among counts that leave
- * every warp DECODE_MIN_STEPS_PER_WARP steps of the longest sequence and do
- * not exceed the caller's cap (num_splits > 1) or FA_MAX_SPLITS.
+ * Splits per sequence for `units` blocks without splitting (sequences x KV
+ * heads x row tiles) and a longest sequence of `seqlen_k` keys: 1 when the
+ * blocks without splitting already fill the GPU (or the caller asked for
+ * 1); otherwise the smallest count whose waves are within
+ * DECODE_WAVE_EFFICIENCY of the best, among counts that leave every warp
+ * DECODE_MIN_STEPS_PER_WARP steps of the longest sequence and do not exceed
+ * the caller's cap (num_splits > 1) or FA_MAX_SPLITS.
+ *
+ * For fixed units the count does not decrease as seqlen_k or the cap grow
+ * (a longer range of counts only raises the best efficiency, so the first
+ * count within DECODE_WAVE_EFFICIENCY of it comes no earlier); it is not
+ * monotone in units. decode_max_workspace_bytes relies on both.
  */
-static int32_t decode_splits(const fa_fwd_args *a, const fa_kernel_info *k, const fa_device_info *dev) {
-  if (a->num_splits == 1 || dev->sm_count <= 0) return 1;
-  const int64_t units = (int64_t)a->batch * a->num_heads_k * m_tiles(a);
+static int32_t splits_for_units(int64_t units, int32_t seqlen_k, int32_t num_splits, const fa_kernel_info *k,
+                                const fa_device_info *dev) {
+  if (num_splits == 1 || dev->sm_count <= 0) return 1;
   const int64_t slots = (int64_t)dev->sm_count * blocks_per_sm(k, dev);
-  const int64_t key_tiles = ((int64_t)a->seqlen_k + FA_DECODE_STEP - 1) / FA_DECODE_STEP;
+  const int64_t key_tiles = ((int64_t)seqlen_k + FA_DECODE_STEP - 1) / FA_DECODE_STEP;
   int64_t limit = key_tiles / (FA_DECODE_WARPS * DECODE_MIN_STEPS_PER_WARP);
-  const int64_t cap = a->num_splits > 1 ? a->num_splits : FA_MAX_SPLITS;
+  const int64_t cap = num_splits > 1 ? num_splits : FA_MAX_SPLITS;
   if (limit > cap) limit = cap;
   if (units == 0 || limit <= 1 || units * 10 >= slots * 8) return 1;
   double eff[FA_MAX_SPLITS + 1], best = 0.0;
@@ -57,6 +64,11 @@ static int32_t decode_splits(const fa_fwd_args *a, const fa_kernel_info *k, cons
   for (int64_t s = 1; s <= limit; ++s)
     if (eff[s] >= DECODE_WAVE_EFFICIENCY * best) return (int32_t)s;
   return 1;
+}
+
+static int32_t decode_splits(const fa_fwd_args *a, const fa_kernel_info *k, const fa_device_info *dev) {
+  const int64_t units = (int64_t)a->batch * a->num_heads_k * m_tiles(a);
+  return splits_for_units(units, a->seqlen_k, a->num_splits, k, dev);
 }
 
 static fa_status decode_supports(const fa_fwd_args *a, const fa_kernel_info *k, const fa_device_info *dev,
@@ -94,4 +106,37 @@ static void decode_plan(fa_fwd_args *a, const fa_kernel_info *k, const fa_device
   a->splits = s;
 }
 
-const fa_family fa_family_decode = {"decode", decode_supports, decode_workspace_bytes, decode_plan, DECODE_SHORT_ROWS};
+/*
+ * fa_fwd_workspace_size_max: the workspace is fa_decode_workspace_layout
+ * of (total_q, splits), which grows with both. splits is the heuristic's
+ * for units = batch x num_heads_k x row tiles, at most what the longest
+ * cache and the cap allow (both taken at their bounds: see
+ * splits_for_units); it is not monotone in units, so take the most over
+ * every batch up to the bound and every row-tile count up to what
+ * max_seqlen_q x heads_per_kv needs (a pair's short part uses fewer, never
+ * more). Units that already fill the GPU give 1 split and end the scan. A
+ * kernel whose shared memory the device cannot give (decode_supports
+ * declines every call) needs nothing.
+ */
+static size_t decode_max_workspace_bytes(const fa_fwd_args *bounds, const fa_kernel_info *k,
+                                         const fa_device_info *dev) {
+  if (dev->max_smem_per_block > 0 && k->smem_bytes > (size_t)dev->max_smem_per_block) return 0; /* never runs here */
+  const int64_t rows = (int64_t)bounds->seqlen_q * bounds->heads_per_kv;
+  const int64_t max_tiles = (rows + FA_DECODE_ROWS - 1) / FA_DECODE_ROWS;
+  const int64_t slots = dev->sm_count > 0 ? (int64_t)dev->sm_count * blocks_per_sm(k, dev) : 0;
+  int32_t most = 1;
+  for (int64_t b = 1; b <= bounds->batch; ++b) {
+    int64_t t = 1;
+    for (; t <= max_tiles; ++t) {
+      const int64_t units = b * bounds->num_heads_k * t;
+      if (units * 10 >= slots * 8) break; /* fills the GPU (1 split), and so do more tiles */
+      const int32_t s = splits_for_units(units, bounds->seqlen_k, bounds->num_splits, k, dev);
+      if (s > most) most = s;
+    }
+    if (t == 1) break; /* one tile of this batch fills the GPU: so does every larger batch */
+  }
+  return (size_t)fa_decode_workspace_layout(bounds, most).bytes;
+}
+
+const fa_family fa_family_decode = {"decode",          decode_supports,   decode_workspace_bytes,
+                                    decode_plan,       DECODE_SHORT_ROWS, decode_max_workspace_bytes};

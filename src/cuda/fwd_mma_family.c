@@ -35,4 +35,4 @@ static size_t mma_workspace_bytes(const fa_fwd_args *a, const fa_kernel_info *k,
   return 0;
 }
 
-const fa_family fa_family_mma = {"mma", mma_supports, mma_workspace_bytes, NULL, 0};
+const fa_family fa_family_mma = {"mma", mma_supports, mma_workspace_bytes, NULL, 0, NULL};
