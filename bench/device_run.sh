@@ -202,10 +202,10 @@ step_tests_small() {
 step_sanitize_small() {
   local t f
   for t in memcheck racecheck; do
-    for f in decode_fwd_decode_sm90_hdim128_bf16 decode_fwd_mma_sm90_hdim128_bf16 decode_fwd_mma_sm90_hdim64_fp16 \
-             mixed_fwd_decode_sm90_hdim128_bf16; do
+    for f in ${SAN_FILTERS:-decode_fwd_decode_sm90_hdim128_bf16 decode_fwd_mma_sm90_hdim128_bf16 \
+             decode_fwd_mma_sm90_hdim64_fp16 mixed_fwd_decode_sm90_hdim128_bf16}; do
       local rc=0 log="$OUT/san_${t}_$f.log"
-      timeout 120 compute-sanitizer --tool "$t" --error-exitcode 99 build/tests/test_decode "$f" >"$log" 2>&1 || rc=$?
+      timeout "${SAN_TIMEOUT:-120}" compute-sanitizer --tool "$t" --error-exitcode 99 build/tests/test_decode "$f" >"$log" 2>&1 || rc=$?
       note "compute-sanitizer $t $f: exit $rc; $(grep -cE '^\[       OK \]' "$log") OK; $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$log" | tail -1)"
     done
   done
