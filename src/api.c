@@ -438,6 +438,7 @@ static fa_status prepare(const fa_fwd_params *given, int append_only, prepared_c
   if ((st = check_workspace_pointer(p, message)) != FA_OK) return st;
   if ((st = fa_call_device(p->backend, p->context, &call->dev, message)) != FA_OK) return st;
   call->args.sm_count = call->dev.sm_count;
+  call->args.tensor_map_encode = call->dev.tensor_map_encode;
   call->args.workspace = p->workspace;
   call->args.workspace_bytes = p->workspace_bytes;
   if (p->backend == FA_BACKEND_CPU) return check_host_seqlens(p, message);
