@@ -1,0 +1,77 @@
+#!/bin/bash
+# One short device call for the wgmma family (sm_90a): build a subset,
+# run its probe and its test_fwd cases, memcheck a small subset, time it
+# against the mma family. Every command runs under `timeout`, so a hang
+# costs at most its own limit; the whole script stays under ~150 s.
+#
+#   run (device tool, carry [".deb"]):  bash bench/wgmma_check.sh
+#
+# Logs go to $OUT (default /tmp/fa_out); a summary is printed last.
+# This edits gen/spec.py on the copy it runs on (sm_90 only, head dims 64
+# and 128), as bench/device_run.sh's build-small step does; never commit
+# the result.
+set -u
+OUT=${OUT:-/tmp/fa_out}
+mkdir -p "$OUT"
+SUMMARY="$OUT/summary.txt"
+: >"$SUMMARY"
+note() { echo "$*" | tee -a "$SUMMARY"; }
+T0=$SECONDS
+
+# cmocka is not on the device image: its Debian packages travel in .deb/.
+if ! echo '#include <cmocka.h>' | cc -E -x c - >/dev/null 2>&1 && [ -d .deb ]; then
+  mkdir -p /tmp/cm && for f in .deb/*.deb; do timeout 20 dpkg -x "$f" /tmp/cm; done
+  export CPATH=/tmp/cm/usr/include LIBRARY_PATH=/tmp/cm/usr/lib/x86_64-linux-gnu
+  export LD_LIBRARY_PATH=/tmp/cm/usr/lib/x86_64-linux-gnu
+fi
+timeout 10 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader >"$OUT/env.txt" 2>&1
+note "gpu: $(cat "$OUT/env.txt")"
+
+# ---- build: sm_90 only, head dims 64 and 128 (the wgmma family's), the
+# targets this script runs.
+sed -i 's/archs=\["80", "90"\]/archs=["90"]/; s/^HEAD_DIMS = \[.*\]/HEAD_DIMS = [64, 128]/' gen/spec.py
+t=$SECONDS
+if timeout 100 ninja -j16 build/tests/test_wgmma build/tests/test_fwd build/fa_demo >"$OUT/build.log" 2>&1; then
+  note "build: ok in $((SECONDS - t)) s"
+else
+  note "build: FAILED or timed out after $((SECONDS - t)) s"; tail -30 "$OUT/build.log"; cat "$SUMMARY"; exit 1
+fi
+grep -E "wgmma.*(spill|Local memory)|C75[0-9][0-9]|Potential Performance Loss" "$OUT/build.log" | head -5 | tee -a "$SUMMARY"
+o=build/obj/generated/cuda/fwd_wgmma_sm90a_hdim128_bf16_causal.cu.o
+timeout 20 cuobjdump --dump-sass "$o" >"$OUT/sass_hdim128_bf16_causal.txt" 2>&1
+note "sass $(basename "$o"): $(grep -oE 'HGMMA\.[0-9x]+\.F32\.BF16|UTMALDG\.[0-9]D|USETMAXREG\.[A-Z_.]+|\bHMMA\.[0-9A-Z.]+' "$OUT/sass_hdim128_bf16_causal.txt" | sort | uniq -c | tr '\n' ' ')"
+
+# ---- correctness
+timeout 30 build/tests/test_wgmma >"$OUT/test_wgmma.log" 2>&1
+note "test_wgmma (layout probe): exit $?"
+grep -E "wgmma probe|skipped|FAILED" "$OUT/test_wgmma.log" | tee -a "$SUMMARY"
+timeout 60 build/tests/test_fwd wgmma >"$OUT/test_fwd_wgmma.log" 2>&1
+note "test_fwd wgmma: exit $? (OK $(grep -c '^\[       OK \]' "$OUT/test_fwd_wgmma.log"), FAILED $(grep -c '^\[  FAILED  \] [a-z]' "$OUT/test_fwd_wgmma.log"))"
+grep -E "worst error|skipped|error:|FAIL|Timeout" "$OUT/test_fwd_wgmma.log" | head -20 | tee -a "$SUMMARY"
+
+# ---- memcheck on a small subset (the sanitizer slows kernels 10-100x)
+if [ $((SECONDS - T0)) -lt 110 ]; then
+  timeout 25 compute-sanitizer --tool memcheck --error-exitcode 99 build/tests/test_fwd wgmma_sm90a_hdim64_fp16_local \
+    >"$OUT/memcheck.log" 2>&1
+  note "memcheck test_fwd wgmma_sm90a_hdim64_fp16_local: exit $? ($(grep -E 'ERROR SUMMARY' "$OUT/memcheck.log" | tail -1))"
+else
+  note "memcheck: skipped (time)"
+fi
+
+# ---- timing: wgmma vs mma on the same problems (fa_demo --kernel)
+bench() {  # $1 = kernel suffix (hdim.._dtype_mask), rest = fa_demo arguments
+  local suffix=$1; shift
+  local fam
+  for fam in wgmma_sm90a mma_sm90; do
+    timeout 15 build/fa_demo --kernel "fwd_${fam}_${suffix}" --repeat 20 --check-rows 16 "$@" >"$OUT/demo.log" 2>&1
+    note "  $(printf '%-38s' "fwd_${fam}_${suffix}") $* | $(grep -E '^time:' "$OUT/demo.log" | cut -c7-) | $(grep -oE '(PASS|FAIL)' "$OUT/demo.log" | tail -1)"
+  done
+}
+note "timing (median of 20, H=16, bf16):"
+bench hdim128_bf16_causal --head-dim 128 --heads-q 16 --heads-k 16 --causal --seqlens 4096,4096
+bench hdim128_bf16_none --head-dim 128 --heads-q 16 --heads-k 16 --seqlens 4096,4096
+bench hdim64_bf16_causal --head-dim 64 --heads-q 16 --heads-k 16 --causal --seqlens 4096,4096
+
+note "total: $((SECONDS - T0)) s"
+echo "==== summary"
+cat "$SUMMARY"
