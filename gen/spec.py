@@ -106,6 +106,8 @@ def wgmma_smem_bytes(head_dim, tile):
 WGMMA_TILES = [
     dict(max_head_dim=64, block_m=128, block_n=128, warps=12, stages=2),
     dict(max_head_dim=128, block_m=128, block_n=128, warps=12, stages=2),
+    # d256: O alone takes 128 registers; FA3 uses block_n 80 here
+    dict(max_head_dim=256, block_m=128, block_n=64, warps=12, stages=2),
 ]
 
 
@@ -187,7 +189,7 @@ FAMILIES = [
         host="fa_family_wgmma",
         host_sources=["src/cuda/fwd_wgmma_family.c"],
         archs=["90a"],
-        head_dims=[64, 128],  # multiples of 64: 128-byte-swizzle panels (d96/192 need 64B swizzle atoms)
+        head_dims=[64, 128, 256],  # multiples of 64: 128-byte-swizzle panels (d96/192 need 64B swizzle atoms)
         dtypes=DTYPES,
         masks=MASKS,
         tiles=WGMMA_TILES,

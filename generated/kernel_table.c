@@ -174,6 +174,12 @@ int fa_launch_fwd_wgmma_sm90a_hdim128_bf16_none(const fa_fwd_args *args, fa_stre
 int fa_launch_fwd_wgmma_sm90a_hdim128_fp16_causal(const fa_fwd_args *args, fa_stream_t stream);
 int fa_launch_fwd_wgmma_sm90a_hdim128_fp16_local(const fa_fwd_args *args, fa_stream_t stream);
 int fa_launch_fwd_wgmma_sm90a_hdim128_fp16_none(const fa_fwd_args *args, fa_stream_t stream);
+int fa_launch_fwd_wgmma_sm90a_hdim256_bf16_causal(const fa_fwd_args *args, fa_stream_t stream);
+int fa_launch_fwd_wgmma_sm90a_hdim256_bf16_local(const fa_fwd_args *args, fa_stream_t stream);
+int fa_launch_fwd_wgmma_sm90a_hdim256_bf16_none(const fa_fwd_args *args, fa_stream_t stream);
+int fa_launch_fwd_wgmma_sm90a_hdim256_fp16_causal(const fa_fwd_args *args, fa_stream_t stream);
+int fa_launch_fwd_wgmma_sm90a_hdim256_fp16_local(const fa_fwd_args *args, fa_stream_t stream);
+int fa_launch_fwd_wgmma_sm90a_hdim256_fp16_none(const fa_fwd_args *args, fa_stream_t stream);
 
 static const fa_kernel_entry entries[] = {
     {{sizeof(fa_kernel_info), "fwd_cpu_hdim32_bf16_causal", "cpu", "portable C11 forward, single thread (correct fallback, not fast); 8x64 tile", "", FA_BACKEND_CPU, 0, 32, FA_DTYPE_BF16, FA_MASK_CAUSAL, 0, 8, 64, 1, 0},
@@ -508,6 +514,18 @@ static const fa_kernel_entry entries[] = {
      &fa_family_wgmma, fa_launch_fwd_wgmma_sm90a_hdim128_fp16_local},
     {{sizeof(fa_kernel_info), "fwd_wgmma_sm90a_hdim128_fp16_none", "wgmma", "Hopper forward: TMA producer warp, 2 wgmma consumer warpgroups, mbarrier ring (first version); 128x128 tile, 12 warps", "sm_90a", FA_BACKEND_CUDA, 90, 128, FA_DTYPE_FP16, FA_MASK_NONE, 15, 128, 128, 384, 164936},
      &fa_family_wgmma, fa_launch_fwd_wgmma_sm90a_hdim128_fp16_none},
+    {{sizeof(fa_kernel_info), "fwd_wgmma_sm90a_hdim256_bf16_causal", "wgmma", "Hopper forward: TMA producer warp, 2 wgmma consumer warpgroups, mbarrier ring (first version); 128x64 tile, 12 warps", "sm_90a", FA_BACKEND_CUDA, 90, 256, FA_DTYPE_BF16, FA_MASK_CAUSAL, 15, 128, 64, 384, 197704},
+     &fa_family_wgmma, fa_launch_fwd_wgmma_sm90a_hdim256_bf16_causal},
+    {{sizeof(fa_kernel_info), "fwd_wgmma_sm90a_hdim256_bf16_local", "wgmma", "Hopper forward: TMA producer warp, 2 wgmma consumer warpgroups, mbarrier ring (first version); 128x64 tile, 12 warps", "sm_90a", FA_BACKEND_CUDA, 90, 256, FA_DTYPE_BF16, FA_MASK_LOCAL, 15, 128, 64, 384, 197704},
+     &fa_family_wgmma, fa_launch_fwd_wgmma_sm90a_hdim256_bf16_local},
+    {{sizeof(fa_kernel_info), "fwd_wgmma_sm90a_hdim256_bf16_none", "wgmma", "Hopper forward: TMA producer warp, 2 wgmma consumer warpgroups, mbarrier ring (first version); 128x64 tile, 12 warps", "sm_90a", FA_BACKEND_CUDA, 90, 256, FA_DTYPE_BF16, FA_MASK_NONE, 15, 128, 64, 384, 197704},
+     &fa_family_wgmma, fa_launch_fwd_wgmma_sm90a_hdim256_bf16_none},
+    {{sizeof(fa_kernel_info), "fwd_wgmma_sm90a_hdim256_fp16_causal", "wgmma", "Hopper forward: TMA producer warp, 2 wgmma consumer warpgroups, mbarrier ring (first version); 128x64 tile, 12 warps", "sm_90a", FA_BACKEND_CUDA, 90, 256, FA_DTYPE_FP16, FA_MASK_CAUSAL, 15, 128, 64, 384, 197704},
+     &fa_family_wgmma, fa_launch_fwd_wgmma_sm90a_hdim256_fp16_causal},
+    {{sizeof(fa_kernel_info), "fwd_wgmma_sm90a_hdim256_fp16_local", "wgmma", "Hopper forward: TMA producer warp, 2 wgmma consumer warpgroups, mbarrier ring (first version); 128x64 tile, 12 warps", "sm_90a", FA_BACKEND_CUDA, 90, 256, FA_DTYPE_FP16, FA_MASK_LOCAL, 15, 128, 64, 384, 197704},
+     &fa_family_wgmma, fa_launch_fwd_wgmma_sm90a_hdim256_fp16_local},
+    {{sizeof(fa_kernel_info), "fwd_wgmma_sm90a_hdim256_fp16_none", "wgmma", "Hopper forward: TMA producer warp, 2 wgmma consumer warpgroups, mbarrier ring (first version); 128x64 tile, 12 warps", "sm_90a", FA_BACKEND_CUDA, 90, 256, FA_DTYPE_FP16, FA_MASK_NONE, 15, 128, 64, 384, 197704},
+     &fa_family_wgmma, fa_launch_fwd_wgmma_sm90a_hdim256_fp16_none},
 };
 
 const fa_kernel_table_view fa_kernel_table = {entries, sizeof(entries) / sizeof(entries[0]),
