@@ -47,7 +47,10 @@ note "test_wgmma (layout probe): exit $?"
 grep -E "wgmma probe|skipped|FAILED" "$OUT/test_wgmma.log" | tee -a "$SUMMARY"
 timeout 60 build/tests/test_fwd wgmma >"$OUT/test_fwd_wgmma.log" 2>&1
 note "test_fwd wgmma: exit $? (OK $(grep -c '^\[       OK \]' "$OUT/test_fwd_wgmma.log"), FAILED $(grep -c '^\[  FAILED  \] [a-z]' "$OUT/test_fwd_wgmma.log"))"
-grep -E "worst error|skipped|error:|FAIL|Timeout" "$OUT/test_fwd_wgmma.log" | head -20 | tee -a "$SUMMARY"
+grep -E "worst error|skipped|error:|FAIL|Timeout" "$OUT/test_fwd_wgmma.log" | head -24 | tee -a "$SUMMARY"
+# fa_fwd's own choice (wgmma where it is preferred) on offsets past 2^31 elements.
+timeout 30 build/tests/test_fwd 64bit >"$OUT/test_fwd_64bit.log" 2>&1
+note "test_fwd 64bit (dispatch's choice): exit $? ($(grep -E '^\[  (     OK|FAILED|SKIPPED) \]' "$OUT/test_fwd_64bit.log" | head -1))"
 
 # ---- memcheck on a small subset (the sanitizer slows kernels 10-100x)
 if [ $((SECONDS - T0)) -lt 110 ]; then

@@ -368,7 +368,57 @@ static void test_generated_table(void **state) {
       assert_int_equal(e->info.priority, 10);
     if (strcmp(e->info.family, "cpu") == 0)
       assert_int_equal(e->info.priority, 0);
+    if (strcmp(e->info.family, "wgmma") == 0) /* wgmma and setmaxnreg: sm_90a machine code only */
+      assert_string_equal(e->info.arch_name, "sm_90a");
   }
+}
+
+/* The wgmma family (sm_90a) on the generated table, for a made-up sm_90
+ * device: it takes a dense bf16 d128 causal prefill when the tensor-map
+ * encoder is there, and declines (mma takes the call) without the encoder,
+ * with a paged cache, or with a stride TMA cannot hold. */
+static const char *chosen_family(const fa_fwd_args *a, const fa_device_info *dev) {
+  fa_choice choice;
+  fa_message msg;
+  if (fa_choose_kernel_in(&fa_kernel_table, FA_BACKEND_CUDA, a, FA_DTYPE_BF16, dev, &choice, &msg) != FA_OK)
+    fail_msg("no kernel: %s", msg.text);
+  assert_int_equal(choice.partner, SIZE_MAX);
+  return fa_kernel_table.entries[choice.index].info.family;
+}
+
+static void test_wgmma_supports(void **state) {
+  static const int32_t table[4] = {0, 1, 2, 3};
+  fa_device_info dev;
+  fa_fwd_args a;
+  size_t i;
+  int have = 0;
+  (void)state;
+  for (i = 0; i < fa_kernel_table.size; ++i)
+    have |= strcmp(fa_kernel_table.entries[i].info.name, "fwd_wgmma_sm90a_hdim128_bf16_causal") == 0;
+  if (!have) {
+    print_message("skipped: this build has no fwd_wgmma_sm90a_hdim128_bf16_causal\n");
+    skip();
+  }
+  memset(&dev, 0, sizeof dev);
+  dev.arch = 90, dev.sm_count = 132, dev.max_smem_per_block = 232448;
+  dev.tensor_map_encode = (void *)&dev; /* any non-NULL: never called here */
+  memset(&a, 0, sizeof a);
+  a.batch = 2, a.num_heads_q = a.num_heads_k = 8, a.head_dim = 128, a.heads_per_kv = 1;
+  a.seqlen_q = a.seqlen_k = a.kv_capacity = 1000;
+  a.window_left = -1, a.window_right = 0;
+  a.q_head_stride = a.k_head_stride = a.v_head_stride = a.out_head_stride = 128;
+  a.q_row_stride = a.k_row_stride = a.v_row_stride = a.out_row_stride = 8 * 128;
+  a.q_batch_stride = a.k_batch_stride = a.v_batch_stride = a.out_batch_stride = 1000 * 8 * 128;
+  a.tensor_map_encode = dev.tensor_map_encode;
+  assert_string_equal(chosen_family(&a, &dev), "wgmma");
+  a.tensor_map_encode = NULL;
+  assert_string_equal(chosen_family(&a, &dev), "mma");
+  a.tensor_map_encode = dev.tensor_map_encode;
+  a.k_batch_stride = INT64_C(1) << 39; /* 2^40 bytes */
+  assert_string_equal(chosen_family(&a, &dev), "mma");
+  a.k_batch_stride = a.q_batch_stride;
+  a.block_table = table, a.page_size = 256, a.max_pages_per_seq = 4, a.num_pages = 4, a.kv_capacity = 1000;
+  assert_string_equal(chosen_family(&a, &dev), "mma");
 }
 
 /* The public query on the CPU backend picks the CPU family's exact-mask
@@ -419,6 +469,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_pairs),
       cmocka_unit_test(test_struct_growth),
       cmocka_unit_test(test_generated_table),
+      cmocka_unit_test(test_wgmma_supports),
       cmocka_unit_test(test_query_cpu),
   };
   struct CMUnitTest run[sizeof all / sizeof all[0]];
