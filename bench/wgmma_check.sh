@@ -6,6 +6,10 @@
 #
 #   run (device tool, carry [".deb"]):  bash bench/wgmma_check.sh
 #
+# The device tool copies the checkout the *session* started in (not a
+# helper's worktree): run it from a checkout that has this branch checked
+# out or merged (test -f src/cuda/fwd_wgmma.cuh), or it finds no family.
+#
 # Logs go to $OUT (default /tmp/fa_out); a summary is printed last.
 # This edits gen/spec.py on the copy it runs on (sm_90 only, head dims 64
 # and 128), as bench/device_run.sh's build-small step does; never commit
@@ -48,7 +52,8 @@ grep -E "wgmma probe|skipped|FAILED" "$OUT/test_wgmma.log" | tee -a "$SUMMARY"
 timeout 60 build/tests/test_fwd wgmma >"$OUT/test_fwd_wgmma.log" 2>&1
 note "test_fwd wgmma: exit $? (OK $(grep -c '^\[       OK \]' "$OUT/test_fwd_wgmma.log"), FAILED $(grep -c '^\[  FAILED  \] [a-z]' "$OUT/test_fwd_wgmma.log"))"
 grep -E "worst error|skipped|error:|FAIL|Timeout" "$OUT/test_fwd_wgmma.log" | head -24 | tee -a "$SUMMARY"
-# fa_fwd's own choice (wgmma where it is preferred) on offsets past 2^31 elements.
+# fa_fwd's own choice on offsets past 2^31 elements (mma while the wgmma
+# family's priority is below mma's, gen/spec.py).
 timeout 30 build/tests/test_fwd 64bit >"$OUT/test_fwd_64bit.log" 2>&1
 note "test_fwd 64bit (dispatch's choice): exit $? ($(grep -E '^\[  (     OK|FAILED|SKIPPED) \]' "$OUT/test_fwd_64bit.log" | head -1))"
 

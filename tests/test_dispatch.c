@@ -373,29 +373,23 @@ static void test_generated_table(void **state) {
   }
 }
 
-/* The wgmma family (sm_90a) on the generated table, for a made-up sm_90
- * device: it takes a dense bf16 d128 causal prefill when the tensor-map
- * encoder is there, and declines (mma takes the call) without the encoder,
- * with a paged cache, or with a stride TMA cannot hold. */
-static const char *chosen_family(const fa_fwd_args *a, const fa_device_info *dev) {
-  fa_choice choice;
-  fa_message msg;
-  if (fa_choose_kernel_in(&fa_kernel_table, FA_BACKEND_CUDA, a, FA_DTYPE_BF16, dev, &choice, &msg) != FA_OK)
-    fail_msg("no kernel: %s", msg.text);
-  assert_int_equal(choice.partner, SIZE_MAX);
-  return fa_kernel_table.entries[choice.index].info.family;
-}
-
+/* The wgmma family's supports() (fwd_wgmma_family.c) on the generated
+ * table's entry, for a made-up sm_90 device: it takes a dense bf16 d128
+ * causal prefill when the tensor-map encoder is there, and declines with
+ * FA_ERR_UNSUPPORTED (dispatch then asks mma) without the encoder, with a
+ * paged cache, with a stride TMA cannot hold. */
 static void test_wgmma_supports(void **state) {
   static const int32_t table[4] = {0, 1, 2, 3};
+  const fa_kernel_entry *e = NULL;
   fa_device_info dev;
   fa_fwd_args a;
+  fa_message why;
   size_t i;
-  int have = 0;
   (void)state;
   for (i = 0; i < fa_kernel_table.size; ++i)
-    have |= strcmp(fa_kernel_table.entries[i].info.name, "fwd_wgmma_sm90a_hdim128_bf16_causal") == 0;
-  if (!have) {
+    if (strcmp(fa_kernel_table.entries[i].info.name, "fwd_wgmma_sm90a_hdim128_bf16_causal") == 0)
+      e = &fa_kernel_table.entries[i];
+  if (e == NULL) {
     print_message("skipped: this build has no fwd_wgmma_sm90a_hdim128_bf16_causal\n");
     skip();
   }
@@ -410,15 +404,22 @@ static void test_wgmma_supports(void **state) {
   a.q_row_stride = a.k_row_stride = a.v_row_stride = a.out_row_stride = 8 * 128;
   a.q_batch_stride = a.k_batch_stride = a.v_batch_stride = a.out_batch_stride = 1000 * 8 * 128;
   a.tensor_map_encode = dev.tensor_map_encode;
-  assert_string_equal(chosen_family(&a, &dev), "wgmma");
+  assert_int_equal(e->family->supports(&a, &e->info, &dev, &why), FA_OK);
   a.tensor_map_encode = NULL;
-  assert_string_equal(chosen_family(&a, &dev), "mma");
+  assert_int_equal(e->family->supports(&a, &e->info, &dev, &why), FA_ERR_UNSUPPORTED);
+  assert_non_null(strstr(why.text, "cuTensorMapEncodeTiled"));
   a.tensor_map_encode = dev.tensor_map_encode;
   a.k_batch_stride = INT64_C(1) << 39; /* 2^40 bytes */
-  assert_string_equal(chosen_family(&a, &dev), "mma");
+  assert_int_equal(e->family->supports(&a, &e->info, &dev, &why), FA_ERR_UNSUPPORTED);
+  assert_non_null(strstr(why.text, "k_batch_stride"));
   a.k_batch_stride = a.q_batch_stride;
-  a.block_table = table, a.page_size = 256, a.max_pages_per_seq = 4, a.num_pages = 4, a.kv_capacity = 1000;
-  assert_string_equal(chosen_family(&a, &dev), "mma");
+  a.block_table = table, a.page_size = 256, a.max_pages_per_seq = 4, a.num_pages = 4;
+  assert_int_equal(e->family->supports(&a, &e->info, &dev, &why), FA_ERR_UNSUPPORTED);
+  assert_non_null(strstr(why.text, "block_table"));
+  a.block_table = NULL;
+  a.cu_seqlens_q = table, a.cu_seqlens_k = table, a.total_q = a.total_k = INT64_C(1) << 31; /* varlen rows */
+  assert_int_equal(e->family->supports(&a, &e->info, &dev, &why), FA_ERR_UNSUPPORTED);
+  assert_non_null(strstr(why.text, "2^31"));
 }
 
 /* The public query on the CPU backend picks the CPU family's exact-mask
