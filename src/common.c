@@ -56,9 +56,7 @@ fa_status fa_query_device(fa_device_info *dev, fa_message *message) {
                                   dev->device)) != cudaSuccess)
     return fa_fail(message, FA_ERR_CUDA, "querying the current device failed: %s", cudaGetErrorString(e));
   dev->arch = major * 10 + minor;
-  /* Only sm_90 and later have TMA; there a call without a context looks the
-   * encoder up (a driver symbol lookup, no allocation, no sync). */
-  dev->tensor_map_encode = dev->arch >= 90 ? fa_tensor_map_encoder() : NULL;
+  dev->tensor_map_encode = NULL; /* forward calls look it up (api.c) */
   return FA_OK;
 }
 
