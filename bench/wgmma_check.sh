@@ -1,14 +1,19 @@
 #!/bin/bash
 # One short device call for the wgmma family (sm_90a): build a subset,
 # run its probe and its test_fwd cases, memcheck a small subset, time it
-# against the mma family. Every command runs under `timeout`, so a hang
-# costs at most its own limit; the whole script stays under ~150 s.
+# against the mma family. Every long command runs under `timeout` capped by
+# what is left of BUDGET (170 s), so a hang costs at most its own limit.
 #
-#   run (device tool, carry [".deb"]):  bash bench/wgmma_check.sh
-#
-# The device tool copies the checkout the *session* started in (not a
-# helper's worktree): run it from a checkout that has this branch checked
-# out or merged (test -f src/cuda/fwd_wgmma.cuh), or it finds no family.
+# The device tool copies the checkout the *session* started in, not a
+# helper's worktree. From a checkout with this branch checked out or merged:
+#   run(command="bash bench/wgmma_check.sh", carry=[".deb"], timeout_s=200)
+# From a session whose checkout lacks it: put a bundle of the branch in that
+# checkout's (ignored, carried) .deb/ first, here
+#   git -C <worktree of wgmma> bundle create <checkout>/.deb/wgmma.bundle wgmma
+# then
+#   run(command="rm -rf /tmp/w && git clone -q -b wgmma .deb/wgmma.bundle /tmp/w
+#       && cp -r .deb /tmp/w/ && cd /tmp/w && bash bench/wgmma_check.sh",
+#       carry=[".deb"], timeout_s=200)
 #
 # Logs go to $OUT (default /tmp/fa_out); a summary is printed last.
 # This edits gen/spec.py on the copy it runs on (sm_90 only, head dims 64
@@ -21,6 +26,9 @@ SUMMARY="$OUT/summary.txt"
 : >"$SUMMARY"
 note() { echo "$*" | tee -a "$SUMMARY"; }
 T0=$SECONDS
+BUDGET=${BUDGET:-170}  # seconds for the whole script
+# cap N: N, or what is left of the budget if less (at least 1).
+cap() { local left=$((BUDGET - (SECONDS - T0))); [ "$left" -lt "$1" ] && echo $((left > 1 ? left : 1)) || echo "$1"; }
 
 # cmocka is not on the device image: its Debian packages travel in .deb/.
 if ! echo '#include <cmocka.h>' | cc -E -x c - >/dev/null 2>&1 && [ -d .deb ]; then
@@ -45,7 +53,7 @@ s = s[:j] + 'dtypes=["bf16"]' + s[j + len("dtypes=DTYPES"):]
 open("gen/spec.py", "w").write(s)
 PY
 t=$SECONDS
-if timeout 100 ninja -j16 build/tests/test_wgmma build/tests/test_fwd build/fa_demo >"$OUT/build.log" 2>&1; then
+if timeout "$(cap 100)" ninja -j16 build/tests/test_wgmma build/tests/test_fwd build/fa_demo >"$OUT/build.log" 2>&1; then
   note "build: ok in $((SECONDS - t)) s"
 else
   note "build: FAILED or timed out after $((SECONDS - t)) s"; tail -30 "$OUT/build.log"; cat "$SUMMARY"; exit 1
@@ -56,24 +64,26 @@ timeout 20 cuobjdump --dump-sass "$o" >"$OUT/sass_hdim128_bf16_causal.txt" 2>&1
 note "sass $(basename "$o"): $(grep -oE 'HGMMA\.[0-9x]+\.F32\.BF16|UTMALDG\.[0-9]D|USETMAXREG\.[A-Z_.]+|\bHMMA\.[0-9A-Z.]+' "$OUT/sass_hdim128_bf16_causal.txt" | sort | uniq -c | tr '\n' ' ')"
 
 # ---- correctness
-timeout 30 build/tests/test_wgmma >"$OUT/test_wgmma.log" 2>&1
+timeout "$(cap 30)" build/tests/test_wgmma >"$OUT/test_wgmma.log" 2>&1
 note "test_wgmma (layout probe): exit $?"
 grep -E "wgmma probe|skipped|FAILED" "$OUT/test_wgmma.log" | tee -a "$SUMMARY"
-timeout 60 build/tests/test_fwd wgmma >"$OUT/test_fwd_wgmma.log" 2>&1
+timeout "$(cap 60)" build/tests/test_fwd wgmma >"$OUT/test_fwd_wgmma.log" 2>&1
 note "test_fwd wgmma: exit $? (OK $(grep -c '^\[       OK \]' "$OUT/test_fwd_wgmma.log"), FAILED $(grep -c '^\[  FAILED  \] [a-z]' "$OUT/test_fwd_wgmma.log"))"
 grep -E "worst error|skipped|error:|FAIL|Timeout" "$OUT/test_fwd_wgmma.log" | head -24 | tee -a "$SUMMARY"
 # fa_fwd's own choice on offsets past 2^31 elements (mma while the wgmma
 # family's priority is below mma's, gen/spec.py).
-timeout 30 build/tests/test_fwd 64bit >"$OUT/test_fwd_64bit.log" 2>&1
+timeout "$(cap 20)" build/tests/test_fwd 64bit >"$OUT/test_fwd_64bit.log" 2>&1
 note "test_fwd 64bit (dispatch's choice): exit $? ($(grep -E '^\[  (     OK|FAILED|SKIPPED) \]' "$OUT/test_fwd_64bit.log" | head -1))"
 
-# ---- memcheck on a small subset (the sanitizer slows kernels 10-100x)
-if [ $((SECONDS - T0)) -lt 110 ]; then
-  timeout 25 compute-sanitizer --tool memcheck --error-exitcode 99 build/tests/test_fwd wgmma_sm90a_hdim64_fp16_local \
+# ---- memcheck on a small subset (the sanitizer slows kernels 10-100x);
+# what is left of the budget after 40 s kept for the timing.
+left=$((BUDGET - (SECONDS - T0) - 40))
+if [ "$left" -gt 10 ]; then
+  timeout "$left" compute-sanitizer --tool memcheck --error-exitcode 99 build/tests/test_fwd wgmma_sm90a_hdim64_fp16_causal \
     >"$OUT/memcheck.log" 2>&1
-  note "memcheck test_fwd wgmma_sm90a_hdim64_fp16_local: exit $? ($(grep -E 'ERROR SUMMARY' "$OUT/memcheck.log" | tail -1))"
+  note "memcheck test_fwd wgmma_sm90a_hdim64_fp16_causal (limit $left s): exit $? ($(grep -E 'ERROR SUMMARY' "$OUT/memcheck.log" | tail -1))"
 else
-  note "memcheck: skipped (time)"
+  note "memcheck: skipped (budget)"
 fi
 
 # ---- timing: wgmma vs mma on the same problems (fa_demo --kernel)
@@ -81,7 +91,7 @@ bench() {  # $1 = kernel suffix (hdim.._dtype_mask), rest = fa_demo arguments
   local suffix=$1; shift
   local fam
   for fam in wgmma_sm90a mma_sm90; do
-    timeout 15 build/fa_demo --kernel "fwd_${fam}_${suffix}" --repeat 20 --check-rows 16 "$@" >"$OUT/demo.log" 2>&1
+    timeout "$(cap 10)" build/fa_demo --kernel "fwd_${fam}_${suffix}" --repeat 20 --check-rows 16 "$@" >"$OUT/demo.log" 2>&1
     note "  $(printf '%-38s' "fwd_${fam}_${suffix}") $* | $(grep -E '^time:' "$OUT/demo.log" | cut -c7-) | $(grep -oE '(PASS|FAIL)' "$OUT/demo.log" | tail -1)"
   done
 }
