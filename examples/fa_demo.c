@@ -9,6 +9,7 @@
  *                 [--seqlens-k ...] [--causal] [--window L,R] [--softcap C]
  *                 [--sinks] [--scale S] [--repeat N] [--check-rows N] [--seed S]
  *                 [--decode] [--queries N] [--page-size P] [--splits N]
+ *                 [--kernel NAME]
  *
  * The default problem is the seed's: packed image sequences of a Qwen-VL
  * style vision encoder (head_dim 80, 16 heads, full attention, bf16).
@@ -55,6 +56,7 @@ typedef struct options {
   int queries;
   int page_size;  /* 0 = contiguous cache */
   int splits;
+  const char *kernel; /* --kernel: force this table entry (fa_fwd_with_kernel) */
 } options;
 
 /* Flags the user gave, so that --decode changes only the defaults. */
@@ -65,7 +67,7 @@ static void usage(void) {
           "usage: fa_demo [--backend cuda|cpu] [--dtype bf16|fp16] [--head-dim D] [--heads-q H] [--heads-k H]\n"
           "               [--seqlens a,b,...] [--seqlens-k a,b,...] [--causal] [--window L,R] [--softcap C]\n"
           "               [--sinks] [--scale S] [--repeat N] [--check-rows N] [--seed S]\n"
-          "               [--decode] [--queries N] [--page-size P] [--splits N]\n");
+          "               [--decode] [--queries N] [--page-size P] [--splits N] [--kernel NAME]\n");
   exit(2);
 }
 
@@ -136,6 +138,7 @@ static options parse_options(int argc, char **argv, int *set) {
     else if (!strcmp(a, "--queries")) o.queries = atoi(TAKE());
     else if (!strcmp(a, "--page-size")) o.page_size = atoi(TAKE());
     else if (!strcmp(a, "--splits")) o.splits = atoi(TAKE());
+    else if (!strcmp(a, "--kernel")) o.kernel = TAKE();
     else if (!strcmp(a, "--softcap")) o.softcap = (float)atof(TAKE());
     else if (!strcmp(a, "--scale")) o.scale = (float)atof(TAKE());
     else if (!strcmp(a, "--sinks")) o.sinks = 1;
@@ -426,7 +429,20 @@ int main(int argc, char **argv) {
   }
 
   size_t kernel_index = 0;
-  st = fa_fwd_query(&p, &kernel_index, &msg);
+  if (o.kernel != NULL) { /* --kernel: that table entry, through fa_fwd_with_kernel */
+    const size_t n = fa_kernel_count();
+    for (kernel_index = 0; kernel_index < n; ++kernel_index) {
+      fa_kernel_info k = FA_KERNEL_INFO_INIT;
+      if (fa_kernel_info_get(kernel_index, &k) == FA_OK && !strcmp(k.name, o.kernel)) break;
+    }
+    if (kernel_index == n) {
+      fprintf(stderr, "--kernel %s: no such kernel in the table\n", o.kernel);
+      tu_pool_release(&pool);
+      return 1;
+    }
+  } else {
+    st = fa_fwd_query(&p, &kernel_index, &msg);
+  }
   if (st != FA_OK) {
     fprintf(stderr, "fa_fwd_query: %s\n", msg.text);
     tu_pool_release(&pool);
@@ -444,7 +460,7 @@ int main(int argc, char **argv) {
   const int reps = on_gpu ? o.repeat : (o.repeat < 3 ? o.repeat : 3);
   double *times = calloc((size_t)reps, sizeof *times);
   if (times == NULL) return 1;
-  if ((st = fa_fwd(&p, &msg)) != FA_OK) {
+  if ((st = o.kernel ? fa_fwd_with_kernel(&p, kernel_index, &msg) : fa_fwd(&p, &msg)) != FA_OK) {
     fprintf(stderr, "fa_fwd: %s\n", msg.text);
     return 1;
   }
@@ -454,7 +470,7 @@ int main(int argc, char **argv) {
       cudaEventCreate(&e0);
       cudaEventCreate(&e1);
       cudaEventRecord(e0, (cudaStream_t)stream);
-      st = fa_fwd(&p, &msg);
+      st = o.kernel ? fa_fwd_with_kernel(&p, kernel_index, &msg) : fa_fwd(&p, &msg);
       cudaEventRecord(e1, (cudaStream_t)stream);
       cudaEventSynchronize(e1);
       float ms = 0;
@@ -464,7 +480,7 @@ int main(int argc, char **argv) {
       cudaEventDestroy(e1);
     } else {
       const double t0 = now_ms();
-      st = fa_fwd(&p, &msg);
+      st = o.kernel ? fa_fwd_with_kernel(&p, kernel_index, &msg) : fa_fwd(&p, &msg);
       times[r] = now_ms() - t0;
     }
     if (st != FA_OK) {

@@ -87,6 +87,30 @@ DECODE_TILES = [
 ]
 
 
+# ---------------------------------------------------------------- wgmma (Hopper)
+
+def wgmma_smem_bytes(head_dim, tile):
+    """1024 bytes of alignment slack + the Q tile + `stages` K and V tiles
+    (128-byte-swizzled panels, no padding) + the mbarriers: Q, and per stage
+    full/empty for K and V (src/cuda/fwd_wgmma.cuh)."""
+    rows = tile["block_m"] + 2 * tile["stages"] * tile["block_n"]
+    return 1024 + rows * head_dim * 2 + 8 * (1 + 4 * tile["stages"])
+
+
+# Tile shapes of the wgmma family (sm_90a), by head dim: block_m is fixed at
+# 128 (two consumer warpgroups of 64 rows) and warps at 12 (a producer
+# warpgroup and the two consumers); block_n is the key tile (the N of
+# S = Q K^T), stages the depth of the K/V ring. Starting points from FA3's
+# causal tiles (shared/notes/HOPPER.md section 3), not tuned yet
+# (src/cuda/fwd_wgmma.md).
+WGMMA_TILES = [
+    dict(max_head_dim=64, block_m=128, block_n=128, warps=12, stages=2),
+    dict(max_head_dim=128, block_m=128, block_n=128, warps=12, stages=2),
+    # d256: O alone takes 128 registers; FA3 uses block_n 80 here
+    dict(max_head_dim=256, block_m=128, block_n=64, warps=12, stages=2),
+]
+
+
 # ---------------------------------------------------------------- CPU
 
 CPU_BLOCK_N = 64  # key rows per online-softmax step
@@ -154,6 +178,27 @@ FAMILIES = [
         tiles=DECODE_TILES,
         smem_bytes=decode_smem_bytes,
         priority=20,
+        unit="kernel",
+    ),
+    dict(
+        name="wgmma",
+        backend="cuda",
+        summary="Hopper forward: TMA producer warp, 2 wgmma consumer warpgroups, mbarrier ring (first version)",
+        design_note="src/cuda/fwd_wgmma.md",
+        template="fwd_wgmma.cu.j2",
+        host="fa_family_wgmma",
+        host_sources=["src/cuda/fwd_wgmma_family.c"],
+        archs=["90a"],
+        head_dims=[64, 128, 256],  # multiples of 64: 128-byte-swizzle panels (d96/192 need 64B swizzle atoms)
+        dtypes=DTYPES,
+        masks=MASKS,
+        tiles=WGMMA_TILES,
+        smem_bytes=wgmma_smem_bytes,
+        # Below mma (10) until the family has passed its GPU tests
+        # (bench/wgmma_check.sh): dispatch does not choose it on its own;
+        # fa_fwd_with_kernel and the test cases run it. Raise it above mma
+        # (e.g. 15) once verified, so sm_90 prefers it where supports() agrees.
+        priority=5,
         unit="kernel",
     ),
     dict(

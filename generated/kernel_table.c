@@ -5,6 +5,7 @@
 
 extern const fa_family fa_family_mma;
 extern const fa_family fa_family_decode;
+extern const fa_family fa_family_wgmma;
 extern const fa_family fa_family_cpu;
 
 int fa_launch_fwd_cpu_hdim32_bf16_causal(const fa_fwd_args *args, fa_stream_t stream);
@@ -161,6 +162,24 @@ int fa_launch_fwd_mma_sm90_hdim256_bf16_none(const fa_fwd_args *args, fa_stream_
 int fa_launch_fwd_mma_sm90_hdim256_fp16_causal(const fa_fwd_args *args, fa_stream_t stream);
 int fa_launch_fwd_mma_sm90_hdim256_fp16_local(const fa_fwd_args *args, fa_stream_t stream);
 int fa_launch_fwd_mma_sm90_hdim256_fp16_none(const fa_fwd_args *args, fa_stream_t stream);
+int fa_launch_fwd_wgmma_sm90a_hdim64_bf16_causal(const fa_fwd_args *args, fa_stream_t stream);
+int fa_launch_fwd_wgmma_sm90a_hdim64_bf16_local(const fa_fwd_args *args, fa_stream_t stream);
+int fa_launch_fwd_wgmma_sm90a_hdim64_bf16_none(const fa_fwd_args *args, fa_stream_t stream);
+int fa_launch_fwd_wgmma_sm90a_hdim64_fp16_causal(const fa_fwd_args *args, fa_stream_t stream);
+int fa_launch_fwd_wgmma_sm90a_hdim64_fp16_local(const fa_fwd_args *args, fa_stream_t stream);
+int fa_launch_fwd_wgmma_sm90a_hdim64_fp16_none(const fa_fwd_args *args, fa_stream_t stream);
+int fa_launch_fwd_wgmma_sm90a_hdim128_bf16_causal(const fa_fwd_args *args, fa_stream_t stream);
+int fa_launch_fwd_wgmma_sm90a_hdim128_bf16_local(const fa_fwd_args *args, fa_stream_t stream);
+int fa_launch_fwd_wgmma_sm90a_hdim128_bf16_none(const fa_fwd_args *args, fa_stream_t stream);
+int fa_launch_fwd_wgmma_sm90a_hdim128_fp16_causal(const fa_fwd_args *args, fa_stream_t stream);
+int fa_launch_fwd_wgmma_sm90a_hdim128_fp16_local(const fa_fwd_args *args, fa_stream_t stream);
+int fa_launch_fwd_wgmma_sm90a_hdim128_fp16_none(const fa_fwd_args *args, fa_stream_t stream);
+int fa_launch_fwd_wgmma_sm90a_hdim256_bf16_causal(const fa_fwd_args *args, fa_stream_t stream);
+int fa_launch_fwd_wgmma_sm90a_hdim256_bf16_local(const fa_fwd_args *args, fa_stream_t stream);
+int fa_launch_fwd_wgmma_sm90a_hdim256_bf16_none(const fa_fwd_args *args, fa_stream_t stream);
+int fa_launch_fwd_wgmma_sm90a_hdim256_fp16_causal(const fa_fwd_args *args, fa_stream_t stream);
+int fa_launch_fwd_wgmma_sm90a_hdim256_fp16_local(const fa_fwd_args *args, fa_stream_t stream);
+int fa_launch_fwd_wgmma_sm90a_hdim256_fp16_none(const fa_fwd_args *args, fa_stream_t stream);
 
 static const fa_kernel_entry entries[] = {
     {{sizeof(fa_kernel_info), "fwd_cpu_hdim32_bf16_causal", "cpu", "portable C11 forward, single thread (correct fallback, not fast); 8x64 tile", "", FA_BACKEND_CPU, 0, 32, FA_DTYPE_BF16, FA_MASK_CAUSAL, 0, 8, 64, 1, 0},
@@ -471,7 +490,43 @@ static const fa_kernel_entry entries[] = {
      &fa_family_mma, fa_launch_fwd_mma_sm90_hdim256_fp16_local},
     {{sizeof(fa_kernel_info), "fwd_mma_sm90_hdim256_fp16_none", "mma", "mma.sync m16n8k16 forward (FlashAttention-2 scheme), any query length; 64x64 tile, 4 warps", "sm_90", FA_BACKEND_CUDA, 90, 256, FA_DTYPE_FP16, FA_MASK_NONE, 10, 64, 64, 128, 101376},
      &fa_family_mma, fa_launch_fwd_mma_sm90_hdim256_fp16_none},
+    {{sizeof(fa_kernel_info), "fwd_wgmma_sm90a_hdim64_bf16_causal", "wgmma", "Hopper forward: TMA producer warp, 2 wgmma consumer warpgroups, mbarrier ring (first version); 128x128 tile, 12 warps", "sm_90a", FA_BACKEND_CUDA, 90, 64, FA_DTYPE_BF16, FA_MASK_CAUSAL, 5, 128, 128, 384, 83016},
+     &fa_family_wgmma, fa_launch_fwd_wgmma_sm90a_hdim64_bf16_causal},
+    {{sizeof(fa_kernel_info), "fwd_wgmma_sm90a_hdim64_bf16_local", "wgmma", "Hopper forward: TMA producer warp, 2 wgmma consumer warpgroups, mbarrier ring (first version); 128x128 tile, 12 warps", "sm_90a", FA_BACKEND_CUDA, 90, 64, FA_DTYPE_BF16, FA_MASK_LOCAL, 5, 128, 128, 384, 83016},
+     &fa_family_wgmma, fa_launch_fwd_wgmma_sm90a_hdim64_bf16_local},
+    {{sizeof(fa_kernel_info), "fwd_wgmma_sm90a_hdim64_bf16_none", "wgmma", "Hopper forward: TMA producer warp, 2 wgmma consumer warpgroups, mbarrier ring (first version); 128x128 tile, 12 warps", "sm_90a", FA_BACKEND_CUDA, 90, 64, FA_DTYPE_BF16, FA_MASK_NONE, 5, 128, 128, 384, 83016},
+     &fa_family_wgmma, fa_launch_fwd_wgmma_sm90a_hdim64_bf16_none},
+    {{sizeof(fa_kernel_info), "fwd_wgmma_sm90a_hdim64_fp16_causal", "wgmma", "Hopper forward: TMA producer warp, 2 wgmma consumer warpgroups, mbarrier ring (first version); 128x128 tile, 12 warps", "sm_90a", FA_BACKEND_CUDA, 90, 64, FA_DTYPE_FP16, FA_MASK_CAUSAL, 5, 128, 128, 384, 83016},
+     &fa_family_wgmma, fa_launch_fwd_wgmma_sm90a_hdim64_fp16_causal},
+    {{sizeof(fa_kernel_info), "fwd_wgmma_sm90a_hdim64_fp16_local", "wgmma", "Hopper forward: TMA producer warp, 2 wgmma consumer warpgroups, mbarrier ring (first version); 128x128 tile, 12 warps", "sm_90a", FA_BACKEND_CUDA, 90, 64, FA_DTYPE_FP16, FA_MASK_LOCAL, 5, 128, 128, 384, 83016},
+     &fa_family_wgmma, fa_launch_fwd_wgmma_sm90a_hdim64_fp16_local},
+    {{sizeof(fa_kernel_info), "fwd_wgmma_sm90a_hdim64_fp16_none", "wgmma", "Hopper forward: TMA producer warp, 2 wgmma consumer warpgroups, mbarrier ring (first version); 128x128 tile, 12 warps", "sm_90a", FA_BACKEND_CUDA, 90, 64, FA_DTYPE_FP16, FA_MASK_NONE, 5, 128, 128, 384, 83016},
+     &fa_family_wgmma, fa_launch_fwd_wgmma_sm90a_hdim64_fp16_none},
+    {{sizeof(fa_kernel_info), "fwd_wgmma_sm90a_hdim128_bf16_causal", "wgmma", "Hopper forward: TMA producer warp, 2 wgmma consumer warpgroups, mbarrier ring (first version); 128x128 tile, 12 warps", "sm_90a", FA_BACKEND_CUDA, 90, 128, FA_DTYPE_BF16, FA_MASK_CAUSAL, 5, 128, 128, 384, 164936},
+     &fa_family_wgmma, fa_launch_fwd_wgmma_sm90a_hdim128_bf16_causal},
+    {{sizeof(fa_kernel_info), "fwd_wgmma_sm90a_hdim128_bf16_local", "wgmma", "Hopper forward: TMA producer warp, 2 wgmma consumer warpgroups, mbarrier ring (first version); 128x128 tile, 12 warps", "sm_90a", FA_BACKEND_CUDA, 90, 128, FA_DTYPE_BF16, FA_MASK_LOCAL, 5, 128, 128, 384, 164936},
+     &fa_family_wgmma, fa_launch_fwd_wgmma_sm90a_hdim128_bf16_local},
+    {{sizeof(fa_kernel_info), "fwd_wgmma_sm90a_hdim128_bf16_none", "wgmma", "Hopper forward: TMA producer warp, 2 wgmma consumer warpgroups, mbarrier ring (first version); 128x128 tile, 12 warps", "sm_90a", FA_BACKEND_CUDA, 90, 128, FA_DTYPE_BF16, FA_MASK_NONE, 5, 128, 128, 384, 164936},
+     &fa_family_wgmma, fa_launch_fwd_wgmma_sm90a_hdim128_bf16_none},
+    {{sizeof(fa_kernel_info), "fwd_wgmma_sm90a_hdim128_fp16_causal", "wgmma", "Hopper forward: TMA producer warp, 2 wgmma consumer warpgroups, mbarrier ring (first version); 128x128 tile, 12 warps", "sm_90a", FA_BACKEND_CUDA, 90, 128, FA_DTYPE_FP16, FA_MASK_CAUSAL, 5, 128, 128, 384, 164936},
+     &fa_family_wgmma, fa_launch_fwd_wgmma_sm90a_hdim128_fp16_causal},
+    {{sizeof(fa_kernel_info), "fwd_wgmma_sm90a_hdim128_fp16_local", "wgmma", "Hopper forward: TMA producer warp, 2 wgmma consumer warpgroups, mbarrier ring (first version); 128x128 tile, 12 warps", "sm_90a", FA_BACKEND_CUDA, 90, 128, FA_DTYPE_FP16, FA_MASK_LOCAL, 5, 128, 128, 384, 164936},
+     &fa_family_wgmma, fa_launch_fwd_wgmma_sm90a_hdim128_fp16_local},
+    {{sizeof(fa_kernel_info), "fwd_wgmma_sm90a_hdim128_fp16_none", "wgmma", "Hopper forward: TMA producer warp, 2 wgmma consumer warpgroups, mbarrier ring (first version); 128x128 tile, 12 warps", "sm_90a", FA_BACKEND_CUDA, 90, 128, FA_DTYPE_FP16, FA_MASK_NONE, 5, 128, 128, 384, 164936},
+     &fa_family_wgmma, fa_launch_fwd_wgmma_sm90a_hdim128_fp16_none},
+    {{sizeof(fa_kernel_info), "fwd_wgmma_sm90a_hdim256_bf16_causal", "wgmma", "Hopper forward: TMA producer warp, 2 wgmma consumer warpgroups, mbarrier ring (first version); 128x64 tile, 12 warps", "sm_90a", FA_BACKEND_CUDA, 90, 256, FA_DTYPE_BF16, FA_MASK_CAUSAL, 5, 128, 64, 384, 197704},
+     &fa_family_wgmma, fa_launch_fwd_wgmma_sm90a_hdim256_bf16_causal},
+    {{sizeof(fa_kernel_info), "fwd_wgmma_sm90a_hdim256_bf16_local", "wgmma", "Hopper forward: TMA producer warp, 2 wgmma consumer warpgroups, mbarrier ring (first version); 128x64 tile, 12 warps", "sm_90a", FA_BACKEND_CUDA, 90, 256, FA_DTYPE_BF16, FA_MASK_LOCAL, 5, 128, 64, 384, 197704},
+     &fa_family_wgmma, fa_launch_fwd_wgmma_sm90a_hdim256_bf16_local},
+    {{sizeof(fa_kernel_info), "fwd_wgmma_sm90a_hdim256_bf16_none", "wgmma", "Hopper forward: TMA producer warp, 2 wgmma consumer warpgroups, mbarrier ring (first version); 128x64 tile, 12 warps", "sm_90a", FA_BACKEND_CUDA, 90, 256, FA_DTYPE_BF16, FA_MASK_NONE, 5, 128, 64, 384, 197704},
+     &fa_family_wgmma, fa_launch_fwd_wgmma_sm90a_hdim256_bf16_none},
+    {{sizeof(fa_kernel_info), "fwd_wgmma_sm90a_hdim256_fp16_causal", "wgmma", "Hopper forward: TMA producer warp, 2 wgmma consumer warpgroups, mbarrier ring (first version); 128x64 tile, 12 warps", "sm_90a", FA_BACKEND_CUDA, 90, 256, FA_DTYPE_FP16, FA_MASK_CAUSAL, 5, 128, 64, 384, 197704},
+     &fa_family_wgmma, fa_launch_fwd_wgmma_sm90a_hdim256_fp16_causal},
+    {{sizeof(fa_kernel_info), "fwd_wgmma_sm90a_hdim256_fp16_local", "wgmma", "Hopper forward: TMA producer warp, 2 wgmma consumer warpgroups, mbarrier ring (first version); 128x64 tile, 12 warps", "sm_90a", FA_BACKEND_CUDA, 90, 256, FA_DTYPE_FP16, FA_MASK_LOCAL, 5, 128, 64, 384, 197704},
+     &fa_family_wgmma, fa_launch_fwd_wgmma_sm90a_hdim256_fp16_local},
+    {{sizeof(fa_kernel_info), "fwd_wgmma_sm90a_hdim256_fp16_none", "wgmma", "Hopper forward: TMA producer warp, 2 wgmma consumer warpgroups, mbarrier ring (first version); 128x64 tile, 12 warps", "sm_90a", FA_BACKEND_CUDA, 90, 256, FA_DTYPE_FP16, FA_MASK_NONE, 5, 128, 64, 384, 197704},
+     &fa_family_wgmma, fa_launch_fwd_wgmma_sm90a_hdim256_fp16_none},
 };
 
 const fa_kernel_table_view fa_kernel_table = {entries, sizeof(entries) / sizeof(entries[0]),
-                                              "32, 64, 80, 96, 128, 192, 256", "sm_80, sm_90"};
+                                              "32, 64, 80, 96, 128, 192, 256", "sm_80, sm_90, sm_90a"};

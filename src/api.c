@@ -443,6 +443,11 @@ static fa_status prepare(const fa_fwd_params *given, int append_only, prepared_c
   if ((st = check_workspace_pointer(p, message)) != FA_OK) return st;
   if ((st = fa_call_device(p->backend, p->context, &call->dev, message)) != FA_OK) return st;
   call->args.sm_count = call->dev.sm_count;
+  /* TMA (sm_90 and later): a call without a context looks the encoder up,
+   * a driver symbol lookup (no allocation, no sync). */
+  if (p->backend == FA_BACKEND_CUDA && call->dev.tensor_map_encode == NULL && call->dev.arch >= 90)
+    call->dev.tensor_map_encode = fa_tensor_map_encoder();
+  call->args.tensor_map_encode = call->dev.tensor_map_encode;
   call->args.workspace = p->workspace;
   call->args.workspace_bytes = p->workspace_bytes;
   if (p->backend == FA_BACKEND_CPU) return check_host_seqlens(p, message);

@@ -27,6 +27,18 @@ void fa_clear_message(fa_message *message) {
   if (message != NULL) message->text[0] = '\0';
 }
 
+void *fa_tensor_map_encoder(void) {
+  void *fn = NULL;
+  enum cudaDriverEntryPointQueryResult found = cudaDriverEntryPointSymbolNotFound;
+  if (cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &fn, 12000, cudaEnableDefault, &found) !=
+          cudaSuccess ||
+      found != cudaDriverEntryPointSuccess) {
+    (void)cudaGetLastError(); /* not sticky; leave nothing behind */
+    return NULL;
+  }
+  return fn;
+}
+
 fa_status fa_query_device(fa_device_info *dev, fa_message *message) {
   int count = 0;
   cudaError_t e = cudaGetDeviceCount(&count);
@@ -44,7 +56,7 @@ fa_status fa_query_device(fa_device_info *dev, fa_message *message) {
                                   dev->device)) != cudaSuccess)
     return fa_fail(message, FA_ERR_CUDA, "querying the current device failed: %s", cudaGetErrorString(e));
   dev->arch = major * 10 + minor;
-  dev->tensor_map_encode = NULL;
+  dev->tensor_map_encode = NULL; /* forward calls look it up (api.c) */
   return FA_OK;
 }
 

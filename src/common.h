@@ -34,8 +34,12 @@ typedef struct fa_device_info {
   int arch;               /* major * 10 + minor; 0 on the CPU */
   int sm_count;
   int max_smem_per_block; /* opt-in limit, bytes */
-  void *tensor_map_encode; /* cuTensorMapEncodeTiled or NULL (only from a context) */
+  void *tensor_map_encode; /* cuTensorMapEncodeTiled or NULL (sm_90 and later; from the context when given) */
 } fa_device_info;
+
+/* cuTensorMapEncodeTiled through the runtime's driver-entry-point query, so
+ * that nothing links libcuda; NULL where the driver does not offer it. */
+void *fa_tensor_map_encoder(void);
 
 /* The current CUDA device: FA_ERR_NO_DEVICE when none is usable,
  * FA_ERR_CUDA when querying it fails. */

@@ -11,20 +11,6 @@
 _Static_assert(sizeof(fa_context) == 4 * 8 + 8 + 8 * FA_CONTEXT_RESERVED_WORDS,
                "fa_context has a fixed public size: grow it inside reserved[]");
 
-/* The tensor-map encoder through the runtime's driver-entry-point query, so
- * that nothing links libcuda. NULL where the driver does not offer it. */
-static void *tensor_map_encoder(void) {
-  void *fn = NULL;
-  enum cudaDriverEntryPointQueryResult found = cudaDriverEntryPointSymbolNotFound;
-  if (cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &fn, 12000, cudaEnableDefault, &found) !=
-          cudaSuccess ||
-      found != cudaDriverEntryPointSuccess) {
-    (void)cudaGetLastError(); /* not sticky; leave nothing behind */
-    return NULL;
-  }
-  return fn;
-}
-
 fa_status fa_context_init(fa_context *ctx, fa_backend backend, int device, fa_message *message) {
   fa_clear_message(message);
   if (ctx == NULL) return fa_fail(message, FA_ERR_NULL_POINTER, "context is NULL");
@@ -65,7 +51,7 @@ fa_status fa_context_init(fa_context *ctx, fa_backend backend, int device, fa_me
     c.device = device;
     c.arch = major * 10 + minor;
     c.l2_bytes = l2;
-    c.tensor_map_encode = tensor_map_encoder();
+    c.tensor_map_encode = fa_tensor_map_encoder();
   }
   *ctx = c;
   return FA_OK;

@@ -92,6 +92,10 @@ typedef struct fa_fwd_args {
    * short_rows packed query rows (len_q x heads_per_kv). */
   int32_t seq_filter;
   int32_t short_rows;
+  /* cuTensorMapEncodeTiled (the driver entry point, fa_device_info), or NULL:
+   * families that load through TMA (wgmma) encode their tensor maps with it
+   * at launch time and decline calls without it. */
+  void *tensor_map_encode;
 } fa_fwd_args;
 
 enum { FA_SEQ_ALL = 0, FA_SEQ_SHORT = 1, FA_SEQ_LONG = 2 };

@@ -613,7 +613,58 @@ static void test_generated_table(void **state) {
       assert_int_equal(e->info.priority, 10);
     if (strcmp(e->info.family, "cpu") == 0)
       assert_int_equal(e->info.priority, 0);
+    if (strcmp(e->info.family, "wgmma") == 0) /* wgmma and setmaxnreg: sm_90a machine code only */
+      assert_string_equal(e->info.arch_name, "sm_90a");
   }
+}
+
+/* The wgmma family's supports() (fwd_wgmma_family.c) on the generated
+ * table's entry, for a made-up sm_90 device: it takes a dense bf16 d128
+ * causal prefill when the tensor-map encoder is there, and declines with
+ * FA_ERR_UNSUPPORTED (dispatch then asks mma) without the encoder, with a
+ * paged cache, with a stride TMA cannot hold. */
+static void test_wgmma_supports(void **state) {
+  static const int32_t table[4] = {0, 1, 2, 3};
+  const fa_kernel_entry *e = NULL;
+  fa_device_info dev;
+  fa_fwd_args a;
+  fa_message why;
+  size_t i;
+  (void)state;
+  for (i = 0; i < fa_kernel_table.size; ++i)
+    if (strcmp(fa_kernel_table.entries[i].info.name, "fwd_wgmma_sm90a_hdim128_bf16_causal") == 0)
+      e = &fa_kernel_table.entries[i];
+  if (e == NULL) {
+    print_message("skipped: this build has no fwd_wgmma_sm90a_hdim128_bf16_causal\n");
+    skip();
+  }
+  memset(&dev, 0, sizeof dev);
+  dev.arch = 90, dev.sm_count = 132, dev.max_smem_per_block = 232448;
+  dev.tensor_map_encode = (void *)&dev; /* any non-NULL: never called here */
+  memset(&a, 0, sizeof a);
+  a.batch = 2, a.num_heads_q = a.num_heads_k = 8, a.head_dim = 128, a.heads_per_kv = 1;
+  a.seqlen_q = a.seqlen_k = a.kv_capacity = 1000;
+  a.window_left = -1, a.window_right = 0;
+  a.q_head_stride = a.k_head_stride = a.v_head_stride = a.out_head_stride = 128;
+  a.q_row_stride = a.k_row_stride = a.v_row_stride = a.out_row_stride = 8 * 128;
+  a.q_batch_stride = a.k_batch_stride = a.v_batch_stride = a.out_batch_stride = 1000 * 8 * 128;
+  a.tensor_map_encode = dev.tensor_map_encode;
+  assert_int_equal(e->family->supports(&a, &e->info, &dev, &why), FA_OK);
+  a.tensor_map_encode = NULL;
+  assert_int_equal(e->family->supports(&a, &e->info, &dev, &why), FA_ERR_UNSUPPORTED);
+  assert_non_null(strstr(why.text, "cuTensorMapEncodeTiled"));
+  a.tensor_map_encode = dev.tensor_map_encode;
+  a.k_batch_stride = INT64_C(1) << 39; /* 2^40 bytes */
+  assert_int_equal(e->family->supports(&a, &e->info, &dev, &why), FA_ERR_UNSUPPORTED);
+  assert_non_null(strstr(why.text, "k_batch_stride"));
+  a.k_batch_stride = a.q_batch_stride;
+  a.block_table = table, a.page_size = 256, a.max_pages_per_seq = 4, a.num_pages = 4;
+  assert_int_equal(e->family->supports(&a, &e->info, &dev, &why), FA_ERR_UNSUPPORTED);
+  assert_non_null(strstr(why.text, "block_table"));
+  a.block_table = NULL;
+  a.cu_seqlens_q = table, a.cu_seqlens_k = table, a.total_q = a.total_k = INT64_C(1) << 31; /* varlen rows */
+  assert_int_equal(e->family->supports(&a, &e->info, &dev, &why), FA_ERR_UNSUPPORTED);
+  assert_non_null(strstr(why.text, "2^31"));
 }
 
 /* The public query on the CPU backend picks the CPU family's exact-mask
@@ -668,6 +719,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_workspace_bound_edges),
       cmocka_unit_test(test_struct_growth),
       cmocka_unit_test(test_generated_table),
+      cmocka_unit_test(test_wgmma_supports),
       cmocka_unit_test(test_query_cpu),
   };
   struct CMUnitTest run[sizeof all / sizeof all[0]];

@@ -25,13 +25,12 @@
 #include "attn/mask.h"
 #include "attn/sequence.h"
 #include "attn/softmax.h"
+#include "cuda/common/mask_tile.cuh"
 #include "cuda/common/mma_tile.cuh"
 #include "cuda/ptx.cuh"
 #include "fa_args.h"
 
 namespace fa {
-
-enum MaskKind { kMaskNone = 0, kMaskCausal = 1, kMaskLocal = 2 };
 
 template <int HEAD_DIM, int BLOCK_M, int BLOCK_N, int WARPS, bool Q_IN_REGS, typename ElemT, int MASK,
           bool K_AFTER_SOFTMAX = false>
@@ -79,18 +78,6 @@ struct FwdMmaTraits {
   static_assert(BLOCK_N <= WARPS * 32, "one thread stages each key row's page (stage_page_rows_begin)");
   static_assert(sizeof(Elem) == 2, "16-bit storage");
 };
-
-// The window a mask mode computes: causal and none are constants, so their
-// bounds fold away at compile time; local reads the call's window.
-template <int MASK>
-__device__ __forceinline__ int window_left_of(const fa_fwd_args &a) {
-  return MASK == kMaskLocal ? a.window_left : -1;
-}
-
-template <int MASK>
-__device__ __forceinline__ int window_right_of(const fa_fwd_args &a) {
-  return MASK == kMaskLocal ? a.window_right : (MASK == kMaskCausal ? 0 : -1);
-}
 
 // ------------------------------------------------------------ tile loads
 
@@ -186,32 +173,6 @@ __device__ __forceinline__ void load_tile_paged(uint32_t smem, const typename T:
     }
     dst += kRowsPerPass * T::kRowBytes;
   }
-}
-
-// ------------------------------------------------------------ mask
-
-// Element-wise mask for tiles the window cuts: key n of a row is visible
-// iff it lies in the row's visible range (attn/mask.h). Hidden scores
-// become `hidden` (the raw value whose scaled score is -inf). The ranges
-// are recomputed here rather than kept in registers: only boundary tiles
-// pay for them.
-template <class T>
-__device__ __forceinline__ void apply_mask(float (&s)[T::kMTiles][T::kSTiles][4], const fa_fwd_args &a, int n0,
-                                           int row0, int64_t diag, int len_k, int lane, float hidden) {
-  const int wl = window_left_of<T::kMask>(a), wr = window_right_of<T::kMask>(a);
-#pragma unroll
-  for (int mt = 0; mt < T::kMTiles; ++mt)
-#pragma unroll
-    for (int half = 0; half < 2; ++half) {
-      const fa_key_range r = fa_visible_keys(row0 + mt * 16 + (lane >> 2) + half * 8 + diag, wl, wr, len_k);
-#pragma unroll
-      for (int nt = 0; nt < T::kSTiles; ++nt)
-#pragma unroll
-        for (int j = 0; j < 2; ++j) {
-          const int n = n0 + nt * 8 + (lane & 3) * 2 + j;
-          if (n < r.lo || n >= r.hi) s[mt][nt][2 * half + j] = hidden;
-        }
-    }
 }
 
 // ------------------------------------------------------------ the kernel

@@ -1,0 +1,227 @@
+// common/wgmma.cuh - the sm_90a primitives of the Hopper families, one named
+// inline wrapper per PTX instruction (STYLE.md): warpgroup MMA (wgmma), its
+// shared-memory matrix descriptor, TMA tensor loads, setmaxnreg and named
+// barriers. Facts and sources: shared/notes/HOPPER.md sections 2.2-2.9
+// (verified on an H200 by its probe; tests/wgmma_probe.cu re-checks them).
+//
+// Compile only for -gencode arch=compute_90a,code=sm_90a: wgmma and
+// setmaxnreg do not exist on plain sm_90. Everything here is defined for the
+// device pass only (callers guard their kernel bodies the same way).
+#pragma once
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <stdint.h>
+
+#include "cuda/ptx.cuh"
+
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+
+namespace fa {
+
+// ------------------------------------------------------------ descriptors
+
+// 64-bit shared-memory matrix descriptor of a 128B-swizzled operand
+// (PTX ISA 9.7.15.5.1.2): bits 0-13 start address >> 4, 16-29 leading byte
+// offset >> 4, 32-45 stride byte offset >> 4, 62-63 swizzle (1 = 128B).
+// Base offset 0: every tile starts on a 1024-byte boundary.
+//   K-major (Q and K in S = Q K^T): lbo unused (16), sbo 1024 (8 rows of
+//     128 B); k16 step kk starts at tile + (kk / 4) * rows * 128 + (kk % 4) * 32.
+//   MN-major (V in O += P V, tnspB = 1): lbo = rows * 128 (the stride of the
+//     64-column panels), sbo 1024 (8 keys); k16 step kk starts at tile + kk * 2048.
+__device__ __forceinline__ uint64_t smem_desc_sw128(uint32_t addr, uint32_t lbo, uint32_t sbo) {
+  return (uint64_t)((addr & 0x3FFFFu) >> 4) | ((uint64_t)(lbo >> 4) << 16) | ((uint64_t)(sbo >> 4) << 32) |
+         (1ull << 62);
+}
+
+// ------------------------------------------------------------ wgmma ordering
+
+// Before the first wgmma of a group, and whenever ordinary instructions
+// wrote registers (accumulators, A fragments) that a wgmma reads.
+__device__ __forceinline__ void wgmma_fence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
+// Close the group of wgmmas issued since the last commit.
+__device__ __forceinline__ void wgmma_commit() { asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory"); }
+// Wait until at most N committed groups of this warpgroup are in flight.
+template <int N>
+__device__ __forceinline__ void wgmma_wait() {
+  asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(N) : "memory");
+}
+
+// An empty asm on every accumulator register: the compiler may not move
+// register traffic across it into the asynchronous window of a wgmma
+// (HOPPER.md 2.2; without it ptxas may serialize the wgmmas, C7517/C7519).
+template <int N>
+__device__ __forceinline__ void wgmma_reg_fence(float (&d)[N][4]) {
+#pragma unroll
+  for (int i = 0; i < N; ++i)
+#pragma unroll
+    for (int j = 0; j < 4; ++j) asm volatile("" : "+f"(d[i][j])::"memory");
+}
+
+// ------------------------------------------------------------ wgmma
+
+// The accumulator of m64nNk16 (f32), thread t of the warpgroup, w = warp
+// within the warpgroup, g = lane / 4, q = lane % 4: d[i / 4][i % 4] holds
+//   row 16 w + g + 8 ((i >> 1) & 1), column 8 (i >> 2) + 2 q + (i & 1),
+// the mma.sync m16n8 layout repeated over N / 8 column tiles (d[nt][0..3]).
+// scale_d = 0: D = A B (the first k step); 1: D += A B.
+
+// D(64 x N) (+)= A(64 x 16) B(16 x N); A and B in shared memory, both
+// K-major (descriptors above).
+template <int N, typename Elem>
+__device__ __forceinline__ void wgmma_ss(float (&d)[N / 8][4], uint64_t desc_a, uint64_t desc_b, int scale_d);
+
+// D(64 x N) (+)= A(64 x 16) B(16 x N); A in registers (the mma.m16n8k16 A
+// fragment: a[0] = (row g, k 2q..2q+1), a[1] = (row g + 8, same k),
+// a[2] = (row g, k 8 + 2q..), a[3] = (row g + 8, k 8 + 2q..)), B in shared
+// memory MN-major (tnspB = 1: V as stored, keys x head dim).
+template <int N, typename Elem>
+__device__ __forceinline__ void wgmma_rs_bt(float (&d)[N / 8][4], const uint32_t (&a)[4], uint64_t desc_b,
+                                            int scale_d);
+
+// "{%0, ..., %31}": the 32 f32 accumulator registers of an m64n64 tile.
+#define FA_WGMMA_ACC64 \
+  "{" \
+  "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, " \
+  "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31" \
+  "}"
+#define FA_WGMMA_OPS64(d) \
+  "+f"(d[0][0]), "+f"(d[0][1]), "+f"(d[0][2]), "+f"(d[0][3]), "+f"(d[1][0]), "+f"(d[1][1]), "+f"(d[1][2]), "+f"(d[1][3]), \
+  "+f"(d[2][0]), "+f"(d[2][1]), "+f"(d[2][2]), "+f"(d[2][3]), "+f"(d[3][0]), "+f"(d[3][1]), "+f"(d[3][2]), "+f"(d[3][3]), \
+  "+f"(d[4][0]), "+f"(d[4][1]), "+f"(d[4][2]), "+f"(d[4][3]), "+f"(d[5][0]), "+f"(d[5][1]), "+f"(d[5][2]), "+f"(d[5][3]), \
+  "+f"(d[6][0]), "+f"(d[6][1]), "+f"(d[6][2]), "+f"(d[6][3]), "+f"(d[7][0]), "+f"(d[7][1]), "+f"(d[7][2]), "+f"(d[7][3])
+
+// "{%0, ..., %63}": the 64 f32 accumulator registers of an m64n128 tile.
+#define FA_WGMMA_ACC128 \
+  "{" \
+  "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, " \
+  "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, " \
+  "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, " \
+  "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63" \
+  "}"
+#define FA_WGMMA_OPS128(d) \
+  "+f"(d[0][0]), "+f"(d[0][1]), "+f"(d[0][2]), "+f"(d[0][3]), "+f"(d[1][0]), "+f"(d[1][1]), "+f"(d[1][2]), "+f"(d[1][3]), \
+  "+f"(d[2][0]), "+f"(d[2][1]), "+f"(d[2][2]), "+f"(d[2][3]), "+f"(d[3][0]), "+f"(d[3][1]), "+f"(d[3][2]), "+f"(d[3][3]), \
+  "+f"(d[4][0]), "+f"(d[4][1]), "+f"(d[4][2]), "+f"(d[4][3]), "+f"(d[5][0]), "+f"(d[5][1]), "+f"(d[5][2]), "+f"(d[5][3]), \
+  "+f"(d[6][0]), "+f"(d[6][1]), "+f"(d[6][2]), "+f"(d[6][3]), "+f"(d[7][0]), "+f"(d[7][1]), "+f"(d[7][2]), "+f"(d[7][3]), \
+  "+f"(d[8][0]), "+f"(d[8][1]), "+f"(d[8][2]), "+f"(d[8][3]), "+f"(d[9][0]), "+f"(d[9][1]), "+f"(d[9][2]), "+f"(d[9][3]), \
+  "+f"(d[10][0]), "+f"(d[10][1]), "+f"(d[10][2]), "+f"(d[10][3]), "+f"(d[11][0]), "+f"(d[11][1]), "+f"(d[11][2]), "+f"(d[11][3]), \
+  "+f"(d[12][0]), "+f"(d[12][1]), "+f"(d[12][2]), "+f"(d[12][3]), "+f"(d[13][0]), "+f"(d[13][1]), "+f"(d[13][2]), "+f"(d[13][3]), \
+  "+f"(d[14][0]), "+f"(d[14][1]), "+f"(d[14][2]), "+f"(d[14][3]), "+f"(d[15][0]), "+f"(d[15][1]), "+f"(d[15][2]), "+f"(d[15][3])
+
+// "{%0, ..., %127}": the 128 f32 accumulator registers of an m64n256 tile.
+#define FA_WGMMA_ACC256 \
+  "{" \
+  "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, " \
+  "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, " \
+  "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, " \
+  "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63, " \
+  "%64, %65, %66, %67, %68, %69, %70, %71, %72, %73, %74, %75, %76, %77, %78, %79, " \
+  "%80, %81, %82, %83, %84, %85, %86, %87, %88, %89, %90, %91, %92, %93, %94, %95, " \
+  "%96, %97, %98, %99, %100, %101, %102, %103, %104, %105, %106, %107, %108, %109, %110, %111, " \
+  "%112, %113, %114, %115, %116, %117, %118, %119, %120, %121, %122, %123, %124, %125, %126, %127" \
+  "}"
+#define FA_WGMMA_OPS256(d) \
+  "+f"(d[0][0]), "+f"(d[0][1]), "+f"(d[0][2]), "+f"(d[0][3]), "+f"(d[1][0]), "+f"(d[1][1]), "+f"(d[1][2]), "+f"(d[1][3]), \
+  "+f"(d[2][0]), "+f"(d[2][1]), "+f"(d[2][2]), "+f"(d[2][3]), "+f"(d[3][0]), "+f"(d[3][1]), "+f"(d[3][2]), "+f"(d[3][3]), \
+  "+f"(d[4][0]), "+f"(d[4][1]), "+f"(d[4][2]), "+f"(d[4][3]), "+f"(d[5][0]), "+f"(d[5][1]), "+f"(d[5][2]), "+f"(d[5][3]), \
+  "+f"(d[6][0]), "+f"(d[6][1]), "+f"(d[6][2]), "+f"(d[6][3]), "+f"(d[7][0]), "+f"(d[7][1]), "+f"(d[7][2]), "+f"(d[7][3]), \
+  "+f"(d[8][0]), "+f"(d[8][1]), "+f"(d[8][2]), "+f"(d[8][3]), "+f"(d[9][0]), "+f"(d[9][1]), "+f"(d[9][2]), "+f"(d[9][3]), \
+  "+f"(d[10][0]), "+f"(d[10][1]), "+f"(d[10][2]), "+f"(d[10][3]), "+f"(d[11][0]), "+f"(d[11][1]), "+f"(d[11][2]), "+f"(d[11][3]), \
+  "+f"(d[12][0]), "+f"(d[12][1]), "+f"(d[12][2]), "+f"(d[12][3]), "+f"(d[13][0]), "+f"(d[13][1]), "+f"(d[13][2]), "+f"(d[13][3]), \
+  "+f"(d[14][0]), "+f"(d[14][1]), "+f"(d[14][2]), "+f"(d[14][3]), "+f"(d[15][0]), "+f"(d[15][1]), "+f"(d[15][2]), "+f"(d[15][3]), \
+  "+f"(d[16][0]), "+f"(d[16][1]), "+f"(d[16][2]), "+f"(d[16][3]), "+f"(d[17][0]), "+f"(d[17][1]), "+f"(d[17][2]), "+f"(d[17][3]), \
+  "+f"(d[18][0]), "+f"(d[18][1]), "+f"(d[18][2]), "+f"(d[18][3]), "+f"(d[19][0]), "+f"(d[19][1]), "+f"(d[19][2]), "+f"(d[19][3]), \
+  "+f"(d[20][0]), "+f"(d[20][1]), "+f"(d[20][2]), "+f"(d[20][3]), "+f"(d[21][0]), "+f"(d[21][1]), "+f"(d[21][2]), "+f"(d[21][3]), \
+  "+f"(d[22][0]), "+f"(d[22][1]), "+f"(d[22][2]), "+f"(d[22][3]), "+f"(d[23][0]), "+f"(d[23][1]), "+f"(d[23][2]), "+f"(d[23][3]), \
+  "+f"(d[24][0]), "+f"(d[24][1]), "+f"(d[24][2]), "+f"(d[24][3]), "+f"(d[25][0]), "+f"(d[25][1]), "+f"(d[25][2]), "+f"(d[25][3]), \
+  "+f"(d[26][0]), "+f"(d[26][1]), "+f"(d[26][2]), "+f"(d[26][3]), "+f"(d[27][0]), "+f"(d[27][1]), "+f"(d[27][2]), "+f"(d[27][3]), \
+  "+f"(d[28][0]), "+f"(d[28][1]), "+f"(d[28][2]), "+f"(d[28][3]), "+f"(d[29][0]), "+f"(d[29][1]), "+f"(d[29][2]), "+f"(d[29][3]), \
+  "+f"(d[30][0]), "+f"(d[30][1]), "+f"(d[30][2]), "+f"(d[30][3]), "+f"(d[31][0]), "+f"(d[31][1]), "+f"(d[31][2]), "+f"(d[31][3])
+#define FA_WGMMA_SS_DEF(N, ELEM, TY, IA, IB, IS)                                                         \
+  template <>                                                                                          \
+  __device__ __forceinline__ void wgmma_ss<N, ELEM>(float (&d)[N / 8][4], uint64_t desc_a, uint64_t desc_b, \
+                                                    int scale_d) {                                     \
+    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %" IS ", 0;\n"                                      \
+                 "wgmma.mma_async.sync.aligned.m64n" #N "k16.f32." TY "." TY " " FA_WGMMA_ACC##N          \
+                 ", %" IA ", %" IB ", p, 1, 1, 0, 0;\n}\n"                                            \
+                 : FA_WGMMA_OPS##N(d)                                                                  \
+                 : "l"(desc_a), "l"(desc_b), "r"(scale_d));                                            \
+  }
+
+#define FA_WGMMA_RS_DEF(N, ELEM, TY, A0, A1, A2, A3, IB, IS)                                             \
+  template <>                                                                                          \
+  __device__ __forceinline__ void wgmma_rs_bt<N, ELEM>(float (&d)[N / 8][4], const uint32_t (&a)[4],   \
+                                                       uint64_t desc_b, int scale_d) {                 \
+    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %" IS ", 0;\n"                                      \
+                 "wgmma.mma_async.sync.aligned.m64n" #N "k16.f32." TY "." TY " " FA_WGMMA_ACC##N          \
+                 ", {%" A0 ", %" A1 ", %" A2 ", %" A3 "}, %" IB ", p, 1, 1, 1;\n}\n"                     \
+                 : FA_WGMMA_OPS##N(d)                                                                  \
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "r"(scale_d));             \
+  }
+
+// Operand numbers: the N / 2 accumulators first, then the inputs.
+FA_WGMMA_SS_DEF(64, __nv_bfloat16, "bf16", "32", "33", "34")
+FA_WGMMA_SS_DEF(64, __half, "f16", "32", "33", "34")
+FA_WGMMA_SS_DEF(128, __nv_bfloat16, "bf16", "64", "65", "66")
+FA_WGMMA_SS_DEF(128, __half, "f16", "64", "65", "66")
+FA_WGMMA_SS_DEF(256, __nv_bfloat16, "bf16", "128", "129", "130")
+FA_WGMMA_SS_DEF(256, __half, "f16", "128", "129", "130")
+FA_WGMMA_RS_DEF(64, __nv_bfloat16, "bf16", "32", "33", "34", "35", "36", "37")
+FA_WGMMA_RS_DEF(64, __half, "f16", "32", "33", "34", "35", "36", "37")
+FA_WGMMA_RS_DEF(128, __nv_bfloat16, "bf16", "64", "65", "66", "67", "68", "69")
+FA_WGMMA_RS_DEF(128, __half, "f16", "64", "65", "66", "67", "68", "69")
+FA_WGMMA_RS_DEF(256, __nv_bfloat16, "bf16", "128", "129", "130", "131", "132", "133")
+FA_WGMMA_RS_DEF(256, __half, "f16", "128", "129", "130", "131", "132", "133")
+
+#undef FA_WGMMA_SS_DEF
+#undef FA_WGMMA_RS_DEF
+
+// ------------------------------------------------------------ TMA
+
+// Prefetch a tensor map (a __grid_constant__ kernel parameter) into the
+// descriptor cache.
+__device__ __forceinline__ void tma_prefetch_map(const void *map) {
+  asm volatile("prefetch.tensormap [%0];\n" ::"l"(map) : "memory");
+}
+
+// One box of a 4-D tensor map into shared memory, completing (by bytes) on
+// mbarrier `bar`. c0 is the innermost coordinate (elements), then rows,
+// heads, batches. Parts of the box outside the tensor are zero-filled and
+// still count towards the transaction bytes.
+__device__ __forceinline__ void tma_load_4d(uint32_t dst, const void *map, uint32_t bar, int c0, int c1, int c2,
+                                            int c3) {
+  asm volatile(
+      "cp.async.bulk.tensor.4d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [%0], [%1, {%3, %4, %5, %6}], "
+      "[%2];\n" ::"r"(dst),
+      "l"(map), "r"(bar), "r"(c0), "r"(c1), "r"(c2), "r"(c3)
+      : "memory");
+}
+
+// ------------------------------------------------------------ barriers, registers
+
+// One arrival on an mbarrier (no transaction bytes).
+__device__ __forceinline__ void mbar_arrive(uint32_t bar) {
+  asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(bar) : "memory");
+}
+
+// Named barrier `id` (1..15; 0 is __syncthreads) over `threads` threads
+// (a multiple of 32): wait for all of them.
+__device__ __forceinline__ void named_bar_sync(int id, int threads) {
+  asm volatile("bar.sync %0, %1;\n" ::"r"(id), "r"(threads) : "memory");
+}
+
+// Give registers back to the pool / take them (all 4 warps of a warpgroup
+// execute it; REGS is a multiple of 8 in 24..256).
+template <int REGS>
+__device__ __forceinline__ void setmaxnreg_dec() {
+  asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\n" ::"n"(REGS));
+}
+template <int REGS>
+__device__ __forceinline__ void setmaxnreg_inc() {
+  asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;\n" ::"n"(REGS));
+}
+
+}  // namespace fa
+
+#endif  // __CUDA_ARCH__ >= 900

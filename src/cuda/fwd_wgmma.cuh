@@ -1,0 +1,405 @@
+// fwd_wgmma.cuh - forward attention for Hopper (sm_90a): TMA loads into a
+// ring of shared-memory stages guarded by mbarriers, warpgroup MMA (wgmma),
+// a producer warp and two consumer warpgroups. Design note: fwd_wgmma.md
+// beside this file; the facts it relies on: shared/notes/HOPPER.md.
+//
+// One thread block (384 threads) computes 128 query rows of one
+// (sequence, head):
+//   warpgroup 0 (producer; setmaxnreg 24, one thread works):
+//     TMA Q (128 rows) once; for each key tile n the mask does not hide:
+//       wait empty_k[s] -> TMA K(n) -> sK[s];  wait empty_v[s] -> TMA V(n) -> sV[s]
+//   warpgroups 1, 2 (consumers, 64 query rows each; setmaxnreg 240):
+//     for each key tile n:
+//       S = Q K(n)^T        wgmma m64n{block_n}k16, Q and K from shared memory
+//       release sK[s]; softcap, mask, online softmax in registers (attn/)
+//       P = 16-bit S        registers, no shuffles (the accumulator is the A layout)
+//       O += P V(n)         wgmma m64n{head_dim}k16, P from registers, V as
+//                           stored (MN-major B, no transpose)
+//       release sV[s]
+//     O /= sum, O and LSE straight from registers to global memory
+// The first version waits for each product before the next step (no
+// intra-warpgroup overlap, no ping-pong between the consumers): the
+// overlap comes from the producer running `stages` tiles ahead and from the
+// two consumers interleaving on the tensor cores.
+//
+// Tiles are 64-column panels of 128-byte rows with TMA's 128-byte swizzle,
+// one panel after the other (the layout wgmma's descriptors describe;
+// common/wgmma.cuh). Every tile starts on a 1024-byte boundary.
+//
+// What TMA cannot do is left to the host descriptor (fwd_wgmma_family.c):
+// paged K/V, strides of 2^40 bytes or more, rows past 2^31. Boxes that run
+// past a sequence read the next sequence's rows (or zeros past the tensor):
+// hidden keys are masked (their scores are replaced, never added to), the V
+// rows past the sequence's keys are zeroed in shared memory (0 x NaN would
+// be NaN), and query rows past the sequence are never stored.
+#pragma once
+
+#include <cuda.h>          // CUtensorMap and its enums (types only: nothing links libcuda)
+#include <cudaTypedefs.h>  // PFN_cuTensorMapEncodeTiled_v12000
+#include <cuda_runtime.h>
+#include <math.h>
+#include <stdint.h>
+
+#include "attn/mask.h"
+#include "attn/sequence.h"
+#include "attn/softmax.h"
+#include "cuda/common/mask_tile.cuh"
+#include "cuda/common/mma_tile.cuh"
+#include "cuda/common/quad.cuh"
+#include "cuda/common/wgmma.cuh"
+#include "cuda/ptx.cuh"
+#include "fa_args.h"
+
+namespace fa {
+
+template <int HEAD_DIM, int BLOCK_N, int STAGES, typename ElemT, int MASK>
+struct FwdWgmmaTraits {
+  using Elem = ElemT;
+  static constexpr int kHeadDim = HEAD_DIM;
+  static constexpr int kConsumers = 2;                   // consumer warpgroups
+  static constexpr int kBlockM = 64 * kConsumers;        // 64 query rows per consumer
+  static constexpr int kBlockN = BLOCK_N;
+  static constexpr int kStages = STAGES;
+  static constexpr int kThreads = 128 * (1 + kConsumers);
+  static constexpr int kMask = MASK;
+
+  // Shared memory: 64-column panels of 128-byte rows (TMA box {64, rows}).
+  static constexpr int kPanels = HEAD_DIM / 64;
+  static constexpr int kQBytes = kPanels * kBlockM * 128;
+  static constexpr int kKVBytes = kPanels * kBlockN * 128;  // one K or V stage
+  static constexpr int kBarriers = 1 + 4 * kStages;         // Q; full K, V; empty K, V
+  static constexpr int kSmemBytes = 1024 /* alignment slack */ + kQBytes + 2 * kStages * kKVBytes + 8 * kBarriers;
+
+  // The mask and softmax helpers (common/mask_tile.cuh, mma_tile.cuh) see
+  // one warp's slice of the warpgroup tile: one m16 tile of rows, whose
+  // accumulator registers are laid out as mma.sync's (common/wgmma.cuh).
+  static constexpr int kMTiles = 1;
+  static constexpr int kSTiles = BLOCK_N / 8;
+  static constexpr int kOTiles = HEAD_DIM / 8;
+  static constexpr int kQKSteps = HEAD_DIM / 16;
+  static constexpr int kPVSteps = BLOCK_N / 16;
+
+  static_assert(HEAD_DIM == 64 || HEAD_DIM == 128 || HEAD_DIM == 256, "head dim: 64, 128 or 256 (128B-swizzle panels)");
+  static_assert(BLOCK_N % 16 == 0 && BLOCK_N >= 16 && BLOCK_N <= 256, "block_n: multiple of 16 in 16..256");
+  static_assert(BLOCK_N == 64 || BLOCK_N == 128 || BLOCK_N == 256, "block_n: a wgmma_ss instantiation");
+  static_assert(kSmemBytes <= 232448, "more shared memory than an sm_90 block may have");
+  static_assert(sizeof(Elem) == 2, "16-bit storage");
+};
+
+// Named barriers (0 is __syncthreads).
+enum WgmmaNamedBarrier { kBarConsumers = 1 };
+
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+
+// The mbarriers after the tiles: Q, then per stage full K, full V, empty K,
+// empty V (8 bytes each).
+template <class T>
+struct WgmmaBarriers {
+  uint32_t base;
+  __device__ __forceinline__ uint32_t q() const { return base; }
+  __device__ __forceinline__ uint32_t k_full(int s) const { return base + 8 * (1 + s); }
+  __device__ __forceinline__ uint32_t v_full(int s) const { return base + 8 * (1 + T::kStages + s); }
+  __device__ __forceinline__ uint32_t k_empty(int s) const { return base + 8 * (1 + 2 * T::kStages + s); }
+  __device__ __forceinline__ uint32_t v_empty(int s) const { return base + 8 * (1 + 3 * T::kStages + s); }
+};
+
+// ------------------------------------------------------------ producer
+
+// One thread: Q once, then K and V of every visited key tile, each into the
+// next ring stage once both consumers released it. Coordinates: {column,
+// row, head, batch}; rows are the sequence's offset (varlen) plus the tile's
+// (the batch coordinate is the batch index only in dense mode).
+template <class T>
+__device__ __forceinline__ void load_tiles(const CUtensorMap *tm_q, const CUtensorMap *tm_k, const CUtensorMap *tm_v,
+                                           const WgmmaBarriers<T> &bar, uint32_t sq, uint32_t sk, uint32_t sv,
+                                           int q_row, int head, int q_batch, int k_row, int kv_head, int kv_batch,
+                                           int n_block_min, int n_block_max) {
+  tma_prefetch_map(tm_q);
+  tma_prefetch_map(tm_k);
+  tma_prefetch_map(tm_v);
+  mbar_arrive_expect_tx(bar.q(), T::kQBytes);
+#pragma unroll
+  for (int p = 0; p < T::kPanels; ++p)
+    tma_load_4d(sq + p * T::kBlockM * 128, tm_q, bar.q(), 64 * p, q_row, head, q_batch);
+  for (int n = n_block_min, j = 0; n < n_block_max; ++n, ++j) {
+    const int s = j % T::kStages;
+    const uint32_t phase = (uint32_t)(j / T::kStages) & 1u;
+    const int row = k_row + n * T::kBlockN;
+    mbar_wait(bar.k_empty(s), phase ^ 1u);  // a fresh barrier passes parity 1 at once
+    mbar_arrive_expect_tx(bar.k_full(s), T::kKVBytes);  // full box bytes, even past the tensor's end
+#pragma unroll
+    for (int p = 0; p < T::kPanels; ++p)
+      tma_load_4d(sk + s * T::kKVBytes + p * T::kBlockN * 128, tm_k, bar.k_full(s), 64 * p, row, kv_head, kv_batch);
+    mbar_wait(bar.v_empty(s), phase ^ 1u);
+    mbar_arrive_expect_tx(bar.v_full(s), T::kKVBytes);
+#pragma unroll
+    for (int p = 0; p < T::kPanels; ++p)
+      tma_load_4d(sv + s * T::kKVBytes + p * T::kBlockN * 128, tm_v, bar.v_full(s), 64 * p, row, kv_head, kv_batch);
+  }
+}
+
+// ------------------------------------------------------------ consumer stages
+
+// S = Q K^T for this warpgroup's 64 rows: both operands K-major in shared
+// memory, one wgmma per k16 step, the first one overwriting S.
+template <class T>
+__device__ __forceinline__ void qk_gemm_wgmma(float (&s)[T::kSTiles][4], uint32_t sq_wg, uint32_t sk_stage) {
+  wgmma_fence();
+#pragma unroll
+  for (int kk = 0; kk < T::kQKSteps; ++kk) {
+    const uint32_t k_off = (kk % 4) * 32;  // 16 elements = 32 bytes inside a 128-byte row
+    const uint64_t da = smem_desc_sw128(sq_wg + (kk / 4) * T::kBlockM * 128 + k_off, 16, 1024);
+    const uint64_t db = smem_desc_sw128(sk_stage + (kk / 4) * T::kBlockN * 128 + k_off, 16, 1024);
+    wgmma_ss<T::kBlockN, typename T::Elem>(s, da, db, kk > 0 ? 1 : 0);
+  }
+  wgmma_commit();
+  wgmma_wait<0>();
+  wgmma_reg_fence(s);
+}
+
+// P (16-bit) from the softmax weights left in S: k16 step kk of P V takes
+// key columns 16 kk .. 16 kk + 15, i.e. S's n8 tiles 2 kk and 2 kk + 1, whose
+// accumulator registers are exactly the A fragment (HOPPER.md 2.3).
+template <class T>
+__device__ __forceinline__ void pack_p(uint32_t (&p)[T::kPVSteps][4], const float (&s)[T::kSTiles][4]) {
+#pragma unroll
+  for (int kk = 0; kk < T::kPVSteps; ++kk) {
+    p[kk][0] = pack2<typename T::Elem>(s[2 * kk][0], s[2 * kk][1]);
+    p[kk][1] = pack2<typename T::Elem>(s[2 * kk][2], s[2 * kk][3]);
+    p[kk][2] = pack2<typename T::Elem>(s[2 * kk + 1][0], s[2 * kk + 1][1]);
+    p[kk][3] = pack2<typename T::Elem>(s[2 * kk + 1][2], s[2 * kk + 1][3]);
+  }
+}
+
+// O += P V: V as TMA stored it (keys x head dim, MN-major B operand).
+template <class T>
+__device__ __forceinline__ void pv_gemm_wgmma(float (&o)[T::kOTiles][4], const uint32_t (&p)[T::kPVSteps][4],
+                                        uint32_t sv_stage) {
+  wgmma_fence();
+#pragma unroll
+  for (int kk = 0; kk < T::kPVSteps; ++kk) {
+    const uint64_t db = smem_desc_sw128(sv_stage + kk * 2048, T::kBlockN * 128, 1024);
+    wgmma_rs_bt<T::kHeadDim, typename T::Elem>(o, p[kk], db, 1);
+  }
+  wgmma_commit();
+  wgmma_wait<0>();
+  wgmma_reg_fence(o);
+}
+
+// Zero V rows [first_row, block_n) of a stage (keys past the sequence: they
+// may be the next sequence's rows or anything else, NaN included, and P = 0
+// times NaN is NaN). A row is 128 contiguous bytes in each panel, so the
+// swizzle does not matter. Both consumers share the work, then make the
+// stores visible to wgmma (async proxy) and wait for each other.
+template <class T>
+__device__ __forceinline__ void zero_v_tail(uint32_t sv_stage, int first_row, int ctid) {
+  const int rows = T::kBlockN - first_row;
+  const int chunks = rows * T::kPanels * 8;  // 16-byte chunks
+  for (int i = ctid; i < chunks; i += 128 * T::kConsumers) {
+    const int p = i / (rows * 8);
+    const int r = first_row + (i / 8) % rows;
+    st_shared_zero_16(sv_stage + p * T::kBlockN * 128 + r * 128 + (i % 8) * 16);
+  }
+  fence_proxy_async_shared();
+  named_bar_sync(kBarConsumers, 128 * T::kConsumers);
+}
+
+#endif  // __CUDA_ARCH__ >= 900
+
+// ------------------------------------------------------------ the kernel
+
+template <class T>
+__global__ void __launch_bounds__(T::kThreads, 1)
+    fwd_wgmma_kernel(const __grid_constant__ fa_fwd_args a, const __grid_constant__ CUtensorMap tm_q,
+                     const __grid_constant__ CUtensorMap tm_k, const __grid_constant__ CUtensorMap tm_v) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  using Elem = typename T::Elem;
+  extern __shared__ __align__(1024) unsigned char smem[];
+  // The 128-byte swizzle repeats every 1024 bytes of absolute address:
+  // align by hand (the attribute alone is not enough, HOPPER.md 2.5).
+  const uint32_t sq = (smem_u32(smem) + 1023u) & ~1023u;
+  const uint32_t sk = sq + T::kQBytes;
+  const uint32_t sv = sk + T::kStages * T::kKVBytes;
+  const WgmmaBarriers<T> bar{sv + T::kStages * T::kKVBytes};
+
+  // Block -> (sequence, head, query tile), as the mma family: query tiles of
+  // one head adjacent, last first.
+  const int num_m_blocks = (a.seqlen_q + T::kBlockM - 1) / T::kBlockM;
+  const int m_block = num_m_blocks - 1 - (int)(blockIdx.x % num_m_blocks);
+  const int bh = (int)(blockIdx.x / num_m_blocks);
+  const int head = bh % a.num_heads_q;
+  const int b = bh / a.num_heads_q;
+
+  const fa_seq seq = fa_locate_sequence(&a, b);
+  const int m0 = m_block * T::kBlockM;
+  if (m0 >= seq.len_q || !fa_seq_selected(&a, &seq)) return;  // the whole block: no barrier is used yet
+  const int kv_head = head / a.heads_per_kv;
+  const int64_t diag = (int64_t)seq.len_k - seq.len_q;  // key position of query row 0
+
+  const fa_tile_plan plan = fa_plan_key_tiles(m0, T::kBlockM, seq.len_q, seq.len_k, window_left_of<T::kMask>(a),
+                                              window_right_of<T::kMask>(a), T::kBlockN);
+  const int n_block_min = plan.n_block_min, n_block_max = plan.n_block_max;
+  const bool any_keys = n_block_min < n_block_max;
+
+  const int tid = (int)threadIdx.x;
+  const int wg = tid / 128;
+  const int lane = tid & 31;
+
+  if (tid == 0 && any_keys) {
+    mbar_init(bar.q(), 1);
+    for (int s = 0; s < T::kStages; ++s) {
+      mbar_init(bar.k_full(s), 1);
+      mbar_init(bar.v_full(s), 1);
+      mbar_init(bar.k_empty(s), T::kConsumers);  // one arrival per consumer warpgroup
+      mbar_init(bar.v_empty(s), T::kConsumers);
+    }
+    fence_mbar_init();
+  }
+  __syncthreads();  // every thread sees initialized barriers (a hang otherwise, HOPPER.md 2.8)
+
+  if (wg == 0) {  // ---- producer
+    setmaxnreg_dec<24>();
+    if (tid == 0 && any_keys)
+      load_tiles<T>(&tm_q, &tm_k, &tm_v, bar, sq, sk, sv, (int)(seq.q_start + m0), head,
+                    a.cu_seqlens_q == nullptr ? b : 0, (int)seq.k_start, kv_head, a.cu_seqlens_k == nullptr ? b : 0,
+                    n_block_min, n_block_max);
+    return;
+  }
+
+  // ---- consumers
+  setmaxnreg_inc<240>();
+  const int c = wg - 1;                        // consumer index: rows 64 c .. 64 c + 63 of the tile
+  const int ctid = tid - 128;                  // 0 .. 255 over both consumers
+  const int warp_row0 = 64 * c + 16 * ((tid / 32) & 3);  // this warp's first row in the tile
+  const uint32_t sq_wg = sq + 64 * c * 128;    // this consumer's rows of every Q panel
+
+  const float cs = a.score_log2_scale;
+  const bool positive_scale = cs > 0.f;
+  const float hidden = positive_scale ? -INFINITY : INFINITY;
+
+  float o[1][T::kOTiles][4];
+  float row_max[1][2] = {{-INFINITY, -INFINITY}}, row_sum[1][2] = {{0.f, 0.f}};
+#pragma unroll
+  for (int dt = 0; dt < T::kOTiles; ++dt)
+#pragma unroll
+    for (int j = 0; j < 4; ++j) o[0][dt][j] = 0.f;
+
+  if (any_keys) mbar_wait(bar.q(), 0);
+  for (int n = n_block_min, j = 0; n < n_block_max; ++n, ++j) {
+    const int s = j % T::kStages;
+    const uint32_t phase = (uint32_t)(j / T::kStages) & 1u;
+    const int n0 = n * T::kBlockN;
+
+    float sc[1][T::kSTiles][4];
+    mbar_wait(bar.k_full(s), phase);
+    qk_gemm_wgmma<T>(sc[0], sq_wg, sk + s * T::kKVBytes);
+    if (ctid % 128 == 0) mbar_arrive(bar.k_empty(s));  // this warpgroup is done with K(n)
+
+    if (a.softcap > 0.f) apply_softcap<T>(sc, a.softcap, a.softcap_inner_scale);
+    if (fa_tile_needs_mask(&plan, n0, T::kBlockN))
+      apply_mask<T>(sc, a, n0, m0 + warp_row0, diag, seq.len_k, lane, hidden);
+    online_softmax<T>(sc, o, row_max, row_sum, cs, positive_scale);
+    uint32_t p[T::kPVSteps][4];
+    pack_p<T>(p, sc[0]);
+
+    mbar_wait(bar.v_full(s), phase);
+    const uint32_t sv_stage = sv + s * T::kKVBytes;
+    if (n0 + T::kBlockN > seq.len_k) zero_v_tail<T>(sv_stage, seq.len_k - n0, ctid);  // uniform over the block
+    pv_gemm_wgmma<T>(o[0], p, sv_stage);
+    if (ctid % 128 == 0) mbar_arrive(bar.v_empty(s));
+  }
+
+  // ---- epilogue: sinks, empty rows, NaN rows (attn/softmax.h), then O and
+  // LSE from registers. Each quad of lanes holds one row's columns.
+  const float sink = a.sinks != nullptr ? a.sinks[head] * kLog2e : -INFINITY;
+  float *lse = a.lse == nullptr ? nullptr
+                                : a.lse + b * a.lse_batch_stride + head * a.lse_head_stride + seq.q_start + m0;
+  const int rows_left = seq.len_q - m0;
+#pragma unroll
+  for (int half = 0; half < 2; ++half) {
+    const fa_row_total total = fa_row_with_sink(row_max[0][half], quad_sum(row_sum[0][half]), sink);
+    const float inv = fa_row_out_scale(total);
+#pragma unroll
+    for (int dt = 0; dt < T::kOTiles; ++dt) {
+      o[0][dt][2 * half] *= inv;
+      o[0][dt][2 * half + 1] *= inv;
+    }
+    const int r = warp_row0 + (lane >> 2) + half * 8;
+    if (lse != nullptr && (lane & 3) == 0 && r < rows_left) lse[r] = fa_row_lse(total);
+  }
+  Elem *out = static_cast<Elem *>(a.out) + b * a.out_batch_stride + (seq.q_start + m0) * a.out_row_stride +
+              head * a.out_head_stride;
+#pragma unroll
+  for (int half = 0; half < 2; ++half) {
+    const int r = warp_row0 + (lane >> 2) + half * 8;
+    if (r < rows_left) {
+      Elem *row = out + r * a.out_row_stride + (lane & 3) * 2;
+#pragma unroll
+      for (int dt = 0; dt < T::kOTiles; ++dt)
+        *reinterpret_cast<uint32_t *>(row + dt * 8) = pack2<Elem>(o[0][dt][2 * half], o[0][dt][2 * half + 1]);
+    }
+  }
+#endif  // __CUDA_ARCH__ >= 900
+}
+
+// ------------------------------------------------------------ host side
+
+template <typename Elem>
+struct TmaElemType;
+template <>
+struct TmaElemType<__half> {
+  static constexpr CUtensorMapDataType value = CU_TENSOR_MAP_DATA_TYPE_FLOAT16;
+};
+template <>
+struct TmaElemType<__nv_bfloat16> {
+  static constexpr CUtensorMapDataType value = CU_TENSOR_MAP_DATA_TYPE_BFLOAT16;
+};
+
+// A 4-D tensor map {head_dim, rows, heads, batches} over a [batches, rows,
+// heads, head_dim] tensor with the given element strides, 128B swizzle, box
+// {64, box_rows, 1, 1}. A dimension of extent 1 is never stepped along: its
+// stride is replaced by the row stride, a value TMA accepts.
+inline CUresult encode_rows_map(CUtensorMap *map, PFN_cuTensorMapEncodeTiled_v12000 encode, CUtensorMapDataType type,
+                                const void *base, int head_dim, int64_t rows, int64_t heads, int64_t batches,
+                                int64_t row_stride, int64_t head_stride, int64_t batch_stride, int box_rows) {
+  const cuuint64_t row_bytes = (cuuint64_t)row_stride * 2;
+  cuuint64_t dims[4] = {(cuuint64_t)head_dim, (cuuint64_t)(rows > 0 ? rows : 1), (cuuint64_t)(heads > 0 ? heads : 1),
+                        (cuuint64_t)(batches > 0 ? batches : 1)};
+  cuuint64_t strides[3] = {row_bytes, heads > 1 ? (cuuint64_t)head_stride * 2 : row_bytes,
+                           batches > 1 ? (cuuint64_t)batch_stride * 2 : row_bytes};
+  cuuint32_t box[4] = {64, (cuuint32_t)box_rows, 1, 1};
+  cuuint32_t element_strides[4] = {1, 1, 1, 1};
+  return encode(map, type, 4, const_cast<void *>(base), dims, strides, box, element_strides, CU_TENSOR_MAP_INTERLEAVE_NONE,
+                CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+}
+
+// Launch one specialization: encode the Q, K, V maps (host only, no sync,
+// no allocation), then the kernel. Returns a cudaError_t.
+template <class T>
+int launch_fwd_wgmma(const fa_fwd_args *args, cudaStream_t stream) {
+  const long long m_blocks = (args->seqlen_q + T::kBlockM - 1) / T::kBlockM;
+  const long long blocks = m_blocks * args->num_heads_q * args->batch;  // <= INT32_MAX, checked by supports()
+  if (blocks == 0) return cudaSuccess;
+  if (args->tensor_map_encode == nullptr) return cudaErrorNotSupported;  // supports() declines first
+  const auto encode = reinterpret_cast<PFN_cuTensorMapEncodeTiled_v12000>(args->tensor_map_encode);
+  const CUtensorMapDataType type = TmaElemType<typename T::Elem>::value;
+  const bool dense_q = args->cu_seqlens_q == nullptr, dense_k = args->cu_seqlens_k == nullptr;
+  const int64_t q_rows = dense_q ? args->seqlen_q : args->total_q;
+  const int64_t k_rows = dense_k ? args->kv_capacity : args->total_k;
+  const int64_t q_batches = dense_q ? args->batch : 1, k_batches = dense_k ? args->batch : 1;
+  alignas(64) CUtensorMap tm_q, tm_k, tm_v;
+  if (encode_rows_map(&tm_q, encode, type, args->q, T::kHeadDim, q_rows, args->num_heads_q, q_batches,
+                      args->q_row_stride, args->q_head_stride, args->q_batch_stride, T::kBlockM) != CUDA_SUCCESS ||
+      encode_rows_map(&tm_k, encode, type, args->k, T::kHeadDim, k_rows, args->num_heads_k, k_batches,
+                      args->k_row_stride, args->k_head_stride, args->k_batch_stride, T::kBlockN) != CUDA_SUCCESS ||
+      encode_rows_map(&tm_v, encode, type, args->v, T::kHeadDim, k_rows, args->num_heads_k, k_batches,
+                      args->v_row_stride, args->v_head_stride, args->v_batch_stride, T::kBlockN) != CUDA_SUCCESS)
+    return cudaErrorInvalidValue;
+  const void *kernel = reinterpret_cast<const void *>(fwd_wgmma_kernel<T>);
+  const cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, T::kSmemBytes);
+  if (e != cudaSuccess) return e;
+  void *params[] = {const_cast<fa_fwd_args *>(args), &tm_q, &tm_k, &tm_v};
+  return cudaLaunchKernel(kernel, dim3((unsigned)blocks), dim3(T::kThreads), params, T::kSmemBytes, stream);
+}
+
+}  // namespace fa

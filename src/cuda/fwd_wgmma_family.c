@@ -1,0 +1,77 @@
+/*
+ * fwd_wgmma_family.c - host descriptor of the Hopper wgmma family
+ * (fwd_wgmma.cuh): which calls it takes. Plain C.
+ *
+ * The family computes every query length, window, GQA ratio and run-time
+ * feature (softcap, sinks, LSE, seqused_k, varlen and dense) over a
+ * contiguous K/V, loading Q, K and V with TMA. What TMA cannot express it
+ * declines, with the reason, and dispatch gives the call to the next family
+ * (mma): a paged cache (TMA boxes cannot follow a block table), a stride of
+ * 2^40 bytes or more, a tensor of 2^31 rows or more (TMA coordinates are
+ * 32-bit), a driver without cuTensorMapEncodeTiled. It needs no workspace.
+ */
+#include <stdint.h>
+
+#include "dispatch.h"
+
+/* TMA limits (cuTensorMapEncodeTiled, cuda.h): strides in bytes are
+ * multiples of 16 below 2^40; coordinates are signed 32-bit. */
+#define WGMMA_MAX_STRIDE_BYTES (INT64_C(1) << 40)
+#define WGMMA_MAX_ROWS INT64_C(0x7FFFFFFF)
+
+static fa_status check_tma_tensor(const char *name, int64_t row_stride, int64_t head_stride, int64_t batch_stride,
+                                  int64_t rows, fa_message *why) {
+  const int64_t strides[3] = {row_stride, head_stride, batch_stride};
+  static const char *const which[3] = {"row", "head", "batch"};
+  for (int i = 0; i < 3; ++i) {
+    if (strides[i] * 2 >= WGMMA_MAX_STRIDE_BYTES)
+      return fa_fail(why, FA_ERR_UNSUPPORTED,
+                     "%s_%s_stride (%lld elements) is 2^40 bytes or more, beyond what a TMA tensor map can hold",
+                     name, which[i], (long long)strides[i]);
+    if ((strides[i] * 2) % 16 != 0)
+      return fa_fail(why, FA_ERR_UNSUPPORTED,
+                     "%s_%s_stride (%lld elements) is not a multiple of 16 bytes, which TMA needs", name, which[i],
+                     (long long)strides[i]);
+  }
+  if (rows > WGMMA_MAX_ROWS)
+    return fa_fail(why, FA_ERR_UNSUPPORTED, "%s has %lld rows; TMA coordinates stop at 2^31 - 1", name, (long long)rows);
+  return FA_OK;
+}
+
+static fa_status wgmma_supports(const fa_fwd_args *a, const fa_kernel_info *k, const fa_device_info *dev,
+                                fa_message *why) {
+  if (a->tensor_map_encode == NULL)
+    return fa_fail(why, FA_ERR_UNSUPPORTED,
+                   "the CUDA driver does not offer cuTensorMapEncodeTiled (through cudaGetDriverEntryPointByVersion), "
+                   "which TMA loads need");
+  if (a->block_table != NULL)
+    return fa_fail(why, FA_ERR_UNSUPPORTED, "a paged K/V cache (block_table) is not loaded through TMA yet");
+  if (a->head_dim % 64 != 0)
+    return fa_fail(why, FA_ERR_UNSUPPORTED, "head_dim %d is not a multiple of 64 (128-byte swizzle panels)",
+                   a->head_dim);
+  const int64_t q_rows = a->cu_seqlens_q != NULL ? a->total_q : a->seqlen_q;
+  const int64_t k_rows = a->cu_seqlens_k != NULL ? a->total_k : a->kv_capacity;
+  fa_status st;
+  if ((st = check_tma_tensor("q", a->q_row_stride, a->q_head_stride, a->q_batch_stride, q_rows, why)) != FA_OK ||
+      (st = check_tma_tensor("k", a->k_row_stride, a->k_head_stride, a->k_batch_stride, k_rows, why)) != FA_OK ||
+      (st = check_tma_tensor("v", a->v_row_stride, a->v_head_stride, a->v_batch_stride, k_rows, why)) != FA_OK)
+    return st;
+  const double m_blocks = (double)(((int64_t)a->seqlen_q + k->block_m - 1) / k->block_m);
+  const double blocks = m_blocks * a->num_heads_q * a->batch;
+  if (blocks > (double)INT32_MAX)
+    return fa_fail(why, FA_ERR_OVERFLOW,
+                   "the launch would need %.0f thread blocks (max_seqlen_q / %d x num_heads_q x batch; limit 2^31 - 1): "
+                   "split the batch",
+                   blocks, k->block_m);
+  if (dev->max_smem_per_block > 0 && k->smem_bytes > (size_t)dev->max_smem_per_block)
+    return fa_fail(why, FA_ERR_UNSUPPORTED_DEVICE, "%s needs %zu bytes of shared memory per block; this device allows %d",
+                   k->name, k->smem_bytes, dev->max_smem_per_block);
+  return FA_OK;
+}
+
+static size_t wgmma_workspace_bytes(const fa_fwd_args *a, const fa_kernel_info *k, const fa_device_info *dev) {
+  (void)a, (void)k, (void)dev;
+  return 0;
+}
+
+const fa_family fa_family_wgmma = {"wgmma", wgmma_supports, wgmma_workspace_bytes, NULL, 0};

@@ -1,0 +1,58 @@
+/*
+ * test_wgmma.c - the wgmma family's layout probe (tests/wgmma_probe.cu) as
+ * CMocka cases: TMA loads into the swizzled ring, S = Q K^T and O += P V on
+ * wgmma, checked against a double reference. Runs on an sm_90 device (the
+ * probe is sm_90a machine code); skips, with the reason, anywhere else.
+ * The full forward of the family is tested per specialization by test_fwd
+ * (its fwd_wgmma_* cases).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <cmocka.h>
+
+#include "test_util.h"
+#include "wgmma_probe.h"
+
+static void probe(int fp16) {
+  tu_device dev;
+  char why[512];
+  wgmma_probe_result r;
+  if (!tu_cuda_device(&dev)) {
+    print_message("skipped: no CUDA device (%s)\n", dev.reason);
+    skip();
+  }
+  if (!tu_arch_runs_on("sm_90a", 90, &dev, why, sizeof why)) {
+    print_message("skipped: %s\n", why);
+    skip();
+  }
+  if (wgmma_probe_run(fp16, &r, why, sizeof why) != 0) fail_msg("probe (%s): %s", fp16 ? "fp16" : "bf16", why);
+  print_message("wgmma probe %s: S max|err| %.3g of max|ref| %.3g; O max|err| %.3g of max|ref| %.3g; "
+                "zero-filled scores not 0: %d; %d registers, %d bytes local\n",
+                fp16 ? "fp16" : "bf16", r.s_err, r.s_max, r.o_err, r.o_max, r.oob_nonzero, r.regs, r.local_bytes);
+  assert_true(r.s_err <= 1e-3 * r.s_max);  /* fp32 accumulation of exact products */
+  assert_true(r.o_err <= 2e-2 * r.o_max);  /* P rounded to 16 bits on both sides */
+  assert_int_equal(r.oob_nonzero, 0);
+  assert_int_equal(r.local_bytes, 0);
+}
+
+static void test_wgmma_probe_bf16(void **state) {
+  (void)state;
+  probe(0);
+}
+
+static void test_wgmma_probe_fp16(void **state) {
+  (void)state;
+  probe(1);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_wgmma_probe_bf16),
+      cmocka_unit_test(test_wgmma_probe_fp16),
+  };
+  return cmocka_run_group_tests_name("wgmma_probe", tests, NULL, NULL);
+}
