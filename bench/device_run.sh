@@ -8,6 +8,8 @@
 #                                        tests-small ab-decode (after build-small: its tests; the decode
 #                                        benchmark A/B against .ab/old, sections from $AB_SECTIONS)
 #                                        sanitize-small (memcheck, racecheck of the small build's cache paths)
+#                                        prefer-wgmma (before build-small: wgmma above mma on this copy)
+#                                        sanitize-wgmma (racecheck, synccheck of wgmma kernels)
 #
 # Logs go to $OUT (the device tool brings them back); a short summary is
 # printed last. cmocka is not installed on the device image: its Debian
@@ -141,7 +143,8 @@ small_spec() {
 step_build_small() {
   local t0=$SECONDS
   small_spec gen/spec.py
-  if timeout 300 ninja -j16 build/libflashattn.so build/tests/test_decode build/tests/test_fwd build/fa_demo \
+  if timeout 300 ninja -j16 build/libflashattn.so build/tests/test_decode build/tests/test_fwd build/tests/test_stress \
+      build/tests/test_dispatch build/tests/test_api build/fa_demo \
       $(ls examples/continuous_batching.c >/dev/null 2>&1 && echo build/continuous_batching) >"$OUT/build.log" 2>&1; then
     note "build (sm_90, head dims 64 and 128): ok in $((SECONDS - t0)) s"; else
     note "build: FAILED"; tail -30 "$OUT/build.log"; exit 1; fi
@@ -189,7 +192,7 @@ step_ab_decode() {
 # the big pool) and test_fwd's sm90 cases; sanitizers on the cache paths.
 step_tests_small() {
   local t
-  for t in "test_decode" "test_fwd mma_sm90"; do
+  for t in "test_decode" "test_fwd" "test_stress" "test_dispatch" "test_api"; do
     set -- $t
     timeout 240 "build/tests/$1" ${2:-} >"$OUT/$1.log" 2>&1
     note "$1 ${2:-}: exit $? ($(counts "$OUT/$1.log"))"
@@ -206,6 +209,26 @@ step_sanitize_small() {
              decode_fwd_mma_sm90_hdim64_fp16 mixed_fwd_decode_sm90_hdim128_bf16}; do
       local rc=0 log="$OUT/san_${t}_$f.log"
       timeout "${SAN_TIMEOUT:-120}" compute-sanitizer --tool "$t" --error-exitcode 99 build/tests/test_decode "$f" >"$log" 2>&1 || rc=$?
+      note "compute-sanitizer $t $f: exit $rc; $(grep -cE '^\[       OK \]' "$log") OK; $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$log" | tail -1)"
+    done
+  done
+}
+
+# The wgmma family preferred on this copy (priority above mma's 10), as it
+# will be once verified: every later step then runs dispatch's new choice.
+step_prefer_wgmma() {
+  sed -i '/name="wgmma"/,/priority=/ s/priority=5,/priority=15,/' gen/spec.py
+  note "wgmma priority on this copy: $(grep -A25 'name="wgmma"' gen/spec.py | grep -m1 -o 'priority=[0-9]*')"
+}
+
+# racecheck and synccheck on wgmma kernels (the family's barriers: the
+# mbarrier ring, named barriers between the consumer warpgroups).
+step_sanitize_wgmma() {
+  local t f
+  for t in racecheck synccheck; do
+    for f in ${WGMMA_SAN:-wgmma_sm90a_hdim128_bf16_causal wgmma_sm90a_hdim64_fp16_local}; do
+      local rc=0 log="$OUT/san_${t}_$f.log"
+      timeout "${SAN_TIMEOUT:-60}" compute-sanitizer --tool "$t" --error-exitcode 99 build/tests/test_fwd "$f" >"$log" 2>&1 || rc=$?
       note "compute-sanitizer $t $f: exit $rc; $(grep -cE '^\[       OK \]' "$log") OK; $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$log" | tail -1)"
     done
   done
@@ -239,6 +262,8 @@ for s in "$@"; do
     sanitize-cache) step_sanitize_cache ;;
     tests-small) step_tests_small ;;
     sanitize-small) step_sanitize_small ;;
+    prefer-wgmma) step_prefer_wgmma ;;
+    sanitize-wgmma) step_sanitize_wgmma ;;
     ab-decode) step_ab_decode ;;
     d64) bash bench/d64_variants.sh 2>&1 | tee "$OUT/d64.log" | tail -30 ;;
     bench-decode) step_bench_decode ;;
