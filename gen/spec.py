@@ -194,11 +194,11 @@ FAMILIES = [
         masks=MASKS,
         tiles=WGMMA_TILES,
         smem_bytes=wgmma_smem_bytes,
-        # Below mma (10) until the family has passed its GPU tests
-        # (bench/wgmma_check.sh): dispatch does not choose it on its own;
-        # fa_fwd_with_kernel and the test cases run it. Raise it above mma
-        # (e.g. 15) once verified, so sm_90 prefers it where supports() agrees.
-        priority=5,
+        # Above mma (10): sm_90 prefers it wherever supports() agrees (not
+        # paged, TMA-addressable strides, an encoder), mma takes the rest.
+        # Raised from 5 after its GPU tests, racecheck and synccheck passed on
+        # an H200 (2026-11-29; bench/RESULTS.md).
+        priority=15,
         unit="kernel",
     ),
     dict(

@@ -488,7 +488,7 @@ static void run_one(const cstate *s, size_t kernel, const scenario *sc, int num_
     if (fa_fwd_query_dispatch(&prm, &di, &msg) != FA_OK) fail_msg("%s: fa_fwd_query_dispatch: %s", what, msg.text);
     if (di.num_kernels != 2 || fa_kernel_info_get(di.kernel_index[0], &k0) != FA_OK ||
         fa_kernel_info_get(di.kernel_index[1], &k1) != FA_OK || strcmp(k0.family, "decode") != 0 ||
-        strcmp(k1.family, "mma") != 0 || di.short_rows <= 0 || di.workspace_bytes != ws)
+        strcmp(k1.family, "decode") == 0 || di.short_rows <= 0 || di.workspace_bytes != ws)
       fail_msg("%s: fa_fwd_query_dispatch: %d kernels, short_rows %d, workspace %zu (size query %zu)", what,
                di.num_kernels, di.short_rows, di.workspace_bytes, ws);
     fa_fwd_workspace_bounds b = fa_fwd_workspace_bounds_default();
