@@ -1,9 +1,13 @@
 """The binding on torch CUDA tensors (skipped without a CUDA device): the
 CUDA backend against the float64 reference and torch's own varlen_attn,
 streams, and the mask helpers on the device."""
+import os
+import sys
 import unittest
 
-from fa_common import cu_from_lens, flashattn, have_helpers, needs_cuda, needs_numpy, np, reference, torch
+# fa_common also when run by path from the repository root (python3 -m unittest python/tests/test_cuda.py)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from fa_common import cu_from_lens, flashattn, have_helpers, needs_cuda, needs_numpy, np, reference, torch  # noqa: E402
 
 
 @needs_numpy

@@ -1,8 +1,12 @@
 """Every bad input raises a Python exception that names the argument (or a
 FlashAttnError carrying the library's status and message); none crashes."""
+import os
+import sys
 import unittest
 
-from fa_common import flashattn, needs_cuda, needs_helpers, needs_numpy, needs_torch, np, torch
+# fa_common also when run by path from the repository root (python3 -m unittest python/tests/test_errors.py)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from fa_common import flashattn, needs_cuda, needs_helpers, needs_numpy, needs_torch, np, torch  # noqa: E402
 
 FlashAttnError = flashattn.FlashAttnError
 

@@ -1,9 +1,14 @@
 """The transformers paths on the CPU backend: unpad_info / unpad / pad,
 cu_seqlens_from_position_ids, to_host, and the full mask and packed paths
 through varlen_attn, against numpy references."""
+import os
+import sys
 import unittest
 
-from fa_common import cu_from_lens, flashattn, needs_helpers, needs_numpy, needs_torch, np, reference, torch
+# fa_common also when run by path from the repository root (python3 -m unittest python/tests/test_helpers.py)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from fa_common import (cu_from_lens, flashattn, needs_helpers, needs_numpy, needs_torch, np,  # noqa: E402
+                       reference, torch)
 
 
 def ref_unpad_info(mask):

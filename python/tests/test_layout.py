@@ -10,10 +10,13 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
 import unittest
 
-from fa_common import REPO, _native as N
+# fa_common also when run by path from the repository root (python3 -m unittest python/tests/test_layout.py)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from fa_common import REPO, _native as N  # noqa: E402
 
 HEADER = os.path.join(REPO, "include", "flashattn.h")
 

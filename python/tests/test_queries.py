@@ -4,9 +4,13 @@ fa_fwd_workspace_size_max (the worst-case workspace over bounds). What they
 compute on a GPU is proven in tests/test_dispatch.c; here: the ctypes
 declarations, the struct layouts in use, statuses and messages."""
 import ctypes
+import os
+import sys
 import unittest
 
-from fa_common import flashattn, _native as N
+# fa_common also when run by path from the repository root (python3 -m unittest python/tests/test_queries.py)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from fa_common import flashattn, _native as N  # noqa: E402
 
 
 def lib():

@@ -15,10 +15,13 @@ Skips, with the reason, when torch or transformers (>= 5, with continuous
 batching) is missing. No download: the models are built from configs.
 """
 import os
+import sys
 import unittest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+# fa_common also when run by path from the repository root (python3 -m unittest python/tests/test_transformers.py)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from fa_common import torch  # noqa: E402  (also puts python/ on sys.path)
 
 transformers = None

@@ -1,8 +1,12 @@
 """varlen_attn on the CPU backend (numpy arrays, torch CPU tensors) against
 the float64 numpy reference."""
+import os
+import sys
 import unittest
 
-from fa_common import cu_from_lens, flashattn, needs_numpy, needs_torch, np, reference, torch
+# fa_common also when run by path from the repository root (python3 -m unittest python/tests/test_varlen.py)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from fa_common import cu_from_lens, flashattn, needs_numpy, needs_torch, np, reference, torch  # noqa: E402
 
 
 def rand(rng, shape, dtype):
