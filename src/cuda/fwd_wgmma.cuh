@@ -52,7 +52,10 @@
 
 namespace fa {
 
-template <int HEAD_DIM, int BLOCK_N, int STAGES, typename ElemT, int MASK>
+// OVERLAP, PINGPONG: the scheduling switches of fwd_wgmma.md "Switches"
+// (gen/spec.py WGMMA_TILES overlap=/pingpong=; both off by default, and
+// then the kernel is the first version's, unchanged).
+template <int HEAD_DIM, int BLOCK_N, int STAGES, typename ElemT, int MASK, bool OVERLAP = false, bool PINGPONG = false>
 struct FwdWgmmaTraits {
   using Elem = ElemT;
   static constexpr int kHeadDim = HEAD_DIM;
@@ -62,6 +65,12 @@ struct FwdWgmmaTraits {
   static constexpr int kStages = STAGES;
   static constexpr int kThreads = 128 * (1 + kConsumers);
   static constexpr int kMask = MASK;
+  // Intra-warpgroup overlap: S(n) = Q K(n)^T and O += P(n-1) V(n-1) issued
+  // together; the softmax of S(n) runs while P(n-1) V(n-1) is in flight.
+  static constexpr bool kOverlap = OVERLAP;
+  // Ping-pong: the consumers take turns issuing their GEMMs (named
+  // barriers), so one's softmax runs under the other's GEMMs.
+  static constexpr bool kPingPong = PINGPONG;
 
   // Shared memory: 64-column panels of 128-byte rows (TMA box {64, rows}).
   static constexpr int kPanels = HEAD_DIM / 64;
@@ -84,10 +93,13 @@ struct FwdWgmmaTraits {
   static_assert(BLOCK_N == 64 || BLOCK_N == 128 || BLOCK_N == 256, "block_n: a wgmma_ss instantiation");
   static_assert(kSmemBytes <= 232448, "more shared memory than an sm_90 block may have");
   static_assert(sizeof(Elem) == 2, "16-bit storage");
+  static_assert(!PINGPONG || OVERLAP, "ping-pong is built on the overlapped loop");
 };
 
 // Named barriers (0 is __syncthreads).
-enum WgmmaNamedBarrier { kBarConsumers = 1 };
+// Named barriers (0 is __syncthreads). kBarTurn0 + c: consumer c's turn to
+// issue its GEMMs (ping-pong only).
+enum WgmmaNamedBarrier { kBarConsumers = 1, kBarTurn0 = 2, kBarTurn1 = 3 };
 
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
 
@@ -142,8 +154,10 @@ __device__ __forceinline__ void load_tiles(const CUtensorMap *tm_q, const CUtens
 
 // S = Q K^T for this warpgroup's 64 rows: both operands K-major in shared
 // memory, one wgmma per k16 step, the first one overwriting S.
+// qk_gemm_issue only issues and commits the group (the overlapped loop
+// waits for it later); qk_gemm_wgmma also waits for it.
 template <class T>
-__device__ __forceinline__ void qk_gemm_wgmma(float (&s)[T::kSTiles][4], uint32_t sq_wg, uint32_t sk_stage) {
+__device__ __forceinline__ void qk_gemm_issue(float (&s)[T::kSTiles][4], uint32_t sq_wg, uint32_t sk_stage) {
   wgmma_fence();
 #pragma unroll
   for (int kk = 0; kk < T::kQKSteps; ++kk) {
@@ -153,6 +167,11 @@ __device__ __forceinline__ void qk_gemm_wgmma(float (&s)[T::kSTiles][4], uint32_
     wgmma_ss<T::kBlockN, typename T::Elem>(s, da, db, kk > 0 ? 1 : 0);
   }
   wgmma_commit();
+}
+
+template <class T>
+__device__ __forceinline__ void qk_gemm_wgmma(float (&s)[T::kSTiles][4], uint32_t sq_wg, uint32_t sk_stage) {
+  qk_gemm_issue<T>(s, sq_wg, sk_stage);
   wgmma_wait<0>();
   wgmma_reg_fence(s);
 }
@@ -172,9 +191,10 @@ __device__ __forceinline__ void pack_p(uint32_t (&p)[T::kPVSteps][4], const floa
 }
 
 // O += P V: V as TMA stored it (keys x head dim, MN-major B operand).
+// pv_gemm_issue only issues and commits; pv_gemm_wgmma also waits.
 template <class T>
-__device__ __forceinline__ void pv_gemm_wgmma(float (&o)[T::kOTiles][4], const uint32_t (&p)[T::kPVSteps][4],
-                                        uint32_t sv_stage) {
+__device__ __forceinline__ void pv_gemm_issue(float (&o)[T::kOTiles][4], const uint32_t (&p)[T::kPVSteps][4],
+                                              uint32_t sv_stage) {
   wgmma_fence();
 #pragma unroll
   for (int kk = 0; kk < T::kPVSteps; ++kk) {
@@ -182,8 +202,58 @@ __device__ __forceinline__ void pv_gemm_wgmma(float (&o)[T::kOTiles][4], const u
     wgmma_rs_bt<T::kHeadDim, typename T::Elem>(o, p[kk], db, 1);
   }
   wgmma_commit();
+}
+
+template <class T>
+__device__ __forceinline__ void pv_gemm_wgmma(float (&o)[T::kOTiles][4], const uint32_t (&p)[T::kPVSteps][4],
+                                        uint32_t sv_stage) {
+  pv_gemm_issue<T>(o, p, sv_stage);
   wgmma_wait<0>();
   wgmma_reg_fence(o);
+}
+
+// online_softmax (common/mma_tile.cuh) with the rescale of O left out: the
+// overlapped loop computes the softmax of S(n) while P(n-1) V(n-1) is still
+// accumulating into O, so O's factor comes back in alpha and rescale_o
+// applies it after the wait. Same arithmetic, in the same order, per element.
+template <class T>
+__device__ __forceinline__ void online_softmax_deferred(float (&s)[1][T::kSTiles][4], float (&row_max)[1][2],
+                                                        float (&row_sum)[1][2], float (&alpha)[2], float c,
+                                                        bool positive_scale) {
+#pragma unroll
+  for (int half = 0; half < 2; ++half) {
+    float ext = s[0][0][2 * half];
+    if (positive_scale) {
+#pragma unroll
+      for (int nt = 0; nt < T::kSTiles; ++nt) ext = fmaxf(ext, fmaxf(s[0][nt][2 * half], s[0][nt][2 * half + 1]));
+      ext = quad_max(ext);
+    } else {
+#pragma unroll
+      for (int nt = 0; nt < T::kSTiles; ++nt) ext = fminf(ext, fminf(s[0][nt][2 * half], s[0][nt][2 * half + 1]));
+      ext = quad_min(ext);
+    }
+    const fa_softmax_step st = fa_softmax_rescale(row_max[0][half], __fmul_rn(ext, c));
+    row_max[0][half] = st.max;
+    row_sum[0][half] *= st.alpha;
+    alpha[half] = st.alpha;
+    const float neg_sub = -st.sub;
+#pragma unroll
+    for (int nt = 0; nt < T::kSTiles; ++nt)
+#pragma unroll
+      for (int j = 0; j < 2; ++j) {
+        const float p = fa_softmax_weight(s[0][nt][2 * half + j], c, neg_sub);
+        s[0][nt][2 * half + j] = p;
+        row_sum[0][half] += p;
+      }
+  }
+}
+
+template <class T>
+__device__ __forceinline__ void rescale_o(float (&o)[T::kOTiles][4], const float (&alpha)[2]) {
+#pragma unroll
+  for (int dt = 0; dt < T::kOTiles; ++dt)
+#pragma unroll
+    for (int j = 0; j < 4; ++j) o[dt][j] *= alpha[j >> 1];
 }
 
 // Zero V rows [first_row, block_n) of a stage (keys past the sequence: they
@@ -285,28 +355,120 @@ __global__ void __launch_bounds__(T::kThreads, 1)
     for (int j = 0; j < 4; ++j) o[0][dt][j] = 0.f;
 
   if (any_keys) mbar_wait(bar.q(), 0);
-  for (int n = n_block_min, j = 0; n < n_block_max; ++n, ++j) {
-    const int s = j % T::kStages;
-    const uint32_t phase = (uint32_t)(j / T::kStages) & 1u;
-    const int n0 = n * T::kBlockN;
+  if constexpr (T::kOverlap) {
+    // ---- overlapped loop (fwd_wgmma.md "Switches"; HOPPER.md 2.9's order):
+    // per tile n, S(n) = Q K(n)^T and O += P(n-1) V(n-1) are issued as two
+    // groups; wait_group 1 (S(n) ready, P V still running); mask and softmax
+    // of S(n) under the P V; wait_group 0; O *= alpha(n); P(n) = 16-bit S(n).
+    // The first tile has no P V to overlap, the last P V none to hide.
+    // Ping-pong: every issue is a turn, consumer 0, 1, 0, 1, ... (named
+    // barriers kBarTurn0/1, 256 threads: the other consumer's arrive + this
+    // one's sync), so one consumer's softmax runs under the other's GEMMs.
+    // Both consumers take the same number of turns (the tile plan is the
+    // block's); consumer 0 opens with an arrive on its own barrier, and
+    // consumer 1 does not arrive after its last turn: every barrier
+    // generation is complete when the block exits.
+    const auto turn_begin = [&]() {
+      if constexpr (T::kPingPong) named_bar_sync(kBarTurn0 + c, 256);
+    };
+    const auto turn_end = [&](bool last) {
+      if constexpr (T::kPingPong)
+        if (!(last && c == 1)) named_bar_arrive(kBarTurn0 + (c ^ 1), 256);
+    };
+    if (any_keys) {
+      if constexpr (T::kPingPong)
+        if (c == 0) named_bar_arrive(kBarTurn0, 256);
+      float sc[1][T::kSTiles][4];
+      uint32_t p[T::kPVSteps][4];
+      float alpha[2];
+      {  // first tile (ring slot 0, phase 0)
+        const int n0 = n_block_min * T::kBlockN;
+        mbar_wait(bar.k_full(0), 0);
+        turn_begin();
+        qk_gemm_issue<T>(sc[0], sq_wg, sk);
+        turn_end(false);
+        wgmma_wait<0>();
+        wgmma_reg_fence(sc[0]);
+        if (ctid % 128 == 0) mbar_arrive(bar.k_empty(0));
+        if (a.softcap > 0.f) apply_softcap<T>(sc, a.softcap, a.softcap_inner_scale);
+        if (fa_tile_needs_mask(&plan, n0, T::kBlockN))
+          apply_mask<T>(sc, a, n0, m0 + warp_row0, diag, seq.len_k, lane, hidden);
+        online_softmax_deferred<T>(sc, row_max, row_sum, alpha, cs, positive_scale);
+        rescale_o<T>(o[0], alpha);  // O is 0: kept for NaN rows, as online_softmax does
+        pack_p<T>(p, sc[0]);
+      }
+      for (int n = n_block_min + 1, j = 1; n < n_block_max; ++n, ++j) {
+        const int s = j % T::kStages, sp = (j - 1) % T::kStages;
+        const uint32_t phase = (uint32_t)(j / T::kStages) & 1u, phase_p = (uint32_t)((j - 1) / T::kStages) & 1u;
+        const int n0 = n * T::kBlockN;
+        const uint32_t sv_prev = sv + sp * T::kKVBytes;
+        mbar_wait(bar.k_full(s), phase);
+        mbar_wait(bar.v_full(sp), phase_p);
+        // V(n-1) past the keys (only the last tile can be; uniform over the
+        // block, and outside the turn: it waits for both consumers)
+        if (n0 > seq.len_k) zero_v_tail<T>(sv_prev, seq.len_k - (n0 - T::kBlockN), ctid);
+        turn_begin();
+        qk_gemm_issue<T>(sc[0], sq_wg, sk + s * T::kKVBytes);
+        pv_gemm_issue<T>(o[0], p, sv_prev);
+        turn_end(false);
+        wgmma_wait<1>();  // S(n) is ready; P(n-1) V(n-1) may still run
+        wgmma_reg_fence(sc[0]);
+        if (ctid % 128 == 0) mbar_arrive(bar.k_empty(s));
+        if (a.softcap > 0.f) apply_softcap<T>(sc, a.softcap, a.softcap_inner_scale);
+        if (fa_tile_needs_mask(&plan, n0, T::kBlockN))
+          apply_mask<T>(sc, a, n0, m0 + warp_row0, diag, seq.len_k, lane, hidden);
+        online_softmax_deferred<T>(sc, row_max, row_sum, alpha, cs, positive_scale);  // O untouched
+        wgmma_reg_fence(sc[0]);  // the softmax stays ahead of the wait
+        wgmma_wait<0>();
+        wgmma_reg_fence(o[0]);
+        wgmma_reg_fence(p);  // P(n-1) was live until here: the P V read it from registers
+        wgmma_reg_fence(sc[0]);  // P(n) is packed after the wait, into P(n-1)'s registers
+        if (ctid % 128 == 0) mbar_arrive(bar.v_empty(sp));
+        rescale_o<T>(o[0], alpha);
+        pack_p<T>(p, sc[0]);
+      }
+      {  // the last tile's P V
+        const int j = n_block_max - 1 - n_block_min;
+        const int s = j % T::kStages;
+        const uint32_t phase = (uint32_t)(j / T::kStages) & 1u;
+        const int n0 = (n_block_max - 1) * T::kBlockN;
+        const uint32_t sv_stage = sv + s * T::kKVBytes;
+        mbar_wait(bar.v_full(s), phase);
+        if (n0 + T::kBlockN > seq.len_k) zero_v_tail<T>(sv_stage, seq.len_k - n0, ctid);  // uniform over the block
+        turn_begin();
+        pv_gemm_issue<T>(o[0], p, sv_stage);
+        turn_end(true);
+        wgmma_wait<0>();
+        wgmma_reg_fence(o[0]);
+        wgmma_reg_fence(p);
+        if (ctid % 128 == 0) mbar_arrive(bar.v_empty(s));
+      }
+    }
+  } else {
+    // ---- first version: each product waited for before the next step
+    for (int n = n_block_min, j = 0; n < n_block_max; ++n, ++j) {
+      const int s = j % T::kStages;
+      const uint32_t phase = (uint32_t)(j / T::kStages) & 1u;
+      const int n0 = n * T::kBlockN;
 
-    float sc[1][T::kSTiles][4];
-    mbar_wait(bar.k_full(s), phase);
-    qk_gemm_wgmma<T>(sc[0], sq_wg, sk + s * T::kKVBytes);
-    if (ctid % 128 == 0) mbar_arrive(bar.k_empty(s));  // this warpgroup is done with K(n)
+      float sc[1][T::kSTiles][4];
+      mbar_wait(bar.k_full(s), phase);
+      qk_gemm_wgmma<T>(sc[0], sq_wg, sk + s * T::kKVBytes);
+      if (ctid % 128 == 0) mbar_arrive(bar.k_empty(s));  // this warpgroup is done with K(n)
 
-    if (a.softcap > 0.f) apply_softcap<T>(sc, a.softcap, a.softcap_inner_scale);
-    if (fa_tile_needs_mask(&plan, n0, T::kBlockN))
-      apply_mask<T>(sc, a, n0, m0 + warp_row0, diag, seq.len_k, lane, hidden);
-    online_softmax<T>(sc, o, row_max, row_sum, cs, positive_scale);
-    uint32_t p[T::kPVSteps][4];
-    pack_p<T>(p, sc[0]);
+      if (a.softcap > 0.f) apply_softcap<T>(sc, a.softcap, a.softcap_inner_scale);
+      if (fa_tile_needs_mask(&plan, n0, T::kBlockN))
+        apply_mask<T>(sc, a, n0, m0 + warp_row0, diag, seq.len_k, lane, hidden);
+      online_softmax<T>(sc, o, row_max, row_sum, cs, positive_scale);
+      uint32_t p[T::kPVSteps][4];
+      pack_p<T>(p, sc[0]);
 
-    mbar_wait(bar.v_full(s), phase);
-    const uint32_t sv_stage = sv + s * T::kKVBytes;
-    if (n0 + T::kBlockN > seq.len_k) zero_v_tail<T>(sv_stage, seq.len_k - n0, ctid);  // uniform over the block
-    pv_gemm_wgmma<T>(o[0], p, sv_stage);
-    if (ctid % 128 == 0) mbar_arrive(bar.v_empty(s));
+      mbar_wait(bar.v_full(s), phase);
+      const uint32_t sv_stage = sv + s * T::kKVBytes;
+      if (n0 + T::kBlockN > seq.len_k) zero_v_tail<T>(sv_stage, seq.len_k - n0, ctid);  // uniform over the block
+      pv_gemm_wgmma<T>(o[0], p, sv_stage);
+      if (ctid % 128 == 0) mbar_arrive(bar.v_empty(s));
+    }
   }
 
   // ---- epilogue: sinks, empty rows, NaN rows (attn/softmax.h), then O and
