@@ -115,6 +115,14 @@ struct WgmmaBarriers {
   __device__ __forceinline__ uint32_t v_empty(int s) const { return base + 8 * (1 + 3 * T::kStages + s); }
 };
 
+// blockIdx.x, read again where it is used (volatile: not a value the
+// compiler keeps live from the kernel's start).
+__device__ __forceinline__ unsigned block_index_x() {
+  unsigned r;
+  asm volatile("mov.u32 %0, %%ctaid.x;\n" : "=r"(r));
+  return r;
+}
+
 // ------------------------------------------------------------ producer
 
 // One thread: Q once, then K and V of every visited key tile, each into the
@@ -359,8 +367,9 @@ __global__ void __launch_bounds__(T::kThreads, 1)
     // ---- overlapped loop (fwd_wgmma.md "Switches"; HOPPER.md 2.9's order):
     // per tile n, S(n) = Q K(n)^T and O += P(n-1) V(n-1) are issued as two
     // groups; wait_group 1 (S(n) ready, P V still running); mask and softmax
-    // of S(n) under the P V; wait_group 0; O *= alpha(n); P(n) = 16-bit S(n).
-    // The first tile has no P V to overlap, the last P V none to hide.
+    // of S(n) under the P V; then (at the top of the next iteration)
+    // wait_group 0, O *= alpha(n), P(n) = 16-bit S(n). The first tile has no
+    // P V to overlap, the last P V no softmax to hide.
     // Ping-pong: every issue is a turn, consumer 0, 1, 0, 1, ... (named
     // barriers kBarTurn0/1, 256 threads: the other consumer's arrive + this
     // one's sync), so one consumer's softmax runs under the other's GEMMs.
@@ -381,7 +390,7 @@ __global__ void __launch_bounds__(T::kThreads, 1)
       float sc[1][T::kSTiles][4];
       uint32_t p[T::kPVSteps][4];
       float alpha[2];
-      {  // first tile (ring slot 0, phase 0)
+      {  // first tile (ring slot 0, phase 0): its S and softmax, nothing to overlap
         const int n0 = n_block_min * T::kBlockN;
         mbar_wait(bar.k_full(0), 0);
         turn_begin();
@@ -394,19 +403,28 @@ __global__ void __launch_bounds__(T::kThreads, 1)
         if (fa_tile_needs_mask(&plan, n0, T::kBlockN))
           apply_mask<T>(sc, a, n0, m0 + warp_row0, diag, seq.len_k, lane, hidden);
         online_softmax_deferred<T>(sc, row_max, row_sum, alpha, cs, positive_scale);
-        rescale_o<T>(o[0], alpha);  // O is 0: kept for NaN rows, as online_softmax does
-        pack_p<T>(p, sc[0]);
       }
+      // Iteration n starts with the wait for P(n-2) V(n-2) and ends with the
+      // softmax of S(n): the loop's back edge keeps ptxas from hoisting that
+      // wait (WARPGROUP.DEPBAR) above the softmax, which it does within a
+      // basic block (fwd_wgmma.md "Switches", SASS).
       for (int n = n_block_min + 1, j = 1; n < n_block_max; ++n, ++j) {
         const int s = j % T::kStages, sp = (j - 1) % T::kStages;
         const uint32_t phase = (uint32_t)(j / T::kStages) & 1u, phase_p = (uint32_t)((j - 1) / T::kStages) & 1u;
         const int n0 = n * T::kBlockN;
         const uint32_t sv_prev = sv + sp * T::kKVBytes;
-        mbar_wait(bar.k_full(s), phase);
+        wgmma_wait<0>();  // P(n-2) V(n-2) (nothing in flight when j = 1)
+        wgmma_reg_fence(o[0]);
+        wgmma_reg_fence(p);  // P(n-2) was live until here: the P V read it from registers
+        wgmma_reg_fence(sc[0]);
+        if (j >= 2 && ctid % 128 == 0) mbar_arrive(bar.v_empty((j - 2) % T::kStages));
+        rescale_o<T>(o[0], alpha);  // alpha(n-1); at j = 1 O is 0 (kept for NaN rows, as online_softmax does)
+        pack_p<T>(p, sc[0]);        // P(n-1)
         mbar_wait(bar.v_full(sp), phase_p);
         // V(n-1) past the keys (only the last tile can be; uniform over the
         // block, and outside the turn: it waits for both consumers)
         if (n0 > seq.len_k) zero_v_tail<T>(sv_prev, seq.len_k - (n0 - T::kBlockN), ctid);
+        mbar_wait(bar.k_full(s), phase);
         turn_begin();
         qk_gemm_issue<T>(sc[0], sq_wg, sk + s * T::kKVBytes);
         pv_gemm_issue<T>(o[0], p, sv_prev);
@@ -418,14 +436,6 @@ __global__ void __launch_bounds__(T::kThreads, 1)
         if (fa_tile_needs_mask(&plan, n0, T::kBlockN))
           apply_mask<T>(sc, a, n0, m0 + warp_row0, diag, seq.len_k, lane, hidden);
         online_softmax_deferred<T>(sc, row_max, row_sum, alpha, cs, positive_scale);  // O untouched
-        wgmma_reg_fence(sc[0]);  // the softmax stays ahead of the wait
-        wgmma_wait<0>();
-        wgmma_reg_fence(o[0]);
-        wgmma_reg_fence(p);  // P(n-1) was live until here: the P V read it from registers
-        wgmma_reg_fence(sc[0]);  // P(n) is packed after the wait, into P(n-1)'s registers
-        if (ctid % 128 == 0) mbar_arrive(bar.v_empty(sp));
-        rescale_o<T>(o[0], alpha);
-        pack_p<T>(p, sc[0]);
       }
       {  // the last tile's P V
         const int j = n_block_max - 1 - n_block_min;
@@ -433,6 +443,13 @@ __global__ void __launch_bounds__(T::kThreads, 1)
         const uint32_t phase = (uint32_t)(j / T::kStages) & 1u;
         const int n0 = (n_block_max - 1) * T::kBlockN;
         const uint32_t sv_stage = sv + s * T::kKVBytes;
+        wgmma_wait<0>();  // P V of the tile before (if any)
+        wgmma_reg_fence(o[0]);
+        wgmma_reg_fence(p);
+        wgmma_reg_fence(sc[0]);
+        if (j >= 1 && ctid % 128 == 0) mbar_arrive(bar.v_empty((j - 1) % T::kStages));
+        rescale_o<T>(o[0], alpha);
+        pack_p<T>(p, sc[0]);
         mbar_wait(bar.v_full(s), phase);
         if (n0 + T::kBlockN > seq.len_k) zero_v_tail<T>(sv_stage, seq.len_k - n0, ctid);  // uniform over the block
         turn_begin();
@@ -473,10 +490,21 @@ __global__ void __launch_bounds__(T::kThreads, 1)
 
   // ---- epilogue: sinks, empty rows, NaN rows (attn/softmax.h), then O and
   // LSE from registers. Each quad of lanes holds one row's columns.
-  const float sink = a.sinks != nullptr ? a.sinks[head] * kLog2e : -INFINITY;
+  // The overlapped loop runs at the register limit: after it, the block's
+  // sequence and head are found again (block index, cu_seqlens) rather than
+  // kept live across the loop (ptxas spilled them otherwise).
+  int e_b = b, e_head = head;
+  fa_seq e_seq = seq;
+  if constexpr (T::kOverlap) {
+    const int e_bh = (int)(block_index_x() / (unsigned)num_m_blocks);
+    e_head = e_bh % a.num_heads_q;
+    e_b = e_bh / a.num_heads_q;
+    e_seq = fa_locate_sequence(&a, e_b);
+  }
+  const float sink = a.sinks != nullptr ? a.sinks[e_head] * kLog2e : -INFINITY;
   float *lse = a.lse == nullptr ? nullptr
-                                : a.lse + b * a.lse_batch_stride + head * a.lse_head_stride + seq.q_start + m0;
-  const int rows_left = seq.len_q - m0;
+                                : a.lse + e_b * a.lse_batch_stride + e_head * a.lse_head_stride + e_seq.q_start + m0;
+  const int rows_left = e_seq.len_q - m0;
 #pragma unroll
   for (int half = 0; half < 2; ++half) {
     const fa_row_total total = fa_row_with_sink(row_max[0][half], quad_sum(row_sum[0][half]), sink);
@@ -489,8 +517,8 @@ __global__ void __launch_bounds__(T::kThreads, 1)
     const int r = warp_row0 + (lane >> 2) + half * 8;
     if (lse != nullptr && (lane & 3) == 0 && r < rows_left) lse[r] = fa_row_lse(total);
   }
-  Elem *out = static_cast<Elem *>(a.out) + b * a.out_batch_stride + (seq.q_start + m0) * a.out_row_stride +
-              head * a.out_head_stride;
+  Elem *out = static_cast<Elem *>(a.out) + e_b * a.out_batch_stride + (e_seq.q_start + m0) * a.out_row_stride +
+              e_head * a.out_head_stride;
 #pragma unroll
   for (int half = 0; half < 2; ++half) {
     const int r = warp_row0 + (lane >> 2) + half * 8;
