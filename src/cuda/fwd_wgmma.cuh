@@ -17,10 +17,13 @@
 //                           stored (MN-major B, no transpose)
 //       release sV[s]
 //     O /= sum, O and LSE straight from registers to global memory
-// The first version waits for each product before the next step (no
-// intra-warpgroup overlap, no ping-pong between the consumers): the
-// overlap comes from the producer running `stages` tiles ahead and from the
-// two consumers interleaving on the tensor cores.
+// By default (the first version, verified on an H200) each product is
+// waited for before the next step: the overlap comes from the producer
+// running `stages` tiles ahead and from the two consumers interleaving on
+// the tensor cores. Two compile-time switches (traits OVERLAP, PINGPONG;
+// gen/spec.py WGMMA_TILES; fwd_wgmma.md "Switches") add intra-warpgroup
+// overlap (the softmax of S(n) under P(n-1) V(n-1)) and ping-pong turns
+// between the consumers; not yet run on a GPU.
 //
 // Tiles are 64-column panels of 128-byte rows with TMA's 128-byte swizzle,
 // one panel after the other (the layout wgmma's descriptors describe;
@@ -282,6 +285,20 @@ __device__ __forceinline__ void zero_v_tail(uint32_t sv_stage, int first_row, in
   named_bar_sync(kBarConsumers, 128 * T::kConsumers);
 }
 
+// The same stores as zero_v_tail, indexed panel by panel (shifts, not
+// divisions by a run-time row count: fewer registers, which the
+// overlapped loop is short of).
+template <class T>
+__device__ __forceinline__ void zero_v_tail_by_panel(uint32_t sv_stage, int first_row, int ctid) {
+  const int chunks = (T::kBlockN - first_row) * 8;  // 16-byte chunks per panel
+#pragma unroll
+  for (int p = 0; p < T::kPanels; ++p)
+    for (int i = ctid; i < chunks; i += 128 * T::kConsumers)
+      st_shared_zero_16(sv_stage + p * T::kBlockN * 128 + (first_row + (i >> 3)) * 128 + (i & 7) * 16);
+  fence_proxy_async_shared();
+  named_bar_sync(kBarConsumers, 128 * T::kConsumers);
+}
+
 #endif  // __CUDA_ARCH__ >= 900
 
 // ------------------------------------------------------------ the kernel
@@ -377,12 +394,22 @@ __global__ void __launch_bounds__(T::kThreads, 1)
     // block's); consumer 0 opens with an arrive on its own barrier, and
     // consumer 1 does not arrive after its last turn: every barrier
     // generation is complete when the block exits.
+    // (Barrier ids as immediates: a register holding them was spilled.)
     const auto turn_begin = [&]() {
-      if constexpr (T::kPingPong) named_bar_sync(kBarTurn0 + c, 256);
+      if constexpr (T::kPingPong) {
+        if (c == 0)
+          named_bar_sync(kBarTurn0, 256);
+        else
+          named_bar_sync(kBarTurn1, 256);
+      }
     };
     const auto turn_end = [&](bool last) {
-      if constexpr (T::kPingPong)
-        if (!(last && c == 1)) named_bar_arrive(kBarTurn0 + (c ^ 1), 256);
+      if constexpr (T::kPingPong) {
+        if (c == 0)
+          named_bar_arrive(kBarTurn1, 256);
+        else if (!last)
+          named_bar_arrive(kBarTurn0, 256);
+      }
     };
     if (any_keys) {
       if constexpr (T::kPingPong)
@@ -423,7 +450,7 @@ __global__ void __launch_bounds__(T::kThreads, 1)
         mbar_wait(bar.v_full(sp), phase_p);
         // V(n-1) past the keys (only the last tile can be; uniform over the
         // block, and outside the turn: it waits for both consumers)
-        if (n0 > seq.len_k) zero_v_tail<T>(sv_prev, seq.len_k - (n0 - T::kBlockN), ctid);
+        if (n0 > seq.len_k) zero_v_tail_by_panel<T>(sv_prev, seq.len_k - (n0 - T::kBlockN), ctid);
         mbar_wait(bar.k_full(s), phase);
         turn_begin();
         qk_gemm_issue<T>(sc[0], sq_wg, sk + s * T::kKVBytes);
@@ -451,7 +478,7 @@ __global__ void __launch_bounds__(T::kThreads, 1)
         rescale_o<T>(o[0], alpha);
         pack_p<T>(p, sc[0]);
         mbar_wait(bar.v_full(s), phase);
-        if (n0 + T::kBlockN > seq.len_k) zero_v_tail<T>(sv_stage, seq.len_k - n0, ctid);  // uniform over the block
+        if (n0 + T::kBlockN > seq.len_k) zero_v_tail_by_panel<T>(sv_stage, seq.len_k - n0, ctid);  // uniform over the block
         turn_begin();
         pv_gemm_issue<T>(o[0], p, sv_stage);
         turn_end(true);
