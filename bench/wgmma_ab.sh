@@ -82,7 +82,7 @@ note "builds: A exit $(cat "$OUT/build_A.rc"), B exit $(cat "$OUT/build_B.rc"), 
 if [ "$(cat "$OUT/build_A.rc")" != 0 ] || [ "$(cat "$OUT/build_B.rc")" != 0 ]; then
   tail -20 "$OUT/build_A.log" "$OUT/build_B.log"; cat "$SUMMARY"; exit 1
 fi
-grep -h "fwd_wgmma" "$W/B/generated/cuda/fwd_wgmma_sm90a_hdim128_bf16_causal.cu" | grep -m1 "using Traits" | tee -a "$SUMMARY"
+note "B: $(grep -m1 "using Traits" "$W/B/generated/cuda/fwd_wgmma_sm90a_hdim128_bf16_causal.cu"); table entries with overlap: $(grep -c "intra-warpgroup overlap" "$W/B/generated/kernel_table.c"), ping-pong: $(grep -c "ping-pong" "$W/B/generated/kernel_table.c"); in A: $(grep -c "intra-warpgroup overlap\|ping-pong" "$W/A/generated/kernel_table.c")"
 note "B wgmma spill/C75xx lines: $(grep -E "wgmma.*(spill|Local memory)|C75[0-9][0-9]|Potential Performance Loss" "$OUT/build_B.log" | wc -l)"
 grep -E "wgmma.*(spill|Local memory)|C75[0-9][0-9]" "$OUT/build_B.log" | head -4 | tee -a "$SUMMARY"
 
@@ -106,7 +106,10 @@ for k in hdim64_bf16_causal:64 hdim128_fp16_none:128 hdim256_bf16_local:256; do
   done
   ea=$(grep -E "^error vs|^exit" "$OUT/demo_A_$name.log" | tr '\n' ' ')
   eb=$(grep -E "^error vs|^exit" "$OUT/demo_B_$name.log" | tr '\n' ' ')
-  note "fa_demo $name: $([ "$ea" = "$eb" ] && echo "A and B print the same error line" || echo "A and B DIFFER")  | B: $eb"
+  if ! grep -q "^error vs" "$OUT/demo_B_$name.log"; then same="no error line (see demo_B_$name.log)"
+  elif [ "$ea" = "$eb" ]; then same="A and B print the same error line"
+  else same="A and B DIFFER"; fi
+  note "fa_demo $name: $same | B: $eb"
 done
 
 # ---- timing: ab_prefill against each build, A B A B
@@ -137,7 +140,7 @@ def load(side):
         except OSError:
             pass
     return runs
-A, B = load("A"), load("B")
+A, B = [r for r in load("A") if r], [r for r in load("B") if r]
 if not A or not B:
     print("no timing"); sys.exit()
 print(f"{'row':34} {'A ms':>9} {'B ms':>9} {'A/B':>6}  kernel (A | B)")
