@@ -103,11 +103,18 @@ def wgmma_smem_bytes(head_dim, tile):
 # S = Q K^T), stages the depth of the K/V ring. Starting points from FA3's
 # causal tiles (shared/notes/HOPPER.md section 3), not tuned yet
 # (src/cuda/fwd_wgmma.md).
+#   overlap:  intra-warpgroup overlap: S(n) = Q K(n)^T issued with
+#             P(n-1) V(n-1), the softmax of S(n) under that P V
+#   pingpong: the two consumers take turns issuing their GEMMs (named
+#             barriers); needs overlap
+# Both off: the first version, verified on the H200. Neither has run on a
+# GPU yet; bench/wgmma_ab.sh builds them on a copy and times them against
+# the first version (src/cuda/fwd_wgmma.md "Switches").
 WGMMA_TILES = [
-    dict(max_head_dim=64, block_m=128, block_n=128, warps=12, stages=2),
-    dict(max_head_dim=128, block_m=128, block_n=128, warps=12, stages=2),
+    dict(max_head_dim=64, block_m=128, block_n=128, warps=12, stages=2, overlap=False, pingpong=False),
+    dict(max_head_dim=128, block_m=128, block_n=128, warps=12, stages=2, overlap=False, pingpong=False),
     # d256: O alone takes 128 registers; FA3 uses block_n 80 here
-    dict(max_head_dim=256, block_m=128, block_n=64, warps=12, stages=2),
+    dict(max_head_dim=256, block_m=128, block_n=64, warps=12, stages=2, overlap=False, pingpong=False),
 ]
 
 

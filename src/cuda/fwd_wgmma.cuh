@@ -17,10 +17,13 @@
 //                           stored (MN-major B, no transpose)
 //       release sV[s]
 //     O /= sum, O and LSE straight from registers to global memory
-// The first version waits for each product before the next step (no
-// intra-warpgroup overlap, no ping-pong between the consumers): the
-// overlap comes from the producer running `stages` tiles ahead and from the
-// two consumers interleaving on the tensor cores.
+// By default (the first version, verified on an H200) each product is
+// waited for before the next step: the overlap comes from the producer
+// running `stages` tiles ahead and from the two consumers interleaving on
+// the tensor cores. Two compile-time switches (traits OVERLAP, PINGPONG;
+// gen/spec.py WGMMA_TILES; fwd_wgmma.md "Switches") add intra-warpgroup
+// overlap (the softmax of S(n) under P(n-1) V(n-1)) and ping-pong turns
+// between the consumers; not yet run on a GPU.
 //
 // Tiles are 64-column panels of 128-byte rows with TMA's 128-byte swizzle,
 // one panel after the other (the layout wgmma's descriptors describe;
@@ -52,7 +55,10 @@
 
 namespace fa {
 
-template <int HEAD_DIM, int BLOCK_N, int STAGES, typename ElemT, int MASK>
+// OVERLAP, PINGPONG: the scheduling switches of fwd_wgmma.md "Switches"
+// (gen/spec.py WGMMA_TILES overlap=/pingpong=; both off by default, and
+// then the kernel is the first version's, unchanged).
+template <int HEAD_DIM, int BLOCK_N, int STAGES, typename ElemT, int MASK, bool OVERLAP = false, bool PINGPONG = false>
 struct FwdWgmmaTraits {
   using Elem = ElemT;
   static constexpr int kHeadDim = HEAD_DIM;
@@ -62,6 +68,12 @@ struct FwdWgmmaTraits {
   static constexpr int kStages = STAGES;
   static constexpr int kThreads = 128 * (1 + kConsumers);
   static constexpr int kMask = MASK;
+  // Intra-warpgroup overlap: S(n) = Q K(n)^T and O += P(n-1) V(n-1) issued
+  // together; the softmax of S(n) runs while P(n-1) V(n-1) is in flight.
+  static constexpr bool kOverlap = OVERLAP;
+  // Ping-pong: the consumers take turns issuing their GEMMs (named
+  // barriers), so one's softmax runs under the other's GEMMs.
+  static constexpr bool kPingPong = PINGPONG;
 
   // Shared memory: 64-column panels of 128-byte rows (TMA box {64, rows}).
   static constexpr int kPanels = HEAD_DIM / 64;
@@ -84,10 +96,13 @@ struct FwdWgmmaTraits {
   static_assert(BLOCK_N == 64 || BLOCK_N == 128 || BLOCK_N == 256, "block_n: a wgmma_ss instantiation");
   static_assert(kSmemBytes <= 232448, "more shared memory than an sm_90 block may have");
   static_assert(sizeof(Elem) == 2, "16-bit storage");
+  static_assert(!PINGPONG || OVERLAP, "ping-pong is built on the overlapped loop");
 };
 
 // Named barriers (0 is __syncthreads).
-enum WgmmaNamedBarrier { kBarConsumers = 1 };
+// Named barriers (0 is __syncthreads). kBarTurn0 + c: consumer c's turn to
+// issue its GEMMs (ping-pong only).
+enum WgmmaNamedBarrier { kBarConsumers = 1, kBarTurn0 = 2, kBarTurn1 = 3 };
 
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
 
@@ -102,6 +117,14 @@ struct WgmmaBarriers {
   __device__ __forceinline__ uint32_t k_empty(int s) const { return base + 8 * (1 + 2 * T::kStages + s); }
   __device__ __forceinline__ uint32_t v_empty(int s) const { return base + 8 * (1 + 3 * T::kStages + s); }
 };
+
+// blockIdx.x, read again where it is used (volatile: not a value the
+// compiler keeps live from the kernel's start).
+__device__ __forceinline__ unsigned block_index_x() {
+  unsigned r;
+  asm volatile("mov.u32 %0, %%ctaid.x;\n" : "=r"(r));
+  return r;
+}
 
 // ------------------------------------------------------------ producer
 
@@ -142,8 +165,10 @@ __device__ __forceinline__ void load_tiles(const CUtensorMap *tm_q, const CUtens
 
 // S = Q K^T for this warpgroup's 64 rows: both operands K-major in shared
 // memory, one wgmma per k16 step, the first one overwriting S.
+// qk_gemm_issue only issues and commits the group (the overlapped loop
+// waits for it later); qk_gemm_wgmma also waits for it.
 template <class T>
-__device__ __forceinline__ void qk_gemm_wgmma(float (&s)[T::kSTiles][4], uint32_t sq_wg, uint32_t sk_stage) {
+__device__ __forceinline__ void qk_gemm_issue(float (&s)[T::kSTiles][4], uint32_t sq_wg, uint32_t sk_stage) {
   wgmma_fence();
 #pragma unroll
   for (int kk = 0; kk < T::kQKSteps; ++kk) {
@@ -153,6 +178,11 @@ __device__ __forceinline__ void qk_gemm_wgmma(float (&s)[T::kSTiles][4], uint32_
     wgmma_ss<T::kBlockN, typename T::Elem>(s, da, db, kk > 0 ? 1 : 0);
   }
   wgmma_commit();
+}
+
+template <class T>
+__device__ __forceinline__ void qk_gemm_wgmma(float (&s)[T::kSTiles][4], uint32_t sq_wg, uint32_t sk_stage) {
+  qk_gemm_issue<T>(s, sq_wg, sk_stage);
   wgmma_wait<0>();
   wgmma_reg_fence(s);
 }
@@ -172,9 +202,10 @@ __device__ __forceinline__ void pack_p(uint32_t (&p)[T::kPVSteps][4], const floa
 }
 
 // O += P V: V as TMA stored it (keys x head dim, MN-major B operand).
+// pv_gemm_issue only issues and commits; pv_gemm_wgmma also waits.
 template <class T>
-__device__ __forceinline__ void pv_gemm_wgmma(float (&o)[T::kOTiles][4], const uint32_t (&p)[T::kPVSteps][4],
-                                        uint32_t sv_stage) {
+__device__ __forceinline__ void pv_gemm_issue(float (&o)[T::kOTiles][4], const uint32_t (&p)[T::kPVSteps][4],
+                                              uint32_t sv_stage) {
   wgmma_fence();
 #pragma unroll
   for (int kk = 0; kk < T::kPVSteps; ++kk) {
@@ -182,8 +213,58 @@ __device__ __forceinline__ void pv_gemm_wgmma(float (&o)[T::kOTiles][4], const u
     wgmma_rs_bt<T::kHeadDim, typename T::Elem>(o, p[kk], db, 1);
   }
   wgmma_commit();
+}
+
+template <class T>
+__device__ __forceinline__ void pv_gemm_wgmma(float (&o)[T::kOTiles][4], const uint32_t (&p)[T::kPVSteps][4],
+                                        uint32_t sv_stage) {
+  pv_gemm_issue<T>(o, p, sv_stage);
   wgmma_wait<0>();
   wgmma_reg_fence(o);
+}
+
+// online_softmax (common/mma_tile.cuh) with the rescale of O left out: the
+// overlapped loop computes the softmax of S(n) while P(n-1) V(n-1) is still
+// accumulating into O, so O's factor comes back in alpha and rescale_o
+// applies it after the wait. Same arithmetic, in the same order, per element.
+template <class T>
+__device__ __forceinline__ void online_softmax_deferred(float (&s)[1][T::kSTiles][4], float (&row_max)[1][2],
+                                                        float (&row_sum)[1][2], float (&alpha)[2], float c,
+                                                        bool positive_scale) {
+#pragma unroll
+  for (int half = 0; half < 2; ++half) {
+    float ext = s[0][0][2 * half];
+    if (positive_scale) {
+#pragma unroll
+      for (int nt = 0; nt < T::kSTiles; ++nt) ext = fmaxf(ext, fmaxf(s[0][nt][2 * half], s[0][nt][2 * half + 1]));
+      ext = quad_max(ext);
+    } else {
+#pragma unroll
+      for (int nt = 0; nt < T::kSTiles; ++nt) ext = fminf(ext, fminf(s[0][nt][2 * half], s[0][nt][2 * half + 1]));
+      ext = quad_min(ext);
+    }
+    const fa_softmax_step st = fa_softmax_rescale(row_max[0][half], __fmul_rn(ext, c));
+    row_max[0][half] = st.max;
+    row_sum[0][half] *= st.alpha;
+    alpha[half] = st.alpha;
+    const float neg_sub = -st.sub;
+#pragma unroll
+    for (int nt = 0; nt < T::kSTiles; ++nt)
+#pragma unroll
+      for (int j = 0; j < 2; ++j) {
+        const float p = fa_softmax_weight(s[0][nt][2 * half + j], c, neg_sub);
+        s[0][nt][2 * half + j] = p;
+        row_sum[0][half] += p;
+      }
+  }
+}
+
+template <class T>
+__device__ __forceinline__ void rescale_o(float (&o)[T::kOTiles][4], const float (&alpha)[2]) {
+#pragma unroll
+  for (int dt = 0; dt < T::kOTiles; ++dt)
+#pragma unroll
+    for (int j = 0; j < 4; ++j) o[dt][j] *= alpha[j >> 1];
 }
 
 // Zero V rows [first_row, block_n) of a stage (keys past the sequence: they
@@ -200,6 +281,20 @@ __device__ __forceinline__ void zero_v_tail(uint32_t sv_stage, int first_row, in
     const int r = first_row + (i / 8) % rows;
     st_shared_zero_16(sv_stage + p * T::kBlockN * 128 + r * 128 + (i % 8) * 16);
   }
+  fence_proxy_async_shared();
+  named_bar_sync(kBarConsumers, 128 * T::kConsumers);
+}
+
+// The same stores as zero_v_tail, indexed panel by panel (shifts, not
+// divisions by a run-time row count: fewer registers, which the
+// overlapped loop is short of).
+template <class T>
+__device__ __forceinline__ void zero_v_tail_by_panel(uint32_t sv_stage, int first_row, int ctid) {
+  const int chunks = (T::kBlockN - first_row) * 8;  // 16-byte chunks per panel
+#pragma unroll
+  for (int p = 0; p < T::kPanels; ++p)
+    for (int i = ctid; i < chunks; i += 128 * T::kConsumers)
+      st_shared_zero_16(sv_stage + p * T::kBlockN * 128 + (first_row + (i >> 3)) * 128 + (i & 7) * 16);
   fence_proxy_async_shared();
   named_bar_sync(kBarConsumers, 128 * T::kConsumers);
 }
@@ -285,36 +380,158 @@ __global__ void __launch_bounds__(T::kThreads, 1)
     for (int j = 0; j < 4; ++j) o[0][dt][j] = 0.f;
 
   if (any_keys) mbar_wait(bar.q(), 0);
-  for (int n = n_block_min, j = 0; n < n_block_max; ++n, ++j) {
-    const int s = j % T::kStages;
-    const uint32_t phase = (uint32_t)(j / T::kStages) & 1u;
-    const int n0 = n * T::kBlockN;
+  if constexpr (T::kOverlap) {
+    // ---- overlapped loop (fwd_wgmma.md "Switches"; HOPPER.md 2.9's order):
+    // per tile n, S(n) = Q K(n)^T and O += P(n-1) V(n-1) are issued as two
+    // groups; wait_group 1 (S(n) ready, P V still running); mask and softmax
+    // of S(n) under the P V; then (at the top of the next iteration)
+    // wait_group 0, O *= alpha(n), P(n) = 16-bit S(n). The first tile has no
+    // P V to overlap, the last P V no softmax to hide.
+    // Ping-pong: every issue is a turn, consumer 0, 1, 0, 1, ... (named
+    // barriers kBarTurn0/1, 256 threads: the other consumer's arrive + this
+    // one's sync), so one consumer's softmax runs under the other's GEMMs.
+    // Both consumers take the same number of turns (the tile plan is the
+    // block's); consumer 0 opens with an arrive on its own barrier, and
+    // consumer 1 does not arrive after its last turn: every barrier
+    // generation is complete when the block exits.
+    // (Barrier ids as immediates: a register holding them was spilled.)
+    const auto turn_begin = [&]() {
+      if constexpr (T::kPingPong) {
+        if (c == 0)
+          named_bar_sync(kBarTurn0, 256);
+        else
+          named_bar_sync(kBarTurn1, 256);
+      }
+    };
+    const auto turn_end = [&](bool last) {
+      if constexpr (T::kPingPong) {
+        if (c == 0)
+          named_bar_arrive(kBarTurn1, 256);
+        else if (!last)
+          named_bar_arrive(kBarTurn0, 256);
+      }
+    };
+    if (any_keys) {
+      if constexpr (T::kPingPong)
+        if (c == 0) named_bar_arrive(kBarTurn0, 256);
+      float sc[1][T::kSTiles][4];
+      uint32_t p[T::kPVSteps][4];
+      float alpha[2];
+      {  // first tile (ring slot 0, phase 0): its S and softmax, nothing to overlap
+        const int n0 = n_block_min * T::kBlockN;
+        mbar_wait(bar.k_full(0), 0);
+        turn_begin();
+        qk_gemm_issue<T>(sc[0], sq_wg, sk);
+        turn_end(false);
+        wgmma_wait<0>();
+        wgmma_reg_fence(sc[0]);
+        if (ctid % 128 == 0) mbar_arrive(bar.k_empty(0));
+        if (a.softcap > 0.f) apply_softcap<T>(sc, a.softcap, a.softcap_inner_scale);
+        if (fa_tile_needs_mask(&plan, n0, T::kBlockN))
+          apply_mask<T>(sc, a, n0, m0 + warp_row0, diag, seq.len_k, lane, hidden);
+        online_softmax_deferred<T>(sc, row_max, row_sum, alpha, cs, positive_scale);
+      }
+      // Iteration n starts with the wait for P(n-2) V(n-2) and ends with the
+      // softmax of S(n): the loop's back edge keeps ptxas from hoisting that
+      // wait (WARPGROUP.DEPBAR) above the softmax, which it does within a
+      // basic block (fwd_wgmma.md "Switches", SASS).
+      for (int n = n_block_min + 1, j = 1; n < n_block_max; ++n, ++j) {
+        const int s = j % T::kStages, sp = (j - 1) % T::kStages;
+        const uint32_t phase = (uint32_t)(j / T::kStages) & 1u, phase_p = (uint32_t)((j - 1) / T::kStages) & 1u;
+        const int n0 = n * T::kBlockN;
+        const uint32_t sv_prev = sv + sp * T::kKVBytes;
+        wgmma_wait<0>();  // P(n-2) V(n-2) (nothing in flight when j = 1)
+        wgmma_reg_fence(o[0]);
+        wgmma_reg_fence(p);  // P(n-2) was live until here: the P V read it from registers
+        wgmma_reg_fence(sc[0]);
+        if (j >= 2 && ctid % 128 == 0) mbar_arrive(bar.v_empty((j - 2) % T::kStages));
+        rescale_o<T>(o[0], alpha);  // alpha(n-1); at j = 1 O is 0 (kept for NaN rows, as online_softmax does)
+        pack_p<T>(p, sc[0]);        // P(n-1)
+        mbar_wait(bar.v_full(sp), phase_p);
+        // V(n-1) past the keys (only the last tile can be; uniform over the
+        // block, and outside the turn: it waits for both consumers)
+        if (n0 > seq.len_k) zero_v_tail_by_panel<T>(sv_prev, seq.len_k - (n0 - T::kBlockN), ctid);
+        mbar_wait(bar.k_full(s), phase);
+        turn_begin();
+        qk_gemm_issue<T>(sc[0], sq_wg, sk + s * T::kKVBytes);
+        pv_gemm_issue<T>(o[0], p, sv_prev);
+        turn_end(false);
+        wgmma_wait<1>();  // S(n) is ready; P(n-1) V(n-1) may still run
+        wgmma_reg_fence(sc[0]);
+        if (ctid % 128 == 0) mbar_arrive(bar.k_empty(s));
+        if (a.softcap > 0.f) apply_softcap<T>(sc, a.softcap, a.softcap_inner_scale);
+        if (fa_tile_needs_mask(&plan, n0, T::kBlockN))
+          apply_mask<T>(sc, a, n0, m0 + warp_row0, diag, seq.len_k, lane, hidden);
+        online_softmax_deferred<T>(sc, row_max, row_sum, alpha, cs, positive_scale);  // O untouched
+      }
+      {  // the last tile's P V
+        const int j = n_block_max - 1 - n_block_min;
+        const int s = j % T::kStages;
+        const uint32_t phase = (uint32_t)(j / T::kStages) & 1u;
+        const int n0 = (n_block_max - 1) * T::kBlockN;
+        const uint32_t sv_stage = sv + s * T::kKVBytes;
+        wgmma_wait<0>();  // P V of the tile before (if any)
+        wgmma_reg_fence(o[0]);
+        wgmma_reg_fence(p);
+        wgmma_reg_fence(sc[0]);
+        if (j >= 1 && ctid % 128 == 0) mbar_arrive(bar.v_empty((j - 1) % T::kStages));
+        rescale_o<T>(o[0], alpha);
+        pack_p<T>(p, sc[0]);
+        mbar_wait(bar.v_full(s), phase);
+        if (n0 + T::kBlockN > seq.len_k) zero_v_tail_by_panel<T>(sv_stage, seq.len_k - n0, ctid);  // uniform over the block
+        turn_begin();
+        pv_gemm_issue<T>(o[0], p, sv_stage);
+        turn_end(true);
+        wgmma_wait<0>();
+        wgmma_reg_fence(o[0]);
+        wgmma_reg_fence(p);
+        if (ctid % 128 == 0) mbar_arrive(bar.v_empty(s));
+      }
+    }
+  } else {
+    // ---- first version: each product waited for before the next step
+    for (int n = n_block_min, j = 0; n < n_block_max; ++n, ++j) {
+      const int s = j % T::kStages;
+      const uint32_t phase = (uint32_t)(j / T::kStages) & 1u;
+      const int n0 = n * T::kBlockN;
 
-    float sc[1][T::kSTiles][4];
-    mbar_wait(bar.k_full(s), phase);
-    qk_gemm_wgmma<T>(sc[0], sq_wg, sk + s * T::kKVBytes);
-    if (ctid % 128 == 0) mbar_arrive(bar.k_empty(s));  // this warpgroup is done with K(n)
+      float sc[1][T::kSTiles][4];
+      mbar_wait(bar.k_full(s), phase);
+      qk_gemm_wgmma<T>(sc[0], sq_wg, sk + s * T::kKVBytes);
+      if (ctid % 128 == 0) mbar_arrive(bar.k_empty(s));  // this warpgroup is done with K(n)
 
-    if (a.softcap > 0.f) apply_softcap<T>(sc, a.softcap, a.softcap_inner_scale);
-    if (fa_tile_needs_mask(&plan, n0, T::kBlockN))
-      apply_mask<T>(sc, a, n0, m0 + warp_row0, diag, seq.len_k, lane, hidden);
-    online_softmax<T>(sc, o, row_max, row_sum, cs, positive_scale);
-    uint32_t p[T::kPVSteps][4];
-    pack_p<T>(p, sc[0]);
+      if (a.softcap > 0.f) apply_softcap<T>(sc, a.softcap, a.softcap_inner_scale);
+      if (fa_tile_needs_mask(&plan, n0, T::kBlockN))
+        apply_mask<T>(sc, a, n0, m0 + warp_row0, diag, seq.len_k, lane, hidden);
+      online_softmax<T>(sc, o, row_max, row_sum, cs, positive_scale);
+      uint32_t p[T::kPVSteps][4];
+      pack_p<T>(p, sc[0]);
 
-    mbar_wait(bar.v_full(s), phase);
-    const uint32_t sv_stage = sv + s * T::kKVBytes;
-    if (n0 + T::kBlockN > seq.len_k) zero_v_tail<T>(sv_stage, seq.len_k - n0, ctid);  // uniform over the block
-    pv_gemm_wgmma<T>(o[0], p, sv_stage);
-    if (ctid % 128 == 0) mbar_arrive(bar.v_empty(s));
+      mbar_wait(bar.v_full(s), phase);
+      const uint32_t sv_stage = sv + s * T::kKVBytes;
+      if (n0 + T::kBlockN > seq.len_k) zero_v_tail<T>(sv_stage, seq.len_k - n0, ctid);  // uniform over the block
+      pv_gemm_wgmma<T>(o[0], p, sv_stage);
+      if (ctid % 128 == 0) mbar_arrive(bar.v_empty(s));
+    }
   }
 
   // ---- epilogue: sinks, empty rows, NaN rows (attn/softmax.h), then O and
   // LSE from registers. Each quad of lanes holds one row's columns.
-  const float sink = a.sinks != nullptr ? a.sinks[head] * kLog2e : -INFINITY;
+  // The overlapped loop runs at the register limit: after it, the block's
+  // sequence and head are found again (block index, cu_seqlens) rather than
+  // kept live across the loop (ptxas spilled them otherwise).
+  int e_b = b, e_head = head;
+  fa_seq e_seq = seq;
+  if constexpr (T::kOverlap) {
+    const int e_bh = (int)(block_index_x() / (unsigned)num_m_blocks);
+    e_head = e_bh % a.num_heads_q;
+    e_b = e_bh / a.num_heads_q;
+    e_seq = fa_locate_sequence(&a, e_b);
+  }
+  const float sink = a.sinks != nullptr ? a.sinks[e_head] * kLog2e : -INFINITY;
   float *lse = a.lse == nullptr ? nullptr
-                                : a.lse + b * a.lse_batch_stride + head * a.lse_head_stride + seq.q_start + m0;
-  const int rows_left = seq.len_q - m0;
+                                : a.lse + e_b * a.lse_batch_stride + e_head * a.lse_head_stride + e_seq.q_start + m0;
+  const int rows_left = e_seq.len_q - m0;
 #pragma unroll
   for (int half = 0; half < 2; ++half) {
     const fa_row_total total = fa_row_with_sink(row_max[0][half], quad_sum(row_sum[0][half]), sink);
@@ -327,8 +544,8 @@ __global__ void __launch_bounds__(T::kThreads, 1)
     const int r = warp_row0 + (lane >> 2) + half * 8;
     if (lse != nullptr && (lane & 3) == 0 && r < rows_left) lse[r] = fa_row_lse(total);
   }
-  Elem *out = static_cast<Elem *>(a.out) + b * a.out_batch_stride + (seq.q_start + m0) * a.out_row_stride +
-              head * a.out_head_stride;
+  Elem *out = static_cast<Elem *>(a.out) + e_b * a.out_batch_stride + (e_seq.q_start + m0) * a.out_row_stride +
+              e_head * a.out_head_stride;
 #pragma unroll
   for (int half = 0; half < 2; ++half) {
     const int r = warp_row0 + (lane >> 2) + half * 8;

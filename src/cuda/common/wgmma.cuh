@@ -57,6 +57,16 @@ __device__ __forceinline__ void wgmma_reg_fence(float (&d)[N][4]) {
 #pragma unroll
     for (int j = 0; j < 4; ++j) asm volatile("" : "+f"(d[i][j])::"memory");
 }
+// The same on A fragments in registers (RS wgmma): after the wait_group
+// that retires the wgmma reading them, so that they stay live (and are not
+// overwritten or reused) while it is in flight.
+template <int N>
+__device__ __forceinline__ void wgmma_reg_fence(uint32_t (&a)[N][4]) {
+#pragma unroll
+  for (int i = 0; i < N; ++i)
+#pragma unroll
+    for (int j = 0; j < 4; ++j) asm volatile("" : "+r"(a[i][j])::"memory");
+}
 
 // ------------------------------------------------------------ wgmma
 
@@ -209,6 +219,11 @@ __device__ __forceinline__ void mbar_arrive(uint32_t bar) {
 // (a multiple of 32): wait for all of them.
 __device__ __forceinline__ void named_bar_sync(int id, int threads) {
   asm volatile("bar.sync %0, %1;\n" ::"r"(id), "r"(threads) : "memory");
+}
+// Arrive on named barrier `id` without waiting (the producer side of a
+// turn: the waiting side uses named_bar_sync with the same count).
+__device__ __forceinline__ void named_bar_arrive(int id, int threads) {
+  asm volatile("bar.arrive %0, %1;\n" ::"r"(id), "r"(threads) : "memory");
 }
 
 // Give registers back to the pool / take them (all 4 warps of a warpgroup
