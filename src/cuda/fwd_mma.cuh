@@ -27,6 +27,7 @@
 #include "attn/softmax.h"
 #include "cuda/common/mask_tile.cuh"
 #include "cuda/common/mma_tile.cuh"
+#include "cuda/common/prefill_block.cuh"
 #include "cuda/ptx.cuh"
 #include "fa_args.h"
 
@@ -195,14 +196,8 @@ __global__ void __launch_bounds__(T::kThreads, 1) fwd_mma_kernel(const __grid_co
   const int lane = tid & 31;
   const int warp = tid >> 5;
 
-  // Block -> (sequence, head, query tile). Query tiles of one head are
-  // adjacent (they share K/V in L2) and run last-first: with a causal mask
-  // the last tiles are the longest, so the grid's tail is the short ones.
-  const int num_m_blocks = (a.seqlen_q + T::kBlockM - 1) / T::kBlockM;
-  const int m_block = num_m_blocks - 1 - (int)(blockIdx.x % num_m_blocks);
-  const int bh = (int)(blockIdx.x / num_m_blocks);
-  const int head = bh % a.num_heads_q;
-  const int b = bh / a.num_heads_q;
+  const PrefillBlock blk = prefill_block(blockIdx.x, a.seqlen_q, T::kBlockM, a.num_heads_q);
+  const int b = blk.b, head = blk.head, m_block = blk.m_block;
 
   const fa_seq seq = fa_locate_sequence(&a, b);
   const int m0 = m_block * T::kBlockM;

@@ -48,6 +48,7 @@
 #include "attn/softmax.h"
 #include "cuda/common/mask_tile.cuh"
 #include "cuda/common/mma_tile.cuh"
+#include "cuda/common/prefill_block.cuh"
 #include "cuda/common/quad.cuh"
 #include "cuda/common/wgmma.cuh"
 #include "cuda/ptx.cuh"
@@ -317,13 +318,8 @@ __global__ void __launch_bounds__(T::kThreads, 1)
   const uint32_t sv = sk + T::kStages * T::kKVBytes;
   const WgmmaBarriers<T> bar{sv + T::kStages * T::kKVBytes};
 
-  // Block -> (sequence, head, query tile), as the mma family: query tiles of
-  // one head adjacent, last first.
-  const int num_m_blocks = (a.seqlen_q + T::kBlockM - 1) / T::kBlockM;
-  const int m_block = num_m_blocks - 1 - (int)(blockIdx.x % num_m_blocks);
-  const int bh = (int)(blockIdx.x / num_m_blocks);
-  const int head = bh % a.num_heads_q;
-  const int b = bh / a.num_heads_q;
+  const PrefillBlock blk = prefill_block(blockIdx.x, a.seqlen_q, T::kBlockM, a.num_heads_q);
+  const int b = blk.b, head = blk.head, m_block = blk.m_block;
 
   const fa_seq seq = fa_locate_sequence(&a, b);
   const int m0 = m_block * T::kBlockM;
@@ -523,9 +519,9 @@ __global__ void __launch_bounds__(T::kThreads, 1)
   int e_b = b, e_head = head;
   fa_seq e_seq = seq;
   if constexpr (T::kOverlap) {
-    const int e_bh = (int)(block_index_x() / (unsigned)num_m_blocks);
-    e_head = e_bh % a.num_heads_q;
-    e_b = e_bh / a.num_heads_q;
+    const PrefillBlock e_blk = prefill_block(block_index_x(), a.seqlen_q, T::kBlockM, a.num_heads_q);
+    e_head = e_blk.head;
+    e_b = e_blk.b;
     e_seq = fa_locate_sequence(&a, e_b);
   }
   const float sink = a.sinks != nullptr ? a.sinks[e_head] * kLog2e : -INFINITY;
