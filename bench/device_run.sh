@@ -15,21 +15,8 @@
 # printed last. cmocka is not installed on the device image: its Debian
 # packages travel in .deb/ (carried, git-ignored) and are unpacked here.
 set -u
-OUT=${OUT:-/tmp/fa_out}
-mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1
-SUMMARY="$OUT/summary.txt"
-: >"$SUMMARY"
-
-note() { echo "$*" | tee -a "$SUMMARY"; }
-
-setup_cmocka() {
-  if ! echo '#include <cmocka.h>' | cc -E -x c - >/dev/null 2>&1 && [ -d .deb ]; then
-    mkdir -p /tmp/cm && for f in .deb/*.deb; do dpkg -x "$f" /tmp/cm; done
-    export CPATH=/tmp/cm/usr/include LIBRARY_PATH=/tmp/cm/usr/lib/x86_64-linux-gnu
-    export LD_LIBRARY_PATH=/tmp/cm/usr/lib/x86_64-linux-gnu
-  fi
-}
+. "$(dirname "$0")/device_common.sh"
 
 step_env() {
   nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm,memory.total --format=csv | tee "$OUT/env.txt"
@@ -136,9 +123,7 @@ step_bench_decode() {
 
 # A quick build of what the cache steps need: sm_90 only, head dims 64 and
 # 128 (one edit of gen/spec.py on this copy, as a user adds a head dim).
-small_spec() {
-  sed -i 's/archs=\["80", "90"\]/archs=["90"]/; s/^HEAD_DIMS = \[.*\]/HEAD_DIMS = [64, 128]/' "$1"
-}
+small_spec() { timeout 10 python3 bench/small_spec.py "$1"; }
 
 step_build_small() {
   local t0=$SECONDS

@@ -12,38 +12,19 @@
 # full); racecheck and synccheck of one B kernel. Prints a table of speed
 # ratios B over A (A ms / B ms: above 1, B is faster).
 #
-# The device tool copies the checkout the session started in. From a
-# checkout with this branch checked out or merged:
 #   run(command="bash bench/wgmma_ab.sh", carry=[".deb"], timeout_s=330)
-# From one that lacks it: a bundle of the branch in its (ignored, carried)
-# .deb/, as bench/wgmma_check.sh explains, e.g.
-#   git -C <worktree> bundle create <checkout>/.deb/ov.bundle wgmma-overlap
-#   run(command="rm -rf /tmp/w && git clone -q -b wgmma-overlap .deb/ov.bundle /tmp/w
-#       && cp -r .deb /tmp/w/ && cd /tmp/w && bash bench/wgmma_ab.sh", carry=[".deb"], timeout_s=330)
 # Both trees are copies under /tmp/wab (never this checkout's spec); logs in
 # $OUT (default /tmp/fa_out); the summary is printed last.
 set -u
-OUT=${OUT:-/tmp/fa_out}
-mkdir -p "$OUT"
-SUMMARY="$OUT/summary.txt"
-: >"$SUMMARY"
-note() { echo "$*" | tee -a "$SUMMARY"; }
-T0=$SECONDS
 BUDGET=${BUDGET:-290}  # seconds for the whole script
-# cap N: N, or what is left of the budget if less (at least 1).
-cap() { local left=$((BUDGET - (SECONDS - T0))); [ "$left" -lt "$1" ] && echo $((left > 1 ? left : 1)) || echo "$1"; }
+. "$(dirname "$0")/device_common.sh"
 SWITCHES=${AB_SWITCHES:-overlap}
 ROUNDS=${AB_ROUNDS:-2}
 REPS=${AB_REPS:-20}
 SAN_KERNEL=${AB_SAN:-wgmma_sm90a_hdim128_bf16_causal}
 W=/tmp/wab
 
-# cmocka is not on the device image: its Debian packages travel in .deb/.
-if ! echo '#include <cmocka.h>' | cc -E -x c - >/dev/null 2>&1 && [ -d .deb ]; then
-  mkdir -p /tmp/cm && for f in .deb/*.deb; do timeout 20 dpkg -x "$f" /tmp/cm; done
-  export CPATH=/tmp/cm/usr/include LIBRARY_PATH=/tmp/cm/usr/lib/x86_64-linux-gnu
-  export LD_LIBRARY_PATH=/tmp/cm/usr/lib/x86_64-linux-gnu
-fi
+setup_cmocka
 timeout 10 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm --format=csv,noheader >"$OUT/env.txt" 2>&1
 note "gpu: $(cat "$OUT/env.txt"); B = WGMMA_TILES with: $SWITCHES"
 
@@ -51,25 +32,9 @@ note "gpu: $(cat "$OUT/env.txt"); B = WGMMA_TILES with: $SWITCHES"
 rm -rf "$W" && mkdir -p "$W/A" "$W/B"
 for side in A B; do
   timeout 30 tar --exclude=./build --exclude=./.git --exclude=./.deb --exclude=./.ab -cf - . | tar -xf - -C "$W/$side"
-  timeout 10 python3 - "$W/$side/gen/spec.py" "$side" "$SWITCHES" <<'PY'
-import re, sys
-path, side, switches = sys.argv[1], sys.argv[2], sys.argv[3].split()
-s = open(path).read()
-s = s.replace('archs=["80", "90"]', 'archs=["90"]')
-s = re.sub(r"^HEAD_DIMS = \[.*\]", "HEAD_DIMS = [64, 128]", s, flags=re.M)
-i = s.index('name="mma"')
-j = s.index("dtypes=DTYPES", i)
-s = s[:j] + 'dtypes=["bf16"]' + s[j + len("dtypes=DTYPES"):]
-if side == "B":
-    i = s.index("\nWGMMA_TILES = [")
-    j = s.index("\n]", i)
-    tiles = s[i:j]
-    for sw in switches:
-        assert f"{sw}=False" in tiles, f"no {sw}=False in WGMMA_TILES"
-        tiles = tiles.replace(f"{sw}=False", f"{sw}=True")
-    s = s[:i] + tiles + s[j:]
-open(path, "w").write(s)
-PY
+  # shellcheck disable=SC2046
+  timeout 10 python3 bench/small_spec.py "$W/$side/gen/spec.py" --mma-bf16 \
+    $([ "$side" = B ] && for sw in $SWITCHES; do echo "--switch $sw"; done)
 done
 grep -A12 "^WGMMA_TILES" "$W/B/gen/spec.py" | grep "dict(" >"$OUT/b_tiles.txt"
 

@@ -4,54 +4,23 @@
 # against the mma family. Every long command runs under `timeout` capped by
 # what is left of BUDGET (170 s), so a hang costs at most its own limit.
 #
-# The device tool copies the checkout the *session* started in, not a
-# helper's worktree. From a checkout with this branch checked out or merged:
 #   run(command="bash bench/wgmma_check.sh", carry=[".deb"], timeout_s=200)
-# From a session whose checkout lacks it: put a bundle of the branch in that
-# checkout's (ignored, carried) .deb/ first, here
-#   git -C <worktree of wgmma> bundle create <checkout>/.deb/wgmma.bundle wgmma
-# then
-#   run(command="rm -rf /tmp/w && git clone -q -b wgmma .deb/wgmma.bundle /tmp/w
-#       && cp -r .deb /tmp/w/ && cd /tmp/w && bash bench/wgmma_check.sh",
-#       carry=[".deb"], timeout_s=200)
 #
 # Logs go to $OUT (default /tmp/fa_out); a summary is printed last.
 # This edits gen/spec.py on the copy it runs on (sm_90 only, head dims 64
 # and 128, mma in bf16 only), as bench/device_run.sh's build-small step
 # does; never commit the result.
 set -u
-OUT=${OUT:-/tmp/fa_out}
-mkdir -p "$OUT"
-SUMMARY="$OUT/summary.txt"
-: >"$SUMMARY"
-note() { echo "$*" | tee -a "$SUMMARY"; }
-T0=$SECONDS
 BUDGET=${BUDGET:-170}  # seconds for the whole script
-# cap N: N, or what is left of the budget if less (at least 1).
-cap() { local left=$((BUDGET - (SECONDS - T0))); [ "$left" -lt "$1" ] && echo $((left > 1 ? left : 1)) || echo "$1"; }
-
-# cmocka is not on the device image: its Debian packages travel in .deb/.
-if ! echo '#include <cmocka.h>' | cc -E -x c - >/dev/null 2>&1 && [ -d .deb ]; then
-  mkdir -p /tmp/cm && for f in .deb/*.deb; do timeout 20 dpkg -x "$f" /tmp/cm; done
-  export CPATH=/tmp/cm/usr/include LIBRARY_PATH=/tmp/cm/usr/lib/x86_64-linux-gnu
-  export LD_LIBRARY_PATH=/tmp/cm/usr/lib/x86_64-linux-gnu
-fi
+. "$(dirname "$0")/device_common.sh"
+setup_cmocka
 timeout 10 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader >"$OUT/env.txt" 2>&1
 note "gpu: $(cat "$OUT/env.txt")"
 
 # ---- build: sm_90 only, head dims 64 and 128 (the wgmma family keeps its
 # own list, 256 included), the mma family in bf16 only (the timing
 # baseline); only the targets this script runs.
-timeout 10 python3 - <<'PY'
-import re
-s = open("gen/spec.py").read()
-s = s.replace('archs=["80", "90"]', 'archs=["90"]')
-s = re.sub(r"^HEAD_DIMS = \[.*\]", "HEAD_DIMS = [64, 128]", s, flags=re.M)
-i = s.index('name="mma"')
-j = s.index("dtypes=DTYPES", i)
-s = s[:j] + 'dtypes=["bf16"]' + s[j + len("dtypes=DTYPES"):]
-open("gen/spec.py", "w").write(s)
-PY
+timeout 10 python3 bench/small_spec.py gen/spec.py --mma-bf16
 t=$SECONDS
 if timeout "$(cap 100)" ninja -j16 build/tests/test_wgmma build/tests/test_fwd build/fa_demo >"$OUT/build.log" 2>&1; then
   note "build: ok in $((SECONDS - t)) s"

@@ -1,0 +1,22 @@
+# Sourced by the device scripts (device_run.sh, wgmma_check.sh, wgmma_ab.sh):
+# logs in $OUT (the device tool brings them back), a summary printed last,
+# a time budget for `timeout`, and cmocka, which the device image lacks
+# (its Debian packages travel in .deb/, carried and git-ignored).
+OUT=${OUT:-/tmp/fa_out}
+mkdir -p "$OUT"
+SUMMARY="$OUT/summary.txt"
+: >"$SUMMARY"
+note() { echo "$*" | tee -a "$SUMMARY"; }
+
+T0=$SECONDS
+BUDGET=${BUDGET:-600}  # seconds for the whole script; set before sourcing
+# cap N: N, or what is left of the budget if less (at least 1).
+cap() { local left=$((BUDGET - (SECONDS - T0))); [ "$left" -lt "$1" ] && echo $((left > 1 ? left : 1)) || echo "$1"; }
+
+setup_cmocka() {
+  if ! echo '#include <cmocka.h>' | cc -E -x c - >/dev/null 2>&1 && [ -d .deb ]; then
+    mkdir -p /tmp/cm && for f in .deb/*.deb; do timeout 20 dpkg -x "$f" /tmp/cm; done
+    export CPATH=/tmp/cm/usr/include LIBRARY_PATH=/tmp/cm/usr/lib/x86_64-linux-gnu
+    export LD_LIBRARY_PATH=/tmp/cm/usr/lib/x86_64-linux-gnu
+  fi
+}
