@@ -43,6 +43,7 @@ import plot as bench_plot  # noqa: E402
 DEV = "cuda"
 LIB = None  # loaded by main() (--replot needs no library)
 REPEATS = 3
+CHECKPOINT = None  # (env, path): the JSON rewritten after every row, so a run cut short keeps its rows
 
 
 class Call:
@@ -148,6 +149,9 @@ def time_row(rows, label, flops, q, k, v, cu_q, cu_k, max_q, max_k, window, dens
         r["diff_vs_varlen"] = rel_diff(ours(), fns["varlen_ms"]())
     rows.append(r)
     print(fmt_row(r), flush=True)
+    if CHECKPOINT is not None:
+        with open(CHECKPOINT[1], "w") as fh:
+            json.dump({"env": CHECKPOINT[0], "rows": rows, "partial": True}, fh, indent=1)
 
 
 def tflops(r, key):
@@ -218,6 +222,19 @@ def extras(rows):
     time_row(rows, "bf16 vision packed40 h16 d80 full", f, q, k, v, cu, cu, max(lens), max(lens), (-1, -1))
 
 
+def gemm_ceiling(n=8192):
+    """TF/s of a dense n x n x n matmul per dtype (torch/cuBLAS), timed like
+    the rows: the tensor-core ceiling that attention's TF/s are read against."""
+    out = {}
+    for name, dt in (("bf16", torch.bfloat16), ("fp16", torch.float16)):
+        a, b = (torch.randn(n, n, device=DEV, dtype=dt) for _ in range(2))
+        ts = sorted(t for t in (bench(lambda: a @ b) for _ in range(REPEATS)) if isinstance(t, float))
+        out[name] = round(2 * n ** 3 / ts[len(ts) // 2] / 1e9, 1) if ts else None
+        del a, b
+    print(f"GEMM ceiling ({n}^3, cuBLAS): " + ", ".join(f"{k} {v} TF/s" for k, v in out.items()), flush=True)
+    return out
+
+
 def host_overhead(n=2000):
     """Host time per call on a one-token problem: what the API's checks and
     the launch cost the calling thread (the GPU work is ~microseconds)."""
@@ -245,7 +262,8 @@ def host_overhead(n=2000):
 def markdown(rows, env):
     out = [f"Device: {env['device']}; torch {env['torch']}, CUDA {env['cuda']}, cuDNN {env['cudnn']}; "
            f"date {env['date']}. Command: `python3 bench/bench.py` (median of {REPEATS} interleaved rounds "
-           f"of triton do_bench medians).", "",
+           f"of triton do_bench medians). GEMM ceiling in the same run (8192^3 matmul, cuBLAS): "
+           + ", ".join(f"{k} {v} TF/s" for k, v in (env.get("gemm_tflops") or {}).items()) + ".", "",
            "TF/s of the visible attention FLOPs; xN = peer time / our time (above 1: we are faster).", "",
            "| problem | kernel | ours TF/s | varlen_attn TF/s | ours vs varlen | cuDNN TF/s | ours vs cuDNN | "
            "SDPA flash TF/s | diff vs varlen |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
@@ -287,6 +305,10 @@ def main():
     if args.overhead_only:
         host_overhead()
         return
+    env["gemm_tflops"] = gemm_ceiling()
+    global CHECKPOINT
+    if os.environ.get("OUT"):
+        CHECKPOINT = (env, os.path.join(os.environ["OUT"], "bench.json"))
     seqs = [512, 2048, 8192] if args.quick else [512, 1024, 2048, 4096, 8192, 16384]
     dts = [{"bf16": torch.bfloat16, "fp16": torch.float16}[x] for x in args.dtypes.split(",")]
     rows = []

@@ -10,6 +10,7 @@
 #                                        sanitize-small (memcheck, racecheck of the small build's cache paths)
 #                                        prefer-wgmma (before build-small: wgmma above mma on this copy)
 #                                        sanitize-wgmma (racecheck, synccheck of wgmma kernels)
+#                                        transformers (paged|flashattn vs paged|sdpa, bf16, yardstick; graphs)
 #
 # Logs go to $OUT (the device tool brings them back); a short summary is
 # printed last. cmocka is not installed on the device image: its Debian
@@ -206,17 +207,33 @@ step_prefer_wgmma() {
   note "wgmma priority on this copy: $(grep -A25 'name="wgmma"' gen/spec.py | grep -m1 -o 'priority=[0-9]*')"
 }
 
-# racecheck and synccheck on wgmma kernels (the family's barriers: the
-# mbarrier ring, named barriers between the consumer warpgroups).
+# racecheck and synccheck (and what $WGMMA_SAN_TOOLS adds) on wgmma kernels
+# (the family's barriers: the mbarrier ring, named barriers between the
+# consumer warpgroups).
 step_sanitize_wgmma() {
   local t f
-  for t in racecheck synccheck; do
+  for t in ${WGMMA_SAN_TOOLS:-racecheck synccheck}; do
     for f in ${WGMMA_SAN:-wgmma_sm90a_hdim128_bf16_causal wgmma_sm90a_hdim64_fp16_local}; do
       local rc=0 log="$OUT/san_${t}_$f.log"
       timeout "${SAN_TIMEOUT:-60}" compute-sanitizer --tool "$t" --error-exitcode 99 build/tests/test_fwd "$f" >"$log" 2>&1 || rc=$?
       note "compute-sanitizer $t $f: exit $rc; $(grep -cE '^\[       OK \]' "$log") OK; $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$log" | tail -1)"
     done
   done
+}
+
+# transformers' paged|flashattn against paged|sdpa, bf16, with the float32
+# yardstick (which half run is closer to exact); then llama under CUDA graphs.
+step_transformers() {
+  local log="$OUT/tf_bf16.log"
+  FLASHATTN_LIB=build/libflashattn.so timeout "${TF_TIMEOUT:-240}" python3 bench/transformers_paged.py --dtype bf16 \
+    --yardstick ${TF_ARGS:-} >"$log" 2>&1
+  note "transformers_paged bf16 --yardstick: exit $?"
+  tail -"${TF_TAIL:-24}" "$log" >>"$SUMMARY"
+  log="$OUT/tf_graphs.log"
+  FLASHATTN_LIB=build/libflashattn.so timeout 150 python3 bench/transformers_paged.py --dtype bf16 --model llama \
+    --cuda-graphs --requests 32 --max-new 64 >"$log" 2>&1
+  note "transformers_paged bf16 llama --cuda-graphs: exit $?"
+  tail -12 "$log" >>"$SUMMARY"
 }
 
 step_ab() {
@@ -242,6 +259,7 @@ for s in "$@"; do
     bench-quick) step_bench --quick --no-extras ;;
     gpu-sanitize) step_gpu_sanitize ;;
     ab) step_ab ;;
+    transformers) step_transformers ;;
     build-small) step_build_small ;;
     cache-extras) step_cache_extras ;;
     sanitize-cache) step_sanitize_cache ;;

@@ -4,8 +4,8 @@
 
 sm_90 only and head dims 64 and 128 for the families that use HEAD_DIMS
 (the wgmma family keeps its own list); --mma-bf16: the mma family in bf16
-only (a timing baseline); --switch NAME: NAME=True in every WGMMA_TILES row
-(fails if a row lacks NAME=False). Used on the device's copy of the tree,
+only (a timing baseline); --switch NAME: NAME=True in every WGMMA_TILES row,
+--switch=-NAME: NAME=False (fails if a row lacks NAME). Used on the device's copy of the tree,
 never on a checkout that is committed.
 """
 import argparse
@@ -28,7 +28,8 @@ if args.switch:
     j = s.index("\n]", i)
     tiles = s[i:j]
     for sw in args.switch:
-        assert f"{sw}=False" in tiles, f"no {sw}=False in WGMMA_TILES"
-        tiles = tiles.replace(f"{sw}=False", f"{sw}=True")
+        name, value = (sw[1:], "False") if sw.startswith("-") else (sw, "True")
+        assert f"{name}=" in tiles, f"no {name} in WGMMA_TILES"
+        tiles = re.sub(rf"\b{name}=(True|False)", f"{name}={value}", tiles)
     s = s[:i] + tiles + s[j:]
 open(args.spec, "w").write(s)

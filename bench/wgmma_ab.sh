@@ -1,101 +1,140 @@
 #!/bin/bash
 # A/B of the wgmma family's scheduling switches (src/cuda/fwd_wgmma.md
-# "Switches") in one device call of about 300 s: the same tree built twice
-# with the small spec (sm_90 only, head dims 64 and 128 for mma and decode,
-# mma in bf16 only; the wgmma family keeps 64/128/256 in both dtypes):
-#   A  the switches as gen/spec.py has them (off: the verified first version)
-#   B  WGMMA_TILES with $AB_SWITCHES turned on (default "overlap";
-#      "overlap pingpong" for both)
-# then: test_fwd wgmma of B against the double reference; bench/ab_prefill.c
-# (dispatch's choice: wgmma on sm_90) linked against each, run A B A B
-# (--quick grid: bf16 and fp16, d64/d128/d256, s512/s2048/s8192, causal and
-# full); racecheck and synccheck of one B kernel. Prints a table of speed
-# ratios B over A (A ms / B ms: above 1, B is faster).
+# "Switches") in one device call (3 sides: 131 s on the H200): the same tree built once
+# per variant with the small spec (sm_90 only, head dims 64 and 128 for mma
+# and decode, mma in bf16 only; the wgmma family keeps 64/128/256 in both
+# dtypes):
+#   A        the switches as gen/spec.py has them
+#   B, C, .. WGMMA_TILES with each of $AB_VARIANTS set; variants are
+#            separated by "|", e.g. AB_VARIANTS="overlap|overlap pingpong"
+#            ("-name" turns a switch off; default "-overlap -pingpong": the first version)
+#   O        with AB_OLD=DIR (a `git archive` of an older commit, carried):
+#            that tree as its spec has it (the refactor's baseline)
+# then: test_fwd wgmma of each variant against the double reference;
+# fa_demo of each variant against A on three kernels (same error line:
+# a proxy for identical output); bench/ab_prefill.c (dispatch's choice:
+# wgmma on sm_90) linked against each, run A B C A B C (--quick grid: bf16
+# and fp16, d64/d128/d256, s512/s2048/s8192, causal and full); racecheck
+# and synccheck of one kernel of the last variant. Prints a table of speed
+# ratios X over A (A ms / X ms: above 1, X is faster).
 #
-#   run(command="bash bench/wgmma_ab.sh", carry=[".deb"], timeout_s=330)
-# Both trees are copies under /tmp/wab (never this checkout's spec); logs in
+#   run(command="bash bench/wgmma_ab.sh", carry=[".deb"], timeout_s=360)
+# The trees are copies under /tmp/wab (never this checkout's spec); logs in
 # $OUT (default /tmp/fa_out); the summary is printed last.
 set -u
-BUDGET=${BUDGET:-290}  # seconds for the whole script
+BUDGET=${BUDGET:-340}  # seconds for the whole script
 . "$(dirname "$0")/device_common.sh"
-SWITCHES=${AB_SWITCHES:-overlap}
+VARIANTS=${AB_VARIANTS:--overlap -pingpong}
 ROUNDS=${AB_ROUNDS:-2}
 REPS=${AB_REPS:-20}
 SAN_KERNEL=${AB_SAN:-wgmma_sm90a_hdim128_bf16_causal}
 W=/tmp/wab
 
+# Sides: A, then one letter per variant; SW_<letter> its switches.
+IFS='|' read -r -a VLIST <<<"$VARIANTS"
+SIDES=(A)
+letters=(B C D E)
+for k in "${!VLIST[@]}"; do
+  SIDES+=("${letters[$k]}")
+  declare "SW_${letters[$k]}=${VLIST[$k]}"
+done
+LAST=${SIDES[-1]}
+[ -n "${AB_OLD:-}" ] && [ -d "$AB_OLD" ] && SIDES+=(O)
+sw() { local v="SW_$1"; echo "${!v:-}"; }
+
 setup_cmocka
 timeout 10 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm --format=csv,noheader >"$OUT/env.txt" 2>&1
-note "gpu: $(cat "$OUT/env.txt"); B = WGMMA_TILES with: $SWITCHES"
+note "gpu: $(cat "$OUT/env.txt")"
+for side in "${SIDES[@]:1}"; do
+  if [ "$side" = O ]; then note "O = the tree in $AB_OLD"; else note "$side = WGMMA_TILES with: $(sw "$side")"; fi
+done
 
-# ---- two copies of the tree, small spec, B's switches on
-rm -rf "$W" && mkdir -p "$W/A" "$W/B"
-for side in A B; do
-  timeout 30 tar --exclude=./build --exclude=./.git --exclude=./.deb --exclude=./.ab -cf - . | tar -xf - -C "$W/$side"
+# ---- one copy of the tree per side, small spec, the side's switches on
+rm -rf "$W" && mkdir -p "$W"
+for side in "${SIDES[@]}"; do
+  mkdir -p "$W/$side"
+  src=.
+  [ "$side" = O ] && src=$AB_OLD
+  (cd "$src" && timeout 30 tar --exclude=./build --exclude=./.git --exclude=./.deb --exclude=./.ab -cf - .) | tar -xf - -C "$W/$side"
   # shellcheck disable=SC2046
   timeout 10 python3 bench/small_spec.py "$W/$side/gen/spec.py" --mma-bf16 \
-    $([ "$side" = B ] && for sw in $SWITCHES; do echo "--switch $sw"; done)
+    $(for s in $(sw "$side"); do echo "--switch=$s"; done)
 done
-grep -A12 "^WGMMA_TILES" "$W/B/gen/spec.py" | grep "dict(" >"$OUT/b_tiles.txt"
 
-# ---- builds, side by side (B: the library and test_fwd; A: the library)
+# ---- builds, side by side (the library, fa_demo; test_fwd for the variants)
 t=$SECONDS
-(cd "$W/A" && timeout "$(cap 150)" ninja -j16 build/libflashattn.a build/fa_demo >"$OUT/build_A.log" 2>&1; echo $? >"$OUT/build_A.rc") &
-(cd "$W/B" && timeout "$(cap 150)" ninja -j16 build/libflashattn.a build/tests/test_fwd build/fa_demo >"$OUT/build_B.log" 2>&1; echo $? >"$OUT/build_B.rc") &
+jobs=$((16 / ${#SIDES[@]} + 1))
+for side in "${SIDES[@]}"; do
+  targets="build/libflashattn.a build/fa_demo"
+  [ "$side" != A ] && [ "$side" != O ] && targets="$targets build/tests/test_fwd"
+  # shellcheck disable=SC2086
+  (cd "$W/$side" && timeout "$(cap 170)" ninja -j$jobs $targets >"$OUT/build_$side.log" 2>&1; echo $? >"$OUT/build_$side.rc") &
+done
 wait
-note "builds: A exit $(cat "$OUT/build_A.rc"), B exit $(cat "$OUT/build_B.rc"), $((SECONDS - t)) s"
-if [ "$(cat "$OUT/build_A.rc")" != 0 ] || [ "$(cat "$OUT/build_B.rc")" != 0 ]; then
-  tail -20 "$OUT/build_A.log" "$OUT/build_B.log"; cat "$SUMMARY"; exit 1
-fi
-note "B: $(grep -m1 "using Traits" "$W/B/generated/cuda/fwd_wgmma_sm90a_hdim128_bf16_causal.cu"); table entries with overlap: $(grep -c "intra-warpgroup overlap" "$W/B/generated/kernel_table.c"), ping-pong: $(grep -c "ping-pong" "$W/B/generated/kernel_table.c"); in A: $(grep -c "intra-warpgroup overlap\|ping-pong" "$W/A/generated/kernel_table.c")"
-note "B wgmma spill/C75xx lines: $(grep -E "wgmma.*(spill|Local memory)|C75[0-9][0-9]|Potential Performance Loss" "$OUT/build_B.log" | wc -l)"
-grep -E "wgmma.*(spill|Local memory)|C75[0-9][0-9]" "$OUT/build_B.log" | head -4 | tee -a "$SUMMARY"
+bad=0
+for side in "${SIDES[@]}"; do
+  note "build $side: exit $(cat "$OUT/build_$side.rc")"
+  [ "$(cat "$OUT/build_$side.rc")" = 0 ] || { bad=1; tail -20 "$OUT/build_$side.log"; }
+done
+note "builds: $((SECONDS - t)) s"
+[ $bad = 0 ] || { cat "$SUMMARY"; exit 1; }
+for side in "${SIDES[@]}"; do
+  note "$side: $(grep -m1 "using Traits" "$W/$side/generated/cuda/fwd_wgmma_sm90a_hdim128_bf16_causal.cu"); spill/C75xx lines: $(grep -E "wgmma.*(spill|Local memory)|C75[0-9][0-9]|Potential Performance Loss" "$OUT/build_$side.log" | wc -l)"
+  grep -E "wgmma.*(spill|Local memory)|C75[0-9][0-9]" "$OUT/build_$side.log" | head -4 | tee -a "$SUMMARY"
+done
 
-# ---- correctness of B against the double reference
-timeout "$(cap 90)" "$W/B/build/tests/test_fwd" wgmma >"$OUT/test_fwd_B.log" 2>&1
-note "test_fwd wgmma (B): exit $? (OK $(grep -c '^\[       OK \]' "$OUT/test_fwd_B.log"), FAILED $(grep -c '^\[  FAILED  \] [a-z]' "$OUT/test_fwd_B.log"))"
-grep -E "worst error|skipped|error:|FAIL|Timeout" "$OUT/test_fwd_B.log" | head -20 | tee -a "$SUMMARY"
+# ---- correctness of each variant against the double reference
+for side in "${SIDES[@]:1}"; do
+  [ "$side" = O ] && continue
+  timeout "$(cap 90)" "$W/$side/build/tests/test_fwd" wgmma >"$OUT/test_fwd_$side.log" 2>&1
+  note "test_fwd wgmma ($side): exit $? (OK $(grep -c '^\[       OK \]' "$OUT/test_fwd_$side.log"), FAILED $(grep -c '^\[  FAILED  \] [a-z]' "$OUT/test_fwd_$side.log"))"
+  grep -E "worst error|skipped|error:|FAIL|Timeout" "$OUT/test_fwd_$side.log" | head -8 | tee -a "$SUMMARY"
+done
 
-# ---- B against A: the overlap changes when each step runs, not what it
-# computes, so the same inputs should give the same error line (printed to
-# 3 digits; a proxy for bitwise equality). Odd lengths: the V tail zeroing.
+# ---- each variant against A: the switches change when each step runs, not
+# what it computes, so the same inputs should give the same error line
+# (printed to 3 digits; a proxy for bitwise equality). Odd lengths: the V
+# tail zeroing.
 for k in hdim64_bf16_causal:64 hdim128_fp16_none:128 hdim256_bf16_local:256; do
   name=${k%%:*} d=${k##*:}
-  args="--kernel fwd_wgmma_sm90a_$name --head-dim $d --heads-q 4 --heads-k 2 --seqlens 1000,777 --check-rows 64 --repeat 1"
+  args="--kernel fwd_wgmma_sm90a_$name --head-dim $d --heads-q 4 --heads-k 2 --seqlens 1000,777 --check-rows 64 --repeat 1 --seed 7"
+  case $name in *_fp16_*) args="$args --dtype fp16" ;; esac
   [ "${name##*_}" = causal ] && args="$args --causal"
   [ "${name##*_}" = local ] && args="$args --window 300,40"
-  for side in A B; do
+  for side in "${SIDES[@]}"; do
     # shellcheck disable=SC2086
     timeout "$(cap 30)" "$W/$side/build/fa_demo" $args >"$OUT/demo_${side}_$name.log" 2>&1
     echo "exit $?" >>"$OUT/demo_${side}_$name.log"
   done
   ea=$(grep -E "^error vs|^exit" "$OUT/demo_A_$name.log" | tr '\n' ' ')
-  eb=$(grep -E "^error vs|^exit" "$OUT/demo_B_$name.log" | tr '\n' ' ')
-  if ! grep -q "^error vs" "$OUT/demo_B_$name.log"; then same="no error line (see demo_B_$name.log)"
-  elif [ "$ea" = "$eb" ]; then same="A and B print the same error line"
-  else same="A and B DIFFER"; fi
-  note "fa_demo $name: $same | B: $eb"
+  for side in "${SIDES[@]:1}"; do
+    eb=$(grep -E "^error vs|^exit" "$OUT/demo_${side}_$name.log" | tr '\n' ' ')
+    if ! grep -q "^error vs" "$OUT/demo_${side}_$name.log"; then same="no error line (see demo_${side}_$name.log)"
+    elif [ "$ea" = "$eb" ]; then same="A and $side print the same error line"
+    else same="A and $side DIFFER"; fi
+    note "fa_demo $name: $same | $side: $eb"
+  done
 done
 
-# ---- timing: ab_prefill against each build, A B A B
+# ---- timing: ab_prefill against each build, A B C A B C
 cuda=/usr/local/cuda
 link="-L$cuda/lib64 -lcudart_static -lpthread -ldl -lrt -lm"
-for side in A B; do
+for side in "${SIDES[@]}"; do
   timeout 60 cc -std=c11 -O2 -I"$W/$side/include" -I$cuda/include bench/ab_prefill.c "$W/$side/build/libflashattn.a" $link \
     -o "$W/ab_$side" || note "ab_prefill $side: compile failed"
 done
 t=$SECONDS
 for r in $(seq 1 "$ROUNDS"); do
-  for side in A B; do
+  for side in "${SIDES[@]}"; do
     timeout "$(cap 40)" "$W/ab_$side" --quick --reps "$REPS" >"$OUT/ab_$side.$r" 2>"$OUT/ab_$side.$r.err"
     rc=$?
     [ $rc = 0 ] || note "ab_prefill $side round $r: exit $rc ($(head -c 200 "$OUT/ab_$side.$r.err"))"
   done
 done
-note "timing: $ROUNDS rounds A B, $((SECONDS - t)) s"
-timeout 20 python3 - "$OUT" "$ROUNDS" <<'PY' | tee -a "$SUMMARY"
+note "timing: $ROUNDS rounds ${SIDES[*]}, $((SECONDS - t)) s"
+timeout 20 python3 - "$OUT" "$ROUNDS" "${SIDES[@]}" <<'PY' | tee -a "$SUMMARY"
 import statistics, sys
-out, rounds = sys.argv[1], int(sys.argv[2])
+out, rounds, sides = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
 def load(side):
     runs = []
     for r in range(1, rounds + 1):
@@ -104,41 +143,49 @@ def load(side):
                 runs.append({l.split("\t")[0]: (float(l.split("\t")[1]), l.split("\t")[2].strip()) for l in fh if l.count("\t") == 2})
         except OSError:
             pass
-    return runs
-A, B = [r for r in load("A") if r], [r for r in load("B") if r]
-if not A or not B:
+    return [r for r in runs if r]
+runs = {s: load(s) for s in sides}
+A = runs["A"]
+if not A:
     print("no timing"); sys.exit()
-print(f"{'row':34} {'A ms':>9} {'B ms':>9} {'A/B':>6}  kernel (A | B)")
-ratios = {}
+def med(side, row):
+    v = [run[row][0] for run in runs[side] if row in run]
+    return statistics.median(v) if v else None
+others = [s for s in sides[1:] if runs[s]]
+print(f"{'row':34} {'A ms':>9} " + " ".join(f"{'A/' + s:>6}" for s in others) + "  kernel (A)")
+ratios = {s: {} for s in others}
 for row in A[0]:
-    a = [run[row][0] for run in A if row in run]
-    b = [run[row][0] for run in B if row in run]
-    if not b:
-        continue
-    ma, mb = statistics.median(a), statistics.median(b)
-    ka, kb = A[0][row][1], B[0][row][1]
-    ratios[row] = ma / mb
-    print(f"{row:34} {ma:9.4f} {mb:9.4f} {ma / mb:6.3f}  {ka}{'' if ka == kb else ' | ' + kb}")
-for d in ("d64 ", "d128 ", "d256 "):
-    rs = [v for k, v in ratios.items() if d in k and "s512 " not in k]
-    if rs:
-        print(f"{d.strip()}: speed B/A (A ms / B ms) {min(rs):.3f} .. {max(rs):.3f}, median {statistics.median(rs):.3f} (s2048, s8192)")
+    ma = med("A", row)
+    cols = []
+    for s in others:
+        mb = med(s, row)
+        if mb:
+            ratios[s][row] = ma / mb
+        cols.append(f"{ma / mb:6.3f}" if mb else f"{'-':>6}")
+    print(f"{row:34} {ma:9.4f} " + " ".join(cols) + f"  {A[0][row][1]}")
+for s in others:
+    for d in ("d64 ", "d128 ", "d256 "):
+        rs = [v for k, v in ratios[s].items() if d in k and "s512 " not in k]
+        if rs:
+            print(f"{s} {d.strip()}: speed {s}/A (A ms / {s} ms) {min(rs):.3f} .. {max(rs):.3f}, median {statistics.median(rs):.3f} (s2048, s8192)")
 PY
 
-# ---- racecheck and synccheck of one B kernel (what is left of the budget)
-for tool in racecheck synccheck; do
-  left=$((BUDGET - (SECONDS - T0)))
-  [ "$tool" = racecheck ] && left=$((left / 2))
+# ---- racecheck and synccheck ($AB_SAN_TOOLS) of one kernel of the last variant
+TOOLS=(${AB_SAN_TOOLS:-racecheck synccheck})
+for k in "${!TOOLS[@]}"; do
+  tool=${TOOLS[$k]}
+  left=$(((BUDGET - (SECONDS - T0)) / (${#TOOLS[@]} - k)))  # an equal share of what is left
   if [ "$left" -gt 10 ]; then
-    timeout "$left" compute-sanitizer --tool "$tool" --error-exitcode 99 "$W/B/build/tests/test_fwd" "$SAN_KERNEL" \
-      >"$OUT/san_${tool}_B.log" 2>&1
-    note "compute-sanitizer $tool $SAN_KERNEL (B, limit $left s): exit $? ($(grep -cE '^\[       OK \]' "$OUT/san_${tool}_B.log") OK; $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$OUT/san_${tool}_B.log" | tail -1))"
+    timeout "$left" compute-sanitizer --tool "$tool" --error-exitcode 99 "$W/$LAST/build/tests/test_fwd" "$SAN_KERNEL" \
+      >"$OUT/san_${tool}_$LAST.log" 2>&1
+    note "compute-sanitizer $tool $SAN_KERNEL ($LAST, limit $left s): exit $? ($(grep -cE '^\[       OK \]' "$OUT/san_${tool}_$LAST.log") OK; $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$OUT/san_${tool}_$LAST.log" | tail -1))"
   else
     note "compute-sanitizer $tool: skipped (budget)"
   fi
 done
 
 note "total: $((SECONDS - T0)) s"
-(cd "$OUT" && tar czf logs.tgz --exclude=logs.tgz --exclude=summary.txt *.log *.txt *.rc ab_* 2>/dev/null)
+# only 8 files come back from $OUT: the summary and one archive of the rest
+(cd "$OUT" && tar czf logs.tgz --exclude=logs.tgz --exclude=summary.txt *.log *.txt *.rc ab_* 2>/dev/null && rm -f *.log env.txt b_tiles.txt *.rc ab_*)
 echo "==== summary"
 cat "$SUMMARY"

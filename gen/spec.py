@@ -91,10 +91,10 @@ DECODE_TILES = [
 
 def wgmma_smem_bytes(head_dim, tile):
     """1024 bytes of alignment slack + the Q tile + `stages` K and V tiles
-    (128-byte-swizzled panels, no padding) + the mbarriers: Q, and per stage
-    full/empty for K and V (src/cuda/fwd_wgmma.cuh)."""
+    (128-byte-swizzled panels, no padding) + the mbarriers: Q full/empty, and
+    per stage full/empty for K and V (src/cuda/fwd_wgmma.cuh)."""
     rows = tile["block_m"] + 2 * tile["stages"] * tile["block_n"]
-    return 1024 + rows * head_dim * 2 + 8 * (1 + 4 * tile["stages"])
+    return 1024 + rows * head_dim * 2 + 8 * (2 + 4 * tile["stages"])
 
 
 # Tile shapes of the wgmma family (sm_90a), by head dim: block_m is fixed at
@@ -107,14 +107,18 @@ def wgmma_smem_bytes(head_dim, tile):
 #             P(n-1) V(n-1), the softmax of S(n) under that P V
 #   pingpong: the two consumers take turns issuing their GEMMs (named
 #             barriers); needs overlap
-# Both off: the first version, verified on the H200. Neither has run on a
-# GPU yet; bench/wgmma_ab.sh builds them on a copy and times them against
-# the first version (src/cuda/fwd_wgmma.md "Switches").
+#   persistent: one block per SM looping over work tiles (static stride),
+#             the next tile's loads under the last one's epilogue
+# Both on for every head dim: A/B on the H200 (2026-11-29, bench/wgmma_ab.sh,
+# one call, 2 interleaved rounds of the --quick grid), speed over both off,
+# median of the s2048/s8192 rows: d64 1.036, d128 1.039, d256 1.077
+# (overlap alone: 1.009 / 1.014 / 1.068); s512 0.94-1.03. Both off gives back
+# the first version (bench/small_spec.py --switch=-overlap --switch=-pingpong).
 WGMMA_TILES = [
-    dict(max_head_dim=64, block_m=128, block_n=128, warps=12, stages=2, overlap=False, pingpong=False),
-    dict(max_head_dim=128, block_m=128, block_n=128, warps=12, stages=2, overlap=False, pingpong=False),
+    dict(max_head_dim=64, block_m=128, block_n=128, warps=12, stages=2, overlap=True, pingpong=True, persistent=True),
+    dict(max_head_dim=128, block_m=128, block_n=128, warps=12, stages=2, overlap=True, pingpong=True, persistent=True),
     # d256: O alone takes 128 registers; FA3 uses block_n 80 here
-    dict(max_head_dim=256, block_m=128, block_n=64, warps=12, stages=2, overlap=False, pingpong=False),
+    dict(max_head_dim=256, block_m=128, block_n=64, warps=12, stages=2, overlap=True, pingpong=True, persistent=True),
 ]
 
 

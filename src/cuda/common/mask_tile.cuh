@@ -16,14 +16,15 @@ namespace fa {
 enum MaskKind { kMaskNone = 0, kMaskCausal = 1, kMaskLocal = 2 };
 
 // The window a mask mode computes: causal and none are constants, so their
-// bounds fold away at compile time; local reads the call's window.
+// bounds fold away at compile time; local reads the call's window. Host
+// code (a launch choosing its grid) asks too.
 template <int MASK>
-__device__ __forceinline__ int window_left_of(const fa_fwd_args &a) {
+__host__ __device__ __forceinline__ int window_left_of(const fa_fwd_args &a) {
   return MASK == kMaskLocal ? a.window_left : -1;
 }
 
 template <int MASK>
-__device__ __forceinline__ int window_right_of(const fa_fwd_args &a) {
+__host__ __device__ __forceinline__ int window_right_of(const fa_fwd_args &a) {
   return MASK == kMaskLocal ? a.window_right : (MASK == kMaskCausal ? 0 : -1);
 }
 
