@@ -17,13 +17,12 @@
 //                           stored (MN-major B, no transpose)
 //       release sV[s]
 //     O /= sum, O and LSE straight from registers to global memory
-// By default (the first version, verified on an H200) each product is
-// waited for before the next step: the overlap comes from the producer
-// running `stages` tiles ahead and from the two consumers interleaving on
-// the tensor cores. Two compile-time switches (traits OVERLAP, PINGPONG;
-// gen/spec.py WGMMA_TILES; fwd_wgmma.md "Switches") add intra-warpgroup
-// overlap (the softmax of S(n) under P(n-1) V(n-1)) and ping-pong turns
-// between the consumers; not yet run on a GPU.
+// Three compile-time switches (traits OVERLAP, PINGPONG, PERSISTENT;
+// gen/spec.py WGMMA_TILES, all on; fwd_wgmma.md): intra-warpgroup overlap
+// (the softmax of S(n) under P(n-1) V(n-1)), ping-pong turns between the
+// consumers, and a persistent grid (a block loops over work tiles; the
+// host uses it where the tiles are alike). With all off each product is
+// waited for before the next step: the first version.
 //
 // Tiles are 64-column panels of 128-byte rows with TMA's 128-byte swizzle,
 // one panel after the other (the layout wgmma's descriptors describe;
