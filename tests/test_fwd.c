@@ -149,10 +149,16 @@ static const scenario k_scenarios[] = {
      0, 0, 0, LAYOUT_FUSED_QKV, 0, 2.5f, 1, 1, 0},
     /* On the GPU (x3): 4 query tiles x 16 heads x 8 sequences = 512 work
      * tiles, many empty: more than an H100/H200 has SMs, so a persistent
-     * grid's blocks each take several tiles (fwd_wgmma.cuh). */
+     * grid's blocks each take several tiles (fwd_wgmma.cuh; causal ones
+     * in pairs). */
     {"GPU: more work tiles than SMs, short and empty tiles, GQA 16/4, lse",
      0, 8, 16, 4, {1, 60, 130, 7, 90, 45, 110, 25}, {1, 75, 130, 7, 60, 45, 140, 25}, 0, {0},
      3, 0, 2, LAYOUT_PACKED, 0, 0.f, 0, 1, 1},
+    /* On the GPU: 3 query tiles (odd: a causal pair's middle tile has no
+     * partner) x 8 heads x 8 sequences = 192 work tiles, MHA. */
+    {"GPU: more work tiles than SMs, 3 query tiles per head, MHA 8/8, sinks, lse",
+     0, 8, 8, 8, {120, 3, 77, 0, 100, 64, 119, 1}, {120, 50, 77, 9, 100, 30, 119, 1}, 0, {0},
+     0, 2, 2, LAYOUT_PACKED, 0, 0.f, 1, 1, 1},
     {"varlen decode rows over longer keys: Lq 1..4, GQA 8/2, lse, sinks",
      0, 4, 8, 2, {1, 2, 4, 1}, {50, 300, 17, 0}, 0, {0},
      0, 3, 2, LAYOUT_PADDED, 0, 0.f, 1, 1, 0},

@@ -310,24 +310,71 @@ __device__ __forceinline__ void zero_v_tail_by_panel(uint32_t sv_stage, int firs
 
 // A work tile is 128 query rows of one (sequence, head): the grid's block
 // index in the first version, one of several per block with the persistent
-// grid (a block takes tiles blockIdx.x, + gridDim.x, ...). The producer and
-// the consumers derive the same values from the tile index, so they agree
-// on which tiles run and how many key tiles each visits without talking.
+// grid. The producer and the consumers derive the same values from the
+// tile index, so they agree on which tiles run and how many key tiles each
+// visits without talking.
 struct WgmmaTile {
   int b, head, m0;
   fa_seq seq;
   bool run;  // the tile has query rows and its sequence is this launch's
 };
 
+// The order in which a block takes its work tiles.
+//  - One block per tile, or a persistent grid over alike tiles (no window,
+//    or one bounded on both sides): prefill_block's order (the heads'
+//    query tiles adjacent, last first); block i takes i, i + gridDim.x, ...
+//  - A persistent grid over causal-shaped tiles (a window bounded on one
+//    side: the query tiles of a head cost 1, 2, ..., M key tiles): tiles
+//    2u and 2u + 1 are query tiles M-1-p and p of one (sequence, head), its
+//    p-th pair, and block i takes the pairs i, i + gridDim.x, ...: every
+//    pair costs about the same, so the static stride balances them (plain
+//    striding gave the first blocks only the longest tiles: 0.73x at d256
+//    s8192 causal). With M odd, the middle tile's partner does not run.
+struct TileOrder {
+  unsigned count;  // tile indices (paired: 2 per pair)
+  int m_tiles;     // query tiles per (sequence, head)
+  bool paired;
+};
+
 template <class T>
-__device__ __forceinline__ WgmmaTile locate_tile(const fa_fwd_args &a, unsigned tile) {
-  const PrefillBlock blk = prefill_block(tile, a.seqlen_q, T::kBlockM, a.num_heads_q);
+__device__ __forceinline__ TileOrder tile_order(const fa_fwd_args &a) {
+  TileOrder o;
+  o.m_tiles = (a.seqlen_q + T::kBlockM - 1) / T::kBlockM;
+  const unsigned heads = (unsigned)a.num_heads_q * (unsigned)a.batch;
+  const unsigned tiles = (unsigned)o.m_tiles * heads;
+  const bool alike = (window_left_of<T::kMask>(a) < 0) == (window_right_of<T::kMask>(a) < 0);
+  o.paired = !alike && gridDim.x < tiles;  // persistent (the host's choice: fewer blocks than tiles)
+  o.count = o.paired ? 2u * (unsigned)((o.m_tiles + 1) / 2) * heads : tiles;
+  return o;
+}
+
+__device__ __forceinline__ unsigned first_tile(const TileOrder &o) {
+  return o.paired ? 2u * blockIdx.x : blockIdx.x;
+}
+
+__device__ __forceinline__ unsigned next_tile(const TileOrder &o, unsigned tile) {
+  if (!o.paired) return tile + gridDim.x;
+  return (tile & 1u) ? tile + 2u * gridDim.x - 1u : tile + 1u;
+}
+
+template <class T>
+__device__ __forceinline__ WgmmaTile locate_tile(const fa_fwd_args &a, const TileOrder &o, unsigned tile) {
+  PrefillBlock blk;
+  bool exists = true;
+  if (o.paired) {
+    const unsigned pairs = (unsigned)(o.m_tiles + 1) / 2u, u = tile / 2u, p = u % pairs;
+    const int bh = (int)(u / pairs), heavy = o.m_tiles - 1 - (int)p;
+    blk = {bh / a.num_heads_q, bh % a.num_heads_q, (tile & 1u) ? (int)p : heavy};
+    exists = !((tile & 1u) && (int)p == heavy);  // the middle tile of an odd M has no partner
+  } else {
+    blk = prefill_block(tile, a.seqlen_q, T::kBlockM, a.num_heads_q);
+  }
   WgmmaTile t;
   t.b = blk.b;
   t.head = blk.head;
   t.m0 = blk.m_block * T::kBlockM;
   t.seq = fa_locate_sequence(&a, blk.b);
-  t.run = t.m0 < t.seq.len_q && fa_seq_selected(&a, &t.seq);
+  t.run = exists && t.m0 < t.seq.len_q && fa_seq_selected(&a, &t.seq);
   return t;
 }
 
@@ -335,11 +382,6 @@ template <class T>
 __device__ __forceinline__ fa_tile_plan plan_tile(const fa_fwd_args &a, const WgmmaTile &t) {
   return fa_plan_key_tiles(t.m0, T::kBlockM, t.seq.len_q, t.seq.len_k, window_left_of<T::kMask>(a),
                            window_right_of<T::kMask>(a), T::kBlockN);
-}
-
-template <class T>
-__device__ __forceinline__ unsigned num_work_tiles(const fa_fwd_args &a) {
-  return (unsigned)((a.seqlen_q + T::kBlockM - 1) / T::kBlockM) * (unsigned)a.num_heads_q * (unsigned)a.batch;
 }
 
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
@@ -368,8 +410,9 @@ __device__ __forceinline__ void produce(const fa_fwd_args &a, const CUtensorMap 
   tma_prefetch_map(tm_k);
   tma_prefetch_map(tm_v);
   unsigned q_loads = 0, j = 0;  // Q tiles and key tiles loaded so far (barrier parities)
+  const TileOrder order = tile_order<T>(a);
   const auto produce_tile = [&](const fa_fwd_args &args, unsigned tile) {
-    const WgmmaTile t = locate_tile<T>(args, tile);
+    const WgmmaTile t = locate_tile<T>(args, order, tile);
     if (!t.run) return;
     const fa_tile_plan plan = plan_tile<T>(args, t);
     if (plan.n_block_min >= plan.n_block_max) return;  // no keys: the consumers need no Q either
@@ -380,12 +423,11 @@ __device__ __forceinline__ void produce(const fa_fwd_args &a, const CUtensorMap 
                   args.cu_seqlens_k == nullptr ? t.b : 0, plan.n_block_min, plan.n_block_max, j);
     j += (unsigned)(plan.n_block_max - plan.n_block_min);
   };
-  const unsigned tiles = num_work_tiles<T>(a);
-  if (blockIdx.x + gridDim.x >= tiles) {  // one tile per block (not persistent): no loop to carry
+  if (gridDim.x >= order.count) {  // one tile per block (not persistent): no loop to carry
     produce_tile(a, blockIdx.x);
     return;
   }
-  for (unsigned tile = blockIdx.x; tile < tiles; tile += gridDim.x) {
+  for (unsigned tile = first_tile(order); tile < order.count; tile = next_tile(order, tile)) {
     // In the loop the arguments are read again for each tile, through a
     // pointer the compiler cannot keep: otherwise it hoists their sign
     // extensions out of the loop and spills them (the producer has 24
@@ -491,9 +533,9 @@ __global__ void __launch_bounds__(T::kThreads, 1)
   // of the Q tiles consumed: one register across the tile loop, which runs
   // at the register limit.
   unsigned consumed = 0;
-  const unsigned tiles = num_work_tiles<T>(a);
-  for (unsigned tile = blockIdx.x; tile < tiles; tile += gridDim.x) {
-    const WgmmaTile t = locate_tile<T>(a, tile);
+  const TileOrder order = tile_order<T>(a);
+  for (unsigned tile = first_tile(order); tile < order.count; tile = next_tile(order, tile)) {
+    const WgmmaTile t = locate_tile<T>(a, order, tile);
     if (!t.run) continue;  // uniform over the block, as in the producer
     const fa_tile_plan plan = plan_tile<T>(a, t);
     const int n_block_min = plan.n_block_min, n_block_max = plan.n_block_max;
@@ -655,7 +697,7 @@ __global__ void __launch_bounds__(T::kThreads, 1)
     // and head are found again from the tile index rather than kept live
     // across the loop (ptxas spilled them otherwise).
     if constexpr (T::kOverlap)
-      store_tile<T>(a, locate_tile<T>(a, tile), o[0], row_max, row_sum, warp_row0, lane);
+      store_tile<T>(a, locate_tile<T>(a, tile_order<T>(a), tile), o[0], row_max, row_sum, warp_row0, lane);
     else
       store_tile<T>(a, t, o[0], row_max, row_sum, warp_row0, lane);
   }
@@ -701,16 +743,9 @@ int launch_fwd_wgmma(const fa_fwd_args *args, cudaStream_t stream) {
   const long long tiles = m_blocks * args->num_heads_q * args->batch;  // <= INT32_MAX, checked by supports()
   if (tiles == 0) return cudaSuccess;
   // Persistent: one block per SM (the shared memory allows no more), each
-  // looping over its tiles; otherwise one block per tile. Only where the
-  // tiles are alike (no window, or one bounded on both sides): the static
-  // stride balances those, while causal tiles of one head differ up to
-  // len/128-fold and the hardware's block scheduler (one block per tile,
-  // heaviest first) balances them better (H200: d256 s8192 causal 0.73x
-  // when persistent).
-  const int wl = window_left_of<T::kMask>(*args), wr = window_right_of<T::kMask>(*args);
-  const bool alike_tiles = (wl < 0) == (wr < 0);
-  const long long blocks =
-      T::kPersistent && alike_tiles && args->sm_count > 0 && tiles > args->sm_count ? args->sm_count : tiles;
+  // looping over its tiles (causal-shaped ones in pairs: TileOrder);
+  // otherwise one block per tile. The kernel reads which from gridDim.
+  const long long blocks = T::kPersistent && args->sm_count > 0 && tiles > args->sm_count ? args->sm_count : tiles;
   if (args->tensor_map_encode == nullptr) return cudaErrorNotSupported;  // supports() declines first
   const auto encode = reinterpret_cast<PFN_cuTensorMapEncodeTiled_v12000>(args->tensor_map_encode);
   const CUtensorMapDataType type = TmaElemType<typename T::Elem>::value;
