@@ -368,11 +368,12 @@ fa_status fa_fwd_workspace_size(const fa_fwd_params *params, size_t *bytes, fa_m
  * on the device of `context` (NULL: the current device), whatever its
  * window, softcap, sinks, strides, paging (page size, table) or append,
  * and whether it runs one kernel or a pair. Such a call never needs more
- * than fa_fwd_workspace_size_max reports. The workspace grows with
- * total_q and the split count, which the library chooses from the batch,
- * the query and key lengths and the SM count (and need not grow with the
- * batch), so the bound is taken over every batch size up to max_batch,
- * not at max_batch alone.
+ * than fa_fwd_workspace_size_max reports. The workspace grows with the
+ * split count and the query rows the split kernel computes (batch x the
+ * rows of a short sequence, at most total_q), and the library chooses the
+ * split count from the batch, the query and key lengths and the SM count
+ * (it need not grow with the batch), so the bound is taken over every
+ * batch size up to max_batch, not at max_batch alone.
  */
 typedef struct fa_fwd_workspace_bounds {
   uint32_t struct_size;  /* set by fa_fwd_workspace_bounds_default() */

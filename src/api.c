@@ -629,8 +629,9 @@ static fa_status check_bounds(const fa_fwd_workspace_bounds *b, fa_fwd_args *a, 
                    "num_splits is %d; it must be 0 (calls pass any num_splits) or the largest num_splits of any call "
                    "(1 .. %d)",
                    b->num_splits, FA_MAX_SPLITS);
-  /* Split partials are fp32 [splits][total_q][heads_q][head_dim + 1]: the
-   * most that could be asked for must fit in 64 bits with room to spare. */
+  /* Split partials are fp32 [splits][rows][heads_q][head_dim + 1] with
+   * rows <= total_q: the most that could be asked for must fit in 64 bits
+   * with room to spare. */
   if ((double)b->max_total_q * b->num_heads_q * (b->head_dim + 1) * 4.0 * FA_MAX_SPLITS > 0x1p62)
     return fa_fail(message, FA_ERR_OVERFLOW,
                    "max_total_q (%lld) x num_heads_q (%d) x head_dim (%d) is too large: split partials over that many "

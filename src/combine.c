@@ -33,14 +33,11 @@ fa_combine_params fa_combine_params_default(void) {
 
 void fa_cpu_combine(const fa_combine_job *j) {
   for (int32_t b = 0; b < j->batch; ++b) {
-    int64_t q_start = 0, rows = j->rows_per_batch;
-    if (j->cu_seqlens_q != NULL) {
-      q_start = fa_clamp64(j->cu_seqlens_q[b], 0, j->total_q);
-      rows = fa_clamp64(j->cu_seqlens_q[b + 1], q_start, j->total_q) - q_start;
-    }
-    for (int64_t i = 0; i < rows; ++i)
+    const fa_combine_seq s = fa_combine_locate(j, b); /* the rows combine.cu merges */
+    const int64_t q_start = s.q_start;
+    for (int64_t i = 0; i < s.rows; ++i)
       for (int32_t h = 0; h < j->num_heads; ++h) {
-        const int64_t r = j->cu_seqlens_q != NULL ? q_start + i : (int64_t)b * j->rows_per_batch + i;
+        const int64_t r = s.part_row0 + i;
         const float *lse_row = j->lse_parts + h * j->lse_part_head_stride + r;
         const float sink = j->sinks != NULL ? j->sinks[h] * FA_LOG2E_F : -INFINITY;
         const fa_merge m = fa_merge_parts(lse_row, j->lse_part_stride, j->num_parts, sink);

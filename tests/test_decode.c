@@ -6,7 +6,8 @@
  * CPU kernel (everywhere), each run over every scenario below; plus
  * batch invariance with num_splits = 1, a CUDA-graph replay with new
  * lengths and tables, a cache pool over 2^31 elements, fa_combine, and bad
- * input.
+ * input; and the combine job of the split layout (partials by sequence,
+ * the long sequences of a pair skipped), on the CPU and the GPU.
  *
  *   test_decode [FILTER]    run the cases whose name contains FILTER
  *   FA_TEST_SEED=N          reproduce a run (the seed is printed first)
@@ -29,6 +30,7 @@
 #include <cmocka.h>
 #include <cuda_runtime_api.h>
 
+#include "cuda/combine.h"
 #include "flashattn.h"
 #include "reference.h"
 #include "test_util.h"
@@ -37,7 +39,7 @@
 #define TOL_FP16 2e-3
 #define LSE_ABS_TOL 1e-3
 #define LSE_REL_TOL 1e-4
-#define MAX_B 6
+#define MAX_B 10
 #define GARBAGE_PAGE 0x7fff0000 /* in unused table columns */
 
 /* ------------------------------------------------------------ cases */
@@ -102,6 +104,8 @@ static const scenario k_scenarios[] = {
      0, 0, 0, 50, 0, 0.f, 0, 1, 0, 0, 0, 0, 0},
     {"page 16, chunked prefill 40 queries over a cache, causal", 2, 4, 2, {40, 9}, {64, 200},
      16, 0, 0, -1, 0, 0.f, 0, 1, 1, 0, 0, 0, 0},
+    {"page 16, two 40-row chunks over long caches, splits 4 (partials by sequence), causal", 2, 4, 2, {40, 40},
+     {1100, 1500}, 16, 0, 4, -1, 0, 0.f, 0, 1, 1, 0, 0, 0, 0},
 };
 #define N_SCENARIOS (sizeof k_scenarios / sizeof k_scenarios[0])
 
@@ -353,7 +357,7 @@ static int64_t lse_index(const problem *p, int64_t r, int h) {
 
 typedef struct stats {
   double worst_out, worst_lse;
-  int runs;
+  int runs, split_runs; /* split_runs: pairs whose decode part split (fa_fwd_query_dispatch) */
 } stats;
 
 /* Compare out / lse / cache with the reference; everything else untouched. */
@@ -491,6 +495,7 @@ static void run_one(const cstate *s, size_t kernel, const scenario *sc, int num_
         strcmp(k1.family, "decode") == 0 || di.short_rows <= 0 || di.workspace_bytes != ws)
       fail_msg("%s: fa_fwd_query_dispatch: %d kernels, short_rows %d, workspace %zu (size query %zu)", what,
                di.num_kernels, di.short_rows, di.workspace_bytes, ws);
+    st->split_runs += di.splits[0] > 1;
     fa_fwd_workspace_bounds b = fa_fwd_workspace_bounds_default();
     size_t worst = 0;
     b.backend = prm.backend, b.dtype = prm.dtype;
@@ -592,13 +597,24 @@ static void test_mixed_batch(void **state) {
        5, 1, 0, 64, 0, 0.f, 0, 1, 1, 0, 0, 0, 0},
       {"mixed: contiguous cache, 3 decoding + a 100-row chunk, causal", 4, 8, 2, {1, 100, 1, 1}, {64, 150, 3, 999},
        0, 0, 0, -1, 0, 0.f, 0, 1, 0, 0, 0, 0, 0},
+      /* Split decode parts next to long sequences: partials by (sequence,
+       * query row), 16 rows a sequence at GQA 4 (fwd_decode_plan.h). */
+      {"mixed splits: 8 decoding (1-4 rows, one over no key) + a 150-row chunk mid-batch, page 16, splits 4", 9, 8,
+       2, {1, 2, 1, 4, 1, 3, 150, 1, 1}, {1100, 900, 1300, 1024, 17, 1200, 200, 1000, 0},
+       16, 0, 4, -1, 0, 0.f, 1, 1, 1, 0, 0, 0, 0},
+      {"mixed splits: 5 decoding + a 70-row chunk, MHA (total_q below batch x 64), contiguous, splits 3, window", 6, 4,
+       4, {1, 1, 70, 2, 1, 1}, {900, 40, 100, 1000, 800, 777}, 0, 0, 3, 300, 0, 0.f, 1, 1, 0, 0, 0, 0, 0},
+      {"mixed splits: 3 decoding + chunks of 30 and 80 rows, page 5, append, splits 6, softcap", 5, 8, 2,
+       {30, 1, 80, 2, 1}, {100, 1600, 50, 1555, 1700}, 5, 1, 6, -1, 0, 30.f, 1, 1, 1, 0, 0, 0, 0},
   };
   tu_rng rng = tu_rng_make(s->seed);
   stats st;
   memset(&st, 0, sizeof st);
   skip_without_device(s);
-  for (size_t k = 0; k < sizeof mixed / sizeof mixed[0]; ++k) run_one(s, SIZE_MAX, &mixed[k], 0, &rng, &st);
-  print_message("%-36s %2d runs through fa_fwd, worst error: out %.2e\n", s->c->name, st.runs, st.worst_out);
+  for (size_t k = 0; k < sizeof mixed / sizeof mixed[0]; ++k)
+    run_one(s, SIZE_MAX, &mixed[k], mixed[k].num_splits, &rng, &st);
+  print_message("%-36s %2d runs through fa_fwd (%d with split decode parts), worst error: out %.2e\n", s->c->name,
+                st.runs, st.split_runs, st.worst_out);
 }
 
 /* ------------------------------------------------------------ CUDA graphs */
@@ -747,6 +763,164 @@ static void test_large_pool(void **state) {
   tu_pool_release(&pool);
 }
 
+/* ------------------------------------------------------------ the split layout's combine job */
+
+/* The decode family's combine job (cuda/combine.h) over partials by
+ * sequence, as a pair's short part leaves them: 5 sequences of 1, 3, 0, 40
+ * and 2 query rows, Q = 4, so the 40-row one has no partials and is
+ * skipped whole (the partner kernel writes it). Against the same partials
+ * at their q rows (seq_part_rows 0), a double-precision merge, and the out
+ * and lse entries of the long sequence and the padding rows, which must
+ * stay as they were. Partial rows no sequence owns hold NaN (never read).
+ * CPU: both layouts bit-identical. CUDA: fa_cuda_combine against the CPU. */
+enum { CJ_B = 5, CJ_Q = 4, CJ_H = 2, CJ_D = 64, CJ_P = 3, CJ_TOTAL = 48 };
+static const int32_t cj_cu[CJ_B + 1] = {0, 1, 4, 4, 44, 46};
+
+typedef struct cj_data {
+  float by_seq_o[CJ_P * CJ_B * CJ_Q * CJ_H * CJ_D], by_seq_lse[CJ_P * CJ_H * CJ_B * CJ_Q];
+  float by_q_o[CJ_P * CJ_TOTAL * CJ_H * CJ_D], by_q_lse[CJ_P * CJ_H * CJ_TOTAL];
+  float sinks[CJ_H];
+} cj_data;
+
+static int cj_len(int b) { return cj_cu[b + 1] - cj_cu[b]; }
+
+static void cj_fill(cj_data *x, uint64_t seed) {
+  tu_rng rng = tu_rng_make(seed);
+  tu_poison32(x->by_seq_o, sizeof x->by_seq_o / 4);
+  tu_poison32(x->by_seq_lse, sizeof x->by_seq_lse / 4);
+  tu_poison32(x->by_q_o, sizeof x->by_q_o / 4);
+  tu_poison32(x->by_q_lse, sizeof x->by_q_lse / 4);
+  for (int h = 0; h < CJ_H; ++h) x->sinks[h] = (float)(2.0 * tu_rng_uniform(&rng) - 1.0);
+  for (int b = 0; b < CJ_B; ++b)
+    for (int i = 0; i < cj_len(b) && cj_len(b) <= CJ_Q; ++i)
+      for (int p = 0; p < CJ_P; ++p)
+        for (int h = 0; h < CJ_H; ++h) {
+          const int64_t rs = b * CJ_Q + i, rq = cj_cu[b] + i;
+          /* Empty parts (lse -inf): part 1 of sequence 0; every part of sequence 4's row 1. */
+          const int empty = (b == 0 && p == 1) || (b == 4 && i == 1);
+          const float l = empty ? -INFINITY : (float)(6.0 * tu_rng_uniform(&rng) - 3.0);
+          x->by_seq_lse[(p * CJ_H + h) * CJ_B * CJ_Q + rs] = l;
+          x->by_q_lse[(p * CJ_H + h) * CJ_TOTAL + rq] = l;
+          for (int e = 0; e < CJ_D; ++e) {
+            const float v = empty ? NAN : (float)tu_rng_normal(&rng);
+            x->by_seq_o[((p * CJ_B * CJ_Q + rs) * CJ_H + h) * CJ_D + e] = v;
+            x->by_q_o[((p * CJ_TOTAL + rq) * CJ_H + h) * CJ_D + e] = v;
+          }
+        }
+}
+
+/* The job over o/lse parts of `rows` rows (by sequence when by_seq). */
+static fa_combine_job cj_job(const float *o, const float *lse, int by_seq, const float *sinks, float *out,
+                             float *out_lse, const int32_t *cu) {
+  const int64_t rows = by_seq ? CJ_B * CJ_Q : CJ_TOTAL;
+  fa_combine_job j;
+  memset(&j, 0, sizeof j);
+  j.o_parts = o, j.o_part_stride = rows * CJ_H * CJ_D, j.o_row_stride = CJ_H * CJ_D, j.o_head_stride = CJ_D;
+  j.lse_parts = lse, j.lse_part_stride = CJ_H * rows, j.lse_part_head_stride = rows;
+  j.num_parts = CJ_P, j.num_heads = CJ_H, j.head_dim = CJ_D;
+  j.sinks = sinks;
+  j.out = out, j.out_dtype = FA_DTYPE_FP32, j.out_row_stride = CJ_H * CJ_D, j.out_head_stride = CJ_D;
+  j.lse = out_lse, j.lse_head_stride = CJ_TOTAL;
+  j.batch = CJ_B, j.rows_per_batch = CJ_Q, j.cu_seqlens_q = cu, j.total_q = CJ_TOTAL;
+  j.seq_part_rows = by_seq ? CJ_Q : 0;
+  j.skip_long = 1;
+  return j;
+}
+
+/* out/lse against the double merge where a short sequence owns the row,
+ * bit-for-bit untouched (poison) elsewhere. */
+static void cj_check(const cj_data *x, const float *out, const float *lse, double tol, const char *what) {
+  for (int64_t r = 0; r < CJ_TOTAL; ++r) {
+    int b = 0;
+    while (b < CJ_B && r >= cj_cu[b + 1]) ++b;
+    const int owned = b < CJ_B && cj_len(b) <= CJ_Q;
+    for (int h = 0; h < CJ_H; ++h) {
+      const float *o_at = out + (r * CJ_H + h) * CJ_D;
+      if (!owned) {
+        for (int e = 0; e < CJ_D; ++e)
+          if (!tu_is_poison32(o_at[e]))
+            fail_msg("%s: out row %lld (no short sequence's) was written", what, (long long)r);
+        if (!tu_is_poison32(lse[h * CJ_TOTAL + r])) fail_msg("%s: lse row %lld was written", what, (long long)r);
+        continue;
+      }
+      double m = x->sinks[h], sum = 0.0;
+      for (int p = 0; p < CJ_P; ++p) m = fmax(m, x->by_q_lse[(p * CJ_H + h) * CJ_TOTAL + r]);
+      for (int p = 0; p < CJ_P; ++p) sum += exp(x->by_q_lse[(p * CJ_H + h) * CJ_TOTAL + r] - m);
+      sum += exp(x->sinks[h] - m);
+      const double want_lse = m + log(sum);
+      if (!(fabs(lse[h * CJ_TOTAL + r] - want_lse) <= tol * (1.0 + fabs(want_lse))))
+        fail_msg("%s: lse[head %d, row %lld] = %.9g, expected %.9g", what, h, (long long)r, lse[h * CJ_TOTAL + r],
+                 want_lse);
+      for (int e = 0; e < CJ_D; ++e) {
+        double want = 0.0;
+        for (int p = 0; p < CJ_P; ++p) {
+          const double l = x->by_q_lse[(p * CJ_H + h) * CJ_TOTAL + r];
+          if (l != -INFINITY) want += exp(l - want_lse) * x->by_q_o[((p * CJ_TOTAL + r) * CJ_H + h) * CJ_D + e];
+        }
+        if (!(fabs(o_at[e] - want) <= tol * (1.0 + fabs(want))))
+          fail_msg("%s: out[row %lld, head %d, dim %d] = %.9g, expected %.9g", what, (long long)r, h, e, o_at[e], want);
+      }
+    }
+  }
+}
+
+static void test_combine_job_cpu(void **state) {
+  const uint64_t seed = *(const uint64_t *)*state;
+  tu_pool pool;
+  tu_pool_init(&pool);
+  cj_data *x = (cj_data *)xalloc(&pool, sizeof *x);
+  float *out[2], *lse[2];
+  cj_fill(x, seed);
+  for (int by_seq = 0; by_seq < 2; ++by_seq) {
+    out[by_seq] = (float *)xalloc(&pool, CJ_TOTAL * CJ_H * CJ_D * 4);
+    lse[by_seq] = (float *)xalloc(&pool, CJ_H * CJ_TOTAL * 4);
+    tu_poison32(out[by_seq], CJ_TOTAL * CJ_H * CJ_D);
+    tu_poison32(lse[by_seq], CJ_H * CJ_TOTAL);
+    const fa_combine_job j = cj_job(by_seq ? x->by_seq_o : x->by_q_o, by_seq ? x->by_seq_lse : x->by_q_lse, by_seq,
+                                    x->sinks, out[by_seq], lse[by_seq], cj_cu);
+    fa_cpu_combine(&j);
+    cj_check(x, out[by_seq], lse[by_seq], 1e-5, by_seq ? "CPU, partials by sequence" : "CPU, partials by q row");
+  }
+  if (memcmp(out[0], out[1], CJ_TOTAL * CJ_H * CJ_D * 4) != 0 || memcmp(lse[0], lse[1], CJ_H * CJ_TOTAL * 4) != 0)
+    fail_msg("the two layouts of the same partials merge to different bits");
+  tu_pool_release(&pool);
+}
+
+static void test_combine_job_cuda(void **state) {
+  const uint64_t seed = *(const uint64_t *)*state;
+  tu_device device;
+  if (!tu_cuda_device(&device)) {
+    print_message("skipped combine_job_cuda: %s\n", device.reason);
+    skip();
+  }
+  tu_pool pool;
+  tu_pool_init(&pool);
+  const char *why = NULL;
+  cj_data *x = (cj_data *)xalloc(&pool, sizeof *x);
+  cj_fill(x, seed);
+  fa_stream_t stream = tu_pool_stream(&pool, &why);
+  if (stream == NULL) fail_msg("cudaStreamCreate: %s", why);
+  float *out = (float *)xalloc(&pool, CJ_TOTAL * CJ_H * CJ_D * 4), *lse = (float *)xalloc(&pool, CJ_H * CJ_TOTAL * 4);
+  void *cu = to_dev(&pool, cj_cu, sizeof cj_cu), *sinks = to_dev(&pool, x->sinks, sizeof x->sinks);
+  for (int by_seq = 0; by_seq < 2; ++by_seq) {
+    tu_poison32(out, CJ_TOTAL * CJ_H * CJ_D);
+    tu_poison32(lse, CJ_H * CJ_TOTAL);
+    void *o = by_seq ? to_dev(&pool, x->by_seq_o, sizeof x->by_seq_o) : to_dev(&pool, x->by_q_o, sizeof x->by_q_o);
+    void *l = by_seq ? to_dev(&pool, x->by_seq_lse, sizeof x->by_seq_lse)
+                     : to_dev(&pool, x->by_q_lse, sizeof x->by_q_lse);
+    void *d_out = to_dev(&pool, out, CJ_TOTAL * CJ_H * CJ_D * 4), *d_lse = to_dev(&pool, lse, CJ_H * CJ_TOTAL * 4);
+    const fa_combine_job j = cj_job((const float *)o, (const float *)l, by_seq, (const float *)sinks, (float *)d_out,
+                                    (float *)d_lse, (const int32_t *)cu);
+    const int err = fa_cuda_combine(&j, stream);
+    if (err != 0) fail_msg("fa_cuda_combine: %s", cudaGetErrorString((cudaError_t)err));
+    if (tu_stream_sync(stream, &why) || tu_to_host(out, d_out, CJ_TOTAL * CJ_H * CJ_D * 4, &why) ||
+        tu_to_host(lse, d_lse, CJ_H * CJ_TOTAL * 4, &why))
+      fail_msg("combine_job_cuda: %s", why);
+    cj_check(x, out, lse, 1e-5, by_seq ? "CUDA, partials by sequence" : "CUDA, partials by q row");
+  }
+  tu_pool_release(&pool);
+}
+
 /* ------------------------------------------------------------ main */
 
 int main(int argc, char **argv) {
@@ -758,9 +932,9 @@ int main(int argc, char **argv) {
   printf("test_decode: seed 0x%llx%s; %s\n", (unsigned long long)seed, from_env ? " (FA_TEST_SEED)" : "",
          device.present ? device.name : device.reason);
   const size_t n_all = sizeof k_all / sizeof k_all[0];
-  struct CMUnitTest *tests = (struct CMUnitTest *)calloc(5 * n_all, sizeof *tests);
+  struct CMUnitTest *tests = (struct CMUnitTest *)calloc(5 * n_all + 2, sizeof *tests);
   cstate *states = (cstate *)calloc(n_all, sizeof *states);
-  char **names = (char **)calloc(5 * n_all, sizeof *names);
+  char **names = (char **)calloc(5 * n_all + 2, sizeof *names);
   size_t n = 0;
   for (size_t i = 0; i < n_all; ++i) {
     const dcase *c = &k_all[i];
@@ -794,6 +968,19 @@ int main(int argc, char **argv) {
       tests[n].initial_state = &states[i];
       ++n;
     }
+  }
+  /* The split layout's combine job, once per backend. */
+  static const char *const cj_names[2] = {"combine_job_cpu", "combine_job_cuda"};
+  static void (*const cj_run[2])(void **) = {test_combine_job_cpu, test_combine_job_cuda};
+  uint64_t cj_seed = seed ^ tu_hash_string("combine_job");
+  for (int t = 0; t < 2; ++t) {
+    if (filter != NULL && strstr(cj_names[t], filter) == NULL) continue;
+    names[n] = (char *)malloc(strlen(cj_names[t]) + 1);
+    strcpy(names[n], cj_names[t]);
+    tests[n].name = names[n];
+    tests[n].test_func = cj_run[t];
+    tests[n].initial_state = &cj_seed;
+    ++n;
   }
   const int failed = _cmocka_run_group_tests("decode", tests, n, NULL, NULL);
   for (size_t i = 0; i < n; ++i) free(names[i]);

@@ -6,7 +6,9 @@
  * arch-specific targets (sm_90a), forcing a kernel, the workspace check,
  * and the struct-growth reader (fa_read_struct). Then the generated table
  * itself: names carry the family, every entry has a family, and the public
- * query picks what the rules say.
+ * query picks what the rules say; the workspace of every call within
+ * bounds against fa_fwd_workspace_size_max, and the decode family's split
+ * workspace by (sequence, query row), to the byte.
  *
  *   test_dispatch [FILTER]    run the tests whose name contains FILTER
  */
@@ -546,6 +548,155 @@ static void test_workspace_bound_edges(void **state) {
   assert_int_equal(fa_workspace_bound_in(&fa_kernel_table, FA_BACKEND_CPU, &b, FA_DTYPE_BF16, &dev), 0);
 }
 
+/* ------------------------------------------------------------ the decode family's split layout, by sequence */
+
+/* An H200 as the families see it: sm_90, 132 SMs, 227 KiB per block. */
+static fa_device_info h200(void) {
+  fa_device_info dev = device_of(90);
+  dev.max_smem_per_block = 232448;
+  return dev;
+}
+
+/* The split workspace of `rows` partial rows (fwd_decode_plan.h): fp32
+ * LSE parts [splits][heads][rows], 256-byte aligned, then fp32 O parts
+ * [splits][rows][heads][head_dim]; 256-byte rounded as a part of a call. */
+static size_t split_bytes(int64_t splits, int64_t rows, int64_t hq, int64_t d) {
+  const int64_t lse = (splits * hq * rows * 4 + 255) / 256 * 256;
+  return (size_t)((lse + splits * rows * hq * d * 4 + 255) / 256 * 256);
+}
+
+/* The decode part of the call the real table chooses, planned as with an
+ * unbounded workspace: the split count the heuristic wants. */
+static fa_fwd_args decode_part(const fa_fwd_args *a, const fa_device_info *dev, fa_choice *c, const char *what) {
+  fa_message msg;
+  if (fa_choose_kernel_in(&fa_kernel_table, FA_BACKEND_CUDA, a, FA_DTYPE_BF16, dev, c, &msg) != FA_OK)
+    fail_msg("%s: %s", what, msg.text);
+  const fa_kernel_entry *e = &fa_kernel_table.entries[c->index];
+  if (strcmp(e->info.family, "decode") != 0) fail_msg("%s: %s chosen, not a decode kernel", what, e->info.name);
+  fa_fwd_args p = fa_part_args(&fa_kernel_table, *c, 0, a);
+  p.workspace = (void *)(uintptr_t)256, p.workspace_bytes = (size_t)1 << 50; /* never dereferenced by plan() */
+  e->family->plan(&p, &e->info, dev);
+  return p;
+}
+
+/* Split partials are indexed by (sequence, query row): batch x Q rows, Q
+ * the most query rows a sequence of the decode launch has (a pair's short
+ * part: short_seqlen_q; alone: max_seqlen_q), or total_q where that is
+ * fewer. Exact bytes, as fa_fwd_workspace_size reports them, and what
+ * decode_plan lowers the split count against. The total_q layout of
+ * before 0.4 asked for the old_rows column. */
+static void test_decode_workspace_by_sequence(void **state) {
+  static const struct {
+    const char *what;
+    int32_t hq, hk, d, batch, max_q;
+    int64_t total_q; /* 0: dense */
+    int32_t max_k, pair;
+    int64_t rows; /* what the layout must hold */
+  } cases[] = {
+      {"pair: 4 decoding + an 8192-row chunk, GQA 32/8 d128", 32, 8, 128, 5, 8192, 4 + 8192, 32768, 1, 5 * 16},
+      {"pair: prefill 2 x 4096 (fa_demo), MHA 16/16 d64", 16, 16, 64, 2, 4096, 8192, 4096, 1, 2 * 64},
+      {"pair: 1 decoding + 3 chunks of 1000, GQA 28/4 d80 (Q = 9)", 28, 4, 80, 4, 1000, 3001, 20000, 1, 4 * 9},
+      {"pair: 2 decoding, max_seqlen_q 100 (total_q < batch x Q)", 32, 8, 128, 2, 100, 2, 32768, 1, 2},
+      {"alone: spec decode 1, 2, 4 rows (total_q < batch x Q)", 32, 8, 128, 3, 4, 7, 32768, 0, 7},
+      {"alone: 3 x 4 rows, q with 5 spare rows", 32, 8, 128, 3, 4, 17, 32768, 0, 3 * 4},
+      {"alone: dense 2 x 4 rows", 32, 8, 128, 2, 4, 0, 32768, 0, 2 * 4},
+  };
+  const fa_device_info dev = h200();
+  (void)state;
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; ++i) {
+    const ws_model m = {cases[i].hq, cases[i].hk, cases[i].d, FA_DTYPE_BF16, 0, 0, 0, 0};
+    const fa_fwd_args a = ws_call(&m, cases[i].batch, cases[i].max_q, cases[i].total_q, cases[i].max_k,
+                                  cases[i].total_q != 0, 0, -1, 0, dev.sm_count);
+    fa_choice c;
+    fa_fwd_args p = decode_part(&a, &dev, &c, cases[i].what);
+    if ((c.partner != SIZE_MAX) != cases[i].pair) fail_msg("%s: pair %d", cases[i].what, c.partner != SIZE_MAX);
+    if (p.splits < 2) fail_msg("%s: %d split(s); the case is meant to split", cases[i].what, p.splits);
+    const size_t need = fa_choice_workspace_bytes(&fa_kernel_table, c, &a, &dev);
+    const size_t want = split_bytes(p.splits, cases[i].rows, m.hq, m.d);
+    print_message("%-62s %3d splits, %5lld rows: %9zu B (total_q rows: %10zu B)\n", cases[i].what, p.splits,
+                  (long long)cases[i].rows, need, split_bytes(p.splits, a.total_q, m.hq, m.d));
+    if (need != want)
+      fail_msg("%s: fa_fwd_workspace_size would say %zu bytes, the layout of %lld rows x %d splits is %zu",
+               cases[i].what, need, (long long)cases[i].rows, p.splits, want);
+    /* plan() keeps the count in exactly that many bytes, and lowers it in one byte less. */
+    const int32_t wished = p.splits;
+    const fa_kernel_entry *e = &fa_kernel_table.entries[c.index];
+    p.splits = 0, p.workspace_bytes = want;
+    e->family->plan(&p, &e->info, &dev);
+    assert_int_equal(p.splits, wished);
+    p.splits = 0, p.workspace_bytes = want - 1;
+    e->family->plan(&p, &e->info, &dev);
+    assert_true(p.splits < wished);
+  }
+  /* 128 query heads per KV head: no sequence fits the decode part of a
+   * pair (64 packed rows), which then neither splits nor asks for bytes. */
+  {
+    const ws_model m = {128, 1, 64, FA_DTYPE_BF16, 0, 0, 0, 0};
+    const fa_fwd_args a = ws_call(&m, 2, 100, 200, 32768, 1, 0, -1, 0, dev.sm_count);
+    fa_choice c;
+    const fa_fwd_args p = decode_part(&a, &dev, &c, "GQA 128/1 pair");
+    assert_true(c.partner != SIZE_MAX);
+    assert_int_equal(p.splits, 1);
+    assert_int_equal(fa_choice_workspace_bytes(&fa_kernel_table, c, &a, &dev), 0);
+  }
+}
+
+/* fa_fwd_workspace_size_max under bounds that hold long prompt chunks
+ * next to many decoding sequences: every sampled call fits, and the bound
+ * follows the decode launches' rows (batch x Q), not max_total_q: ten or a
+ * thousand times the rows of q give the same bytes. */
+static void test_workspace_bound_by_sequence(void **state) {
+  static const ws_model models[] = {
+      {32, 8, 128, FA_DTYPE_BF16, 64, 8192, 32768, 64 + 8192},
+      {16, 16, 64, FA_DTYPE_BF16, 16, 4096, 4096, 8192},
+      {28, 4, 80, FA_DTYPE_BF16, 48, 2048, 20000, 4096},
+  };
+  static const int32_t qs[] = {1, 2, 3, 4, 8, 9, 16, 17, 64, 65, 100, 512, 2048, 4096, 8192};
+  static const int32_t caps[] = {0, 8};
+  (void)state;
+  for (size_t g = 0; g < sizeof k_gpus / sizeof k_gpus[0]; ++g)
+    for (size_t mi = 0; mi < sizeof models / sizeof models[0]; ++mi)
+      for (size_t ci = 0; ci < 2; ++ci) {
+        const ws_model *m = &models[mi];
+        fa_device_info dev = device_of(k_gpus[g].arch);
+        dev.sm_count = k_gpus[g].sm_count, dev.max_smem_per_block = k_gpus[g].max_smem;
+        fa_fwd_args bounds = ws_call(m, m->max_batch, m->max_q, m->max_total_q, m->max_k, 1, caps[ci], -1, -1,
+                                     dev.sm_count);
+        const size_t bound = fa_workspace_bound_in(&fa_kernel_table, FA_BACKEND_CUDA, &bounds, m->dtype, &dev);
+        bounds.total_q = m->max_total_q * 10;
+        const size_t bound10 = fa_workspace_bound_in(&fa_kernel_table, FA_BACKEND_CUDA, &bounds, m->dtype, &dev);
+        bounds.total_q = m->max_total_q * 1000;
+        const size_t bound1000 = fa_workspace_bound_in(&fa_kernel_table, FA_BACKEND_CUDA, &bounds, m->dtype, &dev);
+        if (g == 0 && ci == 0)
+          print_message("%s, heads %d/%d d %d, batch <= %d, q <= %d, rows <= %lld: worst case %zu B (%.1f MiB)\n",
+                        k_gpus[g].name, m->hq, m->hk, m->d, m->max_batch, m->max_q, (long long)m->max_total_q, bound,
+                        bound / 1048576.0);
+        if (bound10 != bound || bound1000 != bound)
+          fail_msg("%s, model %zu: the worst case grows with max_total_q: %zu, %zu, %zu bytes", k_gpus[g].name, mi,
+                   bound, bound10, bound1000);
+        ws_tally t;
+        memset(&t, 0, sizeof t);
+        for (int32_t b = 1; b <= m->max_batch; ++b)
+          for (size_t qi = 0; qi < sizeof qs / sizeof qs[0] && qs[qi] <= m->max_q; ++qi) {
+            const int32_t sq = qs[qi];
+            /* b - 1 decoding sequences and one of sq rows; sq rows each; the bound. */
+            int64_t totals[3] = {b - 1 + (int64_t)sq, (int64_t)b * sq, m->max_total_q};
+            for (int k = 0; k < 3; ++k) {
+              if (totals[k] > m->max_total_q) totals[k] = m->max_total_q;
+              if (totals[k] < sq) continue; /* no room for the longest sequence */
+              const int32_t sks[] = {m->max_k, 5000 < m->max_k ? 5000 : m->max_k, 600};
+              for (int s = 0; s < 3; ++s) {
+                const fa_fwd_args a =
+                    ws_call(m, b, sq, totals[k], sks[s], 1, caps[ci] ? caps[ci] : 3 * (s == 1), -1, 0, dev.sm_count);
+                ws_check_call(&a, m->dtype, &dev, bound, k_gpus[g].name, &t);
+              }
+            }
+          }
+        if (t.pair_split_calls == 0 && g == 0) /* the H200: pairs split there */
+          fail_msg("%s, model %zu: no pair split; the sample misses what it is for", k_gpus[g].name, mi);
+      }
+}
+
 /* ------------------------------------------------------------ struct growth */
 
 /* Version 1 of a made-up struct had {size, a}; version 2 appended b. */
@@ -717,6 +868,8 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_workspace_bound),
       cmocka_unit_test(test_workspace_bound_exact),
       cmocka_unit_test(test_workspace_bound_edges),
+      cmocka_unit_test(test_decode_workspace_by_sequence),
+      cmocka_unit_test(test_workspace_bound_by_sequence),
       cmocka_unit_test(test_struct_growth),
       cmocka_unit_test(test_generated_table),
       cmocka_unit_test(test_wgmma_supports),

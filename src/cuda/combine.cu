@@ -41,12 +41,9 @@ __global__ void __launch_bounds__(kWarps * 32) combine_kernel(const __grid_const
     const int64_t row = item / j.num_heads;
     const int b = (int)(row / j.rows_per_batch);
     const int64_t i = row % j.rows_per_batch;
-    int64_t q_start = 0, r = (int64_t)b * j.rows_per_batch + i;
-    if (j.cu_seqlens_q != nullptr) {
-      q_start = fa_clamp64(j.cu_seqlens_q[b], 0, j.total_q);
-      if (i >= fa_clamp64(j.cu_seqlens_q[b + 1], q_start, j.total_q) - q_start) continue;
-      r = q_start + i;
-    }
+    const fa_combine_seq s = fa_combine_locate(&j, b);
+    if (i >= s.rows) continue;
+    const int64_t q_start = s.q_start, r = s.part_row0 + i;
     const float *lse_row = j.lse_parts + h * j.lse_part_head_stride + r;
     const float sink = j.sinks != nullptr ? j.sinks[h] * FA_LOG2E_F : -INFINITY;
     const fa_merge m = fa_merge_parts(lse_row, j.lse_part_stride, j.num_parts, sink);

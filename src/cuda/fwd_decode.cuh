@@ -21,7 +21,8 @@
 //   merge the 4 warps' (max, sum, O) through shared memory
 //   one split: sinks, normalize, write O and LSE (attn/softmax.h's policy)
 //   several: write the normalized partial O and its LSE (fp32) to the
-//     workspace; combine.cu merges them (sinks join there, once).
+//     workspace, by (sequence, query row) (fwd_decode_plan.h); combine.cu
+//     merges them (sinks join there, once).
 #pragma once
 
 #include <cuda_runtime.h>
@@ -395,7 +396,8 @@ __global__ void __launch_bounds__(T::kThreads) fwd_decode_kernel(const __grid_co
       // A normalized partial and its LSE (no sink: the combine adds it once).
       const fa_row_total total = fa_row_with_sink(m, sum, -INFINITY);
       const float scale = fa_row_out_scale(total);
-      const int64_t row = a.cu_seqlens_q != nullptr ? seq.q_start + qi : (int64_t)b * a.seqlen_q + qi;
+      const int64_t row = fa_decode_part_row(&ws, &a, b, seq.q_start, qi);
+      if (row < 0) continue;
       float *o_part = reinterpret_cast<float *>(static_cast<char *>(a.workspace) + ws.o_offset) +
                       split * ws.o_part_stride + row * ws.o_row_stride + head * ws.o_head_stride + col;
       *reinterpret_cast<float4 *>(o_part) = make_float4(acc[0] * scale, acc[1] * scale, acc[2] * scale, acc[3] * scale);
@@ -439,8 +441,10 @@ int launch_fwd_decode(const fa_fwd_args *args, cudaStream_t stream) {
   job.out_head_stride = args->out_head_stride;
   job.lse = args->lse, job.lse_batch_stride = args->lse_batch_stride, job.lse_head_stride = args->lse_head_stride;
   job.batch = args->batch;
-  job.rows_per_batch = args->seqlen_q;
+  job.rows_per_batch = fa_decode_seq_rows(args);
   job.cu_seqlens_q = args->cu_seqlens_q, job.total_q = args->total_q;
+  job.seq_part_rows = ws.seq_rows;
+  job.skip_long = args->seq_filter == FA_SEQ_SHORT; /* the partner writes the long ones */
   return fa_cuda_combine(&job, (fa_stream_t)stream);
 }
 

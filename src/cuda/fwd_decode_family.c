@@ -67,6 +67,9 @@ static int32_t splits_for_units(int64_t units, int32_t seqlen_k, int32_t num_spl
 }
 
 static int32_t decode_splits(const fa_fwd_args *a, const fa_kernel_info *k, const fa_device_info *dev) {
+  /* No query row can be computed (a pair's short part when heads_per_kv >
+   * short_rows): nothing to split. */
+  if (fa_decode_seq_rows(a) == 0) return 1;
   const int64_t units = (int64_t)a->batch * a->num_heads_k * m_tiles(a);
   return splits_for_units(units, a->seqlen_k, a->num_splits, k, dev);
 }
@@ -108,34 +111,41 @@ static void decode_plan(fa_fwd_args *a, const fa_kernel_info *k, const fa_device
 
 /*
  * fa_fwd_workspace_size_max: the workspace is fa_decode_workspace_layout
- * of (total_q, splits), which grows with both. splits is the heuristic's
- * for units = batch x num_heads_k x row tiles, at most what the longest
- * cache and the cap allow (both taken at their bounds: see
- * splits_for_units); it is not monotone in units, so take the most over
- * every batch up to the bound and every row-tile count up to what
+ * of (batch, Q, total_q, splits), which grows with each. splits is the
+ * heuristic's for units = batch x num_heads_k x row tiles, at most what
+ * the longest cache and the cap allow (both taken at their bounds: see
+ * splits_for_units); it is not monotone in units, so take the most bytes
+ * over every batch b up to the bound and every row-tile count t up to what
  * max_seqlen_q x heads_per_kv needs (a pair's short part uses fewer, never
- * more). Units that already fill the GPU give 1 split and end the scan. A
- * kernel whose shared memory the device cannot give (decode_supports
- * declines every call) needs nothing.
+ * more). A launch of t row tiles computes at most 16 t / heads_per_kv
+ * query rows per sequence (Q, alone or as a pair's short part), so (b, t)
+ * needs at most the layout of b sequences of that many rows, within the
+ * bound on total_q. Units that already fill the GPU give 1 split (no
+ * workspace) and end the scan. A kernel whose shared memory the device
+ * cannot give (decode_supports declines every call) needs nothing.
  */
 static size_t decode_max_workspace_bytes(const fa_fwd_args *bounds, const fa_kernel_info *k,
                                          const fa_device_info *dev) {
   if (dev->max_smem_per_block > 0 && k->smem_bytes > (size_t)dev->max_smem_per_block) return 0; /* never runs here */
-  const int64_t rows = (int64_t)bounds->seqlen_q * bounds->heads_per_kv;
-  const int64_t max_tiles = (rows + FA_DECODE_ROWS - 1) / FA_DECODE_ROWS;
+  const int64_t hpk = bounds->heads_per_kv > 0 ? bounds->heads_per_kv : 1;
+  const int64_t max_tiles = ((int64_t)bounds->seqlen_q * hpk + FA_DECODE_ROWS - 1) / FA_DECODE_ROWS;
   const int64_t slots = dev->sm_count > 0 ? (int64_t)dev->sm_count * blocks_per_sm(k, dev) : 0;
-  int32_t most = 1;
+  int64_t most = 0;
   for (int64_t b = 1; b <= bounds->batch; ++b) {
     int64_t t = 1;
     for (; t <= max_tiles; ++t) {
       const int64_t units = b * bounds->num_heads_k * t;
       if (units * 10 >= slots * 8) break; /* fills the GPU (1 split), and so do more tiles */
       const int32_t s = splits_for_units(units, bounds->seqlen_k, bounds->num_splits, k, dev);
-      if (s > most) most = s;
+      int64_t q = t * FA_DECODE_ROWS / hpk;
+      if (q > bounds->seqlen_q) q = bounds->seqlen_q;
+      const int64_t bytes =
+          fa_decode_workspace_shape(b, q, bounds->total_q, bounds->num_heads_q, bounds->head_dim, s).bytes;
+      if (bytes > most) most = bytes;
     }
     if (t == 1) break; /* one tile of this batch fills the GPU: so does every larger batch */
   }
-  return (size_t)fa_decode_workspace_layout(bounds, most).bytes;
+  return (size_t)most;
 }
 
 const fa_family fa_family_decode = {"decode",          decode_supports,   decode_workspace_bytes,
