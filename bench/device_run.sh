@@ -5,7 +5,7 @@
 #                                        gpu-sanitize (tests/gpu_sanitize.sh $SAN_ARGS)
 #                                        ab (bench/ab_prefill.sh .ab/old: the A/B of a refactor)
 #                                        build-small cache-extras (graphs, 2^31 pool, decode demo, example)
-#                                        tests-small ab-decode (after build-small: its tests; the decode
+#                                        tests-small tests-decode ab-decode (after build-small: its tests; the decode
 #                                        benchmark A/B against .ab/old, sections from $AB_SECTIONS)
 #                                        sanitize-small (memcheck, racecheck of the small build's cache paths)
 #                                        prefer-wgmma (before build-small: wgmma above mma on this copy)
@@ -264,6 +264,9 @@ for s in "$@"; do
     cache-extras) step_cache_extras ;;
     sanitize-cache) step_sanitize_cache ;;
     tests-small) step_tests_small ;;
+    tests-decode) timeout 150 build/tests/test_decode >"$OUT/test_decode.log" 2>&1
+                  note "test_decode: exit $? ($(counts "$OUT/test_decode.log"))"
+                  grep -E "split decode parts|workspace" "$OUT/test_decode.log" | head -6 | tee -a "$SUMMARY" ;;
     sanitize-small) step_sanitize_small ;;
     prefer-wgmma) step_prefer_wgmma ;;
     sanitize-wgmma) step_sanitize_wgmma ;;

@@ -8,6 +8,7 @@
 #   B, C, .. WGMMA_TILES with each of $AB_VARIANTS set; variants are
 #            separated by "|", e.g. AB_VARIANTS="overlap|overlap pingpong"
 #            ("-name" turns a switch off; default "-overlap -pingpong": the first version)
+#            AB_VARIANTS=none: no variants
 #   O        with AB_OLD=DIR (a `git archive` of an older commit, carried):
 #            that tree as its spec has it (the refactor's baseline)
 # then: test_fwd wgmma of each variant against the double reference;
@@ -31,6 +32,8 @@ SAN_KERNEL=${AB_SAN:-wgmma_sm90a_hdim128_bf16_causal}
 W=/tmp/wab
 
 # Sides: A, then one letter per variant; SW_<letter> its switches.
+# "none": no variants (A, and O with AB_OLD)
+[ "$VARIANTS" = none ] && VARIANTS=
 IFS='|' read -r -a VLIST <<<"$VARIANTS"
 SIDES=(A)
 letters=(B C D E)
@@ -66,7 +69,7 @@ t=$SECONDS
 jobs=$((16 / ${#SIDES[@]} + 1))
 for side in "${SIDES[@]}"; do
   targets="build/libflashattn.a build/fa_demo"
-  [ "$side" != A ] && [ "$side" != O ] && targets="$targets build/tests/test_fwd"
+  [ "$side" != O ] && targets="$targets build/tests/test_fwd"
   # shellcheck disable=SC2086
   (cd "$W/$side" && timeout "$(cap 170)" ninja -j$jobs $targets >"$OUT/build_$side.log" 2>&1; echo $? >"$OUT/build_$side.rc") &
 done
@@ -83,8 +86,8 @@ for side in "${SIDES[@]}"; do
   grep -E "wgmma.*(spill|Local memory)|C75[0-9][0-9]" "$OUT/build_$side.log" | head -4 | tee -a "$SUMMARY"
 done
 
-# ---- correctness of each variant against the double reference
-for side in "${SIDES[@]:1}"; do
+# ---- correctness of A and each variant against the double reference
+for side in "${SIDES[@]}"; do
   [ "$side" = O ] && continue
   timeout "$(cap 90)" "$W/$side/build/tests/test_fwd" wgmma >"$OUT/test_fwd_$side.log" 2>&1
   note "test_fwd wgmma ($side): exit $? (OK $(grep -c '^\[       OK \]' "$OUT/test_fwd_$side.log"), FAILED $(grep -c '^\[  FAILED  \] [a-z]' "$OUT/test_fwd_$side.log"))"
