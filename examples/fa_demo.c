@@ -407,27 +407,8 @@ int main(int argc, char **argv) {
       p.k = cache.k, p.v = cache.v, p.block_table = cache.table, p.seqused_k = cache.used, p.cu_seqlens_k = NULL;
   }
 
-  /* Split-KV partials go to a workspace the caller owns: ask how much. */
   fa_message msg;
-  size_t ws_bytes = 0;
-  fa_status st = fa_fwd_workspace_size(&p, &ws_bytes, &msg);
-  if (st != FA_OK) {
-    fprintf(stderr, "fa_fwd_workspace_size: %s\n", msg.text);
-    tu_pool_release(&pool);
-    return 1;
-  }
-  if (ws_bytes) {
-    /* cudaMalloc is 256-byte aligned; on the host, align by hand. */
-    char *ws = on_gpu ? tu_pool_device(&pool, ws_bytes, &why) : tu_pool_host(&pool, ws_bytes + 255);
-    if (ws == NULL) {
-      fprintf(stderr, "workspace of %zu bytes: %s\n", ws_bytes, why ? why : "out of memory");
-      tu_pool_release(&pool);
-      return 1;
-    }
-    p.workspace = on_gpu ? ws : ws + ((256 - (uintptr_t)ws % 256) % 256);
-    p.workspace_bytes = ws_bytes;
-  }
-
+  fa_status st = FA_OK;
   size_t kernel_index = 0;
   if (o.kernel != NULL) { /* --kernel: that table entry, through fa_fwd_with_kernel */
     const size_t n = fa_kernel_count();
@@ -448,6 +429,29 @@ int main(int argc, char **argv) {
     tu_pool_release(&pool);
     return 1;
   }
+
+  /* Split-KV partials go to a workspace the caller owns: ask how much (a
+   * forced kernel runs alone, which can need more than fa_fwd's choice). */
+  size_t ws_bytes = 0;
+  st = o.kernel ? fa_fwd_workspace_size_with_kernel(&p, kernel_index, &ws_bytes, &msg)
+                : fa_fwd_workspace_size(&p, &ws_bytes, &msg);
+  if (st != FA_OK) {
+    fprintf(stderr, "%s: %s\n", o.kernel ? "fa_fwd_workspace_size_with_kernel" : "fa_fwd_workspace_size", msg.text);
+    tu_pool_release(&pool);
+    return 1;
+  }
+  if (ws_bytes) {
+    /* cudaMalloc is 256-byte aligned; on the host, align by hand. */
+    char *ws = on_gpu ? tu_pool_device(&pool, ws_bytes, &why) : tu_pool_host(&pool, ws_bytes + 255);
+    if (ws == NULL) {
+      fprintf(stderr, "workspace of %zu bytes: %s\n", ws_bytes, why ? why : "out of memory");
+      tu_pool_release(&pool);
+      return 1;
+    }
+    p.workspace = on_gpu ? ws : ws + ((256 - (uintptr_t)ws % 256) % 256);
+    p.workspace_bytes = ws_bytes;
+  }
+
   fa_kernel_info info = FA_KERNEL_INFO_INIT;
   fa_kernel_info_get(kernel_index, &info);
   printf("kernel: %s (family %s%s%s, priority %d: %s; %d threads, %zu B shared memory)\n", info.name, info.family,

@@ -407,6 +407,14 @@ fa_status fa_fwd_workspace_size_max(const fa_fwd_workspace_bounds *bounds, size_
 fa_status fa_fwd_with_kernel(const fa_fwd_params *params, size_t kernel_index,
                              fa_message *message);
 
+/* Bytes of workspace fa_fwd_with_kernel(params, kernel_index) needs (0.4).
+ * It can exceed fa_fwd_workspace_size, which describes fa_fwd's choice:
+ * where fa_fwd would split the call between two kernels, a split kernel
+ * run alone computes every sequence's rows. Host only, never
+ * synchronizes; the same checks as fa_fwd_with_kernel. */
+fa_status fa_fwd_workspace_size_with_kernel(const fa_fwd_params *params, size_t kernel_index, size_t *bytes,
+                                            fa_message *message);
+
 /* Append alone: write params->k_new / v_new into the cache that params
  * describes (paged or contiguous) exactly as fa_fwd would before attending,
  * and nothing else: q, out and lse are neither read nor written (they may

@@ -677,19 +677,37 @@ fa_status fa_fwd(const fa_fwd_params *params, fa_message *message) {
   return run(&call, choice, message);
 }
 
-fa_status fa_fwd_with_kernel(const fa_fwd_params *params, size_t kernel_index, fa_message *message) {
-  fa_clear_message(message);
+/* A call for one forced kernel: the params' checks, then the kernel's. */
+static fa_status prepare_forced(const fa_fwd_params *params, size_t kernel_index, prepared_call *call,
+                                fa_message *message) {
   if (kernel_index >= fa_kernel_table.size)
     return fa_fail(message, FA_ERR_NO_KERNEL, "kernel_index %zu is out of range (the table has %zu kernels)",
                    kernel_index, fa_kernel_table.size);
-  prepared_call call;
-  fa_status st = prepare(params, 0, &call, message);
+  const fa_status st = prepare(params, 0, call, message);
   if (st != FA_OK) return st;
-  st = fa_check_forced_kernel_in(&fa_kernel_table, kernel_index, call.p.backend, &call.args, call.p.dtype, &call.dev,
-                                 message);
+  return fa_check_forced_kernel_in(&fa_kernel_table, kernel_index, call->p.backend, &call->args, call->p.dtype,
+                                   &call->dev, message);
+}
+
+fa_status fa_fwd_with_kernel(const fa_fwd_params *params, size_t kernel_index, fa_message *message) {
+  fa_clear_message(message);
+  prepared_call call;
+  const fa_status st = prepare_forced(params, kernel_index, &call, message);
   if (st != FA_OK) return st;
   const fa_choice alone = {kernel_index, SIZE_MAX};
   return run(&call, alone, message);
+}
+
+fa_status fa_fwd_workspace_size_with_kernel(const fa_fwd_params *params, size_t kernel_index, size_t *bytes,
+                                            fa_message *message) {
+  fa_clear_message(message);
+  if (bytes == NULL) return fa_fail(message, FA_ERR_NULL_POINTER, "bytes is NULL");
+  prepared_call call;
+  const fa_status st = prepare_forced(params, kernel_index, &call, message);
+  if (st != FA_OK) return st;
+  const fa_choice alone = {kernel_index, SIZE_MAX};
+  *bytes = fa_choice_workspace_bytes(&fa_kernel_table, alone, &call.args, &call.dev);
+  return FA_OK;
 }
 
 fa_status fa_append_kv(const fa_fwd_params *params, fa_message *message) {

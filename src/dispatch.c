@@ -192,7 +192,8 @@ fa_status fa_check_workspace(const fa_kernel_entry *e, const fa_fwd_args *a, con
                    e->info.name, need);
   if (a->workspace_bytes < need)
     return fa_fail(message, FA_ERR_WORKSPACE,
-                   "%s needs %zu bytes of workspace for this call (fa_fwd_workspace_size) but workspace_bytes is %zu",
+                   "%s needs %zu bytes of workspace for this call (fa_fwd_workspace_size; with a forced kernel, "
+                   "fa_fwd_workspace_size_with_kernel) but workspace_bytes is %zu",
                    e->info.name, need, a->workspace_bytes);
   return FA_OK;
 }

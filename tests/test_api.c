@@ -673,6 +673,18 @@ static void test_bad_kernel_choice(void **state) {
   p = varlen_params(fx);
   check_status("fa_fwd_with_kernel", "local kernel, window (-1, -1)", fa_fwd_with_kernel(&p, k, &msg),
                FA_OK, &msg, NULL, fx);
+
+  /* Its workspace query: the same checks, 0 bytes for a CPU kernel, bytes
+   * untouched on failure. */
+  size_t bytes = 12345;
+  p = varlen_params(fx);
+  assert_int_equal(fa_fwd_workspace_size_with_kernel(&p, SIZE_MAX, &bytes, &msg), FA_ERR_NO_KERNEL);
+  assert_non_null(strstr(msg.text, "kernel_index"));
+  assert_int_equal(fa_fwd_workspace_size_with_kernel(&p, fx->kernel_causal, &bytes, &msg), FA_ERR_NO_KERNEL);
+  assert_int_equal(fa_fwd_workspace_size_with_kernel(&p, fx->kernel_none, NULL, &msg), FA_ERR_NULL_POINTER);
+  assert_int_equal(bytes, 12345);
+  assert_int_equal(fa_fwd_workspace_size_with_kernel(&p, fx->kernel_none, &bytes, &msg), FA_OK);
+  assert_int_equal(bytes, 0);
 }
 
 /* Host pointers on the CUDA backend: FA_ERR_INVALID_POINTER with a

@@ -484,6 +484,15 @@ static void run_one(const cstate *s, size_t kernel, const scenario *sc, int num_
   snprintf(what, sizeof what, "%s [%s] num_splits %d", s->c->name, sc->what, num_splits);
   size_t ws = 0;
   if (fa_fwd_workspace_size(&prm, &ws, &msg) != FA_OK) fail_msg("%s: fa_fwd_workspace_size: %s", what, msg.text);
+  if (kernel != SIZE_MAX) {
+    /* A forced kernel runs alone: where fa_fwd would pair it (prompt
+     * chunks next to decode rows), the decode kernel then computes every
+     * sequence and may need more than fa_fwd_workspace_size says. */
+    size_t alone = 0;
+    if (fa_fwd_workspace_size_with_kernel(&prm, kernel, &alone, &msg) != FA_OK)
+      fail_msg("%s: fa_fwd_workspace_size_with_kernel: %s", what, msg.text);
+    ws = alone;
+  }
   if (kernel == SIZE_MAX && cuda) {
     /* A mixed batch: the query names both kernels of the pair, and the
      * worst case over bounds that hold this call covers it. */

@@ -364,6 +364,8 @@ _SIGNATURES = {
     "fa_fwd_workspace_size_max": (ctypes.c_int, [ctypes.POINTER(FwdWorkspaceBounds), ctypes.POINTER(ctypes.c_size_t),
                                                  _MSG]),
     "fa_fwd_with_kernel": (ctypes.c_int, [ctypes.POINTER(FwdParams), ctypes.c_size_t, _MSG]),
+    "fa_fwd_workspace_size_with_kernel": (ctypes.c_int, [ctypes.POINTER(FwdParams), ctypes.c_size_t,
+                                                         ctypes.POINTER(ctypes.c_size_t), _MSG]),
     "fa_append_kv": (ctypes.c_int, [ctypes.POINTER(FwdParams), _MSG]),
     "fa_combine_params_default": (CombineParams, []),
     "fa_combine": (ctypes.c_int, [ctypes.POINTER(CombineParams), _MSG]),
@@ -381,7 +383,8 @@ _SIGNATURES = {
 
 # Symbols a library of LAYOUT_VERSION_NUMBER or later may lack: the 0.4 queries (a 0.3 library has the same
 # structs for everything else).
-OPTIONAL = ("fa_fwd_query_dispatch", "fa_fwd_workspace_bounds_default", "fa_fwd_workspace_size_max")
+OPTIONAL = ("fa_fwd_query_dispatch", "fa_fwd_workspace_bounds_default", "fa_fwd_workspace_size_max",
+            "fa_fwd_workspace_size_with_kernel")
 
 
 def load(path=None):
