@@ -59,7 +59,7 @@ static void size_of_bounds(const char *what, fa_fwd_args b) {
 }
 
 int main(void) {
-  size_of_call("fa_demo prefill pair 2 x 4096, MHA 16/16 d64", call(16, 16, 64, 2, 4096, 8192, 4096));
+  size_of_call("prefill pair 4096 + 4095 rows, MHA 16/16 d64", call(16, 16, 64, 2, 4096, 8191, 4096));
   size_of_call("4 decoding + an 8192-row chunk, GQA 32/8 d128, keys <= 32768", call(32, 8, 128, 5, 8192, 8196, 32768));
   size_of_call("64 decoding + an 8192-row chunk, GQA 32/8 d128, keys <= 32768 (fills the GPU)",
                call(32, 8, 128, 65, 8192, 8256, 32768));

@@ -12,7 +12,8 @@
  *   4. If that family is made for short sequences (decode) and the call
  *      may hold long ones, pair it with the next supporting family made for
  *      any length (mma): each computes its own sequences (fa_choice). A
- *      dense call has one length: the family made for it runs alone.
+ *      dense call has one length, and so has a varlen call with
+ *      total_q >= batch x max_seqlen_q: the family made for it runs alone.
  *
  * When nothing is left after 1, the message says which axis is missing
  * from the build; when every family declined in 3, it says who declined and
@@ -138,7 +139,10 @@ fa_status fa_choose_kernel_in(const fa_kernel_table_view *t, fa_backend backend,
       continue;
     }
     if (limit == 0 || rows <= limit) {
-      if (a->cu_seqlens_q == NULL) { /* dense: every sequence is long */
+      /* Dense, or varlen whose q rows leave no room for a shorter sequence
+       * (total_q >= batch x max_seqlen_q: each has max_seqlen_q rows, or the
+       * rest is padding): every sequence is long, one launch. */
+      if (a->cu_seqlens_q == NULL || a->total_q >= (int64_t)a->batch * a->seqlen_q) {
         choice->index = cand[c], choice->partner = SIZE_MAX;
       } else {
         choice->index = first, choice->partner = cand[c];

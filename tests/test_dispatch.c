@@ -291,6 +291,18 @@ static void test_pairs(void **state) {
   c = choose_pair(&pair_table, &a);
   assert_int_equal(c.index, 0);
   assert_int_equal(c.partner, 1);
+  /* Varlen whose rows are batch x max_seqlen_q: every sequence has 100
+   * rows (no room for a short one): the general family alone, one launch.
+   * One row fewer and a short sequence could exist: the pair again. */
+  a.total_q = (int64_t)a.batch * a.seqlen_q;
+  c = choose_pair(&pair_table, &a);
+  assert_int_equal(c.index, 1);
+  assert_int_equal(c.partner, SIZE_MAX);
+  a.total_q -= 1;
+  c = choose_pair(&pair_table, &a);
+  assert_int_equal(c.index, 0);
+  assert_int_equal(c.partner, 1);
+  a.total_q = 0;
   /* Dense: every sequence has 100 rows: the general family alone. */
   a.cu_seqlens_q = NULL;
   c = choose_pair(&pair_table, &a);
@@ -594,7 +606,7 @@ static void test_decode_workspace_by_sequence(void **state) {
     int64_t rows; /* what the layout must hold */
   } cases[] = {
       {"pair: 4 decoding + an 8192-row chunk, GQA 32/8 d128", 32, 8, 128, 5, 8192, 4 + 8192, 32768, 1, 5 * 16},
-      {"pair: prefill 2 x 4096 (fa_demo), MHA 16/16 d64", 16, 16, 64, 2, 4096, 8192, 4096, 1, 2 * 64},
+      {"pair: prefill 4096 + 4095 rows, MHA 16/16 d64", 16, 16, 64, 2, 4096, 8191, 4096, 1, 2 * 64},
       {"pair: 1 decoding + 3 chunks of 1000, GQA 28/4 d80 (Q = 9)", 28, 4, 80, 4, 1000, 3001, 20000, 1, 4 * 9},
       {"pair: 2 decoding, max_seqlen_q 100 (total_q < batch x Q)", 32, 8, 128, 2, 100, 2, 32768, 1, 2},
       {"alone: spec decode 1, 2, 4 rows (total_q < batch x Q)", 32, 8, 128, 3, 4, 7, 32768, 0, 7},
@@ -628,11 +640,24 @@ static void test_decode_workspace_by_sequence(void **state) {
     e->family->plan(&p, &e->info, &dev);
     assert_true(p.splits < wished);
   }
+  /* fa_demo's prefill, 2 x 4096 rows: total_q = batch x max_seqlen_q, so
+   * no sequence can be short: the long family alone, no workspace. */
+  {
+    const ws_model m = {16, 16, 64, FA_DTYPE_BF16, 0, 0, 0, 0};
+    const fa_fwd_args a = ws_call(&m, 2, 4096, 8192, 4096, 1, 0, -1, 0, dev.sm_count);
+    fa_choice c = {SIZE_MAX, SIZE_MAX};
+    fa_message msg;
+    if (fa_choose_kernel_in(&fa_kernel_table, FA_BACKEND_CUDA, &a, FA_DTYPE_BF16, &dev, &c, &msg) != FA_OK)
+      fail_msg("2 x 4096 prefill: %s", msg.text);
+    assert_int_equal(c.partner, SIZE_MAX);
+    assert_string_not_equal(fa_kernel_table.entries[c.index].info.family, "decode");
+    assert_int_equal(fa_choice_workspace_bytes(&fa_kernel_table, c, &a, &dev), 0);
+  }
   /* 128 query heads per KV head: no sequence fits the decode part of a
    * pair (64 packed rows), which then neither splits nor asks for bytes. */
   {
     const ws_model m = {128, 1, 64, FA_DTYPE_BF16, 0, 0, 0, 0};
-    const fa_fwd_args a = ws_call(&m, 2, 100, 200, 32768, 1, 0, -1, 0, dev.sm_count);
+    const fa_fwd_args a = ws_call(&m, 2, 100, 199, 32768, 1, 0, -1, 0, dev.sm_count);
     fa_choice c;
     const fa_fwd_args p = decode_part(&a, &dev, &c, "GQA 128/1 pair");
     assert_true(c.partner != SIZE_MAX);
