@@ -435,7 +435,9 @@ fa_status fa_append_kv(const fa_fwd_params *params, fa_message *message);
  * The sink, if given, joins the denominator once. Parts with l_p = -inf are
  * skipped (their o_p is not read into the result); a row whose parts are
  * all empty gets out 0 and lse -inf (or the sink); NaN in a part's l_p or
- * o_p makes that row NaN. The parts are summed in index order: the same
+ * o_p makes that row NaN, and so does l_p = +inf (an overflowed
+ * denominator, which fa_fwd never writes): out and lse NaN.
+ * The parts are summed in index order: the same
  * parts in the same order give the same bits on every call (another order
  * may differ by rounding). FlashInfer's states use log2: multiply their lse
  * by ln 2 first.
