@@ -22,6 +22,7 @@
 
 #include <cmocka.h>
 
+#include "attn/tile_order.h"
 #include "dispatch.h"
 #include "test_util.h"
 
@@ -313,6 +314,71 @@ static void test_pairs(void **state) {
   c = choose_pair(&short_only_table, &a);
   assert_int_equal(c.index, 0);
   assert_int_equal(c.partner, SIZE_MAX);
+}
+
+/* ------------------------------------------------------------ work-tile order (attn/tile_order.h) */
+
+/* Walk every block of a grid through the order the wgmma kernel follows:
+ * each (head, query tile) exactly once, no index past the tiles; paired
+ * (persistent, causal-shaped), every block's step is a tile m and its
+ * mirror M-1-m, so with a causal cost of m + 1 key tiles and M even the
+ * blocks' totals differ by at most one step's M + 1 (M odd leaves a
+ * half-cost pair per head: attn/tile_order.h). */
+static void walk_tile_order(int32_t m_tiles, uint32_t heads, uint32_t grid, int causal_shaped) {
+  const fa_tile_order o = fa_make_tile_order(m_tiles, heads, grid, causal_shaped);
+  const uint32_t tiles = (uint32_t)m_tiles * heads;
+  int *seen = calloc(tiles, sizeof *seen);
+  int64_t most = 0, least = INT64_MAX;
+  assert_non_null(seen);
+  assert_int_equal(o.paired, causal_shaped && grid < tiles);
+  for (uint32_t b = 0; b < grid && b < o.count; ++b) {
+    int64_t cost = 0;
+    int32_t prev = -1;
+    for (uint32_t t = fa_first_tile(&o, b); t < o.count; t = fa_next_tile(&o, t, grid)) {
+      const fa_tile_pos pos = fa_tile_position(&o, t);
+      if (!pos.exists) continue;
+      if (pos.bh < 0 || (uint32_t)pos.bh >= heads || pos.m_block < 0 || pos.m_block >= m_tiles)
+        fail_msg("M %d, heads %u, grid %u: tile index %u -> head %d, query tile %d", m_tiles, heads, grid, t, pos.bh,
+                 pos.m_block);
+      seen[(uint32_t)pos.bh * (uint32_t)m_tiles + (uint32_t)pos.m_block]++;
+      cost += pos.m_block + 1;
+      if (o.paired && (t & 1u)) { /* the second of a pair: the mirror of the first */
+        if (prev != m_tiles - 1 - pos.m_block)
+          fail_msg("M %d, grid %u: pair (%d, %d) is not a tile and its mirror", m_tiles, grid, prev, pos.m_block);
+      }
+      prev = pos.m_block;
+    }
+    if (cost > most) most = cost;
+    if (cost < least) least = cost;
+  }
+  for (uint32_t i = 0; i < tiles; ++i)
+    if (seen[i] != 1)
+      fail_msg("M %d, heads %u, grid %u, %s: head %u, query tile %u visited %d times", m_tiles, heads, grid,
+               o.paired ? "paired" : "plain", i / (uint32_t)m_tiles, i % (uint32_t)m_tiles, seen[i]);
+  if (o.paired && m_tiles % 2 == 0 && most - least > m_tiles + 1)
+    fail_msg("M %d, heads %u, grid %u: paired blocks cost %lld .. %lld key tiles (more than one step apart)", m_tiles,
+             heads, grid, (long long)least, (long long)most);
+  free(seen);
+}
+
+static void test_tile_order(void **state) {
+  static const int32_t ms[] = {1, 2, 3, 4, 5, 8, 9, 64, 65};
+  static const uint32_t heads[] = {1, 3, 16, 40};
+  (void)state;
+  for (size_t i = 0; i < sizeof ms / sizeof ms[0]; ++i)
+    for (size_t j = 0; j < sizeof heads / sizeof heads[0]; ++j) {
+      const uint32_t tiles = (uint32_t)ms[i] * heads[j];
+      const uint32_t grids[] = {1, 2, 5, 132, tiles > 1 ? tiles - 1 : 1, tiles, tiles + 3};
+      for (size_t g = 0; g < sizeof grids / sizeof grids[0]; ++g)
+        for (int causal = 0; causal <= 1; ++causal) walk_tile_order(ms[i], heads[j], grids[g], causal);
+    }
+  /* The plain order is prefill_block's: tile i is head i / M, query tile M-1 - i % M. */
+  {
+    const fa_tile_order o = fa_make_tile_order(4, 3, 12, 1);
+    assert_int_equal(o.paired, 0);
+    assert_int_equal(fa_tile_position(&o, 5).bh, 1);
+    assert_int_equal(fa_tile_position(&o, 5).m_block, 2);
+  }
 }
 
 /* The parts of a pair and their workspace (fa_part_args,
@@ -889,6 +955,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_forced_kernel),
       cmocka_unit_test(test_workspace_check),
       cmocka_unit_test(test_pairs),
+      cmocka_unit_test(test_tile_order),
       cmocka_unit_test(test_pair_parts_and_workspace),
       cmocka_unit_test(test_workspace_bound),
       cmocka_unit_test(test_workspace_bound_exact),

@@ -45,9 +45,9 @@
 #include "attn/mask.h"
 #include "attn/sequence.h"
 #include "attn/softmax.h"
+#include "attn/tile_order.h"
 #include "cuda/common/mask_tile.cuh"
 #include "cuda/common/mma_tile.cuh"
-#include "cuda/common/prefill_block.cuh"
 #include "cuda/common/quad.cuh"
 #include "cuda/common/wgmma.cuh"
 #include "cuda/ptx.cuh"
@@ -319,62 +319,28 @@ struct WgmmaTile {
   bool run;  // the tile has query rows and its sequence is this launch's
 };
 
-// The order in which a block takes its work tiles.
-//  - One block per tile, or a persistent grid over alike tiles (no window,
-//    or one bounded on both sides): prefill_block's order (the heads'
-//    query tiles adjacent, last first); block i takes i, i + gridDim.x, ...
-//  - A persistent grid over causal-shaped tiles (a window bounded on one
-//    side: the query tiles of a head cost 1, 2, ..., M key tiles): tiles
-//    2u and 2u + 1 are query tiles M-1-p and p of one (sequence, head), its
-//    p-th pair, and block i takes the pairs i, i + gridDim.x, ...: every
-//    pair costs about the same, so the static stride balances them (plain
-//    striding gave the first blocks only the longest tiles: 0.73x at d256
-//    s8192 causal). With M odd, the middle tile's partner does not run.
-struct TileOrder {
-  unsigned count;  // tile indices (paired: 2 per pair)
-  int m_tiles;     // query tiles per (sequence, head)
-  bool paired;
-};
-
+// The order in which a block takes its work tiles (attn/tile_order.h):
+// one block per tile, or a persistent grid over alike tiles (no window, or
+// one bounded on both sides), in the plain order; a persistent grid over
+// causal-shaped tiles in pairs (query tiles M-1-p and p of one head per
+// step: plain striding gave the first blocks only the longest tiles,
+// 0.73x at d256 s8192 causal).
 template <class T>
-__device__ __forceinline__ TileOrder tile_order(const fa_fwd_args &a) {
-  TileOrder o;
-  o.m_tiles = (a.seqlen_q + T::kBlockM - 1) / T::kBlockM;
-  const unsigned heads = (unsigned)a.num_heads_q * (unsigned)a.batch;
-  const unsigned tiles = (unsigned)o.m_tiles * heads;
+__device__ __forceinline__ fa_tile_order tile_order(const fa_fwd_args &a) {
+  const int m_tiles = (a.seqlen_q + T::kBlockM - 1) / T::kBlockM;
   const bool alike = (window_left_of<T::kMask>(a) < 0) == (window_right_of<T::kMask>(a) < 0);
-  o.paired = !alike && gridDim.x < tiles;  // persistent (the host's choice: fewer blocks than tiles)
-  o.count = o.paired ? 2u * (unsigned)((o.m_tiles + 1) / 2) * heads : tiles;
-  return o;
-}
-
-__device__ __forceinline__ unsigned first_tile(const TileOrder &o) {
-  return o.paired ? 2u * blockIdx.x : blockIdx.x;
-}
-
-__device__ __forceinline__ unsigned next_tile(const TileOrder &o, unsigned tile) {
-  if (!o.paired) return tile + gridDim.x;
-  return (tile & 1u) ? tile + 2u * gridDim.x - 1u : tile + 1u;
+  return fa_make_tile_order(m_tiles, (uint32_t)a.num_heads_q * (uint32_t)a.batch, gridDim.x, !alike);
 }
 
 template <class T>
-__device__ __forceinline__ WgmmaTile locate_tile(const fa_fwd_args &a, const TileOrder &o, unsigned tile) {
-  PrefillBlock blk;
-  bool exists = true;
-  if (o.paired) {
-    const unsigned pairs = (unsigned)(o.m_tiles + 1) / 2u, u = tile / 2u, p = u % pairs;
-    const int bh = (int)(u / pairs), heavy = o.m_tiles - 1 - (int)p;
-    blk = {bh / a.num_heads_q, bh % a.num_heads_q, (tile & 1u) ? (int)p : heavy};
-    exists = !((tile & 1u) && (int)p == heavy);  // the middle tile of an odd M has no partner
-  } else {
-    blk = prefill_block(tile, a.seqlen_q, T::kBlockM, a.num_heads_q);
-  }
+__device__ __forceinline__ WgmmaTile locate_tile(const fa_fwd_args &a, const fa_tile_order &o, unsigned tile) {
+  const fa_tile_pos pos = fa_tile_position(&o, tile);
   WgmmaTile t;
-  t.b = blk.b;
-  t.head = blk.head;
-  t.m0 = blk.m_block * T::kBlockM;
-  t.seq = fa_locate_sequence(&a, blk.b);
-  t.run = exists && t.m0 < t.seq.len_q && fa_seq_selected(&a, &t.seq);
+  t.b = pos.bh / a.num_heads_q;
+  t.head = pos.bh % a.num_heads_q;
+  t.m0 = pos.m_block * T::kBlockM;
+  t.seq = fa_locate_sequence(&a, t.b);
+  t.run = pos.exists && t.m0 < t.seq.len_q && fa_seq_selected(&a, &t.seq);
   return t;
 }
 
@@ -410,7 +376,7 @@ __device__ __forceinline__ void produce(const fa_fwd_args &a, const CUtensorMap 
   tma_prefetch_map(tm_k);
   tma_prefetch_map(tm_v);
   unsigned q_loads = 0, j = 0;  // Q tiles and key tiles loaded so far (barrier parities)
-  const TileOrder order = tile_order<T>(a);
+  const fa_tile_order order = tile_order<T>(a);
   const auto produce_tile = [&](const fa_fwd_args &args, unsigned tile) {
     const WgmmaTile t = locate_tile<T>(args, order, tile);
     if (!t.run) return;
@@ -427,7 +393,8 @@ __device__ __forceinline__ void produce(const fa_fwd_args &a, const CUtensorMap 
     produce_tile(a, blockIdx.x);
     return;
   }
-  for (unsigned tile = first_tile(order); tile < order.count; tile = next_tile(order, tile)) {
+  for (unsigned tile = fa_first_tile(&order, blockIdx.x); tile < order.count;
+       tile = fa_next_tile(&order, tile, gridDim.x)) {
     // In the loop the arguments are read again for each tile, through a
     // pointer the compiler cannot keep: otherwise it hoists their sign
     // extensions out of the loop and spills them (the producer has 24
@@ -533,8 +500,9 @@ __global__ void __launch_bounds__(T::kThreads, 1)
   // of the Q tiles consumed: one register across the tile loop, which runs
   // at the register limit.
   unsigned consumed = 0;
-  const TileOrder order = tile_order<T>(a);
-  for (unsigned tile = first_tile(order); tile < order.count; tile = next_tile(order, tile)) {
+  const fa_tile_order order = tile_order<T>(a);
+  for (unsigned tile = fa_first_tile(&order, blockIdx.x); tile < order.count;
+       tile = fa_next_tile(&order, tile, gridDim.x)) {
     const WgmmaTile t = locate_tile<T>(a, order, tile);
     if (!t.run) continue;  // uniform over the block, as in the producer
     const fa_tile_plan plan = plan_tile<T>(a, t);
@@ -743,7 +711,7 @@ int launch_fwd_wgmma(const fa_fwd_args *args, cudaStream_t stream) {
   const long long tiles = m_blocks * args->num_heads_q * args->batch;  // <= INT32_MAX, checked by supports()
   if (tiles == 0) return cudaSuccess;
   // Persistent: one block per SM (the shared memory allows no more), each
-  // looping over its tiles (causal-shaped ones in pairs: TileOrder);
+  // looping over its tiles (causal-shaped ones in pairs: attn/tile_order.h);
   // otherwise one block per tile. The kernel reads which from gridDim.
   const long long blocks = T::kPersistent && args->sm_count > 0 && tiles > args->sm_count ? args->sm_count : tiles;
   if (args->tensor_map_encode == nullptr) return cudaErrorNotSupported;  // supports() declines first
