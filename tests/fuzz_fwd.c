@@ -2,7 +2,8 @@
  * fuzz_fwd.c - libFuzzer target for the public entry points, CPU backend.
  *
  * Each input is decoded into one call of fa_fwd, fa_fwd_query (always
- * followed by fa_fwd_workspace_size), fa_fwd_with_kernel, fa_append_kv,
+ * followed by fa_fwd_workspace_size), fa_fwd_with_kernel (and
+ * fa_fwd_workspace_size_with_kernel), fa_append_kv,
  * fa_combine, fa_kernel_info_get, or of the mask helpers (fa_unpad_info,
  * fa_unpad_rows, fa_pad_rows, fa_seqlens_from_position_ids,
  * fa_copy_to_host): every field of the parameter struct can be
@@ -2079,6 +2080,26 @@ static void run_fwd(fz_in *in, int op) {
     if (!snap_same(&snaps[i]))
       fz_die("fa_fwd_workspace_size modified %s", snaps[i].name);
 
+  /* fa_fwd_workspace_size_with_kernel: fa_fwd_with_kernel's checks,
+   * nothing written or modified; a CPU kernel needs no workspace. */
+  fa_status stk = FA_OK;
+  if (op == OP_WITH_KERNEL) {
+    size_t kbytes = bytes_unset;
+    fz_current = "fa_fwd_workspace_size_with_kernel";
+    fz_message_reset(&msg);
+    stk = fa_fwd_workspace_size_with_kernel(arg, c.kernel_index, &kbytes, c.message_null ? NULL : &msg);
+    check_status_known(stk);
+    if (!c.message_null)
+      check_message("fa_fwd_workspace_size_with_kernel", stk, &msg);
+    if (stk == FA_OK && kbytes != 0)
+      fz_die("fa_fwd_workspace_size_with_kernel says %zu bytes; the CPU family needs no workspace", kbytes);
+    if (stk != FA_OK && kbytes != bytes_unset)
+      fz_die("fa_fwd_workspace_size_with_kernel failed (%s) but wrote *bytes", fa_status_string(stk));
+    for (i = 0; i < N_SNAPS; ++i)
+      if (!snap_same(&snaps[i]))
+        fz_die("fa_fwd_workspace_size_with_kernel modified %s", snaps[i].name);
+  }
+
   /* The real call: when it can run here, or when it must be rejected. */
   if (op != OP_QUERY && (runnable || (allowed_call != 0 && !c.ambiguous))) {
     const char *name = op == OP_WITH_KERNEL ? "fa_fwd_with_kernel" : "fa_fwd";
@@ -2091,6 +2112,9 @@ static void run_fwd(fz_in *in, int op) {
       check_message(name, st, &msg);
     if (op == OP_FWD && st != stq)
       fz_die("fa_fwd returned %s but fa_fwd_query %s", fa_status_string(st), fa_status_string(stq));
+    if (op == OP_WITH_KERNEL && st != stk) /* the same checks; the CPU family needs no workspace */
+      fz_die("fa_fwd_with_kernel returned %s but fa_fwd_workspace_size_with_kernel %s", fa_status_string(st),
+             fa_status_string(stk));
     for (i = 0; i < N_SNAPS; ++i)
       if (i != SNAP_OUT && i != SNAP_LSE && (!c.append || (i != SNAP_K && i != SNAP_V)) && !snap_same(&snaps[i]))
         fz_die("%s modified its input %s", name, snaps[i].name);
