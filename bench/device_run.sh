@@ -185,19 +185,26 @@ step_tests_small() {
   done
 }
 
+# sanitize_cases TEST "TOOLS" TIMEOUT FILTER...: compute-sanitizer with each
+# tool on build/tests/TEST FILTER, one log and one summary line per run.
+sanitize_cases() {
+  local test=$1 tools=$2 limit=$3 t f
+  shift 3
+  for t in $tools; do
+    for f in "$@"; do
+      local rc=0 log="$OUT/san_${t}_$f.log"
+      timeout "$limit" compute-sanitizer --tool "$t" --error-exitcode 99 "build/tests/$test" "$f" >"$log" 2>&1 || rc=$?
+      note "compute-sanitizer $t $f: exit $rc; $(grep -cE '^\[       OK \]' "$log") OK; $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$log" | tail -1)"
+    done
+  done
+}
+
 # compute-sanitizer memcheck and racecheck on the small build's cache paths:
 # the decode kernel and the mma family's paged variant (test_decode runs
 # every page size, append, splits; the mma cases include chunked queries).
 step_sanitize_small() {
-  local t f
-  for t in memcheck racecheck; do
-    for f in ${SAN_FILTERS:-decode_fwd_decode_sm90_hdim128_bf16 decode_fwd_mma_sm90_hdim128_bf16 \
-             decode_fwd_mma_sm90_hdim64_fp16 mixed_fwd_decode_sm90_hdim128_bf16}; do
-      local rc=0 log="$OUT/san_${t}_$f.log"
-      timeout "${SAN_TIMEOUT:-120}" compute-sanitizer --tool "$t" --error-exitcode 99 build/tests/test_decode "$f" >"$log" 2>&1 || rc=$?
-      note "compute-sanitizer $t $f: exit $rc; $(grep -cE '^\[       OK \]' "$log") OK; $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$log" | tail -1)"
-    done
-  done
+  sanitize_cases test_decode "memcheck racecheck" "${SAN_TIMEOUT:-120}" ${SAN_FILTERS:-decode_fwd_decode_sm90_hdim128_bf16 \
+    decode_fwd_mma_sm90_hdim128_bf16 decode_fwd_mma_sm90_hdim64_fp16 mixed_fwd_decode_sm90_hdim128_bf16}
 }
 
 # The wgmma family preferred on this copy (priority above mma's 10), as it
@@ -211,14 +218,8 @@ step_prefer_wgmma() {
 # (the family's barriers: the mbarrier ring, named barriers between the
 # consumer warpgroups).
 step_sanitize_wgmma() {
-  local t f
-  for t in ${WGMMA_SAN_TOOLS:-racecheck synccheck}; do
-    for f in ${WGMMA_SAN:-wgmma_sm90a_hdim128_bf16_causal wgmma_sm90a_hdim64_fp16_local}; do
-      local rc=0 log="$OUT/san_${t}_$f.log"
-      timeout "${SAN_TIMEOUT:-60}" compute-sanitizer --tool "$t" --error-exitcode 99 build/tests/test_fwd "$f" >"$log" 2>&1 || rc=$?
-      note "compute-sanitizer $t $f: exit $rc; $(grep -cE '^\[       OK \]' "$log") OK; $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$log" | tail -1)"
-    done
-  done
+  sanitize_cases test_fwd "${WGMMA_SAN_TOOLS:-racecheck synccheck}" "${SAN_TIMEOUT:-60}" \
+    ${WGMMA_SAN:-wgmma_sm90a_hdim128_bf16_causal wgmma_sm90a_hdim64_fp16_local}
 }
 
 # transformers' paged|flashattn against paged|sdpa, bf16, with the float32
