@@ -10,6 +10,7 @@
 #                                        sanitize-small (memcheck, racecheck of the small build's cache paths)
 #                                        prefer-wgmma (before build-small: wgmma above mma on this copy)
 #                                        sanitize-wgmma (racecheck, synccheck of wgmma kernels)
+#                                        tests-wgmma (test_fwd wgmma: the family's cases alone)
 #                                        transformers (paged|flashattn vs paged|sdpa, bf16, yardstick; graphs)
 #
 # Logs go to $OUT (the device tool brings them back); a short summary is
@@ -185,6 +186,14 @@ step_tests_small() {
   done
 }
 
+# test_fwd's wgmma cases alone (every head dim, dtype and mask of the
+# family against the double reference), with the worst errors.
+step_tests_wgmma() {
+  timeout 240 build/tests/test_fwd wgmma >"$OUT/test_fwd_wgmma.log" 2>&1
+  note "test_fwd wgmma: exit $? ($(counts "$OUT/test_fwd_wgmma.log"))"
+  grep -E '^\[  FAILED  \] [a-z]' "$OUT/test_fwd_wgmma.log" | head -10 >>"$SUMMARY"
+}
+
 # sanitize_cases TEST "TOOLS" TIMEOUT FILTER...: compute-sanitizer with each
 # tool on build/tests/TEST FILTER, one log and one summary line per run.
 sanitize_cases() {
@@ -256,6 +265,7 @@ for s in "$@"; do
     build) step_build ;;
     check) step_check ;;
     tests) step_tests ;;
+    tests-wgmma) step_tests_wgmma ;;
     sanitize) step_sanitize ;;
     extra-dims) step_extra_dims ;;
     demo) step_demo ;;

@@ -7,7 +7,9 @@
 #   A        the switches as gen/spec.py has them
 #   B, C, .. WGMMA_TILES with each of $AB_VARIANTS set; variants are
 #            separated by "|", e.g. AB_VARIANTS="overlap|overlap pingpong"
-#            ("-name" turns a switch off; default "-overlap -pingpong": the first version)
+#            ("-name" turns a switch off; default "-overlap -pingpong": the first version;
+#            "D:key=value" sets a tile field of the max_head_dim=D row, e.g. "64:block_n=192")
+#            the wgmma family builds head dims $AB_WGMMA_DIMS (default 64,128,256)
 #            AB_VARIANTS=none: no variants
 #   O        with AB_OLD=DIR (a `git archive` of an older commit, carried):
 #            that tree as its spec has it (the refactor's baseline)
@@ -61,7 +63,8 @@ for side in "${SIDES[@]}"; do
   (cd "$src" && timeout 30 tar --exclude=./build --exclude=./.git --exclude=./.deb --exclude=./.ab -cf - .) | tar -xf - -C "$W/$side"
   # shellcheck disable=SC2046
   timeout 10 python3 bench/small_spec.py "$W/$side/gen/spec.py" --mma-bf16 \
-    $(for s in $(sw "$side"); do echo "--switch=$s"; done)
+    --wgmma-dims "${AB_WGMMA_DIMS:-64,128,256}" \
+    $(for s in $(sw "$side"); do case $s in *:*) echo "--tile=$s" ;; *) echo "--switch=$s" ;; esac; done)
 done
 
 # ---- builds, side by side (the library, fa_demo; test_fwd for the variants)

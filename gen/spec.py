@@ -89,12 +89,20 @@ DECODE_TILES = [
 
 # ---------------------------------------------------------------- wgmma (Hopper)
 
+def wgmma_padded_head_dim(head_dim):
+    """The head dim in shared memory: whole panels of 64 columns (128-byte
+    swizzle) where it is a multiple of 64, of 32 (64-byte swizzle) otherwise
+    (80 -> 96; src/cuda/fwd_wgmma.cuh)."""
+    panel = 64 if head_dim % 64 == 0 else 32
+    return (head_dim + panel - 1) // panel * panel
+
+
 def wgmma_smem_bytes(head_dim, tile):
     """1024 bytes of alignment slack + the Q tile + `stages` K and V tiles
-    (128-byte-swizzled panels, no padding) + the mbarriers: Q full/empty, and
-    per stage full/empty for K and V (src/cuda/fwd_wgmma.cuh)."""
+    (swizzled panels, no padding) + the mbarriers: Q full/empty, and per
+    stage full/empty for K and V (src/cuda/fwd_wgmma.cuh)."""
     rows = tile["block_m"] + 2 * tile["stages"] * tile["block_n"]
-    return 1024 + rows * head_dim * 2 + 8 * (2 + 4 * tile["stages"])
+    return 1024 + rows * wgmma_padded_head_dim(head_dim) * 2 + 8 * (2 + 4 * tile["stages"])
 
 
 # Tile shapes of the wgmma family (sm_90a), by head dim: block_m is fixed at
@@ -117,6 +125,8 @@ def wgmma_smem_bytes(head_dim, tile):
 WGMMA_TILES = [
     dict(max_head_dim=64, block_m=128, block_n=128, warps=12, stages=2, overlap=True, pingpong=True, persistent=True),
     dict(max_head_dim=128, block_m=128, block_n=128, warps=12, stages=2, overlap=True, pingpong=True, persistent=True),
+    # d192: FA3's 128 x 96 tile (S 48 + P 24 + O 96 registers; 193 KB of shared memory)
+    dict(max_head_dim=192, block_m=128, block_n=96, warps=12, stages=2, overlap=True, pingpong=True, persistent=True),
     # d256: O alone takes 128 registers; FA3 uses block_n 80 here
     dict(max_head_dim=256, block_m=128, block_n=64, warps=12, stages=2, overlap=True, pingpong=True, persistent=True),
 ]
@@ -200,7 +210,7 @@ FAMILIES = [
         host="fa_family_wgmma",
         host_sources=["src/cuda/fwd_wgmma_family.c"],
         archs=["90a"],
-        head_dims=[64, 128, 256],  # multiples of 64: 128-byte-swizzle panels (d96/192 need 64B swizzle atoms)
+        head_dims=HEAD_DIMS,  # 64-column panels (128-byte swizzle) or 32-column (64-byte) where d % 64 != 0
         dtypes=DTYPES,
         masks=MASKS,
         tiles=WGMMA_TILES,

@@ -162,18 +162,42 @@ int fa_launch_fwd_mma_sm90_hdim256_bf16_none(const fa_fwd_args *args, fa_stream_
 int fa_launch_fwd_mma_sm90_hdim256_fp16_causal(const fa_fwd_args *args, fa_stream_t stream);
 int fa_launch_fwd_mma_sm90_hdim256_fp16_local(const fa_fwd_args *args, fa_stream_t stream);
 int fa_launch_fwd_mma_sm90_hdim256_fp16_none(const fa_fwd_args *args, fa_stream_t stream);
+int fa_launch_fwd_wgmma_sm90a_hdim32_bf16_causal(const fa_fwd_args *args, fa_stream_t stream);
+int fa_launch_fwd_wgmma_sm90a_hdim32_bf16_local(const fa_fwd_args *args, fa_stream_t stream);
+int fa_launch_fwd_wgmma_sm90a_hdim32_bf16_none(const fa_fwd_args *args, fa_stream_t stream);
+int fa_launch_fwd_wgmma_sm90a_hdim32_fp16_causal(const fa_fwd_args *args, fa_stream_t stream);
+int fa_launch_fwd_wgmma_sm90a_hdim32_fp16_local(const fa_fwd_args *args, fa_stream_t stream);
+int fa_launch_fwd_wgmma_sm90a_hdim32_fp16_none(const fa_fwd_args *args, fa_stream_t stream);
 int fa_launch_fwd_wgmma_sm90a_hdim64_bf16_causal(const fa_fwd_args *args, fa_stream_t stream);
 int fa_launch_fwd_wgmma_sm90a_hdim64_bf16_local(const fa_fwd_args *args, fa_stream_t stream);
 int fa_launch_fwd_wgmma_sm90a_hdim64_bf16_none(const fa_fwd_args *args, fa_stream_t stream);
 int fa_launch_fwd_wgmma_sm90a_hdim64_fp16_causal(const fa_fwd_args *args, fa_stream_t stream);
 int fa_launch_fwd_wgmma_sm90a_hdim64_fp16_local(const fa_fwd_args *args, fa_stream_t stream);
 int fa_launch_fwd_wgmma_sm90a_hdim64_fp16_none(const fa_fwd_args *args, fa_stream_t stream);
+int fa_launch_fwd_wgmma_sm90a_hdim80_bf16_causal(const fa_fwd_args *args, fa_stream_t stream);
+int fa_launch_fwd_wgmma_sm90a_hdim80_bf16_local(const fa_fwd_args *args, fa_stream_t stream);
+int fa_launch_fwd_wgmma_sm90a_hdim80_bf16_none(const fa_fwd_args *args, fa_stream_t stream);
+int fa_launch_fwd_wgmma_sm90a_hdim80_fp16_causal(const fa_fwd_args *args, fa_stream_t stream);
+int fa_launch_fwd_wgmma_sm90a_hdim80_fp16_local(const fa_fwd_args *args, fa_stream_t stream);
+int fa_launch_fwd_wgmma_sm90a_hdim80_fp16_none(const fa_fwd_args *args, fa_stream_t stream);
+int fa_launch_fwd_wgmma_sm90a_hdim96_bf16_causal(const fa_fwd_args *args, fa_stream_t stream);
+int fa_launch_fwd_wgmma_sm90a_hdim96_bf16_local(const fa_fwd_args *args, fa_stream_t stream);
+int fa_launch_fwd_wgmma_sm90a_hdim96_bf16_none(const fa_fwd_args *args, fa_stream_t stream);
+int fa_launch_fwd_wgmma_sm90a_hdim96_fp16_causal(const fa_fwd_args *args, fa_stream_t stream);
+int fa_launch_fwd_wgmma_sm90a_hdim96_fp16_local(const fa_fwd_args *args, fa_stream_t stream);
+int fa_launch_fwd_wgmma_sm90a_hdim96_fp16_none(const fa_fwd_args *args, fa_stream_t stream);
 int fa_launch_fwd_wgmma_sm90a_hdim128_bf16_causal(const fa_fwd_args *args, fa_stream_t stream);
 int fa_launch_fwd_wgmma_sm90a_hdim128_bf16_local(const fa_fwd_args *args, fa_stream_t stream);
 int fa_launch_fwd_wgmma_sm90a_hdim128_bf16_none(const fa_fwd_args *args, fa_stream_t stream);
 int fa_launch_fwd_wgmma_sm90a_hdim128_fp16_causal(const fa_fwd_args *args, fa_stream_t stream);
 int fa_launch_fwd_wgmma_sm90a_hdim128_fp16_local(const fa_fwd_args *args, fa_stream_t stream);
 int fa_launch_fwd_wgmma_sm90a_hdim128_fp16_none(const fa_fwd_args *args, fa_stream_t stream);
+int fa_launch_fwd_wgmma_sm90a_hdim192_bf16_causal(const fa_fwd_args *args, fa_stream_t stream);
+int fa_launch_fwd_wgmma_sm90a_hdim192_bf16_local(const fa_fwd_args *args, fa_stream_t stream);
+int fa_launch_fwd_wgmma_sm90a_hdim192_bf16_none(const fa_fwd_args *args, fa_stream_t stream);
+int fa_launch_fwd_wgmma_sm90a_hdim192_fp16_causal(const fa_fwd_args *args, fa_stream_t stream);
+int fa_launch_fwd_wgmma_sm90a_hdim192_fp16_local(const fa_fwd_args *args, fa_stream_t stream);
+int fa_launch_fwd_wgmma_sm90a_hdim192_fp16_none(const fa_fwd_args *args, fa_stream_t stream);
 int fa_launch_fwd_wgmma_sm90a_hdim256_bf16_causal(const fa_fwd_args *args, fa_stream_t stream);
 int fa_launch_fwd_wgmma_sm90a_hdim256_bf16_local(const fa_fwd_args *args, fa_stream_t stream);
 int fa_launch_fwd_wgmma_sm90a_hdim256_bf16_none(const fa_fwd_args *args, fa_stream_t stream);
@@ -490,6 +514,18 @@ static const fa_kernel_entry entries[] = {
      &fa_family_mma, fa_launch_fwd_mma_sm90_hdim256_fp16_local},
     {{sizeof(fa_kernel_info), "fwd_mma_sm90_hdim256_fp16_none", "mma", "mma.sync m16n8k16 forward (FlashAttention-2 scheme), any query length; 64x64 tile, 4 warps", "sm_90", FA_BACKEND_CUDA, 90, 256, FA_DTYPE_FP16, FA_MASK_NONE, 10, 64, 64, 128, 101376},
      &fa_family_mma, fa_launch_fwd_mma_sm90_hdim256_fp16_none},
+    {{sizeof(fa_kernel_info), "fwd_wgmma_sm90a_hdim32_bf16_causal", "wgmma", "Hopper forward: TMA producer warp, 2 wgmma consumer warpgroups, mbarrier ring (first version); 128x128 tile, 12 warps; intra-warpgroup overlap; ping-pong; persistent", "sm_90a", FA_BACKEND_CUDA, 90, 32, FA_DTYPE_BF16, FA_MASK_CAUSAL, 15, 128, 128, 384, 42064},
+     &fa_family_wgmma, fa_launch_fwd_wgmma_sm90a_hdim32_bf16_causal},
+    {{sizeof(fa_kernel_info), "fwd_wgmma_sm90a_hdim32_bf16_local", "wgmma", "Hopper forward: TMA producer warp, 2 wgmma consumer warpgroups, mbarrier ring (first version); 128x128 tile, 12 warps; intra-warpgroup overlap; ping-pong; persistent", "sm_90a", FA_BACKEND_CUDA, 90, 32, FA_DTYPE_BF16, FA_MASK_LOCAL, 15, 128, 128, 384, 42064},
+     &fa_family_wgmma, fa_launch_fwd_wgmma_sm90a_hdim32_bf16_local},
+    {{sizeof(fa_kernel_info), "fwd_wgmma_sm90a_hdim32_bf16_none", "wgmma", "Hopper forward: TMA producer warp, 2 wgmma consumer warpgroups, mbarrier ring (first version); 128x128 tile, 12 warps; intra-warpgroup overlap; ping-pong; persistent", "sm_90a", FA_BACKEND_CUDA, 90, 32, FA_DTYPE_BF16, FA_MASK_NONE, 15, 128, 128, 384, 42064},
+     &fa_family_wgmma, fa_launch_fwd_wgmma_sm90a_hdim32_bf16_none},
+    {{sizeof(fa_kernel_info), "fwd_wgmma_sm90a_hdim32_fp16_causal", "wgmma", "Hopper forward: TMA producer warp, 2 wgmma consumer warpgroups, mbarrier ring (first version); 128x128 tile, 12 warps; intra-warpgroup overlap; ping-pong; persistent", "sm_90a", FA_BACKEND_CUDA, 90, 32, FA_DTYPE_FP16, FA_MASK_CAUSAL, 15, 128, 128, 384, 42064},
+     &fa_family_wgmma, fa_launch_fwd_wgmma_sm90a_hdim32_fp16_causal},
+    {{sizeof(fa_kernel_info), "fwd_wgmma_sm90a_hdim32_fp16_local", "wgmma", "Hopper forward: TMA producer warp, 2 wgmma consumer warpgroups, mbarrier ring (first version); 128x128 tile, 12 warps; intra-warpgroup overlap; ping-pong; persistent", "sm_90a", FA_BACKEND_CUDA, 90, 32, FA_DTYPE_FP16, FA_MASK_LOCAL, 15, 128, 128, 384, 42064},
+     &fa_family_wgmma, fa_launch_fwd_wgmma_sm90a_hdim32_fp16_local},
+    {{sizeof(fa_kernel_info), "fwd_wgmma_sm90a_hdim32_fp16_none", "wgmma", "Hopper forward: TMA producer warp, 2 wgmma consumer warpgroups, mbarrier ring (first version); 128x128 tile, 12 warps; intra-warpgroup overlap; ping-pong; persistent", "sm_90a", FA_BACKEND_CUDA, 90, 32, FA_DTYPE_FP16, FA_MASK_NONE, 15, 128, 128, 384, 42064},
+     &fa_family_wgmma, fa_launch_fwd_wgmma_sm90a_hdim32_fp16_none},
     {{sizeof(fa_kernel_info), "fwd_wgmma_sm90a_hdim64_bf16_causal", "wgmma", "Hopper forward: TMA producer warp, 2 wgmma consumer warpgroups, mbarrier ring (first version); 128x128 tile, 12 warps; intra-warpgroup overlap; ping-pong; persistent", "sm_90a", FA_BACKEND_CUDA, 90, 64, FA_DTYPE_BF16, FA_MASK_CAUSAL, 15, 128, 128, 384, 83024},
      &fa_family_wgmma, fa_launch_fwd_wgmma_sm90a_hdim64_bf16_causal},
     {{sizeof(fa_kernel_info), "fwd_wgmma_sm90a_hdim64_bf16_local", "wgmma", "Hopper forward: TMA producer warp, 2 wgmma consumer warpgroups, mbarrier ring (first version); 128x128 tile, 12 warps; intra-warpgroup overlap; ping-pong; persistent", "sm_90a", FA_BACKEND_CUDA, 90, 64, FA_DTYPE_BF16, FA_MASK_LOCAL, 15, 128, 128, 384, 83024},
@@ -502,6 +538,30 @@ static const fa_kernel_entry entries[] = {
      &fa_family_wgmma, fa_launch_fwd_wgmma_sm90a_hdim64_fp16_local},
     {{sizeof(fa_kernel_info), "fwd_wgmma_sm90a_hdim64_fp16_none", "wgmma", "Hopper forward: TMA producer warp, 2 wgmma consumer warpgroups, mbarrier ring (first version); 128x128 tile, 12 warps; intra-warpgroup overlap; ping-pong; persistent", "sm_90a", FA_BACKEND_CUDA, 90, 64, FA_DTYPE_FP16, FA_MASK_NONE, 15, 128, 128, 384, 83024},
      &fa_family_wgmma, fa_launch_fwd_wgmma_sm90a_hdim64_fp16_none},
+    {{sizeof(fa_kernel_info), "fwd_wgmma_sm90a_hdim80_bf16_causal", "wgmma", "Hopper forward: TMA producer warp, 2 wgmma consumer warpgroups, mbarrier ring (first version); 128x128 tile, 12 warps; intra-warpgroup overlap; ping-pong; persistent", "sm_90a", FA_BACKEND_CUDA, 90, 80, FA_DTYPE_BF16, FA_MASK_CAUSAL, 15, 128, 128, 384, 123984},
+     &fa_family_wgmma, fa_launch_fwd_wgmma_sm90a_hdim80_bf16_causal},
+    {{sizeof(fa_kernel_info), "fwd_wgmma_sm90a_hdim80_bf16_local", "wgmma", "Hopper forward: TMA producer warp, 2 wgmma consumer warpgroups, mbarrier ring (first version); 128x128 tile, 12 warps; intra-warpgroup overlap; ping-pong; persistent", "sm_90a", FA_BACKEND_CUDA, 90, 80, FA_DTYPE_BF16, FA_MASK_LOCAL, 15, 128, 128, 384, 123984},
+     &fa_family_wgmma, fa_launch_fwd_wgmma_sm90a_hdim80_bf16_local},
+    {{sizeof(fa_kernel_info), "fwd_wgmma_sm90a_hdim80_bf16_none", "wgmma", "Hopper forward: TMA producer warp, 2 wgmma consumer warpgroups, mbarrier ring (first version); 128x128 tile, 12 warps; intra-warpgroup overlap; ping-pong; persistent", "sm_90a", FA_BACKEND_CUDA, 90, 80, FA_DTYPE_BF16, FA_MASK_NONE, 15, 128, 128, 384, 123984},
+     &fa_family_wgmma, fa_launch_fwd_wgmma_sm90a_hdim80_bf16_none},
+    {{sizeof(fa_kernel_info), "fwd_wgmma_sm90a_hdim80_fp16_causal", "wgmma", "Hopper forward: TMA producer warp, 2 wgmma consumer warpgroups, mbarrier ring (first version); 128x128 tile, 12 warps; intra-warpgroup overlap; ping-pong; persistent", "sm_90a", FA_BACKEND_CUDA, 90, 80, FA_DTYPE_FP16, FA_MASK_CAUSAL, 15, 128, 128, 384, 123984},
+     &fa_family_wgmma, fa_launch_fwd_wgmma_sm90a_hdim80_fp16_causal},
+    {{sizeof(fa_kernel_info), "fwd_wgmma_sm90a_hdim80_fp16_local", "wgmma", "Hopper forward: TMA producer warp, 2 wgmma consumer warpgroups, mbarrier ring (first version); 128x128 tile, 12 warps; intra-warpgroup overlap; ping-pong; persistent", "sm_90a", FA_BACKEND_CUDA, 90, 80, FA_DTYPE_FP16, FA_MASK_LOCAL, 15, 128, 128, 384, 123984},
+     &fa_family_wgmma, fa_launch_fwd_wgmma_sm90a_hdim80_fp16_local},
+    {{sizeof(fa_kernel_info), "fwd_wgmma_sm90a_hdim80_fp16_none", "wgmma", "Hopper forward: TMA producer warp, 2 wgmma consumer warpgroups, mbarrier ring (first version); 128x128 tile, 12 warps; intra-warpgroup overlap; ping-pong; persistent", "sm_90a", FA_BACKEND_CUDA, 90, 80, FA_DTYPE_FP16, FA_MASK_NONE, 15, 128, 128, 384, 123984},
+     &fa_family_wgmma, fa_launch_fwd_wgmma_sm90a_hdim80_fp16_none},
+    {{sizeof(fa_kernel_info), "fwd_wgmma_sm90a_hdim96_bf16_causal", "wgmma", "Hopper forward: TMA producer warp, 2 wgmma consumer warpgroups, mbarrier ring (first version); 128x128 tile, 12 warps; intra-warpgroup overlap; ping-pong; persistent", "sm_90a", FA_BACKEND_CUDA, 90, 96, FA_DTYPE_BF16, FA_MASK_CAUSAL, 15, 128, 128, 384, 123984},
+     &fa_family_wgmma, fa_launch_fwd_wgmma_sm90a_hdim96_bf16_causal},
+    {{sizeof(fa_kernel_info), "fwd_wgmma_sm90a_hdim96_bf16_local", "wgmma", "Hopper forward: TMA producer warp, 2 wgmma consumer warpgroups, mbarrier ring (first version); 128x128 tile, 12 warps; intra-warpgroup overlap; ping-pong; persistent", "sm_90a", FA_BACKEND_CUDA, 90, 96, FA_DTYPE_BF16, FA_MASK_LOCAL, 15, 128, 128, 384, 123984},
+     &fa_family_wgmma, fa_launch_fwd_wgmma_sm90a_hdim96_bf16_local},
+    {{sizeof(fa_kernel_info), "fwd_wgmma_sm90a_hdim96_bf16_none", "wgmma", "Hopper forward: TMA producer warp, 2 wgmma consumer warpgroups, mbarrier ring (first version); 128x128 tile, 12 warps; intra-warpgroup overlap; ping-pong; persistent", "sm_90a", FA_BACKEND_CUDA, 90, 96, FA_DTYPE_BF16, FA_MASK_NONE, 15, 128, 128, 384, 123984},
+     &fa_family_wgmma, fa_launch_fwd_wgmma_sm90a_hdim96_bf16_none},
+    {{sizeof(fa_kernel_info), "fwd_wgmma_sm90a_hdim96_fp16_causal", "wgmma", "Hopper forward: TMA producer warp, 2 wgmma consumer warpgroups, mbarrier ring (first version); 128x128 tile, 12 warps; intra-warpgroup overlap; ping-pong; persistent", "sm_90a", FA_BACKEND_CUDA, 90, 96, FA_DTYPE_FP16, FA_MASK_CAUSAL, 15, 128, 128, 384, 123984},
+     &fa_family_wgmma, fa_launch_fwd_wgmma_sm90a_hdim96_fp16_causal},
+    {{sizeof(fa_kernel_info), "fwd_wgmma_sm90a_hdim96_fp16_local", "wgmma", "Hopper forward: TMA producer warp, 2 wgmma consumer warpgroups, mbarrier ring (first version); 128x128 tile, 12 warps; intra-warpgroup overlap; ping-pong; persistent", "sm_90a", FA_BACKEND_CUDA, 90, 96, FA_DTYPE_FP16, FA_MASK_LOCAL, 15, 128, 128, 384, 123984},
+     &fa_family_wgmma, fa_launch_fwd_wgmma_sm90a_hdim96_fp16_local},
+    {{sizeof(fa_kernel_info), "fwd_wgmma_sm90a_hdim96_fp16_none", "wgmma", "Hopper forward: TMA producer warp, 2 wgmma consumer warpgroups, mbarrier ring (first version); 128x128 tile, 12 warps; intra-warpgroup overlap; ping-pong; persistent", "sm_90a", FA_BACKEND_CUDA, 90, 96, FA_DTYPE_FP16, FA_MASK_NONE, 15, 128, 128, 384, 123984},
+     &fa_family_wgmma, fa_launch_fwd_wgmma_sm90a_hdim96_fp16_none},
     {{sizeof(fa_kernel_info), "fwd_wgmma_sm90a_hdim128_bf16_causal", "wgmma", "Hopper forward: TMA producer warp, 2 wgmma consumer warpgroups, mbarrier ring (first version); 128x128 tile, 12 warps; intra-warpgroup overlap; ping-pong; persistent", "sm_90a", FA_BACKEND_CUDA, 90, 128, FA_DTYPE_BF16, FA_MASK_CAUSAL, 15, 128, 128, 384, 164944},
      &fa_family_wgmma, fa_launch_fwd_wgmma_sm90a_hdim128_bf16_causal},
     {{sizeof(fa_kernel_info), "fwd_wgmma_sm90a_hdim128_bf16_local", "wgmma", "Hopper forward: TMA producer warp, 2 wgmma consumer warpgroups, mbarrier ring (first version); 128x128 tile, 12 warps; intra-warpgroup overlap; ping-pong; persistent", "sm_90a", FA_BACKEND_CUDA, 90, 128, FA_DTYPE_BF16, FA_MASK_LOCAL, 15, 128, 128, 384, 164944},
@@ -514,6 +574,18 @@ static const fa_kernel_entry entries[] = {
      &fa_family_wgmma, fa_launch_fwd_wgmma_sm90a_hdim128_fp16_local},
     {{sizeof(fa_kernel_info), "fwd_wgmma_sm90a_hdim128_fp16_none", "wgmma", "Hopper forward: TMA producer warp, 2 wgmma consumer warpgroups, mbarrier ring (first version); 128x128 tile, 12 warps; intra-warpgroup overlap; ping-pong; persistent", "sm_90a", FA_BACKEND_CUDA, 90, 128, FA_DTYPE_FP16, FA_MASK_NONE, 15, 128, 128, 384, 164944},
      &fa_family_wgmma, fa_launch_fwd_wgmma_sm90a_hdim128_fp16_none},
+    {{sizeof(fa_kernel_info), "fwd_wgmma_sm90a_hdim192_bf16_causal", "wgmma", "Hopper forward: TMA producer warp, 2 wgmma consumer warpgroups, mbarrier ring (first version); 128x96 tile, 12 warps; intra-warpgroup overlap; ping-pong; persistent", "sm_90a", FA_BACKEND_CUDA, 90, 192, FA_DTYPE_BF16, FA_MASK_CAUSAL, 15, 128, 96, 384, 197712},
+     &fa_family_wgmma, fa_launch_fwd_wgmma_sm90a_hdim192_bf16_causal},
+    {{sizeof(fa_kernel_info), "fwd_wgmma_sm90a_hdim192_bf16_local", "wgmma", "Hopper forward: TMA producer warp, 2 wgmma consumer warpgroups, mbarrier ring (first version); 128x96 tile, 12 warps; intra-warpgroup overlap; ping-pong; persistent", "sm_90a", FA_BACKEND_CUDA, 90, 192, FA_DTYPE_BF16, FA_MASK_LOCAL, 15, 128, 96, 384, 197712},
+     &fa_family_wgmma, fa_launch_fwd_wgmma_sm90a_hdim192_bf16_local},
+    {{sizeof(fa_kernel_info), "fwd_wgmma_sm90a_hdim192_bf16_none", "wgmma", "Hopper forward: TMA producer warp, 2 wgmma consumer warpgroups, mbarrier ring (first version); 128x96 tile, 12 warps; intra-warpgroup overlap; ping-pong; persistent", "sm_90a", FA_BACKEND_CUDA, 90, 192, FA_DTYPE_BF16, FA_MASK_NONE, 15, 128, 96, 384, 197712},
+     &fa_family_wgmma, fa_launch_fwd_wgmma_sm90a_hdim192_bf16_none},
+    {{sizeof(fa_kernel_info), "fwd_wgmma_sm90a_hdim192_fp16_causal", "wgmma", "Hopper forward: TMA producer warp, 2 wgmma consumer warpgroups, mbarrier ring (first version); 128x96 tile, 12 warps; intra-warpgroup overlap; ping-pong; persistent", "sm_90a", FA_BACKEND_CUDA, 90, 192, FA_DTYPE_FP16, FA_MASK_CAUSAL, 15, 128, 96, 384, 197712},
+     &fa_family_wgmma, fa_launch_fwd_wgmma_sm90a_hdim192_fp16_causal},
+    {{sizeof(fa_kernel_info), "fwd_wgmma_sm90a_hdim192_fp16_local", "wgmma", "Hopper forward: TMA producer warp, 2 wgmma consumer warpgroups, mbarrier ring (first version); 128x96 tile, 12 warps; intra-warpgroup overlap; ping-pong; persistent", "sm_90a", FA_BACKEND_CUDA, 90, 192, FA_DTYPE_FP16, FA_MASK_LOCAL, 15, 128, 96, 384, 197712},
+     &fa_family_wgmma, fa_launch_fwd_wgmma_sm90a_hdim192_fp16_local},
+    {{sizeof(fa_kernel_info), "fwd_wgmma_sm90a_hdim192_fp16_none", "wgmma", "Hopper forward: TMA producer warp, 2 wgmma consumer warpgroups, mbarrier ring (first version); 128x96 tile, 12 warps; intra-warpgroup overlap; ping-pong; persistent", "sm_90a", FA_BACKEND_CUDA, 90, 192, FA_DTYPE_FP16, FA_MASK_NONE, 15, 128, 96, 384, 197712},
+     &fa_family_wgmma, fa_launch_fwd_wgmma_sm90a_hdim192_fp16_none},
     {{sizeof(fa_kernel_info), "fwd_wgmma_sm90a_hdim256_bf16_causal", "wgmma", "Hopper forward: TMA producer warp, 2 wgmma consumer warpgroups, mbarrier ring (first version); 128x64 tile, 12 warps; intra-warpgroup overlap; ping-pong; persistent", "sm_90a", FA_BACKEND_CUDA, 90, 256, FA_DTYPE_BF16, FA_MASK_CAUSAL, 15, 128, 64, 384, 197712},
      &fa_family_wgmma, fa_launch_fwd_wgmma_sm90a_hdim256_bf16_causal},
     {{sizeof(fa_kernel_info), "fwd_wgmma_sm90a_hdim256_bf16_local", "wgmma", "Hopper forward: TMA producer warp, 2 wgmma consumer warpgroups, mbarrier ring (first version); 128x64 tile, 12 warps; intra-warpgroup overlap; ping-pong; persistent", "sm_90a", FA_BACKEND_CUDA, 90, 256, FA_DTYPE_BF16, FA_MASK_LOCAL, 15, 128, 64, 384, 197712},

@@ -24,9 +24,14 @@
 // host uses it where the tiles are alike). With all off each product is
 // waited for before the next step: the first version.
 //
-// Tiles are 64-column panels of 128-byte rows with TMA's 128-byte swizzle,
-// one panel after the other (the layout wgmma's descriptors describe;
-// common/wgmma.cuh). Every tile starts on a 1024-byte boundary.
+// Tiles are panels of 64 columns (128-byte rows, TMA's 128-byte swizzle)
+// or, for head dims that are not multiples of 64, of 32 columns (64-byte
+// rows and swizzle), one panel after the other (the layout wgmma's
+// descriptors describe; common/wgmma.cuh). A head dim that is not a whole
+// number of panels (80) is padded in shared memory: TMA fills the columns
+// past the head dim with zeros, S = Q K^T takes only the head dim's k16
+// steps, and O's padded columns are computed and dropped. Every tile starts
+// on a 1024-byte boundary.
 //
 // What TMA cannot do is left to the host descriptor (fwd_wgmma_family.c):
 // paged K/V, strides of 2^40 bytes or more, rows past 2^31. Boxes that run
@@ -88,10 +93,16 @@ struct FwdWgmmaTraits {
   static constexpr int kConsumerRegs = HEAD_DIM > 128 ? 232 : 240;
   static_assert(kProducerRegs + kConsumerRegs * kConsumers <= 168 * (1 + kConsumers), "setmaxnreg beyond the block's registers");
 
-  // Shared memory: 64-column panels of 128-byte rows (TMA box {64, rows}).
-  static constexpr int kPanels = HEAD_DIM / 64;
-  static constexpr int kQBytes = kPanels * kBlockM * 128;
-  static constexpr int kKVBytes = kPanels * kBlockN * 128;  // one K or V stage
+  // Shared memory: panels of kPanelCols columns, rows of kRowBytes bytes
+  // swizzled as wide as a row (TMA box {kPanelCols, rows}); 64 columns where
+  // the head dim allows it (the widest swizzle), 32 otherwise (FA3's choice
+  // for d96). The head dim is padded to whole panels (d80: 96).
+  static constexpr int kPanelCols = HEAD_DIM % 64 == 0 ? 64 : 32;
+  static constexpr int kRowBytes = kPanelCols * 2;
+  static constexpr int kHeadDimPadded = (HEAD_DIM + kPanelCols - 1) / kPanelCols * kPanelCols;
+  static constexpr int kPanels = kHeadDimPadded / kPanelCols;
+  static constexpr int kQBytes = kPanels * kBlockM * kRowBytes;
+  static constexpr int kKVBytes = kPanels * kBlockN * kRowBytes;  // one K or V stage
   static constexpr int kBarriers = 2 + 4 * kStages;         // Q full, Q empty; full K, V; empty K, V
   static constexpr int kSmemBytes = 1024 /* alignment slack */ + kQBytes + 2 * kStages * kKVBytes + 8 * kBarriers;
 
@@ -100,13 +111,18 @@ struct FwdWgmmaTraits {
   // accumulator registers are laid out as mma.sync's (common/wgmma.cuh).
   static constexpr int kMTiles = 1;
   static constexpr int kSTiles = BLOCK_N / 8;
-  static constexpr int kOTiles = HEAD_DIM / 8;
-  static constexpr int kQKSteps = HEAD_DIM / 16;
+  static constexpr int kOTiles = kHeadDimPadded / 8;  // O's accumulator (N of O += P V)
+  static constexpr int kStoreTiles = HEAD_DIM / 8;     // the columns stored
+  static constexpr int kQKSteps = HEAD_DIM / 16;       // padded columns are not multiplied
+  static constexpr int kStepsPerPanel = kPanelCols / 16;
   static constexpr int kPVSteps = BLOCK_N / 16;
 
-  static_assert(HEAD_DIM == 64 || HEAD_DIM == 128 || HEAD_DIM == 256, "head dim: 64, 128 or 256 (128B-swizzle panels)");
+  static_assert(HEAD_DIM % 16 == 0 && HEAD_DIM >= 32 && HEAD_DIM <= 256, "head dim: a multiple of 16 in 32..256");
+  static_assert(kHeadDimPadded % 32 == 0 && (kHeadDimPadded <= 128 || kHeadDimPadded % 64 == 0),
+                "O += P V: N is a wgmma_rs_bt instantiation (32, 64, 96, 128, 192, 256)");
   static_assert(BLOCK_N % 16 == 0 && BLOCK_N >= 16 && BLOCK_N <= 256, "block_n: multiple of 16 in 16..256");
-  static_assert(BLOCK_N == 64 || BLOCK_N == 128 || BLOCK_N == 256, "block_n: a wgmma_ss instantiation");
+  static_assert(BLOCK_N == 64 || BLOCK_N == 96 || BLOCK_N == 128 || BLOCK_N == 176 || BLOCK_N == 192,
+                "block_n: a wgmma_ss instantiation");
   static_assert(kSmemBytes <= 232448, "more shared memory than an sm_90 block may have");
   static_assert(sizeof(Elem) == 2, "16-bit storage");
   static_assert(!PINGPONG || OVERLAP, "ping-pong is built on the overlapped loop");
@@ -147,7 +163,7 @@ __device__ __forceinline__ void load_tiles(const CUtensorMap *tm_q, const CUtens
   mbar_arrive_expect_tx(bar.q(), T::kQBytes);
 #pragma unroll
   for (int p = 0; p < T::kPanels; ++p)
-    tma_load_4d(sq + p * T::kBlockM * 128, tm_q, bar.q(), 64 * p, q_row, head, q_batch);
+    tma_load_4d(sq + p * T::kBlockM * T::kRowBytes, tm_q, bar.q(), T::kPanelCols * p, q_row, head, q_batch);
   for (int n = n_block_min; n < n_block_max; ++n) {
     const unsigned j = j0 + (unsigned)(n - n_block_min);
     const int s = (int)(j % T::kStages);
@@ -157,12 +173,14 @@ __device__ __forceinline__ void load_tiles(const CUtensorMap *tm_q, const CUtens
     mbar_arrive_expect_tx(bar.k_full(s), T::kKVBytes);  // full box bytes, even past the tensor's end
 #pragma unroll
     for (int p = 0; p < T::kPanels; ++p)
-      tma_load_4d(sk + s * T::kKVBytes + p * T::kBlockN * 128, tm_k, bar.k_full(s), 64 * p, row, kv_head, kv_batch);
+      tma_load_4d(sk + s * T::kKVBytes + p * T::kBlockN * T::kRowBytes, tm_k, bar.k_full(s), T::kPanelCols * p, row,
+                  kv_head, kv_batch);
     mbar_wait(bar.v_empty(s), phase ^ 1u);
     mbar_arrive_expect_tx(bar.v_full(s), T::kKVBytes);
 #pragma unroll
     for (int p = 0; p < T::kPanels; ++p)
-      tma_load_4d(sv + s * T::kKVBytes + p * T::kBlockN * 128, tm_v, bar.v_full(s), 64 * p, row, kv_head, kv_batch);
+      tma_load_4d(sv + s * T::kKVBytes + p * T::kBlockN * T::kRowBytes, tm_v, bar.v_full(s), T::kPanelCols * p, row,
+                  kv_head, kv_batch);
   }
 }
 
@@ -177,9 +195,11 @@ __device__ __forceinline__ void qk_gemm_issue(float (&s)[T::kSTiles][4], uint32_
   wgmma_fence();
 #pragma unroll
   for (int kk = 0; kk < T::kQKSteps; ++kk) {
-    const uint32_t k_off = (kk % 4) * 32;  // 16 elements = 32 bytes inside a 128-byte row
-    const uint64_t da = smem_desc_sw128(sq_wg + (kk / 4) * T::kBlockM * 128 + k_off, 16, 1024);
-    const uint64_t db = smem_desc_sw128(sk_stage + (kk / 4) * T::kBlockN * 128 + k_off, 16, 1024);
+    constexpr int R = T::kRowBytes;
+    const uint32_t k_off = (kk % T::kStepsPerPanel) * 32;  // 16 elements = 32 bytes inside a row
+    const int panel = kk / T::kStepsPerPanel;
+    const uint64_t da = smem_desc_swizzled<R>(sq_wg + panel * T::kBlockM * R + k_off, 16, 8 * R);
+    const uint64_t db = smem_desc_swizzled<R>(sk_stage + panel * T::kBlockN * R + k_off, 16, 8 * R);
     wgmma_ss<T::kBlockN, typename T::Elem>(s, da, db, kk > 0 ? 1 : 0);
   }
   wgmma_commit();
@@ -214,8 +234,9 @@ __device__ __forceinline__ void pv_gemm_issue(float (&o)[T::kOTiles][4], const u
   wgmma_fence();
 #pragma unroll
   for (int kk = 0; kk < T::kPVSteps; ++kk) {
-    const uint64_t db = smem_desc_sw128(sv_stage + kk * 2048, T::kBlockN * 128, 1024);
-    wgmma_rs_bt<T::kHeadDim, typename T::Elem>(o, p[kk], db, 1);
+    constexpr int R = T::kRowBytes;
+    const uint64_t db = smem_desc_swizzled<R>(sv_stage + kk * 16 * R, T::kBlockN * R, 8 * R);
+    wgmma_rs_bt<T::kHeadDimPadded, typename T::Elem>(o, p[kk], db, 1);
   }
   wgmma_commit();
 }
@@ -274,17 +295,18 @@ __device__ __forceinline__ void rescale_o(float (&o)[T::kOTiles][4], const float
 
 // Zero V rows [first_row, block_n) of a stage (keys past the sequence: they
 // may be the next sequence's rows or anything else, NaN included, and P = 0
-// times NaN is NaN). A row is 128 contiguous bytes in each panel, so the
-// swizzle does not matter. Both consumers share the work, then make the
+// times NaN is NaN). A row is kRowBytes contiguous bytes in each panel, so
+// the swizzle does not matter. Both consumers share the work, then make the
 // stores visible to wgmma (async proxy) and wait for each other.
 template <class T>
 __device__ __forceinline__ void zero_v_tail(uint32_t sv_stage, int first_row, int ctid) {
   const int rows = T::kBlockN - first_row;
-  const int chunks = rows * T::kPanels * 8;  // 16-byte chunks
+  constexpr int kChunks = T::kRowBytes / 16;  // 16-byte chunks per row
+  const int chunks = rows * T::kPanels * kChunks;
   for (int i = ctid; i < chunks; i += 128 * T::kConsumers) {
-    const int p = i / (rows * 8);
-    const int r = first_row + (i / 8) % rows;
-    st_shared_zero_16(sv_stage + p * T::kBlockN * 128 + r * 128 + (i % 8) * 16);
+    const int p = i / (rows * kChunks);
+    const int r = first_row + (i / kChunks) % rows;
+    st_shared_zero_16(sv_stage + p * T::kBlockN * T::kRowBytes + r * T::kRowBytes + (i % kChunks) * 16);
   }
   fence_proxy_async_shared();
   named_bar_sync(kBarConsumers, 128 * T::kConsumers);
@@ -295,11 +317,13 @@ __device__ __forceinline__ void zero_v_tail(uint32_t sv_stage, int first_row, in
 // overlapped loop is short of).
 template <class T>
 __device__ __forceinline__ void zero_v_tail_by_panel(uint32_t sv_stage, int first_row, int ctid) {
-  const int chunks = (T::kBlockN - first_row) * 8;  // 16-byte chunks per panel
+  constexpr int kShift = T::kRowBytes == 128 ? 3 : 2;  // log2 of the 16-byte chunks per row
+  const int chunks = (T::kBlockN - first_row) << kShift;  // 16-byte chunks per panel
 #pragma unroll
   for (int p = 0; p < T::kPanels; ++p)
     for (int i = ctid; i < chunks; i += 128 * T::kConsumers)
-      st_shared_zero_16(sv_stage + p * T::kBlockN * 128 + (first_row + (i >> 3)) * 128 + (i & 7) * 16);
+      st_shared_zero_16(sv_stage + p * T::kBlockN * T::kRowBytes + (first_row + (i >> kShift)) * T::kRowBytes +
+                        (i & ((1 << kShift) - 1)) * 16);
   fence_proxy_async_shared();
   named_bar_sync(kBarConsumers, 128 * T::kConsumers);
 }
@@ -439,7 +463,7 @@ __device__ __forceinline__ void store_tile(const fa_fwd_args &a, const WgmmaTile
     if (r < rows_left) {
       Elem *row = out + r * a.out_row_stride + (lane & 3) * 2;
 #pragma unroll
-      for (int dt = 0; dt < T::kOTiles; ++dt)
+      for (int dt = 0; dt < T::kStoreTiles; ++dt)  // not the padded columns
         *reinterpret_cast<uint32_t *>(row + dt * 8) = pack2<Elem>(o[dt][2 * half], o[dt][2 * half + 1]);
     }
   }
@@ -490,7 +514,7 @@ __global__ void __launch_bounds__(T::kThreads, 1)
   const int c = wg - 1;                        // consumer index: rows 64 c .. 64 c + 63 of the tile
   const int ctid = tid - 128;                  // 0 .. 255 over both consumers
   const int warp_row0 = 64 * c + 16 * ((tid / 32) & 3);  // this warp's first row in the tile
-  const uint32_t sq_wg = sq + 64 * c * 128;    // this consumer's rows of every Q panel
+  const uint32_t sq_wg = sq + 64 * c * T::kRowBytes;  // this consumer's rows of every Q panel
 
   const float cs = a.score_log2_scale;
   const bool positive_scale = cs > 0.f;
@@ -686,21 +710,24 @@ struct TmaElemType<__nv_bfloat16> {
 };
 
 // A 4-D tensor map {head_dim, rows, heads, batches} over a [batches, rows,
-// heads, head_dim] tensor with the given element strides, 128B swizzle, box
-// {64, box_rows, 1, 1}. A dimension of extent 1 is never stepped along: its
-// stride is replaced by the row stride, a value TMA accepts.
+// heads, head_dim] tensor with the given element strides, box {box_cols,
+// box_rows, 1, 1} (box_cols 64: 128-byte swizzle; 32: 64-byte), columns past
+// head_dim read as zeros. A dimension of extent 1 is never stepped along:
+// its stride is replaced by the row stride, a value TMA accepts.
 inline CUresult encode_rows_map(CUtensorMap *map, PFN_cuTensorMapEncodeTiled_v12000 encode, CUtensorMapDataType type,
                                 const void *base, int head_dim, int64_t rows, int64_t heads, int64_t batches,
-                                int64_t row_stride, int64_t head_stride, int64_t batch_stride, int box_rows) {
+                                int64_t row_stride, int64_t head_stride, int64_t batch_stride, int box_rows,
+                                int box_cols = 64) {
   const cuuint64_t row_bytes = (cuuint64_t)row_stride * 2;
   cuuint64_t dims[4] = {(cuuint64_t)head_dim, (cuuint64_t)(rows > 0 ? rows : 1), (cuuint64_t)(heads > 0 ? heads : 1),
                         (cuuint64_t)(batches > 0 ? batches : 1)};
   cuuint64_t strides[3] = {row_bytes, heads > 1 ? (cuuint64_t)head_stride * 2 : row_bytes,
                            batches > 1 ? (cuuint64_t)batch_stride * 2 : row_bytes};
-  cuuint32_t box[4] = {64, (cuuint32_t)box_rows, 1, 1};
+  cuuint32_t box[4] = {(cuuint32_t)box_cols, (cuuint32_t)box_rows, 1, 1};
   cuuint32_t element_strides[4] = {1, 1, 1, 1};
   return encode(map, type, 4, const_cast<void *>(base), dims, strides, box, element_strides, CU_TENSOR_MAP_INTERLEAVE_NONE,
-                CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+                box_cols == 64 ? CU_TENSOR_MAP_SWIZZLE_128B : CU_TENSOR_MAP_SWIZZLE_64B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
+                CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
 }
 
 // Launch one specialization: encode the Q, K, V maps (host only, no sync,
@@ -723,11 +750,11 @@ int launch_fwd_wgmma(const fa_fwd_args *args, cudaStream_t stream) {
   const int64_t q_batches = dense_q ? args->batch : 1, k_batches = dense_k ? args->batch : 1;
   alignas(64) CUtensorMap tm_q, tm_k, tm_v;
   if (encode_rows_map(&tm_q, encode, type, args->q, T::kHeadDim, q_rows, args->num_heads_q, q_batches,
-                      args->q_row_stride, args->q_head_stride, args->q_batch_stride, T::kBlockM) != CUDA_SUCCESS ||
+                      args->q_row_stride, args->q_head_stride, args->q_batch_stride, T::kBlockM, T::kPanelCols) != CUDA_SUCCESS ||
       encode_rows_map(&tm_k, encode, type, args->k, T::kHeadDim, k_rows, args->num_heads_k, k_batches,
-                      args->k_row_stride, args->k_head_stride, args->k_batch_stride, T::kBlockN) != CUDA_SUCCESS ||
+                      args->k_row_stride, args->k_head_stride, args->k_batch_stride, T::kBlockN, T::kPanelCols) != CUDA_SUCCESS ||
       encode_rows_map(&tm_v, encode, type, args->v, T::kHeadDim, k_rows, args->num_heads_k, k_batches,
-                      args->v_row_stride, args->v_head_stride, args->v_batch_stride, T::kBlockN) != CUDA_SUCCESS)
+                      args->v_row_stride, args->v_head_stride, args->v_batch_stride, T::kBlockN, T::kPanelCols) != CUDA_SUCCESS)
     return cudaErrorInvalidValue;
   const void *kernel = reinterpret_cast<const void *>(fwd_wgmma_kernel<T>);
   const cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, T::kSmemBytes);

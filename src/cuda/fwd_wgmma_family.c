@@ -46,9 +46,6 @@ static fa_status wgmma_supports(const fa_fwd_args *a, const fa_kernel_info *k, c
                    "which TMA loads need");
   if (a->block_table != NULL)
     return fa_fail(why, FA_ERR_UNSUPPORTED, "a paged K/V cache (block_table) is not loaded through TMA yet");
-  if (a->head_dim % 64 != 0)
-    return fa_fail(why, FA_ERR_UNSUPPORTED, "head_dim %d is not a multiple of 64 (128-byte swizzle panels)",
-                   a->head_dim);
   const int64_t q_rows = a->cu_seqlens_q != NULL ? a->total_q : a->seqlen_q;
   const int64_t k_rows = a->cu_seqlens_k != NULL ? a->total_k : a->kv_capacity;
   fa_status st;
