@@ -7,6 +7,11 @@
  *
  *   ab_prefill [--quick] [--reps N]     one line per row: "row<TAB>ms<TAB>kernel"
  *
+ * After the grid, bench.py's two packed varlen rows (the same sequence
+ * lengths: its torch.randint draws with seed 0), bf16: 24 sequences GQA
+ * 32/8 d128 causal, and 40 sequences (a vision encoder) 16 heads d80 full;
+ * inputs a constant (their values do not move the time).
+ *
  * Inputs: random bf16/fp16 in [-2, 2), dense layout [batch, seqlen, heads,
  * head_dim], 16384 tokens, heads = 2048 / head_dim; one allocation reused by
  * every row (64 MB per tensor: larger than the 50 MB L2, so nothing stays
@@ -50,6 +55,70 @@ static void fill(uint16_t *h, size_t n, int bf16, uint64_t *state) {
 static int cmp_float(const void *a, const void *b) {
   const float x = *(const float *)a, y = *(const float *)b;
   return (x > y) - (x < y);
+}
+
+/* Median time of `reps` calls of p (after 5 warm-up calls), printed as a row. */
+static void time_row(const char *row, const fa_fwd_params *p, int reps, float *times, cudaStream_t stream,
+                     cudaEvent_t e0, cudaEvent_t e1) {
+  fa_message msg;
+  size_t index = 0;
+  if (fa_fwd_query(p, &index, &msg) != FA_OK) die("fa_fwd_query", msg.text);
+  fa_kernel_info info;
+  memset(&info, 0, sizeof info);
+#ifdef FA_KERNEL_INFO_INIT /* 0.2 and later: the caller sets struct_size */
+  info.struct_size = sizeof info;
+#endif
+  if (fa_kernel_info_get(index, &info) != FA_OK) die("fa_kernel_info_get", "failed");
+  for (int w = 0; w < 5; ++w)
+    if (fa_fwd(p, &msg) != FA_OK) die("fa_fwd", msg.text);
+  for (int r = 0; r < reps; ++r) {
+    check(cudaEventRecord(e0, stream), "cudaEventRecord");
+    if (fa_fwd(p, &msg) != FA_OK) die("fa_fwd", msg.text);
+    check(cudaEventRecord(e1, stream), "cudaEventRecord");
+    check(cudaEventSynchronize(e1), "cudaEventSynchronize");
+    check(cudaEventElapsedTime(&times[r], e0, e1), "cudaEventElapsedTime");
+  }
+  qsort(times, (size_t)reps, sizeof *times, cmp_float);
+  printf("%s\t%.5f\t%s\n", row, times[reps / 2], info.name);
+  fflush(stdout);
+}
+
+/* One packed varlen row: sequences of lens[0..n) query and key rows. */
+static void time_packed(const char *row, const int *lens, int n, int hq, int hk, int d, int causal, int reps,
+                        float *times, cudaStream_t stream, cudaEvent_t e0, cudaEvent_t e1) {
+  int32_t cu[64];
+  int max_len = 0;
+  cu[0] = 0;
+  for (int i = 0; i < n; ++i) {
+    cu[i + 1] = cu[i] + lens[i];
+    if (lens[i] > max_len) max_len = lens[i];
+  }
+  const size_t total = (size_t)cu[n];
+  void *q, *k, *v, *out, *cu_dev;
+  check(cudaMalloc(&q, total * hq * d * 2), "cudaMalloc");
+  check(cudaMalloc(&k, total * hk * d * 2), "cudaMalloc");
+  check(cudaMalloc(&v, total * hk * d * 2), "cudaMalloc");
+  check(cudaMalloc(&out, total * hq * d * 2), "cudaMalloc");
+  check(cudaMalloc(&cu_dev, sizeof(int32_t) * (size_t)(n + 1)), "cudaMalloc");
+  check(cudaMemset(q, 0x3c, total * hq * d * 2), "cudaMemset");
+  check(cudaMemset(k, 0x3c, total * hk * d * 2), "cudaMemset");
+  check(cudaMemset(v, 0x3c, total * hk * d * 2), "cudaMemset");
+  check(cudaMemcpy(cu_dev, cu, sizeof(int32_t) * (size_t)(n + 1), cudaMemcpyHostToDevice), "cudaMemcpy");
+  fa_fwd_params p = fa_fwd_params_default();
+  p.backend = FA_BACKEND_CUDA;
+  p.dtype = FA_DTYPE_BF16;
+  p.batch = n;
+  p.num_heads_q = hq, p.num_heads_k = hk;
+  p.head_dim = d;
+  p.cu_seqlens_q = p.cu_seqlens_k = cu_dev;
+  p.total_q = p.total_k = (int64_t)total;
+  p.max_seqlen_q = p.max_seqlen_k = max_len;
+  p.q = q, p.k = k, p.v = v, p.out = out;
+  p.window_left = -1;
+  p.window_right = causal ? 0 : -1;
+  p.stream = stream;
+  time_row(row, &p, reps, times, stream, e0, e1);
+  cudaFree(q), cudaFree(k), cudaFree(v), cudaFree(out), cudaFree(cu_dev);
 }
 
 int main(int argc, char **argv) {
@@ -102,28 +171,19 @@ int main(int argc, char **argv) {
           p.window_left = -1;
           p.window_right = causal ? 0 : -1;
           p.stream = stream;
-          fa_message msg;
-          size_t index = 0;
-          if (fa_fwd_query(&p, &index, &msg) != FA_OK) die("fa_fwd_query", msg.text);
-          fa_kernel_info info;
-          memset(&info, 0, sizeof info);
-#ifdef FA_KERNEL_INFO_INIT /* 0.2 and later: the caller sets struct_size */
-          info.struct_size = sizeof info;
-#endif
-          if (fa_kernel_info_get(index, &info) != FA_OK) die("fa_kernel_info_get", "failed");
-          for (int w = 0; w < 5; ++w)
-            if (fa_fwd(&p, &msg) != FA_OK) die("fa_fwd", msg.text);
-          for (int r = 0; r < reps; ++r) {
-            check(cudaEventRecord(e0, stream), "cudaEventRecord");
-            if (fa_fwd(&p, &msg) != FA_OK) die("fa_fwd", msg.text);
-            check(cudaEventRecord(e1, stream), "cudaEventRecord");
-            check(cudaEventSynchronize(e1), "cudaEventSynchronize");
-            check(cudaEventElapsedTime(&times[r], e0, e1), "cudaEventElapsedTime");
-          }
-          qsort(times, (size_t)reps, sizeof *times, cmp_float);
-          printf("%s d%d b%d h%d s%d %s\t%.5f\t%s\n", dt == 0 ? "bf16" : "fp16", d, b, h, s,
-                 causal ? "causal" : "full", times[reps / 2], info.name);
-          fflush(stdout);
+          char row[96];
+          snprintf(row, sizeof row, "%s d%d b%d h%d s%d %s", dt == 0 ? "bf16" : "fp16", d, b, h, s,
+                   causal ? "causal" : "full");
+          time_row(row, &p, reps, times, stream, e0, e1);
         }
+  check(cudaFree(out), "cudaFree");
+  for (int dt = 0; dt < 2; ++dt) cudaFree(q[dt]), cudaFree(k[dt]), cudaFree(v[dt]);
+  static const int lens24[] = {684,  4015, 309,  3328, 2627, 3643, 2051, 2279, 2441, 2323, 1557, 498,
+                               2788, 3415, 2054, 3288, 3736, 3916, 2490, 1921, 1638, 1767, 2007, 1326};
+  static const int lens40[] = {1802, 2071, 2606, 262,  1163, 248,  3541, 2034, 2904, 111,  1860, 325,  2720, 1652,
+                               2483, 2420, 1737, 2864, 2716, 2731, 820,  2416, 790,  3251, 265,  149,  2833, 1808,
+                               3825, 3331, 3185, 908,  1982, 3832, 2872, 2412, 343,  3035, 3135, 1633};
+  time_packed("bf16 packed24 gqa32/8 d128 causal", lens24, 24, 32, 8, 128, 1, reps, times, stream, e0, e1);
+  time_packed("bf16 vision packed40 h16 d80 full", lens40, 40, 16, 16, 80, 0, reps, times, stream, e0, e1);
   return 0;
 }

@@ -171,7 +171,7 @@ for row in A[0]:
     print(f"{row:34} {ma:9.4f} " + " ".join(cols) + f"  {A[0][row][1]}")
 for s in others:
     for d in ("d64 ", "d128 ", "d256 "):
-        rs = [v for k, v in ratios[s].items() if d in k and "s512 " not in k]
+        rs = [v for k, v in ratios[s].items() if d in k and "s512 " not in k and "packed" not in k]
         if rs:
             print(f"{s} {d.strip()}: speed {s}/A (A ms / {s} ms) {min(rs):.3f} .. {max(rs):.3f}, median {statistics.median(rs):.3f} (s2048, s8192)")
 PY

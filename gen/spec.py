@@ -97,12 +97,17 @@ def wgmma_padded_head_dim(head_dim):
     return (head_dim + panel - 1) // panel * panel
 
 
+WGMMA_TILE_LIST_MAX = 1024  # FA_TILE_LIST_MAX (src/attn/tile_order.h)
+
+
 def wgmma_smem_bytes(head_dim, tile):
     """1024 bytes of alignment slack + the Q tile + `stages` K and V tiles
     (swizzled panels, no padding) + the mbarriers: Q full/empty, and per
-    stage full/empty for K and V (src/cuda/fwd_wgmma.cuh)."""
+    stage full/empty for K and V + the block's list of work tiles (16 bytes
+    each, 16-byte aligned) and its length (src/cuda/fwd_wgmma.cuh)."""
     rows = tile["block_m"] + 2 * tile["stages"] * tile["block_n"]
-    return 1024 + rows * wgmma_padded_head_dim(head_dim) * 2 + 8 * (2 + 4 * tile["stages"])
+    before_list = rows * wgmma_padded_head_dim(head_dim) * 2 + 8 * (2 + 4 * tile["stages"])
+    return 1024 + (before_list + 15) // 16 * 16 + 16 * WGMMA_TILE_LIST_MAX + 16
 
 
 # Tile shapes of the wgmma family (sm_90a), by head dim: block_m is fixed at

@@ -318,66 +318,188 @@ static void test_pairs(void **state) {
 
 /* ------------------------------------------------------------ work-tile order (attn/tile_order.h) */
 
-/* Walk every block of a grid through the order the wgmma kernel follows:
- * each (head, query tile) exactly once, no index past the tiles; paired
- * (persistent, causal-shaped), every block's step is a tile m and its
- * mirror M-1-m, so with a causal cost of m + 1 key tiles and M even the
- * blocks' totals differ by at most one step's M + 1 (M odd leaves a
- * half-cost pair per head: attn/tile_order.h). */
-static void walk_tile_order(int32_t m_tiles, uint32_t heads, uint32_t grid, int causal_shaped) {
-  const fa_tile_order o = fa_make_tile_order(m_tiles, heads, grid, causal_shaped);
-  const uint32_t tiles = (uint32_t)m_tiles * heads;
+/* Walk every block of a grid through the order the wgmma kernel follows
+ * (block b lists the tiles of steps fa_round_step(k, b, grid), k <
+ * fa_block_steps): every tile that exists exactly once, no other, none past
+ * the count, a list within FA_TILE_LIST_MAX when the grid is fa_tile_grid's;
+ * zigzag, a step is tiles p and n-1-p of one head or two heads' middle
+ * tiles; and the busiest
+ * block's cost (m + 1 key tiles per query tile m under a causal mask, the
+ * sequence's n tiles without one) within 4 (M + 1) + 8% of the idlest's.
+ * q_tiles NULL: dense-shaped (every sequence M tiles); else the varlen
+ * tables built from it. Returns the busiest block's cost over the average. */
+static double walk_tile_order(int32_t m_tiles, int32_t batch, uint32_t heads, uint32_t grid, int zigzag,
+                              const uint16_t *q_tiles) {
+  uint16_t by_rank[FA_TILE_TABLE_MAX_BATCH];
+  uint32_t ranks_end[FA_TILE_TABLE_MAX_BATCH];
+  fa_tile_order o = fa_tile_order_dense(m_tiles, batch, heads, zigzag);
+  const uint32_t tiles = (uint32_t)m_tiles * (uint32_t)batch * heads;
   int *seen = calloc(tiles, sizeof *seen);
-  int64_t most = 0, least = INT64_MAX;
+  int64_t most = 0, least = INT64_MAX, total = 0;
+  uint32_t listed = 0;
   assert_non_null(seen);
-  assert_int_equal(o.paired, causal_shaped && grid < tiles);
-  for (uint32_t b = 0; b < grid && b < o.count; ++b) {
+  if (q_tiles != NULL) {
+    assert_true(fa_tile_tables_fit(1, batch, m_tiles));
+    for (int32_t b = 0; b < batch; ++b) by_rank[fa_tile_seq_rank(q_tiles, batch, b)] = (uint16_t)b;
+    for (int32_t r = 0; r < batch; ++r) ranks_end[r] = fa_tile_ranks_end(q_tiles, by_rank, batch, heads, zigzag, r);
+    o = fa_tile_order_tables(m_tiles, batch, heads, zigzag, q_tiles, by_rank, ranks_end);
+  }
+  const uint32_t per_step = fa_tile_step_tiles(&o), steps = fa_tile_steps(&o);
+  for (uint32_t b = 0; b < grid; ++b) {
+    const uint32_t n = fa_block_steps(steps, b, grid);
     int64_t cost = 0;
-    int32_t prev = -1;
-    for (uint32_t t = fa_first_tile(&o, b); t < o.count; t = fa_next_tile(&o, t, grid)) {
+    if (fa_round_step(n, b, grid) < steps)
+      fail_msg("M %d, grid %u: block %u stops at %u steps, before the last (%u)", m_tiles, grid, b, n, steps);
+    if (grid == fa_tile_grid(tiles, 1, 132) && n * per_step > FA_TILE_LIST_MAX)
+      fail_msg("M %d, batch %d, grid %u: block %u lists %u tiles", m_tiles, batch, grid, b, n * per_step);
+    for (uint32_t k = 0; k < n * per_step; ++k) {
+      const uint32_t t = fa_round_step(k / per_step, b, grid) * per_step + k % per_step;
+      if (t >= o.count) fail_msg("M %d, grid %u: slot %u past the count %u", m_tiles, grid, t, o.count);
       const fa_tile_pos pos = fa_tile_position(&o, t);
-      if (!pos.exists) continue;
-      if (pos.bh < 0 || (uint32_t)pos.bh >= heads || pos.m_block < 0 || pos.m_block >= m_tiles)
-        fail_msg("M %d, heads %u, grid %u: tile index %u -> head %d, query tile %d", m_tiles, heads, grid, t, pos.bh,
-                 pos.m_block);
-      seen[(uint32_t)pos.bh * (uint32_t)m_tiles + (uint32_t)pos.m_block]++;
-      cost += pos.m_block + 1;
-      if (o.paired && (t & 1u)) { /* the second of a pair: the mirror of the first */
-        if (prev != m_tiles - 1 - pos.m_block)
-          fail_msg("M %d, grid %u: pair (%d, %d) is not a tile and its mirror", m_tiles, grid, prev, pos.m_block);
+      if (pos.m_block < 0 && zigzag && k % 2 == 1) continue; /* a lone middle tile's empty partner */
+      if (pos.b < 0 || pos.b >= batch || pos.head < 0 || (uint32_t)pos.head >= heads || pos.m_block < 0 ||
+          pos.m_block >= (q_tiles != NULL ? q_tiles[pos.b] : m_tiles))
+        fail_msg("M %d, batch %d, heads %u, grid %u: tile index %u -> sequence %d, head %d, query tile %d", m_tiles,
+                 batch, heads, grid, t, pos.b, pos.head, pos.m_block);
+      if (zigzag && k % 2 == 1) { /* a step: tiles p and n-1-p of one head, or two heads' middle tiles */
+        const fa_tile_pos first = fa_tile_position(&o, t - 1);
+        const int32_t n_b = q_tiles != NULL ? q_tiles[pos.b] : m_tiles;
+        if (first.b != pos.b || (first.head == pos.head ? first.m_block + pos.m_block != n_b - 1
+                                                        : first.m_block != pos.m_block || n_b % 2 == 0))
+          fail_msg("M %d: step (%d, %d) of heads %d, %d", m_tiles, first.m_block, pos.m_block, first.head, pos.head);
       }
-      prev = pos.m_block;
+      seen[((uint32_t)pos.b * heads + (uint32_t)pos.head) * (uint32_t)m_tiles + (uint32_t)pos.m_block]++;
+      cost += zigzag ? pos.m_block + 1 : (q_tiles != NULL ? q_tiles[pos.b] : m_tiles);
+      ++listed;
     }
     if (cost > most) most = cost;
     if (cost < least) least = cost;
+    total += cost;
   }
-  for (uint32_t i = 0; i < tiles; ++i)
-    if (seen[i] != 1)
-      fail_msg("M %d, heads %u, grid %u, %s: head %u, query tile %u visited %d times", m_tiles, heads, grid,
-               o.paired ? "paired" : "plain", i / (uint32_t)m_tiles, i % (uint32_t)m_tiles, seen[i]);
-  if (o.paired && m_tiles % 2 == 0 && most - least > m_tiles + 1)
-    fail_msg("M %d, heads %u, grid %u: paired blocks cost %lld .. %lld key tiles (more than one step apart)", m_tiles,
-             heads, grid, (long long)least, (long long)most);
+  {
+    uint32_t expected = 0;
+    for (int32_t b = 0; b < batch; ++b) expected += (q_tiles != NULL ? q_tiles[b] : (uint32_t)m_tiles) * heads;
+    assert_int_equal(listed, expected);
+  }
+  for (uint32_t i = 0; i < tiles; ++i) {
+    const int32_t m = (int32_t)(i % (uint32_t)m_tiles), b = (int32_t)(i / (uint32_t)m_tiles / heads);
+    const int expected = q_tiles == NULL || m < q_tiles[b];
+    if (seen[i] != expected)
+      fail_msg("M %d, batch %d, heads %u, grid %u: sequence %d, query tile %d visited %d times", m_tiles, batch, heads,
+               grid, b, m, seen[i]);
+  }
+  if ((double)(most - least) > 4.0 * (m_tiles + 1) + 0.08 * (double)total / grid)
+    fail_msg("M %d, batch %d, heads %u, grid %u, %s: blocks cost %lld .. %lld key tiles", m_tiles, batch, heads, grid,
+             zigzag ? "zigzag" : "plain", (long long)least, (long long)most);
   free(seen);
+  return total > 0 ? (double)most * grid / (double)total : 1.0;
 }
 
 static void test_tile_order(void **state) {
   static const int32_t ms[] = {1, 2, 3, 4, 5, 8, 9, 64, 65};
   static const uint32_t heads[] = {1, 3, 16, 40};
+  static const int32_t batches[] = {1, 2, 5};
   (void)state;
   for (size_t i = 0; i < sizeof ms / sizeof ms[0]; ++i)
-    for (size_t j = 0; j < sizeof heads / sizeof heads[0]; ++j) {
-      const uint32_t tiles = (uint32_t)ms[i] * heads[j];
-      const uint32_t grids[] = {1, 2, 5, 132, tiles > 1 ? tiles - 1 : 1, tiles, tiles + 3};
-      for (size_t g = 0; g < sizeof grids / sizeof grids[0]; ++g)
-        for (int causal = 0; causal <= 1; ++causal) walk_tile_order(ms[i], heads[j], grids[g], causal);
-    }
-  /* The plain order is prefill_block's: tile i is head i / M, query tile M-1 - i % M. */
+    for (size_t j = 0; j < sizeof heads / sizeof heads[0]; ++j)
+      for (size_t l = 0; l < sizeof batches / sizeof batches[0]; ++l) {
+        const uint32_t tiles = (uint32_t)ms[i] * heads[j] * (uint32_t)batches[l];
+        const uint32_t grids[] = {1, 2, 5, 132, tiles > 1 ? tiles - 1 : 1, tiles, tiles + 3};
+        for (size_t g = 0; g < sizeof grids / sizeof grids[0]; ++g)
+          for (int zigzag = 0; zigzag <= 1; ++zigzag) walk_tile_order(ms[i], batches[l], heads[j], grids[g], zigzag, NULL);
+      }
+  /* The BENCH.md grid's shapes on 132 blocks: within 3.2% of the average
+   * (a block has one tile more than another where 132 does not divide). */
+  for (int d = 64; d <= 256; d *= 2)
+    for (int s = 512; s <= 16384; s *= 2)
+      for (int zigzag = 0; zigzag <= 1; ++zigzag)
+        assert_true(walk_tile_order(s / 128, 16384 / s, (uint32_t)(2048 / d), 132, zigzag, NULL) < 1.032);
+  /* Sequence, then head, then query tiles last first; pairs n-1-p, p. */
   {
-    const fa_tile_order o = fa_make_tile_order(4, 3, 12, 1);
-    assert_int_equal(o.paired, 0);
-    assert_int_equal(fa_tile_position(&o, 5).bh, 1);
-    assert_int_equal(fa_tile_position(&o, 5).m_block, 2);
+    fa_tile_order o = fa_tile_order_dense(4, 2, 3, 0);
+    assert_int_equal(o.count, 24);
+    assert_int_equal(fa_tile_position(&o, 13).b, 1);
+    assert_int_equal(fa_tile_position(&o, 13).head, 0);
+    assert_int_equal(fa_tile_position(&o, 13).m_block, 2);
+    o.zigzag = 1;
+    assert_int_equal(fa_tile_position(&o, 13).m_block, 0);
+    assert_int_equal(fa_tile_position(&o, 14).m_block, 2);
+    /* n 3, 3 heads: pairs (2, 0) of each head, then the middle tiles of heads 0+1, 2 + an empty slot */
+    o = fa_tile_order_dense(3, 1, 3, 1);
+    assert_int_equal(o.count, 10);
+    assert_int_equal(fa_tile_position(&o, 6).m_block, 1);
+    assert_int_equal(fa_tile_position(&o, 7).head, 1);
+    assert_int_equal(fa_tile_position(&o, 8).head, 2);
+    assert_int_equal(fa_tile_position(&o, 9).m_block, -1);
+    assert_int_equal(fa_round_step(1, 0, 5), 9); /* snake: round 1 runs backwards */
+    assert_int_equal(fa_round_step(2, 0, 5), 10);
+  }
+}
+
+/* Varlen tables: random lengths (empty sequences, and ones of the other
+ * launch of a pair, as 0 tiles), every tile once; and bench.py's packed
+ * rows on 132 blocks: 24 sequences of 64..4095 rows, GQA 32 heads, causal,
+ * and 40 of 64..4096, 16 heads, full: the busiest block within 3% of the
+ * average in key tiles, where the order before (causal pairs over the
+ * longest sequence's tiles, heads in batch order) left it 17% above. */
+static void test_tile_order_varlen(void **state) {
+  /* torch.randint(64, 4096, (24,)) and (64, 4097, (40,)) with seed 0, as bench.py draws them */
+  static const int lens24[] = {684,  4015, 309,  3328, 2627, 3643, 2051, 2279, 2441, 2323, 1557, 498,
+                               2788, 3415, 2054, 3288, 3736, 3916, 2490, 1921, 1638, 1767, 2007, 1326};
+  static const int lens40[] = {1802, 2071, 2606, 262,  1163, 248,  3541, 2034, 2904, 111,  1860, 325,  2720, 1652,
+                               2483, 2420, 1737, 2864, 2716, 2731, 820,  2416, 790,  3251, 265,  149,  2833, 1808,
+                               3825, 3331, 3185, 908,  1982, 3832, 2872, 2412, 343,  3035, 3135, 1633};
+  static const uint32_t grids[] = {1, 7, 132, 500};
+  uint16_t q_tiles[FA_TILE_TABLE_MAX_BATCH];
+  uint64_t rng = 7;
+  (void)state;
+  for (int trial = 0; trial < 300; ++trial) {
+    int32_t batch, m_tiles = 1;
+    uint32_t heads, grid;
+    rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+    batch = 1 + (int32_t)((rng >> 33) % 40);
+    heads = 1u + (uint32_t)((rng >> 45) % 9);
+    grid = grids[(rng >> 55) % 4];
+    for (int32_t b = 0; b < batch; ++b) {
+      rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+      q_tiles[b] = (uint16_t)((rng >> 40) % 5 == 0 ? 0 : (rng >> 33) % 41);
+      if (q_tiles[b] > m_tiles) m_tiles = q_tiles[b];
+    }
+    walk_tile_order(m_tiles, batch, heads, grid, (int)(trial & 1), q_tiles);
+  }
+  {
+    int32_t m24 = 0, m40 = 0;
+    for (int b = 0; b < 24; ++b) {
+      q_tiles[b] = (uint16_t)((lens24[b] + 127) / 128);
+      if (q_tiles[b] > m24) m24 = q_tiles[b];
+    }
+    const double causal24 = walk_tile_order(m24, 24, 32, 132, 1, q_tiles);
+    for (int b = 0; b < 40; ++b) {
+      q_tiles[b] = (uint16_t)((lens40[b] + 127) / 128);
+      if (q_tiles[b] > m40) m40 = q_tiles[b];
+    }
+    const double full40 = walk_tile_order(m40, 40, 16, 132, 0, q_tiles);
+    print_message("packed rows on 132 blocks, busiest block over the average: 24 x 32 heads causal %.3f, "
+                  "40 x 16 heads full %.3f\n",
+                  causal24, full40);
+    assert_true(causal24 < 1.03 && full40 < 1.03);
+  }
+}
+
+/* The launch: one block per tile, or a persistent grid of one per SM, more
+ * only so that no block lists more than FA_TILE_LIST_MAX tiles. */
+static void test_tile_grid(void **state) {
+  (void)state;
+  assert_int_equal(fa_tile_grid(100, 0, 132), 100);
+  assert_int_equal(fa_tile_grid(100, 1, 132), 100);
+  assert_int_equal(fa_tile_grid(5000, 1, 132), 132);
+  assert_int_equal(fa_tile_grid(5000, 1, 0), 5000);
+  for (uint32_t tiles = 1; tiles < 4000000; tiles = tiles * 3 + 1) {
+    const uint32_t grid = fa_tile_grid(tiles, 1, 132);
+    assert_true(grid <= tiles || tiles <= 132);
+    for (uint32_t b = 0; b < grid; b += grid / 7 + 1)
+      assert_true(2 * fa_block_steps((tiles + 1) / 2, b, grid) <= FA_TILE_LIST_MAX &&
+                  fa_block_steps(tiles, b, grid) <= FA_TILE_LIST_MAX);
   }
 }
 
@@ -956,6 +1078,8 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_workspace_check),
       cmocka_unit_test(test_pairs),
       cmocka_unit_test(test_tile_order),
+      cmocka_unit_test(test_tile_order_varlen),
+      cmocka_unit_test(test_tile_grid),
       cmocka_unit_test(test_pair_parts_and_workspace),
       cmocka_unit_test(test_workspace_bound),
       cmocka_unit_test(test_workspace_bound_exact),

@@ -20,9 +20,10 @@
 // Three compile-time switches (traits OVERLAP, PINGPONG, PERSISTENT;
 // gen/spec.py WGMMA_TILES, all on; fwd_wgmma.md): intra-warpgroup overlap
 // (the softmax of S(n) under P(n-1) V(n-1)), ping-pong turns between the
-// consumers, and a persistent grid (a block loops over work tiles; the
-// host uses it where the tiles are alike). With all off each product is
-// waited for before the next step: the first version.
+// consumers, and a persistent grid (a block loops over the work tiles it
+// listed before its roles split, longest sequences first:
+// attn/tile_order.h). With all off each product is waited for before the
+// next step: the first version.
 //
 // Tiles are panels of 64 columns (128-byte rows, TMA's 128-byte swizzle)
 // or, for head dims that are not multiples of 64, of 32 columns (64-byte
@@ -104,7 +105,12 @@ struct FwdWgmmaTraits {
   static constexpr int kQBytes = kPanels * kBlockM * kRowBytes;
   static constexpr int kKVBytes = kPanels * kBlockN * kRowBytes;  // one K or V stage
   static constexpr int kBarriers = 2 + 4 * kStages;         // Q full, Q empty; full K, V; empty K, V
-  static constexpr int kSmemBytes = 1024 /* alignment slack */ + kQBytes + 2 * kStages * kKVBytes + 8 * kBarriers;
+  // After the barriers: the block's list of work tiles (16 bytes each) and
+  // its length (attn/tile_order.h). The order's varlen tables live in the
+  // K/V ring while the list is built, before the first load.
+  static constexpr int kListOffset = (kQBytes + 2 * kStages * kKVBytes + 8 * kBarriers + 15) / 16 * 16;
+  static constexpr int kSmemBytes = 1024 /* alignment slack */ + kListOffset + 16 * FA_TILE_LIST_MAX + 16;
+  static_assert(2 * kStages * kKVBytes >= FA_TILE_TABLE_BYTES, "the tile order's tables fit in the K/V ring");
 
   // The mask and softmax helpers (common/mask_tile.cuh, mma_tile.cuh) see
   // one warp's slice of the warpgroup tile: one m16 tile of rows, whose
@@ -343,31 +349,67 @@ struct WgmmaTile {
   bool run;  // the tile has query rows and its sequence is this launch's
 };
 
-// The order in which a block takes its work tiles (attn/tile_order.h):
-// one block per tile, or a persistent grid over alike tiles (no window, or
-// one bounded on both sides), in the plain order; a persistent grid over
-// causal-shaped tiles in pairs (query tiles M-1-p and p of one head per
-// step: plain striding gave the first blocks only the longest tiles,
-// 0.73x at d256 s8192 causal).
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+
+// The block's work tiles, listed by all its threads before the roles split
+// (attn/tile_order.h: longest sequences first, a head's query tiles
+// adjacent, zigzag under causal-shaped masks, snake rounds over the grid;
+// varlen calls within the cap from tables of the sequences' lengths built
+// here too). The producer (24 registers) and the consumers then only read
+// entry k: {b, head, m_block}. tables: generic pointer to the K/V ring (free
+// until the first load); list: shared address of the list, its length
+// after FA_TILE_LIST_MAX entries. Uniform over the block (kernel args).
 template <class T>
-__device__ __forceinline__ fa_tile_order tile_order(const fa_fwd_args &a) {
+__device__ __forceinline__ void list_block_tiles(const fa_fwd_args &a, unsigned char *tables, uint32_t list,
+                                                 int tid) {
   const int m_tiles = (a.seqlen_q + T::kBlockM - 1) / T::kBlockM;
-  const bool alike = (window_left_of<T::kMask>(a) < 0) == (window_right_of<T::kMask>(a) < 0);
-  return fa_make_tile_order(m_tiles, (uint32_t)a.num_heads_q * (uint32_t)a.batch, gridDim.x, !alike);
+  const uint32_t heads = (uint32_t)a.num_heads_q;
+  // causal-shaped: a tile's keys grow with its index (window bounded on one side)
+  const int zigzag = (window_left_of<T::kMask>(a) < 0) != (window_right_of<T::kMask>(a) < 0);
+  fa_tile_order order = fa_tile_order_dense(m_tiles, a.batch, heads, zigzag);
+  if (fa_tile_tables_fit(a.cu_seqlens_q != nullptr, a.batch, m_tiles)) {
+    uint16_t *q_tiles = reinterpret_cast<uint16_t *>(tables);
+    uint16_t *by_rank = reinterpret_cast<uint16_t *>(tables + 2 * FA_TILE_TABLE_MAX_BATCH);
+    uint32_t *ranks_end = reinterpret_cast<uint32_t *>(tables + 4 * FA_TILE_TABLE_MAX_BATCH);
+    for (int b = tid; b < a.batch; b += T::kThreads) {
+      const fa_seq seq = fa_locate_sequence(&a, b);
+      const int n = (seq.len_q + T::kBlockM - 1) / T::kBlockM;
+      q_tiles[b] = (uint16_t)(fa_seq_selected(&a, &seq) ? min(n, m_tiles) : 0);  // 0: the pair's other launch
+    }
+    __syncthreads();
+    for (int b = tid; b < a.batch; b += T::kThreads) by_rank[fa_tile_seq_rank(q_tiles, a.batch, b)] = (uint16_t)b;
+    __syncthreads();
+    for (int r = tid; r < a.batch; r += T::kThreads)
+      ranks_end[r] = fa_tile_ranks_end(q_tiles, by_rank, a.batch, heads, zigzag, r);
+    __syncthreads();
+    order = fa_tile_order_tables(m_tiles, a.batch, heads, zigzag, q_tiles, by_rank, ranks_end);
+  }
+  const uint32_t per_step = fa_tile_step_tiles(&order);
+  const uint32_t steps = fa_block_steps(fa_tile_steps(&order), blockIdx.x, gridDim.x);
+  for (uint32_t k = (uint32_t)tid; k < steps * per_step; k += T::kThreads) {
+    const uint32_t tile = fa_round_step(k / per_step, blockIdx.x, gridDim.x) * per_step + k % per_step;
+    fa_tile_pos pos = {0, 0, -1};  // past the walk: nothing to run
+    if (tile < order.count) pos = fa_tile_position(&order, tile);  // may be an empty slot too
+    st_shared_16(list + 16 * k, (uint32_t)pos.b, (uint32_t)pos.head, (uint32_t)pos.m_block, 0u);
+  }
+  if (tid == 0) st_shared_4(list + 16 * FA_TILE_LIST_MAX, steps * per_step);
+  fence_proxy_async_shared();  // the tables' stores before TMA writes the ring
 }
 
+// Entry k of the block's tile list.
 template <class T>
-__device__ __forceinline__ WgmmaTile locate_tile(const fa_fwd_args &a, const fa_tile_order &o, unsigned tile) {
-  const fa_tile_pos pos = fa_tile_position(&o, tile);
+__device__ __forceinline__ WgmmaTile locate_tile(const fa_fwd_args &a, uint32_t list, unsigned k) {
+  const uint4 e = ld_shared_16(list + 16 * k);
   WgmmaTile t;
-  t.b = pos.bh / a.num_heads_q;
-  t.head = pos.bh % a.num_heads_q;
-  t.m0 = pos.m_block * T::kBlockM;
+  t.b = (int)e.x;
+  t.head = (int)e.y;
+  t.m0 = (int)e.z * T::kBlockM;
   t.seq = fa_locate_sequence(&a, t.b);
-  t.run = pos.exists && t.m0 < t.seq.len_q && fa_seq_selected(&a, &t.seq);
+  t.run = (int)e.z >= 0 && t.m0 < t.seq.len_q && fa_seq_selected(&a, &t.seq);
   return t;
 }
 
+#endif  // __CUDA_ARCH__ >= 900
 template <class T>
 __device__ __forceinline__ fa_tile_plan plan_tile(const fa_fwd_args &a, const WgmmaTile &t) {
   return fa_plan_key_tiles(t.m0, T::kBlockM, t.seq.len_q, t.seq.len_k, window_left_of<T::kMask>(a),
@@ -395,14 +437,14 @@ __device__ __forceinline__ uint32_t ring_parity(unsigned j) {
 template <class T>
 __device__ __forceinline__ void produce(const fa_fwd_args &a, const CUtensorMap *tm_q, const CUtensorMap *tm_k,
                                         const CUtensorMap *tm_v, const WgmmaBarriers<T> &bar, uint32_t sq,
-                                        uint32_t sk, uint32_t sv) {
+                                        uint32_t sk, uint32_t sv, uint32_t list) {
   tma_prefetch_map(tm_q);
   tma_prefetch_map(tm_k);
   tma_prefetch_map(tm_v);
   unsigned q_loads = 0, j = 0;  // Q tiles and key tiles loaded so far (barrier parities)
-  const fa_tile_order order = tile_order<T>(a);
-  const auto produce_tile = [&](const fa_fwd_args &args, unsigned tile) {
-    const WgmmaTile t = locate_tile<T>(args, order, tile);
+  const unsigned tile_count = ld_shared_4(list + 16 * FA_TILE_LIST_MAX);
+  const auto produce_tile = [&](const fa_fwd_args &args, unsigned k) {
+    const WgmmaTile t = locate_tile<T>(args, list, k);
     if (!t.run) return;
     const fa_tile_plan plan = plan_tile<T>(args, t);
     if (plan.n_block_min >= plan.n_block_max) return;  // no keys: the consumers need no Q either
@@ -413,12 +455,11 @@ __device__ __forceinline__ void produce(const fa_fwd_args &a, const CUtensorMap 
                   args.cu_seqlens_k == nullptr ? t.b : 0, plan.n_block_min, plan.n_block_max, j);
     j += (unsigned)(plan.n_block_max - plan.n_block_min);
   };
-  if (gridDim.x >= order.count) {  // one tile per block (not persistent): no loop to carry
-    produce_tile(a, blockIdx.x);
+  if (tile_count <= 1) {  // one tile per block (not persistent): no loop to carry
+    if (tile_count == 1) produce_tile(a, 0);
     return;
   }
-  for (unsigned tile = fa_first_tile(&order, blockIdx.x); tile < order.count;
-       tile = fa_next_tile(&order, tile, gridDim.x)) {
+  for (unsigned k = 0; k < tile_count; ++k) {
     // In the loop the arguments are read again for each tile, through a
     // pointer the compiler cannot keep: otherwise it hoists their sign
     // extensions out of the loop and spills them (the producer has 24
@@ -426,7 +467,7 @@ __device__ __forceinline__ void produce(const fa_fwd_args &a, const CUtensorMap 
     // slower than the constant bank, and a lone tile waits for them.
     const fa_fwd_args *pa = &a;
     asm volatile("" : "+l"(pa));
-    produce_tile(*pa, tile);
+    produce_tile(*pa, k);
   }
 }
 
@@ -501,11 +542,13 @@ __global__ void __launch_bounds__(T::kThreads, 1)
     }
     fence_mbar_init();
   }
-  __syncthreads();  // every thread sees initialized barriers (a hang otherwise, HOPPER.md 2.8)
+  const uint32_t list = sq + T::kListOffset;
+  list_block_tiles<T>(a, smem + (sk - smem_u32(smem)), list, tid);
+  __syncthreads();  // every thread sees initialized barriers (a hang otherwise, HOPPER.md 2.8) and the tile list
 
   if (wg == 0) {  // ---- producer
     setmaxnreg_dec<T::kProducerRegs>();
-    if (tid == 0) produce<T>(a, &tm_q, &tm_k, &tm_v, bar, sq, sk, sv);
+    if (tid == 0) produce<T>(a, &tm_q, &tm_k, &tm_v, bar, sq, sk, sv, list);
     return;
   }
 
@@ -524,10 +567,9 @@ __global__ void __launch_bounds__(T::kThreads, 1)
   // of the Q tiles consumed: one register across the tile loop, which runs
   // at the register limit.
   unsigned consumed = 0;
-  const fa_tile_order order = tile_order<T>(a);
-  for (unsigned tile = fa_first_tile(&order, blockIdx.x); tile < order.count;
-       tile = fa_next_tile(&order, tile, gridDim.x)) {
-    const WgmmaTile t = locate_tile<T>(a, order, tile);
+  const unsigned tile_count = ld_shared_4(list + 16 * FA_TILE_LIST_MAX);
+  for (unsigned tile = 0; tile < tile_count; ++tile) {
+    const WgmmaTile t = locate_tile<T>(a, list, tile);
     if (!t.run) continue;  // uniform over the block, as in the producer
     const fa_tile_plan plan = plan_tile<T>(a, t);
     const int n_block_min = plan.n_block_min, n_block_max = plan.n_block_max;
@@ -689,7 +731,7 @@ __global__ void __launch_bounds__(T::kThreads, 1)
     // and head are found again from the tile index rather than kept live
     // across the loop (ptxas spilled them otherwise).
     if constexpr (T::kOverlap)
-      store_tile<T>(a, locate_tile<T>(a, tile_order<T>(a), tile), o[0], row_max, row_sum, warp_row0, lane);
+      store_tile<T>(a, locate_tile<T>(a, list, tile), o[0], row_max, row_sum, warp_row0, lane);
     else
       store_tile<T>(a, t, o[0], row_max, row_sum, warp_row0, lane);
   }
@@ -737,10 +779,11 @@ int launch_fwd_wgmma(const fa_fwd_args *args, cudaStream_t stream) {
   const long long m_blocks = (args->seqlen_q + T::kBlockM - 1) / T::kBlockM;
   const long long tiles = m_blocks * args->num_heads_q * args->batch;  // <= INT32_MAX, checked by supports()
   if (tiles == 0) return cudaSuccess;
-  // Persistent: one block per SM (the shared memory allows no more), each
-  // looping over its tiles (causal-shaped ones in pairs: attn/tile_order.h);
+  // Persistent: one block per SM (the shared memory allows no more; more
+  // blocks only where a block's tile list would overflow), each looping over
+  // its tiles (heaviest rows first, snake rounds: attn/tile_order.h);
   // otherwise one block per tile. The kernel reads which from gridDim.
-  const long long blocks = T::kPersistent && args->sm_count > 0 && tiles > args->sm_count ? args->sm_count : tiles;
+  const uint32_t blocks = fa_tile_grid((uint32_t)tiles, T::kPersistent, args->sm_count);
   if (args->tensor_map_encode == nullptr) return cudaErrorNotSupported;  // supports() declines first
   const auto encode = reinterpret_cast<PFN_cuTensorMapEncodeTiled_v12000>(args->tensor_map_encode);
   const CUtensorMapDataType type = TmaElemType<typename T::Elem>::value;
