@@ -5,7 +5,8 @@
  * version's libflashattn.a. bench/ab_prefill.sh builds both and runs them
  * interleaved (A B A B) in one device call.
  *
- *   ab_prefill [--quick] [--reps N]     one line per row: "row<TAB>ms<TAB>kernel"
+ *   ab_prefill [--quick] [--reps N] [--dims D,...]   one line per row: "row<TAB>ms<TAB>kernel"
+ *                                       (--dims: only those of 64, 128, 256, and no packed rows)
  *
  * After the grid, bench.py's two packed varlen rows (the same sequence
  * lengths: its torch.randint draws with seed 0), bf16: 24 sequences GQA
@@ -122,11 +123,22 @@ static void time_packed(const char *row, const int *lens, int n, int hq, int hk,
 }
 
 int main(int argc, char **argv) {
-  int quick = 0, reps = 30;
+  int quick = 0, reps = 30, only_dims = 0, dim_on[3] = {1, 1, 1};
   for (int i = 1; i < argc; ++i) {
     if (strcmp(argv[i], "--quick") == 0) quick = 1;
     else if (strcmp(argv[i], "--reps") == 0 && i + 1 < argc) reps = atoi(argv[++i]);
-    else die("usage", "ab_prefill [--quick] [--reps N]");
+    else if (strcmp(argv[i], "--dims") == 0 && i + 1 < argc) {
+      char *p = argv[++i];
+      only_dims = 1;
+      dim_on[0] = dim_on[1] = dim_on[2] = 0;
+      while (*p != '\0') {
+        const long d = strtol(p, &p, 10);
+        dim_on[0] |= d == 64, dim_on[1] |= d == 128, dim_on[2] |= d == 256;
+        if (*p == ',') ++p;
+        else if (*p != '\0') die("usage", "--dims takes a list like 64,256");
+      }
+    }
+    else die("usage", "ab_prefill [--quick] [--reps N] [--dims D,...]");
   }
   const size_t n = (size_t)TOKENS * WIDTH;
   uint16_t *host = malloc(n * 2);
@@ -157,7 +169,7 @@ int main(int argc, char **argv) {
   const int n_seqs = quick ? 3 : 6;
   for (int dt = 0; dt < 2; ++dt)
     for (int di = 0; di < 3; ++di)
-      for (int si = 0; si < n_seqs; ++si)
+      for (int si = 0; si < n_seqs && dim_on[di]; ++si)
         for (int causal = 0; causal < 2; ++causal) {
           const int d = dims[di], s = seqs[si], h = WIDTH / d, b = TOKENS / s;
           fa_fwd_params p = fa_fwd_params_default();
@@ -183,6 +195,7 @@ int main(int argc, char **argv) {
   static const int lens40[] = {1802, 2071, 2606, 262,  1163, 248,  3541, 2034, 2904, 111,  1860, 325,  2720, 1652,
                                2483, 2420, 1737, 2864, 2716, 2731, 820,  2416, 790,  3251, 265,  149,  2833, 1808,
                                3825, 3331, 3185, 908,  1982, 3832, 2872, 2412, 343,  3035, 3135, 1633};
+  if (only_dims) return 0;
   time_packed("bf16 packed24 gqa32/8 d128 causal", lens24, 24, 32, 8, 128, 1, reps, times, stream, e0, e1);
   time_packed("bf16 vision packed40 h16 d80 full", lens40, 40, 16, 16, 80, 0, reps, times, stream, e0, e1);
   return 0;

@@ -9,7 +9,8 @@
 #            separated by "|", e.g. AB_VARIANTS="overlap|overlap pingpong"
 #            ("-name" turns a switch off; default "-overlap -pingpong": the first version;
 #            "D:key=value" sets a tile field of the max_head_dim=D row, e.g. "64:block_n=192")
-#            the wgmma family builds head dims $AB_WGMMA_DIMS (default 64,128,256)
+#            the wgmma family builds head dims $AB_WGMMA_DIMS (default 64,128,256);
+#            AB_TIME_DIMS=256: time only those head dims (no packed rows)
 #            AB_VARIANTS=none: no variants
 #   O        with AB_OLD=DIR (a `git archive` of an older commit, carried):
 #            that tree as its spec has it (the refactor's baseline)
@@ -132,7 +133,7 @@ done
 t=$SECONDS
 for r in $(seq 1 "$ROUNDS"); do
   for side in "${SIDES[@]}"; do
-    timeout "$(cap 40)" "$W/ab_$side" --quick --reps "$REPS" >"$OUT/ab_$side.$r" 2>"$OUT/ab_$side.$r.err"
+    timeout "$(cap 40)" "$W/ab_$side" --quick --reps "$REPS" ${AB_TIME_DIMS:+--dims "$AB_TIME_DIMS"} >"$OUT/ab_$side.$r" 2>"$OUT/ab_$side.$r.err"
     rc=$?
     [ $rc = 0 ] || note "ab_prefill $side round $r: exit $rc ($(head -c 200 "$OUT/ab_$side.$r.err"))"
   done
