@@ -124,7 +124,7 @@ class Kernel:
         shape = f"{self.block_m}x{self.block_n} tile"
         if self.backend == "cuda":
             shape += f", {self.threads // 32} warps" + ("; Q in registers" if t.get("q_regs") else "")
-            shape += ("; intra-warpgroup overlap" if t.get("overlap") else "") + ("; ping-pong" if t.get("pingpong") else "") + ("; persistent" if t.get("persistent") else "")
+            shape += ("; intra-warpgroup overlap" if t.get("overlap") else "") + ("; ping-pong" if t.get("pingpong") else "") + ("; persistent" if t.get("persistent") else "") + ("; epilogue through shared memory" if t.get("smem_epilogue") else "")
         return f"{self.family.summary}; {shape}"
 
     @property

@@ -104,10 +104,21 @@ def wgmma_smem_bytes(head_dim, tile):
     """1024 bytes of alignment slack + the Q tile + `stages` K and V tiles
     (swizzled panels, no padding) + the mbarriers: Q full/empty, and per
     stage full/empty for K and V + the block's list of work tiles (16 bytes
-    each, 16-byte aligned) and its length (src/cuda/fwd_wgmma.cuh)."""
+    each, 16-byte aligned) and its length (src/cuda/fwd_wgmma.cuh); with
+    smem_epilogue, then the O staging area: block_m rows of O's accumulator
+    (the padded head dim) if it has at most 128 columns and fits, else of
+    64 or else 32 columns (passes), plus 16 bytes of padding per row
+    (kOStageCols, kOStageBytes)."""
     rows = tile["block_m"] + 2 * tile["stages"] * tile["block_n"]
-    before_list = rows * wgmma_padded_head_dim(head_dim) * 2 + 8 * (2 + 4 * tile["stages"])
-    return 1024 + (before_list + 15) // 16 * 16 + 16 * WGMMA_TILE_LIST_MAX + 16
+    padded = wgmma_padded_head_dim(head_dim)
+    before_list = rows * padded * 2 + 8 * (2 + 4 * tile["stages"])
+    base = 1024 + (before_list + 15) // 16 * 16 + 16 * WGMMA_TILE_LIST_MAX + 16
+    if not tile.get("smem_epilogue"):
+        return base
+    stage = lambda cols: tile["block_m"] * (cols * 2 + 16)
+    left = 232448 - base
+    cols = padded if padded <= 128 and stage(padded) <= left else (64 if stage(64) <= left else 32)
+    return base + stage(cols)
 
 
 # Tile shapes of the wgmma family (sm_90a), by head dim: block_m is fixed at
@@ -122,18 +133,21 @@ def wgmma_smem_bytes(head_dim, tile):
 #             barriers); needs overlap
 #   persistent: one block per SM looping over work tiles (static stride),
 #             the next tile's loads under the last one's epilogue
+#   smem_epilogue: O staged in shared memory (stmatrix) and stored with
+#             16-byte stores, instead of 4-byte stores from the accumulators
+#             (off: not measured yet; src/cuda/fwd_wgmma.md)
 # Both on for every head dim: A/B on the H200 (2026-11-29, bench/wgmma_ab.sh,
 # one call, 2 interleaved rounds of the --quick grid), speed over both off,
 # median of the s2048/s8192 rows: d64 1.036, d128 1.039, d256 1.077
 # (overlap alone: 1.009 / 1.014 / 1.068); s512 0.94-1.03. Both off gives back
 # the first version (bench/small_spec.py --switch=-overlap --switch=-pingpong).
 WGMMA_TILES = [
-    dict(max_head_dim=64, block_m=128, block_n=128, warps=12, stages=2, overlap=True, pingpong=True, persistent=True),
-    dict(max_head_dim=128, block_m=128, block_n=128, warps=12, stages=2, overlap=True, pingpong=True, persistent=True),
+    dict(max_head_dim=64, block_m=128, block_n=128, warps=12, stages=2, overlap=True, pingpong=True, persistent=True, smem_epilogue=False),
+    dict(max_head_dim=128, block_m=128, block_n=128, warps=12, stages=2, overlap=True, pingpong=True, persistent=True, smem_epilogue=False),
     # d192: FA3's 128 x 96 tile (S 48 + P 24 + O 96 registers; 193 KB of shared memory)
-    dict(max_head_dim=192, block_m=128, block_n=96, warps=12, stages=2, overlap=True, pingpong=True, persistent=True),
+    dict(max_head_dim=192, block_m=128, block_n=96, warps=12, stages=2, overlap=True, pingpong=True, persistent=True, smem_epilogue=False),
     # d256: O alone takes 128 registers; FA3 uses block_n 80 here
-    dict(max_head_dim=256, block_m=128, block_n=64, warps=12, stages=2, overlap=True, pingpong=True, persistent=True),
+    dict(max_head_dim=256, block_m=128, block_n=64, warps=12, stages=2, overlap=True, pingpong=True, persistent=True, smem_epilogue=False),
 ]
 
 

@@ -23,7 +23,9 @@
 // consumers, and a persistent grid (a block loops over the work tiles it
 // listed before its roles split, longest sequences first:
 // attn/tile_order.h). With all off each product is waited for before the
-// next step: the first version.
+// next step: the first version. A fourth, off in the spec until measured:
+// SMEM_EPILOGUE, O staged in shared memory (stmatrix) and stored with
+// 16-byte stores (store_tile_smem).
 //
 // Tiles are panels of 64 columns (128-byte rows, TMA's 128-byte swizzle)
 // or, for head dims that are not multiples of 64, of 32 columns (64-byte
@@ -63,9 +65,10 @@ namespace fa {
 
 // OVERLAP, PINGPONG: the scheduling switches of fwd_wgmma.md "Switches"
 // (gen/spec.py WGMMA_TILES overlap=/pingpong=; both off by default, and
-// then the kernel is the first version's, unchanged).
+// then the kernel is the first version's, unchanged). SMEM_EPILOGUE: O
+// through shared memory (fwd_wgmma.md "Epilogue through shared memory").
 template <int HEAD_DIM, int BLOCK_N, int STAGES, typename ElemT, int MASK, bool OVERLAP = false, bool PINGPONG = false,
-          bool PERSISTENT = false>
+          bool PERSISTENT = false, bool SMEM_EPILOGUE = false>
 struct FwdWgmmaTraits {
   using Elem = ElemT;
   static constexpr int kHeadDim = HEAD_DIM;
@@ -109,8 +112,26 @@ struct FwdWgmmaTraits {
   // its length (attn/tile_order.h). The order's varlen tables live in the
   // K/V ring while the list is built, before the first load.
   static constexpr int kListOffset = (kQBytes + 2 * kStages * kKVBytes + 8 * kBarriers + 15) / 16 * 16;
-  static constexpr int kSmemBytes = 1024 /* alignment slack */ + kListOffset + 16 * FA_TILE_LIST_MAX + 16;
   static_assert(2 * kStages * kKVBytes >= FA_TILE_TABLE_BYTES, "the tile order's tables fit in the K/V ring");
+  // Epilogue through shared memory (switch smem_epilogue; store_tile_smem):
+  // a staging area after everything else, 64 rows per consumer, never
+  // aliased (the producer may already be loading the next work tile's Q
+  // and K/V). Rows of kOStageCols columns of O's accumulator (the padded
+  // head dim) plus 16 bytes of padding (an odd number of 16-byte chunks per
+  // row: stmatrix without bank conflicts), in passes: the whole width up
+  // to 128 columns, else 64, else 32, the widest that fits in what the
+  // rest leaves (d192/d256: 17.9 KB are left after the tiles and the tile
+  // list, 128 rows of 64 + 16 bytes need 18 KB: 32).
+  static constexpr int kSmemBytesNoStage = 1024 /* alignment slack */ + kListOffset + 16 * FA_TILE_LIST_MAX + 16;
+  static constexpr int kOStageLeft = 232448 - kSmemBytesNoStage;
+  static constexpr bool kSmemEpilogue = SMEM_EPILOGUE;
+  static constexpr int kOStageCols = kHeadDimPadded <= 128 && kBlockM * (kHeadDimPadded * 2 + 16) <= kOStageLeft
+                                         ? kHeadDimPadded
+                                         : (kBlockM * (64 * 2 + 16) <= kOStageLeft ? 64 : 32);
+  static constexpr int kOPasses = kHeadDimPadded / kOStageCols;
+  static constexpr int kOStageRowBytes = kOStageCols * 2 + 16;
+  static constexpr int kOStageBytes = SMEM_EPILOGUE ? kBlockM * kOStageRowBytes : 0;
+  static constexpr int kSmemBytes = kSmemBytesNoStage + kOStageBytes;
 
   // The mask and softmax helpers (common/mask_tile.cuh, mma_tile.cuh) see
   // one warp's slice of the warpgroup tile: one m16 tile of rows, whose
@@ -132,12 +153,19 @@ struct FwdWgmmaTraits {
   static_assert(kSmemBytes <= 232448, "more shared memory than an sm_90 block may have");
   static_assert(sizeof(Elem) == 2, "16-bit storage");
   static_assert(!PINGPONG || OVERLAP, "ping-pong is built on the overlapped loop");
+  static_assert(!SMEM_EPILOGUE || (kOStageCols % 16 == 0 && kOPasses * kOStageCols == kOTiles * 8),
+                "smem_epilogue: the passes cover O's accumulator, an even number of n8 tiles each (stmatrix pairs)");
+  static_assert(!SMEM_EPILOGUE || kSmemBytes <= 232448,
+                "smem_epilogue: the O staging area does not fit beside the Q and K/V tiles (fewer stages, or off)");
+  static_assert(kSmemBytesNoStage % 16 == 0, "the O staging area at the end must be 16-byte aligned");
 };
 
 // Named barriers (0 is __syncthreads).
 // Named barriers (0 is __syncthreads). kBarTurn0 + c: consumer c's turn to
 // issue its GEMMs (ping-pong only).
-enum WgmmaNamedBarrier { kBarConsumers = 1, kBarTurn0 = 2, kBarTurn1 = 3 };
+// kBarEpilogue0 + c: consumer c's own 128 threads around its O staging
+// rows (smem_epilogue only).
+enum WgmmaNamedBarrier { kBarConsumers = 1, kBarTurn0 = 2, kBarTurn1 = 3, kBarEpilogue0 = 4, kBarEpilogue1 = 5 };
 
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
 
@@ -473,13 +501,13 @@ __device__ __forceinline__ void produce(const fa_fwd_args &a, const CUtensorMap 
 
 // ------------------------------------------------------------ consumer role
 
-// Epilogue of one work tile: sinks, empty rows, NaN rows (attn/softmax.h),
-// then O and LSE from registers. Each quad of lanes holds one row's columns.
+// The rows' end, shared by both epilogues: sinks, empty rows, NaN rows
+// (attn/softmax.h), O scaled by 1 / sum, LSE stored (rows < len_q). Each
+// quad of lanes holds one row's columns.
 template <class T>
-__device__ __forceinline__ void store_tile(const fa_fwd_args &a, const WgmmaTile &t, float (&o)[T::kOTiles][4],
-                                           const float (&row_max)[1][2], const float (&row_sum)[1][2], int warp_row0,
-                                           int lane) {
-  using Elem = typename T::Elem;
+__device__ __forceinline__ void finish_rows(const fa_fwd_args &a, const WgmmaTile &t, float (&o)[T::kOTiles][4],
+                                            const float (&row_max)[1][2], const float (&row_sum)[1][2],
+                                            int warp_row0, int lane) {
   const float sink = a.sinks != nullptr ? a.sinks[t.head] * kLog2e : -INFINITY;
   float *lse = a.lse == nullptr ? nullptr
                                 : a.lse + t.b * a.lse_batch_stride + t.head * a.lse_head_stride + t.seq.q_start + t.m0;
@@ -496,6 +524,17 @@ __device__ __forceinline__ void store_tile(const fa_fwd_args &a, const WgmmaTile
     const int r = warp_row0 + (lane >> 2) + half * 8;
     if (lse != nullptr && (lane & 3) == 0 && r < rows_left) lse[r] = fa_row_lse(total);
   }
+}
+
+// Epilogue of one work tile: finish_rows, then O straight from registers
+// (4-byte stores; a quad covers 16 contiguous bytes of a row).
+template <class T>
+__device__ __forceinline__ void store_tile(const fa_fwd_args &a, const WgmmaTile &t, float (&o)[T::kOTiles][4],
+                                           const float (&row_max)[1][2], const float (&row_sum)[1][2], int warp_row0,
+                                           int lane) {
+  using Elem = typename T::Elem;
+  finish_rows<T>(a, t, o, row_max, row_sum, warp_row0, lane);
+  const int rows_left = t.seq.len_q - t.m0;
   Elem *out = static_cast<Elem *>(a.out) + t.b * a.out_batch_stride + (t.seq.q_start + t.m0) * a.out_row_stride +
               t.head * a.out_head_stride;
 #pragma unroll
@@ -508,6 +547,95 @@ __device__ __forceinline__ void store_tile(const fa_fwd_args &a, const WgmmaTile
         *reinterpret_cast<uint32_t *>(row + dt * 8) = pack2<Elem>(o[dt][2 * half], o[dt][2 * half + 1]);
     }
   }
+}
+
+// Consumer c's named barrier over its own 128 threads (ids as immediates).
+__device__ __forceinline__ void epilogue_bar_sync(int c) {
+  if (c == 0)
+    named_bar_sync(kBarEpilogue0, 128);
+  else
+    named_bar_sync(kBarEpilogue1, 128);
+}
+
+// Epilogue through shared memory (switch smem_epilogue; fwd_wgmma.md):
+// finish_rows, then per pass of kOStageCols columns each consumer stages its
+// 64 rows in its part of the staging area `so` (rows of kOStageRowBytes)
+// with stmatrix, waits for its own four warps, and copies the rows out with
+// 16-byte loads and stores, consecutive threads on consecutive 16-byte
+// chunks of a row; rows past the sequence (r >= len_q - m0: the next
+// sequence's, in varlen) are never written. The staging rows are reused by
+// the next pass and the next work tile: the barrier before each pass's
+// stmatrix waits until the previous copy-out has read them.
+template <class T>
+__device__ __forceinline__ void store_tile_smem(const fa_fwd_args &a, const WgmmaTile &t, float (&o)[T::kOTiles][4],
+                                                const float (&row_max)[1][2], const float (&row_sum)[1][2],
+                                                int warp_row0, int lane, uint32_t so) {
+  using Elem = typename T::Elem;
+  constexpr int kRow = T::kOStageRowBytes;
+  constexpr int kTilesPerPass = T::kOStageCols / 8;  // n8 tiles (16-byte chunks of a row) per pass
+  finish_rows<T>(a, t, o, row_max, row_sum, warp_row0, lane);
+  // The thread's place read again (a volatile read of %tid.x): otherwise
+  // the staging addresses below, which depend only on the thread, are
+  // hoisted out of the work-tile loop and kept live across it (d256
+  // causal/local spilled 12 bytes).
+  const unsigned tid = thread_index_x();
+  const int c = (int)(tid >> 7) - 1;  // consumer: rows 64 c .. 64 c + 63 of the tile
+  const unsigned wtid = tid & 127;    // thread in the warpgroup: warp wtid / 32 has rows 16 (wtid / 32) ..
+  const unsigned ln = tid & 31;      // lane
+  const uint32_t so_wg = so + c * 64 * kRow;
+  // stmatrix: lanes 8j..8j+7 address rows i = lane % 8 of matrix j: j & 1
+  // the row half (+8), j >> 1 the n8 tile of the pair (+16 bytes).
+  const uint32_t st_addr =
+      so_wg + ((wtid >> 5) * 16 + (ln & 7) + ((ln >> 3) & 1) * 8) * kRow + (ln >> 4) * 16;
+  const int rows_left = t.seq.len_q - t.m0 - 64 * c;    // of this consumer's rows
+  Elem *out = static_cast<Elem *>(a.out) + t.b * a.out_batch_stride +
+              (t.seq.q_start + t.m0 + 64 * c) * a.out_row_stride + t.head * a.out_head_stride;
+#pragma unroll
+  for (int pass = 0; pass < T::kOPasses; ++pass) {
+    epilogue_bar_sync(c);  // the staging rows' previous copy-out is done
+#pragma unroll
+    for (int u = 0; u < kTilesPerPass / 2; ++u) {
+      const int dt = pass * kTilesPerPass + 2 * u;
+      const uint32_t r[4] = {pack2<Elem>(o[dt][0], o[dt][1]), pack2<Elem>(o[dt][2], o[dt][3]),
+                             pack2<Elem>(o[dt + 1][0], o[dt + 1][1]), pack2<Elem>(o[dt + 1][2], o[dt + 1][3])};
+      stmatrix_x4(st_addr + u * 32, r);
+    }
+    epilogue_bar_sync(c);  // all 64 rows staged
+    // Chunk i = 128 it + wtid of the pass: row i / kTilesPerPass, chunk
+    // i % kTilesPerPass (consecutive threads, consecutive chunks of a row).
+    // All loads first (the staging rows are all valid), then the stores of
+    // the rows < len_q; a chunk past the head dim (an accumulator wider
+    // than the head dim) is not stored.
+    constexpr int kIters = 64 * kTilesPerPass / 128;
+    constexpr bool kWhole = 128 % kTilesPerPass == 0;  // the same chunk in every iteration
+    uint4 v[kIters];
+#pragma unroll
+    for (int it = 0; it < kIters; ++it) {
+      const unsigned i = 128u * it + wtid;
+      const unsigned r = kWhole ? wtid / kTilesPerPass + it * (128 / kTilesPerPass) : i / kTilesPerPass;
+      const unsigned k = kWhole ? wtid % kTilesPerPass : i % kTilesPerPass;
+      v[it] = ld_shared_16(so_wg + r * kRow + k * 16);
+    }
+#pragma unroll
+    for (int it = 0; it < kIters; ++it) {
+      const unsigned i = 128u * it + wtid;
+      const unsigned r = kWhole ? wtid / kTilesPerPass + it * (128 / kTilesPerPass) : i / kTilesPerPass;
+      const unsigned k = pass * kTilesPerPass + (kWhole ? wtid % kTilesPerPass : i % kTilesPerPass);
+      if ((int)r < rows_left && k < T::kStoreTiles)
+        st_global_16(out + (int)r * a.out_row_stride + k * 8, v[it]);
+    }
+  }
+}
+
+// The work tile's epilogue: from registers, or through shared memory.
+template <class T>
+__device__ __forceinline__ void store_o(const fa_fwd_args &a, const WgmmaTile &t, float (&o)[T::kOTiles][4],
+                                        const float (&row_max)[1][2], const float (&row_sum)[1][2], int warp_row0,
+                                        int lane, uint32_t so) {
+  if constexpr (T::kSmemEpilogue)
+    store_tile_smem<T>(a, t, o, row_max, row_sum, warp_row0, lane, so);
+  else
+    store_tile<T>(a, t, o, row_max, row_sum, warp_row0, lane);
 }
 
 #endif  // __CUDA_ARCH__ >= 900
@@ -727,13 +855,14 @@ __global__ void __launch_bounds__(T::kThreads, 1)
       }
     }
     if (any_keys) consumed = ((j_base + (unsigned)(n_block_max - n_block_min)) << 1) | ((consumed & 1u) ^ 1u);
+    const uint32_t so = sq + (T::kSmemBytesNoStage - 1024);  // O staging area (smem_epilogue), at the end
     // The overlapped loop runs at the register limit: the tile's sequence
     // and head are found again from the tile index rather than kept live
     // across the loop (ptxas spilled them otherwise).
     if constexpr (T::kOverlap)
-      store_tile<T>(a, locate_tile<T>(a, list, tile), o[0], row_max, row_sum, warp_row0, lane);
+      store_o<T>(a, locate_tile<T>(a, list, tile), o[0], row_max, row_sum, warp_row0, lane, so);
     else
-      store_tile<T>(a, t, o[0], row_max, row_sum, warp_row0, lane);
+      store_o<T>(a, t, o[0], row_max, row_sum, warp_row0, lane, so);
   }
 #endif  // __CUDA_ARCH__ >= 900
 }

@@ -8,6 +8,15 @@
 
 namespace fa {
 
+// threadIdx.x by a volatile read of %tid.x: the compiler neither hoists it
+// nor keeps the value live from an earlier read (for code after a long loop
+// that runs at the register limit).
+__device__ __forceinline__ unsigned thread_index_x() {
+  unsigned t;
+  asm volatile("mov.u32 %0, %%tid.x;\n" : "=r"(t));
+  return t;
+}
+
 // Shared-memory address (32-bit, .shared state space) of a generic pointer.
 __device__ __forceinline__ uint32_t smem_u32(const void *p) {
   return static_cast<uint32_t>(__cvta_generic_to_shared(p));
@@ -126,11 +135,19 @@ __device__ __forceinline__ void st_shared_4(uint32_t addr, uint32_t v) {
   asm volatile("st.shared.b32 [%0], %1;\n" ::"r"(addr), "r"(v) : "memory");
 }
 
+// 16 bytes to global memory (16-byte aligned): one st.global.v4, never
+// split into narrower stores.
+__device__ __forceinline__ void st_global_16(void *p, uint4 v) {
+  asm volatile("st.global.v4.b32 [%0], {%1, %2, %3, %4};\n" ::"l"(p), "r"(v.x), "r"(v.y), "r"(v.z), "r"(v.w)
+               : "memory");
+}
+
 __device__ __forceinline__ void st_shared_zero_16(uint32_t addr) {
   asm volatile("st.shared.v4.b32 [%0], {%1, %1, %1, %1};\n" ::"r"(addr), "r"(0) : "memory");
 }
 
-// ---- sm_90: the bulk-copy engine and mbarriers (PTX ISA 9.7.9.25, 9.7.13.15).
+// ---- sm_90: the bulk-copy engine and mbarriers (PTX ISA 9.7.9.25, 9.7.13.15),
+// and stmatrix (PTX ISA "Warp-level matrix store instruction: stmatrix").
 // Callers compile these only under __CUDA_ARCH__ >= 900.
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
 // One mbarrier in shared memory, expecting `count` arrivals per phase.
@@ -158,6 +175,16 @@ __device__ __forceinline__ void mbar_wait(uint32_t bar, uint32_t parity) {
 // Order this thread's earlier generic-proxy shared-memory accesses before
 // later async-proxy (bulk copy) writes to the same memory.
 __device__ __forceinline__ void fence_proxy_async_shared() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
+
+// stmatrix .x4 (sm_90), the inverse of ldmatrix_x4: four 8x8 b16 matrices.
+// Lanes 8j..8j+7 give the row addresses (16 contiguous bytes each, 16-byte
+// aligned) of matrix j; r[j] of lane l holds elements (row l/4, columns
+// 2*(l%4), 2*(l%4)+1) of matrix j, the low half first.
+__device__ __forceinline__ void stmatrix_x4(uint32_t addr, const uint32_t (&r)[4]) {
+  asm volatile("stmatrix.sync.aligned.m8n8.x4.shared.b16 [%0], {%1, %2, %3, %4};\n" ::"r"(addr), "r"(r[0]), "r"(r[1]),
+               "r"(r[2]), "r"(r[3])
+               : "memory");
+}
 
 // `bytes` (a multiple of 16; both addresses 16-byte aligned) from global to
 // shared memory by the bulk-copy engine, completing on mbarrier `bar`.
