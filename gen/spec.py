@@ -134,20 +134,23 @@ def wgmma_smem_bytes(head_dim, tile):
 #   persistent: one block per SM looping over work tiles (static stride),
 #             the next tile's loads under the last one's epilogue
 #   smem_epilogue: O staged in shared memory (stmatrix) and stored with
-#             16-byte stores, instead of 4-byte stores from the accumulators
-#             (off: not measured yet; src/cuda/fwd_wgmma.md)
+#             16-byte stores, instead of 4-byte stores from the accumulators.
+#             On: A/B on the H200 (2026-11-30, one call, 2 rounds of the
+#             --quick grid), on over off: s512 1.03-1.14, median of the
+#             s2048/s8192 rows d64 1.007, d128 1.026, d256 1.031
+#             (src/cuda/fwd_wgmma.md)
 # Both on for every head dim: A/B on the H200 (2026-11-29, bench/wgmma_ab.sh,
 # one call, 2 interleaved rounds of the --quick grid), speed over both off,
 # median of the s2048/s8192 rows: d64 1.036, d128 1.039, d256 1.077
 # (overlap alone: 1.009 / 1.014 / 1.068); s512 0.94-1.03. Both off gives back
 # the first version (bench/small_spec.py --switch=-overlap --switch=-pingpong).
 WGMMA_TILES = [
-    dict(max_head_dim=64, block_m=128, block_n=128, warps=12, stages=2, overlap=True, pingpong=True, persistent=True, smem_epilogue=False),
-    dict(max_head_dim=128, block_m=128, block_n=128, warps=12, stages=2, overlap=True, pingpong=True, persistent=True, smem_epilogue=False),
+    dict(max_head_dim=64, block_m=128, block_n=128, warps=12, stages=2, overlap=True, pingpong=True, persistent=True, smem_epilogue=True),
+    dict(max_head_dim=128, block_m=128, block_n=128, warps=12, stages=2, overlap=True, pingpong=True, persistent=True, smem_epilogue=True),
     # d192: FA3's 128 x 96 tile (S 48 + P 24 + O 96 registers; 193 KB of shared memory)
-    dict(max_head_dim=192, block_m=128, block_n=96, warps=12, stages=2, overlap=True, pingpong=True, persistent=True, smem_epilogue=False),
+    dict(max_head_dim=192, block_m=128, block_n=96, warps=12, stages=2, overlap=True, pingpong=True, persistent=True, smem_epilogue=True),
     # d256: O alone takes 128 registers; FA3 uses block_n 80 here
-    dict(max_head_dim=256, block_m=128, block_n=64, warps=12, stages=2, overlap=True, pingpong=True, persistent=True, smem_epilogue=False),
+    dict(max_head_dim=256, block_m=128, block_n=64, warps=12, stages=2, overlap=True, pingpong=True, persistent=True, smem_epilogue=True),
 ]
 
 
