@@ -607,6 +607,37 @@ static void check_results(case_state *s, const geometry *g, const problem *p,
 }
 
 /* One problem on one kernel: build, run, compare. */
+/*
+ * CUDA: the same call again on the same inputs, into outputs poisoned
+ * again, gives the same bits (out, gaps included, and lse): no race, no
+ * order-dependent reduction, no read of what the first run left behind.
+ */
+static void check_rerun_identical(case_state *s, const geometry *g, const run_buffers *rb,
+                                  const fa_fwd_params *prm, size_t kernel, fa_stream_t stream,
+                                  const char *what) {
+  const size_t out_bytes = rb->out.n * 2, lse_bytes = rb->lse ? (size_t)g->lse_len * sizeof(float) : 0;
+  uint16_t *out2 = (uint16_t *)host_alloc(s, out_bytes + 2);
+  float *lse2 = (float *)host_alloc(s, lse_bytes + 4);
+  const char *why = NULL;
+  fa_message msg;
+  fa_status st;
+  tu_poison16(out2, rb->out.n);
+  tu_poison32(lse2, lse_bytes / 4);
+  if (tu_to_device(rb->out.dev, out2, out_bytes, &why) != 0 ||
+      (lse_bytes && tu_to_device(rb->lse_dev, lse2, lse_bytes, &why) != 0))
+    fail_msg("%s: re-poisoning the outputs: %s", what, why);
+  st = fa_fwd_with_kernel(prm, kernel, &msg);
+  if (st != FA_OK)
+    fail_msg("%s: second run: fa_fwd_with_kernel returned %s: %s", what, fa_status_string(st), msg.text);
+  if (tu_stream_sync(stream, &why) != 0 || tu_to_host(out2, rb->out.dev, out_bytes, &why) != 0 ||
+      (lse_bytes && tu_to_host(lse2, rb->lse_dev, lse_bytes, &why) != 0))
+    fail_msg("%s: second run: %s", what, why);
+  if (memcmp(out2, rb->out.host, out_bytes) != 0)
+    fail_msg("%s: a second run on the same inputs wrote different bits to out", what);
+  if (lse_bytes && memcmp(lse2, rb->lse, lse_bytes) != 0)
+    fail_msg("%s: a second run on the same inputs wrote different bits to lse", what);
+}
+
 static void run_problem(case_state *s, size_t kernel, const problem *p, tu_rng *rng,
                         fa_stream_t stream, run_stats *stats) {
   const fwd_case *c = s->c;
@@ -656,6 +687,7 @@ static void run_problem(case_state *s, size_t kernel, const problem *p, tu_rng *
     if (tu_to_host(rb.out.host, rb.out.dev, rb.out.n * 2, &why) != 0 ||
         (rb.lse && tu_to_host(rb.lse, rb.lse_dev, (size_t)g.lse_len * sizeof(float), &why) != 0))
       fail_msg("%s: copy back: %s", what, why);
+    check_rerun_identical(s, &g, &rb, &prm, kernel, stream, what);
   }
 
   for (b = 0; b < g.batch; ++b) {
