@@ -193,6 +193,27 @@ __device__ __forceinline__ void cp_async_bulk(uint32_t dst, const void *src, uin
                "l"(src), "r"(bytes), "r"(bar)
                : "memory");
 }
+
+// ---- TMA (tensor maps; PTX ISA "cp.async.bulk.tensor"), shared by the
+// wgmma and decode families.
+// Prefetch a tensor map (a __grid_constant__ kernel parameter) into the
+// descriptor cache.
+__device__ __forceinline__ void tma_prefetch_map(const void *map) {
+  asm volatile("prefetch.tensormap [%0];\n" ::"l"(map) : "memory");
+}
+
+// One box of a 4-D tensor map into shared memory, completing (by bytes) on
+// mbarrier `bar`. c0 is the innermost coordinate (elements), then rows,
+// heads, batches. Parts of the box outside the tensor are zero-filled and
+// still count towards the transaction bytes.
+__device__ __forceinline__ void tma_load_4d(uint32_t dst, const void *map, uint32_t bar, int c0, int c1, int c2,
+                                            int c3) {
+  asm volatile(
+      "cp.async.bulk.tensor.4d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [%0], [%1, {%3, %4, %5, %6}], "
+      "[%2];\n" ::"r"(dst),
+      "l"(map), "r"(bar), "r"(c0), "r"(c1), "r"(c2), "r"(c3)
+      : "memory");
+}
 #endif
 
 }  // namespace fa

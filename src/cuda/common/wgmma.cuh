@@ -279,27 +279,6 @@ FA_WGMMA_RS_DEF(256, __half, "f16", "128", "129", "130", "131", "132", "133")
 #undef FA_WGMMA_SS_DEF
 #undef FA_WGMMA_RS_DEF
 
-// ------------------------------------------------------------ TMA
-
-// Prefetch a tensor map (a __grid_constant__ kernel parameter) into the
-// descriptor cache.
-__device__ __forceinline__ void tma_prefetch_map(const void *map) {
-  asm volatile("prefetch.tensormap [%0];\n" ::"l"(map) : "memory");
-}
-
-// One box of a 4-D tensor map into shared memory, completing (by bytes) on
-// mbarrier `bar`. c0 is the innermost coordinate (elements), then rows,
-// heads, batches. Parts of the box outside the tensor are zero-filled and
-// still count towards the transaction bytes.
-__device__ __forceinline__ void tma_load_4d(uint32_t dst, const void *map, uint32_t bar, int c0, int c1, int c2,
-                                            int c3) {
-  asm volatile(
-      "cp.async.bulk.tensor.4d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [%0], [%1, {%3, %4, %5, %6}], "
-      "[%2];\n" ::"r"(dst),
-      "l"(map), "r"(bar), "r"(c0), "r"(c1), "r"(c2), "r"(c3)
-      : "memory");
-}
-
 // ------------------------------------------------------------ barriers, registers
 
 // One arrival on an mbarrier (no transaction bytes).
