@@ -34,6 +34,7 @@
 #include "attn/softmax.h"
 #include "cuda/combine.h"
 #include "cuda/common/mma_tile.cuh"
+#include "cuda/common/tensor_map.cuh"
 #include "cuda/fwd_decode_plan.h"
 #include "cuda/ptx.cuh"
 #include "fa_args.h"
@@ -70,6 +71,19 @@ struct DecodeTraits {
   // sm_90: one mbarrier per warp and ring slot (the bulk copies complete on it).
   static constexpr int kBarBytes = kWarps * kStages * 8;
   static constexpr int kSmemBytes = kQBytes + kRingOrMergeBytes + kBarBytes;
+  // sm_90 tile copies (head dims that are multiples of 64; "Tile copies" in
+  // fwd_decode.md): a K or V tile is kPanels panels of 16 rows x 64 columns
+  // in TMA's 128-byte swizzle, unpadded, 1024-byte aligned. That ring lies
+  // inside the padded ring's space (alignment slack included), so the
+  // shared memory is the same for both paths.
+  static constexpr bool kTileCopies = HEAD_DIM % 64 == 0;
+  static constexpr int kPanels = HEAD_DIM / 64;
+  static constexpr int kPanelBytes = kStepKeys * 128;
+  static constexpr int kTileBytes = kPanels * kPanelBytes;  // one K or V tile
+  static constexpr int kTileWarpRingBytes = kStages * 2 * kTileBytes;
+  static_assert(!kTileCopies || 1024 + kWarps * kTileWarpRingBytes <= kRingOrMergeBytes,
+                "the tile ring and its alignment fit in the padded ring's space");
+  static_assert(kStepKeys == 16, "one m16n8k16 P V step per key tile; two n8 score tiles");
 
   static_assert(kChunksPerRow <= 32, "a warp loads at least one row per pass");
   static_assert(STAGES >= 2, "at least double buffering");
@@ -159,7 +173,83 @@ __device__ __forceinline__ void load_kv_step_bulk(uint32_t sk, uint32_t sv, uint
     for (int c16 = 0; c16 < T::kChunksPerRow; ++c16) st_shared_zero_16(dst + c16 * 16);
   }
 }
+
+// sm_90, head dims that are multiples of 64, contiguous caches and pages
+// that hold whole tiles: the same K and V tile as 2 x kPanels TMA boxes
+// (16 rows x 64 columns each) issued by lane 0, instead of 32 row copies
+// (the per-lane bulk copy compiles to a 32-iteration loop over lanes: its
+// operands must be uniform). Rows past the sequence's keys come in too
+// (the next rows of the cache, zeros past the tensor); zero_v_tail clears
+// the V ones after the wait, and the mask replaces their scores. The
+// fence orders this warp's earlier generic writes to the slot (zeroed
+// rows) before the copies overwrite it.
+template <class T>
+__device__ __forceinline__ void load_kv_tile_tma(uint32_t sk, uint32_t sv, uint32_t bar, const fa_fwd_args &a,
+                                                 const CUtensorMap *tm_k, const CUtensorMap *tm_v, int b,
+                                                 const fa_seq &seq, int kv_head, int n0, int lane) {
+  fence_proxy_async_shared();
+  __syncwarp();
+  if (lane == 0) {
+    const fa_kv_coords c = fa_kv_row_coords(&a, b, &seq, n0);
+    // The map's outer dimension: pages (paged), sequences (dense), none (varlen).
+    const int outer = a.block_table == nullptr && a.cu_seqlens_k != nullptr ? 0 : (int)c.outer;
+    mbar_arrive_expect_tx(bar, 2 * T::kTileBytes);
+#pragma unroll
+    for (int p = 0; p < T::kPanels; ++p) {
+      tma_load_4d(sk + p * T::kPanelBytes, tm_k, bar, 64 * p, (int)c.row, kv_head, outer);
+      tma_load_4d(sv + p * T::kPanelBytes, tm_v, bar, 64 * p, (int)c.row, kv_head, outer);
+    }
+  }
+}
 #endif
+
+// Byte offset of 16-byte chunk `chunk` of row `row` in a swizzled tile
+// (128-byte swizzle: chunk ^ row % 8 within a 128-byte panel row).
+template <class T>
+__device__ __forceinline__ uint32_t swizzled_offset(int row, int chunk) {
+  return (chunk >> 3) * T::kPanelBytes + row * 128 + (((chunk & 7) ^ (row & 7)) << 4);
+}
+
+// Zero V rows `valid`..15 of a swizzled tile (whole panel rows).
+template <class T>
+__device__ __forceinline__ void zero_v_tail(uint32_t sv, int valid, int lane) {
+  for (int e = lane; e < (T::kStepKeys - valid) * T::kPanels * 8; e += 32) {
+    const int r = valid + e / (T::kPanels * 8), rest = e % (T::kPanels * 8);
+    st_shared_zero_16(sv + (rest >> 3) * T::kPanelBytes + r * 128 + (rest & 7) * 16);
+  }
+}
+
+// qk_gemm_qregs and pv_gemm (common/mma_tile.cuh) over swizzled K and V
+// tiles: the same fragments, other addresses (8 rows of one chunk hit 8
+// different bank groups, as the padding does for the padded tiles).
+template <class T>
+__device__ __forceinline__ void qk_gemm_swizzled(float (&s)[1][T::kSTiles][4],
+                                                 const uint32_t (&qf)[T::kQKSteps][1][4], uint32_t sk, int lane) {
+  const int row = (lane & 7) + ((lane >> 4) << 3), half = (lane >> 3) & 1;
+#pragma unroll
+  for (int kk = 0; kk < T::kQKSteps; ++kk) {
+    uint32_t b[4];
+    ldmatrix_x4(b, sk + swizzled_offset<T>(row, kk * 2 + half));
+    mma_16816_pair<typename T::Elem>(s[0][0], s[0][1], qf[kk][0], b);
+  }
+}
+
+template <class T>
+__device__ __forceinline__ void pv_gemm_swizzled(float (&o)[1][T::kOTiles][4], const float (&p)[1][T::kSTiles][4],
+                                                 uint32_t sv, int lane) {
+  const int row = (lane & 7) + ((lane >> 3) & 1) * 8, half = lane >> 4;
+  uint32_t a[4];
+  a[0] = pack2<typename T::Elem>(p[0][0][0], p[0][0][1]);
+  a[1] = pack2<typename T::Elem>(p[0][0][2], p[0][0][3]);
+  a[2] = pack2<typename T::Elem>(p[0][1][0], p[0][1][1]);
+  a[3] = pack2<typename T::Elem>(p[0][1][2], p[0][1][3]);
+#pragma unroll
+  for (int dp = 0; dp < T::kOTiles / 2; ++dp) {
+    uint32_t b[4];
+    ldmatrix_x4_trans(b, sv + swizzled_offset<T>(row, dp * 2 + half));
+    mma_16816_pair<typename T::Elem>(o[0][2 * dp], o[0][2 * dp + 1], a, b);
+  }
+}
 
 // The block's 16 packed query rows; rows past the sequence's and padding
 // columns are zero.
@@ -204,26 +294,40 @@ __device__ __forceinline__ void mask_packed(float (&s)[1][T::kSTiles][4], const 
 
 // A warp's ring of STAGES K/V slots: step i lives in slot i % STAGES.
 // issue() fills a slot; wait() returns once step i has landed and is visible
-// to every lane. sm_90: bulk copies on per-slot mbarriers (phase = use
-// count of the slot, mod 2); sm_80: cp.async groups (one per step, committed
-// even when empty so that every thread counts the same groups).
-template <class T>
+// to every lane. sm_90: bulk copies (TILES: TMA boxes, swizzled tiles) on
+// per-slot mbarriers (phase = use count of the slot, mod 2); sm_80:
+// cp.async groups (one per step, committed even when empty so that every
+// thread counts the same groups).
+template <class T, bool TILES>
 struct KvRing {
   uint32_t ring, bars;
-  __device__ __forceinline__ uint32_t slot(int i) const { return ring + (i % T::kStages) * 2 * T::kStepBytes; }
+  const CUtensorMap *tm_k, *tm_v;  // TILES only
+  static constexpr int kKBytes = TILES ? T::kTileBytes : T::kStepBytes;
+  __device__ __forceinline__ uint32_t slot(int i) const { return ring + (i % T::kStages) * 2 * kKBytes; }
+  __device__ __forceinline__ uint32_t v_slot(int i) const { return slot(i) + kKBytes; }
   __device__ __forceinline__ void issue(int i, bool load, const fa_fwd_args &a, int b, const fa_seq &seq, int kv_head,
                                         int n0, int lane) const {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-    if (load)
-      load_kv_step_bulk<T>(slot(i), slot(i) + T::kStepBytes, bars + (i % T::kStages) * 8, a, b, seq, kv_head, n0, lane);
+    if (load) {
+      if constexpr (TILES)
+        load_kv_tile_tma<T>(slot(i), v_slot(i), bars + (i % T::kStages) * 8, a, tm_k, tm_v, b, seq, kv_head, n0, lane);
+      else
+        load_kv_step_bulk<T>(slot(i), v_slot(i), bars + (i % T::kStages) * 8, a, b, seq, kv_head, n0, lane);
+    }
 #else
-    if (load) load_kv_step<T>(slot(i), slot(i) + T::kStepBytes, a, b, seq, kv_head, n0, lane);
+    if (load) load_kv_step<T>(slot(i), v_slot(i), a, b, seq, kv_head, n0, lane);
     cp_async_commit();
 #endif
   }
-  __device__ __forceinline__ void wait(int i) const {
+  // valid: keys of the step inside the sequence (TILES: V rows past them are zeroed).
+  __device__ __forceinline__ void wait(int i, int valid, int lane) const {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
     mbar_wait(bars + (i % T::kStages) * 8, (uint32_t)(i / T::kStages) & 1u);
+    if constexpr (TILES)
+      if (valid < T::kStepKeys) {
+        __syncwarp();
+        zero_v_tail<T>(v_slot(i), valid, lane);
+      }
 #else
     cp_async_wait<T::kStages - 1>();
 #endif
@@ -231,23 +335,83 @@ struct KvRing {
   }
 };
 
+// One warp's share of the split's key tiles (step i: tile t_begin + warp +
+// 4 i), after loading the block's Q: online softmax into o, row_max, row_sum.
+template <class T, bool SOFTCAP, bool TILES>
+__device__ __forceinline__ void stream_keys(const KvRing<T, TILES> &kv, const fa_fwd_args &a, int b, const fa_seq &seq,
+                                            int kv_head, int r0, int rows_total, const fa_tile_plan &plan, int64_t diag,
+                                            int t_begin, int my_steps, uint32_t sq, int warp, int lane,
+                                            float (&o)[1][T::kOTiles][4], float (&row_max)[1][2],
+                                            float (&row_sum)[1][2]) {
+  const float c = a.score_log2_scale;
+  const bool positive_scale = c > 0.f;
+  const float hidden = positive_scale ? -INFINITY : INFINITY;
+
+  // Q for every warp, then each warp's first STAGES - 1 tiles.
+  load_q_rows<T>(sq, a, b, seq, kv_head, r0, rows_total);
+  cp_async_commit();
+#pragma unroll
+  for (int i = 0; i < T::kStages - 1; ++i)
+    kv.issue(i, i < my_steps, a, b, seq, kv_head, (t_begin + warp + i * T::kWarps) * T::kStepKeys, lane);
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  cp_async_wait<0>();  // the Q group is this thread's only cp.async group
+#else
+  cp_async_wait<T::kStages - 1>();
+#endif
+  __syncthreads();  // Q landed for everyone
+  uint32_t qf[T::kQKSteps][1][4];
+  load_q_fragments<T>(qf, sq, lane);
+
+  for (int i = 0; i < my_steps; ++i) {
+    // Refill the slot freed by step i - 1 with step i + STAGES - 1.
+    const int ahead = i + T::kStages - 1;
+    kv.issue(ahead, ahead < my_steps, a, b, seq, kv_head, (t_begin + warp + ahead * T::kWarps) * T::kStepKeys, lane);
+    const int n0 = (t_begin + warp + i * T::kWarps) * T::kStepKeys;
+    kv.wait(i, seq.len_k - n0, lane);
+    float s[1][T::kSTiles][4];
+#pragma unroll
+    for (int nt = 0; nt < T::kSTiles; ++nt)
+#pragma unroll
+      for (int j = 0; j < 4; ++j) s[0][nt][j] = 0.f;
+    if constexpr (TILES)
+      qk_gemm_swizzled<T>(s, qf, kv.slot(i), lane);
+    else
+      qk_gemm_qregs<T>(s, qf, kv.slot(i), lane);
+    if (SOFTCAP) apply_softcap<T>(s, a.softcap, a.softcap_inner_scale);
+    if (fa_tile_needs_mask(&plan, n0, T::kStepKeys)) mask_packed<T>(s, a, n0, r0, diag, seq.len_k, lane, hidden);
+    online_softmax<T>(s, o, row_max, row_sum, c, positive_scale);
+    if constexpr (TILES)
+      pv_gemm_swizzled<T>(o, s, kv.v_slot(i), lane);
+    else
+      pv_gemm<T>(o, s, kv.v_slot(i), lane);
+    __syncwarp();  // every lane is done with the slot before it is refilled
+  }
+  cp_async_wait<0>();
+}
+
 // ------------------------------------------------------------ the kernel
 
-// SOFTCAP: a compile-time variant, as in fwd_mma.cuh.
+// SOFTCAP: a compile-time variant, as in fwd_mma.cuh. tile_copies (set by
+// the host where load_kv_tile_tma applies; ignored below sm_90): K/V by TMA
+// boxes through tm_k and tm_v.
 template <class T, bool SOFTCAP>
-__global__ void __launch_bounds__(T::kThreads) fwd_decode_kernel(const __grid_constant__ fa_fwd_args a, int m_tiles) {
+__global__ void __launch_bounds__(T::kThreads)
+    fwd_decode_kernel(const __grid_constant__ fa_fwd_args a, int m_tiles, const __grid_constant__ CUtensorMap tm_k,
+                      const __grid_constant__ CUtensorMap tm_v, int tile_copies) {
   using Elem = typename T::Elem;
   extern __shared__ __align__(16) unsigned char smem[];
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const uint32_t sq = smem_u32(smem);
-  const KvRing<T> kv = {sq + T::kQBytes + warp * T::kWarpRingBytes,
-                        sq + T::kQBytes + T::kRingOrMergeBytes + warp * T::kStages * 8};
+  const uint32_t bars = sq + T::kQBytes + T::kRingOrMergeBytes + warp * T::kStages * 8;
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   if (lane == 0) {
-    for (int st = 0; st < T::kStages; ++st) mbar_init(kv.bars + st * 8, 1);
+    for (int st = 0; st < T::kStages; ++st) mbar_init(bars + st * 8, 1);
     fence_mbar_init();
   }
   __syncwarp();
+  const bool tiles = T::kTileCopies && tile_copies != 0;
+#else
+  const bool tiles = false;
 #endif
 
   // Block -> (sequence, KV head, row tile, split); splits innermost.
@@ -281,25 +445,6 @@ __global__ void __launch_bounds__(T::kThreads) fwd_decode_kernel(const __grid_co
   const int t_end = plan.n_block_min + min((split + 1) * per_split, n_tiles);
   const int my_steps = t_end - t_begin > warp ? (t_end - t_begin - warp + T::kWarps - 1) / T::kWarps : 0;
 
-  const float c = a.score_log2_scale;
-  const bool positive_scale = c > 0.f;
-  const float hidden = positive_scale ? -INFINITY : INFINITY;
-
-  // Q for every warp, then each warp's first STAGES - 1 tiles.
-  load_q_rows<T>(sq, a, b, seq, kv_head, r0, rows_total);
-  cp_async_commit();
-#pragma unroll
-  for (int i = 0; i < T::kStages - 1; ++i)
-    kv.issue(i, i < my_steps, a, b, seq, kv_head, (t_begin + warp + i * T::kWarps) * T::kStepKeys, lane);
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  cp_async_wait<0>();  // the Q group is this thread's only cp.async group
-#else
-  cp_async_wait<T::kStages - 1>();
-#endif
-  __syncthreads();  // Q landed for everyone
-  uint32_t qf[T::kQKSteps][1][4];
-  load_q_fragments<T>(qf, sq, lane);
-
   float o[1][T::kOTiles][4];
   float row_max[1][2] = {{-INFINITY, -INFINITY}}, row_sum[1][2] = {{0.f, 0.f}};
 #pragma unroll
@@ -307,26 +452,16 @@ __global__ void __launch_bounds__(T::kThreads) fwd_decode_kernel(const __grid_co
 #pragma unroll
     for (int j = 0; j < 4; ++j) o[0][dt][j] = 0.f;
 
-  for (int i = 0; i < my_steps; ++i) {
-    // Refill the slot freed by step i - 1 with step i + STAGES - 1.
-    const int ahead = i + T::kStages - 1;
-    kv.issue(ahead, ahead < my_steps, a, b, seq, kv_head, (t_begin + warp + ahead * T::kWarps) * T::kStepKeys, lane);
-    kv.wait(i);
-    const uint32_t sk = kv.slot(i), sv = sk + T::kStepBytes;
-    const int n0 = (t_begin + warp + i * T::kWarps) * T::kStepKeys;
-    float s[1][T::kSTiles][4];
-#pragma unroll
-    for (int nt = 0; nt < T::kSTiles; ++nt)
-#pragma unroll
-      for (int j = 0; j < 4; ++j) s[0][nt][j] = 0.f;
-    qk_gemm_qregs<T>(s, qf, sk, lane);
-    if (SOFTCAP) apply_softcap<T>(s, a.softcap, a.softcap_inner_scale);
-    if (fa_tile_needs_mask(&plan, n0, T::kStepKeys)) mask_packed<T>(s, a, n0, r0, diag, seq.len_k, lane, hidden);
-    online_softmax<T>(s, o, row_max, row_sum, c, positive_scale);
-    pv_gemm<T>(o, s, sv, lane);
-    __syncwarp();  // every lane is done with the slot before it is refilled
+  if (T::kTileCopies && tiles) {
+    const uint32_t ring = ((sq + T::kQBytes + 1023) & ~1023u) + warp * T::kTileWarpRingBytes;
+    const KvRing<T, true> kv = {ring, bars, &tm_k, &tm_v};
+    stream_keys<T, SOFTCAP, true>(kv, a, b, seq, kv_head, r0, rows_total, plan, diag, t_begin, my_steps, sq, warp, lane,
+                                  o, row_max, row_sum);
+  } else {
+    const KvRing<T, false> kv = {sq + T::kQBytes + warp * T::kWarpRingBytes, bars, nullptr, nullptr};
+    stream_keys<T, SOFTCAP, false>(kv, a, b, seq, kv_head, r0, rows_total, plan, diag, t_begin, my_steps, sq, warp,
+                                   lane, o, row_max, row_sum);
   }
-  cp_async_wait<0>();
 
   // ---- merge the warps: max, sum and O per row through shared memory.
   float *merge_o = reinterpret_cast<float *>(smem + T::kQBytes);  // [warp][row][kHeadDimPadded]
@@ -409,6 +544,32 @@ __global__ void __launch_bounds__(T::kThreads) fwd_decode_kernel(const __grid_co
   }
 }
 
+// Host side: whether the sm_90 tile copies apply (load_kv_tile_tma), and
+// their K and V maps: head dims that are multiples of 64, a contiguous
+// cache or pages holding whole 16-key tiles, rows and pages addressable by
+// TMA's 32-bit coordinates, and the driver's encoder (sm_90 and later). The
+// maps are {head_dim, rows, heads, outer}: outer is the page (paged: rows
+// = page_size), the sequence (dense: rows = kv_capacity) or one (varlen:
+// rows = total_k). Returns 0 (the row copies) where any of it fails; an
+// sm_80 build of the kernel ignores the flag.
+template <class T>
+int encode_decode_tile_maps(const fa_fwd_args *a, CUtensorMap *tm_k, CUtensorMap *tm_v) {
+  if (!T::kTileCopies || a->tensor_map_encode == nullptr) return 0;
+  const bool paged = a->block_table != nullptr, varlen = !paged && a->cu_seqlens_k != nullptr;
+  if (paged && a->page_size % T::kStepKeys != 0) return 0;
+  const int64_t rows = paged ? a->page_size : varlen ? a->total_k : a->kv_capacity;
+  const int64_t outer = paged ? a->num_pages : varlen ? 1 : a->batch;
+  if (rows <= 0 || rows > INT32_MAX || outer > INT32_MAX) return 0;
+  const auto encode = reinterpret_cast<PFN_cuTensorMapEncodeTiled_v12000>(a->tensor_map_encode);
+  const CUtensorMapDataType type = TmaElemType<typename T::Elem>::value;
+  if (encode_rows_map(tm_k, encode, type, a->k, T::kHeadDim, rows, a->num_heads_k, outer, a->k_row_stride,
+                      a->k_head_stride, a->k_batch_stride, T::kStepKeys) != CUDA_SUCCESS ||
+      encode_rows_map(tm_v, encode, type, a->v, T::kHeadDim, rows, a->num_heads_k, outer, a->v_row_stride,
+                      a->v_head_stride, a->v_batch_stride, T::kStepKeys) != CUDA_SUCCESS)
+    return 0;
+  return 1;
+}
+
 // Host side: the decode kernel, then (several splits) the combine. Returns a
 // cudaError_t. The split count (a->splits) and the workspace come planned
 // and checked by the family (fwd_decode_family.c).
@@ -424,7 +585,9 @@ int launch_fwd_decode(const fa_fwd_args *args, cudaStream_t stream) {
     if (e != cudaSuccess) return e;
   }
   int m_tiles_arg = (int)m_tiles;
-  void *params[] = {const_cast<fa_fwd_args *>(args), &m_tiles_arg};
+  alignas(64) CUtensorMap tm_k, tm_v;
+  int tile_copies = encode_decode_tile_maps<T>(args, &tm_k, &tm_v);
+  void *params[] = {const_cast<fa_fwd_args *>(args), &m_tiles_arg, &tm_k, &tm_v, &tile_copies};
   cudaError_t e = cudaLaunchKernel(kernel, dim3((unsigned)blocks), dim3(T::kThreads), params, T::kSmemBytes, stream);
   if (e != cudaSuccess || args->splits == 1) return e;
   const fa_decode_workspace ws = fa_decode_workspace_layout(args, args->splits);
