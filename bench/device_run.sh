@@ -11,6 +11,8 @@
 #                                        prefer-wgmma (before build-small: wgmma above mma on this copy)
 #                                        sanitize-wgmma (racecheck, synccheck of wgmma kernels)
 #                                        tests-wgmma (test_fwd wgmma: the family's cases alone)
+#                                        tests-fwd (test_fwd on each of $FWD_FILTERS, $FWD_TIMEOUT s each)
+#                                        tests-misc (test_api, test_dispatch, test_stress; $MISC_TIMEOUT s each)
 #                                        transformers (paged|flashattn vs paged|sdpa, bf16, yardstick; graphs)
 #
 # Logs go to $OUT (the device tool brings them back); a short summary is
@@ -282,6 +284,15 @@ for s in "$@"; do
                   note "test_decode: exit $? ($(counts "$OUT/test_decode.log"))"
                   grep -E "split decode parts|workspace" "$OUT/test_decode.log" | head -6 | tee -a "$SUMMARY" ;;
     sanitize-small) step_sanitize_small ;;
+    tests-fwd) for f in ${FWD_FILTERS:-wgmma}; do  # test_fwd on groups/kernels matching each filter
+                 timeout "${FWD_TIMEOUT:-120}" build/tests/test_fwd "$f" >"$OUT/test_fwd_$f.log" 2>&1
+                 note "test_fwd $f: exit $? ($(counts "$OUT/test_fwd_$f.log"))"
+                 grep -E '^\[  FAILED  \] [a-z]|second run' "$OUT/test_fwd_$f.log" | head -6 | tee -a "$SUMMARY"
+               done ;;
+    tests-misc) for t in test_api test_dispatch test_stress; do
+                  timeout "${MISC_TIMEOUT:-90}" "build/tests/$t" >"$OUT/$t.log" 2>&1
+                  note "$t: exit $? ($(counts "$OUT/$t.log"))"
+                done ;;
     prefer-wgmma) step_prefer_wgmma ;;
     sanitize-wgmma) step_sanitize_wgmma ;;
     ab-decode) step_ab_decode ;;
