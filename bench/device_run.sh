@@ -304,6 +304,6 @@ for s in "$@"; do
   echo "step $s: $((SECONDS - t0)) s" >>"$OUT/timing.txt"
 done
 # The device tool returns at most 8 files: pack the logs into one.
-(cd "$OUT" && tar czf logs.tgz --exclude=logs.tgz --exclude=summary.txt --exclude=bench.md --exclude=bench.json --exclude='ab_prefill.*' --exclude='bench_decode.*' *.log *.txt $(ls -d san 2>/dev/null) 2>/dev/null && rm -rf *.log env.txt san)
+(cd "$OUT" && tar czf logs.tgz --exclude=logs.tgz --exclude=summary.txt --exclude=bench.md --exclude=bench.json --exclude='ab_prefill.*' --exclude=bench_decode.json --exclude=bench_decode.md --exclude=bench_decode_ab.json --exclude=bench_decode_ab.md *.log *.txt $(ls -d san 2>/dev/null) 2>/dev/null && rm -rf *.log env.txt san)
 echo "==== summary"
 cat "$SUMMARY" "$OUT/timing.txt"
