@@ -228,7 +228,6 @@ __device__ __forceinline__ void load_tiles(const CUtensorMap *tm_q, const CUtens
 template <class T>
 __device__ __forceinline__ void qk_gemm_issue(float (&s)[T::kSTiles][4], uint32_t sq_wg, uint32_t sk_stage) {
   wgmma_fence();
-#pragma unroll
   constexpr int R = T::kRowBytes;
   // Each step's descriptor is the first one plus a constant (its address
   // field is byte offset >> 4 and no step carries out of it): one add per
@@ -236,6 +235,7 @@ __device__ __forceinline__ void qk_gemm_issue(float (&s)[T::kSTiles][4], uint32_
   // and, at d256, vector registers in the main loop (fwd_wgmma.md).
   const uint64_t da0 = smem_desc_swizzled<R>(sq_wg, 16, 8 * R);
   const uint64_t db0 = smem_desc_swizzled<R>(sk_stage, 16, 8 * R);
+#pragma unroll
   for (int kk = 0; kk < T::kQKSteps; ++kk) {
     const uint32_t k_off = (kk % T::kStepsPerPanel) * 32;  // 16 elements = 32 bytes inside a row
     const int panel = kk / T::kStepsPerPanel;
@@ -273,9 +273,9 @@ template <class T>
 __device__ __forceinline__ void pv_gemm_issue(float (&o)[T::kOTiles][4], const uint32_t (&p)[T::kPVSteps][4],
                                               uint32_t sv_stage) {
   wgmma_fence();
-#pragma unroll
   constexpr int R = T::kRowBytes;
   const uint64_t db0 = smem_desc_swizzled<R>(sv_stage, T::kBlockN * R, 8 * R);  // + a constant per step
+#pragma unroll
   for (int kk = 0; kk < T::kPVSteps; ++kk) {
     const uint64_t db = db0 + ((kk * 16 * R) >> 4);
     wgmma_rs_bt<T::kHeadDimPadded, typename T::Elem>(o, p[kk], db, 1);
