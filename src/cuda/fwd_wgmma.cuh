@@ -892,10 +892,10 @@ int launch_fwd_wgmma(const fa_fwd_args *args, cudaStream_t stream) {
   if (args->tensor_map_encode == nullptr) return cudaErrorNotSupported;  // supports() declines first
   const auto encode = reinterpret_cast<PFN_cuTensorMapEncodeTiled_v12000>(args->tensor_map_encode);
   const CUtensorMapDataType type = TmaElemType<typename T::Elem>::value;
-  const bool dense_q = args->cu_seqlens_q == nullptr, dense_k = args->cu_seqlens_k == nullptr;
-  const int64_t q_rows = dense_q ? args->seqlen_q : args->total_q;
-  const int64_t k_rows = dense_k ? args->kv_capacity : args->total_k;
-  const int64_t q_batches = dense_q ? args->batch : 1, k_batches = dense_k ? args->batch : 1;
+  const bool dense_q = args->cu_seqlens_q == nullptr;
+  const int64_t q_rows = dense_q ? args->seqlen_q : args->total_q, q_batches = dense_q ? args->batch : 1;
+  int64_t k_rows, k_batches;
+  kv_map_extents(args, &k_rows, &k_batches);
   alignas(64) CUtensorMap tm_q, tm_k, tm_v;
   if (encode_rows_map(&tm_q, encode, type, args->q, T::kHeadDim, q_rows, args->num_heads_q, q_batches,
                       args->q_row_stride, args->q_head_stride, args->q_batch_stride, T::kBlockM, T::kPanelCols) != CUDA_SUCCESS ||
