@@ -616,19 +616,18 @@ __device__ __forceinline__ void store_tile_smem(const fa_fwd_args &a, const Wgmm
     // than the head dim) is not stored.
     constexpr int kIters = 64 * kTilesPerPass / 128;
     constexpr bool kWhole = 128 % kTilesPerPass == 0;  // the same chunk in every iteration
+    const auto row_of = [&](int it) -> unsigned {
+      return kWhole ? wtid / kTilesPerPass + it * (128 / kTilesPerPass) : (128u * it + wtid) / kTilesPerPass;
+    };
+    const auto chunk_of = [&](int it) -> unsigned {  // in the pass
+      return kWhole ? wtid % kTilesPerPass : (128u * it + wtid) % kTilesPerPass;
+    };
     uint4 v[kIters];
 #pragma unroll
-    for (int it = 0; it < kIters; ++it) {
-      const unsigned i = 128u * it + wtid;
-      const unsigned r = kWhole ? wtid / kTilesPerPass + it * (128 / kTilesPerPass) : i / kTilesPerPass;
-      const unsigned k = kWhole ? wtid % kTilesPerPass : i % kTilesPerPass;
-      v[it] = ld_shared_16(so_wg + r * kRow + k * 16);
-    }
+    for (int it = 0; it < kIters; ++it) v[it] = ld_shared_16(so_wg + row_of(it) * kRow + chunk_of(it) * 16);
 #pragma unroll
     for (int it = 0; it < kIters; ++it) {
-      const unsigned i = 128u * it + wtid;
-      const unsigned r = kWhole ? wtid / kTilesPerPass + it * (128 / kTilesPerPass) : i / kTilesPerPass;
-      const unsigned k = pass * kTilesPerPass + (kWhole ? wtid % kTilesPerPass : i % kTilesPerPass);
+      const unsigned r = row_of(it), k = pass * kTilesPerPass + chunk_of(it);
       if ((int)r < rows_left && k < T::kStoreTiles)
         st_global_16(out + (int)r * a.out_row_stride + k * 8, v[it]);
     }
