@@ -555,10 +555,9 @@ __global__ void __launch_bounds__(T::kThreads)
 template <class T>
 int encode_decode_tile_maps(const fa_fwd_args *a, CUtensorMap *tm_k, CUtensorMap *tm_v) {
   if (!T::kTileCopies || a->tensor_map_encode == nullptr) return 0;
-  const bool paged = a->block_table != nullptr, varlen = !paged && a->cu_seqlens_k != nullptr;
-  if (paged && a->page_size % T::kStepKeys != 0) return 0;
-  const int64_t rows = paged ? a->page_size : varlen ? a->total_k : a->kv_capacity;
-  const int64_t outer = paged ? a->num_pages : varlen ? 1 : a->batch;
+  if (a->block_table != nullptr && a->page_size % T::kStepKeys != 0) return 0;
+  int64_t rows, outer;
+  kv_map_extents(a, &rows, &outer);
   if (rows <= 0 || rows > INT32_MAX || outer > INT32_MAX) return 0;
   const auto encode = reinterpret_cast<PFN_cuTensorMapEncodeTiled_v12000>(a->tensor_map_encode);
   const CUtensorMapDataType type = TmaElemType<typename T::Elem>::value;

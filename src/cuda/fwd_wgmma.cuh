@@ -255,7 +255,6 @@ __device__ __forceinline__ void load_tiles(const fa_fwd_args &a, const CUtensorM
 template <class T>
 __device__ __forceinline__ void qk_gemm_issue(float (&s)[T::kSTiles][4], uint32_t sq_wg, uint32_t sk_stage) {
   wgmma_fence();
-#pragma unroll
   constexpr int R = T::kRowBytes;
   // Each step's descriptor is the first one plus a constant (its address
   // field is byte offset >> 4 and no step carries out of it): one add per
@@ -263,6 +262,7 @@ __device__ __forceinline__ void qk_gemm_issue(float (&s)[T::kSTiles][4], uint32_
   // and, at d256, vector registers in the main loop (fwd_wgmma.md).
   const uint64_t da0 = smem_desc_swizzled<R>(sq_wg, 16, 8 * R);
   const uint64_t db0 = smem_desc_swizzled<R>(sk_stage, 16, 8 * R);
+#pragma unroll
   for (int kk = 0; kk < T::kQKSteps; ++kk) {
     const uint32_t k_off = (kk % T::kStepsPerPanel) * 32;  // 16 elements = 32 bytes inside a row
     const int panel = kk / T::kStepsPerPanel;
@@ -300,9 +300,9 @@ template <class T>
 __device__ __forceinline__ void pv_gemm_issue(float (&o)[T::kOTiles][4], const uint32_t (&p)[T::kPVSteps][4],
                                               uint32_t sv_stage) {
   wgmma_fence();
-#pragma unroll
   constexpr int R = T::kRowBytes;
   const uint64_t db0 = smem_desc_swizzled<R>(sv_stage, T::kBlockN * R, 8 * R);  // + a constant per step
+#pragma unroll
   for (int kk = 0; kk < T::kPVSteps; ++kk) {
     const uint64_t db = db0 + ((kk * 16 * R) >> 4);
     wgmma_rs_bt<T::kHeadDimPadded, typename T::Elem>(o, p[kk], db, 1);
@@ -925,14 +925,11 @@ int launch_fwd_wgmma(const fa_fwd_args *args, cudaStream_t stream) {
   if (args->tensor_map_encode == nullptr) return cudaErrorNotSupported;  // supports() declines first
   const auto encode = reinterpret_cast<PFN_cuTensorMapEncodeTiled_v12000>(args->tensor_map_encode);
   const CUtensorMapDataType type = TmaElemType<typename T::Elem>::value;
-  const bool dense_q = args->cu_seqlens_q == nullptr, dense_k = args->cu_seqlens_k == nullptr;
+  const bool dense_q = args->cu_seqlens_q == nullptr;
+  const int64_t q_rows = dense_q ? args->seqlen_q : args->total_q, q_batches = dense_q ? args->batch : 1;
+  int64_t k_rows, k_batches;
+  kv_map_extents(args, &k_rows, &k_batches);  // paged: {page_size, num_pages}; boxes stay inside a page
   const bool paged = args->block_table != nullptr;
-  const int64_t q_rows = dense_q ? args->seqlen_q : args->total_q;
-  // K/V maps: {head_dim, rows, heads, outer}, outer the page (paged), the
-  // sequence (dense) or none (varlen); paged boxes stay inside a page.
-  const int64_t k_rows = paged ? args->page_size : dense_k ? args->kv_capacity : args->total_k;
-  const int64_t q_batches = dense_q ? args->batch : 1;
-  const int64_t k_batches = paged ? args->num_pages : dense_k ? args->batch : 1;
   const int k_box_rows = paged && args->page_size < T::kBlockN ? args->page_size : T::kBlockN;
   alignas(64) CUtensorMap tm_q, tm_k, tm_v;
   if (encode_rows_map(&tm_q, encode, type, args->q, T::kHeadDim, q_rows, args->num_heads_q, q_batches,

@@ -10,6 +10,8 @@
 #include <cuda_fp16.h>
 #include <stdint.h>
 
+#include "fa_args.h"
+
 namespace fa {
 
 template <typename Elem>
@@ -42,6 +44,20 @@ inline CUresult encode_rows_map(CUtensorMap *map, PFN_cuTensorMapEncodeTiled_v12
   return encode(map, type, 4, const_cast<void *>(base), dims, strides, box, element_strides, CU_TENSOR_MAP_INTERLEAVE_NONE,
                 box_cols == 64 ? CU_TENSOR_MAP_SWIZZLE_128B : CU_TENSOR_MAP_SWIZZLE_64B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
                 CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+}
+
+// Extents {rows, outer} of the K/V maps, matching fa_kv_row_coords'
+// (outer, row): paged {page_size, num_pages} (outer = the page), dense
+// {kv_capacity, batch} (the sequence), varlen {total_k, 1} (rows of all
+// sequences; the outer coordinate is then 0).
+inline void kv_map_extents(const fa_fwd_args *a, int64_t *rows, int64_t *outer) {
+  if (a->block_table != nullptr) {
+    *rows = a->page_size, *outer = a->num_pages;
+  } else if (a->cu_seqlens_k != nullptr) {
+    *rows = a->total_k, *outer = 1;
+  } else {
+    *rows = a->kv_capacity, *outer = a->batch;
+  }
 }
 
 }  // namespace fa
