@@ -1022,10 +1022,20 @@ static void test_wgmma_supports(void **state) {
   assert_int_equal(e->family->supports(&a, &e->info, &dev, &why), FA_ERR_UNSUPPORTED);
   assert_non_null(strstr(why.text, "k_batch_stride"));
   a.k_batch_stride = a.q_batch_stride;
-  a.block_table = table, a.page_size = 256, a.max_pages_per_seq = 4, a.num_pages = 4;
-  assert_int_equal(e->family->supports(&a, &e->info, &dev, &why), FA_ERR_UNSUPPORTED);
-  assert_non_null(strstr(why.text, "block_table"));
-  a.block_table = NULL;
+  /* Paged: pages TMA boxes can tile (multiples of 8 that are multiples or
+   * divisors of the 128-key tile); the others go to mma, with the reason. */
+  a.block_table = table, a.max_pages_per_seq = 4, a.num_pages = 4;
+  static const int32_t tiled[] = {8, 16, 64, 128, 256, 1024}, untiled[] = {1, 7, 17, 24, 100, 192};
+  for (size_t t = 0; t < sizeof tiled / sizeof tiled[0]; ++t) {
+    a.page_size = tiled[t];
+    if (e->family->supports(&a, &e->info, &dev, &why) != FA_OK) fail_msg("page_size %d: %s", tiled[t], why.text);
+  }
+  for (size_t t = 0; t < sizeof untiled / sizeof untiled[0]; ++t) {
+    a.page_size = untiled[t];
+    assert_int_equal(e->family->supports(&a, &e->info, &dev, &why), FA_ERR_UNSUPPORTED);
+    assert_non_null(strstr(why.text, "page_size"));
+  }
+  a.block_table = NULL, a.page_size = 0;
   a.cu_seqlens_q = table, a.cu_seqlens_k = table, a.total_q = a.total_k = INT64_C(1) << 31; /* varlen rows */
   assert_int_equal(e->family->supports(&a, &e->info, &dev, &why), FA_ERR_UNSUPPORTED);
   assert_non_null(strstr(why.text, "2^31"));

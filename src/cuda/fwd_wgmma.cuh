@@ -185,16 +185,50 @@ struct WgmmaBarriers {
 
 // ------------------------------------------------------------ producer
 
+// Where key tile n's rows come from. Contiguous K/V: one box of kBlockN
+// rows per panel at {column, k_row + n * kBlockN, head, kv_batch} (rows are
+// the sequence's offset (varlen) plus the tile's; the batch coordinate is
+// the batch index only in dense mode). Paged (PAGED): boxes of box_rows =
+// min(page_size, kBlockN) rows, each inside one page, at {column, j %
+// page_size, head, page of j}: one box per panel when pages hold whole
+// tiles, kBlockN / page_size boxes (8-row aligned: the swizzle atom) when
+// tiles hold whole pages (the host declines other page sizes). A box past
+// the sequence's keys reads page 0 (its rows are masked, its V rows zeroed;
+// table columns past the sequence are never read).
+template <class T, bool PAGED>
+__device__ __forceinline__ void load_kv_tile(uint32_t dst, const CUtensorMap *tm, uint32_t bar, const fa_fwd_args &a,
+                                             int b, int len_k, int k_row, int kv_head, int kv_batch, int n) {
+  if constexpr (!PAGED) {
+#pragma unroll
+    for (int p = 0; p < T::kPanels; ++p)
+      tma_load_4d(dst + p * T::kBlockN * T::kRowBytes, tm, bar, T::kPanelCols * p, k_row + n * T::kBlockN, kv_head,
+                  kv_batch);
+  } else {
+    const int box_rows = a.page_size < T::kBlockN ? a.page_size : T::kBlockN;
+    for (int r = 0; r < T::kBlockN; r += box_rows) {
+      const int j = n * T::kBlockN + r;
+      int page = 0, row = 0;
+      if (j < len_k) {
+        const int col = j / a.page_size;
+        page = (int)fa_clamp64(a.block_table[(int64_t)b * a.block_table_stride + col], 0, a.num_pages - 1);
+        row = j - col * a.page_size;
+      }
+#pragma unroll
+      for (int p = 0; p < T::kPanels; ++p)
+        tma_load_4d(dst + (p * T::kBlockN + r) * T::kRowBytes, tm, bar, T::kPanelCols * p, row, kv_head, page);
+    }
+  }
+}
+
 // Q of one work tile, then K and V of each of its key tiles, each into the
 // next ring stage once both consumers released it; j0: the ring position
-// of its first key tile. Coordinates: {column, row, head, batch}; rows are
-// the sequence's offset (varlen) plus the tile's (the batch coordinate is
-// the batch index only in dense mode).
-template <class T>
-__device__ __forceinline__ void load_tiles(const CUtensorMap *tm_q, const CUtensorMap *tm_k, const CUtensorMap *tm_v,
-                                           const WgmmaBarriers<T> &bar, uint32_t sq, uint32_t sk, uint32_t sv,
-                                           int q_row, int head, int q_batch, int k_row, int kv_head, int kv_batch,
-                                           int n_block_min, int n_block_max, unsigned j0) {
+// of its first key tile (load_kv_tile: the coordinates).
+template <class T, bool PAGED>
+__device__ __forceinline__ void load_tiles(const fa_fwd_args &a, const CUtensorMap *tm_q, const CUtensorMap *tm_k,
+                                           const CUtensorMap *tm_v, const WgmmaBarriers<T> &bar, uint32_t sq,
+                                           uint32_t sk, uint32_t sv, int q_row, int head, int q_batch, int b, int len_k,
+                                           int k_row, int kv_head, int kv_batch, int n_block_min, int n_block_max,
+                                           unsigned j0) {
   mbar_arrive_expect_tx(bar.q(), T::kQBytes);
 #pragma unroll
   for (int p = 0; p < T::kPanels; ++p)
@@ -203,19 +237,12 @@ __device__ __forceinline__ void load_tiles(const CUtensorMap *tm_q, const CUtens
     const unsigned j = j0 + (unsigned)(n - n_block_min);
     const int s = (int)(j % T::kStages);
     const uint32_t phase = (j / T::kStages) & 1u;
-    const int row = k_row + n * T::kBlockN;
     mbar_wait(bar.k_empty(s), phase ^ 1u);  // a fresh barrier passes parity 1 at once
     mbar_arrive_expect_tx(bar.k_full(s), T::kKVBytes);  // full box bytes, even past the tensor's end
-#pragma unroll
-    for (int p = 0; p < T::kPanels; ++p)
-      tma_load_4d(sk + s * T::kKVBytes + p * T::kBlockN * T::kRowBytes, tm_k, bar.k_full(s), T::kPanelCols * p, row,
-                  kv_head, kv_batch);
+    load_kv_tile<T, PAGED>(sk + s * T::kKVBytes, tm_k, bar.k_full(s), a, b, len_k, k_row, kv_head, kv_batch, n);
     mbar_wait(bar.v_empty(s), phase ^ 1u);
     mbar_arrive_expect_tx(bar.v_full(s), T::kKVBytes);
-#pragma unroll
-    for (int p = 0; p < T::kPanels; ++p)
-      tma_load_4d(sv + s * T::kKVBytes + p * T::kBlockN * T::kRowBytes, tm_v, bar.v_full(s), T::kPanelCols * p, row,
-                  kv_head, kv_batch);
+    load_kv_tile<T, PAGED>(sv + s * T::kKVBytes, tm_v, bar.v_full(s), a, b, len_k, k_row, kv_head, kv_batch, n);
   }
 }
 
@@ -486,9 +513,15 @@ __device__ __forceinline__ void produce(const fa_fwd_args &a, const CUtensorMap 
     if (plan.n_block_min >= plan.n_block_max) return;  // no keys: the consumers need no Q either
     mbar_wait(bar.q_empty(), (q_loads & 1u) ^ 1u);    // a fresh barrier passes parity 1 at once
     ++q_loads;
-    load_tiles<T>(tm_q, tm_k, tm_v, bar, sq, sk, sv, (int)(t.seq.q_start + t.m0), t.head,
-                  args.cu_seqlens_q == nullptr ? t.b : 0, (int)t.seq.k_start, t.head / args.heads_per_kv,
-                  args.cu_seqlens_k == nullptr ? t.b : 0, plan.n_block_min, plan.n_block_max, j);
+    const int q_row = (int)(t.seq.q_start + t.m0), q_batch = args.cu_seqlens_q == nullptr ? t.b : 0;
+    const int kv_head = t.head / args.heads_per_kv;
+    if (args.block_table != nullptr)
+      load_tiles<T, true>(args, tm_q, tm_k, tm_v, bar, sq, sk, sv, q_row, t.head, q_batch, t.b, t.seq.len_k, 0, kv_head,
+                          0, plan.n_block_min, plan.n_block_max, j);
+    else
+      load_tiles<T, false>(args, tm_q, tm_k, tm_v, bar, sq, sk, sv, q_row, t.head, q_batch, t.b, t.seq.len_k,
+                           (int)t.seq.k_start, kv_head, args.cu_seqlens_k == nullptr ? t.b : 0, plan.n_block_min,
+                           plan.n_block_max, j);
     j += (unsigned)(plan.n_block_max - plan.n_block_min);
   };
   if (tile_count <= 1) {  // one tile per block (not persistent): no loop to carry
@@ -894,14 +927,16 @@ int launch_fwd_wgmma(const fa_fwd_args *args, cudaStream_t stream) {
   const bool dense_q = args->cu_seqlens_q == nullptr;
   const int64_t q_rows = dense_q ? args->seqlen_q : args->total_q, q_batches = dense_q ? args->batch : 1;
   int64_t k_rows, k_batches;
-  kv_map_extents(args, &k_rows, &k_batches);
+  kv_map_extents(args, &k_rows, &k_batches);  // paged: {page_size, num_pages}; boxes stay inside a page
+  const bool paged = args->block_table != nullptr;
+  const int k_box_rows = paged && args->page_size < T::kBlockN ? args->page_size : T::kBlockN;
   alignas(64) CUtensorMap tm_q, tm_k, tm_v;
   if (encode_rows_map(&tm_q, encode, type, args->q, T::kHeadDim, q_rows, args->num_heads_q, q_batches,
                       args->q_row_stride, args->q_head_stride, args->q_batch_stride, T::kBlockM, T::kPanelCols) != CUDA_SUCCESS ||
       encode_rows_map(&tm_k, encode, type, args->k, T::kHeadDim, k_rows, args->num_heads_k, k_batches,
-                      args->k_row_stride, args->k_head_stride, args->k_batch_stride, T::kBlockN, T::kPanelCols) != CUDA_SUCCESS ||
+                      args->k_row_stride, args->k_head_stride, args->k_batch_stride, k_box_rows, T::kPanelCols) != CUDA_SUCCESS ||
       encode_rows_map(&tm_v, encode, type, args->v, T::kHeadDim, k_rows, args->num_heads_k, k_batches,
-                      args->v_row_stride, args->v_head_stride, args->v_batch_stride, T::kBlockN, T::kPanelCols) != CUDA_SUCCESS)
+                      args->v_row_stride, args->v_head_stride, args->v_batch_stride, k_box_rows, T::kPanelCols) != CUDA_SUCCESS)
     return cudaErrorInvalidValue;
   const void *kernel = reinterpret_cast<const void *>(fwd_wgmma_kernel<T>);
   const cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, T::kSmemBytes);

@@ -4,10 +4,11 @@
  *
  * The family computes every query length, window, GQA ratio and run-time
  * feature (softcap, sinks, LSE, seqused_k, varlen and dense) over a
- * contiguous K/V, loading Q, K and V with TMA. What TMA cannot express it
+ * contiguous or paged K/V, loading Q, K and V with TMA. What TMA cannot express it
  * declines, with the reason, and dispatch gives the call to the next family
- * (mma): a paged cache (TMA boxes cannot follow a block table), a stride of
- * 2^40 bytes or more, a tensor of 2^31 rows or more (TMA coordinates are
+ * (mma): a paged cache whose pages TMA boxes cannot tile (page sizes that
+ * are not multiples of 8, or neither multiples nor divisors of the key
+ * tile), a stride of 2^40 bytes or more, a tensor of 2^31 rows or more (TMA coordinates are
  * 32-bit), a driver without cuTensorMapEncodeTiled. It needs no workspace.
  */
 #include <stdint.h>
@@ -44,10 +45,19 @@ static fa_status wgmma_supports(const fa_fwd_args *a, const fa_kernel_info *k, c
     return fa_fail(why, FA_ERR_UNSUPPORTED,
                    "the CUDA driver does not offer cuTensorMapEncodeTiled (through cudaGetDriverEntryPointByVersion), "
                    "which TMA loads need");
-  if (a->block_table != NULL)
-    return fa_fail(why, FA_ERR_UNSUPPORTED, "a paged K/V cache (block_table) is not loaded through TMA yet");
+  const int paged = a->block_table != NULL;
+  /* Paged: TMA boxes of min(page_size, block_n) rows, each inside a page and
+   * (for pages smaller than a key tile) at 8-row offsets, the swizzle atom. */
+  if (paged && (a->page_size % 8 != 0 || (a->page_size % k->block_n != 0 && k->block_n % a->page_size != 0)))
+    return fa_fail(why, FA_ERR_UNSUPPORTED,
+                   "page_size %d: TMA loads pages whose size is a multiple of 8 and either a multiple or a divisor of "
+                   "%s's key tile (%d rows)",
+                   a->page_size, k->name, k->block_n);
+  if (paged && a->num_pages > WGMMA_MAX_ROWS)
+    return fa_fail(why, FA_ERR_UNSUPPORTED, "num_pages %lld: TMA coordinates stop at 2^31 - 1",
+                   (long long)a->num_pages);
   const int64_t q_rows = a->cu_seqlens_q != NULL ? a->total_q : a->seqlen_q;
-  const int64_t k_rows = a->cu_seqlens_k != NULL ? a->total_k : a->kv_capacity;
+  const int64_t k_rows = paged ? a->page_size : a->cu_seqlens_k != NULL ? a->total_k : a->kv_capacity;
   fa_status st;
   if ((st = check_tma_tensor("q", a->q_row_stride, a->q_head_stride, a->q_batch_stride, q_rows, why)) != FA_OK ||
       (st = check_tma_tensor("k", a->k_row_stride, a->k_head_stride, a->k_batch_stride, k_rows, why)) != FA_OK ||
