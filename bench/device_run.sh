@@ -280,9 +280,11 @@ for s in "$@"; do
     cache-extras) step_cache_extras ;;
     sanitize-cache) step_sanitize_cache ;;
     tests-small) step_tests_small ;;
-    tests-decode) timeout 150 build/tests/test_decode >"$OUT/test_decode.log" 2>&1
-                  note "test_decode: exit $? ($(counts "$OUT/test_decode.log"))"
-                  grep -E "split decode parts|workspace" "$OUT/test_decode.log" | head -6 | tee -a "$SUMMARY" ;;
+    tests-decode) for f in ${DECODE_FILTERS:-all}; do  # test_decode, whole or on each of $DECODE_FILTERS
+                    timeout 150 build/tests/test_decode $([ "$f" = all ] || echo "$f") >"$OUT/test_decode$f.log" 2>&1
+                    note "test_decode $f: exit $? ($(counts "$OUT/test_decode$f.log"))"
+                    grep -E '^\[  FAILED  \] [a-z]|declined' "$OUT/test_decode$f.log" | head -6 | tee -a "$SUMMARY"
+                  done ;;
     sanitize-small) step_sanitize_small ;;
     tests-fwd) for f in ${FWD_FILTERS:-wgmma}; do  # test_fwd on groups/kernels matching each filter
                  timeout "${FWD_TIMEOUT:-120}" build/tests/test_fwd "$f" >"$OUT/test_fwd_$f.log" 2>&1

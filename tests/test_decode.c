@@ -486,19 +486,22 @@ static void run_one(const cstate *s, size_t kernel, const scenario *sc, int num_
   fa_fwd_params prm = params_of(&p, &d, s->c->backend, num_splits, stream);
   snprintf(what, sizeof what, "%s [%s] num_splits %d", s->c->name, sc->what, num_splits);
   size_t ws = 0;
+  /* A declined page size first: then fa_fwd_workspace_size's own choice
+   * (mma, in a build that has it) does not matter to this case. */
+  if (kernel != SIZE_MAX && strcmp(s->c->family, "wgmma") == 0 &&
+      fa_fwd_workspace_size_with_kernel(&prm, kernel, &ws, &msg) == FA_ERR_UNSUPPORTED) {
+    st->declined++; /* a page size the wgmma family leaves to mma */
+    tu_pool_release(&pool);
+    return;
+  }
   if (fa_fwd_workspace_size(&prm, &ws, &msg) != FA_OK) fail_msg("%s: fa_fwd_workspace_size: %s", what, msg.text);
   if (kernel != SIZE_MAX) {
     /* A forced kernel runs alone: where fa_fwd would pair it (prompt
      * chunks next to decode rows), the decode kernel then computes every
      * sequence and may need more than fa_fwd_workspace_size says. */
     size_t alone = 0;
-    const fa_status wst = fa_fwd_workspace_size_with_kernel(&prm, kernel, &alone, &msg);
-    if (wst == FA_ERR_UNSUPPORTED && strcmp(s->c->family, "wgmma") == 0) {
-      st->declined++; /* a page size the wgmma family leaves to mma */
-      tu_pool_release(&pool);
-      return;
-    }
-    if (wst != FA_OK) fail_msg("%s: fa_fwd_workspace_size_with_kernel: %s", what, msg.text);
+    if (fa_fwd_workspace_size_with_kernel(&prm, kernel, &alone, &msg) != FA_OK)
+      fail_msg("%s: fa_fwd_workspace_size_with_kernel: %s", what, msg.text);
     ws = alone;
   }
   if (kernel == SIZE_MAX && cuda) {

@@ -161,7 +161,6 @@ struct FwdWgmmaTraits {
   static_assert(kSmemBytesNoStage % 16 == 0, "the O staging area at the end must be 16-byte aligned");
 };
 
-// Named barriers (0 is __syncthreads).
 // Named barriers (0 is __syncthreads). kBarTurn0 + c: consumer c's turn to
 // issue its GEMMs (ping-pong only).
 // kBarEpilogue0 + c: consumer c's own 128 threads around its O staging
@@ -185,44 +184,87 @@ struct WgmmaBarriers {
 
 // ------------------------------------------------------------ producer
 
+// The K/V ring position of the j-th key tile a block loads (counted over
+// all its work tiles): slot and mbarrier parity.
+template <class T>
+__device__ __forceinline__ int ring_slot(unsigned j) {
+  return (int)(j % T::kStages);
+}
+template <class T>
+__device__ __forceinline__ uint32_t ring_parity(unsigned j) {
+  return (j / T::kStages) & 1u;
+}
+
 // Where key tile n's rows come from. Contiguous K/V: one box of kBlockN
 // rows per panel at {column, k_row + n * kBlockN, head, kv_batch} (rows are
 // the sequence's offset (varlen) plus the tile's; the batch coordinate is
 // the batch index only in dense mode). Paged (PAGED): boxes of box_rows =
 // min(page_size, kBlockN) rows, each inside one page, at {column, j %
 // page_size, head, page of j}: one box per panel when pages hold whole
-// tiles, kBlockN / page_size boxes (8-row aligned: the swizzle atom) when
-// tiles hold whole pages (the host declines other page sizes). A box past
-// the sequence's keys reads page 0 (its rows are masked, its V rows zeroed;
-// table columns past the sequence are never read).
+// tiles, kBlockN / page_size boxes (8-row aligned: the swizzle atom) in
+// consecutive table columns when tiles hold whole pages (the host declines
+// other page sizes). The first box's entry is read before the stage waits
+// (its latency then overlaps them; K and V share it), the others after, as
+// L1 hits (prefetch_table). A box past the sequence's keys reads page 0
+// (its rows are masked, its V rows zeroed; table columns past the sequence
+// are never read).
+struct KvTileSource {
+  int row;           // the boxes' row coordinate
+  int outer;         // contiguous: the batch coordinate; paged: the first box's page
+  int boxes_in_seq;  // paged: boxes that start before the sequence's end
+  const int *table;  // paged: the first box's table entry
+};
+
+template <class T, bool PAGED>
+__device__ __forceinline__ KvTileSource kv_tile_source(const fa_fwd_args &a, int b, int len_k, int k_row, int kv_batch,
+                                                       int n) {
+  if constexpr (!PAGED) {
+    return {k_row + n * T::kBlockN, kv_batch, 0, nullptr};
+  } else {
+    const int j0 = n * T::kBlockN;
+    const int box_rows = a.page_size < T::kBlockN ? a.page_size : T::kBlockN;
+    const int col0 = j0 / a.page_size;
+    const int *table = a.block_table + (int64_t)b * a.block_table_stride + col0;
+    const int page = j0 < len_k ? (int)fa_clamp64(table[0], 0, a.num_pages - 1) : 0;
+    return {j0 - col0 * a.page_size, page, (len_k - j0 + box_rows - 1) / box_rows, table};
+  }
+}
+
+// The TMA boxes of one K or V tile (kv_tile_source: where from).
 template <class T, bool PAGED>
 __device__ __forceinline__ void load_kv_tile(uint32_t dst, const CUtensorMap *tm, uint32_t bar, const fa_fwd_args &a,
-                                             int b, int len_k, int k_row, int kv_head, int kv_batch, int n) {
+                                             const KvTileSource &src, int kv_head) {
   if constexpr (!PAGED) {
 #pragma unroll
     for (int p = 0; p < T::kPanels; ++p)
-      tma_load_4d(dst + p * T::kBlockN * T::kRowBytes, tm, bar, T::kPanelCols * p, k_row + n * T::kBlockN, kv_head,
-                  kv_batch);
+      tma_load_4d(dst + p * T::kBlockN * T::kRowBytes, tm, bar, T::kPanelCols * p, src.row, kv_head, src.outer);
   } else {
     const int box_rows = a.page_size < T::kBlockN ? a.page_size : T::kBlockN;
-    for (int r = 0; r < T::kBlockN; r += box_rows) {
-      const int j = n * T::kBlockN + r;
-      int page = 0, row = 0;
-      if (j < len_k) {
-        const int col = j / a.page_size;
-        page = (int)fa_clamp64(a.block_table[(int64_t)b * a.block_table_stride + col], 0, a.num_pages - 1);
-        row = j - col * a.page_size;
-      }
+    for (int r = 0, box = 0; r < T::kBlockN; r += box_rows, ++box) {
+      const int page = box == 0              ? src.outer
+                       : box < src.boxes_in_seq ? (int)fa_clamp64(src.table[box], 0, a.num_pages - 1)
+                                                : 0;
 #pragma unroll
       for (int p = 0; p < T::kPanels; ++p)
-        tma_load_4d(dst + (p * T::kBlockN + r) * T::kRowBytes, tm, bar, T::kPanelCols * p, row, kv_head, page);
+        tma_load_4d(dst + (p * T::kBlockN + r) * T::kRowBytes, tm, bar, T::kPanelCols * p, src.row, kv_head, page);
     }
   }
 }
 
+// Paged K/V: pull key tile n's block-table entries into L1 a tile ahead
+// (a tile's entries, at most kBlockN / 8 ints, share one 128-byte line when
+// the row is aligned), so that kv_tile_source's and load_kv_tile's reads
+// hit L1.
+template <class T>
+__device__ __forceinline__ void prefetch_table(const fa_fwd_args &a, int b, int len_k, int n) {
+  const int j0 = n * T::kBlockN;
+  if (j0 < len_k)
+    prefetch_l1(a.block_table + (int64_t)b * a.block_table_stride + j0 / a.page_size);
+}
+
 // Q of one work tile, then K and V of each of its key tiles, each into the
 // next ring stage once both consumers released it; j0: the ring position
-// of its first key tile (load_kv_tile: the coordinates).
+// of its first key tile.
 template <class T, bool PAGED>
 __device__ __forceinline__ void load_tiles(const fa_fwd_args &a, const CUtensorMap *tm_q, const CUtensorMap *tm_k,
                                            const CUtensorMap *tm_v, const WgmmaBarriers<T> &bar, uint32_t sq,
@@ -234,15 +276,17 @@ __device__ __forceinline__ void load_tiles(const fa_fwd_args &a, const CUtensorM
   for (int p = 0; p < T::kPanels; ++p)
     tma_load_4d(sq + p * T::kBlockM * T::kRowBytes, tm_q, bar.q(), T::kPanelCols * p, q_row, head, q_batch);
   for (int n = n_block_min; n < n_block_max; ++n) {
+    if constexpr (PAGED) prefetch_table<T>(a, b, len_k, n + 1);
+    const KvTileSource src = kv_tile_source<T, PAGED>(a, b, len_k, k_row, kv_batch, n);
     const unsigned j = j0 + (unsigned)(n - n_block_min);
-    const int s = (int)(j % T::kStages);
-    const uint32_t phase = (j / T::kStages) & 1u;
+    const int s = ring_slot<T>(j);
+    const uint32_t phase = ring_parity<T>(j);
     mbar_wait(bar.k_empty(s), phase ^ 1u);  // a fresh barrier passes parity 1 at once
     mbar_arrive_expect_tx(bar.k_full(s), T::kKVBytes);  // full box bytes, even past the tensor's end
-    load_kv_tile<T, PAGED>(sk + s * T::kKVBytes, tm_k, bar.k_full(s), a, b, len_k, k_row, kv_head, kv_batch, n);
+    load_kv_tile<T, PAGED>(sk + s * T::kKVBytes, tm_k, bar.k_full(s), a, src, kv_head);
     mbar_wait(bar.v_empty(s), phase ^ 1u);
     mbar_arrive_expect_tx(bar.v_full(s), T::kKVBytes);
-    load_kv_tile<T, PAGED>(sv + s * T::kKVBytes, tm_v, bar.v_full(s), a, b, len_k, k_row, kv_head, kv_batch, n);
+    load_kv_tile<T, PAGED>(sv + s * T::kKVBytes, tm_v, bar.v_full(s), a, src, kv_head);
   }
 }
 
@@ -481,17 +525,6 @@ __device__ __forceinline__ fa_tile_plan plan_tile(const fa_fwd_args &a, const Wg
 
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
 
-// The K/V ring position of the j-th key tile a block loads (counted over
-// all its work tiles): slot and mbarrier parity.
-template <class T>
-__device__ __forceinline__ int ring_slot(unsigned j) {
-  return (int)(j % T::kStages);
-}
-template <class T>
-__device__ __forceinline__ uint32_t ring_parity(unsigned j) {
-  return (j / T::kStages) & 1u;
-}
-
 // ------------------------------------------------------------ producer role
 
 // One thread, every work tile of the block in turn: Q once the consumers
@@ -511,6 +544,7 @@ __device__ __forceinline__ void produce(const fa_fwd_args &a, const CUtensorMap 
     if (!t.run) return;
     const fa_tile_plan plan = plan_tile<T>(args, t);
     if (plan.n_block_min >= plan.n_block_max) return;  // no keys: the consumers need no Q either
+    if (args.block_table != nullptr) prefetch_table<T>(args, t.b, t.seq.len_k, plan.n_block_min);
     mbar_wait(bar.q_empty(), (q_loads & 1u) ^ 1u);    // a fresh barrier passes parity 1 at once
     ++q_loads;
     const int q_row = (int)(t.seq.q_start + t.m0), q_batch = args.cu_seqlens_q == nullptr ? t.b : 0;

@@ -194,6 +194,12 @@ __device__ __forceinline__ void cp_async_bulk(uint32_t dst, const void *src, uin
                : "memory");
 }
 
+// Pull the line holding `p` into L1 (no register, no wait): a read that
+// follows it later is an L1 hit.
+__device__ __forceinline__ void prefetch_l1(const void *p) {
+  asm volatile("prefetch.global.L1 [%0];\n" ::"l"(p));
+}
+
 // ---- TMA (tensor maps; PTX ISA "cp.async.bulk.tensor"), shared by the
 // wgmma and decode families.
 // Prefetch a tensor map (a __grid_constant__ kernel parameter) into the

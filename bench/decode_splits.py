@@ -1,0 +1,96 @@
+"""Decode split count against time: ours at forced num_splits next to the
+heuristic's choice and cuDNN, one run, contiguous caches (bench_decode's
+shapes: bf16, GQA 32/8, d128, one query per sequence), plus the kernels
+cuDNN launches per call (torch profiler: names, count, time).
+
+    python3 bench/decode_splits.py [--json FILE]
+
+Question it answers: is the heuristic's split count (1 split once the
+blocks fill 80% of the block slots) what holds the contiguous rows at
+0.88-0.93x of cuDNN, or is it the per-block rate? Rounds are interleaved
+(every variant once per round, 3 rounds, each keeping its fastest median).
+"""
+import argparse
+import json
+import os
+import sys
+
+import torch
+import torch.nn.functional as F
+from torch.nn.attention import SDPBackend, sdpa_kernel
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import bench_decode as B  # noqa: E402
+from flashattn import _native as N  # noqa: E402
+
+
+def cudnn_kernels(fn):
+    """(name, count, total us) of the CUDA kernels one call of fn launches."""
+    fn()
+    torch.cuda.synchronize()
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CUDA]) as prof:
+        fn()
+        torch.cuda.synchronize()
+    out = []
+    for e in prof.key_averages():
+        if e.device_type == torch.autograd.DeviceType.CUDA:
+            out.append((e.key[:90], e.count, round(e.device_time_total, 1)))
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--json")
+    ap.add_argument("--splits", default="0,1,2,3,4,6,8,16,32")
+    args = ap.parse_args()
+    B.LIB = N.load()
+    torch.manual_seed(0)
+    rows = []
+    for b, length in [(1, 131072), (8, 32768), (32, 8192), (128, 1024)]:
+        q = torch.randn(b, B.HQ, B.D, device=B.DEV, dtype=torch.bfloat16)
+        k = torch.randn(b * length, B.HK, B.D, device=B.DEV, dtype=torch.bfloat16)
+        v = torch.randn_like(k)
+        cu_q = torch.arange(0, b + 1, device=B.DEV, dtype=torch.int32)
+        cu_k = torch.arange(0, (b + 1) * length, length, device=B.DEV, dtype=torch.int32)
+        used = torch.full((b,), length, device=B.DEV, dtype=torch.int32)
+        kv_bytes = 2 * k.numel() * 2
+        kd = k.view(b, length, B.HK, B.D).transpose(1, 2)
+        vd = v.view(b, length, B.HK, B.D).transpose(1, 2)
+        kc, vc = kd.contiguous(), vd.contiguous()
+        qd = q.view(b, B.HQ, 1, B.D)
+
+        def cudnn(kk, vv):
+            with sdpa_kernel([SDPBackend.CUDNN_ATTENTION]):
+                return F.scaled_dot_product_attention(qd, kk, vv, enable_gqa=True)
+
+        variants = {"cudnn_bshd": lambda: cudnn(kd, vd), "cudnn_bhsd": lambda: cudnn(kc, vc)}
+        for s in [int(x) for x in args.splits.split(",")]:
+            try:
+                variants[f"splits{s}"] = B.Call(q, cu_q, 1, k, v, used, length, cu_k=cu_k, total_k=b * length,
+                                                num_splits=s)
+            except RuntimeError as e:
+                print(f"b{b} splits {s}: {e}", flush=True)
+        times = {name: [] for name in variants}
+        for _ in range(3):
+            for name, fn in variants.items():
+                times[name].append(B.bench(fn))
+        best = {n: min(t for t in ts if isinstance(t, float)) for n, ts in times.items()}
+        cud = min(best["cudnn_bshd"], best["cudnn_bhsd"])
+        row = {"row": f"decode b{b} kv{length} gqa32/8 d128 bf16", "kv_bytes": kv_bytes,
+               **{f"{n}_ms": t for n, t in best.items()},
+               "cudnn_kernels": cudnn_kernels(variants["cudnn_bshd"])}
+        rows.append(row)
+        print(f"{row['row']}: cudnn {cud:.4f} ms ({kv_bytes / cud / 1e9:.2f} TB/s)", flush=True)
+        for n, t in best.items():
+            if n.startswith("splits"):
+                print(f"   {n:9s} {t:.4f} ms  {kv_bytes / t / 1e9:.2f} TB/s  x{cud / t:.3f} cuDNN", flush=True)
+        print(f"   cudnn kernels: {row['cudnn_kernels']}", flush=True)
+        del q, k, v, kc, vc
+    out = args.json or (os.environ.get("OUT") and os.path.join(os.environ["OUT"], "decode_splits.json"))
+    if out:
+        with open(out, "w") as fh:
+            json.dump({"device": torch.cuda.get_device_name(), "rows": rows}, fh, indent=1)
+
+
+if __name__ == "__main__":
+    main()
