@@ -48,7 +48,10 @@ __global__ void __launch_bounds__(T::kThreads, 1)
   __syncthreads();
   if (wg == 0) {
     setmaxnreg_dec<24>();
-    if (tid == 0) load_tiles<T>(&tm_q, &tm_k, &tm_v, bar, sq, sk, sv, 0, 0, 0, 0, 0, 0, 0, kBlocks, 0u);
+    const fa_fwd_args unpaged = {};  // read only by the paged instantiation
+    if (tid == 0)
+      load_tiles<T, false>(unpaged, &tm_q, &tm_k, &tm_v, bar, sq, sk, sv, 0, 0, 0, 0, kBlocks * T::kBlockN, 0, 0, 0, 0,
+                           kBlocks, 0u);
     return;
   }
   setmaxnreg_inc<240>();

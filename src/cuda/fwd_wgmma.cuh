@@ -90,13 +90,6 @@ struct FwdWgmmaTraits {
   // K/V while the consumers finish the last one (host side only: the
   // kernel always loops over its tiles).
   static constexpr bool kPersistent = PERSISTENT;
-  // setmaxnreg: the block starts at 168 registers per thread (65536 / 384,
-  // in multiples of 8); the producer gives some back, the consumers take
-  // them: 24 + 2 x 240 = 3 x 168. At d256 (four 64-column panels per
-  // tile) the producer's tile loop spilled at 24: 32 + 2 x 232 <= 3 x 168.
-  static constexpr int kProducerRegs = HEAD_DIM > 128 ? 32 : 24;
-  static constexpr int kConsumerRegs = HEAD_DIM > 128 ? 232 : 240;
-  static_assert(kProducerRegs + kConsumerRegs * kConsumers <= 168 * (1 + kConsumers), "setmaxnreg beyond the block's registers");
 
   // Shared memory: panels of kPanelCols columns, rows of kRowBytes bytes
   // swizzled as wide as a row (TMA box {kPanelCols, rows}); 64 columns where
@@ -106,6 +99,16 @@ struct FwdWgmmaTraits {
   static constexpr int kRowBytes = kPanelCols * 2;
   static constexpr int kHeadDimPadded = (HEAD_DIM + kPanelCols - 1) / kPanelCols * kPanelCols;
   static constexpr int kPanels = kHeadDimPadded / kPanelCols;
+  // setmaxnreg: the block starts at 168 registers per thread (65536 / 384,
+  // in multiples of 8); the producer gives some back, the consumers take
+  // them: 24 + 2 x 240 = 3 x 168. With more than two panels per tile
+  // (d80/d96: three of 32 columns; d192, d256) the producer's loops
+  // spilled at 24 (d256's tile loop; the paged box loop at d80/d96):
+  // 32 + 2 x 232 <= 3 x 168.
+  static constexpr int kProducerRegs = kPanels > 2 ? 32 : 24;
+  static constexpr int kConsumerRegs = kPanels > 2 ? 232 : 240;
+  static_assert(kProducerRegs + kConsumerRegs * kConsumers <= 168 * (1 + kConsumers), "setmaxnreg beyond the block's registers");
+
   static constexpr int kQBytes = kPanels * kBlockM * kRowBytes;
   static constexpr int kKVBytes = kPanels * kBlockN * kRowBytes;  // one K or V stage
   static constexpr int kBarriers = 2 + 4 * kStages;         // Q full, Q empty; full K, V; empty K, V
@@ -195,6 +198,32 @@ __device__ __forceinline__ uint32_t ring_parity(unsigned j) {
   return (j / T::kStages) & 1u;
 }
 
+// A key tile's first key in a paged cache as (table column, row in the
+// page), carried from tile to tile: the box loop then needs no division by
+// the run-time page size (an integer division per box, 16 per tile at
+// pages of 16, cost the paged chunk 1.5x: fwd_wgmma.md "Paged K/V").
+struct PageCursor {
+  int col, row;
+};
+
+__device__ __forceinline__ PageCursor page_cursor(const fa_fwd_args &a, int key) {
+  if (a.block_table == nullptr) return {0, 0};
+  const int col = key / a.page_size;
+  return {col, key - col * a.page_size};
+}
+
+// The cursor kBlockN keys further, given the column after the tile's
+// boxes (load_kv_tile's result): pages of at most kBlockN rows hold whole
+// tiles' worth of columns, so that column starts the next tile; larger
+// pages (multiples of kBlockN) step kBlockN rows inside the page.
+template <class T>
+__device__ __forceinline__ PageCursor next_tile(const fa_fwd_args &a, PageCursor at, int col_end) {
+  if (a.page_size <= T::kBlockN) return {col_end, 0};
+  at.row += T::kBlockN;
+  if (at.row == a.page_size) at = {at.col + 1, 0};
+  return at;
+}
+
 // Where key tile n's rows come from. Contiguous K/V: one box of kBlockN
 // rows per panel at {column, k_row + n * kBlockN, head, kv_batch} (rows are
 // the sequence's offset (varlen) plus the tile's; the batch coordinate is
@@ -203,63 +232,42 @@ __device__ __forceinline__ uint32_t ring_parity(unsigned j) {
 // page_size, head, page of j}: one box per panel when pages hold whole
 // tiles, kBlockN / page_size boxes (8-row aligned: the swizzle atom) in
 // consecutive table columns when tiles hold whole pages (the host declines
-// other page sizes). The first box's entry is read before the stage waits
-// (its latency then overlaps them; K and V share it), the others after, as
-// L1 hits (prefetch_table). A box past the sequence's keys reads page 0
-// (its rows are masked, its V rows zeroed; table columns past the sequence
-// are never read).
-struct KvTileSource {
-  int row;           // the boxes' row coordinate
-  int outer;         // contiguous: the batch coordinate; paged: the first box's page
-  int boxes_in_seq;  // paged: boxes that start before the sequence's end
-  const int *table;  // paged: the first box's table entry
-};
-
-template <class T, bool PAGED>
-__device__ __forceinline__ KvTileSource kv_tile_source(const fa_fwd_args &a, int b, int len_k, int k_row, int kv_batch,
-                                                       int n) {
-  if constexpr (!PAGED) {
-    return {k_row + n * T::kBlockN, kv_batch, 0, nullptr};
-  } else {
-    const int j0 = n * T::kBlockN;
-    const int box_rows = a.page_size < T::kBlockN ? a.page_size : T::kBlockN;
-    const int col0 = j0 / a.page_size;
-    const int *table = a.block_table + (int64_t)b * a.block_table_stride + col0;
-    const int page = j0 < len_k ? (int)fa_clamp64(table[0], 0, a.num_pages - 1) : 0;
-    return {j0 - col0 * a.page_size, page, (len_k - j0 + box_rows - 1) / box_rows, table};
-  }
-}
-
-// The TMA boxes of one K or V tile (kv_tile_source: where from).
-template <class T, bool PAGED>
-__device__ __forceinline__ void load_kv_tile(uint32_t dst, const CUtensorMap *tm, uint32_t bar, const fa_fwd_args &a,
-                                             const KvTileSource &src, int kv_head) {
+// other page sizes). The entries are read after the stage wait, as L1 hits
+// (PREFETCH_NEXT: K's call prefetches the next tile's line; the result is
+// the column after the boxes, for next_tile; reading the first
+// entry before the wait, to overlap it, measured no better and spilled at
+// d80/d96: fwd_wgmma.md). A box past the sequence's keys reads page 0 (its
+// rows are masked, its V rows zeroed; table columns past the sequence are
+// never read).
+template <class T, bool PAGED, bool PREFETCH_NEXT>
+__device__ __forceinline__ int load_kv_tile(uint32_t dst, const CUtensorMap *tm, uint32_t bar, const fa_fwd_args &a,
+                                             int b, int len_k, int k_row, int kv_head, int kv_batch, int n,
+                                             PageCursor at) {
   if constexpr (!PAGED) {
 #pragma unroll
     for (int p = 0; p < T::kPanels; ++p)
-      tma_load_4d(dst + p * T::kBlockN * T::kRowBytes, tm, bar, T::kPanelCols * p, src.row, kv_head, src.outer);
+      tma_load_4d(dst + p * T::kBlockN * T::kRowBytes, tm, bar, T::kPanelCols * p, k_row + n * T::kBlockN, kv_head,
+                  kv_batch);
   } else {
     const int box_rows = a.page_size < T::kBlockN ? a.page_size : T::kBlockN;
-    for (int r = 0, box = 0; r < T::kBlockN; r += box_rows, ++box) {
-      const int page = box == 0              ? src.outer
-                       : box < src.boxes_in_seq ? (int)fa_clamp64(src.table[box], 0, a.num_pages - 1)
-                                                : 0;
+    int col = at.col;
+    for (int r = 0; r < T::kBlockN; r += box_rows, ++col) {
+      const int page = n * T::kBlockN + r < len_k
+                           ? (int)fa_clamp64(a.block_table[(int64_t)b * a.block_table_stride + col], 0, a.num_pages - 1)
+                           : 0;
 #pragma unroll
       for (int p = 0; p < T::kPanels; ++p)
-        tma_load_4d(dst + (p * T::kBlockN + r) * T::kRowBytes, tm, bar, T::kPanelCols * p, src.row, kv_head, page);
+        tma_load_4d(dst + (p * T::kBlockN + r) * T::kRowBytes, tm, bar, T::kPanelCols * p, at.row, kv_head, page);
     }
+    // The next tile's entries into L1: its reads after its stage wait then
+    // hit L1 instead of making an L2 round trip in front of its TMA issue
+    // (a tile's entries, at most kBlockN / 8 ints, share one 128-byte line
+    // when the row is aligned).
+    if (PREFETCH_NEXT && (n + 1) * T::kBlockN < len_k)
+      prefetch_l1(a.block_table + (int64_t)b * a.block_table_stride + next_tile<T>(a, at, col).col);
+    return col;
   }
-}
-
-// Paged K/V: pull key tile n's block-table entries into L1 a tile ahead
-// (a tile's entries, at most kBlockN / 8 ints, share one 128-byte line when
-// the row is aligned), so that kv_tile_source's and load_kv_tile's reads
-// hit L1.
-template <class T>
-__device__ __forceinline__ void prefetch_table(const fa_fwd_args &a, int b, int len_k, int n) {
-  const int j0 = n * T::kBlockN;
-  if (j0 < len_k)
-    prefetch_l1(a.block_table + (int64_t)b * a.block_table_stride + j0 / a.page_size);
+  return 0;
 }
 
 // Q of one work tile, then K and V of each of its key tiles, each into the
@@ -275,18 +283,20 @@ __device__ __forceinline__ void load_tiles(const fa_fwd_args &a, const CUtensorM
 #pragma unroll
   for (int p = 0; p < T::kPanels; ++p)
     tma_load_4d(sq + p * T::kBlockM * T::kRowBytes, tm_q, bar.q(), T::kPanelCols * p, q_row, head, q_batch);
+  PageCursor at = page_cursor(a, n_block_min * T::kBlockN);  // paged: one division per work tile
   for (int n = n_block_min; n < n_block_max; ++n) {
-    if constexpr (PAGED) prefetch_table<T>(a, b, len_k, n + 1);
-    const KvTileSource src = kv_tile_source<T, PAGED>(a, b, len_k, k_row, kv_batch, n);
     const unsigned j = j0 + (unsigned)(n - n_block_min);
     const int s = ring_slot<T>(j);
     const uint32_t phase = ring_parity<T>(j);
     mbar_wait(bar.k_empty(s), phase ^ 1u);  // a fresh barrier passes parity 1 at once
     mbar_arrive_expect_tx(bar.k_full(s), T::kKVBytes);  // full box bytes, even past the tensor's end
-    load_kv_tile<T, PAGED>(sk + s * T::kKVBytes, tm_k, bar.k_full(s), a, src, kv_head);
+    const int col_end = load_kv_tile<T, PAGED, true>(sk + s * T::kKVBytes, tm_k, bar.k_full(s), a, b, len_k, k_row,
+                                                     kv_head, kv_batch, n, at);
     mbar_wait(bar.v_empty(s), phase ^ 1u);
     mbar_arrive_expect_tx(bar.v_full(s), T::kKVBytes);
-    load_kv_tile<T, PAGED>(sv + s * T::kKVBytes, tm_v, bar.v_full(s), a, src, kv_head);
+    load_kv_tile<T, PAGED, false>(sv + s * T::kKVBytes, tm_v, bar.v_full(s), a, b, len_k, k_row, kv_head, kv_batch, n,
+                                  at);
+    if constexpr (PAGED) at = next_tile<T>(a, at, col_end);
   }
 }
 
@@ -544,7 +554,8 @@ __device__ __forceinline__ void produce(const fa_fwd_args &a, const CUtensorMap 
     if (!t.run) return;
     const fa_tile_plan plan = plan_tile<T>(args, t);
     if (plan.n_block_min >= plan.n_block_max) return;  // no keys: the consumers need no Q either
-    if (args.block_table != nullptr) prefetch_table<T>(args, t.b, t.seq.len_k, plan.n_block_min);
+    if (args.block_table != nullptr && plan.n_block_min * T::kBlockN < t.seq.len_k)  // its first tile's entries
+      prefetch_l1(args.block_table + (int64_t)t.b * args.block_table_stride + plan.n_block_min * T::kBlockN / args.page_size);
     mbar_wait(bar.q_empty(), (q_loads & 1u) ^ 1u);    // a fresh barrier passes parity 1 at once
     ++q_loads;
     const int q_row = (int)(t.seq.q_start + t.m0), q_batch = args.cu_seqlens_q == nullptr ? t.b : 0;
