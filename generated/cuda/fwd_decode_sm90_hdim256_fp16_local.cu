@@ -4,7 +4,12 @@
 
 // fwd_decode_sm90_hdim256_fp16_local: sm_90, head dim 256, fp16, any window.
 namespace fwd_decode_sm90_hdim256_fp16_local {
-using Traits = fa::DecodeTraits<256, 3, __half>;
+// This kernel's own type, not an alias of the shared traits: the sm_80
+// and sm_90 kernels of one head dim and dtype would otherwise be one
+// template instantiation, one weak symbol in objects of two architectures,
+// and the runtime would launch one of the two by link order ("no kernel
+// image" on the other GPU: libflashattn.so on an H200, 2026-11-30).
+struct Traits : fa::DecodeTraits<256, 3, __half> {};
 static_assert(Traits::kSmemBytes == 211296, "gen/spec.py decode_smem_bytes and fwd_decode.cuh disagree");
 }  // namespace fwd_decode_sm90_hdim256_fp16_local
 

@@ -4,7 +4,12 @@
 
 // fwd_mma_sm80_hdim256_fp16_causal: sm_80, head dim 256, fp16, mask causal.
 namespace fwd_mma_sm80_hdim256_fp16_causal {
-using Traits = fa::FwdMmaTraits<256, 64, 64, 4, false, __half, fa::kMaskCausal, false>;
+// This kernel's own type, not an alias of the shared traits: the sm_80
+// and sm_90 kernels of one head dim and dtype would otherwise be one
+// template instantiation, one weak symbol in objects of two architectures,
+// and the runtime would launch one of the two by link order ("no kernel
+// image" on the other GPU: libflashattn.so on an H200, 2026-11-30).
+struct Traits : fa::FwdMmaTraits<256, 64, 64, 4, false, __half, fa::kMaskCausal, false> {};
 static_assert(Traits::kSmemBytes == 101376, "gen/spec.py mma_smem_bytes and fwd_mma.cuh disagree on shared memory");
 static_assert(Traits::kPageRowsBytes == 2 * 64 * 8, "fwd_mma_family.c and fwd_mma.cuh disagree on a paged cache's shared memory");
 }  // namespace fwd_mma_sm80_hdim256_fp16_causal

@@ -4,7 +4,12 @@
 
 // fwd_mma_sm90_hdim80_fp16_none: sm_90, head dim 80, fp16, mask none.
 namespace fwd_mma_sm90_hdim80_fp16_none {
-using Traits = fa::FwdMmaTraits<80, 128, 64, 4, false, __half, fa::kMaskNone, false>;
+// This kernel's own type, not an alias of the shared traits: the sm_80
+// and sm_90 kernels of one head dim and dtype would otherwise be one
+// template instantiation, one weak symbol in objects of two architectures,
+// and the runtime would launch one of the two by link order ("no kernel
+// image" on the other GPU: libflashattn.so on an H200, 2026-11-30).
+struct Traits : fa::FwdMmaTraits<80, 128, 64, 4, false, __half, fa::kMaskNone, false> {};
 static_assert(Traits::kSmemBytes == 45056, "gen/spec.py mma_smem_bytes and fwd_mma.cuh disagree on shared memory");
 static_assert(Traits::kPageRowsBytes == 2 * 64 * 8, "fwd_mma_family.c and fwd_mma.cuh disagree on a paged cache's shared memory");
 }  // namespace fwd_mma_sm90_hdim80_fp16_none
