@@ -5,10 +5,10 @@
 //
 // One thread block (384 threads) computes 128 query rows of one
 // (sequence, head):
-//   warpgroup 0 (producer; setmaxnreg 24, one thread works):
+//   warpgroup 0 (producer; setmaxnreg 24, 32 beyond two panels; one thread works):
 //     TMA Q (128 rows) once; for each key tile n the mask does not hide:
 //       wait empty_k[s] -> TMA K(n) -> sK[s];  wait empty_v[s] -> TMA V(n) -> sV[s]
-//   warpgroups 1, 2 (consumers, 64 query rows each; setmaxnreg 240):
+//   warpgroups 1, 2 (consumers, 64 query rows each; setmaxnreg 240 or 232):
 //     for each key tile n:
 //       S = Q K(n)^T        wgmma m64n{block_n}k16, Q and K from shared memory
 //       release sK[s]; softcap, mask, online softmax in registers (attn/)
@@ -16,16 +16,18 @@
 //       O += P V(n)         wgmma m64n{head_dim}k16, P from registers, V as
 //                           stored (MN-major B, no transpose)
 //       release sV[s]
-//     O /= sum, O and LSE straight from registers to global memory
+//     O /= sum, O through shared memory (or straight from registers) and
+//     LSE to global memory
 // Three compile-time switches (traits OVERLAP, PINGPONG, PERSISTENT;
 // gen/spec.py WGMMA_TILES, all on; fwd_wgmma.md): intra-warpgroup overlap
 // (the softmax of S(n) under P(n-1) V(n-1)), ping-pong turns between the
 // consumers, and a persistent grid (a block loops over the work tiles it
 // listed before its roles split, longest sequences first:
 // attn/tile_order.h). With all off each product is waited for before the
-// next step: the first version. A fourth, off in the spec until measured:
-// SMEM_EPILOGUE, O staged in shared memory (stmatrix) and stored with
-// 16-byte stores (store_tile_smem).
+// next step: the first version. A fourth, on since it was measured
+// (fwd_wgmma.md): SMEM_EPILOGUE, O staged in shared memory (stmatrix) and
+// stored with 16-byte stores (store_tile_smem). Paged K/V (a block table)
+// is a second instantiation of the producer's loads (load_tiles<T, true>).
 //
 // Tiles are panels of 64 columns (128-byte rows, TMA's 128-byte swizzle)
 // or, for head dims that are not multiples of 64, of 32 columns (64-byte
