@@ -127,7 +127,16 @@ step_bench_decode() {
 
 # A quick build of what the cache steps need: sm_90 only, head dims 64 and
 # 128 (one edit of gen/spec.py on this copy, as a user adds a head dim).
-small_spec() { timeout 10 python3 bench/small_spec.py "$1"; }
+# $SMALL_ARGS: more small_spec.py options for this tree's build (e.g.
+# "--decode-tile 128:stages=2": a variant timed by ab-decode against .ab/old).
+small_spec() {
+  if [ "$1" = gen/spec.py ]; then
+    # shellcheck disable=SC2086
+    timeout 10 python3 bench/small_spec.py "$1" ${SMALL_ARGS:-}
+  else
+    timeout 10 python3 bench/small_spec.py "$1"
+  fi
+}
 
 step_build_small() {
   local t0=$SECONDS

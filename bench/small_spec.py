@@ -1,13 +1,14 @@
 """Edit a copy of gen/spec.py into the small build of the device scripts.
 
     python3 bench/small_spec.py SPEC [--mma-bf16] [--switch NAME ...] [--tile D:KEY=VALUE ...]
-                                     [--wgmma-dims 64,128,256]
+                                     [--decode-tile D:KEY=VALUE ...] [--wgmma-dims 64,128,256]
 
 sm_90 only and head dims 64 and 128 for the families that use HEAD_DIMS
 (the wgmma family keeps its own list); --mma-bf16: the mma family in bf16
 only (a timing baseline); --switch NAME: NAME=True in every WGMMA_TILES row,
 --switch=-NAME: NAME=False (fails if a row lacks NAME); --tile D:KEY=VALUE: KEY=VALUE
-in the WGMMA_TILES row with max_head_dim=D (e.g. 64:block_n=192); --wgmma-dims: the wgmma family's
+in the WGMMA_TILES row with max_head_dim=D (e.g. 64:block_n=192); --decode-tile D:KEY=VALUE: the same
+in DECODE_TILES (e.g. 128:stages=2); --wgmma-dims: the wgmma family's
 head dims (default: all). Used on the device's copy of the tree,
 never on a checkout that is committed.
 """
@@ -19,6 +20,7 @@ ap.add_argument("spec")
 ap.add_argument("--mma-bf16", action="store_true")
 ap.add_argument("--switch", action="append", default=[])
 ap.add_argument("--tile", action="append", default=[])
+ap.add_argument("--decode-tile", action="append", default=[])
 ap.add_argument("--wgmma-dims")
 args = ap.parse_args()
 s = open(args.spec).read()
@@ -42,14 +44,21 @@ if args.switch:
         assert f"{name}=" in tiles, f"no {name} in WGMMA_TILES"
         tiles = re.sub(rf"\b{name}=(True|False)", f"{name}={value}", tiles)
     s = s[:i] + tiles + s[j:]
-for t in args.tile:
+def set_tile(s, table, t):
+    """KEY=VALUE in the row of `table` whose max_head_dim is D (t: "D:KEY=VALUE")."""
     dim, kv = t.split(":")
     key, value = kv.split("=")
-    i = s.index("\nWGMMA_TILES = [")
+    i = s.index(f"\n{table} = [")
     j = s.index("\n]", i)
     rows = s[i:j].split("\n")
     hits = [k for k, r in enumerate(rows) if f"dict(max_head_dim={dim}," in r]
-    assert len(hits) == 1 and f"{key}=" in rows[hits[0]], f"no WGMMA_TILES row max_head_dim={dim} with {key}"
+    assert len(hits) == 1 and f"{key}=" in rows[hits[0]], f"no {table} row max_head_dim={dim} with {key}"
     rows[hits[0]] = re.sub(rf"\b{key}=[^,)]*", f"{key}={value}", rows[hits[0]])
-    s = s[:i] + "\n".join(rows) + s[j:]
+    return s[:i] + "\n".join(rows) + s[j:]
+
+
+for t in args.tile:
+    s = set_tile(s, "WGMMA_TILES", t)
+for t in args.decode_tile:
+    s = set_tile(s, "DECODE_TILES", t)
 open(args.spec, "w").write(s)
