@@ -189,13 +189,13 @@ def decode_rows(rows, shapes, page_sizes, gen):
         for suffix, make, want in variants:
             try:
                 call, timing = time_ours(make)
-            except RuntimeError as e:  # a call the library refuses: reported, the other rows go on
+                r = {"row": name + suffix, "kernel": call.kernel, **timing, "kv_bytes": kv_bytes,
+                     "workspace_bytes": call.workspace_bytes, **peers}
+                if want is not None:
+                    r["diff_vs_varlen"] = rel_diff(call(), want)
+            except RuntimeError as e:  # a call the library refuses or fails: reported, the other rows go on
                 print(f"{name + suffix}: ERR {e}", flush=True)
                 continue
-            r = {"row": name + suffix, "kernel": call.kernel, **timing, "kv_bytes": kv_bytes,
-                 "workspace_bytes": call.workspace_bytes, **peers}
-            if want is not None:
-                r["diff_vs_varlen"] = rel_diff(call(), want)
             rows.append(r)
             print(fmt(r), flush=True)
         del q, k, v, kc, vc, ref
@@ -218,8 +218,13 @@ def spec_decode_rows(rows, gen):
                              window=(-1, 0)),
              varlen_attn(q, gathered(k, table, 16, b, length), gathered(v, table, 16, b, length), cu_q, cu_k, nq,
                          length, window_size=(-1, 0)))]:
-        r = {"row": f"spec decode 4q b{b} kv{length} gqa32/8 d128 bf16 causal{suffix}", "kernel": call.kernel,
-             "ours_ms": bench(call), "kv_bytes": 2 * k.numel() * 2, **peers, "diff_vs_varlen": rel_diff(call(), want)}
+        row = f"spec decode 4q b{b} kv{length} gqa32/8 d128 bf16 causal{suffix}"
+        try:
+            r = {"row": row, "kernel": call.kernel, "ours_ms": bench(call), "kv_bytes": 2 * k.numel() * 2, **peers,
+                 "diff_vs_varlen": rel_diff(call(), want)}
+        except RuntimeError as e:  # reported; the other rows go on
+            print(f"{row}: ERR {e}", flush=True)
+            continue
         rows.append(r)
         print(fmt(r), flush=True)
 
@@ -262,9 +267,13 @@ def mixed_rows(rows, gen):
     for label, idx in [("mixed batch: 48 decode + 2 prefill chunks of 512, one call", list(range(50))),
                        ("  its part: 48 decoding sequences", list(range(48))),
                        ("  its part: 2 prefill chunks of 512 over 4096 cached", [48, 49])]:
-        call, want, vms, nbytes = part(idx)
-        r = {"row": label + " (page16)", "kernel": call.kernel, "ours_ms": bench(call), "kv_bytes": nbytes,
-             "varlen_ms": vms, "diff_vs_varlen": rel_diff(call(), want)}
+        try:
+            call, want, vms, nbytes = part(idx)
+            r = {"row": label + " (page16)", "kernel": call.kernel, "ours_ms": bench(call), "kv_bytes": nbytes,
+                 "varlen_ms": vms, "diff_vs_varlen": rel_diff(call(), want)}
+        except RuntimeError as e:  # reported; the other rows go on
+            print(f"{label} (page16): ERR {e}", flush=True)
+            continue
         rows.append(r)
         print(fmt(r), flush=True)
 
@@ -300,9 +309,13 @@ def chunk_rows(rows, gen):
             variants.append((f" page{ps}", lambda lib, t=table, ps=ps, pk=pool_k, pv=pool_v, n=b * pages: Call(
                 q, cu_q, lq, pk, pv, used, lk, table=t, page_size=ps, num_pages=n, window=(-1, 0), lib=lib), ref))
         for suffix, make, want in variants:
-            call, timing = time_ours(make)
-            r = {"row": name + suffix, "kernel": call.kernel, **timing, "kv_bytes": 2 * k.numel() * 2, **peers,
-                 "diff_vs_varlen": rel_diff(call(), want)}
+            try:
+                call, timing = time_ours(make)
+                r = {"row": name + suffix, "kernel": call.kernel, **timing, "kv_bytes": 2 * k.numel() * 2, **peers,
+                     "diff_vs_varlen": rel_diff(call(), want)}
+            except RuntimeError as e:  # reported; the other rows go on
+                print(f"{name + suffix}: ERR {e}", flush=True)
+                continue
             rows.append(r)
             print(fmt(r), flush=True)
 
