@@ -1,7 +1,9 @@
 """Decode split count against time: ours at forced num_splits next to the
 heuristic's choice and cuDNN, one run, contiguous caches (bench_decode's
 shapes: bf16, GQA 32/8, d128, one query per sequence), plus the kernels
-cuDNN launches per call (torch profiler: names, count, time).
+cuDNN and ours launch per call (torch profiler: names, count, time; ours
+also the span from the first kernel's start to the last one's end, which
+shows the gap between our decode kernel and its combine).
 
     python3 bench/decode_splits.py [--json FILE]
 
@@ -24,8 +26,9 @@ import bench_decode as B  # noqa: E402
 from flashattn import _native as N  # noqa: E402
 
 
-def cudnn_kernels(fn):
-    """(name, count, total us) of the CUDA kernels one call of fn launches."""
+def kernels_of(fn):
+    """(name, count, total us) of the CUDA kernels one call of fn launches,
+    then ("span", kernels, us from the first start to the last end)."""
     fn()
     torch.cuda.synchronize()
     with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CUDA]) as prof:
@@ -35,6 +38,11 @@ def cudnn_kernels(fn):
     for e in prof.key_averages():
         if e.device_type == torch.autograd.DeviceType.CUDA:
             out.append((e.key[:90], e.count, round(e.device_time_total, 1)))
+    events = [e for e in prof.events() if e.device_type == torch.autograd.DeviceType.CUDA]
+    if events:
+        start = min(e.time_range.start for e in events)
+        end = max(e.time_range.end for e in events)
+        out.append(("span", len(events), round(end - start, 1)))
     return out
 
 
@@ -78,13 +86,15 @@ def main():
         cud = min(best["cudnn_bshd"], best["cudnn_bhsd"])
         row = {"row": f"decode b{b} kv{length} gqa32/8 d128 bf16", "kv_bytes": kv_bytes,
                **{f"{n}_ms": t for n, t in best.items()},
-               "cudnn_kernels": cudnn_kernels(variants["cudnn_bshd"])}
+               "cudnn_kernels": kernels_of(variants["cudnn_bshd"]),
+               "our_kernels": kernels_of(variants["splits0"]) if "splits0" in variants else []}
         rows.append(row)
         print(f"{row['row']}: cudnn {cud:.4f} ms ({kv_bytes / cud / 1e9:.2f} TB/s)", flush=True)
         for n, t in best.items():
             if n.startswith("splits"):
                 print(f"   {n:9s} {t:.4f} ms  {kv_bytes / t / 1e9:.2f} TB/s  x{cud / t:.3f} cuDNN", flush=True)
         print(f"   cudnn kernels: {row['cudnn_kernels']}", flush=True)
+        print(f"   our kernels:   {row['our_kernels']}", flush=True)
         del q, k, v, kc, vc
     out = args.json or (os.environ.get("OUT") and os.path.join(os.environ["OUT"], "decode_splits.json"))
     if out:
