@@ -3,8 +3,8 @@
 // a producer warp and two consumer warpgroups. Design note: fwd_wgmma.md
 // beside this file; the facts it relies on: shared/notes/HOPPER.md.
 //
-// One thread block (384 threads) computes 128 query rows of one
-// (sequence, head):
+// One thread block (384 threads; 512 with three consumers) computes 128
+// (192) query rows of one (sequence, head):
 //   warpgroup 0 (producer; setmaxnreg 24, 32 beyond two panels; one thread works):
 //     TMA Q (128 rows) once; for each key tile n the mask does not hide:
 //       wait empty_k[s] -> TMA K(n) -> sK[s];  wait empty_v[s] -> TMA V(n) -> sV[s]
@@ -70,12 +70,16 @@ namespace fa {
 // (gen/spec.py WGMMA_TILES overlap=/pingpong=; both off by default, and
 // then the kernel is the first version's, unchanged). SMEM_EPILOGUE: O
 // through shared memory (fwd_wgmma.md "Epilogue through shared memory").
+// CONSUMERS: consumer warpgroups of 64 query rows each (2, or 3 for FA3's
+// 192-row d64 tile; ping-pong needs 2).
 template <int HEAD_DIM, int BLOCK_N, int STAGES, typename ElemT, int MASK, bool OVERLAP = false, bool PINGPONG = false,
-          bool PERSISTENT = false, bool SMEM_EPILOGUE = false>
+          bool PERSISTENT = false, bool SMEM_EPILOGUE = false, int CONSUMERS = 2>
 struct FwdWgmmaTraits {
   using Elem = ElemT;
   static constexpr int kHeadDim = HEAD_DIM;
-  static constexpr int kConsumers = 2;                   // consumer warpgroups
+  static constexpr int kConsumers = CONSUMERS;           // consumer warpgroups
+  static_assert(CONSUMERS == 2 || CONSUMERS == 3, "two or three consumer warpgroups");
+  static_assert(!PINGPONG || CONSUMERS == 2, "ping-pong turns are between two consumers");
   static constexpr int kBlockM = 64 * kConsumers;        // 64 query rows per consumer
   static constexpr int kBlockN = BLOCK_N;
   static constexpr int kStages = STAGES;
@@ -101,15 +105,18 @@ struct FwdWgmmaTraits {
   static constexpr int kRowBytes = kPanelCols * 2;
   static constexpr int kHeadDimPadded = (HEAD_DIM + kPanelCols - 1) / kPanelCols * kPanelCols;
   static constexpr int kPanels = kHeadDimPadded / kPanelCols;
-  // setmaxnreg: the block starts at 168 registers per thread (65536 / 384,
-  // in multiples of 8); the producer gives some back, the consumers take
-  // them: 24 + 2 x 240 = 3 x 168. With more than two panels per tile
-  // (d80/d96: three of 32 columns; d192, d256) the producer's loops
-  // spilled at 24 (d256's tile loop; the paged box loop at d80/d96):
-  // 32 + 2 x 232 <= 3 x 168.
-  static constexpr int kProducerRegs = kPanels > 2 ? 32 : 24;
-  static constexpr int kConsumerRegs = kPanels > 2 ? 232 : 240;
-  static_assert(kProducerRegs + kConsumerRegs * kConsumers <= 168 * (1 + kConsumers), "setmaxnreg beyond the block's registers");
+  // setmaxnreg: the block starts at 65536 / threads registers per thread
+  // (in multiples of 8: 168 for 384 threads, 128 for 512); the producer
+  // gives some back, the consumers take them. Two consumers: 24 + 2 x 240
+  // = 3 x 168; with more than two panels per tile (d80/d96: three of 32
+  // columns; d192, d256) the producer's loops spilled at 24 (d256's tile
+  // loop; the paged box loop at d80/d96): 32 + 2 x 232 <= 3 x 168. Three
+  // consumers (d64): FA3's 32 + 3 x 160 = 4 x 128.
+  static constexpr int kEntryRegs = 65536 / kThreads / 8 * 8;
+  static constexpr int kProducerRegs = kConsumers == 3 ? 32 : kPanels > 2 ? 32 : 24;
+  static constexpr int kConsumerRegs = kConsumers == 3 ? 160 : kPanels > 2 ? 232 : 240;
+  static_assert(kProducerRegs + kConsumerRegs * kConsumers <= kEntryRegs * (1 + kConsumers),
+                "setmaxnreg beyond the block's registers");
 
   static constexpr int kQBytes = kPanels * kBlockM * kRowBytes;
   static constexpr int kKVBytes = kPanels * kBlockN * kRowBytes;  // one K or V stage
@@ -170,7 +177,14 @@ struct FwdWgmmaTraits {
 // issue its GEMMs (ping-pong only).
 // kBarEpilogue0 + c: consumer c's own 128 threads around its O staging
 // rows (smem_epilogue only).
-enum WgmmaNamedBarrier { kBarConsumers = 1, kBarTurn0 = 2, kBarTurn1 = 3, kBarEpilogue0 = 4, kBarEpilogue1 = 5 };
+enum WgmmaNamedBarrier {
+  kBarConsumers = 1,
+  kBarTurn0 = 2,
+  kBarTurn1 = 3,
+  kBarEpilogue0 = 4,
+  kBarEpilogue1 = 5,
+  kBarEpilogue2 = 6
+};
 
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
 
@@ -638,11 +652,14 @@ __device__ __forceinline__ void store_tile(const fa_fwd_args &a, const WgmmaTile
 }
 
 // Consumer c's named barrier over its own 128 threads (ids as immediates).
+template <class T>
 __device__ __forceinline__ void epilogue_bar_sync(int c) {
   if (c == 0)
     named_bar_sync(kBarEpilogue0, 128);
-  else
+  else if (T::kConsumers == 2 || c == 1)
     named_bar_sync(kBarEpilogue1, 128);
+  else
+    named_bar_sync(kBarEpilogue2, 128);
 }
 
 // Epilogue through shared memory (switch smem_epilogue; fwd_wgmma.md):
@@ -680,7 +697,7 @@ __device__ __forceinline__ void store_tile_smem(const fa_fwd_args &a, const Wgmm
               (t.seq.q_start + t.m0 + 64 * c) * a.out_row_stride + t.head * a.out_head_stride;
 #pragma unroll
   for (int pass = 0; pass < T::kOPasses; ++pass) {
-    epilogue_bar_sync(c);  // the staging rows' previous copy-out is done
+    epilogue_bar_sync<T>(c);  // the staging rows' previous copy-out is done
 #pragma unroll
     for (int u = 0; u < kTilesPerPass / 2; ++u) {
       const int dt = pass * kTilesPerPass + 2 * u;
@@ -688,7 +705,7 @@ __device__ __forceinline__ void store_tile_smem(const fa_fwd_args &a, const Wgmm
                              pack2<Elem>(o[dt + 1][0], o[dt + 1][1]), pack2<Elem>(o[dt + 1][2], o[dt + 1][3])};
       stmatrix_x4(st_addr + u * 32, r);
     }
-    epilogue_bar_sync(c);  // all 64 rows staged
+    epilogue_bar_sync<T>(c);  // all 64 rows staged
     // Chunk i = 128 it + wtid of the pass: row i / kTilesPerPass, chunk
     // i % kTilesPerPass (consecutive threads, consecutive chunks of a row).
     // All loads first (the staging rows are all valid), then the stores of
@@ -770,7 +787,7 @@ __global__ void __launch_bounds__(T::kThreads, 1)
   // ---- consumers
   setmaxnreg_inc<T::kConsumerRegs>();
   const int c = wg - 1;                        // consumer index: rows 64 c .. 64 c + 63 of the tile
-  const int ctid = tid - 128;                  // 0 .. 255 over both consumers
+  const int ctid = tid - 128;                  // 0 .. 128 x kConsumers - 1 over the consumers
   const int warp_row0 = 64 * c + 16 * ((tid / 32) & 3);  // this warp's first row in the tile
   const uint32_t sq_wg = sq + 64 * c * T::kRowBytes;  // this consumer's rows of every Q panel
 
