@@ -193,15 +193,28 @@ def load_families():
     return fams
 
 
+def tile_for_mask(t, mask):
+    """A tile row with its `by_mask` entries for `mask` applied: a row may
+    give one mask other fields (e.g. fewer consumer warpgroups where that
+    mask's code needs more registers)."""
+    over = t.get("by_mask", {}).get(mask, {})
+    return {k: v for k, v in {**t, **over}.items() if k != "by_mask"}
+
+
 def kernels(fams):
     out = []
     for f in fams:
         for a in f.archs:
             for d in f.head_dims:
-                t = f.tile(d)
-                threads = t.get("warps", 0) * 32 if f.backend == "cuda" else 1
+                row = f.tile(d)
+                unknown = set(row.get("by_mask", {})) - set(f.masks)
+                if unknown:
+                    sys.exit(f"gen/spec.py: family {f.name}, head dim {d}: by_mask names masks it does not build: "
+                             f"{sorted(unknown)}")
                 for dt in f.dtypes:
                     for m in f.masks:
+                        t = tile_for_mask(row, m)
+                        threads = t.get("warps", 0) * 32 if f.backend == "cuda" else 1
                         out.append(Kernel(f, a, d, dt, m, t["block_m"], t["block_n"], threads,
                                           int(f.smem_bytes(d, t)), tuple(sorted(t.items()))))
     names = [k.name for k in out]

@@ -124,7 +124,9 @@ def wgmma_smem_bytes(head_dim, tile):
 # Tile shapes of the wgmma family (sm_90a), by head dim: block_m is 64 rows
 # per consumer warpgroup, 128 (two consumers, warps 12: a producer
 # warpgroup and the two) or 192 (three, warps 16, pingpong off; FA3's d64
-# tile, not yet measured here: src/cuda/fwd_wgmma.md); block_n is the key tile (the N of
+# tile, not yet measured here: src/cuda/fwd_wgmma.md; a row's by_mask=dict(
+# local=dict(...)) gives one mask other fields, e.g. two consumers for the
+# local mask, whose 192-row kernel spills); block_n is the key tile (the N of
 # S = Q K^T), stages the depth of the K/V ring. Starting points from FA3's
 # causal tiles (shared/notes/HOPPER.md section 3), not tuned yet
 # (src/cuda/fwd_wgmma.md).
