@@ -173,6 +173,14 @@ struct FwdWgmmaTraits {
   static_assert(kSmemBytesNoStage % 16 == 0, "the O staging area at the end must be 16-byte aligned");
 };
 
+// Rows of one K/V TMA box: a whole key tile, or in a paged cache with
+// pages smaller than a tile, one page (the host's map and the producer's
+// box loop both use it).
+template <class T>
+__host__ __device__ __forceinline__ int kv_box_rows(bool paged, int page_size) {
+  return paged && page_size < T::kBlockN ? page_size : T::kBlockN;
+}
+
 // Named barriers (0 is __syncthreads). kBarTurn0 + c: consumer c's turn to
 // issue its GEMMs (ping-pong only).
 // kBarEpilogue0 + c: consumer c's own 128 threads around its O staging
@@ -265,7 +273,7 @@ __device__ __forceinline__ int load_kv_tile(uint32_t dst, const CUtensorMap *tm,
       tma_load_4d(dst + p * T::kBlockN * T::kRowBytes, tm, bar, T::kPanelCols * p, k_row + n * T::kBlockN, kv_head,
                   kv_batch);
   } else {
-    const int box_rows = a.page_size < T::kBlockN ? a.page_size : T::kBlockN;
+    const int box_rows = kv_box_rows<T>(true, a.page_size);
     int col = at.col;
     for (int r = 0; r < T::kBlockN; r += box_rows, ++col) {
       const int page = n * T::kBlockN + r < len_k
@@ -992,8 +1000,7 @@ int launch_fwd_wgmma(const fa_fwd_args *args, cudaStream_t stream) {
   const int64_t q_rows = dense_q ? args->seqlen_q : args->total_q, q_batches = dense_q ? args->batch : 1;
   int64_t k_rows, k_batches;
   kv_map_extents(args, &k_rows, &k_batches);  // paged: {page_size, num_pages}; boxes stay inside a page
-  const bool paged = args->block_table != nullptr;
-  const int k_box_rows = paged && args->page_size < T::kBlockN ? args->page_size : T::kBlockN;
+  const int k_box_rows = kv_box_rows<T>(args->block_table != nullptr, args->page_size);
   alignas(64) CUtensorMap tm_q, tm_k, tm_v;
   if (encode_rows_map(&tm_q, encode, type, args->q, T::kHeadDim, q_rows, args->num_heads_q, q_batches,
                       args->q_row_stride, args->q_head_stride, args->q_batch_stride, T::kBlockM, T::kPanelCols) != CUDA_SUCCESS ||
