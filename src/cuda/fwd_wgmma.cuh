@@ -241,11 +241,27 @@ __device__ __forceinline__ PageCursor page_cursor(const fa_fwd_args &a, int key)
 // tiles' worth of columns, so that column starts the next tile; larger
 // pages (multiples of kBlockN) step kBlockN rows inside the page.
 template <class T>
-__device__ __forceinline__ PageCursor next_tile(const fa_fwd_args &a, PageCursor at, int col_end) {
-  if (a.page_size <= T::kBlockN) return {col_end, 0};
+__device__ __forceinline__ PageCursor next_tile(int page_size, PageCursor at, int col_end) {
+  if (page_size <= T::kBlockN) return {col_end, 0};
   at.row += T::kBlockN;
-  if (at.row == a.page_size) at = {at.col + 1, 0};
+  if (at.row == page_size) at = {at.col + 1, 0};
   return at;
+}
+
+// What the producer's box loop needs of a paged cache, read from the
+// kernel's arguments once per work tile: the TMA issues in the loop are
+// asm with memory clobbers, after which every field of `a` was loaded
+// again (3 dependent loads in front of each page's table read: the page-16
+// producer's stalls, ncu 2026-11-30).
+struct PageTable {
+  const int *row;  // the sequence's block table row
+  int last_page;   // num_pages - 1: entries are clamped into the pool
+  int page_size;
+};
+
+__device__ __forceinline__ PageTable page_table(const fa_fwd_args &a, int b) {
+  if (a.block_table == nullptr) return {nullptr, 0, 0};
+  return {a.block_table + (int64_t)b * a.block_table_stride, a.num_pages - 1, a.page_size};
 }
 
 // Where key tile n's rows come from. Contiguous K/V: one box of kBlockN
@@ -264,21 +280,18 @@ __device__ __forceinline__ PageCursor next_tile(const fa_fwd_args &a, PageCursor
 // rows are masked, its V rows zeroed; table columns past the sequence are
 // never read).
 template <class T, bool PAGED, bool PREFETCH_NEXT>
-__device__ __forceinline__ int load_kv_tile(uint32_t dst, const CUtensorMap *tm, uint32_t bar, const fa_fwd_args &a,
-                                             int b, int len_k, int k_row, int kv_head, int kv_batch, int n,
-                                             PageCursor at) {
+__device__ __forceinline__ int load_kv_tile(uint32_t dst, const CUtensorMap *tm, uint32_t bar, const PageTable &pt,
+                                             int len_k, int k_row, int kv_head, int kv_batch, int n, PageCursor at) {
   if constexpr (!PAGED) {
 #pragma unroll
     for (int p = 0; p < T::kPanels; ++p)
       tma_load_4d(dst + p * T::kBlockN * T::kRowBytes, tm, bar, T::kPanelCols * p, k_row + n * T::kBlockN, kv_head,
                   kv_batch);
   } else {
-    const int box_rows = kv_box_rows<T>(true, a.page_size);
+    const int box_rows = kv_box_rows<T>(true, pt.page_size);
     int col = at.col;
     for (int r = 0; r < T::kBlockN; r += box_rows, ++col) {
-      const int page = n * T::kBlockN + r < len_k
-                           ? (int)fa_clamp64(a.block_table[(int64_t)b * a.block_table_stride + col], 0, a.num_pages - 1)
-                           : 0;
+      const int page = n * T::kBlockN + r < len_k ? min(max(pt.row[col], 0), pt.last_page) : 0;
 #pragma unroll
       for (int p = 0; p < T::kPanels; ++p)
         tma_load_4d(dst + (p * T::kBlockN + r) * T::kRowBytes, tm, bar, T::kPanelCols * p, at.row, kv_head, page);
@@ -288,7 +301,7 @@ __device__ __forceinline__ int load_kv_tile(uint32_t dst, const CUtensorMap *tm,
     // (a tile's entries, at most kBlockN / 8 ints, share one 128-byte line
     // when the row is aligned).
     if (PREFETCH_NEXT && (n + 1) * T::kBlockN < len_k)
-      prefetch_l1(a.block_table + (int64_t)b * a.block_table_stride + next_tile<T>(a, at, col).col);
+      prefetch_l1(pt.row + next_tile<T>(pt.page_size, at, col).col);
     return col;
   }
   return 0;
@@ -308,19 +321,19 @@ __device__ __forceinline__ void load_tiles(const fa_fwd_args &a, const CUtensorM
   for (int p = 0; p < T::kPanels; ++p)
     tma_load_4d(sq + p * T::kBlockM * T::kRowBytes, tm_q, bar.q(), T::kPanelCols * p, q_row, head, q_batch);
   PageCursor at = page_cursor(a, n_block_min * T::kBlockN);  // paged: one division per work tile
+  const PageTable pt = PAGED ? page_table(a, b) : PageTable{nullptr, 0, 0};
   for (int n = n_block_min; n < n_block_max; ++n) {
     const unsigned j = j0 + (unsigned)(n - n_block_min);
     const int s = ring_slot<T>(j);
     const uint32_t phase = ring_parity<T>(j);
     mbar_wait(bar.k_empty(s), phase ^ 1u);  // a fresh barrier passes parity 1 at once
     mbar_arrive_expect_tx(bar.k_full(s), T::kKVBytes);  // full box bytes, even past the tensor's end
-    const int col_end = load_kv_tile<T, PAGED, true>(sk + s * T::kKVBytes, tm_k, bar.k_full(s), a, b, len_k, k_row,
+    const int col_end = load_kv_tile<T, PAGED, true>(sk + s * T::kKVBytes, tm_k, bar.k_full(s), pt, len_k, k_row,
                                                      kv_head, kv_batch, n, at);
     mbar_wait(bar.v_empty(s), phase ^ 1u);
     mbar_arrive_expect_tx(bar.v_full(s), T::kKVBytes);
-    load_kv_tile<T, PAGED, false>(sv + s * T::kKVBytes, tm_v, bar.v_full(s), a, b, len_k, k_row, kv_head, kv_batch, n,
-                                  at);
-    if constexpr (PAGED) at = next_tile<T>(a, at, col_end);
+    load_kv_tile<T, PAGED, false>(sv + s * T::kKVBytes, tm_v, bar.v_full(s), pt, len_k, k_row, kv_head, kv_batch, n, at);
+    if constexpr (PAGED) at = next_tile<T>(pt.page_size, at, col_end);
   }
 }
 
