@@ -552,6 +552,8 @@ __global__ void __launch_bounds__(T::kThreads)
 // = page_size), the sequence (dense: rows = kv_capacity) or one (varlen:
 // rows = total_k). Returns 0 (the row copies) where any of it fails; an
 // sm_80 build of the kernel ignores the flag.
+constexpr CUtensorMapL2promotion kDecodeL2Promotion = CU_TENSOR_MAP_L2_PROMOTION_L2_256B;
+
 template <class T>
 int encode_decode_tile_maps(const fa_fwd_args *a, CUtensorMap *tm_k, CUtensorMap *tm_v) {
   if (!T::kTileCopies || a->tensor_map_encode == nullptr) return 0;
@@ -562,9 +564,9 @@ int encode_decode_tile_maps(const fa_fwd_args *a, CUtensorMap *tm_k, CUtensorMap
   const auto encode = reinterpret_cast<PFN_cuTensorMapEncodeTiled_v12000>(a->tensor_map_encode);
   const CUtensorMapDataType type = TmaElemType<typename T::Elem>::value;
   if (encode_rows_map(tm_k, encode, type, a->k, T::kHeadDim, rows, a->num_heads_k, outer, a->k_row_stride,
-                      a->k_head_stride, a->k_batch_stride, T::kStepKeys) != CUDA_SUCCESS ||
+                      a->k_head_stride, a->k_batch_stride, T::kStepKeys, 64, kDecodeL2Promotion) != CUDA_SUCCESS ||
       encode_rows_map(tm_v, encode, type, a->v, T::kHeadDim, rows, a->num_heads_k, outer, a->v_row_stride,
-                      a->v_head_stride, a->v_batch_stride, T::kStepKeys) != CUDA_SUCCESS)
+                      a->v_head_stride, a->v_batch_stride, T::kStepKeys, 64, kDecodeL2Promotion) != CUDA_SUCCESS)
     return 0;
   return 1;
 }

@@ -272,8 +272,8 @@ __device__ __forceinline__ PageTable page_table(const fa_fwd_args &a, int b) {
 // page_size, head, page of j}: one box per panel when pages hold whole
 // tiles, kBlockN / page_size boxes (8-row aligned: the swizzle atom) in
 // consecutive table columns when tiles hold whole pages (the host declines
-// other page sizes). The entries are read after the stage wait, as L1 hits
-// (PREFETCH_NEXT: K's call prefetches the next tile's line; the result is
+// other page sizes). The entries are read after the stage wait, as L1 hits,
+// each a box ahead of its use (PREFETCH_NEXT: K's call prefetches the next tile's line; the result is
 // the column after the boxes, for next_tile; reading the first
 // entry before the wait, to overlap it, measured no better and spilled at
 // d80/d96: fwd_wgmma.md). A box past the sequence's keys reads page 0 (its
@@ -289,9 +289,15 @@ __device__ __forceinline__ int load_kv_tile(uint32_t dst, const CUtensorMap *tm,
                   kv_batch);
   } else {
     const int box_rows = kv_box_rows<T>(true, pt.page_size);
+    const int key0 = n * T::kBlockN;
     int col = at.col;
+    int entry = key0 < len_k ? pt.row[col] : 0;
     for (int r = 0; r < T::kBlockN; r += box_rows, ++col) {
-      const int page = n * T::kBlockN + r < len_k ? min(max(pt.row[col], 0), pt.last_page) : 0;
+      const int page = key0 + r < len_k ? min(max(entry, 0), pt.last_page) : 0;
+      // The next box's entry, read before this box's issues: its latency
+      // hides behind them instead of preceding the next box's.
+      const int r_next = r + box_rows;
+      entry = r_next < T::kBlockN && key0 + r_next < len_k ? pt.row[col + 1] : 0;
 #pragma unroll
       for (int p = 0; p < T::kPanels; ++p)
         tma_load_4d(dst + (p * T::kBlockN + r) * T::kRowBytes, tm, bar, T::kPanelCols * p, at.row, kv_head, page);

@@ -28,12 +28,13 @@ struct TmaElemType<__nv_bfloat16> {
 // A 4-D tensor map {head_dim, rows, heads, batches} over a [batches, rows,
 // heads, head_dim] tensor with the given element strides, box {box_cols,
 // box_rows, 1, 1} (box_cols 64: 128-byte swizzle; 32: 64-byte), columns past
-// head_dim read as zeros. A dimension of extent 1 is never stepped along:
+// head_dim read as zeros; `promotion`: the L2 fetch size of a miss. A dimension of extent 1 is never stepped along:
 // its stride is replaced by the row stride, a value TMA accepts.
 inline CUresult encode_rows_map(CUtensorMap *map, PFN_cuTensorMapEncodeTiled_v12000 encode, CUtensorMapDataType type,
                                 const void *base, int head_dim, int64_t rows, int64_t heads, int64_t batches,
                                 int64_t row_stride, int64_t head_stride, int64_t batch_stride, int box_rows,
-                                int box_cols = 64) {
+                                int box_cols = 64,
+                                CUtensorMapL2promotion promotion = CU_TENSOR_MAP_L2_PROMOTION_L2_256B) {
   const cuuint64_t row_bytes = (cuuint64_t)row_stride * 2;
   cuuint64_t dims[4] = {(cuuint64_t)head_dim, (cuuint64_t)(rows > 0 ? rows : 1), (cuuint64_t)(heads > 0 ? heads : 1),
                         (cuuint64_t)(batches > 0 ? batches : 1)};
@@ -42,7 +43,7 @@ inline CUresult encode_rows_map(CUtensorMap *map, PFN_cuTensorMapEncodeTiled_v12
   cuuint32_t box[4] = {(cuuint32_t)box_cols, (cuuint32_t)box_rows, 1, 1};
   cuuint32_t element_strides[4] = {1, 1, 1, 1};
   return encode(map, type, 4, const_cast<void *>(base), dims, strides, box, element_strides, CU_TENSOR_MAP_INTERLEAVE_NONE,
-                box_cols == 64 ? CU_TENSOR_MAP_SWIZZLE_128B : CU_TENSOR_MAP_SWIZZLE_64B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
+                box_cols == 64 ? CU_TENSOR_MAP_SWIZZLE_128B : CU_TENSOR_MAP_SWIZZLE_64B, promotion,
                 CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
 }
 
