@@ -182,15 +182,15 @@ __device__ __forceinline__ void load_kv_step_bulk(uint32_t sk, uint32_t sv, uint
 // (the next rows of the cache, zeros past the tensor); zero_v_tail clears
 // the V ones after the wait, and the mask replaces their scores. The
 // fence orders this warp's earlier generic writes to the slot (zeroed
-// rows) before the copies overwrite it. c: the tile's first key's
-// coordinates (fa_kv_row_coords), read a step ahead by the caller.
+// rows) before the copies overwrite it.
 template <class T>
 __device__ __forceinline__ void load_kv_tile_tma(uint32_t sk, uint32_t sv, uint32_t bar, const fa_fwd_args &a,
-                                                 const CUtensorMap *tm_k, const CUtensorMap *tm_v,
-                                                 const fa_kv_coords &c, int kv_head, int lane) {
+                                                 const CUtensorMap *tm_k, const CUtensorMap *tm_v, int b,
+                                                 const fa_seq &seq, int kv_head, int n0, int lane) {
   fence_proxy_async_shared();
   __syncwarp();
   if (lane == 0) {
+    const fa_kv_coords c = fa_kv_row_coords(&a, b, &seq, n0);
     // The map's outer dimension: pages (paged), sequences (dense), none (varlen).
     const int outer = a.block_table == nullptr && a.cu_seqlens_k != nullptr ? 0 : (int)c.outer;
     mbar_arrive_expect_tx(bar, 2 * T::kTileBytes);
@@ -305,13 +305,12 @@ struct KvRing {
   static constexpr int kKBytes = TILES ? T::kTileBytes : T::kStepBytes;
   __device__ __forceinline__ uint32_t slot(int i) const { return ring + (i % T::kStages) * 2 * kKBytes; }
   __device__ __forceinline__ uint32_t v_slot(int i) const { return slot(i) + kKBytes; }
-  // c: the coordinates of key n0 (TILES only; the row path finds its own).
   __device__ __forceinline__ void issue(int i, bool load, const fa_fwd_args &a, int b, const fa_seq &seq, int kv_head,
-                                        int n0, int lane, const fa_kv_coords &c) const {
+                                        int n0, int lane) const {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
     if (load) {
       if constexpr (TILES)
-        load_kv_tile_tma<T>(slot(i), v_slot(i), bars + (i % T::kStages) * 8, a, tm_k, tm_v, c, kv_head, lane);
+        load_kv_tile_tma<T>(slot(i), v_slot(i), bars + (i % T::kStages) * 8, a, tm_k, tm_v, b, seq, kv_head, n0, lane);
       else
         load_kv_step_bulk<T>(slot(i), v_slot(i), bars + (i % T::kStages) * 8, a, b, seq, kv_head, n0, lane);
     }
@@ -348,21 +347,12 @@ __device__ __forceinline__ void stream_keys(const KvRing<T, TILES> &kv, const fa
   const bool positive_scale = c > 0.f;
   const float hidden = positive_scale ? -INFINITY : INFINITY;
 
-  // Tile copies: step i's key coordinates (a table read when paged), read
-  // a step before its issue so that the read's latency hides behind a
-  // step's work instead of stalling the issue (pages of 16 ran 4-7% behind
-  // the contiguous cache with the read in front of it).
-  auto key_of = [&](int i) { return (t_begin + warp + i * T::kWarps) * T::kStepKeys; };
-  auto coords_of = [&](int i) {
-    return TILES && i < my_steps ? fa_kv_row_coords(&a, b, &seq, key_of(i)) : fa_kv_coords{0, 0};
-  };
-
   // Q for every warp, then each warp's first STAGES - 1 tiles.
   load_q_rows<T>(sq, a, b, seq, kv_head, r0, rows_total);
   cp_async_commit();
 #pragma unroll
-  for (int i = 0; i < T::kStages - 1; ++i) kv.issue(i, i < my_steps, a, b, seq, kv_head, key_of(i), lane, coords_of(i));
-  fa_kv_coords next = coords_of(T::kStages - 1);
+  for (int i = 0; i < T::kStages - 1; ++i)
+    kv.issue(i, i < my_steps, a, b, seq, kv_head, (t_begin + warp + i * T::kWarps) * T::kStepKeys, lane);
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   cp_async_wait<0>();  // the Q group is this thread's only cp.async group
 #else
@@ -375,9 +365,8 @@ __device__ __forceinline__ void stream_keys(const KvRing<T, TILES> &kv, const fa
   for (int i = 0; i < my_steps; ++i) {
     // Refill the slot freed by step i - 1 with step i + STAGES - 1.
     const int ahead = i + T::kStages - 1;
-    kv.issue(ahead, ahead < my_steps, a, b, seq, kv_head, key_of(ahead), lane, next);
-    next = coords_of(ahead + 1);
-    const int n0 = key_of(i);
+    kv.issue(ahead, ahead < my_steps, a, b, seq, kv_head, (t_begin + warp + ahead * T::kWarps) * T::kStepKeys, lane);
+    const int n0 = (t_begin + warp + i * T::kWarps) * T::kStepKeys;
     kv.wait(i, seq.len_k - n0, lane);
     float s[1][T::kSTiles][4];
 #pragma unroll
