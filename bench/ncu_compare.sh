@@ -1,11 +1,13 @@
 #!/bin/bash
 # Nsight Compute, one device call (~150 s), for two questions of
 # 2026-11-30 (fwd_decode.md, fwd_wgmma.md "Paged K/V"):
-#  1. decode b32 x 8192: do cuDNN's SMs also read ~1.25x the K/V bytes from
-#     L2 (lts sectors from the SMs over DRAM bytes), as ours do? Ours, and
-#     cuDNN in both layouts (bench/ncu_peer_decode.py), the 3rd launch.
+#  1. decode b32 x 8192: L2-to-SM sectors over DRAM bytes and DRAM
+#     throughput, ours (contiguous and pages of 16) against cuDNN in both
+#     layouts (bench/ncu_peer_decode.py), the 3rd launch. (2026-11-30: ours
+#     1.255x at 83.6% of DRAM peak with 256-byte L2 promotion, cuDNN
+#     1.004x at 94%; fixed by 128-byte promotion.)
 #  2. chunked prefill over pages of 16 (b2 q512 kv4608, GQA 32/8, d128,
-#     causal; 0.5x of contiguous): where the wgmma kernel's warps wait
+#     causal; 0.5x of contiguous then, 0.7x now): where the wgmma kernel's warps wait
 #     (SourceCounters: the SASS lines with the most stall samples), against
 #     the contiguous cache.
 #   run(command="bash bench/ncu_compare.sh", carry=[".deb"], timeout_s=300)
@@ -22,6 +24,7 @@ M=dram__bytes_read.sum,lts__t_sectors_srcunit_tex_op_read.sum,lts__t_sectors_op_
 lens32=$(printf '8192,%.0s' $(seq 32) | sed 's/,$//')
 # name | kernel regex | launches to skip | command
 rows=("ours_b32|fwd_decode|2|build/fa_demo --decode --seqlens-k $lens32 --repeat 4 --check-rows 16"
+      "ours_b32p16|fwd_decode|2|build/fa_demo --decode --page-size 16 --seqlens-k $lens32 --repeat 4 --check-rows 16"
       "cudnn_bshd_b32|.|0|python3 bench/ncu_peer_decode.py 32 8192 bshd"
       "cudnn_bhsd_b32|.|0|python3 bench/ncu_peer_decode.py 32 8192 bhsd")
 for r in "${rows[@]}"; do
