@@ -17,12 +17,7 @@
 set -u
 BUDGET=${BUDGET:-280}
 . "$(dirname "$0")/device_common.sh"
-setup_cmocka
-timeout 10 python3 bench/small_spec.py gen/spec.py
-t=$SECONDS
-timeout "$(cap 150)" ninja -j16 build/fa_demo >"$OUT/build.log" 2>&1 || { note "build failed"; tail -20 "$OUT/build.log"; exit 1; }
-note "build: $((SECONDS - t)) s; gpu: $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader)"
-NCU=$(command -v ncu || ls /usr/local/cuda/bin/ncu 2>/dev/null)
+build_demo_for_ncu
 rows=("b32:--seqlens-k $(printf '8192,%.0s' $(seq 32) | sed 's/,$//')"
       "b1:--seqlens-k 131072"
       "b128:--seqlens-k $(printf '1024,%.0s' $(seq 128) | sed 's/,$//')"
@@ -41,23 +36,7 @@ for r in "${rows[@]}"; do
   if [ -n "${NCU_SOURCE:-}" ] && [ -f "$OUT/ncu_$name.ncu-rep" ]; then
     # Per SASS instruction: stall samples (all, and not issued); the top 25 by samples.
     "$NCU" --import "$OUT/ncu_$name.ncu-rep" --page source --print-source sass --csv >"$OUT/ncu_${name}_sass.csv" 2>&1
-    python3 - "$OUT/ncu_${name}_sass.csv" <<'PY' | sed "s/^/  $name /" | tee -a "$SUMMARY"
-import csv, sys
-rows = list(csv.reader(open(sys.argv[1], errors="replace")))
-head = next((i for i, r in enumerate(rows) if "Source" in r and any("Sampling" in c for c in r)), None)
-if head is None:
-    print("no source table:", " | ".join(rows[0])[:200] if rows else "empty"); sys.exit()
-h = rows[head]
-src = h.index("Source")
-samp = next(i for i, c in enumerate(h) if c.startswith("Warp Stall Sampling (All"))
-def num(x):
-    try: return float(x.replace(",", ""))
-    except ValueError: return 0.0
-body = [r for r in rows[head + 1:] if len(r) > samp]
-total = sum(num(r[samp]) for r in body) or 1.0
-for r in sorted(body, key=lambda r: -num(r[samp]))[:25]:
-    print(f"{100 * num(r[samp]) / total:5.1f}%  {r[src][:110]}")
-PY
+    python3 bench/ncu_sass_top.py "$OUT/ncu_${name}_sass.csv" 25 | sed "s/^/  $name /" | tee -a "$SUMMARY"
   fi
   grep -E "DRAM Throughput|Memory Throughput|Duration|Achieved Occupancy|Warp Cycles Per Issued|Issued Warp|No Eligible|L2 Hit|Registers Per|Block Limit|Waves Per SM|Stall|One or More|dram__bytes_read|lts__t_sector" "$OUT/ncu_$name.txt" | head -24 | sed "s/^/  $name /" | tee -a "$SUMMARY"
 done

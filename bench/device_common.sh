@@ -20,3 +20,14 @@ setup_cmocka() {
     export LD_LIBRARY_PATH=/tmp/cm/usr/lib/x86_64-linux-gnu
   fi
 }
+
+# The ncu scripts' setup: the small build (bench/small_spec.py) of
+# build/fa_demo, and $NCU.
+build_demo_for_ncu() {
+  setup_cmocka
+  timeout 10 python3 bench/small_spec.py gen/spec.py
+  local t=$SECONDS
+  timeout "$(cap 150)" ninja -j16 build/fa_demo >"$OUT/build.log" 2>&1 || { note "build failed"; tail -20 "$OUT/build.log"; exit 1; }
+  note "build: $((SECONDS - t)) s; gpu: $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader)"
+  NCU=$(command -v ncu || ls /usr/local/cuda/bin/ncu 2>/dev/null)
+}

@@ -14,12 +14,7 @@
 set -u
 BUDGET=${BUDGET:-280}
 . "$(dirname "$0")/device_common.sh"
-setup_cmocka
-timeout 10 python3 bench/small_spec.py gen/spec.py
-t=$SECONDS
-timeout "$(cap 150)" ninja -j16 build/fa_demo >"$OUT/build.log" 2>&1 || { note "build failed"; tail -20 "$OUT/build.log"; exit 1; }
-note "build: $((SECONDS - t)) s; gpu: $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader)"
-NCU=$(command -v ncu || ls /usr/local/cuda/bin/ncu 2>/dev/null)
+build_demo_for_ncu
 M=dram__bytes_read.sum,lts__t_sectors_srcunit_tex_op_read.sum,lts__t_sectors_op_read.sum,gpu__time_duration.sum,dram__throughput.avg.pct_of_peak_sustained_elapsed
 lens32=$(printf '8192,%.0s' $(seq 32) | sed 's/,$//')
 # name | kernel regex | launches to skip | command
@@ -71,23 +66,9 @@ for ps in 16 0; do
   "$NCU" --import "$OUT/ncu_$name.ncu-rep" --print-summary none --page details >"$OUT/ncu_${name}_details.txt" 2>&1
   grep -E "Duration|Warp Cycles Per Issued|Issued Warp|No Eligible|Compute \(SM\) Throughput" "$OUT/ncu_${name}_details.txt" | head -6 | sed "s/^/  $name /" | tee -a "$SUMMARY"
   "$NCU" --import "$OUT/ncu_$name.ncu-rep" --page source --print-source sass --csv >"$OUT/ncu_${name}_sass.csv" 2>&1
-  python3 - "$OUT/ncu_${name}_sass.csv" <<'PY' | sed "s/^/  $name /" | tee -a "$SUMMARY"
-import csv, sys
-rows = list(csv.reader(open(sys.argv[1], errors="replace")))
-head = next((i for i, r in enumerate(rows) if "Source" in r and any("Sampling" in c for c in r)), None)
-if head is None:
-    print("no source table"); sys.exit()
-h = rows[head]; src = h.index("Source")
-samp = next(i for i, c in enumerate(h) if c.startswith("Warp Stall Sampling (All"))
-def num(x):
-    try: return float(x.replace(",", ""))
-    except ValueError: return 0.0
-body = [r for r in rows[head + 1:] if len(r) > samp]
-total = sum(num(r[samp]) for r in body) or 1.0
-for i, r in sorted(enumerate(body), key=lambda x: -num(x[1][samp]))[:18]:
-    print(f"{100 * num(r[samp]) / total:5.1f}%  #{i:5d}  {r[src][:100]}")
-PY
+  python3 bench/ncu_sass_top.py "$OUT/ncu_${name}_sass.csv" 18 | sed "s/^/  $name /" | tee -a "$SUMMARY"
 done
-(cd "$OUT" && tar czf logs.tgz --exclude=logs.tgz --exclude=summary.txt *.txt *.log *.csv 2>/dev/null && rm -f *.txt.tmp)
+# The device tool returns at most 8 files: the two reports, the logs in one archive, the summary.
+(cd "$OUT" && tar czf logs.tgz --exclude=logs.tgz --exclude=summary.txt *.txt *.log *.csv 2>/dev/null && rm -f ncu_*.txt *.log *.csv)
 echo "==== summary"
 cat "$SUMMARY"

@@ -1,0 +1,31 @@
+"""The SASS lines with the most warp stall samples in an Nsight Compute
+source page (`ncu --import R --page source --print-source sass --csv`), as
+percentages of all samples, with each line's index in the listing (to find
+its neighbours in the CSV). Used by decode_profile.sh and ncu_compare.sh.
+
+    python3 bench/ncu_sass_top.py SASS.csv [TOP]
+"""
+import csv
+import sys
+
+
+def num(x):
+    try:
+        return float(x.replace(",", ""))
+    except ValueError:
+        return 0.0
+
+
+rows = list(csv.reader(open(sys.argv[1], errors="replace")))
+top = int(sys.argv[2]) if len(sys.argv) > 2 else 25
+head = next((i for i, r in enumerate(rows) if "Source" in r and any("Sampling" in c for c in r)), None)
+if head is None:
+    print("no source table:", " | ".join(rows[0])[:200] if rows else "empty")
+    sys.exit()
+h = rows[head]
+src = h.index("Source")
+samp = next(i for i, c in enumerate(h) if c.startswith("Warp Stall Sampling (All"))
+body = [r for r in rows[head + 1:] if len(r) > samp]
+total = sum(num(r[samp]) for r in body) or 1.0
+for i, r in sorted(enumerate(body), key=lambda x: -num(x[1][samp]))[:top]:
+    print(f"{100 * num(r[samp]) / total:5.1f}%  #{i:5d}  {r[src][:100]}")
