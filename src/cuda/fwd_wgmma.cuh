@@ -261,7 +261,9 @@ struct PageTable {
 
 __device__ __forceinline__ PageTable page_table(const fa_fwd_args &a, int b) {
   if (a.block_table == nullptr) return {nullptr, 0, 0};
-  return {a.block_table + (int64_t)b * a.block_table_stride, a.num_pages - 1, a.page_size};
+  // Entries are int32: a pool bound past INT32_MAX clamps nothing more.
+  const int last_page = (int)(a.num_pages - 1 < INT32_MAX ? a.num_pages - 1 : INT32_MAX);
+  return {a.block_table + (int64_t)b * a.block_table_stride, last_page, a.page_size};
 }
 
 // Where key tile n's rows come from. Contiguous K/V: one box of kBlockN
