@@ -62,8 +62,6 @@ void fa_cpu_combine(const fa_combine_job *j) {
   }
 }
 
-static int64_t packed_or(int64_t stride, int64_t packed) { return stride != 0 ? stride : packed; }
-
 /* A stride in elements: >= 0, a multiple of `multiple`, bounded. */
 static fa_status check_stride(const char *name, int64_t stride, int multiple, fa_message *message) {
   if (stride < 0 || stride % multiple != 0)

@@ -213,10 +213,12 @@ __device__ __forceinline__ uint32_t swizzled_offset(int row, int chunk) {
 // Zero V rows `valid`..15 of a swizzled tile (whole panel rows).
 template <class T>
 __device__ __forceinline__ void zero_v_tail(uint32_t sv, int valid, int lane) {
-  for (int e = lane; e < (T::kStepKeys - valid) * T::kPanels * 8; e += 32) {
-    const int r = valid + e / (T::kPanels * 8), rest = e % (T::kPanels * 8);
-    st_shared_zero_16(sv + (rest >> 3) * T::kPanelBytes + r * 128 + (rest & 7) * 16);
-  }
+  constexpr int kChunks = T::kPanels * 8;  // 16-byte chunks per row; 0 where tiles are not copied
+  if constexpr (kChunks > 0)
+    for (int e = lane; e < (T::kStepKeys - valid) * kChunks; e += 32) {
+      const int r = valid + e / kChunks, rest = e % kChunks;
+      st_shared_zero_16(sv + (rest >> 3) * T::kPanelBytes + r * 128 + (rest & 7) * 16);
+    }
 }
 
 // qk_gemm_qregs and pv_gemm (common/mma_tile.cuh) over swizzled K and V

@@ -81,4 +81,4 @@ static size_t wgmma_workspace_bytes(const fa_fwd_args *a, const fa_kernel_info *
   return 0;
 }
 
-const fa_family fa_family_wgmma = {"wgmma", wgmma_supports, wgmma_workspace_bytes, NULL, 0};
+const fa_family fa_family_wgmma = {"wgmma", wgmma_supports, wgmma_workspace_bytes, NULL, 0, NULL};
