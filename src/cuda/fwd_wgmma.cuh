@@ -275,10 +275,10 @@ __device__ __forceinline__ PageTable page_table(const fa_fwd_args &a, int b) {
 // tiles, kBlockN / page_size boxes (8-row aligned: the swizzle atom) in
 // consecutive table columns when tiles hold whole pages (the host declines
 // other page sizes). The entries are read after the stage wait, as L1 hits,
-// each a box ahead of its use (PREFETCH_NEXT: K's call prefetches the next tile's line; the result is
-// the column after the boxes, for next_tile; reading the first
-// entry before the wait, to overlap it, measured no better and spilled at
-// d80/d96: fwd_wgmma.md). A box past the sequence's keys reads page 0 (its
+// each a box ahead of its use (PREFETCH_NEXT: K's call prefetches the next
+// tile's line; the result is the column after the boxes, for next_tile;
+// reading the first entry before the wait, to overlap it, measured no
+// better and spilled at d80/d96: fwd_wgmma.md). A box past the sequence's keys reads page 0 (its
 // rows are masked, its V rows zeroed; table columns past the sequence are
 // never read).
 template <class T, bool PAGED, bool PREFETCH_NEXT>
@@ -340,7 +340,8 @@ __device__ __forceinline__ void load_tiles(const fa_fwd_args &a, const CUtensorM
                                                      kv_head, kv_batch, n, at);
     mbar_wait(bar.v_empty(s), phase ^ 1u);
     mbar_arrive_expect_tx(bar.v_full(s), T::kKVBytes);
-    load_kv_tile<T, PAGED, false>(sv + s * T::kKVBytes, tm_v, bar.v_full(s), pt, len_k, k_row, kv_head, kv_batch, n, at);
+    load_kv_tile<T, PAGED, false>(sv + s * T::kKVBytes, tm_v, bar.v_full(s), pt, len_k, k_row, kv_head, kv_batch, n,
+                                  at);
     if constexpr (PAGED) at = next_tile<T>(pt.page_size, at, col_end);
   }
 }

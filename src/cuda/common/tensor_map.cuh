@@ -28,8 +28,9 @@ struct TmaElemType<__nv_bfloat16> {
 // A 4-D tensor map {head_dim, rows, heads, batches} over a [batches, rows,
 // heads, head_dim] tensor with the given element strides, box {box_cols,
 // box_rows, 1, 1} (box_cols 64: 128-byte swizzle; 32: 64-byte), columns past
-// head_dim read as zeros; `promotion`: the L2 fetch size of a miss. A dimension of extent 1 is never stepped along:
-// its stride is replaced by the row stride, a value TMA accepts.
+// head_dim read as zeros; `promotion`: the L2 fetch size of a miss. A
+// dimension of extent 1 is never stepped along: its stride is replaced by
+// the row stride, a value TMA accepts.
 inline CUresult encode_rows_map(CUtensorMap *map, PFN_cuTensorMapEncodeTiled_v12000 encode, CUtensorMapDataType type,
                                 const void *base, int head_dim, int64_t rows, int64_t heads, int64_t batches,
                                 int64_t row_stride, int64_t head_stride, int64_t batch_stride, int box_rows,
