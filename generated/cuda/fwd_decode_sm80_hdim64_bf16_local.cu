@@ -9,7 +9,9 @@ namespace fwd_decode_sm80_hdim64_bf16_local {
 // template instantiation, one weak symbol in objects of two architectures,
 // and the runtime would launch one of the two by link order ("no kernel
 // image" on the other GPU: libflashattn.so on an H200, 2026-11-30).
-struct Traits : fa::DecodeTraits<64, 4, __nv_bfloat16> {};
+struct Traits : fa::DecodeTraits<64, 4, __nv_bfloat16> {
+  static constexpr int kArch = 80;  // the host launch may use sm_90 features (PDL) when >= 90
+};
 static_assert(Traits::kSmemBytes == 76160, "gen/spec.py decode_smem_bytes and fwd_decode.cuh disagree");
 }  // namespace fwd_decode_sm80_hdim64_bf16_local
 

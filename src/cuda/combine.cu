@@ -9,6 +9,7 @@
 
 #include "attn/softmax.h"
 #include "cuda/combine.h"
+#include "cuda/ptx.cuh"
 
 namespace {
 
@@ -33,6 +34,7 @@ __device__ __forceinline__ void store4(void *out, fa_dtype dtype, int64_t at, co
 }
 
 __global__ void __launch_bounds__(kWarps * 32) combine_kernel(const __grid_constant__ fa_combine_job j) {
+  fa::griddep_wait();  // launched as a dependent (decode's splits): the partials are complete and visible
   const int lane = threadIdx.x & 31;
   const int64_t items = (int64_t)j.batch * j.rows_per_batch * j.num_heads;
   for (int64_t item = (int64_t)blockIdx.x * kWarps + (threadIdx.x >> 5); item < items;
@@ -67,13 +69,33 @@ __global__ void __launch_bounds__(kWarps * 32) combine_kernel(const __grid_const
 
 }  // namespace
 
-extern "C" int fa_cuda_combine(const fa_combine_job *job, fa_stream_t stream) {
+// programmatic: launched as a programmatic dependent of the kernel before
+// it on the stream (sm_90; that kernel calls griddep_launch_dependents), so
+// that its launch overlaps that kernel's last blocks; griddep_wait() keeps
+// the order of the data.
+static int launch_combine(const fa_combine_job *job, fa_stream_t stream, bool programmatic) {
   const int64_t items = (int64_t)job->batch * job->rows_per_batch * job->num_heads;
   if (items == 0) return cudaSuccess;
   const int64_t blocks = (items + kWarps - 1) / kWarps;
   const unsigned grid = (unsigned)(blocks < (1 << 20) ? blocks : (1 << 20));  // grid-stride beyond
-  // cudaLaunchKernel, not <<<>>>: the stub would need a C++ runtime guard (build.ninja).
+  // cudaLaunchKernelExC, not <<<>>>: the stub would need a C++ runtime guard (build.ninja).
   void *params[] = {const_cast<fa_combine_job *>(job)};
-  return cudaLaunchKernel(reinterpret_cast<const void *>(combine_kernel), dim3(grid), dim3(kWarps * 32), params, 0,
-                          (cudaStream_t)stream);
+  cudaLaunchConfig_t config = {};
+  config.gridDim = dim3(grid);
+  config.blockDim = dim3(kWarps * 32);
+  config.stream = (cudaStream_t)stream;
+  cudaLaunchAttribute attribute;
+  attribute.id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attribute.val.programmaticStreamSerializationAllowed = 1;
+  config.attrs = &attribute;
+  config.numAttrs = programmatic ? 1 : 0;
+  return cudaLaunchKernelExC(&config, reinterpret_cast<const void *>(combine_kernel), params);
+}
+
+extern "C" int fa_cuda_combine(const fa_combine_job *job, fa_stream_t stream) {
+  return launch_combine(job, stream, false);
+}
+
+int fa_cuda_combine_dependent(const fa_combine_job *job, fa_stream_t stream) {
+  return launch_combine(job, stream, true);
 }

@@ -81,6 +81,10 @@ FA_RULE fa_combine_seq fa_combine_locate(const fa_combine_job *j, int32_t b) {
 
 /* Asynchronous on stream; returns a cudaError_t (0 = success). */
 int fa_cuda_combine(const fa_combine_job *job, fa_stream_t stream);
+/* The same, launched as a programmatic dependent of the kernel before it
+ * on the stream (sm_90 only: that kernel calls griddepcontrol.
+ * launch_dependents when its blocks are done with their main loop). */
+int fa_cuda_combine_dependent(const fa_combine_job *job, fa_stream_t stream);
 /* Synchronous, host memory. */
 void fa_cpu_combine(const fa_combine_job *job);
 

@@ -465,6 +465,11 @@ __global__ void __launch_bounds__(T::kThreads)
                                    lane, o, row_max, row_sum);
   }
 
+  // Split launches: the combine, launched as this grid's programmatic
+  // dependent, may start once every block is past its main loop (it waits
+  // for this grid's writes before reading them).
+  if (a.splits > 1) griddep_launch_dependents();
+
   // ---- merge the warps: max, sum and O per row through shared memory.
   float *merge_o = reinterpret_cast<float *>(smem + T::kQBytes);  // [warp][row][kHeadDimPadded]
   float *merge_max = merge_o + T::kWarps * T::kRows * T::kHeadDimPadded;  // [warp][row]
@@ -615,7 +620,8 @@ int launch_fwd_decode(const fa_fwd_args *args, cudaStream_t stream) {
   job.cu_seqlens_q = args->cu_seqlens_q, job.total_q = args->total_q;
   job.seq_part_rows = ws.seq_rows;
   job.skip_long = args->seq_filter == FA_SEQ_SHORT; /* the partner writes the long ones */
-  return fa_cuda_combine(&job, (fa_stream_t)stream);
+  return T::kArch >= 90 ? fa_cuda_combine_dependent(&job, (fa_stream_t)stream)
+                        : fa_cuda_combine(&job, (fa_stream_t)stream);
 }
 
 }  // namespace fa

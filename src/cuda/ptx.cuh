@@ -146,6 +146,22 @@ __device__ __forceinline__ void st_shared_zero_16(uint32_t addr) {
   asm volatile("st.shared.v4.b32 [%0], {%1, %1, %1, %1};\n" ::"r"(addr), "r"(0) : "memory");
 }
 
+// Programmatic dependent launch (sm_90): a grid launched with programmatic
+// stream serialization may start once every block of the grid before it
+// has called griddep_launch_dependents() (or exited); griddep_wait() then
+// blocks until that grid has completed and its writes are visible. Both
+// are no-ops without such a launch.
+__device__ __forceinline__ void griddep_launch_dependents() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory");
+#endif
+}
+__device__ __forceinline__ void griddep_wait() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.wait;\n" ::: "memory");
+#endif
+}
+
 // ---- sm_90: the bulk-copy engine and mbarriers (PTX ISA 9.7.9.25, 9.7.13.15),
 // and stmatrix (PTX ISA "Warp-level matrix store instruction: stmatrix").
 // Callers compile these only under __CUDA_ARCH__ >= 900.
