@@ -186,6 +186,13 @@ def decode_rows(rows, shapes, page_sizes, gen):
                                length) if b * length <= 8 * 32768 else None
             variants.append((f" page{ps}", lambda lib, table=table, ps=ps: Call(
                 q, cu_q, 1, k, v, used, length, table=table, page_size=ps, num_pages=b * length // ps, lib=lib), want))
+            if ps == 16:
+                # The same pages in memory order (the contiguous cache's bytes): what paging costs
+                # apart from where the pages lie (the table reads and per-page copies alone).
+                in_order = torch.arange(b * (length // ps), device=DEV, dtype=torch.int32).view(b, length // ps)
+                variants.append((f" page{ps} in order", lambda lib, table=in_order, ps=ps: Call(
+                    q, cu_q, 1, k, v, used, length, table=table, page_size=ps, num_pages=b * length // ps, lib=lib),
+                    ref))
         for suffix, make, want in variants:
             try:
                 call, timing = time_ours(make)
