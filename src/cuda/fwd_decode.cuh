@@ -186,11 +186,12 @@ __device__ __forceinline__ void load_kv_step_bulk(uint32_t sk, uint32_t sv, uint
 template <class T>
 __device__ __forceinline__ void load_kv_tile_tma(uint32_t sk, uint32_t sv, uint32_t bar, const fa_fwd_args &a,
                                                  const CUtensorMap *tm_k, const CUtensorMap *tm_v, int b,
-                                                 const fa_seq &seq, int kv_head, int n0, int lane) {
+                                                 const fa_seq &seq, int kv_head, int n0, int lane,
+                                                 bool known, fa_kv_coords at) {
   fence_proxy_async_shared();
   __syncwarp();
   if (lane == 0) {
-    const fa_kv_coords c = fa_kv_row_coords(&a, b, &seq, n0);
+    const fa_kv_coords c = known ? at : fa_kv_row_coords(&a, b, &seq, n0);
     // The map's outer dimension: pages (paged), sequences (dense), none (varlen).
     const int outer = a.block_table == nullptr && a.cu_seqlens_k != nullptr ? 0 : (int)c.outer;
     mbar_arrive_expect_tx(bar, 2 * T::kTileBytes);
@@ -307,12 +308,14 @@ struct KvRing {
   static constexpr int kKBytes = TILES ? T::kTileBytes : T::kStepBytes;
   __device__ __forceinline__ uint32_t slot(int i) const { return ring + (i % T::kStages) * 2 * kKBytes; }
   __device__ __forceinline__ uint32_t v_slot(int i) const { return slot(i) + kKBytes; }
+  // known: the caller has the tile's coordinates, at (TILES; else they are found here).
   __device__ __forceinline__ void issue(int i, bool load, const fa_fwd_args &a, int b, const fa_seq &seq, int kv_head,
-                                        int n0, int lane) const {
+                                        int n0, int lane, bool known = false, fa_kv_coords at = {0, 0}) const {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
     if (load) {
       if constexpr (TILES)
-        load_kv_tile_tma<T>(slot(i), v_slot(i), bars + (i % T::kStages) * 8, a, tm_k, tm_v, b, seq, kv_head, n0, lane);
+        load_kv_tile_tma<T>(slot(i), v_slot(i), bars + (i % T::kStages) * 8, a, tm_k, tm_v, b, seq, kv_head, n0, lane,
+                            known, at);
       else
         load_kv_step_bulk<T>(slot(i), v_slot(i), bars + (i % T::kStages) * 8, a, b, seq, kv_head, n0, lane);
     }
@@ -349,12 +352,40 @@ __device__ __forceinline__ void stream_keys(const KvRing<T, TILES> &kv, const fa
   const bool positive_scale = c > 0.f;
   const float hidden = positive_scale ? -INFINITY : INFINITY;
 
+  // Paged tile copies: lane j holds the table entry (and row in the page)
+  // of this warp's issue 32 k + j, read a batch of 32 issues ahead, so that
+  // no issue waits for a table read; the issuing lane takes its entry with
+  // a shuffle. next_coords is called once per issue, in order, by every lane.
+  auto key_of = [&](int i) { return (t_begin + warp + i * T::kWarps) * T::kStepKeys; };
+  const bool paged_tiles = TILES && a.block_table != nullptr;
+  const int32_t *table_row = paged_tiles ? a.block_table + (int64_t)b * a.block_table_stride : nullptr;
+  auto read_entry = [&](int i, int &page, int &row) {
+    page = 0, row = 0;
+    if (paged_tiles && i < my_steps) {
+      const int n0 = key_of(i), col = n0 / a.page_size;
+      page = table_row[col], row = n0 - col * a.page_size;
+    }
+  };
+  int page_now, row_now, page_next, row_next;
+  read_entry(lane, page_now, row_now);
+  read_entry(32 + lane, page_next, row_next);
+  auto next_coords = [&](int i) {
+    const int page = __shfl_sync(0xffffffffu, page_now, i & 31), row = __shfl_sync(0xffffffffu, row_now, i & 31);
+    if ((i & 31) == 31) {
+      page_now = page_next, row_now = row_next;
+      read_entry(i + 33 + lane, page_next, row_next);
+    }
+    return fa_kv_coords{fa_clamp64(page, 0, a.num_pages - 1), row};
+  };
+
   // Q for every warp, then each warp's first STAGES - 1 tiles.
   load_q_rows<T>(sq, a, b, seq, kv_head, r0, rows_total);
   cp_async_commit();
 #pragma unroll
-  for (int i = 0; i < T::kStages - 1; ++i)
-    kv.issue(i, i < my_steps, a, b, seq, kv_head, (t_begin + warp + i * T::kWarps) * T::kStepKeys, lane);
+  for (int i = 0; i < T::kStages - 1; ++i) {
+    const fa_kv_coords at = paged_tiles ? next_coords(i) : fa_kv_coords{0, 0};
+    kv.issue(i, i < my_steps, a, b, seq, kv_head, key_of(i), lane, paged_tiles, at);
+  }
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   cp_async_wait<0>();  // the Q group is this thread's only cp.async group
 #else
@@ -367,8 +398,9 @@ __device__ __forceinline__ void stream_keys(const KvRing<T, TILES> &kv, const fa
   for (int i = 0; i < my_steps; ++i) {
     // Refill the slot freed by step i - 1 with step i + STAGES - 1.
     const int ahead = i + T::kStages - 1;
-    kv.issue(ahead, ahead < my_steps, a, b, seq, kv_head, (t_begin + warp + ahead * T::kWarps) * T::kStepKeys, lane);
-    const int n0 = (t_begin + warp + i * T::kWarps) * T::kStepKeys;
+    const fa_kv_coords at = paged_tiles ? next_coords(ahead) : fa_kv_coords{0, 0};
+    kv.issue(ahead, ahead < my_steps, a, b, seq, kv_head, key_of(ahead), lane, paged_tiles, at);
+    const int n0 = key_of(i);
     kv.wait(i, seq.len_k - n0, lane);
     float s[1][T::kSTiles][4];
 #pragma unroll
