@@ -27,8 +27,13 @@ step_env() {
   { nvcc --version | tail -1; cc --version | head -1; ninja --version; python3 -c 'import torch, jinja2, transformers; print("torch", torch.__version__, "jinja2", jinja2.__version__, "transformers", transformers.__version__)'; } 2>&1 | tee -a "$OUT/env.txt"
 }
 
+# A warm machine keeps build/ between calls, and the copied sources keep
+# their (older) times: objects of the other spec would look fresh, so a
+# build of the other kind starts clean (build/.small marks a small build).
 step_build() {
   local t0=$SECONDS
+  [ -f build/.small ] && rm -rf build
+  grep -q 'HEAD_DIMS = \[64, 128\]$' gen/spec.py && note "build: WARNING gen/spec.py carries build-small's edit (a full build wants the tracked spec)"
   if ninja -j16 all >"$OUT/build.log" 2>&1; then note "build: ok in $((SECONDS - t0)) s"; else
     note "build: FAILED (tail of build.log:)"; tail -30 "$OUT/build.log"; exit 1; fi
   grep -E "spill|Local memory" "$OUT/build.log" | sort | uniq -c | head -5 | tee -a "$SUMMARY"
@@ -140,11 +145,12 @@ small_spec() {
 
 step_build_small() {
   local t0=$SECONDS
+  [ -d build ] && [ ! -f build/.small ] && rm -rf build
   small_spec gen/spec.py
   if timeout 300 ninja -j16 build/libflashattn.so build/tests/test_decode build/tests/test_fwd build/tests/test_stress \
       build/tests/test_dispatch build/tests/test_api build/fa_demo \
       $(ls examples/continuous_batching.c >/dev/null 2>&1 && echo build/continuous_batching) >"$OUT/build.log" 2>&1; then
-    note "build (sm_90, head dims 64 and 128): ok in $((SECONDS - t0)) s"; else
+    touch build/.small; note "build (sm_90, head dims 64 and 128): ok in $((SECONDS - t0)) s"; else
     note "build: FAILED"; tail -30 "$OUT/build.log"; exit 1; fi
 }
 
