@@ -13,8 +13,10 @@
 //   load Q tile (16 packed rows), Q fragments -> registers (every warp)
 //   per warp, for its tiles t = w, w + 4, ...:
 //     issue K/V(t + STAGES - 1) (per-row page lookup, or one per tile when
-//       page_size is a multiple of 16; sm_90: one bulk copy per row on the
-//       copy engine, completing on the slot's mbarrier; sm_80: cp.async);
+//       page_size is a multiple of 16; sm_90: TMA boxes from lane 0 where
+//       head_dim % 64 == 0, their page entries read 32 issues ahead, one per
+//       lane; else one bulk copy per row; both complete on the slot's
+//       mbarrier; sm_80: cp.async);
 //     wait K/V(t)
 //     S = Q K^T (16 x 16), softcap, mask (boundary tiles only), online
 //       softmax, O += P V                        (cuda/common/mma_tile.cuh)
@@ -22,7 +24,8 @@
 //   one split: sinks, normalize, write O and LSE (attn/softmax.h's policy)
 //   several: write the normalized partial O and its LSE (fp32) to the
 //     workspace, by (sequence, query row) (fwd_decode_plan.h); combine.cu
-//     merges them (sinks join there, once).
+//     merges them (sinks join there, once), on sm_90 launched as this
+//     grid's programmatic dependent.
 #pragma once
 
 #include <cuda_runtime.h>
