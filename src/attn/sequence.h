@@ -61,11 +61,15 @@ typedef struct fa_kv_coords {
   int64_t outer, row;
 } fa_kv_coords;
 
+/* A block table entry as a page id inside the pool (the clamp above); for
+ * kernels that read the entry ahead and place it later. */
+FA_RULE int64_t fa_kv_page_in_pool(const fa_fwd_args *a, int64_t entry) { return fa_clamp64(entry, 0, a->num_pages - 1); }
+
 FA_RULE fa_kv_coords fa_kv_row_coords(const fa_fwd_args *a, int32_t b, const fa_seq *s, int32_t j) {
   fa_kv_coords c;
   if (a->block_table != NULL) {
     const int32_t col = j / a->page_size;
-    c.outer = fa_clamp64(a->block_table[(int64_t)b * a->block_table_stride + col], 0, a->num_pages - 1);
+    c.outer = fa_kv_page_in_pool(a, a->block_table[(int64_t)b * a->block_table_stride + col]);
     c.row = j - col * a->page_size;
   } else {
     c.outer = b;

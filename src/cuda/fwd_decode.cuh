@@ -378,7 +378,7 @@ __device__ __forceinline__ void stream_keys(const KvRing<T, TILES> &kv, const fa
       page_now = page_next, row_now = row_next;
       read_entry(i + 33 + lane, page_next, row_next);
     }
-    return fa_kv_coords{fa_clamp64(page, 0, a.num_pages - 1), row};
+    return fa_kv_coords{fa_kv_page_in_pool(&a, page), row};
   };
 
   // Q for every warp, then each warp's first STAGES - 1 tiles.

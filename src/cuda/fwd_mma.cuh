@@ -128,7 +128,7 @@ __device__ __forceinline__ int2 stage_page_rows_begin(const fa_fwd_args &a, int 
   if (threadIdx.x < T::kBlockN && n < len_k) {
     const int col = n / a.page_size;
     if (col < a.max_pages_per_seq) {
-      e.x = (int)fa_clamp64(a.block_table[(int64_t)b * a.block_table_stride + col], 0, a.num_pages - 1);
+      e.x = (int)fa_kv_page_in_pool(&a, a.block_table[(int64_t)b * a.block_table_stride + col]);
       e.y = n - col * a.page_size;
     }
   }
