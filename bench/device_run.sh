@@ -14,6 +14,7 @@
 #                                        tests-fwd (test_fwd on each of $FWD_FILTERS, $FWD_TIMEOUT s each)
 #                                        tests-misc (test_api, test_dispatch, test_stress; $MISC_TIMEOUT s each)
 #                                        transformers (paged|flashattn vs paged|sdpa, bf16, yardstick; graphs)
+#                                        VAR=value (exported for the steps after it)
 #
 # Logs go to $OUT (the device tool brings them back); a short summary is
 # printed last. cmocka is not installed on the device image: its Debian
@@ -180,15 +181,25 @@ step_cache_extras() {
 }
 
 # The decode benchmark with the previous build timed interleaved (--ab):
-# .ab/old is that build's source tree (git archive, carried), built here
-# with the same small spec.
+# $AB_OLD (default .ab/old) is that build's source tree (git archive,
+# carried), built here with the same small spec; $AB_NEW (default this tree,
+# built by build-small) is "ours". $AB_TAG names the outputs, so that one
+# call can run several A/Bs (e.g. AB_OLD=.ab/main AB_NEW=.ab/variant).
+build_small_tree() {
+  small_spec "$1/gen/spec.py"
+  (cd "$1" && timeout 300 ninja -j16 build/libflashattn.so ${2:-})
+}
 step_ab_decode() {
-  local t0=$SECONDS
-  small_spec .ab/old/gen/spec.py
-  if (cd .ab/old && timeout 300 ninja -j16 build/libflashattn.so) >"$OUT/ab_old_build.log" 2>&1; then
-    note "old build: ok in $((SECONDS - t0)) s"; else note "old build: FAILED"; tail -20 "$OUT/ab_old_build.log"; return; fi
-  timeout 480 python3 bench/bench_decode.py --ab .ab/old/build/libflashattn.so --sections "${AB_SECTIONS:-decode,chunk}" \
-    --json "$OUT/bench_decode_ab.json" --md "$OUT/bench_decode_ab.md" 2>&1 | tee "$OUT/bench_decode_ab.log" |
+  local t0=$SECONDS old=${AB_OLD:-.ab/old} new=${AB_NEW:-.} tag=${AB_TAG:-}
+  if build_small_tree "$old" >"$OUT/ab_old_build$tag.log" 2>&1; then
+    note "old build ($old): ok in $((SECONDS - t0)) s"; else note "old build ($old): FAILED"; tail -20 "$OUT/ab_old_build$tag.log"; return; fi
+  if [ "$new" != . ]; then
+    if build_small_tree "$new" >"$OUT/ab_new_build$tag.log" 2>&1; then note "new build ($new): ok";
+    else note "new build ($new): FAILED"; tail -20 "$OUT/ab_new_build$tag.log"; return; fi
+  fi
+  FLASHATTN_LIB="$new/build/libflashattn.so" timeout "${AB_TIMEOUT:-480}" python3 bench/bench_decode.py \
+    --ab "$old/build/libflashattn.so" --sections "${AB_SECTIONS:-decode,chunk}" \
+    --json "$OUT/bench_decode_ab$tag.json" --md "$OUT/bench_decode_ab$tag.md" 2>&1 | tee "$OUT/bench_decode_ab$tag.log" |
     grep -E "^decode|^chunked|^spec|^mixed|^  its|Error|error" | tail -40 >>"$SUMMARY"
 }
 
@@ -316,11 +327,12 @@ for s in "$@"; do
     d64) bash bench/d64_variants.sh 2>&1 | tee "$OUT/d64.log" | tail -30 ;;
     bench-decode) step_bench_decode ;;
     bench-decode-quick) step_bench_decode --quick ;;
+    *=*) export "${s?}"; continue ;;  # VAR=value between steps (e.g. a second ab-decode's AB_OLD)
     *) echo "unknown step $s"; exit 2 ;;
   esac
   echo "step $s: $((SECONDS - t0)) s" >>"$OUT/timing.txt"
 done
 # The device tool returns at most 8 files: pack the logs into one.
-(cd "$OUT" && tar czf logs.tgz --exclude=logs.tgz --exclude=summary.txt --exclude=bench.md --exclude=bench.json --exclude='ab_prefill.*' --exclude=bench_decode.json --exclude=bench_decode.md --exclude=bench_decode_ab.json --exclude=bench_decode_ab.md *.log *.txt $(ls -d san 2>/dev/null) 2>/dev/null && rm -rf *.log env.txt san)
+(cd "$OUT" && tar czf logs.tgz --exclude=logs.tgz --exclude=summary.txt --exclude=bench.md --exclude=bench.json --exclude='ab_prefill.*' --exclude=bench_decode.json --exclude=bench_decode.md --exclude='bench_decode_ab*.json' --exclude='bench_decode_ab*.md' *.log *.txt $(ls -d san 2>/dev/null) 2>/dev/null && rm -rf *.log env.txt san)
 echo "==== summary"
 cat "$SUMMARY" "$OUT/timing.txt"
