@@ -119,6 +119,9 @@ def time_ours(make):
          "old_kernel": old.kernel}
     if ok_new and ok_old:
         r["old_over_new"] = r["old_ms"] / r["ours_ms"]
+        # Whether the two builds give the same bits on these inputs (a
+        # refactor should; a kernel change may not).
+        r["same_bits_as_old"] = bool(torch.equal(call().view(torch.int16), old().view(torch.int16)))
     return call, r
 
 
@@ -345,7 +348,8 @@ def fmt(r):
     return (f"{r['row']:64s} ours {f1(r['ours_ms'])} ms {f1(tbps(r), '{:.2f}')} TB/s | cudnn "
             f"{f1(r.get('cudnn_ms'))} x{f1(ratio(r, 'cudnn_ms'), '{:.2f}')} | varlen {f1(r.get('varlen_ms'))} "
             f"x{f1(ratio(r, 'varlen_ms'), '{:.2f}')} | diff {f1(r.get('diff_vs_varlen'), '{:.1e}')} | {r['kernel']}"
-            + (f" | old {f1(r.get('old_ms'))} old/new {f1(r.get('old_over_new'), '{:.3f}')}" if "old_ms" in r else ""))
+            + (f" | old {f1(r.get('old_ms'))} old/new {f1(r.get('old_over_new'), '{:.3f}')}" if "old_ms" in r else "")
+            + ({True: " bits same", False: " bits DIFFER"}[r["same_bits_as_old"]] if "same_bits_as_old" in r else ""))
 
 
 def markdown(rows, env):

@@ -794,7 +794,9 @@ static void test_large_pool(void **state) {
  * and lse entries of the long sequence and the padding rows, which must
  * stay as they were. Partial rows no sequence owns hold NaN (never read).
  * CPU: both layouts bit-identical. CUDA: fa_cuda_combine against the CPU. */
-enum { CJ_B = 5, CJ_Q = 4, CJ_H = 2, CJ_D = 64, CJ_P = 3, CJ_TOTAL = 48 };
+/* 37 parts (more than a warp's 32, not a multiple of the 8 loads the GPU
+ * keeps in flight) and 160 columns (a second, partial 128-column pass). */
+enum { CJ_B = 5, CJ_Q = 4, CJ_H = 2, CJ_D = 160, CJ_P = 37, CJ_TOTAL = 48 };
 static const int32_t cj_cu[CJ_B + 1] = {0, 1, 4, 4, 44, 46};
 
 typedef struct cj_data {
@@ -817,8 +819,9 @@ static void cj_fill(cj_data *x, uint64_t seed) {
       for (int p = 0; p < CJ_P; ++p)
         for (int h = 0; h < CJ_H; ++h) {
           const int64_t rs = b * CJ_Q + i, rq = cj_cu[b] + i;
-          /* Empty parts (lse -inf): part 1 of sequence 0; every part of sequence 4's row 1. */
-          const int empty = (b == 0 && p == 1) || (b == 4 && i == 1);
+          /* Empty parts (lse -inf): part 1 of sequence 0; every part of sequence 4's row 1;
+           * parts 7, 12, ..., 32 and the last of sequence 1 (within and across the GPU's chunks). */
+          const int empty = (b == 0 && p == 1) || (b == 4 && i == 1) || (b == 1 && (p % 5 == 2 || p == CJ_P - 1));
           const float l = empty ? -INFINITY : (float)(6.0 * tu_rng_uniform(&rng) - 3.0);
           x->by_seq_lse[(p * CJ_H + h) * CJ_B * CJ_Q + rs] = l;
           x->by_q_lse[(p * CJ_H + h) * CJ_TOTAL + rq] = l;

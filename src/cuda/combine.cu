@@ -1,8 +1,10 @@
 // combine.cu - the merge of partial attention results on the GPU: one warp
 // per (row, head); each lane owns 4 consecutive elements of the head dim per
-// 128-element chunk (16-byte loads of the fp32 partials). The parts are
-// visited in index order, so the result's bits do not depend on anything
-// but the parts. Used by the decode family's split-KV path and fa_combine.
+// 128-element chunk (16-byte loads of the fp32 partials). Lane p reads part
+// p's LSE and the o loads of 8 parts are in flight at once (a row's merge
+// is a few load latencies, not one per part); the sums still run in part
+// index order, so the result's bits do not depend on anything but the
+// parts. Used by the decode family's split-KV path and fa_combine.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
@@ -33,10 +35,89 @@ __device__ __forceinline__ void store4(void *out, fa_dtype dtype, int64_t at, co
   }
 }
 
+constexpr unsigned kFull = 0xffffffffu;
+constexpr int kLoadsAhead = 8;  // parts whose o a lane loads before it adds them
+
+// Part p0 + lane's LSE (natural log; -inf past the last part).
+__device__ __forceinline__ float lane_part_lse(const float *lse_row, int64_t stride, int n, int p0, int lane) {
+  return p0 + lane < n ? lse_row[(int64_t)(p0 + lane) * stride] : -INFINITY;
+}
+
+// fa_merge_parts (attn/softmax.h) by a warp: each lane reads one part's LSE
+// per 32 parts, so the loads overlap instead of forming a chain. The same
+// bits: the max is order-free, and the sum is still taken in part order
+// (shuffled to every lane); adding 0 for an empty part changes nothing.
+__device__ fa_merge merge_parts_warp(const float *lse_row, int64_t stride, int n, float sink_log2, int lane) {
+  float max = sink_log2;
+  bool nan = false;
+  for (int p0 = 0; p0 < n; p0 += 32) {
+    const float l = lane_part_lse(lse_row, stride, n, p0, lane);
+    nan |= l != l;
+    if (l != -INFINITY) max = fmaxf(max, l * FA_LOG2E_F);
+  }
+#pragma unroll
+  for (int x = 16; x > 0; x >>= 1) max = fmaxf(max, __shfl_xor_sync(kFull, max, x));
+  fa_merge m;
+  if (__any_sync(kFull, nan)) {
+    m.max = m.inv_sum = m.lse = NAN;
+    return m;
+  }
+  m.max = max;
+  if (max == -INFINITY) {
+    m.inv_sum = 0.f;
+    m.lse = -INFINITY;
+    return m;
+  }
+  float sum = 0.f;
+  for (int p0 = 0; p0 < n; p0 += 32) {
+    const float l = lane_part_lse(lse_row, stride, n, p0, lane);
+    const float e = l != -INFINITY ? fa_exp2(fa_mul_add_rounded(l, FA_LOG2E_F, -max)) : 0.f;
+    const int count = min(32, n - p0);
+    for (int q = 0; q < count; ++q) sum += __shfl_sync(kFull, e, q);
+  }
+  if (sink_log2 != -INFINITY) sum += fa_exp2(sink_log2 - max);
+  m.inv_sum = 1.f / sum;
+  m.lse = (max + log2f(sum)) * FA_LN2_F;
+  return m;
+}
+
+// sum over parts of w_p * o_p for the 4 elements at d, in part order (as the
+// sequential loop did), with kLoadsAhead parts' loads in flight at a time.
+// An empty part's o is never read.
+__device__ void merge_o(const float *o_row, int64_t part_stride, const float *lse_row, int64_t lse_stride, int n,
+                        const fa_merge &m, int d, int lane, float (&acc)[4]) {
+  for (int p0 = 0; p0 < n; p0 += 32) {
+    const float l = lane_part_lse(lse_row, lse_stride, n, p0, lane);
+    const bool live = l != -INFINITY;
+    const float w = live ? fa_merge_weight(&m, l) : 0.f;
+    const unsigned live_mask = __ballot_sync(kFull, live);
+    const int count = min(32, n - p0);
+    for (int q0 = 0; q0 < count; q0 += kLoadsAhead) {
+      float4 v[kLoadsAhead];
+#pragma unroll
+      for (int u = 0; u < kLoadsAhead; ++u) {
+        const int q = q0 + u;
+        v[u] = q < count && (live_mask >> q & 1u)
+                   ? *reinterpret_cast<const float4 *>(o_row + (int64_t)(p0 + q) * part_stride + d)
+                   : make_float4(0.f, 0.f, 0.f, 0.f);
+      }
+#pragma unroll
+      for (int u = 0; u < kLoadsAhead; ++u) {
+        const int q = q0 + u;
+        const float wq = __shfl_sync(kFull, w, q & 31);
+        if (q < count && (live_mask >> q & 1u))
+          acc[0] += wq * v[u].x, acc[1] += wq * v[u].y, acc[2] += wq * v[u].z, acc[3] += wq * v[u].w;
+      }
+    }
+  }
+}
+
 __global__ void __launch_bounds__(kWarps * 32) combine_kernel(const __grid_constant__ fa_combine_job j) {
   fa::griddep_wait();  // launched as a dependent (decode's splits): the partials are complete and visible
   const int lane = threadIdx.x & 31;
   const int64_t items = (int64_t)j.batch * j.rows_per_batch * j.num_heads;
+  // The loop bound is the same for the 32 lanes of a warp (warp-wide
+  // shuffles below), and so is every `continue`.
   for (int64_t item = (int64_t)blockIdx.x * kWarps + (threadIdx.x >> 5); item < items;
        item += (int64_t)gridDim.x * kWarps) {
     const int h = (int)(item % j.num_heads);
@@ -48,19 +129,14 @@ __global__ void __launch_bounds__(kWarps * 32) combine_kernel(const __grid_const
     const int64_t q_start = s.q_start, r = s.part_row0 + i;
     const float *lse_row = j.lse_parts + h * j.lse_part_head_stride + r;
     const float sink = j.sinks != nullptr ? j.sinks[h] * FA_LOG2E_F : -INFINITY;
-    const fa_merge m = fa_merge_parts(lse_row, j.lse_part_stride, j.num_parts, sink);
+    const fa_merge m = merge_parts_warp(lse_row, j.lse_part_stride, j.num_parts, sink, lane);
     const int64_t out_row = (int64_t)b * j.out_batch_stride + (q_start + i) * j.out_row_stride + h * j.out_head_stride;
     const float *o_row = j.o_parts + r * j.o_row_stride + h * j.o_head_stride;
-    for (int d = lane * 4; d < j.head_dim; d += 128) {
+    for (int d0 = 0; d0 < j.head_dim; d0 += 128) {
+      const int d = d0 + lane * 4;
       float acc[4] = {0.f, 0.f, 0.f, 0.f};
-      for (int p = 0; p < j.num_parts; ++p) {
-        const float l = lse_row[p * j.lse_part_stride];
-        if (l == -INFINITY) continue;  // an empty part: its o is never read
-        const float w = fa_merge_weight(&m, l);
-        const float4 v = *reinterpret_cast<const float4 *>(o_row + p * j.o_part_stride + d);
-        acc[0] += w * v.x, acc[1] += w * v.y, acc[2] += w * v.z, acc[3] += w * v.w;
-      }
-      store4(j.out, j.out_dtype, out_row + d, acc);
+      merge_o(o_row, j.o_part_stride, lse_row, j.lse_part_stride, j.num_parts, m, d < j.head_dim ? d : 0, lane, acc);
+      if (d < j.head_dim) store4(j.out, j.out_dtype, out_row + d, acc);
     }
     if (j.lse != nullptr && lane == 0)
       j.lse[(int64_t)b * j.lse_batch_stride + h * j.lse_head_stride + q_start + i] = m.lse;
