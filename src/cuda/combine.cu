@@ -112,6 +112,15 @@ __device__ void merge_o(const float *o_row, int64_t part_stride, const float *ls
   }
 }
 
+// The lane's o elements of the first kPrefetchParts parts into L1, issued
+// before the LSEs are read and merged: by the time merge_o loads them they
+// are L1 hits (an empty part's row is prefetched too; it is never read).
+constexpr int kPrefetchParts = 64;
+__device__ __forceinline__ void prefetch_o(const float *o_row, int64_t part_stride, int n, int head_dim, int lane) {
+  for (int d = lane * 4; d < head_dim; d += 128)
+    for (int p = 0; p < n && p < kPrefetchParts; ++p) fa::prefetch_l1(o_row + (int64_t)p * part_stride + d);
+}
+
 __global__ void __launch_bounds__(kWarps * 32) combine_kernel(const __grid_constant__ fa_combine_job j) {
   fa::griddep_wait();  // launched as a dependent (decode's splits): the partials are complete and visible
   const int lane = threadIdx.x & 31;
@@ -129,9 +138,10 @@ __global__ void __launch_bounds__(kWarps * 32) combine_kernel(const __grid_const
     const int64_t q_start = s.q_start, r = s.part_row0 + i;
     const float *lse_row = j.lse_parts + h * j.lse_part_head_stride + r;
     const float sink = j.sinks != nullptr ? j.sinks[h] * FA_LOG2E_F : -INFINITY;
+    const float *o_row = j.o_parts + r * j.o_row_stride + h * j.o_head_stride;
+    prefetch_o(o_row, j.o_part_stride, j.num_parts, j.head_dim, lane);
     const fa_merge m = merge_parts_warp(lse_row, j.lse_part_stride, j.num_parts, sink, lane);
     const int64_t out_row = (int64_t)b * j.out_batch_stride + (q_start + i) * j.out_row_stride + h * j.out_head_stride;
-    const float *o_row = j.o_parts + r * j.o_row_stride + h * j.o_head_stride;
     for (int d0 = 0; d0 < j.head_dim; d0 += 128) {
       const int d = d0 + lane * 4;
       float acc[4] = {0.f, 0.f, 0.f, 0.f};

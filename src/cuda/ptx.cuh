@@ -162,6 +162,12 @@ __device__ __forceinline__ void griddep_wait() {
 #endif
 }
 
+// Pull the line holding `p` into L1 (no register, no wait): a read that
+// follows it later is an L1 hit. Any architecture.
+__device__ __forceinline__ void prefetch_l1(const void *p) {
+  asm volatile("prefetch.global.L1 [%0];\n" ::"l"(p));
+}
+
 // ---- sm_90: the bulk-copy engine and mbarriers (PTX ISA 9.7.9.25, 9.7.13.15),
 // and stmatrix (PTX ISA "Warp-level matrix store instruction: stmatrix").
 // Callers compile these only under __CUDA_ARCH__ >= 900.
@@ -208,12 +214,6 @@ __device__ __forceinline__ void cp_async_bulk(uint32_t dst, const void *src, uin
   asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];\n" ::"r"(dst),
                "l"(src), "r"(bytes), "r"(bar)
                : "memory");
-}
-
-// Pull the line holding `p` into L1 (no register, no wait): a read that
-// follows it later is an L1 hit.
-__device__ __forceinline__ void prefetch_l1(const void *p) {
-  asm volatile("prefetch.global.L1 [%0];\n" ::"l"(p));
 }
 
 // ---- TMA (tensor maps; PTX ISA "cp.async.bulk.tensor"), shared by the
