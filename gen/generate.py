@@ -76,6 +76,7 @@ class Kernel:
     threads: int
     smem_bytes: int
     tile: tuple  # the family's tile row, as sorted (key, value) pairs
+    min_seqlen_k: int = 0  # > 0: a long-key specialization (a tile row's long_keys)
 
     @property
     def backend(self):
@@ -97,7 +98,8 @@ class Kernel:
 
     @property
     def name(self):
-        return f"{self.group}_hdim{self.head_dim}_{self.dtype}_{self.mask}"
+        suffix = f"_k{self.min_seqlen_k}" if self.min_seqlen_k else ""
+        return f"{self.group}_hdim{self.head_dim}_{self.dtype}_{self.mask}{suffix}"
 
     @property
     def symbol(self):
@@ -125,7 +127,8 @@ class Kernel:
         if self.backend == "cuda":
             shape += f", {self.threads // 32} warps" + ("; Q in registers" if t.get("q_regs") else "")
             shape += ("; intra-warpgroup overlap" if t.get("overlap") else "") + ("; ping-pong" if t.get("pingpong") else "") + ("; persistent" if t.get("persistent") else "") + ("; epilogue through shared memory" if t.get("smem_epilogue") else "")
-        return f"{self.family.summary}; {shape}"
+        keys = f"; dispatch takes it for max_seqlen_k >= {self.min_seqlen_k}" if self.min_seqlen_k else ""
+        return f"{self.family.summary}; {shape}{keys}"
 
     @property
     def dtype_enum(self):
@@ -193,12 +196,42 @@ def load_families():
     return fams
 
 
+ROW_ONLY_KEYS = ("by_mask", "long_keys")  # a tile row's keys that are not tile fields
+
+
 def tile_for_mask(t, mask):
     """A tile row with its `by_mask` entries for `mask` applied: a row may
     give one mask other fields (e.g. fewer consumer warpgroups where that
     mask's code needs more registers)."""
     over = t.get("by_mask", {}).get(mask, {})
-    return {k: v for k, v in {**t, **over}.items() if k != "by_mask"}
+    return {k: v for k, v in {**t, **over}.items() if k not in ROW_ONLY_KEYS}
+
+
+def long_key_tile(f, d, row, mask):
+    """The tile of the row's long-key specialization for `mask` (with the
+    row's by_mask entries, then long_keys' fields applied) and its
+    min_seqlen_k, or None: a row's long_keys=dict(min_seqlen_k=N, masks=[...],
+    head_dims=[...], field=value, ...) adds, for those masks and head dims
+    (default: all of the row's), a second kernel that dispatch
+    takes for calls whose max_seqlen_k is at least N (a tile that gains on
+    long keys and loses on short ones)."""
+    lk = row.get("long_keys")
+    if not lk:
+        return None
+    where = f"gen/spec.py: family {f.name}, head dim {d}: long_keys"
+    n = lk.get("min_seqlen_k")
+    if not isinstance(n, int) or n < 1:
+        sys.exit(f"{where}: min_seqlen_k must be a positive int")
+    masks = lk.get("masks", list(f.masks))
+    if set(masks) - set(f.masks):
+        sys.exit(f"{where}: masks names masks the family does not build: {sorted(set(masks) - set(f.masks))}")
+    fields = {k: v for k, v in lk.items() if k not in ("min_seqlen_k", "masks", "head_dims")}
+    base = tile_for_mask(row, mask)
+    if set(fields) - set(base):
+        sys.exit(f"{where}: unknown tile fields {sorted(set(fields) - set(base))}")
+    if mask not in masks or d not in lk.get("head_dims", [d]):
+        return None
+    return {**base, **fields}, n
 
 
 def kernels(fams):
@@ -213,14 +246,19 @@ def kernels(fams):
                              f"{sorted(unknown)}")
                 for dt in f.dtypes:
                     for m in f.masks:
-                        t = tile_for_mask(row, m)
-                        threads = t.get("warps", 0) * 32 if f.backend == "cuda" else 1
-                        out.append(Kernel(f, a, d, dt, m, t["block_m"], t["block_n"], threads,
-                                          int(f.smem_bytes(d, t)), tuple(sorted(t.items()))))
+                        variants = [(tile_for_mask(row, m), 0)]
+                        long_keys = long_key_tile(f, d, row, m)
+                        if long_keys:
+                            variants.append(long_keys)
+                        for t, min_keys in variants:
+                            threads = t.get("warps", 0) * 32 if f.backend == "cuda" else 1
+                            out.append(Kernel(f, a, d, dt, m, t["block_m"], t["block_n"], threads,
+                                              int(f.smem_bytes(d, t)), tuple(sorted(t.items())), min_keys))
     names = [k.name for k in out]
     if len(set(names)) != len(names):
         sys.exit("gen/spec.py: two kernels would get the same name")
-    return sorted(out, key=lambda k: (k.backend, k.family.name, k.arch_number, k.arch, k.head_dim, k.dtype, k.mask))
+    return sorted(out, key=lambda k: (k.backend, k.family.name, k.arch_number, k.arch, k.head_dim, k.dtype, k.mask,
+                                      k.min_seqlen_k))
 
 
 def render_all():

@@ -147,6 +147,14 @@ def wgmma_smem_bytes(head_dim, tile):
 # median of the s2048/s8192 rows: d64 1.036, d128 1.039, d256 1.077
 # (overlap alone: 1.009 / 1.014 / 1.068); s512 0.94-1.03. Both off gives back
 # the first version (bench/small_spec.py --switch=-overlap --switch=-pingpong).
+#   long_keys: a second kernel for calls with max_seqlen_k >= min_seqlen_k
+#             (a host value), for `masks` and `head_dims` (default: the
+#             row's), with the given tile fields
+#             (gen/generate.py long_key_tile; named ..._k<min_seqlen_k>).
+#             None yet on main; the first candidate (d64, the 128 x 192
+#             tile from 4096 keys) is on branch wgmma-d64-long-keys, built
+#             and not yet run on a GPU (src/cuda/fwd_wgmma.md, "Long-key
+#             specializations").
 WGMMA_TILES = [
     dict(max_head_dim=64, block_m=128, block_n=128, warps=12, stages=2, overlap=True, pingpong=True, persistent=True, smem_epilogue=True),
     dict(max_head_dim=128, block_m=128, block_n=128, warps=12, stages=2, overlap=True, pingpong=True, persistent=True, smem_epilogue=True),
@@ -173,7 +181,8 @@ def cpu_tile(head_dim):
 # ---------------------------------------------------------------- families
 #
 # name:          in kernel names, symbols, files and test cases
-#                (fwd_<name>_sm<arch>_hdim<d>_<dtype>_<mask>; CPU: no arch)
+#                (fwd_<name>_sm<arch>_hdim<d>_<dtype>_<mask>[_k<min_seqlen_k>]; CPU: no
+#                arch; the suffix marks a long-key specialization, see long_keys)
 # backend:       "cuda" or "cpu"
 # summary:       one line for fa_kernel_info.description and SUPPORT.md
 # design_note:   where the family's design note lives

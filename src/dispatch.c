@@ -4,9 +4,12 @@
  *   1. Keep the table entries built for the call's backend, device
  *      architecture, head dim and dtype whose mask computes the window
  *      (a "local" kernel computes any window).
+ *      A long-key specialization (gen/spec.py long_keys) is kept only
+ *      when the call's max_seqlen_k reaches its min_seqlen_k.
  *   2. Order them by family priority, then an exact mask before "local"
  *      (the narrower kernel skips the per-row bounds), then the newest
- *      architecture.
+ *      architecture, then a long-key specialization before the kernel
+ *      without one.
  *   3. Take the first whose family supports the call (its own limits:
  *      query rows per sequence, GQA ratio, grid size, features).
  *   4. If that family is made for short sequences (decode) and the call
@@ -36,12 +39,16 @@ int fa_kernel_computes_window(const fa_kernel_info *k, int32_t window_left, int3
   return k->mask == FA_MASK_LOCAL || k->mask == fa_mask_from_window(window_left, window_right);
 }
 
-/* Whether entry a goes before entry b (both candidates for one call). */
-static int ranks_before(const fa_kernel_info *a, const fa_kernel_info *b, fa_mask mask) {
+/* Whether entry a goes before entry b (both candidates for one call): a
+ * long-key specialization before its family's kernel without one (it is a
+ * candidate only for calls long enough). */
+static int ranks_before(const fa_kernel_entry *ea, const fa_kernel_entry *eb, fa_mask mask) {
+  const fa_kernel_info *a = &ea->info, *b = &eb->info;
   if (a->priority != b->priority) return a->priority > b->priority;
   const int a_exact = a->mask == mask, b_exact = b->mask == mask;
   if (a_exact != b_exact) return a_exact;
-  return a->arch > b->arch;
+  if (a->arch != b->arch) return a->arch > b->arch;
+  return ea->min_seqlen_k > eb->min_seqlen_k;
 }
 
 /* Candidates of step 1, sorted as step 2 says. A call has a handful (a
@@ -51,19 +58,21 @@ static size_t candidates(const fa_kernel_table_view *t, fa_backend backend, cons
   const fa_mask mask = fa_mask_from_window(a->window_left, a->window_right);
   size_t n = 0;
   for (size_t i = 0; i < t->size; ++i) {
-    const fa_kernel_info *k = &t->entries[i].info;
+    const fa_kernel_entry *e = &t->entries[i];
+    const fa_kernel_info *k = &e->info;
     if (k->backend != backend || k->head_dim != a->head_dim || k->dtype != dtype) continue;
     if (!fa_kernel_runs_on(k, device_arch) || !fa_kernel_computes_window(k, a->window_left, a->window_right))
       continue;
+    if (a->seqlen_k < e->min_seqlen_k) continue; /* a long-key specialization; the call is shorter */
     size_t j = n;
     if (n < cap) {
       ++n;
-    } else if (ranks_before(k, &t->entries[out[cap - 1]].info, mask)) {
+    } else if (ranks_before(e, &t->entries[out[cap - 1]], mask)) {
       j = cap - 1; /* replaces the last */
     } else {
       continue;
     }
-    for (; j > 0 && ranks_before(k, &t->entries[out[j - 1]].info, mask); --j) out[j] = out[j - 1];
+    for (; j > 0 && ranks_before(e, &t->entries[out[j - 1]], mask); --j) out[j] = out[j - 1];
     out[j] = i;
   }
   return n;

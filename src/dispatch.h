@@ -55,6 +55,10 @@ typedef struct fa_kernel_entry {
   fa_kernel_info info;
   const fa_family *family;
   fa_launch_fn launch;
+  /* > 0: a long-key specialization (gen/spec.py long_keys): dispatch takes
+   * it only for calls with max_seqlen_k >= this, and then before the
+   * kernel of the same family, mask and arch without it. 0: any call. */
+  int32_t min_seqlen_k;
 } fa_kernel_entry;
 
 /* A table of kernels: the generated one (fa_kernel_table), or a test's. */

@@ -67,7 +67,7 @@ static const fa_family fake_split = {"split", general_supports, split_workspace,
 #define ENTRY(name, family, arch_name, arch, d, dtype, mask, prio) \
   {{sizeof(fa_kernel_info), name, #family, "test kernel", arch_name, FA_BACKEND_CUDA, arch, d, dtype, mask, prio, \
     64, 64, 128, 0},                                                                                               \
-   &fake_##family, NULL}
+   &fake_##family, NULL, 0}
 
 static const fa_kernel_entry fake_entries[] = {
     ENTRY("fwd_general_sm80_hdim64_bf16_none", general, "sm_80", 80, 64, FA_DTYPE_BF16, FA_MASK_NONE, 10),
@@ -86,6 +86,21 @@ static const fa_kernel_entry fast_only_entries[] = {
     ENTRY("fwd_general_sm90_hdim64_bf16_local", general, "sm_90", 90, 64, FA_DTYPE_BF16, FA_MASK_LOCAL, 10),
 };
 static const fa_kernel_table_view fast_only_table = {fast_only_entries, 2, "64", "sm_90, sm_90a"};
+
+/* A long-key specialization (gen/spec.py long_keys) of each family: the
+ * general one for max_seqlen_k >= 2048, the fast one (at the general one's
+ * priority, declining above 16 query rows) for >= 8192. */
+#define LONG_ENTRY(name, family, prio, min_keys)                                                                  \
+  {{sizeof(fa_kernel_info), name, #family, "test kernel", "sm_90", FA_BACKEND_CUDA, 90, 64, FA_DTYPE_BF16,         \
+    FA_MASK_NONE, prio, 64, 128, 128, 0},                                                                        \
+   &fake_##family, NULL, min_keys}
+static const fa_kernel_entry long_key_entries[] = {
+    LONG_ENTRY("fwd_fast_sm90_hdim64_bf16_none_k8192", fast, 10, 8192),
+    ENTRY("fwd_general_sm90_hdim64_bf16_none", general, "sm_90", 90, 64, FA_DTYPE_BF16, FA_MASK_NONE, 10),
+    LONG_ENTRY("fwd_general_sm90_hdim64_bf16_none_k2048", general, 10, 2048),
+    ENTRY("fwd_general_sm90_hdim64_bf16_local", general, "sm_90", 90, 64, FA_DTYPE_BF16, FA_MASK_LOCAL, 10),
+};
+static const fa_kernel_table_view long_key_table = {long_key_entries, 4, "64", "sm_90"};
 
 /* ------------------------------------------------------------ helpers */
 
@@ -175,6 +190,76 @@ static void test_family_declines_with_reason(void **state) {
   a.batch = 1 << 20;
   expect_choice(&fast_only_table, &a, FA_DTYPE_BF16, 90, NULL, FA_ERR_OVERFLOW,
                 "family fast|declined|16 query rows|family general|2^20");
+}
+
+static void test_long_key_specialization(void **state) {
+  fa_fwd_args a = call_args(100, -1, -1);
+  (void)state;
+  /* From its min_seqlen_k on, before the kernel without one; below it, never. */
+  a.seqlen_k = 4096;
+  expect_choice(&long_key_table, &a, FA_DTYPE_BF16, 90, "fwd_general_sm90_hdim64_bf16_none_k2048", FA_OK, NULL);
+  a.seqlen_k = 2048;
+  expect_choice(&long_key_table, &a, FA_DTYPE_BF16, 90, "fwd_general_sm90_hdim64_bf16_none_k2048", FA_OK, NULL);
+  a.seqlen_k = 2047;
+  expect_choice(&long_key_table, &a, FA_DTYPE_BF16, 90, "fwd_general_sm90_hdim64_bf16_none", FA_OK, NULL);
+  /* The longest-key specialization first; when its family declines (100
+   * query rows), the next one. */
+  a.seqlen_k = 8192;
+  expect_choice(&long_key_table, &a, FA_DTYPE_BF16, 90, "fwd_general_sm90_hdim64_bf16_none_k2048", FA_OK, NULL);
+  a = call_args(16, -1, -1);
+  a.seqlen_k = 8192;
+  expect_choice(&long_key_table, &a, FA_DTYPE_BF16, 90, "fwd_fast_sm90_hdim64_bf16_none_k8192", FA_OK, NULL);
+  /* A window the specializations do not compute: the local kernel. */
+  a = call_args(100, 256, 0);
+  a.seqlen_k = 8192;
+  expect_choice(&long_key_table, &a, FA_DTYPE_BF16, 90, "fwd_general_sm90_hdim64_bf16_local", FA_OK, NULL);
+}
+
+/* The generated table's long-key specializations on a made-up sm_90
+ * device (with a tensor-map encoder, so that wgmma supports dense calls):
+ * dispatch takes each for a dense call at its min_seqlen_k, and the
+ * kernel of the same name without the suffix one key below it. */
+static void test_generated_long_key_kernels(void **state) {
+  fa_device_info dev;
+  size_t i, found = 0;
+  (void)state;
+  memset(&dev, 0, sizeof dev);
+  dev.arch = 90, dev.sm_count = 132, dev.max_smem_per_block = 232448;
+  dev.tensor_map_encode = (void *)&dev; /* any non-NULL: never called here */
+  for (i = 0; i < fa_kernel_table.size; ++i) {
+    const fa_kernel_entry *e = &fa_kernel_table.entries[i];
+    if (e->min_seqlen_k == 0 || e->info.backend != FA_BACKEND_CUDA || e->info.arch != 90) continue;
+    ++found;
+    fa_fwd_args a;
+    memset(&a, 0, sizeof a);
+    const int32_t d = e->info.head_dim;
+    a.batch = 1, a.num_heads_q = a.num_heads_k = 8, a.head_dim = d, a.heads_per_kv = 1;
+    a.seqlen_q = a.seqlen_k = a.kv_capacity = e->min_seqlen_k;
+    a.window_left = -1, a.window_right = e->info.mask == FA_MASK_CAUSAL ? 0 : -1;
+    a.q_head_stride = a.k_head_stride = a.v_head_stride = a.out_head_stride = d;
+    a.q_row_stride = a.k_row_stride = a.v_row_stride = a.out_row_stride = 8 * d;
+    a.q_batch_stride = a.k_batch_stride = a.v_batch_stride = a.out_batch_stride = (int64_t)e->min_seqlen_k * 8 * d;
+    a.tensor_map_encode = dev.tensor_map_encode;
+    fa_choice choice = {SIZE_MAX, SIZE_MAX};
+    fa_message msg;
+    assert_int_equal(fa_choose_kernel_in(&fa_kernel_table, FA_BACKEND_CUDA, &a, e->info.dtype, &dev, &choice, &msg),
+                     FA_OK);
+    if (choice.index != i)
+      fail_msg("max_seqlen_k %d: chose %s, expected %s", a.seqlen_k, fa_kernel_table.entries[choice.index].info.name,
+               e->info.name);
+    a.seqlen_q = a.seqlen_k = a.kv_capacity = e->min_seqlen_k - 1;
+    assert_int_equal(fa_choose_kernel_in(&fa_kernel_table, FA_BACKEND_CUDA, &a, e->info.dtype, &dev, &choice, &msg),
+                     FA_OK);
+    const char *got = fa_kernel_table.entries[choice.index].info.name;
+    const size_t base = strlen(got);
+    if (strncmp(got, e->info.name, base) != 0 || e->info.name[base] != '_')
+      fail_msg("max_seqlen_k %d: chose %s, expected the kernel %s is a specialization of", a.seqlen_k, got,
+               e->info.name);
+  }
+  if (found == 0) {
+    print_message("skipped: this build has no long-key specialization for sm_90\n");
+    skip();
+  }
 }
 
 static void test_family_missing_for_arch(void **state) {
@@ -994,6 +1079,10 @@ static void test_generated_table(void **state) {
     else
       snprintf(want, sizeof want, "fwd_%s_sm%s_hdim%d_%s_%s", e->info.family, e->info.arch_name + 3,
                e->info.head_dim, fa_dtype_name(e->info.dtype), fa_mask_name(e->info.mask));
+    if (e->min_seqlen_k > 0) /* a long-key specialization: _k<min_seqlen_k>, and it says so */
+      snprintf(want + strlen(want), sizeof want - strlen(want), "_k%d", (int)e->min_seqlen_k);
+    if (e->min_seqlen_k > 0 && strstr(e->info.description, "max_seqlen_k >=") == NULL)
+      fail_msg("table entry %s: the description does not say its min_seqlen_k", e->info.name);
     if (strcmp(want, e->info.name) != 0)
       fail_msg("table entry %zu is named %s; its fields say %s", i, e->info.name, want);
     if (strcmp(e->info.family, "mma") == 0)
@@ -1105,6 +1194,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_priority_order),
       cmocka_unit_test(test_exact_mask_before_local),
       cmocka_unit_test(test_family_declines_with_reason),
+      cmocka_unit_test(test_long_key_specialization),
       cmocka_unit_test(test_family_missing_for_arch),
       cmocka_unit_test(test_missing_head_dim_and_dtype),
       cmocka_unit_test(test_forced_kernel),
@@ -1123,6 +1213,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_struct_growth),
       cmocka_unit_test(test_generated_table),
       cmocka_unit_test(test_wgmma_supports),
+      cmocka_unit_test(test_generated_long_key_kernels),
       cmocka_unit_test(test_query_cpu),
   };
   struct CMUnitTest run[sizeof all / sizeof all[0]];
