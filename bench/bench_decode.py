@@ -148,25 +148,42 @@ def gathered(cache, table, page_size, b, length):
     return pages.reshape(b, -1, HK, D)[:, :length].reshape(b * length, HK, D)
 
 
+class DecodeProblem:
+    """One decode row's inputs: b sequences of one query over `length`
+    cached keys (bf16, GQA HQ/HK, d D), the cache as [b * length, HK, D]
+    (varlen) with [b, h, s, d] views of that memory (kd, vd) and contiguous
+    [b, h, s, d] copies (kc, vc) for cuDNN."""
+
+    def __init__(self, b, length):
+        self.b, self.length = b, length
+        self.q = torch.randn(b, HQ, D, device=DEV, dtype=torch.bfloat16)
+        self.k = torch.randn(b * length, HK, D, device=DEV, dtype=torch.bfloat16)
+        self.v = torch.randn(b * length, HK, D, device=DEV, dtype=torch.bfloat16)
+        self.cu_q = torch.arange(0, b + 1, device=DEV, dtype=torch.int32)
+        self.cu_k = torch.arange(0, (b + 1) * length, length, device=DEV, dtype=torch.int32)
+        self.used = torch.full((b,), length, device=DEV, dtype=torch.int32)
+        self.kv_bytes = 2 * self.k.numel() * 2
+        self.kd = self.k.view(b, length, HK, D).transpose(1, 2)  # [b, h, s, d] view of [b, s, h, d] memory
+        self.vd = self.v.view(b, length, HK, D).transpose(1, 2)
+        self.kc, self.vc = self.kd.contiguous(), self.vd.contiguous()
+        self.qd = self.q.view(b, HQ, 1, D)
+
+    def cudnn(self, kk, vv):
+        with sdpa_kernel([SDPBackend.CUDNN_ATTENTION]):
+            return F.scaled_dot_product_attention(self.qd, kk, vv, enable_gqa=True)
+
+    def ours(self, lib=None, **kw):
+        """Our call on the contiguous (varlen) cache."""
+        return Call(self.q, self.cu_q, 1, self.k, self.v, self.used, self.length, cu_k=self.cu_k,
+                    total_k=self.b * self.length, lib=lib, **kw)
+
+
 def decode_rows(rows, shapes, page_sizes, gen):
     for b, length in shapes:
-        q = torch.randn(b, HQ, D, device=DEV, dtype=torch.bfloat16)
-        k = torch.randn(b * length, HK, D, device=DEV, dtype=torch.bfloat16)
-        v = torch.randn(b * length, HK, D, device=DEV, dtype=torch.bfloat16)
-        cu_q = torch.arange(0, b + 1, device=DEV, dtype=torch.int32)
-        cu_k = torch.arange(0, (b + 1) * length, length, device=DEV, dtype=torch.int32)
-        used = torch.full((b,), length, device=DEV, dtype=torch.int32)
-        kv_bytes = 2 * k.numel() * 2
+        pr = DecodeProblem(b, length)
+        q, k, v, cu_q, cu_k, used, kv_bytes = pr.q, pr.k, pr.v, pr.cu_q, pr.cu_k, pr.used, pr.kv_bytes
+        kd, vd, kc, vc, cudnn = pr.kd, pr.vd, pr.kc, pr.vc, pr.cudnn
         name = f"decode b{b} kv{length} gqa32/8 d128 bf16"
-        # Peers on the contiguous cache.
-        kd = k.view(b, length, HK, D).transpose(1, 2)  # [b, h, s, d] view of [b, s, h, d] memory
-        vd = v.view(b, length, HK, D).transpose(1, 2)
-        kc, vc = kd.contiguous(), vd.contiguous()
-        qd = q.view(b, HQ, 1, D)
-
-        def cudnn(kk, vv):
-            with sdpa_kernel([SDPBackend.CUDNN_ATTENTION]):
-                return F.scaled_dot_product_attention(qd, kk, vv, enable_gqa=True)
 
         ref = varlen_attn(q, k, v, cu_q, cu_k, 1, length)
         peers = {"cudnn_bshd_ms": bench(lambda: cudnn(kd, vd)), "cudnn_bhsd_ms": bench(lambda: cudnn(kc, vc)),
@@ -174,8 +191,7 @@ def decode_rows(rows, shapes, page_sizes, gen):
         ok = [x for x in (peers["cudnn_bshd_ms"], peers["cudnn_bhsd_ms"]) if isinstance(x, float)]
         peers["cudnn_ms"] = min(ok) if ok else peers["cudnn_bshd_ms"]
         # Ours: contiguous, then each page size over the same memory.
-        variants = [("", lambda lib: Call(q, cu_q, 1, k, v, used, length, cu_k=cu_k, total_k=b * length, lib=lib),
-                     ref)]
+        variants = [("", lambda lib: pr.ours(lib), ref)]
         # The same cache in cuDNN's other layout, [b, h, s, d] memory, as a
         # dense strided view: each (sequence, head) stream is contiguous.
         bhsd = (HK * length * D, D, length * D)

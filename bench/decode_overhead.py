@@ -52,8 +52,6 @@ def report(label, kern):
 
 def run():
     import torch
-    import torch.nn.functional as F
-    from torch.nn.attention import SDPBackend, sdpa_kernel
     from torch.profiler import ProfilerActivity, profile
     from triton.testing import do_bench
 
@@ -62,24 +60,11 @@ def run():
     B.LIB = N.load()
     flush = torch.empty(256 * 1024 * 1024, dtype=torch.int8, device="cuda")
     for b, length in ROWS:
-        q = torch.randn(b, B.HQ, B.D, device="cuda", dtype=torch.bfloat16)
-        k = torch.randn(b * length, B.HK, B.D, device="cuda", dtype=torch.bfloat16)
-        v = torch.randn_like(k)
-        cu_q = torch.arange(0, b + 1, device="cuda", dtype=torch.int32)
-        cu_k = torch.arange(0, (b + 1) * length, length, device="cuda", dtype=torch.int32)
-        used = torch.full((b,), length, device="cuda", dtype=torch.int32)
-        kd = k.view(b, length, B.HK, B.D).transpose(1, 2)
-        vd = v.view(b, length, B.HK, B.D).transpose(1, 2)
-        kc, vc = kd.contiguous(), vd.contiguous()
-        qd = q.view(b, B.HQ, 1, B.D)
-
-        def cudnn(kk, vv):
-            with sdpa_kernel([SDPBackend.CUDNN_ATTENTION]):
-                return F.scaled_dot_product_attention(qd, kk, vv, enable_gqa=True)
-
-        ours = B.Call(q, cu_q, 1, k, v, used, length, cu_k=cu_k, total_k=b * length)
+        pr = B.DecodeProblem(b, length)
+        ours = pr.ours()
         print(f"b{b} x {length}:")
-        for name, fn in [("ours", ours), ("cudnn_bshd", lambda: cudnn(kd, vd)), ("cudnn_bhsd", lambda: cudnn(kc, vc))]:
+        for name, fn in [("ours", ours), ("cudnn_bshd", lambda: pr.cudnn(pr.kd, pr.vd)),
+                         ("cudnn_bhsd", lambda: pr.cudnn(pr.kc, pr.vc))]:
             ms = do_bench(fn, warmup=25, rep=200, return_mode="median")
             for _ in range(3):
                 fn()

@@ -18,8 +18,6 @@ import os
 import sys
 
 import torch
-import torch.nn.functional as F
-from torch.nn.attention import SDPBackend, sdpa_kernel
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench_decode as B  # noqa: E402
@@ -55,27 +53,12 @@ def main():
     torch.manual_seed(0)
     rows = []
     for b, length in [(1, 131072), (8, 32768), (32, 8192), (128, 1024)]:
-        q = torch.randn(b, B.HQ, B.D, device=B.DEV, dtype=torch.bfloat16)
-        k = torch.randn(b * length, B.HK, B.D, device=B.DEV, dtype=torch.bfloat16)
-        v = torch.randn_like(k)
-        cu_q = torch.arange(0, b + 1, device=B.DEV, dtype=torch.int32)
-        cu_k = torch.arange(0, (b + 1) * length, length, device=B.DEV, dtype=torch.int32)
-        used = torch.full((b,), length, device=B.DEV, dtype=torch.int32)
-        kv_bytes = 2 * k.numel() * 2
-        kd = k.view(b, length, B.HK, B.D).transpose(1, 2)
-        vd = v.view(b, length, B.HK, B.D).transpose(1, 2)
-        kc, vc = kd.contiguous(), vd.contiguous()
-        qd = q.view(b, B.HQ, 1, B.D)
-
-        def cudnn(kk, vv):
-            with sdpa_kernel([SDPBackend.CUDNN_ATTENTION]):
-                return F.scaled_dot_product_attention(qd, kk, vv, enable_gqa=True)
-
-        variants = {"cudnn_bshd": lambda: cudnn(kd, vd), "cudnn_bhsd": lambda: cudnn(kc, vc)}
+        pr = B.DecodeProblem(b, length)
+        kv_bytes = pr.kv_bytes
+        variants = {"cudnn_bshd": lambda: pr.cudnn(pr.kd, pr.vd), "cudnn_bhsd": lambda: pr.cudnn(pr.kc, pr.vc)}
         for s in [int(x) for x in args.splits.split(",")]:
             try:
-                variants[f"splits{s}"] = B.Call(q, cu_q, 1, k, v, used, length, cu_k=cu_k, total_k=b * length,
-                                                num_splits=s)
+                variants[f"splits{s}"] = pr.ours(num_splits=s)
             except RuntimeError as e:
                 print(f"b{b} splits {s}: {e}", flush=True)
         times = {name: [] for name in variants}
@@ -95,7 +78,7 @@ def main():
                 print(f"   {n:9s} {t:.4f} ms  {kv_bytes / t / 1e9:.2f} TB/s  x{cud / t:.3f} cuDNN", flush=True)
         print(f"   cudnn kernels: {row['cudnn_kernels']}", flush=True)
         print(f"   our kernels:   {row['our_kernels']}", flush=True)
-        del q, k, v, kc, vc
+        del pr, variants
     out = args.json or (os.environ.get("OUT") and os.path.join(os.environ["OUT"], "decode_splits.json"))
     if out:
         with open(out, "w") as fh:
