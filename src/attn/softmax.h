@@ -107,6 +107,34 @@ typedef struct fa_merge {
   float lse;     /* natural log */
 } fa_merge;
 
+/* Part p's term of S (0 for an empty part), given M. */
+FA_RULE float fa_merge_term(float l, float max) {
+  return l != -INFINITY ? fa_exp2(fa_mul_add_rounded(l, FA_LOG2E_F, -max)) : 0.f;
+}
+
+/* The merge once M (max, sinks included), whether a part was NaN, and, if
+ * neither NaN nor empty, S without the sink (the terms summed in part order)
+ * are known. Shared by fa_merge_parts and the GPU's lane-parallel merge
+ * (cuda/combine.cu), which find M and S their own ways. */
+FA_RULE int fa_merge_nan_or_empty(int nan, float max, fa_merge *m) {
+  if (nan) { /* a NaN part makes the row NaN, even with nothing else to merge */
+    m->max = m->inv_sum = m->lse = NAN;
+    return 1;
+  }
+  m->max = max;
+  if (max == -INFINITY) {
+    m->inv_sum = 0.f;
+    m->lse = -INFINITY;
+    return 1;
+  }
+  return 0;
+}
+FA_RULE void fa_merge_finish(float sum, float sink_log2, fa_merge *m) {
+  if (sink_log2 != -INFINITY) sum += fa_exp2(sink_log2 - m->max);
+  m->inv_sum = 1.f / sum;
+  m->lse = (m->max + log2f(sum)) * FA_LN2_F;
+}
+
 /* lse[p * stride], p < n: the parts' natural-log LSEs. */
 FA_RULE fa_merge fa_merge_parts(const float *lse, int64_t stride, int32_t n, float sink_log2) {
   fa_merge m;
@@ -117,23 +145,9 @@ FA_RULE fa_merge fa_merge_parts(const float *lse, int64_t stride, int32_t n, flo
     nan |= l != l;
     if (l != -INFINITY) max = fmaxf(max, l * FA_LOG2E_F);
   }
-  if (nan) { /* a NaN part makes the row NaN, even with nothing else to merge */
-    m.max = m.inv_sum = m.lse = NAN;
-    return m;
-  }
-  m.max = max;
-  if (max == -INFINITY) {
-    m.inv_sum = 0.f;
-    m.lse = -INFINITY;
-    return m;
-  }
-  for (int32_t p = 0; p < n; ++p) {
-    const float l = lse[p * stride];
-    if (l != -INFINITY) sum += fa_exp2(fa_mul_add_rounded(l, FA_LOG2E_F, -max));
-  }
-  if (sink_log2 != -INFINITY) sum += fa_exp2(sink_log2 - max);
-  m.inv_sum = 1.f / sum;
-  m.lse = (max + log2f(sum)) * FA_LN2_F;
+  if (fa_merge_nan_or_empty(nan, max, &m)) return m;
+  for (int32_t p = 0; p < n; ++p) sum += fa_merge_term(lse[p * stride], max);
+  fa_merge_finish(sum, sink_log2, &m);
   return m;
 }
 

@@ -58,26 +58,14 @@ __device__ fa_merge merge_parts_warp(const float *lse_row, int64_t stride, int n
 #pragma unroll
   for (int x = 16; x > 0; x >>= 1) max = fmaxf(max, __shfl_xor_sync(kFull, max, x));
   fa_merge m;
-  if (__any_sync(kFull, nan)) {
-    m.max = m.inv_sum = m.lse = NAN;
-    return m;
-  }
-  m.max = max;
-  if (max == -INFINITY) {
-    m.inv_sum = 0.f;
-    m.lse = -INFINITY;
-    return m;
-  }
+  if (fa_merge_nan_or_empty(__any_sync(kFull, nan), max, &m)) return m;
   float sum = 0.f;
   for (int p0 = 0; p0 < n; p0 += 32) {
-    const float l = lane_part_lse(lse_row, stride, n, p0, lane);
-    const float e = l != -INFINITY ? fa_exp2(fa_mul_add_rounded(l, FA_LOG2E_F, -max)) : 0.f;
+    const float e = fa_merge_term(lane_part_lse(lse_row, stride, n, p0, lane), max);
     const int count = min(32, n - p0);
     for (int q = 0; q < count; ++q) sum += __shfl_sync(kFull, e, q);
   }
-  if (sink_log2 != -INFINITY) sum += fa_exp2(sink_log2 - max);
-  m.inv_sum = 1.f / sum;
-  m.lse = (max + log2f(sum)) * FA_LN2_F;
+  fa_merge_finish(sum, sink_log2, &m);
   return m;
 }
 
