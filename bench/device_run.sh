@@ -14,6 +14,8 @@
 #                                        tests-fwd (test_fwd on each of $FWD_FILTERS, $FWD_TIMEOUT s each)
 #                                        tests-misc (test_api, test_dispatch, test_stress; $MISC_TIMEOUT s each)
 #                                        transformers (paged|flashattn vs paged|sdpa, bf16, yardstick; graphs)
+#                                        overhead (decode_overhead.py: kernel/combine times, ours and cuDNN)
+#                                        read-ceiling (read_ceiling.cu: static vs claimed chunks, per-SM ends)
 #                                        VAR=value (exported for the steps after it)
 #
 # Logs go to $OUT (the device tool brings them back); a short summary is
@@ -327,6 +329,9 @@ for s in "$@"; do
     d64) bash bench/d64_variants.sh 2>&1 | tee "$OUT/d64.log" | tail -30 ;;
     bench-decode) step_bench_decode ;;
     bench-decode-quick) step_bench_decode --quick ;;
+    overhead) PYTHONPATH=python timeout 150 python3 bench/decode_overhead.py 2>&1 | grep -vi warn | tee "$OUT/overhead.txt" >>"$SUMMARY" ;;
+    read-ceiling) timeout 60 nvcc -O3 -std=c++17 -Isrc -gencode arch=compute_90a,code=sm_90a bench/read_ceiling.cu -o build/read_ceiling &&
+                  { build/read_ceiling 512; build/read_ceiling 1024; } 2>&1 | tee "$OUT/read_ceiling.txt" >>"$SUMMARY" ;;
     *=*) export "${s?}"; continue ;;  # VAR=value between steps (e.g. a second ab-decode's AB_OLD)
     *) echo "unknown step $s"; exit 2 ;;
   esac
