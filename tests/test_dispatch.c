@@ -64,10 +64,13 @@ static const fa_family fake_fast = {"fast", fast_supports, no_workspace, NULL, 0
 static const fa_family fake_general = {"general", general_supports, no_workspace, NULL, 0, NULL};
 static const fa_family fake_split = {"split", general_supports, split_workspace, NULL, 0, NULL};
 
-#define ENTRY(name, family, arch_name, arch, d, dtype, mask, prio) \
+/* min_keys: the entry's min_seqlen_k (a long-key specialization when > 0). */
+#define ENTRY_KEYS(name, family, arch_name, arch, d, dtype, mask, prio, min_keys)                                  \
   {{sizeof(fa_kernel_info), name, #family, "test kernel", arch_name, FA_BACKEND_CUDA, arch, d, dtype, mask, prio, \
     64, 64, 128, 0},                                                                                               \
-   &fake_##family, NULL, 0}
+   &fake_##family, NULL, min_keys}
+#define ENTRY(name, family, arch_name, arch, d, dtype, mask, prio) \
+  ENTRY_KEYS(name, family, arch_name, arch, d, dtype, mask, prio, 0)
 
 static const fa_kernel_entry fake_entries[] = {
     ENTRY("fwd_general_sm80_hdim64_bf16_none", general, "sm_80", 80, 64, FA_DTYPE_BF16, FA_MASK_NONE, 10),
@@ -90,10 +93,8 @@ static const fa_kernel_table_view fast_only_table = {fast_only_entries, 2, "64",
 /* A long-key specialization (gen/spec.py long_keys) of each family: the
  * general one for max_seqlen_k >= 2048, the fast one (at the general one's
  * priority, declining above 16 query rows) for >= 8192. */
-#define LONG_ENTRY(name, family, prio, min_keys)                                                                  \
-  {{sizeof(fa_kernel_info), name, #family, "test kernel", "sm_90", FA_BACKEND_CUDA, 90, 64, FA_DTYPE_BF16,         \
-    FA_MASK_NONE, prio, 64, 128, 128, 0},                                                                        \
-   &fake_##family, NULL, min_keys}
+#define LONG_ENTRY(name, family, prio, min_keys) \
+  ENTRY_KEYS(name, family, "sm_90", 90, 64, FA_DTYPE_BF16, FA_MASK_NONE, prio, min_keys)
 static const fa_kernel_entry long_key_entries[] = {
     LONG_ENTRY("fwd_fast_sm90_hdim64_bf16_none_k8192", fast, 10, 8192),
     ENTRY("fwd_general_sm90_hdim64_bf16_none", general, "sm_90", 90, 64, FA_DTYPE_BF16, FA_MASK_NONE, 10),
