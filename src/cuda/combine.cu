@@ -110,7 +110,6 @@ __device__ __forceinline__ void prefetch_o(const float *o_row, int64_t part_stri
 }
 
 __global__ void __launch_bounds__(kWarps * 32) combine_kernel(const __grid_constant__ fa_combine_job j) {
-  fa::griddep_wait();  // launched as a dependent (decode's splits): the partials are complete and visible
   const int lane = threadIdx.x & 31;
   const int64_t items = (int64_t)j.batch * j.rows_per_batch * j.num_heads;
   // The loop bound is the same for the 32 lanes of a warp (warp-wide
@@ -121,11 +120,16 @@ __global__ void __launch_bounds__(kWarps * 32) combine_kernel(const __grid_const
     const int64_t row = item / j.num_heads;
     const int b = (int)(row / j.rows_per_batch);
     const int64_t i = row % j.rows_per_batch;
+    // The call's inputs first (cu_seqlens_q, sinks: written before the
+    // decode grid started); then wait, when launched as that grid's
+    // dependent, until its partials are complete and visible (at once on
+    // later items).
     const fa_combine_seq s = fa_combine_locate(&j, b);
+    const float sink = j.sinks != nullptr ? j.sinks[h] * FA_LOG2E_F : -INFINITY;
+    fa::griddep_wait();
     if (i >= s.rows) continue;
     const int64_t q_start = s.q_start, r = s.part_row0 + i;
     const float *lse_row = j.lse_parts + h * j.lse_part_head_stride + r;
-    const float sink = j.sinks != nullptr ? j.sinks[h] * FA_LOG2E_F : -INFINITY;
     const float *o_row = j.o_parts + r * j.o_row_stride + h * j.o_head_stride;
     prefetch_o(o_row, j.o_part_stride, j.num_parts, j.head_dim, lane);
     const fa_merge m = merge_parts_warp(lse_row, j.lse_part_stride, j.num_parts, sink, lane);
