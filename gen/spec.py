@@ -151,12 +151,14 @@ def wgmma_smem_bytes(head_dim, tile):
 #             (a host value), for `masks` and `head_dims` (default: the
 #             row's), with the given tile fields
 #             (gen/generate.py long_key_tile; named ..._k<min_seqlen_k>).
-#             None yet on main; the first candidate (d64, the 128 x 192
-#             tile from 4096 keys) is on branch wgmma-d64-long-keys, built
-#             and not yet run on a GPU (src/cuda/fwd_wgmma.md, "Long-key
-#             specializations").
+#             d64: the 128 x 192 tile measured on the H200 (2026-11-30,
+#             bench/results-h200-2026-11-30-tile-ab.md) at +8.6-8.8% (full)
+#             and +3.4-3.6% (causal) at s8192, +3.0% / -1..0% at s2048,
+#             -9..-11% at s512; from 4096 keys not yet run on a GPU
+#             (src/cuda/fwd_wgmma.md, "Long-key specializations").
 WGMMA_TILES = [
-    dict(max_head_dim=64, block_m=128, block_n=128, warps=12, stages=2, overlap=True, pingpong=True, persistent=True, smem_epilogue=True),
+    dict(max_head_dim=64, block_m=128, block_n=128, warps=12, stages=2, overlap=True, pingpong=True, persistent=True, smem_epilogue=True,
+         long_keys=dict(min_seqlen_k=4096, masks=["none", "causal"], head_dims=[64], block_n=192)),
     dict(max_head_dim=128, block_m=128, block_n=128, warps=12, stages=2, overlap=True, pingpong=True, persistent=True, smem_epilogue=True),
     # d192: FA3's 128 x 96 tile (S 48 + P 24 + O 96 registers; 193 KB of shared memory)
     dict(max_head_dim=192, block_m=128, block_n=96, warps=12, stages=2, overlap=True, pingpong=True, persistent=True, smem_epilogue=True),
