@@ -19,7 +19,8 @@
 # a proxy for identical output); bench/ab_prefill.c (dispatch's choice:
 # wgmma on sm_90) linked against each, run A B C A B C (--quick grid: bf16
 # and fp16, d64/d128/d256, s512/s2048/s8192, causal and full); racecheck
-# and synccheck of one kernel of the last variant. Prints a table of speed
+# and synccheck of one kernel of the last variant (AB_GRID=full: every
+# seqlen 512..16k instead of --quick). Prints a table of speed
 # ratios X over A (A ms / X ms: above 1, X is faster).
 #
 #   run(command="bash bench/wgmma_ab.sh", carry=[".deb"], timeout_s=360)
@@ -133,7 +134,7 @@ done
 t=$SECONDS
 for r in $(seq 1 "$ROUNDS"); do
   for side in "${SIDES[@]}"; do
-    timeout "$(cap 40)" "$W/ab_$side" --quick --reps "$REPS" ${AB_TIME_DIMS:+--dims "$AB_TIME_DIMS"} >"$OUT/ab_$side.$r" 2>"$OUT/ab_$side.$r.err"
+    timeout "$(cap 40)" "$W/ab_$side" $([ "${AB_GRID:-quick}" = full ] || echo --quick) --reps "$REPS" ${AB_TIME_DIMS:+--dims "$AB_TIME_DIMS"} >"$OUT/ab_$side.$r" 2>"$OUT/ab_$side.$r.err"
     rc=$?
     [ $rc = 0 ] || note "ab_prefill $side round $r: exit $rc ($(head -c 200 "$OUT/ab_$side.$r.err"))"
   done
