@@ -5,7 +5,9 @@
 //
 // One thread block (384 threads; 512 with three consumers) computes 128
 // (192) query rows of one (sequence, head):
-//   warpgroup 0 (producer; setmaxnreg 24, 32 beyond two panels; one thread works):
+//   warpgroup 0 (producer; setmaxnreg 24, 32 beyond two panels; one thread
+//   works, or with pages smaller than a key tile one lane of each warp:
+//   produce_split):
 //     TMA Q (128 rows) once; for each key tile n the mask does not hide:
 //       wait empty_k[s] -> TMA K(n) -> sK[s];  wait empty_v[s] -> TMA V(n) -> sV[s]
 //   warpgroups 1, 2 (consumers, 64 query rows each; setmaxnreg 240 or 232):
@@ -705,18 +707,19 @@ __device__ __forceinline__ void produce_split(const fa_fwd_args &a, const CUtens
   }
   unsigned q_loads = 0, j = 0;
   for (unsigned k = 0; k < ld_shared_4(list + 16 * FA_TILE_LIST_MAX); ++k) {  // the count read again too
-    const fa_fwd_args *pa = &a;  // read again for each tile (see produce)
-    asm volatile("" : "+l"(pa));
-    const WgmmaTile t = locate_tile<T>(*pa, list, k);
+    // The arguments straight from the constant bank (as operands): read
+    // through a pointer, as produce does, their values took registers and
+    // the loop spilled.
+    const WgmmaTile t = locate_tile<T>(a, list, k);
     if (!t.run) continue;
-    const fa_tile_plan plan = plan_tile<T>(*pa, t);
+    const fa_tile_plan plan = plan_tile<T>(a, t);
     if (plan.n_block_min >= plan.n_block_max) continue;
     if (issuer == 0) {
       mbar_wait(bar.q_empty(), (q_loads & 1u) ^ 1u);
       ++q_loads;
-      if (leader) load_q<T>(tm_q, bar, sq, (int)(t.seq.q_start + t.m0), t.head, pa->cu_seqlens_q == nullptr ? t.b : 0);
+      if (leader) load_q<T>(tm_q, bar, sq, (int)(t.seq.q_start + t.m0), t.head, a.cu_seqlens_q == nullptr ? t.b : 0);
     }
-    load_tiles_split<T>(*pa, tm_kv, stages, bar, t.b, t.seq.len_k, t.head / pa->heads_per_kv, plan.n_block_min,
+    load_tiles_split<T>(a, tm_kv, stages, bar, t.b, t.seq.len_k, t.head / a.heads_per_kv, plan.n_block_min,
                         plan.n_block_max, j, issuer, leader);
     j += (unsigned)(plan.n_block_max - plan.n_block_min);
   }
