@@ -242,7 +242,7 @@ sanitize_cases() {
 # the decode kernel and the mma family's paged variant (test_decode runs
 # every page size, append, splits; the mma cases include chunked queries).
 step_sanitize_small() {
-  sanitize_cases test_decode "memcheck racecheck" "${SAN_TIMEOUT:-120}" ${SAN_FILTERS:-decode_fwd_decode_sm90_hdim128_bf16 \
+  sanitize_cases test_decode "${SAN_TOOLS:-memcheck racecheck}" "${SAN_TIMEOUT:-120}" ${SAN_FILTERS:-decode_fwd_decode_sm90_hdim128_bf16 \
     decode_fwd_mma_sm90_hdim128_bf16 decode_fwd_mma_sm90_hdim64_fp16 mixed_fwd_decode_sm90_hdim128_bf16}
 }
 

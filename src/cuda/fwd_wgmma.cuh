@@ -5,7 +5,9 @@
 //
 // One thread block (384 threads; 512 with three consumers) computes 128
 // (192) query rows of one (sequence, head):
-//   warpgroup 0 (producer; setmaxnreg 24, 32 beyond two panels; one thread works):
+//   warpgroup 0 (producer; setmaxnreg 24, 32 beyond two panels; one thread
+//   works, or with pages smaller than a key tile one lane of each warp:
+//   produce_split):
 //     TMA Q (128 rows) once; for each key tile n the mask does not hide:
 //       wait empty_k[s] -> TMA K(n) -> sK[s];  wait empty_v[s] -> TMA V(n) -> sV[s]
 //   warpgroups 1, 2 (consumers, 64 query rows each; setmaxnreg 240 or 232):
@@ -181,6 +183,13 @@ __host__ __device__ __forceinline__ int kv_box_rows(bool paged, int page_size) {
   return paged && page_size < T::kBlockN ? page_size : T::kBlockN;
 }
 
+// Pages smaller than a key tile: four threads issue the boxes
+// (load_tiles_split).
+template <class T>
+__host__ __device__ __forceinline__ bool split_issue(const fa_fwd_args &a) {
+  return a.block_table != nullptr && a.page_size < T::kBlockN;
+}
+
 // Named barriers (0 is __syncthreads). kBarTurn0 + c: consumer c's turn to
 // issue its GEMMs (ping-pong only).
 // kBarEpilogue0 + c: consumer c's own 128 threads around its O staging
@@ -318,16 +327,22 @@ __device__ __forceinline__ int load_kv_tile(uint32_t dst, const CUtensorMap *tm,
 // Q of one work tile, then K and V of each of its key tiles, each into the
 // next ring stage once both consumers released it; j0: the ring position
 // of its first key tile.
+template <class T>
+__device__ __forceinline__ void load_q(const CUtensorMap *tm_q, const WgmmaBarriers<T> &bar, uint32_t sq, int q_row,
+                                       int head, int q_batch) {
+  mbar_arrive_expect_tx(bar.q(), T::kQBytes);
+#pragma unroll
+  for (int p = 0; p < T::kPanels; ++p)
+    tma_load_4d(sq + p * T::kBlockM * T::kRowBytes, tm_q, bar.q(), T::kPanelCols * p, q_row, head, q_batch);
+}
+
 template <class T, bool PAGED>
 __device__ __forceinline__ void load_tiles(const fa_fwd_args &a, const CUtensorMap *tm_q, const CUtensorMap *tm_k,
                                            const CUtensorMap *tm_v, const WgmmaBarriers<T> &bar, uint32_t sq,
                                            uint32_t sk, uint32_t sv, int q_row, int head, int q_batch, int b, int len_k,
                                            int k_row, int kv_head, int kv_batch, int n_block_min, int n_block_max,
                                            unsigned j0) {
-  mbar_arrive_expect_tx(bar.q(), T::kQBytes);
-#pragma unroll
-  for (int p = 0; p < T::kPanels; ++p)
-    tma_load_4d(sq + p * T::kBlockM * T::kRowBytes, tm_q, bar.q(), T::kPanelCols * p, q_row, head, q_batch);
+  load_q<T>(tm_q, bar, sq, q_row, head, q_batch);
   PageCursor at = page_cursor(a, n_block_min * T::kBlockN);  // paged: one division per work tile
   const PageTable pt = PAGED ? page_table(a, b) : PageTable{nullptr, 0, 0};
   for (int n = n_block_min; n < n_block_max; ++n) {
@@ -343,6 +358,48 @@ __device__ __forceinline__ void load_tiles(const fa_fwd_args &a, const CUtensorM
     load_kv_tile<T, PAGED, false>(sv + s * T::kKVBytes, tm_v, bar.v_full(s), pt, len_k, k_row, kv_head, kv_batch, n,
                                   at);
     if constexpr (PAGED) at = next_tile<T>(pt.page_size, at, col_end);
+  }
+}
+
+// Paged K/V with pages smaller than a key tile (kBlockN / page_size boxes
+// per panel): four issuing threads, lane 0 of each producer warp, warps 0
+// and 1 issuing the even and the odd boxes of K, warps 2 and 3 of V (the
+// full barriers expect two arrivals, each announcing its boxes' bytes).
+// One thread issuing every box (16 per K or V tile at pages of 16 and
+// d128, each after its table entry) was the limit of the chunked prefill
+// over such pages (0.69x of a contiguous cache; fwd_wgmma.md "Paged K/V").
+template <class T>
+__device__ __forceinline__ void load_tiles_split(const fa_fwd_args &a, const CUtensorMap *tm, uint32_t stages,
+                                                 const WgmmaBarriers<T> &bar, int b, int len_k, int kv_head,
+                                                 int n_block_min, int n_block_max, unsigned j0, int issuer,
+                                                 bool leader) {
+  const int half = issuer & 1, page_size = a.page_size;
+  const int *table = a.block_table + (int64_t)b * a.block_table_stride;
+  const int last_page = (int)(a.num_pages - 1 < INT32_MAX ? a.num_pages - 1 : INT32_MAX);
+  // Pages divide the key tile here (the host declines other sizes), so key
+  // tile n starts at table column n x tile_cols, row 0 of its page.
+  const int tile_cols = T::kBlockN / page_size;  // boxes per panel and key tile (>= 2)
+  const uint32_t bytes = (uint32_t)((tile_cols - half + 1) / 2 * page_size * T::kRowBytes * T::kPanels);
+  for (int n = n_block_min; n < n_block_max; ++n) {
+    const unsigned j = j0 + (unsigned)(n - n_block_min);
+    const int s = ring_slot<T>(j);
+    const uint32_t full = issuer >= 2 ? bar.v_full(s) : bar.k_full(s);
+    mbar_wait(issuer >= 2 ? bar.v_empty(s) : bar.k_empty(s), ring_parity<T>(j) ^ 1u);
+    if (leader) mbar_arrive_expect_tx(full, bytes);
+    const uint32_t dst = stages + s * T::kKVBytes;
+    const int key0 = n * T::kBlockN;
+    int col = n * tile_cols + half;
+    int entry = key0 + half * page_size < len_k ? table[col] : 0;
+    for (int r = half * page_size; r < T::kBlockN; r += 2 * page_size, col += 2) {
+      const int page = key0 + r < len_k ? min(max(entry, 0), last_page) : 0;
+      const int r_next = r + 2 * page_size;  // the next box's entry, read ahead of this box's issues
+      entry = r_next < T::kBlockN && key0 + r_next < len_k ? table[col + 2] : 0;
+      if (leader)
+#pragma unroll
+        for (int p = 0; p < T::kPanels; ++p)
+          tma_load_4d(dst + (p * T::kBlockN + r) * T::kRowBytes, tm, full, T::kPanelCols * p, 0, kv_head, page);
+    }
+    if (leader && key0 + T::kBlockN < len_k) prefetch_l1(table + (n + 1) * tile_cols + half);  // the next tile's entries
   }
 }
 
@@ -602,10 +659,10 @@ __device__ __forceinline__ void produce(const fa_fwd_args &a, const CUtensorMap 
     if (plan.n_block_min >= plan.n_block_max) return;  // no keys: the consumers need no Q either
     if (args.block_table != nullptr && plan.n_block_min * T::kBlockN < t.seq.len_k)  // its first tile's entries
       prefetch_l1(args.block_table + (int64_t)t.b * args.block_table_stride + plan.n_block_min * T::kBlockN / args.page_size);
-    mbar_wait(bar.q_empty(), (q_loads & 1u) ^ 1u);    // a fresh barrier passes parity 1 at once
-    ++q_loads;
     const int q_row = (int)(t.seq.q_start + t.m0), q_batch = args.cu_seqlens_q == nullptr ? t.b : 0;
     const int kv_head = t.head / args.heads_per_kv;
+    mbar_wait(bar.q_empty(), (q_loads & 1u) ^ 1u);  // a fresh barrier passes parity 1 at once
+    ++q_loads;
     if (args.block_table != nullptr)
       load_tiles<T, true>(args, tm_q, tm_k, tm_v, bar, sq, sk, sv, q_row, t.head, q_batch, t.b, t.seq.len_k, 0, kv_head,
                           0, plan.n_block_min, plan.n_block_max, j);
@@ -628,6 +685,43 @@ __device__ __forceinline__ void produce(const fa_fwd_args &a, const CUtensorMap 
     const fa_fwd_args *pa = &a;
     asm volatile("" : "+l"(pa));
     produce_tile(*pa, k);
+  }
+}
+
+// The same work-tile loop for the four issuers of split_issue (issuer 0
+// loads Q too), run by each producer warp whole with one elected lane
+// issuing: the issuer index comes from a shuffle, so the compiler knows it
+// (and all that follows from it) to be the same over the warp and keeps
+// the copies' operands in uniform registers. With lane 0 alone running
+// it, every TMA issue became a loop over lanes and the 24-register
+// producer spilled. A loop of its own rather than a branch in produce's:
+// it spilled with both in one loop.
+template <class T>
+__device__ __forceinline__ void produce_split(const fa_fwd_args &a, const CUtensorMap *tm_q, const CUtensorMap *tm_kv,
+                                              const WgmmaBarriers<T> &bar, uint32_t sq, uint32_t stages,
+                                              uint32_t list, int issuer) {
+  const bool leader = elect_one();
+  if (leader) {
+    if (issuer == 0) tma_prefetch_map(tm_q);
+    tma_prefetch_map(tm_kv);
+  }
+  unsigned q_loads = 0, j = 0;
+  for (unsigned k = 0; k < ld_shared_4(list + 16 * FA_TILE_LIST_MAX); ++k) {  // the count read again too
+    // The arguments straight from the constant bank (as operands): read
+    // through a pointer, as produce does, their values took registers and
+    // the loop spilled.
+    const WgmmaTile t = locate_tile<T>(a, list, k);
+    if (!t.run) continue;
+    const fa_tile_plan plan = plan_tile<T>(a, t);
+    if (plan.n_block_min >= plan.n_block_max) continue;
+    if (issuer == 0) {
+      mbar_wait(bar.q_empty(), (q_loads & 1u) ^ 1u);
+      ++q_loads;
+      if (leader) load_q<T>(tm_q, bar, sq, (int)(t.seq.q_start + t.m0), t.head, a.cu_seqlens_q == nullptr ? t.b : 0);
+    }
+    load_tiles_split<T>(a, tm_kv, stages, bar, t.b, t.seq.len_k, t.head / a.heads_per_kv, plan.n_block_min,
+                        plan.n_block_max, j, issuer, leader);
+    j += (unsigned)(plan.n_block_max - plan.n_block_min);
   }
 }
 
@@ -796,9 +890,10 @@ __global__ void __launch_bounds__(T::kThreads, 1)
   if (tid == 0) {
     mbar_init(bar.q(), 1);
     mbar_init(bar.q_empty(), T::kConsumers);  // one arrival per consumer warpgroup
+    const uint32_t kv_issuers = split_issue<T>(a) ? 2 : 1;  // arrivals per full barrier
     for (int s = 0; s < T::kStages; ++s) {
-      mbar_init(bar.k_full(s), 1);
-      mbar_init(bar.v_full(s), 1);
+      mbar_init(bar.k_full(s), kv_issuers);
+      mbar_init(bar.v_full(s), kv_issuers);
       mbar_init(bar.k_empty(s), T::kConsumers);
       mbar_init(bar.v_empty(s), T::kConsumers);
     }
@@ -810,7 +905,12 @@ __global__ void __launch_bounds__(T::kThreads, 1)
 
   if (wg == 0) {  // ---- producer
     setmaxnreg_dec<T::kProducerRegs>();
-    if (tid == 0) produce<T>(a, &tm_q, &tm_k, &tm_v, bar, sq, sk, sv, list);
+    if (!split_issue<T>(a)) {
+      if (tid == 0) produce<T>(a, &tm_q, &tm_k, &tm_v, bar, sq, sk, sv, list);
+    } else {
+      const int issuer = __shfl_sync(0xffffffffu, tid / 32, 0);  // warp-uniform to the compiler
+      produce_split<T>(a, &tm_q, issuer < 2 ? &tm_k : &tm_v, bar, sq, issuer < 2 ? sk : sv, list, issuer);
+    }
     return;
   }
 
