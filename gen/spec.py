@@ -154,8 +154,9 @@ def wgmma_smem_bytes(head_dim, tile):
 #             d64: the 128 x 192 tile measured on the H200 (2026-11-30,
 #             bench/results-h200-2026-11-30-tile-ab.md) at +8.6-8.8% (full)
 #             and +3.4-3.6% (causal) at s8192, +3.0% / -1..0% at s2048,
-#             -9..-11% at s512; from 4096 keys not yet run on a GPU
-#             (src/cuda/fwd_wgmma.md, "Long-key specializations").
+#             -9..-11% at s512; from 4096 keys: s8192 full +5.0..6.5%,
+#             causal +7.0..8.1% (H200, tenth session; src/cuda/fwd_wgmma.md,
+#             "Long-key specializations").
 WGMMA_TILES = [
     dict(max_head_dim=64, block_m=128, block_n=128, warps=12, stages=2, overlap=True, pingpong=True, persistent=True, smem_epilogue=True,
          long_keys=dict(min_seqlen_k=4096, masks=["none", "causal"], head_dims=[64], block_n=192)),
