@@ -193,9 +193,11 @@ int fa_launch_fwd_wgmma_sm90a_hdim96_fp16_none(const fa_fwd_args *args, fa_strea
 int fa_launch_fwd_wgmma_sm90a_hdim128_bf16_causal(const fa_fwd_args *args, fa_stream_t stream);
 int fa_launch_fwd_wgmma_sm90a_hdim128_bf16_local(const fa_fwd_args *args, fa_stream_t stream);
 int fa_launch_fwd_wgmma_sm90a_hdim128_bf16_none(const fa_fwd_args *args, fa_stream_t stream);
+int fa_launch_fwd_wgmma_sm90a_hdim128_bf16_none_k8192(const fa_fwd_args *args, fa_stream_t stream);
 int fa_launch_fwd_wgmma_sm90a_hdim128_fp16_causal(const fa_fwd_args *args, fa_stream_t stream);
 int fa_launch_fwd_wgmma_sm90a_hdim128_fp16_local(const fa_fwd_args *args, fa_stream_t stream);
 int fa_launch_fwd_wgmma_sm90a_hdim128_fp16_none(const fa_fwd_args *args, fa_stream_t stream);
+int fa_launch_fwd_wgmma_sm90a_hdim128_fp16_none_k8192(const fa_fwd_args *args, fa_stream_t stream);
 int fa_launch_fwd_wgmma_sm90a_hdim192_bf16_causal(const fa_fwd_args *args, fa_stream_t stream);
 int fa_launch_fwd_wgmma_sm90a_hdim192_bf16_local(const fa_fwd_args *args, fa_stream_t stream);
 int fa_launch_fwd_wgmma_sm90a_hdim192_bf16_none(const fa_fwd_args *args, fa_stream_t stream);
@@ -580,12 +582,16 @@ static const fa_kernel_entry entries[] = {
      &fa_family_wgmma, fa_launch_fwd_wgmma_sm90a_hdim128_bf16_local, 0},
     {{sizeof(fa_kernel_info), "fwd_wgmma_sm90a_hdim128_bf16_none", "wgmma", "Hopper forward: TMA producer warp, 2 wgmma consumer warpgroups, mbarrier ring (first version); 128x128 tile, 12 warps; intra-warpgroup overlap; ping-pong; persistent; epilogue through shared memory", "sm_90a", FA_BACKEND_CUDA, 90, 128, FA_DTYPE_BF16, FA_MASK_NONE, 15, 128, 128, 384, 216160},
      &fa_family_wgmma, fa_launch_fwd_wgmma_sm90a_hdim128_bf16_none, 0},
+    {{sizeof(fa_kernel_info), "fwd_wgmma_sm90a_hdim128_bf16_none_k8192", "wgmma", "Hopper forward: TMA producer warp, 2 wgmma consumer warpgroups, mbarrier ring (first version); 128x176 tile, 12 warps; intra-warpgroup overlap; ping-pong; persistent; dispatch takes it for max_seqlen_k >= 8192", "sm_90a", FA_BACKEND_CUDA, 90, 128, FA_DTYPE_BF16, FA_MASK_NONE, 15, 128, 176, 384, 230496},
+     &fa_family_wgmma, fa_launch_fwd_wgmma_sm90a_hdim128_bf16_none_k8192, 8192},
     {{sizeof(fa_kernel_info), "fwd_wgmma_sm90a_hdim128_fp16_causal", "wgmma", "Hopper forward: TMA producer warp, 2 wgmma consumer warpgroups, mbarrier ring (first version); 128x128 tile, 12 warps; intra-warpgroup overlap; ping-pong; persistent; epilogue through shared memory", "sm_90a", FA_BACKEND_CUDA, 90, 128, FA_DTYPE_FP16, FA_MASK_CAUSAL, 15, 128, 128, 384, 216160},
      &fa_family_wgmma, fa_launch_fwd_wgmma_sm90a_hdim128_fp16_causal, 0},
     {{sizeof(fa_kernel_info), "fwd_wgmma_sm90a_hdim128_fp16_local", "wgmma", "Hopper forward: TMA producer warp, 2 wgmma consumer warpgroups, mbarrier ring (first version); 128x128 tile, 12 warps; intra-warpgroup overlap; ping-pong; persistent; epilogue through shared memory", "sm_90a", FA_BACKEND_CUDA, 90, 128, FA_DTYPE_FP16, FA_MASK_LOCAL, 15, 128, 128, 384, 216160},
      &fa_family_wgmma, fa_launch_fwd_wgmma_sm90a_hdim128_fp16_local, 0},
     {{sizeof(fa_kernel_info), "fwd_wgmma_sm90a_hdim128_fp16_none", "wgmma", "Hopper forward: TMA producer warp, 2 wgmma consumer warpgroups, mbarrier ring (first version); 128x128 tile, 12 warps; intra-warpgroup overlap; ping-pong; persistent; epilogue through shared memory", "sm_90a", FA_BACKEND_CUDA, 90, 128, FA_DTYPE_FP16, FA_MASK_NONE, 15, 128, 128, 384, 216160},
      &fa_family_wgmma, fa_launch_fwd_wgmma_sm90a_hdim128_fp16_none, 0},
+    {{sizeof(fa_kernel_info), "fwd_wgmma_sm90a_hdim128_fp16_none_k8192", "wgmma", "Hopper forward: TMA producer warp, 2 wgmma consumer warpgroups, mbarrier ring (first version); 128x176 tile, 12 warps; intra-warpgroup overlap; ping-pong; persistent; dispatch takes it for max_seqlen_k >= 8192", "sm_90a", FA_BACKEND_CUDA, 90, 128, FA_DTYPE_FP16, FA_MASK_NONE, 15, 128, 176, 384, 230496},
+     &fa_family_wgmma, fa_launch_fwd_wgmma_sm90a_hdim128_fp16_none_k8192, 8192},
     {{sizeof(fa_kernel_info), "fwd_wgmma_sm90a_hdim192_bf16_causal", "wgmma", "Hopper forward: TMA producer warp, 2 wgmma consumer warpgroups, mbarrier ring (first version); 128x96 tile, 12 warps; intra-warpgroup overlap; ping-pong; persistent; epilogue through shared memory", "sm_90a", FA_BACKEND_CUDA, 90, 192, FA_DTYPE_BF16, FA_MASK_CAUSAL, 15, 128, 96, 384, 224352},
      &fa_family_wgmma, fa_launch_fwd_wgmma_sm90a_hdim192_bf16_causal, 0},
     {{sizeof(fa_kernel_info), "fwd_wgmma_sm90a_hdim192_bf16_local", "wgmma", "Hopper forward: TMA producer warp, 2 wgmma consumer warpgroups, mbarrier ring (first version); 128x96 tile, 12 warps; intra-warpgroup overlap; ping-pong; persistent; epilogue through shared memory", "sm_90a", FA_BACKEND_CUDA, 90, 192, FA_DTYPE_BF16, FA_MASK_LOCAL, 15, 128, 96, 384, 224352},
