@@ -157,6 +157,9 @@ def wgmma_smem_bytes(head_dim, tile):
 #             -9..-11% at s512; from 4096 keys: s8192 full +5.0..6.5%,
 #             causal +7.0..8.1% (H200, tenth session; src/cuda/fwd_wgmma.md,
 #             "Long-key specializations").
+#             d128 none: 128 x 176 from 8192 keys, without the smem
+#             epilogue (with it the tile needs 240,736 bytes of shared
+#             memory): s8192/s16384 +2.6..3.5% (H200, tenth session).
 WGMMA_TILES = [
     dict(max_head_dim=64, block_m=128, block_n=128, warps=12, stages=2, overlap=True, pingpong=True, persistent=True, smem_epilogue=True,
          long_keys=dict(min_seqlen_k=4096, masks=["none", "causal"], head_dims=[64], block_n=192)),
