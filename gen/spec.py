@@ -245,7 +245,7 @@ FAMILIES = [
     dict(
         name="wgmma",
         backend="cuda",
-        summary="Hopper forward: TMA producer warp, 2 wgmma consumer warpgroups, mbarrier ring (first version)",
+        summary="Hopper forward: TMA producer warpgroup, 2 wgmma consumer warpgroups, mbarrier ring",
         design_note="src/cuda/fwd_wgmma.md",
         template="fwd_wgmma.cu.j2",
         host="fa_family_wgmma",
