@@ -324,9 +324,7 @@ __device__ __forceinline__ int load_kv_tile(uint32_t dst, const CUtensorMap *tm,
   return 0;
 }
 
-// Q of one work tile, then K and V of each of its key tiles, each into the
-// next ring stage once both consumers released it; j0: the ring position
-// of its first key tile.
+// Q of one work tile (128 rows, one box per panel) into its tile.
 template <class T>
 __device__ __forceinline__ void load_q(const CUtensorMap *tm_q, const WgmmaBarriers<T> &bar, uint32_t sq, int q_row,
                                        int head, int q_batch) {
@@ -336,6 +334,9 @@ __device__ __forceinline__ void load_q(const CUtensorMap *tm_q, const WgmmaBarri
     tma_load_4d(sq + p * T::kBlockM * T::kRowBytes, tm_q, bar.q(), T::kPanelCols * p, q_row, head, q_batch);
 }
 
+// Q of one work tile, then K and V of each of its key tiles, each into the
+// next ring stage once both consumers released it; j0: the ring position
+// of its first key tile.
 template <class T, bool PAGED>
 __device__ __forceinline__ void load_tiles(const fa_fwd_args &a, const CUtensorMap *tm_q, const CUtensorMap *tm_k,
                                            const CUtensorMap *tm_v, const WgmmaBarriers<T> &bar, uint32_t sq,
@@ -362,9 +363,10 @@ __device__ __forceinline__ void load_tiles(const fa_fwd_args &a, const CUtensorM
 }
 
 // Paged K/V with pages smaller than a key tile (kBlockN / page_size boxes
-// per panel): four issuing threads, lane 0 of each producer warp, warps 0
-// and 1 issuing the even and the odd boxes of K, warps 2 and 3 of V (the
-// full barriers expect two arrivals, each announcing its boxes' bytes).
+// per panel): four issuers, one elected lane (leader) of each producer
+// warp, warps 0 and 1 issuing the even and the odd boxes of K, warps 2 and
+// 3 of V (the full barriers expect two arrivals, each announcing its
+// boxes' bytes). The whole warp walks the loop and reads the entries.
 // One thread issuing every box (16 per K or V tile at pages of 16 and
 // d128, each after its table entry) was the limit of the chunked prefill
 // over such pages (0.69x of a contiguous cache; fwd_wgmma.md "Paged K/V").
