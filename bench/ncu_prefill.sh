@@ -1,0 +1,72 @@
+#!/bin/bash
+# Nsight Compute on the prefill rows furthest behind cuDNN (issue 11), one
+# device call: for each row, our wgmma kernel (fa_demo, the small build)
+# and cuDNN's (bench/ncu_peer_prefill.py) with the same sections, then our
+# kernel's SASS lines with the most stall samples. What to compare first:
+# duration, issue slots used ("Issued Warp Per Scheduler"), the tensor
+# pipe's share (ComputeWorkloadAnalysis), and where our warps wait.
+#   run(command="bash bench/ncu_prefill.sh", carry=[".deb"], timeout_s=400)
+# NCU_ROWS: rows as "b:s:d:full|causal" (default: d64 s512 causal and
+# s2048 full, the ninth session's worst d64 rows).
+set -u
+BUDGET=${BUDGET:-380}
+. "$(dirname "$0")/device_common.sh"
+build_demo_for_ncu
+SECTIONS=(--section SpeedOfLight --section ComputeWorkloadAnalysis --section WarpStateStats --section SchedulerStats)
+for row in ${NCU_ROWS:-32:512:64:causal 8:2048:64:full}; do
+  IFS=: read -r b s d mask <<<"$row"
+  name="d${d}_s${s}_${mask}"
+  lens=$(printf "$s,%.0s" $(seq "$b") | sed 's/,$//')
+  # ours: the 3rd launch of the wgmma kernel (fa_demo repeats the call)
+  # shellcheck disable=SC2046
+  timeout "$(cap 80)" "$NCU" --kernel-name regex:fwd_wgmma --launch-skip 2 --launch-count 1 --clock-control none \
+    "${SECTIONS[@]}" --section SourceCounters --import-source no -f -o "$OUT/ncu_ours_$name" \
+    build/fa_demo --head-dim "$d" --heads-q 32 --heads-k 32 --seqlens "$lens" $([ "$mask" = causal ] && echo --causal) \
+    --repeat 4 --check-rows 16 >"$OUT/ncu_ours_$name.txt" 2>&1
+  note "ncu ours $name: exit $?"
+  # cuDNN: its kernels of the 4th call (the big one is the attention kernel)
+  timeout "$(cap 80)" "$NCU" --kernel-name regex:. --launch-skip 0 --launch-count 16 --clock-control none \
+    "${SECTIONS[@]}" -f -o "$OUT/ncu_cudnn_$name" python3 bench/ncu_peer_prefill.py "$b" "$s" "$d" "$mask" \
+    >"$OUT/ncu_cudnn_$name.txt" 2>&1
+  note "ncu cudnn $name: exit $?"
+  for side in ours cudnn; do
+    rep="$OUT/ncu_${side}_$name.ncu-rep"
+    [ -f "$rep" ] || continue
+    "$NCU" --import "$rep" --print-summary none --page details >"$OUT/ncu_${side}_${name}_details.txt" 2>&1
+    # the longest kernel of the report, its headline numbers
+    python3 - "$OUT/ncu_${side}_${name}_details.txt" <<'PY' | sed "s/^/  $side $name /" | tee -a "$SUMMARY"
+import re, sys
+kernels, cur = [], None
+for line in open(sys.argv[1], errors="replace"):
+    m = re.match(r"^\s{2}(\S.*?)\s+\(\d+, \d+, \d+\)x\(\d+, \d+, \d+\)", line)
+    if m:
+        cur = {"name": m.group(1), "lines": []}
+        kernels.append(cur)
+        continue
+    if cur is not None and re.search(r"Duration|Issued Warp Per Scheduler|No Eligible|Compute \(SM\) Throughput|"
+                                     r"Warp Cycles Per Issued|Memory Throughput|Registers Per Thread", line):
+        cur["lines"].append(" ".join(line.split()))
+def duration(k):
+    for l in k["lines"]:
+        m = re.match(r"Duration (\S+) ([\d.,]+)", l)
+        if m:
+            return float(m.group(2).replace(",", "")) * {"us": 1, "ms": 1e3, "ns": 1e-3, "usecond": 1, "msecond": 1e3, "nsecond": 1e-3}.get(m.group(1), 1)
+    return 0
+if kernels:
+    k = max(kernels, key=duration)
+    print(k["name"][:70])
+    print("\n".join(k["lines"][:8]))
+else:
+    print("no kernel parsed")
+PY
+  done
+  if [ -f "$OUT/ncu_ours_$name.ncu-rep" ]; then
+    "$NCU" --import "$OUT/ncu_ours_$name.ncu-rep" --page source --print-source sass --csv >"$OUT/ncu_ours_${name}_sass.csv" 2>&1
+    python3 bench/ncu_sass_top.py "$OUT/ncu_ours_${name}_sass.csv" 15 | sed "s/^/  ours $name /" | tee -a "$SUMMARY"
+  fi
+done
+# The device tool returns at most 8 files: the logs in one archive, the summary, some reports.
+(cd "$OUT" && tar czf logs.tgz --exclude=logs.tgz --exclude=summary.txt *.txt *.log *.csv 2>/dev/null && rm -f ncu_*.txt *.log *.csv)
+ls "$OUT"/*.ncu-rep 2>/dev/null | tail -n +5 | xargs -r rm -f  # keep 4 reports
+echo "==== summary"
+cat "$SUMMARY"
