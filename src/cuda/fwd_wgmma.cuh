@@ -375,9 +375,9 @@ __device__ __forceinline__ void load_tiles_split(const fa_fwd_args &a, const CUt
                                                  const WgmmaBarriers<T> &bar, int b, int len_k, int kv_head,
                                                  int n_block_min, int n_block_max, unsigned j0, int issuer,
                                                  bool leader) {
-  const int half = issuer & 1, page_size = a.page_size;
-  const int *table = a.block_table + (int64_t)b * a.block_table_stride;
-  const int last_page = (int)(a.num_pages - 1 < INT32_MAX ? a.num_pages - 1 : INT32_MAX);
+  const int half = issuer & 1;
+  const PageTable pt = page_table(a, b);
+  const int *table = pt.row, last_page = pt.last_page, page_size = pt.page_size;
   // Pages divide the key tile here (the host declines other sizes), so key
   // tile n starts at table column n x tile_cols, row 0 of its page.
   const int tile_cols = T::kBlockN / page_size;  // boxes per panel and key tile (>= 2)
