@@ -14,6 +14,8 @@
 #            AB_VARIANTS=none: no variants
 #   O        with AB_OLD=DIR (a `git archive` of an older commit, carried):
 #            that tree as its spec has it (the refactor's baseline)
+#   P        with AB_OLD2=DIR: a second tree (e.g. one step of a change
+#            whose whole is this tree), built and tested like A
 # then: test_fwd wgmma of each variant against the double reference;
 # fa_demo of each variant against A on three kernels (same error line:
 # a proxy for identical output); bench/ab_prefill.c (dispatch's choice:
@@ -47,13 +49,14 @@ for k in "${!VLIST[@]}"; do
 done
 LAST=${SIDES[-1]}
 [ -n "${AB_OLD:-}" ] && [ -d "$AB_OLD" ] && SIDES+=(O)
+[ -n "${AB_OLD2:-}" ] && [ -d "$AB_OLD2" ] && SIDES+=(P)
 sw() { local v="SW_$1"; echo "${!v:-}"; }
 
 setup_cmocka
 timeout 10 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm --format=csv,noheader >"$OUT/env.txt" 2>&1
 note "gpu: $(cat "$OUT/env.txt")"
 for side in "${SIDES[@]:1}"; do
-  if [ "$side" = O ]; then note "O = the tree in $AB_OLD"; else note "$side = WGMMA_TILES with: $(sw "$side")"; fi
+  if [ "$side" = O ]; then note "O = the tree in $AB_OLD"; elif [ "$side" = P ]; then note "P = the tree in $AB_OLD2 (tested like A)"; else note "$side = WGMMA_TILES with: $(sw "$side")"; fi
 done
 
 # ---- one copy of the tree per side, small spec, the side's switches on
@@ -62,6 +65,7 @@ for side in "${SIDES[@]}"; do
   mkdir -p "$W/$side"
   src=.
   [ "$side" = O ] && src=$AB_OLD
+  [ "$side" = P ] && src=$AB_OLD2
   (cd "$src" && timeout 30 tar --exclude=./build --exclude=./.git --exclude=./.deb --exclude=./.ab -cf - .) | tar -xf - -C "$W/$side"
   # shellcheck disable=SC2046
   timeout 10 python3 bench/small_spec.py "$W/$side/gen/spec.py" --mma-bf16 \

@@ -477,44 +477,91 @@ __device__ __forceinline__ void pv_gemm_wgmma(float (&o)[T::kOTiles][4], const u
   wgmma_reg_fence(o);
 }
 
+// The largest (positive scale) or smallest score of one of this thread's
+// two rows in S, as a pairwise tree: depth log2(kSTiles) + 1 instead of a
+// chain of kSTiles + 1 dependent FMNMX (fwd_wgmma.md "Softmax latency").
+template <class T, bool LARGEST>
+__device__ __forceinline__ float row_extreme(const float (&s)[T::kSTiles][4], int half) {
+  const auto pick = [](float x, float y) { return LARGEST ? fmaxf(x, y) : fminf(x, y); };
+  float v[T::kSTiles];
+#pragma unroll
+  for (int nt = 0; nt < T::kSTiles; ++nt) v[nt] = pick(s[nt][2 * half], s[nt][2 * half + 1]);
+#pragma unroll
+  for (int stride = 1; stride < T::kSTiles; stride *= 2)
+#pragma unroll
+    for (int i = 0; i + stride < T::kSTiles; i += 2 * stride) v[i] = pick(v[i], v[i + stride]);
+  return v[0];
+}
+
+// The weights of both rows, sums in element order per row (as before the
+// rows were interleaved: the same sums). FUSED: 2^(s c - sub) in one FFMA;
+// otherwise s c rounded first (attn/softmax.h fa_softmax_weight).
+template <class T, bool FUSED>
+__device__ __forceinline__ void softmax_weights(float (&s)[T::kSTiles][4], float (&row_sum)[2], float c,
+                                                const float (&neg_sub)[2]) {
+#pragma unroll
+  for (int nt = 0; nt < T::kSTiles; ++nt)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      const int half = e >> 1;
+      const float p = FUSED ? fa_exp2(fmaf(s[nt][e], c, neg_sub[half])) : fa_softmax_weight(s[nt][e], c, neg_sub[half]);
+      s[nt][e] = p;
+      row_sum[half] += p;
+    }
+}
+
+// Below this |max| (base 2) the fused weight is safe: the max element's
+// weight is 2^e with e the rounding error of s c, |e| <= 2^-24 |max| <=
+// 2^-8 here (at |max| near 1e30, e alone overflows exp2: test_stress.c).
+constexpr float kFusedWeightLimit = 0x1p16f;
+
 // online_softmax (common/mma_tile.cuh) with the rescale of O left out: the
 // overlapped loop computes the softmax of S(n) while P(n-1) V(n-1) is still
 // accumulating into O, so O's factor comes back in alpha and rescale_o
-// applies it after the wait. Same arithmetic, in the same order, per element.
+// applies it after the wait. The same rules per row (attn/softmax.h); for
+// latency (one warp per scheduler runs it, and its length decides whether
+// the other consumer's GEMMs cover it) both rows go together, the extremes
+// as trees, and the weights fused where the scores allow it (the whole warp
+// decides, so the branch never diverges). alpha is exactly 1 where a row's
+// max did not move, so that rescale_o can skip the multiply.
 template <class T>
 __device__ __forceinline__ void online_softmax_deferred(float (&s)[1][T::kSTiles][4], float (&row_max)[1][2],
                                                         float (&row_sum)[1][2], float (&alpha)[2], float c,
                                                         bool positive_scale) {
+  float ext[2];
+  if (positive_scale) {
+    ext[0] = row_extreme<T, true>(s[0], 0);
+    ext[1] = row_extreme<T, true>(s[0], 1);
+    ext[0] = quad_max(ext[0]);
+    ext[1] = quad_max(ext[1]);
+  } else {
+    ext[0] = row_extreme<T, false>(s[0], 0);
+    ext[1] = row_extreme<T, false>(s[0], 1);
+    ext[0] = quad_min(ext[0]);
+    ext[1] = quad_min(ext[1]);
+  }
+  float neg_sub[2];
+  bool moderate = true;
 #pragma unroll
   for (int half = 0; half < 2; ++half) {
-    float ext = s[0][0][2 * half];
-    if (positive_scale) {
-#pragma unroll
-      for (int nt = 0; nt < T::kSTiles; ++nt) ext = fmaxf(ext, fmaxf(s[0][nt][2 * half], s[0][nt][2 * half + 1]));
-      ext = quad_max(ext);
-    } else {
-#pragma unroll
-      for (int nt = 0; nt < T::kSTiles; ++nt) ext = fminf(ext, fminf(s[0][nt][2 * half], s[0][nt][2 * half + 1]));
-      ext = quad_min(ext);
-    }
-    const fa_softmax_step st = fa_softmax_rescale(row_max[0][half], __fmul_rn(ext, c));
+    const fa_softmax_step st = fa_softmax_rescale(row_max[0][half], __fmul_rn(ext[half], c));
+    alpha[half] = st.max == row_max[0][half] ? 1.f : st.alpha;
     row_max[0][half] = st.max;
-    row_sum[0][half] *= st.alpha;
-    alpha[half] = st.alpha;
-    const float neg_sub = -st.sub;
-#pragma unroll
-    for (int nt = 0; nt < T::kSTiles; ++nt)
-#pragma unroll
-      for (int j = 0; j < 2; ++j) {
-        const float p = fa_softmax_weight(s[0][nt][2 * half + j], c, neg_sub);
-        s[0][nt][2 * half + j] = p;
-        row_sum[0][half] += p;
-      }
+    row_sum[0][half] *= alpha[half];
+    neg_sub[half] = -st.sub;
+    moderate = moderate && fabsf(st.sub) < kFusedWeightLimit;
   }
+  if (__all_sync(0xffffffffu, moderate))
+    softmax_weights<T, true>(s[0], row_sum[0], c, neg_sub);
+  else
+    softmax_weights<T, false>(s[0], row_sum[0], c, neg_sub);
 }
 
+// O *= alpha, skipped when no row of the warp needs it (every alpha 1:
+// their maxima did not move, the common case after the first key tiles).
 template <class T>
 __device__ __forceinline__ void rescale_o(float (&o)[T::kOTiles][4], const float (&alpha)[2]) {
+  if (!__any_sync(0xffffffffu, alpha[0] != 1.f || alpha[1] != 1.f)) return;
 #pragma unroll
   for (int dt = 0; dt < T::kOTiles; ++dt)
 #pragma unroll
