@@ -160,9 +160,13 @@ def wgmma_smem_bytes(head_dim, tile):
 #             d128 none: 128 x 176 from 8192 keys, without the smem
 #             epilogue (with it the tile needs 240,736 bytes of shared
 #             memory): s8192/s16384 +2.6..3.5% (H200, tenth session).
+#   stages: d64 (and d32) 3, its 128 x 192 long-key tile 2: A/B on the
+#             H200 (eleventh session, 4 rounds, every d64 seqlen), 3 over 2:
+#             s512-s2048 1.00-1.023 (128 x 128), s4096-s16384 0.985-1.004
+#             (128 x 192) (src/cuda/fwd_wgmma.md "Softmax latency").
 WGMMA_TILES = [
-    dict(max_head_dim=64, block_m=128, block_n=128, warps=12, stages=2, overlap=True, pingpong=True, persistent=True, smem_epilogue=True,
-         long_keys=dict(min_seqlen_k=4096, masks=["none", "causal"], head_dims=[64], block_n=192)),
+    dict(max_head_dim=64, block_m=128, block_n=128, warps=12, stages=3, overlap=True, pingpong=True, persistent=True, smem_epilogue=True,
+         long_keys=dict(min_seqlen_k=4096, masks=["none", "causal"], head_dims=[64], block_n=192, stages=2)),
     dict(max_head_dim=128, block_m=128, block_n=128, warps=12, stages=2, overlap=True, pingpong=True, persistent=True, smem_epilogue=True,
          long_keys=dict(min_seqlen_k=8192, masks=["none"], head_dims=[128], block_n=176, smem_epilogue=False)),
     # d192: FA3's 128 x 96 tile (S 48 + P 24 + O 96 registers; 193 KB of shared memory)
