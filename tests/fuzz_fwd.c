@@ -2135,6 +2135,23 @@ static void run_fwd(fz_in *in, int op) {
 
 /* ------------------------------------------------------------ fa_kernel_info_get */
 
+/* Whether a kernel's name ends with "_<fields>" (hdim<d>_<dtype>_<mask>), or,
+ * for a long-key specialization (gen/spec.py long_keys), with
+ * "_<fields>_k<N>" where its description says from which max_seqlen_k. */
+static int name_ends_with_fields(const fa_kernel_info *info, const char *fields) {
+  const char *name = info->name, *last = strrchr(name, '_');
+  const size_t len = strlen(fields);
+  size_t end = strlen(name);
+  int min_keys = 0, used = 0;
+  if (last != NULL && sscanf(last, "_k%d%n", &min_keys, &used) == 1 && last[used] == '\0') {
+    char says[64];
+    snprintf(says, sizeof says, "max_seqlen_k >= %d", min_keys);
+    if (min_keys <= 0 || strstr(info->description, says) == NULL) return 0;
+    end = (size_t)(last - name);
+  }
+  return end > len && name[end - len - 1] == '_' && strncmp(name + end - len, fields, len) == 0;
+}
+
 static void run_kernel_info(fz_in *in) {
   const unsigned t = fz_u8(in);
   const size_t n = fa_kernel_count();
@@ -2198,9 +2215,10 @@ static void run_kernel_info(fz_in *in) {
     fz_die("fa_kernel_info_get(%zu): name %s does not start with %s", index, info->name, text);
   snprintf(text, sizeof text, "hdim%d_%s_%s", (int)info->head_dim, fa_dtype_name(info->dtype),
            fa_mask_name(info->mask));
-  if (strlen(info->name) <= strlen(text) || strcmp(info->name + strlen(info->name) - strlen(text), text) != 0 ||
-      info->name[strlen(info->name) - strlen(text) - 1] != '_')
-    fz_die("fa_kernel_info_get(%zu): name %s does not end with _%s", index, info->name, text);
+  if (!name_ends_with_fields(info, text))
+    fz_die("fa_kernel_info_get(%zu): name %s does not end with _%s (or _%s_k<N>, with \"max_seqlen_k >= N\" in "
+           "its description)",
+           index, info->name, text, text);
   free(info);
 }
 
