@@ -101,17 +101,19 @@ WGMMA_TILE_LIST_MAX = 1024  # FA_TILE_LIST_MAX (src/attn/tile_order.h)
 
 
 def wgmma_smem_bytes(head_dim, tile):
-    """1024 bytes of alignment slack + the Q tile + `stages` K and V tiles
-    (swizzled panels, no padding) + the mbarriers: Q full/empty, and per
+    """1024 bytes of alignment slack + the Q tile (`q_buffers` of them,
+    default 1) + `stages` K and V tiles
+    (swizzled panels, no padding) + the mbarriers: Q full/empty of each, and per
     stage full/empty for K and V + the block's list of work tiles (16 bytes
     each, 16-byte aligned) and its length (src/cuda/fwd_wgmma.cuh); with
     smem_epilogue, then the O staging area: block_m rows of O's accumulator
     (the padded head dim) if it has at most 128 columns and fits, else of
     64 or else 32 columns (passes), plus 16 bytes of padding per row
     (kOStageCols, kOStageBytes)."""
-    rows = tile["block_m"] + 2 * tile["stages"] * tile["block_n"]
+    q_buffers = tile.get("q_buffers", 1)
+    rows = q_buffers * tile["block_m"] + 2 * tile["stages"] * tile["block_n"]
     padded = wgmma_padded_head_dim(head_dim)
-    before_list = rows * padded * 2 + 8 * (2 + 4 * tile["stages"])
+    before_list = rows * padded * 2 + 8 * (2 * q_buffers + 4 * tile["stages"])
     base = 1024 + (before_list + 15) // 16 * 16 + 16 * WGMMA_TILE_LIST_MAX + 16
     if not tile.get("smem_epilogue"):
         return base
@@ -136,6 +138,9 @@ def wgmma_smem_bytes(head_dim, tile):
 #             barriers); needs overlap
 #   persistent: one block per SM looping over work tiles (static stride),
 #             the next tile's loads under the last one's epilogue
+#   q_buffers: 2 keeps two Q tiles, so that the next work tile's Q loads
+#             while this one runs (1, the default: after its last S);
+#             not measured yet (src/cuda/fwd_wgmma.md "Two Q buffers")
 #   smem_epilogue: O staged in shared memory (stmatrix) and stored with
 #             16-byte stores, instead of 4-byte stores from the accumulators.
 #             On: A/B on the H200 (2026-11-30, one call, 2 rounds of the
