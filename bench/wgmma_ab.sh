@@ -91,7 +91,8 @@ done
 note "builds: $((SECONDS - t)) s"
 [ $bad = 0 ] || { cat "$SUMMARY"; exit 1; }
 for side in "${SIDES[@]}"; do
-  note "$side: $(grep -m1 "using Traits" "$W/$side/generated/cuda/fwd_wgmma_sm90a_hdim128_bf16_causal.cu"); spill/C75xx lines: $(grep -E "wgmma.*(spill|Local memory)|C75[0-9][0-9]|Potential Performance Loss" "$OUT/build_$side.log" | wc -l)"
+  traits=$(ls "$W/$side"/generated/cuda/fwd_wgmma_sm90a_hdim*_bf16_causal.cu 2>/dev/null | sort -V | tail -1)  # the widest built
+  note "$side: $(grep -m1 "using Traits" "$traits"); spill/C75xx lines: $(grep -E "wgmma.*(spill|Local memory)|C75[0-9][0-9]|Potential Performance Loss" "$OUT/build_$side.log" | wc -l)"
   grep -E "wgmma.*(spill|Local memory)|C75[0-9][0-9]" "$OUT/build_$side.log" | head -4 | tee -a "$SUMMARY"
 done
 
@@ -109,6 +110,7 @@ done
 # tail zeroing.
 for k in hdim64_bf16_causal:64 hdim128_fp16_none:128 hdim256_bf16_local:256; do
   name=${k%%:*} d=${k##*:}
+  case ",${AB_WGMMA_DIMS:-64,128,256}," in *",$d,"*) ;; *) continue ;; esac  # not built
   args="--kernel fwd_wgmma_sm90a_$name --head-dim $d --heads-q 4 --heads-k 2 --seqlens 1000,777 --check-rows 64 --repeat 1 --seed 7"
   case $name in *_fp16_*) args="$args --dtype fp16" ;; esac
   [ "${name##*_}" = causal ] && args="$args --causal"
