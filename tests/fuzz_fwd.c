@@ -76,6 +76,7 @@
 
 #include "flashattn.h"
 #include "fp_convert.h"
+#include "kernel_name.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -2135,21 +2136,12 @@ static void run_fwd(fz_in *in, int op) {
 
 /* ------------------------------------------------------------ fa_kernel_info_get */
 
-/* Whether a kernel's name ends with "_<fields>" (hdim<d>_<dtype>_<mask>), or,
- * for a long-key specialization (gen/spec.py long_keys), with
- * "_<fields>_k<N>" where its description says from which max_seqlen_k. */
+/* Whether a kernel's name ends with "_<fields>" (hdim<d>_<dtype>_<mask>),
+ * before its long-key suffix if it has one (tests/kernel_name.h). */
 static int name_ends_with_fields(const fa_kernel_info *info, const char *fields) {
-  const char *name = info->name, *last = strrchr(name, '_');
-  const size_t len = strlen(fields);
-  size_t end = strlen(name);
-  int min_keys = 0, used = 0;
-  if (last != NULL && sscanf(last, "_k%d%n", &min_keys, &used) == 1 && last[used] == '\0') {
-    char says[64];
-    snprintf(says, sizeof says, "max_seqlen_k >= %d", min_keys);
-    if (min_keys <= 0 || strstr(info->description, says) == NULL) return 0;
-    end = (size_t)(last - name);
-  }
-  return end > len && name[end - len - 1] == '_' && strncmp(name + end - len, fields, len) == 0;
+  const long end = kernel_name_base_length(info);
+  const long len = (long)strlen(fields);
+  return end > len && info->name[end - len - 1] == '_' && strncmp(info->name + end - len, fields, (size_t)len) == 0;
 }
 
 static void run_kernel_info(fz_in *in) {

@@ -56,6 +56,15 @@ FA_RULE fa_softmax_step fa_softmax_rescale(float old_max, float tile_max) {
  * 1e30 its rounding error alone overflows exp2: found by test_stress.c). */
 FA_RULE float fa_softmax_weight(float s, float c, float neg_sub) { return fa_exp2(fa_mul_add_rounded(s, c, neg_sub)); }
 
+/* The same weight with s * c unrounded, one fused multiply-add: safe where
+ * |sub| < FA_FUSED_WEIGHT_LIMIT, since the max element's weight is then
+ * 2^e with e the rounding error of s * c, |e| <= 2^-24 |sub| <= 2^-8. A
+ * family takes it only when every row it decides for is below the limit
+ * (the wgmma family, per warp: fwd_wgmma.md "Softmax latency"). */
+#define FA_FUSED_WEIGHT_LIMIT 0x1p16f
+FA_RULE int fa_softmax_fused_ok(float sub) { return fabsf(sub) < FA_FUSED_WEIGHT_LIMIT; }
+FA_RULE float fa_softmax_weight_fused(float s, float c, float neg_sub) { return fa_exp2(fmaf(s, c, neg_sub)); }
+
 /*
  * The end of a row: its softmax denominator with the sink, then the factor
  * for its accumulated output and its LSE (natural log of the denominator).

@@ -514,8 +514,8 @@ __device__ __forceinline__ float row_extreme(const float (&s)[T::kSTiles][4], in
 }
 
 // The weights of both rows, sums in element order per row (as before the
-// rows were interleaved: the same sums). FUSED: 2^(s c - sub) in one FFMA;
-// otherwise s c rounded first (attn/softmax.h fa_softmax_weight).
+// rows were interleaved: the same sums); FUSED: s c unrounded
+// (attn/softmax.h fa_softmax_weight_fused, one FFMA).
 template <class T, bool FUSED>
 __device__ __forceinline__ void softmax_weights(float (&s)[T::kSTiles][4], float (&row_sum)[2], float c,
                                                 const float (&neg_sub)[2]) {
@@ -524,16 +524,12 @@ __device__ __forceinline__ void softmax_weights(float (&s)[T::kSTiles][4], float
 #pragma unroll
     for (int e = 0; e < 4; ++e) {
       const int half = e >> 1;
-      const float p = FUSED ? fa_exp2(fmaf(s[nt][e], c, neg_sub[half])) : fa_softmax_weight(s[nt][e], c, neg_sub[half]);
+      const float p = FUSED ? fa_softmax_weight_fused(s[nt][e], c, neg_sub[half])
+                            : fa_softmax_weight(s[nt][e], c, neg_sub[half]);
       s[nt][e] = p;
       row_sum[half] += p;
     }
 }
-
-// Below this |max| (base 2) the fused weight is safe: the max element's
-// weight is 2^e with e the rounding error of s c, |e| <= 2^-24 |max| <=
-// 2^-8 here (at |max| near 1e30, e alone overflows exp2: test_stress.c).
-constexpr float kFusedWeightLimit = 0x1p16f;
 
 // online_softmax (common/mma_tile.cuh) with the rescale of O left out: the
 // overlapped loop computes the softmax of S(n) while P(n-1) V(n-1) is still
@@ -569,7 +565,7 @@ __device__ __forceinline__ void online_softmax_deferred(float (&s)[1][T::kSTiles
     row_max[0][half] = st.max;
     row_sum[0][half] *= alpha[half];
     neg_sub[half] = -st.sub;
-    moderate = moderate && fabsf(st.sub) < kFusedWeightLimit;
+    moderate = moderate && fa_softmax_fused_ok(st.sub);
   }
   if (__all_sync(0xffffffffu, moderate))
     softmax_weights<T, true>(s[0], row_sum[0], c, neg_sub);
