@@ -140,7 +140,8 @@ def wgmma_smem_bytes(head_dim, tile):
 #             the next tile's loads under the last one's epilogue
 #   q_buffers: 2 keeps two Q tiles, so that the next work tile's Q loads
 #             while this one runs (1, the default: after its last S);
-#             not measured yet (src/cuda/fwd_wgmma.md "Two Q buffers")
+#             d64 causal s512-s1024 +1.4..1.6% (fwd_wgmma.md "Two Q buffers");
+#             does not fit d128 and up beside the epilogue staging
 #   smem_epilogue: O staged in shared memory (stmatrix) and stored with
 #             16-byte stores, instead of 4-byte stores from the accumulators.
 #             On: A/B on the H200 (2026-11-30, one call, 2 rounds of the
@@ -170,7 +171,7 @@ def wgmma_smem_bytes(head_dim, tile):
 #             s512-s2048 1.00-1.023 (128 x 128), s4096-s16384 0.985-1.004
 #             (128 x 192) (src/cuda/fwd_wgmma.md "Softmax latency").
 WGMMA_TILES = [
-    dict(max_head_dim=64, block_m=128, block_n=128, warps=12, stages=3, overlap=True, pingpong=True, persistent=True, smem_epilogue=True,
+    dict(max_head_dim=64, block_m=128, block_n=128, warps=12, stages=3, q_buffers=2, overlap=True, pingpong=True, persistent=True, smem_epilogue=True,
          long_keys=dict(min_seqlen_k=4096, masks=["none", "causal"], head_dims=[64], block_n=192, stages=2)),
     dict(max_head_dim=128, block_m=128, block_n=128, warps=12, stages=2, overlap=True, pingpong=True, persistent=True, smem_epilogue=True,
          long_keys=dict(min_seqlen_k=8192, masks=["none"], head_dims=[128], block_n=176, smem_epilogue=False)),
