@@ -6,7 +6,7 @@
 sm_90 only and head dims 64 and 128 for the families that use HEAD_DIMS
 (the wgmma family keeps its own list); --mma-bf16: the mma family in bf16
 only (a timing baseline); --switch NAME: NAME=True in every WGMMA_TILES row,
---switch=-NAME: NAME=False (fails if a row lacks NAME); --tile D:KEY=VALUE: KEY=VALUE
+--switch=-NAME: NAME=False (fails if a row lacks NAME); --tile D:KEY=VALUE: KEY=VALUE (added if the row lacks KEY)
 in the WGMMA_TILES row with max_head_dim=D (e.g. 64:block_n=192); --decode-tile D:KEY=VALUE: the same
 in DECODE_TILES (e.g. 128:stages=2); --wgmma-dims: the wgmma family's
 head dims (default: all). Used on the device's copy of the tree,
@@ -52,8 +52,11 @@ def set_tile(s, table, t):
     j = s.index("\n]", i)
     rows = s[i:j].split("\n")
     hits = [k for k, r in enumerate(rows) if f"dict(max_head_dim={dim}," in r]
-    assert len(hits) == 1 and f"{key}=" in rows[hits[0]], f"no {table} row max_head_dim={dim} with {key}"
-    rows[hits[0]] = re.sub(rf"\b{key}=[^,)]*", f"{key}={value}", rows[hits[0]])
+    assert len(hits) == 1, f"no {table} row max_head_dim={dim}"
+    if re.search(rf"\b{key}=", rows[hits[0]]):
+        rows[hits[0]] = re.sub(rf"\b{key}=[^,)]*", f"{key}={value}", rows[hits[0]])
+    else:  # a field the row leaves at its default (e.g. q_buffers)
+        rows[hits[0]] = rows[hits[0]].replace(f"dict(max_head_dim={dim},", f"dict(max_head_dim={dim}, {key}={value},", 1)
     return s[:i] + "\n".join(rows) + s[j:]
 
 

@@ -101,17 +101,19 @@ WGMMA_TILE_LIST_MAX = 1024  # FA_TILE_LIST_MAX (src/attn/tile_order.h)
 
 
 def wgmma_smem_bytes(head_dim, tile):
-    """1024 bytes of alignment slack + the Q tile + `stages` K and V tiles
-    (swizzled panels, no padding) + the mbarriers: Q full/empty, and per
+    """1024 bytes of alignment slack + the Q tile (`q_buffers` of them,
+    default 1) + `stages` K and V tiles
+    (swizzled panels, no padding) + the mbarriers: Q full/empty of each, and per
     stage full/empty for K and V + the block's list of work tiles (16 bytes
     each, 16-byte aligned) and its length (src/cuda/fwd_wgmma.cuh); with
     smem_epilogue, then the O staging area: block_m rows of O's accumulator
     (the padded head dim) if it has at most 128 columns and fits, else of
     64 or else 32 columns (passes), plus 16 bytes of padding per row
     (kOStageCols, kOStageBytes)."""
-    rows = tile["block_m"] + 2 * tile["stages"] * tile["block_n"]
+    q_buffers = tile.get("q_buffers", 1)
+    rows = q_buffers * tile["block_m"] + 2 * tile["stages"] * tile["block_n"]
     padded = wgmma_padded_head_dim(head_dim)
-    before_list = rows * padded * 2 + 8 * (2 + 4 * tile["stages"])
+    before_list = rows * padded * 2 + 8 * (2 * q_buffers + 4 * tile["stages"])
     base = 1024 + (before_list + 15) // 16 * 16 + 16 * WGMMA_TILE_LIST_MAX + 16
     if not tile.get("smem_epilogue"):
         return base
@@ -136,6 +138,10 @@ def wgmma_smem_bytes(head_dim, tile):
 #             barriers); needs overlap
 #   persistent: one block per SM looping over work tiles (static stride),
 #             the next tile's loads under the last one's epilogue
+#   q_buffers: 2 keeps two Q tiles, so that the next work tile's Q loads
+#             while this one runs (1, the default: after its last S);
+#             d64 causal s512-s1024 +1.4..1.6% (fwd_wgmma.md "Two Q buffers");
+#             does not fit d128 and up beside the epilogue staging
 #   smem_epilogue: O staged in shared memory (stmatrix) and stored with
 #             16-byte stores, instead of 4-byte stores from the accumulators.
 #             On: A/B on the H200 (2026-11-30, one call, 2 rounds of the
@@ -165,7 +171,7 @@ def wgmma_smem_bytes(head_dim, tile):
 #             s512-s2048 1.00-1.023 (128 x 128), s4096-s16384 0.985-1.004
 #             (128 x 192) (src/cuda/fwd_wgmma.md "Softmax latency").
 WGMMA_TILES = [
-    dict(max_head_dim=64, block_m=128, block_n=128, warps=12, stages=3, overlap=True, pingpong=True, persistent=True, smem_epilogue=True,
+    dict(max_head_dim=64, block_m=128, block_n=128, warps=12, stages=3, q_buffers=2, overlap=True, pingpong=True, persistent=True, smem_epilogue=True,
          long_keys=dict(min_seqlen_k=4096, masks=["none", "causal"], head_dims=[64], block_n=192, stages=2)),
     dict(max_head_dim=128, block_m=128, block_n=128, warps=12, stages=2, overlap=True, pingpong=True, persistent=True, smem_epilogue=True,
          long_keys=dict(min_seqlen_k=8192, masks=["none"], head_dims=[128], block_n=176, smem_epilogue=False)),

@@ -36,7 +36,7 @@ __global__ void __launch_bounds__(T::kThreads, 1)
   const WgmmaBarriers<T> bar{sv + T::kStages * T::kKVBytes};
   const int tid = (int)threadIdx.x, wg = tid / 128, lane = tid & 31;
   if (tid == 0) {
-    mbar_init(bar.q(), 1);
+    mbar_init(bar.q(0), 1);
     for (int s = 0; s < T::kStages; ++s) {
       mbar_init(bar.k_full(s), 1);
       mbar_init(bar.v_full(s), 1);
@@ -50,7 +50,7 @@ __global__ void __launch_bounds__(T::kThreads, 1)
     setmaxnreg_dec<24>();
     const fa_fwd_args unpaged = {};  // read only by the paged instantiation
     if (tid == 0)
-      load_tiles<T, false>(unpaged, &tm_q, &tm_k, &tm_v, bar, sq, sk, sv, 0, 0, 0, 0, kBlocks * T::kBlockN, 0, 0, 0, 0,
+      load_tiles<T, false>(unpaged, &tm_q, &tm_k, &tm_v, bar, sq, 0, sk, sv, 0, 0, 0, 0, kBlocks * T::kBlockN, 0, 0, 0, 0,
                            kBlocks, 0u);
     return;
   }
@@ -59,7 +59,7 @@ __global__ void __launch_bounds__(T::kThreads, 1)
   float o[T::kOTiles][4];
   for (int dt = 0; dt < T::kOTiles; ++dt)
     for (int j = 0; j < 4; ++j) o[dt][j] = 0.f;
-  mbar_wait(bar.q(), 0);
+  mbar_wait(bar.q(0), 0);
   for (int j = 0; j < kBlocks; ++j) {
     const int s = j % T::kStages;
     const uint32_t phase = (uint32_t)(j / T::kStages) & 1u;

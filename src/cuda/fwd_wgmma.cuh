@@ -73,9 +73,11 @@ namespace fa {
 // then the kernel is the first version's, unchanged). SMEM_EPILOGUE: O
 // through shared memory (fwd_wgmma.md "Epilogue through shared memory").
 // CONSUMERS: consumer warpgroups of 64 query rows each (2, or 3 for FA3's
-// 192-row d64 tile; ping-pong needs 2).
+// 192-row d64 tile; ping-pong needs 2). Q_BUFFERS: Q tiles in shared
+// memory (2: the next work tile's Q loads while this one runs; 1: after
+// its last S = Q K^T, fwd_wgmma.md "Two Q buffers").
 template <int HEAD_DIM, int BLOCK_N, int STAGES, typename ElemT, int MASK, bool OVERLAP = false, bool PINGPONG = false,
-          bool PERSISTENT = false, bool SMEM_EPILOGUE = false, int CONSUMERS = 2>
+          bool PERSISTENT = false, bool SMEM_EPILOGUE = false, int CONSUMERS = 2, int Q_BUFFERS = 1>
 struct FwdWgmmaTraits {
   using Elem = ElemT;
   static constexpr int kHeadDim = HEAD_DIM;
@@ -120,13 +122,18 @@ struct FwdWgmmaTraits {
   static_assert(kProducerRegs + kConsumerRegs * kConsumers <= kEntryRegs * (1 + kConsumers),
                 "setmaxnreg beyond the block's registers");
 
-  static constexpr int kQBytes = kPanels * kBlockM * kRowBytes;
+  static constexpr int kQBytes = kPanels * kBlockM * kRowBytes;  // one Q tile
+  static constexpr int kQBuffers = Q_BUFFERS;
+  static_assert(Q_BUFFERS == 1 || Q_BUFFERS == 2, "one or two Q tiles");
+  // Q tiles consumed, counted modulo 2 x kQBuffers: the buffer and its
+  // mbarrier parity (the consumers keep it in kQCountBits low bits).
+  static constexpr int kQCountBits = Q_BUFFERS == 1 ? 1 : 2;
   static constexpr int kKVBytes = kPanels * kBlockN * kRowBytes;  // one K or V stage
-  static constexpr int kBarriers = 2 + 4 * kStages;         // Q full, Q empty; full K, V; empty K, V
+  static constexpr int kBarriers = 2 * kQBuffers + 4 * kStages;  // Q full, Q empty (each Q tile); full K, V; empty K, V
   // After the barriers: the block's list of work tiles (16 bytes each) and
   // its length (attn/tile_order.h). The order's varlen tables live in the
   // K/V ring while the list is built, before the first load.
-  static constexpr int kListOffset = (kQBytes + 2 * kStages * kKVBytes + 8 * kBarriers + 15) / 16 * 16;
+  static constexpr int kListOffset = (kQBuffers * kQBytes + 2 * kStages * kKVBytes + 8 * kBarriers + 15) / 16 * 16;
   static_assert(2 * kStages * kKVBytes >= FA_TILE_TABLE_BYTES, "the tile order's tables fit in the K/V ring");
   // Epilogue through shared memory (switch smem_epilogue; store_tile_smem):
   // a staging area after everything else, 64 rows per consumer, never
@@ -205,18 +212,30 @@ enum WgmmaNamedBarrier {
 
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
 
-// The mbarriers after the tiles: Q full, Q empty, then per stage full K,
-// full V, empty K, empty V (8 bytes each).
+// The mbarriers after the tiles: Q full and Q empty of each Q tile, then
+// per stage full K, full V, empty K, empty V (8 bytes each).
 template <class T>
 struct WgmmaBarriers {
   uint32_t base;
-  __device__ __forceinline__ uint32_t q() const { return base; }
-  __device__ __forceinline__ uint32_t q_empty() const { return base + 8; }
-  __device__ __forceinline__ uint32_t k_full(int s) const { return base + 8 * (2 + s); }
-  __device__ __forceinline__ uint32_t v_full(int s) const { return base + 8 * (2 + T::kStages + s); }
-  __device__ __forceinline__ uint32_t k_empty(int s) const { return base + 8 * (2 + 2 * T::kStages + s); }
-  __device__ __forceinline__ uint32_t v_empty(int s) const { return base + 8 * (2 + 3 * T::kStages + s); }
+  static constexpr int kQ = 2 * T::kQBuffers;  // the Q barriers before the ring's
+  __device__ __forceinline__ uint32_t q(int qb) const { return base + 8 * qb; }
+  __device__ __forceinline__ uint32_t q_empty(int qb) const { return base + 8 * (T::kQBuffers + qb); }
+  __device__ __forceinline__ uint32_t k_full(int s) const { return base + 8 * (kQ + s); }
+  __device__ __forceinline__ uint32_t v_full(int s) const { return base + 8 * (kQ + T::kStages + s); }
+  __device__ __forceinline__ uint32_t k_empty(int s) const { return base + 8 * (kQ + 2 * T::kStages + s); }
+  __device__ __forceinline__ uint32_t v_empty(int s) const { return base + 8 * (kQ + 3 * T::kStages + s); }
 };
+
+// The n-th Q tile a block loads (counted over its work tiles): buffer and
+// mbarrier parity.
+template <class T>
+__device__ __forceinline__ int q_buffer(unsigned n) {
+  return (int)(n % T::kQBuffers);
+}
+template <class T>
+__device__ __forceinline__ uint32_t q_parity(unsigned n) {
+  return (n / T::kQBuffers) & 1u;
+}
 
 // ------------------------------------------------------------ producer
 
@@ -324,14 +343,15 @@ __device__ __forceinline__ int load_kv_tile(uint32_t dst, const CUtensorMap *tm,
   return 0;
 }
 
-// Q of one work tile (128 rows, one box per panel) into its tile.
+// Q of one work tile (128 rows, one box per panel) into Q tile qb.
 template <class T>
-__device__ __forceinline__ void load_q(const CUtensorMap *tm_q, const WgmmaBarriers<T> &bar, uint32_t sq, int q_row,
-                                       int head, int q_batch) {
-  mbar_arrive_expect_tx(bar.q(), T::kQBytes);
+__device__ __forceinline__ void load_q(const CUtensorMap *tm_q, const WgmmaBarriers<T> &bar, uint32_t sq, int qb,
+                                       int q_row, int head, int q_batch) {
+  const uint32_t dst = sq + qb * T::kQBytes;
+  mbar_arrive_expect_tx(bar.q(qb), T::kQBytes);
 #pragma unroll
   for (int p = 0; p < T::kPanels; ++p)
-    tma_load_4d(sq + p * T::kBlockM * T::kRowBytes, tm_q, bar.q(), T::kPanelCols * p, q_row, head, q_batch);
+    tma_load_4d(dst + p * T::kBlockM * T::kRowBytes, tm_q, bar.q(qb), T::kPanelCols * p, q_row, head, q_batch);
 }
 
 // Q of one work tile, then K and V of each of its key tiles, each into the
@@ -339,11 +359,11 @@ __device__ __forceinline__ void load_q(const CUtensorMap *tm_q, const WgmmaBarri
 // of its first key tile.
 template <class T, bool PAGED>
 __device__ __forceinline__ void load_tiles(const fa_fwd_args &a, const CUtensorMap *tm_q, const CUtensorMap *tm_k,
-                                           const CUtensorMap *tm_v, const WgmmaBarriers<T> &bar, uint32_t sq,
+                                           const CUtensorMap *tm_v, const WgmmaBarriers<T> &bar, uint32_t sq, int qb,
                                            uint32_t sk, uint32_t sv, int q_row, int head, int q_batch, int b, int len_k,
                                            int k_row, int kv_head, int kv_batch, int n_block_min, int n_block_max,
                                            unsigned j0) {
-  load_q<T>(tm_q, bar, sq, q_row, head, q_batch);
+  load_q<T>(tm_q, bar, sq, qb, q_row, head, q_batch);
   PageCursor at = page_cursor(a, n_block_min * T::kBlockN);  // paged: one division per work tile
   const PageTable pt = PAGED ? page_table(a, b) : PageTable{nullptr, 0, 0};
   for (int n = n_block_min; n < n_block_max; ++n) {
@@ -706,13 +726,14 @@ __device__ __forceinline__ void produce(const fa_fwd_args &a, const CUtensorMap 
       prefetch_l1(args.block_table + (int64_t)t.b * args.block_table_stride + plan.n_block_min * T::kBlockN / args.page_size);
     const int q_row = (int)(t.seq.q_start + t.m0), q_batch = args.cu_seqlens_q == nullptr ? t.b : 0;
     const int kv_head = t.head / args.heads_per_kv;
-    mbar_wait(bar.q_empty(), (q_loads & 1u) ^ 1u);  // a fresh barrier passes parity 1 at once
+    const int qb = q_buffer<T>(q_loads);
+    mbar_wait(bar.q_empty(qb), q_parity<T>(q_loads) ^ 1u);  // a fresh barrier passes parity 1 at once
     ++q_loads;
     if (args.block_table != nullptr)
-      load_tiles<T, true>(args, tm_q, tm_k, tm_v, bar, sq, sk, sv, q_row, t.head, q_batch, t.b, t.seq.len_k, 0, kv_head,
-                          0, plan.n_block_min, plan.n_block_max, j);
+      load_tiles<T, true>(args, tm_q, tm_k, tm_v, bar, sq, qb, sk, sv, q_row, t.head, q_batch, t.b, t.seq.len_k, 0,
+                          kv_head, 0, plan.n_block_min, plan.n_block_max, j);
     else
-      load_tiles<T, false>(args, tm_q, tm_k, tm_v, bar, sq, sk, sv, q_row, t.head, q_batch, t.b, t.seq.len_k,
+      load_tiles<T, false>(args, tm_q, tm_k, tm_v, bar, sq, qb, sk, sv, q_row, t.head, q_batch, t.b, t.seq.len_k,
                            (int)t.seq.k_start, kv_head, args.cu_seqlens_k == nullptr ? t.b : 0, plan.n_block_min,
                            plan.n_block_max, j);
     j += (unsigned)(plan.n_block_max - plan.n_block_min);
@@ -760,9 +781,11 @@ __device__ __forceinline__ void produce_split(const fa_fwd_args &a, const CUtens
     const fa_tile_plan plan = plan_tile<T>(a, t);
     if (plan.n_block_min >= plan.n_block_max) continue;
     if (issuer == 0) {
-      mbar_wait(bar.q_empty(), (q_loads & 1u) ^ 1u);
+      const int qb = q_buffer<T>(q_loads);
+      mbar_wait(bar.q_empty(qb), q_parity<T>(q_loads) ^ 1u);
       ++q_loads;
-      if (leader) load_q<T>(tm_q, bar, sq, (int)(t.seq.q_start + t.m0), t.head, a.cu_seqlens_q == nullptr ? t.b : 0);
+      if (leader)
+        load_q<T>(tm_q, bar, sq, qb, (int)(t.seq.q_start + t.m0), t.head, a.cu_seqlens_q == nullptr ? t.b : 0);
     }
     load_tiles_split<T>(a, tm_kv, stages, bar, t.b, t.seq.len_k, t.head / a.heads_per_kv, plan.n_block_min,
                         plan.n_block_max, j, issuer, leader);
@@ -924,7 +947,7 @@ __global__ void __launch_bounds__(T::kThreads, 1)
   // The 128-byte swizzle repeats every 1024 bytes of absolute address:
   // align by hand (the attribute alone is not enough, HOPPER.md 2.5).
   const uint32_t sq = (smem_u32(smem) + 1023u) & ~1023u;
-  const uint32_t sk = sq + T::kQBytes;
+  const uint32_t sk = sq + T::kQBuffers * T::kQBytes;
   const uint32_t sv = sk + T::kStages * T::kKVBytes;
   const WgmmaBarriers<T> bar{sv + T::kStages * T::kKVBytes};
 
@@ -933,8 +956,10 @@ __global__ void __launch_bounds__(T::kThreads, 1)
   const int lane = tid & 31;
 
   if (tid == 0) {
-    mbar_init(bar.q(), 1);
-    mbar_init(bar.q_empty(), T::kConsumers);  // one arrival per consumer warpgroup
+    for (int qb = 0; qb < T::kQBuffers; ++qb) {
+      mbar_init(bar.q(qb), 1);
+      mbar_init(bar.q_empty(qb), T::kConsumers);  // one arrival per consumer warpgroup
+    }
     const uint32_t kv_issuers = split_issue<T>(a) ? 2 : 1;  // arrivals per full barrier
     for (int s = 0; s < T::kStages; ++s) {
       mbar_init(bar.k_full(s), kv_issuers);
@@ -964,15 +989,17 @@ __global__ void __launch_bounds__(T::kThreads, 1)
   const int c = wg - 1;                        // consumer index: rows 64 c .. 64 c + 63 of the tile
   const int ctid = tid - 128;                  // 0 .. 128 x kConsumers - 1 over the consumers
   const int warp_row0 = 64 * c + 16 * ((tid / 32) & 3);  // this warp's first row in the tile
-  const uint32_t sq_wg = sq + 64 * c * T::kRowBytes;  // this consumer's rows of every Q panel
+  const uint32_t sq_c = sq + 64 * c * T::kRowBytes;  // this consumer's rows of every Q panel (Q tile 0)
 
   const float cs = a.score_log2_scale;
   const bool positive_scale = cs > 0.f;
   const float hidden = positive_scale ? -INFINITY : INFINITY;
 
-  // Key tiles consumed so far (the ring position) times 2, plus the parity
-  // of the Q tiles consumed: one register across the tile loop, which runs
-  // at the register limit.
+  // Key tiles consumed so far (the ring position), shifted left by
+  // kQCountBits, plus the Q tiles consumed modulo 2 x kQBuffers (buffer and
+  // parity): one register across the tile loop, which runs at the register
+  // limit.
+  constexpr unsigned kQCountMask = (1u << T::kQCountBits) - 1u;
   unsigned consumed = 0;
   const unsigned tile_count = ld_shared_4(list + 16 * FA_TILE_LIST_MAX);
   for (unsigned tile = 0; tile < tile_count; ++tile) {
@@ -992,8 +1019,11 @@ __global__ void __launch_bounds__(T::kThreads, 1)
 #pragma unroll
       for (int j = 0; j < 4; ++j) o[0][dt][j] = 0.f;
 
-    const unsigned j_base = consumed >> 1;
-    if (any_keys) mbar_wait(bar.q(), consumed & 1u);
+    const unsigned j_base = consumed >> T::kQCountBits;
+    const unsigned q_count = consumed & kQCountMask;
+    const int qb = q_buffer<T>(q_count);
+    const uint32_t sq_wg = sq_c + qb * T::kQBytes;
+    if (any_keys) mbar_wait(bar.q(qb), q_parity<T>(q_count));
     if constexpr (T::kOverlap) {
       // ---- overlapped loop (fwd_wgmma.md "Switches"; HOPPER.md 2.9's order):
       // per tile n, S(n) = Q K(n)^T and O += P(n-1) V(n-1) are issued as two
@@ -1084,7 +1114,7 @@ __global__ void __launch_bounds__(T::kThreads, 1)
           const int s = ring_slot<T>(jj);
           const int n0 = (n_block_max - 1) * T::kBlockN;
           const uint32_t sv_stage = sv + s * T::kKVBytes;
-          if (ctid % 128 == 0) mbar_arrive(bar.q_empty());
+          if (ctid % 128 == 0) mbar_arrive(bar.q_empty(qb));
           wgmma_wait<0>();  // P V of the key tile before (if any)
           wgmma_reg_fence(o[0]);
           wgmma_reg_fence(p);
@@ -1116,7 +1146,7 @@ __global__ void __launch_bounds__(T::kThreads, 1)
         qk_gemm_wgmma<T>(sc[0], sq_wg, sk + s * T::kKVBytes);
         if (ctid % 128 == 0) {
           mbar_arrive(bar.k_empty(s));  // this warpgroup is done with K(n)
-          if (n == n_block_max - 1) mbar_arrive(bar.q_empty());  // and, after the last S, with Q
+          if (n == n_block_max - 1) mbar_arrive(bar.q_empty(qb));  // and, after the last S, with Q
         }
 
         if (a.softcap > 0.f) apply_softcap<T>(sc, a.softcap, a.softcap_inner_scale);
@@ -1133,7 +1163,8 @@ __global__ void __launch_bounds__(T::kThreads, 1)
         if (ctid % 128 == 0) mbar_arrive(bar.v_empty(s));
       }
     }
-    if (any_keys) consumed = ((j_base + (unsigned)(n_block_max - n_block_min)) << 1) | ((consumed & 1u) ^ 1u);
+    if (any_keys)
+      consumed = ((j_base + (unsigned)(n_block_max - n_block_min)) << T::kQCountBits) | ((q_count + 1u) & kQCountMask);
     const uint32_t so = sq + (T::kSmemBytesNoStage - 1024);  // O staging area (smem_epilogue), at the end
     // The overlapped loop runs at the register limit: the tile's sequence
     // and head are found again from the tile index rather than kept live
