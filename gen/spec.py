@@ -173,6 +173,10 @@ def wgmma_smem_bytes(head_dim, tile):
 WGMMA_TILES = [
     dict(max_head_dim=64, block_m=128, block_n=128, warps=12, stages=3, q_buffers=2, overlap=True, pingpong=True, persistent=True, smem_epilogue=True,
          long_keys=dict(min_seqlen_k=4096, masks=["none", "causal"], head_dims=[64], block_n=192, stages=2)),
+    # d80, d96 (32-column panels, padded to 96): the d128 tile with 3 stages
+    # (216 KB; +0.85% median over 2, src/cuda/fwd_wgmma.md "Head dims that
+    # are not multiples of 64")
+    dict(max_head_dim=96, block_m=128, block_n=128, warps=12, stages=3, overlap=True, pingpong=True, persistent=True, smem_epilogue=True),
     dict(max_head_dim=128, block_m=128, block_n=128, warps=12, stages=2, overlap=True, pingpong=True, persistent=True, smem_epilogue=True,
          long_keys=dict(min_seqlen_k=8192, masks=["none"], head_dims=[128], block_n=176, smem_epilogue=False)),
     # d192: FA3's 128 x 96 tile (S 48 + P 24 + O 96 registers; 193 KB of shared memory)
