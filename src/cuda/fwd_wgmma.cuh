@@ -226,29 +226,31 @@ struct WgmmaBarriers {
   __device__ __forceinline__ uint32_t v_empty(int s) const { return base + 8 * (kQ + 3 * T::kStages + s); }
 };
 
-// The n-th Q tile a block loads (counted over its work tiles): buffer and
-// mbarrier parity.
-template <class T>
-__device__ __forceinline__ int q_buffer(unsigned n) {
-  return (int)(n % T::kQBuffers);
+// The n-th fill of a ring of N buffers, each guarded by its own mbarriers:
+// the buffer, and the parity of the barriers' phase for that fill.
+template <int N>
+__device__ __forceinline__ int ring_buffer(unsigned n) {
+  return (int)(n % N);
 }
-template <class T>
-__device__ __forceinline__ uint32_t q_parity(unsigned n) {
-  return (n / T::kQBuffers) & 1u;
+template <int N>
+__device__ __forceinline__ uint32_t ring_fill_parity(unsigned n) {
+  return (n / N) & 1u;
 }
+
+// The n-th Q tile a block loads (counted over its work tiles).
+template <class T>
+__device__ __forceinline__ int q_buffer(unsigned n) { return ring_buffer<T::kQBuffers>(n); }
+template <class T>
+__device__ __forceinline__ uint32_t q_parity(unsigned n) { return ring_fill_parity<T::kQBuffers>(n); }
 
 // ------------------------------------------------------------ producer
 
-// The K/V ring position of the j-th key tile a block loads (counted over
-// all its work tiles): slot and mbarrier parity.
+// The K/V stage of the j-th key tile a block loads (counted over all its
+// work tiles).
 template <class T>
-__device__ __forceinline__ int ring_slot(unsigned j) {
-  return (int)(j % T::kStages);
-}
+__device__ __forceinline__ int ring_slot(unsigned j) { return ring_buffer<T::kStages>(j); }
 template <class T>
-__device__ __forceinline__ uint32_t ring_parity(unsigned j) {
-  return (j / T::kStages) & 1u;
-}
+__device__ __forceinline__ uint32_t ring_parity(unsigned j) { return ring_fill_parity<T::kStages>(j); }
 
 // A key tile's first key in a paged cache as (table column, row in the
 // page), carried from tile to tile: the box loop then needs no division by
