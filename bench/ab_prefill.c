@@ -6,7 +6,7 @@
  * interleaved (A B A B) in one device call.
  *
  *   ab_prefill [--quick] [--reps N] [--dims D,...]   one line per row: "row<TAB>ms<TAB>kernel"
- *                                       (--dims: only those of 64, 128, 256, 80, 96, and no packed
+ *                                       (--dims: only those of 64, 128, 256, 80, 96, 32, and no packed
  *                                       rows; without it 64, 128, 256 and the packed rows)
  *
  * After the grid, bench.py's two packed varlen rows (the same sequence
@@ -129,7 +129,7 @@ static void time_packed(const char *row, const int *lens, int n, int hq, int hk,
 }
 
 int main(int argc, char **argv) {
-  int quick = 0, reps = 30, only_dims = 0, dim_on[5] = {1, 1, 1, 0, 0};
+  int quick = 0, reps = 30, only_dims = 0, dim_on[6] = {1, 1, 1, 0, 0, 0};
   for (int i = 1; i < argc; ++i) {
     if (strcmp(argv[i], "--quick") == 0) quick = 1;
     else if (strcmp(argv[i], "--reps") == 0 && i + 1 < argc) reps = atoi(argv[++i]);
@@ -140,6 +140,7 @@ int main(int argc, char **argv) {
       while (*p != '\0') {
         const long d = strtol(p, &p, 10);
         dim_on[0] |= d == 64, dim_on[1] |= d == 128, dim_on[2] |= d == 256, dim_on[3] |= d == 80, dim_on[4] |= d == 96;
+        dim_on[5] |= d == 32;
         if (*p == ',') ++p;
         else if (*p != '\0') die("usage", "--dims takes a list like 64,256");
       }
@@ -169,12 +170,12 @@ int main(int argc, char **argv) {
   float *times = malloc(sizeof(float) * (size_t)reps);
   if (times == NULL) die("malloc", "out of memory");
 
-  const int dims[] = {64, 128, 256, 80, 96};
+  const int dims[] = {64, 128, 256, 80, 96, 32};
   const int seqs_full[] = {512, 1024, 2048, 4096, 8192, 16384}, seqs_quick[] = {512, 2048, 8192};
   const int *seqs = quick ? seqs_quick : seqs_full;
   const int n_seqs = quick ? 3 : 6;
   for (int dt = 0; dt < 2; ++dt)
-    for (int di = 0; di < 5; ++di)
+    for (int di = 0; di < 6; ++di)
       for (int si = 0; si < n_seqs && dim_on[di]; ++si)
         for (int causal = 0; causal < 2; ++causal) {
           const int d = dims[di], s = seqs[si], h = WIDTH / d, b = TOKENS / s;
