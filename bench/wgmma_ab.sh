@@ -16,14 +16,15 @@
 #            that tree as its spec has it (the refactor's baseline)
 #   P        with AB_OLD2=DIR: a second tree (e.g. one step of a change
 #            whose whole is this tree), built and tested like A
-# then: test_fwd wgmma of each variant against the double reference;
-# fa_demo of each variant against A on three kernels (same error line:
-# a proxy for identical output); bench/ab_prefill.c (dispatch's choice:
-# wgmma on sm_90) linked against each, run A B C A B C (--quick grid: bf16
-# and fp16, d64/d128/d256, s512/s2048/s8192, causal and full); racecheck
-# and synccheck of one kernel of the last variant (AB_GRID=full: every
-# seqlen 512..16k instead of --quick). Prints a table of speed
-# ratios X over A (A ms / X ms: above 1, X is faster).
+# then, timing first (the budget cuts what comes after it): bench/ab_prefill.c
+# (dispatch's choice: wgmma on sm_90) linked against each build, run A B C A
+# B C (--quick grid: bf16 and fp16, d64/d128/d256, s512/s2048/s8192, causal
+# and full; AB_GRID=full: every seqlen 512..16k), printing a table of speed
+# ratios X over A (A ms / X ms: above 1, X is faster); then test_fwd wgmma
+# of each variant against the double reference (d128 + d256: about 75 s per
+# side on the H200); fa_demo of each variant against A on three kernels
+# (same error line: a proxy for identical output); racecheck and synccheck
+# of one kernel of the last variant.
 #
 #   run(command="bash bench/wgmma_ab.sh", carry=[".deb"], timeout_s=360)
 # The trees are copies under /tmp/wab (never this checkout's spec); logs in
@@ -96,41 +97,8 @@ for side in "${SIDES[@]}"; do
   grep -E "wgmma.*(spill|Local memory)|C75[0-9][0-9]" "$OUT/build_$side.log" | head -4 | tee -a "$SUMMARY"
 done
 
-# ---- correctness of A and each variant against the double reference
-for side in "${SIDES[@]}"; do
-  [ "$side" = O ] && continue
-  timeout "$(cap 90)" "$W/$side/build/tests/test_fwd" wgmma >"$OUT/test_fwd_$side.log" 2>&1
-  note "test_fwd wgmma ($side): exit $? (OK $(grep -c '^\[       OK \]' "$OUT/test_fwd_$side.log"), FAILED $(grep -c '^\[  FAILED  \] [a-z]' "$OUT/test_fwd_$side.log"))"
-  grep -E "worst error|skipped|error:|FAIL|Timeout" "$OUT/test_fwd_$side.log" | head -8 | tee -a "$SUMMARY"
-done
-
-# ---- each variant against A: the switches change when each step runs, not
-# what it computes, so the same inputs should give the same error line
-# (printed to 3 digits; a proxy for bitwise equality). Odd lengths: the V
-# tail zeroing.
-for k in hdim64_bf16_causal:64 hdim128_fp16_none:128 hdim256_bf16_local:256; do
-  name=${k%%:*} d=${k##*:}
-  case ",${AB_WGMMA_DIMS:-64,128,256}," in *",$d,"*) ;; *) continue ;; esac  # not built
-  args="--kernel fwd_wgmma_sm90a_$name --head-dim $d --heads-q 4 --heads-k 2 --seqlens 1000,777 --check-rows 64 --repeat 1 --seed 7"
-  case $name in *_fp16_*) args="$args --dtype fp16" ;; esac
-  [ "${name##*_}" = causal ] && args="$args --causal"
-  [ "${name##*_}" = local ] && args="$args --window 300,40"
-  for side in "${SIDES[@]}"; do
-    # shellcheck disable=SC2086
-    timeout "$(cap 30)" "$W/$side/build/fa_demo" $args >"$OUT/demo_${side}_$name.log" 2>&1
-    echo "exit $?" >>"$OUT/demo_${side}_$name.log"
-  done
-  ea=$(grep -E "^error vs|^exit" "$OUT/demo_A_$name.log" | tr '\n' ' ')
-  for side in "${SIDES[@]:1}"; do
-    eb=$(grep -E "^error vs|^exit" "$OUT/demo_${side}_$name.log" | tr '\n' ' ')
-    if ! grep -q "^error vs" "$OUT/demo_${side}_$name.log"; then same="no error line (see demo_${side}_$name.log)"
-    elif [ "$ea" = "$eb" ]; then same="A and $side print the same error line"
-    else same="A and $side DIFFER"; fi
-    note "fa_demo $name: $same | $side: $eb"
-  done
-done
-
-# ---- timing: ab_prefill against each build, A B C A B C
+# ---- timing first (what the call is for: the budget cuts the tests after it,
+# not the rounds): ab_prefill against each build, A B C A B C
 cuda=/usr/local/cuda
 link="-L$cuda/lib64 -lcudart_static -lpthread -ldl -lrt -lm"
 for side in "${SIDES[@]}"; do
@@ -183,6 +151,40 @@ for s in others:
         if rs:
             print(f"{s} {d.strip()}: speed {s}/A (A ms / {s} ms) {min(rs):.3f} .. {max(rs):.3f}, median {statistics.median(rs):.3f} (s2048, s8192)")
 PY
+
+# ---- correctness of A and each variant against the double reference
+for side in "${SIDES[@]}"; do
+  [ "$side" = O ] && continue
+  timeout "$(cap 90)" "$W/$side/build/tests/test_fwd" wgmma >"$OUT/test_fwd_$side.log" 2>&1
+  note "test_fwd wgmma ($side): exit $? (OK $(grep -c '^\[       OK \]' "$OUT/test_fwd_$side.log"), FAILED $(grep -c '^\[  FAILED  \] [a-z]' "$OUT/test_fwd_$side.log"))"
+  grep -E "worst error|skipped|error:|FAIL|Timeout" "$OUT/test_fwd_$side.log" | head -8 | tee -a "$SUMMARY"
+done
+
+# ---- each variant against A: the switches change when each step runs, not
+# what it computes, so the same inputs should give the same error line
+# (printed to 3 digits; a proxy for bitwise equality). Odd lengths: the V
+# tail zeroing.
+for k in hdim64_bf16_causal:64 hdim128_fp16_none:128 hdim256_bf16_local:256; do
+  name=${k%%:*} d=${k##*:}
+  case ",${AB_WGMMA_DIMS:-64,128,256}," in *",$d,"*) ;; *) continue ;; esac  # not built
+  args="--kernel fwd_wgmma_sm90a_$name --head-dim $d --heads-q 4 --heads-k 2 --seqlens 1000,777 --check-rows 64 --repeat 1 --seed 7"
+  case $name in *_fp16_*) args="$args --dtype fp16" ;; esac
+  [ "${name##*_}" = causal ] && args="$args --causal"
+  [ "${name##*_}" = local ] && args="$args --window 300,40"
+  for side in "${SIDES[@]}"; do
+    # shellcheck disable=SC2086
+    timeout "$(cap 30)" "$W/$side/build/fa_demo" $args >"$OUT/demo_${side}_$name.log" 2>&1
+    echo "exit $?" >>"$OUT/demo_${side}_$name.log"
+  done
+  ea=$(grep -E "^error vs|^exit" "$OUT/demo_A_$name.log" | tr '\n' ' ')
+  for side in "${SIDES[@]:1}"; do
+    eb=$(grep -E "^error vs|^exit" "$OUT/demo_${side}_$name.log" | tr '\n' ' ')
+    if ! grep -q "^error vs" "$OUT/demo_${side}_$name.log"; then same="no error line (see demo_${side}_$name.log)"
+    elif [ "$ea" = "$eb" ]; then same="A and $side print the same error line"
+    else same="A and $side DIFFER"; fi
+    note "fa_demo $name: $same | $side: $eb"
+  done
+done
 
 # ---- racecheck and synccheck ($AB_SAN_TOOLS) of one kernel of the last variant
 TOOLS=(${AB_SAN_TOOLS:-racecheck synccheck})

@@ -135,7 +135,12 @@ def wgmma_smem_bytes(head_dim, tile):
 #   overlap:  intra-warpgroup overlap: S(n) = Q K(n)^T issued with
 #             P(n-1) V(n-1), the softmax of S(n) under that P V
 #   pingpong: the two consumers take turns issuing their GEMMs (named
-#             barriers); needs overlap
+#             barriers); needs overlap. Off for the d64 row's 128 x 128
+#             kernels (d32, d64) since the thirteenth session: without the
+#             turns d64 s512-s2048 +1..4%, d32 +3..11% (H200, three A/Bs;
+#             fwd_wgmma.md "Ping-pong at d64"); the 128 x 192 long-key
+#             kernels keep them (4 bytes of spill without). d80/d96
+#             without: mixed (-5..+3.5%); d128/d256: one round only
 #   persistent: one block per SM looping over work tiles (static stride),
 #             the next tile's loads under the last one's epilogue
 #   q_buffers: 2 keeps two Q tiles, so that the next work tile's Q loads
