@@ -140,7 +140,8 @@ def wgmma_smem_bytes(head_dim, tile):
 #             turns d64 s512-s2048 +1..4%, d32 +3..11% (H200, three A/Bs;
 #             fwd_wgmma.md "Ping-pong at d64"); the 128 x 192 long-key
 #             kernels keep them (4 bytes of spill without). d80/d96
-#             without: mixed (-5..+3.5%); d128/d256: one round only
+#             without: mixed (-5..+3.5%); d128 without: full +1%, short
+#             causal -1.5% (one 4-round call); d256: one round only
 #   persistent: one block per SM looping over work tiles (static stride),
 #             the next tile's loads under the last one's epilogue
 #   q_buffers: 2 keeps two Q tiles, so that the next work tile's Q loads
