@@ -43,6 +43,9 @@ import plot as bench_plot  # noqa: E402
 DEV = "cuda"
 LIB = None  # loaded by main() (--replot needs no library)
 REPEATS = 3
+# The extra rows each decide a bar alone (packed GQA, SWA, d80, d96) and the
+# packed ones spread up to 10% between rounds: more rounds, same method.
+EXTRA_REPEATS = 7
 CHECKPOINT = None  # (env, path): the JSON rewritten after every row, so a run cut short keeps its rows
 
 
@@ -108,9 +111,11 @@ def rel_diff(a, b):
     return ((a.float() - b.float()).norm() / b.float().norm()).item()
 
 
-def time_row(rows, label, flops, q, k, v, cu_q, cu_k, max_q, max_k, window, dense_shape=None, peers=True):
-    """Time ours and the peers on one problem, REPEATS rounds interleaved
-    (ours, then each peer), median per function; append a result row."""
+def time_row(rows, label, flops, q, k, v, cu_q, cu_k, max_q, max_k, window, dense_shape=None, peers=True,
+             repeats=None):
+    """Time ours and the peers on one problem, `repeats` (default REPEATS)
+    rounds interleaved (ours, then each peer), median per function; append
+    a result row."""
     ours = Call(q, k, v, cu_q, cu_k, max_q, max_k, window)
     fns = {"ours_ms": ours}
     if peers:
@@ -134,7 +139,7 @@ def time_row(rows, label, flops, q, k, v, cu_q, cu_k, max_q, max_k, window, dens
                         return F.scaled_dot_product_attention(*args, is_causal=causal)
                 fns[nm] = sfn
     times = {key: [] for key in fns}
-    for _ in range(REPEATS):
+    for _ in range(repeats or REPEATS):
         for key, fn in fns.items():
             times[key].append(bench(fn))
     r = {"row": label, "kernel": ours.kernel, "flops": flops}
@@ -200,12 +205,14 @@ def extras(rows):
     v = torch.randn(sum(lens), hk, d, device=DEV, dtype=dt)
     cu = cu_from_lens(lens)
     f = sum(4 * hq * d * l * l / 2 for l in lens)
-    time_row(rows, f"bf16 packed24 gqa32/8 d128 causal", f, q, k, v, cu, cu, max(lens), max(lens), (-1, 0))
+    time_row(rows, f"bf16 packed24 gqa32/8 d128 causal", f, q, k, v, cu, cu, max(lens), max(lens), (-1, 0),
+             repeats=EXTRA_REPEATS)
     s, h = 16384, 16
     q, k, v = (torch.randn(s, h, d, device=DEV, dtype=dt) for _ in range(3))
     cu1 = torch.tensor([0, s], device=DEV, dtype=torch.int32)
     vis = sum(min(4096 + 1, i + 1) for i in range(s))
-    time_row(rows, "bf16 swa4096 d128 h16 s16384", 4 * h * d * vis, q, k, v, cu1, cu1, s, s, (4096, 0))
+    time_row(rows, "bf16 swa4096 d128 h16 s16384", 4 * h * d * vis, q, k, v, cu1, cu1, s, s, (4096, 0),
+             repeats=EXTRA_REPEATS)
     for d in (80, 96):
         h, s, b = 2048 // d if 2048 % d == 0 else 16, 4096, 4
         q, k, v = (packed(b, s, h, d, dt) for _ in range(3))
@@ -213,13 +220,14 @@ def extras(rows):
         for causal in (False, True):
             f = 4 * b * s * s * h * d / (2 if causal else 1)
             time_row(rows, f"bf16 d{d} b{b} h{h} s{s} {'causal' if causal else 'full'}", f, q, k, v, cu, cu, s, s,
-                     (-1, 0) if causal else (-1, -1), (b, s))
+                     (-1, 0) if causal else (-1, -1), (b, s), repeats=EXTRA_REPEATS)
     lens = torch.randint(64, 4097, (40,), generator=g).tolist()
     h, d = 16, 80
     q, k, v = (torch.randn(sum(lens), h, d, device=DEV, dtype=dt) for _ in range(3))
     cu = cu_from_lens(lens)
     f = sum(4 * h * d * l * l for l in lens)
-    time_row(rows, "bf16 vision packed40 h16 d80 full", f, q, k, v, cu, cu, max(lens), max(lens), (-1, -1))
+    time_row(rows, "bf16 vision packed40 h16 d80 full", f, q, k, v, cu, cu, max(lens), max(lens), (-1, -1),
+             repeats=EXTRA_REPEATS)
 
 
 def gemm_ceiling(n=8192):
@@ -261,8 +269,8 @@ def host_overhead(n=2000):
 
 def markdown(rows, env):
     out = [f"Device: {env['device']}; torch {env['torch']}, CUDA {env['cuda']}, cuDNN {env['cudnn']}; "
-           f"date {env['date']}. Command: `python3 bench/bench.py` (median of {REPEATS} interleaved rounds "
-           f"of triton do_bench medians). GEMM ceiling in the same run (8192^3 matmul, cuBLAS): "
+           f"date {env['date']}. Command: `python3 bench/bench.py` (median of {REPEATS} interleaved rounds, "
+           f"{EXTRA_REPEATS} for the extra rows, of triton do_bench medians). GEMM ceiling in the same run (8192^3 matmul, cuBLAS): "
            + ", ".join(f"{k} {v} TF/s" for k, v in (env.get("gemm_tflops") or {}).items()) + ".", "",
            "TF/s of the visible attention FLOPs; xN = peer time / our time (above 1: we are faster).", "",
            "| problem | kernel | ours TF/s | varlen_attn TF/s | ours vs varlen | cuDNN TF/s | ours vs cuDNN | "
@@ -276,6 +284,7 @@ def markdown(rows, env):
 
 
 def main():
+    global EXTRA_REPEATS  # read below as --extra-repeats' default
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--dims", default="64,128,256")
@@ -284,6 +293,8 @@ def main():
     ap.add_argument("--overhead-only", action="store_true", help="only measure host time per call")
     ap.add_argument("--md", help="write the Markdown table here")
     ap.add_argument("--repeats", type=int, default=3, help="interleaved timing rounds per row (median)")
+    ap.add_argument("--extra-repeats", type=int, default=EXTRA_REPEATS,
+                    help="interleaved timing rounds per extra row (packed GQA, SWA, d80, d96, vision)")
     ap.add_argument("--png", help="write the plot here (needs matplotlib; also $OUT/bench.png when $OUT is set)")
     ap.add_argument("--replot", metavar="JSON", help="only plot a saved result (bench.json) to --png "
                     "(default: the JSON's path with .png); needs no GPU")
@@ -297,6 +308,7 @@ def main():
         raise TORCH_IMPORT_ERROR
     global REPEATS, LIB
     REPEATS = args.repeats
+    EXTRA_REPEATS = args.extra_repeats
     LIB = N.load()
     p = torch.cuda.get_device_properties(0)
     env = {"device": p.name, "torch": torch.__version__, "cuda": torch.version.cuda,

@@ -134,6 +134,7 @@ def med(side, row):
     v = [run[row][0] for run in runs[side] if row in run]
     return statistics.median(v) if v else None
 others = [s for s in sides[1:] if runs[s]]
+print("A/X = A ms / X ms: above 1, X is faster than A (X = O: the old tree is faster than this one)")
 print(f"{'row':34} {'A ms':>9} " + " ".join(f"{'A/' + s:>6}" for s in others) + "  kernel (A)")
 ratios = {s: {} for s in others}
 for row in A[0]:
