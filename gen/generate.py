@@ -261,6 +261,34 @@ def kernels(fams):
                                       k.min_seqlen_k))
 
 
+def tile_variants(ks, family):
+    """The family's distinct tiles, for SUPPORT.md: one row per (head dim,
+    min_seqlen_k, tile fields) with the masks that share it, so a row's
+    by_mask entries and long_keys kernels show beside its plain tile."""
+    shown = ("max_head_dim", "block_m", "block_n", "warps")
+    rows = {}
+    for k in ks:
+        if k.family is not family:
+            continue
+        key = (k.head_dim, k.min_seqlen_k, k.tile, k.threads, k.smem_bytes)
+        row = rows.setdefault(key, dict(head_dim=k.head_dim, min_seqlen_k=k.min_seqlen_k, block_m=k.block_m,
+                                        block_n=k.block_n, threads=k.threads, smem_bytes=k.smem_bytes, masks=[]))
+        if k.mask not in row["masks"]:
+            row["masks"].append(k.mask)
+    out = []
+    for (d, min_keys, tile, _, _), row in sorted(rows.items(), key=lambda kv: (kv[0][0], kv[0][1],
+                                                                               family.masks.index(kv[1]["masks"][0]))):
+        opts = []
+        for name, value in tile:
+            if name in shown:
+                continue
+            opts.append(name if value is True else f"no {name}" if value is False else f"{name}={value}")
+        row["masks"] = [m for m in family.masks if m in row["masks"]]
+        row["options"] = ", ".join(opts) or "-"
+        out.append(row)
+    return out
+
+
 def render_all():
     """Return {relative path inside generated/: text}."""
     env = jinja2.Environment(
@@ -288,6 +316,7 @@ def render_all():
         "masks": spec.MASKS,
         "cuda_targets": cuda_targets,
         "host_sources": sorted({s for f in fams for s in f.host_sources}),
+        "tile_variants": {f.name: tile_variants(ks, f) for f in fams},
     }
     files = {}
     for source, uks in sorted(units.items()):
