@@ -265,28 +265,22 @@ def tile_variants(ks, family):
     """The family's distinct tiles, for SUPPORT.md: one row per (head dim,
     min_seqlen_k, tile fields) with the masks that share it, so a row's
     by_mask entries and long_keys kernels show beside its plain tile."""
-    shown = ("max_head_dim", "block_m", "block_n", "warps")
+    shown = ("max_head_dim", "block_m", "block_n", "warps")  # the table's own columns
     rows = {}
     for k in ks:
         if k.family is not family:
             continue
-        key = (k.head_dim, k.min_seqlen_k, k.tile, k.threads, k.smem_bytes)
-        row = rows.setdefault(key, dict(head_dim=k.head_dim, min_seqlen_k=k.min_seqlen_k, block_m=k.block_m,
-                                        block_n=k.block_n, threads=k.threads, smem_bytes=k.smem_bytes, masks=[]))
-        if k.mask not in row["masks"]:
-            row["masks"].append(k.mask)
-    out = []
-    for (d, min_keys, tile, _, _), row in sorted(rows.items(), key=lambda kv: (kv[0][0], kv[0][1],
-                                                                               family.masks.index(kv[1]["masks"][0]))):
-        opts = []
-        for name, value in tile:
-            if name in shown:
-                continue
-            opts.append(name if value is True else f"no {name}" if value is False else f"{name}={value}")
+        row = rows.get((k.head_dim, k.min_seqlen_k, k.tile))
+        if row is None:
+            options = [name if value is True else f"no {name}" if value is False else f"{name}={value}"
+                       for name, value in k.tile if name not in shown]
+            row = rows[(k.head_dim, k.min_seqlen_k, k.tile)] = dict(
+                head_dim=k.head_dim, min_seqlen_k=k.min_seqlen_k, block_m=k.block_m, block_n=k.block_n,
+                threads=k.threads, smem_bytes=k.smem_bytes, options=", ".join(options) or "-", masks=set())
+        row["masks"].add(k.mask)
+    for row in rows.values():
         row["masks"] = [m for m in family.masks if m in row["masks"]]
-        row["options"] = ", ".join(opts) or "-"
-        out.append(row)
-    return out
+    return sorted(rows.values(), key=lambda r: (r["head_dim"], r["min_seqlen_k"], family.masks.index(r["masks"][0])))
 
 
 def render_all():
