@@ -12,6 +12,7 @@
 #                                        sanitize-wgmma (racecheck, synccheck of wgmma kernels)
 #                                        tests-wgmma (test_fwd wgmma: the family's cases alone)
 #                                        tests-fwd (test_fwd on each of $FWD_FILTERS, $FWD_TIMEOUT s each)
+#                                        turns (test_wgmma, and its turns case against the old protocol)
 #                                        tests-misc (test_api, test_dispatch, test_stress; $MISC_TIMEOUT s each)
 #                                        transformers (paged|flashattn vs paged|sdpa, bf16, yardstick; graphs)
 #                                        overhead (decode_overhead.py: kernel/combine times, ours and cuDNN)
@@ -261,6 +262,39 @@ step_prefer_wgmma() {
 # racecheck and synccheck (and what $WGMMA_SAN_TOOLS adds) on wgmma kernels
 # (the family's barriers: the mbarrier ring, named barriers between the
 # consumer warpgroups).
+# test_wgmma (layout probe; ping-pong turns with a late consumer), then the
+# same turns case built against the protocol before 2026-11-30 (the turns
+# restarting at each work tile; patched into a copy of the header), which
+# must report the deadlock: proof that the case can fail.
+step_turns() {
+  timeout 60 build/tests/test_wgmma >"$OUT/test_wgmma.log" 2>&1
+  note "test_wgmma: exit $? ($(counts "$OUT/test_wgmma.log"))"
+  grep -E "late consumer|deadlock|skipped" "$OUT/test_wgmma.log" | head -3 | tee -a "$SUMMARY"
+  rm -rf /tmp/old_turns && mkdir -p /tmp/old_turns && cp -r src /tmp/old_turns/
+  python3 - /tmp/old_turns/src/cuda/fwd_wgmma.cuh <<'PY' || { note "turns (old protocol): patch failed"; return; }
+import sys
+p = sys.argv[1]; s = open(p).read()
+a = "if (c == 0 && consumed == 0) named_bar_arrive(kBarTurn0, 256);"
+b = "pv_gemm_issue<T>(o[0], p, sv_stage);\n          turn_end();"
+assert a in s and b in s
+s = s.replace(a, "if (c == 0) named_bar_arrive(kBarTurn0, 256);")
+s = s.replace(b, "pv_gemm_issue<T>(o[0], p, sv_stage);\n          if (c == 0) named_bar_arrive(kBarTurn1, 256);")
+open(p, "w").write(s)
+PY
+  if timeout 120 nvcc -O3 -std=c++17 -Xcompiler -fno-exceptions,-fno-threadsafe-statics,-fno-rtti -Iinclude -I/tmp/old_turns/src -Itests -gencode arch=compute_90a,code=sm_90a \
+      -c tests/wgmma_turns.cu -o /tmp/old_turns/turns.o >"$OUT/old_turns_build.log" 2>&1 &&
+     cc build/obj/tests/test_wgmma.c.o build/obj/tests/wgmma_probe.cu.o /tmp/old_turns/turns.o build/obj/tests/test_util.c.o \
+      build/libflashattn.a -o /tmp/old_turns/test_wgmma -lcmocka -L/usr/local/cuda/lib64 -lcudart_static -lpthread -ldl -lrt -lm \
+      >>"$OUT/old_turns_build.log" 2>&1; then
+    local t0=$SECONDS
+    timeout 60 /tmp/old_turns/test_wgmma >"$OUT/test_wgmma_old_protocol.log" 2>&1
+    note "test_wgmma, old protocol (must FAIL the turns case): exit $? after $((SECONDS - t0)) s ($(counts "$OUT/test_wgmma_old_protocol.log"))"
+    grep -E "late consumer|deadlock" "$OUT/test_wgmma_old_protocol.log" | head -2 | tee -a "$SUMMARY"
+  else
+    note "turns (old protocol): build failed"; tail -5 "$OUT/old_turns_build.log"
+  fi
+}
+
 step_sanitize_wgmma() {
   sanitize_cases test_fwd "${WGMMA_SAN_TOOLS:-racecheck synccheck}" "${SAN_TIMEOUT:-60}" \
     ${WGMMA_SAN:-wgmma_sm90a_hdim128_bf16_causal wgmma_sm90a_hdim64_fp16_local}
@@ -324,6 +358,7 @@ for s in "$@"; do
                  note "test_fwd $f: exit $? ($(counts "$OUT/test_fwd_$f.log"))"
                  grep -E '^\[  FAILED  \] [a-z]|second run' "$OUT/test_fwd_$f.log" | head -6 | tee -a "$SUMMARY"
                done ;;
+    turns) step_turns ;;
     tests-misc) for t in test_api test_dispatch test_stress; do
                   timeout "${MISC_TIMEOUT:-90}" "build/tests/$t" >"$OUT/$t.log" 2>&1
                   note "$t: exit $? ($(counts "$OUT/$t.log"))"

@@ -698,6 +698,21 @@ fa_status fa_fwd_with_kernel(const fa_fwd_params *params, size_t kernel_index, f
   return run(&call, alone, message);
 }
 
+fa_status fa_fwd_kernel_args(const fa_fwd_params *params, size_t kernel_index, fa_fwd_args *args,
+                             fa_message *message) {
+  fa_clear_message(message);
+  if (args == NULL) return fa_fail(message, FA_ERR_NULL_POINTER, "args is NULL");
+  prepared_call call;
+  const fa_status st = prepare_forced(params, kernel_index, &call, message);
+  if (st != FA_OK) return st;
+  const fa_choice alone = {kernel_index, SIZE_MAX};
+  launch_part parts[2];
+  size_t need = 0;
+  plan_parts(&call, alone, parts, &need);
+  *args = parts[0].args;
+  return FA_OK;
+}
+
 fa_status fa_fwd_workspace_size_with_kernel(const fa_fwd_params *params, size_t kernel_index, size_t *bytes,
                                             fa_message *message) {
   fa_clear_message(message);

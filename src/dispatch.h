@@ -134,6 +134,13 @@ size_t fa_workspace_bound_in(const fa_kernel_table_view *table, fa_backend backe
 fa_status fa_check_workspace(const fa_kernel_entry *entry, const fa_fwd_args *args, const fa_device_info *dev,
                              fa_message *message);
 
+/* The args fa_fwd_with_kernel(params, kernel_index) would launch the
+ * kernel with (checked, planned), without launching it: for tests that
+ * launch an instrumented copy of a kernel on a real call's arguments
+ * (tests/wgmma_turns.cu). Implemented in api.c. */
+fa_status fa_fwd_kernel_args(const fa_fwd_params *params, size_t kernel_index, fa_fwd_args *args,
+                             fa_message *message);
+
 #ifdef __cplusplus
 }
 #endif

@@ -4,7 +4,8 @@
  * wgmma, checked against a double reference. Runs on an sm_90 device (the
  * probe is sm_90a machine code); skips, with the reason, anywhere else.
  * The full forward of the family is tested per specialization by test_fwd
- * (its fwd_wgmma_* cases).
+ * (its fwd_wgmma_* cases). Also: the ping-pong turns with a late consumer
+ * (tests/wgmma_turns.cu), a deadlock that timing alone decides.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -16,6 +17,7 @@
 
 #include "test_util.h"
 #include "wgmma_probe.h"
+#include "wgmma_turns.h"
 
 static void probe(int fp16) {
   tu_device dev;
@@ -49,10 +51,41 @@ static void test_wgmma_probe_fp16(void **state) {
   probe(1);
 }
 
+/* Consumer 1 late for the last turn of every work tile: the block must not
+ * deadlock (fwd_wgmma.md "Ping-pong turns across work tiles"), and its
+ * output must match the library's kernel on the same call (another tile,
+ * so within bf16 rounding, not bitwise). Last: a deadlocked kernel leaves
+ * the context unusable. */
+static void test_wgmma_turns_slow_consumer(void **state) {
+  (void)state;
+  tu_device dev;
+  char why[512];
+  wgmma_turns_result r;
+  if (!tu_cuda_device(&dev)) {
+    print_message("skipped: no CUDA device (%s)\n", dev.reason);
+    skip();
+  }
+  if (!tu_arch_runs_on("sm_90a", 90, &dev, why, sizeof why)) {
+    print_message("skipped: %s\n", why);
+    skip();
+  }
+  if (wgmma_turns_run(&r, why, sizeof why) != 0) fail_msg("%s", why);
+  if (!r.finished)
+    fail_msg("the kernel with a late consumer 1 did not finish in %.1f s (%d work tiles per block): the ping-pong "
+             "turns deadlocked",
+             r.seconds, r.tiles_per_block);
+  print_message("late consumer 1: %d work tiles per block, %.3f s; max |out - library| %.3g of max |out| %.3g\n",
+                r.tiles_per_block, r.seconds, r.max_err, r.max_ref);
+  assert_true(r.tiles_per_block >= 16);
+  assert_true(r.max_ref > 0.0);
+  assert_true(r.max_err <= 2e-2 * r.max_ref);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_wgmma_probe_bf16),
       cmocka_unit_test(test_wgmma_probe_fp16),
+      cmocka_unit_test(test_wgmma_turns_slow_consumer),
   };
   return cmocka_run_group_tests_name("wgmma_probe", tests, NULL, NULL);
 }

@@ -1033,14 +1033,22 @@ __global__ void __launch_bounds__(T::kThreads, 1)
       // of S(n) under the P V; then (at the top of the next iteration)
       // wait_group 0, O *= alpha(n), P(n) = 16-bit S(n). The first tile has no
       // P V to overlap, the last P V no softmax to hide.
-      // Ping-pong: every issue is a turn, consumer 0, 1, 0, 1, ... (named
-      // barriers kBarTurn0/1, 256 threads: the other consumer's arrive + this
-      // one's sync), so one consumer's softmax runs under the other's GEMMs.
-      // Both consumers take the same number of turns (the tile plan is the
-      // work tile's); consumer 0 opens with an arrive on its own barrier, and
-      // consumer 1 does not arrive after its last turn: every barrier
-      // generation is complete at the end of each work tile.
-      // (Barrier ids as immediates: a register holding them was spilled.)
+      // Ping-pong: every issue is a turn, consumer 0, 1, 0, 1, ... over the
+      // whole block, across work tiles (named barriers kBarTurn0/1, 256
+      // threads: the other consumer's arrive + this one's sync), so one
+      // consumer's softmax runs under the other's GEMMs. Consumer 0 arrives
+      // on its own barrier once, before its first tile with keys (nothing
+      // consumed yet: no register for it); after that each sync pairs with
+      // one arrive of the other consumer, so a consumer never arrives twice
+      // on a generation: turn k + 1 of consumer 0 needs consumer 1's turn k. (Until 2026-11-30 the turns
+      // restarted at each work tile, consumer 1 skipping its last arrive:
+      // a consumer 0 that finished its epilogue and issued the next tile's
+      // first S before consumer 1 reached its last turn arrived twice on
+      // kBarTurn1, completing that generation alone, and the block
+      // deadlocked; fwd_wgmma.md "Ping-pong turns across work tiles".)
+      // The last arrive of consumer 1 is never waited for: a pending
+      // arrival at exit is harmless. (Barrier ids as immediates: a
+      // register holding them was spilled.)
       const auto turn_begin = [&]() {
         if constexpr (T::kPingPong) {
           if (c == 0)
@@ -1049,17 +1057,17 @@ __global__ void __launch_bounds__(T::kThreads, 1)
             named_bar_sync(kBarTurn1, 256);
         }
       };
-      const auto turn_end = [&](bool last) {
+      const auto turn_end = [&]() {
         if constexpr (T::kPingPong) {
           if (c == 0)
             named_bar_arrive(kBarTurn1, 256);
-          else if (!last)
+          else
             named_bar_arrive(kBarTurn0, 256);
         }
       };
       if (any_keys) {
         if constexpr (T::kPingPong)
-          if (c == 0) named_bar_arrive(kBarTurn0, 256);
+          if (c == 0 && consumed == 0) named_bar_arrive(kBarTurn0, 256);  // the block's first turn
         float sc[1][T::kSTiles][4];
         uint32_t p[T::kPVSteps][4];
         float alpha[2];
@@ -1069,7 +1077,7 @@ __global__ void __launch_bounds__(T::kThreads, 1)
           mbar_wait(bar.k_full(s), ring_parity<T>(j_base));
           turn_begin();
           qk_gemm_issue<T>(sc[0], sq_wg, sk + s * T::kKVBytes);
-          turn_end(false);
+          turn_end();
           wgmma_wait<0>();
           wgmma_reg_fence(sc[0]);
           if (ctid % 128 == 0) mbar_arrive(bar.k_empty(s));
@@ -1102,7 +1110,7 @@ __global__ void __launch_bounds__(T::kThreads, 1)
           turn_begin();
           qk_gemm_issue<T>(sc[0], sq_wg, sk + s * T::kKVBytes);
           pv_gemm_issue<T>(o[0], p, sv_prev);
-          turn_end(false);
+          turn_end();
           wgmma_wait<1>();  // S(n) is ready; P(n-1) V(n-1) may still run
           wgmma_reg_fence(sc[0]);
           if (ctid % 128 == 0) mbar_arrive(bar.k_empty(s));
@@ -1126,9 +1134,16 @@ __global__ void __launch_bounds__(T::kThreads, 1)
           pack_p<T>(p, sc[0]);
           mbar_wait(bar.v_full(s), ring_parity<T>(jj));
           if (n0 + T::kBlockN > len_k) zero_v_tail_by_panel<T>(sv_stage, len_k - n0, ctid);  // uniform over the block
+#ifdef FA_TEST_SLOW_CONSUMER1_NS
+          // tests/wgmma_turns.cu: consumer 1 late for its last turn, so that
+          // consumer 0 runs ahead into the next work tile
+          if (c == 1)
+            for (const uint64_t t0 = globaltimer_ns(); globaltimer_ns() - t0 < (FA_TEST_SLOW_CONSUMER1_NS);) {
+            }
+#endif
           turn_begin();
           pv_gemm_issue<T>(o[0], p, sv_stage);
-          turn_end(true);
+          turn_end();
           wgmma_wait<0>();
           wgmma_reg_fence(o[0]);
           wgmma_reg_fence(p);

@@ -17,6 +17,13 @@ __device__ __forceinline__ unsigned thread_index_x() {
   return t;
 }
 
+// The global nanosecond timer (%globaltimer; volatile: read at this point).
+__device__ __forceinline__ uint64_t globaltimer_ns() {
+  uint64_t t;
+  asm volatile("mov.u64 %0, %%globaltimer;\n" : "=l"(t));
+  return t;
+}
+
 // Shared-memory address (32-bit, .shared state space) of a generic pointer.
 __device__ __forceinline__ uint32_t smem_u32(const void *p) {
   return static_cast<uint32_t>(__cvta_generic_to_shared(p));
