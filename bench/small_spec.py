@@ -47,7 +47,7 @@ if args.switch:
 def set_tile(s, table, t):
     """KEY=VALUE in the row of `table` whose max_head_dim is D (t: "D:KEY=VALUE")."""
     dim, kv = t.split(":")
-    key, value = kv.split("=")
+    key, value = kv.split("=", 1)
     i = s.index(f"\n{table} = [")
     j = s.index("\n]", i)
     rows = s[i:j].split("\n")

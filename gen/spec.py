@@ -141,7 +141,10 @@ def wgmma_smem_bytes(head_dim, tile):
 #             fwd_wgmma.md "Ping-pong at d64"); the 128 x 192 long-key
 #             kernels keep them (4 bytes of spill without). d80/d96
 #             without: mixed (-5..+3.5%); d128 without: full +1%, short
-#             causal -1.5% (one 4-round call); d256: one round only
+#             causal -1.5% (one 4-round call), mask none alone +0.5% mean
+#             (noise, fourteenth session); d256 without: 0.997 (3 rounds).
+#             The turns run over the whole block, not per work tile
+#             (fwd_wgmma.md "Ping-pong turns across work tiles")
 #   persistent: one block per SM looping over work tiles (static stride),
 #             the next tile's loads under the last one's epilogue
 #   q_buffers: 2 keeps two Q tiles, so that the next work tile's Q loads
@@ -181,10 +184,14 @@ WGMMA_TILES = [
          long_keys=dict(min_seqlen_k=4096, masks=["none", "causal"], head_dims=[64], block_n=192, stages=2, pingpong=True)),
     # d80, d96 (32-column panels, padded to 96): the d128 tile with 3 stages
     # (216 KB; +0.85% median over 2, src/cuda/fwd_wgmma.md "Head dims that
-    # are not multiples of 64")
-    dict(max_head_dim=96, block_m=128, block_n=128, warps=12, stages=3, overlap=True, pingpong=True, persistent=True, smem_epilogue=True),
+    # are not multiples of 64"); from 8192 keys 128 x 176 with 2 stages
+    # (s8192/s16384 +1.4% mean over 16 rows, +0.3..3.6% in an earlier call;
+    # -16..-18% on short causal rows, hence long keys only: fwd_wgmma.md
+    # "d80/d96 long-key kernels")
+    dict(max_head_dim=96, block_m=128, block_n=128, warps=12, stages=3, overlap=True, pingpong=True, persistent=True, smem_epilogue=True,
+         long_keys=dict(min_seqlen_k=8192, masks=["none", "causal"], block_n=176, stages=2)),
     dict(max_head_dim=128, block_m=128, block_n=128, warps=12, stages=2, overlap=True, pingpong=True, persistent=True, smem_epilogue=True,
-         long_keys=dict(min_seqlen_k=8192, masks=["none"], head_dims=[128], block_n=176, smem_epilogue=False)),
+         long_keys=dict(min_seqlen_k=8192, masks=["none"], head_dims=[128], block_n=176, smem_epilogue=False, pingpong=True)),
     # d192: FA3's 128 x 96 tile (S 48 + P 24 + O 96 registers; 193 KB of shared memory)
     dict(max_head_dim=192, block_m=128, block_n=96, warps=12, stages=2, overlap=True, pingpong=True, persistent=True, smem_epilogue=True),
     # d256: O alone takes 128 registers; FA3 uses block_n 80 here

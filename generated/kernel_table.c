@@ -179,17 +179,25 @@ int fa_launch_fwd_wgmma_sm90a_hdim64_fp16_local(const fa_fwd_args *args, fa_stre
 int fa_launch_fwd_wgmma_sm90a_hdim64_fp16_none(const fa_fwd_args *args, fa_stream_t stream);
 int fa_launch_fwd_wgmma_sm90a_hdim64_fp16_none_k4096(const fa_fwd_args *args, fa_stream_t stream);
 int fa_launch_fwd_wgmma_sm90a_hdim80_bf16_causal(const fa_fwd_args *args, fa_stream_t stream);
+int fa_launch_fwd_wgmma_sm90a_hdim80_bf16_causal_k8192(const fa_fwd_args *args, fa_stream_t stream);
 int fa_launch_fwd_wgmma_sm90a_hdim80_bf16_local(const fa_fwd_args *args, fa_stream_t stream);
 int fa_launch_fwd_wgmma_sm90a_hdim80_bf16_none(const fa_fwd_args *args, fa_stream_t stream);
+int fa_launch_fwd_wgmma_sm90a_hdim80_bf16_none_k8192(const fa_fwd_args *args, fa_stream_t stream);
 int fa_launch_fwd_wgmma_sm90a_hdim80_fp16_causal(const fa_fwd_args *args, fa_stream_t stream);
+int fa_launch_fwd_wgmma_sm90a_hdim80_fp16_causal_k8192(const fa_fwd_args *args, fa_stream_t stream);
 int fa_launch_fwd_wgmma_sm90a_hdim80_fp16_local(const fa_fwd_args *args, fa_stream_t stream);
 int fa_launch_fwd_wgmma_sm90a_hdim80_fp16_none(const fa_fwd_args *args, fa_stream_t stream);
+int fa_launch_fwd_wgmma_sm90a_hdim80_fp16_none_k8192(const fa_fwd_args *args, fa_stream_t stream);
 int fa_launch_fwd_wgmma_sm90a_hdim96_bf16_causal(const fa_fwd_args *args, fa_stream_t stream);
+int fa_launch_fwd_wgmma_sm90a_hdim96_bf16_causal_k8192(const fa_fwd_args *args, fa_stream_t stream);
 int fa_launch_fwd_wgmma_sm90a_hdim96_bf16_local(const fa_fwd_args *args, fa_stream_t stream);
 int fa_launch_fwd_wgmma_sm90a_hdim96_bf16_none(const fa_fwd_args *args, fa_stream_t stream);
+int fa_launch_fwd_wgmma_sm90a_hdim96_bf16_none_k8192(const fa_fwd_args *args, fa_stream_t stream);
 int fa_launch_fwd_wgmma_sm90a_hdim96_fp16_causal(const fa_fwd_args *args, fa_stream_t stream);
+int fa_launch_fwd_wgmma_sm90a_hdim96_fp16_causal_k8192(const fa_fwd_args *args, fa_stream_t stream);
 int fa_launch_fwd_wgmma_sm90a_hdim96_fp16_local(const fa_fwd_args *args, fa_stream_t stream);
 int fa_launch_fwd_wgmma_sm90a_hdim96_fp16_none(const fa_fwd_args *args, fa_stream_t stream);
+int fa_launch_fwd_wgmma_sm90a_hdim96_fp16_none_k8192(const fa_fwd_args *args, fa_stream_t stream);
 int fa_launch_fwd_wgmma_sm90a_hdim128_bf16_causal(const fa_fwd_args *args, fa_stream_t stream);
 int fa_launch_fwd_wgmma_sm90a_hdim128_bf16_local(const fa_fwd_args *args, fa_stream_t stream);
 int fa_launch_fwd_wgmma_sm90a_hdim128_bf16_none(const fa_fwd_args *args, fa_stream_t stream);
@@ -554,28 +562,44 @@ static const fa_kernel_entry entries[] = {
      &fa_family_wgmma, fa_launch_fwd_wgmma_sm90a_hdim64_fp16_none_k4096, 4096},
     {{sizeof(fa_kernel_info), "fwd_wgmma_sm90a_hdim80_bf16_causal", "wgmma", "Hopper forward: TMA producer warpgroup, 2 wgmma consumer warpgroups, mbarrier ring; 128x128 tile, 12 warps; intra-warpgroup overlap; ping-pong; persistent; epilogue through shared memory", "sm_90a", FA_BACKEND_CUDA, 90, 80, FA_DTYPE_BF16, FA_MASK_CAUSAL, 15, 128, 128, 384, 216192},
      &fa_family_wgmma, fa_launch_fwd_wgmma_sm90a_hdim80_bf16_causal, 0},
+    {{sizeof(fa_kernel_info), "fwd_wgmma_sm90a_hdim80_bf16_causal_k8192", "wgmma", "Hopper forward: TMA producer warpgroup, 2 wgmma consumer warpgroups, mbarrier ring; 128x176 tile, 12 warps; intra-warpgroup overlap; ping-pong; persistent; epilogue through shared memory; dispatch takes it for max_seqlen_k >= 8192", "sm_90a", FA_BACKEND_CUDA, 90, 80, FA_DTYPE_BF16, FA_MASK_CAUSAL, 15, 128, 176, 384, 203872},
+     &fa_family_wgmma, fa_launch_fwd_wgmma_sm90a_hdim80_bf16_causal_k8192, 8192},
     {{sizeof(fa_kernel_info), "fwd_wgmma_sm90a_hdim80_bf16_local", "wgmma", "Hopper forward: TMA producer warpgroup, 2 wgmma consumer warpgroups, mbarrier ring; 128x128 tile, 12 warps; intra-warpgroup overlap; ping-pong; persistent; epilogue through shared memory", "sm_90a", FA_BACKEND_CUDA, 90, 80, FA_DTYPE_BF16, FA_MASK_LOCAL, 15, 128, 128, 384, 216192},
      &fa_family_wgmma, fa_launch_fwd_wgmma_sm90a_hdim80_bf16_local, 0},
     {{sizeof(fa_kernel_info), "fwd_wgmma_sm90a_hdim80_bf16_none", "wgmma", "Hopper forward: TMA producer warpgroup, 2 wgmma consumer warpgroups, mbarrier ring; 128x128 tile, 12 warps; intra-warpgroup overlap; ping-pong; persistent; epilogue through shared memory", "sm_90a", FA_BACKEND_CUDA, 90, 80, FA_DTYPE_BF16, FA_MASK_NONE, 15, 128, 128, 384, 216192},
      &fa_family_wgmma, fa_launch_fwd_wgmma_sm90a_hdim80_bf16_none, 0},
+    {{sizeof(fa_kernel_info), "fwd_wgmma_sm90a_hdim80_bf16_none_k8192", "wgmma", "Hopper forward: TMA producer warpgroup, 2 wgmma consumer warpgroups, mbarrier ring; 128x176 tile, 12 warps; intra-warpgroup overlap; ping-pong; persistent; epilogue through shared memory; dispatch takes it for max_seqlen_k >= 8192", "sm_90a", FA_BACKEND_CUDA, 90, 80, FA_DTYPE_BF16, FA_MASK_NONE, 15, 128, 176, 384, 203872},
+     &fa_family_wgmma, fa_launch_fwd_wgmma_sm90a_hdim80_bf16_none_k8192, 8192},
     {{sizeof(fa_kernel_info), "fwd_wgmma_sm90a_hdim80_fp16_causal", "wgmma", "Hopper forward: TMA producer warpgroup, 2 wgmma consumer warpgroups, mbarrier ring; 128x128 tile, 12 warps; intra-warpgroup overlap; ping-pong; persistent; epilogue through shared memory", "sm_90a", FA_BACKEND_CUDA, 90, 80, FA_DTYPE_FP16, FA_MASK_CAUSAL, 15, 128, 128, 384, 216192},
      &fa_family_wgmma, fa_launch_fwd_wgmma_sm90a_hdim80_fp16_causal, 0},
+    {{sizeof(fa_kernel_info), "fwd_wgmma_sm90a_hdim80_fp16_causal_k8192", "wgmma", "Hopper forward: TMA producer warpgroup, 2 wgmma consumer warpgroups, mbarrier ring; 128x176 tile, 12 warps; intra-warpgroup overlap; ping-pong; persistent; epilogue through shared memory; dispatch takes it for max_seqlen_k >= 8192", "sm_90a", FA_BACKEND_CUDA, 90, 80, FA_DTYPE_FP16, FA_MASK_CAUSAL, 15, 128, 176, 384, 203872},
+     &fa_family_wgmma, fa_launch_fwd_wgmma_sm90a_hdim80_fp16_causal_k8192, 8192},
     {{sizeof(fa_kernel_info), "fwd_wgmma_sm90a_hdim80_fp16_local", "wgmma", "Hopper forward: TMA producer warpgroup, 2 wgmma consumer warpgroups, mbarrier ring; 128x128 tile, 12 warps; intra-warpgroup overlap; ping-pong; persistent; epilogue through shared memory", "sm_90a", FA_BACKEND_CUDA, 90, 80, FA_DTYPE_FP16, FA_MASK_LOCAL, 15, 128, 128, 384, 216192},
      &fa_family_wgmma, fa_launch_fwd_wgmma_sm90a_hdim80_fp16_local, 0},
     {{sizeof(fa_kernel_info), "fwd_wgmma_sm90a_hdim80_fp16_none", "wgmma", "Hopper forward: TMA producer warpgroup, 2 wgmma consumer warpgroups, mbarrier ring; 128x128 tile, 12 warps; intra-warpgroup overlap; ping-pong; persistent; epilogue through shared memory", "sm_90a", FA_BACKEND_CUDA, 90, 80, FA_DTYPE_FP16, FA_MASK_NONE, 15, 128, 128, 384, 216192},
      &fa_family_wgmma, fa_launch_fwd_wgmma_sm90a_hdim80_fp16_none, 0},
+    {{sizeof(fa_kernel_info), "fwd_wgmma_sm90a_hdim80_fp16_none_k8192", "wgmma", "Hopper forward: TMA producer warpgroup, 2 wgmma consumer warpgroups, mbarrier ring; 128x176 tile, 12 warps; intra-warpgroup overlap; ping-pong; persistent; epilogue through shared memory; dispatch takes it for max_seqlen_k >= 8192", "sm_90a", FA_BACKEND_CUDA, 90, 80, FA_DTYPE_FP16, FA_MASK_NONE, 15, 128, 176, 384, 203872},
+     &fa_family_wgmma, fa_launch_fwd_wgmma_sm90a_hdim80_fp16_none_k8192, 8192},
     {{sizeof(fa_kernel_info), "fwd_wgmma_sm90a_hdim96_bf16_causal", "wgmma", "Hopper forward: TMA producer warpgroup, 2 wgmma consumer warpgroups, mbarrier ring; 128x128 tile, 12 warps; intra-warpgroup overlap; ping-pong; persistent; epilogue through shared memory", "sm_90a", FA_BACKEND_CUDA, 90, 96, FA_DTYPE_BF16, FA_MASK_CAUSAL, 15, 128, 128, 384, 216192},
      &fa_family_wgmma, fa_launch_fwd_wgmma_sm90a_hdim96_bf16_causal, 0},
+    {{sizeof(fa_kernel_info), "fwd_wgmma_sm90a_hdim96_bf16_causal_k8192", "wgmma", "Hopper forward: TMA producer warpgroup, 2 wgmma consumer warpgroups, mbarrier ring; 128x176 tile, 12 warps; intra-warpgroup overlap; ping-pong; persistent; epilogue through shared memory; dispatch takes it for max_seqlen_k >= 8192", "sm_90a", FA_BACKEND_CUDA, 90, 96, FA_DTYPE_BF16, FA_MASK_CAUSAL, 15, 128, 176, 384, 203872},
+     &fa_family_wgmma, fa_launch_fwd_wgmma_sm90a_hdim96_bf16_causal_k8192, 8192},
     {{sizeof(fa_kernel_info), "fwd_wgmma_sm90a_hdim96_bf16_local", "wgmma", "Hopper forward: TMA producer warpgroup, 2 wgmma consumer warpgroups, mbarrier ring; 128x128 tile, 12 warps; intra-warpgroup overlap; ping-pong; persistent; epilogue through shared memory", "sm_90a", FA_BACKEND_CUDA, 90, 96, FA_DTYPE_BF16, FA_MASK_LOCAL, 15, 128, 128, 384, 216192},
      &fa_family_wgmma, fa_launch_fwd_wgmma_sm90a_hdim96_bf16_local, 0},
     {{sizeof(fa_kernel_info), "fwd_wgmma_sm90a_hdim96_bf16_none", "wgmma", "Hopper forward: TMA producer warpgroup, 2 wgmma consumer warpgroups, mbarrier ring; 128x128 tile, 12 warps; intra-warpgroup overlap; ping-pong; persistent; epilogue through shared memory", "sm_90a", FA_BACKEND_CUDA, 90, 96, FA_DTYPE_BF16, FA_MASK_NONE, 15, 128, 128, 384, 216192},
      &fa_family_wgmma, fa_launch_fwd_wgmma_sm90a_hdim96_bf16_none, 0},
+    {{sizeof(fa_kernel_info), "fwd_wgmma_sm90a_hdim96_bf16_none_k8192", "wgmma", "Hopper forward: TMA producer warpgroup, 2 wgmma consumer warpgroups, mbarrier ring; 128x176 tile, 12 warps; intra-warpgroup overlap; ping-pong; persistent; epilogue through shared memory; dispatch takes it for max_seqlen_k >= 8192", "sm_90a", FA_BACKEND_CUDA, 90, 96, FA_DTYPE_BF16, FA_MASK_NONE, 15, 128, 176, 384, 203872},
+     &fa_family_wgmma, fa_launch_fwd_wgmma_sm90a_hdim96_bf16_none_k8192, 8192},
     {{sizeof(fa_kernel_info), "fwd_wgmma_sm90a_hdim96_fp16_causal", "wgmma", "Hopper forward: TMA producer warpgroup, 2 wgmma consumer warpgroups, mbarrier ring; 128x128 tile, 12 warps; intra-warpgroup overlap; ping-pong; persistent; epilogue through shared memory", "sm_90a", FA_BACKEND_CUDA, 90, 96, FA_DTYPE_FP16, FA_MASK_CAUSAL, 15, 128, 128, 384, 216192},
      &fa_family_wgmma, fa_launch_fwd_wgmma_sm90a_hdim96_fp16_causal, 0},
+    {{sizeof(fa_kernel_info), "fwd_wgmma_sm90a_hdim96_fp16_causal_k8192", "wgmma", "Hopper forward: TMA producer warpgroup, 2 wgmma consumer warpgroups, mbarrier ring; 128x176 tile, 12 warps; intra-warpgroup overlap; ping-pong; persistent; epilogue through shared memory; dispatch takes it for max_seqlen_k >= 8192", "sm_90a", FA_BACKEND_CUDA, 90, 96, FA_DTYPE_FP16, FA_MASK_CAUSAL, 15, 128, 176, 384, 203872},
+     &fa_family_wgmma, fa_launch_fwd_wgmma_sm90a_hdim96_fp16_causal_k8192, 8192},
     {{sizeof(fa_kernel_info), "fwd_wgmma_sm90a_hdim96_fp16_local", "wgmma", "Hopper forward: TMA producer warpgroup, 2 wgmma consumer warpgroups, mbarrier ring; 128x128 tile, 12 warps; intra-warpgroup overlap; ping-pong; persistent; epilogue through shared memory", "sm_90a", FA_BACKEND_CUDA, 90, 96, FA_DTYPE_FP16, FA_MASK_LOCAL, 15, 128, 128, 384, 216192},
      &fa_family_wgmma, fa_launch_fwd_wgmma_sm90a_hdim96_fp16_local, 0},
     {{sizeof(fa_kernel_info), "fwd_wgmma_sm90a_hdim96_fp16_none", "wgmma", "Hopper forward: TMA producer warpgroup, 2 wgmma consumer warpgroups, mbarrier ring; 128x128 tile, 12 warps; intra-warpgroup overlap; ping-pong; persistent; epilogue through shared memory", "sm_90a", FA_BACKEND_CUDA, 90, 96, FA_DTYPE_FP16, FA_MASK_NONE, 15, 128, 128, 384, 216192},
      &fa_family_wgmma, fa_launch_fwd_wgmma_sm90a_hdim96_fp16_none, 0},
+    {{sizeof(fa_kernel_info), "fwd_wgmma_sm90a_hdim96_fp16_none_k8192", "wgmma", "Hopper forward: TMA producer warpgroup, 2 wgmma consumer warpgroups, mbarrier ring; 128x176 tile, 12 warps; intra-warpgroup overlap; ping-pong; persistent; epilogue through shared memory; dispatch takes it for max_seqlen_k >= 8192", "sm_90a", FA_BACKEND_CUDA, 90, 96, FA_DTYPE_FP16, FA_MASK_NONE, 15, 128, 176, 384, 203872},
+     &fa_family_wgmma, fa_launch_fwd_wgmma_sm90a_hdim96_fp16_none_k8192, 8192},
     {{sizeof(fa_kernel_info), "fwd_wgmma_sm90a_hdim128_bf16_causal", "wgmma", "Hopper forward: TMA producer warpgroup, 2 wgmma consumer warpgroups, mbarrier ring; 128x128 tile, 12 warps; intra-warpgroup overlap; ping-pong; persistent; epilogue through shared memory", "sm_90a", FA_BACKEND_CUDA, 90, 128, FA_DTYPE_BF16, FA_MASK_CAUSAL, 15, 128, 128, 384, 216160},
      &fa_family_wgmma, fa_launch_fwd_wgmma_sm90a_hdim128_bf16_causal, 0},
     {{sizeof(fa_kernel_info), "fwd_wgmma_sm90a_hdim128_bf16_local", "wgmma", "Hopper forward: TMA producer warpgroup, 2 wgmma consumer warpgroups, mbarrier ring; 128x128 tile, 12 warps; intra-warpgroup overlap; ping-pong; persistent; epilogue through shared memory", "sm_90a", FA_BACKEND_CUDA, 90, 128, FA_DTYPE_BF16, FA_MASK_LOCAL, 15, 128, 128, 384, 216160},
