@@ -19,10 +19,11 @@
 #include "wgmma_probe.h"
 #include "wgmma_turns.h"
 
-static void probe(int fp16) {
+/* Skips the calling case, with the reason, unless an sm_90 device runs
+ * sm_90a machine code here. */
+static void skip_unless_sm90a(void) {
   tu_device dev;
   char why[512];
-  wgmma_probe_result r;
   if (!tu_cuda_device(&dev)) {
     print_message("skipped: no CUDA device (%s)\n", dev.reason);
     skip();
@@ -31,6 +32,12 @@ static void probe(int fp16) {
     print_message("skipped: %s\n", why);
     skip();
   }
+}
+
+static void probe(int fp16) {
+  char why[512];
+  wgmma_probe_result r;
+  skip_unless_sm90a();
   if (wgmma_probe_run(fp16, &r, why, sizeof why) != 0) fail_msg("probe (%s): %s", fp16 ? "fp16" : "bf16", why);
   print_message("wgmma probe %s: S max|err| %.3g of max|ref| %.3g; O max|err| %.3g of max|ref| %.3g; "
                 "zero-filled scores not 0: %d; %d registers, %d bytes local\n",
@@ -58,17 +65,9 @@ static void test_wgmma_probe_fp16(void **state) {
  * the context unusable. */
 static void test_wgmma_turns_slow_consumer(void **state) {
   (void)state;
-  tu_device dev;
   char why[512];
   wgmma_turns_result r;
-  if (!tu_cuda_device(&dev)) {
-    print_message("skipped: no CUDA device (%s)\n", dev.reason);
-    skip();
-  }
-  if (!tu_arch_runs_on("sm_90a", 90, &dev, why, sizeof why)) {
-    print_message("skipped: %s\n", why);
-    skip();
-  }
+  skip_unless_sm90a();
   if (wgmma_turns_run(&r, why, sizeof why) != 0) fail_msg("%s", why);
   if (!r.finished)
     fail_msg("the kernel with a late consumer 1 did not finish in %.1f s (%d work tiles per block): the ping-pong "
