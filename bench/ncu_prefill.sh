@@ -7,28 +7,39 @@
 # pipe's share (ComputeWorkloadAnalysis), and where our warps wait.
 #   run(command="bash bench/ncu_prefill.sh", carry=[".deb"], timeout_s=400)
 # NCU_ROWS: rows as "b:s:d:full|causal" (default: d64 s512 causal and
-# s2048 full, the ninth session's worst d64 rows).
+# s2048 full, the ninth session's worst d64 rows), or "packed24": bench.py's
+# packed GQA row (24 sequences, 32/8 heads, d128, causal; ab_prefill.c's
+# lengths), against varlen_attn's kernel (no cuDNN peer for it).
 set -u
 BUDGET=${BUDGET:-380}
 . "$(dirname "$0")/device_common.sh"
 build_demo_for_ncu
 SECTIONS=(--section SpeedOfLight --section ComputeWorkloadAnalysis --section WarpStateStats --section SchedulerStats)
 for row in ${NCU_ROWS:-32:512:64:causal 8:2048:64:full}; do
-  IFS=: read -r b s d mask <<<"$row"
-  name="d${d}_s${s}_${mask}"
-  lens=$(printf "$s,%.0s" $(seq "$b") | sed 's/,$//')
+  heads="--heads-q 32 --heads-k 32"
+  if [ "$row" = packed24 ]; then
+    d=128 mask=causal name=packed24 heads="--heads-q 32 --heads-k 8"
+    lens=684,4015,309,3328,2627,3643,2051,2279,2441,2323,1557,498,2788,3415,2054,3288,3736,3916,2490,1921,1638,1767,2007,1326
+    peer=(packed24)
+  else
+    IFS=: read -r b s d mask <<<"$row"
+    name="d${d}_s${s}_${mask}"
+    lens=$(printf "$s,%.0s" $(seq "$b") | sed 's/,$//')
+    peer=("$b" "$s" "$d" "$mask")
+  fi
   # ours: the 3rd launch of the wgmma kernel (fa_demo repeats the call)
-  # shellcheck disable=SC2046
+  # shellcheck disable=SC2046,SC2086
   timeout "$(cap 80)" "$NCU" --kernel-name regex:fwd_wgmma --launch-skip 2 --launch-count 1 --clock-control none \
     "${SECTIONS[@]}" --section SourceCounters --import-source no -f -o "$OUT/ncu_ours_$name" \
-    build/fa_demo --head-dim "$d" --heads-q 32 --heads-k 32 --seqlens "$lens" $([ "$mask" = causal ] && echo --causal) \
+    build/fa_demo --head-dim "$d" $heads --seqlens "$lens" $([ "$mask" = causal ] && echo --causal) \
     --repeat 4 --check-rows 16 >"$OUT/ncu_ours_$name.txt" 2>&1
   note "ncu ours $name: exit $?"
   # cuDNN: its kernels of the 4th call (the big one is the attention kernel)
   timeout "$(cap 80)" "$NCU" --kernel-name regex:. --launch-skip 0 --launch-count 16 --clock-control none \
-    "${SECTIONS[@]}" -f -o "$OUT/ncu_cudnn_$name" python3 bench/ncu_peer_prefill.py "$b" "$s" "$d" "$mask" \
+    "${SECTIONS[@]}" -f -o "$OUT/ncu_cudnn_$name" python3 bench/ncu_peer_prefill.py "${peer[@]}" \
     >"$OUT/ncu_cudnn_$name.txt" 2>&1
-  note "ncu cudnn $name: exit $?"
+  rc=$?
+  note "ncu peer $name ($([ "$row" = packed24 ] && echo "varlen_attn; its files say cudnn" || echo cuDNN)): exit $rc"
   for side in ours cudnn; do
     rep="$OUT/ncu_${side}_$name.ncu-rep"
     [ -f "$rep" ] || continue
