@@ -154,10 +154,9 @@ for s in others:
 PY
 
 # ---- correctness of A and each variant against the double reference
-# (AB_TEST_SIDES: only the sides it names)
+# (AB_TEST_SIDES="B C": only those sides; A is often main, tested before)
 for side in "${SIDES[@]}"; do
   [ "$side" = O ] && continue
-  # AB_TEST_SIDES="B C": only those sides (A is often main, tested before)
   [ -n "${AB_TEST_SIDES:-}" ] && case " $AB_TEST_SIDES " in *" $side "*) ;; *) continue ;; esac
   timeout "$(cap 90)" "$W/$side/build/tests/test_fwd" wgmma >"$OUT/test_fwd_$side.log" 2>&1
   note "test_fwd wgmma ($side): exit $? (OK $(grep -c '^\[       OK \]' "$OUT/test_fwd_$side.log"), FAILED $(grep -c '^\[  FAILED  \] [a-z]' "$OUT/test_fwd_$side.log"))"

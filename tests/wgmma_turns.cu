@@ -23,6 +23,7 @@
 
 #include "cuda/fwd_wgmma.cuh"
 #include "dispatch.h"
+#include "fp_convert.h"
 #include "wgmma_turns.h"
 
 namespace {
@@ -34,19 +35,6 @@ struct SlowTurnsTraits : fa::FwdWgmmaTraits<64, 192, 2, __nv_bfloat16, fa::kMask
 
 constexpr int kBatch = 2, kHeads = 4, kSeq = 1000, kDim = 64, kBlocks = 2;
 constexpr double kDeadlineSeconds = 10.0;
-
-uint16_t bf16_bits(float x) {
-  uint32_t u;
-  memcpy(&u, &x, 4);
-  return (uint16_t)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);  // round to nearest even
-}
-
-float bf16_value(uint16_t b) {
-  const uint32_t u = (uint32_t)b << 16;
-  float x;
-  memcpy(&x, &u, 4);
-  return x;
-}
 
 double seconds_since(const struct timespec &t0) {
   struct timespec t;
@@ -69,7 +57,7 @@ extern "C" int wgmma_turns_run(wgmma_turns_result *r, char *why, size_t why_len)
   uint64_t state = 2026113001ull;
   for (size_t i = 0; i < 3 * n; ++i) {
     state = state * 6364136223846793005ull + 1442695040888963407ull;
-    host[i] = bf16_bits((float)((state >> 40) % 4001) / 1000.f - 2.f);
+    host[i] = fa_float_to_bf16((float)((state >> 40) % 4001) / 1000.f - 2.f);
   }
   void *dev = NULL;
   if (cudaMalloc(&dev, 5 * n * sizeof(uint16_t)) != cudaSuccess) {
@@ -130,7 +118,7 @@ extern "C" int wgmma_turns_run(wgmma_turns_result *r, char *why, size_t why_len)
   r->finished = 1;
   cudaMemcpy(host, out_ref, 2 * n * sizeof(uint16_t), cudaMemcpyDeviceToHost);
   for (size_t i = 0; i < n; ++i) {
-    const double ref = bf16_value(host[i]), got = bf16_value(host[n + i]);
+    const double ref = fa_bf16_to_float(host[i]), got = fa_bf16_to_float(host[n + i]);
     r->max_ref = fmax(r->max_ref, fabs(ref));
     r->max_err = isfinite(got) ? fmax(r->max_err, fabs(got - ref)) : INFINITY;
   }

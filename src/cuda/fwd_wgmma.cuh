@@ -1039,16 +1039,11 @@ __global__ void __launch_bounds__(T::kThreads, 1)
       // consumer's softmax runs under the other's GEMMs. Consumer 0 arrives
       // on its own barrier once, before its first tile with keys (nothing
       // consumed yet: no register for it); after that each sync pairs with
-      // one arrive of the other consumer, so a consumer never arrives twice
-      // on a generation: turn k + 1 of consumer 0 needs consumer 1's turn k. (Until 2026-11-30 the turns
-      // restarted at each work tile, consumer 1 skipping its last arrive:
-      // a consumer 0 that finished its epilogue and issued the next tile's
-      // first S before consumer 1 reached its last turn arrived twice on
-      // kBarTurn1, completing that generation alone, and the block
-      // deadlocked; fwd_wgmma.md "Ping-pong turns across work tiles".)
-      // The last arrive of consumer 1 is never waited for: a pending
-      // arrival at exit is harmless. (Barrier ids as immediates: a
-      // register holding them was spilled.)
+      // one arrive of the other consumer, so no generation takes two
+      // arrivals from one consumer (restarting the turns per work tile did:
+      // a deadlock, fwd_wgmma.md "Ping-pong turns across work tiles").
+      // Consumer 1's last arrive is never waited for, which is harmless at
+      // exit. (Barrier ids as immediates: a register holding them spilled.)
       const auto turn_begin = [&]() {
         if constexpr (T::kPingPong) {
           if (c == 0)
