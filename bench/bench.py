@@ -213,8 +213,9 @@ def extras(rows):
     vis = sum(min(4096 + 1, i + 1) for i in range(s))
     time_row(rows, "bf16 swa4096 d128 h16 s16384", 4 * h * d * vis, q, k, v, cu1, cu1, s, s, (4096, 0),
              repeats=EXTRA_REPEATS)
-    for d in (80, 96):
-        h, s, b = 2048 // d if 2048 % d == 0 else 16, 4096, 4
+    # s4096: the rows; s16384: the long-key kernels (from 8192 keys)
+    for d, s in ((80, 4096), (96, 4096), (80, 16384), (96, 16384)):
+        h, b = 2048 // d if 2048 % d == 0 else 16, 16384 // s
         q, k, v = (packed(b, s, h, d, dt) for _ in range(3))
         cu = torch.arange(0, (b + 1) * s, s, device=DEV, dtype=torch.int32)
         for causal in (False, True):
@@ -290,6 +291,7 @@ def main():
     ap.add_argument("--dims", default="64,128,256")
     ap.add_argument("--dtypes", default="bf16,fp16")
     ap.add_argument("--no-extras", action="store_true")
+    ap.add_argument("--only-extras", action="store_true", help="the extra rows alone (no grid)")
     ap.add_argument("--overhead-only", action="store_true", help="only measure host time per call")
     ap.add_argument("--md", help="write the Markdown table here")
     ap.add_argument("--repeats", type=int, default=3, help="interleaved timing rounds per row (median)")
@@ -324,7 +326,8 @@ def main():
     seqs = [512, 2048, 8192] if args.quick else [512, 1024, 2048, 4096, 8192, 16384]
     dts = [{"bf16": torch.bfloat16, "fp16": torch.float16}[x] for x in args.dtypes.split(",")]
     rows = []
-    grid(rows, seqs, dts, [int(x) for x in args.dims.split(",")])
+    if not args.only_extras:
+        grid(rows, seqs, dts, [int(x) for x in args.dims.split(",")])
     if not args.no_extras:
         extras(rows)
     md = markdown(rows, env)

@@ -2,6 +2,7 @@
 # One call on the lent GPU machine: build, test, sanitize, benchmark.
 #
 #   bash bench/device_run.sh STEP...     steps: env build check tests demo sanitize extra-dims bench bench-quick
+#                                        (bench: also $BENCH_ARGS, e.g. "--only-extras")
 #                                        gpu-sanitize (tests/gpu_sanitize.sh $SAN_ARGS)
 #                                        ab (bench/ab_prefill.sh .ab/old: the A/B of a refactor)
 #                                        build-small cache-extras (graphs, 2^31 pool, decode demo, example)
@@ -323,7 +324,8 @@ step_ab() {
 }
 
 step_bench() {
-  python3 bench/bench.py "$@" --md "$OUT/bench.md" 2>&1 | tee "$OUT/bench.log" | tail -4 >>"$SUMMARY"
+  # shellcheck disable=SC2086
+  python3 bench/bench.py "$@" ${BENCH_ARGS:-} --md "$OUT/bench.md" 2>&1 | tee "$OUT/bench.log" | tail -4 >>"$SUMMARY"
 }
 
 setup_cmocka
