@@ -988,7 +988,13 @@ __global__ void __launch_bounds__(T::kThreads, 1)
 
   // ---- consumers
   setmaxnreg_inc<T::kConsumerRegs>();
-  const int c = wg - 1;                        // consumer index: rows 64 c .. 64 c + 63 of the tile
+  // Consumer index (rows 64 c .. 64 c + 63 of the tile), from lane 0 by a
+  // shuffle, so ptxas knows it to be warp-uniform: the turns' branches on it
+  // are then not divergent, and the main loop loses its WARPSYNCs and R2UR
+  // moves (d128 1952 -> 1932 instructions, d64 1822 -> 1810; fwd_wgmma.md
+  // "Per-consumer key tiles"). Not at d256: the values derived from c can
+  // no longer be rematerialized from %tid.x there and spilled 4-16 bytes.
+  const int c = T::kHeadDimPadded < 256 ? __shfl_sync(0xffffffffu, wg - 1, 0) : wg - 1;
   const int ctid = tid - 128;                  // 0 .. 128 x kConsumers - 1 over the consumers
   const int warp_row0 = 64 * c + 16 * ((tid / 32) & 3);  // this warp's first row in the tile
   const uint32_t sq_c = sq + 64 * c * T::kRowBytes;  // this consumer's rows of every Q panel (Q tile 0)
