@@ -5,9 +5,10 @@
  * version's libflashattn.a. bench/ab_prefill.sh builds both and runs them
  * interleaved (A B A B) in one device call.
  *
- *   ab_prefill [--quick] [--reps N] [--dims D,...]   one line per row: "row<TAB>ms<TAB>kernel"
+ *   ab_prefill [--quick] [--reps N] [--dims D,...] [--packed]   one line per row: "row<TAB>ms<TAB>kernel"
  *                                       (--dims: only those of 64, 128, 256, 80, 96, 32, and no packed
- *                                       rows; without it 64, 128, 256 and the packed rows)
+ *                                       rows; without it 64, 128, 256 and the packed rows; --packed:
+ *                                       the packed rows only)
  *
  * After the grid, bench.py's two packed varlen rows (the same sequence
  * lengths: its torch.randint draws with seed 0), bf16: 24 sequences GQA
@@ -129,9 +130,10 @@ static void time_packed(const char *row, const int *lens, int n, int hq, int hk,
 }
 
 int main(int argc, char **argv) {
-  int quick = 0, reps = 30, only_dims = 0, dim_on[6] = {1, 1, 1, 0, 0, 0};
+  int quick = 0, reps = 30, only_dims = 0, only_packed = 0, dim_on[6] = {1, 1, 1, 0, 0, 0};
   for (int i = 1; i < argc; ++i) {
     if (strcmp(argv[i], "--quick") == 0) quick = 1;
+    else if (strcmp(argv[i], "--packed") == 0) only_packed = 1;
     else if (strcmp(argv[i], "--reps") == 0 && i + 1 < argc) reps = atoi(argv[++i]);
     else if (strcmp(argv[i], "--dims") == 0 && i + 1 < argc) {
       char *p = argv[++i];
@@ -145,7 +147,7 @@ int main(int argc, char **argv) {
         else if (*p != '\0') die("usage", "--dims takes a list like 64,256");
       }
     }
-    else die("usage", "ab_prefill [--quick] [--reps N] [--dims D,...]");
+    else die("usage", "ab_prefill [--quick] [--reps N] [--dims D,...] [--packed]");
   }
   const size_t n = (size_t)TOKENS * WIDTH;
   uint16_t *host = malloc(n * 2);
@@ -176,7 +178,7 @@ int main(int argc, char **argv) {
   const int n_seqs = quick ? 3 : 6;
   for (int dt = 0; dt < 2; ++dt)
     for (int di = 0; di < 6; ++di)
-      for (int si = 0; si < n_seqs && dim_on[di]; ++si)
+      for (int si = 0; si < n_seqs && dim_on[di] && !only_packed; ++si)
         for (int causal = 0; causal < 2; ++causal) {
           const int d = dims[di], s = seqs[si], h = WIDTH / d, b = TOKENS / s;
           fa_fwd_params p = fa_fwd_params_default();

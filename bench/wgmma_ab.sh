@@ -10,7 +10,8 @@
 #            ("-name" turns a switch off; default "-overlap -pingpong": the first version;
 #            "D:key=value" sets a tile field of the max_head_dim=D row, e.g. "64:block_n=192")
 #            the wgmma family builds head dims $AB_WGMMA_DIMS (default 64,128,256);
-#            AB_TIME_DIMS=256: time only those head dims (no packed rows)
+#            AB_TIME_DIMS=256: time only those head dims (no packed rows);
+#            AB_TIME_DIMS=packed: only the packed rows
 #            AB_VARIANTS=none: no variants
 #   O        with AB_OLD=DIR (a `git archive` of an older commit, carried):
 #            that tree as its spec has it (the refactor's baseline)
@@ -105,10 +106,15 @@ for side in "${SIDES[@]}"; do
   timeout 60 cc -std=c11 -O2 -I"$W/$side/include" -I$cuda/include bench/ab_prefill.c "$W/$side/build/libflashattn.a" $link \
     -o "$W/ab_$side" || note "ab_prefill $side: compile failed"
 done
+case "${AB_TIME_DIMS:-}" in
+  "") time_rows= ;;
+  packed) time_rows=--packed ;;
+  *) time_rows="--dims $AB_TIME_DIMS" ;;
+esac
 t=$SECONDS
 for r in $(seq 1 "$ROUNDS"); do
   for side in "${SIDES[@]}"; do
-    timeout "$(cap 40)" "$W/ab_$side" $([ "${AB_GRID:-quick}" = full ] || echo --quick) --reps "$REPS" ${AB_TIME_DIMS:+--dims "$AB_TIME_DIMS"} >"$OUT/ab_$side.$r" 2>"$OUT/ab_$side.$r.err"
+    timeout "$(cap 40)" "$W/ab_$side" $([ "${AB_GRID:-quick}" = full ] || echo --quick) --reps "$REPS" $time_rows >"$OUT/ab_$side.$r" 2>"$OUT/ab_$side.$r.err"
     rc=$?
     [ $rc = 0 ] || note "ab_prefill $side round $r: exit $rc ($(head -c 200 "$OUT/ab_$side.$r.err"))"
   done
