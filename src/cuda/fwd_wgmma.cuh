@@ -199,15 +199,10 @@ __host__ __device__ __forceinline__ bool split_issue(const fa_fwd_args &a) {
 
 // Named barriers (0 is __syncthreads). kBarTurn0 + c: consumer c's turn to
 // issue its GEMMs (ping-pong only).
-// kBarEpilogue0 + c: consumer c's own 128 threads around its O staging
-// rows (smem_epilogue only).
 enum WgmmaNamedBarrier {
   kBarConsumers = 1,
   kBarTurn0 = 2,
-  kBarTurn1 = 3,
-  kBarEpilogue0 = 4,
-  kBarEpilogue1 = 5,
-  kBarEpilogue2 = 6
+  kBarTurn1 = 3
 };
 
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
@@ -845,26 +840,15 @@ __device__ __forceinline__ void store_tile(const fa_fwd_args &a, const WgmmaTile
   }
 }
 
-// Consumer c's named barrier over its own 128 threads (ids as immediates).
-template <class T>
-__device__ __forceinline__ void epilogue_bar_sync(int c) {
-  if (c == 0)
-    named_bar_sync(kBarEpilogue0, 128);
-  else if (T::kConsumers == 2 || c == 1)
-    named_bar_sync(kBarEpilogue1, 128);
-  else
-    named_bar_sync(kBarEpilogue2, 128);
-}
-
 // Epilogue through shared memory (switch smem_epilogue; fwd_wgmma.md):
-// finish_rows, then per pass of kOStageCols columns each consumer stages its
-// 64 rows in its part of the staging area `so` (rows of kOStageRowBytes)
-// with stmatrix, waits for its own four warps, and copies the rows out with
-// 16-byte loads and stores, consecutive threads on consecutive 16-byte
-// chunks of a row; rows past the sequence (r >= len_q - m0: the next
-// sequence's, in varlen) are never written. The staging rows are reused by
-// the next pass and the next work tile: the barrier before each pass's
-// stmatrix waits until the previous copy-out has read them.
+// finish_rows, then per pass of kOStageCols columns each warp stages its own
+// 16 rows in the staging area `so` (rows of kOStageRowBytes) with stmatrix
+// and copies them out with 16-byte loads and stores, consecutive lanes on
+// consecutive 16-byte chunks of a row; rows past the sequence (r >= len_q -
+// m0: the next sequence's, in varlen) are never written. A warp reads only
+// the rows it wrote, so __syncwarp orders the two (no barrier over the
+// warpgroup); the one before each pass's stmatrix waits until the warp's
+// previous copy-out (previous pass or work tile) has read its rows.
 template <class T>
 __device__ __forceinline__ void store_tile_smem(const fa_fwd_args &a, const WgmmaTile &t, float (&o)[T::kOTiles][4],
                                                 const float (&row_max)[1][2], const float (&row_sum)[1][2],
@@ -878,20 +862,18 @@ __device__ __forceinline__ void store_tile_smem(const fa_fwd_args &a, const Wgmm
   // hoisted out of the work-tile loop and kept live across it (d256
   // causal/local spilled 12 bytes).
   const unsigned tid = thread_index_x();
-  const int c = (int)(tid >> 7) - 1;  // consumer: rows 64 c .. 64 c + 63 of the tile
-  const unsigned wtid = tid & 127;    // thread in the warpgroup: warp wtid / 32 has rows 16 (wtid / 32) ..
-  const unsigned ln = tid & 31;      // lane
-  const uint32_t so_wg = so + c * 64 * kRow;
+  const unsigned wrow0 = ((tid >> 5) - 4) * 16;  // the warp's first row in the tile (warps 4.. are the consumers')
+  const unsigned ln = tid & 31;                  // lane
+  const uint32_t so_w = so + wrow0 * kRow;
   // stmatrix: lanes 8j..8j+7 address rows i = lane % 8 of matrix j: j & 1
   // the row half (+8), j >> 1 the n8 tile of the pair (+16 bytes).
-  const uint32_t st_addr =
-      so_wg + ((wtid >> 5) * 16 + (ln & 7) + ((ln >> 3) & 1) * 8) * kRow + (ln >> 4) * 16;
-  const int rows_left = t.seq.len_q - t.m0 - 64 * c;    // of this consumer's rows
+  const uint32_t st_addr = so_w + ((ln & 7) + ((ln >> 3) & 1) * 8) * kRow + (ln >> 4) * 16;
+  const int rows_left = t.seq.len_q - t.m0 - (int)wrow0;  // of this warp's rows
   Elem *out = static_cast<Elem *>(a.out) + t.b * a.out_batch_stride +
-              (t.seq.q_start + t.m0 + 64 * c) * a.out_row_stride + t.head * a.out_head_stride;
+              (t.seq.q_start + t.m0 + (int)wrow0) * a.out_row_stride + t.head * a.out_head_stride;
 #pragma unroll
   for (int pass = 0; pass < T::kOPasses; ++pass) {
-    epilogue_bar_sync<T>(c);  // the staging rows' previous copy-out is done
+    __syncwarp();  // the warp's previous copy-out has read its staging rows
 #pragma unroll
     for (int u = 0; u < kTilesPerPass / 2; ++u) {
       const int dt = pass * kTilesPerPass + 2 * u;
@@ -899,23 +881,23 @@ __device__ __forceinline__ void store_tile_smem(const fa_fwd_args &a, const Wgmm
                              pack2<Elem>(o[dt + 1][0], o[dt + 1][1]), pack2<Elem>(o[dt + 1][2], o[dt + 1][3])};
       stmatrix_x4(st_addr + u * 32, r);
     }
-    epilogue_bar_sync<T>(c);  // all 64 rows staged
-    // Chunk i = 128 it + wtid of the pass: row i / kTilesPerPass, chunk
-    // i % kTilesPerPass (consecutive threads, consecutive chunks of a row).
+    __syncwarp();  // the warp's 16 rows staged
+    // Chunk i = 32 it + lane of the pass: row i / kTilesPerPass, chunk
+    // i % kTilesPerPass (consecutive lanes, consecutive chunks of a row).
     // All loads first (the staging rows are all valid), then the stores of
     // the rows < len_q; a chunk past the head dim (an accumulator wider
     // than the head dim) is not stored.
-    constexpr int kIters = 64 * kTilesPerPass / 128;
-    constexpr bool kWhole = 128 % kTilesPerPass == 0;  // the same chunk in every iteration
+    constexpr int kIters = 16 * kTilesPerPass / 32;
+    constexpr bool kWhole = 32 % kTilesPerPass == 0;  // the same chunk in every iteration
     const auto row_of = [&](int it) -> unsigned {
-      return kWhole ? wtid / kTilesPerPass + it * (128 / kTilesPerPass) : (128u * it + wtid) / kTilesPerPass;
+      return kWhole ? ln / kTilesPerPass + it * (32 / kTilesPerPass) : (32u * it + ln) / kTilesPerPass;
     };
     const auto chunk_of = [&](int it) -> unsigned {  // in the pass
-      return kWhole ? wtid % kTilesPerPass : (128u * it + wtid) % kTilesPerPass;
+      return kWhole ? ln % kTilesPerPass : (32u * it + ln) % kTilesPerPass;
     };
     uint4 v[kIters];
 #pragma unroll
-    for (int it = 0; it < kIters; ++it) v[it] = ld_shared_16(so_wg + row_of(it) * kRow + chunk_of(it) * 16);
+    for (int it = 0; it < kIters; ++it) v[it] = ld_shared_16(so_w + row_of(it) * kRow + chunk_of(it) * 16);
 #pragma unroll
     for (int it = 0; it < kIters; ++it) {
       const unsigned r = row_of(it), k = pass * kTilesPerPass + chunk_of(it);
