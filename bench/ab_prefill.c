@@ -15,8 +15,9 @@
  * 32/8 d128 causal, and 40 sequences (a vision encoder) 16 heads d80 full;
  * inputs a constant (their values do not move the time).
  *
- * Inputs: random bf16/fp16 in [-2, 2), dense layout [batch, seqlen, heads,
- * head_dim], 16384 tokens, heads = 2048 / head_dim; one allocation reused by
+ * Inputs: random bf16/fp16 in [-2, 2), layout [batch, seqlen, heads,
+ * head_dim] passed as bench.py passes it (varlen: cu_seqlens 0, s, 2s, ..;
+ * --dense: batch and seqlen, no cu_seqlens, as before 2026-11-30), 16384 tokens, heads = 2048 / head_dim; one allocation reused by
  * every row (64 MB per tensor: larger than the 50 MB L2, so nothing stays
  * cached between calls). Time: CUDA events around each call, median.
  */
@@ -130,10 +131,11 @@ static void time_packed(const char *row, const int *lens, int n, int hq, int hk,
 }
 
 int main(int argc, char **argv) {
-  int quick = 0, reps = 30, only_dims = 0, only_packed = 0, dim_on[6] = {1, 1, 1, 0, 0, 0};
+  int quick = 0, reps = 30, only_dims = 0, only_packed = 0, dense = 0, dim_on[6] = {1, 1, 1, 0, 0, 0};
   for (int i = 1; i < argc; ++i) {
     if (strcmp(argv[i], "--quick") == 0) quick = 1;
     else if (strcmp(argv[i], "--packed") == 0) only_packed = 1;
+    else if (strcmp(argv[i], "--dense") == 0) dense = 1;
     else if (strcmp(argv[i], "--reps") == 0 && i + 1 < argc) reps = atoi(argv[++i]);
     else if (strcmp(argv[i], "--dims") == 0 && i + 1 < argc) {
       char *p = argv[++i];
@@ -147,7 +149,7 @@ int main(int argc, char **argv) {
         else if (*p != '\0') die("usage", "--dims takes a list like 64,256");
       }
     }
-    else die("usage", "ab_prefill [--quick] [--reps N] [--dims D,...] [--packed]");
+    else die("usage", "ab_prefill [--quick] [--reps N] [--dims D,...] [--packed] [--dense]");
   }
   const size_t n = (size_t)TOKENS * WIDTH;
   uint16_t *host = malloc(n * 2);
@@ -164,6 +166,10 @@ int main(int argc, char **argv) {
   }
   check(cudaMalloc(&out, n * 2), "cudaMalloc");
   free(host);
+  /* The grid's sequences as bench.py passes them: cu_seqlens 0, s, 2s, ..
+   * (TOKENS / 512 + 1 entries cover every s); --dense: no cu_seqlens. */
+  int32_t cu_host[TOKENS / 512 + 1];
+  void *cu_dev[6] = {NULL};
   cudaStream_t stream;
   cudaEvent_t e0, e1;
   check(cudaStreamCreate(&stream), "cudaStreamCreate");
@@ -188,6 +194,16 @@ int main(int argc, char **argv) {
           p.num_heads_q = p.num_heads_k = h;
           p.head_dim = d;
           p.max_seqlen_q = p.max_seqlen_k = s;
+          if (!dense) {
+            if (cu_dev[si] == NULL) {
+              for (int i = 0; i <= b; ++i) cu_host[i] = i * s;
+              check(cudaMalloc(&cu_dev[si], sizeof(int32_t) * (size_t)(b + 1)), "cudaMalloc");
+              check(cudaMemcpy(cu_dev[si], cu_host, sizeof(int32_t) * (size_t)(b + 1), cudaMemcpyHostToDevice),
+                    "cudaMemcpy");
+            }
+            p.cu_seqlens_q = p.cu_seqlens_k = cu_dev[si];
+            p.total_q = p.total_k = (int64_t)b * s;
+          }
           p.q = q[dt], p.k = k[dt], p.v = v[dt], p.out = out;
           p.window_left = -1;
           p.window_right = causal ? 0 : -1;
@@ -199,6 +215,7 @@ int main(int argc, char **argv) {
         }
   check(cudaFree(out), "cudaFree");
   for (int dt = 0; dt < 2; ++dt) cudaFree(q[dt]), cudaFree(k[dt]), cudaFree(v[dt]);
+  for (int i = 0; i < 6; ++i) cudaFree(cu_dev[i]);
   static const int lens24[] = {684,  4015, 309,  3328, 2627, 3643, 2051, 2279, 2441, 2323, 1557, 498,
                                2788, 3415, 2054, 3288, 3736, 3916, 2490, 1921, 1638, 1767, 2007, 1326};
   static const int lens40[] = {1802, 2071, 2606, 262,  1163, 248,  3541, 2034, 2904, 111,  1860, 325,  2720, 1652,

@@ -21,25 +21,32 @@ typedef struct fa_seq {
 } fa_seq;
 
 FA_RULE fa_seq fa_locate_sequence(const fa_fwd_args *a, int32_t b) {
+  /* Every load first, then the arithmetic: on the GPU the five loads are
+   * then in flight together (one latency, not three: each null check is a
+   * branch the compiler will not move a load across), and a kernel does
+   * this at the start of every work tile. */
+  const int32_t *cu_q = a->cu_seqlens_q, *cu_k = a->cu_seqlens_k, *used = a->seqused_k;
+  const int64_t q0 = cu_q != NULL ? cu_q[b] : 0, q1 = cu_q != NULL ? cu_q[b + 1] : 0;
+  const int64_t k0 = cu_k != NULL ? cu_k[b] : 0, k1 = cu_k != NULL ? cu_k[b + 1] : 0;
+  const int64_t used_k = used != NULL ? used[b] : 0;
   fa_seq s;
-  if (a->cu_seqlens_q != NULL) {
-    s.q_start = fa_clamp64(a->cu_seqlens_q[b], 0, a->total_q);
-    s.len_q = (int32_t)(fa_clamp64(a->cu_seqlens_q[b + 1], s.q_start, a->total_q) - s.q_start);
+  if (cu_q != NULL) {
+    s.q_start = fa_clamp64(q0, 0, a->total_q);
+    s.len_q = (int32_t)(fa_clamp64(q1, s.q_start, a->total_q) - s.q_start);
   } else {
     s.q_start = 0;
     s.len_q = a->seqlen_q;
   }
-  if (a->cu_seqlens_k != NULL) {
-    s.k_start = fa_clamp64(a->cu_seqlens_k[b], 0, a->total_k);
-    s.len_k = (int32_t)(fa_clamp64(a->cu_seqlens_k[b + 1], s.k_start, a->total_k) - s.k_start);
+  if (cu_k != NULL) {
+    s.k_start = fa_clamp64(k0, 0, a->total_k);
+    s.len_k = (int32_t)(fa_clamp64(k1, s.k_start, a->total_k) - s.k_start);
   } else {
     s.k_start = 0;
     s.len_k = a->kv_capacity;
   }
   /* seqused_k: the keys used (with an append: the cache length before it,
    * plus this call's rows), never more than the sequence can hold. */
-  if (a->seqused_k != NULL)
-    s.len_k = (int32_t)fa_clamp64((int64_t)a->seqused_k[b] + (s.len_q & -a->append), 0, s.len_k);
+  if (used != NULL) s.len_k = (int32_t)fa_clamp64(used_k + (s.len_q & -a->append), 0, s.len_k);
   return s;
 }
 
