@@ -17,9 +17,10 @@
  *
  * Inputs: random bf16/fp16 in [-2, 2), layout [batch, seqlen, heads,
  * head_dim] passed as bench.py passes it (varlen: cu_seqlens 0, s, 2s, ..;
- * --dense: batch and seqlen, no cu_seqlens, as before 2026-11-30), 16384 tokens, heads = 2048 / head_dim; one allocation reused by
- * every row (64 MB per tensor: larger than the 50 MB L2, so nothing stays
- * cached between calls). Time: CUDA events around each call, median.
+ * --dense: batch and seqlen, no cu_seqlens, as before 2026-11-30), 16384
+ * tokens, heads = 2048 / head_dim; one allocation reused by every row (64
+ * MB per tensor: larger than the 50 MB L2, so nothing stays cached between
+ * calls). Time: CUDA events around each call, median.
  */
 #include <stdint.h>
 #include <stdio.h>
