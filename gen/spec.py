@@ -108,8 +108,9 @@ def wgmma_smem_bytes(head_dim, tile):
     each, 16-byte aligned) and its length (src/cuda/fwd_wgmma.cuh); with
     smem_epilogue, then the O staging area: block_m rows of O's accumulator
     (the padded head dim) if it has at most 128 columns and fits, else of
-    64 or else 32 columns (passes), plus 16 bytes of padding per row
-    (kOStageCols, kOStageBytes)."""
+    64 or else 32 columns (passes), plus 16 bytes of padding per row; at
+    head dims that are multiples of 64 (TMA stores) no padding, and the area
+    starts 1024-aligned (kOStageOffset, kOStageCols, kOStageBytes)."""
     q_buffers = tile.get("q_buffers", 1)
     rows = q_buffers * tile["block_m"] + 2 * tile["stages"] * tile["block_n"]
     padded = wgmma_padded_head_dim(head_dim)
@@ -117,10 +118,16 @@ def wgmma_smem_bytes(head_dim, tile):
     base = 1024 + (before_list + 15) // 16 * 16 + 16 * WGMMA_TILE_LIST_MAX + 16
     if not tile.get("smem_epilogue"):
         return base
-    stage = lambda cols: tile["block_m"] * (cols * 2 + 16)
-    left = 232448 - base
+    # 64-column panels: O leaves by TMA stores from 128-byte-swizzled
+    # panels, 1024-aligned, unpadded (kTmaStore; not the d64 128 x 192
+    # kernels); else padded rows.
+    tma = head_dim % 64 == 0 and not (padded == 64 and tile["block_n"] > 128)
+    offset = (base - 1024 + 1023) // 1024 * 1024 if tma else base - 1024
+    pad = 0 if tma else 16
+    stage = lambda cols: tile["block_m"] * (cols * 2 + pad)
+    left = 232448 - 1024 - offset
     cols = padded if padded <= 128 and stage(padded) <= left else (64 if stage(64) <= left else 32)
-    return base + stage(cols)
+    return 1024 + offset + stage(cols)
 
 
 # Tile shapes of the wgmma family (sm_90a), by head dim: block_m is 64 rows

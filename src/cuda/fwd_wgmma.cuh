@@ -144,16 +144,27 @@ struct FwdWgmmaTraits {
   // to 128 columns, else 64, else 32, the widest that fits in what the
   // rest leaves (d192/d256: 17.9 KB are left after the tiles and the tile
   // list, 128 rows of 64 + 16 bytes need 18 KB: 32).
+  // With 64-column panels O leaves by TMA stores (kTmaStore,
+  // store_tile_tma): the staging rows are then TMA's 128-byte-swizzled
+  // panels (no padding; the swizzle keeps stmatrix free of bank conflicts),
+  // 1024-aligned, 64 or 128 columns per pass.
   static constexpr int kSmemBytesNoStage = 1024 /* alignment slack */ + kListOffset + 16 * FA_TILE_LIST_MAX + 16;
-  static constexpr int kOStageLeft = 232448 - kSmemBytesNoStage;
   static constexpr bool kSmemEpilogue = SMEM_EPILOGUE;
-  static constexpr int kOStageCols = kHeadDimPadded <= 128 && kBlockM * (kHeadDimPadded * 2 + 16) <= kOStageLeft
-                                         ? kHeadDimPadded
-                                         : (kBlockM * (64 * 2 + 16) <= kOStageLeft ? 64 : 32);
+  // Not the d64 128 x 192 long-key kernels: there it spilled 24 bytes and
+  // grew the main loop by 2.3% (the 96 S registers leave no room).
+  static constexpr bool kTmaStore = SMEM_EPILOGUE && kPanelCols == 64 && !(kHeadDimPadded == 64 && BLOCK_N > 128);
+  static constexpr int kOStageOffset =  // from the aligned base of shared memory
+      kTmaStore ? (kSmemBytesNoStage - 1024 + 1023) / 1024 * 1024 : kSmemBytesNoStage - 1024;
+  static constexpr int kOStageLeft = 232448 - 1024 - kOStageOffset;
+  static constexpr int kOStagePad = kTmaStore ? 0 : 16;
+  static constexpr int kOStageCols =
+      kHeadDimPadded <= 128 && kBlockM * (kHeadDimPadded * 2 + kOStagePad) <= kOStageLeft
+          ? kHeadDimPadded
+          : (kBlockM * (64 * 2 + kOStagePad) <= kOStageLeft ? 64 : 32);
   static constexpr int kOPasses = kHeadDimPadded / kOStageCols;
-  static constexpr int kOStageRowBytes = kOStageCols * 2 + 16;
+  static constexpr int kOStageRowBytes = kOStageCols * 2 + kOStagePad;
   static constexpr int kOStageBytes = SMEM_EPILOGUE ? kBlockM * kOStageRowBytes : 0;
-  static constexpr int kSmemBytes = kSmemBytesNoStage + kOStageBytes;
+  static constexpr int kSmemBytes = 1024 + kOStageOffset + kOStageBytes;
 
   // The mask and softmax helpers (common/mask_tile.cuh, mma_tile.cuh) see
   // one warp's slice of the warpgroup tile: one m16 tile of rows, whose
@@ -180,6 +191,7 @@ struct FwdWgmmaTraits {
   static_assert(!SMEM_EPILOGUE || kSmemBytes <= 232448,
                 "smem_epilogue: the O staging area does not fit beside the Q and K/V tiles (fewer stages, or off)");
   static_assert(kSmemBytesNoStage % 16 == 0, "the O staging area at the end must be 16-byte aligned");
+  static_assert(!kTmaStore || kOStageCols % 64 == 0, "TMA stores: whole 64-column panels per pass");
 };
 
 // Rows of one K/V TMA box: a whole key tile, or in a paged cache with
@@ -907,12 +919,97 @@ __device__ __forceinline__ void store_tile_smem(const fa_fwd_args &a, const Wgmm
   }
 }
 
+// Epilogue by TMA stores (kTmaStore: 64-column panels): finish_rows, then
+// per pass of kOStageCols columns each warp stages its own 16 rows as
+// 64-column panels in TMA's 128-byte swizzle (16 rows x 128 bytes, 2 KB,
+// 16-byte chunk c of row r at (c ^ r % 8) x 16) and lane 0 stores each
+// panel with one cp.async.bulk.tensor. The map's bounds drop the rows past
+// a dense sequence and the columns past the head dim. In a varlen call a
+// warp whose rows cross the sequence's end copies its rows out itself (the
+// rows after the end are the next sequence's). Before the warp writes its
+// staging rows again, lane 0 waits until its stores have read them.
+template <class T>
+__device__ __forceinline__ void store_tile_tma(const fa_fwd_args &a, const WgmmaTile &t, float (&o)[T::kOTiles][4],
+                                               const float (&row_max)[1][2], const float (&row_sum)[1][2],
+                                               int warp_row0, int lane, uint32_t so, const CUtensorMap *tm_o) {
+  using Elem = typename T::Elem;
+  constexpr int kPanelsPerPass = T::kOStageCols / 64;
+  constexpr int kTilesPerPass = T::kOStageCols / 8;  // n8 tiles (16-byte chunks of a row) per pass
+  finish_rows<T>(a, t, o, row_max, row_sum, warp_row0, lane);
+  const unsigned tid = thread_index_x();  // read again: see store_tile_smem
+  const unsigned wrow0 = ((tid >> 5) - 4) * 16;  // the warp's first row in the tile (warps 4.. are the consumers')
+  const unsigned ln = tid & 31;
+  const uint32_t so_w = so + (wrow0 / 16) * kPanelsPerPass * 2048;
+  // stmatrix: lanes 8j..8j+7 address rows r = lane % 8 (+8 for j & 1) of
+  // matrix j, chunk 2u + j / 2 of the panel, swizzled: (2u + j / 2) ^ (r % 8)
+  // = ((j / 2) ^ (r % 8)) ^ 2u, so pair u's address is this one XOR (u << 5).
+  const uint32_t st_addr = so_w + ((ln & 7) + ((ln >> 3) & 1) * 8) * 128 + ((((ln >> 4) ^ ln) & 7) << 4);
+  const int rows_left = t.seq.len_q - t.m0 - (int)wrow0;  // of this warp's rows
+  const bool dense = a.cu_seqlens_q == nullptr;
+  // From lane 0 by a shuffle, so ptxas knows the branch below to be
+  // warp-uniform: a branch it must treat as divergent, with __syncwarp and
+  // the elected issue inside, moved the main loop's ring arithmetic out of
+  // the uniform datapath (1810 -> 1861 instructions at d64, 32 R2UR).
+  const bool by_tma = __shfl_sync(0xffffffffu, (int)(dense || rows_left >= 16), 0) != 0;
+  // The lane that issues and waits (bulk groups are per thread): elected,
+  // so ptxas knows one converged warp takes the branch (lane == 0 made the
+  // surrounding tile loop divergent: its uniform-register code moved to
+  // vector registers and every row ran 2-13% slower, sixteenth session).
+  const bool issuer = elect_one();
+#pragma unroll
+  for (int pass = 0; pass < T::kOPasses; ++pass) {
+    if (issuer) bulk_wait_read();  // the warp's earlier stores have read its staging rows
+    __syncwarp();
+#pragma unroll
+    for (int q = 0; q < kPanelsPerPass; ++q)
+#pragma unroll
+      for (int u = 0; u < 4; ++u) {
+        const int dt = pass * kTilesPerPass + q * 8 + 2 * u;
+        const uint32_t r[4] = {pack2<Elem>(o[dt][0], o[dt][1]), pack2<Elem>(o[dt][2], o[dt][3]),
+                               pack2<Elem>(o[dt + 1][0], o[dt + 1][1]), pack2<Elem>(o[dt + 1][2], o[dt + 1][3])};
+        stmatrix_x4((st_addr + q * 2048) ^ (u << 5), r);
+      }
+    if (by_tma) {
+      fence_proxy_async_shared();  // the stmatrix writes before the async proxy reads them
+      __syncwarp();
+      if (issuer) {
+#pragma unroll
+        for (int q = 0; q < kPanelsPerPass; ++q)
+          tma_store_4d(tm_o, so_w + q * 2048, pass * T::kOStageCols + q * 64, (int)(t.seq.q_start + t.m0 + wrow0),
+                       t.head, dense ? t.b : 0);
+        bulk_commit_group();
+      }
+    } else {
+      __syncwarp();
+      // Chunk i = 32 it + lane of the pass: row i / kTilesPerPass, chunk
+      // k = i % kTilesPerPass (panel k / 8, chunk k % 8 in it); loads first,
+      // then the stores of the rows < len_q.
+      constexpr int kIters = 16 * kTilesPerPass / 32;
+      Elem *out = static_cast<Elem *>(a.out) + t.b * a.out_batch_stride +
+                  (t.seq.q_start + t.m0 + (int)wrow0) * a.out_row_stride + t.head * a.out_head_stride;
+      uint4 v[kIters];
+#pragma unroll
+      for (int it = 0; it < kIters; ++it) {
+        const unsigned rr = (32u * it + ln) / kTilesPerPass, k = (32u * it + ln) % kTilesPerPass;
+        v[it] = ld_shared_16(so_w + (k / 8) * 2048 + rr * 128 + (((k % 8) ^ (rr & 7)) << 4));
+      }
+#pragma unroll
+      for (int it = 0; it < kIters; ++it) {
+        const unsigned rr = (32u * it + ln) / kTilesPerPass, k = pass * kTilesPerPass + (32u * it + ln) % kTilesPerPass;
+        if ((int)rr < rows_left && k < T::kStoreTiles) st_global_16(out + (int)rr * a.out_row_stride + k * 8, v[it]);
+      }
+    }
+  }
+}
+
 // The work tile's epilogue: from registers, or through shared memory.
 template <class T>
 __device__ __forceinline__ void store_o(const fa_fwd_args &a, const WgmmaTile &t, float (&o)[T::kOTiles][4],
                                         const float (&row_max)[1][2], const float (&row_sum)[1][2], int warp_row0,
-                                        int lane, uint32_t so) {
-  if constexpr (T::kSmemEpilogue)
+                                        int lane, uint32_t so, const CUtensorMap *tm_o) {
+  if constexpr (T::kTmaStore)
+    store_tile_tma<T>(a, t, o, row_max, row_sum, warp_row0, lane, so, tm_o);
+  else if constexpr (T::kSmemEpilogue)
     store_tile_smem<T>(a, t, o, row_max, row_sum, warp_row0, lane, so);
   else
     store_tile<T>(a, t, o, row_max, row_sum, warp_row0, lane);
@@ -925,7 +1022,8 @@ __device__ __forceinline__ void store_o(const fa_fwd_args &a, const WgmmaTile &t
 template <class T>
 __global__ void __launch_bounds__(T::kThreads, 1)
     fwd_wgmma_kernel(const __grid_constant__ fa_fwd_args a, const __grid_constant__ CUtensorMap tm_q,
-                     const __grid_constant__ CUtensorMap tm_k, const __grid_constant__ CUtensorMap tm_v) {
+                     const __grid_constant__ CUtensorMap tm_k, const __grid_constant__ CUtensorMap tm_v,
+                     const __grid_constant__ CUtensorMap tm_o) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   extern __shared__ __align__(1024) unsigned char smem[];
   // The 128-byte swizzle repeats every 1024 bytes of absolute address:
@@ -1165,15 +1263,19 @@ __global__ void __launch_bounds__(T::kThreads, 1)
     }
     if (any_keys)
       consumed = ((j_base + (unsigned)(n_block_max - n_block_min)) << T::kQCountBits) | ((q_count + 1u) & kQCountMask);
-    const uint32_t so = sq + (T::kSmemBytesNoStage - 1024);  // O staging area (smem_epilogue), at the end
+    const uint32_t so = sq + T::kOStageOffset;  // O staging area (smem_epilogue), at the end
     // The overlapped loop runs at the register limit: the tile's sequence
     // and head are found again from the tile index rather than kept live
     // across the loop (ptxas spilled them otherwise).
     if constexpr (T::kOverlap)
-      store_o<T>(a, locate_tile<T>(a, list, tile), o[0], row_max, row_sum, warp_row0, lane, so);
+      store_o<T>(a, locate_tile<T>(a, list, tile), o[0], row_max, row_sum, warp_row0, lane, so, &tm_o);
     else
-      store_o<T>(a, t, o[0], row_max, row_sum, warp_row0, lane, so);
+      store_o<T>(a, t, o[0], row_max, row_sum, warp_row0, lane, so, &tm_o);
   }
+  // The last TMA stores must have read the staging rows before the block's
+  // shared memory goes.
+  if constexpr (T::kTmaStore)
+    if (elect_one()) bulk_wait_read();  // lane 0, as in store_tile_tma
 #endif  // __CUDA_ARCH__ >= 900
 }
 
@@ -1199,18 +1301,21 @@ int launch_fwd_wgmma(const fa_fwd_args *args, cudaStream_t stream) {
   int64_t k_rows, k_batches;
   kv_map_extents(args, &k_rows, &k_batches);  // paged: {page_size, num_pages}; boxes stay inside a page
   const int k_box_rows = kv_box_rows<T>(args->block_table != nullptr, args->page_size);
-  alignas(64) CUtensorMap tm_q, tm_k, tm_v;
+  alignas(64) CUtensorMap tm_q, tm_k, tm_v, tm_o = {};
   if (encode_rows_map(&tm_q, encode, type, args->q, T::kHeadDim, q_rows, args->num_heads_q, q_batches,
                       args->q_row_stride, args->q_head_stride, args->q_batch_stride, T::kBlockM, T::kPanelCols) != CUDA_SUCCESS ||
       encode_rows_map(&tm_k, encode, type, args->k, T::kHeadDim, k_rows, args->num_heads_k, k_batches,
                       args->k_row_stride, args->k_head_stride, args->k_batch_stride, k_box_rows, T::kPanelCols) != CUDA_SUCCESS ||
       encode_rows_map(&tm_v, encode, type, args->v, T::kHeadDim, k_rows, args->num_heads_k, k_batches,
-                      args->v_row_stride, args->v_head_stride, args->v_batch_stride, k_box_rows, T::kPanelCols) != CUDA_SUCCESS)
+                      args->v_row_stride, args->v_head_stride, args->v_batch_stride, k_box_rows, T::kPanelCols) != CUDA_SUCCESS ||
+      (T::kTmaStore &&  // O: 16-row boxes, one warp's rows (store_tile_tma)
+       encode_rows_map(&tm_o, encode, type, args->out, T::kHeadDim, q_rows, args->num_heads_q, q_batches,
+                       args->out_row_stride, args->out_head_stride, args->out_batch_stride, 16, 64) != CUDA_SUCCESS))
     return cudaErrorInvalidValue;
   const void *kernel = reinterpret_cast<const void *>(fwd_wgmma_kernel<T>);
   const cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, T::kSmemBytes);
   if (e != cudaSuccess) return e;
-  void *params[] = {const_cast<fa_fwd_args *>(args), &tm_q, &tm_k, &tm_v};
+  void *params[] = {const_cast<fa_fwd_args *>(args), &tm_q, &tm_k, &tm_v, &tm_o};
   return cudaLaunchKernel(kernel, dim3((unsigned)blocks), dim3(T::kThreads), params, T::kSmemBytes, stream);
 }
 

@@ -61,7 +61,8 @@ static fa_status wgmma_supports(const fa_fwd_args *a, const fa_kernel_info *k, c
   fa_status st;
   if ((st = check_tma_tensor("q", a->q_row_stride, a->q_head_stride, a->q_batch_stride, q_rows, why)) != FA_OK ||
       (st = check_tma_tensor("k", a->k_row_stride, a->k_head_stride, a->k_batch_stride, k_rows, why)) != FA_OK ||
-      (st = check_tma_tensor("v", a->v_row_stride, a->v_head_stride, a->v_batch_stride, k_rows, why)) != FA_OK)
+      (st = check_tma_tensor("v", a->v_row_stride, a->v_head_stride, a->v_batch_stride, k_rows, why)) != FA_OK ||
+      (st = check_tma_tensor("out", a->out_row_stride, a->out_head_stride, a->out_batch_stride, q_rows, why)) != FA_OK)
     return st;
   const double m_blocks = (double)(((int64_t)a->seqlen_q + k->block_m - 1) / k->block_m);
   const double blocks = m_blocks * a->num_heads_q * a->batch;

@@ -251,6 +251,20 @@ __device__ __forceinline__ void tma_load_4d(uint32_t dst, const void *map, uint3
       "l"(map), "r"(bar), "r"(c0), "r"(c1), "r"(c2), "r"(c3)
       : "memory");
 }
+
+// One box of shared memory out to a 4-D tensor map (the reverse of
+// tma_load_4d), in the issuing thread's bulk async-group; parts of the box
+// outside the tensor are not written. The shared source must not change
+// until bulk_wait_read says the group has read it.
+__device__ __forceinline__ void tma_store_4d(const void *map, uint32_t src, int c0, int c1, int c2, int c3) {
+  asm volatile("cp.async.bulk.tensor.4d.global.shared::cta.bulk_group [%0, {%2, %3, %4, %5}], [%1];\n" ::"l"(map),
+               "r"(src), "r"(c0), "r"(c1), "r"(c2), "r"(c3)
+               : "memory");
+}
+// Close this thread's bulk stores issued so far into one group.
+__device__ __forceinline__ void bulk_commit_group() { asm volatile("cp.async.bulk.commit_group;\n" ::: "memory"); }
+// Wait until every bulk group of this thread has read its shared source.
+__device__ __forceinline__ void bulk_wait_read() { asm volatile("cp.async.bulk.wait_group.read 0;\n" ::: "memory"); }
 #endif
 
 }  // namespace fa
