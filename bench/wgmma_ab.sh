@@ -17,6 +17,9 @@
 #            that tree as its spec has it (the refactor's baseline)
 #   P        with AB_OLD2=DIR: a second tree (e.g. one step of a change
 #            whose whole is this tree), built and tested like A
+# AB_TEST_FILTERS: test_fwd filters run in turn on each tested side (default
+# "wgmma"; each capped at AB_TEST_CAP s, default 90); AB_EXTRA_TESTS: more
+# test programs built and run on those sides (e.g. "test_stress").
 # then, timing first (the budget cuts what comes after it): bench/ab_prefill.c
 # (dispatch's choice: wgmma on sm_90) linked against each build, run A B C A
 # B C (--quick grid: bf16 and fp16, d64/d128/d256, s512/s2048/s8192, causal
@@ -81,6 +84,7 @@ jobs=$((16 / ${#SIDES[@]} + 1))
 for side in "${SIDES[@]}"; do
   targets="build/libflashattn.a build/fa_demo"
   [ "$side" != O ] && targets="$targets build/tests/test_fwd"
+  [ "$side" != O ] && for x in ${AB_EXTRA_TESTS:-}; do targets="$targets build/tests/$x"; done
   # shellcheck disable=SC2086
   (cd "$W/$side" && timeout "$(cap 170)" ninja -j$jobs $targets >"$OUT/build_$side.log" 2>&1; echo $? >"$OUT/build_$side.rc") &
 done
@@ -164,9 +168,16 @@ PY
 for side in "${SIDES[@]}"; do
   [ "$side" = O ] && continue
   [ -n "${AB_TEST_SIDES:-}" ] && case " $AB_TEST_SIDES " in *" $side "*) ;; *) continue ;; esac
-  timeout "$(cap 90)" "$W/$side/build/tests/test_fwd" wgmma >"$OUT/test_fwd_$side.log" 2>&1
-  note "test_fwd wgmma ($side): exit $? (OK $(grep -c '^\[       OK \]' "$OUT/test_fwd_$side.log"), FAILED $(grep -c '^\[  FAILED  \] [a-z]' "$OUT/test_fwd_$side.log"))"
-  grep -E "worst error|skipped|error:|FAIL|Timeout" "$OUT/test_fwd_$side.log" | head -8 | tee -a "$SUMMARY"
+  for f in ${AB_TEST_FILTERS:-wgmma}; do
+    log="$OUT/test_fwd_${side}_$f.log"
+    timeout "$(cap "${AB_TEST_CAP:-90}")" "$W/$side/build/tests/test_fwd" "$f" >"$log" 2>&1
+    note "test_fwd $f ($side): exit $? (OK $(grep -c '^\[       OK \]' "$log"), FAILED $(grep -c '^\[  FAILED  \] [a-z]' "$log"))"
+    grep -E "worst error|skipped|error:|FAIL|Timeout" "$log" | head -8 | tee -a "$SUMMARY"
+  done
+  for x in ${AB_EXTRA_TESTS:-}; do  # e.g. test_stress (its lse case needs head dim 96: not in the small build)
+    timeout "$(cap 60)" "$W/$side/build/tests/$x" >"$OUT/${x}_$side.log" 2>&1
+    note "$x ($side): exit $? (OK $(grep -c '^\[       OK \]' "$OUT/${x}_$side.log"), FAILED $(grep -c '^\[  FAILED  \] [a-z]' "$OUT/${x}_$side.log"))"
+  done
 done
 
 # ---- each variant against A: the switches change when each step runs, not
