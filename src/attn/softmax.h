@@ -50,6 +50,26 @@ FA_RULE fa_softmax_step fa_softmax_rescale(float old_max, float tile_max) {
   return st;
 }
 
+/* The lazy step (the wgmma family): the running max moves only when the
+ * tile's max exceeds it by more than FA_RESCALE_SLACK, so after a row's
+ * first tiles most tiles leave its max, sum and accumulators alone (alpha
+ * 1, and the family skips multiplying O) while their weights reach up to
+ * 2^FA_RESCALE_SLACK. The result is the same up to rounding: sum and
+ * accumulators always share the reference max, which the epilogue uses.
+ * The cost is 2^FA_RESCALE_SLACK less headroom in the fp32 sum and
+ * accumulators (FlashAttention 4's conditional rescaling, same slack).
+ * Written with selects: the condition differs between rows. */
+#define FA_RESCALE_SLACK 8.f
+FA_RULE fa_softmax_step fa_softmax_rescale_lazy(float old_max, float tile_max) {
+  const fa_softmax_step exact = fa_softmax_rescale(old_max, tile_max);
+  const int keep = tile_max <= old_max + FA_RESCALE_SLACK; /* false for a NaN tile_max: exact keeps old_max */
+  fa_softmax_step st;
+  st.max = keep ? old_max : exact.max;
+  st.sub = keep ? (old_max == -INFINITY ? 0.f : old_max) : exact.sub;
+  st.alpha = keep ? 1.f : exact.alpha;
+  return st;
+}
+
 /* Weight of one score: 2^(round(s * c) - sub). Rounding s * c first, exactly
  * as the max was rounded, gives the max element exactly 2^0 at any
  * magnitude (a fused s * c - sub keeps s * c unrounded, and near |max| =

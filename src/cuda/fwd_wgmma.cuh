@@ -172,6 +172,11 @@ struct FwdWgmmaTraits {
   static constexpr int kMTiles = 1;
   static constexpr int kSTiles = BLOCK_N / 8;
   static constexpr int kOTiles = kHeadDimPadded / 8;  // O's accumulator (N of O += P V)
+  // The running max moves lazily (attn/softmax.h fa_softmax_rescale_lazy)
+  // where O's rescale is long enough to pay for the compare and selects it
+  // adds to every key tile: measured d256 -6% time, d128 -1%, d64 +1..2%
+  // (seventeenth session, fwd_wgmma.md); d80/d96 not measured, kept exact.
+  static constexpr bool kLazyRescale = kHeadDimPadded >= 128;
   static constexpr int kStoreTiles = HEAD_DIM / 8;     // the columns stored
   static constexpr int kQKSteps = HEAD_DIM / 16;       // padded columns are not multiplied
   static constexpr int kStepsPerPanel = kPanelCols / 16;
@@ -547,8 +552,10 @@ __device__ __forceinline__ void softmax_weights(float (&s)[T::kSTiles][4], float
 // latency (one warp per scheduler runs it, and its length decides whether
 // the other consumer's GEMMs cover it) both rows go together, the extremes
 // as trees, and the weights fused where the scores allow it (the whole warp
-// decides, so the branch never diverges). alpha is exactly 1 where a row's
-// max did not move, so that rescale_o can skip the multiply.
+// decides, so the branch never diverges). From d128 the max moves lazily
+// (only by more than FA_RESCALE_SLACK; kLazyRescale), and alpha is exactly
+// 1 where it did not move, so that rescale_o skips the multiply on most
+// tiles.
 template <class T>
 __device__ __forceinline__ void online_softmax_deferred(float (&s)[1][T::kSTiles][4], float (&row_max)[1][2],
                                                         float (&row_sum)[1][2], float (&alpha)[2], float c,
@@ -569,7 +576,9 @@ __device__ __forceinline__ void online_softmax_deferred(float (&s)[1][T::kSTiles
   bool moderate = true;
 #pragma unroll
   for (int half = 0; half < 2; ++half) {
-    const fa_softmax_step st = fa_softmax_rescale(row_max[0][half], __fmul_rn(ext[half], c));
+    const float tile_max = __fmul_rn(ext[half], c);
+    const fa_softmax_step st = T::kLazyRescale ? fa_softmax_rescale_lazy(row_max[0][half], tile_max)
+                                               : fa_softmax_rescale(row_max[0][half], tile_max);
     alpha[half] = st.max == row_max[0][half] ? 1.f : st.alpha;
     row_max[0][half] = st.max;
     row_sum[0][half] *= alpha[half];
