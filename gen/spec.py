@@ -169,6 +169,15 @@ def wgmma_smem_bytes(head_dim, tile):
 # median of the s2048/s8192 rows: d64 1.036, d128 1.039, d256 1.077
 # (overlap alone: 1.009 / 1.014 / 1.068); s512 0.94-1.03. Both off gives back
 # the first version (bench/small_spec.py --switch=-overlap --switch=-pingpong).
+#   lazy_rescale: the running max moves only when a key tile's max exceeds
+#             it by more than 2^8 (attn/softmax.h fa_softmax_rescale_lazy;
+#             FlashAttention 4's conditional rescaling), so O's rescale is
+#             skipped on most key tiles. A/B on the H200 (seventeenth
+#             session, 3 rounds, full grid, the rule at every head dim),
+#             new/old time: d256 0.938 (every row), d128 0.990, d64 1.004
+#             (bf16 short rows 1-2% slower: the compare and selects on the
+#             softmax's chain cost more than its 32 multiplies). d80/d96
+#             not measured (off). fwd_wgmma.md "Seventeenth session".
 #   long_keys: a second kernel for calls with max_seqlen_k >= min_seqlen_k
 #             (a host value), for `masks` and `head_dims` (default: the
 #             row's), with the given tile fields
@@ -187,7 +196,7 @@ def wgmma_smem_bytes(head_dim, tile):
 #             s512-s2048 1.00-1.023 (128 x 128), s4096-s16384 0.985-1.004
 #             (128 x 192) (src/cuda/fwd_wgmma.md "Softmax latency").
 WGMMA_TILES = [
-    dict(max_head_dim=64, block_m=128, block_n=128, warps=12, stages=3, q_buffers=2, overlap=True, pingpong=False, persistent=True, smem_epilogue=True,
+    dict(max_head_dim=64, block_m=128, block_n=128, warps=12, stages=3, q_buffers=2, overlap=True, pingpong=False, persistent=True, smem_epilogue=True, lazy_rescale=False,
          long_keys=dict(min_seqlen_k=4096, masks=["none", "causal"], head_dims=[64], block_n=192, stages=2, pingpong=True)),
     # d80, d96 (32-column panels, padded to 96): the d128 tile with 3 stages
     # (216 KB; +0.85% median over 2, src/cuda/fwd_wgmma.md "Head dims that
@@ -195,14 +204,14 @@ WGMMA_TILES = [
     # (s8192/s16384 +1.4% mean over 16 rows, +0.3..3.6% in an earlier call;
     # -16..-18% on short causal rows, hence long keys only: fwd_wgmma.md
     # "d80/d96 long-key kernels")
-    dict(max_head_dim=96, block_m=128, block_n=128, warps=12, stages=3, overlap=True, pingpong=True, persistent=True, smem_epilogue=True,
+    dict(max_head_dim=96, block_m=128, block_n=128, warps=12, stages=3, overlap=True, pingpong=True, persistent=True, smem_epilogue=True, lazy_rescale=False,
          long_keys=dict(min_seqlen_k=8192, masks=["none", "causal"], block_n=176, stages=2)),
-    dict(max_head_dim=128, block_m=128, block_n=128, warps=12, stages=2, overlap=True, pingpong=True, persistent=True, smem_epilogue=True,
+    dict(max_head_dim=128, block_m=128, block_n=128, warps=12, stages=2, overlap=True, pingpong=True, persistent=True, smem_epilogue=True, lazy_rescale=True,
          long_keys=dict(min_seqlen_k=8192, masks=["none"], head_dims=[128], block_n=176, smem_epilogue=False, pingpong=True)),
     # d192: FA3's 128 x 96 tile (S 48 + P 24 + O 96 registers; 193 KB of shared memory)
-    dict(max_head_dim=192, block_m=128, block_n=96, warps=12, stages=2, overlap=True, pingpong=True, persistent=True, smem_epilogue=True),
+    dict(max_head_dim=192, block_m=128, block_n=96, warps=12, stages=2, overlap=True, pingpong=True, persistent=True, smem_epilogue=True, lazy_rescale=True),
     # d256: O alone takes 128 registers; FA3 uses block_n 80 here
-    dict(max_head_dim=256, block_m=128, block_n=64, warps=12, stages=2, overlap=True, pingpong=True, persistent=True, smem_epilogue=True),
+    dict(max_head_dim=256, block_m=128, block_n=64, warps=12, stages=2, overlap=True, pingpong=True, persistent=True, smem_epilogue=True, lazy_rescale=True),
 ]
 
 

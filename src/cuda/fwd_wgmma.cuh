@@ -75,9 +75,12 @@ namespace fa {
 // CONSUMERS: consumer warpgroups of 64 query rows each (2, or 3 for FA3's
 // 192-row d64 tile; ping-pong needs 2). Q_BUFFERS: Q tiles in shared
 // memory (2: the next work tile's Q loads while this one runs; 1: after
-// its last S = Q K^T, fwd_wgmma.md "Two Q buffers").
+// its last S = Q K^T, fwd_wgmma.md "Two Q buffers"). LAZY_RESCALE: the
+// running max moves only by more than FA_RESCALE_SLACK (attn/softmax.h
+// fa_softmax_rescale_lazy), so O's rescale is skipped on most key tiles.
 template <int HEAD_DIM, int BLOCK_N, int STAGES, typename ElemT, int MASK, bool OVERLAP = false, bool PINGPONG = false,
-          bool PERSISTENT = false, bool SMEM_EPILOGUE = false, int CONSUMERS = 2, int Q_BUFFERS = 1>
+          bool PERSISTENT = false, bool SMEM_EPILOGUE = false, int CONSUMERS = 2, int Q_BUFFERS = 1,
+          bool LAZY_RESCALE = false>
 struct FwdWgmmaTraits {
   using Elem = ElemT;
   static constexpr int kHeadDim = HEAD_DIM;
@@ -172,11 +175,7 @@ struct FwdWgmmaTraits {
   static constexpr int kMTiles = 1;
   static constexpr int kSTiles = BLOCK_N / 8;
   static constexpr int kOTiles = kHeadDimPadded / 8;  // O's accumulator (N of O += P V)
-  // The running max moves lazily (attn/softmax.h fa_softmax_rescale_lazy)
-  // where O's rescale is long enough to pay for the compare and selects it
-  // adds to every key tile: measured d256 -6% time, d128 -1%, d64 +1..2%
-  // (seventeenth session, fwd_wgmma.md); d80/d96 not measured, kept exact.
-  static constexpr bool kLazyRescale = kHeadDimPadded >= 128;
+  static constexpr bool kLazyRescale = LAZY_RESCALE;  // gen/spec.py lazy_rescale
   static constexpr int kStoreTiles = HEAD_DIM / 8;     // the columns stored
   static constexpr int kQKSteps = HEAD_DIM / 16;       // padded columns are not multiplied
   static constexpr int kStepsPerPanel = kPanelCols / 16;
@@ -552,8 +551,8 @@ __device__ __forceinline__ void softmax_weights(float (&s)[T::kSTiles][4], float
 // latency (one warp per scheduler runs it, and its length decides whether
 // the other consumer's GEMMs cover it) both rows go together, the extremes
 // as trees, and the weights fused where the scores allow it (the whole warp
-// decides, so the branch never diverges). From d128 the max moves lazily
-// (only by more than FA_RESCALE_SLACK; kLazyRescale), and alpha is exactly
+// decides, so the branch never diverges). With LAZY_RESCALE the max moves
+// only by more than FA_RESCALE_SLACK, and alpha is exactly
 // 1 where it did not move, so that rescale_o skips the multiply on most
 // tiles.
 template <class T>
