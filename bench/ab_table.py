@@ -1,9 +1,14 @@
 #!/usr/bin/env python3
-"""Markdown table from wgmma_ab.sh's per-round files (ab_<side>.<round>).
+"""Tables from wgmma_ab.sh's per-round files (ab_<side>.<round>: one line per
+benchmark row, "row<TAB>ms<TAB>kernel").
 
   python3 bench/ab_table.py LOGDIR NEW OLD [OLD2 ...]
-prints one row per benchmark row: the median ms of NEW, of each other side,
-NEW/side (below 1: NEW is faster), and each side's min-max over the rounds.
+      Markdown: per row the median ms of NEW and of each other side,
+      NEW/side (below 1: NEW is faster), each side's min-max over the rounds.
+  python3 bench/ab_table.py --text LOGDIR A [X ...]
+      wgmma_ab.sh's summary: per row A's median ms and A/X for each other
+      side, then per head dim the range and median of A/X over the rows from
+      s1024 (s512 and the packed rows left out).
 """
 import glob
 import statistics
@@ -11,6 +16,7 @@ import sys
 
 
 def read_side(logdir, side):
+    """{row: ([ms per round], kernel)} and the rows in the order of the first round."""
     rows = {}
     order = []
     for path in sorted(glob.glob(f"{logdir}/ab_{side}.*")):
@@ -19,9 +25,9 @@ def read_side(logdir, side):
         with open(path) as f:
             for line in f:
                 parts = line.rstrip("\n").split("\t")
-                if len(parts) < 3:
+                if len(parts) != 3:
                     continue
-                name, ms, kernel = parts[0], float(parts[1]), parts[2]
+                name, ms, kernel = parts[0], float(parts[1]), parts[2].strip()
                 if name not in rows:
                     rows[name] = ([], kernel)
                     order.append(name)
@@ -29,8 +35,7 @@ def read_side(logdir, side):
     return rows, order
 
 
-def main():
-    logdir, new, others = sys.argv[1], sys.argv[2], sys.argv[3:]
+def markdown(logdir, new, others):
     sides = [new] + others
     data = {s: read_side(logdir, s)[0] for s in sides}
     order = read_side(logdir, new)[1]
@@ -47,6 +52,45 @@ def main():
         cells += [f"{min(data[s][name][0]):.4f}-{max(data[s][name][0]):.4f}" for s in sides]
         cells.append(data[new][name][1])
         print("| " + " | ".join(cells) + " |")
+
+
+def text(logdir, sides):
+    data = {s: read_side(logdir, s) for s in sides}
+    a_rows, order = data["A"]
+    if not order:
+        print("no timing")
+        return
+    others = [s for s in sides[1:] if data[s][1]]
+
+    def med(side, row):
+        v = data[side][0].get(row, ([], ""))[0]
+        return statistics.median(v) if v else None
+
+    print("A/X = A ms / X ms: above 1, X is faster than A (X = O: the old tree is faster than this one)")
+    print(f"{'row':34} {'A ms':>9} " + " ".join(f"{'A/' + s:>6}" for s in others) + "  kernel (A)")
+    ratios = {s: {} for s in others}
+    for row in order:
+        ma = med("A", row)
+        cols = []
+        for s in others:
+            mb = med(s, row)
+            if mb:
+                ratios[s][row] = ma / mb
+            cols.append(f"{ma / mb:6.3f}" if mb else f"{'-':>6}")
+        print(f"{row:34} {ma:9.4f} " + " ".join(cols) + f"  {a_rows[row][1]}")
+    for s in others:
+        for d in ("d64 ", "d128 ", "d256 "):
+            rs = [v for k, v in ratios[s].items() if d in k and "s512 " not in k and "packed" not in k]
+            if rs:
+                print(f"{s} {d.strip()}: speed {s}/A (A ms / {s} ms) {min(rs):.3f} .. {max(rs):.3f}, "
+                      f"median {statistics.median(rs):.3f} (s2048, s8192)")
+
+
+def main():
+    if sys.argv[1] == "--text":
+        text(sys.argv[2], sys.argv[3:])
+    else:
+        markdown(sys.argv[1], sys.argv[2], sys.argv[3:])
 
 
 if __name__ == "__main__":

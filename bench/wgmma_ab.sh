@@ -124,44 +124,7 @@ for r in $(seq 1 "$ROUNDS"); do
   done
 done
 note "timing: $ROUNDS rounds ${SIDES[*]}, $((SECONDS - t)) s"
-timeout 20 python3 - "$OUT" "$ROUNDS" "${SIDES[@]}" <<'PY' | tee -a "$SUMMARY"
-import statistics, sys
-out, rounds, sides = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
-def load(side):
-    runs = []
-    for r in range(1, rounds + 1):
-        try:
-            with open(f"{out}/ab_{side}.{r}") as fh:
-                runs.append({l.split("\t")[0]: (float(l.split("\t")[1]), l.split("\t")[2].strip()) for l in fh if l.count("\t") == 2})
-        except OSError:
-            pass
-    return [r for r in runs if r]
-runs = {s: load(s) for s in sides}
-A = runs["A"]
-if not A:
-    print("no timing"); sys.exit()
-def med(side, row):
-    v = [run[row][0] for run in runs[side] if row in run]
-    return statistics.median(v) if v else None
-others = [s for s in sides[1:] if runs[s]]
-print("A/X = A ms / X ms: above 1, X is faster than A (X = O: the old tree is faster than this one)")
-print(f"{'row':34} {'A ms':>9} " + " ".join(f"{'A/' + s:>6}" for s in others) + "  kernel (A)")
-ratios = {s: {} for s in others}
-for row in A[0]:
-    ma = med("A", row)
-    cols = []
-    for s in others:
-        mb = med(s, row)
-        if mb:
-            ratios[s][row] = ma / mb
-        cols.append(f"{ma / mb:6.3f}" if mb else f"{'-':>6}")
-    print(f"{row:34} {ma:9.4f} " + " ".join(cols) + f"  {A[0][row][1]}")
-for s in others:
-    for d in ("d64 ", "d128 ", "d256 "):
-        rs = [v for k, v in ratios[s].items() if d in k and "s512 " not in k and "packed" not in k]
-        if rs:
-            print(f"{s} {d.strip()}: speed {s}/A (A ms / {s} ms) {min(rs):.3f} .. {max(rs):.3f}, median {statistics.median(rs):.3f} (s2048, s8192)")
-PY
+timeout 20 python3 bench/ab_table.py --text "$OUT" "${SIDES[@]}" | tee -a "$SUMMARY"
 
 # ---- correctness of A and each variant against the double reference
 # (AB_TEST_SIDES="B C": only those sides; A is often main, tested before)
