@@ -573,16 +573,44 @@ __device__ __forceinline__ void online_softmax_deferred(float (&s)[1][T::kSTiles
   }
   float neg_sub[2];
   bool moderate = true;
+  // LAZY_RESCALE, the common case after a row's first tiles: no row of the
+  // warp moves its max, so the step is the subtrahend alone (no fmax, no
+  // 2^(old - new), no sum rescale); the same numbers as the rule per row.
+  // The kept subtrahends come from the old maxima alone, so they are
+  // computed before the vote, off the scores' dependent chain.
+  bool warp_keeps = false;
+  float kept_neg_sub[2];
+  bool kept_moderate = true;
+  if constexpr (T::kLazyRescale) {
+    bool keep = true;
 #pragma unroll
-  for (int half = 0; half < 2; ++half) {
-    const float tile_max = __fmul_rn(ext[half], c);
-    const fa_softmax_step st = T::kLazyRescale ? fa_softmax_rescale_lazy(row_max[0][half], tile_max)
-                                               : fa_softmax_rescale(row_max[0][half], tile_max);
-    alpha[half] = st.max == row_max[0][half] ? 1.f : st.alpha;
-    row_max[0][half] = st.max;
-    row_sum[0][half] *= alpha[half];
-    neg_sub[half] = -st.sub;
-    moderate = moderate && fa_softmax_fused_ok(st.sub);
+    for (int half = 0; half < 2; ++half) {
+      const float sub = row_max[0][half] == -INFINITY ? 0.f : row_max[0][half];
+      kept_neg_sub[half] = -sub;
+      kept_moderate = kept_moderate && fa_softmax_fused_ok(sub);
+      keep = keep && __fmul_rn(ext[half], c) <= row_max[0][half] + FA_RESCALE_SLACK;
+    }
+    warp_keeps = __all_sync(0xffffffffu, keep);
+  }
+  if (warp_keeps) {
+#pragma unroll
+    for (int half = 0; half < 2; ++half) {
+      alpha[half] = 1.f;
+      neg_sub[half] = kept_neg_sub[half];
+    }
+    moderate = kept_moderate;
+  } else {
+#pragma unroll
+    for (int half = 0; half < 2; ++half) {
+      const float tile_max = __fmul_rn(ext[half], c);
+      const fa_softmax_step st = T::kLazyRescale ? fa_softmax_rescale_lazy(row_max[0][half], tile_max)
+                                                 : fa_softmax_rescale(row_max[0][half], tile_max);
+      alpha[half] = st.max == row_max[0][half] ? 1.f : st.alpha;
+      row_max[0][half] = st.max;
+      row_sum[0][half] *= alpha[half];
+      neg_sub[half] = -st.sub;
+      moderate = moderate && fa_softmax_fused_ok(st.sub);
+    }
   }
   if (__all_sync(0xffffffffu, moderate))
     softmax_weights<T, true>(s[0], row_sum[0], c, neg_sub);
