@@ -178,6 +178,13 @@ def wgmma_smem_bytes(head_dim, tile):
 #             (bf16 short rows 1-2% slower: the compare and selects on the
 #             softmax's chain cost more than its 32 multiplies). d80/d96
 #             not measured (off). fwd_wgmma.md "Seventeenth session".
+#             Values: False (exact), "row" (the rule per row), "warp" (one
+#             vote per warp first; when no row moves, the kept subtrahend
+#             alone). "warp" over "row" (eighteenth session, 3 rounds, full
+#             grid): d256 1.3% faster, d128 1.7% slower; at d64 "warp" is
+#             2.5-5% slower on the 128 x 128 tile (s512-s2048) and 1.4-3.4%
+#             faster on the 128 x 192 long-key tile; d96 "warp" over off:
+#             within the (wide) noise, off. fwd_wgmma.md "Eighteenth session".
 #   long_keys: a second kernel for calls with max_seqlen_k >= min_seqlen_k
 #             (a host value), for `masks` and `head_dims` (default: the
 #             row's), with the given tile fields
@@ -197,7 +204,7 @@ def wgmma_smem_bytes(head_dim, tile):
 #             (128 x 192) (src/cuda/fwd_wgmma.md "Softmax latency").
 WGMMA_TILES = [
     dict(max_head_dim=64, block_m=128, block_n=128, warps=12, stages=3, q_buffers=2, overlap=True, pingpong=False, persistent=True, smem_epilogue=True, lazy_rescale=False,
-         long_keys=dict(min_seqlen_k=4096, masks=["none", "causal"], head_dims=[64], block_n=192, stages=2, pingpong=True)),
+         long_keys=dict(min_seqlen_k=4096, masks=["none", "causal"], head_dims=[64], block_n=192, stages=2, pingpong=True, lazy_rescale="warp")),
     # d80, d96 (32-column panels, padded to 96): the d128 tile with 3 stages
     # (216 KB; +0.85% median over 2, src/cuda/fwd_wgmma.md "Head dims that
     # are not multiples of 64"); from 8192 keys 128 x 176 with 2 stages
@@ -206,12 +213,12 @@ WGMMA_TILES = [
     # "d80/d96 long-key kernels")
     dict(max_head_dim=96, block_m=128, block_n=128, warps=12, stages=3, overlap=True, pingpong=True, persistent=True, smem_epilogue=True, lazy_rescale=False,
          long_keys=dict(min_seqlen_k=8192, masks=["none", "causal"], block_n=176, stages=2)),
-    dict(max_head_dim=128, block_m=128, block_n=128, warps=12, stages=2, overlap=True, pingpong=True, persistent=True, smem_epilogue=True, lazy_rescale=True,
+    dict(max_head_dim=128, block_m=128, block_n=128, warps=12, stages=2, overlap=True, pingpong=True, persistent=True, smem_epilogue=True, lazy_rescale="row",
          long_keys=dict(min_seqlen_k=8192, masks=["none"], head_dims=[128], block_n=176, smem_epilogue=False, pingpong=True)),
     # d192: FA3's 128 x 96 tile (S 48 + P 24 + O 96 registers; 193 KB of shared memory)
-    dict(max_head_dim=192, block_m=128, block_n=96, warps=12, stages=2, overlap=True, pingpong=True, persistent=True, smem_epilogue=True, lazy_rescale=True),
+    dict(max_head_dim=192, block_m=128, block_n=96, warps=12, stages=2, overlap=True, pingpong=True, persistent=True, smem_epilogue=True, lazy_rescale="row"),
     # d256: O alone takes 128 registers; FA3 uses block_n 80 here
-    dict(max_head_dim=256, block_m=128, block_n=64, warps=12, stages=2, overlap=True, pingpong=True, persistent=True, smem_epilogue=True, lazy_rescale=True),
+    dict(max_head_dim=256, block_m=128, block_n=64, warps=12, stages=2, overlap=True, pingpong=True, persistent=True, smem_epilogue=True, lazy_rescale="warp"),
 ]
 
 

@@ -4,7 +4,7 @@
 
 // fwd_wgmma_sm90a_hdim64_fp16_causal_k4096: sm_90a, head dim 64, fp16, mask causal.
 namespace fwd_wgmma_sm90a_hdim64_fp16_causal_k4096 {
-using Traits = fa::FwdWgmmaTraits<64, 192, 2, __half, fa::kMaskCausal, true, true, true, true, 2, 2, false>;
+using Traits = fa::FwdWgmmaTraits<64, 192, 2, __half, fa::kMaskCausal, true, true, true, true, 2, 2, fa::kRescaleLazyWarp>;
 static_assert(Traits::kBlockM == 128 && Traits::kThreads == 384, "gen/spec.py WGMMA_TILES and fwd_wgmma.cuh disagree on the tile");
 static_assert(Traits::kSmemBytes == 167024, "gen/spec.py wgmma_smem_bytes and fwd_wgmma.cuh disagree on shared memory");
 }  // namespace fwd_wgmma_sm90a_hdim64_fp16_causal_k4096

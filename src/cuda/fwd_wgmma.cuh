@@ -75,12 +75,21 @@ namespace fa {
 // CONSUMERS: consumer warpgroups of 64 query rows each (2, or 3 for FA3's
 // 192-row d64 tile; ping-pong needs 2). Q_BUFFERS: Q tiles in shared
 // memory (2: the next work tile's Q loads while this one runs; 1: after
-// its last S = Q K^T, fwd_wgmma.md "Two Q buffers"). LAZY_RESCALE: the
-// running max moves only by more than FA_RESCALE_SLACK (attn/softmax.h
+// its last S = Q K^T, fwd_wgmma.md "Two Q buffers"). RESCALE: how the
+// running max moves (RescaleRule).
+//
+// RescaleRule (gen/spec.py lazy_rescale): exactly, with every tile's max;
+// or lazily, only by more than FA_RESCALE_SLACK (attn/softmax.h
 // fa_softmax_rescale_lazy), so O's rescale is skipped on most key tiles.
+// The lazy rule is decided per row, or first by one vote per warp (when no
+// row of the warp moves, the common case, the step is the kept subtrahend
+// alone). Which is faster depends on the tile: fwd_wgmma.md "Eighteenth
+// session".
+enum RescaleRule : int { kRescaleExact = 0, kRescaleLazyRow = 1, kRescaleLazyWarp = 2 };
+
 template <int HEAD_DIM, int BLOCK_N, int STAGES, typename ElemT, int MASK, bool OVERLAP = false, bool PINGPONG = false,
           bool PERSISTENT = false, bool SMEM_EPILOGUE = false, int CONSUMERS = 2, int Q_BUFFERS = 1,
-          bool LAZY_RESCALE = false>
+          int RESCALE = kRescaleExact>
 struct FwdWgmmaTraits {
   using Elem = ElemT;
   static constexpr int kHeadDim = HEAD_DIM;
@@ -175,7 +184,8 @@ struct FwdWgmmaTraits {
   static constexpr int kMTiles = 1;
   static constexpr int kSTiles = BLOCK_N / 8;
   static constexpr int kOTiles = kHeadDimPadded / 8;  // O's accumulator (N of O += P V)
-  static constexpr bool kLazyRescale = LAZY_RESCALE;  // gen/spec.py lazy_rescale
+  static constexpr int kRescale = RESCALE;            // RescaleRule
+  static_assert(RESCALE >= kRescaleExact && RESCALE <= kRescaleLazyWarp, "a RescaleRule");
   static constexpr int kStoreTiles = HEAD_DIM / 8;     // the columns stored
   static constexpr int kQKSteps = HEAD_DIM / 16;       // padded columns are not multiplied
   static constexpr int kStepsPerPanel = kPanelCols / 16;
@@ -551,7 +561,7 @@ __device__ __forceinline__ void softmax_weights(float (&s)[T::kSTiles][4], float
 // latency (one warp per scheduler runs it, and its length decides whether
 // the other consumer's GEMMs cover it) both rows go together, the extremes
 // as trees, and the weights fused where the scores allow it (the whole warp
-// decides, so the branch never diverges). With LAZY_RESCALE the max moves
+// decides, so the branch never diverges). With a lazy RescaleRule the max moves
 // only by more than FA_RESCALE_SLACK, and alpha is exactly
 // 1 where it did not move, so that rescale_o skips the multiply on most
 // tiles.
@@ -573,7 +583,7 @@ __device__ __forceinline__ void online_softmax_deferred(float (&s)[1][T::kSTiles
   }
   float neg_sub[2];
   bool moderate = true;
-  // LAZY_RESCALE, the common case after a row's first tiles: no row of the
+  // kRescaleLazyWarp, the common case after a row's first tiles: no row of the
   // warp moves its max, so the step is the subtrahend alone (no fmax, no
   // 2^(old - new), no sum rescale); the same numbers as the rule per row.
   // The kept subtrahends come from the old maxima alone, so they are
@@ -581,7 +591,7 @@ __device__ __forceinline__ void online_softmax_deferred(float (&s)[1][T::kSTiles
   bool warp_keeps = false;
   float kept_neg_sub[2];
   bool kept_moderate = true;
-  if constexpr (T::kLazyRescale) {
+  if constexpr (T::kRescale == kRescaleLazyWarp) {
     bool keep = true;
 #pragma unroll
     for (int half = 0; half < 2; ++half) {
@@ -603,7 +613,7 @@ __device__ __forceinline__ void online_softmax_deferred(float (&s)[1][T::kSTiles
 #pragma unroll
     for (int half = 0; half < 2; ++half) {
       const float tile_max = __fmul_rn(ext[half], c);
-      const fa_softmax_step st = T::kLazyRescale ? fa_softmax_rescale_lazy(row_max[0][half], tile_max)
+      const fa_softmax_step st = T::kRescale != kRescaleExact ? fa_softmax_rescale_lazy(row_max[0][half], tile_max)
                                                  : fa_softmax_rescale(row_max[0][half], tile_max);
       alpha[half] = st.max == row_max[0][half] ? 1.f : st.alpha;
       row_max[0][half] = st.max;
