@@ -19,7 +19,9 @@
 #            whose whole is this tree), built and tested like A
 # AB_TEST_FILTERS: test_fwd filters run in turn on each tested side (default
 # "wgmma"; each capped at AB_TEST_CAP s, default 90); AB_EXTRA_TESTS: more
-# test programs built and run on those sides (e.g. "test_stress").
+# test programs built and run on those sides (e.g. "test_stress"; not
+# test_api or test_dispatch: they check the full spec's table and head dims,
+# and fail on this small build by design).
 # then, timing first (the budget cuts what comes after it): bench/ab_prefill.c
 # (dispatch's choice: wgmma on sm_90) linked against each build, run A B C A
 # B C (--quick grid: bf16 and fp16, d64/d128/d256, s512/s2048/s8192, causal
