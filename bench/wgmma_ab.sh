@@ -23,8 +23,8 @@
 # test_api or test_dispatch: they check the full spec's table and head dims,
 # and fail on this small build by design).
 # then, timing first (the budget cuts what comes after it): bench/ab_prefill.c
-# (dispatch's choice: wgmma on sm_90) linked against each build, run A B C A
-# B C (--quick grid: bf16 and fp16, d64/d128/d256, s512/s2048/s8192, causal
+# (dispatch's choice: wgmma on sm_90) linked against each build, run A B C,
+# B C A, C A B, ... (--quick grid: bf16 and fp16, d64/d128/d256, s512/s2048/s8192, causal
 # and full; AB_GRID=full: every seqlen 512..16k), printing a table of speed
 # ratios X over A (A ms / X ms: above 1, X is faster); then test_fwd wgmma
 # of each variant against the double reference (d128 + d256: about 75 s per
@@ -105,7 +105,7 @@ for side in "${SIDES[@]}"; do
 done
 
 # ---- timing first (what the call is for: the budget cuts the tests after it,
-# not the rounds): ab_prefill against each build, A B C A B C
+# not the rounds): ab_prefill against each build, A B C / B C A / ...
 cuda=/usr/local/cuda
 link="-L$cuda/lib64 -lcudart_static -lpthread -ldl -lrt -lm"
 for side in "${SIDES[@]}"; do
@@ -118,14 +118,21 @@ case "${AB_TIME_DIMS:-}" in
   *) time_rows="--dims $AB_TIME_DIMS" ;;
 esac
 t=$SECONDS
+# The order rotates each round (A O, O A, ...; A B C, B C A, C A B), so
+# that no side is always timed first: in the eighteenth session's call 3
+# the d128 kernels, the same SASS on both sides, read A/O 1.005 (median)
+# with A always first (the d64 short rows, also the same SASS: 1.000).
+# Whether the order caused it is not known; rotating costs nothing.
 for r in $(seq 1 "$ROUNDS"); do
-  for side in "${SIDES[@]}"; do
+  n=${#SIDES[@]}
+  for k in $(seq 0 $((n - 1))); do
+    side=${SIDES[$(((k + r - 1) % n))]}
     timeout "$(cap 40)" "$W/ab_$side" $([ "${AB_GRID:-quick}" = full ] || echo --quick) --reps "$REPS" $time_rows >"$OUT/ab_$side.$r" 2>"$OUT/ab_$side.$r.err"
     rc=$?
     [ $rc = 0 ] || note "ab_prefill $side round $r: exit $rc ($(head -c 200 "$OUT/ab_$side.$r.err"))"
   done
 done
-note "timing: $ROUNDS rounds ${SIDES[*]}, $((SECONDS - t)) s"
+note "timing: $ROUNDS rounds of ${SIDES[*]}, the order rotated each round, $((SECONDS - t)) s"
 timeout 20 python3 bench/ab_table.py --text "$OUT" "${SIDES[@]}" | tee -a "$SUMMARY"
 
 # ---- correctness of A and each variant against the double reference
