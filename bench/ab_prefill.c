@@ -9,6 +9,11 @@
  *                                       (--dims: only those of 64, 128, 256, 80, 96, 32, and no packed
  *                                       rows; without it 64, 128, 256 and the packed rows; --packed:
  *                                       the packed rows only)
+ *   ab_prefill --serve [same options]   prints "rows N", then times row k (0-based) for each line "k"
+ *                                       read from stdin (one reply line each; "row<TAB>skipped" where
+ *                                       the build lacks the head dim) until end of input:
+ *                                       bench/ab_serve.py runs one per build and interleaves them
+ *                                       row by row
  *
  * After the grid, bench.py's two packed varlen rows (the same sequence
  * lengths: its torch.randint draws with seed 0), bf16: 24 sequences GQA
@@ -62,6 +67,8 @@ static int cmp_float(const void *a, const void *b) {
   return (x > y) - (x < y);
 }
 
+static int serving; /* --serve: one reply line per requested row, skipped rows too */
+
 /* Median time of `reps` calls of p (after 5 warm-up calls), printed as a row. */
 static void time_row(const char *row, const fa_fwd_params *p, int reps, float *times, cudaStream_t stream,
                      cudaEvent_t e0, cudaEvent_t e1) {
@@ -70,6 +77,10 @@ static void time_row(const char *row, const fa_fwd_params *p, int reps, float *t
   const fa_status st = fa_fwd_query(p, &index, &msg);
   if (st == FA_ERR_UNSUPPORTED_HEAD_DIM) { /* a small build: say so and go on */
     fprintf(stderr, "%s: skipped (%s)\n", row, msg.text);
+    if (serving) { /* the coordinator waits for one line per request */
+      printf("%s\tskipped\n", row);
+      fflush(stdout);
+    }
     return;
   }
   if (st != FA_OK) die("fa_fwd_query", msg.text);
@@ -131,12 +142,74 @@ static void time_packed(const char *row, const int *lens, int n, int hq, int hk,
   cudaFree(q), cudaFree(k), cudaFree(v), cudaFree(out), cudaFree(cu_dev);
 }
 
+/* One benchmark row: a grid row (dtype, head dim, seqlen, mask) or one of
+ * the packed rows. */
+typedef struct {
+  int packed; /* 0: grid row; 1, 2: packed24, vision packed40 */
+  int dt, d, s, causal, si;
+} row_spec;
+
+typedef struct {
+  void *q[2], *k[2], *v[2], *out;
+  void *cu_dev[6]; /* the grid's cu_seqlens by seqlen index, made on first use */
+  int dense, reps;
+  float *times;
+  cudaStream_t stream;
+  cudaEvent_t e0, e1;
+} bench_state;
+
+static void run_row(const row_spec *r, bench_state *st) {
+  static const int lens24[] = {684,  4015, 309,  3328, 2627, 3643, 2051, 2279, 2441, 2323, 1557, 498,
+                               2788, 3415, 2054, 3288, 3736, 3916, 2490, 1921, 1638, 1767, 2007, 1326};
+  static const int lens40[] = {1802, 2071, 2606, 262,  1163, 248,  3541, 2034, 2904, 111,  1860, 325,  2720, 1652,
+                               2483, 2420, 1737, 2864, 2716, 2731, 820,  2416, 790,  3251, 265,  149,  2833, 1808,
+                               3825, 3331, 3185, 908,  1982, 3832, 2872, 2412, 343,  3035, 3135, 1633};
+  if (r->packed == 1) {
+    time_packed("bf16 packed24 gqa32/8 d128 causal", lens24, 24, 32, 8, 128, 1, st->reps, st->times, st->stream,
+                st->e0, st->e1);
+    return;
+  }
+  if (r->packed == 2) {
+    time_packed("bf16 vision packed40 h16 d80 full", lens40, 40, 16, 16, 80, 0, st->reps, st->times, st->stream,
+                st->e0, st->e1);
+    return;
+  }
+  const int d = r->d, s = r->s, h = WIDTH / d, b = TOKENS / s, dt = r->dt;
+  fa_fwd_params p = fa_fwd_params_default();
+  p.backend = FA_BACKEND_CUDA;
+  p.dtype = dt == 0 ? FA_DTYPE_BF16 : FA_DTYPE_FP16;
+  p.batch = b;
+  p.num_heads_q = p.num_heads_k = h;
+  p.head_dim = d;
+  p.max_seqlen_q = p.max_seqlen_k = s;
+  if (!st->dense) {
+    if (st->cu_dev[r->si] == NULL) {
+      int32_t cu_host[TOKENS / 512 + 1]; /* TOKENS / 512 + 1 entries cover every s */
+      for (int i = 0; i <= b; ++i) cu_host[i] = i * s;
+      check(cudaMalloc(&st->cu_dev[r->si], sizeof(int32_t) * (size_t)(b + 1)), "cudaMalloc");
+      check(cudaMemcpy(st->cu_dev[r->si], cu_host, sizeof(int32_t) * (size_t)(b + 1), cudaMemcpyHostToDevice),
+            "cudaMemcpy");
+    }
+    p.cu_seqlens_q = p.cu_seqlens_k = st->cu_dev[r->si];
+    p.total_q = p.total_k = (int64_t)b * s;
+  }
+  p.q = st->q[dt], p.k = st->k[dt], p.v = st->v[dt], p.out = st->out;
+  p.window_left = -1;
+  p.window_right = r->causal ? 0 : -1;
+  p.stream = st->stream;
+  char row[96];
+  snprintf(row, sizeof row, "%s d%d b%d h%d s%d %s", dt == 0 ? "bf16" : "fp16", d, b, h, s,
+           r->causal ? "causal" : "full");
+  time_row(row, &p, st->reps, st->times, st->stream, st->e0, st->e1);
+}
+
 int main(int argc, char **argv) {
   int quick = 0, reps = 30, only_dims = 0, only_packed = 0, dense = 0, dim_on[6] = {1, 1, 1, 0, 0, 0};
   for (int i = 1; i < argc; ++i) {
     if (strcmp(argv[i], "--quick") == 0) quick = 1;
     else if (strcmp(argv[i], "--packed") == 0) only_packed = 1;
     else if (strcmp(argv[i], "--dense") == 0) dense = 1;
+    else if (strcmp(argv[i], "--serve") == 0) serving = 1;
     else if (strcmp(argv[i], "--reps") == 0 && i + 1 < argc) reps = atoi(argv[++i]);
     else if (strcmp(argv[i], "--dims") == 0 && i + 1 < argc) {
       char *p = argv[++i];
@@ -150,35 +223,11 @@ int main(int argc, char **argv) {
         else if (*p != '\0') die("usage", "--dims takes a list like 64,256");
       }
     }
-    else die("usage", "ab_prefill [--quick] [--reps N] [--dims D,...] [--packed] [--dense]");
+    else die("usage", "ab_prefill [--quick] [--reps N] [--dims D,...] [--packed] [--dense] [--serve]");
   }
-  const size_t n = (size_t)TOKENS * WIDTH;
-  uint16_t *host = malloc(n * 2);
-  if (host == NULL) die("malloc", "out of memory");
-  void *q[2], *k[2], *v[2], *out;
-  uint64_t seed = 12345;
-  for (int dt = 0; dt < 2; ++dt) {
-    void **bufs[3] = {&q[dt], &k[dt], &v[dt]};
-    for (int t = 0; t < 3; ++t) {
-      check(cudaMalloc(bufs[t], n * 2), "cudaMalloc");
-      fill(host, n, dt == 0, &seed);
-      check(cudaMemcpy(*bufs[t], host, n * 2, cudaMemcpyHostToDevice), "cudaMemcpy");
-    }
-  }
-  check(cudaMalloc(&out, n * 2), "cudaMalloc");
-  free(host);
-  /* The grid's sequences as bench.py passes them: cu_seqlens 0, s, 2s, ..
-   * (TOKENS / 512 + 1 entries cover every s); --dense: no cu_seqlens. */
-  int32_t cu_host[TOKENS / 512 + 1];
-  void *cu_dev[6] = {NULL};
-  cudaStream_t stream;
-  cudaEvent_t e0, e1;
-  check(cudaStreamCreate(&stream), "cudaStreamCreate");
-  check(cudaEventCreate(&e0), "cudaEventCreate");
-  check(cudaEventCreate(&e1), "cudaEventCreate");
-  float *times = malloc(sizeof(float) * (size_t)reps);
-  if (times == NULL) die("malloc", "out of memory");
-
+  /* The rows, in the order they are printed. */
+  static row_spec rows[2 * 6 * 6 * 2 + 2];
+  int n_rows = 0;
   const int dims[] = {64, 128, 256, 80, 96, 32};
   const int seqs_full[] = {512, 1024, 2048, 4096, 8192, 16384}, seqs_quick[] = {512, 2048, 8192};
   const int *seqs = quick ? seqs_quick : seqs_full;
@@ -186,44 +235,47 @@ int main(int argc, char **argv) {
   for (int dt = 0; dt < 2; ++dt)
     for (int di = 0; di < 6; ++di)
       for (int si = 0; si < n_seqs && dim_on[di] && !only_packed; ++si)
-        for (int causal = 0; causal < 2; ++causal) {
-          const int d = dims[di], s = seqs[si], h = WIDTH / d, b = TOKENS / s;
-          fa_fwd_params p = fa_fwd_params_default();
-          p.backend = FA_BACKEND_CUDA;
-          p.dtype = dt == 0 ? FA_DTYPE_BF16 : FA_DTYPE_FP16;
-          p.batch = b;
-          p.num_heads_q = p.num_heads_k = h;
-          p.head_dim = d;
-          p.max_seqlen_q = p.max_seqlen_k = s;
-          if (!dense) {
-            if (cu_dev[si] == NULL) {
-              for (int i = 0; i <= b; ++i) cu_host[i] = i * s;
-              check(cudaMalloc(&cu_dev[si], sizeof(int32_t) * (size_t)(b + 1)), "cudaMalloc");
-              check(cudaMemcpy(cu_dev[si], cu_host, sizeof(int32_t) * (size_t)(b + 1), cudaMemcpyHostToDevice),
-                    "cudaMemcpy");
-            }
-            p.cu_seqlens_q = p.cu_seqlens_k = cu_dev[si];
-            p.total_q = p.total_k = (int64_t)b * s;
-          }
-          p.q = q[dt], p.k = k[dt], p.v = v[dt], p.out = out;
-          p.window_left = -1;
-          p.window_right = causal ? 0 : -1;
-          p.stream = stream;
-          char row[96];
-          snprintf(row, sizeof row, "%s d%d b%d h%d s%d %s", dt == 0 ? "bf16" : "fp16", d, b, h, s,
-                   causal ? "causal" : "full");
-          time_row(row, &p, reps, times, stream, e0, e1);
-        }
-  check(cudaFree(out), "cudaFree");
-  for (int dt = 0; dt < 2; ++dt) cudaFree(q[dt]), cudaFree(k[dt]), cudaFree(v[dt]);
-  for (int i = 0; i < 6; ++i) cudaFree(cu_dev[i]);
-  static const int lens24[] = {684,  4015, 309,  3328, 2627, 3643, 2051, 2279, 2441, 2323, 1557, 498,
-                               2788, 3415, 2054, 3288, 3736, 3916, 2490, 1921, 1638, 1767, 2007, 1326};
-  static const int lens40[] = {1802, 2071, 2606, 262,  1163, 248,  3541, 2034, 2904, 111,  1860, 325,  2720, 1652,
-                               2483, 2420, 1737, 2864, 2716, 2731, 820,  2416, 790,  3251, 265,  149,  2833, 1808,
-                               3825, 3331, 3185, 908,  1982, 3832, 2872, 2412, 343,  3035, 3135, 1633};
-  if (only_dims) return 0;
-  time_packed("bf16 packed24 gqa32/8 d128 causal", lens24, 24, 32, 8, 128, 1, reps, times, stream, e0, e1);
-  time_packed("bf16 vision packed40 h16 d80 full", lens40, 40, 16, 16, 80, 0, reps, times, stream, e0, e1);
+        for (int causal = 0; causal < 2; ++causal) rows[n_rows++] = (row_spec){0, dt, dims[di], seqs[si], causal, si};
+  if (!only_dims) {
+    rows[n_rows++] = (row_spec){1, 0, 128, 0, 1, 0};
+    rows[n_rows++] = (row_spec){2, 0, 80, 0, 0, 0};
+  }
+
+  const size_t n = (size_t)TOKENS * WIDTH;
+  uint16_t *host = malloc(n * 2);
+  if (host == NULL) die("malloc", "out of memory");
+  bench_state st = {.dense = dense, .reps = reps};
+  uint64_t seed = 12345;
+  for (int dt = 0; dt < 2; ++dt) {
+    void **bufs[3] = {&st.q[dt], &st.k[dt], &st.v[dt]};
+    for (int t = 0; t < 3; ++t) {
+      check(cudaMalloc(bufs[t], n * 2), "cudaMalloc");
+      fill(host, n, dt == 0, &seed);
+      check(cudaMemcpy(*bufs[t], host, n * 2, cudaMemcpyHostToDevice), "cudaMemcpy");
+    }
+  }
+  check(cudaMalloc(&st.out, n * 2), "cudaMalloc");
+  free(host);
+  check(cudaStreamCreate(&st.stream), "cudaStreamCreate");
+  check(cudaEventCreate(&st.e0), "cudaEventCreate");
+  check(cudaEventCreate(&st.e1), "cudaEventCreate");
+  st.times = malloc(sizeof(float) * (size_t)reps);
+  if (st.times == NULL) die("malloc", "out of memory");
+
+  if (serving) {
+    printf("rows %d\n", n_rows);
+    fflush(stdout);
+    int k;
+    while (scanf("%d", &k) == 1) {
+      if (k < 0 || k >= n_rows) die("--serve", "row index out of range");
+      run_row(&rows[k], &st);
+    }
+  } else {
+    for (int k = 0; k < n_rows; ++k) run_row(&rows[k], &st);
+  }
+  check(cudaFree(st.out), "cudaFree");
+  for (int dt = 0; dt < 2; ++dt) cudaFree(st.q[dt]), cudaFree(st.k[dt]), cudaFree(st.v[dt]);
+  for (int i = 0; i < 6; ++i) cudaFree(st.cu_dev[i]);
+  free(st.times);
   return 0;
 }

@@ -117,23 +117,37 @@ case "${AB_TIME_DIMS:-}" in
   packed) time_rows=--packed ;;
   *) time_rows="--dims $AB_TIME_DIMS" ;;
 esac
+# AB_INTERLEAVE=rows (the default): bench/ab_serve.py keeps one ab_prefill
+# per side running and asks each side for each row in turn (order rotated
+# by round and row), so every side meets the GPU's clocks in about the same
+# state (ab_serve.py says why). AB_INTERLEAVE=process: each side's whole
+# grid in turn, the order rotated each round (the tool before the
+# nineteenth session). "rows process": both, the second's sides named p<side>.
 t=$SECONDS
-# The order rotates each round (A O, O A, ...; A B C, B C A, C A B), so
-# that no side is always timed first: in the eighteenth session's call 3
-# the d128 kernels, the same SASS on both sides, read A/O 1.005 (median)
-# with A always first (the d64 short rows, also the same SASS: 1.000).
-# Whether the order caused it is not known; rotating costs nothing.
-for r in $(seq 1 "$ROUNDS"); do
-  n=${#SIDES[@]}
-  for k in $(seq 0 $((n - 1))); do
-    side=${SIDES[$(((k + r - 1) % n))]}
-    timeout "$(cap 40)" "$W/ab_$side" $([ "${AB_GRID:-quick}" = full ] || echo --quick) --reps "$REPS" $time_rows >"$OUT/ab_$side.$r" 2>"$OUT/ab_$side.$r.err"
-    rc=$?
-    [ $rc = 0 ] || note "ab_prefill $side round $r: exit $rc ($(head -c 200 "$OUT/ab_$side.$r.err"))"
-  done
+modes=(${AB_INTERLEAVE:-rows})
+for mode in "${modes[@]}"; do
+  prefix=
+  [ "$mode" != "${modes[0]}" ] && prefix=p
+  if [ "$mode" = rows ]; then
+    timeout "$(cap $((40 * ROUNDS * ${#SIDES[@]})))" python3 bench/ab_serve.py --out "$OUT" --rounds "$ROUNDS" \
+      $(for side in "${SIDES[@]}"; do echo "$prefix$side=$W/ab_$side"; done) -- \
+      $([ "${AB_GRID:-quick}" = full ] || echo --quick) --reps "$REPS" $time_rows || note "ab_serve: exit $?"
+  else
+    # The order rotates each round (A O, O A, ...; A B C, B C A, C A B).
+    for r in $(seq 1 "$ROUNDS"); do
+      n=${#SIDES[@]}
+      for k in $(seq 0 $((n - 1))); do
+        side=${SIDES[$(((k + r - 1) % n))]}
+        timeout "$(cap 40)" "$W/ab_$side" $([ "${AB_GRID:-quick}" = full ] || echo --quick) --reps "$REPS" $time_rows >"$OUT/ab_$prefix$side.$r" 2>"$OUT/ab_$prefix$side.$r.err"
+        rc=$?
+        [ $rc = 0 ] || note "ab_prefill $side round $r: exit $rc ($(head -c 200 "$OUT/ab_$prefix$side.$r.err"))"
+      done
+    done
+  fi
+  note "timing ($mode): $ROUNDS rounds of ${SIDES[*]}, $((SECONDS - t)) s"
+  t=$SECONDS
+  timeout 20 python3 bench/ab_table.py --text "$OUT" $(for side in "${SIDES[@]}"; do echo "$prefix$side"; done) | tee -a "$SUMMARY"
 done
-note "timing: $ROUNDS rounds of ${SIDES[*]}, the order rotated each round, $((SECONDS - t)) s"
-timeout 20 python3 bench/ab_table.py --text "$OUT" "${SIDES[@]}" | tee -a "$SUMMARY"
 
 # ---- correctness of A and each variant against the double reference
 # (AB_TEST_SIDES="B C": only those sides; A is often main, tested before).
