@@ -10,12 +10,14 @@ round + row, so no side is always first. Writes DIR/ab_<SIDE>.<round> in
 ab_prefill's format ("row<TAB>ms<TAB>kernel"; skipped rows left out), which
 bench/ab_table.py reads.
 
-Why rows and not whole runs: wgmma_ab.sh timed each side's whole grid in
+Why rows and not whole runs: wgmma_ab.sh times each side's whole grid in
 turn, and the H200's clocks follow its power and temperature over seconds,
-so a row's time depended on the rows before it in that process. In the
-nineteenth session two builds with the same d64 kernels read 1.009-1.040
-apart on the d64 rows, and one row's rounds spread up to 15%. Row by row,
-every side meets the GPU in about the same state.
+so a row's time can depend on the rows before it in that process (in the
+nineteenth session's call 2, two builds with the same d64 kernels but
+slower d128 kernels in one read 1.024-1.040 apart on the fp16 d64 rows).
+Row by row, every side meets the GPU in about the same state. Where the
+sides share most kernels it is no tighter than whole runs (wgmma_ab.sh,
+AB_INTERLEAVE, has the calibration).
 """
 import argparse
 import os

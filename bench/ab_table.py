@@ -56,7 +56,8 @@ def markdown(logdir, new, others):
 
 def text(logdir, sides):
     data = {s: read_side(logdir, s) for s in sides}
-    a_rows, order = data["A"]
+    base = sides[0]  # "A", or "pA" for wgmma_ab.sh's second interleave mode
+    a_rows, order = data[base]
     if not order:
         print("no timing")
         return
@@ -66,11 +67,11 @@ def text(logdir, sides):
         v = data[side][0].get(row, ([], ""))[0]
         return statistics.median(v) if v else None
 
-    print("A/X = A ms / X ms: above 1, X is faster than A (X = O: the old tree is faster than this one)")
-    print(f"{'row':34} {'A ms':>9} " + " ".join(f"{'A/' + s:>6}" for s in others) + "  kernel (A)")
+    print(f"{base}/X = {base} ms / X ms: above 1, X is faster than {base} (X = O: the old tree is faster than this one)")
+    print(f"{'row':34} {base + ' ms':>9} " + " ".join(f"{base + '/' + s:>6}" for s in others) + f"  kernel ({base})")
     ratios = {s: {} for s in others}
     for row in order:
-        ma = med("A", row)
+        ma = med(base, row)
         cols = []
         for s in others:
             mb = med(s, row)
@@ -82,7 +83,7 @@ def text(logdir, sides):
         for d in ("d64 ", "d128 ", "d256 "):
             rs = [v for k, v in ratios[s].items() if d in k and "s512 " not in k and "packed" not in k]
             if rs:
-                print(f"{s} {d.strip()}: speed {s}/A (A ms / {s} ms) {min(rs):.3f} .. {max(rs):.3f}, "
+                print(f"{s} {d.strip()}: speed {s}/{base} ({base} ms / {s} ms) {min(rs):.3f} .. {max(rs):.3f}, "
                       f"median {statistics.median(rs):.3f} (s2048, s8192)")
 
 

@@ -117,14 +117,19 @@ case "${AB_TIME_DIMS:-}" in
   packed) time_rows=--packed ;;
   *) time_rows="--dims $AB_TIME_DIMS" ;;
 esac
-# AB_INTERLEAVE=rows (the default): bench/ab_serve.py keeps one ab_prefill
-# per side running and asks each side for each row in turn (order rotated
-# by round and row), so every side meets the GPU's clocks in about the same
-# state (ab_serve.py says why). AB_INTERLEAVE=process: each side's whole
-# grid in turn, the order rotated each round (the tool before the
-# nineteenth session). "rows process": both, the second's sides named p<side>.
+# AB_INTERLEAVE=process (the default): each side's whole grid in turn, the
+# order rotated each round. AB_INTERLEAVE=rows: bench/ab_serve.py keeps one
+# ab_prefill per side running and asks each side for each row in turn
+# (order rotated by round and row), so that a side's other rows cannot heat
+# or cool the GPU for the next one. "rows process": both, the second's sides
+# named p<side>. Calibrated in the nineteenth session (call 3, three builds
+# with the same kernels but one d64 variant, 4 rounds of the full grid):
+# A/A |log ratio| median 0.50% / p90 1.41% / max 3.7% by rows, 0.46% /
+# 1.35% / 3.5% by process; a row's rounds spread 2.9% (median) by rows
+# against 1.5% by process. So by rows is no tighter where the sides share
+# their kernels; it is there for variants that change many rows' power.
 t=$SECONDS
-modes=(${AB_INTERLEAVE:-rows})
+modes=(${AB_INTERLEAVE:-process})
 for mode in "${modes[@]}"; do
   prefix=
   [ "$mode" != "${modes[0]}" ] && prefix=p
