@@ -97,15 +97,15 @@ def wgmma_padded_head_dim(head_dim):
     return (head_dim + panel - 1) // panel * panel
 
 
-WGMMA_TILE_LIST_MAX = 1024  # FA_TILE_LIST_MAX (src/attn/tile_order.h)
+WGMMA_TILE_LIST_MAX = 512  # FA_TILE_LIST_MAX (src/attn/tile_order.h), 32 bytes an entry
 
 
 def wgmma_smem_bytes(head_dim, tile):
     """1024 bytes of alignment slack + the Q tile (`q_buffers` of them,
     default 1) + `stages` K and V tiles
     (swizzled panels, no padding) + the mbarriers: Q full/empty of each, and per
-    stage full/empty for K and V + the block's list of work tiles (16 bytes
-    each, 16-byte aligned) and its length (src/cuda/fwd_wgmma.cuh); with
+    stage full/empty for K and V + the block's list of work tiles (32 bytes
+    each: the tile and its sequence's place; 16-byte aligned) and its length (src/cuda/fwd_wgmma.cuh); with
     smem_epilogue, then the O staging area: block_m rows of O's accumulator
     (the padded head dim) if it has at most 128 columns and fits, else of
     64 or else 32 columns (passes), plus 16 bytes of padding per row; at
@@ -115,7 +115,7 @@ def wgmma_smem_bytes(head_dim, tile):
     rows = q_buffers * tile["block_m"] + 2 * tile["stages"] * tile["block_n"]
     padded = wgmma_padded_head_dim(head_dim)
     before_list = rows * padded * 2 + 8 * (2 * q_buffers + 4 * tile["stages"])
-    base = 1024 + (before_list + 15) // 16 * 16 + 16 * WGMMA_TILE_LIST_MAX + 16
+    base = 1024 + (before_list + 15) // 16 * 16 + 32 * WGMMA_TILE_LIST_MAX + 16
     if not tile.get("smem_epilogue"):
         return base
     # 64-column panels: O leaves by TMA stores from 128-byte-swizzled

@@ -45,8 +45,9 @@ extern "C" {
 #define FA_TILE_TABLE_MAX_BATCH 512
 #define FA_TILE_TABLE_BYTES (8 * FA_TILE_TABLE_MAX_BATCH)
 
-/* Tiles a block may list (16 bytes each in shared memory). */
-#define FA_TILE_LIST_MAX 1024
+/* Tiles a block may list (32 bytes each in shared memory: the tile and its
+ * sequence's place, src/cuda/fwd_wgmma.cuh). */
+#define FA_TILE_LIST_MAX 512
 
 typedef struct fa_tile_order {
   uint32_t count;              /* slots in the walk: tiles, and the empty second slot of a lone middle tile */

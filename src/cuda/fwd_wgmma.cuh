@@ -87,6 +87,9 @@ namespace fa {
 // session".
 enum RescaleRule : int { kRescaleExact = 0, kRescaleLazyRow = 1, kRescaleLazyWarp = 2 };
 
+// Bytes of one entry of a block's work-tile list (list_block_tiles).
+constexpr int kListEntryBytes = 32;
+
 template <int HEAD_DIM, int BLOCK_N, int STAGES, typename ElemT, int MASK, bool OVERLAP = false, bool PINGPONG = false,
           bool PERSISTENT = false, bool SMEM_EPILOGUE = false, int CONSUMERS = 2, int Q_BUFFERS = 1,
           int RESCALE = kRescaleExact>
@@ -142,7 +145,7 @@ struct FwdWgmmaTraits {
   static constexpr int kQCountBits = Q_BUFFERS == 1 ? 1 : 2;
   static constexpr int kKVBytes = kPanels * kBlockN * kRowBytes;  // one K or V stage
   static constexpr int kBarriers = 2 * kQBuffers + 4 * kStages;  // Q full, Q empty (each Q tile); full K, V; empty K, V
-  // After the barriers: the block's list of work tiles (16 bytes each) and
+  // After the barriers: the block's list of work tiles (kListEntryBytes each) and
   // its length (attn/tile_order.h). The order's varlen tables live in the
   // K/V ring while the list is built, before the first load.
   static constexpr int kListOffset = (kQBuffers * kQBytes + 2 * kStages * kKVBytes + 8 * kBarriers + 15) / 16 * 16;
@@ -160,7 +163,7 @@ struct FwdWgmmaTraits {
   // store_tile_tma): the staging rows are then TMA's 128-byte-swizzled
   // panels (no padding; the swizzle keeps stmatrix free of bank conflicts),
   // 1024-aligned, 64 or 128 columns per pass.
-  static constexpr int kSmemBytesNoStage = 1024 /* alignment slack */ + kListOffset + 16 * FA_TILE_LIST_MAX + 16;
+  static constexpr int kSmemBytesNoStage = 1024 /* alignment slack */ + kListOffset + kListEntryBytes * FA_TILE_LIST_MAX + 16;
   static constexpr bool kSmemEpilogue = SMEM_EPILOGUE;
   // Not the d64 128 x 192 long-key kernels: there it spilled 24 bytes and
   // grew the main loop by 2.3% (the 96 S registers leave no room).
@@ -696,9 +699,13 @@ struct WgmmaTile {
 // adjacent, zigzag under causal-shaped masks, snake rounds over the grid;
 // varlen calls within the cap from tables of the sequences' lengths built
 // here too). The producer (24 registers) and the consumers then only read
-// entry k: {b, head, m_block}. tables: generic pointer to the K/V ring (free
-// until the first load); list: shared address of the list, its length
-// after FA_TILE_LIST_MAX entries. Uniform over the block (kernel args).
+// entry k (kListEntryBytes): {b, head, m_block, 0} and the sequence's place
+// {q_start, k_start, len_q, len_k}, located here for every entry at once,
+// so that a work tile's start and epilogue read shared memory instead of
+// waiting for cu_seqlens / seqused_k loads. tables: generic pointer to the
+// K/V ring (free until the first load); list: shared address of the list,
+// its length after FA_TILE_LIST_MAX entries. Uniform over the block (kernel
+// args).
 template <class T>
 __device__ __forceinline__ void list_block_tiles(const fa_fwd_args &a, unsigned char *tables, uint32_t list,
                                                  int tid) {
@@ -730,21 +737,30 @@ __device__ __forceinline__ void list_block_tiles(const fa_fwd_args &a, unsigned 
     const uint32_t tile = fa_round_step(k / per_step, blockIdx.x, gridDim.x) * per_step + k % per_step;
     fa_tile_pos pos = {0, 0, -1};  // past the walk: nothing to run
     if (tile < order.count) pos = fa_tile_position(&order, tile);  // may be an empty slot too
-    st_shared_16(list + 16 * k, (uint32_t)pos.b, (uint32_t)pos.head, (uint32_t)pos.m_block, 0u);
+    fa_seq seq = {0, 0, 0, 0};
+    if (pos.m_block >= 0) seq = fa_locate_sequence(&a, pos.b);
+    // q_start and k_start come from int32 cu_seqlens (or are 0): 32 bits hold them
+    st_shared_16(list + kListEntryBytes * k, (uint32_t)pos.b, (uint32_t)pos.head, (uint32_t)pos.m_block, 0u);
+    st_shared_16(list + kListEntryBytes * k + 16, (uint32_t)seq.q_start, (uint32_t)seq.k_start, (uint32_t)seq.len_q,
+                 (uint32_t)seq.len_k);
   }
-  if (tid == 0) st_shared_4(list + 16 * FA_TILE_LIST_MAX, steps * per_step);
+  if (tid == 0) st_shared_4(list + kListEntryBytes * FA_TILE_LIST_MAX, steps * per_step);
   fence_proxy_async_shared();  // the tables' stores before TMA writes the ring
 }
 
-// Entry k of the block's tile list.
+// Entry k of the block's tile list, its sequence as list_block_tiles found it.
 template <class T>
 __device__ __forceinline__ WgmmaTile locate_tile(const fa_fwd_args &a, uint32_t list, unsigned k) {
-  const uint4 e = ld_shared_16(list + 16 * k);
+  const uint4 e = ld_shared_16(list + kListEntryBytes * k);
+  const uint4 place = ld_shared_16(list + kListEntryBytes * k + 16);
   WgmmaTile t;
   t.b = (int)e.x;
   t.head = (int)e.y;
   t.m0 = (int)e.z * T::kBlockM;
-  t.seq = fa_locate_sequence(&a, t.b);
+  t.seq.q_start = place.x;
+  t.seq.k_start = place.y;
+  t.seq.len_q = (int32_t)place.z;
+  t.seq.len_k = (int32_t)place.w;
   t.run = (int)e.z >= 0 && t.m0 < t.seq.len_q && fa_seq_selected(&a, &t.seq);
   return t;
 }
@@ -771,7 +787,7 @@ __device__ __forceinline__ void produce(const fa_fwd_args &a, const CUtensorMap 
   tma_prefetch_map(tm_k);
   tma_prefetch_map(tm_v);
   unsigned q_loads = 0, j = 0;  // Q tiles and key tiles loaded so far (barrier parities)
-  const unsigned tile_count = ld_shared_4(list + 16 * FA_TILE_LIST_MAX);
+  const unsigned tile_count = ld_shared_4(list + kListEntryBytes * FA_TILE_LIST_MAX);
   const auto produce_tile = [&](const fa_fwd_args &args, unsigned k) {
     const WgmmaTile t = locate_tile<T>(args, list, k);
     if (!t.run) return;
@@ -827,7 +843,7 @@ __device__ __forceinline__ void produce_split(const fa_fwd_args &a, const CUtens
     tma_prefetch_map(tm_kv);
   }
   unsigned q_loads = 0, j = 0;
-  for (unsigned k = 0; k < ld_shared_4(list + 16 * FA_TILE_LIST_MAX); ++k) {  // the count read again too
+  for (unsigned k = 0; k < ld_shared_4(list + kListEntryBytes * FA_TILE_LIST_MAX); ++k) {  // the count read again too
     // The arguments straight from the constant bank (as operands): read
     // through a pointer, as produce does, their values took registers and
     // the loop spilled.
@@ -1135,7 +1151,7 @@ __global__ void __launch_bounds__(T::kThreads, 1)
   // limit.
   constexpr unsigned kQCountMask = (1u << T::kQCountBits) - 1u;
   unsigned consumed = 0;
-  const unsigned tile_count = ld_shared_4(list + 16 * FA_TILE_LIST_MAX);
+  const unsigned tile_count = ld_shared_4(list + kListEntryBytes * FA_TILE_LIST_MAX);
   for (unsigned tile = 0; tile < tile_count; ++tile) {
     const WgmmaTile t = locate_tile<T>(a, list, tile);
     if (!t.run) continue;  // uniform over the block, as in the producer
