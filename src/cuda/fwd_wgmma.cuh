@@ -168,6 +168,10 @@ struct FwdWgmmaTraits {
   // Not the d64 128 x 192 long-key kernels: there it spilled 24 bytes and
   // grew the main loop by 2.3% (the 96 S registers leave no room).
   static constexpr bool kTmaStore = SMEM_EPILOGUE && kPanelCols == 64 && !(kHeadDimPadded == 64 && BLOCK_N > 128);
+  // Work tiles take their sequence's place from the tile list (shared
+  // memory) rather than from cu_seqlens; not the d64 128 x 192 long-key
+  // kernels either: there the consumer's tile loop spilled 24 bytes with it.
+  static constexpr bool kListedPlace = !(kHeadDimPadded == 64 && BLOCK_N > 128);
   static constexpr int kOStageOffset =  // from the aligned base of shared memory
       kTmaStore ? (kSmemBytesNoStage - 1024 + 1023) / 1024 * 1024 : kSmemBytesNoStage - 1024;
   static constexpr int kOStageLeft = 232448 - 1024 - kOStageOffset;
@@ -738,7 +742,7 @@ __device__ __forceinline__ void list_block_tiles(const fa_fwd_args &a, unsigned 
     fa_tile_pos pos = {0, 0, -1};  // past the walk: nothing to run
     if (tile < order.count) pos = fa_tile_position(&order, tile);  // may be an empty slot too
     fa_seq seq = {0, 0, 0, 0};
-    if (pos.m_block >= 0) seq = fa_locate_sequence(&a, pos.b);
+    if (T::kListedPlace && pos.m_block >= 0) seq = fa_locate_sequence(&a, pos.b);
     // q_start and k_start come from int32 cu_seqlens (or are 0): 32 bits hold them
     st_shared_16(list + kListEntryBytes * k, (uint32_t)pos.b, (uint32_t)pos.head, (uint32_t)pos.m_block, 0u);
     st_shared_16(list + kListEntryBytes * k + 16, (uint32_t)seq.q_start, (uint32_t)seq.k_start, (uint32_t)seq.len_q,
@@ -752,15 +756,19 @@ __device__ __forceinline__ void list_block_tiles(const fa_fwd_args &a, unsigned 
 template <class T>
 __device__ __forceinline__ WgmmaTile locate_tile(const fa_fwd_args &a, uint32_t list, unsigned k) {
   const uint4 e = ld_shared_16(list + kListEntryBytes * k);
-  const uint4 place = ld_shared_16(list + kListEntryBytes * k + 16);
   WgmmaTile t;
   t.b = (int)e.x;
   t.head = (int)e.y;
   t.m0 = (int)e.z * T::kBlockM;
-  t.seq.q_start = place.x;
-  t.seq.k_start = place.y;
-  t.seq.len_q = (int32_t)place.z;
-  t.seq.len_k = (int32_t)place.w;
+  if constexpr (T::kListedPlace) {
+    const uint4 place = ld_shared_16(list + kListEntryBytes * k + 16);
+    t.seq.q_start = place.x;
+    t.seq.k_start = place.y;
+    t.seq.len_q = (int32_t)place.z;
+    t.seq.len_k = (int32_t)place.w;
+  } else {
+    t.seq = fa_locate_sequence(&a, t.b);
+  }
   t.run = (int)e.z >= 0 && t.m0 < t.seq.len_q && fa_seq_selected(&a, &t.seq);
   return t;
 }
