@@ -102,15 +102,16 @@ WGMMA_TILE_LIST_MAX = 512  # FA_TILE_LIST_MAX (src/attn/tile_order.h), 32 bytes 
 
 def wgmma_smem_bytes(head_dim, tile):
     """1024 bytes of alignment slack + the Q tile (`q_buffers` of them,
-    default 1) + `stages` K and V tiles
-    (swizzled panels, no padding) + the mbarriers: Q full/empty of each, and per
-    stage full/empty for K and V + the block's list of work tiles (32 bytes
-    each: the tile and its sequence's place; 16-byte aligned) and its length (src/cuda/fwd_wgmma.cuh); with
-    smem_epilogue, then the O staging area: block_m rows of O's accumulator
-    (the padded head dim) if it has at most 128 columns and fits, else of
-    64 or else 32 columns (passes), plus 16 bytes of padding per row; at
-    head dims that are multiples of 64 (TMA stores) no padding, and the area
-    starts 1024-aligned (kOStageOffset, kOStageCols, kOStageBytes)."""
+    default 1) + `stages` K and V tiles (swizzled panels, no padding) + the
+    mbarriers: Q full/empty of each, and per stage full/empty for K and V +
+    the block's list of work tiles (32 bytes each: the tile and its
+    sequence's place; 16-byte aligned) and its length
+    (src/cuda/fwd_wgmma.cuh); with smem_epilogue, then the O staging area:
+    block_m rows of O's accumulator (the padded head dim) if it has at most
+    128 columns and fits, else of 64 or else 32 columns (passes), plus 16
+    bytes of padding per row; at head dims that are multiples of 64 (TMA
+    stores) no padding, and the area starts 1024-aligned (kOStageOffset,
+    kOStageCols, kOStageBytes)."""
     q_buffers = tile.get("q_buffers", 1)
     rows = q_buffers * tile["block_m"] + 2 * tile["stages"] * tile["block_n"]
     padded = wgmma_padded_head_dim(head_dim)
