@@ -163,9 +163,10 @@ typedef struct run_opts {
   int no_lse;        /* lse = NULL */
   fa_stream_t stream;/* CUDA: overrides the test's stream (use_stream set) */
   int use_stream;
+  int sm_count;      /* CUDA: > 0: a context that claims this many SMs (the grid's size) */
 } run_opts;
 
-static const run_opts k_default_opts = {0, 0, NULL, 0};
+static const run_opts k_default_opts = {0, 0, NULL, 0, 0};
 
 /* Copies a packed [rows, heads, d] tensor into a strided one and back. */
 static void to_strided(uint16_t *dst, const uint16_t *src, int64_t rows, int heads, int d, int64_t rs, int64_t hs) {
@@ -207,6 +208,7 @@ static fa_status run_status(stress_state *s, const sproblem *p, const run_opts *
   uint16_t *q = p->q, *k = p->k, *v = p->v, *out;
   float *lse = NULL;
   fa_fwd_params prm = fa_fwd_params_default();
+  fa_context ctx;
   fa_message msg;
   fa_status st;
   const char *why = NULL;
@@ -266,6 +268,12 @@ static fa_status run_status(stress_state *s, const sproblem *p, const run_opts *
     prm.cu_seqlens_q = (const int32_t *)dev_copy(s, p->cu_q, sizeof p->cu_q);
     prm.cu_seqlens_k = (const int32_t *)dev_copy(s, p->cu_k, sizeof p->cu_k);
     prm.stream = stream;
+    if (o->sm_count > 0) {
+      if (fa_context_init(&ctx, FA_BACKEND_CUDA, FA_CURRENT_DEVICE, &msg) != FA_OK)
+        fail_msg("fa_context_init: %s", msg.text);
+      ctx.sm_count = o->sm_count;
+      prm.context = &ctx;
+    }
   } else {
     prm.q = q, prm.k = k, prm.v = v, prm.out = out, prm.lse = lse, prm.sinks = p->sinks;
     prm.cu_seqlens_q = p->cu_q;
@@ -1140,6 +1148,8 @@ static int same_sequence(const sproblem *big, const sresult *rb, int b, const sp
  * What is promised (both backends, one build, one device): the same call
  * with the same inputs gives bitwise identical out and lse
  *  - run after run;
+ *  - (CUDA) whatever SM count the context claims, i.e. however the work
+ *    tiles are spread over blocks (test_grid_independence);
  *  - whatever the other sequences of the batch are, and wherever the
  *    sequence sits in the packed buffers;
  *  - whatever the strides (packed or padded);
@@ -1462,6 +1472,52 @@ static void test_concurrency(void **state) {
 
 /* ------------------------------------------------------------ main */
 
+/*
+ * The grid does not change the bits. A persistent family's block lists its
+ * work tiles, with each tile's sequence, in shared memory (wgmma: at most
+ * FA_TILE_LIST_MAX; the host launches more blocks where a list would
+ * overflow). A context that claims 1 SM puts hundreds of tiles in each
+ * block's list (more entries than a block has threads) and takes the
+ * overflow path; 7 SMs give an uneven share. Varlen, causal, GQA 8:1, 64
+ * query heads: 2048 tiles of 128 rows in the dense-shaped bound. The
+ * device's own SM count runs first; the others must match it bitwise. No
+ * workspace, so the 64-row sequence's decode half does not split (a split
+ * count follows the SM count, and splits round differently). Each run is
+ * checked against the reference elsewhere (test_fwd).
+ */
+static void test_grid_independence(void **state) {
+  stress_state *s = (stress_state *)*state;
+  tu_rng rng = tu_rng_make(s->seed);
+  static const int64_t lq[4] = {1000, 333, 777, 64}, lk[4] = {1000, 900, 777, 2000};
+  static const int claimed[2] = {1, 7};
+  static const int dims[2] = {64, 128};
+  int t, di, c;
+  need_backend(s);
+  if (!cuda(s)) {
+    print_message("skipped: the CPU backend has no grid to vary\n");
+    skip();
+  }
+  for (t = 0; t < 2; ++t)
+    for (di = 0; di < 2; ++di) {
+      const size_t mark = arena_mark(s); /* about 150 MB of host buffers a round */
+      sproblem p;
+      sresult all, few;
+      sp_init(s, &p, k_dtypes[t], dims[di], 64, 8, 4, lq, lk);
+      sp_fill(&p, 1.0, 1.0, 1.0, &rng);
+      p.wl = -1, p.wr = 0;
+      run(s, &p, &k_default_opts, &all);
+      for (c = 0; c < 2; ++c) {
+        run_opts o = k_default_opts;
+        o.sm_count = claimed[c];
+        run(s, &p, &o, &few);
+        if (!same_result(&p, &all, &few, 1))
+          fail_msg("%s d%d: a context claiming %d SM(s) changes the bits", fa_dtype_name(k_dtypes[t]), dims[di],
+                   claimed[c]);
+      }
+      arena_release(s, mark);
+    }
+}
+
 static int setup(void **state) {
   stress_state *s = (stress_state *)*state;
   memset(&s->host, 0, sizeof s->host);
@@ -1495,6 +1551,7 @@ static const test_def k_tests[] = {
     {"nonfinite_inputs", test_nonfinite_inputs},
     {"extreme_scale_softcap", test_extreme_scale_softcap},
     {"determinism", test_determinism},
+    {"grid_independence", test_grid_independence},
     {"concurrency", test_concurrency},
     /* Last: under UBSan (sanitize-test) a regression of the bug it guards
      * against aborts the process; the other tests have run by then. */
