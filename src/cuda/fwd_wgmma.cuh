@@ -165,13 +165,15 @@ struct FwdWgmmaTraits {
   // 1024-aligned, 64 or 128 columns per pass.
   static constexpr int kSmemBytesNoStage = 1024 /* alignment slack */ + kListOffset + kListEntryBytes * FA_TILE_LIST_MAX + 16;
   static constexpr bool kSmemEpilogue = SMEM_EPILOGUE;
-  // Not the d64 128 x 192 long-key kernels: there it spilled 24 bytes and
-  // grew the main loop by 2.3% (the 96 S registers leave no room).
-  static constexpr bool kTmaStore = SMEM_EPILOGUE && kPanelCols == 64 && !(kHeadDimPadded == 64 && BLOCK_N > 128);
+  // The d64 128 x 192 long-key kernels: their 96 S registers leave no room
+  // for what the others take below (each spilled 24 bytes with it).
+  static constexpr bool kNoRegisterRoom = kHeadDimPadded == 64 && BLOCK_N > 128;
+  // TMA stores of O (not where there is no room: the main loop also grew 2.3%).
+  static constexpr bool kTmaStore = SMEM_EPILOGUE && kPanelCols == 64 && !kNoRegisterRoom;
   // Work tiles take their sequence's place from the tile list (shared
-  // memory) rather than from cu_seqlens; not the d64 128 x 192 long-key
-  // kernels either: there the consumer's tile loop spilled 24 bytes with it.
-  static constexpr bool kListedPlace = !(kHeadDimPadded == 64 && BLOCK_N > 128);
+  // memory) rather than from cu_seqlens (where there is no room, the
+  // consumer's tile loop spilled).
+  static constexpr bool kListedPlace = !kNoRegisterRoom;
   static constexpr int kOStageOffset =  // from the aligned base of shared memory
       kTmaStore ? (kSmemBytesNoStage - 1024 + 1023) / 1024 * 1024 : kSmemBytesNoStage - 1024;
   static constexpr int kOStageLeft = 232448 - 1024 - kOStageOffset;
