@@ -1189,8 +1189,9 @@ __global__ void __launch_bounds__(T::kThreads, 1)
       // per tile n, S(n) = Q K(n)^T and O += P(n-1) V(n-1) are issued as two
       // groups; wait_group 1 (S(n) ready, P V still running); mask and softmax
       // of S(n) under the P V; then (at the top of the next iteration)
-      // wait_group 0, O *= alpha(n), P(n) = 16-bit S(n). The first tile has no
-      // P V to overlap, the last P V no softmax to hide.
+      // wait_group 0, P(n) = 16-bit S(n), and O *= alpha(n) between the two
+      // issues, under S(n+1). The first tile has no P V to overlap, the last
+      // P V no softmax to hide.
       // Ping-pong: every issue is a turn, consumer 0, 1, 0, 1, ... over the
       // whole block, across work tiles (named barriers kBarTurn0/1, 256
       // threads: the other consumer's arrive + this one's sync), so one
@@ -1253,8 +1254,7 @@ __global__ void __launch_bounds__(T::kThreads, 1)
           wgmma_reg_fence(p);  // P(n-2) was live until here: the P V read it from registers
           wgmma_reg_fence(sc[0]);
           if (n >= n_block_min + 2 && ctid % 128 == 0) mbar_arrive(bar.v_empty(ring_slot<T>(jj - 2)));
-          rescale_o<T>(o[0], alpha);  // alpha(n-1); at the first iteration O is 0 (kept for NaN rows)
-          pack_p<T>(p, sc[0]);        // P(n-1)
+          pack_p<T>(p, sc[0]);  // P(n-1), before S(n) overwrites sc
           mbar_wait(bar.v_full(sp), ring_parity<T>(jj - 1));
           // V(n-1) past the keys (only the last tile can be; uniform over the
           // block, and outside the turn: it waits for both consumers)
@@ -1262,6 +1262,10 @@ __global__ void __launch_bounds__(T::kThreads, 1)
           mbar_wait(bar.k_full(s), ring_parity<T>(jj));
           turn_begin();
           qk_gemm_issue<T>(sc[0], sq_wg, sk + s * T::kKVBytes);
+          // O *= alpha(n-1) while S(n) runs: nothing in flight holds O now,
+          // and the P V that reads it is issued next (FA3's order; at the
+          // first iteration O is 0, kept for NaN rows)
+          rescale_o<T>(o[0], alpha);
           pv_gemm_issue<T>(o[0], p, sv_prev);
           turn_end();
           wgmma_wait<1>();  // S(n) is ready; P(n-1) V(n-1) may still run
