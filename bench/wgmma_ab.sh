@@ -30,7 +30,7 @@
 # of each variant against the double reference (d128 + d256: about 75 s per
 # side on the H200); fa_demo of each variant against A on three kernels
 # (same error line: a proxy for identical output); racecheck and synccheck
-# of one kernel of the last variant.
+# of one kernel of the last variant (AB_SAN_SIDE=A: of A).
 #
 #   run(command="bash bench/wgmma_ab.sh", carry=[".deb"], timeout_s=360)
 # The trees are copies under /tmp/wab (never this checkout's spec); logs in
@@ -54,7 +54,7 @@ for k in "${!VLIST[@]}"; do
   SIDES+=("${letters[$k]}")
   declare "SW_${letters[$k]}=${VLIST[$k]}"
 done
-LAST=${SIDES[-1]}
+LAST=${AB_SAN_SIDE:-${SIDES[-1]}}  # the side the sanitizers run on (default: the last variant)
 [ -n "${AB_OLD:-}" ] && [ -d "$AB_OLD" ] && SIDES+=(O)
 [ -n "${AB_OLD2:-}" ] && [ -d "$AB_OLD2" ] && SIDES+=(P)
 sw() { local v="SW_$1"; echo "${!v:-}"; }
