@@ -214,8 +214,8 @@ WGMMA_TILES = [
     # "d80/d96 long-key kernels")
     dict(max_head_dim=96, block_m=128, block_n=128, warps=12, stages=3, overlap=True, pingpong=True, persistent=True, smem_epilogue=True, lazy_rescale=False,
          long_keys=dict(min_seqlen_k=8192, masks=["none", "causal"], block_n=176, stages=2)),
-    dict(max_head_dim=128, block_m=128, block_n=128, warps=12, stages=2, overlap=True, pingpong=True, persistent=True, smem_epilogue=True, lazy_rescale="row",
-         long_keys=dict(min_seqlen_k=8192, masks=["none"], head_dims=[128], block_n=176, smem_epilogue=False, pingpong=True)),
+    dict(max_head_dim=128, block_m=128, block_n=128, warps=12, stages=2, q_buffers=2, overlap=True, pingpong=True, persistent=True, smem_epilogue=True, lazy_rescale="row",
+         long_keys=dict(min_seqlen_k=8192, masks=["none"], head_dims=[128], block_n=176, q_buffers=1, smem_epilogue=False, pingpong=True)),
     # d192: FA3's 128 x 96 tile (S 48 + P 24 + O 96 registers; 193 KB of shared memory)
     dict(max_head_dim=192, block_m=128, block_n=96, warps=12, stages=2, overlap=True, pingpong=True, persistent=True, smem_epilogue=True, lazy_rescale="row"),
     # d256: O alone takes 128 registers; FA3 uses block_n 80 here
