@@ -204,8 +204,9 @@ def wgmma_smem_bytes(head_dim, tile):
 #             s512-s2048 1.00-1.023 (128 x 128), s4096-s16384 0.985-1.004
 #             (128 x 192) (src/cuda/fwd_wgmma.md "Softmax latency").
 WGMMA_TILES = [
-    dict(max_head_dim=64, block_m=128, block_n=128, warps=12, stages=3, q_buffers=2, overlap=True, pingpong=False, persistent=True, smem_epilogue=True, lazy_rescale=False,
-         long_keys=dict(min_seqlen_k=4096, masks=["none", "causal"], head_dims=[64], block_n=192, stages=2, pingpong=True, lazy_rescale="warp")),
+    dict(max_head_dim=64, block_m=192, block_n=128, warps=16, stages=3, q_buffers=2, overlap=True, pingpong=True, persistent=True, smem_epilogue=True, lazy_rescale=False,
+         by_mask=dict(local=dict(block_m=128, warps=12, pingpong=False)),
+         long_keys=dict(min_seqlen_k=4096, masks=["none", "causal"], head_dims=[64], lazy_rescale="warp")),
     # d80, d96 (32-column panels, padded to 96): the d128 tile with 3 stages
     # (216 KB; +0.85% median over 2, src/cuda/fwd_wgmma.md "Head dims that
     # are not multiples of 64"); from 8192 keys 128 x 176 with 2 stages

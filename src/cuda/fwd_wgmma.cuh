@@ -73,7 +73,7 @@ namespace fa {
 // then the kernel is the first version's, unchanged). SMEM_EPILOGUE: O
 // through shared memory (fwd_wgmma.md "Epilogue through shared memory").
 // CONSUMERS: consumer warpgroups of 64 query rows each (2, or 3 for FA3's
-// 192-row d64 tile; ping-pong needs 2). Q_BUFFERS: Q tiles in shared
+// 192-row d64 tile; with 3 the ping-pong turns go round, 0 1 2 0 ...). Q_BUFFERS: Q tiles in shared
 // memory (2: the next work tile's Q loads while this one runs; 1: after
 // its last S = Q K^T, fwd_wgmma.md "Two Q buffers"). RESCALE: how the
 // running max moves (RescaleRule).
@@ -98,7 +98,6 @@ struct FwdWgmmaTraits {
   static constexpr int kHeadDim = HEAD_DIM;
   static constexpr int kConsumers = CONSUMERS;           // consumer warpgroups
   static_assert(CONSUMERS == 2 || CONSUMERS == 3, "two or three consumer warpgroups");
-  static_assert(!PINGPONG || CONSUMERS == 2, "ping-pong turns are between two consumers");
   static constexpr int kBlockM = 64 * kConsumers;        // 64 query rows per consumer
   static constexpr int kBlockN = BLOCK_N;
   static constexpr int kStages = STAGES;
@@ -108,7 +107,7 @@ struct FwdWgmmaTraits {
   // together; the softmax of S(n) runs while P(n-1) V(n-1) is in flight.
   static constexpr bool kOverlap = OVERLAP;
   // Ping-pong: the consumers take turns issuing their GEMMs (named
-  // barriers), so one's softmax runs under the other's GEMMs.
+  // barriers), so one's softmax runs under the others' GEMMs.
   static constexpr bool kPingPong = PINGPONG;
   // Persistent grid: at most one block per SM, each taking work tiles
   // blockIdx.x, + gridDim.x, ...; its producer loads the next tile's Q and
@@ -237,7 +236,8 @@ __host__ __device__ __forceinline__ bool split_issue(const fa_fwd_args &a) {
 enum WgmmaNamedBarrier {
   kBarConsumers = 1,
   kBarTurn0 = 2,
-  kBarTurn1 = 3
+  kBarTurn1 = 3,
+  kBarTurn2 = 4
 };
 
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
@@ -1192,31 +1192,37 @@ __global__ void __launch_bounds__(T::kThreads, 1)
       // wait_group 0, P(n) = 16-bit S(n), and O *= alpha(n) between the two
       // issues, under S(n+1). The first tile has no P V to overlap, the last
       // P V no softmax to hide.
-      // Ping-pong: every issue is a turn, consumer 0, 1, 0, 1, ... over the
-      // whole block, across work tiles (named barriers kBarTurn0/1, 256
-      // threads: the other consumer's arrive + this one's sync), so one
-      // consumer's softmax runs under the other's GEMMs. Consumer 0 arrives
-      // on its own barrier once, before its first tile with keys (nothing
-      // consumed yet: no register for it); after that each sync pairs with
-      // one arrive of the other consumer, so no generation takes two
-      // arrivals from one consumer (restarting the turns per work tile did:
-      // a deadlock, fwd_wgmma.md "Ping-pong turns across work tiles").
-      // Consumer 1's last arrive is never waited for, which is harmless at
-      // exit. (Barrier ids as immediates: a register holding them spilled.)
+      // Ping-pong: every issue is a turn, consumer 0, 1, 0, 1, ... (with
+      // three: 0, 1, 2, 0, ...) over the whole block, across work tiles
+      // (named barriers kBarTurn0 + c, 256 threads: the previous consumer's
+      // arrive + this one's sync), so one consumer's softmax runs under the
+      // others' GEMMs. Consumer 0 arrives on its own barrier once, before its
+      // first tile with keys (nothing consumed yet: no register for it);
+      // after that each sync pairs with one arrive of the previous consumer,
+      // which cannot arrive again before this one's turn, so no generation
+      // takes two arrivals from one consumer (restarting the turns per work
+      // tile did: a deadlock, fwd_wgmma.md "Ping-pong turns across work
+      // tiles"). The last consumer's last arrive is never waited for, which
+      // is harmless at exit. (Barrier ids as immediates: a register holding
+      // them spilled.)
       const auto turn_begin = [&]() {
         if constexpr (T::kPingPong) {
           if (c == 0)
             named_bar_sync(kBarTurn0, 256);
-          else
+          else if (T::kConsumers == 2 || c == 1)
             named_bar_sync(kBarTurn1, 256);
+          else
+            named_bar_sync(kBarTurn2, 256);
         }
       };
-      const auto turn_end = [&]() {
+      const auto turn_end = [&]() {  // the next consumer's turn: c + 1, round
         if constexpr (T::kPingPong) {
-          if (c == 0)
+          if (c == T::kConsumers - 1)
+            named_bar_arrive(kBarTurn0, 256);
+          else if (c == 0)
             named_bar_arrive(kBarTurn1, 256);
           else
-            named_bar_arrive(kBarTurn0, 256);
+            named_bar_arrive(kBarTurn2, 256);
         }
       };
       if (any_keys) {
