@@ -1,17 +1,18 @@
 // wgmma_turns.cu - the wgmma family's ping-pong turns when one consumer is
-// late. The two consumer warpgroups of a block take turns issuing their
-// GEMMs (named barriers, fwd_wgmma.md "Ping-pong turns across work
-// tiles"); a persistent block runs many work tiles, and consumer 0 may
-// finish a tile's epilogue and start the next tile while consumer 1 is
-// still in the last turn of the one before. Until 2026-11-30 that made
-// consumer 0 arrive twice on a barrier generation and the block deadlock;
-// it showed only when a change of the softmax made consumer 1 slower.
+// late. The consumer warpgroups of a block (two, or three in the d64
+// 192-row tiles) take turns issuing their GEMMs (named barriers,
+// fwd_wgmma.md "Ping-pong turns across work tiles"); a persistent block
+// runs many work tiles, and consumer 0 may finish a tile's epilogue and
+// start the next tile while consumer 1 is still in the last turn of the one
+// before. Until 2026-11-30 that made consumer 0 arrive twice on a barrier
+// generation and the block deadlock; it showed only when a change of the
+// softmax made consumer 1 slower.
 //
 // Here consumer 1 waits FA_TEST_SLOW_CONSUMER1_NS before the last turn of
 // every work tile (a hook in fwd_wgmma.cuh, compiled only in this file), on
 // a call with many work tiles per block (a grid of 2 blocks), so consumer 0
-// is always ahead. The kernel must finish and match the library's own
-// kernel on the same call.
+// is always ahead (with three, consumer 2 waits behind consumer 1). The
+// kernel must finish and match the library's own kernel on the same call.
 #define FA_TEST_SLOW_CONSUMER1_NS 20000
 
 #include <math.h>
@@ -28,10 +29,12 @@
 
 namespace {
 
-// A type of its own, so that this instrumented instantiation never meets
-// the library's (the same traits as its d64 long-key kernels: 128 x 192,
-// two consumers with turns, persistent, two Q tiles).
-struct SlowTurnsTraits : fa::FwdWgmmaTraits<64, 192, 2, __nv_bfloat16, fa::kMaskNone, true, true, true, true, 2, 2> {};
+// Types of their own, so that these instrumented instantiations never meet
+// the library's: two consumers with turns (128 x 192, as the d64 long-key
+// tile was until the twentieth session) and three (192 x 128, the d64 mask
+// none tile since then); persistent, two Q tiles.
+struct SlowTurnsTwo : fa::FwdWgmmaTraits<64, 192, 2, __nv_bfloat16, fa::kMaskNone, true, true, true, true, 2, 2> {};
+struct SlowTurnsThree : fa::FwdWgmmaTraits<64, 128, 3, __nv_bfloat16, fa::kMaskNone, true, true, true, true, 3, 2> {};
 
 constexpr int kBatch = 2, kHeads = 4, kSeq = 1000, kDim = 64, kBlocks = 2;
 constexpr double kDeadlineSeconds = 10.0;
@@ -47,9 +50,8 @@ int fail(char *why, size_t len, const char *what, const char *detail) {
   return 1;
 }
 
-}  // namespace
-
-extern "C" int wgmma_turns_run(wgmma_turns_result *r, char *why, size_t why_len) {
+template <class SlowTurnsTraits>
+int run_slow_turns(wgmma_turns_result *r, char *why, size_t why_len) {
   memset(r, 0, sizeof *r);
   const size_t n = (size_t)kBatch * kSeq * kHeads * kDim;
   uint16_t *host = (uint16_t *)malloc(4 * n * sizeof(uint16_t));
@@ -125,4 +127,12 @@ extern "C" int wgmma_turns_run(wgmma_turns_result *r, char *why, size_t why_len)
   free(host);
   cudaFree(dev);
   return 0;
+}
+
+}  // namespace
+
+extern "C" int wgmma_turns_run(int consumers, wgmma_turns_result *r, char *why, size_t why_len) {
+  if (consumers == 2) return run_slow_turns<SlowTurnsTwo>(r, why, why_len);
+  if (consumers == 3) return run_slow_turns<SlowTurnsThree>(r, why, why_len);
+  return fail(why, why_len, "wgmma_turns_run", "consumers must be 2 or 3");
 }

@@ -20,12 +20,13 @@ typedef struct wgmma_turns_result {
   double max_ref;     /* max |dispatch's out| */
 } wgmma_turns_result;
 
-/* Runs the instrumented kernel (consumer 1 late for the last turn of every
- * work tile) and the library's own kernel on the same call. Returns 0 and
+/* Runs the instrumented kernel with `consumers` consumer warpgroups (2 or
+ * 3; consumer 1 late for the last turn of every work tile) and the
+ * library's own kernel on the same call. Returns 0 and
  * fills *r; otherwise writes why into why[0..why_len). When the kernel does
  * not finish (r->finished == 0) its buffers stay allocated: the context is
  * not usable any more. */
-int wgmma_turns_run(wgmma_turns_result *r, char *why, size_t why_len);
+int wgmma_turns_run(int consumers, wgmma_turns_result *r, char *why, size_t why_len);
 
 #ifdef __cplusplus
 }
