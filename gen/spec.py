@@ -152,13 +152,19 @@ def wgmma_smem_bytes(head_dim, tile):
 #             causal -1.5% (one 4-round call), mask none alone +0.5% mean
 #             (noise, fourteenth session); d256 without: 0.997 (3 rounds).
 #             The turns run over the whole block, not per work tile
-#             (fwd_wgmma.md "Ping-pong turns across work tiles")
+#             (fwd_wgmma.md "Ping-pong turns across work tiles"); with three
+#             consumers (the d64 192-row tiles) they go round, 0 1 2 0 ...:
+#             d64 mask none 4-15% less time than without turns at 128 x 128
+#             (twentieth session, fwd_wgmma.md "Three consumers taking turns")
 #   persistent: one block per SM looping over work tiles (static stride),
 #             the next tile's loads under the last one's epilogue
 #   q_buffers: 2 keeps two Q tiles, so that the next work tile's Q loads
 #             while this one runs (1, the default: after its last S);
 #             d64 causal s512-s1024 +1.4..1.6% (fwd_wgmma.md "Two Q buffers");
-#             does not fit d128 and up beside the epilogue staging
+#             d128 (128 x 128) since the twentieth session: s512 causal -2%
+#             time, the rest within noise; 231,424 bytes with O staged in
+#             64-column passes. Does not fit d128's 128 x 176 tile, d192,
+#             d256
 #   smem_epilogue: O staged in shared memory (stmatrix) and stored with
 #             16-byte stores, instead of 4-byte stores from the accumulators.
 #             On: A/B on the H200 (2026-11-30, one call, 2 rounds of the
@@ -195,11 +201,14 @@ def wgmma_smem_bytes(head_dim, tile):
 #             and +3.4-3.6% (causal) at s8192, +3.0% / -1..0% at s2048,
 #             -9..-11% at s512; from 4096 keys: s8192 full +5.0..6.5%,
 #             causal +7.0..8.1% (H200, tenth session; src/cuda/fwd_wgmma.md,
-#             "Long-key specializations").
+#             "Long-key specializations"). Since the twentieth session the
+#             192 x 128 tile with three consumers taking turns instead:
+#             5.5-7.5% less time than 128 x 192 at 4096-16384 keys (causal;
+#             none 10-15%).
 #             d128 none: 128 x 176 from 8192 keys, without the smem
 #             epilogue (with it the tile needs 240,736 bytes of shared
 #             memory): s8192/s16384 +2.6..3.5% (H200, tenth session).
-#   stages: d64 (and d32) 3, its 128 x 192 long-key tile 2: A/B on the
+#   stages: d64 (and d32) 3 (the 128 x 192 long-key tile had 2): A/B on the
 #             H200 (eleventh session, 4 rounds, every d64 seqlen), 3 over 2:
 #             s512-s2048 1.00-1.023 (128 x 128), s4096-s16384 0.985-1.004
 #             (128 x 192) (src/cuda/fwd_wgmma.md "Softmax latency").

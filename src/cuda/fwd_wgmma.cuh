@@ -1,6 +1,6 @@
 // fwd_wgmma.cuh - forward attention for Hopper (sm_90a): TMA loads into a
 // ring of shared-memory stages guarded by mbarriers, warpgroup MMA (wgmma),
-// a producer warp and two consumer warpgroups. Design note: fwd_wgmma.md
+// a producer warp and two or three consumer warpgroups. Design note: fwd_wgmma.md
 // beside this file; the facts it relies on: shared/notes/HOPPER.md.
 //
 // One thread block (384 threads; 512 with three consumers) computes 128
@@ -10,9 +10,11 @@
 //   produce_split):
 //     TMA Q (128 rows) once; for each key tile n the mask does not hide:
 //       wait empty_k[s] -> TMA K(n) -> sK[s];  wait empty_v[s] -> TMA V(n) -> sV[s]
-//   warpgroups 1, 2 (consumers, 64 query rows each; setmaxnreg 240 or 232):
+//   warpgroups 1, 2 (, 3) (consumers, 64 query rows each; setmaxnreg 240 or
+//   232, 160 with three):
 //     for each key tile n:
 //       S = Q K(n)^T        wgmma m64n{block_n}k16, Q and K from shared memory
+//       (O *= alpha of the tile before, under this S: FA3's order)
 //       release sK[s]; softcap, mask, online softmax in registers (attn/)
 //       P = 16-bit S        registers, no shuffles (the accumulator is the A layout)
 //       O += P V(n)         wgmma m64n{head_dim}k16, P from registers, V as
@@ -23,7 +25,7 @@
 // Three compile-time switches (traits OVERLAP, PINGPONG, PERSISTENT;
 // gen/spec.py WGMMA_TILES, all on; fwd_wgmma.md): intra-warpgroup overlap
 // (the softmax of S(n) under P(n-1) V(n-1)), ping-pong turns between the
-// consumers, and a persistent grid (a block loops over the work tiles it
+// consumers (round the three, where there are three), and a persistent grid (a block loops over the work tiles it
 // listed before its roles split, longest sequences first:
 // attn/tile_order.h). With all off each product is waited for before the
 // next step: the first version. A fourth, on since it was measured
