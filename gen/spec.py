@@ -313,7 +313,7 @@ FAMILIES = [
     dict(
         name="wgmma",
         backend="cuda",
-        summary="Hopper forward: TMA producer warpgroup, 2 wgmma consumer warpgroups, mbarrier ring",
+        summary="Hopper forward: TMA producer warpgroup, wgmma consumer warpgroups of 64 query rows each, mbarrier ring",
         design_note="src/cuda/fwd_wgmma.md",
         template="fwd_wgmma.cu.j2",
         host="fa_family_wgmma",
