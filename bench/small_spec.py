@@ -7,12 +7,15 @@ sm_90 only and head dims 64 and 128 for the families that use HEAD_DIMS
 (the wgmma family keeps its own list); --mma-bf16: the mma family in bf16
 only (a timing baseline); --switch NAME: NAME=True in every WGMMA_TILES row,
 --switch=-NAME: NAME=False (fails if a row lacks NAME); --tile D:KEY=VALUE: KEY=VALUE (added if the row lacks KEY)
-in the WGMMA_TILES row with max_head_dim=D (e.g. 64:block_n=192); --decode-tile D:KEY=VALUE: the same
+in the WGMMA_TILES row with max_head_dim=D (e.g. 64:block_n=192; a dotted KEY reaches into the row's
+nested dicts: 64:long_keys.min_seqlen_k=2048, 64:by_mask.causal.block_m=192; VALUE a Python literal,
+strings quoted: 128:lazy_rescale='warp'); --decode-tile D:KEY=VALUE: the same
 in DECODE_TILES (e.g. 128:stages=2); --wgmma-dims: the wgmma family's
 head dims (default: all). Used on the device's copy of the tree,
 never on a checkout that is committed.
 """
 import argparse
+import ast
 import re
 
 ap = argparse.ArgumentParser()
@@ -44,20 +47,37 @@ if args.switch:
         assert f"{name}=" in tiles, f"no {name} in WGMMA_TILES"
         tiles = re.sub(rf"\b{name}=(True|False)", f"{name}={value}", tiles)
     s = s[:i] + tiles + s[j:]
+def spec_literal(v):
+    """A table value as gen/spec.py writes it: dict(key=value, ...)."""
+    if isinstance(v, dict):
+        return "dict(" + ", ".join(f"{k}={spec_literal(x)}" for k, x in v.items()) + ")"
+    if isinstance(v, list):
+        return "[" + ", ".join(spec_literal(x) for x in v) + "]"
+    return repr(v)
+
+
 def set_tile(s, table, t):
-    """KEY=VALUE in the row of `table` whose max_head_dim is D (t: "D:KEY=VALUE")."""
-    dim, kv = t.split(":")
-    key, value = kv.split("=", 1)
+    """PATH=VALUE in the row of `table` whose max_head_dim is D (t: "D:PATH=VALUE").
+    PATH is a field of the row (added if the row leaves it at its default,
+    e.g. q_buffers) or a dotted path into its nested dicts, created where
+    missing: long_keys.min_seqlen_k, by_mask.causal.block_m. The table is
+    evaluated (its rows are dict(...) calls of literals) and written back
+    without its comments."""
+    dim, kv = t.split(":", 1)
+    path, value = kv.split("=", 1)
     i = s.index(f"\n{table} = [")
     j = s.index("\n]", i)
-    rows = s[i:j].split("\n")
-    hits = [k for k, r in enumerate(rows) if f"dict(max_head_dim={dim}," in r]
+    body = s[i + len(f"\n{table} = ["):j]
+    rows = eval("[" + body + "\n]", {"__builtins__": {}}, {"dict": dict, "True": True, "False": False, "None": None})
+    hits = [r for r in rows if r["max_head_dim"] == int(dim)]
     assert len(hits) == 1, f"no {table} row max_head_dim={dim}"
-    if re.search(rf"\b{key}=", rows[hits[0]]):
-        rows[hits[0]] = re.sub(rf"\b{key}=[^,)]*", f"{key}={value}", rows[hits[0]])
-    else:  # a field the row leaves at its default (e.g. q_buffers)
-        rows[hits[0]] = rows[hits[0]].replace(f"dict(max_head_dim={dim},", f"dict(max_head_dim={dim}, {key}={value},", 1)
-    return s[:i] + "\n".join(rows) + s[j:]
+    keys = path.split(".")
+    node = hits[0]
+    for k in keys[:-1]:
+        node = node.setdefault(k, {})
+    node[keys[-1]] = ast.literal_eval(value)
+    table_text = "".join(f"\n    {spec_literal(r)}," for r in rows)
+    return s[:i] + f"\n{table} = [" + table_text + s[j:]
 
 
 for t in args.tile:

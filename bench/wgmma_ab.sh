@@ -8,7 +8,8 @@
 #   B, C, .. WGMMA_TILES with each of $AB_VARIANTS set; variants are
 #            separated by "|", e.g. AB_VARIANTS="overlap|overlap pingpong"
 #            ("-name" turns a switch off; default "-overlap -pingpong": the first version;
-#            "D:key=value" sets a tile field of the max_head_dim=D row, e.g. "64:block_n=192")
+#            "D:key=value" sets a tile field of the max_head_dim=D row, e.g. "64:block_n=192";
+#            a dotted key reaches its long_keys / by_mask dicts: "64:long_keys.min_seqlen_k=2048")
 #            the wgmma family builds head dims $AB_WGMMA_DIMS (default 64,128,256);
 #            AB_TIME_DIMS=256: time only those head dims (no packed rows);
 #            AB_TIME_DIMS=packed: only the packed rows
