@@ -1,7 +1,8 @@
 // fwd_wgmma.cuh - forward attention for Hopper (sm_90a): TMA loads into a
 // ring of shared-memory stages guarded by mbarriers, warpgroup MMA (wgmma),
-// a producer warp and two or three consumer warpgroups. Design note: fwd_wgmma.md
-// beside this file; the facts it relies on: shared/notes/HOPPER.md.
+// a producer warp and two or three consumer warpgroups. Design note:
+// fwd_wgmma.md beside this file; the facts it relies on:
+// shared/notes/HOPPER.md.
 //
 // One thread block (384 threads; 512 with three consumers) computes 128
 // (192) query rows of one (sequence, head):
@@ -25,9 +26,9 @@
 // Three compile-time switches (traits OVERLAP, PINGPONG, PERSISTENT;
 // gen/spec.py WGMMA_TILES, all on; fwd_wgmma.md): intra-warpgroup overlap
 // (the softmax of S(n) under P(n-1) V(n-1)), ping-pong turns between the
-// consumers (round the three, where there are three), and a persistent grid (a block loops over the work tiles it
-// listed before its roles split, longest sequences first:
-// attn/tile_order.h). With all off each product is waited for before the
+// consumers (round the three, where there are three), and a persistent
+// grid (a block loops over the work tiles it listed before its roles
+// split, longest sequences first: attn/tile_order.h). With all off each product is waited for before the
 // next step: the first version. A fourth, on since it was measured
 // (fwd_wgmma.md): SMEM_EPILOGUE, O staged in shared memory (stmatrix) and
 // stored with 16-byte stores (store_tile_smem). Paged K/V (a block table)
@@ -75,9 +76,10 @@ namespace fa {
 // then the kernel is the first version's, unchanged). SMEM_EPILOGUE: O
 // through shared memory (fwd_wgmma.md "Epilogue through shared memory").
 // CONSUMERS: consumer warpgroups of 64 query rows each (2, or 3 for FA3's
-// 192-row d64 tile; with 3 the ping-pong turns go round, 0 1 2 0 ...). Q_BUFFERS: Q tiles in shared
-// memory (2: the next work tile's Q loads while this one runs; 1: after
-// its last S = Q K^T, fwd_wgmma.md "Two Q buffers"). RESCALE: how the
+// 192-row d64 tile; with 3 the ping-pong turns go round, 0 1 2 0 ...).
+// Q_BUFFERS: Q tiles in shared memory (2: the next work tile's Q loads
+// while this one runs; 1: after its last S = Q K^T, fwd_wgmma.md "Two Q
+// buffers"). RESCALE: how the
 // running max moves (RescaleRule).
 //
 // RescaleRule (gen/spec.py lazy_rescale): exactly, with every tile's max;
@@ -1265,7 +1267,7 @@ __global__ void __launch_bounds__(T::kThreads, 1)
           pack_p<T>(p, sc[0]);  // P(n-1), before S(n) overwrites sc
           mbar_wait(bar.v_full(sp), ring_parity<T>(jj - 1));
           // V(n-1) past the keys (only the last tile can be; uniform over the
-          // block, and outside the turn: it waits for both consumers)
+          // block, and outside the turn: it waits for every consumer)
           if (n0 > len_k) zero_v_tail_by_panel<T>(sv_prev, len_k - (n0 - T::kBlockN), ctid);
           mbar_wait(bar.k_full(s), ring_parity<T>(jj));
           turn_begin();
