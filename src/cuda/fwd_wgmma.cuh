@@ -880,6 +880,34 @@ __device__ __forceinline__ void produce_split(const fa_fwd_args &a, const CUtens
 
 // ------------------------------------------------------------ consumer role
 
+// Ping-pong turns (fwd_wgmma.md "Ping-pong turns across work tiles"):
+// consumer c waits for its turn to issue GEMMs, then hands the turn to the
+// next consumer, c + 1 round the kConsumers. Barrier ids as immediates (a
+// register holding them spilled); c is warp-uniform (a shuffle), so these
+// branches do not diverge.
+template <class T>
+__device__ __forceinline__ void turn_begin(int c) {
+  if constexpr (T::kPingPong) {
+    if (c == 0)
+      named_bar_sync(kBarTurn0, 256);
+    else if (T::kConsumers == 2 || c == 1)
+      named_bar_sync(kBarTurn1, 256);
+    else
+      named_bar_sync(kBarTurn2, 256);
+  }
+}
+template <class T>
+__device__ __forceinline__ void turn_end(int c) {
+  if constexpr (T::kPingPong) {
+    if (c == T::kConsumers - 1)
+      named_bar_arrive(kBarTurn0, 256);
+    else if (c == 0)
+      named_bar_arrive(kBarTurn1, 256);
+    else
+      named_bar_arrive(kBarTurn2, 256);
+  }
+}
+
 // The rows' end, shared by both epilogues: sinks, empty rows, NaN rows
 // (attn/softmax.h), O scaled by 1 / sum, LSE stored (rows < len_q). Each
 // quad of lanes holds one row's columns.
@@ -1207,28 +1235,7 @@ __global__ void __launch_bounds__(T::kThreads, 1)
       // takes two arrivals from one consumer (restarting the turns per work
       // tile did: a deadlock, fwd_wgmma.md "Ping-pong turns across work
       // tiles"). The last consumer's last arrive is never waited for, which
-      // is harmless at exit. (Barrier ids as immediates: a register holding
-      // them spilled.)
-      const auto turn_begin = [&]() {
-        if constexpr (T::kPingPong) {
-          if (c == 0)
-            named_bar_sync(kBarTurn0, 256);
-          else if (T::kConsumers == 2 || c == 1)
-            named_bar_sync(kBarTurn1, 256);
-          else
-            named_bar_sync(kBarTurn2, 256);
-        }
-      };
-      const auto turn_end = [&]() {  // the next consumer's turn: c + 1, round
-        if constexpr (T::kPingPong) {
-          if (c == T::kConsumers - 1)
-            named_bar_arrive(kBarTurn0, 256);
-          else if (c == 0)
-            named_bar_arrive(kBarTurn1, 256);
-          else
-            named_bar_arrive(kBarTurn2, 256);
-        }
-      };
+      // is harmless at exit (turn_begin, turn_end).
       if (any_keys) {
         if constexpr (T::kPingPong)
           if (c == 0 && consumed == 0) named_bar_arrive(kBarTurn0, 256);  // the block's first turn
@@ -1239,9 +1246,9 @@ __global__ void __launch_bounds__(T::kThreads, 1)
           const int n0 = n_block_min * T::kBlockN;
           const int s = ring_slot<T>(j_base);
           mbar_wait(bar.k_full(s), ring_parity<T>(j_base));
-          turn_begin();
+          turn_begin<T>(c);
           qk_gemm_issue<T>(sc[0], sq_wg, sk + s * T::kKVBytes);
-          turn_end();
+          turn_end<T>(c);
           wgmma_wait<0>();
           wgmma_reg_fence(sc[0]);
           if (ctid % 128 == 0) mbar_arrive(bar.k_empty(s));
@@ -1270,14 +1277,14 @@ __global__ void __launch_bounds__(T::kThreads, 1)
           // block, and outside the turn: it waits for every consumer)
           if (n0 > len_k) zero_v_tail_by_panel<T>(sv_prev, len_k - (n0 - T::kBlockN), ctid);
           mbar_wait(bar.k_full(s), ring_parity<T>(jj));
-          turn_begin();
+          turn_begin<T>(c);
           qk_gemm_issue<T>(sc[0], sq_wg, sk + s * T::kKVBytes);
           // O *= alpha(n-1) while S(n) runs: nothing in flight holds O now,
           // and the P V that reads it is issued next (FA3's order; at the
           // first iteration O is 0, kept for NaN rows)
           rescale_o<T>(o[0], alpha);
           pv_gemm_issue<T>(o[0], p, sv_prev);
-          turn_end();
+          turn_end<T>(c);
           wgmma_wait<1>();  // S(n) is ready; P(n-1) V(n-1) may still run
           wgmma_reg_fence(sc[0]);
           if (ctid % 128 == 0) mbar_arrive(bar.k_empty(s));
@@ -1308,9 +1315,9 @@ __global__ void __launch_bounds__(T::kThreads, 1)
             for (const uint64_t t0 = globaltimer_ns(); globaltimer_ns() - t0 < (FA_TEST_SLOW_CONSUMER1_NS);) {
             }
 #endif
-          turn_begin();
+          turn_begin<T>(c);
           pv_gemm_issue<T>(o[0], p, sv_stage);
-          turn_end();
+          turn_end<T>(c);
           wgmma_wait<0>();
           wgmma_reg_fence(o[0]);
           wgmma_reg_fence(p);
