@@ -155,7 +155,7 @@ def wgmma_smem_bytes(head_dim, tile):
 #             (fwd_wgmma.md "Ping-pong turns across work tiles"); with three
 #             consumers (the d64 192-row tiles) they go round, 0 1 2 0 ...:
 #             d64 mask none 4-15% less time than without turns at 128 x 128
-#             (twentieth session, fwd_wgmma.md "Twentieth session")
+#             (fwd_wgmma.md "Twentieth session")
 #   persistent: one block per SM looping over work tiles (static stride),
 #             the next tile's loads under the last one's epilogue
 #   q_buffers: 2 keeps two Q tiles, so that the next work tile's Q loads
@@ -218,8 +218,8 @@ WGMMA_TILES = [
     # d64: mask none at 192 x 128, three consumers taking turns (FA3's d64
     # shape): 4-15% less time than 128 x 128 without turns / 128 x 192 with
     # two (H200, fwd_wgmma.md "Twentieth session"); causal from 4096 keys
-    # the same; short causal rows and local
-    # keep 128 x 128 without turns (s512/s1024 causal 2-13% slower at 192)
+    # the same; short causal rows and local keep 128 x 128 without turns
+    # (s512/s1024 causal 2-13% slower at 192)
     dict(max_head_dim=64, block_m=192, block_n=128, warps=16, stages=3, q_buffers=2, overlap=True, pingpong=True, persistent=True, smem_epilogue=True, lazy_rescale=False,
          by_mask=dict(causal=dict(block_m=128, warps=12, pingpong=False), local=dict(block_m=128, warps=12, pingpong=False)),
          long_keys=dict(min_seqlen_k=4096, masks=["none", "causal"], block_m=192, warps=16, pingpong=True, lazy_rescale="warp")),
