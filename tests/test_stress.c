@@ -1478,17 +1478,17 @@ static void test_concurrency(void **state) {
  * FA_TILE_LIST_MAX; the host launches more blocks where a list would
  * overflow). A context that claims 1 SM puts hundreds of tiles in each
  * block's list (more entries than a block has threads) and takes the
- * overflow path; 7 SMs give an uneven share. Varlen, causal, GQA 8:1, 64
- * query heads: 2048 tiles of 128 rows in the dense-shaped bound. The
+ * overflow path; 7 SMs give an uneven share. Varlen, GQA 8:1, 64 query
+ * heads (2048 tiles of 128 rows in the dense-shaped bound), causal and
+ * with no mask below and above 4096 keys: on sm_90 the wgmma family's
+ * 128-row d64/d128 tiles, its 192-row d64 tiles with three consumers, and
+ * d64's long-key kernels. The
  * device's own SM count runs first; the others must match it bitwise. No
  * workspace, so the 64-row sequence's decode half does not split (a split
  * count follows the SM count, and splits round differently). Each run is
  * checked against the reference elsewhere (test_fwd).
  */
 static void test_grid_independence(void **state) {
-  /* Causal, and mask none below and above 4096 keys: on sm_90 the wgmma
-   * family's 128-row d64/d128 tiles, its 192-row d64 tiles with three
-   * consumers, and d64's long-key kernels. */
   static const struct {
     int wr;
     int64_t lk[4];

@@ -28,8 +28,8 @@
 // (the softmax of S(n) under P(n-1) V(n-1)), ping-pong turns between the
 // consumers (round the three, where there are three), and a persistent
 // grid (a block loops over the work tiles it listed before its roles
-// split, longest sequences first: attn/tile_order.h). With all off each product is waited for before the
-// next step: the first version. A fourth, on since it was measured
+// split, longest sequences first: attn/tile_order.h). With all off each
+// product is waited for before the next step: the first version. A fourth, on since it was measured
 // (fwd_wgmma.md): SMEM_EPILOGUE, O staged in shared memory (stmatrix) and
 // stored with 16-byte stores (store_tile_smem). Paged K/V (a block table)
 // is a second instantiation of the producer's loads (load_tiles<T, true>).
@@ -79,8 +79,7 @@ namespace fa {
 // 192-row d64 tile; with 3 the ping-pong turns go round, 0 1 2 0 ...).
 // Q_BUFFERS: Q tiles in shared memory (2: the next work tile's Q loads
 // while this one runs; 1: after its last S = Q K^T, fwd_wgmma.md "Two Q
-// buffers"). RESCALE: how the
-// running max moves (RescaleRule).
+// buffers"). RESCALE: how the running max moves (RescaleRule).
 //
 // RescaleRule (gen/spec.py lazy_rescale): exactly, with every tile's max;
 // or lazily, only by more than FA_RESCALE_SLACK (attn/softmax.h
