@@ -204,7 +204,8 @@ def wgmma_smem_bytes(head_dim, tile):
 #             "Long-key specializations"). Since the twentieth session the
 #             192 x 128 tile with three consumers taking turns instead:
 #             5.5-7.5% less time than 128 x 192 at 4096-16384 keys (causal;
-#             none 10-15%).
+#             none 10-15%); from 2048 keys since the twenty-first session
+#             (s2048 causal +8..9%). d32: causal from 2048 keys.
 #             d128 none: 128 x 176 from 8192 keys, without the smem
 #             epilogue (with it the tile needs 240,736 bytes of shared
 #             memory): s8192/s16384 +2.6..3.5% (H200, tenth session).
@@ -213,16 +214,24 @@ def wgmma_smem_bytes(head_dim, tile):
 #             s512-s2048 1.00-1.023 (128 x 128), s4096-s16384 0.985-1.004
 #             (128 x 192) (src/cuda/fwd_wgmma.md "Softmax latency").
 WGMMA_TILES = [
-    # d32: the 128 x 128 tile without turns (d64's until the twentieth session)
-    dict(max_head_dim=32, block_m=128, block_n=128, warps=12, stages=3, q_buffers=2, overlap=True, pingpong=False, persistent=True, smem_epilogue=True, lazy_rescale=False),
+    # d32: d64's shape, measured on its own (H200, twenty-first session,
+    # fwd_wgmma.md "Twenty-first session"): mask none at 192 x 128 with three
+    # consumers taking turns (s512 +12..15%, s2048-s16384 +11..17%, s1024
+    # 0.985-1.018); causal from 2048 keys the same (+3..18%; s1024 causal
+    # 8-12% slower at 192, so short causal rows and local keep 128 x 128
+    # without turns). Without the lazy rule (not measured at d32).
+    dict(max_head_dim=32, block_m=192, block_n=128, warps=16, stages=3, q_buffers=2, overlap=True, pingpong=True, persistent=True, smem_epilogue=True, lazy_rescale=False,
+         by_mask=dict(causal=dict(block_m=128, warps=12, pingpong=False), local=dict(block_m=128, warps=12, pingpong=False)),
+         long_keys=dict(min_seqlen_k=2048, masks=["causal"], block_m=192, warps=16, pingpong=True)),
     # d64: mask none at 192 x 128, three consumers taking turns (FA3's d64
     # shape): 4-15% less time than 128 x 128 without turns / 128 x 192 with
-    # two (H200, fwd_wgmma.md "Twentieth session"); causal from 4096 keys
-    # the same; short causal rows and local keep 128 x 128 without turns
-    # (s512/s1024 causal 2-13% slower at 192)
+    # two (H200, fwd_wgmma.md "Twentieth session"); causal from 2048 keys
+    # the same (s2048 causal +8..9%, twenty-first session); short causal
+    # rows and local keep 128 x 128 without turns (s512/s1024 causal 2-13%
+    # slower at 192)
     dict(max_head_dim=64, block_m=192, block_n=128, warps=16, stages=3, q_buffers=2, overlap=True, pingpong=True, persistent=True, smem_epilogue=True, lazy_rescale=False,
          by_mask=dict(causal=dict(block_m=128, warps=12, pingpong=False), local=dict(block_m=128, warps=12, pingpong=False)),
-         long_keys=dict(min_seqlen_k=4096, masks=["none", "causal"], block_m=192, warps=16, pingpong=True, lazy_rescale="warp")),
+         long_keys=dict(min_seqlen_k=2048, masks=["none", "causal"], block_m=192, warps=16, pingpong=True, lazy_rescale="warp")),
     # d80, d96 (32-column panels, padded to 96): the d128 tile with 3 stages
     # (216 KB; +0.85% median over 2, src/cuda/fwd_wgmma.md "Head dims that
     # are not multiples of 64"); from 8192 keys 128 x 176 with 2 stages

@@ -1480,9 +1480,9 @@ static void test_concurrency(void **state) {
  * block's list (more entries than a block has threads) and takes the
  * overflow path; 7 SMs give an uneven share. Varlen, GQA 8:1, 64 query
  * heads (2048 tiles of 128 rows in the dense-shaped bound), causal and
- * with no mask below and above 4096 keys: on sm_90 the wgmma family's
+ * with no mask below and above 2048 keys: on sm_90 the wgmma family's
  * 128-row d64/d128 tiles, its 192-row d64 tiles with three consumers, and
- * d64's long-key kernels. The
+ * d64's long-key kernels (from 2048 keys). The
  * device's own SM count runs first; the others must match it bitwise. No
  * workspace, so the 64-row sequence's decode half does not split (a split
  * count follows the SM count, and splits round differently). Each run is
@@ -1492,7 +1492,10 @@ static void test_grid_independence(void **state) {
   static const struct {
     int wr;
     int64_t lk[4];
-  } cases[3] = {{0, {1000, 900, 777, 2000}}, {-1, {1000, 900, 777, 2000}}, {-1, {1000, 900, 777, 4500}}};
+  } cases[4] = {{0, {1000, 900, 777, 2000}},
+                {-1, {1000, 900, 777, 2000}},
+                {0, {1000, 900, 777, 4500}},
+                {-1, {1000, 900, 777, 4500}}};
   stress_state *s = (stress_state *)*state;
   tu_rng rng = tu_rng_make(s->seed);
   static const int64_t lq[4] = {1000, 333, 777, 64};
@@ -1504,7 +1507,7 @@ static void test_grid_independence(void **state) {
     print_message("skipped: the CPU backend has no grid to vary\n");
     skip();
   }
-  for (ci = 0; ci < 3; ++ci)
+  for (ci = 0; ci < 4; ++ci)
     for (t = 0; t < 2; ++t)
       for (di = 0; di < 2; ++di) {
         const size_t mark = arena_mark(s); /* about 150 MB of host buffers a round */
