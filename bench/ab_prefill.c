@@ -8,7 +8,7 @@
  *   ab_prefill [--quick] [--reps N] [--dims D,...] [--packed]   one line per row: "row<TAB>ms<TAB>kernel"
  *                                       (--dims: only those of 64, 128, 256, 80, 96, 32, and no packed
  *                                       rows; without it 64, 128, 256 and the packed rows; --packed:
- *                                       the packed rows only)
+ *                                       the packed rows only; both: those head dims and the packed rows)
  *   ab_prefill --serve [same options]   prints "rows N", then times row k (0-based) for each line "k"
  *                                       read from stdin (one reply line each; "row<TAB>skipped" where
  *                                       the build lacks the head dim) until end of input:
@@ -234,9 +234,9 @@ int main(int argc, char **argv) {
   const int n_seqs = quick ? 3 : 6;
   for (int dt = 0; dt < 2; ++dt)
     for (int di = 0; di < 6; ++di)
-      for (int si = 0; si < n_seqs && dim_on[di] && !only_packed; ++si)
+      for (int si = 0; si < n_seqs && dim_on[di] && (only_dims || !only_packed); ++si)
         for (int causal = 0; causal < 2; ++causal) rows[n_rows++] = (row_spec){0, dt, dims[di], seqs[si], causal, si};
-  if (!only_dims) {
+  if (!only_dims || only_packed) {  /* --dims D,... --packed: both */
     rows[n_rows++] = (row_spec){1, 0, 128, 0, 1, 0};
     rows[n_rows++] = (row_spec){2, 0, 80, 0, 0, 0};
   }

@@ -12,7 +12,7 @@
 #            a dotted key reaches its long_keys / by_mask dicts: "64:long_keys.min_seqlen_k=2048")
 #            the wgmma family builds head dims $AB_WGMMA_DIMS (default 64,128,256);
 #            AB_TIME_DIMS=256: time only those head dims (no packed rows);
-#            AB_TIME_DIMS=packed: only the packed rows
+#            AB_TIME_DIMS=packed: only the packed rows ("64,128 --packed": both)
 #            AB_VARIANTS=none: no variants
 #   O        with AB_OLD=DIR (a `git archive` of an older commit, carried):
 #            that tree as its spec has it (the refactor's baseline)
