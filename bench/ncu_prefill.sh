@@ -10,10 +10,14 @@
 # s2048 full, the ninth session's worst d64 rows), or "packed24": bench.py's
 # packed GQA row (24 sequences, 32/8 heads, d128, causal; ab_prefill.c's
 # lengths), against varlen_attn's kernel (no cuDNN peer for it).
+# NCU_PEER_SASS=1: the peer's attention kernel alone (its 4th launch) with
+# source counters too, and its SASS table beside ours (instruction mix per
+# block: python3 bench/ncu_sass_blocks.py). NCU_SKIP_OURS=1: the peer only.
 set -u
 BUDGET=${BUDGET:-380}
 . "$(dirname "$0")/device_common.sh"
-build_demo_for_ncu
+if [ "${NCU_SKIP_OURS:-0}" = 1 ]; then NCU=$(command -v ncu || ls /usr/local/cuda/bin/ncu 2>/dev/null)
+else build_demo_for_ncu; fi
 SECTIONS=(--section SpeedOfLight --section ComputeWorkloadAnalysis --section WarpStateStats --section SchedulerStats)
 for row in ${NCU_ROWS:-32:512:64:causal 8:2048:64:full}; do
   heads="--heads-q 32 --heads-k 32"
@@ -29,13 +33,15 @@ for row in ${NCU_ROWS:-32:512:64:causal 8:2048:64:full}; do
   fi
   # ours: the 3rd launch of the wgmma kernel (fa_demo repeats the call)
   # shellcheck disable=SC2046,SC2086
-  timeout "$(cap 80)" "$NCU" --kernel-name regex:fwd_wgmma --launch-skip 2 --launch-count 1 --clock-control none \
+  [ "${NCU_SKIP_OURS:-0}" = 1 ] || timeout "$(cap 80)" "$NCU" --kernel-name regex:fwd_wgmma --launch-skip 2 --launch-count 1 --clock-control none \
     "${SECTIONS[@]}" --section SourceCounters --import-source no -f -o "$OUT/ncu_ours_$name" \
     build/fa_demo --head-dim "$d" $heads --seqlens "$lens" $([ "$mask" = causal ] && echo --causal) \
     --repeat 4 --check-rows 16 >"$OUT/ncu_ours_$name.txt" 2>&1
   note "ncu ours $name: exit $?"
   # cuDNN: its kernels of the 4th call (the big one is the attention kernel)
-  timeout "$(cap 80)" "$NCU" --kernel-name regex:. --launch-skip 0 --launch-count 16 --clock-control none \
+  if [ "${NCU_PEER_SASS:-0}" = 1 ]; then peer_sel=(--kernel-name regex:"fprop|flash|attn" --launch-skip 3 --launch-count 1 --section SourceCounters)
+  else peer_sel=(--kernel-name regex:. --launch-skip 0 --launch-count 16); fi
+  timeout "$(cap 80)" "$NCU" "${peer_sel[@]}" --clock-control none \
     "${SECTIONS[@]}" -f -o "$OUT/ncu_cudnn_$name" python3 bench/ncu_peer_prefill.py "${peer[@]}" \
     >"$OUT/ncu_cudnn_$name.txt" 2>&1
   rc=$?
@@ -71,10 +77,12 @@ else:
     print("no kernel parsed")
 PY
   done
-  if [ -f "$OUT/ncu_ours_$name.ncu-rep" ]; then
-    "$NCU" --import "$OUT/ncu_ours_$name.ncu-rep" --page source --print-source sass --csv >"$OUT/ncu_ours_${name}_sass.csv" 2>&1
-    python3 bench/ncu_sass_top.py "$OUT/ncu_ours_${name}_sass.csv" 15 | sed "s/^/  ours $name /" | tee -a "$SUMMARY"
-  fi
+  for side in ours cudnn; do
+    [ "$side" = cudnn ] && [ "${NCU_PEER_SASS:-0}" != 1 ] && continue
+    [ -f "$OUT/ncu_${side}_$name.ncu-rep" ] || continue
+    "$NCU" --import "$OUT/ncu_${side}_$name.ncu-rep" --page source --print-source sass --csv >"$OUT/ncu_${side}_${name}_sass.csv" 2>&1
+    python3 bench/ncu_sass_top.py "$OUT/ncu_${side}_${name}_sass.csv" 15 | sed "s/^/  $side $name /" | tee -a "$SUMMARY"
+  done
 done
 # The device tool returns at most 8 files: the logs in one archive, the summary, some reports.
 (cd "$OUT" && tar czf logs.tgz --exclude=logs.tgz --exclude=summary.txt *.txt *.log *.csv 2>/dev/null && rm -f ncu_*.txt *.log *.csv)

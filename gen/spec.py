@@ -143,7 +143,9 @@ def wgmma_smem_bytes(head_dim, tile):
 #   overlap:  intra-warpgroup overlap: S(n) = Q K(n)^T issued with
 #             P(n-1) V(n-1), the softmax of S(n) under that P V
 #   pingpong: the two consumers take turns issuing their GEMMs (named
-#             barriers); needs overlap. Off for the d64 row's 128 x 128
+#             barriers); needs overlap. "softmax": the turns go over the
+#             softmax's exponentials instead (cuDNN's rule; fwd_wgmma.cuh
+#             TurnRule): d64 short causal only (twenty-second session). Off for the d64 row's 128 x 128
 #             kernels (d32, d64) since the thirteenth session: without the
 #             turns d64 s512-s2048 +1..4%, d32 +3..11% (H200, three A/Bs;
 #             fwd_wgmma.md "Ping-pong at d64"); the 128 x 192 long-key
@@ -227,10 +229,13 @@ WGMMA_TILES = [
     # shape): 4-15% less time than 128 x 128 without turns / 128 x 192 with
     # two (H200, fwd_wgmma.md "Twentieth session"); causal from 2048 keys
     # the same (s2048 causal +8..9%, twenty-first session); short causal
-    # rows and local keep 128 x 128 without turns (s512/s1024 causal 2-13%
-    # slower at 192)
+    # rows and local keep 128 x 128 (s512/s1024 causal 2-13% slower at 192);
+    # short causal rows with softmax turns since the twenty-second session
+    # (cuDNN's rule, seen with ncu: s512 causal 6% less time; the same turns
+    # were 2.5-4.5% slower at d128 and 4-8% at d256, and spilled at d64's
+    # 192-row tile; fwd_wgmma.md "Twenty-second session")
     dict(max_head_dim=64, block_m=192, block_n=128, warps=16, stages=3, q_buffers=2, overlap=True, pingpong=True, persistent=True, smem_epilogue=True, lazy_rescale=False,
-         by_mask=dict(causal=dict(block_m=128, warps=12, pingpong=False), local=dict(block_m=128, warps=12, pingpong=False)),
+         by_mask=dict(causal=dict(block_m=128, warps=12, pingpong="softmax"), local=dict(block_m=128, warps=12, pingpong=False)),
          long_keys=dict(min_seqlen_k=2048, masks=["none", "causal"], block_m=192, warps=16, pingpong=True, lazy_rescale="warp")),
     # d80, d96 (32-column panels, padded to 96): the d128 tile with 3 stages
     # (216 KB; +0.85% median over 2, src/cuda/fwd_wgmma.md "Head dims that

@@ -62,19 +62,22 @@ static void test_wgmma_probe_fp16(void **state) {
  * deadlock (fwd_wgmma.md "Ping-pong turns across work tiles"), and its
  * output must match the library's kernel on the same call (another tile,
  * so within bf16 rounding, not bitwise). Two consumers, then three (the
- * turns go round). Last: a deadlocked kernel leaves the context unusable. */
-static void slow_consumer(int consumers) {
+ * turns go round), then two taking turns over their exponentials (the
+ * late consumer's last turn is then its last softmax, before its last
+ * P V). Last: a deadlocked kernel leaves the context unusable. */
+static void slow_consumer(int consumers, int softmax_turns) {
   char why[512];
   wgmma_turns_result r;
+  const char *kind = softmax_turns ? "softmax" : "GEMM";
   skip_unless_sm90a();
-  if (wgmma_turns_run(consumers, &r, why, sizeof why) != 0) fail_msg("%s", why);
+  if (wgmma_turns_run(consumers, softmax_turns, &r, why, sizeof why) != 0) fail_msg("%s", why);
   if (!r.finished)
-    fail_msg("the kernel with %d consumers and a late consumer 1 did not finish in %.1f s (%d work tiles per "
-             "block): the ping-pong turns deadlocked",
-             consumers, r.seconds, r.tiles_per_block);
-  print_message("%d consumers, late consumer 1: %d work tiles per block, %.3f s; max |out - library| %.3g of max "
-                "|out| %.3g\n",
-                consumers, r.tiles_per_block, r.seconds, r.max_err, r.max_ref);
+    fail_msg("the kernel with %d consumers (%s turns) and a late consumer 1 did not finish in %.1f s (%d work "
+             "tiles per block): the turns deadlocked",
+             consumers, kind, r.seconds, r.tiles_per_block);
+  print_message("%d consumers, %s turns, late consumer 1: %d work tiles per block, %.3f s; max |out - library| "
+                "%.3g of max |out| %.3g\n",
+                consumers, kind, r.tiles_per_block, r.seconds, r.max_err, r.max_ref);
   assert_true(r.tiles_per_block >= 16);
   assert_true(r.max_ref > 0.0);
   assert_true(r.max_err <= 2e-2 * r.max_ref);
@@ -82,12 +85,17 @@ static void slow_consumer(int consumers) {
 
 static void test_wgmma_turns_slow_consumer(void **state) {
   (void)state;
-  slow_consumer(2);
+  slow_consumer(2, 0);
 }
 
 static void test_wgmma_turns_slow_consumer_three(void **state) {
   (void)state;
-  slow_consumer(3);
+  slow_consumer(3, 0);
+}
+
+static void test_wgmma_softmax_turns_slow_consumer(void **state) {
+  (void)state;
+  slow_consumer(2, 1);
 }
 
 int main(void) {
@@ -96,6 +104,7 @@ int main(void) {
       cmocka_unit_test(test_wgmma_probe_fp16),
       cmocka_unit_test(test_wgmma_turns_slow_consumer),
       cmocka_unit_test(test_wgmma_turns_slow_consumer_three),
+      cmocka_unit_test(test_wgmma_softmax_turns_slow_consumer),
   };
   return cmocka_run_group_tests_name("wgmma_probe", tests, NULL, NULL);
 }

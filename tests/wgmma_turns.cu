@@ -1,6 +1,7 @@
-// wgmma_turns.cu - the wgmma family's ping-pong turns when one consumer is
-// late. The consumer warpgroups of a block (two, or three in the d64
-// 192-row tiles) take turns issuing their GEMMs (named barriers,
+// wgmma_turns.cu - the wgmma family's turns when one consumer is late. The
+// consumer warpgroups of a block (two, or three in the d64 192-row tiles)
+// take turns issuing their GEMMs, or computing their softmax's
+// exponentials (TurnRule; the d64 short causal tile) (named barriers,
 // fwd_wgmma.md "Ping-pong turns across work tiles"); a persistent block
 // runs many work tiles, and consumer 0 may finish a tile's epilogue and
 // start the next tile while consumer 1 is still in the last turn of the one
@@ -30,11 +31,17 @@
 namespace {
 
 // Types of their own, so that these instrumented instantiations never meet
-// the library's: two consumers with turns (128 x 192, as the d64 long-key
-// tile was until the twentieth session) and three (192 x 128, the d64 mask
-// none tile since then); persistent, two Q tiles.
-struct SlowTurnsTwo : fa::FwdWgmmaTraits<64, 192, 2, __nv_bfloat16, fa::kMaskNone, true, true, true, true, 2, 2> {};
-struct SlowTurnsThree : fa::FwdWgmmaTraits<64, 128, 3, __nv_bfloat16, fa::kMaskNone, true, true, true, true, 3, 2> {};
+// the library's: two consumers with GEMM turns (128 x 192, as the d64
+// long-key tile was until the twentieth session), three (192 x 128, the d64
+// mask none tile since then), and two with softmax turns (128 x 128, the
+// d64 short causal tile's rule since the twenty-second session; mask none
+// here, the turns do not depend on it); persistent, two Q tiles.
+struct SlowTurnsTwo
+    : fa::FwdWgmmaTraits<64, 192, 2, __nv_bfloat16, fa::kMaskNone, true, fa::kTurnsGemm, true, true, 2, 2> {};
+struct SlowTurnsThree
+    : fa::FwdWgmmaTraits<64, 128, 3, __nv_bfloat16, fa::kMaskNone, true, fa::kTurnsGemm, true, true, 3, 2> {};
+struct SlowSoftmaxTurns
+    : fa::FwdWgmmaTraits<64, 128, 3, __nv_bfloat16, fa::kMaskNone, true, fa::kTurnsSoftmax, true, true, 2, 2> {};
 
 constexpr int kBatch = 2, kHeads = 4, kSeq = 1000, kDim = 64, kBlocks = 2;
 constexpr double kDeadlineSeconds = 10.0;
@@ -131,7 +138,11 @@ int run_slow_turns(wgmma_turns_result *r, char *why, size_t why_len) {
 
 }  // namespace
 
-extern "C" int wgmma_turns_run(int consumers, wgmma_turns_result *r, char *why, size_t why_len) {
+extern "C" int wgmma_turns_run(int consumers, int softmax_turns, wgmma_turns_result *r, char *why, size_t why_len) {
+  if (softmax_turns) {
+    if (consumers == 2) return run_slow_turns<SlowSoftmaxTurns>(r, why, why_len);
+    return fail(why, why_len, "wgmma_turns_run", "softmax turns: 2 consumers");
+  }
   if (consumers == 2) return run_slow_turns<SlowTurnsTwo>(r, why, why_len);
   if (consumers == 3) return run_slow_turns<SlowTurnsThree>(r, why, why_len);
   return fail(why, why_len, "wgmma_turns_run", "consumers must be 2 or 3");

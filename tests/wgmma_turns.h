@@ -1,5 +1,5 @@
 /*
- * wgmma_turns.h - the ping-pong turns of the wgmma family under a slow
+ * wgmma_turns.h - the turns of the wgmma family under a slow
  * consumer (tests/wgmma_turns.cu), called by tests/test_wgmma.c. Internal
  * to the tests.
  */
@@ -21,12 +21,13 @@ typedef struct wgmma_turns_result {
 } wgmma_turns_result;
 
 /* Runs the instrumented kernel with `consumers` consumer warpgroups (2 or
- * 3; consumer 1 late for the last turn of every work tile) and the
- * library's own kernel on the same call. Returns 0 and
+ * 3; consumer 1 late for the last turn of every work tile), taking turns
+ * over their GEMMs or (softmax_turns, 2 consumers) their exponentials, and
+ * the library's own kernel on the same call. Returns 0 and
  * fills *r; otherwise writes why into why[0..why_len). When the kernel does
  * not finish (r->finished == 0) its buffers stay allocated: the context is
  * not usable any more. */
-int wgmma_turns_run(int consumers, wgmma_turns_result *r, char *why, size_t why_len);
+int wgmma_turns_run(int consumers, int softmax_turns, wgmma_turns_result *r, char *why, size_t why_len);
 
 #ifdef __cplusplus
 }

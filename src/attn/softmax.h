@@ -114,11 +114,17 @@ FA_RULE fa_row_total fa_row_with_sink(float row_max, float row_sum, float sink_l
   return t;
 }
 
-/* Multiply the accumulated output by this: 0 for rows that saw nothing. */
-FA_RULE float fa_row_out_scale(fa_row_total t) { return t.sum == 0.f ? 0.f : t.o_scale / t.sum; }
+/* Multiply the accumulated output by this: 0 for rows that saw nothing.
+ * A nonzero sum is at least 1 (the element at the reference max, or the
+ * sink, weighs 2^0; the lazy step's reference is never above the true max)
+ * and far below 2^126: the fast divide and log2 are exact enough there, and
+ * the precise ones cost about 100 instructions per warp and work tile in
+ * the wgmma family's epilogue (ncu, twenty-second session). A NaN sum stays
+ * NaN through both. */
+FA_RULE float fa_row_out_scale(fa_row_total t) { return t.sum == 0.f ? 0.f : fa_fast_div(t.o_scale, t.sum); }
 
 FA_RULE float fa_row_lse(fa_row_total t) {
-  return t.max == -INFINITY && t.sum == 0.f ? -INFINITY : (t.max + log2f(t.sum)) * FA_LN2_F;
+  return t.max == -INFINITY && t.sum == 0.f ? -INFINITY : (t.max + fa_log2(t.sum)) * FA_LN2_F;
 }
 
 /*

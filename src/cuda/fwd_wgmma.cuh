@@ -90,10 +90,18 @@ namespace fa {
 // session".
 enum RescaleRule : int { kRescaleExact = 0, kRescaleLazyRow = 1, kRescaleLazyWarp = 2 };
 
+// What the consumers take turns over (named barriers, 0 1 0 1 ... across
+// the block's work tiles): nothing; the issue of their GEMMs (ping-pong,
+// FA3's), so that one's softmax runs under the other's GEMMs; or the
+// exponentials of their softmax (cuDNN's d64/d128 kernels: ncu, twenty-second
+// session), so that the two never contend for the MUFU pipe and drift half
+// a tile apart. Both need the overlapped loop.
+enum TurnRule : int { kTurnsNone = 0, kTurnsGemm = 1, kTurnsSoftmax = 2 };
+
 // Bytes of one entry of a block's work-tile list (list_block_tiles).
 constexpr int kListEntryBytes = 32;
 
-template <int HEAD_DIM, int BLOCK_N, int STAGES, typename ElemT, int MASK, bool OVERLAP = false, bool PINGPONG = false,
+template <int HEAD_DIM, int BLOCK_N, int STAGES, typename ElemT, int MASK, bool OVERLAP = false, int TURNS = kTurnsNone,
           bool PERSISTENT = false, bool SMEM_EPILOGUE = false, int CONSUMERS = 2, int Q_BUFFERS = 1,
           int RESCALE = kRescaleExact>
 struct FwdWgmmaTraits {
@@ -109,9 +117,12 @@ struct FwdWgmmaTraits {
   // Intra-warpgroup overlap: S(n) = Q K(n)^T and O += P(n-1) V(n-1) issued
   // together; the softmax of S(n) runs while P(n-1) V(n-1) is in flight.
   static constexpr bool kOverlap = OVERLAP;
-  // Ping-pong: the consumers take turns issuing their GEMMs (named
-  // barriers), so one's softmax runs under the others' GEMMs.
-  static constexpr bool kPingPong = PINGPONG;
+  // Turns (TurnRule): kPingPong, the consumers take turns issuing their
+  // GEMMs, so one's softmax runs under the others' GEMMs; kSoftmaxTurns,
+  // turns over the softmax's exponentials instead.
+  static constexpr bool kPingPong = TURNS == kTurnsGemm;
+  static constexpr bool kSoftmaxTurns = TURNS == kTurnsSoftmax;
+  static constexpr bool kTurns = TURNS != kTurnsNone;
   // Persistent grid: at most one block per SM, each taking work tiles
   // blockIdx.x, + gridDim.x, ...; its producer loads the next tile's Q and
   // K/V while the consumers finish the last one (host side only: the
@@ -210,7 +221,8 @@ struct FwdWgmmaTraits {
                 "block_n: a wgmma_ss instantiation");
   static_assert(kSmemBytes <= 232448, "more shared memory than an sm_90 block may have");
   static_assert(sizeof(Elem) == 2, "16-bit storage");
-  static_assert(!PINGPONG || OVERLAP, "ping-pong is built on the overlapped loop");
+  static_assert(TURNS == kTurnsNone || OVERLAP, "turns are built on the overlapped loop");
+  static_assert(TURNS >= kTurnsNone && TURNS <= kTurnsSoftmax, "a TurnRule");
   static_assert(!SMEM_EPILOGUE || (kOStageCols % 16 == 0 && kOPasses * kOStageCols == kOTiles * 8),
                 "smem_epilogue: the passes cover O's accumulator, an even number of n8 tiles each (stmatrix pairs)");
   static_assert(!SMEM_EPILOGUE || kSmemBytes <= 232448,
@@ -405,11 +417,11 @@ __device__ __forceinline__ void load_tiles(const fa_fwd_args &a, const CUtensorM
     const unsigned j = j0 + (unsigned)(n - n_block_min);
     const int s = ring_slot<T>(j);
     const uint32_t phase = ring_parity<T>(j);
-    mbar_wait(bar.k_empty(s), phase ^ 1u);  // a fresh barrier passes parity 1 at once
+    mbar_wait_sleep(bar.k_empty(s), phase ^ 1u);  // a fresh barrier passes parity 1 at once
     mbar_arrive_expect_tx(bar.k_full(s), T::kKVBytes);  // full box bytes, even past the tensor's end
     const int col_end = load_kv_tile<T, PAGED, true>(sk + s * T::kKVBytes, tm_k, bar.k_full(s), pt, len_k, k_row,
                                                      kv_head, kv_batch, n, at);
-    mbar_wait(bar.v_empty(s), phase ^ 1u);
+    mbar_wait_sleep(bar.v_empty(s), phase ^ 1u);
     mbar_arrive_expect_tx(bar.v_full(s), T::kKVBytes);
     load_kv_tile<T, PAGED, false>(sv + s * T::kKVBytes, tm_v, bar.v_full(s), pt, len_k, k_row, kv_head, kv_batch, n,
                                   at);
@@ -441,7 +453,7 @@ __device__ __forceinline__ void load_tiles_split(const fa_fwd_args &a, const CUt
     const unsigned j = j0 + (unsigned)(n - n_block_min);
     const int s = ring_slot<T>(j);
     const uint32_t full = issuer >= 2 ? bar.v_full(s) : bar.k_full(s);
-    mbar_wait(issuer >= 2 ? bar.v_empty(s) : bar.k_empty(s), ring_parity<T>(j) ^ 1u);
+    mbar_wait_sleep(issuer >= 2 ? bar.v_empty(s) : bar.k_empty(s), ring_parity<T>(j) ^ 1u);
     if (leader) mbar_arrive_expect_tx(full, bytes);
     const uint32_t dst = stages + s * T::kKVBytes;
     const int key0 = n * T::kBlockN;
@@ -566,6 +578,44 @@ __device__ __forceinline__ void softmax_weights(float (&s)[T::kSTiles][4], float
     }
 }
 
+// Turns (TurnRule; fwd_wgmma.md "Ping-pong turns across work tiles"):
+// consumer c waits for its turn (to issue GEMMs, or to compute its
+// exponentials), then hands the turn to the next consumer, c + 1 round the
+// kConsumers. Barrier ids as immediates (a
+// register holding them spilled); c is warp-uniform (a shuffle), so these
+// branches do not diverge.
+template <class T>
+__device__ __forceinline__ void turn_wait(int c) {
+  if constexpr (T::kTurns) {
+    if (c == 0)
+      named_bar_sync(kBarTurn0, 256);
+    else if (T::kConsumers == 2 || c == 1)
+      named_bar_sync(kBarTurn1, 256);
+    else
+      named_bar_sync(kBarTurn2, 256);
+  }
+}
+template <class T>
+__device__ __forceinline__ void turn_pass(int c) {
+  if constexpr (T::kTurns) {
+    if (c == T::kConsumers - 1)
+      named_bar_arrive(kBarTurn0, 256);
+    else if (c == 0)
+      named_bar_arrive(kBarTurn1, 256);
+    else
+      named_bar_arrive(kBarTurn2, 256);
+  }
+}
+// The GEMM issues' turns (ping-pong).
+template <class T>
+__device__ __forceinline__ void turn_begin(int c) {
+  if constexpr (T::kPingPong) turn_wait<T>(c);
+}
+template <class T>
+__device__ __forceinline__ void turn_end(int c) {
+  if constexpr (T::kPingPong) turn_pass<T>(c);
+}
+
 // online_softmax (common/mma_tile.cuh) with the rescale of O left out: the
 // overlapped loop computes the softmax of S(n) while P(n-1) V(n-1) is still
 // accumulating into O, so O's factor comes back in alpha and rescale_o
@@ -580,7 +630,7 @@ __device__ __forceinline__ void softmax_weights(float (&s)[T::kSTiles][4], float
 template <class T>
 __device__ __forceinline__ void online_softmax_deferred(float (&s)[1][T::kSTiles][4], float (&row_max)[1][2],
                                                         float (&row_sum)[1][2], float (&alpha)[2], float c,
-                                                        bool positive_scale) {
+                                                        bool positive_scale, int consumer) {
   float ext[2];
   if (positive_scale) {
     ext[0] = row_extreme<T, true>(s[0], 0);
@@ -634,10 +684,12 @@ __device__ __forceinline__ void online_softmax_deferred(float (&s)[1][T::kSTiles
       moderate = moderate && fa_softmax_fused_ok(st.sub);
     }
   }
+  if constexpr (T::kSoftmaxTurns) turn_wait<T>(consumer);
   if (__all_sync(0xffffffffu, moderate))
     softmax_weights<T, true>(s[0], row_sum[0], c, neg_sub);
   else
     softmax_weights<T, false>(s[0], row_sum[0], c, neg_sub);
+  if constexpr (T::kSoftmaxTurns) turn_pass<T>(consumer);
 }
 
 // O *= alpha, skipped when no row of the warp needs it (every alpha 1:
@@ -811,7 +863,7 @@ __device__ __forceinline__ void produce(const fa_fwd_args &a, const CUtensorMap 
     const int q_row = (int)(t.seq.q_start + t.m0), q_batch = args.cu_seqlens_q == nullptr ? t.b : 0;
     const int kv_head = t.head / args.heads_per_kv;
     const int qb = q_buffer<T>(q_loads);
-    mbar_wait(bar.q_empty(qb), q_parity<T>(q_loads) ^ 1u);  // a fresh barrier passes parity 1 at once
+    mbar_wait_sleep(bar.q_empty(qb), q_parity<T>(q_loads) ^ 1u);  // a fresh barrier passes parity 1 at once
     ++q_loads;
     if (args.block_table != nullptr)
       load_tiles<T, true>(args, tm_q, tm_k, tm_v, bar, sq, qb, sk, sv, q_row, t.head, q_batch, t.b, t.seq.len_k, 0,
@@ -866,7 +918,7 @@ __device__ __forceinline__ void produce_split(const fa_fwd_args &a, const CUtens
     if (plan.n_block_min >= plan.n_block_max) continue;
     if (issuer == 0) {
       const int qb = q_buffer<T>(q_loads);
-      mbar_wait(bar.q_empty(qb), q_parity<T>(q_loads) ^ 1u);
+      mbar_wait_sleep(bar.q_empty(qb), q_parity<T>(q_loads) ^ 1u);
       ++q_loads;
       if (leader)
         load_q<T>(tm_q, bar, sq, qb, (int)(t.seq.q_start + t.m0), t.head, a.cu_seqlens_q == nullptr ? t.b : 0);
@@ -878,34 +930,6 @@ __device__ __forceinline__ void produce_split(const fa_fwd_args &a, const CUtens
 }
 
 // ------------------------------------------------------------ consumer role
-
-// Ping-pong turns (fwd_wgmma.md "Ping-pong turns across work tiles"):
-// consumer c waits for its turn to issue GEMMs, then hands the turn to the
-// next consumer, c + 1 round the kConsumers. Barrier ids as immediates (a
-// register holding them spilled); c is warp-uniform (a shuffle), so these
-// branches do not diverge.
-template <class T>
-__device__ __forceinline__ void turn_begin(int c) {
-  if constexpr (T::kPingPong) {
-    if (c == 0)
-      named_bar_sync(kBarTurn0, 256);
-    else if (T::kConsumers == 2 || c == 1)
-      named_bar_sync(kBarTurn1, 256);
-    else
-      named_bar_sync(kBarTurn2, 256);
-  }
-}
-template <class T>
-__device__ __forceinline__ void turn_end(int c) {
-  if constexpr (T::kPingPong) {
-    if (c == T::kConsumers - 1)
-      named_bar_arrive(kBarTurn0, 256);
-    else if (c == 0)
-      named_bar_arrive(kBarTurn1, 256);
-    else
-      named_bar_arrive(kBarTurn2, 256);
-  }
-}
 
 // The rows' end, shared by both epilogues: sinks, empty rows, NaN rows
 // (attn/softmax.h), O scaled by 1 / sum, LSE stored (rows < len_q). Each
@@ -1236,7 +1260,7 @@ __global__ void __launch_bounds__(T::kThreads, 1)
       // tiles"). The last consumer's last arrive is never waited for, which
       // is harmless at exit (turn_begin, turn_end).
       if (any_keys) {
-        if constexpr (T::kPingPong)
+        if constexpr (T::kTurns)
           if (c == 0 && consumed == 0) named_bar_arrive(kBarTurn0, 256);  // the block's first turn
         float sc[1][T::kSTiles][4];
         uint32_t p[T::kPVSteps][4];
@@ -1254,7 +1278,7 @@ __global__ void __launch_bounds__(T::kThreads, 1)
           if (a.softcap > 0.f) apply_softcap<T>(sc, a.softcap, a.softcap_inner_scale);
           if (fa_tile_needs_mask(&plan, n0, T::kBlockN))
             apply_mask<T>(sc, a, n0, m0 + warp_row0, diag, len_k, lane, hidden);
-          online_softmax_deferred<T>(sc, row_max, row_sum, alpha, cs, positive_scale);
+          online_softmax_deferred<T>(sc, row_max, row_sum, alpha, cs, positive_scale, c);
         }
         // Iteration n starts with the wait for P(n-2) V(n-2) and ends with the
         // softmax of S(n): the loop's back edge keeps ptxas from hoisting that
@@ -1290,7 +1314,7 @@ __global__ void __launch_bounds__(T::kThreads, 1)
           if (a.softcap > 0.f) apply_softcap<T>(sc, a.softcap, a.softcap_inner_scale);
           if (fa_tile_needs_mask(&plan, n0, T::kBlockN))
             apply_mask<T>(sc, a, n0, m0 + warp_row0, diag, len_k, lane, hidden);
-          online_softmax_deferred<T>(sc, row_max, row_sum, alpha, cs, positive_scale);  // O untouched
+          online_softmax_deferred<T>(sc, row_max, row_sum, alpha, cs, positive_scale, c);  // O untouched
         }
         {  // the last key tile's P V; every S is done: Q goes back to the producer
           const unsigned jj = j_base + (unsigned)(n_block_max - 1 - n_block_min);

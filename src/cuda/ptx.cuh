@@ -201,6 +201,20 @@ __device__ __forceinline__ void mbar_wait(uint32_t bar, uint32_t parity) {
       : "memory");
 }
 
+// mbar_wait for a warp with nothing else to do (the producer): try_wait
+// with a suspend-time hint, which ptxas turns into TRYWAIT then
+// NANOSLEEP.SYNCS (woken when the barrier's phase completes) in the retry
+// loop. The plain spin issued about 5 M TRYWAIT + BRA per d64 s512 causal
+// call, all on the producer's scheduler (ncu, twenty-second session); cuDNN's
+// producer waits this way. The hint is the limit of one sleep in ns.
+__device__ __forceinline__ void mbar_wait_sleep(uint32_t bar, uint32_t parity) {
+  asm volatile(
+      "{\n.reg .pred done;\nWAIT_%=:\nmbarrier.try_wait.parity.shared::cta.b64 done, [%0], %1, %2;\n"
+      "@done bra DONE_%=;\nbra WAIT_%=;\nDONE_%=:\n}\n" ::"r"(bar),
+      "r"(parity), "r"(10000000u)
+      : "memory");
+}
+
 // True in one lane of the warp (all 32 lanes must execute it together):
 // elect.sync, the lane that issues for the warp.
 __device__ __forceinline__ bool elect_one() {
