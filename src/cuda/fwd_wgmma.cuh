@@ -23,10 +23,11 @@
 //       release sV[s]
 //     O /= sum, O through shared memory (or straight from registers) and
 //     LSE to global memory
-// Three compile-time switches (traits OVERLAP, PINGPONG, PERSISTENT;
-// gen/spec.py WGMMA_TILES, all on; fwd_wgmma.md): intra-warpgroup overlap
-// (the softmax of S(n) under P(n-1) V(n-1)), ping-pong turns between the
-// consumers (round the three, where there are three), and a persistent
+// Three compile-time switches (traits OVERLAP, TURNS, PERSISTENT;
+// gen/spec.py WGMMA_TILES; fwd_wgmma.md): intra-warpgroup overlap (the
+// softmax of S(n) under P(n-1) V(n-1)), turns between the consumers over
+// their GEMM issues (ping-pong; round the three, where there are three) or
+// over their exponentials (TurnRule), and a persistent
 // grid (a block loops over the work tiles it listed before its roles
 // split, longest sequences first: attn/tile_order.h). With all off each
 // product is waited for before the next step: the first version. A fourth, on since it was measured
@@ -71,9 +72,9 @@
 
 namespace fa {
 
-// OVERLAP, PINGPONG: the scheduling switches of fwd_wgmma.md "Switches"
-// (gen/spec.py WGMMA_TILES overlap=/pingpong=; both off by default, and
-// then the kernel is the first version's, unchanged). SMEM_EPILOGUE: O
+// OVERLAP, TURNS: the scheduling switches of fwd_wgmma.md "Switches"
+// (gen/spec.py WGMMA_TILES overlap=/pingpong=; off by default, and then
+// the kernel is the first version's, unchanged). SMEM_EPILOGUE: O
 // through shared memory (fwd_wgmma.md "Epilogue through shared memory").
 // CONSUMERS: consumer warpgroups of 64 query rows each (2, or 3 for FA3's
 // 192-row d64 tile; with 3 the ping-pong turns go round, 0 1 2 0 ...).
