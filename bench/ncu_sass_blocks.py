@@ -7,27 +7,23 @@ block by block. Stall reasons are totalled over the kernel.
     python3 bench/ncu_sass_blocks.py SASS.csv [MIN_BLOCK_INSTRUCTIONS]
 """
 import collections
-import csv
+import os
 import re
 import sys
 
-
-def num(x):
-    try:
-        return float(x.replace(",", ""))
-    except ValueError:
-        return 0.0
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from ncu_sass_top import num, source_table  # noqa: E402
 
 
 def opcode(text):
     return re.sub(r"^\s*(@!?U?P\w+\s+)?", "", text).split(" ")[0].split(".")[0]
 
 
-rows = list(csv.reader(open(sys.argv[1], errors="replace")))
-head = next(i for i, r in enumerate(rows) if "Source" in r and any("Sampling" in c for c in r))
-h = rows[head]
+table = source_table(sys.argv[1])
+if table is None:
+    sys.exit()
+h, body = table
 col = {c: i for i, c in enumerate(h)}
-body = [r for r in rows[head + 1:] if len(r) == len(h)]
 src, execd = col["Source"], col["Instructions Executed"]
 samp = col["Warp Stall Sampling (All Samples)"]
 total_e = sum(num(r[execd]) for r in body) or 1.0
