@@ -582,9 +582,9 @@ __device__ __forceinline__ void softmax_weights(float (&s)[T::kSTiles][4], float
 // Turns (TurnRule; fwd_wgmma.md "Ping-pong turns across work tiles"):
 // consumer c waits for its turn (to issue GEMMs, or to compute its
 // exponentials), then hands the turn to the next consumer, c + 1 round the
-// kConsumers. Barrier ids as immediates (a
-// register holding them spilled); c is warp-uniform (a shuffle), so these
-// branches do not diverge.
+// kConsumers. Barrier ids as immediates (a register holding them
+// spilled); c is warp-uniform (a shuffle), so these branches do not
+// diverge.
 template <class T>
 __device__ __forceinline__ void turn_wait(int c) {
   if constexpr (T::kTurns) {
@@ -627,7 +627,8 @@ __device__ __forceinline__ void turn_end(int c) {
 // decides, so the branch never diverges). With a lazy RescaleRule the max moves
 // only by more than FA_RESCALE_SLACK, and alpha is exactly
 // 1 where it did not move, so that rescale_o skips the multiply on most
-// tiles.
+// tiles. With softmax turns (kTurnsSoftmax) the exponentials alone are the
+// turn: the row maxima come before it, under the other consumer's.
 template <class T>
 __device__ __forceinline__ void online_softmax_deferred(float (&s)[1][T::kSTiles][4], float (&row_max)[1][2],
                                                         float (&row_sum)[1][2], float (&alpha)[2], float c,
