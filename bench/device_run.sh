@@ -276,7 +276,7 @@ step_turns() {
 import sys
 p = sys.argv[1]; s = open(p).read()
 a = "if (c == 0 && consumed == 0) named_bar_arrive(kBarTurn0, 256);"
-b = "pv_gemm_issue<T>(o[0], p, sv_stage);\n          turn_end();"
+b = "pv_gemm_issue<T>(o[0], p, sv_stage);\n          turn_end<T>(c);"
 assert a in s and b in s
 s = s.replace(a, "if (c == 0) named_bar_arrive(kBarTurn0, 256);")
 s = s.replace(b, "pv_gemm_issue<T>(o[0], p, sv_stage);\n          if (c == 0) named_bar_arrive(kBarTurn1, 256);")
