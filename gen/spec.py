@@ -220,10 +220,12 @@ WGMMA_TILES = [
     # fwd_wgmma.md "Twenty-first session"): mask none at 192 x 128 with three
     # consumers taking turns (s512 +12..15%, s2048-s16384 +11..17%, s1024
     # 0.985-1.018); causal from 2048 keys the same (+3..18%; s1024 causal
-    # 8-12% slower at 192, so short causal rows and local keep 128 x 128
-    # without turns). Without the lazy rule (not measured at d32).
+    # 8-12% slower at 192, so short causal rows and local keep 128 x 128).
+    # Short causal rows with softmax turns, as d64's (twenty-third session:
+    # s512 causal +12%, s1024 causal +9..10%); local without turns (not
+    # measured: no bench row). Without the lazy rule (not measured at d32).
     dict(max_head_dim=32, block_m=192, block_n=128, warps=16, stages=3, q_buffers=2, overlap=True, pingpong=True, persistent=True, smem_epilogue=True, lazy_rescale=False,
-         by_mask=dict(causal=dict(block_m=128, warps=12, pingpong=False), local=dict(block_m=128, warps=12, pingpong=False)),
+         by_mask=dict(causal=dict(block_m=128, warps=12, pingpong="softmax"), local=dict(block_m=128, warps=12, pingpong=False)),
          long_keys=dict(min_seqlen_k=2048, masks=["causal"], block_m=192, warps=16, pingpong=True)),
     # d64: mask none at 192 x 128, three consumers taking turns (FA3's d64
     # shape): 4-15% less time than 128 x 128 without turns / 128 x 192 with
