@@ -123,6 +123,8 @@ struct FwdWgmmaTraits {
   // turns over the softmax's exponentials instead.
   static constexpr bool kPingPong = TURNS == kTurnsGemm;
   static constexpr bool kSoftmaxTurns = TURNS == kTurnsSoftmax;
+  // P packed with the exponentials, inside the turn (online_softmax_deferred)
+  static constexpr bool kPackInTurn = kSoftmaxTurns;
   static constexpr bool kTurns = TURNS != kTurnsNone;
   // Persistent grid: at most one block per SM, each taking work tiles
   // blockIdx.x, + gridDim.x, ...; its producer loads the next tile's Q and
@@ -563,20 +565,33 @@ __device__ __forceinline__ float row_extreme(const float (&s)[T::kSTiles][4], in
 
 // The weights of both rows, sums in element order per row (as before the
 // rows were interleaved: the same sums); FUSED: s c unrounded
-// (attn/softmax.h fa_softmax_weight_fused, one FFMA).
-template <class T, bool FUSED>
+// (attn/softmax.h fa_softmax_weight_fused, one FFMA). With PACK, P (16-bit)
+// too, each k16 step once its two n8 tiles are done (pack_p's layout): in
+// the same block as the exponentials, so that the conversions can issue in
+// the slots the MUFU leaves free.
+template <class T, bool FUSED, bool PACK>
 __device__ __forceinline__ void softmax_weights(float (&s)[T::kSTiles][4], float (&row_sum)[2], float c,
-                                                const float (&neg_sub)[2]) {
+                                                const float (&neg_sub)[2], uint32_t (&p)[T::kPVSteps][4]) {
 #pragma unroll
-  for (int nt = 0; nt < T::kSTiles; ++nt)
+  for (int nt = 0; nt < T::kSTiles; ++nt) {
 #pragma unroll
     for (int e = 0; e < 4; ++e) {
       const int half = e >> 1;
-      const float p = FUSED ? fa_softmax_weight_fused(s[nt][e], c, neg_sub[half])
+      const float w = FUSED ? fa_softmax_weight_fused(s[nt][e], c, neg_sub[half])
                             : fa_softmax_weight(s[nt][e], c, neg_sub[half]);
-      s[nt][e] = p;
-      row_sum[half] += p;
+      s[nt][e] = w;
+      row_sum[half] += w;
     }
+    if constexpr (PACK) {
+      if (nt & 1) {
+        const int kk = nt / 2;
+        p[kk][0] = pack2<typename T::Elem>(s[nt - 1][0], s[nt - 1][1]);
+        p[kk][1] = pack2<typename T::Elem>(s[nt - 1][2], s[nt - 1][3]);
+        p[kk][2] = pack2<typename T::Elem>(s[nt][0], s[nt][1]);
+        p[kk][3] = pack2<typename T::Elem>(s[nt][2], s[nt][3]);
+      }
+    }
+  }
 }
 
 // Turns (TurnRule; fwd_wgmma.md "Ping-pong turns across work tiles"):
@@ -628,11 +643,15 @@ __device__ __forceinline__ void turn_end(int c) {
 // only by more than FA_RESCALE_SLACK, and alpha is exactly
 // 1 where it did not move, so that rescale_o skips the multiply on most
 // tiles. With softmax turns (kTurnsSoftmax) the exponentials alone are the
-// turn: the row maxima come before it, under the other consumer's.
+// turn: the row maxima come before it, under the other consumer's; and P is
+// packed in the turn too (T::kPackInTurn): the previous P V, which reads p,
+// is waited for before the turn (wgmma_wait<0>; it was issued before this S
+// was waited for, so it is mostly done).
 template <class T>
 __device__ __forceinline__ void online_softmax_deferred(float (&s)[1][T::kSTiles][4], float (&row_max)[1][2],
                                                         float (&row_sum)[1][2], float (&alpha)[2], float c,
-                                                        bool positive_scale, int consumer) {
+                                                        bool positive_scale, int consumer,
+                                                        uint32_t (&p)[T::kPVSteps][4]) {
   float ext[2];
   if (positive_scale) {
     ext[0] = row_extreme<T, true>(s[0], 0);
@@ -686,11 +705,15 @@ __device__ __forceinline__ void online_softmax_deferred(float (&s)[1][T::kSTiles
       moderate = moderate && fa_softmax_fused_ok(st.sub);
     }
   }
+  if constexpr (T::kPackInTurn) {
+    wgmma_wait<0>();  // the P V before: it reads p
+    wgmma_reg_fence(p);
+  }
   if constexpr (T::kSoftmaxTurns) turn_wait<T>(consumer);
   if (__all_sync(0xffffffffu, moderate))
-    softmax_weights<T, true>(s[0], row_sum[0], c, neg_sub);
+    softmax_weights<T, true, T::kPackInTurn>(s[0], row_sum[0], c, neg_sub, p);
   else
-    softmax_weights<T, false>(s[0], row_sum[0], c, neg_sub);
+    softmax_weights<T, false, T::kPackInTurn>(s[0], row_sum[0], c, neg_sub, p);
   if constexpr (T::kSoftmaxTurns) turn_pass<T>(consumer);
 }
 
@@ -1280,7 +1303,7 @@ __global__ void __launch_bounds__(T::kThreads, 1)
           if (a.softcap > 0.f) apply_softcap<T>(sc, a.softcap, a.softcap_inner_scale);
           if (fa_tile_needs_mask(&plan, n0, T::kBlockN))
             apply_mask<T>(sc, a, n0, m0 + warp_row0, diag, len_k, lane, hidden);
-          online_softmax_deferred<T>(sc, row_max, row_sum, alpha, cs, positive_scale, c);
+          online_softmax_deferred<T>(sc, row_max, row_sum, alpha, cs, positive_scale, c, p);
         }
         // Iteration n starts with the wait for P(n-2) V(n-2) and ends with the
         // softmax of S(n): the loop's back edge keeps ptxas from hoisting that
@@ -1296,7 +1319,7 @@ __global__ void __launch_bounds__(T::kThreads, 1)
           wgmma_reg_fence(p);  // P(n-2) was live until here: the P V read it from registers
           wgmma_reg_fence(sc[0]);
           if (n >= n_block_min + 2 && ctid % 128 == 0) mbar_arrive(bar.v_empty(ring_slot<T>(jj - 2)));
-          pack_p<T>(p, sc[0]);  // P(n-1), before S(n) overwrites sc
+          if constexpr (!T::kPackInTurn) pack_p<T>(p, sc[0]);  // P(n-1), before S(n) overwrites sc
           mbar_wait(bar.v_full(sp), ring_parity<T>(jj - 1));
           // V(n-1) past the keys (only the last tile can be; uniform over the
           // block, and outside the turn: it waits for every consumer)
@@ -1316,7 +1339,7 @@ __global__ void __launch_bounds__(T::kThreads, 1)
           if (a.softcap > 0.f) apply_softcap<T>(sc, a.softcap, a.softcap_inner_scale);
           if (fa_tile_needs_mask(&plan, n0, T::kBlockN))
             apply_mask<T>(sc, a, n0, m0 + warp_row0, diag, len_k, lane, hidden);
-          online_softmax_deferred<T>(sc, row_max, row_sum, alpha, cs, positive_scale, c);  // O untouched
+          online_softmax_deferred<T>(sc, row_max, row_sum, alpha, cs, positive_scale, c, p);  // O untouched
         }
         {  // the last key tile's P V; every S is done: Q goes back to the producer
           const unsigned jj = j_base + (unsigned)(n_block_max - 1 - n_block_min);
@@ -1330,7 +1353,7 @@ __global__ void __launch_bounds__(T::kThreads, 1)
           wgmma_reg_fence(sc[0]);
           if (n_block_max - 1 > n_block_min && ctid % 128 == 0) mbar_arrive(bar.v_empty(ring_slot<T>(jj - 1)));
           rescale_o<T>(o[0], alpha);
-          pack_p<T>(p, sc[0]);
+          if constexpr (!T::kPackInTurn) pack_p<T>(p, sc[0]);
           mbar_wait(bar.v_full(s), ring_parity<T>(jj));
           if (n0 + T::kBlockN > len_k) zero_v_tail_by_panel<T>(sv_stage, len_k - n0, ctid);  // uniform over the block
 #ifdef FA_TEST_SLOW_CONSUMER1_NS
