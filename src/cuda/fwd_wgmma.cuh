@@ -68,6 +68,7 @@
 #include "cuda/common/tensor_map.cuh"
 #include "cuda/common/wgmma.cuh"
 #include "cuda/ptx.cuh"
+#include "cuda/wgmma_trace.cuh"
 #include "fa_args.h"
 
 namespace fa {
@@ -412,7 +413,7 @@ __device__ __forceinline__ void load_tiles(const fa_fwd_args &a, const CUtensorM
                                            const CUtensorMap *tm_v, const WgmmaBarriers<T> &bar, uint32_t sq, int qb,
                                            uint32_t sk, uint32_t sv, int q_row, int head, int q_batch, int b, int len_k,
                                            int k_row, int kv_head, int kv_batch, int n_block_min, int n_block_max,
-                                           unsigned j0) {
+                                           unsigned j0, Tracer &tr) {
   load_q<T>(tm_q, bar, sq, qb, q_row, head, q_batch);
   PageCursor at = page_cursor(a, n_block_min * T::kBlockN);  // paged: one division per work tile
   const PageTable pt = PAGED ? page_table(a, b) : PageTable{nullptr, 0, 0};
@@ -421,10 +422,12 @@ __device__ __forceinline__ void load_tiles(const fa_fwd_args &a, const CUtensorM
     const int s = ring_slot<T>(j);
     const uint32_t phase = ring_parity<T>(j);
     mbar_wait_sleep(bar.k_empty(s), phase ^ 1u);  // a fresh barrier passes parity 1 at once
+    tr.mark(kTrProdK, j);
     mbar_arrive_expect_tx(bar.k_full(s), T::kKVBytes);  // full box bytes, even past the tensor's end
     const int col_end = load_kv_tile<T, PAGED, true>(sk + s * T::kKVBytes, tm_k, bar.k_full(s), pt, len_k, k_row,
                                                      kv_head, kv_batch, n, at);
     mbar_wait_sleep(bar.v_empty(s), phase ^ 1u);
+    tr.mark(kTrProdV, j);
     mbar_arrive_expect_tx(bar.v_full(s), T::kKVBytes);
     load_kv_tile<T, PAGED, false>(sv + s * T::kKVBytes, tm_v, bar.v_full(s), pt, len_k, k_row, kv_head, kv_batch, n,
                                   at);
@@ -651,7 +654,7 @@ template <class T>
 __device__ __forceinline__ void online_softmax_deferred(float (&s)[1][T::kSTiles][4], float (&row_max)[1][2],
                                                         float (&row_sum)[1][2], float (&alpha)[2], float c,
                                                         bool positive_scale, int consumer,
-                                                        uint32_t (&p)[T::kPVSteps][4]) {
+                                                        uint32_t (&p)[T::kPVSteps][4], Tracer &tr) {
   float ext[2];
   if (positive_scale) {
     ext[0] = row_extreme<T, true>(s[0], 0);
@@ -709,12 +712,15 @@ __device__ __forceinline__ void online_softmax_deferred(float (&s)[1][T::kSTiles
     wgmma_wait<0>();  // the P V before: it reads p
     wgmma_reg_fence(p);
   }
+  tr.mark(kTrTurnAsk);
   if constexpr (T::kSoftmaxTurns) turn_wait<T>(consumer);
+  tr.mark(kTrTurnGot);
   if (__all_sync(0xffffffffu, moderate))
     softmax_weights<T, true, T::kPackInTurn>(s[0], row_sum[0], c, neg_sub, p);
   else
     softmax_weights<T, false, T::kPackInTurn>(s[0], row_sum[0], c, neg_sub, p);
   if constexpr (T::kSoftmaxTurns) turn_pass<T>(consumer);
+  tr.mark(kTrTurnDone);
 }
 
 // O *= alpha, skipped when no row of the warp needs it (every alpha 1:
@@ -878,6 +884,7 @@ __device__ __forceinline__ void produce(const fa_fwd_args &a, const CUtensorMap 
   tma_prefetch_map(tm_v);
   unsigned q_loads = 0, j = 0;  // Q tiles and key tiles loaded so far (barrier parities)
   const unsigned tile_count = ld_shared_4(list + kListEntryBytes * FA_TILE_LIST_MAX);
+  Tracer tr(0, true);  // empty unless FA_WGMMA_TRACE_CAP (wgmma_trace.cuh)
   const auto produce_tile = [&](const fa_fwd_args &args, unsigned k) {
     const WgmmaTile t = locate_tile<T>(args, list, k);
     if (!t.run) return;
@@ -889,18 +896,20 @@ __device__ __forceinline__ void produce(const fa_fwd_args &a, const CUtensorMap 
     const int kv_head = t.head / args.heads_per_kv;
     const int qb = q_buffer<T>(q_loads);
     mbar_wait_sleep(bar.q_empty(qb), q_parity<T>(q_loads) ^ 1u);  // a fresh barrier passes parity 1 at once
+    tr.mark(kTrProdQ, k);
     ++q_loads;
     if (args.block_table != nullptr)
       load_tiles<T, true>(args, tm_q, tm_k, tm_v, bar, sq, qb, sk, sv, q_row, t.head, q_batch, t.b, t.seq.len_k, 0,
-                          kv_head, 0, plan.n_block_min, plan.n_block_max, j);
+                          kv_head, 0, plan.n_block_min, plan.n_block_max, j, tr);
     else
       load_tiles<T, false>(args, tm_q, tm_k, tm_v, bar, sq, qb, sk, sv, q_row, t.head, q_batch, t.b, t.seq.len_k,
                            (int)t.seq.k_start, kv_head, args.cu_seqlens_k == nullptr ? t.b : 0, plan.n_block_min,
-                           plan.n_block_max, j);
+                           plan.n_block_max, j, tr);
     j += (unsigned)(plan.n_block_max - plan.n_block_min);
   };
   if (tile_count <= 1) {  // one tile per block (not persistent): no loop to carry
     if (tile_count == 1) produce_tile(a, 0);
+    tr.finish();
     return;
   }
   for (unsigned k = 0; k < tile_count; ++k) {
@@ -913,6 +922,7 @@ __device__ __forceinline__ void produce(const fa_fwd_args &a, const CUtensorMap 
     asm volatile("" : "+l"(pa));
     produce_tile(*pa, k);
   }
+  tr.finish();
 }
 
 // The same work-tile loop for the four issuers of split_issue (issuer 0
@@ -1242,9 +1252,11 @@ __global__ void __launch_bounds__(T::kThreads, 1)
   constexpr unsigned kQCountMask = (1u << T::kQCountBits) - 1u;
   unsigned consumed = 0;
   const unsigned tile_count = ld_shared_4(list + kListEntryBytes * FA_TILE_LIST_MAX);
+  Tracer tr(1 + c, (ctid & 127) == 0);  // empty unless FA_WGMMA_TRACE_CAP (wgmma_trace.cuh)
   for (unsigned tile = 0; tile < tile_count; ++tile) {
     const WgmmaTile t = locate_tile<T>(a, list, tile);
     if (!t.run) continue;  // uniform over the block, as in the producer
+    tr.mark(kTrTile, tile);
     const fa_tile_plan plan = plan_tile<T>(a, t);
     const int n_block_min = plan.n_block_min, n_block_max = plan.n_block_max;
     const bool any_keys = n_block_min < n_block_max;
@@ -1264,6 +1276,7 @@ __global__ void __launch_bounds__(T::kThreads, 1)
     const int qb = q_buffer<T>(q_count);
     const uint32_t sq_wg = sq_c + qb * T::kQBytes;
     if (any_keys) mbar_wait(bar.q(qb), q_parity<T>(q_count));
+    tr.mark(kTrQReady);
     if constexpr (T::kOverlap) {
       // ---- overlapped loop (fwd_wgmma.md "Switches"; HOPPER.md 2.9's order):
       // per tile n, S(n) = Q K(n)^T and O += P(n-1) V(n-1) are issued as two
@@ -1297,13 +1310,15 @@ __global__ void __launch_bounds__(T::kThreads, 1)
           turn_begin<T>(c);
           qk_gemm_issue<T>(sc[0], sq_wg, sk + s * T::kKVBytes);
           turn_end<T>(c);
+          tr.mark(kTrSIssued, 0);
           wgmma_wait<0>();
           wgmma_reg_fence(sc[0]);
+          tr.mark(kTrSReady, 0);
           if (ctid % 128 == 0) mbar_arrive(bar.k_empty(s));
           if (a.softcap > 0.f) apply_softcap<T>(sc, a.softcap, a.softcap_inner_scale);
           if (fa_tile_needs_mask(&plan, n0, T::kBlockN))
             apply_mask<T>(sc, a, n0, m0 + warp_row0, diag, len_k, lane, hidden);
-          online_softmax_deferred<T>(sc, row_max, row_sum, alpha, cs, positive_scale, c, p);
+          online_softmax_deferred<T>(sc, row_max, row_sum, alpha, cs, positive_scale, c, p, tr);
         }
         // Iteration n starts with the wait for P(n-2) V(n-2) and ends with the
         // softmax of S(n): the loop's back edge keeps ptxas from hoisting that
@@ -1330,16 +1345,19 @@ __global__ void __launch_bounds__(T::kThreads, 1)
           // O *= alpha(n-1) while S(n) runs: nothing in flight holds O now,
           // and the P V that reads it is issued next (FA3's order; at the
           // first iteration O is 0, kept for NaN rows)
+          tr.mark(kTrSIssued, n - n_block_min);
           rescale_o<T>(o[0], alpha);
           pv_gemm_issue<T>(o[0], p, sv_prev);
           turn_end<T>(c);
+          tr.mark(kTrPVIssued, n - 1 - n_block_min);
           wgmma_wait<1>();  // S(n) is ready; P(n-1) V(n-1) may still run
           wgmma_reg_fence(sc[0]);
+          tr.mark(kTrSReady, n - n_block_min);
           if (ctid % 128 == 0) mbar_arrive(bar.k_empty(s));
           if (a.softcap > 0.f) apply_softcap<T>(sc, a.softcap, a.softcap_inner_scale);
           if (fa_tile_needs_mask(&plan, n0, T::kBlockN))
             apply_mask<T>(sc, a, n0, m0 + warp_row0, diag, len_k, lane, hidden);
-          online_softmax_deferred<T>(sc, row_max, row_sum, alpha, cs, positive_scale, c, p);  // O untouched
+          online_softmax_deferred<T>(sc, row_max, row_sum, alpha, cs, positive_scale, c, p, tr);  // O untouched
         }
         {  // the last key tile's P V; every S is done: Q goes back to the producer
           const unsigned jj = j_base + (unsigned)(n_block_max - 1 - n_block_min);
@@ -1366,9 +1384,11 @@ __global__ void __launch_bounds__(T::kThreads, 1)
           turn_begin<T>(c);
           pv_gemm_issue<T>(o[0], p, sv_stage);
           turn_end<T>(c);
+          tr.mark(kTrPVIssued, n_block_max - 1 - n_block_min);
           wgmma_wait<0>();
           wgmma_reg_fence(o[0]);
           wgmma_reg_fence(p);
+          tr.mark(kTrLastPV);
           if (ctid % 128 == 0) mbar_arrive(bar.v_empty(s));
         }
       }
@@ -1412,7 +1432,9 @@ __global__ void __launch_bounds__(T::kThreads, 1)
       store_o<T>(a, locate_tile<T>(a, list, tile), o[0], row_max, row_sum, warp_row0, lane, so, &tm_o);
     else
       store_o<T>(a, t, o[0], row_max, row_sum, warp_row0, lane, so, &tm_o);
+    tr.mark(kTrStored);
   }
+  tr.finish();
   // The last TMA stores must have read the staging rows before the block's
   // shared memory goes.
   if constexpr (T::kTmaStore)

@@ -1,0 +1,111 @@
+// trace_wgmma.cu - the event timeline of one wgmma kernel on one problem
+// (src/cuda/wgmma_trace.cuh; run by bench/trace_wgmma.sh, read by
+// bench/trace_wgmma.py). This file includes one generated kernel with the
+// trace compiled in and is linked before libflashattn.a, so the archive's
+// copy of that kernel is never pulled in and dispatch launches this one.
+//
+//   trace_wgmma BATCH SEQLEN HEAD_DIM causal|full [fp16]
+//
+// Varlen call (cu_seqlens 0, s, 2s, ...), as bench.py and ab_prefill.c
+// pass the grid; heads = 2048 / head dim; random inputs. Prints the
+// kernel's name, then one line per record: block, role (0 producer, 1 + c
+// consumer c), SM clock, event, argument. The last of 4 calls is the one
+// recorded.
+#ifndef FA_TRACE_KERNEL
+#error "build with -DFA_TRACE_KERNEL='\"cuda/<generated wgmma kernel>.cu\"' (bench/trace_wgmma.sh)"
+#endif
+#ifndef FA_WGMMA_TRACE_CAP
+#define FA_WGMMA_TRACE_CAP 4096
+#endif
+#define FA_WGMMA_TRACE_BLOCKS 4
+#include FA_TRACE_KERNEL
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <vector>
+
+#include "flashattn.h"
+
+static void die(const char *what, const char *why) {
+  fprintf(stderr, "trace_wgmma: %s: %s\n", what, why);
+  exit(1);
+}
+
+static void check(cudaError_t e, const char *what) {
+  if (e != cudaSuccess) die(what, cudaGetErrorString(e));
+}
+
+// Random 16-bit floats of magnitude < 2 (ab_prefill.c's fill).
+static void fill(std::vector<uint16_t> &h, int bf16, uint64_t *state) {
+  for (uint16_t &x : h) {
+    *state = *state * 6364136223846793005ull + 1442695040888963407ull;
+    const uint32_t r = (uint32_t)(*state >> 33);
+    const uint16_t sign = (uint16_t)((r & 1u) << 15);
+    x = bf16 ? (uint16_t)(sign | ((118u + (r >> 1) % 10u) << 7) | ((r >> 5) & 0x7fu))
+             : (uint16_t)(sign | ((6u + (r >> 1) % 10u) << 10) | ((r >> 5) & 0x3ffu));
+  }
+}
+
+int main(int argc, char **argv) {
+  if (argc < 5) die("usage", "trace_wgmma BATCH SEQLEN HEAD_DIM causal|full [fp16]");
+  const int b = atoi(argv[1]), s = atoi(argv[2]), d = atoi(argv[3]);
+  const int causal = strcmp(argv[4], "causal") == 0, bf16 = !(argc > 5 && strcmp(argv[5], "fp16") == 0);
+  const int h = 2048 / d;
+  const size_t elems = (size_t)b * s * h * d;
+  void *q, *k, *v, *out;
+  int32_t *cu;
+  check(cudaMalloc(&q, elems * 2), "cudaMalloc");
+  check(cudaMalloc(&k, elems * 2), "cudaMalloc");
+  check(cudaMalloc(&v, elems * 2), "cudaMalloc");
+  check(cudaMalloc(&out, elems * 2), "cudaMalloc");
+  check(cudaMalloc((void **)&cu, sizeof(int32_t) * (size_t)(b + 1)), "cudaMalloc");
+  std::vector<uint16_t> host(elems);
+  uint64_t state = 1;
+  for (void *dst : {q, k, v}) {
+    fill(host, bf16, &state);
+    check(cudaMemcpy(dst, host.data(), elems * 2, cudaMemcpyHostToDevice), "cudaMemcpy");
+  }
+  std::vector<int32_t> cu_host((size_t)b + 1);
+  for (int i = 0; i <= b; ++i) cu_host[(size_t)i] = i * s;
+  check(cudaMemcpy(cu, cu_host.data(), sizeof(int32_t) * cu_host.size(), cudaMemcpyHostToDevice), "cudaMemcpy");
+
+  fa_fwd_params p = fa_fwd_params_default();
+  p.backend = FA_BACKEND_CUDA;
+  p.dtype = bf16 ? FA_DTYPE_BF16 : FA_DTYPE_FP16;
+  p.batch = b;
+  p.num_heads_q = p.num_heads_k = h;
+  p.head_dim = d;
+  p.max_seqlen_q = p.max_seqlen_k = s;
+  p.cu_seqlens_q = p.cu_seqlens_k = cu;
+  p.total_q = p.total_k = (int64_t)b * s;
+  p.q = q, p.k = k, p.v = v, p.out = out;
+  p.window_left = -1;
+  p.window_right = causal ? 0 : -1;
+  fa_message msg;
+  size_t index = 0;
+  if (fa_fwd_query(&p, &index, &msg) != FA_OK) die("fa_fwd_query", msg.text);
+  fa_kernel_info info;
+  memset(&info, 0, sizeof info);
+  info.struct_size = sizeof info;
+  if (fa_kernel_info_get(index, &info) != FA_OK) die("fa_kernel_info_get", "failed");
+  for (int r = 0; r < 4; ++r)
+    if (fa_fwd(&p, &msg) != FA_OK) die("fa_fwd", msg.text);
+  check(cudaDeviceSynchronize(), "cudaDeviceSynchronize");
+
+  constexpr int kRows = 4 * FA_WGMMA_TRACE_BLOCKS;
+  unsigned counts[kRows];
+  std::vector<uint2> records((size_t)kRows * FA_WGMMA_TRACE_CAP);
+  check(cudaMemcpyFromSymbol(counts, fa::wgmma_trace_counts, sizeof counts), "cudaMemcpyFromSymbol");
+  check(cudaMemcpyFromSymbol(records.data(), fa::wgmma_trace_records, records.size() * sizeof(uint2)),
+        "cudaMemcpyFromSymbol");
+  printf("# kernel %s (traced: %s) b%d s%d d%d %s %s\n", info.name, FA_TRACE_KERNEL, b, s, d,
+         causal ? "causal" : "full", bf16 ? "bf16" : "fp16");
+  for (int row = 0; row < kRows; ++row)
+    for (unsigned i = 0; i < counts[row] && i < FA_WGMMA_TRACE_CAP; ++i) {
+      const uint2 r = records[(size_t)row * FA_WGMMA_TRACE_CAP + i];
+      printf("%d %d %u %u %u\n", row / 4, row % 4, r.x, r.y & 0xffu, r.y >> 8);
+    }
+  cudaFree(q), cudaFree(k), cudaFree(v), cudaFree(out), cudaFree(cu);
+  return 0;
+}

@@ -1,0 +1,154 @@
+#!/usr/bin/env python3
+"""Read bench/trace_wgmma.cu's records (src/cuda/wgmma_trace.cuh's events)
+and print where a work tile's cycles go, per consumer: the median (and
+mean) cycles of each step, and what the producer's Q issue leaves to wait.
+
+    python3 bench/trace_wgmma.py TRACE.txt [--timeline BLOCK]
+
+Steps of a consumer (SM cycles, between its own events):
+  start->Q      work tile listed -> its Q tile landed
+  Q->S0         Q landed -> first S issued (K(0) waited, the first turn)
+  S issue->ready  S issued -> waited for (the tensor pipe's latency and queue)
+  ready->ask    mask and row maxima (and, packing in the turn, the P V before)
+  ask->got      waiting for the turn (softmax turns; else ~0)
+  got->done     the exponentials (the turn)
+  done->S next  the next key tile's issue: pack (unless in the turn), K wait, O rescale
+  key tile      S ready(n) -> S ready(n+1): a main-loop iteration
+  last PV       the last P V issued -> waited for
+  epilogue      last P V done -> O stored
+  gap           O stored -> the next work tile's start
+"""
+import collections
+import statistics
+import sys
+
+NAMES = {1: "tile", 2: "q", 3: "s_issued", 4: "s_ready", 5: "ask", 6: "got", 7: "done", 8: "pv_issued",
+         9: "last_pv", 10: "stored", 16: "prod_q", 17: "prod_k", 18: "prod_v"}
+
+
+def load(path):
+    head, rows = "", collections.defaultdict(list)
+    for line in open(path):
+        if line.startswith("#"):
+            head = line.strip()
+            continue
+        f = line.split()
+        if len(f) != 5:
+            continue
+        block, role, clock, ev, arg = map(int, f)
+        rows[(block, role)].append((clock, ev, arg))
+    return head, rows
+
+
+def unwrap(recs):
+    """32-bit clocks to cycles since the role's first record."""
+    out, base, last, hi = [], None, None, 0
+    for clock, ev, arg in recs:
+        if last is not None and clock < last:
+            hi += 1 << 32
+        last = clock
+        t = clock + hi
+        base = t if base is None else base
+        out.append((t, ev, arg))
+    return out
+
+
+def consumer_steps(recs):
+    steps = collections.defaultdict(list)
+    prev = {}
+    for t, ev, arg in recs:
+        name = NAMES.get(ev, str(ev))
+        if name == "tile":
+            if "stored" in prev:
+                steps["gap"].append(t - prev["stored"])
+            prev = {"tile": t}
+        elif name == "q":
+            steps["start->Q"].append(t - prev.get("tile", t))
+        elif name == "s_issued":
+            if arg == 0 and "q" in prev:
+                steps["Q->S0"].append(t - prev["q"])
+            if "done" in prev and arg > 0:
+                steps["done->S next"].append(t - prev["done"])
+        elif name == "s_ready":
+            if "s_issued" in prev:
+                steps["S issue->ready"].append(t - prev["s_issued"])
+            if "s_ready" in prev and arg > 0:
+                steps["key tile"].append(t - prev["s_ready"])
+        elif name == "ask":
+            steps["ready->ask"].append(t - prev.get("s_ready", t))
+        elif name == "got":
+            steps["ask->got"].append(t - prev.get("ask", t))
+        elif name == "done":
+            steps["got->done"].append(t - prev.get("got", t))
+        elif name == "last_pv":
+            steps["last PV"].append(t - prev.get("pv_issued", t))
+        elif name == "stored":
+            steps["epilogue"].append(t - prev.get("last_pv", t))
+        if name == "q":
+            prev["q"] = t
+        else:
+            prev[name] = t
+    return steps
+
+
+def main():
+    path = sys.argv[1]
+    head, rows = load(path)
+    print(head)
+    order = ["start->Q", "Q->S0", "S issue->ready", "ready->ask", "ask->got", "got->done", "done->S next",
+             "key tile", "last PV", "epilogue", "gap"]
+    total = collections.defaultdict(list)
+    tiles = collections.Counter()
+    span = {}
+    for (block, role), recs in sorted(rows.items()):
+        recs = unwrap(recs)
+        if role == 0 or not recs:
+            continue
+        st = consumer_steps(recs)
+        for k, v in st.items():
+            total[k] += v
+        tiles[(block, role)] = sum(1 for _, ev, _ in recs if ev == 1)
+        span[(block, role)] = recs[-1][0] - recs[0][0]
+    print("consumers traced: %d, work tiles each: %s, cycles from first to last event: %s" %
+          (len(tiles), sorted(set(tiles.values())), sorted(set(span.values()))[:4]))
+    print("%-16s %8s %8s %8s %7s" % ("step", "median", "mean", "p90", "count"))
+    for k in order:
+        v = sorted(total.get(k, []))
+        if v:
+            print("%-16s %8.0f %8.0f %8.0f %7d" % (k, statistics.median(v), statistics.mean(v),
+                                                  v[int(0.9 * (len(v) - 1))], len(v)))
+    # Q: producer issue -> consumer ready, and how early the producer issued it
+    for block in sorted({b for b, _ in rows}):
+        prod = unwrap(rows.get((block, 0), []))
+        cons = rows.get((block, 1), [])
+        if not prod or not cons:
+            continue
+        # one clock base for both: the raw 32-bit values (same SM)
+        q_issue = {arg: clock for clock, ev, arg in rows[(block, 0)] if ev == 16}
+        lat, early = [], []
+        cur = None
+        for clock, ev, arg in cons:
+            if ev == 1:
+                cur = (arg, clock)
+            elif ev == 2 and cur and cur[0] in q_issue:
+                lat.append((clock - q_issue[cur[0]]) & 0xffffffff)
+                early.append((cur[1] - q_issue[cur[0]]) & 0xffffffff if cur[1] >= q_issue[cur[0]] else
+                             -((q_issue[cur[0]] - cur[1]) & 0xffffffff))
+        if lat:
+            print("block %d consumer 0: Q issue -> ready median %d cycles; Q issued %d cycles before the tile "
+                  "started (median; negative: after)" % (block, statistics.median(lat), statistics.median(early)))
+    if "--timeline" in sys.argv:
+        b = int(sys.argv[sys.argv.index("--timeline") + 1])
+        evs = []
+        for (block, role), recs in rows.items():
+            if block == b:
+                evs += [(clock, role, NAMES.get(ev, ev), arg) for clock, ev, arg in recs]
+        evs.sort()
+        t0 = evs[0][0] if evs else 0
+        for clock, role, name, arg in evs[:600]:
+            print("%9d  %s %-10s %d" % ((clock - t0) & 0xffffffff, "P " if role == 0 else "C%d" % (role - 1), name,
+                                       arg))
+
+
+if __name__ == "__main__":
+    main()

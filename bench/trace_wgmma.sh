@@ -1,0 +1,44 @@
+#!/bin/bash
+# Event timeline of wgmma kernels (src/cuda/wgmma_trace.cuh), one device
+# call: the small build's libflashattn.a, then for each row bench/trace_wgmma.cu
+# built around that row's kernel with the trace compiled in, run, and read
+# by bench/trace_wgmma.py (the steps of a work tile in SM cycles). The
+# trace adds a clock read and a store per event on lane 0 of one warp per
+# role, so its cycles are a little longer than an untraced run's: compare
+# steps, not totals against bench.py.
+#   run(command="bash bench/trace_wgmma.sh", carry=[".deb"], timeout_s=200)
+# TRACE_ROWS: rows as "b:s:d:causal|full[:fp16][:kernel]" (default: d64 s512
+# causal, d128 s512 full); the kernel defaults to
+# fwd_wgmma_sm90a_hdim{d}_{dtype}_{causal|none}, the one dispatch picks for
+# short keys (name a _k2048 / _k8192 one for long keys).
+set -u
+BUDGET=${BUDGET:-180}
+. "$(dirname "$0")/device_common.sh"
+setup_cmocka
+ROWS=${TRACE_ROWS:-32:512:64:causal 32:512:128:full}
+dims=$(for row in $ROWS; do echo "$row" | cut -d: -f3; done | sort -un | paste -sd,)
+timeout 10 python3 bench/small_spec.py gen/spec.py --wgmma-dims "$dims"
+t=$SECONDS
+timeout "$(cap 150)" ninja -j16 build/libflashattn.a >"$OUT/build.log" 2>&1 || { note "build failed"; tail -20 "$OUT/build.log"; exit 1; }
+note "build: $((SECONDS - t)) s; gpu: $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader)"
+cuda=/usr/local/cuda
+for row in $ROWS; do
+  IFS=: read -r b s d mask dt kernel <<<"$row"
+  dt=${dt:-bf16}
+  kernel=${kernel:-fwd_wgmma_sm90a_hdim${d}_${dt}_$([ "$mask" = causal ] && echo causal || echo none)}
+  name="$kernel-b${b}s${s}"
+  timeout "$(cap 90)" "$cuda/bin/nvcc" -O3 -std=c++17 -lineinfo -Iinclude -Isrc -Igenerated \
+    -gencode arch=compute_90a,code=sm_90a -Xptxas -warn-spills \
+    -DFA_TRACE_KERNEL="\"cuda/$kernel.cu\"" bench/trace_wgmma.cu build/libflashattn.a \
+    -L$cuda/lib64 -lcudart_static -lpthread -ldl -lrt -o "build/trace_$kernel" >"$OUT/trace_build_$name.log" 2>&1 \
+    || { note "$name: compile failed: $(tail -3 "$OUT/trace_build_$name.log")"; continue; }
+  timeout "$(cap 30)" "build/trace_$kernel" "$b" "$s" "$d" "$mask" "$dt" >"$OUT/trace_$name.txt" 2>&1
+  note "$name: exit $? ($(grep -c . "$OUT/trace_$name.txt") lines)"
+  python3 bench/trace_wgmma.py "$OUT/trace_$name.txt" >"$OUT/trace_$name.steps.txt" 2>&1
+  python3 bench/trace_wgmma.py "$OUT/trace_$name.txt" --timeline 0 >"$OUT/trace_$name.timeline.txt" 2>&1
+done
+echo "==== summary"
+cat "$SUMMARY"
+for f in "$OUT"/trace_*.steps.txt; do echo "== $f"; cat "$f"; done
+# one archive (the device tool brings back a limited number of files)
+(cd "$OUT" && tar czf traces.tgz trace_* && rm -f trace_*)

@@ -1,0 +1,65 @@
+// wgmma_trace.cuh - an event timeline of the wgmma kernel's roles, for
+// finding where a work tile's cycles go (bench/trace_wgmma.sh, which also
+// says how to read it). Compiled in only where FA_WGMMA_TRACE_CAP is
+// defined (bench/trace_wgmma.cu includes one generated kernel that way);
+// otherwise Tracer is empty and every mark compiles to nothing, so the
+// library's kernels are unchanged.
+//
+// With the trace on, the first FA_WGMMA_TRACE_BLOCKS blocks record, per
+// role (row 4 b: the producer thread; 4 b + 1 + c: lane 0 of consumer c's
+// first warp), up to FA_WGMMA_TRACE_CAP events: the SM's cycle counter and
+// an event code (TraceEvent | argument << 8). The records go to a device
+// array in the including translation unit, their count last.
+#pragma once
+
+#include <stdint.h>
+
+namespace fa {
+
+enum TraceEvent : unsigned {
+  kTrTile = 1,       // consumer: a work tile starts (argument: its list index)
+  kTrQReady = 2,     // its Q tile has landed
+  kTrSIssued = 3,    // S = Q K^T issued (argument: key tile within the work tile)
+  kTrSReady = 4,     // S waited for
+  kTrTurnAsk = 5,    // row maxima done (and, packing in the turn, the P V before): waits for its turn
+  kTrTurnGot = 6,    // its turn: the exponentials
+  kTrTurnDone = 7,   // turn passed on
+  kTrPVIssued = 8,   // P V issued (argument: key tile)
+  kTrLastPV = 9,     // the last P V waited for: the epilogue starts
+  kTrStored = 10,    // the epilogue done
+  kTrProdQ = 16,     // producer: Q's buffer free, Q issued (argument: list index)
+  kTrProdK = 17,     // K's stage free, K issued (argument: key tile count so far)
+  kTrProdV = 18,     // V's stage free, V issued
+};
+
+#ifdef FA_WGMMA_TRACE_CAP
+#ifndef FA_WGMMA_TRACE_BLOCKS
+#define FA_WGMMA_TRACE_BLOCKS 2
+#endif
+__device__ uint2 wgmma_trace_records[4 * FA_WGMMA_TRACE_BLOCKS][FA_WGMMA_TRACE_CAP];
+__device__ unsigned wgmma_trace_counts[4 * FA_WGMMA_TRACE_BLOCKS];
+
+struct Tracer {
+  int row;  // -1: this thread records nothing
+  unsigned n;
+  __device__ Tracer(int role, bool traced)
+      : row(traced && blockIdx.x < FA_WGMMA_TRACE_BLOCKS ? (int)blockIdx.x * 4 + role : -1), n(0) {}
+  __device__ __forceinline__ void mark(unsigned event, unsigned argument = 0) {
+    if (row < 0 || n >= FA_WGMMA_TRACE_CAP) return;
+    unsigned t;
+    asm volatile("mov.u32 %0, %%clock;\n" : "=r"(t));
+    wgmma_trace_records[row][n++] = make_uint2(t, event | argument << 8);
+  }
+  __device__ __forceinline__ void finish() const {
+    if (row >= 0) wgmma_trace_counts[row] = n;
+  }
+};
+#else
+struct Tracer {
+  __device__ __forceinline__ Tracer(int, bool) {}
+  __device__ __forceinline__ void mark(unsigned, unsigned = 0) {}
+  __device__ __forceinline__ void finish() const {}
+};
+#endif
+
+}  // namespace fa
