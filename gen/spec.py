@@ -235,7 +235,9 @@ WGMMA_TILES = [
     # short causal rows with softmax turns since the twenty-second session
     # (cuDNN's rule, seen with ncu: s512 causal 6% less time; the same turns
     # were 2.5-4.5% slower at d128 and 4-8% at d256, and spilled at d64's
-    # 192-row tile; fwd_wgmma.md "Twenty-second session")
+    # 192-row tile; fwd_wgmma.md "Twenty-second session"); P packed inside
+    # the turn since the twenty-third (1.5-3.7% less time; fwd_wgmma.cuh
+    # kPackInTurn)
     dict(max_head_dim=64, block_m=192, block_n=128, warps=16, stages=3, q_buffers=2, overlap=True, pingpong=True, persistent=True, smem_epilogue=True, lazy_rescale=False,
          by_mask=dict(causal=dict(block_m=128, warps=12, pingpong="softmax"), local=dict(block_m=128, warps=12, pingpong=False)),
          long_keys=dict(min_seqlen_k=2048, masks=["none", "causal"], block_m=192, warps=16, pingpong=True, lazy_rescale="warp")),
