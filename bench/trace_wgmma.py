@@ -15,7 +15,10 @@ Steps of a consumer (SM cycles, between its own events):
   done->S next  the next key tile's issue: pack (unless in the turn), K wait, O rescale
   key tile      S ready(n) -> S ready(n+1): a main-loop iteration
   last PV       the last P V issued -> waited for
-  epilogue      last P V done -> O stored
+  epilogue      last P V done -> O stored, and with TMA stores its parts:
+    rows          last P V done -> the rows' end (finish_rows: sums, 1 / sum, LSE)
+    pass wait     -> a pass's staging rows free (the wait for earlier stores' reads)
+    pass staged   -> the pass's stmatrix and TMA store issued
   gap           O stored -> the next work tile's start
 """
 import collections
@@ -23,7 +26,8 @@ import statistics
 import sys
 
 NAMES = {1: "tile", 2: "q", 3: "s_issued", 4: "s_ready", 5: "ask", 6: "got", 7: "done", 8: "pv_issued",
-         9: "last_pv", 10: "stored", 16: "prod_q", 17: "prod_k", 18: "prod_v"}
+         9: "last_pv", 10: "stored", 11: "rows", 12: "pass_free", 13: "pass_stored", 16: "prod_q", 17: "prod_k",
+         18: "prod_v"}
 
 
 def load(path):
@@ -84,6 +88,12 @@ def consumer_steps(recs):
             steps["last PV"].append(t - prev.get("pv_issued", t))
         elif name == "stored":
             steps["epilogue"].append(t - prev.get("last_pv", t))
+        elif name == "rows":
+            steps["  rows"].append(t - prev.get("last_pv", t))
+        elif name == "pass_free":
+            steps["  pass %d wait" % arg].append(t - prev.get("pass_stored" if arg else "rows", t))
+        elif name == "pass_stored":
+            steps["  pass %d staged" % arg].append(t - prev.get("pass_free", t))
         if name == "q":
             prev["q"] = t
         else:
@@ -96,7 +106,8 @@ def main():
     head, rows = load(path)
     print(head)
     order = ["start->Q", "Q->S0", "S issue->ready", "ready->ask", "ask->got", "got->done", "done->S next",
-             "key tile", "last PV", "epilogue", "gap"]
+             "key tile", "last PV", "epilogue", "  rows"] + \
+        ["  pass %d %s" % (k, w) for k in range(4) for w in ("wait", "staged")] + ["gap"]
     total = collections.defaultdict(list)
     tiles = collections.Counter()
     span = {}

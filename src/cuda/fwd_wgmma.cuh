@@ -1093,11 +1093,13 @@ __device__ __forceinline__ void store_tile_smem(const fa_fwd_args &a, const Wgmm
 template <class T>
 __device__ __forceinline__ void store_tile_tma(const fa_fwd_args &a, const WgmmaTile &t, float (&o)[T::kOTiles][4],
                                                const float (&row_max)[1][2], const float (&row_sum)[1][2],
-                                               int warp_row0, int lane, uint32_t so, const CUtensorMap *tm_o) {
+                                               int warp_row0, int lane, uint32_t so, const CUtensorMap *tm_o,
+                                               Tracer &tr) {
   using Elem = typename T::Elem;
   constexpr int kPanelsPerPass = T::kOStageCols / 64;
   constexpr int kTilesPerPass = T::kOStageCols / 8;  // n8 tiles (16-byte chunks of a row) per pass
   finish_rows<T>(a, t, o, row_max, row_sum, warp_row0, lane);
+  tr.mark(kTrRowsDone);
   const unsigned tid = thread_index_x();  // read again: see store_tile_smem
   const unsigned wrow0 = ((tid >> 5) - 4) * 16;  // the warp's first row in the tile (warps 4.. are the consumers')
   const unsigned ln = tid & 31;
@@ -1122,6 +1124,7 @@ __device__ __forceinline__ void store_tile_tma(const fa_fwd_args &a, const Wgmma
   for (int pass = 0; pass < T::kOPasses; ++pass) {
     if (issuer) bulk_wait_read();  // the warp's earlier stores have read its staging rows
     __syncwarp();
+    tr.mark(kTrPassStaging, pass);
 #pragma unroll
     for (int q = 0; q < kPanelsPerPass; ++q)
 #pragma unroll
@@ -1141,6 +1144,7 @@ __device__ __forceinline__ void store_tile_tma(const fa_fwd_args &a, const Wgmma
                        t.head, dense ? t.b : 0);
         bulk_commit_group();
       }
+      tr.mark(kTrPassStored, pass);
     } else {
       __syncwarp();
       // Chunk i = 32 it + lane of the pass: row i / kTilesPerPass, chunk
@@ -1168,9 +1172,9 @@ __device__ __forceinline__ void store_tile_tma(const fa_fwd_args &a, const Wgmma
 template <class T>
 __device__ __forceinline__ void store_o(const fa_fwd_args &a, const WgmmaTile &t, float (&o)[T::kOTiles][4],
                                         const float (&row_max)[1][2], const float (&row_sum)[1][2], int warp_row0,
-                                        int lane, uint32_t so, const CUtensorMap *tm_o) {
+                                        int lane, uint32_t so, const CUtensorMap *tm_o, Tracer &tr) {
   if constexpr (T::kTmaStore)
-    store_tile_tma<T>(a, t, o, row_max, row_sum, warp_row0, lane, so, tm_o);
+    store_tile_tma<T>(a, t, o, row_max, row_sum, warp_row0, lane, so, tm_o, tr);
   else if constexpr (T::kSmemEpilogue)
     store_tile_smem<T>(a, t, o, row_max, row_sum, warp_row0, lane, so);
   else
@@ -1429,9 +1433,9 @@ __global__ void __launch_bounds__(T::kThreads, 1)
     // and head are found again from the tile index rather than kept live
     // across the loop (ptxas spilled them otherwise).
     if constexpr (T::kOverlap)
-      store_o<T>(a, locate_tile<T>(a, list, tile), o[0], row_max, row_sum, warp_row0, lane, so, &tm_o);
+      store_o<T>(a, locate_tile<T>(a, list, tile), o[0], row_max, row_sum, warp_row0, lane, so, &tm_o, tr);
     else
-      store_o<T>(a, t, o[0], row_max, row_sum, warp_row0, lane, so, &tm_o);
+      store_o<T>(a, t, o[0], row_max, row_sum, warp_row0, lane, so, &tm_o, tr);
     tr.mark(kTrStored);
   }
   tr.finish();

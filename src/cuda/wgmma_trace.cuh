@@ -27,6 +27,9 @@ enum TraceEvent : unsigned {
   kTrPVIssued = 8,   // P V issued (argument: key tile)
   kTrLastPV = 9,     // the last P V waited for: the epilogue starts
   kTrStored = 10,    // the epilogue done
+  kTrRowsDone = 11,  // TMA-store epilogue: the rows' end done (finish_rows)
+  kTrPassStaging = 12,  // a pass's staging rows free (its wait for the earlier stores' reads; argument: pass)
+  kTrPassStored = 13,   // the pass's stores issued (argument: pass)
   kTrProdQ = 16,     // producer: Q's buffer free, Q issued (argument: list index)
   kTrProdK = 17,     // K's stage free, K issued (argument: key tile count so far)
   kTrProdV = 18,     // V's stage free, V issued
