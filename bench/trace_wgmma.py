@@ -3,7 +3,10 @@
 and print where a work tile's cycles go, per consumer: the median (and
 mean) cycles of each step, and what the producer's Q issue leaves to wait.
 
-    python3 bench/trace_wgmma.py TRACE.txt [--timeline BLOCK]
+    python3 bench/trace_wgmma.py TRACE.txt [--timeline BLOCK] [--turns]
+
+--turns: each consumer's turn (got -> done) by what the other consumer of
+its block was doing at the turn's middle (its last event before then).
 
 Steps of a consumer (SM cycles, between its own events):
   start->Q      work tile listed -> its Q tile landed
@@ -21,6 +24,7 @@ Steps of a consumer (SM cycles, between its own events):
     pass staged   -> the pass's stmatrix and TMA store issued
   gap           O stored -> the next work tile's start
 """
+import bisect
 import collections
 import statistics
 import sys
@@ -101,6 +105,27 @@ def consumer_steps(recs):
     return steps
 
 
+def turns_by_other_step(rows):
+    """The turn's length against the other consumer's step (two consumers)."""
+    by = collections.defaultdict(list)
+    for block in sorted({b for b, _ in rows}):
+        for me, other in ((1, 2), (2, 1)):
+            mine, theirs = rows.get((block, me), []), rows.get((block, other), [])
+            clocks = [c for c, _, _ in theirs]
+            got = None
+            for clock, ev, _ in mine:
+                if ev == 6:
+                    got = clock
+                elif ev == 7 and got is not None:
+                    mid = got + (clock - got) // 2
+                    i = bisect.bisect_right(clocks, mid) - 1
+                    by[NAMES.get(theirs[i][1], "?") if i >= 0 else "start"].append(clock - got)
+                    got = None
+    print("turn (got -> done) by the other consumer's last event at its middle:")
+    for step, v in sorted(by.items(), key=lambda kv: -len(kv[1])):
+        print("  %-12s n=%5d median %5.0f mean %5.0f" % (step, len(v), statistics.median(v), statistics.mean(v)))
+
+
 def main():
     path = sys.argv[1]
     head, rows = load(path)
@@ -148,6 +173,8 @@ def main():
         if lat:
             print("block %d consumer 0: Q issue -> ready median %d cycles; Q issued %d cycles before the tile "
                   "started (median; negative: after)" % (block, statistics.median(lat), statistics.median(early)))
+    if "--turns" in sys.argv:
+        turns_by_other_step(rows)
     if "--timeline" in sys.argv:
         b = int(sys.argv[sys.argv.index("--timeline") + 1])
         evs = []

@@ -34,7 +34,7 @@ for row in $ROWS; do
     || { note "$name: compile failed: $(tail -3 "$OUT/trace_build_$name.log")"; continue; }
   timeout "$(cap 30)" "build/trace_$kernel" "$b" "$s" "$d" "$mask" "$dt" >"$OUT/trace_$name.txt" 2>&1
   note "$name: exit $? ($(grep -c . "$OUT/trace_$name.txt") lines)"
-  python3 bench/trace_wgmma.py "$OUT/trace_$name.txt" >"$OUT/trace_$name.steps.txt" 2>&1
+  python3 bench/trace_wgmma.py "$OUT/trace_$name.txt" --turns >"$OUT/trace_$name.steps.txt" 2>&1
   python3 bench/trace_wgmma.py "$OUT/trace_$name.txt" --timeline 0 >"$OUT/trace_$name.timeline.txt" 2>&1
 done
 echo "==== summary"
