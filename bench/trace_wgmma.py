@@ -61,17 +61,25 @@ def unwrap(recs):
     return out
 
 
+# Steps measured from one earlier event of the same work tile: event ->
+# (step, the event it is measured from).
+SINCE = {"q": ("start->Q", "tile"), "ask": ("ready->ask", "s_ready"), "got": ("ask->got", "ask"),
+         "done": ("got->done", "got"), "last_pv": ("last PV", "pv_issued"), "stored": ("epilogue", "last_pv"),
+         "rows": ("  rows", "last_pv")}
+
+
 def consumer_steps(recs):
     steps = collections.defaultdict(list)
     prev = {}
     for t, ev, arg in recs:
         name = NAMES.get(ev, str(ev))
-        if name == "tile":
+        if name in SINCE:
+            step, since = SINCE[name]
+            steps[step].append(t - prev.get(since, t))
+        elif name == "tile":
             if "stored" in prev:
                 steps["gap"].append(t - prev["stored"])
             prev = {"tile": t}
-        elif name == "q":
-            steps["start->Q"].append(t - prev.get("tile", t))
         elif name == "s_issued":
             if arg == 0 and "q" in prev:
                 steps["Q->S0"].append(t - prev["q"])
@@ -82,26 +90,11 @@ def consumer_steps(recs):
                 steps["S issue->ready"].append(t - prev["s_issued"])
             if "s_ready" in prev and arg > 0:
                 steps["key tile"].append(t - prev["s_ready"])
-        elif name == "ask":
-            steps["ready->ask"].append(t - prev.get("s_ready", t))
-        elif name == "got":
-            steps["ask->got"].append(t - prev.get("ask", t))
-        elif name == "done":
-            steps["got->done"].append(t - prev.get("got", t))
-        elif name == "last_pv":
-            steps["last PV"].append(t - prev.get("pv_issued", t))
-        elif name == "stored":
-            steps["epilogue"].append(t - prev.get("last_pv", t))
-        elif name == "rows":
-            steps["  rows"].append(t - prev.get("last_pv", t))
         elif name == "pass_free":
             steps["  pass %d wait" % arg].append(t - prev.get("pass_stored" if arg else "rows", t))
         elif name == "pass_stored":
             steps["  pass %d staged" % arg].append(t - prev.get("pass_free", t))
-        if name == "q":
-            prev["q"] = t
-        else:
-            prev[name] = t
+        prev[name] = t
     return steps
 
 
