@@ -912,12 +912,19 @@ __device__ __forceinline__ void produce(const fa_fwd_args &a, const CUtensorMap 
     tr.finish();
     return;
   }
-  for (unsigned k = 0; k < tile_count; ++k) {
+  // The first tile's loads from the constant bank too: at the kernel's start
+  // the generic loads below put ~1,500 cycles between the consumers' first
+  // tile and its Q issue; from the constant bank ~530 (bench/trace_wgmma.sh,
+  // d64 s512 causal, twenty-fourth session). Not beyond two panels: d256's
+  // producer spilled 32 bytes with both copies.
+  unsigned k0 = 0;
+  if constexpr (T::kPanels <= 2) produce_tile(a, k0++);
+  for (unsigned k = k0; k < tile_count; ++k) {
     // In the loop the arguments are read again for each tile, through a
     // pointer the compiler cannot keep: otherwise it hoists their sign
     // extensions out of the loop and spills them (the producer has 24
-    // registers). Not for the single tile above: those generic loads are
-    // slower than the constant bank, and a lone tile waits for them.
+    // registers). Not for the first tile: those generic loads are slower
+    // than the constant bank, and the consumers wait for its loads.
     const fa_fwd_args *pa = &a;
     asm volatile("" : "+l"(pa));
     produce_tile(*pa, k);
