@@ -111,14 +111,14 @@ def wgmma_smem_bytes(head_dim, tile):
     128 columns and fits, else of 64 or else 32 columns (passes), plus 16
     bytes of padding per row; at head dims that are multiples of 64 (TMA
     stores) no padding, and the area starts 1024-aligned (kOStageOffset,
-    kOStageCols, kOStageBytes)."""
+    kOStageCols, kOStageBytes); with stage_o_in_q none."""
     q_buffers = tile.get("q_buffers", 1)
     rows = q_buffers * tile["block_m"] + 2 * tile["stages"] * tile["block_n"]
     padded = wgmma_padded_head_dim(head_dim)
     before_list = rows * padded * 2 + 8 * (2 * q_buffers + 4 * tile["stages"])
     base = 1024 + (before_list + 15) // 16 * 16 + 32 * WGMMA_TILE_LIST_MAX + 16
-    if not tile.get("smem_epilogue"):
-        return base
+    if not tile.get("smem_epilogue") or tile.get("stage_o_in_q"):
+        return base  # no staging area (stage_o_in_q: O goes through its Q tile)
     # 64-column panels: O leaves by TMA stores from 128-byte-swizzled
     # panels, 1024-aligned, unpadded (kTmaStore; not the d64 128 x 192
     # kernels); else padded rows.
@@ -178,6 +178,19 @@ def wgmma_smem_bytes(head_dim, tile):
 # median of the s2048/s8192 rows: d64 1.036, d128 1.039, d256 1.077
 # (overlap alone: 1.009 / 1.014 / 1.068); s512 0.94-1.03. Both off gives back
 # the first version (bench/small_spec.py --switch=-overlap --switch=-pingpong).
+#   stage_o_in_q: (with smem_epilogue's TMA stores and q_buffers 2) each
+#             warp stages O in its own rows of its work tile's Q tile, the
+#             whole width in one pass, and Q goes back to the producer at
+#             the next work tile's first S, once the stores have read it:
+#             no staging area, and no wait for earlier stores in the
+#             epilogue (d128 staged 64 columns at a time and its second
+#             pass waited ~350 cycles for the first's). d128 short-key
+#             kernels: epilogue 1,867 -> 1,344 cycles a work tile
+#             (bench/trace_wgmma.sh), s512-s1024 1-3.7% less time in two
+#             calls; d64 (one pass already) 1-3% *more* time at s512-s4096
+#             (the producer's next-but-one Q, and the K/V behind it, wait a
+#             work tile longer): off there (twenty-fourth session,
+#             fwd_wgmma.md)
 #   lazy_rescale: the running max moves only when a key tile's max exceeds
 #             it by more than 2^8 (attn/softmax.h fa_softmax_rescale_lazy;
 #             FlashAttention 4's conditional rescaling), so O's rescale is
@@ -249,8 +262,8 @@ WGMMA_TILES = [
     # "d80/d96 long-key kernels")
     dict(max_head_dim=96, block_m=128, block_n=128, warps=12, stages=3, overlap=True, pingpong=True, persistent=True, smem_epilogue=True, lazy_rescale=False,
          long_keys=dict(min_seqlen_k=8192, masks=["none", "causal"], block_n=176, stages=2)),
-    dict(max_head_dim=128, block_m=128, block_n=128, warps=12, stages=2, q_buffers=2, overlap=True, pingpong=True, persistent=True, smem_epilogue=True, lazy_rescale="row",
-         long_keys=dict(min_seqlen_k=8192, masks=["none"], head_dims=[128], block_n=176, q_buffers=1, smem_epilogue=False, pingpong=True)),
+    dict(max_head_dim=128, block_m=128, block_n=128, warps=12, stages=2, q_buffers=2, overlap=True, pingpong=True, persistent=True, smem_epilogue=True, stage_o_in_q=True, lazy_rescale="row",
+         long_keys=dict(min_seqlen_k=8192, masks=["none"], head_dims=[128], block_n=176, q_buffers=1, smem_epilogue=False, stage_o_in_q=False, pingpong=True)),
     # d192: FA3's 128 x 96 tile (S 48 + P 24 + O 96 registers; 193 KB of shared memory)
     dict(max_head_dim=192, block_m=128, block_n=96, warps=12, stages=2, overlap=True, pingpong=True, persistent=True, smem_epilogue=True, lazy_rescale="row"),
     # d256: O alone takes 128 registers; FA3 uses block_n 80 here

@@ -31,13 +31,18 @@
 namespace {
 
 // Types of their own, so that these instrumented instantiations never meet
-// the library's: two consumers with GEMM turns (128 x 192, as the d64
-// long-key tile was until the twentieth session), three (192 x 128, the d64
-// mask none tile since then), and two with softmax turns (128 x 128, the
-// d64 short causal tile's rule since the twenty-second session; mask none
-// here, the turns do not depend on it); persistent, two Q tiles.
+// the library's: two consumers with GEMM turns (128 x 128 with 2 stages and
+// O staged in its Q tile, the d128 short-key kernels' schedule, at d64; Q
+// then goes back to the producer at the next work tile's first S, so the
+// late consumer also holds the producer's next-but-one Q; until the
+// twenty-fourth session 128 x 192, as the d64 long-key tile was until the
+// twentieth), three (192 x 128, the d64 mask none tile since then), and two
+// with softmax turns (128 x 128, the d64 short causal tile's rule since the
+// twenty-second session; mask none here, the turns do not depend on it);
+// persistent, two Q tiles.
 struct SlowTurnsTwo
-    : fa::FwdWgmmaTraits<64, 192, 2, __nv_bfloat16, fa::kMaskNone, true, fa::kTurnsGemm, true, true, 2, 2> {};
+    : fa::FwdWgmmaTraits<64, 128, 2, __nv_bfloat16, fa::kMaskNone, true, fa::kTurnsGemm, true, true, 2, 2,
+                         fa::kRescaleExact, true> {};
 struct SlowTurnsThree
     : fa::FwdWgmmaTraits<64, 128, 3, __nv_bfloat16, fa::kMaskNone, true, fa::kTurnsGemm, true, true, 3, 2> {};
 struct SlowSoftmaxTurns

@@ -105,7 +105,7 @@ constexpr int kListEntryBytes = 32;
 
 template <int HEAD_DIM, int BLOCK_N, int STAGES, typename ElemT, int MASK, bool OVERLAP = false, int TURNS = kTurnsNone,
           bool PERSISTENT = false, bool SMEM_EPILOGUE = false, int CONSUMERS = 2, int Q_BUFFERS = 1,
-          int RESCALE = kRescaleExact>
+          int RESCALE = kRescaleExact, bool O_IN_Q = false>
 struct FwdWgmmaTraits {
   using Elem = ElemT;
   static constexpr int kHeadDim = HEAD_DIM;
@@ -191,18 +191,33 @@ struct FwdWgmmaTraits {
   // memory) rather than from cu_seqlens (where there is no room, the
   // consumer's tile loop spilled).
   static constexpr bool kListedPlace = !kNoRegisterRoom;
+  // O staged in the warp's own rows of its work tile's Q buffer (tile field
+  // stage_o_in_q; TMA stores and two Q tiles): the whole width in one pass,
+  // no staging area, and no wait between passes for the earlier stores'
+  // reads (d128 stages 64 columns at a time beside two Q tiles: the second
+  // pass waited ~350 cycles for the first's). Q goes back to the producer
+  // once those stores have read it, at the next work tile's first S (one
+  // arrival per consumer warp): with one Q tile that would wait for itself.
+  static constexpr bool kOStageInQ = O_IN_Q;
+  static_assert(!O_IN_Q || (kTmaStore && Q_BUFFERS == 2 && OVERLAP),
+                "stage_o_in_q: TMA stores (64-column panels), two Q tiles and the overlapped loop (which releases Q)");
   static constexpr int kOStageOffset =  // from the aligned base of shared memory
       kTmaStore ? (kSmemBytesNoStage - 1024 + 1023) / 1024 * 1024 : kSmemBytesNoStage - 1024;
   static constexpr int kOStageLeft = 232448 - 1024 - kOStageOffset;
   static constexpr int kOStagePad = kTmaStore ? 0 : 16;
   static constexpr int kOStageCols =
-      kHeadDimPadded <= 128 && kBlockM * (kHeadDimPadded * 2 + kOStagePad) <= kOStageLeft
+      kOStageInQ ? kHeadDimPadded
+      : kHeadDimPadded <= 128 && kBlockM * (kHeadDimPadded * 2 + kOStagePad) <= kOStageLeft
           ? kHeadDimPadded
           : (kBlockM * (64 * 2 + kOStagePad) <= kOStageLeft ? 64 : 32);
   static constexpr int kOPasses = kHeadDimPadded / kOStageCols;
   static constexpr int kOStageRowBytes = kOStageCols * 2 + kOStagePad;
-  static constexpr int kOStageBytes = SMEM_EPILOGUE ? kBlockM * kOStageRowBytes : 0;
-  static constexpr int kSmemBytes = 1024 + kOStageOffset + kOStageBytes;
+  static constexpr int kOStageBytes = SMEM_EPILOGUE && !kOStageInQ ? kBlockM * kOStageRowBytes : 0;
+  static constexpr int kSmemBytes = kOStageInQ ? kSmemBytesNoStage : 1024 + kOStageOffset + kOStageBytes;
+  // Bytes from one 64-column panel of a warp's staged rows to the next: in
+  // the Q buffer a whole panel of the tile, in the staging area the warp's
+  // 16 rows (2 KB).
+  static constexpr int kOPanelStride = kOStageInQ ? kBlockM * kRowBytes : 16 * 128;
 
   // The mask and softmax helpers (common/mask_tile.cuh, mma_tile.cuh) see
   // one warp's slice of the warpgroup tile: one m16 tile of rows, whose
@@ -1088,6 +1103,21 @@ __device__ __forceinline__ void store_tile_smem(const fa_fwd_args &a, const Wgmm
   }
 }
 
+// O of a warp's 16 rows (rows_left of them in the sequence) as zeros, 16
+// bytes a lane: a work tile without keys, where O has no Q tile to be staged
+// in (kOStageInQ; store_tile from registers spilled at d64's 160 registers).
+template <class T>
+__device__ __forceinline__ void store_zero_rows(const fa_fwd_args &a, const WgmmaTile &t, unsigned wrow0,
+                                                int rows_left, unsigned ln) {
+  using Elem = typename T::Elem;
+  Elem *out = static_cast<Elem *>(a.out) + t.b * a.out_batch_stride +
+              (t.seq.q_start + t.m0 + (int)wrow0) * a.out_row_stride + t.head * a.out_head_stride;
+  for (unsigned i = ln; i < 16u * T::kStoreTiles; i += 32u) {
+    const int r = (int)(i / T::kStoreTiles), k = (int)(i % T::kStoreTiles);
+    if (r < rows_left) st_global_16(out + r * a.out_row_stride + k * 8, make_uint4(0u, 0u, 0u, 0u));
+  }
+}
+
 // Epilogue by TMA stores (kTmaStore: 64-column panels): finish_rows, then
 // per pass of kOStageCols columns each warp stages its own 16 rows as
 // 64-column panels in TMA's 128-byte swizzle (16 rows x 128 bytes, 2 KB,
@@ -1096,12 +1126,14 @@ __device__ __forceinline__ void store_tile_smem(const fa_fwd_args &a, const Wgmm
 // a dense sequence and the columns past the head dim. In a varlen call a
 // warp whose rows cross the sequence's end copies its rows out itself (the
 // rows after the end are the next sequence's). Before the warp writes its
-// staging rows again, lane 0 waits until its stores have read them.
+// staging rows again, lane 0 waits until its stores have read them; with
+// kOStageInQ the rows are the warp's own in its work tile's Q buffer (`so`
+// is that buffer), one pass, and that wait is release_staged_q's.
 template <class T>
 __device__ __forceinline__ void store_tile_tma(const fa_fwd_args &a, const WgmmaTile &t, float (&o)[T::kOTiles][4],
                                                const float (&row_max)[1][2], const float (&row_sum)[1][2],
                                                int warp_row0, int lane, uint32_t so, const CUtensorMap *tm_o,
-                                               Tracer &tr) {
+                                               bool any_keys, Tracer &tr) {
   using Elem = typename T::Elem;
   constexpr int kPanelsPerPass = T::kOStageCols / 64;
   constexpr int kTilesPerPass = T::kOStageCols / 8;  // n8 tiles (16-byte chunks of a row) per pass
@@ -1110,13 +1142,17 @@ __device__ __forceinline__ void store_tile_tma(const fa_fwd_args &a, const Wgmma
   const unsigned tid = thread_index_x();  // read again: see store_tile_smem
   const unsigned wrow0 = ((tid >> 5) - 4) * 16;  // the warp's first row in the tile (warps 4.. are the consumers')
   const unsigned ln = tid & 31;
-  const uint32_t so_w = so + (wrow0 / 16) * kPanelsPerPass * 2048;
+  const uint32_t so_w = T::kOStageInQ ? so + wrow0 * T::kRowBytes : so + (wrow0 / 16) * kPanelsPerPass * 2048;
   // stmatrix: lanes 8j..8j+7 address rows r = lane % 8 (+8 for j & 1) of
   // matrix j, chunk 2u + j / 2 of the panel, swizzled: (2u + j / 2) ^ (r % 8)
   // = ((j / 2) ^ (r % 8)) ^ 2u, so pair u's address is this one XOR (u << 5).
   const uint32_t st_addr = so_w + ((ln & 7) + ((ln >> 3) & 1) * 8) * 128 + ((((ln >> 4) ^ ln) & 7) << 4);
   const int rows_left = t.seq.len_q - t.m0 - (int)wrow0;  // of this warp's rows
   const bool dense = a.cu_seqlens_q == nullptr;
+  if (T::kOStageInQ && !any_keys) {  // no Q tile to stage in; rows that see no key are 0
+    store_zero_rows<T>(a, t, wrow0, rows_left, ln);
+    return;
+  }
   // From lane 0 by a shuffle, so ptxas knows the branch below to be
   // warp-uniform: a branch it must treat as divergent, with __syncwarp and
   // the elected issue inside, moved the main loop's ring arithmetic out of
@@ -1129,7 +1165,8 @@ __device__ __forceinline__ void store_tile_tma(const fa_fwd_args &a, const Wgmma
   const bool issuer = elect_one();
 #pragma unroll
   for (int pass = 0; pass < T::kOPasses; ++pass) {
-    if (issuer) bulk_wait_read();  // the warp's earlier stores have read its staging rows
+    if constexpr (!T::kOStageInQ)
+      if (issuer) bulk_wait_read();  // the warp's earlier stores have read its staging rows
     __syncwarp();
     tr.mark(kTrPassStaging, pass);
 #pragma unroll
@@ -1139,7 +1176,7 @@ __device__ __forceinline__ void store_tile_tma(const fa_fwd_args &a, const Wgmma
         const int dt = pass * kTilesPerPass + q * 8 + 2 * u;
         const uint32_t r[4] = {pack2<Elem>(o[dt][0], o[dt][1]), pack2<Elem>(o[dt][2], o[dt][3]),
                                pack2<Elem>(o[dt + 1][0], o[dt + 1][1]), pack2<Elem>(o[dt + 1][2], o[dt + 1][3])};
-        stmatrix_x4((st_addr + q * 2048) ^ (u << 5), r);
+        stmatrix_x4((st_addr + q * T::kOPanelStride) ^ (u << 5), r);
       }
     if (by_tma) {
       fence_proxy_async_shared();  // the stmatrix writes before the async proxy reads them
@@ -1147,8 +1184,8 @@ __device__ __forceinline__ void store_tile_tma(const fa_fwd_args &a, const Wgmma
       if (issuer) {
 #pragma unroll
         for (int q = 0; q < kPanelsPerPass; ++q)
-          tma_store_4d(tm_o, so_w + q * 2048, pass * T::kOStageCols + q * 64, (int)(t.seq.q_start + t.m0 + wrow0),
-                       t.head, dense ? t.b : 0);
+          tma_store_4d(tm_o, so_w + q * T::kOPanelStride, pass * T::kOStageCols + q * 64,
+                       (int)(t.seq.q_start + t.m0 + wrow0), t.head, dense ? t.b : 0);
         bulk_commit_group();
       }
       tr.mark(kTrPassStored, pass);
@@ -1164,14 +1201,29 @@ __device__ __forceinline__ void store_tile_tma(const fa_fwd_args &a, const Wgmma
 #pragma unroll
       for (int it = 0; it < kIters; ++it) {
         const unsigned rr = (32u * it + ln) / kTilesPerPass, k = (32u * it + ln) % kTilesPerPass;
-        v[it] = ld_shared_16(so_w + (k / 8) * 2048 + rr * 128 + (((k % 8) ^ (rr & 7)) << 4));
+        v[it] = ld_shared_16(so_w + (k / 8) * T::kOPanelStride + rr * 128 + (((k % 8) ^ (rr & 7)) << 4));
       }
 #pragma unroll
       for (int it = 0; it < kIters; ++it) {
         const unsigned rr = (32u * it + ln) / kTilesPerPass, k = pass * kTilesPerPass + (32u * it + ln) % kTilesPerPass;
         if ((int)rr < rows_left && k < T::kStoreTiles) st_global_16(out + (int)rr * a.out_row_stride + k * 8, v[it]);
       }
+      // Q rows written and read by the generic proxy: ordered before the
+      // producer's next TMA load into them
+      if constexpr (T::kOStageInQ) fence_proxy_async_shared();
     }
+  }
+}
+
+// kOStageInQ: the warp's stores of a work tile's O have read its rows of
+// that tile's Q buffer `qb`; the buffer goes back to the producer once every
+// consumer warp has said so (q_empty counts warps). Called at the next work
+// tile's first S, where the warp waits anyway.
+template <class T>
+__device__ __forceinline__ void release_staged_q(const WgmmaBarriers<T> &bar, int qb) {
+  if (elect_one()) {  // the lane that committed the stores (store_tile_tma)
+    bulk_wait_read();
+    mbar_arrive(bar.q_empty(qb));
   }
 }
 
@@ -1179,9 +1231,9 @@ __device__ __forceinline__ void store_tile_tma(const fa_fwd_args &a, const Wgmma
 template <class T>
 __device__ __forceinline__ void store_o(const fa_fwd_args &a, const WgmmaTile &t, float (&o)[T::kOTiles][4],
                                         const float (&row_max)[1][2], const float (&row_sum)[1][2], int warp_row0,
-                                        int lane, uint32_t so, const CUtensorMap *tm_o, Tracer &tr) {
+                                        int lane, uint32_t so, const CUtensorMap *tm_o, bool any_keys, Tracer &tr) {
   if constexpr (T::kTmaStore)
-    store_tile_tma<T>(a, t, o, row_max, row_sum, warp_row0, lane, so, tm_o, tr);
+    store_tile_tma<T>(a, t, o, row_max, row_sum, warp_row0, lane, so, tm_o, any_keys, tr);
   else if constexpr (T::kSmemEpilogue)
     store_tile_smem<T>(a, t, o, row_max, row_sum, warp_row0, lane, so);
   else
@@ -1213,7 +1265,7 @@ __global__ void __launch_bounds__(T::kThreads, 1)
   if (tid == 0) {
     for (int qb = 0; qb < T::kQBuffers; ++qb) {
       mbar_init(bar.q(qb), 1);
-      mbar_init(bar.q_empty(qb), T::kConsumers);  // one arrival per consumer warpgroup
+      mbar_init(bar.q_empty(qb), T::kConsumers * (T::kOStageInQ ? 4 : 1));  // per consumer warpgroup, or warp
     }
     const uint32_t kv_issuers = split_issue<T>(a) ? 2 : 1;  // arrivals per full barrier
     for (int s = 0; s < T::kStages; ++s) {
@@ -1322,6 +1374,10 @@ __global__ void __launch_bounds__(T::kThreads, 1)
           qk_gemm_issue<T>(sc[0], sq_wg, sk + s * T::kKVBytes);
           turn_end<T>(c);
           tr.mark(kTrSIssued, 0);
+          // the previous work tile's Q (the other buffer), once its O stores
+          // have read it (kOStageInQ; consumed == 0: there is none)
+          if constexpr (T::kOStageInQ)
+            if (consumed != 0) release_staged_q<T>(bar, qb ^ 1);
           wgmma_wait<0>();
           wgmma_reg_fence(sc[0]);
           tr.mark(kTrSReady, 0);
@@ -1375,7 +1431,8 @@ __global__ void __launch_bounds__(T::kThreads, 1)
           const int s = ring_slot<T>(jj);
           const int n0 = (n_block_max - 1) * T::kBlockN;
           const uint32_t sv_stage = sv + s * T::kKVBytes;
-          if (ctid % 128 == 0) mbar_arrive(bar.q_empty(qb));
+          if constexpr (!T::kOStageInQ)
+            if (ctid % 128 == 0) mbar_arrive(bar.q_empty(qb));
           wgmma_wait<0>();  // P V of the key tile before (if any)
           wgmma_reg_fence(o[0]);
           wgmma_reg_fence(p);
@@ -1435,14 +1492,20 @@ __global__ void __launch_bounds__(T::kThreads, 1)
     }
     if (any_keys)
       consumed = ((j_base + (unsigned)(n_block_max - n_block_min)) << T::kQCountBits) | ((q_count + 1u) & kQCountMask);
-    const uint32_t so = sq + T::kOStageOffset;  // O staging area (smem_epilogue), at the end
+    // O staging area (smem_epilogue): at the end, or this tile's Q buffer,
+    // found again from `consumed` (the Q tiles now counted one further):
+    // qb kept live across the loop moved the loop's ring arithmetic out of
+    // the uniform datapath (d64 causal: 36 uniform instructions to vector
+    // ones, 6% slower)
+    const uint32_t so = T::kOStageInQ ? sq + q_buffer<T>((consumed & kQCountMask) + 2u * T::kQBuffers - 1u) * T::kQBytes
+                                      : sq + T::kOStageOffset;
     // The overlapped loop runs at the register limit: the tile's sequence
     // and head are found again from the tile index rather than kept live
     // across the loop (ptxas spilled them otherwise).
     if constexpr (T::kOverlap)
-      store_o<T>(a, locate_tile<T>(a, list, tile), o[0], row_max, row_sum, warp_row0, lane, so, &tm_o, tr);
+      store_o<T>(a, locate_tile<T>(a, list, tile), o[0], row_max, row_sum, warp_row0, lane, so, &tm_o, any_keys, tr);
     else
-      store_o<T>(a, t, o[0], row_max, row_sum, warp_row0, lane, so, &tm_o, tr);
+      store_o<T>(a, t, o[0], row_max, row_sum, warp_row0, lane, so, &tm_o, any_keys, tr);
     tr.mark(kTrStored);
   }
   tr.finish();
