@@ -7,6 +7,8 @@ mean) cycles of each step, and what the producer's Q issue leaves to wait.
 
 --turns: each consumer's turn (got -> done) by what the other consumer of
 its block was doing at the turn's middle (its last event before then).
+Always, when the trace has span lines: how ragged the grid's end is
+(grid_end).
 
 Steps of a consumer (SM cycles, between its own events):
   start->Q      work tile listed -> its Q tile landed
@@ -29,6 +31,8 @@ import collections
 import statistics
 import sys
 
+SPANS = {}  # (block, role) -> (start, end) on the global timer (ns), every block of the grid
+
 NAMES = {1: "tile", 2: "q", 3: "s_issued", 4: "s_ready", 5: "ask", 6: "got", 7: "done", 8: "pv_issued",
          9: "last_pv", 10: "stored", 11: "rows", 12: "pass_free", 13: "pass_stored", 16: "prod_q", 17: "prod_k",
          18: "prod_v"}
@@ -37,6 +41,10 @@ NAMES = {1: "tile", 2: "q", 3: "s_issued", 4: "s_ready", 5: "ask", 6: "got", 7: 
 def load(path):
     head, rows = "", collections.defaultdict(list)
     for line in open(path):
+        if line.startswith("# span "):
+            _, _, block, role, start, end = line.split()
+            SPANS[(int(block), int(role))] = (int(start), int(end))
+            continue
         if line.startswith("#"):
             head = line.strip()
             continue
@@ -119,6 +127,28 @@ def turns_by_other_step(rows):
         print("  %-12s n=%5d median %5.0f mean %5.0f" % (step, len(v), statistics.median(v), statistics.mean(v)))
 
 
+def grid_end():
+    """How ragged the grid's end is: each block's last consumer end against
+    the kernel's (global timer, every block), and the share of the blocks'
+    time spent idle after their own end while the kernel still runs."""
+    ends = collections.defaultdict(int)
+    starts = []
+    for (block, role), (start, end) in SPANS.items():
+        if role == 0 or end == 0:
+            continue
+        starts.append(start)
+        ends[block] = max(ends[block], end)
+    if not ends:
+        return
+    t0, t1 = min(starts), max(ends.values())
+    rel = sorted(e - t0 for e in ends.values())
+    idle = sum(t1 - e for e in ends.values()) / (len(ends) * (t1 - t0))
+    print("grid end: %d blocks, kernel %.1f us from the first consumer's start; block ends (us) min %.1f, "
+          "median %.1f, p90 %.1f, max %.1f; idle after their end: %.1f%% of the blocks' time" %
+          (len(ends), (t1 - t0) / 1e3, rel[0] / 1e3, statistics.median(rel) / 1e3, rel[int(0.9 * (len(rel) - 1))] / 1e3,
+           rel[-1] / 1e3, 100 * idle))
+
+
 def main():
     path = sys.argv[1]
     head, rows = load(path)
@@ -166,6 +196,7 @@ def main():
         if lat:
             print("block %d consumer 0: Q issue -> ready median %d cycles; Q issued %d cycles before the tile "
                   "started (median; negative: after)" % (block, statistics.median(lat), statistics.median(early)))
+    grid_end()
     if "--turns" in sys.argv:
         turns_by_other_step(rows)
     if "--timeline" in sys.argv:

@@ -9,7 +9,10 @@
 // role (row 4 b: the producer thread; 4 b + 1 + c: lane 0 of consumer c's
 // first warp), up to FA_WGMMA_TRACE_CAP events: the SM's cycle counter and
 // an event code (TraceEvent | argument << 8). The records go to a device
-// array in the including translation unit, their count last.
+// array in the including translation unit, their count last. Every block
+// (up to FA_WGMMA_TRACE_SPAN_BLOCKS) also records each role's start and end
+// on the global nanosecond timer, which unlike the SM clocks compares
+// across SMs: how ragged the grid's end is.
 #pragma once
 
 #include <stdint.h>
@@ -39,14 +42,23 @@ enum TraceEvent : unsigned {
 #ifndef FA_WGMMA_TRACE_BLOCKS
 #define FA_WGMMA_TRACE_BLOCKS 2
 #endif
+#ifndef FA_WGMMA_TRACE_SPAN_BLOCKS
+#define FA_WGMMA_TRACE_SPAN_BLOCKS 1024
+#endif
 __device__ uint2 wgmma_trace_records[4 * FA_WGMMA_TRACE_BLOCKS][FA_WGMMA_TRACE_CAP];
 __device__ unsigned wgmma_trace_counts[4 * FA_WGMMA_TRACE_BLOCKS];
+// [block * 4 + role]: globaltimer at the Tracer's construction and finish()
+__device__ unsigned long long wgmma_trace_spans[4 * FA_WGMMA_TRACE_SPAN_BLOCKS][2];
 
 struct Tracer {
-  int row;  // -1: this thread records nothing
+  int row;   // -1: this thread records no events
+  int span;  // -1: nor its span
   unsigned n;
   __device__ Tracer(int role, bool traced)
-      : row(traced && blockIdx.x < FA_WGMMA_TRACE_BLOCKS ? (int)blockIdx.x * 4 + role : -1), n(0) {}
+      : row(traced && blockIdx.x < FA_WGMMA_TRACE_BLOCKS ? (int)blockIdx.x * 4 + role : -1),
+        span(traced && blockIdx.x < FA_WGMMA_TRACE_SPAN_BLOCKS ? (int)blockIdx.x * 4 + role : -1), n(0) {
+    if (span >= 0) wgmma_trace_spans[span][0] = globaltimer_ns();
+  }
   __device__ __forceinline__ void mark(unsigned event, unsigned argument = 0) {
     if (row < 0 || n >= FA_WGMMA_TRACE_CAP) return;
     unsigned t;
@@ -55,6 +67,7 @@ struct Tracer {
   }
   __device__ __forceinline__ void finish() const {
     if (row >= 0) wgmma_trace_counts[row] = n;
+    if (span >= 0) wgmma_trace_spans[span][1] = globaltimer_ns();
   }
 };
 #else
