@@ -1240,58 +1240,14 @@ __device__ __forceinline__ void store_o(const fa_fwd_args &a, const WgmmaTile &t
     store_tile<T>(a, t, o, row_max, row_sum, warp_row0, lane);
 }
 
-#endif  // __CUDA_ARCH__ >= 900
-
-// ------------------------------------------------------------ the kernel
-
+// The consumer role (warpgroups 1 .. kConsumers; rows 64 c .. 64 c + 63 of
+// each work tile): the block's work tiles in list order, each its Q wait,
+// its key tiles (the overlapped loop, or the first version) and its
+// epilogue.
 template <class T>
-__global__ void __launch_bounds__(T::kThreads, 1)
-    fwd_wgmma_kernel(const __grid_constant__ fa_fwd_args a, const __grid_constant__ CUtensorMap tm_q,
-                     const __grid_constant__ CUtensorMap tm_k, const __grid_constant__ CUtensorMap tm_v,
-                     const __grid_constant__ CUtensorMap tm_o) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  extern __shared__ __align__(1024) unsigned char smem[];
-  // The 128-byte swizzle repeats every 1024 bytes of absolute address:
-  // align by hand (the attribute alone is not enough, HOPPER.md 2.5).
-  const uint32_t sq = (smem_u32(smem) + 1023u) & ~1023u;
-  const uint32_t sk = sq + T::kQBuffers * T::kQBytes;
-  const uint32_t sv = sk + T::kStages * T::kKVBytes;
-  const WgmmaBarriers<T> bar{sv + T::kStages * T::kKVBytes};
-
-  const int tid = (int)threadIdx.x;
-  const int wg = tid / 128;
+__device__ __forceinline__ void consume(const fa_fwd_args &a, const CUtensorMap &tm_o, const WgmmaBarriers<T> &bar,
+                                        uint32_t sq, uint32_t sk, uint32_t sv, uint32_t list, int tid, int wg) {
   const int lane = tid & 31;
-
-  if (tid == 0) {
-    for (int qb = 0; qb < T::kQBuffers; ++qb) {
-      mbar_init(bar.q(qb), 1);
-      mbar_init(bar.q_empty(qb), T::kConsumers * (T::kOStageInQ ? 4 : 1));  // per consumer warpgroup, or warp
-    }
-    const uint32_t kv_issuers = split_issue<T>(a) ? 2 : 1;  // arrivals per full barrier
-    for (int s = 0; s < T::kStages; ++s) {
-      mbar_init(bar.k_full(s), kv_issuers);
-      mbar_init(bar.v_full(s), kv_issuers);
-      mbar_init(bar.k_empty(s), T::kConsumers);
-      mbar_init(bar.v_empty(s), T::kConsumers);
-    }
-    fence_mbar_init();
-  }
-  const uint32_t list = sq + T::kListOffset;
-  list_block_tiles<T>(a, smem + (sk - smem_u32(smem)), list, tid);
-  __syncthreads();  // every thread sees initialized barriers (a hang otherwise, HOPPER.md 2.8) and the tile list
-
-  if (wg == 0) {  // ---- producer
-    setmaxnreg_dec<T::kProducerRegs>();
-    if (!split_issue<T>(a)) {
-      if (tid == 0) produce<T>(a, &tm_q, &tm_k, &tm_v, bar, sq, sk, sv, list);
-    } else {
-      const int issuer = __shfl_sync(0xffffffffu, tid / 32, 0);  // warp-uniform to the compiler
-      produce_split<T>(a, &tm_q, issuer < 2 ? &tm_k : &tm_v, bar, sq, issuer < 2 ? sk : sv, list, issuer);
-    }
-    return;
-  }
-
-  // ---- consumers
   setmaxnreg_inc<T::kConsumerRegs>();
   // Consumer index (rows 64 c .. 64 c + 63 of the tile), from lane 0 by a
   // shuffle, so ptxas knows it to be warp-uniform: the turns' branches on it
@@ -1513,6 +1469,59 @@ __global__ void __launch_bounds__(T::kThreads, 1)
   // shared memory goes.
   if constexpr (T::kTmaStore)
     if (elect_one()) bulk_wait_read();  // lane 0, as in store_tile_tma
+}
+
+#endif  // __CUDA_ARCH__ >= 900
+
+// ------------------------------------------------------------ the kernel
+
+template <class T>
+__global__ void __launch_bounds__(T::kThreads, 1)
+    fwd_wgmma_kernel(const __grid_constant__ fa_fwd_args a, const __grid_constant__ CUtensorMap tm_q,
+                     const __grid_constant__ CUtensorMap tm_k, const __grid_constant__ CUtensorMap tm_v,
+                     const __grid_constant__ CUtensorMap tm_o) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  extern __shared__ __align__(1024) unsigned char smem[];
+  // The 128-byte swizzle repeats every 1024 bytes of absolute address:
+  // align by hand (the attribute alone is not enough, HOPPER.md 2.5).
+  const uint32_t sq = (smem_u32(smem) + 1023u) & ~1023u;
+  const uint32_t sk = sq + T::kQBuffers * T::kQBytes;
+  const uint32_t sv = sk + T::kStages * T::kKVBytes;
+  const WgmmaBarriers<T> bar{sv + T::kStages * T::kKVBytes};
+
+  const int tid = (int)threadIdx.x;
+  const int wg = tid / 128;
+
+  if (tid == 0) {
+    for (int qb = 0; qb < T::kQBuffers; ++qb) {
+      mbar_init(bar.q(qb), 1);
+      mbar_init(bar.q_empty(qb), T::kConsumers * (T::kOStageInQ ? 4 : 1));  // per consumer warpgroup, or warp
+    }
+    const uint32_t kv_issuers = split_issue<T>(a) ? 2 : 1;  // arrivals per full barrier
+    for (int s = 0; s < T::kStages; ++s) {
+      mbar_init(bar.k_full(s), kv_issuers);
+      mbar_init(bar.v_full(s), kv_issuers);
+      mbar_init(bar.k_empty(s), T::kConsumers);
+      mbar_init(bar.v_empty(s), T::kConsumers);
+    }
+    fence_mbar_init();
+  }
+  const uint32_t list = sq + T::kListOffset;
+  list_block_tiles<T>(a, smem + (sk - smem_u32(smem)), list, tid);
+  __syncthreads();  // every thread sees initialized barriers (a hang otherwise, HOPPER.md 2.8) and the tile list
+
+  if (wg == 0) {  // ---- producer
+    setmaxnreg_dec<T::kProducerRegs>();
+    if (!split_issue<T>(a)) {
+      if (tid == 0) produce<T>(a, &tm_q, &tm_k, &tm_v, bar, sq, sk, sv, list);
+    } else {
+      const int issuer = __shfl_sync(0xffffffffu, tid / 32, 0);  // warp-uniform to the compiler
+      produce_split<T>(a, &tm_q, issuer < 2 ? &tm_k : &tm_v, bar, sq, issuer < 2 ? sk : sv, list, issuer);
+    }
+    return;
+  }
+
+  consume<T>(a, tm_o, bar, sq, sk, sv, list, tid, wg);  // ---- consumers
 #endif  // __CUDA_ARCH__ >= 900
 }
 
