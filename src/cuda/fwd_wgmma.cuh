@@ -1013,6 +1013,13 @@ __device__ __forceinline__ void finish_rows(const fa_fwd_args &a, const WgmmaTil
   }
 }
 
+// The work tile's O at its row `row` (the sequence's row t.m0 + row), head t.head.
+template <class T>
+__device__ __forceinline__ typename T::Elem *tile_out_row(const fa_fwd_args &a, const WgmmaTile &t, int row) {
+  return static_cast<typename T::Elem *>(a.out) + t.b * a.out_batch_stride +
+         (t.seq.q_start + t.m0 + row) * a.out_row_stride + t.head * a.out_head_stride;
+}
+
 // Epilogue of one work tile: finish_rows, then O straight from registers
 // (4-byte stores; a quad covers 16 contiguous bytes of a row).
 template <class T>
@@ -1022,8 +1029,7 @@ __device__ __forceinline__ void store_tile(const fa_fwd_args &a, const WgmmaTile
   using Elem = typename T::Elem;
   finish_rows<T>(a, t, o, row_max, row_sum, warp_row0, lane);
   const int rows_left = t.seq.len_q - t.m0;
-  Elem *out = static_cast<Elem *>(a.out) + t.b * a.out_batch_stride + (t.seq.q_start + t.m0) * a.out_row_stride +
-              t.head * a.out_head_stride;
+  Elem *out = tile_out_row<T>(a, t, 0);
 #pragma unroll
   for (int half = 0; half < 2; ++half) {
     const int r = warp_row0 + (lane >> 2) + half * 8;
@@ -1065,8 +1071,7 @@ __device__ __forceinline__ void store_tile_smem(const fa_fwd_args &a, const Wgmm
   // the row half (+8), j >> 1 the n8 tile of the pair (+16 bytes).
   const uint32_t st_addr = so_w + ((ln & 7) + ((ln >> 3) & 1) * 8) * kRow + (ln >> 4) * 16;
   const int rows_left = t.seq.len_q - t.m0 - (int)wrow0;  // of this warp's rows
-  Elem *out = static_cast<Elem *>(a.out) + t.b * a.out_batch_stride +
-              (t.seq.q_start + t.m0 + (int)wrow0) * a.out_row_stride + t.head * a.out_head_stride;
+  Elem *out = tile_out_row<T>(a, t, (int)wrow0);
 #pragma unroll
   for (int pass = 0; pass < T::kOPasses; ++pass) {
     __syncwarp();  // the warp's previous copy-out has read its staging rows
@@ -1109,9 +1114,7 @@ __device__ __forceinline__ void store_tile_smem(const fa_fwd_args &a, const Wgmm
 template <class T>
 __device__ __forceinline__ void store_zero_rows(const fa_fwd_args &a, const WgmmaTile &t, unsigned wrow0,
                                                 int rows_left, unsigned ln) {
-  using Elem = typename T::Elem;
-  Elem *out = static_cast<Elem *>(a.out) + t.b * a.out_batch_stride +
-              (t.seq.q_start + t.m0 + (int)wrow0) * a.out_row_stride + t.head * a.out_head_stride;
+  typename T::Elem *out = tile_out_row<T>(a, t, (int)wrow0);
   for (unsigned i = ln; i < 16u * T::kStoreTiles; i += 32u) {
     const int r = (int)(i / T::kStoreTiles), k = (int)(i % T::kStoreTiles);
     if (r < rows_left) st_global_16(out + r * a.out_row_stride + k * 8, make_uint4(0u, 0u, 0u, 0u));
@@ -1195,8 +1198,7 @@ __device__ __forceinline__ void store_tile_tma(const fa_fwd_args &a, const Wgmma
       // k = i % kTilesPerPass (panel k / 8, chunk k % 8 in it); loads first,
       // then the stores of the rows < len_q.
       constexpr int kIters = 16 * kTilesPerPass / 32;
-      Elem *out = static_cast<Elem *>(a.out) + t.b * a.out_batch_stride +
-                  (t.seq.q_start + t.m0 + (int)wrow0) * a.out_row_stride + t.head * a.out_head_stride;
+      Elem *out = tile_out_row<T>(a, t, (int)wrow0);
       uint4 v[kIters];
 #pragma unroll
       for (int it = 0; it < kIters; ++it) {
