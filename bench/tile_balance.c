@@ -3,11 +3,13 @@
  * BENCH.md grid's work tiles (CPU only: the walk of attn/tile_order.h, as
  * list_block_tiles lists it on 132 blocks). Cost of a work tile: its key
  * tiles plus 0.4 (the epilogue); prints, per bench row, the busiest block
- * over the average now, and the same if the walk's last two rounds of
- * causal pairs were split into single tiles placed longest first on the
- * least loaded block (a bound for that change: src/cuda/fwd_wgmma.md,
- * "Next steps"). Tile shapes as gen/spec.py has them (twenty-fourth
- * session).
+ * over the average with the steps alone and, causal, with the walk's tail
+ * of single tiles as the kernel chooses it (fa_tile_order_tail), beside a
+ * reference: the last two rounds of steps split into single tiles, each
+ * placed longest first on the least loaded block (src/cuda/fwd_wgmma.md,
+ * "Twenty-fifth session"). The model knows no L2: a tail that balances best
+ * here can lose on the GPU (a tail of every unit did). Tile shapes as
+ * gen/spec.py has them (twenty-fifth session).
  *
  *   ninja build/tile_balance && build/tile_balance
  */
@@ -29,14 +31,29 @@ static int by_cost_desc(const void *x, const void *y) {
   return (a < b) - (a > b);
 }
 
-static void row(const char *name, int batch, int heads, int s, int causal, int bm, int bn) {
-  const int m_tiles = (s + bm - 1) / bm;
-  const fa_tile_order o = fa_tile_order_dense(m_tiles, batch, (uint32_t)heads, causal);
-  const uint32_t steps = fa_tile_steps(&o), per = fa_tile_step_tiles(&o);
-  /* the last two rounds (the partial one and the one before), if any */
+/* Cost of every block of the grid under walk o; returns the busiest over the average. */
+static double busiest(const fa_tile_order *o, int causal, int s, int bm, int bn) {
+  double load[kGrid] = {0}, total = 0, most = 0;
+  for (uint32_t b = 0; b < kGrid; ++b) {
+    const uint32_t n = fa_block_tiles(o, b, kGrid), pairs = fa_block_pair_steps(o, b, kGrid);
+    for (uint32_t e = 0; e < n; ++e) {
+      const fa_tile_pos p = fa_block_tile(o, b, kGrid, pairs, e);
+      if (p.m_block < 0) continue;
+      load[b] += tile_cost(causal, p.m_block, s, bm, bn);
+    }
+    total += load[b];
+    most = fmax(most, load[b]);
+  }
+  return most / (total / kGrid);
+}
+
+/* The reference for a tail: the walk's last two rounds of steps as single
+ * tiles, each longest first onto the least loaded block. */
+static double longest_first_reference(const fa_tile_order *o, int s, int bm, int bn) {
+  const uint32_t steps = fa_tile_steps(o), per = fa_tile_step_tiles(o);
   const uint32_t cut = steps / kGrid >= 1 ? (steps / kGrid - 1) * kGrid : 0;
   static double singles[kMaxSingles];
-  double now[kGrid] = {0}, split[kGrid] = {0}, total = 0;
+  double load[kGrid] = {0}, total = 0, most = 0;
   int n_singles = 0;
   for (uint32_t b = 0; b < kGrid; ++b) {
     const uint32_t n = fa_block_steps(steps, b, kGrid);
@@ -44,34 +61,39 @@ static void row(const char *name, int batch, int heads, int s, int causal, int b
       const uint32_t step = fa_round_step(k, b, kGrid);
       for (uint32_t i = 0; i < per; ++i) {
         const uint32_t slot = step * per + i;
-        if (slot >= o.count) continue;
-        const fa_tile_pos p = fa_tile_position(&o, slot);
+        if (slot >= o->count) continue;
+        const fa_tile_pos p = fa_tile_position(o, slot);
         if (p.m_block < 0) continue;
-        const double c = tile_cost(causal, p.m_block, s, bm, bn);
-        now[b] += c;
+        const double c = tile_cost(1, p.m_block, s, bm, bn);
         total += c;
-        if (causal && step >= cut && n_singles < kMaxSingles)
+        if (step >= cut && n_singles < kMaxSingles)
           singles[n_singles++] = c;
         else
-          split[b] += c;
+          load[b] += c;
       }
     }
   }
   qsort(singles, (size_t)n_singles, sizeof singles[0], by_cost_desc);
-  for (int i = 0; i < n_singles; ++i) { /* longest first onto the least loaded block */
+  for (int i = 0; i < n_singles; ++i) {
     int least = 0;
     for (int b = 1; b < kGrid; ++b)
-      if (split[b] < split[least]) least = b;
-    split[least] += singles[i];
+      if (load[b] < load[least]) least = b;
+    load[least] += singles[i];
   }
-  double most_now = 0, most_split = 0;
-  for (int b = 0; b < kGrid; ++b) {
-    most_now = fmax(most_now, now[b]);
-    most_split = fmax(most_split, split[b]);
-  }
-  const double avg = total / kGrid;
-  printf("%-28s %5u steps, %6.2f rounds: busiest / average %.3f", name, steps, (double)steps / kGrid, most_now / avg);
-  if (causal) printf(", last two rounds as single tiles %.3f", most_split / avg);
+  for (int b = 0; b < kGrid; ++b) most = fmax(most, load[b]);
+  return most / (total / kGrid);
+}
+
+static void row(const char *name, int batch, int heads, int s, int causal, int bm, int bn) {
+  const int m_tiles = (s + bm - 1) / bm;
+  const fa_tile_order steps_only = fa_tile_order_dense(m_tiles, batch, (uint32_t)heads, causal);
+  fa_tile_order tail = steps_only;
+  fa_tile_order_tail(&tail, kGrid);
+  printf("%-20s %6.2f rounds of steps: busiest / average %.3f", name, (double)fa_tile_steps(&steps_only) / kGrid,
+         busiest(&steps_only, causal, s, bm, bn));
+  if (causal)
+    printf(", with the tail %.3f (%u units of %u tiles; last two rounds longest first: %.3f)", busiest(&tail, causal, s, bm, bn),
+           tail.tail_units, tail.tail_n, longest_first_reference(&steps_only, s, bm, bn));
   printf("\n");
 }
 

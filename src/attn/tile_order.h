@@ -22,6 +22,18 @@
  * evens out what is left. A head's tiles are adjacent in the walk, so the
  * blocks running at one time share the K/V of few heads (L2).
  *
+ * The tail: with steps of two, a grid of G blocks ends on a partial round
+ * (7.76 rounds: some blocks run 8 pairs, the others 7 and wait). So the
+ * walk's last (sequence, head) units, all with the same number n of query
+ * tiles and at least 3/4 of a round of work, are taken out of the steps of
+ * two and appended as single tiles, most keys first (tile n-1 of each tail
+ * unit, then n-2, ...), one per step, in the same snake rounds; of the
+ * tail sizes tried (up to 3 rounds: the tail's order shares K/V less), the
+ * one whose steps before it end nearest before a round's end. Sorted pieces dealt in snake order from equal loads even
+ * out the blocks' sums (bench/tile_balance.c on the BENCH.md grid: the
+ * busiest block 1.031-1.056x the average before, 1.000-1.017x with the
+ * tail; H200, twenty-fifth session: causal rows 1-7% faster).
+ *
  * Dense calls (and varlen calls beyond the tables' cap) take every
  * sequence as M query tiles in batch order (the kernel skips tiles past a
  * shorter one). Varlen calls within the cap use two tables built from
@@ -45,12 +57,23 @@ extern "C" {
 #define FA_TILE_TABLE_MAX_BATCH 512
 #define FA_TILE_TABLE_BYTES (8 * FA_TILE_TABLE_MAX_BATCH)
 
+/* The tail of single tiles holds at least 3 and at most 12 quarters of a
+ * round (a round: 2 G tiles on G blocks), and its size is chosen among up
+ * to this many unit counts from there (bench/tile_balance.c compared the
+ * choices). At most: a tail of all the units (64 units of 43 tiles at d64
+ * s8192 causal) balances best on paper, but its order, level by level over
+ * every unit, streams every head's K/V at once: the long causal rows ran
+ * 2-9% slower (H200, bench.py, twenty-fifth session). */
+#define FA_TILE_TAIL_QUARTER_ROUNDS 3u
+#define FA_TILE_TAIL_MAX_QUARTER_ROUNDS 12u
+#define FA_TILE_TAIL_CHOICES 64u
+
 /* Tiles a block may list (32 bytes each in shared memory: the tile and its
  * sequence's place, src/cuda/fwd_wgmma.cuh). */
 #define FA_TILE_LIST_MAX 512
 
 typedef struct fa_tile_order {
-  uint32_t count;              /* slots in the walk: tiles, and the empty second slot of a lone middle tile */
+  uint32_t count;              /* slots walked in steps: tiles, and the empty second slot of a lone middle tile */
   int32_t m_tiles;             /* dense-shaped: every sequence's query tiles */
   int32_t batch;
   uint32_t heads;              /* num_heads_q */
@@ -58,6 +81,11 @@ typedef struct fa_tile_order {
   const uint16_t *q_tiles;     /* varlen tables (NULL: dense-shaped): query tiles of sequence b */
   const uint16_t *seq_by_rank; /* the sequences, most query tiles first */
   const uint32_t *ranks_end;   /* slots of the sequences of rank 0..r */
+  /* the tail (fa_tile_order_tail): units (rank * heads + head) from tail_unit0 on, tail_n query tiles each */
+  uint32_t tail_tiles;         /* 0: no tail */
+  uint32_t tail_unit0;
+  uint32_t tail_units;
+  uint32_t tail_n;
 } fa_tile_order;
 
 typedef struct fa_tile_pos {
@@ -86,6 +114,10 @@ FA_RULE fa_tile_order fa_tile_order_dense(int32_t m_tiles, int32_t batch, uint32
   o.q_tiles = 0;
   o.seq_by_rank = 0;
   o.ranks_end = 0;
+  o.tail_tiles = 0;
+  o.tail_unit0 = (uint32_t)batch * heads;
+  o.tail_units = 0;
+  o.tail_n = 0;
   return o;
 }
 
@@ -121,15 +153,115 @@ FA_RULE fa_tile_order fa_tile_order_tables(int32_t m_tiles, int32_t batch, uint3
   return o;
 }
 
+/* Query tiles of the sequence of rank r. */
+FA_RULE uint32_t fa_tile_rank_tiles(const fa_tile_order *o, int32_t r) {
+  return o->q_tiles == 0 ? (uint32_t)o->m_tiles : o->q_tiles[o->seq_by_rank[r]];
+}
+
+/* The first rank in [lo, hi) whose sequence has fewer than n query tiles
+ * (hi if none): ranks run from most tiles to fewest. */
+FA_RULE int32_t fa_tile_rank_below(const fa_tile_order *o, int32_t lo, int32_t hi, uint32_t n) {
+  while (lo < hi) {
+    const int32_t mid = lo + (hi - lo) / 2;
+    if (fa_tile_rank_tiles(o, mid) < n)
+      hi = mid;
+    else
+      lo = mid + 1;
+  }
+  return lo;
+}
+
+/* Where a tail can be: the `ranks` sequences that have tiles, the last
+ * one's n, the units with n tiles, and the fewest and most units the tail
+ * takes (FA_TILE_TAIL_QUARTER_ROUNDS, FA_TILE_TAIL_MAX_QUARTER_ROUNDS, at
+ * most the units with n tiles); fewest 0 when there is no tail (steps of
+ * one, nothing to run). */
+typedef struct fa_tile_tail_span {
+  uint32_t ranks, n, with_n, fewest, most;
+} fa_tile_tail_span;
+
+FA_RULE fa_tile_tail_span fa_tile_tail_span_of(const fa_tile_order *o, uint32_t grid) {
+  fa_tile_tail_span t = {0, 0, 0, 0, 0};
+  if (!o->zigzag || o->batch <= 0 || grid == 0) return t;
+  t.ranks = (uint32_t)fa_tile_rank_below(o, 0, o->batch, 1u);
+  if (t.ranks == 0) return t;
+  t.n = fa_tile_rank_tiles(o, (int32_t)t.ranks - 1);
+  t.with_n = (t.ranks - (uint32_t)fa_tile_rank_below(o, 0, (int32_t)t.ranks, t.n + 1u)) * o->heads;
+  const uint32_t wanted = (FA_TILE_TAIL_QUARTER_ROUNDS * 2u * grid / 4u + t.n - 1u) / t.n;
+  const uint32_t most = (FA_TILE_TAIL_MAX_QUARTER_ROUNDS * 2u * grid / 4u) / t.n;
+  t.fewest = wanted < t.with_n ? wanted : t.with_n;
+  t.most = most < t.with_n ? (most > t.fewest ? most : t.fewest) : t.with_n;
+  return t;
+}
+
+/* Slots of the steps when the tail holds the last `units` units. */
+FA_RULE uint32_t fa_tile_slots_before_tail(const fa_tile_order *o, const fa_tile_tail_span *t, uint32_t units) {
+  const uint32_t unit0 = t->ranks * o->heads - units, cut_rank = unit0 / o->heads;
+  uint32_t before = 0; /* slots of the ranks before the cut */
+  if (cut_rank > 0)
+    before = o->q_tiles == 0 ? cut_rank * fa_tile_slots(t->n, o->heads, 1) : o->ranks_end[cut_rank - 1u];
+  return before + fa_tile_slots(t->n, unit0 % o->heads, 1);
+}
+
+/* How bad a tail of `units` units is: the blocks without a step of two in
+ * the last round before it (0: the steps end with a round, so every block
+ * starts the tail with the same work; a few: they take the tail's first,
+ * largest tiles, about a step's work; a partial round of few steps would
+ * instead leave a few blocks a step ahead that a short tail cannot make
+ * up). */
+FA_RULE uint32_t fa_tile_tail_score(const fa_tile_order *o, const fa_tile_tail_span *t, uint32_t units,
+                                    uint32_t grid) {
+  return (grid - (fa_tile_slots_before_tail(o, t, units) / 2u) % grid) % grid;
+}
+
+/* Move the last `units` units into the tail. The steps keep the units
+ * before them; the sequence the cut falls in keeps its first heads there. */
+FA_RULE void fa_tile_order_set_tail(fa_tile_order *o, const fa_tile_tail_span *t, uint32_t units) {
+  o->count = fa_tile_slots_before_tail(o, t, units);
+  o->tail_tiles = units * t->n;
+  o->tail_unit0 = t->ranks * o->heads - units;
+  o->tail_units = units;
+  o->tail_n = t->n;
+}
+
+/* Candidate c of the tail's sizes, and whether it exists. */
+FA_RULE int fa_tile_tail_choice(const fa_tile_tail_span *t, uint32_t c, uint32_t *units) {
+  *units = t->fewest + c;
+  return t->fewest > 0 && c < FA_TILE_TAIL_CHOICES && *units <= t->most;
+}
+
+/* The tail (steps of two only): the last units with n query tiles, n the
+ * last sequence's, from 3/4 of a round to 3 rounds (or all the units with
+ * n tiles), of up to FA_TILE_TAIL_CHOICES sizes the first with the lowest
+ * score.
+ * The kernel scores the sizes on the lanes of a warp (fwd_wgmma.cuh,
+ * list_block_tiles) and must pick the same. */
+FA_RULE void fa_tile_order_tail(fa_tile_order *o, uint32_t grid) {
+  const fa_tile_tail_span t = fa_tile_tail_span_of(o, grid);
+  uint32_t best = ~0u, best_units = 0, units;
+  for (uint32_t c = 0; fa_tile_tail_choice(&t, c, &units); ++c) {
+    const uint32_t score = fa_tile_tail_score(o, &t, units, grid);
+    if (score < best) best = score, best_units = units;
+  }
+  if (best_units > 0) fa_tile_order_set_tail(o, &t, best_units);
+}
+
 /* ---- the walk */
 
-/* Slot `slot` of the walk: its sequence, head and query tile. */
+/* Heads of the sequence of rank r in the steps: all, but the first ones
+ * where the tail's cut falls in it. */
+FA_RULE uint32_t fa_tile_step_heads(const fa_tile_order *o, uint32_t r) {
+  return r == o->tail_unit0 / o->heads ? o->tail_unit0 % o->heads : o->heads;
+}
+
+/* Slot `slot` of the steps: its sequence, head and query tile. */
 FA_RULE fa_tile_pos fa_tile_position(const fa_tile_order *o, uint32_t slot) {
   fa_tile_pos p;
-  uint32_t j, n;
+  uint32_t j, n, r;
   if (o->q_tiles == 0) {
     const uint32_t per_seq = fa_tile_slots((uint32_t)o->m_tiles, o->heads, o->zigzag);
-    p.b = (int32_t)(slot / per_seq);
+    r = slot / per_seq;
+    p.b = (int32_t)r;
     j = slot % per_seq;
     n = (uint32_t)o->m_tiles;
   } else { /* bisection: the first rank whose end is past the slot */
@@ -142,6 +274,7 @@ FA_RULE fa_tile_pos fa_tile_position(const fa_tile_order *o, uint32_t slot) {
         lo = mid + 1;
     }
     j = slot - (lo > 0 ? o->ranks_end[lo - 1] : 0u);
+    r = (uint32_t)lo;
     p.b = (int32_t)o->seq_by_rank[lo];
     n = o->q_tiles[p.b];
   }
@@ -149,24 +282,37 @@ FA_RULE fa_tile_pos fa_tile_position(const fa_tile_order *o, uint32_t slot) {
     p.head = (int32_t)(j / n);
     p.m_block = (int32_t)(n - 1u - j % n);
   } else {
+    const uint32_t heads = fa_tile_step_heads(o, r);
     const uint32_t pairs = n / 2u, step = j / 2u, second = j & 1u;
-    if (step < o->heads * pairs) { /* head's pair p: tiles n-1-p, p */
+    if (step < heads * pairs) { /* head's pair p: tiles n-1-p, p */
       const uint32_t pair = step % pairs;
       p.head = (int32_t)(step / pairs);
       p.m_block = (int32_t)(second ? pair : n - 1u - pair);
     } else { /* n odd: the middle tiles of heads 2s and 2s+1 */
-      p.head = (int32_t)(2u * (step - o->heads * pairs) + second);
-      p.m_block = (uint32_t)p.head < o->heads ? (int32_t)pairs : -1;
+      p.head = (int32_t)(2u * (step - heads * pairs) + second);
+      p.m_block = (uint32_t)p.head < heads ? (int32_t)pairs : -1;
     }
   }
   return p;
 }
 
-/* Tiles per step, and the steps of the walk. */
+/* Tile i of the tail: level n-1-i/units, unit i % units. */
+FA_RULE fa_tile_pos fa_tile_tail_position(const fa_tile_order *o, uint32_t i) {
+  const uint32_t unit = o->tail_unit0 + i % o->tail_units, r = unit / o->heads;
+  fa_tile_pos p;
+  p.b = o->q_tiles == 0 ? (int32_t)r : (int32_t)o->seq_by_rank[r];
+  p.head = (int32_t)(unit % o->heads);
+  p.m_block = (int32_t)(o->tail_n - 1u - i / o->tail_units);
+  return p;
+}
+
+/* Tiles per step of the walk's steps; its steps of two (or one), and all
+ * its steps (the tail's single tiles after them). */
 FA_RULE uint32_t fa_tile_step_tiles(const fa_tile_order *o) { return o->zigzag ? 2u : 1u; }
-FA_RULE uint32_t fa_tile_steps(const fa_tile_order *o) {
+FA_RULE uint32_t fa_tile_pair_steps(const fa_tile_order *o) {
   return (o->count + fa_tile_step_tiles(o) - 1u) / fa_tile_step_tiles(o);
 }
+FA_RULE uint32_t fa_tile_steps(const fa_tile_order *o) { return fa_tile_pair_steps(o) + o->tail_tiles; }
 
 /* The step block `block` takes in round `k` (snake order). */
 FA_RULE uint32_t fa_round_step(uint32_t k, uint32_t block, uint32_t grid) {
@@ -177,6 +323,31 @@ FA_RULE uint32_t fa_round_step(uint32_t k, uint32_t block, uint32_t grid) {
 FA_RULE uint32_t fa_block_steps(uint32_t steps, uint32_t block, uint32_t grid) {
   const uint32_t rounds = steps / grid, rest = steps % grid;
   return rounds + (((rounds & 1u) ? grid - 1u - block : block) < rest ? 1u : 0u);
+}
+
+/* The steps of two (or one) block `block` of `grid` takes: its first steps,
+ * as round steps are increasing. */
+FA_RULE uint32_t fa_block_pair_steps(const fa_tile_order *o, uint32_t block, uint32_t grid) {
+  return fa_block_steps(fa_tile_pair_steps(o), block, grid);
+}
+
+/* The tiles that block lists: its steps' tiles, then its tail tiles. */
+FA_RULE uint32_t fa_block_tiles(const fa_tile_order *o, uint32_t block, uint32_t grid) {
+  const uint32_t pairs = fa_block_pair_steps(o, block, grid);
+  return pairs * fa_tile_step_tiles(o) + fa_block_steps(fa_tile_steps(o), block, grid) - pairs;
+}
+
+/* Entry e of that list (pairs: fa_block_pair_steps); m_block -1 for an
+ * empty slot. */
+FA_RULE fa_tile_pos fa_block_tile(const fa_tile_order *o, uint32_t block, uint32_t grid, uint32_t pairs,
+                                  uint32_t e) {
+  const uint32_t per_step = fa_tile_step_tiles(o);
+  if (e >= pairs * per_step)
+    return fa_tile_tail_position(o, fa_round_step(pairs + e - pairs * per_step, block, grid) - fa_tile_pair_steps(o));
+  const uint32_t slot = fa_round_step(e / per_step, block, grid) * per_step + e % per_step;
+  if (slot < o->count) return fa_tile_position(o, slot);
+  fa_tile_pos past = {0, 0, -1};
+  return past;
 }
 
 /* Blocks to launch for `tiles` tiles (dense-shaped: an upper bound of the

@@ -801,12 +801,29 @@ struct WgmmaTile {
 
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
 
+// The walk's tail of single tiles (attn/tile_order.h): the size
+// fa_tile_order_tail would choose, its FA_TILE_TAIL_CHOICES candidates
+// scored on the lanes of each warp (every warp alike, so no barrier; one
+// thread looping over them costs microseconds of integer divisions).
+__device__ __forceinline__ void choose_tail(fa_tile_order *order, uint32_t lane) {
+  static_assert(FA_TILE_TAIL_CHOICES <= 256, "a candidate's index fits the key's low byte");
+  if (!order->zigzag) return;  // before the warp's reduction: a constant for masks none and causal
+  const fa_tile_tail_span span = fa_tile_tail_span_of(order, gridDim.x);
+  uint32_t best = ~0u;  // score << 8 | candidate: the lowest score, then the fewest units
+  uint32_t units;
+  for (uint32_t c = lane; fa_tile_tail_choice(&span, c, &units); c += 32)
+    best = min(best, fa_tile_tail_score(order, &span, units, gridDim.x) << 8 | c);
+  best = __reduce_min_sync(0xffffffffu, best);
+  if (best != ~0u) fa_tile_order_set_tail(order, &span, span.fewest + (best & 0xFFu));
+}
+
 // The block's work tiles, listed by all its threads before the roles split
 // (attn/tile_order.h: longest sequences first, a head's query tiles
-// adjacent, zigzag under causal-shaped masks, snake rounds over the grid;
-// varlen calls within the cap from tables of the sequences' lengths built
-// here too). The producer (24 registers) and the consumers then only read
-// entry k (kListEntryBytes): {b, head, m_block, 0} and the sequence's place
+// adjacent, zigzag under causal-shaped masks and then a tail of single
+// tiles, snake rounds over the grid; varlen calls within the cap from
+// tables of the sequences' lengths built here too). The producer (24
+// registers) and the consumers then only read entry k (kListEntryBytes):
+// {b, head, m_block, 0} and the sequence's place
 // {q_start, k_start, len_q, len_k}, located here for every entry at once,
 // so that a work tile's start and epilogue read shared memory instead of
 // waiting for cu_seqlens / seqused_k loads. tables: generic pointer to the
@@ -838,12 +855,11 @@ __device__ __forceinline__ void list_block_tiles(const fa_fwd_args &a, unsigned 
     __syncthreads();
     order = fa_tile_order_tables(m_tiles, a.batch, heads, zigzag, q_tiles, by_rank, ranks_end);
   }
-  const uint32_t per_step = fa_tile_step_tiles(&order);
-  const uint32_t steps = fa_block_steps(fa_tile_steps(&order), blockIdx.x, gridDim.x);
-  for (uint32_t k = (uint32_t)tid; k < steps * per_step; k += T::kThreads) {
-    const uint32_t tile = fa_round_step(k / per_step, blockIdx.x, gridDim.x) * per_step + k % per_step;
-    fa_tile_pos pos = {0, 0, -1};  // past the walk: nothing to run
-    if (tile < order.count) pos = fa_tile_position(&order, tile);  // may be an empty slot too
+  choose_tail(&order, tid & 31);
+  const uint32_t tiles = fa_block_tiles(&order, blockIdx.x, gridDim.x);
+  const uint32_t pairs = fa_block_pair_steps(&order, blockIdx.x, gridDim.x);
+  for (uint32_t k = (uint32_t)tid; k < tiles; k += T::kThreads) {
+    const fa_tile_pos pos = fa_block_tile(&order, blockIdx.x, gridDim.x, pairs, k);  // may be an empty slot
     fa_seq seq = {0, 0, 0, 0};
     if (T::kListedPlace && pos.m_block >= 0) seq = fa_locate_sequence(&a, pos.b);
     // q_start and k_start come from int32 cu_seqlens (or are 0): 32 bits hold them
@@ -851,7 +867,7 @@ __device__ __forceinline__ void list_block_tiles(const fa_fwd_args &a, unsigned 
     st_shared_16(list + kListEntryBytes * k + 16, (uint32_t)seq.q_start, (uint32_t)seq.k_start, (uint32_t)seq.len_q,
                  (uint32_t)seq.len_k);
   }
-  if (tid == 0) st_shared_4(list + kListEntryBytes * FA_TILE_LIST_MAX, steps * per_step);
+  if (tid == 0) st_shared_4(list + kListEntryBytes * FA_TILE_LIST_MAX, tiles);
   fence_proxy_async_shared();  // the tables' stores before TMA writes the ring
 }
 
