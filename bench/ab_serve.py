@@ -15,8 +15,10 @@ turn, and the H200's clocks follow its power and temperature over seconds,
 so a row's time can depend on the rows before it in that process (in the
 nineteenth session's call 2, two builds with the same d64 kernels but
 slower d128 kernels in one read 1.024-1.040 apart on the fp16 d64 rows).
-Row by row, every side meets the GPU in about the same state. Where the
-sides share most kernels it is no tighter than whole runs (wgmma_ab.sh,
+Row by row, every side meets the GPU in about the same state (the
+twenty-fifth session saw the same bias again, 1.5-5.8% on unchanged rows
+by whole runs, 0.989-1.020 by rows: wgmma_ab.sh's default since). Where
+the sides share most kernels it is no tighter than whole runs (wgmma_ab.sh,
 AB_INTERLEAVE, has the calibration).
 """
 import argparse

@@ -24,8 +24,8 @@
 # test_api or test_dispatch: they check the full spec's table and head dims,
 # and fail on this small build by design).
 # then, timing first (the budget cuts what comes after it): bench/ab_prefill.c
-# (dispatch's choice: wgmma on sm_90) linked against each build, run A B C,
-# B C A, C A B, ... (--quick grid: bf16 and fp16, d64/d128/d256, s512/s2048/s8192, causal
+# (dispatch's choice: wgmma on sm_90) linked against each build, the sides
+# taking turns row by row (AB_INTERLEAVE below) (--quick grid: bf16 and fp16, d64/d128/d256, s512/s2048/s8192, causal
 # and full; AB_GRID=full: every seqlen 512..16k), printing a table of speed
 # ratios X over A (A ms / X ms: above 1, X is faster); then test_fwd wgmma
 # of each variant against the double reference (d128 + d256: about 75 s per
@@ -118,19 +118,25 @@ case "${AB_TIME_DIMS:-}" in
   packed) time_rows=--packed ;;
   *) time_rows="--dims $AB_TIME_DIMS" ;;
 esac
-# AB_INTERLEAVE=process (the default): each side's whole grid in turn, the
-# order rotated each round. AB_INTERLEAVE=rows: bench/ab_serve.py keeps one
-# ab_prefill per side running and asks each side for each row in turn
-# (order rotated by round and row), so that a side's other rows cannot heat
-# or cool the GPU for the next one. "rows process": both, the second's sides
+# AB_INTERLEAVE=rows (the default since the twenty-fifth session):
+# bench/ab_serve.py keeps one ab_prefill per side running and asks each side
+# for each row in turn (order rotated by round and row), so that a side's
+# other rows cannot heat or cool the GPU for the next one.
+# AB_INTERLEAVE=process: each side's whole grid in turn, the order rotated
+# each round. "rows process": both, the second's sides
 # named p<side>. Calibrated in the nineteenth session (call 3, three builds
 # with the same kernels but one d64 variant, 4 rounds of the full grid):
 # A/A |log ratio| median 0.50% / p90 1.41% / max 3.7% by rows, 0.46% /
 # 1.35% / 3.5% by process; a row's rounds spread 2.9% (median) by rows
 # against 1.5% by process. So by rows is no tighter where the sides share
 # their kernels; it is there for variants that change many rows' power.
+# Twenty-fifth session, call 3: a change to the causal kernels only (faster
+# causal rows) read the unchanged full rows 1.5-5.8% slower by process, in
+# every round; by rows (call 4) 0.989-1.020. Hence the default. ab_prefill
+# writes 256 MB before each timed call (L2 cold, as bench.py's do_bench);
+# a warm L2 had flattered a tile order in that session.
 t=$SECONDS
-modes=(${AB_INTERLEAVE:-process})
+modes=(${AB_INTERLEAVE:-rows})
 for mode in "${modes[@]}"; do
   prefix=
   [ "$mode" != "${modes[0]}" ] && prefix=p
