@@ -9,6 +9,9 @@
  *                                       (--dims: only those of 64, 128, 256, 80, 96, 32, and no packed
  *                                       rows; without it 64, 128, 256 and the packed rows; --packed:
  *                                       the packed rows only; both: those head dims and the packed rows)
+ *   ab_prefill --sm-count N [...]      the same through a context that claims N SMs (the wgmma
+ *                                       family's persistent grid is min(tiles, N) blocks): the
+ *                                       time of a row against its number of rounds
  *   ab_prefill --serve [same options]   prints "rows N", then times row k (0-based) for each line "k"
  *                                       read from stdin (one reply line each; "row<TAB>skipped" where
  *                                       the build lacks the head dim) until end of input:
@@ -68,6 +71,7 @@ static int cmp_float(const void *a, const void *b) {
 }
 
 static int serving; /* --serve: one reply line per requested row, skipped rows too */
+static fa_context *claimed; /* --sm-count: every call's context, its sm_count overridden */
 
 /* Written before every timed call (outside the events) so that each starts
  * with nothing of the last one in L2, as bench.py's do_bench has it: a warm
@@ -146,6 +150,7 @@ static void time_packed(const char *row, const int *lens, int n, int hq, int hk,
   p.window_left = -1;
   p.window_right = causal ? 0 : -1;
   p.stream = stream;
+  p.context = claimed;
   time_row(row, &p, reps, times, stream, e0, e1);
   cudaFree(q), cudaFree(k), cudaFree(v), cudaFree(out), cudaFree(cu_dev);
 }
@@ -205,6 +210,7 @@ static void run_row(const row_spec *r, bench_state *st) {
   p.window_left = -1;
   p.window_right = r->causal ? 0 : -1;
   p.stream = st->stream;
+  p.context = claimed;
   char row[96];
   snprintf(row, sizeof row, "%s d%d b%d h%d s%d %s", dt == 0 ? "bf16" : "fp16", d, b, h, s,
            r->causal ? "causal" : "full");
@@ -213,6 +219,7 @@ static void run_row(const row_spec *r, bench_state *st) {
 
 int main(int argc, char **argv) {
   int quick = 0, reps = 30, only_dims = 0, only_packed = 0, dense = 0, warm_l2 = 0, dim_on[6] = {1, 1, 1, 0, 0, 0};
+  int sm_count = 0;
   for (int i = 1; i < argc; ++i) {
     if (strcmp(argv[i], "--quick") == 0) quick = 1;
     else if (strcmp(argv[i], "--packed") == 0) only_packed = 1;
@@ -220,6 +227,7 @@ int main(int argc, char **argv) {
     else if (strcmp(argv[i], "--serve") == 0) serving = 1;
     else if (strcmp(argv[i], "--warm-l2") == 0) warm_l2 = 1;
     else if (strcmp(argv[i], "--reps") == 0 && i + 1 < argc) reps = atoi(argv[++i]);
+    else if (strcmp(argv[i], "--sm-count") == 0 && i + 1 < argc) sm_count = atoi(argv[++i]);
     else if (strcmp(argv[i], "--dims") == 0 && i + 1 < argc) {
       char *p = argv[++i];
       only_dims = 1;
@@ -232,7 +240,18 @@ int main(int argc, char **argv) {
         else if (*p != '\0') die("usage", "--dims takes a list like 64,256");
       }
     }
-    else die("usage", "ab_prefill [--quick] [--reps N] [--dims D,...] [--packed] [--dense] [--serve] [--warm-l2]");
+    else die("usage", "ab_prefill [--quick] [--reps N] [--dims D,...] [--packed] [--dense] [--serve] [--warm-l2] "
+                      "[--sm-count N]");
+  }
+  static fa_context context;
+  if (sm_count > 0) {
+    fa_message msg;
+    int device = 0;
+    check(cudaGetDevice(&device), "cudaGetDevice");
+    if (fa_context_init(&context, FA_BACKEND_CUDA, device, &msg) != FA_OK) die("fa_context_init", msg.text);
+    if (sm_count > context.sm_count) die("usage", "--sm-count: more SMs than the device has");
+    context.sm_count = sm_count;
+    claimed = &context;
   }
   /* The rows, in the order they are printed. */
   static row_spec rows[2 * 6 * 6 * 2 + 2];

@@ -84,6 +84,36 @@ static double longest_first_reference(const fa_tile_order *o, int s, int bm, int
   return most / (total / kGrid);
 }
 
+/* Full rows (steps of one tile, every tile n key tiles): the busiest block
+ * over the average when the last partial round's R tiles are shared out by
+ * key ranges instead (src/cuda/fwd_wgmma.md, "Next steps": a stream-K
+ * round): their R n key tiles over G' = min(G, 2R) blocks in equal
+ * contiguous ranges, so a tile spans at most 3 blocks. A piece of a split
+ * tile costs its key tiles + 0.4 (its fp32 partial stored instead of the
+ * epilogue) and, as the worst case, every such block also merges once
+ * (+0.4: reading up to two partials, then the epilogue). */
+static double shared_last_round(const fa_tile_order *o, int s, int bn) {
+  const uint32_t steps = fa_tile_steps(o), full = steps / kGrid, rest = steps % kGrid;
+  const double n = ceil((double)s / bn), whole = n + 0.4, avg = steps * whole / kGrid;
+  if (rest == 0) return full * whole / avg;
+  const uint32_t blocks = rest * 2 < kGrid ? rest * 2 : kGrid;
+  const uint64_t keys = (uint64_t)rest * (uint64_t)n;
+  double most = 0;
+  for (uint32_t b = 0; b < blocks; ++b) {
+    const uint64_t lo = b * keys / blocks, hi = (b + 1) * keys / blocks;
+    double load = full * whole;
+    int merges = 0;
+    for (uint64_t t = lo / (uint64_t)n; t * (uint64_t)n < hi; ++t) {
+      const uint64_t a = t * (uint64_t)n > lo ? t * (uint64_t)n : lo, z = (t + 1) * (uint64_t)n < hi ? (t + 1) * (uint64_t)n : hi;
+      const int split = !(a == t * (uint64_t)n && z == (t + 1) * (uint64_t)n);
+      load += (double)(z - a) + 0.4;
+      merges |= split;
+    }
+    most = fmax(most, load + 0.4 * merges);
+  }
+  return fmax(most, full * whole) / avg;
+}
+
 static void row(const char *name, int batch, int heads, int s, int causal, int bm, int bn) {
   const int m_tiles = (s + bm - 1) / bm;
   const fa_tile_order steps_only = fa_tile_order_dense(m_tiles, batch, (uint32_t)heads, causal);
@@ -91,6 +121,7 @@ static void row(const char *name, int batch, int heads, int s, int causal, int b
   fa_tile_order_tail(&tail, kGrid);
   printf("%-20s %6.2f rounds of steps: busiest / average %.3f", name, (double)fa_tile_steps(&steps_only) / kGrid,
          busiest(&steps_only, causal, s, bm, bn));
+  if (!causal) printf(", last round shared by keys %.3f", shared_last_round(&steps_only, s, bn));
   if (causal)
     printf(", with the tail %.3f (%u units of %u tiles; last two rounds longest first: %.3f)", busiest(&tail, causal, s, bm, bn),
            tail.tail_units, tail.tail_n, longest_first_reference(&steps_only, s, bm, bn));
