@@ -12,6 +12,10 @@
  *   ab_prefill --sm-count N [...]      the same through a context that claims N SMs (the wgmma
  *                                       family's persistent grid is min(tiles, N) blocks): the
  *                                       time of a row against its number of rounds
+ *   ab_prefill --splits N [...]        every call with num_splits N and the workspace
+ *                                       fa_fwd_workspace_size asks for (allocated outside the
+ *                                       timed calls; the wgmma family shares its last round out
+ *                                       by keys with N > 1)
  *   ab_prefill --serve [same options]   prints "rows N", then times row k (0-based) for each line "k"
  *                                       read from stdin (one reply line each; "row<TAB>skipped" where
  *                                       the build lacks the head dim) until end of input:
@@ -72,6 +76,23 @@ static int cmp_float(const void *a, const void *b) {
 
 static int serving; /* --serve: one reply line per requested row, skipped rows too */
 static fa_context *claimed; /* --sm-count: every call's context, its sm_count overridden */
+static int32_t num_splits;  /* --splits: every call's num_splits, with the workspace it asks for */
+static void *workspace;     /* grown to the largest fa_fwd_workspace_size seen (outside the timed calls) */
+static size_t workspace_bytes;
+
+/* The workspace p asks for (fa_fwd_workspace_size), set in p. */
+static void give_workspace(fa_fwd_params *p) {
+  fa_message msg;
+  size_t need = 0;
+  if (fa_fwd_workspace_size(p, &need, &msg) != FA_OK) die("fa_fwd_workspace_size", msg.text);
+  if (need > workspace_bytes) {
+    if (workspace != NULL) check(cudaFree(workspace), "cudaFree");
+    check(cudaMalloc(&workspace, need), "cudaMalloc");
+    workspace_bytes = need;
+  }
+  p->workspace = need > 0 ? workspace : NULL;
+  p->workspace_bytes = need > 0 ? workspace_bytes : 0;
+}
 
 /* Written before every timed call (outside the events) so that each starts
  * with nothing of the last one in L2, as bench.py's do_bench has it: a warm
@@ -151,6 +172,8 @@ static void time_packed(const char *row, const int *lens, int n, int hq, int hk,
   p.window_right = causal ? 0 : -1;
   p.stream = stream;
   p.context = claimed;
+  p.num_splits = num_splits;
+  give_workspace(&p);
   time_row(row, &p, reps, times, stream, e0, e1);
   cudaFree(q), cudaFree(k), cudaFree(v), cudaFree(out), cudaFree(cu_dev);
 }
@@ -211,6 +234,8 @@ static void run_row(const row_spec *r, bench_state *st) {
   p.window_right = r->causal ? 0 : -1;
   p.stream = st->stream;
   p.context = claimed;
+  p.num_splits = num_splits;
+  give_workspace(&p);
   char row[96];
   snprintf(row, sizeof row, "%s d%d b%d h%d s%d %s", dt == 0 ? "bf16" : "fp16", d, b, h, s,
            r->causal ? "causal" : "full");
@@ -228,6 +253,7 @@ int main(int argc, char **argv) {
     else if (strcmp(argv[i], "--warm-l2") == 0) warm_l2 = 1;
     else if (strcmp(argv[i], "--reps") == 0 && i + 1 < argc) reps = atoi(argv[++i]);
     else if (strcmp(argv[i], "--sm-count") == 0 && i + 1 < argc) sm_count = atoi(argv[++i]);
+    else if (strcmp(argv[i], "--splits") == 0 && i + 1 < argc) num_splits = atoi(argv[++i]);
     else if (strcmp(argv[i], "--dims") == 0 && i + 1 < argc) {
       char *p = argv[++i];
       only_dims = 1;
@@ -241,7 +267,7 @@ int main(int argc, char **argv) {
       }
     }
     else die("usage", "ab_prefill [--quick] [--reps N] [--dims D,...] [--packed] [--dense] [--serve] [--warm-l2] "
-                      "[--sm-count N]");
+                      "[--sm-count N] [--splits N]");
   }
   static fa_context context;
   if (sm_count > 0) {

@@ -42,6 +42,7 @@ import plot as bench_plot  # noqa: E402
 
 DEV = "cuda"
 LIB = None  # loaded by main() (--replot needs no library)
+SPLITS = 0  # --splits: our calls' num_splits (with the workspace fa_fwd_workspace_size asks for)
 REPEATS = 3
 # The extra rows each decide a bar alone (packed GQA, SWA, d80, d96) and the
 # packed ones spread up to 10% between rounds: more rounds, same method.
@@ -68,9 +69,17 @@ class Call:
         p.window_left, p.window_right = window
         p.softcap = softcap
         p.stream = torch.cuda.current_stream().cuda_stream
+        p.num_splits = SPLITS
         self.p = p
         self.pp = ctypes.byref(p)
         msg = N.Message()
+        # The workspace the call asks for, allocated once here as a runtime would (not in the timed call).
+        size = ctypes.c_size_t()
+        if LIB.fa_fwd_workspace_size(self.pp, ctypes.byref(size), ctypes.byref(msg)) != 0:
+            raise RuntimeError(msg.text.decode())
+        self.ws = torch.empty(size.value + 256, dtype=torch.uint8, device=q.device) if size.value else None
+        if self.ws is not None:
+            p.workspace, p.workspace_bytes = (self.ws.data_ptr() + 255) // 256 * 256, size.value
         idx = ctypes.c_size_t()
         st = LIB.fa_fwd_query(self.pp, ctypes.byref(idx), ctypes.byref(msg))
         if st != 0:
@@ -270,7 +279,8 @@ def host_overhead(n=2000):
 
 def markdown(rows, env):
     out = [f"Device: {env['device']}; torch {env['torch']}, CUDA {env['cuda']}, cuDNN {env['cudnn']}; "
-           f"date {env['date']}. Command: `python3 bench/bench.py` (median of {REPEATS} interleaved rounds, "
+           f"date {env['date']}. Command: `python3 bench/bench.py"
+           + (f" --splits {env['splits']}" if env.get("splits") else "") + f"` (median of {REPEATS} interleaved rounds, "
            f"{EXTRA_REPEATS} for the extra rows, of triton do_bench medians). GEMM ceiling in the same run (8192^3 matmul, cuBLAS): "
            + ", ".join(f"{k} {v} TF/s" for k, v in (env.get("gemm_tflops") or {}).items()) + ".", "",
            "TF/s of the visible attention FLOPs; xN = peer time / our time (above 1: we are faster).", "",
@@ -297,6 +307,8 @@ def main():
     ap.add_argument("--repeats", type=int, default=3, help="interleaved timing rounds per row (median)")
     ap.add_argument("--extra-repeats", type=int, default=EXTRA_REPEATS,
                     help="interleaved timing rounds per extra row (packed GQA, SWA, d80, d96, vision)")
+    ap.add_argument("--splits", type=int, default=0, help="our calls' num_splits (wgmma: > 1 shares the last "
+                    "round of the persistent grid out by keys; needs workspace, allocated once per row)")
     ap.add_argument("--png", help="write the plot here (needs matplotlib; also $OUT/bench.png when $OUT is set)")
     ap.add_argument("--replot", metavar="JSON", help="only plot a saved result (bench.json) to --png "
                     "(default: the JSON's path with .png); needs no GPU")
@@ -308,8 +320,9 @@ def main():
         return
     if torch is None:
         raise TORCH_IMPORT_ERROR
-    global REPEATS, LIB
+    global REPEATS, LIB, SPLITS
     REPEATS = args.repeats
+    SPLITS = args.splits
     EXTRA_REPEATS = args.extra_repeats
     LIB = N.load()
     p = torch.cuda.get_device_properties(0)
@@ -320,6 +333,7 @@ def main():
         host_overhead()
         return
     env["gemm_tflops"] = gemm_ceiling()
+    env["splits"] = SPLITS
     global CHECKPOINT
     if os.environ.get("OUT"):
         CHECKPOINT = (env, os.path.join(os.environ["OUT"], "bench.json"))

@@ -87,6 +87,10 @@ typedef struct fa_fwd_args {
   int64_t v_new_batch_stride, v_new_row_stride, v_new_head_stride;
   int32_t num_splits; /* as requested: 0 = the family decides, 1 = none, n = at most n */
   int32_t splits;     /* as planned by the chosen family (fa_family.plan); 0 before; unused by families that do not split */
+  /* wgmma (prefill): the persistent grid's last partial round shared out by
+   * keys, partials in the workspace (attn/tile_order.h, fa_tile_split), as
+   * planned: num_splits > 1 and workspace for it. */
+  int32_t split_last_round;
   /* Which sequences this launch computes (a call split between two kernels,
    * dispatch.h): FA_SEQ_ALL, or only those with at most / more than
    * short_rows packed query rows (len_q x heads_per_kv). */

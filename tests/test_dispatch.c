@@ -610,6 +610,84 @@ static void test_tile_order_varlen(void **state) {
   }
 }
 
+/* The last round shared by keys: every key tile of every shared tile in
+ * exactly one block's share, a tile in at most 3 pieces numbered 0.. in
+ * block order, whole tiles marked as such, distinct slots below R + G', the
+ * shares within one key tile of each other, the full rounds untouched. */
+static void test_tile_split(void **state) {
+  uint64_t rng = 11;
+  (void)state;
+  {
+    fa_tile_order o = fa_tile_order_dense(16, 8, 16, 0); /* d128 s2048 full: 2048 tiles */
+    const fa_tile_split sp = fa_tile_split_of(&o, 132, 16);
+    assert_int_equal(sp.first, 15 * 132);
+    assert_int_equal(sp.tiles, 68);
+    assert_int_equal(sp.blocks, 132);
+    assert_int_equal(fa_tile_split_of(&o, 128, 16).tiles, 0); /* 16 whole rounds */
+    o = fa_tile_order_dense(43, 2, 32, 0); /* d64 s8192 full: 2752 tiles, the last round 112 of 132 */
+    assert_int_equal(fa_tile_split_of(&o, 132, 64).tiles, 0);
+    o = fa_tile_order_dense(16, 8, 16, 0);
+    assert_int_equal(fa_tile_split_of(&o, 132, FA_TILE_SPLIT_MIN_KEY_TILES - 1).tiles, 0);
+    o.zigzag = 1;
+    assert_int_equal(fa_tile_split_of(&o, 132, 16).tiles, 0); /* causal walks have their tail */
+  }
+  for (int trial = 0; trial < 2000; ++trial) {
+    rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+    const uint32_t grid = 1u + (uint32_t)((rng >> 33) % 300);
+    const uint32_t n = FA_TILE_SPLIT_MIN_KEY_TILES + (uint32_t)((rng >> 20) % 200);
+    const int32_t m_tiles = 1 + (int32_t)((rng >> 45) % 37);
+    const uint32_t heads = 1u + (uint32_t)((rng >> 55) % 5);
+    fa_tile_order o = fa_tile_order_dense(m_tiles, 3, heads, 0);
+    const fa_tile_split sp = fa_tile_split_of(&o, grid, n);
+    const uint32_t rest = o.count % grid;
+    if (rest == 0 || (uint64_t)(grid - rest) * FA_TILE_SPLIT_MIN_GAIN < (uint64_t)grid * (o.count / grid + 1)) {
+      assert_int_equal(sp.tiles, 0); /* no partial round, or one too cheap to share */
+      continue;
+    }
+    assert_int_equal(sp.tiles, o.count % grid);
+    assert_true(sp.blocks <= grid && sp.blocks <= 2 * sp.tiles && sp.first % grid == 0);
+    uint32_t *covered = calloc((size_t)sp.tiles * n, sizeof *covered);
+    uint32_t *next_index = calloc(sp.tiles, sizeof *next_index);
+    uint32_t *count_of = calloc(sp.tiles, sizeof *count_of);
+    uint8_t *slot_used = calloc((size_t)sp.tiles + sp.blocks, 1);
+    assert_non_null(covered);
+    assert_non_null(next_index);
+    assert_non_null(slot_used);
+    assert_non_null(count_of);
+    uint64_t least = UINT64_MAX, most = 0;
+    for (uint32_t b = 0; b < grid; ++b) {
+      const uint32_t pieces = fa_split_block_pieces(&sp, b);
+      uint64_t keys = 0;
+      if (b >= sp.blocks) assert_int_equal(pieces, 0);
+      for (uint32_t j = 0; j < pieces; ++j) {
+        const fa_split_piece pc = fa_split_block_piece(&sp, b, j);
+        if (pc.tile >= sp.tiles || pc.lo >= pc.hi || pc.hi > n || pc.count > 3 || pc.index >= pc.count ||
+            pc.slot >= sp.tiles + sp.blocks || slot_used[pc.slot] ||
+            (pc.count == 1) != (pc.lo == 0 && pc.hi == n) || pc.index != next_index[pc.tile])
+          fail_msg("grid %u, R %u, n %u: block %u piece %u: tile %u keys [%u, %u) piece %u of %u, slot %u", grid,
+                   sp.tiles, n, b, j, pc.tile, pc.lo, pc.hi, pc.index, pc.count, pc.slot);
+        slot_used[pc.slot] = 1;
+        count_of[pc.tile] = pc.count;
+        next_index[pc.tile]++;
+        for (uint32_t x = pc.lo; x < pc.hi; ++x) covered[(size_t)pc.tile * n + x]++;
+        keys += pc.hi - pc.lo;
+      }
+      if (b < sp.blocks) {
+        if (keys < least) least = keys;
+        if (keys > most) most = keys;
+      }
+    }
+    for (size_t x = 0; x < (size_t)sp.tiles * n; ++x)
+      if (covered[x] != 1) fail_msg("grid %u, R %u, n %u: key tile %zu in %u shares", grid, sp.tiles, n, x, covered[x]);
+    for (uint32_t i = 0; i < sp.tiles; ++i) /* every piece of tile i said how many there are */
+      if (next_index[i] != count_of[i])
+        fail_msg("grid %u, R %u, n %u: tile %u in %u pieces, which say %u", grid, sp.tiles, n, i, next_index[i],
+                 count_of[i]);
+    assert_true(most - least <= 1);
+    free(covered), free(next_index), free(slot_used), free(count_of);
+  }
+}
+
 /* The launch: one block per tile, or a persistent grid of one per SM, more
  * only so that no block lists more than FA_TILE_LIST_MAX tiles. */
 static void test_tile_grid(void **state) {
@@ -1242,6 +1320,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_tile_order),
       cmocka_unit_test(test_tile_order_varlen),
       cmocka_unit_test(test_tile_grid),
+      cmocka_unit_test(test_tile_split),
       cmocka_unit_test(test_pair_parts_and_workspace),
       cmocka_unit_test(test_workspace_bound),
       cmocka_unit_test(test_workspace_bound_exact),

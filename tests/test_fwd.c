@@ -25,6 +25,7 @@
 
 #include <cmocka.h>
 
+#include "attn/tile_order.h"
 #include "flashattn.h"
 #include "fp_convert.h"
 #include "reference.h"
@@ -116,8 +117,11 @@ typedef struct scenario {
   int gpu_only;
 } scenario;
 
-/* Lengths grow by GPU_GROW on the GPU (0 and 1 stay: they are edge cases). */
+/* Lengths grow by GPU_GROW on the GPU (0 and 1 stay: they are edge cases),
+ * by SPLIT_GROW in the wgmma split pass (test_fwd_case). */
 #define GPU_GROW 3
+#define SPLIT_GROW 7
+#define SPLIT_SCENARIO 7 /* "varlen, one long sequence, ...": 300 rows, 2094 grown */
 
 static const scenario k_scenarios[] = {
     {"varlen, mixed lengths incl. 0 and 1, GQA 4/2, lse, padded totals, max_seqlen slack",
@@ -183,6 +187,10 @@ typedef struct problem {
   window win;
   int64_t lq[MAX_BATCH], lk[MAX_BATCH], used[MAX_BATCH];
   int64_t max_lq, max_lk;
+  /* > 0: through a context claiming this many SMs, with num_splits 2 and
+   * the workspace it asks for: the wgmma family's persistent grid then ends
+   * on a partial round that it shares out by keys (split tiles, merged). */
+  int split_sms;
 } problem;
 
 static int64_t grow(int64_t len, int factor) {
@@ -508,8 +516,11 @@ static fa_fwd_params make_params(const fwd_case *c, const geometry *g, const pro
 }
 
 static void describe(char *buf, size_t len, const fwd_case *c, const problem *p) {
-  snprintf(buf, len, "%s: [%s] window (%d, %d)", c->name, p->sc->what, p->win.left,
-           p->win.right);
+  char split[64] = "";
+  if (p->split_sms > 0)
+    snprintf(split, sizeof split, ", %d SMs, num_splits 2", p->split_sms);
+  snprintf(buf, len, "%s: [%s] window (%d, %d)%s", c->name, p->sc->what, p->win.left,
+           p->win.right, split);
 }
 
 /* Compare out and lse with the reference; everything else must be poison. */
@@ -670,6 +681,23 @@ static void run_problem(case_state *s, size_t kernel, const problem *p, tu_rng *
     upload(s, &g, p, &rb);
 
   prm = make_params(c, &g, p, &rb, stream);
+  fa_context claimed;
+  if (p->split_sms > 0) {
+    size_t bytes = 0;
+    if (fa_context_init(&claimed, FA_BACKEND_CUDA, 0, &msg) != FA_OK)
+      fail_msg("%s: fa_context_init: %s", what, msg.text);
+    claimed.sm_count = p->split_sms;
+    prm.context = &claimed;
+    prm.num_splits = 2;
+    if (fa_fwd_workspace_size_with_kernel(&prm, kernel, &bytes, &msg) != FA_OK)
+      fail_msg("%s: fa_fwd_workspace_size_with_kernel: %s", what, msg.text);
+    if (bytes > 0) {
+      prm.workspace = tu_pool_device(&s->pool, bytes, &why);
+      if (prm.workspace == NULL)
+        fail_msg("%s: workspace of %zu bytes: %s", what, bytes, why);
+      prm.workspace_bytes = bytes;
+    }
+  }
   st = fa_fwd_with_kernel(&prm, kernel, &msg);
   if (st == FA_ERR_UNSUPPORTED) {
     /* A family's own limit (the decode family: at most 64 packed query
@@ -813,6 +841,20 @@ static void test_fwd_case(void **state) {
       p = make_problem(v ? varied[1] : &k_scenarios[1], causal, cuda ? GPU_GROW : 1);
       run_problem(s, kernel, &p, &rng, stream, &stats);
     }
+  }
+  /* wgmma up to d128, not causal (a causal walk ends in its tail instead;
+   * d192/d256 do not split): the one long sequence grown to 2094 rows (17
+   * tiles of 128 keys, FA_TILE_SPLIT_MIN_KEY_TILES or more) through 5 and 9
+   * SMs, so that the last round is partial and its tiles are split (in 2
+   * pieces, and on 9 SMs one in 3) and merged; each run twice, bitwise (the
+   * merge's order). */
+  if (cuda && strcmp(c->family, "wgmma") == 0 && c->mask != FA_MASK_CAUSAL && c->head_dim <= 128) {
+    const window unbounded = {-1, -1}; /* local kernels too: a window bounded on one side walks in pairs */
+    problem p = make_problem(&k_scenarios[SPLIT_SCENARIO], unbounded, SPLIT_GROW);
+    p.split_sms = 5;
+    run_problem(s, kernel, &p, &rng, stream, &stats);
+    p.split_sms = 9;
+    run_problem(s, kernel, &p, &rng, stream, &stats);
   }
   print_message("%-40s %2d shapes, worst error: out %.2e (tol %.0e), row %.2e, lse abs %.2e%s\n",
                 c->name, stats.runs, stats.worst_out,

@@ -45,6 +45,7 @@
 #ifndef FA_ATTN_TILE_ORDER_H
 #define FA_ATTN_TILE_ORDER_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "attn/portable.h"
@@ -348,6 +349,106 @@ FA_RULE fa_tile_pos fa_block_tile(const fa_tile_order *o, uint32_t block, uint32
   if (slot < o->count) return fa_tile_position(o, slot);
   fa_tile_pos past = {0, 0, -1};
   return past;
+}
+
+/* ---- the last round shared by keys (walks of single tiles)
+ *
+ * A walk of single tiles (no causal pairs) whose tiles all cost the same
+ * ends on a partial round: 2048 tiles on 132 blocks leave 68 blocks a 16th
+ * tile while 64 wait, so the busiest block runs 1.031x the average (d128's
+ * full bench rows: 128 SMs run them as fast as 132, bench/grid_rounds.sh).
+ * Instead the last round's R tiles, each of n key tiles, are dealt out by
+ * keys: flattened as key tile x of tile i = i n + x, block b of the first
+ * min(G, 2R) takes [b L / G', (b + 1) L / G'), L = R n, so each block runs
+ * about L / G' key tiles and a tile spans at most 3 blocks (each range
+ * holds at least n / 2). A tile cut between blocks is a split tile: its
+ * pieces store fp32 partials and the last to finish merges them
+ * (fwd_wgmma.cuh, merge_split_tile). Only where it pays: tiles of at least
+ * FA_TILE_SPLIT_MIN_KEY_TILES key tiles (H200, twenty-sixth session: d128
+ * full s1024, n = 8, ran 2.6-5% slower split, s4096-s16384 2.3-3.1%
+ * faster), and a last round that costs at least 1/FA_TILE_SPLIT_MIN_GAIN
+ * of the whole: its idle blocks over the grid, (G - R) / G, against the
+ * rounds, F + 1 (d64 s8192, 0.7%, gained nothing). */
+#define FA_TILE_SPLIT_MIN_KEY_TILES 16u
+#define FA_TILE_SPLIT_MIN_GAIN 64u
+
+typedef struct fa_tile_split {
+  uint32_t first;  /* the walk's step (slot) where the shared round starts */
+  uint32_t tiles;  /* R, the tiles it shares; 0: no split */
+  uint32_t n;      /* key tiles of each */
+  uint32_t blocks; /* G': the blocks that take a share */
+} fa_tile_split;
+
+/* The split of a walk of single tiles whose last round's tiles all have n
+ * key tiles (the caller checks that), on a grid of `grid` blocks. */
+FA_RULE fa_tile_split fa_tile_split_of(const fa_tile_order *o, uint32_t grid, uint32_t n) {
+  fa_tile_split s = {0, 0, 0, 0};
+  if (o->zigzag || o->tail_tiles != 0 || grid == 0 || grid > 0xFFFFu || n < FA_TILE_SPLIT_MIN_KEY_TILES ||
+      n > 0xFFFFu)
+    return s;
+  const uint32_t rest = o->count % grid, rounds = o->count / grid;
+  if (rest == 0 || (uint64_t)(grid - rest) * FA_TILE_SPLIT_MIN_GAIN < (uint64_t)grid * (rounds + 1u)) return s;
+  s.first = o->count - rest;
+  s.tiles = rest;
+  s.n = n;
+  s.blocks = 2u * rest < grid ? 2u * rest : grid;
+  return s;
+}
+
+/* The first key tile of block b's share (b <= blocks). */
+FA_RULE uint64_t fa_split_start(const fa_tile_split *s, uint32_t block) {
+  return (uint64_t)block * s->tiles * s->n / s->blocks;
+}
+
+/* The block whose share holds flattened key tile x. */
+FA_RULE uint32_t fa_split_block_of(const fa_tile_split *s, uint64_t x) {
+  const uint64_t keys = (uint64_t)s->tiles * s->n;
+  return (uint32_t)(((x + 1u) * s->blocks + keys - 1u) / keys) - 1u;
+}
+
+/* Pieces (parts of tiles) in block b's share. */
+FA_RULE uint32_t fa_split_block_pieces(const fa_tile_split *s, uint32_t block) {
+  if (s->tiles == 0 || block >= s->blocks) return 0;
+  const uint64_t lo = fa_split_start(s, block), hi = fa_split_start(s, block + 1u);
+  return hi > lo ? (uint32_t)((hi - 1u) / s->n - lo / s->n + 1u) : 0u;
+}
+
+/* Piece j of block b's share: tile i of the shared round, its key tiles
+ * [lo, hi) (relative to the tile's first), its index among the tile's
+ * pieces and their count (1: a whole tile), and its partial's slot (b + i:
+ * distinct, as both grow along the pieces). */
+typedef struct fa_split_piece {
+  uint32_t tile, lo, hi, index, count, slot;
+} fa_split_piece;
+
+FA_RULE fa_split_piece fa_split_block_piece(const fa_tile_split *s, uint32_t block, uint32_t j) {
+  const uint64_t lo = fa_split_start(s, block), hi = fa_split_start(s, block + 1u), n = s->n;
+  fa_split_piece p;
+  p.tile = (uint32_t)(lo / n) + j;
+  const uint64_t t0 = (uint64_t)p.tile * n, t1 = t0 + n;
+  p.lo = (uint32_t)((lo > t0 ? lo : t0) - t0);
+  p.hi = (uint32_t)((hi < t1 ? hi : t1) - t0);
+  const uint32_t first = fa_split_block_of(s, t0), last = fa_split_block_of(s, t1 - 1u);
+  p.index = block - first;
+  p.count = last - first + 1u;
+  p.slot = block + p.tile;
+  return p;
+}
+
+/* The workspace of a split on a grid of at most sm_count blocks: R < G
+ * counters (one per shared tile, zeroed before each launch), then R + G' <
+ * 2 G slots of partials, each a consumer thread's O fragment and its rows'
+ * maxima and sums: (head_dim_padded / 8 + 1) float4 for each of the
+ * block_m x 2 consumer threads (fwd_wgmma.cuh, merge_split_tile). */
+FA_RULE size_t fa_split_counter_bytes(int32_t sm_count) {
+  return ((size_t)4 * (size_t)(sm_count > 0 ? sm_count : 0) + 255u) & ~(size_t)255u;
+}
+FA_RULE size_t fa_split_slot_bytes(int32_t block_m, int32_t head_dim_padded) {
+  return (size_t)block_m * 2u * ((size_t)head_dim_padded / 8u + 1u) * 16u;
+}
+FA_RULE size_t fa_split_workspace_bytes(int32_t sm_count, int32_t block_m, int32_t head_dim_padded) {
+  if (sm_count <= 0) return 0;
+  return fa_split_counter_bytes(sm_count) + 2u * (size_t)sm_count * fa_split_slot_bytes(block_m, head_dim_padded);
 }
 
 /* Blocks to launch for `tiles` tiles (dense-shaped: an upper bound of the

@@ -154,6 +154,13 @@ struct FwdWgmmaTraits {
   static_assert(kProducerRegs + kConsumerRegs * kConsumers <= kEntryRegs * (1 + kConsumers),
                 "setmaxnreg beyond the block's registers");
 
+  // The last round shared by keys (merge_split_tile): walks of single tiles
+  // (not the causal kernels: their walks end in the tail), up to 128
+  // columns of O (at d192/d256 the merge's path spilled 64-184 bytes: O
+  // alone holds 96-128 of the consumers' 232 registers). fwd_wgmma_family.c
+  // asks for workspace by the same rule.
+  static constexpr bool kSplitMerge = kHeadDimPadded <= 128 && MASK != kMaskCausal;
+
   static constexpr int kQBytes = kPanels * kBlockM * kRowBytes;  // one Q tile
   static constexpr int kQBuffers = Q_BUFFERS;
   static_assert(Q_BUFFERS == 1 || Q_BUFFERS == 2, "one or two Q tiles");
@@ -796,7 +803,8 @@ __device__ __forceinline__ void zero_v_tail_by_panel(uint32_t sv_stage, int firs
 struct WgmmaTile {
   int b, head, m0;
   fa_seq seq;
-  bool run;  // the tile has query rows and its sequence is this launch's
+  bool run;       // the tile has query rows and its sequence is this launch's
+  uint32_t keys;  // a piece of a split tile: its key tiles [keys & 0xFFFF, keys >> 16) of the tile's; 0: all
 };
 
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
@@ -815,6 +823,40 @@ __device__ __forceinline__ void choose_tail(fa_tile_order *order, uint32_t lane)
     best = min(best, fa_tile_tail_score(order, &span, units, gridDim.x) << 8 | c);
   best = __reduce_min_sync(0xffffffffu, best);
   if (best != ~0u) fa_tile_order_set_tail(order, &span, span.fewest + (best & 0xFFu));
+}
+
+// Key tiles a slot of the walk's steps visits (plan_tile), -1 for a slot
+// without a tile to run.
+template <class T>
+__device__ __forceinline__ int slot_key_tiles(const fa_fwd_args &a, const fa_tile_order &order, uint32_t slot) {
+  const fa_tile_pos pos = fa_tile_position(&order, slot);
+  if (pos.m_block < 0) return -1;
+  const fa_seq seq = fa_locate_sequence(&a, pos.b);
+  const int m0 = pos.m_block * T::kBlockM;
+  if (m0 >= seq.len_q || !fa_seq_selected(&a, &seq)) return -1;
+  const fa_tile_plan p = fa_plan_key_tiles(m0, T::kBlockM, seq.len_q, seq.len_k, window_left_of<T::kMask>(a),
+                                           window_right_of<T::kMask>(a), T::kBlockN);
+  return p.n_block_max - p.n_block_min;
+}
+
+// The last round shared by keys (attn/tile_order.h), where the call planned
+// it (workspace for the partials, sized for a grid of sm_count blocks), the
+// walk is of single tiles and the last round's tiles all visit the same
+// number of key tiles: every thread checks some of them. Uniform over the
+// block (a block-wide barrier inside).
+template <class T>
+__device__ __forceinline__ fa_tile_split plan_split(const fa_fwd_args &a, const fa_tile_order &order, int tid) {
+  const fa_tile_split none = {0, 0, 0, 0};
+  if (!T::kSplitMerge || !a.split_last_round || order.zigzag || gridDim.x > (unsigned)a.sm_count ||
+      order.count % gridDim.x == 0)
+    return none;
+  const uint32_t first = order.count - order.count % gridDim.x;
+  const int n = slot_key_tiles<T>(a, order, first);
+  bool same = true;
+  for (uint32_t i = first + (uint32_t)tid; i < order.count; i += T::kThreads)
+    same = same && slot_key_tiles<T>(a, order, i) == n;
+  if (!__syncthreads_and(same) || n <= 0) return none;
+  return fa_tile_split_of(&order, gridDim.x, (uint32_t)n);
 }
 
 // The block's work tiles, listed by all its threads before the roles split
@@ -856,18 +898,33 @@ __device__ __forceinline__ void list_block_tiles(const fa_fwd_args &a, unsigned 
     order = fa_tile_order_tables(m_tiles, a.batch, heads, zigzag, q_tiles, by_rank, ranks_end);
   }
   choose_tail(&order, tid & 31);
-  const uint32_t tiles = fa_block_tiles(&order, blockIdx.x, gridDim.x);
+  const fa_tile_split split = plan_split<T>(a, order, tid);
+  const uint32_t full = split.tiles != 0 ? split.first / gridDim.x : 0u;  // rounds before the shared one
+  const uint32_t tiles = split.tiles != 0 ? full + fa_split_block_pieces(&split, blockIdx.x)
+                                          : fa_block_tiles(&order, blockIdx.x, gridDim.x);
   const uint32_t pairs = fa_block_pair_steps(&order, blockIdx.x, gridDim.x);
   for (uint32_t k = (uint32_t)tid; k < tiles; k += T::kThreads) {
-    const fa_tile_pos pos = fa_block_tile(&order, blockIdx.x, gridDim.x, pairs, k);  // may be an empty slot
+    fa_tile_pos pos;
+    uint32_t keys = 0;  // WgmmaTile::keys
+    if (split.tiles != 0 && k >= full) {
+      const fa_split_piece piece = fa_split_block_piece(&split, blockIdx.x, k - full);
+      pos = fa_tile_position(&order, split.first + piece.tile);
+      if (piece.count > 1) keys = piece.lo | piece.hi << 16;
+    } else {
+      pos = fa_block_tile(&order, blockIdx.x, gridDim.x, pairs, k);  // may be an empty slot
+    }
     fa_seq seq = {0, 0, 0, 0};
     if (T::kListedPlace && pos.m_block >= 0) seq = fa_locate_sequence(&a, pos.b);
     // q_start and k_start come from int32 cu_seqlens (or are 0): 32 bits hold them
-    st_shared_16(list + kListEntryBytes * k, (uint32_t)pos.b, (uint32_t)pos.head, (uint32_t)pos.m_block, 0u);
+    st_shared_16(list + kListEntryBytes * k, (uint32_t)pos.b, (uint32_t)pos.head, (uint32_t)pos.m_block, keys);
     st_shared_16(list + kListEntryBytes * k + 16, (uint32_t)seq.q_start, (uint32_t)seq.k_start, (uint32_t)seq.len_q,
                  (uint32_t)seq.len_k);
   }
-  if (tid == 0) st_shared_4(list + kListEntryBytes * FA_TILE_LIST_MAX, tiles);
+  // After the entries: their count, and the split for merge_split_tile
+  // ({first piece entry, n}, {R, G'}; R 0: none) and its broadcast word.
+  if (tid == 0)
+    st_shared_16(list + kListEntryBytes * FA_TILE_LIST_MAX, tiles, full | split.n << 16,
+                 split.tiles | split.blocks << 16, 0u);
   fence_proxy_async_shared();  // the tables' stores before TMA writes the ring
 }
 
@@ -889,14 +946,20 @@ __device__ __forceinline__ WgmmaTile locate_tile(const fa_fwd_args &a, uint32_t 
     t.seq = fa_locate_sequence(&a, t.b);
   }
   t.run = (int)e.z >= 0 && t.m0 < t.seq.len_q && fa_seq_selected(&a, &t.seq);
+  t.keys = T::kSplitMerge ? e.w : 0u;  // a constant where the kernel never splits
   return t;
 }
 
 #endif  // __CUDA_ARCH__ >= 900
 template <class T>
 __device__ __forceinline__ fa_tile_plan plan_tile(const fa_fwd_args &a, const WgmmaTile &t) {
-  return fa_plan_key_tiles(t.m0, T::kBlockM, t.seq.len_q, t.seq.len_k, window_left_of<T::kMask>(a),
-                           window_right_of<T::kMask>(a), T::kBlockN);
+  fa_tile_plan p = fa_plan_key_tiles(t.m0, T::kBlockM, t.seq.len_q, t.seq.len_k, window_left_of<T::kMask>(a),
+                                     window_right_of<T::kMask>(a), T::kBlockN);
+  if (T::kSplitMerge && t.keys != 0) {  // a piece: its share of the tile's key tiles (list_block_tiles)
+    p.n_block_max = p.n_block_min + (int)(t.keys >> 16);
+    p.n_block_min += (int)(t.keys & 0xFFFFu);
+  }
+  return p;
 }
 
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
@@ -1258,6 +1321,87 @@ __device__ __forceinline__ void store_o(const fa_fwd_args &a, const WgmmaTile &t
     store_tile<T>(a, t, o, row_max, row_sum, warp_row0, lane);
 }
 
+// exp2(m - m_all) for a part of row max m in a merge whose max is m_all; a
+// part without keys (-inf) weighs 0.
+__device__ __forceinline__ float part_weight(float m, float m_all) { return m == -INFINITY ? 0.f : exp2f(m - m_all); }
+
+// A piece of a split tile (WgmmaTile::keys, attn/tile_order.h "the last
+// round shared by keys") after its key tiles: every consumer thread stores
+// its O fragment and its rows' maxima and sums (fp32, not yet normalized)
+// into the piece's slot of the workspace, then one thread counts the piece
+// in the tile's counter; the piece that completes the count merges all of
+// them into its registers and returns true (the caller's epilogue stores
+// the tile), the others false. The merge reads every part back in piece
+// order, without FMA contraction: the bits do not depend on which piece
+// finished last.
+template <class T>
+__device__ __forceinline__ bool merge_split_tile(const fa_fwd_args &a, uint32_t list, unsigned k,
+                                                 float (&o)[T::kOTiles][4], float (&row_max)[1][2],
+                                                 float (&row_sum)[1][2], int ctid) {
+  constexpr int kThreadsC = 128 * T::kConsumers;
+  constexpr int kSlot = kThreadsC * (T::kOTiles + 1);  // float4 per slot: [fragment float4][thread]
+  const uint32_t tail = list + kListEntryBytes * FA_TILE_LIST_MAX;
+  const uint4 sp = ld_shared_16(tail);  // {count, first piece entry | n << 16, R | G' << 16, broadcast}
+  fa_tile_split split;
+  split.first = 0;
+  split.n = sp.y >> 16;
+  split.tiles = sp.z & 0xFFFFu;
+  split.blocks = sp.z >> 16;
+  const fa_split_piece piece = fa_split_block_piece(&split, blockIdx.x, k - (sp.y & 0xFFFFu));
+  unsigned *counters = static_cast<unsigned *>(a.workspace);
+  float4 *slots = reinterpret_cast<float4 *>(static_cast<char *>(a.workspace) + fa_split_counter_bytes(a.sm_count));
+  float4 *mine = slots + (size_t)piece.slot * kSlot + ctid;
+#pragma unroll
+  for (int dt = 0; dt < T::kOTiles; ++dt) __stcg(mine + dt * kThreadsC, make_float4(o[dt][0], o[dt][1], o[dt][2], o[dt][3]));
+  __stcg(mine + T::kOTiles * kThreadsC, make_float4(row_max[0][0], row_max[0][1], row_sum[0][0], row_sum[0][1]));
+  __threadfence();  // this thread's partial, device-wide, before the count
+  named_bar_sync(kBarConsumers, kThreadsC);
+  if (ctid == 0) {
+    const unsigned done = atomicAdd(counters + piece.tile, 1u);
+    __threadfence();  // the other pieces' partials (fenced before their counts) before the reads below
+    st_shared_4(tail + 12, done + 1u == piece.count ? 1u : 0u);
+  }
+  named_bar_sync(kBarConsumers, kThreadsC);
+  if (ld_shared_4(tail + 12) == 0) return false;
+  __threadfence();
+  // Every part from the workspace, this piece's own included, in piece
+  // order: the same operations whoever is last (registers would save one
+  // read, but merging them in at their place needs a second fragment,
+  // which d256's consumers have no registers for).
+  const float4 *part = slots + (size_t)(piece.slot - piece.index) * kSlot + ctid;  // the tile's slots are adjacent
+  {
+    const float4 s = __ldcg(part + T::kOTiles * kThreadsC);
+    row_max[0][0] = s.x, row_max[0][1] = s.y, row_sum[0][0] = s.z, row_sum[0][1] = s.w;
+#pragma unroll
+    for (int dt = 0; dt < T::kOTiles; ++dt) {
+      const float4 v = __ldcg(part + dt * kThreadsC);
+      o[dt][0] = v.x, o[dt][1] = v.y, o[dt][2] = v.z, o[dt][3] = v.w;
+    }
+  }
+  for (unsigned q = 1; q < piece.count; ++q) {
+    part += kSlot;
+    const float4 s = __ldcg(part + T::kOTiles * kThreadsC);
+    const float pm[2] = {s.x, s.y}, pl[2] = {s.z, s.w};
+    float wa[2], wb[2];
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      const float m = fmaxf(row_max[0][h], pm[h]);
+      wa[h] = part_weight(row_max[0][h], m);
+      wb[h] = part_weight(pm[h], m);
+      row_sum[0][h] = __fadd_rn(__fmul_rn(row_sum[0][h], wa[h]), __fmul_rn(pl[h], wb[h]));
+      row_max[0][h] = m;
+    }
+#pragma unroll
+    for (int dt = 0; dt < T::kOTiles; ++dt) {
+      const float4 v = __ldcg(part + dt * kThreadsC);
+      const float pv[4] = {v.x, v.y, v.z, v.w};
+#pragma unroll
+      for (int j = 0; j < 4; ++j) o[dt][j] = __fadd_rn(__fmul_rn(o[dt][j], wa[j >> 1]), __fmul_rn(pv[j], wb[j >> 1]));
+    }
+  }
+  return true;
+}
+
 // The consumer role (warpgroups 1 .. kConsumers; rows 64 c .. 64 c + 63 of
 // each work tile): the block's work tiles in list order, each its Q wait,
 // its key tiles (the overlapped loop, or the first version) and its
@@ -1476,10 +1620,16 @@ __device__ __forceinline__ void consume(const fa_fwd_args &a, const CUtensorMap 
     // The overlapped loop runs at the register limit: the tile's sequence
     // and head are found again from the tile index rather than kept live
     // across the loop (ptxas spilled them otherwise).
-    if constexpr (T::kOverlap)
-      store_o<T>(a, locate_tile<T>(a, list, tile), o[0], row_max, row_sum, warp_row0, lane, so, &tm_o, any_keys, tr);
-    else
+    if constexpr (T::kOverlap) {
+      const WgmmaTile te = locate_tile<T>(a, list, tile);
+      if constexpr (T::kSplitMerge)
+        if (te.keys != 0 && !merge_split_tile<T>(a, list, tile, o[0], row_max, row_sum, ctid)) continue;
+      store_o<T>(a, te, o[0], row_max, row_sum, warp_row0, lane, so, &tm_o, any_keys, tr);
+    } else {
+      if constexpr (T::kSplitMerge)
+        if (t.keys != 0 && !merge_split_tile<T>(a, list, tile, o[0], row_max, row_sum, ctid)) continue;
       store_o<T>(a, t, o[0], row_max, row_sum, warp_row0, lane, so, &tm_o, any_keys, tr);
+    }
     tr.mark(kTrStored);
   }
   tr.finish();
@@ -1579,6 +1729,12 @@ int launch_fwd_wgmma(const fa_fwd_args *args, cudaStream_t stream) {
   const void *kernel = reinterpret_cast<const void *>(fwd_wgmma_kernel<T>);
   const cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, T::kSmemBytes);
   if (e != cudaSuccess) return e;
+  // The split's counters (merge_split_tile) start at zero: a memset node,
+  // not state kept between calls.
+  if (args->split_last_round) {
+    const cudaError_t z = cudaMemsetAsync(args->workspace, 0, fa_split_counter_bytes(args->sm_count), stream);
+    if (z != cudaSuccess) return z;
+  }
   void *params[] = {const_cast<fa_fwd_args *>(args), &tm_q, &tm_k, &tm_v, &tm_o};
   return cudaLaunchKernel(kernel, dim3((unsigned)blocks), dim3(T::kThreads), params, T::kSmemBytes, stream);
 }

@@ -9,10 +9,12 @@
  * (mma): a paged cache whose pages TMA boxes cannot tile (page sizes that
  * are not multiples of 8, or neither multiples nor divisors of the key
  * tile), a stride of 2^40 bytes or more, a tensor of 2^31 rows or more (TMA coordinates are
- * 32-bit), a driver without cuTensorMapEncodeTiled. It needs no workspace.
+ * 32-bit), a driver without cuTensorMapEncodeTiled. Workspace only where
+ * the call asks for the split of the grid's last round (num_splits > 1).
  */
 #include <stdint.h>
 
+#include "attn/tile_order.h"
 #include "dispatch.h"
 
 /* TMA limits (cuTensorMapEncodeTiled, cuda.h): strides in bytes are
@@ -77,9 +79,48 @@ static fa_status wgmma_supports(const fa_fwd_args *a, const fa_kernel_info *k, c
   return FA_OK;
 }
 
-static size_t wgmma_workspace_bytes(const fa_fwd_args *a, const fa_kernel_info *k, const fa_device_info *dev) {
-  (void)a, (void)k, (void)dev;
-  return 0;
+/* The last round shared by keys (attn/tile_order.h, fa_tile_split): asked
+ * for with num_splits > 1, its partials in the workspace. The bytes where
+ * the kernel may split this call, else 0: as FwdWgmmaTraits::kSplitMerge,
+ * no causal kernel (nor a causal-shaped window: its walk ends in single
+ * tiles) and no head dim above 128 (the merge spilled there); prefill
+ * shapes only, sequences of two query tiles or more (decode-like calls
+ * are the decode family's, and a runtime's worst-case workspace,
+ * fa_fwd_workspace_size_max, stays theirs); and keys enough for
+ * FA_TILE_SPLIT_MIN_KEY_TILES (the kernel checks the rest). */
+static size_t split_bytes(const fa_fwd_args *a, const fa_kernel_info *k, const fa_device_info *dev) {
+  const int32_t padded = k->head_dim % 64 == 0 ? k->head_dim : (k->head_dim + 31) / 32 * 32; /* kHeadDimPadded */
+  const int one_sided = (a->window_left < 0) != (a->window_right < 0);
+  if (padded > 128 || k->mask == FA_MASK_CAUSAL || one_sided || k->block_n <= 0 ||
+      (int64_t)a->seqlen_q < 2 * (int64_t)k->block_m ||
+      ((int64_t)a->seqlen_k + k->block_n - 1) / k->block_n < (int64_t)FA_TILE_SPLIT_MIN_KEY_TILES)
+    return 0;
+  return fa_split_workspace_bytes(dev->sm_count, k->block_m, padded);
 }
 
-const fa_family fa_family_wgmma = {"wgmma", wgmma_supports, wgmma_workspace_bytes, NULL, 0, NULL};
+/* Split where asked and the workspace holds it; otherwise the call runs
+ * unsplit (as the decode family lowers its split count to the workspace
+ * given). Sequences are never split: splits 1. */
+static void wgmma_plan(fa_fwd_args *a, const fa_kernel_info *k, const fa_device_info *dev) {
+  const size_t need = split_bytes(a, k, dev);
+  a->split_last_round = a->num_splits > 1 && need > 0 && a->workspace != NULL && a->workspace_bytes >= need;
+  a->splits = 1;
+}
+
+/* Before plan (splits 0): what a split would need; after: what it uses. */
+static size_t wgmma_workspace_bytes(const fa_fwd_args *a, const fa_kernel_info *k, const fa_device_info *dev) {
+  if (a->num_splits <= 1 || (a->splits != 0 && !a->split_last_round)) return 0;
+  return split_bytes(a, k, dev);
+}
+
+/* Under bounds (num_splits 0 = any): the split's bytes unless every call
+ * passes 1, whatever the calls' windows (the bytes depend on the device and
+ * the kernel alone once keys suffice, and seqlen_k is an upper bound). */
+static size_t wgmma_max_workspace_bytes(const fa_fwd_args *bounds, const fa_kernel_info *k, const fa_device_info *dev) {
+  fa_fwd_args any = *bounds;
+  any.window_left = any.window_right = -1;
+  return bounds->num_splits == 1 ? 0 : split_bytes(&any, k, dev);
+}
+
+const fa_family fa_family_wgmma = {"wgmma", wgmma_supports, wgmma_workspace_bytes, wgmma_plan, 0,
+                                   wgmma_max_workspace_bytes};
