@@ -7,8 +7,11 @@
  * of single tiles as the kernel chooses it (fa_tile_order_tail), beside a
  * reference: the last two rounds of steps split into single tiles, each
  * placed longest first on the least loaded block (src/cuda/fwd_wgmma.md,
- * "Twenty-fifth session"). The model knows no L2: a tail that balances best
- * here can lose on the GPU (a tail of every unit did). Tile shapes as
+ * "Twenty-fifth session"); without a mask, beside it, the figure with the
+ * last round shared out by keys as num_splits > 1 has it (fa_tile_split,
+ * twenty-sixth session). The model knows no L2 and no clocks: a tail that
+ * balances best here can lose on the GPU (a tail of every unit did), and
+ * the key split gained about half of what it predicts. Tile shapes as
  * gen/spec.py has them (twenty-fifth session).
  *
  *   ninja build/tile_balance && build/tile_balance
@@ -85,43 +88,42 @@ static double longest_first_reference(const fa_tile_order *o, int s, int bm, int
 }
 
 /* Full rows (steps of one tile, every tile n key tiles): the busiest block
- * over the average when the last partial round's R tiles are shared out by
- * key ranges instead (src/cuda/fwd_wgmma.md, "Next steps": a stream-K
- * round): their R n key tiles over G' = min(G, 2R) blocks in equal
- * contiguous ranges, so a tile spans at most 3 blocks. A piece of a split
- * tile costs its key tiles + 0.4 (its fp32 partial stored instead of the
- * epilogue) and, as the worst case, every such block also merges once
- * (+0.4: reading up to two partials, then the epilogue). */
-static double shared_last_round(const fa_tile_order *o, int s, int bn) {
-  const uint32_t steps = fa_tile_steps(o), full = steps / kGrid, rest = steps % kGrid;
-  const double n = ceil((double)s / bn), whole = n + 0.4, avg = steps * whole / kGrid;
-  if (rest == 0) return full * whole / avg;
-  const uint32_t blocks = rest * 2 < kGrid ? rest * 2 : kGrid;
-  const uint64_t keys = (uint64_t)rest * (uint64_t)n;
+ * over the average when the last partial round's tiles are shared out by
+ * keys as the kernel does it with num_splits > 1 (attn/tile_order.h,
+ * fa_tile_split_of: 16+ key tiles, an idle share of 1/64 or more; the
+ * pieces of fa_split_block_piece). A piece of a split tile costs its key
+ * tiles + 0.4 (its fp32 partial instead of the epilogue) and, as the worst
+ * case, every such block also merges once (+0.4: reading the parts back,
+ * then the epilogue). Where the rule declines, or the head dim is above
+ * 128 (no split there: FwdWgmmaTraits::kSplitMerge), the plain walk's
+ * figure. */
+static double shared_last_round(const fa_tile_order *o, int s, int bm, int bn, int d) {
+  const uint32_t n = (uint32_t)ceil((double)s / bn);
+  const double whole = n + 0.4, avg = (double)o->count * whole / kGrid;
+  const fa_tile_split sp = fa_tile_split_of(o, kGrid, n);
+  if (sp.tiles == 0 || d > 128) return busiest(o, 0, s, bm, bn);
   double most = 0;
-  for (uint32_t b = 0; b < blocks; ++b) {
-    const uint64_t lo = b * keys / blocks, hi = (b + 1) * keys / blocks;
-    double load = full * whole;
+  for (uint32_t b = 0; b < kGrid; ++b) {
+    double load = (double)(sp.first / kGrid) * whole;
     int merges = 0;
-    for (uint64_t t = lo / (uint64_t)n; t * (uint64_t)n < hi; ++t) {
-      const uint64_t a = t * (uint64_t)n > lo ? t * (uint64_t)n : lo, z = (t + 1) * (uint64_t)n < hi ? (t + 1) * (uint64_t)n : hi;
-      const int split = !(a == t * (uint64_t)n && z == (t + 1) * (uint64_t)n);
-      load += (double)(z - a) + 0.4;
-      merges |= split;
+    for (uint32_t j = 0; j < fa_split_block_pieces(&sp, b); ++j) {
+      const fa_split_piece pc = fa_split_block_piece(&sp, b, j);
+      load += (double)(pc.hi - pc.lo) + 0.4;
+      merges |= pc.count > 1;
     }
     most = fmax(most, load + 0.4 * merges);
   }
-  return fmax(most, full * whole) / avg;
+  return most / avg;
 }
 
-static void row(const char *name, int batch, int heads, int s, int causal, int bm, int bn) {
+static void row(const char *name, int d, int batch, int heads, int s, int causal, int bm, int bn) {
   const int m_tiles = (s + bm - 1) / bm;
   const fa_tile_order steps_only = fa_tile_order_dense(m_tiles, batch, (uint32_t)heads, causal);
   fa_tile_order tail = steps_only;
   fa_tile_order_tail(&tail, kGrid);
   printf("%-20s %6.2f rounds of steps: busiest / average %.3f", name, (double)fa_tile_steps(&steps_only) / kGrid,
          busiest(&steps_only, causal, s, bm, bn));
-  if (!causal) printf(", last round shared by keys %.3f", shared_last_round(&steps_only, s, bn));
+  if (!causal) printf(", last round shared by keys %.3f", shared_last_round(&steps_only, s, bm, bn, d));
   if (causal)
     printf(", with the tail %.3f (%u units of %u tiles; last two rounds longest first: %.3f)", busiest(&tail, causal, s, bm, bn),
            tail.tail_units, tail.tail_n, longest_first_reference(&steps_only, s, bm, bn));
@@ -134,19 +136,19 @@ int main(void) {
     const int batch = 16384 / s;
     /* d64: mask none 192 x 128; causal 128 x 128 below 2048 keys, 192 x 128 from 2048 */
     snprintf(name, sizeof name, "d64 s%d full", s);
-    row(name, batch, 32, s, 0, 192, 128);
+    row(name, 64, batch, 32, s, 0, 192, 128);
     snprintf(name, sizeof name, "d64 s%d causal", s);
-    row(name, batch, 32, s, 1, s < 2048 ? 128 : 192, 128);
+    row(name, 64, batch, 32, s, 1, s < 2048 ? 128 : 192, 128);
     /* d128: 128 x 128; mask none 128 x 176 from 8192 keys */
     snprintf(name, sizeof name, "d128 s%d full", s);
-    row(name, batch, 16, s, 0, 128, s < 8192 ? 128 : 176);
+    row(name, 128, batch, 16, s, 0, 128, s < 8192 ? 128 : 176);
     snprintf(name, sizeof name, "d128 s%d causal", s);
-    row(name, batch, 16, s, 1, 128, 128);
+    row(name, 128, batch, 16, s, 1, 128, 128);
     /* d256: 128 x 64 */
     snprintf(name, sizeof name, "d256 s%d full", s);
-    row(name, batch, 8, s, 0, 128, 64);
+    row(name, 256, batch, 8, s, 0, 128, 64);
     snprintf(name, sizeof name, "d256 s%d causal", s);
-    row(name, batch, 8, s, 1, 128, 64);
+    row(name, 256, batch, 8, s, 1, 128, 64);
   }
   return 0;
 }
