@@ -1365,9 +1365,11 @@ __device__ __forceinline__ bool merge_split_tile(const fa_fwd_args &a, uint32_t 
   if (ld_shared_4(tail + 12) == 0) return false;
   __threadfence();
   // Every part from the workspace, this piece's own included, in piece
-  // order: the same operations whoever is last (registers would save one
-  // read, but merging them in at their place needs a second fragment,
-  // which d256's consumers have no registers for).
+  // order: the same operations whoever is last. Folding its registers in
+  // at its place would save one read of its own slot, but a last piece
+  // that is not the first needs the parts before it merged first, in a
+  // second fragment (the first version of this merge did that and spilled
+  // at d256).
   const float4 *part = slots + (size_t)(piece.slot - piece.index) * kSlot + ctid;  // the tile's slots are adjacent
   {
     const float4 s = __ldcg(part + T::kOTiles * kThreadsC);
