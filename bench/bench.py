@@ -307,8 +307,8 @@ def main():
     ap.add_argument("--repeats", type=int, default=3, help="interleaved timing rounds per row (median)")
     ap.add_argument("--extra-repeats", type=int, default=EXTRA_REPEATS,
                     help="interleaved timing rounds per extra row (packed GQA, SWA, d80, d96, vision)")
-    ap.add_argument("--splits", type=int, default=0, help="our calls' num_splits (wgmma: > 1 shares the last "
-                    "round of the persistent grid out by keys; needs workspace, allocated once per row)")
+    ap.add_argument("--splits", type=int, default=0, help="our calls' num_splits (wgmma: 0 or > 1 shares the last "
+                    "round of the persistent grid out by keys, 1 does not; its workspace is allocated once per row)")
     ap.add_argument("--png", help="write the plot here (needs matplotlib; also $OUT/bench.png when $OUT is set)")
     ap.add_argument("--replot", metavar="JSON", help="only plot a saved result (bench.json) to --png "
                     "(default: the JSON's path with .png); needs no GPU")

@@ -283,14 +283,14 @@ typedef struct fa_fwd_params {
    * sequence's result is then independent of the rest of the batch; n > 1 =
    * at most n splits per sequence (<= FA_MAX_SPLITS). A call that splits
    * needs workspace (fa_fwd_workspace_size).
-   * Prefill on sm_90 (the wgmma family), 0.4: n > 1 (only) also lets the
+   * Prefill on sm_90 (the wgmma family), 0.4: 0 and n > 1 also let the
    * persistent grid share out the tiles of its last partial round by keys
    * (2 or 3 blocks per tile, fp32 partials merged in a fixed order:
-   * deterministic, but a tile's bits then depend on the batch around it),
-   * for full or two-sided windows, head dims up to 128, sequences of two
-   * query tiles or more and 16 key tiles or more, with the workspace
-   * fa_fwd_workspace_size reports; a call given less workspace runs
-   * unsplit. */
+   * deterministic, but a tile's bits then depend on the batch around it;
+   * 1 keeps them independent), for full or two-sided windows, head dims up
+   * to 128, sequences of two query tiles or more and 16 key tiles or more,
+   * with the workspace fa_fwd_workspace_size reports (about 18 MB at d128
+   * on 132 SMs); a call given less workspace runs unsplit. */
   int32_t num_splits;
   int32_t reserved_v0_3; /* zero */
 } fa_fwd_params;

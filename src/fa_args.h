@@ -89,7 +89,7 @@ typedef struct fa_fwd_args {
   int32_t splits;     /* as planned by the chosen family (fa_family.plan); 0 before; unused by families that do not split */
   /* wgmma (prefill): the persistent grid's last partial round shared out by
    * keys, partials in the workspace (attn/tile_order.h, fa_tile_split), as
-   * planned: num_splits > 1 and workspace for it. */
+   * planned: num_splits other than 1 and workspace for it. */
   int32_t split_last_round;
   /* Which sequences this launch computes (a call split between two kernels,
    * dispatch.h): FA_SEQ_ALL, or only those with at most / more than

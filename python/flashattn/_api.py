@@ -214,9 +214,9 @@ def varlen_attn(query, key, value, cu_seq_q, cu_seq_k, max_q, max_k, *, scale=No
       num_splits: torch 2.12's split-KV knob: None or 0 = chosen by the
         library, 1 = no split (a sequence's result does not depend on the
         rest of the batch), n = at most n. On Hopper prefill (the wgmma
-        family), n > 1 also lets the persistent grid's last partial round
-        share its tiles out by keys (1.5-3% less time on long full
-        attention rows; None/0 does not). The binding allocates the
+        family), None/0 and n > 1 also let the persistent grid's last
+        partial round share its tiles out by keys (1.5-3% less time on long
+        full attention rows; 1 does not). The binding allocates the
         workspace the library asks for.
       dtype: numpy only: 'bf16' when query/key/value are uint16 views holding
         bfloat16 bits (numpy has no bfloat16; the output is then uint16 too);

@@ -1323,7 +1323,7 @@ __device__ __forceinline__ void store_o(const fa_fwd_args &a, const WgmmaTile &t
 
 // exp2(m - m_all) for a part of row max m in a merge whose max is m_all; a
 // part without keys (-inf) weighs 0.
-__device__ __forceinline__ float part_weight(float m, float m_all) { return m == -INFINITY ? 0.f : exp2f(m - m_all); }
+__device__ __forceinline__ float part_weight(float m, float m_all) { return m == -INFINITY ? 0.f : fa_exp2(m - m_all); }
 
 // A piece of a split tile (WgmmaTile::keys, attn/tile_order.h "the last
 // round shared by keys") after its key tiles: every consumer thread stores

@@ -10,7 +10,7 @@
  * are not multiples of 8, or neither multiples nor divisors of the key
  * tile), a stride of 2^40 bytes or more, a tensor of 2^31 rows or more (TMA coordinates are
  * 32-bit), a driver without cuTensorMapEncodeTiled. Workspace only where
- * the call asks for the split of the grid's last round (num_splits > 1).
+ * the grid's last round may be split (num_splits other than 1).
  */
 #include <stdint.h>
 
@@ -79,8 +79,10 @@ static fa_status wgmma_supports(const fa_fwd_args *a, const fa_kernel_info *k, c
   return FA_OK;
 }
 
-/* The last round shared by keys (attn/tile_order.h, fa_tile_split): asked
- * for with num_splits > 1, its partials in the workspace. The bytes where
+/* The last round shared by keys (attn/tile_order.h, fa_tile_split): taken
+ * with num_splits 0 (the library decides) or > 1, never with 1 (a
+ * sequence's bits then do not depend on the batch around it); its
+ * partials in the workspace. The bytes where
  * the kernel may split this call, else 0: as FwdWgmmaTraits::kSplitMerge,
  * no causal kernel (nor a causal-shaped window: its walk ends in single
  * tiles) and no head dim above 128 (the merge spilled there); prefill
@@ -98,18 +100,18 @@ static size_t split_bytes(const fa_fwd_args *a, const fa_kernel_info *k, const f
   return fa_split_workspace_bytes(dev->sm_count, k->block_m, padded);
 }
 
-/* Split where asked and the workspace holds it; otherwise the call runs
+/* Split where allowed and the workspace holds it; otherwise the call runs
  * unsplit (as the decode family lowers its split count to the workspace
  * given). Sequences are never split: splits 1. */
 static void wgmma_plan(fa_fwd_args *a, const fa_kernel_info *k, const fa_device_info *dev) {
   const size_t need = split_bytes(a, k, dev);
-  a->split_last_round = a->num_splits > 1 && need > 0 && a->workspace != NULL && a->workspace_bytes >= need;
+  a->split_last_round = a->num_splits != 1 && need > 0 && a->workspace != NULL && a->workspace_bytes >= need;
   a->splits = 1;
 }
 
 /* Before plan (splits 0): what a split would need; after: what it uses. */
 static size_t wgmma_workspace_bytes(const fa_fwd_args *a, const fa_kernel_info *k, const fa_device_info *dev) {
-  if (a->num_splits <= 1 || (a->splits != 0 && !a->split_last_round)) return 0;
+  if (a->num_splits == 1 || (a->splits != 0 && !a->split_last_round)) return 0;
   return split_bytes(a, k, dev);
 }
 
