@@ -919,6 +919,49 @@ static void test_workspace_bound_exact(void **state) {
     }
 }
 
+/* The wgmma family's split of the last round (attn/tile_order.h,
+ * fa_tile_split) asks for workspace with num_splits 0 (the default) and
+ * n > 1, never with 1; only for calls it may split: not causal, head dims up
+ * to 128, two query tiles and 16 key tiles or more. */
+static size_t wgmma_split_bytes(const ws_model *m, int32_t sq, int32_t sk, int32_t num_splits, int32_t wl,
+                                int32_t wr) {
+  fa_device_info dev = device_of(90);
+  dev.sm_count = 132, dev.max_smem_per_block = 232448;
+  dev.tensor_map_encode = (void *)&dev; /* any non-NULL: never called here */
+  fa_fwd_args a = ws_call(m, 2, sq, 0, sk, 0, num_splits, wl, wr, 132);
+  a.tensor_map_encode = dev.tensor_map_encode;
+  a.kv_capacity = sk;
+  a.q_head_stride = a.k_head_stride = a.v_head_stride = a.out_head_stride = m->d;
+  a.q_row_stride = a.out_row_stride = (int64_t)m->hq * m->d;
+  a.k_row_stride = a.v_row_stride = (int64_t)m->hk * m->d;
+  a.q_batch_stride = a.out_batch_stride = (int64_t)sq * m->hq * m->d;
+  a.k_batch_stride = a.v_batch_stride = (int64_t)sk * m->hk * m->d;
+  fa_choice c = {SIZE_MAX, SIZE_MAX};
+  fa_message msg;
+  if (fa_choose_kernel_in(&fa_kernel_table, FA_BACKEND_CUDA, &a, m->dtype, &dev, &c, &msg) != FA_OK)
+    fail_msg("no kernel: %s", msg.text);
+  if (strncmp(fa_kernel_table.entries[c.index].info.name, "fwd_wgmma_", 10) != 0)
+    fail_msg("sm_90 chose %s, not the wgmma family", fa_kernel_table.entries[c.index].info.name);
+  return fa_choice_workspace_bytes(&fa_kernel_table, c, &a, &dev);
+}
+
+static void test_wgmma_split_workspace(void **state) {
+  const ws_model d128 = {16, 16, 128, FA_DTYPE_BF16, 2, 4096, 8192, 8192};
+  const ws_model d256 = {8, 8, 256, FA_DTYPE_BF16, 2, 4096, 8192, 8192};
+  const size_t whole = fa_split_workspace_bytes(132, 128, 128);
+  (void)state;
+  assert_true(whole > 0);
+  assert_int_equal(wgmma_split_bytes(&d128, 4096, 4096, 0, -1, -1), whole);
+  assert_int_equal(wgmma_split_bytes(&d128, 4096, 4096, 2, -1, -1), whole);
+  assert_int_equal(wgmma_split_bytes(&d128, 4096, 4096, 1, -1, -1), 0);
+  assert_int_equal(wgmma_split_bytes(&d128, 4096, 4096, 0, 1000, 1000), whole); /* two-sided window */
+  assert_int_equal(wgmma_split_bytes(&d128, 4096, 4096, 0, -1, 0), 0);          /* causal: its tail instead */
+  assert_int_equal(wgmma_split_bytes(&d128, 4096, 4096, 0, 1000, -1), 0);       /* one-sided: walks in pairs */
+  assert_int_equal(wgmma_split_bytes(&d128, 4096, 15 * 128, 0, -1, -1), 0);     /* 15 key tiles */
+  assert_int_equal(wgmma_split_bytes(&d128, 255, 4096, 0, -1, -1), 0);          /* one query tile */
+  assert_int_equal(wgmma_split_bytes(&d256, 4096, 4096, 0, -1, -1), 0);         /* d256: no merge */
+}
+
 /* num_splits = 1 as the cap: nothing splits, the bound is 0; a device
  * that reports no SMs (sm_count 0) does not split either. */
 static void test_workspace_bound_edges(void **state) {
@@ -1325,6 +1368,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_workspace_bound),
       cmocka_unit_test(test_workspace_bound_exact),
       cmocka_unit_test(test_workspace_bound_edges),
+      cmocka_unit_test(test_wgmma_split_workspace),
       cmocka_unit_test(test_decode_workspace_by_sequence),
       cmocka_unit_test(test_decode_splits_fill_one_wave),
       cmocka_unit_test(test_workspace_bound_by_sequence),

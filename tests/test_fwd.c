@@ -187,10 +187,11 @@ typedef struct problem {
   window win;
   int64_t lq[MAX_BATCH], lk[MAX_BATCH], used[MAX_BATCH];
   int64_t max_lq, max_lk;
-  /* > 0: through a context claiming this many SMs, with num_splits 2 and
-   * the workspace it asks for: the wgmma family's persistent grid then ends
-   * on a partial round that it shares out by keys (split tiles, merged). */
-  int split_sms;
+  /* > 0: through a context claiming this many SMs, with num_splits
+   * split_num (2, or 0: the default) and the workspace it asks for: the
+   * wgmma family's persistent grid then ends on a partial round that it
+   * shares out by keys (split tiles, merged). */
+  int split_sms, split_num;
 } problem;
 
 static int64_t grow(int64_t len, int factor) {
@@ -518,7 +519,7 @@ static fa_fwd_params make_params(const fwd_case *c, const geometry *g, const pro
 static void describe(char *buf, size_t len, const fwd_case *c, const problem *p) {
   char split[64] = "";
   if (p->split_sms > 0)
-    snprintf(split, sizeof split, ", %d SMs, num_splits 2", p->split_sms);
+    snprintf(split, sizeof split, ", %d SMs, num_splits %d", p->split_sms, p->split_num);
   snprintf(buf, len, "%s: [%s] window (%d, %d)%s", c->name, p->sc->what, p->win.left,
            p->win.right, split);
 }
@@ -688,15 +689,15 @@ static void run_problem(case_state *s, size_t kernel, const problem *p, tu_rng *
       fail_msg("%s: fa_context_init: %s", what, msg.text);
     claimed.sm_count = p->split_sms;
     prm.context = &claimed;
-    prm.num_splits = 2;
+    prm.num_splits = p->split_num;
     if (fa_fwd_workspace_size_with_kernel(&prm, kernel, &bytes, &msg) != FA_OK)
       fail_msg("%s: fa_fwd_workspace_size_with_kernel: %s", what, msg.text);
-    if (bytes > 0) {
-      prm.workspace = tu_pool_device(&s->pool, bytes, &why);
-      if (prm.workspace == NULL)
-        fail_msg("%s: workspace of %zu bytes: %s", what, bytes, why);
-      prm.workspace_bytes = bytes;
-    }
+    if (bytes == 0) /* the shape is chosen so that it splits (test_dispatch: when a call may) */
+      fail_msg("%s: num_splits %d asked for no workspace: the split would not run", what, p->split_num);
+    prm.workspace = tu_pool_device(&s->pool, bytes, &why);
+    if (prm.workspace == NULL)
+      fail_msg("%s: workspace of %zu bytes: %s", what, bytes, why);
+    prm.workspace_bytes = bytes;
   }
   st = fa_fwd_with_kernel(&prm, kernel, &msg);
   if (st == FA_ERR_UNSUPPORTED) {
@@ -847,13 +848,13 @@ static void test_fwd_case(void **state) {
    * tiles of 128 keys, FA_TILE_SPLIT_MIN_KEY_TILES or more) through 5 and 9
    * SMs, so that the last round is partial and its tiles are split (in 2
    * pieces, and on 9 SMs one in 3) and merged; each run twice, bitwise (the
-   * merge's order). */
+   * merge's order). num_splits 2 on 5 SMs, 0 (the default) on 9. */
   if (cuda && strcmp(c->family, "wgmma") == 0 && c->mask != FA_MASK_CAUSAL && c->head_dim <= 128) {
     const window unbounded = {-1, -1}; /* local kernels too: a window bounded on one side walks in pairs */
     problem p = make_problem(&k_scenarios[SPLIT_SCENARIO], unbounded, SPLIT_GROW);
-    p.split_sms = 5;
+    p.split_sms = 5, p.split_num = 2;
     run_problem(s, kernel, &p, &rng, stream, &stats);
-    p.split_sms = 9;
+    p.split_sms = 9, p.split_num = 0; /* the default splits too */
     run_problem(s, kernel, &p, &rng, stream, &stats);
   }
   print_message("%-40s %2d shapes, worst error: out %.2e (tol %.0e), row %.2e, lse abs %.2e%s\n",
