@@ -226,7 +226,7 @@ step_tests_small() {
 # test_fwd's wgmma cases alone (every head dim, dtype and mask of the
 # family against the double reference), with the worst errors.
 step_tests_wgmma() {
-  timeout 240 build/tests/test_fwd wgmma >"$OUT/test_fwd_wgmma.log" 2>&1
+  timeout "${WGMMA_TEST_TIMEOUT:-400}" build/tests/test_fwd wgmma >"$OUT/test_fwd_wgmma.log" 2>&1
   note "test_fwd wgmma: exit $? ($(counts "$OUT/test_fwd_wgmma.log"))"
   grep -E '^\[  FAILED  \] [a-z]' "$OUT/test_fwd_wgmma.log" | head -10 >>"$SUMMARY"
 }

@@ -121,6 +121,7 @@ typedef struct scenario {
  * by SPLIT_GROW in the wgmma split pass (test_fwd_case). */
 #define GPU_GROW 3
 #define SPLIT_GROW 7
+#define SPLIT_GROW_WIDE 10 /* 2991 rows: 17 key tiles of 176 */
 #define SPLIT_SCENARIO 7 /* "varlen, one long sequence, ...": 300 rows, 2094 grown */
 
 static const scenario k_scenarios[] = {
@@ -845,13 +846,18 @@ static void test_fwd_case(void **state) {
   }
   /* wgmma up to d128, not causal (a causal walk ends in its tail instead;
    * d192/d256 do not split): the one long sequence grown to 2094 rows (17
-   * tiles of 128 keys, FA_TILE_SPLIT_MIN_KEY_TILES or more) through 5 and 9
+   * tiles of 128 keys, FA_TILE_SPLIT_MIN_KEY_TILES or more; 2991 for
+   * 176-key tiles) through 5 and 9
    * SMs, so that the last round is partial and its tiles are split (in 2
    * pieces, and on 9 SMs one in 3) and merged; each run twice, bitwise (the
    * merge's order). num_splits 2 on 5 SMs, 0 (the default) on 9. */
   if (cuda && strcmp(c->family, "wgmma") == 0 && c->mask != FA_MASK_CAUSAL && c->head_dim <= 128) {
     const window unbounded = {-1, -1}; /* local kernels too: a window bounded on one side walks in pairs */
-    problem p = make_problem(&k_scenarios[SPLIT_SCENARIO], unbounded, SPLIT_GROW);
+    fa_kernel_info info = FA_KERNEL_INFO_INIT;
+    if (fa_kernel_info_get(kernel, &info) != FA_OK)
+      fail_msg("%s: fa_kernel_info_get(%zu) failed", c->name, kernel);
+    /* 176-key tiles (the long-key kernels) need 2816 keys or more */
+    problem p = make_problem(&k_scenarios[SPLIT_SCENARIO], unbounded, info.block_n > 128 ? SPLIT_GROW_WIDE : SPLIT_GROW);
     p.split_sms = 5, p.split_num = 2;
     run_problem(s, kernel, &p, &rng, stream, &stats);
     p.split_sms = 9, p.split_num = 0; /* the default splits too */
