@@ -8,7 +8,7 @@
  * reference: the last two rounds of steps split into single tiles, each
  * placed longest first on the least loaded block (src/cuda/fwd_wgmma.md,
  * "Twenty-fifth session"); without a mask, beside it, the figure with the
- * last round shared out by keys as num_splits > 1 has it (fa_tile_split,
+ * last round shared out by keys as num_splits 0 or > 1 has it (fa_tile_split,
  * twenty-sixth session). The model knows no L2 and no clocks: a tail that
  * balances best here can lose on the GPU (a tail of every unit did), and
  * the key split gained about half of what it predicts. Tile shapes as
@@ -89,7 +89,7 @@ static double longest_first_reference(const fa_tile_order *o, int s, int bm, int
 
 /* Full rows (steps of one tile, every tile n key tiles): the busiest block
  * over the average when the last partial round's tiles are shared out by
- * keys as the kernel does it with num_splits > 1 (attn/tile_order.h,
+ * keys as the kernel does it with num_splits 0 or > 1 (attn/tile_order.h,
  * fa_tile_split_of: 16+ key tiles, an idle share of 1/64 or more; the
  * pieces of fa_split_block_piece). A piece of a split tile costs its key
  * tiles + 0.4 (its fp32 partial instead of the epilogue) and, as the worst
