@@ -960,6 +960,17 @@ static void test_wgmma_split_workspace(void **state) {
   assert_int_equal(wgmma_split_bytes(&d128, 4096, 15 * 128, 0, -1, -1), 0);     /* 15 key tiles */
   assert_int_equal(wgmma_split_bytes(&d128, 255, 4096, 0, -1, -1), 0);          /* one query tile */
   assert_int_equal(wgmma_split_bytes(&d256, 4096, 4096, 0, -1, -1), 0);         /* d256: no merge */
+  /* A runtime's worst case covers the default's split (bounds num_splits 0:
+   * any), and not when every call passes 1. */
+  {
+    fa_device_info dev = device_of(90);
+    dev.sm_count = 132, dev.max_smem_per_block = 232448;
+    dev.tensor_map_encode = (void *)&dev;
+    fa_fwd_args b = ws_call(&d128, 2, 4096, 8192, 4096, 1, 0, -1, -1, 132);
+    assert_true(fa_workspace_bound_in(&fa_kernel_table, FA_BACKEND_CUDA, &b, FA_DTYPE_BF16, &dev) >= whole);
+    b.num_splits = 1;
+    assert_int_equal(fa_workspace_bound_in(&fa_kernel_table, FA_BACKEND_CUDA, &b, FA_DTYPE_BF16, &dev), 0);
+  }
 }
 
 /* num_splits = 1 as the cap: nothing splits, the bound is 0; a device
