@@ -129,6 +129,17 @@ static fa_device_info device_of(int arch) {
   return d;
 }
 
+/* An H200 as the wgmma family sees it: sm_90, 132 SMs, 227 KB of shared
+ * memory per block, and a tensor-map encoder (any non-NULL address: never
+ * called here). */
+static char k_encoder_stand_in;
+static fa_device_info sm90_with_encoder(void) {
+  fa_device_info d = device_of(90);
+  d.max_smem_per_block = 232448;
+  d.tensor_map_encode = (void *)&k_encoder_stand_in;
+  return d;
+}
+
 /* Choose on `table` and expect kernel `want` (a name) or status `st`. */
 static void expect_choice(const fa_kernel_table_view *table, const fa_fwd_args *a, fa_dtype dtype, int arch,
                           const char *want, fa_status want_st, const char *words) {
@@ -224,9 +235,7 @@ static void test_generated_long_key_kernels(void **state) {
   fa_device_info dev;
   size_t i, found = 0;
   (void)state;
-  memset(&dev, 0, sizeof dev);
-  dev.arch = 90, dev.sm_count = 132, dev.max_smem_per_block = 232448;
-  dev.tensor_map_encode = (void *)&dev; /* any non-NULL: never called here */
+  dev = sm90_with_encoder();
   for (i = 0; i < fa_kernel_table.size; ++i) {
     const fa_kernel_entry *e = &fa_kernel_table.entries[i];
     if (e->min_seqlen_k == 0 || e->info.backend != FA_BACKEND_CUDA || e->info.arch != 90) continue;
@@ -925,9 +934,7 @@ static void test_workspace_bound_exact(void **state) {
  * to 128, two query tiles and 16 key tiles or more. */
 static size_t wgmma_split_bytes(const ws_model *m, int32_t sq, int32_t sk, int32_t num_splits, int32_t wl,
                                 int32_t wr) {
-  fa_device_info dev = device_of(90);
-  dev.sm_count = 132, dev.max_smem_per_block = 232448;
-  dev.tensor_map_encode = (void *)&dev; /* any non-NULL: never called here */
+  const fa_device_info dev = sm90_with_encoder();
   fa_fwd_args a = ws_call(m, 2, sq, 0, sk, 0, num_splits, wl, wr, 132);
   a.tensor_map_encode = dev.tensor_map_encode;
   a.kv_capacity = sk;
@@ -963,9 +970,7 @@ static void test_wgmma_split_workspace(void **state) {
   /* A runtime's worst case covers the default's split (bounds num_splits 0:
    * any), and not when every call passes 1. */
   {
-    fa_device_info dev = device_of(90);
-    dev.sm_count = 132, dev.max_smem_per_block = 232448;
-    dev.tensor_map_encode = (void *)&dev;
+    const fa_device_info dev = sm90_with_encoder();
     fa_fwd_args b = ws_call(&d128, 2, 4096, 8192, 4096, 1, 0, -1, -1, 132);
     assert_true(fa_workspace_bound_in(&fa_kernel_table, FA_BACKEND_CUDA, &b, FA_DTYPE_BF16, &dev) >= whole);
     b.num_splits = 1;
@@ -1285,9 +1290,7 @@ static void test_wgmma_supports(void **state) {
     print_message("skipped: this build has no fwd_wgmma_sm90a_hdim128_bf16_causal\n");
     skip();
   }
-  memset(&dev, 0, sizeof dev);
-  dev.arch = 90, dev.sm_count = 132, dev.max_smem_per_block = 232448;
-  dev.tensor_map_encode = (void *)&dev; /* any non-NULL: never called here */
+  dev = sm90_with_encoder();
   memset(&a, 0, sizeof a);
   a.batch = 2, a.num_heads_q = a.num_heads_k = 8, a.head_dim = 128, a.heads_per_kv = 1;
   a.seqlen_q = a.seqlen_k = a.kv_capacity = 1000;
