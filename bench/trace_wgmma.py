@@ -17,7 +17,10 @@ Steps of a consumer (SM cycles, between its own events):
   ready->ask    mask and row maxima (and, packing in the turn, the P V before)
   ask->got      waiting for the turn (softmax turns; else ~0)
   got->done     the exponentials (the turn)
-  done->S next  the next key tile's issue: pack (unless in the turn), K wait, O rescale
+  done->S next  the next key tile's issue: pack (unless in the turn), K wait, O rescale;
+    done->V       its wait for V of the key tile before (with the pack and the P V wait)
+    V->K          then for K
+    K->S issued   then the turn and the issue
   key tile      S ready(n) -> S ready(n+1): a main-loop iteration
   last PV       the last P V issued -> waited for
   epilogue      last P V done -> O stored, and with TMA stores its parts:
@@ -34,8 +37,8 @@ import sys
 SPANS = {}  # (block, role) -> (start, end) on the global timer (ns), every block of the grid
 
 NAMES = {1: "tile", 2: "q", 3: "s_issued", 4: "s_ready", 5: "ask", 6: "got", 7: "done", 8: "pv_issued",
-         9: "last_pv", 10: "stored", 11: "rows", 12: "pass_free", 13: "pass_stored", 16: "prod_q", 17: "prod_k",
-         18: "prod_v"}
+         9: "last_pv", 10: "stored", 11: "rows", 12: "pass_free", 13: "pass_stored", 14: "v_ready", 15: "k_ready",
+         16: "prod_q", 17: "prod_k", 18: "prod_v"}
 
 
 def load(path):
@@ -88,11 +91,19 @@ def consumer_steps(recs):
             if "stored" in prev:
                 steps["gap"].append(t - prev["stored"])
             prev = {"tile": t}
+        elif name == "v_ready":
+            if "done" in prev:
+                steps["  done->V"].append(t - prev["done"])
+        elif name == "k_ready":
+            if "v_ready" in prev:
+                steps["  V->K"].append(t - prev["v_ready"])
         elif name == "s_issued":
             if arg == 0 and "q" in prev:
                 steps["Q->S0"].append(t - prev["q"])
             if "done" in prev and arg > 0:
                 steps["done->S next"].append(t - prev["done"])
+                if "k_ready" in prev:
+                    steps["  K->S issued"].append(t - prev["k_ready"])
         elif name == "s_ready":
             if "s_issued" in prev:
                 steps["S issue->ready"].append(t - prev["s_issued"])
@@ -154,7 +165,7 @@ def main():
     head, rows = load(path)
     print(head)
     order = ["start->Q", "Q->S0", "S issue->ready", "ready->ask", "ask->got", "got->done", "done->S next",
-             "key tile", "last PV", "epilogue", "  rows"] + \
+             "  done->V", "  V->K", "  K->S issued", "key tile", "last PV", "epilogue", "  rows"] + \
         ["  pass %d %s" % (k, w) for k in range(4) for w in ("wait", "staged")] + ["gap"]
     total = collections.defaultdict(list)
     tiles = collections.Counter()
@@ -183,12 +194,14 @@ def main():
         if not prod or not cons:
             continue
         # one clock base for both: the raw 32-bit values (same SM)
+        # the n-th Q issued is the n-th work tile's (every tile of a bench row
+        # sees keys; the producer issues none for a tile without)
         q_issue = {arg: clock for clock, ev, arg in rows[(block, 0)] if ev == 16}
         lat, early = [], []
-        cur = None
+        cur, n = None, 0
         for clock, ev, arg in cons:
             if ev == 1:
-                cur = (arg, clock)
+                cur, n = (n, clock), n + 1
             elif ev == 2 and cur and cur[0] in q_issue:
                 lat.append((clock - q_issue[cur[0]]) & 0xffffffff)
                 early.append((cur[1] - q_issue[cur[0]]) & 0xffffffff if cur[1] >= q_issue[cur[0]] else

@@ -105,8 +105,8 @@ def wgmma_smem_bytes(head_dim, tile):
     default 1) + `stages` K and V tiles (swizzled panels, no padding) + the
     mbarriers: Q full/empty of each, and per stage full/empty for K and V +
     the block's list of work tiles (32 bytes each: the tile and its
-    sequence's place; 16-byte aligned) and its length
-    (src/cuda/fwd_wgmma.cuh); with smem_epilogue, then the O staging area:
+    sequence's place; 16-byte aligned), its length and the producer's next
+    tile (16 + 48 bytes; src/cuda/fwd_wgmma.cuh); with smem_epilogue, then the O staging area:
     block_m rows of O's accumulator (the padded head dim) if it has at most
     128 columns and fits, else of 64 or else 32 columns (passes), plus 16
     bytes of padding per row; at head dims that are multiples of 64 (TMA
@@ -116,7 +116,7 @@ def wgmma_smem_bytes(head_dim, tile):
     rows = q_buffers * tile["block_m"] + 2 * tile["stages"] * tile["block_n"]
     padded = wgmma_padded_head_dim(head_dim)
     before_list = rows * padded * 2 + 8 * (2 * q_buffers + 4 * tile["stages"])
-    base = 1024 + (before_list + 15) // 16 * 16 + 32 * WGMMA_TILE_LIST_MAX + 16
+    base = 1024 + (before_list + 15) // 16 * 16 + 32 * WGMMA_TILE_LIST_MAX + 16 + 48
     if not tile.get("smem_epilogue") or tile.get("stage_o_in_q"):
         return base  # no staging area (stage_o_in_q: O goes through its Q tile)
     # 64-column panels: O leaves by TMA stores from 128-byte-swizzled

@@ -1,7 +1,7 @@
 // wgmma_probe.cu - the first unit test of the wgmma family: the layouts it
 // relies on (shared/notes/HOPPER.md 2.3-2.8, first verified by the hopper
 // probe) checked through the family's own building blocks (fwd_wgmma.cuh):
-// load_tiles (TMA, 4-D maps from encode_rows_map, the mbarrier ring),
+// load_q, load_kv_tiles (TMA, 4-D maps from encode_rows_map, the mbarrier ring),
 // qk_gemm_wgmma (wgmma SS, K-major, 128B swizzle), pack_p (accumulator ->
 // A fragment) and pv_gemm_wgmma (wgmma RS, V MN-major), without the softmax.
 //
@@ -50,9 +50,11 @@ __global__ void __launch_bounds__(T::kThreads, 1)
     setmaxnreg_dec<24>();
     const fa_fwd_args unpaged = {};  // read only by the paged instantiation
     Tracer untraced(0, false);  // wgmma_trace.cuh: records nothing
-    if (tid == 0)
-      load_tiles<T, false>(unpaged, &tm_q, &tm_k, &tm_v, bar, sq, 0, sk, sv, 0, 0, 0, 0, kBlocks * T::kBlockN, 0, 0, 0, 0,
-                           kBlocks, 0u, untraced);
+    if (tid == 0) {
+      load_q<T>(&tm_q, bar, sq, 0, 0, 0, 0);
+      load_kv_tiles<T, false>(unpaged, &tm_k, &tm_v, bar, sk, sv, 0, kBlocks * T::kBlockN, 0, 0, 0, 0, kBlocks, 0u,
+                              untraced, [] {});
+    }
     return;
   }
   setmaxnreg_inc<240>();

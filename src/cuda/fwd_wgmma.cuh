@@ -33,7 +33,7 @@
 // product is waited for before the next step: the first version. A fourth, on since it was measured
 // (fwd_wgmma.md): SMEM_EPILOGUE, O staged in shared memory (stmatrix) and
 // stored with 16-byte stores (store_tile_smem). Paged K/V (a block table)
-// is a second instantiation of the producer's loads (load_tiles<T, true>).
+// is a second instantiation of the producer's loads (load_kv_tiles<T, true>).
 //
 // Tiles are panels of 64 columns (128-byte rows, TMA's 128-byte swizzle)
 // or, for head dims that are not multiples of 64, of 32 columns (64-byte
@@ -102,6 +102,9 @@ enum TurnRule : int { kTurnsNone = 0, kTurnsGemm = 1, kTurnsSoftmax = 2 };
 
 // Bytes of one entry of a block's work-tile list (list_block_tiles).
 constexpr int kListEntryBytes = 32;
+// After the list's length (16 bytes): the producer's next work tile
+// (produce's prepare), three 16-byte words.
+constexpr int kNextTileBytes = 48;
 
 template <int HEAD_DIM, int BLOCK_N, int STAGES, typename ElemT, int MASK, bool OVERLAP = false, int TURNS = kTurnsNone,
           bool PERSISTENT = false, bool SMEM_EPILOGUE = false, int CONSUMERS = 2, int Q_BUFFERS = 1,
@@ -187,7 +190,8 @@ struct FwdWgmmaTraits {
   // store_tile_tma): the staging rows are then TMA's 128-byte-swizzled
   // panels (no padding; the swizzle keeps stmatrix free of bank conflicts),
   // 1024-aligned, 64 or 128 columns per pass.
-  static constexpr int kSmemBytesNoStage = 1024 /* alignment slack */ + kListOffset + kListEntryBytes * FA_TILE_LIST_MAX + 16;
+  static constexpr int kSmemBytesNoStage =
+      1024 /* alignment slack */ + kListOffset + kListEntryBytes * FA_TILE_LIST_MAX + 16 + kNextTileBytes;
   static constexpr bool kSmemEpilogue = SMEM_EPILOGUE;
   // The d64 128 x 192 long-key kernels: their 96 S registers leave no room
   // for what the others take below (each spilled 24 bytes with it).
@@ -427,18 +431,21 @@ __device__ __forceinline__ void load_q(const CUtensorMap *tm_q, const WgmmaBarri
     tma_load_4d(dst + p * T::kBlockM * T::kRowBytes, tm_q, bar.q(qb), T::kPanelCols * p, q_row, head, q_batch);
 }
 
-// Q of one work tile, then K and V of each of its key tiles, each into the
-// next ring stage once both consumers released it; j0: the ring position
-// of its first key tile.
-template <class T, bool PAGED>
-__device__ __forceinline__ void load_tiles(const fa_fwd_args &a, const CUtensorMap *tm_q, const CUtensorMap *tm_k,
-                                           const CUtensorMap *tm_v, const WgmmaBarriers<T> &bar, uint32_t sq, int qb,
-                                           uint32_t sk, uint32_t sv, int q_row, int head, int q_batch, int b, int len_k,
-                                           int k_row, int kv_head, int kv_batch, int n_block_min, int n_block_max,
-                                           unsigned j0, Tracer &tr) {
-  load_q<T>(tm_q, bar, sq, qb, q_row, head, q_batch);
-  PageCursor at = page_cursor(a, n_block_min * T::kBlockN);  // paged: one division per work tile
+// K and V of each key tile of one work tile, each into the next ring stage
+// once both consumers released it; j0: the ring position of its first key
+// tile. `ahead` runs once, after the loads of the tile's second key tile
+// (its first, where it has one): the producer prepares its next work tile
+// there (produce), where it would otherwise wait for a stage.
+template <class T, bool PAGED, class Ahead>
+__device__ __forceinline__ void load_kv_tiles(const fa_fwd_args &a, const CUtensorMap *tm_k, const CUtensorMap *tm_v,
+                                              const WgmmaBarriers<T> &bar, uint32_t sk, uint32_t sv, int b, int len_k,
+                                              int k_row, int kv_head, int kv_batch, int n_block_min, int n_block_max,
+                                              unsigned j0, Tracer &tr, Ahead &&ahead) {
+  // paged: one division per work tile (not read unpaged: the arguments
+  // come through a generic pointer, a load on the way to the first K)
+  PageCursor at = PAGED ? page_cursor(a, n_block_min * T::kBlockN) : PageCursor{0, 0};
   const PageTable pt = PAGED ? page_table(a, b) : PageTable{nullptr, 0, 0};
+  const int n_ahead = min(n_block_min + 1, n_block_max - 1);
   for (int n = n_block_min; n < n_block_max; ++n) {
     const unsigned j = j0 + (unsigned)(n - n_block_min);
     const int s = ring_slot<T>(j);
@@ -454,6 +461,7 @@ __device__ __forceinline__ void load_tiles(const fa_fwd_args &a, const CUtensorM
     load_kv_tile<T, PAGED, false>(sv + s * T::kKVBytes, tm_v, bar.v_full(s), pt, len_k, k_row, kv_head, kv_batch, n,
                                   at);
     if constexpr (PAGED) at = next_tile<T>(pt.page_size, at, col_end);
+    if (n == n_ahead) ahead();
   }
 }
 
@@ -967,8 +975,16 @@ __device__ __forceinline__ fa_tile_plan plan_tile(const fa_fwd_args &a, const Wg
 // ------------------------------------------------------------ producer role
 
 // One thread, every work tile of the block in turn: Q once the consumers
-// released the previous tile's (q_empty), then K and V of every visited
-// key tile into the ring.
+// released the Q tile it goes into (q_empty), then K and V of every visited
+// key tile into the ring. Each work tile is prepared one ahead, during the
+// loads of the tile before (load_kv_tiles' `ahead`): its place, plan and
+// load coordinates go to shared memory after the list's length, and with
+// two Q tiles its Q is issued there too. So one tile's last K/V loads are
+// followed at once by the next tile's first, and its Q is in flight a tile
+// early: loaded after the tile before's last V, behind the list and
+// argument reads, Q landed ~130 cycles after the consumers wanted it at
+// d128 s512 (median; mean 490 of a 15,000-cycle work tile; fwd_wgmma.md
+// "Twenty-eighth session").
 template <class T>
 __device__ __forceinline__ void produce(const fa_fwd_args &a, const CUtensorMap *tm_q, const CUtensorMap *tm_k,
                                         const CUtensorMap *tm_v, const WgmmaBarriers<T> &bar, uint32_t sq,
@@ -978,50 +994,81 @@ __device__ __forceinline__ void produce(const fa_fwd_args &a, const CUtensorMap 
   tma_prefetch_map(tm_v);
   unsigned q_loads = 0, j = 0;  // Q tiles and key tiles loaded so far (barrier parities)
   const unsigned tile_count = ld_shared_4(list + kListEntryBytes * FA_TILE_LIST_MAX);
+  // The next work tile: {q_row, head, q_batch, b}, {k_row, kv_head,
+  // kv_batch, len_k}, {n_block_min, n_block_max, paged, 0}
+  const uint32_t next = list + kListEntryBytes * FA_TILE_LIST_MAX + 16;
   Tracer tr(0, true);  // empty unless FA_WGMMA_TRACE_CAP (wgmma_trace.cuh)
-  const auto produce_tile = [&](const fa_fwd_args &args, unsigned k) {
-    const WgmmaTile t = locate_tile<T>(args, list, k);
-    if (!t.run) return;
-    const fa_tile_plan plan = plan_tile<T>(args, t);
-    if (plan.n_block_min >= plan.n_block_max) return;  // no keys: the consumers need no Q either
-    if (args.block_table != nullptr && plan.n_block_min * T::kBlockN < t.seq.len_k)  // its first tile's entries
-      prefetch_l1(args.block_table + (int64_t)t.b * args.block_table_stride + plan.n_block_min * T::kBlockN / args.page_size);
-    const int q_row = (int)(t.seq.q_start + t.m0), q_batch = args.cu_seqlens_q == nullptr ? t.b : 0;
-    const int kv_head = t.head / args.heads_per_kv;
+  const auto issue_q = [&](int q_row, int head, int q_batch) {
     const int qb = q_buffer<T>(q_loads);
     mbar_wait_sleep(bar.q_empty(qb), q_parity<T>(q_loads) ^ 1u);  // a fresh barrier passes parity 1 at once
-    tr.mark(kTrProdQ, k);
     ++q_loads;
-    if (args.block_table != nullptr)
-      load_tiles<T, true>(args, tm_q, tm_k, tm_v, bar, sq, qb, sk, sv, q_row, t.head, q_batch, t.b, t.seq.len_k, 0,
-                          kv_head, 0, plan.n_block_min, plan.n_block_max, j, tr);
-    else
-      load_tiles<T, false>(args, tm_q, tm_k, tm_v, bar, sq, qb, sk, sv, q_row, t.head, q_batch, t.b, t.seq.len_k,
-                           (int)t.seq.k_start, kv_head, args.cu_seqlens_k == nullptr ? t.b : 0, plan.n_block_min,
-                           plan.n_block_max, j, tr);
-    j += (unsigned)(plan.n_block_max - plan.n_block_min);
+    load_q<T>(tm_q, bar, sq, qb, q_row, head, q_batch);
   };
-  if (tile_count <= 1) {  // one tile per block (not persistent): no loop to carry
-    if (tile_count == 1) produce_tile(a, 0);
-    tr.finish();
-    return;
-  }
-  // The first tile's loads from the constant bank too: at the kernel's start
-  // the generic loads below put ~1,500 cycles between the consumers' first
-  // tile and its Q issue; from the constant bank ~530 (bench/trace_wgmma.sh,
-  // d64 s512 causal, twenty-fourth session). Not beyond two panels: d256's
-  // producer spilled 32 bytes with both copies.
-  unsigned k0 = 0;
-  if constexpr (T::kPanels <= 2) produce_tile(a, k0++);
-  for (unsigned k = k0; k < tile_count; ++k) {
-    // In the loop the arguments are read again for each tile, through a
-    // pointer the compiler cannot keep: otherwise it hoists their sign
-    // extensions out of the loop and spills them (the producer has 24
-    // registers). Not for the first tile: those generic loads are slower
-    // than the constant bank, and the consumers wait for its loads.
+  // The first work tile from k on that visits keys (the consumers skip the
+  // others alike and need no Q for them), prepared; its index, or
+  // tile_count where none is left.
+  const auto prepare = [&](const fa_fwd_args &args, unsigned k) -> unsigned {
+    for (; k < tile_count; ++k) {
+      const WgmmaTile t = locate_tile<T>(args, list, k);
+      if (!t.run) continue;
+      const fa_tile_plan plan = plan_tile<T>(args, t);
+      if (plan.n_block_min >= plan.n_block_max) continue;
+      const bool paged = args.block_table != nullptr;
+      if (paged && plan.n_block_min * T::kBlockN < t.seq.len_k)  // its first tile's entries
+        prefetch_l1(args.block_table + (int64_t)t.b * args.block_table_stride +
+                    plan.n_block_min * T::kBlockN / args.page_size);
+      const int q_row = (int)(t.seq.q_start + t.m0), q_batch = args.cu_seqlens_q == nullptr ? t.b : 0;
+      const int k_row = paged ? 0 : (int)t.seq.k_start;
+      const int kv_batch = paged || args.cu_seqlens_k != nullptr ? 0 : t.b;
+      st_shared_16(next, (uint32_t)q_row, (uint32_t)t.head, (uint32_t)q_batch, (uint32_t)t.b);
+      st_shared_16(next + 16, (uint32_t)k_row, (uint32_t)(t.head / args.heads_per_kv), (uint32_t)kv_batch,
+                   (uint32_t)t.seq.len_k);
+      st_shared_16(next + 32, (uint32_t)plan.n_block_min, (uint32_t)plan.n_block_max, paged ? 1u : 0u, 0u);
+      if constexpr (T::kQBuffers == 2) issue_q(q_row, t.head, q_batch);
+      return k;
+    }
+    return tile_count;
+  };
+  // The first tile's arguments from the constant bank: at the kernel's
+  // start the generic loads below put ~1,500 cycles between the consumers'
+  // first tile and its Q issue; from the constant bank ~530
+  // (bench/trace_wgmma.sh, d64 s512 causal, twenty-fourth session). Not
+  // beyond two panels: d256's producer spilled 32 bytes with both copies.
+  unsigned k;
+  if constexpr (T::kPanels <= 2) {
+    k = prepare(a, 0);
+  } else {
     const fa_fwd_args *pa = &a;
     asm volatile("" : "+l"(pa));
-    produce_tile(*pa, k);
+    k = prepare(*pa, 0);
+  }
+  if (T::kQBuffers == 2 && k < tile_count) tr.mark(kTrProdQ, q_loads - 1);
+  while (k < tile_count) {
+    // The arguments read through a pointer the compiler cannot keep:
+    // otherwise it hoists their sign extensions out of the loop and spills
+    // them (the producer has 24 registers).
+    const fa_fwd_args *pa = &a;
+    asm volatile("" : "+l"(pa));
+    const uint4 q = ld_shared_16(next), kv = ld_shared_16(next + 16), nb = ld_shared_16(next + 32);
+    if constexpr (T::kQBuffers == 1) {  // its Q tile is free only now
+      issue_q((int)q.x, (int)q.y, (int)q.z);
+      tr.mark(kTrProdQ, q_loads - 1);
+    }
+    unsigned k_next = tile_count;
+    // The Q mark after prepare returns, not at the issue: there it spilled
+    // the traced producer (24 registers)
+    const auto ahead = [&] {
+      k_next = prepare(*pa, k + 1);
+      if (T::kQBuffers == 2 && k_next < tile_count) tr.mark(kTrProdQ, q_loads - 1);
+    };
+    if (nb.z != 0)
+      load_kv_tiles<T, true>(*pa, tm_k, tm_v, bar, sk, sv, (int)q.w, (int)kv.w, (int)kv.x, (int)kv.y, (int)kv.z,
+                             (int)nb.x, (int)nb.y, j, tr, ahead);
+    else
+      load_kv_tiles<T, false>(*pa, tm_k, tm_v, bar, sk, sv, (int)q.w, (int)kv.w, (int)kv.x, (int)kv.y, (int)kv.z,
+                              (int)nb.x, (int)nb.y, j, tr, ahead);
+    j += nb.y - nb.x;
+    k = k_next;
   }
   tr.finish();
 }
@@ -1078,17 +1125,28 @@ __device__ __forceinline__ void finish_rows(const fa_fwd_args &a, const WgmmaTil
   float *lse = a.lse == nullptr ? nullptr
                                 : a.lse + t.b * a.lse_batch_stride + t.head * a.lse_head_stride + t.seq.q_start + t.m0;
   const int rows_left = t.seq.len_q - t.m0;
+  // Both rows' sums, then the scaling, then the LSE stores: with a row's
+  // store between them the two rows' shuffle and divide chains ran one after
+  // the other (a branch per row).
+  fa_row_total total[2];
+#pragma unroll
+  for (int half = 0; half < 2; ++half)
+    total[half] = fa_row_with_sink(row_max[0][half], quad_sum(row_sum[0][half]), sink);
 #pragma unroll
   for (int half = 0; half < 2; ++half) {
-    const fa_row_total total = fa_row_with_sink(row_max[0][half], quad_sum(row_sum[0][half]), sink);
-    const float inv = fa_row_out_scale(total);
+    const float inv = fa_row_out_scale(total[half]);
 #pragma unroll
     for (int dt = 0; dt < T::kOTiles; ++dt) {
       o[dt][2 * half] *= inv;
       o[dt][2 * half + 1] *= inv;
     }
-    const int r = warp_row0 + (lane >> 2) + half * 8;
-    if (lse != nullptr && (lane & 3) == 0 && r < rows_left) lse[r] = fa_row_lse(total);
+  }
+  if (lse != nullptr && (lane & 3) == 0) {
+#pragma unroll
+    for (int half = 0; half < 2; ++half) {
+      const int r = warp_row0 + (lane >> 2) + half * 8;
+      if (r < rows_left) lse[r] = fa_row_lse(total[half]);
+    }
   }
 }
 
@@ -1523,10 +1581,12 @@ __device__ __forceinline__ void consume(const fa_fwd_args &a, const CUtensorMap 
           if (n >= n_block_min + 2 && ctid % 128 == 0) mbar_arrive(bar.v_empty(ring_slot<T>(jj - 2)));
           if constexpr (!T::kPackInTurn) pack_p<T>(p, sc[0]);  // P(n-1), before S(n) overwrites sc
           mbar_wait(bar.v_full(sp), ring_parity<T>(jj - 1));
+          tr.mark(kTrVReady, n - n_block_min);
           // V(n-1) past the keys (only the last tile can be; uniform over the
           // block, and outside the turn: it waits for every consumer)
           if (n0 > len_k) zero_v_tail_by_panel<T>(sv_prev, len_k - (n0 - T::kBlockN), ctid);
           mbar_wait(bar.k_full(s), ring_parity<T>(jj));
+          tr.mark(kTrKReady, n - n_block_min);
           turn_begin<T>(c);
           qk_gemm_issue<T>(sc[0], sq_wg, sk + s * T::kKVBytes);
           // O *= alpha(n-1) while S(n) runs: nothing in flight holds O now,

@@ -33,7 +33,9 @@ enum TraceEvent : unsigned {
   kTrRowsDone = 11,  // TMA-store epilogue: the rows' end done (finish_rows)
   kTrPassStaging = 12,  // a pass's staging rows free (its wait for the earlier stores' reads; argument: pass)
   kTrPassStored = 13,   // the pass's stores issued (argument: pass)
-  kTrProdQ = 16,     // producer: Q's buffer free, Q issued (argument: list index)
+  kTrVReady = 14,    // main loop: V of the key tile before waited for (argument: key tile)
+  kTrKReady = 15,    // main loop: K waited for (argument: key tile)
+  kTrProdQ = 16,     // producer: Q's buffer free, Q issued (argument: Q tiles issued before it)
   kTrProdK = 17,     // K's stage free, K issued (argument: key tile count so far)
   kTrProdV = 18,     // V's stage free, V issued
 };
@@ -51,22 +53,23 @@ __device__ unsigned wgmma_trace_counts[4 * FA_WGMMA_TRACE_BLOCKS];
 __device__ unsigned long long wgmma_trace_spans[4 * FA_WGMMA_TRACE_SPAN_BLOCKS][2];
 
 struct Tracer {
-  int row;   // -1: this thread records no events
-  int span;  // -1: nor its span
+  int span;  // block * 4 + role, -1: this thread records neither events nor its span
   unsigned n;
   __device__ Tracer(int role, bool traced)
-      : row(traced && blockIdx.x < FA_WGMMA_TRACE_BLOCKS ? (int)blockIdx.x * 4 + role : -1),
-        span(traced && blockIdx.x < FA_WGMMA_TRACE_SPAN_BLOCKS ? (int)blockIdx.x * 4 + role : -1), n(0) {
+      : span(traced && blockIdx.x < FA_WGMMA_TRACE_SPAN_BLOCKS ? (int)blockIdx.x * 4 + role : -1), n(0) {
     if (span >= 0) wgmma_trace_spans[span][0] = globaltimer_ns();
   }
+  // Events only in the first blocks; the row found again from the span
+  // (one register fewer: the 24-register producer spilled with both kept)
+  __device__ __forceinline__ bool records() const { return span >= 0 && blockIdx.x < FA_WGMMA_TRACE_BLOCKS; }
   __device__ __forceinline__ void mark(unsigned event, unsigned argument = 0) {
-    if (row < 0 || n >= FA_WGMMA_TRACE_CAP) return;
+    if (!records() || n >= FA_WGMMA_TRACE_CAP) return;
     unsigned t;
     asm volatile("mov.u32 %0, %%clock;\n" : "=r"(t));
-    wgmma_trace_records[row][n++] = make_uint2(t, event | argument << 8);
+    wgmma_trace_records[span][n++] = make_uint2(t, event | argument << 8);
   }
   __device__ __forceinline__ void finish() const {
-    if (row >= 0) wgmma_trace_counts[row] = n;
+    if (records()) wgmma_trace_counts[span] = n;
     if (span >= 0) wgmma_trace_spans[span][1] = globaltimer_ns();
   }
 };
