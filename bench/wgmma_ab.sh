@@ -10,7 +10,8 @@
 #            ("-name" turns a switch off; default "-overlap -pingpong": the first version;
 #            "D:key=value" sets a tile field of the max_head_dim=D row, e.g. "64:block_n=192";
 #            a dotted key reaches its long_keys / by_mask dicts: "64:long_keys.min_seqlen_k=2048")
-#            the wgmma family builds head dims $AB_WGMMA_DIMS (default 64,128,256);
+#            the wgmma family builds head dims $AB_WGMMA_DIMS (default 64,128,256;
+#            128 and 80 added where the packed rows are timed);
 #            AB_TIME_DIMS=256: time only those head dims (no packed rows);
 #            AB_TIME_DIMS=packed: only the packed rows ("64,128 --packed": both)
 #            AB_VARIANTS=none: no variants
@@ -67,6 +68,17 @@ for side in "${SIDES[@]:1}"; do
   if [ "$side" = O ]; then note "O = the tree in $AB_OLD"; elif [ "$side" = P ]; then note "P = the tree in $AB_OLD2 (tested like A)"; else note "$side = WGMMA_TILES with: $(sw "$side")"; fi
 done
 
+# The packed rows (timed without AB_TIME_DIMS, with "packed" or with
+# "--packed") need the wgmma family's d128 (packed GQA) and d80 (vision):
+# built too, or ab_prefill stops at the first row it cannot dispatch (the
+# twenty-eighth session lost a call's timing to it).
+WGMMA_DIMS=${AB_WGMMA_DIMS:-64,128,256}
+case "${AB_TIME_DIMS:-packed}" in
+  *packed*) for d in 128 80; do
+      case ",$WGMMA_DIMS," in *",$d,"*) ;; *) WGMMA_DIMS="$WGMMA_DIMS,$d"; note "wgmma d$d built too: the packed rows need it" ;; esac
+    done ;;
+esac
+
 # ---- one copy of the tree per side, small spec, the side's switches on
 rm -rf "$W" && mkdir -p "$W"
 for side in "${SIDES[@]}"; do
@@ -77,7 +89,7 @@ for side in "${SIDES[@]}"; do
   (cd "$src" && timeout 30 tar --exclude=./build --exclude=./.git --exclude=./.deb --exclude=./.ab -cf - .) | tar -xf - -C "$W/$side"
   # shellcheck disable=SC2046
   timeout 10 python3 bench/small_spec.py "$W/$side/gen/spec.py" --mma-bf16 \
-    --wgmma-dims "${AB_WGMMA_DIMS:-64,128,256}" \
+    --wgmma-dims "$WGMMA_DIMS" \
     $(for s in $(sw "$side"); do case $s in *:*) echo "--tile=$s" ;; *) echo "--switch=$s" ;; esac; done)
 done
 
@@ -165,7 +177,7 @@ done
 # (AB_TEST_SIDES="B C": only those sides; A is often main, tested before).
 # The cap: about 4 s a kernel on the H200, 6-10 kernels a head dim (4 head
 # dims at 90 s were cut in the eighteenth session).
-TEST_CAP=${AB_TEST_CAP:-$((40 * $(echo "${AB_WGMMA_DIMS:-64,128,256}" | tr ',' ' ' | wc -w)))}
+TEST_CAP=${AB_TEST_CAP:-$((40 * $(echo "$WGMMA_DIMS" | tr ',' ' ' | wc -w)))}
 for side in "${SIDES[@]}"; do
   [ "$side" = O ] && continue
   [ -n "${AB_TEST_SIDES:-}" ] && case " $AB_TEST_SIDES " in *" $side "*) ;; *) continue ;; esac
@@ -189,7 +201,7 @@ done
 # tail zeroing.
 for k in hdim64_bf16_causal:64 hdim128_fp16_none:128 hdim256_bf16_local:256; do
   name=${k%%:*} d=${k##*:}
-  case ",${AB_WGMMA_DIMS:-64,128,256}," in *",$d,"*) ;; *) continue ;; esac  # not built
+  case ",$WGMMA_DIMS," in *",$d,"*) ;; *) continue ;; esac  # not built
   args="--kernel fwd_wgmma_sm90a_$name --head-dim $d --heads-q 4 --heads-k 2 --seqlens 1000,777 --check-rows 64 --repeat 1 --seed 7"
   case $name in *_fp16_*) args="$args --dtype fp16" ;; esac
   [ "${name##*_}" = causal ] && args="$args --causal"
