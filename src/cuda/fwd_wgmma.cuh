@@ -981,10 +981,10 @@ __device__ __forceinline__ fa_tile_plan plan_tile(const fa_fwd_args &a, const Wg
 // load coordinates go to shared memory after the list's length, and with
 // two Q tiles its Q is issued there too. So one tile's last K/V loads are
 // followed at once by the next tile's first, and its Q is in flight a tile
-// early: loaded after the tile before's last V, behind the list and
-// argument reads, Q landed ~130 cycles after the consumers wanted it at
-// d128 s512 (median; mean 490 of a 15,000-cycle work tile; fwd_wgmma.md
-// "Twenty-eighth session").
+// early. (Loaded after the tile before's last V, behind the list and
+// argument reads, Q had landed ~130 cycles after the consumers wanted it
+// at d128 s512: median; mean 490 of a 15,000-cycle work tile; d128 s512
+// full takes 3-3.5% less time this way: fwd_wgmma.md "Producer".)
 template <class T>
 __device__ __forceinline__ void produce(const fa_fwd_args &a, const CUtensorMap *tm_q, const CUtensorMap *tm_k,
                                         const CUtensorMap *tm_v, const WgmmaBarriers<T> &bar, uint32_t sq,
