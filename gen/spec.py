@@ -191,6 +191,12 @@ def wgmma_smem_bytes(head_dim, tile):
 #             (the producer's next-but-one Q, and the K/V behind it, wait a
 #             work tile longer): off there (twenty-fourth session,
 #             fwd_wgmma.md)
+#   first_softmax_turn: (where pingpong=True; ignored by kernels with
+#             softmax turns or none) the first key tile's exponentials
+#             of each work tile in turns, consumer c after consumer c - 1
+#             (they reach them at once after their first S: fwd_wgmma.md
+#             "Where it stands"). Off everywhere: an experiment
+#             (bench/experiments/wgmma-first-softmax-turn.patch)
 #   lazy_rescale: the running max moves only when a key tile's max exceeds
 #             it by more than 2^8 (attn/softmax.h fa_softmax_rescale_lazy;
 #             FlashAttention 4's conditional rescaling), so O's rescale is

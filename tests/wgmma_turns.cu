@@ -40,11 +40,14 @@ namespace {
 // with softmax turns (128 x 128, the d64 short causal tile's rule since the
 // twenty-second session; mask none here, the turns do not depend on it);
 // persistent, two Q tiles.
+// (Both GEMM-turn cases also take the first softmax's turns,
+// first_softmax_turn: its barriers under the late consumer too.)
 struct SlowTurnsTwo
     : fa::FwdWgmmaTraits<64, 128, 2, __nv_bfloat16, fa::kMaskNone, true, fa::kTurnsGemm, true, true, 2, 2,
-                         fa::kRescaleExact, true> {};
+                         fa::kRescaleExact, true, true> {};
 struct SlowTurnsThree
-    : fa::FwdWgmmaTraits<64, 128, 3, __nv_bfloat16, fa::kMaskNone, true, fa::kTurnsGemm, true, true, 3, 2> {};
+    : fa::FwdWgmmaTraits<64, 128, 3, __nv_bfloat16, fa::kMaskNone, true, fa::kTurnsGemm, true, true, 3, 2,
+                         fa::kRescaleExact, false, true> {};
 struct SlowSoftmaxTurns
     : fa::FwdWgmmaTraits<64, 128, 3, __nv_bfloat16, fa::kMaskNone, true, fa::kTurnsSoftmax, true, true, 2, 2> {};
 

@@ -108,7 +108,7 @@ constexpr int kNextTileBytes = 48;
 
 template <int HEAD_DIM, int BLOCK_N, int STAGES, typename ElemT, int MASK, bool OVERLAP = false, int TURNS = kTurnsNone,
           bool PERSISTENT = false, bool SMEM_EPILOGUE = false, int CONSUMERS = 2, int Q_BUFFERS = 1,
-          int RESCALE = kRescaleExact, bool O_IN_Q = false>
+          int RESCALE = kRescaleExact, bool O_IN_Q = false, bool FIRST_SOFTMAX_TURN = false>
 struct FwdWgmmaTraits {
   using Elem = ElemT;
   static constexpr int kHeadDim = HEAD_DIM;
@@ -210,6 +210,15 @@ struct FwdWgmmaTraits {
   // once those stores have read it, at the next work tile's first S (one
   // arrival per consumer warp): with one Q tile that would wait for itself.
   static constexpr bool kOStageInQ = O_IN_Q;
+  // The first key tile's exponentials of each work tile in turns (tile
+  // switch first_softmax_turn; GEMM turns): the consumers reach that softmax
+  // at once after their first S, so without a turn their exponentials
+  // contend for the MUFU and the tensor pipe idles under all of them
+  // (~1,800 cycles a d128 s512 work tile, fwd_wgmma.md "Where it stands");
+  // consumer c waits for consumer c - 1's, which staggers them as the
+  // steady state does. Later key tiles keep no such turn.
+  static constexpr bool kFirstSoftmaxTurn = FIRST_SOFTMAX_TURN;
+  static_assert(!FIRST_SOFTMAX_TURN || TURNS == kTurnsGemm, "first_softmax_turn: GEMM turns (pingpong=True)");
   static_assert(!O_IN_Q || (kTmaStore && Q_BUFFERS == 2 && OVERLAP),
                 "stage_o_in_q: TMA stores (64-column panels), two Q tiles and the overlapped loop (which releases Q)");
   static constexpr int kOStageOffset =  // from the aligned base of shared memory
@@ -282,7 +291,11 @@ enum WgmmaNamedBarrier {
   kBarConsumers = 1,
   kBarTurn0 = 2,
   kBarTurn1 = 3,
-  kBarTurn2 = 4
+  kBarTurn2 = 4,
+  // kFirstSoftmaxTurn: consumer c arrives on kBarFirstSoftmax0 + c after its
+  // first exponentials, consumer c + 1 waits on it before its own
+  kBarFirstSoftmax0 = 5,
+  kBarFirstSoftmax1 = 6
 };
 
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
@@ -680,7 +693,7 @@ __device__ __forceinline__ void turn_end(int c) {
 // packed in the turn too (T::kPackInTurn): the previous P V, which reads p,
 // is waited for before the turn (wgmma_wait<0>; it was issued before this S
 // was waited for, so it is mostly done).
-template <class T>
+template <class T, bool FIRST = false>
 __device__ __forceinline__ void online_softmax_deferred(float (&s)[1][T::kSTiles][4], float (&row_max)[1][2],
                                                         float (&row_sum)[1][2], float (&alpha)[2], float c,
                                                         bool positive_scale, int consumer,
@@ -744,12 +757,32 @@ __device__ __forceinline__ void online_softmax_deferred(float (&s)[1][T::kSTiles
   }
   tr.mark(kTrTurnAsk);
   if constexpr (T::kSoftmaxTurns) turn_wait<T>(consumer);
+  // One arrival and one wait per barrier and work tile with keys: consumer
+  // c cannot arrive for the next tile before consumer c + 1 has waited for
+  // this one (c's next first S needs the last consumer's last P V turn,
+  // which follows c + 1's wait). (d256's consumer index is not a shuffle,
+  // so ptxas cannot see it to be warp-uniform: the barriers' branches take
+  // one here.)
+  const int turn_consumer =
+      T::kFirstSoftmaxTurn && FIRST && T::kHeadDimPadded >= 256 ? __shfl_sync(0xffffffffu, consumer, 0) : consumer;
+  if constexpr (T::kFirstSoftmaxTurn && FIRST) {
+    if (turn_consumer == 1)
+      named_bar_sync(kBarFirstSoftmax0, 256);
+    else if (T::kConsumers == 3 && turn_consumer == 2)
+      named_bar_sync(kBarFirstSoftmax1, 256);
+  }
   tr.mark(kTrTurnGot);
   if (__all_sync(0xffffffffu, moderate))
     softmax_weights<T, true, T::kPackInTurn>(s[0], row_sum[0], c, neg_sub, p);
   else
     softmax_weights<T, false, T::kPackInTurn>(s[0], row_sum[0], c, neg_sub, p);
   if constexpr (T::kSoftmaxTurns) turn_pass<T>(consumer);
+  if constexpr (T::kFirstSoftmaxTurn && FIRST) {
+    if (turn_consumer == 0)
+      named_bar_arrive(kBarFirstSoftmax0, 256);
+    else if (T::kConsumers == 3 && turn_consumer == 1)
+      named_bar_arrive(kBarFirstSoftmax1, 256);
+  }
   tr.mark(kTrTurnDone);
 }
 
@@ -1563,7 +1596,7 @@ __device__ __forceinline__ void consume(const fa_fwd_args &a, const CUtensorMap 
           if (a.softcap > 0.f) apply_softcap<T>(sc, a.softcap, a.softcap_inner_scale);
           if (fa_tile_needs_mask(&plan, n0, T::kBlockN))
             apply_mask<T>(sc, a, n0, m0 + warp_row0, diag, len_k, lane, hidden);
-          online_softmax_deferred<T>(sc, row_max, row_sum, alpha, cs, positive_scale, c, p, tr);
+          online_softmax_deferred<T, true>(sc, row_max, row_sum, alpha, cs, positive_scale, c, p, tr);
         }
         // Iteration n starts with the wait for P(n-2) V(n-2) and ends with the
         // softmax of S(n): the loop's back edge keeps ptxas from hoisting that
