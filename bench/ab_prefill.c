@@ -25,7 +25,10 @@
  * After the grid, bench.py's two packed varlen rows (the same sequence
  * lengths: its torch.randint draws with seed 0), bf16: 24 sequences GQA
  * 32/8 d128 causal, and 40 sequences (a vision encoder) 16 heads d80 full;
- * inputs a constant (their values do not move the time).
+ * inputs a constant (their values do not move the time); then its sliding
+ * window row (bf16 d128, one sequence of 16384, 16 heads, window 4096 to
+ * the left and none to the right), with the grid's inputs. "The packed
+ * rows" below means these three.
  *
  * Inputs: random bf16/fp16 in [-2, 2), layout [batch, seqlen, heads,
  * head_dim] passed as bench.py passes it (varlen: cu_seqlens 0, s, 2s, ..;
@@ -181,8 +184,9 @@ static void time_packed(const char *row, const int *lens, int n, int hq, int hk,
 /* One benchmark row: a grid row (dtype, head dim, seqlen, mask) or one of
  * the packed rows. */
 typedef struct {
-  int packed; /* 0: grid row; 1, 2: packed24, vision packed40 */
+  int packed; /* 0: grid row; 1, 2: packed24, vision packed40; 3: bench.py's swa4096 */
   int dt, d, s, causal, si;
+  int window_left; /* -1: none (the grid); 4096: swa4096 */
 } row_spec;
 
 typedef struct {
@@ -230,15 +234,18 @@ static void run_row(const row_spec *r, bench_state *st) {
     p.total_q = p.total_k = (int64_t)b * s;
   }
   p.q = st->q[dt], p.k = st->k[dt], p.v = st->v[dt], p.out = st->out;
-  p.window_left = -1;
+  p.window_left = r->window_left;
   p.window_right = r->causal ? 0 : -1;
   p.stream = st->stream;
   p.context = claimed;
   p.num_splits = num_splits;
   give_workspace(&p);
   char row[96];
-  snprintf(row, sizeof row, "%s d%d b%d h%d s%d %s", dt == 0 ? "bf16" : "fp16", d, b, h, s,
-           r->causal ? "causal" : "full");
+  if (r->window_left >= 0) /* bench.py's name for it */
+    snprintf(row, sizeof row, "bf16 swa%d d%d h%d s%d", r->window_left, d, h, s);
+  else
+    snprintf(row, sizeof row, "%s d%d b%d h%d s%d %s", dt == 0 ? "bf16" : "fp16", d, b, h, s,
+             r->causal ? "causal" : "full");
   time_row(row, &p, st->reps, st->times, st->stream, st->e0, st->e1);
 }
 
@@ -280,7 +287,7 @@ int main(int argc, char **argv) {
     claimed = &context;
   }
   /* The rows, in the order they are printed. */
-  static row_spec rows[2 * 6 * 6 * 2 + 2];
+  static row_spec rows[2 * 6 * 6 * 2 + 3];
   int n_rows = 0;
   const int dims[] = {64, 128, 256, 80, 96, 32};
   const int seqs_full[] = {512, 1024, 2048, 4096, 8192, 16384}, seqs_quick[] = {512, 2048, 8192};
@@ -289,10 +296,12 @@ int main(int argc, char **argv) {
   for (int dt = 0; dt < 2; ++dt)
     for (int di = 0; di < 6; ++di)
       for (int si = 0; si < n_seqs && dim_on[di] && (only_dims || !only_packed); ++si)
-        for (int causal = 0; causal < 2; ++causal) rows[n_rows++] = (row_spec){0, dt, dims[di], seqs[si], causal, si};
+        for (int causal = 0; causal < 2; ++causal)
+          rows[n_rows++] = (row_spec){0, dt, dims[di], seqs[si], causal, si, -1};
   if (!only_dims || only_packed) {  /* --dims D,... --packed: both */
-    rows[n_rows++] = (row_spec){1, 0, 128, 0, 1, 0};
-    rows[n_rows++] = (row_spec){2, 0, 80, 0, 0, 0};
+    rows[n_rows++] = (row_spec){1, 0, 128, 0, 1, 0, -1};
+    rows[n_rows++] = (row_spec){2, 0, 80, 0, 0, 0, -1};
+    rows[n_rows++] = (row_spec){3, 0, 128, 16384, 1, 5, 4096}; /* seqlen index 5: s16384's cu_seqlens */
   }
 
   const size_t n = (size_t)TOKENS * WIDTH;

@@ -196,10 +196,10 @@ def wgmma_smem_bytes(head_dim, tile):
 #             of each work tile in turns, consumer c after consumer c - 1
 #             (they reach them at once after their first S: fwd_wgmma.md
 #             "Where it stands"). On for d64 and d128 (twenty-ninth
-#             session, two calls: d128 s512 +1.8..2.4% both dtypes, s1024
-#             +0.3..3.9%; d64 none s512 +0.9..5.2%; from s2048 within
+#             session, three calls: d128 s512 full +1.8..2.4% both dtypes,
+#             s1024 +0.1..4%; d64 none s512 +0.6..5.2%; from s2048 within
 #             +-1.5%); off at d256 (s512 +0..2%, s8192/s16384 causal
-#             1-2.4% slower in both calls) and d32/d80/d96 (not measured)
+#             0.5-2.4% slower in both calls) and d32/d80/d96 (not measured)
 #   lazy_rescale: the running max moves only when a key tile's max exceeds
 #             it by more than 2^8 (attn/softmax.h fa_softmax_rescale_lazy;
 #             FlashAttention 4's conditional rescaling), so O's rescale is
@@ -260,7 +260,7 @@ WGMMA_TILES = [
     # 192-row tile; fwd_wgmma.md "Twenty-second session"); P packed inside
     # the turn since the twenty-third (1.5-3.7% less time; fwd_wgmma.cuh
     # kPackInTurn)
-    # first_softmax_turn: d64 none s512 +0.9..5.2% (twenty-ninth session)
+    # first_softmax_turn: d64 none s512 +0.6..5.2% (twenty-ninth session)
     dict(max_head_dim=64, block_m=192, block_n=128, warps=16, stages=3, q_buffers=2, overlap=True, pingpong=True, persistent=True, smem_epilogue=True, lazy_rescale=False, first_softmax_turn=True,
          by_mask=dict(causal=dict(block_m=128, warps=12, pingpong="softmax"), local=dict(block_m=128, warps=12, pingpong=False)),
          long_keys=dict(min_seqlen_k=2048, masks=["none", "causal"], block_m=192, warps=16, pingpong=True, lazy_rescale="warp")),
@@ -272,7 +272,7 @@ WGMMA_TILES = [
     # "d80/d96 long-key kernels")
     dict(max_head_dim=96, block_m=128, block_n=128, warps=12, stages=3, overlap=True, pingpong=True, persistent=True, smem_epilogue=True, lazy_rescale=False,
          long_keys=dict(min_seqlen_k=8192, masks=["none", "causal"], block_n=176, stages=2)),
-    # first_softmax_turn: s512 +1.8..2.4%, s1024 +0.3..3.9% (twenty-ninth session)
+    # first_softmax_turn: s512 full +1.8..2.4%, s1024 +0.1..4% (twenty-ninth session)
     dict(max_head_dim=128, block_m=128, block_n=128, warps=12, stages=2, q_buffers=2, overlap=True, pingpong=True, persistent=True, smem_epilogue=True, stage_o_in_q=True, lazy_rescale="row", first_softmax_turn=True,
          long_keys=dict(min_seqlen_k=8192, masks=["none"], head_dims=[128], block_n=176, q_buffers=1, smem_epilogue=False, stage_o_in_q=False, pingpong=True)),
     # d192: FA3's 128 x 96 tile (S 48 + P 24 + O 96 registers; 193 KB of shared memory)
