@@ -32,7 +32,9 @@
 # of each variant against the double reference (d128 + d256: about 75 s per
 # side on the H200); fa_demo of each variant against A on three kernels
 # (same error line: a proxy for identical output); racecheck and synccheck
-# of one kernel of the last variant (AB_SAN_SIDE=A: of A).
+# of one kernel of the last variant (AB_SAN_SIDE=A: of A; AB_SAN_TOOLS: the
+# tools, "none" for none; AB_SAN_RESERVE: seconds of the budget the tests
+# leave to them, default 40 a tool).
 #
 #   run(command="bash bench/wgmma_ab.sh", carry=[".deb"], timeout_s=360)
 # The trees are copies under /tmp/wab (never this checkout's spec); logs in
@@ -178,19 +180,27 @@ done
 # The cap: about 4 s a kernel on the H200, 6-10 kernels a head dim (4 head
 # dims at 90 s were cut in the eighteenth session).
 TEST_CAP=${AB_TEST_CAP:-$((40 * $(echo "$WGMMA_DIMS" | tr ',' ' ' | wc -w)))}
+# The sanitizers' share, kept out of the tests' caps (AB_SAN_RESERVE
+# seconds; default 40 a tool, about what racecheck or synccheck of one d128
+# kernel takes on the H200): the twenty-ninth session's call 1 let three
+# sides' tests take it all, and its sanitizers ran 12 s each, no verdict.
+TOOLS=(${AB_SAN_TOOLS:-racecheck synccheck})
+[ "${AB_SAN_TOOLS:-}" = none ] && TOOLS=()
+SAN_RESERVE=${AB_SAN_RESERVE:-$((40 * ${#TOOLS[@]}))}
+cap_tests() { local c; c=$(cap "$1"); local room=$((BUDGET - SAN_RESERVE - (SECONDS - T0))); [ "$room" -lt "$c" ] && c=$((room > 1 ? room : 1)); echo "$c"; }
 for side in "${SIDES[@]}"; do
   [ "$side" = O ] && continue
   [ -n "${AB_TEST_SIDES:-}" ] && case " $AB_TEST_SIDES " in *" $side "*) ;; *) continue ;; esac
   for f in ${AB_TEST_FILTERS:-wgmma}; do
     log="$OUT/test_fwd_${side}_$f.log"
-    timeout "$(cap "$TEST_CAP")" "$W/$side/build/tests/test_fwd" "$f" >"$log" 2>&1
+    timeout "$(cap_tests "$TEST_CAP")" "$W/$side/build/tests/test_fwd" "$f" >"$log" 2>&1
     rc=$?
     cut=; [ $rc = 124 ] && cut=" (cut at the time cap: not every case ran)"
     note "test_fwd $f ($side): exit $rc (OK $(grep -c '^\[       OK \]' "$log"), FAILED $(grep -c '^\[  FAILED  \] [a-z]' "$log"))$cut"
     grep -E "worst error|skipped|error:|FAIL|Timeout" "$log" | head -8 | tee -a "$SUMMARY"
   done
   for x in ${AB_EXTRA_TESTS:-}; do  # e.g. test_stress (its lse case needs head dim 96: not in the small build)
-    timeout "$(cap 60)" "$W/$side/build/tests/$x" >"$OUT/${x}_$side.log" 2>&1
+    timeout "$(cap_tests 60)" "$W/$side/build/tests/$x" >"$OUT/${x}_$side.log" 2>&1
     note "$x ($side): exit $? (OK $(grep -c '^\[       OK \]' "$OUT/${x}_$side.log"), FAILED $(grep -c '^\[  FAILED  \] [a-z]' "$OUT/${x}_$side.log"))"
   done
 done
@@ -222,7 +232,6 @@ for k in hdim64_bf16_causal:64 hdim128_fp16_none:128 hdim256_bf16_local:256; do
 done
 
 # ---- racecheck and synccheck ($AB_SAN_TOOLS) of one kernel of the last variant
-TOOLS=(${AB_SAN_TOOLS:-racecheck synccheck})
 for k in "${!TOOLS[@]}"; do
   tool=${TOOLS[$k]}
   left=$(((BUDGET - (SECONDS - T0)) / (${#TOOLS[@]} - k)))  # an equal share of what is left
