@@ -100,6 +100,25 @@ class Call:
         return self.out
 
 
+def best_of_rounds(variants, rounds=3):
+    """Each variant once per round (interleaved), `rounds` rounds; each keeps
+    its fastest median (variants that failed every round are left out)."""
+    times = {name: [] for name in variants}
+    for _ in range(rounds):
+        for name, fn in variants.items():
+            times[name].append(bench(fn))
+    return {n: min(t for t in ts if isinstance(t, float)) for n, ts in times.items()
+            if any(isinstance(t, float) for t in ts)}
+
+
+def write_rows_json(rows, path, default_name):
+    """The rows as JSON at path, or at $OUT/default_name when OUT is set."""
+    out = path or (os.environ.get("OUT") and os.path.join(os.environ["OUT"], default_name))
+    if out:
+        with open(out, "w") as fh:
+            json.dump({"device": torch.cuda.get_device_name(), "rows": rows}, fh, indent=1)
+
+
 def time_ours(make):
     """Our time for a call built by make(lib). With --ab OLD_LIB, the old
     and the new library are timed interleaved (old, new, old, new) on the

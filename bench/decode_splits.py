@@ -13,7 +13,6 @@ blocks fill 80% of the block slots) what holds the contiguous rows at
 (every variant once per round, 3 rounds, each keeping its fastest median).
 """
 import argparse
-import json
 import os
 import sys
 
@@ -61,11 +60,7 @@ def main():
                 variants[f"splits{s}"] = pr.ours(num_splits=s)
             except RuntimeError as e:
                 print(f"b{b} splits {s}: {e}", flush=True)
-        times = {name: [] for name in variants}
-        for _ in range(3):
-            for name, fn in variants.items():
-                times[name].append(B.bench(fn))
-        best = {n: min(t for t in ts if isinstance(t, float)) for n, ts in times.items()}
+        best = B.best_of_rounds(variants)
         cud = min(best["cudnn_bshd"], best["cudnn_bhsd"])
         row = {"row": f"decode b{b} kv{length} gqa32/8 d128 bf16", "kv_bytes": kv_bytes,
                **{f"{n}_ms": t for n, t in best.items()},
@@ -79,10 +74,7 @@ def main():
         print(f"   cudnn kernels: {row['cudnn_kernels']}", flush=True)
         print(f"   our kernels:   {row['our_kernels']}", flush=True)
         del pr, variants
-    out = args.json or (os.environ.get("OUT") and os.path.join(os.environ["OUT"], "decode_splits.json"))
-    if out:
-        with open(out, "w") as fh:
-            json.dump({"device": torch.cuda.get_device_name(), "rows": rows}, fh, indent=1)
+    B.write_rows_json(rows, args.json, "decode_splits.json")
 
 
 if __name__ == "__main__":

@@ -343,7 +343,9 @@ typedef struct fa_fwd_dispatch_info {
   int32_t short_rows;     /* pair: the packed-row bound above; 0 when num_kernels is 1 */
   int32_t short_seqlen_q; /* pair: the same bound in query rows (short_rows / heads per KV head); 0 alone */
   int32_t splits[2];      /* split-KV count each kernel runs with, given these params (num_splits, the
-                             workspace they carry, the device): 1 = not split; 0 for an absent kernel */
+                             workspace they carry, the device): 1 = not split; 0 for an absent kernel; where
+                             the decode kernel splits by length (each sequence its own count, decided on the
+                             device: src/cuda/fwd_decode.md), the most any sequence takes */
   size_t workspace_bytes; /* what fa_fwd_workspace_size reports for these params */
 } fa_fwd_dispatch_info;
 

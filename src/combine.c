@@ -37,18 +37,19 @@ void fa_cpu_combine(const fa_combine_job *j) {
     const int64_t q_start = s.q_start;
     for (int64_t i = 0; i < s.rows; ++i)
       for (int32_t h = 0; h < j->num_heads; ++h) {
-        const int64_t r = s.part_row0 + i;
-        const float *lse_row = j->lse_parts + h * j->lse_part_head_stride + r;
+        const fa_combine_parts at = fa_combine_parts_of(j, &s, b, i, h);
+        if (at.n == 0) continue; /* the kernel wrote this row itself */
+        const float *lse_row = j->lse_parts + at.lse_row;
         const float sink = j->sinks != NULL ? j->sinks[h] * FA_LOG2E_F : -INFINITY;
-        const fa_merge m = fa_merge_parts(lse_row, j->lse_part_stride, j->num_parts, sink);
+        const fa_merge m = fa_merge_parts(lse_row, at.lse_part_stride, at.n, sink);
         const int64_t out_at =
             (int64_t)b * j->out_batch_stride + (q_start + i) * j->out_row_stride + h * j->out_head_stride;
         for (int32_t d = 0; d < j->head_dim; ++d) {
           float acc = 0.f;
-          for (int32_t p = 0; p < j->num_parts; ++p) {
-            const float l = lse_row[p * j->lse_part_stride];
+          for (int32_t p = 0; p < at.n; ++p) {
+            const float l = lse_row[p * at.lse_part_stride];
             if (l == -INFINITY) continue; /* an empty part: its o is never read */
-            acc += fa_merge_weight(&m, l) * j->o_parts[p * j->o_part_stride + r * j->o_row_stride + h * j->o_head_stride + d];
+            acc += fa_merge_weight(&m, l) * j->o_parts[at.o_row + p * at.o_part_stride + d];
           }
           if (j->out_dtype == FA_DTYPE_FP32)
             ((float *)j->out)[out_at + d] = acc;

@@ -87,6 +87,10 @@ typedef struct fa_fwd_args {
   int64_t v_new_batch_stride, v_new_row_stride, v_new_head_stride;
   int32_t num_splits; /* as requested: 0 = the family decides, 1 = none, n = at most n */
   int32_t splits;     /* as planned by the chosen family (fa_family.plan); 0 before; unused by families that do not split */
+  /* decode, as planned: > 0, each sequence's split count is chosen on the
+   * device by its length for this many block slots, at most `splits`
+   * (fwd_decode_plan.h fa_decode_length_splits); 0, every sequence `splits`. */
+  int32_t split_slots;
   /* wgmma (prefill): the persistent grid's last partial round shared out by
    * keys, partials in the workspace (attn/tile_order.h, fa_tile_split), as
    * planned: num_splits other than 1 and workspace for it. */

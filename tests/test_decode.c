@@ -79,6 +79,7 @@ typedef struct scenario {
   int dense_q;      /* paged only: q dense [batch, lq[0], ...] (every lq equal) */
   int table_cols;   /* paged: table columns (0 = what the lengths need + 1) */
   int64_t pool_pages; /* paged: pages in the pool (0 = what the lengths need + 5) */
+  int sm_count;       /* CUDA: through a context claiming this many SMs (0: the device's own, no context) */
 } scenario;
 
 static const scenario k_scenarios[] = {
@@ -108,6 +109,13 @@ static const scenario k_scenarios[] = {
      16, 0, 0, -1, 0, 0.f, 0, 1, 1, 0, 0, 0, 0},
     {"page 16, two 40-row chunks over long caches, splits 4 (partials by sequence), causal", 2, 4, 2, {40, 40},
      {1100, 1500}, 16, 0, 4, -1, 0, 0.f, 0, 1, 1, 0, 0, 0, 0},
+    /* 10 x 2 units fill a context of 8 SMs (d64-d256: 8-24 block slots),
+     * and a 17000-key cache makes the launch split by length
+     * (fwd_decode_plan.h): that sequence in pieces, the others whole, one
+     * of them empty */
+    {"page 64, GQA 4/2, 10 sequences on 8 SMs, one 17000-key cache among short ones: splits by length, sinks", 10, 4,
+     2, {1, 1, 1, 1, 1, 1, 1, 1, 1, 1}, {17000, 5, 300, 1, 40, 999, 0, 64, 128, 2000}, 64, 0, 0, -1, 0, 0.f, 1, 1, 1,
+     0, 0, 0, 0, 8},
 };
 #define N_SCENARIOS (sizeof k_scenarios / sizeof k_scenarios[0])
 
@@ -484,6 +492,13 @@ static void run_one(const cstate *s, size_t kernel, const scenario *sc, int num_
   fa_stream_t stream = cuda ? tu_pool_stream(&pool, &why) : NULL;
   if (cuda && stream == NULL) fail_msg("cudaStreamCreate: %s", why);
   fa_fwd_params prm = params_of(&p, &d, s->c->backend, num_splits, stream);
+  fa_context ctx; /* a smaller GPU, for the splits' rules (read-only to the library, so any count is valid) */
+  if (cuda && sc->sm_count > 0) {
+    if (fa_context_init(&ctx, FA_BACKEND_CUDA, FA_CURRENT_DEVICE, &msg) != FA_OK)
+      fail_msg("%s: fa_context_init: %s", sc->what, msg.text);
+    ctx.sm_count = sc->sm_count;
+    prm.context = &ctx;
+  }
   snprintf(what, sizeof what, "%s [%s] num_splits %d", s->c->name, sc->what, num_splits);
   size_t ws = 0;
   /* A declined page size first: then fa_fwd_workspace_size's own choice

@@ -23,6 +23,7 @@
 #include <cmocka.h>
 
 #include "attn/tile_order.h"
+#include "cuda/fwd_decode_plan.h"
 #include "dispatch.h"
 #include "test_util.h"
 
@@ -1063,6 +1064,85 @@ static void test_decode_splits_fill_one_wave(void **state) {
   }
 }
 
+/* Splits by length (fwd_decode_plan.h): where the units fill the GPU and
+ * the longest cache reaches 16k keys, each sequence takes its own count on
+ * the device, at most round(slots / KV heads); the workspace holds the
+ * split pieces' partials (at most one per block slot) and a units table,
+ * to the byte. Then the device rule itself: a few long caches among short
+ * ones are cut into about one slot's share each, equal lengths keep the
+ * one-wave count, and for random batches the pieces never pass units +
+ * slots nor the split pieces the slots (the grid and the workspace are
+ * sized by those bounds). */
+static void test_decode_split_by_length(void **state) {
+  const fa_device_info dev = h200();
+  const ws_model m = {32, 8, 128, FA_DTYPE_BF16, 0, 0, 0, 0};
+  const int64_t slots = 264;
+  (void)state;
+  {
+    static const struct {
+      int32_t batch, max_k, num_splits, by_length, splits;
+    } rows[] = {{32, 32768, 0, 1, 33},  {64, 16384, 0, 1, 33}, {64, 16383, 0, 0, 1}, {32, 8192, 0, 0, 1},
+                {1, 131072, 0, 0, 33},  {8, 32768, 0, 0, 4},   {32, 32768, 1, 0, 1}, {32, 32768, 6, 1, 6},
+                {513, 32768, 0, 0, 1}};
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; ++i) {
+      const fa_fwd_args a =
+          ws_call(&m, rows[i].batch, 1, rows[i].batch, rows[i].max_k, 1, rows[i].num_splits, -1, 0, dev.sm_count);
+      fa_choice c;
+      const fa_fwd_args p = decode_part(&a, &dev, &c, "by length");
+      print_message("b%-3d x %6d keys, num_splits %d: %s, splits %d\n", rows[i].batch, rows[i].max_k,
+                    rows[i].num_splits, p.split_slots > 0 ? "by length" : "uniform", p.splits);
+      assert_int_equal(p.split_slots > 0, rows[i].by_length);
+      assert_int_equal(p.splits, rows[i].splits);
+      if (p.split_slots > 0) {
+        assert_int_equal(p.split_slots, slots);
+        const size_t need = fa_choice_workspace_bytes(&fa_kernel_table, c, &a, &dev);
+        const int64_t units = (int64_t)rows[i].batch * m.hk, piece_rows = 4; /* 1 query x 4 heads per KV head */
+        const int64_t o = slots * piece_rows * m.d * 4, lse = (slots * piece_rows * 4 + 255) / 256 * 256;
+        assert_int_equal(need, (size_t)((o + lse + units * 8 + 255) / 256 * 256));
+      }
+    }
+  }
+  {
+    /* 60 caches of 512 keys and 4 of 32k (bench/decode_skew.py): the long
+     * ones in 6 pieces, the short ones whole. */
+    const int64_t short_tiles = 512 / FA_DECODE_STEP, long_tiles = 32768 / FA_DECODE_STEP;
+    const int64_t total = 8 * (60 * short_tiles + 4 * long_tiles);
+    assert_int_equal(fa_decode_length_splits(long_tiles, total, slots, 33), 6);
+    assert_int_equal(fa_decode_length_splits(short_tiles, total, slots, 33), 1);
+    /* equal lengths: the one-wave count */
+    assert_int_equal(fa_decode_length_splits(2048, 64 * 2048, slots, 33), 4);
+    assert_int_equal(fa_decode_length_splits(8192, 8 * 8192, slots, 33), 33);
+    assert_int_equal(fa_decode_length_splits(512, 256 * 512, slots, 33), 1);
+    assert_int_equal(fa_decode_length_splits(0, 0, slots, 33), 1);
+    assert_int_equal(fa_decode_length_splits(17, 17, slots, 33), 1); /* a split keeps 16 key tiles */
+  }
+  uint64_t rng = 5;
+  for (int trial = 0; trial < 2000; ++trial) {
+    int64_t tiles[64], units_of[64], total = 0, units = 0;
+    rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+    const int n = 1 + (int)((rng >> 33) % 64);
+    const int32_t cap = 2 + (int32_t)((rng >> 45) % 40);
+    for (int b = 0; b < n; ++b) {
+      rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+      tiles[b] = (rng >> 40) % 7 == 0 ? 0 : (int64_t)((rng >> 33) % ((rng >> 60) ? 64 : 8192));
+      units_of[b] = 8 * (1 + (int64_t)((rng >> 20) % 2));
+      total += units_of[b] * tiles[b];
+      units += units_of[b];
+    }
+    int64_t pieces = 0, split_pieces = 0;
+    for (int b = 0; b < n; ++b) {
+      const int32_t s = fa_decode_length_splits(tiles[b], total, slots, cap);
+      if (s < 1 || s > cap || (s > 1 && s * FA_DECODE_MIN_SPLIT_TILES > tiles[b]))
+        fail_msg("trial %d: %d splits of %lld key tiles (cap %d)", trial, s, (long long)tiles[b], cap);
+      pieces += units_of[b] * s;
+      split_pieces += s > 1 ? units_of[b] * s : 0;
+    }
+    if (pieces > units + slots || split_pieces > slots)
+      fail_msg("trial %d: %lld pieces (units %lld + slots %lld), %lld split ones", trial, (long long)pieces,
+               (long long)units, (long long)slots, (long long)split_pieces);
+  }
+}
+
 /* Split partials are indexed by (sequence, query row): batch x Q rows, Q
  * the most query rows a sequence of the decode launch has (a pair's short
  * part: short_seqlen_q; alone: max_seqlen_q), or total_q where that is
@@ -1384,6 +1464,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_workspace_bound_edges),
       cmocka_unit_test(test_wgmma_split_workspace),
       cmocka_unit_test(test_decode_workspace_by_sequence),
+      cmocka_unit_test(test_decode_split_by_length),
       cmocka_unit_test(test_decode_splits_fill_one_wave),
       cmocka_unit_test(test_workspace_bound_by_sequence),
       cmocka_unit_test(test_struct_growth),

@@ -128,16 +128,19 @@ __global__ void __launch_bounds__(kWarps * 32) combine_kernel(const __grid_const
     const float sink = j.sinks != nullptr ? j.sinks[h] * FA_LOG2E_F : -INFINITY;
     fa::griddep_wait();
     if (i >= s.rows) continue;
-    const int64_t q_start = s.q_start, r = s.part_row0 + i;
-    const float *lse_row = j.lse_parts + h * j.lse_part_head_stride + r;
-    const float *o_row = j.o_parts + r * j.o_row_stride + h * j.o_head_stride;
-    prefetch_o(o_row, j.o_part_stride, j.num_parts, j.head_dim, lane);
-    const fa_merge m = merge_parts_warp(lse_row, j.lse_part_stride, j.num_parts, sink, lane);
+    const fa_combine_parts at = fa_combine_parts_of(&j, &s, b, i, h);  // by piece: written by the grid before
+    const int n = at.n;
+    if (n == 0) continue;
+    const int64_t q_start = s.q_start;
+    const float *lse_row = j.lse_parts + at.lse_row;
+    const float *o_row = j.o_parts + at.o_row;
+    prefetch_o(o_row, at.o_part_stride, n, j.head_dim, lane);
+    const fa_merge m = merge_parts_warp(lse_row, at.lse_part_stride, n, sink, lane);
     const int64_t out_row = (int64_t)b * j.out_batch_stride + (q_start + i) * j.out_row_stride + h * j.out_head_stride;
     for (int d0 = 0; d0 < j.head_dim; d0 += 128) {
       const int d = d0 + lane * 4;
       float acc[4] = {0.f, 0.f, 0.f, 0.f};
-      merge_o(o_row, j.o_part_stride, lse_row, j.lse_part_stride, j.num_parts, m, d < j.head_dim ? d : 0, lane, acc);
+      merge_o(o_row, at.o_part_stride, lse_row, at.lse_part_stride, n, m, d < j.head_dim ? d : 0, lane, acc);
       if (d < j.head_dim) store4(j.out, j.out_dtype, out_row + d, acc);
     }
     if (j.lse != nullptr && lane == 0)

@@ -27,12 +27,19 @@ extern "C" {
  * Output row: out + b * out_batch_stride + (q_start(b) + i) * out_row_stride
  * + h * out_head_stride; lse + b * lse_batch_stride + h * lse_head_stride +
  * q_start(b) + i (q_start = 0 in dense mode).
- * Two optional fields (0 keeps the rules above) describe the decode
- * family's split layout (fwd_decode_plan.h): seq_part_rows > 0 puts the
- * partials by sequence, R = b * seq_part_rows + i (i < seq_part_rows), and
+ * Optional fields (0 keeps the rules above) describe the decode family's
+ * split layouts (fwd_decode_plan.h): seq_part_rows > 0 puts the partials
+ * by sequence, R = b * seq_part_rows + i (i < seq_part_rows), and
  * skip_long skips every sequence longer than rows_per_batch whole instead
  * of cutting it there: the short half of a pair computed no parts for it
- * (its partner writes those rows).
+ * (its partner writes those rows). piece_units (splits by length) puts
+ * them by piece instead: row (b, i, h) is packed row p = i x heads_per_kv +
+ * h % heads_per_kv of unit U = (b x KV heads + h / heads_per_kv) x
+ * unit_row_tiles + p / 16, whose entry piece_units[2U..2U+1] = {first slot,
+ * parts} is read once the parts are complete; part j is at
+ *   o_parts[((first + j) * piece_rows + p % 16) * head_dim + d]
+ *   lse_parts[(first + j) * piece_rows + p % 16]
+ * and a unit of one part is skipped (its kernel wrote the output itself).
  */
 typedef struct fa_combine_job {
   const float *o_parts;
@@ -52,6 +59,8 @@ typedef struct fa_combine_job {
   int64_t total_q;
   int64_t seq_part_rows; /* optional: partial rows by sequence (above) */
   int32_t skip_long;     /* optional, varlen: skip sequences longer than rows_per_batch */
+  const int32_t *piece_units; /* optional: partials by piece (above) */
+  int32_t piece_rows, heads_per_kv, unit_row_tiles;
 } fa_combine_job;
 
 /* Sequence b of a job: its first q/out row, the rows to merge (0: none)
@@ -77,6 +86,38 @@ FA_RULE fa_combine_seq fa_combine_locate(const fa_combine_job *j, int32_t b) {
     s.part_row0 = j->cu_seqlens_q != NULL ? s.q_start : (int64_t)b * j->rows_per_batch;
   }
   return s;
+}
+
+/* Where row (b, i, h) of a job's partials is: its first part's o row and
+ * LSE, the strides from part to part, and the parts (0: nothing to merge).
+ * By piece, the units table is read here: after the parts are complete. */
+typedef struct fa_combine_parts {
+  int64_t o_row, lse_row, o_part_stride, lse_part_stride;
+  int32_t n;
+} fa_combine_parts;
+
+FA_RULE fa_combine_parts fa_combine_parts_of(const fa_combine_job *j, const fa_combine_seq *s, int32_t b, int64_t i,
+                                             int32_t h) {
+  fa_combine_parts r;
+  if (j->piece_units == NULL) {
+    const int64_t row = s->part_row0 + i;
+    r.o_row = row * j->o_row_stride + h * j->o_head_stride;
+    r.lse_row = h * j->lse_part_head_stride + row;
+    r.o_part_stride = j->o_part_stride, r.lse_part_stride = j->lse_part_stride;
+    r.n = j->num_parts;
+    return r;
+  }
+  const int32_t g = j->heads_per_kv;
+  const int64_t packed = i * g + h % g;
+  const int64_t unit = ((int64_t)b * (j->num_heads / g) + h / g) * j->unit_row_tiles + packed / 16;
+  const int64_t at = (int64_t)j->piece_units[2 * unit] * j->piece_rows + packed % 16;
+  r.n = j->piece_units[2 * unit + 1];
+  if (r.n <= 1) r.n = 0; /* the kernel wrote this row */
+  r.o_row = at * j->head_dim;
+  r.lse_row = at;
+  r.o_part_stride = (int64_t)j->piece_rows * j->head_dim;
+  r.lse_part_stride = j->piece_rows;
+  return r;
 }
 
 /* Asynchronous on stream; returns a cudaError_t (0 = success). */

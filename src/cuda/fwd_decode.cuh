@@ -426,6 +426,123 @@ __device__ __forceinline__ void stream_keys(const KvRing<T, TILES> &kv, const fa
   cp_async_wait<0>();
 }
 
+// ------------------------------------------------------------ splits by length
+
+// A block's piece of a launch: sequence b, KV head, row tile mt, and split
+// `split` of the sequence's `splits`; with several, its partials go to
+// workspace slot `slot0 + split` (fwd_decode_plan.h "Splits by length").
+struct DecodePiece {
+  int b, kv_head, mt, split, splits, slot0;
+};
+
+// The plan's tables in the ring's shared memory (free until the ring's
+// first load): per sequence its place, row tiles, key tiles, the end of
+// its pieces and its first partial slot, then the warps' partial sums.
+constexpr int kPlanTableBytes = FA_DECODE_PLAN_MAX_BATCH * ((int)sizeof(fa_seq) + 4 * 4) + 8 * 8;
+
+// The sum of v over the threads before this one (tid order), and over the
+// block: warp scans, then the warps' totals.
+template <class T>
+__device__ __forceinline__ int64_t block_exclusive_scan(int64_t v, int64_t *warp_sums, int64_t &block_total) {
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  int64_t incl = v;
+#pragma unroll
+  for (int d = 1; d < 32; d *= 2) {
+    const int64_t up = __shfl_up_sync(0xffffffffu, incl, d);
+    if (lane >= d) incl += up;
+  }
+  if (lane == 31) warp_sums[warp] = incl;
+  __syncthreads();
+  int64_t before = 0;
+  block_total = 0;
+#pragma unroll
+  for (int w = 0; w < T::kWarps; ++w) {
+    if (w < warp) before += warp_sums[w];
+    block_total += warp_sums[w];
+  }
+  __syncthreads();  // warp_sums reusable
+  return before + incl - v;
+}
+
+// Splits by length: every thread reads up to FA_DECODE_PLAN_MAX_BATCH /
+// kThreads sequences' places (sequence j x kThreads + tid: independent
+// loads, one latency), the block sums their work, then numbers their
+// pieces and partial slots in sequence order (one scan of both: pieces in
+// the low 32 bits, slots in the high); block blockIdx.x finds its piece by
+// a binary search over the pieces' ends. Returns false past the launch's
+// pieces (the grid is sized for the most).
+template <class T>
+__device__ bool find_piece_by_length(const fa_fwd_args &a, int m_tiles, unsigned char *tables, DecodePiece &pc,
+                                     fa_seq &seq) {
+  constexpr int kRounds = FA_DECODE_PLAN_MAX_BATCH / T::kThreads;
+  static_assert(FA_DECODE_PLAN_MAX_BATCH % T::kThreads == 0, "whole rounds of sequences");
+  fa_seq *seqs = reinterpret_cast<fa_seq *>(tables);
+  int32_t *row_tiles = reinterpret_cast<int32_t *>(seqs + FA_DECODE_PLAN_MAX_BATCH);
+  int32_t *key_tiles = row_tiles + FA_DECODE_PLAN_MAX_BATCH;
+  int32_t *ends = key_tiles + FA_DECODE_PLAN_MAX_BATCH;
+  int32_t *slot_base = ends + FA_DECODE_PLAN_MAX_BATCH;
+  int64_t *warp_sums = reinterpret_cast<int64_t *>(slot_base + FA_DECODE_PLAN_MAX_BATCH);
+  const int batch = a.batch, heads_k = a.num_heads_k;
+  int64_t work = 0;
+#pragma unroll
+  for (int j = 0; j < kRounds; ++j) {
+    const int b = j * T::kThreads + (int)threadIdx.x;
+    if (b < batch) {
+      const fa_seq s = fa_locate_sequence(&a, b);
+      const int64_t rt = fa_decode_seq_row_tiles(&a, &s, m_tiles);
+      const int64_t kt = rt > 0 ? fa_decode_seq_key_tiles(&a, &s) : 0;
+      seqs[b] = s;
+      row_tiles[b] = (int32_t)rt;
+      key_tiles[b] = (int32_t)kt;
+      work += rt * heads_k * kt;
+    }
+  }
+  int64_t total;
+  block_exclusive_scan<T>(work, warp_sums, total);
+  int64_t carry = 0;
+  for (int j = 0; j * T::kThreads < batch; ++j) {
+    const int b = j * T::kThreads + (int)threadIdx.x;
+    int64_t both = 0;  // pieces | partial slots << 32
+    if (b < batch) {
+      const int64_t units = (int64_t)row_tiles[b] * heads_k;
+      const int32_t s = fa_decode_length_splits(key_tiles[b], total, a.split_slots, a.splits);
+      both = units * s + (s > 1 ? units * s << 32 : 0);
+    }
+    int64_t round_total;
+    const int64_t before = carry + block_exclusive_scan<T>(both, warp_sums, round_total);
+    if (b < batch) {
+      ends[b] = (int32_t)((before + both) & 0xffffffff);
+      slot_base[b] = (int32_t)(before >> 32);
+    }
+    carry += round_total;
+  }
+  __syncthreads();
+  const int64_t i = blockIdx.x;
+  int lo = 0, hi = batch;  // the first sequence whose pieces end after block i
+  while (lo < hi) {
+    const int mid = (lo + hi) / 2;
+    if (ends[mid] > i)
+      hi = mid;
+    else
+      lo = mid + 1;
+  }
+  const bool found = lo < batch;
+  if (found) {
+    const int b = lo;
+    int64_t r = i - (b > 0 ? ends[b - 1] : 0);
+    pc.b = b;
+    pc.splits = fa_decode_length_splits(key_tiles[b], total, a.split_slots, a.splits);
+    pc.split = (int)(r % pc.splits);
+    r /= pc.splits;  // the unit within the sequence: kv_head x row tiles + mt
+    pc.slot0 = slot_base[b] + (int)r * pc.splits;
+    pc.mt = (int)(r % row_tiles[b]);
+    pc.kv_head = (int)(r / row_tiles[b]);
+    seq = seqs[b];
+  }
+  __syncthreads();  // every thread has read the tables before the ring is loaded
+  return found;
+}
+
 // ------------------------------------------------------------ the kernel
 
 // SOFTCAP: a compile-time variant, as in fwd_mma.cuh. tile_copies (set by
@@ -451,17 +568,33 @@ __global__ void __launch_bounds__(T::kThreads)
   const bool tiles = false;
 #endif
 
-  // Block -> (sequence, KV head, row tile, split); splits innermost.
-  const int splits = a.splits;
-  int64_t idx = blockIdx.x;
-  const int split = (int)(idx % splits);
-  idx /= splits;
-  const int mt = (int)(idx % m_tiles);
-  idx /= m_tiles;
-  const int kv_head = (int)(idx % a.num_heads_k);
-  const int b = (int)(idx / a.num_heads_k);
-
-  const fa_seq seq = fa_locate_sequence(&a, b);
+  // Block -> (sequence, KV head, row tile, split); splits innermost. By
+  // length, each sequence its own split count (find_piece_by_length), and
+  // each unit's split 0 records where its parts are for the combine.
+  DecodePiece pc;
+  fa_seq seq;
+  if (a.split_slots > 0) {
+    static_assert(kPlanTableBytes <= T::kRingOrMergeBytes, "the plan's tables fit the ring");
+    if (!find_piece_by_length<T>(a, m_tiles, smem + T::kQBytes, pc, seq)) return;
+    if (pc.split == 0 && threadIdx.x == 0) {  // the unit's entry for the combine: {first slot, splits}
+      const fa_decode_pieces ws = fa_decode_pieces_layout(&a, (int64_t)a.batch * a.num_heads_k * m_tiles);
+      int32_t *entry = reinterpret_cast<int32_t *>(static_cast<char *>(a.workspace) + ws.units_offset) +
+                       2 * (((int64_t)pc.b * a.num_heads_k + pc.kv_head) * m_tiles + pc.mt);
+      entry[0] = pc.slot0, entry[1] = pc.splits;
+    }
+  } else {
+    int64_t idx = blockIdx.x;
+    pc.splits = a.splits;
+    pc.slot0 = 0;
+    pc.split = (int)(idx % pc.splits);
+    idx /= pc.splits;
+    pc.mt = (int)(idx % m_tiles);
+    idx /= m_tiles;
+    pc.kv_head = (int)(idx % a.num_heads_k);
+    pc.b = (int)(idx / a.num_heads_k);
+    seq = fa_locate_sequence(&a, pc.b);
+  }
+  const int b = pc.b, kv_head = pc.kv_head, mt = pc.mt, split = pc.split, splits = pc.splits;
   const int g_count = a.heads_per_kv;
   const int rows_total = seq.len_q * g_count;
   const int r0 = mt * T::kRows;
@@ -539,7 +672,8 @@ __global__ void __launch_bounds__(T::kThreads)
 
   // ---- epilogue: 4 consecutive head-dim elements per thread and pass.
   const float sink_scale = kLog2e;
-  const fa_decode_workspace ws = fa_decode_workspace_layout(&a, splits);
+  const fa_decode_workspace ws = fa_decode_workspace_layout(&a, a.splits);
+  const fa_decode_pieces wp = a.split_slots > 0 ? fa_decode_pieces_layout(&a, 0) : fa_decode_pieces{};
   constexpr int kQuads = T::kRows * T::kHeadDimPadded / 4;
   for (int e = threadIdx.x; e < kQuads; e += T::kThreads) {
     const int r = e / (T::kHeadDimPadded / 4), col = (e % (T::kHeadDimPadded / 4)) * 4;
@@ -573,15 +707,23 @@ __global__ void __launch_bounds__(T::kThreads)
       // A normalized partial and its LSE (no sink: the combine adds it once).
       const fa_row_total total = fa_row_with_sink(m, sum, -INFINITY);
       const float scale = fa_row_out_scale(total);
-      const int64_t row = fa_decode_part_row(&ws, &a, b, seq.q_start, qi);
-      if (row < 0) continue;
-      float *o_part = reinterpret_cast<float *>(static_cast<char *>(a.workspace) + ws.o_offset) +
-                      split * ws.o_part_stride + row * ws.o_row_stride + head * ws.o_head_stride + col;
-      *reinterpret_cast<float4 *>(o_part) = make_float4(acc[0] * scale, acc[1] * scale, acc[2] * scale, acc[3] * scale);
-      if (col == 0) {
-        float *lse_part = reinterpret_cast<float *>(static_cast<char *>(a.workspace) + ws.lse_offset);
-        lse_part[split * ws.lse_part_stride + head * ws.lse_head_stride + row] = fa_row_lse(total);
+      char *base = static_cast<char *>(a.workspace);
+      float *o_part, *lse_part;
+      if (a.split_slots > 0) {  // slot slot0 + split, the unit's packed row r
+        if (r >= wp.piece_rows || qi >= fa_decode_seq_rows(&a)) continue;
+        const int64_t at = (int64_t)(pc.slot0 + split) * wp.piece_rows + r;
+        o_part = reinterpret_cast<float *>(base + wp.o_offset) + at * a.head_dim + col;
+        lse_part = reinterpret_cast<float *>(base + wp.lse_offset) + at;
+      } else {
+        const int64_t row = fa_decode_part_row(&ws, &a, b, seq.q_start, qi);
+        if (row < 0) continue;
+        o_part = reinterpret_cast<float *>(base + ws.o_offset) + split * ws.o_part_stride + row * ws.o_row_stride +
+                 head * ws.o_head_stride + col;
+        lse_part = reinterpret_cast<float *>(base + ws.lse_offset) + split * ws.lse_part_stride +
+                   head * ws.lse_head_stride + row;
       }
+      *reinterpret_cast<float4 *>(o_part) = make_float4(acc[0] * scale, acc[1] * scale, acc[2] * scale, acc[3] * scale);
+      if (col == 0) *lse_part = fa_row_lse(total);
     }
   }
 }
@@ -623,8 +765,10 @@ int encode_decode_tile_maps(const fa_fwd_args *a, CUtensorMap *tm_k, CUtensorMap
 template <class T>
 int launch_fwd_decode(const fa_fwd_args *args, cudaStream_t stream) {
   const long long m_tiles = fa_decode_row_tiles(args);
-  const long long blocks = m_tiles * args->num_heads_k * args->batch * args->splits;  // <= INT32_MAX: supports()
-  if (blocks == 0) return cudaSuccess;
+  const long long units = m_tiles * args->num_heads_k * args->batch;
+  // <= INT32_MAX: supports(); by length, room for the most pieces (fwd_decode_plan.h)
+  const long long blocks = args->split_slots > 0 ? units + args->split_slots : units * args->splits;
+  if (units == 0) return cudaSuccess;
   const void *kernel = args->softcap > 0.f ? reinterpret_cast<const void *>(fwd_decode_kernel<T, true>)
                                            : reinterpret_cast<const void *>(fwd_decode_kernel<T, false>);
   if (T::kSmemBytes > 48 * 1024) {
@@ -637,8 +781,8 @@ int launch_fwd_decode(const fa_fwd_args *args, cudaStream_t stream) {
   void *params[] = {const_cast<fa_fwd_args *>(args), &m_tiles_arg, &tm_k, &tm_v, &tile_copies};
   cudaError_t e = cudaLaunchKernel(kernel, dim3((unsigned)blocks), dim3(T::kThreads), params, T::kSmemBytes, stream);
   if (e != cudaSuccess || args->splits == 1) return e;
-  const fa_decode_workspace ws = fa_decode_workspace_layout(args, args->splits);
   fa_combine_job job = {};
+  const fa_decode_workspace ws = fa_decode_workspace_layout(args, args->splits);
   job.o_parts = reinterpret_cast<const float *>(static_cast<const char *>(args->workspace) + ws.o_offset);
   job.o_part_stride = ws.o_part_stride, job.o_row_stride = ws.o_row_stride, job.o_head_stride = ws.o_head_stride;
   job.lse_parts = reinterpret_cast<const float *>(static_cast<const char *>(args->workspace) + ws.lse_offset);
@@ -655,6 +799,15 @@ int launch_fwd_decode(const fa_fwd_args *args, cudaStream_t stream) {
   job.cu_seqlens_q = args->cu_seqlens_q, job.total_q = args->total_q;
   job.seq_part_rows = ws.seq_rows;
   job.skip_long = args->seq_filter == FA_SEQ_SHORT; /* the partner writes the long ones */
+  if (args->split_slots > 0) {  // by length: the parts by piece (fwd_decode_plan.h), found through the units table
+    const fa_decode_pieces wp = fa_decode_pieces_layout(args, units);
+    const char *base = static_cast<const char *>(args->workspace);
+    job.o_parts = reinterpret_cast<const float *>(base + wp.o_offset);
+    job.lse_parts = reinterpret_cast<const float *>(base + wp.lse_offset);
+    job.piece_units = reinterpret_cast<const int32_t *>(base + wp.units_offset);
+    job.piece_rows = (int32_t)wp.piece_rows, job.heads_per_kv = args->heads_per_kv, job.unit_row_tiles = (int32_t)m_tiles;
+    job.seq_part_rows = 0;
+  }
   return T::kArch >= 90 ? fa_cuda_combine_dependent(&job, (fa_stream_t)stream)
                         : fa_cuda_combine(&job, (fa_stream_t)stream);
 }

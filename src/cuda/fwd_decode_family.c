@@ -14,8 +14,11 @@
  * for: longer sequences are the mma family's (its 128-row tiles use the
  * tensor cores better); a call holding both runs as a pair (dispatch.h). */
 #define DECODE_SHORT_ROWS 64
-/* A split gives each warp at least this many 16-key steps. */
-#define DECODE_MIN_STEPS_PER_WARP 4
+/* The longest cache from which a launch whose blocks already fill the GPU
+ * still splits by length (decode_split_plan): one unsplit sequence of this
+ * many keys, streaming alone at one block's rate (~40 GB/s), takes longer
+ * than the rest of such a batch at the GPU's rate. */
+#define DECODE_LENGTH_SPLIT_KEYS 16384
 /* Take the smallest split count whose wave efficiency is within this
  * fraction of the best. */
 #define DECODE_WAVE_EFFICIENCY 0.9
@@ -38,7 +41,7 @@ static int64_t blocks_per_sm(const fa_kernel_info *k, const fa_device_info *dev)
  * 1); otherwise the count that fills one wave (slots / units) when that
  * wave is at least DECODE_WAVE_EFFICIENCY full, else the smallest count
  * whose waves are within DECODE_WAVE_EFFICIENCY of the best; always among
- * counts that leave every warp DECODE_MIN_STEPS_PER_WARP steps of the
+ * counts that leave every warp FA_DECODE_MIN_STEPS_PER_WARP steps of the
  * longest sequence and do not exceed the caller's cap (num_splits > 1) or
  * FA_MAX_SPLITS. One full wave: b1 x 128k keys at GQA 32/8 d128 on an
  * H200 takes 33 splits (264 blocks on 264 slots) instead of the smallest
@@ -57,7 +60,7 @@ static int32_t splits_for_units(int64_t units, int32_t seqlen_k, int32_t num_spl
   if (num_splits == 1 || dev->sm_count <= 0) return 1;
   const int64_t slots = (int64_t)dev->sm_count * blocks_per_sm(k, dev);
   const int64_t key_tiles = ((int64_t)seqlen_k + FA_DECODE_STEP - 1) / FA_DECODE_STEP;
-  int64_t limit = key_tiles / (FA_DECODE_WARPS * DECODE_MIN_STEPS_PER_WARP);
+  int64_t limit = key_tiles / FA_DECODE_MIN_SPLIT_TILES;
   const int64_t cap = num_splits > 1 ? num_splits : FA_MAX_SPLITS;
   if (limit > cap) limit = cap;
   if (units == 0 || limit <= 1 || units * 10 >= slots * 8) return 1;
@@ -76,20 +79,74 @@ static int32_t splits_for_units(int64_t units, int32_t seqlen_k, int32_t num_spl
   return 1;
 }
 
-static int32_t decode_splits(const fa_fwd_args *a, const fa_kernel_info *k, const fa_device_info *dev) {
+/*
+ * The split plan of a launch: `splits`, every sequence's count (uniform),
+ * or with `slots` > 0 the most any sequence takes when each takes its own
+ * on the device (fwd_decode_plan.h "Splits by length"). By length where
+ * the launch's units already fill the GPU (the host's count is 1) and the
+ * longest cache reaches DECODE_LENGTH_SPLIT_KEYS: one unsplit sequence
+ * that long among short ones streams on alone after the rest (60 caches
+ * of 512 keys and 4 of 32k took 0.51 ms unsplit, 0.19 ms by length on an
+ * H200). Launches the host already splits keep one count for all (by
+ * length, b1 and b8 ran 1-2% slower with equal lengths: not yet known
+ * why, fwd_decode.md). Not with num_splits = 1 (results independent of
+ * the batch), nor beyond FA_DECODE_PLAN_MAX_BATCH sequences. The most one
+ * sequence can take: round(slots / its KV heads) (its own units are part
+ * of the total), its key tiles over FA_DECODE_MIN_SPLIT_TILES, and the
+ * caller's cap.
+ */
+typedef struct decode_split_plan {
+  int32_t splits, slots;
+} decode_split_plan;
+
+static decode_split_plan split_plan_for(int64_t batch, int64_t units, int32_t seqlen_k, int32_t num_splits,
+                                        int32_t heads_k, const fa_kernel_info *k, const fa_device_info *dev) {
+  decode_split_plan p = {splits_for_units(units, seqlen_k, num_splits, k, dev), 0};
+  if (p.splits > 1 || num_splits == 1 || seqlen_k < DECODE_LENGTH_SPLIT_KEYS || dev->sm_count <= 0 || heads_k <= 0 ||
+      batch > FA_DECODE_PLAN_MAX_BATCH)
+    return p;
+  const int64_t slots = (int64_t)dev->sm_count * blocks_per_sm(k, dev);
+  int64_t cap = num_splits > 1 ? num_splits : FA_MAX_SPLITS;
+  const int64_t by_keys = ((int64_t)seqlen_k + FA_DECODE_STEP - 1) / FA_DECODE_STEP / FA_DECODE_MIN_SPLIT_TILES;
+  const int64_t by_slots = (2 * slots + heads_k) / (2 * heads_k);
+  if (cap > by_keys) cap = by_keys;
+  if (cap > by_slots) cap = by_slots;
+  if (cap <= 1) return p;
+  p.splits = (int32_t)cap;
+  p.slots = (int32_t)slots;
+  return p;
+}
+
+static int64_t launch_units(const fa_fwd_args *a) { return (int64_t)a->batch * a->num_heads_k * m_tiles(a); }
+
+static decode_split_plan decode_split_plan_of(const fa_fwd_args *a, const fa_kernel_info *k, const fa_device_info *dev) {
   /* No query row can be computed (a pair's short part when heads_per_kv >
    * short_rows): nothing to split. */
-  if (fa_decode_seq_rows(a) == 0) return 1;
-  const int64_t units = (int64_t)a->batch * a->num_heads_k * m_tiles(a);
-  return splits_for_units(units, a->seqlen_k, a->num_splits, k, dev);
+  if (fa_decode_seq_rows(a) == 0) return (decode_split_plan){1, 0};
+  return split_plan_for(a->batch, launch_units(a), a->seqlen_k, a->num_splits, a->num_heads_k, k, dev);
+}
+
+/* Workspace of a plan: the pieces' (by length) or the splits' layout. */
+static int64_t plan_bytes(const fa_fwd_args *a, decode_split_plan p) {
+  if (p.slots > 0)
+    return fa_decode_pieces_shape(launch_units(a), p.slots, fa_decode_seq_rows(a), a->heads_per_kv, a->head_dim).bytes;
+  return fa_decode_workspace_layout(a, p.splits).bytes;
+}
+
+/* Blocks of a launch: units x splits, or by length one per piece, at most
+ * units + slots (fwd_decode_plan.h). */
+static double decode_blocks(const fa_fwd_args *a, decode_split_plan p) {
+  const double units = (double)launch_units(a);
+  return p.slots > 0 ? units + p.slots : units * p.splits;
 }
 
 static fa_status decode_supports(const fa_fwd_args *a, const fa_kernel_info *k, const fa_device_info *dev,
                                  fa_message *why) {
-  const double blocks = (double)m_tiles(a) * a->num_heads_k * a->batch * decode_splits(a, k, dev);  // the most
+  const double blocks = decode_blocks(a, decode_split_plan_of(a, k, dev));  // the most
   if (blocks > (double)INT32_MAX)
     return fa_fail(why, FA_ERR_OVERFLOW,
-                   "the launch would need %.0f thread blocks (batch x num_heads_k x row tiles x splits; limit "
+                   "the launch would need %.0f thread blocks (batch x num_heads_k x row tiles x splits, or that "
+                   "plus the SMs' block slots where splits follow the lengths; limit "
                    "2^31 - 1): split the batch",
                    blocks);
   if (dev->max_smem_per_block > 0 && k->smem_bytes > (size_t)dev->max_smem_per_block)
@@ -98,41 +155,46 @@ static fa_status decode_supports(const fa_fwd_args *a, const fa_kernel_info *k, 
   return FA_OK;
 }
 
-/* Before plan() (a->splits == 0): what the heuristic wants, which
+/* Before plan() (a->splits == 0): what the plan wants, which
  * fa_fwd_workspace_size reports. After it: what the planned splits need. */
 static size_t decode_workspace_bytes(const fa_fwd_args *a, const fa_kernel_info *k, const fa_device_info *dev) {
-  return (size_t)fa_decode_workspace_layout(a, a->splits > 0 ? a->splits : decode_splits(a, k, dev)).bytes;
+  const decode_split_plan p = a->splits > 0 ? (decode_split_plan){a->splits, a->split_slots} : decode_split_plan_of(a, k, dev);
+  return (size_t)plan_bytes(a, p);
 }
 
-/* The split count: the heuristic's, except that with num_splits = 0 it is
- * lowered to what the caller's workspace holds (down to 1, which needs
- * none): a caller that never asked for a workspace still gets an answer,
- * and one that allocated fa_fwd_workspace_size bytes gets the fast path.
- * An explicit num_splits > 1 is not lowered: too small a workspace is then
- * FA_ERR_WORKSPACE. */
+/* The split plan: the wanted one, except that with num_splits = 0 it is
+ * lowered to what the caller's workspace holds (by length: all or
+ * nothing; otherwise down to 1 split, which needs none): a caller that
+ * never asked for a workspace still gets an answer, and one that allocated
+ * fa_fwd_workspace_size bytes gets the fast path. An explicit num_splits >
+ * 1 is not lowered: too small a workspace is then FA_ERR_WORKSPACE. */
 static void decode_plan(fa_fwd_args *a, const fa_kernel_info *k, const fa_device_info *dev) {
-  int32_t s = decode_splits(a, k, dev);
+  decode_split_plan p = decode_split_plan_of(a, k, dev);
   if (a->num_splits == 0) {
     const int64_t have = a->workspace != NULL ? (int64_t)a->workspace_bytes : 0;
-    while (s > 1 && fa_decode_workspace_layout(a, s).bytes > have) --s;
+    if (p.slots > 0 && plan_bytes(a, p) > have) p = (decode_split_plan){1, 0};
+    while (p.splits > 1 && plan_bytes(a, p) > have) --p.splits;
   }
-  a->splits = s;
+  a->splits = p.splits;
+  a->split_slots = p.slots;
 }
 
 /*
  * fa_fwd_workspace_size_max: the workspace is fa_decode_workspace_layout
- * of (batch, Q, total_q, splits), which grows with each. splits is the
- * heuristic's for units = batch x num_heads_k x row tiles, at most what
- * the longest cache and the cap allow (both taken at their bounds: see
- * splits_for_units); it is not monotone in units, so take the most bytes
- * over every batch b up to the bound and every row-tile count t up to what
- * max_seqlen_q x heads_per_kv needs (a pair's short part uses fewer, never
- * more). A launch of t row tiles computes at most 16 t / heads_per_kv
- * query rows per sequence (Q, alone or as a pair's short part), so (b, t)
- * needs at most the layout of b sequences of that many rows, within the
- * bound on total_q. Units that already fill the GPU give 1 split (no
- * workspace) and end the scan. A kernel whose shared memory the device
- * cannot give (decode_supports declines every call) needs nothing.
+ * of (batch, Q, total_q, splits), which grows with each, or by length the
+ * pieces' layout of (units, slots, Q), which grows with both. The plan is
+ * split_plan_for's for units = batch x num_heads_k x row tiles, at most
+ * what the longest cache and the cap allow (both taken at their bounds:
+ * see splits_for_units and split_plan_for); it is not monotone in units, so
+ * take the most bytes over every batch b up to the bound and every
+ * row-tile count t up to what max_seqlen_q x heads_per_kv needs (a pair's
+ * short part uses fewer, never more). A launch of t row tiles computes at
+ * most 16 t / heads_per_kv query rows per sequence (Q, alone or as a
+ * pair's short part), so (b, t) needs at most the layout of b sequences of
+ * that many rows, within the bound on total_q. Without splits by length,
+ * units that already fill the GPU give 1 split (no workspace) and end the
+ * scan. A kernel whose shared memory the device cannot give
+ * (decode_supports declines every call) needs nothing.
  */
 static size_t decode_max_workspace_bytes(const fa_fwd_args *bounds, const fa_kernel_info *k,
                                          const fa_device_info *dev) {
@@ -145,15 +207,19 @@ static size_t decode_max_workspace_bytes(const fa_fwd_args *bounds, const fa_ker
     int64_t t = 1;
     for (; t <= max_tiles; ++t) {
       const int64_t units = b * bounds->num_heads_k * t;
-      if (units * 10 >= slots * 8) break; /* fills the GPU (1 split), and so do more tiles */
-      const int32_t s = splits_for_units(units, bounds->seqlen_k, bounds->num_splits, k, dev);
+      const decode_split_plan p =
+          split_plan_for(b, units, bounds->seqlen_k, bounds->num_splits, bounds->num_heads_k, k, dev);
+      if (p.slots == 0 && units * 10 >= slots * 8) break; /* fills the GPU (1 split), and so do more tiles */
       int64_t q = t * FA_DECODE_ROWS / hpk;
       if (q > bounds->seqlen_q) q = bounds->seqlen_q;
       const int64_t bytes =
-          fa_decode_workspace_shape(b, q, bounds->total_q, bounds->num_heads_q, bounds->head_dim, s).bytes;
+          p.slots > 0
+              ? fa_decode_pieces_shape(units, p.slots, q, hpk, bounds->head_dim).bytes
+              : fa_decode_workspace_shape(b, q, bounds->total_q, bounds->num_heads_q, bounds->head_dim, p.splits).bytes;
       if (bytes > most) most = bytes;
     }
-    if (t == 1) break; /* one tile of this batch fills the GPU: so does every larger batch */
+    /* one tile of this batch fills the GPU without splits by length: so does every larger batch */
+    if (t == 1 && (b >= FA_DECODE_PLAN_MAX_BATCH || bounds->seqlen_k < DECODE_LENGTH_SPLIT_KEYS)) break;
   }
   return (size_t)most;
 }

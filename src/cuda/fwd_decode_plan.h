@@ -9,7 +9,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "attn/mask.h"
 #include "attn/portable.h"
+#include "attn/sequence.h"
 #include "fa_args.h"
 
 #ifdef __cplusplus
@@ -19,6 +21,12 @@ extern "C" {
 #define FA_DECODE_ROWS 16 /* packed query rows (query row x group member) per block */
 #define FA_DECODE_STEP 16 /* keys per warp step; key tiles start at multiples of it */
 #define FA_DECODE_WARPS 4
+/* A split gives each warp at least this many 16-key steps. */
+#define FA_DECODE_MIN_STEPS_PER_WARP 4
+#define FA_DECODE_MIN_SPLIT_TILES (FA_DECODE_WARPS * FA_DECODE_MIN_STEPS_PER_WARP)
+/* Splits by length (fa_decode_length_splits): the most sequences a launch
+ * plans on the device (its tables live in the block's shared memory). */
+#define FA_DECODE_PLAN_MAX_BATCH 512
 
 /* Row tiles per (sequence, KV head) a launch covers: enough for
  * max_seqlen_q x heads_per_kv packed rows, or, when the call is split and
@@ -96,6 +104,84 @@ FA_RULE int64_t fa_decode_part_row(const fa_decode_workspace *w, const fa_fwd_ar
   else
     r = a->cu_seqlens_q != NULL ? q_start + qi : (int64_t)b * a->seqlen_q + qi;
   return r < w->rows ? r : -1;
+}
+
+/*
+ * Splits by length (fwd_decode.md "Splits by length"): with split_slots > 0
+ * each sequence takes its own split count, decided on the device from the
+ * lengths of every sequence of the launch, so that a few long caches among
+ * short ones are cut into pieces of about one block slot's share of the
+ * work and no unsplit sequence streams on alone after the rest (the host
+ * knows only the longest length). Sequence b has rt(b) row tiles (those
+ * with rows, 0 when this launch does not compute it) and tiles(b) key
+ * tiles (fa_decode_seq_key_tiles); each of its units (KV heads x row
+ * tiles) takes s(b) = tiles(b) x slots / total splits, total being the sum
+ * of tiles over every unit, rounded down, clamped to [1, cap] and to
+ * FA_DECODE_MIN_SPLIT_TILES key tiles a split. For equal lengths this is
+ * the host's one-wave count (b1 x 128k: 33; b8 x 32k: 4; b32 x 8k: 1).
+ * Pieces (unit, split) are numbered sequence by sequence, KV head, row
+ * tile, split innermost, one block each: at most units + slots of them
+ * (each unit at most 1 + its share of the slots). A unit of one split
+ * writes its output itself; only split units write partials, at most
+ * `slots` pieces in all (s(b) <= its units' share), which is all the
+ * workspace holds:
+ *   o:     fp32 [slots][piece_rows][head_dim]   at o_offset (0)
+ *   lse:   fp32 [slots][piece_rows]             at lse_offset, 256-aligned
+ *   units: int32 [units][2] = {first slot, s}   at units_offset, 256-aligned
+ * piece_rows = min(FA_DECODE_ROWS, Q x heads_per_kv): a unit's packed rows.
+ * The units table (unit (b x num_heads_k + kv_head) x m_tiles + row tile,
+ * written by each unit's split 0) tells the combine where a unit's parts
+ * are and how many (1: none, the output is written).
+ */
+typedef struct fa_decode_pieces {
+  int64_t piece_rows, slots, units;
+  int64_t o_offset, lse_offset, units_offset;
+  int64_t bytes;
+} fa_decode_pieces;
+
+FA_RULE fa_decode_pieces fa_decode_pieces_shape(int64_t units, int64_t slots, int64_t seq_rows, int64_t heads_per_kv,
+                                                int64_t d) {
+  fa_decode_pieces w;
+  const int64_t packed = seq_rows * heads_per_kv;
+  w.piece_rows = packed < FA_DECODE_ROWS ? packed : FA_DECODE_ROWS;
+  w.slots = slots;
+  w.units = units;
+  w.o_offset = 0;
+  w.lse_offset = (slots * w.piece_rows * d * 4 + 255) / 256 * 256;
+  w.units_offset = w.lse_offset + (slots * w.piece_rows * 4 + 255) / 256 * 256;
+  w.bytes = (w.units_offset + units * 8 + 255) / 256 * 256;
+  return w;
+}
+
+FA_RULE fa_decode_pieces fa_decode_pieces_layout(const fa_fwd_args *a, int64_t units) {
+  return fa_decode_pieces_shape(units, a->split_slots, fa_decode_seq_rows(a), a->heads_per_kv, a->head_dim);
+}
+
+FA_RULE int32_t fa_decode_length_splits(int64_t tiles, int64_t total, int64_t slots, int32_t cap) {
+  if (tiles <= 0 || total <= 0) return 1;
+  int64_t s = tiles * slots / total;
+  if (s > tiles / FA_DECODE_MIN_SPLIT_TILES) s = tiles / FA_DECODE_MIN_SPLIT_TILES;
+  if (s > cap) s = cap;
+  return s < 1 ? 1 : (int32_t)s;
+}
+
+/* Key tiles (FA_DECODE_STEP keys) the rows of sequence s see: the union of
+ * its first and last query row's visible keys. */
+FA_RULE int64_t fa_decode_seq_key_tiles(const fa_fwd_args *a, const fa_seq *s) {
+  if (s->len_q <= 0) return 0;
+  const int64_t diag = (int64_t)s->len_k - s->len_q;
+  const fa_key_range first = fa_visible_keys(diag, a->window_left, a->window_right, s->len_k);
+  const fa_key_range last = fa_visible_keys(s->len_q - 1 + diag, a->window_left, a->window_right, s->len_k);
+  if (last.hi <= first.lo) return 0;
+  return (last.hi + FA_DECODE_STEP - 1) / FA_DECODE_STEP - first.lo / FA_DECODE_STEP;
+}
+
+/* Row tiles of sequence s this launch computes (at most m_tiles, the
+ * launch's per sequence; 0 when it leaves s to a pair's other launch). */
+FA_RULE int64_t fa_decode_seq_row_tiles(const fa_fwd_args *a, const fa_seq *s, int64_t m_tiles) {
+  if (!fa_seq_selected(a, s)) return 0;
+  const int64_t rt = ((int64_t)s->len_q * a->heads_per_kv + FA_DECODE_ROWS - 1) / FA_DECODE_ROWS;
+  return rt < m_tiles ? rt : m_tiles;
 }
 
 #ifdef __cplusplus
