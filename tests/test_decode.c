@@ -84,31 +84,31 @@ typedef struct scenario {
 
 static const scenario k_scenarios[] = {
     {"decode, page 16, GQA 4/1 (packed rows), lse", 4, 8, 2, {1, 1, 1, 1}, {100, 33, 1, 64},
-     16, 0, 0, -1, -1, 0.f, 0, 1, 1, 0, 0, 0, 0},
+     16, 0, 0, -1, -1, 0.f, 0, 1, 1, 0, 0, 0, 0, 0},
     {"page 1, shuffled, lengths 0 and 1, causal", 4, 4, 4, {1, 1, 1, 1}, {0, 1, 47, 5},
-     1, 0, 0, -1, 0, 0.f, 0, 1, 1, 0, 0, 0, 0},
+     1, 0, 0, -1, 0, 0.f, 0, 1, 1, 0, 0, 0, 0, 0},
     {"page 3, GQA 3, spec decode 4 queries, causal, sinks", 3, 6, 2, {4, 4, 4}, {30, 31, 29},
-     3, 0, 0, -1, 0, 0.f, 1, 1, 1, 0, 1, 0, 0},
+     3, 0, 0, -1, 0, 0.f, 1, 1, 1, 0, 1, 0, 0, 0},
     {"page 7, GQA 5, window starting mid-page, softcap", 2, 5, 1, {2, 3}, {60, 41},
-     7, 0, 0, 11, 0, 20.f, 0, 1, 1, 0, 0, 0, 0},
+     7, 0, 0, 11, 0, 20.f, 0, 1, 1, 0, 0, 0, 0, 0},
     {"page 17, GQA 7, append crossing a page boundary", 3, 7, 1, {3, 1, 5}, {16, 33, 0},
-     17, 1, 0, -1, 0, 0.f, 0, 1, 1, 0, 0, 0, 0},
+     17, 1, 0, -1, 0, 0.f, 0, 1, 1, 0, 0, 0, 0, 0},
     {"page 16, append exactly filling a page, shared prefix page", 2, 4, 2, {4, 2}, {28, 30},
-     16, 1, 0, -1, 0, 0.f, 1, 1, 1, 1, 0, 0, 0},
+     16, 1, 0, -1, 0, 0.f, 1, 1, 1, 1, 0, 0, 0, 0},
     {"page 100, splits 7, sinks, lse", 2, 8, 2, {1, 2}, {700, 150},
-     100, 0, 7, -1, 0, 0.f, 1, 1, 1, 0, 0, 0, 0},
+     100, 0, 7, -1, 0, 0.f, 1, 1, 1, 0, 0, 0, 0, 0},
     {"page 256 (larger than the sequences), splits 64 (> key blocks)", 3, 4, 1, {1, 1, 1}, {200, 17, 255},
-     256, 0, 64, -1, -1, 0.f, 1, 1, 0, 0, 0, 0, 0},
+     256, 0, 64, -1, -1, 0.f, 1, 1, 0, 0, 0, 0, 0, 0},
     {"page 2, exact multiples and +-1, splits 2", 3, 2, 2, {1, 1, 1}, {64, 63, 65},
-     2, 0, 2, -1, 0, 0.f, 0, 1, 1, 0, 0, 0, 0},
+     2, 0, 2, -1, 0, 0.f, 0, 1, 1, 0, 0, 0, 0, 0},
     {"contiguous varlen cache, append, causal, splits 3", 3, 8, 2, {2, 1, 3}, {90, 0, 41},
-     0, 1, 3, -1, 0, 0.f, 0, 1, 0, 0, 0, 0, 0},
+     0, 1, 3, -1, 0, 0.f, 0, 1, 0, 0, 0, 0, 0, 0},
     {"contiguous, MQA 16/1 (two row tiles), window", 2, 16, 1, {2, 2}, {300, 129},
-     0, 0, 0, 50, 0, 0.f, 0, 1, 0, 0, 0, 0, 0},
+     0, 0, 0, 50, 0, 0.f, 0, 1, 0, 0, 0, 0, 0, 0},
     {"page 16, chunked prefill 40 queries over a cache, causal", 2, 4, 2, {40, 9}, {64, 200},
-     16, 0, 0, -1, 0, 0.f, 0, 1, 1, 0, 0, 0, 0},
+     16, 0, 0, -1, 0, 0.f, 0, 1, 1, 0, 0, 0, 0, 0},
     {"page 16, two 40-row chunks over long caches, splits 4 (partials by sequence), causal", 2, 4, 2, {40, 40},
-     {1100, 1500}, 16, 0, 4, -1, 0, 0.f, 0, 1, 1, 0, 0, 0, 0},
+     {1100, 1500}, 16, 0, 4, -1, 0, 0.f, 0, 1, 1, 0, 0, 0, 0, 0},
     /* 10 x 2 units fill a context of 8 SMs (d64-d256: 8-24 block slots),
      * and a 17000-key cache makes the launch split by length
      * (fwd_decode_plan.h): that sequence in pieces, the others whole, one
@@ -587,8 +587,8 @@ static void test_batch_invariance(void **state) {
   const int cuda = s->c->backend == FA_BACKEND_CUDA;
   const size_t kernel = kernel_index(s->c->name);
   skip_without_device(s);
-  scenario alone = {"alone", 1, 8, 2, {1}, {3000}, 16, 0, 1, -1, 0, 0.f, 1, 1, 1, 0, 0, 0, 0};
-  scenario crowd = {"crowd", 4, 8, 2, {1, 1, 1, 1}, {3000, 17, 9000, 1}, 16, 0, 1, -1, 0, 0.f, 1, 1, 1, 0, 0, 0, 0};
+  scenario alone = {"alone", 1, 8, 2, {1}, {3000}, 16, 0, 1, -1, 0, 0.f, 1, 1, 1, 0, 0, 0, 0, 0};
+  scenario crowd = {"crowd", 4, 8, 2, {1, 1, 1, 1}, {3000, 17, 9000, 1}, 16, 0, 1, -1, 0, 0.f, 1, 1, 1, 0, 0, 0, 0, 0};
   uint16_t *first = NULL;
   for (int pass = 0; pass < 2; ++pass) {
     tu_rng rng = tu_rng_make(s->seed); /* the same data for sequence 0 in both */
@@ -628,20 +628,20 @@ static void test_mixed_batch(void **state) {
   const cstate *s = (const cstate *)*state;
   static const scenario mixed[] = {
       {"mixed: 3 decoding + a 90-row chunk, page 16, causal", 4, 8, 2, {1, 1, 90, 1}, {700, 33, 300, 5},
-       16, 0, 0, -1, 0, 0.f, 1, 1, 1, 0, 0, 0, 0},
+       16, 0, 0, -1, 0, 0.f, 1, 1, 1, 0, 0, 0, 0, 0},
       {"mixed: 2 decoding + a 70-row chunk, page 5, append, window", 3, 4, 4, {1, 70, 2}, {100, 200, 9},
-       5, 1, 0, 64, 0, 0.f, 0, 1, 1, 0, 0, 0, 0},
+       5, 1, 0, 64, 0, 0.f, 0, 1, 1, 0, 0, 0, 0, 0},
       {"mixed: contiguous cache, 3 decoding + a 100-row chunk, causal", 4, 8, 2, {1, 100, 1, 1}, {64, 150, 3, 999},
-       0, 0, 0, -1, 0, 0.f, 0, 1, 0, 0, 0, 0, 0},
+       0, 0, 0, -1, 0, 0.f, 0, 1, 0, 0, 0, 0, 0, 0},
       /* Split decode parts next to long sequences: partials by (sequence,
        * query row), 16 rows a sequence at GQA 4 (fwd_decode_plan.h). */
       {"mixed splits: 8 decoding (1-4 rows, one over no key) + a 150-row chunk mid-batch, page 16, splits 4", 9, 8,
        2, {1, 2, 1, 4, 1, 3, 150, 1, 1}, {1100, 900, 1300, 1024, 17, 1200, 200, 1000, 0},
-       16, 0, 4, -1, 0, 0.f, 1, 1, 1, 0, 0, 0, 0},
+       16, 0, 4, -1, 0, 0.f, 1, 1, 1, 0, 0, 0, 0, 0},
       {"mixed splits: 5 decoding + a 70-row chunk, MHA (total_q below batch x 64), contiguous, splits 3, window", 6, 4,
-       4, {1, 1, 70, 2, 1, 1}, {900, 40, 100, 1000, 800, 777}, 0, 0, 3, 300, 0, 0.f, 1, 1, 0, 0, 0, 0, 0},
+       4, {1, 1, 70, 2, 1, 1}, {900, 40, 100, 1000, 800, 777}, 0, 0, 3, 300, 0, 0.f, 1, 1, 0, 0, 0, 0, 0, 0},
       {"mixed splits: 3 decoding + chunks of 30 and 80 rows, page 5, append, splits 6, softcap", 5, 8, 2,
-       {30, 1, 80, 2, 1}, {100, 1600, 50, 1555, 1700}, 5, 1, 6, -1, 0, 30.f, 1, 1, 1, 0, 0, 0, 0},
+       {30, 1, 80, 2, 1}, {100, 1600, 50, 1555, 1700}, 5, 1, 6, -1, 0, 30.f, 1, 1, 1, 0, 0, 0, 0, 0},
   };
   tu_rng rng = tu_rng_make(s->seed);
   stats st;
@@ -678,37 +678,31 @@ static void fetch(problem *p, const placed *d, fa_stream_t stream, const char *w
     fail_msg("%s: %s", what, why);
 }
 
-/* What a server does: capture one decoding step (append + attention, a
- * split cap of 8, max_seqlen_k the table's capacity) into a CUDA graph
- * once, then replay it with new cache lengths, block tables, queries and
- * cache contents written into the same buffers. Every replay against the
- * reference. */
-static void test_graph_replay(void **state) {
-  const cstate *s = (const cstate *)*state;
-  skip_without_device(s);
-  const size_t kernel = kernel_index(s->c->name);
-  static const scenario steps[] = {
-      {"graph capture: caches 1000/17/640/1", 4, 8, 2, {1, 1, 1, 1}, {1000, 17, 640, 1},
-       16, 1, 8, -1, 0, 0.f, 1, 1, 1, 0, 0, 80, 300},
-      {"graph replay: new lengths 3/1200/0/500 and tables", 4, 8, 2, {1, 1, 1, 1}, {3, 1200, 0, 500},
-       16, 1, 8, -1, 0, 0.f, 1, 1, 1, 0, 0, 80, 300},
-      {"graph replay: every sequence at 1279 (the table's capacity - 1)", 4, 8, 2, {1, 1, 1, 1},
-       {1279, 1279, 0, 7}, 16, 1, 8, -1, 0, 0.f, 1, 1, 1, 0, 0, 80, 300},
-  };
-  tu_rng rng = tu_rng_make(s->seed);
+/* Capture steps[0] into a CUDA graph once (a split cap of 8, max_seqlen_k
+ * the table's capacity; through a context claiming steps[0].sm_count SMs
+ * where set), then replay it for every step with that step's cache
+ * lengths, block tables, queries and cache contents written into the same
+ * buffers; every replay against the reference. Returns the workspace. */
+static size_t replay_steps(const cstate *s, size_t kernel, const scenario *steps, size_t n, tu_rng *rng,
+                           stats *st) {
   tu_pool pool;
   tu_pool_init(&pool);
   problem first;
   fa_message msg;
   const char *why = NULL;
-  stats st;
-  memset(&st, 0, sizeof st);
-  build(&first, &steps[0], s->c->head_dim, s->c->dtype, &rng, &pool);
+  build(&first, &steps[0], s->c->head_dim, s->c->dtype, rng, &pool);
   placed d = place(&first, 1, &pool);
   fa_stream_t stream = tu_pool_stream(&pool, &why);
   if (stream == NULL) fail_msg("cudaStreamCreate: %s", why);
   fa_fwd_params prm = params_of(&first, &d, s->c->backend, 8, stream);
   prm.max_seqlen_k = first.max_pages * first.ps; /* a bound for every replay */
+  fa_context ctx;
+  if (steps[0].sm_count > 0) {
+    if (fa_context_init(&ctx, FA_BACKEND_CUDA, FA_CURRENT_DEVICE, &msg) != FA_OK)
+      fail_msg("fa_context_init: %s", msg.text);
+    ctx.sm_count = steps[0].sm_count;
+    prm.context = &ctx;
+  }
   size_t ws = 0;
   if (fa_fwd_workspace_size(&prm, &ws, &msg) != FA_OK) fail_msg("fa_fwd_workspace_size: %s", msg.text);
   if (ws) prm.workspace = to_dev(&pool, NULL, ws), prm.workspace_bytes = ws;
@@ -723,11 +717,11 @@ static void test_graph_replay(void **state) {
   if (err != cudaSuccess) fail_msg("cudaStreamEndCapture: %s", cudaGetErrorString(err));
   err = cudaGraphInstantiate(&exec, graph, 0);
   if (err != cudaSuccess) fail_msg("cudaGraphInstantiate: %s", cudaGetErrorString(err));
-  for (size_t k = 0; k < sizeof steps / sizeof steps[0]; ++k) {
+  for (size_t k = 0; k < n; ++k) {
     problem next;
     problem *p = &first;
     if (k > 0) {
-      build(&next, &steps[k], s->c->head_dim, s->c->dtype, &rng, &pool);
+      build(&next, &steps[k], s->c->head_dim, s->c->dtype, rng, &pool);
       if (next.n_cache != first.n_cache || next.bt_stride != first.bt_stride || next.total_q != first.total_q)
         fail_msg("graph test: step %zu does not keep the captured geometry", k);
       refill(&next, &d);
@@ -738,12 +732,48 @@ static void test_graph_replay(void **state) {
     char what[300];
     snprintf(what, sizeof what, "%s [%s]", s->c->name, steps[k].what);
     fetch(p, &d, stream, what);
-    check(p, what, &st, &pool);
+    check(p, what, st, &pool);
   }
   cudaGraphExecDestroy(exec);
   cudaGraphDestroy(graph);
   tu_pool_release(&pool);
-  print_message("%-36s captured once, %d replays checked (workspace %zu B)\n", s->c->name, st.runs, ws);
+  return ws;
+}
+
+/* What a server does: capture one decoding step (append + attention) into
+ * a CUDA graph once, then replay it with new cache lengths and tables. The
+ * second graph splits by length (fwd_decode_plan.h: its units fill a
+ * context of 8 SMs and the table holds 19200 keys): the long cache moves,
+ * a second one appears, then none is long, all in one captured launch. */
+static void test_graph_replay(void **state) {
+  const cstate *s = (const cstate *)*state;
+  skip_without_device(s);
+  const size_t kernel = kernel_index(s->c->name);
+  static const scenario steps[] = {
+      {"graph capture: caches 1000/17/640/1", 4, 8, 2, {1, 1, 1, 1}, {1000, 17, 640, 1},
+       16, 1, 8, -1, 0, 0.f, 1, 1, 1, 0, 0, 80, 300, 0},
+      {"graph replay: new lengths 3/1200/0/500 and tables", 4, 8, 2, {1, 1, 1, 1}, {3, 1200, 0, 500},
+       16, 1, 8, -1, 0, 0.f, 1, 1, 1, 0, 0, 80, 300, 0},
+      {"graph replay: every sequence at 1279 (the table's capacity - 1)", 4, 8, 2, {1, 1, 1, 1},
+       {1279, 1279, 0, 7}, 16, 1, 8, -1, 0, 0.f, 1, 1, 1, 0, 0, 80, 300, 0},
+  };
+  static const scenario by_length[] = {
+      {"graph capture on 8 SMs, by length: one cache of 17000 among short ones", 10, 4, 2,
+       {1, 1, 1, 1, 1, 1, 1, 1, 1, 1}, {17000, 5, 300, 1, 40, 999, 0, 64, 128, 2000}, 64, 1, 8, -1, 0, 0.f, 1, 1, 1, 0,
+       0, 300, 700, 8},
+      {"graph replay on 8 SMs, by length: caches of 16500 and 18000, the first long one gone", 10, 4, 2,
+       {1, 1, 1, 1, 1, 1, 1, 1, 1, 1}, {3, 16500, 7, 0, 90, 200, 1, 64, 600, 18000}, 64, 1, 8, -1, 0, 0.f, 1, 1, 1, 0,
+       0, 300, 700, 8},
+      {"graph replay on 8 SMs, by length: every cache short", 10, 4, 2, {1, 1, 1, 1, 1, 1, 1, 1, 1, 1},
+       {100, 5, 300, 1, 40, 999, 0, 64, 128, 200}, 64, 1, 8, -1, 0, 0.f, 1, 1, 1, 0, 0, 300, 700, 8},
+  };
+  tu_rng rng = tu_rng_make(s->seed);
+  stats st;
+  memset(&st, 0, sizeof st);
+  const size_t ws = replay_steps(s, kernel, steps, sizeof steps / sizeof steps[0], &rng, &st);
+  const size_t ws_by_length = replay_steps(s, kernel, by_length, sizeof by_length / sizeof by_length[0], &rng, &st);
+  print_message("%-36s captured twice, %d replays checked (workspace %zu B; by length %zu B)\n", s->c->name, st.runs,
+                ws, ws_by_length);
 }
 
 /* ------------------------------------------------------------ 64-bit offsets */
@@ -756,7 +786,7 @@ static void test_large_pool(void **state) {
   skip_without_device(s);
   const size_t kernel = kernel_index(s->c->name);
   static const scenario sc = {"pool over 2^31 elements, pages at its end, append", 2, 8, 2, {1, 3}, {500, 130},
-                              64, 1, 0, -1, 0, 0.f, 1, 1, 1, 0, 0, 0, 0};
+                              64, 1, 0, -1, 0, 0.f, 1, 1, 1, 0, 0, 0, 0, 0};
   tu_rng rng = tu_rng_make(s->seed);
   tu_pool pool;
   tu_pool_init(&pool);
