@@ -844,9 +844,17 @@ static void test_large_pool(void **state) {
 enum { CJ_B = 5, CJ_Q = 4, CJ_H = 2, CJ_D = 160, CJ_P = 37, CJ_TOTAL = 48 };
 static const int32_t cj_cu[CJ_B + 1] = {0, 1, 4, 4, 44, 46};
 
+/* By piece (splits by length, fwd_decode_plan.h): the 2 heads share one KV
+ * head (a unit per sequence: Q x 2 = 8 packed rows, one row tile), unit b's
+ * parts in slots [CJ_P b, CJ_P (b + 1)); unit CJ_SPLIT_ONE says it has one
+ * part (its kernel wrote the rows): the combine must leave them. */
+enum { CJ_G = 2, CJ_PIECE_ROWS = CJ_Q * CJ_G, CJ_SPLIT_ONE = 1 };
+
 typedef struct cj_data {
   float by_seq_o[CJ_P * CJ_B * CJ_Q * CJ_H * CJ_D], by_seq_lse[CJ_P * CJ_H * CJ_B * CJ_Q];
   float by_q_o[CJ_P * CJ_TOTAL * CJ_H * CJ_D], by_q_lse[CJ_P * CJ_H * CJ_TOTAL];
+  float by_piece_o[CJ_B * CJ_P * CJ_PIECE_ROWS * CJ_D], by_piece_lse[CJ_B * CJ_P * CJ_PIECE_ROWS];
+  int32_t piece_units[2 * CJ_B];
   float sinks[CJ_H];
 } cj_data;
 
@@ -858,6 +866,10 @@ static void cj_fill(cj_data *x, uint64_t seed) {
   tu_poison32(x->by_seq_lse, sizeof x->by_seq_lse / 4);
   tu_poison32(x->by_q_o, sizeof x->by_q_o / 4);
   tu_poison32(x->by_q_lse, sizeof x->by_q_lse / 4);
+  tu_poison32(x->by_piece_o, sizeof x->by_piece_o / 4);
+  tu_poison32(x->by_piece_lse, sizeof x->by_piece_lse / 4);
+  for (int b = 0; b < CJ_B; ++b) x->piece_units[2 * b] = CJ_P * b, x->piece_units[2 * b + 1] = CJ_P;
+  x->piece_units[2 * CJ_SPLIT_ONE + 1] = 1;
   for (int h = 0; h < CJ_H; ++h) x->sinks[h] = (float)(2.0 * tu_rng_uniform(&rng) - 1.0);
   for (int b = 0; b < CJ_B; ++b)
     for (int i = 0; i < cj_len(b) && cj_len(b) <= CJ_Q; ++i)
@@ -868,19 +880,27 @@ static void cj_fill(cj_data *x, uint64_t seed) {
            * parts 7, 12, ..., 32 and the last of sequence 1 (within and across the GPU's chunks). */
           const int empty = (b == 0 && p == 1) || (b == 4 && i == 1) || (b == 1 && (p % 5 == 2 || p == CJ_P - 1));
           const float l = empty ? -INFINITY : (float)(6.0 * tu_rng_uniform(&rng) - 3.0);
+          const int64_t piece = (int64_t)(CJ_P * b + p) * CJ_PIECE_ROWS + i * CJ_G + h; /* packed row i G + h */
           x->by_seq_lse[(p * CJ_H + h) * CJ_B * CJ_Q + rs] = l;
           x->by_q_lse[(p * CJ_H + h) * CJ_TOTAL + rq] = l;
+          x->by_piece_lse[piece] = l;
           for (int e = 0; e < CJ_D; ++e) {
             const float v = empty ? NAN : (float)tu_rng_normal(&rng);
             x->by_seq_o[((p * CJ_B * CJ_Q + rs) * CJ_H + h) * CJ_D + e] = v;
             x->by_q_o[((p * CJ_TOTAL + rq) * CJ_H + h) * CJ_D + e] = v;
+            x->by_piece_o[piece * CJ_D + e] = v;
           }
         }
 }
 
-/* The job over o/lse parts of `rows` rows (by sequence when by_seq). */
+/* Layouts of the same partials: by q row, by sequence, by piece. */
+enum { CJ_BY_Q, CJ_BY_SEQ, CJ_BY_PIECE };
+static const char *const cj_layout_name[3] = {"partials by q row", "partials by sequence", "partials by piece"};
+
+/* The job over o/lse parts of `rows` rows (by sequence when by_seq); by
+ * piece where units is given (its table). */
 static fa_combine_job cj_job(const float *o, const float *lse, int by_seq, const float *sinks, float *out,
-                             float *out_lse, const int32_t *cu) {
+                             float *out_lse, const int32_t *cu, const int32_t *units) {
   const int64_t rows = by_seq ? CJ_B * CJ_Q : CJ_TOTAL;
   fa_combine_job j;
   memset(&j, 0, sizeof j);
@@ -893,16 +913,32 @@ static fa_combine_job cj_job(const float *o, const float *lse, int by_seq, const
   j.batch = CJ_B, j.rows_per_batch = CJ_Q, j.cu_seqlens_q = cu, j.total_q = CJ_TOTAL;
   j.seq_part_rows = by_seq ? CJ_Q : 0;
   j.skip_long = 1;
+  if (units != NULL) {
+    j.piece_units = units, j.piece_rows = CJ_PIECE_ROWS, j.heads_per_kv = CJ_G, j.unit_row_tiles = 1;
+    j.seq_part_rows = 0;
+  }
   return j;
 }
 
-/* out/lse against the double merge where a short sequence owns the row,
- * bit-for-bit untouched (poison) elsewhere. */
-static void cj_check(const cj_data *x, const float *out, const float *lse, double tol, const char *what) {
+/* The partials of one layout, and its units table (by piece; else NULL). */
+static void cj_layout(const cj_data *x, int layout, const float **o, const float **lse, const int32_t **units,
+                      size_t *o_bytes, size_t *lse_bytes) {
+  *units = layout == CJ_BY_PIECE ? x->piece_units : NULL;
+  *o = layout == CJ_BY_Q ? x->by_q_o : layout == CJ_BY_SEQ ? x->by_seq_o : x->by_piece_o;
+  *lse = layout == CJ_BY_Q ? x->by_q_lse : layout == CJ_BY_SEQ ? x->by_seq_lse : x->by_piece_lse;
+  *o_bytes = layout == CJ_BY_Q ? sizeof x->by_q_o : layout == CJ_BY_SEQ ? sizeof x->by_seq_o : sizeof x->by_piece_o;
+  *lse_bytes =
+      layout == CJ_BY_Q ? sizeof x->by_q_lse : layout == CJ_BY_SEQ ? sizeof x->by_seq_lse : sizeof x->by_piece_lse;
+}
+
+/* out/lse against the double merge where a short sequence owns the row
+ * (and, with skip_b >= 0, is not sequence skip_b), bit-for-bit untouched
+ * (poison) elsewhere. */
+static void cj_check(const cj_data *x, const float *out, const float *lse, double tol, const char *what, int skip_b) {
   for (int64_t r = 0; r < CJ_TOTAL; ++r) {
     int b = 0;
     while (b < CJ_B && r >= cj_cu[b + 1]) ++b;
-    const int owned = b < CJ_B && cj_len(b) <= CJ_Q;
+    const int owned = b < CJ_B && cj_len(b) <= CJ_Q && b != skip_b;
     for (int h = 0; h < CJ_H; ++h) {
       const float *o_at = out + (r * CJ_H + h) * CJ_D;
       if (!owned) {
@@ -938,20 +974,31 @@ static void test_combine_job_cpu(void **state) {
   tu_pool pool;
   tu_pool_init(&pool);
   cj_data *x = (cj_data *)xalloc(&pool, sizeof *x);
-  float *out[2], *lse[2];
+  float *out[3], *lse[3];
   cj_fill(x, seed);
-  for (int by_seq = 0; by_seq < 2; ++by_seq) {
-    out[by_seq] = (float *)xalloc(&pool, CJ_TOTAL * CJ_H * CJ_D * 4);
-    lse[by_seq] = (float *)xalloc(&pool, CJ_H * CJ_TOTAL * 4);
-    tu_poison32(out[by_seq], CJ_TOTAL * CJ_H * CJ_D);
-    tu_poison32(lse[by_seq], CJ_H * CJ_TOTAL);
-    const fa_combine_job j = cj_job(by_seq ? x->by_seq_o : x->by_q_o, by_seq ? x->by_seq_lse : x->by_q_lse, by_seq,
-                                    x->sinks, out[by_seq], lse[by_seq], cj_cu);
+  for (int layout = 0; layout < 3; ++layout) {
+    out[layout] = (float *)xalloc(&pool, CJ_TOTAL * CJ_H * CJ_D * 4);
+    lse[layout] = (float *)xalloc(&pool, CJ_H * CJ_TOTAL * 4);
+    tu_poison32(out[layout], CJ_TOTAL * CJ_H * CJ_D);
+    tu_poison32(lse[layout], CJ_H * CJ_TOTAL);
+    const float *o, *l;
+    const int32_t *units;
+    size_t o_bytes, l_bytes;
+    cj_layout(x, layout, &o, &l, &units, &o_bytes, &l_bytes);
+    const fa_combine_job j = cj_job(o, l, layout == CJ_BY_SEQ, x->sinks, out[layout], lse[layout], cj_cu, units);
     fa_cpu_combine(&j);
-    cj_check(x, out[by_seq], lse[by_seq], 1e-5, by_seq ? "CPU, partials by sequence" : "CPU, partials by q row");
+    char what[80];
+    snprintf(what, sizeof what, "CPU, %s", cj_layout_name[layout]);
+    cj_check(x, out[layout], lse[layout], 1e-5, what, layout == CJ_BY_PIECE ? CJ_SPLIT_ONE : -1);
   }
   if (memcmp(out[0], out[1], CJ_TOTAL * CJ_H * CJ_D * 4) != 0 || memcmp(lse[0], lse[1], CJ_H * CJ_TOTAL * 4) != 0)
     fail_msg("the two layouts of the same partials merge to different bits");
+  /* by piece: the same bits on every row it merges */
+  for (int64_t r = 0; r < CJ_TOTAL; ++r)
+    if ((r < cj_cu[CJ_SPLIT_ONE] || r >= cj_cu[CJ_SPLIT_ONE + 1]) &&
+        (memcmp(out[0] + r * CJ_H * CJ_D, out[2] + r * CJ_H * CJ_D, CJ_H * CJ_D * 4) != 0 ||
+         memcmp(&lse[0][r], &lse[2][r], 4) != 0 || memcmp(&lse[0][CJ_TOTAL + r], &lse[2][CJ_TOTAL + r], 4) != 0))
+      fail_msg("partials by piece merge row %lld to other bits than by q row", (long long)r);
   tu_pool_release(&pool);
 }
 
@@ -971,21 +1018,26 @@ static void test_combine_job_cuda(void **state) {
   if (stream == NULL) fail_msg("cudaStreamCreate: %s", why);
   float *out = (float *)xalloc(&pool, CJ_TOTAL * CJ_H * CJ_D * 4), *lse = (float *)xalloc(&pool, CJ_H * CJ_TOTAL * 4);
   void *cu = to_dev(&pool, cj_cu, sizeof cj_cu), *sinks = to_dev(&pool, x->sinks, sizeof x->sinks);
-  for (int by_seq = 0; by_seq < 2; ++by_seq) {
+  for (int layout = 0; layout < 3; ++layout) {
     tu_poison32(out, CJ_TOTAL * CJ_H * CJ_D);
     tu_poison32(lse, CJ_H * CJ_TOTAL);
-    void *o = by_seq ? to_dev(&pool, x->by_seq_o, sizeof x->by_seq_o) : to_dev(&pool, x->by_q_o, sizeof x->by_q_o);
-    void *l = by_seq ? to_dev(&pool, x->by_seq_lse, sizeof x->by_seq_lse)
-                     : to_dev(&pool, x->by_q_lse, sizeof x->by_q_lse);
+    const float *ho, *hl;
+    const int32_t *hu;
+    size_t o_bytes, l_bytes;
+    cj_layout(x, layout, &ho, &hl, &hu, &o_bytes, &l_bytes);
+    void *o = to_dev(&pool, ho, o_bytes), *l = to_dev(&pool, hl, l_bytes);
+    void *units = hu != NULL ? to_dev(&pool, hu, sizeof x->piece_units) : NULL;
     void *d_out = to_dev(&pool, out, CJ_TOTAL * CJ_H * CJ_D * 4), *d_lse = to_dev(&pool, lse, CJ_H * CJ_TOTAL * 4);
-    const fa_combine_job j = cj_job((const float *)o, (const float *)l, by_seq, (const float *)sinks, (float *)d_out,
-                                    (float *)d_lse, (const int32_t *)cu);
+    const fa_combine_job j = cj_job((const float *)o, (const float *)l, layout == CJ_BY_SEQ, (const float *)sinks,
+                                    (float *)d_out, (float *)d_lse, (const int32_t *)cu, (const int32_t *)units);
     const int err = fa_cuda_combine(&j, stream);
     if (err != 0) fail_msg("fa_cuda_combine: %s", cudaGetErrorString((cudaError_t)err));
     if (tu_stream_sync(stream, &why) || tu_to_host(out, d_out, CJ_TOTAL * CJ_H * CJ_D * 4, &why) ||
         tu_to_host(lse, d_lse, CJ_H * CJ_TOTAL * 4, &why))
       fail_msg("combine_job_cuda: %s", why);
-    cj_check(x, out, lse, 1e-5, by_seq ? "CUDA, partials by sequence" : "CUDA, partials by q row");
+    char what[80];
+    snprintf(what, sizeof what, "CUDA, %s", cj_layout_name[layout]);
+    cj_check(x, out, lse, 1e-5, what, layout == CJ_BY_PIECE ? CJ_SPLIT_ONE : -1);
   }
   tu_pool_release(&pool);
 }
