@@ -478,6 +478,19 @@ static void skip_without_device(const cstate *s) {
   }
 }
 
+/* A scenario with sm_count: the call goes through a context of the
+ * current device claiming that many SMs (a smaller GPU, for the splits'
+ * rules; the library reads the context and trusts it). *ctx must outlive
+ * the call. */
+static void claim_sm_count(fa_fwd_params *prm, fa_context *ctx, const scenario *sc) {
+  if (sc->sm_count <= 0) return;
+  fa_message msg;
+  if (fa_context_init(ctx, FA_BACKEND_CUDA, FA_CURRENT_DEVICE, &msg) != FA_OK)
+    fail_msg("%s: fa_context_init: %s", sc->what, msg.text);
+  ctx->sm_count = sc->sm_count;
+  prm->context = ctx;
+}
+
 /* Run one scenario with one split setting: build, place, call, copy back, check. */
 static void run_one(const cstate *s, size_t kernel, const scenario *sc, int num_splits, tu_rng *rng, stats *st) {
   const int cuda = s->c->backend == FA_BACKEND_CUDA;
@@ -492,13 +505,8 @@ static void run_one(const cstate *s, size_t kernel, const scenario *sc, int num_
   fa_stream_t stream = cuda ? tu_pool_stream(&pool, &why) : NULL;
   if (cuda && stream == NULL) fail_msg("cudaStreamCreate: %s", why);
   fa_fwd_params prm = params_of(&p, &d, s->c->backend, num_splits, stream);
-  fa_context ctx; /* a smaller GPU, for the splits' rules (read-only to the library, so any count is valid) */
-  if (cuda && sc->sm_count > 0) {
-    if (fa_context_init(&ctx, FA_BACKEND_CUDA, FA_CURRENT_DEVICE, &msg) != FA_OK)
-      fail_msg("%s: fa_context_init: %s", sc->what, msg.text);
-    ctx.sm_count = sc->sm_count;
-    prm.context = &ctx;
-  }
+  fa_context ctx;
+  if (cuda) claim_sm_count(&prm, &ctx, sc);
   snprintf(what, sizeof what, "%s [%s] num_splits %d", s->c->name, sc->what, num_splits);
   size_t ws = 0;
   /* A declined page size first: then fa_fwd_workspace_size's own choice
@@ -697,12 +705,7 @@ static size_t replay_steps(const cstate *s, size_t kernel, const scenario *steps
   fa_fwd_params prm = params_of(&first, &d, s->c->backend, 8, stream);
   prm.max_seqlen_k = first.max_pages * first.ps; /* a bound for every replay */
   fa_context ctx;
-  if (steps[0].sm_count > 0) {
-    if (fa_context_init(&ctx, FA_BACKEND_CUDA, FA_CURRENT_DEVICE, &msg) != FA_OK)
-      fail_msg("fa_context_init: %s", msg.text);
-    ctx.sm_count = steps[0].sm_count;
-    prm.context = &ctx;
-  }
+  claim_sm_count(&prm, &ctx, &steps[0]);
   size_t ws = 0;
   if (fa_fwd_workspace_size(&prm, &ws, &msg) != FA_OK) fail_msg("fa_fwd_workspace_size: %s", msg.text);
   if (ws) prm.workspace = to_dev(&pool, NULL, ws), prm.workspace_bytes = ws;
