@@ -609,7 +609,10 @@ static void model_contents(fz_call *c, int kn) {
     }
     if (!c->paged)
       continue;
-    if (used > p->max_seqlen_k) {
+    /* Beyond the table's width (cu_seqlens_k gave the capacity above, or
+     * max_seqlen_k exceeds the width: both rejected statically) the
+     * contents are not read: the table holds max_pages_per_seq columns. */
+    if (used > p->max_seqlen_k || used > (int64_t)p->max_pages_per_seq * p->page_size) {
       c->allowed |= BIT(FA_ERR_INVALID_SEQLENS);
       continue;
     }
