@@ -38,6 +38,7 @@
 #include "cuda/combine.h"
 #include "cuda/common/mma_tile.cuh"
 #include "cuda/common/tensor_map.cuh"
+#include "cuda/decode_trace.cuh"
 #include "cuda/fwd_decode_plan.h"
 #include "cuda/ptx.cuh"
 #include "fa_args.h"
@@ -350,7 +351,7 @@ __device__ __forceinline__ void stream_keys(const KvRing<T, TILES> &kv, const fa
                                             int kv_head, int r0, int rows_total, const fa_tile_plan &plan, int64_t diag,
                                             int t_begin, int my_steps, uint32_t sq, int warp, int lane,
                                             float (&o)[1][T::kOTiles][4], float (&row_max)[1][2],
-                                            float (&row_sum)[1][2]) {
+                                            float (&row_sum)[1][2], const DecodeTracer &tr) {
   const float c = a.score_log2_scale;
   const bool positive_scale = c > 0.f;
   const float hidden = positive_scale ? -INFINITY : INFINITY;
@@ -395,6 +396,7 @@ __device__ __forceinline__ void stream_keys(const KvRing<T, TILES> &kv, const fa
   cp_async_wait<T::kStages - 1>();
 #endif
   __syncthreads();  // Q landed for everyone
+  tr.mark(kDtQ);
   uint32_t qf[T::kQKSteps][1][4];
   load_q_fragments<T>(qf, sq, lane);
 
@@ -405,6 +407,7 @@ __device__ __forceinline__ void stream_keys(const KvRing<T, TILES> &kv, const fa
     kv.issue(ahead, ahead < my_steps, a, b, seq, kv_head, key_of(ahead), lane, paged_tiles, at);
     const int n0 = key_of(i);
     kv.wait(i, seq.len_k - n0, lane);
+    if (i == 0) tr.warp_mark(kDtFirstTile, warp, lane);
     float s[1][T::kSTiles][4];
 #pragma unroll
     for (int nt = 0; nt < T::kSTiles; ++nt)
@@ -424,6 +427,8 @@ __device__ __forceinline__ void stream_keys(const KvRing<T, TILES> &kv, const fa
     __syncwarp();  // every lane is done with the slot before it is refilled
   }
   cp_async_wait<0>();
+  tr.warp_mark(kDtLoopEnd, warp, lane);
+  tr.steps(warp, lane, my_steps);
 }
 
 // ------------------------------------------------------------ splits by length
@@ -554,6 +559,7 @@ __global__ void __launch_bounds__(T::kThreads)
                       const __grid_constant__ CUtensorMap tm_v, int tile_copies) {
   using Elem = typename T::Elem;
   extern __shared__ __align__(16) unsigned char smem[];
+  const DecodeTracer tr;  // empty unless FA_DECODE_TRACE_BLOCKS (decode_trace.cuh)
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const uint32_t sq = smem_u32(smem);
   const uint32_t bars = sq + T::kQBytes + T::kRingOrMergeBytes + warp * T::kStages * 8;
@@ -575,7 +581,10 @@ __global__ void __launch_bounds__(T::kThreads)
   fa_seq seq;
   if (a.split_slots > 0) {
     static_assert(kPlanTableBytes <= T::kRingOrMergeBytes, "the plan's tables fit the ring");
-    if (!find_piece_by_length<T>(a, m_tiles, smem + T::kQBytes, pc, seq)) return;
+    if (!find_piece_by_length<T>(a, m_tiles, smem + T::kQBytes, pc, seq)) {
+      tr.mark(kDtExit);
+      return;
+    }
     if (pc.split == 0 && threadIdx.x == 0) {  // the unit's entry for the combine: {first slot, splits}
       const fa_decode_pieces ws = fa_decode_pieces_layout(&a, (int64_t)a.batch * a.num_heads_k * m_tiles);
       int32_t *entry = reinterpret_cast<int32_t *>(static_cast<char *>(a.workspace) + ws.units_offset) +
@@ -595,10 +604,14 @@ __global__ void __launch_bounds__(T::kThreads)
     seq = fa_locate_sequence(&a, pc.b);
   }
   const int b = pc.b, kv_head = pc.kv_head, mt = pc.mt, split = pc.split, splits = pc.splits;
+  tr.piece(b, kv_head, mt, split, splits);
   const int g_count = a.heads_per_kv;
   const int rows_total = seq.len_q * g_count;
   const int r0 = mt * T::kRows;
-  if (r0 >= rows_total || !fa_seq_selected(&a, &seq)) return;
+  if (r0 >= rows_total || !fa_seq_selected(&a, &seq)) {
+    tr.mark(kDtExit);
+    return;
+  }
   const int64_t diag = (int64_t)seq.len_k - seq.len_q;
 
   // Keys the block's rows see: their union (visited) and intersection
@@ -626,11 +639,11 @@ __global__ void __launch_bounds__(T::kThreads)
     const uint32_t ring = ((sq + T::kQBytes + 1023) & ~1023u) + warp * T::kTileWarpRingBytes;
     const KvRing<T, true> kv = {ring, bars, &tm_k, &tm_v};
     stream_keys<T, SOFTCAP, true>(kv, a, b, seq, kv_head, r0, rows_total, plan, diag, t_begin, my_steps, sq, warp, lane,
-                                  o, row_max, row_sum);
+                                  o, row_max, row_sum, tr);
   } else {
     const KvRing<T, false> kv = {sq + T::kQBytes + warp * T::kWarpRingBytes, bars, nullptr, nullptr};
     stream_keys<T, SOFTCAP, false>(kv, a, b, seq, kv_head, r0, rows_total, plan, diag, t_begin, my_steps, sq, warp,
-                                   lane, o, row_max, row_sum);
+                                   lane, o, row_max, row_sum, tr);
   }
 
   // Split launches: the combine, launched as this grid's programmatic
@@ -669,6 +682,7 @@ __global__ void __launch_bounds__(T::kThreads)
     }
   }
   __syncthreads();
+  tr.mark(kDtMerged);
 
   // ---- epilogue: 4 consecutive head-dim elements per thread and pass.
   const float sink_scale = kLog2e;
@@ -726,6 +740,7 @@ __global__ void __launch_bounds__(T::kThreads)
       if (col == 0) *lse_part = fa_row_lse(total);
     }
   }
+  tr.mark(kDtExit);
 }
 
 // Host side: whether the sm_90 tile copies apply (load_kv_tile_tma), and

@@ -1,0 +1,67 @@
+#!/bin/bash
+# Per-block timelines of decode launches (src/cuda/decode_trace.cuh), one
+# device call: for this tree and each patch of $TRACE_PATCHES (applied to
+# its own copy), the small build's libflashattn.a, then bench/trace_decode.cu
+# built around the decode kernel with the trace compiled in, run on each
+# row, and read by bench/trace_decode.py. A mark is two counter reads and
+# two stores on one thread: compare phases and block order, not totals
+# against bench_decode.py.
+#   run(command="bash bench/trace_decode.sh", carry=[".deb"], timeout_s=420)
+#   TRACE_PATCHES="bench/experiments/decode-by-length-split-launches.patch" bash bench/trace_decode.sh
+# TRACE_ROWS: rows as LENGTHS[:NUM_SPLITS] (trace_decode.cu: N or CxN,
+# comma-separated; mixed48 is bench_decode.py's 48 decoding lengths of its
+# mixed batch). TRACE_KERNEL: the generated decode kernel (default the
+# sm_90 d128 bf16 one). Raw traces come back in traces.tgz.
+set -u
+BUDGET=${BUDGET:-400}
+. "$(dirname "$0")/device_common.sh"
+ROWS=${TRACE_ROWS:-1x131072 8x32768 32x8192 128x1024 1x131072,7x1024 60x512,4x32768 mixed48}
+KERNEL=${TRACE_KERNEL:-fwd_decode_sm90_hdim128_bf16_local}
+SRC=$(pwd)
+mixed48=$(timeout 60 python3 -c 'import torch; g = torch.Generator().manual_seed(1); print(",".join(map(str, torch.randint(1, 16385, (48,), generator=g).tolist())))' 2>/dev/null)
+note "gpu: $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader)"
+
+# trace_variant NAME [PATCH]: a copy of the tree (with PATCH), its small
+# build, the traced harness, every row.
+trace_variant() {
+  local name=$1 patch=${2:-} w=/tmp/trace_decode_$1 t
+  rm -rf "$w" && mkdir -p "$w"
+  (cd "$SRC" && timeout 30 tar --exclude=./build --exclude=./.git --exclude=./.deb --exclude=./.ab -cf - .) | tar -xf - -C "$w"
+  if [ -n "$patch" ]; then
+    (cd "$w" && git apply "$SRC/$patch") || { note "$name: $patch does not apply"; return; }
+  fi
+  t=$SECONDS
+  (cd "$w" && timeout 10 python3 bench/small_spec.py gen/spec.py --wgmma-dims 64 &&
+    timeout "$(cap 200)" ninja -j16 build/libflashattn.a) >"$OUT/build_$name.log" 2>&1 ||
+    { note "$name: build failed"; tail -20 "$OUT/build_$name.log"; return; }
+  (cd "$w" && timeout "$(cap 90)" /usr/local/cuda/bin/nvcc -O3 -std=c++17 -lineinfo -Iinclude -Isrc -Igenerated \
+    -gencode arch=compute_90,code=sm_90 -Xptxas -warn-spills -DFA_TRACE_KERNEL="\"cuda/$KERNEL.cu\"" \
+    bench/trace_decode.cu build/libflashattn.a -L/usr/local/cuda/lib64 -lcudart_static -lpthread -ldl -lrt \
+    -o build/trace_decode) >"$OUT/trace_build_$name.log" 2>&1 ||
+    { note "$name: harness build failed: $(tail -3 "$OUT/trace_build_$name.log")"; return; }
+  note "$name: built in $((SECONDS - t)) s${patch:+ (with $patch)}"
+  local row lengths splits file
+  for row in $ROWS; do
+    lengths=${row%%:*}
+    splits=0
+    [ "$row" != "$lengths" ] && splits=${row#*:}
+    [ "$lengths" = mixed48 ] && lengths=$mixed48
+    [ -z "$lengths" ] && { note "$name $row: no lengths (torch missing?)"; continue; }
+    file="$OUT/trace_${name}_$(echo "$row" | tr ',:' '_-' | cut -c1-40).txt"
+    timeout "$(cap 60)" "$w/build/trace_decode" "$lengths" "$splits" >"$file" 2>&1
+    note "$name $row: exit $?"
+    python3 "$SRC/bench/trace_decode.py" "$file" >"${file%.txt}.summary" 2>&1
+  done
+}
+
+trace_variant main
+i=0
+for p in ${TRACE_PATCHES:-}; do
+  i=$((i + 1))
+  trace_variant "patch$i" "$p"
+done
+echo "==== summary"
+cat "$SUMMARY"
+for f in "$OUT"/trace_*.summary; do echo "== $(basename "$f" .summary)"; cat "$f"; done
+# one archive (the device tool brings back a limited number of files)
+(cd "$OUT" && tar czf traces.tgz trace_*.txt && rm -f trace_*.txt)

@@ -1,0 +1,98 @@
+// decode_trace.cuh - a per-block timeline of the decode kernel, for finding
+// where a launch's time goes between blocks (bench/trace_decode.sh, which
+// says how to read it). Compiled in only where FA_DECODE_TRACE_BLOCKS is
+// defined (bench/trace_decode.cu includes one generated decode kernel that
+// way); otherwise DecodeTracer is empty and every mark compiles to nothing,
+// so the library's kernels are unchanged.
+//
+// With the trace on, each of the first FA_DECODE_TRACE_BLOCKS blocks fills
+// one record: its SM, its piece, and the global nanosecond timer (which,
+// unlike the SM clocks, compares across SMs) at block marks (thread 0) and
+// warp marks (lane 0 of each warp), and the SM's cycle counter beside it
+// (exact within a block, whatever the global timer's resolution). A mark
+// costs two counter reads and two stores.
+#pragma once
+
+#include <stdint.h>
+
+namespace fa {
+
+enum DecodeBlockMark : int {
+  kDtEntry = 0,   // the kernel's first instruction
+  kDtPiece = 1,   // the block knows its piece (after the plan, by length)
+  kDtQ = 2,       // Q landed for every warp (first tiles issued before it)
+  kDtMerged = 3,  // the warps' merge done, the epilogue starts
+  kDtExit = 4,    // thread 0 done (or an early return: no piece, no rows)
+  kDtBlockMarks = 5
+};
+
+enum DecodeWarpMark : int {
+  kDtFirstTile = 0,  // the warp's first K/V tile waited for
+  kDtLoopEnd = 1,    // the warp's main loop done
+  kDtWarpMarks = 2
+};
+
+struct DecodeTraceRecord {
+  unsigned long long block_ns[kDtBlockMarks];
+  unsigned long long warp_ns[4][kDtWarpMarks];
+  unsigned block_clk[kDtBlockMarks];
+  unsigned warp_clk[4][kDtWarpMarks];
+  int smid, b, kv_head, mt, split, splits;
+  int steps[4];  // main-loop steps of each warp
+};
+
+#ifdef FA_DECODE_TRACE_BLOCKS
+__device__ DecodeTraceRecord decode_trace_records[FA_DECODE_TRACE_BLOCKS];
+
+__device__ __forceinline__ unsigned long long decode_trace_now() {
+  unsigned long long t;
+  asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
+  return t;
+}
+
+__device__ __forceinline__ unsigned decode_trace_clock() {
+  unsigned t;
+  asm volatile("mov.u32 %0, %%clock;" : "=r"(t));
+  return t;
+}
+
+struct DecodeTracer {
+  DecodeTraceRecord *r;  // null: this block is not recorded
+  __device__ DecodeTracer() : r(blockIdx.x < FA_DECODE_TRACE_BLOCKS ? &decode_trace_records[blockIdx.x] : nullptr) {
+    if (r != nullptr && threadIdx.x == 0) {
+      r->block_clk[kDtEntry] = decode_trace_clock();
+      r->block_ns[kDtEntry] = decode_trace_now();
+      unsigned sm;
+      asm volatile("mov.u32 %0, %%smid;" : "=r"(sm));
+      r->smid = (int)sm;
+    }
+  }
+  __device__ __forceinline__ void mark(DecodeBlockMark m) const {
+    if (r == nullptr || threadIdx.x != 0) return;
+    r->block_clk[m] = decode_trace_clock();
+    r->block_ns[m] = decode_trace_now();
+  }
+  __device__ __forceinline__ void piece(int b, int kv_head, int mt, int split, int splits) const {
+    if (r == nullptr || threadIdx.x != 0) return;
+    r->b = b, r->kv_head = kv_head, r->mt = mt, r->split = split, r->splits = splits;
+    mark(kDtPiece);
+  }
+  __device__ __forceinline__ void warp_mark(DecodeWarpMark m, int warp, int lane) const {
+    if (r == nullptr || lane != 0 || warp >= 4) return;
+    r->warp_clk[warp][m] = decode_trace_clock();
+    r->warp_ns[warp][m] = decode_trace_now();
+  }
+  __device__ __forceinline__ void steps(int warp, int lane, int n) const {
+    if (r != nullptr && lane == 0 && warp < 4) r->steps[warp] = n;
+  }
+};
+#else
+struct DecodeTracer {
+  __device__ __forceinline__ void mark(DecodeBlockMark) const {}
+  __device__ __forceinline__ void piece(int, int, int, int, int) const {}
+  __device__ __forceinline__ void warp_mark(DecodeWarpMark, int, int) const {}
+  __device__ __forceinline__ void steps(int, int, int) const {}
+};
+#endif
+
+}  // namespace fa
