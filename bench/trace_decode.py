@@ -42,7 +42,11 @@ def read(path):
         elif line.startswith("#") or not line.strip():
             continue
         else:
-            v = [int(x) for x in line.split()]
+            try:
+                v = [int(x) for x in line.split()]
+            except ValueError:  # the harness's own messages (an error, a dispatch warning)
+                meta.setdefault("messages", []).append(line.strip())
+                continue
             if len(v) == len(COLS):
                 blocks.append(dict(zip(COLS, v)))
     return meta, blocks
@@ -67,6 +71,8 @@ def warp_cols(b, mark):
 
 def summarize(meta, blocks, per_block):
     print(meta.get("kernel", "?"))
+    for m in meta.get("messages", []):
+        print(m)
     work = [b for b in blocks if b["q"] >= 0]
     empty = [b for b in blocks if b["q"] < 0]
     if not blocks:
