@@ -1,13 +1,15 @@
 #!/bin/bash
 # Per-block timelines of decode launches (src/cuda/decode_trace.cuh), one
-# device call: for this tree and each patch of $TRACE_PATCHES (applied to
-# its own copy), the small build's libflashattn.a, then bench/trace_decode.cu
+# device call: for this tree, each tree of $TRACE_TREES (e.g. .ab/old,
+# carried) and each patch of $TRACE_PATCHES (applied to its own copy of
+# this tree), the small build's libflashattn.a, then bench/trace_decode.cu
 # built around the decode kernel with the trace compiled in, run on each
 # row, and read by bench/trace_decode.py. A mark is two counter reads and
 # two stores on one thread: compare phases and block order, not totals
 # against bench_decode.py.
 #   run(command="bash bench/trace_decode.sh", carry=[".deb"], timeout_s=420)
 #   TRACE_PATCHES="bench/experiments/decode-by-length-split-launches.patch" bash bench/trace_decode.sh
+#   TRACE_TREES=.ab/old bash bench/trace_decode.sh   (on a branch: main, carried in .ab/old, beside it)
 # TRACE_ROWS: rows as LENGTHS[:NUM_SPLITS] (trace_decode.cu: N or CxN,
 # comma-separated; mixed48 is bench_decode.py's 48 decoding lengths of its
 # mixed batch). TRACE_KERNEL: the generated decode kernel (default the
@@ -21,12 +23,12 @@ SRC=$(pwd)
 mixed48=$(timeout 60 python3 -c 'import torch; g = torch.Generator().manual_seed(1); print(",".join(map(str, torch.randint(1, 16385, (48,), generator=g).tolist())))' 2>/dev/null)
 note "gpu: $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader)"
 
-# trace_variant NAME [PATCH]: a copy of the tree (with PATCH), its small
+# trace_variant NAME TREE [PATCH]: a copy of TREE (with PATCH), its small
 # build, the traced harness, every row.
 trace_variant() {
-  local name=$1 patch=${2:-} w=/tmp/trace_decode_$1 t
+  local name=$1 tree=$2 patch=${3:-} w=/tmp/trace_decode_$1 t
   rm -rf "$w" && mkdir -p "$w"
-  (cd "$SRC" && timeout 30 tar --exclude=./build --exclude=./.git --exclude=./.deb --exclude=./.ab -cf - .) | tar -xf - -C "$w"
+  (cd "$tree" && timeout 30 tar --exclude=./build --exclude=./.git --exclude=./.deb --exclude=./.ab -cf - .) | tar -xf - -C "$w"
   if [ -n "$patch" ]; then
     (cd "$w" && git apply "$SRC/$patch") || { note "$name: $patch does not apply"; return; }
   fi
@@ -39,7 +41,7 @@ trace_variant() {
     bench/trace_decode.cu build/libflashattn.a -L/usr/local/cuda/lib64 -lcudart_static -lpthread -ldl -lrt \
     -o build/trace_decode) >"$OUT/trace_build_$name.log" 2>&1 ||
     { note "$name: harness build failed: $(tail -3 "$OUT/trace_build_$name.log")"; return; }
-  note "$name: built in $((SECONDS - t)) s${patch:+ (with $patch)}"
+  note "$name: built in $((SECONDS - t)) s ($tree${patch:+ with $patch})"
   local row lengths splits file
   for row in $ROWS; do
     lengths=${row%%:*}
@@ -54,11 +56,16 @@ trace_variant() {
   done
 }
 
-trace_variant main
+trace_variant this "$SRC"
+i=0
+for tree in ${TRACE_TREES:-}; do
+  i=$((i + 1))
+  trace_variant "tree$i" "$SRC/$tree"
+done
 i=0
 for p in ${TRACE_PATCHES:-}; do
   i=$((i + 1))
-  trace_variant "patch$i" "$p"
+  trace_variant "patch$i" "$SRC" "$p"
 done
 echo "==== summary"
 cat "$SUMMARY"
