@@ -32,26 +32,8 @@
 #include <vector>
 
 #include "flashattn.h"
-
-static void die(const char *what, const char *why) {
-  fprintf(stderr, "trace_decode: %s: %s\n", what, why);
-  exit(1);
-}
-
-static void check(cudaError_t e, const char *what) {
-  if (e != cudaSuccess) die(what, cudaGetErrorString(e));
-}
-
-// Random 16-bit floats of magnitude < 2 (trace_wgmma.cu's fill).
-static void fill(std::vector<uint16_t> &h, int bf16, uint64_t *state) {
-  for (uint16_t &x : h) {
-    *state = *state * 6364136223846793005ull + 1442695040888963407ull;
-    const uint32_t r = (uint32_t)(*state >> 33);
-    const uint16_t sign = (uint16_t)((r & 1u) << 15);
-    x = bf16 ? (uint16_t)(sign | ((118u + (r >> 1) % 10u) << 7) | ((r >> 5) & 0x7fu))
-             : (uint16_t)(sign | ((6u + (r >> 1) % 10u) << 10) | ((r >> 5) & 0x3ffu));
-  }
-}
+#define FA_TRACE_TOOL "trace_decode"
+#include "trace_util.h"
 
 // "8x32768,1x1024" -> 8 lengths of 32768 and one of 1024.
 static std::vector<int32_t> parse_lengths(const char *text) {

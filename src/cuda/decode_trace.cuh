@@ -15,6 +15,8 @@
 
 #include <stdint.h>
 
+#include "cuda/ptx.cuh"
+
 namespace fa {
 
 enum DecodeBlockMark : int {
@@ -44,24 +46,12 @@ struct DecodeTraceRecord {
 #ifdef FA_DECODE_TRACE_BLOCKS
 __device__ DecodeTraceRecord decode_trace_records[FA_DECODE_TRACE_BLOCKS];
 
-__device__ __forceinline__ unsigned long long decode_trace_now() {
-  unsigned long long t;
-  asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
-  return t;
-}
-
-__device__ __forceinline__ unsigned decode_trace_clock() {
-  unsigned t;
-  asm volatile("mov.u32 %0, %%clock;" : "=r"(t));
-  return t;
-}
-
 struct DecodeTracer {
   DecodeTraceRecord *r;  // null: this block is not recorded
   __device__ DecodeTracer() : r(blockIdx.x < FA_DECODE_TRACE_BLOCKS ? &decode_trace_records[blockIdx.x] : nullptr) {
     if (r != nullptr && threadIdx.x == 0) {
-      r->block_clk[kDtEntry] = decode_trace_clock();
-      r->block_ns[kDtEntry] = decode_trace_now();
+      r->block_clk[kDtEntry] = sm_clock32();
+      r->block_ns[kDtEntry] = globaltimer_ns();
       unsigned sm;
       asm volatile("mov.u32 %0, %%smid;" : "=r"(sm));
       r->smid = (int)sm;
@@ -69,8 +59,8 @@ struct DecodeTracer {
   }
   __device__ __forceinline__ void mark(DecodeBlockMark m) const {
     if (r == nullptr || threadIdx.x != 0) return;
-    r->block_clk[m] = decode_trace_clock();
-    r->block_ns[m] = decode_trace_now();
+    r->block_clk[m] = sm_clock32();
+    r->block_ns[m] = globaltimer_ns();
   }
   __device__ __forceinline__ void piece(int b, int kv_head, int mt, int split, int splits) const {
     if (r == nullptr || threadIdx.x != 0) return;
@@ -79,8 +69,8 @@ struct DecodeTracer {
   }
   __device__ __forceinline__ void warp_mark(DecodeWarpMark m, int warp, int lane) const {
     if (r == nullptr || lane != 0 || warp >= 4) return;
-    r->warp_clk[warp][m] = decode_trace_clock();
-    r->warp_ns[warp][m] = decode_trace_now();
+    r->warp_clk[warp][m] = sm_clock32();
+    r->warp_ns[warp][m] = globaltimer_ns();
   }
   __device__ __forceinline__ void steps(int warp, int lane, int n) const {
     if (r != nullptr && lane == 0 && warp < 4) r->steps[warp] = n;

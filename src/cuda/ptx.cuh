@@ -24,6 +24,14 @@ __device__ __forceinline__ uint64_t globaltimer_ns() {
   return t;
 }
 
+// The SM's cycle counter, low 32 bits (%clock; volatile: read at this
+// point). Differences compare within one SM only.
+__device__ __forceinline__ unsigned sm_clock32() {
+  unsigned t;
+  asm volatile("mov.u32 %0, %%clock;\n" : "=r"(t));
+  return t;
+}
+
 // Shared-memory address (32-bit, .shared state space) of a generic pointer.
 __device__ __forceinline__ uint32_t smem_u32(const void *p) {
   return static_cast<uint32_t>(__cvta_generic_to_shared(p));

@@ -17,6 +17,8 @@
 
 #include <stdint.h>
 
+#include "cuda/ptx.cuh"
+
 namespace fa {
 
 enum TraceEvent : unsigned {
@@ -64,9 +66,7 @@ struct Tracer {
   __device__ __forceinline__ bool records() const { return span >= 0 && blockIdx.x < FA_WGMMA_TRACE_BLOCKS; }
   __device__ __forceinline__ void mark(unsigned event, unsigned argument = 0) {
     if (!records() || n >= FA_WGMMA_TRACE_CAP) return;
-    unsigned t;
-    asm volatile("mov.u32 %0, %%clock;\n" : "=r"(t));
-    wgmma_trace_records[span][n++] = make_uint2(t, event | argument << 8);
+    wgmma_trace_records[span][n++] = make_uint2(sm_clock32(), event | argument << 8);
   }
   __device__ __forceinline__ void finish() const {
     if (records()) wgmma_trace_counts[span] = n;
