@@ -69,6 +69,11 @@ def warp_cols(b, mark):
     return [b[f"w{w}_{mark}"] for w in range(4) if b[f"w{w}_{mark}"] >= 0]
 
 
+def warp_loops(b):
+    """Each warp's main loop (first tile to loop end), warps with steps."""
+    return [b[f"w{w}_end"] - b[f"w{w}_first"] for w in range(4) if b[f"w{w}_first"] >= 0 and b[f"w{w}_end"] >= 0]
+
+
 def summarize(meta, blocks, per_block):
     print(meta.get("kernel", "?"))
     for m in meta.get("messages", []):
@@ -95,7 +100,7 @@ def summarize(meta, blocks, per_block):
     print(row("piece -> Q landed", [b["q"] - b["piece"] for b in work]))
     print(row("Q -> first tile (warp mean)",
               [statistics.mean([f - b["q"] for f in warp_cols(b, "first")]) for b in work if warp_cols(b, "first")]))
-    loops = [e - f for b in work for f, e in zip(warp_cols(b, "first"), warp_cols(b, "end"))]
+    loops = [x for b in work for x in warp_loops(b)]
     print(row("main loop (each warp)", loops))
     print(row("warps' loop ends: max - min",
               [max(warp_cols(b, "end")) - min(warp_cols(b, "end")) for b in work if len(warp_cols(b, "end")) > 1]))
@@ -133,7 +138,7 @@ def summarize(meta, blocks, per_block):
     print("exits: " + ", ".join(f"{int(p * 100)}% {q(exits, p) / 1e3:.2f}" for p in (0.1, 0.5, 0.9)) +
           f", last {exits[-1] / 1e3:.2f} us")
     life = sum(b["exit"] - b["entry"] for b in blocks if b["exit"] >= 0)
-    stream = sum(e - f for b in work for f, e in zip(warp_cols(b, "first"), warp_cols(b, "end"))) / 4
+    stream = sum(x for b in work for x in warp_loops(b)) / 4
     if span > 0 and total_slots > 0:
         print(f"slot time busy {life / (total_slots * span):.3f}, streaming (warp loops / 4) "
               f"{stream / (total_slots * span):.3f} of slots x span")
