@@ -12,12 +12,13 @@
 #   TRACE_TREES=.ab/old bash bench/trace_decode.sh   (on a branch: main, carried in .ab/old, beside it)
 # TRACE_ROWS: rows as LENGTHS[:NUM_SPLITS] (trace_decode.cu: N or CxN,
 # comma-separated; mixed48 is bench_decode.py's 48 decoding lengths of its
-# mixed batch). TRACE_KERNEL: the generated decode kernel (default the
+# mixed batch; 504x1024,8x16384 is the most sequences splits by length
+# plan, for the plan's cost). TRACE_KERNEL: the generated decode kernel (default the
 # sm_90 d128 bf16 one). Raw traces come back in traces.tgz.
 set -u
 BUDGET=${BUDGET:-400}
 . "$(dirname "$0")/device_common.sh"
-ROWS=${TRACE_ROWS:-1x131072 8x32768 32x8192 128x1024 1x131072,7x1024 60x512,4x32768 mixed48}
+ROWS=${TRACE_ROWS:-1x131072 8x32768 32x8192 128x1024 1x131072,7x1024 60x512,4x32768 mixed48 504x1024,8x16384}
 KERNEL=${TRACE_KERNEL:-fwd_decode_sm90_hdim128_bf16_local}
 SRC=$(pwd)
 mixed48=$(timeout 60 python3 -c 'import torch; g = torch.Generator().manual_seed(1); print(",".join(map(str, torch.randint(1, 16385, (48,), generator=g).tolist())))' 2>/dev/null)
