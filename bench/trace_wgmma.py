@@ -24,7 +24,11 @@ Steps of a consumer (SM cycles, between its own events):
   key tile      S ready(n) -> S ready(n+1): a main-loop iteration
   last PV       the last P V issued -> waited for
   epilogue      last P V done -> O stored, and with TMA stores its parts:
-    rows          last P V done -> the rows' end (finish_rows: sums, 1 / sum, LSE)
+    rows          last P V done -> the rows' end (finish_rows: sums, 1 / sum, LSE):
+      sums          -> both rows' quad sums and totals issued
+      scale         -> O's FMULs by 1 / sum issued
+      lse           -> the LSE stores issued (the rows' end)
+    (marks are issue points: a later mark waits for nothing an earlier one issued)
     pass wait     -> a pass's staging rows free (the wait for earlier stores' reads)
     pass staged   -> the pass's stmatrix and TMA store issued
   gap           O stored -> the next work tile's start
@@ -38,7 +42,7 @@ SPANS = {}  # (block, role) -> (start, end) on the global timer (ns), every bloc
 
 NAMES = {1: "tile", 2: "q", 3: "s_issued", 4: "s_ready", 5: "ask", 6: "got", 7: "done", 8: "pv_issued",
          9: "last_pv", 10: "stored", 11: "rows", 12: "pass_free", 13: "pass_stored", 14: "v_ready", 15: "k_ready",
-         16: "prod_q", 17: "prod_k", 18: "prod_v"}
+         16: "prod_q", 17: "prod_k", 18: "prod_v", 19: "row_sums", 20: "rows_scaled"}
 
 
 def load(path):
@@ -87,6 +91,8 @@ def consumer_steps(recs):
         if name in SINCE:
             step, since = SINCE[name]
             steps[step].append(t - prev.get(since, t))
+            if name == "rows" and "rows_scaled" in prev:
+                steps["    lse"].append(t - prev["rows_scaled"])
         elif name == "tile":
             if "stored" in prev:
                 steps["gap"].append(t - prev["stored"])
@@ -109,6 +115,10 @@ def consumer_steps(recs):
                 steps["S issue->ready"].append(t - prev["s_issued"])
             if "s_ready" in prev and arg > 0:
                 steps["key tile"].append(t - prev["s_ready"])
+        elif name == "row_sums":
+            steps["    sums"].append(t - prev.get("last_pv", t))
+        elif name == "rows_scaled":
+            steps["    scale"].append(t - prev.get("row_sums", t))
         elif name == "pass_free":
             steps["  pass %d wait" % arg].append(t - prev.get("pass_stored" if arg else "rows", t))
         elif name == "pass_stored":
@@ -165,7 +175,8 @@ def main():
     head, rows = load(path)
     print(head)
     order = ["start->Q", "Q->S0", "S issue->ready", "ready->ask", "ask->got", "got->done", "done->S next",
-             "  done->V", "  V->K", "  K->S issued", "key tile", "last PV", "epilogue", "  rows"] + \
+             "  done->V", "  V->K", "  K->S issued", "key tile", "last PV", "epilogue", "  rows", "    sums", "    scale",
+             "    lse"] + \
         ["  pass %d %s" % (k, w) for k in range(4) for w in ("wait", "staged")] + ["gap"]
     total = collections.defaultdict(list)
     tiles = collections.Counter()

@@ -1153,7 +1153,7 @@ __device__ __forceinline__ void produce_split(const fa_fwd_args &a, const CUtens
 template <class T>
 __device__ __forceinline__ void finish_rows(const fa_fwd_args &a, const WgmmaTile &t, float (&o)[T::kOTiles][4],
                                             const float (&row_max)[1][2], const float (&row_sum)[1][2],
-                                            int warp_row0, int lane) {
+                                            int warp_row0, int lane, Tracer *tr = nullptr) {
   const float sink = a.sinks != nullptr ? a.sinks[t.head] * kLog2e : -INFINITY;
   float *lse = a.lse == nullptr ? nullptr
                                 : a.lse + t.b * a.lse_batch_stride + t.head * a.lse_head_stride + t.seq.q_start + t.m0;
@@ -1165,6 +1165,7 @@ __device__ __forceinline__ void finish_rows(const fa_fwd_args &a, const WgmmaTil
 #pragma unroll
   for (int half = 0; half < 2; ++half)
     total[half] = fa_row_with_sink(row_max[0][half], quad_sum(row_sum[0][half]), sink);
+  if (tr != nullptr) tr->mark(kTrRowSums);
 #pragma unroll
   for (int half = 0; half < 2; ++half) {
     const float inv = fa_row_out_scale(total[half]);
@@ -1174,6 +1175,7 @@ __device__ __forceinline__ void finish_rows(const fa_fwd_args &a, const WgmmaTil
       o[dt][2 * half + 1] *= inv;
     }
   }
+  if (tr != nullptr) tr->mark(kTrRowsScaled);
   if (lse != nullptr && (lane & 3) == 0) {
 #pragma unroll
     for (int half = 0; half < 2; ++half) {
@@ -1310,7 +1312,7 @@ __device__ __forceinline__ void store_tile_tma(const fa_fwd_args &a, const Wgmma
   using Elem = typename T::Elem;
   constexpr int kPanelsPerPass = T::kOStageCols / 64;
   constexpr int kTilesPerPass = T::kOStageCols / 8;  // n8 tiles (16-byte chunks of a row) per pass
-  finish_rows<T>(a, t, o, row_max, row_sum, warp_row0, lane);
+  finish_rows<T>(a, t, o, row_max, row_sum, warp_row0, lane, &tr);
   tr.mark(kTrRowsDone);
   const unsigned tid = thread_index_x();  // read again: see store_tile_smem
   const unsigned wrow0 = ((tid >> 5) - 4) * 16;  // the warp's first row in the tile (warps 4.. are the consumers')

@@ -40,6 +40,8 @@ enum TraceEvent : unsigned {
   kTrProdQ = 16,     // producer: Q's buffer free, Q issued (argument: Q tiles issued before it)
   kTrProdK = 17,     // K's stage free, K issued (argument: key tile count so far)
   kTrProdV = 18,     // V's stage free, V issued
+  kTrRowSums = 19,   // finish_rows (TMA-store epilogue): both rows' sums and totals issued
+  kTrRowsScaled = 20,  // finish_rows: O scaled by 1 / sum (then the LSE stores, kTrRowsDone)
 };
 
 #ifdef FA_WGMMA_TRACE_CAP
