@@ -35,12 +35,17 @@ extern "C" {
  * (its partner writes those rows). piece_units (splits by length) puts
  * them by piece instead: row (b, i, h) is packed row p = i x heads_per_kv +
  * h % heads_per_kv of unit U = (b x KV heads + h / heads_per_kv) x
- * unit_row_tiles + p / 16, whose entry piece_units[2U..2U+1] = {first slot,
+ * unit_row_tiles + p / FA_COMBINE_UNIT_ROWS, whose entry piece_units[2U..2U+1] = {first slot,
  * parts} is read once the parts are complete; part j is at
- *   o_parts[((first + j) * piece_rows + p % 16) * head_dim + d]
- *   lse_parts[(first + j) * piece_rows + p % 16]
+ *   o_parts[((first + j) * piece_rows + p % FA_COMBINE_UNIT_ROWS) * head_dim + d]
+ *   lse_parts[(first + j) * piece_rows + p % FA_COMBINE_UNIT_ROWS]
  * and a unit of one part is skipped (its kernel wrote the output itself).
  */
+/* Packed rows of one decode unit: the decode family's FA_DECODE_ROWS
+ * (fwd_decode.cuh asserts they agree; this header stays free of the
+ * family's plan). */
+#define FA_COMBINE_UNIT_ROWS 16
+
 typedef struct fa_combine_job {
   const float *o_parts;
   int64_t o_part_stride, o_row_stride, o_head_stride;
@@ -109,8 +114,8 @@ FA_RULE fa_combine_parts fa_combine_parts_of(const fa_combine_job *j, const fa_c
   }
   const int32_t g = j->heads_per_kv;
   const int64_t packed = i * g + h % g;
-  const int64_t unit = ((int64_t)b * (j->num_heads / g) + h / g) * j->unit_row_tiles + packed / 16;
-  const int64_t at = (int64_t)j->piece_units[2 * unit] * j->piece_rows + packed % 16;
+  const int64_t unit = ((int64_t)b * (j->num_heads / g) + h / g) * j->unit_row_tiles + packed / FA_COMBINE_UNIT_ROWS;
+  const int64_t at = (int64_t)j->piece_units[2 * unit] * j->piece_rows + packed % FA_COMBINE_UNIT_ROWS;
   r.n = j->piece_units[2 * unit + 1];
   if (r.n <= 1) r.n = 0; /* the kernel wrote this row */
   r.o_row = at * j->head_dim;

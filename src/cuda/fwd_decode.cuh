@@ -433,6 +433,9 @@ __device__ __forceinline__ void stream_keys(const KvRing<T, TILES> &kv, const fa
 
 // ------------------------------------------------------------ splits by length
 
+// The combine finds a unit's packed row by its own copy of the unit size.
+static_assert(FA_COMBINE_UNIT_ROWS == FA_DECODE_ROWS, "combine.h and fwd_decode_plan.h disagree on a unit's rows");
+
 // A block's piece of a launch: sequence b, KV head, row tile mt, and split
 // `split` of the sequence's `splits`; with several, its partials go to
 // workspace slot `slot0 + split` (fwd_decode_plan.h "Splits by length").
