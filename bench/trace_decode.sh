@@ -70,6 +70,10 @@ for p in ${TRACE_PATCHES:-}; do
 done
 echo "==== summary"
 cat "$SUMMARY"
-for f in "$OUT"/trace_*.summary; do echo "== $(basename "$f" .summary)"; cat "$f"; done
-# one archive (the device tool brings back a limited number of files)
-(cd "$OUT" && tar czf traces.tgz trace_*.txt && rm -f trace_*.txt)
+# The device tool brings back at most 8 files: every row's summary in one
+# file (printed last, so the tail shows what fits), the raw traces in one
+# archive, the build logs in another.
+for f in "$OUT"/trace_*.summary; do echo "== $(basename "$f" .summary)"; cat "$f"; done >"$OUT/summaries.txt"
+(cd "$OUT" && tar czf traces.tgz trace_*.txt && tar czf build_logs.tgz *build_*.log &&
+  rm -f trace_*.txt trace_*.summary *build_*.log)
+cat "$OUT/summaries.txt"
