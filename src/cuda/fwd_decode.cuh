@@ -553,10 +553,12 @@ __device__ bool find_piece_by_length(const fa_fwd_args &a, int m_tiles, unsigned
 
 // ------------------------------------------------------------ the kernel
 
-// SOFTCAP: a compile-time variant, as in fwd_mma.cuh. tile_copies (set by
-// the host where load_kv_tile_tma applies; ignored below sm_90): K/V by TMA
-// boxes through tm_k and tm_v.
-template <class T, bool SOFTCAP>
+// SOFTCAP: a compile-time variant, as in fwd_mma.cuh. BY_LENGTH: splits by
+// length (fa_fwd_args.split_slots > 0), whose plan and partial layout only
+// this instantiation carries. tile_copies (set by the host where
+// load_kv_tile_tma applies; ignored below sm_90): K/V by TMA boxes through
+// tm_k and tm_v.
+template <class T, bool SOFTCAP, bool BY_LENGTH>
 __global__ void __launch_bounds__(T::kThreads)
     fwd_decode_kernel(const __grid_constant__ fa_fwd_args a, int m_tiles, const __grid_constant__ CUtensorMap tm_k,
                       const __grid_constant__ CUtensorMap tm_v, int tile_copies) {
@@ -582,7 +584,7 @@ __global__ void __launch_bounds__(T::kThreads)
   // each unit's split 0 records where its parts are for the combine.
   DecodePiece pc;
   fa_seq seq;
-  if (a.split_slots > 0) {
+  if constexpr (BY_LENGTH) {
     static_assert(kPlanTableBytes <= T::kRingOrMergeBytes, "the plan's tables fit the ring");
     if (!find_piece_by_length<T>(a, m_tiles, smem + T::kQBytes, pc, seq)) {
       tr.mark(kDtExit);
@@ -690,7 +692,7 @@ __global__ void __launch_bounds__(T::kThreads)
   // ---- epilogue: 4 consecutive head-dim elements per thread and pass.
   const float sink_scale = kLog2e;
   const fa_decode_workspace ws = fa_decode_workspace_layout(&a, a.splits);
-  const fa_decode_pieces wp = a.split_slots > 0 ? fa_decode_pieces_layout(&a, 0) : fa_decode_pieces{};
+  const fa_decode_pieces wp = BY_LENGTH ? fa_decode_pieces_layout(&a, 0) : fa_decode_pieces{};
   constexpr int kQuads = T::kRows * T::kHeadDimPadded / 4;
   for (int e = threadIdx.x; e < kQuads; e += T::kThreads) {
     const int r = e / (T::kHeadDimPadded / 4), col = (e % (T::kHeadDimPadded / 4)) * 4;
@@ -726,7 +728,7 @@ __global__ void __launch_bounds__(T::kThreads)
       const float scale = fa_row_out_scale(total);
       char *base = static_cast<char *>(a.workspace);
       float *o_part, *lse_part;
-      if (a.split_slots > 0) {  // slot slot0 + split, the unit's packed row r
+      if constexpr (BY_LENGTH) {  // slot slot0 + split, the unit's packed row r
         if (r >= wp.piece_rows || qi >= fa_decode_seq_rows(&a)) continue;
         const int64_t at = (int64_t)(pc.slot0 + split) * wp.piece_rows + r;
         o_part = reinterpret_cast<float *>(base + wp.o_offset) + at * a.head_dim + col;
@@ -787,8 +789,14 @@ int launch_fwd_decode(const fa_fwd_args *args, cudaStream_t stream) {
   // <= INT32_MAX: supports(); by length, room for the most pieces (fwd_decode_plan.h)
   const long long blocks = args->split_slots > 0 ? units + args->split_slots : units * args->splits;
   if (units == 0) return cudaSuccess;
-  const void *kernel = args->softcap > 0.f ? reinterpret_cast<const void *>(fwd_decode_kernel<T, true>)
-                                           : reinterpret_cast<const void *>(fwd_decode_kernel<T, false>);
+  // Splits by length in a kernel of their own, so the launches that do not
+  // use them run the code (and registers) they had before the plan existed.
+  const bool by_length = args->split_slots > 0, softcap = args->softcap > 0.f;
+  const void *kernel =
+      by_length ? (softcap ? reinterpret_cast<const void *>(fwd_decode_kernel<T, true, true>)
+                           : reinterpret_cast<const void *>(fwd_decode_kernel<T, false, true>))
+                : (softcap ? reinterpret_cast<const void *>(fwd_decode_kernel<T, true, false>)
+                           : reinterpret_cast<const void *>(fwd_decode_kernel<T, false, false>));
   if (T::kSmemBytes > 48 * 1024) {
     const cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, T::kSmemBytes);
     if (e != cudaSuccess) return e;
