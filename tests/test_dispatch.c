@@ -1140,7 +1140,32 @@ static void test_decode_split_by_length(void **state) {
     if (pieces > units + slots || split_pieces > slots)
       fail_msg("trial %d: %lld pieces (units %lld + slots %lld), %lld split ones", trial, (long long)pieces,
                (long long)units, (long long)slots, (long long)split_pieces);
+    /* Longest first: each sequence's place (the count of those that run
+     * before it, as the kernel counts) is a permutation whose pieces' key
+     * tiles never grow, ties in sequence order. */
+    int32_t key[64], order[64];
+    for (int b = 0; b < n; ++b) {
+      key[b] = fa_decode_piece_tiles(tiles[b], 1, fa_decode_length_splits(tiles[b], total, slots, cap));
+      order[b] = -1;
+    }
+    for (int b = 0; b < n; ++b) {
+      int32_t place = 0;
+      for (int j = 0; j < n; ++j) place += fa_decode_runs_before(key[j], j, key[b], b);
+      if (place >= n || order[place] != -1)
+        fail_msg("trial %d: sequence %d at place %d, taken or past %d", trial, b, place, n);
+      order[place] = b;
+    }
+    for (int at = 1; at < n; ++at)
+      if (key[order[at]] > key[order[at - 1]] || (key[order[at]] == key[order[at - 1]] && order[at] < order[at - 1]))
+        fail_msg("trial %d: place %d (sequence %d, %d tiles) after sequence %d (%d tiles)", trial, at, order[at],
+                 key[order[at]], order[at - 1], key[order[at - 1]]);
   }
+  /* Equal lengths keep sequence order; the piece's key tiles round up; no rows, no key. */
+  assert_true(fa_decode_runs_before(64, 0, 64, 1));
+  assert_false(fa_decode_runs_before(64, 1, 64, 0));
+  assert_true(fa_decode_runs_before(65, 7, 64, 0));
+  assert_int_equal(fa_decode_piece_tiles(2048, 1, 6), 342);
+  assert_int_equal(fa_decode_piece_tiles(2048, 0, 1), 0);
 }
 
 /* Split partials are indexed by (sequence, query row): batch x Q rows, Q

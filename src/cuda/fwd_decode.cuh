@@ -444,9 +444,11 @@ struct DecodePiece {
 };
 
 // The plan's tables in the ring's shared memory (free until the ring's
-// first load): per sequence its place, row tiles, key tiles, the end of
-// its pieces and its first partial slot, then the warps' partial sums.
-constexpr int kPlanTableBytes = FA_DECODE_PLAN_MAX_BATCH * ((int)sizeof(fa_seq) + 4 * 4) + 8 * 8;
+// first load): per sequence its place, row tiles, key tiles and its
+// pieces' key tiles (the order's key); per place in the order its
+// sequence, the end of its pieces and its first partial slot; then the
+// warps' partial sums.
+constexpr int kPlanTableBytes = FA_DECODE_PLAN_MAX_BATCH * ((int)sizeof(fa_seq) + 6 * 4) + 8 * 8;
 
 // The sum of v over the threads before this one (tid order), and over the
 // block: warp scans, then the warps' totals.
@@ -474,11 +476,13 @@ __device__ __forceinline__ int64_t block_exclusive_scan(int64_t v, int64_t *warp
 
 // Splits by length: every thread reads up to FA_DECODE_PLAN_MAX_BATCH /
 // kThreads sequences' places (sequence j x kThreads + tid: independent
-// loads, one latency), the block sums their work, then numbers their
-// pieces and partial slots in sequence order (one scan of both: pieces in
-// the low 32 bits, slots in the high); block blockIdx.x finds its piece by
-// a binary search over the pieces' ends. Returns false past the launch's
-// pieces (the grid is sized for the most).
+// loads, one latency), the block sums their work, orders the sequences
+// longest piece first (fa_decode_runs_before: each sequence's place is
+// the count of those before it), then numbers their pieces and partial
+// slots in that order (one scan of both: pieces in the low 32 bits, slots
+// in the high); block blockIdx.x finds its piece by a binary search over
+// the pieces' ends. Returns false past the launch's pieces (the grid is
+// sized for the most).
 template <class T>
 __device__ bool find_piece_by_length(const fa_fwd_args &a, int m_tiles, unsigned char *tables, DecodePiece &pc,
                                      fa_seq &seq) {
@@ -487,8 +491,10 @@ __device__ bool find_piece_by_length(const fa_fwd_args &a, int m_tiles, unsigned
   fa_seq *seqs = reinterpret_cast<fa_seq *>(tables);
   int32_t *row_tiles = reinterpret_cast<int32_t *>(seqs + FA_DECODE_PLAN_MAX_BATCH);
   int32_t *key_tiles = row_tiles + FA_DECODE_PLAN_MAX_BATCH;
-  int32_t *ends = key_tiles + FA_DECODE_PLAN_MAX_BATCH;
-  int32_t *slot_base = ends + FA_DECODE_PLAN_MAX_BATCH;
+  int32_t *piece_tiles = key_tiles + FA_DECODE_PLAN_MAX_BATCH;  // by sequence
+  int32_t *order = piece_tiles + FA_DECODE_PLAN_MAX_BATCH;      // by place: the sequence
+  int32_t *ends = order + FA_DECODE_PLAN_MAX_BATCH;             // by place
+  int32_t *slot_base = ends + FA_DECODE_PLAN_MAX_BATCH;         // by place
   int64_t *warp_sums = reinterpret_cast<int64_t *>(slot_base + FA_DECODE_PLAN_MAX_BATCH);
   const int batch = a.batch, heads_k = a.num_heads_k;
   int64_t work = 0;
@@ -506,27 +512,53 @@ __device__ bool find_piece_by_length(const fa_fwd_args &a, int m_tiles, unsigned
     }
   }
   int64_t total;
-  block_exclusive_scan<T>(work, warp_sums, total);
+  block_exclusive_scan<T>(work, warp_sums, total);  // its barriers publish the tables above
+  int32_t mine[kRounds];
+#pragma unroll
+  for (int j = 0; j < kRounds; ++j) {
+    const int b = j * T::kThreads + (int)threadIdx.x;
+    mine[j] = 0;
+    if (b < batch) {
+      mine[j] = fa_decode_piece_tiles(key_tiles[b], row_tiles[b],
+                                      fa_decode_length_splits(key_tiles[b], total, a.split_slots, a.splits));
+      piece_tiles[b] = mine[j];
+    }
+  }
+  __syncthreads();
+  int32_t place[kRounds] = {};
+  for (int k = 0; k < batch; ++k) {  // one pass over the keys for all of this thread's sequences
+    const int32_t key = piece_tiles[k];
+#pragma unroll
+    for (int j = 0; j < kRounds; ++j)
+      place[j] += fa_decode_runs_before(key, k, mine[j], j * T::kThreads + (int)threadIdx.x);
+  }
+#pragma unroll
+  for (int j = 0; j < kRounds; ++j) {
+    const int b = j * T::kThreads + (int)threadIdx.x;
+    if (b < batch) order[place[j]] = b;
+  }
+  __syncthreads();
   int64_t carry = 0;
   for (int j = 0; j * T::kThreads < batch; ++j) {
-    const int b = j * T::kThreads + (int)threadIdx.x;
+    const int at = j * T::kThreads + (int)threadIdx.x;  // a place in the order
     int64_t both = 0;  // pieces | partial slots << 32
-    if (b < batch) {
+    if (at < batch) {
+      const int b = order[at];
       const int64_t units = (int64_t)row_tiles[b] * heads_k;
       const int32_t s = fa_decode_length_splits(key_tiles[b], total, a.split_slots, a.splits);
       both = units * s + (s > 1 ? units * s << 32 : 0);
     }
     int64_t round_total;
     const int64_t before = carry + block_exclusive_scan<T>(both, warp_sums, round_total);
-    if (b < batch) {
-      ends[b] = (int32_t)((before + both) & 0xffffffff);
-      slot_base[b] = (int32_t)(before >> 32);
+    if (at < batch) {
+      ends[at] = (int32_t)((before + both) & 0xffffffff);
+      slot_base[at] = (int32_t)(before >> 32);
     }
     carry += round_total;
   }
   __syncthreads();
   const int64_t i = blockIdx.x;
-  int lo = 0, hi = batch;  // the first sequence whose pieces end after block i
+  int lo = 0, hi = batch;  // the first place whose pieces end after block i
   while (lo < hi) {
     const int mid = (lo + hi) / 2;
     if (ends[mid] > i)
@@ -536,13 +568,13 @@ __device__ bool find_piece_by_length(const fa_fwd_args &a, int m_tiles, unsigned
   }
   const bool found = lo < batch;
   if (found) {
-    const int b = lo;
-    int64_t r = i - (b > 0 ? ends[b - 1] : 0);
+    const int b = order[lo];
+    int64_t r = i - (lo > 0 ? ends[lo - 1] : 0);
     pc.b = b;
     pc.splits = fa_decode_length_splits(key_tiles[b], total, a.split_slots, a.splits);
     pc.split = (int)(r % pc.splits);
     r /= pc.splits;  // the unit within the sequence: kv_head x row tiles + mt
-    pc.slot0 = slot_base[b] + (int)r * pc.splits;
+    pc.slot0 = slot_base[lo] + (int)r * pc.splits;
     pc.mt = (int)(r % row_tiles[b]);
     pc.kv_head = (int)(r / row_tiles[b]);
     seq = seqs[b];

@@ -165,6 +165,24 @@ FA_RULE int32_t fa_decode_length_splits(int64_t tiles, int64_t total, int64_t sl
   return s < 1 ? 1 : (int32_t)s;
 }
 
+/* Longest first: the launch's pieces are numbered sequence by sequence in
+ * order of their pieces' key tiles (a piece of sequence b has about
+ * tiles(b) / s(b)), longest first, ties in sequence order, so that the
+ * block scheduler, which starts blocks in index order as slots free, runs
+ * the longest pieces first and the short ones fill in behind them (list
+ * scheduling, longest processing time first). Whether sequence j comes
+ * before sequence b: */
+FA_RULE int fa_decode_runs_before(int32_t piece_tiles_j, int32_t j, int32_t piece_tiles_b, int32_t b) {
+  return piece_tiles_j > piece_tiles_b || (piece_tiles_j == piece_tiles_b && j < b);
+}
+
+/* The key tiles of one of sequence b's pieces, the order's key: its key
+ * tiles over its split count, rounded up (0 for a sequence without rows). */
+FA_RULE int32_t fa_decode_piece_tiles(int64_t key_tiles, int64_t row_tiles, int32_t splits) {
+  if (row_tiles <= 0 || key_tiles <= 0) return 0;
+  return (int32_t)((key_tiles + splits - 1) / splits);
+}
+
 /* Key tiles (FA_DECODE_STEP keys) the rows of sequence s see: the union of
  * its first and last query row's visible keys. */
 FA_RULE int64_t fa_decode_seq_key_tiles(const fa_fwd_args *a, const fa_seq *s) {
