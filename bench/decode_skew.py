@@ -84,6 +84,9 @@ def main():
         ("128 seqs 1..8k", torch.randint(1, 8193, (128,), generator=gen).tolist()),
         ("64 seqs: 60 x 512 + 4 x 32k", [512] * 60 + [32768] * 4),
         ("8 seqs: 1 x 128k + 7 x 1k", [131072] + [1024] * 7),
+        # the plan's order over many sequences (256 and 512 keys sorted a block)
+        ("256 seqs 1..32k", torch.randint(1, 32769, (256,), generator=gen).tolist()),
+        ("512 seqs: 504 x 1k + 8 x 16k", [1024] * 504 + [16384] * 8),
     ]
     rows = []
     for label, lens in cases:

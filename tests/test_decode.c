@@ -41,7 +41,7 @@
 #define TOL_FP16 2e-3
 #define LSE_ABS_TOL 1e-3
 #define LSE_REL_TOL 1e-4
-#define MAX_B 10
+#define MAX_B 400
 #define GARBAGE_PAGE 0x7fff0000 /* in unused table columns */
 
 /* ------------------------------------------------------------ cases */
@@ -118,6 +118,23 @@ static const scenario k_scenarios[] = {
      0, 0, 0, 0, 8},
 };
 #define N_SCENARIOS (sizeof k_scenarios / sizeof k_scenarios[0])
+
+/* Splits by length over 400 sequences: the plan sorts 512 keys (every
+ * stage of fwd_decode.cuh's block_sort_descending: in the warp, through
+ * shared memory, between a thread's rounds). Caches of 0..60 keys, many
+ * equal (ties keep sequence order), and two of 17000+ keys mid-batch and
+ * near its end, on 8 SMs: the long ones split and run first. */
+static scenario many_sequences(void) {
+  scenario sc;
+  memset(&sc, 0, sizeof sc);
+  sc.what = "page 16, GQA 4/1, 400 sequences on 8 SMs, two 17000+ key caches among short ones: by length, sorted";
+  sc.batch = MAX_B, sc.hq = 4, sc.hk = 1;
+  for (int b = 0; b < sc.batch; ++b) sc.lq[b] = 1, sc.cache[b] = (b * 37) % 61;
+  sc.cache[137] = 17000, sc.cache[391] = 17500;
+  sc.page_size = 16, sc.wl = -1, sc.wr = 0, sc.sinks = 1, sc.lse = 1, sc.shuffle = 1;
+  sc.sm_count = 8;
+  return sc;
+}
 
 /* ------------------------------------------------------------ one problem */
 
@@ -492,7 +509,10 @@ static void claim_sm_count(fa_fwd_params *prm, fa_context *ctx, const scenario *
 }
 
 /* Run one scenario with one split setting: build, place, call, copy back, check. */
-static void run_one(const cstate *s, size_t kernel, const scenario *sc, int num_splits, tu_rng *rng, stats *st) {
+/* by_length: the decode family must split this call by length (its plan's
+ * split count above 1 where the units fill the SMs). */
+static void run_checked(const cstate *s, size_t kernel, const scenario *sc, int num_splits, int by_length, tu_rng *rng,
+                        stats *st) {
   const int cuda = s->c->backend == FA_BACKEND_CUDA;
   tu_pool pool;
   problem p;
@@ -549,6 +569,15 @@ static void run_one(const cstate *s, size_t kernel, const scenario *sc, int num_
       fail_msg("%s: fa_fwd_workspace_size_max: %s", what, msg.text);
     if (ws > worst) fail_msg("%s: the call needs %zu bytes of workspace, the worst case says %zu", what, ws, worst);
   }
+  if (by_length && cuda && strcmp(s->c->family, "decode") == 0 && num_splits == 0) {
+    /* Units fill the SMs (the host's count alone would be 1): a count
+     * above 1 is the plan by length. */
+    fa_fwd_dispatch_info di = FA_FWD_DISPATCH_INFO_INIT;
+    if (fa_fwd_query_dispatch(&prm, &di, &msg) != FA_OK) fail_msg("%s: fa_fwd_query_dispatch: %s", what, msg.text);
+    if (di.kernel_index[0] != kernel || di.splits[0] <= 1)
+      fail_msg("%s: not split by length (kernel %zu of %zu chosen, %d splits)", what, di.kernel_index[0], kernel,
+               di.splits[0]);
+  }
   if (ws > 0) {
     prm.workspace = cuda ? to_dev(&pool, NULL, ws) : xalloc(&pool, ws + 256);
     prm.workspace = (void *)(((uintptr_t)prm.workspace + 255) & ~(uintptr_t)255);
@@ -567,6 +596,10 @@ static void run_one(const cstate *s, size_t kernel, const scenario *sc, int num_
   tu_pool_release(&pool);
 }
 
+static void run_one(const cstate *s, size_t kernel, const scenario *sc, int num_splits, tu_rng *rng, stats *st) {
+  run_checked(s, kernel, sc, num_splits, 0, rng, st);
+}
+
 static void test_decode_case(void **state) {
   const cstate *s = (const cstate *)*state;
   const size_t kernel = kernel_index(s->c->name);
@@ -581,6 +614,8 @@ static void test_decode_case(void **state) {
     run_one(s, kernel, sc, 1, &rng, &st);
     if (k % 3 == 0) run_one(s, kernel, sc, 5, &rng, &st);
   }
+  const scenario many = many_sequences();
+  run_checked(s, kernel, &many, 0, 1, &rng, &st);
   print_message("%-36s %2d runs (%d declined), worst error: out %.2e, lse abs %.2e\n", s->c->name, st.runs,
                 st.declined, st.worst_out, st.worst_lse);
   if (st.runs == 0) fail_msg("%s: every scenario was declined", s->c->name);

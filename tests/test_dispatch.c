@@ -1160,6 +1160,43 @@ static void test_decode_split_by_length(void **state) {
         fail_msg("trial %d: place %d (sequence %d, %d tiles) after sequence %d (%d tiles)", trial, at, order[at],
                  key[order[at]], order[at - 1], key[order[at - 1]]);
   }
+  /* The kernel's sort (fwd_decode.cuh block_sort_descending) gives that
+   * order: its network, element by element as the threads take it, over
+   * the launch's keys padded with 0 to 128 x a power of two. Many equal
+   * pieces (ties), up to FA_DECODE_PLAN_MAX_BATCH sequences. */
+  for (int trial = 0; trial < 300; ++trial) {
+    static uint64_t v[FA_DECODE_PLAN_MAX_BATCH], w[FA_DECODE_PLAN_MAX_BATCH];
+    static int32_t key[FA_DECODE_PLAN_MAX_BATCH];
+    rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+    const int n = trial < 4 ? (int[]){1, 128, 129, FA_DECODE_PLAN_MAX_BATCH}[trial]
+                            : 1 + (int)((rng >> 33) % FA_DECODE_PLAN_MAX_BATCH);
+    int size = 128;
+    while (size < n) size *= 2;
+    for (int b = 0; b < size; ++b) {
+      rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+      key[b] = (int32_t)((rng >> 33) % ((rng >> 62) ? 9 : 3000));
+      v[b] = b < n ? fa_decode_order_key(key[b], b) : 0;
+    }
+    for (int k = 2; k <= size; k *= 2)
+      for (int d = k / 2; d > 0; d /= 2) {
+        for (int i = 0; i < size; ++i) {
+          const uint64_t o = v[i ^ d];
+          w[i] = (o > v[i]) == fa_decode_sort_keeps_larger(i, d, k) ? o : v[i];
+        }
+        memcpy(v, w, sizeof(uint64_t) * (size_t)size);
+      }
+    for (int at = 0; at < size; ++at) {
+      if (at >= n) {
+        if (v[at] != 0) fail_msg("sort trial %d (n %d): place %d past the batch holds a key", trial, n, at);
+        continue;
+      }
+      const int b = (int)~(uint32_t)v[at];
+      int32_t place = 0;
+      for (int j = 0; j < n; ++j) place += fa_decode_runs_before(key[j], j, key[b], b);
+      if (b < 0 || b >= n || place != at)
+        fail_msg("sort trial %d (n %d): place %d holds sequence %d, whose place is %d", trial, n, at, b, place);
+    }
+  }
   /* Equal lengths keep sequence order; the piece's key tiles round up; no rows, no key. */
   assert_true(fa_decode_runs_before(64, 0, 64, 1));
   assert_false(fa_decode_runs_before(64, 1, 64, 0));

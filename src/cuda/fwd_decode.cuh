@@ -444,10 +444,10 @@ struct DecodePiece {
 };
 
 // The plan's tables in the ring's shared memory (free until the ring's
-// first load): per sequence its place, row tiles, key tiles and its
-// pieces' key tiles (the order's key); per place in the order its
-// sequence, the end of its pieces and its first partial slot; then the
-// warps' partial sums.
+// first load): per sequence its place, row tiles, key tiles and split
+// count; per place in the order its sequence, the end of its pieces and
+// its first partial slot (the sort's exchange buffer before them); then
+// the warps' partial sums.
 constexpr int kPlanTableBytes = FA_DECODE_PLAN_MAX_BATCH * ((int)sizeof(fa_seq) + 6 * 4) + 8 * 8;
 
 // The sum of v over the threads before this one (tid order), and over the
@@ -474,70 +474,118 @@ __device__ __forceinline__ int64_t block_exclusive_scan(int64_t v, int64_t *warp
   return before + incl - v;
 }
 
+// Sorts the block's keys descending: element i = j x kThreads + tid is
+// thread tid's v[j], for j below `rounds` (1, 2 or 4: n = rounds x kThreads
+// elements, a power of two). A bitonic network (fa_decode_sort_keeps_larger):
+// partners at a distance of kThreads or more are in the same thread, from
+// 32 up through shared memory (`exchange`, n keys), below 32 in the warp.
+// About 28 stages for 128 keys, 45 for 512; the counting it replaces took
+// ~13k cycles a block at 64 sequences (thirty-second session's trace).
+template <class T, int kRounds>
+__device__ __forceinline__ void block_sort_descending(uint64_t (&v)[kRounds], int rounds, uint64_t *exchange) {
+  const int tid = threadIdx.x, n = rounds * T::kThreads;
+  for (int k = 2; k <= n; k *= 2) {
+    for (int d = k / 2; d > 0; d /= 2) {
+      uint64_t other[kRounds];
+      if (d >= T::kThreads) {
+        const int flip = d / T::kThreads;  // the partner's round is j ^ flip
+#pragma unroll
+        for (int j = 0; j < kRounds; ++j) {
+          other[j] = v[j];
+#pragma unroll
+          for (int m = 1; m < kRounds; ++m)  // constant indices: v stays in registers
+            if (m == flip) other[j] = v[j ^ m];
+        }
+      } else if (d >= 32) {
+#pragma unroll
+        for (int j = 0; j < kRounds; ++j)
+          if (j < rounds) exchange[j * T::kThreads + tid] = v[j];
+        __syncthreads();
+#pragma unroll
+        for (int j = 0; j < kRounds; ++j)
+          if (j < rounds) other[j] = exchange[(j * T::kThreads + tid) ^ d];
+        __syncthreads();  // read before the next stage writes
+      } else {
+#pragma unroll
+        for (int j = 0; j < kRounds; ++j)
+          if (j < rounds) other[j] = __shfl_xor_sync(0xffffffffu, v[j], d);
+      }
+#pragma unroll
+      for (int j = 0; j < kRounds; ++j) {
+        if (j < rounds) {
+          const bool larger = fa_decode_sort_keeps_larger(j * T::kThreads + tid, d, k);
+          if ((other[j] > v[j]) == larger) v[j] = other[j];
+        }
+      }
+    }
+  }
+}
+
 // Splits by length: every thread reads up to FA_DECODE_PLAN_MAX_BATCH /
 // kThreads sequences' places (sequence j x kThreads + tid: independent
-// loads, one latency), the block sums their work, orders the sequences
-// longest piece first (fa_decode_runs_before: each sequence's place is
-// the count of those before it), then numbers their pieces and partial
-// slots in that order (one scan of both: pieces in the low 32 bits, slots
-// in the high); block blockIdx.x finds its piece by a binary search over
-// the pieces' ends. Returns false past the launch's pieces (the grid is
-// sized for the most).
+// loads, one latency), the block sums their work, each thread decides its
+// sequences' split counts and order keys, the block sorts the keys
+// (longest piece first: fa_decode_order_key), then numbers the pieces and
+// partial slots in that order (one scan of both: pieces in the low 32
+// bits, slots in the high); block blockIdx.x finds its piece by a binary
+// search over the pieces' ends. Returns false past the launch's pieces
+// (the grid is sized for the most).
 template <class T>
 __device__ bool find_piece_by_length(const fa_fwd_args &a, int m_tiles, unsigned char *tables, DecodePiece &pc,
                                      fa_seq &seq) {
   constexpr int kRounds = FA_DECODE_PLAN_MAX_BATCH / T::kThreads;
-  static_assert(FA_DECODE_PLAN_MAX_BATCH % T::kThreads == 0, "whole rounds of sequences");
+  static_assert(FA_DECODE_PLAN_MAX_BATCH % T::kThreads == 0 && (kRounds & (kRounds - 1)) == 0,
+                "whole rounds of sequences, a power of two of them");
   fa_seq *seqs = reinterpret_cast<fa_seq *>(tables);
   int32_t *row_tiles = reinterpret_cast<int32_t *>(seqs + FA_DECODE_PLAN_MAX_BATCH);
   int32_t *key_tiles = row_tiles + FA_DECODE_PLAN_MAX_BATCH;
-  int32_t *piece_tiles = key_tiles + FA_DECODE_PLAN_MAX_BATCH;  // by sequence
-  int32_t *order = piece_tiles + FA_DECODE_PLAN_MAX_BATCH;      // by place: the sequence
-  int32_t *ends = order + FA_DECODE_PLAN_MAX_BATCH;             // by place
-  int32_t *slot_base = ends + FA_DECODE_PLAN_MAX_BATCH;         // by place
+  int32_t *split_counts = key_tiles + FA_DECODE_PLAN_MAX_BATCH;  // by sequence
+  int32_t *order = split_counts + FA_DECODE_PLAN_MAX_BATCH;      // by place: the sequence
+  int32_t *ends = order + FA_DECODE_PLAN_MAX_BATCH;              // by place
+  int32_t *slot_base = ends + FA_DECODE_PLAN_MAX_BATCH;          // by place
   int64_t *warp_sums = reinterpret_cast<int64_t *>(slot_base + FA_DECODE_PLAN_MAX_BATCH);
+  // The sort's keys, over ends and slot_base (written only after it).
+  uint64_t *exchange = reinterpret_cast<uint64_t *>(ends);
+  static_assert(sizeof(fa_seq) % 8 == 0, "the exchange buffer is 8-byte aligned");
   const int batch = a.batch, heads_k = a.num_heads_k;
   int64_t work = 0;
+  int32_t rt[kRounds], kt[kRounds];
 #pragma unroll
   for (int j = 0; j < kRounds; ++j) {
     const int b = j * T::kThreads + (int)threadIdx.x;
+    rt[j] = kt[j] = 0;
     if (b < batch) {
       const fa_seq s = fa_locate_sequence(&a, b);
-      const int64_t rt = fa_decode_seq_row_tiles(&a, &s, m_tiles);
-      const int64_t kt = rt > 0 ? fa_decode_seq_key_tiles(&a, &s) : 0;
+      rt[j] = (int32_t)fa_decode_seq_row_tiles(&a, &s, m_tiles);
+      kt[j] = rt[j] > 0 ? (int32_t)fa_decode_seq_key_tiles(&a, &s) : 0;
       seqs[b] = s;
-      row_tiles[b] = (int32_t)rt;
-      key_tiles[b] = (int32_t)kt;
-      work += rt * heads_k * kt;
+      row_tiles[b] = rt[j];
+      key_tiles[b] = kt[j];
+      work += (int64_t)rt[j] * heads_k * kt[j];
     }
   }
   int64_t total;
-  block_exclusive_scan<T>(work, warp_sums, total);  // its barriers publish the tables above
-  int32_t mine[kRounds];
+  block_exclusive_scan<T>(work, warp_sums, total);
+  int rounds = 1;
+  while (rounds * T::kThreads < batch) rounds *= 2;
+  uint64_t key[kRounds];
 #pragma unroll
   for (int j = 0; j < kRounds; ++j) {
     const int b = j * T::kThreads + (int)threadIdx.x;
-    mine[j] = 0;
+    key[j] = 0;  // pads sort last
     if (b < batch) {
-      mine[j] = fa_decode_piece_tiles(key_tiles[b], row_tiles[b],
-                                      fa_decode_length_splits(key_tiles[b], total, a.split_slots, a.splits));
-      piece_tiles[b] = mine[j];
+      const int32_t s = fa_decode_length_splits(kt[j], total, a.split_slots, a.splits);
+      split_counts[b] = s;
+      key[j] = fa_decode_order_key(fa_decode_piece_tiles(kt[j], rt[j], s), b);
     }
   }
-  __syncthreads();
-  int32_t place[kRounds] = {};
-  for (int k = 0; k < batch; ++k) {  // one pass over the keys for all of this thread's sequences
-    const int32_t key = piece_tiles[k];
-#pragma unroll
-    for (int j = 0; j < kRounds; ++j)
-      place[j] += fa_decode_runs_before(key, k, mine[j], j * T::kThreads + (int)threadIdx.x);
-  }
+  block_sort_descending<T>(key, rounds, exchange);
 #pragma unroll
   for (int j = 0; j < kRounds; ++j) {
-    const int b = j * T::kThreads + (int)threadIdx.x;
-    if (b < batch) order[place[j]] = b;
+    const int at = j * T::kThreads + (int)threadIdx.x;
+    if (at < batch) order[at] = (int32_t)~(uint32_t)key[j];
   }
-  __syncthreads();
+  __syncthreads();  // order and split_counts published; the exchange buffer is free
   int64_t carry = 0;
   for (int j = 0; j * T::kThreads < batch; ++j) {
     const int at = j * T::kThreads + (int)threadIdx.x;  // a place in the order
@@ -545,7 +593,7 @@ __device__ bool find_piece_by_length(const fa_fwd_args &a, int m_tiles, unsigned
     if (at < batch) {
       const int b = order[at];
       const int64_t units = (int64_t)row_tiles[b] * heads_k;
-      const int32_t s = fa_decode_length_splits(key_tiles[b], total, a.split_slots, a.splits);
+      const int32_t s = split_counts[b];
       both = units * s + (s > 1 ? units * s << 32 : 0);
     }
     int64_t round_total;
@@ -557,7 +605,7 @@ __device__ bool find_piece_by_length(const fa_fwd_args &a, int m_tiles, unsigned
     carry += round_total;
   }
   __syncthreads();
-  const int64_t i = blockIdx.x;
+  const int i = (int)blockIdx.x;  // < units + slots <= INT32_MAX (decode_supports)
   int lo = 0, hi = batch;  // the first place whose pieces end after block i
   while (lo < hi) {
     const int mid = (lo + hi) / 2;
@@ -569,14 +617,14 @@ __device__ bool find_piece_by_length(const fa_fwd_args &a, int m_tiles, unsigned
   const bool found = lo < batch;
   if (found) {
     const int b = order[lo];
-    int64_t r = i - (lo > 0 ? ends[lo - 1] : 0);
+    int r = i - (lo > 0 ? ends[lo - 1] : 0);  // 32-bit divisions below
     pc.b = b;
-    pc.splits = fa_decode_length_splits(key_tiles[b], total, a.split_slots, a.splits);
-    pc.split = (int)(r % pc.splits);
+    pc.splits = split_counts[b];
+    pc.split = r % pc.splits;
     r /= pc.splits;  // the unit within the sequence: kv_head x row tiles + mt
-    pc.slot0 = slot_base[lo] + (int)r * pc.splits;
-    pc.mt = (int)(r % row_tiles[b]);
-    pc.kv_head = (int)(r / row_tiles[b]);
+    pc.slot0 = slot_base[lo] + r * pc.splits;
+    pc.mt = r % row_tiles[b];
+    pc.kv_head = r / row_tiles[b];
     seq = seqs[b];
   }
   __syncthreads();  // every thread has read the tables before the ring is loaded

@@ -159,7 +159,12 @@ FA_RULE fa_decode_pieces fa_decode_pieces_layout(const fa_fwd_args *a, int64_t u
 
 FA_RULE int32_t fa_decode_length_splits(int64_t tiles, int64_t total, int64_t slots, int32_t cap) {
   if (tiles <= 0 || total <= 0) return 1;
-  int64_t s = tiles * slots / total;
+  const int64_t share = tiles * slots;
+  /* 32-bit division where both fit (every launch but the largest): each
+   * block of the launch plans every sequence, and the 64-bit one is a
+   * long subroutine. */
+  int64_t s = ((uint64_t)share | (uint64_t)total) >> 32 == 0 ? (int64_t)((uint32_t)share / (uint32_t)total)
+                                                               : share / total;
   if (s > tiles / FA_DECODE_MIN_SPLIT_TILES) s = tiles / FA_DECODE_MIN_SPLIT_TILES;
   if (s > cap) s = cap;
   return s < 1 ? 1 : (int32_t)s;
@@ -170,17 +175,33 @@ FA_RULE int32_t fa_decode_length_splits(int64_t tiles, int64_t total, int64_t sl
  * tiles(b) / s(b)), longest first, ties in sequence order, so that the
  * block scheduler, which starts blocks in index order as slots free, runs
  * the longest pieces first and the short ones fill in behind them (list
- * scheduling, longest processing time first). Whether sequence j comes
- * before sequence b: */
+ * scheduling, longest processing time first). The order is that of the
+ * sequences' keys, descending: the pieces' key tiles above, the sequence
+ * index inverted below (so keys are distinct and, of equal pieces, the
+ * lower index comes first). Keys are never 0: a sort pads with 0. */
+FA_RULE uint64_t fa_decode_order_key(int32_t piece_tiles, int32_t b) {
+  return (uint64_t)(uint32_t)piece_tiles << 32 | (uint32_t)~(uint32_t)b;
+}
+
+/* Whether sequence j comes before sequence b. */
 FA_RULE int fa_decode_runs_before(int32_t piece_tiles_j, int32_t j, int32_t piece_tiles_b, int32_t b) {
-  return piece_tiles_j > piece_tiles_b || (piece_tiles_j == piece_tiles_b && j < b);
+  return fa_decode_order_key(piece_tiles_j, j) > fa_decode_order_key(piece_tiles_b, b);
+}
+
+/* The kernel sorts the keys with a bitonic network (descending) over n, a
+ * power of two: at stage (k, d), element i meets element i ^ d and keeps
+ * the larger key where this holds, the smaller otherwise. */
+FA_RULE int fa_decode_sort_keeps_larger(int32_t i, int32_t d, int32_t k) {
+  return ((i & d) == 0) == ((i & k) == 0);
 }
 
 /* The key tiles of one of sequence b's pieces, the order's key: its key
- * tiles over its split count, rounded up (0 for a sequence without rows). */
+ * tiles over its split count, rounded up (0 for a sequence without rows).
+ * A sequence's key tiles fit 32 bits (lengths are int32), so does the
+ * division. */
 FA_RULE int32_t fa_decode_piece_tiles(int64_t key_tiles, int64_t row_tiles, int32_t splits) {
   if (row_tiles <= 0 || key_tiles <= 0) return 0;
-  return (int32_t)((key_tiles + splits - 1) / splits);
+  return ((int32_t)key_tiles + splits - 1) / splits;
 }
 
 /* Key tiles (FA_DECODE_STEP keys) the rows of sequence s see: the union of
