@@ -569,19 +569,21 @@ static void run_checked(const cstate *s, size_t kernel, const scenario *sc, int 
       fail_msg("%s: fa_fwd_workspace_size_max: %s", what, msg.text);
     if (ws > worst) fail_msg("%s: the call needs %zu bytes of workspace, the worst case says %zu", what, ws, worst);
   }
-  if (by_length && cuda && strcmp(s->c->family, "decode") == 0 && num_splits == 0) {
-    /* Units fill the SMs (the host's count alone would be 1): a count
-     * above 1 is the plan by length. */
-    fa_fwd_dispatch_info di = FA_FWD_DISPATCH_INFO_INIT;
-    if (fa_fwd_query_dispatch(&prm, &di, &msg) != FA_OK) fail_msg("%s: fa_fwd_query_dispatch: %s", what, msg.text);
-    if (di.kernel_index[0] != kernel || di.splits[0] <= 1)
-      fail_msg("%s: not split by length (kernel %zu of %zu chosen, %d splits)", what, di.kernel_index[0], kernel,
-               di.splits[0]);
-  }
   if (ws > 0) {
     prm.workspace = cuda ? to_dev(&pool, NULL, ws) : xalloc(&pool, ws + 256);
     prm.workspace = (void *)(((uintptr_t)prm.workspace + 255) & ~(uintptr_t)255);
     prm.workspace_bytes = ws;
+  }
+  if (by_length && cuda && strcmp(s->c->family, "decode") == 0 && num_splits == 0) {
+    /* With the workspace attached (the plan needs it). Units fill the SMs
+     * (the host's count alone would be 1): a count above 1 is the plan by
+     * length. */
+    fa_fwd_dispatch_info di = FA_FWD_DISPATCH_INFO_INIT;
+    if (fa_fwd_query_dispatch(&prm, &di, &msg) != FA_OK) fail_msg("%s: fa_fwd_query_dispatch: %s", what, msg.text);
+    /* (what dispatch would choose: another arch's decode kernel, forced
+     * here, plans by the same host rule) */
+    if (di.kernel_index[0] == kernel && di.splits[0] <= 1)
+      fail_msg("%s: not split by length (%d splits)", what, di.splits[0]);
   }
   /* kernel SIZE_MAX: let dispatch choose (a mixed batch runs as a pair). */
   const fa_status stt = kernel == SIZE_MAX ? fa_fwd(&prm, &msg) : fa_fwd_with_kernel(&prm, kernel, &msg);

@@ -475,48 +475,39 @@ __device__ __forceinline__ int64_t block_exclusive_scan(int64_t v, int64_t *warp
 }
 
 // Sorts the block's keys descending: element i = j x kThreads + tid is
-// thread tid's v[j], for j below `rounds` (1, 2 or 4: n = rounds x kThreads
-// elements, a power of two). A bitonic network (fa_decode_sort_keeps_larger):
-// partners at a distance of kThreads or more are in the same thread, from
-// 32 up through shared memory (`exchange`, n keys), below 32 in the warp.
-// About 28 stages for 128 keys, 45 for 512; the counting it replaces took
-// ~13k cycles a block at 64 sequences (thirty-second session's trace).
+// thread tid's v[j], n = kRounds x kThreads elements (a power of two). A
+// bitonic network (fa_decode_sort_keeps_larger), unrolled, so that each
+// stage's partner is known at compile time: at a distance of kThreads or
+// more in the same thread, from 32 up through shared memory (`exchange`,
+// n keys), below 32 in the warp. 28 stages for 128 keys, 45 for 512.
 template <class T, int kRounds>
-__device__ __forceinline__ void block_sort_descending(uint64_t (&v)[kRounds], int rounds, uint64_t *exchange) {
-  const int tid = threadIdx.x, n = rounds * T::kThreads;
-  for (int k = 2; k <= n; k *= 2) {
-    for (int d = k / 2; d > 0; d /= 2) {
+__device__ __forceinline__ void block_sort_descending(uint64_t (&v)[kRounds], uint64_t *exchange) {
+  constexpr int kLogN = kRounds == 1 ? 7 : kRounds == 2 ? 8 : 9;
+  static_assert((kRounds * T::kThreads) == (1 << kLogN), "128 threads, 1, 2 or 4 keys each");
+  const int tid = threadIdx.x;
+#pragma unroll
+  for (int lk = 1; lk <= kLogN; ++lk) {
+#pragma unroll
+    for (int ld = lk - 1; ld >= 0; --ld) {
+      const int k = 1 << lk, d = 1 << ld;
       uint64_t other[kRounds];
       if (d >= T::kThreads) {
-        const int flip = d / T::kThreads;  // the partner's round is j ^ flip
 #pragma unroll
-        for (int j = 0; j < kRounds; ++j) {
-          other[j] = v[j];
-#pragma unroll
-          for (int m = 1; m < kRounds; ++m)  // constant indices: v stays in registers
-            if (m == flip) other[j] = v[j ^ m];
-        }
+        for (int j = 0; j < kRounds; ++j) other[j] = v[j ^ (d / T::kThreads)];
       } else if (d >= 32) {
 #pragma unroll
-        for (int j = 0; j < kRounds; ++j)
-          if (j < rounds) exchange[j * T::kThreads + tid] = v[j];
+        for (int j = 0; j < kRounds; ++j) exchange[j * T::kThreads + tid] = v[j];
         __syncthreads();
 #pragma unroll
-        for (int j = 0; j < kRounds; ++j)
-          if (j < rounds) other[j] = exchange[(j * T::kThreads + tid) ^ d];
+        for (int j = 0; j < kRounds; ++j) other[j] = exchange[(j * T::kThreads + tid) ^ d];
         __syncthreads();  // read before the next stage writes
       } else {
 #pragma unroll
-        for (int j = 0; j < kRounds; ++j)
-          if (j < rounds) other[j] = __shfl_xor_sync(0xffffffffu, v[j], d);
+        for (int j = 0; j < kRounds; ++j) other[j] = __shfl_xor_sync(0xffffffffu, v[j], d);
       }
 #pragma unroll
-      for (int j = 0; j < kRounds; ++j) {
-        if (j < rounds) {
-          const bool larger = fa_decode_sort_keeps_larger(j * T::kThreads + tid, d, k);
-          if ((other[j] > v[j]) == larger) v[j] = other[j];
-        }
-      }
+      for (int j = 0; j < kRounds; ++j)
+        if ((other[j] > v[j]) == (bool)fa_decode_sort_keeps_larger(j * T::kThreads + tid, d, k)) v[j] = other[j];
     }
   }
 }
@@ -530,12 +521,12 @@ __device__ __forceinline__ void block_sort_descending(uint64_t (&v)[kRounds], in
 // bits, slots in the high); block blockIdx.x finds its piece by a binary
 // search over the pieces' ends. Returns false past the launch's pieces
 // (the grid is sized for the most).
-template <class T>
+// kRounds: sequences a thread plans (1, 2 or 4), the fewest that cover
+// the batch (find_piece): the plan's loops and sort unroll to what the
+// launch needs.
+template <class T, int kRounds>
 __device__ bool find_piece_by_length(const fa_fwd_args &a, int m_tiles, unsigned char *tables, DecodePiece &pc,
                                      fa_seq &seq) {
-  constexpr int kRounds = FA_DECODE_PLAN_MAX_BATCH / T::kThreads;
-  static_assert(FA_DECODE_PLAN_MAX_BATCH % T::kThreads == 0 && (kRounds & (kRounds - 1)) == 0,
-                "whole rounds of sequences, a power of two of them");
   fa_seq *seqs = reinterpret_cast<fa_seq *>(tables);
   int32_t *row_tiles = reinterpret_cast<int32_t *>(seqs + FA_DECODE_PLAN_MAX_BATCH);
   int32_t *key_tiles = row_tiles + FA_DECODE_PLAN_MAX_BATCH;
@@ -566,8 +557,6 @@ __device__ bool find_piece_by_length(const fa_fwd_args &a, int m_tiles, unsigned
   }
   int64_t total;
   block_exclusive_scan<T>(work, warp_sums, total);
-  int rounds = 1;
-  while (rounds * T::kThreads < batch) rounds *= 2;
   uint64_t key[kRounds];
 #pragma unroll
   for (int j = 0; j < kRounds; ++j) {
@@ -579,7 +568,7 @@ __device__ bool find_piece_by_length(const fa_fwd_args &a, int m_tiles, unsigned
       key[j] = fa_decode_order_key(fa_decode_piece_tiles(kt[j], rt[j], s), b);
     }
   }
-  block_sort_descending<T>(key, rounds, exchange);
+  block_sort_descending<T, kRounds>(key, exchange);
 #pragma unroll
   for (int j = 0; j < kRounds; ++j) {
     const int at = j * T::kThreads + (int)threadIdx.x;
@@ -587,7 +576,8 @@ __device__ bool find_piece_by_length(const fa_fwd_args &a, int m_tiles, unsigned
   }
   __syncthreads();  // order and split_counts published; the exchange buffer is free
   int64_t carry = 0;
-  for (int j = 0; j * T::kThreads < batch; ++j) {
+#pragma unroll
+  for (int j = 0; j < kRounds; ++j) {
     const int at = j * T::kThreads + (int)threadIdx.x;  // a place in the order
     int64_t both = 0;  // pieces | partial slots << 32
     if (at < batch) {
@@ -631,6 +621,15 @@ __device__ bool find_piece_by_length(const fa_fwd_args &a, int m_tiles, unsigned
   return found;
 }
 
+// The block's piece by length: the plan for as many rounds as the batch needs.
+template <class T>
+__device__ bool find_piece(const fa_fwd_args &a, int m_tiles, unsigned char *tables, DecodePiece &pc, fa_seq &seq) {
+  static_assert(FA_DECODE_PLAN_MAX_BATCH == 4 * T::kThreads, "up to 4 rounds of sequences");
+  if (a.batch <= T::kThreads) return find_piece_by_length<T, 1>(a, m_tiles, tables, pc, seq);
+  if (a.batch <= 2 * T::kThreads) return find_piece_by_length<T, 2>(a, m_tiles, tables, pc, seq);
+  return find_piece_by_length<T, 4>(a, m_tiles, tables, pc, seq);
+}
+
 // ------------------------------------------------------------ the kernel
 
 // SOFTCAP: a compile-time variant, as in fwd_mma.cuh. BY_LENGTH: splits by
@@ -666,7 +665,7 @@ __global__ void __launch_bounds__(T::kThreads)
   fa_seq seq;
   if constexpr (BY_LENGTH) {
     static_assert(kPlanTableBytes <= T::kRingOrMergeBytes, "the plan's tables fit the ring");
-    if (!find_piece_by_length<T>(a, m_tiles, smem + T::kQBytes, pc, seq)) {
+    if (!find_piece<T>(a, m_tiles, smem + T::kQBytes, pc, seq)) {
       tr.mark(kDtExit);
       return;
     }
