@@ -444,8 +444,8 @@ struct DecodePiece {
 };
 
 // The plan's tables in the ring's shared memory (free until the ring's
-// first load): per sequence its place, row tiles, key tiles and split
-// count; per place in the order its sequence, the end of its pieces and
+// first load): per sequence its rows and keys (fa_seq), row tiles, key
+// tiles and split count; per place in the order its sequence, the end of its pieces and
 // its first partial slot (the sort's exchange buffer before them); then
 // the warps' partial sums.
 constexpr int kPlanTableBytes = FA_DECODE_PLAN_MAX_BATCH * ((int)sizeof(fa_seq) + 6 * 4) + 8 * 8;
@@ -513,8 +513,9 @@ __device__ __forceinline__ void block_sort_descending(uint64_t (&v)[kRounds], ui
 }
 
 // Splits by length: every thread reads up to FA_DECODE_PLAN_MAX_BATCH /
-// kThreads sequences' places (sequence j x kThreads + tid: independent
-// loads, one latency), the block sums their work, each thread decides its
+// kThreads sequences' places (sequence j x kThreads + tid: a round's loads
+// in flight together, the rounds one after another, since each round's
+// arithmetic uses its loads first), the block sums their work, each thread decides its
 // sequences' split counts and order keys, the block sorts the keys
 // (longest piece first: fa_decode_order_key), then numbers the pieces and
 // partial slots in that order (one scan of both: pieces in the low 32
