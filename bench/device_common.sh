@@ -31,3 +31,15 @@ build_demo_for_ncu() {
   note "build: $((SECONDS - t)) s; gpu: $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader)"
   NCU=$(command -v ncu || ls /usr/local/cuda/bin/ncu 2>/dev/null)
 }
+
+# copy_tree SRC DEST [PATCH]: SRC's sources (no build, .git, .deb, .ab) in
+# DEST, with PATCH (a path under $PWD) applied. Fails, with a note, where
+# the patch does not apply.
+copy_tree() {
+  local src=$1 dest=$2 patch=${3:-} here
+  here=$(pwd)
+  rm -rf "$dest" && mkdir -p "$dest"
+  (cd "$src" && timeout 30 tar --exclude=./build --exclude=./.git --exclude=./.deb --exclude=./.ab -cf - .) | tar -xf - -C "$dest"
+  [ -z "$patch" ] && return 0
+  (cd "$dest" && git apply "$here/$patch") || { note "$patch does not apply"; return 1; }
+}

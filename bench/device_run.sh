@@ -8,6 +8,9 @@
 #                                        build-small cache-extras (graphs, 2^31 pool, decode demo, example)
 #                                        tests-small tests-decode ab-decode (after build-small: its tests; the decode
 #                                        benchmark A/B against .ab/old, sections from $AB_SECTIONS)
+#                                        ab-patches (after build-small: each patch of $AB_PATCHES on its own copy
+#                                        of this tree, small build, decode_skew.py --splits 0 against this tree's
+#                                        build, then bench_decode.py's $AB_SECTIONS if set; one call, N experiments)
 #                                        sanitize-small (memcheck, racecheck of the small build's cache paths)
 #                                        prefer-wgmma (before build-small: wgmma above mma on this copy)
 #                                        sanitize-wgmma (racecheck, synccheck of wgmma kernels)
@@ -212,6 +215,30 @@ step_ab_decode() {
     grep -E "^decode|^chunked|^spec|^mixed|^  its|Error|error" | tail -40 >>"$SUMMARY"
 }
 
+# Decode experiments as patches, each against this tree (main), in one
+# call: patched copy, its small build, the skewed batches interleaved with
+# this tree's build (new/old as decode_skew.py prints them), then the
+# bench rows where $AB_SECTIONS names sections.
+step_ab_patches() {
+  local i=0 p w t
+  for p in ${AB_PATCHES:-}; do
+    i=$((i + 1))
+    w=/tmp/ab_patch$i
+    t=$SECONDS
+    copy_tree . "$w" "$p" || continue
+    if ! build_small_tree "$w" >"$OUT/ab_patch${i}_build.log" 2>&1; then
+      note "patch $i ($p): build FAILED"; tail -20 "$OUT/ab_patch${i}_build.log"; continue
+    fi
+    note "patch $i ($p): built in $((SECONDS - t)) s"
+    PYTHONPATH=python FLASHATTN_LIB="$w/build/libflashattn.so" timeout "${AB_SKEW_TIMEOUT:-200}" \
+      python3 bench/decode_skew.py --splits 0 --ab build/libflashattn.so --json "$OUT/skew_patch$i.json" 2>&1 |
+      grep -v -i warn | tee "$OUT/skew_patch$i.log" | grep -E "seqs|splits0|old" | sed "s/^/[patch $i] /" >>"$SUMMARY"
+    if [ -n "${AB_SECTIONS:-}" ]; then
+      AB_OLD=. AB_NEW="$w" AB_TAG="_patch$i" step_ab_decode
+    fi
+  done
+}
+
 # Tests of the small build: test_decode (decode, paged mma, mixed, graphs,
 # the big pool) and test_fwd's sm90 cases; sanitizers on the cache paths.
 step_tests_small() {
@@ -368,6 +395,7 @@ for s in "$@"; do
     prefer-wgmma) step_prefer_wgmma ;;
     sanitize-wgmma) step_sanitize_wgmma ;;
     ab-decode) step_ab_decode ;;
+    ab-patches) step_ab_patches ;;
     d64) bash bench/d64_variants.sh 2>&1 | tee "$OUT/d64.log" | tail -30 ;;
     bench-decode) step_bench_decode ;;
     bench-decode-quick) step_bench_decode --quick ;;

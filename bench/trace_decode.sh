@@ -28,11 +28,7 @@ note "gpu: $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader)"
 # build, the traced harness, every row.
 trace_variant() {
   local name=$1 tree=$2 patch=${3:-} w=/tmp/trace_decode_$1 t
-  rm -rf "$w" && mkdir -p "$w"
-  (cd "$tree" && timeout 30 tar --exclude=./build --exclude=./.git --exclude=./.deb --exclude=./.ab -cf - .) | tar -xf - -C "$w"
-  if [ -n "$patch" ]; then
-    (cd "$w" && git apply "$SRC/$patch") || { note "$name: $patch does not apply"; return; }
-  fi
+  copy_tree "$tree" "$w" "$patch" || return
   t=$SECONDS
   (cd "$w" && timeout 10 python3 bench/small_spec.py gen/spec.py --wgmma-dims 64 &&
     timeout "$(cap 200)" ninja -j16 build/libflashattn.a) >"$OUT/build_$name.log" 2>&1 ||
