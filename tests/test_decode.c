@@ -510,9 +510,9 @@ static void claim_sm_count(fa_fwd_params *prm, fa_context *ctx, const scenario *
   prm->context = ctx;
 }
 
-/* Run one scenario with one split setting: build, place, call, copy back, check. */
-/* by_length: the decode family must split this call by length (its plan's
- * split count above 1 where the units fill the SMs). */
+/* Run one scenario with one split setting: build, place, call, copy back,
+ * check. by_length: the decode family must also split this call by length
+ * (its plan's split count above 1 where the units fill the SMs). */
 static void run_checked(const cstate *s, size_t kernel, const scenario *sc, int num_splits, int by_length, tu_rng *rng,
                         stats *st) {
   const int cuda = s->c->backend == FA_BACKEND_CUDA;
