@@ -124,16 +124,18 @@ static const scenario k_scenarios[] = {
  * fwd_decode.cuh's block_sort_descending, in the warp, through shared
  * memory, between a thread's rounds). Caches of 0..60 keys, many equal
  * (ties keep sequence order), and two of 17000+ keys a third into the
- * batch and near its end, on 8 SMs: the long ones split and run first. */
+ * batch and near its end, on 8 SMs: the long ones split and run first.
+ * The 200 with softcap (no other by-length case has it). */
 static scenario many_sequences(int batch) {
   scenario sc;
   memset(&sc, 0, sizeof sc);
   sc.what = batch > 256 ? "page 16, GQA 4/1, 400 sequences on 8 SMs, two 17000+ key caches among short ones: sorted"
-                        : "page 16, GQA 4/1, 200 sequences on 8 SMs, two 17000+ key caches among short ones: sorted";
+                        : "page 16, GQA 4/1, 200 sequences on 8 SMs, two 17000+ key caches among short ones: sorted, softcap";
   sc.batch = batch, sc.hq = 4, sc.hk = 1;
   for (int b = 0; b < sc.batch; ++b) sc.lq[b] = 1, sc.cache[b] = (b * 37) % 61;
   sc.cache[batch / 3] = 17000, sc.cache[batch - 9] = 17500;
   sc.page_size = 16, sc.wl = -1, sc.wr = 0, sc.sinks = 1, sc.lse = 1, sc.shuffle = 1;
+  sc.softcap = batch > 256 ? 0.f : 30.f; /* the by-length kernel's softcap instantiation too */
   sc.sm_count = 8;
   return sc;
 }
