@@ -129,8 +129,8 @@ static const scenario k_scenarios[] = {
 static scenario many_sequences(int batch) {
   scenario sc;
   memset(&sc, 0, sizeof sc);
-  sc.what = batch > 256 ? "page 16, GQA 4/1, 400 sequences on 8 SMs, two 17000+ key caches among short ones: sorted"
-                        : "page 16, GQA 4/1, 200 sequences on 8 SMs, two 17000+ key caches among short ones: sorted, softcap";
+  sc.what = batch > 256 ? "page 16, GQA 4/1, 400 sequences on 8 SMs, two 17000+ key caches among short ones"
+                        : "page 16, GQA 4/1, 200 sequences on 8 SMs, two 17000+ key caches among short ones, softcap";
   sc.batch = batch, sc.hq = 4, sc.hk = 1;
   for (int b = 0; b < sc.batch; ++b) sc.lq[b] = 1, sc.cache[b] = (b * 37) % 61;
   sc.cache[batch / 3] = 17000, sc.cache[batch - 9] = 17500;
