@@ -87,6 +87,9 @@ def main():
         # the plan's order over many sequences (256 and 512 keys sorted a block)
         ("256 seqs 1..32k", torch.randint(1, 32769, (256,), generator=gen).tolist()),
         ("512 seqs: 504 x 1k + 8 x 16k", [1024] * 504 + [16384] * 8),
+        # small batches the host splits (one count for all without the plan)
+        ("8 seqs 1..32k", torch.randint(1, 32769, (8,), generator=gen).tolist()),
+        ("16 seqs 1..64k", torch.randint(1, 65537, (16,), generator=gen).tolist()),
     ]
     rows = []
     for label, lens in cases:
