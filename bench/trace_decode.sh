@@ -8,7 +8,7 @@
 # two stores on one thread: compare phases and block order, not totals
 # against bench_decode.py.
 #   run(command="bash bench/trace_decode.sh", carry=[".deb"], timeout_s=420)
-#   TRACE_PATCHES="bench/experiments/decode-by-length-split-launches.patch" bash bench/trace_decode.sh
+#   TRACE_PATCHES="bench/experiments/decode-plan-kernels.patch" bash bench/trace_decode.sh
 #   TRACE_TREES=.ab/old bash bench/trace_decode.sh   (on a branch: main, carried in .ab/old, beside it)
 # TRACE_ROWS: rows as LENGTHS[:NUM_SPLITS] (trace_decode.cu: N or CxN,
 # comma-separated; mixed48 is bench_decode.py's 48 decoding lengths of its
