@@ -25,6 +25,7 @@ Steps of a consumer (SM cycles, between its own events):
   last PV       the last P V issued -> waited for
   epilogue      last P V done -> O stored, and with TMA stores its parts:
     rows          last P V done -> the rows' end (finish_rows: sums, 1 / sum, LSE):
+      located       -> the work tile read again from the list (overlapped loop; its split checked)
       sums          -> both rows' quad sums and totals issued
       scale         -> O's FMULs by 1 / sum issued
       lse           -> the LSE stores issued (the rows' end)
@@ -42,7 +43,7 @@ SPANS = {}  # (block, role) -> (start, end) on the global timer (ns), every bloc
 
 NAMES = {1: "tile", 2: "q", 3: "s_issued", 4: "s_ready", 5: "ask", 6: "got", 7: "done", 8: "pv_issued",
          9: "last_pv", 10: "stored", 11: "rows", 12: "pass_free", 13: "pass_stored", 14: "v_ready", 15: "k_ready",
-         16: "prod_q", 17: "prod_k", 18: "prod_v", 19: "row_sums", 20: "rows_scaled"}
+         16: "prod_q", 17: "prod_k", 18: "prod_v", 19: "row_sums", 20: "rows_scaled", 21: "tile_located"}
 
 
 def load(path):
@@ -115,8 +116,10 @@ def consumer_steps(recs):
                 steps["S issue->ready"].append(t - prev["s_issued"])
             if "s_ready" in prev and arg > 0:
                 steps["key tile"].append(t - prev["s_ready"])
+        elif name == "tile_located":
+            steps["    located"].append(t - prev.get("last_pv", t))
         elif name == "row_sums":
-            steps["    sums"].append(t - prev.get("last_pv", t))
+            steps["    sums"].append(t - prev.get("tile_located", prev.get("last_pv", t)))
         elif name == "rows_scaled":
             steps["    scale"].append(t - prev.get("row_sums", t))
         elif name == "pass_free":
@@ -175,8 +178,8 @@ def main():
     head, rows = load(path)
     print(head)
     order = ["start->Q", "Q->S0", "S issue->ready", "ready->ask", "ask->got", "got->done", "done->S next",
-             "  done->V", "  V->K", "  K->S issued", "key tile", "last PV", "epilogue", "  rows", "    sums", "    scale",
-             "    lse"] + \
+             "  done->V", "  V->K", "  K->S issued", "key tile", "last PV", "epilogue", "  rows", "    located",
+             "    sums", "    scale", "    lse"] + \
         ["  pass %d %s" % (k, w) for k in range(4) for w in ("wait", "staged")] + ["gap"]
     total = collections.defaultdict(list)
     tiles = collections.Counter()

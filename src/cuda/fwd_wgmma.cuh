@@ -1721,6 +1721,7 @@ __device__ __forceinline__ void consume(const fa_fwd_args &a, const CUtensorMap 
       const WgmmaTile te = locate_tile<T>(a, list, tile);
       if constexpr (T::kSplitMerge)
         if (te.keys != 0 && !merge_split_tile<T>(a, list, tile, o[0], row_max, row_sum, ctid)) continue;
+      tr.mark(kTrTileLocated);
       store_o<T>(a, te, o[0], row_max, row_sum, warp_row0, lane, so, &tm_o, any_keys, tr);
     } else {
       if constexpr (T::kSplitMerge)

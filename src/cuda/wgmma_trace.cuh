@@ -42,6 +42,7 @@ enum TraceEvent : unsigned {
   kTrProdV = 18,     // V's stage free, V issued
   kTrRowSums = 19,   // finish_rows (TMA-store epilogue): both rows' sums and totals issued
   kTrRowsScaled = 20,  // finish_rows: O scaled by 1 / sum (then the LSE stores, kTrRowsDone)
+  kTrTileLocated = 21,  // overlapped epilogue: the work tile read again from the list (and its split checked)
 };
 
 #ifdef FA_WGMMA_TRACE_CAP
