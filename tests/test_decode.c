@@ -140,6 +140,22 @@ static scenario many_sequences(int batch) {
   return sc;
 }
 
+/* Splits by length where the host splits too (a few sequences, the
+ * longest of 16384+ keys: fwd_decode_family.c, test_dispatch checks the
+ * rule): 6 sequences (the plan in each warp) and 40 (the block's plan), on
+ * the device's own SMs, caches from 0 to 20000 keys. */
+static scenario host_split_sequences(int batch) {
+  scenario sc;
+  memset(&sc, 0, sizeof sc);
+  sc.what = batch <= 32 ? "page 16, GQA 4/1, 6 sequences, caches 0..20000: the host splits, by length (in warp)"
+                        : "contiguous, GQA 4/1, 40 sequences, caches 0..18000: the host splits, by length (in block)";
+  sc.batch = batch, sc.hq = 4, sc.hk = 1;
+  for (int b = 0; b < sc.batch; ++b) sc.lq[b] = 1, sc.cache[b] = (b * 211) % 997;
+  sc.cache[0] = 17000, sc.cache[batch / 2] = batch <= 32 ? 20000 : 18000, sc.cache[batch - 1] = 0;
+  sc.page_size = batch <= 32 ? 16 : 0, sc.wl = -1, sc.wr = 0, sc.sinks = 1, sc.lse = 1, sc.shuffle = batch <= 32;
+  return sc;
+}
+
 /* ------------------------------------------------------------ one problem */
 
 typedef struct problem {
@@ -621,12 +637,18 @@ static void test_decode_case(void **state) {
     if (k % 3 == 0) run_one(s, kernel, sc, 5, &rng, &st);
   }
   /* The plan by length is the CUDA decode kernel's (the CPU backend has no
-   * splits to order): the many-sequence batches on the GPU only. */
-  if (s->c->backend == FA_BACKEND_CUDA)
+   * splits to order): the many-sequence and host-split batches on the GPU
+   * only. */
+  if (s->c->backend == FA_BACKEND_CUDA) {
     for (int batch = 200; batch <= MAX_B; batch += 200) {
       const scenario many = many_sequences(batch);
       run_checked(s, kernel, &many, 0, 1, &rng, &st);
     }
+    for (int batch = 6; batch <= 40; batch += 34) {
+      const scenario few = host_split_sequences(batch);
+      run_checked(s, kernel, &few, 0, 1, &rng, &st);
+    }
+  }
   print_message("%-36s %2d runs (%d declined), worst error: out %.2e, lse abs %.2e\n", s->c->name, st.runs,
                 st.declined, st.worst_out, st.worst_lse);
   if (st.runs == 0) fail_msg("%s: every scenario was declined", s->c->name);

@@ -849,7 +849,9 @@ static ws_tally ws_enumerate(const ws_model *m, int32_t cap, const fake_gpu *g, 
   const size_t bound = fa_workspace_bound_in(&fa_kernel_table, FA_BACKEND_CUDA, &bounds, m->dtype, &dev);
   const int32_t splits_any[] = {0, 3}, splits_capped[] = {cap, 2};
   const int32_t *splits = cap == 0 ? splits_any : splits_capped;
-  const int32_t sks[] = {m->max_k, m->max_k / 3};
+  /* and the longest caches that split uniformly (by length from 16384 keys,
+   * fwd_decode_family.c): where by length needs less, they set the bound */
+  const int32_t sks[] = {m->max_k, m->max_k / 3, m->max_k < 16383 ? m->max_k : 16383};
   ws_tally t;
   memset(&t, 0, sizeof t);
   for (int32_t b = 1; b <= m->max_batch; ++b)
@@ -858,7 +860,7 @@ static ws_tally ws_enumerate(const ws_model *m, int32_t cap, const fake_gpu *g, 
       const int64_t totals[] = {m->max_total_q, full, sq < m->max_total_q ? sq : m->max_total_q};
       const int32_t wl = (b + sq) % 2 ? -1 : 128, wr = 0; /* causal, or a window of 128 */
       for (int s = 0; s < 2; ++s)
-        for (int k = 0; k < 2; ++k) {
+        for (int k = 0; k < 3; ++k) {
           for (int tq = 0; tq < 3; ++tq) {
             const fa_fwd_args a = ws_call(m, b, sq, totals[tq], sks[k], 1, splits[s], wl, wr, g->sm_count);
             ws_check_call(&a, m->dtype, &dev, bound, g->name, &t);
@@ -1058,9 +1060,12 @@ static void test_decode_splits_fill_one_wave(void **state) {
     const fa_fwd_args a = ws_call(&m, rows[i].batch, 1, rows[i].batch, rows[i].max_k, 1, 0, -1, 0, dev.sm_count);
     fa_choice c;
     const fa_fwd_args p = decode_part(&a, &dev, &c, "decode row");
-    print_message("b%-3d x %6d keys: %2d splits, %4lld blocks\n", rows[i].batch, rows[i].max_k, p.splits,
-                  (long long)rows[i].batch * m.hk * p.splits);
-    assert_int_equal(p.splits, rows[i].splits);
+    const int64_t tiles = rows[i].max_k / FA_DECODE_STEP, units = (int64_t)rows[i].batch * m.hk;
+    const int32_t each =
+        p.split_slots > 0 ? fa_decode_length_splits(tiles, units * tiles, p.split_slots, p.splits) : p.splits;
+    print_message("b%-3d x %6d keys: %2d splits (%s), %4lld blocks\n", rows[i].batch, rows[i].max_k, each,
+                  p.split_slots > 0 ? "by length" : "uniform", (long long)units * each);
+    assert_int_equal(each, rows[i].splits);
   }
 }
 
@@ -1082,8 +1087,8 @@ static void test_decode_split_by_length(void **state) {
     static const struct {
       int32_t batch, max_k, num_splits, by_length, splits;
     } rows[] = {{32, 32768, 0, 1, 33},  {64, 16384, 0, 1, 33}, {64, 16383, 0, 0, 1}, {32, 8192, 0, 0, 1},
-                {1, 131072, 0, 0, 33},  {8, 32768, 0, 0, 4},   {32, 32768, 1, 0, 1}, {32, 32768, 6, 1, 6},
-                {513, 32768, 0, 0, 1}};
+                {1, 131072, 0, 0, 33},  {8, 32768, 0, 1, 33},  {32, 32768, 1, 0, 1}, {32, 32768, 6, 1, 6},
+                {513, 32768, 0, 0, 1},  {8, 16383, 0, 0, 4},   {2, 16384, 0, 1, 33}};
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; ++i) {
       const fa_fwd_args a =
           ws_call(&m, rows[i].batch, 1, rows[i].batch, rows[i].max_k, 1, rows[i].num_splits, -1, 0, dev.sm_count);
@@ -1238,7 +1243,10 @@ static void test_decode_workspace_by_sequence(void **state) {
     if ((c.partner != SIZE_MAX) != cases[i].pair) fail_msg("%s: pair %d", cases[i].what, c.partner != SIZE_MAX);
     if (p.splits < 2) fail_msg("%s: %d split(s); the case is meant to split", cases[i].what, p.splits);
     const size_t need = fa_choice_workspace_bytes(&fa_kernel_table, c, &a, &dev);
-    const size_t want = split_bytes(p.splits, cases[i].rows, m.hq, m.d);
+    const size_t want =
+        p.split_slots > 0
+            ? (size_t)fa_decode_pieces_layout(&p, (int64_t)p.batch * p.num_heads_k * fa_decode_row_tiles(&p)).bytes
+            : split_bytes(p.splits, cases[i].rows, m.hq, m.d);
     print_message("%-62s %3d splits, %5lld rows: %9zu B (total_q rows: %10zu B)\n", cases[i].what, p.splits,
                   (long long)cases[i].rows, need, split_bytes(p.splits, a.total_q, m.hq, m.d));
     if (need != want)

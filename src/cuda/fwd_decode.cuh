@@ -443,6 +443,22 @@ struct DecodePiece {
   int b, kv_head, mt, split, splits, slot0;
 };
 
+// Block i's piece, the r-th of sequence b's (r = i minus the pieces placed
+// before b): splits innermost, then row tiles, then KV heads; its partial
+// slots start at slot_base, the sequence's first. 32-bit divisions.
+__device__ __forceinline__ DecodePiece piece_of_sequence(int b, int r, int32_t splits, int32_t row_tiles,
+                                                         int32_t slot_base) {
+  DecodePiece pc;
+  pc.b = b;
+  pc.splits = splits;
+  pc.split = r % splits;
+  r /= splits;  // the unit within the sequence: kv_head x row tiles + mt
+  pc.slot0 = slot_base + r * splits;
+  pc.mt = r % row_tiles;
+  pc.kv_head = r / row_tiles;
+  return pc;
+}
+
 // The plan's tables in the ring's shared memory (free until the ring's
 // first load): per sequence its rows and keys (fa_seq), row tiles, key
 // tiles and split count; per place in the order its sequence, the end of its pieces and
@@ -608,23 +624,95 @@ __device__ bool find_piece_by_length(const fa_fwd_args &a, int m_tiles, unsigned
   const bool found = lo < batch;
   if (found) {
     const int b = order[lo];
-    int r = i - (lo > 0 ? ends[lo - 1] : 0);  // 32-bit divisions below
-    pc.b = b;
-    pc.splits = split_counts[b];
-    pc.split = r % pc.splits;
-    r /= pc.splits;  // the unit within the sequence: kv_head x row tiles + mt
-    pc.slot0 = slot_base[lo] + r * pc.splits;
-    pc.mt = r % row_tiles[b];
-    pc.kv_head = r / row_tiles[b];
+    pc = piece_of_sequence(b, i - (lo > 0 ? ends[lo - 1] : 0), split_counts[b], row_tiles[b], slot_base[lo]);
     seq = seqs[b];
   }
   __syncthreads();  // every thread has read the tables before the ring is loaded
   return found;
 }
 
+// Splits by length for at most 32 sequences: each warp plans the whole
+// launch on its own, lane b for sequence b (its place, split count and
+// key), the sort and the scans in shuffles: no shared memory, no barrier,
+// and a few hundred instructions where the block's plan runs a 128-key
+// network through shared memory. Same pieces, order and slots as
+// find_piece_by_length, whose 64-bit keys fit 32 bits here: piece tiles
+// above 5 bits of inverted lane (test_decode runs both plans).
+template <class T>
+__device__ bool find_piece_in_warp(const fa_fwd_args &a, int m_tiles, DecodePiece &pc, fa_seq &seq) {
+  constexpr unsigned kAll = 0xffffffffu;
+  const int lane = threadIdx.x & 31, batch = a.batch, heads_k = a.num_heads_k;
+  fa_seq mine = {0, 0, 0, 0};
+  int32_t rt = 0, kt = 0;
+  if (lane < batch) {
+    mine = fa_locate_sequence(&a, lane);
+    rt = (int32_t)fa_decode_seq_row_tiles(&a, &mine, m_tiles);
+    kt = rt > 0 ? (int32_t)fa_decode_seq_key_tiles(&a, &mine) : 0;
+  }
+  int64_t total = (int64_t)rt * heads_k * kt;
+#pragma unroll
+  for (int d = 1; d < 32; d *= 2) total += __shfl_xor_sync(kAll, total, d);
+  // fa_decode_order_key's order in 32 bits: piece tiles above, 31 - lane
+  // below (tiles past 2^27 - 1, caches near 2^31 keys, tie).
+  int32_t splits = 1;
+  uint32_t key = 0;  // pads sort last
+  if (lane < batch) {
+    splits = fa_decode_length_splits(kt, total, a.split_slots, a.splits);
+    key = (uint32_t)min(fa_decode_piece_tiles(kt, rt, splits), (1 << 27) - 1) << 5 | (31u - lane);
+  }
+  // The network up to the first run that holds the batch (it sorts
+  // descending); stages past it only reorder the pads.
+#pragma unroll
+  for (int k = 2; k <= 32; k *= 2) {
+    if (k / 2 >= batch) break;
+#pragma unroll
+    for (int d = k / 2; d >= 1; d /= 2) {
+      const uint32_t other = __shfl_xor_sync(kAll, key, d);
+      if ((other > key) == (bool)fa_decode_sort_keeps_larger(lane, d, k)) key = other;
+    }
+  }
+  // Place `lane` of the order: its sequence, pieces and partial slots.
+  const bool placed = lane < batch;
+  const int b_at = placed ? 31 - (int)(key & 31) : 0;
+  const int32_t rt_at = __shfl_sync(kAll, rt, b_at), s_at = __shfl_sync(kAll, splits, b_at);
+  const int64_t pieces = placed ? (int64_t)rt_at * heads_k * s_at : 0;
+  const int64_t both = pieces + (s_at > 1 ? pieces << 32 : 0);  // pieces | partial slots << 32
+  int64_t incl = both;
+#pragma unroll
+  for (int d = 1; d < 32; d *= 2) {
+    const int64_t up = __shfl_up_sync(kAll, incl, d);
+    if (lane >= d) incl += up;
+  }
+  const int32_t end = (int32_t)(incl & 0xffffffff), slot_base = (int32_t)((incl - both) >> 32);
+  const int i = (int)blockIdx.x;
+  const unsigned past = __ballot_sync(kAll, placed && end > i);  // places whose pieces end after block i
+  const int lo = past != 0 ? __ffs(past) - 1 : 0;
+  const int32_t prev_end = __shfl_sync(kAll, end, lo > 0 ? lo - 1 : 0);
+  const int b = __shfl_sync(kAll, b_at, lo);
+  const int32_t slot0 = __shfl_sync(kAll, slot_base, lo), s_b = __shfl_sync(kAll, splits, b),
+                rt_b = __shfl_sync(kAll, rt, b);
+  seq.q_start = __shfl_sync(kAll, mine.q_start, b);
+  seq.k_start = __shfl_sync(kAll, mine.k_start, b);
+  seq.len_q = __shfl_sync(kAll, mine.len_q, b);
+  seq.len_k = __shfl_sync(kAll, mine.len_k, b);
+  if (past == 0) return false;
+  pc = piece_of_sequence(b, i - (lo > 0 ? prev_end : 0), s_b, rt_b, slot0);
+  return true;
+}
+
+// Where a launch's pieces come from: the grid (no plan: splits x units),
+// or splits by length planned in each warp (at most 32 sequences) or by
+// the block (up to FA_DECODE_PLAN_MAX_BATCH). Each plan has a kernel of its
+// own: with the block's plan inlined, its unrolled forms slowed the start
+// of every block and its epilogue by 2-3 us at b1/b8 (code layout; the
+// warp's plan alone left them as without a plan: fwd_decode.md), and out
+// of line (a call) the 512-sequence launch lost 7-12%.
+enum class DecodePlan { kNone, kInWarp, kInBlock };
+
 // The block's piece by length: the plan for as many rounds as the batch needs.
 template <class T>
-__device__ bool find_piece(const fa_fwd_args &a, int m_tiles, unsigned char *tables, DecodePiece &pc, fa_seq &seq) {
+__device__ bool find_piece_in_block(const fa_fwd_args &a, int m_tiles, unsigned char *tables, DecodePiece &pc,
+                                    fa_seq &seq) {
   static_assert(FA_DECODE_PLAN_MAX_BATCH == 4 * T::kThreads, "up to 4 rounds of sequences");
   if (a.batch <= T::kThreads) return find_piece_by_length<T, 1>(a, m_tiles, tables, pc, seq);
   if (a.batch <= 2 * T::kThreads) return find_piece_by_length<T, 2>(a, m_tiles, tables, pc, seq);
@@ -633,12 +721,13 @@ __device__ bool find_piece(const fa_fwd_args &a, int m_tiles, unsigned char *tab
 
 // ------------------------------------------------------------ the kernel
 
-// SOFTCAP: a compile-time variant, as in fwd_mma.cuh. BY_LENGTH: splits by
-// length (fa_fwd_args.split_slots > 0), whose plan and partial layout only
-// this instantiation carries. tile_copies (set by the host where
+// SOFTCAP: a compile-time variant, as in fwd_mma.cuh. PLAN: none, or
+// splits by length (fa_fwd_args.split_slots > 0) and which plan finds the
+// block's piece; only those instantiations carry a plan's code and the
+// partial layout by piece. tile_copies (set by the host where
 // load_kv_tile_tma applies; ignored below sm_90): K/V by TMA boxes through
 // tm_k and tm_v.
-template <class T, bool SOFTCAP, bool BY_LENGTH>
+template <class T, bool SOFTCAP, DecodePlan PLAN>
 __global__ void __launch_bounds__(T::kThreads)
     fwd_decode_kernel(const __grid_constant__ fa_fwd_args a, int m_tiles, const __grid_constant__ CUtensorMap tm_k,
                       const __grid_constant__ CUtensorMap tm_v, int tile_copies) {
@@ -664,9 +753,12 @@ __global__ void __launch_bounds__(T::kThreads)
   // each unit's split 0 records where its parts are for the combine.
   DecodePiece pc;
   fa_seq seq;
-  if constexpr (BY_LENGTH) {
+  constexpr bool kByLength = PLAN != DecodePlan::kNone;
+  if constexpr (kByLength) {
     static_assert(kPlanTableBytes <= T::kRingOrMergeBytes, "the plan's tables fit the ring");
-    if (!find_piece<T>(a, m_tiles, smem + T::kQBytes, pc, seq)) {
+    const bool found = PLAN == DecodePlan::kInWarp ? find_piece_in_warp<T>(a, m_tiles, pc, seq)
+                                                   : find_piece_in_block<T>(a, m_tiles, smem + T::kQBytes, pc, seq);
+    if (!found) {
       tr.mark(kDtExit);
       return;
     }
@@ -772,7 +864,7 @@ __global__ void __launch_bounds__(T::kThreads)
   // ---- epilogue: 4 consecutive head-dim elements per thread and pass.
   const float sink_scale = kLog2e;
   const fa_decode_workspace ws = fa_decode_workspace_layout(&a, a.splits);
-  const fa_decode_pieces wp = BY_LENGTH ? fa_decode_pieces_layout(&a, 0) : fa_decode_pieces{};
+  const fa_decode_pieces wp = kByLength ? fa_decode_pieces_layout(&a, 0) : fa_decode_pieces{};
   constexpr int kQuads = T::kRows * T::kHeadDimPadded / 4;
   for (int e = threadIdx.x; e < kQuads; e += T::kThreads) {
     const int r = e / (T::kHeadDimPadded / 4), col = (e % (T::kHeadDimPadded / 4)) * 4;
@@ -808,7 +900,7 @@ __global__ void __launch_bounds__(T::kThreads)
       const float scale = fa_row_out_scale(total);
       char *base = static_cast<char *>(a.workspace);
       float *o_part, *lse_part;
-      if constexpr (BY_LENGTH) {  // slot slot0 + split, the unit's packed row r
+      if constexpr (kByLength) {  // slot slot0 + split, the unit's packed row r
         if (r >= wp.piece_rows || qi >= fa_decode_seq_rows(&a)) continue;
         const int64_t at = (int64_t)(pc.slot0 + split) * wp.piece_rows + r;
         o_part = reinterpret_cast<float *>(base + wp.o_offset) + at * a.head_dim + col;
@@ -859,6 +951,15 @@ int encode_decode_tile_maps(const fa_fwd_args *a, CUtensorMap *tm_k, CUtensorMap
   return 1;
 }
 
+template <class T, bool SOFTCAP>
+const void *decode_kernel_for(DecodePlan plan) {
+  switch (plan) {
+    case DecodePlan::kInWarp: return reinterpret_cast<const void *>(fwd_decode_kernel<T, SOFTCAP, DecodePlan::kInWarp>);
+    case DecodePlan::kInBlock: return reinterpret_cast<const void *>(fwd_decode_kernel<T, SOFTCAP, DecodePlan::kInBlock>);
+    default: return reinterpret_cast<const void *>(fwd_decode_kernel<T, SOFTCAP, DecodePlan::kNone>);
+  }
+}
+
 // Host side: the decode kernel, then (several splits) the combine. Returns a
 // cudaError_t. The split count (a->splits) and the workspace come planned
 // and checked by the family (fwd_decode_family.c).
@@ -869,14 +970,13 @@ int launch_fwd_decode(const fa_fwd_args *args, cudaStream_t stream) {
   // <= INT32_MAX: supports(); by length, room for the most pieces (fwd_decode_plan.h)
   const long long blocks = args->split_slots > 0 ? units + args->split_slots : units * args->splits;
   if (units == 0) return cudaSuccess;
-  // Splits by length in a kernel of their own, so the launches that do not
-  // use them run the code (and registers) they had before the plan existed.
-  const bool by_length = args->split_slots > 0, softcap = args->softcap > 0.f;
-  const void *kernel =
-      by_length ? (softcap ? reinterpret_cast<const void *>(fwd_decode_kernel<T, true, true>)
-                           : reinterpret_cast<const void *>(fwd_decode_kernel<T, false, true>))
-                : (softcap ? reinterpret_cast<const void *>(fwd_decode_kernel<T, true, false>)
-                           : reinterpret_cast<const void *>(fwd_decode_kernel<T, false, false>));
+  // Splits by length in kernels of their own (DecodePlan), so the launches
+  // that do not use them run the code (and registers) they had before the
+  // plan existed.
+  const DecodePlan plan = args->split_slots <= 0 ? DecodePlan::kNone
+                          : args->batch <= 32    ? DecodePlan::kInWarp
+                                                 : DecodePlan::kInBlock;
+  const void *kernel = args->softcap > 0.f ? decode_kernel_for<T, true>(plan) : decode_kernel_for<T, false>(plan);
   if (T::kSmemBytes > 48 * 1024) {
     const cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, T::kSmemBytes);
     if (e != cudaSuccess) return e;

@@ -83,17 +83,19 @@ static int32_t splits_for_units(int64_t units, int32_t seqlen_k, int32_t num_spl
  * The split plan of a launch: `splits`, every sequence's count (uniform),
  * or with `slots` > 0 the most any sequence takes when each takes its own
  * on the device (fwd_decode_plan.h "Splits by length"). By length where
- * the launch's units already fill the GPU (the host's count is 1) and the
- * longest cache reaches DECODE_LENGTH_SPLIT_KEYS: one unsplit sequence
- * that long among short ones streams on alone after the rest (60 caches
- * of 512 keys and 4 of 32k took 0.51 ms unsplit, 0.19 ms by length on an
- * H200). Launches the host already splits keep one count for all (by
- * length, b1 and b8 ran 1-2% slower with equal lengths: not yet known
- * why, fwd_decode.md). Not with num_splits = 1 (results independent of
- * the batch), nor beyond FA_DECODE_PLAN_MAX_BATCH sequences. The most one
- * sequence can take: round(slots / its KV heads) (its own units are part
- * of the total), its key tiles over FA_DECODE_MIN_SPLIT_TILES, and the
- * caller's cap.
+ * the longest cache reaches DECODE_LENGTH_SPLIT_KEYS and the batch has 2
+ * sequences or more: where the launch's units already fill the GPU (the
+ * host's count is 1), one unsplit sequence that long among short ones
+ * streams on alone after the rest (60 caches of 512 keys and 4 of 32k
+ * took 0.51 ms unsplit, 0.19 ms by length on an H200); where the host
+ * splits, its one count for all cuts the short ones as finely as the long
+ * one (1 cache of 128k and 7 of 1k: 0.42 ms, 0.15 by length). One
+ * sequence's uniform split is already by its length. Not with num_splits
+ * = 1 (results independent of the batch), nor beyond
+ * FA_DECODE_PLAN_MAX_BATCH sequences. The most one sequence can take:
+ * round(slots / its KV heads) (its own units are part of the total), its
+ * key tiles over FA_DECODE_MIN_SPLIT_TILES, and the caller's cap, and
+ * never fewer than the host's count.
  */
 typedef struct decode_split_plan {
   int32_t splits, slots;
@@ -102,7 +104,7 @@ typedef struct decode_split_plan {
 static decode_split_plan split_plan_for(int64_t batch, int64_t units, int32_t seqlen_k, int32_t num_splits,
                                         int32_t heads_k, const fa_kernel_info *k, const fa_device_info *dev) {
   decode_split_plan p = {splits_for_units(units, seqlen_k, num_splits, k, dev), 0};
-  if (p.splits > 1 || num_splits == 1 || seqlen_k < DECODE_LENGTH_SPLIT_KEYS || dev->sm_count <= 0 || heads_k <= 0 ||
+  if (num_splits == 1 || batch < 2 || seqlen_k < DECODE_LENGTH_SPLIT_KEYS || dev->sm_count <= 0 || heads_k <= 0 ||
       batch > FA_DECODE_PLAN_MAX_BATCH)
     return p;
   const int64_t slots = (int64_t)dev->sm_count * blocks_per_sm(k, dev);
@@ -112,7 +114,7 @@ static decode_split_plan split_plan_for(int64_t batch, int64_t units, int32_t se
   if (cap > by_keys) cap = by_keys;
   if (cap > by_slots) cap = by_slots;
   if (cap <= 1) return p;
-  p.splits = (int32_t)cap;
+  p.splits = (int32_t)(cap > p.splits ? cap : p.splits);
   p.slots = (int32_t)slots;
   return p;
 }
@@ -212,10 +214,16 @@ static size_t decode_max_workspace_bytes(const fa_fwd_args *bounds, const fa_ker
       if (p.slots == 0 && units * 10 >= slots * 8) break; /* fills the GPU (1 split), and so do more tiles */
       int64_t q = t * FA_DECODE_ROWS / hpk;
       if (q > bounds->seqlen_q) q = bounds->seqlen_q;
-      const int64_t bytes =
-          p.slots > 0
-              ? fa_decode_pieces_shape(units, p.slots, q, hpk, bounds->head_dim).bytes
-              : fa_decode_workspace_shape(b, q, bounds->total_q, bounds->num_heads_q, bounds->head_dim, p.splits).bytes;
+      /* By length at the bound's longest cache, the same call with caches
+       * below DECODE_LENGTH_SPLIT_KEYS splits uniformly: take both. */
+      const int32_t uniform =
+          p.slots > 0 ? splits_for_units(units, DECODE_LENGTH_SPLIT_KEYS - 1, bounds->num_splits, k, dev) : p.splits;
+      int64_t bytes =
+          fa_decode_workspace_shape(b, q, bounds->total_q, bounds->num_heads_q, bounds->head_dim, uniform).bytes;
+      if (p.slots > 0) {
+        const int64_t pieces = fa_decode_pieces_shape(units, p.slots, q, hpk, bounds->head_dim).bytes;
+        if (pieces > bytes) bytes = pieces;
+      }
       if (bytes > most) most = bytes;
     }
     /* one tile of this batch fills the GPU without splits by length: so does every larger batch */
