@@ -1063,7 +1063,7 @@ static void test_combine_job_cpu(void **state) {
     cj_check(x, out[layout], lse[layout], 1e-5, what, layout == CJ_BY_PIECE ? CJ_SPLIT_ONE : -1);
   }
   if (memcmp(out[0], out[1], CJ_TOTAL * CJ_H * CJ_D * 4) != 0 || memcmp(lse[0], lse[1], CJ_H * CJ_TOTAL * 4) != 0)
-    fail_msg("the two layouts of the same partials merge to different bits");
+    fail_msg("%s", "the two layouts of the same partials merge to different bits");
   /* by piece: the same bits on every row it merges */
   for (int64_t r = 0; r < CJ_TOTAL; ++r)
     if ((r < cj_cu[CJ_SPLIT_ONE] || r >= cj_cu[CJ_SPLIT_ONE + 1]) &&

@@ -87,7 +87,7 @@ static void *keep_alloc(stress_state *s, size_t bytes) {
   if (a->n == a->cap) {
     void **grown = (void **)realloc(a->ptrs, (a->cap = a->cap ? 2 * a->cap : 64) * sizeof *grown);
     if (grown == NULL)
-      fail_msg("out of host memory");
+      fail_msg("%s", "out of host memory");
     a->ptrs = grown;
   }
   p = malloc(bytes ? bytes : 1);
@@ -348,7 +348,7 @@ static void check_ref(stress_state *s, const sproblem *p, const sresult *r, cons
   int64_t i, j;
   size_t n;
   if (p->hq > 64)
-    fail_msg("check_ref: at most 64 query heads");
+    fail_msg("%s", "check_ref: at most 64 query heads");
   for (n = 0; n < nq; ++n)
     qd[n] = tu_half_to_double(p->q[n], p->dtype);
   for (n = 0; n < nk; ++n) {
@@ -1381,7 +1381,7 @@ static void test_concurrency(void **state) {
       dims[n_dims++] = info.head_dim;
   }
   if (n_dims == 0)
-    fail_msg("no kernel for this backend in the table");
+    fail_msg("%s", "no kernel for this backend in the table");
   pthread_barrier_init(&barrier, NULL, N_THREADS);
   /* Shapes, references and single-threaded baselines, on this thread. */
   for (i = 0; i < N_THREADS; ++i) {
@@ -1453,7 +1453,7 @@ static void test_concurrency(void **state) {
   }
   for (i = 0; i < N_THREADS; ++i)
     if (pthread_create(&tid[i], NULL, worker_main, &w[i]) != 0)
-      fail_msg("pthread_create failed");
+      fail_msg("%s", "pthread_create failed");
   for (i = 0; i < N_THREADS; ++i)
     pthread_join(tid[i], NULL);
   pthread_barrier_destroy(&barrier);
