@@ -1234,13 +1234,15 @@ static void check_results(const fz_call *c, const uint16_t *out_before, const fl
           }
           if (s[j - lo] > mx)
             mx = s[j - lo];
-          if (!(mag * q_mul < 1e30))
-            finite = 0; /* the fp32 dot product of scaled q and k may overflow: not promised */
+          if (!(mag < 1e30) || !(mag * q_mul < 1e30))
+            finite = 0; /* the fp32 dot product of q and k, or the score scaled from it, may overflow: not promised */
         }
         if (sink != NULL && !isfinite(*sink))
           finite = 0;
-        /* q is scaled in fp32 before the dot product (scale * log2(e), or
-         * scale / softcap): that must be representable. */
+        /* Every backend computes the dot product of q and k in fp32 and
+         * then scales it (scale * log2(e), or scale / softcap): the raw
+         * products (above) and the scaled q-sized terms must be
+         * representable. */
         if (!(qmax * q_mul < 1e30) || !(kmax < 1e30) || !((double)(hi - lo) * vmax < 1e30))
           finite = 0;
         if (!finite)
