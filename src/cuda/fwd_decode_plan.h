@@ -120,8 +120,11 @@ FA_RULE int64_t fa_decode_part_row(const fa_decode_workspace *w, const fa_fwd_ar
  * FA_DECODE_MIN_SPLIT_TILES key tiles a split. For equal lengths this is
  * the host's one-wave count (b1 x 128k: 33; b8 x 32k: 4; b32 x 8k: 1).
  * Pieces (unit, split) are numbered sequence by sequence, KV head, row
- * tile, split innermost, one block each: at most units + slots of them
- * (each unit at most 1 + its share of the slots). A unit of one split
+ * tile, split innermost, one block each: fewer than units + slots of them
+ * (split units take at most their share of the slots, whose sum is at
+ * most the slots; units of one split add 1 each, and they are fewer than
+ * all units unless none splits), so the last block of a units + slots
+ * grid never has a piece (test_dispatch checks it). A unit of one split
  * writes its output itself; only split units write partials, at most
  * `slots` pieces in all (s(b) <= its units' share), which is all the
  * workspace holds:
