@@ -631,6 +631,8 @@ __device__ bool find_piece_by_length(const fa_fwd_args &a, int m_tiles, unsigned
   return found;
 }
 
+constexpr int kWarpPlanMaxBatch = 32;  // the plan in a warp: a lane per sequence
+
 // Splits by length for at most 32 sequences: each warp plans the whole
 // launch on its own, lane b for sequence b (its place, split count and
 // key), the sort and the scans in shuffles: no shared memory, no barrier,
@@ -973,9 +975,9 @@ int launch_fwd_decode(const fa_fwd_args *args, cudaStream_t stream) {
   // Splits by length in kernels of their own (DecodePlan), so the launches
   // that do not use them run the code (and registers) they had before the
   // plan existed.
-  const DecodePlan plan = args->split_slots <= 0 ? DecodePlan::kNone
-                          : args->batch <= 32    ? DecodePlan::kInWarp
-                                                 : DecodePlan::kInBlock;
+  const DecodePlan plan = args->split_slots <= 0                ? DecodePlan::kNone
+                          : args->batch <= kWarpPlanMaxBatch ? DecodePlan::kInWarp
+                                                             : DecodePlan::kInBlock;
   const void *kernel = args->softcap > 0.f ? decode_kernel_for<T, true>(plan) : decode_kernel_for<T, false>(plan);
   if (T::kSmemBytes > 48 * 1024) {
     const cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, T::kSmemBytes);
