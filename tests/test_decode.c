@@ -156,6 +156,22 @@ static scenario host_split_sequences(int batch) {
   return sc;
 }
 
+/* Equal caches whose pieces leave first-wave slots spare: 7 sequences of
+ * 17000 keys, one KV head, on 8 SMs (16 or 24 slots: 2 or 3 pieces each,
+ * 14 or 21 in all). The plan in warps spreads the spare blocks over the
+ * second half of the wave (fa_decode_block_piece): pieces past the first
+ * spare block sit one or more blocks later than their index. */
+static scenario equal_spread_sequences(void) {
+  scenario sc;
+  memset(&sc, 0, sizeof sc);
+  sc.what = "page 16, GQA 4/1, 7 sequences of 17000 keys on 8 SMs: spare slots spread";
+  sc.batch = 7, sc.hq = 4, sc.hk = 1;
+  for (int b = 0; b < sc.batch; ++b) sc.lq[b] = 1, sc.cache[b] = 17000;
+  sc.page_size = 16, sc.wl = -1, sc.wr = 0, sc.lse = 1, sc.shuffle = 1;
+  sc.sm_count = 8;
+  return sc;
+}
+
 /* ------------------------------------------------------------ one problem */
 
 typedef struct problem {
@@ -648,6 +664,8 @@ static void test_decode_case(void **state) {
       const scenario few = host_split_sequences(batch);
       run_checked(s, kernel, &few, 0, 1, &rng, &st);
     }
+    const scenario equal = equal_spread_sequences();
+    run_checked(s, kernel, &equal, 0, 1, &rng, &st);
   }
   print_message("%-36s %2d runs (%d declined), worst error: out %.2e, lse abs %.2e\n", s->c->name, st.runs,
                 st.declined, st.worst_out, st.worst_lse);

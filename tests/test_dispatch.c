@@ -1165,6 +1165,41 @@ static void test_decode_split_by_length(void **state) {
         fail_msg("trial %d: place %d (sequence %d, %d tiles) after sequence %d (%d tiles)", trial, at, order[at],
                  key[order[at]], order[at - 1], key[order[at - 1]]);
   }
+  /* Blocks to pieces (fa_decode_block_piece): spread or not, every piece
+   * has exactly one block of the grid and no block a piece past the last;
+   * b8 x 32k's 8 spare slots spread over the second half of the wave. */
+  {
+    static int seen[512];
+    const int64_t slot_counts[4] = {16, 24, 264, 396};
+    for (int c = 0; c < 4; ++c) {
+      const int64_t sl = slot_counts[c];
+      for (int form = 0; form < 3; ++form) {
+        const int64_t lo = form == 0 ? 0 : form == 1 ? sl / 2 : sl;
+        for (int64_t p = 1; p <= sl + 40; ++p) {
+          memset(seen, 0, sizeof seen);
+          for (int64_t blk = 0; blk < p + sl; ++blk) {
+            const int32_t i = fa_decode_block_piece(blk, p, sl, lo);
+            if (i >= p || i < -1) fail_msg("slots %lld lo %lld pieces %lld: block %lld has piece %d", (long long)sl,
+                                           (long long)lo, (long long)p, (long long)blk, i);
+            if (i >= 0 && seen[i]++) fail_msg("slots %lld lo %lld: piece %d twice", (long long)sl, (long long)lo, i);
+          }
+          for (int64_t i = 0; i < p; ++i)
+            if (!seen[i]) fail_msg("slots %lld lo %lld pieces %lld: piece %lld has no block", (long long)sl,
+                                   (long long)lo, (long long)p, (long long)i);
+        }
+      }
+    }
+    const int32_t empty[8] = {148, 164, 181, 197, 214, 230, 247, 263};
+    int k = 0;
+    for (int64_t blk = 0; blk < 264; ++blk)
+      if (fa_decode_block_piece(blk, 256, 264, 132) < 0) {
+        assert_true(k < 8);
+        assert_int_equal(blk, empty[k++]);
+      }
+    assert_int_equal(k, 8);
+    assert_int_equal(fa_decode_block_piece(255, 256, 264, 264), 255); /* lo = slots: piece i at block i */
+    assert_int_equal(fa_decode_block_piece(256, 256, 264, 264), -1);
+  }
   /* The kernel's sort (fwd_decode.cuh block_sort_descending) gives that
    * order: its network, element by element as the threads take it, over
    * the launch's keys padded with 0 to 128 x a power of two. Many equal

@@ -686,7 +686,15 @@ __device__ bool find_piece_in_warp(const fa_fwd_args &a, int m_tiles, DecodePiec
     if (lane >= d) incl += up;
   }
   const int32_t end = (int32_t)(incl & 0xffffffff), slot_base = (int32_t)((incl - both) >> 32);
-  const int i = (int)blockIdx.x;
+  // Pieces of one size (equal caches) leave the first wave's spare slots
+  // spread over its second half (fa_decode_block_piece); unequal ones keep
+  // piece i at block i. Lane 0 holds the largest piece after the sort.
+  const uint32_t tiles_at = key >> 5, largest = __shfl_sync(kAll, tiles_at, 0);
+  const bool equal = __all_sync(kAll, !placed || tiles_at == 0 || tiles_at == largest);
+  const int32_t pieces_total = __shfl_sync(kAll, end, 31);
+  const int32_t slots = a.split_slots;
+  const int i = fa_decode_block_piece((int)blockIdx.x, pieces_total, slots, equal ? slots / 2 : slots);
+  if (i < 0) return false;  // the block's own: uniform
   const unsigned past = __ballot_sync(kAll, placed && end > i);  // places whose pieces end after block i
   const int lo = past != 0 ? __ffs(past) - 1 : 0;
   const int32_t prev_end = __shfl_sync(kAll, end, lo > 0 ? lo - 1 : 0);
