@@ -639,7 +639,9 @@ constexpr int kWarpPlanMaxBatch = 32;  // the plan in a warp: a lane per sequenc
 // and a few hundred instructions where the block's plan runs a 128-key
 // network through shared memory. Same pieces, order and slots as
 // find_piece_by_length, whose 64-bit keys fit 32 bits here: piece tiles
-// above 5 bits of inverted lane (test_decode runs both plans).
+// above 5 bits of inverted lane (test_decode runs both plans); only the
+// blocks that hold them differ where the pieces are equal and leave slots
+// spare (fa_decode_block_piece).
 template <class T>
 __device__ bool find_piece_in_warp(const fa_fwd_args &a, int m_tiles, DecodePiece &pc, fa_seq &seq) {
   constexpr unsigned kAll = 0xffffffffu;
