@@ -928,9 +928,10 @@ static void test_large_pool(void **state) {
  * and lse entries of the long sequence and the padding rows, which must
  * stay as they were. Partial rows no sequence owns hold NaN (never read).
  * CPU: both layouts bit-identical. CUDA: fa_cuda_combine against the CPU. */
-/* 37 parts (more than a warp's 32, not a multiple of the 8 loads the GPU
- * keeps in flight) and 160 columns (a second, partial 128-column pass). */
-enum { CJ_B = 5, CJ_Q = 4, CJ_H = 2, CJ_D = 160, CJ_P = 37, CJ_TOTAL = 48 };
+/* 37 parts (more than the 32 whose loads a lane issues at once: a second,
+ * partial batch) and 144 columns (four 32-column warps and a half-empty
+ * fifth). */
+enum { CJ_B = 5, CJ_Q = 4, CJ_H = 2, CJ_D = 144, CJ_P = 37, CJ_TOTAL = 48 };
 static const int32_t cj_cu[CJ_B + 1] = {0, 1, 4, 4, 44, 46};
 
 /* By piece (splits by length, fwd_decode_plan.h): the 2 heads share one KV

@@ -1,10 +1,20 @@
-// combine.cu - the merge of partial attention results on the GPU: one warp
-// per (row, head); each lane owns 4 consecutive elements of the head dim per
-// 128-element chunk (16-byte loads of the fp32 partials). Lane p reads part
-// p's LSE and the o loads of 8 parts are in flight at once (a row's merge
-// is a few load latencies, not one per part); the sums still run in part
-// index order, so the result's bits do not depend on anything but the
-// parts. Used by the decode family's split-KV path and fa_combine.
+// combine.cu - the merge of partial attention results on the GPU, in one of
+// two warp layouts (combine_kernel's template; the host picks by the job):
+// - by columns, for jobs whose rows all merge several parts (a uniform
+//   split, fa_combine): a warp per (row, head, 32 columns of the head dim),
+//   lane c owning column c of the 32. Right after the wait for the
+//   partials each lane issues the o loads of the first 32 parts at once,
+//   then reads the LSEs (lane p: part p) and merges them, so a row costs
+//   about one load latency;
+// - by rows, for partials by piece (splits by length), where most rows
+//   have a single part and are skipped: a warp per (row, head), lane owning
+//   4 consecutive columns per 128; the parts' o rows are prefetched into L1
+//   before the LSE merge and 8 parts' loads are in flight at once. A
+//   quarter of the warps check the rows (by columns cost such batches
+//   3-6%: more warps, each paying the check's latency).
+// Either way the sums run in part index order, so the result's bits depend
+// on nothing but the parts. Used by the decode family's split-KV path and
+// fa_combine.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
@@ -16,6 +26,15 @@
 namespace {
 
 constexpr int kWarps = 4;
+
+__device__ __forceinline__ void store1(void *out, fa_dtype dtype, int64_t at, float v) {
+  if (dtype == FA_DTYPE_FP32)
+    static_cast<float *>(out)[at] = v;
+  else if (dtype == FA_DTYPE_BF16)
+    static_cast<__nv_bfloat16 *>(out)[at] = __float2bfloat16_rn(v);
+  else
+    static_cast<__half *>(out)[at] = __float2half_rn(v);
+}
 
 __device__ __forceinline__ void store4(void *out, fa_dtype dtype, int64_t at, const float (&v)[4]) {
   if (dtype == FA_DTYPE_FP32) {
@@ -36,7 +55,7 @@ __device__ __forceinline__ void store4(void *out, fa_dtype dtype, int64_t at, co
 }
 
 constexpr unsigned kFull = 0xffffffffu;
-constexpr int kLoadsAhead = 8;  // parts whose o a lane loads before it adds them
+constexpr int kLoadsAhead = 8;  // by rows: parts whose o a lane loads before it adds them
 
 // Part p0 + lane's LSE (natural log; -inf past the last part).
 __device__ __forceinline__ float lane_part_lse(const float *lse_row, int64_t stride, int n, int p0, int lane) {
@@ -69,7 +88,7 @@ __device__ fa_merge merge_parts_warp(const float *lse_row, int64_t stride, int n
   return m;
 }
 
-// sum over parts of w_p * o_p for the 4 elements at d, in part order (as the
+// By rows: sum over parts of w_p * o_p for the 4 elements at d, in part order (as the
 // sequential loop did), with kLoadsAhead parts' loads in flight at a time.
 // An empty part's o is never read.
 __device__ void merge_o(const float *o_row, int64_t part_stride, const float *lse_row, int64_t lse_stride, int n,
@@ -109,15 +128,57 @@ __device__ __forceinline__ void prefetch_o(const float *o_row, int64_t part_stri
     for (int p = 0; p < n && p < kPrefetchParts; ++p) fa::prefetch_l1(o_row + (int64_t)p * part_stride + d);
 }
 
+// By columns: parts p0 .. p0 + 31 (those below n) of column d: o loads issued at once,
+// before anything waits for them. An empty part's value is loaded too (its
+// slot lies inside the partials) but never added (merge_o_column).
+__device__ __forceinline__ void load_part_batch(const float *o_row, int64_t part_stride, int n, int p0, int d,
+                                                float (&v)[32]) {
+#pragma unroll
+  for (int q = 0; q < 32; ++q) v[q] = p0 + q < n ? o_row[(int64_t)(p0 + q) * part_stride + d] : 0.f;
+}
+
+// sum over parts of w_p * o_p for column d, in part order (as the
+// sequential loop did); `first` holds parts 0..31, loaded before the merge.
+// An empty part is never added (0 x NaN would be NaN).
+__device__ float merge_o_column(const float *o_row, int64_t part_stride, const float *lse_row, int64_t lse_stride,
+                                int n, const fa_merge &m, int d, int lane, const float (&first)[32]) {
+  float acc = 0.f;
+  for (int p0 = 0; p0 < n; p0 += 32) {
+    const float l = lane_part_lse(lse_row, lse_stride, n, p0, lane);
+    const bool live = l != -INFINITY;
+    const float w = live ? fa_merge_weight(&m, l) : 0.f;
+    const unsigned live_mask = __ballot_sync(kFull, live);
+    float v[32];
+    if (p0 == 0) {
+#pragma unroll
+      for (int q = 0; q < 32; ++q) v[q] = first[q];
+    } else {
+      load_part_batch(o_row, part_stride, n, p0, d, v);
+    }
+#pragma unroll
+    for (int q = 0; q < 32; ++q) {
+      const float wq = __shfl_sync(kFull, w, q);
+      if (live_mask >> q & 1u) acc += wq * v[q];
+    }
+  }
+  return acc;
+}
+
+constexpr int kWarpCols = 32;  // head-dim columns per warp: one per lane
+
+template <bool kByColumns>
 __global__ void __launch_bounds__(kWarps * 32) combine_kernel(const __grid_constant__ fa_combine_job j) {
   const int lane = threadIdx.x & 31;
-  const int64_t items = (int64_t)j.batch * j.rows_per_batch * j.num_heads;
+  const int groups = kByColumns ? (j.head_dim + kWarpCols - 1) / kWarpCols : 1;  // warps per (row, head)
+  const int64_t items = (int64_t)j.batch * j.rows_per_batch * j.num_heads * groups;
   // The loop bound is the same for the 32 lanes of a warp (warp-wide
   // shuffles below), and so is every `continue`.
   for (int64_t item = (int64_t)blockIdx.x * kWarps + (threadIdx.x >> 5); item < items;
        item += (int64_t)gridDim.x * kWarps) {
-    const int h = (int)(item % j.num_heads);
-    const int64_t row = item / j.num_heads;
+    const int g = kByColumns ? (int)(item % groups) : 0;
+    const int64_t row_head = kByColumns ? item / groups : item;
+    const int h = (int)(row_head % j.num_heads);
+    const int64_t row = row_head / j.num_heads;
     const int b = (int)(row / j.rows_per_batch);
     const int64_t i = row % j.rows_per_batch;
     // The call's inputs first (cu_seqlens_q, sinks: written before the
@@ -131,20 +192,31 @@ __global__ void __launch_bounds__(kWarps * 32) combine_kernel(const __grid_const
     const fa_combine_parts at = fa_combine_parts_of(&j, &s, b, i, h);  // by piece: written by the grid before
     const int n = at.n;
     if (n == 0) continue;
-    const int64_t q_start = s.q_start;
     const float *lse_row = j.lse_parts + at.lse_row;
     const float *o_row = j.o_parts + at.o_row;
-    prefetch_o(o_row, at.o_part_stride, n, j.head_dim, lane);
-    const fa_merge m = merge_parts_warp(lse_row, at.lse_part_stride, n, sink, lane);
-    const int64_t out_row = (int64_t)b * j.out_batch_stride + (q_start + i) * j.out_row_stride + h * j.out_head_stride;
-    for (int d0 = 0; d0 < j.head_dim; d0 += 128) {
-      const int d = d0 + lane * 4;
-      float acc[4] = {0.f, 0.f, 0.f, 0.f};
-      merge_o(o_row, at.o_part_stride, lse_row, at.lse_part_stride, n, m, d < j.head_dim ? d : 0, lane, acc);
-      if (d < j.head_dim) store4(j.out, j.out_dtype, out_row + d, acc);
+    const int64_t out_row = (int64_t)b * j.out_batch_stride + (s.q_start + i) * j.out_row_stride + h * j.out_head_stride;
+    fa_merge m;
+    if constexpr (kByColumns) {
+      const int d = g * kWarpCols + lane;
+      const bool in_row = d < j.head_dim;
+      float first[32];
+      load_part_batch(o_row, at.o_part_stride, n, 0, in_row ? d : 0, first);
+      m = merge_parts_warp(lse_row, at.lse_part_stride, n, sink, lane);
+      const float acc = merge_o_column(o_row, at.o_part_stride, lse_row, at.lse_part_stride, n, m, in_row ? d : 0,
+                                       lane, first);
+      if (in_row) store1(j.out, j.out_dtype, out_row + d, acc);
+    } else {
+      prefetch_o(o_row, at.o_part_stride, n, j.head_dim, lane);
+      m = merge_parts_warp(lse_row, at.lse_part_stride, n, sink, lane);
+      for (int d0 = 0; d0 < j.head_dim; d0 += 128) {
+        const int d = d0 + lane * 4;
+        float acc[4] = {0.f, 0.f, 0.f, 0.f};
+        merge_o(o_row, at.o_part_stride, lse_row, at.lse_part_stride, n, m, d < j.head_dim ? d : 0, lane, acc);
+        if (d < j.head_dim) store4(j.out, j.out_dtype, out_row + d, acc);
+      }
     }
-    if (j.lse != nullptr && lane == 0)
-      j.lse[(int64_t)b * j.lse_batch_stride + h * j.lse_head_stride + q_start + i] = m.lse;
+    if (j.lse != nullptr && g == 0 && lane == 0)
+      j.lse[(int64_t)b * j.lse_batch_stride + h * j.lse_head_stride + s.q_start + i] = m.lse;
   }
 }
 
@@ -155,7 +227,10 @@ __global__ void __launch_bounds__(kWarps * 32) combine_kernel(const __grid_const
 // that its launch overlaps that kernel's last blocks; griddep_wait() keeps
 // the order of the data.
 static int launch_combine(const fa_combine_job *job, fa_stream_t stream, bool programmatic) {
-  const int64_t items = (int64_t)job->batch * job->rows_per_batch * job->num_heads;
+  // By rows where the partials are by piece (most rows skipped; see the top).
+  const bool by_columns = job->piece_units == nullptr;
+  const int64_t items = (int64_t)job->batch * job->rows_per_batch * job->num_heads *
+                        (by_columns ? (job->head_dim + kWarpCols - 1) / kWarpCols : 1);
   if (items == 0) return cudaSuccess;
   const int64_t blocks = (items + kWarps - 1) / kWarps;
   const unsigned grid = (unsigned)(blocks < (1 << 20) ? blocks : (1 << 20));  // grid-stride beyond
@@ -170,7 +245,9 @@ static int launch_combine(const fa_combine_job *job, fa_stream_t stream, bool pr
   attribute.val.programmaticStreamSerializationAllowed = 1;
   config.attrs = &attribute;
   config.numAttrs = programmatic ? 1 : 0;
-  return cudaLaunchKernelExC(&config, reinterpret_cast<const void *>(combine_kernel), params);
+  const void *kernel = by_columns ? reinterpret_cast<const void *>(combine_kernel<true>)
+                                  : reinterpret_cast<const void *>(combine_kernel<false>);
+  return cudaLaunchKernelExC(&config, kernel, params);
 }
 
 extern "C" int fa_cuda_combine(const fa_combine_job *job, fa_stream_t stream) {
