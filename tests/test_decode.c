@@ -1108,7 +1108,13 @@ static void test_combine_job_cuda(void **state) {
   if (stream == NULL) fail_msg("cudaStreamCreate: %s", why);
   float *out = (float *)xalloc(&pool, CJ_TOTAL * CJ_H * CJ_D * 4), *lse = (float *)xalloc(&pool, CJ_H * CJ_TOTAL * 4);
   void *cu = to_dev(&pool, cj_cu, sizeof cj_cu), *sinks = to_dev(&pool, x->sinks, sizeof x->sinks);
-  for (int layout = 0; layout < 3; ++layout) {
+  /* Each layout by rows and by columns (combine.cu's two warp layouts; by
+   * piece always by rows): both against the double merge, and the second
+   * bit-identical to the first. */
+  float *first_out = (float *)xalloc(&pool, CJ_TOTAL * CJ_H * CJ_D * 4);
+  float *first_lse = (float *)xalloc(&pool, CJ_H * CJ_TOTAL * 4);
+  for (int run = 0; run < 6; ++run) {
+    const int layout = run / 2, by_columns = run % 2;
     tu_poison32(out, CJ_TOTAL * CJ_H * CJ_D);
     tu_poison32(lse, CJ_H * CJ_TOTAL);
     const float *ho, *hl;
@@ -1118,16 +1124,24 @@ static void test_combine_job_cuda(void **state) {
     void *o = to_dev(&pool, ho, o_bytes), *l = to_dev(&pool, hl, l_bytes);
     void *units = hu != NULL ? to_dev(&pool, hu, sizeof x->piece_units) : NULL;
     void *d_out = to_dev(&pool, out, CJ_TOTAL * CJ_H * CJ_D * 4), *d_lse = to_dev(&pool, lse, CJ_H * CJ_TOTAL * 4);
-    const fa_combine_job j = cj_job((const float *)o, (const float *)l, layout == CJ_BY_SEQ, (const float *)sinks,
-                                    (float *)d_out, (float *)d_lse, (const int32_t *)cu, (const int32_t *)units);
+    fa_combine_job j = cj_job((const float *)o, (const float *)l, layout == CJ_BY_SEQ, (const float *)sinks,
+                              (float *)d_out, (float *)d_lse, (const int32_t *)cu, (const int32_t *)units);
+    j.by_columns = by_columns;
     const int err = fa_cuda_combine(&j, stream);
     if (err != 0) fail_msg("fa_cuda_combine: %s", cudaGetErrorString((cudaError_t)err));
     if (tu_stream_sync(stream, &why) || tu_to_host(out, d_out, CJ_TOTAL * CJ_H * CJ_D * 4, &why) ||
         tu_to_host(lse, d_lse, CJ_H * CJ_TOTAL * 4, &why))
       fail_msg("combine_job_cuda: %s", why);
     char what[80];
-    snprintf(what, sizeof what, "CUDA, %s", cj_layout_name[layout]);
+    snprintf(what, sizeof what, "CUDA, %s, %s", cj_layout_name[layout], by_columns ? "by columns" : "by rows");
     cj_check(x, out, lse, 1e-5, what, layout == CJ_BY_PIECE ? CJ_SPLIT_ONE : -1);
+    if (!by_columns) {
+      memcpy(first_out, out, CJ_TOTAL * CJ_H * CJ_D * 4);
+      memcpy(first_lse, lse, CJ_H * CJ_TOTAL * 4);
+    } else if (memcmp(first_out, out, CJ_TOTAL * CJ_H * CJ_D * 4) != 0 ||
+               memcmp(first_lse, lse, CJ_H * CJ_TOTAL * 4) != 0) {
+      fail_msg("combine_job_cuda, %s: by columns and by rows differ in their bits", cj_layout_name[layout]);
+    }
   }
   tu_pool_release(&pool);
 }

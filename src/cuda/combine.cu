@@ -1,20 +1,20 @@
 // combine.cu - the merge of partial attention results on the GPU, in one of
-// two warp layouts (combine_kernel's template; the host picks by the job):
-// - by columns, for jobs whose rows all merge several parts (a uniform
-//   split, fa_combine): a warp per (row, head, 32 columns of the head dim),
-//   lane c owning column c of the 32. Right after the wait for the
-//   partials each lane issues the o loads of the first 32 parts at once,
-//   then reads the LSEs (lane p: part p) and merges them, so a row costs
-//   about one load latency;
-// - by rows, for partials by piece (splits by length), where most rows
-//   have a single part and are skipped: a warp per (row, head), lane owning
-//   4 consecutive columns per 128; the parts' o rows are prefetched into L1
-//   before the LSE merge and 8 parts' loads are in flight at once. A
-//   quarter of the warps check the rows (by columns cost such batches
-//   3-6%: more warps, each paying the check's latency).
-// Either way the sums run in part index order, so the result's bits depend
-// on nothing but the parts. Used by the decode family's split-KV path and
-// fa_combine.
+// two warp layouts (combine_kernel's template; the job's by_columns picks):
+// - by columns, for small jobs whose rows each merge many parts (the decode
+//   family's uniform splits: at most ~100 partial rows, 33 parts a row at
+//   b1 x 128k): a warp per (row, head, 32 columns), lane c owning column c
+//   of the 32. Right after the wait for the partials each lane issues the
+//   o loads of the first 32 parts at once, then reads the LSEs (lane p:
+//   part p) and merges them, so a row costs about one load latency;
+// - by rows, for fa_combine and partials by piece (splits by length): a
+//   warp per (row, head), lane owning 4 consecutive columns per 128; the
+//   parts' o rows are prefetched into L1 before the LSE merge and 8 parts'
+//   loads are in flight at once. By piece most rows have a single part and
+//   are skipped: by columns, four times the warps each paid that check
+//   (504 x 1k + 8 x 16k 6% slower). A large fa_combine of few parts keeps
+//   more bytes in flight this way (by columns: 127 registers, 4 blocks an
+//   SM, one 4-byte load a part and lane).
+// Either way the sums run in part index order: the same bits.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
@@ -227,8 +227,7 @@ __global__ void __launch_bounds__(kWarps * 32) combine_kernel(const __grid_const
 // that its launch overlaps that kernel's last blocks; griddep_wait() keeps
 // the order of the data.
 static int launch_combine(const fa_combine_job *job, fa_stream_t stream, bool programmatic) {
-  // By rows where the partials are by piece (most rows skipped; see the top).
-  const bool by_columns = job->piece_units == nullptr;
+  const bool by_columns = job->by_columns != 0 && job->piece_units == nullptr;  // see the top
   const int64_t items = (int64_t)job->batch * job->rows_per_batch * job->num_heads *
                         (by_columns ? (job->head_dim + kWarpCols - 1) / kWarpCols : 1);
   if (items == 0) return cudaSuccess;

@@ -66,6 +66,10 @@ typedef struct fa_combine_job {
   int32_t skip_long;     /* optional, varlen: skip sequences longer than rows_per_batch */
   const int32_t *piece_units; /* optional: partials by piece (above) */
   int32_t piece_rows, heads_per_kv, unit_row_tiles;
+  /* optional, GPU only: a warp per (row, head, 32 columns) instead of per
+   * (row, head) (combine.cu); ignored by piece. For small jobs with many
+   * parts a row (the decode family's uniform splits); same results. */
+  int32_t by_columns;
 } fa_combine_job;
 
 /* Sequence b of a job: its first q/out row, the rows to merge (0: none)

@@ -1017,6 +1017,7 @@ int launch_fwd_decode(const fa_fwd_args *args, cudaStream_t stream) {
   job.cu_seqlens_q = args->cu_seqlens_q, job.total_q = args->total_q;
   job.seq_part_rows = ws.seq_rows;
   job.skip_long = args->seq_filter == FA_SEQ_SHORT; /* the partner writes the long ones */
+  job.by_columns = 1;  /* a small job, splits parts a row (combine.cu); by piece ignores it */
   if (args->split_slots > 0) {  // by length: the parts by piece (fwd_decode_plan.h), found through the units table
     const fa_decode_pieces wp = fa_decode_pieces_layout(args, units);
     const char *base = static_cast<const char *>(args->workspace);
