@@ -80,9 +80,16 @@ def decode_smem_bytes(head_dim, tile):
 # each), stages the depth of each warp's cp.async ring. The stages are
 # chosen so that 3 (d64), 2 (d128) or 1 (d256) blocks fit an SM with about
 # 100 KB of K/V in flight per SM (src/cuda/fwd_decode.md).
+# stages_plan_none (sm_90 only; default `stages`): the ring depth of the
+# kernel without a plan (the host's uniform split) in the same shared
+# memory, so the blocks per SM do not change: d128 at 2 keeps 64 KB of K/V
+# in flight an SM instead of 128, and b128 x 1k ran 0.2-1.3% faster, every
+# other row the same; the plan kernels (splits by length) lost up
+# to 2.5% at 2 (fwd_decode.md "Tile sizes").
 DECODE_TILES = [
     dict(max_head_dim=64, block_m=16, block_n=64, warps=4, stages=4),
-    dict(max_head_dim=128, block_m=16, block_n=64, warps=4, stages=3),
+    dict(max_head_dim=96, block_m=16, block_n=64, warps=4, stages=3),
+    dict(max_head_dim=128, block_m=16, block_n=64, warps=4, stages=3, stages_plan_none=2),
     dict(max_head_dim=256, block_m=16, block_n=64, warps=4, stages=3),
 ]
 

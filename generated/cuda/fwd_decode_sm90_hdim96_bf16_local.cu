@@ -13,8 +13,16 @@ struct Traits : fa::DecodeTraits<96, 3, __nv_bfloat16> {
   static constexpr int kArch = 90;  // the host launch may use sm_90 features (PDL) when >= 90
 };
 static_assert(Traits::kSmemBytes == 83296, "gen/spec.py decode_smem_bytes and fwd_decode.cuh disagree");
+// The kernel without a plan (the host's uniform split): a ring of 3 stages
+// in the same shared memory, so the blocks per SM stay those of Traits.
+struct NoneTraits : fa::DecodeTraits<96, 3, __nv_bfloat16> {
+  static constexpr int kArch = 90;
+  static constexpr int kSmemBytes = Traits::kSmemBytes;
+};
+static_assert(fa::DecodeTraits<96, 3, __nv_bfloat16>::kSmemBytes <= Traits::kSmemBytes,
+              "gen/spec.py stages_plan_none: that ring does not fit the shared memory of the tile's stages");
 }  // namespace fwd_decode_sm90_hdim96_bf16_local
 
 extern "C" int fa_launch_fwd_decode_sm90_hdim96_bf16_local(const fa_fwd_args *args, fa_stream_t stream) {
-  return fa::launch_fwd_decode<fwd_decode_sm90_hdim96_bf16_local::Traits>(args, (cudaStream_t)stream);
+  return fa::launch_fwd_decode<fwd_decode_sm90_hdim96_bf16_local::Traits, fwd_decode_sm90_hdim96_bf16_local::NoneTraits>(args, (cudaStream_t)stream);
 }

@@ -963,20 +963,25 @@ int encode_decode_tile_maps(const fa_fwd_args *a, CUtensorMap *tm_k, CUtensorMap
   return 1;
 }
 
-template <class T, bool SOFTCAP>
+// The plan kernels run T's ring; the kernel without a plan runs TNone's (its
+// own depth in the same shared memory: gen/spec.py `stages_plan_none`).
+template <class T, class TNone, bool SOFTCAP>
 const void *decode_kernel_for(DecodePlan plan) {
   switch (plan) {
     case DecodePlan::kInWarp: return reinterpret_cast<const void *>(fwd_decode_kernel<T, SOFTCAP, DecodePlan::kInWarp>);
     case DecodePlan::kInBlock: return reinterpret_cast<const void *>(fwd_decode_kernel<T, SOFTCAP, DecodePlan::kInBlock>);
-    default: return reinterpret_cast<const void *>(fwd_decode_kernel<T, SOFTCAP, DecodePlan::kNone>);
+    default: return reinterpret_cast<const void *>(fwd_decode_kernel<TNone, SOFTCAP, DecodePlan::kNone>);
   }
 }
 
 // Host side: the decode kernel, then (several splits) the combine. Returns a
 // cudaError_t. The split count (a->splits) and the workspace come planned
 // and checked by the family (fwd_decode_family.c).
-template <class T>
+template <class T, class TNone>
 int launch_fwd_decode(const fa_fwd_args *args, cudaStream_t stream) {
+  static_assert(TNone::kSmemBytes == T::kSmemBytes && TNone::kThreads == T::kThreads &&
+                    TNone::kHeadDim == T::kHeadDim && TNone::kStepKeys == T::kStepKeys && TNone::kArch == T::kArch,
+                "the plan-none kernel differs from the others only in its ring's depth");
   const long long m_tiles = fa_decode_row_tiles(args);
   const long long units = m_tiles * args->num_heads_k * args->batch;
   // <= INT32_MAX: supports(); by length, room for the most pieces (fwd_decode_plan.h)
@@ -988,7 +993,8 @@ int launch_fwd_decode(const fa_fwd_args *args, cudaStream_t stream) {
   const DecodePlan plan = args->split_slots <= 0                ? DecodePlan::kNone
                           : args->batch <= kWarpPlanMaxBatch ? DecodePlan::kInWarp
                                                              : DecodePlan::kInBlock;
-  const void *kernel = args->softcap > 0.f ? decode_kernel_for<T, true>(plan) : decode_kernel_for<T, false>(plan);
+  const void *kernel =
+      args->softcap > 0.f ? decode_kernel_for<T, TNone, true>(plan) : decode_kernel_for<T, TNone, false>(plan);
   if (T::kSmemBytes > 48 * 1024) {
     const cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, T::kSmemBytes);
     if (e != cudaSuccess) return e;
