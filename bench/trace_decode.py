@@ -14,6 +14,9 @@ Prints, in microseconds (global timer) and SM cycles (within a block):
   last entry), when 50 / 90 / 100% of them exit, the slots' busy share
   (block lifetimes over slots x span) and the streaming share (main loops
   over slots x span), the SMs' last exits (p10 / median / max);
+- the waves' turnover: how close the first wave's loop ends lie, and per
+  later block the time from the exit that freed its slot to its entry and
+  from that block's loop end to its own first tile;
 - with --blocks, one line per block in entry order.
 The global timer's resolution is printed (the smallest step between
 distinct values seen); below about 100 ns, the us columns are sound, and
@@ -145,6 +148,7 @@ def summarize(meta, blocks, per_block):
     sm_end = sorted(max(b["exit"] for b in v) - start for v in by_sm.values())
     print(f"SMs' last exit: p10 {q(sm_end, 0.1) / 1e3:.2f}  median {statistics.median(sm_end) / 1e3:.2f}  "
           f"max {sm_end[-1] / 1e3:.2f} us")
+    slot_turnover(blocks, by_sm, total_slots, start)
     if per_block:
         print("block smid b kv mt split/splits entry piece q first(mean) end(max) merged exit (us from the first entry)")
         for b in sorted(blocks, key=lambda b: b["entry"]):
@@ -153,6 +157,34 @@ def summarize(meta, blocks, per_block):
             print(f"{b['block']:5d} {b['smid']:4d} {b['b']:4d} {b['kv_head']:2d} {b['mt']:2d} {b['split']:3d}/{b['splits']:<3d}"
                   f"{t(b['entry'])}{t(b['piece'])}{t(b['q'])}{t(statistics.mean(f)) if f else t(-1)}"
                   f"{t(max(e)) if e else t(-1)}{t(b['merged'])}{t(b['exit'])}")
+
+
+def slot_turnover(blocks, by_sm, total_slots, start):
+    """Where a wave of blocks hands its slots to the next (the DRAM
+    timeline's dips, bench/ncu_dram.sh): how close together the first
+    wave's loops end, and for each later block the SM's latest exit before
+    its entry (the block that most likely freed its slot; with several
+    slots an SM that is an approximation): exit -> entry, and that block's
+    last loop end -> this block's first tile (the slot not streaming)."""
+    first = sorted(blocks, key=lambda b: b["entry"])[:total_slots]
+    ends = [max(warp_cols(b, "end")) - start for b in first if warp_cols(b, "end")]
+    if ends:
+        print(f"first wave's last loop ends: p10 {q(ends, 0.1) / 1e3:.2f}  median {statistics.median(ends) / 1e3:.2f}  "
+              f"p90 {q(ends, 0.9) / 1e3:.2f} us")
+    refill, idle = [], []
+    for v in by_sm.values():
+        done = [b for b in v if b["exit"] >= 0]
+        for b in v:
+            prev = [p for p in done if p is not b and p["exit"] <= b["entry"]]
+            if not prev:
+                continue  # entered before any exit on its SM: the first wave
+            p = max(prev, key=lambda x: x["exit"])
+            refill.append(b["entry"] - p["exit"])
+            if warp_cols(p, "end") and warp_cols(b, "first"):
+                idle.append(min(warp_cols(b, "first")) - max(warp_cols(p, "end")))
+    if refill:
+        print(row("slot refill: exit -> next entry", refill))
+        print(row("slot idle: loop end -> next first tile", idle))
 
 
 def main():
