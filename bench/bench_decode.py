@@ -1,6 +1,6 @@
 """Decode over a KV cache: the library against cuDNN and varlen_attn, same run, same inputs.
 
-    python3 bench/bench_decode.py [--md FILE] [--json FILE] [--quick]
+    python3 bench/bench_decode.py [--md FILE] [--json FILE] [--quick] [--head-dim D]
 
 Rows (issue 10, BENCH.md): bf16, GQA 32/8, d128, one query per sequence,
 B x L in {1 x 131072, 8 x 32768, 32 x 8192, 128 x 1024}:
@@ -14,6 +14,9 @@ Then speculative decoding (4 queries per sequence, b32 x 8192, bottom-right
 causal) and a mixed continuous batch (48 decoding sequences with 1..16k
 cached tokens plus 2 prefill chunks of 512 over 4096 cached tokens, paged,
 one call) next to its parts run separately.
+--head-dim D (default 128): every row at head dim D instead (the rows'
+names say it), e.g. 64 or 256, whose decode kernels have other ring
+depths (src/cuda/fwd_decode.md "Tile sizes"); the issue's bar is d128.
 Timing: triton's do_bench (CUDA events, L2 flushed, median), one method for
 every implementation. K/V bytes read per second against the measured copy
 ceiling (read + write of a 2 GiB buffer). Each row checks our output
@@ -202,7 +205,7 @@ def decode_rows(rows, shapes, page_sizes, gen):
         pr = DecodeProblem(b, length)
         q, k, v, cu_q, cu_k, used, kv_bytes = pr.q, pr.k, pr.v, pr.cu_q, pr.cu_k, pr.used, pr.kv_bytes
         kd, vd, kc, vc, cudnn = pr.kd, pr.vd, pr.kc, pr.vc, pr.cudnn
-        name = f"decode b{b} kv{length} gqa32/8 d128 bf16"
+        name = f"decode b{b} kv{length} gqa32/8 d{D} bf16"
 
         ref = varlen_attn(q, k, v, cu_q, cu_k, 1, length)
         peers = {"cudnn_bshd_ms": bench(lambda: cudnn(kd, vd)), "cudnn_bhsd_ms": bench(lambda: cudnn(kc, vc)),
@@ -263,7 +266,7 @@ def spec_decode_rows(rows, gen):
                              window=(-1, 0)),
              varlen_attn(q, gathered(k, table, 16, b, length), gathered(v, table, 16, b, length), cu_q, cu_k, nq,
                          length, window_size=(-1, 0)))]:
-        row = f"spec decode 4q b{b} kv{length} gqa32/8 d128 bf16 causal{suffix}"
+        row = f"spec decode 4q b{b} kv{length} gqa32/8 d{D} bf16 causal{suffix}"
         try:
             r = {"row": row, "kernel": call.kernel, "ours_ms": bench(call), "kv_bytes": 2 * k.numel() * 2, **peers,
                  "diff_vs_varlen": rel_diff(call(), want)}
@@ -314,7 +317,7 @@ def mixed_rows(rows, gen):
                        ("  its part: 2 prefill chunks of 512 over 4096 cached", [48, 49])]:
         try:
             call, want, vms, nbytes = part(idx)
-            r = {"row": label + " (page16)", "kernel": call.kernel, "ours_ms": bench(call), "kv_bytes": nbytes,
+            r = {"row": label + (" (page16)" if D == 128 else f" (page16, d{D})"), "kernel": call.kernel, "ours_ms": bench(call), "kv_bytes": nbytes,
                  "varlen_ms": vms, "diff_vs_varlen": rel_diff(call(), want)}
         except RuntimeError as e:  # reported; the other rows go on
             print(f"{label} (page16): ERR {e}", flush=True)
@@ -338,7 +341,7 @@ def chunk_rows(rows, gen):
         used = torch.full((b,), lk, device=DEV, dtype=torch.int32)
         ref = varlen_attn(q, k, v, cu_q, cu_k, lq, lk, window_size=(-1, 0))
         peers = {"varlen_ms": bench(lambda: varlen_attn(q, k, v, cu_q, cu_k, lq, lk, window_size=(-1, 0)))}
-        name = f"chunked prefill b{b} q{lq} kv{lk} gqa32/8 d128 bf16 causal"
+        name = f"chunked prefill b{b} q{lq} kv{lk} gqa32/8 d{D} bf16 causal"
         variants = [("", lambda lib: Call(q, cu_q, lq, k, v, used, lk, window=(-1, 0), cu_k=cu_k, total_k=b * lk,
                                           lib=lib), ref)]
         for ps in (16, 64, 256):
@@ -410,14 +413,16 @@ def markdown(rows, env):
 
 
 def main():
-    global LIB, OLD
+    global LIB, OLD, D
     ap = argparse.ArgumentParser()
     ap.add_argument("--md")
     ap.add_argument("--json")
     ap.add_argument("--quick", action="store_true", help="b32 x 8192 and b1 x 131072 only, pages 16 and 1")
     ap.add_argument("--sections", default="decode,spec,mixed,chunk", help="comma list of decode, spec, mixed, chunk")
     ap.add_argument("--ab", metavar="OLD_LIB", help="time this older libflashattn.so interleaved with ours")
+    ap.add_argument("--head-dim", type=int, default=D, help="the rows' head dim (the issue's rows: 128)")
     args = ap.parse_args()
+    D = args.head_dim
     LIB = N.load()
     if args.ab:
         OLD = N.load(args.ab)
