@@ -5,8 +5,11 @@
         counters that differ by more than NCU_DRAM_DIFF (default 0.03),
         each also per MB of DRAM read where it is a count
     python3 bench/ncu_dram_diff.py --timeline OURS_PM.csv PEER_PM.csv
-        the PM-sampling series (`--print-metric-instances values`) of
-        DRAM-related metrics, bucketed into 20 shares of the launch
+        the PM-sampling series (`--print-metric-instances values`): each
+        side's active samples, mean DRAM read throughput and the samples
+        lost below peak (the wave transitions' dips: compare these
+        between two builds), the DRAM and CTA-launch series sample by
+        sample, then DRAM-related metrics bucketed into 20 shares
 """
 import csv
 import os
@@ -73,8 +76,34 @@ def series(path):
     return out
 
 
+def deficit(path):
+    """From the PM series: the launch's active samples (DRAM read above 1%
+    of peak), their mean, the samples lost to throughput below peak (sum
+    of (100 - x) / 100: dips at wave transitions and the ramps), and the
+    DRAM read throughput and CTA launches per sample over the active part."""
+    t = table(path)
+    dram = next((n for n in t if "dramc__read_throughput" in n), None)
+    ctas = next((n for n in t if "ctas_launched" in n), None)
+    if dram is None:
+        return None
+    d = [number(x) or 0.0 for x in t[dram][1].split(";")]
+    act = [i for i, x in enumerate(d) if x > 1]
+    if not act:
+        return None
+    seg = d[act[0]:act[-1] + 1]
+    c = [number(x) or 0.0 for x in t[ctas][1].split(";")][act[0]:act[-1] + 1] if ctas else []
+    return len(seg), sum(seg) / len(seg), sum(100 - x for x in seg) / 100, seg, c
+
+
 def timeline(ours_path, peer_path):
     for who, path in (("ours", ours_path), ("peer", peer_path)):
+        got = deficit(path)
+        if got:
+            n, mean, lost, seg, c = got
+            print(f"{who}: {n} active samples, DRAM read {mean:.1f}% of peak, {lost:.2f} samples lost below peak")
+            print(f"{who} dram %: " + " ".join(f"{x:.0f}" for x in seg))
+            if c:
+                print(f"{who} ctas:   " + " ".join(f"{x:.0f}" for x in c))
         s = series(path)
         if not s:
             names = [n for n in table(path) if n.startswith("pmsampling")][:12]
