@@ -70,7 +70,7 @@ def decode_smem_bytes(head_dim, tile):
     padded = (head_dim + 15) // 16 * 16
     row = (padded + 8) * 2
     ring = tile["warps"] * tile["stages"] * 2 * 16 * row
-    merge = tile["warps"] * 16 * (padded + 2) * 4
+    merge = tile["warps"] * 16 * (padded + 4 + 2) * 4  # O's rows padded by 4 floats
     barriers = tile["warps"] * tile["stages"] * 8  # sm_90: one mbarrier per ring slot
     return 16 * row + max(ring, merge) + barriers
 
@@ -87,7 +87,7 @@ def decode_smem_bytes(head_dim, tile):
 # other row the same; the plan kernels (splits by length) lost up
 # to 2.5% at 2 (fwd_decode.md "Tile sizes").
 DECODE_TILES = [
-    dict(max_head_dim=64, block_m=16, block_n=64, warps=4, stages=4),
+    dict(max_head_dim=64, block_m=16, block_n=64, warps=4, stages=4, stages_plan_none=3),
     dict(max_head_dim=96, block_m=16, block_n=64, warps=4, stages=3),
     dict(max_head_dim=128, block_m=16, block_n=64, warps=4, stages=3, stages_plan_none=2),
     dict(max_head_dim=256, block_m=16, block_n=64, warps=4, stages=3),

@@ -69,12 +69,19 @@ struct DecodeTraits {
   static constexpr int kStepBytes = kStepKeys * kRowBytes;    // one K or V tile
   static constexpr int kWarpRingBytes = kStages * 2 * kStepBytes;
   static constexpr int kRingBytes = kWarps * kWarpRingBytes;
-  // After the main loop the ring holds each warp's O (fp32), max and sum.
-  static constexpr int kMergeBytes = kWarps * kRows * (kHeadDimPadded + 2) * 4;
+  // After the main loop each warp's O (fp32), max and sum, in the ring or
+  // after it. O's rows are padded by 4 floats: the warp's float2 stores (8
+  // rows x 4 lanes) then hit every bank twice, the fewest passes, where
+  // unpadded rows put 8 rows on the same 8 banks (4x the passes).
+  static constexpr int kMergeRowFloats = kHeadDimPadded + 4;
+  static constexpr int kMergeBytes = kWarps * kRows * (kMergeRowFloats + 2) * 4;
   static constexpr int kRingOrMergeBytes = kRingBytes > kMergeBytes ? kRingBytes : kMergeBytes;
   // sm_90: one mbarrier per warp and ring slot (the bulk copies complete on it).
   static constexpr int kBarBytes = kWarps * kStages * 8;
-  static constexpr int kSmemBytes = kQBytes + kRingOrMergeBytes + kBarBytes;
+  // What this ring needs; a kernel given more (NoneTraits: the plan
+  // kernels' deeper ring) puts the merge after it (kMergeApart below).
+  static constexpr int kLayoutBytes = kQBytes + kRingOrMergeBytes + kBarBytes;
+  static constexpr int kSmemBytes = kLayoutBytes;
   // sm_90 tile copies (head dims that are multiples of 64; "Tile copies" in
   // fwd_decode.md): a K or V tile is kPanels panels of 16 rows x 64 columns
   // in TMA's 128-byte swizzle, unpadded, 1024-byte aligned. That ring lies
@@ -840,35 +847,29 @@ __global__ void __launch_bounds__(T::kThreads)
   // for this grid's writes before reading them).
   if (a.splits > 1) griddep_launch_dependents();
 
-  // ---- merge the warps: max, sum and O per row through shared memory.
-  float *merge_o = reinterpret_cast<float *>(smem + T::kQBytes);  // [warp][row][kHeadDimPadded]
-  float *merge_max = merge_o + T::kWarps * T::kRows * T::kHeadDimPadded;  // [warp][row]
+  // ---- merge the warps: each warp's O (unscaled), max and sum per row
+  // through shared memory, weighed by exp2(max - block max) in the
+  // epilogue. Where the shared memory holds the merge apart from the ring,
+  // each warp writes at its own loop end (no barrier before it: the slowest
+  // warp's write is all that follows the last loop end); otherwise after
+  // every warp is done with its ring.
+  constexpr bool kMergeApart = T::kLayoutBytes + T::kMergeBytes <= T::kSmemBytes;
+  float *merge_o = reinterpret_cast<float *>(smem + (kMergeApart ? T::kLayoutBytes : T::kQBytes));  // [warp][row][kMergeRowFloats]
+  float *merge_max = merge_o + T::kWarps * T::kRows * T::kMergeRowFloats;  // [warp][row]
   float *merge_sum = merge_max + T::kWarps * T::kRows;
   const float sum_a = quad_sum(row_sum[0][0]), sum_b = quad_sum(row_sum[0][1]);
-  __syncthreads();  // every warp is done with its ring
+  if constexpr (!kMergeApart) __syncthreads();  // every warp is done with its ring
   const int ra = lane >> 2, rb = ra + 8;
   if ((lane & 3) == 0) {
     merge_max[warp * T::kRows + ra] = row_max[0][0], merge_sum[warp * T::kRows + ra] = sum_a;
     merge_max[warp * T::kRows + rb] = row_max[0][1], merge_sum[warp * T::kRows + rb] = sum_b;
   }
-  __syncthreads();
-  float block_max[2];
 #pragma unroll
   for (int half = 0; half < 2; ++half) {
-    float m = -INFINITY;
+    float *dst = merge_o + (warp * T::kRows + ra + half * 8) * T::kMergeRowFloats + (lane & 3) * 2;
 #pragma unroll
-    for (int w = 0; w < T::kWarps; ++w) m = fmaxf(m, merge_max[w * T::kRows + ra + half * 8]);
-    block_max[half] = m;
-  }
-#pragma unroll
-  for (int half = 0; half < 2; ++half) {
-    const float f = fa_exp2(row_max[0][half] - (block_max[half] == -INFINITY ? 0.f : block_max[half]));
-    float *dst = merge_o + (warp * T::kRows + ra + half * 8) * T::kHeadDimPadded + (lane & 3) * 2;
-#pragma unroll
-    for (int dt = 0; dt < T::kOTiles; ++dt) {
-      dst[dt * 8] = o[0][dt][2 * half] * f;
-      dst[dt * 8 + 1] = o[0][dt][2 * half + 1] * f;
-    }
+    for (int dt = 0; dt < T::kOTiles; ++dt)
+      *reinterpret_cast<float2 *>(dst + dt * 8) = make_float2(o[0][dt][2 * half], o[0][dt][2 * half + 1]);
   }
   __syncthreads();
   tr.mark(kDtMerged);
@@ -889,9 +890,13 @@ __global__ void __launch_bounds__(T::kThreads)
     float sum = 0.f, acc[4] = {0.f, 0.f, 0.f, 0.f};
 #pragma unroll
     for (int w = 0; w < T::kWarps; ++w) {
-      sum += merge_sum[w * T::kRows + r] * fa_exp2(merge_max[w * T::kRows + r] - m_use);
-      const float4 v = *reinterpret_cast<const float4 *>(merge_o + (w * T::kRows + r) * T::kHeadDimPadded + col);
-      acc[0] += v.x, acc[1] += v.y, acc[2] += v.z, acc[3] += v.w;
+      const float f = fa_exp2(merge_max[w * T::kRows + r] - m_use);
+      sum += merge_sum[w * T::kRows + r] * f;
+      // Rounded products, then the adds: no FMA contraction, so each term
+      // is the scaled partial the barrier-first merge stored.
+      const float4 v = *reinterpret_cast<const float4 *>(merge_o + (w * T::kRows + r) * T::kMergeRowFloats + col);
+      acc[0] += __fmul_rn(v.x, f), acc[1] += __fmul_rn(v.y, f), acc[2] += __fmul_rn(v.z, f),
+          acc[3] += __fmul_rn(v.w, f);
     }
     const int qi = pr / g_count, head = kv_head * g_count + pr % g_count;
     if (splits == 1) {
