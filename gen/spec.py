@@ -205,8 +205,10 @@ def wgmma_smem_bytes(head_dim, tile):
 #             "Where it stands"). On for d64 and d128 (twenty-ninth
 #             session, three calls: d128 s512 full +1.8..2.4% both dtypes,
 #             s1024 +0.1..4%; d64 none s512 +0.6..5.2%; from s2048 within
-#             +-1.5%); off at d256 (s512 +0..2%, s8192/s16384 causal
-#             0.5-2.4% slower in both calls) and d32/d80/d96 (not measured)
+#             +-1.5%); at d256 on except causal from 4096 keys (thirty-
+#             eighth session: full rows +0.5..3%, short causal +0..0.9%;
+#             s8192/s16384 causal 0.5-2.4% slower with it, twenty-ninth);
+#             off at d32/d80/d96 (not measured)
 #   lazy_rescale: the running max moves only when a key tile's max exceeds
 #             it by more than 2^8 (attn/softmax.h fa_softmax_rescale_lazy;
 #             FlashAttention 4's conditional rescaling), so O's rescale is
@@ -285,7 +287,11 @@ WGMMA_TILES = [
     # d192: FA3's 128 x 96 tile (S 48 + P 24 + O 96 registers; 193 KB of shared memory)
     dict(max_head_dim=192, block_m=128, block_n=96, warps=12, stages=2, overlap=True, pingpong=True, persistent=True, smem_epilogue=True, lazy_rescale="row"),
     # d256: O alone takes 128 registers; FA3 uses block_n 80 here
-    dict(max_head_dim=256, block_m=128, block_n=64, warps=12, stages=2, overlap=True, pingpong=True, persistent=True, smem_epilogue=True, lazy_rescale="warp"),
+    # first_softmax_turn: full s1024/s2048 +2.5..3%, the other short rows +0..1.2%, none from 4096 keys
+    # +0.6..2.4%; not for causal from 4096 keys (its long-key kernel: 0.5-2.4% slower with it, twenty-ninth
+    # session), thirty-eighth session
+    dict(max_head_dim=256, block_m=128, block_n=64, warps=12, stages=2, overlap=True, pingpong=True, persistent=True, smem_epilogue=True, lazy_rescale="warp", first_softmax_turn=True,
+         long_keys=dict(min_seqlen_k=4096, masks=["causal"], first_softmax_turn=False)),
 ]
 
 
