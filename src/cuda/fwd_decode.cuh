@@ -892,8 +892,8 @@ __global__ void __launch_bounds__(T::kThreads)
     for (int w = 0; w < T::kWarps; ++w) {
       const float f = fa_exp2(merge_max[w * T::kRows + r] - m_use);
       sum += merge_sum[w * T::kRows + r] * f;
-      // Rounded products, then the adds: no FMA contraction, so each term
-      // is the scaled partial the barrier-first merge stored.
+      // Rounded products, then the adds (no FMA contraction): the same bits
+      // as scaling each warp's O before the sum.
       const float4 v = *reinterpret_cast<const float4 *>(merge_o + (w * T::kRows + r) * T::kMergeRowFloats + col);
       acc[0] += __fmul_rn(v.x, f), acc[1] += __fmul_rn(v.y, f), acc[2] += __fmul_rn(v.z, f),
           acc[3] += __fmul_rn(v.w, f);
