@@ -3,7 +3,8 @@
     python3 bench/small_spec.py SPEC [--mma-bf16] [--switch NAME ...] [--tile D:KEY=VALUE ...]
                                      [--decode-tile D:KEY=VALUE ...] [--wgmma-dims 64,128,256]
 
-sm_90 only and head dims 64 and 128 for the families that use HEAD_DIMS
+sm_90 only and head dims 64 and 128 ($SMALL_HEAD_DIMS: others, e.g. 64,128,256)
+for the families that use HEAD_DIMS
 (the wgmma family keeps its own list); --mma-bf16: the mma family in bf16
 only (a timing baseline); --switch NAME: NAME=True in every WGMMA_TILES row,
 --switch=-NAME: NAME=False (fails if a row lacks NAME); --tile D:KEY=VALUE: KEY=VALUE (added if the row lacks KEY)
@@ -16,6 +17,7 @@ never on a checkout that is committed.
 """
 import argparse
 import ast
+import os
 import re
 
 ap = argparse.ArgumentParser()
@@ -29,7 +31,10 @@ args = ap.parse_args()
 s = open(args.spec).read()
 s = s.replace('archs=["80", "90"]', 'archs=["90"]')
 full_dims = re.search(r"^HEAD_DIMS = (\[.*\])", s, flags=re.M).group(1)
-s = re.sub(r"^HEAD_DIMS = \[.*\]", "HEAD_DIMS = [64, 128]", s, flags=re.M)
+# $SMALL_HEAD_DIMS (e.g. "64,128,256"): other head dims for every tree a
+# device script builds (the old side of an A/B too)
+small_dims = os.environ.get("SMALL_HEAD_DIMS", "64,128").replace(",", ", ")
+s = re.sub(r"^HEAD_DIMS = \[.*\]", f"HEAD_DIMS = [{small_dims}]", s, flags=re.M)
 # the wgmma family keeps every head dim (its own list, or all of HEAD_DIMS)
 i = s.index('name="wgmma"')
 wgmma_dims = f"[{args.wgmma_dims}]" if args.wgmma_dims else full_dims
