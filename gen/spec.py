@@ -85,12 +85,16 @@ def decode_smem_bytes(head_dim, tile):
 # memory, so the blocks per SM do not change: d128 at 2 keeps 64 KB of K/V
 # in flight an SM instead of 128, and b128 x 1k ran 0.2-1.3% faster, every
 # other row the same; the plan kernels (splits by length) lost up
-# to 2.5% at 2 (fwd_decode.md "Tile sizes").
+# to 2.5% at 2 (fwd_decode.md "Tile sizes"). d256 at 2 (thirty-ninth
+# session; one block an SM, the freed stage holds the warps' merge): b32 x
+# 8k +0.5..1.1%, b128 x 1k +0.6..1.0% contiguous, the rest unchanged; d192
+# (its own row, the same tile) not measured at 2.
 DECODE_TILES = [
     dict(max_head_dim=64, block_m=16, block_n=64, warps=4, stages=4, stages_plan_none=3),
     dict(max_head_dim=96, block_m=16, block_n=64, warps=4, stages=3),
     dict(max_head_dim=128, block_m=16, block_n=64, warps=4, stages=3, stages_plan_none=2),
-    dict(max_head_dim=256, block_m=16, block_n=64, warps=4, stages=3),
+    dict(max_head_dim=192, block_m=16, block_n=64, warps=4, stages=3),
+    dict(max_head_dim=256, block_m=16, block_n=64, warps=4, stages=3, stages_plan_none=2),
 ]
 
 

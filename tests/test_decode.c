@@ -116,6 +116,14 @@ static const scenario k_scenarios[] = {
     {"page 64, GQA 4/2, 10 sequences on 8 SMs, one 17000-key cache among short ones: splits by length, sinks", 10, 4,
      2, {1, 1, 1, 1, 1, 1, 1, 1, 1, 1}, {17000, 5, 300, 1, 40, 999, 0, 64, 128, 2000}, 64, 0, 0, -1, 0, 0.f, 1, 1, 1,
      0, 0, 0, 0, 8},
+    /* 24 x 2 units on a context of 2 SMs (4-6 block slots): with one
+     * split the kernel without a plan runs a grid of many waves, each slot
+     * taking blocks of empty caches, caches shorter than a tile and windows
+     * that start mid-cache in turn */
+    {"contiguous, GQA 8/2, 24 sequences on 2 SMs, window 200, causal: many waves", 24, 8, 2,
+     {1, 2, 1, 3, 1, 1, 2, 1, 1, 1, 3, 1, 1, 2, 1, 1, 1, 1, 2, 1, 1, 3, 1, 1},
+     {0, 1, 15, 16, 17, 300, 999, 40, 64, 65, 128, 250, 511, 512, 513, 7, 0, 33, 777, 1000, 90, 200, 201, 5}, 0, 0, 1,
+     200, 0, 0.f, 0, 1, 0, 0, 0, 0, 0, 2},
 };
 #define N_SCENARIOS (sizeof k_scenarios / sizeof k_scenarios[0])
 
