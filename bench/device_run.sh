@@ -145,7 +145,8 @@ step_bench_decode() {
 }
 
 # A quick build of what the cache steps need: sm_90 only, head dims 64 and
-# 128 (one edit of gen/spec.py on this copy, as a user adds a head dim).
+# 128 (one edit of gen/spec.py on this copy, as a user adds a head dim;
+# $SMALL_HEAD_DIMS, e.g. 64,128,256, for every tree built, A/B sides too).
 # $SMALL_ARGS: more small_spec.py options for this tree's build (e.g.
 # "--decode-tile 128:stages=2": a variant timed by ab-decode against .ab/old).
 small_spec() {
@@ -164,7 +165,7 @@ step_build_small() {
   if timeout 300 ninja -j16 build/libflashattn.so build/tests/test_decode build/tests/test_fwd build/tests/test_stress \
       build/tests/test_dispatch build/tests/test_api build/fa_demo \
       $(ls examples/continuous_batching.c >/dev/null 2>&1 && echo build/continuous_batching) >"$OUT/build.log" 2>&1; then
-    touch build/.small; note "build (sm_90, head dims 64 and 128): ok in $((SECONDS - t0)) s"; else
+    touch build/.small; note "build (sm_90, head dims ${SMALL_HEAD_DIMS:-64,128}): ok in $((SECONDS - t0)) s"; else
     note "build: FAILED"; tail -30 "$OUT/build.log"; exit 1; fi
 }
 
