@@ -404,7 +404,7 @@ for s in "$@"; do
     bench-decode) step_bench_decode ;;
     bench-decode-quick) step_bench_decode --quick ;;
     overhead) PYTHONPATH=python timeout 150 python3 bench/decode_overhead.py 2>&1 | grep -vi warn | tee "$OUT/overhead.txt" >>"$SUMMARY" ;;
-    layout-probe) timeout 60 nvcc -O3 -std=c++17 -Isrc -gencode arch=compute_90a,code=sm_90a bench/layout_probe.cu -o build/layout_probe &&
+    layout-probe) mkdir -p build && timeout 60 nvcc -O3 -std=c++17 -Isrc -gencode arch=compute_90a,code=sm_90a bench/layout_probe.cu -o build/layout_probe &&
                   timeout 60 build/layout_probe 2>&1 | tee "$OUT/layout_probe.txt" >>"$SUMMARY" ;;
     read-ceiling) timeout 60 nvcc -O3 -std=c++17 -Isrc -gencode arch=compute_90a,code=sm_90a bench/read_ceiling.cu -o build/read_ceiling &&
                   { build/read_ceiling 512; build/read_ceiling 1024; } 2>&1 | tee "$OUT/read_ceiling.txt" >>"$SUMMARY" ;;

@@ -18,7 +18,13 @@
 //   bshd all heads: block (b, part) reads keys part x S/H .. of every head;
 //                   box {64, 8 heads, 2 keys}: the same bytes a step, in
 //                   address order
-// Prints each mode's GB/s (K + V bytes over the median of 15 launches),
+//   bshd cluster N: bshd per head, the blocks of N heads of a sequence one
+//                   cluster (co-scheduled on a GPC, nothing shared)
+//   ... + lockstep: and a cluster barrier every 8 steps (arrive, then wait
+//                   8 steps later), so the heads' blocks stay within ~8
+//                   steps of each other
+//   bhsd cluster 2: the control (a cluster's effect without the layout's)
+// Prints each mode's GB/s (K + V bytes over the median of 30 launches),
 // the modes interleaved launch by launch.
 #include <cuda.h>
 #include <cuda_runtime.h>
@@ -35,8 +41,23 @@ namespace {
 using namespace fa;
 constexpr int kWarps = 4, kB = 32, kS = 8192, kH = 8, kRowsPerStep = 16;
 
-enum Mode { kBshdPerHead, kBhsdPerHead, kBshdAllHeads, kModes };
-const char *const kModeName[kModes] = {"bshd per head", "bhsd per head", "bshd all heads"};
+enum Mode {
+  kBshdPerHead,
+  kBhsdPerHead,
+  kBshdAllHeads,
+  kBshdCluster2,
+  kBshdCluster4,
+  kBshdCluster4Lockstep,
+  kBhsdCluster2,
+  kModes
+};
+const char *const kModeName[kModes] = {"bshd per head",  "bhsd per head",  "bshd all heads",
+                                       "bshd cluster 2", "bshd cluster 4", "bshd cluster 4 + lockstep",
+                                       "bhsd cluster 2"};
+const int kModeCluster[kModes] = {1, 1, 1, 2, 4, 4, 2};
+
+__device__ __forceinline__ void cluster_arrive() { asm volatile("barrier.cluster.arrive.relaxed;\n" ::: "memory"); }
+__device__ __forceinline__ void cluster_wait() { asm volatile("barrier.cluster.wait;\n" ::: "memory"); }
 
 struct Maps {
   CUtensorMap k, v;
@@ -82,12 +103,18 @@ __global__ void __launch_bounds__(kWarps * 32) stream_kernel(const __grid_consta
   };
   for (int i = 0; i < STAGES - 1; ++i) issue(i);
   uint32_t acc = 0;
+  const bool lockstep = mode == kBshdCluster4Lockstep;
   for (int i = 0; i < my_steps; ++i) {
+    if (lockstep && i % 8 == 0) {
+      if (i > 0) cluster_wait();
+      cluster_arrive();
+    }
     issue(i + STAGES - 1);
     mbar_wait(bars + (i % STAGES) * 8, (uint32_t)(i / STAGES) & 1u);
     acc ^= ld_shared_4(ring + (i % STAGES) * kStepBytes + lane * 4);
     __syncwarp();
   }
+  if (lockstep) cluster_wait();
   if (acc == 0x12345678u) sink[blockIdx.x] = acc;  // keeps the reads
 #endif
 }
@@ -124,7 +151,9 @@ Maps maps_for(Mode mode, int d, const void *k, const void *v) {
     const void *base = t == 0 ? k : v;
     if (mode == kBshdPerHead) {
       encode(map, base, {D, S, H, B}, {H * D * e, D * e, S * H * D * e}, {64, kRowsPerStep, 1, 1});
-    } else if (mode == kBhsdPerHead) {
+    } else if (mode != kBshdAllHeads && mode != kBhsdPerHead && mode != kBhsdCluster2) {
+      encode(map, base, {D, S, H, B}, {H * D * e, D * e, S * H * D * e}, {64, kRowsPerStep, 1, 1});
+    } else if (mode == kBhsdPerHead || mode == kBhsdCluster2) {
       encode(map, base, {D, S, H, B}, {D * e, S * D * e, H * S * D * e}, {64, kRowsPerStep, 1, 1});
     } else {
       encode(map, base, {D, H, S, B}, {D * e, H * D * e, S * H * D * e}, {64, kH, kRowsPerStep / kH, 1});
@@ -150,18 +179,28 @@ void run(const void *k, const void *v, uint32_t *sink, int sms) {
   cudaEventCreate(&e0);
   cudaEventCreate(&e1);
   std::vector<float> ms[kModes];
-  for (int rep = 0; rep < 18; ++rep)
+  for (int rep = 0; rep < 33; ++rep)
     for (int m = 0; m < kModes; ++m) {
+      cudaLaunchConfig_t cfg = {};
+      cfg.gridDim = dim3(kB * kH);
+      cfg.blockDim = dim3(kWarps * 32);
+      cfg.dynamicSmemBytes = smem;
+      cudaLaunchAttribute attr;
+      attr.id = cudaLaunchAttributeClusterDimension;
+      attr.val.clusterDim.x = kModeCluster[m];
+      attr.val.clusterDim.y = attr.val.clusterDim.z = 1;
+      cfg.attrs = &attr;
+      cfg.numAttrs = 1;
       cudaEventRecord(e0);
-      kernel<<<kB * kH, kWarps * 32, smem>>>(maps[m], m, sink);
+      cudaLaunchKernelEx(&cfg, kernel, maps[m], m, sink);
       cudaEventRecord(e1);
       cudaEventSynchronize(e1);
       float t = 0.f;
       cudaEventElapsedTime(&t, e0, e1);
       if (rep >= 3) ms[m].push_back(t);
     }
-  if (cudaGetLastError() != cudaSuccess) {
-    fprintf(stderr, "launch failed: %s\n", cudaGetErrorString(cudaGetLastError()));
+  if (cudaError_t err = cudaGetLastError(); err != cudaSuccess) {
+    fprintf(stderr, "launch failed: %s\n", cudaGetErrorString(err));
     exit(1);
   }
   printf("d%d, %d stages, %d blocks an SM (%d SMs), grid %d, %.0f MiB of K + V:\n", D, STAGES, per_sm, sms, kB * kH,
@@ -169,7 +208,23 @@ void run(const void *k, const void *v, uint32_t *sink, int sms) {
   for (int m = 0; m < kModes; ++m) {
     std::sort(ms[m].begin(), ms[m].end());
     const float med = ms[m][ms[m].size() / 2];
-    printf("  %-16s %.4f ms  %5.0f GB/s\n", kModeName[m], med, bytes / (med * 1e-3) / 1e9);
+    printf("  %-26s %.4f ms  %5.0f GB/s", kModeName[m], med, bytes / (med * 1e-3) / 1e9);
+    if (kModeCluster[m] > 1) {  // whether every block of the grid is resident at once
+      cudaLaunchConfig_t cfg = {};
+      cfg.gridDim = dim3(kB * kH);
+      cfg.blockDim = dim3(kWarps * 32);
+      cfg.dynamicSmemBytes = smem;
+      cudaLaunchAttribute attr;
+      attr.id = cudaLaunchAttributeClusterDimension;
+      attr.val.clusterDim.x = kModeCluster[m];
+      attr.val.clusterDim.y = attr.val.clusterDim.z = 1;
+      cfg.attrs = &attr;
+      cfg.numAttrs = 1;
+      int clusters = 0;
+      cudaOccupancyMaxActiveClusters(&clusters, kernel, &cfg);
+      printf("  (%d clusters resident, grid %d)", clusters, kB * kH / kModeCluster[m]);
+    }
+    printf("\n");
   }
 }
 }  // namespace
