@@ -1,6 +1,6 @@
 """Decode over a KV cache: the library against cuDNN and varlen_attn, same run, same inputs.
 
-    python3 bench/bench_decode.py [--md FILE] [--json FILE] [--quick] [--head-dim D]
+    python3 bench/bench_decode.py [--md FILE] [--json FILE] [--quick] [--head-dim D] [--shapes B:L,...] [--pages P,...]
 
 Rows (issue 10, BENCH.md): bf16, GQA 32/8, d128, one query per sequence,
 B x L in {1 x 131072, 8 x 32768, 32 x 8192, 128 x 1024}:
@@ -421,6 +421,8 @@ def main():
     ap.add_argument("--sections", default="decode,spec,mixed,chunk", help="comma list of decode, spec, mixed, chunk")
     ap.add_argument("--ab", metavar="OLD_LIB", help="time this older libflashattn.so interleaved with ours")
     ap.add_argument("--head-dim", type=int, default=D, help="the rows' head dim (the issue's rows: 128)")
+    ap.add_argument("--shapes", help="B:L,B:L,... in place of the decode section's four shapes")
+    ap.add_argument("--pages", help="page sizes of the decode section, comma list (default 16,64,256,1)")
     args = ap.parse_args()
     D = args.head_dim
     LIB = N.load()
@@ -435,9 +437,14 @@ def main():
     print(env, flush=True)
     rows = []
     shapes = [(32, 8192), (1, 131072)] if args.quick else [(1, 131072), (8, 32768), (32, 8192), (128, 1024)]
+    if args.shapes:
+        shapes = [tuple(int(x) for x in s.split(":")) for s in args.shapes.split(",")]
+    pages = [16, 1] if args.quick else [16, 64, 256, 1]
+    if args.pages:
+        pages = [int(x) for x in args.pages.split(",")]
     sections = args.sections.split(",")
     if "decode" in sections:
-        decode_rows(rows, shapes, [16, 1] if args.quick else [16, 64, 256, 1], gen)
+        decode_rows(rows, shapes, pages, gen)
     if "spec" in sections and not args.quick:
         spec_decode_rows(rows, gen)
     if "mixed" in sections and not args.quick:

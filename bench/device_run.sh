@@ -8,7 +8,8 @@
 #                                        build-small cache-extras (graphs, 2^31 pool, decode demo, example)
 #                                        tests-small tests-decode ab-decode (after build-small: its tests; the decode
 #                                        benchmark A/B against .ab/old, sections from $AB_SECTIONS,
-#                                        head dim $AB_HEAD_DIM: 128, or 64 in the small build)
+#                                        head dim $AB_HEAD_DIM: 128, or 64 in the small build;
+#                                        $AB_BENCH_ARGS more options, e.g. "--shapes 20:8192 --pages 16,1")
 #                                        ab-patches (after build-small: each patch of $AB_PATCHES on its own copy
 #                                        of this tree, small build, decode_skew.py --splits 0 against this tree's
 #                                        build, then bench_decode.py's $AB_SECTIONS if set; one call, N experiments)
@@ -214,7 +215,7 @@ step_ab_decode() {
     else note "new build ($new): FAILED"; tail -20 "$OUT/ab_new_build$tag.log"; return; fi
   fi
   FLASHATTN_LIB="$new/build/libflashattn.so" timeout "${AB_TIMEOUT:-480}" python3 bench/bench_decode.py \
-    --ab "$old/build/libflashattn.so" --sections "${AB_SECTIONS:-decode,chunk}" --head-dim "${AB_HEAD_DIM:-128}" \
+    --ab "$old/build/libflashattn.so" --sections "${AB_SECTIONS:-decode,chunk}" --head-dim "${AB_HEAD_DIM:-128}" ${AB_BENCH_ARGS:-} \
     --json "$OUT/bench_decode_ab$tag.json" --md "$OUT/bench_decode_ab$tag.md" 2>&1 | tee "$OUT/bench_decode_ab$tag.log" |
     grep -E "^decode|^chunked|^spec|^mixed|^  its|Error|error" | tail -40 >>"$SUMMARY"
 }

@@ -815,12 +815,15 @@ typedef struct ws_tally {
 } ws_tally;
 
 /* One call: choose on the real table, and its fa_fwd_workspace_size must
- * not exceed the bound. */
+ * not exceed the bound. A paged call may find no kernel on a small GPU
+ * (d256 over a cache: too little shared memory); it is then skipped. */
 static void ws_check_call(const fa_fwd_args *a, fa_dtype dtype, const fa_device_info *dev, size_t bound,
                           const char *gpu, ws_tally *t) {
   fa_choice c = {SIZE_MAX, SIZE_MAX};
   fa_message msg;
-  if (fa_choose_kernel_in(&fa_kernel_table, FA_BACKEND_CUDA, a, dtype, dev, &c, &msg) != FA_OK)
+  const fa_status chosen = fa_choose_kernel_in(&fa_kernel_table, FA_BACKEND_CUDA, a, dtype, dev, &c, &msg);
+  if (chosen == FA_ERR_UNSUPPORTED_DEVICE && a->block_table != NULL) return;
+  if (chosen != FA_OK)
     fail_msg("%s: no kernel for batch %d, max_seqlen_q %d: %s", gpu, a->batch, a->seqlen_q, msg.text);
   const size_t need = fa_choice_workspace_bytes(&fa_kernel_table, c, a, dev);
   t->calls++;
@@ -838,10 +841,12 @@ static void ws_check_call(const fa_fwd_args *a, fa_dtype dtype, const fa_device_
 }
 
 /* Every batch 1..max_batch and max_seqlen_q 1..max_q (varlen with total_q
- * at the bound, at batch x max_seqlen_q, and at max_seqlen_q; dense where
- * batch x max_seqlen_q fits), keys at the bound and shorter, num_splits
+ * at the bound, at batch x max_seqlen_q, and at max_seqlen_q, each also as
+ * pages of 1; dense where batch x max_seqlen_q fits), keys at the bound and shorter, num_splits
  * within the cap, causal and local windows: each call within the bounds
  * needs no more than fa_workspace_bound_in says. */
+static const int32_t k_ws_table[1] = {0}; /* a block table never read (host-side planning only) */
+
 static ws_tally ws_enumerate(const ws_model *m, int32_t cap, const fake_gpu *g, size_t *bound_out) {
   fa_device_info dev = device_of(g->arch);
   dev.sm_count = g->sm_count, dev.max_smem_per_block = g->max_smem;
@@ -862,7 +867,11 @@ static ws_tally ws_enumerate(const ws_model *m, int32_t cap, const fake_gpu *g, 
       for (int s = 0; s < 2; ++s)
         for (int k = 0; k < 3; ++k) {
           for (int tq = 0; tq < 3; ++tq) {
-            const fa_fwd_args a = ws_call(m, b, sq, totals[tq], sks[k], 1, splits[s], wl, wr, g->sm_count);
+            fa_fwd_args a = ws_call(m, b, sq, totals[tq], sks[k], 1, splits[s], wl, wr, g->sm_count);
+            ws_check_call(&a, m->dtype, &dev, bound, g->name, &t);
+            /* Pages of 1 (the decode kernel's row copies, which split more
+             * readily than its tile copies: fwd_decode_family.c fill_tenths). */
+            a.block_table = k_ws_table, a.page_size = 1, a.max_pages_per_seq = sks[k], a.num_pages = INT32_MAX;
             ws_check_call(&a, m->dtype, &dev, bound, g->name, &t);
           }
           if ((int64_t)b * sq <= m->max_total_q) {
@@ -1066,6 +1075,40 @@ static void test_decode_splits_fill_one_wave(void **state) {
     print_message("b%-3d x %6d keys: %2d splits (%s), %4lld blocks\n", rows[i].batch, rows[i].max_k, each,
                   p.split_slots > 0 ? "by length" : "uniform", (long long)units * each);
     assert_int_equal(each, rows[i].splits);
+  }
+}
+
+/* The share of the block slots that blocks without splitting must fill
+ * before the heuristic stops splitting depends on how the kernel streams
+ * K/V, its blocks an SM and the longest cache (fwd_decode_family.c
+ * fill_tenths): on the tile copies (sm_90, a contiguous cache or pages of
+ * 16) 40% for caches of at most 8192 keys where 2 blocks or more fit an
+ * SM (d64, d128), else 60%; on the row copies (pages of 1) 80%. H200
+ * slots: d64 396 (3 an SM), d128 264 (2), d256 132 (1). One query per
+ * sequence, GQA 32/8. */
+static void test_decode_splits_fill_by_copies(void **state) {
+  static const int32_t table[1] = {0};
+  static const struct {
+    int32_t d, batch, keys, page_size, split; /* split: 1 if the heuristic splits */
+  } rows[] = {{128, 20, 8192, 0, 0},  {128, 20, 8192, 16, 0}, {128, 20, 8192, 1, 1}, {128, 14, 8192, 0, 0},
+              {128, 14, 4096, 64, 0}, {128, 14, 12000, 0, 1}, {128, 18, 12000, 0, 1}, {128, 12, 4096, 0, 1},
+              {64, 32, 8192, 0, 0},   {64, 32, 8192, 64, 0},  {64, 32, 8192, 1, 1},  {64, 20, 4096, 0, 0},
+              {64, 20, 12000, 0, 1},  {64, 19, 4096, 0, 1},   {256, 10, 8192, 0, 0}, {256, 8, 4096, 0, 1}};
+  const fa_device_info dev = h200();
+  (void)state;
+  for (size_t i = 0; i < sizeof rows / sizeof rows[0]; ++i) {
+    const ws_model m = {32, 8, rows[i].d, FA_DTYPE_BF16, 0, 0, 0, 0};
+    fa_fwd_args a = ws_call(&m, rows[i].batch, 1, rows[i].batch, rows[i].keys, 1, 0, -1, 0, dev.sm_count);
+    if (rows[i].page_size > 0) {
+      a.block_table = table, a.page_size = rows[i].page_size;
+      a.max_pages_per_seq = (rows[i].keys + rows[i].page_size - 1) / rows[i].page_size, a.num_pages = 1 << 20;
+    }
+    fa_choice c;
+    const fa_fwd_args p = decode_part(&a, &dev, &c, "fill");
+    print_message("d%-3d b%-3d x %5d keys, page %2d: %2d splits\n", rows[i].d, rows[i].batch, rows[i].keys,
+                  rows[i].page_size, p.splits);
+    assert_int_equal(p.split_slots, 0);
+    assert_int_equal(p.splits > 1, rows[i].split);
   }
 }
 
@@ -1571,6 +1614,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_decode_workspace_by_sequence),
       cmocka_unit_test(test_decode_split_by_length),
       cmocka_unit_test(test_decode_splits_fill_one_wave),
+      cmocka_unit_test(test_decode_splits_fill_by_copies),
       cmocka_unit_test(test_workspace_bound_by_sequence),
       cmocka_unit_test(test_struct_growth),
       cmocka_unit_test(test_generated_table),

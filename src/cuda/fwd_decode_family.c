@@ -22,6 +22,18 @@
 /* Take the smallest split count whose wave efficiency is within this
  * fraction of the best. */
 #define DECODE_WAVE_EFFICIENCY 0.9
+/* Blocks without splitting fill the GPU from this share of its block
+ * slots, in tenths (fill_tenths; measured on an H200, fwd_decode.md
+ * "Split-KV"): on the tile copies 6, and 4 for caches of at most
+ * DECODE_SHORT_CACHE_KEYS where the kernel fits 2 blocks an SM or more
+ * (d64-d128: unsplit at 40-79% of the slots 1-12% faster than the splits
+ * and their combine, except 40-45% at 16000 keys, up to 6% slower; d256,
+ * 1 block an SM, 14-16% slower unsplit at 48%, 5-7% faster at 61-73%); on
+ * the row copies 8 (page 1 ran 24% slower unsplit at 65%). */
+#define DECODE_FILL_TILE_COPIES 6
+#define DECODE_FILL_SHORT_CACHES 4
+#define DECODE_FILL_ROW_COPIES 8
+#define DECODE_SHORT_CACHE_KEYS 8192
 
 /* Row tiles per (sequence, KV head): only the short sequences' when the
  * call is split with a partner. */
@@ -34,11 +46,25 @@ static int64_t blocks_per_sm(const fa_kernel_info *k, const fa_device_info *dev)
   return per_sm < 1 ? 1 : (per_sm < by_threads ? per_sm : by_threads);
 }
 
+/* The share of the block slots from which blocks without splitting fill
+ * the GPU: by how the kernel streams K/V (tile copies: fwd_decode.cuh
+ * encode_decode_tile_maps, sm_90, head dims that are multiples of 64, a
+ * contiguous cache or pages of whole 16-key tiles; the maps' other limits
+ * are not checked here), the blocks an SM and the longest cache (a
+ * combine's fixed cost weighs more against a short stream). */
+static int64_t fill_tenths(const fa_fwd_args *a, const fa_kernel_info *k, const fa_device_info *dev) {
+  const int tiles =
+      k->arch >= 90 && k->head_dim % 64 == 0 && (a->block_table == NULL || a->page_size % FA_DECODE_STEP == 0);
+  if (!tiles) return DECODE_FILL_ROW_COPIES;
+  return blocks_per_sm(k, dev) >= 2 && a->seqlen_k <= DECODE_SHORT_CACHE_KEYS ? DECODE_FILL_SHORT_CACHES
+                                                                                : DECODE_FILL_TILE_COPIES;
+}
+
 /*
  * Splits per sequence for `units` blocks without splitting (sequences x KV
  * heads x row tiles) and a longest sequence of `seqlen_k` keys: 1 when the
- * blocks without splitting already fill the GPU (or the caller asked for
- * 1); otherwise the count that fills one wave (slots / units) when that
+ * blocks without splitting already fill the GPU (`fill` tenths of its
+ * slots; or the caller asked for 1); otherwise the count that fills one wave (slots / units) when that
  * wave is at least DECODE_WAVE_EFFICIENCY full, else the smallest count
  * whose waves are within DECODE_WAVE_EFFICIENCY of the best; always among
  * counts that leave every warp FA_DECODE_MIN_STEPS_PER_WARP steps of the
@@ -55,15 +81,15 @@ static int64_t blocks_per_sm(const fa_kernel_info *k, const fa_device_info *dev)
  * one-wave count every answer is below it, from it on the answer is it); it is not
  * monotone in units. decode_max_workspace_bytes relies on both.
  */
-static int32_t splits_for_units(int64_t units, int32_t seqlen_k, int32_t num_splits, const fa_kernel_info *k,
-                                const fa_device_info *dev) {
+static int32_t splits_for_units(int64_t units, int32_t seqlen_k, int32_t num_splits, int64_t fill,
+                                const fa_kernel_info *k, const fa_device_info *dev) {
   if (num_splits == 1 || dev->sm_count <= 0) return 1;
   const int64_t slots = (int64_t)dev->sm_count * blocks_per_sm(k, dev);
   const int64_t key_tiles = ((int64_t)seqlen_k + FA_DECODE_STEP - 1) / FA_DECODE_STEP;
   int64_t limit = key_tiles / FA_DECODE_MIN_SPLIT_TILES;
   const int64_t cap = num_splits > 1 ? num_splits : FA_MAX_SPLITS;
   if (limit > cap) limit = cap;
-  if (units == 0 || limit <= 1 || units * 10 >= slots * 8) return 1;
+  if (units == 0 || limit <= 1 || units * 10 >= slots * fill) return 1;
   const int64_t one_wave = slots / units;
   if (one_wave <= limit && (double)(one_wave * units) >= DECODE_WAVE_EFFICIENCY * (double)slots)
     return (int32_t)one_wave;
@@ -102,8 +128,9 @@ typedef struct decode_split_plan {
 } decode_split_plan;
 
 static decode_split_plan split_plan_for(int64_t batch, int64_t units, int32_t seqlen_k, int32_t num_splits,
-                                        int32_t heads_k, const fa_kernel_info *k, const fa_device_info *dev) {
-  decode_split_plan p = {splits_for_units(units, seqlen_k, num_splits, k, dev), 0};
+                                        int32_t heads_k, int64_t fill, const fa_kernel_info *k,
+                                        const fa_device_info *dev) {
+  decode_split_plan p = {splits_for_units(units, seqlen_k, num_splits, fill, k, dev), 0};
   if (num_splits == 1 || batch < 2 || seqlen_k < DECODE_LENGTH_SPLIT_KEYS || dev->sm_count <= 0 || heads_k <= 0 ||
       batch > FA_DECODE_PLAN_MAX_BATCH)
     return p;
@@ -125,7 +152,8 @@ static decode_split_plan decode_split_plan_of(const fa_fwd_args *a, const fa_ker
   /* No query row can be computed (a pair's short part when heads_per_kv >
    * short_rows): nothing to split. */
   if (fa_decode_seq_rows(a) == 0) return (decode_split_plan){1, 0};
-  return split_plan_for(a->batch, launch_units(a), a->seqlen_k, a->num_splits, a->num_heads_k, k, dev);
+  return split_plan_for(a->batch, launch_units(a), a->seqlen_k, a->num_splits, a->num_heads_k, fill_tenths(a, k, dev), k,
+                        dev);
 }
 
 /* Workspace of a plan: the pieces' (by length) or the splits' layout. */
@@ -195,7 +223,8 @@ static void decode_plan(fa_fwd_args *a, const fa_kernel_info *k, const fa_device
  * pair's short part), so (b, t) needs at most the layout of b sequences of
  * that many rows, within the bound on total_q. Without splits by length,
  * units that already fill the GPU give 1 split (no workspace) and end the
- * scan. A kernel whose shared memory the device cannot give
+ * scan. The bounds do not say which copies the kernel will use: the row
+ * copies' fill (8 tenths), which splits more, bounds both. A kernel whose shared memory the device cannot give
  * (decode_supports declines every call) needs nothing.
  */
 static size_t decode_max_workspace_bytes(const fa_fwd_args *bounds, const fa_kernel_info *k,
@@ -209,15 +238,17 @@ static size_t decode_max_workspace_bytes(const fa_fwd_args *bounds, const fa_ker
     int64_t t = 1;
     for (; t <= max_tiles; ++t) {
       const int64_t units = b * bounds->num_heads_k * t;
-      const decode_split_plan p =
-          split_plan_for(b, units, bounds->seqlen_k, bounds->num_splits, bounds->num_heads_k, k, dev);
-      if (p.slots == 0 && units * 10 >= slots * 8) break; /* fills the GPU (1 split), and so do more tiles */
+      const decode_split_plan p = split_plan_for(b, units, bounds->seqlen_k, bounds->num_splits, bounds->num_heads_k,
+                                                 DECODE_FILL_ROW_COPIES, k, dev);
+      if (p.slots == 0 && units * 10 >= slots * DECODE_FILL_ROW_COPIES) break; /* fills the GPU (1 split), and so do more tiles */
       int64_t q = t * FA_DECODE_ROWS / hpk;
       if (q > bounds->seqlen_q) q = bounds->seqlen_q;
       /* By length at the bound's longest cache, the same call with caches
        * below DECODE_LENGTH_SPLIT_KEYS splits uniformly: take both. */
       const int32_t uniform =
-          p.slots > 0 ? splits_for_units(units, DECODE_LENGTH_SPLIT_KEYS - 1, bounds->num_splits, k, dev) : p.splits;
+          p.slots > 0 ? splits_for_units(units, DECODE_LENGTH_SPLIT_KEYS - 1, bounds->num_splits, DECODE_FILL_ROW_COPIES,
+                                         k, dev)
+                      : p.splits;
       int64_t bytes =
           fa_decode_workspace_shape(b, q, bounds->total_q, bounds->num_heads_q, bounds->head_dim, uniform).bytes;
       if (p.slots > 0) {
