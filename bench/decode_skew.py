@@ -5,7 +5,8 @@ one run, bf16, GQA 32/8, d128, one query per sequence.
     python3 bench/decode_skew.py [--json FILE] [--splits 0,1,2,4,8] [--ab OLD_LIB]
 
 Question it answers: the heuristic splits only where batch x KV heads fill
-less than 80% of the block slots, from host values alone. A batch whose
+less than 80% of the block slots (60%, or 40% for short caches, on the
+tile copies since the fortieth session), from host values alone. A batch whose
 lengths spread from 1 to 16k keys fills the slots with units, yet its long
 sequences' blocks run on after the short ones end, each at one block's
 rate. Is that what holds bench_decode's mixed row at ~78% of the copy rate

@@ -8,7 +8,8 @@ shows the gap between our decode kernel and its combine).
     python3 bench/decode_splits.py [--json FILE]
 
 Question it answers: is the heuristic's split count (1 split once the
-blocks fill 80% of the block slots) what holds the contiguous rows at
+blocks fill 80% of the block slots; 60% or 40% on the tile copies since
+the fortieth session) what holds the contiguous rows at
 0.88-0.93x of cuDNN, or is it the per-block rate? Rounds are interleaved
 (every variant once per round, 3 rounds, each keeping its fastest median).
 """
