@@ -5,7 +5,7 @@ cuDNN and ours launch per call (torch profiler: names, count, time; ours
 also the span from the first kernel's start to the last one's end, which
 shows the gap between our decode kernel and its combine).
 
-    python3 bench/decode_splits.py [--json FILE]
+    python3 bench/decode_splits.py [--json FILE] [--splits 0,1,2,...] [--shapes B:L,...]
 
 Question it answers: is the heuristic's split count (1 split once the
 blocks fill 80% of the block slots; 60% or 40% on the tile copies since
@@ -48,11 +48,12 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--json")
     ap.add_argument("--splits", default="0,1,2,3,4,6,8,16,32")
+    ap.add_argument("--shapes", default="1:131072,8:32768,32:8192,128:1024", help="B:L,... (d128, GQA 32/8)")
     args = ap.parse_args()
     B.LIB = N.load()
     torch.manual_seed(0)
     rows = []
-    for b, length in [(1, 131072), (8, 32768), (32, 8192), (128, 1024)]:
+    for b, length in [tuple(int(x) for x in sh.split(":")) for sh in args.shapes.split(",")]:
         pr = B.DecodeProblem(b, length)
         kv_bytes = pr.kv_bytes
         variants = {"cudnn_bshd": lambda: pr.cudnn(pr.kd, pr.vd), "cudnn_bhsd": lambda: pr.cudnn(pr.kc, pr.vc)}

@@ -162,6 +162,20 @@ Maps maps_for(Mode mode, int d, const void *k, const void *v) {
   return m;
 }
 
+// The grid of every mode, in clusters of the mode's size (1: none).
+cudaLaunchConfig_t launch_config(Mode mode, int smem, cudaLaunchAttribute *cluster) {
+  cudaLaunchConfig_t cfg = {};
+  cfg.gridDim = dim3(kB * kH);
+  cfg.blockDim = dim3(kWarps * 32);
+  cfg.dynamicSmemBytes = smem;
+  cluster->id = cudaLaunchAttributeClusterDimension;
+  cluster->val.clusterDim.x = kModeCluster[mode];
+  cluster->val.clusterDim.y = cluster->val.clusterDim.z = 1;
+  cfg.attrs = cluster;
+  cfg.numAttrs = 1;
+  return cfg;
+}
+
 template <int D, int STAGES, int BLOCKS_PER_SM>
 void run(const void *k, const void *v, uint32_t *sink, int sms) {
   auto kernel = stream_kernel<D, STAGES>;
@@ -181,16 +195,8 @@ void run(const void *k, const void *v, uint32_t *sink, int sms) {
   std::vector<float> ms[kModes];
   for (int rep = 0; rep < 33; ++rep)
     for (int m = 0; m < kModes; ++m) {
-      cudaLaunchConfig_t cfg = {};
-      cfg.gridDim = dim3(kB * kH);
-      cfg.blockDim = dim3(kWarps * 32);
-      cfg.dynamicSmemBytes = smem;
       cudaLaunchAttribute attr;
-      attr.id = cudaLaunchAttributeClusterDimension;
-      attr.val.clusterDim.x = kModeCluster[m];
-      attr.val.clusterDim.y = attr.val.clusterDim.z = 1;
-      cfg.attrs = &attr;
-      cfg.numAttrs = 1;
+      const cudaLaunchConfig_t cfg = launch_config((Mode)m, smem, &attr);
       cudaEventRecord(e0);
       cudaLaunchKernelEx(&cfg, kernel, maps[m], m, sink);
       cudaEventRecord(e1);
@@ -210,16 +216,8 @@ void run(const void *k, const void *v, uint32_t *sink, int sms) {
     const float med = ms[m][ms[m].size() / 2];
     printf("  %-26s %.4f ms  %5.0f GB/s", kModeName[m], med, bytes / (med * 1e-3) / 1e9);
     if (kModeCluster[m] > 1) {  // whether every block of the grid is resident at once
-      cudaLaunchConfig_t cfg = {};
-      cfg.gridDim = dim3(kB * kH);
-      cfg.blockDim = dim3(kWarps * 32);
-      cfg.dynamicSmemBytes = smem;
       cudaLaunchAttribute attr;
-      attr.id = cudaLaunchAttributeClusterDimension;
-      attr.val.clusterDim.x = kModeCluster[m];
-      attr.val.clusterDim.y = attr.val.clusterDim.z = 1;
-      cfg.attrs = &attr;
-      cfg.numAttrs = 1;
+      const cudaLaunchConfig_t cfg = launch_config((Mode)m, smem, &attr);
       int clusters = 0;
       cudaOccupancyMaxActiveClusters(&clusters, kernel, &cfg);
       printf("  (%d clusters resident, grid %d)", clusters, kB * kH / kModeCluster[m]);
