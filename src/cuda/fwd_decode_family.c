@@ -64,8 +64,8 @@ static int64_t fill_tenths(const fa_fwd_args *a, const fa_kernel_info *k, const 
  * Splits per sequence for `units` blocks without splitting (sequences x KV
  * heads x row tiles) and a longest sequence of `seqlen_k` keys: 1 when the
  * blocks without splitting already fill the GPU (`fill` tenths of its
- * slots; or the caller asked for 1); otherwise the count that fills one wave (slots / units) when that
- * wave is at least DECODE_WAVE_EFFICIENCY full, else the smallest count
+ * slots; or the caller asked for 1); otherwise the count that fills one
+ * wave (slots / units) when that wave is at least DECODE_WAVE_EFFICIENCY full, else the smallest count
  * whose waves are within DECODE_WAVE_EFFICIENCY of the best; always among
  * counts that leave every warp FA_DECODE_MIN_STEPS_PER_WARP steps of the
  * longest sequence and do not exceed the caller's cap (num_splits > 1) or
@@ -152,8 +152,8 @@ static decode_split_plan decode_split_plan_of(const fa_fwd_args *a, const fa_ker
   /* No query row can be computed (a pair's short part when heads_per_kv >
    * short_rows): nothing to split. */
   if (fa_decode_seq_rows(a) == 0) return (decode_split_plan){1, 0};
-  return split_plan_for(a->batch, launch_units(a), a->seqlen_k, a->num_splits, a->num_heads_k, fill_tenths(a, k, dev), k,
-                        dev);
+  return split_plan_for(a->batch, launch_units(a), a->seqlen_k, a->num_splits, a->num_heads_k,
+                        fill_tenths(a, k, dev), k, dev);
 }
 
 /* Workspace of a plan: the pieces' (by length) or the splits' layout. */
@@ -224,8 +224,9 @@ static void decode_plan(fa_fwd_args *a, const fa_kernel_info *k, const fa_device
  * that many rows, within the bound on total_q. Without splits by length,
  * units that already fill the GPU give 1 split (no workspace) and end the
  * scan. The bounds do not say which copies the kernel will use: the row
- * copies' fill (8 tenths), which splits more, bounds both. A kernel whose shared memory the device cannot give
- * (decode_supports declines every call) needs nothing.
+ * copies' fill (8 tenths), which splits more, bounds both. A kernel whose
+ * shared memory the device cannot give (decode_supports declines every
+ * call) needs nothing.
  */
 static size_t decode_max_workspace_bytes(const fa_fwd_args *bounds, const fa_kernel_info *k,
                                          const fa_device_info *dev) {
@@ -240,14 +241,15 @@ static size_t decode_max_workspace_bytes(const fa_fwd_args *bounds, const fa_ker
       const int64_t units = b * bounds->num_heads_k * t;
       const decode_split_plan p = split_plan_for(b, units, bounds->seqlen_k, bounds->num_splits, bounds->num_heads_k,
                                                  DECODE_FILL_ROW_COPIES, k, dev);
-      if (p.slots == 0 && units * 10 >= slots * DECODE_FILL_ROW_COPIES) break; /* fills the GPU (1 split), and so do more tiles */
+      /* fills the GPU (1 split), and so do more tiles */
+      if (p.slots == 0 && units * 10 >= slots * DECODE_FILL_ROW_COPIES) break;
       int64_t q = t * FA_DECODE_ROWS / hpk;
       if (q > bounds->seqlen_q) q = bounds->seqlen_q;
       /* By length at the bound's longest cache, the same call with caches
        * below DECODE_LENGTH_SPLIT_KEYS splits uniformly: take both. */
       const int32_t uniform =
-          p.slots > 0 ? splits_for_units(units, DECODE_LENGTH_SPLIT_KEYS - 1, bounds->num_splits, DECODE_FILL_ROW_COPIES,
-                                         k, dev)
+          p.slots > 0 ? splits_for_units(units, DECODE_LENGTH_SPLIT_KEYS - 1, bounds->num_splits,
+                                         DECODE_FILL_ROW_COPIES, k, dev)
                       : p.splits;
       int64_t bytes =
           fa_decode_workspace_shape(b, q, bounds->total_q, bounds->num_heads_q, bounds->head_dim, uniform).bytes;
