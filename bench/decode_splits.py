@@ -6,6 +6,10 @@ also the span from the first kernel's start to the last one's end, which
 shows the gap between our decode kernel and its combine).
 
     python3 bench/decode_splits.py [--json FILE] [--splits 0,1,2,...] [--shapes B:L,...]
+                                   [--libs NAME=PATH,...] [--head-dim D]
+
+--libs times each library (e.g. builds of other tile depths) at each
+split count, interleaved with the default library ("main") in one run.
 
 Question it answers: is the heuristic's split count (1 split once the
 blocks fill 80% of the block slots; 60% or 40% on the tile copies since
@@ -48,31 +52,39 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--json")
     ap.add_argument("--splits", default="0,1,2,3,4,6,8,16,32")
-    ap.add_argument("--shapes", default="1:131072,8:32768,32:8192,128:1024", help="B:L,... (d128, GQA 32/8)")
+    ap.add_argument("--shapes", default="1:131072,8:32768,32:8192,128:1024", help="B:L,... (GQA 32/8)")
+    ap.add_argument("--libs", default="", help="NAME=PATH,... more libraries, each timed at every split count")
+    ap.add_argument("--head-dim", type=int, default=128, help="the rows' head dim")
     args = ap.parse_args()
+    B.D = args.head_dim
     B.LIB = N.load()
+    libs = {"": B.LIB}
+    for item in filter(None, args.libs.split(",")):
+        name, path = item.split("=", 1)
+        libs[name + "_"] = N.load(path)
     torch.manual_seed(0)
     rows = []
     for b, length in [tuple(int(x) for x in sh.split(":")) for sh in args.shapes.split(",")]:
         pr = B.DecodeProblem(b, length)
         kv_bytes = pr.kv_bytes
         variants = {"cudnn_bshd": lambda: pr.cudnn(pr.kd, pr.vd), "cudnn_bhsd": lambda: pr.cudnn(pr.kc, pr.vc)}
-        for s in [int(x) for x in args.splits.split(",")]:
-            try:
-                variants[f"splits{s}"] = pr.ours(num_splits=s)
-            except RuntimeError as e:
-                print(f"b{b} splits {s}: {e}", flush=True)
+        for prefix, lib in libs.items():
+            for s in [int(x) for x in args.splits.split(",")]:
+                try:
+                    variants[f"{prefix}splits{s}"] = pr.ours(lib, num_splits=s)
+                except RuntimeError as e:
+                    print(f"b{b} {prefix}splits {s}: {e}", flush=True)
         best = B.best_of_rounds(variants)
         cud = min(best["cudnn_bshd"], best["cudnn_bhsd"])
-        row = {"row": f"decode b{b} kv{length} gqa32/8 d128 bf16", "kv_bytes": kv_bytes,
+        row = {"row": f"decode b{b} kv{length} gqa32/8 d{B.D} bf16", "kv_bytes": kv_bytes,
                **{f"{n}_ms": t for n, t in best.items()},
                "cudnn_kernels": kernels_of(variants["cudnn_bshd"]),
                "our_kernels": kernels_of(variants["splits0"]) if "splits0" in variants else []}
         rows.append(row)
         print(f"{row['row']}: cudnn {cud:.4f} ms ({kv_bytes / cud / 1e9:.2f} TB/s)", flush=True)
         for n, t in best.items():
-            if n.startswith("splits"):
-                print(f"   {n:9s} {t:.4f} ms  {kv_bytes / t / 1e9:.2f} TB/s  x{cud / t:.3f} cuDNN", flush=True)
+            if "splits" in n:
+                print(f"   {n:16s} {t:.4f} ms  {kv_bytes / t / 1e9:.2f} TB/s  x{cud / t:.3f} cuDNN", flush=True)
         print(f"   cudnn kernels: {row['cudnn_kernels']}", flush=True)
         print(f"   our kernels:   {row['our_kernels']}", flush=True)
         del pr, variants
