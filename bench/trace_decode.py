@@ -28,7 +28,7 @@ import sys
 
 COLS = ("block smid b kv_head mt split splits entry piece q merged exit w0_first w0_end w1_first w1_end w2_first "
         "w2_end w3_first w3_end steps0 steps1 steps2 steps3 c_piece c_q c_merged c_exit c0_first c0_end c1_first "
-        "c1_end c2_first c2_end c3_first c3_end").split()
+        "c1_end c2_first c2_end c3_first c3_end wait0 wait1 wait2 wait3").split()
 
 
 def read(path):
@@ -115,6 +115,15 @@ def summarize(meta, blocks, per_block):
     print(row("cycles: merge (last loop end -> merged)",
               [b["c_merged"] - max(b[f"c{w}_end"] for w in range(4)) for b in work], 1, "cyc"))
     print(row("cycles: epilogue", [b["c_exit"] - b["c_merged"] for b in work], 1, "cyc"))
+    # each warp's ring waits over its main loop (first tile's mark to the
+    # loop's end: the waits of steps 1..n-1), and per step the rest (the
+    # step's compute and its refill's issue)
+    loops_c = [(b[f"c{w}_end"] - b[f"c{w}_first"], b[f"wait{w}"], b[f"steps{w}"]) for b in work for w in range(4)
+               if b[f"steps{w}"] > 1 and b[f"c{w}_first"] >= 0]
+    if loops_c:
+        print(row("main loop: share in ring waits", [w / max(c, 1) for c, w, _ in loops_c], 1, ""))
+        print(row("cycles a step: waiting", [w / (n - 1) for _, w, n in loops_c], 1, "cyc"))
+        print(row("cycles a step: the rest", [(c - w) / n for c, w, n in loops_c], 1, "cyc"))
     steps_per_warp = [b[f"steps{w}"] for b in work for w in range(4)]
     if steps_per_warp:
         print(f"steps a warp: min {min(steps_per_warp)} median {statistics.median(steps_per_warp)} "

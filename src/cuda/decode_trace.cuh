@@ -40,7 +40,8 @@ struct DecodeTraceRecord {
   unsigned block_clk[kDtBlockMarks];
   unsigned warp_clk[4][kDtWarpMarks];
   int smid, b, kv_head, mt, split, splits;
-  int steps[4];  // main-loop steps of each warp
+  int steps[4];          // main-loop steps of each warp
+  unsigned wait_clk[4];  // cycles each warp's main loop spent in its ring waits
 };
 
 #ifdef FA_DECODE_TRACE_BLOCKS
@@ -75,6 +76,11 @@ struct DecodeTracer {
   __device__ __forceinline__ void steps(int warp, int lane, int n) const {
     if (r != nullptr && lane == 0 && warp < 4) r->steps[warp] = n;
   }
+  // The SM's cycle counter where recorded (0 elsewhere), to time a wait.
+  __device__ __forceinline__ unsigned now() const { return r != nullptr ? sm_clock32() : 0u; }
+  __device__ __forceinline__ void waited(int warp, int lane, unsigned cycles) const {
+    if (r != nullptr && lane == 0 && warp < 4) r->wait_clk[warp] = cycles;
+  }
 };
 #else
 struct DecodeTracer {
@@ -82,6 +88,8 @@ struct DecodeTracer {
   __device__ __forceinline__ void piece(int, int, int, int, int) const {}
   __device__ __forceinline__ void warp_mark(DecodeWarpMark, int, int) const {}
   __device__ __forceinline__ void steps(int, int, int) const {}
+  __device__ __forceinline__ unsigned now() const { return 0u; }
+  __device__ __forceinline__ void waited(int, int, unsigned) const {}
 };
 #endif
 

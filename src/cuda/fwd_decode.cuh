@@ -407,13 +407,16 @@ __device__ __forceinline__ void stream_keys(const KvRing<T, TILES> &kv, const fa
   uint32_t qf[T::kQKSteps][1][4];
   load_q_fragments<T>(qf, sq, lane);
 
+  unsigned wait_cycles = 0;  // the trace's (decode_trace.cuh); 0 and gone in the library
   for (int i = 0; i < my_steps; ++i) {
     // Refill the slot freed by step i - 1 with step i + STAGES - 1.
     const int ahead = i + T::kStages - 1;
     const fa_kv_coords at = paged_tiles ? next_coords(ahead) : fa_kv_coords{0, 0};
     kv.issue(ahead, ahead < my_steps, a, b, seq, kv_head, key_of(ahead), lane, paged_tiles, at);
     const int n0 = key_of(i);
+    const unsigned wait_start = tr.now();
     kv.wait(i, seq.len_k - n0, lane);
+    if (i > 0) wait_cycles += tr.now() - wait_start;  // after the first tile's mark
     if (i == 0) tr.warp_mark(kDtFirstTile, warp, lane);
     float s[1][T::kSTiles][4];
 #pragma unroll
@@ -436,6 +439,7 @@ __device__ __forceinline__ void stream_keys(const KvRing<T, TILES> &kv, const fa
   cp_async_wait<0>();
   tr.warp_mark(kDtLoopEnd, warp, lane);
   tr.steps(warp, lane, my_steps);
+  tr.waited(warp, lane, wait_cycles);
 }
 
 // ------------------------------------------------------------ splits by length
