@@ -55,6 +55,7 @@ def main():
     ap.add_argument("--shapes", default="1:131072,8:32768,32:8192,128:1024", help="B:L,... (GQA 32/8)")
     ap.add_argument("--libs", default="", help="NAME=PATH,... more libraries, each timed at every split count")
     ap.add_argument("--head-dim", type=int, default=128, help="the rows' head dim")
+    ap.add_argument("--no-kernels", action="store_true", help="skip the profiler's kernel lists (faster)")
     args = ap.parse_args()
     B.D = args.head_dim
     B.LIB = N.load()
@@ -75,16 +76,27 @@ def main():
                 except RuntimeError as e:
                     print(f"b{b} {prefix}splits {s}: {e}", flush=True)
         best = B.best_of_rounds(variants)
+        # Each library's output against the default one's at the same split count, bit for bit.
+        same = {}
+        for name, fn in variants.items():
+            own = name[name.find("splits"):]  # the default library's variant at that count
+            if "_splits" in name and own in variants:
+                base = variants[own]
+                base(), fn()
+                torch.cuda.synchronize()
+                same[name] = bool(torch.equal(base.out, fn.out))
         cud = min(best["cudnn_bshd"], best["cudnn_bhsd"])
         row = {"row": f"decode b{b} kv{length} gqa32/8 d{B.D} bf16", "kv_bytes": kv_bytes,
                **{f"{n}_ms": t for n, t in best.items()},
-               "cudnn_kernels": kernels_of(variants["cudnn_bshd"]),
-               "our_kernels": kernels_of(variants["splits0"]) if "splits0" in variants else []}
+               "same_bits": same,
+               "cudnn_kernels": [] if args.no_kernels else kernels_of(variants["cudnn_bshd"]),
+               "our_kernels": kernels_of(variants["splits0"]) if "splits0" in variants and not args.no_kernels else []}
         rows.append(row)
         print(f"{row['row']}: cudnn {cud:.4f} ms ({kv_bytes / cud / 1e9:.2f} TB/s)", flush=True)
         for n, t in best.items():
             if "splits" in n:
-                print(f"   {n:16s} {t:.4f} ms  {kv_bytes / t / 1e9:.2f} TB/s  x{cud / t:.3f} cuDNN", flush=True)
+                print(f"   {n:16s} {t:.4f} ms  {kv_bytes / t / 1e9:.2f} TB/s  x{cud / t:.3f} cuDNN"
+                      + (f"  bits same as {n[n.find('splits'):]}: {same[n]}" if n in same else ""), flush=True)
         print(f"   cudnn kernels: {row['cudnn_kernels']}", flush=True)
         print(f"   our kernels:   {row['our_kernels']}", flush=True)
         del pr, variants
