@@ -36,6 +36,7 @@
 #include <vector>
 
 #include "cuda/ptx.cuh"
+#include "probe_maps.h"
 
 namespace {
 using namespace fa;
@@ -119,30 +120,6 @@ __global__ void __launch_bounds__(kWarps * 32) stream_kernel(const __grid_consta
 #endif
 }
 
-PFN_cuTensorMapEncodeTiled_v12000 encoder() {
-  void *fn = nullptr;
-  cudaDriverEntryPointQueryResult q;
-  if (cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &fn, 12000, cudaEnableDefault, &q) != cudaSuccess ||
-      q != cudaDriverEntryPointSuccess) {
-    fprintf(stderr, "no cuTensorMapEncodeTiled\n");
-    exit(1);
-  }
-  return reinterpret_cast<PFN_cuTensorMapEncodeTiled_v12000>(fn);
-}
-
-// A 4-D bf16 map with 128-byte swizzle and 128-byte L2 promotion (the
-// decode maps' settings): dims innermost first, byte strides of dims 1-3.
-void encode(CUtensorMap *m, const void *base, const cuuint64_t (&dims)[4], const cuuint64_t (&strides)[3],
-            const cuuint32_t (&box)[4]) {
-  const cuuint32_t ones[4] = {1, 1, 1, 1};
-  if (encoder()(m, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 4, const_cast<void *>(base), dims, strides, box, ones,
-                CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_128B,
-                CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) != CUDA_SUCCESS) {
-    fprintf(stderr, "cuTensorMapEncodeTiled failed\n");
-    exit(1);
-  }
-}
-
 Maps maps_for(Mode mode, int d, const void *k, const void *v) {
   const cuuint64_t e = 2, D = d, S = kS, H = kH, B = kB;
   Maps m;
@@ -150,13 +127,13 @@ Maps maps_for(Mode mode, int d, const void *k, const void *v) {
     CUtensorMap *map = t == 0 ? &m.k : &m.v;
     const void *base = t == 0 ? k : v;
     if (mode == kBshdPerHead) {
-      encode(map, base, {D, S, H, B}, {H * D * e, D * e, S * H * D * e}, {64, kRowsPerStep, 1, 1});
+      probe_encode_bf16(map, base, {D, S, H, B}, {H * D * e, D * e, S * H * D * e}, {64, kRowsPerStep, 1, 1});
     } else if (mode != kBshdAllHeads && mode != kBhsdPerHead && mode != kBhsdCluster2) {
-      encode(map, base, {D, S, H, B}, {H * D * e, D * e, S * H * D * e}, {64, kRowsPerStep, 1, 1});
+      probe_encode_bf16(map, base, {D, S, H, B}, {H * D * e, D * e, S * H * D * e}, {64, kRowsPerStep, 1, 1});
     } else if (mode == kBhsdPerHead || mode == kBhsdCluster2) {
-      encode(map, base, {D, S, H, B}, {D * e, S * D * e, H * S * D * e}, {64, kRowsPerStep, 1, 1});
+      probe_encode_bf16(map, base, {D, S, H, B}, {D * e, S * D * e, H * S * D * e}, {64, kRowsPerStep, 1, 1});
     } else {
-      encode(map, base, {D, H, S, B}, {D * e, H * D * e, S * H * D * e}, {64, kH, kRowsPerStep / kH, 1});
+      probe_encode_bf16(map, base, {D, H, S, B}, {D * e, H * D * e, S * H * D * e}, {64, kH, kRowsPerStep / kH, 1});
     }
   }
   return m;

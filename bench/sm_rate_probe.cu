@@ -32,6 +32,7 @@
 #include <vector>
 
 #include "cuda/ptx.cuh"
+#include "probe_maps.h"
 
 namespace {
 using namespace fa;
@@ -104,32 +105,14 @@ __global__ void __launch_bounds__(kWarps * 32) stream_kernel(const __grid_consta
 #endif
 }
 
-PFN_cuTensorMapEncodeTiled_v12000 encoder() {
-  void *fn = nullptr;
-  cudaDriverEntryPointQueryResult q;
-  if (cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &fn, 12000, cudaEnableDefault, &q) != cudaSuccess ||
-      q != cudaDriverEntryPointSuccess) {
-    fprintf(stderr, "no cuTensorMapEncodeTiled\n");
-    exit(1);
-  }
-  return reinterpret_cast<PFN_cuTensorMapEncodeTiled_v12000>(fn);
-}
-
-// The decode maps' settings (128-byte swizzle and L2 promotion, box {64,
-// 16}) over {128 columns, keys, heads, sequences}: [b, s, h, d] or
-// [b, h, s, d] strides.
+// The decode maps' settings over {128 columns, keys, heads, sequences}:
+// [b, s, h, d] or [b, h, s, d] strides, box {64, 16}.
 void encode(CUtensorMap *m, const void *base, bool bshd) {
   const cuuint64_t e = 2, D = 128, S = kKeys, H = kHeads, B = kMaxUnits / kHeads;
   const cuuint64_t dims[4] = {D, S, H, B};
   const cuuint64_t bshd_strides[3] = {H * D * e, D * e, S * H * D * e}, bhsd_strides[3] = {D * e, S * D * e, H * S * D * e};
-  const cuuint32_t box[4] = {64, kRowsPerStep, 1, 1}, ones[4] = {1, 1, 1, 1};
-  if (encoder()(m, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 4, const_cast<void *>(base), dims,
-                bshd ? bshd_strides : bhsd_strides, box, ones, CU_TENSOR_MAP_INTERLEAVE_NONE,
-                CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_128B,
-                CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) != CUDA_SUCCESS) {
-    fprintf(stderr, "cuTensorMapEncodeTiled failed\n");
-    exit(1);
-  }
+  const cuuint32_t box[4] = {64, kRowsPerStep, 1, 1};
+  probe_encode_bf16(m, base, dims, bshd ? bshd_strides : bhsd_strides, box);
 }
 
 struct Variant {
