@@ -35,9 +35,8 @@ build_tree() {
 }
 
 t=$SECONDS
-pids="" libs="" names=""
-build_tree . >"$OUT/build_main.log" 2>&1 &
-pids="$!"
+libs="" names=""
+# Every copy before any build: a build edits its tree's spec.
 for set in $PATCH_SETS; do
   name=${set%%=*} dest=/tmp/decode_patches_${set%%=*}
   copy_tree . "$dest" || continue
@@ -46,9 +45,14 @@ for set in $PATCH_SETS; do
     (cd "$dest" && git apply "$ROOT/bench/experiments/$p.patch") || { note "$name: $p does not apply"; ok=0; }
   done
   [ "$ok" = 1 ] || continue
-  build_tree "$dest" >"$OUT/build_$name.log" 2>&1 &
-  pids="$pids $!"
   libs="$libs,$name=$dest/build/libflashattn.so" names="$names $name"
+done
+pids=""
+build_tree . >"$OUT/build_main.log" 2>&1 &
+pids="$!"
+for name in $names; do
+  build_tree "/tmp/decode_patches_$name" >"$OUT/build_$name.log" 2>&1 &
+  pids="$pids $!"
 done
 for p in $pids; do wait "$p" || note "a build FAILED (build_*.log)"; done
 note "builds: $((SECONDS - t)) s"
