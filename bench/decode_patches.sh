@@ -24,7 +24,7 @@ setup_cmocka
 export SMALL_HEAD_DIMS=128
 ROOT=$(pwd)
 PATCH_SETS=${PATCH_SETS:-"issue=decode-uniform-issue half=decode-one-half-softmax chains=decode-qk-two-chains both=decode-uniform-issue+decode-one-half-softmax all=decode-uniform-issue+decode-one-half-softmax+decode-qk-two-chains alpha=decode-skip-unit-alpha rowbox=decode-full-row-boxes"}
-SHAPES=${SHAPES:-12:4096,14:12000,128:1024,32:8192,1:131072}
+SHAPES=${SHAPES:-12:4096,14:12000,128:1024,32:8192,8:32768,1:131072}
 SPLITS=${SPLITS:-0,1}
 TEST_FILTERS=${TEST_FILTERS:-"decode_fwd_decode_sm90_hdim128 invariance_fwd_decode_sm90_hdim128 mixed_fwd_decode_sm90_hdim128"}
 TEST_SETS=${TEST_SETS:-all}
