@@ -6,7 +6,7 @@
 # cuDNN (interleaved; each set's output compared bit for bit with main's),
 # test_decode on $TEST_FILTERS for the sets in $TEST_SETS (default "all",
 # which holds every patch's code), and compute-sanitizer memcheck and
-# racecheck on the first filter for the sets in $SAN_SETS.
+# racecheck on $SAN_FILTER for the sets in $SAN_SETS.
 #
 #   run(command="bash bench/decode_patches.sh", carry=[".deb"], timeout_s=600)
 #
@@ -29,6 +29,7 @@ SPLITS=${SPLITS:-0,1}
 TEST_FILTERS=${TEST_FILTERS:-"decode_fwd_decode_sm90_hdim128 invariance_fwd_decode_sm90_hdim128 mixed_fwd_decode_sm90_hdim128"}
 TEST_SETS=${TEST_SETS:-all}
 SAN_SETS=${SAN_SETS:-all}
+SAN_FILTER=${SAN_FILTER:-decode_fwd_decode_sm90_hdim128_bf16}
 note "gpu: $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader)"
 
 # build_tree DIR: the small d128 build of DIR (the library and test_decode).
@@ -73,13 +74,12 @@ for name in $TEST_SETS; do
     note "$name test_decode $f: exit $? ($(grep -c '^\[       OK \]' "$OUT/test_${name}_$f.log") OK, $(grep -c '^\[  FAILED  \] [a-z]' "$OUT/test_${name}_$f.log") failed)"
   done
 done
-first=${TEST_FILTERS%% *}
 for name in $SAN_SETS; do
   for tool in memcheck racecheck; do
     rc=0
     timeout "$(cap 120)" compute-sanitizer --tool "$tool" --error-exitcode 99 \
-      "/tmp/decode_patches_$name/build/tests/test_decode" "$first" >"$OUT/san_${name}_$tool.log" 2>&1 || rc=$?
-    note "$name compute-sanitizer $tool $first: exit $rc; $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$OUT/san_${name}_$tool.log" | tail -1)"
+      "/tmp/decode_patches_$name/build/tests/test_decode" "$SAN_FILTER" >"$OUT/san_${name}_$tool.log" 2>&1 || rc=$?
+    note "$name compute-sanitizer $tool $SAN_FILTER: exit $rc; $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$OUT/san_${name}_$tool.log" | tail -1)"
   done
 done
 (cd "$OUT" && tar czf logs.tgz --exclude=logs.tgz *.log 2>/dev/null && rm -f ./*.log)
