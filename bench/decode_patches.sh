@@ -14,8 +14,9 @@
 # without .patch); default the forty-first session's three built patches,
 # alone and together, and two older ones that cut a step's work and were
 # measured only where the kernel is memory-bound (O's rescale skipped when
-# no row moved its max; one TMA box per K/V tile). SHAPES
-# (decode_splits.py --shapes), SPLITS.
+# no row moved its max; one TMA box per K/V tile), and the fill rule for
+# caches of 8193-16384 keys (host only: its rows are 16 x 12000 and
+# 18 x 16000). SHAPES (decode_splits.py --shapes), SPLITS.
 set -u
 export PYTHONUNBUFFERED=1
 BUDGET=${BUDGET:-560}
@@ -23,8 +24,8 @@ BUDGET=${BUDGET:-560}
 setup_cmocka
 export SMALL_HEAD_DIMS=128
 ROOT=$(pwd)
-PATCH_SETS=${PATCH_SETS:-"issue=decode-uniform-issue half=decode-one-half-softmax chains=decode-qk-two-chains both=decode-uniform-issue+decode-one-half-softmax all=decode-uniform-issue+decode-one-half-softmax+decode-qk-two-chains alpha=decode-skip-unit-alpha rowbox=decode-full-row-boxes"}
-SHAPES=${SHAPES:-12:4096,14:12000,128:1024,32:8192,8:32768,1:131072}
+PATCH_SETS=${PATCH_SETS:-"issue=decode-uniform-issue half=decode-one-half-softmax chains=decode-qk-two-chains both=decode-uniform-issue+decode-one-half-softmax all=decode-uniform-issue+decode-one-half-softmax+decode-qk-two-chains alpha=decode-skip-unit-alpha rowbox=decode-full-row-boxes fill=decode-fill-mid-caches"}
+SHAPES=${SHAPES:-12:4096,14:12000,16:12000,18:16000,128:1024,32:8192,8:32768,1:131072}
 SPLITS=${SPLITS:-0,1}
 TEST_FILTERS=${TEST_FILTERS:-"decode_fwd_decode_sm90_hdim128 invariance_fwd_decode_sm90_hdim128 mixed_fwd_decode_sm90_hdim128"}
 TEST_SETS=${TEST_SETS:-all}
