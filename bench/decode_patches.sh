@@ -61,6 +61,12 @@ for name in $names; do
 done
 for p in $pids; do wait "$p" || note "a build FAILED (build_*.log)"; done
 note "builds: $((SECONDS - t)) s"
+built=""  # only the sets whose library was built
+for name in $names; do
+  if [ -f "/tmp/decode_patches_$name/build/libflashattn.so" ]; then built="$built,$name=/tmp/decode_patches_$name/build/libflashattn.so"
+  else note "$name: no library (build_$name.log)"; fi
+done
+libs=$built
 for f in "$OUT"/build_*.log; do  # the decode kernels' spills (the mma family's sm_90 d128 kernels spill on main too)
   grep "spill stores" "$f" | grep fwd_decode | grep -v " 0 bytes spill" | sed "s|^|$(basename "$f" .log): |" | head -3
 done | tee -a "$SUMMARY"
