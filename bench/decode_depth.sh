@@ -30,8 +30,7 @@ for v in ${DEPTH_VARIANTS:-}; do
   name=${v%%:*}
   edits=${v#*:}
   dest=/tmp/depth_$name
-  rm -rf "$dest" && mkdir -p "$dest"
-  tar --exclude=./build --exclude=./.git --exclude=./.deb --exclude=./.ab -cf - . | tar -xf - -C "$dest"
+  copy_tree . "$dest" || continue
   args=""
   for e in ${edits//,/ }; do args="$args --decode-tile $e"; done
   # shellcheck disable=SC2086
