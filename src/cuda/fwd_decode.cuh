@@ -192,28 +192,43 @@ __device__ __forceinline__ void load_kv_step_bulk(uint32_t sk, uint32_t sv, uint
 // operands must be uniform). Rows past the sequence's keys come in too
 // (the next rows of the cache, zeros past the tensor); zero_v_tail clears
 // the V ones after the wait, and the mask replaces their scores. The
-// fence orders this warp's earlier generic writes to the slot (zeroed
-// rows) before the copies overwrite it.
+// caller fences where this warp wrote the slot with generic stores
+// (zeroed rows, a piece's merge) before the copies overwrite it
+// (stream_keys); the slot's reads (ldmatrix) are done before the
+// __syncwarp. The operands are warp-uniform (the warp index comes from a
+// shuffle): UTMALDG takes them from uniform registers, without the
+// per-lane loop the compiler builds around operands it cannot prove
+// uniform (ncu, forty-first session: that loop and the fence were 30% of
+// a step's stall samples where the kernel is compute-bound).
 template <class T>
 __device__ __forceinline__ void load_kv_tile_tma(uint32_t sk, uint32_t sv, uint32_t bar, const fa_fwd_args &a,
                                                  const CUtensorMap *tm_k, const CUtensorMap *tm_v, int b,
                                                  const fa_seq &seq, int kv_head, int n0, int lane,
                                                  bool known, fa_kv_coords at) {
-  fence_proxy_async_shared();
-  __syncwarp();
+  const fa_kv_coords c = known ? at : fa_kv_row_coords(&a, b, &seq, n0);
+  // The map's outer dimension: pages (paged), sequences (dense), none (varlen).
+  const int outer_any = a.block_table == nullptr && a.cu_seqlens_k != nullptr ? 0 : (int)c.outer;
+  // Lane 0's values, which the compiler then knows to be the warp's.
+  const int row = __shfl_sync(0xffffffffu, (int)c.row, 0), outer = __shfl_sync(0xffffffffu, outer_any, 0);
+  const uint32_t full = __shfl_sync(0xffffffffu, bar, 0);
   if (lane == 0) {
-    const fa_kv_coords c = known ? at : fa_kv_row_coords(&a, b, &seq, n0);
-    // The map's outer dimension: pages (paged), sequences (dense), none (varlen).
-    const int outer = a.block_table == nullptr && a.cu_seqlens_k != nullptr ? 0 : (int)c.outer;
-    mbar_arrive_expect_tx(bar, 2 * T::kTileBytes);
+    mbar_arrive_expect_tx(full, 2 * T::kTileBytes);
 #pragma unroll
     for (int p = 0; p < T::kPanels; ++p) {
-      tma_load_4d(sk + p * T::kPanelBytes, tm_k, bar, 64 * p, (int)c.row, kv_head, outer);
-      tma_load_4d(sv + p * T::kPanelBytes, tm_v, bar, 64 * p, (int)c.row, kv_head, outer);
+      tma_load_4d(sk + p * T::kPanelBytes, tm_k, full, 64 * p, row, kv_head, outer);
+      tma_load_4d(sv + p * T::kPanelBytes, tm_v, full, 64 * p, row, kv_head, outer);
     }
   }
 }
 #endif
+
+// This warp's generic writes to its ring (zeroed rows, a merge) before
+// later tile copies into it (sm_90; the tile copies exist only there).
+__device__ __forceinline__ void fence_slot_writes() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  fence_proxy_async_shared();
+#endif
+}
 
 // Byte offset of 16-byte chunk `chunk` of row `row` in a swizzled tile
 // (128-byte swizzle: chunk ^ row % 8 within a 128-byte panel row).
@@ -389,9 +404,13 @@ __device__ __forceinline__ void stream_keys(const KvRing<T, TILES> &kv, const fa
     return fa_kv_coords{fa_kv_page_in_pool(&a, page), row};
   };
 
-  // Q for every warp, then each warp's first STAGES - 1 tiles.
+  // Q for every warp, then each warp's first STAGES - 1 tiles. The tile
+  // copies' slots may hold this warp's generic writes (a piece's merge,
+  // zeroed rows): one proxy fence before the first copies; in the loop,
+  // one where the refilled slot's step zeroed its V tail.
   load_q_rows<T>(sq, a, b, seq, kv_head, r0, rows_total);
   cp_async_commit();
+  if constexpr (TILES) fence_slot_writes();
 #pragma unroll
   for (int i = 0; i < T::kStages - 1; ++i) {
     const fa_kv_coords at = paged_tiles ? next_coords(i) : fa_kv_coords{0, 0};
@@ -412,6 +431,7 @@ __device__ __forceinline__ void stream_keys(const KvRing<T, TILES> &kv, const fa
     // Refill the slot freed by step i - 1 with step i + STAGES - 1.
     const int ahead = i + T::kStages - 1;
     const fa_kv_coords at = paged_tiles ? next_coords(ahead) : fa_kv_coords{0, 0};
+    if (TILES && i > 0 && seq.len_k - key_of(i - 1) < T::kStepKeys) fence_slot_writes();  // zero_v_tail's
     kv.issue(ahead, ahead < my_steps, a, b, seq, kv_head, key_of(ahead), lane, paged_tiles, at);
     const int n0 = key_of(i);
     const unsigned wait_start = tr.now();
@@ -757,7 +777,9 @@ __global__ void __launch_bounds__(T::kThreads)
   using Elem = typename T::Elem;
   extern __shared__ __align__(16) unsigned char smem[];
   const DecodeTracer tr;  // empty unless FA_DECODE_TRACE_BLOCKS (decode_trace.cuh)
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  // The warp index through a shuffle: the compiler then knows it (and the
+  // ring addresses and keys derived from it) to be warp-uniform.
+  const int lane = threadIdx.x & 31, warp = __shfl_sync(0xffffffffu, (int)(threadIdx.x >> 5), 0);
   const uint32_t sq = smem_u32(smem);
   const uint32_t bars = sq + T::kQBytes + T::kRingOrMergeBytes + warp * T::kStages * 8;
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
