@@ -376,6 +376,10 @@ __device__ __forceinline__ void stream_keys(const KvRing<T, TILES> &kv, const fa
                                             float (&row_sum)[1][2], const DecodeTracer &tr) {
   const float c = a.score_log2_scale;
   const bool positive_scale = c > 0.f;
+  // Whether rows 8-15 of the block's 16 hold a real row: not for one query
+  // of a GQA group of at most 8, the decode rows; their softmax is skipped
+  // (their weights 0, their O never stored).
+  const bool upper_rows = r0 + 8 < rows_total;
   const float hidden = positive_scale ? -INFINITY : INFINITY;
 
   // Paged tile copies: lane j holds the table entry (and row in the page)
@@ -449,7 +453,10 @@ __device__ __forceinline__ void stream_keys(const KvRing<T, TILES> &kv, const fa
       qk_gemm_qregs<T>(s, qf, kv.slot(i), lane);
     if (SOFTCAP) apply_softcap<T>(s, a.softcap, a.softcap_inner_scale);
     if (fa_tile_needs_mask(&plan, n0, T::kStepKeys)) mask_packed<T>(s, a, n0, r0, diag, seq.len_k, lane, hidden);
-    online_softmax<T>(s, o, row_max, row_sum, c, positive_scale);
+    if (upper_rows)
+      online_softmax<T>(s, o, row_max, row_sum, c, positive_scale);
+    else
+      online_softmax<T, 1>(s, o, row_max, row_sum, c, positive_scale);
     if constexpr (TILES)
       pv_gemm_swizzled<T>(o, s, kv.v_slot(i), lane);
     else

@@ -154,7 +154,11 @@ __device__ __forceinline__ void apply_softcap(float (&s)[T::kMTiles][T::kSTiles]
 // min branch (uniform per block). Linear max/sum chains, not trees: ncu
 // showed 45% of cycles stalled on fixed-latency dependencies at d64, but a
 // tree measured -4..+3%, i.e. noise (fwd_mma.md).
-template <class T>
+// HALVES: the row halves of each m tile to compute (rows 0-7, 8-15); with 1
+// the second half's weights are 0 and its max, sum and O stay as they were:
+// for a caller whose second half holds no real row (the decode kernel's
+// 16 packed rows when one query of a GQA group of at most 8 fills them).
+template <class T, int HALVES = 2>
 __device__ __forceinline__ void online_softmax(float (&s)[T::kMTiles][T::kSTiles][4],
                                                float (&o)[T::kMTiles][T::kOTiles][4],
                                                float (&row_max)[T::kMTiles][2], float (&row_sum)[T::kMTiles][2],
@@ -163,6 +167,11 @@ __device__ __forceinline__ void online_softmax(float (&s)[T::kMTiles][T::kSTiles
   for (int mt = 0; mt < T::kMTiles; ++mt)
 #pragma unroll
     for (int half = 0; half < 2; ++half) {
+      if (half >= HALVES) {
+#pragma unroll
+        for (int nt = 0; nt < T::kSTiles; ++nt) s[mt][nt][2 * half] = s[mt][nt][2 * half + 1] = 0.f;
+        continue;
+      }
       float ext = s[mt][0][2 * half];
       if (positive_scale) {
 #pragma unroll
