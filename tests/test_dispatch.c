@@ -870,7 +870,7 @@ static ws_tally ws_enumerate(const ws_model *m, int32_t cap, const fake_gpu *g, 
             fa_fwd_args a = ws_call(m, b, sq, totals[tq], sks[k], 1, splits[s], wl, wr, g->sm_count);
             ws_check_call(&a, m->dtype, &dev, bound, g->name, &t);
             /* Pages of 1 (the decode kernel's row copies, which split more
-             * readily than its tile copies: fwd_decode_family.c fill_tenths). */
+             * readily than its tile copies: fwd_decode_family.c fill_percent). */
             a.block_table = k_ws_table, a.page_size = 1, a.max_pages_per_seq = sks[k], a.num_pages = INT32_MAX;
             ws_check_call(&a, m->dtype, &dev, bound, g->name, &t);
           }
@@ -1081,19 +1081,21 @@ static void test_decode_splits_fill_one_wave(void **state) {
 /* The share of the block slots that blocks without splitting must fill
  * before the heuristic stops splitting depends on how the kernel streams
  * K/V, its blocks an SM and the longest cache (fwd_decode_family.c
- * fill_tenths): on the tile copies (sm_90, a contiguous cache or pages of
- * 16) 40% for caches of at most 8192 keys where 2 blocks or more fit an
- * SM (d64, d128), else 60%; on the row copies (pages of 1) 80%. H200
- * slots: d64 396 (3 an SM), d128 264 (2), d256 132 (1). One query per
- * sequence, GQA 32/8. */
+ * fill_percent): on the tile copies (sm_90, a contiguous cache or pages of
+ * 16), where 2 blocks or more fit an SM (d64, d128), 40% for caches of at
+ * most 8192 keys and 45% up to 16384, else 60%; on the row copies (pages
+ * of 1) 80%. H200 slots: d64 396 (3 an SM), d128 264 (2), d256 132 (1).
+ * One query per sequence, GQA 32/8. */
 static void test_decode_splits_fill_by_copies(void **state) {
   static const int32_t table[1] = {0};
   static const struct {
     int32_t d, batch, keys, page_size, split; /* split: 1 if the heuristic splits */
-  } rows[] = {{128, 20, 8192, 0, 0},  {128, 20, 8192, 16, 0}, {128, 20, 8192, 1, 1}, {128, 14, 8192, 0, 0},
-              {128, 14, 4096, 64, 0}, {128, 14, 12000, 0, 1}, {128, 18, 12000, 0, 1}, {128, 12, 4096, 0, 1},
-              {64, 32, 8192, 0, 0},   {64, 32, 8192, 64, 0},  {64, 32, 8192, 1, 1},  {64, 20, 4096, 0, 0},
-              {64, 20, 12000, 0, 1},  {64, 19, 4096, 0, 1},   {256, 10, 8192, 0, 0}, {256, 8, 4096, 0, 1}};
+  } rows[] = {{128, 20, 8192, 0, 0},  {128, 20, 8192, 16, 0},  {128, 20, 8192, 1, 1},  {128, 14, 8192, 0, 0},
+              {128, 14, 4096, 64, 0}, {128, 14, 12000, 0, 1},  {128, 16, 12000, 0, 0}, {128, 18, 12000, 0, 0},
+              {128, 14, 16000, 0, 1}, {128, 16, 16000, 16, 0}, {128, 16, 16000, 1, 1}, {128, 18, 16000, 0, 0},
+              {128, 12, 4096, 0, 1},  {64, 32, 8192, 0, 0},    {64, 32, 8192, 64, 0},   {64, 32, 8192, 1, 1},
+              {64, 20, 4096, 0, 0},   {64, 20, 12000, 0, 1},   {64, 20, 16000, 0, 1},   {64, 24, 16000, 0, 0},
+              {64, 19, 4096, 0, 1},   {256, 10, 8192, 0, 0},   {256, 8, 4096, 0, 1},    {256, 9, 12000, 0, 1}};
   const fa_device_info dev = h200();
   (void)state;
   for (size_t i = 0; i < sizeof rows / sizeof rows[0]; ++i) {

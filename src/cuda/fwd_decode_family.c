@@ -23,17 +23,21 @@
  * fraction of the best. */
 #define DECODE_WAVE_EFFICIENCY 0.9
 /* Blocks without splitting fill the GPU from this share of its block
- * slots, in tenths (fill_tenths; measured on an H200, fwd_decode.md
- * "Split-KV"): on the tile copies 6, and 4 for caches of at most
- * DECODE_SHORT_CACHE_KEYS where the kernel fits 2 blocks an SM or more
- * (d64-d128: unsplit at 40-79% of the slots 1-12% faster than the splits
- * and their combine, except 40-45% at 16000 keys, up to 6% slower; d256,
- * 1 block an SM, 14-16% slower unsplit at 48%, 5-7% faster at 61-73%); on
- * the row copies 8 (page 1 ran 24% slower unsplit at 65%). */
-#define DECODE_FILL_TILE_COPIES 6
-#define DECODE_FILL_SHORT_CACHES 4
-#define DECODE_FILL_ROW_COPIES 8
+ * slots, in percent (fill_percent; measured on an H200, fwd_decode.md
+ * "Split-KV"): on the tile copies 60, and where the kernel fits 2 blocks
+ * an SM or more (d64-d128) 40 for caches of at most
+ * DECODE_SHORT_CACHE_KEYS and 45 up to DECODE_MID_CACHE_KEYS (unsplit at
+ * 40-79% of the slots 1-12% faster than the splits and their combine with
+ * 4096-8192 keys; with 12000-16000 keys unsplit at 42% 0.97-1.01, at 48%
+ * +0.6..2.7%, at 55% +0..4%, at 36-40% 1-6% slower; d256, 1 block an SM,
+ * 14-16% slower unsplit at 48%, 5-7% faster at 61-73%); on the row copies
+ * 80 (page 1 ran 24% slower unsplit at 65%). */
+#define DECODE_FILL_TILE_COPIES 60
+#define DECODE_FILL_SHORT_CACHES 40
+#define DECODE_FILL_MID_CACHES 45
+#define DECODE_FILL_ROW_COPIES 80
 #define DECODE_SHORT_CACHE_KEYS 8192
+#define DECODE_MID_CACHE_KEYS 16384
 
 /* Row tiles per (sequence, KV head): only the short sequences' when the
  * call is split with a partner. */
@@ -52,18 +56,18 @@ static int64_t blocks_per_sm(const fa_kernel_info *k, const fa_device_info *dev)
  * contiguous cache or pages of whole 16-key tiles; the maps' other limits
  * are not checked here), the blocks an SM and the longest cache (a
  * combine's fixed cost weighs more against a short stream). */
-static int64_t fill_tenths(const fa_fwd_args *a, const fa_kernel_info *k, const fa_device_info *dev) {
+static int64_t fill_percent(const fa_fwd_args *a, const fa_kernel_info *k, const fa_device_info *dev) {
   const int tiles =
       k->arch >= 90 && k->head_dim % 64 == 0 && (a->block_table == NULL || a->page_size % FA_DECODE_STEP == 0);
   if (!tiles) return DECODE_FILL_ROW_COPIES;
-  return blocks_per_sm(k, dev) >= 2 && a->seqlen_k <= DECODE_SHORT_CACHE_KEYS ? DECODE_FILL_SHORT_CACHES
-                                                                                : DECODE_FILL_TILE_COPIES;
+  if (blocks_per_sm(k, dev) < 2 || a->seqlen_k > DECODE_MID_CACHE_KEYS) return DECODE_FILL_TILE_COPIES;
+  return a->seqlen_k <= DECODE_SHORT_CACHE_KEYS ? DECODE_FILL_SHORT_CACHES : DECODE_FILL_MID_CACHES;
 }
 
 /*
  * Splits per sequence for `units` blocks without splitting (sequences x KV
  * heads x row tiles) and a longest sequence of `seqlen_k` keys: 1 when the
- * blocks without splitting already fill the GPU (`fill` tenths of its
+ * blocks without splitting already fill the GPU (`fill` percent of its
  * slots; or the caller asked for 1); otherwise the count that fills one
  * wave (slots / units) when that wave is at least DECODE_WAVE_EFFICIENCY full, else the smallest count
  * whose waves are within DECODE_WAVE_EFFICIENCY of the best; always among
@@ -89,7 +93,7 @@ static int32_t splits_for_units(int64_t units, int32_t seqlen_k, int32_t num_spl
   int64_t limit = key_tiles / FA_DECODE_MIN_SPLIT_TILES;
   const int64_t cap = num_splits > 1 ? num_splits : FA_MAX_SPLITS;
   if (limit > cap) limit = cap;
-  if (units == 0 || limit <= 1 || units * 10 >= slots * fill) return 1;
+  if (units == 0 || limit <= 1 || units * 100 >= slots * fill) return 1;
   const int64_t one_wave = slots / units;
   if (one_wave <= limit && (double)(one_wave * units) >= DECODE_WAVE_EFFICIENCY * (double)slots)
     return (int32_t)one_wave;
@@ -153,7 +157,7 @@ static decode_split_plan decode_split_plan_of(const fa_fwd_args *a, const fa_ker
    * short_rows): nothing to split. */
   if (fa_decode_seq_rows(a) == 0) return (decode_split_plan){1, 0};
   return split_plan_for(a->batch, launch_units(a), a->seqlen_k, a->num_splits, a->num_heads_k,
-                        fill_tenths(a, k, dev), k, dev);
+                        fill_percent(a, k, dev), k, dev);
 }
 
 /* Workspace of a plan: the pieces' (by length) or the splits' layout. */
@@ -224,7 +228,7 @@ static void decode_plan(fa_fwd_args *a, const fa_kernel_info *k, const fa_device
  * that many rows, within the bound on total_q. Without splits by length,
  * units that already fill the GPU give 1 split (no workspace) and end the
  * scan. The bounds do not say which copies the kernel will use: the row
- * copies' fill (8 tenths), which splits more, bounds both. A kernel whose
+ * copies' fill (80%), which splits more, bounds both. A kernel whose
  * shared memory the device cannot give (decode_supports declines every
  * call) needs nothing.
  */
@@ -242,7 +246,7 @@ static size_t decode_max_workspace_bytes(const fa_fwd_args *bounds, const fa_ker
       const decode_split_plan p = split_plan_for(b, units, bounds->seqlen_k, bounds->num_splits, bounds->num_heads_k,
                                                  DECODE_FILL_ROW_COPIES, k, dev);
       /* fills the GPU (1 split), and so do more tiles */
-      if (p.slots == 0 && units * 10 >= slots * DECODE_FILL_ROW_COPIES) break;
+      if (p.slots == 0 && units * 100 >= slots * DECODE_FILL_ROW_COPIES) break;
       int64_t q = t * FA_DECODE_ROWS / hpk;
       if (q > bounds->seqlen_q) q = bounds->seqlen_q;
       /* By length at the bound's longest cache, the same call with caches
