@@ -1082,8 +1082,8 @@ static void test_decode_splits_fill_one_wave(void **state) {
  * before the heuristic stops splitting depends on how the kernel streams
  * K/V, its blocks an SM and the longest cache (fwd_decode_family.c
  * fill_percent): on the tile copies (sm_90, a contiguous cache or pages of
- * 16), where 2 blocks or more fit an SM (d64, d128), 40% for caches of at
- * most 8192 keys and 45% up to 16384, else 60%; on the row copies (pages
+ * 16), where 2 blocks or more fit an SM (d64, d128), 35% for caches of at
+ * most 8192 keys and 40% up to 16384, else 60%; on the row copies (pages
  * of 1) 80%. H200 slots: d64 396 (3 an SM), d128 264 (2), d256 132 (1).
  * One query per sequence, GQA 32/8. */
 static void test_decode_splits_fill_by_copies(void **state) {
@@ -1091,11 +1091,13 @@ static void test_decode_splits_fill_by_copies(void **state) {
   static const struct {
     int32_t d, batch, keys, page_size, split; /* split: 1 if the heuristic splits */
   } rows[] = {{128, 20, 8192, 0, 0},  {128, 20, 8192, 16, 0},  {128, 20, 8192, 1, 1},  {128, 14, 8192, 0, 0},
-              {128, 14, 4096, 64, 0}, {128, 14, 12000, 0, 1},  {128, 16, 12000, 0, 0}, {128, 18, 12000, 0, 0},
-              {128, 14, 16000, 0, 1}, {128, 16, 16000, 16, 0}, {128, 16, 16000, 1, 1}, {128, 18, 16000, 0, 0},
-              {128, 12, 4096, 0, 1},  {64, 32, 8192, 0, 0},    {64, 32, 8192, 64, 0},   {64, 32, 8192, 1, 1},
-              {64, 20, 4096, 0, 0},   {64, 20, 12000, 0, 1},   {64, 20, 16000, 0, 1},   {64, 24, 16000, 0, 0},
-              {64, 19, 4096, 0, 1},   {256, 10, 8192, 0, 0},   {256, 8, 4096, 0, 1},    {256, 9, 12000, 0, 1}};
+              {128, 14, 4096, 64, 0}, {128, 13, 12000, 0, 1},  {128, 14, 12000, 0, 0}, {128, 18, 12000, 0, 0},
+              {128, 13, 16000, 0, 1}, {128, 14, 16000, 0, 0},  {128, 16, 16000, 16, 0}, {128, 16, 16000, 1, 1},
+              {128, 12, 4096, 0, 0},  {128, 11, 4096, 0, 1},   {128, 12, 2048, 0, 0},   {128, 10, 8192, 0, 1},
+              {64, 32, 8192, 0, 0},   {64, 32, 8192, 64, 0},   {64, 32, 8192, 1, 1},    {64, 18, 4096, 0, 0},
+              {64, 17, 4096, 0, 1},   {64, 18, 8192, 0, 0},    {64, 14, 8192, 0, 1},    {64, 18, 12000, 0, 1},
+              {64, 20, 12000, 0, 0},  {64, 20, 16000, 0, 0},   {256, 10, 8192, 0, 0},   {256, 8, 4096, 0, 1},
+              {256, 9, 12000, 0, 1}};
   const fa_device_info dev = h200();
   (void)state;
   for (size_t i = 0; i < sizeof rows / sizeof rows[0]; ++i) {

@@ -25,16 +25,18 @@
 /* Blocks without splitting fill the GPU from this share of its block
  * slots, in percent (fill_percent; measured on an H200, fwd_decode.md
  * "Split-KV"): on the tile copies 60, and where the kernel fits 2 blocks
- * an SM or more (d64-d128) 40 for caches of at most
- * DECODE_SHORT_CACHE_KEYS and 45 up to DECODE_MID_CACHE_KEYS (unsplit at
- * 40-79% of the slots 1-12% faster than the splits and their combine with
- * 4096-8192 keys; with 12000-16000 keys unsplit at 42% 0.97-1.01, at 48%
- * +0.6..2.7%, at 55% +0..4%, at 36-40% 1-6% slower; d256, 1 block an SM,
- * 14-16% slower unsplit at 48%, 5-7% faster at 61-73%); on the row copies
- * 80 (page 1 ran 24% slower unsplit at 65%). */
+ * an SM or more (d64-d128) 35 for caches of at most
+ * DECODE_SHORT_CACHE_KEYS and 40 up to DECODE_MID_CACHE_KEYS (forty-second
+ * session, forced unsplit against the split: d128 at 36% of the slots
+ * +14% with 2048 keys, +4% 4096, +1.4% 8192, at 30% 6-19% slower; d64
+ * at 36% +3..6% up to 8192 keys, at 28% 9% slower with 8192; 12000-16000
+ * keys: d128 at 39% 1-2% slower, at 42% +0.5..1.2%, d64 at 40-44%
+ * +4..5%; d256, 1 block an SM, 14-16% slower unsplit at 48%, 5-7%
+ * faster at 61-73%); on the row copies 80 (page 1 ran 24% slower unsplit
+ * at 65%). */
 #define DECODE_FILL_TILE_COPIES 60
-#define DECODE_FILL_SHORT_CACHES 40
-#define DECODE_FILL_MID_CACHES 45
+#define DECODE_FILL_SHORT_CACHES 35
+#define DECODE_FILL_MID_CACHES 40
 #define DECODE_FILL_ROW_COPIES 80
 #define DECODE_SHORT_CACHE_KEYS 8192
 #define DECODE_MID_CACHE_KEYS 16384
