@@ -4,19 +4,18 @@
 # (libflashattn.so and test_decode), built side by side; then
 # bench/decode_splits.py times every build at each split count beside
 # cuDNN (interleaved; each set's output compared bit for bit with main's),
-# test_decode on $TEST_FILTERS for the sets in $TEST_SETS (default "all",
+# test_decode on $TEST_FILTERS for the sets in $TEST_SETS (default "chains",
 # which holds every patch's code), and compute-sanitizer memcheck and
 # racecheck on $SAN_FILTER for the sets in $SAN_SETS.
 #
 #   run(command="bash bench/decode_patches.sh", carry=[".deb"], timeout_s=600)
 #
 # PATCH_SETS: NAME=PATCH[+PATCH...] ... (patches under bench/experiments/,
-# without .patch); default the forty-first session's three built patches,
-# alone and together, and two older ones that cut a step's work and were
-# measured only where the kernel is memory-bound (O's rescale skipped when
-# no row moved its max; one TMA box per K/V tile), and the fill rule for
-# caches of 8193-16384 keys (host only: its rows are 16 x 12000 and
-# 18 x 16000). SHAPES (decode_splits.py --shapes), SPLITS.
+# without .patch); default the one step patch left unmerged (S's HMMA in
+# two chains; the forty-second session measured it with the uniform issue
+# and the one-half softmax, both merged since, and the fill rule for
+# caches of 8193-16384 keys). SHAPES (decode_splits.py --shapes), SPLITS.
+# TEST_SETS, SAN_SETS: the sets whose test_decode and sanitizers run.
 set -u
 export PYTHONUNBUFFERED=1
 BUDGET=${BUDGET:-560}
@@ -24,12 +23,12 @@ BUDGET=${BUDGET:-560}
 setup_cmocka
 export SMALL_HEAD_DIMS=128
 ROOT=$(pwd)
-PATCH_SETS=${PATCH_SETS:-"issue=decode-uniform-issue half=decode-one-half-softmax chains=decode-qk-two-chains both=decode-uniform-issue+decode-one-half-softmax all=decode-uniform-issue+decode-one-half-softmax+decode-qk-two-chains alpha=decode-skip-unit-alpha rowbox=decode-full-row-boxes fill=decode-fill-mid-caches"}
+PATCH_SETS=${PATCH_SETS:-"chains=decode-qk-two-chains"}
 SHAPES=${SHAPES:-12:4096,14:12000,16:12000,18:16000,128:1024,32:8192,8:32768,1:131072}
 SPLITS=${SPLITS:-0,1}
 TEST_FILTERS=${TEST_FILTERS:-"decode_fwd_decode_sm90_hdim128 invariance_fwd_decode_sm90_hdim128 mixed_fwd_decode_sm90_hdim128"}
-TEST_SETS=${TEST_SETS:-all}
-SAN_SETS=${SAN_SETS:-all}
+TEST_SETS=${TEST_SETS:-chains}
+SAN_SETS=${SAN_SETS:-chains}
 SAN_FILTER=${SAN_FILTER:-decode_fwd_decode_sm90_hdim128_bf16}
 note "gpu: $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader)"
 
