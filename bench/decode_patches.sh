@@ -4,17 +4,17 @@
 # (libflashattn.so and test_decode), built side by side; then
 # bench/decode_splits.py times every build at each split count beside
 # cuDNN (interleaved; each set's output compared bit for bit with main's),
-# test_decode on $TEST_FILTERS for the sets in $TEST_SETS (default "chains",
+# test_decode on $TEST_FILTERS for the sets in $TEST_SETS (default "kam",
 # which holds every patch's code), and compute-sanitizer memcheck and
 # racecheck on $SAN_FILTER for the sets in $SAN_SETS.
 #
 #   run(command="bash bench/decode_patches.sh", carry=[".deb"], timeout_s=600)
 #
 # PATCH_SETS: NAME=PATCH[+PATCH...] ... (patches under bench/experiments/,
-# without .patch); default the one step patch left unmerged (S's HMMA in
-# two chains; the forty-second session measured it with the uniform issue
-# and the one-half softmax, both merged since, and the fill rule for
-# caches of 8193-16384 keys). SHAPES (decode_splits.py --shapes), SPLITS.
+# without .patch); default the keys-as-M step (built in the forty-second
+# session, not run; that session measured the uniform issue, the one-half
+# softmax and the mid-cache fill with it, merged since, and S's HMMA in two
+# chains, not merged). SHAPES (decode_splits.py --shapes), SPLITS.
 # TEST_SETS, SAN_SETS: the sets whose test_decode and sanitizers run.
 set -u
 export PYTHONUNBUFFERED=1
@@ -23,12 +23,12 @@ BUDGET=${BUDGET:-560}
 setup_cmocka
 export SMALL_HEAD_DIMS=128
 ROOT=$(pwd)
-PATCH_SETS=${PATCH_SETS:-"chains=decode-qk-two-chains"}
+PATCH_SETS=${PATCH_SETS:-"kam=decode-keys-as-m"}
 SHAPES=${SHAPES:-12:4096,14:12000,16:12000,18:16000,128:1024,32:8192,8:32768,1:131072}
 SPLITS=${SPLITS:-0,1}
 TEST_FILTERS=${TEST_FILTERS:-"decode_fwd_decode_sm90_hdim128 invariance_fwd_decode_sm90_hdim128 mixed_fwd_decode_sm90_hdim128"}
-TEST_SETS=${TEST_SETS:-chains}
-SAN_SETS=${SAN_SETS:-chains}
+TEST_SETS=${TEST_SETS:-kam}
+SAN_SETS=${SAN_SETS:-kam}
 SAN_FILTER=${SAN_FILTER:-decode_fwd_decode_sm90_hdim128_bf16}
 note "gpu: $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader)"
 
