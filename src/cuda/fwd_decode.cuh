@@ -319,6 +319,111 @@ __device__ __forceinline__ void mask_packed(float (&s)[1][T::kSTiles][4], const 
   }
 }
 
+// ------------------------------------------------------------ keys as M
+// Where a block's real rows fit in 8 (one query of a GQA group of at most
+// 8: the decode rows) and K/V come as swizzled tiles, a step runs its
+// MMAs with the keys as M: S^T = K Q^T (A = the K tile, B = Q^T, rows
+// 0-7) and O^T += V^T P^T (A = V^T by ldmatrix.trans of the V tile, B =
+// P^T: S^T's C fragments transposed 8x8 by movmatrix). An m16n8k16 then
+// covers 16 keys x 8 rows where the other way it covers 16 rows (at most
+// 8 real) x 8 keys: half the HMMAs a step, O in half the registers.
+// Lane l (g = l/4, t = l%4) holds S^T for keys g, g + 8 of the step and
+// rows 2t, 2t + 1 (st[2h + j]: key g + 8h, row 2t + j), and O^T for
+// head-dim elements 16m + g + 8h of the same rows (ot[m][2h + j]).
+constexpr int kKeysAsMRows = 8;
+
+// Q^T's B fragments of every k16 step (rows 0-7 of the block's Q): a
+// ldmatrix x4 covers two steps (matrices: d chunks 4p .. 4p + 3).
+template <class T>
+__device__ __forceinline__ void load_q_b_fragments(uint32_t (&qb)[T::kQKSteps][2], uint32_t sq, int lane) {
+#pragma unroll
+  for (int p = 0; p < T::kQKSteps / 2; ++p) {
+    uint32_t r[4];
+    ldmatrix_x4(r, sq + (lane & 7) * T::kRowBytes + (4 * p + (lane >> 3)) * 16);
+    qb[2 * p][0] = r[0], qb[2 * p][1] = r[1], qb[2 * p + 1][0] = r[2], qb[2 * p + 1][1] = r[3];
+  }
+}
+
+// S^T = K Q^T over a swizzled K tile, in two accumulator chains (even and
+// odd k16 steps) summed at the end.
+template <class T>
+__device__ __forceinline__ void qk_keys_as_m(float (&st)[4], const uint32_t (&qb)[T::kQKSteps][2], uint32_t sk,
+                                             int lane) {
+  static_assert(T::kQKSteps % 2 == 0, "k16 steps in pairs");
+  const int row = lane & 15, half = lane >> 4;  // matrices: keys 0-7 | 8-15, then the chunk's second half
+  float odd[4] = {0.f, 0.f, 0.f, 0.f};
+#pragma unroll
+  for (int kk = 0; kk < T::kQKSteps; ++kk) {
+    uint32_t a[4];
+    ldmatrix_x4(a, sk + swizzled_offset<T>(row, kk * 2 + half));
+    mma_16816<typename T::Elem>(kk % 2 == 0 ? st : odd, a, qb[kk][0], qb[kk][1]);
+  }
+#pragma unroll
+  for (int e = 0; e < 4; ++e) st[e] += odd[e];
+}
+
+// O^T += V^T P^T over a swizzled V tile; p holds S^T's weights.
+template <class T>
+__device__ __forceinline__ void pv_keys_as_m(float (&ot)[T::kOTiles / 2][4], const float (&p)[4], uint32_t sv,
+                                             int lane) {
+  using Elem = typename T::Elem;
+  const uint32_t b0 = movmatrix_trans(pack2<Elem>(p[0], p[1]));  // P^T keys 0-7
+  const uint32_t b1 = movmatrix_trans(pack2<Elem>(p[2], p[3]));  // keys 8-15
+  // Matrices: (keys 0-7, d 0-7), (keys 0-7, d 8-15), (keys 8-15, d 0-7), (keys 8-15, d 8-15) of each d16 tile.
+  const int row = (lane & 7) + (lane >> 4) * 8, half = (lane >> 3) & 1;
+#pragma unroll
+  for (int m = 0; m < T::kOTiles / 2; ++m) {
+    uint32_t a[4];
+    ldmatrix_x4_trans(a, sv + swizzled_offset<T>(row, 2 * m + half));
+    mma_16816<Elem>(ot[m], a, b0, b1);
+  }
+}
+
+// mask_packed for S^T: row 2t + j is query row (r0 + 2t + j) / G.
+template <class T>
+__device__ __forceinline__ void mask_keys_as_m(float (&st)[4], const fa_fwd_args &a, int n0, int r0, int64_t diag,
+                                               int len_k, int lane, float hidden) {
+#pragma unroll
+  for (int j = 0; j < 2; ++j) {
+    const int qi = (r0 + 2 * (lane & 3) + j) / a.heads_per_kv;
+    const fa_key_range vis = fa_visible_keys(qi + diag, a.window_left, a.window_right, len_k);
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      const int n = n0 + (lane >> 2) + 8 * h;
+      if (n < vis.lo || n >= vis.hi) st[2 * h + j] = hidden;
+    }
+  }
+}
+
+// The online softmax (common/mma_tile.cuh's step) on S^T: a row's scores
+// lie down a column, across the 8 lanes of equal t (xor 4, 8, 16).
+// row_sum stays this lane's partial sum over its keys until the merge.
+template <class T>
+__device__ __forceinline__ void softmax_keys_as_m(float (&st)[4], float (&ot)[T::kOTiles / 2][4], float (&row_max)[2],
+                                                  float (&row_sum)[2], float c, bool positive_scale) {
+#pragma unroll
+  for (int j = 0; j < 2; ++j) {
+    float ext = positive_scale ? fmaxf(st[j], st[2 + j]) : fminf(st[j], st[2 + j]);
+#pragma unroll
+    for (int x = 4; x < 32; x <<= 1) {
+      const float other = __shfl_xor_sync(0xffffffffu, ext, x);
+      ext = positive_scale ? fmaxf(ext, other) : fminf(ext, other);
+    }
+    const fa_softmax_step step = fa_softmax_rescale(row_max[j], __fmul_rn(ext, c));
+    row_max[j] = step.max;
+    row_sum[j] *= step.alpha;
+#pragma unroll
+    for (int m = 0; m < T::kOTiles / 2; ++m) ot[m][j] *= step.alpha, ot[m][2 + j] *= step.alpha;
+    const float neg_sub = -step.sub;
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      const float p = fa_softmax_weight(st[2 * h + j], c, neg_sub);
+      st[2 * h + j] = p;
+      row_sum[j] += p;
+    }
+  }
+}
+
 // ------------------------------------------------------------ the ring
 
 // A warp's ring of STAGES K/V slots: step i lives in slot i % STAGES.
@@ -367,20 +472,14 @@ struct KvRing {
 };
 
 // One warp's share of the split's key tiles (step i: tile t_begin + warp +
-// 4 i), after loading the block's Q: online softmax into o, row_max, row_sum.
-template <class T, bool SOFTCAP, bool TILES>
+// 4 i), after loading the block's Q (rows r0 .. rows_total - 1): the ring's
+// copies and waits; q_frags() once Q has landed, step(slot_k, slot_v, n0)
+// on each tile (attend_rows, attend_keys_as_m).
+template <class T, bool TILES, class QFrags, class Step>
 __device__ __forceinline__ void stream_keys(const KvRing<T, TILES> &kv, const fa_fwd_args &a, int b, const fa_seq &seq,
-                                            int kv_head, int r0, int rows_total, const fa_tile_plan &plan, int64_t diag,
-                                            int t_begin, int my_steps, uint32_t sq, int warp, int lane,
-                                            float (&o)[1][T::kOTiles][4], float (&row_max)[1][2],
-                                            float (&row_sum)[1][2], const DecodeTracer &tr) {
-  const float c = a.score_log2_scale;
-  const bool positive_scale = c > 0.f;
-  // Whether rows 8-15 of the block's 16 hold a real row: not for one query
-  // of a GQA group of at most 8, the decode rows; their softmax is skipped
-  // (their weights 0, their O never stored).
-  const bool upper_rows = r0 + 8 < rows_total;
-  const float hidden = positive_scale ? -INFINITY : INFINITY;
+                                            int kv_head, int r0, int rows_total, int t_begin, int my_steps, int warp,
+                                            int lane, uint32_t sq, const DecodeTracer &tr, QFrags &&q_frags,
+                                            Step &&step) {
 
   // Paged tile copies: lane j holds the table entry (and row in the page)
   // of this warp's issue 32 k + j, read a batch of 32 issues ahead, so that
@@ -427,8 +526,7 @@ __device__ __forceinline__ void stream_keys(const KvRing<T, TILES> &kv, const fa
 #endif
   __syncthreads();  // Q landed for everyone
   tr.mark(kDtQ);
-  uint32_t qf[T::kQKSteps][1][4];
-  load_q_fragments<T>(qf, sq, lane);
+  q_frags();
 
   unsigned wait_cycles = 0;  // the trace's (decode_trace.cuh); 0 and gone in the library
   for (int i = 0; i < my_steps; ++i) {
@@ -442,31 +540,84 @@ __device__ __forceinline__ void stream_keys(const KvRing<T, TILES> &kv, const fa
     kv.wait(i, seq.len_k - n0, lane);
     if (i > 0) wait_cycles += tr.now() - wait_start;  // after the first tile's mark
     if (i == 0) tr.warp_mark(kDtFirstTile, warp, lane);
-    float s[1][T::kSTiles][4];
-#pragma unroll
-    for (int nt = 0; nt < T::kSTiles; ++nt)
-#pragma unroll
-      for (int j = 0; j < 4; ++j) s[0][nt][j] = 0.f;
-    if constexpr (TILES)
-      qk_gemm_swizzled<T>(s, qf, kv.slot(i), lane);
-    else
-      qk_gemm_qregs<T>(s, qf, kv.slot(i), lane);
-    if (SOFTCAP) apply_softcap<T>(s, a.softcap, a.softcap_inner_scale);
-    if (fa_tile_needs_mask(&plan, n0, T::kStepKeys)) mask_packed<T>(s, a, n0, r0, diag, seq.len_k, lane, hidden);
-    if (upper_rows)
-      online_softmax<T>(s, o, row_max, row_sum, c, positive_scale);
-    else
-      online_softmax<T, 1>(s, o, row_max, row_sum, c, positive_scale);
-    if constexpr (TILES)
-      pv_gemm_swizzled<T>(o, s, kv.v_slot(i), lane);
-    else
-      pv_gemm<T>(o, s, kv.v_slot(i), lane);
+    step(kv.slot(i), kv.v_slot(i), n0);
     __syncwarp();  // every lane is done with the slot before it is refilled
   }
   cp_async_wait<0>();
   tr.warp_mark(kDtLoopEnd, warp, lane);
   tr.steps(warp, lane, my_steps);
   tr.waited(warp, lane, wait_cycles);
+}
+
+// The step with the block's 16 packed rows as M: S = Q K^T, mask, online
+// softmax into o, row_max, row_sum (rows 8-15 skipped where none is real),
+// O += P V.
+template <class T, bool SOFTCAP, bool TILES>
+__device__ __forceinline__ void attend_rows(const KvRing<T, TILES> &kv, const fa_fwd_args &a, int b, const fa_seq &seq,
+                                            int kv_head, int r0, int rows_total, const fa_tile_plan &plan, int64_t diag,
+                                            int t_begin, int my_steps, uint32_t sq, int warp, int lane,
+                                            float (&o)[1][T::kOTiles][4], float (&row_max)[1][2],
+                                            float (&row_sum)[1][2], const DecodeTracer &tr) {
+  const float c = a.score_log2_scale;
+  const bool positive_scale = c > 0.f;
+  // Whether rows 8-15 of the block's 16 hold a real row: not for one query
+  // of a GQA group of at most 8, the decode rows; their softmax is skipped
+  // (their weights 0, their O never stored).
+  const bool upper_rows = r0 + 8 < rows_total;
+  const float hidden = positive_scale ? -INFINITY : INFINITY;
+  uint32_t qf[T::kQKSteps][1][4];
+  stream_keys<T, TILES>(kv, a, b, seq, kv_head, r0, rows_total, t_begin, my_steps, warp, lane, sq, tr,
+                        [&] { load_q_fragments<T>(qf, sq, lane); },
+                        [&](uint32_t sk, uint32_t sv, int n0) {
+                          float s[1][T::kSTiles][4];
+#pragma unroll
+                          for (int nt = 0; nt < T::kSTiles; ++nt)
+#pragma unroll
+                            for (int j = 0; j < 4; ++j) s[0][nt][j] = 0.f;
+                          if constexpr (TILES)
+                            qk_gemm_swizzled<T>(s, qf, sk, lane);
+                          else
+                            qk_gemm_qregs<T>(s, qf, sk, lane);
+                          if (SOFTCAP) apply_softcap<T>(s, a.softcap, a.softcap_inner_scale);
+                          if (fa_tile_needs_mask(&plan, n0, T::kStepKeys))
+                            mask_packed<T>(s, a, n0, r0, diag, seq.len_k, lane, hidden);
+                          if (upper_rows)
+                            online_softmax<T>(s, o, row_max, row_sum, c, positive_scale);
+                          else
+                            online_softmax<T, 1>(s, o, row_max, row_sum, c, positive_scale);
+                          if constexpr (TILES)
+                            pv_gemm_swizzled<T>(o, s, sv, lane);
+                          else
+                            pv_gemm<T>(o, s, sv, lane);
+                        });
+}
+
+// The step with the keys as M (kKeysAsMRows rows at most, tile copies):
+// S^T = K Q^T, mask, online softmax into ot, row_max, row_sum (rows 2t,
+// 2t + 1 of lane l), O^T += V^T P^T.
+template <class T, bool SOFTCAP>
+__device__ __forceinline__ void attend_keys_as_m(const KvRing<T, true> &kv, const fa_fwd_args &a, int b,
+                                                 const fa_seq &seq, int kv_head, int r0, int rows_total,
+                                                 const fa_tile_plan &plan, int64_t diag, int t_begin, int my_steps,
+                                                 uint32_t sq, int warp, int lane, float (&ot)[T::kOTiles / 2][4],
+                                                 float (&row_max)[2], float (&row_sum)[2], const DecodeTracer &tr) {
+  const float c = a.score_log2_scale;
+  const bool positive_scale = c > 0.f;
+  const float hidden = positive_scale ? -INFINITY : INFINITY;
+  uint32_t qb[T::kQKSteps][2];
+  stream_keys<T, true>(kv, a, b, seq, kv_head, r0, rows_total, t_begin, my_steps, warp, lane, sq, tr,
+                       [&] { load_q_b_fragments<T>(qb, sq, lane); },
+                       [&](uint32_t sk, uint32_t sv, int n0) {
+                         float st[4] = {0.f, 0.f, 0.f, 0.f};
+                         qk_keys_as_m<T>(st, qb, sk, lane);
+                         if (SOFTCAP)
+#pragma unroll
+                           for (int e = 0; e < 4; ++e) st[e] = fa_softcap(st[e], a.softcap, a.softcap_inner_scale);
+                         if (fa_tile_needs_mask(&plan, n0, T::kStepKeys))
+                           mask_keys_as_m<T>(st, a, n0, r0, diag, seq.len_k, lane, hidden);
+                         softmax_keys_as_m<T>(st, ot, row_max, row_sum, c, positive_scale);
+                         pv_keys_as_m<T>(ot, st, sv, lane);
+                       });
 }
 
 // ------------------------------------------------------------ splits by length
@@ -771,6 +922,49 @@ __device__ bool find_piece_in_block(const fa_fwd_args &a, int m_tiles, unsigned 
 
 // ------------------------------------------------------------ the kernel
 
+// A warp's O (unscaled), max and sum into the merge arrays ([warp][row]):
+// the rows layout (rows lane / 4 and + 8; row_sum partial over the quad).
+template <class T>
+__device__ __forceinline__ void merge_rows(float *merge_o, float *merge_max, float *merge_sum, int warp, int lane,
+                                           const float (&o)[1][T::kOTiles][4], const float (&row_max)[1][2],
+                                           const float (&row_sum)[1][2]) {
+  const float sum_a = quad_sum(row_sum[0][0]), sum_b = quad_sum(row_sum[0][1]);
+  const int ra = lane >> 2, rb = ra + 8;
+  if ((lane & 3) == 0) {
+    merge_max[warp * T::kRows + ra] = row_max[0][0], merge_sum[warp * T::kRows + ra] = sum_a;
+    merge_max[warp * T::kRows + rb] = row_max[0][1], merge_sum[warp * T::kRows + rb] = sum_b;
+  }
+#pragma unroll
+  for (int half = 0; half < 2; ++half) {
+    float *dst = merge_o + (warp * T::kRows + ra + half * 8) * T::kMergeRowFloats + (lane & 3) * 2;
+#pragma unroll
+    for (int dt = 0; dt < T::kOTiles; ++dt)
+      *reinterpret_cast<float2 *>(dst + dt * 8) = make_float2(o[0][dt][2 * half], o[0][dt][2 * half + 1]);
+  }
+}
+
+// The same from the keys-as-M layout (rows 2t, 2t + 1; row_sum partial over
+// the 8 lanes of equal t). Rows 8-15 stay unwritten: the epilogue stops at
+// the block's rows, at most kKeysAsMRows. For a store, the 8 g of 4 rows
+// 264 floats apart (kMergeRowFloats 132 at d128) hit 32 banks.
+template <class T>
+__device__ __forceinline__ void merge_keys_as_m(float *merge_o, float *merge_max, float *merge_sum, int warp, int lane,
+                                                const float (&ot)[T::kOTiles / 2][4], const float (&row_max)[2],
+                                                const float (&row_sum)[2]) {
+  const int g = lane >> 2, t = lane & 3;
+#pragma unroll
+  for (int j = 0; j < 2; ++j) {
+    float sum = row_sum[j];
+#pragma unroll
+    for (int x = 4; x < 32; x <<= 1) sum += __shfl_xor_sync(0xffffffffu, sum, x);
+    const int r = 2 * t + j;
+    if (g == 0) merge_max[warp * T::kRows + r] = row_max[j], merge_sum[warp * T::kRows + r] = sum;
+    float *dst = merge_o + (warp * T::kRows + r) * T::kMergeRowFloats + g;
+#pragma unroll
+    for (int m = 0; m < T::kOTiles / 2; ++m) dst[16 * m] = ot[m][j], dst[16 * m + 8] = ot[m][2 + j];
+  }
+}
+
 // SOFTCAP: a compile-time variant, as in fwd_mma.cuh. PLAN: none, or
 // splits by length (fa_fwd_args.split_slots > 0) and which plan finds the
 // block's piece; only those instantiations carry a plan's code and the
@@ -857,52 +1051,58 @@ __global__ void __launch_bounds__(T::kThreads)
   const int t_end = plan.n_block_min + min((split + 1) * per_split, n_tiles);
   const int my_steps = t_end - t_begin > warp ? (t_end - t_begin - warp + T::kWarps - 1) / T::kWarps : 0;
 
-  float o[1][T::kOTiles][4];
-  float row_max[1][2] = {{-INFINITY, -INFINITY}}, row_sum[1][2] = {{0.f, 0.f}};
-#pragma unroll
-  for (int dt = 0; dt < T::kOTiles; ++dt)
-#pragma unroll
-    for (int j = 0; j < 4; ++j) o[0][dt][j] = 0.f;
-
-  if (T::kTileCopies && tiles) {
-    const uint32_t ring = ((sq + T::kQBytes + 1023) & ~1023u) + warp * T::kTileWarpRingBytes;
-    const KvRing<T, true> kv = {ring, bars, &tm_k, &tm_v};
-    stream_keys<T, SOFTCAP, true>(kv, a, b, seq, kv_head, r0, rows_total, plan, diag, t_begin, my_steps, sq, warp, lane,
-                                  o, row_max, row_sum, tr);
-  } else {
-    const KvRing<T, false> kv = {sq + T::kQBytes + warp * T::kWarpRingBytes, bars, nullptr, nullptr};
-    stream_keys<T, SOFTCAP, false>(kv, a, b, seq, kv_head, r0, rows_total, plan, diag, t_begin, my_steps, sq, warp,
-                                   lane, o, row_max, row_sum, tr);
-  }
-
-  // Split launches: the combine, launched as this grid's programmatic
-  // dependent, may start once every block is past its main loop (it waits
-  // for this grid's writes before reading them).
-  if (a.splits > 1) griddep_launch_dependents();
-
-  // ---- merge the warps: each warp's O (unscaled), max and sum per row
-  // through shared memory, weighed by exp2(max - block max) in the
-  // epilogue. Where the shared memory holds the merge apart from the ring,
-  // each warp writes at its own loop end (no barrier before it: the slowest
-  // warp's write is all that follows the last loop end); otherwise after
-  // every warp is done with its ring.
+  // ---- the main loop, then the warps' merge: each warp's O (unscaled),
+  // max and sum per row through shared memory, weighed by exp2(max - block
+  // max) in the epilogue. Where the shared memory holds the merge apart
+  // from the ring, each warp writes at its own loop end (no barrier before
+  // it: the slowest warp's write is all that follows the last loop end);
+  // otherwise after every warp is done with its ring. Split launches: the
+  // combine, launched as this grid's programmatic dependent, may start once
+  // every block is past its main loop (it waits for this grid's writes
+  // before reading them).
   constexpr bool kMergeApart = T::kLayoutBytes + T::kMergeBytes <= T::kSmemBytes;
   float *merge_o = reinterpret_cast<float *>(smem + (kMergeApart ? T::kLayoutBytes : T::kQBytes));  // [warp][row][kMergeRowFloats]
   float *merge_max = merge_o + T::kWarps * T::kRows * T::kMergeRowFloats;  // [warp][row]
   float *merge_sum = merge_max + T::kWarps * T::kRows;
-  const float sum_a = quad_sum(row_sum[0][0]), sum_b = quad_sum(row_sum[0][1]);
-  if constexpr (!kMergeApart) __syncthreads();  // every warp is done with its ring
-  const int ra = lane >> 2, rb = ra + 8;
-  if ((lane & 3) == 0) {
-    merge_max[warp * T::kRows + ra] = row_max[0][0], merge_sum[warp * T::kRows + ra] = sum_a;
-    merge_max[warp * T::kRows + rb] = row_max[0][1], merge_sum[warp * T::kRows + rb] = sum_b;
-  }
+  bool merged = false;
+  if constexpr (T::kTileCopies) {
+    if (tiles && rows_total - r0 <= kKeysAsMRows) {  // block-uniform
+      const uint32_t ring = ((sq + T::kQBytes + 1023) & ~1023u) + warp * T::kTileWarpRingBytes;
+      const KvRing<T, true> kv = {ring, bars, &tm_k, &tm_v};
+      float ot[T::kOTiles / 2][4];
 #pragma unroll
-  for (int half = 0; half < 2; ++half) {
-    float *dst = merge_o + (warp * T::kRows + ra + half * 8) * T::kMergeRowFloats + (lane & 3) * 2;
+      for (int m = 0; m < T::kOTiles / 2; ++m)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) ot[m][e] = 0.f;
+      float row_max[2] = {-INFINITY, -INFINITY}, row_sum[2] = {0.f, 0.f};
+      attend_keys_as_m<T, SOFTCAP>(kv, a, b, seq, kv_head, r0, rows_total, plan, diag, t_begin, my_steps, sq, warp, lane,
+                                   ot, row_max, row_sum, tr);
+      if (a.splits > 1) griddep_launch_dependents();
+      if constexpr (!kMergeApart) __syncthreads();  // every warp is done with its ring
+      merge_keys_as_m<T>(merge_o, merge_max, merge_sum, warp, lane, ot, row_max, row_sum);
+      merged = true;
+    }
+  }
+  if (!merged) {
+    float o[1][T::kOTiles][4];
+    float row_max[1][2] = {{-INFINITY, -INFINITY}}, row_sum[1][2] = {{0.f, 0.f}};
 #pragma unroll
     for (int dt = 0; dt < T::kOTiles; ++dt)
-      *reinterpret_cast<float2 *>(dst + dt * 8) = make_float2(o[0][dt][2 * half], o[0][dt][2 * half + 1]);
+#pragma unroll
+      for (int j = 0; j < 4; ++j) o[0][dt][j] = 0.f;
+    if (T::kTileCopies && tiles) {
+      const uint32_t ring = ((sq + T::kQBytes + 1023) & ~1023u) + warp * T::kTileWarpRingBytes;
+      const KvRing<T, true> kv = {ring, bars, &tm_k, &tm_v};
+      attend_rows<T, SOFTCAP, true>(kv, a, b, seq, kv_head, r0, rows_total, plan, diag, t_begin, my_steps, sq, warp, lane,
+                                    o, row_max, row_sum, tr);
+    } else {
+      const KvRing<T, false> kv = {sq + T::kQBytes + warp * T::kWarpRingBytes, bars, nullptr, nullptr};
+      attend_rows<T, SOFTCAP, false>(kv, a, b, seq, kv_head, r0, rows_total, plan, diag, t_begin, my_steps, sq, warp,
+                                     lane, o, row_max, row_sum, tr);
+    }
+    if (a.splits > 1) griddep_launch_dependents();
+    if constexpr (!kMergeApart) __syncthreads();  // every warp is done with its ring
+    merge_rows<T>(merge_o, merge_max, merge_sum, warp, lane, o, row_max, row_sum);
   }
   __syncthreads();
   tr.mark(kDtMerged);

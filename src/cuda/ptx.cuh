@@ -71,6 +71,15 @@ __device__ __forceinline__ void ldmatrix_x4_trans(uint32_t (&r)[4], uint32_t add
                : "r"(addr));
 }
 
+// One 8x8 b16 matrix transposed across the warp: x is lane l's fragment
+// (row l/4, columns 2*(l%4), 2*(l%4)+1) of M; the result is the same
+// fragment of M^T (sm_75 and later).
+__device__ __forceinline__ uint32_t movmatrix_trans(uint32_t x) {
+  uint32_t r;
+  asm volatile("movmatrix.sync.aligned.m8n8.trans.b16 %0, %1;\n" : "=r"(r) : "r"(x));
+  return r;
+}
+
 // D(16x8, f32) += A(16x16, row-major) * B(16x8, column-major), per warp.
 // Lane l (g = l/4, t = l%4) holds:
 //   a[0] = A[g][2t..2t+1]   a[1] = A[g+8][2t..2t+1]
