@@ -480,7 +480,6 @@ __device__ __forceinline__ void stream_keys(const KvRing<T, TILES> &kv, const fa
                                             int kv_head, int r0, int rows_total, int t_begin, int my_steps, int warp,
                                             int lane, uint32_t sq, const DecodeTracer &tr, QFrags &&q_frags,
                                             Step &&step) {
-
   // Paged tile copies: lane j holds the table entry (and row in the page)
   // of this warp's issue 32 k + j, read a batch of 32 issues ahead, so that
   // no issue waits for a table read; the issuing lane takes its entry with
