@@ -95,6 +95,10 @@ typedef struct fa_fwd_args {
    * keys, partials in the workspace (attn/tile_order.h, fa_tile_split), as
    * planned: num_splits other than 1 and workspace for it. */
   int32_t split_last_round;
+  /* wgmma, as planned: log2 of heads_per_kv where the query heads of a KV
+   * head are packed into one work tile's rows (row = token x G + head:
+   * fwd_wgmma.cuh "GQA packing"); 0, a tile per query head. */
+  int32_t pack_gqa_shift;
   /* Which sequences this launch computes (a call split between two kernels,
    * dispatch.h): FA_SEQ_ALL, or only those with at most / more than
    * short_rows packed query rows (len_q x heads_per_kv). */

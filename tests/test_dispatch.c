@@ -990,6 +990,50 @@ static void test_wgmma_split_workspace(void **state) {
   }
 }
 
+/* GQA packing (fwd_wgmma.cuh): the wgmma plan packs a KV head's query
+ * heads into a tile's rows for varlen calls under a causal-shaped mask
+ * (causal, or a window bounded on one side), G of 2, 4 or 8, head dims up
+ * to 128; every other call keeps a tile per query head. */
+static int32_t wgmma_pack_shift(int32_t hq, int32_t hk, int32_t d, int varlen, int32_t wl, int32_t wr) {
+  const ws_model m = {hq, hk, d, FA_DTYPE_BF16, 2, 4096, 8192, 8192};
+  const fa_device_info dev = sm90_with_encoder();
+  fa_fwd_args a = ws_call(&m, 2, 4096, 8192, 4096, varlen, 0, wl, wr, 132);
+  a.tensor_map_encode = dev.tensor_map_encode;
+  a.kv_capacity = 4096;
+  a.q_head_stride = a.k_head_stride = a.v_head_stride = a.out_head_stride = d;
+  a.q_row_stride = a.out_row_stride = (int64_t)hq * d;
+  a.k_row_stride = a.v_row_stride = (int64_t)hk * d;
+  a.q_batch_stride = a.out_batch_stride = (int64_t)4096 * hq * d;
+  a.k_batch_stride = a.v_batch_stride = (int64_t)4096 * hk * d;
+  a.total_k = 8192;
+  fa_choice c = {SIZE_MAX, SIZE_MAX};
+  fa_message msg;
+  if (fa_choose_kernel_in(&fa_kernel_table, FA_BACKEND_CUDA, &a, FA_DTYPE_BF16, &dev, &c, &msg) != FA_OK)
+    fail_msg("no kernel: %s", msg.text);
+  const fa_kernel_entry *e = &fa_kernel_table.entries[c.index];
+  if (strcmp(e->info.family, "wgmma") != 0) fail_msg("sm_90 chose %s, not the wgmma family", e->info.name);
+  fa_fwd_args p = fa_part_args(&fa_kernel_table, c, 0, &a);
+  e->family->plan(&p, &e->info, &dev);
+  return p.pack_gqa_shift;
+}
+
+static void test_wgmma_gqa_packing(void **state) {
+  (void)state;
+  assert_int_equal(wgmma_pack_shift(32, 8, 128, 1, -1, 0), 2);   /* the packed GQA row */
+  assert_int_equal(wgmma_pack_shift(16, 8, 64, 1, -1, 0), 0);   /* d64: not packed (its causal kernels ran slower) */
+  assert_int_equal(wgmma_pack_shift(16, 8, 80, 1, -1, 0), 1);
+  assert_int_equal(wgmma_pack_shift(8, 1, 128, 1, -1, 0), 3);
+  assert_int_equal(wgmma_pack_shift(32, 8, 96, 1, -1, 0), 2);    /* d96: 96 columns in shared memory */
+  assert_int_equal(wgmma_pack_shift(32, 8, 128, 1, 1000, -1), 2); /* one-sided window */
+  assert_int_equal(wgmma_pack_shift(32, 8, 128, 1, -1, -1), 0);  /* full: no partial-tile gain, splits instead */
+  assert_int_equal(wgmma_pack_shift(32, 8, 128, 1, 1000, 0), 0); /* two-sided window */
+  assert_int_equal(wgmma_pack_shift(32, 8, 128, 0, -1, 0), 0);   /* dense */
+  assert_int_equal(wgmma_pack_shift(48, 8, 128, 1, -1, 0), 0);   /* G = 6 */
+  assert_int_equal(wgmma_pack_shift(32, 2, 128, 1, -1, 0), 0);   /* G = 16 */
+  assert_int_equal(wgmma_pack_shift(32, 32, 128, 1, -1, 0), 0);  /* MHA */
+  assert_int_equal(wgmma_pack_shift(16, 4, 256, 1, -1, 0), 0);   /* d256 */
+}
+
 /* num_splits = 1 as the cap: nothing splits, the bound is 0; a device
  * that reports no SMs (sm_count 0) does not split either. */
 static void test_workspace_bound_edges(void **state) {
@@ -1617,6 +1661,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_wgmma_split_workspace),
       cmocka_unit_test(test_decode_workspace_by_sequence),
       cmocka_unit_test(test_decode_split_by_length),
+      cmocka_unit_test(test_wgmma_gqa_packing),
       cmocka_unit_test(test_decode_splits_fill_one_wave),
       cmocka_unit_test(test_decode_splits_fill_by_copies),
       cmocka_unit_test(test_workspace_bound_by_sequence),

@@ -164,6 +164,10 @@ static const scenario k_scenarios[] = {
     {"GPU: more work tiles than SMs, 3 query tiles per head, MHA 8/8, sinks, lse",
      0, 8, 8, 8, {120, 3, 77, 0, 100, 64, 119, 1}, {120, 50, 77, 9, 100, 30, 119, 1}, 0, {0},
      0, 2, 2, LAYOUT_PACKED, 0, 0.f, 1, 1, 1},
+    /* wgmma packs a KV head's 8 query heads into a tile's rows (causal). */
+    {"varlen, MQA 8/1, lengths around the packed tiles' tokens (16 a tile at block_m 128), sinks, lse",
+     0, 4, 8, 1, {16, 17, 40, 3}, {16, 60, 40, 3}, 0, {0},
+     0, 0, 0, LAYOUT_PACKED, 0, 0.f, 1, 1, 0},
     {"varlen decode rows over longer keys: Lq 1..4, GQA 8/2, lse, sinks",
      0, 4, 8, 2, {1, 2, 4, 1}, {50, 300, 17, 0}, 0, {0},
      0, 3, 2, LAYOUT_PADDED, 0, 0.f, 1, 1, 0},

@@ -163,6 +163,13 @@ struct FwdWgmmaTraits {
   // alone holds 96-128 of the consumers' 232 registers). fwd_wgmma_family.c
   // asks for workspace by the same rule.
   static constexpr bool kSplitMerge = kHeadDimPadded <= 128 && MASK != kMaskCausal;
+  // GQA packing (a KV head's query heads in one tile's rows): kernels whose
+  // walks are causal-shaped (causal; local, of which the one-sided windows)
+  // from 65 up to 128 columns: at d256 local its arithmetic spilled 8 bytes
+  // of the consumers', and d64/d32 causal ran 1.4-3.8% slower with the
+  // shifts in their code, unpacked calls included (forty-third session).
+  // fwd_wgmma_family.c packs by the same rule.
+  static constexpr bool kPackGqa = kHeadDimPadded > 64 && kHeadDimPadded <= 128 && MASK != kMaskNone;
 
   static constexpr int kQBytes = kPanels * kBlockM * kRowBytes;  // one Q tile
   static constexpr int kQBuffers = Q_BUFFERS;
@@ -434,15 +441,18 @@ __device__ __forceinline__ int load_kv_tile(uint32_t dst, const CUtensorMap *tm,
 }
 
 // Q of one work tile (128 rows, one box per panel) into Q tile qb.
+// q_x, q_y: the map's second and third coordinates, {first head, row}
+// (q_coords).
 template <class T>
 __device__ __forceinline__ void load_q(const CUtensorMap *tm_q, const WgmmaBarriers<T> &bar, uint32_t sq, int qb,
-                                       int q_row, int head, int q_batch) {
+                                       int q_x, int q_y, int q_batch) {
   const uint32_t dst = sq + qb * T::kQBytes;
   mbar_arrive_expect_tx(bar.q(qb), T::kQBytes);
 #pragma unroll
   for (int p = 0; p < T::kPanels; ++p)
-    tma_load_4d(dst + p * T::kBlockM * T::kRowBytes, tm_q, bar.q(qb), T::kPanelCols * p, q_row, head, q_batch);
+    tma_load_4d(dst + p * T::kBlockM * T::kRowBytes, tm_q, bar.q(qb), T::kPanelCols * p, q_x, q_y, q_batch);
 }
+
 
 // K and V of each key tile of one work tile, each into the next ring stage
 // once both consumers released it; j0: the ring position of its first key
@@ -848,6 +858,44 @@ struct WgmmaTile {
   uint32_t keys;  // a piece of a split tile: its key tiles [keys & 0xFFFF, keys >> 16) of the tile's; 0: all
 };
 
+// GQA packing (fa_fwd_args.pack_gqa_shift = s = log2 G, planned by the
+// family): a work tile's rows are (token, head) pairs of one KV head's G
+// query heads, row = token x G + head, so one tile reads the KV head's
+// K/V for all G heads and a sequence's last row tile holds G times the
+// tokens (fwd_wgmma.md "Next steps" item 5). t.head is then the KV head
+// and t.m0 the tile's first packed row (a multiple of G); with s = 0 the
+// same arithmetic is the tile of one query head (t.head).
+// The shift a kernel of traits T applies: 0 where it never packs
+// (FwdWgmmaTraits::kPackGqa), so that code folds away there.
+template <class T>
+__host__ __device__ __forceinline__ int pack_shift(const fa_fwd_args &a) { return T::kPackGqa ? a.pack_gqa_shift : 0; }
+
+// A sequence's rows in the tiles' units (packed: tokens x G).
+template <class T>
+__host__ __device__ __forceinline__ int packed_rows(const fa_fwd_args &a, int len_q) { return len_q << pack_shift<T>(a); }
+
+// The query head of the tile's row r (rows r and r + 8 share it: G divides 8).
+template <class T>
+__device__ __forceinline__ int tile_row_head(const fa_fwd_args &a, const WgmmaTile &t, int r) {
+  const int s = pack_shift<T>(a);
+  return (t.head << s) + (r & ((1 << s) - 1));
+}
+
+// The KV head of the tile's rows.
+template <class T>
+__device__ __forceinline__ int tile_kv_head(const fa_fwd_args &a, const WgmmaTile &t) {
+  return (t.head << pack_shift<T>(a)) / a.heads_per_kv;
+}
+
+// The Q and O maps' coordinates {first head, row} of a work tile's row r
+// (the heads maps, encode_heads_map: a box of G heads x rows).
+struct MapCoords {
+  int x, y;
+};
+__device__ __forceinline__ MapCoords q_coords(const WgmmaTile &t, int r, int s) {
+  return MapCoords{t.head << s, (int)t.seq.q_start + ((t.m0 + r) >> s)};
+}
+
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
 
 // The walk's tail of single tiles (attn/tile_order.h): the size
@@ -874,8 +922,9 @@ __device__ __forceinline__ int slot_key_tiles(const fa_fwd_args &a, const fa_til
   if (pos.m_block < 0) return -1;
   const fa_seq seq = fa_locate_sequence(&a, pos.b);
   const int m0 = pos.m_block * T::kBlockM;
-  if (m0 >= seq.len_q || !fa_seq_selected(&a, &seq)) return -1;
-  const fa_tile_plan p = fa_plan_key_tiles(m0, T::kBlockM, seq.len_q, seq.len_k, window_left_of<T::kMask>(a),
+  if (m0 >= packed_rows<T>(a, seq.len_q) || !fa_seq_selected(&a, &seq)) return -1;
+  const int s = pack_shift<T>(a);
+  const fa_tile_plan p = fa_plan_key_tiles(m0 >> s, T::kBlockM >> s, seq.len_q, seq.len_k, window_left_of<T::kMask>(a),
                                            window_right_of<T::kMask>(a), T::kBlockN);
   return p.n_block_max - p.n_block_min;
 }
@@ -916,8 +965,8 @@ __device__ __forceinline__ fa_tile_split plan_split(const fa_fwd_args &a, const 
 template <class T>
 __device__ __forceinline__ void list_block_tiles(const fa_fwd_args &a, unsigned char *tables, uint32_t list,
                                                  int tid) {
-  const int m_tiles = (a.seqlen_q + T::kBlockM - 1) / T::kBlockM;
-  const uint32_t heads = (uint32_t)a.num_heads_q;
+  const int m_tiles = (packed_rows<T>(a, a.seqlen_q) + T::kBlockM - 1) / T::kBlockM;
+  const uint32_t heads = (uint32_t)(pack_shift<T>(a) > 0 ? a.num_heads_k : a.num_heads_q);
   // causal-shaped: a tile's keys grow with its index (window bounded on one side)
   const int zigzag = (window_left_of<T::kMask>(a) < 0) != (window_right_of<T::kMask>(a) < 0);
   fa_tile_order order = fa_tile_order_dense(m_tiles, a.batch, heads, zigzag);
@@ -927,7 +976,7 @@ __device__ __forceinline__ void list_block_tiles(const fa_fwd_args &a, unsigned 
     uint32_t *ranks_end = reinterpret_cast<uint32_t *>(tables + 4 * FA_TILE_TABLE_MAX_BATCH);
     for (int b = tid; b < a.batch; b += T::kThreads) {
       const fa_seq seq = fa_locate_sequence(&a, b);
-      const int n = (seq.len_q + T::kBlockM - 1) / T::kBlockM;
+      const int n = (packed_rows<T>(a, seq.len_q) + T::kBlockM - 1) / T::kBlockM;
       q_tiles[b] = (uint16_t)(fa_seq_selected(&a, &seq) ? min(n, m_tiles) : 0);  // 0: the pair's other launch
     }
     __syncthreads();
@@ -986,7 +1035,7 @@ __device__ __forceinline__ WgmmaTile locate_tile(const fa_fwd_args &a, uint32_t 
   } else {
     t.seq = fa_locate_sequence(&a, t.b);
   }
-  t.run = (int)e.z >= 0 && t.m0 < t.seq.len_q && fa_seq_selected(&a, &t.seq);
+  t.run = (int)e.z >= 0 && t.m0 < packed_rows<T>(a, t.seq.len_q) && fa_seq_selected(&a, &t.seq);
   t.keys = T::kSplitMerge ? e.w : 0u;  // a constant where the kernel never splits
   return t;
 }
@@ -994,7 +1043,8 @@ __device__ __forceinline__ WgmmaTile locate_tile(const fa_fwd_args &a, uint32_t 
 #endif  // __CUDA_ARCH__ >= 900
 template <class T>
 __device__ __forceinline__ fa_tile_plan plan_tile(const fa_fwd_args &a, const WgmmaTile &t) {
-  fa_tile_plan p = fa_plan_key_tiles(t.m0, T::kBlockM, t.seq.len_q, t.seq.len_k, window_left_of<T::kMask>(a),
+  const int s = pack_shift<T>(a);
+  fa_tile_plan p = fa_plan_key_tiles(t.m0 >> s, T::kBlockM >> s, t.seq.len_q, t.seq.len_k, window_left_of<T::kMask>(a),
                                      window_right_of<T::kMask>(a), T::kBlockN);
   if (T::kSplitMerge && t.keys != 0) {  // a piece: its share of the tile's key tiles (list_block_tiles)
     p.n_block_max = p.n_block_min + (int)(t.keys >> 16);
@@ -1027,15 +1077,15 @@ __device__ __forceinline__ void produce(const fa_fwd_args &a, const CUtensorMap 
   tma_prefetch_map(tm_v);
   unsigned q_loads = 0, j = 0;  // Q tiles and key tiles loaded so far (barrier parities)
   const unsigned tile_count = ld_shared_4(list + kListEntryBytes * FA_TILE_LIST_MAX);
-  // The next work tile: {q_row, head, q_batch, b}, {k_row, kv_head,
+  // The next work tile: {q_x, q_y, q_batch, b} (load_q), {k_row, kv_head,
   // kv_batch, len_k}, {n_block_min, n_block_max, paged, 0}
   const uint32_t next = list + kListEntryBytes * FA_TILE_LIST_MAX + 16;
   Tracer tr(0, true);  // empty unless FA_WGMMA_TRACE_CAP (wgmma_trace.cuh)
-  const auto issue_q = [&](int q_row, int head, int q_batch) {
+  const auto issue_q = [&](int q_x, int q_y, int q_batch) {
     const int qb = q_buffer<T>(q_loads);
     mbar_wait_sleep(bar.q_empty(qb), q_parity<T>(q_loads) ^ 1u);  // a fresh barrier passes parity 1 at once
     ++q_loads;
-    load_q<T>(tm_q, bar, sq, qb, q_row, head, q_batch);
+    load_q<T>(tm_q, bar, sq, qb, q_x, q_y, q_batch);
   };
   // The first work tile from k on that visits keys (the consumers skip the
   // others alike and need no Q for them), prepared; its index, or
@@ -1050,14 +1100,17 @@ __device__ __forceinline__ void produce(const fa_fwd_args &a, const CUtensorMap 
       if (paged && plan.n_block_min * T::kBlockN < t.seq.len_k)  // its first tile's entries
         prefetch_l1(args.block_table + (int64_t)t.b * args.block_table_stride +
                     plan.n_block_min * T::kBlockN / args.page_size);
-      const int q_row = (int)(t.seq.q_start + t.m0), q_batch = args.cu_seqlens_q == nullptr ? t.b : 0;
+      // the shift from the constant bank (the kernel's `a`), not through
+      // args' pointer: one more generic load spilled the 24-register producer
+      const MapCoords qc = q_coords(t, 0, pack_shift<T>(a));
+      const int q_batch = args.cu_seqlens_q == nullptr ? t.b : 0;
       const int k_row = paged ? 0 : (int)t.seq.k_start;
       const int kv_batch = paged || args.cu_seqlens_k != nullptr ? 0 : t.b;
-      st_shared_16(next, (uint32_t)q_row, (uint32_t)t.head, (uint32_t)q_batch, (uint32_t)t.b);
-      st_shared_16(next + 16, (uint32_t)k_row, (uint32_t)(t.head / args.heads_per_kv), (uint32_t)kv_batch,
+      st_shared_16(next, (uint32_t)qc.x, (uint32_t)qc.y, (uint32_t)q_batch, (uint32_t)t.b);
+      st_shared_16(next + 16, (uint32_t)k_row, (uint32_t)tile_kv_head<T>(args, t), (uint32_t)kv_batch,
                    (uint32_t)t.seq.len_k);
       st_shared_16(next + 32, (uint32_t)plan.n_block_min, (uint32_t)plan.n_block_max, paged ? 1u : 0u, 0u);
-      if constexpr (T::kQBuffers == 2) issue_q(q_row, t.head, q_batch);
+      if constexpr (T::kQBuffers == 2) issue_q(qc.x, qc.y, q_batch);
       return k;
     }
     return tile_count;
@@ -1136,10 +1189,12 @@ __device__ __forceinline__ void produce_split(const fa_fwd_args &a, const CUtens
       const int qb = q_buffer<T>(q_loads);
       mbar_wait_sleep(bar.q_empty(qb), q_parity<T>(q_loads) ^ 1u);
       ++q_loads;
-      if (leader)
-        load_q<T>(tm_q, bar, sq, qb, (int)(t.seq.q_start + t.m0), t.head, a.cu_seqlens_q == nullptr ? t.b : 0);
+      if (leader) {
+        const MapCoords qc = q_coords(t, 0, pack_shift<T>(a));
+        load_q<T>(tm_q, bar, sq, qb, qc.x, qc.y, a.cu_seqlens_q == nullptr ? t.b : 0);
+      }
     }
-    load_tiles_split<T>(a, tm_kv, stages, bar, t.b, t.seq.len_k, t.head / a.heads_per_kv, plan.n_block_min,
+    load_tiles_split<T>(a, tm_kv, stages, bar, t.b, t.seq.len_k, tile_kv_head<T>(a, t), plan.n_block_min,
                         plan.n_block_max, j, issuer, leader);
     j += (unsigned)(plan.n_block_max - plan.n_block_min);
   }
@@ -1154,10 +1209,13 @@ template <class T>
 __device__ __forceinline__ void finish_rows(const fa_fwd_args &a, const WgmmaTile &t, float (&o)[T::kOTiles][4],
                                             const float (&row_max)[1][2], const float (&row_sum)[1][2],
                                             int warp_row0, int lane, Tracer *tr = nullptr) {
-  const float sink = a.sinks != nullptr ? a.sinks[t.head] * kLog2e : -INFINITY;
+  // The thread's two rows (lane / 4 and + 8 of the warp's) have one head.
+  const int s = pack_shift<T>(a), head = tile_row_head<T>(a, t, warp_row0 + (lane >> 2));
+  const float sink = a.sinks != nullptr ? a.sinks[head] * kLog2e : -INFINITY;
   float *lse = a.lse == nullptr ? nullptr
-                                : a.lse + t.b * a.lse_batch_stride + t.head * a.lse_head_stride + t.seq.q_start + t.m0;
-  const int rows_left = t.seq.len_q - t.m0;
+                                : a.lse + t.b * a.lse_batch_stride + head * a.lse_head_stride + t.seq.q_start +
+                                      (t.m0 >> s);
+  const int rows_left = packed_rows<T>(a, t.seq.len_q) - t.m0;
   // Both rows' sums, then the scaling, then the LSE stores: with a row's
   // store between them the two rows' shuffle and divide chains ran one after
   // the other (a branch per row).
@@ -1180,16 +1238,18 @@ __device__ __forceinline__ void finish_rows(const fa_fwd_args &a, const WgmmaTil
 #pragma unroll
     for (int half = 0; half < 2; ++half) {
       const int r = warp_row0 + (lane >> 2) + half * 8;
-      if (r < rows_left) lse[r] = fa_row_lse(total[half]);
+      if (r < rows_left) lse[r >> s] = fa_row_lse(total[half]);
     }
   }
 }
 
-// The work tile's O at its row `row` (the sequence's row t.m0 + row), head t.head.
+// The work tile's O at its row `row` (packed: the sequence's row
+// (t.m0 + row) >> s, head tile_row_head).
 template <class T>
 __device__ __forceinline__ typename T::Elem *tile_out_row(const fa_fwd_args &a, const WgmmaTile &t, int row) {
   return static_cast<typename T::Elem *>(a.out) + t.b * a.out_batch_stride +
-         (t.seq.q_start + t.m0 + row) * a.out_row_stride + t.head * a.out_head_stride;
+         (t.seq.q_start + ((t.m0 + row) >> pack_shift<T>(a))) * a.out_row_stride +
+         tile_row_head<T>(a, t, row) * a.out_head_stride;
 }
 
 // Epilogue of one work tile: finish_rows, then O straight from registers
@@ -1200,13 +1260,12 @@ __device__ __forceinline__ void store_tile(const fa_fwd_args &a, const WgmmaTile
                                            int lane) {
   using Elem = typename T::Elem;
   finish_rows<T>(a, t, o, row_max, row_sum, warp_row0, lane);
-  const int rows_left = t.seq.len_q - t.m0;
-  Elem *out = tile_out_row<T>(a, t, 0);
+  const int rows_left = packed_rows<T>(a, t.seq.len_q) - t.m0;
 #pragma unroll
   for (int half = 0; half < 2; ++half) {
     const int r = warp_row0 + (lane >> 2) + half * 8;
     if (r < rows_left) {
-      Elem *row = out + r * a.out_row_stride + (lane & 3) * 2;
+      Elem *row = tile_out_row<T>(a, t, r) + (lane & 3) * 2;
 #pragma unroll
       for (int dt = 0; dt < T::kStoreTiles; ++dt)  // not the padded columns
         *reinterpret_cast<uint32_t *>(row + dt * 8) = pack2<Elem>(o[dt][2 * half], o[dt][2 * half + 1]);
@@ -1242,8 +1301,7 @@ __device__ __forceinline__ void store_tile_smem(const fa_fwd_args &a, const Wgmm
   // stmatrix: lanes 8j..8j+7 address rows i = lane % 8 of matrix j: j & 1
   // the row half (+8), j >> 1 the n8 tile of the pair (+16 bytes).
   const uint32_t st_addr = so_w + ((ln & 7) + ((ln >> 3) & 1) * 8) * kRow + (ln >> 4) * 16;
-  const int rows_left = t.seq.len_q - t.m0 - (int)wrow0;  // of this warp's rows
-  Elem *out = tile_out_row<T>(a, t, (int)wrow0);
+  const int rows_left = packed_rows<T>(a, t.seq.len_q) - t.m0 - (int)wrow0;  // of this warp's rows
 #pragma unroll
   for (int pass = 0; pass < T::kOPasses; ++pass) {
     __syncwarp();  // the warp's previous copy-out has read its staging rows
@@ -1275,7 +1333,7 @@ __device__ __forceinline__ void store_tile_smem(const fa_fwd_args &a, const Wgmm
     for (int it = 0; it < kIters; ++it) {
       const unsigned r = row_of(it), k = pass * kTilesPerPass + chunk_of(it);
       if ((int)r < rows_left && k < T::kStoreTiles)
-        st_global_16(out + (int)r * a.out_row_stride + k * 8, v[it]);
+        st_global_16(tile_out_row<T>(a, t, (int)(wrow0 + r)) + k * 8, v[it]);
     }
   }
 }
@@ -1286,10 +1344,10 @@ __device__ __forceinline__ void store_tile_smem(const fa_fwd_args &a, const Wgmm
 template <class T>
 __device__ __forceinline__ void store_zero_rows(const fa_fwd_args &a, const WgmmaTile &t, unsigned wrow0,
                                                 int rows_left, unsigned ln) {
-  typename T::Elem *out = tile_out_row<T>(a, t, (int)wrow0);
   for (unsigned i = ln; i < 16u * T::kStoreTiles; i += 32u) {
     const int r = (int)(i / T::kStoreTiles), k = (int)(i % T::kStoreTiles);
-    if (r < rows_left) st_global_16(out + r * a.out_row_stride + k * 8, make_uint4(0u, 0u, 0u, 0u));
+    if (r < rows_left)
+      st_global_16(tile_out_row<T>(a, t, (int)wrow0 + r) + k * 8, make_uint4(0u, 0u, 0u, 0u));
   }
 }
 
@@ -1322,7 +1380,7 @@ __device__ __forceinline__ void store_tile_tma(const fa_fwd_args &a, const Wgmma
   // matrix j, chunk 2u + j / 2 of the panel, swizzled: (2u + j / 2) ^ (r % 8)
   // = ((j / 2) ^ (r % 8)) ^ 2u, so pair u's address is this one XOR (u << 5).
   const uint32_t st_addr = so_w + ((ln & 7) + ((ln >> 3) & 1) * 8) * 128 + ((((ln >> 4) ^ ln) & 7) << 4);
-  const int rows_left = t.seq.len_q - t.m0 - (int)wrow0;  // of this warp's rows
+  const int rows_left = packed_rows<T>(a, t.seq.len_q) - t.m0 - (int)wrow0;  // of this warp's rows
   const bool dense = a.cu_seqlens_q == nullptr;
   if (T::kOStageInQ && !any_keys) {  // no Q tile to stage in; rows that see no key are 0
     store_zero_rows<T>(a, t, wrow0, rows_left, ln);
@@ -1357,10 +1415,11 @@ __device__ __forceinline__ void store_tile_tma(const fa_fwd_args &a, const Wgmma
       fence_proxy_async_shared();  // the stmatrix writes before the async proxy reads them
       __syncwarp();
       if (issuer) {
+        const MapCoords oc = q_coords(t, (int)wrow0, pack_shift<T>(a));  // the O map is Q's kind
 #pragma unroll
         for (int q = 0; q < kPanelsPerPass; ++q)
-          tma_store_4d(tm_o, so_w + q * T::kOPanelStride, pass * T::kOStageCols + q * 64,
-                       (int)(t.seq.q_start + t.m0 + wrow0), t.head, dense ? t.b : 0);
+          tma_store_4d(tm_o, so_w + q * T::kOPanelStride, pass * T::kOStageCols + q * 64, oc.x, oc.y,
+                       dense ? t.b : 0);
         bulk_commit_group();
       }
       tr.mark(kTrPassStored, pass);
@@ -1370,7 +1429,6 @@ __device__ __forceinline__ void store_tile_tma(const fa_fwd_args &a, const Wgmma
       // k = i % kTilesPerPass (panel k / 8, chunk k % 8 in it); loads first,
       // then the stores of the rows < len_q.
       constexpr int kIters = 16 * kTilesPerPass / 32;
-      Elem *out = tile_out_row<T>(a, t, (int)wrow0);
       uint4 v[kIters];
 #pragma unroll
       for (int it = 0; it < kIters; ++it) {
@@ -1380,7 +1438,8 @@ __device__ __forceinline__ void store_tile_tma(const fa_fwd_args &a, const Wgmma
 #pragma unroll
       for (int it = 0; it < kIters; ++it) {
         const unsigned rr = (32u * it + ln) / kTilesPerPass, k = pass * kTilesPerPass + (32u * it + ln) % kTilesPerPass;
-        if ((int)rr < rows_left && k < T::kStoreTiles) st_global_16(out + (int)rr * a.out_row_stride + k * 8, v[it]);
+        if ((int)rr < rows_left && k < T::kStoreTiles)
+          st_global_16(tile_out_row<T>(a, t, (int)(wrow0 + rr)) + k * 8, v[it]);
       }
       // Q rows written and read by the generic proxy: ordered before the
       // producer's next TMA load into them
@@ -1597,7 +1656,7 @@ __device__ __forceinline__ void consume(const fa_fwd_args &a, const CUtensorMap 
           if (ctid % 128 == 0) mbar_arrive(bar.k_empty(s));
           if (a.softcap > 0.f) apply_softcap<T>(sc, a.softcap, a.softcap_inner_scale);
           if (fa_tile_needs_mask(&plan, n0, T::kBlockN))
-            apply_mask<T>(sc, a, n0, m0 + warp_row0, diag, len_k, lane, hidden);
+            apply_mask<T>(sc, a, n0, m0 + warp_row0, diag, len_k, lane, hidden, pack_shift<T>(a));
           online_softmax_deferred<T, true>(sc, row_max, row_sum, alpha, cs, positive_scale, c, p, tr);
         }
         // Iteration n starts with the wait for P(n-2) V(n-2) and ends with the
@@ -1638,7 +1697,7 @@ __device__ __forceinline__ void consume(const fa_fwd_args &a, const CUtensorMap 
           if (ctid % 128 == 0) mbar_arrive(bar.k_empty(s));
           if (a.softcap > 0.f) apply_softcap<T>(sc, a.softcap, a.softcap_inner_scale);
           if (fa_tile_needs_mask(&plan, n0, T::kBlockN))
-            apply_mask<T>(sc, a, n0, m0 + warp_row0, diag, len_k, lane, hidden);
+            apply_mask<T>(sc, a, n0, m0 + warp_row0, diag, len_k, lane, hidden, pack_shift<T>(a));
           online_softmax_deferred<T>(sc, row_max, row_sum, alpha, cs, positive_scale, c, p, tr);  // O untouched
         }
         {  // the last key tile's P V; every S is done: Q goes back to the producer
@@ -1693,7 +1752,7 @@ __device__ __forceinline__ void consume(const fa_fwd_args &a, const CUtensorMap 
 
         if (a.softcap > 0.f) apply_softcap<T>(sc, a.softcap, a.softcap_inner_scale);
         if (fa_tile_needs_mask(&plan, n0, T::kBlockN))
-          apply_mask<T>(sc, a, n0, m0 + warp_row0, diag, len_k, lane, hidden);
+          apply_mask<T>(sc, a, n0, m0 + warp_row0, diag, len_k, lane, hidden, pack_shift<T>(a));
         online_softmax<T>(sc, o, row_max, row_sum, cs, positive_scale);
         uint32_t p[T::kPVSteps][4];
         pack_p<T>(p, sc[0]);
@@ -1797,8 +1856,9 @@ __global__ void __launch_bounds__(T::kThreads, 1)
 // no allocation), then the kernel. Returns a cudaError_t.
 template <class T>
 int launch_fwd_wgmma(const fa_fwd_args *args, cudaStream_t stream) {
-  const long long m_blocks = (args->seqlen_q + T::kBlockM - 1) / T::kBlockM;
-  const long long tiles = m_blocks * args->num_heads_q * args->batch;  // <= INT32_MAX, checked by supports()
+  const int s = pack_shift<T>(*args);
+  const long long m_blocks = (((long long)args->seqlen_q << s) + T::kBlockM - 1) / T::kBlockM;
+  const long long tiles = m_blocks * (s > 0 ? args->num_heads_k : args->num_heads_q) * args->batch;  // <= INT32_MAX, checked by supports()
   if (tiles == 0) return cudaSuccess;
   // Persistent: one block per SM (the shared memory allows no more; more
   // blocks only where a block's tile list would overflow), each looping over
@@ -1814,15 +1874,19 @@ int launch_fwd_wgmma(const fa_fwd_args *args, cudaStream_t stream) {
   kv_map_extents(args, &k_rows, &k_batches);  // paged: {page_size, num_pages}; boxes stay inside a page
   const int k_box_rows = kv_box_rows<T>(args->block_table != nullptr, args->page_size);
   alignas(64) CUtensorMap tm_q, tm_k, tm_v, tm_o = {};
-  if (encode_rows_map(&tm_q, encode, type, args->q, T::kHeadDim, q_rows, args->num_heads_q, q_batches,
-                      args->q_row_stride, args->q_head_stride, args->q_batch_stride, T::kBlockM, T::kPanelCols) != CUDA_SUCCESS ||
+  // Q and O through heads maps (q_coords): a box of G heads (1 unpacked)
+  // x kBlockM / G rows (Q) or 16 / G rows (O: a warp's rows).
+  if (encode_heads_map(&tm_q, encode, type, args->q, T::kHeadDim, q_rows, args->num_heads_q, q_batches,
+                       args->q_row_stride, args->q_head_stride, args->q_batch_stride, 1 << s, T::kBlockM >> s,
+                       T::kPanelCols) != CUDA_SUCCESS ||
+      (T::kTmaStore &&
+       encode_heads_map(&tm_o, encode, type, args->out, T::kHeadDim, q_rows, args->num_heads_q, q_batches,
+                        args->out_row_stride, args->out_head_stride, args->out_batch_stride, 1 << s, 16 >> s,
+                        64) != CUDA_SUCCESS) ||
       encode_rows_map(&tm_k, encode, type, args->k, T::kHeadDim, k_rows, args->num_heads_k, k_batches,
                       args->k_row_stride, args->k_head_stride, args->k_batch_stride, k_box_rows, T::kPanelCols) != CUDA_SUCCESS ||
       encode_rows_map(&tm_v, encode, type, args->v, T::kHeadDim, k_rows, args->num_heads_k, k_batches,
-                      args->v_row_stride, args->v_head_stride, args->v_batch_stride, k_box_rows, T::kPanelCols) != CUDA_SUCCESS ||
-      (T::kTmaStore &&  // O: 16-row boxes, one warp's rows (store_tile_tma)
-       encode_rows_map(&tm_o, encode, type, args->out, T::kHeadDim, q_rows, args->num_heads_q, q_batches,
-                       args->out_row_stride, args->out_head_stride, args->out_batch_stride, 16, 64) != CUDA_SUCCESS))
+                      args->v_row_stride, args->v_head_stride, args->v_batch_stride, k_box_rows, T::kPanelCols) != CUDA_SUCCESS)
     return cudaErrorInvalidValue;
   const void *kernel = reinterpret_cast<const void *>(fwd_wgmma_kernel<T>);
   const cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, T::kSmemBytes);

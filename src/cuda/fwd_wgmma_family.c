@@ -100,6 +100,28 @@ static size_t split_bytes(const fa_fwd_args *a, const fa_kernel_info *k, const f
   return fa_split_workspace_bytes(dev->sm_count, k->block_m, padded);
 }
 
+/* GQA packing (fwd_wgmma.cuh): log2 of heads_per_kv where a KV head's
+ * query heads share a work tile's rows, else 0. Where sequences of any
+ * length come together (varlen q) under a causal-shaped mask, each
+ * sequence's last row tile is partial; packing G heads puts G times the
+ * tokens in it (the packed GQA row of bench.py: 1.095x the causal
+ * elements it needs unpacked, 1.058x packed; fwd_wgmma.md "Next steps"
+ * item 5). G in {2, 4, 8}: a power of two dividing a warp's 16 rows and
+ * the tile's; a warp's two rows a thread then share a head. */
+static int32_t gqa_pack_shift(const fa_fwd_args *a, const fa_kernel_info *k) {
+  const int one_sided = (a->window_left < 0) != (a->window_right < 0);
+  const int causal_shaped = k->mask == FA_MASK_CAUSAL || (k->mask == FA_MASK_LOCAL && one_sided);
+  const int32_t padded = k->head_dim % 64 == 0 ? k->head_dim : (k->head_dim + 31) / 32 * 32; /* kHeadDimPadded */
+  /* FwdWgmmaTraits::kPackGqa: 65 to 128 columns */
+  if (a->cu_seqlens_q == NULL || !causal_shaped || padded <= 64 || padded > 128 || k->block_m % 8 != 0) return 0;
+  switch (a->heads_per_kv) {
+    case 2: return 1;
+    case 4: return 2;
+    case 8: return 3;
+    default: return 0;
+  }
+}
+
 /* Split where allowed and the workspace holds it; otherwise the call runs
  * unsplit (as the decode family lowers its split count to the workspace
  * given). Sequences are never split: splits 1. */
@@ -107,6 +129,7 @@ static void wgmma_plan(fa_fwd_args *a, const fa_kernel_info *k, const fa_device_
   const size_t need = split_bytes(a, k, dev);
   a->split_last_round = a->num_splits != 1 && need > 0 && a->workspace != NULL && a->workspace_bytes >= need;
   a->splits = 1;
+  a->pack_gqa_shift = gqa_pack_shift(a, k);
 }
 
 /* Before plan (splits 0): what a split would need; after: what it uses. */

@@ -32,16 +32,19 @@ __host__ __device__ __forceinline__ int window_right_of(const fa_fwd_args &a) {
 // iff it lies in the row's visible range (attn/mask.h). Hidden scores
 // become `hidden` (the raw value whose scaled score is -inf). The ranges
 // are recomputed here rather than kept in registers: only boundary tiles
-// pay for them.
+// pay for them. pack_shift: rows are packed (token x 2^pack_shift + head,
+// fwd_wgmma.cuh "GQA packing"), a row's query position is row >> pack_shift.
 template <class T>
 __device__ __forceinline__ void apply_mask(float (&s)[T::kMTiles][T::kSTiles][4], const fa_fwd_args &a, int n0,
-                                           int row0, int64_t diag, int len_k, int lane, float hidden) {
+                                           int row0, int64_t diag, int len_k, int lane, float hidden,
+                                           int pack_shift = 0) {
   const int wl = window_left_of<T::kMask>(a), wr = window_right_of<T::kMask>(a);
 #pragma unroll
   for (int mt = 0; mt < T::kMTiles; ++mt)
 #pragma unroll
     for (int half = 0; half < 2; ++half) {
-      const fa_key_range r = fa_visible_keys(row0 + mt * 16 + (lane >> 2) + half * 8 + diag, wl, wr, len_k);
+      const fa_key_range r =
+          fa_visible_keys(((row0 + mt * 16 + (lane >> 2) + half * 8) >> pack_shift) + diag, wl, wr, len_k);
 #pragma unroll
       for (int nt = 0; nt < T::kSTiles; ++nt)
 #pragma unroll

@@ -48,6 +48,27 @@ inline CUresult encode_rows_map(CUtensorMap *map, PFN_cuTensorMapEncodeTiled_v12
                 CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
 }
 
+// The same tensor as a map {head_dim, heads, rows, batches}, box
+// {box_cols, box_heads, box_rows, 1}: a box is box_rows rows of box_heads
+// consecutive heads, in shared memory row r x box_heads + h for the box's
+// row r and head h (GQA packing, fwd_wgmma.cuh; box_heads 1: the rows
+// map's box). Extents of 1 get the row stride, as in encode_rows_map.
+inline CUresult encode_heads_map(CUtensorMap *map, PFN_cuTensorMapEncodeTiled_v12000 encode, CUtensorMapDataType type,
+                                 const void *base, int head_dim, int64_t rows, int64_t heads, int64_t batches,
+                                 int64_t row_stride, int64_t head_stride, int64_t batch_stride, int box_heads,
+                                 int box_rows, int box_cols = 64) {
+  const cuuint64_t row_bytes = (cuuint64_t)row_stride * 2;
+  cuuint64_t dims[4] = {(cuuint64_t)head_dim, (cuuint64_t)(heads > 0 ? heads : 1), (cuuint64_t)(rows > 0 ? rows : 1),
+                        (cuuint64_t)(batches > 0 ? batches : 1)};
+  cuuint64_t strides[3] = {heads > 1 ? (cuuint64_t)head_stride * 2 : row_bytes, row_bytes,
+                           batches > 1 ? (cuuint64_t)batch_stride * 2 : row_bytes};
+  cuuint32_t box[4] = {(cuuint32_t)box_cols, (cuuint32_t)box_heads, (cuuint32_t)box_rows, 1};
+  cuuint32_t element_strides[4] = {1, 1, 1, 1};
+  return encode(map, type, 4, const_cast<void *>(base), dims, strides, box, element_strides, CU_TENSOR_MAP_INTERLEAVE_NONE,
+                box_cols == 64 ? CU_TENSOR_MAP_SWIZZLE_128B : CU_TENSOR_MAP_SWIZZLE_64B,
+                CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+}
+
 // Extents {rows, outer} of the K/V maps, matching fa_kv_row_coords'
 // (outer, row): paged {page_size, num_pages} (outer = the page), dense
 // {kv_capacity, batch} (the sequence), varlen {total_k, 1} (rows of all
