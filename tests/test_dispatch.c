@@ -1126,22 +1126,22 @@ static void test_decode_splits_fill_one_wave(void **state) {
  * before the heuristic stops splitting depends on how the kernel streams
  * K/V, its blocks an SM and the longest cache (fwd_decode_family.c
  * fill_percent): on the tile copies (sm_90, a contiguous cache or pages of
- * 16), where 2 blocks or more fit an SM (d64, d128), 35% for caches of at
- * most 8192 keys and 40% up to 16384, else 60%; on the row copies (pages
- * of 1) 80%. H200 slots: d64 396 (3 an SM), d128 264 (2), d256 132 (1).
- * One query per sequence, GQA 32/8. */
+ * 16), where 2 blocks or more fit an SM (d64, d128) and the cache has at
+ * most 16384 keys, 70% of the SMs (d128: 35% of 264 slots, b12 unsplit,
+ * b11 split; d64: 23% of 396, the same batches), else 60% of the slots;
+ * on the row copies (pages of 1) 80%. H200 slots: d64 396 (3 an SM), d128
+ * 264 (2), d256 132 (1). One query per sequence, GQA 32/8. */
 static void test_decode_splits_fill_by_copies(void **state) {
   static const int32_t table[1] = {0};
   static const struct {
     int32_t d, batch, keys, page_size, split; /* split: 1 if the heuristic splits */
   } rows[] = {{128, 20, 8192, 0, 0},  {128, 20, 8192, 16, 0},  {128, 20, 8192, 1, 1},  {128, 14, 8192, 0, 0},
-              {128, 14, 4096, 64, 0}, {128, 13, 12000, 0, 1},  {128, 14, 12000, 0, 0}, {128, 18, 12000, 0, 0},
-              {128, 13, 16000, 0, 1}, {128, 14, 16000, 0, 0},  {128, 16, 16000, 16, 0}, {128, 16, 16000, 1, 1},
+              {128, 14, 4096, 64, 0}, {128, 13, 12000, 0, 0},  {128, 11, 12000, 0, 1}, {128, 18, 12000, 0, 0},
+              {128, 12, 16000, 0, 0}, {128, 11, 16000, 0, 1},  {128, 16, 16000, 16, 0}, {128, 16, 16000, 1, 1},
               {128, 12, 4096, 0, 0},  {128, 11, 4096, 0, 1},   {128, 12, 2048, 0, 0},   {128, 10, 8192, 0, 1},
-              {64, 32, 8192, 0, 0},   {64, 32, 8192, 64, 0},   {64, 32, 8192, 1, 1},    {64, 18, 4096, 0, 0},
-              {64, 17, 4096, 0, 1},   {64, 18, 8192, 0, 0},    {64, 14, 8192, 0, 1},    {64, 18, 12000, 0, 1},
-              {64, 20, 12000, 0, 0},  {64, 20, 16000, 0, 0},   {256, 10, 8192, 0, 0},   {256, 8, 4096, 0, 1},
-              {256, 9, 12000, 0, 1}};
+              {64, 32, 8192, 0, 0},   {64, 32, 8192, 64, 0},   {64, 32, 8192, 1, 1},    {64, 12, 4096, 0, 0},
+              {64, 11, 4096, 0, 1},   {64, 14, 8192, 0, 0},    {64, 11, 8192, 0, 1},    {64, 12, 16000, 0, 0},
+              {64, 11, 16000, 0, 1},  {256, 10, 8192, 0, 0},   {256, 8, 4096, 0, 1},    {256, 9, 12000, 0, 1}};
   const fa_device_info dev = h200();
   (void)state;
   for (size_t i = 0; i < sizeof rows / sizeof rows[0]; ++i) {
@@ -1351,7 +1351,7 @@ static void test_decode_workspace_by_sequence(void **state) {
     int64_t rows; /* what the layout must hold */
   } cases[] = {
       {"pair: 4 decoding + an 8192-row chunk, GQA 32/8 d128", 32, 8, 128, 5, 8192, 4 + 8192, 32768, 1, 5 * 16},
-      {"pair: prefill 4096 + 4095 rows, MHA 16/16 d64", 16, 16, 64, 2, 4096, 8191, 4096, 1, 2 * 64},
+      {"pair: prefill 4096 + 4095 rows, MHA 8/8 d64", 8, 8, 64, 2, 4096, 8191, 4096, 1, 2 * 64},
       {"pair: 1 decoding + 3 chunks of 1000, GQA 28/4 d80 (Q = 9)", 28, 4, 80, 4, 1000, 3001, 20000, 1, 4 * 9},
       {"pair: 2 decoding, max_seqlen_q 100 (total_q < batch x Q)", 32, 8, 128, 2, 100, 2, 32768, 1, 2},
       {"alone: spec decode 1, 2, 4 rows (total_q < batch x Q)", 32, 8, 128, 3, 4, 7, 32768, 0, 7},
@@ -1421,7 +1421,7 @@ static void test_decode_workspace_by_sequence(void **state) {
 static void test_workspace_bound_by_sequence(void **state) {
   static const ws_model models[] = {
       {32, 8, 128, FA_DTYPE_BF16, 64, 8192, 32768, 64 + 8192},
-      {16, 16, 64, FA_DTYPE_BF16, 16, 4096, 4096, 8192},
+      {8, 8, 64, FA_DTYPE_BF16, 16, 4096, 4096, 8192},
       {28, 4, 80, FA_DTYPE_BF16, 48, 2048, 20000, 4096},
   };
   static const int32_t qs[] = {1, 2, 3, 4, 8, 9, 16, 17, 64, 65, 100, 512, 2048, 4096, 8192};

@@ -24,21 +24,21 @@
 #define DECODE_WAVE_EFFICIENCY 0.9
 /* Blocks without splitting fill the GPU from this share of its block
  * slots, in percent (fill_percent; measured on an H200, fwd_decode.md
- * "Split-KV"): on the tile copies 60, and where the kernel fits 2 blocks
- * an SM or more (d64-d128) 35 for caches of at most
- * DECODE_SHORT_CACHE_KEYS and 40 up to DECODE_MID_CACHE_KEYS (forty-second
- * session, forced unsplit against the split: d128 at 36% of the slots
- * +14% with 2048 keys, +4% 4096, +1.4% 8192, at 30% 6-19% slower; d64
- * at 36% +3..6% up to 8192 keys, at 28% 9% slower with 8192; 12000-16000
- * keys: d128 at 39% 1-2% slower, at 42% +0.5..1.2%, d64 at 40-44%
- * +4..5%; d256, 1 block an SM, 14-16% slower unsplit at 48%, 5-7%
- * faster at 61-73%); on the row copies 80 (page 1 ran 24% slower unsplit
- * at 65%). */
+ * "Split-KV"): on the row copies 80 (page 1 ran 24% slower unsplit at
+ * 65%); on the tile copies 60, except where the kernel fits 2 blocks an SM
+ * or more (d64-d128) and the longest cache has at most
+ * DECODE_MID_CACHE_KEYS keys: there the blocks must reach
+ * DECODE_FILL_SM_SHARE percent of the SMs, whatever an SM holds (forty-
+ * fourth session, the keys-as-M step, forced unsplit against the split:
+ * d128 at 0.73 blocks an SM 3-4.5% faster unsplit with 12000-16000 keys
+ * and the same up to 8192, at 0.61 the same with 4096 and 5-9% slower
+ * with 8192-16000; d64 at 0.85 an SM 8% / 2.6% faster with 4096 / 8192
+ * keys and 1% slower with 16000, at 1.09 8% faster with 16000, at 0.61
+ * 5-13% slower; d256, 1 block an SM, 14-16% slower unsplit at 48% of its
+ * slots, 5-7% faster at 61-73%). */
 #define DECODE_FILL_TILE_COPIES 60
-#define DECODE_FILL_SHORT_CACHES 35
-#define DECODE_FILL_MID_CACHES 40
+#define DECODE_FILL_SM_SHARE 70
 #define DECODE_FILL_ROW_COPIES 80
-#define DECODE_SHORT_CACHE_KEYS 8192
 #define DECODE_MID_CACHE_KEYS 16384
 
 /* Row tiles per (sequence, KV head): only the short sequences' when the
@@ -56,14 +56,16 @@ static int64_t blocks_per_sm(const fa_kernel_info *k, const fa_device_info *dev)
  * the GPU: by how the kernel streams K/V (tile copies: fwd_decode.cuh
  * encode_decode_tile_maps, sm_90, head dims that are multiples of 64, a
  * contiguous cache or pages of whole 16-key tiles; the maps' other limits
- * are not checked here), the blocks an SM and the longest cache (a
- * combine's fixed cost weighs more against a short stream). */
+ * are not checked here), the blocks an SM and the longest cache (past
+ * DECODE_MID_CACHE_KEYS 60% of the slots, set before the keys-as-M step
+ * and not re-measured since). */
 static int64_t fill_percent(const fa_fwd_args *a, const fa_kernel_info *k, const fa_device_info *dev) {
   const int tiles =
       k->arch >= 90 && k->head_dim % 64 == 0 && (a->block_table == NULL || a->page_size % FA_DECODE_STEP == 0);
   if (!tiles) return DECODE_FILL_ROW_COPIES;
-  if (blocks_per_sm(k, dev) < 2 || a->seqlen_k > DECODE_MID_CACHE_KEYS) return DECODE_FILL_TILE_COPIES;
-  return a->seqlen_k <= DECODE_SHORT_CACHE_KEYS ? DECODE_FILL_SHORT_CACHES : DECODE_FILL_MID_CACHES;
+  const int64_t per_sm = blocks_per_sm(k, dev);
+  if (per_sm < 2 || a->seqlen_k > DECODE_MID_CACHE_KEYS) return DECODE_FILL_TILE_COPIES;
+  return DECODE_FILL_SM_SHARE / per_sm;
 }
 
 /*
