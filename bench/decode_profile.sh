@@ -9,8 +9,10 @@
 #   run(command="bash bench/decode_profile.sh", carry=[".deb"], timeout_s=300)
 # NCU_CLOCK: ncu's --clock-control (default base: clocks locked at base,
 # where this kernel is issue-bound; none: the clocks a run gets); NCU_ROWS:
-# which rows (default all five; b12s1: 12 x 4096 keys unsplit, 96 blocks
-# on 132 SMs, where the kernel is compute-bound: trace, forty-first session). Each report adds L2 read sectors from
+# which rows (default the first five; b12s1: 12 x 4096 keys unsplit, 96 blocks
+# on 132 SMs, where the kernel is compute-bound: trace, forty-first session;
+# d64b8 / d64b8h: d64 b8 x 32k keys first / heads first, whose 3-4% gap
+# the layout probe does not show: fwd_decode.md "Next" item 2). Each report adds L2 read sectors from
 # the SMs and DRAM bytes read (L2 traffic per DRAM byte). NCU_SOURCE=1:
 # also the SourceCounters section into a report, then the SASS lines with
 # the most stall samples (where the warps wait: ncu_<row>_sass.csv, top 25
@@ -23,10 +25,12 @@ rows=("b32:--seqlens-k $(printf '8192,%.0s' $(seq 32) | sed 's/,$//')"
       "b1:--seqlens-k 131072"
       "b128:--seqlens-k $(printf '1024,%.0s' $(seq 128) | sed 's/,$//')"
       "b32p16:--page-size 16 --seqlens-k $(printf '8192,%.0s' $(seq 32) | sed 's/,$//')"
-      "b12s1:--splits 1 --seqlens-k $(printf '4096,%.0s' $(seq 12) | sed 's/,$//')")
+      "b12s1:--splits 1 --seqlens-k $(printf '4096,%.0s' $(seq 12) | sed 's/,$//')"
+      "d64b8:--head-dim 64 --seqlens-k $(printf '32768,%.0s' $(seq 8) | sed 's/,$//')"
+      "d64b8h:--head-dim 64 --kv-heads-first --seqlens-k $(printf '32768,%.0s' $(seq 8) | sed 's/,$//')")
 for r in "${rows[@]}"; do
   name=${r%%:*} args=${r#*:}
-  case " ${NCU_ROWS:-$name} " in *" $name "*) ;; *) continue ;; esac
+  case " ${NCU_ROWS:-b32 b1 b128 b32p16 b12s1} " in *" $name "*) ;; *) continue ;; esac
   # shellcheck disable=SC2086
   timeout "$(cap 60)" "$NCU" --kernel-name regex:fwd_decode --launch-skip 2 --launch-count 1 \
     --clock-control "${NCU_CLOCK:-base}" \

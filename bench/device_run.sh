@@ -24,7 +24,8 @@
 #                                        overhead (decode_overhead.py: kernel/combine times, ours and cuDNN)
 #                                        read-ceiling (read_ceiling.cu: static vs claimed chunks, per-SM ends)
 #                                        layout-probe (layout_probe.cu: the decode stream over [b,s,h,d] per head,
-#                                        [b,h,s,d] per head, [b,s,h,d] all heads a block)
+#                                        [b,h,s,d] per head, [b,s,h,d] all heads a block; LAYOUT_PROBE_BATCHES
+#                                        sequences, default 32)
 #                                        VAR=value (exported for the steps after it)
 #
 # Logs go to $OUT (the device tool brings them back); a short summary is
@@ -406,7 +407,7 @@ for s in "$@"; do
     bench-decode-quick) step_bench_decode --quick ;;
     overhead) PYTHONPATH=python timeout 150 python3 bench/decode_overhead.py 2>&1 | grep -vi warn | tee "$OUT/overhead.txt" >>"$SUMMARY" ;;
     layout-probe) mkdir -p build && timeout 60 nvcc -O3 -std=c++17 -Isrc -gencode arch=compute_90a,code=sm_90a bench/layout_probe.cu -o build/layout_probe &&
-                  timeout 60 build/layout_probe 2>&1 | tee "$OUT/layout_probe.txt" >>"$SUMMARY" ;;
+                  for nb in ${LAYOUT_PROBE_BATCHES:-32}; do timeout 60 build/layout_probe "$nb"; done 2>&1 | tee "$OUT/layout_probe.txt" >>"$SUMMARY" ;;
     read-ceiling) timeout 60 nvcc -O3 -std=c++17 -Isrc -gencode arch=compute_90a,code=sm_90a bench/read_ceiling.cu -o build/read_ceiling &&
                   { build/read_ceiling 512; build/read_ceiling 1024; } 2>&1 | tee "$OUT/read_ceiling.txt" >>"$SUMMARY" ;;
     *=*) export "${s?}"; continue ;;  # VAR=value between steps (e.g. a second ab-decode's AB_OLD)

@@ -3,10 +3,11 @@
 // the same): a stream with the decode kernel's shape and no attention.
 //
 //   nvcc -O3 -std=c++17 -Isrc -gencode arch=compute_90a,code=sm_90a bench/layout_probe.cu -o build/layout_probe
-//   build/layout_probe
+//   build/layout_probe [B]
 //
-// B = 32 sequences of S = 8192 keys, H = 8 KV heads (the b32 x 8k bench
-// row), head dim 64 and 128, bf16, K and V. Every block has 4 warps; each
+// B sequences (default 32: the b32 x 8k bench row; 48 fills d64's 3 blocks
+// an SM, 384 of 396 slots, and runs d128 in 1.5 waves) of S = 8192 keys,
+// H = 8 KV heads, head dim 64 and 128, bf16, K and V. Every block has 4 warps; each
 // warp streams its steps (w, w + 4, ...) through its own ring of TMA boxes
 // (K and V of 16 key rows a step, one mbarrier per slot), as
 // fwd_decode.cuh's tile copies do, and reads one word of each landed step.
@@ -31,6 +32,7 @@
 #include <cudaTypedefs.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #include <algorithm>
 #include <vector>
@@ -40,7 +42,8 @@
 
 namespace {
 using namespace fa;
-constexpr int kWarps = 4, kB = 32, kS = 8192, kH = 8, kRowsPerStep = 16;
+constexpr int kWarps = 4, kS = 8192, kH = 8, kRowsPerStep = 16;
+int g_batch = 32;  // B, from the command line (host only)
 
 enum Mode {
   kBshdPerHead,
@@ -121,7 +124,7 @@ __global__ void __launch_bounds__(kWarps * 32) stream_kernel(const __grid_consta
 }
 
 Maps maps_for(Mode mode, int d, const void *k, const void *v) {
-  const cuuint64_t e = 2, D = d, S = kS, H = kH, B = kB;
+  const cuuint64_t e = 2, D = d, S = kS, H = kH, B = g_batch;
   Maps m;
   for (int t = 0; t < 2; ++t) {
     CUtensorMap *map = t == 0 ? &m.k : &m.v;
@@ -142,7 +145,7 @@ Maps maps_for(Mode mode, int d, const void *k, const void *v) {
 // The grid of every mode, in clusters of the mode's size (1: none).
 cudaLaunchConfig_t launch_config(Mode mode, int smem, cudaLaunchAttribute *cluster) {
   cudaLaunchConfig_t cfg = {};
-  cfg.gridDim = dim3(kB * kH);
+  cfg.gridDim = dim3(g_batch * kH);
   cfg.blockDim = dim3(kWarps * 32);
   cfg.dynamicSmemBytes = smem;
   cluster->id = cudaLaunchAttributeClusterDimension;
@@ -163,7 +166,7 @@ void run(const void *k, const void *v, uint32_t *sink, int sms) {
   cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
   int per_sm = 0;
   cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, kWarps * 32, smem);
-  const double bytes = 2.0 * kB * kS * kH * D * 2;
+  const double bytes = 2.0 * g_batch * kS * kH * D * 2;
   Maps maps[kModes];
   for (int m = 0; m < kModes; ++m) maps[m] = maps_for((Mode)m, D, k, v);
   cudaEvent_t e0, e1;
@@ -186,7 +189,7 @@ void run(const void *k, const void *v, uint32_t *sink, int sms) {
     fprintf(stderr, "launch failed: %s\n", cudaGetErrorString(err));
     exit(1);
   }
-  printf("d%d, %d stages, %d blocks an SM (%d SMs), grid %d, %.0f MiB of K + V:\n", D, STAGES, per_sm, sms, kB * kH,
+  printf("d%d, %d stages, %d blocks an SM (%d SMs), grid %d, %.0f MiB of K + V:\n", D, STAGES, per_sm, sms, g_batch * kH,
          bytes / (1 << 20));
   for (int m = 0; m < kModes; ++m) {
     std::sort(ms[m].begin(), ms[m].end());
@@ -197,21 +200,26 @@ void run(const void *k, const void *v, uint32_t *sink, int sms) {
       const cudaLaunchConfig_t cfg = launch_config((Mode)m, smem, &attr);
       int clusters = 0;
       cudaOccupancyMaxActiveClusters(&clusters, kernel, &cfg);
-      printf("  (%d clusters resident, grid %d)", clusters, kB * kH / kModeCluster[m]);
+      printf("  (%d clusters resident, grid %d)", clusters, g_batch * kH / kModeCluster[m]);
     }
     printf("\n");
   }
 }
 }  // namespace
 
-int main() {
+int main(int argc, char **argv) {
+  if (argc > 1) g_batch = atoi(argv[1]);
+  if (g_batch < 1 || g_batch > 256) {
+    fprintf(stderr, "usage: layout_probe [sequences, 1..256]\n");
+    return 2;
+  }
   int sms = 0;
   cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0);
-  const size_t bytes = (size_t)kB * kS * kH * 128 * 2;  // one tensor at d128 (d64 uses half)
+  const size_t bytes = (size_t)g_batch * kS * kH * 128 * 2;  // one tensor at d128 (d64 uses half)
   void *k = nullptr, *v = nullptr;
   uint32_t *sink = nullptr;
   if (cudaMalloc(&k, bytes) != cudaSuccess || cudaMalloc(&v, bytes) != cudaSuccess ||
-      cudaMalloc(&sink, kB * kH * 4) != cudaSuccess) {
+      cudaMalloc(&sink, g_batch * kH * 4) != cudaSuccess) {
     fprintf(stderr, "cudaMalloc failed\n");
     return 1;
   }

@@ -20,8 +20,10 @@
  * (default 32 sequences of 8192; 8 of 2048 on the CPU), GQA 32/8, head_dim
  * 128 unless given. --page-size P puts the cache in pages of P tokens in a
  * shuffled pool with a block table (0 = contiguous); --splits forces the
- * split-KV count (0 = the library's choice). Reports K/V bytes read per
- * second, the figure that bounds decoding.
+ * split-KV count (0 = the library's choice); --kv-heads-first stores a
+ * contiguous cache heads first ([heads_k, keys, head_dim], through the
+ * strides) instead of keys first. Reports K/V bytes read per second, the
+ * figure that bounds decoding.
  * Exit status: 0 when the error is within the dtype's tolerance.
  */
 #define _POSIX_C_SOURCE 200809L
@@ -55,6 +57,7 @@ typedef struct options {
   int decode;     /* --decode: queries per sequence over a KV cache */
   int queries;
   int page_size;  /* 0 = contiguous cache */
+  int kv_heads_first; /* --kv-heads-first: K/V as [heads_k, total_k, d] */
   int splits;
   const char *kernel; /* --kernel: force this table entry (fa_fwd_with_kernel) */
 } options;
@@ -67,7 +70,7 @@ static void usage(void) {
           "usage: fa_demo [--backend cuda|cpu] [--dtype bf16|fp16] [--head-dim D] [--heads-q H] [--heads-k H]\n"
           "               [--seqlens a,b,...] [--seqlens-k a,b,...] [--causal] [--window L,R] [--softcap C]\n"
           "               [--sinks] [--scale S] [--repeat N] [--check-rows N] [--seed S]\n"
-          "               [--decode] [--queries N] [--page-size P] [--splits N] [--kernel NAME]\n");
+          "               [--decode] [--queries N] [--page-size P] [--kv-heads-first] [--splits N] [--kernel NAME]\n");
   exit(2);
 }
 
@@ -137,6 +140,7 @@ static options parse_options(int argc, char **argv, int *set) {
     } else if (!strcmp(a, "--decode")) o.decode = 1;
     else if (!strcmp(a, "--queries")) o.queries = atoi(TAKE());
     else if (!strcmp(a, "--page-size")) o.page_size = atoi(TAKE());
+    else if (!strcmp(a, "--kv-heads-first")) o.kv_heads_first = 1;
     else if (!strcmp(a, "--splits")) o.splits = atoi(TAKE());
     else if (!strcmp(a, "--kernel")) o.kernel = TAKE();
     else if (!strcmp(a, "--softcap")) o.softcap = (float)atof(TAKE());
@@ -159,12 +163,23 @@ static options parse_options(int argc, char **argv, int *set) {
     fprintf(stderr, "--page-size needs --decode (the cache of a decoding step)\n");
     exit(2);
   }
+  if (o.kv_heads_first && (!o.decode || o.page_size)) {
+    fprintf(stderr, "--kv-heads-first needs --decode over a contiguous cache (no --page-size)\n");
+    exit(2);
+  }
   if (!o.decode && o.have_lens_k && o.have_lens_k != o.nseq) {
     fprintf(stderr, "--seqlens-k needs as many lengths as --seqlens\n");
     exit(2);
   }
   if (!o.decode && !o.have_lens_k) memcpy(o.lens_k, o.lens_q, sizeof o.lens_q);
   return o;
+}
+
+/* src [total_k, heads, d] -> dst [heads, total_k, d]. */
+static void heads_first_copy(uint16_t *dst, const uint16_t *src, int64_t total_k, int heads, int d) {
+  for (int64_t t = 0; t < total_k; ++t)
+    for (int h = 0; h < heads; ++h)
+      memcpy(dst + ((size_t)h * total_k + t) * d, src + ((size_t)t * heads + h) * d, sizeof(uint16_t) * d);
 }
 
 static double now_ms(void) {
@@ -305,7 +320,8 @@ int main(int argc, char **argv) {
     printf("problem: decode, %d sequences, %d quer%s each over KV caches of", o.nseq, o.queries,
            o.queries == 1 ? "y" : "ies");
     for (int b = 0; b < o.nseq && b < 12; ++b) printf("%s%d", b ? "," : " ", o.lens_k[b]);
-    printf("%s keys, %s", o.nseq > 12 ? ",..." : "", o.page_size ? "" : "contiguous");
+    printf("%s keys, %s", o.nseq > 12 ? ",..." : "",
+           o.page_size ? "" : o.kv_heads_first ? "contiguous heads first" : "contiguous");
     if (o.page_size) printf("pages of %d (shuffled pool, NaN in unowned slots)", o.page_size);
     printf(", splits %s\n", o.splits ? "forced" : "chosen by the library");
   }
@@ -339,6 +355,19 @@ int main(int argc, char **argv) {
     fprintf(stderr, "out of host memory\n");
     return 1;
   }
+  /* The cache the call reads: hk / hv (keys first, what the reference
+   * reads) or their heads-first copies. */
+  const uint16_t *call_k = hk, *call_v = hv;
+  if (o.kv_heads_first) {
+    uint16_t *tk = tu_pool_host(&pool, nk * 2 + 16), *tv = tu_pool_host(&pool, nk * 2 + 16);
+    if (!tk || !tv) {
+      fprintf(stderr, "out of host memory\n");
+      return 1;
+    }
+    heads_first_copy(tk, hk, total_k, o.heads_k, o.head_dim);
+    heads_first_copy(tv, hv, total_k, o.heads_k, o.head_dim);
+    call_k = tk, call_v = tv;
+  }
 
   fa_fwd_params p = fa_fwd_params_default();
   p.backend = o.backend;
@@ -356,6 +385,10 @@ int main(int argc, char **argv) {
   p.softcap = o.softcap;
   p.scale = o.scale;
   p.num_splits = o.splits;
+  if (o.kv_heads_first) {
+    p.k_head_stride = p.v_head_stride = total_k * o.head_dim;
+    p.k_row_stride = p.v_row_stride = o.head_dim;
+  }
   if (o.page_size) {
     p.cu_seqlens_k = NULL, p.total_k = 0; /* the table and seqused_k say where the keys are */
     p.block_table_stride = p.max_pages_per_seq = cache.max_pages;
@@ -373,8 +406,8 @@ int main(int argc, char **argv) {
     void *dcu_q = tu_pool_device(&pool, sizeof cu_q, &why), *dcu_k = tu_pool_device(&pool, sizeof cu_k, &why);
     stream = tu_pool_stream(&pool, &why);
     if (!dq || !dk || !dv || !dout || !dlse || !dsinks || !dcu_q || !dcu_k || !stream ||
-        tu_to_device(dq, hq, nq * 2, &why) || tu_to_device(dk, hk, nk * 2, &why) ||
-        tu_to_device(dv, hv, nk * 2, &why) || tu_to_device(dout, hout, nq * 2, &why) ||
+        tu_to_device(dq, hq, nq * 2, &why) || tu_to_device(dk, call_k, nk * 2, &why) ||
+        tu_to_device(dv, call_v, nk * 2, &why) || tu_to_device(dout, hout, nq * 2, &why) ||
         tu_to_device(dlse, hlse, (size_t)total_q * o.heads_q * 4, &why) ||
         tu_to_device(dsinks, hsinks, (size_t)o.heads_q * 4, &why) || tu_to_device(dcu_q, cu_q, sizeof cu_q, &why) ||
         tu_to_device(dcu_k, cu_k, sizeof cu_k, &why)) {
@@ -401,7 +434,7 @@ int main(int argc, char **argv) {
       p.k = dkp, p.v = dvp, p.block_table = dtable, p.seqused_k = dused, p.cu_seqlens_k = NULL;
     }
   } else {
-    p.q = hq, p.k = hk, p.v = hv, p.out = hout, p.lse = hlse, p.sinks = o.sinks ? hsinks : NULL;
+    p.q = hq, p.k = call_k, p.v = call_v, p.out = hout, p.lse = hlse, p.sinks = o.sinks ? hsinks : NULL;
     p.cu_seqlens_q = cu_q, p.cu_seqlens_k = cu_k;
     if (o.page_size)
       p.k = cache.k, p.v = cache.v, p.block_table = cache.table, p.seqused_k = cache.used, p.cu_seqlens_k = NULL;
