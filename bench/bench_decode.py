@@ -13,7 +13,9 @@ B x L in {1 x 131072, 8 x 32768, 32 x 8192, 128 x 1024}:
 Then speculative decoding (4 queries per sequence, b32 x 8192, bottom-right
 causal) and a mixed continuous batch (48 decoding sequences with 1..16k
 cached tokens plus 2 prefill chunks of 512 over 4096 cached tokens, paged,
-one call) next to its parts run separately.
+one call) next to its parts run separately; with --sections mixed-small
+also a small one (4 decoding sequences of 4096 cached plus 1 chunk), the
+low-load server's batch.
 --head-dim D (default 128): every row at head dim D instead (the rows'
 names say it), e.g. 64 or 256, whose decode kernels have other ring
 depths (src/cuda/fwd_decode.md "Tile sizes"); the issue's bar is d128.
@@ -277,14 +279,14 @@ def spec_decode_rows(rows, gen):
         print(fmt(r), flush=True)
 
 
-def mixed_rows(rows, gen):
-    """48 decoding sequences (1..16k cached) + 2 chunks of 512 over 4096 cached, paged 16, causal."""
+def mixed_rows(rows, gen, dec, chunks, title):
+    """One continuous batch over a cache in pages of 16, causal: decoding
+    sequences (1 query over `dec` cached keys each) and `chunks` prefill
+    chunks of 512 over 4096 cached; the batch in one call, then its parts."""
     ps = 16
-    g = torch.Generator().manual_seed(1)
-    dec = torch.randint(1, 16385, (48,), generator=g).tolist()
     chunk_cache, chunk = 4096, 512
-    lens_k = dec + [chunk_cache + chunk] * 2
-    lens_q = [1] * 48 + [chunk] * 2
+    lens_k = dec + [chunk_cache + chunk] * chunks
+    lens_q = [1] * len(dec) + [chunk] * chunks
     pages = [(x + ps - 1) // ps for x in lens_k]
     max_pages = max(pages)
     num_pages = sum(pages)
@@ -304,21 +306,29 @@ def mixed_rows(rows, gen):
         cu_q = torch.tensor([0] + torch.tensor(lq).cumsum(0).tolist(), device=DEV, dtype=torch.int32)
         used = torch.tensor(lk, device=DEV, dtype=torch.int32)
         t = table[idx]
-        call = Call(q, cu_q, max(lq), k, v, used, max(lk), table=t, page_size=ps, num_pages=num_pages, window=(-1, 0))
+
+        def make(lib):
+            return Call(q, cu_q, max(lq), k, v, used, max(lk), table=t, page_size=ps, num_pages=num_pages,
+                        window=(-1, 0), lib=lib)
         kg = torch.cat([gathered(k, t[j:j + 1], ps, 1, max_pages * ps)[:lk[j]] for j in range(len(idx))])
         vg = torch.cat([gathered(v, t[j:j + 1], ps, 1, max_pages * ps)[:lk[j]] for j in range(len(idx))])
         cu_k = torch.tensor([0] + torch.tensor(lk).cumsum(0).tolist(), device=DEV, dtype=torch.int32)
         want = varlen_attn(q, kg, vg, cu_q, cu_k, max(lq), max(lk), window_size=(-1, 0))
         vms = bench(lambda: varlen_attn(q, kg, vg, cu_q, cu_k, max(lq), max(lk), window_size=(-1, 0)))
-        return call, want, vms, sum(lk) * HK * D * 2 * 2
+        return make, want, vms, sum(lk) * HK * D * 2 * 2
 
-    for label, idx in [("mixed batch: 48 decode + 2 prefill chunks of 512, one call", list(range(50))),
-                       ("  its part: 48 decoding sequences", list(range(48))),
-                       ("  its part: 2 prefill chunks of 512 over 4096 cached", [48, 49])]:
+    n_dec = len(dec)
+    plural = "s" if chunks > 1 else ""
+    for label, idx in [(f"{title}: {n_dec} decode + {chunks} prefill chunk{plural} of 512, one call",
+                        list(range(n_dec + chunks))),
+                       (f"  its part: {n_dec} decoding sequences", list(range(n_dec))),
+                       (f"  its part: {chunks} prefill chunk{plural} of 512 over 4096 cached",
+                        list(range(n_dec, n_dec + chunks)))]:
         try:
-            call, want, vms, nbytes = part(idx)
-            r = {"row": label + (" (page16)" if D == 128 else f" (page16, d{D})"), "kernel": call.kernel, "ours_ms": bench(call), "kv_bytes": nbytes,
-                 "varlen_ms": vms, "diff_vs_varlen": rel_diff(call(), want)}
+            make, want, vms, nbytes = part(idx)
+            call, timing = time_ours(make)
+            r = {"row": label + (" (page16)" if D == 128 else f" (page16, d{D})"), "kernel": call.kernel, **timing,
+                 "kv_bytes": nbytes, "varlen_ms": vms, "diff_vs_varlen": rel_diff(call(), want)}
         except RuntimeError as e:  # reported; the other rows go on
             print(f"{label} (page16): ERR {e}", flush=True)
             continue
@@ -418,7 +428,8 @@ def main():
     ap.add_argument("--md")
     ap.add_argument("--json")
     ap.add_argument("--quick", action="store_true", help="b32 x 8192 and b1 x 131072 only, pages 16 and 1")
-    ap.add_argument("--sections", default="decode,spec,mixed,chunk", help="comma list of decode, spec, mixed, chunk")
+    ap.add_argument("--sections", default="decode,spec,mixed,chunk",
+                    help="comma list of decode, spec, mixed, mixed-small, chunk")
     ap.add_argument("--ab", metavar="OLD_LIB", help="time this older libflashattn.so interleaved with ours")
     ap.add_argument("--head-dim", type=int, default=D, help="the rows' head dim (the issue's rows: 128)")
     ap.add_argument("--shapes", help="B:L,B:L,... in place of the decode section's four shapes")
@@ -448,7 +459,13 @@ def main():
     if "spec" in sections and not args.quick:
         spec_decode_rows(rows, gen)
     if "mixed" in sections and not args.quick:
-        mixed_rows(rows, gen)
+        # 48 decoding sequences with 1..16k cached keys and 2 chunks (the issue's row)
+        dec = torch.randint(1, 16385, (48,), generator=torch.Generator().manual_seed(1)).tolist()
+        mixed_rows(rows, gen, dec, 2, "mixed batch")
+    if "mixed-small" in sections:
+        # A server at low load: 4 decoding sequences of 4096 keys beside 1 chunk, whose
+        # decode part the host sees as 5 sequences x 4 row tiles (fwd_decode.md "Split-KV")
+        mixed_rows(rows, gen, [4096] * 4, 1, "small mixed batch")
     if "chunk" in sections:
         chunk_rows(rows, gen)
     md = markdown(rows, env)
