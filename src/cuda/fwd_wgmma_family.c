@@ -79,6 +79,12 @@ static fa_status wgmma_supports(const fa_fwd_args *a, const fa_kernel_info *k, c
   return FA_OK;
 }
 
+/* The columns the kernel computes (FwdWgmmaTraits::kHeadDimPadded):
+ * multiples of 64 as they are, others up to a multiple of 32. */
+static int32_t padded_head_dim(const fa_kernel_info *k) {
+  return k->head_dim % 64 == 0 ? k->head_dim : (k->head_dim + 31) / 32 * 32;
+}
+
 /* The last round shared by keys (attn/tile_order.h, fa_tile_split): taken
  * with num_splits 0 (the library decides) or > 1, never with 1 (a
  * sequence's bits then do not depend on the batch around it); its
@@ -91,7 +97,7 @@ static fa_status wgmma_supports(const fa_fwd_args *a, const fa_kernel_info *k, c
  * fa_fwd_workspace_size_max, stays theirs); and keys enough for
  * FA_TILE_SPLIT_MIN_KEY_TILES (the kernel checks the rest). */
 static size_t split_bytes(const fa_fwd_args *a, const fa_kernel_info *k, const fa_device_info *dev) {
-  const int32_t padded = k->head_dim % 64 == 0 ? k->head_dim : (k->head_dim + 31) / 32 * 32; /* kHeadDimPadded */
+  const int32_t padded = padded_head_dim(k);
   const int one_sided = (a->window_left < 0) != (a->window_right < 0);
   if (padded > 128 || k->mask == FA_MASK_CAUSAL || one_sided || k->block_n <= 0 ||
       (int64_t)a->seqlen_q < 2 * (int64_t)k->block_m ||
@@ -111,7 +117,7 @@ static size_t split_bytes(const fa_fwd_args *a, const fa_kernel_info *k, const f
 static int32_t gqa_pack_shift(const fa_fwd_args *a, const fa_kernel_info *k) {
   const int one_sided = (a->window_left < 0) != (a->window_right < 0);
   const int causal_shaped = k->mask == FA_MASK_CAUSAL || (k->mask == FA_MASK_LOCAL && one_sided);
-  const int32_t padded = k->head_dim % 64 == 0 ? k->head_dim : (k->head_dim + 31) / 32 * 32; /* kHeadDimPadded */
+  const int32_t padded = padded_head_dim(k);
   /* FwdWgmmaTraits::kPackGqa: 65 to 128 columns */
   if (a->cu_seqlens_q == NULL || !causal_shaped || padded <= 64 || padded > 128 || k->block_m % 8 != 0) return 0;
   switch (a->heads_per_kv) {

@@ -25,6 +25,17 @@ struct TmaElemType<__nv_bfloat16> {
   static constexpr CUtensorMapDataType value = CU_TENSOR_MAP_DATA_TYPE_BFLOAT16;
 };
 
+// A 4-D map of 16-bit elements through the driver's encoder: boxes of 64
+// columns take the 128-byte swizzle, of 32 the 64-byte one.
+inline CUresult encode_4d(CUtensorMap *map, PFN_cuTensorMapEncodeTiled_v12000 encode, CUtensorMapDataType type,
+                          const void *base, const cuuint64_t (&dims)[4], const cuuint64_t (&strides)[3],
+                          const cuuint32_t (&box)[4], CUtensorMapL2promotion promotion) {
+  const cuuint32_t element_strides[4] = {1, 1, 1, 1};
+  return encode(map, type, 4, const_cast<void *>(base), dims, strides, box, element_strides, CU_TENSOR_MAP_INTERLEAVE_NONE,
+                box[0] == 64 ? CU_TENSOR_MAP_SWIZZLE_128B : CU_TENSOR_MAP_SWIZZLE_64B, promotion,
+                CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+}
+
 // A 4-D tensor map {head_dim, rows, heads, batches} over a [batches, rows,
 // heads, head_dim] tensor with the given element strides, box {box_cols,
 // box_rows, 1, 1} (box_cols 64: 128-byte swizzle; 32: 64-byte), columns past
@@ -41,11 +52,8 @@ inline CUresult encode_rows_map(CUtensorMap *map, PFN_cuTensorMapEncodeTiled_v12
                         (cuuint64_t)(batches > 0 ? batches : 1)};
   cuuint64_t strides[3] = {row_bytes, heads > 1 ? (cuuint64_t)head_stride * 2 : row_bytes,
                            batches > 1 ? (cuuint64_t)batch_stride * 2 : row_bytes};
-  cuuint32_t box[4] = {(cuuint32_t)box_cols, (cuuint32_t)box_rows, 1, 1};
-  cuuint32_t element_strides[4] = {1, 1, 1, 1};
-  return encode(map, type, 4, const_cast<void *>(base), dims, strides, box, element_strides, CU_TENSOR_MAP_INTERLEAVE_NONE,
-                box_cols == 64 ? CU_TENSOR_MAP_SWIZZLE_128B : CU_TENSOR_MAP_SWIZZLE_64B, promotion,
-                CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+  const cuuint32_t box[4] = {(cuuint32_t)box_cols, (cuuint32_t)box_rows, 1, 1};
+  return encode_4d(map, encode, type, base, dims, strides, box, promotion);
 }
 
 // The same tensor as a map {head_dim, heads, rows, batches}, box
@@ -62,11 +70,8 @@ inline CUresult encode_heads_map(CUtensorMap *map, PFN_cuTensorMapEncodeTiled_v1
                         (cuuint64_t)(batches > 0 ? batches : 1)};
   cuuint64_t strides[3] = {heads > 1 ? (cuuint64_t)head_stride * 2 : row_bytes, row_bytes,
                            batches > 1 ? (cuuint64_t)batch_stride * 2 : row_bytes};
-  cuuint32_t box[4] = {(cuuint32_t)box_cols, (cuuint32_t)box_heads, (cuuint32_t)box_rows, 1};
-  cuuint32_t element_strides[4] = {1, 1, 1, 1};
-  return encode(map, type, 4, const_cast<void *>(base), dims, strides, box, element_strides, CU_TENSOR_MAP_INTERLEAVE_NONE,
-                box_cols == 64 ? CU_TENSOR_MAP_SWIZZLE_128B : CU_TENSOR_MAP_SWIZZLE_64B,
-                CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+  const cuuint32_t box[4] = {(cuuint32_t)box_cols, (cuuint32_t)box_heads, (cuuint32_t)box_rows, 1};
+  return encode_4d(map, encode, type, base, dims, strides, box, CU_TENSOR_MAP_L2_PROMOTION_L2_256B);
 }
 
 // Extents {rows, outer} of the K/V maps, matching fa_kv_row_coords'
