@@ -1160,6 +1160,44 @@ static void test_decode_splits_fill_by_copies(void **state) {
   }
 }
 
+/* A pair's short part of at most 32 sequences splits by length at any
+ * cache (fwd_decode_family.c split_plan_for): the host counts its units as
+ * every sequence times the short rows' tiles (4 decoding sequences and a
+ * 512-row chunk, GQA 32/8 d128: 160 units, enough not to split), the
+ * device plan counts the short sequences' own. Beyond 32 sequences (the
+ * block's plan) the host's uniform count stays; num_splits = 1 never
+ * splits; a call alone (no pair) of 4k keys splits uniformly as before. */
+static void test_decode_pair_short_by_length(void **state) {
+  static const struct {
+    const char *what;
+    int32_t batch, max_q, max_k, num_splits, pair, by_length;
+    int64_t total_q;
+  } cases[] = {
+      {"4 decoding + a 512-row chunk, 4608 keys", 5, 512, 4608, 0, 1, 1, 4 + 512},
+      {"31 decoding + a 512-row chunk, 2048 keys", 32, 512, 2048, 0, 1, 1, 31 + 512},
+      {"32 decoding + a 512-row chunk, 2048 keys", 33, 512, 2048, 0, 1, 0, 32 + 512},
+      {"4 decoding + a 512-row chunk, num_splits 1", 5, 512, 4608, 1, 1, 0, 4 + 512},
+      {"4 decoding + a 512-row chunk, num_splits 8", 5, 512, 4608, 8, 1, 1, 4 + 512},
+      {"4 decoding alone, 4096 keys", 4, 1, 4096, 0, 0, 0, 4},
+  };
+  const fa_device_info dev = h200();
+  (void)state;
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; ++i) {
+    const ws_model m = {32, 8, 128, FA_DTYPE_BF16, 0, 0, 0, 0};
+    const fa_fwd_args a = ws_call(&m, cases[i].batch, cases[i].max_q, cases[i].total_q, cases[i].max_k, 1,
+                                  cases[i].num_splits, -1, 0, dev.sm_count);
+    fa_choice c;
+    const fa_fwd_args p = decode_part(&a, &dev, &c, cases[i].what);
+    print_message("%-46s pair %d: %2d splits, %3d slots\n", cases[i].what, c.partner != SIZE_MAX, p.splits,
+                  p.split_slots);
+    if ((c.partner != SIZE_MAX) != cases[i].pair) fail_msg("%s: pair %d", cases[i].what, c.partner != SIZE_MAX);
+    if ((p.split_slots > 0) != cases[i].by_length)
+      fail_msg("%s: split_slots %d, want %s", cases[i].what, p.split_slots, cases[i].by_length ? "> 0" : "0");
+    if (cases[i].num_splits > 1 && p.splits > cases[i].num_splits)
+      fail_msg("%s: %d splits over the cap %d", cases[i].what, p.splits, cases[i].num_splits);
+  }
+}
+
 /* Splits by length (fwd_decode_plan.h): where the units fill the GPU and
  * the longest cache reaches 16k keys, each sequence takes its own count on
  * the device, at most round(slots / KV heads); the workspace holds the
@@ -1660,6 +1698,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_workspace_bound_edges),
       cmocka_unit_test(test_wgmma_split_workspace),
       cmocka_unit_test(test_decode_workspace_by_sequence),
+      cmocka_unit_test(test_decode_pair_short_by_length),
       cmocka_unit_test(test_decode_split_by_length),
       cmocka_unit_test(test_wgmma_gqa_packing),
       cmocka_unit_test(test_decode_splits_fill_one_wave),

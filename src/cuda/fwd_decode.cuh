@@ -819,7 +819,7 @@ __device__ bool find_piece_by_length(const fa_fwd_args &a, int m_tiles, unsigned
   return found;
 }
 
-constexpr int kWarpPlanMaxBatch = 32;  // the plan in a warp: a lane per sequence
+constexpr int kWarpPlanMaxBatch = FA_DECODE_WARP_PLAN_MAX_BATCH;  // the plan in a warp: a lane per sequence
 
 // Splits by length for at most 32 sequences: each warp plans the whole
 // launch on its own, lane b for sequence b (its place, split count and

@@ -124,8 +124,16 @@ static int32_t splits_for_units(int64_t units, int32_t seqlen_k, int32_t num_spl
  * took 0.51 ms unsplit, 0.19 ms by length on an H200); where the host
  * splits, its one count for all cuts the short ones as finely as the long
  * one (1 cache of 128k and 7 of 1k: 0.42 ms, 0.15 by length). One
- * sequence's uniform split is already by its length. Not with num_splits
- * = 1 (results independent of the batch), nor beyond
+ * sequence's uniform split is already by its length. Also at any length
+ * for a pair's short part (`pair_short`) of at most
+ * FA_DECODE_WARP_PLAN_MAX_BATCH sequences: the host counts its units as
+ * every sequence of the call times the short rows' tiles, while only the
+ * short sequences' own rows run (4 decoding sequences of 1 query and a
+ * chunk, GQA 32/8: 160 units counted, 32 busy, and the host would not
+ * split); the device plan counts the real ones. Not beyond the warp's
+ * plan there (the block's costs every block 2-3 us, where a batch of
+ * that many mostly short sequences fills the GPU anyway). Not with
+ * num_splits = 1 (results independent of the batch), nor beyond
  * FA_DECODE_PLAN_MAX_BATCH sequences. The most one sequence can take:
  * round(slots / its KV heads) (its own units are part of the total), its
  * key tiles over FA_DECODE_MIN_SPLIT_TILES, and the caller's cap, and
@@ -136,10 +144,12 @@ typedef struct decode_split_plan {
 } decode_split_plan;
 
 static decode_split_plan split_plan_for(int64_t batch, int64_t units, int32_t seqlen_k, int32_t num_splits,
-                                        int32_t heads_k, int64_t fill, const fa_kernel_info *k,
+                                        int32_t heads_k, int pair_short, int64_t fill, const fa_kernel_info *k,
                                         const fa_device_info *dev) {
   decode_split_plan p = {splits_for_units(units, seqlen_k, num_splits, fill, k, dev), 0};
-  if (num_splits == 1 || batch < 2 || seqlen_k < DECODE_LENGTH_SPLIT_KEYS || dev->sm_count <= 0 || heads_k <= 0 ||
+  const int by_length =
+      seqlen_k >= DECODE_LENGTH_SPLIT_KEYS || (pair_short && batch <= FA_DECODE_WARP_PLAN_MAX_BATCH);
+  if (num_splits == 1 || batch < 2 || !by_length || dev->sm_count <= 0 || heads_k <= 0 ||
       batch > FA_DECODE_PLAN_MAX_BATCH)
     return p;
   const int64_t slots = (int64_t)dev->sm_count * blocks_per_sm(k, dev);
@@ -161,7 +171,7 @@ static decode_split_plan decode_split_plan_of(const fa_fwd_args *a, const fa_ker
    * short_rows): nothing to split. */
   if (fa_decode_seq_rows(a) == 0) return (decode_split_plan){1, 0};
   return split_plan_for(a->batch, launch_units(a), a->seqlen_k, a->num_splits, a->num_heads_k,
-                        fill_percent(a, k, dev), k, dev);
+                        a->seq_filter == FA_SEQ_SHORT, fill_percent(a, k, dev), k, dev);
 }
 
 /* Workspace of a plan: the pieces' (by length) or the splits' layout. */
@@ -229,9 +239,11 @@ static void decode_plan(fa_fwd_args *a, const fa_kernel_info *k, const fa_device
  * short part uses fewer, never more). A launch of t row tiles computes at
  * most 16 t / heads_per_kv query rows per sequence (Q, alone or as a
  * pair's short part), so (b, t) needs at most the layout of b sequences of
- * that many rows, within the bound on total_q. Without splits by length,
- * units that already fill the GPU give 1 split (no workspace) and end the
- * scan. The bounds do not say which copies the kernel will use: the row
+ * that many rows, within the bound on total_q. A pair's short part of a
+ * few sequences splits by length at any cache: its pieces' layout is
+ * taken too (the bounds do not say whether a call pairs). Without splits
+ * by length, units that already fill the GPU give 1 split (no workspace)
+ * and end the scan. The bounds do not say which copies the kernel will use: the row
  * copies' fill (80%), which splits more, bounds both. A kernel whose
  * shared memory the device cannot give (decode_supports declines every
  * call) needs nothing.
@@ -248,9 +260,12 @@ static size_t decode_max_workspace_bytes(const fa_fwd_args *bounds, const fa_ker
     for (; t <= max_tiles; ++t) {
       const int64_t units = b * bounds->num_heads_k * t;
       const decode_split_plan p = split_plan_for(b, units, bounds->seqlen_k, bounds->num_splits, bounds->num_heads_k,
-                                                 DECODE_FILL_ROW_COPIES, k, dev);
+                                                 0, DECODE_FILL_ROW_COPIES, k, dev);
+      /* The same units as a pair's short part: by length at any cache. */
+      const decode_split_plan pair = split_plan_for(b, units, bounds->seqlen_k, bounds->num_splits,
+                                                    bounds->num_heads_k, 1, DECODE_FILL_ROW_COPIES, k, dev);
       /* fills the GPU (1 split), and so do more tiles */
-      if (p.slots == 0 && units * 100 >= slots * DECODE_FILL_ROW_COPIES) break;
+      if (p.slots == 0 && pair.slots == 0 && units * 100 >= slots * DECODE_FILL_ROW_COPIES) break;
       int64_t q = t * FA_DECODE_ROWS / hpk;
       if (q > bounds->seqlen_q) q = bounds->seqlen_q;
       /* By length at the bound's longest cache, the same call with caches
@@ -261,8 +276,9 @@ static size_t decode_max_workspace_bytes(const fa_fwd_args *bounds, const fa_ker
                       : p.splits;
       int64_t bytes =
           fa_decode_workspace_shape(b, q, bounds->total_q, bounds->num_heads_q, bounds->head_dim, uniform).bytes;
-      if (p.slots > 0) {
-        const int64_t pieces = fa_decode_pieces_shape(units, p.slots, q, hpk, bounds->head_dim).bytes;
+      const int32_t piece_slots = p.slots > pair.slots ? p.slots : pair.slots;
+      if (piece_slots > 0) {
+        const int64_t pieces = fa_decode_pieces_shape(units, piece_slots, q, hpk, bounds->head_dim).bytes;
         if (pieces > bytes) bytes = pieces;
       }
       if (bytes > most) most = bytes;
