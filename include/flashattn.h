@@ -292,8 +292,22 @@ typedef struct fa_fwd_params {
    * with the workspace fa_fwd_workspace_size reports (about 18 MB at d128
    * on 132 SMs); a call given less workspace runs unsplit. */
   int32_t num_splits;
-  int32_t reserved_v0_3; /* zero */
+  /* 0.4 (in 0.3's reserved word): how the call's kernels enter the stream.
+   * 0 (the default): on sm_90 the decode and wgmma families' kernels are
+   * launched as programmatic dependents of the kernel before them on the
+   * stream (PDL): their launch and set-up (shared-memory barriers, no
+   * memory access) overlap that kernel's last blocks, and they wait for
+   * its completion and its writes before they read or write anything, so
+   * the results and the order of the stream are those of a plain launch.
+   * It saves the gap between two kernels (a few microseconds, most
+   * visible in short decode steps captured in a CUDA graph). Other
+   * kernels, and every kernel on older GPUs, launch plainly.
+   * FA_LAUNCH_NO_PDL: plain launches everywhere (e.g. for a profiler that
+   * times kernels one by one). Other bits are rejected (FA_ERR_UNSUPPORTED). */
+  uint32_t launch_flags;
 } fa_fwd_params;
+
+#define FA_LAUNCH_NO_PDL 1u
 
 #define FA_FWD_PARAMS_SIZE_V0_2 272
 #define FA_FWD_PARAMS_SIZE_V0_3 376

@@ -162,6 +162,10 @@ static fa_status check_scalars(const fa_fwd_params *p, fa_message *message) {
     return fa_fail(message, FA_ERR_INVALID_SHAPE,
                    "num_splits is %d; it must be 0 (chosen by the library), 1 (no split) or at most %d",
                    p->num_splits, FA_MAX_SPLITS);
+  if ((p->launch_flags & ~FA_LAUNCH_NO_PDL) != 0)
+    return fa_fail(message, FA_ERR_UNSUPPORTED,
+                   "launch_flags is 0x%x; this library (%s) knows only FA_LAUNCH_NO_PDL (0x1): leave the other bits 0",
+                   (unsigned)p->launch_flags, fa_version_string());
   return FA_OK;
 }
 
@@ -336,6 +340,7 @@ static fa_status check_and_normalize(const fa_fwd_params *p, int append_only, fa
     a->v_new_head_stride = t[5].head_stride;
   }
   a->num_splits = p->num_splits;
+  a->programmatic = (p->launch_flags & FA_LAUNCH_NO_PDL) == 0;
   a->splits = 0; /* planned by the chosen family (fa_family.plan); 0 = not yet */
   a->split_slots = 0;
   a->pack_gqa_shift = 0;

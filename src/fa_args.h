@@ -108,6 +108,11 @@ typedef struct fa_fwd_args {
    * families that load through TMA (wgmma) encode their tensor maps with it
    * at launch time and decline calls without it. */
   void *tensor_map_encode;
+  /* Launch the call's kernels as programmatic dependents of the stream's
+   * previous kernel (fa_fwd_params.launch_flags without FA_LAUNCH_NO_PDL):
+   * the families that honour it (sm_90 decode and wgmma) wait for that
+   * kernel (griddep_wait) before any memory access; others ignore it. */
+  int32_t programmatic;
 } fa_fwd_args;
 
 enum { FA_SEQ_ALL = 0, FA_SEQ_SHORT = 1, FA_SEQ_LONG = 2 };

@@ -519,6 +519,21 @@ static void test_bad_scale_and_softcap(void **state) {
   }
 }
 
+/* launch_flags: FA_LAUNCH_NO_PDL computes the same call (on the CPU a
+ * no-op); a bit the library does not know is rejected, nothing written. */
+static void test_launch_flags(void **state) {
+  api_fixture *fx = (api_fixture *)*state;
+  fa_fwd_params p = varlen_params(fx);
+  p.launch_flags = FA_LAUNCH_NO_PDL;
+  expect(fx, &p, FA_OK, NULL, "launch_flags FA_LAUNCH_NO_PDL");
+  const uint32_t bad[] = {2u, 0x80000000u, FA_LAUNCH_NO_PDL | 4u};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; ++i) {
+    p = varlen_params(fx);
+    p.launch_flags = bad[i];
+    expect(fx, &p, FA_ERR_UNSUPPORTED, "launch_flags", "launch_flags with an unknown bit");
+  }
+}
+
 static void test_overflow(void **state) {
   api_fixture *fx = (api_fixture *)*state;
   fa_fwd_params p;
@@ -764,6 +779,7 @@ static void test_params_default(void **state) {
   assert_int_equal(p.k_batch_stride | p.k_row_stride | p.k_head_stride, 0);
   assert_int_equal(p.v_batch_stride | p.v_row_stride | p.v_head_stride, 0);
   assert_int_equal(p.out_batch_stride | p.out_row_stride | p.out_head_stride, 0);
+  assert_int_equal(p.launch_flags, 0u); /* programmatic launches where the kernels allow them */
 }
 
 static void test_mask_from_window(void **state) {
@@ -1292,6 +1308,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_misaligned_pointers),
       cmocka_unit_test(test_bad_strides),
       cmocka_unit_test(test_bad_scale_and_softcap),
+      cmocka_unit_test(test_launch_flags),
       cmocka_unit_test(test_overflow),
       cmocka_unit_test(test_grid_overflow),
       cmocka_unit_test(test_invalid_cu_seqlens),

@@ -2,8 +2,10 @@
  * test_stream.c - the library inside the CUDA stream machinery a runtime
  * uses: capture into a CUDA graph and replay, and a stream error (a launch
  * the capture rules forbid) that must come back as FA_ERR_CUDA with a
- * message and leave the context usable. GPU only: every case skips, with
- * the reason, without a device.
+ * message and leave the context usable; and, on sm_90, calls launched as
+ * programmatic dependents of a kernel that writes their inputs late
+ * (tests/pdl_writer.cu). GPU only: every case skips, with the reason,
+ * without a device (the last also without sm_90).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -16,6 +18,7 @@
 #include <cuda_runtime_api.h>
 
 #include "flashattn.h"
+#include "pdl_writer.h"
 #include "test_util.h"
 
 enum { HEADS = 4, DIM = 128, SEQ0 = 300, SEQ1 = 77, TOTAL = SEQ0 + SEQ1 };
@@ -142,10 +145,102 @@ static void stream_error_is_reported(void **state) {
   tu_pool_release(&pb.pool);
 }
 
+/* One call after a kernel that writes its q, k and v late: that kernel
+ * lets programmatic dependents start at once, spins 200 us, then copies
+ * the inputs over NaN (pdl_writer.h). The call's out (n16 words) goes to
+ * result. */
+static void after_late_writer(problem *pb, fa_fwd_params call, uint16_t *staged, const uint16_t *inputs,
+                              uint16_t *result, size_t n16) {
+  const cudaStream_t stream = (cudaStream_t)call.stream;
+  assert_int_equal(cudaMemsetAsync(staged, 0xff, 3 * pb->n * 2, stream), cudaSuccess);
+  assert_int_equal(cudaMemsetAsync(call.out, 0xff, n16 * 2, stream), cudaSuccess);
+  assert_int_equal(pdl_writer_launch(staged, inputs, 3 * pb->n, 200, stream), 0);
+  call.q = staged, call.k = staged + pb->n, call.v = staged + 2 * pb->n;
+  fa_message msg;
+  if (fa_fwd(&call, &msg) != FA_OK) fail_msg("fa_fwd after the writer: %s", msg.text);
+  const char *why = NULL;
+  assert_int_equal(tu_stream_sync(call.stream, &why), 0);
+  assert_int_equal(tu_to_host(result, call.out, n16 * 2, &why), 0);
+}
+
+/* launch_flags 0 (programmatic launches on sm_90): a prefill call (the
+ * wgmma family) and a split decode call over the same keys (the decode
+ * family and its combine) whose inputs the kernel before them writes
+ * late, started while it spins, must wait for it: the same bits as the
+ * call on the inputs in place; so must FA_LAUNCH_NO_PDL (plain launches).
+ * Without the kernels' griddep_wait they would read NaN. */
+static void programmatic_launch_waits_for_the_kernel_before(void **state) {
+  (void)state;
+  require_device();
+  tu_device dev;
+  tu_cuda_device(&dev);
+  if (dev.cc_major != 9) {
+    printf("skipped: programmatic launches need sm_90; this device is sm_%d%d\n", dev.cc_major, dev.cc_minor);
+    skip();
+  }
+  problem pb;
+  make_problem(&pb, 13);
+  const char *why = NULL;
+  uint16_t *inputs = tu_pool_device(&pb.pool, 3 * pb.n * 2, &why);
+  uint16_t *staged = tu_pool_device(&pb.pool, 3 * pb.n * 2, &why);
+  assert_true(inputs && staged);
+  const cudaStream_t stream = (cudaStream_t)pb.params.stream;
+  const void *in_place[3] = {pb.params.q, pb.params.k, pb.params.v};
+  for (int t = 0; t < 3; ++t)
+    assert_int_equal(cudaMemcpyAsync(inputs + t * pb.n, in_place[t], pb.n * 2, cudaMemcpyDeviceToDevice, stream),
+                     cudaSuccess);
+
+  /* The decode call: one query per sequence (rows 0 and 1 of q) over the
+   * prefill's keys, 3 splits. */
+  fa_fwd_params decode = pb.params;
+  const int32_t cu_q[3] = {0, 1, 2};
+  decode.cu_seqlens_q = upload(&pb, cu_q, sizeof cu_q);
+  decode.total_q = 2, decode.max_seqlen_q = 1;
+  decode.num_splits = 3;
+  size_t ws = 0;
+  fa_message msg;
+  assert_int_equal(fa_fwd_workspace_size(&decode, &ws, &msg), FA_OK);
+  decode.workspace = ws ? tu_pool_device(&pb.pool, ws, &why) : NULL, decode.workspace_bytes = ws;
+
+  const fa_fwd_params *calls[2] = {&pb.params, &decode};
+  const size_t words[2] = {pb.n, (size_t)2 * HEADS * DIM};
+  const char *family[2] = {"wgmma", "decode"};
+  uint16_t *direct = tu_pool_host(&pb.pool, pb.n * 2), *chained = tu_pool_host(&pb.pool, pb.n * 2);
+  assert_true(direct && chained);
+  for (int c = 0; c < 2; ++c) {
+    /* The kernels it runs (a varlen call of long sequences runs as a
+     * pair: the decode kernel, with none of them, then wgmma's). */
+    fa_fwd_dispatch_info how = FA_FWD_DISPATCH_INFO_INIT;
+    assert_int_equal(fa_fwd_query_dispatch(calls[c], &how, &msg), FA_OK);
+    int found = 0;
+    for (int i = 0; i < how.num_kernels; ++i) {
+      fa_kernel_info info = FA_KERNEL_INFO_INIT;
+      assert_int_equal(fa_kernel_info_get(how.kernel_index[i], &info), FA_OK);
+      printf("%s call, kernel %d: %s\n", family[c], i, info.name);
+      found |= strstr(info.name, family[c]) != NULL;
+    }
+    assert_true(found);
+    assert_int_equal(fa_fwd(calls[c], &msg), FA_OK);
+    assert_int_equal(tu_stream_sync(pb.params.stream, &why), 0);
+    assert_int_equal(tu_to_host(direct, calls[c]->out, words[c] * 2, &why), 0);
+    for (size_t i = 0; i < words[c]; ++i) assert_false(tu_is_poison16(direct[i]));
+    for (int no_pdl = 0; no_pdl < 2; ++no_pdl) {
+      fa_fwd_params call = *calls[c];
+      call.launch_flags = no_pdl ? FA_LAUNCH_NO_PDL : 0u;
+      after_late_writer(&pb, call, staged, inputs, chained, words[c]);
+      if (memcmp(direct, chained, words[c] * 2) != 0)
+        fail_msg("%s call%s after a late writer: not the bits of the call on its inputs in place", family[c],
+                 no_pdl ? " (FA_LAUNCH_NO_PDL)" : "");
+    }
+  }
+  tu_pool_release(&pb.pool);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(graph_capture_and_replay),
       cmocka_unit_test(stream_error_is_reported),
+      cmocka_unit_test(programmatic_launch_waits_for_the_kernel_before),
   };
   return cmocka_run_group_tests_name("cuda_streams", tests, NULL, NULL);
 }

@@ -25,7 +25,7 @@ other defaults, the -1 windows, it does not have). On LP64 (0.2 layout):
     208 scale  212 softcap  216 window_left  220 window_right
     224 sinks  232 lse  240 stream  248 context  256 workspace  264 workspace_bytes
     272 block_table  280 block_table_stride  288 max_pages_per_seq  292 page_size  296 num_pages
-    304 k_new  312 v_new  320..360 the k_new/v_new strides  368 num_splits  372 reserved_v0_3
+    304 k_new  312 v_new  320..360 the k_new/v_new strides  368 num_splits  372 launch_flags (0.3: reserved)
 
     fa_context (232 bytes, fixed), fa_unpad_info_params (64), fa_rows_params (88),
     fa_position_ids_params (64), fa_message (512), fa_kernel_info (88), fa_combine_params (152),
@@ -64,6 +64,7 @@ del _i, _n
 FA_BACKEND_CUDA, FA_BACKEND_CPU = 1, 2
 FA_DTYPE_FP16, FA_DTYPE_BF16, FA_DTYPE_FP32 = 1, 2, 3
 FA_MAX_SPLITS = 256
+FA_LAUNCH_NO_PDL = 1
 FA_MASK_NONE, FA_MASK_CAUSAL, FA_MASK_LOCAL = 0, 1, 2
 FA_INT_BOOL, FA_INT32, FA_INT64 = 1, 2, 3
 FA_MESSAGE_CAPACITY = 512
@@ -140,7 +141,7 @@ class FwdParams(SizedStructure):
         ("v_new", ctypes.c_void_p),
     ] + [("%s_new_%s_stride" % (t, s), ctypes.c_int64) for t in ("k", "v") for s in ("batch", "row", "head")] + [
         ("num_splits", ctypes.c_int32),
-        ("reserved_v0_3", ctypes.c_int32),
+        ("launch_flags", ctypes.c_uint32),
     ]
 
 
@@ -298,7 +299,7 @@ CONSTANTS = dict(
     [(n, i) for i, n in enumerate(STATUS_NAMES)] + [
         ("FA_BACKEND_CUDA", FA_BACKEND_CUDA), ("FA_BACKEND_CPU", FA_BACKEND_CPU),
         ("FA_DTYPE_FP16", FA_DTYPE_FP16), ("FA_DTYPE_BF16", FA_DTYPE_BF16), ("FA_DTYPE_FP32", FA_DTYPE_FP32),
-        ("FA_MAX_SPLITS", FA_MAX_SPLITS),
+        ("FA_MAX_SPLITS", FA_MAX_SPLITS), ("FA_LAUNCH_NO_PDL", FA_LAUNCH_NO_PDL),
         ("FA_MASK_NONE", FA_MASK_NONE), ("FA_MASK_CAUSAL", FA_MASK_CAUSAL), ("FA_MASK_LOCAL", FA_MASK_LOCAL),
         ("FA_INT_BOOL", FA_INT_BOOL), ("FA_INT32", FA_INT32), ("FA_INT64", FA_INT64),
         ("FA_MESSAGE_CAPACITY", FA_MESSAGE_CAPACITY), ("FA_CONTEXT_RESERVED_WORDS", FA_CONTEXT_RESERVED_WORDS),

@@ -21,6 +21,7 @@
 
 #include "attn/softmax.h"
 #include "cuda/combine.h"
+#include "cuda/common/launch.cuh"
 #include "cuda/ptx.cuh"
 
 namespace {
@@ -233,20 +234,10 @@ static int launch_combine(const fa_combine_job *job, fa_stream_t stream, bool pr
   if (items == 0) return cudaSuccess;
   const int64_t blocks = (items + kWarps - 1) / kWarps;
   const unsigned grid = (unsigned)(blocks < (1 << 20) ? blocks : (1 << 20));  // grid-stride beyond
-  // cudaLaunchKernelExC, not <<<>>>: the stub would need a C++ runtime guard (build.ninja).
   void *params[] = {const_cast<fa_combine_job *>(job)};
-  cudaLaunchConfig_t config = {};
-  config.gridDim = dim3(grid);
-  config.blockDim = dim3(kWarps * 32);
-  config.stream = (cudaStream_t)stream;
-  cudaLaunchAttribute attribute;
-  attribute.id = cudaLaunchAttributeProgrammaticStreamSerialization;
-  attribute.val.programmaticStreamSerializationAllowed = 1;
-  config.attrs = &attribute;
-  config.numAttrs = programmatic ? 1 : 0;
   const void *kernel = by_columns ? reinterpret_cast<const void *>(combine_kernel<true>)
                                   : reinterpret_cast<const void *>(combine_kernel<false>);
-  return cudaLaunchKernelExC(&config, kernel, params);
+  return fa::launch_kernel(kernel, dim3(grid), dim3(kWarps * 32), 0, (cudaStream_t)stream, params, programmatic);
 }
 
 extern "C" int fa_cuda_combine(const fa_combine_job *job, fa_stream_t stream) {

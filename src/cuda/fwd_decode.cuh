@@ -36,6 +36,7 @@
 #include "attn/sequence.h"
 #include "attn/softmax.h"
 #include "cuda/combine.h"
+#include "cuda/common/launch.cuh"
 #include "cuda/common/mma_tile.cuh"
 #include "cuda/common/tensor_map.cuh"
 #include "cuda/decode_trace.cuh"
@@ -989,6 +990,9 @@ __global__ void __launch_bounds__(T::kThreads)
   }
   __syncwarp();
   const bool tiles = T::kTileCopies && tile_copies != 0;
+  // Launched as a programmatic dependent (args.programmatic): nothing
+  // above touched memory; from here on the kernel before has completed.
+  griddep_wait();
 #else
   const bool tiles = false;
 #endif
@@ -1240,7 +1244,8 @@ int launch_fwd_decode(const fa_fwd_args *args, cudaStream_t stream) {
   alignas(64) CUtensorMap tm_k, tm_v;
   int tile_copies = encode_decode_tile_maps<T>(args, &tm_k, &tm_v);
   void *params[] = {const_cast<fa_fwd_args *>(args), &m_tiles_arg, &tm_k, &tm_v, &tile_copies};
-  cudaError_t e = cudaLaunchKernel(kernel, dim3((unsigned)blocks), dim3(T::kThreads), params, T::kSmemBytes, stream);
+  cudaError_t e = launch_kernel(kernel, dim3((unsigned)blocks), dim3(T::kThreads), T::kSmemBytes, stream, params,
+                                T::kArch >= 90 && args->programmatic != 0);
   if (e != cudaSuccess || args->splits == 1) return e;
   fa_combine_job job = {};
   const fa_decode_workspace ws = fa_decode_workspace_layout(args, args->splits);

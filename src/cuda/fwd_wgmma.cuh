@@ -62,6 +62,7 @@
 #include "attn/sequence.h"
 #include "attn/softmax.h"
 #include "attn/tile_order.h"
+#include "cuda/common/launch.cuh"
 #include "cuda/common/mask_tile.cuh"
 #include "cuda/common/mma_tile.cuh"
 #include "cuda/common/quad.cuh"
@@ -1831,6 +1832,9 @@ __global__ void __launch_bounds__(T::kThreads, 1)
     }
     fence_mbar_init();
   }
+  // Launched as a programmatic dependent (args.programmatic): nothing
+  // above touched memory; from here on the kernel before has completed.
+  griddep_wait();
   const uint32_t list = sq + T::kListOffset;
   list_block_tiles<T>(a, smem + (sk - smem_u32(smem)), list, tid);
   __syncthreads();  // every thread sees initialized barriers (a hang otherwise, HOPPER.md 2.8) and the tile list
@@ -1898,7 +1902,8 @@ int launch_fwd_wgmma(const fa_fwd_args *args, cudaStream_t stream) {
     if (z != cudaSuccess) return z;
   }
   void *params[] = {const_cast<fa_fwd_args *>(args), &tm_q, &tm_k, &tm_v, &tm_o};
-  return cudaLaunchKernel(kernel, dim3((unsigned)blocks), dim3(T::kThreads), params, T::kSmemBytes, stream);
+  return launch_kernel(kernel, dim3((unsigned)blocks), dim3(T::kThreads), T::kSmemBytes, stream, params,
+                       args->programmatic != 0);
 }
 
 }  // namespace fa
