@@ -124,6 +124,20 @@ def write_rows_json(rows, path, default_name):
             json.dump({"device": torch.cuda.get_device_name(), "rows": rows}, fh, indent=1)
 
 
+def write_results(text, env, rows, md_path, json_path, stem):
+    """The Markdown table and {env, rows} as JSON, each at its path or at
+    $OUT/<stem>.md / .json when OUT is set; then the table on stdout."""
+    out = os.environ.get("OUT")
+    for path, body in [(md_path or (out and os.path.join(out, stem + ".md")), text),
+                       (json_path or (out and os.path.join(out, stem + ".json")),
+                        json.dumps({"env": env, "rows": rows}, indent=1))]:
+        if path:
+            with open(path, "w") as fh:
+                fh.write(body)
+    print()
+    print(text)
+
+
 def time_ours(make):
     """Our time for a call built by make(lib). With --ab OLD_LIB, the old
     and the new library are timed interleaved (old, new, old, new) on the
@@ -468,16 +482,7 @@ def main():
         mixed_rows(rows, gen, [4096] * 4, 1, "small mixed batch")
     if "chunk" in sections:
         chunk_rows(rows, gen)
-    md = markdown(rows, env)
-    out = os.environ.get("OUT")
-    for path, text in [(args.md or (out and os.path.join(out, "bench_decode.md")), md),
-                       (args.json or (out and os.path.join(out, "bench_decode.json")),
-                        json.dumps({"env": env, "rows": rows}, indent=1))]:
-        if path:
-            with open(path, "w") as fh:
-                fh.write(text)
-    print()
-    print(md)
+    write_results(markdown(rows, env), env, rows, args.md, args.json, "bench_decode")
 
 
 if __name__ == "__main__":

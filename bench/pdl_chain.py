@@ -17,7 +17,6 @@ most), and short causal prefill (wgmma).
 """
 import argparse
 import datetime
-import json
 import os
 import sys
 
@@ -109,16 +108,7 @@ def main():
     for r in rows:
         md.append(f"| {r['row']} | {r['kernel']} | {r['ours_ms']:.4f} | {r['plain_ms']:.4f} | {r['plain_over_pdl']:.3f} | "
                   f"{r['saved_us_per_call']:.2f} |")
-    text = "\n".join(md) + "\n"
-    out = os.environ.get("OUT")
-    for path, body in [(args.md or (out and os.path.join(out, "pdl_chain.md")), text),
-                       (args.json or (out and os.path.join(out, "pdl_chain.json")),
-                        json.dumps({"env": env, "rows": rows}, indent=1))]:
-        if path:
-            with open(path, "w") as fh:
-                fh.write(body)
-    print()
-    print(text)
+    B.write_results("\n".join(md) + "\n", env, rows, args.md, args.json, "pdl_chain")
 
 
 if __name__ == "__main__":
