@@ -131,7 +131,7 @@ static int32_t splits_for_units(int64_t units, int32_t seqlen_k, int32_t num_spl
  * short sequences' own rows run (4 decoding sequences of 1 query and a
  * chunk, GQA 32/8: 160 units counted, 32 busy, and the host would not
  * split); the device plan counts the real ones. Not beyond the warp's
- * plan there (the block's costs every block 2-3 us, where a batch of
+ * plan there (the block's plan costs every block 2-3 us, where a batch of
  * that many mostly short sequences fills the GPU anyway). Not with
  * num_splits = 1 (results independent of the batch), nor beyond
  * FA_DECODE_PLAN_MAX_BATCH sequences. The most one sequence can take:
