@@ -1901,9 +1901,12 @@ int launch_fwd_wgmma(const fa_fwd_args *args, cudaStream_t stream) {
     const cudaError_t z = cudaMemsetAsync(args->workspace, 0, fa_split_counter_bytes(args->sm_count), stream);
     if (z != cudaSuccess) return z;
   }
+  // Programmatic only after a kernel: behind the memset node a graph edge
+  // cannot be programmatic (only kernel nodes have such ports), and there
+  // is no kernel tail to overlap.
   void *params[] = {const_cast<fa_fwd_args *>(args), &tm_q, &tm_k, &tm_v, &tm_o};
   return launch_kernel(kernel, dim3((unsigned)blocks), dim3(T::kThreads), T::kSmemBytes, stream, params,
-                       args->programmatic != 0);
+                       args->programmatic != 0 && !args->split_last_round);
 }
 
 }  // namespace fa
