@@ -13,6 +13,11 @@ BUDGET=${BUDGET:-600}  # seconds for the whole script; set before sourcing
 # cap N: N, or what is left of the budget if less (at least 1).
 cap() { local left=$((BUDGET - (SECONDS - T0))); [ "$left" -lt "$1" ] && echo $((left > 1 ? left : 1)) || echo "$1"; }
 
+# "OK n, FAILED n, SKIPPED n" of a CMocka log.
+counts() {
+  echo "OK $(grep -c '^\[       OK \]' "$1"), FAILED $(grep -c '^\[  FAILED  \] [a-z]' "$1"), SKIPPED $(grep -c '^\[  SKIPPED \] [a-z]' "$1" | awk '{print $1/2}')"
+}
+
 setup_cmocka() {
   if ! echo '#include <cmocka.h>' | cc -E -x c - >/dev/null 2>&1 && [ -d .deb ]; then
     mkdir -p /tmp/cm && for f in .deb/*.deb; do timeout 20 dpkg -x "$f" /tmp/cm; done

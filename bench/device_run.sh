@@ -57,11 +57,6 @@ step_check() {
   tail -1 "$OUT/torch_check.log" >>"$SUMMARY"
 }
 
-# "OK n, FAILED n, SKIPPED n" of a CMocka log.
-counts() {
-  echo "OK $(grep -c '^\[       OK \]' "$1"), FAILED $(grep -c '^\[  FAILED  \] [a-z]' "$1"), SKIPPED $(grep -c '^\[  SKIPPED \] [a-z]' "$1" | awk '{print $1/2}')"
-}
-
 step_tests() {
   local t
   for t in build/tests/test_api build/tests/test_dispatch build/tests/test_decode build/tests/test_fwd build/tests/link_check build/tests/test_stream build/tests/test_helpers build/tests/test_stress; do

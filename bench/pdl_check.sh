@@ -19,9 +19,6 @@ want() { case "$STEPS" in *" $1 "*) return 0 ;; esac; return 1; }
 BUDGET=${BUDGET:-540}
 . "$(dirname "$0")/device_common.sh"
 setup_cmocka
-counts() {
-  echo "OK $(grep -c '^\[       OK \]' "$1"), FAILED $(grep -c '^\[  FAILED  \] [a-z]' "$1"), SKIPPED $(grep -c '^\[  SKIPPED \] [a-z]' "$1" | awk '{print $1/2}')"
-}
 run_test() {  # cap, log name, command...
   local c=$1 log=$2
   shift 2
