@@ -17,6 +17,7 @@
 #                                        prefer-wgmma (before build-small: wgmma above mma on this copy)
 #                                        sanitize-wgmma (racecheck, synccheck of wgmma kernels)
 #                                        tests-wgmma (test_fwd wgmma: the family's cases alone)
+#                                        tests-parallel (every test program, test_fwd by group, at once)
 #                                        tests-fwd (test_fwd on each of $FWD_FILTERS, $FWD_TIMEOUT s each)
 #                                        turns (test_wgmma, and its turns case against the old protocol)
 #                                        tests-misc (test_api, test_dispatch, test_stress; $MISC_TIMEOUT s each)
@@ -68,6 +69,27 @@ step_tests() {
     note "  $g: OK $(grep -c "^\[       OK \] ${g}_" "$OUT/test_fwd.log"), FAILED $(grep -c "^\[  FAILED  \] ${g}_" "$OUT/test_fwd.log")"
   done
   grep -m1 "skip" "$OUT/test_fwd.log" | tee -a "$SUMMARY" || true
+}
+
+# The whole suite at once (what `tests` runs one program after another, which
+# can pass 600 s on the full build): every test program, test_fwd by group,
+# concurrently on the one GPU (the double references are host work on 16
+# cores); each capped at $PARALLEL_TIMEOUT s (default 420).
+step_tests_parallel() {
+  local t g names=()
+  for t in test_api test_dispatch test_decode link_check test_stream test_helpers test_stress; do
+    names+=("$t")
+    (timeout "${PARALLEL_TIMEOUT:-420}" "build/tests/$t" >"$OUT/$t.log" 2>&1; echo $? >"$OUT/$t.rc") &
+  done
+  for g in $(grep -o 'FA_FWD_CASE([a-z0-9_]*, "[a-z0-9_]*"' generated/test_cases.inc | cut -d'"' -f2 | sort -u); do
+    names+=("test_fwd_$g")
+    (timeout "${PARALLEL_TIMEOUT:-420}" build/tests/test_fwd "$g" >"$OUT/test_fwd_$g.log" 2>&1; echo $? >"$OUT/test_fwd_$g.rc") &
+  done
+  wait
+  for t in "${names[@]}"; do
+    note "$t: exit $(cat "$OUT/$t.rc") ($(counts "$OUT/$t.log"))"
+    grep -E '^\[  FAILED  \] [a-z]|second run' "$OUT/$t.log" | head -6 | tee -a "$SUMMARY"
+  done
 }
 
 # compute-sanitizer on the cache paths: decode kernels (paging, append,
@@ -364,6 +386,7 @@ for s in "$@"; do
     build) step_build ;;
     check) step_check ;;
     tests) step_tests ;;
+    tests-parallel) step_tests_parallel ;;
     tests-wgmma) step_tests_wgmma ;;
     sanitize) step_sanitize ;;
     extra-dims) step_extra_dims ;;

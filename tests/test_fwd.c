@@ -649,8 +649,16 @@ static void check_rerun_identical(case_state *s, const geometry *g, const run_bu
   if (tu_stream_sync(stream, &why) != 0 || tu_to_host(out2, rb->out.dev, out_bytes, &why) != 0 ||
       (lse_bytes && tu_to_host(lse2, rb->lse_dev, lse_bytes, &why) != 0))
     fail_msg("%s: second run: %s", what, why);
-  if (memcmp(out2, rb->out.host, out_bytes) != 0)
-    fail_msg("%s: a second run on the same inputs wrote different bits to out", what);
+  if (memcmp(out2, rb->out.host, out_bytes) != 0) {
+    size_t e = 0, diffs = 0, first = 0;
+    for (e = 0; e < rb->out.n; ++e)
+      if (out2[e] != rb->out.host[e] && diffs++ == 0)
+        first = e;
+    fail_msg("%s: a second run on the same inputs wrote different bits to out: %zu of %zu elements, "
+             "the first at %zu: 0x%04x (%g), then 0x%04x (%g)",
+             what, diffs, rb->out.n, first, rb->out.host[first], tu_half_to_double(rb->out.host[first], prm->dtype),
+             out2[first], tu_half_to_double(out2[first], prm->dtype));
+  }
   if (lse_bytes && memcmp(lse2, rb->lse, lse_bytes) != 0)
     fail_msg("%s: a second run on the same inputs wrote different bits to lse", what);
 }
