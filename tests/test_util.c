@@ -214,8 +214,14 @@ void tu_pool_release(tu_pool *pool) {
   tu_pool_init(pool);
 }
 
+/* From pageable memory cudaMemcpy may return before its DMA has landed,
+ * and the tests' streams are non-blocking: a kernel launched next could
+ * read (or have its output overwritten by) a copy still in flight. Wait for
+ * the copy on the legacy stream, which it ran on, and only for it. */
 int tu_to_device(void *dst, const void *src, size_t bytes, const char **why) {
-  const cudaError_t err = cudaMemcpy(dst, src, bytes, cudaMemcpyHostToDevice);
+  cudaError_t err = cudaMemcpy(dst, src, bytes, cudaMemcpyHostToDevice);
+  if (err == cudaSuccess)
+    err = cudaStreamSynchronize(cudaStreamLegacy);
   set_why(why, err);
   return err == cudaSuccess ? 0 : -1;
 }
