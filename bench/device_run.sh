@@ -58,9 +58,12 @@ step_check() {
   tail -1 "$OUT/torch_check.log" >>"$SUMMARY"
 }
 
+# Every test program but test_fwd (which the steps below run whole or by group).
+TEST_PROGRAMS="test_api test_dispatch test_decode link_check test_stream test_helpers test_stress"
+
 step_tests() {
   local t
-  for t in build/tests/test_api build/tests/test_dispatch build/tests/test_decode build/tests/test_fwd build/tests/link_check build/tests/test_stream build/tests/test_helpers build/tests/test_stress; do
+  for t in build/tests/test_fwd $(for p in $TEST_PROGRAMS; do echo "build/tests/$p"; done); do
     timeout 240 "$t" >"$OUT/$(basename "$t").log" 2>&1
     note "$(basename "$t"): exit $? ($(counts "$OUT/$(basename "$t").log"))"
   done
@@ -77,7 +80,7 @@ step_tests() {
 # cores); each capped at $PARALLEL_TIMEOUT s (default 420).
 step_tests_parallel() {
   local t g names=()
-  for t in test_api test_dispatch test_decode link_check test_stream test_helpers test_stress; do
+  for t in $TEST_PROGRAMS; do
     names+=("$t")
     (timeout "${PARALLEL_TIMEOUT:-420}" "build/tests/$t" >"$OUT/$t.log" 2>&1; echo $? >"$OUT/$t.rc") &
   done
