@@ -1157,7 +1157,8 @@ static void test_combine_job_cuda(void **state) {
 /* ------------------------------------------------------------ main */
 
 int main(int argc, char **argv) {
-  const char *filter = argc > 1 ? argv[1] : NULL;
+  const int list = argc > 1 && strcmp(argv[1], "--list") == 0;
+  const char *filter = argc > 1 && !list ? argv[1] : NULL;
   int from_env = 0;
   const uint64_t seed = tu_seed_from_env(&from_env);
   tu_device device;
@@ -1218,6 +1219,16 @@ int main(int argc, char **argv) {
     tests[n].test_func = cj_run[t];
     tests[n].initial_state = &cj_seed;
     ++n;
+  }
+  /* "--list": the case names, one a line, nothing run (device_run.sh's
+   * parallel suite checks that its filters cover every case). */
+  if (list) {
+    for (size_t i = 0; i < n; ++i) printf("%s\n", names[i]);
+    for (size_t i = 0; i < n; ++i) free(names[i]);
+    free(names);
+    free(tests);
+    free(states);
+    return 0;
   }
   const int failed = _cmocka_run_group_tests("decode", tests, n, NULL, NULL);
   for (size_t i = 0; i < n; ++i) free(names[i]);
