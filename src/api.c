@@ -118,26 +118,36 @@ static int head_dim_generated(int32_t head_dim) {
   return 0;
 }
 
-/* Scalars and shapes that need no pointer. */
-static fa_status check_scalars(const fa_fwd_params *p, fa_message *message) {
-  if (p->backend != FA_BACKEND_CUDA && p->backend != FA_BACKEND_CPU)
-    return fa_fail(message, FA_ERR_INVALID_BACKEND, "backend %d is not FA_BACKEND_CUDA (1) or FA_BACKEND_CPU (2)",
-                   (int)p->backend);
-  if (p->dtype != FA_DTYPE_FP16 && p->dtype != FA_DTYPE_BF16)
-    return fa_fail(message, FA_ERR_UNSUPPORTED_DTYPE, "dtype %d is not FA_DTYPE_FP16 (1) or FA_DTYPE_BF16 (2)",
-                   (int)p->dtype);
-  if (p->batch < 1) return fa_fail(message, FA_ERR_INVALID_SHAPE, "batch is %d; it must be >= 1", p->batch);
-  if (p->num_heads_q < 1 || p->num_heads_k < 1)
-    return fa_fail(message, FA_ERR_INVALID_SHAPE, "num_heads_q (%d) and num_heads_k (%d) must be >= 1",
-                   p->num_heads_q, p->num_heads_k);
-  if (p->num_heads_q % p->num_heads_k != 0)
+/* The kernel's kind (backend, dtype, heads, head dim): the checks a call
+ * and a call's bounds share. `owner` prefixes the backend and dtype
+ * messages ("" for a call, "bounds " for fa_fwd_workspace_bounds). */
+static fa_status check_kind(int backend, int dtype, int32_t num_heads_q, int32_t num_heads_k, int32_t head_dim,
+                            const char *owner, fa_message *message) {
+  if (backend != FA_BACKEND_CUDA && backend != FA_BACKEND_CPU)
+    return fa_fail(message, FA_ERR_INVALID_BACKEND, "%sbackend %d is not FA_BACKEND_CUDA (1) or FA_BACKEND_CPU (2)",
+                   owner, backend);
+  if (dtype != FA_DTYPE_FP16 && dtype != FA_DTYPE_BF16)
+    return fa_fail(message, FA_ERR_UNSUPPORTED_DTYPE, "%sdtype %d is not FA_DTYPE_FP16 (1) or FA_DTYPE_BF16 (2)", owner,
+                   dtype);
+  if (num_heads_q < 1 || num_heads_k < 1)
+    return fa_fail(message, FA_ERR_INVALID_SHAPE, "num_heads_q (%d) and num_heads_k (%d) must be >= 1", num_heads_q,
+                   num_heads_k);
+  if (num_heads_q % num_heads_k != 0)
     return fa_fail(message, FA_ERR_HEADS_NOT_DIVISIBLE,
-                   "num_heads_q (%d) must be a multiple of num_heads_k (%d) for GQA/MQA", p->num_heads_q,
-                   p->num_heads_k);
-  if (!head_dim_generated(p->head_dim))
+                   "num_heads_q (%d) must be a multiple of num_heads_k (%d) for GQA/MQA", num_heads_q, num_heads_k);
+  if (!head_dim_generated(head_dim))
     return fa_fail(message, FA_ERR_UNSUPPORTED_HEAD_DIM,
                    "head_dim %d is not generated; generated: %s. Add it to HEAD_DIMS in gen/spec.py and run ninja",
-                   p->head_dim, fa_kernel_table.head_dims);
+                   head_dim, fa_kernel_table.head_dims);
+  return FA_OK;
+}
+
+/* Scalars and shapes that need no pointer. */
+static fa_status check_scalars(const fa_fwd_params *p, fa_message *message) {
+  fa_status st =
+      check_kind((int)p->backend, (int)p->dtype, p->num_heads_q, p->num_heads_k, p->head_dim, "", message);
+  if (st != FA_OK) return st;
+  if (p->batch < 1) return fa_fail(message, FA_ERR_INVALID_SHAPE, "batch is %d; it must be >= 1", p->batch);
   if (p->max_seqlen_q < 0 || p->max_seqlen_k < 0)
     return fa_fail(message, FA_ERR_INVALID_SHAPE, "max_seqlen_q (%d) and max_seqlen_k (%d) must be >= 0",
                    p->max_seqlen_q, p->max_seqlen_k);
@@ -608,23 +618,9 @@ fa_fwd_workspace_bounds fa_fwd_workspace_bounds_default(void) {
 /* The bounds as an args struct of upper bounds (dispatch.h,
  * fa_workspace_bound_in), after the checks a call within them passes. */
 static fa_status check_bounds(const fa_fwd_workspace_bounds *b, fa_fwd_args *a, fa_message *message) {
-  if (b->backend != FA_BACKEND_CUDA && b->backend != FA_BACKEND_CPU)
-    return fa_fail(message, FA_ERR_INVALID_BACKEND, "bounds backend %d is not FA_BACKEND_CUDA (1) or FA_BACKEND_CPU (2)",
-                   (int)b->backend);
-  if (b->dtype != FA_DTYPE_FP16 && b->dtype != FA_DTYPE_BF16)
-    return fa_fail(message, FA_ERR_UNSUPPORTED_DTYPE, "bounds dtype %d is not FA_DTYPE_FP16 (1) or FA_DTYPE_BF16 (2)",
-                   (int)b->dtype);
-  if (b->num_heads_q < 1 || b->num_heads_k < 1)
-    return fa_fail(message, FA_ERR_INVALID_SHAPE, "num_heads_q (%d) and num_heads_k (%d) must be >= 1",
-                   b->num_heads_q, b->num_heads_k);
-  if (b->num_heads_q % b->num_heads_k != 0)
-    return fa_fail(message, FA_ERR_HEADS_NOT_DIVISIBLE,
-                   "num_heads_q (%d) must be a multiple of num_heads_k (%d) for GQA/MQA", b->num_heads_q,
-                   b->num_heads_k);
-  if (!head_dim_generated(b->head_dim))
-    return fa_fail(message, FA_ERR_UNSUPPORTED_HEAD_DIM,
-                   "head_dim %d is not generated; generated: %s. Add it to HEAD_DIMS in gen/spec.py and run ninja",
-                   b->head_dim, fa_kernel_table.head_dims);
+  fa_status st =
+      check_kind((int)b->backend, (int)b->dtype, b->num_heads_q, b->num_heads_k, b->head_dim, "bounds ", message);
+  if (st != FA_OK) return st;
   if (b->max_batch < 1)
     return fa_fail(message, FA_ERR_INVALID_SHAPE, "max_batch is %d; it must be >= 1 (the largest batch of any call)",
                    b->max_batch);
