@@ -83,10 +83,11 @@ step_tests() {
 DECODE_PARTS="decode_fwd_decode_sm90 decode_fwd_decode_sm80 decode_fwd_mma decode_fwd_wgmma decode_fwd_cpu
               invariance_ mixed_ graph_ large_pool_ combine_job"
 step_tests_parallel() {
-  local t g names=()
+  local t g names=() rc="$OUT/parallel"  # exit codes and case lists: packed with the logs
+  mkdir -p "$rc"
   run_part() {  # name, program, filter or ""
     names+=("$1")
-    (timeout "${PARALLEL_TIMEOUT:-420}" "build/tests/$2" $3 >"$OUT/$1.log" 2>&1; echo $? >"$OUT/$1.rc") &
+    (timeout "${PARALLEL_TIMEOUT:-420}" "build/tests/$2" $3 >"$OUT/$1.log" 2>&1; echo $? >"$rc/$1.rc") &
   }
   for t in $TEST_PROGRAMS; do [ "$t" = test_decode ] || run_part "$t" "$t" ""; done
   for g in $DECODE_PARTS; do run_part "test_decode_$g" test_decode "$g"; done
@@ -95,17 +96,17 @@ step_tests_parallel() {
   done
   wait
   for t in "${names[@]}"; do
-    note "$t: exit $(cat "$OUT/$t.rc") ($(counts "$OUT/$t.log"))"
+    note "$t: exit $(cat "$rc/$t.rc") ($(counts "$OUT/$t.log"))"
     grep -E '^\[  FAILED  \] [a-z]|second run' "$OUT/$t.log" | head -6 | tee -a "$SUMMARY"
   done
   # The parts together ran each of test_decode's cases exactly once.
-  build/tests/test_decode --list | grep -v '^test_decode:' | sort >"$OUT/decode_cases.txt"
-  cat "$OUT"/test_decode_*.log | sed -n 's/^\[ RUN      \] //p' | sort >"$OUT/decode_ran.txt"
-  if cmp -s "$OUT/decode_cases.txt" "$OUT/decode_ran.txt"; then
-    note "test_decode parts: all $(wc -l <"$OUT/decode_cases.txt") cases, each once"
+  build/tests/test_decode --list | grep -v '^test_decode:' | sort >"$rc/decode_cases.txt"
+  cat "$OUT"/test_decode_*.log | sed -n 's/^\[ RUN      \] //p' | sort >"$rc/decode_ran.txt"
+  if cmp -s "$rc/decode_cases.txt" "$rc/decode_ran.txt"; then
+    note "test_decode parts: all $(wc -l <"$rc/decode_cases.txt") cases, each once"
   else
-    note "test_decode parts: NOT the case list ($(wc -l <"$OUT/decode_ran.txt") ran of $(wc -l <"$OUT/decode_cases.txt"); diff:)"
-    diff "$OUT/decode_cases.txt" "$OUT/decode_ran.txt" | head -8 | tee -a "$SUMMARY"
+    note "test_decode parts: NOT the case list ($(wc -l <"$rc/decode_ran.txt") ran of $(wc -l <"$rc/decode_cases.txt"); diff:)"
+    diff "$rc/decode_cases.txt" "$rc/decode_ran.txt" | head -8 | tee -a "$SUMMARY"
   fi
 }
 
@@ -451,6 +452,6 @@ for s in "$@"; do
   echo "step $s: $((SECONDS - t0)) s" >>"$OUT/timing.txt"
 done
 # The device tool returns at most 8 files: pack the logs into one.
-(cd "$OUT" && tar czf logs.tgz --exclude=logs.tgz --exclude=summary.txt --exclude=bench.md --exclude=bench.json --exclude='ab_prefill.*' --exclude=bench_decode.json --exclude=bench_decode.md --exclude='bench_decode_ab*.json' --exclude='bench_decode_ab*.md' *.log *.txt $(ls -d san 2>/dev/null) 2>/dev/null && rm -rf *.log env.txt san)
+(cd "$OUT" && tar czf logs.tgz --exclude=logs.tgz --exclude=summary.txt --exclude=bench.md --exclude=bench.json --exclude='ab_prefill.*' --exclude=bench_decode.json --exclude=bench_decode.md --exclude='bench_decode_ab*.json' --exclude='bench_decode_ab*.md' *.log *.txt $(ls -d san parallel 2>/dev/null) 2>/dev/null && rm -rf *.log env.txt san parallel)
 echo "==== summary"
 cat "$SUMMARY" "$OUT/timing.txt"
