@@ -37,8 +37,13 @@ small_dims = os.environ.get("SMALL_HEAD_DIMS", "64,128").replace(",", ", ")
 s = re.sub(r"^HEAD_DIMS = \[.*\]", f"HEAD_DIMS = [{small_dims}]", s, flags=re.M)
 # the wgmma family keeps every head dim (its own list, or all of HEAD_DIMS)
 i = s.index('name="wgmma"')
-wgmma_dims = f"[{args.wgmma_dims}]" if args.wgmma_dims else full_dims
-s = s[:i] + s[i:].replace("head_dims=HEAD_DIMS", f"head_dims={wgmma_dims}", 1)
+# (its own list since it builds d32/d80/d96/d192 too: the first head_dims= after
+# its name, which until the forty-eighth session was matched as
+# "head_dims=HEAD_DIMS" and so cut the CPU family's list instead)
+if args.wgmma_dims:
+    j = s.index("head_dims=", i)
+    k = s.index("\n", j)
+    s = s[:j] + f"head_dims=[{args.wgmma_dims}],  # small_spec.py --wgmma-dims" + s[k:]
 if args.mma_bf16:
     i = s.index('name="mma"')
     j = s.index("dtypes=DTYPES", i)
