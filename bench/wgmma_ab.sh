@@ -44,7 +44,11 @@ BUDGET=${BUDGET:-340}  # seconds for the whole script
 . "$(dirname "$0")/device_common.sh"
 VARIANTS=${AB_VARIANTS:--overlap -pingpong}
 ROUNDS=${AB_ROUNDS:-2}
-REPS=${AB_REPS:-20}
+# 200 reps a row (forty-eighth session): at 20-30 the short rows' rounds
+# spread 12-38% and unchanged code read 0.98-1.02; at 200 d64 s512 causal
+# spread 2% (results-h200-2026-12-03-s48-footprint-ab.md). About 5.5 s a
+# side and round for the quick grid at three head dims.
+REPS=${AB_REPS:-200}
 SAN_KERNEL=${AB_SAN:-wgmma_sm90a_hdim128_bf16_causal}
 W=/tmp/wab
 
