@@ -30,16 +30,15 @@ ap.add_argument("--wgmma-dims")
 args = ap.parse_args()
 s = open(args.spec).read()
 s = s.replace('archs=["80", "90"]', 'archs=["90"]')
-full_dims = re.search(r"^HEAD_DIMS = (\[.*\])", s, flags=re.M).group(1)
 # $SMALL_HEAD_DIMS (e.g. "64,128,256"): other head dims for every tree a
 # device script builds (the old side of an A/B too)
 small_dims = os.environ.get("SMALL_HEAD_DIMS", "64,128").replace(",", ", ")
 s = re.sub(r"^HEAD_DIMS = \[.*\]", f"HEAD_DIMS = [{small_dims}]", s, flags=re.M)
-# the wgmma family keeps every head dim (its own list, or all of HEAD_DIMS)
+# the wgmma family keeps its own head-dim list (d32/d80/d96/d192 too), or
+# --wgmma-dims: the first head_dims= after its name. (Until the forty-
+# eighth session this matched "head_dims=HEAD_DIMS", which is the CPU
+# family's: every A/B built all wgmma head dims.)
 i = s.index('name="wgmma"')
-# (its own list since it builds d32/d80/d96/d192 too: the first head_dims= after
-# its name, which until the forty-eighth session was matched as
-# "head_dims=HEAD_DIMS" and so cut the CPU family's list instead)
 if args.wgmma_dims:
     j = s.index("head_dims=", i)
     k = s.index("\n", j)
