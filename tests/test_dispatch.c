@@ -22,6 +22,7 @@
 
 #include <cmocka.h>
 
+#include "attn/mask.h"
 #include "attn/tile_order.h"
 #include "cuda/fwd_decode_plan.h"
 #include "dispatch.h"
@@ -410,6 +411,25 @@ static void test_pairs(void **state) {
   c = choose_pair(&short_only_table, &a);
   assert_int_equal(c.index, 0);
   assert_int_equal(c.partner, SIZE_MAX);
+}
+
+/* ------------------------------------------------------------ the accumulator's mask prefix (attn/mask.h) */
+
+/* fa_accumulator_prefix against the element-wise rule it replaces in the
+ * wgmma kernels: a thread's element i = 2 nt + j (column 8 nt + j) is
+ * visible iff 8 nt + j < keys, for every count of visible keys from before
+ * the thread's first column to past a 192-key tile (48 elements, two
+ * 32-bit masks). */
+static void test_mask_accumulator_prefix(void **state) {
+  (void)state;
+  for (int32_t keys = -20; keys <= 400; ++keys) {
+    const int32_t prefix = fa_accumulator_prefix(keys);
+    for (int32_t i = 0; i < 48; ++i) {
+      const int visible = 8 * (i / 2) + i % 2 < keys;
+      if (visible != (i < prefix))
+        fail_msg("keys %d, element %d: rule says %s, prefix %d", keys, i, visible ? "visible" : "hidden", prefix);
+    }
+  }
 }
 
 /* ------------------------------------------------------------ work-tile order (attn/tile_order.h) */
@@ -1701,6 +1721,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_decode_pair_short_by_length),
       cmocka_unit_test(test_decode_split_by_length),
       cmocka_unit_test(test_wgmma_gqa_packing),
+      cmocka_unit_test(test_mask_accumulator_prefix),
       cmocka_unit_test(test_decode_splits_fill_one_wave),
       cmocka_unit_test(test_decode_splits_fill_by_copies),
       cmocka_unit_test(test_workspace_bound_by_sequence),

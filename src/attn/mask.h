@@ -57,6 +57,20 @@ FA_RULE fa_tile_plan fa_plan_key_tiles(int32_t m0, int32_t block_m, int32_t len_
   return p;
 }
 
+/*
+ * A thread of an mma m16n8 or wgmma m64nN accumulator holds columns
+ * 8 nt + j (j in {0, 1}) of each row, relative to its first column. Of
+ * those, the ones below `keys` (the visible keys counted from that first
+ * column) are a prefix in key order: element i = 2 nt + j is visible iff
+ * i < fa_accumulator_prefix(keys). The kernels test bit i of a mask of
+ * that many low bits (src/cuda/common/mask_tile.cuh).
+ */
+FA_RULE int32_t fa_accumulator_prefix(int32_t keys) {
+  const int32_t k = keys > 0 ? keys : 0;
+  const int32_t rest = k & 7;
+  return (k >> 3) * 2 + (rest < 2 ? rest : 2);
+}
+
 /* Whether the key tile starting at n0 needs the element-wise mask. */
 FA_RULE int fa_tile_needs_mask(const fa_tile_plan *p, int32_t n0, int32_t block_n) {
   return n0 < p->unmasked_lo || n0 + block_n > p->unmasked_hi;

@@ -1657,7 +1657,7 @@ __device__ __forceinline__ void consume(const fa_fwd_args &a, const CUtensorMap 
           if (ctid % 128 == 0) mbar_arrive(bar.k_empty(s));
           if (a.softcap > 0.f) apply_softcap<T>(sc, a.softcap, a.softcap_inner_scale);
           if (fa_tile_needs_mask(&plan, n0, T::kBlockN))
-            apply_mask<T>(sc, a, n0, m0 + warp_row0, diag, len_k, lane, hidden, pack_shift<T>(a));
+            apply_mask<T, true>(sc, a, n0, m0 + warp_row0, diag, len_k, lane, hidden, pack_shift<T>(a));
           online_softmax_deferred<T, true>(sc, row_max, row_sum, alpha, cs, positive_scale, c, p, tr);
         }
         // Iteration n starts with the wait for P(n-2) V(n-2) and ends with the
@@ -1698,7 +1698,7 @@ __device__ __forceinline__ void consume(const fa_fwd_args &a, const CUtensorMap 
           if (ctid % 128 == 0) mbar_arrive(bar.k_empty(s));
           if (a.softcap > 0.f) apply_softcap<T>(sc, a.softcap, a.softcap_inner_scale);
           if (fa_tile_needs_mask(&plan, n0, T::kBlockN))
-            apply_mask<T>(sc, a, n0, m0 + warp_row0, diag, len_k, lane, hidden, pack_shift<T>(a));
+            apply_mask<T, true>(sc, a, n0, m0 + warp_row0, diag, len_k, lane, hidden, pack_shift<T>(a));
           online_softmax_deferred<T>(sc, row_max, row_sum, alpha, cs, positive_scale, c, p, tr);  // O untouched
         }
         {  // the last key tile's P V; every S is done: Q goes back to the producer
@@ -1753,7 +1753,7 @@ __device__ __forceinline__ void consume(const fa_fwd_args &a, const CUtensorMap 
 
         if (a.softcap > 0.f) apply_softcap<T>(sc, a.softcap, a.softcap_inner_scale);
         if (fa_tile_needs_mask(&plan, n0, T::kBlockN))
-          apply_mask<T>(sc, a, n0, m0 + warp_row0, diag, len_k, lane, hidden, pack_shift<T>(a));
+          apply_mask<T, true>(sc, a, n0, m0 + warp_row0, diag, len_k, lane, hidden, pack_shift<T>(a));
         online_softmax<T>(sc, o, row_max, row_sum, cs, positive_scale);
         uint32_t p[T::kPVSteps][4];
         pack_p<T>(p, sc[0]);
