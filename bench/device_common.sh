@@ -28,8 +28,15 @@ setup_cmocka() {
 
 # The ncu scripts' setup: the small build (bench/small_spec.py) of
 # build/fa_demo, and $NCU.
+# NCU_REUSE_BUILD=1: keep an fa_demo already built in this call (e.g. by
+# device_run.sh's full build) instead of rebuilding with the small spec.
 build_demo_for_ncu() {
   setup_cmocka
+  if [ "${NCU_REUSE_BUILD:-0}" = 1 ] && [ -x build/fa_demo ]; then
+    note "build: reused build/fa_demo; gpu: $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader)"
+    NCU=$(command -v ncu || ls /usr/local/cuda/bin/ncu 2>/dev/null)
+    return 0
+  fi
   timeout 10 python3 bench/small_spec.py gen/spec.py
   local t=$SECONDS
   timeout "$(cap 150)" ninja -j16 build/fa_demo >"$OUT/build.log" 2>&1 || { note "build failed"; tail -20 "$OUT/build.log"; exit 1; }

@@ -19,6 +19,7 @@
 #                                        tests-wgmma (test_fwd wgmma: the family's cases alone)
 #                                        tests-parallel (every test program, test_fwd by group, at once)
 #                                        tests-fwd (test_fwd on each of $FWD_FILTERS, $FWD_TIMEOUT s each)
+#                                        tests-fwd-parallel (the same, all filters at once)
 #                                        turns (test_wgmma, and its turns case against the old protocol)
 #                                        tests-misc (test_api, test_dispatch, test_stress; $MISC_TIMEOUT s each)
 #                                        transformers (paged|flashattn vs paged|sdpa, bf16, yardstick; graphs)
@@ -429,6 +430,13 @@ for s in "$@"; do
                  note "test_fwd $f: exit $? ($(counts "$OUT/test_fwd_$f.log"))"
                  grep -E '^\[  FAILED  \] [a-z]|second run' "$OUT/test_fwd_$f.log" | head -6 | tee -a "$SUMMARY"
                done ;;
+    tests-fwd-parallel) for f in ${FWD_FILTERS:-wgmma}; do  # the same, every filter at once (one process each)
+                          (timeout "${FWD_TIMEOUT:-300}" build/tests/test_fwd "$f" >"$OUT/test_fwd_$f.log" 2>&1; echo $? >"$OUT/test_fwd_$f.rc") &
+                        done; wait
+                        for f in ${FWD_FILTERS:-wgmma}; do
+                          note "test_fwd $f: exit $(cat "$OUT/test_fwd_$f.rc") ($(counts "$OUT/test_fwd_$f.log"))"; rm -f "$OUT/test_fwd_$f.rc"
+                          grep -E '^\[  FAILED  \] [a-z]|second run' "$OUT/test_fwd_$f.log" | head -6 | tee -a "$SUMMARY"
+                        done ;;
     turns) step_turns ;;
     tests-misc) for t in test_api test_dispatch test_stress; do
                   timeout "${MISC_TIMEOUT:-90}" "build/tests/$t" >"$OUT/$t.log" 2>&1
