@@ -7,6 +7,8 @@
 # scheduler. Reports in $OUT/ncu_*.txt (one archive); a digest last.
 #
 #   run(command="bash bench/decode_profile.sh", carry=[".deb"], timeout_s=300)
+# NCU_REUSE_BUILD=1: profile the build/fa_demo this call already built
+# (e.g. after device_run.sh build) instead of the small build.
 # NCU_CLOCK: ncu's --clock-control (default base: clocks locked at base,
 # where this kernel is issue-bound; none: the clocks a run gets); NCU_ROWS:
 # which rows (default the first five; b12s1: 12 x 4096 keys unsplit, 96 blocks

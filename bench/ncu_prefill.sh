@@ -10,6 +10,8 @@
 # s2048 full, the ninth session's worst d64 rows), or "packed24": bench.py's
 # packed GQA row (24 sequences, 32/8 heads, d128, causal; ab_prefill.c's
 # lengths), against varlen_attn's kernel (no cuDNN peer for it).
+# NCU_REUSE_BUILD=1: profile the build/fa_demo this call already built
+# (e.g. after device_run.sh build) instead of the small build.
 # NCU_PEER_SASS=1: the peer's attention kernel alone (its 4th launch) with
 # source counters too, and its SASS table beside ours (instruction mix per
 # block: python3 bench/ncu_sass_blocks.py). NCU_SKIP_OURS=1: the peer only.
