@@ -17,7 +17,7 @@
 #                                        prefer-wgmma (before build-small: wgmma above mma on this copy)
 #                                        sanitize-wgmma (racecheck, synccheck of wgmma kernels)
 #                                        tests-wgmma (test_fwd wgmma: the family's cases alone)
-#                                        tests-parallel (every test program, test_fwd by group, at once)
+#                                        tests-parallel (every test program, test_fwd by group and head dim, at once)
 #                                        tests-fwd (test_fwd on each of $FWD_FILTERS, $FWD_TIMEOUT s each)
 #                                        tests-fwd-parallel (the same, all filters at once)
 #                                        turns (test_wgmma, and its turns case against the old protocol)
@@ -76,13 +76,33 @@ step_tests() {
 }
 
 # The whole suite at once (what `tests` runs one program after another, which
-# can pass 600 s on the full build): every test program, test_fwd by group and
-# test_decode by part, concurrently on the one GPU (the double references are
-# host work on 16 cores); each capped at $PARALLEL_TIMEOUT s (default 420).
-# test_decode whole did not finish inside 420 s beside the rest (forty-sixth
-# session): its parts are name filters, checked below to cover every case once.
+# can pass 600 s on the full build): every test program, test_fwd by group
+# and head dim, test_decode by part, concurrently on the one GPU (the double
+# references are host work on 16 cores); each capped at $PARALLEL_TIMEOUT s
+# (default 420). test_decode whole did not finish inside 420 s beside the
+# rest (forty-sixth session), nor did test_fwd's wgmma group inside 300 s
+# (forty-ninth): the parts are name filters, checked below to cover every
+# case of each program exactly once (its --list).
 DECODE_PARTS="decode_fwd_decode_sm90 decode_fwd_decode_sm80 decode_fwd_mma decode_fwd_wgmma decode_fwd_cpu
               invariance_ mixed_ graph_ large_pool_ combine_job"
+# test_fwd's parts: a case's name up to its head dim ("fwd_wgmma_sm90a_hdim64_"),
+# or the whole name where it has none (the extra tests).
+fwd_parts() {
+  build/tests/test_fwd --list | sed -E 's/^(.*_hdim[0-9]+_).*/\1/' | sort -u
+}
+# check_cover PROGRAM: the parts' logs ($OUT/PROGRAM_*.log) ran each case
+# of PROGRAM --list exactly once.
+check_cover() {
+  local prog=$1 rc="$OUT/parallel"
+  "build/tests/$prog" --list | grep -v "^$prog:" | sort >"$rc/${prog}_cases.txt"
+  cat "$OUT/${prog}"_*.log | sed -n 's/^\[ RUN      \] //p' | sort >"$rc/${prog}_ran.txt"
+  if cmp -s "$rc/${prog}_cases.txt" "$rc/${prog}_ran.txt"; then
+    note "$prog parts: all $(wc -l <"$rc/${prog}_cases.txt") cases, each once"
+  else
+    note "$prog parts: NOT the case list ($(wc -l <"$rc/${prog}_ran.txt") ran of $(wc -l <"$rc/${prog}_cases.txt"); diff:)"
+    diff "$rc/${prog}_cases.txt" "$rc/${prog}_ran.txt" | head -8 | tee -a "$SUMMARY"
+  fi
+}
 step_tests_parallel() {
   local t g names=() rc="$OUT/parallel"  # exit codes and case lists: packed with the logs
   mkdir -p "$rc"
@@ -92,23 +112,14 @@ step_tests_parallel() {
   }
   for t in $TEST_PROGRAMS; do [ "$t" = test_decode ] || run_part "$t" "$t" ""; done
   for g in $DECODE_PARTS; do run_part "test_decode_$g" test_decode "$g"; done
-  for g in $(grep -o 'FA_FWD_CASE([a-z0-9_]*, "[a-z0-9_]*"' generated/test_cases.inc | cut -d'"' -f2 | sort -u); do
-    run_part "test_fwd_$g" test_fwd "$g"
-  done
+  for g in $(fwd_parts); do run_part "test_fwd_${g%_}" test_fwd "$g"; done
   wait
   for t in "${names[@]}"; do
     note "$t: exit $(cat "$rc/$t.rc") ($(counts "$OUT/$t.log"))"
     grep -E '^\[  FAILED  \] [a-z]|second run' "$OUT/$t.log" | head -6 | tee -a "$SUMMARY"
   done
-  # The parts together ran each of test_decode's cases exactly once.
-  build/tests/test_decode --list | grep -v '^test_decode:' | sort >"$rc/decode_cases.txt"
-  cat "$OUT"/test_decode_*.log | sed -n 's/^\[ RUN      \] //p' | sort >"$rc/decode_ran.txt"
-  if cmp -s "$rc/decode_cases.txt" "$rc/decode_ran.txt"; then
-    note "test_decode parts: all $(wc -l <"$rc/decode_cases.txt") cases, each once"
-  else
-    note "test_decode parts: NOT the case list ($(wc -l <"$rc/decode_ran.txt") ran of $(wc -l <"$rc/decode_cases.txt"); diff:)"
-    diff "$rc/decode_cases.txt" "$rc/decode_ran.txt" | head -8 | tee -a "$SUMMARY"
-  fi
+  check_cover test_decode
+  check_cover test_fwd
 }
 
 # compute-sanitizer on the cache paths: decode kernels (paging, append,

@@ -1312,7 +1312,8 @@ static int matches(const char *name, const char *filter) {
 }
 
 int main(int argc, char **argv) {
-  const char *filter = argc > 1 ? argv[1] : NULL;
+  const int list = argc > 1 && strcmp(argv[1], "--list") == 0;
+  const char *filter = argc > 1 && !list ? argv[1] : NULL;
   int from_env = 0, failed = 0;
   const uint64_t seed = tu_seed_from_env(&from_env);
   tu_device device;
@@ -1324,7 +1325,19 @@ int main(int argc, char **argv) {
 
   if (states == NULL || tests == NULL) {
     fprintf(stderr, "test_fwd: out of memory\n");
+    free(tests);
+    free(states);
     return 2;
+  }
+  /* "--list": every test's name, one a line, nothing run (device_run.sh's
+   * parallel suite splits them into parts and checks that the parts ran
+   * each exactly once). */
+  if (list) {
+    for (i = 0; i < N_TESTS; ++i)
+      printf("%s\n", i < N_CASES ? k_cases[i].name : k_extra_tests[i - N_CASES].name);
+    free(tests);
+    free(states);
+    return 0;
   }
   printf("test_fwd: seed %llu (%s); reproduce with FA_TEST_SEED=%llu\n",
          (unsigned long long)seed, from_env ? "from FA_TEST_SEED" : "fresh",
