@@ -2,6 +2,8 @@
 // prefill grid, to choose MMA_TILES in gen/spec.py by measurement.
 //
 //   bash bench/tile_sweep.sh 256,128,64,8 256,64,64,4    (head_dim,block_m,block_n,warps)
+//   bash bench/tile_sweep.sh 128,128,64,4 128,128,64,4,-DSW_KAS=true   (gen/spec.py k_after_softmax;
+//                                                 -DSW_QR=true: q_regs)
 //
 // Inputs are random bf16, 16384 tokens, heads = 2048 / head_dim, dense layout.
 #include <cuda_runtime.h>
@@ -74,10 +76,10 @@ float time_config(const Problem &pb, __nv_bfloat16 *q, __nv_bfloat16 *k, __nv_bf
   return ms[ms.size() / 2];
 }
 
-template <int D, int BM, int BN, int W, bool QR = false>
+template <int D, int BM, int BN, int W, bool QR = false, bool KAS = false>
 void sweep(const char *tag, __nv_bfloat16 *q, __nv_bfloat16 *k, __nv_bfloat16 *v, __nv_bfloat16 *o) {
-  using TF = fa::FwdMmaTraits<D, BM, BN, W, QR, __nv_bfloat16, fa::kMaskNone>;
-  using TC = fa::FwdMmaTraits<D, BM, BN, W, QR, __nv_bfloat16, fa::kMaskCausal>;
+  using TF = fa::FwdMmaTraits<D, BM, BN, W, QR, __nv_bfloat16, fa::kMaskNone, KAS>;
+  using TC = fa::FwdMmaTraits<D, BM, BN, W, QR, __nv_bfloat16, fa::kMaskCausal, KAS>;
   const char *only_s = std::getenv("SWEEP_SEQLEN");  // one problem, e.g. for ncu
   for (int s : {512, 2048, 8192}) {
     if (only_s && std::atoi(only_s) != s) continue;
@@ -85,8 +87,8 @@ void sweep(const char *tag, __nv_bfloat16 *q, __nv_bfloat16 *k, __nv_bfloat16 *v
       Problem pb{D, s, causal};
       const float ms = causal ? time_config<TC>(pb, q, k, v, o) : time_config<TF>(pb, q, k, v, o);
       const double flops = 4.0 * 16384 * s * 2048 / (causal ? 2 : 1);
-      std::printf("%-6s d%-3d %3dx%-3d w%d s%-5d %-6s %7.1f us %6.1f TF/s\n", tag, D, BM, BN, W, s,
-                  causal ? "causal" : "full", ms * 1e3, flops / ms / 1e9);
+      std::printf("%-6s d%-3d %3dx%-3d w%d%s%s s%-5d %-6s %7.1f us %6.1f TF/s\n", tag, D, BM, BN, W, QR ? " q_regs" : "",
+                  KAS ? " k_after_softmax" : "", s, causal ? "causal" : "full", ms * 1e3, flops / ms / 1e9);
     }
   }
 }
@@ -106,7 +108,10 @@ int main() {
 #ifndef SW_QR
 #define SW_QR false
 #endif
-  sweep<SW_D, SW_BM, SW_BN, SW_W, SW_QR>("cfg", q, k, v, o);
+#ifndef SW_KAS
+#define SW_KAS false
+#endif
+  sweep<SW_D, SW_BM, SW_BN, SW_W, SW_QR, SW_KAS>("cfg", q, k, v, o);
 #else
   sweep<128, 128, 64, 4>("cfg", q, k, v, o);
 #endif
