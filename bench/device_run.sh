@@ -60,7 +60,7 @@ step_check() {
 }
 
 # Every test program but test_fwd (which the steps below run whole or by group).
-TEST_PROGRAMS="test_api test_dispatch test_decode link_check test_stream test_helpers test_stress"
+TEST_PROGRAMS="test_api test_dispatch test_decode link_check test_stream test_helpers test_stress test_wgmma"
 
 step_tests() {
   local t
