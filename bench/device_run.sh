@@ -90,12 +90,14 @@ DECODE_PARTS="decode_fwd_decode_sm90 decode_fwd_decode_sm80 decode_fwd_mma decod
 fwd_parts() {
   build/tests/test_fwd --list | sed -E 's/^(.*_hdim[0-9]+_).*/\1/' | sort -u
 }
-# check_cover PROGRAM: the parts' logs ($OUT/PROGRAM_*.log) ran each case
-# of PROGRAM --list exactly once.
+# check_cover PROGRAM PART...: the parts named PROGRAM_* among PART... (their
+# logs $OUT/PART.log) ran each case of PROGRAM --list exactly once.
 check_cover() {
-  local prog=$1 rc="$OUT/parallel"
+  local prog=$1 rc="$OUT/parallel" p
+  shift
   "build/tests/$prog" --list | grep -v "^$prog:" | sort >"$rc/${prog}_cases.txt"
-  cat "$OUT/${prog}"_*.log | sed -n 's/^\[ RUN      \] //p' | sort >"$rc/${prog}_ran.txt"
+  for p in "$@"; do case $p in "${prog}"_*) cat "$OUT/$p.log" ;; esac; done |
+    sed -n 's/^\[ RUN      \] //p' | sort >"$rc/${prog}_ran.txt"
   if cmp -s "$rc/${prog}_cases.txt" "$rc/${prog}_ran.txt"; then
     note "$prog parts: all $(wc -l <"$rc/${prog}_cases.txt") cases, each once"
   else
@@ -103,23 +105,33 @@ check_cover() {
     diff "$rc/${prog}_cases.txt" "$rc/${prog}_ran.txt" | head -8 | tee -a "$SUMMARY"
   fi
 }
-step_tests_parallel() {
-  local t g names=() rc="$OUT/parallel"  # exit codes and case lists: packed with the logs
-  mkdir -p "$rc"
-  run_part() {  # name, program, filter or ""
-    names+=("$1")
-    (timeout "${PARALLEL_TIMEOUT:-420}" "build/tests/$2" $3 >"$OUT/$1.log" 2>&1; echo $? >"$rc/$1.rc") &
-  }
-  for t in $TEST_PROGRAMS; do [ "$t" = test_decode ] || run_part "$t" "$t" ""; done
-  for g in $DECODE_PARTS; do run_part "test_decode_$g" test_decode "$g"; done
-  for g in $(fwd_parts); do run_part "test_fwd_${g%_}" test_fwd "$g"; done
+# Test processes at once: run_part NAME PROGRAM FILTER|"" CAP starts one in
+# the background (log $OUT/NAME.log, exit code in $OUT/parallel, packed with
+# the logs); parts_report waits for all of them and notes each.
+PARTS=()
+run_part() {
+  mkdir -p "$OUT/parallel"
+  PARTS+=("$1")
+  (timeout "$4" "build/tests/$2" $3 >"$OUT/$1.log" 2>&1; echo $? >"$OUT/parallel/$1.rc") &
+}
+parts_report() {
+  local t
   wait
-  for t in "${names[@]}"; do
-    note "$t: exit $(cat "$rc/$t.rc") ($(counts "$OUT/$t.log"))"
+  for t in "${PARTS[@]}"; do
+    note "$t: exit $(cat "$OUT/parallel/$t.rc") ($(counts "$OUT/$t.log"))"
     grep -E '^\[  FAILED  \] [a-z]|second run' "$OUT/$t.log" | head -6 | tee -a "$SUMMARY"
   done
-  check_cover test_decode
-  check_cover test_fwd
+  PARTS=()
+}
+step_tests_parallel() {
+  local t g cap=${PARALLEL_TIMEOUT:-420}
+  for t in $TEST_PROGRAMS; do [ "$t" = test_decode ] || run_part "$t" "$t" "" "$cap"; done
+  for g in $DECODE_PARTS; do run_part "test_decode_$g" test_decode "$g" "$cap"; done
+  for g in $(fwd_parts); do run_part "test_fwd_${g%_}" test_fwd "$g" "$cap"; done
+  local parts=("${PARTS[@]}")
+  parts_report
+  check_cover test_decode "${parts[@]}"
+  check_cover test_fwd "${parts[@]}"
 }
 
 # compute-sanitizer on the cache paths: decode kernels (paging, append,
@@ -436,18 +448,12 @@ for s in "$@"; do
                     grep -E '^\[  FAILED  \] [a-z]|declined' "$OUT/test_decode$f.log" | head -6 | tee -a "$SUMMARY"
                   done ;;
     sanitize-small) step_sanitize_small ;;
-    tests-fwd) for f in ${FWD_FILTERS:-wgmma}; do  # test_fwd on groups/kernels matching each filter
-                 timeout "${FWD_TIMEOUT:-300}" build/tests/test_fwd "$f" >"$OUT/test_fwd_$f.log" 2>&1
-                 note "test_fwd $f: exit $? ($(counts "$OUT/test_fwd_$f.log"))"
-                 grep -E '^\[  FAILED  \] [a-z]|second run' "$OUT/test_fwd_$f.log" | head -6 | tee -a "$SUMMARY"
+    tests-fwd) for f in ${FWD_FILTERS:-wgmma}; do  # test_fwd on groups/kernels matching each filter, in turn
+                 run_part "test_fwd_$f" test_fwd "$f" "${FWD_TIMEOUT:-300}"; parts_report
                done ;;
-    tests-fwd-parallel) for f in ${FWD_FILTERS:-wgmma}; do  # the same, every filter at once (one process each)
-                          (timeout "${FWD_TIMEOUT:-300}" build/tests/test_fwd "$f" >"$OUT/test_fwd_$f.log" 2>&1; echo $? >"$OUT/test_fwd_$f.rc") &
-                        done; wait
-                        for f in ${FWD_FILTERS:-wgmma}; do
-                          note "test_fwd $f: exit $(cat "$OUT/test_fwd_$f.rc") ($(counts "$OUT/test_fwd_$f.log"))"; rm -f "$OUT/test_fwd_$f.rc"
-                          grep -E '^\[  FAILED  \] [a-z]|second run' "$OUT/test_fwd_$f.log" | head -6 | tee -a "$SUMMARY"
-                        done ;;
+    tests-fwd-parallel) for f in ${FWD_FILTERS:-wgmma}; do  # the same, every filter at once
+                          run_part "test_fwd_$f" test_fwd "$f" "${FWD_TIMEOUT:-300}"
+                        done; parts_report ;;
     turns) step_turns ;;
     tests-misc) for t in test_api test_dispatch test_stress; do
                   timeout "${MISC_TIMEOUT:-90}" "build/tests/$t" >"$OUT/$t.log" 2>&1
