@@ -53,7 +53,13 @@ def mma_smem_bytes(head_dim, tile):
 MMA_TILES = [
     # k_after_softmax: +4.5% at d64 (H200, 2026-11-29: 299 vs 284 TF/s at s8192 full)
     dict(max_head_dim=64, block_m=128, block_n=128, warps=4, q_regs=False, k_after_softmax=True),
-    dict(max_head_dim=128, block_m=128, block_n=64, warps=4, q_regs=False),
+    dict(max_head_dim=96, block_m=128, block_n=64, warps=4, q_regs=False),
+    # k_after_softmax on d128's causal/local kernels: causal 5.2-5.9% faster
+    # (H200, 2026-12-03, tile_sweep 4 rounds; ptxas spills 88-120 -> 4-40 B).
+    # Not on d128 none (1.5-4% slower, its spills appear) nor d80/d96 (d96
+    # causal 2-3% slower, full within 2%).
+    dict(max_head_dim=128, block_m=128, block_n=64, warps=4, q_regs=False,
+         by_mask=dict(causal=dict(k_after_softmax=True), local=dict(k_after_softmax=True))),
     # q_regs: +0.9-4.8% at d192 (H100), -12% at d256 (255 registers)
     dict(max_head_dim=192, block_m=64, block_n=64, warps=4, q_regs=True),
     # measured: 5-13% faster than 128x64x8 (two blocks per SM)

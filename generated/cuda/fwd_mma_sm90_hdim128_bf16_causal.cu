@@ -9,7 +9,7 @@ namespace fwd_mma_sm90_hdim128_bf16_causal {
 // template instantiation, one weak symbol in objects of two architectures,
 // and the runtime would launch one of the two by link order ("no kernel
 // image" on the other GPU: libflashattn.so on an H200, 2026-11-30).
-struct Traits : fa::FwdMmaTraits<128, 128, 64, 4, false, __nv_bfloat16, fa::kMaskCausal, false> {};
+struct Traits : fa::FwdMmaTraits<128, 128, 64, 4, false, __nv_bfloat16, fa::kMaskCausal, true> {};
 static_assert(Traits::kSmemBytes == 69632, "gen/spec.py mma_smem_bytes and fwd_mma.cuh disagree on shared memory");
 static_assert(Traits::kPageRowsBytes == 2 * 64 * 8, "fwd_mma_family.c and fwd_mma.cuh disagree on a paged cache's shared memory");
 }  // namespace fwd_mma_sm90_hdim128_bf16_causal
