@@ -23,6 +23,7 @@ import datetime
 import json
 import math
 import os
+import re
 import sys
 
 try:
@@ -43,6 +44,7 @@ import plot as bench_plot  # noqa: E402
 DEV = "cuda"
 LIB = None  # loaded by main() (--replot needs no library)
 SPLITS = 0  # --splits: our calls' num_splits (with the workspace fa_fwd_workspace_size asks for)
+FAMILY = None  # --family: run every call on that family's kernel (fa_fwd_with_kernel), not dispatch's choice
 REPEATS = 3
 # The extra rows each decide a bar alone (packed GQA, SWA, d80, d96) and the
 # packed ones spread up to 10% between rounds: more rounds, same method.
@@ -73,13 +75,19 @@ class Call:
         self.p = p
         self.pp = ctypes.byref(p)
         msg = N.Message()
+        self.pinned = None if FAMILY is None else family_kernel(FAMILY, p, max_k, window)
         # The workspace the call asks for, allocated once here as a runtime would (not in the timed call).
         size = ctypes.c_size_t()
-        if LIB.fa_fwd_workspace_size(self.pp, ctypes.byref(size), ctypes.byref(msg)) != 0:
+        st = (LIB.fa_fwd_workspace_size(self.pp, ctypes.byref(size), ctypes.byref(msg)) if self.pinned is None else
+              LIB.fa_fwd_workspace_size_with_kernel(self.pp, self.pinned, ctypes.byref(size), ctypes.byref(msg)))
+        if st != 0:
             raise RuntimeError(msg.text.decode())
         self.ws = torch.empty(size.value + 256, dtype=torch.uint8, device=q.device) if size.value else None
         if self.ws is not None:
             p.workspace, p.workspace_bytes = (self.ws.data_ptr() + 255) // 256 * 256, size.value
+        if self.pinned is not None:
+            self.kernel = N.kernel_info(LIB, self.pinned).name.decode()
+            return
         idx = ctypes.c_size_t()
         st = LIB.fa_fwd_query(self.pp, ctypes.byref(idx), ctypes.byref(msg))
         if st != 0:
@@ -91,10 +99,37 @@ class Call:
                 self.kernel += " + " + N.kernel_info(LIB, info.kernel_index[1]).name.decode()
 
     def __call__(self):
-        st = LIB.fa_fwd(self.pp, None)
+        st = LIB.fa_fwd(self.pp, None) if self.pinned is None else LIB.fa_fwd_with_kernel(self.pp, self.pinned, None)
         if st != 0:
             raise RuntimeError(LIB.fa_status_string(st).decode())
         return self.out
+
+
+def family_kernel(family, p, max_k, window):
+    """The table index of `family`'s kernel for this call, as its own dispatch
+    order would pick it: this GPU's newest arch the family builds for, the
+    call's own mask before "local" (which computes any window), and among
+    long-key kernels (`_k<min keys>`) the one of the largest minimum the
+    call reaches."""
+    major, minor = torch.cuda.get_device_capability()
+    mask = (N.FA_MASK_NONE if window == (-1, -1) else N.FA_MASK_CAUSAL if window == (-1, 0) else N.FA_MASK_LOCAL)
+    best, best_key = None, None
+    for i in range(LIB.fa_kernel_count()):
+        info = N.kernel_info(LIB, i)
+        if (info.family.decode() != family or info.backend != N.FA_BACKEND_CUDA or info.head_dim != p.head_dim
+                or info.dtype != p.dtype or info.arch > 10 * major + minor
+                or info.mask not in (mask, N.FA_MASK_LOCAL)):
+            continue
+        m = re.search(r"_k(\d+)$", info.name.decode())
+        min_keys = int(m.group(1)) if m else 0
+        if min_keys > max_k:
+            continue
+        key = (info.arch, info.mask == mask, min_keys)
+        if best_key is None or key > best_key:
+            best, best_key = i, key
+    if best is None:
+        raise RuntimeError(f"no {family} kernel in the table for d{p.head_dim} dtype {p.dtype} on sm_{major}{minor}")
+    return best
 
 
 def bench(fn):
@@ -280,7 +315,8 @@ def host_overhead(n=2000):
 def markdown(rows, env):
     out = [f"Device: {env['device']}; torch {env['torch']}, CUDA {env['cuda']}, cuDNN {env['cudnn']}; "
            f"date {env['date']}. Command: `python3 bench/bench.py"
-           + (f" --splits {env['splits']}" if env.get("splits") else "") + f"` (median of {REPEATS} interleaved rounds, "
+           + (f" --splits {env['splits']}" if env.get("splits") else "")
+           + (f" --family {env['family']}" if env.get("family") else "") + f"` (median of {REPEATS} interleaved rounds, "
            f"{EXTRA_REPEATS} for the extra rows, of triton do_bench medians). GEMM ceiling in the same run (8192^3 matmul, cuBLAS): "
            + ", ".join(f"{k} {v} TF/s" for k, v in (env.get("gemm_tflops") or {}).items()) + ".", "",
            "TF/s of the visible attention FLOPs; xN = peer time / our time (above 1: we are faster).", "",
@@ -309,6 +345,8 @@ def main():
                     help="interleaved timing rounds per extra row (packed GQA, SWA, d80, d96, vision)")
     ap.add_argument("--splits", type=int, default=0, help="our calls' num_splits (wgmma: 0 or > 1 shares the last "
                     "round of the persistent grid out by keys, 1 does not; its workspace is allocated once per row)")
+    ap.add_argument("--family", help="run every call of ours on this kernel family (e.g. mma) through "
+                    "fa_fwd_with_kernel, bypassing dispatch: to time a family that dispatch does not pick here")
     ap.add_argument("--png", help="write the plot here (needs matplotlib; also $OUT/bench.png when $OUT is set)")
     ap.add_argument("--replot", metavar="JSON", help="only plot a saved result (bench.json) to --png "
                     "(default: the JSON's path with .png); needs no GPU")
@@ -320,9 +358,10 @@ def main():
         return
     if torch is None:
         raise TORCH_IMPORT_ERROR
-    global REPEATS, LIB, SPLITS
+    global REPEATS, LIB, SPLITS, FAMILY
     REPEATS = args.repeats
     SPLITS = args.splits
+    FAMILY = args.family
     EXTRA_REPEATS = args.extra_repeats
     LIB = N.load()
     p = torch.cuda.get_device_properties(0)
@@ -334,6 +373,7 @@ def main():
         return
     env["gemm_tflops"] = gemm_ceiling()
     env["splits"] = SPLITS
+    env["family"] = FAMILY
     global CHECKPOINT
     if os.environ.get("OUT"):
         CHECKPOINT = (env, os.path.join(os.environ["OUT"], "bench.json"))

@@ -32,7 +32,8 @@
 # of each variant against the double reference (d128 + d256: about 75 s per
 # side on the H200); fa_demo of each variant against A on three kernels
 # (same error line: a proxy for identical output); racecheck and synccheck
-# of one kernel of the last variant (AB_SAN_SIDE=A: of A; AB_SAN_TOOLS: the
+# of one kernel of the last variant (AB_SAN: the kernel, default the bf16
+# causal one of the first head dim built; AB_SAN_SIDE=A: of A; AB_SAN_TOOLS: the
 # tools, "none" for none; AB_SAN_RESERVE: seconds of the budget the tests
 # leave to them, default 40 a tool).
 #
@@ -49,7 +50,6 @@ ROUNDS=${AB_ROUNDS:-2}
 # spread 2% (results-h200-2026-12-03-s48-footprint-ab.md). About 5.5 s a
 # side and round for the quick grid at three head dims.
 REPS=${AB_REPS:-200}
-SAN_KERNEL=${AB_SAN:-wgmma_sm90a_hdim128_bf16_causal}
 W=/tmp/wab
 
 # Sides: A, then one letter per variant; SW_<letter> its switches.
@@ -79,6 +79,9 @@ done
 # built too, or ab_prefill stops at the first row it cannot dispatch (the
 # twenty-eighth session lost a call's timing to it).
 WGMMA_DIMS=${AB_WGMMA_DIMS:-64,128,256}
+# The sanitized kernel: $AB_SAN, else the causal kernel of the first head dim
+# built (a d128 default found nothing to run when only d64 was built).
+SAN_KERNEL=${AB_SAN:-wgmma_sm90a_hdim${WGMMA_DIMS%%,*}_bf16_causal}
 case "${AB_TIME_DIMS:-packed}" in
   *packed*) for d in 128 80; do
       case ",$WGMMA_DIMS," in *",$d,"*) ;; *) WGMMA_DIMS="$WGMMA_DIMS,$d"; note "wgmma d$d built too: the packed rows need it" ;; esac
