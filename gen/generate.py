@@ -207,31 +207,35 @@ def tile_for_mask(t, mask):
     return {k: v for k, v in {**t, **over}.items() if k not in ROW_ONLY_KEYS}
 
 
-def long_key_tile(f, d, row, mask):
-    """The tile of the row's long-key specialization for `mask` (with the
-    row's by_mask entries, then long_keys' fields applied) and its
-    min_seqlen_k, or None: a row's long_keys=dict(min_seqlen_k=N, masks=[...],
-    head_dims=[...], field=value, ...) adds, for those masks and head dims
-    (default: all of the row's), a second kernel that dispatch
-    takes for calls whose max_seqlen_k is at least N (a tile that gains on
-    long keys and loses on short ones)."""
-    lk = row.get("long_keys")
-    if not lk:
-        return None
-    where = f"gen/spec.py: family {f.name}, head dim {d}: long_keys"
-    n = lk.get("min_seqlen_k")
-    if not isinstance(n, int) or n < 1:
-        sys.exit(f"{where}: min_seqlen_k must be a positive int")
-    masks = lk.get("masks", list(f.masks))
-    if set(masks) - set(f.masks):
-        sys.exit(f"{where}: masks names masks the family does not build: {sorted(set(masks) - set(f.masks))}")
-    fields = {k: v for k, v in lk.items() if k not in ("min_seqlen_k", "masks", "head_dims")}
-    base = tile_for_mask(row, mask)
-    if set(fields) - set(base):
-        sys.exit(f"{where}: unknown tile fields {sorted(set(fields) - set(base))}")
-    if mask not in masks or d not in lk.get("head_dims", [d]):
-        return None
-    return {**base, **fields}, n
+def long_key_tiles(f, d, row, mask):
+    """The tiles of the row's long-key specializations for `mask` (each the
+    row's by_mask entries, then that entry's fields applied) with their
+    min_seqlen_k: a row's long_keys=dict(min_seqlen_k=N, masks=[...],
+    head_dims=[...], field=value, ...), or a list of such dicts, adds, for
+    those masks and head dims (default: all of the row's), a kernel that
+    dispatch takes for calls whose max_seqlen_k is at least N (a tile that
+    gains on long keys and loses on short ones; with several, the largest N
+    the call reaches)."""
+    lks = row.get("long_keys") or []
+    out = []
+    for lk in [lks] if isinstance(lks, dict) else lks:
+        where = f"gen/spec.py: family {f.name}, head dim {d}: long_keys"
+        n = lk.get("min_seqlen_k")
+        if not isinstance(n, int) or n < 1:
+            sys.exit(f"{where}: min_seqlen_k must be a positive int")
+        masks = lk.get("masks", list(f.masks))
+        if set(masks) - set(f.masks):
+            sys.exit(f"{where}: masks names masks the family does not build: {sorted(set(masks) - set(f.masks))}")
+        fields = {k: v for k, v in lk.items() if k not in ("min_seqlen_k", "masks", "head_dims")}
+        base = tile_for_mask(row, mask)
+        if set(fields) - set(base):
+            sys.exit(f"{where}: unknown tile fields {sorted(set(fields) - set(base))}")
+        if mask not in masks or d not in lk.get("head_dims", [d]):
+            continue
+        if any(m == n for _, m in out):
+            sys.exit(f"{where}: two entries for mask {mask} at min_seqlen_k {n}")
+        out.append(({**base, **fields}, n))
+    return out
 
 
 def kernels(fams):
@@ -246,10 +250,7 @@ def kernels(fams):
                              f"{sorted(unknown)}")
                 for dt in f.dtypes:
                     for m in f.masks:
-                        variants = [(tile_for_mask(row, m), 0)]
-                        long_keys = long_key_tile(f, d, row, m)
-                        if long_keys:
-                            variants.append(long_keys)
+                        variants = [(tile_for_mask(row, m), 0)] + long_key_tiles(f, d, row, m)
                         for t, min_keys in variants:
                             threads = t.get("warps", 0) * 32 if f.backend == "cuda" else 1
                             out.append(Kernel(f, a, d, dt, m, t["block_m"], t["block_n"], threads,

@@ -237,8 +237,10 @@ def wgmma_smem_bytes(head_dim, tile):
 #             within the (wide) noise, off. fwd_wgmma.md "Eighteenth session".
 #   long_keys: a second kernel for calls with max_seqlen_k >= min_seqlen_k
 #             (a host value), for `masks` and `head_dims` (default: the
-#             row's), with the given tile fields
-#             (gen/generate.py long_key_tile; named ..._k<min_seqlen_k>).
+#             row's), with the given tile fields; a list of such dicts adds
+#             one kernel each (dispatch takes the largest min_seqlen_k a
+#             call reaches) (gen/generate.py long_key_tiles; named
+#             ..._k<min_seqlen_k>).
 #             d64: the 128 x 192 tile measured on the H200 (2026-11-30,
 #             bench/results-h200-2026-11-30-tile-ab.md) at +8.6-8.8% (full)
 #             and +3.4-3.6% (causal) at s8192, +3.0% / -1..0% at s2048,
@@ -296,12 +298,18 @@ WGMMA_TILES = [
          long_keys=dict(min_seqlen_k=8192, masks=["none"], head_dims=[128], block_n=176, q_buffers=1, smem_epilogue=False, stage_o_in_q=False, pingpong=True)),
     # d192: FA3's 128 x 96 tile (S 48 + P 24 + O 96 registers; 193 KB of shared memory)
     dict(max_head_dim=192, block_m=128, block_n=96, warps=12, stages=2, overlap=True, pingpong=True, persistent=True, smem_epilogue=True, lazy_rescale="row"),
-    # d256: O alone takes 128 registers; FA3 uses block_n 80 here
-    # first_softmax_turn: full s1024/s2048 +2.5..3%, the other short rows +0..1.2%, none from 4096 keys
-    # +0.6..2.4%; not for causal from 4096 keys (its long-key kernel: 0.5-2.4% slower with it, twenty-ninth
-    # session), thirty-eighth session
-    dict(max_head_dim=256, block_m=128, block_n=64, warps=12, stages=2, overlap=True, pingpong=True, persistent=True, smem_epilogue=True, lazy_rescale="warp", first_softmax_turn=True,
-         long_keys=dict(min_seqlen_k=4096, masks=["causal"], first_softmax_turn=False)),
+    # d256 below 1024 keys: cuDNN's tile (its kernel's name reads 64x128x256), 128 x 128 with one stage
+    # of K and V (64 KB each), the serial loop (S, wait, softmax, P V, wait: S 64 + O 128 registers fit
+    # where the overlapped loop's S + P + O spill) with the exponentials in turns. Fifty-first session
+    # (bench/results-h200-2026-12-03-s51-d256-128keys-ab.md): s512 causal +2.6..2.7%, s512 full
+    # +1.0..1.9%, s1024 causal +0.9..1.4%, s1024 full 3-5% slower, longer rows 3-9% slower.
+    # From 1024 keys (long_keys): 128 x 64, 2 stages, the overlapped loop (O alone takes 128 registers;
+    # FA3 uses block_n 80 here); first_softmax_turn: full s1024/s2048 +2.5..3%, the other short rows
+    # +0..1.2%, none from 4096 keys +0.6..2.4%; not for causal from 4096 keys (its long-key kernel:
+    # 0.5-2.4% slower with it, twenty-ninth session), thirty-eighth session
+    dict(max_head_dim=256, block_m=128, block_n=128, warps=12, stages=1, overlap=False, pingpong="softmax", persistent=True, smem_epilogue=True, lazy_rescale="warp", first_softmax_turn=False,
+         long_keys=[dict(min_seqlen_k=1024, block_n=64, stages=2, overlap=True, pingpong=True, first_softmax_turn=True),
+                    dict(min_seqlen_k=4096, masks=["causal"], block_n=64, stages=2, overlap=True, pingpong=True)]),
 ]
 
 

@@ -268,7 +268,7 @@ struct FwdWgmmaTraits {
                 "block_n: a wgmma_ss instantiation");
   static_assert(kSmemBytes <= 232448, "more shared memory than an sm_90 block may have");
   static_assert(sizeof(Elem) == 2, "16-bit storage");
-  static_assert(TURNS == kTurnsNone || OVERLAP, "turns are built on the overlapped loop");
+  static_assert(TURNS != kTurnsGemm || OVERLAP, "GEMM turns are built on the overlapped loop");
   static_assert(TURNS >= kTurnsNone && TURNS <= kTurnsSoftmax, "a TurnRule");
   static_assert(!SMEM_EPILOGUE || (kOStageCols % 16 == 0 && kOPasses * kOStageCols == kOTiles * 8),
                 "smem_epilogue: the passes cover O's accumulator, an even number of n8 tiles each (stmatrix pairs)");
@@ -1736,7 +1736,13 @@ __device__ __forceinline__ void consume(const fa_fwd_args &a, const CUtensorMap 
         }
       }
     } else {
-      // ---- first version: each product waited for before the next step
+      // ---- the serial loop: each product waited for before the next step.
+      // With softmax turns (cuDNN's loop; d256 below 1024 keys at 128 x 128,
+      // where S 64 + O 128 registers fit and the overlapped loop's S + P + O
+      // spill) the consumers' exponentials alternate, so one consumer's
+      // GEMMs run while the other computes its weights.
+      if constexpr (T::kSoftmaxTurns)
+        if (any_keys && c == 0 && consumed == 0) named_bar_arrive(kBarTurn0, 256);  // the block's first turn
       for (int n = n_block_min; n < n_block_max; ++n) {
         const unsigned jj = j_base + (unsigned)(n - n_block_min);
         const int s = ring_slot<T>(jj);
@@ -1754,9 +1760,15 @@ __device__ __forceinline__ void consume(const fa_fwd_args &a, const CUtensorMap 
         if (a.softcap > 0.f) apply_softcap<T>(sc, a.softcap, a.softcap_inner_scale);
         if (fa_tile_needs_mask(&plan, n0, T::kBlockN))
           apply_mask<T, true>(sc, a, n0, m0 + warp_row0, diag, len_k, lane, hidden, pack_shift<T>(a));
-        online_softmax<T>(sc, o, row_max, row_sum, cs, positive_scale);
         uint32_t p[T::kPVSteps][4];
-        pack_p<T>(p, sc[0]);
+        if constexpr (T::kSoftmaxTurns) {
+          float alpha[2];
+          online_softmax_deferred<T>(sc, row_max, row_sum, alpha, cs, positive_scale, c, p, tr);
+          rescale_o<T>(o[0], alpha);  // P was packed in the turn (kPackInTurn)
+        } else {
+          online_softmax<T>(sc, o, row_max, row_sum, cs, positive_scale);
+          pack_p<T>(p, sc[0]);
+        }
 
         mbar_wait(bar.v_full(s), phase);
         const uint32_t sv_stage = sv + s * T::kKVBytes;
