@@ -217,9 +217,10 @@ def long_key_tiles(f, d, row, mask):
     gains on long keys and loses on short ones; with several, the largest N
     the call reaches)."""
     lks = row.get("long_keys") or []
+    where = f"gen/spec.py: family {f.name}, head dim {d}: long_keys"
+    base = tile_for_mask(row, mask)
     out = []
     for lk in [lks] if isinstance(lks, dict) else lks:
-        where = f"gen/spec.py: family {f.name}, head dim {d}: long_keys"
         n = lk.get("min_seqlen_k")
         if not isinstance(n, int) or n < 1:
             sys.exit(f"{where}: min_seqlen_k must be a positive int")
@@ -227,7 +228,6 @@ def long_key_tiles(f, d, row, mask):
         if set(masks) - set(f.masks):
             sys.exit(f"{where}: masks names masks the family does not build: {sorted(set(masks) - set(f.masks))}")
         fields = {k: v for k, v in lk.items() if k not in ("min_seqlen_k", "masks", "head_dims")}
-        base = tile_for_mask(row, mask)
         if set(fields) - set(base):
             sys.exit(f"{where}: unknown tile fields {sorted(set(fields) - set(base))}")
         if mask not in masks or d not in lk.get("head_dims", [d]):
