@@ -9,8 +9,9 @@ for the families that use HEAD_DIMS
 only (a timing baseline); --switch NAME: NAME=True in every WGMMA_TILES row,
 --switch=-NAME: NAME=False (fails if a row lacks NAME); --tile D:KEY=VALUE: KEY=VALUE (added if the row lacks KEY)
 in the WGMMA_TILES row with max_head_dim=D (e.g. 64:block_n=192; a dotted KEY reaches into the row's
-nested dicts: 64:long_keys.min_seqlen_k=2048, 64:by_mask.causal.block_m=192; VALUE a Python literal,
-strings quoted: 128:lazy_rescale='warp'); --decode-tile D:KEY=VALUE: the same
+nested dicts and, by index, lists: 64:long_keys.min_seqlen_k=2048, 64:by_mask.causal.block_m=192,
+256:long_keys.1.min_seqlen_k=2048; an index one past a list's end appends; VALUE a Python literal,
+strings quoted: 128:lazy_rescale='warp', dicts as {'key': value}); --decode-tile D:KEY=VALUE: the same
 in DECODE_TILES (e.g. 128:stages=2); --wgmma-dims: the wgmma family's
 head dims (default: all). Used on the device's copy of the tree,
 never on a checkout that is committed.
@@ -69,7 +70,8 @@ def set_tile(s, table, t):
     """PATH=VALUE in the row of `table` whose max_head_dim is D (t: "D:PATH=VALUE").
     PATH is a field of the row (added if the row leaves it at its default,
     e.g. q_buffers) or a dotted path into its nested dicts, created where
-    missing: long_keys.min_seqlen_k, by_mask.causal.block_m. The table is
+    missing: long_keys.min_seqlen_k, by_mask.causal.block_m; a number indexes
+    a list (long_keys.0.masks; one past its end appends). The table is
     evaluated (its rows are dict(...) calls of literals) and written back
     without its comments."""
     dim, kv = t.split(":", 1)
@@ -83,8 +85,12 @@ def set_tile(s, table, t):
     keys = path.split(".")
     node = hits[0]
     for k in keys[:-1]:
-        node = node.setdefault(k, {})
-    node[keys[-1]] = ast.literal_eval(value)
+        node = node[int(k)] if isinstance(node, list) else node.setdefault(k, {})
+    v = ast.literal_eval(value)
+    if isinstance(node, list) and int(keys[-1]) == len(node):
+        node.append(v)
+    else:
+        node[int(keys[-1]) if isinstance(node, list) else keys[-1]] = v
     table_text = "".join(f"\n    {spec_literal(r)}," for r in rows)
     return s[:i] + f"\n{table} = [" + table_text + s[j:]
 

@@ -33,6 +33,11 @@ Steps of a consumer (SM cycles, between its own events):
     pass wait     -> a pass's staging rows free (the wait for earlier stores' reads)
     pass staged   -> the pass's stmatrix and TMA store issued
   gap           O stored -> the next work tile's start
+The serial loop (d256's short-key kernel; marks since the fifty-second
+session) waits for each GEMM where it issues it: there "S issue->ready" is
+the whole S (its queue behind the other consumer's GEMM included), "done->V"
+the wait for this key tile's V, "V->K" this key tile's P V (issued and
+waited) and the next K's wait, and "last PV" the last P V.
 """
 import bisect
 import collections

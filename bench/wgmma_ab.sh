@@ -90,6 +90,7 @@ esac
 
 # ---- one copy of the tree per side, small spec, the side's switches on
 rm -rf "$W" && mkdir -p "$W"
+set -f  # no globbing of the variants' words: list values such as ['none','local']
 for side in "${SIDES[@]}"; do
   mkdir -p "$W/$side"
   src=.
@@ -101,6 +102,7 @@ for side in "${SIDES[@]}"; do
     --wgmma-dims "$WGMMA_DIMS" \
     $(for s in $(sw "$side"); do case $s in *:*) echo "--tile=$s" ;; *) echo "--switch=$s" ;; esac; done)
 done
+set +f
 
 # ---- builds, side by side (the library, fa_demo; test_fwd for the variants)
 t=$SECONDS

@@ -1751,7 +1751,10 @@ __device__ __forceinline__ void consume(const fa_fwd_args &a, const CUtensorMap 
 
         float sc[1][T::kSTiles][4];
         mbar_wait(bar.k_full(s), phase);
+        tr.mark(kTrKReady, n - n_block_min);
+        tr.mark(kTrSIssued, n - n_block_min);
         qk_gemm_wgmma<T>(sc[0], sq_wg, sk + s * T::kKVBytes);
+        tr.mark(kTrSReady, n - n_block_min);
         if (ctid % 128 == 0) {
           mbar_arrive(bar.k_empty(s));  // this warpgroup is done with K(n)
           if (n == n_block_max - 1) mbar_arrive(bar.q_empty(qb));  // and, after the last S, with Q
@@ -1771,11 +1774,14 @@ __device__ __forceinline__ void consume(const fa_fwd_args &a, const CUtensorMap 
         }
 
         mbar_wait(bar.v_full(s), phase);
+        tr.mark(kTrVReady, n - n_block_min);
         const uint32_t sv_stage = sv + s * T::kKVBytes;
         if (n0 + T::kBlockN > len_k) zero_v_tail<T>(sv_stage, len_k - n0, ctid);  // uniform over the block
+        tr.mark(kTrPVIssued, n - n_block_min);
         pv_gemm_wgmma<T>(o[0], p, sv_stage);
         if (ctid % 128 == 0) mbar_arrive(bar.v_empty(s));
       }
+      if (any_keys) tr.mark(kTrLastPV);
     }
     if (any_keys)
       consumed = ((j_base + (unsigned)(n_block_max - n_block_min)) << T::kQCountBits) | ((q_count + 1u) & kQCountMask);
