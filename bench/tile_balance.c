@@ -26,10 +26,12 @@
 
 enum { kGrid = 132, kMaxSingles = 8 * kGrid };
 
-static double tile_cost(int causal, int m, int s, int bm, int bn) {
+static double tile_key_tiles(int causal, int m, int s, int bm, int bn) {
   const int keys = causal && (m + 1) * bm < s ? (m + 1) * bm : s;
-  return ceil((double)keys / bn) + 0.4;
+  return ceil((double)keys / bn);
 }
+
+static double tile_cost(int causal, int m, int s, int bm, int bn) { return tile_key_tiles(causal, m, s, bm, bn) + 0.4; }
 
 static int by_cost_desc(const void *x, const void *y) {
   const double a = *(const double *)x, b = *(const double *)y;
@@ -124,7 +126,7 @@ static double shared_last_round(const fa_tile_order *o, int s, int bm, int bn, i
  * over 19.39 (fifty-second session). */
 static double key_tile_floor(int causal, int m_tiles, int batch, int heads, int s, int bm, int bn) {
   double keys = 0;
-  for (int m = 0; m < m_tiles; ++m) keys += tile_cost(causal, m, s, bm, bn) - 0.4;
+  for (int m = 0; m < m_tiles; ++m) keys += tile_key_tiles(causal, m, s, bm, bn);
   keys *= (double)batch * heads;
   return ceil(keys / kGrid) / (keys / kGrid);
 }
