@@ -1443,8 +1443,13 @@ __device__ __forceinline__ void store_tile_tma(const fa_fwd_args &a, const Wgmma
           st_global_16(tile_out_row<T>(a, t, (int)(wrow0 + rr)) + k * 8, v[it]);
       }
       // Q rows written and read by the generic proxy: ordered before the
-      // producer's next TMA load into them
-      if constexpr (T::kOStageInQ) fence_proxy_async_shared();
+      // producer's next TMA load into them, which release_staged_q's elected
+      // lane allows; the warp barrier orders every lane's reads before that
+      // lane's arrive (elect.sync converges the warp but is not a fence)
+      if constexpr (T::kOStageInQ) {
+        fence_proxy_async_shared();
+        __syncwarp();
+      }
     }
   }
 }
