@@ -259,6 +259,16 @@ struct FwdWgmmaTraits {
   static constexpr int kQKSteps = HEAD_DIM / 16;       // padded columns are not multiplied
   static constexpr int kStepsPerPanel = kPanelCols / 16;
   static constexpr int kPVSteps = BLOCK_N / 16;
+  // Key tiles whose right half no row of a consumer sees (the diagonal
+  // tile of a causal work tile for its first consumer, a sequence's last
+  // tile with at most half a tile of keys) multiply their left half only,
+  // in a second copy of the serial loop's body (HalfKeys: the same traits
+  // at half the key tile; fwd_wgmma.md "Half key tiles"). Where half a
+  // tile is a wgmma_ss instantiation; not for mask none, whose dense rows
+  // never take it.
+  static constexpr bool kHalfKeyTiles = !OVERLAP && MASK != kMaskNone && (BLOCK_N == 128 || BLOCK_N == 192);
+  using HalfKeys = FwdWgmmaTraits<HEAD_DIM, BLOCK_N / 2, STAGES, ElemT, MASK, OVERLAP, TURNS, PERSISTENT, SMEM_EPILOGUE,
+                                  CONSUMERS, Q_BUFFERS, RESCALE, O_IN_Q, FIRST_SOFTMAX_TURN>;
 
   static_assert(HEAD_DIM % 16 == 0 && HEAD_DIM >= 32 && HEAD_DIM <= 256, "head dim: a multiple of 16 in 32..256");
   static_assert(kHeadDimPadded % 32 == 0 && (kHeadDimPadded <= 128 || kHeadDimPadded % 64 == 0),
@@ -538,8 +548,10 @@ __device__ __forceinline__ void load_tiles_split(const fa_fwd_args &a, const CUt
 // memory, one wgmma per k16 step, the first one overwriting S.
 // qk_gemm_issue only issues and commits the group (the overlapped loop
 // waits for it later); qk_gemm_wgmma also waits for it.
-template <class T>
-__device__ __forceinline__ void qk_gemm_issue(float (&s)[T::kSTiles][4], uint32_t sq_wg, uint32_t sk_stage) {
+// KEYS < kBlockN: S over the tile's first KEYS keys only.
+template <class T, int KEYS = T::kBlockN>
+__device__ __forceinline__ void qk_gemm_issue(float (&s)[KEYS / 8][4], uint32_t sq_wg, uint32_t sk_stage) {
+  static_assert(KEYS % 16 == 0 && KEYS <= T::kBlockN, "qk_gemm_issue: whole k16 steps of P V");
   wgmma_fence();
   constexpr int R = T::kRowBytes;
   // Each step's descriptor is the first one plus a constant (its address
@@ -554,14 +566,14 @@ __device__ __forceinline__ void qk_gemm_issue(float (&s)[T::kSTiles][4], uint32_
     const int panel = kk / T::kStepsPerPanel;
     const uint64_t da = da0 + ((panel * T::kBlockM * R + k_off) >> 4);
     const uint64_t db = db0 + ((panel * T::kBlockN * R + k_off) >> 4);
-    wgmma_ss<T::kBlockN, typename T::Elem>(s, da, db, kk > 0 ? 1 : 0);
+    wgmma_ss<KEYS, typename T::Elem>(s, da, db, kk > 0 ? 1 : 0);
   }
   wgmma_commit();
 }
 
-template <class T>
-__device__ __forceinline__ void qk_gemm_wgmma(float (&s)[T::kSTiles][4], uint32_t sq_wg, uint32_t sk_stage) {
-  qk_gemm_issue<T>(s, sq_wg, sk_stage);
+template <class T, int KEYS = T::kBlockN>
+__device__ __forceinline__ void qk_gemm_wgmma(float (&s)[KEYS / 8][4], uint32_t sq_wg, uint32_t sk_stage) {
+  qk_gemm_issue<T, KEYS>(s, sq_wg, sk_stage);
   wgmma_wait<0>();
   wgmma_reg_fence(s);
 }
@@ -581,25 +593,26 @@ __device__ __forceinline__ void pack_p(uint32_t (&p)[T::kPVSteps][4], const floa
 }
 
 // O += P V: V as TMA stored it (keys x head dim, MN-major B operand).
-// pv_gemm_issue only issues and commits; pv_gemm_wgmma also waits.
-template <class T>
-__device__ __forceinline__ void pv_gemm_issue(float (&o)[T::kOTiles][4], const uint32_t (&p)[T::kPVSteps][4],
+// pv_gemm_issue only issues and commits; pv_gemm_wgmma also waits. KEYS:
+// the tile's first KEYS keys only (P is 0 on the others).
+template <class T, int KEYS = T::kBlockN>
+__device__ __forceinline__ void pv_gemm_issue(float (&o)[T::kOTiles][4], const uint32_t (&p)[KEYS / 16][4],
                                               uint32_t sv_stage) {
   wgmma_fence();
   constexpr int R = T::kRowBytes;
   const uint64_t db0 = smem_desc_swizzled<R>(sv_stage, T::kBlockN * R, 8 * R);  // + a constant per step
 #pragma unroll
-  for (int kk = 0; kk < T::kPVSteps; ++kk) {
+  for (int kk = 0; kk < KEYS / 16; ++kk) {
     const uint64_t db = db0 + ((kk * 16 * R) >> 4);
     wgmma_rs_bt<T::kHeadDimPadded, typename T::Elem>(o, p[kk], db, 1);
   }
   wgmma_commit();
 }
 
-template <class T>
-__device__ __forceinline__ void pv_gemm_wgmma(float (&o)[T::kOTiles][4], const uint32_t (&p)[T::kPVSteps][4],
+template <class T, int KEYS = T::kBlockN>
+__device__ __forceinline__ void pv_gemm_wgmma(float (&o)[T::kOTiles][4], const uint32_t (&p)[KEYS / 16][4],
                                         uint32_t sv_stage) {
-  pv_gemm_issue<T>(o, p, sv_stage);
+  pv_gemm_issue<T, KEYS>(o, p, sv_stage);
   wgmma_wait<0>();
   wgmma_reg_fence(o);
 }
@@ -1562,6 +1575,17 @@ __device__ __forceinline__ bool merge_split_tile(const fa_fwd_args &a, uint32_t 
   return true;
 }
 
+// One past the last key that any of a consumer's 64 rows (from row0 of
+// its work tile) sees: the visible range's end of its last row, as the
+// ends never decrease with the row (attn/mask.h). Rows past the sequence
+// count as its rows (their end is at least the last real row's).
+template <class T>
+__device__ __forceinline__ int consumer_key_end(const fa_fwd_args &a, int row0, int64_t diag, int len_k) {
+  return fa_visible_keys(((row0 + 63) >> pack_shift<T>(a)) + diag, window_left_of<T::kMask>(a),
+                         window_right_of<T::kMask>(a), len_k)
+      .hi;
+}
+
 // The consumer role (warpgroups 1 .. kConsumers; rows 64 c .. 64 c + 63 of
 // each work tile): the block's work tiles in list order, each its Q wait,
 // its key tiles (the overlapped loop, or the first version) and its
@@ -1748,34 +1772,38 @@ __device__ __forceinline__ void consume(const fa_fwd_args &a, const CUtensorMap 
       // GEMMs run while the other computes its weights.
       if constexpr (T::kSoftmaxTurns)
         if (any_keys && c == 0 && consumed == 0) named_bar_arrive(kBarTurn0, 256);  // the block's first turn
-      for (int n = n_block_min; n < n_block_max; ++n) {
+      // One key tile; TS: the traits of the keys multiplied (T, or
+      // T::HalfKeys for the tile's left half: its S, mask and softmax over
+      // those keys only, a second copy of the body).
+      const auto key_tile = [&](auto keys_traits, int n) {
+        using TS = decltype(keys_traits);
         const unsigned jj = j_base + (unsigned)(n - n_block_min);
         const int s = ring_slot<T>(jj);
         const uint32_t phase = ring_parity<T>(jj);
         const int n0 = n * T::kBlockN;
 
-        float sc[1][T::kSTiles][4];
+        float sc[1][TS::kSTiles][4];
         mbar_wait(bar.k_full(s), phase);
         tr.mark(kTrKReady, n - n_block_min);
         tr.mark(kTrSIssued, n - n_block_min);
-        qk_gemm_wgmma<T>(sc[0], sq_wg, sk + s * T::kKVBytes);
+        qk_gemm_wgmma<T, TS::kBlockN>(sc[0], sq_wg, sk + s * T::kKVBytes);
         tr.mark(kTrSReady, n - n_block_min);
         if (ctid % 128 == 0) {
           mbar_arrive(bar.k_empty(s));  // this warpgroup is done with K(n)
           if (n == n_block_max - 1) mbar_arrive(bar.q_empty(qb));  // and, after the last S, with Q
         }
 
-        if (a.softcap > 0.f) apply_softcap<T>(sc, a.softcap, a.softcap_inner_scale);
-        if (fa_tile_needs_mask(&plan, n0, T::kBlockN))
-          apply_mask<T, true>(sc, a, n0, m0 + warp_row0, diag, len_k, lane, hidden, pack_shift<T>(a));
-        uint32_t p[T::kPVSteps][4];
+        if (a.softcap > 0.f) apply_softcap<TS>(sc, a.softcap, a.softcap_inner_scale);
+        if (fa_tile_needs_mask(&plan, n0, TS::kBlockN))
+          apply_mask<TS, true>(sc, a, n0, m0 + warp_row0, diag, len_k, lane, hidden, pack_shift<T>(a));
+        uint32_t p[TS::kPVSteps][4];
         if constexpr (T::kSoftmaxTurns) {
           float alpha[2];
-          online_softmax_deferred<T>(sc, row_max, row_sum, alpha, cs, positive_scale, c, p, tr);
+          online_softmax_deferred<TS>(sc, row_max, row_sum, alpha, cs, positive_scale, c, p, tr);
           rescale_o<T>(o[0], alpha);  // P was packed in the turn (kPackInTurn)
         } else {
-          online_softmax<T>(sc, o, row_max, row_sum, cs, positive_scale);
-          pack_p<T>(p, sc[0]);
+          online_softmax<TS>(sc, o, row_max, row_sum, cs, positive_scale);
+          pack_p<TS>(p, sc[0]);
         }
 
         mbar_wait(bar.v_full(s), phase);
@@ -1783,8 +1811,19 @@ __device__ __forceinline__ void consume(const fa_fwd_args &a, const CUtensorMap 
         const uint32_t sv_stage = sv + s * T::kKVBytes;
         if (n0 + T::kBlockN > len_k) zero_v_tail<T>(sv_stage, len_k - n0, ctid);  // uniform over the block
         tr.mark(kTrPVIssued, n - n_block_min);
-        pv_gemm_wgmma<T>(o[0], p, sv_stage);
+        pv_gemm_wgmma<T, TS::kBlockN>(o[0], p, sv_stage);
         if (ctid % 128 == 0) mbar_arrive(bar.v_empty(s));
+      };
+      for (int n = n_block_min; n < n_block_max; ++n) {
+        // this consumer's rows see none of the tile's right half (only
+        // ever the last tile; uniform over the warpgroup)
+        if constexpr (T::kHalfKeyTiles) {
+          if (n * T::kBlockN + T::kBlockN / 2 >= consumer_key_end<T>(a, m0 + 64 * c, diag, len_k)) {
+            key_tile(typename T::HalfKeys{}, n);
+            continue;
+          }
+        }
+        key_tile(T{}, n);
       }
       if (any_keys) tr.mark(kTrLastPV);
     }
