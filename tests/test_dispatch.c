@@ -449,6 +449,31 @@ static void test_mask_accumulator_prefix(void **state) {
   }
 }
 
+/* The end of a row's visible keys never decreases with the row, for every
+ * mask the kernels build: the wgmma family's half key tiles
+ * (fwd_wgmma.cuh consumer_key_end) take a consumer's last row's end as the
+ * end for all its 64 rows, and multiply only a tile's left half where that
+ * end is at or before the half's start. Also checked: the rows' ends all
+ * lie in [0, len_k], so a tile whose left half starts at or past the end is
+ * all hidden for those rows. */
+static void test_mask_visible_end_monotone(void **state) {
+  (void)state;
+  static const int32_t windows[][2] = {{-1, -1}, {-1, 0}, {5, 0}, {0, 7}, {17, 3}, {-1, 9}, {12, -1}, {0, 0}, {70, 70}};
+  static const int32_t lens[] = {0, 1, 63, 64, 65, 127, 128, 129, 300};
+  for (size_t w = 0; w < sizeof windows / sizeof windows[0]; ++w)
+    for (size_t l = 0; l < sizeof lens / sizeof lens[0]; ++l) {
+      const int32_t len_k = lens[l];
+      int32_t prev = -1;
+      for (int64_t pos = -200; pos <= 600; ++pos) {
+        const fa_key_range r = fa_visible_keys(pos, windows[w][0], windows[w][1], len_k);
+        if (r.hi < prev || r.hi < 0 || r.hi > len_k)
+          fail_msg("window (%d, %d), len_k %d, position %lld: end %d after %d", windows[w][0], windows[w][1], len_k,
+                   (long long)pos, r.hi, prev);
+        prev = r.hi;
+      }
+    }
+}
+
 /* ------------------------------------------------------------ work-tile order (attn/tile_order.h) */
 
 /* Walk every block of a grid through the order the wgmma kernel follows
@@ -1739,6 +1764,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_decode_split_by_length),
       cmocka_unit_test(test_wgmma_gqa_packing),
       cmocka_unit_test(test_mask_accumulator_prefix),
+      cmocka_unit_test(test_mask_visible_end_monotone),
       cmocka_unit_test(test_decode_splits_fill_one_wave),
       cmocka_unit_test(test_decode_splits_fill_by_copies),
       cmocka_unit_test(test_workspace_bound_by_sequence),
