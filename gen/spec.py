@@ -308,7 +308,7 @@ WGMMA_TILES = [
     # +0..1.2%, none from 4096 keys +0.6..2.4%; not for causal from 4096 keys (its long-key kernel:
     # 0.5-2.4% slower with it, twenty-ninth session), thirty-eighth session.
     # Causal keeps the short-key kernel up to 2048 keys since the fifty-third session: with its half
-    # key tiles (fwd_wgmma.cuh kHalfKeyTiles: s512 causal +1.6..2.1%) it ran s1024 causal 2.7-3.8% faster
+    # key tiles (fwd_wgmma.cuh kHalfKeyTiles: s512 causal +1.6..3%) it ran s1024 causal 2.7-3.8% faster
     # than the overlapped 128 x 64 kernel, s2048 causal 0.6-0.7% slower (6 rounds,
     # bench/results-h200-2026-12-04-s53-d256-half-key-tiles-ab.md)
     dict(max_head_dim=256, block_m=128, block_n=128, warps=12, stages=1, overlap=False, pingpong="softmax", persistent=True, smem_epilogue=True, lazy_rescale="warp", first_softmax_turn=False,
