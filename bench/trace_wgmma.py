@@ -48,7 +48,8 @@ SPANS = {}  # (block, role) -> (start, end) on the global timer (ns), every bloc
 
 NAMES = {1: "tile", 2: "q", 3: "s_issued", 4: "s_ready", 5: "ask", 6: "got", 7: "done", 8: "pv_issued",
          9: "last_pv", 10: "stored", 11: "rows", 12: "pass_free", 13: "pass_stored", 14: "v_ready", 15: "k_ready",
-         16: "prod_q", 17: "prod_k", 18: "prod_v", 19: "row_sums", 20: "rows_scaled", 21: "tile_located"}
+         16: "prod_q", 17: "prod_k", 18: "prod_v", 19: "row_sums", 20: "rows_scaled", 21: "tile_located",
+         22: "row_max", 23: "masked", 24: "row_ext", 25: "loop_top"}
 
 
 def load(path):
@@ -99,13 +100,20 @@ def consumer_steps(recs):
             steps[step].append(t - prev.get(since, t))
             if name == "rows" and "rows_scaled" in prev:
                 steps["    lse"].append(t - prev["rows_scaled"])
+            if name == "ask" and "row_max" in prev and prev["row_max"] >= prev.get("s_ready", 0):
+                steps["  P V before (wait)"].append(t - prev["row_max"])
         elif name == "tile":
             if "stored" in prev:
                 steps["gap"].append(t - prev["stored"])
             prev = {"tile": t}
+        elif name == "loop_top":
+            if "done" in prev:
+                steps["    done->loop top"].append(t - prev["done"])
         elif name == "v_ready":
             if "done" in prev:
                 steps["  done->V"].append(t - prev["done"])
+            if prev.get("loop_top", -1) >= prev.get("done", 0):
+                steps["    loop top->V"].append(t - prev["loop_top"])
         elif name == "k_ready":
             if "v_ready" in prev:
                 steps["  V->K"].append(t - prev["v_ready"])
@@ -121,6 +129,15 @@ def consumer_steps(recs):
                 steps["S issue->ready"].append(t - prev["s_issued"])
             if "s_ready" in prev and arg > 0:
                 steps["key tile"].append(t - prev["s_ready"])
+        elif name == "masked":
+            steps["    ready->masked"].append(t - prev.get("s_ready", t))
+        elif name == "row_ext":
+            if prev.get("masked", -1) >= prev.get("s_ready", 0):
+                steps["    masked->extremes"].append(t - prev["masked"])
+        elif name == "row_max":
+            steps["  ready->row max"].append(t - prev.get("s_ready", t))
+            if prev.get("row_ext", -1) >= prev.get("s_ready", 0):
+                steps["    extremes->rescaled"].append(t - prev["row_ext"])
         elif name == "tile_located":
             steps["    located"].append(t - prev.get("last_pv", t))
         elif name == "row_sums":
@@ -182,8 +199,9 @@ def main():
     path = sys.argv[1]
     head, rows = load(path)
     print(head)
-    order = ["start->Q", "Q->S0", "S issue->ready", "ready->ask", "ask->got", "got->done", "done->S next",
-             "  done->V", "  V->K", "  K->S issued", "key tile", "last PV", "epilogue", "  rows", "    located",
+    order = ["start->Q", "Q->S0", "S issue->ready", "ready->ask", "  ready->row max", "    ready->masked", "    masked->extremes",
+             "    extremes->rescaled", "  P V before (wait)", "ask->got", "got->done", "done->S next",
+             "  done->V", "    done->loop top", "    loop top->V", "  V->K", "  K->S issued", "key tile", "last PV", "epilogue", "  rows", "    located",
              "    sums", "    scale", "    lse"] + \
         ["  pass %d %s" % (k, w) for k in range(4) for w in ("wait", "staged")] + ["gap"]
     total = collections.defaultdict(list)

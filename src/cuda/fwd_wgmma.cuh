@@ -734,6 +734,7 @@ __device__ __forceinline__ void online_softmax_deferred(float (&s)[1][T::kSTiles
     ext[0] = quad_min(ext[0]);
     ext[1] = quad_min(ext[1]);
   }
+  tr.mark(kTrRowExtremes);
   float neg_sub[2];
   bool moderate = true;
   // kRescaleLazyWarp, the common case after a row's first tiles: no row of the
@@ -776,6 +777,7 @@ __device__ __forceinline__ void online_softmax_deferred(float (&s)[1][T::kSTiles
     }
   }
   if constexpr (T::kPackInTurn) {
+    tr.mark(kTrRowMax);
     wgmma_wait<0>();  // the P V before: it reads p
     wgmma_reg_fence(p);
   }
@@ -1702,6 +1704,7 @@ __device__ __forceinline__ void consume(const fa_fwd_args &a, const CUtensorMap 
           wgmma_reg_fence(o[0]);
           wgmma_reg_fence(p);  // P(n-2) was live until here: the P V read it from registers
           wgmma_reg_fence(sc[0]);
+          tr.mark(kTrLoopTop, n - n_block_min);
           if (n >= n_block_min + 2 && ctid % 128 == 0) mbar_arrive(bar.v_empty(ring_slot<T>(jj - 2)));
           if constexpr (!T::kPackInTurn) pack_p<T>(p, sc[0]);  // P(n-1), before S(n) overwrites sc
           mbar_wait(bar.v_full(sp), ring_parity<T>(jj - 1));
@@ -1728,6 +1731,7 @@ __device__ __forceinline__ void consume(const fa_fwd_args &a, const CUtensorMap 
           if (a.softcap > 0.f) apply_softcap<T>(sc, a.softcap, a.softcap_inner_scale);
           if (fa_tile_needs_mask(&plan, n0, T::kBlockN))
             apply_mask<T, true>(sc, a, n0, m0 + warp_row0, diag, len_k, lane, hidden, pack_shift<T>(a));
+          tr.mark(kTrMasked, n - n_block_min);
           online_softmax_deferred<T>(sc, row_max, row_sum, alpha, cs, positive_scale, c, p, tr);  // O untouched
         }
         {  // the last key tile's P V; every S is done: Q goes back to the producer

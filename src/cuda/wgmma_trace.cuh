@@ -26,7 +26,7 @@ enum TraceEvent : unsigned {
   kTrQReady = 2,     // its Q tile has landed
   kTrSIssued = 3,    // S = Q K^T issued (argument: key tile within the work tile)
   kTrSReady = 4,     // S waited for
-  kTrTurnAsk = 5,    // row maxima done (and, packing in the turn, the P V before): waits for its turn
+  kTrTurnAsk = 5,    // row maxima done (and, packing in the turn, the P V before: kTrRowMax): waits for its turn
   kTrTurnGot = 6,    // its turn: the exponentials
   kTrTurnDone = 7,   // turn passed on
   kTrPVIssued = 8,   // P V issued (argument: key tile)
@@ -43,6 +43,10 @@ enum TraceEvent : unsigned {
   kTrRowSums = 19,   // finish_rows (TMA-store epilogue): both rows' sums and totals issued
   kTrRowsScaled = 20,  // finish_rows: O scaled by 1 / sum (then the LSE stores, kTrRowsDone)
   kTrTileLocated = 21,  // overlapped epilogue: the work tile read again from the list (and its split checked)
+  kTrRowMax = 22,    // packing in the turn: row maxima done, before the wait for the P V before (kTrTurnAsk after it)
+  kTrMasked = 23,    // main loop: the key tile's softcap and mask done (before the row extremes)
+  kTrRowExtremes = 24,  // the rows' extremes over the quad done (before the rescale step)
+  kTrLoopTop = 25,   // main loop: an iteration's wait for the P V before and its fences done (argument: key tile)
 };
 
 #ifdef FA_WGMMA_TRACE_CAP
