@@ -63,9 +63,14 @@ __device__ __forceinline__ void wgmma_reg_fence(float (&d)[N][4]) {
 #pragma unroll
     for (int j = 0; j < 4; ++j) asm volatile("" : "+f"(d[i][j])::"memory");
 }
-// The same on A fragments in registers (RS wgmma): after the wait_group
-// that retires the wgmma reading them, so that they stay live (and are not
-// overwritten or reused) while it is in flight.
+// The same on A fragments in registers (RS wgmma), after the wait_group
+// that retires the wgmma reading them: it orders the compiler's own writes
+// of the array after that wait. It does not keep the registers reserved:
+// the asm is empty, so in the PTX that ptxas allocates the wgmma is their
+// last reader, and ptxas gave another array's values those very registers
+// while the wgmma could still read them (fifty-fourth session,
+// bench/experiments/wgmma-p-next.patch). Write new values into an A
+// fragment's registers only after the wait_group that retires its reader.
 template <int N>
 __device__ __forceinline__ void wgmma_reg_fence(uint32_t (&a)[N][4]) {
 #pragma unroll
