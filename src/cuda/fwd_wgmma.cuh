@@ -551,7 +551,7 @@ __device__ __forceinline__ void load_tiles_split(const fa_fwd_args &a, const CUt
 // KEYS < kBlockN: S over the tile's first KEYS keys only.
 template <class T, int KEYS = T::kBlockN>
 __device__ __forceinline__ void qk_gemm_issue(float (&s)[KEYS / 8][4], uint32_t sq_wg, uint32_t sk_stage) {
-  static_assert(KEYS % 16 == 0 && KEYS <= T::kBlockN, "qk_gemm_issue: whole k16 steps of P V");
+  static_assert(KEYS % 16 == 0 && KEYS <= T::kBlockN, "qk_gemm_issue: S over whole 16-key steps of the tile");
   wgmma_fence();
   constexpr int R = T::kRowBytes;
   // Each step's descriptor is the first one plus a constant (its address
@@ -1818,11 +1818,13 @@ __device__ __forceinline__ void consume(const fa_fwd_args &a, const CUtensorMap 
         pv_gemm_wgmma<T, TS::kBlockN>(o[0], p, sv_stage);
         if (ctid % 128 == 0) mbar_arrive(bar.v_empty(s));
       };
+      // one past this consumer's last visible key: a tile whose right half
+      // starts there or later is multiplied at half width (only ever the
+      // last tile; uniform over the warpgroup)
+      const int key_end = T::kHalfKeyTiles ? consumer_key_end<T>(a, m0 + 64 * c, diag, len_k) : 0;
       for (int n = n_block_min; n < n_block_max; ++n) {
-        // this consumer's rows see none of the tile's right half (only
-        // ever the last tile; uniform over the warpgroup)
         if constexpr (T::kHalfKeyTiles) {
-          if (n * T::kBlockN + T::kBlockN / 2 >= consumer_key_end<T>(a, m0 + 64 * c, diag, len_k)) {
+          if (n * T::kBlockN + T::kBlockN / 2 >= key_end) {
             key_tile(typename T::HalfKeys{}, n);
             continue;
           }
