@@ -24,11 +24,15 @@ Steps of a consumer (SM cycles, between its own events):
   key tile      S ready(n) -> S ready(n+1): a main-loop iteration
   last PV       the last P V issued -> waited for
   epilogue      last P V done -> O stored, and with TMA stores its parts:
-    rows          last P V done -> the rows' end (finish_rows: sums, 1 / sum, LSE):
-      located       -> the work tile read again from the list (overlapped loop; its split checked)
+    rows          last P V done -> the rows' end (before the fifty-fifth session
+                  finish_rows: sums, 1 / sum, LSE; since then O's scaling alone,
+                  the overlapped loop having run row_ends under its last P V):
+      located       -> the work tile read again from the list (overlapped loop; its split
+                       checked; since the fifty-fifth session from the last P V's issue)
       sums          -> both rows' quad sums and totals issued
-      scale         -> O's FMULs by 1 / sum issued
-      lse           -> the LSE stores issued (the rows' end)
+      scale         -> O's FMULs by 1 / sum issued (since the fifty-fifth session: the
+                       factors and the LSE stores, row_ends' end, under the last P V)
+      lse           -> the LSE stores issued (the rows' end; before the fifty-fifth session)
     (marks are issue points: a later mark waits for nothing an earlier one issued)
     pass wait     -> a pass's staging rows free (the wait for earlier stores' reads)
     pass staged   -> the pass's stmatrix and TMA store issued
@@ -98,7 +102,7 @@ def consumer_steps(recs):
         if name in SINCE:
             step, since = SINCE[name]
             steps[step].append(t - prev.get(since, t))
-            if name == "rows" and "rows_scaled" in prev:
+            if name == "rows" and prev.get("rows_scaled", -1) >= prev.get("last_pv", 0):
                 steps["    lse"].append(t - prev["rows_scaled"])
             if name == "ask" and "row_max" in prev and prev["row_max"] >= prev.get("s_ready", 0):
                 steps["  P V before (wait)"].append(t - prev["row_max"])
@@ -139,7 +143,7 @@ def consumer_steps(recs):
             if prev.get("row_ext", -1) >= prev.get("s_ready", 0):
                 steps["    extremes->rescaled"].append(t - prev["row_ext"])
         elif name == "tile_located":
-            steps["    located"].append(t - prev.get("last_pv", t))
+            steps["    located"].append(t - prev.get("last_pv", prev.get("pv_issued", t)))
         elif name == "row_sums":
             steps["    sums"].append(t - prev.get("tile_located", prev.get("last_pv", t)))
         elif name == "rows_scaled":

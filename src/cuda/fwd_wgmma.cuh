@@ -130,6 +130,12 @@ struct FwdWgmmaTraits {
   static constexpr bool kSoftmaxTurns = TURNS == kTurnsSoftmax;
   // P packed with the exponentials, inside the turn (online_softmax_deferred)
   static constexpr bool kPackInTurn = kSoftmaxTurns;
+  // The overlapped loop's epilogue starts under its last P V (row_ends:
+  // sums, 1 / sum, LSE before the wait). With softmax turns (d32/d64 short
+  // causal) 1-2% less time at d64 s512 causal; with GEMM turns 1-2.6% more
+  // on the three-consumer kernels (d64 none, causal from 2048 keys) and
+  // -0.7..+1.6% at d128, so not there. fwd_wgmma.md "Epilogue".
+  static constexpr bool kRowEndsUnderPV = kSoftmaxTurns && kOverlap;
   static constexpr bool kTurns = TURNS != kTurnsNone;
   // Persistent grid: at most one block per SM, each taking work tiles
   // blockIdx.x, + gridDim.x, ...; its producer loads the next tile's Q and
@@ -1218,44 +1224,77 @@ __device__ __forceinline__ void produce_split(const fa_fwd_args &a, const CUtens
 
 // ------------------------------------------------------------ consumer role
 
-// The rows' end, shared by both epilogues: sinks, empty rows, NaN rows
-// (attn/softmax.h), O scaled by 1 / sum, LSE stored (rows < len_q). Each
-// quad of lanes holds one row's columns.
+// The rows' totals (attn/softmax.h: sinks, empty rows, NaN rows) from
+// the quad's sums: each quad of lanes holds one row's columns.
 template <class T>
-__device__ __forceinline__ void finish_rows(const fa_fwd_args &a, const WgmmaTile &t, float (&o)[T::kOTiles][4],
-                                            const float (&row_max)[1][2], const float (&row_sum)[1][2],
-                                            int warp_row0, int lane, Tracer *tr = nullptr) {
+__device__ __forceinline__ void row_totals(const fa_fwd_args &a, const WgmmaTile &t, const float (&row_max)[1][2],
+                                           const float (&row_sum)[1][2], int warp_row0, int lane,
+                                           fa_row_total (&total)[2]) {
   // The thread's two rows (lane / 4 and + 8 of the warp's) have one head.
-  const int s = pack_shift<T>(a), head = tile_row_head<T>(a, t, warp_row0 + (lane >> 2));
+  const int head = tile_row_head<T>(a, t, warp_row0 + (lane >> 2));
   const float sink = a.sinks != nullptr ? a.sinks[head] * kLog2e : -INFINITY;
-  float *lse = a.lse == nullptr ? nullptr
-                                : a.lse + t.b * a.lse_batch_stride + head * a.lse_head_stride + t.seq.q_start +
-                                      (t.m0 >> s);
-  const int rows_left = packed_rows<T>(a, t.seq.len_q) - t.m0;
-  // Both rows' sums, then the scaling, then the LSE stores: with a row's
-  // store between them the two rows' shuffle and divide chains ran one after
-  // the other (a branch per row).
-  fa_row_total total[2];
 #pragma unroll
   for (int half = 0; half < 2; ++half)
     total[half] = fa_row_with_sink(row_max[0][half], quad_sum(row_sum[0][half]), sink);
-  if (tr != nullptr) tr->mark(kTrRowSums);
+}
+
+// The rows' LSE (rows < len_q), from each quad's first lane.
+template <class T>
+__device__ __forceinline__ void store_lse(const fa_fwd_args &a, const WgmmaTile &t, const fa_row_total (&total)[2],
+                                          int warp_row0, int lane) {
+  if (a.lse == nullptr || (lane & 3) != 0) return;
+  const int s = pack_shift<T>(a), head = tile_row_head<T>(a, t, warp_row0 + (lane >> 2));
+  float *lse = a.lse + t.b * a.lse_batch_stride + head * a.lse_head_stride + t.seq.q_start + (t.m0 >> s);
+  const int rows_left = packed_rows<T>(a, t.seq.len_q) - t.m0;
 #pragma unroll
   for (int half = 0; half < 2; ++half) {
-    const float inv = fa_row_out_scale(total[half]);
-#pragma unroll
-    for (int dt = 0; dt < T::kOTiles; ++dt) {
-      o[dt][2 * half] *= inv;
-      o[dt][2 * half + 1] *= inv;
-    }
+    const int r = warp_row0 + (lane >> 2) + half * 8;
+    if (r < rows_left) lse[r >> s] = fa_row_lse(total[half]);
   }
-  if (tr != nullptr) tr->mark(kTrRowsScaled);
-  if (lse != nullptr && (lane & 3) == 0) {
+}
+
+// What the rows' end needs but O (kRowEndsUnderPV: run under the last P
+// V, which reads nothing of it): the factors 1 / sum, and the LSE stored.
+template <class T>
+__device__ __forceinline__ void row_ends(const fa_fwd_args &a, const WgmmaTile &t, const float (&row_max)[1][2],
+                                         const float (&row_sum)[1][2], int warp_row0, int lane, float (&inv)[2],
+                                         Tracer &tr) {
+  fa_row_total total[2];
+  row_totals<T>(a, t, row_max, row_sum, warp_row0, lane, total);
+  tr.mark(kTrRowSums);
 #pragma unroll
-    for (int half = 0; half < 2; ++half) {
-      const int r = warp_row0 + (lane >> 2) + half * 8;
-      if (r < rows_left) lse[r >> s] = fa_row_lse(total[half]);
-    }
+  for (int half = 0; half < 2; ++half) inv[half] = fa_row_out_scale(total[half]);
+  store_lse<T>(a, t, total, warp_row0, lane);
+}
+
+// The rows' end, the first step of every epilogue: O scaled by 1 / sum, and
+// the LSE stored, unless row_ends did that already (`ends_done`; `ends`:
+// its factors).
+// Both rows' sums, then the scaling, then the LSE stores: with a row's
+// store between them the two rows' shuffle and divide chains ran one after
+// the other (a branch per row).
+template <class T>
+__device__ __forceinline__ void finish_rows(const fa_fwd_args &a, const WgmmaTile &t, float (&o)[T::kOTiles][4],
+                                            const float (&row_max)[1][2], const float (&row_sum)[1][2],
+                                            int warp_row0, int lane, const float (&ends)[2], bool ends_done,
+                                            Tracer *tr = nullptr) {
+  fa_row_total total[2];
+  float inv[2];
+  if (ends_done) {
+    inv[0] = ends[0], inv[1] = ends[1];
+  } else {
+    row_totals<T>(a, t, row_max, row_sum, warp_row0, lane, total);
+    if (tr != nullptr) tr->mark(kTrRowSums);
+#pragma unroll
+    for (int half = 0; half < 2; ++half) inv[half] = fa_row_out_scale(total[half]);
+  }
+#pragma unroll
+  for (int dt = 0; dt < T::kOTiles; ++dt)
+#pragma unroll
+    for (int j = 0; j < 4; ++j) o[dt][j] *= inv[j >> 1];
+  if (!ends_done) {
+    if (tr != nullptr) tr->mark(kTrRowsScaled);
+    store_lse<T>(a, t, total, warp_row0, lane);
   }
 }
 
@@ -1273,9 +1312,9 @@ __device__ __forceinline__ typename T::Elem *tile_out_row(const fa_fwd_args &a, 
 template <class T>
 __device__ __forceinline__ void store_tile(const fa_fwd_args &a, const WgmmaTile &t, float (&o)[T::kOTiles][4],
                                            const float (&row_max)[1][2], const float (&row_sum)[1][2], int warp_row0,
-                                           int lane) {
+                                           int lane, const float (&ends)[2], bool ends_done) {
   using Elem = typename T::Elem;
-  finish_rows<T>(a, t, o, row_max, row_sum, warp_row0, lane);
+  finish_rows<T>(a, t, o, row_max, row_sum, warp_row0, lane, ends, ends_done);
   const int rows_left = packed_rows<T>(a, t.seq.len_q) - t.m0;
 #pragma unroll
   for (int half = 0; half < 2; ++half) {
@@ -1301,11 +1340,12 @@ __device__ __forceinline__ void store_tile(const fa_fwd_args &a, const WgmmaTile
 template <class T>
 __device__ __forceinline__ void store_tile_smem(const fa_fwd_args &a, const WgmmaTile &t, float (&o)[T::kOTiles][4],
                                                 const float (&row_max)[1][2], const float (&row_sum)[1][2],
-                                                int warp_row0, int lane, uint32_t so) {
+                                                int warp_row0, int lane, uint32_t so, const float (&ends)[2],
+                                                bool ends_done) {
   using Elem = typename T::Elem;
   constexpr int kRow = T::kOStageRowBytes;
   constexpr int kTilesPerPass = T::kOStageCols / 8;  // n8 tiles (16-byte chunks of a row) per pass
-  finish_rows<T>(a, t, o, row_max, row_sum, warp_row0, lane);
+  finish_rows<T>(a, t, o, row_max, row_sum, warp_row0, lane, ends, ends_done);
   // The thread's place read again (a volatile read of %tid.x): otherwise
   // the staging addresses below, which depend only on the thread, are
   // hoisted out of the work-tile loop and kept live across it (d256
@@ -1382,11 +1422,11 @@ template <class T>
 __device__ __forceinline__ void store_tile_tma(const fa_fwd_args &a, const WgmmaTile &t, float (&o)[T::kOTiles][4],
                                                const float (&row_max)[1][2], const float (&row_sum)[1][2],
                                                int warp_row0, int lane, uint32_t so, const CUtensorMap *tm_o,
-                                               bool any_keys, Tracer &tr) {
+                                               bool any_keys, const float (&ends)[2], bool ends_done, Tracer &tr) {
   using Elem = typename T::Elem;
   constexpr int kPanelsPerPass = T::kOStageCols / 64;
   constexpr int kTilesPerPass = T::kOStageCols / 8;  // n8 tiles (16-byte chunks of a row) per pass
-  finish_rows<T>(a, t, o, row_max, row_sum, warp_row0, lane, &tr);
+  finish_rows<T>(a, t, o, row_max, row_sum, warp_row0, lane, ends, ends_done, &tr);
   tr.mark(kTrRowsDone);
   const unsigned tid = thread_index_x();  // read again: see store_tile_smem
   const unsigned wrow0 = ((tid >> 5) - 4) * 16;  // the warp's first row in the tile (warps 4.. are the consumers')
@@ -1482,16 +1522,18 @@ __device__ __forceinline__ void release_staged_q(const WgmmaBarriers<T> &bar, in
 }
 
 // The work tile's epilogue: from registers, or through shared memory.
+// `ends`: row_ends' factors where it ran under the last P V (`ends_done`).
 template <class T>
 __device__ __forceinline__ void store_o(const fa_fwd_args &a, const WgmmaTile &t, float (&o)[T::kOTiles][4],
                                         const float (&row_max)[1][2], const float (&row_sum)[1][2], int warp_row0,
-                                        int lane, uint32_t so, const CUtensorMap *tm_o, bool any_keys, Tracer &tr) {
+                                        int lane, uint32_t so, const CUtensorMap *tm_o, bool any_keys,
+                                        const float (&ends)[2], bool ends_done, Tracer &tr) {
   if constexpr (T::kTmaStore)
-    store_tile_tma<T>(a, t, o, row_max, row_sum, warp_row0, lane, so, tm_o, any_keys, tr);
+    store_tile_tma<T>(a, t, o, row_max, row_sum, warp_row0, lane, so, tm_o, any_keys, ends, ends_done, tr);
   else if constexpr (T::kSmemEpilogue)
-    store_tile_smem<T>(a, t, o, row_max, row_sum, warp_row0, lane, so);
+    store_tile_smem<T>(a, t, o, row_max, row_sum, warp_row0, lane, so, ends, ends_done);
   else
-    store_tile<T>(a, t, o, row_max, row_sum, warp_row0, lane);
+    store_tile<T>(a, t, o, row_max, row_sum, warp_row0, lane, ends, ends_done);
 }
 
 // exp2(m - m_all) for a part of row max m in a merge whose max is m_all; a
@@ -1637,6 +1679,11 @@ __device__ __forceinline__ void consume(const fa_fwd_args &a, const CUtensorMap 
     for (int dt = 0; dt < T::kOTiles; ++dt)
 #pragma unroll
       for (int j = 0; j < 4; ++j) o[0][dt][j] = 0.f;
+    // The epilogue's factors 1 / sum: the overlapped loop computes them
+    // under its last P V where kRowEndsUnderPV (set there, not live across
+    // the key tiles)
+    float inv[2] = {0.f, 0.f};
+    bool ends_done = false;
 
     const unsigned j_base = consumed >> T::kQCountBits;
     const unsigned q_count = consumed & kQCountMask;
@@ -1761,6 +1808,17 @@ __device__ __forceinline__ void consume(const fa_fwd_args &a, const CUtensorMap 
           pv_gemm_issue<T>(o[0], p, sv_stage);
           turn_end<T>(c);
           tr.mark(kTrPVIssued, n_block_max - 1 - n_block_min);
+          // The rows' ends under the last P V (kRowEndsUnderPV; a split
+          // tile's piece merges its sums first: after the wait)
+          if constexpr (T::kRowEndsUnderPV) {
+            const WgmmaTile tl = locate_tile<T>(a, list, tile);
+            tr.mark(kTrTileLocated);
+            if (!T::kSplitMerge || tl.keys == 0) {
+              row_ends<T>(a, tl, row_max, row_sum, warp_row0, lane, inv, tr);
+              ends_done = true;
+              tr.mark(kTrRowsScaled);
+            }
+          }
           wgmma_wait<0>();
           wgmma_reg_fence(o[0]);
           wgmma_reg_fence(p);
@@ -1847,14 +1905,14 @@ __device__ __forceinline__ void consume(const fa_fwd_args &a, const CUtensorMap 
     // across the loop (ptxas spilled them otherwise).
     if constexpr (T::kOverlap) {
       const WgmmaTile te = locate_tile<T>(a, list, tile);
+      if constexpr (!T::kRowEndsUnderPV) tr.mark(kTrTileLocated);
       if constexpr (T::kSplitMerge)
         if (te.keys != 0 && !merge_split_tile<T>(a, list, tile, o[0], row_max, row_sum, ctid)) continue;
-      tr.mark(kTrTileLocated);
-      store_o<T>(a, te, o[0], row_max, row_sum, warp_row0, lane, so, &tm_o, any_keys, tr);
+      store_o<T>(a, te, o[0], row_max, row_sum, warp_row0, lane, so, &tm_o, any_keys, inv, ends_done, tr);
     } else {
       if constexpr (T::kSplitMerge)
         if (t.keys != 0 && !merge_split_tile<T>(a, list, tile, o[0], row_max, row_sum, ctid)) continue;
-      store_o<T>(a, t, o[0], row_max, row_sum, warp_row0, lane, so, &tm_o, any_keys, tr);
+      store_o<T>(a, t, o[0], row_max, row_sum, warp_row0, lane, so, &tm_o, any_keys, inv, false, tr);
     }
     tr.mark(kTrStored);
   }
