@@ -1905,9 +1905,9 @@ __device__ __forceinline__ void consume(const fa_fwd_args &a, const CUtensorMap 
     // across the loop (ptxas spilled them otherwise).
     if constexpr (T::kOverlap) {
       const WgmmaTile te = locate_tile<T>(a, list, tile);
-      if constexpr (!T::kRowEndsUnderPV) tr.mark(kTrTileLocated);
       if constexpr (T::kSplitMerge)
         if (te.keys != 0 && !merge_split_tile<T>(a, list, tile, o[0], row_max, row_sum, ctid)) continue;
+      if constexpr (!T::kRowEndsUnderPV) tr.mark(kTrTileLocated);
       store_o<T>(a, te, o[0], row_max, row_sum, warp_row0, lane, so, &tm_o, any_keys, inv, ends_done, tr);
     } else {
       if constexpr (T::kSplitMerge)

@@ -42,7 +42,8 @@ enum TraceEvent : unsigned {
   kTrProdV = 18,     // V's stage free, V issued
   kTrRowSums = 19,   // finish_rows (TMA-store epilogue) or row_ends: both rows' sums and totals issued
   kTrRowsScaled = 20,  // finish_rows: O scaled by 1 / sum (then the LSE stores); kRowEndsUnderPV: row_ends done
-  kTrTileLocated = 21,  // overlapped loop: the work tile read again from the list (kRowEndsUnderPV: under the last P V)
+  kTrTileLocated = 21,  // overlapped epilogue: the work tile read again from the list and its split checked
+                        // (kRowEndsUnderPV: under the last P V)
   kTrRowMax = 22,    // packing in the turn: row maxima done, before the wait for the P V before (kTrTurnAsk after it)
   kTrMasked = 23,    // main loop: the key tile's softcap and mask done (before the row extremes)
   kTrRowExtremes = 24,  // the rows' extremes over the quad done (before the rescale step)
