@@ -274,7 +274,12 @@ WGMMA_TILES = [
     # shape): 4-15% less time than 128 x 128 without turns / 128 x 192 with
     # two (H200, fwd_wgmma.md "Twentieth session"); causal from 2048 keys
     # the same (s2048 causal +8..9%, twenty-first session); short causal
-    # rows and local keep 128 x 128 (s512/s1024 causal 2-13% slower at 192);
+    # rows and local keep 128 x 128 (s512/s1024 causal 2-13% slower at 192;
+    # the threshold re-measured in the fifty-sixth session: causal at 192
+    # rows from 1024 keys is 15% slower at s1024; at 128 rows (softmax
+    # turns) up to 4096 keys 1.3-1.8% slower at s2048, up to 8192 4.3-4.7%
+    # slower at s4096; none's long-key kernel from 512 keys: no change;
+    # bench/results-h200-2026-12-04-s56-ab.md);
     # short causal rows with softmax turns since the twenty-second session
     # (cuDNN's rule, seen with ncu: s512 causal 6% less time; the same turns
     # were 2.5-4.5% slower at d128 and 4-8% at d256, and spilled at d64's
