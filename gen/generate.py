@@ -238,6 +238,25 @@ def long_key_tiles(f, d, row, mask):
     return out
 
 
+LAZY_RESCALE_VALUES = (False, "row", "warp", "speculative")  # fwd_wgmma.cuh RescaleRule
+
+
+def check_lazy_rescale(f, d, mask, t):
+    """A tile's lazy_rescale is a RescaleRule, and "speculative" (P
+    recomputed when its check fails) needs P packed in the softmax turn:
+    softmax turns in the overlapped loop. Said here rather than by the
+    kernel's static_assert, a build later."""
+    if "lazy_rescale" not in t:
+        return
+    where = f"gen/spec.py: family {f.name}, head dim {d}, mask {mask}"
+    v = t["lazy_rescale"]
+    if v not in LAZY_RESCALE_VALUES:
+        sys.exit(f"{where}: lazy_rescale must be one of {LAZY_RESCALE_VALUES}, not {v!r}")
+    if v == "speculative" and not (t.get("pingpong") == "softmax" and t.get("overlap")):
+        sys.exit(f"{where}: lazy_rescale='speculative' needs pingpong='softmax' and overlap=True "
+                 f"(set lazy_rescale for this mask in by_mask, or in its long_keys entry)")
+
+
 def kernels(fams):
     out = []
     for f in fams:
@@ -252,6 +271,7 @@ def kernels(fams):
                     for m in f.masks:
                         variants = [(tile_for_mask(row, m), 0)] + long_key_tiles(f, d, row, m)
                         for t, min_keys in variants:
+                            check_lazy_rescale(f, d, m, t)
                             threads = t.get("warps", 0) * 32 if f.backend == "cuda" else 1
                             out.append(Kernel(f, a, d, dt, m, t["block_m"], t["block_n"], threads,
                                               int(f.smem_bytes(d, t)), tuple(sorted(t.items())), min_keys))

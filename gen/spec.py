@@ -235,6 +235,14 @@ def wgmma_smem_bytes(head_dim, tile):
 #             2.5-5% slower on the 128 x 128 tile (s512-s2048) and 1.4-3.4%
 #             faster on the 128 x 192 long-key tile; d96 "warp" over off:
 #             within the (wide) noise, off. fwd_wgmma.md "Eighteenth session".
+#             "speculative" (softmax turns in the overlapped loop only;
+#             generate.py checks): the vote after the exponentials, which
+#             run against the kept maxima without the rows' extremes before
+#             the turn; a warp whose tile's weights sum past 2^8 computes
+#             them again by the rule per row (fwd_wgmma.cuh
+#             online_softmax_speculative). d64's 128 x 128 kernel: s512
+#             causal +5.1..5.9%, s1024 causal +5.2..7.4% over exact, where
+#             "warp" was -1.4..+0.2% (fifty-seventh session).
 #   long_keys: a second kernel for calls with max_seqlen_k >= min_seqlen_k
 #             (a host value), for `masks` and `head_dims` (default: the
 #             row's), with the given tile fields; a list of such dicts adds
@@ -286,10 +294,21 @@ WGMMA_TILES = [
     # 192-row tile; fwd_wgmma.md "Twenty-second session"); P packed inside
     # the turn since the twenty-third (1.5-3.7% less time; fwd_wgmma.cuh
     # kPackInTurn)
-    # first_softmax_turn: d64 none s512 +0.6..5.2% (twenty-ninth session)
-    dict(max_head_dim=64, block_m=192, block_n=128, warps=16, stages=3, q_buffers=2, overlap=True, pingpong=True, persistent=True, smem_epilogue=True, lazy_rescale=False, first_softmax_turn=True,
-         by_mask=dict(causal=dict(block_m=128, warps=12, pingpong="softmax"), local=dict(block_m=128, warps=12, pingpong=False)),
-         long_keys=dict(min_seqlen_k=2048, masks=["none", "causal"], block_m=192, warps=16, pingpong=True, lazy_rescale="warp")),
+    # Fifty-seventh session: the speculative lazy rule (fwd_wgmma.cuh
+    # online_softmax_speculative: the exponentials against the kept maxima,
+    # the check after the turn) on the 128 x 128 softmax-turn kernel: s512
+    # causal +5.1..5.9%, s1024 causal +5.2..7.4%; with it, mask none below
+    # 2048 keys on that kernel too (over the 192-row GEMM-turn kernel: s1024
+    # full +5..6.6%, s512 full -0.2..+1.3%), and causal on it up to 4096
+    # keys (s2048 causal +5.1..6.7% over the 192-row kernel); none from 2048
+    # keys keeps the 192-row kernel (on the 128-row one: s2048 full 1-1.5%
+    # slower). bench/results-h200-2026-12-04-s57-speculative-ab.md.
+    # first_softmax_turn: the long-key kernels' (GEMM turns; d64 none s512
+    # +0.6..5.2% on the 192-row kernel, twenty-ninth session)
+    dict(max_head_dim=64, block_m=128, block_n=128, warps=12, stages=3, q_buffers=2, overlap=True, pingpong="softmax", persistent=True, smem_epilogue=True, lazy_rescale="speculative", first_softmax_turn=True,
+         by_mask=dict(local=dict(pingpong=False, lazy_rescale=False)),
+         long_keys=[dict(min_seqlen_k=2048, masks=["none"], block_m=192, warps=16, pingpong=True, lazy_rescale="warp"),
+                    dict(min_seqlen_k=4096, masks=["causal"], block_m=192, warps=16, pingpong=True, lazy_rescale="warp")]),
     # d80, d96 (32-column panels, padded to 96): the d128 tile with 3 stages
     # (216 KB; +0.85% median over 2, src/cuda/fwd_wgmma.md "Head dims that
     # are not multiples of 64"); from 8192 keys 128 x 176 with 2 stages

@@ -15,6 +15,8 @@
  *                            scores near the fp16/bf16 and fp32 limits,
  *                            scale 1.0; exact expectations and the double
  *                            reference (reference.h)
+ *   rising_scores            each key tile's scores above the last's by
+ *                            more than the lazy rule's slack (d64)
  *   long_rows_128k           131072 keys
  *   lse_consistency          out = sum_j exp(s_j - lse) v_j with the kernel's lse
  *   nonfinite_inputs         the NaN / +-inf policy, containment bitwise
@@ -665,6 +667,48 @@ static void test_large_random_scores(void **state) {
       p.sinks = sinks;
       snprintf(what, sizeof what, "random scores, std %.0f, %s d%d, scale 1, sinks", stds[k], fa_dtype_name(dt), d);
       sp_fill(&p, sigma, sigma, 1.0, &rng);
+      run(s, &p, &k_default_opts, &r);
+      check_ref(s, &p, &r, what, &cs);
+      print_stats(s, what, &cs);
+    }
+}
+
+/* Scores that rise from key tile to key tile (keys scaled by 1 + j / 64:
+ * each 128-key tile's largest score passes the running max by several
+ * times 2^8 in weight), unmasked and causal, d64, with a second sequence
+ * whose rows see more keys than they have rows. On the GPU's d64 kernels
+ * with the speculative lazy rule (fwd_wgmma.cuh online_softmax_speculative)
+ * most key tiles fail its check and take the rule per row again: this is
+ * the case that runs that path on many tiles, where the other tests'
+ * random scores rarely do. */
+static void test_rising_scores(void **state) {
+  stress_state *s = (stress_state *)*state;
+  tu_rng rng = tu_rng_make(s->seed);
+  static const int64_t lq[2] = {600, 200}, lk[2] = {600, 700};
+  int t, causal;
+  need_backend(s);
+  for (t = 0; t < 2; ++t)
+    for (causal = 0; causal < 2; ++causal) {
+      const fa_dtype dt = k_dtypes[t];
+      const int d = 64;
+      sproblem p;
+      sresult r;
+      check_stats cs;
+      char what[160];
+      int b, e;
+      int64_t j;
+      memset(&cs, 0, sizeof cs);
+      sp_init(s, &p, dt, d, 2, 1, 2, lq, lk);
+      sp_fill(&p, 1.0, 1.0, 1.0, &rng);
+      for (b = 0; b < 2; ++b)
+        for (j = 0; j < lk[b]; ++j) {
+          uint16_t *kr = krow(&p, p.cu_k[b] + j, 0);
+          for (e = 0; e < d; ++e)
+            kr[e] = tu_double_to_half(tu_half_to_double(kr[e], dt) * (1.0 + (double)j / 64), dt);
+        }
+      if (causal) p.wl = -1, p.wr = 0;
+      snprintf(what, sizeof what, "rising scores over key tiles, %s d%d, %s", fa_dtype_name(dt), d,
+               causal ? "causal" : "no mask");
       run(s, &p, &k_default_opts, &r);
       check_ref(s, &p, &r, what, &cs);
       print_stats(s, what, &cs);
@@ -1558,6 +1602,7 @@ static const test_def k_tests[] = {
     {"dominant_key", test_dominant_key},
     {"all_equal_scores", test_all_equal_scores},
     {"large_random_scores", test_large_random_scores},
+    {"rising_scores", test_rising_scores},
     {"long_rows_128k", test_long_rows},
     {"lse_consistency", test_lse_consistency},
     {"nonfinite_inputs", test_nonfinite_inputs},

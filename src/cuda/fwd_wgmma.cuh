@@ -90,8 +90,11 @@ namespace fa {
 // The lazy rule is decided per row, or first by one vote per warp (when no
 // row of the warp moves, the common case, the step is the kept subtrahend
 // alone). Which is faster depends on the tile: fwd_wgmma.md "Eighteenth
-// session".
-enum RescaleRule : int { kRescaleExact = 0, kRescaleLazyRow = 1, kRescaleLazyWarp = 2 };
+// session". The speculative rule is the warp's vote taken after the
+// exponentials instead of before: they run against the kept maxima, and a
+// warp whose check fails (a tile's weights sum past 2^FA_RESCALE_SLACK)
+// computes them again by the rule per row (online_softmax_speculative).
+enum RescaleRule : int { kRescaleExact = 0, kRescaleLazyRow = 1, kRescaleLazyWarp = 2, kRescaleLazySpeculative = 3 };
 
 // What the consumers take turns over (named barriers, 0 1 0 1 ... across
 // the block's work tiles): nothing; the issue of their GEMMs (ping-pong,
@@ -260,7 +263,11 @@ struct FwdWgmmaTraits {
   static constexpr int kSTiles = BLOCK_N / 8;
   static constexpr int kOTiles = kHeadDimPadded / 8;  // O's accumulator (N of O += P V)
   static constexpr int kRescale = RESCALE;            // RescaleRule
-  static_assert(RESCALE >= kRescaleExact && RESCALE <= kRescaleLazyWarp, "a RescaleRule");
+  static_assert(RESCALE >= kRescaleExact && RESCALE <= kRescaleLazySpeculative, "a RescaleRule");
+  // The speculative rule recomputes P when its check fails: P must be the
+  // turn's output (packed there), not S's registers
+  static_assert(RESCALE != kRescaleLazySpeculative || (TURNS == kTurnsSoftmax && OVERLAP),
+                "lazy_rescale='speculative': softmax turns in the overlapped loop (P packed in the turn)");
   static constexpr int kStoreTiles = HEAD_DIM / 8;     // the columns stored
   static constexpr int kQKSteps = HEAD_DIM / 16;       // padded columns are not multiplied
   static constexpr int kStepsPerPanel = kPanelCols / 16;
@@ -670,6 +677,34 @@ __device__ __forceinline__ void softmax_weights(float (&s)[T::kSTiles][4], float
   }
 }
 
+// softmax_weights packing P, without writing S, and with the sums of this
+// key tile's weights apart (tile_sum, per row and thread): the speculative
+// rule's check, which costs the turn nothing beyond them (a tree of the
+// exponents' maxima beside the exponentials lengthened it by 180-240
+// cycles: fwd_wgmma.md "Where it stands").
+template <class T, bool FUSED>
+__device__ __forceinline__ void softmax_weights_checked(const float (&s)[T::kSTiles][4], float (&tile_sum)[2], float c,
+                                                        const float (&neg_sub)[2], uint32_t (&p)[T::kPVSteps][4]) {
+  float w[T::kSTiles][4];
+  tile_sum[0] = tile_sum[1] = 0.f;
+#pragma unroll
+  for (int nt = 0; nt < T::kSTiles; ++nt) {
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      const int half = e >> 1;
+      w[nt][e] = FUSED ? fa_softmax_weight_fused(s[nt][e], c, neg_sub[half]) : fa_softmax_weight(s[nt][e], c, neg_sub[half]);
+      tile_sum[half] += w[nt][e];
+    }
+    if (nt & 1) {
+      const int kk = nt / 2;
+      p[kk][0] = pack2<typename T::Elem>(w[nt - 1][0], w[nt - 1][1]);
+      p[kk][1] = pack2<typename T::Elem>(w[nt - 1][2], w[nt - 1][3]);
+      p[kk][2] = pack2<typename T::Elem>(w[nt][0], w[nt][1]);
+      p[kk][3] = pack2<typename T::Elem>(w[nt][2], w[nt][3]);
+    }
+  }
+}
+
 // Turns (TurnRule; fwd_wgmma.md "Ping-pong turns across work tiles"):
 // consumer c waits for its turn (to issue GEMMs, or to compute its
 // exponentials), then hands the turn to the next consumer, c + 1 round the
@@ -708,6 +743,77 @@ __device__ __forceinline__ void turn_end(int c) {
   if constexpr (T::kPingPong) turn_pass<T>(c);
 }
 
+// The speculative lazy rule (kRescaleLazySpeculative; softmax turns, P
+// packed in the turn, not a work tile's first key tile): the turn computes
+// the weights against the kept maxima at once, without the rows' extremes
+// before it. After the turn one vote: where every row of the warp had seen
+// keys before and no thread's sum of a row's weights in this key tile
+// passes 2^FA_RESCALE_SLACK (so no weight does), these are the lazy rule's
+// weights, bit for bit, and the running sums take the tile's sums.
+// Otherwise (a row's max may move, a row's first keys, NaN) the warp
+// computes them again by the rule per row from S, which the turn left
+// intact: rare after a row's first key tile, and outside the turn.
+template <class T>
+__device__ __forceinline__ void online_softmax_speculative(float (&s)[1][T::kSTiles][4], float (&row_max)[1][2],
+                                                           float (&row_sum)[1][2], float (&alpha)[2], float c,
+                                                           bool positive_scale, int consumer,
+                                                           uint32_t (&p)[T::kPVSteps][4], Tracer &tr) {
+  float kept_neg_sub[2];
+  bool kept_moderate = true, seen = true;
+#pragma unroll
+  for (int half = 0; half < 2; ++half) {
+    seen = seen && row_max[0][half] != -INFINITY;
+    kept_neg_sub[half] = -row_max[0][half];
+    kept_moderate = kept_moderate && fa_softmax_fused_ok(row_max[0][half]);
+  }
+  // a row without keys so far takes the rule (its max is -inf: nothing kept)
+  const bool warp_seen = __all_sync(0xffffffffu, seen);
+  float tile_sum[2];
+  tr.mark(kTrRowMax);
+  wgmma_wait<0>();  // the P V before: it reads p
+  wgmma_reg_fence(p);
+  tr.mark(kTrTurnAsk);
+  turn_wait<T>(consumer);
+  tr.mark(kTrTurnGot);
+  if (warp_seen) {
+    if (__all_sync(0xffffffffu, kept_moderate))
+      softmax_weights_checked<T, true>(s[0], tile_sum, c, kept_neg_sub, p);
+    else
+      softmax_weights_checked<T, false>(s[0], tile_sum, c, kept_neg_sub, p);
+  }
+  turn_pass<T>(consumer);
+  tr.mark(kTrTurnDone);
+  constexpr float kCeiling = 0x1p8f;  // 2^FA_RESCALE_SLACK
+  static_assert(FA_RESCALE_SLACK == 8.f, "kCeiling is 2^FA_RESCALE_SLACK");
+  if (warp_seen && __all_sync(0xffffffffu, tile_sum[0] <= kCeiling && tile_sum[1] <= kCeiling)) {
+#pragma unroll
+    for (int half = 0; half < 2; ++half) {
+      alpha[half] = 1.f;
+      row_sum[0][half] += tile_sum[half];
+    }
+  } else {
+    float ext[2];
+    ext[0] = positive_scale ? quad_max(row_extreme<T, true>(s[0], 0)) : quad_min(row_extreme<T, false>(s[0], 0));
+    ext[1] = positive_scale ? quad_max(row_extreme<T, true>(s[0], 1)) : quad_min(row_extreme<T, false>(s[0], 1));
+    float neg_sub[2];
+    bool moderate = true;
+#pragma unroll
+    for (int half = 0; half < 2; ++half) {
+      const fa_softmax_step st = fa_softmax_rescale_lazy(row_max[0][half], __fmul_rn(ext[half], c));
+      alpha[half] = st.max == row_max[0][half] ? 1.f : st.alpha;
+      row_max[0][half] = st.max;
+      neg_sub[half] = -st.sub;
+      moderate = moderate && fa_softmax_fused_ok(st.sub);
+    }
+    if (__all_sync(0xffffffffu, moderate))
+      softmax_weights_checked<T, true>(s[0], tile_sum, c, neg_sub, p);
+    else
+      softmax_weights_checked<T, false>(s[0], tile_sum, c, neg_sub, p);
+#pragma unroll
+    for (int half = 0; half < 2; ++half) row_sum[0][half] = row_sum[0][half] * alpha[half] + tile_sum[half];
+  }
+}
+
 // online_softmax (common/mma_tile.cuh) with the rescale of O left out: the
 // overlapped loop computes the softmax of S(n) while P(n-1) V(n-1) is still
 // accumulating into O, so O's factor comes back in alpha and rescale_o
@@ -722,12 +828,18 @@ __device__ __forceinline__ void turn_end(int c) {
 // turn: the row maxima come before it, under the other consumer's; and P is
 // packed in the turn too (T::kPackInTurn): the previous P V, which reads p,
 // is waited for before the turn (wgmma_wait<0>; it was issued before this S
-// was waited for, so it is mostly done).
+// was waited for, so it is mostly done). With the speculative rule every
+// key tile but a work tile's first goes to online_softmax_speculative (the
+// first has no kept maxima: the rule per row).
 template <class T, bool FIRST = false>
 __device__ __forceinline__ void online_softmax_deferred(float (&s)[1][T::kSTiles][4], float (&row_max)[1][2],
                                                         float (&row_sum)[1][2], float (&alpha)[2], float c,
                                                         bool positive_scale, int consumer,
                                                         uint32_t (&p)[T::kPVSteps][4], Tracer &tr) {
+  if constexpr (T::kRescale == kRescaleLazySpeculative && !FIRST) {
+    online_softmax_speculative<T>(s, row_max, row_sum, alpha, c, positive_scale, consumer, p, tr);
+    return;
+  }
   float ext[2];
   if (positive_scale) {
     ext[0] = row_extreme<T, true>(s[0], 0);
