@@ -677,32 +677,22 @@ __device__ __forceinline__ void softmax_weights(float (&s)[T::kSTiles][4], float
   }
 }
 
-// softmax_weights packing P, without writing S, and with the sums of this
-// key tile's weights apart (tile_sum, per row and thread): the speculative
-// rule's check, which costs the turn nothing beyond them (a tree of the
-// exponents' maxima beside the exponentials lengthened it by 180-240
-// cycles: fwd_wgmma.md "Where it stands").
+// softmax_weights packing P, on a copy of S (the speculative rule computes
+// them again from S when its check fails), with the sums of this key
+// tile's weights apart (tile_sum, per row and thread): the rule's check,
+// which costs the turn nothing beyond them (a tree of the exponents' maxima
+// beside the exponentials lengthened it by 180-240 cycles: fwd_wgmma.md
+// "Where it stands", fifty-seventh session).
 template <class T, bool FUSED>
 __device__ __forceinline__ void softmax_weights_checked(const float (&s)[T::kSTiles][4], float (&tile_sum)[2], float c,
                                                         const float (&neg_sub)[2], uint32_t (&p)[T::kPVSteps][4]) {
   float w[T::kSTiles][4];
+#pragma unroll
+  for (int nt = 0; nt < T::kSTiles; ++nt)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) w[nt][e] = s[nt][e];
   tile_sum[0] = tile_sum[1] = 0.f;
-#pragma unroll
-  for (int nt = 0; nt < T::kSTiles; ++nt) {
-#pragma unroll
-    for (int e = 0; e < 4; ++e) {
-      const int half = e >> 1;
-      w[nt][e] = FUSED ? fa_softmax_weight_fused(s[nt][e], c, neg_sub[half]) : fa_softmax_weight(s[nt][e], c, neg_sub[half]);
-      tile_sum[half] += w[nt][e];
-    }
-    if (nt & 1) {
-      const int kk = nt / 2;
-      p[kk][0] = pack2<typename T::Elem>(w[nt - 1][0], w[nt - 1][1]);
-      p[kk][1] = pack2<typename T::Elem>(w[nt - 1][2], w[nt - 1][3]);
-      p[kk][2] = pack2<typename T::Elem>(w[nt][0], w[nt][1]);
-      p[kk][3] = pack2<typename T::Elem>(w[nt][2], w[nt][3]);
-    }
-  }
+  softmax_weights<T, FUSED, true>(w, tile_sum, c, neg_sub, p);
 }
 
 // Turns (TurnRule; fwd_wgmma.md "Ping-pong turns across work tiles"):
