@@ -674,8 +674,9 @@ static void test_large_random_scores(void **state) {
 }
 
 /* Scores that rise from key tile to key tile (keys scaled by 1 + j / 64:
- * each 128-key tile's largest score passes the running max by several
- * times 2^8 in weight), unmasked and causal, d64, with a second sequence
+ * with unit q and k, each 128-key tile's largest score passes the last
+ * tile's by about 7 nats, a weight of ~2^10, past the lazy rule's 2^8),
+ * unmasked and causal, d64, with a second sequence
  * whose rows see more keys than they have rows. On the GPU's d64 kernels
  * with the speculative lazy rule (fwd_wgmma.cuh online_softmax_speculative)
  * most key tiles fail its check and take the rule per row again: this is
