@@ -274,10 +274,13 @@ WGMMA_TILES = [
     # 8-12% slower at 192, so short causal rows and local keep 128 x 128).
     # Short causal rows with softmax turns, as d64's (twenty-third session:
     # s512 causal +12%, s1024 causal +9..10%); local without turns (not
-    # measured: no bench row). Without the lazy rule (not measured at d32).
+    # measured: no bench row). Without the lazy rule (not measured at d32),
+    # but for the short causal rows: the speculative rule there since the
+    # fifty-eighth session (s512 causal +4.4..4.6%, s1024 causal +3.7%,
+    # 3 rounds, bench/results-h200-2026-12-04-s58-speculative-ab.md).
     dict(max_head_dim=32, block_m=192, block_n=128, warps=16, stages=3, q_buffers=2, overlap=True, pingpong=True, persistent=True, smem_epilogue=True, lazy_rescale=False,
-         by_mask=dict(causal=dict(block_m=128, warps=12, pingpong="softmax"), local=dict(block_m=128, warps=12, pingpong=False)),
-         long_keys=dict(min_seqlen_k=2048, masks=["causal"], block_m=192, warps=16, pingpong=True)),
+         by_mask=dict(causal=dict(block_m=128, warps=12, pingpong="softmax", lazy_rescale="speculative"), local=dict(block_m=128, warps=12, pingpong=False)),
+         long_keys=dict(min_seqlen_k=2048, masks=["causal"], block_m=192, warps=16, pingpong=True, lazy_rescale=False)),
     # d64: mask none at 192 x 128, three consumers taking turns (FA3's d64
     # shape): 4-15% less time than 128 x 128 without turns / 128 x 192 with
     # two (H200, fwd_wgmma.md "Twentieth session"); causal from 2048 keys
@@ -314,12 +317,22 @@ WGMMA_TILES = [
     # are not multiples of 64"); from 8192 keys 128 x 176 with 2 stages
     # (s8192/s16384 +1.4% mean over 16 rows, +0.3..3.6% in an earlier call;
     # -16..-18% on short causal rows, hence long keys only: fwd_wgmma.md
-    # "d80/d96 long-key kernels")
-    dict(max_head_dim=96, block_m=128, block_n=128, warps=12, stages=3, overlap=True, pingpong=True, persistent=True, smem_epilogue=True, lazy_rescale=False,
-         long_keys=dict(min_seqlen_k=8192, masks=["none", "causal"], block_n=176, stages=2)),
+    # "d80/d96 long-key kernels"). Fifty-eighth session: below 8192 keys
+    # softmax turns with the speculative lazy rule (d96 s1024-s4096
+    # +6..11%, s512 +0..4%, the vision d80 row +7.6%; 3 rounds,
+    # bench/results-h200-2026-12-04-s58-speculative-ab.md); local and the
+    # long-key kernels keep GEMM turns without the lazy rule (not timed /
+    # unchanged).
+    dict(max_head_dim=96, block_m=128, block_n=128, warps=12, stages=3, overlap=True, pingpong="softmax", persistent=True, smem_epilogue=True, lazy_rescale="speculative",
+         by_mask=dict(local=dict(pingpong=True, lazy_rescale=False)),
+         long_keys=dict(min_seqlen_k=8192, masks=["none", "causal"], block_n=176, stages=2, pingpong=True, lazy_rescale=False)),
     # first_softmax_turn: s512 full +1.8..2.4%, s1024 +0.1..4% (twenty-ninth session)
-    dict(max_head_dim=128, block_m=128, block_n=128, warps=12, stages=2, q_buffers=2, overlap=True, pingpong=True, persistent=True, smem_epilogue=True, stage_o_in_q=True, lazy_rescale="row", first_softmax_turn=True,
-         long_keys=dict(min_seqlen_k=8192, masks=["none"], head_dims=[128], block_n=176, q_buffers=1, smem_epilogue=False, stage_o_in_q=False, pingpong=True)),
+    # Fifty-eighth session: softmax turns with the speculative lazy rule (as d64) over the GEMM turns
+    # with the per-row rule: causal +2..8% on every seqlen, full up to 4096 keys +1..6.5% (4 rounds);
+    # on local (swa4096 +4.6%) and none's 128 x 176 kernel from 8192 keys (+6.6..8.2%) too (3 rounds;
+    # bench/results-h200-2026-12-04-s58-speculative-ab.md)
+    dict(max_head_dim=128, block_m=128, block_n=128, warps=12, stages=2, q_buffers=2, overlap=True, pingpong="softmax", persistent=True, smem_epilogue=True, stage_o_in_q=True, lazy_rescale="speculative", first_softmax_turn=True,
+         long_keys=dict(min_seqlen_k=8192, masks=["none"], head_dims=[128], block_n=176, q_buffers=1, smem_epilogue=False, stage_o_in_q=False)),
     # d192: FA3's 128 x 96 tile (S 48 + P 24 + O 96 registers; 193 KB of shared memory)
     dict(max_head_dim=192, block_m=128, block_n=96, warps=12, stages=2, overlap=True, pingpong=True, persistent=True, smem_epilogue=True, lazy_rescale="row"),
     # d256 below 1024 keys: cuDNN's tile (its kernel's name reads 64x128x256), 128 x 128 with one stage

@@ -16,7 +16,7 @@
  *                            scale 1.0; exact expectations and the double
  *                            reference (reference.h)
  *   rising_scores            each key tile's scores above the last's by
- *                            more than the lazy rule's slack (d64)
+ *                            more than the lazy rule's slack (d32-d128)
  *   long_rows_128k           131072 keys
  *   lse_consistency          out = sum_j exp(s_j - lse) v_j with the kernel's lse
  *   nonfinite_inputs         the NaN / +-inf policy, containment bitwise
@@ -673,47 +673,53 @@ static void test_large_random_scores(void **state) {
     }
 }
 
-/* Scores that rise from key tile to key tile (keys scaled by 1 + j / 64:
- * with unit q and k, each 128-key tile's largest score passes the last
- * tile's by about 7 nats, a weight of ~2^10, past the lazy rule's 2^8),
- * unmasked and causal, d64, with a second sequence
- * whose rows see more keys than they have rows. On the GPU's d64 kernels
- * with the speculative lazy rule (fwd_wgmma.cuh online_softmax_speculative)
- * most key tiles fail its check and take the rule per row again: this is
- * the case that runs that path on many tiles, where the other tests'
- * random scores rarely do. */
+/* Scores that rise from key tile to key tile: keys scaled by
+ * 1 + (j mod 1024) / 64, so with unit q and k each 128-key tile's largest
+ * score passes the last tile's by about 7 nats (a weight of ~2^10, past the
+ * lazy rule's 2^8), and every 1024th key falls back (the tiles after it
+ * keep their maxima). Unmasked and causal, with a second sequence whose rows
+ * see more keys than they have rows, at every head dim whose GPU kernels
+ * take the speculative lazy rule (fwd_wgmma.cuh online_softmax_speculative:
+ * most key tiles fail its check and take the rule per row again; the other
+ * tests' random scores rarely do); on the GPU also 8320 keys at d128, whose
+ * unmasked long-key kernel has the rule too. */
+static void rising_scores_case(stress_state *s, tu_rng *rng, fa_dtype dt, int d, int causal, int batch,
+                               const int64_t *lq, const int64_t *lk) {
+  sproblem p;
+  sresult r;
+  check_stats cs;
+  char what[160];
+  int b, e;
+  int64_t j;
+  memset(&cs, 0, sizeof cs);
+  sp_init(s, &p, dt, d, 2, 1, batch, lq, lk);
+  sp_fill(&p, 1.0, 1.0, 1.0, rng);
+  for (b = 0; b < batch; ++b)
+    for (j = 0; j < lk[b]; ++j) {
+      uint16_t *kr = krow(&p, p.cu_k[b] + j, 0);
+      for (e = 0; e < d; ++e)
+        kr[e] = tu_double_to_half(tu_half_to_double(kr[e], dt) * (1.0 + (double)(j % 1024) / 64), dt);
+    }
+  if (causal) p.wl = -1, p.wr = 0;
+  snprintf(what, sizeof what, "rising scores over key tiles, %s d%d, %lld keys, %s", fa_dtype_name(dt), d,
+           (long long)lk[batch - 1], causal ? "causal" : "no mask");
+  run(s, &p, &k_default_opts, &r);
+  check_ref(s, &p, &r, what, &cs);
+  print_stats(s, what, &cs);
+}
+
 static void test_rising_scores(void **state) {
   stress_state *s = (stress_state *)*state;
   tu_rng rng = tu_rng_make(s->seed);
-  static const int64_t lq[2] = {600, 200}, lk[2] = {600, 700};
-  int t, causal;
+  static const int dims[4] = {32, 64, 96, 128};
+  static const int64_t lq[2] = {600, 200}, lk[2] = {600, 700}, long_q = 64, long_k = 8320;
+  int t, di, causal;
   need_backend(s);
-  for (t = 0; t < 2; ++t)
-    for (causal = 0; causal < 2; ++causal) {
-      const fa_dtype dt = k_dtypes[t];
-      const int d = 64;
-      sproblem p;
-      sresult r;
-      check_stats cs;
-      char what[160];
-      int b, e;
-      int64_t j;
-      memset(&cs, 0, sizeof cs);
-      sp_init(s, &p, dt, d, 2, 1, 2, lq, lk);
-      sp_fill(&p, 1.0, 1.0, 1.0, &rng);
-      for (b = 0; b < 2; ++b)
-        for (j = 0; j < lk[b]; ++j) {
-          uint16_t *kr = krow(&p, p.cu_k[b] + j, 0);
-          for (e = 0; e < d; ++e)
-            kr[e] = tu_double_to_half(tu_half_to_double(kr[e], dt) * (1.0 + (double)j / 64), dt);
-        }
-      if (causal) p.wl = -1, p.wr = 0;
-      snprintf(what, sizeof what, "rising scores over key tiles, %s d%d, %s", fa_dtype_name(dt), d,
-               causal ? "causal" : "no mask");
-      run(s, &p, &k_default_opts, &r);
-      check_ref(s, &p, &r, what, &cs);
-      print_stats(s, what, &cs);
-    }
+  for (t = 0; t < 2; ++t) {
+    for (di = 0; di < 4; ++di)
+      for (causal = 0; causal < 2; ++causal) rising_scores_case(s, &rng, k_dtypes[t], dims[di], causal, 2, lq, lk);
+    if (cuda(s)) rising_scores_case(s, &rng, k_dtypes[t], 128, 0, 1, &long_q, &long_k);
+  }
 }
 
 /* ------------------------------------------------------------ long rows */
