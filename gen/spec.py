@@ -277,10 +277,13 @@ WGMMA_TILES = [
     # measured: no bench row). Without the lazy rule (not measured at d32),
     # but for the short causal rows: the speculative rule there since the
     # fifty-eighth session (s512 causal +4.4..4.6%, s1024 causal +3.7%,
-    # 3 rounds, bench/results-h200-2026-12-04-s58-speculative-ab.md).
+    # 3 rounds, bench/results-h200-2026-12-04-s58-speculative-ab.md), and
+    # with it causal up to 8192 keys on that kernel (s2048 +7..8%, s4096
+    # +4.7..5.6%; s8192 -0.4..-1.3% and s16384 -1.1..-2.7% on it, so the
+    # 192-row kernel from 8192 keys; same file, call 4).
     dict(max_head_dim=32, block_m=192, block_n=128, warps=16, stages=3, q_buffers=2, overlap=True, pingpong=True, persistent=True, smem_epilogue=True, lazy_rescale=False,
          by_mask=dict(causal=dict(block_m=128, warps=12, pingpong="softmax", lazy_rescale="speculative"), local=dict(block_m=128, warps=12, pingpong=False)),
-         long_keys=dict(min_seqlen_k=2048, masks=["causal"], block_m=192, warps=16, pingpong=True, lazy_rescale=False)),
+         long_keys=dict(min_seqlen_k=8192, masks=["causal"], block_m=192, warps=16, pingpong=True, lazy_rescale=False)),
     # d64: mask none at 192 x 128, three consumers taking turns (FA3's d64
     # shape): 4-15% less time than 128 x 128 without turns / 128 x 192 with
     # two (H200, fwd_wgmma.md "Twentieth session"); causal from 2048 keys
@@ -306,12 +309,15 @@ WGMMA_TILES = [
     # keys (s2048 causal +5.1..6.7% over the 192-row kernel); none from 2048
     # keys keeps the 192-row kernel (on the 128-row one: s2048 full 1-1.5%
     # slower). bench/results-h200-2026-12-04-s57-speculative-ab.md.
+    # Fifty-eighth session: causal up to 8192 keys on the 128-row kernel
+    # (s4096 causal +3.9..4.2%; s8192 -1.2..+0.1%, s16384 -1.7..-2.2% on it;
+    # bench/results-h200-2026-12-04-s58-speculative-ab.md, call 4).
     # first_softmax_turn: the long-key kernels' (GEMM turns; d64 none s512
     # +0.6..5.2% on the 192-row kernel, twenty-ninth session)
     dict(max_head_dim=64, block_m=128, block_n=128, warps=12, stages=3, q_buffers=2, overlap=True, pingpong="softmax", persistent=True, smem_epilogue=True, lazy_rescale="speculative", first_softmax_turn=True,
          by_mask=dict(local=dict(pingpong=False, lazy_rescale=False)),
          long_keys=[dict(min_seqlen_k=2048, masks=["none"], block_m=192, warps=16, pingpong=True, lazy_rescale="warp"),
-                    dict(min_seqlen_k=4096, masks=["causal"], block_m=192, warps=16, pingpong=True, lazy_rescale="warp")]),
+                    dict(min_seqlen_k=8192, masks=["causal"], block_m=192, warps=16, pingpong=True, lazy_rescale="warp")]),
     # d80, d96 (32-column panels, padded to 96): the d128 tile with 3 stages
     # (216 KB; +0.85% median over 2, src/cuda/fwd_wgmma.md "Head dims that
     # are not multiples of 64"); from 8192 keys 128 x 176 with 2 stages
