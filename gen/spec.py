@@ -353,7 +353,8 @@ WGMMA_TILES = [
     # Causal keeps the short-key kernel up to 2048 keys since the fifty-third session: with its half
     # key tiles (fwd_wgmma.cuh kHalfKeyTiles: s512 causal +1.6..3%) it ran s1024 causal 2.7-3.8% faster
     # than the overlapped 128 x 64 kernel, s2048 causal 0.6-0.7% slower (6 rounds,
-    # bench/results-h200-2026-12-04-s53-d256-half-key-tiles-ab.md)
+    # bench/results-h200-2026-12-04-s53-d256-half-key-tiles-ab.md). The long-key kernels with softmax turns and
+    # the speculative lazy rule: 3.5-5% slower (fifty-eighth session, results-h200-2026-12-04-s58-speculative-ab.md).
     dict(max_head_dim=256, block_m=128, block_n=128, warps=12, stages=1, overlap=False, pingpong="softmax", persistent=True, smem_epilogue=True, lazy_rescale="warp", first_softmax_turn=False,
          long_keys=[dict(min_seqlen_k=1024, masks=["none", "local"], block_n=64, stages=2, overlap=True, pingpong=True, first_softmax_turn=True),
                     dict(min_seqlen_k=2048, masks=["causal"], block_n=64, stages=2, overlap=True, pingpong=True, first_softmax_turn=True),
