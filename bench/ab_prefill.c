@@ -6,7 +6,7 @@
  * interleaved (A B A B) in one device call.
  *
  *   ab_prefill [--quick] [--reps N] [--dims D,...] [--packed]   one line per row: "row<TAB>ms<TAB>kernel"
- *                                       (--dims: only those of 64, 128, 256, 80, 96, 32, and no packed
+ *                                       (--dims: only those of 64, 128, 256, 80, 96, 32, 192, and no packed
  *                                       rows; without it 64, 128, 256 and the packed rows; --packed:
  *                                       the packed rows only; both: those head dims and the packed rows)
  *   ab_prefill --sm-count N [...]      the same through a context that claims N SMs (the wgmma
@@ -250,7 +250,7 @@ static void run_row(const row_spec *r, bench_state *st) {
 }
 
 int main(int argc, char **argv) {
-  int quick = 0, reps = 30, only_dims = 0, only_packed = 0, dense = 0, warm_l2 = 0, dim_on[6] = {1, 1, 1, 0, 0, 0};
+  int quick = 0, reps = 30, only_dims = 0, only_packed = 0, dense = 0, warm_l2 = 0, dim_on[7] = {1, 1, 1, 0, 0, 0, 0};
   int sm_count = 0;
   for (int i = 1; i < argc; ++i) {
     if (strcmp(argv[i], "--quick") == 0) quick = 1;
@@ -268,7 +268,7 @@ int main(int argc, char **argv) {
       while (*p != '\0') {
         const long d = strtol(p, &p, 10);
         dim_on[0] |= d == 64, dim_on[1] |= d == 128, dim_on[2] |= d == 256, dim_on[3] |= d == 80, dim_on[4] |= d == 96;
-        dim_on[5] |= d == 32;
+        dim_on[5] |= d == 32, dim_on[6] |= d == 192;
         if (*p == ',') ++p;
         else if (*p != '\0') die("usage", "--dims takes a list like 64,256");
       }
@@ -287,14 +287,14 @@ int main(int argc, char **argv) {
     claimed = &context;
   }
   /* The rows, in the order they are printed. */
-  static row_spec rows[2 * 6 * 6 * 2 + 3];
+  static row_spec rows[2 * 7 * 6 * 2 + 3];
   int n_rows = 0;
-  const int dims[] = {64, 128, 256, 80, 96, 32};
+  const int dims[] = {64, 128, 256, 80, 96, 32, 192};
   const int seqs_full[] = {512, 1024, 2048, 4096, 8192, 16384}, seqs_quick[] = {512, 2048, 8192};
   const int *seqs = quick ? seqs_quick : seqs_full;
   const int n_seqs = quick ? 3 : 6;
   for (int dt = 0; dt < 2; ++dt)
-    for (int di = 0; di < 6; ++di)
+    for (int di = 0; di < 7; ++di)
       for (int si = 0; si < n_seqs && dim_on[di] && (only_dims || !only_packed); ++si)
         for (int causal = 0; causal < 2; ++causal)
           rows[n_rows++] = (row_spec){0, dt, dims[di], seqs[si], causal, si, -1};
