@@ -162,7 +162,9 @@ def wgmma_smem_bytes(head_dim, tile):
 #   pingpong: the two consumers take turns issuing their GEMMs (named
 #             barriers); needs overlap. "softmax": the turns go over the
 #             softmax's exponentials instead (cuDNN's rule; fwd_wgmma.cuh
-#             TurnRule): d64 short causal only (twenty-second session). Off for the d64 row's 128 x 128
+#             TurnRule): d64 short causal first (twenty-second session); since the fifty-seventh
+#             and fifty-eighth with the speculative rule on the 128 x 128 kernels of d32 causal, d64,
+#             d80/d96 and d128, and d128's 128 x 176. Off for the d64 row's 128 x 128
 #             kernels (d32, d64) since the thirteenth session: without the
 #             turns d64 s512-s2048 +1..4%, d32 +3..11% (H200, three A/Bs;
 #             fwd_wgmma.md "Ping-pong at d64"); the 128 x 192 long-key
@@ -236,13 +238,14 @@ def wgmma_smem_bytes(head_dim, tile):
 #             faster on the 128 x 192 long-key tile; d96 "warp" over off:
 #             within the (wide) noise, off. fwd_wgmma.md "Eighteenth session".
 #             "speculative" (softmax turns in the overlapped loop only;
-#             generate.py checks): the vote after the exponentials, which
+#             generate.py checks; d256's serial loop spilled with it): the vote after the exponentials, which
 #             run against the kept maxima without the rows' extremes before
 #             the turn; a warp whose tile's weights sum past 2^8 computes
 #             them again by the rule per row (fwd_wgmma.cuh
 #             online_softmax_speculative). d64's 128 x 128 kernel: s512
 #             causal +5.1..5.9%, s1024 causal +5.2..7.4% over exact, where
-#             "warp" was -1.4..+0.2% (fifty-seventh session).
+#             "warp" was -1.4..+0.2% (fifty-seventh session); d32 causal,
+#             d80/d96 and d128 +2..11% over their GEMM turns (fifty-eighth).
 #   long_keys: a second kernel for calls with max_seqlen_k >= min_seqlen_k
 #             (a host value), for `masks` and `head_dims` (default: the
 #             row's), with the given tile fields; a list of such dicts adds

@@ -134,10 +134,11 @@ struct FwdWgmmaTraits {
   // P packed with the exponentials, inside the turn (online_softmax_deferred)
   static constexpr bool kPackInTurn = kSoftmaxTurns;
   // The overlapped loop's epilogue starts under its last P V (row_ends:
-  // sums, 1 / sum, LSE before the wait). With softmax turns (d32/d64 short
-  // causal) 1-2% less time at d64 s512 causal; with GEMM turns 1-2.6% more
-  // on the three-consumer kernels (d64 none, causal from 2048 keys) and
-  // -0.7..+1.6% at d128, so not there. fwd_wgmma.md "Epilogue".
+  // sums, 1 / sum, LSE before the wait). With softmax turns (the kernels
+  // with the speculative rule, d32-d128) 1-2% less time at d64 s512 causal
+  // (measured there); with GEMM turns 1-2.6% more on the three-consumer
+  // kernels and -0.7..+1.6% at d128 (then on GEMM turns), so not with
+  // those. fwd_wgmma.md "Epilogue".
   static constexpr bool kRowEndsUnderPV = kSoftmaxTurns && kOverlap;
   static constexpr bool kTurns = TURNS != kTurnsNone;
   // Persistent grid: at most one block per SM, each taking work tiles
