@@ -328,7 +328,7 @@ WGMMA_TILES = [
     # -16..-18% on short causal rows, hence long keys only: fwd_wgmma.md
     # "d80/d96 long-key kernels"). Fifty-eighth session: below 8192 keys
     # softmax turns with the speculative lazy rule (d96 s1024-s4096
-    # +6..11%, s512 +0..4%, the vision d80 row +7.6%; 3 rounds,
+    # +6..10%, s512 +0..4%, the vision d80 row +7.6%; 3 rounds,
     # bench/results-h200-2026-12-04-s58-speculative-ab.md); local and the
     # long-key kernels keep GEMM turns without the lazy rule (not timed /
     # unchanged).
@@ -338,7 +338,7 @@ WGMMA_TILES = [
     # first_softmax_turn: s512 full +1.8..2.4%, s1024 +0.1..4% (twenty-ninth session)
     # Fifty-eighth session: softmax turns with the speculative lazy rule (as d64) over the GEMM turns
     # with the per-row rule: causal +2..8% on every seqlen, full up to 4096 keys +1..6.5% (4 rounds);
-    # on local (swa4096 +4.6%) and none's 128 x 176 kernel from 8192 keys (+6.6..8.2%) too (3 rounds;
+    # on local (swa4096 +4.7%) and none's 128 x 176 kernel from 8192 keys (+6.3..8.2%) too (3 rounds;
     # bench/results-h200-2026-12-04-s58-speculative-ab.md)
     dict(max_head_dim=128, block_m=128, block_n=128, warps=12, stages=2, q_buffers=2, overlap=True, pingpong="softmax", persistent=True, smem_epilogue=True, stage_o_in_q=True, lazy_rescale="speculative", first_softmax_turn=True,
          long_keys=dict(min_seqlen_k=8192, masks=["none"], head_dims=[128], block_n=176, q_buffers=1, smem_epilogue=False, stage_o_in_q=False)),
