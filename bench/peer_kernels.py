@@ -1,14 +1,19 @@
 """Which kernels a peer launches for a BENCH.md grid row, and their shapes:
 name, grid, block, registers, shared memory and mean time, from torch's
 profiler (Kineto's trace), for SDPA's cuDNN backend in both layouts bench.py
-times and for torch varlen_attn. A cheap look at a peer's tile and grid
-before guessing why it is faster on a row (no ncu, a few seconds a row).
+times, for torch varlen_attn and for this library (bench.py's Call through
+build/libflashattn.so, dispatch's choice). A cheap look at a peer's tile and
+grid before guessing why it is faster on a row (no ncu, a few seconds a row).
+Each function is also timed as bench.py times it (do_bench, L2 flushed
+before each call: "bench_us") and without the flush ("warm_us"), so a row's
+gap can be told apart as kernel time or what the measurement adds around it.
 
     python3 bench/peer_kernels.py [--rows d64:512:causal,d256:512:causal] [--dtype bf16] [--out FILE.json]
 """
 import argparse
 import json
 import os
+import sys
 import tempfile
 
 import torch
@@ -16,6 +21,10 @@ import torch.nn.functional as F
 from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.nn.attention.varlen import varlen_attn
 from torch.profiler import ProfilerActivity, profile
+from triton.testing import do_bench
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import bench as bench_py  # noqa: E402  (the library's Call, as bench.py times it)
 
 
 def kernels_of(fn, calls=5):
@@ -65,10 +74,30 @@ def row(d, s, mask, dt):
                 return F.scaled_dot_product_attention(*args, is_causal=causal)
         return fn
 
-    peers = {"cudnn_bshd": sdpa((qd, kd, vd)), "cudnn_bhsd": sdpa((qc, kc, vc)),
-             "varlen": lambda: varlen_attn(q, k, v, cu, cu, s, s, window_size=(-1, 0) if causal else (-1, -1))}
-    return {"row": f"{str(dt)[6:]} d{d} b{b} h{h} s{s} {mask}",
-            "peers": {name: kernels_of(fn) for name, fn in peers.items()}}
+    window = (-1, 0) if causal else (-1, -1)
+    peers = {"ours": bench_py.Call(q, k, v, cu, cu, s, s, window),
+             "cudnn_bshd": sdpa((qd, kd, vd)), "cudnn_bhsd": sdpa((qc, kc, vc)),
+             "varlen": lambda: varlen_attn(q, k, v, cu, cu, s, s, window_size=window)}
+    found = {name: kernels_of(fn) for name, fn in peers.items()}
+    for name, fn in peers.items():
+        found[name].append({"name": "(do_bench)", "bench_us": round(1e3 * do_bench(fn, warmup=25, rep=100, return_mode="median"), 2),
+                            "warm_us": round(1e3 * warm_median(fn), 2)})
+    return {"row": f"{str(dt)[6:]} d{d} b{b} h{h} s{s} {mask}", "peers": found}
+
+
+def warm_median(fn, reps=100):
+    """The median of `reps` back-to-back calls, each between two events, with
+    no L2 flush between them (ms)."""
+    for _ in range(10):
+        fn()
+    ev = [(torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)) for _ in range(reps)]
+    for a, b in ev:
+        a.record()
+        fn()
+        b.record()
+    torch.cuda.synchronize()
+    t = sorted(a.elapsed_time(b) for a, b in ev)
+    return t[len(t) // 2]
 
 
 def main():
@@ -78,6 +107,7 @@ def main():
     ap.add_argument("--out", help="write the JSON here")
     args = ap.parse_args()
     dt = {"bf16": torch.bfloat16, "fp16": torch.float16}[args.dtype]
+    bench_py.LIB = bench_py.N.load()
     results = []
     for spec in args.rows.split(","):
         d, s, mask = spec.split(":")
@@ -86,6 +116,9 @@ def main():
         print(f"## {r['row']}")
         for name, ks in r["peers"].items():
             for k in ks:
+                if "bench_us" in k:
+                    print(f"  {name:11s} do_bench {k['bench_us']:8.1f} us (L2 flushed), {k['warm_us']:8.1f} us warm")
+                    continue
                 print(f"  {name:11s} {k['mean_us']:8.1f} us  grid {k['grid']} block {k['block']} "
                       f"regs {k['registers']} smem {k['smem']}  x{k['launches_per_call']:g}  {k['name'][:110]}")
     if args.out:

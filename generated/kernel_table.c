@@ -209,11 +209,15 @@ int fa_launch_fwd_wgmma_sm90a_hdim128_fp16_local(const fa_fwd_args *args, fa_str
 int fa_launch_fwd_wgmma_sm90a_hdim128_fp16_none(const fa_fwd_args *args, fa_stream_t stream);
 int fa_launch_fwd_wgmma_sm90a_hdim128_fp16_none_k8192(const fa_fwd_args *args, fa_stream_t stream);
 int fa_launch_fwd_wgmma_sm90a_hdim192_bf16_causal(const fa_fwd_args *args, fa_stream_t stream);
+int fa_launch_fwd_wgmma_sm90a_hdim192_bf16_causal_k2048(const fa_fwd_args *args, fa_stream_t stream);
 int fa_launch_fwd_wgmma_sm90a_hdim192_bf16_local(const fa_fwd_args *args, fa_stream_t stream);
 int fa_launch_fwd_wgmma_sm90a_hdim192_bf16_none(const fa_fwd_args *args, fa_stream_t stream);
+int fa_launch_fwd_wgmma_sm90a_hdim192_bf16_none_k2048(const fa_fwd_args *args, fa_stream_t stream);
 int fa_launch_fwd_wgmma_sm90a_hdim192_fp16_causal(const fa_fwd_args *args, fa_stream_t stream);
+int fa_launch_fwd_wgmma_sm90a_hdim192_fp16_causal_k2048(const fa_fwd_args *args, fa_stream_t stream);
 int fa_launch_fwd_wgmma_sm90a_hdim192_fp16_local(const fa_fwd_args *args, fa_stream_t stream);
 int fa_launch_fwd_wgmma_sm90a_hdim192_fp16_none(const fa_fwd_args *args, fa_stream_t stream);
+int fa_launch_fwd_wgmma_sm90a_hdim192_fp16_none_k2048(const fa_fwd_args *args, fa_stream_t stream);
 int fa_launch_fwd_wgmma_sm90a_hdim256_bf16_causal(const fa_fwd_args *args, fa_stream_t stream);
 int fa_launch_fwd_wgmma_sm90a_hdim256_bf16_causal_k2048(const fa_fwd_args *args, fa_stream_t stream);
 int fa_launch_fwd_wgmma_sm90a_hdim256_bf16_causal_k4096(const fa_fwd_args *args, fa_stream_t stream);
@@ -632,16 +636,24 @@ static const fa_kernel_entry entries[] = {
      &fa_family_wgmma, fa_launch_fwd_wgmma_sm90a_hdim128_fp16_none_k8192, 8192},
     {{sizeof(fa_kernel_info), "fwd_wgmma_sm90a_hdim192_bf16_causal", "wgmma", "Hopper forward: TMA producer warpgroup, wgmma consumer warpgroups of 64 query rows each, mbarrier ring; 128x96 tile, 12 warps; intra-warpgroup overlap; ping-pong; persistent; epilogue through shared memory; lazy running max (row)", "sm_90a", FA_BACKEND_CUDA, 90, 192, FA_DTYPE_BF16, FA_MASK_CAUSAL, 15, 128, 96, 384, 231424},
      &fa_family_wgmma, fa_launch_fwd_wgmma_sm90a_hdim192_bf16_causal, 0},
+    {{sizeof(fa_kernel_info), "fwd_wgmma_sm90a_hdim192_bf16_causal_k2048", "wgmma", "Hopper forward: TMA producer warpgroup, wgmma consumer warpgroups of 64 query rows each, mbarrier ring; 128x96 tile, 12 warps; intra-warpgroup overlap; softmax turns; persistent; epilogue through shared memory; lazy running max (speculative); dispatch takes it for max_seqlen_k >= 2048", "sm_90a", FA_BACKEND_CUDA, 90, 192, FA_DTYPE_BF16, FA_MASK_CAUSAL, 15, 128, 96, 384, 231424},
+     &fa_family_wgmma, fa_launch_fwd_wgmma_sm90a_hdim192_bf16_causal_k2048, 2048},
     {{sizeof(fa_kernel_info), "fwd_wgmma_sm90a_hdim192_bf16_local", "wgmma", "Hopper forward: TMA producer warpgroup, wgmma consumer warpgroups of 64 query rows each, mbarrier ring; 128x96 tile, 12 warps; intra-warpgroup overlap; ping-pong; persistent; epilogue through shared memory; lazy running max (row)", "sm_90a", FA_BACKEND_CUDA, 90, 192, FA_DTYPE_BF16, FA_MASK_LOCAL, 15, 128, 96, 384, 231424},
      &fa_family_wgmma, fa_launch_fwd_wgmma_sm90a_hdim192_bf16_local, 0},
     {{sizeof(fa_kernel_info), "fwd_wgmma_sm90a_hdim192_bf16_none", "wgmma", "Hopper forward: TMA producer warpgroup, wgmma consumer warpgroups of 64 query rows each, mbarrier ring; 128x96 tile, 12 warps; intra-warpgroup overlap; ping-pong; persistent; epilogue through shared memory; lazy running max (row)", "sm_90a", FA_BACKEND_CUDA, 90, 192, FA_DTYPE_BF16, FA_MASK_NONE, 15, 128, 96, 384, 231424},
      &fa_family_wgmma, fa_launch_fwd_wgmma_sm90a_hdim192_bf16_none, 0},
+    {{sizeof(fa_kernel_info), "fwd_wgmma_sm90a_hdim192_bf16_none_k2048", "wgmma", "Hopper forward: TMA producer warpgroup, wgmma consumer warpgroups of 64 query rows each, mbarrier ring; 128x96 tile, 12 warps; intra-warpgroup overlap; softmax turns; persistent; epilogue through shared memory; lazy running max (speculative); dispatch takes it for max_seqlen_k >= 2048", "sm_90a", FA_BACKEND_CUDA, 90, 192, FA_DTYPE_BF16, FA_MASK_NONE, 15, 128, 96, 384, 231424},
+     &fa_family_wgmma, fa_launch_fwd_wgmma_sm90a_hdim192_bf16_none_k2048, 2048},
     {{sizeof(fa_kernel_info), "fwd_wgmma_sm90a_hdim192_fp16_causal", "wgmma", "Hopper forward: TMA producer warpgroup, wgmma consumer warpgroups of 64 query rows each, mbarrier ring; 128x96 tile, 12 warps; intra-warpgroup overlap; ping-pong; persistent; epilogue through shared memory; lazy running max (row)", "sm_90a", FA_BACKEND_CUDA, 90, 192, FA_DTYPE_FP16, FA_MASK_CAUSAL, 15, 128, 96, 384, 231424},
      &fa_family_wgmma, fa_launch_fwd_wgmma_sm90a_hdim192_fp16_causal, 0},
+    {{sizeof(fa_kernel_info), "fwd_wgmma_sm90a_hdim192_fp16_causal_k2048", "wgmma", "Hopper forward: TMA producer warpgroup, wgmma consumer warpgroups of 64 query rows each, mbarrier ring; 128x96 tile, 12 warps; intra-warpgroup overlap; softmax turns; persistent; epilogue through shared memory; lazy running max (speculative); dispatch takes it for max_seqlen_k >= 2048", "sm_90a", FA_BACKEND_CUDA, 90, 192, FA_DTYPE_FP16, FA_MASK_CAUSAL, 15, 128, 96, 384, 231424},
+     &fa_family_wgmma, fa_launch_fwd_wgmma_sm90a_hdim192_fp16_causal_k2048, 2048},
     {{sizeof(fa_kernel_info), "fwd_wgmma_sm90a_hdim192_fp16_local", "wgmma", "Hopper forward: TMA producer warpgroup, wgmma consumer warpgroups of 64 query rows each, mbarrier ring; 128x96 tile, 12 warps; intra-warpgroup overlap; ping-pong; persistent; epilogue through shared memory; lazy running max (row)", "sm_90a", FA_BACKEND_CUDA, 90, 192, FA_DTYPE_FP16, FA_MASK_LOCAL, 15, 128, 96, 384, 231424},
      &fa_family_wgmma, fa_launch_fwd_wgmma_sm90a_hdim192_fp16_local, 0},
     {{sizeof(fa_kernel_info), "fwd_wgmma_sm90a_hdim192_fp16_none", "wgmma", "Hopper forward: TMA producer warpgroup, wgmma consumer warpgroups of 64 query rows each, mbarrier ring; 128x96 tile, 12 warps; intra-warpgroup overlap; ping-pong; persistent; epilogue through shared memory; lazy running max (row)", "sm_90a", FA_BACKEND_CUDA, 90, 192, FA_DTYPE_FP16, FA_MASK_NONE, 15, 128, 96, 384, 231424},
      &fa_family_wgmma, fa_launch_fwd_wgmma_sm90a_hdim192_fp16_none, 0},
+    {{sizeof(fa_kernel_info), "fwd_wgmma_sm90a_hdim192_fp16_none_k2048", "wgmma", "Hopper forward: TMA producer warpgroup, wgmma consumer warpgroups of 64 query rows each, mbarrier ring; 128x96 tile, 12 warps; intra-warpgroup overlap; softmax turns; persistent; epilogue through shared memory; lazy running max (speculative); dispatch takes it for max_seqlen_k >= 2048", "sm_90a", FA_BACKEND_CUDA, 90, 192, FA_DTYPE_FP16, FA_MASK_NONE, 15, 128, 96, 384, 231424},
+     &fa_family_wgmma, fa_launch_fwd_wgmma_sm90a_hdim192_fp16_none_k2048, 2048},
     {{sizeof(fa_kernel_info), "fwd_wgmma_sm90a_hdim256_bf16_causal", "wgmma", "Hopper forward: TMA producer warpgroup, wgmma consumer warpgroups of 64 query rows each, mbarrier ring; 128x128 tile, 12 warps; softmax turns; persistent; epilogue through shared memory; lazy running max (warp)", "sm_90a", FA_BACKEND_CUDA, 90, 256, FA_DTYPE_BF16, FA_MASK_CAUSAL, 15, 128, 128, 384, 231424},
      &fa_family_wgmma, fa_launch_fwd_wgmma_sm90a_hdim256_bf16_causal, 0},
     {{sizeof(fa_kernel_info), "fwd_wgmma_sm90a_hdim256_bf16_causal_k2048", "wgmma", "Hopper forward: TMA producer warpgroup, wgmma consumer warpgroups of 64 query rows each, mbarrier ring; 128x64 tile, 12 warps; intra-warpgroup overlap; ping-pong; persistent; epilogue through shared memory; lazy running max (warp); first softmax in turns; dispatch takes it for max_seqlen_k >= 2048", "sm_90a", FA_BACKEND_CUDA, 90, 256, FA_DTYPE_BF16, FA_MASK_CAUSAL, 15, 128, 64, 384, 231424},
