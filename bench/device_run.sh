@@ -28,8 +28,9 @@
 #                                        layout-probe (layout_probe.cu: the decode stream over [b,s,h,d] per head,
 #                                        [b,h,s,d] per head, [b,s,h,d] all heads a block; LAYOUT_PROBE_BATCHES
 #                                        sequences, default 32)
-#                                        peer-kernels (peer_kernels.py: cuDNN's and varlen_attn's kernels, grids and
-#                                        times on the rows of $PEER_ROWS, default the short rows below cuDNN)
+#                                        peer-kernels (peer_kernels.py: ours, cuDNN's and varlen_attn's kernels, grids and
+#                                        times on the rows of $PEER_ROWS, default the short rows below cuDNN;
+#                                        $PEER_DTYPE: bf16 (default) or fp16)
 #                                        VAR=value (exported for the steps after it)
 #
 # Logs go to $OUT (the device tool brings them back); a short summary is
@@ -473,7 +474,7 @@ for s in "$@"; do
                   for nb in ${LAYOUT_PROBE_BATCHES:-32}; do timeout 60 build/layout_probe "$nb"; done 2>&1 | tee "$OUT/layout_probe.txt" >>"$SUMMARY" ;;
     read-ceiling) timeout 60 nvcc -O3 -std=c++17 -Isrc -gencode arch=compute_90a,code=sm_90a bench/read_ceiling.cu -o build/read_ceiling &&
                   { build/read_ceiling 512; build/read_ceiling 1024; } 2>&1 | tee "$OUT/read_ceiling.txt" >>"$SUMMARY" ;;
-    peer-kernels) timeout 240 python3 bench/peer_kernels.py ${PEER_ROWS:+--rows "$PEER_ROWS"} --out "$OUT/peer_kernels.json" \
+    peer-kernels) timeout 240 python3 bench/peer_kernels.py ${PEER_ROWS:+--rows "$PEER_ROWS"} ${PEER_DTYPE:+--dtype "$PEER_DTYPE"} --out "$OUT/peer_kernels.json" \
                     2>&1 | tee "$OUT/peer_kernels.txt" | grep -v "^  varlen" >>"$SUMMARY" ;;
     *=*) export "${s?}"; continue ;;  # VAR=value between steps (e.g. a second ab-decode's AB_OLD)
     *) echo "unknown step $s"; exit 2 ;;
