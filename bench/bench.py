@@ -46,6 +46,7 @@ LIB = None  # loaded by main() (--replot needs no library)
 SPLITS = 0  # --splits: our calls' num_splits (with the workspace fa_fwd_workspace_size asks for)
 FAMILY = None  # --family: run every call on that family's kernel (fa_fwd_with_kernel), not dispatch's choice
 REPEATS = 3
+TIMER = "do_bench"  # --timer: do_bench (BENCH.md's method so far) or queued (queued_median)
 # The extra rows each decide a bar alone (packed GQA, SWA, d80, d96) and the
 # packed ones spread up to 10% between rounds: more rounds, same method.
 EXTRA_REPEATS = 7
@@ -136,9 +137,34 @@ def bench(fn):
     try:
         fn()
         torch.cuda.synchronize()
+        if TIMER == "queued":
+            return queued_median(fn)
         return do_bench(fn, warmup=25, rep=100, return_mode="median")
     except Exception as e:  # noqa: BLE001 - a failing peer is reported, not fatal
         return "ERR " + type(e).__name__ + ": " + str(e).split("\n")[0][:60]
+
+
+def queued_median(fn, reps=100, sleep_cycles=400_000):
+    """--timer queued: do_bench's L2 flush before each call, then a GPU
+    sleep (~200 us at 2 GHz) before the start event, so that the call's
+    host work (ours through ctypes, SDPA's dispatch) is done and its
+    kernels queued before the GPU reaches the event: the events then hold
+    the GPU's time alone. do_bench holds the host's work too wherever it
+    outlasts the flush (fifty-ninth session: cuDNN's SDPA call took 137-148
+    us back to back against its 124-128 us kernel). Median, in ms."""
+    flush = torch.empty(256 << 20, dtype=torch.int8, device=DEV)
+    for _ in range(10):
+        fn()
+    ev = [(torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)) for _ in range(reps)]
+    for start, end in ev:
+        flush.zero_()
+        torch.cuda._sleep(sleep_cycles)
+        start.record()
+        fn()
+        end.record()
+    torch.cuda.synchronize()
+    t = sorted(start.elapsed_time(end) for start, end in ev)
+    return t[len(t) // 2]
 
 
 def packed(b, s, h, d, dt):
@@ -316,8 +342,11 @@ def markdown(rows, env):
     out = [f"Device: {env['device']}; torch {env['torch']}, CUDA {env['cuda']}, cuDNN {env['cudnn']}; "
            f"date {env['date']}. Command: `python3 bench/bench.py"
            + (f" --splits {env['splits']}" if env.get("splits") else "")
-           + (f" --family {env['family']}" if env.get("family") else "") + f"` (median of {REPEATS} interleaved rounds, "
-           f"{EXTRA_REPEATS} for the extra rows, of triton do_bench medians). GEMM ceiling in the same run (8192^3 matmul, cuBLAS): "
+           + (f" --family {env['family']}" if env.get("family") else "")
+           + (" --timer queued" if env.get("timer") == "queued" else "") + f"` (median of {REPEATS} interleaved rounds, "
+           f"{EXTRA_REPEATS} for the extra rows, of "
+           + ("queued_median's medians: L2 flushed, GPU time alone" if env.get("timer") == "queued" else "triton do_bench medians")
+           + "). GEMM ceiling in the same run (8192^3 matmul, cuBLAS): "
            + ", ".join(f"{k} {v} TF/s" for k, v in (env.get("gemm_tflops") or {}).items()) + ".", "",
            "TF/s of the visible attention FLOPs; xN = peer time / our time (above 1: we are faster).", "",
            "| problem | kernel | ours TF/s | varlen_attn TF/s | ours vs varlen | cuDNN TF/s | ours vs cuDNN | "
@@ -347,6 +376,9 @@ def main():
                     "round of the persistent grid out by keys, 1 does not; its workspace is allocated once per row)")
     ap.add_argument("--family", help="run every call of ours on this kernel family (e.g. mma) through "
                     "fa_fwd_with_kernel, bypassing dispatch: to time a family that dispatch does not pick here")
+    ap.add_argument("--timer", choices=["do_bench", "queued"], default="do_bench",
+                    help="do_bench: triton's (L2 flushed, the host's work per call included where it outlasts the "
+                    "flush); queued: the same flush, then a GPU sleep before the start event (GPU time alone)")
     ap.add_argument("--png", help="write the plot here (needs matplotlib; also $OUT/bench.png when $OUT is set)")
     ap.add_argument("--replot", metavar="JSON", help="only plot a saved result (bench.json) to --png "
                     "(default: the JSON's path with .png); needs no GPU")
@@ -358,8 +390,9 @@ def main():
         return
     if torch is None:
         raise TORCH_IMPORT_ERROR
-    global REPEATS, LIB, SPLITS, FAMILY
+    global REPEATS, LIB, SPLITS, FAMILY, TIMER
     REPEATS = args.repeats
+    TIMER = args.timer
     SPLITS = args.splits
     FAMILY = args.family
     EXTRA_REPEATS = args.extra_repeats
@@ -374,6 +407,7 @@ def main():
     env["gemm_tflops"] = gemm_ceiling()
     env["splits"] = SPLITS
     env["family"] = FAMILY
+    env["timer"] = TIMER
     global CHECKPOINT
     if os.environ.get("OUT"):
         CHECKPOINT = (env, os.path.join(os.environ["OUT"], "bench.json"))

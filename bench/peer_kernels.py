@@ -5,8 +5,10 @@ times, for torch varlen_attn and for this library (bench.py's Call through
 build/libflashattn.so, dispatch's choice). A cheap look at a peer's tile and
 grid before guessing why it is faster on a row (no ncu, a few seconds a row).
 Each function is also timed as bench.py times it (do_bench, L2 flushed
-before each call: "bench_us") and without the flush ("warm_us"), so a row's
-gap can be told apart as kernel time or what the measurement adds around it.
+before each call: "bench_us"), without the flush ("warm_us") and as
+bench.py --timer queued does ("queued_us": flushed, the host's work hidden
+behind a GPU sleep), so a row's gap can be told apart as kernel time or
+what the measurement adds around it.
 
     python3 bench/peer_kernels.py [--rows d64:512:causal,d256:512:causal] [--dtype bf16] [--out FILE.json]
 """
@@ -81,7 +83,8 @@ def row(d, s, mask, dt):
     found = {name: kernels_of(fn) for name, fn in peers.items()}
     for name, fn in peers.items():
         found[name].append({"name": "(do_bench)", "bench_us": round(1e3 * do_bench(fn, warmup=25, rep=100, return_mode="median"), 2),
-                            "warm_us": round(1e3 * warm_median(fn), 2)})
+                            "warm_us": round(1e3 * warm_median(fn), 2),
+                            "queued_us": round(1e3 * bench_py.queued_median(fn), 2)})
     return {"row": f"{str(dt)[6:]} d{d} b{b} h{h} s{s} {mask}", "peers": found}
 
 
@@ -117,7 +120,8 @@ def main():
         for name, ks in r["peers"].items():
             for k in ks:
                 if "bench_us" in k:
-                    print(f"  {name:11s} do_bench {k['bench_us']:8.1f} us (L2 flushed), {k['warm_us']:8.1f} us warm")
+                    print(f"  {name:11s} do_bench {k['bench_us']:8.1f} us (L2 flushed), {k['warm_us']:8.1f} us warm, "
+                          f"{k['queued_us']:8.1f} us queued (flushed, GPU time alone: bench.py --timer queued)")
                     continue
                 print(f"  {name:11s} {k['mean_us']:8.1f} us  grid {k['grid']} block {k['block']} "
                       f"regs {k['registers']} smem {k['smem']}  x{k['launches_per_call']:g}  {k['name'][:110]}")
