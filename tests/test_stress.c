@@ -16,7 +16,9 @@
  *                            scale 1.0; exact expectations and the double
  *                            reference (reference.h)
  *   rising_scores            each key tile's scores above the last's by
- *                            more than the lazy rule's slack (d32-d128)
+ *                            more than the lazy rule's slack (d32-d192;
+ *                            on the GPU also 8320 keys at d128 and 2100
+ *                            at d192: the long-key kernels)
  *   long_rows_128k           131072 keys
  *   lse_consistency          out = sum_j exp(s_j - lse) v_j with the kernel's lse
  *   nonfinite_inputs         the NaN / +-inf policy, containment bitwise
@@ -711,14 +713,18 @@ static void rising_scores_case(stress_state *s, tu_rng *rng, fa_dtype dt, int d,
 static void test_rising_scores(void **state) {
   stress_state *s = (stress_state *)*state;
   tu_rng rng = tu_rng_make(s->seed);
-  static const int dims[4] = {32, 64, 96, 128};
-  static const int64_t lq[2] = {600, 200}, lk[2] = {600, 700}, long_q = 64, long_k = 8320;
+  static const int dims[5] = {32, 64, 96, 128, 192};
+  static const int64_t lq[2] = {600, 200}, lk[2] = {600, 700}, long_q = 64, long_k = 8320, long_k192 = 2100;
   int t, di, causal;
   need_backend(s);
   for (t = 0; t < 2; ++t) {
-    for (di = 0; di < 4; ++di)
+    for (di = 0; di < 5; ++di)
       for (causal = 0; causal < 2; ++causal) rising_scores_case(s, &rng, k_dtypes[t], dims[di], causal, 2, lq, lk);
-    if (cuda(s)) rising_scores_case(s, &rng, k_dtypes[t], 128, 0, 1, &long_q, &long_k);
+    if (cuda(s)) {
+      /* the long-key kernels: d128 none from 8192 keys, d192 from 2048 */
+      rising_scores_case(s, &rng, k_dtypes[t], 128, 0, 1, &long_q, &long_k);
+      for (causal = 0; causal < 2; ++causal) rising_scores_case(s, &rng, k_dtypes[t], 192, causal, 1, &long_q, &long_k192);
+    }
   }
 }
 
