@@ -144,7 +144,29 @@ def bench(fn):
         return "ERR " + type(e).__name__ + ": " + str(e).split("\n")[0][:60]
 
 
-def queued_median(fn, reps=100, sleep_cycles=400_000):
+def event_median(fn, reps=100, flush=False, sleep_cycles=0):
+    """The median of `reps` calls of fn, each between two CUDA events (ms),
+    after 10 untimed; before each, with `flush` do_bench's L2 flush (256 MB
+    zeroed) and with `sleep_cycles` a GPU sleep, both ahead of the start
+    event."""
+    cache = torch.empty(256 << 20, dtype=torch.int8, device=DEV) if flush else None
+    for _ in range(10):
+        fn()
+    ev = [(torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)) for _ in range(reps)]
+    for start, end in ev:
+        if cache is not None:
+            cache.zero_()
+        if sleep_cycles:
+            torch.cuda._sleep(sleep_cycles)
+        start.record()
+        fn()
+        end.record()
+    torch.cuda.synchronize()
+    t = sorted(start.elapsed_time(end) for start, end in ev)
+    return t[len(t) // 2]
+
+
+def queued_median(fn):
     """--timer queued: do_bench's L2 flush before each call, then a GPU
     sleep (~200 us at 2 GHz) before the start event, so that the call's
     host work (ours through ctypes, SDPA's dispatch) is done and its
@@ -152,19 +174,7 @@ def queued_median(fn, reps=100, sleep_cycles=400_000):
     the GPU's time alone. do_bench holds the host's work too wherever it
     outlasts the flush (fifty-ninth session: cuDNN's SDPA call took 137-148
     us back to back against its 124-128 us kernel). Median, in ms."""
-    flush = torch.empty(256 << 20, dtype=torch.int8, device=DEV)
-    for _ in range(10):
-        fn()
-    ev = [(torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)) for _ in range(reps)]
-    for start, end in ev:
-        flush.zero_()
-        torch.cuda._sleep(sleep_cycles)
-        start.record()
-        fn()
-        end.record()
-    torch.cuda.synchronize()
-    t = sorted(start.elapsed_time(end) for start, end in ev)
-    return t[len(t) // 2]
+    return event_median(fn, flush=True, sleep_cycles=400_000)
 
 
 def packed(b, s, h, d, dt):

@@ -83,24 +83,9 @@ def row(d, s, mask, dt):
     found = {name: kernels_of(fn) for name, fn in peers.items()}
     for name, fn in peers.items():
         found[name].append({"name": "(do_bench)", "bench_us": round(1e3 * do_bench(fn, warmup=25, rep=100, return_mode="median"), 2),
-                            "warm_us": round(1e3 * warm_median(fn), 2),
+                            "warm_us": round(1e3 * bench_py.event_median(fn), 2),
                             "queued_us": round(1e3 * bench_py.queued_median(fn), 2)})
     return {"row": f"{str(dt)[6:]} d{d} b{b} h{h} s{s} {mask}", "peers": found}
-
-
-def warm_median(fn, reps=100):
-    """The median of `reps` back-to-back calls, each between two events, with
-    no L2 flush between them (ms)."""
-    for _ in range(10):
-        fn()
-    ev = [(torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)) for _ in range(reps)]
-    for a, b in ev:
-        a.record()
-        fn()
-        b.record()
-    torch.cuda.synchronize()
-    t = sorted(a.elapsed_time(b) for a, b in ev)
-    return t[len(t) // 2]
 
 
 def main():
