@@ -342,13 +342,21 @@ WGMMA_TILES = [
     # bench/results-h200-2026-12-04-s58-speculative-ab.md)
     dict(max_head_dim=128, block_m=128, block_n=128, warps=12, stages=2, q_buffers=2, overlap=True, pingpong="softmax", persistent=True, smem_epilogue=True, stage_o_in_q=True, lazy_rescale="speculative", first_softmax_turn=True,
          long_keys=dict(min_seqlen_k=8192, masks=["none"], head_dims=[128], block_n=176, q_buffers=1, smem_epilogue=False, stage_o_in_q=False)),
-    # d192: FA3's 128 x 96 tile (S 48 + P 24 + O 96 registers; 193 KB of shared memory).
+    # d192: FA3's 128 x 96 tile (S 48 + P 24 + O 96 registers; 193 KB of shared memory) from 1024
+    # keys (none) and 2048 (causal), and for local.
     # Fifty-ninth session: from 2048 keys softmax turns with the speculative lazy rule (none and
     # causal): s2048 +0.1..1.4%, s4096 +2.2..2.8%, s8192 +1.3..4.5%, s16384 +2.9..4.9%; below 2048
     # keys it lost on full rows (s512 -2.4..-3.8%, s1024 -1.0..-1.7%; 4 rounds,
     # bench/results-h200-2026-12-04-s59-long-keys-ab.md); local not timed.
-    dict(max_head_dim=192, block_m=128, block_n=96, warps=12, stages=2, overlap=True, pingpong=True, persistent=True, smem_epilogue=True, lazy_rescale="row",
-         long_keys=dict(min_seqlen_k=2048, masks=["none", "causal"], pingpong="softmax", lazy_rescale="speculative")),
+    # Sixtieth session: below 1024 keys (none) and 2048 (causal) d256's short tile (128 x 128, one
+    # stage, the serial loop, softmax turns, the lazy rule per warp): s512 full +6.5..7.1%, s512
+    # causal +9.4..10.5%, s1024 causal +2.7..3.9%; s1024 full 3.8-4.3% slower on it, hence none's
+    # 128 x 96 kernel from 1024 keys (4 rounds, bench/results-h200-2026-12-04-s60-d192-short-ab.md).
+    # Local keeps the 128 x 96 tile (not timed).
+    dict(max_head_dim=192, block_m=128, block_n=128, warps=12, stages=1, overlap=False, pingpong="softmax", persistent=True, smem_epilogue=True, lazy_rescale="warp", first_softmax_turn=False,
+         by_mask=dict(local=dict(block_n=96, stages=2, overlap=True, pingpong=True, lazy_rescale="row")),
+         long_keys=[dict(min_seqlen_k=1024, masks=["none"], block_n=96, stages=2, overlap=True, pingpong=True, lazy_rescale="row"),
+                    dict(min_seqlen_k=2048, masks=["none", "causal"], block_n=96, stages=2, overlap=True, pingpong="softmax", lazy_rescale="speculative")]),
     # d256 below 1024 keys: cuDNN's tile (its kernel's name reads 64x128x256), 128 x 128 with one stage
     # of K and V (64 KB each), the serial loop (S, wait, softmax, P V, wait: S 64 + O 128 registers fit
     # where the overlapped loop's S + P + O spill) with the exponentials in turns. Fifty-first session
