@@ -349,8 +349,8 @@ WGMMA_TILES = [
     # keys it lost on full rows (s512 -2.4..-3.8%, s1024 -1.0..-1.7%; 4 rounds,
     # bench/results-h200-2026-12-04-s59-long-keys-ab.md); local not timed.
     # Sixtieth session: below 1024 keys (none) and 2048 (causal) d256's short tile (128 x 128, one
-    # stage, the serial loop, softmax turns, the lazy rule per warp): s512 full +6.5..7.1%, s512
-    # causal +9.4..10.5%, s1024 causal +2.7..3.9%; s1024 full 3.8-4.3% slower on it, hence none's
+    # stage, the serial loop, softmax turns, the lazy rule per warp): s512 full +7.1..7.2%, s512
+    # causal +10.3..10.5%, s1024 causal +2.7..3.9%; s1024 full 3.8-4.3% slower on it, hence none's
     # 128 x 96 kernel from 1024 keys (4 rounds, bench/results-h200-2026-12-04-s60-d192-short-ab.md).
     # Local keeps the 128 x 96 tile (not timed).
     dict(max_head_dim=192, block_m=128, block_n=128, warps=12, stages=1, overlap=False, pingpong="softmax", persistent=True, smem_epilogue=True, lazy_rescale="warp", first_softmax_turn=False,
