@@ -352,7 +352,8 @@ WGMMA_TILES = [
     # stage, the serial loop, softmax turns, the lazy rule per warp): s512 full +7.1..7.2%, s512
     # causal +10.3..10.5%, s1024 causal +2.7..3.9%; s1024 full 3.8-4.3% slower on it, hence none's
     # 128 x 96 kernel from 1024 keys (4 rounds, bench/results-h200-2026-12-04-s60-d192-short-ab.md).
-    # Local keeps the 128 x 96 tile (not timed).
+    # Local keeps the 128 x 96 tile (not timed). Causal on the short tile up to 4096 keys: s2048
+    # causal 4.6-5.2% slower (bench/results-h200-2026-12-04-s60-d192-causal-4096-ab.md).
     dict(max_head_dim=192, block_m=128, block_n=128, warps=12, stages=1, overlap=False, pingpong="softmax", persistent=True, smem_epilogue=True, lazy_rescale="warp", first_softmax_turn=False,
          by_mask=dict(local=dict(block_n=96, stages=2, overlap=True, pingpong=True, lazy_rescale="row")),
          long_keys=[dict(min_seqlen_k=1024, masks=["none"], block_n=96, stages=2, overlap=True, pingpong=True, lazy_rescale="row"),
