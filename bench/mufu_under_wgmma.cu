@@ -43,48 +43,53 @@ struct Result {
 };
 
 #ifdef PROBE_DEVICE
-__device__ __forceinline__ void s_group(float (&s)[16][4], uint64_t da, uint64_t db) {
+// One wgmma group, waited for: the fence, the issues, commit, wait.
+template <int N, class Issue>
+__device__ __forceinline__ void wgmma_group(float (&acc)[N][4], Issue issue) {
   fa::wgmma_fence();
-#pragma unroll
-  for (int kk = 0; kk < 4; ++kk) fa::wgmma_ss<128, __nv_bfloat16>(s, da + (kk * 32 >> 4), db + (kk * 32 >> 4), 0);
+  issue();
   fa::wgmma_commit();
   fa::wgmma_wait<0>();
-  fa::wgmma_reg_fence(s);
+  fa::wgmma_reg_fence(acc);
 }
 
-__device__ __forceinline__ void pv_group(float (&o)[8][4], const uint32_t (&p)[8][4], uint64_t dv) {
-  fa::wgmma_fence();
+// d64's S: 4 x m64n128k16, Q and K in shared memory.
+__device__ __forceinline__ void s_group(float (&s)[16][4], uint64_t da, uint64_t db) {
+  wgmma_group(s, [&] {
 #pragma unroll
-  for (int kk = 0; kk < 8; ++kk) fa::wgmma_rs_bt<64, __nv_bfloat16>(o, p[kk], dv + (kk * 2048 >> 4), 1);
-  fa::wgmma_commit();
-  fa::wgmma_wait<0>();
-  fa::wgmma_reg_fence(o);
+    for (int kk = 0; kk < 4; ++kk) fa::wgmma_ss<128, __nv_bfloat16>(s, da + (kk * 32 >> 4), db + (kk * 32 >> 4), 0);
+  });
+}
+
+// d64's P V: 8 x m64n64k16, P from registers, V in shared memory.
+__device__ __forceinline__ void pv_group(float (&o)[8][4], const uint32_t (&p)[8][4], uint64_t dv) {
+  wgmma_group(o, [&] {
+#pragma unroll
+    for (int kk = 0; kk < 8; ++kk) fa::wgmma_rs_bt<64, __nv_bfloat16>(o, p[kk], dv + (kk * 2048 >> 4), 1);
+  });
 }
 
 // P V with P from shared memory (SS, both K-major: the operand reads of the RS form gone).
 __device__ __forceinline__ void pv_ss_group(float (&o)[8][4], uint64_t dp, uint64_t dv) {
-  fa::wgmma_fence();
+  wgmma_group(o, [&] {
 #pragma unroll
-  for (int kk = 0; kk < 8; ++kk) fa::wgmma_ss<64, __nv_bfloat16>(o, dp + ((kk / 4) * 8192 + (kk % 4) * 32 >> 4), dv + (kk * 32 >> 4), 1);
-  fa::wgmma_commit();
-  fa::wgmma_wait<0>();
-  fa::wgmma_reg_fence(o);
+    for (int kk = 0; kk < 8; ++kk)
+      fa::wgmma_ss<64, __nv_bfloat16>(o, dp + ((kk / 4) * 8192 + (kk % 4) * 32 >> 4), dv + (kk * 32 >> 4), 1);
+  });
 }
 
 // P V at N = 72: d64's P V with a ninth n8 tile (V's column of ones would
 // give the rows' sums of P in the accumulator, off the softmax turn).
 __device__ __forceinline__ void pv72_group(float (&o)[9][4], const uint32_t (&p)[8][4], uint64_t dv) {
-  fa::wgmma_fence();
+  wgmma_group(o, [&] {
 #pragma unroll
-  for (int kk = 0; kk < 8; ++kk)
-    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %41, 0;\n"
-                 "wgmma.mma_async.sync.aligned.m64n72k16.f32.bf16.bf16 {" FA_WGMMA_REGS64 ", %32, %33, %34, %35}"
-                 ", {%36, %37, %38, %39}, %40, p, 1, 1, 1;\n}\n"
-                 : FA_WGMMA_OPS64(o), FA_WGMMA_T1(o, 8)
-                 : "r"(p[kk][0]), "r"(p[kk][1]), "r"(p[kk][2]), "r"(p[kk][3]), "l"(dv + (kk * 2048 >> 4)), "r"(1));
-  fa::wgmma_commit();
-  fa::wgmma_wait<0>();
-  fa::wgmma_reg_fence(o);
+    for (int kk = 0; kk < 8; ++kk)
+      asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %41, 0;\n"
+                   "wgmma.mma_async.sync.aligned.m64n72k16.f32.bf16.bf16 {" FA_WGMMA_REGS64 ", %32, %33, %34, %35}"
+                   ", {%36, %37, %38, %39}, %40, p, 1, 1, 1;\n}\n"
+                   : FA_WGMMA_OPS64(o), FA_WGMMA_T1(o, 8)
+                   : "r"(p[kk][0]), "r"(p[kk][1]), "r"(p[kk][2]), "r"(p[kk][3]), "l"(dv + (kk * 2048 >> 4)), "r"(1));
+  });
 }
 
 // True in every thread of warpgroup 1 if any of its threads passes true: the
