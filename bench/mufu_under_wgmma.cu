@@ -18,11 +18,12 @@
 //
 // What it showed on the H200 (sixtieth session, 2026-12-04,
 // bench/results-h200-2026-12-04-s60-mufu-under-wgmma.txt; fwd_wgmma.md
-// "Where it stands"): the turn's work 9.88 cycles a weight alone, 11.08
-// beside S, 13.3-13.5 beside d64's P V whether P comes from registers or
-// shared memory; S's group 237 cycles, P V's 451 for the same FLOPs (an
-// n64 wgmma runs at about half an n128's rate); a dense FFMA loop beside
-// them stretches S to 380 and P V to 798.
+// "Where it stands"): the turn's work 9.88 cycles a weight alone,
+// 13.3-13.5 beside d64's P V whether P comes from registers or shared
+// memory; the P V group 451 cycles alone, 798 beside a dense FFMA loop.
+// That run's "S" rows timed one wgmma a group, not four (scale-d 0 on every
+// k step let ptxas drop three; scale-d is kk > 0 since): re-run before
+// reading S, and the O^T rows (added after that run) are new.
 //   nvcc -O3 -std=c++17 -Isrc -gencode arch=compute_90a,code=sm_90a -o build/mufu_under_wgmma bench/mufu_under_wgmma.cu && build/mufu_under_wgmma
 #include <cstdio>
 #include <cstdlib>
@@ -30,7 +31,7 @@
 #include "cuda/common/wgmma.cuh"
 
 enum Alu { kAluIdle, kAluEx2, kAluFfma, kAluTurn, kAluTurnNoSum };
-enum Gemm { kGemmIdle, kGemmS, kGemmPV, kGemmBoth, kGemmPVss, kGemmBothSs, kGemmPV72 };
+enum Gemm { kGemmIdle, kGemmS, kGemmPV, kGemmBoth, kGemmPVss, kGemmBothSs, kGemmPV72, kGemmPVt, kGemmBothT };
 
 // The device pass only: the wgmma wrappers exist for sm_90a (common/wgmma.cuh).
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
@@ -57,7 +58,7 @@ __device__ __forceinline__ void wgmma_group(float (&acc)[N][4], Issue issue) {
 __device__ __forceinline__ void s_group(float (&s)[16][4], uint64_t da, uint64_t db) {
   wgmma_group(s, [&] {
 #pragma unroll
-    for (int kk = 0; kk < 4; ++kk) fa::wgmma_ss<128, __nv_bfloat16>(s, da + (kk * 32 >> 4), db + (kk * 32 >> 4), 0);
+    for (int kk = 0; kk < 4; ++kk) fa::wgmma_ss<128, __nv_bfloat16>(s, da + (kk * 32 >> 4), db + (kk * 32 >> 4), kk > 0);
   });
 }
 
@@ -89,6 +90,22 @@ __device__ __forceinline__ void pv72_group(float (&o)[9][4], const uint32_t (&p)
                    ", {%36, %37, %38, %39}, %40, p, 1, 1, 1;\n}\n"
                    : FA_WGMMA_OPS64(o), FA_WGMMA_T1(o, 8)
                    : "r"(p[kk][0]), "r"(p[kk][1]), "r"(p[kk][2]), "r"(p[kk][3]), "l"(dv + (kk * 2048 >> 4)), "r"(1));
+  });
+}
+
+// Both consumers' P V as one n128 GEMM, O^T = V^T P^T (fwd_wgmma.md "Next
+// steps" 0000000 (a)(v)): M = the head dim 64, N = 128 rows, K = 128 keys;
+// A = V as stored (keys x d, read transposed: imm-trans-a 1), B = P^T from
+// shared memory K-major (P as rows x keys, two 64-key panels).
+__device__ __forceinline__ void pvt_group(float (&ot)[16][4], uint64_t dv, uint64_t dp) {
+  wgmma_group(ot, [&] {
+#pragma unroll
+    for (int kk = 0; kk < 8; ++kk)
+      asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"
+                   "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {" FA_WGMMA_REGS128 "}"
+                   ", %64, %65, p, 1, 1, 1, 0;\n}\n"
+                   : FA_WGMMA_OPS128(ot)
+                   : "l"(dv + (kk * 2048 >> 4)), "l"(dp + ((kk / 4) * 16384 + (kk % 4) * 32 >> 4)), "r"(1));
   });
 }
 
@@ -179,6 +196,12 @@ __global__ void __launch_bounds__(256, 1) probe(float *sink, Result *res, int it
     for (int i = 0; i < 9; ++i)
       for (int j = 0; j < 4; ++j) o72[i][j] = 0.f;
     const uint64_t dv72 = fa::smem_desc_swizzled<128>(base, 8192, 1024);  // two panels inside the tiles
+    // O^T's operands: V (128 keys x 64, MN-major for A) and P (128 rows x 128 keys, two K-major panels)
+    const uint64_t dvt = fa::smem_desc_swizzled<128>(base + 192 * 128, 128 * 128, 1024);
+    const uint64_t dpt = fa::smem_desc_swizzled<128>(base + 64 * 128, 16, 1024);
+    float ot[16][4];
+    for (int i = 0; i < 16; ++i)
+      for (int j = 0; j < 4; ++j) ot[i][j] = 0.f;
     const uint64_t dq = fa::smem_desc_swizzled<128>(base, 16, 1024);
     const uint64_t dk = fa::smem_desc_swizzled<128>(base + 64 * 128, 16, 1024);
     const uint64_t dv = fa::smem_desc_swizzled<128>(base + 192 * 128, 128 * 128, 1024);
@@ -189,6 +212,8 @@ __global__ void __launch_bounds__(256, 1) probe(float *sink, Result *res, int it
         if (GEMM == kGemmS || GEMM == kGemmBoth) { s_group(s, dq, dk); ++groups; }
         if (GEMM == kGemmPV || GEMM == kGemmBoth) { pv_group(o, p, dv); ++groups; }
         if (GEMM == kGemmPV72) { pv72_group(o72, p, dv72); ++groups; }
+        if (GEMM == kGemmBothT) { s_group(s, dq, dk); ++groups; }
+        if (GEMM == kGemmPVt || GEMM == kGemmBothT) { pvt_group(ot, dvt, dpt); ++groups; }
         if (GEMM == kGemmBothSs) { s_group(s, dq, dk); ++groups; }
         if (GEMM == kGemmPVss || GEMM == kGemmBothSs) { pv_ss_group(o, dk, dq); ++groups; }
       }
@@ -199,6 +224,7 @@ __global__ void __launch_bounds__(256, 1) probe(float *sink, Result *res, int it
     for (int i = 0; i < 16; ++i) z += s[i][0];
     for (int i = 0; i < 8; ++i) z += o[i][1];
     for (int i = 0; i < 9; ++i) z += o72[i][2];
+    for (int i = 0; i < 16; ++i) z += ot[i][3];
     if (z == 12345.f) sink[threadIdx.x] = z;
   }
 #endif
@@ -256,6 +282,10 @@ int main() {
   run<kAluTurnNoSum, kGemmPV>("turn without the sum", "P V (8 x n64, RS)", sink, dres, sms);
   run<kAluTurnNoSum, kGemmPV72>("turn without the sum", "P V (8 x n72, RS)", sink, dres, sms);
   run<kAluTurn, kGemmPV72>("turn (per MUFU.EX2)", "P V (8 x n72, RS)", sink, dres, sms);
+  run<kAluIdle, kGemmPVt>("idle", "O^T (8 x n128, SS, tA)", sink, dres, sms);
+  run<kAluIdle, kGemmBothT>("idle", "S, O^T in turn", sink, dres, sms);
+  run<kAluTurn, kGemmPVt>("turn (per MUFU.EX2)", "O^T (8 x n128, SS, tA)", sink, dres, sms);
+  run<kAluTurn, kGemmBothT>("turn (per MUFU.EX2)", "S, O^T in turn", sink, dres, sms);
   const cudaError_t e = cudaDeviceSynchronize();
   if (e != cudaSuccess) { printf("CUDA error: %s\n", cudaGetErrorString(e)); return 1; }
   return 0;
