@@ -71,7 +71,8 @@ def set_tile(s, table, t):
     PATH is a field of the row (added if the row leaves it at its default,
     e.g. q_buffers) or a dotted path into its nested dicts, created where
     missing: long_keys.min_seqlen_k, by_mask.causal.block_m; a number indexes
-    a list (long_keys.0.masks; one past its end appends). The table is
+    a list (long_keys.0.masks; one past its end appends, as a value or
+    field by field: long_keys.2.min_seqlen_k=4096 long_keys.2.masks=[...]). The table is
     evaluated (its rows are dict(...) calls of literals) and written back
     without its comments."""
     dim, kv = t.split(":", 1)
@@ -85,6 +86,8 @@ def set_tile(s, table, t):
     keys = path.split(".")
     node = hits[0]
     for k in keys[:-1]:
+        if isinstance(node, list) and int(k) == len(node):
+            node.append({})  # one past the end: a new entry, filled field by field
         node = node[int(k)] if isinstance(node, list) else node.setdefault(k, {})
     v = ast.literal_eval(value)
     if isinstance(node, list) and int(keys[-1]) == len(node):
