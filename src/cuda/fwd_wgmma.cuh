@@ -1981,8 +1981,14 @@ __device__ __forceinline__ void consume(const fa_fwd_args &a, const CUtensorMap 
       };
       // one past this consumer's last visible key: a tile whose right half
       // starts there or later is multiplied at half width (only ever the
-      // last tile; uniform over the warpgroup)
-      const int key_end = T::kHalfKeyTiles ? consumer_key_end<T>(a, m0 + 64 * c, diag, len_k) : 0;
+      // last tile; uniform over the warpgroup). Where that tile's V tail is
+      // zeroed (zero_v_tail: a barrier of both consumers, which must reach
+      // it from the same copy of the body: synccheck, sixty-first session)
+      // every consumer goes by the last consumer's end, so that all take
+      // the same copy.
+      const bool v_tail = n_block_max * T::kBlockN > len_k;
+      const int key_end =
+          T::kHalfKeyTiles ? consumer_key_end<T>(a, m0 + 64 * (v_tail ? T::kConsumers - 1 : c), diag, len_k) : 0;
       for (int n = n_block_min; n < n_block_max; ++n) {
         if constexpr (T::kHalfKeyTiles) {
           if (n * T::kBlockN + T::kBlockN / 2 >= key_end) {
