@@ -9,8 +9,11 @@ an RS wgmma's issue and its wait_group must be checked for it in the SASS:
 
 A register counts as written when it is the first operand of an instruction
 that is not a store, branch or barrier (64-bit and 128-bit forms cover 2 and
-4 registers). The A registers of every HGMMA issued since the last
-`WARPGROUP.DEPBAR.LE gsb0, 0x0` are in flight. Prints each hit and a count.
+4 registers). HGMMAs form groups, each closed by the one marked `gsb0`;
+`WARPGROUP.DEPBAR.LE gsb0, 0xN` retires all but the newest N groups, and the
+A registers of the groups not retired are in flight (an SS group after an RS
+one, waited for with 0x1, leaves the RS one retired). Prints each hit and a
+count.
 """
 import re
 import sys
@@ -20,7 +23,7 @@ NOT_WRITES = ("ST", "BAR", "BRA", "SYNCS", "RED", "ATOM", "WARPSYNC", "BSYNC", "
 
 
 def hazards(lines):
-    in_flight, found = set(), []
+    groups, open_group, found = [], set(), []  # closed groups not retired (oldest first), the one being issued
     for i, line in enumerate(lines):
         body = re.sub(r"^\s*/\*[0-9a-f]+\*/\s*", "", line).split(";")[0].strip()
         body = re.sub(r"^@!?U?P[T0-9]+\s+", "", body)
@@ -28,12 +31,17 @@ def hazards(lines):
         if op.startswith("HGMMA"):
             m = re.match(r"HGMMA\S*\s+R\d+,\s+R(\d+),", body)
             if m:
-                in_flight |= set(range(int(m.group(1)), int(m.group(1)) + 4))
+                open_group |= set(range(int(m.group(1)), int(m.group(1)) + 4))
+            if body.rstrip().endswith("gsb0"):
+                groups.append(open_group)
+                open_group = set()
             continue
         if op.startswith("WARPGROUP.DEPBAR"):
-            if body.rstrip().endswith("0x0"):
-                in_flight = set()
+            m = re.search(r"0x([0-9a-f]+)$", body.rstrip())
+            keep = int(m.group(1), 16) if m else 0
+            groups = groups[len(groups) - keep:] if keep else []
             continue
+        in_flight = open_group.union(*groups)
         if not in_flight or op.startswith(NOT_WRITES):
             continue
         m = re.match(r"\S+\s+R(\d+)", body)
