@@ -17,8 +17,14 @@
 //   +bar        then a named barrier over the warpgroup
 //   +bulk       then one lane stores the 8 KB by cp.async.bulk (global <-
 //               shared, a bulk group) and commits it
-// Operands are zeros; cycles are clock64 on thread 0, medians of the
-// iterations of block 0.
+// Beside the timed warpgroup (the second of the block), optionally:
+//   other       a third warpgroup issuing the other consumer's GEMMs back
+//               to back (P V, then S, each waited for)
+//   loads       one thread of the first warpgroup streaming 16 KB bulk
+//               loads (global -> shared, on mbarriers) into two buffers of
+//               their own, as the producer streams K and V
+// Operands are zeros; cycles are clock64 on the timed warpgroup's first
+// thread, medians of the iterations of block 0.
 //
 // What it showed on the H200 (sixty-first session, 2026-12-04,
 // bench/results-h200-2026-12-04-s61-wgmma-under-epilogue.txt): no. The S
@@ -28,8 +34,10 @@
 // wait_group 1) 493-496, 564 with the bulk store. The fence
 // (fence.proxy.async: MEMBAR.ALL.CTA + FENCE.VIEW.ASYNC.S in SASS) costs
 // ~190 cycles after stmatrix. So what held the kernel's early S ~2,500
-// cycles is not its own epilogue's shared-memory traffic: the other
-// consumer's GEMMs or the producer's loads, not isolated here.
+// cycles is not its own epilogue's shared-memory traffic. Those rows ran
+// with one warpgroup a block; the rows beside the other consumer's GEMMs
+// and the producer's loads were added after that run (384 threads a
+// block now) and have not run yet (fwd_wgmma.md Next steps 000000000 (a)).
 //   nvcc -O3 -std=c++17 -Isrc -gencode arch=compute_90a,code=sm_90a -o build/wgmma_under_epilogue bench/wgmma_under_epilogue.cu && build/wgmma_under_epilogue
 #include <algorithm>
 #include <cstdio>
@@ -45,6 +53,10 @@ enum Step { kNone, kSts, kStmatrix, kStmatrixFence, kStmatrixFenceBar, kStmatrix
 #endif
 
 constexpr int kIters = 64;
+// Shared memory: Q 8 KB, K 16 KB, V 16 KB, O's staging 8 KB, the loads'
+// two 16 KB buffers, their two mbarriers, a stop flag.
+constexpr int kSmemBytes = 1024 + (64 + 128 + 128 + 64) * 128 + 2 * 16384 + 64;
+
 
 #ifdef PROBE_DEVICE
 __device__ __forceinline__ void s_issue(float (&s)[16][4], uint64_t da, uint64_t db) {
@@ -93,19 +105,78 @@ __device__ __forceinline__ void epilogue_step(uint32_t stage, const float (&o)[8
   }
 }
 
+// The block's first warpgroup with LOADS: one thread streams 16 KB bulk
+// loads into two buffers until the timed warpgroup is done.
+__device__ void stream_loads(uint32_t buf, uint32_t bars, const __nv_bfloat16 *src, volatile int *stop) {
+  unsigned n = 0;
+  for (; !*stop; ++n) {
+    const uint32_t b = n & 1, bar = bars + 8 * b;
+    if (n >= 2) fa::mbar_wait(bar, ((n >> 1) - 1) & 1);  // the buffer's load before has landed
+    fa::mbar_arrive_expect_tx(bar, 16384);
+    fa::cp_async_bulk(buf + b * 16384, src + ((blockIdx.x * 8 + (n & 7)) * 8192), 16384, bar);
+  }
+  for (unsigned m = n >= 2 ? n - 2 : 0; m < n; ++m)  // the loads in flight land before the block exits
+    fa::mbar_wait(bars + 8 * (m & 1), (m >> 1) & 1);
+}
+
+// The other consumer: P V, then S, each waited for, until the timed
+// warpgroup is done (the exit decided over the warpgroup: wgmma is .aligned).
+__device__ void other_gemms(uint64_t dq, uint64_t dk, uint64_t dv, volatile int *stop) {
+  float s[16][4], o[8][4];
+  uint32_t p[8][4];
+  for (int i = 0; i < 16; ++i)
+    for (int j = 0; j < 4; ++j) s[i][j] = 0.f;
+  for (int i = 0; i < 8; ++i)
+    for (int j = 0; j < 4; ++j) { o[i][j] = 0.f; p[i][j] = 0u; }
+  for (;;) {
+    unsigned r;
+    asm volatile("{\n.reg .pred p, q;\nsetp.ne.u32 p, %1, 0;\nbar.red.or.pred q, 2, 128, p;\nselp.u32 %0, 1, 0, q;\n}"
+                 : "=r"(r) : "r"(*stop) : "memory");
+    if (r) break;
+    pv_issue(o, p, dv);
+    fa::wgmma_wait<0>();
+    fa::wgmma_reg_fence(o);
+    s_issue(s, dq, dk);
+    fa::wgmma_wait<0>();
+    fa::wgmma_reg_fence(s);
+  }
+  float z = 0;
+  for (int i = 0; i < 16; ++i) z += s[i][0];
+  for (int i = 0; i < 8; ++i) z += o[i][1];
+  if (z == 12345.f) asm volatile("trap;");
+}
+
 // PV: a P V group issued before the S group (the patch's order; wait<1>
-// before the epilogue step retires it).
-template <int STEP, bool PV>
-__global__ void __launch_bounds__(128, 1) probe(__nv_bfloat16 *out, long long *res) {
-  __shared__ __align__(1024) __nv_bfloat16 tiles[(64 + 128 + 128) * 64 + 64 * 64];  // Q, K, V, staging
-  for (int i = threadIdx.x; i < (64 + 128 + 128 + 64) * 64; i += blockDim.x) tiles[i] = __float2bfloat16(0.f);
+// before the epilogue step retires it). OTHER, LOADS: what runs beside.
+template <int STEP, bool PV, bool OTHER, bool LOADS>
+__global__ void __launch_bounds__(384, 1) probe(__nv_bfloat16 *out, const __nv_bfloat16 *src, long long *res) {
+  extern __shared__ unsigned char smem_raw[];
+  const uint32_t base = (fa::smem_u32(smem_raw) + 1023) & ~1023u;  // Q, K, V, staging, load buffers
+  const uint32_t buf = base + 384 * 128, bars = buf + 2 * 16384;
+  volatile int *stop = reinterpret_cast<volatile int *>(smem_raw + (bars + 16 - fa::smem_u32(smem_raw)));
+  for (int i = threadIdx.x; i < 384 * 128 / 16; i += blockDim.x)
+    asm volatile("st.shared.v4.b32 [%0], {%1, %1, %1, %1};\n" ::"r"(base + 16 * i), "r"(0) : "memory");
+  if (threadIdx.x == 0) {
+    fa::mbar_init(bars, 1);
+    fa::mbar_init(bars + 8, 1);
+    fa::fence_mbar_init();
+    *stop = 0;
+  }
   fa::fence_proxy_async_shared();
   __syncthreads();
-  const uint32_t base = fa::smem_u32(tiles);
   const uint64_t dq = fa::smem_desc_swizzled<128>(base, 16, 1024);
   const uint64_t dk = fa::smem_desc_swizzled<128>(base + 64 * 128, 16, 1024);
   const uint64_t dv = fa::smem_desc_swizzled<128>(base + 192 * 128, 128 * 128, 1024);
   const uint32_t stage = base + 320 * 128;
+  const int wg = threadIdx.x / 128;
+  if (wg == 0) {
+    if (LOADS && threadIdx.x == 0) stream_loads(buf, bars, src, stop);
+    return;
+  }
+  if (wg == 2) {
+    if (OTHER) other_gemms(dq, dk, dv, stop);
+    return;
+  }
   float s[16][4], o[8][4];
   uint32_t p[8][4];
   for (int i = 0; i < 16; ++i)
@@ -126,29 +197,31 @@ __global__ void __launch_bounds__(128, 1) probe(__nv_bfloat16 *out, long long *r
     fa::wgmma_wait<0>();
     fa::wgmma_reg_fence(s);
     const long long t3 = clock64();
-    if (STEP == kStmatrixFenceBarBulk && threadIdx.x == 0) fa::bulk_wait_read();
-    __syncthreads();
-    if (threadIdx.x == 0 && blockIdx.x == 0) {
+    if (STEP == kStmatrixFenceBarBulk && threadIdx.x == 128) fa::bulk_wait_read();
+    fa::named_bar_sync(1, 128);
+    if (threadIdx.x == 128 && blockIdx.x == 0) {
       res[3 * it] = t3 - t0;  // S issue to its wait's end
       res[3 * it + 1] = t2 - t1;  // the epilogue step
       res[3 * it + 2] = t1 - t0;  // the issue (and the P V's wait)
     }
   }
+  if (threadIdx.x == 128) *stop = 1;
   float z = 0;
   for (int i = 0; i < 16; ++i) z += s[i][0];
   for (int i = 0; i < 8; ++i) z += o[i][1];
   if (z == 12345.f) out[threadIdx.x] = __float2bfloat16(z);
 }
 #else
-template <int STEP, bool PV>
-__global__ void probe(__nv_bfloat16 *, long long *) {}
+template <int STEP, bool PV, bool OTHER, bool LOADS>
+__global__ void probe(__nv_bfloat16 *, const __nv_bfloat16 *, long long *) {}
 #endif
 
-template <int STEP, bool PV>
-static void run(const char *name, __nv_bfloat16 *out, long long *dres, int sms) {
+template <int STEP, bool PV, bool OTHER = false, bool LOADS = false>
+static void run(const char *name, __nv_bfloat16 *out, const __nv_bfloat16 *src, long long *dres, int sms) {
   std::vector<long long> r(3 * kIters);
+  cudaFuncSetAttribute(probe<STEP, PV, OTHER, LOADS>, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemBytes);
   for (int rep = 0; rep < 2; ++rep) {  // the first launch warms up
-    probe<STEP, PV><<<sms, 128>>>(out, dres);
+    probe<STEP, PV, OTHER, LOADS><<<sms, 384, kSmemBytes>>>(out, src, dres);
     const cudaError_t e = cudaMemcpy(r.data(), dres, r.size() * sizeof(long long), cudaMemcpyDeviceToHost);
     if (e != cudaSuccess) { printf("%s: CUDA error: %s\n", name, cudaGetErrorString(e)); exit(1); }
   }
@@ -159,7 +232,8 @@ static void run(const char *name, __nv_bfloat16 *out, long long *dres, int sms) 
     std::nth_element(v.begin(), v.begin() + v.size() / 2, v.end());
     med[k] = v[v.size() / 2];
   }
-  printf("%-34s %-5s S issue -> ready %6lld   step %6lld   issue%s %6lld\n", name, PV ? "P V" : "", med[0], med[1],
+  printf("%-28s %-5s %-13s S issue -> ready %6lld   step %6lld   issue%s %6lld\n", name, PV ? "P V" : "",
+         OTHER && LOADS ? "other, loads" : OTHER ? "other" : LOADS ? "loads" : "", med[0], med[1],
          PV ? " + P V wait" : "", med[2]);
 }
 
@@ -168,21 +242,30 @@ int main() {
   cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0);
   cudaDeviceProp prop;
   cudaGetDeviceProperties(&prop, 0);
-  __nv_bfloat16 *out;
+  __nv_bfloat16 *out, *src;
   long long *dres;
   cudaMalloc(&out, (size_t)sms * 8192 + 4096);
+  cudaMalloc(&src, (size_t)sms * 8 * 16384);
+  cudaMemset(src, 0, (size_t)sms * 8 * 16384);
   cudaMalloc(&dres, 3 * kIters * sizeof(long long));
-  printf("%s, %d SMs, one warpgroup a block; medians of %d iterations, cycles\n", prop.name, sms, kIters - 1);
-  run<kNone, false>("none", out, dres, sms);
-  run<kSts, false>("sts", out, dres, sms);
-  run<kStmatrix, false>("stmatrix", out, dres, sms);
-  run<kStmatrixFence, false>("stmatrix +fence", out, dres, sms);
-  run<kStmatrixFenceBar, false>("stmatrix +fence +bar", out, dres, sms);
-  run<kStmatrixFenceBarBulk, false>("stmatrix +fence +bar +bulk", out, dres, sms);
-  run<kNone, true>("none", out, dres, sms);
-  run<kStmatrix, true>("stmatrix", out, dres, sms);
-  run<kStmatrixFence, true>("stmatrix +fence", out, dres, sms);
-  run<kStmatrixFenceBarBulk, true>("stmatrix +fence +bar +bulk", out, dres, sms);
+  printf("%s, %d SMs, one block of 384 threads each; medians of %d iterations, cycles\n", prop.name, sms, kIters - 1);
+  run<kNone, false>("none", out, src, dres, sms);
+  run<kSts, false>("sts", out, src, dres, sms);
+  run<kStmatrix, false>("stmatrix", out, src, dres, sms);
+  run<kStmatrixFence, false>("stmatrix +fence", out, src, dres, sms);
+  run<kStmatrixFenceBar, false>("stmatrix +fence +bar", out, src, dres, sms);
+  run<kStmatrixFenceBarBulk, false>("stmatrix +fence +bar +bulk", out, src, dres, sms);
+  run<kNone, true>("none", out, src, dres, sms);
+  run<kStmatrix, true>("stmatrix", out, src, dres, sms);
+  run<kStmatrixFence, true>("stmatrix +fence", out, src, dres, sms);
+  run<kStmatrixFenceBarBulk, true>("stmatrix +fence +bar +bulk", out, src, dres, sms);
+  // beside the other consumer's GEMMs and the producer's loads
+  run<kNone, true, true, false>("none", out, src, dres, sms);
+  run<kStmatrixFenceBarBulk, true, true, false>("stmatrix +fence +bar +bulk", out, src, dres, sms);
+  run<kNone, true, false, true>("none", out, src, dres, sms);
+  run<kStmatrixFenceBarBulk, true, false, true>("stmatrix +fence +bar +bulk", out, src, dres, sms);
+  run<kNone, true, true, true>("none", out, src, dres, sms);
+  run<kStmatrixFenceBarBulk, true, true, true>("stmatrix +fence +bar +bulk", out, src, dres, sms);
   const cudaError_t e = cudaDeviceSynchronize();
   if (e != cudaSuccess) { printf("CUDA error: %s\n", cudaGetErrorString(e)); return 1; }
   return 0;
