@@ -119,15 +119,20 @@ __device__ void stream_loads(uint32_t buf, uint32_t bars, const __nv_bfloat16 *s
     fa::mbar_wait(bars + 8 * (m & 1), (m >> 1) & 1);
 }
 
+// S, O and P of one warpgroup at zero (the operands' values do not move the timing).
+__device__ __forceinline__ void zero_operands(float (&s)[16][4], float (&o)[8][4], uint32_t (&p)[8][4]) {
+  for (int i = 0; i < 16; ++i)
+    for (int j = 0; j < 4; ++j) s[i][j] = 0.f;
+  for (int i = 0; i < 8; ++i)
+    for (int j = 0; j < 4; ++j) { o[i][j] = 0.f; p[i][j] = 0u; }
+}
+
 // The other consumer: P V, then S, each waited for, until the timed
 // warpgroup is done (the exit decided over the warpgroup: wgmma is .aligned).
 __device__ void other_gemms(uint64_t dq, uint64_t dk, uint64_t dv, volatile int *stop) {
   float s[16][4], o[8][4];
   uint32_t p[8][4];
-  for (int i = 0; i < 16; ++i)
-    for (int j = 0; j < 4; ++j) s[i][j] = 0.f;
-  for (int i = 0; i < 8; ++i)
-    for (int j = 0; j < 4; ++j) { o[i][j] = 0.f; p[i][j] = 0u; }
+  zero_operands(s, o, p);
   for (;;) {
     unsigned r;
     asm volatile("{\n.reg .pred p, q;\nsetp.ne.u32 p, %1, 0;\nbar.red.or.pred q, 2, 128, p;\nselp.u32 %0, 1, 0, q;\n}"
@@ -179,10 +184,7 @@ __global__ void __launch_bounds__(384, 1) probe(__nv_bfloat16 *out, const __nv_b
   }
   float s[16][4], o[8][4];
   uint32_t p[8][4];
-  for (int i = 0; i < 16; ++i)
-    for (int j = 0; j < 4; ++j) s[i][j] = 0.f;
-  for (int i = 0; i < 8; ++i)
-    for (int j = 0; j < 4; ++j) { o[i][j] = 0.f; p[i][j] = 0u; }
+  zero_operands(s, o, p);
   for (int it = 0; it < kIters; ++it) {
     if constexpr (PV) pv_issue(o, p, dv);
     const long long t0 = clock64();
