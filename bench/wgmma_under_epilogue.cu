@@ -34,10 +34,12 @@
 // wait_group 1) 493-496, 564 with the bulk store. The fence
 // (fence.proxy.async: MEMBAR.ALL.CTA + FENCE.VIEW.ASYNC.S in SASS) costs
 // ~190 cycles after stmatrix. So what held the kernel's early S ~2,500
-// cycles is not its own epilogue's shared-memory traffic. Those rows ran
-// with one warpgroup a block; the rows beside the other consumer's GEMMs
-// and the producer's loads were added after that run (384 threads a
-// block now) and have not run yet (fwd_wgmma.md Next steps 000000000 (a)).
+// cycles is not its own epilogue's shared-memory traffic. Sixty-second
+// session (384 threads a block, bench/results-h200-2026-12-04-s62-wgmma-under-epilogue.txt):
+// beside the other consumer's GEMMs the S after a P V takes 491 cycles
+// (541 with the whole epilogue step), beside the bulk loads 492 (592),
+// beside both 488 (725): none of them, nor all of them together, holds an
+// S back ~2,500 cycles.
 //   nvcc -O3 -std=c++17 -Isrc -gencode arch=compute_90a,code=sm_90a -o build/wgmma_under_epilogue bench/wgmma_under_epilogue.cu && build/wgmma_under_epilogue
 #include <algorithm>
 #include <cstdio>
