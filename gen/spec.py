@@ -317,9 +317,9 @@ WGMMA_TILES = [
     # bench/results-h200-2026-12-04-s58-speculative-ab.md, call 4).
     # first_softmax_turn: the long-key kernels' (GEMM turns; d64 none s512
     # +0.6..5.2% on the 192-row kernel, twenty-ninth session)
-    dict(max_head_dim=64, block_m=128, block_n=128, warps=12, stages=3, q_buffers=2, overlap=True, pingpong="softmax", persistent=True, smem_epilogue=True, lazy_rescale="speculative", first_softmax_turn=True,
-         by_mask=dict(local=dict(pingpong=False, lazy_rescale=False)),
-         long_keys=[dict(min_seqlen_k=2048, masks=["none"], block_m=192, warps=16, pingpong=True, lazy_rescale="warp"),
+    dict(max_head_dim=64, block_m=128, block_n=128, warps=12, stages=3, q_buffers=2, overlap=True, pingpong="softmax", persistent=True, smem_epilogue=True, lazy_rescale="speculative", first_softmax_turn=True, row_blocks=1,
+         by_mask=dict(none=dict(block_m=256, row_blocks=2), local=dict(pingpong=False, lazy_rescale=False)),
+         long_keys=[dict(min_seqlen_k=2048, masks=["none"], block_m=192, warps=16, pingpong=True, lazy_rescale="warp", row_blocks=1),
                     dict(min_seqlen_k=8192, masks=["causal"], block_m=192, warps=16, pingpong=True, lazy_rescale="warp")]),
     # d80, d96 (32-column panels, padded to 96): the d128 tile with 3 stages
     # (216 KB; +0.85% median over 2, src/cuda/fwd_wgmma.md "Head dims that

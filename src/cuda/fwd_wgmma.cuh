@@ -112,13 +112,18 @@ constexpr int kNextTileBytes = 48;
 
 template <int HEAD_DIM, int BLOCK_N, int STAGES, typename ElemT, int MASK, bool OVERLAP = false, int TURNS = kTurnsNone,
           bool PERSISTENT = false, bool SMEM_EPILOGUE = false, int CONSUMERS = 2, int Q_BUFFERS = 1,
-          int RESCALE = kRescaleExact, bool O_IN_Q = false, bool FIRST_SOFTMAX_TURN = false>
+          int RESCALE = kRescaleExact, bool O_IN_Q = false, bool FIRST_SOFTMAX_TURN = false, int ROW_BLOCKS = 1>
 struct FwdWgmmaTraits {
   using Elem = ElemT;
   static constexpr int kHeadDim = HEAD_DIM;
   static constexpr int kConsumers = CONSUMERS;           // consumer warpgroups
   static_assert(CONSUMERS == 2 || CONSUMERS == 3, "two or three consumer warpgroups");
-  static constexpr int kBlockM = 64 * kConsumers;        // 64 query rows per consumer
+  // Row blocks a consumer owns (tile field row_blocks): 1, or 2 (rows
+  // 64 c .. and 64 (kConsumers + c) ..; consume_row_pairs): the turns then
+  // go round twice per key tile (fwd_wgmma.md "Two row blocks a consumer").
+  static constexpr int kRowBlocks = ROW_BLOCKS;
+  static_assert(ROW_BLOCKS == 1 || ROW_BLOCKS == 2, "one or two row blocks a consumer");
+  static constexpr int kBlockM = 64 * kConsumers * kRowBlocks;  // 64 query rows per consumer and row block
   static constexpr int kBlockN = BLOCK_N;
   static constexpr int kStages = STAGES;
   static constexpr int kThreads = 128 * (1 + kConsumers);
@@ -173,7 +178,7 @@ struct FwdWgmmaTraits {
   // columns of O (at d192/d256 the merge's path spilled 64-184 bytes: O
   // alone holds 96-128 of the consumers' 232 registers). fwd_wgmma_family.c
   // asks for workspace by the same rule.
-  static constexpr bool kSplitMerge = kHeadDimPadded <= 128 && MASK != kMaskCausal;
+  static constexpr bool kSplitMerge = kHeadDimPadded <= 128 && MASK != kMaskCausal && ROW_BLOCKS == 1;
   // GQA packing (a KV head's query heads in one tile's rows): kernels whose
   // walks are causal-shaped (causal; local, of which the one-sided windows)
   // from 65 up to 128 columns: at d256 local its arithmetic spilled 8 bytes
@@ -239,6 +244,10 @@ struct FwdWgmmaTraits {
   static_assert(!FIRST_SOFTMAX_TURN || TURNS == kTurnsGemm, "first_softmax_turn: GEMM turns (pingpong=True)");
   static_assert(!O_IN_Q || (kTmaStore && Q_BUFFERS == 2 && OVERLAP),
                 "stage_o_in_q: TMA stores (64-column panels), two Q tiles and the overlapped loop (which releases Q)");
+  static_assert(ROW_BLOCKS == 1 || (MASK == kMaskNone && OVERLAP && TURNS == kTurnsSoftmax && CONSUMERS == 2 &&
+                                    SMEM_EPILOGUE && !O_IN_Q && RESCALE == kRescaleLazySpeculative),
+                "row_blocks 2: mask none, the overlapped loop with softmax turns and the speculative rule, two "
+                "consumers, the epilogue through shared memory (not in Q)");
   static constexpr int kOStageOffset =  // from the aligned base of shared memory
       kTmaStore ? (kSmemBytesNoStage - 1024 + 1023) / 1024 * 1024 : kSmemBytesNoStage - 1024;
   static constexpr int kOStageLeft = 232448 - 1024 - kOStageOffset;
@@ -1444,7 +1453,7 @@ template <class T>
 __device__ __forceinline__ void store_tile_smem(const fa_fwd_args &a, const WgmmaTile &t, float (&o)[T::kOTiles][4],
                                                 const float (&row_max)[1][2], const float (&row_sum)[1][2],
                                                 int warp_row0, int lane, uint32_t so, const float (&ends)[2],
-                                                bool ends_done) {
+                                                bool ends_done, int row_block = 0) {
   using Elem = typename T::Elem;
   constexpr int kRow = T::kOStageRowBytes;
   constexpr int kTilesPerPass = T::kOStageCols / 8;  // n8 tiles (16-byte chunks of a row) per pass
@@ -1454,7 +1463,9 @@ __device__ __forceinline__ void store_tile_smem(const fa_fwd_args &a, const Wgmm
   // hoisted out of the work-tile loop and kept live across it (d256
   // causal/local spilled 12 bytes).
   const unsigned tid = thread_index_x();
-  const unsigned wrow0 = ((tid >> 5) - 4) * 16;  // the warp's first row in the tile (warps 4.. are the consumers')
+  // the warp's first row in the tile (warps 4.. are the consumers'; a
+  // second row block 64 kConsumers rows further)
+  const unsigned wrow0 = ((tid >> 5) - 4) * 16 + row_block * 64 * T::kConsumers;
   const unsigned ln = tid & 31;                  // lane
   const uint32_t so_w = so + wrow0 * kRow;
   // stmatrix: lanes 8j..8j+7 address rows i = lane % 8 of matrix j: j & 1
@@ -1525,14 +1536,15 @@ template <class T>
 __device__ __forceinline__ void store_tile_tma(const fa_fwd_args &a, const WgmmaTile &t, float (&o)[T::kOTiles][4],
                                                const float (&row_max)[1][2], const float (&row_sum)[1][2],
                                                int warp_row0, int lane, uint32_t so, const CUtensorMap *tm_o,
-                                               bool any_keys, const float (&ends)[2], bool ends_done, Tracer &tr) {
+                                               bool any_keys, const float (&ends)[2], bool ends_done, Tracer &tr,
+                                               int row_block = 0) {
   using Elem = typename T::Elem;
   constexpr int kPanelsPerPass = T::kOStageCols / 64;
   constexpr int kTilesPerPass = T::kOStageCols / 8;  // n8 tiles (16-byte chunks of a row) per pass
   finish_rows<T>(a, t, o, row_max, row_sum, warp_row0, lane, ends, ends_done, &tr);
   tr.mark(kTrRowsDone);
   const unsigned tid = thread_index_x();  // read again: see store_tile_smem
-  const unsigned wrow0 = ((tid >> 5) - 4) * 16;  // the warp's first row in the tile (warps 4.. are the consumers')
+  const unsigned wrow0 = ((tid >> 5) - 4) * 16 + row_block * 64 * T::kConsumers;  // as in store_tile_smem
   const unsigned ln = tid & 31;
   const uint32_t so_w = T::kOStageInQ ? so + wrow0 * T::kRowBytes : so + (wrow0 / 16) * kPanelsPerPass * 2048;
   // stmatrix: lanes 8j..8j+7 address rows r = lane % 8 (+8 for j & 1) of
@@ -1557,8 +1569,15 @@ __device__ __forceinline__ void store_tile_tma(const fa_fwd_args &a, const Wgmma
   const bool issuer = elect_one();
 #pragma unroll
   for (int pass = 0; pass < T::kOPasses; ++pass) {
-    if constexpr (!T::kOStageInQ)
-      if (issuer) bulk_wait_read();  // the warp's earlier stores have read its staging rows
+    if constexpr (!T::kOStageInQ) {
+      // the warp's earlier stores have read its staging rows (two row
+      // blocks: all but the newest, the other block's, whose rows differ)
+      if constexpr (T::kRowBlocks == 2) {
+        if (issuer) bulk_wait_read_but_one();
+      } else if (issuer) {
+        bulk_wait_read();
+      }
+    }
     __syncwarp();
     tr.mark(kTrPassStaging, pass);
 #pragma unroll
@@ -1630,11 +1649,11 @@ template <class T>
 __device__ __forceinline__ void store_o(const fa_fwd_args &a, const WgmmaTile &t, float (&o)[T::kOTiles][4],
                                         const float (&row_max)[1][2], const float (&row_sum)[1][2], int warp_row0,
                                         int lane, uint32_t so, const CUtensorMap *tm_o, bool any_keys,
-                                        const float (&ends)[2], bool ends_done, Tracer &tr) {
+                                        const float (&ends)[2], bool ends_done, Tracer &tr, int row_block = 0) {
   if constexpr (T::kTmaStore)
-    store_tile_tma<T>(a, t, o, row_max, row_sum, warp_row0, lane, so, tm_o, any_keys, ends, ends_done, tr);
+    store_tile_tma<T>(a, t, o, row_max, row_sum, warp_row0, lane, so, tm_o, any_keys, ends, ends_done, tr, row_block);
   else if constexpr (T::kSmemEpilogue)
-    store_tile_smem<T>(a, t, o, row_max, row_sum, warp_row0, lane, so, ends, ends_done);
+    store_tile_smem<T>(a, t, o, row_max, row_sum, warp_row0, lane, so, ends, ends_done, row_block);
   else
     store_tile<T>(a, t, o, row_max, row_sum, warp_row0, lane, ends, ends_done);
 }
@@ -1731,6 +1750,173 @@ __device__ __forceinline__ int consumer_key_end(const fa_fwd_args &a, int row0, 
   return fa_visible_keys(((row0 + 63) >> pack_shift<T>(a)) + diag, window_left_of<T::kMask>(a),
                          window_right_of<T::kMask>(a), len_k)
       .hi;
+}
+
+// The consumer role with two row blocks (kRowBlocks 2; fwd_wgmma.md "Two
+// row blocks a consumer"): consumer c owns rows A = 64 c .. 64 c + 63 and
+// B = 64 (kConsumers + c) .. of each work tile, one S accumulator and an O
+// and P for each block. Per key tile: S(A) issued with P(A) V of the key
+// tile before, its softmax in a turn; then S(B) into the same registers
+// (P(A) is packed by then) with P(B) V, its softmax in a turn. The turns go
+// 0A, 1A, 0B, 1B: between a consumer's two turns runs the other's, which
+// covers the next S's latency and its mask. Mask none only (the trait's
+// static_assert): both consumers see the same key tiles.
+template <class T>
+__device__ __forceinline__ void consume_row_pairs(const fa_fwd_args &a, const CUtensorMap &tm_o,
+                                                  const WgmmaBarriers<T> &bar, uint32_t sq, uint32_t sk, uint32_t sv,
+                                                  uint32_t list, int tid, int wg) {
+  static_assert(T::kRowBlocks == 2 && T::kHeadDimPadded < 256, "consume_row_pairs: two row blocks");
+  const int lane = tid & 31;
+  setmaxnreg_inc<T::kConsumerRegs>();
+  const int c = __shfl_sync(0xffffffffu, wg - 1, 0);  // warp-uniform (consume)
+  const int ctid = tid - 128;
+  constexpr int kBlockRows = 64 * T::kConsumers;  // a row block over the consumers
+  const int warp_row0 = 64 * c + 16 * ((tid / 32) & 3);  // this warp's first row of block A (B: + kBlockRows)
+  const uint32_t sq_c = sq + 64 * c * T::kRowBytes;
+  const float cs = a.score_log2_scale;
+  const bool positive_scale = cs > 0.f;
+  const float hidden = positive_scale ? -INFINITY : INFINITY;
+  constexpr unsigned kQCountMask = (1u << T::kQCountBits) - 1u;
+  unsigned consumed = 0;  // as consume's: key tiles << kQCountBits | Q tiles mod 2 x kQBuffers
+  const unsigned tile_count = ld_shared_4(list + kListEntryBytes * FA_TILE_LIST_MAX);
+  Tracer tr(1 + c, (ctid & 127) == 0);
+  for (unsigned tile = 0; tile < tile_count; ++tile) {
+    const WgmmaTile t = locate_tile<T>(a, list, tile);
+    if (!t.run) continue;  // uniform over the block, as in the producer
+    tr.mark(kTrTile, tile);
+    const fa_tile_plan plan = plan_tile<T>(a, t);
+    const int n_block_min = plan.n_block_min, n_block_max = plan.n_block_max;
+    const bool any_keys = n_block_min < n_block_max;
+    const int m0 = t.m0;
+    const int len_k = t.seq.len_k;
+    const int64_t diag = (int64_t)len_k - t.seq.len_q;
+    float oa[1][T::kOTiles][4], ob[1][T::kOTiles][4];
+    float max_a[1][2] = {{-INFINITY, -INFINITY}}, sum_a[1][2] = {{0.f, 0.f}};
+    float max_b[1][2] = {{-INFINITY, -INFINITY}}, sum_b[1][2] = {{0.f, 0.f}};
+#pragma unroll
+    for (int dt = 0; dt < T::kOTiles; ++dt)
+#pragma unroll
+      for (int j = 0; j < 4; ++j) oa[0][dt][j] = ob[0][dt][j] = 0.f;
+    float inv_a[2] = {0.f, 0.f}, inv_b[2] = {0.f, 0.f};
+    bool ends_done = false;
+    const unsigned j_base = consumed >> T::kQCountBits;
+    const unsigned q_count = consumed & kQCountMask;
+    const int qb = q_buffer<T>(q_count);
+    const uint32_t sq_a = sq_c + qb * T::kQBytes, sq_b = sq_a + kBlockRows * T::kRowBytes;
+    if (any_keys) mbar_wait(bar.q(qb), q_parity<T>(q_count));
+    tr.mark(kTrQReady);
+    if (any_keys) {
+      if (c == 0 && consumed == 0) named_bar_arrive(kBarTurn0, 256);  // the block's first turn
+      float sc[1][T::kSTiles][4];
+      uint32_t pa[T::kPVSteps][4], pb[T::kPVSteps][4];
+      float alpha_a[2], alpha_b[2];
+      // The first key tile: S and softmax of A, then of B (S over the
+      // registers A's turn has packed into P)
+      const auto first_step = [&](uint32_t sq_rows, int row0, float (&row_max)[1][2], float (&row_sum)[1][2],
+                                  float (&alpha)[2], uint32_t (&p)[T::kPVSteps][4], bool block_b) {
+        const int n0 = n_block_min * T::kBlockN;
+        const int s = ring_slot<T>(j_base);
+        wgmma_reg_fence(sc[0]);
+        qk_gemm_issue<T>(sc[0], sq_rows, sk + s * T::kKVBytes);
+        tr.mark(kTrSIssued, 0);
+        wgmma_wait<0>();
+        wgmma_reg_fence(sc[0]);
+        tr.mark(kTrSReady, 0);
+        if (block_b && ctid % 128 == 0) mbar_arrive(bar.k_empty(s));  // both S of K(first) done
+        if (a.softcap > 0.f) apply_softcap<T>(sc, a.softcap, a.softcap_inner_scale);
+        if (fa_tile_needs_mask(&plan, n0, T::kBlockN))
+          apply_mask<T, true>(sc, a, n0, m0 + row0, diag, len_k, lane, hidden, pack_shift<T>(a));
+        online_softmax_deferred<T, true>(sc, row_max, row_sum, alpha, cs, positive_scale, c, p, tr);
+      };
+      mbar_wait(bar.k_full(ring_slot<T>(j_base)), ring_parity<T>(j_base));
+      first_step(sq_a, warp_row0, max_a, sum_a, alpha_a, pa, false);
+      first_step(sq_b, warp_row0 + kBlockRows, max_b, sum_b, alpha_b, pb, true);
+      // Key tile n > first, one row block: S(n) of the block with P(n-1) V
+      // of the block, as consume's loop step; block A waits for V(n-1) and
+      // K(n), block B gives K(n) back
+      const auto step = [&](int n, uint32_t sq_rows, int row0, float (&o)[1][T::kOTiles][4], float (&row_max)[1][2],
+                            float (&row_sum)[1][2], float (&alpha)[2], uint32_t (&p)[T::kPVSteps][4], bool block_b) {
+        const unsigned jj = j_base + (unsigned)(n - n_block_min);
+        const int s = ring_slot<T>(jj), sp = ring_slot<T>(jj - 1);
+        const int n0 = n * T::kBlockN;
+        const uint32_t sv_prev = sv + sp * T::kKVBytes;
+        wgmma_wait<0>();  // P(n-2) V(n-2) of this block (done inside the softmax before: nothing in flight)
+        wgmma_reg_fence(o[0]);
+        wgmma_reg_fence(p);
+        wgmma_reg_fence(sc[0]);
+        if (!block_b) {
+          tr.mark(kTrLoopTop, n - n_block_min);
+          if (n >= n_block_min + 2 && ctid % 128 == 0) mbar_arrive(bar.v_empty(ring_slot<T>(jj - 2)));
+          mbar_wait(bar.v_full(sp), ring_parity<T>(jj - 1));
+          tr.mark(kTrVReady, n - n_block_min);
+          if (n0 > len_k) zero_v_tail_by_panel<T>(sv_prev, len_k - (n0 - T::kBlockN), ctid);
+          mbar_wait(bar.k_full(s), ring_parity<T>(jj));
+          tr.mark(kTrKReady, n - n_block_min);
+        }
+        qk_gemm_issue<T>(sc[0], sq_rows, sk + s * T::kKVBytes);
+        tr.mark(kTrSIssued, n - n_block_min);
+        rescale_o<T>(o[0], alpha);
+        pv_gemm_issue<T>(o[0], p, sv_prev);
+        tr.mark(kTrPVIssued, n - 1 - n_block_min);
+        wgmma_wait<1>();  // S(n) of the block ready; its P V may still run
+        wgmma_reg_fence(sc[0]);
+        tr.mark(kTrSReady, n - n_block_min);
+        if (block_b && ctid % 128 == 0) mbar_arrive(bar.k_empty(s));
+        if (a.softcap > 0.f) apply_softcap<T>(sc, a.softcap, a.softcap_inner_scale);
+        if (fa_tile_needs_mask(&plan, n0, T::kBlockN))
+          apply_mask<T, true>(sc, a, n0, m0 + row0, diag, len_k, lane, hidden, pack_shift<T>(a));
+        tr.mark(kTrMasked, n - n_block_min);
+        online_softmax_deferred<T>(sc, row_max, row_sum, alpha, cs, positive_scale, c, p, tr);
+      };
+      for (int n = n_block_min + 1; n < n_block_max; ++n) {
+        step(n, sq_a, warp_row0, oa, max_a, sum_a, alpha_a, pa, false);
+        step(n, sq_b, warp_row0 + kBlockRows, ob, max_b, sum_b, alpha_b, pb, true);
+      }
+      {  // the last key tile's two P V, the rows' ends under them
+        const unsigned jj = j_base + (unsigned)(n_block_max - 1 - n_block_min);
+        const int s = ring_slot<T>(jj);
+        const int n0 = (n_block_max - 1) * T::kBlockN;
+        const uint32_t sv_stage = sv + s * T::kKVBytes;
+        if (ctid % 128 == 0) mbar_arrive(bar.q_empty(qb));  // every S is done
+        wgmma_wait<0>();
+        wgmma_reg_fence(oa[0]);
+        wgmma_reg_fence(ob[0]);
+        wgmma_reg_fence(pa);
+        wgmma_reg_fence(pb);
+        wgmma_reg_fence(sc[0]);
+        if (n_block_max - 1 > n_block_min && ctid % 128 == 0) mbar_arrive(bar.v_empty(ring_slot<T>(jj - 1)));
+        rescale_o<T>(oa[0], alpha_a);
+        rescale_o<T>(ob[0], alpha_b);
+        mbar_wait(bar.v_full(s), ring_parity<T>(jj));
+        if (n0 + T::kBlockN > len_k) zero_v_tail_by_panel<T>(sv_stage, len_k - n0, ctid);  // uniform over the block
+        pv_gemm_issue<T>(oa[0], pa, sv_stage);
+        pv_gemm_issue<T>(ob[0], pb, sv_stage);
+        tr.mark(kTrPVIssued, n_block_max - 1 - n_block_min);
+        const WgmmaTile tl = locate_tile<T>(a, list, tile);
+        row_ends<T>(a, tl, max_a, sum_a, warp_row0, lane, inv_a, tr);
+        row_ends<T>(a, tl, max_b, sum_b, warp_row0 + kBlockRows, lane, inv_b, tr);
+        ends_done = true;
+        wgmma_wait<0>();
+        wgmma_reg_fence(oa[0]);
+        wgmma_reg_fence(ob[0]);
+        wgmma_reg_fence(pa);
+        wgmma_reg_fence(pb);
+        tr.mark(kTrLastPV);
+        if (ctid % 128 == 0) mbar_arrive(bar.v_empty(s));
+      }
+      consumed = ((j_base + (unsigned)(n_block_max - n_block_min)) << T::kQCountBits) | ((q_count + 1u) & kQCountMask);
+    }
+    // the tile found again from the list (the loop runs at the register limit, as in consume)
+    const WgmmaTile te = locate_tile<T>(a, list, tile);
+    tr.mark(kTrTileLocated);
+    const uint32_t so = sq + T::kOStageOffset;
+    store_o<T>(a, te, oa[0], max_a, sum_a, warp_row0, lane, so, &tm_o, any_keys, inv_a, ends_done, tr, 0);
+    store_o<T>(a, te, ob[0], max_b, sum_b, warp_row0 + kBlockRows, lane, so, &tm_o, any_keys, inv_b, ends_done, tr, 1);
+    tr.mark(kTrStored);
+  }
+  tr.finish();
+  if constexpr (T::kTmaStore)
+    if (elect_one()) bulk_wait_read();
 }
 
 // The consumer role (warpgroups 1 .. kConsumers; rows 64 c .. 64 c + 63 of
@@ -2085,7 +2271,10 @@ __global__ void __launch_bounds__(T::kThreads, 1)
     return;
   }
 
-  consume<T>(a, tm_o, bar, sq, sk, sv, list, tid, wg);  // ---- consumers
+  if constexpr (T::kRowBlocks == 2)
+    consume_row_pairs<T>(a, tm_o, bar, sq, sk, sv, list, tid, wg);  // ---- consumers
+  else
+    consume<T>(a, tm_o, bar, sq, sk, sv, list, tid, wg);
 #endif  // __CUDA_ARCH__ >= 900
 }
 

@@ -296,6 +296,10 @@ __device__ __forceinline__ void tma_store_4d(const void *map, uint32_t src, int 
 __device__ __forceinline__ void bulk_commit_group() { asm volatile("cp.async.bulk.commit_group;\n" ::: "memory"); }
 // Wait until every bulk group of this thread has read its shared source.
 __device__ __forceinline__ void bulk_wait_read() { asm volatile("cp.async.bulk.wait_group.read 0;\n" ::: "memory"); }
+// The same for all but this thread's newest bulk group.
+__device__ __forceinline__ void bulk_wait_read_but_one() {
+  asm volatile("cp.async.bulk.wait_group.read 1;\n" ::: "memory");
+}
 #endif
 
 }  // namespace fa
