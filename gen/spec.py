@@ -210,6 +210,13 @@ def wgmma_smem_bytes(head_dim, tile):
 #             (the producer's next-but-one Q, and the K/V behind it, wait a
 #             work tile longer): off there (twenty-fourth session,
 #             fwd_wgmma.md)
+#   row_blocks: 1, or 2: each consumer owns two 64-row blocks of the work
+#             tile (block_m = 128 x consumers), one S accumulator and an O
+#             and P for each; the softmax turns go round twice per key tile
+#             (fwd_wgmma.cuh consume_row_pairs). Mask none, softmax turns
+#             with the speculative rule, two consumers (the trait's
+#             static_assert). d64 none: fwd_wgmma.md "Two row blocks a
+#             consumer"
 #   first_softmax_turn: (where pingpong=True; ignored by kernels with
 #             softmax turns or none) the first key tile's exponentials
 #             of each work tile in turns, consumer c after consumer c - 1
@@ -317,10 +324,14 @@ WGMMA_TILES = [
     # bench/results-h200-2026-12-04-s58-speculative-ab.md, call 4).
     # first_softmax_turn: the long-key kernels' (GEMM turns; d64 none s512
     # +0.6..5.2% on the 192-row kernel, twenty-ninth session)
-    dict(max_head_dim=64, block_m=128, block_n=128, warps=12, stages=3, q_buffers=2, overlap=True, pingpong="softmax", persistent=True, smem_epilogue=True, lazy_rescale="speculative", first_softmax_turn=True, row_blocks=1,
+    # Sixty-second session: mask none at every length on 256 x 128 with two
+    # row blocks a consumer (row_blocks=2, turns round four; fwd_wgmma.md
+    # "Two row blocks a consumer"): over the 128-row kernel s512 full
+    # +1.5..2.2%, s1024 full +2.5..5.4%; over the 192-row GEMM-turn kernel
+    # from 2048 keys +1..5% (4 rounds, bench/results-h200-2026-12-04-s62-row-pairs-ab.md)
+    dict(max_head_dim=64, block_m=128, block_n=128, warps=12, stages=3, q_buffers=2, overlap=True, pingpong="softmax", persistent=True, smem_epilogue=True, lazy_rescale="speculative", first_softmax_turn=True,
          by_mask=dict(none=dict(block_m=256, row_blocks=2), local=dict(pingpong=False, lazy_rescale=False)),
-         long_keys=[dict(min_seqlen_k=2048, masks=["none"], block_m=192, warps=16, pingpong=True, lazy_rescale="warp", row_blocks=1),
-                    dict(min_seqlen_k=8192, masks=["causal"], block_m=192, warps=16, pingpong=True, lazy_rescale="warp")]),
+         long_keys=dict(min_seqlen_k=8192, masks=["causal"], block_m=192, warps=16, pingpong=True, lazy_rescale="warp")),
     # d80, d96 (32-column panels, padded to 96): the d128 tile with 3 stages
     # (216 KB; +0.85% median over 2, src/cuda/fwd_wgmma.md "Head dims that
     # are not multiples of 64"); from 8192 keys 128 x 176 with 2 stages

@@ -174,12 +174,10 @@ int fa_launch_fwd_wgmma_sm90a_hdim64_bf16_causal(const fa_fwd_args *args, fa_str
 int fa_launch_fwd_wgmma_sm90a_hdim64_bf16_causal_k8192(const fa_fwd_args *args, fa_stream_t stream);
 int fa_launch_fwd_wgmma_sm90a_hdim64_bf16_local(const fa_fwd_args *args, fa_stream_t stream);
 int fa_launch_fwd_wgmma_sm90a_hdim64_bf16_none(const fa_fwd_args *args, fa_stream_t stream);
-int fa_launch_fwd_wgmma_sm90a_hdim64_bf16_none_k2048(const fa_fwd_args *args, fa_stream_t stream);
 int fa_launch_fwd_wgmma_sm90a_hdim64_fp16_causal(const fa_fwd_args *args, fa_stream_t stream);
 int fa_launch_fwd_wgmma_sm90a_hdim64_fp16_causal_k8192(const fa_fwd_args *args, fa_stream_t stream);
 int fa_launch_fwd_wgmma_sm90a_hdim64_fp16_local(const fa_fwd_args *args, fa_stream_t stream);
 int fa_launch_fwd_wgmma_sm90a_hdim64_fp16_none(const fa_fwd_args *args, fa_stream_t stream);
-int fa_launch_fwd_wgmma_sm90a_hdim64_fp16_none_k2048(const fa_fwd_args *args, fa_stream_t stream);
 int fa_launch_fwd_wgmma_sm90a_hdim80_bf16_causal(const fa_fwd_args *args, fa_stream_t stream);
 int fa_launch_fwd_wgmma_sm90a_hdim80_bf16_causal_k8192(const fa_fwd_args *args, fa_stream_t stream);
 int fa_launch_fwd_wgmma_sm90a_hdim80_bf16_local(const fa_fwd_args *args, fa_stream_t stream);
@@ -568,8 +566,6 @@ static const fa_kernel_entry entries[] = {
      &fa_family_wgmma, fa_launch_fwd_wgmma_sm90a_hdim64_bf16_local, 0},
     {{sizeof(fa_kernel_info), "fwd_wgmma_sm90a_hdim64_bf16_none", "wgmma", "Hopper forward: TMA producer warpgroup, wgmma consumer warpgroups of 64 query rows each, mbarrier ring; 256x128 tile, 12 warps; intra-warpgroup overlap; softmax turns; persistent; epilogue through shared memory; two Q tiles; lazy running max (speculative)", "sm_90a", FA_BACKEND_CUDA, 90, 64, FA_DTYPE_BF16, FA_MASK_NONE, 15, 256, 128, 384, 215040},
      &fa_family_wgmma, fa_launch_fwd_wgmma_sm90a_hdim64_bf16_none, 0},
-    {{sizeof(fa_kernel_info), "fwd_wgmma_sm90a_hdim64_bf16_none_k2048", "wgmma", "Hopper forward: TMA producer warpgroup, wgmma consumer warpgroups of 64 query rows each, mbarrier ring; 192x128 tile, 16 warps; intra-warpgroup overlap; ping-pong; persistent; epilogue through shared memory; two Q tiles; lazy running max (warp); first softmax in turns; dispatch takes it for max_seqlen_k >= 2048", "sm_90a", FA_BACKEND_CUDA, 90, 64, FA_DTYPE_BF16, FA_MASK_NONE, 15, 192, 128, 512, 190464},
-     &fa_family_wgmma, fa_launch_fwd_wgmma_sm90a_hdim64_bf16_none_k2048, 2048},
     {{sizeof(fa_kernel_info), "fwd_wgmma_sm90a_hdim64_fp16_causal", "wgmma", "Hopper forward: TMA producer warpgroup, wgmma consumer warpgroups of 64 query rows each, mbarrier ring; 128x128 tile, 12 warps; intra-warpgroup overlap; softmax turns; persistent; epilogue through shared memory; two Q tiles; lazy running max (speculative)", "sm_90a", FA_BACKEND_CUDA, 90, 64, FA_DTYPE_FP16, FA_MASK_CAUSAL, 15, 128, 128, 384, 165888},
      &fa_family_wgmma, fa_launch_fwd_wgmma_sm90a_hdim64_fp16_causal, 0},
     {{sizeof(fa_kernel_info), "fwd_wgmma_sm90a_hdim64_fp16_causal_k8192", "wgmma", "Hopper forward: TMA producer warpgroup, wgmma consumer warpgroups of 64 query rows each, mbarrier ring; 192x128 tile, 16 warps; intra-warpgroup overlap; ping-pong; persistent; epilogue through shared memory; two Q tiles; lazy running max (warp); first softmax in turns; dispatch takes it for max_seqlen_k >= 8192", "sm_90a", FA_BACKEND_CUDA, 90, 64, FA_DTYPE_FP16, FA_MASK_CAUSAL, 15, 192, 128, 512, 190464},
@@ -578,8 +574,6 @@ static const fa_kernel_entry entries[] = {
      &fa_family_wgmma, fa_launch_fwd_wgmma_sm90a_hdim64_fp16_local, 0},
     {{sizeof(fa_kernel_info), "fwd_wgmma_sm90a_hdim64_fp16_none", "wgmma", "Hopper forward: TMA producer warpgroup, wgmma consumer warpgroups of 64 query rows each, mbarrier ring; 256x128 tile, 12 warps; intra-warpgroup overlap; softmax turns; persistent; epilogue through shared memory; two Q tiles; lazy running max (speculative)", "sm_90a", FA_BACKEND_CUDA, 90, 64, FA_DTYPE_FP16, FA_MASK_NONE, 15, 256, 128, 384, 215040},
      &fa_family_wgmma, fa_launch_fwd_wgmma_sm90a_hdim64_fp16_none, 0},
-    {{sizeof(fa_kernel_info), "fwd_wgmma_sm90a_hdim64_fp16_none_k2048", "wgmma", "Hopper forward: TMA producer warpgroup, wgmma consumer warpgroups of 64 query rows each, mbarrier ring; 192x128 tile, 16 warps; intra-warpgroup overlap; ping-pong; persistent; epilogue through shared memory; two Q tiles; lazy running max (warp); first softmax in turns; dispatch takes it for max_seqlen_k >= 2048", "sm_90a", FA_BACKEND_CUDA, 90, 64, FA_DTYPE_FP16, FA_MASK_NONE, 15, 192, 128, 512, 190464},
-     &fa_family_wgmma, fa_launch_fwd_wgmma_sm90a_hdim64_fp16_none_k2048, 2048},
     {{sizeof(fa_kernel_info), "fwd_wgmma_sm90a_hdim80_bf16_causal", "wgmma", "Hopper forward: TMA producer warpgroup, wgmma consumer warpgroups of 64 query rows each, mbarrier ring; 128x128 tile, 12 warps; intra-warpgroup overlap; softmax turns; persistent; epilogue through shared memory; lazy running max (speculative)", "sm_90a", FA_BACKEND_CUDA, 90, 80, FA_DTYPE_BF16, FA_MASK_CAUSAL, 15, 128, 128, 384, 216240},
      &fa_family_wgmma, fa_launch_fwd_wgmma_sm90a_hdim80_bf16_causal, 0},
     {{sizeof(fa_kernel_info), "fwd_wgmma_sm90a_hdim80_bf16_causal_k8192", "wgmma", "Hopper forward: TMA producer warpgroup, wgmma consumer warpgroups of 64 query rows each, mbarrier ring; 128x176 tile, 12 warps; intra-warpgroup overlap; ping-pong; persistent; epilogue through shared memory; dispatch takes it for max_seqlen_k >= 8192", "sm_90a", FA_BACKEND_CUDA, 90, 80, FA_DTYPE_BF16, FA_MASK_CAUSAL, 15, 128, 176, 384, 203920},
