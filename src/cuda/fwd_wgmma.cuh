@@ -244,10 +244,10 @@ struct FwdWgmmaTraits {
   static_assert(!FIRST_SOFTMAX_TURN || TURNS == kTurnsGemm, "first_softmax_turn: GEMM turns (pingpong=True)");
   static_assert(!O_IN_Q || (kTmaStore && Q_BUFFERS == 2 && OVERLAP),
                 "stage_o_in_q: TMA stores (64-column panels), two Q tiles and the overlapped loop (which releases Q)");
-  static_assert(ROW_BLOCKS == 1 || (MASK == kMaskNone && OVERLAP && TURNS == kTurnsSoftmax && CONSUMERS == 2 &&
+  static_assert(ROW_BLOCKS == 1 || (MASK != kMaskLocal && OVERLAP && TURNS == kTurnsSoftmax && CONSUMERS == 2 &&
                                     SMEM_EPILOGUE && !O_IN_Q && RESCALE == kRescaleLazySpeculative),
-                "row_blocks 2: mask none, the overlapped loop with softmax turns and the speculative rule, two "
-                "consumers, the epilogue through shared memory (not in Q)");
+                "row_blocks 2: mask none or causal, the overlapped loop with softmax turns and the speculative "
+                "rule, two consumers, the epilogue through shared memory (not in Q)");
   static constexpr int kOStageOffset =  // from the aligned base of shared memory
       kTmaStore ? (kSmemBytesNoStage - 1024 + 1023) / 1024 * 1024 : kSmemBytesNoStage - 1024;
   static constexpr int kOStageLeft = 232448 - 1024 - kOStageOffset;
@@ -1759,8 +1759,10 @@ __device__ __forceinline__ int consumer_key_end(const fa_fwd_args &a, int row0, 
 // tile before, its softmax in a turn; then S(B) into the same registers
 // (P(A) is packed by then) with P(B) V, its softmax in a turn. The turns go
 // 0A, 1A, 0B, 1B: between a consumer's two turns runs the other's, which
-// covers the next S's latency and its mask. Mask none only (the trait's
-// static_assert): both consumers see the same key tiles.
+// covers the next S's latency and its mask. Causal: block A's rows may see
+// one key tile fewer than B's (the diagonal); A's steps stop there for both
+// consumers at once (A's rows are the same 128 for both), so the turns stay
+// paired; A's last P V then reads an earlier V stage than B's.
 template <class T>
 __device__ __forceinline__ void consume_row_pairs(const fa_fwd_args &a, const CUtensorMap &tm_o,
                                                   const WgmmaBarriers<T> &bar, uint32_t sq, uint32_t sk, uint32_t sv,
@@ -1799,6 +1801,13 @@ __device__ __forceinline__ void consume_row_pairs(const fa_fwd_args &a, const CU
       for (int j = 0; j < 4; ++j) oa[0][dt][j] = ob[0][dt][j] = 0.f;
     float inv_a[2] = {0.f, 0.f}, inv_b[2] = {0.f, 0.f};
     bool ends_done = false;
+    // block A's key tiles end: the tile's unless A's last row sees fewer
+    // (causal); at least one, so that A's rows always take their first step
+    int n_max_a = n_block_max;
+    if constexpr (T::kMask == kMaskCausal) {
+      const int end_a = consumer_key_end<T>(a, m0 + 64, diag, len_k);  // rows 64..127 of the tile: A's last
+      n_max_a = max(n_block_min + 1, min(n_block_max, (end_a + T::kBlockN - 1) / T::kBlockN));
+    }
     const unsigned j_base = consumed >> T::kQCountBits;
     const unsigned q_count = consumed & kQCountMask;
     const int qb = q_buffer<T>(q_count);
@@ -1832,10 +1841,11 @@ __device__ __forceinline__ void consume_row_pairs(const fa_fwd_args &a, const CU
       first_step(sq_a, warp_row0, max_a, sum_a, alpha_a, pa, false);
       first_step(sq_b, warp_row0 + kBlockRows, max_b, sum_b, alpha_b, pb, true);
       // Key tile n > first, one row block: S(n) of the block with P(n-1) V
-      // of the block, as consume's loop step; block A waits for V(n-1) and
-      // K(n), block B gives K(n) back
+      // of the block, as consume's loop step; the key tile's first step
+      // waits for V(n-1) and K(n), block B's gives V(n-2) and K(n) back
       const auto step = [&](int n, uint32_t sq_rows, int row0, float (&o)[1][T::kOTiles][4], float (&row_max)[1][2],
-                            float (&row_sum)[1][2], float (&alpha)[2], uint32_t (&p)[T::kPVSteps][4], bool block_b) {
+                            float (&row_sum)[1][2], float (&alpha)[2], uint32_t (&p)[T::kPVSteps][4], bool block_b,
+                            bool first) {
         const unsigned jj = j_base + (unsigned)(n - n_block_min);
         const int s = ring_slot<T>(jj), sp = ring_slot<T>(jj - 1);
         const int n0 = n * T::kBlockN;
@@ -1844,9 +1854,10 @@ __device__ __forceinline__ void consume_row_pairs(const fa_fwd_args &a, const CU
         wgmma_reg_fence(o[0]);
         wgmma_reg_fence(p);
         wgmma_reg_fence(sc[0]);
-        if (!block_b) {
+        // P(n-2) V(n-2) of both blocks done (each waited in its softmax)
+        if (block_b && n >= n_block_min + 2 && ctid % 128 == 0) mbar_arrive(bar.v_empty(ring_slot<T>(jj - 2)));
+        if (first) {
           tr.mark(kTrLoopTop, n - n_block_min);
-          if (n >= n_block_min + 2 && ctid % 128 == 0) mbar_arrive(bar.v_empty(ring_slot<T>(jj - 2)));
           mbar_wait(bar.v_full(sp), ring_parity<T>(jj - 1));
           tr.mark(kTrVReady, n - n_block_min);
           if (n0 > len_k) zero_v_tail_by_panel<T>(sv_prev, len_k - (n0 - T::kBlockN), ctid);
@@ -1869,14 +1880,16 @@ __device__ __forceinline__ void consume_row_pairs(const fa_fwd_args &a, const CU
         online_softmax_deferred<T>(sc, row_max, row_sum, alpha, cs, positive_scale, c, p, tr);
       };
       for (int n = n_block_min + 1; n < n_block_max; ++n) {
-        step(n, sq_a, warp_row0, oa, max_a, sum_a, alpha_a, pa, false);
-        step(n, sq_b, warp_row0 + kBlockRows, ob, max_b, sum_b, alpha_b, pb, true);
+        const bool a_runs = n < n_max_a;  // the same for both consumers: the turns stay paired
+        if (a_runs) step(n, sq_a, warp_row0, oa, max_a, sum_a, alpha_a, pa, false, true);
+        step(n, sq_b, warp_row0 + kBlockRows, ob, max_b, sum_b, alpha_b, pb, true, !a_runs);
       }
-      {  // the last key tile's two P V, the rows' ends under them
+      {  // the last key tiles' P V (A's may be one before B's), the rows' ends under them
         const unsigned jj = j_base + (unsigned)(n_block_max - 1 - n_block_min);
         const int s = ring_slot<T>(jj);
         const int n0 = (n_block_max - 1) * T::kBlockN;
         const uint32_t sv_stage = sv + s * T::kKVBytes;
+        const uint32_t sv_stage_a = sv + ring_slot<T>(j_base + (unsigned)(n_max_a - 1 - n_block_min)) * T::kKVBytes;
         if (ctid % 128 == 0) mbar_arrive(bar.q_empty(qb));  // every S is done
         wgmma_wait<0>();
         wgmma_reg_fence(oa[0]);
@@ -1884,12 +1897,11 @@ __device__ __forceinline__ void consume_row_pairs(const fa_fwd_args &a, const CU
         wgmma_reg_fence(pa);
         wgmma_reg_fence(pb);
         wgmma_reg_fence(sc[0]);
-        if (n_block_max - 1 > n_block_min && ctid % 128 == 0) mbar_arrive(bar.v_empty(ring_slot<T>(jj - 1)));
         rescale_o<T>(oa[0], alpha_a);
         rescale_o<T>(ob[0], alpha_b);
         mbar_wait(bar.v_full(s), ring_parity<T>(jj));
         if (n0 + T::kBlockN > len_k) zero_v_tail_by_panel<T>(sv_stage, len_k - n0, ctid);  // uniform over the block
-        pv_gemm_issue<T>(oa[0], pa, sv_stage);
+        pv_gemm_issue<T>(oa[0], pa, sv_stage_a);
         pv_gemm_issue<T>(ob[0], pb, sv_stage);
         tr.mark(kTrPVIssued, n_block_max - 1 - n_block_min);
         const WgmmaTile tl = locate_tile<T>(a, list, tile);
@@ -1902,7 +1914,11 @@ __device__ __forceinline__ void consume_row_pairs(const fa_fwd_args &a, const CU
         wgmma_reg_fence(pa);
         wgmma_reg_fence(pb);
         tr.mark(kTrLastPV);
-        if (ctid % 128 == 0) mbar_arrive(bar.v_empty(s));
+        if (ctid % 128 == 0) {
+          // V(last - 1) (block A's last P V may have read it just now) and V(last)
+          if (n_block_max - 1 > n_block_min) mbar_arrive(bar.v_empty(ring_slot<T>(jj - 1)));
+          mbar_arrive(bar.v_empty(s));
+        }
       }
       consumed = ((j_base + (unsigned)(n_block_max - n_block_min)) << T::kQCountBits) | ((q_count + 1u) & kQCountMask);
     }
