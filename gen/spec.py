@@ -328,10 +328,13 @@ WGMMA_TILES = [
     # row blocks a consumer (row_blocks=2, turns round four; fwd_wgmma.md
     # "Two row blocks a consumer"): over the 128-row kernel s512 full
     # +1.5..2.2%, s1024 full +2.5..5.4%; over the 192-row GEMM-turn kernel
-    # from 2048 keys +1..5% (4 rounds, bench/results-h200-2026-12-04-s62-row-pairs-ab.md)
-    dict(max_head_dim=64, block_m=128, block_n=128, warps=12, stages=3, q_buffers=2, overlap=True, pingpong="softmax", persistent=True, smem_epilogue=True, lazy_rescale="speculative", first_softmax_turn=True, row_blocks=1,
-         by_mask=dict(none=dict(block_m=256, row_blocks=2), causal=dict(block_m=256, row_blocks=2), local=dict(pingpong=False, lazy_rescale=False)),
-         long_keys=dict(min_seqlen_k=8192, masks=["causal"], block_m=192, warps=16, pingpong=True, lazy_rescale="warp", row_blocks=1)),
+    # from 2048 keys +1..5% (4 rounds, bench/results-h200-2026-12-04-s62-row-pairs-ab.md).
+    # Causal on it (block A one key tile short on the diagonal; the kernel
+    # supports it): s512/s1024 causal 10-13% slower, s2048 level, s4096 3-5%
+    # faster in one call of 3 rounds (same file, call 3): not in the spec.
+    dict(max_head_dim=64, block_m=128, block_n=128, warps=12, stages=3, q_buffers=2, overlap=True, pingpong="softmax", persistent=True, smem_epilogue=True, lazy_rescale="speculative", first_softmax_turn=True,
+         by_mask=dict(none=dict(block_m=256, row_blocks=2), local=dict(pingpong=False, lazy_rescale=False)),
+         long_keys=dict(min_seqlen_k=8192, masks=["causal"], block_m=192, warps=16, pingpong=True, lazy_rescale="warp")),
     # d80, d96 (32-column panels, padded to 96): the d128 tile with 3 stages
     # (216 KB; +0.85% median over 2, src/cuda/fwd_wgmma.md "Head dims that
     # are not multiples of 64"); from 8192 keys 128 x 176 with 2 stages
