@@ -1842,7 +1842,8 @@ __device__ __forceinline__ void consume_row_pairs(const fa_fwd_args &a, const CU
       first_step(sq_b, warp_row0 + kBlockRows, max_b, sum_b, alpha_b, pb, true);
       // Key tile n > first, one row block: S(n) of the block with P(n-1) V
       // of the block, as consume's loop step; the key tile's first step
-      // waits for V(n-1) and K(n), block B's gives V(n-2) and K(n) back
+      // gives V(n-2) back and waits for V(n-1) and K(n), block B's gives
+      // K(n) back
       const auto step = [&](int n, uint32_t sq_rows, int row0, float (&o)[1][T::kOTiles][4], float (&row_max)[1][2],
                             float (&row_sum)[1][2], float (&alpha)[2], uint32_t (&p)[T::kPVSteps][4], bool block_b,
                             bool first) {
@@ -1854,10 +1855,11 @@ __device__ __forceinline__ void consume_row_pairs(const fa_fwd_args &a, const CU
         wgmma_reg_fence(o[0]);
         wgmma_reg_fence(p);
         wgmma_reg_fence(sc[0]);
-        // P(n-2) V(n-2) of both blocks done (each waited in its softmax)
-        if (block_b && n >= n_block_min + 2 && ctid % 128 == 0) mbar_arrive(bar.v_empty(ring_slot<T>(jj - 2)));
         if (first) {
           tr.mark(kTrLoopTop, n - n_block_min);
+          // P(n-2) V(n-2) of both blocks done (each waited in its softmax;
+          // a block A that skips key tile n skipped n - 1 too)
+          if (n >= n_block_min + 2 && ctid % 128 == 0) mbar_arrive(bar.v_empty(ring_slot<T>(jj - 2)));
           mbar_wait(bar.v_full(sp), ring_parity<T>(jj - 1));
           tr.mark(kTrVReady, n - n_block_min);
           if (n0 > len_k) zero_v_tail_by_panel<T>(sv_prev, len_k - (n0 - T::kBlockN), ctid);
@@ -1890,6 +1892,9 @@ __device__ __forceinline__ void consume_row_pairs(const fa_fwd_args &a, const CU
         const int n0 = (n_block_max - 1) * T::kBlockN;
         const uint32_t sv_stage = sv + s * T::kKVBytes;
         const uint32_t sv_stage_a = sv + ring_slot<T>(j_base + (unsigned)(n_max_a - 1 - n_block_min)) * T::kKVBytes;
+        // V(last - 1) goes back here where A's last P V is B's, else after
+        // A's last P V (it reads that stage)
+        const bool a_to_last = n_max_a == n_block_max;
         if (ctid % 128 == 0) mbar_arrive(bar.q_empty(qb));  // every S is done
         wgmma_wait<0>();
         wgmma_reg_fence(oa[0]);
@@ -1897,6 +1902,8 @@ __device__ __forceinline__ void consume_row_pairs(const fa_fwd_args &a, const CU
         wgmma_reg_fence(pa);
         wgmma_reg_fence(pb);
         wgmma_reg_fence(sc[0]);
+        if (a_to_last && n_block_max - 1 > n_block_min && ctid % 128 == 0)
+          mbar_arrive(bar.v_empty(ring_slot<T>(jj - 1)));
         rescale_o<T>(oa[0], alpha_a);
         rescale_o<T>(ob[0], alpha_b);
         mbar_wait(bar.v_full(s), ring_parity<T>(jj));
@@ -1915,8 +1922,7 @@ __device__ __forceinline__ void consume_row_pairs(const fa_fwd_args &a, const CU
         wgmma_reg_fence(pb);
         tr.mark(kTrLastPV);
         if (ctid % 128 == 0) {
-          // V(last - 1) (block A's last P V may have read it just now) and V(last)
-          if (n_block_max - 1 > n_block_min) mbar_arrive(bar.v_empty(ring_slot<T>(jj - 1)));
+          if (!a_to_last && n_block_max - 1 > n_block_min) mbar_arrive(bar.v_empty(ring_slot<T>(jj - 1)));
           mbar_arrive(bar.v_empty(s));
         }
       }
