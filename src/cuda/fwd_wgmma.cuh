@@ -177,7 +177,9 @@ struct FwdWgmmaTraits {
   // (not the causal kernels: their walks end in the tail), up to 128
   // columns of O (at d192/d256 the merge's path spilled 64-184 bytes: O
   // alone holds 96-128 of the consumers' 232 registers). fwd_wgmma_family.c
-  // asks for workspace by the same rule.
+  // asks for workspace by the same rule. Not with two row blocks a consumer
+  // (the merge keeps one block a thread; both blocks': built, not run,
+  // bench/experiments/wgmma-row-pairs-split.patch).
   static constexpr bool kSplitMerge = kHeadDimPadded <= 128 && MASK != kMaskCausal && ROW_BLOCKS == 1;
   // GQA packing (a KV head's query heads in one tile's rows): kernels whose
   // walks are causal-shaped (causal; local, of which the one-sided windows)
