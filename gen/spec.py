@@ -327,7 +327,7 @@ WGMMA_TILES = [
     # Sixty-second session: mask none at every length on 256 x 128 with two
     # row blocks a consumer (row_blocks=2, turns round four; fwd_wgmma.md
     # "Two row blocks a consumer"): over the 128-row kernel s512 full
-    # +1.5..2.2%, s1024 full +2.5..5.4%; over the 192-row GEMM-turn kernel
+    # +0.7..4.8%, s1024 full +1.2..5.4%; over the 192-row GEMM-turn kernel
     # from 2048 keys +1..5% (4 rounds, bench/results-h200-2026-12-04-s62-row-pairs-ab.md).
     # Causal on it (block A one key tile short on the diagonal; the kernel
     # supports it): s512/s1024 causal 10-13% slower, s2048 level, s4096 3-5%
