@@ -292,7 +292,8 @@ WGMMA_TILES = [
     # +4.7..5.6%; s8192 -0.4..-1.3% and s16384 -1.1..-2.7% on it, so the
     # 192-row kernel from 8192 keys; same file, call 4).
     dict(max_head_dim=32, block_m=192, block_n=128, warps=16, stages=3, q_buffers=2, overlap=True, pingpong=True, persistent=True, smem_epilogue=True, lazy_rescale=False,
-         by_mask=dict(causal=dict(block_m=128, warps=12, pingpong="softmax", lazy_rescale="speculative"), local=dict(block_m=128, warps=12, pingpong=False)),
+         by_mask=dict(none=dict(block_m=256, warps=12, pingpong="softmax", lazy_rescale="speculative", row_blocks=2),
+                      causal=dict(block_m=128, warps=12, pingpong="softmax", lazy_rescale="speculative"), local=dict(block_m=128, warps=12, pingpong=False)),
          long_keys=dict(min_seqlen_k=8192, masks=["causal"], block_m=192, warps=16, pingpong=True, lazy_rescale=False)),
     # d64: mask none at 192 x 128, three consumers taking turns (FA3's d64
     # shape): 4-15% less time than 128 x 128 without turns / 128 x 192 with
