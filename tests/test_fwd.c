@@ -868,12 +868,20 @@ static void test_fwd_case(void **state) {
     fa_kernel_info info = FA_KERNEL_INFO_INIT;
     if (fa_kernel_info_get(kernel, &info) != FA_OK)
       fail_msg("%s: fa_kernel_info_get(%zu) failed", c->name, kernel);
-    /* 176-key tiles (the long-key kernels) need 2816 keys or more */
-    problem p = make_problem(&k_scenarios[SPLIT_SCENARIO], unbounded, info.block_n > 128 ? SPLIT_GROW_WIDE : SPLIT_GROW);
-    p.split_sms = 5, p.split_num = 2;
-    run_problem(s, kernel, &p, &rng, stream, &stats);
-    p.split_sms = 9, p.split_num = 0; /* the default splits too */
-    run_problem(s, kernel, &p, &rng, stream, &stats);
+    /* Two row blocks a consumer (block_m = 128 x consumers, d64 none): no
+     * split yet (fwd_wgmma_family.c split_bytes asks for no workspace) */
+    const int row_pairs = info.threads > 128 && info.block_m == 128 * (info.threads / 128 - 1);
+    if (row_pairs) {
+      print_message("%-40s split cases not run: two row blocks a consumer do not split the last round\n", c->name);
+    } else {
+      /* 176-key tiles (the long-key kernels) need 2816 keys or more */
+      problem p =
+          make_problem(&k_scenarios[SPLIT_SCENARIO], unbounded, info.block_n > 128 ? SPLIT_GROW_WIDE : SPLIT_GROW);
+      p.split_sms = 5, p.split_num = 2;
+      run_problem(s, kernel, &p, &rng, stream, &stats);
+      p.split_sms = 9, p.split_num = 0; /* the default splits too */
+      run_problem(s, kernel, &p, &rng, stream, &stats);
+    }
   }
   print_message("%-40s %2d shapes, worst error: out %.2e (tol %.0e), row %.2e, lse abs %.2e%s\n",
                 c->name, stats.runs, stats.worst_out,

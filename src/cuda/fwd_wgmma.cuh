@@ -177,9 +177,10 @@ struct FwdWgmmaTraits {
   // (not the causal kernels: their walks end in the tail), up to 128
   // columns of O (at d192/d256 the merge's path spilled 64-184 bytes: O
   // alone holds 96-128 of the consumers' 232 registers). fwd_wgmma_family.c
-  // asks for workspace by the same rule (both row blocks' parts with two
-  // row blocks a consumer).
-  static constexpr bool kSplitMerge = kHeadDimPadded <= 128 && MASK != kMaskCausal;
+  // asks for workspace by the same rule. Not with two row blocks a consumer
+  // (the merge keeps one block a thread; both blocks': built, not run,
+  // bench/experiments/wgmma-row-pairs-split.patch).
+  static constexpr bool kSplitMerge = kHeadDimPadded <= 128 && MASK != kMaskCausal && ROW_BLOCKS == 1;
   // GQA packing (a KV head's query heads in one tile's rows): kernels whose
   // walks are causal-shaped (causal; local, of which the one-sided windows)
   // from 65 up to 128 columns: at d256 local its arithmetic spilled 8 bytes
@@ -1671,17 +1672,13 @@ __device__ __forceinline__ float part_weight(float m, float m_all) { return m ==
 // them into its registers and returns true (the caller's epilogue stores
 // the tile), the others false. The merge reads every part back in piece
 // order, without FMA contraction: the bits do not depend on which piece
-// finished last. Two row blocks a consumer (kRowBlocks 2): both blocks'
-// parts, block r's after block r - 1's in the slot (o1/max1/sum1; with one
-// block they are not read).
+// finished last.
 template <class T>
 __device__ __forceinline__ bool merge_split_tile(const fa_fwd_args &a, uint32_t list, unsigned k,
-                                                 float (&o0)[T::kOTiles][4], float (&max0)[1][2],
-                                                 float (&sum0)[1][2], float (&o1)[T::kOTiles][4],
-                                                 float (&max1)[1][2], float (&sum1)[1][2], int ctid) {
+                                                 float (&o)[T::kOTiles][4], float (&row_max)[1][2],
+                                                 float (&row_sum)[1][2], int ctid) {
   constexpr int kThreadsC = 128 * T::kConsumers;
-  constexpr int kBlockFloat4 = kThreadsC * (T::kOTiles + 1);  // one row block's part: [fragment float4][thread]
-  constexpr int kSlot = kBlockFloat4 * T::kRowBlocks;           // float4 per slot
+  constexpr int kSlot = kThreadsC * (T::kOTiles + 1);  // float4 per slot: [fragment float4][thread]
   const uint32_t tail = list + kListEntryBytes * FA_TILE_LIST_MAX;
   const uint4 sp = ld_shared_16(tail);  // {count, first piece entry | n << 16, R | G' << 16, broadcast}
   fa_tile_split split;
@@ -1694,16 +1691,8 @@ __device__ __forceinline__ bool merge_split_tile(const fa_fwd_args &a, uint32_t 
   float4 *slots = reinterpret_cast<float4 *>(static_cast<char *>(a.workspace) + fa_split_counter_bytes(a.sm_count));
   float4 *mine = slots + (size_t)piece.slot * kSlot + ctid;
 #pragma unroll
-  for (int r = 0; r < T::kRowBlocks; ++r) {
-    float(&o)[T::kOTiles][4] = r == 0 ? o0 : o1;
-    float(&row_max)[1][2] = r == 0 ? max0 : max1;
-    float(&row_sum)[1][2] = r == 0 ? sum0 : sum1;
-    float4 *part = mine + r * kBlockFloat4;
-#pragma unroll
-    for (int dt = 0; dt < T::kOTiles; ++dt)
-      __stcg(part + dt * kThreadsC, make_float4(o[dt][0], o[dt][1], o[dt][2], o[dt][3]));
-    __stcg(part + T::kOTiles * kThreadsC, make_float4(row_max[0][0], row_max[0][1], row_sum[0][0], row_sum[0][1]));
-  }
+  for (int dt = 0; dt < T::kOTiles; ++dt) __stcg(mine + dt * kThreadsC, make_float4(o[dt][0], o[dt][1], o[dt][2], o[dt][3]));
+  __stcg(mine + T::kOTiles * kThreadsC, make_float4(row_max[0][0], row_max[0][1], row_sum[0][0], row_sum[0][1]));
   __threadfence();  // this thread's partial, device-wide, before the count
   named_bar_sync(kBarConsumers, kThreadsC);
   if (ctid == 0) {
@@ -1720,52 +1709,38 @@ __device__ __forceinline__ bool merge_split_tile(const fa_fwd_args &a, uint32_t 
   // that is not the first needs the parts before it merged first, in a
   // second fragment (the first version of this merge did that and spilled
   // at d256).
+  const float4 *part = slots + (size_t)(piece.slot - piece.index) * kSlot + ctid;  // the tile's slots are adjacent
+  {
+    const float4 s = __ldcg(part + T::kOTiles * kThreadsC);
+    row_max[0][0] = s.x, row_max[0][1] = s.y, row_sum[0][0] = s.z, row_sum[0][1] = s.w;
 #pragma unroll
-  for (int r = 0; r < T::kRowBlocks; ++r) {
-    float(&o)[T::kOTiles][4] = r == 0 ? o0 : o1;
-    float(&row_max)[1][2] = r == 0 ? max0 : max1;
-    float(&row_sum)[1][2] = r == 0 ? sum0 : sum1;
-    const float4 *part = slots + (size_t)(piece.slot - piece.index) * kSlot + r * kBlockFloat4 + ctid;  // adjacent slots
-    {
-      const float4 s = __ldcg(part + T::kOTiles * kThreadsC);
-      row_max[0][0] = s.x, row_max[0][1] = s.y, row_sum[0][0] = s.z, row_sum[0][1] = s.w;
-#pragma unroll
-      for (int dt = 0; dt < T::kOTiles; ++dt) {
-        const float4 v = __ldcg(part + dt * kThreadsC);
-        o[dt][0] = v.x, o[dt][1] = v.y, o[dt][2] = v.z, o[dt][3] = v.w;
-      }
+    for (int dt = 0; dt < T::kOTiles; ++dt) {
+      const float4 v = __ldcg(part + dt * kThreadsC);
+      o[dt][0] = v.x, o[dt][1] = v.y, o[dt][2] = v.z, o[dt][3] = v.w;
     }
-    for (unsigned q = 1; q < piece.count; ++q) {
-      part += kSlot;
-      const float4 s = __ldcg(part + T::kOTiles * kThreadsC);
-      const float pm[2] = {s.x, s.y}, pl[2] = {s.z, s.w};
-      float wa[2], wb[2];
+  }
+  for (unsigned q = 1; q < piece.count; ++q) {
+    part += kSlot;
+    const float4 s = __ldcg(part + T::kOTiles * kThreadsC);
+    const float pm[2] = {s.x, s.y}, pl[2] = {s.z, s.w};
+    float wa[2], wb[2];
 #pragma unroll
-      for (int h = 0; h < 2; ++h) {
-        const float m = fmaxf(row_max[0][h], pm[h]);
-        wa[h] = part_weight(row_max[0][h], m);
-        wb[h] = part_weight(pm[h], m);
-        row_sum[0][h] = __fadd_rn(__fmul_rn(row_sum[0][h], wa[h]), __fmul_rn(pl[h], wb[h]));
-        row_max[0][h] = m;
-      }
+    for (int h = 0; h < 2; ++h) {
+      const float m = fmaxf(row_max[0][h], pm[h]);
+      wa[h] = part_weight(row_max[0][h], m);
+      wb[h] = part_weight(pm[h], m);
+      row_sum[0][h] = __fadd_rn(__fmul_rn(row_sum[0][h], wa[h]), __fmul_rn(pl[h], wb[h]));
+      row_max[0][h] = m;
+    }
 #pragma unroll
-      for (int dt = 0; dt < T::kOTiles; ++dt) {
-        const float4 v = __ldcg(part + dt * kThreadsC);
-        const float pv[4] = {v.x, v.y, v.z, v.w};
+    for (int dt = 0; dt < T::kOTiles; ++dt) {
+      const float4 v = __ldcg(part + dt * kThreadsC);
+      const float pv[4] = {v.x, v.y, v.z, v.w};
 #pragma unroll
-        for (int j = 0; j < 4; ++j) o[dt][j] = __fadd_rn(__fmul_rn(o[dt][j], wa[j >> 1]), __fmul_rn(pv[j], wb[j >> 1]));
-      }
+      for (int j = 0; j < 4; ++j) o[dt][j] = __fadd_rn(__fmul_rn(o[dt][j], wa[j >> 1]), __fmul_rn(pv[j], wb[j >> 1]));
     }
   }
   return true;
-}
-// One row block (consume)
-template <class T>
-__device__ __forceinline__ bool merge_split_tile(const fa_fwd_args &a, uint32_t list, unsigned k,
-                                                 float (&o)[T::kOTiles][4], float (&row_max)[1][2],
-                                                 float (&row_sum)[1][2], int ctid) {
-  static_assert(T::kRowBlocks == 1, "merge_split_tile: one row block");
-  return merge_split_tile<T>(a, list, k, o, row_max, row_sum, o, row_max, row_sum, ctid);
 }
 
 // One past the last key that any of a consumer's 64 rows (from row0 of
@@ -1939,11 +1914,9 @@ __device__ __forceinline__ void consume_row_pairs(const fa_fwd_args &a, const CU
         pv_gemm_issue<T>(ob[0], pb, sv_stage);
         tr.mark(kTrPVIssued, n_block_max - 1 - n_block_min);
         const WgmmaTile tl = locate_tile<T>(a, list, tile);
-        if (!T::kSplitMerge || tl.keys == 0) {  // (a split tile's piece: at its epilogue, after the merge)
-          row_ends<T>(a, tl, max_a, sum_a, warp_row0, lane, inv_a, tr);
-          row_ends<T>(a, tl, max_b, sum_b, warp_row0 + kBlockRows, lane, inv_b, tr);
-          ends_done = true;
-        }
+        row_ends<T>(a, tl, max_a, sum_a, warp_row0, lane, inv_a, tr);
+        row_ends<T>(a, tl, max_b, sum_b, warp_row0 + kBlockRows, lane, inv_b, tr);
+        ends_done = true;
         wgmma_wait<0>();
         wgmma_reg_fence(oa[0]);
         wgmma_reg_fence(ob[0]);
@@ -1959,9 +1932,6 @@ __device__ __forceinline__ void consume_row_pairs(const fa_fwd_args &a, const CU
     }
     // the tile found again from the list (the loop runs at the register limit, as in consume)
     const WgmmaTile te = locate_tile<T>(a, list, tile);
-    if constexpr (T::kSplitMerge)
-      if (te.keys != 0 && !merge_split_tile<T>(a, list, tile, oa[0], max_a, sum_a, ob[0], max_b, sum_b, ctid))
-        continue;
     tr.mark(kTrTileLocated);
     const uint32_t so = sq + T::kOStageOffset;
     store_o<T>(a, te, oa[0], max_a, sum_a, warp_row0, lane, so, &tm_o, any_keys, inv_a, ends_done, tr, 0);
