@@ -228,8 +228,11 @@ def long_key_tiles(f, d, row, mask):
         if set(masks) - set(f.masks):
             sys.exit(f"{where}: masks names masks the family does not build: {sorted(set(masks) - set(f.masks))}")
         fields = {k: v for k, v in lk.items() if k not in ("min_seqlen_k", "masks", "head_dims")}
-        if set(fields) - set(base):
-            sys.exit(f"{where}: unknown tile fields {sorted(set(fields) - set(base))}")
+        # A field is known when the row or one of its by_mask entries sets it
+        # (row_blocks, say, set only for mask none): a typo still stops here.
+        known = set(row) | {k for over in row.get("by_mask", {}).values() for k in over}
+        if set(fields) - known:
+            sys.exit(f"{where}: unknown tile fields {sorted(set(fields) - known)}")
         if mask not in masks or d not in lk.get("head_dims", [d]):
             continue
         if any(m == n for _, m in out):

@@ -291,6 +291,12 @@ WGMMA_TILES = [
     # with it causal up to 8192 keys on that kernel (s2048 +7..8%, s4096
     # +4.7..5.6%; s8192 -0.4..-1.3% and s16384 -1.1..-2.7% on it, so the
     # 192-row kernel from 8192 keys; same file, call 4).
+    # Sixty-third session: mask none on d64's 256 x 128 tile with two row
+    # blocks a consumer, softmax turns and the speculative rule (over the
+    # 192-row kernel, 3 rounds, both sides splitting the last round:
+    # s512 +10..12%, s1024 +12%, s2048 +4.4%, s4096 +5%, s8192/s16384
+    # +2.7%; the pair kernel does not split: s512 +2..5% more, s4096-s16384
+    # 1.0-1.8% less; bench/results-h200-2026-12-04-s63-ab.md, calls 1-2).
     dict(max_head_dim=32, block_m=192, block_n=128, warps=16, stages=3, q_buffers=2, overlap=True, pingpong=True, persistent=True, smem_epilogue=True, lazy_rescale=False,
          by_mask=dict(none=dict(block_m=256, warps=12, pingpong="softmax", lazy_rescale="speculative", row_blocks=2),
                       causal=dict(block_m=128, warps=12, pingpong="softmax", lazy_rescale="speculative"), local=dict(block_m=128, warps=12, pingpong=False)),
@@ -332,10 +338,14 @@ WGMMA_TILES = [
     # from 2048 keys +1..5% (4 rounds, bench/results-h200-2026-12-04-s62-row-pairs-ab.md).
     # Causal on it (block A one key tile short on the diagonal; the kernel
     # supports it): s512/s1024 causal 10-13% slower, s2048 level, s4096 3-5%
-    # faster in one call of 3 rounds (same file, call 3): not in the spec.
+    # faster in one call of 3 rounds (same file, call 3).
+    # Sixty-third session: causal from 4096 keys on it, replacing the
+    # 192-row GEMM-turn kernel from 8192 (3 rounds, bf16 / fp16: s4096
+    # +2.0 / 2.0%, s8192 +1.0 / 2.0%, s16384 +0.8 / 1.4% of speed;
+    # bench/results-h200-2026-12-04-s63-ab.md, call 2).
     dict(max_head_dim=64, block_m=128, block_n=128, warps=12, stages=3, q_buffers=2, overlap=True, pingpong="softmax", persistent=True, smem_epilogue=True, lazy_rescale="speculative", first_softmax_turn=True,
          by_mask=dict(none=dict(block_m=256, row_blocks=2), local=dict(pingpong=False, lazy_rescale=False)),
-         long_keys=dict(min_seqlen_k=8192, masks=["causal"], block_m=192, warps=16, pingpong=True, lazy_rescale="warp")),
+         long_keys=dict(min_seqlen_k=4096, masks=["causal"], block_m=256, row_blocks=2)),
     # d80, d96 (32-column panels, padded to 96): the d128 tile with 3 stages
     # (216 KB; +0.85% median over 2, src/cuda/fwd_wgmma.md "Head dims that
     # are not multiples of 64"); from 8192 keys 128 x 176 with 2 stages
