@@ -297,10 +297,14 @@ WGMMA_TILES = [
     # s512 +10..12%, s1024 +12%, s2048 +4.4%, s4096 +5%, s8192/s16384
     # +2.7%; the pair kernel does not split: s512 +2..5% more, s4096-s16384
     # 1.0-1.8% less; bench/results-h200-2026-12-04-s63-ab.md, calls 1-2).
-    dict(max_head_dim=32, block_m=192, block_n=128, warps=16, stages=3, q_buffers=2, overlap=True, pingpong=True, persistent=True, smem_epilogue=True, lazy_rescale=False,
-         by_mask=dict(none=dict(block_m=256, warps=12, pingpong="softmax", lazy_rescale="speculative", row_blocks=2),
-                      causal=dict(block_m=128, warps=12, pingpong="softmax", lazy_rescale="speculative"), local=dict(block_m=128, warps=12, pingpong=False)),
-         long_keys=dict(min_seqlen_k=8192, masks=["causal"], block_m=192, warps=16, pingpong=True, lazy_rescale=False)),
+    # And causal from 4096 keys on that tile, as d64's, instead of the
+    # 192-row kernel from 8192 (4 rounds, bf16 / fp16: s4096 +4.6 / 4.7%,
+    # s8192 +4.4 / 4.5%, s16384 +3.8 / 3.9%; same file, call 4). No d32
+    # kernel is left on the 192-row tile: the row's own fields are now the
+    # 128-row causal kernel's.
+    dict(max_head_dim=32, block_m=128, block_n=128, warps=12, stages=3, q_buffers=2, overlap=True, pingpong="softmax", persistent=True, smem_epilogue=True, lazy_rescale="speculative",
+         by_mask=dict(none=dict(block_m=256, row_blocks=2), local=dict(pingpong=False, lazy_rescale=False)),
+         long_keys=dict(min_seqlen_k=4096, masks=["causal"], block_m=256, row_blocks=2)),
     # d64: mask none at 192 x 128, three consumers taking turns (FA3's d64
     # shape): 4-15% less time than 128 x 128 without turns / 128 x 192 with
     # two (H200, fwd_wgmma.md "Twentieth session"); causal from 2048 keys
