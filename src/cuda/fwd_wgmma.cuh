@@ -1904,11 +1904,13 @@ __device__ __forceinline__ void consume_row_pairs(const fa_fwd_args &a, const CU
         wgmma_reg_fence(pa);
         wgmma_reg_fence(pb);
         wgmma_reg_fence(sc[0]);
+        tr.mark(kTrLoopTop, n_block_max - n_block_min);  // as a loop step's: the P V before done
         if (a_to_last && n_block_max - 1 > n_block_min && ctid % 128 == 0)
           mbar_arrive(bar.v_empty(ring_slot<T>(jj - 1)));
         rescale_o<T>(oa[0], alpha_a);
         rescale_o<T>(ob[0], alpha_b);
         mbar_wait(bar.v_full(s), ring_parity<T>(jj));
+        tr.mark(kTrVReady, n_block_max - 1 - n_block_min);
         if (n0 + T::kBlockN > len_k) zero_v_tail_by_panel<T>(sv_stage, len_k - n0, ctid);  // uniform over the block
         pv_gemm_issue<T>(oa[0], pa, sv_stage_a);
         pv_gemm_issue<T>(ob[0], pb, sv_stage);
