@@ -1538,9 +1538,10 @@ static void test_concurrency(void **state) {
  * block's list (more entries than a block has threads) and takes the
  * overflow path; 7 SMs give an uneven share. Varlen, GQA 8:1, 64 query
  * heads (2048 tiles of 128 rows in the dense-shaped bound), causal and
- * with no mask below and above 2048 keys: on sm_90 the wgmma family's
- * 128-row d64/d128 tiles, its 192-row d64 tiles with three consumers, and
- * d64's long-key kernels (from 2048 keys). The
+ * with no mask, the longest key row 2000 or 4500: on sm_90 the wgmma
+ * family's 128-row d64 causal and d128 tiles, and d64's 256-row tiles of
+ * two row blocks a consumer (no mask at any length; causal from 4096
+ * keys, the 4500-key cases). The
  * device's own SM count runs first; the others must match it bitwise. No
  * workspace, so the 64-row sequence's decode half does not split (a split
  * count follows the SM count, and splits round differently). Each run is
