@@ -33,9 +33,10 @@
 # side on the H200); fa_demo of each variant against A on three kernels
 # (same error line: a proxy for identical output); racecheck and synccheck
 # of one kernel of the last variant (AB_SAN: the kernel, default the bf16
-# causal one of the first head dim built; AB_SAN_SIDE=A: of A; AB_SAN_TOOLS: the
+# causal one of the first head dim built; several, space-separated, each
+# "X:kernel" to run it on side X; AB_SAN_SIDE=A: of A; AB_SAN_TOOLS: the
 # tools, "none" for none; AB_SAN_RESERVE: seconds of the budget the tests
-# leave to them, default 40 a tool).
+# leave to them, default 40 a tool and kernel).
 #
 #   run(command="bash bench/wgmma_ab.sh", carry=[".deb"], timeout_s=360)
 # The trees are copies under /tmp/wab (never this checkout's spec); logs in
@@ -79,9 +80,11 @@ done
 # built too, or ab_prefill stops at the first row it cannot dispatch (the
 # twenty-eighth session lost a call's timing to it).
 WGMMA_DIMS=${AB_WGMMA_DIMS:-64,128,256}
-# The sanitized kernel: $AB_SAN, else the causal kernel of the first head dim
-# built (a d128 default found nothing to run when only d64 was built).
-SAN_KERNEL=${AB_SAN:-wgmma_sm90a_hdim${WGMMA_DIMS%%,*}_bf16_causal}
+# The sanitized kernels: $AB_SAN (space-separated test_fwd filters, each
+# run on the side $AB_SAN_SIDE / the last variant, or on side X when written
+# "X:filter"), else the causal kernel of the first head dim built (a d128
+# default found nothing to run when only d64 was built).
+read -r -a SAN_KERNELS <<<"${AB_SAN:-wgmma_sm90a_hdim${WGMMA_DIMS%%,*}_bf16_causal}"
 case "${AB_TIME_DIMS:-packed}" in
   *packed*) for d in 128 80; do
       case ",$WGMMA_DIMS," in *",$d,"*) ;; *) WGMMA_DIMS="$WGMMA_DIMS,$d"; note "wgmma d$d built too: the packed rows need it" ;; esac
@@ -195,7 +198,7 @@ TEST_CAP=${AB_TEST_CAP:-$((40 * $(echo "$WGMMA_DIMS" | tr ',' ' ' | wc -w)))}
 # sides' tests take it all, and its sanitizers ran 12 s each, no verdict.
 TOOLS=(${AB_SAN_TOOLS:-racecheck synccheck})
 [ "${AB_SAN_TOOLS:-}" = none ] && TOOLS=()
-SAN_RESERVE=${AB_SAN_RESERVE:-$((40 * ${#TOOLS[@]}))}
+SAN_RESERVE=${AB_SAN_RESERVE:-$((40 * ${#TOOLS[@]} * ${#SAN_KERNELS[@]}))}
 cap_tests() { local c; c=$(cap "$1"); local room=$((BUDGET - SAN_RESERVE - (SECONDS - T0))); [ "$room" -lt "$c" ] && c=$((room > 1 ? room : 1)); echo "$c"; }
 for side in "${SIDES[@]}"; do
   [ "$side" = O ] && continue
@@ -240,17 +243,23 @@ for k in hdim64_bf16_causal:64 hdim128_fp16_none:128 hdim256_bf16_local:256; do
   done
 done
 
-# ---- racecheck and synccheck ($AB_SAN_TOOLS) of one kernel of the last variant
-for k in "${!TOOLS[@]}"; do
-  tool=${TOOLS[$k]}
-  left=$(((BUDGET - (SECONDS - T0)) / (${#TOOLS[@]} - k)))  # an equal share of what is left
-  if [ "$left" -gt 10 ]; then
-    timeout "$left" compute-sanitizer --tool "$tool" --error-exitcode 99 "$W/$LAST/build/tests/test_fwd" "$SAN_KERNEL" \
-      >"$OUT/san_${tool}_$LAST.log" 2>&1
-    note "compute-sanitizer $tool $SAN_KERNEL ($LAST, limit $left s): exit $? ($(grep -cE '^\[       OK \]' "$OUT/san_${tool}_$LAST.log") OK; $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$OUT/san_${tool}_$LAST.log" | tail -1))"
-  else
-    note "compute-sanitizer $tool: skipped (budget)"
-  fi
+# ---- racecheck and synccheck ($AB_SAN_TOOLS) of each $AB_SAN kernel on its side
+runs=$((${#TOOLS[@]} * ${#SAN_KERNELS[@]}))
+for tool in "${TOOLS[@]}"; do
+  for entry in "${SAN_KERNELS[@]}"; do
+    side=$LAST kernel=$entry
+    case $entry in ?:*) side=${entry%%:*} kernel=${entry#*:} ;; esac
+    left=$(((BUDGET - (SECONDS - T0)) / runs))  # an equal share of what is left
+    runs=$((runs - 1))
+    log="$OUT/san_${tool}_${side}_$kernel.log"
+    if [ "$left" -gt 10 ]; then
+      timeout "$left" compute-sanitizer --tool "$tool" --error-exitcode 99 "$W/$side/build/tests/test_fwd" "$kernel" \
+        >"$log" 2>&1
+      note "compute-sanitizer $tool $kernel ($side, limit $left s): exit $? ($(grep -cE '^\[       OK \]' "$log") OK; $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$log" | tail -1))"
+    else
+      note "compute-sanitizer $tool $kernel: skipped (budget)"
+    fi
+  done
 done
 
 note "total: $((SECONDS - T0)) s"
