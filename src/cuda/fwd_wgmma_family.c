@@ -92,7 +92,8 @@ static int32_t padded_head_dim(const fa_kernel_info *k) {
  * the kernel may split this call, else 0: as FwdWgmmaTraits::kSplitMerge,
  * no causal kernel (nor a causal-shaped window: its walk ends in single
  * tiles), no head dim above 128 (the merge spilled there) and no kernel of
- * two row blocks a consumer (its merge is not built); prefill
+ * two row blocks a consumer (a merge of both blocks measured slower,
+ * fwd_wgmma.md "Two row blocks a consumer"); prefill
  * shapes only, sequences of two query tiles or more (decode-like calls
  * are the decode family's, and a runtime's worst-case workspace,
  * fa_fwd_workspace_size_max, stays theirs); and keys enough for
@@ -101,7 +102,7 @@ static size_t split_bytes(const fa_fwd_args *a, const fa_kernel_info *k, const f
   const int32_t padded = padded_head_dim(k);
   const int one_sided = (a->window_left < 0) != (a->window_right < 0);
   /* two row blocks a consumer (block_m = 128 x consumers, FwdWgmmaTraits::
-   * kRowBlocks): no split merge yet */
+   * kRowBlocks): no split merge */
   const int row_pairs = k->threads > 128 && k->block_m == 128 * (k->threads / 128 - 1);
   if (padded > 128 || k->mask == FA_MASK_CAUSAL || one_sided || k->block_n <= 0 || row_pairs ||
       (int64_t)a->seqlen_q < 2 * (int64_t)k->block_m ||
