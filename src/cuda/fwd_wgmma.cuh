@@ -1633,6 +1633,74 @@ __device__ __forceinline__ void store_tile_tma(const fa_fwd_args &a, const Wgmma
   }
 }
 
+// Both row blocks of a consume_row_pairs consumer (TMA stores, one pass:
+// d64): store_tile_tma's steps once for the two blocks (one wait for the
+// staging rows, one proxy fence, one warp barrier, one bulk group) where
+// it ran them per block, with the rows' ends done (row_ends: `inv_a`,
+// `inv_b`; `ends_done`). false, with nothing stored, for a work tile
+// without keys (`ends_done` false) and where a warp's block B rows cross a
+// varlen sequence's end (store_tile_tma copies those rows itself): the
+// caller stores per block, and the warp's earlier stores have read all
+// its staging rows (store_tile_tma waits for all but the newest group,
+// which this function's group for both blocks would be).
+template <class T>
+__device__ __forceinline__ bool store_pair_tma(const fa_fwd_args &a, const WgmmaTile &t, float (&oa)[T::kOTiles][4],
+                                               float (&ob)[T::kOTiles][4], const float (&inv_a)[2],
+                                               const float (&inv_b)[2], bool ends_done, uint32_t so,
+                                               const CUtensorMap *tm_o, Tracer &tr) {
+  static_assert(T::kTmaStore && !T::kOStageInQ && T::kOPasses == 1 && T::kRowBlocks == 2, "store_pair_tma");
+  using Elem = typename T::Elem;
+  constexpr int kPanels = T::kOStageCols / 64;
+  const unsigned tid = thread_index_x();  // read again: see store_tile_smem
+  const unsigned ln = tid & 31;
+  const unsigned wrow_a = ((tid >> 5) - 4) * 16, wrow_b = wrow_a + 64 * T::kConsumers;
+  // block B's rows end last: where they may go by TMA, A's may too
+  const int rows_left_b = packed_rows<T>(a, t.seq.len_q) - t.m0 - (int)wrow_b;
+  const bool dense = a.cu_seqlens_q == nullptr;
+  const bool by_tma = __shfl_sync(0xffffffffu, (int)(dense || rows_left_b >= 16), 0) != 0;  // warp-uniform
+  const bool issuer = elect_one();
+  if (issuer) bulk_wait_read();  // the warp's earlier stores have read both blocks' staging rows
+  __syncwarp();
+  if (!by_tma || !ends_done) return false;
+#pragma unroll
+  for (int dt = 0; dt < T::kOTiles; ++dt)
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+      oa[dt][j] *= inv_a[j >> 1];
+      ob[dt][j] *= inv_b[j >> 1];
+    }
+  tr.mark(kTrRowsDone);
+  // as store_tile_tma's stmatrix addresses
+  const uint32_t lane_off = ((ln & 7) + ((ln >> 3) & 1) * 8) * 128 + ((((ln >> 4) ^ ln) & 7) << 4);
+  const uint32_t so_a = so + (wrow_a / 16) * kPanels * 2048, so_b = so + (wrow_b / 16) * kPanels * 2048;
+#pragma unroll
+  for (int q = 0; q < kPanels; ++q)
+#pragma unroll
+    for (int u = 0; u < 4; ++u) {
+      const int dt = q * 8 + 2 * u;
+      const uint32_t ra[4] = {pack2<Elem>(oa[dt][0], oa[dt][1]), pack2<Elem>(oa[dt][2], oa[dt][3]),
+                              pack2<Elem>(oa[dt + 1][0], oa[dt + 1][1]), pack2<Elem>(oa[dt + 1][2], oa[dt + 1][3])};
+      stmatrix_x4((so_a + lane_off + q * T::kOPanelStride) ^ (u << 5), ra);
+      const uint32_t rb[4] = {pack2<Elem>(ob[dt][0], ob[dt][1]), pack2<Elem>(ob[dt][2], ob[dt][3]),
+                              pack2<Elem>(ob[dt + 1][0], ob[dt + 1][1]), pack2<Elem>(ob[dt + 1][2], ob[dt + 1][3])};
+      stmatrix_x4((so_b + lane_off + q * T::kOPanelStride) ^ (u << 5), rb);
+    }
+  fence_proxy_async_shared();  // the stmatrix writes before the async proxy reads them
+  __syncwarp();
+  if (issuer) {
+    const MapCoords ca = q_coords(t, (int)wrow_a, pack_shift<T>(a)), cb = q_coords(t, (int)wrow_b, pack_shift<T>(a));
+    const int batch = dense ? t.b : 0;
+#pragma unroll
+    for (int q = 0; q < kPanels; ++q) {
+      tma_store_4d(tm_o, so_a + q * T::kOPanelStride, q * 64, ca.x, ca.y, batch);
+      tma_store_4d(tm_o, so_b + q * T::kOPanelStride, q * 64, cb.x, cb.y, batch);
+    }
+    bulk_commit_group();
+  }
+  tr.mark(kTrPassStored, 0);
+  return true;
+}
+
 // kOStageInQ: the warp's stores of a work tile's O have read its rows of
 // that tile's Q buffer `qb`; the buffer goes back to the producer once every
 // consumer warp has said so (q_empty counts warps). Called at the next work
@@ -1936,8 +2004,14 @@ __device__ __forceinline__ void consume_row_pairs(const fa_fwd_args &a, const CU
     const WgmmaTile te = locate_tile<T>(a, list, tile);
     tr.mark(kTrTileLocated);
     const uint32_t so = sq + T::kOStageOffset;
-    store_o<T>(a, te, oa[0], max_a, sum_a, warp_row0, lane, so, &tm_o, any_keys, inv_a, ends_done, tr, 0);
-    store_o<T>(a, te, ob[0], max_b, sum_b, warp_row0 + kBlockRows, lane, so, &tm_o, any_keys, inv_b, ends_done, tr, 1);
+    bool stored = false;
+    if constexpr (T::kTmaStore && T::kOPasses == 1)
+      stored = store_pair_tma<T>(a, te, oa[0], ob[0], inv_a, inv_b, ends_done, so, &tm_o, tr);
+    if (!stored) {
+      store_o<T>(a, te, oa[0], max_a, sum_a, warp_row0, lane, so, &tm_o, any_keys, inv_a, ends_done, tr, 0);
+      store_o<T>(a, te, ob[0], max_b, sum_b, warp_row0 + kBlockRows, lane, so, &tm_o, any_keys, inv_b, ends_done, tr,
+                 1);
+    }
     tr.mark(kTrStored);
   }
   tr.finish();
