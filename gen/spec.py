@@ -347,13 +347,9 @@ WGMMA_TILES = [
     # 192-row GEMM-turn kernel from 8192 (3 rounds, bf16 / fp16: s4096
     # +2.0 / 2.0%, s8192 +1.0 / 2.0%, s16384 +0.8 / 1.4% of speed;
     # bench/results-h200-2026-12-04-s63-ab.md, call 2).
-    # Sixty-fourth session: with both row blocks' O stored in one pass
-    # (store_pair_tma), causal from 512 keys on it, over the 128-row kernel
-    # (3 rounds, bf16 / fp16 time): s512 -5.3 / -6.6%, s1024 -6.8 / -6.0%,
-    # s2048 -2.0 / -0.4% (bench/results-h200-2026-12-04-s64-ab.md, call 6).
     dict(max_head_dim=64, block_m=128, block_n=128, warps=12, stages=3, q_buffers=2, overlap=True, pingpong="softmax", persistent=True, smem_epilogue=True, lazy_rescale="speculative", first_softmax_turn=True,
          by_mask=dict(none=dict(block_m=256, row_blocks=2), local=dict(pingpong=False, lazy_rescale=False)),
-         long_keys=dict(min_seqlen_k=512, masks=["causal"], block_m=256, row_blocks=2)),
+         long_keys=dict(min_seqlen_k=4096, masks=["causal"], block_m=256, row_blocks=2)),
     # d80, d96 (32-column panels, padded to 96): the d128 tile with 3 stages
     # (216 KB; +0.85% median over 2, src/cuda/fwd_wgmma.md "Head dims that
     # are not multiples of 64"); from 8192 keys 128 x 176 with 2 stages

@@ -171,11 +171,11 @@ int fa_launch_fwd_wgmma_sm90a_hdim32_fp16_causal_k4096(const fa_fwd_args *args, 
 int fa_launch_fwd_wgmma_sm90a_hdim32_fp16_local(const fa_fwd_args *args, fa_stream_t stream);
 int fa_launch_fwd_wgmma_sm90a_hdim32_fp16_none(const fa_fwd_args *args, fa_stream_t stream);
 int fa_launch_fwd_wgmma_sm90a_hdim64_bf16_causal(const fa_fwd_args *args, fa_stream_t stream);
-int fa_launch_fwd_wgmma_sm90a_hdim64_bf16_causal_k512(const fa_fwd_args *args, fa_stream_t stream);
+int fa_launch_fwd_wgmma_sm90a_hdim64_bf16_causal_k4096(const fa_fwd_args *args, fa_stream_t stream);
 int fa_launch_fwd_wgmma_sm90a_hdim64_bf16_local(const fa_fwd_args *args, fa_stream_t stream);
 int fa_launch_fwd_wgmma_sm90a_hdim64_bf16_none(const fa_fwd_args *args, fa_stream_t stream);
 int fa_launch_fwd_wgmma_sm90a_hdim64_fp16_causal(const fa_fwd_args *args, fa_stream_t stream);
-int fa_launch_fwd_wgmma_sm90a_hdim64_fp16_causal_k512(const fa_fwd_args *args, fa_stream_t stream);
+int fa_launch_fwd_wgmma_sm90a_hdim64_fp16_causal_k4096(const fa_fwd_args *args, fa_stream_t stream);
 int fa_launch_fwd_wgmma_sm90a_hdim64_fp16_local(const fa_fwd_args *args, fa_stream_t stream);
 int fa_launch_fwd_wgmma_sm90a_hdim64_fp16_none(const fa_fwd_args *args, fa_stream_t stream);
 int fa_launch_fwd_wgmma_sm90a_hdim80_bf16_causal(const fa_fwd_args *args, fa_stream_t stream);
@@ -560,16 +560,16 @@ static const fa_kernel_entry entries[] = {
      &fa_family_wgmma, fa_launch_fwd_wgmma_sm90a_hdim32_fp16_none, 0},
     {{sizeof(fa_kernel_info), "fwd_wgmma_sm90a_hdim64_bf16_causal", "wgmma", "Hopper forward: TMA producer warpgroup, wgmma consumer warpgroups of 64 query rows each, mbarrier ring; 128x128 tile, 12 warps; intra-warpgroup overlap; softmax turns; persistent; epilogue through shared memory; two Q tiles; lazy running max (speculative)", "sm_90a", FA_BACKEND_CUDA, 90, 64, FA_DTYPE_BF16, FA_MASK_CAUSAL, 15, 128, 128, 384, 165888},
      &fa_family_wgmma, fa_launch_fwd_wgmma_sm90a_hdim64_bf16_causal, 0},
-    {{sizeof(fa_kernel_info), "fwd_wgmma_sm90a_hdim64_bf16_causal_k512", "wgmma", "Hopper forward: TMA producer warpgroup, wgmma consumer warpgroups of 64 query rows each, mbarrier ring; 256x128 tile, 12 warps; intra-warpgroup overlap; softmax turns; persistent; epilogue through shared memory; two Q tiles; lazy running max (speculative); two row blocks a consumer; dispatch takes it for max_seqlen_k >= 512", "sm_90a", FA_BACKEND_CUDA, 90, 64, FA_DTYPE_BF16, FA_MASK_CAUSAL, 15, 256, 128, 384, 215040},
-     &fa_family_wgmma, fa_launch_fwd_wgmma_sm90a_hdim64_bf16_causal_k512, 512},
+    {{sizeof(fa_kernel_info), "fwd_wgmma_sm90a_hdim64_bf16_causal_k4096", "wgmma", "Hopper forward: TMA producer warpgroup, wgmma consumer warpgroups of 64 query rows each, mbarrier ring; 256x128 tile, 12 warps; intra-warpgroup overlap; softmax turns; persistent; epilogue through shared memory; two Q tiles; lazy running max (speculative); two row blocks a consumer; dispatch takes it for max_seqlen_k >= 4096", "sm_90a", FA_BACKEND_CUDA, 90, 64, FA_DTYPE_BF16, FA_MASK_CAUSAL, 15, 256, 128, 384, 215040},
+     &fa_family_wgmma, fa_launch_fwd_wgmma_sm90a_hdim64_bf16_causal_k4096, 4096},
     {{sizeof(fa_kernel_info), "fwd_wgmma_sm90a_hdim64_bf16_local", "wgmma", "Hopper forward: TMA producer warpgroup, wgmma consumer warpgroups of 64 query rows each, mbarrier ring; 128x128 tile, 12 warps; intra-warpgroup overlap; persistent; epilogue through shared memory; two Q tiles", "sm_90a", FA_BACKEND_CUDA, 90, 64, FA_DTYPE_BF16, FA_MASK_LOCAL, 15, 128, 128, 384, 165888},
      &fa_family_wgmma, fa_launch_fwd_wgmma_sm90a_hdim64_bf16_local, 0},
     {{sizeof(fa_kernel_info), "fwd_wgmma_sm90a_hdim64_bf16_none", "wgmma", "Hopper forward: TMA producer warpgroup, wgmma consumer warpgroups of 64 query rows each, mbarrier ring; 256x128 tile, 12 warps; intra-warpgroup overlap; softmax turns; persistent; epilogue through shared memory; two Q tiles; lazy running max (speculative); two row blocks a consumer", "sm_90a", FA_BACKEND_CUDA, 90, 64, FA_DTYPE_BF16, FA_MASK_NONE, 15, 256, 128, 384, 215040},
      &fa_family_wgmma, fa_launch_fwd_wgmma_sm90a_hdim64_bf16_none, 0},
     {{sizeof(fa_kernel_info), "fwd_wgmma_sm90a_hdim64_fp16_causal", "wgmma", "Hopper forward: TMA producer warpgroup, wgmma consumer warpgroups of 64 query rows each, mbarrier ring; 128x128 tile, 12 warps; intra-warpgroup overlap; softmax turns; persistent; epilogue through shared memory; two Q tiles; lazy running max (speculative)", "sm_90a", FA_BACKEND_CUDA, 90, 64, FA_DTYPE_FP16, FA_MASK_CAUSAL, 15, 128, 128, 384, 165888},
      &fa_family_wgmma, fa_launch_fwd_wgmma_sm90a_hdim64_fp16_causal, 0},
-    {{sizeof(fa_kernel_info), "fwd_wgmma_sm90a_hdim64_fp16_causal_k512", "wgmma", "Hopper forward: TMA producer warpgroup, wgmma consumer warpgroups of 64 query rows each, mbarrier ring; 256x128 tile, 12 warps; intra-warpgroup overlap; softmax turns; persistent; epilogue through shared memory; two Q tiles; lazy running max (speculative); two row blocks a consumer; dispatch takes it for max_seqlen_k >= 512", "sm_90a", FA_BACKEND_CUDA, 90, 64, FA_DTYPE_FP16, FA_MASK_CAUSAL, 15, 256, 128, 384, 215040},
-     &fa_family_wgmma, fa_launch_fwd_wgmma_sm90a_hdim64_fp16_causal_k512, 512},
+    {{sizeof(fa_kernel_info), "fwd_wgmma_sm90a_hdim64_fp16_causal_k4096", "wgmma", "Hopper forward: TMA producer warpgroup, wgmma consumer warpgroups of 64 query rows each, mbarrier ring; 256x128 tile, 12 warps; intra-warpgroup overlap; softmax turns; persistent; epilogue through shared memory; two Q tiles; lazy running max (speculative); two row blocks a consumer; dispatch takes it for max_seqlen_k >= 4096", "sm_90a", FA_BACKEND_CUDA, 90, 64, FA_DTYPE_FP16, FA_MASK_CAUSAL, 15, 256, 128, 384, 215040},
+     &fa_family_wgmma, fa_launch_fwd_wgmma_sm90a_hdim64_fp16_causal_k4096, 4096},
     {{sizeof(fa_kernel_info), "fwd_wgmma_sm90a_hdim64_fp16_local", "wgmma", "Hopper forward: TMA producer warpgroup, wgmma consumer warpgroups of 64 query rows each, mbarrier ring; 128x128 tile, 12 warps; intra-warpgroup overlap; persistent; epilogue through shared memory; two Q tiles", "sm_90a", FA_BACKEND_CUDA, 90, 64, FA_DTYPE_FP16, FA_MASK_LOCAL, 15, 128, 128, 384, 165888},
      &fa_family_wgmma, fa_launch_fwd_wgmma_sm90a_hdim64_fp16_local, 0},
     {{sizeof(fa_kernel_info), "fwd_wgmma_sm90a_hdim64_fp16_none", "wgmma", "Hopper forward: TMA producer warpgroup, wgmma consumer warpgroups of 64 query rows each, mbarrier ring; 256x128 tile, 12 warps; intra-warpgroup overlap; softmax turns; persistent; epilogue through shared memory; two Q tiles; lazy running max (speculative); two row blocks a consumer", "sm_90a", FA_BACKEND_CUDA, 90, 64, FA_DTYPE_FP16, FA_MASK_NONE, 15, 256, 128, 384, 215040},

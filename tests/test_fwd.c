@@ -869,7 +869,7 @@ static void test_fwd_case(void **state) {
     if (fa_kernel_info_get(kernel, &info) != FA_OK)
       fail_msg("%s: fa_kernel_info_get(%zu) failed", c->name, kernel);
     /* Two row blocks a consumer (block_m = 128 x consumers: d32/d64 none,
-     * and their causal long-key kernels, which this block skips anyway): no split
+     * and their causal _k4096, which this block skips anyway): no split
      * (fwd_wgmma_family.c split_bytes asks for no workspace; its merge
      * measured slower, fwd_wgmma.md "Two row blocks a consumer") */
     const int row_pairs = info.threads > 128 && info.block_m == 128 * (info.threads / 128 - 1);
