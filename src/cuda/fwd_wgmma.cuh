@@ -1442,6 +1442,16 @@ __device__ __forceinline__ void store_tile(const fa_fwd_args &a, const WgmmaTile
   }
 }
 
+// O's n8 tiles dt and dt + 1 (a thread's fragments of the warp's 16 rows),
+// rounded to 16 bits, as one stmatrix x4 at this lane's address `addr`.
+template <class T>
+__device__ __forceinline__ void stmatrix_o_tiles(const float (&o)[T::kOTiles][4], int dt, uint32_t addr) {
+  using Elem = typename T::Elem;
+  const uint32_t r[4] = {pack2<Elem>(o[dt][0], o[dt][1]), pack2<Elem>(o[dt][2], o[dt][3]),
+                         pack2<Elem>(o[dt + 1][0], o[dt + 1][1]), pack2<Elem>(o[dt + 1][2], o[dt + 1][3])};
+  stmatrix_x4(addr, r);
+}
+
 // Epilogue through shared memory (switch smem_epilogue; fwd_wgmma.md):
 // finish_rows, then per pass of kOStageCols columns each warp stages its own
 // 16 rows in the staging area `so` (rows of kOStageRowBytes) with stmatrix
@@ -1456,7 +1466,6 @@ __device__ __forceinline__ void store_tile_smem(const fa_fwd_args &a, const Wgmm
                                                 const float (&row_max)[1][2], const float (&row_sum)[1][2],
                                                 int warp_row0, int lane, uint32_t so, const float (&ends)[2],
                                                 bool ends_done, int row_block = 0) {
-  using Elem = typename T::Elem;
   constexpr int kRow = T::kOStageRowBytes;
   constexpr int kTilesPerPass = T::kOStageCols / 8;  // n8 tiles (16-byte chunks of a row) per pass
   finish_rows<T>(a, t, o, row_max, row_sum, warp_row0, lane, ends, ends_done);
@@ -1479,10 +1488,7 @@ __device__ __forceinline__ void store_tile_smem(const fa_fwd_args &a, const Wgmm
     __syncwarp();  // the warp's previous copy-out has read its staging rows
 #pragma unroll
     for (int u = 0; u < kTilesPerPass / 2; ++u) {
-      const int dt = pass * kTilesPerPass + 2 * u;
-      const uint32_t r[4] = {pack2<Elem>(o[dt][0], o[dt][1]), pack2<Elem>(o[dt][2], o[dt][3]),
-                             pack2<Elem>(o[dt + 1][0], o[dt + 1][1]), pack2<Elem>(o[dt + 1][2], o[dt + 1][3])};
-      stmatrix_x4(st_addr + u * 32, r);
+      stmatrix_o_tiles<T>(o, pass * kTilesPerPass + 2 * u, st_addr + u * 32);
     }
     __syncwarp();  // the warp's 16 rows staged
     // Chunk i = 32 it + lane of the pass: row i / kTilesPerPass, chunk
@@ -1585,7 +1591,8 @@ __device__ __forceinline__ void store_tile_tma(const fa_fwd_args &a, const Wgmma
 #pragma unroll
     for (int q = 0; q < kPanelsPerPass; ++q)
 #pragma unroll
-      for (int u = 0; u < 4; ++u) {
+      for (int u = 0; u < 4; ++u) {  // stmatrix_o_tiles written out: the call here
+        // reallocated d128's epilogue registers (same instructions), untimed
         const int dt = pass * kTilesPerPass + q * 8 + 2 * u;
         const uint32_t r[4] = {pack2<Elem>(o[dt][0], o[dt][1]), pack2<Elem>(o[dt][2], o[dt][3]),
                                pack2<Elem>(o[dt + 1][0], o[dt + 1][1]), pack2<Elem>(o[dt + 1][2], o[dt + 1][3])};
@@ -1649,7 +1656,6 @@ __device__ __forceinline__ bool store_pair_tma(const fa_fwd_args &a, const Wgmma
                                                const float (&inv_b)[2], bool ends_done, uint32_t so,
                                                const CUtensorMap *tm_o, Tracer &tr) {
   static_assert(T::kTmaStore && !T::kOStageInQ && T::kOPasses == 1 && T::kRowBlocks == 2, "store_pair_tma");
-  using Elem = typename T::Elem;
   constexpr int kPanels = T::kOStageCols / 64;
   const unsigned tid = thread_index_x();  // read again: see store_tile_smem
   const unsigned ln = tid & 31;
@@ -1677,13 +1683,8 @@ __device__ __forceinline__ bool store_pair_tma(const fa_fwd_args &a, const Wgmma
   for (int q = 0; q < kPanels; ++q)
 #pragma unroll
     for (int u = 0; u < 4; ++u) {
-      const int dt = q * 8 + 2 * u;
-      const uint32_t ra[4] = {pack2<Elem>(oa[dt][0], oa[dt][1]), pack2<Elem>(oa[dt][2], oa[dt][3]),
-                              pack2<Elem>(oa[dt + 1][0], oa[dt + 1][1]), pack2<Elem>(oa[dt + 1][2], oa[dt + 1][3])};
-      stmatrix_x4((so_a + lane_off + q * T::kOPanelStride) ^ (u << 5), ra);
-      const uint32_t rb[4] = {pack2<Elem>(ob[dt][0], ob[dt][1]), pack2<Elem>(ob[dt][2], ob[dt][3]),
-                              pack2<Elem>(ob[dt + 1][0], ob[dt + 1][1]), pack2<Elem>(ob[dt + 1][2], ob[dt + 1][3])};
-      stmatrix_x4((so_b + lane_off + q * T::kOPanelStride) ^ (u << 5), rb);
+      stmatrix_o_tiles<T>(oa, q * 8 + 2 * u, (so_a + lane_off + q * T::kOPanelStride) ^ (u << 5));
+      stmatrix_o_tiles<T>(ob, q * 8 + 2 * u, (so_b + lane_off + q * T::kOPanelStride) ^ (u << 5));
     }
   fence_proxy_async_shared();  // the stmatrix writes before the async proxy reads them
   __syncwarp();
