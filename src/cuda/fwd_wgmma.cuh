@@ -833,7 +833,9 @@ __device__ __forceinline__ void online_softmax_speculative(float (&s)[1][T::kSTi
 // was waited for, so it is mostly done). With the speculative rule every
 // key tile but a work tile's first goes to online_softmax_speculative (the
 // first has no kept maxima: the rule per row).
-template <class T, bool FIRST = false>
+// kWaitPV false: no wait before the turn (consume_row_pairs' first key
+// tile: no P V is in flight, and B's S, issued with A's, may run on).
+template <class T, bool FIRST = false, bool kWaitPV = true>
 __device__ __forceinline__ void online_softmax_deferred(float (&s)[1][T::kSTiles][4], float (&row_max)[1][2],
                                                         float (&row_sum)[1][2], float (&alpha)[2], float c,
                                                         bool positive_scale, int consumer,
@@ -898,7 +900,7 @@ __device__ __forceinline__ void online_softmax_deferred(float (&s)[1][T::kSTiles
   }
   if constexpr (T::kPackInTurn) {
     tr.mark(kTrRowMax);
-    wgmma_wait<0>();  // the P V before: it reads p
+    if constexpr (kWaitPV) wgmma_wait<0>();  // the P V before: it reads p
     wgmma_reg_fence(p);
   }
   tr.mark(kTrTurnAsk);
@@ -1823,6 +1825,12 @@ __device__ __forceinline__ int consumer_key_end(const fa_fwd_args &a, int row0, 
       .hi;
 }
 
+// A compile-time flag passed to a generic lambda (its type carries it)
+template <bool V>
+struct WaitFlag {
+  static constexpr bool value = V;
+};
+
 // The consumer role with two row blocks (kRowBlocks 2; fwd_wgmma.md "Two
 // row blocks a consumer"): consumer c owns rows A = 64 c .. 64 c + 63 and
 // B = 64 (kConsumers + c) .. of each work tile, one S accumulator and an O
@@ -1890,27 +1898,37 @@ __device__ __forceinline__ void consume_row_pairs(const fa_fwd_args &a, const CU
       float sc[1][T::kSTiles][4];
       uint32_t pa[T::kPVSteps][4], pb[T::kPVSteps][4];
       float alpha_a[2], alpha_b[2];
-      // The first key tile: S and softmax of A, then of B (S over the
-      // registers A's turn has packed into P)
-      const auto first_step = [&](uint32_t sq_rows, int row0, float (&row_max)[1][2], float (&row_sum)[1][2],
-                                  float (&alpha)[2], uint32_t (&p)[T::kPVSteps][4], bool block_b) {
+      // The first key tile: S of A and of B issued together (no O is live
+      // yet, so S(B) takes registers of its own), A's softmax and turn
+      // while S(B) runs, then B's
+      const auto first_softmax = [&](float (&s_acc)[1][T::kSTiles][4], int row0, float (&row_max)[1][2],
+                                     float (&row_sum)[1][2], float (&alpha)[2], uint32_t (&p)[T::kPVSteps][4],
+                                     auto wait_pv) {
         const int n0 = n_block_min * T::kBlockN;
+        if (a.softcap > 0.f) apply_softcap<T>(s_acc, a.softcap, a.softcap_inner_scale);
+        if (fa_tile_needs_mask(&plan, n0, T::kBlockN))
+          apply_mask<T, true>(s_acc, a, n0, m0 + row0, diag, len_k, lane, hidden, pack_shift<T>(a));
+        online_softmax_deferred<T, true, decltype(wait_pv)::value>(s_acc, row_max, row_sum, alpha, cs,
+                                                                   positive_scale, c, p, tr);
+      };
+      {
         const int s = ring_slot<T>(j_base);
+        float sc_b[1][T::kSTiles][4];
+        mbar_wait(bar.k_full(s), ring_parity<T>(j_base));
         wgmma_reg_fence(sc[0]);
-        qk_gemm_issue<T>(sc[0], sq_rows, sk + s * T::kKVBytes);
+        qk_gemm_issue<T>(sc[0], sq_a, sk + s * T::kKVBytes);
+        qk_gemm_issue<T>(sc_b[0], sq_b, sk + s * T::kKVBytes);
         tr.mark(kTrSIssued, 0);
-        wgmma_wait<0>();
+        wgmma_wait<1>();  // S(A)
         wgmma_reg_fence(sc[0]);
         tr.mark(kTrSReady, 0);
-        if (block_b && ctid % 128 == 0) mbar_arrive(bar.k_empty(s));  // both S of K(first) done
-        if (a.softcap > 0.f) apply_softcap<T>(sc, a.softcap, a.softcap_inner_scale);
-        if (fa_tile_needs_mask(&plan, n0, T::kBlockN))
-          apply_mask<T, true>(sc, a, n0, m0 + row0, diag, len_k, lane, hidden, pack_shift<T>(a));
-        online_softmax_deferred<T, true>(sc, row_max, row_sum, alpha, cs, positive_scale, c, p, tr);
-      };
-      mbar_wait(bar.k_full(ring_slot<T>(j_base)), ring_parity<T>(j_base));
-      first_step(sq_a, warp_row0, max_a, sum_a, alpha_a, pa, false);
-      first_step(sq_b, warp_row0 + kBlockRows, max_b, sum_b, alpha_b, pb, true);
+        first_softmax(sc, warp_row0, max_a, sum_a, alpha_a, pa, WaitFlag<false>{});
+        wgmma_wait<0>();  // S(B)
+        wgmma_reg_fence(sc_b[0]);
+        tr.mark(kTrSReady, 0);
+        if (ctid % 128 == 0) mbar_arrive(bar.k_empty(s));  // both S of K(first) done
+        first_softmax(sc_b, warp_row0 + kBlockRows, max_b, sum_b, alpha_b, pb, WaitFlag<true>{});
+      }
       // Key tile n > first, one row block: S(n) of the block with P(n-1) V
       // of the block, as consume's loop step; the key tile's first step
       // gives V(n-2) back and waits for V(n-1) and K(n), block B's gives
