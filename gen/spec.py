@@ -114,18 +114,20 @@ def wgmma_padded_head_dim(head_dim):
     return (head_dim + panel - 1) // panel * panel
 
 
-WGMMA_TILE_LIST_MAX = 512  # FA_TILE_LIST_MAX (src/attn/tile_order.h), 32 bytes an entry
+WGMMA_TILE_LIST_MAX = 512  # FA_TILE_LIST_MAX (src/attn/tile_order.h), 32 bytes an entry: list_max's default
 
 
 def wgmma_smem_bytes(head_dim, tile):
     """1024 bytes of alignment slack + the Q tile (`q_buffers` of them,
     default 1) + `stages` K and V tiles (swizzled panels, no padding) + the
     mbarriers: Q full/empty of each, and per stage full/empty for K and V +
-    the block's list of work tiles (32 bytes each: the tile and its
-    sequence's place; 16-byte aligned), its length and the producer's next
+    the block's list of work tiles (list_max entries, default 512, of 32
+    bytes each: the tile and its sequence's place; 16-byte aligned), its
+    length and the producer's next
     tile (16 + 48 bytes; src/cuda/fwd_wgmma.cuh); with smem_epilogue, then the O staging area:
     block_m rows of O's accumulator (the padded head dim) if it has at most
-    128 columns and fits, else of 64 or else 32 columns (passes), plus 16
+    128 columns and fits, else of 128 where they divide it, 64 or else 32
+    columns (passes), plus 16
     bytes of padding per row; at head dims that are multiples of 64 (TMA
     stores) no padding, and the area starts 1024-aligned (kOStageOffset,
     kOStageCols, kOStageBytes); with stage_o_in_q none."""
@@ -133,7 +135,7 @@ def wgmma_smem_bytes(head_dim, tile):
     rows = q_buffers * tile["block_m"] + 2 * tile["stages"] * tile["block_n"]
     padded = wgmma_padded_head_dim(head_dim)
     before_list = rows * padded * 2 + 8 * (2 * q_buffers + 4 * tile["stages"])
-    base = 1024 + (before_list + 15) // 16 * 16 + 32 * WGMMA_TILE_LIST_MAX + 16 + 48
+    base = 1024 + (before_list + 15) // 16 * 16 + 32 * tile.get("list_max", WGMMA_TILE_LIST_MAX) + 16 + 48
     if not tile.get("smem_epilogue") or tile.get("stage_o_in_q"):
         return base  # no staging area (stage_o_in_q: O goes through its Q tile)
     # 64-column panels: O leaves by TMA stores from 128-byte-swizzled
@@ -144,7 +146,9 @@ def wgmma_smem_bytes(head_dim, tile):
     pad = 0 if tma else 16
     stage = lambda cols: tile["block_m"] * (cols * 2 + pad)
     left = 232448 - 1024 - offset
-    cols = padded if padded <= 128 and stage(padded) <= left else (64 if stage(64) <= left else 32)
+    cols = (padded if padded <= 128 and stage(padded) <= left else
+            128 if padded % 128 == 0 and stage(128) <= left else
+            64 if stage(64) <= left else 32)
     return 1024 + offset + stage(cols)
 
 
@@ -217,6 +221,12 @@ def wgmma_smem_bytes(head_dim, tile):
 #             with the speculative rule, two consumers (the trait's
 #             static_assert). d64 none: fwd_wgmma.md "Two row blocks a
 #             consumer"
+#   list_max: entries of the block's list of work tiles in shared memory
+#             (default WGMMA_TILE_LIST_MAX, 512; 32 bytes each). Fewer leave
+#             room for a wider O staging area: d256 with 60 fits 128 columns
+#             a pass (two passes, not four of 64); the host then launches
+#             whole waves of more blocks where a list would overflow (above
+#             132 x 56 tiles at 60; fa_tile_grid)
 #   first_softmax_turn: (where pingpong=True; ignored by kernels with
 #             softmax turns or none) the first key tile's exponentials
 #             of each work tile in turns, consumer c after consumer c - 1

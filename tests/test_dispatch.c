@@ -511,7 +511,7 @@ static double walk_tile_order(int32_t m_tiles, int32_t batch, uint32_t heads, ui
     const uint32_t n = fa_block_tiles(&o, b, grid), pairs = fa_block_pair_steps(&o, b, grid);
     int64_t cost = 0;
     int32_t last_tail_m = INT32_MAX;
-    if (grid == fa_tile_grid(tiles, 1, 132) && n > FA_TILE_LIST_MAX)
+    if (grid == fa_tile_grid(tiles, 1, 132, FA_TILE_LIST_MAX) && n > FA_TILE_LIST_MAX)
       fail_msg("M %d, batch %d, grid %u: block %u lists %u tiles", m_tiles, batch, grid, b, n);
     for (uint32_t e = 0; e < n; ++e) {
       const fa_tile_pos pos = fa_block_tile(&o, b, grid, pairs, e);
@@ -760,21 +760,34 @@ static void test_tile_split(void **state) {
   }
 }
 
-/* The launch: one block per tile, or a persistent grid of one per SM, more
- * only so that no block lists more than FA_TILE_LIST_MAX tiles. */
+/* The launch: one block per tile, or a persistent grid of one per SM; more
+ * only so that no block lists more than its kernel's list_max tiles, and
+ * then whole waves of SMs, the fewest that do. */
 static void test_tile_grid(void **state) {
   (void)state;
-  assert_int_equal(fa_tile_grid(100, 0, 132), 100);
-  assert_int_equal(fa_tile_grid(100, 1, 132), 100);
-  assert_int_equal(fa_tile_grid(5000, 1, 132), 132);
-  assert_int_equal(fa_tile_grid(5000, 1, 0), 5000);
-  for (uint32_t tiles = 1; tiles < 4000000; tiles = tiles * 3 + 1) {
-    const uint32_t grid = fa_tile_grid(tiles, 1, 132);
-    assert_true(grid <= tiles || tiles <= 132);
-    for (uint32_t b = 0; b < grid; b += grid / 7 + 1)
-      assert_true(2 * fa_block_steps((tiles + 1) / 2, b, grid) <= FA_TILE_LIST_MAX &&
-                  fa_block_steps(tiles, b, grid) <= FA_TILE_LIST_MAX);
-  }
+  assert_int_equal(fa_tile_grid(100, 0, 132, FA_TILE_LIST_MAX), 100);
+  assert_int_equal(fa_tile_grid(100, 1, 132, FA_TILE_LIST_MAX), 100);
+  assert_int_equal(fa_tile_grid(5000, 1, 132, FA_TILE_LIST_MAX), 132);
+  assert_int_equal(fa_tile_grid(5000, 1, 0, FA_TILE_LIST_MAX), 5000);
+  assert_int_equal(fa_tile_grid(132 * 508, 1, 132, FA_TILE_LIST_MAX), 132);
+  assert_int_equal(fa_tile_grid(132 * 508 + 1, 1, 132, FA_TILE_LIST_MAX), 264); /* not 133: a wave of one */
+  assert_int_equal(fa_tile_grid(132 * 56, 1, 132, 60), 132);
+  assert_int_equal(fa_tile_grid(132 * 56 + 1, 1, 132, 60), 264);
+  assert_int_equal(fa_tile_grid(3 * 132 * 56, 1, 132, 60), 396);
+  static const uint32_t caps[] = {FA_TILE_LIST_MAX, 60, 5};
+  for (size_t c = 0; c < sizeof caps / sizeof caps[0]; ++c)
+    for (int32_t sms = 1; sms <= 132; sms += 131)
+      for (uint32_t tiles = 1; tiles < 4000000; tiles = tiles * 3 + 1) {
+        const uint32_t grid = fa_tile_grid(tiles, 1, sms, caps[c]);
+        assert_true(grid <= tiles || tiles <= (uint32_t)sms);
+        assert_true(grid % (uint32_t)sms == 0 || grid == tiles);
+        /* the fewest whole waves: one wave less would overflow a list */
+        if (grid > (uint32_t)sms && grid != tiles)
+          assert_true((tiles + caps[c] - 5) / (caps[c] - 4) > grid - (uint32_t)sms);
+        for (uint32_t b = 0; b < grid; b += grid / 7 + 1)
+          assert_true(2 * fa_block_steps((tiles + 1) / 2, b, grid) <= caps[c] &&
+                      fa_block_steps(tiles, b, grid) <= caps[c]);
+      }
 }
 
 /* The parts of a pair and their workspace (fa_part_args,

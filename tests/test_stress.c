@@ -1533,10 +1533,10 @@ static void test_concurrency(void **state) {
 /*
  * The grid does not change the bits. A persistent family's block lists its
  * work tiles, with each tile's sequence, in shared memory (wgmma: at most
- * FA_TILE_LIST_MAX; the host launches more blocks where a list would
- * overflow). A context that claims 1 SM puts hundreds of tiles in each
- * block's list (more entries than a block has threads) and takes the
- * overflow path; 7 SMs give an uneven share. Varlen, GQA 8:1, 64 query
+ * its kernel's list_max, FA_TILE_LIST_MAX by default; the host launches
+ * whole waves of more blocks where a list would overflow). A context that
+ * claims 1 SM puts hundreds of tiles in each block's list (more entries
+ * than a block has threads) and takes the overflow path; 7 SMs give an uneven share. Varlen, GQA 8:1, 64 query
  * heads (2048 tiles of 128 rows in the dense-shaped bound), causal and
  * with no mask, the longest key row 2000 or 4500: on sm_90 the wgmma
  * family's 128-row d64 causal and d128 tiles, and d64's 256-row tiles of

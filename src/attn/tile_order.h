@@ -70,7 +70,9 @@ extern "C" {
 #define FA_TILE_TAIL_CHOICES 64u
 
 /* Tiles a block may list (32 bytes each in shared memory: the tile and its
- * sequence's place, src/cuda/fwd_wgmma.cuh). */
+ * sequence's place, src/cuda/fwd_wgmma.cuh): the most, and the default of
+ * the wgmma family's tile field list_max (a kernel may list fewer, to give
+ * the room to its O staging area). */
 #define FA_TILE_LIST_MAX 512
 
 typedef struct fa_tile_order {
@@ -452,12 +454,18 @@ FA_RULE size_t fa_split_workspace_bytes(int32_t sm_count, int32_t block_m, int32
 }
 
 /* Blocks to launch for `tiles` tiles (dense-shaped: an upper bound of the
- * walk): one per tile, or a persistent grid of one per SM, more where a
- * block's list could overflow (a block lists at most tiles / grid + 3). */
-FA_RULE uint32_t fa_tile_grid(uint32_t tiles, int persistent, int32_t sm_count) {
+ * walk): one per tile, or a persistent grid of one per SM. Where a block's
+ * list of list_max entries (at least 5) could overflow (a block lists at
+ * most tiles / grid + 3), whole waves of sm_count blocks, the fewest that
+ * keep every list within it (at most one block a tile): a wave of a few
+ * blocks would run their whole lists after the first wave, doubling the
+ * time. */
+FA_RULE uint32_t fa_tile_grid(uint32_t tiles, int persistent, int32_t sm_count, uint32_t list_max) {
   if (!persistent || sm_count <= 0 || tiles <= (uint32_t)sm_count) return tiles;
-  const uint32_t for_list = (tiles + FA_TILE_LIST_MAX - 5) / (FA_TILE_LIST_MAX - 4);
-  return for_list > (uint32_t)sm_count ? for_list : (uint32_t)sm_count;
+  const uint32_t for_list = (tiles + list_max - 5) / (list_max - 4);
+  if (for_list <= (uint32_t)sm_count) return (uint32_t)sm_count;
+  const uint32_t waves = (for_list + (uint32_t)sm_count - 1) / (uint32_t)sm_count;
+  return waves * (uint32_t)sm_count < tiles ? waves * (uint32_t)sm_count : tiles;
 }
 
 #ifdef __cplusplus

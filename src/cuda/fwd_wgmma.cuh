@@ -112,7 +112,8 @@ constexpr int kNextTileBytes = 48;
 
 template <int HEAD_DIM, int BLOCK_N, int STAGES, typename ElemT, int MASK, bool OVERLAP = false, int TURNS = kTurnsNone,
           bool PERSISTENT = false, bool SMEM_EPILOGUE = false, int CONSUMERS = 2, int Q_BUFFERS = 1,
-          int RESCALE = kRescaleExact, bool O_IN_Q = false, bool FIRST_SOFTMAX_TURN = false, int ROW_BLOCKS = 1>
+          int RESCALE = kRescaleExact, bool O_IN_Q = false, bool FIRST_SOFTMAX_TURN = false, int ROW_BLOCKS = 1,
+          int LIST_MAX = FA_TILE_LIST_MAX>
 struct FwdWgmmaTraits {
   using Elem = ElemT;
   static constexpr int kHeadDim = HEAD_DIM;
@@ -208,15 +209,22 @@ struct FwdWgmmaTraits {
   // and K/V). Rows of kOStageCols columns of O's accumulator (the padded
   // head dim) plus 16 bytes of padding (an odd number of 16-byte chunks per
   // row: stmatrix without bank conflicts), in passes: the whole width up
-  // to 128 columns, else 64, else 32, the widest that fits in what the
-  // rest leaves (d192/d256: 17.9 KB are left after the tiles and the tile
-  // list, 128 rows of 64 + 16 bytes need 18 KB: 32).
+  // to 128 columns, else 128 where they divide it, else 64, else 32, the
+  // widest that fits in what the rest leaves (d192/d256: 17.9 KB are left
+  // after the tiles and a list of 512 entries, 128 rows of 64 + 16 bytes
+  // need 18 KB: 32; with TMA stores 64; d256 with 60 entries: 128).
   // With 64-column panels O leaves by TMA stores (kTmaStore,
   // store_tile_tma): the staging rows are then TMA's 128-byte-swizzled
   // panels (no padding; the swizzle keeps stmatrix free of bank conflicts),
   // 1024-aligned, 64 or 128 columns per pass.
+  // Entries of the block's list of work tiles (tile field list_max): fewer
+  // than FA_TILE_LIST_MAX leave room for a wider staging area (d256: 128
+  // columns a pass, not 64, with 60 entries); the host launches whole waves
+  // of more blocks where a list would overflow (fa_tile_grid).
+  static constexpr int kListMax = LIST_MAX;
+  static_assert(LIST_MAX >= 16 && LIST_MAX <= FA_TILE_LIST_MAX, "list_max: 16 .. FA_TILE_LIST_MAX entries");
   static constexpr int kSmemBytesNoStage =
-      1024 /* alignment slack */ + kListOffset + kListEntryBytes * FA_TILE_LIST_MAX + 16 + kNextTileBytes;
+      1024 /* alignment slack */ + kListOffset + kListEntryBytes * kListMax + 16 + kNextTileBytes;
   static constexpr bool kSmemEpilogue = SMEM_EPILOGUE;
   // The d64 128 x 192 long-key kernels: their 96 S registers leave no room
   // for what the others take below (each spilled 24 bytes with it).
@@ -258,6 +266,8 @@ struct FwdWgmmaTraits {
       kOStageInQ ? kHeadDimPadded
       : kHeadDimPadded <= 128 && kBlockM * (kHeadDimPadded * 2 + kOStagePad) <= kOStageLeft
           ? kHeadDimPadded
+      : kHeadDimPadded % 128 == 0 && kBlockM * (128 * 2 + kOStagePad) <= kOStageLeft
+          ? 128
           : (kBlockM * (64 * 2 + kOStagePad) <= kOStageLeft ? 64 : 32);
   static constexpr int kOPasses = kHeadDimPadded / kOStageCols;
   static constexpr int kOStageRowBytes = kOStageCols * 2 + kOStagePad;
@@ -293,7 +303,7 @@ struct FwdWgmmaTraits {
   // never take it.
   static constexpr bool kHalfKeyTiles = !OVERLAP && MASK != kMaskNone && (BLOCK_N == 128 || BLOCK_N == 192);
   using HalfKeys = FwdWgmmaTraits<HEAD_DIM, BLOCK_N / 2, STAGES, ElemT, MASK, OVERLAP, TURNS, PERSISTENT, SMEM_EPILOGUE,
-                                  CONSUMERS, Q_BUFFERS, RESCALE, O_IN_Q, FIRST_SOFTMAX_TURN>;
+                                  CONSUMERS, Q_BUFFERS, RESCALE, O_IN_Q, FIRST_SOFTMAX_TURN, ROW_BLOCKS, LIST_MAX>;
 
   static_assert(HEAD_DIM % 16 == 0 && HEAD_DIM >= 32 && HEAD_DIM <= 256, "head dim: a multiple of 16 in 32..256");
   static_assert(kHeadDimPadded % 32 == 0 && (kHeadDimPadded <= 128 || kHeadDimPadded % 64 == 0),
@@ -1098,7 +1108,7 @@ __device__ __forceinline__ fa_tile_split plan_split(const fa_fwd_args &a, const 
 // so that a work tile's start and epilogue read shared memory instead of
 // waiting for cu_seqlens / seqused_k loads. tables: generic pointer to the
 // K/V ring (free until the first load); list: shared address of the list,
-// its length after FA_TILE_LIST_MAX entries. Uniform over the block (kernel
+// its length after T::kListMax entries. Uniform over the block (kernel
 // args).
 template <class T>
 __device__ __forceinline__ void list_block_tiles(const fa_fwd_args &a, unsigned char *tables, uint32_t list,
@@ -1151,7 +1161,7 @@ __device__ __forceinline__ void list_block_tiles(const fa_fwd_args &a, unsigned 
   // After the entries: their count, and the split for merge_split_tile
   // ({first piece entry, n}, {R, G'}; R 0: none) and its broadcast word.
   if (tid == 0)
-    st_shared_16(list + kListEntryBytes * FA_TILE_LIST_MAX, tiles, full | split.n << 16,
+    st_shared_16(list + kListEntryBytes * T::kListMax, tiles, full | split.n << 16,
                  split.tiles | split.blocks << 16, 0u);
   fence_proxy_async_shared();  // the tables' stores before TMA writes the ring
 }
@@ -1214,10 +1224,10 @@ __device__ __forceinline__ void produce(const fa_fwd_args &a, const CUtensorMap 
   tma_prefetch_map(tm_k);
   tma_prefetch_map(tm_v);
   unsigned q_loads = 0, j = 0;  // Q tiles and key tiles loaded so far (barrier parities)
-  const unsigned tile_count = ld_shared_4(list + kListEntryBytes * FA_TILE_LIST_MAX);
+  const unsigned tile_count = ld_shared_4(list + kListEntryBytes * T::kListMax);
   // The next work tile: {q_x, q_y, q_batch, b} (load_q), {k_row, kv_head,
   // kv_batch, len_k}, {n_block_min, n_block_max, paged, 0}
-  const uint32_t next = list + kListEntryBytes * FA_TILE_LIST_MAX + 16;
+  const uint32_t next = list + kListEntryBytes * T::kListMax + 16;
   Tracer tr(0, true);  // empty unless FA_WGMMA_TRACE_CAP (wgmma_trace.cuh)
   const auto issue_q = [&](int q_x, int q_y, int q_batch) {
     const int qb = q_buffer<T>(q_loads);
@@ -1315,7 +1325,7 @@ __device__ __forceinline__ void produce_split(const fa_fwd_args &a, const CUtens
     tma_prefetch_map(tm_kv);
   }
   unsigned q_loads = 0, j = 0;
-  for (unsigned k = 0; k < ld_shared_4(list + kListEntryBytes * FA_TILE_LIST_MAX); ++k) {  // the count read again too
+  for (unsigned k = 0; k < ld_shared_4(list + kListEntryBytes * T::kListMax); ++k) {  // the count read again too
     // The arguments straight from the constant bank (as operands): read
     // through a pointer, as produce does, their values took registers and
     // the loop spilled.
@@ -1750,7 +1760,7 @@ __device__ __forceinline__ bool merge_split_tile(const fa_fwd_args &a, uint32_t 
                                                  float (&row_sum)[1][2], int ctid) {
   constexpr int kThreadsC = 128 * T::kConsumers;
   constexpr int kSlot = kThreadsC * (T::kOTiles + 1);  // float4 per slot: [fragment float4][thread]
-  const uint32_t tail = list + kListEntryBytes * FA_TILE_LIST_MAX;
+  const uint32_t tail = list + kListEntryBytes * T::kListMax;
   const uint4 sp = ld_shared_16(tail);  // {count, first piece entry | n << 16, R | G' << 16, broadcast}
   fa_tile_split split;
   split.first = 0;
@@ -1859,7 +1869,7 @@ __device__ __forceinline__ void consume_row_pairs(const fa_fwd_args &a, const CU
   const float hidden = positive_scale ? -INFINITY : INFINITY;
   constexpr unsigned kQCountMask = (1u << T::kQCountBits) - 1u;
   unsigned consumed = 0;  // as consume's: key tiles << kQCountBits | Q tiles mod 2 x kQBuffers
-  const unsigned tile_count = ld_shared_4(list + kListEntryBytes * FA_TILE_LIST_MAX);
+  const unsigned tile_count = ld_shared_4(list + kListEntryBytes * T::kListMax);
   Tracer tr(1 + c, (ctid & 127) == 0);
   for (unsigned tile = 0; tile < tile_count; ++tile) {
     const WgmmaTile t = locate_tile<T>(a, list, tile);
@@ -2068,7 +2078,7 @@ __device__ __forceinline__ void consume(const fa_fwd_args &a, const CUtensorMap 
   // limit.
   constexpr unsigned kQCountMask = (1u << T::kQCountBits) - 1u;
   unsigned consumed = 0;
-  const unsigned tile_count = ld_shared_4(list + kListEntryBytes * FA_TILE_LIST_MAX);
+  const unsigned tile_count = ld_shared_4(list + kListEntryBytes * T::kListMax);
   Tracer tr(1 + c, (ctid & 127) == 0);  // empty unless FA_WGMMA_TRACE_CAP (wgmma_trace.cuh)
   for (unsigned tile = 0; tile < tile_count; ++tile) {
     const WgmmaTile t = locate_tile<T>(a, list, tile);
@@ -2411,7 +2421,7 @@ int launch_fwd_wgmma(const fa_fwd_args *args, cudaStream_t stream) {
   // blocks only where a block's tile list would overflow), each looping over
   // its tiles (heaviest rows first, snake rounds: attn/tile_order.h);
   // otherwise one block per tile. The kernel reads which from gridDim.
-  const uint32_t blocks = fa_tile_grid((uint32_t)tiles, T::kPersistent, args->sm_count);
+  const uint32_t blocks = fa_tile_grid((uint32_t)tiles, T::kPersistent, args->sm_count, T::kListMax);
   if (args->tensor_map_encode == nullptr) return cudaErrorNotSupported;  // supports() declines first
   const auto encode = reinterpret_cast<PFN_cuTensorMapEncodeTiled_v12000>(args->tensor_map_encode);
   const CUtensorMapDataType type = TmaElemType<typename T::Elem>::value;
