@@ -1536,12 +1536,14 @@ static void test_concurrency(void **state) {
  * its kernel's list_max, FA_TILE_LIST_MAX by default; the host launches
  * whole waves of more blocks where a list would overflow). A context that
  * claims 1 SM puts hundreds of tiles in each block's list (more entries
- * than a block has threads) and takes the overflow path; 7 SMs give an uneven share. Varlen, GQA 8:1, 64 query
- * heads (2048 tiles of 128 rows in the dense-shaped bound), causal and
+ * than a block has threads) and takes the overflow path; 7 SMs give an
+ * uneven share. Varlen, GQA 8:1, 64 query heads (2048 tiles of 128 rows
+ * in the dense-shaped bound), causal and
  * with no mask, the longest key row 2000 or 4500: on sm_90 the wgmma
- * family's 128-row d64 causal and d128 tiles, and d64's 256-row tiles of
+ * family's 128-row d64 causal and d128 tiles, d64's 256-row tiles of
  * two row blocks a consumer (no mask at any length; causal from 4096
- * keys, the 4500-key cases). The
+ * keys, the 4500-key cases), and d256's short-key and long-key tiles
+ * (whose lists are the shortest where a kernel sets list_max). The
  * device's own SM count runs first; the others must match it bitwise. No
  * workspace, so the 64-row sequence's decode half does not split (a split
  * count follows the SM count, and splits round differently). Each run is
@@ -1559,7 +1561,7 @@ static void test_grid_independence(void **state) {
   tu_rng rng = tu_rng_make(s->seed);
   static const int64_t lq[4] = {1000, 333, 777, 64};
   static const int claimed[2] = {1, 7};
-  static const int dims[2] = {64, 128};
+  static const int dims[3] = {64, 128, 256};
   int t, di, ci, c;
   need_backend(s);
   if (!cuda(s)) {
@@ -1568,8 +1570,8 @@ static void test_grid_independence(void **state) {
   }
   for (ci = 0; ci < 4; ++ci)
     for (t = 0; t < 2; ++t)
-      for (di = 0; di < 2; ++di) {
-        const size_t mark = arena_mark(s); /* about 150 MB of host buffers a round */
+      for (di = 0; di < 3; ++di) {
+        const size_t mark = arena_mark(s); /* about 150 MB of host buffers a round (d256: 300) */
         sproblem p;
         sresult all, few;
         sp_init(s, &p, k_dtypes[t], dims[di], 64, 8, 4, lq, cases[ci].lk);
