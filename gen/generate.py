@@ -34,6 +34,7 @@ MASK_CUDA = {"none": "fa::kMaskNone", "causal": "fa::kMaskCausal", "local": "fa:
 BACKEND_ENUM = {"cuda": "FA_BACKEND_CUDA", "cpu": "FA_BACKEND_CPU"}
 FAMILY_KEYS = {"name", "backend", "summary", "design_note", "template", "host", "host_sources", "archs",
                "head_dims", "dtypes", "masks", "tiles", "smem_bytes", "priority", "unit"}
+OPTIONAL_FAMILY_KEYS = {"ptxas_clean"}
 UNITS = ("kernel", "head_dim")
 
 
@@ -54,6 +55,7 @@ class Family:
     unit: str
     tiles: object  # list of dicts or a function head_dim -> dict
     smem_bytes: object  # function (head_dim, tile) -> bytes
+    ptxas_clean: bool = False  # the build fails on spills / wgmma serialization (tests/nvcc_ptxas_clean.sh)
 
     def tile(self, head_dim):
         if callable(self.tiles):
@@ -160,7 +162,7 @@ def load_families():
     names = set()
     for raw in spec.FAMILIES:
         where = f"gen/spec.py: family {raw.get('name', '?')!r}"
-        missing, unknown = FAMILY_KEYS - set(raw), set(raw) - FAMILY_KEYS
+        missing, unknown = FAMILY_KEYS - set(raw), set(raw) - FAMILY_KEYS - OPTIONAL_FAMILY_KEYS
         if missing or unknown:
             sys.exit(f"{where}: missing keys {sorted(missing)}, unknown keys {sorted(unknown)}")
         if not re.fullmatch(r"[a-z][a-z0-9]*", raw["name"]) or raw["name"] in names:
@@ -192,7 +194,7 @@ def load_families():
         fams.append(Family(raw["name"], raw["backend"], raw["summary"], raw["design_note"], raw["template"],
                            raw["host"], tuple(raw["host_sources"]), archs, tuple(sorted(raw["head_dims"])),
                            tuple(raw["dtypes"]), tuple(raw["masks"]), int(raw["priority"]), raw["unit"],
-                           raw["tiles"], raw["smem_bytes"]))
+                           raw["tiles"], raw["smem_bytes"], bool(raw.get("ptxas_clean", False))))
     return fams
 
 

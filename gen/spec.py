@@ -453,6 +453,9 @@ def cpu_tile(head_dim):
 # unit:          "kernel": one file per kernel; "head_dim": one file per
 #                (arch, head dim) holding every dtype x mask (fewer nvcc
 #                runs, less parallelism: measured in README "Build and CI")
+# ptxas_clean:   (optional, CUDA) the build fails where a kernel spills,
+#                uses local memory or has its wgmma serialized (ptxas's C75xx
+#                notes): tests/nvcc_ptxas_clean.sh
 FAMILIES = [
     dict(
         name="mma",
@@ -502,6 +505,8 @@ FAMILIES = [
         masks=MASKS,
         tiles=WGMMA_TILES,
         smem_bytes=wgmma_smem_bytes,
+        # The rule for the family: no spills, no serialized wgmma
+        ptxas_clean=True,
         # Above mma (10): sm_90 prefers it wherever supports() agrees (not
         # paged, TMA-addressable strides, an encoder), mma takes the rest.
         # Raised from 5 after its GPU tests, racecheck and synccheck passed on
