@@ -223,10 +223,10 @@ def wgmma_smem_bytes(head_dim, tile):
 #             consumer"
 #   list_max: entries of the block's list of work tiles in shared memory
 #             (default WGMMA_TILE_LIST_MAX, 512; 32 bytes each). Fewer leave
-#             room for a wider O staging area: d256 with 60 fits 128 columns
-#             a pass (two passes, not four of 64); the host then launches
-#             whole waves of more blocks where a list would overflow (above
-#             132 x 56 tiles at 60; fa_tile_grid)
+#             room for a wider O staging area: every d256 kernel with 56
+#             fits 128 columns a pass (two passes, not four of 64); the host
+#             then launches whole waves of more blocks where a list would
+#             overflow (above 132 x 52 tiles at 56; fa_tile_grid)
 #   first_softmax_turn: (where pingpong=True; ignored by kernels with
 #             softmax turns or none) the first key tile's exponentials
 #             of each work tile in turns, consumer c after consumer c - 1

@@ -212,14 +212,14 @@ struct FwdWgmmaTraits {
   // to 128 columns, else 128 where they divide it, else 64, else 32, the
   // widest that fits in what the rest leaves (d192/d256: 17.9 KB are left
   // after the tiles and a list of 512 entries, 128 rows of 64 + 16 bytes
-  // need 18 KB: 32; with TMA stores 64; d256 with 60 entries: 128).
+  // need 18 KB: 32; with TMA stores 64; d256 with 56 entries: 128).
   // With 64-column panels O leaves by TMA stores (kTmaStore,
   // store_tile_tma): the staging rows are then TMA's 128-byte-swizzled
   // panels (no padding; the swizzle keeps stmatrix free of bank conflicts),
   // 1024-aligned, 64 or 128 columns per pass.
   // Entries of the block's list of work tiles (tile field list_max): fewer
   // than FA_TILE_LIST_MAX leave room for a wider staging area (d256: 128
-  // columns a pass, not 64, with 60 entries); the host launches whole waves
+  // columns a pass, not 64, with 56 entries); the host launches whole waves
   // of more blocks where a list would overflow (fa_tile_grid).
   static constexpr int kListMax = LIST_MAX;
   static_assert(LIST_MAX >= 16 && LIST_MAX <= FA_TILE_LIST_MAX, "list_max: 16 .. FA_TILE_LIST_MAX entries");
