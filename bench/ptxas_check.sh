@@ -8,6 +8,9 @@
 #   NVDISASM=/path/to/nvdisasm bash bench/ptxas_check.sh
 # About 80 s for the 66 wgmma kernels on the 2-core machine; exit 1 if any
 # kernel has a finding.
+# The build checks the first two for the wgmma family at every edge
+# (tests/nvcc_ptxas_clean.sh, gen/spec.py ptxas_clean); this script adds the
+# RS hazards and runs on other families and on trees not built.
 set -u
 cd "$(dirname "$0")/.." || exit 2
 pattern=${1:-wgmma}
