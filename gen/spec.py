@@ -123,14 +123,14 @@ def wgmma_smem_bytes(head_dim, tile):
     mbarriers: Q full/empty of each, and per stage full/empty for K and V +
     the block's list of work tiles (list_max entries, default 512, of 32
     bytes each: the tile and its sequence's place; 16-byte aligned), its
-    length and the producer's next
-    tile (16 + 48 bytes; src/cuda/fwd_wgmma.cuh); with smem_epilogue, then the O staging area:
+    length and the producer's next tile (16 + 48 bytes;
+    src/cuda/fwd_wgmma.cuh); with smem_epilogue, then the O staging area:
     block_m rows of O's accumulator (the padded head dim) if it has at most
     128 columns and fits, else of 128 where they divide it, 64 or else 32
-    columns (passes), plus 16
-    bytes of padding per row; at head dims that are multiples of 64 (TMA
-    stores) no padding, and the area starts 1024-aligned (kOStageOffset,
-    kOStageCols, kOStageBytes); with stage_o_in_q none."""
+    columns (passes), plus 16 bytes of padding per row; at head dims that
+    are multiples of 64 (TMA stores) no padding, and the area starts
+    1024-aligned (kOStageOffset, kOStageCols, kOStageBytes); with
+    stage_o_in_q none."""
     q_buffers = tile.get("q_buffers", 1)
     rows = q_buffers * tile["block_m"] + 2 * tile["stages"] * tile["block_n"]
     padded = wgmma_padded_head_dim(head_dim)
