@@ -1835,12 +1835,6 @@ __device__ __forceinline__ int consumer_key_end(const fa_fwd_args &a, int row0, 
       .hi;
 }
 
-// A compile-time flag passed to a generic lambda (its type carries it)
-template <bool V>
-struct WaitFlag {
-  static constexpr bool value = V;
-};
-
 // The consumer role with two row blocks (kRowBlocks 2; fwd_wgmma.md "Two
 // row blocks a consumer"): consumer c owns rows A = 64 c .. 64 c + 63 and
 // B = 64 (kConsumers + c) .. of each work tile, one S accumulator and an O
@@ -1912,14 +1906,13 @@ __device__ __forceinline__ void consume_row_pairs(const fa_fwd_args &a, const CU
       // yet, so S(B) takes registers of its own), A's softmax and turn
       // while S(B) runs, then B's
       const auto first_softmax = [&](float (&s_acc)[1][T::kSTiles][4], int row0, float (&row_max)[1][2],
-                                     float (&row_sum)[1][2], float (&alpha)[2], uint32_t (&p)[T::kPVSteps][4],
-                                     auto wait_pv) {
+                                     float (&row_sum)[1][2], float (&alpha)[2], uint32_t (&p)[T::kPVSteps][4]) {
         const int n0 = n_block_min * T::kBlockN;
         if (a.softcap > 0.f) apply_softcap<T>(s_acc, a.softcap, a.softcap_inner_scale);
         if (fa_tile_needs_mask(&plan, n0, T::kBlockN))
           apply_mask<T, true>(s_acc, a, n0, m0 + row0, diag, len_k, lane, hidden, pack_shift<T>(a));
-        online_softmax_deferred<T, true, decltype(wait_pv)::value>(s_acc, row_max, row_sum, alpha, cs,
-                                                                   positive_scale, c, p, tr);
+        // no P V in flight: A's turn runs while S(B) does, B's after its wait
+        online_softmax_deferred<T, true, false>(s_acc, row_max, row_sum, alpha, cs, positive_scale, c, p, tr);
       };
       {
         const int s = ring_slot<T>(j_base);
@@ -1932,12 +1925,12 @@ __device__ __forceinline__ void consume_row_pairs(const fa_fwd_args &a, const CU
         wgmma_wait<1>();  // S(A)
         wgmma_reg_fence(sc[0]);
         tr.mark(kTrSReady, 0);
-        first_softmax(sc, warp_row0, max_a, sum_a, alpha_a, pa, WaitFlag<false>{});
+        first_softmax(sc, warp_row0, max_a, sum_a, alpha_a, pa);
         wgmma_wait<0>();  // S(B)
         wgmma_reg_fence(sc_b[0]);
         tr.mark(kTrSReady, 0);
         if (ctid % 128 == 0) mbar_arrive(bar.k_empty(s));  // both S of K(first) done
-        first_softmax(sc_b, warp_row0 + kBlockRows, max_b, sum_b, alpha_b, pb, WaitFlag<true>{});
+        first_softmax(sc_b, warp_row0 + kBlockRows, max_b, sum_b, alpha_b, pb);
       }
       // Key tile n > first, one row block: S(n) of the block with P(n-1) V
       // of the block, as consume's loop step; the key tile's first step
