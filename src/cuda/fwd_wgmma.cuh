@@ -844,7 +844,8 @@ __device__ __forceinline__ void online_softmax_speculative(float (&s)[1][T::kSTi
 // key tile but a work tile's first goes to online_softmax_speculative (the
 // first has no kept maxima: the rule per row).
 // kWaitPV false: no wait before the turn (consume_row_pairs' first key
-// tile: no P V is in flight, and B's S, issued with A's, may run on).
+// tile: no P V is in flight, and during A's turn B's S, issued with A's,
+// runs on).
 template <class T, bool FIRST = false, bool kWaitPV = true>
 __device__ __forceinline__ void online_softmax_deferred(float (&s)[1][T::kSTiles][4], float (&row_max)[1][2],
                                                         float (&row_sum)[1][2], float (&alpha)[2], float c,
