@@ -7,7 +7,7 @@
 //   trace_wgmma BATCH SEQLEN HEAD_DIM causal|full [fp16]
 //
 // Varlen call (cu_seqlens 0, s, 2s, ...), as bench.py and ab_prefill.c
-// pass the grid; heads = 2048 / head dim; random inputs. Prints the
+// pass the grid, run on the traced kernel whichever dispatch would pick; heads = 2048 / head dim; random inputs. Prints the
 // kernel's name, then one line per record: block, role (0 producer, 1 + c
 // consumer c), SM clock, event, argument; then "# span block role start
 // end" per role of every block (global timer, ns; zeros for roles that do
@@ -24,11 +24,28 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <string>
 #include <vector>
 
 #include "flashattn.h"
 #define FA_TRACE_TOOL "trace_wgmma"
 #include "trace_util.h"
+
+// The table index of the kernel FA_TRACE_KERNEL names ("cuda/<name>.cu").
+static size_t traced_kernel_index() {
+  std::string name = FA_TRACE_KERNEL;
+  name = name.substr(name.rfind('/') + 1);
+  name = name.substr(0, name.size() - 3);
+  const size_t n = fa_kernel_count();
+  for (size_t i = 0; i < n; ++i) {
+    fa_kernel_info k;
+    memset(&k, 0, sizeof k);
+    k.struct_size = sizeof k;
+    if (fa_kernel_info_get(i, &k) == FA_OK && name == k.name) return i;
+  }
+  die("traced kernel", "not in the table (a small spec without it?)");
+  return 0;
+}
 
 int main(int argc, char **argv) {
   if (argc < 5) die("usage", "trace_wgmma BATCH SEQLEN HEAD_DIM causal|full [fp16]");
@@ -65,15 +82,16 @@ int main(int argc, char **argv) {
   p.q = q, p.k = k, p.v = v, p.out = out;
   p.window_left = -1;
   p.window_right = causal ? 0 : -1;
-  fa_message msg;
-  size_t index = 0;
-  if (fa_fwd_query(&p, &index, &msg) != FA_OK) die("fa_fwd_query", msg.text);
+  // The traced kernel runs whatever dispatch would pick (fa_fwd_with_kernel
+  // by its table name), so a long-key kernel can be traced on short keys.
+  const size_t index = traced_kernel_index();
   fa_kernel_info info;
   memset(&info, 0, sizeof info);
   info.struct_size = sizeof info;
   if (fa_kernel_info_get(index, &info) != FA_OK) die("fa_kernel_info_get", "failed");
+  fa_message msg;
   for (int r = 0; r < 4; ++r)
-    if (fa_fwd(&p, &msg) != FA_OK) die("fa_fwd", msg.text);
+    if (fa_fwd_with_kernel(&p, index, &msg) != FA_OK) die("fa_fwd_with_kernel", msg.text);
   check(cudaDeviceSynchronize(), "cudaDeviceSynchronize");
 
   constexpr int kRows = 4 * FA_WGMMA_TRACE_BLOCKS;

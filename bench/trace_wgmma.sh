@@ -10,7 +10,8 @@
 # TRACE_ROWS: rows as "b:s:d:causal|full[:fp16][:kernel]" (default: d64 s512
 # causal, d128 s512 full); the kernel defaults to
 # fwd_wgmma_sm90a_hdim{d}_{dtype}_{causal|none}, the one dispatch picks for
-# short keys (name a _k2048 / _k8192 one for long keys).
+# short keys; the named kernel runs whatever dispatch would pick (a
+# _k4096 pair kernel on s512, for one).
 set -u
 BUDGET=${BUDGET:-180}
 . "$(dirname "$0")/device_common.sh"
