@@ -26,7 +26,11 @@ W=/tmp/trace_tree
 rm -rf "$W" && mkdir -p "$W"
 timeout 30 tar --exclude=./build --exclude=./.git --exclude=./.deb --exclude=./.ab -cf - . | tar -xf - -C "$W"
 cd "$W" || exit 1
-timeout 10 python3 bench/small_spec.py gen/spec.py --wgmma-dims "$dims"
+# TRACE_TILES: tile fields of a spec variant, as wgmma_ab.sh's AB_VARIANTS
+# (one side: "64:by_mask.none.lag_turns=True 64:by_mask.none.stages=4")
+tiles=()
+for f in ${TRACE_TILES:-}; do tiles+=(--tile "$f"); done
+timeout 10 python3 bench/small_spec.py gen/spec.py --wgmma-dims "$dims" ${tiles[@]+"${tiles[@]}"}
 t=$SECONDS
 timeout "$(cap 150)" ninja -j16 build/libflashattn.a >"$OUT/build.log" 2>&1 || { note "build failed"; tail -20 "$OUT/build.log"; exit 1; }
 note "build: $((SECONDS - t)) s; gpu: $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader)"
