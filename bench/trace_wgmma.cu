@@ -2,12 +2,13 @@
 // (src/cuda/wgmma_trace.cuh; run by bench/trace_wgmma.sh, read by
 // bench/trace_wgmma.py). This file includes one generated kernel with the
 // trace compiled in and is linked before libflashattn.a, so the archive's
-// copy of that kernel is never pulled in and dispatch launches this one.
+// copy of that kernel is never pulled in and the call launches this one.
 //
 //   trace_wgmma BATCH SEQLEN HEAD_DIM causal|full [fp16]
 //
 // Varlen call (cu_seqlens 0, s, 2s, ...), as bench.py and ab_prefill.c
-// pass the grid, run on the traced kernel whichever dispatch would pick; heads = 2048 / head dim; random inputs. Prints the
+// pass the grid, run on the traced kernel (fa_fwd_with_kernel) whichever
+// dispatch would pick; heads = 2048 / head dim; random inputs. Prints the
 // kernel's name, then one line per record: block, role (0 producer, 1 + c
 // consumer c), SM clock, event, argument; then "# span block role start
 // end" per role of every block (global timer, ns; zeros for roles that do
