@@ -16,8 +16,16 @@ using LagD64 = fa::FwdWgmmaTraits<64, 128, 4, __nv_bfloat16, fa::kMaskNone, true
 static_assert(LagD64::kSmemBytes == 232448, "the d64 lag variant fills the block's shared memory");
 using LagD32 = fa::FwdWgmmaTraits<32, 128, 4, __half, fa::kMaskNone, true, fa::kTurnsSoftmax, true, true, 2, 2,
                                   fa::kRescaleLazySpeculative, false, false, 2, FA_TILE_LIST_MAX, true>;
+// list_max 56 at d256 (Next steps item (4)): O staged in two passes of 128
+// columns, the causal short-key kernel's traits otherwise.
+using List56D256 = fa::FwdWgmmaTraits<256, 128, 1, __nv_bfloat16, fa::kMaskCausal, false, fa::kTurnsSoftmax, true,
+                                      true, 2, 1, fa::kRescaleLazyWarp, false, false, 1, 56>;
+static_assert(List56D256::kOPasses == 2, "d256 with 56 list entries stages O in two passes");
 }  // namespace
 
+extern "C" int fa_variant_check_list56_d256(const fa_fwd_args *args, fa_stream_t stream) {
+  return fa::launch_fwd_wgmma<List56D256>(args, (cudaStream_t)stream);
+}
 extern "C" int fa_variant_check_lag_d64(const fa_fwd_args *args, fa_stream_t stream) {
   return fa::launch_fwd_wgmma<LagD64>(args, (cudaStream_t)stream);
 }
