@@ -1927,9 +1927,13 @@ __device__ __forceinline__ void consume_row_pairs(const fa_fwd_args &a, const CU
       // The first key tile: S of A and of B issued together (no O is live
       // yet, so S(B) takes registers of its own), A's softmax and turn
       // while S(B) runs, then B's
-      // kLagTurns: consumer 0 takes no turn on key tile index 0, consumer 1
-      // none on index K - 1 (with one key tile, neither)
-      const bool first_turn = !T::kLagTurns || (c == 1 && n_block_max - n_block_min > 1);
+      // Whether this consumer takes its softmax turn on key tile n: always,
+      // but with kLagTurns consumer 0 none on the work tile's first key
+      // tile and consumer 1 none on its last (with one key tile, neither)
+      const auto takes_turn = [&](int n) {
+        if constexpr (T::kLagTurns) return c == 0 ? n > n_block_min : n < n_block_max - 1;
+        return true;
+      };
       const auto first_softmax = [&](float (&s_acc)[1][T::kSTiles][4], int row0, float (&row_max)[1][2],
                                      float (&row_sum)[1][2], float (&alpha)[2], uint32_t (&p)[T::kPVSteps][4]) {
         const int n0 = n_block_min * T::kBlockN;
@@ -1938,7 +1942,7 @@ __device__ __forceinline__ void consume_row_pairs(const fa_fwd_args &a, const CU
           apply_mask<T, true>(s_acc, a, n0, m0 + row0, diag, len_k, lane, hidden, pack_shift<T>(a));
         // no P V in flight: A's turn runs while S(B) does, B's after its wait
         online_softmax_deferred<T, true, false>(s_acc, row_max, row_sum, alpha, cs, positive_scale, c, p, tr,
-                                                first_turn);
+                                                takes_turn(n_block_min));
       };
       {
         const int s = ring_slot<T>(j_base);
@@ -2001,7 +2005,7 @@ __device__ __forceinline__ void consume_row_pairs(const fa_fwd_args &a, const CU
       };
       for (int n = n_block_min + 1; n < n_block_max; ++n) {
         const bool a_runs = n < n_max_a;  // the same for both consumers: the turns stay paired
-        const bool turn = !T::kLagTurns || c == 0 || n < n_block_max - 1;
+        const bool turn = takes_turn(n);
         if (a_runs) step(n, sq_a, warp_row0, oa, max_a, sum_a, alpha_a, pa, false, true, turn);
         step(n, sq_b, warp_row0 + kBlockRows, ob, max_b, sum_b, alpha_b, pb, true, !a_runs, turn);
       }
