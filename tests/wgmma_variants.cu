@@ -21,8 +21,23 @@ using LagD32 = fa::FwdWgmmaTraits<32, 128, 4, __half, fa::kMaskNone, true, fa::k
 using List56D256 = fa::FwdWgmmaTraits<256, 128, 1, __nv_bfloat16, fa::kMaskCausal, false, fa::kTurnsSoftmax, true,
                                       true, 2, 1, fa::kRescaleLazyWarp, false, false, 1, 56>;
 static_assert(List56D256::kOPasses == 2, "d256 with 56 list entries stages O in two passes");
+// mask_in_turn (the causal diagonal's mask inside the softmax turn;
+// fwd_wgmma.md Next steps item (8)): the d64 bf16 and d128 fp16 causal
+// 128-row kernels' traits with it.
+using MaskInTurnD64 = fa::FwdWgmmaTraits<64, 128, 3, __nv_bfloat16, fa::kMaskCausal, true, fa::kTurnsSoftmax, true, true,
+                                         2, 2, fa::kRescaleLazySpeculative, false, false, 1, FA_TILE_LIST_MAX, false,
+                                         true>;
+using MaskInTurnD128 = fa::FwdWgmmaTraits<128, 128, 2, __half, fa::kMaskCausal, true, fa::kTurnsSoftmax, true, true, 2,
+                                          2, fa::kRescaleLazySpeculative, true, false, 1, FA_TILE_LIST_MAX, false,
+                                          true>;
 }  // namespace
 
+extern "C" int fa_variant_check_mask_in_turn_d64(const fa_fwd_args *args, fa_stream_t stream) {
+  return fa::launch_fwd_wgmma<MaskInTurnD64>(args, (cudaStream_t)stream);
+}
+extern "C" int fa_variant_check_mask_in_turn_d128(const fa_fwd_args *args, fa_stream_t stream) {
+  return fa::launch_fwd_wgmma<MaskInTurnD128>(args, (cudaStream_t)stream);
+}
 extern "C" int fa_variant_check_list56_d256(const fa_fwd_args *args, fa_stream_t stream) {
   return fa::launch_fwd_wgmma<List56D256>(args, (cudaStream_t)stream);
 }

@@ -113,7 +113,7 @@ constexpr int kNextTileBytes = 48;
 template <int HEAD_DIM, int BLOCK_N, int STAGES, typename ElemT, int MASK, bool OVERLAP = false, int TURNS = kTurnsNone,
           bool PERSISTENT = false, bool SMEM_EPILOGUE = false, int CONSUMERS = 2, int Q_BUFFERS = 1,
           int RESCALE = kRescaleExact, bool O_IN_Q = false, bool FIRST_SOFTMAX_TURN = false, int ROW_BLOCKS = 1,
-          int LIST_MAX = FA_TILE_LIST_MAX, bool LAG_TURNS = false>
+          int LIST_MAX = FA_TILE_LIST_MAX, bool LAG_TURNS = false, bool MASK_IN_TURN = false>
 struct FwdWgmmaTraits {
   using Elem = ElemT;
   static constexpr int kHeadDim = HEAD_DIM;
@@ -271,6 +271,18 @@ struct FwdWgmmaTraits {
   static constexpr bool kLagTurns = LAG_TURNS;
   static_assert(!LAG_TURNS || (ROW_BLOCKS == 2 && MASK == kMaskNone && STAGES >= 4 && !FIRST_SOFTMAX_TURN),
                 "lag_turns: row_blocks 2, mask none, four stages, no first_softmax_turn");
+  // The causal diagonal's mask inside the softmax turn (tile field
+  // mask_in_turn; consume's loop): on a loop key tile the speculative rule
+  // computes the weights against the kept maxima with no rows' extremes
+  // before its turn, so the scores need not be masked before it. The turn
+  // selects the hidden weights' inputs instead (R2P + FSEL, issued in the
+  // slots the MUFU leaves free), and the consumer's chain from S to its
+  // turn loses the mask (~300 of ~1,450 cycles on a d64 diagonal tile:
+  // fwd_wgmma.md Next steps item (8)). Same bits: S itself is masked only
+  // where the rule's check fails and recomputes from it.
+  static constexpr bool kMaskInTurn = MASK_IN_TURN;
+  static_assert(!MASK_IN_TURN || (MASK == kMaskCausal && ROW_BLOCKS == 1 && RESCALE == kRescaleLazySpeculative),
+                "mask_in_turn: causal, one row block a consumer, the speculative rule");
   static constexpr int kOStageOffset =  // from the aligned base of shared memory
       kTmaStore ? (kSmemBytesNoStage - 1024 + 1023) / 1024 * 1024 : kSmemBytesNoStage - 1024;
   static constexpr int kOStageLeft = 232448 - 1024 - kOStageOffset;
@@ -317,7 +329,7 @@ struct FwdWgmmaTraits {
   static constexpr bool kHalfKeyTiles = !OVERLAP && MASK != kMaskNone && (BLOCK_N == 128 || BLOCK_N == 192);
   using HalfKeys = FwdWgmmaTraits<HEAD_DIM, BLOCK_N / 2, STAGES, ElemT, MASK, OVERLAP, TURNS, PERSISTENT, SMEM_EPILOGUE,
                                   CONSUMERS, Q_BUFFERS, RESCALE, O_IN_Q, FIRST_SOFTMAX_TURN, ROW_BLOCKS, LIST_MAX,
-                                  LAG_TURNS>;
+                                  LAG_TURNS, MASK_IN_TURN>;
 
   static_assert(HEAD_DIM % 16 == 0 && HEAD_DIM >= 32 && HEAD_DIM <= 256, "head dim: a multiple of 16 in 32..256");
   static_assert(kHeadDimPadded % 32 == 0 && (kHeadDimPadded <= 128 || kHeadDimPadded % 64 == 0),
@@ -718,15 +730,23 @@ __device__ __forceinline__ void softmax_weights(float (&s)[T::kSTiles][4], float
 // tile's weights apart (tile_sum, per row and thread): the rule's check,
 // which costs the turn nothing beyond them (a tree of the exponents' maxima
 // beside the exponentials lengthened it by 180-240 cycles: fwd_wgmma.md
-// "Where it stands", fifty-seventh session).
-template <class T, bool FUSED>
+// "Where it stands", fifty-seventh session). MASKED: the copy takes the
+// prefix mask `keep` (hidden scores become `hidden`), S stays as it is
+// (kMaskInTurn).
+template <class T, bool FUSED, bool MASKED = false>
 __device__ __forceinline__ void softmax_weights_checked(const float (&s)[T::kSTiles][4], float (&tile_sum)[2], float c,
-                                                        const float (&neg_sub)[2], uint32_t (&p)[T::kPVSteps][4]) {
+                                                        const float (&neg_sub)[2], uint32_t (&p)[T::kPVSteps][4],
+                                                        const PrefixKeep<T> &keep = PrefixKeep<T>(),
+                                                        float hidden = 0.f) {
   float w[T::kSTiles][4];
 #pragma unroll
   for (int nt = 0; nt < T::kSTiles; ++nt)
 #pragma unroll
     for (int e = 0; e < 4; ++e) w[nt][e] = s[nt][e];
+  if constexpr (MASKED) {
+    apply_keep_row<T>(w, keep, 0, 0, hidden);
+    apply_keep_row<T>(w, keep, 0, 1, hidden);
+  }
   tile_sum[0] = tile_sum[1] = 0.f;
   softmax_weights<T, FUSED, true>(w, tile_sum, c, neg_sub, p);
 }
@@ -779,12 +799,24 @@ __device__ __forceinline__ void turn_end(int c) {
 // Otherwise (a row's max may move, a row's first keys, NaN) the warp
 // computes them again by the rule per row from S, which the turn left
 // intact: rare after a row's first key tile, and outside the turn.
+// mask_in_turn (kMaskInTurn, warp-uniform): this key tile's scores are not
+// masked yet; the turn masks its copy of them by `keep`, and S is masked in
+// place only where the weights are computed from it (the rare paths).
 template <class T>
 __device__ __forceinline__ void online_softmax_speculative(float (&s)[1][T::kSTiles][4], float (&row_max)[1][2],
                                                            float (&row_sum)[1][2], float (&alpha)[2], float c,
                                                            bool positive_scale, int consumer,
                                                            uint32_t (&p)[T::kPVSteps][4], Tracer &tr,
-                                                           bool turn = true) {
+                                                           bool turn = true, bool mask_in_turn = false,
+                                                           const PrefixKeep<T> &keep = PrefixKeep<T>(),
+                                                           float hidden = 0.f) {
+  const auto mask_s = [&] {
+    if constexpr (T::kMaskInTurn)
+      if (mask_in_turn) {
+        apply_keep_row<T>(s[0], keep, 0, 0, hidden);
+        apply_keep_row<T>(s[0], keep, 0, 1, hidden);
+      }
+  };
   float kept_neg_sub[2];
   bool kept_moderate = true, seen = true;
 #pragma unroll
@@ -803,10 +835,15 @@ __device__ __forceinline__ void online_softmax_speculative(float (&s)[1][T::kSTi
   if (turn) turn_wait<T>(consumer);
   tr.mark(kTrTurnGot);
   if (warp_seen) {
-    if (__all_sync(0xffffffffu, kept_moderate))
-      softmax_weights_checked<T, true>(s[0], tile_sum, c, kept_neg_sub, p);
-    else
+    if (__all_sync(0xffffffffu, kept_moderate)) {
+      if (T::kMaskInTurn && mask_in_turn)
+        softmax_weights_checked<T, true, T::kMaskInTurn>(s[0], tile_sum, c, kept_neg_sub, p, keep, hidden);
+      else
+        softmax_weights_checked<T, true>(s[0], tile_sum, c, kept_neg_sub, p);
+    } else {
+      mask_s();
       softmax_weights_checked<T, false>(s[0], tile_sum, c, kept_neg_sub, p);
+    }
   }
   if (turn) turn_pass<T>(consumer);
   tr.mark(kTrTurnDone);
@@ -819,6 +856,7 @@ __device__ __forceinline__ void online_softmax_speculative(float (&s)[1][T::kSTi
       row_sum[0][half] += tile_sum[half];
     }
   } else {
+    mask_s();  // again where the turn did (the same values)
     float ext[2];
     ext[0] = positive_scale ? quad_max(row_extreme<T, true>(s[0], 0)) : quad_min(row_extreme<T, false>(s[0], 0));
     ext[1] = positive_scale ? quad_max(row_extreme<T, true>(s[0], 1)) : quad_min(row_extreme<T, false>(s[0], 1));
@@ -861,15 +899,19 @@ __device__ __forceinline__ void online_softmax_speculative(float (&s)[1][T::kSTi
 // kWaitPV false: no wait before the turn (consume_row_pairs' first key
 // tile: no P V is in flight, and during A's turn B's S, issued with A's,
 // runs on). turn false: no softmax turn (the lagged consumers' key tiles
-// outside the pairing, kLagTurns; consumer-uniform).
+// outside the pairing, kLagTurns; consumer-uniform). mask_in_turn, keep,
+// hidden: online_softmax_speculative's (not a first key tile).
 template <class T, bool FIRST = false, bool kWaitPV = true>
 __device__ __forceinline__ void online_softmax_deferred(float (&s)[1][T::kSTiles][4], float (&row_max)[1][2],
                                                         float (&row_sum)[1][2], float (&alpha)[2], float c,
                                                         bool positive_scale, int consumer,
                                                         uint32_t (&p)[T::kPVSteps][4], Tracer &tr,
-                                                        bool turn = true) {
+                                                        bool turn = true, bool mask_in_turn = false,
+                                                        const PrefixKeep<T> &keep = PrefixKeep<T>(),
+                                                        float hidden = 0.f) {
   if constexpr (T::kRescale == kRescaleLazySpeculative && !FIRST) {
-    online_softmax_speculative<T>(s, row_max, row_sum, alpha, c, positive_scale, consumer, p, tr, turn);
+    online_softmax_speculative<T>(s, row_max, row_sum, alpha, c, positive_scale, consumer, p, tr, turn, mask_in_turn,
+                                  keep, hidden);
     return;
   }
   float ext[2];
@@ -2218,10 +2260,16 @@ __device__ __forceinline__ void consume(const fa_fwd_args &a, const CUtensorMap 
           tr.mark(kTrSReady, n - n_block_min);
           if (ctid % 128 == 0) mbar_arrive(bar.k_empty(s));
           if (a.softcap > 0.f) apply_softcap<T>(sc, a.softcap, a.softcap_inner_scale);
-          if (fa_tile_needs_mask(&plan, n0, T::kBlockN))
+          const bool masked = fa_tile_needs_mask(&plan, n0, T::kBlockN);
+          PrefixKeep<T> keep;  // kMaskInTurn: the mask's bits now, its selects in the turn
+          if constexpr (T::kMaskInTurn) {
+            if (masked) keep = prefix_keep<T>(a, n0, m0 + warp_row0, diag, len_k, lane, pack_shift<T>(a));
+          } else if (masked) {
             apply_mask<T, true>(sc, a, n0, m0 + warp_row0, diag, len_k, lane, hidden, pack_shift<T>(a));
+          }
           tr.mark(kTrMasked, n - n_block_min);
-          online_softmax_deferred<T>(sc, row_max, row_sum, alpha, cs, positive_scale, c, p, tr);  // O untouched
+          online_softmax_deferred<T>(sc, row_max, row_sum, alpha, cs, positive_scale, c, p, tr, true,
+                                     T::kMaskInTurn && masked, keep, hidden);  // O untouched
         }
         {  // the last key tile's P V; every S is done: Q goes back to the producer
           const unsigned jj = j_base + (unsigned)(n_block_max - 1 - n_block_min);
