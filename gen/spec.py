@@ -231,7 +231,7 @@ def wgmma_smem_bytes(head_dim, tile):
 #             key tile behind consumer 0: consumer 0 takes no softmax turn on
 #             a work tile's first key tile, consumer 1 none on its last, so
 #             each one's last key tile and tile boundary run beside the
-#             other's turns (fwd_wgmma.md Next steps 00000000000 (b)). Not
+#             other's turns (fwd_wgmma.md Next steps [lag-turns]). Not
 #             set by any kernel: bench/experiments/README.md has the A/B
 #   mask_in_turn: (causal, lazy_rescale "speculative", row_blocks 1;
 #             generate.py checks) the diagonal key tiles of consume's loop
@@ -239,7 +239,7 @@ def wgmma_smem_bytes(head_dim, tile):
 #             (R2P + FSEL in the slots the MUFU leaves free), not before it
 #             on the consumer's own chain; same bits. Not set by any kernel:
 #             the A/B is in bench/experiments/README.md (fwd_wgmma.md Next
-#             steps item (8))
+#             steps [mask-in-turn])
 #   first_softmax_turn: (where pingpong=True; ignored by kernels with
 #             softmax turns or none) the first key tile's exponentials
 #             of each work tile in turns, consumer c after consumer c - 1

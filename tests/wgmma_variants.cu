@@ -8,7 +8,7 @@
 #include "cuda/fwd_wgmma.cuh"
 
 namespace {
-// lag_turns (consumers a key tile apart; fwd_wgmma.md Next steps item (7)),
+// lag_turns (consumers a key tile apart; fwd_wgmma.md Next steps [lag-turns]),
 // as bench/experiments/README.md's side B: d64 none with four stages and 32
 // list entries, d32 none with four stages.
 using LagD64 = fa::FwdWgmmaTraits<64, 128, 4, __nv_bfloat16, fa::kMaskNone, true, fa::kTurnsSoftmax, true, true, 2, 2,
@@ -16,13 +16,13 @@ using LagD64 = fa::FwdWgmmaTraits<64, 128, 4, __nv_bfloat16, fa::kMaskNone, true
 static_assert(LagD64::kSmemBytes == 232448, "the d64 lag variant fills the block's shared memory");
 using LagD32 = fa::FwdWgmmaTraits<32, 128, 4, __half, fa::kMaskNone, true, fa::kTurnsSoftmax, true, true, 2, 2,
                                   fa::kRescaleLazySpeculative, false, false, 2, FA_TILE_LIST_MAX, true>;
-// list_max 56 at d256 (Next steps item (4)): O staged in two passes of 128
+// list_max 56 at d256 (fwd_wgmma.md Next steps [d256-epilogue]): O staged in two passes of 128
 // columns, the causal short-key kernel's traits otherwise.
 using List56D256 = fa::FwdWgmmaTraits<256, 128, 1, __nv_bfloat16, fa::kMaskCausal, false, fa::kTurnsSoftmax, true,
                                       true, 2, 1, fa::kRescaleLazyWarp, false, false, 1, 56>;
 static_assert(List56D256::kOPasses == 2, "d256 with 56 list entries stages O in two passes");
 // mask_in_turn (the causal diagonal's mask inside the softmax turn;
-// fwd_wgmma.md Next steps item (8)): the d64 bf16 and d128 fp16 causal
+// fwd_wgmma.md Next steps [mask-in-turn]): the d64 bf16 and d128 fp16 causal
 // 128-row kernels' traits with it.
 using MaskInTurnD64 = fa::FwdWgmmaTraits<64, 128, 3, __nv_bfloat16, fa::kMaskCausal, true, fa::kTurnsSoftmax, true, true,
                                          2, 2, fa::kRescaleLazySpeculative, false, false, 1, FA_TILE_LIST_MAX, false,

@@ -264,7 +264,7 @@ struct FwdWgmmaTraits {
   // work tile of K key tiles and the turns pair consumer 0's key tile k + 1
   // with consumer 1's k. Each consumer's last key tile and boundary then
   // run beside the other's turns instead of at the same time as the
-  // other's (fwd_wgmma.md Next steps 00000000000 (b)). Mask none only:
+  // other's (fwd_wgmma.md Next steps [lag-turns]). Mask none only:
   // causal's block A stops a key tile early, so the counts would differ.
   // Four stages: consumer 0 loads K(k + 1) while consumer 1 still reads
   // V(k - 2).
@@ -278,7 +278,7 @@ struct FwdWgmmaTraits {
   // selects the hidden weights' inputs instead (R2P + FSEL, issued in the
   // slots the MUFU leaves free), and the consumer's chain from S to its
   // turn loses the mask (~300 of ~1,450 cycles on a d64 diagonal tile:
-  // fwd_wgmma.md Next steps item (8)). Same bits: S itself is masked only
+  // fwd_wgmma.md Next steps [mask-in-turn]). Same bits: S itself is masked only
   // where the rule's check fails and recomputes from it.
   static constexpr bool kMaskInTurn = MASK_IN_TURN;
   static_assert(!MASK_IN_TURN || (MASK == kMaskCausal && ROW_BLOCKS == 1 && RESCALE == kRescaleLazySpeculative),
