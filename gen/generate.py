@@ -128,7 +128,7 @@ class Kernel:
         shape = f"{self.block_m}x{self.block_n} tile"
         if self.backend == "cuda":
             shape += f", {self.threads // 32} warps" + ("; Q in registers" if t.get("q_regs") else "")
-            shape += ("; intra-warpgroup overlap" if t.get("overlap") else "") + {False: "", True: "; ping-pong", "softmax": "; softmax turns"}[t.get("pingpong", False)] + ("; persistent" if t.get("persistent") else "") + ("; epilogue through shared memory" if t.get("smem_epilogue") else "") + ("; two Q tiles" if t.get("q_buffers", 1) == 2 else "") + (f"; lazy running max ({t['lazy_rescale']})" if t.get("lazy_rescale") else "") + ("; O staged in its Q tile" if t.get("stage_o_in_q") else "") + ("; first softmax in turns" if t.get("first_softmax_turn") and t.get("pingpong") is True else "") + ("; two row blocks a consumer" if t.get("row_blocks", 1) == 2 else "") + ("; consumers a key tile apart" if t.get("lag_turns") else "") + ("; causal mask in the softmax turn" if t.get("mask_in_turn") else "")
+            shape += ("; intra-warpgroup overlap" if t.get("overlap") else "") + {False: "", True: "; ping-pong", "softmax": "; softmax turns"}[t.get("pingpong", False)] + ("; persistent" if t.get("persistent") else "") + ("; epilogue through shared memory" if t.get("smem_epilogue") else "") + ("; two Q tiles" if t.get("q_buffers", 1) == 2 else "") + (f"; lazy running max ({t['lazy_rescale']})" if t.get("lazy_rescale") else "") + ("; O staged in its Q tile" if t.get("stage_o_in_q") else "") + ("; first softmax in turns" if t.get("first_softmax_turn") and t.get("pingpong") is True else "") + ("; two row blocks a consumer" if t.get("row_blocks", 1) == 2 else "") + ("; consumers a key tile apart" if t.get("lag_turns") else "") + ("; causal mask in the softmax turn" if t.get("mask_in_turn") else "") + ("; next work tile found under the last P V" if t.get("next_tile_under_pv") else "") + ("; first key tile by the speculative rule" if t.get("speculative_first") else "")
         keys = f"; dispatch takes it for max_seqlen_k >= {self.min_seqlen_k}" if self.min_seqlen_k else ""
         return f"{self.family.summary}; {shape}{keys}"
 
@@ -275,6 +275,30 @@ def check_mask_in_turn(f, d, mask, t):
                  f"entry on the pair tile sets mask_in_turn=False)")
 
 
+def check_next_tile_under_pv(f, d, mask, t):
+    """next_tile_under_pv runs beside the rows' ends under the last P V,
+    which only the overlapped loop with softmax turns has, and in consume,
+    not the pair kernels (src/cuda/fwd_wgmma.cuh kNextTileUnderPV)."""
+    if not t.get("next_tile_under_pv"):
+        return
+    if not (t.get("overlap") and t.get("pingpong") == "softmax") or t.get("row_blocks", 1) != 1:
+        sys.exit(f"gen/spec.py: family {f.name}, head dim {d}, mask {mask}: next_tile_under_pv needs overlap=True, "
+                 f"pingpong='softmax' and row_blocks 1 (set it per mask in by_mask, or False in a long_keys entry)")
+
+
+def check_speculative_first(f, d, mask, t):
+    """speculative_first takes a work tile's first key tile through the
+    speculative rule, which needs that rule, and consume's first key tile
+    (the pair kernels issue S(B) beside it: src/cuda/fwd_wgmma.cuh
+    kSpeculativeFirst)."""
+    if not t.get("speculative_first"):
+        return
+    if t.get("lazy_rescale") != "speculative" or t.get("row_blocks", 1) != 1:
+        sys.exit(f"gen/spec.py: family {f.name}, head dim {d}, mask {mask}: speculative_first needs "
+                 f"lazy_rescale='speculative' and row_blocks 1 (set it per mask in by_mask, or False in a "
+                 f"long_keys entry)")
+
+
 def kernels(fams):
     out = []
     for f in fams:
@@ -291,6 +315,8 @@ def kernels(fams):
                         for t, min_keys in variants:
                             check_lazy_rescale(f, d, m, t)
                             check_mask_in_turn(f, d, m, t)
+                            check_next_tile_under_pv(f, d, m, t)
+                            check_speculative_first(f, d, m, t)
                             threads = t.get("warps", 0) * 32 if f.backend == "cuda" else 1
                             out.append(Kernel(f, a, d, dt, m, t["block_m"], t["block_n"], threads,
                                               int(f.smem_bytes(d, t)), tuple(sorted(t.items())), min_keys))
@@ -323,6 +349,29 @@ def tile_variants(ks, family):
     return sorted(rows.values(), key=lambda r: (r["head_dim"], r["min_seqlen_k"], family.masks.index(r["masks"][0])))
 
 
+# FwdWgmmaTraits' template parameters after ROW_BLOCKS, each with its
+# default (src/cuda/fwd_wgmma.cuh): (tile field, C++ default, C++ value).
+WGMMA_TRAILING_PARAMS = [
+    ("list_max", "FA_TILE_LIST_MAX", lambda v: str(v)),
+    ("lag_turns", "false", lambda v: "true" if v else "false"),
+    ("mask_in_turn", "false", lambda v: "true" if v else "false"),
+    ("next_tile_under_pv", "false", lambda v: "true" if v else "false"),
+    ("speculative_first", "false", lambda v: "true" if v else "false"),
+]
+
+
+def wgmma_trailing_args(opt):
+    """The trailing template arguments of a wgmma kernel's traits, up to the
+    last one that is not its default: a kernel that sets none of these
+    fields spells its traits (and so its mangled name) as before they
+    existed."""
+    args = [cxx(opt[field]) if field in opt else default for field, default, cxx in WGMMA_TRAILING_PARAMS]
+    defaults = [default for _, default, _ in WGMMA_TRAILING_PARAMS]
+    while args and args[-1] == defaults[len(args) - 1]:
+        args.pop()
+    return args
+
+
 def render_all():
     """Return {relative path inside generated/: text}."""
     env = jinja2.Environment(
@@ -351,6 +400,7 @@ def render_all():
         "cuda_targets": cuda_targets,
         "host_sources": sorted({s for f in fams for s in f.host_sources}),
         "tile_variants": {f.name: tile_variants(ks, f) for f in fams},
+        "wgmma_trailing_args": wgmma_trailing_args,
     }
     files = {}
     for source, uks in sorted(units.items()):

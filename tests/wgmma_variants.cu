@@ -30,8 +30,39 @@ using MaskInTurnD64 = fa::FwdWgmmaTraits<64, 128, 3, __nv_bfloat16, fa::kMaskCau
 using MaskInTurnD128 = fa::FwdWgmmaTraits<128, 128, 2, __half, fa::kMaskCausal, true, fa::kTurnsSoftmax, true, true, 2,
                                           2, fa::kRescaleLazySpeculative, true, false, 1, FA_TILE_LIST_MAX, false,
                                           true>;
+// next_tile_under_pv (the next work tile found under the last P V;
+// fwd_wgmma.md Next steps [next-tile-under-pv]): d64 bf16 causal with mask_in_turn
+// too (two Q tiles: its Q waited for there as well), d128 bf16 none's
+// 128 x 176 long-key kernel (one Q tile).
+using NextTileD64 = fa::FwdWgmmaTraits<64, 128, 3, __nv_bfloat16, fa::kMaskCausal, true, fa::kTurnsSoftmax, true, true,
+                                       2, 2, fa::kRescaleLazySpeculative, false, false, 1, FA_TILE_LIST_MAX, false,
+                                       true, true>;
+using NextTileD128 = fa::FwdWgmmaTraits<128, 176, 2, __nv_bfloat16, fa::kMaskNone, true, fa::kTurnsSoftmax, true, false,
+                                        2, 1, fa::kRescaleLazySpeculative, false, false, 1, FA_TILE_LIST_MAX, false,
+                                        false, true>;
+// speculative_first (a work tile's first key tile by the speculative rule;
+// fwd_wgmma.md Next steps [speculative-first]): d64 bf16 causal with the two
+// fields above too, d128 fp16 local alone.
+using SpeculativeFirstD64 = fa::FwdWgmmaTraits<64, 128, 3, __nv_bfloat16, fa::kMaskCausal, true, fa::kTurnsSoftmax, true,
+                                               true, 2, 2, fa::kRescaleLazySpeculative, false, false, 1,
+                                               FA_TILE_LIST_MAX, false, true, true, true>;
+using SpeculativeFirstD128 = fa::FwdWgmmaTraits<128, 128, 2, __half, fa::kMaskLocal, true, fa::kTurnsSoftmax, true, true,
+                                                2, 2, fa::kRescaleLazySpeculative, true, false, 1, FA_TILE_LIST_MAX,
+                                                false, false, false, true>;
 }  // namespace
 
+extern "C" int fa_variant_check_speculative_first_d64(const fa_fwd_args *args, fa_stream_t stream) {
+  return fa::launch_fwd_wgmma<SpeculativeFirstD64>(args, (cudaStream_t)stream);
+}
+extern "C" int fa_variant_check_speculative_first_d128(const fa_fwd_args *args, fa_stream_t stream) {
+  return fa::launch_fwd_wgmma<SpeculativeFirstD128>(args, (cudaStream_t)stream);
+}
+extern "C" int fa_variant_check_next_tile_d64(const fa_fwd_args *args, fa_stream_t stream) {
+  return fa::launch_fwd_wgmma<NextTileD64>(args, (cudaStream_t)stream);
+}
+extern "C" int fa_variant_check_next_tile_d128(const fa_fwd_args *args, fa_stream_t stream) {
+  return fa::launch_fwd_wgmma<NextTileD128>(args, (cudaStream_t)stream);
+}
 extern "C" int fa_variant_check_mask_in_turn_d64(const fa_fwd_args *args, fa_stream_t stream) {
   return fa::launch_fwd_wgmma<MaskInTurnD64>(args, (cudaStream_t)stream);
 }

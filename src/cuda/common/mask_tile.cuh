@@ -67,14 +67,13 @@ __device__ __forceinline__ void apply_keep_row(float (&s)[T::kSTiles][4], const 
       if (!(keep.bits[mt][half][w] & (1u << i))) s[(w * 32 + i) / 2][2 * half + i % 2] = hidden;
 }
 
-// The visible keys of a thread's row (`half`) of m-tile mt. pack_shift:
-// rows are packed (token x 2^pack_shift + head, fwd_wgmma.cuh "GQA
-// packing"), a row's query position is row >> pack_shift.
-template <class T>
-__device__ __forceinline__ fa_key_range thread_row_keys(const fa_fwd_args &a, int mt, int half, int row0, int64_t diag,
+// The visible keys of a thread's row (`half`) of m-tile mt, for the
+// window (wl, wr). pack_shift: rows are packed (token x 2^pack_shift +
+// head, fwd_wgmma.cuh "GQA packing"), a row's query position is row >>
+// pack_shift.
+__device__ __forceinline__ fa_key_range thread_row_keys(int mt, int half, int row0, int64_t diag, int wl, int wr,
                                                         int len_k, int lane, int pack_shift) {
-  return fa_visible_keys(((row0 + mt * 16 + (lane >> 2) + half * 8) >> pack_shift) + diag,
-                         window_left_of<T::kMask>(a), window_right_of<T::kMask>(a), len_k);
+  return fa_visible_keys(((row0 + mt * 16 + (lane >> 2) + half * 8) >> pack_shift) + diag, wl, wr, len_k);
 }
 
 // The prefix bits of every row of the thread (causal or none).
@@ -82,12 +81,13 @@ template <class T>
 __device__ __forceinline__ PrefixKeep<T> prefix_keep(const fa_fwd_args &a, int n0, int row0, int64_t diag, int len_k,
                                                      int lane, int pack_shift = 0) {
   static_assert(T::kMask != kMaskLocal, "the prefix form: no left bound");
+  const int wl = window_left_of<T::kMask>(a), wr = window_right_of<T::kMask>(a);
   PrefixKeep<T> keep;
 #pragma unroll
   for (int mt = 0; mt < T::kMTiles; ++mt)
 #pragma unroll
     for (int half = 0; half < 2; ++half)
-      prefix_keep_row<T>(keep, mt, half, thread_row_keys<T>(a, mt, half, row0, diag, len_k, lane, pack_shift), n0,
+      prefix_keep_row<T>(keep, mt, half, thread_row_keys(mt, half, row0, diag, wl, wr, len_k, lane, pack_shift), n0,
                          lane);
   return keep;
 }
@@ -102,11 +102,12 @@ template <class T, bool PREFIX_BITS = false>
 __device__ __forceinline__ void apply_mask(float (&s)[T::kMTiles][T::kSTiles][4], const fa_fwd_args &a, int n0,
                                            int row0, int64_t diag, int len_k, int lane, float hidden,
                                            int pack_shift = 0) {
+  const int wl = window_left_of<T::kMask>(a), wr = window_right_of<T::kMask>(a);
 #pragma unroll
   for (int mt = 0; mt < T::kMTiles; ++mt)
 #pragma unroll
     for (int half = 0; half < 2; ++half) {
-      const fa_key_range r = thread_row_keys<T>(a, mt, half, row0, diag, len_k, lane, pack_shift);
+      const fa_key_range r = thread_row_keys(mt, half, row0, diag, wl, wr, len_k, lane, pack_shift);
       if constexpr (!PREFIX_BITS || T::kMask == kMaskLocal) {
 #pragma unroll
         for (int nt = 0; nt < T::kSTiles; ++nt)
