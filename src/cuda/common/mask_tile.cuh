@@ -47,13 +47,28 @@ struct PrefixKeep {
   uint32_t bits[T::kMTiles][2][kWords];
 };
 
+// The prefix count of a thread's row: its first `count` elements (in
+// (nt, j) order) are the visible ones.
+__device__ __forceinline__ int prefix_count(const fa_key_range &r, int n0, int lane) {
+  return fa_accumulator_prefix(r.hi - (n0 + (lane & 3) * 2));
+}
+
 // Row `half` of m-tile mt: which of its elements a row sees.
 template <class T>
 __device__ __forceinline__ void prefix_keep_row(PrefixKeep<T> &keep, int mt, int half, const fa_key_range &r, int n0,
                                                 int lane) {
-  const int count = fa_accumulator_prefix(r.hi - (n0 + (lane & 3) * 2));
+  const int count = prefix_count(r, n0, lane);
 #pragma unroll
   for (int w = 0; w < PrefixKeep<T>::kWords; ++w) keep.bits[mt][half][w] = low_bits(count - 32 * w);
+}
+
+// Elements 32 w .. 32 w + 31 of one row (`half`) of an m-tile's scores:
+// those whose bit in `bits` is clear become `hidden`.
+template <class T>
+__device__ __forceinline__ void hide_by_bits(float (&s)[T::kSTiles][4], uint32_t bits, int w, int half, float hidden) {
+#pragma unroll
+  for (int i = 0; i < 32 && w * 32 + i < 2 * T::kSTiles; ++i)
+    if (!(bits & (1u << i))) s[(w * 32 + i) / 2][2 * half + i % 2] = hidden;
 }
 
 // Hidden scores of one row (`half`) of an m-tile's scores become `hidden`.
@@ -61,10 +76,7 @@ template <class T>
 __device__ __forceinline__ void apply_keep_row(float (&s)[T::kSTiles][4], const PrefixKeep<T> &keep, int mt, int half,
                                                float hidden) {
 #pragma unroll
-  for (int w = 0; w < PrefixKeep<T>::kWords; ++w)
-#pragma unroll
-    for (int i = 0; i < 32 && w * 32 + i < 2 * T::kSTiles; ++i)
-      if (!(keep.bits[mt][half][w] & (1u << i))) s[(w * 32 + i) / 2][2 * half + i % 2] = hidden;
+  for (int w = 0; w < PrefixKeep<T>::kWords; ++w) hide_by_bits<T>(s, keep.bits[mt][half][w], w, half, hidden);
 }
 
 // The visible keys of a thread's row (`half`) of m-tile mt, for the
@@ -117,9 +129,9 @@ __device__ __forceinline__ void apply_mask(float (&s)[T::kMTiles][T::kSTiles][4]
             if (n < r.lo || n >= r.hi) s[mt][nt][2 * half + j] = hidden;
           }
       } else {
-        PrefixKeep<T> keep;
-        prefix_keep_row<T>(keep, mt, half, r, n0, lane);
-        apply_keep_row<T>(s[mt], keep, mt, half, hidden);
+        const int count = prefix_count(r, n0, lane);
+#pragma unroll
+        for (int w = 0; w * 32 < 2 * T::kSTiles; ++w) hide_by_bits<T>(s[mt], low_bits(count - 32 * w), w, half, hidden);
       }
     }
 }
