@@ -51,30 +51,17 @@ using SpeculativeFirstD128 = fa::FwdWgmmaTraits<128, 128, 2, __half, fa::kMaskLo
                                                 false, false, false, true>;
 }  // namespace
 
-extern "C" int fa_variant_check_speculative_first_d64(const fa_fwd_args *args, fa_stream_t stream) {
-  return fa::launch_fwd_wgmma<SpeculativeFirstD64>(args, (cudaStream_t)stream);
-}
-extern "C" int fa_variant_check_speculative_first_d128(const fa_fwd_args *args, fa_stream_t stream) {
-  return fa::launch_fwd_wgmma<SpeculativeFirstD128>(args, (cudaStream_t)stream);
-}
-extern "C" int fa_variant_check_next_tile_d64(const fa_fwd_args *args, fa_stream_t stream) {
-  return fa::launch_fwd_wgmma<NextTileD64>(args, (cudaStream_t)stream);
-}
-extern "C" int fa_variant_check_next_tile_d128(const fa_fwd_args *args, fa_stream_t stream) {
-  return fa::launch_fwd_wgmma<NextTileD128>(args, (cudaStream_t)stream);
-}
-extern "C" int fa_variant_check_mask_in_turn_d64(const fa_fwd_args *args, fa_stream_t stream) {
-  return fa::launch_fwd_wgmma<MaskInTurnD64>(args, (cudaStream_t)stream);
-}
-extern "C" int fa_variant_check_mask_in_turn_d128(const fa_fwd_args *args, fa_stream_t stream) {
-  return fa::launch_fwd_wgmma<MaskInTurnD128>(args, (cudaStream_t)stream);
-}
-extern "C" int fa_variant_check_list56_d256(const fa_fwd_args *args, fa_stream_t stream) {
-  return fa::launch_fwd_wgmma<List56D256>(args, (cudaStream_t)stream);
-}
-extern "C" int fa_variant_check_lag_d64(const fa_fwd_args *args, fa_stream_t stream) {
-  return fa::launch_fwd_wgmma<LagD64>(args, (cudaStream_t)stream);
-}
-extern "C" int fa_variant_check_lag_d32(const fa_fwd_args *args, fa_stream_t stream) {
-  return fa::launch_fwd_wgmma<LagD32>(args, (cudaStream_t)stream);
-}
+// One launcher a variant: instantiates its kernel (nothing calls these).
+#define FA_VARIANT_LAUNCHER(name, traits)                                               \
+  extern "C" int fa_variant_check_##name(const fa_fwd_args *args, fa_stream_t stream) { \
+    return fa::launch_fwd_wgmma<traits>(args, (cudaStream_t)stream);                    \
+  }
+FA_VARIANT_LAUNCHER(speculative_first_d64, SpeculativeFirstD64)
+FA_VARIANT_LAUNCHER(speculative_first_d128, SpeculativeFirstD128)
+FA_VARIANT_LAUNCHER(next_tile_d64, NextTileD64)
+FA_VARIANT_LAUNCHER(next_tile_d128, NextTileD128)
+FA_VARIANT_LAUNCHER(mask_in_turn_d64, MaskInTurnD64)
+FA_VARIANT_LAUNCHER(mask_in_turn_d128, MaskInTurnD128)
+FA_VARIANT_LAUNCHER(list56_d256, List56D256)
+FA_VARIANT_LAUNCHER(lag_d64, LagD64)
+FA_VARIANT_LAUNCHER(lag_d32, LagD32)
