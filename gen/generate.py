@@ -128,7 +128,7 @@ class Kernel:
         shape = f"{self.block_m}x{self.block_n} tile"
         if self.backend == "cuda":
             shape += f", {self.threads // 32} warps" + ("; Q in registers" if t.get("q_regs") else "")
-            shape += ("; intra-warpgroup overlap" if t.get("overlap") else "") + {False: "", True: "; ping-pong", "softmax": "; softmax turns"}[t.get("pingpong", False)] + ("; persistent" if t.get("persistent") else "") + ("; epilogue through shared memory" if t.get("smem_epilogue") else "") + ("; two Q tiles" if t.get("q_buffers", 1) == 2 else "") + (f"; lazy running max ({t['lazy_rescale']})" if t.get("lazy_rescale") else "") + ("; O staged in its Q tile" if t.get("stage_o_in_q") else "") + ("; first softmax in turns" if t.get("first_softmax_turn") and t.get("pingpong") is True else "") + ("; two row blocks a consumer" if t.get("row_blocks", 1) == 2 else "") + ("; consumers a key tile apart" if t.get("lag_turns") else "") + ("; causal mask in the softmax turn" if t.get("mask_in_turn") else "") + ("; next work tile found under the last P V" if t.get("next_tile_under_pv") else "") + ("; first key tile by the speculative rule" if t.get("speculative_first") else "")
+            shape += ("; intra-warpgroup overlap" if t.get("overlap") else "") + {False: "", True: "; ping-pong", "softmax": "; softmax turns"}[t.get("pingpong", False)] + ("; persistent" if t.get("persistent") else "") + ("; epilogue through shared memory" if t.get("smem_epilogue") else "") + ("; two Q tiles" if t.get("q_buffers", 1) == 2 else "") + (f"; lazy running max ({t['lazy_rescale']})" if t.get("lazy_rescale") else "") + ("; O staged in its Q tile" if t.get("stage_o_in_q") else "") + ("; first softmax in turns" if t.get("first_softmax_turn") and t.get("pingpong") is True else "") + ("; two row blocks a consumer" if t.get("row_blocks", 1) == 2 else "") + ("; consumers a key tile apart" if t.get("lag_turns") else "")
         keys = f"; dispatch takes it for max_seqlen_k >= {self.min_seqlen_k}" if self.min_seqlen_k else ""
         return f"{self.family.summary}; {shape}{keys}"
 
@@ -262,43 +262,6 @@ def check_lazy_rescale(f, d, mask, t):
                  f"(set lazy_rescale for this mask in by_mask, or in its long_keys entry)")
 
 
-def check_mask_in_turn(f, d, mask, t):
-    """mask_in_turn moves the causal diagonal's mask of consume's loop into
-    the softmax turn, which only the speculative rule allows (no rows'
-    extremes before the turn); the pair kernels (row_blocks 2) keep theirs
-    (src/cuda/fwd_wgmma.cuh kMaskInTurn)."""
-    if not t.get("mask_in_turn"):
-        return
-    if mask != "causal" or t.get("lazy_rescale") != "speculative" or t.get("row_blocks", 1) != 1:
-        sys.exit(f"gen/spec.py: family {f.name}, head dim {d}, mask {mask}: mask_in_turn needs mask causal, "
-                 f"lazy_rescale='speculative' and row_blocks 1 (set it in by_mask's causal entry; a long_keys "
-                 f"entry on the pair tile sets mask_in_turn=False)")
-
-
-def check_next_tile_under_pv(f, d, mask, t):
-    """next_tile_under_pv runs beside the rows' ends under the last P V,
-    which only the overlapped loop with softmax turns has, and in consume,
-    not the pair kernels (src/cuda/fwd_wgmma.cuh kNextTileUnderPV)."""
-    if not t.get("next_tile_under_pv"):
-        return
-    if not (t.get("overlap") and t.get("pingpong") == "softmax") or t.get("row_blocks", 1) != 1:
-        sys.exit(f"gen/spec.py: family {f.name}, head dim {d}, mask {mask}: next_tile_under_pv needs overlap=True, "
-                 f"pingpong='softmax' and row_blocks 1 (set it per mask in by_mask, or False in a long_keys entry)")
-
-
-def check_speculative_first(f, d, mask, t):
-    """speculative_first takes a work tile's first key tile through the
-    speculative rule, which needs that rule, and consume's first key tile
-    (the pair kernels issue S(B) beside it: src/cuda/fwd_wgmma.cuh
-    kSpeculativeFirst)."""
-    if not t.get("speculative_first"):
-        return
-    if t.get("lazy_rescale") != "speculative" or t.get("row_blocks", 1) != 1:
-        sys.exit(f"gen/spec.py: family {f.name}, head dim {d}, mask {mask}: speculative_first needs "
-                 f"lazy_rescale='speculative' and row_blocks 1 (set it per mask in by_mask, or False in a "
-                 f"long_keys entry)")
-
-
 def kernels(fams):
     out = []
     for f in fams:
@@ -314,9 +277,6 @@ def kernels(fams):
                         variants = [(tile_for_mask(row, m), 0)] + long_key_tiles(f, d, row, m)
                         for t, min_keys in variants:
                             check_lazy_rescale(f, d, m, t)
-                            check_mask_in_turn(f, d, m, t)
-                            check_next_tile_under_pv(f, d, m, t)
-                            check_speculative_first(f, d, m, t)
                             threads = t.get("warps", 0) * 32 if f.backend == "cuda" else 1
                             out.append(Kernel(f, a, d, dt, m, t["block_m"], t["block_n"], threads,
                                               int(f.smem_bytes(d, t)), tuple(sorted(t.items())), min_keys))
@@ -354,9 +314,6 @@ def tile_variants(ks, family):
 WGMMA_TRAILING_PARAMS = [
     ("list_max", "FA_TILE_LIST_MAX", lambda v: str(v)),
     ("lag_turns", "false", lambda v: "true" if v else "false"),
-    ("mask_in_turn", "false", lambda v: "true" if v else "false"),
-    ("next_tile_under_pv", "false", lambda v: "true" if v else "false"),
-    ("speculative_first", "false", lambda v: "true" if v else "false"),
 ]
 
 

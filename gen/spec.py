@@ -233,21 +233,18 @@ def wgmma_smem_bytes(head_dim, tile):
 #             each one's last key tile and tile boundary run beside the
 #             other's turns (fwd_wgmma.md Next steps [lag-turns]). Not
 #             set by any kernel: bench/experiments/README.md has the A/B
-#   mask_in_turn: (causal, lazy_rescale "speculative", row_blocks 1;
 #             generate.py checks) the diagonal key tiles of consume's loop
 #             are masked inside the softmax turn, on the turn's copy of S
 #             (R2P + FSEL in the slots the MUFU leaves free), not before it
 #             on the consumer's own chain; same bits. Not set by any kernel:
 #             the A/B is in bench/experiments/README.md (fwd_wgmma.md Next
 #             steps [mask-in-turn])
-#   next_tile_under_pv: (overlap, softmax turns, row_blocks 1;
 #             generate.py checks) the next work tile found in the list,
 #             planned and (two Q tiles, O not staged in Q) its Q waited for
 #             under the last P V, beside the rows' ends, not after the
 #             epilogue. Not set by any kernel: the A/B is in
 #             bench/experiments/README.md (fwd_wgmma.md Next steps
 #             [next-tile-under-pv])
-#   speculative_first: (lazy_rescale "speculative", row_blocks 1;
 #             generate.py checks) a work tile's first key tile by the
 #             speculative rule too, its kept maxima seeded from each row's
 #             first 32 keys instead of the rows' extremes before the turn

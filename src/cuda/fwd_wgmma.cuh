@@ -113,8 +113,7 @@ constexpr int kNextTileBytes = 48;
 template <int HEAD_DIM, int BLOCK_N, int STAGES, typename ElemT, int MASK, bool OVERLAP = false, int TURNS = kTurnsNone,
           bool PERSISTENT = false, bool SMEM_EPILOGUE = false, int CONSUMERS = 2, int Q_BUFFERS = 1,
           int RESCALE = kRescaleExact, bool O_IN_Q = false, bool FIRST_SOFTMAX_TURN = false, int ROW_BLOCKS = 1,
-          int LIST_MAX = FA_TILE_LIST_MAX, bool LAG_TURNS = false, bool MASK_IN_TURN = false,
-          bool NEXT_TILE_UNDER_PV = false, bool SPECULATIVE_FIRST = false>
+          int LIST_MAX = FA_TILE_LIST_MAX, bool LAG_TURNS = false>
 struct FwdWgmmaTraits {
   using Elem = ElemT;
   static constexpr int kHeadDim = HEAD_DIM;
@@ -272,38 +271,6 @@ struct FwdWgmmaTraits {
   static constexpr bool kLagTurns = LAG_TURNS;
   static_assert(!LAG_TURNS || (ROW_BLOCKS == 2 && MASK == kMaskNone && STAGES >= 4 && !FIRST_SOFTMAX_TURN),
                 "lag_turns: row_blocks 2, mask none, four stages, no first_softmax_turn");
-  // The causal diagonal's mask inside the softmax turn (tile field
-  // mask_in_turn; consume's loop): on a loop key tile the speculative rule
-  // computes the weights against the kept maxima with no rows' extremes
-  // before its turn, so the scores need not be masked before it. The turn
-  // selects the hidden weights' inputs instead (R2P + FSEL, issued in the
-  // slots the MUFU leaves free), and the consumer's chain from S to its
-  // turn loses the mask (~300 of ~1,450 cycles on a d64 diagonal tile:
-  // fwd_wgmma.md Next steps [mask-in-turn]). Same bits: S itself is masked only
-  // where the rule's check fails and recomputes from it.
-  static constexpr bool kMaskInTurn = MASK_IN_TURN;
-  static_assert(!MASK_IN_TURN || (MASK == kMaskCausal && ROW_BLOCKS == 1 && RESCALE == kRescaleLazySpeculative),
-                "mask_in_turn: causal, one row block a consumer, the speculative rule");
-  // The next work tile found in the list, planned and (with two Q tiles)
-  // its Q waited for under this tile's last P V, beside the rows' ends,
-  // instead of after the epilogue (tile field next_tile_under_pv;
-  // consume's overlapped loop): at a work tile boundary both consumers are
-  // in their tails and each one's chain from its last turn to its next
-  // sets the pace (fwd_wgmma.md Next steps [next-tile-under-pv]).
-  static constexpr bool kNextTileUnderPV = NEXT_TILE_UNDER_PV;
-  static_assert(!NEXT_TILE_UNDER_PV || (kRowEndsUnderPV && ROW_BLOCKS == 1),
-                "next_tile_under_pv: the overlapped loop with softmax turns (rows' ends under the last P V), one "
-                "row block a consumer");
-  // A work tile's first key tile by the speculative rule too (tile field
-  // speculative_first; consume): its kept maxima seeded from each row's
-  // first 32 keys (seed_kept_maxima) instead of the rows' extremes over all
-  // 128 before the turn, which sit on the consumer's chain at every tile
-  // boundary (fwd_wgmma.md Next steps [speculative-first]). A seed below a
-  // row's max by up to 2^8 gives the lazy rule's own weights; where the
-  // check fails the warp takes the rule per row from no max, as without.
-  static constexpr bool kSpeculativeFirst = SPECULATIVE_FIRST;
-  static_assert(!SPECULATIVE_FIRST || (RESCALE == kRescaleLazySpeculative && ROW_BLOCKS == 1),
-                "speculative_first: the speculative rule, one row block a consumer");
   static constexpr int kOStageOffset =  // from the aligned base of shared memory
       kTmaStore ? (kSmemBytesNoStage - 1024 + 1023) / 1024 * 1024 : kSmemBytesNoStage - 1024;
   static constexpr int kOStageLeft = 232448 - 1024 - kOStageOffset;
@@ -350,7 +317,7 @@ struct FwdWgmmaTraits {
   static constexpr bool kHalfKeyTiles = !OVERLAP && MASK != kMaskNone && (BLOCK_N == 128 || BLOCK_N == 192);
   using HalfKeys = FwdWgmmaTraits<HEAD_DIM, BLOCK_N / 2, STAGES, ElemT, MASK, OVERLAP, TURNS, PERSISTENT, SMEM_EPILOGUE,
                                   CONSUMERS, Q_BUFFERS, RESCALE, O_IN_Q, FIRST_SOFTMAX_TURN, ROW_BLOCKS, LIST_MAX,
-                                  LAG_TURNS, MASK_IN_TURN, NEXT_TILE_UNDER_PV, SPECULATIVE_FIRST>;
+                                  LAG_TURNS>;
 
   static_assert(HEAD_DIM % 16 == 0 && HEAD_DIM >= 32 && HEAD_DIM <= 256, "head dim: a multiple of 16 in 32..256");
   static_assert(kHeadDimPadded % 32 == 0 && (kHeadDimPadded <= 128 || kHeadDimPadded % 64 == 0),
@@ -751,23 +718,15 @@ __device__ __forceinline__ void softmax_weights(float (&s)[T::kSTiles][4], float
 // tile's weights apart (tile_sum, per row and thread): the rule's check,
 // which costs the turn nothing beyond them (a tree of the exponents' maxima
 // beside the exponentials lengthened it by 180-240 cycles: fwd_wgmma.md
-// "Where it stands", fifty-seventh session). MASKED: the copy takes the
-// prefix mask `keep` (hidden scores become `hidden`), S stays as it is
-// (kMaskInTurn).
-template <class T, bool FUSED, bool MASKED = false>
+// "Where it stands", fifty-seventh session).
+template <class T, bool FUSED>
 __device__ __forceinline__ void softmax_weights_checked(const float (&s)[T::kSTiles][4], float (&tile_sum)[2], float c,
-                                                        const float (&neg_sub)[2], uint32_t (&p)[T::kPVSteps][4],
-                                                        const PrefixKeep<T> &keep = PrefixKeep<T>(),
-                                                        float hidden = 0.f) {
+                                                        const float (&neg_sub)[2], uint32_t (&p)[T::kPVSteps][4]) {
   float w[T::kSTiles][4];
 #pragma unroll
   for (int nt = 0; nt < T::kSTiles; ++nt)
 #pragma unroll
     for (int e = 0; e < 4; ++e) w[nt][e] = s[nt][e];
-  if constexpr (MASKED) {
-    apply_keep_row<T>(w, keep, 0, 0, hidden);
-    apply_keep_row<T>(w, keep, 0, 1, hidden);
-  }
   tile_sum[0] = tile_sum[1] = 0.f;
   softmax_weights<T, FUSED, true>(w, tile_sum, c, neg_sub, p);
 }
@@ -820,28 +779,12 @@ __device__ __forceinline__ void turn_end(int c) {
 // Otherwise (a row's max may move, a row's first keys, NaN) the warp
 // computes them again by the rule per row from S, which the turn left
 // intact: rare after a row's first key tile, and outside the turn.
-// mask_in_turn (kMaskInTurn, warp-uniform): this key tile's scores are not
-// masked yet; the turn masks its copy of them by `keep`, and S is masked in
-// place only where the weights are computed from it (the rare paths).
-// FIRST (kSpeculativeFirst, a work tile's first key tile): the kept maxima
-// are seed_kept_maxima's; where the check fails the rule per row starts
-// from no max, as the first key tile does without the seed (so a poor
-// seed costs that tile's exponentials twice and leaves no trace after it).
-template <class T, bool FIRST = false>
+template <class T>
 __device__ __forceinline__ void online_softmax_speculative(float (&s)[1][T::kSTiles][4], float (&row_max)[1][2],
                                                            float (&row_sum)[1][2], float (&alpha)[2], float c,
                                                            bool positive_scale, int consumer,
                                                            uint32_t (&p)[T::kPVSteps][4], Tracer &tr,
-                                                           bool turn = true, bool mask_in_turn = false,
-                                                           const PrefixKeep<T> &keep = PrefixKeep<T>(),
-                                                           float hidden = 0.f) {
-  const auto mask_s = [&] {
-    if constexpr (T::kMaskInTurn)
-      if (mask_in_turn) {
-        apply_keep_row<T>(s[0], keep, 0, 0, hidden);
-        apply_keep_row<T>(s[0], keep, 0, 1, hidden);
-      }
-  };
+                                                           bool turn = true) {
   float kept_neg_sub[2];
   bool kept_moderate = true, seen = true;
 #pragma unroll
@@ -860,15 +803,10 @@ __device__ __forceinline__ void online_softmax_speculative(float (&s)[1][T::kSTi
   if (turn) turn_wait<T>(consumer);
   tr.mark(kTrTurnGot);
   if (warp_seen) {
-    if (__all_sync(0xffffffffu, kept_moderate)) {
-      if (T::kMaskInTurn && mask_in_turn)
-        softmax_weights_checked<T, true, T::kMaskInTurn>(s[0], tile_sum, c, kept_neg_sub, p, keep, hidden);
-      else
-        softmax_weights_checked<T, true>(s[0], tile_sum, c, kept_neg_sub, p);
-    } else {
-      mask_s();
+    if (__all_sync(0xffffffffu, kept_moderate))
+      softmax_weights_checked<T, true>(s[0], tile_sum, c, kept_neg_sub, p);
+    else
       softmax_weights_checked<T, false>(s[0], tile_sum, c, kept_neg_sub, p);
-    }
   }
   if (turn) turn_pass<T>(consumer);
   tr.mark(kTrTurnDone);
@@ -881,8 +819,6 @@ __device__ __forceinline__ void online_softmax_speculative(float (&s)[1][T::kSTi
       row_sum[0][half] += tile_sum[half];
     }
   } else {
-    mask_s();  // again where the turn did (the same values)
-    if constexpr (FIRST) row_max[0][0] = row_max[0][1] = -INFINITY;
     float ext[2];
     ext[0] = positive_scale ? quad_max(row_extreme<T, true>(s[0], 0)) : quad_min(row_extreme<T, false>(s[0], 0));
     ext[1] = positive_scale ? quad_max(row_extreme<T, true>(s[0], 1)) : quad_min(row_extreme<T, false>(s[0], 1));
@@ -902,30 +838,6 @@ __device__ __forceinline__ void online_softmax_speculative(float (&s)[1][T::kSTi
       softmax_weights_checked<T, false>(s[0], tile_sum, c, neg_sub, p);
 #pragma unroll
     for (int half = 0; half < 2; ++half) row_sum[0][half] = row_sum[0][half] * alpha[half] + tile_sum[half];
-  }
-}
-
-// The kept maxima a work tile's first key tile starts from (kSpeculativeFirst):
-// each row's largest scaled score (smallest, with a negative scale) over
-// the tile's first 32 keys (four n8 tiles: a quarter of the full
-// extremes' FMNMX), a lower bound of its max. A row with none of them
-// visible (or NaN) gets -inf, which sends its warp to the rule per row.
-template <class T>
-__device__ __forceinline__ void seed_kept_maxima(const float (&s)[T::kSTiles][4], float (&row_max)[2], float c,
-                                                 bool positive_scale) {
-  constexpr int kSeedTiles = 4;
-  static_assert(T::kSTiles >= kSeedTiles, "four n8 tiles");
-#pragma unroll
-  for (int half = 0; half < 2; ++half) {
-    float e = s[0][2 * half];
-#pragma unroll
-    for (int i = 1; i < 2 * kSeedTiles; ++i) {
-      const float x = s[i / 2][2 * half + i % 2];
-      e = positive_scale ? fmaxf(e, x) : fminf(e, x);
-    }
-    e = positive_scale ? quad_max(e) : quad_min(e);
-    const float m = __fmul_rn(e, c);
-    row_max[half] = m == m ? m : -INFINITY;
   }
 }
 
@@ -949,23 +861,15 @@ __device__ __forceinline__ void seed_kept_maxima(const float (&s)[T::kSTiles][4]
 // kWaitPV false: no wait before the turn (consume_row_pairs' first key
 // tile: no P V is in flight, and during A's turn B's S, issued with A's,
 // runs on). turn false: no softmax turn (the lagged consumers' key tiles
-// outside the pairing, kLagTurns; consumer-uniform). mask_in_turn, keep,
-// hidden: online_softmax_speculative's (not a first key tile).
+// outside the pairing, kLagTurns; consumer-uniform).
 template <class T, bool FIRST = false, bool kWaitPV = true>
 __device__ __forceinline__ void online_softmax_deferred(float (&s)[1][T::kSTiles][4], float (&row_max)[1][2],
                                                         float (&row_sum)[1][2], float (&alpha)[2], float c,
                                                         bool positive_scale, int consumer,
                                                         uint32_t (&p)[T::kPVSteps][4], Tracer &tr,
-                                                        bool turn = true, bool mask_in_turn = false,
-                                                        const PrefixKeep<T> &keep = PrefixKeep<T>(),
-                                                        float hidden = 0.f) {
-  if constexpr (T::kRescale == kRescaleLazySpeculative && (!FIRST || T::kSpeculativeFirst)) {
-    if constexpr (FIRST) {
-      static_assert(kWaitPV, "speculative_first: nothing else in flight at the first key tile (not the pair tile)");
-      seed_kept_maxima<T>(s[0], row_max[0], c, positive_scale);
-    }
-    online_softmax_speculative<T, FIRST>(s, row_max, row_sum, alpha, c, positive_scale, consumer, p, tr, turn,
-                                         mask_in_turn, keep, hidden);
+                                                        bool turn = true) {
+  if constexpr (T::kRescale == kRescaleLazySpeculative && !FIRST) {
+    online_softmax_speculative<T>(s, row_max, row_sum, alpha, c, positive_scale, consumer, p, tr, turn);
     return;
   }
   float ext[2];
@@ -2200,28 +2104,11 @@ __device__ __forceinline__ void consume(const fa_fwd_args &a, const CUtensorMap 
   unsigned consumed = 0;
   const unsigned tile_count = ld_shared_4(list + kListEntryBytes * T::kListMax);
   Tracer tr(1 + c, (ctid & 127) == 0);  // empty unless FA_WGMMA_TRACE_CAP (wgmma_trace.cuh)
-  // kNextTileUnderPV: the next work tile as found under the last P V (its
-  // list index, tile_count for none; its entry and plan; whether its Q was
-  // waited for)
-  bool next_known = false, next_q_ready = false;
-  unsigned next_index = 0;
-  WgmmaTile next_t;
-  fa_tile_plan next_plan;
   for (unsigned tile = 0; tile < tile_count; ++tile) {
-    WgmmaTile t;
-    fa_tile_plan plan;
-    bool q_ready = false;
-    if (T::kNextTileUnderPV && next_known) {
-      next_known = false;
-      if (next_index >= tile_count) break;
-      tile = next_index, t = next_t, plan = next_plan, q_ready = next_q_ready;
-      tr.mark(kTrTile, tile);
-    } else {
-      t = locate_tile<T>(a, list, tile);
-      if (!t.run) continue;  // uniform over the block, as in the producer
-      tr.mark(kTrTile, tile);
-      plan = plan_tile<T>(a, t);
-    }
+    const WgmmaTile t = locate_tile<T>(a, list, tile);
+    if (!t.run) continue;  // uniform over the block, as in the producer
+    tr.mark(kTrTile, tile);
+    const fa_tile_plan plan = plan_tile<T>(a, t);
     const int n_block_min = plan.n_block_min, n_block_max = plan.n_block_max;
     const bool any_keys = n_block_min < n_block_max;
     const int m0 = t.m0;
@@ -2244,7 +2131,7 @@ __device__ __forceinline__ void consume(const fa_fwd_args &a, const CUtensorMap 
     const unsigned q_count = consumed & kQCountMask;
     const int qb = q_buffer<T>(q_count);
     const uint32_t sq_wg = sq_c + qb * T::kQBytes;
-    if (any_keys && !q_ready) mbar_wait(bar.q(qb), q_parity<T>(q_count));
+    if (any_keys) mbar_wait(bar.q(qb), q_parity<T>(q_count));
     tr.mark(kTrQReady);
     if constexpr (T::kOverlap) {
       // ---- overlapped loop (fwd_wgmma.md "Switches"; HOPPER.md 2.9's order):
@@ -2331,16 +2218,10 @@ __device__ __forceinline__ void consume(const fa_fwd_args &a, const CUtensorMap 
           tr.mark(kTrSReady, n - n_block_min);
           if (ctid % 128 == 0) mbar_arrive(bar.k_empty(s));
           if (a.softcap > 0.f) apply_softcap<T>(sc, a.softcap, a.softcap_inner_scale);
-          const bool masked = fa_tile_needs_mask(&plan, n0, T::kBlockN);
-          PrefixKeep<T> keep;  // kMaskInTurn: the mask's bits now, its selects in the turn
-          if constexpr (T::kMaskInTurn) {
-            if (masked) keep = prefix_keep<T>(a, n0, m0 + warp_row0, diag, len_k, lane, pack_shift<T>(a));
-          } else if (masked) {
+          if (fa_tile_needs_mask(&plan, n0, T::kBlockN))
             apply_mask<T, true>(sc, a, n0, m0 + warp_row0, diag, len_k, lane, hidden, pack_shift<T>(a));
-          }
           tr.mark(kTrMasked, n - n_block_min);
-          online_softmax_deferred<T>(sc, row_max, row_sum, alpha, cs, positive_scale, c, p, tr, true,
-                                     T::kMaskInTurn && masked, keep, hidden);  // O untouched
+          online_softmax_deferred<T>(sc, row_max, row_sum, alpha, cs, positive_scale, c, p, tr);  // O untouched
         }
         {  // the last key tile's P V; every S is done: Q goes back to the producer
           const unsigned jj = j_base + (unsigned)(n_block_max - 1 - n_block_min);
@@ -2378,28 +2259,6 @@ __device__ __forceinline__ void consume(const fa_fwd_args &a, const CUtensorMap 
               row_ends<T>(a, tl, row_max, row_sum, warp_row0, lane, inv, tr);
               ends_done = true;
               tr.mark(kTrRowsScaled);
-            }
-          }
-          // The next work tile, while the tensor pipe runs the last P V
-          // (kNextTileUnderPV). Its Q too where the tile before gave its
-          // buffer back at its end; with O staged in Q the buffer goes back
-          // only at this tile's first S, so after a short tile the next Q
-          // may still be in flight: waited for after the epilogue there.
-          if constexpr (T::kNextTileUnderPV) {
-            unsigned k = tile + 1;
-            for (; k < tile_count; ++k) {
-              next_t = locate_tile<T>(a, list, k);
-              if (next_t.run) break;
-            }
-            next_index = k, next_known = true, next_q_ready = false;
-            if (k < tile_count) {
-              next_plan = plan_tile<T>(a, next_t);
-              if constexpr (T::kQBuffers == 2 && !T::kOStageInQ)
-                if (next_plan.n_block_min < next_plan.n_block_max) {
-                  const unsigned next_q = (q_count + 1u) & kQCountMask;
-                  mbar_wait(bar.q(q_buffer<T>(next_q)), q_parity<T>(next_q));
-                  next_q_ready = true;
-                }
             }
           }
           wgmma_wait<0>();
