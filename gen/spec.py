@@ -233,25 +233,6 @@ def wgmma_smem_bytes(head_dim, tile):
 #             each one's last key tile and tile boundary run beside the
 #             other's turns (fwd_wgmma.md Next steps [lag-turns]). Not
 #             set by any kernel: bench/experiments/README.md has the A/B
-#             generate.py checks) the diagonal key tiles of consume's loop
-#             are masked inside the softmax turn, on the turn's copy of S
-#             (R2P + FSEL in the slots the MUFU leaves free), not before it
-#             on the consumer's own chain; same bits. Not set by any kernel:
-#             the A/B is in bench/experiments/README.md (fwd_wgmma.md Next
-#             steps [mask-in-turn])
-#             generate.py checks) the next work tile found in the list,
-#             planned and (two Q tiles, O not staged in Q) its Q waited for
-#             under the last P V, beside the rows' ends, not after the
-#             epilogue. Not set by any kernel: the A/B is in
-#             bench/experiments/README.md (fwd_wgmma.md Next steps
-#             [next-tile-under-pv])
-#             generate.py checks) a work tile's first key tile by the
-#             speculative rule too, its kept maxima seeded from each row's
-#             first 32 keys instead of the rows' extremes before the turn
-#             (not the same bits: the lazy rule's state from another
-#             start). Not set by any kernel: the A/B is in
-#             bench/experiments/README.md (fwd_wgmma.md Next steps
-#             [speculative-first])
 #   first_softmax_turn: (where pingpong=True; ignored by kernels with
 #             softmax turns or none) the first key tile's exponentials
 #             of each work tile in turns, consumer c after consumer c - 1
