@@ -27,7 +27,7 @@ rm -rf "$W" && mkdir -p "$W"
 timeout 30 tar --exclude=./build --exclude=./.git --exclude=./.deb --exclude=./.ab -cf - . | tar -xf - -C "$W"
 cd "$W" || exit 1
 # TRACE_TILES: tile fields of a spec variant, as wgmma_ab.sh's AB_VARIANTS
-# (one side: "64:by_mask.none.lag_turns=True 64:by_mask.none.stages=4")
+# (one side: "64:by_mask.none.stages=4 64:by_mask.none.list_max=32")
 tiles=()
 for f in ${TRACE_TILES:-}; do tiles+=(--tile "$f"); done
 timeout 10 python3 bench/small_spec.py gen/spec.py --wgmma-dims "$dims" ${tiles[@]+"${tiles[@]}"}

@@ -128,7 +128,7 @@ class Kernel:
         shape = f"{self.block_m}x{self.block_n} tile"
         if self.backend == "cuda":
             shape += f", {self.threads // 32} warps" + ("; Q in registers" if t.get("q_regs") else "")
-            shape += ("; intra-warpgroup overlap" if t.get("overlap") else "") + {False: "", True: "; ping-pong", "softmax": "; softmax turns"}[t.get("pingpong", False)] + ("; persistent" if t.get("persistent") else "") + ("; epilogue through shared memory" if t.get("smem_epilogue") else "") + ("; two Q tiles" if t.get("q_buffers", 1) == 2 else "") + (f"; lazy running max ({t['lazy_rescale']})" if t.get("lazy_rescale") else "") + ("; O staged in its Q tile" if t.get("stage_o_in_q") else "") + ("; first softmax in turns" if t.get("first_softmax_turn") and t.get("pingpong") is True else "") + ("; two row blocks a consumer" if t.get("row_blocks", 1) == 2 else "") + ("; consumers a key tile apart" if t.get("lag_turns") else "")
+            shape += ("; intra-warpgroup overlap" if t.get("overlap") else "") + {False: "", True: "; ping-pong", "softmax": "; softmax turns"}[t.get("pingpong", False)] + ("; persistent" if t.get("persistent") else "") + ("; epilogue through shared memory" if t.get("smem_epilogue") else "") + ("; two Q tiles" if t.get("q_buffers", 1) == 2 else "") + (f"; lazy running max ({t['lazy_rescale']})" if t.get("lazy_rescale") else "") + ("; O staged in its Q tile" if t.get("stage_o_in_q") else "") + ("; first softmax in turns" if t.get("first_softmax_turn") and t.get("pingpong") is True else "") + ("; two row blocks a consumer" if t.get("row_blocks", 1) == 2 else "")
         keys = f"; dispatch takes it for max_seqlen_k >= {self.min_seqlen_k}" if self.min_seqlen_k else ""
         return f"{self.family.summary}; {shape}{keys}"
 
@@ -313,7 +313,6 @@ def tile_variants(ks, family):
 # default (src/cuda/fwd_wgmma.cuh): (tile field, C++ default, C++ value).
 WGMMA_TRAILING_PARAMS = [
     ("list_max", "FA_TILE_LIST_MAX", lambda v: str(v)),
-    ("lag_turns", "false", lambda v: "true" if v else "false"),
 ]
 
 

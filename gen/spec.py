@@ -227,12 +227,6 @@ def wgmma_smem_bytes(head_dim, tile):
 #             fits 128 columns a pass (two passes, not four of 64); the host
 #             then launches whole waves of more blocks where a list would
 #             overflow (above 132 x 52 tiles at 56; fa_tile_grid)
-#   lag_turns: (row_blocks=2, mask none, stages >= 4) consumer 1 runs a
-#             key tile behind consumer 0: consumer 0 takes no softmax turn on
-#             a work tile's first key tile, consumer 1 none on its last, so
-#             each one's last key tile and tile boundary run beside the
-#             other's turns (fwd_wgmma.md Next steps [lag-turns]). Not
-#             set by any kernel: bench/experiments/README.md has the A/B
 #   first_softmax_turn: (where pingpong=True; ignored by kernels with
 #             softmax turns or none) the first key tile's exponentials
 #             of each work tile in turns, consumer c after consumer c - 1

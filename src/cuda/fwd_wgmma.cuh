@@ -113,7 +113,7 @@ constexpr int kNextTileBytes = 48;
 template <int HEAD_DIM, int BLOCK_N, int STAGES, typename ElemT, int MASK, bool OVERLAP = false, int TURNS = kTurnsNone,
           bool PERSISTENT = false, bool SMEM_EPILOGUE = false, int CONSUMERS = 2, int Q_BUFFERS = 1,
           int RESCALE = kRescaleExact, bool O_IN_Q = false, bool FIRST_SOFTMAX_TURN = false, int ROW_BLOCKS = 1,
-          int LIST_MAX = FA_TILE_LIST_MAX, bool LAG_TURNS = false>
+          int LIST_MAX = FA_TILE_LIST_MAX>
 struct FwdWgmmaTraits {
   using Elem = ElemT;
   static constexpr int kHeadDim = HEAD_DIM;
@@ -258,19 +258,6 @@ struct FwdWgmmaTraits {
                                     SMEM_EPILOGUE && !O_IN_Q && RESCALE == kRescaleLazySpeculative),
                 "row_blocks 2: mask none or causal, the overlapped loop with softmax turns and the speculative "
                 "rule, two consumers, the epilogue through shared memory (not in Q)");
-  // Consumer 1 a key tile behind consumer 0 (tile field lag_turns;
-  // consume_row_pairs): consumer 0 takes no turn on a work tile's first
-  // key tile, consumer 1 none on its last, so each takes 2 (K - 1) turns a
-  // work tile of K key tiles and the turns pair consumer 0's key tile k + 1
-  // with consumer 1's k. Each consumer's last key tile and boundary then
-  // run beside the other's turns instead of at the same time as the
-  // other's (fwd_wgmma.md Next steps [lag-turns]). Mask none only:
-  // causal's block A stops a key tile early, so the counts would differ.
-  // Four stages: consumer 0 loads K(k + 1) while consumer 1 still reads
-  // V(k - 2).
-  static constexpr bool kLagTurns = LAG_TURNS;
-  static_assert(!LAG_TURNS || (ROW_BLOCKS == 2 && MASK == kMaskNone && STAGES >= 4 && !FIRST_SOFTMAX_TURN),
-                "lag_turns: row_blocks 2, mask none, four stages, no first_softmax_turn");
   static constexpr int kOStageOffset =  // from the aligned base of shared memory
       kTmaStore ? (kSmemBytesNoStage - 1024 + 1023) / 1024 * 1024 : kSmemBytesNoStage - 1024;
   static constexpr int kOStageLeft = 232448 - 1024 - kOStageOffset;
@@ -316,8 +303,7 @@ struct FwdWgmmaTraits {
   // never take it.
   static constexpr bool kHalfKeyTiles = !OVERLAP && MASK != kMaskNone && (BLOCK_N == 128 || BLOCK_N == 192);
   using HalfKeys = FwdWgmmaTraits<HEAD_DIM, BLOCK_N / 2, STAGES, ElemT, MASK, OVERLAP, TURNS, PERSISTENT, SMEM_EPILOGUE,
-                                  CONSUMERS, Q_BUFFERS, RESCALE, O_IN_Q, FIRST_SOFTMAX_TURN, ROW_BLOCKS, LIST_MAX,
-                                  LAG_TURNS>;
+                                  CONSUMERS, Q_BUFFERS, RESCALE, O_IN_Q, FIRST_SOFTMAX_TURN, ROW_BLOCKS, LIST_MAX>;
 
   static_assert(HEAD_DIM % 16 == 0 && HEAD_DIM >= 32 && HEAD_DIM <= 256, "head dim: a multiple of 16 in 32..256");
   static_assert(kHeadDimPadded % 32 == 0 && (kHeadDimPadded <= 128 || kHeadDimPadded % 64 == 0),
@@ -783,8 +769,7 @@ template <class T>
 __device__ __forceinline__ void online_softmax_speculative(float (&s)[1][T::kSTiles][4], float (&row_max)[1][2],
                                                            float (&row_sum)[1][2], float (&alpha)[2], float c,
                                                            bool positive_scale, int consumer,
-                                                           uint32_t (&p)[T::kPVSteps][4], Tracer &tr,
-                                                           bool turn = true) {
+                                                           uint32_t (&p)[T::kPVSteps][4], Tracer &tr) {
   float kept_neg_sub[2];
   bool kept_moderate = true, seen = true;
 #pragma unroll
@@ -800,7 +785,7 @@ __device__ __forceinline__ void online_softmax_speculative(float (&s)[1][T::kSTi
   wgmma_wait<0>();  // the P V before: it reads p
   wgmma_reg_fence(p);
   tr.mark(kTrTurnAsk);
-  if (turn) turn_wait<T>(consumer);
+  turn_wait<T>(consumer);
   tr.mark(kTrTurnGot);
   if (warp_seen) {
     if (__all_sync(0xffffffffu, kept_moderate))
@@ -808,7 +793,7 @@ __device__ __forceinline__ void online_softmax_speculative(float (&s)[1][T::kSTi
     else
       softmax_weights_checked<T, false>(s[0], tile_sum, c, kept_neg_sub, p);
   }
-  if (turn) turn_pass<T>(consumer);
+  turn_pass<T>(consumer);
   tr.mark(kTrTurnDone);
   constexpr float kCeiling = 0x1p8f;  // 2^FA_RESCALE_SLACK
   static_assert(FA_RESCALE_SLACK == 8.f, "kCeiling is 2^FA_RESCALE_SLACK");
@@ -860,16 +845,14 @@ __device__ __forceinline__ void online_softmax_speculative(float (&s)[1][T::kSTi
 // first has no kept maxima: the rule per row).
 // kWaitPV false: no wait before the turn (consume_row_pairs' first key
 // tile: no P V is in flight, and during A's turn B's S, issued with A's,
-// runs on). turn false: no softmax turn (the lagged consumers' key tiles
-// outside the pairing, kLagTurns; consumer-uniform).
+// runs on).
 template <class T, bool FIRST = false, bool kWaitPV = true>
 __device__ __forceinline__ void online_softmax_deferred(float (&s)[1][T::kSTiles][4], float (&row_max)[1][2],
                                                         float (&row_sum)[1][2], float (&alpha)[2], float c,
                                                         bool positive_scale, int consumer,
-                                                        uint32_t (&p)[T::kPVSteps][4], Tracer &tr,
-                                                        bool turn = true) {
+                                                        uint32_t (&p)[T::kPVSteps][4], Tracer &tr) {
   if constexpr (T::kRescale == kRescaleLazySpeculative && !FIRST) {
-    online_softmax_speculative<T>(s, row_max, row_sum, alpha, c, positive_scale, consumer, p, tr, turn);
+    online_softmax_speculative<T>(s, row_max, row_sum, alpha, c, positive_scale, consumer, p, tr);
     return;
   }
   float ext[2];
@@ -932,9 +915,7 @@ __device__ __forceinline__ void online_softmax_deferred(float (&s)[1][T::kSTiles
     wgmma_reg_fence(p);
   }
   tr.mark(kTrTurnAsk);
-  if constexpr (T::kSoftmaxTurns) {
-    if (turn) turn_wait<T>(consumer);
-  }
+  if constexpr (T::kSoftmaxTurns) turn_wait<T>(consumer);
   // One arrival and one wait per barrier and work tile with keys: consumer
   // c cannot arrive for the next tile before consumer c + 1 has waited for
   // this one (c's next first S needs the last consumer's last P V turn,
@@ -954,9 +935,7 @@ __device__ __forceinline__ void online_softmax_deferred(float (&s)[1][T::kSTiles
     softmax_weights<T, true, T::kPackInTurn>(s[0], row_sum[0], c, neg_sub, p);
   else
     softmax_weights<T, false, T::kPackInTurn>(s[0], row_sum[0], c, neg_sub, p);
-  if constexpr (T::kSoftmaxTurns) {
-    if (turn) turn_pass<T>(consumer);
-  }
+  if constexpr (T::kSoftmaxTurns) turn_pass<T>(consumer);
   if constexpr (T::kFirstSoftmaxTurn && FIRST) {
     if (turn_consumer == 0)
       named_bar_arrive(kBarFirstSoftmax0, 256);
@@ -1927,13 +1906,6 @@ __device__ __forceinline__ void consume_row_pairs(const fa_fwd_args &a, const CU
       // The first key tile: S of A and of B issued together (no O is live
       // yet, so S(B) takes registers of its own), A's softmax and turn
       // while S(B) runs, then B's
-      // Whether this consumer takes its softmax turn on key tile n: always,
-      // but with kLagTurns consumer 0 none on the work tile's first key
-      // tile and consumer 1 none on its last (with one key tile, neither)
-      const auto takes_turn = [&](int n) {
-        if constexpr (T::kLagTurns) return c == 0 ? n > n_block_min : n < n_block_max - 1;
-        return true;
-      };
       const auto first_softmax = [&](float (&s_acc)[1][T::kSTiles][4], int row0, float (&row_max)[1][2],
                                      float (&row_sum)[1][2], float (&alpha)[2], uint32_t (&p)[T::kPVSteps][4]) {
         const int n0 = n_block_min * T::kBlockN;
@@ -1941,8 +1913,7 @@ __device__ __forceinline__ void consume_row_pairs(const fa_fwd_args &a, const CU
         if (fa_tile_needs_mask(&plan, n0, T::kBlockN))
           apply_mask<T, true>(s_acc, a, n0, m0 + row0, diag, len_k, lane, hidden, pack_shift<T>(a));
         // no P V in flight: A's turn runs while S(B) does, B's after its wait
-        online_softmax_deferred<T, true, false>(s_acc, row_max, row_sum, alpha, cs, positive_scale, c, p, tr,
-                                                takes_turn(n_block_min));
+        online_softmax_deferred<T, true, false>(s_acc, row_max, row_sum, alpha, cs, positive_scale, c, p, tr);
       };
       {
         const int s = ring_slot<T>(j_base);
@@ -1968,7 +1939,7 @@ __device__ __forceinline__ void consume_row_pairs(const fa_fwd_args &a, const CU
       // K(n) back
       const auto step = [&](int n, uint32_t sq_rows, int row0, float (&o)[1][T::kOTiles][4], float (&row_max)[1][2],
                             float (&row_sum)[1][2], float (&alpha)[2], uint32_t (&p)[T::kPVSteps][4], bool block_b,
-                            bool first, bool turn) {
+                            bool first) {
         const unsigned jj = j_base + (unsigned)(n - n_block_min);
         const int s = ring_slot<T>(jj), sp = ring_slot<T>(jj - 1);
         const int n0 = n * T::kBlockN;
@@ -2001,13 +1972,12 @@ __device__ __forceinline__ void consume_row_pairs(const fa_fwd_args &a, const CU
         if (fa_tile_needs_mask(&plan, n0, T::kBlockN))
           apply_mask<T, true>(sc, a, n0, m0 + row0, diag, len_k, lane, hidden, pack_shift<T>(a));
         tr.mark(kTrMasked, n - n_block_min);
-        online_softmax_deferred<T>(sc, row_max, row_sum, alpha, cs, positive_scale, c, p, tr, turn);
+        online_softmax_deferred<T>(sc, row_max, row_sum, alpha, cs, positive_scale, c, p, tr);
       };
       for (int n = n_block_min + 1; n < n_block_max; ++n) {
         const bool a_runs = n < n_max_a;  // the same for both consumers: the turns stay paired
-        const bool turn = takes_turn(n);
-        if (a_runs) step(n, sq_a, warp_row0, oa, max_a, sum_a, alpha_a, pa, false, true, turn);
-        step(n, sq_b, warp_row0 + kBlockRows, ob, max_b, sum_b, alpha_b, pb, true, !a_runs, turn);
+        if (a_runs) step(n, sq_a, warp_row0, oa, max_a, sum_a, alpha_a, pa, false, true);
+        step(n, sq_b, warp_row0 + kBlockRows, ob, max_b, sum_b, alpha_b, pb, true, !a_runs);
       }
       {  // the last key tiles' P V (A's may be one before B's), the rows' ends under them
         const unsigned jj = j_base + (unsigned)(n_block_max - 1 - n_block_min);
