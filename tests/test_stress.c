@@ -41,6 +41,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 
@@ -1549,6 +1550,12 @@ static void test_concurrency(void **state) {
  * count follows the SM count, and splits round differently). Each run is
  * checked against the reference elsewhere (test_fwd).
  */
+static double seconds_since(const struct timespec *t0) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (double)(t.tv_sec - t0->tv_sec) + 1e-9 * (double)(t.tv_nsec - t0->tv_nsec);
+}
+
 static void test_grid_independence(void **state) {
   static const struct {
     int wr;
@@ -1563,6 +1570,8 @@ static void test_grid_independence(void **state) {
   static const int claimed[2] = {1, 7};
   static const int dims[3] = {64, 128, 256};
   int t, di, ci, c;
+  struct timespec start;
+  clock_gettime(CLOCK_MONOTONIC, &start);
   need_backend(s);
   if (!cuda(s)) {
     print_message("skipped: the CPU backend has no grid to vary\n");
@@ -1581,6 +1590,11 @@ static void test_grid_independence(void **state) {
         for (c = 0; c < 2; ++c) {
           run_opts o = k_default_opts;
           o.sm_count = claimed[c];
+          /* a hang shows as the last line printed */
+          print_message("%5.1f s: %s d%d %s, longest key row %lld, %d SM(s) claimed\n", seconds_since(&start),
+                        fa_dtype_name(k_dtypes[t]), dims[di], cases[ci].wr == 0 ? "causal" : "no mask",
+                        (long long)cases[ci].lk[3], claimed[c]);
+          fflush(stdout);
           run(s, &p, &o, &few);
           if (!same_result(&p, &all, &few, 1))
             fail_msg("%s d%d %s, longest key row %lld: a context claiming %d SM(s) changes the bits",
