@@ -15,6 +15,11 @@
 # NCU_PEER_SASS=1: the peer's attention kernel alone (its 4th launch) with
 # source counters too, and its SASS table beside ours (instruction mix per
 # block: python3 bench/ncu_sass_blocks.py). NCU_SKIP_OURS=1: the peer only.
+# NCU_OURS_KERNELS: our kernels to profile on each row, "default" (the one
+# dispatch picks) or table names run through fa_demo --kernel, e.g.
+# "default fwd_wgmma_sm90a_hdim64_bf16_causal_k4096" (fwd_wgmma.md
+# [pair-untraced]); each named one's files are ncu_ours_<kernel>_<row>.
+# NCU_SKIP_PEER=1: ours only.
 set -u
 BUDGET=${BUDGET:-380}
 . "$(dirname "$0")/device_common.sh"
@@ -34,21 +39,30 @@ for row in ${NCU_ROWS:-32:512:64:causal 8:2048:64:full}; do
     peer=("$b" "$s" "$d" "$mask")
   fi
   # ours: the 3rd launch of the wgmma kernel (fa_demo repeats the call)
-  # shellcheck disable=SC2046,SC2086
-  [ "${NCU_SKIP_OURS:-0}" = 1 ] || timeout "$(cap 80)" "$NCU" --kernel-name regex:fwd_wgmma --launch-skip 2 --launch-count 1 --clock-control none \
-    "${SECTIONS[@]}" --section SourceCounters --import-source no -f -o "$OUT/ncu_ours_$name" \
-    build/fa_demo --head-dim "$d" $heads --seqlens "$lens" $([ "$mask" = causal ] && echo --causal) \
-    --repeat 4 --check-rows 16 >"$OUT/ncu_ours_$name.txt" 2>&1
-  note "ncu ours $name: exit $?"
+  sides=()
+  for kernel in ${NCU_OURS_KERNELS:-default}; do
+    [ "${NCU_SKIP_OURS:-0}" = 1 ] && break
+    if [ "$kernel" = default ]; then side=ours pick=(); else side=ours_$kernel pick=(--kernel "$kernel"); fi
+    sides+=("$side")
+    # shellcheck disable=SC2046,SC2086
+    timeout "$(cap 80)" "$NCU" --kernel-name regex:fwd_wgmma --launch-skip 2 --launch-count 1 --clock-control none \
+      "${SECTIONS[@]}" --section SourceCounters --import-source no -f -o "$OUT/ncu_${side}_$name" \
+      build/fa_demo --head-dim "$d" $heads --seqlens "$lens" $([ "$mask" = causal ] && echo --causal) "${pick[@]}" \
+      --repeat 4 --check-rows 16 >"$OUT/ncu_${side}_$name.txt" 2>&1
+    note "ncu $side $name: exit $?"
+  done
+  [ "${NCU_SKIP_PEER:-0}" = 1 ] || sides+=(cudnn)
   # cuDNN: its kernels of the 4th call (the big one is the attention kernel)
   if [ "${NCU_PEER_SASS:-0}" = 1 ]; then peer_sel=(--kernel-name regex:"fprop|flash|attn" --launch-skip 3 --launch-count 1 --section SourceCounters)
   else peer_sel=(--kernel-name regex:. --launch-skip 0 --launch-count 16); fi
-  timeout "$(cap 80)" "$NCU" "${peer_sel[@]}" --clock-control none \
-    "${SECTIONS[@]}" -f -o "$OUT/ncu_cudnn_$name" python3 bench/ncu_peer_prefill.py "${peer[@]}" \
-    >"$OUT/ncu_cudnn_$name.txt" 2>&1
-  rc=$?
-  note "ncu peer $name ($([ "$row" = packed24 ] && echo "varlen_attn; its files say cudnn" || echo cuDNN)): exit $rc"
-  for side in ours cudnn; do
+  if [ "${NCU_SKIP_PEER:-0}" != 1 ]; then
+    timeout "$(cap 80)" "$NCU" "${peer_sel[@]}" --clock-control none \
+      "${SECTIONS[@]}" -f -o "$OUT/ncu_cudnn_$name" python3 bench/ncu_peer_prefill.py "${peer[@]}" \
+      >"$OUT/ncu_cudnn_$name.txt" 2>&1
+    rc=$?
+    note "ncu peer $name ($([ "$row" = packed24 ] && echo "varlen_attn; its files say cudnn" || echo cuDNN)): exit $rc"
+  fi
+  for side in "${sides[@]}"; do
     rep="$OUT/ncu_${side}_$name.ncu-rep"
     [ -f "$rep" ] || continue
     "$NCU" --import "$rep" --print-summary none --page details >"$OUT/ncu_${side}_${name}_details.txt" 2>&1
@@ -79,7 +93,7 @@ else:
     print("no kernel parsed")
 PY
   done
-  for side in ours cudnn; do
+  for side in "${sides[@]}"; do
     [ "$side" = cudnn ] && [ "${NCU_PEER_SASS:-0}" != 1 ] && continue
     [ -f "$OUT/ncu_${side}_$name.ncu-rep" ] || continue
     "$NCU" --import "$OUT/ncu_${side}_$name.ncu-rep" --page source --print-source sass --csv >"$OUT/ncu_${side}_${name}_sass.csv" 2>&1
