@@ -1531,6 +1531,13 @@ static void test_concurrency(void **state) {
 
 /* ------------------------------------------------------------ main */
 
+/* Seconds since *t0 (grid_independence's progress lines). */
+static double seconds_since(const struct timespec *t0) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (double)(t.tv_sec - t0->tv_sec) + 1e-9 * (double)(t.tv_nsec - t0->tv_nsec);
+}
+
 /*
  * The grid does not change the bits. A persistent family's block lists its
  * work tiles, with each tile's sequence, in shared memory (wgmma: at most
@@ -1550,12 +1557,6 @@ static void test_concurrency(void **state) {
  * count follows the SM count, and splits round differently). Each run is
  * checked against the reference elsewhere (test_fwd).
  */
-static double seconds_since(const struct timespec *t0) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (double)(t.tv_sec - t0->tv_sec) + 1e-9 * (double)(t.tv_nsec - t0->tv_nsec);
-}
-
 static void test_grid_independence(void **state) {
   static const struct {
     int wr;
