@@ -7,7 +7,9 @@
 # shows against A. Then the rest of test_stress on the last side.
 #   run(command="CHECK_TILES='256:list_max=56' bash bench/stress_grid_check.sh", carry=[".deb"], timeout_s=500)
 # (fwd_wgmma.md Next steps [d256-list56]). CHECK_TIMEOUT: seconds per side
-# for the case (default 150).
+# for the case (default 150). CHECK_FWD_FILTER: then test_fwd with that
+# filter on the last side (e.g. wgmma_sm90a_hdim256: the kernels the tile
+# fields change), built after the case.
 set -u
 BUDGET=${BUDGET:-480}
 . "$(dirname "$0")/device_common.sh"
@@ -38,6 +40,12 @@ done
 last=${sides[${#sides[@]}-1]}
 (cd "/tmp/stress_$last" && timeout "$(cap 60)" build/tests/test_stress -grid_independence) >"$OUT/rest_$last.log" 2>&1
 note "test_stress but grid_independence ($last): exit $? ($(counts "$OUT/rest_$last.log"))"
+if [ -n "${CHECK_FWD_FILTER:-}" ]; then
+  t=$SECONDS
+  (cd "/tmp/stress_$last" && timeout "$(cap 150)" ninja -j16 build/tests/test_fwd >"$OUT/build_fwd_$last.log" 2>&1 &&
+    timeout "$(cap 200)" build/tests/test_fwd "$CHECK_FWD_FILTER") >"$OUT/fwd_$last.log" 2>&1
+  note "test_fwd $CHECK_FWD_FILTER ($last): exit $? in $((SECONDS - t)) s ($(counts "$OUT/fwd_$last.log"))"
+fi
 echo "==== rounds (elapsed s, problem)"
 for side in "${sides[@]}"; do grep ' s: ' "$OUT/grid_$side.log" | sed "s/^/$side /"; done
 echo "==== summary"
