@@ -21,7 +21,7 @@
 #                                        tests-fwd (test_fwd on each of $FWD_FILTERS, $FWD_TIMEOUT s each)
 #                                        tests-fwd-parallel (the same, all filters at once)
 #                                        turns (test_wgmma, and its turns case against the old protocol)
-#                                        tests-misc (test_api, test_dispatch, test_stress; $MISC_TIMEOUT s each)
+#                                        tests-misc (test_api, test_dispatch, test_stress; $MISC_TIMEOUT s each, default 180)
 #                                        transformers (paged|flashattn vs paged|sdpa, bf16, yardstick; graphs)
 #                                        overhead (decode_overhead.py: kernel/combine times, ours and cuDNN)
 #                                        read-ceiling (read_ceiling.cu: static vs claimed chunks, per-SM ends)
@@ -459,7 +459,7 @@ for s in "$@"; do
                         done; parts_report ;;
     turns) step_turns ;;
     tests-misc) for t in test_api test_dispatch test_stress; do
-                  timeout "${MISC_TIMEOUT:-90}" "build/tests/$t" >"$OUT/$t.log" 2>&1
+                  timeout "${MISC_TIMEOUT:-180}" "build/tests/$t" >"$OUT/$t.log" 2>&1
                   note "$t: exit $? ($(counts "$OUT/$t.log"))"
                 done ;;
     prefer-wgmma) step_prefer_wgmma ;;

@@ -12,6 +12,12 @@
 # fields change), built after the case.
 set -u
 BUDGET=${BUDGET:-480}
+# The small build keeps d64 and d128 only; the case runs d256 too (without
+# it every round from d256 on fails with "head_dim 256 is not generated",
+# as the seventieth session's first call did). The rest of test_stress also
+# runs d32 and d96, which no small build has: those cases fail here by
+# design, and only grid_independence and test_fwd decide.
+export SMALL_HEAD_DIMS=${SMALL_HEAD_DIMS:-64,128,256}
 . "$(dirname "$0")/device_common.sh"
 setup_cmocka
 here=$(pwd)
