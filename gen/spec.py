@@ -411,13 +411,13 @@ WGMMA_TILES = [
     # than the overlapped 128 x 64 kernel, s2048 causal 0.6-0.7% slower (6 rounds,
     # bench/results-h200-2026-12-04-s53-d256-half-key-tiles-ab.md). The long-key kernels with softmax turns and
     # the speculative lazy rule: 3.5-5% slower (fifty-eighth session, results-h200-2026-12-04-s58-speculative-ab.md).
-    # list_max=56 (O staged in two passes of 128 columns instead of four of 64) measured faster, s512 causal
-    # +1.2%, s2048 causal +2.3..3.5%, elsewhere level (sixty-seventh session,
-    # bench/results-h200-2026-12-05-s67-d256-ab.md), and not merged: on a tree with it test_stress stopped at its
-    # 90 s cap inside grid_independence_cuda (the case whose 1- and 7-SM claims take the whole-wave path, where
-    # d256 would launch 40-42 blocks of up to 31 tiles), unexplained, and no machine was left to rerun it
-    # (sixty-eighth session; fwd_wgmma.md Next steps [d256-list56]).
-    dict(max_head_dim=256, block_m=128, block_n=128, warps=12, stages=1, overlap=False, pingpong="softmax", persistent=True, smem_epilogue=True, lazy_rescale="warp", first_softmax_turn=False,
+    # list_max=56 (O staged in two passes of 128 columns instead of four of 64): s512 causal +1.2%,
+    # s2048 causal +2.3..3.5%, elsewhere level (sixty-seventh session, bench/results-h200-2026-12-05-s67-d256-ab.md).
+    # The sixty-eighth session's stop of test_stress at its 90 s cap was the cap, not the kernels: the
+    # seventieth session ran grid_independence_cuda (whose 1- and 7-SM claims send d256 down the whole-wave
+    # path, 40-42 blocks) bitwise equal on main (50 s) and with it (58 s, host fills included), and test_fwd's
+    # 14 d256 cases passed (bench/results-h200-2026-12-05-s70-d256-list56.md).
+    dict(max_head_dim=256, block_m=128, block_n=128, warps=12, stages=1, list_max=56, overlap=False, pingpong="softmax", persistent=True, smem_epilogue=True, lazy_rescale="warp", first_softmax_turn=False,
          long_keys=[dict(min_seqlen_k=1024, masks=["none", "local"], block_n=64, stages=2, overlap=True, pingpong=True, first_softmax_turn=True),
                     dict(min_seqlen_k=2048, masks=["causal"], block_n=64, stages=2, overlap=True, pingpong=True, first_softmax_turn=True),
                     dict(min_seqlen_k=4096, masks=["causal"], block_n=64, stages=2, overlap=True, pingpong=True)]),
