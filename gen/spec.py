@@ -146,7 +146,7 @@ def wgmma_smem_bytes(head_dim, tile):
     pad = 0 if tma else 16
     stage = lambda cols: tile["block_m"] * (cols * 2 + pad)
     left = 232448 - 1024 - offset
-    cols = (padded if padded <= 128 and stage(padded) <= left else
+    cols = (padded if stage(padded) <= left else
             128 if padded % 128 == 0 and stage(128) <= left else
             64 if stage(64) <= left else 32)
     return 1024 + offset + stage(cols)

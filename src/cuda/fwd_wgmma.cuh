@@ -208,9 +208,10 @@ struct FwdWgmmaTraits {
   // aliased (the producer may already be loading the next work tile's Q
   // and K/V). Rows of kOStageCols columns of O's accumulator (the padded
   // head dim) plus 16 bytes of padding (an odd number of 16-byte chunks per
-  // row: stmatrix without bank conflicts), in passes: the whole width up
-  // to 128 columns, else 128 where they divide it, else 64, else 32, the
-  // widest that fits in what the rest leaves (d192/d256: 17.9 KB are left
+  // row: stmatrix without bank conflicts), in passes: the whole width
+  // where it fits (d192's 128 x 128 one-stage kernels: 192 in one pass),
+  // else 128 where they divide it, else 64, else 32, the widest that fits
+  // in what the rest leaves (d192's 128 x 96 kernels, d256: 17.9 KB left
   // after the tiles and a list of 512 entries, 128 rows of 64 + 16 bytes
   // need 18 KB: 32; with TMA stores 64; d256 with 56 entries: 128).
   // With 64-column panels O leaves by TMA stores (kTmaStore,
@@ -264,7 +265,7 @@ struct FwdWgmmaTraits {
   static constexpr int kOStagePad = kTmaStore ? 0 : 16;
   static constexpr int kOStageCols =
       kOStageInQ ? kHeadDimPadded
-      : kHeadDimPadded <= 128 && kBlockM * (kHeadDimPadded * 2 + kOStagePad) <= kOStageLeft
+      : kBlockM * (kHeadDimPadded * 2 + kOStagePad) <= kOStageLeft
           ? kHeadDimPadded
       : kHeadDimPadded % 128 == 0 && kBlockM * (128 * 2 + kOStagePad) <= kOStageLeft
           ? 128
