@@ -217,7 +217,7 @@ struct FwdWgmmaTraits {
   // With 64-column panels O leaves by TMA stores (kTmaStore,
   // store_tile_tma): the staging rows are then TMA's 128-byte-swizzled
   // panels (no padding; the swizzle keeps stmatrix free of bank conflicts),
-  // 1024-aligned, 64 or 128 columns per pass.
+  // 1024-aligned, 64, 128 or 192 columns per pass.
   // Entries of the block's list of work tiles (tile field list_max): fewer
   // than FA_TILE_LIST_MAX leave room for a wider staging area (d256: 128
   // columns a pass, not 64, with 56 entries); the host launches whole waves
