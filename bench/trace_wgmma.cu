@@ -91,6 +91,15 @@ int main(int argc, char **argv) {
   info.struct_size = sizeof info;
   if (fa_kernel_info_get(index, &info) != FA_OK) die("fa_kernel_info_get", "failed");
   fa_message msg;
+  // The workspace the kernel asks for, as a runtime gives it (the wgmma
+  // family's pool counter or split partials); TRACE_NO_WORKSPACE=1: none.
+  size_t ws_bytes = 0;
+  if (getenv("TRACE_NO_WORKSPACE") == NULL && fa_fwd_workspace_size_with_kernel(&p, index, &ws_bytes, &msg) != FA_OK)
+    die("fa_fwd_workspace_size_with_kernel", msg.text);
+  if (ws_bytes > 0) {
+    check(cudaMalloc(&p.workspace, ws_bytes), "cudaMalloc");
+    p.workspace_bytes = ws_bytes;
+  }
   for (int r = 0; r < 4; ++r)
     if (fa_fwd_with_kernel(&p, index, &msg) != FA_OK) die("fa_fwd_with_kernel", msg.text);
   check(cudaDeviceSynchronize(), "cudaDeviceSynchronize");
