@@ -11,8 +11,9 @@
 // dispatch would pick; heads = 2048 / head dim; random inputs. Prints the
 // kernel's name, then one line per record: block, role (0 producer, 1 + c
 // consumer c), SM clock, event, argument; then "# span block role start
-// end" per role of every block (global timer, ns; zeros for roles that do
-// not exist). The last of 4 calls is the one recorded.
+// end sm" per role of every block (global timer, ns; the SM it ran on;
+// roles that do not exist are left out). The last of 4 calls is the one
+// recorded.
 #ifndef FA_TRACE_KERNEL
 #error "build with -DFA_TRACE_KERNEL='\"cuda/<generated wgmma kernel>.cu\"' (bench/trace_wgmma.sh)"
 #endif
@@ -120,11 +121,12 @@ int main(int argc, char **argv) {
   int blocks = 0;
   check(cudaDeviceGetAttribute(&blocks, cudaDevAttrMultiProcessorCount, 0), "cudaDeviceGetAttribute");
   if (blocks > FA_WGMMA_TRACE_SPAN_BLOCKS) blocks = FA_WGMMA_TRACE_SPAN_BLOCKS;  // the persistent grid: one block an SM
-  std::vector<unsigned long long> spans((size_t)4 * FA_WGMMA_TRACE_SPAN_BLOCKS * 2);
+  std::vector<unsigned long long> spans((size_t)4 * FA_WGMMA_TRACE_SPAN_BLOCKS * 3);
   check(cudaMemcpyFromSymbol(spans.data(), fa::wgmma_trace_spans, spans.size() * sizeof(unsigned long long)),
         "cudaMemcpyFromSymbol");
   for (int row = 0; row < 4 * blocks; ++row)
-    if (spans[2 * row] != 0) printf("# span %d %d %llu %llu\n", row / 4, row % 4, spans[2 * row], spans[2 * row + 1]);
+    if (spans[3 * row] != 0)
+      printf("# span %d %d %llu %llu %llu\n", row / 4, row % 4, spans[3 * row], spans[3 * row + 1], spans[3 * row + 2]);
   cudaFree(q), cudaFree(k), cudaFree(v), cudaFree(out), cudaFree(cu);
   return 0;
 }

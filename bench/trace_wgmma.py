@@ -49,6 +49,7 @@ import statistics
 import sys
 
 SPANS = {}  # (block, role) -> (start, end) on the global timer (ns), every block of the grid
+SMS = {}  # block -> the SM it ran on (traces since the seventy-second session)
 
 NAMES = {1: "tile", 2: "q", 3: "s_issued", 4: "s_ready", 5: "ask", 6: "got", 7: "done", 8: "pv_issued",
          9: "last_pv", 10: "stored", 11: "rows", 12: "pass_free", 13: "pass_stored", 14: "v_ready", 15: "k_ready",
@@ -60,8 +61,11 @@ def load(path):
     head, rows = "", collections.defaultdict(list)
     for line in open(path):
         if line.startswith("# span "):
-            _, _, block, role, start, end = line.split()
-            SPANS[(int(block), int(role))] = (int(start), int(end))
+            f = line.split()
+            block, role, start, end = map(int, f[2:6])
+            SPANS[(block, role)] = (start, end)
+            if len(f) > 6:
+                SMS[block] = int(f[6])
             continue
         if line.startswith("#"):
             head = line.strip()
@@ -197,6 +201,11 @@ def grid_end():
           "median %.1f, p90 %.1f, max %.1f; idle after their end: %.1f%% of the blocks' time" %
           (len(ends), (t1 - t0) / 1e3, rel[0] / 1e3, statistics.median(rel) / 1e3, rel[int(0.9 * (len(rel) - 1))] / 1e3,
            rel[-1] / 1e3, 100 * idle))
+    if SMS:  # blocks with equal lists end apart on some chips: which SMs end first and last
+        order = sorted(ends, key=lambda b: ends[b])
+        tenth = max(1, len(order) // 10)
+        print("SMs of the first tenth of block ends: %s; of the last tenth: %s" %
+              (sorted(SMS[b] for b in order[:tenth] if b in SMS), sorted(SMS[b] for b in order[-tenth:] if b in SMS)))
 
 
 def main():

@@ -59,15 +59,21 @@ enum TraceEvent : unsigned {
 #endif
 __device__ uint2 wgmma_trace_records[4 * FA_WGMMA_TRACE_BLOCKS][FA_WGMMA_TRACE_CAP];
 __device__ unsigned wgmma_trace_counts[4 * FA_WGMMA_TRACE_BLOCKS];
-// [block * 4 + role]: globaltimer at the Tracer's construction and finish()
-__device__ unsigned long long wgmma_trace_spans[4 * FA_WGMMA_TRACE_SPAN_BLOCKS][2];
+// [block * 4 + role]: globaltimer at the Tracer's construction and finish(),
+// and the SM it ran on (%smid: which SMs end early, seventy-second session)
+__device__ unsigned long long wgmma_trace_spans[4 * FA_WGMMA_TRACE_SPAN_BLOCKS][3];
 
 struct Tracer {
   int span;  // block * 4 + role, -1: this thread records neither events nor its span
   unsigned n;
   __device__ Tracer(int role, bool traced)
       : span(traced && blockIdx.x < FA_WGMMA_TRACE_SPAN_BLOCKS ? (int)blockIdx.x * 4 + role : -1), n(0) {
-    if (span >= 0) wgmma_trace_spans[span][0] = globaltimer_ns();
+    if (span >= 0) {
+      unsigned sm;
+      asm volatile("mov.u32 %0, %%smid;" : "=r"(sm));
+      wgmma_trace_spans[span][0] = globaltimer_ns();
+      wgmma_trace_spans[span][2] = sm;
+    }
   }
   // Events only in the first blocks; the row found again from the span
   // (one register fewer: the 24-register producer spilled with both kept)
