@@ -127,6 +127,6 @@ int main(int argc, char **argv) {
   for (int row = 0; row < 4 * blocks; ++row)
     if (spans[3 * row] != 0)
       printf("# span %d %d %llu %llu %llu\n", row / 4, row % 4, spans[3 * row], spans[3 * row + 1], spans[3 * row + 2]);
-  cudaFree(q), cudaFree(k), cudaFree(v), cudaFree(out), cudaFree(cu);
+  cudaFree(q), cudaFree(k), cudaFree(v), cudaFree(out), cudaFree(cu), cudaFree(p.workspace);
   return 0;
 }

@@ -53,9 +53,7 @@ struct DecodeTracer {
     if (r != nullptr && threadIdx.x == 0) {
       r->block_clk[kDtEntry] = sm_clock32();
       r->block_ns[kDtEntry] = globaltimer_ns();
-      unsigned sm;
-      asm volatile("mov.u32 %0, %%smid;" : "=r"(sm));
-      r->smid = (int)sm;
+      r->smid = (int)sm_id();
     }
   }
   __device__ __forceinline__ void mark(DecodeBlockMark m) const {

@@ -32,6 +32,13 @@ __device__ __forceinline__ unsigned sm_clock32() {
   return t;
 }
 
+// The SM this thread runs on (%smid), for traces: which SMs end early.
+__device__ __forceinline__ unsigned sm_id() {
+  unsigned sm;
+  asm volatile("mov.u32 %0, %%smid;\n" : "=r"(sm));
+  return sm;
+}
+
 // Shared-memory address (32-bit, .shared state space) of a generic pointer.
 __device__ __forceinline__ uint32_t smem_u32(const void *p) {
   return static_cast<uint32_t>(__cvta_generic_to_shared(p));

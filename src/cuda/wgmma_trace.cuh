@@ -69,10 +69,8 @@ struct Tracer {
   __device__ Tracer(int role, bool traced)
       : span(traced && blockIdx.x < FA_WGMMA_TRACE_SPAN_BLOCKS ? (int)blockIdx.x * 4 + role : -1), n(0) {
     if (span >= 0) {
-      unsigned sm;
-      asm volatile("mov.u32 %0, %%smid;" : "=r"(sm));
       wgmma_trace_spans[span][0] = globaltimer_ns();
-      wgmma_trace_spans[span][2] = sm;
+      wgmma_trace_spans[span][2] = sm_id();
     }
   }
   // Events only in the first blocks; the row found again from the span
