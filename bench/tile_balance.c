@@ -17,10 +17,17 @@
  * better.
  *
  *   ninja build/tile_balance && build/tile_balance
+ *
+ * With --blocks CAUSAL HEADS BATCH SEQLEN BLOCK_M BLOCK_N: each block's
+ * list as the kernel walks it (with the tail where causal), one line a
+ * block: "block tiles key_tiles"; `trace_wgmma.py --lists` groups a
+ * trace's block ends by it (blocks with equal work, seventy-second and
+ * seventy-third sessions).
  */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "attn/tile_order.h"
 
@@ -146,7 +153,33 @@ static void row(const char *name, int d, int batch, int heads, int s, int causal
   printf("\n");
 }
 
-int main(void) {
+/* --blocks: every block's work tiles and key tiles under the kernel's walk. */
+static int print_blocks(int causal, int heads, int batch, int s, int bm, int bn) {
+  const int m_tiles = (s + bm - 1) / bm;
+  fa_tile_order o = fa_tile_order_dense(m_tiles, batch, (uint32_t)heads, causal);
+  if (causal) fa_tile_order_tail(&o, kGrid);
+  for (uint32_t b = 0; b < kGrid; ++b) {
+    const uint32_t n = fa_block_tiles(&o, b, kGrid), pairs = fa_block_pair_steps(&o, b, kGrid);
+    int tiles = 0;
+    double key_tiles = 0;
+    for (uint32_t e = 0; e < n; ++e) {
+      const fa_tile_pos p = fa_block_tile(&o, b, kGrid, pairs, e);
+      if (p.m_block < 0) continue;
+      ++tiles;
+      key_tiles += tile_key_tiles(causal, p.m_block, s, bm, bn);
+    }
+    printf("%u %d %.0f\n", b, tiles, key_tiles);
+  }
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  if (argc == 8 && strcmp(argv[1], "--blocks") == 0)
+    return print_blocks(atoi(argv[2]), atoi(argv[3]), atoi(argv[4]), atoi(argv[5]), atoi(argv[6]), atoi(argv[7]));
+  if (argc != 1) {
+    fprintf(stderr, "usage: tile_balance [--blocks CAUSAL HEADS BATCH SEQLEN BLOCK_M BLOCK_N]\n");
+    return 2;
+  }
   char name[64];
   for (int s = 512; s <= 16384; s *= 2) {
     const int batch = 16384 / s;

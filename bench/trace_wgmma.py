@@ -3,12 +3,15 @@
 and print where a work tile's cycles go, per consumer: the median (and
 mean) cycles of each step, and what the producer's Q issue leaves to wait.
 
-    python3 bench/trace_wgmma.py TRACE.txt [--timeline BLOCK] [--turns]
+    python3 bench/trace_wgmma.py TRACE.txt [--timeline BLOCK] [--turns] [--lists LISTS]
 
 --turns: each consumer's turn (got -> done) by what the other consumer of
 its block was doing at the turn's middle (its last event before then).
 Always, when the trace has span lines: how ragged the grid's end is
-(grid_end).
+(grid_end). --lists LISTS (the output of `build/tile_balance --blocks ...`
+for the traced row: "block tiles key_tiles" a line): the block ends
+grouped by equal lists, each group's spread and the SMs of its first and
+last eighth (blocks with the same work ending apart).
 
 Steps of a consumer (SM cycles, between its own events):
   start->Q      work tile listed -> its Q tile landed
@@ -206,6 +209,31 @@ def grid_end():
         tenth = max(1, len(order) // 10)
         print("SMs of the first tenth of block ends: %s; of the last tenth: %s" %
               (sorted(SMS[b] for b in order[:tenth] if b in SMS), sorted(SMS[b] for b in order[-tenth:] if b in SMS)))
+    if "--lists" in sys.argv:
+        ends_by_list({b: (e - t0) / 1e3 for b, e in ends.items()}, sys.argv[sys.argv.index("--lists") + 1])
+
+
+def ends_by_list(ends_us, lists_path):
+    """Block ends grouped by equal lists (tiles, key tiles), each group's
+    first and last eighth with their SMs. Block b runs on the same SM in
+    every launch (seventy-third session): a group's early SMs are also its
+    early blocks."""
+    lists = {}
+    for line in open(lists_path):
+        f = line.split()
+        if len(f) == 3:
+            lists[int(f[0])] = (int(f[1]), int(f[2]))
+    groups = collections.defaultdict(list)
+    for b, e in ends_us.items():
+        if b in lists:
+            groups[lists[b]].append((e, b))
+    print("block ends by list (tiles, key tiles):")
+    for key in sorted(groups):
+        v = sorted(groups[key])
+        n = max(1, len(v) // 8)
+        sm = lambda part: [SMS.get(b, "?") for _, b in part]
+        print("  %s %3d blocks, ends %.1f .. %.1f us; first eighth SMs %s (to %.1f), last eighth SMs %s (from %.1f)" %
+              (key, len(v), v[0][0], v[-1][0], sm(v[:n]), v[n - 1][0], sm(v[-n:]), v[-n][0]))
 
 
 def main():

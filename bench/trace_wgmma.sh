@@ -11,7 +11,10 @@
 # causal, d128 s512 full); the kernel defaults to
 # fwd_wgmma_sm90a_hdim{d}_{dtype}_{causal|none}, the one dispatch picks for
 # short keys; the named kernel runs whatever dispatch would pick (a
-# _k4096 pair kernel on s512, for one).
+# _k4096 pair kernel on s512, for one). TRACE_REPEATS=n: n processes of
+# each row (trace_<row>.r<i>.txt beside the first): whether the same
+# blocks and SMs end first every launch (group them by list with
+# trace_wgmma.py --lists and build/tile_balance --blocks).
 set -u
 BUDGET=${BUDGET:-180}
 . "$(dirname "$0")/device_common.sh"
@@ -47,6 +50,11 @@ for row in $ROWS; do
     || { note "$name: compile failed: $(tail -3 "$OUT/trace_build_$name.log")"; continue; }
   timeout "$(cap 30)" "build/trace_$kernel" "$b" "$s" "$d" "$mask" "$dt" >"$OUT/trace_$name.txt" 2>&1
   note "$name: exit $? ($(grep -c . "$OUT/trace_$name.txt") lines)"
+  # TRACE_REPEATS=n: n - 1 more processes of the same kernel (trace_$name.r<i>.txt),
+  # to see whether the same SMs end early in every launch
+  for ((i = 1; i < ${TRACE_REPEATS:-1}; ++i)); do
+    timeout "$(cap 30)" "build/trace_$kernel" "$b" "$s" "$d" "$mask" "$dt" >"$OUT/trace_$name.r$i.txt" 2>&1
+  done
   python3 bench/trace_wgmma.py "$OUT/trace_$name.txt" --turns >"$OUT/trace_$name.steps.txt" 2>&1
   python3 bench/trace_wgmma.py "$OUT/trace_$name.txt" --timeline 0 >"$OUT/trace_$name.timeline.txt" 2>&1
 done
