@@ -27,8 +27,13 @@
 //              with .multicast::cluster to both, each slot's full barrier
 //              expects the whole slot, its empty barrier waits for both
 //              blocks' consumers (one of them arriving remotely)
+//   (work 0) single on a half and a quarter of the SMs: whether an SM's
+//              rate is the chip's L2 shared out (it rises with fewer
+//              blocks, and multicast relieves it) or the SM's own intake
+//              (it stays, and multicast cannot help: each block still
+//              receives every byte of its tiles)
 // Prints the delivered bytes (what lands in shared memory, the same in
-// both modes) per second and per SM cycle, and the checksum (equal in both
+// every mode) per second and per SM cycle, and the checksum (equal in all
 // modes when each block got its tiles' data).
 #include <cuda.h>
 #include <cuda_runtime.h>
@@ -181,6 +186,7 @@ struct Row {
 // out), `*blocks` set to the grid.
 template <int D, int SLOTS, bool MULTICAST>
 cudaLaunchConfig_t config(int sms, int *blocks, cudaLaunchAttribute *attr) {
+  // sms: the blocks to use at most (an even number)
   auto kernel = stream_kernel<D, SLOTS, MULTICAST>;
   const int smem = 1024 + SLOTS * D * kKeyTile * 2;
   cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
@@ -226,7 +232,7 @@ float run(const Maps &maps, const Row &r, unsigned *checksum, int sms, cudaEvent
 }
 
 template <int D, int SLOTS>
-void row(const Row &r, int sms, double clock_ghz) {
+void row(const Row &r, int sms, double clock_ghz, bool sweep) {
   const size_t n = (size_t)kTokens * r.heads * D;
   uint16_t *k = nullptr, *v = nullptr;
   unsigned *checksum = nullptr;
@@ -243,24 +249,36 @@ void row(const Row &r, int sms, double clock_ghz) {
   cudaEvent_t e0, e1;
   cudaEventCreate(&e0);
   cudaEventCreate(&e1);
-  std::vector<float> ms[2];
-  unsigned sums[2] = {0, 0};
-  int blocks[2] = {0, 0};
+  // Sides: alone and multicast on every SM; with `sweep`, alone on a half
+  // and a quarter of them too: a rate per SM that rises with fewer blocks
+  // is the chip's L2 (which multicast relieves), one that stays is each
+  // SM's own intake (which it does not: every block still receives every
+  // byte of its tiles).
+  struct Side {
+    bool multicast;
+    int cap;
+  };
+  const int even = sms / 2 * 2;
+  const Side all[4] = {{false, even}, {true, even}, {false, even / 4 * 2}, {false, even / 8 * 2}};
+  const int sides = sweep ? 4 : 2;
+  std::vector<float> ms[4];
+  unsigned sums[4] = {0, 0, 0, 0};
+  int blocks[4] = {0, 0, 0, 0};
   for (int rep = 0; rep < 23; ++rep)
-    for (int m = 0; m < 2; ++m) {  // interleaved
+    for (int m = 0; m < sides; ++m) {  // interleaved
       cudaMemset(checksum, 0, 8);
-      const float t = m ? run<D, SLOTS, true>(maps, r, checksum, sms, e0, e1, &blocks[m])
-                        : run<D, SLOTS, false>(maps, r, checksum, sms, e0, e1, &blocks[m]);
+      const float t = all[m].multicast ? run<D, SLOTS, true>(maps, r, checksum, all[m].cap, e0, e1, &blocks[m])
+                                       : run<D, SLOTS, false>(maps, r, checksum, all[m].cap, e0, e1, &blocks[m]);
       if (rep >= 3) ms[m].push_back(t);
       cudaMemcpy(&sums[m], checksum, 4, cudaMemcpyDeviceToHost);
     }
   // bytes landing in shared memory: every work tile reads its sequence's K and V whole
   const double delivered = (double)(kTokens / r.seqlen) * r.heads * (r.seqlen / kQTile) * 2.0 * r.seqlen * D * 2;
-  for (int m = 0; m < 2; ++m) {
+  for (int m = 0; m < sides; ++m) {
     std::sort(ms[m].begin(), ms[m].end());
     const double med = ms[m][ms[m].size() / 2];
     printf("d%-4d h%-3d s%-6d slots %d work %5d  %-9s %3d blocks %8.4f ms %7.2f TB/s %6.1f B/cycle/SM  checksum %08x\n",
-           D, r.heads, r.seqlen, SLOTS, r.work, m ? "multicast" : "single", blocks[m], med,
+           D, r.heads, r.seqlen, SLOTS, r.work, all[m].multicast ? "multicast" : "single", blocks[m], med,
            delivered / (med * 1e-3) / 1e12, delivered / blocks[m] / (med * 1e-3 * clock_ghz * 1e9), sums[m]);
   }
   cudaFree(k);
@@ -280,11 +298,12 @@ int main() {
   printf("%s, %d SMs, B/cycle/SM at the %.2f GHz boost clock; median of 20 launches, modes interleaved\n", prop.name,
          sms, ghz);
   for (int work : {0, 2000, 3000}) {
-    row<256, 2>({256, 8, 512, work}, sms, ghz);  // d256 s512: the short kernel's one stage of K and V
-    row<256, 3>({256, 8, 512, work}, sms, ghz);
-    row<256, 3>({256, 8, 2048, work}, sms, ghz);
-    row<128, 4>({128, 16, 512, work / 2}, sms, ghz);  // d128: two stages of K and V
-    row<128, 4>({128, 16, 2048, work / 2}, sms, ghz);
+    const bool sweep = work == 0;  // the blocks sweep on the pure stream only
+    row<256, 2>({256, 8, 512, work}, sms, ghz, sweep);  // d256 s512: the short kernel's one stage of K and V
+    row<256, 3>({256, 8, 512, work}, sms, ghz, sweep);
+    row<256, 3>({256, 8, 2048, work}, sms, ghz, sweep);
+    row<128, 4>({128, 16, 512, work / 2}, sms, ghz, sweep);  // d128: two stages of K and V
+    row<128, 4>({128, 16, 2048, work / 2}, sms, ghz, sweep);
   }
   return 0;
 }
