@@ -45,16 +45,27 @@ static int by_cost_desc(const void *x, const void *y) {
   return (a < b) - (a > b);
 }
 
-/* Cost of every block of the grid under walk o; returns the busiest over the average. */
+/* Block b's work tiles under walk o (returned) and their key tiles. */
+static int block_work(const fa_tile_order *o, uint32_t b, int causal, int s, int bm, int bn, double *key_tiles) {
+  const uint32_t n = fa_block_tiles(o, b, kGrid), pairs = fa_block_pair_steps(o, b, kGrid);
+  int tiles = 0;
+  *key_tiles = 0;
+  for (uint32_t e = 0; e < n; ++e) {
+    const fa_tile_pos p = fa_block_tile(o, b, kGrid, pairs, e);
+    if (p.m_block < 0) continue;
+    ++tiles;
+    *key_tiles += tile_key_tiles(causal, p.m_block, s, bm, bn);
+  }
+  return tiles;
+}
+
+/* Cost of every block of the grid under walk o (tile_cost summed); returns the busiest over the average. */
 static double busiest(const fa_tile_order *o, int causal, int s, int bm, int bn) {
   double load[kGrid] = {0}, total = 0, most = 0;
   for (uint32_t b = 0; b < kGrid; ++b) {
-    const uint32_t n = fa_block_tiles(o, b, kGrid), pairs = fa_block_pair_steps(o, b, kGrid);
-    for (uint32_t e = 0; e < n; ++e) {
-      const fa_tile_pos p = fa_block_tile(o, b, kGrid, pairs, e);
-      if (p.m_block < 0) continue;
-      load[b] += tile_cost(causal, p.m_block, s, bm, bn);
-    }
+    double key_tiles;
+    const int tiles = block_work(o, b, causal, s, bm, bn, &key_tiles);
+    load[b] = key_tiles + 0.4 * tiles;
     total += load[b];
     most = fmax(most, load[b]);
   }
@@ -159,15 +170,8 @@ static int print_blocks(int causal, int heads, int batch, int s, int bm, int bn)
   fa_tile_order o = fa_tile_order_dense(m_tiles, batch, (uint32_t)heads, causal);
   if (causal) fa_tile_order_tail(&o, kGrid);
   for (uint32_t b = 0; b < kGrid; ++b) {
-    const uint32_t n = fa_block_tiles(&o, b, kGrid), pairs = fa_block_pair_steps(&o, b, kGrid);
-    int tiles = 0;
-    double key_tiles = 0;
-    for (uint32_t e = 0; e < n; ++e) {
-      const fa_tile_pos p = fa_block_tile(&o, b, kGrid, pairs, e);
-      if (p.m_block < 0) continue;
-      ++tiles;
-      key_tiles += tile_key_tiles(causal, p.m_block, s, bm, bn);
-    }
+    double key_tiles;
+    const int tiles = block_work(&o, b, causal, s, bm, bn, &key_tiles);
     printf("%u %d %.0f\n", b, tiles, key_tiles);
   }
   return 0;

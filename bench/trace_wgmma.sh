@@ -50,8 +50,6 @@ for row in $ROWS; do
     || { note "$name: compile failed: $(tail -3 "$OUT/trace_build_$name.log")"; continue; }
   timeout "$(cap 30)" "build/trace_$kernel" "$b" "$s" "$d" "$mask" "$dt" >"$OUT/trace_$name.txt" 2>&1
   note "$name: exit $? ($(grep -c . "$OUT/trace_$name.txt") lines)"
-  # TRACE_REPEATS=n: n - 1 more processes of the same kernel (trace_$name.r<i>.txt),
-  # to see whether the same SMs end early in every launch
   for ((i = 1; i < ${TRACE_REPEATS:-1}; ++i)); do
     timeout "$(cap 30)" "build/trace_$kernel" "$b" "$s" "$d" "$mask" "$dt" >"$OUT/trace_$name.r$i.txt" 2>&1
   done
