@@ -35,6 +35,9 @@
 // Prints the delivered bytes (what lands in shared memory, the same in
 // every mode) per second and per SM cycle, and the checksum (equal in all
 // modes when each block got its tiles' data).
+// Seventy-fourth session (H100, bench/results-h100-2026-12-05-s74-multicast.md):
+// alone 26-37 B/cycle/SM on 132 SMs (23-26 under the spun work), 38-86 on
+// 66 or 32; multicast 0.39-0.80x of alone: [multicast] closed.
 #include <cuda.h>
 #include <cuda_runtime.h>
 #include <cudaTypedefs.h>
