@@ -19,6 +19,9 @@ rm -rf "$dir"
 mkdir -p "$dir"
 git archive HEAD | tar -x -C "$dir"
 [ -z "$patch" ] || (cd "$dir" && patch -p1 -s --no-backup-if-mismatch <"$root/$patch")
+# Results, plots and experiment patches build nothing: without them a tree
+# is ~5 MB instead of ~24, so that two or three fit the 64 MiB carry.
+rm -rf "$dir"/bench/results-* "$dir"/bench/*.png "$dir"/bench/experiments
 (cd "$dir" && python3 gen/generate.py --check >/dev/null 2>&1) ||
   { echo "ab_tree: generated/ in $dir is not what its spec produces (python3 gen/generate.py there)" >&2; exit 1; }
 echo "ab_tree: $dir = $(git rev-parse --short HEAD)${patch:+ + $patch}"
