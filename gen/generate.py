@@ -313,6 +313,8 @@ def tile_variants(ks, family):
 # default (src/cuda/fwd_wgmma.cuh): (tile field, C++ default, C++ value).
 WGMMA_TRAILING_PARAMS = [
     ("list_max", "FA_TILE_LIST_MAX", lambda v: str(v)),
+    ("q_evict_first", "false", lambda v: "true" if v else "false"),
+    ("o_evict_first", "false", lambda v: "true" if v else "false"),
 ]
 
 

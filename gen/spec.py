@@ -227,6 +227,9 @@ def wgmma_smem_bytes(head_dim, tile):
 #             fits 128 columns a pass (two passes, not four of 64); the host
 #             then launches whole waves of more blocks where a list would
 #             overflow (above 132 x 52 tiles at 56; fa_tile_grid)
+#   q_evict_first, o_evict_first: Q's TMA loads, O's TMA stores marked
+#             first for eviction from L2 (each byte read or written once;
+#             src/cuda/fwd_wgmma.md "L2 eviction hints"). Default off
 #   first_softmax_turn: (where pingpong=True; ignored by kernels with
 #             softmax turns or none) the first key tile's exponentials
 #             of each work tile in turns, consumer c after consumer c - 1
@@ -394,9 +397,11 @@ WGMMA_TILES = [
     # Local keeps the 128 x 96 tile (not timed). Causal on the short tile up to 4096 keys: s2048
     # causal 4.6-5.2% slower (bench/results-h200-2026-12-04-s60-d192-causal-4096-ab.md).
     dict(max_head_dim=192, block_m=128, block_n=128, warps=12, stages=1, overlap=False, pingpong="softmax", persistent=True, smem_epilogue=True, lazy_rescale="warp", first_softmax_turn=False,
-         by_mask=dict(local=dict(block_n=96, stages=2, overlap=True, pingpong=True, lazy_rescale="row")),
+         by_mask=dict(causal=dict(q_evict_first=True, o_evict_first=True),
+                      local=dict(block_n=96, stages=2, overlap=True, pingpong=True, lazy_rescale="row")),
          long_keys=[dict(min_seqlen_k=1024, masks=["none"], block_n=96, stages=2, overlap=True, pingpong=True, lazy_rescale="row"),
-                    dict(min_seqlen_k=2048, masks=["none", "causal"], block_n=96, stages=2, overlap=True, pingpong="softmax", lazy_rescale="speculative")]),
+                    dict(min_seqlen_k=2048, masks=["none", "causal"], block_n=96, stages=2, overlap=True, pingpong="softmax", lazy_rescale="speculative",
+                         q_evict_first=False, o_evict_first=False)]),
     # d256 below 1024 keys: cuDNN's tile (its kernel's name reads 64x128x256), 128 x 128 with one stage
     # of K and V (64 KB each), the serial loop (S, wait, softmax, P V, wait: S 64 + O 128 registers fit
     # where the overlapped loop's S + P + O spill) with the exponentials in turns. Fifty-first session
@@ -417,10 +422,19 @@ WGMMA_TILES = [
     # seventieth session ran grid_independence_cuda (whose 1- and 7-SM claims send d256 down the whole-wave
     # path, 40-42 blocks) bitwise equal on main (50 s) and with it (58 s, host fills included), and test_fwd's
     # 14 d256 cases passed (bench/results-h200-2026-12-05-s70-d256-list56.md).
+    # q_evict_first/o_evict_first on the short-key causal kernels of d192 and d256 only (seventy-fifth
+    # session, H100, 4 rounds against main): s512 causal +1.4..1.7% (d256) and +2.3..2.7% (d192) in every
+    # round, s1024 causal +0.6..1.4%; Q's hint alone gives about half. The long-key kernels read level
+    # within the H100's +-3% round noise (d192 full s2048/s4096 1% slower at the median), the short
+    # none kernels' s512 full rows swung 0.87-1.17 round to round: unread, so off
+    # (bench/results-h100-2026-12-05-s74-l2-hints.md "Call 4").
     dict(max_head_dim=256, block_m=128, block_n=128, warps=12, stages=1, list_max=56, overlap=False, pingpong="softmax", persistent=True, smem_epilogue=True, lazy_rescale="warp", first_softmax_turn=False,
+         by_mask=dict(causal=dict(q_evict_first=True, o_evict_first=True)),
          long_keys=[dict(min_seqlen_k=1024, masks=["none", "local"], block_n=64, stages=2, overlap=True, pingpong=True, first_softmax_turn=True),
-                    dict(min_seqlen_k=2048, masks=["causal"], block_n=64, stages=2, overlap=True, pingpong=True, first_softmax_turn=True),
-                    dict(min_seqlen_k=4096, masks=["causal"], block_n=64, stages=2, overlap=True, pingpong=True)]),
+                    dict(min_seqlen_k=2048, masks=["causal"], block_n=64, stages=2, overlap=True, pingpong=True, first_softmax_turn=True,
+                         q_evict_first=False, o_evict_first=False),
+                    dict(min_seqlen_k=4096, masks=["causal"], block_n=64, stages=2, overlap=True, pingpong=True,
+                         q_evict_first=False, o_evict_first=False)]),
 ]
 
 

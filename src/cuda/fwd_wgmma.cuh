@@ -113,7 +113,7 @@ constexpr int kNextTileBytes = 48;
 template <int HEAD_DIM, int BLOCK_N, int STAGES, typename ElemT, int MASK, bool OVERLAP = false, int TURNS = kTurnsNone,
           bool PERSISTENT = false, bool SMEM_EPILOGUE = false, int CONSUMERS = 2, int Q_BUFFERS = 1,
           int RESCALE = kRescaleExact, bool O_IN_Q = false, bool FIRST_SOFTMAX_TURN = false, int ROW_BLOCKS = 1,
-          int LIST_MAX = FA_TILE_LIST_MAX>
+          int LIST_MAX = FA_TILE_LIST_MAX, bool Q_EVICT_FIRST = false, bool O_EVICT_FIRST = false>
 struct FwdWgmmaTraits {
   using Elem = ElemT;
   static constexpr int kHeadDim = HEAD_DIM;
@@ -223,6 +223,12 @@ struct FwdWgmmaTraits {
   // columns a pass, not 64, with 56 entries); the host launches whole waves
   // of more blocks where a list would overflow (fa_tile_grid).
   static constexpr int kListMax = LIST_MAX;
+  // Tile fields q_evict_first, o_evict_first: Q's loads and O's TMA stores
+  // marked first for eviction from L2 (each byte is read or written once),
+  // so that they push out fewer of the K/V lines the other query tiles of
+  // a head read again (fwd_wgmma.md "L2 eviction hints").
+  static constexpr bool kQEvictFirst = Q_EVICT_FIRST;
+  static constexpr bool kOEvictFirst = O_EVICT_FIRST;
   static_assert(LIST_MAX >= 16 && LIST_MAX <= FA_TILE_LIST_MAX, "list_max: 16 .. FA_TILE_LIST_MAX entries");
   static constexpr int kSmemBytesNoStage =
       1024 /* alignment slack */ + kListOffset + kListEntryBytes * kListMax + 16 + kNextTileBytes;
@@ -304,7 +310,8 @@ struct FwdWgmmaTraits {
   // never take it.
   static constexpr bool kHalfKeyTiles = !OVERLAP && MASK != kMaskNone && (BLOCK_N == 128 || BLOCK_N == 192);
   using HalfKeys = FwdWgmmaTraits<HEAD_DIM, BLOCK_N / 2, STAGES, ElemT, MASK, OVERLAP, TURNS, PERSISTENT, SMEM_EPILOGUE,
-                                  CONSUMERS, Q_BUFFERS, RESCALE, O_IN_Q, FIRST_SOFTMAX_TURN, ROW_BLOCKS, LIST_MAX>;
+                                  CONSUMERS, Q_BUFFERS, RESCALE, O_IN_Q, FIRST_SOFTMAX_TURN, ROW_BLOCKS, LIST_MAX,
+                                  Q_EVICT_FIRST, O_EVICT_FIRST>;
 
   static_assert(HEAD_DIM % 16 == 0 && HEAD_DIM >= 32 && HEAD_DIM <= 256, "head dim: a multiple of 16 in 32..256");
   static_assert(kHeadDimPadded % 32 == 0 && (kHeadDimPadded <= 128 || kHeadDimPadded % 64 == 0),
@@ -497,9 +504,23 @@ __device__ __forceinline__ void load_q(const CUtensorMap *tm_q, const WgmmaBarri
   mbar_arrive_expect_tx(bar.q(qb), T::kQBytes);
 #pragma unroll
   for (int p = 0; p < T::kPanels; ++p)
-    tma_load_4d(dst + p * T::kBlockM * T::kRowBytes, tm_q, bar.q(qb), T::kPanelCols * p, q_x, q_y, q_batch);
+    if constexpr (T::kQEvictFirst)
+      tma_load_4d_evict_first(dst + p * T::kBlockM * T::kRowBytes, tm_q, bar.q(qb), T::kPanelCols * p, q_x, q_y,
+                              q_batch);
+    else
+      tma_load_4d(dst + p * T::kBlockM * T::kRowBytes, tm_q, bar.q(qb), T::kPanelCols * p, q_x, q_y, q_batch);
 }
 
+
+// One 64-column box of O's staging rows out to the O map (tile field
+// o_evict_first: marked first for eviction from L2).
+template <class T>
+__device__ __forceinline__ void store_o_box(const CUtensorMap *tm_o, uint32_t src, int col, int x, int y, int batch) {
+  if constexpr (T::kOEvictFirst)
+    tma_store_4d_evict_first(tm_o, src, col, x, y, batch);
+  else
+    tma_store_4d(tm_o, src, col, x, y, batch);
+}
 
 // K and V of each key tile of one work tile, each into the next ring stage
 // once both consumers released it; j0: the ring position of its first key
@@ -1619,8 +1640,8 @@ __device__ __forceinline__ void store_tile_tma(const fa_fwd_args &a, const Wgmma
         const MapCoords oc = q_coords(t, (int)wrow0, pack_shift<T>(a));  // the O map is Q's kind
 #pragma unroll
         for (int q = 0; q < kPanelsPerPass; ++q)
-          tma_store_4d(tm_o, so_w + q * T::kOPanelStride, pass * T::kOStageCols + q * 64, oc.x, oc.y,
-                       dense ? t.b : 0);
+          store_o_box<T>(tm_o, so_w + q * T::kOPanelStride, pass * T::kOStageCols + q * 64, oc.x, oc.y,
+                         dense ? t.b : 0);
         bulk_commit_group();
       }
       tr.mark(kTrPassStored, pass);
@@ -1707,8 +1728,8 @@ __device__ __forceinline__ bool store_pair_tma(const fa_fwd_args &a, const Wgmma
     const int batch = dense ? t.b : 0;
 #pragma unroll
     for (int q = 0; q < kPanels; ++q) {
-      tma_store_4d(tm_o, so_a + q * T::kOPanelStride, q * 64, ca.x, ca.y, batch);
-      tma_store_4d(tm_o, so_b + q * T::kOPanelStride, q * 64, cb.x, cb.y, batch);
+      store_o_box<T>(tm_o, so_a + q * T::kOPanelStride, q * 64, ca.x, ca.y, batch);
+      store_o_box<T>(tm_o, so_b + q * T::kOPanelStride, q * 64, cb.x, cb.y, batch);
     }
     bulk_commit_group();
   }
