@@ -504,23 +504,10 @@ __device__ __forceinline__ void load_q(const CUtensorMap *tm_q, const WgmmaBarri
   mbar_arrive_expect_tx(bar.q(qb), T::kQBytes);
 #pragma unroll
   for (int p = 0; p < T::kPanels; ++p)
-    if constexpr (T::kQEvictFirst)
-      tma_load_4d_evict_first(dst + p * T::kBlockM * T::kRowBytes, tm_q, bar.q(qb), T::kPanelCols * p, q_x, q_y,
-                              q_batch);
-    else
-      tma_load_4d(dst + p * T::kBlockM * T::kRowBytes, tm_q, bar.q(qb), T::kPanelCols * p, q_x, q_y, q_batch);
+    tma_load_4d<T::kQEvictFirst>(dst + p * T::kBlockM * T::kRowBytes, tm_q, bar.q(qb), T::kPanelCols * p, q_x, q_y,
+                                 q_batch);
 }
 
-
-// One 64-column box of O's staging rows out to the O map (tile field
-// o_evict_first: marked first for eviction from L2).
-template <class T>
-__device__ __forceinline__ void store_o_box(const CUtensorMap *tm_o, uint32_t src, int col, int x, int y, int batch) {
-  if constexpr (T::kOEvictFirst)
-    tma_store_4d_evict_first(tm_o, src, col, x, y, batch);
-  else
-    tma_store_4d(tm_o, src, col, x, y, batch);
-}
 
 // K and V of each key tile of one work tile, each into the next ring stage
 // once both consumers released it; j0: the ring position of its first key
@@ -1640,8 +1627,8 @@ __device__ __forceinline__ void store_tile_tma(const fa_fwd_args &a, const Wgmma
         const MapCoords oc = q_coords(t, (int)wrow0, pack_shift<T>(a));  // the O map is Q's kind
 #pragma unroll
         for (int q = 0; q < kPanelsPerPass; ++q)
-          store_o_box<T>(tm_o, so_w + q * T::kOPanelStride, pass * T::kOStageCols + q * 64, oc.x, oc.y,
-                         dense ? t.b : 0);
+          tma_store_4d<T::kOEvictFirst>(tm_o, so_w + q * T::kOPanelStride, pass * T::kOStageCols + q * 64, oc.x,
+                                        oc.y, dense ? t.b : 0);
         bulk_commit_group();
       }
       tr.mark(kTrPassStored, pass);
@@ -1728,8 +1715,8 @@ __device__ __forceinline__ bool store_pair_tma(const fa_fwd_args &a, const Wgmma
     const int batch = dense ? t.b : 0;
 #pragma unroll
     for (int q = 0; q < kPanels; ++q) {
-      store_o_box<T>(tm_o, so_a + q * T::kOPanelStride, q * 64, ca.x, ca.y, batch);
-      store_o_box<T>(tm_o, so_b + q * T::kOPanelStride, q * 64, cb.x, cb.y, batch);
+      tma_store_4d<T::kOEvictFirst>(tm_o, so_a + q * T::kOPanelStride, q * 64, ca.x, ca.y, batch);
+      tma_store_4d<T::kOEvictFirst>(tm_o, so_b + q * T::kOPanelStride, q * 64, cb.x, cb.y, batch);
     }
     bulk_commit_group();
   }

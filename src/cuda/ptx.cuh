@@ -281,49 +281,49 @@ __device__ __forceinline__ void tma_prefetch_map(const void *map) {
 // mbarrier `bar`. c0 is the innermost coordinate (elements), then rows,
 // heads, batches. Parts of the box outside the tensor are zero-filled and
 // still count towards the transaction bytes.
+// EVICT_FIRST: the box's lines first in line for eviction from L2 (PTX
+// ISA "createpolicy", ".L2::cache_hint"), for data read once, so that it
+// does not push out what other blocks read again (K and V). The policy is
+// made in the same asm block: it holds a register only for the issue.
+template <bool EVICT_FIRST = false>
 __device__ __forceinline__ void tma_load_4d(uint32_t dst, const void *map, uint32_t bar, int c0, int c1, int c2,
                                             int c3) {
-  asm volatile(
-      "cp.async.bulk.tensor.4d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [%0], [%1, {%3, %4, %5, %6}], "
-      "[%2];\n" ::"r"(dst),
-      "l"(map), "r"(bar), "r"(c0), "r"(c1), "r"(c2), "r"(c3)
-      : "memory");
-}
-
-// tma_load_4d with the box's lines first in line for eviction from L2
-// (PTX ISA "createpolicy", ".L2::cache_hint"): for data read once, so that
-// it does not push out what other blocks read again (K and V). The policy
-// is made in the same asm block: it holds a register only for the issue.
-__device__ __forceinline__ void tma_load_4d_evict_first(uint32_t dst, const void *map, uint32_t bar, int c0, int c1,
-                                                        int c2, int c3) {
-  asm volatile(
-      "{\n.reg .b64 policy;\ncreatepolicy.fractional.L2::evict_first.b64 policy, 1.0;\n"
-      "cp.async.bulk.tensor.4d.shared::cluster.global.tile.mbarrier::complete_tx::bytes.L2::cache_hint"
-      " [%0], [%1, {%3, %4, %5, %6}], [%2], policy;\n}\n" ::"r"(dst),
-      "l"(map), "r"(bar), "r"(c0), "r"(c1), "r"(c2), "r"(c3)
-      : "memory");
+  if constexpr (EVICT_FIRST)
+    asm volatile(
+        "{\n.reg .b64 policy;\ncreatepolicy.fractional.L2::evict_first.b64 policy, 1.0;\n"
+        "cp.async.bulk.tensor.4d.shared::cluster.global.tile.mbarrier::complete_tx::bytes.L2::cache_hint"
+        " [%0], [%1, {%3, %4, %5, %6}], [%2], policy;\n}\n" ::"r"(dst),
+        "l"(map), "r"(bar), "r"(c0), "r"(c1), "r"(c2), "r"(c3)
+        : "memory");
+  else
+    asm volatile(
+        "cp.async.bulk.tensor.4d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [%0], [%1, {%3, %4, %5, %6}], "
+        "[%2];\n" ::"r"(dst),
+        "l"(map), "r"(bar), "r"(c0), "r"(c1), "r"(c2), "r"(c3)
+        : "memory");
 }
 
 // One box of shared memory out to a 4-D tensor map (the reverse of
 // tma_load_4d), in the issuing thread's bulk async-group; parts of the box
 // outside the tensor are not written. The shared source must not change
-// until bulk_wait_read says the group has read it.
+// until bulk_wait_read says the group has read it. EVICT_FIRST: the
+// written lines first in line for eviction from L2 (O: written once, read
+// by no block of this launch).
+template <bool EVICT_FIRST = false>
 __device__ __forceinline__ void tma_store_4d(const void *map, uint32_t src, int c0, int c1, int c2, int c3) {
-  asm volatile("cp.async.bulk.tensor.4d.global.shared::cta.bulk_group [%0, {%2, %3, %4, %5}], [%1];\n" ::"l"(map),
-               "r"(src), "r"(c0), "r"(c1), "r"(c2), "r"(c3)
-               : "memory");
+  if constexpr (EVICT_FIRST)
+    asm volatile(
+        "{\n.reg .b64 policy;\ncreatepolicy.fractional.L2::evict_first.b64 policy, 1.0;\n"
+        "cp.async.bulk.tensor.4d.global.shared::cta.bulk_group.L2::cache_hint [%0, {%2, %3, %4, %5}], [%1], "
+        "policy;\n}\n" ::"l"(map),
+        "r"(src), "r"(c0), "r"(c1), "r"(c2), "r"(c3)
+        : "memory");
+  else
+    asm volatile("cp.async.bulk.tensor.4d.global.shared::cta.bulk_group [%0, {%2, %3, %4, %5}], [%1];\n" ::"l"(map),
+                 "r"(src), "r"(c0), "r"(c1), "r"(c2), "r"(c3)
+                 : "memory");
 }
 
-// tma_store_4d with the written lines first in line for eviction from L2
-// (O: written once, read by no block of this launch).
-__device__ __forceinline__ void tma_store_4d_evict_first(const void *map, uint32_t src, int c0, int c1, int c2,
-                                                         int c3) {
-  asm volatile(
-      "{\n.reg .b64 policy;\ncreatepolicy.fractional.L2::evict_first.b64 policy, 1.0;\n"
-      "cp.async.bulk.tensor.4d.global.shared::cta.bulk_group.L2::cache_hint [%0, {%2, %3, %4, %5}], [%1], policy;\n}\n" ::"l"(map),
-      "r"(src), "r"(c0), "r"(c1), "r"(c2), "r"(c3)
-      : "memory");
-}
 // Close this thread's bulk stores issued so far into one group.
 __device__ __forceinline__ void bulk_commit_group() { asm volatile("cp.async.bulk.commit_group;\n" ::: "memory"); }
 // Wait until every bulk group of this thread has read its shared source.
