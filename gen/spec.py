@@ -427,7 +427,9 @@ WGMMA_TILES = [
     # round, s1024 causal +0.6..1.4%; Q's hint alone gives about half. The long-key kernels read level
     # within the H100's +-3% round noise (d192 full s2048/s4096 1% slower at the median), the short
     # none kernels' s512 full rows swung 0.87-1.17 round to round: unread, so off
-    # (bench/results-h100-2026-12-05-s74-l2-hints.md "Call 4").
+    # (bench/results-h100-2026-12-05-s74-l2-hints.md "Call 4"). Seventy-sixth session (H100, 4 rounds):
+    # both hints on every none kernel of d192/d256 level (s512 full 0.987-1.018, longer rows
+    # 0.987-1.007; bench/results-h100-2026-12-06-s76.md "Call 2"), so they stay off there.
     dict(max_head_dim=256, block_m=128, block_n=128, warps=12, stages=1, list_max=56, overlap=False, pingpong="softmax", persistent=True, smem_epilogue=True, lazy_rescale="warp", first_softmax_turn=False,
          by_mask=dict(causal=dict(q_evict_first=True, o_evict_first=True)),
          long_keys=[dict(min_seqlen_k=1024, masks=["none", "local"], block_n=64, stages=2, overlap=True, pingpong=True, first_softmax_turn=True),
