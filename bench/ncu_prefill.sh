@@ -26,6 +26,10 @@ BUDGET=${BUDGET:-380}
 if [ "${NCU_SKIP_OURS:-0}" = 1 ]; then NCU=$(command -v ncu || ls /usr/local/cuda/bin/ncu 2>/dev/null)
 else build_demo_for_ncu; fi
 SECTIONS=(--section SpeedOfLight --section ComputeWorkloadAnalysis --section WarpStateStats --section SchedulerStats)
+# NCU_EXTRA_SECTIONS: more sections, e.g. "LaunchStats MemoryWorkloadAnalysis"
+for sec in ${NCU_EXTRA_SECTIONS:-}; do SECTIONS+=(--section "$sec"); done
+# NCU_METRICS: raw metrics too (comma-separated), printed in the summary
+[ -n "${NCU_METRICS:-}" ] && SECTIONS+=(--metrics "$NCU_METRICS")
 for row in ${NCU_ROWS:-32:512:64:causal 8:2048:64:full}; do
   heads="--heads-q 32 --heads-k 32"
   if [ "$row" = packed24 ]; then
@@ -77,7 +81,7 @@ for line in open(sys.argv[1], errors="replace"):
         kernels.append(cur)
         continue
     if cur is not None and re.search(r"Duration|Issued Warp Per Scheduler|No Eligible|Compute \(SM\) Throughput|"
-                                     r"Warp Cycles Per Issued|Memory Throughput|Registers Per Thread", line):
+                                     r"Warp Cycles Per Issued|Memory Throughput|Registers Per Thread|SM Frequency|__", line):
         cur["lines"].append(" ".join(line.split()))
 def duration(k):
     for l in k["lines"]:
@@ -88,7 +92,7 @@ def duration(k):
 if kernels:
     k = max(kernels, key=duration)
     print(k["name"][:70])
-    print("\n".join(k["lines"][:8]))
+    print("\n".join(k["lines"][:16]))
 else:
     print("no kernel parsed")
 PY

@@ -585,7 +585,8 @@ static void test_tile_order(void **state) {
       if (plain >= 1.032 || causal >= (d == 256 && s == 512 ? 1.032 : 1.02))
         fail_msg("d%d s%d on 132 blocks: busiest over average %.3f without a mask, %.3f causal", d, s, plain, causal);
     }
-  /* Sequence, then head, then query tiles last first; pairs n-1-p, p. */
+  /* Sequence, then head, then query tiles last first; pairs n-1-p, p, and
+   * p, n-1-p (the short tile first) up to FA_TILE_SHORT_FIRST_MAX_N tiles. */
   {
     fa_tile_order o = fa_tile_order_dense(4, 2, 3, 0);
     assert_int_equal(o.count, 24);
@@ -593,8 +594,16 @@ static void test_tile_order(void **state) {
     assert_int_equal(fa_tile_position(&o, 13).head, 0);
     assert_int_equal(fa_tile_position(&o, 13).m_block, 2);
     o.zigzag = 1;
-    assert_int_equal(fa_tile_position(&o, 13).m_block, 0);
-    assert_int_equal(fa_tile_position(&o, 14).m_block, 2);
+    assert_int_equal(fa_tile_position(&o, 12).m_block, 0);
+    assert_int_equal(fa_tile_position(&o, 13).m_block, 3);
+    assert_int_equal(fa_tile_position(&o, 14).m_block, 1);
+    o = fa_tile_order_dense(8, 1, 2, 1); /* 8 tiles: the long tile first */
+    assert_int_equal(fa_tile_position(&o, 0).m_block, 7);
+    assert_int_equal(fa_tile_position(&o, 1).m_block, 0);
+    assert_int_equal(fa_tile_position(&o, 9).head, 1);
+    assert_int_equal(fa_tile_position(&o, 9).m_block, 0);
+    o = fa_tile_order_dense(4, 2, 3, 0);
+    o.zigzag = 1;
     /* n 3, 3 heads: pairs (2, 0) of each head, then the middle tiles of heads 0+1, 2 + an empty slot */
     o = fa_tile_order_dense(3, 1, 3, 1);
     assert_int_equal(o.count, 10);
@@ -615,7 +624,7 @@ static void test_tile_order(void **state) {
     assert_int_equal(fa_tile_pair_steps(&o), 4);
     assert_int_equal(fa_tile_steps(&o), 4 + 16);
     assert_int_equal(fa_tile_position(&o, 7).head, 1);
-    assert_int_equal(fa_tile_position(&o, 7).m_block, 1);
+    assert_int_equal(fa_tile_position(&o, 7).m_block, 2);
     assert_int_equal(fa_tile_tail_position(&o, 0).b, 0);
     assert_int_equal(fa_tile_tail_position(&o, 0).head, 2);
     assert_int_equal(fa_tile_tail_position(&o, 0).m_block, 3);

@@ -12,10 +12,10 @@
  * tiles last first (n-1, n-2, ..., 0). It is cut into steps of one tile,
  * or, where the cost of a tile grows with its index (a causal-shaped mask:
  * bounded on one side), of two: tiles n-1-p and p of one head (FA3's
- * pairing), and with n odd the middle tiles of two heads after all the
- * sequence's pairs (a lone one last when the heads are odd: that step has
- * an empty slot), so that every step of a sequence costs about n + 1 key
- * tiles. Block b of a grid of G takes step b of each round of G steps, the
+ * pairing; p first where n is at most FA_TILE_SHORT_FIRST_MAX_N), and
+ * with n odd the middle tiles of two heads after all the sequence's pairs
+ * (a lone one last when the heads are odd: that step has an empty slot),
+ * so that every step of a sequence costs about n + 1 key tiles. Block b of a grid of G takes step b of each round of G steps, the
  * rounds alternately forwards and backwards ("snake": round k's b-th step
  * is k G + b for k even, k G + G-1-b for k odd). Steps come longest
  * sequence first, so a round's steps cost about the same, and the snake
@@ -69,6 +69,17 @@ extern "C" {
 #define FA_TILE_TAIL_MAX_QUARTER_ROUNDS 12u
 #define FA_TILE_TAIL_CHOICES 64u
 
+/* Heads of at most this many query tiles take each pair short tile first
+ * (p, then n-1-p). Big first, the short tile re-reads K/V the long one read
+ * first, one long tile of every block's traffic earlier: at d256 s512
+ * causal (H100) 241 MB of DRAM reads against the 201 MB of Q, K and V
+ * (cuDNN's count), 212 MB short first, where the rows are bound by DRAM
+ * (~70% of its peak). Short first measured (H100, seventy-seventh session,
+ * two calls of 3 and 4 rounds): s512 causal d256 +6%, d128 +1.5..3%, d64
+ * level; from 1024 keys (n 8 and more) d128 causal 2.5-3.4% slower at
+ * s1024 and 0-2% at the longer rows, which are bound by the tensor cores. */
+#define FA_TILE_SHORT_FIRST_MAX_N 4u
+
 /* Tiles a block may list (32 bytes each in shared memory: the tile and its
  * sequence's place, src/cuda/fwd_wgmma.cuh): the most, and the default of
  * the wgmma family's tile field list_max (a kernel may list fewer, to give
@@ -80,7 +91,7 @@ typedef struct fa_tile_order {
   int32_t m_tiles;             /* dense-shaped: every sequence's query tiles */
   int32_t batch;
   uint32_t heads;              /* num_heads_q */
-  int32_t zigzag;              /* steps of two tiles: n-1-p and p, or two heads' middle tiles */
+  int32_t zigzag;              /* steps of two tiles: n-1-p and p (or p first), or two heads' middle tiles */
   const uint16_t *q_tiles;     /* varlen tables (NULL: dense-shaped): query tiles of sequence b */
   const uint16_t *seq_by_rank; /* the sequences, most query tiles first */
   const uint32_t *ranks_end;   /* slots of the sequences of rank 0..r */
@@ -287,10 +298,10 @@ FA_RULE fa_tile_pos fa_tile_position(const fa_tile_order *o, uint32_t slot) {
   } else {
     const uint32_t heads = fa_tile_step_heads(o, r);
     const uint32_t pairs = n / 2u, step = j / 2u, second = j & 1u;
-    if (step < heads * pairs) { /* head's pair p: tiles n-1-p, p */
-      const uint32_t pair = step % pairs;
+    if (step < heads * pairs) { /* head's pair p: tiles n-1-p, p (short heads: p, n-1-p) */
+      const uint32_t pair = step % pairs, short_first = n <= FA_TILE_SHORT_FIRST_MAX_N;
       p.head = (int32_t)(step / pairs);
-      p.m_block = (int32_t)(second ? pair : n - 1u - pair);
+      p.m_block = (int32_t)(second != short_first ? pair : n - 1u - pair);
     } else { /* n odd: the middle tiles of heads 2s and 2s+1 */
       p.head = (int32_t)(2u * (step - heads * pairs) + second);
       p.m_block = (uint32_t)p.head < heads ? (int32_t)pairs : -1;
