@@ -15,9 +15,10 @@
  * pairing; p first where n is at most FA_TILE_SHORT_FIRST_MAX_N), and
  * with n odd the middle tiles of two heads after all the sequence's pairs
  * (a lone one last when the heads are odd: that step has an empty slot),
- * so that every step of a sequence costs about n + 1 key tiles. Block b of a grid of G takes step b of each round of G steps, the
- * rounds alternately forwards and backwards ("snake": round k's b-th step
- * is k G + b for k even, k G + G-1-b for k odd). Steps come longest
+ * so that every step of a sequence costs about n + 1 key tiles. Block b
+ * of a grid of G takes step b of each round of G steps, the rounds
+ * alternately forwards and backwards ("snake": round k's b-th step is
+ * k G + b for k even, k G + G-1-b for k odd). Steps come longest
  * sequence first, so a round's steps cost about the same, and the snake
  * evens out what is left. A head's tiles are adjacent in the walk, so the
  * blocks running at one time share the K/V of few heads (L2).
@@ -75,8 +76,8 @@ extern "C" {
  * causal (H100) 241 MB of DRAM reads against the 201 MB of Q, K and V
  * (cuDNN's count), 212 MB short first, where the rows are bound by DRAM
  * (~70% of its peak). Short first measured (H100, seventy-seventh session,
- * two calls of 3 and 4 rounds): s512 causal d256 +6%, d128 +1.5..3%, d64
- * level; from 1024 keys (n 8 and more) d128 causal 2.5-3.4% slower at
+ * two calls of 3 and 4 rounds): s512 causal d256 +6%, d128 +1.2..3.1%,
+ * d64 level; from 1024 keys (n 8 and more) d128 causal 2.3-3.4% slower at
  * s1024 and 0-2% at the longer rows, which are bound by the tensor cores. */
 #define FA_TILE_SHORT_FIRST_MAX_N 4u
 
