@@ -18,7 +18,7 @@
  *
  *   ninja build/tile_balance && build/tile_balance
  *
- * With --blocks CAUSAL HEADS BATCH SEQLEN BLOCK_M BLOCK_N: each block's
+ * With --blocks CAUSAL HEADS BATCH SEQLEN BLOCK_M BLOCK_N HEAD_DIM: each block's
  * list as the kernel walks it (with the tail where causal), one line a
  * block: "block tiles key_tiles"; `trace_wgmma.py --lists` groups a
  * trace's block ends by it (blocks with equal work, seventy-second and
@@ -153,21 +153,25 @@ static void row(const char *name, int d, int batch, int heads, int s, int causal
   const int m_tiles = (s + bm - 1) / bm;
   const fa_tile_order steps_only = fa_tile_order_dense(m_tiles, batch, (uint32_t)heads, causal);
   fa_tile_order tail = steps_only;
+  tail.tile_kv_bytes = (uint32_t)(bm * d * 4); /* as the kernel sets it (bf16/fp16 K and V) */
   fa_tile_order_tail(&tail, kGrid);
   printf("%-20s key-tile floor %.3f, %6.2f rounds of steps: busiest / average %.3f", name,
          key_tile_floor(causal, m_tiles, batch, heads, s, bm, bn), (double)fa_tile_steps(&steps_only) / kGrid,
          busiest(&steps_only, causal, s, bm, bn));
   if (!causal) printf(", last round shared by keys %.3f", shared_last_round(&steps_only, s, bm, bn, d));
   if (causal)
-    printf(", with the tail %.3f (%u units of %u tiles; last two rounds longest first: %.3f)", busiest(&tail, causal, s, bm, bn),
-           tail.tail_units, tail.tail_n, longest_first_reference(&steps_only, s, bm, bn));
+    printf(", with the tail %.3f (%u units of %u tiles%s; last two rounds longest first: %.3f)",
+           busiest(&tail, causal, s, bm, bn), tail.tail_units, tail.tail_n, tail.tail_by_head ? ", head by head" : "",
+           longest_first_reference(&steps_only, s, bm, bn));
   printf("\n");
 }
 
-/* --blocks: every block's work tiles and key tiles under the kernel's walk. */
-static int print_blocks(int causal, int heads, int batch, int s, int bm, int bn) {
+/* --blocks: every block's work tiles and key tiles under the kernel's walk
+ * (head_dim: the tail's order, fa_tile_tail_by_head). */
+static int print_blocks(int causal, int heads, int batch, int s, int bm, int bn, int head_dim) {
   const int m_tiles = (s + bm - 1) / bm;
   fa_tile_order o = fa_tile_order_dense(m_tiles, batch, (uint32_t)heads, causal);
+  o.tile_kv_bytes = (uint32_t)(bm * head_dim * 4);
   if (causal) fa_tile_order_tail(&o, kGrid);
   for (uint32_t b = 0; b < kGrid; ++b) {
     double key_tiles;
@@ -178,10 +182,11 @@ static int print_blocks(int causal, int heads, int batch, int s, int bm, int bn)
 }
 
 int main(int argc, char **argv) {
-  if (argc == 8 && strcmp(argv[1], "--blocks") == 0)
-    return print_blocks(atoi(argv[2]), atoi(argv[3]), atoi(argv[4]), atoi(argv[5]), atoi(argv[6]), atoi(argv[7]));
+  if (argc == 9 && strcmp(argv[1], "--blocks") == 0)
+    return print_blocks(atoi(argv[2]), atoi(argv[3]), atoi(argv[4]), atoi(argv[5]), atoi(argv[6]), atoi(argv[7]),
+                        atoi(argv[8]));
   if (argc != 1) {
-    fprintf(stderr, "usage: tile_balance [--blocks CAUSAL HEADS BATCH SEQLEN BLOCK_M BLOCK_N]\n");
+    fprintf(stderr, "usage: tile_balance [--blocks CAUSAL HEADS BATCH SEQLEN BLOCK_M BLOCK_N HEAD_DIM]\n");
     return 2;
   }
   char name[64];

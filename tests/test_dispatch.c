@@ -481,14 +481,16 @@ static void test_mask_visible_end_monotone(void **state) {
  * fa_block_tiles entries fa_block_tile): every tile that exists exactly
  * once, no other, a list within FA_TILE_LIST_MAX when the grid is
  * fa_tile_grid's; zigzag, a step of two is tiles p and n-1-p of one head or
- * two heads' middle tiles, and the tail's tiles come most keys first; and
+ * two heads' middle tiles, and the tail's tiles come most keys first (level
+ * by level) or a unit's tiles in turn, n-1 first (head by head); and
  * the busiest block's cost (m + 1 key tiles per query tile m under a causal
  * mask, the sequence's n tiles without one) within 4 (M + 1) + 8% of the
  * idlest's. q_tiles NULL: dense-shaped (every sequence M tiles); else the
- * varlen tables built from it. Returns the busiest block's cost over the
+ * varlen tables built from it. tile_kv_bytes: the order's (the tail head by
+ * head where it is large). Returns the busiest block's cost over the
  * average. */
 static double walk_tile_order(int32_t m_tiles, int32_t batch, uint32_t heads, uint32_t grid, int zigzag,
-                              const uint16_t *q_tiles) {
+                              const uint16_t *q_tiles, uint32_t tile_kv_bytes) {
   uint16_t by_rank[FA_TILE_TABLE_MAX_BATCH];
   uint32_t ranks_end[FA_TILE_TABLE_MAX_BATCH];
   fa_tile_order o = fa_tile_order_dense(m_tiles, batch, heads, zigzag);
@@ -503,9 +505,20 @@ static double walk_tile_order(int32_t m_tiles, int32_t batch, uint32_t heads, ui
     for (int32_t r = 0; r < batch; ++r) ranks_end[r] = fa_tile_ranks_end(q_tiles, by_rank, batch, heads, zigzag, r);
     o = fa_tile_order_tables(m_tiles, batch, heads, zigzag, q_tiles, by_rank, ranks_end);
   }
+  o.tile_kv_bytes = tile_kv_bytes;
   fa_tile_order_tail(&o, grid);
   if (o.tail_tiles > 0 && (o.tail_units == 0 || o.tail_tiles != o.tail_units * o.tail_n))
     fail_msg("M %d, grid %u: tail of %u tiles in %u units of %u", m_tiles, grid, o.tail_tiles, o.tail_units, o.tail_n);
+  if (o.tail_by_head != (o.tail_tiles > 0 && fa_tile_tail_by_head(o.tail_n, o.tail_units, tile_kv_bytes)))
+    fail_msg("M %d, grid %u: tail of %u units of %u, head by head %d", m_tiles, grid, o.tail_units, o.tail_n,
+             o.tail_by_head);
+  for (uint32_t i = 1; o.tail_by_head && i < o.tail_tiles; ++i) { /* head by head: a unit's tiles n-1 .. 0 in turn */
+    const fa_tile_pos prev = fa_tile_tail_position(&o, i - 1), pos = fa_tile_tail_position(&o, i);
+    const int same_unit = prev.b == pos.b && prev.head == pos.head;
+    if (i % o.tail_n != 0 ? !same_unit || pos.m_block != prev.m_block - 1 : same_unit || pos.m_block != (int32_t)o.tail_n - 1)
+      fail_msg("M %d, grid %u: tail tile %u (%d, %d, %d) after (%d, %d, %d)", m_tiles, grid, i, pos.b, pos.head,
+               pos.m_block, prev.b, prev.head, prev.m_block);
+  }
   const uint32_t per_step = fa_tile_step_tiles(&o);
   for (uint32_t b = 0; b < grid; ++b) {
     const uint32_t n = fa_block_tiles(&o, b, grid), pairs = fa_block_pair_steps(&o, b, grid);
@@ -528,7 +541,7 @@ static double walk_tile_order(int32_t m_tiles, int32_t batch, uint32_t heads, ui
                                                         : first.m_block != pos.m_block || n_b % 2 == 0))
           fail_msg("M %d: step (%d, %d) of heads %d, %d", m_tiles, first.m_block, pos.m_block, first.head, pos.head);
       }
-      if (!in_steps) { /* the tail: most keys first */
+      if (!in_steps && !o.tail_by_head) { /* the tail level by level: most keys first */
         if (pos.m_block > last_tail_m)
           fail_msg("M %d, grid %u: block %u's tail tile %d after %d", m_tiles, grid, b, pos.m_block, last_tail_m);
         last_tail_m = pos.m_block;
@@ -571,7 +584,9 @@ static void test_tile_order(void **state) {
         const uint32_t tiles = (uint32_t)ms[i] * heads[j] * (uint32_t)batches[l];
         const uint32_t grids[] = {1, 2, 5, 132, tiles > 1 ? tiles - 1 : 1, tiles, tiles + 3};
         for (size_t g = 0; g < sizeof grids / sizeof grids[0]; ++g)
-          for (int zigzag = 0; zigzag <= 1; ++zigzag) walk_tile_order(ms[i], batches[l], heads[j], grids[g], zigzag, NULL);
+          for (int zigzag = 0; zigzag <= 1; ++zigzag)
+            for (int by_head = 0; by_head <= zigzag; ++by_head) /* a tail of n <= 4 head by head, or level by level */
+              walk_tile_order(ms[i], batches[l], heads[j], grids[g], zigzag, NULL, by_head ? UINT32_MAX : 0u);
       }
   /* The BENCH.md grid's shapes on 132 blocks: within 3.2% of the average
    * without a mask (a block has one tile more than another where 132 does
@@ -579,8 +594,9 @@ static void test_tile_order(void **state) {
    * it). */
   for (int d = 64; d <= 256; d *= 2)
     for (int s = 512; s <= 16384; s *= 2) {
-      const double plain = walk_tile_order(s / 128, 16384 / s, (uint32_t)(2048 / d), 132, 0, NULL);
-      const double causal = walk_tile_order(s / 128, 16384 / s, (uint32_t)(2048 / d), 132, 1, NULL);
+      const uint32_t kv = 128u * (uint32_t)d * 4u; /* the kernel's tile_kv_bytes: d256 s512 causal head by head */
+      const double plain = walk_tile_order(s / 128, 16384 / s, (uint32_t)(2048 / d), 132, 0, NULL, kv);
+      const double causal = walk_tile_order(s / 128, 16384 / s, (uint32_t)(2048 / d), 132, 1, NULL, kv);
       /* d256 s512 causal: tiles of 1..4 key tiles, 19.4 on average a block: 20 is the best any order does */
       if (plain >= 1.032 || causal >= (d == 256 && s == 512 ? 1.032 : 1.02))
         fail_msg("d%d s%d on 132 blocks: busiest over average %.3f without a mask, %.3f causal", d, s, plain, causal);
@@ -632,6 +648,31 @@ static void test_tile_order(void **state) {
     assert_int_equal(fa_tile_tail_position(&o, 3).head, 2);
     assert_int_equal(fa_tile_tail_position(&o, 4).m_block, 2);
     assert_int_equal(fa_tile_tail_position(&o, 15).m_block, 0);
+    assert_int_equal(o.tail_by_head, 0); /* tile_kv_bytes 0: unknown */
+    /* the same tail head by head: heads 2 of sequence 0, then 0, 1, 2 of sequence 1, each tiles 3 .. 0 */
+    o = fa_tile_order_dense(4, 2, 3, 1);
+    o.tile_kv_bytes = FA_TILE_TAIL_BY_HEAD_MIN_BYTES / 16u;
+    {
+      const fa_tile_tail_span t = fa_tile_tail_span_of(&o, 5);
+      fa_tile_order_set_tail(&o, &t, 3); /* 3 units x 4 tiles: 12 tile_kv_bytes, too few */
+      assert_int_equal(o.tail_by_head, 0);
+      fa_tile_order_set_tail(&o, &t, 4); /* 16: head by head */
+      assert_int_equal(o.tail_by_head, 1);
+    }
+    assert_int_equal(fa_tile_tail_position(&o, 0).b, 0);
+    assert_int_equal(fa_tile_tail_position(&o, 0).head, 2);
+    assert_int_equal(fa_tile_tail_position(&o, 0).m_block, 3);
+    assert_int_equal(fa_tile_tail_position(&o, 3).head, 2);
+    assert_int_equal(fa_tile_tail_position(&o, 3).m_block, 0);
+    assert_int_equal(fa_tile_tail_position(&o, 4).b, 1);
+    assert_int_equal(fa_tile_tail_position(&o, 4).head, 0);
+    assert_int_equal(fa_tile_tail_position(&o, 4).m_block, 3);
+    assert_int_equal(fa_tile_tail_position(&o, 15).head, 2);
+    assert_int_equal(fa_tile_tail_position(&o, 15).m_block, 0);
+    o = fa_tile_order_dense(8, 2, 3, 1); /* 8 tiles: level by level, whatever the bytes */
+    o.tile_kv_bytes = UINT32_MAX;
+    fa_tile_order_tail(&o, 5);
+    assert_true(o.tail_tiles > 0 && !o.tail_by_head);
     /* BENCH.md's d128 s512 causal on 132 blocks: the steps end on a round */
     o = fa_tile_order_dense(4, 32, 16, 1);
     fa_tile_order_tail(&o, 132);
@@ -670,7 +711,7 @@ static void test_tile_order_varlen(void **state) {
       q_tiles[b] = (uint16_t)((rng >> 40) % 5 == 0 ? 0 : (rng >> 33) % 41);
       if (q_tiles[b] > m_tiles) m_tiles = q_tiles[b];
     }
-    walk_tile_order(m_tiles, batch, heads, grid, (int)(trial & 1), q_tiles);
+    walk_tile_order(m_tiles, batch, heads, grid, (int)(trial & 1), q_tiles, (trial & 2) ? UINT32_MAX : 0u);
   }
   {
     int32_t m24 = 0, m40 = 0;
@@ -678,12 +719,12 @@ static void test_tile_order_varlen(void **state) {
       q_tiles[b] = (uint16_t)((lens24[b] + 127) / 128);
       if (q_tiles[b] > m24) m24 = q_tiles[b];
     }
-    const double causal24 = walk_tile_order(m24, 24, 32, 132, 1, q_tiles);
+    const double causal24 = walk_tile_order(m24, 24, 32, 132, 1, q_tiles, 0u);
     for (int b = 0; b < 40; ++b) {
       q_tiles[b] = (uint16_t)((lens40[b] + 127) / 128);
       if (q_tiles[b] > m40) m40 = q_tiles[b];
     }
-    const double full40 = walk_tile_order(m40, 40, 16, 132, 0, q_tiles);
+    const double full40 = walk_tile_order(m40, 40, 16, 132, 0, q_tiles, 0u);
     print_message("packed rows on 132 blocks, busiest block over the average: 24 x 32 heads causal %.3f, "
                   "40 x 16 heads full %.3f\n",
                   causal24, full40);

@@ -33,7 +33,9 @@
  * one whose steps before it end nearest before a round's end. Sorted pieces dealt in snake order from equal loads even
  * out the blocks' sums (bench/tile_balance.c on the BENCH.md grid: the
  * busiest block 1.031-1.056x the average before, 1.000-1.017x with the
- * tail; H200, twenty-fifth session: causal rows 1-7% faster).
+ * tail; H200, twenty-fifth session: causal rows 1-7% faster). Short heads
+ * whose tail K/V outgrow L2 take the tail head by head instead
+ * (FA_TILE_TAIL_BY_HEAD_MIN_BYTES).
  *
  * Dense calls (and varlen calls beyond the tables' cap) take every
  * sequence as M query tiles in batch order (the kernel skips tiles past a
@@ -81,6 +83,23 @@ extern "C" {
  * s1024 and 0-2% at the longer rows, which are bound by the tensor cores. */
 #define FA_TILE_SHORT_FIRST_MAX_N 4u
 
+/* The tail head by head (each unit's tiles in turn, n-1 first) instead of
+ * level by level: where its heads have at most FA_TILE_TAIL_BY_HEAD_MAX_N
+ * tiles and its units' K/V come to at least FA_TILE_TAIL_BY_HEAD_MIN_BYTES.
+ * Level by level, every level re-reads the K/V of every tail unit, and
+ * where those outgrow what L2 keeps (both lent GPUs: 50 MB) the re-reads
+ * miss; head by head, a unit's tiles run at once. Measured (H100,
+ * seventy-eighth session, 6 rounds, s512 causal, tails of 50-58 units):
+ * d256 (30.4 MB) 3.6-4.6% less time, DRAM reads 211.7 -> 203.8 MB against
+ * cuDNN's 201.4; d192 (22.0 MB) 1.0-1.3% less; d64 and d128 (13.1 MB)
+ * 0.5-1.5% more. At n 8 (s1024 causal) d192 and d256 ran 0.6-1.9% slower
+ * head by head, whatever the bytes: its tail ends 1.76 rounds in, and the
+ * blocks without a second tail tile keep an uneven first one (tile_balance:
+ * the busiest block at d256 s1024 1.031x the average, 1.004x level by
+ * level). At n 4 both are at the key-tile floor. */
+#define FA_TILE_TAIL_BY_HEAD_MAX_N 4u
+#define FA_TILE_TAIL_BY_HEAD_MIN_BYTES (16u << 20)
+
 /* Tiles a block may list (32 bytes each in shared memory: the tile and its
  * sequence's place, src/cuda/fwd_wgmma.cuh): the most, and the default of
  * the wgmma family's tile field list_max (a kernel may list fewer, to give
@@ -101,6 +120,8 @@ typedef struct fa_tile_order {
   uint32_t tail_unit0;
   uint32_t tail_units;
   uint32_t tail_n;
+  int32_t tail_by_head;   /* the tail's order (fa_tile_tail_by_head) */
+  uint32_t tile_kv_bytes; /* bytes of K and V a unit reads per query tile (its keys); 0: unknown */
 } fa_tile_order;
 
 typedef struct fa_tile_pos {
@@ -133,6 +154,8 @@ FA_RULE fa_tile_order fa_tile_order_dense(int32_t m_tiles, int32_t batch, uint32
   o.tail_unit0 = (uint32_t)batch * heads;
   o.tail_units = 0;
   o.tail_n = 0;
+  o.tail_by_head = 0;
+  o.tile_kv_bytes = 0;
   return o;
 }
 
@@ -229,6 +252,11 @@ FA_RULE uint32_t fa_tile_tail_score(const fa_tile_order *o, const fa_tile_tail_s
   return (grid - (fa_tile_slots_before_tail(o, t, units) / 2u) % grid) % grid;
 }
 
+/* Whether a tail of `units` units of n tiles runs head by head. */
+FA_RULE int fa_tile_tail_by_head(uint32_t n, uint32_t units, uint32_t tile_kv_bytes) {
+  return n <= FA_TILE_TAIL_BY_HEAD_MAX_N && (uint64_t)units * n * tile_kv_bytes >= FA_TILE_TAIL_BY_HEAD_MIN_BYTES;
+}
+
 /* Move the last `units` units into the tail. The steps keep the units
  * before them; the sequence the cut falls in keeps its first heads there. */
 FA_RULE void fa_tile_order_set_tail(fa_tile_order *o, const fa_tile_tail_span *t, uint32_t units) {
@@ -237,6 +265,7 @@ FA_RULE void fa_tile_order_set_tail(fa_tile_order *o, const fa_tile_tail_span *t
   o->tail_unit0 = t->ranks * o->heads - units;
   o->tail_units = units;
   o->tail_n = t->n;
+  o->tail_by_head = fa_tile_tail_by_head(t->n, units, o->tile_kv_bytes);
 }
 
 /* Candidate c of the tail's sizes, and whether it exists. */
@@ -311,13 +340,15 @@ FA_RULE fa_tile_pos fa_tile_position(const fa_tile_order *o, uint32_t slot) {
   return p;
 }
 
-/* Tile i of the tail: level n-1-i/units, unit i % units. */
+/* Tile i of the tail: level n-1-i/units, unit i % units; head by head
+ * (fa_tile_tail_by_head): unit i/n, level n-1-i%n. */
 FA_RULE fa_tile_pos fa_tile_tail_position(const fa_tile_order *o, uint32_t i) {
-  const uint32_t unit = o->tail_unit0 + i % o->tail_units, r = unit / o->heads;
+  const int by_head = o->tail_by_head;
+  const uint32_t unit = o->tail_unit0 + (by_head ? i / o->tail_n : i % o->tail_units), r = unit / o->heads;
   fa_tile_pos p;
   p.b = o->q_tiles == 0 ? (int32_t)r : (int32_t)o->seq_by_rank[r];
   p.head = (int32_t)(unit % o->heads);
-  p.m_block = (int32_t)(o->tail_n - 1u - i / o->tail_units);
+  p.m_block = (int32_t)(o->tail_n - 1u - (by_head ? i % o->tail_n : i / o->tail_units));
   return p;
 }
 
