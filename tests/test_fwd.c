@@ -1086,6 +1086,148 @@ static void test_fwd_cuda_64bit_offsets(void **state) {
   }
 }
 
+/* ------------------------------------------------------------ the walk's tail head by head
+ *
+ * The wgmma family takes the tail of its walk head by head where the heads
+ * have at most FA_TILE_TAIL_BY_HEAD_MAX_N query tiles and the tail's K/V
+ * reach FA_TILE_TAIL_BY_HEAD_MIN_BYTES (attn/tile_order.h): only problems
+ * of tens of MB do, larger than the scenarios above. This one is the bench
+ * grid's d256 s512 causal row at half its batch (16 sequences of 512, 8
+ * heads, bf16; 128 units, a tail of ~58 on 132 SMs). It checks that the
+ * host-side rule indeed picks head by head for the device's SM count, then
+ * compares two rows of every work tile (its first and last) against the
+ * double reference, the lse of those rows, and a second run bitwise.
+ */
+#define TAIL_D 256
+#define TAIL_H 8
+#define TAIL_B 16
+#define TAIL_S 512
+#define TAIL_BLOCK_M 128 /* the d256 causal kernel's work tile (gen/spec.py) */
+
+static void test_fwd_cuda_wgmma_tail_by_head(void **state) {
+  case_state *s = (case_state *)*state;
+  const fa_dtype dtype = FA_DTYPE_BF16;
+  const int64_t rows = (int64_t)TAIL_B * TAIL_S, n = (int64_t)rows * TAIL_H * TAIL_D;
+  const size_t bytes = (size_t)n * 2;
+  tu_rng rng = tu_rng_make(s->seed);
+  int32_t cu[TAIL_B + 1];
+  uint16_t *q, *k, *v, *out, *again;
+  float *lse;
+  void *q_dev, *k_dev, *v_dev, *out_dev, *lse_dev, *cu_dev;
+  fa_context ctx;
+  fa_kernel_info info = FA_KERNEL_INFO_INIT;
+  fa_fwd_params prm;
+  fa_message msg;
+  fa_status st;
+  size_t kernel;
+  const char *why = NULL;
+  double err2 = 0, ref2 = 0, lse_err = 0;
+  double ref_out[TAIL_D];
+
+  if (!s->device->present) {
+    print_message("skipped: no CUDA device: %s\n", s->device->reason);
+    skip();
+  }
+  for (int b = 0; b <= TAIL_B; ++b) cu[b] = b * TAIL_S;
+  prm = fa_fwd_params_default();
+  prm.backend = FA_BACKEND_CUDA;
+  prm.dtype = dtype;
+  prm.batch = TAIL_B;
+  prm.num_heads_q = prm.num_heads_k = TAIL_H;
+  prm.head_dim = TAIL_D;
+  prm.total_q = prm.total_k = rows;
+  prm.max_seqlen_q = prm.max_seqlen_k = TAIL_S;
+  prm.window_left = -1;
+  prm.window_right = 0; /* causal */
+  if (fa_context_init(&ctx, FA_BACKEND_CUDA, FA_CURRENT_DEVICE, &msg) != FA_OK) fail_msg("fa_context_init: %s", msg.text);
+
+  q = (uint16_t *)host_alloc(s, bytes);
+  k = (uint16_t *)host_alloc(s, bytes);
+  v = (uint16_t *)host_alloc(s, bytes);
+  out = (uint16_t *)host_alloc(s, bytes);
+  again = (uint16_t *)host_alloc(s, bytes);
+  lse = (float *)host_alloc(s, (size_t)rows * TAIL_H * sizeof(float));
+  tu_fill_random(q, (size_t)n, dtype, 1.0, &rng);
+  tu_fill_random(k, (size_t)n, dtype, 1.0, &rng);
+  tu_fill_random(v, (size_t)n, dtype, 1.0, &rng);
+  tu_poison16(out, (size_t)n);
+  tu_poison32(lse, (size_t)rows * TAIL_H);
+  q_dev = device_copy(s, q, bytes);
+  k_dev = device_copy(s, k, bytes);
+  v_dev = device_copy(s, v, bytes);
+  out_dev = device_copy(s, out, bytes);
+  lse_dev = device_copy(s, lse, (size_t)rows * TAIL_H * sizeof(float));
+  cu_dev = device_copy(s, cu, sizeof cu);
+  prm.cu_seqlens_q = prm.cu_seqlens_k = (const int32_t *)cu_dev;
+  prm.q = q_dev;
+  prm.k = k_dev;
+  prm.v = v_dev;
+  prm.out = out_dev;
+  prm.lse = (float *)lse_dev;
+  prm.context = &ctx;
+  prm.stream = tu_pool_stream(&s->pool, &why);
+  if (prm.stream == NULL) fail_msg("cudaStreamCreate: %s", why);
+  st = fa_fwd_query(&prm, &kernel, &msg);
+  if (st == FA_ERR_UNSUPPORTED_DEVICE) {
+    print_message("skipped: %s\n", msg.text);
+    skip();
+  }
+  if (st != FA_OK) fail_msg("fa_fwd_query: %s: %s", fa_status_string(st), msg.text);
+  if (fa_kernel_info_get(kernel, &info) != FA_OK) fail_msg("fa_kernel_info_get(%zu) failed", kernel);
+  if (strcmp(info.family, "wgmma") != 0) {
+    print_message("skipped: dispatch chose %s on this device; the head-by-head tail is the wgmma family's\n",
+                  info.name);
+    skip();
+  }
+  {
+    fa_tile_order o = fa_tile_order_dense(TAIL_S / TAIL_BLOCK_M, TAIL_B, TAIL_H, 1);
+    o.tile_kv_bytes = TAIL_BLOCK_M * TAIL_D * 2 * 2;
+    fa_tile_order_tail(&o, (uint32_t)ctx.sm_count);
+    if (!o.tail_by_head)
+      fail_msg("on %d SMs the tail (%u units of %u tiles) is not head by head: this test no longer covers it",
+               ctx.sm_count, o.tail_units, o.tail_n);
+  }
+
+  for (int run = 0; run < 2; ++run) {
+    st = fa_fwd(&prm, &msg);
+    if (st != FA_OK) fail_msg("fa_fwd: %s: %s", fa_status_string(st), msg.text);
+    if (tu_stream_sync(prm.stream, &why) != 0) fail_msg("cudaStreamSynchronize: %s", why);
+    if (tu_to_host(run == 0 ? out : again, out_dev, bytes, &why) != 0) fail_msg("copy back: %s", why);
+  }
+  if (memcmp(out, again, bytes) != 0) fail_msg("%s: a second run on the same inputs differs", info.name);
+  if (tu_to_host(lse, lse_dev, (size_t)rows * TAIL_H * sizeof(float), &why) != 0) fail_msg("copy back: %s", why);
+
+  /* The first and last row of every work tile (sequence, head, query tile). */
+  for (int b = 0; b < TAIL_B; ++b)
+    for (int h = 0; h < TAIL_H; ++h)
+      for (int r = 0; r < TAIL_S; r += TAIL_BLOCK_M)
+        for (int end = 0; end < 2; ++end) {
+          const int64_t i = r + (end ? TAIL_BLOCK_M - 1 : 0), row = cu[b] + i;
+          double ref_lse;
+          ref_attention_row(q, k, v, dtype, cu[b], cu[b], TAIL_S, TAIL_S, TAIL_H, TAIL_H, TAIL_D, h, i, -1, 0,
+                            1.0 / sqrt((double)TAIL_D), 0.0, NULL, ref_out, &ref_lse);
+          for (int c = 0; c < TAIL_D; ++c) {
+            const double got = tu_half_to_double(out[(row * TAIL_H + h) * TAIL_D + c], dtype);
+            if (!isfinite(got)) fail_msg("out[seq %d, row %lld, head %d, %d] not finite", b, (long long)i, h, c);
+            err2 += (got - ref_out[c]) * (got - ref_out[c]);
+            ref2 += ref_out[c] * ref_out[c];
+          }
+          {
+            const double have = lse[(int64_t)h * rows + row];
+            if (!(fabs(have - ref_lse) <= LSE_ABS_TOL + LSE_REL_TOL * fabs(ref_lse)))
+              fail_msg("lse[seq %d, row %lld, head %d] = %g, expected %g", b, (long long)i, h, have, ref_lse);
+            if (fabs(have - ref_lse) > lse_err) lse_err = fabs(have - ref_lse);
+          }
+        }
+  {
+    const double rel = sqrt(err2 / ref2);
+    if (!(rel <= TOL_BF16)) fail_msg("%s: relative Frobenius error %.3g > %.3g", info.name, rel, TOL_BF16);
+    print_message("%s on %d SMs, the tail head by head: %d rows checked, rel err %.2e, lse max abs %.1e; rerun "
+                  "bitwise identical\n",
+                  info.name, ctx.sm_count, TAIL_B * TAIL_H * (TAIL_S / TAIL_BLOCK_M) * 2, rel, lse_err);
+  }
+}
+
 /* ------------------------------------------------------------ fp16 / bf16 converters */
 
 static float conv_decode(uint16_t bits, fa_dtype dtype) {
@@ -1313,6 +1455,7 @@ static const extra_test k_extra_tests[] = {
     {"fp_decode_exhaustive", "fp_convert", test_fp_decode_exhaustive},
     {"fp_encode_rne", "fp_convert", test_fp_encode},
     {"fwd_cuda_64bit_offsets", "fwd_cuda_64bit", test_fwd_cuda_64bit_offsets},
+    {"fwd_cuda_wgmma_tail_by_head", "fwd_cuda_wgmma_tail", test_fwd_cuda_wgmma_tail_by_head},
 };
 #define N_EXTRA (sizeof k_extra_tests / sizeof k_extra_tests[0])
 #define N_TESTS (N_CASES + N_EXTRA)
