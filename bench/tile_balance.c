@@ -153,7 +153,7 @@ static void row(const char *name, int d, int batch, int heads, int s, int causal
   const int m_tiles = (s + bm - 1) / bm;
   const fa_tile_order steps_only = fa_tile_order_dense(m_tiles, batch, (uint32_t)heads, causal);
   fa_tile_order tail = steps_only;
-  tail.tile_kv_bytes = (uint32_t)(bm * d * 4); /* as the kernel sets it (bf16/fp16 K and V) */
+  tail.tile_kv_bytes = fa_tile_kv_bytes((uint32_t)bm, (uint32_t)d); /* as the kernel sets it */
   fa_tile_order_tail(&tail, kGrid);
   printf("%-20s key-tile floor %.3f, %6.2f rounds of steps: busiest / average %.3f", name,
          key_tile_floor(causal, m_tiles, batch, heads, s, bm, bn), (double)fa_tile_steps(&steps_only) / kGrid,
@@ -171,7 +171,7 @@ static void row(const char *name, int d, int batch, int heads, int s, int causal
 static int print_blocks(int causal, int heads, int batch, int s, int bm, int bn, int head_dim) {
   const int m_tiles = (s + bm - 1) / bm;
   fa_tile_order o = fa_tile_order_dense(m_tiles, batch, (uint32_t)heads, causal);
-  o.tile_kv_bytes = (uint32_t)(bm * head_dim * 4);
+  o.tile_kv_bytes = fa_tile_kv_bytes((uint32_t)bm, (uint32_t)head_dim);
   if (causal) fa_tile_order_tail(&o, kGrid);
   for (uint32_t b = 0; b < kGrid; ++b) {
     double key_tiles;

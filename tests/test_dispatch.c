@@ -594,7 +594,7 @@ static void test_tile_order(void **state) {
    * it). */
   for (int d = 64; d <= 256; d *= 2)
     for (int s = 512; s <= 16384; s *= 2) {
-      const uint32_t kv = 128u * (uint32_t)d * 4u; /* the kernel's tile_kv_bytes: d256 s512 causal head by head */
+      const uint32_t kv = fa_tile_kv_bytes(128u, (uint32_t)d); /* as the kernel sets it: d256 s512 causal head by head */
       const double plain = walk_tile_order(s / 128, 16384 / s, (uint32_t)(2048 / d), 132, 0, NULL, kv);
       const double causal = walk_tile_order(s / 128, 16384 / s, (uint32_t)(2048 / d), 132, 1, NULL, kv);
       /* d256 s512 causal: tiles of 1..4 key tiles, 19.4 on average a block: 20 is the best any order does */

@@ -1181,7 +1181,7 @@ static void test_fwd_cuda_wgmma_tail_by_head(void **state) {
   }
   {
     fa_tile_order o = fa_tile_order_dense(TAIL_S / TAIL_BLOCK_M, TAIL_B, TAIL_H, 1);
-    o.tile_kv_bytes = TAIL_BLOCK_M * TAIL_D * 2 * 2;
+    o.tile_kv_bytes = fa_tile_kv_bytes(TAIL_BLOCK_M, TAIL_D); /* as the kernel sets it (no GQA packing) */
     fa_tile_order_tail(&o, (uint32_t)ctx.sm_count);
     if (!o.tail_by_head)
       fail_msg("on %d SMs the tail (%u units of %u tiles) is not head by head: this test no longer covers it",

@@ -252,6 +252,10 @@ FA_RULE uint32_t fa_tile_tail_score(const fa_tile_order *o, const fa_tile_tail_s
   return (grid - (fa_tile_slots_before_tail(o, t, units) / 2u) % grid) % grid;
 }
 
+/* tile_kv_bytes of work tiles whose keys are key_rows rows (a tile's query
+ * rows, over its GQA packing) of 16-bit K and V at head_dim. */
+FA_RULE uint32_t fa_tile_kv_bytes(uint32_t key_rows, uint32_t head_dim) { return key_rows * head_dim * 2u * 2u; }
+
 /* Whether a tail of `units` units of n tiles runs head by head. */
 FA_RULE int fa_tile_tail_by_head(uint32_t n, uint32_t units, uint32_t tile_kv_bytes) {
   return n <= FA_TILE_TAIL_BY_HEAD_MAX_N && (uint64_t)units * n * tile_kv_bytes >= FA_TILE_TAIL_BY_HEAD_MIN_BYTES;

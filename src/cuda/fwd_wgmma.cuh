@@ -1146,7 +1146,8 @@ __device__ __forceinline__ void list_block_tiles(const fa_fwd_args &a, unsigned 
     order = fa_tile_order_tables(m_tiles, a.batch, heads, zigzag, q_tiles, by_rank, ranks_end);
   }
   // a unit's K/V per query tile, as if its keys were its query rows (the tail's order, attn/tile_order.h)
-  order.tile_kv_bytes = (uint32_t)((T::kBlockM >> pack_shift<T>(a)) * T::kHeadDim * 2 * sizeof(typename T::Elem));
+  static_assert(sizeof(typename T::Elem) == 2, "fa_tile_kv_bytes counts 16-bit K and V");
+  order.tile_kv_bytes = fa_tile_kv_bytes((uint32_t)(T::kBlockM >> pack_shift<T>(a)), T::kHeadDim);
   choose_tail(&order, tid & 31);
   const fa_tile_split split = plan_split<T>(a, order, tid);
   const uint32_t full = split.tiles != 0 ? split.first / gridDim.x : 0u;  // rounds before the shared one
