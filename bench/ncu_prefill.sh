@@ -92,7 +92,7 @@ def duration(k):
 if kernels:
     k = max(kernels, key=duration)
     print(k["name"][:70])
-    print("\n".join(k["lines"][:16]))
+    print("\n".join(k["lines"][:32]))
 else:
     print("no kernel parsed")
 PY
