@@ -23,6 +23,13 @@
  * block: "block tiles key_tiles"; `trace_wgmma.py --lists` groups a
  * trace's block ends by it (blocks with equal work, seventy-second and
  * seventy-third sessions).
+ *
+ * With --resident and the same arguments: how many work tiles start on the
+ * K/V tile their block's tile before ended on (same batch, head and key
+ * tile), which the one-stage kernels keep in shared memory instead of
+ * loading again (fwd_wgmma.cuh kv_resident, seventy-ninth session), against
+ * all key-tile visits. Keys as the causal walk visits them with seqlen_q ==
+ * seqlen_k (tile m: key tiles 0 .. last key of its rows).
  */
 #include <math.h>
 #include <stdio.h>
@@ -181,12 +188,41 @@ static int print_blocks(int causal, int heads, int batch, int s, int bm, int bn,
   return 0;
 }
 
+/* --resident: work tiles whose first K/V tile is the one the block's tile
+ * before ended on. */
+static int print_resident(int causal, int heads, int batch, int s, int bm, int bn, int head_dim) {
+  const int m_tiles = (s + bm - 1) / bm;
+  fa_tile_order o = fa_tile_order_dense(m_tiles, batch, (uint32_t)heads, causal);
+  o.tile_kv_bytes = fa_tile_kv_bytes((uint32_t)bm, (uint32_t)head_dim);
+  if (causal) fa_tile_order_tail(&o, kGrid);
+  long visits = 0, resident = 0;
+  for (uint32_t b = 0; b < kGrid; ++b) {
+    const uint32_t n = fa_block_tiles(&o, b, kGrid), pairs = fa_block_pair_steps(&o, b, kGrid);
+    int64_t last = -1; /* (batch, head, key tile) of the tile before's last key tile */
+    for (uint32_t e = 0; e < n; ++e) {
+      const fa_tile_pos p = fa_block_tile(&o, b, kGrid, pairs, e);
+      if (p.m_block < 0) continue;
+      const int key_tiles = (int)tile_key_tiles(causal, p.m_block, s, bm, bn);
+      const int64_t place = ((int64_t)p.b * heads + p.head) * 65536;
+      visits += key_tiles;
+      resident += last == place; /* every walk here starts a tile at key tile 0 */
+      last = place + key_tiles - 1;
+    }
+  }
+  printf("%ld of %ld key-tile visits start on the K/V tile before (%.1f%%)\n", resident, visits,
+         visits ? 100.0 * (double)resident / (double)visits : 0.0);
+  return 0;
+}
+
 int main(int argc, char **argv) {
+  if (argc == 9 && strcmp(argv[1], "--resident") == 0)
+    return print_resident(atoi(argv[2]), atoi(argv[3]), atoi(argv[4]), atoi(argv[5]), atoi(argv[6]), atoi(argv[7]),
+                          atoi(argv[8]));
   if (argc == 9 && strcmp(argv[1], "--blocks") == 0)
     return print_blocks(atoi(argv[2]), atoi(argv[3]), atoi(argv[4]), atoi(argv[5]), atoi(argv[6]), atoi(argv[7]),
                         atoi(argv[8]));
   if (argc != 1) {
-    fprintf(stderr, "usage: tile_balance [--blocks CAUSAL HEADS BATCH SEQLEN BLOCK_M BLOCK_N HEAD_DIM]\n");
+    fprintf(stderr, "usage: tile_balance [--blocks|--resident CAUSAL HEADS BATCH SEQLEN BLOCK_M BLOCK_N HEAD_DIM]\n");
     return 2;
   }
   char name[64];

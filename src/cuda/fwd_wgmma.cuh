@@ -514,11 +514,14 @@ __device__ __forceinline__ void load_q(const CUtensorMap *tm_q, const WgmmaBarri
 // tile. `ahead` runs once, after the loads of the tile's second key tile
 // (its first, where it has one): the producer prepares its next work tile
 // there (produce), where it would otherwise wait for a stage.
+// first_resident: the tile's first K and V are the ones the work tile
+// before ended on, still in their one-stage slots (produce's
+// kv_resident): their full barriers get a plain arrival, no copy.
 template <class T, bool PAGED, class Ahead>
 __device__ __forceinline__ void load_kv_tiles(const fa_fwd_args &a, const CUtensorMap *tm_k, const CUtensorMap *tm_v,
                                               const WgmmaBarriers<T> &bar, uint32_t sk, uint32_t sv, int b, int len_k,
                                               int k_row, int kv_head, int kv_batch, int n_block_min, int n_block_max,
-                                              unsigned j0, Tracer &tr, Ahead &&ahead) {
+                                              bool first_resident, unsigned j0, Tracer &tr, Ahead &&ahead) {
   // paged: one division per work tile (not read unpaged: the arguments
   // come through a generic pointer, a load on the way to the first K)
   PageCursor at = PAGED ? page_cursor(a, n_block_min * T::kBlockN) : PageCursor{0, 0};
@@ -528,16 +531,28 @@ __device__ __forceinline__ void load_kv_tiles(const fa_fwd_args &a, const CUtens
     const unsigned j = j0 + (unsigned)(n - n_block_min);
     const int s = ring_slot<T>(j);
     const uint32_t phase = ring_parity<T>(j);
+    // The slot is released even where it is kept: the consumers are then
+    // done with the tile before, and the full barrier's phases stay paired.
+    const bool resident = !PAGED && T::kStages == 1 && first_resident && n == n_block_min;
     mbar_wait_sleep(bar.k_empty(s), phase ^ 1u);  // a fresh barrier passes parity 1 at once
     tr.mark(kTrProdK, j);
-    mbar_arrive_expect_tx(bar.k_full(s), T::kKVBytes);  // full box bytes, even past the tensor's end
-    const int col_end = load_kv_tile<T, PAGED, true>(sk + s * T::kKVBytes, tm_k, bar.k_full(s), pt, len_k, k_row,
-                                                     kv_head, kv_batch, n, at);
+    int col_end = 0;
+    if (resident) {
+      mbar_arrive(bar.k_full(s));
+    } else {
+      mbar_arrive_expect_tx(bar.k_full(s), T::kKVBytes);  // full box bytes, even past the tensor's end
+      col_end = load_kv_tile<T, PAGED, true>(sk + s * T::kKVBytes, tm_k, bar.k_full(s), pt, len_k, k_row, kv_head,
+                                             kv_batch, n, at);
+    }
     mbar_wait_sleep(bar.v_empty(s), phase ^ 1u);
     tr.mark(kTrProdV, j);
-    mbar_arrive_expect_tx(bar.v_full(s), T::kKVBytes);
-    load_kv_tile<T, PAGED, false>(sv + s * T::kKVBytes, tm_v, bar.v_full(s), pt, len_k, k_row, kv_head, kv_batch, n,
-                                  at);
+    if (resident) {
+      mbar_arrive(bar.v_full(s));
+    } else {
+      mbar_arrive_expect_tx(bar.v_full(s), T::kKVBytes);
+      load_kv_tile<T, PAGED, false>(sv + s * T::kKVBytes, tm_v, bar.v_full(s), pt, len_k, k_row, kv_head, kv_batch,
+                                    n, at);
+    }
     if constexpr (PAGED) at = next_tile<T>(pt.page_size, at, col_end);
     if (n == n_ahead) ahead();
   }
@@ -1218,6 +1233,27 @@ __device__ __forceinline__ fa_tile_plan plan_tile(const fa_fwd_args &a, const Wg
 
 // ------------------------------------------------------------ producer role
 
+// Whether the work tile about to be prepared starts on the K and V tile
+// the one being loaded ends on (same sequence, KV head and key tile), so
+// that with one stage both are still in their slots: a causal pair's short
+// tile 0 ends on key tile 0, where its long tile starts (at d256 s512
+// causal 128 KB of the 1.5 MB a head loads). `next` holds the tile being
+// loaded where `current`: {.., .., .., b}, {.., kv_head, .., ..},
+// {n_block_min, n_block_max, paged, kv_resident}.
+template <class T>
+__device__ __forceinline__ uint32_t kv_resident(uint32_t next, bool current, uint32_t b, uint32_t kv_head,
+                                                int n_block_min) {
+  if constexpr (T::kStages != 1) {
+    return 0u;
+  } else {
+    if (!current) return 0u;
+    return ld_shared_4(next + 12) == b && ld_shared_4(next + 20) == kv_head &&
+                   ld_shared_4(next + 36) == (uint32_t)n_block_min + 1u
+               ? 1u
+               : 0u;
+  }
+}
+
 // One thread, every work tile of the block in turn: Q once the consumers
 // released the Q tile it goes into (q_empty), then K and V of every visited
 // key tile into the ring. Each work tile is prepared one ahead, during the
@@ -1250,8 +1286,9 @@ __device__ __forceinline__ void produce(const fa_fwd_args &a, const CUtensorMap 
   };
   // The first work tile from k on that visits keys (the consumers skip the
   // others alike and need no Q for them), prepared; its index, or
-  // tile_count where none is left.
-  const auto prepare = [&](const fa_fwd_args &args, unsigned k) -> unsigned {
+  // tile_count where none is left. current: a work tile is being loaded
+  // (its place still in `next`).
+  const auto prepare = [&](const fa_fwd_args &args, unsigned k, bool current) -> unsigned {
     for (; k < tile_count; ++k) {
       const WgmmaTile t = locate_tile<T>(args, list, k);
       if (!t.run) continue;
@@ -1267,10 +1304,12 @@ __device__ __forceinline__ void produce(const fa_fwd_args &a, const CUtensorMap 
       const int q_batch = args.cu_seqlens_q == nullptr ? t.b : 0;
       const int k_row = paged ? 0 : (int)t.seq.k_start;
       const int kv_batch = paged || args.cu_seqlens_k != nullptr ? 0 : t.b;
+      const uint32_t kv_head = (uint32_t)tile_kv_head<T>(args, t);
+      // Read before `next` is overwritten: the tile being loaded, if any.
+      const uint32_t resident = kv_resident<T>(next, current && !paged, (uint32_t)t.b, kv_head, plan.n_block_min);
       st_shared_16(next, (uint32_t)qc.x, (uint32_t)qc.y, (uint32_t)q_batch, (uint32_t)t.b);
-      st_shared_16(next + 16, (uint32_t)k_row, (uint32_t)tile_kv_head<T>(args, t), (uint32_t)kv_batch,
-                   (uint32_t)t.seq.len_k);
-      st_shared_16(next + 32, (uint32_t)plan.n_block_min, (uint32_t)plan.n_block_max, paged ? 1u : 0u, 0u);
+      st_shared_16(next + 16, (uint32_t)k_row, kv_head, (uint32_t)kv_batch, (uint32_t)t.seq.len_k);
+      st_shared_16(next + 32, (uint32_t)plan.n_block_min, (uint32_t)plan.n_block_max, paged ? 1u : 0u, resident);
       if constexpr (T::kQBuffers == 2) issue_q(qc.x, qc.y, q_batch);
       return k;
     }
@@ -1283,11 +1322,11 @@ __device__ __forceinline__ void produce(const fa_fwd_args &a, const CUtensorMap 
   // beyond two panels: d256's producer spilled 32 bytes with both copies.
   unsigned k;
   if constexpr (T::kPanels <= 2) {
-    k = prepare(a, 0);
+    k = prepare(a, 0, false);
   } else {
     const fa_fwd_args *pa = &a;
     asm volatile("" : "+l"(pa));
-    k = prepare(*pa, 0);
+    k = prepare(*pa, 0, false);
   }
   if (T::kQBuffers == 2 && k < tile_count) tr.mark(kTrProdQ, q_loads - 1);
   while (k < tile_count) {
@@ -1305,15 +1344,15 @@ __device__ __forceinline__ void produce(const fa_fwd_args &a, const CUtensorMap 
     // The Q mark after prepare returns, not at the issue: there it spilled
     // the traced producer (24 registers)
     const auto ahead = [&] {
-      k_next = prepare(*pa, k + 1);
+      k_next = prepare(*pa, k + 1, true);
       if (T::kQBuffers == 2 && k_next < tile_count) tr.mark(kTrProdQ, q_loads - 1);
     };
     if (nb.z != 0)
       load_kv_tiles<T, true>(*pa, tm_k, tm_v, bar, sk, sv, (int)q.w, (int)kv.w, (int)kv.x, (int)kv.y, (int)kv.z,
-                             (int)nb.x, (int)nb.y, j, tr, ahead);
+                             (int)nb.x, (int)nb.y, false, j, tr, ahead);
     else
       load_kv_tiles<T, false>(*pa, tm_k, tm_v, bar, sk, sv, (int)q.w, (int)kv.w, (int)kv.x, (int)kv.y, (int)kv.z,
-                              (int)nb.x, (int)nb.y, j, tr, ahead);
+                              (int)nb.x, (int)nb.y, nb.w != 0u, j, tr, ahead);
     j += nb.y - nb.x;
     k = k_next;
   }
