@@ -175,11 +175,18 @@ static void row(const char *name, int d, int batch, int heads, int s, int causal
 
 /* --blocks: every block's work tiles and key tiles under the kernel's walk
  * (head_dim: the tail's order, fa_tile_tail_by_head). */
-static int print_blocks(int causal, int heads, int batch, int s, int bm, int bn, int head_dim) {
+/* The walk as the kernel lists it on kGrid blocks (with the tail where
+ * causal). */
+static fa_tile_order kernel_walk(int causal, int heads, int batch, int s, int bm, int head_dim) {
   const int m_tiles = (s + bm - 1) / bm;
   fa_tile_order o = fa_tile_order_dense(m_tiles, batch, (uint32_t)heads, causal);
   o.tile_kv_bytes = fa_tile_kv_bytes((uint32_t)bm, (uint32_t)head_dim);
   if (causal) fa_tile_order_tail(&o, kGrid);
+  return o;
+}
+
+static int print_blocks(int causal, int heads, int batch, int s, int bm, int bn, int head_dim) {
+  const fa_tile_order o = kernel_walk(causal, heads, batch, s, bm, head_dim);
   for (uint32_t b = 0; b < kGrid; ++b) {
     double key_tiles;
     const int tiles = block_work(&o, b, causal, s, bm, bn, &key_tiles);
@@ -191,10 +198,7 @@ static int print_blocks(int causal, int heads, int batch, int s, int bm, int bn,
 /* --resident: work tiles whose first K/V tile is the one the block's tile
  * before ended on. */
 static int print_resident(int causal, int heads, int batch, int s, int bm, int bn, int head_dim) {
-  const int m_tiles = (s + bm - 1) / bm;
-  fa_tile_order o = fa_tile_order_dense(m_tiles, batch, (uint32_t)heads, causal);
-  o.tile_kv_bytes = fa_tile_kv_bytes((uint32_t)bm, (uint32_t)head_dim);
-  if (causal) fa_tile_order_tail(&o, kGrid);
+  const fa_tile_order o = kernel_walk(causal, heads, batch, s, bm, head_dim);
   long visits = 0, resident = 0;
   for (uint32_t b = 0; b < kGrid; ++b) {
     const uint32_t n = fa_block_tiles(&o, b, kGrid), pairs = fa_block_pair_steps(&o, b, kGrid);
