@@ -52,8 +52,8 @@ __global__ void __launch_bounds__(T::kThreads, 1)
     Tracer untraced(0, false);  // wgmma_trace.cuh: records nothing
     if (tid == 0) {
       load_q<T>(&tm_q, bar, sq, 0, 0, 0, 0);
-      load_kv_tiles<T, false>(unpaged, &tm_k, &tm_v, bar, sk, sv, 0, kBlocks * T::kBlockN, 0, 0, 0, 0, kBlocks, 0u,
-                              untraced, [] {});
+      load_kv_tiles<T, false>(unpaged, &tm_k, &tm_v, bar, sk, sv, 0, kBlocks * T::kBlockN, 0, 0, 0, 0, kBlocks,
+                              false, 0u, untraced, [] {});
     }
     return;
   }
