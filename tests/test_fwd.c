@@ -1086,31 +1086,59 @@ static void test_fwd_cuda_64bit_offsets(void **state) {
   }
 }
 
-/* ------------------------------------------------------------ the walk's tail head by head
+/* ------------------------------------------------------------ the walk head by head
  *
- * The wgmma family takes the tail of its walk head by head where the heads
- * have at most FA_TILE_TAIL_BY_HEAD_MAX_N query tiles and the tail's K/V
- * reach FA_TILE_TAIL_BY_HEAD_MIN_BYTES (attn/tile_order.h): only problems
- * of tens of MB do, larger than the scenarios above. This one is the bench
- * grid's d256 s512 causal row at half its batch (16 sequences of 512, 8
- * heads, bf16; 128 units, a tail of ~58 on 132 SMs). It checks that the
- * host-side rule indeed picks head by head for the device's SM count, then
- * compares two rows of every work tile (its first and last) against the
- * double reference, the lse of those rows, and a second run bitwise.
+ * The wgmma family runs work tiles head by head (a head's query tiles on
+ * adjacent blocks at once) in two places (attn/tile_order.h): the whole walk
+ * where every sequence has the same n <= FA_TILE_TAIL_BY_HEAD_MAX_N query
+ * tiles of at least FA_TILE_WALK_BY_HEAD_MIN_TILE_BYTES of K/V and n divides
+ * the grid (fa_tile_walk_by_head), and otherwise the tail after the causal
+ * pairs where its heads have at most FA_TILE_TAIL_BY_HEAD_MAX_N tiles and its
+ * K/V reach FA_TILE_TAIL_BY_HEAD_MIN_BYTES. Only problems of tens of MB take
+ * either, larger than the scenarios above. Two batches of d256 causal bf16,
+ * 8 heads: 16 sequences of 512 (the bench grid's d256 s512 causal row at
+ * half its batch: the whole walk head by head where 4 divides the SM count),
+ * and 8 of 1024 before 8 of 512 (pairs for the long ones, the short ones'
+ * tail head by head). Each case checks that the host-side rules pick that
+ * order for the device's SM count, then compares two rows of every work
+ * tile (its first and last) against the double reference, the lse of those
+ * rows, and a second run bitwise.
  */
 #define TAIL_D 256
 #define TAIL_H 8
 #define TAIL_B 16
-#define TAIL_S 512
+#define TAIL_S_MAX 1024
 #define TAIL_BLOCK_M 128 /* the d256 causal kernel's work tile (gen/spec.py) */
 
-static void test_fwd_cuda_wgmma_tail_by_head(void **state) {
+/* The walk the kernel takes for these lengths on sm_count blocks (its
+ * list_block_tiles, for a batch that fills every block). */
+static fa_tile_order tail_case_order(const int *lens, int nb, int sm_count, uint16_t *q_tiles, uint16_t *by_rank,
+                                     uint32_t *ranks_end) {
+  int m_tiles = 0;
+  for (int b = 0; b < nb; ++b) {
+    q_tiles[b] = (uint16_t)((lens[b] + TAIL_BLOCK_M - 1) / TAIL_BLOCK_M);
+    if (q_tiles[b] > m_tiles) m_tiles = q_tiles[b];
+  }
+  for (int b = 0; b < nb; ++b) by_rank[fa_tile_seq_rank(q_tiles, nb, b)] = (uint16_t)b;
+  for (int r = 0; r < nb; ++r) ranks_end[r] = fa_tile_ranks_end(q_tiles, by_rank, nb, TAIL_H, 1, r);
+  fa_tile_order o = fa_tile_order_tables(m_tiles, nb, TAIL_H, 1, q_tiles, by_rank, ranks_end);
+  o.tile_kv_bytes = fa_tile_kv_bytes(TAIL_BLOCK_M, TAIL_D); /* as the kernel sets it (no GQA packing) */
+  fa_tile_order_tail(&o, (uint32_t)sm_count);
+  return o;
+}
+
+/* whole: the case meant for the whole walk head by head (else the tail
+ * after pairs). Returns after skip() where the device or dispatch does not
+ * run it. */
+static void run_walk_by_head_case(void **state, const int *lens, int whole) {
   case_state *s = (case_state *)*state;
   const fa_dtype dtype = FA_DTYPE_BF16;
-  const int64_t rows = (int64_t)TAIL_B * TAIL_S, n = (int64_t)rows * TAIL_H * TAIL_D;
+  int32_t cu[TAIL_B + 1];
+  cu[0] = 0;
+  for (int b = 0; b < TAIL_B; ++b) cu[b + 1] = cu[b] + lens[b];
+  const int64_t rows = cu[TAIL_B], n = (int64_t)rows * TAIL_H * TAIL_D;
   const size_t bytes = (size_t)n * 2;
   tu_rng rng = tu_rng_make(s->seed);
-  int32_t cu[TAIL_B + 1];
   uint16_t *q, *k, *v, *out, *again;
   float *lse;
   void *q_dev, *k_dev, *v_dev, *out_dev, *lse_dev, *cu_dev;
@@ -1118,17 +1146,17 @@ static void test_fwd_cuda_wgmma_tail_by_head(void **state) {
   fa_kernel_info info = FA_KERNEL_INFO_INIT;
   fa_fwd_params prm;
   fa_message msg;
+  fa_fwd_dispatch_info choice = FA_FWD_DISPATCH_INFO_INIT;
   fa_status st;
-  size_t kernel;
   const char *why = NULL;
   double err2 = 0, ref2 = 0, lse_err = 0;
   double ref_out[TAIL_D];
+  int checked = 0;
 
   if (!s->device->present) {
     print_message("skipped: no CUDA device: %s\n", s->device->reason);
     skip();
   }
-  for (int b = 0; b <= TAIL_B; ++b) cu[b] = b * TAIL_S;
   prm = fa_fwd_params_default();
   prm.backend = FA_BACKEND_CUDA;
   prm.dtype = dtype;
@@ -1136,7 +1164,9 @@ static void test_fwd_cuda_wgmma_tail_by_head(void **state) {
   prm.num_heads_q = prm.num_heads_k = TAIL_H;
   prm.head_dim = TAIL_D;
   prm.total_q = prm.total_k = rows;
-  prm.max_seqlen_q = prm.max_seqlen_k = TAIL_S;
+  prm.max_seqlen_q = prm.max_seqlen_k = 0;
+  for (int b = 0; b < TAIL_B; ++b)
+    if (lens[b] > prm.max_seqlen_q) prm.max_seqlen_q = prm.max_seqlen_k = lens[b];
   prm.window_left = -1;
   prm.window_right = 0; /* causal */
   if (fa_context_init(&ctx, FA_BACKEND_CUDA, FA_CURRENT_DEVICE, &msg) != FA_OK) fail_msg("fa_context_init: %s", msg.text);
@@ -1167,25 +1197,48 @@ static void test_fwd_cuda_wgmma_tail_by_head(void **state) {
   prm.context = &ctx;
   prm.stream = tu_pool_stream(&s->pool, &why);
   if (prm.stream == NULL) fail_msg("cudaStreamCreate: %s", why);
-  st = fa_fwd_query(&prm, &kernel, &msg);
+  /* Mixed lengths run as a pair (dispatch.c): the decode family takes the
+   * sequences of at most short_seqlen_q rows, none here. */
+  st = fa_fwd_query_dispatch(&prm, &choice, &msg);
   if (st == FA_ERR_UNSUPPORTED_DEVICE) {
     print_message("skipped: %s\n", msg.text);
     skip();
   }
-  if (st != FA_OK) fail_msg("fa_fwd_query: %s: %s", fa_status_string(st), msg.text);
-  if (fa_kernel_info_get(kernel, &info) != FA_OK) fail_msg("fa_kernel_info_get(%zu) failed", kernel);
+  if (st != FA_OK) fail_msg("fa_fwd_query_dispatch: %s: %s", fa_status_string(st), msg.text);
+  for (int c = 0; c < choice.num_kernels; ++c) {
+    if (fa_kernel_info_get(choice.kernel_index[c], &info) != FA_OK)
+      fail_msg("fa_kernel_info_get(%zu) failed", choice.kernel_index[c]);
+    if (strcmp(info.family, "wgmma") == 0) break;
+  }
   if (strcmp(info.family, "wgmma") != 0) {
-    print_message("skipped: dispatch chose %s on this device; the head-by-head tail is the wgmma family's\n",
+    print_message("skipped: dispatch chose %s on this device; the walk head by head is the wgmma family's\n",
                   info.name);
     skip();
   }
+  if (choice.workspace_bytes > 0) { /* the pair's decode kernel may split (it gets no sequence here) */
+    prm.workspace = tu_pool_device(&s->pool, choice.workspace_bytes, &why);
+    if (prm.workspace == NULL) fail_msg("cudaMalloc(%zu): %s", choice.workspace_bytes, why);
+    prm.workspace_bytes = choice.workspace_bytes;
+  }
+  for (int b = 0; b < TAIL_B; ++b)
+    if (lens[b] <= choice.short_seqlen_q)
+      fail_msg("sequence %d (%d rows) goes to the pair's short kernel: the walk checked below assumes all in %s", b,
+               lens[b], info.name);
   {
-    fa_tile_order o = fa_tile_order_dense(TAIL_S / TAIL_BLOCK_M, TAIL_B, TAIL_H, 1);
-    o.tile_kv_bytes = fa_tile_kv_bytes(TAIL_BLOCK_M, TAIL_D); /* as the kernel sets it (no GQA packing) */
-    fa_tile_order_tail(&o, (uint32_t)ctx.sm_count);
+    uint16_t q_tiles[TAIL_B], by_rank[TAIL_B];
+    uint32_t ranks_end[TAIL_B];
+    const fa_tile_order o = tail_case_order(lens, TAIL_B, ctx.sm_count, q_tiles, by_rank, ranks_end);
+    const int whole_here = whole && ctx.sm_count % (TAIL_S_MAX / 2 / TAIL_BLOCK_M) == 0;
     if (!o.tail_by_head)
       fail_msg("on %d SMs the tail (%u units of %u tiles) is not head by head: this test no longer covers it",
                ctx.sm_count, o.tail_units, o.tail_n);
+    if (whole_here && o.count != 0)
+      fail_msg("on %d SMs the walk keeps %u slots of pairs before its tail: not the whole walk head by head",
+               ctx.sm_count, o.count);
+    if (!whole && o.count == 0)
+      fail_msg("on %d SMs the whole walk runs head by head: this case no longer covers the pairs' tail", ctx.sm_count);
+    print_message("%s on %d SMs: %u slots of pairs, then %u units of %u tiles head by head\n", info.name, ctx.sm_count,
+                  o.count, o.tail_units, o.tail_n);
   }
 
   for (int run = 0; run < 2; ++run) {
@@ -1200,11 +1253,11 @@ static void test_fwd_cuda_wgmma_tail_by_head(void **state) {
   /* The first and last row of every work tile (sequence, head, query tile). */
   for (int b = 0; b < TAIL_B; ++b)
     for (int h = 0; h < TAIL_H; ++h)
-      for (int r = 0; r < TAIL_S; r += TAIL_BLOCK_M)
+      for (int r = 0; r < lens[b]; r += TAIL_BLOCK_M)
         for (int end = 0; end < 2; ++end) {
           const int64_t i = r + (end ? TAIL_BLOCK_M - 1 : 0), row = cu[b] + i;
           double ref_lse;
-          ref_attention_row(q, k, v, dtype, cu[b], cu[b], TAIL_S, TAIL_S, TAIL_H, TAIL_H, TAIL_D, h, i, -1, 0,
+          ref_attention_row(q, k, v, dtype, cu[b], cu[b], lens[b], lens[b], TAIL_H, TAIL_H, TAIL_D, h, i, -1, 0,
                             1.0 / sqrt((double)TAIL_D), 0.0, NULL, ref_out, &ref_lse);
           for (int c = 0; c < TAIL_D; ++c) {
             const double got = tu_half_to_double(out[(row * TAIL_H + h) * TAIL_D + c], dtype);
@@ -1218,14 +1271,26 @@ static void test_fwd_cuda_wgmma_tail_by_head(void **state) {
               fail_msg("lse[seq %d, row %lld, head %d] = %g, expected %g", b, (long long)i, h, have, ref_lse);
             if (fabs(have - ref_lse) > lse_err) lse_err = fabs(have - ref_lse);
           }
+          ++checked;
         }
   {
     const double rel = sqrt(err2 / ref2);
     if (!(rel <= TOL_BF16)) fail_msg("%s: relative Frobenius error %.3g > %.3g", info.name, rel, TOL_BF16);
-    print_message("%s on %d SMs, the tail head by head: %d rows checked, rel err %.2e, lse max abs %.1e; rerun "
-                  "bitwise identical\n",
-                  info.name, ctx.sm_count, TAIL_B * TAIL_H * (TAIL_S / TAIL_BLOCK_M) * 2, rel, lse_err);
+    print_message("%s: %d rows checked, rel err %.2e, lse max abs %.1e; rerun bitwise identical\n", info.name, checked,
+                  rel, lse_err);
   }
+}
+
+static void test_fwd_cuda_wgmma_walk_by_head(void **state) {
+  int lens[TAIL_B];
+  for (int b = 0; b < TAIL_B; ++b) lens[b] = TAIL_S_MAX / 2;
+  run_walk_by_head_case(state, lens, 1);
+}
+
+static void test_fwd_cuda_wgmma_tail_by_head(void **state) {
+  int lens[TAIL_B];
+  for (int b = 0; b < TAIL_B; ++b) lens[b] = b < TAIL_B / 2 ? TAIL_S_MAX : TAIL_S_MAX / 2;
+  run_walk_by_head_case(state, lens, 0);
 }
 
 /* ------------------------------------------------------------ fp16 / bf16 converters */
@@ -1455,6 +1520,7 @@ static const extra_test k_extra_tests[] = {
     {"fp_decode_exhaustive", "fp_convert", test_fp_decode_exhaustive},
     {"fp_encode_rne", "fp_convert", test_fp_encode},
     {"fwd_cuda_64bit_offsets", "fwd_cuda_64bit", test_fwd_cuda_64bit_offsets},
+    {"fwd_cuda_wgmma_tail_whole_walk", "fwd_cuda_wgmma_tail", test_fwd_cuda_wgmma_walk_by_head},
     {"fwd_cuda_wgmma_tail_by_head", "fwd_cuda_wgmma_tail", test_fwd_cuda_wgmma_tail_by_head},
 };
 #define N_EXTRA (sizeof k_extra_tests / sizeof k_extra_tests[0])

@@ -100,6 +100,23 @@ extern "C" {
 #define FA_TILE_TAIL_BY_HEAD_MAX_N 4u
 #define FA_TILE_TAIL_BY_HEAD_MIN_BYTES (16u << 20)
 
+/* The whole walk head by head (fa_tile_walk_by_head): no pairs, every step
+ * a single tile, a head's n tiles on n adjacent blocks of a round, all
+ * starting on its first key tile, so the blocks ask L2 for the same K/V
+ * lines at about the same time. With n dividing the grid the snake's next
+ * round gives each block the level that complements its last, so two
+ * rounds cost every block n + 1 key tiles, as a pair does (tile_balance:
+ * the busiest block as before on the grid's s512 rows). Where tiles carry
+ * at least this much K/V (d192 and d256 at 128 rows). Measured (H100,
+ * eightieth session, 6 rounds against pairs with the by-head tail,
+ * bench/results-h100-2026-12-06-s80-walk-by-head.md): s512 causal d256
+ * 4.6-4.7% less time, d192 2.9%; the rest level. ncu at d256 s512 causal:
+ * the L2's read sectors from the SMs fall where blocks read the same K/V
+ * together (the mask-none row, whose 4 tiles of a head run side by side,
+ * reads half its visits' bytes). d64 and d128 keep the pairs: head by
+ * head they would lose the tail's balance (1.009 -> 1.031), not measured. */
+#define FA_TILE_WALK_BY_HEAD_MIN_TILE_BYTES (96u << 10)
+
 /* Tiles a block may list (32 bytes each in shared memory: the tile and its
  * sequence's place, src/cuda/fwd_wgmma.cuh): the most, and the default of
  * the wgmma family's tile field list_max (a kernel may list fewer, to give
@@ -218,6 +235,27 @@ typedef struct fa_tile_tail_span {
   uint32_t ranks, n, with_n, fewest, most;
 } fa_tile_tail_span;
 
+/* tile_kv_bytes of work tiles whose keys are key_rows rows (a tile's query
+ * rows, over its GQA packing) of 16-bit K and V at head_dim. */
+FA_RULE uint32_t fa_tile_kv_bytes(uint32_t key_rows, uint32_t head_dim) { return key_rows * head_dim * 2u * 2u; }
+
+/* Whether a tail of `units` units of n tiles runs head by head. */
+FA_RULE int fa_tile_tail_by_head(uint32_t n, uint32_t units, uint32_t tile_kv_bytes) {
+  return n <= FA_TILE_TAIL_BY_HEAD_MAX_N && (uint64_t)units * n * tile_kv_bytes >= FA_TILE_TAIL_BY_HEAD_MIN_BYTES;
+}
+
+/* Whether the whole walk runs head by head, as one tail of every unit
+ * (fa_tile_walk_by_head): the ranks with tiles all have the same n, from 2
+ * to FA_TILE_TAIL_BY_HEAD_MAX_N, n divides the grid, the tiles' K/V reach
+ * FA_TILE_WALK_BY_HEAD_MIN_TILE_BYTES and the units' the by-head tail's
+ * bound. */
+FA_RULE int fa_tile_walk_by_head(const fa_tile_order *o, uint32_t ranks, uint32_t n, uint32_t with_n,
+                                 uint32_t grid) {
+  return n >= 2u && n <= FA_TILE_TAIL_BY_HEAD_MAX_N && grid % n == 0 &&
+         o->tile_kv_bytes >= FA_TILE_WALK_BY_HEAD_MIN_TILE_BYTES && with_n == ranks * o->heads &&
+         fa_tile_tail_by_head(n, with_n, o->tile_kv_bytes);
+}
+
 FA_RULE fa_tile_tail_span fa_tile_tail_span_of(const fa_tile_order *o, uint32_t grid) {
   fa_tile_tail_span t = {0, 0, 0, 0, 0};
   if (!o->zigzag || o->batch <= 0 || grid == 0) return t;
@@ -229,6 +267,7 @@ FA_RULE fa_tile_tail_span fa_tile_tail_span_of(const fa_tile_order *o, uint32_t 
   const uint32_t most = (FA_TILE_TAIL_MAX_QUARTER_ROUNDS * 2u * grid / 4u) / t.n;
   t.fewest = wanted < t.with_n ? wanted : t.with_n;
   t.most = most < t.with_n ? (most > t.fewest ? most : t.fewest) : t.with_n;
+  if (fa_tile_walk_by_head(o, t.ranks, t.n, t.with_n, grid)) t.fewest = t.most = t.with_n; /* the whole walk is the tail */
   return t;
 }
 
@@ -250,15 +289,6 @@ FA_RULE uint32_t fa_tile_slots_before_tail(const fa_tile_order *o, const fa_tile
 FA_RULE uint32_t fa_tile_tail_score(const fa_tile_order *o, const fa_tile_tail_span *t, uint32_t units,
                                     uint32_t grid) {
   return (grid - (fa_tile_slots_before_tail(o, t, units) / 2u) % grid) % grid;
-}
-
-/* tile_kv_bytes of work tiles whose keys are key_rows rows (a tile's query
- * rows, over its GQA packing) of 16-bit K and V at head_dim. */
-FA_RULE uint32_t fa_tile_kv_bytes(uint32_t key_rows, uint32_t head_dim) { return key_rows * head_dim * 2u * 2u; }
-
-/* Whether a tail of `units` units of n tiles runs head by head. */
-FA_RULE int fa_tile_tail_by_head(uint32_t n, uint32_t units, uint32_t tile_kv_bytes) {
-  return n <= FA_TILE_TAIL_BY_HEAD_MAX_N && (uint64_t)units * n * tile_kv_bytes >= FA_TILE_TAIL_BY_HEAD_MIN_BYTES;
 }
 
 /* Move the last `units` units into the tail. The steps keep the units
