@@ -114,7 +114,9 @@ extern "C" {
  * the L2's read sectors from the SMs fall where blocks read the same K/V
  * together (the mask-none row, whose 4 tiles of a head run side by side,
  * reads half its visits' bytes). d64 and d128 keep the pairs: head by
- * head they would lose the tail's balance (1.009 -> 1.031), not measured. */
+ * head for whole pairs of rounds, then the level-by-level tail that keeps
+ * their balance (1.009), read level at s512 causal (same file, section 5;
+ * bench/experiments/wgmma-walk-by-head-lead.patch). */
 #define FA_TILE_WALK_BY_HEAD_MIN_TILE_BYTES (96u << 10)
 
 /* Tiles a block may list (32 bytes each in shared memory: the tile and its
