@@ -167,8 +167,10 @@ static void row(const char *name, int d, int batch, int heads, int s, int causal
          busiest(&steps_only, causal, s, bm, bn));
   if (!causal) printf(", last round shared by keys %.3f", shared_last_round(&steps_only, s, bm, bn, d));
   if (causal)
-    printf(", with the tail %.3f (%u units of %u tiles%s; last two rounds longest first: %.3f)",
-           busiest(&tail, causal, s, bm, bn), tail.tail_units, tail.tail_n, tail.tail_by_head ? ", head by head" : "",
+    printf(", with the tail %.3f (%u units of %u tiles, %u of them a lead head by head%s; last two rounds longest "
+           "first: %.3f)",
+           busiest(&tail, causal, s, bm, bn), tail.tail_units, tail.tail_n, tail.tail_lead_units,
+           tail.tail_by_head ? ", the rest head by head" : "",
            longest_first_reference(&steps_only, s, bm, bn));
   printf("\n");
 }

@@ -512,7 +512,12 @@ static double walk_tile_order(int32_t m_tiles, int32_t batch, uint32_t heads, ui
   if (o.tail_by_head != (o.tail_tiles > 0 && fa_tile_tail_by_head(o.tail_n, o.tail_units, tile_kv_bytes)))
     fail_msg("M %d, grid %u: tail of %u units of %u, head by head %d", m_tiles, grid, o.tail_units, o.tail_n,
              o.tail_by_head);
-  for (uint32_t i = 1; o.tail_by_head && i < o.tail_tiles; ++i) { /* head by head: a unit's tiles n-1 .. 0 in turn */
+  /* The whole walk head by head may start with a lead head by head, then go on level by level. */
+  const uint32_t lead_tiles = o.tail_lead_units * o.tail_n;
+  if (o.tail_lead_units > o.tail_units || (o.tail_lead_units > 0 && o.count != 0))
+    fail_msg("M %d, grid %u: a lead of %u of %u tail units beside %u slots of pairs", m_tiles, grid, o.tail_lead_units,
+             o.tail_units, o.count);
+  for (uint32_t i = 1; i < (o.tail_by_head ? o.tail_tiles : lead_tiles); ++i) { /* head by head: a unit's tiles n-1 .. 0 in turn */
     const fa_tile_pos prev = fa_tile_tail_position(&o, i - 1), pos = fa_tile_tail_position(&o, i);
     const int same_unit = prev.b == pos.b && prev.head == pos.head;
     if (i % o.tail_n != 0 ? !same_unit || pos.m_block != prev.m_block - 1 : same_unit || pos.m_block != (int32_t)o.tail_n - 1)
@@ -541,7 +546,9 @@ static double walk_tile_order(int32_t m_tiles, int32_t batch, uint32_t heads, ui
                                                         : first.m_block != pos.m_block || n_b % 2 == 0))
           fail_msg("M %d: step (%d, %d) of heads %d, %d", m_tiles, first.m_block, pos.m_block, first.head, pos.head);
       }
-      if (!in_steps && !o.tail_by_head) { /* the tail level by level: most keys first */
+      if (!in_steps && !o.tail_by_head &&
+          fa_round_step(pairs + e - pairs * per_step, b, grid) - fa_tile_pair_steps(&o) >= lead_tiles) {
+        /* the tail level by level (after any lead): most keys first */
         if (pos.m_block > last_tail_m)
           fail_msg("M %d, grid %u: block %u's tail tile %d after %d", m_tiles, grid, b, pos.m_block, last_tail_m);
         last_tail_m = pos.m_block;

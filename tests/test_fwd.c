@@ -1091,29 +1091,30 @@ static void test_fwd_cuda_64bit_offsets(void **state) {
  * The wgmma family runs work tiles head by head (a head's query tiles on
  * adjacent blocks at once) in two places (attn/tile_order.h): the whole walk
  * where every sequence has the same n <= FA_TILE_TAIL_BY_HEAD_MAX_N query
- * tiles of at least FA_TILE_WALK_BY_HEAD_MIN_TILE_BYTES of K/V and n divides
- * the grid (fa_tile_walk_by_head), and otherwise the tail after the causal
+ * tiles and n divides two rounds (fa_tile_walk_by_head; at d256 its rest
+ * after the lead is head by head too), and otherwise the tail after the causal
  * pairs where its heads have at most FA_TILE_TAIL_BY_HEAD_MAX_N tiles and its
  * K/V reach FA_TILE_TAIL_BY_HEAD_MIN_BYTES. Only problems of tens of MB take
  * either, larger than the scenarios above. Two batches of d256 causal bf16,
  * 8 heads: 16 sequences of 512 (the bench grid's d256 s512 causal row at
- * half its batch: the whole walk head by head where 4 divides the SM count),
+ * half its batch: the whole walk head by head where 4 divides twice the SM
+ * count),
  * and 8 of 1024 before 8 of 512 (pairs for the long ones, the short ones'
  * tail head by head). Each case checks that the host-side rules pick that
  * order for the device's SM count, then compares two rows of every work
  * tile (its first and last) against the double reference, the lse of those
  * rows, and a second run bitwise.
  */
-#define TAIL_D 256
+#define TAIL_D_MAX 256
 #define TAIL_H 8
 #define TAIL_B 16
 #define TAIL_S_MAX 1024
-#define TAIL_BLOCK_M 128 /* the d256 causal kernel's work tile (gen/spec.py) */
+#define TAIL_BLOCK_M 128 /* the d64 and d256 causal kernels' work tile below 4096 keys (gen/spec.py) */
 
 /* The walk the kernel takes for these lengths on sm_count blocks (its
  * list_block_tiles, for a batch that fills every block). */
-static fa_tile_order tail_case_order(const int *lens, int nb, int sm_count, uint16_t *q_tiles, uint16_t *by_rank,
-                                     uint32_t *ranks_end) {
+static fa_tile_order tail_case_order(const int *lens, int nb, int head_dim, int sm_count, uint16_t *q_tiles,
+                                     uint16_t *by_rank, uint32_t *ranks_end) {
   int m_tiles = 0;
   for (int b = 0; b < nb; ++b) {
     q_tiles[b] = (uint16_t)((lens[b] + TAIL_BLOCK_M - 1) / TAIL_BLOCK_M);
@@ -1122,7 +1123,7 @@ static fa_tile_order tail_case_order(const int *lens, int nb, int sm_count, uint
   for (int b = 0; b < nb; ++b) by_rank[fa_tile_seq_rank(q_tiles, nb, b)] = (uint16_t)b;
   for (int r = 0; r < nb; ++r) ranks_end[r] = fa_tile_ranks_end(q_tiles, by_rank, nb, TAIL_H, 1, r);
   fa_tile_order o = fa_tile_order_tables(m_tiles, nb, TAIL_H, 1, q_tiles, by_rank, ranks_end);
-  o.tile_kv_bytes = fa_tile_kv_bytes(TAIL_BLOCK_M, TAIL_D); /* as the kernel sets it (no GQA packing) */
+  o.tile_kv_bytes = fa_tile_kv_bytes(TAIL_BLOCK_M, (uint32_t)head_dim); /* as the kernel sets it (no GQA packing) */
   fa_tile_order_tail(&o, (uint32_t)sm_count);
   return o;
 }
@@ -1130,13 +1131,13 @@ static fa_tile_order tail_case_order(const int *lens, int nb, int sm_count, uint
 /* whole: the case meant for the whole walk head by head (else the tail
  * after pairs). Returns after skip() where the device or dispatch does not
  * run it. */
-static void run_walk_by_head_case(void **state, const int *lens, int whole) {
+static void run_walk_by_head_case(void **state, const int *lens, int head_dim, int whole) {
   case_state *s = (case_state *)*state;
   const fa_dtype dtype = FA_DTYPE_BF16;
   int32_t cu[TAIL_B + 1];
   cu[0] = 0;
   for (int b = 0; b < TAIL_B; ++b) cu[b + 1] = cu[b] + lens[b];
-  const int64_t rows = cu[TAIL_B], n = (int64_t)rows * TAIL_H * TAIL_D;
+  const int64_t rows = cu[TAIL_B], n = (int64_t)rows * TAIL_H * head_dim;
   const size_t bytes = (size_t)n * 2;
   tu_rng rng = tu_rng_make(s->seed);
   uint16_t *q, *k, *v, *out, *again;
@@ -1150,7 +1151,7 @@ static void run_walk_by_head_case(void **state, const int *lens, int whole) {
   fa_status st;
   const char *why = NULL;
   double err2 = 0, ref2 = 0, lse_err = 0;
-  double ref_out[TAIL_D];
+  double ref_out[TAIL_D_MAX];
   int checked = 0;
 
   if (!s->device->present) {
@@ -1162,7 +1163,7 @@ static void run_walk_by_head_case(void **state, const int *lens, int whole) {
   prm.dtype = dtype;
   prm.batch = TAIL_B;
   prm.num_heads_q = prm.num_heads_k = TAIL_H;
-  prm.head_dim = TAIL_D;
+  prm.head_dim = head_dim;
   prm.total_q = prm.total_k = rows;
   prm.max_seqlen_q = prm.max_seqlen_k = 0;
   for (int b = 0; b < TAIL_B; ++b)
@@ -1227,18 +1228,19 @@ static void run_walk_by_head_case(void **state, const int *lens, int whole) {
   {
     uint16_t q_tiles[TAIL_B], by_rank[TAIL_B];
     uint32_t ranks_end[TAIL_B];
-    const fa_tile_order o = tail_case_order(lens, TAIL_B, ctx.sm_count, q_tiles, by_rank, ranks_end);
-    const int whole_here = whole && ctx.sm_count % (TAIL_S_MAX / 2 / TAIL_BLOCK_M) == 0;
-    if (!o.tail_by_head)
-      fail_msg("on %d SMs the tail (%u units of %u tiles) is not head by head: this test no longer covers it",
-               ctx.sm_count, o.tail_units, o.tail_n);
-    if (whole_here && o.count != 0)
-      fail_msg("on %d SMs the walk keeps %u slots of pairs before its tail: not the whole walk head by head",
-               ctx.sm_count, o.count);
-    if (!whole && o.count == 0)
-      fail_msg("on %d SMs the whole walk runs head by head: this case no longer covers the pairs' tail", ctx.sm_count);
-    print_message("%s on %d SMs: %u slots of pairs, then %u units of %u tiles head by head\n", info.name, ctx.sm_count,
-                  o.count, o.tail_units, o.tail_n);
+    const fa_tile_order o = tail_case_order(lens, TAIL_B, head_dim, ctx.sm_count, q_tiles, by_rank, ranks_end);
+    const int whole_here = whole && 2 * ctx.sm_count % ((lens[0] + TAIL_BLOCK_M - 1) / TAIL_BLOCK_M) == 0;
+    if (whole_here && (o.count != 0 || (o.tail_lead_units == 0 && !o.tail_by_head)))
+      fail_msg("on %d SMs the walk keeps %u slots of pairs, then %u units (a lead of %u): not the whole walk head by "
+               "head",
+               ctx.sm_count, o.count, o.tail_units, o.tail_lead_units);
+    if (!whole && (o.count == 0 || !o.tail_by_head))
+      fail_msg("on %d SMs the walk has %u slots of pairs and a tail of %u units %s: this case no longer covers the "
+               "pairs' tail head by head",
+               ctx.sm_count, o.count, o.tail_units, o.tail_by_head ? "head by head" : "level by level");
+    print_message("%s on %d SMs: %u slots of pairs, then %u units of %u tiles: a lead of %u head by head, the rest %s\n",
+                  info.name, ctx.sm_count, o.count, o.tail_units, o.tail_n, o.tail_lead_units,
+                  o.tail_by_head ? "head by head" : "level by level");
   }
 
   for (int run = 0; run < 2; ++run) {
@@ -1257,10 +1259,10 @@ static void run_walk_by_head_case(void **state, const int *lens, int whole) {
         for (int end = 0; end < 2; ++end) {
           const int64_t i = r + (end ? TAIL_BLOCK_M - 1 : 0), row = cu[b] + i;
           double ref_lse;
-          ref_attention_row(q, k, v, dtype, cu[b], cu[b], lens[b], lens[b], TAIL_H, TAIL_H, TAIL_D, h, i, -1, 0,
-                            1.0 / sqrt((double)TAIL_D), 0.0, NULL, ref_out, &ref_lse);
-          for (int c = 0; c < TAIL_D; ++c) {
-            const double got = tu_half_to_double(out[(row * TAIL_H + h) * TAIL_D + c], dtype);
+          ref_attention_row(q, k, v, dtype, cu[b], cu[b], lens[b], lens[b], TAIL_H, TAIL_H, head_dim, h, i, -1, 0,
+                            1.0 / sqrt((double)head_dim), 0.0, NULL, ref_out, &ref_lse);
+          for (int c = 0; c < head_dim; ++c) {
+            const double got = tu_half_to_double(out[(row * TAIL_H + h) * head_dim + c], dtype);
             if (!isfinite(got)) fail_msg("out[seq %d, row %lld, head %d, %d] not finite", b, (long long)i, h, c);
             err2 += (got - ref_out[c]) * (got - ref_out[c]);
             ref2 += ref_out[c] * ref_out[c];
@@ -1284,13 +1286,22 @@ static void run_walk_by_head_case(void **state, const int *lens, int whole) {
 static void test_fwd_cuda_wgmma_walk_by_head(void **state) {
   int lens[TAIL_B];
   for (int b = 0; b < TAIL_B; ++b) lens[b] = TAIL_S_MAX / 2;
-  run_walk_by_head_case(state, lens, 1);
+  run_walk_by_head_case(state, lens, 256, 1);
+}
+
+/* 8 query tiles a sequence: a lead head by head, the rest level by level
+ * (the tail's rule takes at most FA_TILE_TAIL_BY_HEAD_MAX_N tiles head by
+ * head). */
+static void test_fwd_cuda_wgmma_walk_by_head_level_rest(void **state) {
+  int lens[TAIL_B];
+  for (int b = 0; b < TAIL_B; ++b) lens[b] = TAIL_S_MAX;
+  run_walk_by_head_case(state, lens, 256, 1);
 }
 
 static void test_fwd_cuda_wgmma_tail_by_head(void **state) {
   int lens[TAIL_B];
   for (int b = 0; b < TAIL_B; ++b) lens[b] = b < TAIL_B / 2 ? TAIL_S_MAX : TAIL_S_MAX / 2;
-  run_walk_by_head_case(state, lens, 0);
+  run_walk_by_head_case(state, lens, 256, 0);
 }
 
 /* ------------------------------------------------------------ fp16 / bf16 converters */
@@ -1521,6 +1532,7 @@ static const extra_test k_extra_tests[] = {
     {"fp_encode_rne", "fp_convert", test_fp_encode},
     {"fwd_cuda_64bit_offsets", "fwd_cuda_64bit", test_fwd_cuda_64bit_offsets},
     {"fwd_cuda_wgmma_tail_whole_walk", "fwd_cuda_wgmma_tail", test_fwd_cuda_wgmma_walk_by_head},
+    {"fwd_cuda_wgmma_tail_whole_walk_n8", "fwd_cuda_wgmma_tail", test_fwd_cuda_wgmma_walk_by_head_level_rest},
     {"fwd_cuda_wgmma_tail_by_head", "fwd_cuda_wgmma_tail", test_fwd_cuda_wgmma_tail_by_head},
 };
 #define N_EXTRA (sizeof k_extra_tests / sizeof k_extra_tests[0])

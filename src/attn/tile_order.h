@@ -118,6 +118,14 @@ extern "C" {
  * their balance (1.009), read level at s512 causal (same file, section 5;
  * bench/experiments/wgmma-walk-by-head-lead.patch). */
 #define FA_TILE_WALK_BY_HEAD_MIN_TILE_BYTES (96u << 10)
+/* Up to 8 query tiles (s1024 causal at d192 and d256): beyond the tail's
+ * 4, a lead of whole pairs of rounds head by head, then the level-by-level
+ * tail, which keeps the balance (tile_balance: 1.004 / 1.008, as with
+ * pairs). n need only divide two rounds (a pair of rounds then still
+ * complements). Measured (H100, eighty-first session, 6 rounds against
+ * n <= 4, bench/results-h100-2026-12-06-s81.md): d256 s1024 causal
+ * 3.1% / 2.5% less time (bf16 / fp16), d192 level, the rest level. */
+#define FA_TILE_WALK_BY_HEAD_MAX_N 8u
 
 /* Tiles a block may list (32 bytes each in shared memory: the tile and its
  * sequence's place, src/cuda/fwd_wgmma.cuh): the most, and the default of
@@ -139,7 +147,9 @@ typedef struct fa_tile_order {
   uint32_t tail_unit0;
   uint32_t tail_units;
   uint32_t tail_n;
-  int32_t tail_by_head;   /* the tail's order (fa_tile_tail_by_head) */
+  int32_t tail_by_head;   /* the tail's order after its lead (fa_tile_tail_by_head) */
+  uint32_t tail_lead_units; /* the tail's first units, head by head in whole pairs of rounds (the whole walk
+                               head by head, fa_tile_walk_by_head); 0: none */
   uint32_t tile_kv_bytes; /* bytes of K and V a unit reads per query tile (its keys); 0: unknown */
 } fa_tile_order;
 
@@ -174,6 +184,7 @@ FA_RULE fa_tile_order fa_tile_order_dense(int32_t m_tiles, int32_t batch, uint32
   o.tail_units = 0;
   o.tail_n = 0;
   o.tail_by_head = 0;
+  o.tail_lead_units = 0;
   o.tile_kv_bytes = 0;
   return o;
 }
@@ -235,6 +246,7 @@ FA_RULE int32_t fa_tile_rank_below(const fa_tile_order *o, int32_t lo, int32_t h
  * one, nothing to run). */
 typedef struct fa_tile_tail_span {
   uint32_t ranks, n, with_n, fewest, most;
+  uint32_t lead; /* the whole walk head by head: its lead units (fa_tile_walk_lead) */
 } fa_tile_tail_span;
 
 /* tile_kv_bytes of work tiles whose keys are key_rows rows (a tile's query
@@ -248,18 +260,24 @@ FA_RULE int fa_tile_tail_by_head(uint32_t n, uint32_t units, uint32_t tile_kv_by
 
 /* Whether the whole walk runs head by head, as one tail of every unit
  * (fa_tile_walk_by_head): the ranks with tiles all have the same n, from 2
- * to FA_TILE_TAIL_BY_HEAD_MAX_N, n divides the grid, the tiles' K/V reach
- * FA_TILE_WALK_BY_HEAD_MIN_TILE_BYTES and the units' the by-head tail's
- * bound. */
+ * to FA_TILE_TAIL_BY_HEAD_MAX_N, n divides two rounds (2 x grid tiles) and
+ * the units' K/V reach the by-head tail's bound. */
 FA_RULE int fa_tile_walk_by_head(const fa_tile_order *o, uint32_t ranks, uint32_t n, uint32_t with_n,
                                  uint32_t grid) {
-  return n >= 2u && n <= FA_TILE_TAIL_BY_HEAD_MAX_N && grid % n == 0 &&
+  return n >= 2u && n <= FA_TILE_WALK_BY_HEAD_MAX_N && 2u * grid % n == 0 &&
          o->tile_kv_bytes >= FA_TILE_WALK_BY_HEAD_MIN_TILE_BYTES && with_n == ranks * o->heads &&
-         fa_tile_tail_by_head(n, with_n, o->tile_kv_bytes);
+         (uint64_t)with_n * n * o->tile_kv_bytes >= FA_TILE_TAIL_BY_HEAD_MIN_BYTES;
+}
+
+/* Its lead: the most units, in whole pairs of rounds (2 x grid / n units
+ * each), that leave at least `rest` units (the tail's fewest) after them. */
+FA_RULE uint32_t fa_tile_walk_lead(uint32_t n, uint32_t with_n, uint32_t rest, uint32_t grid) {
+  const uint32_t step = 2u * grid / n;
+  return with_n > rest ? (with_n - rest) / step * step : 0u;
 }
 
 FA_RULE fa_tile_tail_span fa_tile_tail_span_of(const fa_tile_order *o, uint32_t grid) {
-  fa_tile_tail_span t = {0, 0, 0, 0, 0};
+  fa_tile_tail_span t = {0, 0, 0, 0, 0, 0};
   if (!o->zigzag || o->batch <= 0 || grid == 0) return t;
   t.ranks = (uint32_t)fa_tile_rank_below(o, 0, o->batch, 1u);
   if (t.ranks == 0) return t;
@@ -269,7 +287,10 @@ FA_RULE fa_tile_tail_span fa_tile_tail_span_of(const fa_tile_order *o, uint32_t 
   const uint32_t most = (FA_TILE_TAIL_MAX_QUARTER_ROUNDS * 2u * grid / 4u) / t.n;
   t.fewest = wanted < t.with_n ? wanted : t.with_n;
   t.most = most < t.with_n ? (most > t.fewest ? most : t.fewest) : t.with_n;
-  if (fa_tile_walk_by_head(o, t.ranks, t.n, t.with_n, grid)) t.fewest = t.most = t.with_n; /* the whole walk is the tail */
+  if (fa_tile_walk_by_head(o, t.ranks, t.n, t.with_n, grid)) { /* the whole walk is the tail */
+    t.lead = fa_tile_walk_lead(t.n, t.with_n, t.fewest, grid);
+    t.fewest = t.most = t.with_n;
+  }
   return t;
 }
 
@@ -301,7 +322,8 @@ FA_RULE void fa_tile_order_set_tail(fa_tile_order *o, const fa_tile_tail_span *t
   o->tail_unit0 = t->ranks * o->heads - units;
   o->tail_units = units;
   o->tail_n = t->n;
-  o->tail_by_head = fa_tile_tail_by_head(t->n, units, o->tile_kv_bytes);
+  o->tail_lead_units = units == t->with_n ? t->lead : 0u;
+  o->tail_by_head = fa_tile_tail_by_head(t->n, units - o->tail_lead_units, o->tile_kv_bytes);
 }
 
 /* Candidate c of the tail's sizes, and whether it exists. */
@@ -376,15 +398,20 @@ FA_RULE fa_tile_pos fa_tile_position(const fa_tile_order *o, uint32_t slot) {
   return p;
 }
 
-/* Tile i of the tail: level n-1-i/units, unit i % units; head by head
- * (fa_tile_tail_by_head): unit i/n, level n-1-i%n. */
+/* Tile i of the tail: first its lead, head by head (unit i/n, level
+ * n-1-i%n); then the rest level by level (level n-1-j/units, unit j %
+ * units, j counted from the lead's end), or head by head as the lead
+ * (fa_tile_tail_by_head). */
 FA_RULE fa_tile_pos fa_tile_tail_position(const fa_tile_order *o, uint32_t i) {
-  const int by_head = o->tail_by_head;
-  const uint32_t unit = o->tail_unit0 + (by_head ? i / o->tail_n : i % o->tail_units), r = unit / o->heads;
+  const uint32_t lead_tiles = o->tail_lead_units * o->tail_n;
+  const int by_head = i < lead_tiles || o->tail_by_head;
+  const uint32_t j = i < lead_tiles ? i : i - lead_tiles, units = o->tail_units - o->tail_lead_units;
+  const uint32_t unit0 = o->tail_unit0 + (i < lead_tiles ? 0u : o->tail_lead_units);
+  const uint32_t unit = unit0 + (by_head ? j / o->tail_n : j % units), r = unit / o->heads;
   fa_tile_pos p;
   p.b = o->q_tiles == 0 ? (int32_t)r : (int32_t)o->seq_by_rank[r];
   p.head = (int32_t)(unit % o->heads);
-  p.m_block = (int32_t)(o->tail_n - 1u - (by_head ? i % o->tail_n : i / o->tail_units));
+  p.m_block = (int32_t)(o->tail_n - 1u - (by_head ? j % o->tail_n : j / units));
   return p;
 }
 
