@@ -124,7 +124,7 @@ extern "C" {
  * pairs). n need only divide two rounds (a pair of rounds then still
  * complements). Measured (H100, eighty-first session, 6 rounds against
  * n <= 4, bench/results-h100-2026-12-06-s81.md): d256 s1024 causal
- * 3.1% / 2.5% less time (bf16 / fp16), d192 level, the rest level. */
+ * 3.3% / 2.2% less time (bf16 / fp16), d192 level, the rest level. */
 #define FA_TILE_WALK_BY_HEAD_MAX_N 8u
 
 /* Tiles a block may list (32 bytes each in shared memory: the tile and its

@@ -1,0 +1,171 @@
+"""The decode bar rows right after do_bench's L2 flush, for Nsight Compute
+(fwd_decode.md [event-gap]).
+
+    python3 bench/decode_flush_ncu.py [--rows 1:131072,8:32768,...] [--reps 2] [--flush zero|read|none]
+    python3 bench/decode_flush_ncu.py --parse NCU_CSV [the same --rows, --reps]
+
+do_bench zeroes a 256 MB buffer before every call; L2 ends the flush full
+of dirty lines, which the timed call's reads evict (DRAM writes inside the
+call). decode_overhead.py saw our kernels' span from the flush's end level
+with cuDNN's, yet do_bench puts ours 0.1-1.4% behind (eightieth session:
+graphs keep the gap, so the launch path is out).
+
+Run mode: each row (bf16, GQA 32/8, d128, one query a sequence, contiguous
+cache) warms up outside the profiled range, then, inside
+cudaProfilerStart/Stop, `reps` times: flush, our call; flush, cuDNN on the
+[b, h, s, d] copy; flush, cuDNN on the view. Under
+`ncu --profile-from-start off --replay-mode application --cache-control none`
+every kernel sees the flush just before it as do_bench leaves it.
+--flush read: the 256 MB are summed instead (L2 full of other, clean
+lines), then a 4-byte fill marks the call; --flush none: only the marker
+(L2 holding the last call's K/V, as a steady loop of calls).
+
+--time: no profile; each side timed as do_bench does (the pre-call step,
+an event, the call, an event; sides interleaved call by call).
+
+Parse mode: NCU_CSV (`ncu --csv --print-units base`) split at each flush
+kernel into (row, side, rep) by the launch order (plan_of), and per side
+the median over reps of: kernels, summed duration (us), DRAM read and write
+(MB), L2 lookups from the SMs (MB), and of the longest kernel its SMs'
+active cycles (average and busiest) over its elapsed cycles.
+"""
+import argparse
+import csv
+import statistics
+import sys
+
+FLUSH_BYTES = 256 << 20
+SIDES = ("ours", "cudnn_bhsd", "cudnn_bshd")
+METRICS = ("gpu__time_duration.sum", "dram__bytes_read.sum", "dram__bytes_write.sum",
+           "lts__t_sectors_srcunit_tex_op_read.sum", "sm__cycles_active.avg", "sm__cycles_active.max",
+           "sm__cycles_elapsed.avg")
+
+
+def plan_of(rows, reps):
+    """(row, side, rep) of each flush, in launch order."""
+    return [(f"b{b}:kv{length}", side, rep) for b, length in rows for rep in range(reps) for side in SIDES]
+
+
+def time_events(problems, before_call, mode, torch, calls_a_round=50, rounds=5):
+    """do_bench's method by hand: before_call, event, the call, event; the
+    sides interleaved call by call, median per round, best round."""
+    for b, length, _, calls in problems:
+        best = {}
+        for _ in range(rounds):
+            ev = {side: [(torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True))
+                         for _ in range(calls_a_round)] for side in SIDES}
+            for i in range(calls_a_round):
+                for side in SIDES:
+                    before_call()
+                    ev[side][i][0].record()
+                    calls[side]()
+                    ev[side][i][1].record()
+            torch.cuda.synchronize()
+            for side in SIDES:
+                med = statistics.median(a.elapsed_time(z) for a, z in ev[side]) * 1e3
+                best[side] = min(best.get(side, med), med)
+        cudnn = min(best["cudnn_bhsd"], best["cudnn_bshd"])
+        print(f"time --flush {mode:4s} b{b}:kv{length:<7d} ours {best['ours']:7.1f} us  cudnn_bhsd "
+              f"{best['cudnn_bhsd']:7.1f}  cudnn_bshd {best['cudnn_bshd']:7.1f}  cuDNN/ours {cudnn / best['ours']:.4f}",
+              flush=True)
+
+
+def run(rows, reps, mode, timed=False):
+    import os
+
+    import torch
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import bench_decode as B
+
+    B.LIB = B.N.load()
+    flush = torch.zeros(FLUSH_BYTES // 4, dtype=torch.int32, device="cuda")
+    marker = torch.empty(1, dtype=torch.int32, device="cuda")
+
+    def before_call():  # ends with a fill kernel: parse() splits the profile there
+        if mode == "zero":
+            flush.zero_()
+            return
+        if mode == "read":
+            flush.sum()
+        marker.zero_()
+    problems = []
+    for b, length in rows:
+        pr = B.DecodeProblem(b, length)
+        calls = {"ours": pr.ours(), "cudnn_bhsd": lambda pr=pr: pr.cudnn(pr.kc, pr.vc),
+                 "cudnn_bshd": lambda pr=pr: pr.cudnn(pr.kd, pr.vd)}
+        for fn in calls.values():  # warm-up: cuDNN builds its graph, ours its first launch
+            for _ in range(3):
+                before_call()
+                fn()
+        problems.append((b, length, pr, calls))
+    torch.cuda.synchronize()
+    if timed:
+        time_events(problems, before_call, mode, torch)
+        return
+    torch.cuda.profiler.start()
+    for b, length, _, calls in problems:
+        for rep in range(reps):
+            for side in SIDES:
+                before_call()
+                calls[side]()
+    torch.cuda.synchronize()
+    torch.cuda.profiler.stop()
+
+
+def parse(path, plan):
+    """Kernels in launch order, split at the flushes (fill kernels)."""
+    kernels = {}
+    with open(path, newline="") as fh:
+        lines = [ln for ln in fh if ln.startswith('"')]
+    for rec in csv.DictReader(lines):
+        if rec.get("Metric Name") not in METRICS:
+            continue
+        k = kernels.setdefault(int(rec["ID"]), {"name": rec["Kernel Name"]})
+        k[rec["Metric Name"]] = float(rec["Metric Value"].replace(",", ""))
+    segments = []
+    for kid in sorted(kernels):
+        k = kernels[kid]
+        if "FillFunctor" in k["name"]:
+            segments.append([])
+        elif "at::" in k["name"]:  # --flush read's sum (and its output's fill), not a side's kernel
+            continue
+        elif segments:
+            segments[-1].append(k)
+    if len(segments) != len(plan):
+        print(f"parse: {len(segments)} flushes in the profile, {len(plan)} in the plan", file=sys.stderr)
+    table = {}
+    for (row, side, _), seg in zip(plan, segments):
+        t = table.setdefault((row, side), [])
+        t.append({"n": len(seg), "us": sum(k.get(METRICS[0], 0) for k in seg) / 1e3,
+                  "read": sum(k.get(METRICS[1], 0) for k in seg) / 1e6,
+                  "write": sum(k.get(METRICS[2], 0) for k in seg) / 1e6,
+                  "l2": sum(k.get(METRICS[3], 0) for k in seg) * 32 / 1e6,
+                  "names": ",".join(sorted({k["name"][:40] for k in seg}))})
+        main = max(seg, key=lambda k: k.get(METRICS[0], 0)) if seg else {}
+        el = max(main.get(METRICS[6], 0), 1.0)
+        t[-1].update(act=main.get(METRICS[4], 0) / el, actmax=main.get(METRICS[5], 0) / el)
+    print(f"{'row':16s} {'side':11s} {'kernels':>7s} {'us':>8s} {'dram rd MB':>10s} {'dram wr MB':>10s} "
+          f"{'L2 rd MB':>9s} {'act avg':>7s} {'act max':>7s}  kernels")
+    for (row, side), ts in table.items():
+        med = {f: statistics.median(t[f] for t in ts) for f in ("n", "us", "read", "write", "l2", "act", "actmax")}
+        print(f"{row:16s} {side:11s} {med['n']:7.0f} {med['us']:8.1f} {med['read']:10.1f} {med['write']:10.1f} "
+              f"{med['l2']:9.1f} {med['act']:7.3f} {med['actmax']:7.3f}  {ts[0]['names']}")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rows", default="1:131072,8:32768,32:8192,128:1024")
+    ap.add_argument("--reps", type=int, default=2)
+    ap.add_argument("--flush", choices=("zero", "read", "none"), default="zero")
+    ap.add_argument("--time", action="store_true", help="no profile: CUDA events around each call (do_bench's way)")
+    ap.add_argument("--parse", help="an ncu --csv file of a run with the same --rows and --reps")
+    args = ap.parse_args()
+    rows = [tuple(int(x) for x in r.split(":")) for r in args.rows.split(",")]
+    if args.parse:
+        parse(args.parse, plan_of(rows, args.reps))
+    else:
+        run(rows, args.reps, args.flush, args.time)
+
+
+if __name__ == "__main__":
+    main()
