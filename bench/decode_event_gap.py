@@ -20,8 +20,9 @@ rounds:
 The graphs take the host and the per-call launch path out: if ours and
 cuDNN's replays stand where their kernel spans do, the gap is in how our
 call is launched, not in its kernels. The seventy-ninth session ran the
-first four (PDL changed nothing, to the 0.1 us); the graph sides were
-written after the device time ran out and have not yet run on a GPU.
+first four (PDL changed nothing, to the 0.1 us); the eightieth ran the
+graph sides (the gap stays under graphs). bench/decode_flush_ncu.py took
+it further: our kernels' own time, not the flush.
 """
 import argparse
 import datetime

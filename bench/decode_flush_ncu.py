@@ -9,6 +9,9 @@ of dirty lines, which the timed call's reads evict (DRAM writes inside the
 call). decode_overhead.py saw our kernels' span from the flush's end level
 with cuDNN's, yet do_bench puts ours 0.1-1.4% behind (eightieth session:
 graphs keep the gap, so the launch path is out).
+Found (eighty-first session, H100): the flush is not the cause; our
+kernels run 0.5-2.7% longer than cuDNN's with the same DRAM bytes, with
+or without it (bench/results-h100-2026-12-06-s81.md section 3).
 
 Run mode: each row (bf16, GQA 32/8, d128, one query a sequence, contiguous
 cache) warms up outside the profiled range, then, inside
