@@ -253,20 +253,26 @@ typedef struct fa_tile_tail_span {
  * rows, over its GQA packing) of 16-bit K and V at head_dim. */
 FA_RULE uint32_t fa_tile_kv_bytes(uint32_t key_rows, uint32_t head_dim) { return key_rows * head_dim * 2u * 2u; }
 
+/* Whether `units` units of n tiles read at least the by-head bound of K/V. */
+FA_RULE int fa_tile_units_reach_by_head_bytes(uint32_t n, uint32_t units, uint32_t tile_kv_bytes) {
+  return (uint64_t)units * n * tile_kv_bytes >= FA_TILE_TAIL_BY_HEAD_MIN_BYTES;
+}
+
 /* Whether a tail of `units` units of n tiles runs head by head. */
 FA_RULE int fa_tile_tail_by_head(uint32_t n, uint32_t units, uint32_t tile_kv_bytes) {
-  return n <= FA_TILE_TAIL_BY_HEAD_MAX_N && (uint64_t)units * n * tile_kv_bytes >= FA_TILE_TAIL_BY_HEAD_MIN_BYTES;
+  return n <= FA_TILE_TAIL_BY_HEAD_MAX_N && fa_tile_units_reach_by_head_bytes(n, units, tile_kv_bytes);
 }
 
 /* Whether the whole walk runs head by head, as one tail of every unit
  * (fa_tile_walk_by_head): the ranks with tiles all have the same n, from 2
- * to FA_TILE_TAIL_BY_HEAD_MAX_N, n divides two rounds (2 x grid tiles) and
- * the units' K/V reach the by-head tail's bound. */
+ * to FA_TILE_WALK_BY_HEAD_MAX_N, n divides two rounds (2 x grid tiles), the
+ * tiles reach FA_TILE_WALK_BY_HEAD_MIN_TILE_BYTES and the units' K/V the
+ * by-head tail's bound. */
 FA_RULE int fa_tile_walk_by_head(const fa_tile_order *o, uint32_t ranks, uint32_t n, uint32_t with_n,
                                  uint32_t grid) {
   return n >= 2u && n <= FA_TILE_WALK_BY_HEAD_MAX_N && 2u * grid % n == 0 &&
          o->tile_kv_bytes >= FA_TILE_WALK_BY_HEAD_MIN_TILE_BYTES && with_n == ranks * o->heads &&
-         (uint64_t)with_n * n * o->tile_kv_bytes >= FA_TILE_TAIL_BY_HEAD_MIN_BYTES;
+         fa_tile_units_reach_by_head_bytes(n, with_n, o->tile_kv_bytes);
 }
 
 /* Its lead: the most units, in whole pairs of rounds (2 x grid / n units
