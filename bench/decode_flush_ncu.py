@@ -25,6 +25,18 @@ lines), then a 4-byte fill marks the call; --flush none: only the marker
 
 --time: no profile; each side timed as do_bench does (the pre-call step,
 an event, the call, an event; sides interleaved call by call).
+--splits N,...: with --time, ours also at each forced num_splits (side
+ours_sN), e.g. 1 puts a batch whose longest cache reaches 16k keys on the
+kernel without a plan (fwd_decode.md "A kernel per plan").
+--libs NAME=PATH,...: with --time, another build's libflashattn.so as one
+more side (ours_NAME), interleaved call by call with the rest: an A/B of
+two builds against cuDNN in one loop.
+--cold: with --time, an untimed cuDNN call before each of our calls (and
+its flush), so that none of ours follows one of ours. Found in the
+eighty-second session (H100): a side whose previous call ran the same
+kernel reads 1-2% faster than one after other code (the flush empties L2,
+not the SMs' instruction caches), so with several of our sides the place
+in the order decides; cuDNN's kernels did not show it.
 
 Parse mode: NCU_CSV (`ncu --csv --print-units base`) split at each flush
 kernel into (row, side, rep) by the launch order (plan_of), and per side
@@ -49,38 +61,45 @@ def plan_of(rows, reps):
     return [(f"b{b}:kv{length}", side, rep) for b, length in rows for rep in range(reps) for side in SIDES]
 
 
-def time_events(problems, before_call, mode, torch, calls_a_round=50, rounds=5):
+def time_events(problems, before_call, mode, torch, calls_a_round=50, rounds=5, cold=False):
     """do_bench's method by hand: before_call, event, the call, event; the
-    sides interleaved call by call, median per round, best round."""
+    sides interleaved call by call, median per round, best round. cold:
+    cuDNN (untimed) before each of our calls."""
     for b, length, _, calls in problems:
         best = {}
         for _ in range(rounds):
             ev = {side: [(torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True))
-                         for _ in range(calls_a_round)] for side in SIDES}
+                         for _ in range(calls_a_round)] for side in calls}
             for i in range(calls_a_round):
-                for side in SIDES:
+                for side in calls:
+                    if cold and side.startswith("ours"):
+                        before_call()
+                        calls["cudnn_bhsd"]()
                     before_call()
                     ev[side][i][0].record()
                     calls[side]()
                     ev[side][i][1].record()
             torch.cuda.synchronize()
-            for side in SIDES:
+            for side in calls:
                 med = statistics.median(a.elapsed_time(z) for a, z in ev[side]) * 1e3
                 best[side] = min(best.get(side, med), med)
         cudnn = min(best["cudnn_bhsd"], best["cudnn_bshd"])
+        forced = "".join(f"  {side} {best[side]:7.1f} ({cudnn / best[side]:.4f})" for side in calls if side not in SIDES)
         print(f"time --flush {mode:4s} b{b}:kv{length:<7d} ours {best['ours']:7.1f} us  cudnn_bhsd "
-              f"{best['cudnn_bhsd']:7.1f}  cudnn_bshd {best['cudnn_bshd']:7.1f}  cuDNN/ours {cudnn / best['ours']:.4f}",
-              flush=True)
+              f"{best['cudnn_bhsd']:7.1f}  cudnn_bshd {best['cudnn_bshd']:7.1f}  cuDNN/ours {cudnn / best['ours']:.4f}"
+              f"{forced}", flush=True)
 
 
-def run(rows, reps, mode, timed=False):
+def run(rows, reps, mode, timed=False, splits=(), libs=(), head_dim=128, cold=False):
     import os
 
     import torch
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     import bench_decode as B
 
+    B.D = head_dim
     B.LIB = B.N.load()
+    other_libs = [(name, B.N.load(path)) for name, path in libs]
     flush = torch.zeros(FLUSH_BYTES // 4, dtype=torch.int32, device="cuda")
     marker = torch.empty(1, dtype=torch.int32, device="cuda")
 
@@ -96,6 +115,9 @@ def run(rows, reps, mode, timed=False):
         pr = B.DecodeProblem(b, length)
         calls = {"ours": pr.ours(), "cudnn_bhsd": lambda pr=pr: pr.cudnn(pr.kc, pr.vc),
                  "cudnn_bshd": lambda pr=pr: pr.cudnn(pr.kd, pr.vd)}
+        if timed:
+            calls.update({f"ours_s{n}": pr.ours(num_splits=n) for n in splits})
+            calls.update({f"ours_{name}": pr.ours(lib=lib) for name, lib in other_libs})
         for fn in calls.values():  # warm-up: cuDNN builds its graph, ours its first launch
             for _ in range(3):
                 before_call()
@@ -103,7 +125,7 @@ def run(rows, reps, mode, timed=False):
         problems.append((b, length, pr, calls))
     torch.cuda.synchronize()
     if timed:
-        time_events(problems, before_call, mode, torch)
+        time_events(problems, before_call, mode, torch, cold=cold)
         return
     torch.cuda.profiler.start()
     for b, length, _, calls in problems:
@@ -162,12 +184,18 @@ def main():
     ap.add_argument("--flush", choices=("zero", "read", "none"), default="zero")
     ap.add_argument("--time", action="store_true", help="no profile: CUDA events around each call (do_bench's way)")
     ap.add_argument("--parse", help="an ncu --csv file of a run with the same --rows and --reps")
+    ap.add_argument("--splits", default="", help="with --time: N,... ours also at each forced num_splits")
+    ap.add_argument("--libs", default="", help="with --time: NAME=PATH,... other builds as more sides")
+    ap.add_argument("--head-dim", type=int, default=128, help="the rows' head dim (bench_decode.D)")
+    ap.add_argument("--cold", action="store_true", help="with --time: an untimed cuDNN call before each of ours")
     args = ap.parse_args()
     rows = [tuple(int(x) for x in r.split(":")) for r in args.rows.split(",")]
     if args.parse:
         parse(args.parse, plan_of(rows, args.reps))
     else:
-        run(rows, args.reps, args.flush, args.time)
+        libs = [tuple(item.split("=", 1)) for item in args.libs.split(",") if item]
+        run(rows, args.reps, args.flush, args.time, [int(n) for n in args.splits.split(",") if n], libs,
+            args.head_dim, args.cold)
 
 
 if __name__ == "__main__":

@@ -970,8 +970,11 @@ __device__ __forceinline__ void merge_keys_as_m(float *merge_o, float *merge_max
 // block's piece; only those instantiations carry a plan's code and the
 // partial layout by piece. tile_copies (set by the host where
 // load_kv_tile_tma applies; ignored below sm_90): K/V by TMA boxes through
-// tm_k and tm_v.
-template <class T, bool SOFTCAP, DecodePlan PLAN>
+// tm_k and tm_v. KEYS_AS_M: the host's promise (launch_fwd_decode) that
+// tile copies apply and every block's rows fit the keys-as-M step: the
+// kernel then holds that loop alone ("One loop a kernel" in
+// fwd_decode.md).
+template <class T, bool SOFTCAP, DecodePlan PLAN, bool KEYS_AS_M = false>
 __global__ void __launch_bounds__(T::kThreads)
     fwd_decode_kernel(const __grid_constant__ fa_fwd_args a, int m_tiles, const __grid_constant__ CUtensorMap tm_k,
                       const __grid_constant__ CUtensorMap tm_v, int tile_copies) {
@@ -1032,7 +1035,9 @@ __global__ void __launch_bounds__(T::kThreads)
   const int b = pc.b, kv_head = pc.kv_head, mt = pc.mt, split = pc.split, splits = pc.splits;
   tr.piece(b, kv_head, mt, split, splits);
   const int g_count = a.heads_per_kv;
-  const int rows_total = seq.len_q * g_count;
+  // KEYS_AS_M: one row tile (r0 = 0) of at most kKeysAsMRows rows; a
+  // sequence longer than the call's max_seqlen_q computes no row past it.
+  const int rows_total = KEYS_AS_M ? min(seq.len_q * g_count, kKeysAsMRows) : seq.len_q * g_count;
   const int r0 = mt * T::kRows;
   if (r0 >= rows_total || !fa_seq_selected(&a, &seq)) {
     tr.mark(kDtExit);
@@ -1068,8 +1073,9 @@ __global__ void __launch_bounds__(T::kThreads)
   float *merge_max = merge_o + T::kWarps * T::kRows * T::kMergeRowFloats;  // [warp][row]
   float *merge_sum = merge_max + T::kWarps * T::kRows;
   bool merged = false;
+  static_assert(!KEYS_AS_M || T::kTileCopies, "keys as M reads tile copies");
   if constexpr (T::kTileCopies) {
-    if (tiles && rows_total - r0 <= kKeysAsMRows) {  // block-uniform
+    if (KEYS_AS_M || (tiles && rows_total - r0 <= kKeysAsMRows)) {  // block-uniform
       const uint32_t ring = ((sq + T::kQBytes + 1023) & ~1023u) + warp * T::kTileWarpRingBytes;
       const KvRing<T, true> kv = {ring, bars, &tm_k, &tm_v};
       float ot[T::kOTiles / 2][4];
@@ -1086,7 +1092,7 @@ __global__ void __launch_bounds__(T::kThreads)
       merged = true;
     }
   }
-  if (!merged) {
+  if (!KEYS_AS_M && !merged) {
     float o[1][T::kOTiles][4];
     float row_max[1][2] = {{-INFINITY, -INFINITY}}, row_sum[1][2] = {{0.f, 0.f}};
 #pragma unroll
@@ -1206,13 +1212,28 @@ int encode_decode_tile_maps(const fa_fwd_args *a, CUtensorMap *tm_k, CUtensorMap
 
 // The plan kernels run T's ring; the kernel without a plan runs TNone's (its
 // own depth in the same shared memory: gen/spec.py `stages_plan_none`).
-template <class T, class TNone, bool SOFTCAP>
+template <class T, class TNone, bool SOFTCAP, bool KEYS_AS_M>
 const void *decode_kernel_for(DecodePlan plan) {
   switch (plan) {
-    case DecodePlan::kInWarp: return reinterpret_cast<const void *>(fwd_decode_kernel<T, SOFTCAP, DecodePlan::kInWarp>);
-    case DecodePlan::kInBlock: return reinterpret_cast<const void *>(fwd_decode_kernel<T, SOFTCAP, DecodePlan::kInBlock>);
-    default: return reinterpret_cast<const void *>(fwd_decode_kernel<TNone, SOFTCAP, DecodePlan::kNone>);
+    case DecodePlan::kInWarp:
+      return reinterpret_cast<const void *>(fwd_decode_kernel<T, SOFTCAP, DecodePlan::kInWarp, KEYS_AS_M>);
+    case DecodePlan::kInBlock:
+      return reinterpret_cast<const void *>(fwd_decode_kernel<T, SOFTCAP, DecodePlan::kInBlock, KEYS_AS_M>);
+    default: return reinterpret_cast<const void *>(fwd_decode_kernel<TNone, SOFTCAP, DecodePlan::kNone, KEYS_AS_M>);
   }
+}
+
+// The kernel of a launch: its plan, softcap, and on sm_90 with tile copies
+// whether every block's rows fit the keys-as-M step (keys_as_m: a kernel
+// with that loop alone, less than half the code, whose first blocks wait
+// less on instruction fetch).
+template <class T, class TNone>
+const void *decode_kernel_of(DecodePlan plan, bool softcap, bool keys_as_m) {
+  if constexpr (T::kTileCopies && T::kArch >= 90) {
+    if (keys_as_m)
+      return softcap ? decode_kernel_for<T, TNone, true, true>(plan) : decode_kernel_for<T, TNone, false, true>(plan);
+  }
+  return softcap ? decode_kernel_for<T, TNone, true, false>(plan) : decode_kernel_for<T, TNone, false, false>(plan);
 }
 
 // Host side: the decode kernel, then (several splits) the combine. Returns a
@@ -1234,15 +1255,17 @@ int launch_fwd_decode(const fa_fwd_args *args, cudaStream_t stream) {
   const DecodePlan plan = args->split_slots <= 0                ? DecodePlan::kNone
                           : args->batch <= kWarpPlanMaxBatch ? DecodePlan::kInWarp
                                                              : DecodePlan::kInBlock;
-  const void *kernel =
-      args->softcap > 0.f ? decode_kernel_for<T, TNone, true>(plan) : decode_kernel_for<T, TNone, false>(plan);
+  alignas(64) CUtensorMap tm_k, tm_v;
+  int tile_copies = encode_decode_tile_maps<T>(args, &tm_k, &tm_v);
+  // Every block keys as M: tile copies, and a sequence's rows (Q x heads
+  // per KV head, m_tiles then 1) fit the step's N.
+  const bool keys_as_m = tile_copies != 0 && fa_decode_seq_rows(args) * args->heads_per_kv <= kKeysAsMRows;
+  const void *kernel = decode_kernel_of<T, TNone>(plan, args->softcap > 0.f, keys_as_m);
   if (T::kSmemBytes > 48 * 1024) {
     const cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, T::kSmemBytes);
     if (e != cudaSuccess) return e;
   }
   int m_tiles_arg = (int)m_tiles;
-  alignas(64) CUtensorMap tm_k, tm_v;
-  int tile_copies = encode_decode_tile_maps<T>(args, &tm_k, &tm_v);
   void *params[] = {const_cast<fa_fwd_args *>(args), &m_tiles_arg, &tm_k, &tm_v, &tile_copies};
   cudaError_t e = launch_kernel(kernel, dim3((unsigned)blocks), dim3(T::kThreads), T::kSmemBytes, stream, params,
                                 T::kArch >= 90 && args->programmatic != 0);
