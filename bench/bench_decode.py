@@ -69,7 +69,7 @@ class Call:
         p.num_heads_q, p.num_heads_k, p.head_dim = q.shape[1], k.shape[-2], q.shape[2]
         p.cu_seqlens_q, p.total_q, p.max_seqlen_q = cu_q.data_ptr(), q.shape[0], max_q
         p.q, p.k, p.v, p.out = q.data_ptr(), k.data_ptr(), v.data_ptr(), self.out.data_ptr()
-        p.seqused_k = seqused.data_ptr()
+        p.seqused_k = seqused.data_ptr() if seqused is not None else None  # None: every cache holds max_k keys
         p.max_seqlen_k = max_k
         if table is not None:
             p.block_table = table.data_ptr()
@@ -215,6 +215,13 @@ class DecodeProblem:
         return Call(self.q, self.cu_q, 1, self.k, self.v, self.used, self.length, cu_k=self.cu_k,
                     total_k=self.b * self.length, lib=lib, **kw)
 
+    def ours_dense(self, lib=None, **kw):
+        """The same cache as a dense [b, s, h, d] call without seqused_k:
+        cuDNN's problem (every cache holds `length` keys, known on the host,
+        so no split plan runs on the device)."""
+        strides = (self.length * HK * D, HK * D, D)
+        return Call(self.q, self.cu_q, 1, self.k, self.v, None, self.length, lib=lib, kv_strides=strides, **kw)
+
 
 def decode_rows(rows, shapes, page_sizes, gen):
     for b, length in shapes:
@@ -235,6 +242,7 @@ def decode_rows(rows, shapes, page_sizes, gen):
         bhsd = (HK * length * D, D, length * D)
         variants.append((" bhsd", lambda lib: Call(q, cu_q, 1, kc.transpose(1, 2), vc.transpose(1, 2), used, length,
                                                    lib=lib, kv_strides=bhsd), ref))
+        variants.append((" dense", lambda lib: pr.ours_dense(lib), ref))
         for ps in page_sizes:
             if length % ps:
                 continue

@@ -31,6 +31,9 @@ kernel without a plan (fwd_decode.md "A kernel per plan").
 --libs NAME=PATH,...: with --time, another build's libflashattn.so as one
 more side (ours_NAME), interleaved call by call with the rest: an A/B of
 two builds against cuDNN in one loop.
+--dense: with --time, each build also as the dense [b, s, h, d] call
+without seqused_k (ours_dense, ours_dense_NAME): the host knows every
+cache's length there, so no split plan runs on the device.
 --cold: with --time, an untimed cuDNN call before each of our calls (and
 its flush), so that none of ours follows one of ours. Found in the
 eighty-second session (H100): a side whose previous call ran the same
@@ -90,7 +93,7 @@ def time_events(problems, before_call, mode, torch, calls_a_round=50, rounds=5, 
               f"{forced}", flush=True)
 
 
-def run(rows, reps, mode, timed=False, splits=(), libs=(), head_dim=128, cold=False):
+def run(rows, reps, mode, timed=False, splits=(), libs=(), head_dim=128, cold=False, dense=False):
     import os
 
     import torch
@@ -118,6 +121,9 @@ def run(rows, reps, mode, timed=False, splits=(), libs=(), head_dim=128, cold=Fa
         if timed:
             calls.update({f"ours_s{n}": pr.ours(num_splits=n) for n in splits})
             calls.update({f"ours_{name}": pr.ours(lib=lib) for name, lib in other_libs})
+            if dense:
+                calls["ours_dense"] = pr.ours_dense()
+                calls.update({f"ours_dense_{name}": pr.ours_dense(lib=lib) for name, lib in other_libs})
         for fn in calls.values():  # warm-up: cuDNN builds its graph, ours its first launch
             for _ in range(3):
                 before_call()
@@ -188,6 +194,8 @@ def main():
     ap.add_argument("--libs", default="", help="with --time: NAME=PATH,... other builds as more sides")
     ap.add_argument("--head-dim", type=int, default=128, help="the rows' head dim (bench_decode.D)")
     ap.add_argument("--cold", action="store_true", help="with --time: an untimed cuDNN call before each of ours")
+    ap.add_argument("--dense", action="store_true",
+                    help="with --time: each build also as a dense call without seqused_k (side ours_dense[_NAME])")
     args = ap.parse_args()
     rows = [tuple(int(x) for x in r.split(":")) for r in args.rows.split(",")]
     if args.parse:
@@ -195,7 +203,7 @@ def main():
     else:
         libs = [tuple(item.split("=", 1)) for item in args.libs.split(",") if item]
         run(rows, args.reps, args.flush, args.time, [int(n) for n in args.splits.split(",") if n], libs,
-            args.head_dim, args.cold)
+            args.head_dim, args.cold, args.dense)
 
 
 if __name__ == "__main__":

@@ -76,10 +76,12 @@ typedef struct scenario {
   int sinks, lse;
   int shuffle;      /* pages in random order */
   int share_prefix; /* sequence 1's first page is sequence 0's */
-  int dense_q;      /* paged only: q dense [batch, lq[0], ...] (every lq equal) */
+  int dense_q;      /* paged, or with dense_k: q dense [batch, lq[0], ...] (every lq equal) */
   int table_cols;   /* paged: table columns (0 = what the lengths need + 1) */
   int64_t pool_pages; /* paged: pages in the pool (0 = what the lengths need + 5) */
   int sm_count;       /* CUDA: through a context claiming this many SMs (0: the device's own, no context) */
+  int dense_k;        /* contiguous, with dense_q: a dense cache [batch][cache + 4][hk][d], no seqused_k and no
+                         cu_seqlens_k (every cache equal, no append) */
 } scenario;
 
 static const scenario k_scenarios[] = {
@@ -176,6 +178,22 @@ static scenario equal_spread_sequences(void) {
   sc.batch = 7, sc.hq = 4, sc.hk = 1;
   for (int b = 0; b < sc.batch; ++b) sc.lq[b] = 1, sc.cache[b] = 17000;
   sc.page_size = 16, sc.wl = -1, sc.wr = 0, sc.lse = 1, sc.shuffle = 1;
+  sc.sm_count = 8;
+  return sc;
+}
+
+/* A dense call (q and cache dense, no seqused_k): every cache holds
+ * seqlen_k keys and the host knows it, so the family splits uniformly, not
+ * by length (fwd_decode_family.c caches_known_equal), though the caches
+ * reach 16384 keys: 3 sequences of 17000 keys, one KV head, on 8 SMs. */
+static scenario dense_cache_sequences(void) {
+  scenario sc;
+  memset(&sc, 0, sizeof sc);
+  sc.what = "dense q and cache (no seqused_k), GQA 4/1, 3 sequences of 17000 keys on 8 SMs: a uniform split";
+  sc.batch = 3, sc.hq = 4, sc.hk = 1;
+  for (int b = 0; b < sc.batch; ++b) sc.lq[b] = 1, sc.cache[b] = 17000;
+  sc.wl = -1, sc.wr = 0, sc.sinks = 1, sc.lse = 1;
+  sc.dense_q = 1, sc.dense_k = 1;
   sc.sm_count = 8;
   return sc;
 }
@@ -379,8 +397,12 @@ static fa_fwd_params params_of(const problem *p, const placed *d, fa_backend bac
   prm.k = d->k;
   prm.v = d->v;
   prm.out = d->out;
-  prm.seqused_k = (const int32_t *)d->seqused;
-  if (p->paged) {
+  prm.seqused_k = sc->dense_k ? NULL : (const int32_t *)d->seqused;
+  if (sc->dense_k) {
+    /* The varlen regions are equal (cache + 4 spare rows): a dense cache. */
+    prm.k_batch_stride = prm.v_batch_stride = (int64_t)(p->cu_k[1] - p->cu_k[0]) * sc->hk * p->d;
+    prm.max_seqlen_k = (int32_t)p->keys[0];
+  } else if (p->paged) {
     prm.block_table = (const int32_t *)d->table;
     prm.block_table_stride = p->bt_stride;
     prm.max_pages_per_seq = p->max_pages;
@@ -553,9 +575,10 @@ static void claim_sm_count(fa_fwd_params *prm, fa_context *ctx, const scenario *
 }
 
 /* Run one scenario with one split setting: build, place, call, copy back,
- * check. by_length: the decode family must also split this call by length
- * (its plan's split count above 1 where the units fill the SMs). */
-static void run_checked(const cstate *s, size_t kernel, const scenario *sc, int num_splits, int by_length, tu_rng *rng,
+ * check. must_split: the decode family must also split this call (by
+ * length, or uniformly where the host knows the caches are equal: its
+ * plan's split count above 1 where the units fill the SMs). */
+static void run_checked(const cstate *s, size_t kernel, const scenario *sc, int num_splits, int must_split, tu_rng *rng,
                         stats *st) {
   const int cuda = s->c->backend == FA_BACKEND_CUDA;
   tu_pool pool;
@@ -618,7 +641,7 @@ static void run_checked(const cstate *s, size_t kernel, const scenario *sc, int 
     prm.workspace = (void *)(((uintptr_t)prm.workspace + 255) & ~(uintptr_t)255);
     prm.workspace_bytes = ws;
   }
-  if (by_length && cuda && strcmp(s->c->family, "decode") == 0 && num_splits == 0) {
+  if (must_split && cuda && strcmp(s->c->family, "decode") == 0 && num_splits == 0) {
     /* With the workspace attached (the plan needs it). Units fill the SMs
      * (the host's count alone would be 1): a count above 1 is the plan by
      * length. */
@@ -627,7 +650,7 @@ static void run_checked(const cstate *s, size_t kernel, const scenario *sc, int 
     /* (what dispatch would choose: another arch's decode kernel, forced
      * here, plans by the same host rule) */
     if (di.kernel_index[0] == kernel && di.splits[0] <= 1)
-      fail_msg("%s: not split by length (%d splits)", what, di.splits[0]);
+      fail_msg("%s: not split (%d splits)", what, di.splits[0]);
   }
   /* kernel SIZE_MAX: let dispatch choose (a mixed batch runs as a pair). */
   const fa_status stt = kernel == SIZE_MAX ? fa_fwd(&prm, &msg) : fa_fwd_with_kernel(&prm, kernel, &msg);
@@ -675,6 +698,11 @@ static void test_decode_case(void **state) {
     const scenario equal = equal_spread_sequences();
     run_checked(s, kernel, &equal, 0, 1, &rng, &st);
   }
+  /* A dense call: the CPU backend too; on the GPU it must split (the
+   * uniform count; test_dispatch checks that it is not by length). */
+  const scenario dense = dense_cache_sequences();
+  run_checked(s, kernel, &dense, 0, 1, &rng, &st);
+  run_one(s, kernel, &dense, 1, &rng, &st);
   print_message("%-36s %2d runs (%d declined), worst error: out %.2e, lse abs %.2e\n", s->c->name, st.runs,
                 st.declined, st.worst_out, st.worst_lse);
   if (st.runs == 0) fail_msg("%s: every scenario was declined", s->c->name);

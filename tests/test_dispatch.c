@@ -935,6 +935,9 @@ static fa_fwd_args ws_call(const ws_model *m, int32_t batch, int32_t sq, int64_t
   a.seqlen_q = sq, a.seqlen_k = sk;
   a.total_q = varlen ? total_q : (int64_t)batch * sq;
   a.cu_seqlens_q = varlen ? cu_dummy : NULL; /* dispatch only asks whether it is set */
+  /* Cache lengths on the device, as a varlen call has them: the decode
+   * family plans by length only where the host cannot know them equal. */
+  a.seqused_k = varlen ? cu_dummy : NULL;
   a.window_left = wl, a.window_right = wr;
   a.num_splits = num_splits;
   a.sm_count = sm_count;
@@ -1327,6 +1330,34 @@ static void test_decode_pair_short_by_length(void **state) {
       fail_msg("%s: split_slots %d, want %s", cases[i].what, p.split_slots, cases[i].by_length ? "> 0" : "0");
     if (cases[i].num_splits > 1 && p.splits > cases[i].num_splits)
       fail_msg("%s: %d splits over the cap %d", cases[i].what, p.splits, cases[i].num_splits);
+  }
+}
+
+/* A dense cache without seqused_k holds seqlen_k keys in every sequence,
+ * which the host knows: the uniform split is already the split by length,
+ * so the family does not plan on the device (fwd_decode_family.c
+ * caches_known_equal). The same shapes with seqused_k, or varlen, plan by
+ * length. */
+static void test_decode_dense_cache_uniform(void **state) {
+  static const int32_t lengths[1] = {0};
+  static const struct {
+    int32_t batch, max_k, splits;
+  } rows[] = {{8, 32768, 4}, {2, 65536, 16}, {32, 32768, 1}, {64, 16384, 1}};
+  const fa_device_info dev = h200();
+  const ws_model m = {32, 8, 128, FA_DTYPE_BF16, 0, 0, 0, 0};
+  (void)state;
+  for (size_t i = 0; i < sizeof rows / sizeof rows[0]; ++i) {
+    for (int form = 0; form < 3; ++form) { /* dense, dense with seqused_k, varlen */
+      fa_fwd_args a = ws_call(&m, rows[i].batch, 1, rows[i].batch, rows[i].max_k, form == 2, 0, -1, 0, dev.sm_count);
+      if (form == 1) a.seqused_k = lengths;
+      fa_choice c;
+      const fa_fwd_args p = decode_part(&a, &dev, &c, "dense cache");
+      print_message("b%-3d x %6d keys, %-22s: %s, splits %d\n", rows[i].batch, rows[i].max_k,
+                    form == 0 ? "dense" : form == 1 ? "dense with seqused_k" : "varlen",
+                    p.split_slots > 0 ? "by length" : "uniform", p.splits);
+      assert_int_equal(p.split_slots > 0, form != 0);
+      if (form == 0) assert_int_equal(p.splits, rows[i].splits);
+    }
   }
 }
 
@@ -1832,6 +1863,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_decode_workspace_by_sequence),
       cmocka_unit_test(test_decode_pair_short_by_length),
       cmocka_unit_test(test_decode_split_by_length),
+      cmocka_unit_test(test_decode_dense_cache_uniform),
       cmocka_unit_test(test_wgmma_gqa_packing),
       cmocka_unit_test(test_mask_accumulator_prefix),
       cmocka_unit_test(test_mask_visible_end_monotone),
