@@ -212,7 +212,10 @@ typedef struct fa_fwd_params {
   int64_t total_k;             /* varlen: rows of k and v */
   int32_t max_seqlen_q;        /* varlen: longest query sequence; dense: seqlen_q */
   int32_t max_seqlen_k;        /* varlen: longest key sequence;   dense: seqlen_k */
-  const int32_t *seqused_k;    /* optional [batch]: keys used per sequence (KV caches) */
+  /* optional [batch]: keys used per sequence (KV caches). Leave it NULL in
+   * a dense call whose caches are all full (seqlen_k keys): decode then
+   * splits long caches uniformly, with no per-launch plan on the device. */
+  const int32_t *seqused_k;
 
   const void *q;
   const void *k;
