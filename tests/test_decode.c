@@ -86,38 +86,38 @@ typedef struct scenario {
 
 static const scenario k_scenarios[] = {
     {"decode, page 16, GQA 4/1 (packed rows), lse", 4, 8, 2, {1, 1, 1, 1}, {100, 33, 1, 64},
-     16, 0, 0, -1, -1, 0.f, 0, 1, 1, 0, 0, 0, 0, 0},
+     16, 0, 0, -1, -1, 0.f, 0, 1, 1, 0, 0, 0, 0, 0, 0},
     {"page 1, shuffled, lengths 0 and 1, causal", 4, 4, 4, {1, 1, 1, 1}, {0, 1, 47, 5},
-     1, 0, 0, -1, 0, 0.f, 0, 1, 1, 0, 0, 0, 0, 0},
+     1, 0, 0, -1, 0, 0.f, 0, 1, 1, 0, 0, 0, 0, 0, 0},
     {"page 3, GQA 3, spec decode 4 queries, causal, sinks", 3, 6, 2, {4, 4, 4}, {30, 31, 29},
-     3, 0, 0, -1, 0, 0.f, 1, 1, 1, 0, 1, 0, 0, 0},
+     3, 0, 0, -1, 0, 0.f, 1, 1, 1, 0, 1, 0, 0, 0, 0},
     {"page 7, GQA 5, window starting mid-page, softcap", 2, 5, 1, {2, 3}, {60, 41},
-     7, 0, 0, 11, 0, 20.f, 0, 1, 1, 0, 0, 0, 0, 0},
+     7, 0, 0, 11, 0, 20.f, 0, 1, 1, 0, 0, 0, 0, 0, 0},
     {"page 17, GQA 7, append crossing a page boundary", 3, 7, 1, {3, 1, 5}, {16, 33, 0},
-     17, 1, 0, -1, 0, 0.f, 0, 1, 1, 0, 0, 0, 0, 0},
+     17, 1, 0, -1, 0, 0.f, 0, 1, 1, 0, 0, 0, 0, 0, 0},
     {"page 16, append exactly filling a page, shared prefix page", 2, 4, 2, {4, 2}, {28, 30},
-     16, 1, 0, -1, 0, 0.f, 1, 1, 1, 1, 0, 0, 0, 0},
+     16, 1, 0, -1, 0, 0.f, 1, 1, 1, 1, 0, 0, 0, 0, 0},
     {"page 100, splits 7, sinks, lse", 2, 8, 2, {1, 2}, {700, 150},
-     100, 0, 7, -1, 0, 0.f, 1, 1, 1, 0, 0, 0, 0, 0},
+     100, 0, 7, -1, 0, 0.f, 1, 1, 1, 0, 0, 0, 0, 0, 0},
     {"page 256 (larger than the sequences), splits 64 (> key blocks)", 3, 4, 1, {1, 1, 1}, {200, 17, 255},
-     256, 0, 64, -1, -1, 0.f, 1, 1, 0, 0, 0, 0, 0, 0},
+     256, 0, 64, -1, -1, 0.f, 1, 1, 0, 0, 0, 0, 0, 0, 0},
     {"page 2, exact multiples and +-1, splits 2", 3, 2, 2, {1, 1, 1}, {64, 63, 65},
-     2, 0, 2, -1, 0, 0.f, 0, 1, 1, 0, 0, 0, 0, 0},
+     2, 0, 2, -1, 0, 0.f, 0, 1, 1, 0, 0, 0, 0, 0, 0},
     {"contiguous varlen cache, append, causal, splits 3", 3, 8, 2, {2, 1, 3}, {90, 0, 41},
-     0, 1, 3, -1, 0, 0.f, 0, 1, 0, 0, 0, 0, 0, 0},
+     0, 1, 3, -1, 0, 0.f, 0, 1, 0, 0, 0, 0, 0, 0, 0},
     {"contiguous, MQA 16/1 (two row tiles), window", 2, 16, 1, {2, 2}, {300, 129},
-     0, 0, 0, 50, 0, 0.f, 0, 1, 0, 0, 0, 0, 0, 0},
+     0, 0, 0, 50, 0, 0.f, 0, 1, 0, 0, 0, 0, 0, 0, 0},
     {"page 16, chunked prefill 40 queries over a cache, causal", 2, 4, 2, {40, 9}, {64, 200},
-     16, 0, 0, -1, 0, 0.f, 0, 1, 1, 0, 0, 0, 0, 0},
+     16, 0, 0, -1, 0, 0.f, 0, 1, 1, 0, 0, 0, 0, 0, 0},
     {"page 16, two 40-row chunks over long caches, splits 4 (partials by sequence), causal", 2, 4, 2, {40, 40},
-     {1100, 1500}, 16, 0, 4, -1, 0, 0.f, 0, 1, 1, 0, 0, 0, 0, 0},
+     {1100, 1500}, 16, 0, 4, -1, 0, 0.f, 0, 1, 1, 0, 0, 0, 0, 0, 0},
     /* 10 x 2 units fill a context of 8 SMs (d64-d256: 8-24 block slots),
      * and a 17000-key cache makes the launch split by length
      * (fwd_decode_plan.h): that sequence in pieces, the others whole, one
      * of them empty */
     {"page 64, GQA 4/2, 10 sequences on 8 SMs, one 17000-key cache among short ones: splits by length, sinks", 10, 4,
      2, {1, 1, 1, 1, 1, 1, 1, 1, 1, 1}, {17000, 5, 300, 1, 40, 999, 0, 64, 128, 2000}, 64, 0, 0, -1, 0, 0.f, 1, 1, 1,
-     0, 0, 0, 0, 8},
+     0, 0, 0, 0, 8, 0},
     /* 24 x 2 units on a context of 2 SMs (4-6 block slots): with one
      * split the kernel without a plan runs a grid of many waves, each slot
      * taking blocks of empty caches, caches shorter than a tile and windows
@@ -125,7 +125,7 @@ static const scenario k_scenarios[] = {
     {"contiguous, GQA 8/2, 24 sequences on 2 SMs, window 200, causal: many waves", 24, 8, 2,
      {1, 2, 1, 3, 1, 1, 2, 1, 1, 1, 3, 1, 1, 2, 1, 1, 1, 1, 2, 1, 1, 3, 1, 1},
      {0, 1, 15, 16, 17, 300, 999, 40, 64, 65, 128, 250, 511, 512, 513, 7, 0, 33, 777, 1000, 90, 200, 201, 5}, 0, 0, 1,
-     200, 0, 0.f, 0, 1, 0, 0, 0, 0, 0, 2},
+     200, 0, 0.f, 0, 1, 0, 0, 0, 0, 0, 2, 0},
 };
 #define N_SCENARIOS (sizeof k_scenarios / sizeof k_scenarios[0])
 
@@ -166,35 +166,39 @@ static scenario host_split_sequences(int batch) {
   return sc;
 }
 
-/* Equal caches whose pieces leave first-wave slots spare: 7 sequences of
- * 17000 keys, one KV head, on 8 SMs (16 or 24 slots: 2 or 3 pieces each,
- * 14 or 21 in all). The plan in warps spreads the spare blocks over the
- * second half of the wave (fa_decode_block_piece): pieces past the first
- * spare block sit one or more blocks later than their index. */
-static scenario equal_spread_sequences(void) {
+/* `batch` equal caches of `keys` keys, one query each, GQA 4/1, causal,
+ * with LSE, on a context of 8 SMs (16-24 block slots). */
+static scenario equal_caches(const char *what, int batch, int keys) {
   scenario sc;
   memset(&sc, 0, sizeof sc);
-  sc.what = "page 16, GQA 4/1, 7 sequences of 17000 keys on 8 SMs: spare slots spread";
-  sc.batch = 7, sc.hq = 4, sc.hk = 1;
-  for (int b = 0; b < sc.batch; ++b) sc.lq[b] = 1, sc.cache[b] = 17000;
-  sc.page_size = 16, sc.wl = -1, sc.wr = 0, sc.lse = 1, sc.shuffle = 1;
+  sc.what = what;
+  sc.batch = batch, sc.hq = 4, sc.hk = 1;
+  for (int b = 0; b < sc.batch; ++b) sc.lq[b] = 1, sc.cache[b] = keys;
+  sc.wl = -1, sc.wr = 0, sc.lse = 1;
   sc.sm_count = 8;
+  return sc;
+}
+
+/* Equal caches whose pieces leave first-wave slots spare: 7 sequences of
+ * 17000 keys on 8 SMs (16 or 24 slots: 2 or 3 pieces each, 14 or 21 in
+ * all). The plan in warps spreads the spare blocks over the second half of
+ * the wave (fa_decode_block_piece): pieces past the first spare block sit
+ * one or more blocks later than their index. */
+static scenario equal_spread_sequences(void) {
+  scenario sc = equal_caches("page 16, GQA 4/1, 7 sequences of 17000 keys on 8 SMs: spare slots spread", 7, 17000);
+  sc.page_size = 16, sc.shuffle = 1;
   return sc;
 }
 
 /* A dense call (q and cache dense, no seqused_k): every cache holds
  * seqlen_k keys and the host knows it, so the family splits uniformly, not
  * by length (fwd_decode_family.c caches_known_equal), though the caches
- * reach 16384 keys: 3 sequences of 17000 keys, one KV head, on 8 SMs. */
+ * reach 16384 keys: 3 sequences of 17000 keys on 8 SMs. */
 static scenario dense_cache_sequences(void) {
-  scenario sc;
-  memset(&sc, 0, sizeof sc);
-  sc.what = "dense q and cache (no seqused_k), GQA 4/1, 3 sequences of 17000 keys on 8 SMs: a uniform split";
-  sc.batch = 3, sc.hq = 4, sc.hk = 1;
-  for (int b = 0; b < sc.batch; ++b) sc.lq[b] = 1, sc.cache[b] = 17000;
-  sc.wl = -1, sc.wr = 0, sc.sinks = 1, sc.lse = 1;
+  scenario sc = equal_caches(
+      "dense q and cache (no seqused_k), GQA 4/1, 3 sequences of 17000 keys on 8 SMs: a uniform split", 3, 17000);
+  sc.sinks = 1;
   sc.dense_q = 1, sc.dense_k = 1;
-  sc.sm_count = 8;
   return sc;
 }
 
@@ -717,8 +721,9 @@ static void test_batch_invariance(void **state) {
   const int cuda = s->c->backend == FA_BACKEND_CUDA;
   const size_t kernel = kernel_index(s->c->name);
   skip_without_device(s);
-  scenario alone = {"alone", 1, 8, 2, {1}, {3000}, 16, 0, 1, -1, 0, 0.f, 1, 1, 1, 0, 0, 0, 0, 0};
-  scenario crowd = {"crowd", 4, 8, 2, {1, 1, 1, 1}, {3000, 17, 9000, 1}, 16, 0, 1, -1, 0, 0.f, 1, 1, 1, 0, 0, 0, 0, 0};
+  scenario alone = {"alone", 1, 8, 2, {1}, {3000}, 16, 0, 1, -1, 0, 0.f, 1, 1, 1, 0, 0, 0, 0, 0, 0};
+  scenario crowd = {"crowd", 4, 8, 2, {1, 1, 1, 1}, {3000, 17, 9000, 1}, 16, 0, 1, -1, 0, 0.f, 1, 1, 1, 0, 0, 0, 0, 0,
+                    0};
   uint16_t *first = NULL;
   for (int pass = 0; pass < 2; ++pass) {
     tu_rng rng = tu_rng_make(s->seed); /* the same data for sequence 0 in both */
@@ -758,20 +763,20 @@ static void test_mixed_batch(void **state) {
   const cstate *s = (const cstate *)*state;
   static const scenario mixed[] = {
       {"mixed: 3 decoding + a 90-row chunk, page 16, causal", 4, 8, 2, {1, 1, 90, 1}, {700, 33, 300, 5},
-       16, 0, 0, -1, 0, 0.f, 1, 1, 1, 0, 0, 0, 0, 0},
+       16, 0, 0, -1, 0, 0.f, 1, 1, 1, 0, 0, 0, 0, 0, 0},
       {"mixed: 2 decoding + a 70-row chunk, page 5, append, window", 3, 4, 4, {1, 70, 2}, {100, 200, 9},
-       5, 1, 0, 64, 0, 0.f, 0, 1, 1, 0, 0, 0, 0, 0},
+       5, 1, 0, 64, 0, 0.f, 0, 1, 1, 0, 0, 0, 0, 0, 0},
       {"mixed: contiguous cache, 3 decoding + a 100-row chunk, causal", 4, 8, 2, {1, 100, 1, 1}, {64, 150, 3, 999},
-       0, 0, 0, -1, 0, 0.f, 0, 1, 0, 0, 0, 0, 0, 0},
+       0, 0, 0, -1, 0, 0.f, 0, 1, 0, 0, 0, 0, 0, 0, 0},
       /* Split decode parts next to long sequences: partials by (sequence,
        * query row), 16 rows a sequence at GQA 4 (fwd_decode_plan.h). */
       {"mixed splits: 8 decoding (1-4 rows, one over no key) + a 150-row chunk mid-batch, page 16, splits 4", 9, 8,
        2, {1, 2, 1, 4, 1, 3, 150, 1, 1}, {1100, 900, 1300, 1024, 17, 1200, 200, 1000, 0},
-       16, 0, 4, -1, 0, 0.f, 1, 1, 1, 0, 0, 0, 0, 0},
+       16, 0, 4, -1, 0, 0.f, 1, 1, 1, 0, 0, 0, 0, 0, 0},
       {"mixed splits: 5 decoding + a 70-row chunk, MHA (total_q below batch x 64), contiguous, splits 3, window", 6, 4,
-       4, {1, 1, 70, 2, 1, 1}, {900, 40, 100, 1000, 800, 777}, 0, 0, 3, 300, 0, 0.f, 1, 1, 0, 0, 0, 0, 0, 0},
+       4, {1, 1, 70, 2, 1, 1}, {900, 40, 100, 1000, 800, 777}, 0, 0, 3, 300, 0, 0.f, 1, 1, 0, 0, 0, 0, 0, 0, 0},
       {"mixed splits: 3 decoding + chunks of 30 and 80 rows, page 5, append, splits 6, softcap", 5, 8, 2,
-       {30, 1, 80, 2, 1}, {100, 1600, 50, 1555, 1700}, 5, 1, 6, -1, 0, 30.f, 1, 1, 1, 0, 0, 0, 0, 0},
+       {30, 1, 80, 2, 1}, {100, 1600, 50, 1555, 1700}, 5, 1, 6, -1, 0, 30.f, 1, 1, 1, 0, 0, 0, 0, 0, 0},
   };
   tu_rng rng = tu_rng_make(s->seed);
   stats st;
@@ -876,21 +881,21 @@ static void test_graph_replay(void **state) {
   const size_t kernel = kernel_index(s->c->name);
   static const scenario steps[] = {
       {"graph capture: caches 1000/17/640/1", 4, 8, 2, {1, 1, 1, 1}, {1000, 17, 640, 1},
-       16, 1, 8, -1, 0, 0.f, 1, 1, 1, 0, 0, 80, 300, 0},
+       16, 1, 8, -1, 0, 0.f, 1, 1, 1, 0, 0, 80, 300, 0, 0},
       {"graph replay: new lengths 3/1200/0/500 and tables", 4, 8, 2, {1, 1, 1, 1}, {3, 1200, 0, 500},
-       16, 1, 8, -1, 0, 0.f, 1, 1, 1, 0, 0, 80, 300, 0},
+       16, 1, 8, -1, 0, 0.f, 1, 1, 1, 0, 0, 80, 300, 0, 0},
       {"graph replay: every sequence at 1279 (the table's capacity - 1)", 4, 8, 2, {1, 1, 1, 1},
-       {1279, 1279, 0, 7}, 16, 1, 8, -1, 0, 0.f, 1, 1, 1, 0, 0, 80, 300, 0},
+       {1279, 1279, 0, 7}, 16, 1, 8, -1, 0, 0.f, 1, 1, 1, 0, 0, 80, 300, 0, 0},
   };
   static const scenario by_length[] = {
       {"graph capture on 8 SMs, by length: one cache of 17000 among short ones", 10, 4, 2,
        {1, 1, 1, 1, 1, 1, 1, 1, 1, 1}, {17000, 5, 300, 1, 40, 999, 0, 64, 128, 2000}, 64, 1, 8, -1, 0, 0.f, 1, 1, 1, 0,
-       0, 300, 700, 8},
+       0, 300, 700, 8, 0},
       {"graph replay on 8 SMs, by length: caches of 16500 and 18000, the first long one gone", 10, 4, 2,
        {1, 1, 1, 1, 1, 1, 1, 1, 1, 1}, {3, 16500, 7, 0, 90, 200, 1, 64, 600, 18000}, 64, 1, 8, -1, 0, 0.f, 1, 1, 1, 0,
-       0, 300, 700, 8},
+       0, 300, 700, 8, 0},
       {"graph replay on 8 SMs, by length: every cache short", 10, 4, 2, {1, 1, 1, 1, 1, 1, 1, 1, 1, 1},
-       {100, 5, 300, 1, 40, 999, 0, 64, 128, 200}, 64, 1, 8, -1, 0, 0.f, 1, 1, 1, 0, 0, 300, 700, 8},
+       {100, 5, 300, 1, 40, 999, 0, 64, 128, 200}, 64, 1, 8, -1, 0, 0.f, 1, 1, 1, 0, 0, 300, 700, 8, 0},
   };
   tu_rng rng = tu_rng_make(s->seed);
   stats st;
@@ -911,7 +916,7 @@ static void test_large_pool(void **state) {
   skip_without_device(s);
   const size_t kernel = kernel_index(s->c->name);
   static const scenario sc = {"pool over 2^31 elements, pages at its end, append", 2, 8, 2, {1, 3}, {500, 130},
-                              64, 1, 0, -1, 0, 0.f, 1, 1, 1, 0, 0, 0, 0, 0};
+                              64, 1, 0, -1, 0, 0.f, 1, 1, 1, 0, 0, 0, 0, 0, 0};
   tu_rng rng = tu_rng_make(s->seed);
   tu_pool pool;
   tu_pool_init(&pool);
