@@ -10,6 +10,7 @@
 # AB_OLD (default .ab/old); AB_ROWS (B:L,..., d128) and AB_ROWS_D64 (d64;
 # empty skips); AB_PASSES (default 2): the event loop again, sides in the
 # same interleaving, to see the spread; AB_TESTS: test_decode filters;
+# AB_SKEW_ARGS: more decode_skew.py options (e.g. --head-dim 64);
 # AB_DEMOS: fa_demo --decode argument sets (";"-separated) under memcheck
 # and racecheck; AB_SKEW=0 skips the skewed batches. AB_ORDER=swapped:
 # the old build is the first side ("ours") and this tree's the fourth
@@ -59,7 +60,7 @@ for pass in $(seq "$PASSES"); do
     sed "s/^/[pass $pass d64] /" >>"$SUMMARY"
 done
 [ "${AB_SKEW:-1}" = 1 ] && PYTHONPATH=python FLASHATTN_LIB=build/libflashattn.so timeout "$(cap 150)" \
-  python3 bench/decode_skew.py --splits 0 --ab "$OLD/build/libflashattn.so" --json "$OUT/skew.json" 2>&1 |
+  python3 bench/decode_skew.py --splits 0 --ab "$OLD/build/libflashattn.so" --json "$OUT/skew.json" ${AB_SKEW_ARGS:-} 2>&1 |
   grep -v -i warn | tee "$OUT/skew.log" | grep -E "seqs|splits0|old" | sed "s/^/[skew] /" >>"$SUMMARY"
 for item in $(echo "${AB_MORE:-}" | tr ',' ' '); do
   [ "${AB_SKEW:-1}" = 1 ] && PYTHONPATH=python FLASHATTN_LIB="${item#*=}/build/libflashattn.so" timeout "$(cap 150)" \

@@ -2,7 +2,7 @@
 ours at forced num_splits next to the heuristic's choice (0) and varlen_attn,
 one run, bf16, GQA 32/8, d128, one query per sequence.
 
-    python3 bench/decode_skew.py [--json FILE] [--splits 0,1,2,4,8] [--ab OLD_LIB]
+    python3 bench/decode_skew.py [--json FILE] [--splits 0,1,2,4,8] [--ab OLD_LIB] [--head-dim 64]
 
 Question it answers: the heuristic splits only where batch x KV heads fill
 less than 80% of the block slots (60%, or 40% for short caches, on the
@@ -75,7 +75,9 @@ def main():
     ap.add_argument("--json")
     ap.add_argument("--splits", default="0,1,2,3,4,6,8")
     ap.add_argument("--ab", help="the older library: its num_splits 0 timed with the others")
+    ap.add_argument("--head-dim", type=int, default=128, help="the rows' head dim (bench_decode.D)")
     args = ap.parse_args()
+    B.D = args.head_dim
     B.LIB = N.load()
     old = N.load(args.ab) if args.ab else None
     splits = [int(x) for x in args.splits.split(",")]
@@ -91,6 +93,8 @@ def main():
         # small batches the host splits (one count for all without the plan)
         ("8 seqs 1..32k", torch.randint(1, 32769, (8,), generator=gen).tolist()),
         ("16 seqs 1..64k", torch.randint(1, 65537, (16,), generator=gen).tolist()),
+        # 256 units: at d64 the plan at 2 blocks an SM (fwd_decode_family.c plan_blocks_per_sm)
+        ("32 seqs 1..16k", torch.randint(1, 16385, (32,), generator=gen).tolist()),
     ]
     rows = []
     for label, lens in cases:

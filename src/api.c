@@ -352,7 +352,7 @@ static fa_status check_and_normalize(const fa_fwd_params *p, int append_only, fa
   a->num_splits = p->num_splits;
   a->programmatic = (p->launch_flags & FA_LAUNCH_NO_PDL) == 0;
   a->splits = 0; /* planned by the chosen family (fa_family.plan); 0 = not yet */
-  a->split_slots = 0;
+  a->split_slots = 0, a->split_block_smem = 0;
   a->pack_gqa_shift = 0;
   return FA_OK;
 }

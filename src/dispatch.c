@@ -230,7 +230,7 @@ size_t fa_choice_workspace_bytes(const fa_kernel_table_view *t, fa_choice choice
     fa_fwd_args a = fa_part_args(t, choice, i, call);
     a.workspace = NULL, a.workspace_bytes = 0;
     a.splits = 0; /* the heuristic's wish, not what fits in the call's workspace */
-    a.split_slots = 0, a.pack_gqa_shift = 0;
+    a.split_slots = 0, a.split_block_smem = 0, a.pack_gqa_shift = 0;
     total += round_up_256(e->family->workspace_bytes(&a, &e->info, dev));
   }
   return total;
@@ -253,7 +253,7 @@ size_t fa_workspace_bound_in(const fa_kernel_table_view *t, fa_backend backend, 
       bytes = e->family->max_workspace_bytes(bounds, k, dev);
     } else {
       fa_fwd_args a = *bounds;
-      a.seq_filter = FA_SEQ_ALL, a.short_rows = 0, a.splits = 0, a.split_slots = 0, a.pack_gqa_shift = 0;
+      a.seq_filter = FA_SEQ_ALL, a.short_rows = 0, a.splits = 0, a.split_slots = 0, a.split_block_smem = 0, a.pack_gqa_shift = 0;
       a.workspace = NULL, a.workspace_bytes = 0;
       bytes = e->family->workspace_bytes(&a, k, dev);
     }

@@ -91,6 +91,10 @@ typedef struct fa_fwd_args {
    * device by its length for this many block slots, at most `splits`
    * (fwd_decode_plan.h fa_decode_length_splits); 0, every sequence `splits`. */
   int32_t split_slots;
+  /* decode, as planned: where split_slots caps the blocks an SM below what
+   * the kernel's shared memory allows, the dynamic shared memory a block
+   * asks for so that no more fit (0: the kernel's own). */
+  int32_t split_block_smem;
   /* wgmma (prefill): the persistent grid's last partial round shared out by
    * keys, partials in the workspace (attn/tile_order.h, fa_tile_split), as
    * planned: num_splits other than 1 and workspace for it. */

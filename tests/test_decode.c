@@ -190,6 +190,15 @@ static scenario equal_spread_sequences(void) {
   return sc;
 }
 
+/* Equal caches whose units fill one wave of 2 blocks an SM (16 on 8 SMs):
+ * where shared memory allows 3 an SM (d64), the plan takes 2 and its
+ * blocks ask for more shared memory (fwd_decode_family.c
+ * plan_blocks_per_sm); 16 pieces, one a sequence. */
+static scenario two_an_sm_sequences(void) {
+  return equal_caches("contiguous, GQA 4/1, 16 sequences of 17000 keys on 8 SMs: the plan at 2 blocks an SM", 16,
+                      17000);
+}
+
 /* A dense call (q and cache dense, no seqused_k): every cache holds
  * seqlen_k keys and the host knows it, so the family splits uniformly, not
  * by length (fwd_decode_family.c caches_known_equal), though the caches
@@ -701,6 +710,8 @@ static void test_decode_case(void **state) {
     }
     const scenario equal = equal_spread_sequences();
     run_checked(s, kernel, &equal, 0, 1, &rng, &st);
+    const scenario two = two_an_sm_sequences();
+    run_one(s, kernel, &two, 0, &rng, &st);
   }
   /* A dense call: the CPU backend too; on the GPU it must split (the
    * uniform count; test_dispatch checks that it is not by length). */

@@ -1361,6 +1361,41 @@ static void test_decode_dense_cache_uniform(void **state) {
   }
 }
 
+/* A plan by length whose units fit one wave of 2 blocks an SM, and whose
+ * pieces would fill it better than 3 an SM, takes 2 an SM even where
+ * shared memory allows 3 (d64), and its blocks ask for the shared memory
+ * that keeps it so (fwd_decode_family.c plan_blocks_per_sm): with more
+ * slots the dispatcher puts 3 pieces on some SMs and 1 on others. 32 x 8
+ * units: 256 of 264 slots against 256 of 396; 16 x 8: 256 against 384 of
+ * 396 (a tie keeps 3); 24 x 8: 192 against 384; 40 x 8 and 66 x 8: more
+ * than a wave of 264. H200 numbers: 132 SMs, d64 3 an SM, d128 2. */
+static void test_decode_plan_two_an_sm(void **state) {
+  static const struct {
+    int32_t d, batch, max_k, slots, capped;
+  } rows[] = {{64, 32, 16384, 264, 1},  {64, 32, 32768, 264, 1}, {64, 16, 16384, 396, 0}, {64, 24, 16384, 396, 0},
+              {64, 8, 32768, 396, 0},   {64, 2, 65536, 396, 0},  {64, 40, 16384, 396, 0}, {64, 66, 16384, 396, 0},
+              {128, 32, 16384, 264, 0}, {128, 8, 32768, 264, 0}};
+  const fa_device_info dev = h200();
+  (void)state;
+  for (size_t i = 0; i < sizeof rows / sizeof rows[0]; ++i) {
+    const ws_model m = {32, 8, rows[i].d, FA_DTYPE_BF16, 0, 0, 0, 0};
+    const fa_fwd_args a = ws_call(&m, rows[i].batch, 1, rows[i].batch, rows[i].max_k, 1, 0, -1, 0, dev.sm_count);
+    fa_choice c;
+    const fa_fwd_args p = decode_part(&a, &dev, &c, "two an SM");
+    print_message("d%-3d b%-3d x %6d keys: %3d slots, %2d splits, block smem %d\n", rows[i].d, rows[i].batch,
+                  rows[i].max_k, p.split_slots, p.splits, p.split_block_smem);
+    assert_int_equal(p.split_slots, rows[i].slots);
+    if (rows[i].capped) {
+      /* two fit an SM (blocks_per_sm's rule), three do not */
+      const int64_t room = (int64_t)dev.max_smem_per_block + 1024, each = (int64_t)p.split_block_smem + 1024;
+      assert_true(p.split_block_smem <= dev.max_smem_per_block);
+      assert_true(2 * each <= room && 3 * each > room);
+    } else {
+      assert_int_equal(p.split_block_smem, 0);
+    }
+  }
+}
+
 /* Splits by length (fwd_decode_plan.h): where the units fill the GPU and
  * the longest cache reaches 16k keys, each sequence takes its own count on
  * the device, at most round(slots / KV heads); the workspace holds the
@@ -1864,6 +1899,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_decode_pair_short_by_length),
       cmocka_unit_test(test_decode_split_by_length),
       cmocka_unit_test(test_decode_dense_cache_uniform),
+      cmocka_unit_test(test_decode_plan_two_an_sm),
       cmocka_unit_test(test_wgmma_gqa_packing),
       cmocka_unit_test(test_mask_accumulator_prefix),
       cmocka_unit_test(test_mask_visible_end_monotone),

@@ -1261,13 +1261,17 @@ int launch_fwd_decode(const fa_fwd_args *args, cudaStream_t stream) {
   // per KV head, m_tiles then 1) fit the step's N.
   const bool keys_as_m = tile_copies != 0 && fa_decode_seq_rows(args) * args->heads_per_kv <= kKeysAsMRows;
   const void *kernel = decode_kernel_of<T, TNone>(plan, args->softcap > 0.f, keys_as_m);
-  if (T::kSmemBytes > 48 * 1024) {
-    const cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, T::kSmemBytes);
+  // A plan capped below the blocks an SM that T's shared memory allows asks
+  // for more (fa_fwd_args.split_block_smem), so that the launch holds them.
+  const int smem = plan != DecodePlan::kNone && args->split_block_smem > T::kSmemBytes ? args->split_block_smem
+                                                                                      : T::kSmemBytes;
+  if (smem > 48 * 1024) {
+    const cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
     if (e != cudaSuccess) return e;
   }
   int m_tiles_arg = (int)m_tiles;
   void *params[] = {const_cast<fa_fwd_args *>(args), &m_tiles_arg, &tm_k, &tm_v, &tile_copies};
-  cudaError_t e = launch_kernel(kernel, dim3((unsigned)blocks), dim3(T::kThreads), T::kSmemBytes, stream, params,
+  cudaError_t e = launch_kernel(kernel, dim3((unsigned)blocks), dim3(T::kThreads), smem, stream, params,
                                 T::kArch >= 90 && args->programmatic != 0);
   if (e != cudaSuccess || args->splits == 1) return e;
   fa_combine_job job = {};

@@ -145,6 +145,29 @@ typedef struct decode_split_plan {
   int32_t splits, slots;
 } decode_split_plan;
 
+/* The share of `slots` that equal caches' pieces fill: units x
+ * floor(slots / units) pieces (fa_decode_length_splits), at least one a
+ * unit, over the waves they take. */
+static double equal_pieces_fill(int64_t units, int64_t slots) {
+  const int64_t each = slots / units > 0 ? slots / units : 1, pieces = units * each;
+  return (double)pieces / (double)(((pieces + slots - 1) / slots) * slots);
+}
+
+/* Block slots an SM for a plan by length: what shared memory allows (3 at
+ * d64), or 2 where the units fit one wave of 2 an SM and equal caches
+ * would fill that wave better. With more slots than the pieces fill, the
+ * grid's empty blocks take slots too, the dispatcher gives every SM 3
+ * blocks, and which of them hold pieces is chance (its place carries over
+ * between launches): d64 32 x 16384 (256 pieces on 396 slots) ran 23 SMs
+ * with three pieces and 31 with one, 5% slower than the same pieces
+ * without a plan (eighty-third session, fwd_decode.md "Equal caches").
+ * On 264 slots the same pieces leave 8 spare, as at d128. */
+static int64_t plan_blocks_per_sm(int64_t units, const fa_kernel_info *k, const fa_device_info *dev) {
+  const int64_t per_sm = blocks_per_sm(k, dev), two = 2 * (int64_t)dev->sm_count;
+  if (per_sm <= 2 || units <= 0 || units > two) return per_sm;
+  return equal_pieces_fill(units, two) > equal_pieces_fill(units, per_sm * (int64_t)dev->sm_count) ? 2 : per_sm;
+}
+
 static decode_split_plan split_plan_for(int64_t batch, int64_t units, int32_t seqlen_k, int32_t num_splits,
                                         int32_t heads_k, int pair_short, int caches_equal, int64_t fill,
                                         const fa_kernel_info *k, const fa_device_info *dev) {
@@ -154,7 +177,7 @@ static decode_split_plan split_plan_for(int64_t batch, int64_t units, int32_t se
   if (num_splits == 1 || batch < 2 || !by_length || dev->sm_count <= 0 || heads_k <= 0 ||
       batch > FA_DECODE_PLAN_MAX_BATCH)
     return p;
-  const int64_t slots = (int64_t)dev->sm_count * blocks_per_sm(k, dev);
+  const int64_t slots = (int64_t)dev->sm_count * plan_blocks_per_sm(units, k, dev);
   int64_t cap = num_splits > 1 ? num_splits : FA_MAX_SPLITS;
   const int64_t by_keys = ((int64_t)seqlen_k + FA_DECODE_STEP - 1) / FA_DECODE_STEP / FA_DECODE_MIN_SPLIT_TILES;
   const int64_t by_slots = (2 * slots + heads_k) / (2 * heads_k);
@@ -235,6 +258,13 @@ static void decode_plan(fa_fwd_args *a, const fa_kernel_info *k, const fa_device
   }
   a->splits = p.splits;
   a->split_slots = p.slots;
+  /* Fewer slots an SM than shared memory allows: a block asks for its
+   * share of the SM's (blocks_per_sm's rule), so that no more fit. */
+  a->split_block_smem = 0;
+  if (p.slots > 0 && dev->sm_count > 0 && p.slots / dev->sm_count < blocks_per_sm(k, dev)) {
+    const int64_t per_sm = p.slots / dev->sm_count;
+    a->split_block_smem = (int32_t)(((int64_t)dev->max_smem_per_block + 1024) / per_sm - 1024);
+  }
 }
 
 /*
