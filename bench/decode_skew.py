@@ -3,6 +3,13 @@ ours at forced num_splits next to the heuristic's choice (0) and varlen_attn,
 one run, bf16, GQA 32/8, d128, one query per sequence.
 
     python3 bench/decode_skew.py [--json FILE] [--splits 0,1,2,4,8] [--ab OLD_LIB] [--head-dim 64]
+                                 [--batches 48:16384,64=4096] [--pages 0,16] [--swap]
+
+--batches replaces the default list: N:MAX[:SEED] is N caches of 1..MAX keys
+(uniform, seed 1 unless given), N=L is N caches of L keys each (passed as
+varlen with seqused_k, so the host does not know they are equal). --swap
+times the old build (--ab) first in each round, for the place-in-the-order
+bias (the side right after another call of the same kernel reads faster).
 
 Question it answers: the heuristic splits only where batch x KV heads fill
 less than 80% of the block slots (60%, or 40% for short caches, on the
@@ -33,7 +40,7 @@ import bench_decode as B  # noqa: E402
 from flashattn import _native as N  # noqa: E402
 
 
-def batch(lens_k, page_size, splits, gen, old=None):
+def batch(lens_k, page_size, splits, gen, old=None, swap=False):
     """Calls over one cache (paged with page_size, or packed contiguous when 0) for each split count."""
     n = len(lens_k)
     q = torch.randn(n, B.HQ, B.D, device=B.DEV, dtype=torch.bfloat16)
@@ -65,6 +72,8 @@ def batch(lens_k, page_size, splits, gen, old=None):
     calls = {f"splits{s}": make(s) for s in splits}
     if old is not None:
         calls["old"] = make(0, old)
+        if swap:
+            calls = {"old": calls.pop("old"), **calls}
     calls["varlen"] = lambda: varlen_attn(q, kg, vg, cu_q, cu_k, 1, max(lens_k), window_size=(-1, 0))
     diffs = {name: B.rel_diff(c(), want) for name, c in calls.items() if name != "varlen"}
     return calls, diffs, sum(lens_k) * B.HK * B.D * 2 * 2
@@ -76,6 +85,9 @@ def main():
     ap.add_argument("--splits", default="0,1,2,3,4,6,8")
     ap.add_argument("--ab", help="the older library: its num_splits 0 timed with the others")
     ap.add_argument("--head-dim", type=int, default=128, help="the rows' head dim (bench_decode.D)")
+    ap.add_argument("--batches", help="N:MAX[:SEED] (uniform 1..MAX) or N=L (equal), comma-separated")
+    ap.add_argument("--pages", default="0,16", help="page sizes (0: a packed contiguous cache)")
+    ap.add_argument("--swap", action="store_true", help="the old build first in each round")
     args = ap.parse_args()
     B.D = args.head_dim
     B.LIB = N.load()
@@ -96,10 +108,21 @@ def main():
         # 256 units: at d64 the plan at 2 blocks an SM (fwd_decode_family.c plan_blocks_per_sm)
         ("32 seqs 1..16k", torch.randint(1, 16385, (32,), generator=gen).tolist()),
     ]
+    if args.batches:
+        cases = []
+        for item in args.batches.split(","):
+            if "=" in item:
+                n, length = (int(x) for x in item.split("="))
+                cases.append((f"{n} seqs = {length}", [length] * n))
+            else:
+                n, most, *seed = (int(x) for x in item.split(":"))
+                g = torch.Generator().manual_seed(seed[0] if seed else 1)
+                cases.append((f"{n} seqs 1..{most}" + (f" seed {seed[0]}" if seed else ""),
+                              torch.randint(1, most + 1, (n,), generator=g).tolist()))
     rows = []
     for label, lens in cases:
-        for ps in (0, 16):
-            calls, diffs, nbytes = batch(lens, ps, splits, gen, old)
+        for ps in (int(x) for x in args.pages.split(",")):
+            calls, diffs, nbytes = batch(lens, ps, splits, gen, old, args.swap)
             best = B.best_of_rounds(calls)
             row = {"row": f"{label} {'page16' if ps else 'contiguous'}", "kv_bytes": nbytes,
                    "kernel": calls["splits0"].kernel, "ours_ms": best["splits0"], **{f"{n}_ms": t for n, t in best.items()},

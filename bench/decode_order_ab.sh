@@ -1,0 +1,51 @@
+#!/bin/bash
+# A host rule of the decode family (which launches plan on the device)
+# against an older build, in one device call, on batches of unequal and
+# equal caches: decode_skew.py --batches with this tree's library first and
+# then the old one first in each round (the place-in-the-order bias), the
+# mixed row of bench_decode.py, test_decode's d128 bf16 cases on this tree,
+# and memcheck / racecheck of an fa_demo --decode run that plans.
+#   sh bench/ab_tree.sh .ab/old; (cd .ab/old && python3 bench/small_spec.py gen/spec.py &&
+#     ninja build/libflashattn.so); strip -g -o .ab/libs/old.so .ab/old/build/libflashattn.so;
+#     gzip .ab/libs/old.so        (a built library travels gzipped: ~5 MB instead of ~21)
+#   run(command="bash bench/decode_order_ab.sh", carry=[".deb", ".ab/libs"])
+# ORDER_OLD: the old library (.so or .so.gz; default .ab/libs/old.so.gz);
+# ORDER_BATCHES: decode_skew.py --batches; ORDER_TESTS: test_decode filters
+# ("" skips the tests and sanitizers).
+set -u
+BUDGET=${BUDGET:-560}
+. "$(dirname "$0")/device_common.sh"
+OLD=${ORDER_OLD:-.ab/libs/old.so.gz}
+BATCHES=${ORDER_BATCHES:-48:16384,48:16384:2,40:12000,64:8192,128:8192,96:4096,128:4096,256:4096,256:2048,64=4096,128=8192,48=16000}
+TESTS=${ORDER_TESTS-decode_fwd_decode_sm90_hdim128_bf16}
+note "gpu: $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader)"
+setup_cmocka
+t=$SECONDS
+{ timeout 10 python3 bench/small_spec.py gen/spec.py && timeout "$(cap 300)" ninja -j16 build/libflashattn.so \
+  ${TESTS:+build/tests/test_decode build/fa_demo}; } >"$OUT/build.log" 2>&1 || { note "build: FAILED"; tail -20 "$OUT/build.log"; exit 1; }
+note "build: ok in $((SECONDS - t)) s"
+LIB_NEW=$(realpath build/libflashattn.so) LIB_OLD=/tmp/old_lib.so
+case "$OLD" in *.gz) gzip -dc "$OLD" >$LIB_OLD ;; *) cp "$OLD" $LIB_OLD ;; esac
+
+for side in new-first old-first; do
+  swap=""; [ $side = old-first ] && swap=--swap
+  PYTHONPATH=python FLASHATTN_LIB=$LIB_NEW timeout "$(cap 200)" python3 bench/decode_skew.py --splits 0 --pages 0 \
+    --ab "$LIB_OLD" --batches "$BATCHES" $swap --json "$OUT/order_$side.json" 2>&1 | grep -v -i warn |
+    tee "$OUT/order_$side.log" | grep -E "seqs|splits0|old" | sed "s/^/[$side] /" >>"$SUMMARY"
+done
+PYTHONPATH=python FLASHATTN_LIB=$LIB_NEW timeout "$(cap 120)" python3 bench/bench_decode.py --sections mixed \
+  --ab "$LIB_OLD" --json "$OUT/mixed.json" --md "$OUT/mixed.md" 2>&1 | grep -v -i warn | tail -12 | sed "s/^/[mixed] /" >>"$SUMMARY"
+
+if [ -n "$TESTS" ]; then
+  for f in $TESTS; do
+    timeout "$(cap 200)" build/tests/test_decode "$f" >"$OUT/test_$f.log" 2>&1
+    note "test_decode $f: exit $? ($(counts "$OUT/test_$f.log")) $(grep -oE 'worst error: .*' "$OUT/test_$f.log" | head -3 | tr '\n' ' ')"
+  done
+  demo=(--heads-q 32 --heads-k 8 --seqlens-k 3000,100,2500,7,4096,1,2049,900,3500,60,2100,2300,1500,4000,20,3900,2200,10,2600,3100,50,1999,3333,2048,1200,4001,5,3999,2047,700,2900,3800,15,2500 --check-rows 8)
+  for tool in memcheck racecheck; do
+    timeout "$(cap 120)" compute-sanitizer --tool $tool --error-exitcode 99 build/fa_demo --decode "${demo[@]}" \
+      >"$OUT/demo_$tool.log" 2>&1
+    note "$tool fa_demo --decode (34 caches 1..4k): exit $? | $(grep -E '^kernel:' "$OUT/demo_$tool.log" | cut -d' ' -f2) | $(grep -oE '(PASS|FAIL).*$' "$OUT/demo_$tool.log" | head -1) | $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$OUT/demo_$tool.log")"
+  done
+fi
+cat "$SUMMARY"
