@@ -6,8 +6,9 @@ one run, bf16, GQA 32/8, d128, one query per sequence.
                                  [--batches 48:16384,64=4096] [--pages 0,16] [--swap]
 
 --batches replaces the default list: N:MAX[:SEED] is N caches of 1..MAX keys
-(uniform, seed 1 unless given), N=L is N caches of L keys each (passed as
-varlen with seqused_k, so the host does not know they are equal). --swap
+(uniform, seed 1 unless given), N=L is N caches of L keys each and
+N=L+M=K groups of them (passed as varlen with seqused_k, so the host does
+not know which are equal). --swap
 times the old build (--ab) first in each round, for the place-in-the-order
 bias (the side right after another call of the same kernel reads faster).
 
@@ -111,9 +112,10 @@ def main():
     if args.batches:
         cases = []
         for item in args.batches.split(","):
-            if "=" in item:
-                n, length = (int(x) for x in item.split("="))
-                cases.append((f"{n} seqs = {length}", [length] * n))
+            if "=" in item:  # N=L, or groups N=L+M=K
+                groups = [tuple(int(x) for x in g.split("=")) for g in item.split("+")]
+                cases.append((" + ".join(f"{n} x {length}" for n, length in groups),
+                              [length for n, length in groups for _ in range(n)]))
             else:
                 n, most, *seed = (int(x) for x in item.split(":"))
                 g = torch.Generator().manual_seed(seed[0] if seed else 1)
