@@ -60,7 +60,12 @@ int main(int argc, char **argv) {
   const int num_splits = argc > 2 ? atoi(argv[2]) : 0;
   const int bf16 = strstr(FA_TRACE_KERNEL, "_fp16_") == nullptr;
   const char *hd = strstr(FA_TRACE_KERNEL, "hdim");
-  const int d = hd != nullptr ? atoi(hd + 4) : 0, hq = 32, hk = 8;
+  const int d = hd != nullptr ? atoi(hd + 4) : 0;
+  // TRACE_HEADS=HQ:HK (default 32:8, the bench rows' GQA)
+  int hq = 32, hk = 8;
+  if (const char *h = getenv("TRACE_HEADS")) {
+    if (sscanf(h, "%d:%d", &hq, &hk) != 2 || hq <= 0 || hk <= 0 || hq % hk != 0) die("TRACE_HEADS", "want HQ:HK");
+  }
   if (d <= 0) die("FA_TRACE_KERNEL", "no hdim<d> in the name");
   const int b = (int)lens.size();
   int64_t total_k = 0;

@@ -15,6 +15,7 @@
 # mixed batch; 504x1024,8x16384 is the most sequences splits by length
 # plan, for the plan's cost). TRACE_KERNEL: the generated decode kernel (default the
 # sm_90 d128 bf16 one). Raw traces come back in traces.tgz.
+# TRACE_HEADS=HQ:HK: the heads (default 32:8).
 set -u
 BUDGET=${BUDGET:-400}
 . "$(dirname "$0")/device_common.sh"
