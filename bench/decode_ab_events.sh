@@ -68,17 +68,11 @@ for item in $(echo "${AB_MORE:-}" | tr ',' ' '); do
     grep -v -i warn | tee "$OUT/skew_${item%%=*}.log" | grep -E "seqs|splits0|old" | sed "s/^/[skew ${item%%=*}] /" >>"$SUMMARY"
 done
 
-for f in $TESTS; do
-  timeout "$(cap 150)" build/tests/test_decode "$f" >"$OUT/test_$f.log" 2>&1
-  note "test_decode $f: exit $? ($(counts "$OUT/test_$f.log")) $(grep -oE 'worst error: .*' "$OUT/test_$f.log" | head -3 | tr '\n' ' ')"
-done
+# shellcheck disable=SC2086
+decode_tests 150 $TESTS
 IFS=';' read -r -a demo_sets <<<"$DEMOS"
 for args in "${demo_sets[@]}"; do
-  for tool in memcheck racecheck; do
-    # shellcheck disable=SC2086
-    timeout "$(cap 120)" compute-sanitizer --tool $tool --error-exitcode 99 build/fa_demo --decode $args \
-      >"$OUT/demo_$tool.log" 2>&1
-    note "$tool fa_demo --decode $args: exit $? | $(grep -E '^kernel:' "$OUT/demo_$tool.log" | cut -d' ' -f2) | $(grep -oE '(PASS|FAIL).*$' "$OUT/demo_$tool.log" | head -1) | $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$OUT/demo_$tool.log")"
-  done
+  # shellcheck disable=SC2086
+  sanitize_decode_demo "$args" $args
 done
 cat "$SUMMARY"

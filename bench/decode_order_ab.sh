@@ -37,15 +37,9 @@ PYTHONPATH=python FLASHATTN_LIB=$LIB_NEW timeout "$(cap 120)" python3 bench/benc
   --ab "$LIB_OLD" --json "$OUT/mixed.json" --md "$OUT/mixed.md" 2>&1 | grep -v -i warn | tail -12 | sed "s/^/[mixed] /" >>"$SUMMARY"
 
 if [ -n "$TESTS" ]; then
-  for f in $TESTS; do
-    timeout "$(cap 200)" build/tests/test_decode "$f" >"$OUT/test_$f.log" 2>&1
-    note "test_decode $f: exit $? ($(counts "$OUT/test_$f.log")) $(grep -oE 'worst error: .*' "$OUT/test_$f.log" | head -3 | tr '\n' ' ')"
-  done
-  demo=(--heads-q 32 --heads-k 8 --seqlens-k 3000,100,2500,7,16384,1,2049,900,3500,60,2100,2300,1500,4000,20,3900,2200,10,2600,3100,50,1999,3333,2048,1200,4001,5,3999,2047,700,2900,3800,15,2500 --check-rows 8)
-  for tool in memcheck racecheck; do
-    timeout "$(cap 120)" compute-sanitizer --tool $tool --error-exitcode 99 build/fa_demo --decode "${demo[@]}" \
-      >"$OUT/demo_$tool.log" 2>&1
-    note "$tool fa_demo --decode (34 caches 1..16k): exit $? | $(grep -E '^kernel:' "$OUT/demo_$tool.log" | cut -d' ' -f2) | $(grep -oE '(PASS|FAIL).*$' "$OUT/demo_$tool.log" | head -1) | $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$OUT/demo_$tool.log")"
-  done
+  # shellcheck disable=SC2086
+  decode_tests 200 $TESTS
+  sanitize_decode_demo "(34 caches 1..16k)" --heads-q 32 --heads-k 8 --check-rows 8 --seqlens-k \
+    3000,100,2500,7,16384,1,2049,900,3500,60,2100,2300,1500,4000,20,3900,2200,10,2600,3100,50,1999,3333,2048,1200,4001,5,3999,2047,700,2900,3800,15,2500
 fi
 cat "$SUMMARY"

@@ -86,7 +86,7 @@ def main():
     ap.add_argument("--splits", default="0,1,2,3,4,6,8")
     ap.add_argument("--ab", help="the older library: its num_splits 0 timed with the others")
     ap.add_argument("--head-dim", type=int, default=128, help="the rows' head dim (bench_decode.D)")
-    ap.add_argument("--batches", help="N:MAX[:SEED] (uniform 1..MAX) or N=L (equal), comma-separated")
+    ap.add_argument("--batches", help="N:MAX[:SEED] (uniform 1..MAX), N=L (equal) or N=L+M=K (groups), comma-separated")
     ap.add_argument("--pages", default="0,16", help="page sizes (0: a packed contiguous cache)")
     ap.add_argument("--swap", action="store_true", help="the old build first in each round")
     args = ap.parse_args()
@@ -126,7 +126,7 @@ def main():
         for ps in (int(x) for x in args.pages.split(",")):
             calls, diffs, nbytes = batch(lens, ps, splits, gen, old, args.swap)
             best = B.best_of_rounds(calls)
-            row = {"row": f"{label} {'page16' if ps else 'contiguous'}", "kv_bytes": nbytes,
+            row = {"row": f"{label} {f'page{ps}' if ps else 'contiguous'}", "kv_bytes": nbytes,
                    "kernel": calls["splits0"].kernel, "ours_ms": best["splits0"], **{f"{n}_ms": t for n, t in best.items()},
                    "max_diff_vs_varlen": max(diffs.values())}
             rows.append(row)

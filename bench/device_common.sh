@@ -55,3 +55,27 @@ copy_tree() {
   [ -z "$patch" ] && return 0
   (cd "$dest" && git apply "$here/$patch") || { note "$patch does not apply"; return 1; }
 }
+
+# decode_tests SECONDS FILTER...: each test_decode filter of build/tests,
+# its exit, counts and worst errors in the summary.
+decode_tests() {
+  local limit=$1 f
+  shift
+  for f in "$@"; do
+    timeout "$(cap "$limit")" build/tests/test_decode "$f" >"$OUT/test_$f.log" 2>&1
+    note "test_decode $f: exit $? ($(counts "$OUT/test_$f.log")) $(grep -oE 'worst error: .*' "$OUT/test_$f.log" | head -3 | tr '\n' ' ')"
+  done
+}
+
+# sanitize_decode_demo LABEL ARG...: build/fa_demo --decode ARG... under
+# memcheck and racecheck, each with its kernel, check and summary in the
+# summary.
+sanitize_decode_demo() {
+  local label=$1 tool
+  shift
+  for tool in memcheck racecheck; do
+    timeout "$(cap 120)" compute-sanitizer --tool $tool --error-exitcode 99 build/fa_demo --decode "$@" \
+      >"$OUT/demo_$tool.log" 2>&1
+    note "$tool fa_demo --decode $label: exit $? | $(grep -E '^kernel:' "$OUT/demo_$tool.log" | cut -d' ' -f2) | $(grep -oE '(PASS|FAIL).*$' "$OUT/demo_$tool.log" | head -1) | $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$OUT/demo_$tool.log")"
+  done
+}
