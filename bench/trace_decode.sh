@@ -15,7 +15,7 @@
 # mixed batch; 504x1024,8x16384 is the most sequences splits by length
 # plan, for the plan's cost). TRACE_KERNEL: the generated decode kernel (default the
 # sm_90 d128 bf16 one). Raw traces come back in traces.tgz.
-# TRACE_HEADS=HQ:HK: the heads (default 32:8).
+# TRACE_HEADS=HQ:HK: the heads (default 32:8); a row's own as ROW@HQ:HK.
 set -u
 BUDGET=${BUDGET:-400}
 . "$(dirname "$0")/device_common.sh"
@@ -42,13 +42,15 @@ trace_variant() {
   note "$name: built in $((SECONDS - t)) s ($tree${patch:+ with $patch})"
   local row lengths splits file
   for row in $ROWS; do
+    heads=${TRACE_HEADS:-32:8}
+    case "$row" in *@*) heads=${row#*@} row=${row%@*} ;; esac
     lengths=${row%%:*}
     splits=0
     [ "$row" != "$lengths" ] && splits=${row#*:}
     [ "$lengths" = mixed48 ] && lengths=$mixed48
     [ -z "$lengths" ] && { note "$name $row: no lengths (torch missing?)"; continue; }
-    file="$OUT/trace_${name}_$(echo "$row" | tr ',:' '_-' | cut -c1-40).txt"
-    timeout "$(cap 60)" "$w/build/trace_decode" "$lengths" "$splits" >"$file" 2>&1
+    file="$OUT/trace_${name}_$(echo "$row" | tr ',:' '_-' | cut -c1-40)_h${heads%%:*}.txt"
+    TRACE_HEADS=$heads timeout "$(cap 60)" "$w/build/trace_decode" "$lengths" "$splits" >"$file" 2>&1
     note "$name $row: exit $?"
     python3 "$SRC/bench/trace_decode.py" "$file" >"${file%.txt}.summary" 2>&1
   done
