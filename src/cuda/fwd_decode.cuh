@@ -903,21 +903,29 @@ __device__ bool find_piece_in_warp(const fa_fwd_args &a, int m_tiles, DecodePiec
 
 // Where a launch's pieces come from: the grid (no plan: splits x units),
 // or splits by length planned in each warp (at most 32 sequences) or by
-// the block (up to FA_DECODE_PLAN_MAX_BATCH). Each plan has a kernel of its
-// own: with the block's plan inlined, its unrolled forms slowed the start
-// of every block and its epilogue by 2-3 us at b1/b8 (code layout; the
-// warp's plan alone left them as without a plan: fwd_decode.md), and out
-// of line (a call) the 512-sequence launch lost 7-12%.
-enum class DecodePlan { kNone, kInWarp, kInBlock };
+// the block, one, two or four sequences a thread (up to
+// FA_DECODE_PLAN_MAX_BATCH). Each plan has a kernel of its own, so that a
+// kernel holds one plan's code: with the block's three unrolled forms
+// inlined in the kernel without a plan, every block of a small launch
+// started and ended 2-3 us later (b1/b8), and with the three in one kernel
+// the first blocks of a GPC to finish stalled ~20-25 us in the merge and
+// epilogue of a launch of more than one wave, where the warp's plan (small
+// code) does not (fwd_decode.md "A kernel per plan"). Out of line (a call)
+// the 512-sequence launch lost 7-12%.
+enum class DecodePlan { kNone, kInWarp, kInBlock1, kInBlock2, kInBlock4 };
 
-// The block's piece by length: the plan for as many rounds as the batch needs.
+// Sequences a thread of the block's plan (T::kThreads of them a round).
+__host__ __device__ constexpr int decode_plan_rounds(DecodePlan plan) {
+  return plan == DecodePlan::kInBlock1 ? 1 : plan == DecodePlan::kInBlock2 ? 2 : 4;
+}
+
+// The plan of a launch of `batch` sequences split by length (split_slots > 0).
 template <class T>
-__device__ bool find_piece_in_block(const fa_fwd_args &a, int m_tiles, unsigned char *tables, DecodePiece &pc,
-                                    fa_seq &seq) {
+DecodePlan decode_plan_of(int64_t split_slots, int batch) {
   static_assert(FA_DECODE_PLAN_MAX_BATCH == 4 * T::kThreads, "up to 4 rounds of sequences");
-  if (a.batch <= T::kThreads) return find_piece_by_length<T, 1>(a, m_tiles, tables, pc, seq);
-  if (a.batch <= 2 * T::kThreads) return find_piece_by_length<T, 2>(a, m_tiles, tables, pc, seq);
-  return find_piece_by_length<T, 4>(a, m_tiles, tables, pc, seq);
+  if (split_slots <= 0) return DecodePlan::kNone;
+  if (batch <= kWarpPlanMaxBatch) return DecodePlan::kInWarp;
+  return batch <= T::kThreads ? DecodePlan::kInBlock1 : batch <= 2 * T::kThreads ? DecodePlan::kInBlock2 : DecodePlan::kInBlock4;
 }
 
 // ------------------------------------------------------------ the kernel
@@ -1008,8 +1016,11 @@ __global__ void __launch_bounds__(T::kThreads)
   constexpr bool kByLength = PLAN != DecodePlan::kNone;
   if constexpr (kByLength) {
     static_assert(kPlanTableBytes <= T::kRingOrMergeBytes, "the plan's tables fit the ring");
-    const bool found = PLAN == DecodePlan::kInWarp ? find_piece_in_warp<T>(a, m_tiles, pc, seq)
-                                                   : find_piece_in_block<T>(a, m_tiles, smem + T::kQBytes, pc, seq);
+    bool found;
+    if constexpr (PLAN == DecodePlan::kInWarp)
+      found = find_piece_in_warp<T>(a, m_tiles, pc, seq);
+    else
+      found = find_piece_by_length<T, decode_plan_rounds(PLAN)>(a, m_tiles, smem + T::kQBytes, pc, seq);
     if (!found) {
       tr.mark(kDtExit);
       return;
@@ -1217,8 +1228,12 @@ const void *decode_kernel_for(DecodePlan plan) {
   switch (plan) {
     case DecodePlan::kInWarp:
       return reinterpret_cast<const void *>(fwd_decode_kernel<T, SOFTCAP, DecodePlan::kInWarp, KEYS_AS_M>);
-    case DecodePlan::kInBlock:
-      return reinterpret_cast<const void *>(fwd_decode_kernel<T, SOFTCAP, DecodePlan::kInBlock, KEYS_AS_M>);
+    case DecodePlan::kInBlock1:
+      return reinterpret_cast<const void *>(fwd_decode_kernel<T, SOFTCAP, DecodePlan::kInBlock1, KEYS_AS_M>);
+    case DecodePlan::kInBlock2:
+      return reinterpret_cast<const void *>(fwd_decode_kernel<T, SOFTCAP, DecodePlan::kInBlock2, KEYS_AS_M>);
+    case DecodePlan::kInBlock4:
+      return reinterpret_cast<const void *>(fwd_decode_kernel<T, SOFTCAP, DecodePlan::kInBlock4, KEYS_AS_M>);
     default: return reinterpret_cast<const void *>(fwd_decode_kernel<TNone, SOFTCAP, DecodePlan::kNone, KEYS_AS_M>);
   }
 }
@@ -1252,9 +1267,7 @@ int launch_fwd_decode(const fa_fwd_args *args, cudaStream_t stream) {
   // Splits by length in kernels of their own (DecodePlan), so the launches
   // that do not use them run the code (and registers) they had before the
   // plan existed.
-  const DecodePlan plan = args->split_slots <= 0                ? DecodePlan::kNone
-                          : args->batch <= kWarpPlanMaxBatch ? DecodePlan::kInWarp
-                                                             : DecodePlan::kInBlock;
+  const DecodePlan plan = decode_plan_of<T>(args->split_slots, args->batch);
   alignas(64) CUtensorMap tm_k, tm_v;
   int tile_copies = encode_decode_tile_maps<T>(args, &tm_k, &tm_v);
   // Every block keys as M: tile copies, and a sequence's rows (Q x heads
