@@ -101,6 +101,12 @@ def summarize(meta, blocks, per_block):
         print(row("empty block: entry -> exit", [b["exit"] - b["entry"] for b in empty if b["exit"] >= 0]))
     print(row("entry -> piece", [b["piece"] - b["entry"] for b in work]))
     print(row("piece -> Q landed", [b["q"] - b["piece"] for b in work]))
+    # blocks that entered after the first microsecond took a freed slot:
+    # their start is a turnover's, with the kernel's code warm on the SM
+    later = [b for b in work if b["entry"] - start >= 1000]
+    if later:
+        print(row("later waves: entry -> piece", [b["piece"] - b["entry"] for b in later]))
+        print(row("later waves: piece -> Q landed", [b["q"] - b["piece"] for b in later]))
     print(row("Q -> first tile (warp mean)",
               [statistics.mean([f - b["q"] for f in warp_cols(b, "first")]) for b in work if warp_cols(b, "first")]))
     loops = [x for b in work for x in warp_loops(b)]
