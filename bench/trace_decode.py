@@ -113,12 +113,12 @@ def summarize(meta, blocks, per_block):
     print(row("main loop (each warp)", loops))
     print(row("warps' loop ends: max - min",
               [max(warp_cols(b, "end")) - min(warp_cols(b, "end")) for b in work if len(warp_cols(b, "end")) > 1]))
-    print(row("last loop end -> merged", [b["merged"] - max(warp_cols(b, "end") or [b["q"]]) for b in work]))
+    merges = [b["merged"] - max(warp_cols(b, "end") or [b["q"]]) for b in work]
+    print(row("last loop end -> merged", merges))
     print(row("merged -> exit (epilogue)", [b["exit"] - b["merged"] for b in work if b["exit"] >= 0]))
     # a stall on a GPC's first finishers (fwd_decode.md "A kernel per plan")
     slow = [b for b in work if b["exit"] >= 0 and b["exit"] - b["merged"] > 3000]
-    late = [b for b in work if b["merged"] - max(warp_cols(b, "end") or [b["q"]]) > 3000]
-    print(f"merges over 3 us: {len(late)}, epilogues over 3 us: {len(slow)} (SMs {sorted({b['smid'] for b in slow})[:16]})")
+    print(f"merges over 3 us: {sum(m > 3000 for m in merges)}, epilogues over 3 us: {len(slow)} (SMs {sorted({b['smid'] for b in slow})[:16]})")
     print(row("block life (entry -> exit)", [b["exit"] - b["entry"] for b in work if b["exit"] >= 0]))
     print(row("cycles: entry -> piece", [b["c_piece"] for b in work], 1, "cyc"))
     print(row("cycles: entry -> Q landed", [b["c_q"] for b in work], 1, "cyc"))

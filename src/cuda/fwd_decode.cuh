@@ -925,7 +925,8 @@ DecodePlan decode_plan_of(int64_t split_slots, int batch) {
   static_assert(FA_DECODE_PLAN_MAX_BATCH == 4 * T::kThreads, "up to 4 rounds of sequences");
   if (split_slots <= 0) return DecodePlan::kNone;
   if (batch <= kWarpPlanMaxBatch) return DecodePlan::kInWarp;
-  return batch <= T::kThreads ? DecodePlan::kInBlock1 : batch <= 2 * T::kThreads ? DecodePlan::kInBlock2 : DecodePlan::kInBlock4;
+  if (batch <= T::kThreads) return DecodePlan::kInBlock1;
+  return batch <= 2 * T::kThreads ? DecodePlan::kInBlock2 : DecodePlan::kInBlock4;
 }
 
 // ------------------------------------------------------------ the kernel
