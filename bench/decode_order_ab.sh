@@ -11,7 +11,9 @@
 #   run(command="bash bench/decode_order_ab.sh", carry=[".deb", ".ab/libs"])
 # ORDER_OLD: the old library (.so or .so.gz; default .ab/libs/old.so.gz);
 # ORDER_BATCHES: decode_skew.py --batches; ORDER_TESTS: test_decode filters
-# ("" skips the tests and sanitizers).
+# ("" skips the tests and sanitizers); ORDER_PATCHES: patches applied in
+# order (patch -p1) to this tree before its build, the new side (e.g.
+# bench/experiments/decode-plan-tickets.patch against main's library).
 set -u
 BUDGET=${BUDGET:-560}
 . "$(dirname "$0")/device_common.sh"
@@ -20,6 +22,10 @@ BATCHES=${ORDER_BATCHES:-48:16384,48:16384:2,40:12000,64:8192,128:8192,96:4096,1
 TESTS=${ORDER_TESTS-decode_fwd_decode_sm90_hdim128_bf16}
 note "gpu: $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader)"
 setup_cmocka
+for p in ${ORDER_PATCHES:-}; do
+  patch -p1 -s --no-backup-if-mismatch <"$p" || { note "patch $p: FAILED"; exit 1; }
+  note "applied $p"
+done
 t=$SECONDS
 { timeout 10 python3 bench/small_spec.py gen/spec.py && timeout "$(cap 300)" ninja -j16 build/libflashattn.so \
   ${TESTS:+build/tests/test_decode build/fa_demo}; } >"$OUT/build.log" 2>&1 || { note "build: FAILED"; tail -20 "$OUT/build.log"; exit 1; }
