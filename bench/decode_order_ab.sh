@@ -3,7 +3,7 @@
 # against an older build, in one device call, on batches of unequal and
 # equal caches: decode_skew.py --batches with this tree's library first and
 # then the old one first in each round (the place-in-the-order bias), the
-# mixed row of bench_decode.py, test_decode's d128 bf16 cases on this tree,
+# row(s) of bench_decode.py (ORDER_SECTIONS), test_decode's d128 bf16 cases on this tree,
 # and memcheck / racecheck of an fa_demo --decode run that plans.
 #   sh bench/ab_tree.sh .ab/old; (cd .ab/old && python3 bench/small_spec.py gen/spec.py &&
 #     ninja build/libflashattn.so); strip -g -o .ab/libs/old.so .ab/old/build/libflashattn.so;
@@ -13,13 +13,17 @@
 # ORDER_BATCHES: decode_skew.py --batches; ORDER_TESTS: test_decode filters
 # ("" skips the tests and sanitizers); ORDER_PATCHES: patches applied in
 # order (patch -p1) to this tree before its build, the new side (e.g.
-# bench/experiments/decode-plan-tickets.patch against main's library).
+# bench/experiments/decode-plan-tickets.patch against main's library);
+# ORDER_SECTIONS: bench_decode.py's sections, timed against the old library
+# (default mixed; decode for the bar rows), ORDER_BENCH_ARGS more of its
+# options (e.g. "--pages 16").
 set -u
 BUDGET=${BUDGET:-560}
 . "$(dirname "$0")/device_common.sh"
 OLD=${ORDER_OLD:-.ab/libs/old.so.gz}
 BATCHES=${ORDER_BATCHES:-48:16384,48:16384:2,40:12000,64:8192,128:8192,96:4096,128:4096,256:4096,256:2048,64=4096,128=8192,48=16000}
 TESTS=${ORDER_TESTS-decode_fwd_decode_sm90_hdim128_bf16}
+SECTIONS=${ORDER_SECTIONS:-mixed} BENCH_ARGS=${ORDER_BENCH_ARGS:-}
 note "gpu: $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader)"
 setup_cmocka
 for p in ${ORDER_PATCHES:-}; do
@@ -39,8 +43,10 @@ for side in new-first old-first; do
     --ab "$LIB_OLD" --batches "$BATCHES" $swap --json "$OUT/order_$side.json" 2>&1 | grep -v -i warn |
     tee "$OUT/order_$side.log" | grep -E "seqs|splits0|old" | sed "s/^/[$side] /" >>"$SUMMARY"
 done
-PYTHONPATH=python FLASHATTN_LIB=$LIB_NEW timeout "$(cap 120)" python3 bench/bench_decode.py --sections mixed \
-  --ab "$LIB_OLD" --json "$OUT/mixed.json" --md "$OUT/mixed.md" 2>&1 | grep -v -i warn | tail -12 | sed "s/^/[mixed] /" >>"$SUMMARY"
+# shellcheck disable=SC2086
+PYTHONPATH=python FLASHATTN_LIB=$LIB_NEW timeout "$(cap 180)" python3 bench/bench_decode.py --sections "$SECTIONS" \
+  $BENCH_ARGS --ab "$LIB_OLD" --json "$OUT/bench.json" --md "$OUT/bench.md" 2>&1 | grep -v -i warn | tail -40 |
+  sed "s/^/[bench] /" >>"$SUMMARY"
 
 if [ -n "$TESTS" ]; then
   # shellcheck disable=SC2086
