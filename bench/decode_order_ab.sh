@@ -14,6 +14,7 @@
 # ("" skips the tests and sanitizers); ORDER_PATCHES: patches applied in
 # order (patch -p1) to this tree before its build, the new side (e.g.
 # bench/experiments/decode-plan-tickets.patch against main's library);
+# ORDER_SKEW_ARGS: more decode_skew.py options (e.g. "--heads 32:4");
 # ORDER_SECTIONS: bench_decode.py's sections, timed against the old library
 # (default mixed; decode for the bar rows), ORDER_BENCH_ARGS more of its
 # options (e.g. "--pages 16").
@@ -40,7 +41,7 @@ case "$OLD" in *.gz) gzip -dc "$OLD" >$LIB_OLD ;; *) cp "$OLD" $LIB_OLD ;; esac
 for side in new-first old-first; do
   swap=""; [ $side = old-first ] && swap=--swap
   PYTHONPATH=python FLASHATTN_LIB=$LIB_NEW timeout "$(cap 200)" python3 bench/decode_skew.py --splits 0 --pages 0 \
-    --ab "$LIB_OLD" --batches "$BATCHES" $swap --json "$OUT/order_$side.json" 2>&1 | grep -v -i warn |
+    --ab "$LIB_OLD" --batches "$BATCHES" $swap ${ORDER_SKEW_ARGS:-} --json "$OUT/order_$side.json" 2>&1 | grep -v -i warn |
     tee "$OUT/order_$side.log" | grep -E "seqs|splits0|old" | sed "s/^/[$side] /" >>"$SUMMARY"
 done
 # shellcheck disable=SC2086

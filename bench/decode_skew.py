@@ -1,9 +1,9 @@
 """Decode over sequences of very different cache lengths (a serving batch):
 ours at forced num_splits next to the heuristic's choice (0) and varlen_attn,
-one run, bf16, GQA 32/8, d128, one query per sequence.
+one run, bf16, GQA 32/8 (--heads), d128, one query per sequence.
 
     python3 bench/decode_skew.py [--json FILE] [--splits 0,1,2,4,8] [--ab OLD_LIB] [--head-dim 64]
-                                 [--batches 48:16384,64=4096] [--pages 0,16] [--swap]
+                                 [--batches 48:16384,64=4096] [--pages 0,16] [--swap] [--heads 32:4]
 
 --batches replaces the default list: N:MAX[:SEED] is N caches of 1..MAX keys
 (uniform, seed 1 unless given), N=L is N caches of L keys each and
@@ -89,8 +89,10 @@ def main():
     ap.add_argument("--batches", help="N:MAX[:SEED] (uniform 1..MAX), N=L (equal) or N=L+M=K (groups), comma-separated")
     ap.add_argument("--pages", default="0,16", help="page sizes (0: a packed contiguous cache)")
     ap.add_argument("--swap", action="store_true", help="the old build first in each round")
+    ap.add_argument("--heads", default="32:8", help="query heads:KV heads (bench_decode.HQ, HK)")
     args = ap.parse_args()
     B.D = args.head_dim
+    B.HQ, B.HK = (int(x) for x in args.heads.split(":"))
     B.LIB = N.load()
     old = N.load(args.ab) if args.ab else None
     splits = [int(x) for x in args.splits.split(",")]
@@ -126,7 +128,8 @@ def main():
         for ps in (int(x) for x in args.pages.split(",")):
             calls, diffs, nbytes = batch(lens, ps, splits, gen, old, args.swap)
             best = B.best_of_rounds(calls)
-            row = {"row": f"{label} {f'page{ps}' if ps else 'contiguous'}", "kv_bytes": nbytes,
+            heads = "" if (B.HQ, B.HK) == (32, 8) else f" gqa{B.HQ}/{B.HK}"
+            row = {"row": f"{label}{heads} {f'page{ps}' if ps else 'contiguous'}", "kv_bytes": nbytes,
                    "kernel": calls["splits0"].kernel, "ours_ms": best["splits0"], **{f"{n}_ms": t for n, t in best.items()},
                    "max_diff_vs_varlen": max(diffs.values())}
             rows.append(row)
