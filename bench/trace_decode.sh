@@ -40,7 +40,7 @@ trace_variant() {
     -o build/trace_decode) >"$OUT/trace_build_$name.log" 2>&1 ||
     { note "$name: harness build failed: $(tail -3 "$OUT/trace_build_$name.log")"; return; }
   note "$name: built in $((SECONDS - t)) s ($tree${patch:+ with $patch})"
-  local row lengths splits file
+  local row lengths splits file heads
   for row in $ROWS; do
     heads=${TRACE_HEADS:-32:8}
     case "$row" in *@*) heads=${row#*@} row=${row%@*} ;; esac
