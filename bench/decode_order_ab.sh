@@ -17,7 +17,9 @@
 # ORDER_SKEW_ARGS: more decode_skew.py options (e.g. "--heads 32:4");
 # ORDER_SECTIONS: bench_decode.py's sections, timed against the old library
 # (default mixed; decode for the bar rows), ORDER_BENCH_ARGS more of its
-# options (e.g. "--pages 16").
+# options (e.g. "--pages 16"). ORDER_NEW: a library built elsewhere (.so or
+# .so.gz, e.g. a small build of main + a patch) as the new side: no
+# patches, no build, so ORDER_TESTS must be "".
 set -u
 BUDGET=${BUDGET:-560}
 . "$(dirname "$0")/device_common.sh"
@@ -27,6 +29,16 @@ TESTS=${ORDER_TESTS-decode_fwd_decode_sm90_hdim128_bf16}
 SECTIONS=${ORDER_SECTIONS:-mixed} BENCH_ARGS=${ORDER_BENCH_ARGS:-}
 note "gpu: $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader)"
 setup_cmocka
+# unpack LIB DEST: a library carried as .so or .so.gz.
+unpack() { case "$1" in *.gz) gzip -dc "$1" >"$2" ;; *) cp "$1" "$2" ;; esac; }
+LIB_OLD=/tmp/old_lib.so
+unpack "$OLD" $LIB_OLD
+if [ -n "${ORDER_NEW:-}" ]; then
+  [ -z "$TESTS${ORDER_PATCHES:-}" ] || { note "ORDER_NEW: set ORDER_TESTS=\"\" and no ORDER_PATCHES (nothing is built)"; exit 2; }
+  LIB_NEW=/tmp/new_lib.so
+  unpack "$ORDER_NEW" $LIB_NEW
+  note "new side: $ORDER_NEW; old side: $OLD"
+else
 for p in ${ORDER_PATCHES:-}; do
   patch -p1 -s --no-backup-if-mismatch <"$p" || { note "patch $p: FAILED"; exit 1; }
   note "applied $p"
@@ -35,8 +47,8 @@ t=$SECONDS
 { timeout 10 python3 bench/small_spec.py gen/spec.py && timeout "$(cap 300)" ninja -j16 build/libflashattn.so \
   ${TESTS:+build/tests/test_decode build/fa_demo}; } >"$OUT/build.log" 2>&1 || { note "build: FAILED"; tail -20 "$OUT/build.log"; exit 1; }
 note "build: ok in $((SECONDS - t)) s"
-LIB_NEW=$(realpath build/libflashattn.so) LIB_OLD=/tmp/old_lib.so
-case "$OLD" in *.gz) gzip -dc "$OLD" >$LIB_OLD ;; *) cp "$OLD" $LIB_OLD ;; esac
+LIB_NEW=$(realpath build/libflashattn.so)
+fi
 
 for side in new-first old-first; do
   swap=""; [ $side = old-first ] && swap=--swap
