@@ -19,7 +19,10 @@
 # (default mixed; decode for the bar rows), ORDER_BENCH_ARGS more of its
 # options (e.g. "--pages 16"). ORDER_NEW: a library built elsewhere (.so or
 # .so.gz, e.g. a small build of main + a patch) as the new side: no
-# patches, no build, so ORDER_TESTS must be "".
+# patches, no build, so ORDER_TESTS must be "". ORDER_FULL=1: build this
+# tree's whole spec (every head dim, dtype and arch) instead of the small
+# one, so that ORDER_TESTS can name any test_decode group; the filters
+# then run at once, each its own process (the timing is done by then).
 set -u
 BUDGET=${BUDGET:-560}
 . "$(dirname "$0")/device_common.sh"
@@ -44,7 +47,7 @@ for p in ${ORDER_PATCHES:-}; do
   note "applied $p"
 done
 t=$SECONDS
-{ timeout 10 python3 bench/small_spec.py gen/spec.py && timeout "$(cap 300)" ninja -j16 build/libflashattn.so \
+{ { [ "${ORDER_FULL:-0}" = 1 ] || timeout 10 python3 bench/small_spec.py gen/spec.py; } && timeout "$(cap 300)" ninja -j16 build/libflashattn.so \
   ${TESTS:+build/tests/test_decode build/fa_demo}; } >"$OUT/build.log" 2>&1 || { note "build: FAILED"; tail -20 "$OUT/build.log"; exit 1; }
 note "build: ok in $((SECONDS - t)) s"
 LIB_NEW=$(realpath build/libflashattn.so)
@@ -63,7 +66,12 @@ PYTHONPATH=python FLASHATTN_LIB=$LIB_NEW timeout "$(cap 180)" python3 bench/benc
 
 if [ -n "$TESTS" ]; then
   # shellcheck disable=SC2086
-  decode_tests 200 $TESTS
+  if [ "${ORDER_FULL:-0}" = 1 ]; then
+    for f in $TESTS; do (b=$(cap 240); T0=$SECONDS BUDGET=$b SUMMARY=$OUT/summary_$f.txt; : >"$SUMMARY"; decode_tests 240 "$f") & done
+    wait; cat "$OUT"/summary_*.txt >>"$SUMMARY"
+  else
+    decode_tests 200 $TESTS
+  fi
   sanitize_decode_demo "(34 caches 1..16k)" --heads-q 32 --heads-k 8 --check-rows 8 --seqlens-k \
     3000,100,2500,7,16384,1,2049,900,3500,60,2100,2300,1500,4000,20,3900,2200,10,2600,3100,50,1999,3333,2048,1200,4001,5,3999,2047,700,2900,3800,15,2500
 fi
