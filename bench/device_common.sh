@@ -1,7 +1,9 @@
 # Sourced by the device scripts (device_run.sh, wgmma_check.sh, wgmma_ab.sh):
 # logs in $OUT (the device tool brings them back), a summary printed last,
 # a time budget for `timeout`, and cmocka, which the device image lacks
-# (its Debian packages travel in .deb/, carried and git-ignored).
+# (its Debian packages travel in .deb/, carried and git-ignored; a fresh
+# checkout gets them with `mkdir -p .deb && cd .deb && apt-get download
+# libcmocka0 libcmocka-dev`).
 OUT=${OUT:-/tmp/fa_out}
 mkdir -p "$OUT"
 SUMMARY="$OUT/summary.txt"
