@@ -16,14 +16,9 @@ cd "$(dirname "$0")/.."
 mkdir -p .ab/libs
 build_one() {
   name=${1%%=*} patches=${1#*=} dir=.ab/${1%%=*}
-  rm -rf "$dir" && mkdir -p "$dir"
-  git archive HEAD | tar -x -C "$dir"
-  for p in $(echo "$patches" | tr '+' ' '); do
-    (cd "$dir" && patch -p1 -s --no-backup-if-mismatch <"../../bench/experiments/$p.patch") ||
-      { echo "ab_libs: $p does not apply" >&2; return 1; }
-  done
-  (cd "$dir" && python3 gen/generate.py --check >/dev/null 2>&1) ||
-    { echo "ab_libs: generated/ in $dir is not what its spec produces" >&2; return 1; }
+  # shellcheck disable=SC2046
+  sh bench/ab_tree.sh "$dir" $(for p in $(echo "$patches" | tr '+' ' '); do echo "bench/experiments/$p.patch"; done) \
+    >/dev/null || return 1
   (cd "$dir" && SMALL_HEAD_DIMS=128 python3 bench/small_spec.py gen/spec.py --wgmma-dims 128 >/dev/null &&
     ninja build/libflashattn.so >build.log 2>&1) || { echo "ab_libs: $name failed to build ($dir/build.log)" >&2; return 1; }
   strip -g -o ".ab/libs/$name.so" "$dir/build/libflashattn.so"
