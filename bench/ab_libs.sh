@@ -9,11 +9,20 @@
 # bench/decode_order_ab.sh with ORDER_OLD / ORDER_NEW (no build on the
 # device), or ORDER_PATCHES for the side that its tests must build there.
 # The trees stay in .ab/NAME (built, for a rebuild after an edit); two
-# libraries build at once (each ~45 s on two cores).
+# libraries build at once (each ~45 s on two cores). AB_BINS=1: each tree's
+# test_decode and fa_demo too (same small spec, stripped), gzipped into
+# .ab/bin/NAME/ for decode_order_ab.sh's ORDER_BIN (the tests then run on
+# the device with no build there); cmocka's headers from .deb/ if the
+# system lacks them.
 set -eu
 cd "$(dirname "$0")/.."
 [ $# -gt 0 ] || { echo "usage: sh bench/ab_libs.sh NAME=[PATCH[+PATCH...]] ..." >&2; exit 2; }
 mkdir -p .ab/libs
+if [ "${AB_BINS:-0}" = 1 ] && ! echo '#include <cmocka.h>' | cc -E -x c - >/dev/null 2>&1; then
+  [ -d .deb ] || { echo "ab_libs: AB_BINS=1 needs cmocka: mkdir -p .deb && cd .deb && apt-get download libcmocka0 libcmocka-dev" >&2; exit 2; }
+  mkdir -p /tmp/ab_cmocka && for f in .deb/*.deb; do dpkg -x "$f" /tmp/ab_cmocka; done
+  export CPATH=/tmp/ab_cmocka/usr/include LIBRARY_PATH=/tmp/ab_cmocka/usr/lib/x86_64-linux-gnu
+fi
 build_one() {
   name=${1%%=*} patches=${1#*=} dir=.ab/${1%%=*}
   # shellcheck disable=SC2046
@@ -23,6 +32,14 @@ build_one() {
     ninja build/libflashattn.so >build.log 2>&1) || { echo "ab_libs: $name failed to build ($dir/build.log)" >&2; return 1; }
   strip -g -o ".ab/libs/$name.so" "$dir/build/libflashattn.so"
   gzip -f ".ab/libs/$name.so"
+  if [ "${AB_BINS:-0}" = 1 ]; then
+    (cd "$dir" && ninja build/tests/test_decode build/fa_demo >>build.log 2>&1) ||
+      { echo "ab_libs: $name's test_decode / fa_demo failed to build ($dir/build.log)" >&2; return 1; }
+    mkdir -p ".ab/bin/$name"
+    for b in tests/test_decode fa_demo; do
+      strip -g -o ".ab/bin/$name/${b#tests/}" "$dir/build/$b" && gzip -f ".ab/bin/$name/${b#tests/}"
+    done
+  fi
   echo "ab_libs: .ab/libs/$name.so.gz = $(git rev-parse --short HEAD)${patches:+ + $patches}"
 }
 # wait_all PID...: each build's own status (wait A B gives only B's).

@@ -23,6 +23,12 @@
 # tree's whole spec (every head dim, dtype and arch) instead of the small
 # one, so that ORDER_TESTS can name any test_decode group; the filters
 # then run at once, each its own process (the timing is done by then).
+# ORDER_BIN=DIR (with ORDER_NEW): test_decode.gz and fa_demo.gz built on
+# another machine from the tree of ORDER_NEW (a wider spec than the small
+# one, e.g. every decode head dim), so ORDER_TESTS can run with no build
+# here; its filters run at once as with ORDER_FULL. ORDER_DEMO_HEADS: the
+# sanitized demo's heads (default "--heads-q 32 --heads-k 8": 272 units,
+# more than one wave at d128 on 132 SMs; "--heads-q 32 --heads-k 4": one).
 set -u
 BUDGET=${BUDGET:-560}
 . "$(dirname "$0")/device_common.sh"
@@ -30,6 +36,7 @@ OLD=${ORDER_OLD:-.ab/libs/old.so.gz}
 BATCHES=${ORDER_BATCHES:-48:16384,48:16384:2,40:12000,64:8192,128:8192,96:4096,128:4096,256:4096,256:2048,64=4096,128=8192,48=16000}
 TESTS=${ORDER_TESTS-decode_fwd_decode_sm90_hdim128_bf16}
 SECTIONS=${ORDER_SECTIONS:-mixed} BENCH_ARGS=${ORDER_BENCH_ARGS:-}
+DEMO_HEADS=${ORDER_DEMO_HEADS:---heads-q 32 --heads-k 8}
 note "gpu: $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader)"
 setup_cmocka
 # unpack LIB DEST: a library carried as .so or .so.gz.
@@ -37,9 +44,17 @@ unpack() { case "$1" in *.gz) gzip -dc "$1" >"$2" ;; *) cp "$1" "$2" ;; esac; }
 LIB_OLD=/tmp/old_lib.so
 unpack "$OLD" $LIB_OLD
 if [ -n "${ORDER_NEW:-}" ]; then
-  [ -z "$TESTS${ORDER_PATCHES:-}" ] || { note "ORDER_NEW: set ORDER_TESTS=\"\" and no ORDER_PATCHES (nothing is built)"; exit 2; }
+  [ -z "${ORDER_PATCHES:-}" ] || { note "ORDER_NEW: no ORDER_PATCHES (nothing is built)"; exit 2; }
   LIB_NEW=/tmp/new_lib.so
   unpack "$ORDER_NEW" $LIB_NEW
+  if [ -n "${ORDER_BIN:-}" ]; then
+    mkdir -p build/tests
+    unpack "$ORDER_BIN/test_decode.gz" build/tests/test_decode && unpack "$ORDER_BIN/fa_demo.gz" build/fa_demo &&
+      chmod +x build/tests/test_decode build/fa_demo || { note "ORDER_BIN $ORDER_BIN: no test_decode.gz / fa_demo.gz"; exit 2; }
+    note "tests: carried binaries from $ORDER_BIN"
+  else
+    [ -z "$TESTS" ] || { note "ORDER_NEW: set ORDER_TESTS=\"\" or ORDER_BIN (nothing is built)"; exit 2; }
+  fi
   note "new side: $ORDER_NEW; old side: $OLD"
 else
 for p in ${ORDER_PATCHES:-}; do
@@ -66,13 +81,14 @@ PYTHONPATH=python FLASHATTN_LIB=$LIB_NEW timeout "$(cap 180)" python3 bench/benc
 
 if [ -n "$TESTS" ]; then
   # shellcheck disable=SC2086
-  if [ "${ORDER_FULL:-0}" = 1 ]; then
+  if [ "${ORDER_FULL:-0}" = 1 ] || [ -n "${ORDER_BIN:-}" ]; then
     for f in $TESTS; do (b=$(cap 240); T0=$SECONDS BUDGET=$b SUMMARY=$OUT/summary_$f.txt; : >"$SUMMARY"; decode_tests 240 "$f") & done
     wait; cat "$OUT"/summary_*.txt >>"$SUMMARY"
   else
     decode_tests 200 $TESTS
   fi
-  sanitize_decode_demo "(34 caches 1..16k)" --heads-q 32 --heads-k 8 --check-rows 8 --seqlens-k \
+  # shellcheck disable=SC2086
+  sanitize_decode_demo "(34 caches 1..16k, $DEMO_HEADS)" $DEMO_HEADS --check-rows 8 --seqlens-k \
     3000,100,2500,7,16384,1,2049,900,3500,60,2100,2300,1500,4000,20,3900,2200,10,2600,3100,50,1999,3333,2048,1200,4001,5,3999,2047,700,2900,3800,15,2500
 fi
 cat "$SUMMARY"
