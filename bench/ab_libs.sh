@@ -18,10 +18,11 @@ set -eu
 cd "$(dirname "$0")/.."
 [ $# -gt 0 ] || { echo "usage: sh bench/ab_libs.sh NAME=[PATCH[+PATCH...]] ..." >&2; exit 2; }
 mkdir -p .ab/libs
-if [ "${AB_BINS:-0}" = 1 ] && ! echo '#include <cmocka.h>' | cc -E -x c - >/dev/null 2>&1; then
-  [ -d .deb ] || { echo "ab_libs: AB_BINS=1 needs cmocka: mkdir -p .deb && cd .deb && apt-get download libcmocka0 libcmocka-dev" >&2; exit 2; }
-  mkdir -p /tmp/ab_cmocka && for f in .deb/*.deb; do dpkg -x "$f" /tmp/ab_cmocka; done
-  export CPATH=/tmp/ab_cmocka/usr/include LIBRARY_PATH=/tmp/ab_cmocka/usr/lib/x86_64-linux-gnu
+if [ "${AB_BINS:-0}" = 1 ]; then
+  . bench/cmocka_env.sh
+  setup_cmocka
+  echo '#include <cmocka.h>' | cc -E -x c - >/dev/null 2>&1 ||
+    { echo "ab_libs: AB_BINS=1 needs cmocka: mkdir -p .deb && cd .deb && apt-get download libcmocka0 libcmocka-dev" >&2; exit 2; }
 fi
 build_one() {
   name=${1%%=*} patches=${1#*=} dir=.ab/${1%%=*}

@@ -20,13 +20,8 @@ counts() {
   echo "OK $(grep -c '^\[       OK \]' "$1"), FAILED $(grep -c '^\[  FAILED  \] [a-z]' "$1"), SKIPPED $(grep -c '^\[  SKIPPED \] [a-z]' "$1" | awk '{print $1/2}')"
 }
 
-setup_cmocka() {
-  if ! echo '#include <cmocka.h>' | cc -E -x c - >/dev/null 2>&1 && [ -d .deb ]; then
-    mkdir -p /tmp/cm && for f in .deb/*.deb; do timeout 20 dpkg -x "$f" /tmp/cm; done
-    export CPATH=/tmp/cm/usr/include LIBRARY_PATH=/tmp/cm/usr/lib/x86_64-linux-gnu
-    export LD_LIBRARY_PATH=/tmp/cm/usr/lib/x86_64-linux-gnu
-  fi
-}
+# setup_cmocka (cmocka_env.sh, shared with ab_libs.sh's builds here)
+. "$(dirname "${BASH_SOURCE[0]}")/cmocka_env.sh"
 
 # The ncu scripts' setup: the small build (bench/small_spec.py) of
 # build/fa_demo, and $NCU.
