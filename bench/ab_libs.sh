@@ -13,7 +13,9 @@
 # test_decode and fa_demo too (same small spec, stripped), gzipped into
 # .ab/bin/NAME/ for decode_order_ab.sh's ORDER_BIN (the tests then run on
 # the device with no build there); cmocka's headers from .deb/ if the
-# system lacks them.
+# system lacks them. AB_HEAD_DIMS (default 128): the head dims of the
+# small spec, e.g. 32,64,80,96,128,192,256 for test_decode on every decode
+# head dim (~12 min on two cores, ~28 MB gzipped).
 set -eu
 cd "$(dirname "$0")/.."
 [ $# -gt 0 ] || { echo "usage: sh bench/ab_libs.sh NAME=[PATCH[+PATCH...]] ..." >&2; exit 2; }
@@ -29,7 +31,7 @@ build_one() {
   # shellcheck disable=SC2046
   sh bench/ab_tree.sh "$dir" $(for p in $(echo "$patches" | tr '+' ' '); do echo "bench/experiments/$p.patch"; done) \
     >/dev/null || return 1
-  (cd "$dir" && SMALL_HEAD_DIMS=128 python3 bench/small_spec.py gen/spec.py --wgmma-dims 128 >/dev/null &&
+  (cd "$dir" && SMALL_HEAD_DIMS="${AB_HEAD_DIMS:-128}" python3 bench/small_spec.py gen/spec.py --wgmma-dims 128 >/dev/null &&
     ninja build/libflashattn.so >build.log 2>&1) || { echo "ab_libs: $name failed to build ($dir/build.log)" >&2; return 1; }
   strip -g -o ".ab/libs/$name.so" "$dir/build/libflashattn.so"
   gzip -f ".ab/libs/$name.so"
