@@ -134,19 +134,27 @@ static const scenario k_scenarios[] = {
  * fwd_decode.cuh's block_sort_descending, in the warp, through shared
  * memory, between a thread's rounds). Caches of 0..60 keys, many equal
  * (ties keep sequence order), and two of 17000+ keys a third into the
- * batch and near its end, on 8 SMs: the long ones split and run first.
- * The 200 with softcap (no other by-length case has it). */
-static scenario many_sequences(int batch) {
+ * batch and near its end: the long ones split and run first. On 8 SMs the
+ * units exceed the block slots and each block plans (the block's plan at
+ * two and four rounds, again at each slot's turnover); on a context
+ * claiming 512 SMs they fit one wave and the tickets kernel plans
+ * (fwd_decode.md "Tickets"). The 200 with softcap (no other by-length
+ * case has it). */
+static scenario many_sequences(int batch, int sm_count) {
   scenario sc;
   memset(&sc, 0, sizeof sc);
-  sc.what = batch > 256 ? "page 16, GQA 4/1, 400 sequences on 8 SMs, two 17000+ key caches among short ones"
-                        : "page 16, GQA 4/1, 200 sequences on 8 SMs, two 17000+ key caches among short ones, softcap";
+  if (sm_count <= 8)  /* units above the slots: each block plans */
+    sc.what = batch > 256 ? "page 16, GQA 4/1, 400 sequences on 8 SMs, two 17000+ key caches among short ones"
+                          : "page 16, GQA 4/1, 200 sequences on 8 SMs, two 17000+ key caches among short ones, softcap";
+  else  /* one wave: the tickets kernel plans (fwd_decode.md "Tickets") */
+    sc.what = batch > 256 ? "page 16, GQA 4/1, 400 sequences on 512 SMs (one wave), two 17000+ key caches"
+                          : "page 16, GQA 4/1, 200 sequences on 512 SMs (one wave), two 17000+ key caches, softcap";
   sc.batch = batch, sc.hq = 4, sc.hk = 1;
   for (int b = 0; b < sc.batch; ++b) sc.lq[b] = 1, sc.cache[b] = (b * 37) % 61;
   sc.cache[batch / 3] = 17000, sc.cache[batch - 9] = 17500;
   sc.page_size = 16, sc.wl = -1, sc.wr = 0, sc.sinks = 1, sc.lse = 1, sc.shuffle = 1;
   sc.softcap = batch > 256 ? 0.f : 30.f; /* the by-length kernel's softcap instantiation too */
-  sc.sm_count = 8;
+  sc.sm_count = sm_count;
   return sc;
 }
 
@@ -700,10 +708,11 @@ static void test_decode_case(void **state) {
    * splits to order): the many-sequence and host-split batches on the GPU
    * only. */
   if (s->c->backend == FA_BACKEND_CUDA) {
-    for (int batch = 200; batch <= MAX_B; batch += 200) {
-      const scenario many = many_sequences(batch);
-      run_checked(s, kernel, &many, 0, 1, &rng, &st);
-    }
+    for (int batch = 200; batch <= MAX_B; batch += 200)
+      for (int sms = 8; sms <= 512; sms *= 64) {
+        const scenario many = many_sequences(batch, sms);
+        run_checked(s, kernel, &many, 0, 1, &rng, &st);
+      }
     for (int batch = 6; batch <= 40; batch += 34) {
       const scenario few = host_split_sequences(batch);
       run_checked(s, kernel, &few, 0, 1, &rng, &st);

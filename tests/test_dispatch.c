@@ -1399,12 +1399,12 @@ static void test_decode_plan_two_an_sm(void **state) {
 /* Splits by length (fwd_decode_plan.h): where the units fill the GPU and
  * the longest cache reaches 16k keys, each sequence takes its own count on
  * the device, at most round(slots / KV heads); the workspace holds the
- * split pieces' partials (at most one per block slot) and a units table,
- * to the byte. Then the device rule itself: a few long caches among short
- * ones are cut into about one slot's share each, equal lengths keep the
- * one-wave count, and for random batches the pieces never pass units +
- * slots nor the split pieces the slots (the grid and the workspace are
- * sized by those bounds). */
+ * split pieces' partials (at most one per block slot), a units table and
+ * a ticket a block (fwd_decode.md "Tickets"), to the byte. Then the device
+ * rule itself: a few long caches among short ones are cut into about one
+ * slot's share each, equal lengths keep the one-wave count, and for random
+ * batches the pieces never pass units + slots nor the split pieces the
+ * slots (the grid and the workspace are sized by those bounds). */
 static void test_decode_split_by_length(void **state) {
   const fa_device_info dev = h200();
   const ws_model m = {32, 8, 128, FA_DTYPE_BF16, 0, 0, 0, 0};
@@ -1430,7 +1430,8 @@ static void test_decode_split_by_length(void **state) {
         const size_t need = fa_choice_workspace_bytes(&fa_kernel_table, c, &a, &dev);
         const int64_t units = (int64_t)rows[i].batch * m.hk, piece_rows = 4; /* 1 query x 4 heads per KV head */
         const int64_t o = slots * piece_rows * m.d * 4, lse = (slots * piece_rows * 4 + 255) / 256 * 256;
-        assert_int_equal(need, (size_t)((o + lse + units * 8 + 255) / 256 * 256));
+        const int64_t table = (units * 8 + 255) / 256 * 256, tickets = (units + slots) * FA_DECODE_TICKET_BYTES;
+        assert_int_equal(need, (size_t)((o + lse + table + tickets + 255) / 256 * 256));
       }
     }
   }

@@ -67,8 +67,9 @@ typedef struct fa_combine_job {
   const int32_t *piece_units; /* optional: partials by piece (above) */
   int32_t piece_rows, heads_per_kv, unit_row_tiles;
   /* optional, GPU only: a warp per (row, head, 32 columns) instead of per
-   * (row, head) (combine.cu); ignored by piece. For small jobs with many
-   * parts a row (the decode family's uniform splits); same results. */
+   * (row, head) (combine.cu). For small jobs with many parts a row (the
+   * decode family's uniform splits, and its partials by piece of at most 32
+   * sequences); same results. */
   int32_t by_columns;
 } fa_combine_job;
 

@@ -717,6 +717,27 @@ __device__ __forceinline__ void block_sort_descending(uint64_t (&v)[kRounds], ui
   }
 }
 
+// The plan's tables in shared memory (kPlanTableBytes at `tables`).
+struct PlanTables {
+  fa_seq *seqs;                                       // by sequence
+  int32_t *row_tiles, *key_tiles, *split_counts;      // by sequence
+  int32_t *order, *ends, *slot_base;                  // by place: its sequence, pieces' end, first slot
+  int64_t *warp_sums;
+};
+
+__device__ __forceinline__ PlanTables plan_tables(unsigned char *tables) {
+  PlanTables t;
+  t.seqs = reinterpret_cast<fa_seq *>(tables);
+  t.row_tiles = reinterpret_cast<int32_t *>(t.seqs + FA_DECODE_PLAN_MAX_BATCH);
+  t.key_tiles = t.row_tiles + FA_DECODE_PLAN_MAX_BATCH;
+  t.split_counts = t.key_tiles + FA_DECODE_PLAN_MAX_BATCH;
+  t.order = t.split_counts + FA_DECODE_PLAN_MAX_BATCH;
+  t.ends = t.order + FA_DECODE_PLAN_MAX_BATCH;
+  t.slot_base = t.ends + FA_DECODE_PLAN_MAX_BATCH;
+  t.warp_sums = reinterpret_cast<int64_t *>(t.slot_base + FA_DECODE_PLAN_MAX_BATCH);
+  return t;
+}
+
 // Splits by length: every thread reads up to FA_DECODE_PLAN_MAX_BATCH /
 // kThreads sequences' places (sequence j x kThreads + tid: a round's loads
 // in flight together, the rounds one after another, since each round's
@@ -724,25 +745,13 @@ __device__ __forceinline__ void block_sort_descending(uint64_t (&v)[kRounds], ui
 // sequences' split counts and order keys, the block sorts the keys
 // (longest piece first: fa_decode_order_key), then numbers the pieces and
 // partial slots in that order (one scan of both: pieces in the low 32
-// bits, slots in the high); block blockIdx.x finds its piece by a binary
-// search over the pieces' ends. Returns false past the launch's pieces
-// (the grid is sized for the most).
+// bits, slots in the high). Ends with the tables published (a barrier).
 // kRounds: sequences a thread plans (1, 2 or 4), the fewest that cover
-// the batch (find_piece): the plan's loops and sort unroll to what the
-// launch needs.
+// the batch: the plan's loops and sort unroll to what the launch needs.
 template <class T, int kRounds>
-__device__ bool find_piece_by_length(const fa_fwd_args &a, int m_tiles, unsigned char *tables, DecodePiece &pc,
-                                     fa_seq &seq) {
-  fa_seq *seqs = reinterpret_cast<fa_seq *>(tables);
-  int32_t *row_tiles = reinterpret_cast<int32_t *>(seqs + FA_DECODE_PLAN_MAX_BATCH);
-  int32_t *key_tiles = row_tiles + FA_DECODE_PLAN_MAX_BATCH;
-  int32_t *split_counts = key_tiles + FA_DECODE_PLAN_MAX_BATCH;  // by sequence
-  int32_t *order = split_counts + FA_DECODE_PLAN_MAX_BATCH;      // by place: the sequence
-  int32_t *ends = order + FA_DECODE_PLAN_MAX_BATCH;              // by place
-  int32_t *slot_base = ends + FA_DECODE_PLAN_MAX_BATCH;          // by place
-  int64_t *warp_sums = reinterpret_cast<int64_t *>(slot_base + FA_DECODE_PLAN_MAX_BATCH);
+__device__ __forceinline__ void plan_by_length(const fa_fwd_args &a, int m_tiles, const PlanTables &t) {
   // The sort's keys, over ends and slot_base (written only after it).
-  uint64_t *exchange = reinterpret_cast<uint64_t *>(ends);
+  uint64_t *exchange = reinterpret_cast<uint64_t *>(t.ends);
   static_assert(sizeof(fa_seq) % 8 == 0, "the exchange buffer is 8-byte aligned");
   const int batch = a.batch, heads_k = a.num_heads_k;
   int64_t work = 0;
@@ -755,14 +764,14 @@ __device__ bool find_piece_by_length(const fa_fwd_args &a, int m_tiles, unsigned
       const fa_seq s = fa_locate_sequence(&a, b);
       rt[j] = (int32_t)fa_decode_seq_row_tiles(&a, &s, m_tiles);
       kt[j] = rt[j] > 0 ? (int32_t)fa_decode_seq_key_tiles(&a, &s) : 0;
-      seqs[b] = s;
-      row_tiles[b] = rt[j];
-      key_tiles[b] = kt[j];
+      t.seqs[b] = s;
+      t.row_tiles[b] = rt[j];
+      t.key_tiles[b] = kt[j];
       work += (int64_t)rt[j] * heads_k * kt[j];
     }
   }
   int64_t total;
-  block_exclusive_scan<T>(work, warp_sums, total);
+  block_exclusive_scan<T>(work, t.warp_sums, total);
   uint64_t key[kRounds];
 #pragma unroll
   for (int j = 0; j < kRounds; ++j) {
@@ -770,7 +779,7 @@ __device__ bool find_piece_by_length(const fa_fwd_args &a, int m_tiles, unsigned
     key[j] = 0;  // pads sort last
     if (b < batch) {
       const int32_t s = fa_decode_length_splits(kt[j], total, a.split_slots, a.splits);
-      split_counts[b] = s;
+      t.split_counts[b] = s;
       key[j] = fa_decode_order_key(fa_decode_piece_tiles(kt[j], rt[j], s), b);
     }
   }
@@ -778,7 +787,7 @@ __device__ bool find_piece_by_length(const fa_fwd_args &a, int m_tiles, unsigned
 #pragma unroll
   for (int j = 0; j < kRounds; ++j) {
     const int at = j * T::kThreads + (int)threadIdx.x;
-    if (at < batch) order[at] = (int32_t)~(uint32_t)key[j];
+    if (at < batch) t.order[at] = (int32_t)~(uint32_t)key[j];
   }
   __syncthreads();  // order and split_counts published; the exchange buffer is free
   int64_t carry = 0;
@@ -787,35 +796,49 @@ __device__ bool find_piece_by_length(const fa_fwd_args &a, int m_tiles, unsigned
     const int at = j * T::kThreads + (int)threadIdx.x;  // a place in the order
     int64_t both = 0;  // pieces | partial slots << 32
     if (at < batch) {
-      const int b = order[at];
-      const int64_t units = (int64_t)row_tiles[b] * heads_k;
-      const int32_t s = split_counts[b];
+      const int b = t.order[at];
+      const int64_t units = (int64_t)t.row_tiles[b] * heads_k;
+      const int32_t s = t.split_counts[b];
       both = units * s + (s > 1 ? units * s << 32 : 0);
     }
     int64_t round_total;
-    const int64_t before = carry + block_exclusive_scan<T>(both, warp_sums, round_total);
+    const int64_t before = carry + block_exclusive_scan<T>(both, t.warp_sums, round_total);
     if (at < batch) {
-      ends[at] = (int32_t)((before + both) & 0xffffffff);
-      slot_base[at] = (int32_t)(before >> 32);
+      t.ends[at] = (int32_t)((before + both) & 0xffffffff);
+      t.slot_base[at] = (int32_t)(before >> 32);
     }
     carry += round_total;
   }
   __syncthreads();
-  const int i = (int)blockIdx.x;  // < units + slots <= INT32_MAX (decode_supports)
-  int lo = 0, hi = batch;  // the first place whose pieces end after block i
+}
+
+// Piece i of a planned launch: a binary search over the pieces' ends.
+// False past the launch's pieces (the grid is sized for the most).
+__device__ __forceinline__ bool piece_at(const PlanTables &t, int batch, int i, DecodePiece &pc, fa_seq &seq) {
+  int lo = 0, hi = batch;  // the first place whose pieces end after piece i
   while (lo < hi) {
     const int mid = (lo + hi) / 2;
-    if (ends[mid] > i)
+    if (t.ends[mid] > i)
       hi = mid;
     else
       lo = mid + 1;
   }
-  const bool found = lo < batch;
-  if (found) {
-    const int b = order[lo];
-    pc = piece_of_sequence(b, i - (lo > 0 ? ends[lo - 1] : 0), split_counts[b], row_tiles[b], slot_base[lo]);
-    seq = seqs[b];
-  }
+  if (lo >= batch) return false;
+  const int b = t.order[lo];
+  pc = piece_of_sequence(b, i - (lo > 0 ? t.ends[lo - 1] : 0), t.split_counts[b], t.row_tiles[b], t.slot_base[lo]);
+  seq = t.seqs[b];
+  return true;
+}
+
+// The plan in each block (plan_by_length), block blockIdx.x taking piece
+// blockIdx.x.
+template <class T, int kRounds>
+__device__ bool find_piece_by_length(const fa_fwd_args &a, int m_tiles, unsigned char *tables, DecodePiece &pc,
+                                     fa_seq &seq) {
+  const PlanTables t = plan_tables(tables);
+  plan_by_length<T, kRounds>(a, m_tiles, t);
+  // < units + slots <= INT32_MAX (decode_supports)
+  const bool found = piece_at(t, a.batch, (int)blockIdx.x, pc, seq);
   __syncthreads();  // every thread has read the tables before the ring is loaded
   return found;
 }
@@ -912,21 +935,116 @@ __device__ bool find_piece_in_warp(const fa_fwd_args &a, int m_tiles, DecodePiec
 // epilogue of a launch of more than one wave, where the warp's plan (small
 // code) does not (fwd_decode.md "A kernel per plan"). Out of line (a call)
 // the 512-sequence launch lost 7-12%.
-enum class DecodePlan { kNone, kInWarp, kInBlock1, kInBlock2, kInBlock4 };
+// kTickets: the pieces planned once, before the launch, by the tickets
+// kernel (fwd_decode_tickets_kernel), each block reading its own
+// (fwd_decode.md "Tickets").
+enum class DecodePlan { kNone, kInWarp, kInBlock1, kInBlock2, kInBlock4, kTickets };
 
 // Sequences a thread of the block's plan (T::kThreads of them a round).
 __host__ __device__ constexpr int decode_plan_rounds(DecodePlan plan) {
   return plan == DecodePlan::kInBlock1 ? 1 : plan == DecodePlan::kInBlock2 ? 2 : 4;
 }
 
-// The plan of a launch of `batch` sequences split by length (split_slots > 0).
+// The block's plan for `batch` sequences: the fewest rounds that cover it.
 template <class T>
-DecodePlan decode_plan_of(int64_t split_slots, int batch) {
+DecodePlan decode_block_plan_of(int batch) {
+  if (batch <= T::kThreads) return DecodePlan::kInBlock1;
+  return batch <= 2 * T::kThreads ? DecodePlan::kInBlock2 : DecodePlan::kInBlock4;
+}
+
+// The plan of a launch of `batch` sequences split by length (split_slots >
+// 0) over `units` units. Beyond the warp's plan, a launch whose units fit
+// the block slots (one wave) plans once in the tickets kernel: with the
+// block's plan every block planned at its start and the launch took
+// 1.3-2.6% longer (H100, 48-64 sequences of 1..32k keys, GQA 32/4).
+// A launch of more than one wave keeps the block's plan, each later block
+// planning at its slot's turnover under the others' streaming: there the
+// tickets' serial plan cost 0.2-1.7% (fwd_decode.md "Tickets").
+template <class T>
+DecodePlan decode_plan_of(int64_t split_slots, int batch, int64_t units) {
   static_assert(FA_DECODE_PLAN_MAX_BATCH == 4 * T::kThreads, "up to 4 rounds of sequences");
   if (split_slots <= 0) return DecodePlan::kNone;
   if (batch <= kWarpPlanMaxBatch) return DecodePlan::kInWarp;
-  if (batch <= T::kThreads) return DecodePlan::kInBlock1;
-  return batch <= 2 * T::kThreads ? DecodePlan::kInBlock2 : DecodePlan::kInBlock4;
+  if (units <= split_slots) return DecodePlan::kTickets;
+  return decode_block_plan_of<T>(batch);
+}
+
+// ------------------------------------------------------------ tickets
+
+// The pieces' workspace of a launch over every unit (fwd_decode_plan.h).
+__device__ __forceinline__ fa_decode_pieces launch_pieces(const fa_fwd_args &a, int m_tiles) {
+  return fa_decode_pieces_layout(&a, (int64_t)a.batch * a.num_heads_k * m_tiles);
+}
+
+// A unit's entry for the combine, {first slot, splits}, from its split 0.
+__device__ __forceinline__ void write_unit_entry(const fa_fwd_args &a, int m_tiles, const DecodePiece &pc) {
+  int32_t *entry = reinterpret_cast<int32_t *>(static_cast<char *>(a.workspace) + launch_pieces(a, m_tiles).units_offset) +
+                   2 * (((int64_t)pc.b * a.num_heads_k + pc.kv_head) * m_tiles + pc.mt);
+  entry[0] = pc.slot0, entry[1] = pc.splits;
+}
+
+__device__ __forceinline__ fa_decode_ticket *launch_tickets(const fa_fwd_args &a, int m_tiles) {
+  return reinterpret_cast<fa_decode_ticket *>(static_cast<char *>(a.workspace) + launch_pieces(a, m_tiles).tickets_offset);
+}
+
+static_assert(sizeof(fa_decode_ticket) == FA_DECODE_TICKET_BYTES, "fwd_decode_plan.h's ticket size");
+
+// Block blockIdx.x's piece from its ticket (independent loads, one latency).
+__device__ __forceinline__ bool read_ticket(const fa_fwd_args &a, int m_tiles, DecodePiece &pc, fa_seq &seq) {
+  const fa_decode_ticket tk = launch_tickets(a, m_tiles)[blockIdx.x];
+  if (tk.splits == 0) return false;
+  pc.b = tk.b, pc.kv_head = tk.kv_head, pc.mt = tk.mt, pc.split = tk.split, pc.splits = tk.splits, pc.slot0 = tk.slot0;
+  seq = tk.seq;
+  return true;
+}
+
+// Tickets a block of the tickets kernel writes. Every block plans the whole
+// launch (the same tables) and fills its range of tickets: the plan's time
+// is paid once, in parallel, however many blocks the launch has.
+constexpr int kTicketsPerPlanBlock = 1024;
+
+// The tickets kernel: plans a by-length launch once (plan_by_length) and
+// writes each of its `blocks` blocks' piece, and each unit's entry for the
+// combine, into the workspace; the decode kernel (DecodePlan::kTickets),
+// launched after it as its programmatic dependent, reads them after
+// griddep_wait. Shared memory: kPlanTableBytes.
+template <class T, int kRounds>
+__global__ void __launch_bounds__(T::kThreads)
+    fwd_decode_tickets_kernel(const __grid_constant__ fa_fwd_args a, int m_tiles, int blocks) {
+  extern __shared__ __align__(16) unsigned char smem[];
+  griddep_wait();               // a programmatic dependent, like the decode kernel
+  griddep_launch_dependents();  // the decode grid may start: it waits for this grid's writes
+  const PlanTables t = plan_tables(smem);
+  plan_by_length<T, kRounds>(a, m_tiles, t);
+  fa_decode_ticket *tickets = launch_tickets(a, m_tiles);
+  const int first = (int)blockIdx.x * kTicketsPerPlanBlock, last = min(blocks, first + kTicketsPerPlanBlock);
+  for (int i = first + (int)threadIdx.x; i < last; i += T::kThreads) {
+    DecodePiece pc = {0, 0, 0, 0, 0, 0};
+    fa_decode_ticket tk = {{0, 0, 0, 0}, 0, 0, 0, 0, 0, 0};
+    if (piece_at(t, a.batch, i, pc, tk.seq)) {
+      tk.b = pc.b, tk.kv_head = pc.kv_head, tk.mt = pc.mt, tk.split = pc.split, tk.splits = pc.splits;
+      tk.slot0 = pc.slot0;
+      if (pc.split == 0) write_unit_entry(a, m_tiles, pc);
+    }
+    tickets[i] = tk;
+  }
+}
+
+// Host side: the tickets kernel of a launch of `blocks` decode blocks.
+template <class T>
+cudaError_t launch_decode_tickets(const fa_fwd_args *args, int m_tiles, long long blocks, cudaStream_t stream) {
+  const void *kernel;
+  switch (decode_block_plan_of<T>(args->batch)) {
+    case DecodePlan::kInBlock1: kernel = reinterpret_cast<const void *>(fwd_decode_tickets_kernel<T, 1>); break;
+    case DecodePlan::kInBlock2: kernel = reinterpret_cast<const void *>(fwd_decode_tickets_kernel<T, 2>); break;
+    default: kernel = reinterpret_cast<const void *>(fwd_decode_tickets_kernel<T, 4>); break;
+  }
+  int m_tiles_arg = m_tiles, blocks_arg = (int)blocks;
+  void *params[] = {const_cast<fa_fwd_args *>(args), &m_tiles_arg, &blocks_arg};
+  const unsigned grid = (unsigned)((blocks + kTicketsPerPlanBlock - 1) / kTicketsPerPlanBlock);
+  static_assert(kPlanTableBytes <= 48 * 1024, "the tickets kernel's tables need no opt-in");
+  return launch_kernel(kernel, dim3(grid), dim3(T::kThreads), kPlanTableBytes, stream, params,
+                       T::kArch >= 90 && args->programmatic != 0);
 }
 
 // ------------------------------------------------------------ the kernel
@@ -1015,7 +1133,12 @@ __global__ void __launch_bounds__(T::kThreads)
   DecodePiece pc;
   fa_seq seq;
   constexpr bool kByLength = PLAN != DecodePlan::kNone;
-  if constexpr (kByLength) {
+  if constexpr (PLAN == DecodePlan::kTickets) {
+    if (!read_ticket(a, m_tiles, pc, seq)) {  // the tickets kernel wrote the units table too
+      tr.mark(kDtExit);
+      return;
+    }
+  } else if constexpr (kByLength) {
     static_assert(kPlanTableBytes <= T::kRingOrMergeBytes, "the plan's tables fit the ring");
     bool found;
     if constexpr (PLAN == DecodePlan::kInWarp)
@@ -1026,12 +1149,7 @@ __global__ void __launch_bounds__(T::kThreads)
       tr.mark(kDtExit);
       return;
     }
-    if (pc.split == 0 && threadIdx.x == 0) {  // the unit's entry for the combine: {first slot, splits}
-      const fa_decode_pieces ws = fa_decode_pieces_layout(&a, (int64_t)a.batch * a.num_heads_k * m_tiles);
-      int32_t *entry = reinterpret_cast<int32_t *>(static_cast<char *>(a.workspace) + ws.units_offset) +
-                       2 * (((int64_t)pc.b * a.num_heads_k + pc.kv_head) * m_tiles + pc.mt);
-      entry[0] = pc.slot0, entry[1] = pc.splits;
-    }
+    if (pc.split == 0 && threadIdx.x == 0) write_unit_entry(a, m_tiles, pc);
   } else {
     int64_t idx = blockIdx.x;
     pc.splits = a.splits;
@@ -1235,6 +1353,8 @@ const void *decode_kernel_for(DecodePlan plan) {
       return reinterpret_cast<const void *>(fwd_decode_kernel<T, SOFTCAP, DecodePlan::kInBlock2, KEYS_AS_M>);
     case DecodePlan::kInBlock4:
       return reinterpret_cast<const void *>(fwd_decode_kernel<T, SOFTCAP, DecodePlan::kInBlock4, KEYS_AS_M>);
+    case DecodePlan::kTickets:
+      return reinterpret_cast<const void *>(fwd_decode_kernel<T, SOFTCAP, DecodePlan::kTickets, KEYS_AS_M>);
     default: return reinterpret_cast<const void *>(fwd_decode_kernel<TNone, SOFTCAP, DecodePlan::kNone, KEYS_AS_M>);
   }
 }
@@ -1268,7 +1388,7 @@ int launch_fwd_decode(const fa_fwd_args *args, cudaStream_t stream) {
   // Splits by length in kernels of their own (DecodePlan), so the launches
   // that do not use them run the code (and registers) they had before the
   // plan existed.
-  const DecodePlan plan = decode_plan_of<T>(args->split_slots, args->batch);
+  const DecodePlan plan = decode_plan_of<T>(args->split_slots, args->batch, units);
   alignas(64) CUtensorMap tm_k, tm_v;
   int tile_copies = encode_decode_tile_maps<T>(args, &tm_k, &tm_v);
   // Every block keys as M: tile copies, and a sequence's rows (Q x heads
@@ -1284,6 +1404,10 @@ int launch_fwd_decode(const fa_fwd_args *args, cudaStream_t stream) {
     if (e != cudaSuccess) return e;
   }
   int m_tiles_arg = (int)m_tiles;
+  if (plan == DecodePlan::kTickets) {
+    const cudaError_t e = launch_decode_tickets<T>(args, m_tiles_arg, blocks, stream);
+    if (e != cudaSuccess) return e;
+  }
   void *params[] = {const_cast<fa_fwd_args *>(args), &m_tiles_arg, &tm_k, &tm_v, &tile_copies};
   cudaError_t e = launch_kernel(kernel, dim3((unsigned)blocks), dim3(T::kThreads), smem, stream, params,
                                 T::kArch >= 90 && args->programmatic != 0);
@@ -1306,7 +1430,7 @@ int launch_fwd_decode(const fa_fwd_args *args, cudaStream_t stream) {
   job.cu_seqlens_q = args->cu_seqlens_q, job.total_q = args->total_q;
   job.seq_part_rows = ws.seq_rows;
   job.skip_long = args->seq_filter == FA_SEQ_SHORT; /* the partner writes the long ones */
-  job.by_columns = 1;  /* a small job, splits parts a row (combine.cu); by piece ignores it */
+  job.by_columns = 1;  /* a small job, splits parts a row (combine.cu); by piece: below */
   if (args->split_slots > 0) {  // by length: the parts by piece (fwd_decode_plan.h), found through the units table
     const fa_decode_pieces wp = fa_decode_pieces_layout(args, units);
     const char *base = static_cast<const char *>(args->workspace);
@@ -1315,6 +1439,13 @@ int launch_fwd_decode(const fa_fwd_args *args, cudaStream_t stream) {
     job.piece_units = reinterpret_cast<const int32_t *>(base + wp.units_offset);
     job.piece_rows = (int32_t)wp.piece_rows, job.heads_per_kv = args->heads_per_kv, job.unit_row_tiles = (int32_t)m_tiles;
     job.seq_part_rows = 0;
+    // By columns where the warp's plan's batch leaves few rows, the long
+    // caches in many parts; by rows beyond, where most rows have one part
+    // and are skipped (combine.cu's top). A pair's short launch keeps rows
+    // too: its rows_per_batch is the pair's bound (64 / heads_per_kv), so
+    // most of its items are rows the sequence lacks (4 decode + 1 chunk of
+    // 512: 1.5% more time by columns).
+    job.by_columns = args->batch <= FA_DECODE_WARP_PLAN_MAX_BATCH && args->seq_filter != FA_SEQ_SHORT;
   }
   return T::kArch >= 90 ? fa_cuda_combine_dependent(&job, (fa_stream_t)stream)
                         : fa_cuda_combine(&job, (fa_stream_t)stream);

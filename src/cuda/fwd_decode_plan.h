@@ -135,16 +135,30 @@ FA_RULE int64_t fa_decode_part_row(const fa_decode_workspace *w, const fa_fwd_ar
  *   o:     fp32 [slots][piece_rows][head_dim]   at o_offset (0)
  *   lse:   fp32 [slots][piece_rows]             at lse_offset, 256-aligned
  *   units: int32 [units][2] = {first slot, s}   at units_offset, 256-aligned
+ *   tickets: fa_decode_ticket [units + slots]   at tickets_offset, 256-aligned
  * piece_rows = min(FA_DECODE_ROWS, Q x heads_per_kv): a unit's packed rows.
  * The units table (unit (b x num_heads_k + kv_head) x m_tiles + row tile,
  * written by each unit's split 0) tells the combine where a unit's parts
- * are and how many (1: none, the output is written).
+ * are and how many (1: none, the output is written). The tickets, one per
+ * block of the launch, hold each block's piece where a plan kernel ran
+ * before the decode kernel (fwd_decode.md "Tickets": one-wave launches of
+ * more than 32 sequences, whose blocks would otherwise each plan at their
+ * start).
  */
 typedef struct fa_decode_pieces {
   int64_t piece_rows, slots, units;
-  int64_t o_offset, lse_offset, units_offset;
+  int64_t o_offset, lse_offset, units_offset, tickets_offset;
   int64_t bytes;
 } fa_decode_pieces;
+
+/* Block i's piece, planned once by the tickets kernel: its sequence's place
+ * (seq), and (b, kv_head, mt, split, splits, slot0) as DecodePiece; splits
+ * 0 for a block without a piece. 48 bytes: three 16-byte loads. */
+typedef struct fa_decode_ticket {
+  fa_seq seq;
+  int32_t b, kv_head, mt, split, splits, slot0;
+} fa_decode_ticket;
+#define FA_DECODE_TICKET_BYTES 48
 
 FA_RULE fa_decode_pieces fa_decode_pieces_shape(int64_t units, int64_t slots, int64_t seq_rows, int64_t heads_per_kv,
                                                 int64_t d) {
@@ -156,7 +170,8 @@ FA_RULE fa_decode_pieces fa_decode_pieces_shape(int64_t units, int64_t slots, in
   w.o_offset = 0;
   w.lse_offset = (slots * w.piece_rows * d * 4 + 255) / 256 * 256;
   w.units_offset = w.lse_offset + (slots * w.piece_rows * 4 + 255) / 256 * 256;
-  w.bytes = (w.units_offset + units * 8 + 255) / 256 * 256;
+  w.tickets_offset = w.units_offset + (units * 8 + 255) / 256 * 256;
+  w.bytes = (w.tickets_offset + (units + slots) * FA_DECODE_TICKET_BYTES + 255) / 256 * 256;
   return w;
 }
 
