@@ -6,7 +6,7 @@
 //   of the 32. Right after the wait for the partials each lane issues the
 //   o loads of the first 32 parts at once, then reads the LSEs (lane p:
 //   part p) and merges them, so a row costs about one load latency;
-//   The same for partials by piece of at most 32 sequences (the warp's
+//   the same for partials by piece of at most 32 sequences (the warp's
 //   plan: few rows, the long caches in many parts: 1 x 128k + 7 x 1k 2.5%
 //   less time than by rows), except a pair's short launch, whose rows per
 //   sequence are the pair's bound and mostly empty;
