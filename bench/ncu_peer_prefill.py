@@ -1,10 +1,10 @@
 """A peer's prefill kernel alone, for Nsight Compute (bench/ncu_prefill.sh):
-one BENCH.md grid row, b x s x 32 heads x d, bf16, full or causal, through
+one BENCH.md grid row, b x s x H heads x d (H 32 unless given), bf16, full or causal, through
 SDPA's cuDNN backend on a contiguous [b, h, s, d] tensor; or bench.py's
 packed GQA row (24 sequences, 32/8 heads, d128, causal) through torch's
 varlen_attn, which has no cuDNN peer; 4 calls (ncu profiles the last).
 
-    python3 bench/ncu_peer_prefill.py B S D full|causal
+    python3 bench/ncu_peer_prefill.py B S D full|causal [H]
     python3 bench/ncu_peer_prefill.py packed24
 """
 import sys
@@ -30,7 +30,7 @@ if sys.argv[1] == "packed24":
     sys.exit(0)
 
 b, s, d, mask = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
-H = 32
+H = int(sys.argv[5]) if len(sys.argv) > 5 else 32
 q, k, v = (torch.randn(b, H, s, d, device="cuda", dtype=torch.bfloat16) for _ in range(3))
 with sdpa_kernel([SDPBackend.CUDNN_ATTENTION]):
     for _ in range(4):

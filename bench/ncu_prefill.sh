@@ -6,7 +6,8 @@
 # duration, issue slots used ("Issued Warp Per Scheduler"), the tensor
 # pipe's share (ComputeWorkloadAnalysis), and where our warps wait.
 #   run(command="bash bench/ncu_prefill.sh", carry=[".deb"], timeout_s=400)
-# NCU_ROWS: rows as "b:s:d:full|causal" (default: d64 s512 causal and
+# NCU_ROWS: rows as "b:s:d:full|causal[:heads]" (heads 32 unless given;
+# the BENCH.md grid has 16 at d128, 8 at d256) (default: d64 s512 causal and
 # s2048 full, the ninth session's worst d64 rows), or "packed24": bench.py's
 # packed GQA row (24 sequences, 32/8 heads, d128, causal; ab_prefill.c's
 # lengths), against varlen_attn's kernel (no cuDNN peer for it).
@@ -37,10 +38,11 @@ for row in ${NCU_ROWS:-32:512:64:causal 8:2048:64:full}; do
     lens=684,4015,309,3328,2627,3643,2051,2279,2441,2323,1557,498,2788,3415,2054,3288,3736,3916,2490,1921,1638,1767,2007,1326
     peer=(packed24)
   else
-    IFS=: read -r b s d mask <<<"$row"
-    name="d${d}_s${s}_${mask}"
+    IFS=: read -r b s d mask h <<<"$row"
+    h=${h:-32} heads="--heads-q $h --heads-k $h"
+    name="d${d}_s${s}_${mask}_h$h"
     lens=$(printf "$s,%.0s" $(seq "$b") | sed 's/,$//')
-    peer=("$b" "$s" "$d" "$mask")
+    peer=("$b" "$s" "$d" "$mask" "$h")
   fi
   # ours: the 3rd launch of the wgmma kernel (fa_demo repeats the call)
   sides=()
