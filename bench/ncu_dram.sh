@@ -4,7 +4,10 @@
 # DRAM at 83-84% of peak at b1 / b128 against cuDNN's 88-90%, and neither
 # the request order inside a tile nor bytes in flight explained it).
 #   run(command="bash bench/ncu_dram.sh", carry=[".deb"], timeout_s=560)
-# For each row (NCU_DRAM_ROWS, "B:L", default b128 x 1k and b1 x 128k):
+# For each row (NCU_DRAM_ROWS, "B:L[:bhsd]", default b128 x 1k and b1 x 128k;
+# ":bhsd": ours over a heads-first cache, fa_demo --kv-heads-first, and
+# cuDNN over [b, h, s, d]; where a row appears in both layouts, ours in
+# bshd is also diffed against ours in bhsd):
 #  1. every dram__* / fbpa__* / lts__t_sectors_* counter the tool offers on
 #     this chip (regex), ours (fa_demo --decode, 3rd launch) and cuDNN's
 #     decode kernel in [b, s, h, d] (bench/ncu_peer_decode.py, 3rd call);
@@ -23,14 +26,16 @@ grep -cE '^(dram|fbpa|fbp)__' "$OUT/query_metrics.txt" | sed 's/^/dram\/fbpa met
 "$NCU" --help 2>&1 | grep -iE "pm-sampling|print-metric-instances" | head -4 >>"$OUT/ncu_help.txt"
 REGEX='regex:^(dram__|fbpa__|lts__t_sectors_(srcunit_tex_)?op_read|lts__t_sectors_srcunit_tex_lookup|gpu__time_duration)'
 for row in ${NCU_DRAM_ROWS:-128:1024 1:131072}; do
-  IFS=: read -r b l <<<"$row"
+  IFS=: read -r b l layout <<<"$row"
+  layout=${layout:-bshd} tag=b$b$([ "${layout:-bshd}" = bhsd ] && echo _bhsd)
   lens=$(printf "$l,%.0s" $(seq "$b") | sed 's/,$//')
   for who in ours cudnn; do
-    name=${who}_b${b}
+    name=${who}_$tag
     if [ "$who" = ours ]; then
-      cmd=(build/fa_demo --decode --seqlens-k "$lens" --repeat 4 --check-rows 16); kre=fwd_decode
+      cmd=(build/fa_demo --decode --seqlens-k "$lens" --repeat 4 --check-rows 16 $([ "$layout" = bhsd ] && echo --kv-heads-first))
+      kre=fwd_decode
     else
-      cmd=(python3 bench/ncu_peer_decode.py "$b" "$l" bshd); kre='flash|sdpa|fmha'
+      cmd=(python3 bench/ncu_peer_decode.py "$b" "$l" "$layout"); kre='flash|sdpa|fmha'
     fi
     timeout "$(cap 90)" "$NCU" --kernel-name "regex:$kre" --launch-skip 2 --launch-count 1 --clock-control none \
       --metrics "$REGEX" --csv --page raw "${cmd[@]}" >"$OUT/ncu_${name}.csv" 2>&1
@@ -44,9 +49,14 @@ for row in ${NCU_DRAM_ROWS:-128:1024 1:131072}; do
         >"$OUT/pm_${name}_raw.csv" 2>&1
     rm -f "$OUT/pm_${name}.ncu-rep"
   done
-  python3 bench/ncu_dram_diff.py "$OUT/ncu_ours_b${b}.csv" "$OUT/ncu_cudnn_b${b}.csv" 2>&1 | sed "s/^/  b$b /" | tee -a "$SUMMARY"
-  python3 bench/ncu_dram_diff.py --timeline "$OUT/pm_ours_b${b}_raw.csv" "$OUT/pm_cudnn_b${b}_raw.csv" 2>&1 |
-    sed "s/^/  b$b /" | tee -a "$SUMMARY"
+  python3 bench/ncu_dram_diff.py "$OUT/ncu_ours_$tag.csv" "$OUT/ncu_cudnn_$tag.csv" 2>&1 | sed "s/^/  $tag /" | tee -a "$SUMMARY"
+  python3 bench/ncu_dram_diff.py --timeline "$OUT/pm_ours_${tag}_raw.csv" "$OUT/pm_cudnn_${tag}_raw.csv" 2>&1 |
+    sed "s/^/  $tag /" | tee -a "$SUMMARY"
+  if [ "$layout" = bhsd ] && [ -f "$OUT/ncu_ours_b$b.csv" ]; then  # ours: bshd (first) against bhsd
+    python3 bench/ncu_dram_diff.py "$OUT/ncu_ours_b$b.csv" "$OUT/ncu_ours_$tag.csv" 2>&1 | sed "s/^/  ours b$b bshd-vs-bhsd /" | tee -a "$SUMMARY"
+    python3 bench/ncu_dram_diff.py --timeline "$OUT/pm_ours_b${b}_raw.csv" "$OUT/pm_ours_${tag}_raw.csv" 2>&1 |
+      sed "s/^/  ours b$b bshd-vs-bhsd /" | tee -a "$SUMMARY"
+  fi
 done
 (cd "$OUT" && tar czf logs.tgz --exclude=logs.tgz --exclude=summary.txt *.txt *.log *.csv 2>/dev/null &&
   find . -maxdepth 1 \( -name '*.txt' ! -name summary.txt -o -name '*.log' -o -name '*.csv' \) -delete)
