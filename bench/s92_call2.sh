@@ -9,5 +9,5 @@ export OUT=${OUT:-/tmp/fa_out}
 mkdir -p "$OUT"
 gzip -dc .ab/libs/final2.so.gz >/tmp/libfa.so
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
-PYTHONPATH=python FLASHATTN_LIB=/tmp/libfa.so timeout 280 python3 bench/bench.py --dims 128 --dtypes bf16 --no-extras \
+PYTHONPATH=python FLASHATTN_LIB=/tmp/libfa.so timeout 200 python3 bench/bench.py --dims 128 --dtypes bf16 --no-extras \
   --md "$OUT/bench.md" 2>&1 | grep -v -i warn | tail -20
