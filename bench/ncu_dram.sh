@@ -27,7 +27,8 @@ grep -cE '^(dram|fbpa|fbp)__' "$OUT/query_metrics.txt" | sed 's/^/dram\/fbpa met
 REGEX='regex:^(dram__|fbpa__|lts__t_sectors_(srcunit_tex_)?op_read|lts__t_sectors_srcunit_tex_lookup|gpu__time_duration)'
 for row in ${NCU_DRAM_ROWS:-128:1024 1:131072}; do
   IFS=: read -r b l layout <<<"$row"
-  layout=${layout:-bshd} tag=b$b$([ "${layout:-bshd}" = bhsd ] && echo _bhsd)
+  layout=${layout:-bshd}
+  tag=b$b$([ "$layout" = bhsd ] && echo _bhsd)
   lens=$(printf "$l,%.0s" $(seq "$b") | sed 's/,$//')
   for who in ours cudnn; do
     name=${who}_$tag
