@@ -215,6 +215,14 @@ class DecodeProblem:
         return Call(self.q, self.cu_q, 1, self.k, self.v, self.used, self.length, cu_k=self.cu_k,
                     total_k=self.b * self.length, lib=lib, **kw)
 
+    def ours_bhsd(self, lib=None, **kw):
+        """Our call on the [b, h, s, d] copy (kc, vc) as a dense strided
+        cache with seqused_k: each (sequence, head) stream contiguous,
+        cuDNN's other layout."""
+        strides = (HK * self.length * D, D, self.length * D)
+        return Call(self.q, self.cu_q, 1, self.kc.transpose(1, 2), self.vc.transpose(1, 2), self.used, self.length,
+                    lib=lib, kv_strides=strides, **kw)
+
     def ours_dense(self, lib=None, **kw):
         """The same cache as a dense [b, s, h, d] call without seqused_k:
         cuDNN's problem (every cache holds `length` keys, known on the host,
@@ -237,11 +245,8 @@ def decode_rows(rows, shapes, page_sizes, gen):
         peers["cudnn_ms"] = min(ok) if ok else peers["cudnn_bshd_ms"]
         # Ours: contiguous, then each page size over the same memory.
         variants = [("", lambda lib: pr.ours(lib), ref)]
-        # The same cache in cuDNN's other layout, [b, h, s, d] memory, as a
-        # dense strided view: each (sequence, head) stream is contiguous.
-        bhsd = (HK * length * D, D, length * D)
-        variants.append((" bhsd", lambda lib: Call(q, cu_q, 1, kc.transpose(1, 2), vc.transpose(1, 2), used, length,
-                                                   lib=lib, kv_strides=bhsd), ref))
+        # The same cache in cuDNN's other layout, [b, h, s, d] memory.
+        variants.append((" bhsd", lambda lib: pr.ours_bhsd(lib), ref))
         variants.append((" dense", lambda lib: pr.ours_dense(lib), ref))
         for ps in page_sizes:
             if length % ps:

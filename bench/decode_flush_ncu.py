@@ -34,6 +34,13 @@ two builds against cuDNN in one loop.
 --dense: with --time, each build also as the dense [b, s, h, d] call
 without seqused_k (ours_dense, ours_dense_NAME): the host knows every
 cache's length there, so no split plan runs on the device.
+--sides bhsd,nopdl,bhsd_nopdl: more sides of ours, profiled and timed
+(after the three above): ours_bhsd on the [b, h, s, d] copy (dense strided,
+seqused_k), ours_nopdl with FA_LAUNCH_NO_PDL, ours_bhsd_nopdl both. The
+ninety-second session saw do_bench read ours 1.6% faster over bhsd at b128
+while ncu (L2 flushed clean, kernel alone) put the two 0.2% apart: whether
+the kernel differs after do_bench's flush, or only the launch between
+calls, shows here (fwd_decode.md item 1).
 --cold: with --time, an untimed cuDNN call before each of our calls (and
 its flush), so that none of ours follows one of ours. Found in the
 eighty-second session (H100): a side whose previous call ran the same
@@ -59,9 +66,27 @@ METRICS = ("gpu__time_duration.sum", "dram__bytes_read.sum", "dram__bytes_write.
            "sm__cycles_elapsed.avg")
 
 
-def plan_of(rows, reps):
+EXTRA_SIDES = ("bhsd", "nopdl", "bhsd_nopdl")
+
+
+def sides_of(extra):
+    return SIDES + tuple(f"ours_{x}" for x in extra)
+
+
+def plan_of(rows, reps, extra=()):
     """(row, side, rep) of each flush, in launch order."""
-    return [(f"b{b}:kv{length}", side, rep) for b, length in rows for rep in range(reps) for side in SIDES]
+    return [(f"b{b}:kv{length}", side, rep) for b, length in rows for rep in range(reps) for side in sides_of(extra)]
+
+
+def extra_calls(pr, extra, no_pdl):
+    """ours_<x> for each --sides entry x."""
+    calls = {}
+    for x in extra:
+        call = pr.ours_bhsd() if x.startswith("bhsd") else pr.ours()
+        if x.endswith("nopdl"):
+            call.p.launch_flags = no_pdl
+        calls[f"ours_{x}"] = call
+    return calls
 
 
 def time_events(problems, before_call, mode, torch, calls_a_round=50, rounds=5, cold=False):
@@ -93,7 +118,7 @@ def time_events(problems, before_call, mode, torch, calls_a_round=50, rounds=5, 
               f"{forced}", flush=True)
 
 
-def run(rows, reps, mode, timed=False, splits=(), libs=(), head_dim=128, cold=False, dense=False):
+def run(rows, reps, mode, timed=False, splits=(), libs=(), head_dim=128, cold=False, dense=False, extra=()):
     import os
 
     import torch
@@ -118,6 +143,7 @@ def run(rows, reps, mode, timed=False, splits=(), libs=(), head_dim=128, cold=Fa
         pr = B.DecodeProblem(b, length)
         calls = {"ours": pr.ours(), "cudnn_bhsd": lambda pr=pr: pr.cudnn(pr.kc, pr.vc),
                  "cudnn_bshd": lambda pr=pr: pr.cudnn(pr.kd, pr.vd)}
+        calls.update(extra_calls(pr, extra, B.N.FA_LAUNCH_NO_PDL))
         if timed:
             calls.update({f"ours_s{n}": pr.ours(num_splits=n) for n in splits})
             calls.update({f"ours_{name}": pr.ours(lib=lib) for name, lib in other_libs})
@@ -136,7 +162,7 @@ def run(rows, reps, mode, timed=False, splits=(), libs=(), head_dim=128, cold=Fa
     torch.cuda.profiler.start()
     for b, length, _, calls in problems:
         for rep in range(reps):
-            for side in SIDES:
+            for side in sides_of(extra):
                 before_call()
                 calls[side]()
     torch.cuda.synchronize()
@@ -194,16 +220,21 @@ def main():
     ap.add_argument("--libs", default="", help="with --time: NAME=PATH,... other builds as more sides")
     ap.add_argument("--head-dim", type=int, default=128, help="the rows' head dim (bench_decode.D)")
     ap.add_argument("--cold", action="store_true", help="with --time: an untimed cuDNN call before each of ours")
+    ap.add_argument("--sides", default="", help="more sides of ours, profiled and timed: " + ",".join(EXTRA_SIDES))
     ap.add_argument("--dense", action="store_true",
                     help="with --time: each build also as a dense call without seqused_k (side ours_dense[_NAME])")
     args = ap.parse_args()
     rows = [tuple(int(x) for x in r.split(":")) for r in args.rows.split(",")]
+    extra = tuple(x for x in args.sides.split(",") if x)
+    bad = [x for x in extra if x not in EXTRA_SIDES]
+    if bad:
+        ap.error(f"--sides: {bad} not among {EXTRA_SIDES}")
     if args.parse:
-        parse(args.parse, plan_of(rows, args.reps))
+        parse(args.parse, plan_of(rows, args.reps, extra))
     else:
         libs = [tuple(item.split("=", 1)) for item in args.libs.split(",") if item]
         run(rows, args.reps, args.flush, args.time, [int(n) for n in args.splits.split(",") if n], libs,
-            args.head_dim, args.cold, args.dense)
+            args.head_dim, args.cold, args.dense, extra)
 
 
 if __name__ == "__main__":

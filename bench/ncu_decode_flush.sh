@@ -13,6 +13,8 @@ BUDGET=${BUDGET:-280}
 . "$(dirname "$0")/device_common.sh"
 NCU=$(command -v ncu || ls /usr/local/cuda/bin/ncu 2>/dev/null)
 ROWS=${FLUSH_ROWS:-1:131072,8:32768,32:8192,128:1024}
+# $FLUSH_SIDES: more sides of ours (decode_flush_ncu.py --sides), e.g. bhsd,nopdl.
+SIDES=(${FLUSH_SIDES:+--sides "$FLUSH_SIDES"})
 M=$(cd bench && python3 -c 'import decode_flush_ncu as d; print(",".join(d.METRICS))')
 note "gpu: $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader)"
 # $FLUSH_MODES: what comes before each call (decode_flush_ncu.py --flush):
@@ -21,10 +23,10 @@ for mode in ${FLUSH_MODES:-zero}; do
   csv=$OUT/ncu_flush_$mode.csv
   PYTHONPATH=python timeout "$(cap 150)" "$NCU" --profile-from-start off --replay-mode application \
     --cache-control none --clock-control none --csv --print-units base --metrics "$M" \
-    python3 bench/decode_flush_ncu.py --rows "$ROWS" --reps "${FLUSH_REPS:-3}" --flush "$mode" >"$csv" 2>"$csv.err"
+    python3 bench/decode_flush_ncu.py --rows "$ROWS" --reps "${FLUSH_REPS:-3}" --flush "$mode" "${SIDES[@]}" >"$csv" 2>"$csv.err"
   note "ncu --flush $mode: exit $? ($(grep -c '^"' "$csv") csv lines)"
-  python3 bench/decode_flush_ncu.py --rows "$ROWS" --reps "${FLUSH_REPS:-3}" --parse "$csv" | sed "s/^/$mode /" | tee -a "$SUMMARY"
+  python3 bench/decode_flush_ncu.py --rows "$ROWS" --reps "${FLUSH_REPS:-3}" "${SIDES[@]}" --parse "$csv" | sed "s/^/$mode /" | tee -a "$SUMMARY"
   tail -2 "$csv.err"
-  PYTHONPATH=python timeout "$(cap 60)" python3 bench/decode_flush_ncu.py --rows "$ROWS" --flush "$mode" --time 2>&1 |
+  PYTHONPATH=python timeout "$(cap 60)" python3 bench/decode_flush_ncu.py --rows "$ROWS" --flush "$mode" "${SIDES[@]}" --time 2>&1 |
     grep -E '^time|Error' | tee -a "$SUMMARY"
 done
