@@ -9,7 +9,13 @@
 // of 3 slots with cp.async.bulk (lane 0 issues, an mbarrier per slot), like
 // the decode kernel's K+V steps, and touches each landed step once.
 //   static:  grid = 2 blocks per SM, each block an equal contiguous slice.
-//   dynamic: same grid; blocks claim CHUNK-byte chunks from a counter.
+//   dynamic: same grid; blocks claim CHUNK-byte chunks from a counter
+//            (each chunk restarts the warps' rings: a bubble per chunk).
+//   guided:  same grid; each warp streams a static slice of a fraction F of
+//            the equal share, then claims CHUNK-byte tail chunks from a
+//            counter, one claim ahead, its ring kept full across chunk
+//            boundaries (no bubble): what a decode kernel that balances its
+//            one wave's ends could do at best (fwd_decode.md [one-wave-ends]).
 // Per block: SM id and the time its last warp finished (globaltimer), so the
 // static mode shows which SMs finish early. Prints GB/s (median of 15).
 #include <cuda_runtime.h>
@@ -57,6 +63,53 @@ __device__ uint32_t stream_warp(const char *src, long long begin, long long end,
   }
   return acc;
 }
+
+// guided: this warp's static slice [s0, s1), then tail chunks of `chunk`
+// bytes at tail0 + k * chunk (k from the counter; lane 0 claims the next
+// one as it starts the current, so the claim's latency is hidden), until a
+// claim lands past `bytes`. Steps are issued in order, kStages - 1 ahead of
+// the one waited for, whichever chunk they belong to.
+__device__ uint32_t stream_guided(const char *src, long long s0, long long s1, long long tail0, long long bytes,
+                                  long long chunk, unsigned *counter, uint32_t ring, uint32_t bars,
+                                  uint32_t &phase_bits, int lane) {
+  long long at = s0, end = s1, next = 0;
+  bool done = false;
+  if (lane == 0) next = tail0 + (long long)atomicAdd(counter, 1u) * chunk;
+  auto has_step = [&]() -> bool {  // warp-uniform; moves to the claimed chunk where this one ends
+    if (done) return false;
+    if (at >= end) {
+      const long long c = __shfl_sync(0xffffffffu, next, 0);
+      if (c >= bytes) {
+        done = true;
+        return false;
+      }
+      at = c, end = c + chunk < bytes ? c + chunk : bytes;
+      if (lane == 0) next = tail0 + (long long)atomicAdd(counter, 1u) * chunk;
+    }
+    return true;
+  };
+  uint32_t acc = 0;
+  int issued = 0, consumed = 0;
+  auto issue = [&]() {
+    const int sa = issued % kStages;
+    if (lane == 0) {
+      mbar_arrive_expect_tx(bars + sa * 8, kStep);
+      cp_async_bulk(ring + sa * kStep, src + at, kStep, bars + sa * 8);
+    }
+    at += kStep, ++issued;
+  };
+  while (issued < kStages - 1 && has_step()) issue();
+  while (consumed < issued) {
+    __syncwarp();
+    if (has_step()) issue();
+    const int s = consumed % kStages;
+    mbar_wait(bars + s * 8, (phase_bits >> s) & 1u);
+    phase_bits ^= 1u << s;
+    acc ^= ld_shared_4(ring + s * kStep + lane * 4);
+    ++consumed;
+  }
+  return acc;
+}
 #endif
 
 struct Probe {
@@ -65,7 +118,8 @@ struct Probe {
 };
 
 __global__ void __launch_bounds__(kWarps * 32) read_kernel(const char *src, long long bytes, long long chunk,
-                                                           unsigned *counter, uint32_t *sink, Probe p) {
+                                                           unsigned *counter, uint32_t *sink, Probe p,
+                                                           float static_share) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   extern __shared__ __align__(1024) unsigned char smem[];
   __shared__ long long claimed;
@@ -78,7 +132,12 @@ __global__ void __launch_bounds__(kWarps * 32) read_kernel(const char *src, long
   fence_mbar_init();
   __syncwarp();
   uint32_t phase_bits = 0, acc = 0;
-  if (counter == nullptr) {  // static: one equal slice per block, a quarter per warp
+  if (static_share >= 0.f) {  // guided: a static slice per warp, then claimed tail chunks
+    const long long warps = (long long)gridDim.x * kWarps;
+    const long long per_warp = (long long)(static_share * (double)bytes) / warps / kStep * kStep;
+    const long long w0 = per_warp * (blockIdx.x * kWarps + warp);
+    acc = stream_guided(src, w0, w0 + per_warp, per_warp * warps, bytes, chunk, counter, ring, bars, phase_bits, lane);
+  } else if (counter == nullptr) {  // static: one equal slice per block, a quarter per warp
     const long long per_warp = bytes / gridDim.x / kWarps / kStep * kStep, b0 = per_warp * kWarps * blockIdx.x;
     acc = stream_warp(src, b0 + warp * per_warp, b0 + (warp + 1) * per_warp, ring, bars, phase_bits, lane);
   } else {
@@ -130,10 +189,18 @@ int main(int argc, char **argv) {
   struct Mode {
     const char *name;
     int blocks_per_sm;
-    long long chunk;  // 0: static
-  } modes[] = {{"static 2/SM", 2, 0}, {"dynamic 2/SM, 1 MiB chunks", 2, 1 << 20},
-               {"dynamic 2/SM, 256 KiB chunks", 2, 256 << 10}, {"dynamic 2/SM, 128 KiB chunks", 2, 128 << 10},
-               {"static 1/SM", 1, 0}, {"static 3/SM", 3, 0}};
+    long long chunk;     // 0: static
+    float static_share;  // guided: the static fraction of each warp's equal share; < 0: not guided
+  } modes[] = {{"static 2/SM", 2, 0, -1.f},
+               {"dynamic 2/SM, 1 MiB chunks", 2, 1 << 20, -1.f},
+               {"dynamic 2/SM, 256 KiB chunks", 2, 256 << 10, -1.f},
+               {"guided 2/SM, F 0, 64 KiB", 2, 64 << 10, 0.f},
+               {"guided 2/SM, F 0.6, 64 KiB", 2, 64 << 10, 0.6f},
+               {"guided 2/SM, F 0.75, 64 KiB", 2, 64 << 10, 0.75f},
+               {"guided 2/SM, F 0.75, 256 KiB", 2, 256 << 10, 0.75f},
+               {"guided 2/SM, F 0.9, 32 KiB", 2, 32 << 10, 0.9f},
+               {"static 1/SM", 1, 0, -1.f},
+               {"static 3/SM", 3, 0, -1.f}};
   for (const Mode &m : modes) {
     if (m.blocks_per_sm > per_sm) continue;
     const int grid = sms * m.blocks_per_sm;
@@ -141,7 +208,8 @@ int main(int argc, char **argv) {
     for (int r = 0; r < 16; ++r) {
       cudaMemsetAsync(counter, 0, 4);
       cudaEventRecord(e0);
-      read_kernel<<<grid, kWarps * 32, smem>>>(src, bytes, m.chunk, m.chunk ? counter : nullptr, sink, p);
+      read_kernel<<<grid, kWarps * 32, smem>>>(src, bytes, m.chunk, m.chunk ? counter : nullptr, sink, p,
+                                                m.static_share);
       cudaEventRecord(e1);
       cudaEventSynchronize(e1);
       float t;
@@ -151,7 +219,7 @@ int main(int argc, char **argv) {
     if (cudaGetLastError() != cudaSuccess || cudaDeviceSynchronize() != cudaSuccess) break;
     std::sort(ms.begin(), ms.end());
     const float med = ms[ms.size() / 2];
-    const long long read = m.chunk ? bytes : bytes / grid / kWarps / kStep * kStep * kWarps * grid;
+    const long long read = m.chunk ? bytes : bytes / grid / kWarps / kStep * kStep * kWarps * grid;  // guided: all
     // The last run's block end times, grouped by SM: the earliest and latest
     // SM (mean of its blocks) relative to the last.
     std::vector<unsigned long long> end(grid);

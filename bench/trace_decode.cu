@@ -118,6 +118,17 @@ int main(int argc, char **argv) {
   p.cu_seqlens_q = dcu_q, p.total_q = b;
   p.cu_seqlens_k = dcu_k, p.total_k = total_k;
   p.seqused_k = used;
+  // TRACE_DENSE=1 (equal lengths only): the same memory as a dense call,
+  // q [b, 1, HQ, D] and K/V [b, L, HK, D] packed, no cu_seqlens and no
+  // seqused_k: the host knows every length, so no split plan runs (the
+  // kernel without a plan; bench_decode.py's " dense" rows).
+  if (const char *dense = getenv("TRACE_DENSE"); dense != nullptr && atoi(dense) != 0) {
+    for (int i = 0; i < b; ++i)
+      if (lens[(size_t)i] != max_k) die("TRACE_DENSE", "needs every length equal");
+    p.cu_seqlens_q = nullptr, p.total_q = 0;
+    p.cu_seqlens_k = nullptr, p.total_k = 0;
+    p.seqused_k = nullptr;
+  }
   p.q = q, p.k = k, p.v = v, p.out = out;
   p.num_splits = num_splits;
   fa_message msg;
@@ -153,8 +164,9 @@ int main(int argc, char **argv) {
   int sms = 0;
   check(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0), "cudaDeviceGetAttribute");
 
-  printf("# kernel %s (traced: %s) batch %d keys %lld max %d d%d %s num_splits %d workspace %zu sms %d\n", info.name,
-         FA_TRACE_KERNEL, b, (long long)total_k, max_k, d, bf16 ? "bf16" : "fp16", num_splits, bytes, sms);
+  printf("# kernel %s (traced: %s) batch %d keys %lld max %d d%d %s num_splits %d workspace %zu sms %d%s\n", info.name,
+         FA_TRACE_KERNEL, b, (long long)total_k, max_k, d, bf16 ? "bf16" : "fp16", num_splits, bytes, sms,
+         p.seqused_k == nullptr ? " dense" : "");
   printf("# lengths %s\n", argv[1]);
   printf("# call_ms");
   for (int r = 0; r < calls; ++r) printf(" %.4f", ms[r]);

@@ -16,6 +16,9 @@
 # plan, for the plan's cost). TRACE_KERNEL: the generated decode kernel (default the
 # sm_90 d128 bf16 one). Raw traces come back in traces.tgz.
 # TRACE_HEADS=HQ:HK: the heads (default 32:8); a row's own as ROW@HQ:HK.
+# ROW+dense (equal lengths, e.g. 8x32768+dense): the same cache as a dense
+# call without cu_seqlens or seqused_k (no split plan: the kernel without
+# a plan, bench_decode.py's " dense" rows; trace_decode.cu TRACE_DENSE).
 set -u
 BUDGET=${BUDGET:-400}
 . "$(dirname "$0")/device_common.sh"
@@ -40,18 +43,21 @@ trace_variant() {
     -o build/trace_decode) >"$OUT/trace_build_$name.log" 2>&1 ||
     { note "$name: harness build failed: $(tail -3 "$OUT/trace_build_$name.log")"; return; }
   note "$name: built in $((SECONDS - t)) s ($tree${patch:+ with $patch})"
-  local row lengths splits file heads
+  local row lengths splits file heads dense
   for row in $ROWS; do
     heads=${TRACE_HEADS:-32:8}
+    dense=0
+    case "$row" in *+dense) dense=1 row=${row%+dense} ;; esac
     case "$row" in *@*) heads=${row#*@} row=${row%@*} ;; esac
     lengths=${row%%:*}
     splits=0
     [ "$row" != "$lengths" ] && splits=${row#*:}
     [ "$lengths" = mixed48 ] && lengths=$mixed48
     [ -z "$lengths" ] && { note "$name $row: no lengths (torch missing?)"; continue; }
-    file="$OUT/trace_${name}_$(echo "$row" | tr ',:' '_-' | cut -c1-40)_h${heads%%:*}.txt"
-    TRACE_HEADS=$heads timeout "$(cap 60)" "$w/build/trace_decode" "$lengths" "$splits" >"$file" 2>&1
-    note "$name $row: exit $?"
+    file="$OUT/trace_${name}_$(echo "$row" | tr ',:' '_-' | cut -c1-40)_h${heads%%:*}$([ $dense = 1 ] && echo _dense).txt"
+    TRACE_DENSE=$dense TRACE_HEADS=$heads timeout "$(cap 60)" "$w/build/trace_decode" "$lengths" "$splits" >"$file" 2>&1
+    local rc=$?
+    note "$name $row$([ $dense = 1 ] && echo ' dense'): exit $rc"
     python3 "$SRC/bench/trace_decode.py" "$file" >"${file%.txt}.summary" 2>&1
   done
 }
