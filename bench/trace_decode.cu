@@ -182,7 +182,7 @@ int main(int argc, char **argv) {
   auto rel = [&](unsigned long long t) { return t == 0 ? -1LL : (long long)(t - first); };
   printf("# block smid b kv_head mt split splits entry piece q merged exit w0_first w0_end w1_first w1_end w2_first "
          "w2_end w3_first w3_end steps0 steps1 steps2 steps3 c_piece c_q c_merged c_exit c0_first c0_end c1_first "
-         "c1_end c2_first c2_end c3_first c3_end wait0 wait1 wait2 wait3\n");
+         "c1_end c2_first c2_end c3_first c3_end wait0 wait1 wait2 wait3 p_sum p_splits p_sorted p_scanned\n");
   for (int i = 0; i < blocks; ++i) {
     const fa::DecodeTraceRecord &r = rec[(size_t)i];
     if (r.block_ns[fa::kDtEntry] == 0) continue;
@@ -196,6 +196,9 @@ int main(int argc, char **argv) {
     for (int w = 0; w < 4; ++w)
       for (int m = 0; m < fa::kDtWarpMarks; ++m) printf(" %lld", cycles(r.warp_ns[w][m], r.warp_clk[w][m]));
     for (int w = 0; w < 4; ++w) printf(" %u", r.wait_clk[w]);
+    // the warp's plan phases, cycles from entry (-1: no warp plan ran)
+    for (int m = 0; m < fa::kDpPlanMarks; ++m)
+      printf(" %lld", r.plan_clk[m] == 0 ? -1LL : (long long)(unsigned)(r.plan_clk[m] - r.block_clk[0]));
     printf("\n");
   }
   cudaFree(q), cudaFree(k), cudaFree(v), cudaFree(out), cudaFree(ws);

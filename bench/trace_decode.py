@@ -28,7 +28,8 @@ import sys
 
 COLS = ("block smid b kv_head mt split splits entry piece q merged exit w0_first w0_end w1_first w1_end w2_first "
         "w2_end w3_first w3_end steps0 steps1 steps2 steps3 c_piece c_q c_merged c_exit c0_first c0_end c1_first "
-        "c1_end c2_first c2_end c3_first c3_end wait0 wait1 wait2 wait3").split()
+        "c1_end c2_first c2_end c3_first c3_end wait0 wait1 wait2 wait3 p_sum p_splits p_sorted p_scanned").split()
+PLAN_COLS = 4  # the warp plan's phases (ninety-fourth session); older traces lack them
 
 
 def read(path):
@@ -50,6 +51,8 @@ def read(path):
             except ValueError:  # the harness's own messages (an error, a dispatch warning)
                 meta.setdefault("messages", []).append(line.strip())
                 continue
+            if len(v) == len(COLS) - PLAN_COLS:
+                v += [-1] * PLAN_COLS
             if len(v) == len(COLS):
                 blocks.append(dict(zip(COLS, v)))
     return meta, blocks
@@ -122,6 +125,12 @@ def summarize(meta, blocks, per_block):
     print(row("block life (entry -> exit)", [b["exit"] - b["entry"] for b in work if b["exit"] >= 0]))
     print(row("cycles: entry -> piece", [b["c_piece"] for b in work], 1, "cyc"))
     print(row("cycles: entry -> Q landed", [b["c_q"] for b in work], 1, "cyc"))
+    planned = [b for b in work if b["p_sum"] > 0]
+    if planned:  # the warp's plan, phase by phase (decode_trace.cuh DecodePlanMark)
+        steps = [("entry", None), ("loads + sum", "p_sum"), ("splits, keys", "p_splits"), ("sort", "p_sorted"),
+                 ("scan", "p_scanned"), ("piece", "c_piece")]
+        for (_, a), (name, z) in zip(steps, steps[1:]):
+            print(row(f"cycles: warp plan: {name}", [b[z] - (b[a] if a else 0) for b in planned], 1, "cyc"))
     print(row("cycles: merge (last loop end -> merged)",
               [b["c_merged"] - max(b[f"c{w}_end"] for w in range(4)) for b in work], 1, "cyc"))
     print(row("cycles: epilogue", [b["c_exit"] - b["c_merged"] for b in work], 1, "cyc"))

@@ -34,6 +34,17 @@ enum DecodeWarpMark : int {
   kDtWarpMarks = 2
 };
 
+// Phases of the warp's plan (find_piece_in_warp), in SM cycles on thread
+// 0: the sequences' loads and the work's sum, the split counts and order
+// keys, the sort, the scan of pieces and slots (then kDtPiece).
+enum DecodePlanMark : int {
+  kDpSum = 0,
+  kDpSplits = 1,
+  kDpSorted = 2,
+  kDpScanned = 3,
+  kDpPlanMarks = 4
+};
+
 struct DecodeTraceRecord {
   unsigned long long block_ns[kDtBlockMarks];
   unsigned long long warp_ns[4][kDtWarpMarks];
@@ -42,6 +53,7 @@ struct DecodeTraceRecord {
   int smid, b, kv_head, mt, split, splits;
   int steps[4];          // main-loop steps of each warp
   unsigned wait_clk[4];  // cycles each warp's main loop spent in its ring waits
+  unsigned plan_clk[kDpPlanMarks];  // the warp's plan (0 where none ran)
 };
 
 #ifdef FA_DECODE_TRACE_BLOCKS
@@ -80,7 +92,20 @@ struct DecodeTracer {
     if (r != nullptr && lane == 0 && warp < 4) r->wait_clk[warp] = cycles;
   }
 };
+
+// A phase of the warp's plan done: a function rather than a DecodeTracer
+// member, so that the plan takes no tracer (the library's code is as
+// without the trace). `after`: a value the phase computed; the clock is
+// read once it is ready.
+__device__ __forceinline__ void decode_plan_mark(DecodePlanMark m, unsigned after) {
+  if (blockIdx.x >= FA_DECODE_TRACE_BLOCKS || threadIdx.x != 0) return;
+  unsigned c;
+  asm volatile("mov.u32 %0, %%clock;" : "=r"(c) : "r"(after));
+  decode_trace_records[blockIdx.x].plan_clk[m] = c;
+}
 #else
+__device__ __forceinline__ void decode_plan_mark(DecodePlanMark, unsigned) {}
+
 struct DecodeTracer {
   __device__ __forceinline__ void mark(DecodeBlockMark) const {}
   __device__ __forceinline__ void piece(int, int, int, int, int) const {}

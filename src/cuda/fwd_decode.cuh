@@ -868,6 +868,7 @@ __device__ bool find_piece_in_warp(const fa_fwd_args &a, int m_tiles, DecodePiec
   int64_t total = (int64_t)rt * heads_k * kt;
 #pragma unroll
   for (int d = 1; d < 32; d *= 2) total += __shfl_xor_sync(kAll, total, d);
+  decode_plan_mark(kDpSum, (unsigned)total);  // the trace's (decode_trace.cuh); nothing in the library
   // fa_decode_order_key's order in 32 bits: piece tiles above, 31 - lane
   // below (tiles past 2^27 - 1, caches near 2^31 keys, tie).
   int32_t splits = 1;
@@ -876,6 +877,7 @@ __device__ bool find_piece_in_warp(const fa_fwd_args &a, int m_tiles, DecodePiec
     splits = fa_decode_length_splits(kt, total, a.split_slots, a.splits);
     key = (uint32_t)min(fa_decode_piece_tiles(kt, rt, splits), (1 << 27) - 1) << 5 | (31u - lane);
   }
+  decode_plan_mark(kDpSplits, key);
   // The network up to the first run that holds the batch (it sorts
   // descending); stages past it only reorder the pads.
 #pragma unroll
@@ -887,6 +889,7 @@ __device__ bool find_piece_in_warp(const fa_fwd_args &a, int m_tiles, DecodePiec
       if ((other > key) == (bool)fa_decode_sort_keeps_larger(lane, d, k)) key = other;
     }
   }
+  decode_plan_mark(kDpSorted, key);
   // Place `lane` of the order: its sequence, pieces and partial slots.
   const bool placed = lane < batch;
   const int b_at = placed ? 31 - (int)(key & 31) : 0;
@@ -900,6 +903,7 @@ __device__ bool find_piece_in_warp(const fa_fwd_args &a, int m_tiles, DecodePiec
     if (lane >= d) incl += up;
   }
   const int32_t end = (int32_t)(incl & 0xffffffff), slot_base = (int32_t)((incl - both) >> 32);
+  decode_plan_mark(kDpScanned, (unsigned)end);
   // Pieces of one size (equal caches) leave the first wave's spare slots
   // spread over its second half (fa_decode_block_piece); unequal ones keep
   // piece i at block i. Lane 0 holds the largest piece after the sort.
