@@ -38,46 +38,26 @@ __device__ __forceinline__ unsigned long long now() {
   return t;
 }
 
-// One warp streams [begin, end) in kStep pieces; returns a checksum word.
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-__device__ uint32_t stream_warp(const char *src, long long begin, long long end, uint32_t ring, uint32_t bars,
-                                uint32_t &phase_bits, int lane) {
-  const int steps = (int)((end - begin) / kStep);
-  uint32_t acc = 0;
-  for (int i = 0; i < kStages - 1 && i < steps; ++i)
-    if (lane == 0) {
-      mbar_arrive_expect_tx(bars + i * 8, kStep);
-      cp_async_bulk(ring + i * kStep, src + begin + (long long)i * kStep, kStep, bars + i * 8);
-    }
-  for (int i = 0; i < steps; ++i) {
-    const int ahead = i + kStages - 1, s = i % kStages;
-    __syncwarp();
-    if (lane == 0 && ahead < steps) {
-      const int sa = ahead % kStages;
-      mbar_arrive_expect_tx(bars + sa * 8, kStep);
-      cp_async_bulk(ring + sa * kStep, src + begin + (long long)ahead * kStep, kStep, bars + sa * 8);
-    }
-    mbar_wait(bars + s * 8, (phase_bits >> s) & 1u);
-    phase_bits ^= 1u << s;
-    acc ^= ld_shared_4(ring + s * kStep + lane * 4);
-  }
-  return acc;
-}
-
-// guided: this warp's static slice [s0, s1), then tail chunks of `chunk`
-// bytes at tail0 + k * chunk (k from the counter; lane 0 claims the next
-// one as it starts the current, so the claim's latency is hidden), until a
-// claim lands past `bytes`. Steps are issued in order, kStages - 1 ahead of
-// the one waited for, whichever chunk they belong to.
-__device__ uint32_t stream_guided(const char *src, long long s0, long long s1, long long tail0, long long bytes,
+// One warp streams its slice [s0, s1) in kStep pieces, then (guided, a
+// counter given) tail chunks of `chunk` bytes at tail0 + k * chunk (k from
+// the counter; lane 0 claims the next one as it starts the current, so the
+// claim's latency is hidden), until a claim lands past `bytes`. Steps are
+// issued in order, kStages - 1 ahead of the one waited for, whichever chunk
+// they belong to. Returns a checksum word.
+__device__ uint32_t stream_warp(const char *src, long long s0, long long s1, long long tail0, long long bytes,
                                   long long chunk, unsigned *counter, uint32_t ring, uint32_t bars,
                                   uint32_t &phase_bits, int lane) {
   long long at = s0, end = s1, next = 0;
   bool done = false;
-  if (lane == 0) next = tail0 + (long long)atomicAdd(counter, 1u) * chunk;
+  if (counter != nullptr && lane == 0) next = tail0 + (long long)atomicAdd(counter, 1u) * chunk;
   auto has_step = [&]() -> bool {  // warp-uniform; moves to the claimed chunk where this one ends
     if (done) return false;
     if (at >= end) {
+      if (counter == nullptr) {
+        done = true;
+        return false;
+      }
       const long long c = __shfl_sync(0xffffffffu, next, 0);
       if (c >= bytes) {
         done = true;
@@ -136,10 +116,11 @@ __global__ void __launch_bounds__(kWarps * 32) read_kernel(const char *src, long
     const long long warps = (long long)gridDim.x * kWarps;
     const long long per_warp = (long long)(static_share * (double)bytes) / warps / kStep * kStep;
     const long long w0 = per_warp * (blockIdx.x * kWarps + warp);
-    acc = stream_guided(src, w0, w0 + per_warp, per_warp * warps, bytes, chunk, counter, ring, bars, phase_bits, lane);
+    acc = stream_warp(src, w0, w0 + per_warp, per_warp * warps, bytes, chunk, counter, ring, bars, phase_bits, lane);
   } else if (counter == nullptr) {  // static: one equal slice per block, a quarter per warp
     const long long per_warp = bytes / gridDim.x / kWarps / kStep * kStep, b0 = per_warp * kWarps * blockIdx.x;
-    acc = stream_warp(src, b0 + warp * per_warp, b0 + (warp + 1) * per_warp, ring, bars, phase_bits, lane);
+    acc = stream_warp(src, b0 + warp * per_warp, b0 + (warp + 1) * per_warp, 0, 0, 0, nullptr, ring, bars, phase_bits,
+                      lane);
   } else {
     for (;;) {
       __syncthreads();
@@ -148,7 +129,8 @@ __global__ void __launch_bounds__(kWarps * 32) read_kernel(const char *src, long
       const long long c0 = claimed;
       if (c0 >= bytes) break;
       const long long per_warp = chunk / kWarps;
-      acc ^= stream_warp(src, c0 + warp * per_warp, c0 + (warp + 1) * per_warp, ring, bars, phase_bits, lane);
+      acc ^= stream_warp(src, c0 + warp * per_warp, c0 + (warp + 1) * per_warp, 0, 0, 0, nullptr, ring, bars,
+                         phase_bits, lane);
     }
   }
   __syncthreads();
