@@ -146,6 +146,22 @@ struct FwdWgmmaTraits {
   // kernels and -0.7..+1.6% at d128 (then on GEMM turns), so not with
   // those. fwd_wgmma.md "Epilogue".
   static constexpr bool kRowEndsUnderPV = kSoftmaxTurns && kOverlap;
+  // A work tile's first P V of a row block writes O (scale-d 0,
+  // pv_gemm_issue's fresh) instead of adding to a zeroed O, and skips the
+  // first key tile's rescale (alpha 0 there): every loop but the serial one
+  // without softmax turns (its online_softmax scales O itself) and the row
+  // pairs (d64 none: level to 0.5% slower from s2048, measured).
+  static constexpr bool kFreshO = (kOverlap || kSoftmaxTurns) && ROW_BLOCKS == 1;
+  // ... and O is left unset before it, not zeroed (a tile without keys
+  // clears it after its loop, unless its epilogue stores zeros without it;
+  // a split tile's pieces all hold key tiles, so merge_split_tile never
+  // reads an unset O). Only in the overlapped loop with softmax turns and
+  // one row block: where O is zeroed, ptxas drops those registers over the
+  // first key tile (zeros can be made again); unset, they stay live, and
+  // the row pairs' kernels spilled (d64: 288 bytes), the serial loop's too
+  // (d256: 416 bytes), and the GEMM turns' serialized their wgmma (C7515).
+  // fwd_wgmma.md "The first P V".
+  static constexpr bool kOUnset = kOverlap && kSoftmaxTurns && ROW_BLOCKS == 1;
   static constexpr bool kTurns = TURNS != kTurnsNone;
   // Persistent grid: at most one block per SM, each taking work tiles
   // blockIdx.x, + gridDim.x, ...; its producer loads the next tile's Q and
@@ -653,25 +669,28 @@ __device__ __forceinline__ void pack_p(uint32_t (&p)[T::kPVSteps][4], const floa
 
 // O += P V: V as TMA stored it (keys x head dim, MN-major B operand).
 // pv_gemm_issue only issues and commits; pv_gemm_wgmma also waits. KEYS:
-// the tile's first KEYS keys only (P is 0 on the others).
+// the tile's first KEYS keys only (P is 0 on the others). fresh: the work
+// tile's first P V of these rows, O = P V (the first k step's scale-d 0):
+// O holds nothing yet, so it need not be zeroed before the tile (kOUnset)
+// nor scaled by the first key tile's alpha (0; kFreshO).
 template <class T, int KEYS = T::kBlockN>
 __device__ __forceinline__ void pv_gemm_issue(float (&o)[T::kOTiles][4], const uint32_t (&p)[KEYS / 16][4],
-                                              uint32_t sv_stage) {
+                                              uint32_t sv_stage, bool fresh = false) {
   wgmma_fence();
   constexpr int R = T::kRowBytes;
   const uint64_t db0 = smem_desc_swizzled<R>(sv_stage, T::kBlockN * R, 8 * R);  // + a constant per step
 #pragma unroll
   for (int kk = 0; kk < KEYS / 16; ++kk) {
     const uint64_t db = db0 + ((kk * 16 * R) >> 4);
-    wgmma_rs_bt<T::kHeadDimPadded, typename T::Elem>(o, p[kk], db, 1);
+    wgmma_rs_bt<T::kHeadDimPadded, typename T::Elem>(o, p[kk], db, kk == 0 && fresh ? 0 : 1);
   }
   wgmma_commit();
 }
 
 template <class T, int KEYS = T::kBlockN>
 __device__ __forceinline__ void pv_gemm_wgmma(float (&o)[T::kOTiles][4], const uint32_t (&p)[KEYS / 16][4],
-                                        uint32_t sv_stage) {
-  pv_gemm_issue<T, KEYS>(o, p, sv_stage);
+                                        uint32_t sv_stage, bool fresh = false) {
+  pv_gemm_issue<T, KEYS>(o, p, sv_stage, fresh);
   wgmma_wait<0>();
   wgmma_reg_fence(o);
 }
@@ -967,6 +986,16 @@ __device__ __forceinline__ void online_softmax_deferred(float (&s)[1][T::kSTiles
       named_bar_arrive(kBarFirstSoftmax1, 256);
   }
   tr.mark(kTrTurnDone);
+}
+
+// O = 0: the rows of a work tile that no P V wrote (no key to visit, or a
+// kernel without kFreshO), which its epilogue stores as they are.
+template <class T>
+__device__ __forceinline__ void clear_o(float (&o)[T::kOTiles][4]) {
+#pragma unroll
+  for (int dt = 0; dt < T::kOTiles; ++dt)
+#pragma unroll
+    for (int j = 0; j < 4; ++j) o[dt][j] = 0.f;
 }
 
 // O *= alpha, skipped when no row of the warp needs it (every alpha 1:
@@ -1930,10 +1959,8 @@ __device__ __forceinline__ void consume_row_pairs(const fa_fwd_args &a, const CU
     float oa[1][T::kOTiles][4], ob[1][T::kOTiles][4];
     float max_a[1][2] = {{-INFINITY, -INFINITY}}, sum_a[1][2] = {{0.f, 0.f}};
     float max_b[1][2] = {{-INFINITY, -INFINITY}}, sum_b[1][2] = {{0.f, 0.f}};
-#pragma unroll
-    for (int dt = 0; dt < T::kOTiles; ++dt)
-#pragma unroll
-      for (int j = 0; j < 4; ++j) oa[0][dt][j] = ob[0][dt][j] = 0.f;
+    clear_o<T>(oa[0]);
+    clear_o<T>(ob[0]);
     float inv_a[2] = {0.f, 0.f}, inv_b[2] = {0.f, 0.f};
     bool ends_done = false;
     // block A's key tiles end: the tile's unless A's last row sees fewer
@@ -2012,8 +2039,9 @@ __device__ __forceinline__ void consume_row_pairs(const fa_fwd_args &a, const CU
         }
         qk_gemm_issue<T>(sc[0], sq_rows, sk + s * T::kKVBytes);
         tr.mark(kTrSIssued, n - n_block_min);
-        rescale_o<T>(o[0], alpha);
-        pv_gemm_issue<T>(o[0], p, sv_prev);
+        const bool fresh = T::kFreshO && n - 1 == n_block_min;  // the block's first P V
+        if (!fresh) rescale_o<T>(o[0], alpha);
+        pv_gemm_issue<T>(o[0], p, sv_prev, fresh);
         tr.mark(kTrPVIssued, n - 1 - n_block_min);
         wgmma_wait<1>();  // S(n) of the block ready; its P V may still run
         wgmma_reg_fence(sc[0]);
@@ -2049,13 +2077,15 @@ __device__ __forceinline__ void consume_row_pairs(const fa_fwd_args &a, const CU
         tr.mark(kTrLoopTop, n_block_max - n_block_min);  // as a loop step's: the P V before done
         if (a_to_last && n_block_max - 1 > n_block_min && ctid % 128 == 0)
           mbar_arrive(bar.v_empty(ring_slot<T>(jj - 1)));
-        rescale_o<T>(oa[0], alpha_a);
-        rescale_o<T>(ob[0], alpha_b);
+        const bool fresh_a = T::kFreshO && n_max_a - 1 == n_block_min;
+        const bool fresh_b = T::kFreshO && n_block_max - 1 == n_block_min;
+        if (!fresh_a) rescale_o<T>(oa[0], alpha_a);
+        if (!fresh_b) rescale_o<T>(ob[0], alpha_b);
         mbar_wait(bar.v_full(s), ring_parity<T>(jj));
         tr.mark(kTrVReady, n_block_max - 1 - n_block_min);
         if (n0 + T::kBlockN > len_k) zero_v_tail_by_panel<T>(sv_stage, len_k - n0, ctid);  // uniform over the block
-        pv_gemm_issue<T>(oa[0], pa, sv_stage_a);
-        pv_gemm_issue<T>(ob[0], pb, sv_stage);
+        pv_gemm_issue<T>(oa[0], pa, sv_stage_a, fresh_a);
+        pv_gemm_issue<T>(ob[0], pb, sv_stage, fresh_b);
         tr.mark(kTrPVIssued, n_block_max - 1 - n_block_min);
         const WgmmaTile tl = locate_tile<T>(a, list, tile);
         row_ends<T>(a, tl, max_a, sum_a, warp_row0, lane, inv_a, tr);
@@ -2136,12 +2166,9 @@ __device__ __forceinline__ void consume(const fa_fwd_args &a, const CUtensorMap 
     const int len_k = t.seq.len_k;
     const int64_t diag = (int64_t)len_k - t.seq.len_q;  // key position of query row 0
 
-    float o[1][T::kOTiles][4];
+    float o[1][T::kOTiles][4];  // kOUnset: written by the first P V (fresh)
     float row_max[1][2] = {{-INFINITY, -INFINITY}}, row_sum[1][2] = {{0.f, 0.f}};
-#pragma unroll
-    for (int dt = 0; dt < T::kOTiles; ++dt)
-#pragma unroll
-      for (int j = 0; j < 4; ++j) o[0][dt][j] = 0.f;
+    if constexpr (!T::kOUnset) clear_o<T>(o[0]);
     // The epilogue's factors 1 / sum: the overlapped loop computes them
     // under its last P V where kRowEndsUnderPV (set there, not live across
     // the key tiles)
@@ -2227,11 +2254,12 @@ __device__ __forceinline__ void consume(const fa_fwd_args &a, const CUtensorMap 
           turn_begin<T>(c);
           qk_gemm_issue<T>(sc[0], sq_wg, sk + s * T::kKVBytes);
           // O *= alpha(n-1) while S(n) runs: nothing in flight holds O now,
-          // and the P V that reads it is issued next (FA3's order; at the
-          // first iteration O is 0, kept for NaN rows)
+          // and the P V that reads it is issued next (FA3's order). The
+          // first P V writes O instead (a NaN row's P is NaN: so is O)
           tr.mark(kTrSIssued, n - n_block_min);
-          rescale_o<T>(o[0], alpha);
-          pv_gemm_issue<T>(o[0], p, sv_prev);
+          const bool fresh = n - 1 == n_block_min;
+          if (!fresh) rescale_o<T>(o[0], alpha);
+          pv_gemm_issue<T>(o[0], p, sv_prev, fresh);
           turn_end<T>(c);
           tr.mark(kTrPVIssued, n - 1 - n_block_min);
           wgmma_wait<1>();  // S(n) is ready; P(n-1) V(n-1) may still run
@@ -2255,8 +2283,9 @@ __device__ __forceinline__ void consume(const fa_fwd_args &a, const CUtensorMap 
           wgmma_reg_fence(o[0]);
           wgmma_reg_fence(p);
           wgmma_reg_fence(sc[0]);
+          const bool fresh = n_block_max - 1 == n_block_min;  // one key tile: its P V is the first
           if (n_block_max - 1 > n_block_min && ctid % 128 == 0) mbar_arrive(bar.v_empty(ring_slot<T>(jj - 1)));
-          rescale_o<T>(o[0], alpha);
+          if (!fresh) rescale_o<T>(o[0], alpha);
           if constexpr (!T::kPackInTurn) pack_p<T>(p, sc[0]);
           mbar_wait(bar.v_full(s), ring_parity<T>(jj));
           if (n0 + T::kBlockN > len_k) zero_v_tail_by_panel<T>(sv_stage, len_k - n0, ctid);  // uniform over the block
@@ -2268,7 +2297,7 @@ __device__ __forceinline__ void consume(const fa_fwd_args &a, const CUtensorMap 
             }
 #endif
           turn_begin<T>(c);
-          pv_gemm_issue<T>(o[0], p, sv_stage);
+          pv_gemm_issue<T>(o[0], p, sv_stage, fresh);
           turn_end<T>(c);
           tr.mark(kTrPVIssued, n_block_max - 1 - n_block_min);
           // The rows' ends under the last P V (kRowEndsUnderPV; a split
@@ -2322,10 +2351,11 @@ __device__ __forceinline__ void consume(const fa_fwd_args &a, const CUtensorMap 
         if (fa_tile_needs_mask(&plan, n0, TS::kBlockN))
           apply_mask<TS, true>(sc, a, n0, m0 + warp_row0, diag, len_k, lane, hidden, pack_shift<T>(a));
         uint32_t p[TS::kPVSteps][4];
+        const bool fresh = T::kFreshO && n == n_block_min;  // the first P V writes O
         if constexpr (T::kSoftmaxTurns) {
           float alpha[2];
           online_softmax_deferred<TS>(sc, row_max, row_sum, alpha, cs, positive_scale, c, p, tr);
-          rescale_o<T>(o[0], alpha);  // P was packed in the turn (kPackInTurn)
+          if (!fresh) rescale_o<T>(o[0], alpha);  // P was packed in the turn (kPackInTurn)
         } else {
           online_softmax<TS>(sc, o, row_max, row_sum, cs, positive_scale);
           pack_p<TS>(p, sc[0]);
@@ -2336,7 +2366,7 @@ __device__ __forceinline__ void consume(const fa_fwd_args &a, const CUtensorMap 
         const uint32_t sv_stage = sv + s * T::kKVBytes;
         if (n0 + T::kBlockN > len_k) zero_v_tail<T>(sv_stage, len_k - n0, ctid);  // uniform over the block
         tr.mark(kTrPVIssued, n - n_block_min);
-        pv_gemm_wgmma<T, TS::kBlockN>(o[0], p, sv_stage);
+        pv_gemm_wgmma<T, TS::kBlockN>(o[0], p, sv_stage, fresh);
         if (ctid % 128 == 0) mbar_arrive(bar.v_empty(s));
       };
       // one past this consumer's last visible key: a tile whose right half
@@ -2362,6 +2392,8 @@ __device__ __forceinline__ void consume(const fa_fwd_args &a, const CUtensorMap 
     }
     if (any_keys)
       consumed = ((j_base + (unsigned)(n_block_max - n_block_min)) << T::kQCountBits) | ((q_count + 1u) & kQCountMask);
+    else if constexpr (T::kOUnset && !(T::kTmaStore && T::kOStageInQ))
+      clear_o<T>(o[0]);  // (staged in Q, store_tile_tma stores such a tile's rows as zeros without O)
     // O staging area (smem_epilogue): at the end, or this tile's Q buffer,
     // found again from `consumed` (the Q tiles now counted one further):
     // qb kept live across the loop moved the loop's ring arithmetic out of
