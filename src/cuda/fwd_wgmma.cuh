@@ -988,8 +988,10 @@ __device__ __forceinline__ void online_softmax_deferred(float (&s)[1][T::kSTiles
   tr.mark(kTrTurnDone);
 }
 
-// O = 0: the rows of a work tile that no P V wrote (no key to visit, or a
-// kernel without kFreshO), which its epilogue stores as they are.
+// O = 0: before a work tile's key tiles where O is not kOUnset (without
+// kFreshO the first P V adds to it; with it, zeros still let ptxas drop
+// O's registers over the first key tile), or after the loop of a tile
+// without keys, whose epilogue stores O as it is.
 template <class T>
 __device__ __forceinline__ void clear_o(float (&o)[T::kOTiles][4]) {
 #pragma unroll
