@@ -1961,7 +1961,7 @@ __device__ __forceinline__ void consume_row_pairs(const fa_fwd_args &a, const CU
     float oa[1][T::kOTiles][4], ob[1][T::kOTiles][4];
     float max_a[1][2] = {{-INFINITY, -INFINITY}}, sum_a[1][2] = {{0.f, 0.f}};
     float max_b[1][2] = {{-INFINITY, -INFINITY}}, sum_b[1][2] = {{0.f, 0.f}};
-    clear_o<T>(oa[0]);
+    clear_o<T>(oa[0]);  // zeroed and accumulated into: no kFreshO with two row blocks
     clear_o<T>(ob[0]);
     float inv_a[2] = {0.f, 0.f}, inv_b[2] = {0.f, 0.f};
     bool ends_done = false;
@@ -2041,9 +2041,8 @@ __device__ __forceinline__ void consume_row_pairs(const fa_fwd_args &a, const CU
         }
         qk_gemm_issue<T>(sc[0], sq_rows, sk + s * T::kKVBytes);
         tr.mark(kTrSIssued, n - n_block_min);
-        const bool fresh = T::kFreshO && n - 1 == n_block_min;  // the block's first P V
-        if (!fresh) rescale_o<T>(o[0], alpha);
-        pv_gemm_issue<T>(o[0], p, sv_prev, fresh);
+        rescale_o<T>(o[0], alpha);
+        pv_gemm_issue<T>(o[0], p, sv_prev);
         tr.mark(kTrPVIssued, n - 1 - n_block_min);
         wgmma_wait<1>();  // S(n) of the block ready; its P V may still run
         wgmma_reg_fence(sc[0]);
@@ -2079,15 +2078,13 @@ __device__ __forceinline__ void consume_row_pairs(const fa_fwd_args &a, const CU
         tr.mark(kTrLoopTop, n_block_max - n_block_min);  // as a loop step's: the P V before done
         if (a_to_last && n_block_max - 1 > n_block_min && ctid % 128 == 0)
           mbar_arrive(bar.v_empty(ring_slot<T>(jj - 1)));
-        const bool fresh_a = T::kFreshO && n_max_a - 1 == n_block_min;
-        const bool fresh_b = T::kFreshO && n_block_max - 1 == n_block_min;
-        if (!fresh_a) rescale_o<T>(oa[0], alpha_a);
-        if (!fresh_b) rescale_o<T>(ob[0], alpha_b);
+        rescale_o<T>(oa[0], alpha_a);
+        rescale_o<T>(ob[0], alpha_b);
         mbar_wait(bar.v_full(s), ring_parity<T>(jj));
         tr.mark(kTrVReady, n_block_max - 1 - n_block_min);
         if (n0 + T::kBlockN > len_k) zero_v_tail_by_panel<T>(sv_stage, len_k - n0, ctid);  // uniform over the block
-        pv_gemm_issue<T>(oa[0], pa, sv_stage_a, fresh_a);
-        pv_gemm_issue<T>(ob[0], pb, sv_stage, fresh_b);
+        pv_gemm_issue<T>(oa[0], pa, sv_stage_a);
+        pv_gemm_issue<T>(ob[0], pb, sv_stage);
         tr.mark(kTrPVIssued, n_block_max - 1 - n_block_min);
         const WgmmaTile tl = locate_tile<T>(a, list, tile);
         row_ends<T>(a, tl, max_a, sum_a, warp_row0, lane, inv_a, tr);
