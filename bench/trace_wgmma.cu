@@ -12,7 +12,9 @@
 // kernel's name, then one line per record: block, role (0 producer, 1 + c
 // consumer c), SM clock, event, argument; then "# span block role start
 // end sm" per role of every block (global timer, ns; the SM it ran on;
-// roles that do not exist are left out). The last of 4 calls is the one
+// roles that do not exist are left out); then "# points block" and the
+// global timer at each of the kernel's FA_WGMMA_TRACE_POINTS points (entry to
+// tile list built, wgmma_trace.cuh), then the SM clock at each. The last of 4 calls is the one
 // recorded.
 #ifndef FA_TRACE_KERNEL
 #error "build with -DFA_TRACE_KERNEL='\"cuda/<generated wgmma kernel>.cu\"' (bench/trace_wgmma.sh)"
@@ -101,8 +103,16 @@ int main(int argc, char **argv) {
     check(cudaMalloc(&p.workspace, ws_bytes), "cudaMalloc");
     p.workspace_bytes = ws_bytes;
   }
-  for (int r = 0; r < 4; ++r)
+  // TRACE_L2_FLUSH=1: 256 MiB written before the recorded call, so its
+  // loads start from a cold L2 as bench.py's timings (triton do_bench) do.
+  void *flush = NULL;
+  const size_t flush_bytes = (size_t)256 << 20;
+  if (getenv("TRACE_L2_FLUSH") != NULL && atoi(getenv("TRACE_L2_FLUSH")) != 0)
+    check(cudaMalloc(&flush, flush_bytes), "cudaMalloc");
+  for (int r = 0; r < 4; ++r) {
+    if (r == 3 && flush != NULL) check(cudaMemsetAsync(flush, r, flush_bytes, 0), "cudaMemsetAsync");
     if (fa_fwd_with_kernel(&p, index, &msg) != FA_OK) die("fa_fwd_with_kernel", msg.text);
+  }
   check(cudaDeviceSynchronize(), "cudaDeviceSynchronize");
 
   constexpr int kRows = 4 * FA_WGMMA_TRACE_BLOCKS;
@@ -127,6 +137,17 @@ int main(int argc, char **argv) {
   for (int row = 0; row < 4 * blocks; ++row)
     if (spans[3 * row] != 0)
       printf("# span %d %d %llu %llu %llu\n", row / 4, row % 4, spans[3 * row], spans[3 * row + 1], spans[3 * row + 2]);
-  cudaFree(q), cudaFree(k), cudaFree(v), cudaFree(out), cudaFree(cu), cudaFree(p.workspace);
+  constexpr int kPoints = 2 * FA_WGMMA_TRACE_POINTS;
+  std::vector<unsigned long long> points((size_t)FA_WGMMA_TRACE_SPAN_BLOCKS * kPoints);
+  check(cudaMemcpyFromSymbol(points.data(), fa::wgmma_trace_points, points.size() * sizeof(unsigned long long)),
+        "cudaMemcpyFromSymbol");
+  for (int blk = 0; blk < blocks; ++blk) {
+    const unsigned long long *pt = &points[(size_t)blk * kPoints];
+    if (pt[0] == 0) continue;
+    printf("# points %d", blk);
+    for (int i = 0; i < kPoints; ++i) printf(" %llu", pt[i]);
+    printf("\n");
+  }
+  cudaFree(q), cudaFree(k), cudaFree(v), cudaFree(out), cudaFree(cu), cudaFree(p.workspace), cudaFree(flush);
   return 0;
 }

@@ -7,6 +7,8 @@ mean) cycles of each step, and what the producer's Q issue leaves to wait.
 
 --turns: each consumer's turn (got -> done) by what the other consumer of
 its block was doing at the turn's middle (its last event before then).
+Always, when the trace has point lines: the preamble (entry -> tile list
+built, on every block) and the first loads' cycles from the entry.
 Always, when the trace has span lines: how ragged the grid's end is
 (grid_end). --lists LISTS (the output of `build/tile_balance --blocks ...`
 for the traced row: "block tiles key_tiles" a line): the block ends
@@ -53,6 +55,8 @@ import sys
 
 SPANS = {}  # (block, role) -> (start, end) on the global timer (ns), every block of the grid
 SMS = {}  # block -> the SM it ran on (traces since the seventy-second session)
+POINTS = {}  # block -> global timer (ns) at the kernel's points, then the SM clock at each (since the ninety-sixth session)
+POINT_STEPS = ["entry->griddep", "griddep->seq tiles", "seq tiles->ranks", "ranks->tail, split", "tail->list seen"]
 
 NAMES = {1: "tile", 2: "q", 3: "s_issued", 4: "s_ready", 5: "ask", 6: "got", 7: "done", 8: "pv_issued",
          9: "last_pv", 10: "stored", 11: "rows", 12: "pass_free", 13: "pass_stored", 14: "v_ready", 15: "k_ready",
@@ -63,6 +67,10 @@ NAMES = {1: "tile", 2: "q", 3: "s_issued", 4: "s_ready", 5: "ask", 6: "got", 7: 
 def load(path):
     head, rows = "", collections.defaultdict(list)
     for line in open(path):
+        if line.startswith("# points "):
+            f = list(map(int, line.split()[2:]))
+            POINTS[f[0]] = tuple(f[1:])
+            continue
         if line.startswith("# span "):
             f = line.split()
             block, role, start, end = map(int, f[2:6])
@@ -184,6 +192,42 @@ def turns_by_other_step(rows):
         print("  %-12s n=%5d median %5.0f mean %5.0f" % (step, len(v), statistics.median(v), statistics.mean(v)))
 
 
+def preamble(rows):
+    """The kernel's start: each block's entry against the first block's, its
+    preamble (barriers, griddep wait, the tile list) step by step on the
+    global timer (POINT_STEPS; the varlen tables' steps 0 where the call
+    walks without them), and on the traced blocks the SM cycles from the
+    entry to the producer's first Q and K issue and to consumer 0's first Q
+    landed and first S issued."""
+    if not POINTS:
+        return
+    n = len(next(iter(POINTS.values()))) // 2
+    first = min(p[0] for p in POINTS.values())
+    entry = sorted(p[0] - first for p in POINTS.values())
+    pre = sorted(p[n - 1] - p[0] for p in POINTS.values())
+    ends = [end for (block, role), (start, end) in SPANS.items() if role != 0 and end]
+    print("preamble: %d blocks; entry after the first block's (us) median %.2f, max %.2f; entry -> list seen (us) "
+          "min %.2f, median %.2f, max %.2f; kernel from the first entry to the last end %.1f us" %
+          (len(entry), statistics.median(entry) / 1e3, entry[-1] / 1e3, pre[0] / 1e3, statistics.median(pre) / 1e3,
+           pre[-1] / 1e3, (max(ends) - first) / 1e3 if ends else 0))
+    for i, name in enumerate(POINT_STEPS[:n - 1]):
+        ns = sorted(p[i + 1] - p[i] if p[i + 1] and p[i] else 0 for p in POINTS.values())
+        cyc = sorted((p[n + i + 1] - p[n + i]) & 0xffffffff if p[i + 1] and p[i] else 0 for p in POINTS.values())
+        print("  %-20s median %7.0f ns (p90 %7.0f), %7.0f cycles" %
+              (name, statistics.median(ns), ns[int(0.9 * (len(ns) - 1))], statistics.median(cyc)))
+    for block in sorted(POINTS):
+        if (block, 0) not in rows and (block, 1) not in rows:
+            continue
+        e = POINTS[block][n]
+        firsts = {}
+        for role, ev, name in ((0, 16, "prod Q"), (0, 17, "prod K"), (1, 2, "C0 Q landed"), (1, 3, "C0 S issued")):
+            t = [clock for clock, v, _ in rows.get((block, role), []) if v == ev]
+            if t:
+                firsts[name] = (t[0] - e) & 0xffffffff
+        print("block %d: cycles from entry: list seen %d; %s" % (block, (POINTS[block][2 * n - 1] - e) & 0xffffffff,
+                                                              ", ".join("%s %d" % kv for kv in firsts.items())))
+
+
 def grid_end():
     """How ragged the grid's end is: each block's last consumer end against
     the kernel's (global timer, every block), and the share of the blocks'
@@ -287,6 +331,7 @@ def main():
         if lat:
             print("block %d consumer 0: Q issue -> ready median %d cycles; Q issued %d cycles before the tile "
                   "started (median; negative: after)" % (block, statistics.median(lat), statistics.median(early)))
+    preamble(rows)
     grid_end()
     if "--turns" in sys.argv:
         turns_by_other_step(rows)

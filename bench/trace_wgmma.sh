@@ -14,7 +14,9 @@
 # _k4096 pair kernel on s512, for one). TRACE_REPEATS=n: n processes of
 # each row (trace_<row>.r<i>.txt beside the first): whether the same
 # blocks and SMs end first every launch (group them by list with
-# trace_wgmma.py --lists and build/tile_balance --blocks).
+# trace_wgmma.py --lists and build/tile_balance --blocks). TRACE_COLD=1: each
+# row also traced after 256 MiB written (L2 cold, as bench.py times it),
+# trace_<row>.cold.steps.txt.
 set -u
 BUDGET=${BUDGET:-180}
 . "$(dirname "$0")/device_common.sh"
@@ -54,6 +56,10 @@ for row in $ROWS; do
     timeout "$(cap 30)" "build/trace_$kernel" "$b" "$s" "$d" "$mask" "$dt" >"$OUT/trace_$name.r$i.txt" 2>&1
   done
   python3 bench/trace_wgmma.py "$OUT/trace_$name.txt" --turns >"$OUT/trace_$name.steps.txt" 2>&1
+  if [ "${TRACE_COLD:-0}" = 1 ]; then  # the recorded call after 256 MiB written (L2 cold, as bench.py times)
+    TRACE_L2_FLUSH=1 timeout "$(cap 30)" "build/trace_$kernel" "$b" "$s" "$d" "$mask" "$dt" >"$OUT/trace_$name.cold.txt" 2>&1
+    python3 bench/trace_wgmma.py "$OUT/trace_$name.cold.txt" >"$OUT/trace_$name.cold.steps.txt" 2>&1
+  fi
   python3 bench/trace_wgmma.py "$OUT/trace_$name.txt" --timeline 0 >"$OUT/trace_$name.timeline.txt" 2>&1
 done
 echo "==== summary"

@@ -1184,11 +1184,13 @@ __device__ __forceinline__ void list_block_tiles(const fa_fwd_args &a, unsigned 
       q_tiles[b] = (uint16_t)(fa_seq_selected(&a, &seq) ? min(n, m_tiles) : 0);  // 0: the pair's other launch
     }
     __syncthreads();
+    trace_block_point(2);
     for (int b = tid; b < a.batch; b += T::kThreads) by_rank[fa_tile_seq_rank(q_tiles, a.batch, b)] = (uint16_t)b;
     __syncthreads();
     for (int r = tid; r < a.batch; r += T::kThreads)
       ranks_end[r] = fa_tile_ranks_end(q_tiles, by_rank, a.batch, heads, zigzag, r);
     __syncthreads();
+    trace_block_point(3);
     order = fa_tile_order_tables(m_tiles, a.batch, heads, zigzag, q_tiles, by_rank, ranks_end);
   }
   // a unit's K/V per query tile, as if its keys were its query rows (the tail's order, attn/tile_order.h)
@@ -1196,6 +1198,7 @@ __device__ __forceinline__ void list_block_tiles(const fa_fwd_args &a, unsigned 
   order.tile_kv_bytes = fa_tile_kv_bytes((uint32_t)(T::kBlockM >> pack_shift<T>(a)), T::kHeadDim);
   choose_tail(&order, tid & 31);
   const fa_tile_split split = plan_split<T>(a, order, tid);
+  trace_block_point(4);
   const uint32_t full = split.tiles != 0 ? split.first / gridDim.x : 0u;  // rounds before the shared one
   const uint32_t tiles = split.tiles != 0 ? full + fa_split_block_pieces(&split, blockIdx.x)
                                           : fa_block_tiles(&order, blockIdx.x, gridDim.x);
@@ -2443,6 +2446,7 @@ __global__ void __launch_bounds__(T::kThreads, 1)
 
   const int tid = (int)threadIdx.x;
   const int wg = tid / 128;
+  trace_block_point(0);  // nothing unless FA_WGMMA_TRACE_CAP (wgmma_trace.cuh)
 
   if (tid == 0) {
     for (int qb = 0; qb < T::kQBuffers; ++qb) {
@@ -2461,9 +2465,11 @@ __global__ void __launch_bounds__(T::kThreads, 1)
   // Launched as a programmatic dependent (args.programmatic): nothing
   // above touched memory; from here on the kernel before has completed.
   griddep_wait();
+  trace_block_point(1);
   const uint32_t list = sq + T::kListOffset;
   list_block_tiles<T>(a, smem + (sk - smem_u32(smem)), list, tid);
   __syncthreads();  // every thread sees initialized barriers (a hang otherwise, HOPPER.md 2.8) and the tile list
+  trace_block_point(5);
 
   if (wg == 0) {  // ---- producer
     setmaxnreg_dec<T::kProducerRegs>();

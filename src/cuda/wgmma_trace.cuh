@@ -62,6 +62,19 @@ __device__ unsigned wgmma_trace_counts[4 * FA_WGMMA_TRACE_BLOCKS];
 // [block * 4 + role]: globaltimer at the Tracer's construction and finish(),
 // and the SM it ran on (%smid: which SMs end early, seventy-second session)
 __device__ unsigned long long wgmma_trace_spans[4 * FA_WGMMA_TRACE_SPAN_BLOCKS][3];
+// [block]: globaltimer and SM clock (thread 0) at the kernel's points
+// (fwd_wgmma_kernel, list_block_tiles): 0 entry, 1 after griddep_wait, 2 the
+// sequences' tiles read, 3 the ranks' tables built, 4 the walk's tail and
+// split chosen, 5 the list built and seen by every thread. The preamble
+// before any load, step by step.
+#define FA_WGMMA_TRACE_POINTS 6
+__device__ unsigned long long wgmma_trace_points[FA_WGMMA_TRACE_SPAN_BLOCKS][2 * FA_WGMMA_TRACE_POINTS];
+
+__device__ __forceinline__ void trace_block_point(int i) {
+  if (threadIdx.x != 0 || blockIdx.x >= FA_WGMMA_TRACE_SPAN_BLOCKS) return;
+  wgmma_trace_points[blockIdx.x][i] = globaltimer_ns();
+  wgmma_trace_points[blockIdx.x][FA_WGMMA_TRACE_POINTS + i] = sm_clock32();
+}
 
 struct Tracer {
   int span;  // block * 4 + role, -1: this thread records neither events nor its span
@@ -86,6 +99,7 @@ struct Tracer {
   }
 };
 #else
+__device__ __forceinline__ void trace_block_point(int) {}
 struct Tracer {
   __device__ __forceinline__ Tracer(int, bool) {}
   __device__ __forceinline__ void mark(unsigned, unsigned = 0) {}
