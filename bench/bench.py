@@ -57,7 +57,10 @@ class Call:
     """A prepared library call: the params struct is built once, so the timed
     region is one ctypes call plus the library's own host work."""
 
-    def __init__(self, q, k, v, cu_q, cu_k, max_q, max_k, window=(-1, -1), softcap=0.0):
+    def __init__(self, q, k, v, cu_q, cu_k, max_q, max_k, window=(-1, -1), softcap=0.0, dense=False):
+        """dense: the same packed [b * s, h, d] memory passed as a dense
+        call ([b, s, h, d], no cu_seqlens; every sequence max_q / max_k
+        long), as a caller with equal-length sequences would."""
         self.out = torch.empty_like(q)
         self.keep = (q, k, v, cu_q, cu_k)
         p = LIB.fa_fwd_params_default()
@@ -65,8 +68,11 @@ class Call:
         p.dtype = N.FA_DTYPE_BF16 if q.dtype == torch.bfloat16 else N.FA_DTYPE_FP16
         p.batch = cu_q.numel() - 1
         p.num_heads_q, p.num_heads_k, p.head_dim = q.shape[1], k.shape[1], q.shape[2]
-        p.cu_seqlens_q, p.cu_seqlens_k = cu_q.data_ptr(), cu_k.data_ptr()
-        p.total_q, p.total_k = q.shape[0], k.shape[0]
+        if not dense:
+            p.cu_seqlens_q, p.cu_seqlens_k = cu_q.data_ptr(), cu_k.data_ptr()
+            p.total_q, p.total_k = q.shape[0], k.shape[0]
+        elif q.shape[0] != p.batch * max_q or k.shape[0] != p.batch * max_k:
+            raise ValueError("a dense call needs every sequence max_q / max_k long")
         p.max_seqlen_q, p.max_seqlen_k = max_q, max_k
         p.q, p.k, p.v, p.out = q.data_ptr(), k.data_ptr(), v.data_ptr(), self.out.data_ptr()
         p.window_left, p.window_right = window
@@ -197,7 +203,10 @@ def time_row(rows, label, flops, q, k, v, cu_q, cu_k, max_q, max_k, window, dens
     rounds interleaved (ours, then each peer), median per function; append
     a result row."""
     ours = Call(q, k, v, cu_q, cu_k, max_q, max_k, window)
-    fns = {"ours_ms": ours}
+    fns = {"ours_varlen_ms": ours}
+    if dense_shape is not None:  # equal lengths: also the dense call; ours_ms is the faster of the two (below)
+        ours_dense = Call(q, k, v, cu_q, cu_k, max_q, max_k, window, dense=True)
+        fns["ours_dense_ms"] = ours_dense
     if peers:
         def vfn():
             return varlen_attn(q, k, v, cu_q, cu_k, max_q, max_k, window_size=window)
@@ -227,11 +236,19 @@ def time_row(rows, label, flops, q, k, v, cu_q, cu_k, max_q, max_k, window, dens
         ok = sorted(t for t in ts if isinstance(t, float))
         r[key] = ok[len(ok) // 2] if ok else ts[0]
         r[key.replace("_ms", "_all_ms")] = ts
+    # ours in its faster call, as cuDNN in its faster layout: a caller with
+    # equal-length sequences may pass them dense or varlen (ours_call says which)
+    calls = [(r[x], x[5:-3]) for x in ("ours_varlen_ms", "ours_dense_ms") if isinstance(r.get(x), float)]
+    r["ours_ms"], r["ours_call"] = min(calls) if calls else (r["ours_varlen_ms"], "varlen")
     layouts = [r[x] for x in ("cudnn_bshd_ms", "cudnn_bhsd_ms") if isinstance(r.get(x), float)]
     if "cudnn_bshd_ms" in r:
         r["cudnn_ms"] = min(layouts) if layouts else r["cudnn_bshd_ms"]
     if peers:
         r["diff_vs_varlen"] = rel_diff(ours(), fns["varlen_ms"]())
+    if dense_shape is not None:  # the same kernel on the same tiles: the same bits
+        r["dense_equals_varlen"] = bool(torch.equal(ours_dense(), ours()))
+        if ours_dense.kernel != ours.kernel:
+            r["kernel_dense"] = ours_dense.kernel
     rows.append(r)
     print(fmt_row(r), flush=True)
     if CHECKPOINT is not None:
@@ -254,7 +271,8 @@ def f1(x, spec="{:.0f}"):
 
 
 def fmt_row(r):
-    return (f"{r['row']:44s} ours {f1(tflops(r, 'ours_ms')):>4s} TF/s | varlen {f1(tflops(r, 'varlen_ms')):>4s} "
+    return (f"{r['row']:44s} ours {f1(tflops(r, 'ours_ms')):>4s} TF/s {r.get('ours_call', ''):6s} "
+            f"(varlen call {f1(tflops(r, 'ours_varlen_ms')):>4s}) | varlen {f1(tflops(r, 'varlen_ms')):>4s} "
             f"x{f1(ratio(r, 'varlen_ms'), '{:.2f}')} | cudnn {f1(tflops(r, 'cudnn_ms')):>4s} "
             f"x{f1(ratio(r, 'cudnn_ms'), '{:.2f}')} | diff {f1(r.get('diff_vs_varlen'), '{:.1e}')}")
 
@@ -359,10 +377,16 @@ def markdown(rows, env):
            + "). GEMM ceiling in the same run (8192^3 matmul, cuBLAS): "
            + ", ".join(f"{k} {v} TF/s" for k, v in (env.get("gemm_tflops") or {}).items()) + ".", "",
            "TF/s of the visible attention FLOPs; xN = peer time / our time (above 1: we are faster).", "",
-           "| problem | kernel | ours TF/s | varlen_attn TF/s | ours vs varlen | cuDNN TF/s | ours vs cuDNN | "
-           "SDPA flash TF/s | diff vs varlen |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+           "ours: the faster of our two calls a caller with equal-length sequences could make, dense or varlen "
+           "(which in brackets), as cuDNN's is the faster of its two layouts; `ours varlen call` is the varlen "
+           "call alone (the only call before the ninety-sixth session).", "",
+           "| problem | kernel | ours TF/s | ours varlen call TF/s | varlen_attn TF/s | ours vs varlen | cuDNN TF/s | "
+           "ours vs cuDNN | SDPA flash TF/s | diff vs varlen |",
+           "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for r in rows:
-        out.append(f"| {r['row']} | {r['kernel']} | {f1(tflops(r, 'ours_ms'))} | {f1(tflops(r, 'varlen_ms'))} | "
+        out.append(f"| {r['row']} | {r['kernel']} | {f1(tflops(r, 'ours_ms'))}"
+                   + (f" ({r['ours_call']})" if "ours_dense_ms" in r else "") + " |"
+                   f" {f1(tflops(r, 'ours_varlen_ms'))} | {f1(tflops(r, 'varlen_ms'))} | "
                    f"{f1(ratio(r, 'varlen_ms'), '{:.2f}')} | {f1(tflops(r, 'cudnn_ms'))} | "
                    f"{f1(ratio(r, 'cudnn_ms'), '{:.2f}')} | {f1(tflops(r, 'sdpa_flash_ms'))} | "
                    f"{f1(r.get('diff_vs_varlen'), '{:.1e}')} |")
@@ -374,6 +398,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--dims", default="64,128,256")
+    ap.add_argument("--seqs", help="the grid's sequence lengths (default 512..16384; --quick 512,2048,8192)")
     ap.add_argument("--dtypes", default="bf16,fp16")
     ap.add_argument("--no-extras", action="store_true")
     ap.add_argument("--only-extras", action="store_true", help="the extra rows alone (no grid)")
@@ -422,6 +447,8 @@ def main():
     if os.environ.get("OUT"):
         CHECKPOINT = (env, os.path.join(os.environ["OUT"], "bench.json"))
     seqs = [512, 2048, 8192] if args.quick else [512, 1024, 2048, 4096, 8192, 16384]
+    if args.seqs:
+        seqs = [int(x) for x in args.seqs.split(",")]
     dts = [{"bf16": torch.bfloat16, "fp16": torch.float16}[x] for x in args.dtypes.split(",")]
     rows = []
     if not args.only_extras:
