@@ -27,7 +27,8 @@
 # then, timing first (the budget cuts what comes after it): bench/ab_prefill.c
 # (dispatch's choice: wgmma on sm_90) linked against each build, the sides
 # taking turns row by row (AB_INTERLEAVE below) (--quick grid: bf16 and fp16, d64/d128/d256, s512/s2048/s8192, causal
-# and full; AB_GRID=full: every seqlen 512..16k), printing a table of speed
+# and full; AB_GRID=full: every seqlen 512..16k; AB_DENSE=1: the calls dense,
+# no cu_seqlens), printing a table of speed
 # ratios X over A (A ms / X ms: above 1, X is faster); then test_fwd wgmma
 # of each variant against the double reference (d128 + d256: about 75 s per
 # side on the H200); fa_demo of each variant against A on three kernels
@@ -172,14 +173,16 @@ for mode in "${modes[@]}"; do
   if [ "$mode" = rows ]; then
     timeout "$(cap $((40 * ROUNDS * ${#SIDES[@]})))" python3 bench/ab_serve.py --out "$OUT" --rounds "$ROUNDS" \
       $(for side in "${SIDES[@]}"; do echo "$prefix$side=$W/ab_$side"; done) -- \
-      $([ "${AB_GRID:-quick}" = full ] || echo --quick) --reps "$REPS" $time_rows || note "ab_serve: exit $?"
+      $([ "${AB_GRID:-quick}" = full ] || echo --quick) $([ "${AB_DENSE:-0}" = 1 ] && echo --dense) --reps "$REPS" \
+      $time_rows || note "ab_serve: exit $?"
   else
     # The order rotates each round (A O, O A, ...; A B C, B C A, C A B).
     for r in $(seq 1 "$ROUNDS"); do
       n=${#SIDES[@]}
       for k in $(seq 0 $((n - 1))); do
         side=${SIDES[$(((k + r - 1) % n))]}
-        timeout "$(cap 40)" "$W/ab_$side" $([ "${AB_GRID:-quick}" = full ] || echo --quick) --reps "$REPS" $time_rows >"$OUT/ab_$prefix$side.$r" 2>"$OUT/ab_$prefix$side.$r.err"
+        timeout "$(cap 40)" "$W/ab_$side" $([ "${AB_GRID:-quick}" = full ] || echo --quick) \
+          $([ "${AB_DENSE:-0}" = 1 ] && echo --dense) --reps "$REPS" $time_rows >"$OUT/ab_$prefix$side.$r" 2>"$OUT/ab_$prefix$side.$r.err"
         rc=$?
         [ $rc = 0 ] || note "ab_prefill $side round $r: exit $rc ($(head -c 200 "$OUT/ab_$prefix$side.$r.err"))"
       done

@@ -501,8 +501,22 @@ static double walk_tile_order(int32_t m_tiles, int32_t batch, uint32_t heads, ui
   assert_non_null(seen);
   if (q_tiles != NULL) {
     assert_true(fa_tile_tables_fit(1, batch, m_tiles));
-    for (int32_t b = 0; b < batch; ++b) by_rank[fa_tile_seq_rank(q_tiles, batch, b)] = (uint16_t)b;
-    for (int32_t r = 0; r < batch; ++r) ranks_end[r] = fa_tile_ranks_end(q_tiles, by_rank, batch, heads, zigzag, r);
+    memset(by_rank, 0xFF, sizeof by_rank);
+    for (int32_t b = 0; b < batch; ++b) {
+      uint32_t slots;
+      const int32_t r = fa_tile_seq_rank_end(q_tiles, batch, heads, zigzag, b, &slots);
+      assert_true(r >= 0 && r < batch);
+      by_rank[r] = (uint16_t)b;
+      ranks_end[r] = slots;
+    }
+    /* the ranks: a permutation, most tiles first, then by index; each rank's end its slots past the one before */
+    for (int32_t r = 0; r < batch; ++r) {
+      assert_true(by_rank[r] < batch);
+      const uint16_t q = q_tiles[by_rank[r]];
+      assert_int_equal(ranks_end[r] - (r > 0 ? ranks_end[r - 1] : 0u), fa_tile_slots(q, heads, zigzag));
+      if (r > 0)
+        assert_true(q_tiles[by_rank[r - 1]] > q || (q_tiles[by_rank[r - 1]] == q && by_rank[r - 1] < by_rank[r]));
+    }
     o = fa_tile_order_tables(m_tiles, batch, heads, zigzag, q_tiles, by_rank, ranks_end);
   }
   o.tile_kv_bytes = tile_kv_bytes;

@@ -1120,8 +1120,12 @@ static fa_tile_order tail_case_order(const int *lens, int nb, int head_dim, int 
     q_tiles[b] = (uint16_t)((lens[b] + TAIL_BLOCK_M - 1) / TAIL_BLOCK_M);
     if (q_tiles[b] > m_tiles) m_tiles = q_tiles[b];
   }
-  for (int b = 0; b < nb; ++b) by_rank[fa_tile_seq_rank(q_tiles, nb, b)] = (uint16_t)b;
-  for (int r = 0; r < nb; ++r) ranks_end[r] = fa_tile_ranks_end(q_tiles, by_rank, nb, TAIL_H, 1, r);
+  for (int b = 0; b < nb; ++b) {
+    uint32_t slots;
+    const int32_t r = fa_tile_seq_rank_end(q_tiles, nb, TAIL_H, 1, b, &slots);
+    by_rank[r] = (uint16_t)b;
+    ranks_end[r] = slots;
+  }
   fa_tile_order o = fa_tile_order_tables(m_tiles, nb, TAIL_H, 1, q_tiles, by_rank, ranks_end);
   o.tile_kv_bytes = fa_tile_kv_bytes(TAIL_BLOCK_M, (uint32_t)head_dim); /* as the kernel sets it (no GQA packing) */
   fa_tile_order_tail(&o, (uint32_t)sm_count);

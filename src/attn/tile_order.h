@@ -191,23 +191,31 @@ FA_RULE fa_tile_order fa_tile_order_dense(int32_t m_tiles, int32_t batch, uint32
 
 /* ---- the varlen tables, one entry per call (the kernel's threads share them out) */
 
-/* The rank of sequence b when sequences are sorted by query tiles q_tiles[]
- * (most first, then by index): a permutation of 0..batch-1. */
-FA_RULE int32_t fa_tile_seq_rank(const uint16_t *q_tiles, int32_t batch, int32_t b) {
-  int32_t rank = 0;
-  for (int32_t i = 0; i < batch; ++i) rank += q_tiles[i] > q_tiles[b] || (q_tiles[i] == q_tiles[b] && i < b);
-  return rank;
+/* Whether sequence i (q_i query tiles) ranks before sequence b (q_b) when
+ * sequences are sorted by query tiles, most first, then by index. */
+FA_RULE int fa_tile_ranks_before(uint32_t q_i, int32_t i, uint32_t q_b, int32_t b) {
+  return q_i > q_b || (q_i == q_b && i < b);
 }
 
-/* Slots of the sequences of rank 0..r: those with more query tiles than
- * the rank-r one, and those with as many and an index up to its. */
-FA_RULE uint32_t fa_tile_ranks_end(const uint16_t *q_tiles, const uint16_t *seq_by_rank, int32_t batch,
-                                   uint32_t heads, int zigzag, int32_t r) {
-  const int32_t b = seq_by_rank[r];
-  uint32_t slots = 0;
-  for (int32_t i = 0; i < batch; ++i)
-    if (q_tiles[i] > q_tiles[b] || (q_tiles[i] == q_tiles[b] && i <= b)) slots += fa_tile_slots(q_tiles[i], heads, zigzag);
-  return slots;
+/* One sequence of the tables' pass (fa_tile_seq_rank_end): sequence i
+ * against sequence b, counted into b's rank and its ranks' slots. */
+FA_RULE void fa_tile_rank_count(uint32_t q_i, int32_t i, uint32_t q_b, int32_t b, uint32_t heads, int zigzag,
+                                int32_t *rank, uint32_t *slots) {
+  const int before = fa_tile_ranks_before(q_i, i, q_b, b);
+  *rank += before;
+  *slots += before || i == b ? fa_tile_slots(q_i, heads, zigzag) : 0u;
+}
+
+/* The rank of sequence b (a permutation of 0..batch-1: seq_by_rank's
+ * inverse), and in *slots the slots of the sequences of ranks 0 to its own
+ * (ranks_end at that rank), in one pass over q_tiles[]. The kernel runs
+ * the same count over 8 entries a load (list_block_tiles). */
+FA_RULE int32_t fa_tile_seq_rank_end(const uint16_t *q_tiles, int32_t batch, uint32_t heads, int zigzag, int32_t b,
+                                     uint32_t *slots) {
+  int32_t rank = 0;
+  *slots = 0;
+  for (int32_t i = 0; i < batch; ++i) fa_tile_rank_count(q_tiles[i], i, q_tiles[b], b, heads, zigzag, &rank, slots);
+  return rank;
 }
 
 FA_RULE fa_tile_order fa_tile_order_tables(int32_t m_tiles, int32_t batch, uint32_t heads, int zigzag,

@@ -1153,6 +1153,26 @@ __device__ __forceinline__ fa_tile_split plan_split(const fa_fwd_args &a, const 
   return fa_tile_split_of(&order, gridDim.x, (uint32_t)n);
 }
 
+// Sequence b's rank and its ranks' slots (fa_tile_seq_rank_end) into the
+// tables, from q_tiles padded with zeros to `padded` entries, 8 a load (one
+// pass of 16-byte loads: the two loops of 2-byte loads it replaces took
+// ~4,000 cycles at batch 32, ninety-sixth session).
+__device__ __forceinline__ void rank_sequence(const uint16_t *q_tiles, int padded, uint32_t heads, int zigzag,
+                                              int b, uint16_t *by_rank, uint32_t *ranks_end) {
+  const uint32_t q_b = q_tiles[b];
+  int32_t rank = 0;
+  uint32_t slots = 0;
+  for (int i0 = 0; i0 < padded; i0 += 8) {
+    const uint4 w = *reinterpret_cast<const uint4 *>(q_tiles + i0);
+    const uint32_t words[4] = {w.x, w.y, w.z, w.w};
+#pragma unroll
+    for (int e = 0; e < 8; ++e)
+      fa_tile_rank_count(words[e / 2] >> (16 * (e & 1)) & 0xFFFFu, i0 + e, q_b, b, heads, zigzag, &rank, &slots);
+  }
+  by_rank[rank] = (uint16_t)b;
+  ranks_end[rank] = slots;
+}
+
 // The block's work tiles, listed by all its threads before the roles split
 // (attn/tile_order.h: longest sequences first, a head's query tiles
 // adjacent, zigzag under causal-shaped masks and then a tail of single
@@ -1178,17 +1198,22 @@ __device__ __forceinline__ void list_block_tiles(const fa_fwd_args &a, unsigned 
     uint16_t *q_tiles = reinterpret_cast<uint16_t *>(tables);
     uint16_t *by_rank = reinterpret_cast<uint16_t *>(tables + 2 * FA_TILE_TABLE_MAX_BATCH);
     uint32_t *ranks_end = reinterpret_cast<uint32_t *>(tables + 4 * FA_TILE_TABLE_MAX_BATCH);
-    for (int b = tid; b < a.batch; b += T::kThreads) {
-      const fa_seq seq = fa_locate_sequence(&a, b);
-      const int n = (packed_rows<T>(a, seq.len_q) + T::kBlockM - 1) / T::kBlockM;
-      q_tiles[b] = (uint16_t)(fa_seq_selected(&a, &seq) ? min(n, m_tiles) : 0);  // 0: the pair's other launch
+    // q_tiles padded with zeros to a multiple of 8 entries (FA_TILE_TABLE_MAX_BATCH is one): a
+    // sequence of no tiles ranks after every other and has no slots, so the pass below reads the
+    // table 8 entries a load without a tail
+    const int padded = (a.batch + 7) & ~7;
+    for (int b = tid; b < padded; b += T::kThreads) {
+      uint16_t n = 0;
+      if (b < a.batch) {
+        const fa_seq seq = fa_locate_sequence(&a, b);
+        const int q = (packed_rows<T>(a, seq.len_q) + T::kBlockM - 1) / T::kBlockM;
+        n = (uint16_t)(fa_seq_selected(&a, &seq) ? min(q, m_tiles) : 0);  // 0: the pair's other launch
+      }
+      q_tiles[b] = n;
     }
     __syncthreads();
     trace_block_point(2);
-    for (int b = tid; b < a.batch; b += T::kThreads) by_rank[fa_tile_seq_rank(q_tiles, a.batch, b)] = (uint16_t)b;
-    __syncthreads();
-    for (int r = tid; r < a.batch; r += T::kThreads)
-      ranks_end[r] = fa_tile_ranks_end(q_tiles, by_rank, a.batch, heads, zigzag, r);
+    for (int b = tid; b < a.batch; b += T::kThreads) rank_sequence(q_tiles, padded, heads, zigzag, b, by_rank, ranks_end);
     __syncthreads();
     trace_block_point(3);
     order = fa_tile_order_tables(m_tiles, a.batch, heads, zigzag, q_tiles, by_rank, ranks_end);
@@ -1303,9 +1328,6 @@ template <class T>
 __device__ __forceinline__ void produce(const fa_fwd_args &a, const CUtensorMap *tm_q, const CUtensorMap *tm_k,
                                         const CUtensorMap *tm_v, const WgmmaBarriers<T> &bar, uint32_t sq,
                                         uint32_t sk, uint32_t sv, uint32_t list) {
-  tma_prefetch_map(tm_q);
-  tma_prefetch_map(tm_k);
-  tma_prefetch_map(tm_v);
   unsigned q_loads = 0, j = 0;  // Q tiles and key tiles loaded so far (barrier parities)
   const unsigned tile_count = ld_shared_4(list + kListEntryBytes * T::kListMax);
   // The next work tile: {q_x, q_y, q_batch, b} (load_q), {k_row, kv_head,
@@ -1406,10 +1428,6 @@ __device__ __forceinline__ void produce_split(const fa_fwd_args &a, const CUtens
                                               const WgmmaBarriers<T> &bar, uint32_t sq, uint32_t stages,
                                               uint32_t list, int issuer) {
   const bool leader = elect_one();
-  if (leader) {
-    if (issuer == 0) tma_prefetch_map(tm_q);
-    tma_prefetch_map(tm_kv);
-  }
   unsigned q_loads = 0, j = 0;
   for (unsigned k = 0; k < ld_shared_4(list + kListEntryBytes * T::kListMax); ++k) {  // the count read again too
     // The arguments straight from the constant bank (as operands): read
@@ -2449,6 +2467,13 @@ __global__ void __launch_bounds__(T::kThreads, 1)
   trace_block_point(0);  // nothing unless FA_WGMMA_TRACE_CAP (wgmma_trace.cuh)
 
   if (tid == 0) {
+    // The maps' descriptors fetched while the tile list is built (kernel
+    // parameters: nothing the kernel before writes), not behind it where
+    // the first loads and the first TMA store waited for them.
+    tma_prefetch_map(&tm_q);
+    tma_prefetch_map(&tm_k);
+    tma_prefetch_map(&tm_v);
+    if (T::kTmaStore) tma_prefetch_map(&tm_o);
     for (int qb = 0; qb < T::kQBuffers; ++qb) {
       mbar_init(bar.q(qb), 1);
       mbar_init(bar.q_empty(qb), T::kConsumers * (T::kOStageInQ ? 4 : 1));  // per consumer warpgroup, or warp
