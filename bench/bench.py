@@ -8,7 +8,11 @@ Grid (../shared/BENCH.md): bf16 and fp16, head dim 64/128/256, heads =
 and full; plus packed varlen GQA, sliding window and other head dims.
 The library runs through build/libflashattn.so (ctypes) on torch's current
 stream; peers are torch varlen_attn (FlashAttention 2 inside torch), SDPA
-cuDNN and SDPA flash. Timing: triton's do_bench (CUDA events, warm-up,
+cuDNN and SDPA flash. On the rows of equal-length sequences ours is timed
+in both calls a caller could make on the same memory, varlen (cu_seqlens)
+and dense (batch x seqlen), and ours_ms is the faster (ours_call), as
+cudnn_ms is the faster of cuDNN's two layouts (since the ninety-sixth
+session; before it, the varlen call alone: ours_varlen_ms). Timing: triton's do_bench (CUDA events, warm-up,
 median), in 3 interleaved rounds per row whose median is reported. Each row
 also checks the library's output against varlen_attn's.
 
