@@ -6,8 +6,9 @@
 //
 //   trace_wgmma BATCH SEQLEN HEAD_DIM causal|full [fp16]
 //
-// Varlen call (cu_seqlens 0, s, 2s, ...), as bench.py and ab_prefill.c
-// pass the grid, run on the traced kernel (fa_fwd_with_kernel) whichever
+// Varlen call (cu_seqlens 0, s, 2s, ...), as bench.py's varlen call and
+// ab_prefill.c pass the grid (TRACE_DENSE=1: the dense call on the same
+// memory), run on the traced kernel (fa_fwd_with_kernel) whichever
 // dispatch would pick; heads = 2048 / head dim; random inputs. Prints the
 // kernel's name, then one line per record: block, role (0 producer, 1 + c
 // consumer c), SM clock, event, argument; then "# span block role start
@@ -81,8 +82,12 @@ int main(int argc, char **argv) {
   p.num_heads_q = p.num_heads_k = h;
   p.head_dim = d;
   p.max_seqlen_q = p.max_seqlen_k = s;
-  p.cu_seqlens_q = p.cu_seqlens_k = cu;
-  p.total_q = p.total_k = (int64_t)b * s;
+  // TRACE_DENSE=1: the same memory as a dense call (batch x seqlen, no
+  // cu_seqlens): no varlen tables in the preamble
+  if (getenv("TRACE_DENSE") == NULL || atoi(getenv("TRACE_DENSE")) == 0) {
+    p.cu_seqlens_q = p.cu_seqlens_k = cu;
+    p.total_q = p.total_k = (int64_t)b * s;
+  }
   p.q = q, p.k = k, p.v = v, p.out = out;
   p.window_left = -1;
   p.window_right = causal ? 0 : -1;
@@ -121,8 +126,8 @@ int main(int argc, char **argv) {
   check(cudaMemcpyFromSymbol(counts, fa::wgmma_trace_counts, sizeof counts), "cudaMemcpyFromSymbol");
   check(cudaMemcpyFromSymbol(records.data(), fa::wgmma_trace_records, records.size() * sizeof(uint2)),
         "cudaMemcpyFromSymbol");
-  printf("# kernel %s (traced: %s) b%d s%d d%d %s %s\n", info.name, FA_TRACE_KERNEL, b, s, d,
-         causal ? "causal" : "full", bf16 ? "bf16" : "fp16");
+  printf("# kernel %s (traced: %s) b%d s%d d%d %s %s %s\n", info.name, FA_TRACE_KERNEL, b, s, d,
+         causal ? "causal" : "full", bf16 ? "bf16" : "fp16", p.cu_seqlens_q != NULL ? "varlen" : "dense");
   for (int row = 0; row < kRows; ++row)
     for (unsigned i = 0; i < counts[row] && i < FA_WGMMA_TRACE_CAP; ++i) {
       const uint2 r = records[(size_t)row * FA_WGMMA_TRACE_CAP + i];

@@ -16,7 +16,8 @@
 # blocks and SMs end first every launch (group them by list with
 # trace_wgmma.py --lists and build/tile_balance --blocks). TRACE_COLD=1: each
 # row also traced after 256 MiB written (L2 cold, as bench.py times it),
-# trace_<row>.cold.steps.txt.
+# trace_<row>.cold.steps.txt. TRACE_DENSE=1: the rows as dense calls (no
+# cu_seqlens; the preamble without the varlen tables).
 set -u
 BUDGET=${BUDGET:-180}
 . "$(dirname "$0")/device_common.sh"
