@@ -11,6 +11,8 @@
 # hdim64 bf16 causal (the tables are shared memory written and read across
 # barriers). With the device budget left after refusals (~500 s), P only
 # with AB_OLD2=.ab/pf (not in this session's call) and racecheck alone.
+# To time P later: sh bench/ab_tree.sh .ab/old; sh bench/ab_tree.sh .ab/pf
+# bench/experiments/wgmma-first-tile-l2.patch; AB_OLD2=.ab/pf and carry both.
 # Predicted (before the call): A over O 1-2% less time on the s512 rows (the
 # rank pass ~4,000 -> ~500 cycles, ~1.9 us of 110-140; the maps' fetch up to
 # 0.5 us), 0.3-1% at s2048 (b8), s8192 level; P over A another 0.5-1.5% at
