@@ -210,9 +210,24 @@ def preamble(rows):
           "min %.2f, median %.2f, max %.2f; kernel from the first entry to the last end %.1f us" %
           (len(entry), statistics.median(entry) / 1e3, entry[-1] / 1e3, pre[0] / 1e3, statistics.median(pre) / 1e3,
            pre[-1] / 1e3, (max(ends) - first) / 1e3 if ends else 0))
+    def since_last(p, i):
+        """Point i + 1 against the last point before it that was recorded
+        (a dense call records no varlen-table points: its step to the tail
+        then starts at the griddep wait), in ns and cycles; None if i + 1
+        was not recorded."""
+        if not p[i + 1]:
+            return None
+        j = i
+        while j > 0 and not p[j]:
+            j -= 1
+        return p[i + 1] - p[j], (p[n + i + 1] - p[n + j]) & 0xffffffff
+
     for i, name in enumerate(POINT_STEPS[:n - 1]):
-        ns = sorted(p[i + 1] - p[i] if p[i + 1] and p[i] else 0 for p in POINTS.values())
-        cyc = sorted((p[n + i + 1] - p[n + i]) & 0xffffffff if p[i + 1] and p[i] else 0 for p in POINTS.values())
+        steps = [x for x in (since_last(p, i) for p in POINTS.values()) if x is not None]
+        if not steps:
+            print("  %-20s not recorded (a dense call: no varlen tables)" % name)
+            continue
+        ns, cyc = sorted(x[0] for x in steps), sorted(x[1] for x in steps)
         print("  %-20s median %7.0f ns (p90 %7.0f), %7.0f cycles" %
               (name, statistics.median(ns), ns[int(0.9 * (len(ns) - 1))], statistics.median(cyc)))
     for block in sorted(POINTS):
