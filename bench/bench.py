@@ -370,12 +370,28 @@ def host_overhead(n=2000):
     return result
 
 
+def command_options(argv):
+    """The options that chose what ran: argv without where the output went
+    (--md, --png and their values)."""
+    out, skip = [], False
+    for x in argv:
+        if skip:
+            skip = False
+        elif x in ("--md", "--png"):
+            skip = True
+        elif not x.startswith(("--md=", "--png=")):
+            out.append(x)
+    return out
+
+
 def markdown(rows, env):
     out = [f"Device: {env['device']}; torch {env['torch']}, CUDA {env['cuda']}, cuDNN {env['cudnn']}; "
            f"date {env['date']}. Command: `python3 bench/bench.py"
-           + (f" --splits {env['splits']}" if env.get("splits") else "")
-           + (f" --family {env['family']}" if env.get("family") else "")
-           + (" --timer queued" if env.get("timer") == "queued" else "") + f"` (median of {REPEATS} interleaved rounds, "
+           + ("".join(" " + x for x in command_options(env["argv"])) if "argv" in env else
+              (f" --splits {env['splits']}" if env.get("splits") else "")
+              + (f" --family {env['family']}" if env.get("family") else "")
+              + (" --timer queued" if env.get("timer") == "queued" else ""))
+           + f"` (median of {REPEATS} interleaved rounds, "
            f"{EXTRA_REPEATS} for the extra rows, of "
            + ("queued_median's medians: L2 flushed, GPU time alone" if env.get("timer") == "queued" else "triton do_bench medians")
            + "). GEMM ceiling in the same run (8192^3 matmul, cuBLAS): "
@@ -447,6 +463,7 @@ def main():
     env["splits"] = SPLITS
     env["family"] = FAMILY
     env["timer"] = TIMER
+    env["argv"] = sys.argv[1:]  # the command as run (the Markdown's header)
     global CHECKPOINT
     if os.environ.get("OUT"):
         CHECKPOINT = (env, os.path.join(os.environ["OUT"], "bench.json"))
