@@ -12,9 +12,10 @@ cuDNN and SDPA flash. On the rows of equal-length sequences ours is timed
 in both calls a caller could make on the same memory, varlen (cu_seqlens)
 and dense (batch x seqlen), and ours_ms is the faster (ours_call), as
 cudnn_ms is the faster of cuDNN's two layouts (since the ninety-sixth
-session; before it, the varlen call alone: ours_varlen_ms). Timing: triton's do_bench (CUDA events, warm-up,
-median), in 3 interleaved rounds per row whose median is reported. Each row
-also checks the library's output against varlen_attn's.
+session; before it, the varlen call alone: ours_varlen_ms). Timing:
+triton's do_bench (CUDA events, warm-up, median), in 3 interleaved rounds
+per row whose median is reported. Each row also checks the library's
+output against varlen_attn's.
 
 When matplotlib is importable, a run also writes a PNG plot (plot.py: TF/s
 of ours, varlen_attn and cuDNN per head dim and dtype, causal and full) to
