@@ -1,0 +1,35 @@
+#!/bin/bash
+# Ninety-seventh session, second call: this tree on the full build.
+# test_fwd over every wgmma head dim at once (one process a head dim, plus
+# the split-walk cases) and test_stress beside them; memcheck, racecheck
+# and synccheck of hdim128 bf16 causal (the rank pass of eb27f42 at a second
+# head dim); then the whole prefill grid with its extras (bench.py: our
+# dense and varlen calls, cuDNN in both layouts and varlen_attn).
+#   run(command="bash bench/s97_call2.sh", carry=[".deb"], timeout_s=600)
+set -u
+export OUT=${OUT:-/tmp/fa_out}
+mkdir -p "$OUT"
+. bench/device_common.sh
+setup_cmocka
+t0=$SECONDS
+bash bench/device_run.sh env build >"$OUT/run_build.txt" 2>&1 || { tail -30 "$OUT/run_build.txt"; exit 1; }
+echo "build: $((SECONDS - t0)) s; $(grep -ciE 'spill|C75[0-9][0-9]' "$OUT/run_build.txt") spill/C75xx lines"
+t0=$SECONDS
+for f in hdim32 hdim64 hdim80 hdim96 hdim128 hdim192 hdim256; do
+  timeout 150 build/tests/test_fwd "wgmma_sm90a_$f" >"$OUT/test_fwd_$f.log" 2>&1 &
+done
+timeout 150 build/tests/test_fwd fwd_cuda_wgmma >"$OUT/test_fwd_cuda_wgmma.log" 2>&1 &
+timeout 150 build/tests/test_stress >"$OUT/test_stress.log" 2>&1 &
+wait
+for f in "$OUT"/test_fwd_*.log "$OUT/test_stress.log"; do echo "$(basename "$f"): $(counts "$f")"; done
+grep -h '^\[  FAILED  \] [a-z]' "$OUT"/test_*.log | head
+echo "tests: $((SECONDS - t0)) s"
+for tool in memcheck racecheck synccheck; do
+  timeout 50 compute-sanitizer --tool $tool --error-exitcode 99 build/tests/test_fwd wgmma_sm90a_hdim128_bf16_causal \
+    >"$OUT/san_${tool}_d128.log" 2>&1
+  echo "$tool hdim128_bf16_causal: exit $? ($(grep -cE '^\[       OK \]' "$OUT/san_${tool}_d128.log") OK; $(grep -hE 'ERROR SUMMARY|RACECHECK SUMMARY' "$OUT/san_${tool}_d128.log" | tail -1))"
+done
+t0=$SECONDS
+timeout $((590 - SECONDS)) python3 bench/bench.py --md "$OUT/bench.md" >"$OUT/bench.log" 2>&1
+echo "bench: exit $? ($((SECONDS - t0)) s)"
+tail -5 "$OUT/bench.log"
