@@ -19,6 +19,7 @@
 #            that tree as its spec has it (the refactor's baseline)
 #   P        with AB_OLD2=DIR: a second tree (e.g. one step of a change
 #            whose whole is this tree), built and tested like A
+#   Q        with AB_OLD3=DIR: a third tree, as P
 # AB_TEST_FILTERS: test_fwd filters run in turn on each tested side (default
 # "wgmma"; each capped at AB_TEST_CAP s, default 40 per head dim); AB_EXTRA_TESTS: more
 # test programs built and run on those sides (e.g. "test_stress"; not
@@ -67,13 +68,14 @@ done
 LAST=${AB_SAN_SIDE:-${SIDES[-1]}}  # the side the sanitizers run on (default: the last variant)
 [ -n "${AB_OLD:-}" ] && [ -d "$AB_OLD" ] && SIDES+=(O)
 [ -n "${AB_OLD2:-}" ] && [ -d "$AB_OLD2" ] && SIDES+=(P)
+[ -n "${AB_OLD3:-}" ] && [ -d "$AB_OLD3" ] && SIDES+=(Q)
 sw() { local v="SW_$1"; echo "${!v:-}"; }
 
 setup_cmocka
 timeout 10 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm --format=csv,noheader >"$OUT/env.txt" 2>&1
 note "gpu: $(cat "$OUT/env.txt")"
 for side in "${SIDES[@]:1}"; do
-  if [ "$side" = O ]; then note "O = the tree in $AB_OLD"; elif [ "$side" = P ]; then note "P = the tree in $AB_OLD2 (tested like A)"; else note "$side = WGMMA_TILES with: $(sw "$side")"; fi
+  if [ "$side" = O ]; then note "O = the tree in $AB_OLD"; elif [ "$side" = P ]; then note "P = the tree in $AB_OLD2 (tested like A)"; elif [ "$side" = Q ]; then note "Q = the tree in $AB_OLD3 (tested like A)"; else note "$side = WGMMA_TILES with: $(sw "$side")"; fi
 done
 
 # The packed rows (timed without AB_TIME_DIMS, with "packed" or with
@@ -100,6 +102,7 @@ for side in "${SIDES[@]}"; do
   src=.
   [ "$side" = O ] && src=$AB_OLD
   [ "$side" = P ] && src=$AB_OLD2
+  [ "$side" = Q ] && src=$AB_OLD3
   (cd "$src" && timeout 30 tar --exclude=./build --exclude=./.git --exclude=./.deb --exclude=./.ab -cf - .) | tar -xf - -C "$W/$side"
   # shellcheck disable=SC2046
   timeout 10 python3 bench/small_spec.py "$W/$side/gen/spec.py" --mma-bf16 \
