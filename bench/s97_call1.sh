@@ -18,6 +18,11 @@
 #   run(command="bash bench/s97_call1.sh", carry=[".deb", ".ab/pf", ".ab/dt", ".ab/pd"], timeout_s=600)
 export OUT=${OUT:-/tmp/fa_out}
 mkdir -p "$OUT"
+# First, what cold code costs an SM (bench/icache_probe.cu; predicted: looped
+# ~1 cycle a warp instruction a sub-partition's warp; straight on its first
+# launch 2-25x that, the preamble's gap between instruction count and cycles)
+timeout 60 /usr/local/cuda/bin/nvcc -O3 -gencode arch=compute_90a,code=sm_90a -o /tmp/icache_probe bench/icache_probe.cu &&
+  timeout 30 /tmp/icache_probe | tee "$OUT/icache_probe.txt"
 AB_VARIANTS=none AB_OLD=.ab/pf AB_OLD2=.ab/dt AB_OLD3=.ab/pd AB_ROUNDS=${AB_ROUNDS:-4} AB_TEST_SIDES="none" \
   AB_WGMMA_DIMS=64,128,256 AB_TIME_DIMS=64,128,256 AB_GRID=quick \
   AB_SAN="A:wgmma_sm90a_hdim64_bf16_causal" AB_SAN_TOOLS="memcheck synccheck" \
