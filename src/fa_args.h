@@ -11,6 +11,7 @@
 
 #include <stdint.h>
 
+#include "attn/tile_order.h"
 #include "flashattn.h"
 
 #ifdef __cplusplus
@@ -103,6 +104,10 @@ typedef struct fa_fwd_args {
    * head are packed into one work tile's rows (row = token x G + head:
    * fwd_wgmma.cuh "GQA packing"); 0, a tile per query head. */
   int32_t pack_gqa_shift;
+  /* wgmma, set at launch for dense calls: the persistent walk's tail as the
+   * host chose it on the launch's grid (attn/tile_order.h); known 0: each
+   * block chooses it (varlen calls: the lengths live on the device). */
+  fa_tile_tail walk_tail;
   /* Which sequences this launch computes (a call split between two kernels,
    * dispatch.h): FA_SEQ_ALL, or only those with at most / more than
    * short_rows packed query rows (len_q x heads_per_kv). */

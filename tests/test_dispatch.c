@@ -520,7 +520,20 @@ static double walk_tile_order(int32_t m_tiles, int32_t batch, uint32_t heads, ui
     o = fa_tile_order_tables(m_tiles, batch, heads, zigzag, q_tiles, by_rank, ranks_end);
   }
   o.tile_kv_bytes = tile_kv_bytes;
+  const fa_tile_order before_tail = o;
   fa_tile_order_tail(&o, grid);
+  { /* the tail as the host passes it to a dense call's kernel gives the same order */
+    fa_tile_order carried = before_tail;
+    const fa_tile_tail t = fa_tile_tail_of(&o);
+    fa_tile_order_apply_tail(&carried, &t);
+    assert_int_equal(carried.count, o.count);
+    assert_int_equal(carried.tail_tiles, o.tail_tiles);
+    assert_int_equal(carried.tail_unit0, o.tail_unit0);
+    assert_int_equal(carried.tail_units, o.tail_units);
+    assert_int_equal(carried.tail_n, o.tail_n);
+    assert_int_equal(carried.tail_lead_units, o.tail_lead_units);
+    assert_int_equal(carried.tail_by_head, o.tail_by_head);
+  }
   if (o.tail_tiles > 0 && (o.tail_units == 0 || o.tail_tiles != o.tail_units * o.tail_n))
     fail_msg("M %d, grid %u: tail of %u tiles in %u units of %u", m_tiles, grid, o.tail_tiles, o.tail_units, o.tail_n);
   if (o.tail_by_head != (o.tail_tiles > 0 && fa_tile_tail_by_head(o.tail_n, o.tail_units, tile_kv_bytes)))

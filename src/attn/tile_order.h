@@ -340,6 +340,38 @@ FA_RULE void fa_tile_order_set_tail(fa_tile_order *o, const fa_tile_tail_span *t
   o->tail_by_head = fa_tile_tail_by_head(t->n, units - o->tail_lead_units, o->tile_kv_bytes);
 }
 
+/* The tail an order holds (fa_tile_order_set_tail's fields), to carry from
+ * the host to a kernel: dense calls know every input of fa_tile_order_tail
+ * on the host, so their blocks need not choose it (fwd_wgmma.cuh,
+ * list_block_tiles). known 0: the kernel chooses. */
+typedef struct fa_tile_tail {
+  uint32_t count, tiles, unit0, units, n, lead_units;
+  int32_t by_head, known;
+} fa_tile_tail;
+
+FA_RULE fa_tile_tail fa_tile_tail_of(const fa_tile_order *o) {
+  fa_tile_tail t;
+  t.count = o->count;
+  t.tiles = o->tail_tiles;
+  t.unit0 = o->tail_unit0;
+  t.units = o->tail_units;
+  t.n = o->tail_n;
+  t.lead_units = o->tail_lead_units;
+  t.by_head = o->tail_by_head;
+  t.known = 1;
+  return t;
+}
+
+FA_RULE void fa_tile_order_apply_tail(fa_tile_order *o, const fa_tile_tail *t) {
+  o->count = t->count;
+  o->tail_tiles = t->tiles;
+  o->tail_unit0 = t->unit0;
+  o->tail_units = t->units;
+  o->tail_n = t->n;
+  o->tail_lead_units = t->lead_units;
+  o->tail_by_head = t->by_head;
+}
+
 /* Candidate c of the tail's sizes, and whether it exists. */
 FA_RULE int fa_tile_tail_choice(const fa_tile_tail_span *t, uint32_t c, uint32_t *units) {
   *units = t->fewest + c;

@@ -1221,7 +1221,10 @@ __device__ __forceinline__ void list_block_tiles(const fa_fwd_args &a, unsigned 
   // a unit's K/V per query tile, as if its keys were its query rows (the tail's order, attn/tile_order.h)
   static_assert(sizeof(typename T::Elem) == 2, "fa_tile_kv_bytes counts 16-bit K and V");
   order.tile_kv_bytes = fa_tile_kv_bytes((uint32_t)(T::kBlockM >> pack_shift<T>(a)), T::kHeadDim);
-  choose_tail(&order, tid & 31);
+  if (a.walk_tail.known)
+    fa_tile_order_apply_tail(&order, &a.walk_tail);  // dense: the host's choice (launch_fwd_wgmma)
+  else
+    choose_tail(&order, tid & 31);
   const fa_tile_split split = plan_split<T>(a, order, tid);
   trace_block_point(4);
   const uint32_t full = split.tiles != 0 ? split.first / gridDim.x : 0u;  // rounds before the shared one
@@ -2529,6 +2532,20 @@ int launch_fwd_wgmma(const fa_fwd_args *args, cudaStream_t stream) {
   // its tiles (heaviest rows first, snake rounds: attn/tile_order.h);
   // otherwise one block per tile. The kernel reads which from gridDim.
   const uint32_t blocks = fa_tile_grid((uint32_t)tiles, T::kPersistent, args->sm_count, T::kListMax);
+  // Dense calls: the walk's tail chosen here, as list_block_tiles would on
+  // this grid (the same rule), so that no block spends ~1,000-3,000 cycles
+  // choosing it before its first load (fwd_wgmma.md "The preamble").
+  fa_fwd_args launch_args = *args;
+  launch_args.walk_tail.known = 0;
+  if (T::kPersistent && args->cu_seqlens_q == nullptr) {
+    const int m_tiles = (int)m_blocks;
+    const uint32_t heads = (uint32_t)(s > 0 ? args->num_heads_k : args->num_heads_q);
+    const int zigzag = (window_left_of<T::kMask>(*args) < 0) != (window_right_of<T::kMask>(*args) < 0);
+    fa_tile_order order = fa_tile_order_dense(m_tiles, args->batch, heads, zigzag);
+    order.tile_kv_bytes = fa_tile_kv_bytes((uint32_t)(T::kBlockM >> s), T::kHeadDim);
+    fa_tile_order_tail(&order, blocks);
+    launch_args.walk_tail = fa_tile_tail_of(&order);
+  }
   if (args->tensor_map_encode == nullptr) return cudaErrorNotSupported;  // supports() declines first
   const auto encode = reinterpret_cast<PFN_cuTensorMapEncodeTiled_v12000>(args->tensor_map_encode);
   const CUtensorMapDataType type = TmaElemType<typename T::Elem>::value;
@@ -2564,7 +2581,7 @@ int launch_fwd_wgmma(const fa_fwd_args *args, cudaStream_t stream) {
   // Programmatic only after a kernel: behind the memset node a graph edge
   // cannot be programmatic (only kernel nodes have such ports), and there
   // is no kernel tail to overlap.
-  void *params[] = {const_cast<fa_fwd_args *>(args), &tm_q, &tm_k, &tm_v, &tm_o};
+  void *params[] = {&launch_args, &tm_q, &tm_k, &tm_v, &tm_o};
   return launch_kernel(kernel, dim3((unsigned)blocks), dim3(T::kThreads), T::kSmemBytes, stream, params,
                        args->programmatic != 0 && !args->split_last_round);
 }
