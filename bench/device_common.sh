@@ -20,6 +20,20 @@ counts() {
   echo "OK $(grep -c '^\[       OK \]' "$1"), FAILED $(grep -c '^\[  FAILED  \] [a-z]' "$1"), SKIPPED $(grep -c '^\[  SKIPPED \] [a-z]' "$1" | awk '{print $1/2}')"
 }
 
+# wgmma_tests_at_once BUILD CAP FILTER...: BUILD/tests/test_fwd on each
+# filter in its own process, all at once (a head dim's cases take 20-90 s;
+# in turn they outran the call's caps), logs $OUT/test_fwd_<filter>.log,
+# each one's counts, the failed cases and the wall time printed.
+wgmma_tests_at_once() {
+  local build=$1 cap=$2 t=$SECONDS f
+  shift 2
+  for f in "$@"; do timeout "$cap" "$build/tests/test_fwd" "$f" >"$OUT/test_fwd_$f.log" 2>&1 & done
+  wait
+  for f in "$@"; do echo "test_fwd $f: $(counts "$OUT/test_fwd_$f.log")"; done
+  for f in "$@"; do grep -h '^\[  FAILED  \] [a-z]' "$OUT/test_fwd_$f.log"; done | head
+  echo "tests: $((SECONDS - t)) s"
+}
+
 # setup_cmocka (cmocka_env.sh, shared with ab_libs.sh's builds here)
 . "$(dirname "${BASH_SOURCE[0]}")/cmocka_env.sh"
 

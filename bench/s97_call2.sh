@@ -15,16 +15,11 @@ setup_cmocka
 t0=$SECONDS
 bash bench/device_run.sh env build >"$OUT/run_build.txt" 2>&1 || { tail -30 "$OUT/run_build.txt"; exit 1; }
 echo "build: $((SECONDS - t0)) s; $(grep -ciE 'spill|C75[0-9][0-9]' "$OUT/run_build.txt") spill/C75xx lines"
-t0=$SECONDS
-for f in hdim32 hdim64 hdim80 hdim96 hdim128 hdim192 hdim256; do
-  timeout 100 build/tests/test_fwd "wgmma_sm90a_$f" >"$OUT/test_fwd_$f.log" 2>&1 &
-done
-timeout 100 build/tests/test_fwd fwd_cuda_wgmma >"$OUT/test_fwd_cuda_wgmma.log" 2>&1 &
 timeout 100 build/tests/test_stress >"$OUT/test_stress.log" 2>&1 &
+wgmma_tests_at_once build 100 wgmma_sm90a_hdim32 wgmma_sm90a_hdim64 wgmma_sm90a_hdim80 wgmma_sm90a_hdim96 \
+  wgmma_sm90a_hdim128 wgmma_sm90a_hdim192 wgmma_sm90a_hdim256 fwd_cuda_wgmma
 wait
-for f in "$OUT"/test_fwd_*.log "$OUT/test_stress.log"; do echo "$(basename "$f"): $(counts "$f")"; done
-grep -h '^\[  FAILED  \] [a-z]' "$OUT"/test_*.log | head
-echo "tests: $((SECONDS - t0)) s"
+echo "test_stress: $(counts "$OUT/test_stress.log")"
 for run in memcheck:64 synccheck:64; do
   tool=${run%%:*} d=${run##*:}
   timeout 45 compute-sanitizer --tool $tool --error-exitcode 99 build/tests/test_fwd wgmma_sm90a_hdim${d}_bf16_causal \
