@@ -1,6 +1,6 @@
 #!/bin/bash
 # Ninety-seventh session, second call: this tree (the dense call's walk tail
-# chosen by the host, 00ed217 and on) on the full build.
+# chosen by the host, 219f8e7 and on) on the full build.
 # test_fwd over every wgmma head dim at once (one process a head dim, plus
 # the split-walk cases) and test_stress beside them; memcheck, racecheck
 # and synccheck of hdim64 bf16 causal (the rank pass of eb27f42 was only

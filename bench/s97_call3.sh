@@ -1,6 +1,6 @@
 #!/bin/bash
 # Ninety-seventh session, third call, for the device time left (~360 s):
-# this tree (the dense call's walk tail from the host, 00ed217) on the
+# this tree (the dense call's walk tail from the host, 219f8e7) on the
 # small build (wgmma d64, d128, d256), test_fwd of those head dims and the
 # split-walk cases at once, memcheck of hdim64 bf16 causal beside them
 # (eb27f42's 16-byte reads of the padded rank table were never
