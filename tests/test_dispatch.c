@@ -502,12 +502,19 @@ static double walk_tile_order(int32_t m_tiles, int32_t batch, uint32_t heads, ui
   if (q_tiles != NULL) {
     assert_true(fa_tile_tables_fit(1, batch, m_tiles));
     memset(by_rank, 0xFF, sizeof by_rank);
+    fa_tile_tail_counts counted = {0, 0, 0}; /* as the kernel's rank pass writes them (rank_sequence) */
+    int writers = 0;
     for (int32_t b = 0; b < batch; ++b) {
-      uint32_t slots;
+      uint32_t slots, with_tiles = 0, same = 0;
       const int32_t r = fa_tile_seq_rank_end(q_tiles, batch, heads, zigzag, b, &slots);
       assert_true(r >= 0 && r < batch);
       by_rank[r] = (uint16_t)b;
       ranks_end[r] = slots;
+      for (int32_t i = 0; i < batch; ++i) fa_tile_tail_count(q_tiles[i], q_tiles[b], &with_tiles, &same);
+      if (q_tiles[b] != 0 && (uint32_t)r + 1u == with_tiles) {
+        counted.ranks = with_tiles, counted.n = q_tiles[b], counted.seqs_with_n = same;
+        ++writers;
+      }
     }
     /* the ranks: a permutation, most tiles first, then by index; each rank's end its slots past the one before */
     for (int32_t r = 0; r < batch; ++r) {
@@ -518,6 +525,13 @@ static double walk_tile_order(int32_t m_tiles, int32_t batch, uint32_t heads, ui
         assert_true(q_tiles[by_rank[r - 1]] > q || (q_tiles[by_rank[r - 1]] == q && by_rank[r - 1] < by_rank[r]));
     }
     o = fa_tile_order_tables(m_tiles, batch, heads, zigzag, q_tiles, by_rank, ranks_end);
+    { /* the pass's counts (one writer where any sequence has tiles) are the bisections' */
+      const fa_tile_tail_counts c = fa_tile_tail_counts_of(&o);
+      assert_int_equal(writers, c.ranks > 0 ? 1 : 0);
+      assert_int_equal(counted.ranks, c.ranks);
+      assert_int_equal(counted.n, c.n);
+      assert_int_equal(counted.seqs_with_n, c.seqs_with_n);
+    }
   }
   o.tile_kv_bytes = tile_kv_bytes;
   const fa_tile_order before_tail = o;

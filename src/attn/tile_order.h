@@ -57,9 +57,10 @@
 extern "C" {
 #endif
 
-/* Cap of the varlen tables: 2 + 2 + 4 bytes per sequence. */
+/* Cap of the varlen tables: 2 + 2 + 4 bytes per sequence, and 16 bytes
+ * of the tail's counts (fa_tile_tail_counts). */
 #define FA_TILE_TABLE_MAX_BATCH 512
-#define FA_TILE_TABLE_BYTES (8 * FA_TILE_TABLE_MAX_BATCH)
+#define FA_TILE_TABLE_BYTES (8 * FA_TILE_TABLE_MAX_BATCH + 16)
 
 /* The tail of single tiles holds at least 3 and at most 12 quarters of a
  * round (a round: 2 G tiles on G blocks), and its size is chosen among up
@@ -290,13 +291,39 @@ FA_RULE uint32_t fa_tile_walk_lead(uint32_t n, uint32_t with_n, uint32_t rest, u
   return with_n > rest ? (with_n - rest) / step * step : 0u;
 }
 
-FA_RULE fa_tile_tail_span fa_tile_tail_span_of(const fa_tile_order *o, uint32_t grid) {
+/* The ranks a tail can take from, counted: the sequences with tiles, the
+ * last one's n, and the sequences with n tiles. */
+typedef struct fa_tile_tail_counts {
+  uint32_t ranks, n, seqs_with_n;
+} fa_tile_tail_counts;
+
+/* Sequence i counted into a pass over q_tiles[] on behalf of sequence b
+ * (q_b tiles): the sequences with tiles, and those with q_b tiles. Sequence
+ * b is the last with tiles when q_b > 0 and its rank is the first count
+ * less one; its counts are then the tail's (the kernel's rank_sequence
+ * counts them in its rank pass). */
+FA_RULE void fa_tile_tail_count(uint32_t q_i, uint32_t q_b, uint32_t *with_tiles, uint32_t *same) {
+  *with_tiles += q_i != 0u;
+  *same += q_i == q_b;
+}
+
+/* The counts by bisection over the ranks (ranks run from most tiles to fewest). */
+FA_RULE fa_tile_tail_counts fa_tile_tail_counts_of(const fa_tile_order *o) {
+  fa_tile_tail_counts c = {0, 0, 0};
+  c.ranks = (uint32_t)fa_tile_rank_below(o, 0, o->batch, 1u);
+  if (c.ranks == 0) return c;
+  c.n = fa_tile_rank_tiles(o, (int32_t)c.ranks - 1);
+  c.seqs_with_n = c.ranks - (uint32_t)fa_tile_rank_below(o, 0, (int32_t)c.ranks, c.n + 1u);
+  return c;
+}
+
+FA_RULE fa_tile_tail_span fa_tile_tail_span_counted(const fa_tile_order *o, const fa_tile_tail_counts *c,
+                                                    uint32_t grid) {
   fa_tile_tail_span t = {0, 0, 0, 0, 0, 0};
-  if (!o->zigzag || o->batch <= 0 || grid == 0) return t;
-  t.ranks = (uint32_t)fa_tile_rank_below(o, 0, o->batch, 1u);
-  if (t.ranks == 0) return t;
-  t.n = fa_tile_rank_tiles(o, (int32_t)t.ranks - 1);
-  t.with_n = (t.ranks - (uint32_t)fa_tile_rank_below(o, 0, (int32_t)t.ranks, t.n + 1u)) * o->heads;
+  if (!o->zigzag || o->batch <= 0 || grid == 0 || c->ranks == 0) return t;
+  t.ranks = c->ranks;
+  t.n = c->n;
+  t.with_n = c->seqs_with_n * o->heads;
   const uint32_t wanted = (FA_TILE_TAIL_QUARTER_ROUNDS * 2u * grid / 4u + t.n - 1u) / t.n;
   const uint32_t most = (FA_TILE_TAIL_MAX_QUARTER_ROUNDS * 2u * grid / 4u) / t.n;
   t.fewest = wanted < t.with_n ? wanted : t.with_n;
@@ -306,6 +333,12 @@ FA_RULE fa_tile_tail_span fa_tile_tail_span_of(const fa_tile_order *o, uint32_t 
     t.fewest = t.most = t.with_n;
   }
   return t;
+}
+
+FA_RULE fa_tile_tail_span fa_tile_tail_span_of(const fa_tile_order *o, uint32_t grid) {
+  fa_tile_tail_counts c = {0, 0, 0};
+  if (o->zigzag && o->batch > 0 && grid != 0) c = fa_tile_tail_counts_of(o);
+  return fa_tile_tail_span_counted(o, &c, grid);
 }
 
 /* Slots of the steps when the tail holds the last `units` units. */
@@ -325,7 +358,8 @@ FA_RULE uint32_t fa_tile_slots_before_tail(const fa_tile_order *o, const fa_tile
  * up). */
 FA_RULE uint32_t fa_tile_tail_score(const fa_tile_order *o, const fa_tile_tail_span *t, uint32_t units,
                                     uint32_t grid) {
-  return (grid - (fa_tile_slots_before_tail(o, t, units) / 2u) % grid) % grid;
+  const uint32_t past = (fa_tile_slots_before_tail(o, t, units) / 2u) % grid; /* steps past the last whole round */
+  return past == 0u ? 0u : grid - past;
 }
 
 /* Move the last `units` units into the tail. The steps keep the units

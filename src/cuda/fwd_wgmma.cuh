@@ -1106,10 +1106,13 @@ __device__ __forceinline__ MapCoords q_coords(const WgmmaTile &t, int r, int s) 
 // fa_tile_order_tail would choose, its FA_TILE_TAIL_CHOICES candidates
 // scored on the lanes of each warp (every warp alike, so no barrier; one
 // thread looping over them costs microseconds of integer divisions).
-__device__ __forceinline__ void choose_tail(fa_tile_order *order, uint32_t lane) {
+// counted: the ranks' counts from the varlen tables' pass (rank_sequence),
+// or null (no tables: counted here from the dense shape).
+__device__ __forceinline__ void choose_tail(fa_tile_order *order, uint32_t lane, const fa_tile_tail_counts *counted) {
   static_assert(FA_TILE_TAIL_CHOICES <= 256, "a candidate's index fits the key's low byte");
   if (!order->zigzag) return;  // before the warp's reduction: a constant for masks none and causal
-  const fa_tile_tail_span span = fa_tile_tail_span_of(order, gridDim.x);
+  const fa_tile_tail_span span =
+      counted != nullptr ? fa_tile_tail_span_counted(order, counted, gridDim.x) : fa_tile_tail_span_of(order, gridDim.x);
   uint32_t best = ~0u;  // score << 8 | candidate: the lowest score, then the fewest units
   uint32_t units;
   for (uint32_t c = lane; fa_tile_tail_choice(&span, c, &units); c += 32)
@@ -1156,21 +1159,30 @@ __device__ __forceinline__ fa_tile_split plan_split(const fa_fwd_args &a, const 
 // Sequence b's rank and its ranks' slots (fa_tile_seq_rank_end) into the
 // tables, from q_tiles padded with zeros to `padded` entries, 8 a load (one
 // pass of 16-byte loads: the two loops of 2-byte loads it replaces took
-// ~4,000 cycles at batch 32, ninety-sixth session).
+// ~4,000 cycles at batch 32, ninety-sixth session). The same pass counts
+// the tail's ranks (fa_tile_tail_count): the last sequence with tiles
+// writes them to *counts, so the tail's choice needs no bisections over
+// the ranks (two dependent shared loads a step).
 __device__ __forceinline__ void rank_sequence(const uint16_t *q_tiles, int padded, uint32_t heads, int zigzag,
-                                              int b, uint16_t *by_rank, uint32_t *ranks_end) {
+                                              int b, uint16_t *by_rank, uint32_t *ranks_end,
+                                              fa_tile_tail_counts *counts) {
   const uint32_t q_b = q_tiles[b];
   int32_t rank = 0;
-  uint32_t slots = 0;
+  uint32_t slots = 0, with_tiles = 0, same = 0;
   for (int i0 = 0; i0 < padded; i0 += 8) {
     const uint4 w = *reinterpret_cast<const uint4 *>(q_tiles + i0);
     const uint32_t words[4] = {w.x, w.y, w.z, w.w};
 #pragma unroll
-    for (int e = 0; e < 8; ++e)
-      fa_tile_rank_count(words[e / 2] >> (16 * (e & 1)) & 0xFFFFu, i0 + e, q_b, b, heads, zigzag, &rank, &slots);
+    for (int e = 0; e < 8; ++e) {
+      const uint32_t q_i = words[e / 2] >> (16 * (e & 1)) & 0xFFFFu;
+      fa_tile_rank_count(q_i, i0 + e, q_b, b, heads, zigzag, &rank, &slots);
+      fa_tile_tail_count(q_i, q_b, &with_tiles, &same);
+    }
   }
   by_rank[rank] = (uint16_t)b;
   ranks_end[rank] = slots;
+  // the padding's zeros count as sequences without tiles: same is exact where q_b > 0
+  if (q_b != 0 && (uint32_t)rank + 1u == with_tiles) *counts = fa_tile_tail_counts{with_tiles, q_b, same};
 }
 
 // The block's work tiles, listed by all its threads before the roles split
@@ -1194,10 +1206,13 @@ __device__ __forceinline__ void list_block_tiles(const fa_fwd_args &a, unsigned 
   // causal-shaped: a tile's keys grow with its index (window bounded on one side)
   const int zigzag = (window_left_of<T::kMask>(a) < 0) != (window_right_of<T::kMask>(a) < 0);
   fa_tile_order order = fa_tile_order_dense(m_tiles, a.batch, heads, zigzag);
+  fa_tile_tail_counts *counts = nullptr;  // the varlen tables' counts of the ranks (rank_sequence)
   if (fa_tile_tables_fit(a.cu_seqlens_q != nullptr, a.batch, m_tiles)) {
     uint16_t *q_tiles = reinterpret_cast<uint16_t *>(tables);
     uint16_t *by_rank = reinterpret_cast<uint16_t *>(tables + 2 * FA_TILE_TABLE_MAX_BATCH);
     uint32_t *ranks_end = reinterpret_cast<uint32_t *>(tables + 4 * FA_TILE_TABLE_MAX_BATCH);
+    counts = reinterpret_cast<fa_tile_tail_counts *>(tables + 8 * FA_TILE_TABLE_MAX_BATCH);
+    if (tid == 0) *counts = fa_tile_tail_counts{0, 0, 0};  // no sequence with tiles: nobody writes them
     // q_tiles padded with zeros to a multiple of 8 entries (FA_TILE_TABLE_MAX_BATCH is one): a
     // sequence of no tiles ranks after every other and has no slots, so the pass below reads the
     // table 8 entries a load without a tail
@@ -1213,7 +1228,8 @@ __device__ __forceinline__ void list_block_tiles(const fa_fwd_args &a, unsigned 
     }
     __syncthreads();
     trace_block_point(2);
-    for (int b = tid; b < a.batch; b += T::kThreads) rank_sequence(q_tiles, padded, heads, zigzag, b, by_rank, ranks_end);
+    for (int b = tid; b < a.batch; b += T::kThreads)
+      rank_sequence(q_tiles, padded, heads, zigzag, b, by_rank, ranks_end, counts);
     __syncthreads();
     trace_block_point(3);
     order = fa_tile_order_tables(m_tiles, a.batch, heads, zigzag, q_tiles, by_rank, ranks_end);
@@ -1224,7 +1240,7 @@ __device__ __forceinline__ void list_block_tiles(const fa_fwd_args &a, unsigned 
   if (a.walk_tail.known)
     fa_tile_order_apply_tail(&order, &a.walk_tail);  // dense: the host's choice (launch_fwd_wgmma)
   else
-    choose_tail(&order, tid & 31);
+    choose_tail(&order, tid & 31, counts);
   const fa_tile_split split = plan_split<T>(a, order, tid);
   trace_block_point(4);
   const uint32_t full = split.tiles != 0 ? split.first / gridDim.x : 0u;  // rounds before the shared one
