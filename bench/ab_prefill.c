@@ -16,6 +16,9 @@
  *                                       fa_fwd_workspace_size asks for (allocated outside the
  *                                       timed calls; the wgmma family shares its last round out
  *                                       by keys with N > 1)
+ *   ab_prefill --flush-kernel [...]    the L2 flush before each timed call written by a kernel (as
+ *                                       bench.py's do_bench), not cudaMemsetAsync: the call then
+ *                                       follows a kernel, whose tail a programmatic launch may overlap
  *   ab_prefill --serve [same options]   prints "rows N", then times row k (0-based) for each line "k"
  *                                       read from stdin (one reply line each; "row<TAB>skipped" where
  *                                       the build lacks the head dim) until end of input:
@@ -104,6 +107,34 @@ static void give_workspace(fa_fwd_params *p) {
 static void *l2_scratch;
 enum { kL2ScratchBytes = 256 << 20 };
 
+/* --flush-kernel: the flush written by a kernel (as do_bench's
+ * cache.zero_()), not cudaMemsetAsync, so that the timed call follows a
+ * kernel and, launched as its programmatic dependent, may start under
+ * that kernel's last blocks (the wgmma kernel's work before griddep_wait).
+ * The kernel is PTX loaded through the runtime: this file stays C and
+ * compiles with cc. One 16-byte store a thread, 256 threads a block. */
+static const char kFlushPtx[] =
+    ".version 8.0\n.target sm_90\n.address_size 64\n"
+    ".visible .entry ab_flush_fill(.param .u64 dst, .param .u32 value)\n{\n"
+    "  .reg .b32 %r<6>;\n  .reg .b64 %rd<5>;\n"
+    "  ld.param.u64 %rd1, [dst];\n  ld.param.u32 %r1, [value];\n  cvta.to.global.u64 %rd1, %rd1;\n"
+    "  mov.u32 %r2, %ctaid.x;\n  mov.u32 %r3, %ntid.x;\n  mov.u32 %r4, %tid.x;\n"
+    "  mad.lo.s32 %r5, %r2, %r3, %r4;\n  mul.wide.u32 %rd2, %r5, 16;\n  add.s64 %rd3, %rd1, %rd2;\n"
+    "  st.global.v4.u32 [%rd3], {%r1, %r1, %r1, %r1};\n  ret;\n}\n";
+static cudaKernel_t flush_kernel;
+
+static void flush_l2(int r, cudaStream_t stream) {
+  if (l2_scratch == NULL) return;
+  if (flush_kernel == NULL) {
+    check(cudaMemsetAsync(l2_scratch, r & 0xff, kL2ScratchBytes, stream), "cudaMemsetAsync");
+    return;
+  }
+  unsigned value = (unsigned)r * 0x01010101u;
+  void *args[] = {&l2_scratch, &value};
+  check(cudaLaunchKernel((const void *)flush_kernel, (dim3){kL2ScratchBytes / 16 / 256, 1, 1}, (dim3){256, 1, 1}, args, 0, stream),
+        "cudaLaunchKernel (flush)");
+}
+
 /* Median time of `reps` calls of p (after 5 warm-up calls), printed as a row. */
 static void time_row(const char *row, const fa_fwd_params *p, int reps, float *times, cudaStream_t stream,
                      cudaEvent_t e0, cudaEvent_t e1) {
@@ -128,7 +159,7 @@ static void time_row(const char *row, const fa_fwd_params *p, int reps, float *t
   for (int w = 0; w < 5; ++w)
     if (fa_fwd(p, &msg) != FA_OK) die("fa_fwd", msg.text);
   for (int r = 0; r < reps; ++r) {
-    if (l2_scratch != NULL) check(cudaMemsetAsync(l2_scratch, r & 0xff, kL2ScratchBytes, stream), "cudaMemsetAsync");
+    flush_l2(r, stream);
     check(cudaEventRecord(e0, stream), "cudaEventRecord");
     if (fa_fwd(p, &msg) != FA_OK) die("fa_fwd", msg.text);
     check(cudaEventRecord(e1, stream), "cudaEventRecord");
@@ -251,13 +282,14 @@ static void run_row(const row_spec *r, bench_state *st) {
 
 int main(int argc, char **argv) {
   int quick = 0, reps = 30, only_dims = 0, only_packed = 0, dense = 0, warm_l2 = 0, dim_on[7] = {1, 1, 1, 0, 0, 0, 0};
-  int sm_count = 0;
+  int sm_count = 0, flush_by_kernel = 0;
   for (int i = 1; i < argc; ++i) {
     if (strcmp(argv[i], "--quick") == 0) quick = 1;
     else if (strcmp(argv[i], "--packed") == 0) only_packed = 1;
     else if (strcmp(argv[i], "--dense") == 0) dense = 1;
     else if (strcmp(argv[i], "--serve") == 0) serving = 1;
     else if (strcmp(argv[i], "--warm-l2") == 0) warm_l2 = 1;
+    else if (strcmp(argv[i], "--flush-kernel") == 0) flush_by_kernel = 1;
     else if (strcmp(argv[i], "--reps") == 0 && i + 1 < argc) reps = atoi(argv[++i]);
     else if (strcmp(argv[i], "--sm-count") == 0 && i + 1 < argc) sm_count = atoi(argv[++i]);
     else if (strcmp(argv[i], "--splits") == 0 && i + 1 < argc) num_splits = atoi(argv[++i]);
@@ -274,7 +306,7 @@ int main(int argc, char **argv) {
       }
     }
     else die("usage", "ab_prefill [--quick] [--reps N] [--dims D,...] [--packed] [--dense] [--serve] [--warm-l2] "
-                      "[--sm-count N] [--splits N]");
+                      "[--flush-kernel] [--sm-count N] [--splits N]");
   }
   static fa_context context;
   if (sm_count > 0) {
@@ -319,6 +351,11 @@ int main(int argc, char **argv) {
   }
   check(cudaMalloc(&st.out, n * 2), "cudaMalloc");
   if (!warm_l2) check(cudaMalloc(&l2_scratch, kL2ScratchBytes), "cudaMalloc");
+  if (!warm_l2 && flush_by_kernel) {
+    cudaLibrary_t library;
+    check(cudaLibraryLoadData(&library, kFlushPtx, NULL, NULL, 0, NULL, NULL, 0), "cudaLibraryLoadData (flush PTX)");
+    check(cudaLibraryGetKernel(&flush_kernel, library, "ab_flush_fill"), "cudaLibraryGetKernel");
+  }
   free(host);
   check(cudaStreamCreate(&st.stream), "cudaStreamCreate");
   check(cudaEventCreate(&st.e0), "cudaEventCreate");
