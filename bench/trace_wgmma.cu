@@ -15,8 +15,9 @@
 // end sm" per role of every block (global timer, ns; the SM it ran on;
 // roles that do not exist are left out); then "# points block" and the
 // global timer at each of the kernel's FA_WGMMA_TRACE_POINTS points (entry to
-// tile list built, wgmma_trace.cuh), then the SM clock at each. The last of 4 calls is the one
-// recorded.
+// tile list built, wgmma_trace.cuh), then the SM clock at each; with
+// TRACE_L2_FLUSH=2 "# flush first_end last_end" (below). The last of 4
+// calls is the one recorded.
 #ifndef FA_TRACE_KERNEL
 #error "build with -DFA_TRACE_KERNEL='\"cuda/<generated wgmma kernel>.cu\"' (bench/trace_wgmma.sh)"
 #endif
@@ -35,6 +36,26 @@
 #include "flashattn.h"
 #define FA_TRACE_TOOL "trace_wgmma"
 #include "trace_util.h"
+
+// TRACE_L2_FLUSH=2: the flush written by this kernel instead of
+// cudaMemsetAsync (as do_bench's cache.zero_(): a kernel before ours, so
+// that our programmatic launch may start under its last blocks), each
+// block's end (global timer, after its stores are issued) folded into the
+// first and the last; printed as "# flush first_end last_end" and read by
+// trace_wgmma.py against our blocks' entries and griddep waits.
+// TRACE_FLUSH_EVENT=1: an event recorded between the flush and our call,
+// as do_bench records its start event there.
+__device__ unsigned long long trace_flush_first_end = ~0ull, trace_flush_last_end;
+__global__ void trace_flush_fill(uint4 *dst, unsigned value) {
+  dst[(size_t)blockIdx.x * blockDim.x + threadIdx.x] = make_uint4(value, value, value, value);
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    unsigned long long t;
+    asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
+    atomicMin(&trace_flush_first_end, t);
+    atomicMax(&trace_flush_last_end, t);
+  }
+}
 
 // The table index of the kernel FA_TRACE_KERNEL names ("cuda/<name>.cu").
 static size_t traced_kernel_index() {
@@ -109,16 +130,26 @@ int main(int argc, char **argv) {
     p.workspace_bytes = ws_bytes;
   }
   // TRACE_L2_FLUSH=1: 256 MiB written before the recorded call, so its
-  // loads start from a cold L2 as bench.py's timings (triton do_bench) do.
+  // loads start from a cold L2 as bench.py's timings (triton do_bench) do
+  // (=2: by a kernel, trace_flush_fill above).
   void *flush = NULL;
   const size_t flush_bytes = (size_t)256 << 20;
-  if (getenv("TRACE_L2_FLUSH") != NULL && atoi(getenv("TRACE_L2_FLUSH")) != 0)
-    check(cudaMalloc(&flush, flush_bytes), "cudaMalloc");
+  const int flush_mode = getenv("TRACE_L2_FLUSH") != NULL ? atoi(getenv("TRACE_L2_FLUSH")) : 0;
+  if (flush_mode != 0) check(cudaMalloc(&flush, flush_bytes), "cudaMalloc");
+  cudaEvent_t between;
+  check(cudaEventCreate(&between), "cudaEventCreate");
+  const bool event_between = getenv("TRACE_FLUSH_EVENT") != NULL && atoi(getenv("TRACE_FLUSH_EVENT")) != 0;
   for (int r = 0; r < 4; ++r) {
-    if (r == 3 && flush != NULL) check(cudaMemsetAsync(flush, r, flush_bytes, 0), "cudaMemsetAsync");
+    if (r == 3 && flush_mode == 1) check(cudaMemsetAsync(flush, r, flush_bytes, 0), "cudaMemsetAsync");
+    if (r == 3 && flush_mode == 2) {
+      trace_flush_fill<<<(unsigned)(flush_bytes / 16 / 256), 256>>>(static_cast<uint4 *>(flush), 0x03030303u);
+      check(cudaGetLastError(), "trace_flush_fill");
+    }
+    if (r == 3 && event_between) check(cudaEventRecord(between, 0), "cudaEventRecord");
     if (fa_fwd_with_kernel(&p, index, &msg) != FA_OK) die("fa_fwd_with_kernel", msg.text);
   }
   check(cudaDeviceSynchronize(), "cudaDeviceSynchronize");
+  cudaEventDestroy(between);
 
   constexpr int kRows = 4 * FA_WGMMA_TRACE_BLOCKS;
   unsigned counts[kRows];
@@ -152,6 +183,12 @@ int main(int argc, char **argv) {
     printf("# points %d", blk);
     for (int i = 0; i < kPoints; ++i) printf(" %llu", pt[i]);
     printf("\n");
+  }
+  if (flush_mode == 2) {
+    unsigned long long first_end = 0, last_end = 0;
+    check(cudaMemcpyFromSymbol(&first_end, trace_flush_first_end, sizeof first_end), "cudaMemcpyFromSymbol");
+    check(cudaMemcpyFromSymbol(&last_end, trace_flush_last_end, sizeof last_end), "cudaMemcpyFromSymbol");
+    printf("# flush %llu %llu%s\n", first_end, last_end, event_between ? " event" : "");
   }
   cudaFree(q), cudaFree(k), cudaFree(v), cudaFree(out), cudaFree(cu), cudaFree(p.workspace), cudaFree(flush);
   return 0;

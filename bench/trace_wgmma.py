@@ -56,6 +56,7 @@ import sys
 SPANS = {}  # (block, role) -> (start, end) on the global timer (ns), every block of the grid
 SMS = {}  # block -> the SM it ran on (traces since the seventy-second session)
 POINTS = {}  # block -> global timer (ns) at the kernel's points, then the SM clock at each (since the ninety-sixth session)
+FLUSH = {}  # TRACE_L2_FLUSH=2: the flush kernel's first and last block ends (global timer, ns)
 POINT_STEPS = ["entry->griddep", "griddep->seq tiles", "seq tiles->ranks", "ranks->tail, split", "tail->list seen"]
 
 NAMES = {1: "tile", 2: "q", 3: "s_issued", 4: "s_ready", 5: "ask", 6: "got", 7: "done", 8: "pv_issued",
@@ -70,6 +71,10 @@ def load(path):
         if line.startswith("# points "):
             f = list(map(int, line.split()[2:]))
             POINTS[f[0]] = tuple(f[1:])
+            continue
+        if line.startswith("# flush "):
+            f = line.split()
+            FLUSH.update(first_end=int(f[2]), last_end=int(f[3]), event=len(f) > 4)
             continue
         if line.startswith("# span "):
             f = line.split()
@@ -210,6 +215,16 @@ def preamble(rows):
           "min %.2f, median %.2f, max %.2f; kernel from the first entry to the last end %.1f us" %
           (len(entry), statistics.median(entry) / 1e3, entry[-1] / 1e3, pre[0] / 1e3, statistics.median(pre) / 1e3,
            pre[-1] / 1e3, (max(ends) - first) / 1e3 if ends else 0))
+    if FLUSH:  # does our launch start under the kernel before (programmatic), and when does its wait end?
+        last = FLUSH["last_end"]
+        rel = lambda i: sorted((p[i] - last) / 1e3 for p in POINTS.values() if p[i])
+        ent, wait = rel(0), rel(1)
+        print("flush kernel before the call%s: its blocks ended over %.2f us; our entries from its last block's "
+              "end (us, negative: before) min %.2f, median %.2f, max %.2f; point 1 (the griddep wait done, or the "
+              "list begun) median %.2f; %d of %d blocks entered before that end" %
+              (" (an event recorded between)" if FLUSH["event"] else "", (last - FLUSH["first_end"]) / 1e3,
+               ent[0], statistics.median(ent), ent[-1], statistics.median(wait), sum(1 for x in ent if x < 0),
+               len(ent)))
     def since_last(p, i):
         """Point i + 1 against the last point before it that was recorded
         (a dense call records no varlen-table points: its step to the tail

@@ -16,7 +16,11 @@
 # blocks and SMs end first every launch (group them by list with
 # trace_wgmma.py --lists and build/tile_balance --blocks). TRACE_COLD=1: each
 # row also traced after 256 MiB written (L2 cold, as bench.py times it),
-# trace_<row>.cold.steps.txt. TRACE_DENSE=1: the rows as dense calls (no
+# trace_<row>.cold.steps.txt. TRACE_FLUSH_KERNEL=1: each row also traced
+# after the flush written by a kernel (TRACE_L2_FLUSH=2), without and with
+# an event recorded between (trace_<row>.flushk{0,1}.steps.txt): whether
+# our programmatic launch starts under the kernel before, as do_bench
+# orders them. TRACE_DENSE=1: the rows as dense calls (no
 # cu_seqlens; the preamble without the varlen tables).
 set -u
 BUDGET=${BUDGET:-180}
@@ -60,6 +64,14 @@ for row in $ROWS; do
   if [ "${TRACE_COLD:-0}" = 1 ]; then  # the recorded call after 256 MiB written (L2 cold, as bench.py times)
     TRACE_L2_FLUSH=1 timeout "$(cap 30)" "build/trace_$kernel" "$b" "$s" "$d" "$mask" "$dt" >"$OUT/trace_$name.cold.txt" 2>&1
     python3 bench/trace_wgmma.py "$OUT/trace_$name.cold.txt" >"$OUT/trace_$name.cold.steps.txt" 2>&1
+  fi
+  if [ "${TRACE_FLUSH_KERNEL:-0}" = 1 ]; then  # the flush by a kernel, then with an event between (do_bench's order)
+    for ev in 0 1; do
+      TRACE_L2_FLUSH=2 TRACE_FLUSH_EVENT=$ev timeout "$(cap 30)" "build/trace_$kernel" "$b" "$s" "$d" "$mask" "$dt" \
+        >"$OUT/trace_$name.flushk$ev.txt" 2>&1
+      python3 bench/trace_wgmma.py "$OUT/trace_$name.flushk$ev.txt" >"$OUT/trace_$name.flushk$ev.steps.txt" 2>&1
+      note "$name flush kernel, event between $ev: $(grep -h '^flush kernel' "$OUT/trace_$name.flushk$ev.steps.txt")"
+    done
   fi
   python3 bench/trace_wgmma.py "$OUT/trace_$name.txt" --timeline 0 >"$OUT/trace_$name.timeline.txt" 2>&1
 done
