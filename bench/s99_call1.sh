@@ -1,29 +1,54 @@
 #!/bin/bash
-# Prepared in the ninety-eighth session for the next: does our programmatic
-# launch start under the kernel before it, as do_bench orders them (flush
-# kernel, start event, our call)? The dense list before griddep_wait
-# (bench/experiments/wgmma-dense-list-before-wait.patch) measured level
-# after a flush kernel; this tells whether there is any overlap to use.
-# d64 and d128 s512 causal, dense calls, traced after the flush written by
-# a kernel without and with an event between (trace_wgmma.sh
-# TRACE_FLUSH_KERNEL=1; ~70 s). The summary's "flush kernel" lines give
-# our blocks' entries against the flush kernel's last block end:
-# negative = started under it. Then, if time is left, bench.py's whole
-# grid (an H200 is wanted: its last grid is the eighty-first session's).
-#   run(command="bash bench/s99_call1.sh", carry=[".deb"], timeout_s=600)
+# Prepared in the ninety-eighth session for the next: the first tile's
+# loads before the list (bench/experiments/wgmma-first-tile-before-list.patch,
+# .ab/ft) against main, rows interleaved, 4 rounds of the quick grid on
+# varlen calls, then 6 on dense calls; then test_fwd of P over every wgmma
+# head dim and the walk cases (the patch changes every dense persistent
+# call), and memcheck, racecheck and synccheck of P's hdim64 bf16 causal
+# and hdim128 bf16 none.
+#   A  main
+#   P  .ab/ft: dense persistent calls (no cu_seqlens_q, no paged cache, no
+#      key split) issue their first tile's Q and first K/V from the last
+#      warp right after griddep_wait, before the list (~2,100 cycles) and
+#      the producer's setup (~1,200); the barriers' init moves to that warp
+# Predicted (ninety-eighth session): dense s512 rows 0.8-1.5% less time
+# (d64 causal's first S ~2,500 cycles earlier of a ~133 us row), s2048
+# 0.2-0.5%, s8192 level; varlen calls level (the init's move alone
+# measured level, wgmma-init-off-warp0.patch).
+# Before the call:
+#   sh bench/ab_tree.sh .ab/ft bench/experiments/wgmma-first-tile-before-list.patch
+#   run(command="bash bench/s99_call1.sh", carry=[".deb", ".ab/ft"], timeout_s=600)
 export OUT=${OUT:-/tmp/fa_out}
 mkdir -p "$OUT"
-O=$OUT
-TRACE_FLUSH_KERNEL=1 TRACE_DENSE=1 TRACE_ROWS="32:512:64:causal 32:512:128:causal" OUT=$O/trace \
-  bash bench/trace_wgmma.sh >/dev/null 2>&1
-echo "trace: exit $?"
-cat "$O/trace/summary.txt"
-[ "${GRID:-1}" = 1 ] || exit 0
 . bench/device_common.sh
-t0=$SECONDS
-bash bench/device_run.sh env build >"$O/run_build.txt" 2>&1 || { tail -30 "$O/run_build.txt"; exit 1; }
-echo "build: $((SECONDS - t0)) s"
-t0=$SECONDS
-timeout $((590 - SECONDS)) python3 bench/bench.py --md "$O/bench.md" >"$O/bench.log" 2>&1
-echo "bench: exit $? ($((SECONDS - t0)) s)"
-tail -4 "$O/bench.log"
+AB_VARIANTS=none AB_OLD2=.ab/ft AB_ROUNDS=${AB_ROUNDS:-4} AB_TEST_SIDES="none" \
+  AB_WGMMA_DIMS=32,64,80,96,128,192,256 AB_TIME_DIMS=64,128,256 AB_GRID=quick AB_SAN_TOOLS=none BUDGET=${BUDGET:-260} \
+  bash bench/wgmma_ab.sh >/dev/null 2>&1
+echo "wgmma_ab exit $?"
+cat "$OUT/summary.txt"
+mkdir -p "$OUT/dense"
+t=$SECONDS
+timeout 120 python3 bench/ab_serve.py --out "$OUT/dense" --rounds ${DENSE_ROUNDS:-6} A=/tmp/wab/ab_A P=/tmp/wab/ab_P -- \
+  --quick --dense --reps 200 --dims 64,128,256 >"$OUT/dense/serve.log" 2>&1
+echo "dense ab_serve: exit $? ($((SECONDS - t)) s)"
+timeout 20 python3 bench/ab_table.py --text "$OUT/dense" A P | tee "$OUT/dense_summary.txt"
+(cd "$OUT/dense" && tar czf ../dense_logs.tgz .) && rm -rf "$OUT/dense"
+setup_cmocka
+t=$SECONDS
+for f in wgmma_sm90a_hdim32 wgmma_sm90a_hdim64 wgmma_sm90a_hdim80 wgmma_sm90a_hdim96 wgmma_sm90a_hdim128 \
+  wgmma_sm90a_hdim192 wgmma_sm90a_hdim256 fwd_cuda_wgmma; do
+  timeout 120 /tmp/wab/P/build/tests/test_fwd "$f" >"$OUT/test_P_$f.log" 2>&1 &
+done
+wait
+for k in hdim64_bf16_causal hdim128_bf16_none; do
+  for tool in memcheck racecheck synccheck; do
+    timeout 100 compute-sanitizer --tool $tool --error-exitcode 99 /tmp/wab/P/build/tests/test_fwd \
+      wgmma_sm90a_$k >"$OUT/san_${tool}_$k.log" 2>&1 &
+  done
+done
+wait
+for f in "$OUT"/test_P_*.log "$OUT"/san_*.log; do
+  echo "$(basename "$f"): $(counts "$f") $(grep -hE 'ERROR SUMMARY|RACECHECK SUMMARY' "$f" | tail -1)"
+done
+grep -h '^\[  FAILED  \] [a-z]' "$OUT"/test_P_*.log | head
+echo "tests: $((SECONDS - t)) s"
