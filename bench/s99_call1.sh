@@ -21,7 +21,7 @@
 export OUT=${OUT:-/tmp/fa_out}
 mkdir -p "$OUT"
 . bench/device_common.sh
-AB_VARIANTS=none AB_OLD2=.ab/ft AB_ROUNDS=${AB_ROUNDS:-4} AB_TEST_SIDES="none" \
+AB_VARIANTS=none AB_OLD2=.ab/ft AB_ROUNDS=${AB_ROUNDS:-4} AB_TEST_SIDES="none" AB_EXTRA_TESTS=test_stream \
   AB_WGMMA_DIMS=32,64,80,96,128,192,256 AB_TIME_DIMS=64,128,256 AB_GRID=quick AB_SAN_TOOLS=none BUDGET=${BUDGET:-260} \
   bash bench/wgmma_ab.sh >/dev/null 2>&1
 echo "wgmma_ab exit $?"
@@ -39,6 +39,9 @@ for f in wgmma_sm90a_hdim32 wgmma_sm90a_hdim64 wgmma_sm90a_hdim80 wgmma_sm90a_hd
   wgmma_sm90a_hdim192 wgmma_sm90a_hdim256 fwd_cuda_wgmma; do
   timeout 120 /tmp/wab/P/build/tests/test_fwd "$f" >"$OUT/test_P_$f.log" 2>&1 &
 done
+for side in A P; do  # the programmatic-launch case: varlen and dense wgmma calls after a late writer
+  timeout 60 /tmp/wab/$side/build/tests/test_stream >"$OUT/test_stream_$side.log" 2>&1 &
+done
 wait
 for k in hdim64_bf16_causal hdim128_bf16_none; do
   for tool in memcheck racecheck synccheck; do
@@ -47,7 +50,7 @@ for k in hdim64_bf16_causal hdim128_bf16_none; do
   done
 done
 wait
-for f in "$OUT"/test_P_*.log "$OUT"/san_*.log; do
+for f in "$OUT"/test_P_*.log "$OUT"/test_stream_*.log "$OUT"/san_*.log; do
   echo "$(basename "$f"): $(counts "$f") $(grep -hE 'ERROR SUMMARY|RACECHECK SUMMARY' "$f" | tail -1)"
 done
 grep -h '^\[  FAILED  \] [a-z]' "$OUT"/test_P_*.log | head

@@ -163,12 +163,14 @@ static void after_late_writer(problem *pb, fa_fwd_params call, uint16_t *staged,
   assert_int_equal(tu_to_host(result, call.out, n16 * 2, &why), 0);
 }
 
-/* launch_flags 0 (programmatic launches on sm_90): a prefill call (the
- * wgmma family) and a split decode call over the same keys (the decode
- * family and its combine) whose inputs the kernel before them writes
- * late, started while it spins, must wait for it: the same bits as the
- * call on the inputs in place; so must FA_LAUNCH_NO_PDL (plain launches).
- * Without the kernels' griddep_wait they would read NaN. */
+/* launch_flags 0 (programmatic launches on sm_90): prefill calls (the
+ * wgmma family; varlen, and dense over the same rows as one sequence,
+ * whose blocks list their tiles from the parameters alone) and a split
+ * decode call over the same keys (the decode family and its combine)
+ * whose inputs the kernel before them writes late, started while it
+ * spins, must wait for it: the same bits as the call on the inputs in
+ * place; so must FA_LAUNCH_NO_PDL (plain launches). Without the kernels'
+ * griddep_wait they would read NaN. */
 static void programmatic_launch_waits_for_the_kernel_before(void **state) {
   (void)state;
   require_device();
@@ -202,12 +204,19 @@ static void programmatic_launch_waits_for_the_kernel_before(void **state) {
   assert_int_equal(fa_fwd_workspace_size(&decode, &ws, &msg), FA_OK);
   decode.workspace = ws ? tu_pool_device(&pb.pool, ws, &why) : NULL, decode.workspace_bytes = ws;
 
-  const fa_fwd_params *calls[2] = {&pb.params, &decode};
-  const size_t words[2] = {pb.n, (size_t)2 * HEADS * DIM};
-  const char *family[2] = {"wgmma", "decode"};
+  /* The dense call: the same q, k and v rows as one causal sequence. */
+  fa_fwd_params dense = pb.params;
+  dense.cu_seqlens_q = dense.cu_seqlens_k = NULL;
+  dense.total_q = dense.total_k = 0;
+  dense.batch = 1, dense.max_seqlen_q = dense.max_seqlen_k = TOTAL;
+
+  enum { kCalls = 3 };
+  const fa_fwd_params *calls[kCalls] = {&pb.params, &dense, &decode};
+  const size_t words[kCalls] = {pb.n, pb.n, (size_t)2 * HEADS * DIM};
+  const char *family[kCalls] = {"wgmma", "wgmma", "decode"};
   uint16_t *direct = tu_pool_host(&pb.pool, pb.n * 2), *chained = tu_pool_host(&pb.pool, pb.n * 2);
   assert_true(direct && chained);
-  for (int c = 0; c < 2; ++c) {
+  for (int c = 0; c < kCalls; ++c) {
     /* The kernels it runs (a varlen call of long sequences runs as a
      * pair: the decode kernel, with none of them, then wgmma's). */
     fa_fwd_dispatch_info how = FA_FWD_DISPATCH_INFO_INIT;
