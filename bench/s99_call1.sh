@@ -4,8 +4,10 @@
 # .ab/ft) against main, rows interleaved, 4 rounds of the quick grid on
 # varlen calls, then 6 on dense calls; then test_fwd of P over every wgmma
 # head dim and the walk cases (the patch changes every dense persistent
-# call), and memcheck, racecheck and synccheck of P's hdim64 bf16 causal
-# and hdim128 bf16 none.
+# call), test_stream of A and P (its programmatic-launch case runs a
+# dense wgmma call after a kernel that writes the inputs late), and
+# memcheck, racecheck and synccheck of P's hdim64 bf16 causal and hdim128
+# bf16 none.
 #   A  main
 #   P  .ab/ft: dense persistent calls (no cu_seqlens_q, no paged cache, no
 #      key split) issue their first tile's Q and first K/V from the last
