@@ -10,9 +10,10 @@
 # bf16 none.
 #   A  main
 #   P  .ab/ft: dense persistent calls (no cu_seqlens_q, no paged cache, no
-#      key split) issue their first tile's Q and first K/V from the last
-#      warp right after griddep_wait, before the list (~2,100 cycles) and
-#      the producer's setup (~1,200); the barriers' init moves to that warp
+#      key split) issue their first tile's Q and first K/V tiles (up to
+#      the ring's stages) from the last warp right after griddep_wait,
+#      before the list (~2,100 cycles) and the producer's setup (~1,200);
+#      the barriers' init moves to that warp
 # Predicted (ninety-eighth session): dense s512 rows 0.8-1.5% less time
 # (d64 causal's first S ~2,500 cycles earlier of a ~133 us row), s2048
 # 0.2-0.5%, s8192 level; varlen calls level (the init's move alone
