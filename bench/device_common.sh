@@ -34,6 +34,16 @@ wgmma_tests_at_once() {
   echo "tests: $((SECONDS - t)) s"
 }
 
+# full_build: cmocka, then device_run.sh's env and full build of this
+# checkout (log $OUT/run_build.txt); prints its time and the spill/C75xx
+# lines, or the log's tail and exits the script when the build fails.
+full_build() {
+  setup_cmocka
+  local t=$SECONDS
+  bash bench/device_run.sh env build >"$OUT/run_build.txt" 2>&1 || { tail -30 "$OUT/run_build.txt"; exit 1; }
+  echo "build: $((SECONDS - t)) s; $(grep -ciE 'spill|C75[0-9][0-9]' "$OUT/run_build.txt") spill/C75xx lines"
+}
+
 # setup_cmocka (cmocka_env.sh, shared with ab_libs.sh's builds here)
 . "$(dirname "${BASH_SOURCE[0]}")/cmocka_env.sh"
 

@@ -11,10 +11,7 @@ set -u
 export OUT=${OUT:-/tmp/fa_out}
 mkdir -p "$OUT"
 . bench/device_common.sh
-setup_cmocka
-t0=$SECONDS
-bash bench/device_run.sh env build >"$OUT/run_build.txt" 2>&1 || { tail -30 "$OUT/run_build.txt"; exit 1; }
-echo "build: $((SECONDS - t0)) s; $(grep -ciE 'spill|C75[0-9][0-9]' "$OUT/run_build.txt") spill/C75xx lines"
+full_build
 for t in test_stress test_dispatch; do timeout 100 build/tests/$t >"$OUT/$t.log" 2>&1 & done
 wgmma_tests_at_once build 110 wgmma_sm90a_hdim32 wgmma_sm90a_hdim64 wgmma_sm90a_hdim80 wgmma_sm90a_hdim96 \
   wgmma_sm90a_hdim128 wgmma_sm90a_hdim192 wgmma_sm90a_hdim256 fwd_cuda_wgmma

@@ -19,10 +19,9 @@ TRACE_FLUSH_KERNEL=1 TRACE_DENSE=1 TRACE_ROWS="32:512:64:causal 32:512:128:causa
 echo "trace: exit $?"
 cat "$O/trace/summary.txt"
 [ "${GRID:-1}" = 1 ] || exit 0
+export OUT=$O
 . bench/device_common.sh
-t0=$SECONDS
-bash bench/device_run.sh env build >"$O/run_build.txt" 2>&1 || { tail -30 "$O/run_build.txt"; exit 1; }
-echo "build: $((SECONDS - t0)) s"
+full_build
 t0=$SECONDS
 timeout $((590 - SECONDS)) python3 bench/bench.py --md "$O/bench.md" >"$O/bench.log" 2>&1
 echo "bench: exit $? ($((SECONDS - t0)) s)"
