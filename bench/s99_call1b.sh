@@ -17,7 +17,7 @@ export OUT=${OUT:-/tmp/fa_out}
 mkdir -p "$OUT"
 . bench/device_common.sh
 AB_VARIANTS=none AB_OLD2=.ab/ft AB_ROUNDS=1 AB_TEST_SIDES="none" AB_EXTRA_TESTS=test_stream \
-  AB_WGMMA_DIMS=64,128,256 AB_TIME_DIMS=64,128,256 AB_GRID=quick AB_SAN_TOOLS=none BUDGET=${BUDGET:-150} \
+  AB_WGMMA_DIMS=64,128,256 AB_TIME_DIMS=64 AB_GRID=quick AB_SAN_TOOLS=none BUDGET=${BUDGET:-120} \
   bash bench/wgmma_ab.sh >/dev/null 2>&1
 echo "wgmma_ab (varlen calls, 1 round) exit $?"
 grep -E "build|spill|d64 b32|P d" "$OUT/summary.txt"
@@ -28,7 +28,7 @@ echo "hang check (P d64 bf16 none): exit $rc $(counts "$OUT/hang_check.log")"
 [ $rc = 0 ] || { tail -5 "$OUT/hang_check.log"; exit 1; }
 mkdir -p "$OUT/dense"
 t=$SECONDS
-timeout 150 python3 bench/ab_serve.py --out "$OUT/dense" --rounds ${DENSE_ROUNDS:-6} A=/tmp/wab/ab_A P=/tmp/wab/ab_P -- \
+timeout 150 python3 bench/ab_serve.py --out "$OUT/dense" --rounds ${DENSE_ROUNDS:-4} A=/tmp/wab/ab_A P=/tmp/wab/ab_P -- \
   --quick --dense --reps 200 --dims 64,128,256 >"$OUT/dense/serve.log" 2>&1
 echo "dense ab_serve: exit $? ($((SECONDS - t)) s)"
 timeout 20 python3 bench/ab_table.py --text "$OUT/dense" A P | tee "$OUT/dense_summary.txt"
