@@ -35,11 +35,11 @@ timeout 20 python3 bench/ab_table.py --text "$OUT/dense" A P | tee "$OUT/dense_s
 (cd "$OUT/dense" && tar czf ../dense_logs.tgz .) && rm -rf "$OUT/dense"
 t=$SECONDS
 for f in wgmma_sm90a_hdim64 wgmma_sm90a_hdim128 wgmma_sm90a_hdim256 fwd_cuda_wgmma; do
-  timeout 150 /tmp/wab/P/build/tests/test_fwd "$f" >"$OUT/test_P_$f.log" 2>&1 &
+  timeout 100 /tmp/wab/P/build/tests/test_fwd "$f" >"$OUT/test_P_$f.log" 2>&1 &
 done
 timeout 90 /tmp/wab/P/build/tests/test_stream >"$OUT/test_stream_P.log" 2>&1 &
-for k in hdim64_bf16_causal hdim128_bf16_none; do
-  timeout 150 compute-sanitizer --tool racecheck --error-exitcode 99 /tmp/wab/P/build/tests/test_fwd \
+for k in ${SAN_KERNELS:-hdim64_bf16_causal hdim128_bf16_none}; do
+  timeout 100 compute-sanitizer --tool racecheck --error-exitcode 99 /tmp/wab/P/build/tests/test_fwd \
     wgmma_sm90a_$k >"$OUT/san_racecheck_$k.log" 2>&1 &
 done
 wait
