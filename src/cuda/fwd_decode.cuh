@@ -509,8 +509,10 @@ __device__ __forceinline__ void stream_keys(const KvRing<T, TILES> &kv, const fa
 
   // Q for every warp, then each warp's first STAGES - 1 tiles. The tile
   // copies' slots may hold this warp's generic writes (a piece's merge,
-  // zeroed rows): one proxy fence before the first copies; in the loop,
-  // one where the refilled slot's step zeroed its V tail.
+  // zeroed rows), and lane 0 initialized the slots' barriers: one proxy
+  // fence before the first copies (without it the copy engine may complete
+  // bytes on a barrier it does not see initialized: HOPPER.md 2.8); in the
+  // loop, one where the refilled slot's step zeroed its V tail.
   load_q_rows<T>(sq, a, b, seq, kv_head, r0, rows_total);
   cp_async_commit();
   if constexpr (TILES) fence_slot_writes();

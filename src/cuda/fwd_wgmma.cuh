@@ -1269,7 +1269,11 @@ __device__ __forceinline__ void list_block_tiles(const fa_fwd_args &a, unsigned 
   if (tid == 0)
     st_shared_16(list + kListEntryBytes * T::kListMax, tiles, full | split.n << 16,
                  split.tiles | split.blocks << 16, 0u);
-  fence_proxy_async_shared();  // the tables' stores before TMA writes the ring
+  // The tables' stores before TMA writes the ring, and thread 0's barrier
+  // inits before the copy engine completes bytes on them (HOPPER.md 2.8; an
+  // init thread that issued copies without this fence hung the block:
+  // wgmma-first-tile-before-list.patch, ninety-ninth session).
+  fence_proxy_async_shared();
 }
 
 // Entry k of the block's tile list, its sequence as list_block_tiles found it.
