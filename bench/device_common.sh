@@ -34,6 +34,23 @@ wgmma_tests_at_once() {
   echo "tests: $((SECONDS - t)) s"
 }
 
+# dense_ab CAP ROUNDS SIDE...: the quick grid's d64/d128/d256 rows as dense
+# calls (no cu_seqlens), ROUNDS rounds of bench/ab_serve.py over the sides'
+# /tmp/wab/ab_<SIDE> (built by wgmma_ab.sh), rows interleaved, within CAP
+# seconds; prints the exit and time, then the table (also
+# $OUT/dense_summary.txt); the logs go to $OUT/dense_logs.tgz.
+dense_ab() {
+  local cap=$1 rounds=$2 t=$SECONDS side
+  shift 2
+  mkdir -p "$OUT/dense"
+  timeout "$cap" python3 bench/ab_serve.py --out "$OUT/dense" --rounds "$rounds" \
+    $(for side in "$@"; do echo "$side=/tmp/wab/ab_$side"; done) -- \
+    --quick --dense --reps 200 --dims 64,128,256 >"$OUT/dense/serve.log" 2>&1
+  echo "dense ab_serve: exit $? ($((SECONDS - t)) s)"
+  timeout 20 python3 bench/ab_table.py --text "$OUT/dense" "$@" | tee "$OUT/dense_summary.txt"
+  (cd "$OUT/dense" && tar czf ../dense_logs.tgz .) && rm -rf "$OUT/dense"
+}
+
 # full_build: cmocka, then device_run.sh's env and full build of this
 # checkout (log $OUT/run_build.txt); prints its time and the spill/C75xx
 # lines, or the log's tail and exits the script when the build fails.

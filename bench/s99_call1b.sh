@@ -31,13 +31,7 @@ timeout 40 /tmp/wab/P/build/tests/test_fwd wgmma_sm90a_hdim64_bf16_none >"$OUT/h
 rc=$?
 echo "hang check (P d64 bf16 none): exit $rc $(counts "$OUT/hang_check.log")"
 [ $rc = 0 ] || { tail -5 "$OUT/hang_check.log"; exit 1; }
-mkdir -p "$OUT/dense"
-t=$SECONDS
-timeout 150 python3 bench/ab_serve.py --out "$OUT/dense" --rounds ${DENSE_ROUNDS:-6} A=/tmp/wab/ab_A P=/tmp/wab/ab_P -- \
-  --quick --dense --reps 200 --dims 64,128,256 >"$OUT/dense/serve.log" 2>&1
-echo "dense ab_serve: exit $? ($((SECONDS - t)) s)"
-timeout 20 python3 bench/ab_table.py --text "$OUT/dense" A P | tee "$OUT/dense_summary.txt"
-(cd "$OUT/dense" && tar czf ../dense_logs.tgz .) && rm -rf "$OUT/dense"
+dense_ab 150 "${DENSE_ROUNDS:-6}" A P
 t=$SECONDS
 for d in ${DIMS//,/ }; do
   timeout 120 /tmp/wab/P/build/tests/test_fwd "wgmma_sm90a_hdim$d" >"$OUT/test_P_hdim$d.log" 2>&1 &
