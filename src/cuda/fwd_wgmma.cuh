@@ -1271,7 +1271,7 @@ __device__ __forceinline__ void list_block_tiles(const fa_fwd_args &a, unsigned 
                  split.tiles | split.blocks << 16, 0u);
   // The tables' stores before TMA writes the ring, and thread 0's barrier
   // inits before the copy engine completes bytes on them (HOPPER.md 2.8; an
-  // init thread that issued copies without this fence hung the block:
+  // init thread that issued copies without it hung, the likely cause:
   // wgmma-first-tile-before-list.patch, ninety-ninth session).
   fence_proxy_async_shared();
 }
