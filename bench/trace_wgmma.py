@@ -57,7 +57,8 @@ SPANS = {}  # (block, role) -> (start, end) on the global timer (ns), every bloc
 SMS = {}  # block -> the SM it ran on (traces since the seventy-second session)
 POINTS = {}  # block -> global timer (ns) at the kernel's points, then the SM clock at each (since the ninety-sixth session)
 FLUSH = {}  # TRACE_L2_FLUSH=2: the flush kernel's first and last block ends (global timer, ns)
-POINT_STEPS = ["entry->griddep", "griddep->seq tiles", "seq tiles->ranks", "ranks->tail, split", "tail->list seen"]
+POINT_STEPS = ["entry->griddep", "griddep->seq tiles", "seq tiles->ranks", "ranks->tail, split",
+               "split->entry placed", "placed->place read", "read->stored, fence", "fence->list seen"]
 
 NAMES = {1: "tile", 2: "q", 3: "s_issued", 4: "s_ready", 5: "ask", 6: "got", 7: "done", 8: "pv_issued",
          9: "last_pv", 10: "stored", 11: "rows", 12: "pass_free", 13: "pass_stored", 14: "v_ready", 15: "k_ready",

@@ -1242,7 +1242,7 @@ __device__ __forceinline__ void list_block_tiles(const fa_fwd_args &a, unsigned 
   else
     choose_tail(&order, tid & 31, counts);
   const fa_tile_split split = plan_split<T>(a, order, tid);
-  trace_block_point(4);
+  trace_block_point_after(4, split.tiles ^ order.tail_tiles);
   const uint32_t full = split.tiles != 0 ? split.first / gridDim.x : 0u;  // rounds before the shared one
   const uint32_t tiles = split.tiles != 0 ? full + fa_split_block_pieces(&split, blockIdx.x)
                                           : fa_block_tiles(&order, blockIdx.x, gridDim.x);
@@ -1257,8 +1257,10 @@ __device__ __forceinline__ void list_block_tiles(const fa_fwd_args &a, unsigned 
     } else {
       pos = fa_block_tile(&order, blockIdx.x, gridDim.x, pairs, k);  // may be an empty slot
     }
+    if (k == 0) trace_block_point_after(5, (uint32_t)(pos.b ^ pos.head ^ pos.m_block));
     fa_seq seq = {0, 0, 0, 0};
     if (T::kListedPlace && pos.m_block >= 0) seq = fa_locate_sequence(&a, pos.b);
+    if (k == 0) trace_block_point_after(6, (uint32_t)(seq.q_start ^ seq.k_start) ^ (uint32_t)(seq.len_q ^ seq.len_k));
     // q_start and k_start come from int32 cu_seqlens (or are 0): 32 bits hold them
     st_shared_16(list + kListEntryBytes * k, (uint32_t)pos.b, (uint32_t)pos.head, (uint32_t)pos.m_block, keys);
     st_shared_16(list + kListEntryBytes * k + 16, (uint32_t)seq.q_start, (uint32_t)seq.k_start, (uint32_t)seq.len_q,
@@ -1274,6 +1276,7 @@ __device__ __forceinline__ void list_block_tiles(const fa_fwd_args &a, unsigned 
   // init thread that issued copies without it hung, the likely cause:
   // wgmma-first-tile-before-list.patch, ninety-ninth session).
   fence_proxy_async_shared();
+  trace_block_point(7);
 }
 
 // Entry k of the block's tile list, its sequence as list_block_tiles found it.
@@ -2517,7 +2520,7 @@ __global__ void __launch_bounds__(T::kThreads, 1)
   const uint32_t list = sq + T::kListOffset;
   list_block_tiles<T>(a, smem + (sk - smem_u32(smem)), list, tid);
   __syncthreads();  // every thread sees initialized barriers (a hang otherwise, HOPPER.md 2.8) and the tile list
-  trace_block_point(5);
+  trace_block_point(8);
 
   if (wg == 0) {  // ---- producer
     setmaxnreg_dec<T::kProducerRegs>();

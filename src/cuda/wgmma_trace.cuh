@@ -65,15 +65,28 @@ __device__ unsigned long long wgmma_trace_spans[4 * FA_WGMMA_TRACE_SPAN_BLOCKS][
 // [block]: globaltimer and SM clock (thread 0) at the kernel's points
 // (fwd_wgmma_kernel, list_block_tiles): 0 entry, 1 after griddep_wait, 2 the
 // sequences' tiles read, 3 the ranks' tables built, 4 the walk's tail and
-// split chosen, 5 the list built and seen by every thread. The preamble
-// before any load, step by step.
-#define FA_WGMMA_TRACE_POINTS 6
+// split chosen, 5 thread 0's first entry placed in the walk (its sequence,
+// head and query tile), 6 its sequence's place read, 7 the entries and
+// the count stored and the proxy fence passed, 8 the list seen by every
+// thread. The preamble before any load, step by step.
+#define FA_WGMMA_TRACE_POINTS 9
 __device__ unsigned long long wgmma_trace_points[FA_WGMMA_TRACE_SPAN_BLOCKS][2 * FA_WGMMA_TRACE_POINTS];
+__device__ unsigned wgmma_trace_sink;  // trace_block_point_after's stores
 
 __device__ __forceinline__ void trace_block_point(int i) {
   if (threadIdx.x != 0 || blockIdx.x >= FA_WGMMA_TRACE_SPAN_BLOCKS) return;
   wgmma_trace_points[blockIdx.x][i] = globaltimer_ns();
   wgmma_trace_points[blockIdx.x][FA_WGMMA_TRACE_POINTS + i] = sm_clock32();
+}
+
+// Point i once `value` is ready. A timer read issues as soon as the
+// instructions before it have issued, which is before their loads and
+// divisions have returned; a store of the value cannot issue before the
+// value is ready, and the timers are read after it (issue is in order).
+__device__ __forceinline__ void trace_block_point_after(int i, unsigned value) {
+  if (threadIdx.x != 0 || blockIdx.x >= FA_WGMMA_TRACE_SPAN_BLOCKS) return;
+  asm volatile("st.volatile.global.u32 [%0], %1;" ::"l"(&wgmma_trace_sink), "r"(value) : "memory");
+  trace_block_point(i);
 }
 
 struct Tracer {
@@ -100,6 +113,7 @@ struct Tracer {
 };
 #else
 __device__ __forceinline__ void trace_block_point(int) {}
+__device__ __forceinline__ void trace_block_point_after(int, unsigned) {}
 struct Tracer {
   __device__ __forceinline__ Tracer(int, bool) {}
   __device__ __forceinline__ void mark(unsigned, unsigned = 0) {}
