@@ -17,6 +17,7 @@
 #    session's).
 #   run(command="bash bench/s100_call2.sh", carry=[".deb"], timeout_s=600)
 #   run(command="TRACE=0 GRID=1 bash bench/s100_call2.sh", carry=[".deb"], timeout_s=600)
+#   (TESTS=1 with it: the d32/d80/d96/d192 wgmma tests first, ~90 s, after a merge)
 export OUT=${OUT:-/tmp/fa_out}
 mkdir -p "$OUT"
 O=$OUT
@@ -35,6 +36,11 @@ fi
 export OUT=$O
 . bench/device_common.sh
 full_build
+# TESTS=1: after a merge of the first-tile patch (s100_call1.sh tested its
+# d64/d128/d256 kernels), the other wgmma head dims' tests on the full build.
+if [ "${TESTS:-0}" = 1 ]; then
+  wgmma_tests_at_once build 120 wgmma_sm90a_hdim32 wgmma_sm90a_hdim80 wgmma_sm90a_hdim96 wgmma_sm90a_hdim192
+fi
 t0=$SECONDS
 timeout $((590 - SECONDS)) python3 bench/bench.py --md "$O/bench.md" >"$O/bench.log" 2>&1
 echo "bench: exit $? ($((SECONDS - t0)) s)"
