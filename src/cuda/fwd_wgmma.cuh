@@ -1272,9 +1272,8 @@ __device__ __forceinline__ void list_block_tiles(const fa_fwd_args &a, unsigned 
     st_shared_16(list + kListEntryBytes * T::kListMax, tiles, full | split.n << 16,
                  split.tiles | split.blocks << 16, 0u);
   // The tables' stores before TMA writes the ring, and thread 0's barrier
-  // inits before the copy engine completes bytes on them (HOPPER.md 2.8; an
-  // init thread that issued copies without it hung, the likely cause:
-  // wgmma-first-tile-before-list.patch, ninety-ninth session).
+  // inits before the copy engine completes bytes on them (HOPPER.md 2.8:
+  // the CUDA guide's TMA example orders init, proxy fence, barrier, copy).
   fence_proxy_async_shared();
   trace_block_point(7);
 }
