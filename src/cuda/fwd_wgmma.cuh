@@ -525,6 +525,14 @@ __device__ __forceinline__ void load_q(const CUtensorMap *tm_q, const WgmmaBarri
 }
 
 
+// Key tiles of the block's first work tile that issue_first_tile loads:
+// as many as the ring holds (the producer's first issues wait for no
+// stage), at most the tile's.
+template <class T>
+__device__ __forceinline__ int first_issued_key_tiles(int n_block_min, int n_block_max) {
+  return min(T::kStages, n_block_max - n_block_min);
+}
+
 // K and V of each key tile of one work tile, each into the next ring stage
 // once both consumers released it; j0: the ring position of its first key
 // tile. `ahead` runs once, after the loads of the tile's second key tile
@@ -537,7 +545,8 @@ template <class T, bool PAGED, class Ahead>
 __device__ __forceinline__ void load_kv_tiles(const fa_fwd_args &a, const CUtensorMap *tm_k, const CUtensorMap *tm_v,
                                               const WgmmaBarriers<T> &bar, uint32_t sk, uint32_t sv, int b, int len_k,
                                               int k_row, int kv_head, int kv_batch, int n_block_min, int n_block_max,
-                                              bool first_resident, unsigned j0, Tracer &tr, Ahead &&ahead) {
+                                              bool first_resident, unsigned j0, Tracer &tr, Ahead &&ahead,
+                                              bool first_issued = false) {
   // paged: one division per work tile (not read unpaged: the arguments
   // come through a generic pointer, a load on the way to the first K)
   PageCursor at = PAGED ? page_cursor(a, n_block_min * T::kBlockN) : PageCursor{0, 0};
@@ -550,21 +559,28 @@ __device__ __forceinline__ void load_kv_tiles(const fa_fwd_args &a, const CUtens
     // The slot is released even where it is kept: the consumers are then
     // done with the tile before, and the full barrier's phases stay paired.
     const bool resident = !PAGED && T::kStages == 1 && first_resident && n == n_block_min;
-    mbar_wait_sleep(bar.k_empty(s), phase ^ 1u);  // a fresh barrier passes parity 1 at once
+    // Issued by issue_first_tile, before the list, into fresh slots: no
+    // wait, not even a fresh barrier's pass. The consumers may already have
+    // used and released such a slot; a wait for parity 1 after that release
+    // waits for the slot's second release, which needs this producer's next
+    // fill: the hang of the first runs (ninety-ninth session; found by
+    // reading in the hundredth). (Not resident: k == 0 has no tile before.)
+    const bool issued = !PAGED && first_issued && n < n_block_min + first_issued_key_tiles<T>(n_block_min, n_block_max);
+    if (!issued) mbar_wait_sleep(bar.k_empty(s), phase ^ 1u);  // a fresh barrier passes parity 1 at once
     tr.mark(kTrProdK, j);
     int col_end = 0;
     if (resident) {
       mbar_arrive(bar.k_full(s));
-    } else {
+    } else if (!issued) {
       mbar_arrive_expect_tx(bar.k_full(s), T::kKVBytes);  // full box bytes, even past the tensor's end
       col_end = load_kv_tile<T, PAGED, true>(sk + s * T::kKVBytes, tm_k, bar.k_full(s), pt, len_k, k_row, kv_head,
                                              kv_batch, n, at);
     }
-    mbar_wait_sleep(bar.v_empty(s), phase ^ 1u);
+    if (!issued) mbar_wait_sleep(bar.v_empty(s), phase ^ 1u);
     tr.mark(kTrProdV, j);
     if (resident) {
       mbar_arrive(bar.v_full(s));
-    } else {
+    } else if (!issued) {
       mbar_arrive_expect_tx(bar.v_full(s), T::kKVBytes);
       load_kv_tile<T, PAGED, false>(sv + s * T::kKVBytes, tm_v, bar.v_full(s), pt, len_k, k_row, kv_head, kv_batch,
                                     n, at);
@@ -1100,6 +1116,26 @@ __device__ __forceinline__ MapCoords q_coords(const WgmmaTile &t, int r, int s) 
   return MapCoords{t.head << s, (int)t.seq.q_start + ((t.m0 + r) >> s)};
 }
 
+// The walk of a call as if its sequences were all of seqlen_q (the dense
+// call's, and the varlen call's before its tables): m_tiles query tiles
+// each. The host builds it too (launch_fwd_wgmma: the dense call's tail).
+template <class T>
+__host__ __device__ __forceinline__ fa_tile_order dense_order(const fa_fwd_args &a) {
+  const int m_tiles = (packed_rows<T>(a, a.seqlen_q) + T::kBlockM - 1) / T::kBlockM;
+  const uint32_t heads = (uint32_t)(pack_shift<T>(a) > 0 ? a.num_heads_k : a.num_heads_q);
+  // causal-shaped: a tile's keys grow with its index (window bounded on one side)
+  const int zigzag = (window_left_of<T::kMask>(a) < 0) != (window_right_of<T::kMask>(a) < 0);
+  return fa_tile_order_dense(m_tiles, a.batch, heads, zigzag);
+}
+
+// A unit's K/V per query tile, as if its keys were its query rows (the
+// tail's order, attn/tile_order.h).
+template <class T>
+__host__ __device__ __forceinline__ uint32_t order_tile_kv_bytes(const fa_fwd_args &a) {
+  static_assert(sizeof(typename T::Elem) == 2, "fa_tile_kv_bytes counts 16-bit K and V");
+  return fa_tile_kv_bytes((uint32_t)(T::kBlockM >> pack_shift<T>(a)), T::kHeadDim);
+}
+
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
 
 // The walk's tail of single tiles (attn/tile_order.h): the size
@@ -1201,11 +1237,10 @@ __device__ __forceinline__ void rank_sequence(const uint16_t *q_tiles, int padde
 template <class T>
 __device__ __forceinline__ void list_block_tiles(const fa_fwd_args &a, unsigned char *tables, uint32_t list,
                                                  int tid) {
-  const int m_tiles = (packed_rows<T>(a, a.seqlen_q) + T::kBlockM - 1) / T::kBlockM;
-  const uint32_t heads = (uint32_t)(pack_shift<T>(a) > 0 ? a.num_heads_k : a.num_heads_q);
-  // causal-shaped: a tile's keys grow with its index (window bounded on one side)
-  const int zigzag = (window_left_of<T::kMask>(a) < 0) != (window_right_of<T::kMask>(a) < 0);
-  fa_tile_order order = fa_tile_order_dense(m_tiles, a.batch, heads, zigzag);
+  fa_tile_order order = dense_order<T>(a);
+  const int m_tiles = order.m_tiles;
+  const uint32_t heads = order.heads;
+  const int zigzag = order.zigzag;
   fa_tile_tail_counts *counts = nullptr;  // the varlen tables' counts of the ranks (rank_sequence)
   if (fa_tile_tables_fit(a.cu_seqlens_q != nullptr, a.batch, m_tiles)) {
     uint16_t *q_tiles = reinterpret_cast<uint16_t *>(tables);
@@ -1234,9 +1269,7 @@ __device__ __forceinline__ void list_block_tiles(const fa_fwd_args &a, unsigned 
     trace_block_point(3);
     order = fa_tile_order_tables(m_tiles, a.batch, heads, zigzag, q_tiles, by_rank, ranks_end);
   }
-  // a unit's K/V per query tile, as if its keys were its query rows (the tail's order, attn/tile_order.h)
-  static_assert(sizeof(typename T::Elem) == 2, "fa_tile_kv_bytes counts 16-bit K and V");
-  order.tile_kv_bytes = fa_tile_kv_bytes((uint32_t)(T::kBlockM >> pack_shift<T>(a)), T::kHeadDim);
+  order.tile_kv_bytes = order_tile_kv_bytes<T>(a);
   if (a.walk_tail.known)
     fa_tile_order_apply_tail(&order, &a.walk_tail);  // dense: the host's choice (launch_fwd_wgmma)
   else
@@ -1317,6 +1350,62 @@ __device__ __forceinline__ fa_tile_plan plan_tile(const fa_fwd_args &a, const Wg
 
 // ------------------------------------------------------------ producer role
 
+// Whether the block issues its first work tile's Q and first K and V before
+// listing its tiles (issue_first_tile): a persistent call without varlen
+// tables whose walk's tail the host chose (dense calls, launch_fwd_wgmma),
+// without a paged cache and without the last round's key split. Its entry
+// 0 then follows from the kernel parameters (and seqused_k) alone. Uniform
+// over the grid.
+template <class T>
+__device__ __forceinline__ bool early_first_tile(const fa_fwd_args &a) {
+  return T::kPersistent && a.walk_tail.known && a.cu_seqlens_q == nullptr && a.block_table == nullptr &&
+         !a.split_last_round;
+}
+
+// The block's first work tile as list_block_tiles lists it (entry 0),
+// where early_first_tile holds: its Q into Q tile 0 and its first K and V
+// tiles into the ring's stages (first_issued_key_tiles), as the producer's
+// first issues would be on fresh barriers (load_q, load_kv_tiles), so that
+// they are in flight while the block lists its tiles. The producer skips
+// those issues and their slots' empty waits (produce's first_issued) where
+// its first tile with keys is entry 0, which is when this issued them. One
+// thread, after griddep_wait and the barriers' init.
+template <class T>
+__device__ __forceinline__ void issue_first_tile(const fa_fwd_args &a, const CUtensorMap *tm_q,
+                                                 const CUtensorMap *tm_k, const CUtensorMap *tm_v,
+                                                 const WgmmaBarriers<T> &bar, uint32_t sq, uint32_t sk, uint32_t sv) {
+  fa_tile_order order = dense_order<T>(a);
+  order.tile_kv_bytes = order_tile_kv_bytes<T>(a);
+  fa_tile_order_apply_tail(&order, &a.walk_tail);
+  if (fa_block_tiles(&order, blockIdx.x, gridDim.x) == 0) return;
+  const fa_tile_pos pos =
+      fa_block_tile(&order, blockIdx.x, gridDim.x, fa_block_pair_steps(&order, blockIdx.x, gridDim.x), 0);
+  WgmmaTile t;
+  t.b = pos.b;
+  t.head = pos.head;
+  t.m0 = pos.m_block * T::kBlockM;
+  t.seq = fa_locate_sequence(&a, pos.b);
+  t.run = pos.m_block >= 0 && t.m0 < packed_rows<T>(a, t.seq.len_q) && fa_seq_selected(&a, &t.seq);
+  t.keys = 0;
+  if (!t.run) return;
+  const fa_tile_plan plan = plan_tile<T>(a, t);
+  if (plan.n_block_min >= plan.n_block_max) return;
+  const MapCoords qc = q_coords(t, 0, pack_shift<T>(a));
+  load_q<T>(tm_q, bar, sq, 0, qc.x, qc.y, t.b);
+  const int kv_head = tile_kv_head<T>(a, t), kv_batch = a.cu_seqlens_k != nullptr ? 0 : t.b;
+  const int k_row = (int)t.seq.k_start;
+  const PageTable none = {nullptr, 0, 0};
+  const int n_end = plan.n_block_min + first_issued_key_tiles<T>(plan.n_block_min, plan.n_block_max);
+  for (int n = plan.n_block_min, s = 0; n < n_end; ++n, ++s) {  // ring stages 0, 1, ..: fresh, nothing to wait for
+    mbar_arrive_expect_tx(bar.k_full(s), T::kKVBytes);
+    load_kv_tile<T, false, true>(sk + s * T::kKVBytes, tm_k, bar.k_full(s), none, t.seq.len_k, k_row, kv_head, kv_batch,
+                                 n, PageCursor{0, 0});
+    mbar_arrive_expect_tx(bar.v_full(s), T::kKVBytes);
+    load_kv_tile<T, false, false>(sv + s * T::kKVBytes, tm_v, bar.v_full(s), none, t.seq.len_k, k_row, kv_head,
+                                  kv_batch, n, PageCursor{0, 0});
+  }
+}
+
 // Whether the work tile about to be prepared starts on the K and V tile
 // the one being loaded ends on (same sequence, KV head and key tile), so
 // that with one stage both are still in their slots: a causal pair's short
@@ -1352,7 +1441,7 @@ __device__ __forceinline__ uint32_t kv_resident(uint32_t next, bool current, uin
 template <class T>
 __device__ __forceinline__ void produce(const fa_fwd_args &a, const CUtensorMap *tm_q, const CUtensorMap *tm_k,
                                         const CUtensorMap *tm_v, const WgmmaBarriers<T> &bar, uint32_t sq,
-                                        uint32_t sk, uint32_t sv, uint32_t list) {
+                                        uint32_t sk, uint32_t sv, uint32_t list, bool first_issued) {
   unsigned q_loads = 0, j = 0;  // Q tiles and key tiles loaded so far (barrier parities)
   const unsigned tile_count = ld_shared_4(list + kListEntryBytes * T::kListMax);
   // The next work tile: {q_x, q_y, q_batch, b} (load_q), {k_row, kv_head,
@@ -1365,6 +1454,9 @@ __device__ __forceinline__ void produce(const fa_fwd_args &a, const CUtensorMap 
     ++q_loads;
     load_q<T>(tm_q, bar, sq, qb, q_x, q_y, q_batch);
   };
+  // first_issued: where the first tile with keys is entry 0, its Q and its
+  // first K and V tiles were issued before the list (issue_first_tile).
+  first_issued = first_issued && tile_count > 0;
   // The first work tile from k on that visits keys (the consumers skip the
   // others alike and need no Q for them), prepared; its index, or
   // tile_count where none is left. current: a work tile is being loaded
@@ -1391,7 +1483,12 @@ __device__ __forceinline__ void produce(const fa_fwd_args &a, const CUtensorMap 
       st_shared_16(next, (uint32_t)qc.x, (uint32_t)qc.y, (uint32_t)q_batch, (uint32_t)t.b);
       st_shared_16(next + 16, (uint32_t)k_row, kv_head, (uint32_t)kv_batch, (uint32_t)t.seq.len_k);
       st_shared_16(next + 32, (uint32_t)plan.n_block_min, (uint32_t)plan.n_block_max, paged ? 1u : 0u, resident);
-      if constexpr (T::kQBuffers == 2) issue_q(qc.x, qc.y, q_batch);
+      if constexpr (T::kQBuffers == 2) {
+        if (first_issued && k == 0)
+          ++q_loads;
+        else
+          issue_q(qc.x, qc.y, q_batch);
+      }
       return k;
     }
     return tile_count;
@@ -1418,7 +1515,10 @@ __device__ __forceinline__ void produce(const fa_fwd_args &a, const CUtensorMap 
     asm volatile("" : "+l"(pa));
     const uint4 q = ld_shared_16(next), kv = ld_shared_16(next + 16), nb = ld_shared_16(next + 32);
     if constexpr (T::kQBuffers == 1) {  // its Q tile is free only now
-      issue_q((int)q.x, (int)q.y, (int)q.z);
+      if (first_issued && k == 0)
+        ++q_loads;
+      else
+        issue_q((int)q.x, (int)q.y, (int)q.z);
       tr.mark(kTrProdQ, q_loads - 1);
     }
     unsigned k_next = tile_count;
@@ -1433,7 +1533,7 @@ __device__ __forceinline__ void produce(const fa_fwd_args &a, const CUtensorMap 
                              (int)nb.x, (int)nb.y, false, j, tr, ahead);
     else
       load_kv_tiles<T, false>(*pa, tm_k, tm_v, bar, sk, sv, (int)q.w, (int)kv.w, (int)kv.x, (int)kv.y, (int)kv.z,
-                              (int)nb.x, (int)nb.y, nb.w != 0u, j, tr, ahead);
+                              (int)nb.x, (int)nb.y, nb.w != 0u, j, tr, ahead, first_issued && k == 0);
     j += nb.y - nb.x;
     k = k_next;
   }
@@ -2491,7 +2591,12 @@ __global__ void __launch_bounds__(T::kThreads, 1)
   const int wg = tid / 128;
   trace_block_point(0);  // nothing unless FA_WGMMA_TRACE_CAP (wgmma_trace.cuh)
 
-  if (tid == 0) {
+  // Lane 0 of the last warp inits the barriers and, where early_first_tile
+  // holds, issues the first tile's loads: it lists no tiles and reads no
+  // table entries for batches and lists of up to T::kThreads - 32, while
+  // thread 0's warp lists a block's first 32 tiles.
+  const int init_tid = T::kThreads - 32;
+  if (tid == init_tid) {
     // The maps' descriptors fetched while the tile list is built (kernel
     // parameters: nothing the kernel before writes), not behind it where
     // the first loads and the first TMA store waited for them.
@@ -2511,10 +2616,16 @@ __global__ void __launch_bounds__(T::kThreads, 1)
       mbar_init(bar.v_empty(s), T::kConsumers);
     }
     fence_mbar_init();
+    // The inits visible to the copy engine (the async proxy) before this
+    // thread's own first TMA (issue_first_tile, before any barrier), as the
+    // CUDA guide's TMA example orders them (HOPPER.md 2.8).
+    fence_proxy_async_shared();
   }
   // Launched as a programmatic dependent (args.programmatic): nothing
   // above touched memory; from here on the kernel before has completed.
   griddep_wait();
+  const bool early = early_first_tile<T>(a);
+  if (early && tid == init_tid) issue_first_tile<T>(a, &tm_q, &tm_k, &tm_v, bar, sq, sk, sv);
   trace_block_point(1);
   const uint32_t list = sq + T::kListOffset;
   list_block_tiles<T>(a, smem + (sk - smem_u32(smem)), list, tid);
@@ -2524,7 +2635,7 @@ __global__ void __launch_bounds__(T::kThreads, 1)
   if (wg == 0) {  // ---- producer
     setmaxnreg_dec<T::kProducerRegs>();
     if (!split_issue<T>(a)) {
-      if (tid == 0) produce<T>(a, &tm_q, &tm_k, &tm_v, bar, sq, sk, sv, list);
+      if (tid == 0) produce<T>(a, &tm_q, &tm_k, &tm_v, bar, sq, sk, sv, list, early);
     } else {
       const int issuer = __shfl_sync(0xffffffffu, tid / 32, 0);  // warp-uniform to the compiler
       produce_split<T>(a, &tm_q, issuer < 2 ? &tm_k : &tm_v, bar, sq, issuer < 2 ? sk : sv, list, issuer);
@@ -2560,11 +2671,8 @@ int launch_fwd_wgmma(const fa_fwd_args *args, cudaStream_t stream) {
   fa_fwd_args launch_args = *args;
   launch_args.walk_tail.known = 0;
   if (T::kPersistent && args->cu_seqlens_q == nullptr) {
-    const int m_tiles = (int)m_blocks;
-    const uint32_t heads = (uint32_t)(s > 0 ? args->num_heads_k : args->num_heads_q);
-    const int zigzag = (window_left_of<T::kMask>(*args) < 0) != (window_right_of<T::kMask>(*args) < 0);
-    fa_tile_order order = fa_tile_order_dense(m_tiles, args->batch, heads, zigzag);
-    order.tile_kv_bytes = fa_tile_kv_bytes((uint32_t)(T::kBlockM >> s), T::kHeadDim);
+    fa_tile_order order = dense_order<T>(*args);
+    order.tile_kv_bytes = order_tile_kv_bytes<T>(*args);
     fa_tile_order_tail(&order, blocks);
     launch_args.walk_tail = fa_tile_tail_of(&order);
   }
