@@ -34,21 +34,51 @@ wgmma_tests_at_once() {
   echo "tests: $((SECONDS - t)) s"
 }
 
-# dense_ab CAP ROUNDS SIDE...: the quick grid's d64/d128/d256 rows as dense
-# calls (no cu_seqlens), ROUNDS rounds of bench/ab_serve.py over the sides'
-# /tmp/wab/ab_<SIDE> (built by wgmma_ab.sh), rows interleaved, within CAP
-# seconds; prints the exit and time, then the table (also
-# $OUT/dense_summary.txt); the logs go to $OUT/dense_logs.tgz.
-dense_ab() {
-  local cap=$1 rounds=$2 t=$SECONDS side
+# sanitize_at_once BUILD CAP KERNEL...: compute-sanitizer's memcheck,
+# racecheck and synccheck ($SAN_TOOLS to choose) of BUILD/tests/test_fwd
+# on each wgmma kernel filter (e.g. hdim64_bf16_causal), all at once, logs
+# $OUT/san_<tool>_<kernel>.log, their counts and summaries printed.
+sanitize_at_once() {
+  local build=$1 cap=$2 t=$SECONDS k tool
   shift 2
-  mkdir -p "$OUT/dense"
-  timeout "$cap" python3 bench/ab_serve.py --out "$OUT/dense" --rounds "$rounds" \
+  for k in "$@"; do
+    for tool in ${SAN_TOOLS:-memcheck racecheck synccheck}; do
+      timeout "$cap" compute-sanitizer --tool "$tool" --error-exitcode 99 "$build/tests/test_fwd" \
+        "wgmma_sm90a_$k" >"$OUT/san_${tool}_$k.log" 2>&1 &
+    done
+  done
+  wait
+  for k in "$@"; do log_counts $(for tool in ${SAN_TOOLS:-memcheck racecheck synccheck}; do echo "$OUT/san_${tool}_$k.log"; done); done
+  echo "sanitizers: $((SECONDS - t)) s"
+}
+
+# calls_ab MODE CAP ROUNDS SIDE...: the quick grid's d64/d128/d256 rows,
+# MODE dense (no cu_seqlens) or varlen calls, ROUNDS rounds of
+# bench/ab_serve.py over the sides' /tmp/wab/ab_<SIDE> (built by
+# wgmma_ab.sh), rows interleaved, within CAP seconds; prints the exit and
+# time, then the table (also $OUT/<MODE>_summary.txt); the logs go to
+# $OUT/<MODE>_logs.tgz. dense_ab CAP ROUNDS SIDE...: calls_ab dense.
+calls_ab() {
+  local mode=$1 cap=$2 rounds=$3 t=$SECONDS side
+  shift 3
+  mkdir -p "$OUT/$mode"
+  timeout "$cap" python3 bench/ab_serve.py --out "$OUT/$mode" --rounds "$rounds" \
     $(for side in "$@"; do echo "$side=/tmp/wab/ab_$side"; done) -- \
-    --quick --dense --reps 200 --dims 64,128,256 >"$OUT/dense/serve.log" 2>&1
-  echo "dense ab_serve: exit $? ($((SECONDS - t)) s)"
-  timeout 20 python3 bench/ab_table.py --text "$OUT/dense" "$@" | tee "$OUT/dense_summary.txt"
-  (cd "$OUT/dense" && tar czf ../dense_logs.tgz .) && rm -rf "$OUT/dense"
+    --quick $([ "$mode" = dense ] && echo --dense) --reps 200 --dims 64,128,256 >"$OUT/$mode/serve.log" 2>&1
+  echo "$mode ab_serve: exit $? ($((SECONDS - t)) s)"
+  timeout 20 python3 bench/ab_table.py --text "$OUT/$mode" "$@" | tee "$OUT/${mode}_summary.txt"
+  (cd "$OUT/$mode" && tar czf "../${mode}_logs.tgz" .) && rm -rf "$OUT/$mode"
+}
+dense_ab() { calls_ab dense "$@"; }
+
+# log_counts FILE...: each CMocka (or compute-sanitizer) log's counts and
+# its sanitizer summary line, then the failed cases.
+log_counts() {
+  local f
+  for f in "$@"; do
+    echo "$(basename "$f"): $(counts "$f") $(grep -hE 'ERROR SUMMARY|RACECHECK SUMMARY' "$f" | tail -1)"
+  done
+  grep -h '^\[  FAILED  \] [a-z]' "$@" | head
 }
 
 # full_build: cmocka, then device_run.sh's env and full build of this

@@ -28,28 +28,10 @@ AB_VARIANTS=none AB_OLD2=.ab/pl AB_ROUNDS=1 AB_TEST_SIDES="none" \
   bash bench/wgmma_ab.sh >/dev/null 2>&1
 echo "wgmma_ab (build, varlen calls 1 round) exit $? ($((SECONDS - t)) s)"
 grep -E "build|spill|gpu" "$OUT/summary.txt" | head -8
-t=$SECONDS
-mkdir -p "$OUT/varlen"
-timeout 170 python3 bench/ab_serve.py --out "$OUT/varlen" --rounds "${ROUNDS:-6}" \
-  A=/tmp/wab/ab_A P=/tmp/wab/ab_P -- --quick --reps 200 --dims 64,128,256 >"$OUT/varlen/serve.log" 2>&1
-echo "varlen ab_serve: exit $? ($((SECONDS - t)) s)"
-timeout 20 python3 bench/ab_table.py --text "$OUT/varlen" A P | tee "$OUT/varlen_summary.txt"
-(cd "$OUT/varlen" && tar czf ../varlen_logs.tgz .) && rm -rf "$OUT/varlen"
-t=$SECONDS
-for d in 64 128 256; do
-  timeout 120 /tmp/wab/P/build/tests/test_fwd "wgmma_sm90a_hdim$d" >"$OUT/test_P_hdim$d.log" 2>&1 &
-done
-timeout 120 /tmp/wab/P/build/tests/test_fwd fwd_cuda_wgmma >"$OUT/test_P_walk.log" 2>&1 &
-for tool in memcheck racecheck; do
-  timeout 120 compute-sanitizer --tool $tool --error-exitcode 99 /tmp/wab/P/build/tests/test_fwd \
-    wgmma_sm90a_hdim64_bf16_causal >"$OUT/san_${tool}_P.log" 2>&1 &
-done
-wait
-for f in "$OUT"/test_P_*.log "$OUT"/san_*_P.log; do
-  echo "$(basename "$f"): $(counts "$f") $(grep -hE 'ERROR SUMMARY|RACECHECK SUMMARY' "$f" | tail -1)"
-done
-grep -h '^\[  FAILED  \] [a-z]' "$OUT"/test_P_*.log | head
-echo "tests: $((SECONDS - t)) s"
+calls_ab varlen 170 "${ROUNDS:-6}" A P
+setup_cmocka  # (the run of this call had none here: its tests found no libcmocka; s101_call3.sh ran them)
+wgmma_tests_at_once /tmp/wab/P/build 120 wgmma_sm90a_hdim64 wgmma_sm90a_hdim128 wgmma_sm90a_hdim256 fwd_cuda_wgmma
+SAN_TOOLS="memcheck racecheck" sanitize_at_once /tmp/wab/P/build 120 hdim64_bf16_causal
 [ "${TRACE:-1}" = 1 ] || exit 0
 left=$((585 - SECONDS))
 [ "$left" -ge 150 ] || { echo "trace: skipped ($left s left)"; exit 0; }

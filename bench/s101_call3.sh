@@ -16,22 +16,10 @@ if [ ! -x /tmp/wab/P/build/tests/test_fwd ]; then  # a fresh machine: build both
     AB_GRID=quick AB_SAN_TOOLS=none BUDGET=170 bash bench/wgmma_ab.sh >/dev/null 2>&1
   echo "rebuilt: exit $?"
 fi
-t=$SECONDS
 mkdir -p "$O/t"
-for d in 64 128 256; do
-  timeout 120 /tmp/wab/P/build/tests/test_fwd "wgmma_sm90a_hdim$d" >"$O/t/test_P_hdim$d.log" 2>&1 &
-done
-timeout 120 /tmp/wab/P/build/tests/test_fwd fwd_cuda_wgmma >"$O/t/test_P_walk.log" 2>&1 &
-for tool in memcheck racecheck; do
-  timeout 120 compute-sanitizer --tool $tool --error-exitcode 99 /tmp/wab/P/build/tests/test_fwd \
-    wgmma_sm90a_hdim64_bf16_causal >"$O/t/san_${tool}_P.log" 2>&1 &
-done
-wait
-for f in "$O"/t/*.log; do
-  echo "$(basename "$f"): $(counts "$f") $(grep -hE 'ERROR SUMMARY|RACECHECK SUMMARY' "$f" | tail -1)"
-done
-grep -h '^\[  FAILED  \] [a-z]' "$O"/t/test_P_*.log | head
-echo "tests: $((SECONDS - t)) s"
+wgmma_tests_at_once /tmp/wab/P/build 120 wgmma_sm90a_hdim64 wgmma_sm90a_hdim128 wgmma_sm90a_hdim256 fwd_cuda_wgmma
+SAN_TOOLS="memcheck racecheck" sanitize_at_once /tmp/wab/P/build 120 hdim64_bf16_causal
+mv "$O"/test_fwd_*.log "$O"/san_*.log "$O/t/"
 ROWS="32:512:64:causal 32:512:128:causal"
 BUDGET=120 TRACE_COLD=1 TRACE_ROWS="$ROWS" OUT=$O/t/trace_varlen bash bench/trace_wgmma.sh >"$O/t/trace_varlen.out" 2>&1
 echo "trace, varlen calls (main): exit $?"

@@ -39,31 +39,12 @@ timeout 40 /tmp/wab/P/build/tests/test_fwd wgmma_sm90a_hdim64_bf16_none >"$OUT/t
 rc=$?
 echo "hang check (P d64 bf16 none): exit $rc $(counts "$OUT/t/hang_check.log")"
 [ $rc = 0 ] || { tail -5 "$OUT/t/hang_check.log"; exit 1; }
-t=$SECONDS
-mkdir -p "$OUT/varlen"
-timeout 170 python3 bench/ab_serve.py --out "$OUT/varlen" --rounds "${ROUNDS:-6}" \
-  A=/tmp/wab/ab_A P=/tmp/wab/ab_P -- --quick --reps 200 --dims 64,128,256 >"$OUT/varlen/serve.log" 2>&1
-echo "varlen ab_serve: exit $? ($((SECONDS - t)) s)"
-timeout 20 python3 bench/ab_table.py --text "$OUT/varlen" A P | tee "$OUT/varlen_summary.txt"
-(cd "$OUT/varlen" && tar czf ../varlen_logs.tgz .) && rm -rf "$OUT/varlen"
+calls_ab varlen 170 "${ROUNDS:-6}" A P
 dense_ab 80 2 A P
-t=$SECONDS
-for d in 64 96 128 192 256; do
-  timeout 120 /tmp/wab/P/build/tests/test_fwd "wgmma_sm90a_hdim$d" >"$OUT/t/test_P_hdim$d.log" 2>&1 &
-done
-timeout 120 /tmp/wab/P/build/tests/test_fwd fwd_cuda_wgmma >"$OUT/t/test_P_walk.log" 2>&1 &
-timeout 90 /tmp/wab/P/build/tests/test_stream >"$OUT/t/test_P_stream.log" 2>&1 &
-wait
-for k in hdim64_bf16_causal hdim96_bf16_none; do
-  for tool in memcheck racecheck synccheck; do
-    timeout 120 compute-sanitizer --tool $tool --error-exitcode 99 /tmp/wab/P/build/tests/test_fwd \
-      wgmma_sm90a_$k >"$OUT/t/san_${tool}_$k.log" 2>&1 &
-  done
-done
-wait
-for f in "$OUT"/t/*.log; do
-  echo "$(basename "$f"): $(counts "$f") $(grep -hE 'ERROR SUMMARY|RACECHECK SUMMARY' "$f" | tail -1)"
-done
-grep -h '^\[  FAILED  \] [a-z]' "$OUT"/t/test_*.log | head
-echo "tests: $((SECONDS - t)) s"
+timeout 90 /tmp/wab/P/build/tests/test_stream >"$OUT/test_P_stream.log" 2>&1 &
+wgmma_tests_at_once /tmp/wab/P/build 120 wgmma_sm90a_hdim64 wgmma_sm90a_hdim96 wgmma_sm90a_hdim128 \
+  wgmma_sm90a_hdim192 wgmma_sm90a_hdim256 fwd_cuda_wgmma
+echo "test_stream (P): $(counts "$OUT/test_P_stream.log")"
+sanitize_at_once /tmp/wab/P/build 120 hdim64_bf16_causal hdim96_bf16_none
+mv "$OUT"/test_fwd_*.log "$OUT"/test_P_stream.log "$OUT"/san_*.log "$OUT/t/"
 (cd "$OUT/t" && tar czf ../tests.tgz .) && rm -rf "$OUT/t"
