@@ -91,6 +91,31 @@ full_build() {
   echo "build: $((SECONDS - t)) s; $(grep -ciE 'spill|C75[0-9][0-9]' "$OUT/run_build.txt") spill/C75xx lines"
 }
 
+# merged_tests: full_build, then test_fwd over every wgmma head dim at once
+# plus the walk cases, with test_stream, test_stress and test_dispatch
+# beside them; their counts printed.
+merged_tests() {
+  full_build
+  local t
+  for t in test_stream test_stress test_dispatch; do timeout 100 build/tests/$t >"$OUT/$t.log" 2>&1 & done
+  wgmma_tests_at_once build 110 wgmma_sm90a_hdim32 wgmma_sm90a_hdim64 wgmma_sm90a_hdim80 wgmma_sm90a_hdim96 \
+    wgmma_sm90a_hdim128 wgmma_sm90a_hdim192 wgmma_sm90a_hdim256 fwd_cuda_wgmma
+  wait
+  log_counts "$OUT"/test_stream.log "$OUT"/test_stress.log "$OUT"/test_dispatch.log
+}
+
+# grid_bench TOTAL: the whole prefill grid with its extras (bench.py, logs
+# and bench.json in $OUT) in what is left of TOTAL seconds since the
+# script's start; $BENCH_ARGS passed on (e.g. "--seqs 512,2048
+# --no-extras" where device time is short).
+grid_bench() {
+  local t0=$SECONDS left=$(($1 - SECONDS))
+  [ "$left" -ge 60 ] || { echo "bench: skipped ($left s left)"; return 0; }
+  timeout $left python3 bench/bench.py --md "$OUT/bench.md" ${BENCH_ARGS:-} >"$OUT/bench.log" 2>&1
+  echo "bench: exit $? ($((SECONDS - t0)) s, cap $left s)"
+  tail -6 "$OUT/bench.log"
+}
+
 # setup_cmocka (cmocka_env.sh, shared with ab_libs.sh's builds here)
 . "$(dirname "${BASH_SOURCE[0]}")/cmocka_env.sh"
 
