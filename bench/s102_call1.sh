@@ -26,9 +26,11 @@
 # and d256 level (no tail to choose, or a walk that is all tail).
 # Order: build the three sides (small spec with d96 and d192, whose tables
 # go to the O staging area, not Q tile 1), hang checks (P d64 none, Q d64
-# causal: the varlen cases), 5 rounds of varlen calls (A P Q) and 2 of
+# causal: the varlen cases), 4 rounds of varlen calls (A P Q) and 2 of
 # dense (A Q), then Q's test_fwd of every built head dim, the walk and
-# test_stream. The sanitizers run on the merged tree's full build.
+# test_stream, with memcheck, racecheck and synccheck of Q's hdim64 bf16
+# causal (tables in Q tile 1) and hdim96 bf16 none (O staging area)
+# beside them.
 #   sh bench/ab_tree.sh .ab/ve bench/experiments/wgmma-varlen-first-tile-early.patch
 #   sh bench/ab_tree.sh .ab/vt bench/experiments/wgmma-varlen-first-tile-early.patch \
 #     bench/experiments/wgmma-varlen-entry0-before-tail.patch
@@ -51,12 +53,14 @@ for check in P:none Q:causal; do
   echo "hang check ($side d64 bf16 $mask): exit $rc $(counts "$OUT/t/hang_check_$side.log")"
   [ $rc = 0 ] || { tail -5 "$OUT/t/hang_check_$side.log"; exit 1; }
 done
-calls_ab varlen 230 "${ROUNDS:-5}" A P Q
+calls_ab varlen 190 "${ROUNDS:-4}" A P Q
 dense_ab 60 2 A Q
 timeout 90 /tmp/wab/Q/build/tests/test_stream >"$OUT/test_Q_stream.log" 2>&1 &
+sanitize_at_once /tmp/wab/Q/build 120 hdim64_bf16_causal hdim96_bf16_none >"$OUT/san_summary.txt" 2>&1 &
 wgmma_tests_at_once /tmp/wab/Q/build 120 wgmma_sm90a_hdim64 wgmma_sm90a_hdim96 wgmma_sm90a_hdim128 \
   wgmma_sm90a_hdim192 wgmma_sm90a_hdim256 fwd_cuda_wgmma
 wait
 echo "test_stream (Q): $(counts "$OUT/test_Q_stream.log")"
-mv "$OUT"/test_fwd_*.log "$OUT"/test_Q_stream.log "$OUT/t/"
+cat "$OUT/san_summary.txt"
+mv "$OUT"/test_fwd_*.log "$OUT"/test_Q_stream.log "$OUT"/san_*.log "$OUT/t/"
 (cd "$OUT/t" && tar czf ../tests.tgz .) && rm -rf "$OUT/t"
