@@ -24,24 +24,24 @@
 # calls level (unchanged code path; tables unused). Q over P: the d64 and
 # d128 s512 causal rows another 0.3-1% (~2,000 cycles earlier), full rows
 # and d256 level (no tail to choose, or a walk that is all tail).
-# Order: build the three sides (small spec with d96 and d192, whose tables
-# go to the O staging area, not Q tile 1), hang checks (P d64 none, Q d64
-# causal: the varlen cases), 4 rounds of varlen calls (A P Q) and 2 of
-# dense (A Q), then Q's test_fwd of every built head dim, the walk and
-# test_stream, with memcheck, racecheck and synccheck of Q's hdim64 bf16
+# Order: build the three sides (small spec, head dims $DIMS, default
+# 64,96,128,256: d96's tables go to the O staging area, not Q tile 1),
+# hang checks (P d64 none, Q d64 causal: the varlen cases), 3 rounds of
+# varlen calls (A P Q; DENSE=1: 2 rounds of dense calls, A Q, after),
+# then Q's test_fwd of every built head dim, the walk and test_stream, with memcheck, racecheck and synccheck of Q's hdim64 bf16
 # causal (tables in Q tile 1) and hdim96 bf16 none (O staging area)
 # beside them.
 #   sh bench/ab_tree.sh .ab/ve bench/experiments/wgmma-varlen-first-tile-early.patch
 #   sh bench/ab_tree.sh .ab/vt bench/experiments/wgmma-varlen-first-tile-early.patch \
 #     bench/experiments/wgmma-varlen-entry0-before-tail.patch
-#   run(command="bash bench/s102_call1.sh", carry=[".deb", ".ab/ve", ".ab/vt"], timeout_s=600)
+#   run(command="bash bench/s102_call1.sh", carry=[".deb", ".ab/ve", ".ab/vt"], timeout_s=480)
 export OUT=${OUT:-/tmp/fa_out}
 mkdir -p "$OUT"
 . bench/device_common.sh
 setup_cmocka
 t=$SECONDS
 AB_VARIANTS=none AB_OLD2=.ab/ve AB_OLD3=.ab/vt AB_ROUNDS=1 AB_TEST_SIDES="none" AB_EXTRA_TESTS=test_stream \
-  AB_WGMMA_DIMS=64,96,128,192,256 AB_TIME_DIMS=64 AB_GRID=quick AB_SAN_TOOLS=none BUDGET=${BUDGET:-220} \
+  AB_WGMMA_DIMS=${DIMS:-64,96,128,256} AB_TIME_DIMS=64 AB_GRID=quick AB_SAN_TOOLS=none BUDGET=${BUDGET:-220} \
   bash bench/wgmma_ab.sh >/dev/null 2>&1
 echo "wgmma_ab (build, varlen calls 1 round) exit $? ($((SECONDS - t)) s)"
 grep -E "build|spill|gpu|fa_demo" "$OUT/summary.txt" | head -14
@@ -53,12 +53,11 @@ for check in P:none Q:causal; do
   echo "hang check ($side d64 bf16 $mask): exit $rc $(counts "$OUT/t/hang_check_$side.log")"
   [ $rc = 0 ] || { tail -5 "$OUT/t/hang_check_$side.log"; exit 1; }
 done
-calls_ab varlen 190 "${ROUNDS:-4}" A P Q
-dense_ab 60 2 A Q
+calls_ab varlen 160 "${ROUNDS:-3}" A P Q
+[ "${DENSE:-0}" = 1 ] && dense_ab 60 2 A Q
 timeout 90 /tmp/wab/Q/build/tests/test_stream >"$OUT/test_Q_stream.log" 2>&1 &
-sanitize_at_once /tmp/wab/Q/build 120 hdim64_bf16_causal hdim96_bf16_none >"$OUT/san_summary.txt" 2>&1 &
-wgmma_tests_at_once /tmp/wab/Q/build 120 wgmma_sm90a_hdim64 wgmma_sm90a_hdim96 wgmma_sm90a_hdim128 \
-  wgmma_sm90a_hdim192 wgmma_sm90a_hdim256 fwd_cuda_wgmma
+sanitize_at_once /tmp/wab/Q/build 100 hdim64_bf16_causal hdim96_bf16_none >"$OUT/san_summary.txt" 2>&1 &
+wgmma_tests_at_once /tmp/wab/Q/build 100 $(echo "${DIMS:-64,96,128,256}" | tr , '\n' | sed 's/^/wgmma_sm90a_hdim/') fwd_cuda_wgmma
 wait
 echo "test_stream (Q): $(counts "$OUT/test_Q_stream.log")"
 cat "$OUT/san_summary.txt"
