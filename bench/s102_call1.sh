@@ -30,7 +30,8 @@
 # varlen calls (A P Q; DENSE=1: 2 rounds of dense calls, A Q, after),
 # then Q's test_fwd of every built head dim, the walk and test_stream, with memcheck, racecheck and synccheck of Q's hdim64 bf16
 # causal (tables in Q tile 1) and hdim96 bf16 none (O staging area)
-# beside them.
+# beside them. ROUNDS: a multiple of 3 (ab_serve.py rotates the three
+# sides' order by round + row, so each side takes each place equally).
 #   sh bench/ab_tree.sh .ab/ve bench/experiments/wgmma-varlen-first-tile-early.patch
 #   sh bench/ab_tree.sh .ab/vt bench/experiments/wgmma-varlen-first-tile-early.patch \
 #     bench/experiments/wgmma-varlen-entry0-before-tail.patch
