@@ -21,7 +21,9 @@
 # an event recorded between (trace_<row>.flushk{0,1}.steps.txt): whether
 # our programmatic launch starts under the kernel before, as do_bench
 # orders them. TRACE_DENSE=1: the rows as dense calls (no
-# cu_seqlens; the preamble without the varlen tables).
+# cu_seqlens; the preamble without the varlen tables). TRACE_DEFINES: more
+# nvcc flags for the traced kernel (e.g. -DFA_WGMMA_TRACE_PLACE_TWICE with
+# bench/experiments/wgmma-trace-place-twice.patch).
 set -u
 BUDGET=${BUDGET:-180}
 . "$(dirname "$0")/device_common.sh"
@@ -51,7 +53,7 @@ for row in $ROWS; do
   kernel=${kernel:-fwd_wgmma_sm90a_hdim${d}_${dt}_$([ "$mask" = causal ] && echo causal || echo none)}
   name="$kernel-b${b}s${s}"
   timeout "$(cap 90)" "$cuda/bin/nvcc" -O3 -std=c++17 -lineinfo -Iinclude -Isrc -Igenerated \
-    -gencode arch=compute_90a,code=sm_90a -Xptxas -warn-spills \
+    -gencode arch=compute_90a,code=sm_90a -Xptxas -warn-spills ${TRACE_DEFINES:-} \
     -DFA_TRACE_KERNEL="\"cuda/$kernel.cu\"" bench/trace_wgmma.cu build/libflashattn.a \
     -L$cuda/lib64 -lcudart_static -lpthread -ldl -lrt -o "build/trace_$kernel" >"$OUT/trace_build_$name.log" 2>&1 \
     || { note "$name: compile failed: $(tail -3 "$OUT/trace_build_$name.log")"; continue; }
