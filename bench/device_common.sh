@@ -39,16 +39,16 @@ wgmma_tests_at_once() {
 # on each wgmma kernel filter (e.g. hdim64_bf16_causal), all at once, logs
 # $OUT/san_<tool>_<kernel>.log, their counts and summaries printed.
 sanitize_at_once() {
-  local build=$1 cap=$2 t=$SECONDS k tool
+  local build=$1 cap=$2 t=$SECONDS k tool tools=${SAN_TOOLS:-memcheck racecheck synccheck}
   shift 2
   for k in "$@"; do
-    for tool in ${SAN_TOOLS:-memcheck racecheck synccheck}; do
+    for tool in $tools; do
       timeout "$cap" compute-sanitizer --tool "$tool" --error-exitcode 99 "$build/tests/test_fwd" \
         "wgmma_sm90a_$k" >"$OUT/san_${tool}_$k.log" 2>&1 &
     done
   done
   wait
-  for k in "$@"; do log_counts $(for tool in ${SAN_TOOLS:-memcheck racecheck synccheck}; do echo "$OUT/san_${tool}_$k.log"; done); done
+  for k in "$@"; do log_counts $(for tool in $tools; do echo "$OUT/san_${tool}_$k.log"; done); done
   echo "sanitizers: $((SECONDS - t)) s"
 }
 
@@ -98,9 +98,9 @@ merged_tests() {
   full_build
   local t
   for t in test_stream test_stress test_dispatch; do timeout 100 build/tests/$t >"$OUT/$t.log" 2>&1 & done
+  # (its wait also waits for the three programs above)
   wgmma_tests_at_once build 110 wgmma_sm90a_hdim32 wgmma_sm90a_hdim64 wgmma_sm90a_hdim80 wgmma_sm90a_hdim96 \
     wgmma_sm90a_hdim128 wgmma_sm90a_hdim192 wgmma_sm90a_hdim256 fwd_cuda_wgmma
-  wait
   log_counts "$OUT"/test_stream.log "$OUT"/test_stress.log "$OUT"/test_dispatch.log
 }
 
