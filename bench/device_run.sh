@@ -367,7 +367,7 @@ step_turns() {
   note "test_wgmma: exit $? ($(counts "$OUT/test_wgmma.log"))"
   grep -E "late consumer|deadlock|skipped" "$OUT/test_wgmma.log" | head -3 | tee -a "$SUMMARY"
   rm -rf /tmp/old_turns && mkdir -p /tmp/old_turns && cp -r src /tmp/old_turns/
-  python3 - /tmp/old_turns/src/cuda/fwd_wgmma.cuh <<'PY' || { note "turns (old protocol): patch failed"; return; }
+  python3 - /tmp/old_turns/src/cuda/wgmma/consumer.cuh <<'PY' || { note "turns (old protocol): patch failed"; return; }
 import sys
 p = sys.argv[1]; s = open(p).read()
 a = "if (c == 0 && consumed == 0) named_bar_arrive(kBarTurn0, 256);"

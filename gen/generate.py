@@ -243,7 +243,7 @@ def long_key_tiles(f, d, row, mask):
     return out
 
 
-LAZY_RESCALE_VALUES = (False, "row", "warp", "speculative")  # fwd_wgmma.cuh RescaleRule
+LAZY_RESCALE_VALUES = (False, "row", "warp", "speculative")  # wgmma/traits.cuh RescaleRule
 
 
 def check_lazy_rescale(f, d, mask, t):
@@ -310,7 +310,7 @@ def tile_variants(ks, family):
 
 
 # FwdWgmmaTraits' template parameters after ROW_BLOCKS, each with its
-# default (src/cuda/fwd_wgmma.cuh): (tile field, C++ default, C++ value).
+# default (src/cuda/wgmma/traits.cuh): (tile field, C++ default, C++ value).
 WGMMA_TRAILING_PARAMS = [
     ("list_max", "FA_TILE_LIST_MAX", lambda v: str(v)),
     ("q_evict_first", "false", lambda v: "true" if v else "false"),

@@ -109,7 +109,7 @@ DECODE_TILES = [
 def wgmma_padded_head_dim(head_dim):
     """The head dim in shared memory: whole panels of 64 columns (128-byte
     swizzle) where it is a multiple of 64, of 32 (64-byte swizzle) otherwise
-    (80 -> 96; src/cuda/fwd_wgmma.cuh)."""
+    (80 -> 96; src/cuda/wgmma/traits.cuh)."""
     panel = 64 if head_dim % 64 == 0 else 32
     return (head_dim + panel - 1) // panel * panel
 
@@ -124,7 +124,7 @@ def wgmma_smem_bytes(head_dim, tile):
     the block's list of work tiles (list_max entries, default 512, of 32
     bytes each: the tile and its sequence's place; 16-byte aligned), its
     length and the producer's next tile (16 + 48 bytes;
-    src/cuda/fwd_wgmma.cuh); with smem_epilogue, then the O staging area:
+    src/cuda/wgmma/traits.cuh); with smem_epilogue, then the O staging area:
     block_m rows of O's accumulator (the padded head dim) if it has at most
     128 columns and fits, else of 128 where they divide it, 64 or else 32
     columns (passes), plus 16 bytes of padding per row; at head dims that
@@ -165,7 +165,7 @@ def wgmma_smem_bytes(head_dim, tile):
 #             P(n-1) V(n-1), the softmax of S(n) under that P V
 #   pingpong: the two consumers take turns issuing their GEMMs (named
 #             barriers); needs overlap. "softmax": the turns go over the
-#             softmax's exponentials instead (cuDNN's rule; fwd_wgmma.cuh
+#             softmax's exponentials instead (cuDNN's rule; wgmma/traits.cuh
 #             TurnRule): d64 short causal first (twenty-second session); since the fifty-seventh
 #             and fifty-eighth with the speculative rule on the 128 x 128 kernels of d32 causal, d64,
 #             d80/d96 and d128, and d128's 128 x 176. Off for the d64 row's 128 x 128
@@ -217,7 +217,7 @@ def wgmma_smem_bytes(head_dim, tile):
 #   row_blocks: 1, or 2: each consumer owns two 64-row blocks of the work
 #             tile (block_m = 128 x consumers), one S accumulator and an O
 #             and P for each; the softmax turns go round twice per key tile
-#             (fwd_wgmma.cuh consume_row_pairs). Mask none, softmax turns
+#             (wgmma/consumer.cuh consume_row_pairs). Mask none, softmax turns
 #             with the speculative rule, two consumers (the trait's
 #             static_assert). d64 none: fwd_wgmma.md "Two row blocks a
 #             consumer"
@@ -261,7 +261,7 @@ def wgmma_smem_bytes(head_dim, tile):
 #             generate.py checks; d256's serial loop spilled with it): the vote after the exponentials, which
 #             run against the kept maxima without the rows' extremes before
 #             the turn; a warp whose tile's weights sum past 2^8 computes
-#             them again by the rule per row (fwd_wgmma.cuh
+#             them again by the rule per row (wgmma/gemm_softmax.cuh
 #             online_softmax_speculative). d64's 128 x 128 kernel: s512
 #             causal +5.1..5.9%, s1024 causal +5.2..7.4% over exact, where
 #             "warp" was -1.4..+0.2% (fifty-seventh session); d32 causal,
@@ -332,9 +332,9 @@ WGMMA_TILES = [
     # (cuDNN's rule, seen with ncu: s512 causal 6% less time; the same turns
     # were 2.5-4.5% slower at d128 and 4-8% at d256, and spilled at d64's
     # 192-row tile; fwd_wgmma.md "Twenty-second session"); P packed inside
-    # the turn since the twenty-third (1.5-3.7% less time; fwd_wgmma.cuh
+    # the turn since the twenty-third (1.5-3.7% less time; wgmma/traits.cuh
     # kPackInTurn)
-    # Fifty-seventh session: the speculative lazy rule (fwd_wgmma.cuh
+    # Fifty-seventh session: the speculative lazy rule (wgmma/gemm_softmax.cuh
     # online_softmax_speculative: the exponentials against the kept maxima,
     # the check after the turn) on the 128 x 128 softmax-turn kernel: s512
     # causal +5.1..5.9%, s1024 causal +5.2..7.4%; with it, mask none below
@@ -412,7 +412,7 @@ WGMMA_TILES = [
     # +0..1.2%, none from 4096 keys +0.6..2.4%; not for causal from 4096 keys (its long-key kernel:
     # 0.5-2.4% slower with it, twenty-ninth session), thirty-eighth session.
     # Causal keeps the short-key kernel up to 2048 keys since the fifty-third session: with its half
-    # key tiles (fwd_wgmma.cuh kHalfKeyTiles: s512 causal +1.6..3%) it ran s1024 causal 2.7-3.8% faster
+    # key tiles (wgmma/traits.cuh kHalfKeyTiles: s512 causal +1.6..3%) it ran s1024 causal 2.7-3.8% faster
     # than the overlapped 128 x 64 kernel, s2048 causal 0.6-0.7% slower (6 rounds,
     # bench/results-h200-2026-12-04-s53-d256-half-key-tiles-ab.md). The long-key kernels with softmax turns and
     # the speculative lazy rule: 3.5-5% slower (fifty-eighth session, results-h200-2026-12-04-s58-speculative-ab.md).

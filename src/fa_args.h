@@ -102,7 +102,7 @@ typedef struct fa_fwd_args {
   int32_t split_last_round;
   /* wgmma, as planned: log2 of heads_per_kv where the query heads of a KV
    * head are packed into one work tile's rows (row = token x G + head:
-   * fwd_wgmma.cuh "GQA packing"); 0, a tile per query head. */
+   * cuda/wgmma/work_tiles.cuh "GQA packing"); 0, a tile per query head. */
   int32_t pack_gqa_shift;
   /* wgmma, set at launch for dense calls: the persistent walk's tail as the
    * host chose it on the launch's grid (attn/tile_order.h); known 0: each

@@ -451,7 +451,7 @@ static void test_mask_accumulator_prefix(void **state) {
 
 /* The end of a row's visible keys never decreases with the row, for every
  * mask the kernels build: the wgmma family's half key tiles
- * (fwd_wgmma.cuh consumer_key_end) take a consumer's last row's end as the
+ * (cuda/wgmma/consumer.cuh consumer_key_end) take a consumer's last row's end as the
  * end for all its 64 rows, and multiply only a tile's left half where that
  * end is at or before the half's start. Also checked: the rows' ends all
  * lie in [0, len_k], so a tile whose left half starts at or past the end is
@@ -1166,7 +1166,7 @@ static void test_wgmma_split_workspace(void **state) {
   }
 }
 
-/* GQA packing (fwd_wgmma.cuh): the wgmma plan packs a KV head's query
+/* GQA packing (cuda/wgmma/work_tiles.cuh): the wgmma plan packs a KV head's query
  * heads into a tile's rows for varlen calls under a causal-shaped mask
  * (causal, or a window bounded on one side), G of 2, 4 or 8, head dims up
  * to 128; every other call keeps a tile per query head. */

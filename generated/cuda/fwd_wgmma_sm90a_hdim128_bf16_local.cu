@@ -5,8 +5,8 @@
 // fwd_wgmma_sm90a_hdim128_bf16_local: sm_90a, head dim 128, bf16, mask local.
 namespace fwd_wgmma_sm90a_hdim128_bf16_local {
 using Traits = fa::FwdWgmmaTraits<128, 128, 2, __nv_bfloat16, fa::kMaskLocal, true, fa::kTurnsSoftmax, true, true, 2, 2, fa::kRescaleLazySpeculative, true, false, 1>;
-static_assert(Traits::kBlockM == 128 && Traits::kThreads == 384, "gen/spec.py WGMMA_TILES and fwd_wgmma.cuh disagree on the tile");
-static_assert(Traits::kSmemBytes == 214176, "gen/spec.py wgmma_smem_bytes and fwd_wgmma.cuh disagree on shared memory");
+static_assert(Traits::kBlockM == 128 && Traits::kThreads == 384, "gen/spec.py WGMMA_TILES and wgmma/traits.cuh disagree on the tile");
+static_assert(Traits::kSmemBytes == 214176, "gen/spec.py wgmma_smem_bytes and wgmma/traits.cuh disagree on shared memory");
 }  // namespace fwd_wgmma_sm90a_hdim128_bf16_local
 
 extern "C" int fa_launch_fwd_wgmma_sm90a_hdim128_bf16_local(const fa_fwd_args *args, fa_stream_t stream) {

@@ -5,8 +5,8 @@
 // fwd_wgmma_sm90a_hdim128_fp16_none: sm_90a, head dim 128, fp16, mask none.
 namespace fwd_wgmma_sm90a_hdim128_fp16_none {
 using Traits = fa::FwdWgmmaTraits<128, 128, 2, __half, fa::kMaskNone, true, fa::kTurnsSoftmax, true, true, 2, 2, fa::kRescaleLazySpeculative, true, false, 1>;
-static_assert(Traits::kBlockM == 128 && Traits::kThreads == 384, "gen/spec.py WGMMA_TILES and fwd_wgmma.cuh disagree on the tile");
-static_assert(Traits::kSmemBytes == 214176, "gen/spec.py wgmma_smem_bytes and fwd_wgmma.cuh disagree on shared memory");
+static_assert(Traits::kBlockM == 128 && Traits::kThreads == 384, "gen/spec.py WGMMA_TILES and wgmma/traits.cuh disagree on the tile");
+static_assert(Traits::kSmemBytes == 214176, "gen/spec.py wgmma_smem_bytes and wgmma/traits.cuh disagree on shared memory");
 }  // namespace fwd_wgmma_sm90a_hdim128_fp16_none
 
 extern "C" int fa_launch_fwd_wgmma_sm90a_hdim128_fp16_none(const fa_fwd_args *args, fa_stream_t stream) {

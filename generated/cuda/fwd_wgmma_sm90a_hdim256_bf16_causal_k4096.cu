@@ -5,8 +5,8 @@
 // fwd_wgmma_sm90a_hdim256_bf16_causal_k4096: sm_90a, head dim 256, bf16, mask causal.
 namespace fwd_wgmma_sm90a_hdim256_bf16_causal_k4096 {
 using Traits = fa::FwdWgmmaTraits<256, 64, 2, __nv_bfloat16, fa::kMaskCausal, true, fa::kTurnsGemm, true, true, 2, 1, fa::kRescaleLazyWarp, false, false, 1, 56>;
-static_assert(Traits::kBlockM == 128 && Traits::kThreads == 384, "gen/spec.py WGMMA_TILES and fwd_wgmma.cuh disagree on the tile");
-static_assert(Traits::kSmemBytes == 232448, "gen/spec.py wgmma_smem_bytes and fwd_wgmma.cuh disagree on shared memory");
+static_assert(Traits::kBlockM == 128 && Traits::kThreads == 384, "gen/spec.py WGMMA_TILES and wgmma/traits.cuh disagree on the tile");
+static_assert(Traits::kSmemBytes == 232448, "gen/spec.py wgmma_smem_bytes and wgmma/traits.cuh disagree on shared memory");
 }  // namespace fwd_wgmma_sm90a_hdim256_bf16_causal_k4096
 
 extern "C" int fa_launch_fwd_wgmma_sm90a_hdim256_bf16_causal_k4096(const fa_fwd_args *args, fa_stream_t stream) {

@@ -5,8 +5,8 @@
 // fwd_wgmma_sm90a_hdim256_fp16_causal_k2048: sm_90a, head dim 256, fp16, mask causal.
 namespace fwd_wgmma_sm90a_hdim256_fp16_causal_k2048 {
 using Traits = fa::FwdWgmmaTraits<256, 64, 2, __half, fa::kMaskCausal, true, fa::kTurnsGemm, true, true, 2, 1, fa::kRescaleLazyWarp, false, true, 1, 56>;
-static_assert(Traits::kBlockM == 128 && Traits::kThreads == 384, "gen/spec.py WGMMA_TILES and fwd_wgmma.cuh disagree on the tile");
-static_assert(Traits::kSmemBytes == 232448, "gen/spec.py wgmma_smem_bytes and fwd_wgmma.cuh disagree on shared memory");
+static_assert(Traits::kBlockM == 128 && Traits::kThreads == 384, "gen/spec.py WGMMA_TILES and wgmma/traits.cuh disagree on the tile");
+static_assert(Traits::kSmemBytes == 232448, "gen/spec.py wgmma_smem_bytes and wgmma/traits.cuh disagree on shared memory");
 }  // namespace fwd_wgmma_sm90a_hdim256_fp16_causal_k2048
 
 extern "C" int fa_launch_fwd_wgmma_sm90a_hdim256_fp16_causal_k2048(const fa_fwd_args *args, fa_stream_t stream) {

@@ -5,8 +5,8 @@
 // fwd_wgmma_sm90a_hdim64_bf16_causal: sm_90a, head dim 64, bf16, mask causal.
 namespace fwd_wgmma_sm90a_hdim64_bf16_causal {
 using Traits = fa::FwdWgmmaTraits<64, 128, 3, __nv_bfloat16, fa::kMaskCausal, true, fa::kTurnsSoftmax, true, true, 2, 2, fa::kRescaleLazySpeculative, false, false, 1>;
-static_assert(Traits::kBlockM == 128 && Traits::kThreads == 384, "gen/spec.py WGMMA_TILES and fwd_wgmma.cuh disagree on the tile");
-static_assert(Traits::kSmemBytes == 165888, "gen/spec.py wgmma_smem_bytes and fwd_wgmma.cuh disagree on shared memory");
+static_assert(Traits::kBlockM == 128 && Traits::kThreads == 384, "gen/spec.py WGMMA_TILES and wgmma/traits.cuh disagree on the tile");
+static_assert(Traits::kSmemBytes == 165888, "gen/spec.py wgmma_smem_bytes and wgmma/traits.cuh disagree on shared memory");
 }  // namespace fwd_wgmma_sm90a_hdim64_bf16_causal
 
 extern "C" int fa_launch_fwd_wgmma_sm90a_hdim64_bf16_causal(const fa_fwd_args *args, fa_stream_t stream) {

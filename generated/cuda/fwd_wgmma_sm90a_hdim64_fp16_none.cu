@@ -5,8 +5,8 @@
 // fwd_wgmma_sm90a_hdim64_fp16_none: sm_90a, head dim 64, fp16, mask none.
 namespace fwd_wgmma_sm90a_hdim64_fp16_none {
 using Traits = fa::FwdWgmmaTraits<64, 128, 3, __half, fa::kMaskNone, true, fa::kTurnsSoftmax, true, true, 2, 2, fa::kRescaleLazySpeculative, false, false, 2>;
-static_assert(Traits::kBlockM == 256 && Traits::kThreads == 384, "gen/spec.py WGMMA_TILES and fwd_wgmma.cuh disagree on the tile");
-static_assert(Traits::kSmemBytes == 215040, "gen/spec.py wgmma_smem_bytes and fwd_wgmma.cuh disagree on shared memory");
+static_assert(Traits::kBlockM == 256 && Traits::kThreads == 384, "gen/spec.py WGMMA_TILES and wgmma/traits.cuh disagree on the tile");
+static_assert(Traits::kSmemBytes == 215040, "gen/spec.py wgmma_smem_bytes and wgmma/traits.cuh disagree on shared memory");
 }  // namespace fwd_wgmma_sm90a_hdim64_fp16_none
 
 extern "C" int fa_launch_fwd_wgmma_sm90a_hdim64_fp16_none(const fa_fwd_args *args, fa_stream_t stream) {

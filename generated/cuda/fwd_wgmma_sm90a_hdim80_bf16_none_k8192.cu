@@ -5,8 +5,8 @@
 // fwd_wgmma_sm90a_hdim80_bf16_none_k8192: sm_90a, head dim 80, bf16, mask none.
 namespace fwd_wgmma_sm90a_hdim80_bf16_none_k8192 {
 using Traits = fa::FwdWgmmaTraits<80, 176, 2, __nv_bfloat16, fa::kMaskNone, true, fa::kTurnsGemm, true, true, 2, 1, fa::kRescaleExact, false, false, 1>;
-static_assert(Traits::kBlockM == 128 && Traits::kThreads == 384, "gen/spec.py WGMMA_TILES and fwd_wgmma.cuh disagree on the tile");
-static_assert(Traits::kSmemBytes == 203920, "gen/spec.py wgmma_smem_bytes and fwd_wgmma.cuh disagree on shared memory");
+static_assert(Traits::kBlockM == 128 && Traits::kThreads == 384, "gen/spec.py WGMMA_TILES and wgmma/traits.cuh disagree on the tile");
+static_assert(Traits::kSmemBytes == 203920, "gen/spec.py wgmma_smem_bytes and wgmma/traits.cuh disagree on shared memory");
 }  // namespace fwd_wgmma_sm90a_hdim80_bf16_none_k8192
 
 extern "C" int fa_launch_fwd_wgmma_sm90a_hdim80_bf16_none_k8192(const fa_fwd_args *args, fa_stream_t stream) {

@@ -1,7 +1,7 @@
 /*
  * attn/tile_order.h - which work tiles (128 query rows of one sequence and
  * head) a thread block takes, and in which order. The wgmma family's kernel
- * follows it (fwd_wgmma.cuh): before its roles split, each block lists its
+ * follows it (cuda/wgmma/work_tiles.cuh): before its roles split, each block lists its
  * tiles in shared memory with these rules, so its producer thread (24
  * registers) only reads the list. Plain C, so that tests/test_dispatch.c
  * can check on the CPU that every tile is visited exactly once for any grid
@@ -129,7 +129,7 @@ extern "C" {
 #define FA_TILE_WALK_BY_HEAD_MAX_N 8u
 
 /* Tiles a block may list (32 bytes each in shared memory: the tile and its
- * sequence's place, src/cuda/fwd_wgmma.cuh): the most, and the default of
+ * sequence's place, src/cuda/wgmma/work_tiles.cuh): the most, and the default of
  * the wgmma family's tile field list_max (a kernel may list fewer, to give
  * the room to its O staging area). */
 #define FA_TILE_LIST_MAX 512
@@ -376,8 +376,9 @@ FA_RULE void fa_tile_order_set_tail(fa_tile_order *o, const fa_tile_tail_span *t
 
 /* The tail an order holds (fa_tile_order_set_tail's fields), to carry from
  * the host to a kernel: dense calls know every input of fa_tile_order_tail
- * on the host, so their blocks need not choose it (fwd_wgmma.cuh,
- * list_block_tiles). known 0: the kernel chooses. */
+ * on the host, so their blocks need not choose it
+ * (cuda/wgmma/work_tiles.cuh list_block_tiles). known 0: the kernel
+ * chooses. */
 typedef struct fa_tile_tail {
   uint32_t count, tiles, unit0, units, n, lead_units;
   int32_t by_head, known;
@@ -416,8 +417,8 @@ FA_RULE int fa_tile_tail_choice(const fa_tile_tail_span *t, uint32_t c, uint32_t
  * last sequence's, from 3/4 of a round to 3 rounds (or all the units with
  * n tiles), of up to FA_TILE_TAIL_CHOICES sizes the first with the lowest
  * score.
- * The kernel scores the sizes on the lanes of a warp (fwd_wgmma.cuh,
- * list_block_tiles) and must pick the same. */
+ * The kernel scores the sizes on the lanes of a warp
+ * (cuda/wgmma/work_tiles.cuh choose_tail) and must pick the same. */
 FA_RULE void fa_tile_order_tail(fa_tile_order *o, uint32_t grid) {
   const fa_tile_tail_span t = fa_tile_tail_span_of(o, grid);
   uint32_t best = ~0u, best_units = 0, units;
@@ -551,7 +552,7 @@ FA_RULE fa_tile_pos fa_block_tile(const fa_tile_order *o, uint32_t block, uint32
  * about L / G' key tiles and a tile spans at most 3 blocks (each range
  * holds at least n / 2). A tile cut between blocks is a split tile: its
  * pieces store fp32 partials and the last to finish merges them
- * (fwd_wgmma.cuh, merge_split_tile). Only where it pays: tiles of at least
+ * (cuda/wgmma/epilogue.cuh, merge_split_tile). Only where it pays: tiles of at least
  * FA_TILE_SPLIT_MIN_KEY_TILES key tiles (H200, twenty-sixth session: d128
  * full s1024, n = 8, ran 2.6-5% slower split, s4096-s16384 2.3-3.1%
  * faster), and a last round that costs at least 1/FA_TILE_SPLIT_MIN_GAIN
@@ -627,7 +628,7 @@ FA_RULE fa_split_piece fa_split_block_piece(const fa_tile_split *s, uint32_t blo
  * counters (one per shared tile, zeroed before each launch), then R + G' <
  * 2 G slots of partials, each a consumer thread's O fragment and its rows'
  * maxima and sums: (head_dim_padded / 8 + 1) float4 for each of the
- * block_m x 2 consumer threads (fwd_wgmma.cuh, merge_split_tile). */
+ * block_m x 2 consumer threads (cuda/wgmma/epilogue.cuh, merge_split_tile). */
 FA_RULE size_t fa_split_counter_bytes(int32_t sm_count) {
   return ((size_t)4 * (size_t)(sm_count > 0 ? sm_count : 0) + 255u) & ~(size_t)255u;
 }

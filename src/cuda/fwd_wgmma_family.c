@@ -111,7 +111,7 @@ static size_t split_bytes(const fa_fwd_args *a, const fa_kernel_info *k, const f
   return fa_split_workspace_bytes(dev->sm_count, k->block_m, padded);
 }
 
-/* GQA packing (fwd_wgmma.cuh): log2 of heads_per_kv where a KV head's
+/* GQA packing (wgmma/work_tiles.cuh): log2 of heads_per_kv where a KV head's
  * query heads share a work tile's rows, else 0. Where sequences of any
  * length come together (varlen q) under a causal-shaped mask, each
  * sequence's last row tile is partial; packing G heads puts G times the

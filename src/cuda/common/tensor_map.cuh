@@ -59,7 +59,7 @@ inline CUresult encode_rows_map(CUtensorMap *map, PFN_cuTensorMapEncodeTiled_v12
 // The same tensor as a map {head_dim, heads, rows, batches}, box
 // {box_cols, box_heads, box_rows, 1}: a box is box_rows rows of box_heads
 // consecutive heads, in shared memory row r x box_heads + h for the box's
-// row r and head h (GQA packing, fwd_wgmma.cuh; box_heads 1: the rows
+// row r and head h (GQA packing, wgmma/work_tiles.cuh; box_heads 1: the rows
 // map's box). Extents of 1 get the row stride, as in encode_rows_map.
 inline CUresult encode_heads_map(CUtensorMap *map, PFN_cuTensorMapEncodeTiled_v12000 encode, CUtensorMapDataType type,
                                  const void *base, int head_dim, int64_t rows, int64_t heads, int64_t batches,
