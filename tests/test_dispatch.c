@@ -451,9 +451,9 @@ static void test_mask_accumulator_prefix(void **state) {
 
 /* The end of a row's visible keys never decreases with the row, for every
  * mask the kernels build: the wgmma family's half key tiles
- * (cuda/wgmma/consumer.cuh consumer_key_end) take a consumer's last row's end as the
- * end for all its 64 rows, and multiply only a tile's left half where that
- * end is at or before the half's start. Also checked: the rows' ends all
+ * (cuda/wgmma/consumer.cuh consumer_key_end) take a consumer's last row's end
+ * as the end for all its 64 rows, and multiply only a tile's left half where
+ * that end is at or before the half's start. Also checked: the rows' ends all
  * lie in [0, len_k], so a tile whose left half starts at or past the end is
  * all hidden for those rows. */
 static void test_mask_visible_end_monotone(void **state) {
@@ -1166,10 +1166,10 @@ static void test_wgmma_split_workspace(void **state) {
   }
 }
 
-/* GQA packing (cuda/wgmma/work_tiles.cuh): the wgmma plan packs a KV head's query
- * heads into a tile's rows for varlen calls under a causal-shaped mask
- * (causal, or a window bounded on one side), G of 2, 4 or 8, head dims up
- * to 128; every other call keeps a tile per query head. */
+/* GQA packing (cuda/wgmma/work_tiles.cuh): the wgmma plan packs a KV head's
+ * query heads into a tile's rows for varlen calls under a causal-shaped mask
+ * (causal, or a window bounded on one side), G of 2, 4 or 8, head dims up to
+ * 128; every other call keeps a tile per query head. */
 static int32_t wgmma_pack_shift(int32_t hq, int32_t hk, int32_t d, int varlen, int32_t wl, int32_t wr) {
   const ws_model m = {hq, hk, d, FA_DTYPE_BF16, 2, 4096, 8192, 8192};
   const fa_device_info dev = sm90_with_encoder();

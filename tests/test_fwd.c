@@ -154,8 +154,8 @@ static const scenario k_scenarios[] = {
      0, 0, 0, LAYOUT_FUSED_QKV, 0, 2.5f, 1, 1, 0},
     /* On the GPU (x3): 4 query tiles x 16 heads x 8 sequences = 512 work
      * tiles, many empty: more than an H100/H200 has SMs, so a persistent
-     * grid's blocks each take several tiles (cuda/wgmma/work_tiles.cuh; causal ones
-     * in pairs). */
+     * grid's blocks each take several tiles (cuda/wgmma/work_tiles.cuh;
+     * causal ones in pairs). */
     {"GPU: more work tiles than SMs, short and empty tiles, GQA 16/4, lse",
      0, 8, 16, 4, {1, 60, 130, 7, 90, 45, 110, 25}, {1, 75, 130, 7, 60, 45, 140, 25}, 0, {0},
      3, 0, 2, LAYOUT_PACKED, 0, 0.f, 0, 1, 1},

@@ -682,11 +682,12 @@ static void test_large_random_scores(void **state) {
  * lazy rule's 2^8), and every 1024th key falls back (the tiles after it
  * keep their maxima). Unmasked and causal, with a second sequence whose rows
  * see more keys than they have rows, at every head dim whose GPU kernels
- * take the speculative lazy rule (cuda/wgmma/gemm_softmax.cuh online_softmax_speculative:
- * most key tiles fail its check and take the rule per row again; the other
- * tests' random scores rarely do; d192's rows below 1024 / 2048 keys run
- * its serial kernel, whose lazy rule per warp rescales on them); on the GPU
- * also 8320 keys at d128 and 2100 at d192, long-key kernels with the rule. */
+ * take the speculative lazy rule (cuda/wgmma/gemm_softmax.cuh
+ * online_softmax_speculative: most key tiles fail its check and take the
+ * rule per row again; the other tests' random scores rarely do; d192's
+ * rows below 1024 / 2048 keys run its serial kernel, whose lazy rule per
+ * warp rescales on them); on the GPU also 8320 keys at d128 and 2100 at
+ * d192, long-key kernels with the rule. */
 static void rising_scores_case(stress_state *s, tu_rng *rng, fa_dtype dt, int d, int causal, int batch,
                                const int64_t *lq, const int64_t *lk) {
   sproblem p;

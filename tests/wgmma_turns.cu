@@ -10,10 +10,11 @@
 // softmax made consumer 1 slower.
 //
 // Here consumer 1 waits FA_TEST_SLOW_CONSUMER1_NS before the last turn of
-// every work tile (a hook in cuda/wgmma/consumer.cuh, compiled only in this file), on
-// a call with many work tiles per block (a grid of 2 blocks), so consumer 0
-// is always ahead (with three, consumer 2 waits behind consumer 1). The
-// kernel must finish and match the library's own kernel on the same call.
+// every work tile (a hook in cuda/wgmma/consumer.cuh, compiled only in this
+// file), on a call with many work tiles per block (a grid of 2 blocks), so
+// consumer 0 is always ahead (with three, consumer 2 waits behind consumer
+// 1). The kernel must finish and match the library's own kernel on the same
+// call.
 #define FA_TEST_SLOW_CONSUMER1_NS 20000
 
 #include <math.h>

@@ -1,9 +1,9 @@
 /*
  * attn/tile_order.h - which work tiles (128 query rows of one sequence and
  * head) a thread block takes, and in which order. The wgmma family's kernel
- * follows it (cuda/wgmma/work_tiles.cuh): before its roles split, each block lists its
- * tiles in shared memory with these rules, so its producer thread (24
- * registers) only reads the list. Plain C, so that tests/test_dispatch.c
+ * follows it (cuda/wgmma/work_tiles.cuh): before its roles split, each block
+ * lists its tiles in shared memory with these rules, so its producer thread
+ * (24 registers) only reads the list. Plain C, so that tests/test_dispatch.c
  * can check on the CPU that every tile is visited exactly once for any grid
  * and that the blocks' work is balanced. Internal.
  *
@@ -129,8 +129,8 @@ extern "C" {
 #define FA_TILE_WALK_BY_HEAD_MAX_N 8u
 
 /* Tiles a block may list (32 bytes each in shared memory: the tile and its
- * sequence's place, src/cuda/wgmma/work_tiles.cuh): the most, and the default of
- * the wgmma family's tile field list_max (a kernel may list fewer, to give
+ * sequence's place, src/cuda/wgmma/work_tiles.cuh): the most, and the default
+ * of the wgmma family's tile field list_max (a kernel may list fewer, to give
  * the room to its O staging area). */
 #define FA_TILE_LIST_MAX 512
 
@@ -552,12 +552,13 @@ FA_RULE fa_tile_pos fa_block_tile(const fa_tile_order *o, uint32_t block, uint32
  * about L / G' key tiles and a tile spans at most 3 blocks (each range
  * holds at least n / 2). A tile cut between blocks is a split tile: its
  * pieces store fp32 partials and the last to finish merges them
- * (cuda/wgmma/epilogue.cuh, merge_split_tile). Only where it pays: tiles of at least
- * FA_TILE_SPLIT_MIN_KEY_TILES key tiles (H200, twenty-sixth session: d128
- * full s1024, n = 8, ran 2.6-5% slower split, s4096-s16384 2.3-3.1%
- * faster), and a last round that costs at least 1/FA_TILE_SPLIT_MIN_GAIN
- * of the whole: its idle blocks over the grid, (G - R) / G, against the
- * rounds, F + 1 (d64 s8192, 0.7%, gained nothing). */
+ * (cuda/wgmma/epilogue.cuh, merge_split_tile). Only where it pays: tiles of
+ * at least FA_TILE_SPLIT_MIN_KEY_TILES key tiles (H200, twenty-sixth
+ * session: d128 full s1024, n = 8, ran 2.6-5% slower split, s4096-s16384
+ * 2.3-3.1% faster), and a last round that costs at least
+ * 1/FA_TILE_SPLIT_MIN_GAIN of the whole: its idle blocks over the grid,
+ * (G - R) / G, against the rounds, F + 1 (d64 s8192, 0.7%, gained
+ * nothing). */
 #define FA_TILE_SPLIT_MIN_KEY_TILES 16u
 #define FA_TILE_SPLIT_MIN_GAIN 64u
 

@@ -38,7 +38,8 @@ __device__ __forceinline__ uint32_t low_bits(int n) {
 // become `hidden` (the raw value whose scaled score is -inf). The ranges
 // are recomputed here rather than kept in registers: only boundary tiles
 // pay for them. pack_shift: rows are packed (token x 2^pack_shift + head,
-// wgmma/work_tiles.cuh "GQA packing"), a row's query position is row >> pack_shift.
+// wgmma/work_tiles.cuh "GQA packing"), a row's query position is
+// row >> pack_shift.
 template <class T, bool PREFIX_BITS = false>
 __device__ __forceinline__ void apply_mask(float (&s)[T::kMTiles][T::kSTiles][4], const fa_fwd_args &a, int n0,
                                            int row0, int64_t diag, int len_k, int lane, float hidden,
