@@ -2,8 +2,9 @@
  * fuzz_fwd.c - libFuzzer target for the public entry points, CPU backend.
  *
  * Each input is decoded into one call of fa_fwd, fa_fwd_query (always
- * followed by fa_fwd_workspace_size), fa_fwd_with_kernel (and
- * fa_fwd_workspace_size_with_kernel), fa_append_kv,
+ * followed by fa_fwd_workspace_size and fa_fwd_query_dispatch),
+ * fa_fwd_with_kernel (and fa_fwd_workspace_size_with_kernel), fa_append_kv,
+ * fa_fwd_workspace_size_max,
  * fa_combine, fa_kernel_info_get, or of the mask helpers (fa_unpad_info,
  * fa_unpad_rows, fa_pad_rows, fa_seqlens_from_position_ids,
  * fa_copy_to_host): every field of the parameter struct can be
@@ -21,7 +22,8 @@
  * which decodes to the default (struct_size = sizeof, no context, no
  * workspace, no cache fields): inputs written for 0.1 and 0.2 keep their
  * meaning. First bytes 0xE0-0xEF select fa_append_kv and 0xF0-0xFF
- * fa_combine (no committed input of 0.2 starts with them).
+ * fa_combine (no committed input of 0.2 starts with them), 0xD0-0xDF
+ * fa_fwd_workspace_size_max (0.4; none of 0.3 starts with them).
  *
  * The harness keeps its own model of the documented contract
  * (include/flashattn.h, README): from the decoded fields it computes the
@@ -489,6 +491,9 @@ typedef struct fz_call {
   uint32_t may_reject; /* a valid call may also be rejected with these (extreme scale / softcap) */
   int no_kernel;     /* valid, but no CPU kernel for (head_dim, dtype, mask) */
   int64_t work;
+  /* 0.4: fa_fwd_query_dispatch's info, decoded after every older field */
+  int dispatch_info_null;
+  uint32_t dispatch_size; /* info->struct_size */
 } fz_call;
 
 static int head_dim_in_table(int32_t d) {
@@ -627,6 +632,15 @@ static void model_contents(fz_call *c, int kn) {
   }
 }
 
+/* The context rule of a call of `backend` (fa_fwd, and the workspace
+ * bound): initialized (its struct_size), of the call's backend, and on
+ * CUDA of the current device, which the model cannot tell. */
+static uint32_t context_rule(const fa_context *x, fa_backend backend) {
+  if (x != NULL && (x->struct_size != sizeof *x || x->backend != backend || backend == FA_BACKEND_CUDA))
+    return BIT(FA_ERR_INVALID_CONTEXT);
+  return 0;
+}
+
 /* The contract's rules, evaluated in no particular order: `allowed`
  * collects every status a violated rule may produce, so the library may
  * check in any order it likes. */
@@ -763,13 +777,7 @@ static void model_fwd(fz_call *c) {
   if (p->backend == FA_BACKEND_CUDA) /* host pointers: no device here, or not device memory; or declined */
     c->allowed |= BIT(FA_ERR_NO_DEVICE) | BIT(FA_ERR_INVALID_POINTER) | BIT(FA_ERR_UNSUPPORTED_DEVICE) |
                   BIT(FA_ERR_CUDA) | BIT(FA_ERR_NO_KERNEL) | BIT(FA_ERR_UNSUPPORTED);
-  /* The context: initialized (its struct_size), of the call's backend, and
-   * on CUDA of the current device, which the model cannot tell. */
-  if (p->context != NULL) {
-    const fa_context *x = p->context;
-    if (x->struct_size != sizeof *x || x->backend != p->backend || p->backend == FA_BACKEND_CUDA)
-      c->allowed |= BIT(FA_ERR_INVALID_CONTEXT);
-  }
+  c->allowed |= context_rule(p->context, p->backend);
   /* The workspace: NULL only with 0 bytes, else 256-byte aligned (on CUDA
    * also device memory: FA_ERR_INVALID_POINTER above). The CPU family needs
    * 0 bytes, so no size is too small: never FA_ERR_WORKSPACE. */
@@ -1335,6 +1343,36 @@ static void check_cache(const fz_call *c, const fz_snap *before_k, const fz_snap
 
 /* ------------------------------------------------------------ the forward ops */
 
+/* A context for a call of backend *backend, selected by t: none below
+ * 0xC0; else a CPU context from fa_context_init, intact or broken (never
+ * initialized, a newer header's size, another backend, used on a CUDA call:
+ * *backend becomes CUDA). A heap block of exactly sizeof(fa_context). */
+static fa_context *fz_context(fz_in *in, unsigned t, fa_backend *backend) {
+  fa_context x;
+  fa_message m;
+  fa_status st;
+  if (t < 0xC0)
+    return NULL;
+  memset(&x, 0x5A, sizeof x);
+  fz_message_reset(&m);
+  st = fa_context_init(&x, FA_BACKEND_CPU, (int)(t & 3) - 1, &m); /* the device is ignored on the CPU */
+  if (st != FA_OK || m.text[0] != '\0' || x.struct_size != sizeof x || x.backend != FA_BACKEND_CPU ||
+      x.device != -1 || x.arch != 0 || x.sm_count != 0 || x.tensor_map_encode != NULL)
+    fz_die("fa_context_init(CPU) returned %s \"%.80s\" or an inconsistent context", fa_status_string(st), m.text);
+  if (t >= 0xE0)
+    switch (t & 7) {
+      case 0: x.struct_size = 0; break; /* zeroed, never initialized */
+      case 1: x.struct_size += 8; break; /* from a newer header */
+      case 2: x.struct_size = fz_u32(in); break;
+      case 3: *backend = FA_BACKEND_CUDA; break; /* a CPU context on a CUDA call */
+      case 4: x.backend = FA_BACKEND_CUDA, x.device = 0, x.arch = 90; break; /* a CUDA one on this call */
+      case 5: x.backend = (fa_backend)(int32_t)fz_u32(in); break;
+      case 6: x.struct_size -= 8; break;
+      default: memset(&x, 0xA5, sizeof x); break; /* uninitialized memory */
+    }
+  return (fa_context *)fz_exact_copy(&x, sizeof x);
+}
+
 /* The fields of 0.2, decoded after all others: struct_size, then the
  * context, then the workspace. A byte past the end of the input reads 0:
  * a known size, no context, no workspace. */
@@ -1344,35 +1382,10 @@ static void decode_v02(fz_in *in, fz_call *c) {
   c->v02_left = in->n;
   p->struct_size = fz_struct_size(in, sizeof *p);
 
-  /* Context: mostly none; else a CPU context from fa_context_init, intact
-   * or broken (never initialized, a newer header's size, another backend,
-   * used on a CUDA call). */
   t = fz_u8(in);
   c->ctx_mode = t;
-  if (t >= 0xC0) {
-    fa_context x;
-    fa_message m;
-    fa_status st;
-    memset(&x, 0x5A, sizeof x);
-    fz_message_reset(&m);
-    st = fa_context_init(&x, FA_BACKEND_CPU, (int)(t & 3) - 1, &m); /* the device is ignored on the CPU */
-    if (st != FA_OK || m.text[0] != '\0' || x.struct_size != sizeof x || x.backend != FA_BACKEND_CPU ||
-        x.device != -1 || x.arch != 0 || x.sm_count != 0 || x.tensor_map_encode != NULL)
-      fz_die("fa_context_init(CPU) returned %s \"%.80s\" or an inconsistent context", fa_status_string(st), m.text);
-    if (t >= 0xE0)
-      switch (t & 7) {
-        case 0: x.struct_size = 0; break; /* zeroed, never initialized */
-        case 1: x.struct_size += 8; break; /* from a newer header */
-        case 2: x.struct_size = fz_u32(in); break;
-        case 3: p->backend = FA_BACKEND_CUDA; break; /* a CPU context on a CUDA call */
-        case 4: x.backend = FA_BACKEND_CUDA, x.device = 0, x.arch = 90; break; /* a CUDA one on this call */
-        case 5: x.backend = (fa_backend)(int32_t)fz_u32(in); break;
-        case 6: x.struct_size -= 8; break;
-        default: memset(&x, 0xA5, sizeof x); break; /* uninitialized memory */
-      }
-    c->ctx = (fa_context *)fz_exact_copy(&x, sizeof x);
-    p->context = c->ctx;
-  }
+  c->ctx = fz_context(in, t, &p->backend);
+  p->context = c->ctx;
 
   /* Workspace: mostly none; else NULL with bytes, misaligned, or aligned
    * (ignored: no kernel needs one yet). 0xB0-0xBF: none, and
@@ -1648,6 +1661,21 @@ static void decode_v03(fz_in *in, fz_call *c) {
   }
 }
 
+/* The table's head dims, each once, in table order (at most 64). */
+static size_t table_head_dims(int32_t dims[64]) {
+  size_t n = 0, i, j;
+  for (i = 0; i < fa_kernel_count() && n < 64; ++i) {
+    fa_kernel_info info = FA_KERNEL_INFO_INIT;
+    if (fa_kernel_info_get(i, &info) != FA_OK)
+      continue;
+    for (j = 0; j < n && dims[j] != info.head_dim; ++j) {
+    }
+    if (j == n)
+      dims[n++] = info.head_dim;
+  }
+  return n;
+}
+
 static void decode_fwd(fz_in *in, fz_call *c, int op) {
   fa_fwd_params *p = &c->p;
   const unsigned flags = fz_u8(in);
@@ -1663,16 +1691,7 @@ static void decode_fwd(fz_in *in, fz_call *c, int op) {
   c->message_null = (flags >> 4) & 1;
   c->params_null = ((flags >> 5) & 3) == 3 && (flags & 0x80);
 
-  for (i = 0; i < fa_kernel_count() && n_dims < 64; ++i) {
-    fa_kernel_info info = FA_KERNEL_INFO_INIT;
-    size_t j;
-    if (fa_kernel_info_get(i, &info) != FA_OK)
-      continue;
-    for (j = 0; j < n_dims && dims[j] != info.head_dim; ++j) {
-    }
-    if (j == n_dims)
-      dims[n_dims++] = info.head_dim;
-  }
+  n_dims = table_head_dims(dims);
   {
     const unsigned t = fz_u8(in);
     p->backend = t < 0xF0 ? FA_BACKEND_CPU : (t < 0xF8 ? FA_BACKEND_CUDA : (fa_backend)(int32_t)fz_u32(in));
@@ -1924,6 +1943,59 @@ static void make_params_copy(fz_call *c) {
   }
 }
 
+/* fa_fwd_query_dispatch (0.4): it validates the params as fa_fwd_query
+ * does (an info it cannot write, NULL or of an unknown struct_size, may be
+ * rejected first), writes *info only on success, and touches nothing else.
+ * On success it names fa_fwd_query's kernel; on the CPU backend that is
+ * one kernel, unsplit, with no workspace (the CPU family neither pairs nor
+ * splits). */
+static void check_query_dispatch(const fz_call *c, const fa_fwd_params *arg, fa_status stq, size_t index,
+                                 uint32_t allowed_query, const fz_snap *snaps) {
+  fa_fwd_dispatch_info before, *info = NULL;
+  fa_message msg;
+  fa_status st;
+  int i;
+  memset(&before, 0xA5, sizeof before);
+  before.struct_size = c->dispatch_size;
+  if (!c->dispatch_info_null)
+    info = (fa_fwd_dispatch_info *)fz_exact_copy(&before, sizeof before);
+  fz_current = "fa_fwd_query_dispatch";
+  fz_message_reset(&msg);
+  st = fa_fwd_query_dispatch(arg, info, c->message_null ? NULL : &msg);
+  check_status_known(st);
+  if (!c->message_null)
+    check_message(fz_current, st, &msg);
+  if (info != NULL && fz_size_known(c->dispatch_size, sizeof before)) {
+    if (st != stq)
+      fz_die("fa_fwd_query_dispatch returned %s but fa_fwd_query %s", fa_status_string(st), fa_status_string(stq));
+  } else {
+    const uint32_t allowed = allowed_query | c->may_reject |
+                             BIT(info == NULL ? FA_ERR_NULL_POINTER : FA_ERR_STRUCT_SIZE) |
+                             (c->no_kernel ? BIT(FA_ERR_NO_KERNEL) : 0) | (c->ambiguous ? BIT(FA_ERR_OVERFLOW) : 0);
+    if (st == FA_OK || !(allowed & BIT(st))) {
+      char want[512];
+      describe_allowed(allowed, want, sizeof want);
+      fz_die("fa_fwd_query_dispatch (info %s, struct_size %u) returned %s; the contract allows only %s",
+             info == NULL ? "NULL" : "given", (unsigned)c->dispatch_size, fa_status_string(st), want);
+    }
+  }
+  if (info != NULL && st != FA_OK && memcmp(info, &before, sizeof before) != 0)
+    fz_die("fa_fwd_query_dispatch failed (%s) but wrote *info", fa_status_string(st));
+  if (st == FA_OK &&
+      (info->struct_size != sizeof *info || info->num_kernels != 1 || info->kernel_index[0] != index ||
+       info->kernel_index[1] != SIZE_MAX || info->short_rows != 0 || info->short_seqlen_q != 0 ||
+       info->splits[0] != 1 || info->splits[1] != 0 || info->workspace_bytes != 0))
+    fz_die("fa_fwd_query_dispatch: {struct_size %u, num_kernels %d, kernel_index {%zu, %zu}, short_rows %d, "
+           "short_seqlen_q %d, splits {%d, %d}, workspace_bytes %zu}; expected one CPU kernel, fa_fwd_query's %zu, "
+           "unsplit, no workspace",
+           (unsigned)info->struct_size, info->num_kernels, info->kernel_index[0], info->kernel_index[1],
+           info->short_rows, info->short_seqlen_q, info->splits[0], info->splits[1], info->workspace_bytes, index);
+  for (i = 0; i < N_SNAPS; ++i)
+    if (!snap_same(&snaps[i]))
+      fz_die("fa_fwd_query_dispatch modified %s", snaps[i].name);
+  free(info);
+}
+
 static void run_fwd(fz_in *in, int op) {
   fz_call c;
   fa_message msg;
@@ -1939,6 +2011,9 @@ static void run_fwd(fz_in *in, int op) {
   size_t bytes = bytes_unset;
 
   decode_fwd(in, &c, op);
+  /* 0.4 (after every older field: a missing byte gives a known size) */
+  c.dispatch_info_null = fz_u8(in) >= 0xF8;
+  c.dispatch_size = fz_struct_size(in, sizeof(fa_fwd_dispatch_info));
   model_fwd(&c);
   allowed_query = c.allowed;
   allowed_call = op == OP_WITH_KERNEL ? c.allowed | model_with_kernel(&c) : c.allowed;
@@ -2085,6 +2160,8 @@ static void run_fwd(fz_in *in, int op) {
   for (i = 0; i < N_SNAPS; ++i)
     if (!snap_same(&snaps[i]))
       fz_die("fa_fwd_workspace_size modified %s", snaps[i].name);
+
+  check_query_dispatch(&c, arg, stq, index, allowed_query, snaps);
 
   /* fa_fwd_workspace_size_with_kernel: fa_fwd_with_kernel's checks,
    * nothing written or modified; a CPU kernel needs no workspace. */
@@ -3378,6 +3455,134 @@ static void run_combine(fz_in *in) {
 
 /* ------------------------------------------------------------ entry */
 
+/* ------------------------------------------------------------ fa_fwd_workspace_size_max */
+
+/* One call of fa_fwd_workspace_size_max (0.4) with hostile bounds. The
+ * model, from flashattn.h: a known struct_size (decided alone: the struct
+ * cannot be read otherwise); backend, dtype, heads and head dim as for a
+ * call; max_batch >= 1; max_seqlen_q, max_total_q and max_seqlen_k >= 0;
+ * num_splits 0 .. FA_MAX_SPLITS; the context as for a call; FA_ERR_OVERFLOW
+ * where split partials over max_total_q rows (fp32, head_dim + 1 a row and
+ * head, FA_MAX_SPLITS of them) pass 2^63 bytes, and either verdict from
+ * 2^61 (the library's limit is 2^62). *bytes is written only on success,
+ * and is 0 on the CPU backend, whose kernels need no workspace; the bounds
+ * and the context are unchanged. The CUDA backend fails here (no device). */
+static void run_workspace_max(fz_in *in) {
+  const fz_flags fl = fz_helper_flags(in);
+  const int bytes_null = (fl.raw & 0x1E) == 0x1E;
+  fa_fwd_workspace_bounds b = fa_fwd_workspace_bounds_default(), *arg = NULL;
+  fa_context *ctx, ctx_before;
+  int32_t dims[64];
+  const size_t n_dims = table_head_dims(dims);
+  const size_t bytes_unset = (size_t)0xA5A5A5A5u;
+  size_t bytes = bytes_unset;
+  uint32_t allowed = 0;
+  int ambiguous = 0;
+  fa_message msg;
+  fa_status st;
+  b.backend = fz_backend(in);
+  {
+    const unsigned t = fz_u8(in);
+    b.dtype = t < 0xF0 ? ((t & 1) ? FA_DTYPE_FP16 : FA_DTYPE_BF16) : (fa_dtype)(int32_t)fz_u32(in);
+  }
+  b.num_heads_k = fz_i32(in, 1, 8);
+  {
+    const int32_t group = fz_i32(in, 1, 8); /* hostile: num_heads_q itself */
+    int32_t hq;
+    if (group < 1 || group > 8 || __builtin_mul_overflow(b.num_heads_k, group, &hq))
+      hq = group;
+    b.num_heads_q = hq;
+  }
+  {
+    const unsigned t = fz_u8(in);
+    b.head_dim = t < 0xE0 && n_dims > 0 ? dims[t % n_dims] : fz_i32(in, 8, 520);
+  }
+  b.max_batch = fz_i32(in, 1, 64);
+  b.max_seqlen_q = fz_i32(in, 0, 4096);
+  b.max_total_q = fz_i64(in, b.max_batch > 0 && b.max_seqlen_q > 0 ? (int64_t)b.max_batch * b.max_seqlen_q : 0);
+  b.max_seqlen_k = fz_i32(in, 0, 131072);
+  b.num_splits = fz_i32(in, 0, 16);
+  ctx = fz_context(in, fz_u8(in), &b.backend);
+  b.context = ctx;
+  b.struct_size = fz_struct_size(in, sizeof b); /* last: a shorter input has a known size */
+
+  if (fl.params_null) {
+    allowed = BIT(FA_ERR_NULL_POINTER);
+  } else if (!fz_size_known(b.struct_size, sizeof b)) {
+    allowed = BIT(FA_ERR_STRUCT_SIZE);
+  } else {
+    const int64_t hq = b.num_heads_q, hk = b.num_heads_k;
+    if (bytes_null)
+      allowed |= BIT(FA_ERR_NULL_POINTER);
+    if (b.backend != FA_BACKEND_CPU && b.backend != FA_BACKEND_CUDA)
+      allowed |= BIT(FA_ERR_INVALID_BACKEND);
+    if (b.backend == FA_BACKEND_CUDA) /* no device here */
+      allowed |= BIT(FA_ERR_NO_DEVICE) | BIT(FA_ERR_CUDA) | BIT(FA_ERR_UNSUPPORTED_DEVICE);
+    if (b.dtype != FA_DTYPE_FP16 && b.dtype != FA_DTYPE_BF16)
+      allowed |= BIT(FA_ERR_UNSUPPORTED_DTYPE);
+    if (hq < 1 || hk < 1)
+      allowed |= BIT(FA_ERR_INVALID_SHAPE);
+    if (hq >= 1 && hk >= 1 && hq % hk != 0)
+      allowed |= BIT(FA_ERR_HEADS_NOT_DIVISIBLE);
+    if (!head_dim_in_table(b.head_dim))
+      allowed |= BIT(FA_ERR_UNSUPPORTED_HEAD_DIM);
+    if (b.max_batch < 1 || b.max_seqlen_q < 0 || b.max_total_q < 0 || b.max_seqlen_k < 0 || b.num_splits < 0 ||
+        b.num_splits > FA_MAX_SPLITS)
+      allowed |= BIT(FA_ERR_INVALID_SHAPE);
+    allowed |= context_rule(ctx, b.backend);
+    if (hq >= 1 && b.head_dim >= 0 && b.max_total_q >= 0) {
+      const double partials = (double)b.max_total_q * (double)hq * (b.head_dim + 1.0) * 4.0 * FA_MAX_SPLITS;
+      if (partials > 0x1p63)
+        allowed |= BIT(FA_ERR_OVERFLOW);
+      else if (partials > 0x1p61)
+        ambiguous = 1;
+    }
+  }
+
+  if (!fl.params_null)
+    arg = (fa_fwd_workspace_bounds *)fz_exact_copy(&b, sizeof b);
+  if (ctx != NULL)
+    memcpy(&ctx_before, ctx, sizeof ctx_before);
+  if (getenv("FZ_VERBOSE") != NULL) {
+    char want[512];
+    describe_allowed(allowed, want, sizeof want);
+    fprintf(stderr,
+            "  workspace_size_max: struct_size %u backend %d dtype %d heads %d/%d d %d max_batch %d max_seqlen "
+            "(%d, %d) max_total_q %lld num_splits %d context %s bytes %s; model: %s%s\n",
+            (unsigned)b.struct_size, (int)b.backend, (int)b.dtype, b.num_heads_q, b.num_heads_k, b.head_dim,
+            b.max_batch, b.max_seqlen_q, b.max_seqlen_k, (long long)b.max_total_q, b.num_splits,
+            ctx != NULL ? "given" : "none", bytes_null ? "NULL" : "given", want, ambiguous ? " (or OVERFLOW)" : "");
+  }
+  fz_current = "fa_fwd_workspace_size_max";
+  fz_message_reset(&msg);
+  st = fa_fwd_workspace_size_max(arg, bytes_null ? NULL : &bytes, fl.message_null ? NULL : &msg);
+  check_status_known(st);
+  if (!fl.message_null)
+    check_message(fz_current, st, &msg);
+  if (allowed == 0) {
+    if (st != FA_OK && !(ambiguous && st == FA_ERR_OVERFLOW))
+      fz_die("fa_fwd_workspace_size_max returned %s for valid bounds", fa_status_string(st));
+  } else {
+    if (ambiguous)
+      allowed |= BIT(FA_ERR_OVERFLOW);
+    if (st == FA_OK || !(allowed & BIT(st))) {
+      char want[512];
+      describe_allowed(allowed, want, sizeof want);
+      fz_die("fa_fwd_workspace_size_max returned %s; the contract allows only %s", fa_status_string(st), want);
+    }
+  }
+  if (st != FA_OK && bytes != bytes_unset)
+    fz_die("fa_fwd_workspace_size_max failed (%s) but wrote *bytes", fa_status_string(st));
+  if (st == FA_OK && bytes != 0)
+    fz_die("fa_fwd_workspace_size_max says %zu bytes for CPU bounds; no CPU kernel needs workspace", bytes);
+  if (arg != NULL && memcmp(arg, &b, sizeof b) != 0)
+    fz_die("fa_fwd_workspace_size_max modified its bounds");
+  if (ctx != NULL && memcmp(ctx, &ctx_before, sizeof ctx_before) != 0)
+    fz_die("fa_fwd_workspace_size_max modified its context");
+  free(ctx);
+  free(arg);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   fz_in in;
   unsigned op;
@@ -3388,6 +3593,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     run_combine(&in);
   else if (op >= 0xE0)
     run_fwd(&in, OP_APPEND_KV);
+  else if (op >= 0xD0) /* 0.4: no committed input of 0.3 starts with 0xD0-0xDF */
+    run_workspace_max(&in);
   else
     switch (op % 9) {
       case 0:

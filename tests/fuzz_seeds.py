@@ -16,7 +16,9 @@ before them gets the defaults (a known struct_size, no context, no
 workspace, no cache fields), so the seeds of 0.1 and 0.2 are unchanged and
 only the seeds that set one of them carry the tail. fa_append_kv and
 fa_combine are the first bytes 0xE0 and 0xF0 (no seed of 0.2 starts with
-a byte above 0x08).
+a byte above 0x08), fa_fwd_workspace_size_max (0.4) 0xD0. fa_fwd_query_dispatch
+runs after fa_fwd_query on every forward input; its info follows every
+other field (DI_*), so an input without it passes a valid info.
 
 Some inputs that found a library issue were written here as seeds; once
 the issue was fixed they moved to tests/fuzz_regressions/ (README.md there
@@ -33,6 +35,7 @@ import sys
 OP_FWD, OP_QUERY, OP_WITH_KERNEL, OP_INFO = 0, 2, 3, 4
 OP_UNPAD_INFO, OP_ROWS, OP_POSITION_IDS, OP_COPY = 5, 6, 7, 8
 OP_APPEND_KV, OP_COMBINE = 0xE0, 0xF0
+OP_WORKSPACE_MAX = 0xD0  # 0.4: fa_fwd_workspace_size_max (first bytes 0xD0-0xDF)
 
 # Head dims by position in the table (32, 64, 80, 96, 128, 192, 256 today).
 DIM32, DIM64, DIM80, DIM96, DIM128, DIM192, DIM256 = range(7)
@@ -143,6 +146,12 @@ def v03(paged=None, append=None, splits=None, old_layout=0, max_k=None, seqused=
     return b
 
 
+# fa_fwd_query_dispatch's info (0.4), after every older field of a forward
+# input: a mode byte (0xF8 and up: info NULL), then its struct_size.
+DI_OK, DI_NULL = b"\x00" + SS_OK, b"\xF8" + SS_OK
+DI_SIZE_ZERO, DI_SIZE_NEWER, DI_SIZE_OLDER = b"\x00" + SS_ZERO, b"\x00" + SS_NEWER, b"\x00" + SS_OLDER
+
+
 def small(v):
     """fz_i32 typical value lo + v (v < 0xC0)."""
     assert 0 <= v < 0xC0
@@ -161,7 +170,7 @@ def fwd(op=OP_FWD, varlen=True, lse=True, sinks=False, seqused=False, msg_null=F
         scale=b"\x00", softcap=b"\x00", window=(b"\x00", b"\x00"),
         ptrs=(P_OK, P_OK, P_OK, P_OK), small_ptrs=(P_OK, P_OK, P_OK), seqused_vals=(),
         fill=0, seed=12345, specials=(), kernel=b"\x00", raw_batch=None, raw_heads=None,
-        struct_size=None, ctx=None, ws=None, tail03=None):
+        struct_size=None, ctx=None, ws=None, tail03=None, dispatch=None):
     flags = (1 if varlen else 0) | (2 if lse else 0) | (4 if sinks else 0) | (8 if seqused else 0)
     flags |= 0x10 if msg_null else 0
     b = bytes([op, flags, backend, 1 if dtype_fp16 else 0])
@@ -193,8 +202,10 @@ def fwd(op=OP_FWD, varlen=True, lse=True, sinks=False, seqused=False, msg_null=F
             b += bytes([(kind << 4) | tensor]) + u32(at)
     if op == OP_WITH_KERNEL:
         b += kernel
+    if dispatch is not None and tail03 is None:
+        tail03 = v03()
     if tail03 is not None:
-        return b + (struct_size or SS_OK) + (ctx or CTX_NONE) + (ws or WS_NONE) + tail03
+        return b + (struct_size or SS_OK) + (ctx or CTX_NONE) + (ws or WS_NONE) + tail03 + (dispatch or b"")
     return b + tail(struct_size, ctx, ws)
 
 
@@ -534,6 +545,55 @@ def build():
     s["bad_position_ids_bool"] = position_ids(dtype=0xF0)
     s["bad_position_ids_struct_size_newer"] = position_ids(struct_size=SS_NEWER)
     s["bad_position_ids_struct_size_zero_and_bool"] = position_ids(dtype=0xF0, fill=False, struct_size=SS_ZERO)
+    # 0.4: fa_fwd_query_dispatch, after fa_fwd_query on every forward input;
+    # these pass it an info it cannot write (alone, or with bad params)
+    s["query_dispatch_info_null"] = fwd(op=OP_QUERY, dispatch=DI_NULL)
+    s["query_dispatch_info_size_zero"] = fwd(op=OP_QUERY, dispatch=DI_SIZE_ZERO)
+    s["query_dispatch_info_size_newer_gqa"] = fwd(op=OP_QUERY, batch=2, heads_k=2, group=2, lens=((5, 7), (3, 3)),
+                                                  dispatch=DI_SIZE_NEWER)
+    s["fwd_dispatch_info_size_older"] = fwd(dispatch=DI_SIZE_OLDER)
+    s["bad_query_dispatch_info_null_and_head_dim"] = fwd(op=OP_QUERY, dim=b"\xE0" + small(64), dispatch=DI_NULL)
+    s["query_dispatch_v02_size"] = fwd(op=OP_QUERY, tail03=v03(old_layout=2), dispatch=DI_OK)
+
+    # 0.4: fa_fwd_workspace_size_max (run_workspace_max)
+    def wsmax(flags=0, backend=b"\x00", dtype=b"\x00", heads_k=small(1), group=small(3), dim=bytes([DIM128]),
+              batch=small(7), seqlen_q=small(100), total=b"\x00", seqlen_k=hostile_i32(6, bytes([17])),
+              splits=small(0), ctx=CTX_NONE, struct_size=SS_OK):
+        """Bounds of 8 query heads over 2 KV heads, d128, up to 8 x 100 rows and 128k keys, CPU."""
+        return bytes([OP_WORKSPACE_MAX, flags]) + backend + dtype + heads_k + group + dim + batch + seqlen_q + \
+            total + seqlen_k + splits + ctx + struct_size
+    s["workspace_max_cpu_bf16"] = wsmax()
+    s["workspace_max_cpu_fp16_context"] = wsmax(dtype=b"\x01", ctx=CTX_CPU)
+    s["workspace_max_cpu_mqa_d64_splits_256"] = wsmax(heads_k=small(0), group=small(7), dim=bytes([DIM64]),
+                                                      splits=hostile_i32(6, bytes([8])))
+    s["workspace_max_cpu_empty_lengths"] = wsmax(seqlen_q=small(0), seqlen_k=small(0))
+    s["workspace_max_message_null"] = wsmax(flags=0x01)
+    s["workspace_max_cuda_no_device"] = wsmax(backend=b"\xF0")
+    s["bad_workspace_max_params_null"] = wsmax(flags=0xE0)
+    s["bad_workspace_max_bytes_null"] = wsmax(flags=0x1E)
+    s["bad_workspace_max_struct_size_zero"] = wsmax(struct_size=SS_ZERO)
+    s["bad_workspace_max_struct_size_newer_and_batch"] = wsmax(batch=hostile_i32(2), struct_size=SS_NEWER)
+    s["bad_workspace_max_backend_7"] = wsmax(backend=b"\xF8" + u32(7))
+    s["bad_workspace_max_dtype_fp32"] = wsmax(dtype=b"\xF0" + u32(3))
+    s["bad_workspace_max_heads_not_divisible"] = wsmax(group=hostile_i32(8, u32(9)))
+    s["bad_workspace_max_heads_k_zero"] = wsmax(heads_k=hostile_i32(2))
+    s["bad_workspace_max_head_dim_72"] = wsmax(dim=b"\xE0" + small(64))
+    s["bad_workspace_max_batch_zero"] = wsmax(batch=hostile_i32(2))
+    s["bad_workspace_max_seqlen_q_negative"] = wsmax(seqlen_q=hostile_i32(0))
+    s["bad_workspace_max_total_negative"] = wsmax(total=b"\xC0")
+    s["bad_workspace_max_seqlen_k_negative"] = wsmax(seqlen_k=hostile_i32(4))
+    s["bad_workspace_max_splits_257"] = wsmax(splits=hostile_i32(8, u32(257)))
+    s["bad_workspace_max_splits_negative"] = wsmax(splits=hostile_i32(0))
+    s["bad_workspace_max_total_int64_max"] = wsmax(total=b"\xC3")
+    # max_total_q 2^40 near the partials' bound (2^62 bytes at FA_MAX_SPLITS):
+    # 16 heads of d128 just under it, 32 just over, 32 of d256 past 2^63
+    s["workspace_max_total_2_40_h16_d128"] = wsmax(heads_k=small(3), group=small(3), total=b"\xC5")
+    s["bad_workspace_max_total_2_40_h32_d128"] = wsmax(heads_k=small(7), group=small(3), total=b"\xC5")
+    s["bad_workspace_max_total_2_40_h32_d256"] = wsmax(heads_k=small(7), group=small(3), dim=bytes([DIM256]),
+                                                       total=b"\xC5")
+    s["bad_workspace_max_context_size_zero"] = wsmax(ctx=CTX_SIZE_ZERO)
+    s["bad_workspace_max_cpu_context_on_cuda"] = wsmax(ctx=CTX_CPU_ON_CUDA_CALL)
+    s["bad_workspace_max_cuda_context_on_cpu"] = wsmax(ctx=CTX_CUDA)
     s["copy_to_host"] = bytes([OP_COPY, 0, 40, P_OK, P_OK, 0])
     s["bad_copy_to_host_null"] = bytes([OP_COPY, 0, 40, P_NULL, P_OK, 0])
     assert not set(s) & set(r)
