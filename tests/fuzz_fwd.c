@@ -695,6 +695,8 @@ static void model_fwd(fz_call *c) {
   }
   if (p->num_splits < 0 || p->num_splits > FA_MAX_SPLITS)
     c->allowed |= BIT(FA_ERR_INVALID_SHAPE);
+  if ((p->launch_flags & ~FA_LAUNCH_NO_PDL) != 0) /* 0.4: bits this library does not know */
+    c->allowed |= BIT(FA_ERR_UNSUPPORTED);
 
   /* The KV cache (0.3): an append needs both new tensors and the cache
    * lengths; fa_append_kv needs an append. */
@@ -2011,9 +2013,20 @@ static void run_fwd(fz_in *in, int op) {
   size_t bytes = bytes_unset;
 
   decode_fwd(in, &c, op);
-  /* 0.4 (after every older field: a missing byte gives a known size) */
+  /* 0.4 (after every older field: a missing byte gives a known size, a
+   * valid info and launch_flags 0): fa_fwd_query_dispatch's info, then
+   * launch_flags, mostly 0 or FA_LAUNCH_NO_PDL, else any bits. With a 0.2
+   * struct_size the field lies past the struct: decoded, and ignored. */
   c.dispatch_info_null = fz_u8(in) >= 0xF8;
   c.dispatch_size = fz_struct_size(in, sizeof(fa_fwd_dispatch_info));
+  {
+    const unsigned t = fz_u8(in);
+    const uint32_t flags = t < 0xF0 ? (uint32_t)(t & 1u) : fz_u32(in);
+    if (c.old_layout == 0)
+      c.p.launch_flags = flags;
+    else
+      c.full.launch_flags = flags;
+  }
   model_fwd(&c);
   allowed_query = c.allowed;
   allowed_call = op == OP_WITH_KERNEL ? c.allowed | model_with_kernel(&c) : c.allowed;

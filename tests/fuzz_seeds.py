@@ -150,6 +150,13 @@ def v03(paged=None, append=None, splits=None, old_layout=0, max_k=None, seqused=
 # input: a mode byte (0xF8 and up: info NULL), then its struct_size.
 DI_OK, DI_NULL = b"\x00" + SS_OK, b"\xF8" + SS_OK
 DI_SIZE_ZERO, DI_SIZE_NEWER, DI_SIZE_OLDER = b"\x00" + SS_ZERO, b"\x00" + SS_NEWER, b"\x00" + SS_OLDER
+# fa_fwd_params.launch_flags (0.4), after the info: 0 or FA_LAUNCH_NO_PDL
+# below 0xF0, else the 32 bits that follow.
+LF_NO_PDL = b"\x01"
+
+
+def lf_bits(v):
+    return b"\xF0" + u32(v)
 
 
 def small(v):
@@ -170,7 +177,7 @@ def fwd(op=OP_FWD, varlen=True, lse=True, sinks=False, seqused=False, msg_null=F
         scale=b"\x00", softcap=b"\x00", window=(b"\x00", b"\x00"),
         ptrs=(P_OK, P_OK, P_OK, P_OK), small_ptrs=(P_OK, P_OK, P_OK), seqused_vals=(),
         fill=0, seed=12345, specials=(), kernel=b"\x00", raw_batch=None, raw_heads=None,
-        struct_size=None, ctx=None, ws=None, tail03=None, dispatch=None):
+        struct_size=None, ctx=None, ws=None, tail03=None, dispatch=None, launch=None):
     flags = (1 if varlen else 0) | (2 if lse else 0) | (4 if sinks else 0) | (8 if seqused else 0)
     flags |= 0x10 if msg_null else 0
     b = bytes([op, flags, backend, 1 if dtype_fp16 else 0])
@@ -202,10 +209,13 @@ def fwd(op=OP_FWD, varlen=True, lse=True, sinks=False, seqused=False, msg_null=F
             b += bytes([(kind << 4) | tensor]) + u32(at)
     if op == OP_WITH_KERNEL:
         b += kernel
+    if launch is not None and dispatch is None:
+        dispatch = DI_OK
     if dispatch is not None and tail03 is None:
         tail03 = v03()
     if tail03 is not None:
-        return b + (struct_size or SS_OK) + (ctx or CTX_NONE) + (ws or WS_NONE) + tail03 + (dispatch or b"")
+        return b + (struct_size or SS_OK) + (ctx or CTX_NONE) + (ws or WS_NONE) + tail03 + (dispatch or b"") + \
+            (launch or b"")
     return b + tail(struct_size, ctx, ws)
 
 
@@ -554,6 +564,11 @@ def build():
     s["fwd_dispatch_info_size_older"] = fwd(dispatch=DI_SIZE_OLDER)
     s["bad_query_dispatch_info_null_and_head_dim"] = fwd(op=OP_QUERY, dim=b"\xE0" + small(64), dispatch=DI_NULL)
     s["query_dispatch_v02_size"] = fwd(op=OP_QUERY, tail03=v03(old_layout=2), dispatch=DI_OK)
+    # 0.4: launch_flags (plain launches; unknown bits; past a 0.2 struct: ignored)
+    s["fwd_launch_no_pdl"] = fwd(batch=2, heads_k=2, group=2, lens=((5, 7), (3, 3)), launch=LF_NO_PDL)
+    s["bad_fwd_launch_flags_unknown_bit"] = fwd(launch=lf_bits(2))
+    s["bad_query_launch_flags_high_bits"] = fwd(op=OP_QUERY, launch=lf_bits(0x80000001))
+    s["fwd_v02_size_launch_flags_ignored"] = fwd(tail03=v03(old_layout=1), launch=lf_bits(0xFFFFFFFF))
 
     # 0.4: fa_fwd_workspace_size_max (run_workspace_max)
     def wsmax(flags=0, backend=b"\x00", dtype=b"\x00", heads_k=small(1), group=small(3), dim=bytes([DIM128]),
