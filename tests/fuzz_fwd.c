@@ -87,6 +87,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
  * host arrays (cu_seqlens, seqused_k, sinks). */
 #define FZ_MAX_BYTES ((int64_t)1 << 20)
 #define FZ_MAX_WORK ((int64_t)1 << 18)
+/* fa_combine: elements merged (parts x rows x heads x (head_dim + 1)); the
+ * strides may overlap, so a small buffer can hold a huge merge. */
+#define FZ_MAX_COMBINE_WORK ((int64_t)1 << 21)
 #define FZ_MAX_SMALL 4096
 /* Entries of a block table the harness allocates (a larger one: the call
  * must be rejected before reading it, or is not made). */
@@ -3369,7 +3372,8 @@ static void run_combine(fz_in *in) {
   c.osize = p->out_dtype == FA_DTYPE_FP32 ? 4 : 2;
   fits = allowed == 0 && !ambiguous && shapes_ok &&
          sat_add(sat_add(sat_mul(c.span_o, 4), sat_mul(c.span_l, 4)),
-                 sat_add(sat_mul(c.span_out, (int64_t)c.osize), sat_mul(c.span_lse, 4))) <= FZ_MAX_BYTES;
+                 sat_add(sat_mul(c.span_out, (int64_t)c.osize), sat_mul(c.span_lse, 4))) <= FZ_MAX_BYTES &&
+         sat_mul(sat_mul(p->num_parts, rows), sat_mul(h, d + 1)) <= FZ_MAX_COMBINE_WORK;
   buf_place(&c.o, fits ? (size_t)c.span_o * 4 : 16, 0xFF);
   buf_place(&c.l, fits ? (size_t)c.span_l * 4 : 16, 0xFF);
   buf_place(&c.sinks, fits ? (size_t)h * 4 : 16, 0xFF);
