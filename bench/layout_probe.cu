@@ -9,8 +9,9 @@
 // an SM, 384 of 396 slots, and runs d128 in 1.5 waves) of S = 8192 keys,
 // H = 8 KV heads, head dim 64 and 128, bf16, K and V. Every block has 4 warps; each
 // warp streams its steps (w, w + 4, ...) through its own ring of TMA boxes
-// (K and V of 16 key rows a step, one mbarrier per slot), as
-// fwd_decode.cuh's tile copies do, and reads one word of each landed step.
+// (K and V of 16 key rows a step, one mbarrier per slot), as the decode
+// kernel's tile copies (decode/loads.cuh) do, and reads one word of each
+// landed step.
 // The decode kernel without a plan's depth and blocks an SM: d128 2 stages,
 // 2 blocks an SM; d64 3 stages, 3 blocks. Modes, each grid B x H blocks:
 //   bshd per head:  block (b, h) reads head h's keys; box {64, 16 keys}

@@ -16,7 +16,7 @@
 // 8 x 256 bytes apart, the 8 heads of a key side by side). Loads:
 //   tma:      two boxes of {64 columns, 16 rows} for K and two for V per
 //             step, 128-byte swizzle, completing on the slot's mbarrier
-//             (fwd_decode.cuh's tile copies)
+//             (the decode kernel's tile copies, decode/loads.cuh)
 //   cp.async: 16 bytes a lane, 16 copies a lane per step, one group per
 //             step, cp.async.wait_group STAGES - 1 (the sm_80 load path)
 // Grids of 32, 64, 96 and 128 blocks at one block an SM (shared memory

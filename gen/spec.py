@@ -72,7 +72,7 @@ MMA_TILES = [
 def decode_smem_bytes(head_dim, tile):
     """Q tile (16 packed rows) + each warp's ring of `stages` K and V tiles of
     16 keys, rows padded by 16 bytes (after the loop the ring holds the warps'
-    fp32 O, max and sum) + the ring slots' mbarriers (src/cuda/fwd_decode.cuh)."""
+    fp32 O, max and sum) + the ring slots' mbarriers (src/cuda/decode/traits.cuh)."""
     padded = (head_dim + 15) // 16 * 16
     row = (padded + 8) * 2
     ring = tile["warps"] * tile["stages"] * 2 * 16 * row

@@ -131,7 +131,7 @@ static const scenario k_scenarios[] = {
 
 /* Splits by length over many sequences: 200 (the plan's two-round form,
  * 256 keys sorted) and 400 (four rounds, 512 keys: every stage of
- * fwd_decode.cuh's block_sort_descending, in the warp, through shared
+ * cuda/decode/pieces.cuh's block_sort_descending, in the warp, through shared
  * memory, between a thread's rounds). Caches of 0..60 keys, many equal
  * (ties keep sequence order), and two of 17000+ keys a third into the
  * batch and near its end: the long ones split and run first. On 8 SMs the

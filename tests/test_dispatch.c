@@ -1569,7 +1569,7 @@ static void test_decode_split_by_length(void **state) {
     assert_int_equal(fa_decode_block_piece(255, 256, 264, 264), 255); /* lo = slots: piece i at block i */
     assert_int_equal(fa_decode_block_piece(256, 256, 264, 264), -1);
   }
-  /* The kernel's sort (fwd_decode.cuh block_sort_descending) gives that
+  /* The kernel's sort (cuda/decode/pieces.cuh block_sort_descending) gives that
    * order: its network, element by element as the threads take it, over
    * the launch's keys padded with 0 to 128 x a power of two. Many equal
    * pieces (ties), up to FA_DECODE_PLAN_MAX_BATCH sequences. */

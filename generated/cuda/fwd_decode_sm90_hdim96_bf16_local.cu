@@ -12,7 +12,7 @@ namespace fwd_decode_sm90_hdim96_bf16_local {
 struct Traits : fa::DecodeTraits<96, 3, __nv_bfloat16> {
   static constexpr int kArch = 90;  // the host launch may use sm_90 features (PDL) when >= 90
 };
-static_assert(Traits::kSmemBytes == 83296, "gen/spec.py decode_smem_bytes and fwd_decode.cuh disagree");
+static_assert(Traits::kSmemBytes == 83296, "gen/spec.py decode_smem_bytes and decode/traits.cuh disagree");
 // The kernel without a plan (the host's uniform split): a ring of 3 stages
 // in the same shared memory, so the blocks per SM stay those of Traits.
 struct NoneTraits : fa::DecodeTraits<96, 3, __nv_bfloat16> {

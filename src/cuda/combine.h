@@ -42,7 +42,7 @@ extern "C" {
  * and a unit of one part is skipped (its kernel wrote the output itself).
  */
 /* Packed rows of one decode unit: the decode family's FA_DECODE_ROWS
- * (fwd_decode.cuh asserts they agree; this header stays free of the
+ * (cuda/decode/pieces.cuh asserts they agree; this header stays free of the
  * family's plan). */
 #define FA_COMBINE_UNIT_ROWS 16
 

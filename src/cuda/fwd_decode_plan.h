@@ -28,7 +28,7 @@ extern "C" {
  * plans on the device (its tables live in the block's shared memory). */
 #define FA_DECODE_PLAN_MAX_BATCH 512
 /* Up to this many sequences the plan runs in one warp (a lane each:
- * fwd_decode.cuh DecodePlan::kInWarp), whose blocks start as fast as
+ * cuda/decode/pieces.cuh DecodePlan::kInWarp), whose blocks start as fast as
  * those without a plan; beyond it the block plans (2-3 us a block more). */
 #define FA_DECODE_WARP_PLAN_MAX_BATCH 32
 
